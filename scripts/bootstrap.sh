@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what lanfax needs on a Debian machine, only what is missing, then returns.
+# Used by ./serve and ./test; safe to run again. Set LANFAX_NO_APT=1 to skip apt-get.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${LANFAX_VENV:-$ROOT/.venv}
+PY=${PYTHON:-python3}
+
+# Debian packages: spandsp (the fax engine), libtiff (TIFF I/O), Ghostscript (PostScript input),
+# poppler-utils (pdf tools used by tests), a font for text pages.
+DEB_PACKAGES="libspandsp2 libtiff6 libtiff-tools ghostscript poppler-utils fonts-dejavu-core"
+if [ "${LANFAX_EXTRA_DEBS:-}" ]; then DEB_PACKAGES="$DEB_PACKAGES $LANFAX_EXTRA_DEBS"; fi
+
+missing=""
+for p in $DEB_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ] && [ -z "${LANFAX_NO_APT:-}" ]; then
+  echo "lanfax: installing Debian packages:$missing" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >&2
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "lanfax: creating virtual environment $VENV" >&2
+  "$PY" -m venv "$VENV" >&2 || {
+    echo "lanfax: python3 -m venv failed; install python3-venv (apt-get install python3-venv)" >&2
+    exit 1
+  }
+fi
+
+# Reinstall only when pyproject.toml changed since the last install.
+stamp="$VENV/.lanfax-installed"
+want=$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "lanfax: installing Python packages into $VENV" >&2
+  "$VENV/bin/python" -m pip install -q --upgrade pip >&2 || true
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[server,test]" >&2
+  echo "$want" >"$stamp"
+fi

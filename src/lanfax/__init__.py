@@ -1,0 +1,3 @@
+"""lanfax: a fax service for a local network."""
+
+__version__ = "0.1.0"

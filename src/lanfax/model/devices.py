@@ -1,0 +1,51 @@
+"""Fax devices (ports) as the client API sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from lanfax.model.codes import DeviceStatus, JobType, PortFlags
+
+
+@dataclass(frozen=True, slots=True)
+class PortInfo:
+    """FAX_PORT_INFO, plus the provider that drives the port."""
+
+    device_id: int
+    device_name: str
+    state: DeviceStatus = DeviceStatus.AVAILABLE
+    flags: PortFlags = PortFlags.SEND | PortFlags.RECEIVE
+    rings: int = 2
+    priority: int = 1
+    tsid: str = ""
+    csid: str = ""
+    provider: str = ""
+    #: The line's own number (for virtual lines; informative elsewhere).
+    number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatusInfo:
+    """FAX_DEVICE_STATUS: the live state of one device."""
+
+    device_id: int
+    device_name: str
+    status: DeviceStatus
+    status_string: str = ""
+    caller_id: str = ""
+    csid: str = ""
+    current_page: int = 0
+    document_name: str = ""
+    job_id: int | None = None
+    job_type: JobType = JobType.UNKNOWN
+    phone_number: str = ""
+    routing_string: str = ""
+    sender_name: str = ""
+    recipient_name: str = ""
+    size: int = 0
+    start_time: datetime | None = None
+    submitted_time: datetime | None = None
+    total_pages: int = 0
+    tsid: str = ""
+    user_name: str = ""

@@ -1,0 +1,99 @@
+"""Persistence behind one interface (SQLite by default, PostgreSQL by URL).
+
+The store is synchronous and thread-safe; the service calls it from a worker thread. Every
+method that changes something is one transaction, and returns only after it is durable
+(SQLite: WAL with ``synchronous=FULL``): the service tells a client "queued" only after
+:meth:`Store.add_jobs` has returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from lanfax.model.codes import JobType, QueueStatus
+from lanfax.model.events import Event, NewEvent
+from lanfax.model.jobs import Job
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """A page of the queue, newest-first or oldest-first, by keyset on job_id."""
+
+    limit: int = 100
+    #: Return jobs with job_id greater than this (ascending order) ...
+    after_id: int | None = None
+    #: ... or less than this (descending order). At most one of the two is set.
+    before_id: int | None = None
+    statuses: frozenset[QueueStatus] | None = None
+    job_types: frozenset[JobType] | None = None
+    user_name: str | None = None
+    broadcast_id: str | None = None
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JobChange:
+    """A change to one job, applied together with its events in one transaction.
+
+    ``expect`` guards against lost updates: when set, the change applies only if the job's
+    current queue_status is one of them (else :class:`~lanfax.model.errors.Conflict`).
+    """
+
+    job_id: int
+    changes: Mapping[str, Any]
+    expect: frozenset[QueueStatus] | None = None
+    events: Sequence[NewEvent] = field(default_factory=tuple)
+
+
+class Store(Protocol):
+    # -- life cycle --
+    def open(self) -> None:
+        """Create or migrate the schema; idempotent."""
+
+    def close(self) -> None: ...
+
+    # -- jobs --
+    def add_jobs(self, jobs: Sequence[Job], events: Sequence[NewEvent] = ()) -> list[Job]:
+        """Insert ``jobs`` (their job_id is ignored and assigned here) and ``events`` in one
+        transaction; returns the jobs with their ids. An event's job_id of 0 is replaced by
+        the id of the job at the same index."""
+
+    def get_job(self, job_id: int) -> Job | None: ...
+
+    def list_jobs(self, query: JobQuery) -> list[Job]: ...
+
+    def count_jobs(self, query: JobQuery) -> int: ...
+
+    def unfinished_jobs(self) -> list[Job]:
+        """Every job whose queue_status is not final, oldest first (the scheduler's input)."""
+
+    def update_jobs(self, changes: Sequence[JobChange]) -> tuple[list[Job], list[Event]]:
+        """Apply ``changes`` and their events in one transaction; all or nothing."""
+
+    def delete_jobs(self, job_ids: Iterable[int], events: Sequence[NewEvent] = ()) -> int:
+        """Remove jobs (after their files are gone); returns how many were removed."""
+
+    # -- events --
+    def append_events(self, events: Sequence[NewEvent]) -> list[Event]: ...
+
+    def events_after(self, seq: int, limit: int = 1000) -> list[Event]:
+        """Events with a cursor greater than ``seq``, oldest first."""
+
+    def last_event_seq(self) -> int: ...
+
+    def prune_events(self, older_than: datetime) -> int: ...
+
+    # -- settings: server config, ports, logging, extension data --
+    def get_settings(self, namespace: str) -> dict[str, Any]:
+        """A JSON-able dict saved under ``namespace`` ("config", "port:<key>", "logging",
+        "ext:<guid>:<device>", ...); empty when nothing was saved."""
+
+    def put_settings(
+        self, namespace: str, values: Mapping[str, Any], events: Sequence[NewEvent] = ()
+    ) -> list[Event]:
+        """Replace the dict under ``namespace`` (and append ``events``) in one transaction."""
+
+    def list_namespaces(self, prefix: str) -> list[str]: ...
