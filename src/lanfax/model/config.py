@@ -60,7 +60,7 @@ SETTINGS: tuple[Setting, ...] = (
         "dirty_days", "DirtyDays", int, 30, "Days an unsent job stays queued.", _range(1, 3650)
     ),
     Setting("branding", "Branding", bool, True, "Header line on every sent page."),
-    Setting("use_device_tsid", "UseDeviceTsid", bool, True, "Send the device's TSID, not the user's."),
+    Setting("use_device_tsid", "UseDeviceTsid", bool, True, "Send the device's TSID."),
     Setting("server_cp", "ServerCp", bool, False, "Only server cover pages may be used."),
     Setting("pause_server_queue", "PauseServerQueue", bool, False, "No job is dispatched."),
     Setting("start_cheap_time", "StartCheapTime", str, "20:00", "Start of discount period.", _hhmm),
