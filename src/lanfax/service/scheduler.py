@@ -1,0 +1,380 @@
+"""The scheduler core: which queued job is dialled on which device, and when to look again.
+
+Pure functions over immutable values: no I/O, no asyncio, no clock of its own. The service's
+runtime calls :func:`plan` whenever something changes (a job is added, a call ends, a device
+goes idle, the configuration changes) and again at the :attr:`Plan.next_wakeup` it returns;
+it records each :class:`Dispatch` (see :func:`dispatch_changes`) before starting the call, and
+feeds the call's outcome to :func:`after_attempt`.
+
+Rules (see docs and tests/service/test_scheduler*.py):
+
+* Only SEND jobs in PENDING, RETRYING or NO_LINE are dispatchable, and only once eligible
+  (:func:`eligible_at`). NO_LINE means "waiting for a line", so it is treated like PENDING.
+* Order: priority (HIGH, NORMAL, LOW), then submission time, then job id.
+* Never two calls to the same number (:func:`~lanfax.service.numbers.canonical_number`): a
+  job whose number is on a call, or already dispatched in this plan, waits; the jobs behind it
+  are still considered (no head-of-line blocking).
+* Each idle send-capable device takes at most one job per plan; devices are used in order of
+  their priority (lower number first), then device id.
+* PauseServerQueue: nothing is dispatched; expiry still applies.
+* DirtyDays: a job that is not running and not final expires ``dirty_days`` after submission.
+* Discount period: StartCheapTime <= local time < StopCheapTime, in the server's time zone,
+  crossing midnight when start > stop. **start == stop means always cheap**: a zero-length
+  window would otherwise leave every DISCOUNT_PERIOD job to expire unsent, which no
+  administrator wants; "always" is the reading that loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from lanfax.model.codes import FailureClass, JobType, QueueStatus, ScheduleAction
+from lanfax.model.config import ServerConfig
+from lanfax.model.errors import InvalidInput
+from lanfax.model.jobs import Job
+from lanfax.service.numbers import canonical_number, number_key
+
+__all__ = [
+    "DISPATCHABLE",
+    "EXPIRABLE",
+    "DeviceView",
+    "Dispatch",
+    "Expire",
+    "JobTransition",
+    "Plan",
+    "after_attempt",
+    "canonical_number",
+    "dispatch_changes",
+    "eligible_at",
+    "expire_transition",
+    "expires_at",
+    "in_discount_period",
+    "next_discount_start",
+    "plan",
+]
+
+#: Queue states from which a SEND job may be dialled (once eligible).
+DISPATCHABLE = frozenset({QueueStatus.PENDING, QueueStatus.RETRYING, QueueStatus.NO_LINE})
+#: Queue states in which DirtyDays applies: waiting, not on a call and not being removed.
+EXPIRABLE = DISPATCHABLE | {QueueStatus.PAUSED}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    """What the scheduler needs to know about one device."""
+
+    device_id: int
+    can_send: bool
+    idle: bool
+    #: Lower number is chosen first; ties are broken by device_id.
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    job_id: int
+    device_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Expire:
+    """DirtyDays passed: the job goes to FAILED (see :func:`expire_transition`)."""
+
+    job_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    dispatch: tuple[Dispatch, ...]
+    expire: tuple[Expire, ...]
+    #: The earliest future instant at which a job becomes eligible or expires; None if none.
+    next_wakeup: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobTransition:
+    """What a job becomes after a call (or after expiring); :meth:`changes` is ready for a
+    :class:`lanfax.store.api.JobChange`."""
+
+    queue_status: QueueStatus
+    next_attempt_at: datetime | None
+    attempts: int
+    last_failure: FailureClass | None
+    status_text: str
+    completed_at: datetime | None = None
+    pages_done: int = 0
+
+    def changes(self) -> dict[str, Any]:
+        return {
+            "queue_status": self.queue_status,
+            "next_attempt_at": self.next_attempt_at,
+            "attempts": self.attempts,
+            "last_failure": self.last_failure,
+            "status_text": self.status_text,
+            "completed_at": self.completed_at,
+            "pages_done": self.pages_done,
+        }
+
+
+def _aware(when: datetime, what: str) -> datetime:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidInput(
+            f"{what} {when.isoformat()} has no time zone",
+            hint="pass an aware datetime (the clock's now() is UTC)",
+        )
+    return when
+
+
+# -- discount period ------------------------------------------------------------------------
+
+
+def _minutes(hm: tuple[int, int]) -> int:
+    return hm[0] * 60 + hm[1]
+
+
+def in_discount_period(local: datetime, config: ServerConfig) -> bool:
+    """Whether wall-clock time ``local`` (already in the server's zone) is in the discount
+    period [StartCheapTime, StopCheapTime). Crosses midnight when start > stop; always true
+    when start == stop (see the module docstring)."""
+    start, stop = _minutes(config.cheap_start), _minutes(config.cheap_stop)
+    # Seconds matter at the stop edge: 06:59:30 is still cheap when stop is 07:00.
+    t = local.hour * 60 + local.minute + (local.second + local.microsecond / 1e6) / 60
+    if start == stop:
+        return True
+    if start < stop:
+        return start <= t < stop
+    return t >= start or t < stop
+
+
+def _utc_offset_at(instant: datetime, tz: tzinfo) -> timedelta:
+    off = instant.astimezone(tz).utcoffset()
+    return off if off is not None else timedelta(0)
+
+
+def _transitions_on(day: date, tz: tzinfo) -> list[datetime]:
+    """UTC instants during local ``day`` at which the zone's offset changes (DST switches).
+
+    zoneinfo does not expose its transitions, so find the one in the day by bisection on the
+    offset, to the second. A day with two changes (none exist in practice) yields one.
+    """
+    a = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+    b = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    off_b = _utc_offset_at(b, tz)
+    if _utc_offset_at(a, tz) == off_b:
+        return []
+    lo, hi = a, b  # offset(lo) != off_b, offset(hi) == off_b
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        mid = mid.replace(microsecond=0)
+        if mid <= lo:
+            break
+        if _utc_offset_at(mid, tz) == off_b:
+            hi = mid
+        else:
+            lo = mid
+    return [hi]
+
+
+def next_discount_start(now: datetime, config: ServerConfig, tz: tzinfo) -> datetime:
+    """The earliest instant >= ``now`` (UTC result) inside the discount period in zone ``tz``.
+
+    ``now`` itself when it is already inside. Exact across DST changes: when the start time
+    falls into a skipped hour the period begins at the switch; when it occurs twice, at the
+    first occurrence.
+    """
+    now = _aware(now, "now").astimezone(UTC)
+    if in_discount_period(now.astimezone(tz), config):
+        return now
+    h, m = config.cheap_start
+    today = now.astimezone(tz).date()
+    # Whether local time is in the period changes only where the wall clock reaches the start
+    # or stop time, or jumps (DST). So the answer is one of those instants: try them all.
+    candidates: list[datetime] = []
+    for offset in range(-1, 4):
+        day = today + timedelta(days=offset)
+        for fold in (0, 1):
+            local = datetime.combine(day, time(h, m), tzinfo=tz).replace(fold=fold)
+            candidates.append(local.astimezone(UTC))
+        candidates.extend(_transitions_on(day, tz))
+    good = [c for c in candidates if c >= now and in_discount_period(c.astimezone(tz), config)]
+    if not good:  # pragma: no cover - a non-empty window recurs at least every other day
+        raise AssertionError("no discount period within three days")
+    return min(good)
+
+
+# -- eligibility, expiry ----------------------------------------------------------------------
+
+
+def expires_at(job: Job, config: ServerConfig) -> datetime:
+    """When DirtyDays runs out for ``job``: ``dirty_days`` after submission."""
+    return _aware(job.submitted_at, "submitted_at") + timedelta(days=config.dirty_days)
+
+
+def eligible_at(job: Job, config: ServerConfig, now: datetime, tz: tzinfo) -> datetime | None:
+    """The earliest instant >= ``now`` at which ``job`` may be dialled; exactly ``now`` when
+    it may be dialled now. None when it never will be without someone acting: not a SEND job,
+    not in a dispatchable state (paused, running, final, ...).
+
+    Constraints combine: not before ``next_attempt_at`` (the retry delay), not before
+    ``schedule_time`` (SPECIFIC_TIME; a missing time means now), and inside the discount
+    period (DISCOUNT_PERIOD). Neither DirtyDays nor PauseServerQueue is considered here.
+    """
+    now = _aware(now, "now").astimezone(UTC)
+    if job.job_type is not JobType.SEND or job.queue_status not in DISPATCHABLE:
+        return None
+    t = now
+    if job.next_attempt_at is not None:
+        t = max(t, _aware(job.next_attempt_at, "next_attempt_at").astimezone(UTC))
+    if job.schedule_action is ScheduleAction.SPECIFIC_TIME and job.schedule_time is not None:
+        t = max(t, _aware(job.schedule_time, "schedule_time").astimezone(UTC))
+    if job.schedule_action is ScheduleAction.DISCOUNT_PERIOD:
+        t = next_discount_start(t, config, tz)
+    return t
+
+
+def expire_transition(job: Job, config: ServerConfig, now: datetime) -> JobTransition:
+    """What an :class:`Expire` does to ``job``: FAILED, "expired after N days"."""
+    days = config.dirty_days
+    return JobTransition(
+        queue_status=QueueStatus.FAILED,
+        next_attempt_at=None,
+        attempts=job.attempts,
+        last_failure=job.last_failure,
+        status_text=f"expired after {days} day{'s' if days != 1 else ''} in the queue",
+        completed_at=_aware(now, "now"),
+        pages_done=job.pages_done,
+    )
+
+
+# -- the plan ---------------------------------------------------------------------------------
+
+
+def _job_order(job: Job) -> tuple[int, datetime, int]:
+    return (-int(job.priority), job.submitted_at, job.job_id)
+
+
+def plan(
+    now: datetime,
+    jobs: Sequence[Job],
+    devices: Sequence[DeviceView],
+    config: ServerConfig,
+    tz: tzinfo,
+) -> Plan:
+    """Decide what to do at ``now`` given every unfinished job and every device.
+
+    ``jobs`` must include the IN_PROGRESS ones (their numbers are busy). The result dispatches
+    each chosen job to a distinct idle send-capable device, never two jobs to one canonical
+    number and never to a number on a call, and expires jobs past DirtyDays (an expired job is
+    not dispatched). ``next_wakeup`` is the earliest instant after ``now`` at which a job not
+    dispatched now becomes eligible or expires (eligibility is ignored while the queue is
+    paused: un-pausing is a configuration change, after which the runtime plans again).
+    """
+    now = _aware(now, "now").astimezone(UTC)
+    busy_numbers = {
+        number_key(j.recipient_number)
+        for j in jobs
+        if j.queue_status is QueueStatus.IN_PROGRESS and j.job_type is JobType.SEND
+    }
+    free = sorted(
+        (d for d in devices if d.can_send and d.idle), key=lambda d: (d.priority, d.device_id)
+    )
+    dispatch: list[Dispatch] = []
+    expire: list[Expire] = []
+    wakeups: list[datetime] = []
+    for job in sorted(jobs, key=_job_order):
+        if job.job_type is not JobType.SEND or job.queue_status not in EXPIRABLE:
+            continue
+        expiry = expires_at(job, config).astimezone(UTC)
+        if expiry <= now:
+            expire.append(Expire(job.job_id))
+            continue
+        when = None if config.pause_server_queue else eligible_at(job, config, now, tz)
+        key = number_key(job.recipient_number)
+        if when is not None and when <= now and free and key not in busy_numbers:
+            busy_numbers.add(key)
+            dispatch.append(Dispatch(job.job_id, free.pop(0).device_id))
+            continue
+        # Not dispatched. Waiting on a device or on the number needs no wake-up time: the
+        # end of a call or an idle device makes the runtime plan again.
+        wakeups.append(expiry)
+        if when is not None and when > now:
+            wakeups.append(when)
+    future = [w for w in wakeups if w > now]
+    return Plan(tuple(dispatch), tuple(expire), min(future) if future else None)
+
+
+def dispatch_changes(job: Job, device_id: int, now: datetime) -> dict[str, Any]:
+    """The changes that record a :class:`Dispatch` (apply with ``expect`` = the job's current
+    state, before starting the call). ``attempts`` is *not* increased here: it counts calls
+    made and is advanced by :func:`after_attempt` when the call's outcome is known (after a
+    crash, the runtime reports an IN_PROGRESS job's call as failed, which counts it)."""
+    return {
+        "queue_status": QueueStatus.IN_PROGRESS,
+        "device_id": device_id,
+        "started_at": _aware(now, "now"),
+        "next_attempt_at": None,
+    }
+
+
+# -- after a call -----------------------------------------------------------------------------
+
+_FAILURE_TEXT: Mapping[FailureClass, str] = {
+    FailureClass.BUSY: "the line was busy",
+    FailureClass.NO_ANSWER: "no answer",
+    FailureClass.BAD_ADDRESS: "the number is not valid",
+    FailureClass.NO_DIAL_TONE: "no dial tone",
+    FailureClass.DISCONNECTED: "the call was disconnected",
+    FailureClass.FATAL: "the call failed",
+    FailureClass.NOT_FAX: "the far end is not a fax machine",
+    FailureClass.LINE_UNAVAILABLE: "the line was unavailable",
+    FailureClass.ABORTED: "the call was aborted",
+}
+
+
+def after_attempt(
+    job: Job,
+    outcome: FailureClass | None,
+    config: ServerConfig,
+    now: datetime,
+    *,
+    pages_done: int = 0,
+) -> JobTransition:
+    """What ``job`` becomes after a call that ended with ``outcome`` (None: delivered).
+
+    ``job.attempts`` is the number of calls made before this one; the result counts this one.
+    Delivered -> COMPLETED. Permanent failure -> FAILED at once. Transient failure ->
+    RETRYING with ``next_attempt_at = now + RetryDelay`` while ``attempts <= Retries`` (so at
+    most ``Retries + 1`` calls in all), else RETRIES_EXCEEDED.
+    """
+    now = _aware(now, "now")
+    attempts = job.attempts + 1
+    calls = f"{attempts} call{'s' if attempts != 1 else ''}"
+    if outcome is None:
+        return JobTransition(QueueStatus.COMPLETED, None, attempts, None, "sent", now, pages_done)
+    reason = _FAILURE_TEXT.get(outcome, outcome.value)
+    if outcome.permanent:
+        return JobTransition(
+            QueueStatus.FAILED, None, attempts, outcome, f"failed: {reason}", now, pages_done
+        )
+    if attempts <= config.retries:
+        return JobTransition(
+            QueueStatus.RETRYING,
+            now + timedelta(minutes=config.retry_delay),
+            attempts,
+            outcome,
+            f"{reason}; will retry in {config.retry_delay} min ({calls} made)",
+            None,
+            pages_done,
+        )
+    return JobTransition(
+        QueueStatus.RETRIES_EXCEEDED,
+        None,
+        attempts,
+        outcome,
+        f"{reason}; gave up after {calls}",
+        now,
+        pages_done,
+    )
