@@ -1,0 +1,513 @@
+"""Sans-IO T.30 fax sessions on spandsp 0.0.6: audio (PCM) and T.38 (IFP packets).
+
+A session never touches a socket or a clock. The caller moves samples or packets and asks for
+events; line time is counted in samples (8000 per second), so a watchdog can act on line time
+whatever the wall clock does.
+
+Callback discipline (spandsp calls us back from inside ``fax_tx``/``fax_rx``/...):
+
+* callbacks only record what happened (a tuple in ``_raw``) and never call into spandsp;
+  the recorded facts are turned into events right after the C call returns;
+* every exception inside a callback is caught and kept, then raised as :class:`EngineError`
+  after the C call returns (cffi would otherwise print it and hand 0 = "OK" to C);
+* the cffi callback objects and the handle that points back at the session stay referenced
+  until the state is freed.
+
+A session is used by one thread at a time; different sessions may run in parallel threads
+(cffi releases the GIL during C calls).
+"""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lanfax.engine import codes as t30codes
+from lanfax.engine._binding import (
+    SPAN_LOG_SHOW_PROTOCOL,
+    Spandsp,
+    load,
+    python_level,
+    span_level,
+)
+from lanfax.engine.events import PageDone, PhaseB, PhaseE, SessionEvent, SessionResult
+from lanfax.engine.options import RX_ENCODINGS, SessionOptions
+from lanfax.engine.tiffcheck import check_path_length, check_rx_path, check_tx_tiff
+from lanfax.model.errors import EngineError
+
+SAMPLE_RATE = 8000
+_B, _D, _E, _DCS = 0, 1, 2, 3
+_T30_DCS = 0x82
+#: T4_COMPRESSION_ITU_* (t4_rx.h) to lanfax names.
+_ENCODING_NAMES = {1: "mh", 2: "mr", 3: "mmr"}
+T38_NO_PACING = 0x01  # T38_TERMINAL_OPTION_NO_PACING
+
+Int16Array = npt.NDArray[np.int16]
+Packet = tuple[int, bytes]
+
+
+def modem_from_dcs(fif2: int) -> str:
+    """The image modem named by DCS bits 11-14 (second FIF octet, T.30 table 2).
+
+    Bit 14 (0x20) set means V.17; otherwise bit 11 (0x04) means V.29; otherwise V.27ter.
+    """
+    if fif2 & 0x20:
+        return "v17"
+    if fif2 & 0x04:
+        return "v29"
+    return "v27ter"
+
+
+def _record(session: Any, exc: BaseException) -> None:
+    """Keep an exception raised inside a callback, to be raised after the C call returns."""
+    if session is not None:
+        session._cb_errors.append(exc)
+    else:
+        _orphan_errors.append(exc)
+
+
+#: Exceptions from callbacks that could not even find their session (should never happen).
+_orphan_errors: list[BaseException] = []
+
+
+class _Callbacks:
+    """The process-wide C callbacks; each finds its session through ``user_data``."""
+
+    def __init__(self, sp: Spandsp) -> None:
+        ffi = sp.ffi
+        from_handle = ffi.from_handle
+
+        def phase_b(_s: Any, user_data: Any, result: int) -> int:
+            session = None
+            try:
+                session = from_handle(user_data)
+                session._raw.append((_B, result))
+            except BaseException as exc:
+                _record(session, exc)
+            return 0
+
+        def phase_d(_s: Any, user_data: Any, result: int) -> int:
+            session = None
+            try:
+                session = from_handle(user_data)
+                session._raw.append((_D, result))
+            except BaseException as exc:
+                _record(session, exc)
+            return 0
+
+        def phase_e(_s: Any, user_data: Any, code: int) -> None:
+            session = None
+            try:
+                session = from_handle(user_data)
+                session._raw.append((_E, code))
+            except BaseException as exc:
+                _record(session, exc)
+
+        def frame(_s: Any, user_data: Any, _direction: int, msg: Any, length: int) -> None:
+            # Only the DCS matters: it names the modem actually used for the pages.
+            session = None
+            try:
+                if length >= 5 and (msg[2] & 0xFE) == _T30_DCS:
+                    session = from_handle(user_data)
+                    session._raw.append((_DCS, msg[4]))
+            except BaseException as exc:
+                _record(session, exc)
+
+        def tx_packet(_s: Any, user_data: Any, buf: Any, length: int, _count: int) -> int:
+            # ``count`` asks for redundant copies with the same seq; the receiver drops
+            # repeats, so one copy is emitted and redundancy is the transport's business.
+            session = None
+            try:
+                session = from_handle(user_data)
+                session._out.append((session._tx_seq, ffi.buffer(buf, length)[:]))
+                session._tx_seq = (session._tx_seq + 1) & 0xFFFF
+            except BaseException as exc:
+                _record(session, exc)
+                return -1
+            return 0
+
+        self.phase_b = ffi.callback("t30_phase_b_handler_t *", phase_b)
+        self.phase_d = ffi.callback("t30_phase_d_handler_t *", phase_d)
+        self.phase_e = ffi.callback("t30_phase_e_handler_t *", phase_e)
+        self.frame = ffi.callback("t30_real_time_frame_handler_t *", frame)
+        self.tx_packet = ffi.callback("t38_tx_packet_handler_t *", tx_packet)
+
+
+_callbacks: _Callbacks | None = None
+
+
+def _get_callbacks(sp: Spandsp) -> _Callbacks:
+    global _callbacks
+    if _callbacks is None:
+        _callbacks = _Callbacks(sp)
+    return _callbacks
+
+
+class FaxSession:
+    """What audio and T.38 sessions share: options, files, events, result, lifetime."""
+
+    _free_name = ""
+
+    def __init__(
+        self,
+        calling: bool,
+        options: SessionOptions | None = None,
+        *,
+        tx_file: Path | None = None,
+        rx_file: Path | None = None,
+    ) -> None:
+        self.calling = bool(calling)
+        self.options = options if options is not None else SessionOptions()
+        self.tx_file = Path(tx_file) if tx_file is not None else None
+        self.rx_file = Path(rx_file) if rx_file is not None else None
+        # Checked before any C state exists, so a refusal leaks nothing.
+        tx_raw = rx_raw = None
+        if self.tx_file is not None:
+            tx_raw = check_path_length(self.tx_file, "document")
+            self.tx_pages = len(check_tx_tiff(self.tx_file))
+        else:
+            self.tx_pages = 0
+        if self.rx_file is not None:
+            rx_raw = check_path_length(self.rx_file, "receive file")
+            check_rx_path(self.rx_file)
+        if tx_raw is None and rx_raw is None:
+            raise EngineError(
+                "a fax session needs a document to send or a file to receive into",
+                hint="pass tx_file=... or rx_file=...",
+            )
+
+        sp = load()
+        self._sp = sp
+        self._ffi = sp.ffi
+        self._lib = sp.lib
+        self._cbs = _get_callbacks(sp)
+        self._handle = self._ffi.new_handle(self)
+        self._raw: list[tuple[int, int]] = []
+        self._cb_errors: list[BaseException] = []
+        self._out: list[Packet] = []
+        self._tx_seq = 0
+        self._events: list[SessionEvent] = []
+        self._keep: list[Any] = []
+        self._samples = 0
+        self._last_activity = 0
+        self._pages_reported = 0
+        self._modem = ""
+        self._terminated = False
+        self.result: SessionResult | None = None
+
+        self._state = self._create()
+        if self._state == self._ffi.NULL:
+            raise EngineError("spandsp could not create a fax state (out of memory?)")
+        self._finalizer = weakref.finalize(self, getattr(self._lib, self._free_name), self._state)
+        self._t30 = self._get_t30()
+        self._configure(tx_raw, rx_raw)
+
+    # -- subclass hooks ------------------------------------------------------------------
+    def _create(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _get_t30(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _logging_states(self) -> list[Any]:
+        return [self._lib.t30_get_logging_state(self._t30)]
+
+    # -- set-up --------------------------------------------------------------------------
+    def _configure(self, tx_raw: bytes | None, rx_raw: bytes | None) -> None:
+        lib, t30, opts = self._lib, self._t30, self.options
+        self._setup_logging()
+        if opts.local_ident and lib.t30_set_tx_ident(t30, opts.local_ident.encode("ascii")) < 0:
+            raise EngineError(f"spandsp refused the local ident {opts.local_ident!r}")
+        if opts.page_header is not None:
+            lib.t30_set_tx_page_header_info(t30, opts.page_header.encode("ascii"))
+        lib.t30_set_ecm_capability(t30, 1 if opts.ecm else 0)
+        lib.t30_set_supported_modems(t30, opts.modem_mask)
+        lib.t30_set_supported_compressions(t30, opts.compression_mask)
+        lib.t30_set_rx_encoding(t30, RX_ENCODINGS[opts.rx_encoding])
+        if tx_raw is not None:
+            lib.t30_set_tx_file(t30, tx_raw, -1, -1)
+        if rx_raw is not None:
+            lib.t30_set_rx_file(t30, rx_raw, -1)
+        cbs, handle = self._cbs, self._handle
+        lib.t30_set_phase_b_handler(t30, cbs.phase_b, handle)
+        lib.t30_set_phase_d_handler(t30, cbs.phase_d, handle)
+        lib.t30_set_phase_e_handler(t30, cbs.phase_e, handle)
+        lib.t30_set_real_time_frame_handler(t30, cbs.frame, handle)
+
+    def _setup_logging(self) -> None:
+        level = self.options.log_level
+        if level is None:
+            return
+        lib, ffi = self._lib, self._ffi
+        logger = self.options.logger
+
+        def on_message(span_lvl: int, text: Any) -> None:
+            msg = ffi.string(text).decode("utf-8", "replace").rstrip("\n")
+            logger.log(python_level(span_lvl), "%s", msg)
+
+        cb = ffi.callback("message_handler_func_t", on_message)
+        self._keep.append(cb)
+        for state in self._logging_states():
+            lib.span_log_set_message_handler(state, cb)
+            lib.span_log_set_level(state, span_level(level) | SPAN_LOG_SHOW_PROTOCOL)
+
+    # -- public API ----------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        """True once phase E has been reported (``result`` is then set)."""
+        return self.result is not None
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    @property
+    def elapsed_samples(self) -> int:
+        """Line time so far, in 8 kHz samples."""
+        return self._samples
+
+    @property
+    def line_seconds(self) -> float:
+        return self._samples / SAMPLE_RATE
+
+    @property
+    def idle_samples(self) -> int:
+        """Line time since the last event (phase B, a page, or the start of the call)."""
+        return self._samples - self._last_activity
+
+    def events(self) -> list[SessionEvent]:
+        """The events since the last call, oldest first (drains the queue)."""
+        out, self._events = self._events, []
+        return out
+
+    def terminate(self) -> None:
+        """Hang up: end the T.30 session now (``t30_terminate``); phase E follows.
+
+        No-op once the session is done or closed.
+        """
+        if self.done or self.closed:
+            return
+        self._terminated = True
+        self._lib.t30_terminate(self._t30)
+        self._after()
+
+    def close(self) -> None:
+        """Free the spandsp state. Idempotent; the session is unusable afterwards."""
+        self._finalizer()
+
+    def __enter__(self) -> FaxSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if not self._finalizer.alive:
+            raise EngineError("the fax session is closed", hint="create a new session")
+
+    def _after(self) -> None:
+        """Turn what the callbacks recorded during the last C call into events."""
+        if self._cb_errors or _orphan_errors:
+            errors = self._cb_errors or _orphan_errors
+            exc = errors.pop(0)
+            self._raw = []
+            raise EngineError(f"a spandsp callback failed: {exc!r}") from exc
+        raw, self._raw = self._raw, []
+        for kind, value in raw:
+            if kind == _DCS:
+                self._modem = modem_from_dcs(value)
+            elif kind == _B:
+                self._last_activity = self._samples
+                self._events.append(
+                    PhaseB(self.line_seconds, self._remote_ident(), value, self._frametype(value))
+                )
+            elif kind == _D:
+                self._last_activity = self._samples
+                self._phase_d(value)
+            elif kind == _E and self.result is None:
+                self.result = self._build_result(value)
+                self._events.append(PhaseE(self.line_seconds, value, self.result.text))
+
+    def _remote_ident(self) -> str:
+        ptr = self._lib.t30_get_rx_ident(self._t30)
+        if ptr == self._ffi.NULL:
+            return ""
+        return str(self._ffi.string(ptr).decode("ascii", "replace")).strip()
+
+    def _frametype(self, fcf: int) -> str:
+        ptr = self._lib.t30_frametype(fcf & 0xFF)
+        return "" if ptr == self._ffi.NULL else str(self._ffi.string(ptr).decode("ascii"))
+
+    def _stats(self) -> Any:
+        stats = self._ffi.new("t30_stats_t *")
+        self._lib.t30_get_transfer_statistics(self._t30, stats)
+        return stats
+
+    def _phase_d(self, fcf: int) -> None:
+        stats = self._stats()
+        page = stats.pages_tx if self.tx_file is not None else stats.pages_rx
+        # Phase D fires for several frames per page (e.g. PPS and MPS under ECM); report a
+        # page once, when the count moves.
+        if page > self._pages_reported:
+            self._pages_reported = page
+            self._events.append(
+                PageDone(self.line_seconds, page, fcf, self._frametype(fcf), stats.bad_rows)
+            )
+
+    def _build_result(self, code: int) -> SessionResult:
+        stats = self._stats()
+        row = t30codes.describe(code)
+        ptr = self._lib.t30_completion_code_to_str(code)
+        text = row.text if ptr == self._ffi.NULL else self._ffi.string(ptr).decode("ascii")
+        status = row.status(self.calling)
+        pages_any = stats.pages_tx or stats.pages_rx
+        return SessionResult(
+            code=code,
+            text=text,
+            calling=self.calling,
+            provider_status=status,
+            failure=t30codes.failure_class(code, calling=self.calling),
+            pages_tx=stats.pages_tx,
+            pages_rx=stats.pages_rx,
+            bit_rate=stats.bit_rate if self._modem else 0,
+            ecm=bool(stats.error_correcting_mode) and bool(self._modem),
+            compression=_ENCODING_NAMES.get(stats.encoding, "") if pages_any else "",
+            modem=self._modem,
+            remote_ident=self._remote_ident(),
+            width=stats.width,
+            length=stats.length,
+            x_dpi=round(stats.x_resolution * 0.0254),
+            y_dpi=round(stats.y_resolution * 0.0254),
+            image_size=stats.image_size,
+            bad_rows=stats.bad_rows,
+            longest_bad_row_run=stats.longest_bad_row_run,
+            ecm_retries=stats.error_correcting_mode_retries,
+            line_seconds=self.line_seconds,
+            terminated=self._terminated,
+        )
+
+
+class AudioFaxSession(FaxSession):
+    """A T.30 session over 8 kHz 16-bit PCM (a telephone line, RTP G.711, ...).
+
+    Call :meth:`tx` and :meth:`rx` once per audio frame (any size; 160 samples = 20 ms is
+    usual). ``tx`` always returns exactly ``n`` samples (silence when idle).
+    """
+
+    _free_name = "fax_free"
+
+    def _create(self) -> Any:
+        state = self._lib.fax_init(self._ffi.NULL, 1 if self.calling else 0)
+        if state != self._ffi.NULL:
+            self._lib.fax_set_transmit_on_idle(state, 1)
+        return state
+
+    def _get_t30(self) -> Any:
+        return self._lib.fax_get_t30_state(self._state)
+
+    def _logging_states(self) -> list[Any]:
+        return [*super()._logging_states(), self._lib.fax_get_logging_state(self._state)]
+
+    def tx(self, n: int) -> Int16Array:
+        """The next ``n`` samples to put on the line (int16, 8 kHz)."""
+        self._check_open()
+        if n <= 0:
+            raise EngineError(f"tx needs a positive sample count, got {n}")
+        out = np.empty(n, dtype=np.int16)
+        got = self._lib.fax_tx(self._state, self._ffi.from_buffer("int16_t[]", out), n)
+        if got < n:
+            out[got:] = 0
+        if self._raw or self._cb_errors:
+            self._after()
+        return out
+
+    def rx(self, samples: npt.ArrayLike) -> None:
+        """Feed samples heard on the line; they also advance line time.
+
+        The samples are copied first: spandsp's ``fax_rx`` modifies its buffer in place.
+        """
+        self._check_open()
+        buf = np.array(samples, dtype=np.int16)  # always a fresh, writable copy
+        n = int(buf.size)
+        if n == 0:
+            return
+        self._lib.fax_rx(
+            self._state, self._ffi.from_buffer("int16_t[]", buf, require_writable=True), n
+        )
+        self._samples += n
+        if self._raw or self._cb_errors:
+            self._after()
+
+
+class T38FaxSession(FaxSession):
+    """A T.30 session over T.38 IFP packets (the UDPTL/TPKT framing is the caller's job).
+
+    Call :meth:`tick` every 20-30 ms of line time (160-240 samples) in paced mode; it returns
+    the packets to send as ``(seq, ifp_bytes)``, with one sequence counter per direction.
+    Pass each packet from the far end to :meth:`receive`. ``pacing=False`` is spandsp's
+    no-pacing (TCP/TPKT) mode: data flows as fast as it is ticked.
+    """
+
+    _free_name = "t38_terminal_free"
+
+    def __init__(
+        self,
+        calling: bool,
+        options: SessionOptions | None = None,
+        *,
+        tx_file: Path | None = None,
+        rx_file: Path | None = None,
+        pacing: bool = True,
+    ) -> None:
+        self.pacing = pacing
+        super().__init__(calling, options, tx_file=tx_file, rx_file=rx_file)
+
+    def _create(self) -> Any:
+        state = self._lib.t38_terminal_init(
+            self._ffi.NULL, 1 if self.calling else 0, self._cbs.tx_packet, self._handle
+        )
+        if state != self._ffi.NULL:
+            self._lib.t38_terminal_set_config(state, 0 if self.pacing else T38_NO_PACING)
+            self._core = self._lib.t38_terminal_get_t38_core_state(state)
+        return state
+
+    def _get_t30(self) -> Any:
+        return self._lib.t38_terminal_get_t30_state(self._state)
+
+    def _logging_states(self) -> list[Any]:
+        return [
+            *super()._logging_states(),
+            self._lib.t38_terminal_get_logging_state(self._state),
+            self._lib.t38_core_get_logging_state(self._core),
+        ]
+
+    def tick(self, samples: int = 160) -> list[Packet]:
+        """Advance line time by ``samples`` and return the packets to send now."""
+        self._check_open()
+        if samples <= 0:
+            raise EngineError(f"tick needs a positive sample count, got {samples}")
+        self._lib.t38_terminal_send_timeout(self._state, samples)
+        self._samples += samples
+        if self._raw or self._cb_errors:
+            self._after()
+        return self.take_packets()
+
+    def receive(self, seq: int, packet: bytes) -> None:
+        """Hand over one IFP packet from the far end (duplicates by seq are dropped)."""
+        self._check_open()
+        self._lib.t38_core_rx_ifp_packet(self._core, packet, len(packet), seq & 0xFFFF)
+        if self._raw or self._cb_errors:
+            self._after()
+
+    def take_packets(self) -> list[Packet]:
+        """Packets queued since the last tick (e.g. answers produced by :meth:`receive`)."""
+        out, self._out = self._out, []
+        return out
+
+
+__all__ = ["AudioFaxSession", "FaxSession", "T38FaxSession", "modem_from_dcs"]
