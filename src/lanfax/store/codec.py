@@ -1,0 +1,216 @@
+"""Job, Event and JSON values to and from table rows; every rule about representation lives here.
+
+Invalid values (a naive datetime, something JSON cannot hold, an unknown field) raise
+:class:`~lanfax.model.errors.InvalidInput` before anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lanfax.model.codes import (
+    DeliveryReportType,
+    DeviceStatus,
+    EventId,
+    FailureClass,
+    JobType,
+    Priority,
+    QueueStatus,
+    ScheduleAction,
+)
+from lanfax.model.errors import InvalidInput, StoreError
+from lanfax.model.events import Event
+from lanfax.model.jobs import CoverPageInfo, Job
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+JOB_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Job))
+_COVER_FIELDS = {f.name for f in dataclasses.fields(CoverPageInfo)}
+
+# Fields whose Python value is an enum stored as an integer.
+_INT_ENUMS: dict[str, type[Any]] = {
+    "job_type": JobType,
+    "queue_status": QueueStatus,
+    "device_status": DeviceStatus,
+    "schedule_action": ScheduleAction,
+    "delivery_report_type": DeliveryReportType,
+    "priority": Priority,
+}
+_TIMES = ("submitted_at", "schedule_time", "next_attempt_at", "started_at", "completed_at")
+
+
+def to_micros(when: datetime, what: str = "datetime") -> int:
+    """Aware datetime -> integer microseconds since the epoch (exact)."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidInput(
+            f"{what} {when.isoformat()} has no time zone",
+            hint="use an aware datetime, e.g. datetime.now(UTC)",
+        )
+    return (when - _EPOCH) // _US
+
+
+def from_micros(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _json_default(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def dump_json(value: Any, what: str) -> str:
+    """Strict JSON text (no NaN, only str keys), or InvalidInput naming ``what``."""
+    try:
+        return json.dumps(
+            value, default=_json_default, allow_nan=False, ensure_ascii=False, sort_keys=True
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"{what} cannot be stored: {exc}",
+            hint="use only JSON values: str, int, float, bool, None, lists, dicts with str keys",
+        ) from None
+
+
+def load_json(text: str) -> Any:
+    return json.loads(text)
+
+
+def check_json(value: Mapping[str, Any], what: str) -> None:
+    # json turns tuples into lists and int keys into str keys silently; a value that would
+    # come back different is refused so that what is stored is exactly what was given.
+    text = dump_json(value, what)
+    if load_json(text) != value:
+        raise InvalidInput(
+            f"{what} would not read back unchanged from JSON",
+            hint="use lists (not tuples) and str keys",
+        )
+
+
+_INT32 = frozenset({"page_count", "attempts", "pages_done", "bit_rate"})
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+
+
+def _check_scalar(name: str, value: Any) -> None:
+    """Refuse what one of the backends could not store, with the same error on both."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput(f"{name} contains a NUL character", hint="remove it")
+    elif isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        limit = _INT32_MAX if name in _INT32 else _INT64_MAX
+        if not -limit - 1 <= value <= limit:
+            raise InvalidInput(f"{name} = {value} is out of range", hint=f"at most {limit}")
+
+
+def _cover_to_json(cover: CoverPageInfo) -> str:
+    d = dataclasses.asdict(cover)
+    if cover.time_sent is not None:
+        d["time_sent"] = to_micros(cover.time_sent, "cover_page.time_sent")
+    return dump_json(d, "cover_page")
+
+
+def _cover_from_json(text: str) -> CoverPageInfo:
+    d = load_json(text)
+    d = {k: v for k, v in d.items() if k in _COVER_FIELDS}  # tolerate fields from newer versions
+    if d.get("time_sent") is not None:
+        d["time_sent"] = from_micros(d["time_sent"])
+    return CoverPageInfo(**d)
+
+
+def job_to_row(job: Job) -> dict[str, Any]:
+    """Every column of ``jobs`` except job_id."""
+    row: dict[str, Any] = {}
+    for name in JOB_FIELDS:
+        if name == "job_id":
+            continue
+        value = getattr(job, name)
+        if name in _TIMES:
+            row[name] = None if value is None else to_micros(value, name)
+        elif name in _INT_ENUMS:
+            row[name] = int(value)
+        elif name == "last_failure":
+            row[name] = None if value is None else FailureClass(value).value
+        elif name == "cover_page":
+            row[name] = None if value is None else _cover_to_json(value)
+        elif name == "extra":
+            if not isinstance(value, dict):
+                raise InvalidInput("extra must be a dict", hint="pass a dict of JSON values")
+            check_json(value, "extra")
+            row[name] = dump_json(value, "extra")
+        else:
+            _check_scalar(name, value)
+            row[name] = value
+    return row
+
+
+def row_to_job(row: Mapping[Any, Any]) -> Job:
+    values: dict[str, Any] = {}
+    for name in JOB_FIELDS:
+        value = row[name]
+        if name in _TIMES:
+            values[name] = None if value is None else from_micros(value)
+        elif name in _INT_ENUMS:
+            values[name] = _INT_ENUMS[name](value)
+        elif name == "last_failure":
+            values[name] = None if value is None else FailureClass(value)
+        elif name == "cover_page":
+            values[name] = None if value is None else _cover_from_json(value)
+        elif name == "extra":
+            values[name] = load_json(value)
+        elif name == "ecm":
+            values[name] = bool(value)
+        else:
+            values[name] = value
+    return Job(**values)
+
+
+def apply_changes(job: Job, changes: Mapping[str, Any]) -> Job:
+    """``job`` with ``changes``; unknown or read-only fields raise InvalidInput."""
+    bad = sorted(set(changes) - set(JOB_FIELDS))
+    if bad:
+        raise InvalidInput(
+            f"job {job.job_id}: unknown field(s) {', '.join(bad)}",
+            hint=f"a job has: {', '.join(JOB_FIELDS)}",
+        )
+    if "job_id" in changes and changes["job_id"] != job.job_id:
+        raise InvalidInput(f"job {job.job_id}: job_id cannot change", hint="leave job_id out")
+    return job.replace(**changes)
+
+
+def event_to_row(
+    timestamp: datetime, event_id: EventId, device_id: int, job_id: int, detail: Any
+) -> dict[str, Any]:
+    if not isinstance(detail, dict):
+        raise InvalidInput("an event's detail must be a dict", hint="pass a dict of JSON values")
+    check_json(detail, "event detail")
+    return {
+        "timestamp": to_micros(timestamp, "event timestamp"),
+        "event_id": int(EventId(event_id)),
+        "device_id": int(device_id),
+        "job_id": int(job_id),
+        "detail": dump_json(detail, "event detail"),
+    }
+
+
+def row_to_event(row: Mapping[Any, Any]) -> Event:
+    try:
+        event_id = EventId(row["event_id"])
+    except ValueError:
+        raise StoreError(
+            f"event {row['seq']} has unknown id {row['event_id']}",
+            hint="the database was written by a newer lanfax; upgrade",
+        ) from None
+    return Event(
+        seq=row["seq"],
+        timestamp=from_micros(row["timestamp"]),
+        event_id=event_id,
+        device_id=row["device_id"],
+        job_id=row["job_id"],
+        detail=load_json(row["detail"]),
+    )

@@ -1,0 +1,1 @@
+"""Alembic migration scripts for the lanfax store, run programmatically at open()."""

@@ -1,0 +1,95 @@
+"""The tables, as SQLAlchemy Core metadata (the queries' view of the schema).
+
+The migrations in ``lanfax/store/migrations/versions`` create exactly this; a test compares the
+two so that they cannot drift apart.
+
+Representation choices, for both SQLite and PostgreSQL:
+
+* Datetimes are integer microseconds since the Unix epoch (UTC). That is exact (no float, no
+  text parsing, no driver-specific time zone handling), sorts correctly and indexes cheaply;
+  the codec turns them back into aware UTC datetimes.
+* Enums are their integer values (FailureClass, a text enum, is its text value).
+* Structured values (cover page, ``extra``, event detail, settings) are JSON text.
+* ``job_id`` and ``seq`` never repeat, even after deletion or pruning: SQLite AUTOINCREMENT,
+  PostgreSQL an identity column (a sequence).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+# SQLite's AUTOINCREMENT requires the column to be exactly "INTEGER PRIMARY KEY".
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData()
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("job_id", ID, sa.Identity(), primary_key=True),
+    sa.Column("job_type", sa.Integer, nullable=False),
+    sa.Column("queue_status", sa.Integer, nullable=False),
+    sa.Column("submitted_at", sa.BigInteger, nullable=False),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("device_status", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("page_count", sa.Integer, nullable=False),
+    sa.Column("recipient_number", sa.Text, nullable=False),
+    sa.Column("recipient_name", sa.Text, nullable=False),
+    sa.Column("tsid", sa.Text, nullable=False),
+    sa.Column("sender_name", sa.Text, nullable=False),
+    sa.Column("sender_company", sa.Text, nullable=False),
+    sa.Column("sender_dept", sa.Text, nullable=False),
+    sa.Column("billing_code", sa.Text, nullable=False),
+    sa.Column("schedule_action", sa.Integer, nullable=False),
+    sa.Column("schedule_time", sa.BigInteger, nullable=True),
+    sa.Column("delivery_report_type", sa.Integer, nullable=False),
+    sa.Column("delivery_report_address", sa.Text, nullable=False),
+    sa.Column("document_name", sa.Text, nullable=False),
+    sa.Column("call_handle", sa.Text, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("broadcast_id", sa.Text, nullable=False),
+    sa.Column("document_path", sa.Text, nullable=False),
+    sa.Column("cover_page", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=True),
+    sa.Column("started_at", sa.BigInteger, nullable=True),
+    sa.Column("completed_at", sa.BigInteger, nullable=True),
+    sa.Column("device_id", sa.BigInteger, nullable=True),
+    sa.Column("last_failure", sa.Text, nullable=True),
+    sa.Column("status_text", sa.Text, nullable=False),
+    sa.Column("pages_done", sa.Integer, nullable=False),
+    sa.Column("remote_ident", sa.Text, nullable=False),
+    sa.Column("caller_id", sa.Text, nullable=False),
+    sa.Column("routing_string", sa.Text, nullable=False),
+    sa.Column("bit_rate", sa.Integer, nullable=False),
+    sa.Column("ecm", sa.Boolean, nullable=False),
+    sa.Column("compression", sa.Text, nullable=False),
+    sa.Column("extra", sa.Text, nullable=False),
+    # Filters are always combined with keyset pagination on job_id, hence the pairs.
+    sa.Index("ix_jobs_status_id", "queue_status", "job_id"),
+    sa.Index("ix_jobs_user_id", "user_name", "job_id"),
+    sa.Index("ix_jobs_broadcast_id", "broadcast_id", "job_id"),
+    sqlite_autoincrement=True,
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", ID, sa.Identity(), primary_key=True),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("event_id", sa.Integer, nullable=False),
+    sa.Column("device_id", sa.BigInteger, nullable=False),
+    sa.Column("job_id", sa.BigInteger, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_events_timestamp", "timestamp"),
+    sqlite_autoincrement=True,
+)
+
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("namespace", sa.Text, primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,457 @@
+"""The SQL store: :class:`lanfax.store.api.Store` on SQLAlchemy Core, for SQLite and PostgreSQL.
+
+Concurrency: the store is shared by the service's worker threads. Writes are serialised by one
+lock per store (SQLite has a single writer anyway, and serial commits keep event cursors
+committed in ``seq`` order, which :meth:`SqlStore.events_after` readers rely on: a reader never
+sees seq 7 while seq 6 is still uncommitted). Reads run concurrently, each in its own
+transaction (a consistent snapshot). One service process per database is assumed; a second
+writer process would be safe for the data (SQLite's file lock, PostgreSQL's row locks) but
+could let an event cursor skip over a concurrently committed event.
+
+Durability: SQLite runs in WAL mode with ``synchronous=FULL``, so a committed transaction
+survives a kill -9 or a power loss; write transactions start with ``BEGIN IMMEDIATE`` so that
+two processes never deadlock upgrading a read lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy import exc as sa_exc
+
+from lanfax.model.clock import Clock, SystemClock
+from lanfax.model.codes import FINAL_QUEUE_STATES, QueueStatus
+from lanfax.model.errors import Conflict, FaxError, InvalidInput, NotFound, StoreError
+from lanfax.model.events import Event, NewEvent
+from lanfax.model.jobs import Job
+from lanfax.store import codec
+from lanfax.store.api import JobChange, JobQuery
+from lanfax.store.schema import events as t_events
+from lanfax.store.schema import jobs as t_jobs
+from lanfax.store.schema import settings as t_settings
+
+#: The most jobs one list_jobs call returns (the HTTP API allows 1000).
+MAX_LIMIT = 10_000
+_UNFINISHED = sorted(int(s) for s in QueueStatus if s not in FINAL_QUEUE_STATES)
+_CHUNK = 500  # ids per IN (...) clause; well under every backend's parameter limit
+_MIGRATIONS = Path(__file__).with_name("migrations")
+# Any constant: all lanfax processes agree on it, nothing else uses it.
+_PG_MIGRATION_LOCK = 0x1A4FA7
+
+
+def normalise_url(url: str) -> sa.URL:
+    """Parse ``url``; ``postgresql://`` means psycopg 3 (the only PostgreSQL driver lanfax
+    installs). Unsupported schemes raise :class:`~lanfax.model.errors.InvalidInput`."""
+    try:
+        u = sa.make_url(url)
+    except sa_exc.ArgumentError:
+        raise InvalidInput(
+            f"{url!r} is not a database URL",
+            hint="use sqlite:///path/to/lanfax.db or postgresql+psycopg://user@host/db",
+        ) from None
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    if u.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise InvalidInput(
+            f"database {u.drivername!r} is not supported",
+            hint="use sqlite:///path/to/lanfax.db or postgresql+psycopg://user@host/db",
+        )
+    return u
+
+
+class SqlStore:
+    """The store. Build with :func:`lanfax.store.open_store`; ``clock`` stamps events."""
+
+    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
+        self._url = normalise_url(url)
+        self._clock: Clock = clock or SystemClock()
+        self._engine: sa.Engine | None = None
+        self._write_lock = threading.RLock()
+        self._memory = self._is_sqlite and self._url.database in (None, "", ":memory:")
+        # A private in-memory database is one connection: every access must take turns.
+        self._read_lock: contextlib.AbstractContextManager[Any] = (
+            self._write_lock if self._memory else contextlib.nullcontext()
+        )
+
+    @property
+    def _is_sqlite(self) -> bool:
+        return self._url.drivername.startswith("sqlite")
+
+    @property
+    def url(self) -> str:
+        return self._url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.url!r})"
+
+    def __enter__(self) -> SqlStore:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect, then create or migrate the schema to the newest revision; idempotent."""
+        with self._write_lock:
+            if self._engine is not None:
+                return
+            engine = self._make_engine()
+            try:
+                with self._errors("open"):
+                    self._migrate(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            self._engine = engine
+
+    def close(self) -> None:
+        with self._write_lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+    def _make_engine(self) -> sa.Engine:
+        if not self._is_sqlite:
+            try:
+                return sa.create_engine(self._url, pool_pre_ping=True)
+            except ModuleNotFoundError:
+                raise StoreError(
+                    "the PostgreSQL driver (psycopg 3) is not installed",
+                    hint="pip install 'lanfax[postgres]'",
+                ) from None
+        if not self._memory:
+            parent = Path(str(self._url.database)).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StoreError(
+                    f"the directory {parent} for the database does not exist",
+                    hint="create it, or point the database URL at an existing directory",
+                )
+        engine = sa.create_engine(
+            self._url,
+            connect_args={"check_same_thread": False},
+            poolclass=sa.StaticPool if self._memory else sa.QueuePool,
+        )
+
+        @sa_event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's begin() emit BEGIN itself (pysqlite's implicit transactions
+            # would defer it to the first write and cannot do BEGIN IMMEDIATE).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("PRAGMA busy_timeout = 30000")
+                if not self._memory:
+                    cur.execute("PRAGMA journal_mode = WAL")
+                cur.execute("PRAGMA synchronous = FULL")
+                cur.execute("PRAGMA foreign_keys = ON")
+            finally:
+                cur.close()
+
+        @sa_event.listens_for(engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            write = conn.get_execution_options().get("lanfax_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    def _migrate(self, engine: sa.Engine) -> None:
+        from alembic import command  # imported here: alembic is slow to import
+        from alembic.config import Config
+        from alembic.util.exc import CommandError
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        with engine.connect() as conn:
+            conn.execution_options(lanfax_write=True)
+            with conn.begin():
+                if not self._is_sqlite:
+                    # Two services starting at once must not both create the tables.
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_MIGRATION_LOCK)))
+                cfg.attributes["connection"] = conn
+                try:
+                    command.upgrade(cfg, "head")
+                except CommandError as exc:
+                    raise StoreError(
+                        f"cannot migrate the database schema: {exc}",
+                        hint="the database was written by a newer lanfax; upgrade lanfax",
+                    ) from None
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except FaxError:
+            raise
+        except sa_exc.SQLAlchemyError as exc:
+            detail = getattr(exc, "orig", None) or exc
+            raise StoreError(
+                f"database error during {what}: {detail}",
+                hint="check that the database is reachable, writable and has free space",
+            ) from exc
+
+    def _require(self) -> sa.Engine:
+        if self._engine is None:
+            raise StoreError("the store is not open", hint="call open() first")
+        return self._engine
+
+    @contextlib.contextmanager
+    def _write(self, what: str) -> Iterator[sa.Connection]:
+        """One write transaction: committed on normal exit, rolled back on any exception."""
+        with self._write_lock, self._errors(what), self._require().connect() as conn:
+            conn.execution_options(lanfax_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def _read(self, what: str) -> Iterator[sa.Connection]:
+        with self._read_lock, self._errors(what), self._require().connect() as conn:
+            yield conn
+
+    def _insert_events(
+        self, conn: sa.Connection, events: Sequence[NewEvent], job_ids: Sequence[int] = ()
+    ) -> list[Event]:
+        """Insert ``events``; a job_id of 0 becomes ``job_ids[i]`` (the i-th event's job)."""
+        if not events:
+            return []
+        now = self._clock.now()
+        rows = []
+        for i, ev in enumerate(events):
+            job_id = ev.job_id
+            if job_id == 0:
+                if i >= len(job_ids):
+                    raise InvalidInput(
+                        f"event {i} has job_id 0 but there is no job at index {i}",
+                        hint="give the event's job id, or NO_JOB for none",
+                    )
+                job_id = job_ids[i]
+            rows.append(codec.event_to_row(now, ev.event_id, ev.device_id, job_id, ev.detail))
+        stmt = t_events.insert().returning(t_events.c.seq, sort_by_parameter_order=True)
+        seqs = [r[0] for r in conn.execute(stmt, rows)]
+        return [
+            codec.row_to_event({"seq": seq, **row}) for seq, row in zip(seqs, rows, strict=True)
+        ]
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    def add_jobs(self, jobs: Sequence[Job], events: Sequence[NewEvent] = ()) -> list[Job]:
+        """Insert ``jobs`` (ids assigned here) and ``events`` in one durable transaction."""
+        if not jobs:
+            if events:
+                self.append_events(events)
+            return []
+        rows = [codec.job_to_row(j) for j in jobs]  # validate everything before writing
+        stmt = t_jobs.insert().returning(t_jobs.c.job_id, sort_by_parameter_order=True)
+        with self._write("add_jobs") as conn:
+            ids = [r[0] for r in conn.execute(stmt, rows)]
+            self._insert_events(conn, events, ids)
+        return [j.replace(job_id=i) for j, i in zip(jobs, ids, strict=True)]
+
+    def get_job(self, job_id: int) -> Job | None:
+        with self._read("get_job") as conn:
+            row = conn.execute(sa.select(t_jobs).where(t_jobs.c.job_id == job_id)).mappings()
+            found = row.first()
+        return None if found is None else codec.row_to_job(found)
+
+    def _where(self, query: JobQuery) -> list[sa.ColumnElement[bool]]:
+        if query.after_id is not None and query.before_id is not None:
+            raise InvalidInput(
+                "a job query cannot have both after_id and before_id",
+                hint="page forwards with after_id or backwards with before_id",
+            )
+        c = t_jobs.c
+        where: list[sa.ColumnElement[bool]] = []
+        if query.after_id is not None:
+            where.append(c.job_id > query.after_id)
+        if query.before_id is not None:
+            where.append(c.job_id < query.before_id)
+        if query.statuses is not None:
+            where.append(c.queue_status.in_(sorted(int(s) for s in query.statuses)))
+        if query.job_types is not None:
+            where.append(c.job_type.in_(sorted(int(t) for t in query.job_types)))
+        if query.user_name is not None:
+            where.append(c.user_name == query.user_name)
+        if query.broadcast_id is not None:
+            where.append(c.broadcast_id == query.broadcast_id)
+        return where
+
+    def list_jobs(self, query: JobQuery) -> list[Job]:
+        """A page of at most ``query.limit`` jobs matching every filter.
+
+        Order: ascending job_id after ``after_id``, descending before ``before_id``, else
+        as ``query.descending`` says.
+        """
+        if not 1 <= query.limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit {query.limit} is out of range", hint=f"use 1 to {MAX_LIMIT}")
+        descending = query.before_id is not None or (query.after_id is None and query.descending)
+        order = t_jobs.c.job_id.desc() if descending else t_jobs.c.job_id.asc()
+        stmt = sa.select(t_jobs).where(*self._where(query)).order_by(order).limit(query.limit)
+        with self._read("list_jobs") as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [codec.row_to_job(r) for r in rows]
+
+    def count_jobs(self, query: JobQuery) -> int:
+        """How many jobs match every filter of ``query`` (including after_id/before_id;
+        ``limit`` is ignored)."""
+        stmt = sa.select(sa.func.count()).select_from(t_jobs).where(*self._where(query))
+        with self._read("count_jobs") as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def unfinished_jobs(self) -> list[Job]:
+        stmt = (
+            sa.select(t_jobs)
+            .where(t_jobs.c.queue_status.in_(_UNFINISHED))
+            .order_by(t_jobs.c.job_id)
+        )
+        with self._read("unfinished_jobs") as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [codec.row_to_job(r) for r in rows]
+
+    def update_jobs(self, changes: Sequence[JobChange]) -> tuple[list[Job], list[Event]]:
+        """Apply ``changes`` in order, with their events, all or nothing.
+
+        Raises :class:`~lanfax.model.errors.NotFound` for a missing job and
+        :class:`~lanfax.model.errors.Conflict` when a job's state is not in its ``expect``;
+        either way nothing of the batch is applied. An event's job_id of 0 means the job of
+        its change.
+        """
+        out: list[Job] = []
+        new_events: list[Event] = []
+        if not changes:
+            return out, new_events
+        with self._write("update_jobs") as conn:
+            for ch in changes:
+                stmt = sa.select(t_jobs).where(t_jobs.c.job_id == ch.job_id).with_for_update()
+                found = conn.execute(stmt).mappings().first()
+                if found is None:
+                    raise NotFound(
+                        f"job {ch.job_id} does not exist",
+                        hint="it may have been deleted; list the queue again",
+                        job_id=ch.job_id,
+                    )
+                job = codec.row_to_job(found)
+                if ch.expect is not None and job.queue_status not in ch.expect:
+                    wanted = ", ".join(sorted(s.name.lower() for s in ch.expect))
+                    raise Conflict(
+                        f"job {job.job_id} is {job.queue_status.name.lower()}, not {wanted}",
+                        hint="its state changed meanwhile; reload the job and try again",
+                        job_id=job.job_id,
+                        queue_status=job.queue_status.name,
+                    )
+                new = codec.apply_changes(job, ch.changes)
+                row = codec.job_to_row(new)
+                conn.execute(t_jobs.update().where(t_jobs.c.job_id == job.job_id).values(row))
+                out.append(new)
+                new_events += self._insert_events(conn, ch.events, [job.job_id] * len(ch.events))
+        return out, new_events
+
+    def delete_jobs(self, job_ids: Iterable[int], events: Sequence[NewEvent] = ()) -> int:
+        ids = sorted(set(job_ids))
+        removed = 0
+        with self._write("delete_jobs") as conn:
+            for i in range(0, len(ids), _CHUNK):
+                part = ids[i : i + _CHUNK]
+                res = conn.execute(t_jobs.delete().where(t_jobs.c.job_id.in_(part)))
+                removed += res.rowcount
+            self._insert_events(conn, events)
+        return removed
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def append_events(self, events: Sequence[NewEvent]) -> list[Event]:
+        if not events:
+            return []
+        with self._write("append_events") as conn:
+            return self._insert_events(conn, events)
+
+    def events_after(self, seq: int, limit: int = 1000) -> list[Event]:
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit {limit} is out of range", hint=f"use 1 to {MAX_LIMIT}")
+        stmt = sa.select(t_events).where(t_events.c.seq > seq).order_by(t_events.c.seq).limit(limit)
+        with self._read("events_after") as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [codec.row_to_event(r) for r in rows]
+
+    def last_event_seq(self) -> int:
+        """The highest cursor ever handed out (0 if none), even if pruned since."""
+        with self._read("last_event_seq") as conn:
+            top = conn.execute(sa.select(sa.func.max(t_events.c.seq))).scalar_one()
+            if top is not None:
+                return int(top)
+            if self._is_sqlite:
+                hw = conn.execute(
+                    sa.text("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+                ).scalar()
+                return int(hw or 0)
+            name = conn.execute(sa.text("SELECT pg_get_serial_sequence('events', 'seq')")).scalar()
+            row = conn.execute(sa.text(f"SELECT last_value, is_called FROM {name}")).one()
+            return int(row[0]) if row[1] else 0
+
+    def prune_events(self, older_than: datetime) -> int:
+        cutoff = codec.to_micros(older_than, "older_than")
+        with self._write("prune_events") as conn:
+            res = conn.execute(t_events.delete().where(t_events.c.timestamp < cutoff))
+            return int(res.rowcount)
+
+    # -- settings -------------------------------------------------------------------------------
+
+    def get_settings(self, namespace: str) -> dict[str, Any]:
+        stmt = sa.select(t_settings.c.data).where(t_settings.c.namespace == namespace)
+        with self._read("get_settings") as conn:
+            text = conn.execute(stmt).scalar()
+        if text is None:
+            return {}
+        value = codec.load_json(text)
+        assert isinstance(value, dict)
+        return value
+
+    def put_settings(
+        self, namespace: str, values: Mapping[str, Any], events: Sequence[NewEvent] = ()
+    ) -> list[Event]:
+        if not namespace or "\x00" in namespace:
+            raise InvalidInput(
+                f"settings namespace {namespace!r} is not valid", hint='e.g. "config"'
+            )
+        data = dict(values)
+        codec.check_json(data, f"settings {namespace!r}")
+        row = {
+            "namespace": namespace,
+            "data": codec.dump_json(data, f"settings {namespace!r}"),
+            "updated_at": codec.to_micros(self._clock.now(), "now"),
+        }
+        if self._is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as upsert_sqlite
+
+            stmt: Any = upsert_sqlite(t_settings).values(row)
+        else:
+            from sqlalchemy.dialects.postgresql import insert as upsert_pg
+
+            stmt = upsert_pg(t_settings).values(row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t_settings.c.namespace],
+            set_={"data": row["data"], "updated_at": row["updated_at"]},
+        )
+        with self._write("put_settings") as conn:
+            conn.execute(stmt)
+            return self._insert_events(conn, events)
+
+    def list_namespaces(self, prefix: str) -> list[str]:
+        """Namespaces starting with ``prefix``, sorted by code point (same on every backend)."""
+        col = t_settings.c.namespace
+        stmt = sa.select(col)
+        if prefix:
+            stmt = stmt.where(sa.func.substr(col, 1, len(prefix)) == prefix)
+        with self._read("list_namespaces") as conn:
+            names = [str(n) for n in conn.execute(stmt).scalars()]
+        return sorted(n for n in names if n.startswith(prefix))
