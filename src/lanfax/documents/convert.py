@@ -1,0 +1,215 @@
+"""The conversion pipeline: inputs -> sources -> per page (layout, render, binarise, header)
+-> libtiff writer -> atomic rename. See :func:`lanfax.documents.convert` for the contract."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from lanfax.documents.identify import identify
+from lanfax.documents.raster import Layout, binarize, header_band, layout
+from lanfax.documents.types import (
+    COMPRESSIONS,
+    FAX_WIDTH,
+    FAX_YDPI,
+    RESOLUTIONS,
+    ConversionLimits,
+    ConversionResult,
+)
+from lanfax.model.errors import DocumentError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+
+class Source(Protocol):
+    """Pages of one input, rendered onto fax page rasters."""
+
+    label: str
+    pages: int
+
+    def size_in(self, index: int) -> tuple[float, float]: ...
+    def bilevel(self, index: int) -> bool: ...
+    def render(self, index: int, lay: Layout, out: npt.NDArray[np.uint8]) -> None: ...
+    def close(self) -> None: ...
+
+
+def check_options(resolution: str, compression: str) -> None:
+    if resolution not in RESOLUTIONS:
+        raise DocumentError(
+            f"unknown resolution {resolution!r}", hint="use 'fine' (204x196) or 'standard' (204x98)"
+        )
+    if compression not in COMPRESSIONS:
+        raise DocumentError(
+            f"unknown compression {compression!r}",
+            hint="use 'mh' (G3 1-D), 'mr' (G3 2-D) or 'mmr' (G4)",
+        )
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def check(self, what: str) -> None:
+        if self.left() <= 0:
+            raise DocumentError(
+                f"conversion took longer than the time limit of {self.seconds:g} s ({what})",
+                hint="send fewer or simpler pages, or ask the administrator to raise the limit",
+            )
+
+
+def open_source(path: Path, limits: ConversionLimits, deadline: _Deadline, workdir: Path) -> Source:
+    """Identify ``path`` and open it as a page source (running gs/soffice when needed)."""
+    label = path.name
+    kind = identify(path)
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise DocumentError(
+            f"{label} is {size / 2**20:.1f} MiB, over the limit of "
+            f"{limits.max_bytes / 2**20:.1f} MiB",
+            hint="send a smaller file (compress images, or split the document)",
+        )
+    if kind in ("tiff", "png", "jpeg", "gif", "bmp", "webp"):
+        from lanfax.documents.images import ImageSource
+
+        return ImageSource(path, kind, label, limits.max_pixels, limits.max_pages)
+
+    from lanfax.documents.pdf import PdfSource
+
+    if kind == "pdf":
+        return PdfSource.from_path(path, label)
+    if kind == "text":
+        from lanfax.documents.pdfgen import text_document
+
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise DocumentError(
+                f"{label} is not valid UTF-8 text", hint="save it as UTF-8 and send it again"
+            ) from None
+        builder = text_document(text)
+        return PdfSource(builder.pdf, label, keep_alive=builder)
+    if kind == "postscript":
+        from lanfax.documents.external import postscript_to_pdf
+
+        pdf_path = workdir / f"ps-{id(path)}.pdf"
+        postscript_to_pdf(
+            path, pdf_path, timeout=deadline.left(), max_pages=limits.max_pages, label=label
+        )
+        return PdfSource.from_path(pdf_path, label)
+    if kind == "office":
+        from lanfax.documents.external import office_to_pdf
+
+        sub = Path(tempfile.mkdtemp(dir=workdir))
+        return PdfSource.from_path(
+            office_to_pdf(path, sub, timeout=deadline.left(), label=label), label
+        )
+    raise DocumentError(f"{label}: unsupported kind {kind}", hint="this is a lanfax bug")
+
+
+def render_pages(
+    sources: Sequence[Source],
+    resolution: str,
+    header: str | None,
+    deadline: _Deadline | None = None,
+) -> Iterator[tuple[npt.NDArray[np.uint8], int]]:
+    """Yield ``(packed rows, height)`` for every page of ``sources`` in order."""
+    import numpy as np
+
+    total = sum(s.pages for s in sources)
+    n = 0
+    buffers: dict[int, npt.NDArray[np.uint8]] = {}
+    for src in sources:
+        for i in range(src.pages):
+            if deadline is not None:
+                deadline.check(f"at page {n + 1} of {total}")
+            lay = layout(*src.size_in(i), resolution, header is not None)
+            grey = buffers.get(lay.length)
+            if grey is None:
+                grey = buffers[lay.length] = np.empty((lay.length, FAX_WIDTH), np.uint8)
+            grey.fill(255)
+            src.render(i, lay, grey)
+            black = binarize(grey, resolution, bilevel=src.bilevel(i))
+            n += 1
+            if header is not None:
+                black[: lay.band] = header_band(header, n, total, resolution)[: lay.band]
+            yield np.packbits(black, axis=1), lay.length
+
+
+def convert(
+    inputs: Sequence[Path],
+    out: Path,
+    *,
+    resolution: str,
+    compression: str,
+    limits: ConversionLimits,
+    header: str | None,
+) -> ConversionResult:
+    """See :func:`lanfax.documents.convert`."""
+    from lanfax.documents.tiffio import FaxTiffWriter
+
+    check_options(resolution, compression)
+    if not inputs:
+        raise DocumentError("no documents to convert", hint="give at least one input file")
+    deadline = _Deadline(limits.timeout)
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise DocumentError(
+            f"cannot write {out}: the directory does not exist", hint="create it first"
+        )
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    sources: list[Source] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="lanfax-doc-") as work:
+            for path in inputs:
+                sources.append(open_source(Path(path), limits, deadline, Path(work)))
+                total = sum(s.pages for s in sources)
+                if total > limits.max_pages:
+                    raise DocumentError(
+                        f"the documents have {total}+ pages, more than the limit of "
+                        f"{limits.max_pages}",
+                        hint="split them into several faxes",
+                    )
+            total = sum(s.pages for s in sources)
+            first_height = 0
+            with FaxTiffWriter(tmp, compression, FAX_YDPI[resolution], total) as writer:
+                for packed, height in render_pages(sources, resolution, header, deadline):
+                    first_height = first_height or height
+                    writer.add_packed(packed, FAX_WIDTH, height)
+        size = tmp.stat().st_size
+        if size > limits.max_bytes:
+            raise DocumentError(
+                f"the fax would be {size / 2**20:.1f} MiB, over the limit of "
+                f"{limits.max_bytes / 2**20:.1f} MiB",
+                hint="send fewer pages, or use standard resolution",
+            )
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    finally:
+        for s in sources:
+            with contextlib.suppress(Exception):
+                s.close()
+    return ConversionResult(
+        path=out,
+        pages=total,
+        width=FAX_WIDTH,
+        height=first_height,
+        resolution=resolution,
+        compression=compression,
+        size=size,
+    )

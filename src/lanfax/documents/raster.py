@@ -1,0 +1,200 @@
+"""Page geometry and binarisation: from a grey raster to the 1-bit rows of a fax page.
+
+Geometry (:func:`layout`): every page is 1728 pixels wide. A page is fitted, aspect kept and
+centred, into an A4-length box (what ``gs -g1728x2292 -dPDFFitPage`` does); a page clearly
+longer than A4 in proportion (US Legal, long receipts) keeps its length up to the ISO B4
+length, and beyond that is scaled down to fit. Landscape pages are turned to portrait. Nothing
+is ever cropped.
+
+Binarisation (:func:`binarize`): text and line art are thresholded so strokes stay solid
+(128 at fine; 192 at standard, where anti-aliasing spreads thin horizontal strokes over grey
+rows); areas of continuous tone (photos, gradients, grey fills) are found per 32x32 block and
+dithered (levels curve, then Floyd-Steinberg error diffusion), so photos keep their tones
+while text next to them stays crisp.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from lanfax.documents.types import A4_LENGTH, FAX_WIDTH, FAX_XDPI, FAX_YDPI, MAX_LENGTH
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from PIL import ImageFont
+
+    Grey = npt.NDArray[np.uint8]
+    Bits = npt.NDArray[np.bool_]
+
+FONT_DIR = "/usr/share/fonts/truetype/dejavu"
+MONO_FONT = f"{FONT_DIR}/DejaVuSansMono.ttf"
+SANS_FONT = f"{FONT_DIR}/DejaVuSans.ttf"
+SANS_BOLD_FONT = f"{FONT_DIR}/DejaVuSans-Bold.ttf"
+
+#: Height of the branding header band in rows (fine; standard uses half).
+HEADER_ROWS_FINE = 40
+#: An A4-proportioned page may be this much longer than the A4 box and still be fitted in it.
+_A4_SLACK = 1.03
+_BLOCK = 32
+_TONE_LO, _TONE_HI = 40, 200
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a source page lands on its fax page.
+
+    ``length`` is the fax page's height in rows; the content is drawn as a ``cw`` x ``ch``
+    pixel rectangle at ``(x0, y0)``; ``rotate`` says the source is landscape and is turned a
+    quarter counter-clockwise (its top edge goes to the left). ``band`` rows at the top are
+    reserved for the branding header.
+    """
+
+    length: int
+    x0: int
+    y0: int
+    cw: int
+    ch: int
+    rotate: bool
+    band: int
+
+
+def header_rows(resolution: str) -> int:
+    return HEADER_ROWS_FINE if resolution == "fine" else HEADER_ROWS_FINE // 2
+
+
+def layout(width_in: float, height_in: float, resolution: str, header: bool = False) -> Layout:
+    """Fit a source page of ``width_in`` x ``height_in`` inches onto a fax page."""
+    rotate = width_in > height_in
+    if rotate:
+        width_in, height_in = height_in, width_in
+    ydpi = FAX_YDPI[resolution]
+    band = header_rows(resolution) if header else 0
+    pw, ph = max(width_in * FAX_XDPI, 1e-6), max(height_in * ydpi, 1e-6)
+    a4 = A4_LENGTH[resolution] - band
+    longest = MAX_LENGTH[resolution] - band
+    s_w = FAX_WIDTH / pw
+    if ph * s_w <= A4_LENGTH[resolution] * _A4_SLACK:
+        # A4, Letter and anything shorter: the A4 box (less the header band), like gs does.
+        scale, box = min(s_w, a4 / ph), a4
+    elif ph * s_w <= longest:
+        scale = s_w
+        box = math.ceil(ph * s_w)
+    else:
+        scale, box = longest / ph, longest
+    cw = max(1, min(FAX_WIDTH, round(pw * scale)))
+    ch = max(1, min(box, round(ph * scale)))
+    return Layout(
+        length=box + band,
+        x0=(FAX_WIDTH - cw) // 2,
+        y0=band + (box - ch) // 2,
+        cw=cw,
+        ch=ch,
+        rotate=rotate,
+        band=band,
+    )
+
+
+@lru_cache(maxsize=1)
+def _levels_lut() -> list[int]:
+    # Paper grey and near-white go to white, near-black to black, the rest is stretched:
+    # a scanned letter on grey paper then keeps a clean background instead of a dot screen.
+    return [0 if v <= 40 else 255 if v >= 215 else round((v - 40) * 255 / 175) for v in range(256)]
+
+
+def _dither(grey: Grey) -> Bits:
+    """Floyd-Steinberg after the levels curve; True = black."""
+    import numpy as np
+    from PIL import Image
+
+    img = Image.fromarray(grey, "L").point(_levels_lut()).convert("1")
+    return ~np.asarray(img, dtype=bool)
+
+
+def tonal_blocks(grey: Grey) -> Bits:
+    """Per 32x32 block: True where the page holds continuous tone (photo, gradient, grey
+    fill) rather than text or line art. Anti-aliased text edges are grey too, but cover well
+    under half of a block; tone covers most of it."""
+    import numpy as np
+
+    h, w = grey.shape
+    sub = grey[2::4, 2::4]  # 1 in 16 pixels is plenty to measure a block's tone
+    bh, bw = math.ceil(h / _BLOCK), math.ceil(w / _BLOCK)
+    tone = np.zeros((bh * 8, bw * 8), dtype=np.float32)
+    tone[: sub.shape[0], : sub.shape[1]] = (sub > _TONE_LO) & (sub < _TONE_HI)
+    frac = tone.reshape(bh, 8, bw, 8).mean(axis=(1, 3))
+    core = frac > 0.5
+    # Grow into neighbouring blocks that are partly tonal, so a photo's edge is not cut
+    # into a thresholded seam.
+    grown = core.copy()
+    grown[1:] |= core[:-1]
+    grown[:-1] |= core[1:]
+    grown[:, 1:] |= core[:, :-1]
+    grown[:, :-1] |= core[:, 1:]
+    result: Bits = core | (grown & (frac > 0.1))
+    return result
+
+
+def binarize(grey: Grey, resolution: str, *, bilevel: bool = False) -> Bits:
+    """Black pixels (True) of a grey page. ``bilevel`` says the source was already 1-bit
+    (a scan or a fax): then it is only thresholded, never dithered."""
+    import numpy as np
+
+    threshold = 128 if resolution == "fine" else 192
+    black: Bits = grey < threshold
+    if bilevel:
+        return black
+    probe = grey[2::4, 2::4]
+    if np.count_nonzero((probe > _TONE_LO) & (probe < _TONE_HI)) < 0.005 * probe.size:
+        return black  # text and line art only: the common, fast case
+    blocks = tonal_blocks(grey)
+    if not blocks.any():
+        return black
+    rows = np.flatnonzero(blocks.any(axis=1))
+    cols = np.flatnonzero(blocks.any(axis=0))
+    r0, r1 = rows[0] * _BLOCK, min(grey.shape[0], (rows[-1] + 1) * _BLOCK)
+    c0, c1 = cols[0] * _BLOCK, min(grey.shape[1], (cols[-1] + 1) * _BLOCK)
+    dithered = _dither(np.ascontiguousarray(grey[r0:r1, c0:c1]))
+    mask = np.repeat(np.repeat(blocks, _BLOCK, axis=0), _BLOCK, axis=1)[r0:r1, c0:c1]
+    region = black[r0:r1, c0:c1]
+    region[mask] = dithered[mask]
+    return black
+
+
+@lru_cache(maxsize=4)
+def font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    from PIL import ImageFont
+
+    return ImageFont.truetype(path, size)
+
+
+def header_band(text: str, page: int, pages: int, resolution: str) -> Bits:
+    """The branding band for one page: ``text`` on the left, "Page n of m" on the right,
+    drawn without anti-aliasing so it stays crisp after binarisation. ``page`` is 1-based."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rows = HEADER_ROWS_FINE
+    img = Image.new("L", (FAX_WIDTH, rows), 255)
+    draw = ImageDraw.Draw(img)
+    draw.fontmode = "1"
+    f = font(MONO_FONT, 26)
+    right = f"Page {page} of {pages}"
+    margin = 40
+    right_w = draw.textlength(right, font=f)
+    room = FAX_WIDTH - 2 * margin - right_w - 30
+    left = text
+    while left and draw.textlength(left, font=f) > room:
+        left = left[:-1]
+    draw.text((margin, 6), left, font=f, fill=0)
+    draw.text((FAX_WIDTH - margin - right_w, 6), right, font=f, fill=0)
+    draw.line([(margin, rows - 3), (FAX_WIDTH - margin, rows - 3)], fill=0, width=2)
+    black = np.asarray(img) < 128
+    if resolution != "fine":
+        # Half the rows: OR pairs of rows so no stroke is lost.
+        black = black[0::2] | black[1::2]
+    result: Bits = black
+    return result
