@@ -75,7 +75,7 @@ def read_pages(path: Path) -> list[np.ndarray]:  # type: ignore[type-arg]
     """Every page of a TIFF decoded by Pillow, as boolean arrays."""
     out = []
     with Image.open(path) as im:
-        for i in range(im.n_frames):
+        for i in range(getattr(im, "n_frames", 1)):
             im.seek(i)
             out.append(np.array(im.convert("1")))
     return out

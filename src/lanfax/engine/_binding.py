@@ -242,7 +242,32 @@ def _global_error(text: Any) -> None:
     logging.getLogger(GLOBAL_LOGGER).error("%s", msg)
 
 
-def load(library: str = LIBRARY_NAME) -> Spandsp:
+def open_library(library: str = LIBRARY_NAME) -> Spandsp:
+    """dlopen ``library`` and check its ABI, without caching or installing log handlers.
+
+    Raises :class:`EngineError` if the library is missing or is not the 0.0.6 ABI.
+    """
+    try:
+        from cffi import FFI
+    except ImportError as exc:
+        raise EngineError(
+            "the fax engine needs the Python package cffi",
+            hint="install the server extra: pip install 'lanfax[server]'",
+        ) from exc
+    ffi = FFI()
+    ffi.cdef(CDEF)
+    try:
+        lib = ffi.dlopen(library)
+    except OSError as exc:
+        raise EngineError(
+            f"cannot load the fax engine library {library}: {exc}", hint=_HINT_PACKAGE
+        ) from exc
+    path = _library_path() if library == LIBRARY_NAME else library
+    _check_abi(path)
+    return Spandsp(ffi=ffi, lib=lib, path=path, release=_release_string(path))
+
+
+def load() -> Spandsp:
     """Open spandsp once per process (thread-safe) and return it.
 
     Raises :class:`EngineError` if the library is missing or is not the 0.0.6 ABI.
@@ -253,24 +278,8 @@ def load(library: str = LIBRARY_NAME) -> Spandsp:
     with _lock:
         if _loaded is not None:
             return _loaded
-        try:
-            from cffi import FFI
-        except ImportError as exc:
-            raise EngineError(
-                "the fax engine needs the Python package cffi",
-                hint="install the server extra: pip install 'lanfax[server]'",
-            ) from exc
-        ffi = FFI()
-        ffi.cdef(CDEF)
-        try:
-            lib = ffi.dlopen(library)
-        except OSError as exc:
-            raise EngineError(
-                f"cannot load the fax engine library {library}: {exc}", hint=_HINT_PACKAGE
-            ) from exc
-        path = _library_path() if library == LIBRARY_NAME else library
-        _check_abi(path)
-        result = Spandsp(ffi=ffi, lib=lib, path=path, release=_release_string(path))
+        result = open_library(LIBRARY_NAME)
+        ffi, lib = result.ffi, result.lib
         _loaded = result
         # Installed before any state exists: each state copies the global handler at init.
         msg_cb = ffi.callback("void(int, const char *)", _global_message)

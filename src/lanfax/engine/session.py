@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -299,7 +299,7 @@ class FaxSession:
         """Free the spandsp state. Idempotent; the session is unusable afterwards."""
         self._finalizer()
 
-    def __enter__(self) -> FaxSession:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
