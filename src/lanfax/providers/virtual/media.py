@@ -1,0 +1,348 @@
+"""The media path of one connected virtual call: a sans-IO exchange and two ways to run it.
+
+:class:`Exchange` owns the two ends of a call (spandsp sessions, or the voice that answers a
+non-fax number) and moves one tick of line time per :meth:`Exchange.step`: audio through the
+codec and the noise of the line, or T.38 IFP packets. It knows nothing about threads or the
+event loop; it returns :class:`Progress` items for the provider to turn into statuses.
+
+Line events are modelled on what a real line does:
+
+* a *cut* (the line drops, one side hangs up, or the watchdog fires) is a disconnect signal
+  to both ends: each session is terminated at once, so T.30 ends with what it had;
+* when one end reaches phase E and hangs up, the other gets :data:`HANGUP_GRACE` seconds of
+  line time to reach phase E itself (it is usually reading the DCN), then it is cut too.
+
+:func:`run_fast` runs an exchange as fast as the CPU allows (call it in a worker thread);
+:class:`RealtimeRunner` runs it on the event loop, one 20 ms tick at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol, TypeGuard
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lanfax.engine.events import PageDone, PhaseB, PhaseE, SessionEvent, SessionResult
+
+__all__ = [
+    "HANGUP_GRACE",
+    "SAMPLE_RATE",
+    "TICK_SAMPLES",
+    "AudioEnd",
+    "Codec",
+    "CutReason",
+    "Exchange",
+    "PacketEnd",
+    "Progress",
+    "RealtimeRunner",
+    "Side",
+    "run_fast",
+]
+
+SAMPLE_RATE = 8000
+#: 20 ms: the RTP packet time, and inside the 30 ms limit T.38 pacing needs.
+TICK_SAMPLES = 160
+#: Line time a side may still run after the other hung up (reading DCN takes < 1 s).
+HANGUP_GRACE = 4.0
+
+
+class Side(enum.Enum):
+    CALLER = "caller"
+    CALLEE = "callee"
+
+    @property
+    def other(self) -> Side:
+        return Side.CALLEE if self is Side.CALLER else Side.CALLER
+
+
+class CutReason(enum.Enum):
+    """Why the line was cut before T.30 ended by itself."""
+
+    CALLER_ABORT = "caller_abort"
+    CALLEE_ABORT = "callee_abort"
+    DROPPED = "dropped"  # the network dropped the line (special number 31<N>)
+    HUNG_UP = "hung_up"  # the other end hung up and this one did not follow in time
+    WATCHDOG = "watchdog"
+
+
+class _End(Protocol):
+    """What both kinds of end share (spandsp sessions satisfy it; so does the voice)."""
+
+    @property
+    def done(self) -> bool: ...
+
+    def events(self) -> Iterable[SessionEvent]: ...
+
+    def terminate(self) -> None: ...
+
+
+class AudioEnd(_End, Protocol):
+    def tx(self, n: int) -> NDArray[np.int16]: ...
+
+    def rx(self, samples: NDArray[np.int16]) -> None: ...
+
+
+class PacketEnd(_End, Protocol):
+    def tick(self, samples: int) -> list[tuple[int, bytes]]: ...
+
+    def receive(self, seq: int, packet: bytes) -> None: ...
+
+
+class Codec(Protocol):
+    """What the line does to audio in one direction (G.711 round trip, noise)."""
+
+    def __call__(self, samples: NDArray[np.int16]) -> NDArray[np.int16]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Something the provider shows: negotiation done, a page done, or the end of a side."""
+
+    side: Side
+    kind: str  # "negotiated" | "page" | "ended"
+    pages: int = 0
+    remote_ident: str = ""
+    line_seconds: float = 0.0
+    #: For a page: the post-page message was EOP (no more pages follow).
+    last: bool = False
+
+
+class Exchange:
+    """One connected call between two ends, advanced one tick at a time (sans-IO).
+
+    ``caller``/``callee`` are both :class:`AudioEnd` or both :class:`PacketEnd`. ``line``
+    maps each direction's audio (codec, noise); ``drop_after_page`` cuts the line once the
+    callee has stored that many pages. :meth:`request_cut` may be called from any thread;
+    the cut takes effect at the next step.
+    """
+
+    def __init__(
+        self,
+        caller: AudioEnd | PacketEnd,
+        callee: AudioEnd | PacketEnd,
+        *,
+        packets: bool,
+        line: Codec | None = None,
+        max_seconds: float,
+        max_idle_seconds: float | None = None,
+        drop_after_page: int | None = None,
+        tick_samples: int = TICK_SAMPLES,
+    ) -> None:
+        self._ends = {Side.CALLER: caller, Side.CALLEE: callee}
+        self._packets = packets
+        self._line = line
+        self._max_samples = int(max_seconds * SAMPLE_RATE)
+        self._drop_after = drop_after_page
+        self.tick_samples = tick_samples
+        self.samples = 0
+        self.cut_reason: CutReason | None = None
+        self._requested: CutReason | None = None
+        self._lock = threading.Lock()
+        self._hangup_at: int | None = None
+        self._ended: set[Side] = set()
+        self.pages = {Side.CALLER: 0, Side.CALLEE: 0}
+        #: Sides that were still in the call when the line was cut (they did not end by
+        #: themselves, so their T.30 result says more about the cut than about the fax).
+        self.cut_sides: set[Side] = set()
+        self._max_idle = int(max_idle_seconds * SAMPLE_RATE) if max_idle_seconds else None
+        self._last_progress = 0
+        #: Sides whose T.30 reached phase B (heard the other side speak T.30).
+        self.negotiated: set[Side] = set()
+
+    @property
+    def line_seconds(self) -> float:
+        return self.samples / SAMPLE_RATE
+
+    @property
+    def finished(self) -> bool:
+        return all(end.done for end in self._ends.values())
+
+    def request_cut(self, reason: CutReason) -> None:
+        """Ask for the line to be cut at the next step (thread-safe; first reason wins)."""
+        with self._lock:
+            if self._requested is None:
+                self._requested = reason
+
+    def step(self) -> list[Progress]:
+        """Advance one tick; returns what happened. A no-op once :attr:`finished`."""
+        if self.finished:
+            return []
+        with self._lock:
+            requested = self._requested
+        if requested is not None and self.cut_reason is None:
+            self._cut(requested)
+        elif self.cut_reason is None and (
+            self.samples >= self._max_samples
+            or (self._max_idle is not None and self.samples - self._last_progress >= self._max_idle)
+        ):
+            self._cut(CutReason.WATCHDOG)
+        elif self._hangup_at is not None and self.samples >= self._hangup_at:
+            self._cut(CutReason.HUNG_UP)
+        if not self.finished:
+            self._move()
+            self.samples += self.tick_samples
+        out = self._collect()
+        if (
+            self._drop_after is not None
+            and self.cut_reason is None
+            and self.pages[Side.CALLEE] >= self._drop_after
+        ):
+            self._cut(CutReason.DROPPED)
+            out += self._collect()
+        return out
+
+    def _cut(self, reason: CutReason) -> None:
+        if self.cut_reason is None:
+            self.cut_reason = reason
+        for side, end in self._ends.items():
+            if not end.done:
+                self.cut_sides.add(side)
+                end.terminate()
+
+    def _move(self) -> None:
+        a, b = self._ends[Side.CALLER], self._ends[Side.CALLEE]
+        n = self.tick_samples
+        if self._packets:
+            assert _is_packet(a) and _is_packet(b)
+            to_b = a.tick(n)
+            to_a = b.tick(n)
+            for seq, pkt in to_b:
+                b.receive(seq, pkt)
+            for seq, pkt in to_a:
+                a.receive(seq, pkt)
+            return
+        assert _is_audio(a) and _is_audio(b)
+        # A hung-up end sends silence (the line is still there until the other side notices).
+        sa = a.tx(n) if not a.done else np.zeros(n, dtype=np.int16)
+        sb = b.tx(n) if not b.done else np.zeros(n, dtype=np.int16)
+        if self._line is not None:
+            sa = self._line(sa)
+            sb = self._line(sb)
+        # fax_rx modifies its buffer in place: hand each end its own writable copy.
+        if not b.done:
+            b.rx(np.array(sa, dtype=np.int16, copy=True))
+        if not a.done:
+            a.rx(np.array(sb, dtype=np.int16, copy=True))
+
+    def _collect(self) -> list[Progress]:
+        out: list[Progress] = []
+        for side, end in self._ends.items():
+            for ev in end.events():
+                self._last_progress = self.samples
+                if isinstance(ev, PhaseB):
+                    self.negotiated.add(side)
+                    out.append(
+                        Progress(
+                            side, "negotiated", self.pages[side], ev.remote_ident, ev.line_seconds
+                        )
+                    )
+                elif isinstance(ev, PageDone):
+                    self.pages[side] = max(self.pages[side], ev.page)
+                    # A receiver knows the page was the last one from the EOP after it.
+                    last = "EOP" in ev.frame
+                    out.append(Progress(side, "page", ev.page, "", ev.line_seconds, last))
+                elif isinstance(ev, PhaseE):
+                    pass  # reported below, once, when the end is done
+            if end.done and side not in self._ended:
+                self._ended.add(side)
+                out.append(
+                    Progress(side, "ended", self.pages[side], line_seconds=self.line_seconds)
+                )
+                if self._hangup_at is None:
+                    self._hangup_at = self.samples + int(HANGUP_GRACE * SAMPLE_RATE)
+        return out
+
+
+def _is_packet(end: object) -> TypeGuard[PacketEnd]:
+    return hasattr(end, "tick")
+
+
+def _is_audio(end: object) -> TypeGuard[AudioEnd]:
+    return hasattr(end, "tx")
+
+
+def run_fast(
+    exchange: Exchange,
+    report: Callable[[list[Progress]], object],
+) -> None:
+    """Run ``exchange`` to the end as fast as possible (blocking: call it in a thread).
+
+    ``report`` gets each non-empty batch of progress; it runs on this thread, so it must hop
+    to the event loop itself. The watchdog inside the exchange guarantees this returns.
+    """
+    while not exchange.finished:
+        progress = exchange.step()
+        if progress:
+            report(progress)
+
+
+class RealtimeRunner:
+    """Run an exchange on the event loop in real time: tick k runs at ``start + k * 20 ms``.
+
+    Ticks are scheduled on absolute times of the loop's clock, so a late tick does not push
+    the following ones back; if the loop falls more than one tick behind, the missed ticks
+    run back to back to catch up, and ``late_ticks`` counts them.
+    """
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        report: Callable[[list[Progress]], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._exchange = exchange
+        self._report = report
+        self._loop = loop
+        self._period = exchange.tick_samples / SAMPLE_RATE
+        self._start = 0.0
+        self._ticks = 0
+        self.late_ticks = 0
+        self.done: asyncio.Future[None] = loop.create_future()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._start = self._loop.time()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self._handle = self._loop.call_at(self._start + self._ticks * self._period, self._tick)
+
+    def _tick(self) -> None:
+        try:
+            now = self._loop.time()
+            # Catch up on ticks whose time has passed, so line time tracks the clock.
+            while True:
+                progress = self._exchange.step()
+                self._ticks += 1
+                if progress:
+                    self._report(progress)
+                if self._exchange.finished:
+                    if not self.done.done():
+                        self.done.set_result(None)
+                    return
+                if self._start + self._ticks * self._period > now:
+                    break
+                self.late_ticks += 1
+            self._schedule()
+        except Exception as exc:  # an engine failure must reach the awaiting call, not the loop
+            if not self.done.done():
+                self.done.set_exception(exc)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        if not self.done.done():
+            self.done.cancel()
+
+
+def result_pages(result: SessionResult | None, side: Side) -> int:
+    """Pages the side did: confirmed sent (caller) or stored (callee)."""
+    if result is None:
+        return 0
+    return result.pages_tx if side is Side.CALLER else result.pages_rx

@@ -1,0 +1,532 @@
+"""VirtualProvider: fax lines on the in-process telephone network, with real T.30 on them.
+
+A send dials (``numbers.classify``), rings the far end, and once it is answered runs two
+spandsp sessions against each other (audio through the configured codec, or T.38 packets).
+The caller's provider runs the media: in a worker thread (``timing = "fast"``) or on the
+event loop in 20 ms ticks (``timing = "realtime"``); the callee's provider only rings its
+line and waits for the result of the call it answered.
+
+Job states (FAX_DEV_STATUS.StatusId) are reported through ``callbacks.status`` on every
+change: INITIALIZING (job open), DIALING, TRANSMITTING / ANSWERED, RECEIVING, then the final
+status. During a call ``page_count`` is the page being transferred (1-based); in the final
+status it is the pages done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lanfax.engine.session import AudioFaxSession, T38FaxSession
+from lanfax.model.codes import PortFlags, ProviderStatus
+from lanfax.model.errors import ProviderError
+from lanfax.providers.api import (
+    CallResult,
+    FaxDevStatus,
+    FaxProvider,
+    FaxReceive,
+    FaxSend,
+    IncomingCall,
+    JobHandle,
+    OnCallInProgress,
+    ProviderDevice,
+    ServiceCallbacks,
+)
+from lanfax.providers.virtual.calls import (
+    make_session,
+    page_header,
+    robot_answer,
+    run_call,
+    session_options,
+)
+from lanfax.providers.virtual.config import VirtualConfig, parse_config
+from lanfax.providers.virtual.media import CutReason, Progress, Side
+from lanfax.providers.virtual.network import (
+    Answer,
+    Call,
+    CallGaveUp,
+    CallState,
+    VirtualNetwork,
+    get_network,
+)
+from lanfax.providers.virtual.numbers import Dialed, Kind, classify
+
+__all__ = ["VirtualJob", "VirtualLine", "VirtualProvider"]
+
+_log = logging.getLogger("lanfax.providers.virtual")
+
+
+class VirtualLine:
+    """One line: its number, its open job and the call on it (ringing or connected)."""
+
+    def __init__(self, provider: VirtualProvider, number: str, name: str, ident: str) -> None:
+        self.provider = provider
+        self._number = number
+        self.name = name
+        self.ident = ident
+        self.local_id = f"{provider.config.network}:{number}"
+        self.job: VirtualJob | None = None
+        self.call: Call | None = None
+        self._ring_task: asyncio.Task[None] | None = None
+
+    @property
+    def number(self) -> str:
+        return self._number
+
+    def is_busy(self) -> bool:
+        return self.call is not None or self.job is not None
+
+    def offer(self, call: Call) -> None:
+        self.call = call
+        self._ring_task = asyncio.get_running_loop().create_task(
+            self.provider._ring(self, call), name=f"ring {self.local_id}"
+        )
+
+
+class VirtualJob:
+    """The JobHandle of the virtual provider."""
+
+    def __init__(self, line: VirtualLine) -> None:
+        self.line = line
+        self.call: Call | None = None
+        self.side: Side | None = None
+        self.aborted = False
+        self.ended = False
+        self.busy = False  # a send or receive is running on this job
+        self.status = FaxDevStatus(ProviderStatus.INITIALIZING, "job open")
+
+    @property
+    def local_id(self) -> str:
+        return self.line.local_id
+
+    def set_status(self, status: FaxDevStatus) -> None:
+        if status != self.status:
+            self.status = status
+            self.line.provider._emit(self.local_id, status)
+
+
+class VirtualProvider(FaxProvider):
+    """Virtual lines on an in-process telephone network (see docs/providers.md)."""
+
+    name: ClassVar[str] = "virtual"
+    friendly_name: ClassVar[str] = "Virtual fax lines (in-process telephone network)"
+
+    def __init__(self) -> None:
+        self.config = VirtualConfig()
+        self._callbacks: ServiceCallbacks | None = None
+        self._network: VirtualNetwork | None = None
+        self._lines: dict[str, VirtualLine] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._running = False
+
+    # -- FaxDevInitialize / VirtualDeviceCreation / Shutdown ------------------------------
+
+    async def initialize(self, config: Mapping[str, Any], callbacks: ServiceCallbacks) -> None:
+        if self._running:
+            raise ProviderError(
+                "the virtual provider is already initialized", hint="call shutdown() first"
+            )
+        self.config = parse_config(config)
+        self._callbacks = callbacks
+        network = get_network(self.config.network)
+        lines = [VirtualLine(self, lc.number, lc.name, lc.ident) for lc in self.config.lines]
+        attached: list[VirtualLine] = []
+        try:
+            for line in lines:
+                network.attach(line, owner=line.name)
+                attached.append(line)
+        except Exception:
+            for line in attached:
+                network.detach(line)
+            raise
+        self._network = network
+        self._lines = {line.local_id: line for line in lines}
+        self._running = True
+        for line in lines:
+            callbacks.log(line.local_id, logging.INFO, f"virtual line {line.number} is up")
+
+    def virtual_devices(self) -> list[ProviderDevice]:
+        caps = {
+            "mode": self.config.mode,
+            "codec": self.config.codec,
+            "timing": self.config.timing,
+            "network": self.config.network,
+            "t38": self.config.mode == "t38",
+        }
+        return [
+            ProviderDevice(
+                local_id=line.local_id,
+                name=line.name,
+                number=line.number,
+                flags=PortFlags.SEND | PortFlags.RECEIVE | PortFlags.VIRTUAL,
+                capabilities=dict(caps),
+            )
+            for line in self._lines.values()
+        ]
+
+    async def shutdown(self) -> None:
+        """End every call (the far ends see a disconnect), stop ringing, free the numbers."""
+        if not self._running:
+            return
+        self._running = False
+        for line in self._lines.values():
+            call = line.call
+            if call is not None:
+                if call.state is CallState.RINGING:
+                    call.give_up("shutdown")
+                else:
+                    call.cut(CutReason.DROPPED)
+        tasks = [t for t in self._tasks if not t.done()]
+        if tasks:
+            # The watchdog bounds every call, and a cut ends the media at its next tick.
+            await asyncio.wait(tasks, timeout=30.0)
+        for line in self._lines.values():
+            if line._ring_task is not None:
+                line._ring_task.cancel()
+            if self._network is not None:
+                self._network.detach(line)
+        self._network = None
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def _line(self, local_id: str) -> VirtualLine:
+        line = self._lines.get(local_id)
+        if line is None:
+            raise ProviderError(
+                f"no virtual line {local_id!r}",
+                hint=f"known lines: {', '.join(sorted(self._lines)) or '(none)'}",
+            )
+        return line
+
+    def _job(self, handle: JobHandle) -> VirtualJob:
+        if not isinstance(handle, VirtualJob) or handle.line.provider is not self:
+            raise ProviderError(
+                "this job handle does not belong to this provider",
+                hint="pass the handle start_job returned",
+            )
+        if handle.ended:
+            raise ProviderError("the job has ended", hint="open a new job with start_job")
+        return handle
+
+    async def start_job(self, local_id: str) -> JobHandle:
+        self._check_running()
+        line = self._line(local_id)
+        if line.job is not None:
+            raise ProviderError(
+                f"line {line.number} already has a job open",
+                hint="wait for end_job on the current job",
+            )
+        job = VirtualJob(line)
+        line.job = job
+        return job
+
+    async def end_job(self, handle: JobHandle) -> None:
+        job = self._job(handle)
+        if job.busy:
+            # FaxDevEndJob during a call: hang up first so the line is really free.
+            await self.abort(job)
+        job.ended = True
+        if job.line.job is job:
+            job.line.job = None
+
+    def report_status(self, handle: JobHandle) -> FaxDevStatus:
+        if not isinstance(handle, VirtualJob) or handle.line.provider is not self:
+            raise ProviderError("this job handle does not belong to this provider")
+        return handle.status
+
+    async def abort(self, handle: JobHandle) -> None:
+        job = self._job(handle)
+        job.aborted = True
+        call = job.call
+        if call is None:
+            return
+        if call.state is CallState.RINGING:
+            call.give_up("aborted")
+        elif call.state is CallState.CONNECTED:
+            call.cut(CutReason.CALLER_ABORT if job.side is Side.CALLER else CutReason.CALLEE_ABORT)
+
+    # -- FaxDevSend -----------------------------------------------------------------------
+
+    async def send(
+        self, handle: JobHandle, fax: FaxSend, on_call_in_progress: OnCallInProgress
+    ) -> CallResult:
+        """Dial, ring, and on answer run the call. Bad input (the document, the ident, the
+        header) raises a FaxError before anything is dialed; line outcomes are results."""
+        job = self._job(handle)
+        self._begin(job, Side.CALLER)
+        line = job.line
+        session: AudioFaxSession | T38FaxSession | None = None
+        answer: Answer | None = None
+        try:
+            if job.aborted:
+                return _final(job, ProviderStatus.USER_ABORT, "aborted before dialing")
+            ident = fax.caller_number or line.ident
+            options = session_options(ident, fax.options, header=page_header(fax, line.ident))
+            # The modem is set up (and the document checked) before the number is dialed.
+            session = make_session(self.config.mode, True, options, tx_file=fax.file_name)
+            number = fax.receiver_number
+            job.set_status(FaxDevStatus(ProviderStatus.DIALING, f"dialing {number}"))
+            if line.call is not None:
+                # An incoming call is ringing on this line: no dial tone for us (glare).
+                return _final(job, ProviderStatus.LINE_UNAVAILABLE, "an incoming call is ringing")
+            dialed = classify(number, self.config.special_prefix)
+            refusal = self._refusal(line, dialed)
+            if refusal is not None:
+                return _final(job, *refusal)
+            call = Call(line.number, number, dialed, self._net(), self.config.mode)
+            job.call = call
+            line.call = call
+            callee = self._net().lookup(dialed.line) if dialed.kind is Kind.LINE else None
+            if callee is not None:
+                callee.offer(call)
+            elif dialed.kind is not Kind.NO_ANSWER:
+                self._spawn(self._robot_answers(call), f"robot {call.call_id}")
+            try:
+                answer = await asyncio.wait_for(
+                    asyncio.shield(call.answered), self.config.answer_timeout
+                )
+            except TimeoutError:
+                call.give_up("no answer")
+                return _final(job, ProviderStatus.NO_ANSWER, "no answer")
+            except CallGaveUp:
+                status = ProviderStatus.USER_ABORT if job.aborted else ProviderStatus.DISCONNECTED
+                return _final(job, status, "hung up while ringing")
+            on_call_in_progress()
+            tx_pages = session.tx_pages
+            job.set_status(
+                FaxDevStatus(ProviderStatus.TRANSMITTING, f"transmitting page 1 of {tx_pages}", 1)
+            )
+            caller_result, callee_result = await run_call(
+                self, job, call, session, answer, self._caller_reporter(job, tx_pages)
+            )
+            session = None  # run_call closed it
+            answer = None
+            if not call.callee_result.done():
+                call.callee_result.set_result(callee_result)
+            job.set_status(caller_result.status)
+            return caller_result
+        finally:
+            if session is not None:
+                session.close()
+            if answer is not None:
+                # Answered, but the media never ran: free the far end's session too.
+                if answer.session is not None:
+                    answer.session.close()
+                if answer.cleanup is not None:
+                    answer.cleanup()
+            call_ = job.call
+            if call_ is not None:
+                if call_.state is CallState.RINGING:
+                    call_.give_up("caller left")
+                if not call_.callee_result.done():
+                    call_.callee_result.set_result(
+                        _result(ProviderStatus.DISCONNECTED, "the caller hung up")
+                    )
+                call_.end()
+                if line.call is call_:
+                    line.call = None
+            job.busy = False
+
+    def _caller_reporter(self, job: VirtualJob, tx_pages: int) -> Callable[[Progress], None]:
+        def report(p: Progress) -> None:
+            if p.kind == "negotiated":
+                job.set_status(
+                    FaxDevStatus(
+                        ProviderStatus.TRANSMITTING,
+                        f"transmitting page 1 of {tx_pages}",
+                        1,
+                        csi=p.remote_ident,
+                    )
+                )
+            elif p.kind == "page":
+                current = min(p.pages + 1, tx_pages)
+                text = (
+                    f"transmitting page {current} of {tx_pages}"
+                    if p.pages < tx_pages
+                    else f"sent {p.pages} of {tx_pages}, hanging up"
+                )
+                job.set_status(
+                    FaxDevStatus(ProviderStatus.TRANSMITTING, text, current, csi=job.status.csi)
+                )
+
+        return report
+
+    def _refusal(self, line: VirtualLine, dialed: Dialed) -> tuple[ProviderStatus, str] | None:
+        """Outcomes decided by signalling alone (no answer needed), or None to ring."""
+        kind = dialed.kind
+        if kind is Kind.NO_DIAL_TONE:
+            return ProviderStatus.NO_DIAL_TONE, "no dial tone"
+        if kind is Kind.INVALID:
+            return ProviderStatus.BAD_ADDRESS, dialed.reason or "number unobtainable"
+        if kind is Kind.BUSY:
+            return ProviderStatus.BUSY, "busy"
+        if kind is Kind.LINE:
+            callee = self._net().lookup(dialed.line)
+            if callee is None:
+                return ProviderStatus.BAD_ADDRESS, f"number {dialed.line} is not connected"
+            if callee is line or callee.is_busy():
+                return ProviderStatus.BUSY, "busy"
+        return None
+
+    async def _robot_answers(self, call: Call) -> None:
+        """A robot (fax or voice) picks up after one ring."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(call.changed.wait(), self.config.ring_interval)
+        if call.state is not CallState.RINGING:
+            return
+        answer = robot_answer(self, call)
+        if not call.answer(answer):
+            if answer.session is not None:
+                answer.session.close()
+            if answer.cleanup is not None:
+                answer.cleanup()
+
+    # -- ringing and FaxDevReceive --------------------------------------------------------
+
+    async def _ring(self, line: VirtualLine, call: Call) -> None:
+        ring = 0
+        try:
+            while call.state is CallState.RINGING and self._running:
+                ring += 1
+                call.changed.clear()
+                self._cb().ring(
+                    line.local_id,
+                    IncomingCall(call.call_id, call.caller_number, line.number, ring),
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(call.changed.wait(), self.config.ring_interval)
+        finally:
+            if call.state is not CallState.CONNECTED:
+                # Never answered: the service may have a ringing indicator to clear.
+                if line.call is call:
+                    line.call = None
+                if self._callbacks is not None:
+                    self._callbacks.call_ended(line.local_id, call.call_id)
+
+    async def receive(self, handle: JobHandle, fax: FaxReceive) -> CallResult:
+        """Answer the call ringing on the job's line and store the fax in ``fax.file_name``.
+
+        With no call ringing (it went away before the answer) the result is DISCONNECTED.
+        An unusable receive file or ident raises a FaxError and leaves the call ringing.
+        """
+        job = self._job(handle)
+        self._begin(job, Side.CALLEE)
+        line = job.line
+        session: AudioFaxSession | T38FaxSession | None = None
+        try:
+            if job.aborted:
+                return _final(job, ProviderStatus.USER_ABORT, "aborted before answering")
+            call = line.call
+            if call is None or call.state is not CallState.RINGING:
+                return _final(job, ProviderStatus.DISCONNECTED, "no call to answer")
+            ident = fax.receiver_number or line.ident
+            options = session_options(ident, fax.options)
+            session = make_session(call.media, False, options, rx_file=fax.file_name)
+            job.call = call
+            job.set_status(
+                FaxDevStatus(
+                    ProviderStatus.ANSWERED,
+                    "answered",
+                    caller_id=call.caller_number,
+                    routing_info=line.number,
+                )
+            )
+            answer = Answer(session, session, self._callee_reporter(job, call))
+            if not call.answer(answer):
+                return _final(job, ProviderStatus.DISCONNECTED, "the caller hung up")
+            session = None  # the caller's side runs and closes it now
+            try:
+                result = await asyncio.shield(call.callee_result)
+            except asyncio.CancelledError:
+                call.cut(CutReason.CALLEE_ABORT)
+                raise
+            job.set_status(result.status)
+            return result
+        finally:
+            if session is not None:
+                session.close()
+            if job.call is not None and line.call is job.call:
+                line.call = None
+            job.busy = False
+
+    def _callee_reporter(self, job: VirtualJob, call: Call) -> Callable[[Progress], None]:
+        def report(p: Progress) -> None:
+            if p.kind not in ("negotiated", "page"):
+                return
+            current = p.pages if p.last else p.pages + 1
+            text = f"received {p.pages} pages" if p.last else f"receiving page {current}"
+            job.set_status(
+                FaxDevStatus(
+                    ProviderStatus.RECEIVING,
+                    text,
+                    current,
+                    caller_id=call.caller_number,
+                    routing_info=job.line.number,
+                )
+            )
+
+        return report
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _begin(self, job: VirtualJob, side: Side) -> None:
+        self._check_running()
+        if job.busy:
+            raise ProviderError(
+                "a send or receive is already running on this job",
+                hint="one job carries one call; open another job on another line",
+            )
+        job.busy = True
+        job.side = side
+
+    def _check_running(self) -> None:
+        if not self._running:
+            raise ProviderError(
+                "the virtual provider is not running", hint="call initialize() first"
+            )
+
+    def _net(self) -> VirtualNetwork:
+        if self._network is None:
+            raise ProviderError("the virtual provider is not running")
+        return self._network
+
+    def _cb(self) -> ServiceCallbacks:
+        if self._callbacks is None:
+            raise ProviderError("the virtual provider is not initialized")
+        return self._callbacks
+
+    def _emit(self, local_id: str, status: FaxDevStatus) -> None:
+        if self._callbacks is not None:
+            self._callbacks.status(local_id, status)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Keep a task (a call's media) so shutdown waits for it."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def robot_dir(self) -> Path:
+        """Where a robot stores what it receives: robot_dir, or a fresh temp dir."""
+        if self.config.robot_dir is not None:
+            return self.config.robot_dir
+        return Path(tempfile.mkdtemp(prefix="lanfax-robot-"))
+
+
+def _result(status: ProviderStatus, text: str) -> CallResult:
+    """A result decided by signalling (no T.30 took place)."""
+    return CallResult(status=FaxDevStatus(status, text))
+
+
+def _final(job: VirtualJob, status: ProviderStatus, text: str) -> CallResult:
+    result = _result(status, text)
+    job.set_status(result.status)
+    return result
