@@ -93,3 +93,13 @@ settings = sa.Table(
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
+
+#: Small facts about the store: ``events_high`` is the highest event cursor ever pruned, so
+#: that :meth:`last_event_seq` stays right when every event is gone (a PostgreSQL sequence
+#: cannot tell: rolled-back inserts consume values too).
+store_meta = sa.Table(
+    "store_meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)

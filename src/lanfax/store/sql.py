@@ -36,6 +36,7 @@ from lanfax.store.api import JobChange, JobQuery
 from lanfax.store.schema import events as t_events
 from lanfax.store.schema import jobs as t_jobs
 from lanfax.store.schema import settings as t_settings
+from lanfax.store.schema import store_meta as t_meta
 
 #: The most jobs one list_jobs call returns (the HTTP API allows 1000).
 MAX_LIMIT = 10_000
@@ -385,24 +386,30 @@ class SqlStore:
 
     def last_event_seq(self) -> int:
         """The highest cursor ever handed out (0 if none), even if pruned since."""
+        top = sa.func.max(t_events.c.seq)
+        high = sa.select(t_meta.c.value).where(t_meta.c.key == "events_high").scalar_subquery()
         with self._read("last_event_seq") as conn:
-            top = conn.execute(sa.select(sa.func.max(t_events.c.seq))).scalar_one()
-            if top is not None:
-                return int(top)
-            if self._is_sqlite:
-                hw = conn.execute(
-                    sa.text("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
-                ).scalar()
-                return int(hw or 0)
-            name = conn.execute(sa.text("SELECT pg_get_serial_sequence('events', 'seq')")).scalar()
-            row = conn.execute(sa.text(f"SELECT last_value, is_called FROM {name}")).one()
-            return int(row[0]) if row[1] else 0
+            row = conn.execute(sa.select(top, high)).one()
+        return max(int(row[0] or 0), int(row[1] or 0))
 
     def prune_events(self, older_than: datetime) -> int:
+        """Delete events stamped before ``older_than``; their cursors are never reused."""
         cutoff = codec.to_micros(older_than, "older_than")
+        old = t_events.c.timestamp < cutoff
         with self._write("prune_events") as conn:
-            res = conn.execute(t_events.delete().where(t_events.c.timestamp < cutoff))
-            return int(res.rowcount)
+            gone_top = conn.execute(sa.select(sa.func.max(t_events.c.seq)).where(old)).scalar()
+            if gone_top is None:
+                return 0
+            high = conn.execute(
+                sa.select(t_meta.c.value).where(t_meta.c.key == "events_high")
+            ).scalar()
+            if high is None:
+                conn.execute(t_meta.insert().values(key="events_high", value=gone_top))
+            elif gone_top > high:
+                conn.execute(
+                    t_meta.update().where(t_meta.c.key == "events_high").values(value=gone_top)
+                )
+            return int(conn.execute(t_events.delete().where(old)).rowcount)
 
     # -- settings -------------------------------------------------------------------------------
 
