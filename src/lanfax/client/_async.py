@@ -1,0 +1,330 @@
+"""The asynchronous client, over httpx (imported only when an AsyncClient is made)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from lanfax.client import _core as c
+from lanfax.client import _sse, _submit
+from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
+from lanfax.client._handles import AsyncPortHandle, WaitTimeout, merge_logging, open_mode
+from lanfax.client._submit import FileArg, RecipientCallback
+from lanfax.model.codes import AccessRight, AccessRightEx, JobType, PortOpenMode, QueueStatus
+from lanfax.model.config import LoggingCategory, ServerConfig
+from lanfax.model.devices import DeviceStatusInfo, PortInfo
+from lanfax.model.errors import FaxError, Unavailable
+from lanfax.model.events import Event
+from lanfax.model.jobs import Job, JobParams
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
+    coroutines; ``events()`` is an async iterator), same models and errors."""
+
+    def __init__(
+        self, server: str | None = None, *, user: str | None = None, timeout: float = 30.0
+    ) -> None:
+        self.base_url = c.resolve_server(server)
+        self.user = c.resolve_user(user)
+        self.timeout = timeout
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            headers={c.USER_HEADER: self.user, "Accept": "application/json"},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def _run(self, op: Op[T]) -> T:
+        headers = dict(op.headers)
+        if op.content_type:
+            headers["Content-Type"] = op.content_type
+        try:
+            r = await self._http.request(
+                op.method, op.path, params=dict(op.query), content=op.body, headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise c.unavailable(self.base_url, _reason(exc)) from None
+        resp = c.Response(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content)
+        if resp.status >= 300:
+            err = c.error_from_response(resp, f"{op.method} {op.path}")
+            raise op.on_error(err, resp) if op.on_error else err
+        return op.decode(resp)
+
+    # -- server -----------------------------------------------------------------------------
+    async def health(self) -> dict[str, Any]:
+        return await self._run(c.health())
+
+    async def server_info(self) -> ServerInfo:
+        return await self._run(c.server_info())
+
+    async def access_check(self, *rights: str | AccessRight | AccessRightEx) -> bool:
+        return await self._run(c.access(rights))
+
+    # -- configuration ----------------------------------------------------------------------
+    async def get_config(self) -> ServerConfig:
+        return await self._run(c.get_config())
+
+    async def set_config(self, **changes: Any) -> ServerConfig:
+        return await self._run(c.set_config(changes))
+
+    async def get_logging(self) -> list[LoggingCategory]:
+        return await self._run(c.get_logging())
+
+    async def set_logging(
+        self, categories: Iterable[LoggingCategory] | Mapping[Any, Any] | None = None, **levels: Any
+    ) -> list[LoggingCategory]:
+        if isinstance(categories, Mapping) or categories is None:
+            changes = dict(categories or {})
+            changes.update(levels)
+            categories = merge_logging(await self.get_logging(), changes)
+        return await self._run(c.set_logging(categories))
+
+    # -- ports ------------------------------------------------------------------------------
+    async def ports(self) -> list[PortInfo]:
+        return await self._run(c.ports())
+
+    async def port(self, device_id: int) -> PortInfo:
+        return await self._run(c.port(device_id))
+
+    async def open_port(
+        self, device_id: int, mode: str | PortOpenMode = "query"
+    ) -> AsyncPortHandle:
+        mode_name = open_mode(mode)
+        data = await self._run(c.open_port(device_id, mode_name))
+
+        async def closer(h: str) -> None:
+            await self._run(c.close_handle(h))
+
+        return AsyncPortHandle(
+            str(data["handle"]),
+            int(data.get("device_id", device_id)),
+            PortOpenMode[mode_name.upper()],
+            closer,
+        )
+
+    async def set_port(self, handle: AsyncPortHandle, **changes: Any) -> PortInfo:
+        return await self._run(c.set_port(handle.device_id, handle.checked(), changes))
+
+    async def device_status(self, device_id: int) -> DeviceStatusInfo:
+        return await self._run(c.device_status(device_id))
+
+    # -- jobs -------------------------------------------------------------------------------
+    async def send(
+        self,
+        files: FileArg | Sequence[FileArg],
+        to: str | JobParams | Sequence[str | JobParams],
+        **params: Any,
+    ) -> list[Job]:
+        recipients = [to] if isinstance(to, str | JobParams) else list(to)
+        files_read = await asyncio.to_thread(_submit.read_files, files)
+        return (await self._run(_submit.submit(files_read, recipients, params))).jobs
+
+    async def broadcast(
+        self,
+        files: FileArg | Sequence[FileArg],
+        recipients: Sequence[JobParams],
+        *,
+        on_recipient: RecipientCallback | None = None,
+        **params: Any,
+    ) -> Broadcast:
+        chosen = _submit.apply_recipient_callback(recipients, on_recipient)
+        files_read = await asyncio.to_thread(_submit.read_files, files)
+        return await self._run(_submit.submit(files_read, chosen, params))
+
+    async def jobs(
+        self,
+        *,
+        status: str | QueueStatus | Iterable[str | QueueStatus] | None = None,
+        type: str | JobType | None = None,
+        user: str | None = None,
+        broadcast: str | None = None,
+        limit: int = 100,
+        after: int | None = None,
+        before: int | None = None,
+    ) -> JobPage:
+        return await self._run(
+            c.jobs(
+                status=status,
+                type=type,
+                user=user,
+                broadcast=broadcast,
+                limit=limit,
+                after=after,
+                before=before,
+            )
+        )
+
+    async def iter_jobs(self, *, page_size: int = 1000, **filters: Any) -> AsyncIterator[Job]:
+        after = filters.pop("after", None)
+        while True:
+            page = await self.jobs(limit=page_size, after=after, **filters)
+            for job in page.jobs:
+                yield job
+            if page.next is None or not page.jobs:
+                return
+            after = page.next
+
+    async def job(self, job_id: int) -> Job:
+        return await self._run(c.job(job_id))
+
+    async def pause(self, job_id: int) -> Job:
+        return await self._run(c.job_command(job_id, "pause"))
+
+    async def resume(self, job_id: int) -> Job:
+        return await self._run(c.job_command(job_id, "resume"))
+
+    async def cancel(self, job_id: int) -> Job:
+        return await self._run(c.job_command(job_id, "cancel"))
+
+    async def restart(self, job_id: int) -> Job:
+        return await self._run(c.job_command(job_id, "restart"))
+
+    async def delete(self, job_id: int) -> None:
+        await self._run(c.delete_job(job_id))
+
+    async def page_data(self, job_id: int) -> tuple[bytes, int, int]:
+        return await self._run(c.page_data(job_id))
+
+    async def document(self, job_id: int) -> bytes:
+        return await self._run(c.document(job_id))
+
+    # -- events -----------------------------------------------------------------------------
+    async def events(
+        self, after: int | None = None, *, reconnect_for: float | None = 30.0
+    ) -> AsyncIterator[Event]:
+        """As :meth:`Client.events`: reconnects with Last-Event-ID, never drops or repeats."""
+        async for event in self._event_stream(after, reconnect_for, None):
+            if event is not None:
+                yield event
+
+    async def events_backlog(self, after: int | None = None) -> list[Event]:
+        return await self._run(c.events_backlog(after))
+
+    async def _event_stream(
+        self,
+        after: int | None,
+        reconnect_for: float | None,
+        connected: asyncio.Event | None,
+    ) -> AsyncIterator[Event | None]:
+        cursor = _sse.EventCursor(after)
+        down_since: float | None = None
+        connected_once = False
+        timeout = httpx.Timeout(self.timeout, read=None)
+        while True:
+            try:
+                async with self._http.stream(
+                    "GET",
+                    _sse.EVENTS_PATH,
+                    params=cursor.query(),
+                    headers=cursor.headers(),
+                    timeout=timeout,
+                ) as r:
+                    if r.status_code != 200:
+                        body = await r.aread()
+                        raise c.error_from_response(
+                            c.Response(r.status_code, dict(r.headers), body), "GET /events"
+                        )
+                    down_since = None
+                    connected_once = True
+                    cursor.reset()
+                    if connected is not None:
+                        connected.set()
+                    yield None
+                    async for chunk in r.aiter_raw():
+                        for event in cursor.feed(chunk):
+                            yield event
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                now = time.monotonic()
+                down_since = down_since or now
+                if not connected_once or (
+                    reconnect_for is not None and now - down_since > reconnect_for
+                ):
+                    raise c.unavailable(self.base_url, _reason(exc)) from None
+            else:
+                down_since = down_since or time.monotonic()
+            await asyncio.sleep(cursor.retry_delay)
+
+    async def wait(
+        self,
+        job_ids: Iterable[int],
+        timeout: float | None = None,
+        *,
+        on_change: Callable[[Job], None] | None = None,
+    ) -> list[Job]:
+        """As :meth:`Client.wait`."""
+        ids = list(dict.fromkeys(int(i) for i in job_ids))
+        latest: dict[int, Job] = {}
+        wake = asyncio.Event()
+        connected = asyncio.Event()
+        touched: set[int] = set()
+
+        async def follow() -> None:
+            async for event in self._event_stream(None, None, connected):
+                if event is not None and event.job_id in latest:
+                    touched.add(event.job_id)
+                    wake.set()
+
+        async def refresh(job_id: int) -> None:
+            job = await self.job(job_id)
+            if on_change is not None and latest.get(job_id) != job:
+                on_change(job)
+            latest[job_id] = job
+
+        async def run() -> list[Job]:
+            await connected.wait()
+            for job_id in ids:
+                await refresh(job_id)
+            while True:
+                pending = [i for i in ids if not latest[i].is_final]
+                if not pending:
+                    return [latest[i] for i in ids]
+                try:
+                    await asyncio.wait_for(wake.wait(), 2.0)
+                    todo = [i for i in pending if i in touched]
+                except TimeoutError:
+                    todo = pending  # the safety net, as in the sync client
+                wake.clear()
+                touched.difference_update(todo)
+                for job_id in todo:
+                    await refresh(job_id)
+
+        follower = asyncio.create_task(follow())
+        try:
+            return await asyncio.wait_for(run(), timeout)
+        except TimeoutError:
+            raise WaitTimeout([latest[i] for i in ids if i in latest]) from None
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError, FaxError):
+                await follower
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
+        return "connection refused"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    return text or type(exc).__name__
+
+
+__all__ = ["AsyncClient", "Unavailable"]

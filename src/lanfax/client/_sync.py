@@ -1,0 +1,338 @@
+"""The synchronous client, on the standard library (``http.client``): cheap to import."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+from lanfax.client import _core as c
+from lanfax.client import _sse, _submit
+from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
+from lanfax.client._handles import PortHandle, WaitTimeout, merge_logging, open_mode
+from lanfax.client._http import Connection, Stream, StreamClosed
+from lanfax.client._submit import FileArg, RecipientCallback
+from lanfax.model.codes import AccessRight, AccessRightEx, JobType, PortOpenMode, QueueStatus
+from lanfax.model.config import LoggingCategory, ServerConfig
+from lanfax.model.devices import DeviceStatusInfo, PortInfo
+from lanfax.model.errors import FaxError
+from lanfax.model.events import Event
+from lanfax.model.jobs import Job, JobParams
+
+T = TypeVar("T")
+
+
+class Client:
+    """A blocking client for one lanfax server.
+
+    ``server`` is a URL (default: ``LANFAX_SERVER``, else ``http://127.0.0.1:8470``); ``user``
+    is sent as ``X-Lanfax-User`` (default: ``LANFAX_USER``, else the OS login name);
+    ``timeout`` bounds each request in seconds. One keep-alive connection is reused for every
+    call; a Client is not meant to be shared between threads (make one per thread). Every
+    failure is a :class:`~lanfax.model.errors.FaxError` subclass with a message and a hint.
+    """
+
+    def __init__(
+        self, server: str | None = None, *, user: str | None = None, timeout: float = 30.0
+    ) -> None:
+        self.base_url = c.resolve_server(server)
+        self.user = c.resolve_user(user)
+        self.timeout = timeout
+        self._http = Connection(self.base_url, timeout)
+        self._headers = {c.USER_HEADER: self.user, "Accept": "application/json"}
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection (the client reconnects if used again)."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _run(self, op: Op[T]) -> T:
+        headers = dict(self._headers)
+        headers.update(op.headers)
+        if op.content_type:
+            headers["Content-Type"] = op.content_type
+        resp = self._http.request(op.method, op.target, op.body, headers)
+        if resp.status >= 300:
+            err = c.error_from_response(resp, f"{op.method} {op.path}")
+            raise op.on_error(err, resp) if op.on_error else err
+        return op.decode(resp)
+
+    # -- server -----------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok", "version": ...}``."""
+        return self._run(c.health())
+
+    def server_info(self) -> ServerInfo:
+        return self._run(c.server_info())
+
+    def access_check(self, *rights: str | AccessRight | AccessRightEx) -> bool:
+        """True if the caller holds every one of ``rights`` (names or AccessRight flags)."""
+        return self._run(c.access(rights))
+
+    # -- configuration ----------------------------------------------------------------------
+    def get_config(self) -> ServerConfig:
+        return self._run(c.get_config())
+
+    def set_config(self, **changes: Any) -> ServerConfig:
+        """Change settings (lanfax or Windows names); returns the new configuration."""
+        return self._run(c.set_config(changes))
+
+    def get_logging(self) -> list[LoggingCategory]:
+        return self._run(c.get_logging())
+
+    def set_logging(
+        self, categories: Iterable[LoggingCategory] | Mapping[Any, Any] | None = None, **levels: Any
+    ) -> list[LoggingCategory]:
+        """Set logging levels: LoggingCategory objects, or ``{category: level}`` / keywords
+        (``outbound="max"``), which are merged into the current list first."""
+        if isinstance(categories, Mapping) or categories is None:
+            changes = dict(categories or {})
+            changes.update(levels)
+            categories = merge_logging(self.get_logging(), changes)
+        return self._run(c.set_logging(categories))
+
+    # -- ports ------------------------------------------------------------------------------
+    def ports(self) -> list[PortInfo]:
+        return self._run(c.ports())
+
+    def port(self, device_id: int) -> PortInfo:
+        return self._run(c.port(device_id))
+
+    def open_port(self, device_id: int, mode: str | PortOpenMode = "query") -> PortHandle:
+        """A port handle (a context manager). Only one modify handle per port at a time:
+        a second one raises Conflict."""
+        mode_name = open_mode(mode)
+        data = self._run(c.open_port(device_id, mode_name))
+        return PortHandle(
+            str(data["handle"]),
+            int(data.get("device_id", device_id)),
+            PortOpenMode[mode_name.upper()],
+            lambda h: self._run(c.close_handle(h)),
+        )
+
+    def set_port(self, handle: PortHandle, **changes: Any) -> PortInfo:
+        """Change a port through a modify handle; returns the new PortInfo."""
+        return self._run(c.set_port(handle.device_id, handle.checked(), changes))
+
+    def device_status(self, device_id: int) -> DeviceStatusInfo:
+        return self._run(c.device_status(device_id))
+
+    # -- jobs -------------------------------------------------------------------------------
+    def send(
+        self,
+        files: FileArg | Sequence[FileArg],
+        to: str | JobParams | Sequence[str | JobParams],
+        **params: Any,
+    ) -> list[Job]:
+        """Queue ``files`` (concatenated) for one or more recipients; one Job each.
+
+        ``params`` are the common JobParams fields (``sender_name``, ``priority``,
+        ``schedule_action``, ``schedule_time``, ...) plus ``cover_page`` (a name or a
+        CoverPageInfo) and ``resolution``. The jobs are on the server's disk on return.
+        """
+        recipients = [to] if isinstance(to, str | JobParams) else list(to)
+        return self._run(_submit.submit(_submit.read_files(files), recipients, params)).jobs
+
+    def broadcast(
+        self,
+        files: FileArg | Sequence[FileArg],
+        recipients: Sequence[JobParams],
+        *,
+        on_recipient: RecipientCallback | None = None,
+        **params: Any,
+    ) -> Broadcast:
+        """Send one document to many recipients as one broadcast.
+
+        ``on_recipient(number, params)`` is called for recipient 1, 2, ... before anything is
+        sent; it may return replacement JobParams, True/None to keep them, or False to stop
+        (that recipient and the rest are left out).
+        """
+        chosen = _submit.apply_recipient_callback(recipients, on_recipient)
+        return self._run(_submit.submit(_submit.read_files(files), chosen, params))
+
+    def jobs(
+        self,
+        *,
+        status: str | QueueStatus | Iterable[str | QueueStatus] | None = None,
+        type: str | JobType | None = None,
+        user: str | None = None,
+        broadcast: str | None = None,
+        limit: int = 100,
+        after: int | None = None,
+        before: int | None = None,
+    ) -> JobPage:
+        """One page of jobs (ascending from ``after``, or descending before ``before``)."""
+        return self._run(
+            c.jobs(
+                status=status,
+                type=type,
+                user=user,
+                broadcast=broadcast,
+                limit=limit,
+                after=after,
+                before=before,
+            )
+        )
+
+    def iter_jobs(self, *, page_size: int = 1000, **filters: Any) -> Iterator[Job]:
+        """Every job matching ``filters`` (as for :meth:`jobs`), page by page."""
+        after = filters.pop("after", None)
+        while True:
+            page = self.jobs(limit=page_size, after=after, **filters)
+            yield from page.jobs
+            if page.next is None or not page.jobs:
+                return
+            after = page.next
+
+    def job(self, job_id: int) -> Job:
+        return self._run(c.job(job_id))
+
+    def pause(self, job_id: int) -> Job:
+        return self._run(c.job_command(job_id, "pause"))
+
+    def resume(self, job_id: int) -> Job:
+        return self._run(c.job_command(job_id, "resume"))
+
+    def cancel(self, job_id: int) -> Job:
+        return self._run(c.job_command(job_id, "cancel"))
+
+    def restart(self, job_id: int) -> Job:
+        return self._run(c.job_command(job_id, "restart"))
+
+    def delete(self, job_id: int) -> None:
+        """Remove a finished job from the queue (Conflict if it is not finished)."""
+        self._run(c.delete_job(job_id))
+
+    def page_data(self, job_id: int) -> tuple[bytes, int, int]:
+        """The job's first page as a TIFF, with its width and height in pixels."""
+        return self._run(c.page_data(job_id))
+
+    def document(self, job_id: int) -> bytes:
+        """The job's whole TIFF."""
+        return self._run(c.document(job_id))
+
+    # -- events -----------------------------------------------------------------------------
+    def events(
+        self, after: int | None = None, *, reconnect_for: float | None = 30.0
+    ) -> Iterator[Event]:
+        """Follow the server's events, forever.
+
+        ``after`` is the last ``seq`` already seen (None: from now on). When the connection
+        breaks (server restart), it reconnects with ``Last-Event-ID`` and goes on, so no event
+        is dropped or repeated; if the server stays away longer than ``reconnect_for`` seconds
+        (None: forever) it raises Unavailable.
+        """
+        for event in self._event_stream(after, None, reconnect_for):
+            if event is not None:
+                yield event
+
+    def events_backlog(self, after: int | None = None) -> list[Event]:
+        """The events after ``after`` that the server still holds, without following."""
+        return self._run(c.events_backlog(after))
+
+    def _event_stream(
+        self, after: int | None, idle: float | None, reconnect_for: float | None
+    ) -> Generator[Event | None, None, None]:
+        """Events as they come; None after ``idle`` seconds without one."""
+        cursor = _sse.EventCursor(after)
+        down_since: float | None = None
+        connected_once = False
+        while True:
+            headers = {c.USER_HEADER: self.user, **cursor.headers()}
+            target = c.Op("GET", _sse.EVENTS_PATH, c._none, query=cursor.query()).target
+            try:
+                stream = Stream(self.base_url, target, headers, min(self.timeout, 10.0))
+            except (FaxError, StreamClosed) as exc:
+                now = time.monotonic()
+                down_since = down_since or now
+                if (
+                    not connected_once
+                    or not _is_down(exc)
+                    or (reconnect_for is not None and now - down_since > reconnect_for)
+                ):
+                    if isinstance(exc, FaxError):
+                        raise exc from None
+                    raise c.unavailable(self.base_url, exc) from None
+                time.sleep(cursor.retry_delay)
+                yield None
+                continue
+            try:
+                if stream.status != 200:
+                    raise c.error_from_response(stream.response(), "GET /events")
+                down_since = None
+                connected_once = True
+                cursor.reset()
+                yield None  # connected: the caller may now read state it wants to follow
+                while True:
+                    data = stream.read(idle)
+                    if data is None:
+                        yield None
+                        continue
+                    yield from cursor.feed(data)
+            except StreamClosed:
+                down_since = time.monotonic()
+            finally:
+                stream.close()
+
+    def wait(
+        self,
+        job_ids: Iterable[int],
+        timeout: float | None = None,
+        *,
+        on_change: Callable[[Job], None] | None = None,
+    ) -> list[Job]:
+        """Block until every job is final; returns their final snapshots in the given order.
+
+        Driven by the event stream; each job is re-read when an event names it (and, as a
+        safety net, every two seconds). ``on_change`` sees every new snapshot. Raises
+        :class:`WaitTimeout` (holding the latest snapshots) after ``timeout`` seconds.
+        """
+        ids = list(dict.fromkeys(int(i) for i in job_ids))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        latest: dict[int, Job] = {}
+
+        def refresh(job_id: int) -> None:
+            job = self.job(job_id)
+            if on_change is not None and latest.get(job_id) != job:
+                on_change(job)
+            latest[job_id] = job
+
+        stream = self._event_stream(None, 0.5, None)
+        try:
+            # Subscribe first, then read the jobs: nothing can slip between the two.
+            next(stream)  # connected
+            for job_id in ids:
+                refresh(job_id)
+            last_poll = time.monotonic()
+            while True:
+                pending = [i for i in ids if not latest[i].is_final]
+                if not pending:
+                    return [latest[i] for i in ids]
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    raise WaitTimeout([latest[i] for i in ids])
+                if now - last_poll > 2.0:
+                    for job_id in pending:
+                        refresh(job_id)
+                    last_poll = now
+                    continue
+                event = next(stream)
+                if event is not None and event.job_id in latest and event.job_id in pending:
+                    refresh(event.job_id)
+        finally:
+            stream.close()
+
+
+def _is_down(exc: BaseException) -> bool:
+    from lanfax.model.errors import Unavailable
+
+    return isinstance(exc, Unavailable | StreamClosed)
