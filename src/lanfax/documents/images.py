@@ -7,6 +7,7 @@ contribute their first frame.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,10 +46,13 @@ class ImageSource:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 self.img: Image.Image = Image.open(path)
-        except Image.DecompressionBombError:
+        except Image.DecompressionBombError as exc:
+            # Pillow refuses absurd sizes itself, before our own check can run.
+            m = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"{int(m.group(1)):,} pixels" if m else "too many pixels"
             raise DocumentError(
-                f"{label}: the image is too large (decompression bomb protection)",
-                hint=f"send an image of at most {max_pixels:,} pixels",
+                f"{label}: the image is {size}, over the limit of {max_pixels:,}",
+                hint="scale the image down (200-300 dpi is plenty for fax) and send it again",
             ) from None
         except (OSError, SyntaxError, ValueError) as exc:
             raise DocumentError(
