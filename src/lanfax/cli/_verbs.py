@@ -1,0 +1,293 @@
+"""The ``lanfax`` verbs that talk to a server, one function each (``verb_<name>(args)``).
+
+Each returns the exit status. Failures are FaxError subclasses, printed by ``main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timedelta
+from typing import Any
+
+from lanfax.cli import _output as out
+from lanfax.client import Client
+from lanfax.model.codes import QueueStatus
+from lanfax.model.errors import AccessDenied, FaxError, InvalidInput
+from lanfax.model.jobs import CoverPageInfo, Job, JobParams
+
+#: Queue states a job can still leave by itself (what `lanfax jobs` shows without --all).
+ACTIVE_STATES = [s for s in QueueStatus if not s.is_final]
+
+
+class JobsFailed(FaxError):
+    """``send --wait``: at least one job ended failed (or out of retries)."""
+
+    exit_code = 10
+    code = "jobs-failed"
+
+
+class JobsCanceled(FaxError):
+    """``send --wait``: no job failed, but at least one was canceled."""
+
+    exit_code = 11
+    code = "jobs-canceled"
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client(args.server, user=args.user)
+
+
+def parse_at(text: str, now: datetime | None = None) -> datetime:
+    """``--at``: ISO 8601 (local time if it has no zone) or ``HH:MM`` (the next such local
+    time: today if still ahead, else tomorrow). Returns an aware datetime."""
+    now = (now or datetime.now().astimezone()).astimezone()
+    value = text.strip()
+    if len(value) <= 5 and ":" in value:
+        hh, _, mm = value.partition(":")
+        if hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60 and len(mm) == 2:
+            at = now.replace(hour=int(hh), minute=int(mm), second=0, microsecond=0)
+            return at if at > now else at + timedelta(days=1)
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"--at {text!r} is not a time",
+            hint="use HH:MM (e.g. 18:30) or ISO 8601 (e.g. 2026-11-21T18:30 or ...T17:30Z)",
+        ) from None
+    return at if at.tzinfo is not None else at.astimezone()
+
+
+def _recipients(args: argparse.Namespace) -> list[JobParams]:
+    names = args.name or []
+    if len(names) not in (0, 1, len(args.to)):
+        raise InvalidInput(
+            f"{len(names)} --name for {len(args.to)} --to",
+            hint="give one --name for everyone, or one per --to in the same order",
+        )
+    out_list = []
+    for i, number in enumerate(args.to):
+        recipient = names[0] if len(names) == 1 else (names[i] if names else "")
+        out_list.append(JobParams(recipient_number=number, recipient_name=recipient))
+    return out_list
+
+
+def _send_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key, value in (
+        ("tsid", args.tsid),
+        ("sender_name", args.sender),
+        ("sender_company", args.company),
+        ("billing_code", args.billing),
+        ("document_name", args.document_name),
+        ("priority", args.priority),
+    ):
+        if value is not None:
+            params[key] = value
+    if args.at:
+        params["schedule_action"] = "specific_time"
+        params["schedule_time"] = parse_at(args.at)
+    elif args.discount:
+        params["schedule_action"] = "discount_period"
+    if args.cover or args.subject or args.note:
+        params["cover_page"] = CoverPageInfo(
+            cover_page_name=args.cover or "", subject=args.subject or "", note=args.note or ""
+        )
+    return params
+
+
+def verb_send(args: argparse.Namespace) -> int:
+    if args.timeout is not None and not args.wait:
+        raise InvalidInput("--timeout needs --wait", hint="add --wait, or drop --timeout")
+    with _client(args) as client:
+        result = client.broadcast(args.files, _recipients(args), **_send_params(args))
+        if not args.wait:
+            if args.json:
+                out.print_json(result)
+            else:
+                for job in result.jobs:
+                    print(f"queued job {job.job_id} to {job.recipient_number}")
+            return 0
+        progress = None if args.json else out.Progress(result.jobs)
+        final = client.wait(
+            [j.job_id for j in result.jobs],
+            args.timeout,
+            on_change=progress.update if progress else None,
+        )
+    if args.json:
+        out.print_json(final)
+    return _outcome(final)
+
+
+def _outcome(jobs: list[Job]) -> int:
+    failed = [j for j in jobs if j.queue_status != QueueStatus.COMPLETED]
+    if not failed:
+        return 0
+    summary = "; ".join(out.job_line(j) for j in failed)
+    if any(j.queue_status != QueueStatus.CANCELED for j in failed):
+        raise JobsFailed(
+            f"{len(failed)} of {len(jobs)} job(s) did not complete: {summary}",
+            hint="see `lanfax job show ID`; `lanfax job restart ID` tries again",
+        )
+    raise JobsCanceled(
+        f"{len(failed)} of {len(jobs)} job(s) were canceled: {summary}",
+        hint="someone canceled them; send again if they are still wanted",
+    )
+
+
+def verb_jobs(args: argparse.Namespace) -> int:
+    if args.limit < 0:
+        raise InvalidInput(f"--limit {args.limit} is negative", hint="use 0 for all, or N > 0")
+    status: Any = args.status or (None if args.all else ACTIVE_STATES)
+    with _client(args) as client:
+        filters: dict[str, Any] = {"status": status, "user": args.user_filter}
+        more = None
+        if args.limit == 0:
+            jobs = list(client.iter_jobs(after=args.after, **filters))
+        else:
+            page = client.jobs(limit=min(args.limit, 1000), after=args.after, **filters)
+            jobs, more = page.jobs, page.next
+            while more is not None and len(jobs) < args.limit:
+                page = client.jobs(limit=min(args.limit - len(jobs), 1000), after=more, **filters)
+                jobs += page.jobs
+                more = page.next if page.jobs else None
+    if args.json:
+        out.print_json({"jobs": jobs, "next": more})
+        return 0
+    if not jobs:
+        print("no jobs" if args.all or args.status else "no active jobs (--all shows finished)")
+        return 0
+    out.jobs_table(jobs)
+    if more is not None:
+        print(f"... more after job {more}: lanfax jobs --after {more}", file=sys.stderr)
+    return 0
+
+
+def verb_job(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.action == "delete":
+            client.delete(args.job_id)
+            if args.json:
+                out.print_json({"deleted": args.job_id})
+            else:
+                print(f"deleted job {args.job_id}")
+            return 0
+        job: Job = getattr(client, "job" if args.action == "show" else args.action)(args.job_id)
+    if args.json:
+        out.print_json(job)
+    elif args.action == "show":
+        out.fields(job)
+    else:
+        print(out.job_line(job))
+    return 0
+
+
+def verb_ports(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        ports = client.ports()
+    if args.json:
+        out.print_json(ports)
+    else:
+        out.ports_table(ports)
+    return 0
+
+
+def verb_port(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.action == "show":
+            obj: Any = (
+                client.device_status(args.device_id) if args.status else client.port(args.device_id)
+            )
+        else:
+            value: Any = args.value
+            if args.key in ("rings", "priority"):
+                if not value.strip().lstrip("-").isdigit():
+                    raise InvalidInput(
+                        f"{args.key}: {value!r} is not a whole number", hint="use digits, e.g. 2"
+                    )
+                value = int(value)
+            elif args.key == "flags":
+                value = [v for v in value.replace("+", ",").split(",") if v]
+            with client.open_port(args.device_id, "modify") as handle:
+                obj = client.set_port(handle, **{args.key: value})
+    if args.json:
+        out.print_json(obj)
+    else:
+        out.fields(obj)
+    return 0
+
+
+def verb_config(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.action == "show":
+            config = client.get_config()
+        else:
+            config = client.set_config(**{args.key: args.value})
+    if args.json:
+        out.print_json(config)
+    else:
+        out.config_lines(config)
+    return 0
+
+
+def verb_logging(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.action == "show":
+            cats = client.get_logging()
+        else:
+            cats = client.set_logging({args.category: args.level})
+    if args.json:
+        out.print_json(cats)
+    else:
+        out.logging_lines(cats)
+    return 0
+
+
+def verb_events(args: argparse.Namespace) -> int:
+    if args.count is not None and args.count < 1:
+        raise InvalidInput(f"--count {args.count}", hint="give a count of 1 or more")
+    seen = 0
+    with _client(args) as client:
+        for event in client.events(after=args.after, reconnect_for=None):
+            if args.json:
+                out.print_json(event, compact=True)
+            else:
+                print(out.event_line(event), flush=True)
+            seen += 1
+            if args.count is not None and seen >= args.count:
+                break
+    return 0
+
+
+def verb_pagedata(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        data, width, height = client.page_data(args.job_id)
+    try:
+        with open(args.output, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot write {args.output}: {exc.strerror or exc}",
+            hint="choose a file in a folder you may write to",
+        ) from None
+    if args.json:
+        out.print_json({"file": args.output, "width": width, "height": height, "size": len(data)})
+    else:
+        print(f"wrote {args.output}: first page of job {args.job_id}, {width}x{height} pixels")
+    return 0
+
+
+def verb_access(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        allowed = client.access_check(*args.rights)
+    rights = ",".join(args.rights)
+    if args.json:
+        out.print_json({"allowed": allowed, "rights": args.rights})
+        return 0 if allowed else AccessDenied.exit_code
+    if not allowed:
+        raise AccessDenied(
+            f"user {client.user!r} does not hold {rights}",
+            hint="ask the fax administrator for these rights",
+        )
+    print(f"allowed: {rights}")
+    return 0

@@ -1,0 +1,193 @@
+"""The ``lanfax`` command: argument parsing and dispatch.
+
+Start-up time is part of every ``lanfax send``, so this module imports only argparse; each verb
+imports what it needs when it runs (``lanfax.cli._verbs`` and the sync client, which never
+loads httpx). ``serve``, ``convert`` and ``cover`` hand the rest of the command line to
+``lanfax.cli.serve:main`` and ``lanfax.documents.cli:main``, imported only then.
+
+Errors: a :class:`~lanfax.model.errors.FaxError` prints ``error: <message>`` and
+``hint: <hint>`` on stderr and exits with its ``exit_code``; nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+#: Verbs whose arguments belong to another program: (module, description).
+_DISPATCH = {
+    "serve": ("lanfax.cli.serve", "run the fax service (see `lanfax serve --help`)"),
+    "convert": ("lanfax.documents.cli", "turn documents into fax-ready TIFF, offline"),
+    "cover": ("lanfax.documents.cli", "render a cover page, offline"),
+}
+
+_EPILOG = """\
+environment: LANFAX_SERVER (server URL, default http://127.0.0.1:8470), LANFAX_USER (user name).
+exit codes: 0 ok, 1 error, 2 bad input, 3 not found, 4 conflict, 5 access denied,
+7 server unavailable, 10 a job failed, 11 a job was canceled, 12 timed out waiting.
+"""
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("connection and output")
+    g.add_argument(
+        "--server",
+        metavar="URL",
+        default=os.environ.get("LANFAX_SERVER"),
+        help="the lanfax server (env LANFAX_SERVER; default http://127.0.0.1:8470)",
+    )
+    g.add_argument("--user", metavar="NAME", help="act as this user (env LANFAX_USER)")
+    g.add_argument("--json", action="store_true", help="machine output: the API's JSON")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (for help and parsing; dispatch verbs are listed only)."""
+    from lanfax import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="lanfax",
+        description="Send faxes and run the lanfax fax service on your network.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"lanfax {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    common = [_common()]
+
+    for verb, (_module, text) in _DISPATCH.items():
+        sub.add_parser(verb, help=text, add_help=False)
+
+    p = sub.add_parser("send", parents=common, help="queue a fax", description="Queue a fax.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="documents, sent one after another")
+    p.add_argument(
+        "--to", action="append", required=True, metavar="NUMBER", help="a fax number (repeat)"
+    )
+    p.add_argument(
+        "--name", action="append", metavar="NAME", help="recipient name (one, or one per --to)"
+    )
+    p.add_argument("--cover", metavar="NAME", help="cover page template")
+    p.add_argument("--subject", metavar="TEXT", help="cover page subject")
+    p.add_argument("--note", metavar="TEXT", help="cover page note")
+    p.add_argument("--priority", choices=("low", "normal", "high"), default=None)
+    when = p.add_mutually_exclusive_group()
+    when.add_argument(
+        "--at", metavar="TIME", help="send at TIME: ISO 8601, or HH:MM (next such local time)"
+    )
+    when.add_argument("--discount", action="store_true", help="send in the discount period")
+    p.add_argument("--tsid", metavar="ID", help="transmitting station id")
+    p.add_argument("--sender", metavar="NAME", help="sender name")
+    p.add_argument("--company", metavar="NAME", help="sender company")
+    p.add_argument("--billing", metavar="CODE", help="billing code")
+    p.add_argument("--document-name", metavar="NAME", help="name shown in the queue")
+    p.add_argument("--wait", action="store_true", help="show progress until every job ends")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="with --wait: give up after")
+
+    p = sub.add_parser("jobs", parents=common, help="list the queue", description="List jobs.")
+    p.add_argument("--all", action="store_true", help="include finished jobs")
+    p.add_argument("--status", metavar="S[,S...]", help="only these queue states")
+    p.add_argument("--user-filter", dest="user_filter", metavar="NAME", help="only this user's")
+    p.add_argument("--limit", type=int, default=100, help="at most N jobs (0: all); default 100")
+    p.add_argument("--after", type=int, metavar="ID", help="start after this job id")
+
+    p = sub.add_parser("job", parents=common, help="show or control one job")
+    p.add_argument("action", choices=("show", "pause", "resume", "cancel", "restart", "delete"))
+    p.add_argument("job_id", type=int, metavar="ID")
+
+    sub.add_parser("ports", parents=common, help="list fax devices")
+    p = sub.add_parser("port", help="show or change one device")
+    psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = psub.add_parser("show", parents=common, help="show a device")
+    q.add_argument("device_id", type=int, metavar="ID")
+    q.add_argument("--status", action="store_true", help="the live device status instead")
+    q = psub.add_parser("set", parents=common, help="change a device setting")
+    q.add_argument("device_id", type=int, metavar="ID")
+    q.add_argument("key", help="device_name, flags, rings, priority, tsid or csid")
+    q.add_argument("value")
+
+    p = sub.add_parser("config", help="server configuration")
+    csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    csub.add_parser("show", parents=common, help="show every setting")
+    q = csub.add_parser("set", parents=common, help="change one setting")
+    q.add_argument("key", help="a setting (lanfax or Windows name)")
+    q.add_argument("value")
+
+    p = sub.add_parser("logging", help="logging categories")
+    lsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    lsub.add_parser("show", parents=common, help="show the categories and levels")
+    q = lsub.add_parser("set", parents=common, help="set a category's level")
+    q.add_argument("category", help="init, outbound, inbound or unknown")
+    q.add_argument("level", help="none, min, med or max")
+
+    p = sub.add_parser("events", parents=common, help="follow the server's events")
+    p.add_argument("--after", type=int, metavar="SEQ", help="start after this event (replay)")
+    p.add_argument("--count", type=int, metavar="N", help="stop after N events")
+
+    p = sub.add_parser("pagedata", parents=common, help="save a job's first page as TIFF")
+    p.add_argument("job_id", type=int, metavar="JOB")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.tif")
+
+    p = sub.add_parser("access", parents=common, help="check your access rights")
+    p.add_argument("rights", nargs="+", metavar="RIGHT", help="e.g. job_submit config_set")
+    return parser
+
+
+def _dispatch(verb: str, argv: Sequence[str]) -> int:
+    import importlib
+
+    module_name = _DISPATCH[verb][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        from lanfax.model.errors import Unavailable
+
+        raise Unavailable(
+            f"`lanfax {verb}` is not available here: {exc}",
+            hint="install the server parts: pip install 'lanfax[server]'",
+        ) from None
+    entry: Callable[[list[str]], int | None] = module.main
+    # convert and cover share one program; it gets its own verb first.
+    args = list(argv) if verb == "serve" else [verb, *argv]
+    return int(entry(args) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``lanfax``; returns the exit status (also used by the console script)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args_list and args_list[0] in _DISPATCH:
+            return _dispatch(args_list[0], args_list[1:])
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+        if not args.verb:
+            parser.print_help(sys.stderr)
+            return 2
+        from lanfax.cli import _verbs
+
+        handler: Callable[[Any], int] = getattr(_verbs, "verb_" + args.verb)
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`lanfax events | head`): not an error of ours.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the interpreter's flush
+        return 0
+    except Exception as exc:
+        from lanfax.model.errors import FaxError
+
+        if not isinstance(exc, FaxError):
+            raise
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
