@@ -257,7 +257,8 @@ class SqlStore:
         with self._write("add_jobs") as conn:
             ids = [r[0] for r in conn.execute(stmt, rows)]
             self._insert_events(conn, events, ids)
-        return [j.replace(job_id=i) for j, i in zip(jobs, ids, strict=True)]
+        # Hand back what was stored (datetimes in UTC), exactly what get_job will return.
+        return [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
 
     def get_job(self, job_id: int) -> Job | None:
         with self._read("get_job") as conn:
@@ -350,10 +351,9 @@ class SqlStore:
                         job_id=job.job_id,
                         queue_status=job.queue_status.name,
                     )
-                new = codec.apply_changes(job, ch.changes)
-                row = codec.job_to_row(new)
+                row = codec.job_to_row(codec.apply_changes(job, ch.changes))
                 conn.execute(t_jobs.update().where(t_jobs.c.job_id == job.job_id).values(row))
-                out.append(new)
+                out.append(codec.row_to_job({"job_id": job.job_id, **row}))
                 new_events += self._insert_events(conn, ch.events, [job.job_id] * len(ch.events))
         return out, new_events
 
