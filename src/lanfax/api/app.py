@@ -1,0 +1,151 @@
+"""The HTTP API: ``create_app(service)`` builds the FastAPI app of ``docs/http-api.md``.
+
+Bodies are encoded with :mod:`lanfax.model.wire` (the client decodes the same shapes), errors
+are problem+json (:mod:`lanfax.api.errors`). Routes are thin: they parse, call the
+:class:`~lanfax.service.core.FaxService` facade and encode.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Header, Query, Request
+from starlette.responses import Response
+
+from lanfax import __version__
+from lanfax.api.encode import API, json_body, json_response
+from lanfax.api.errors import install_error_handlers
+from lanfax.api.events import install_event_routes
+from lanfax.api.jobs import install_job_routes
+from lanfax.model.codes import PortOpenMode
+from lanfax.model.errors import InvalidInput
+from lanfax.model.wire import enum_from_wire
+from lanfax.service.core import FaxService
+
+
+def _body_schema(example: Any, description: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
+        }
+    }
+
+
+def create_app(service: FaxService) -> FastAPI:
+    """The FastAPI app over ``service`` (already started, or started by the caller's loop)."""
+    app = FastAPI(
+        title="lanfax",
+        version=__version__,
+        description="A fax service for a local network. See docs/http-api.md.",
+        openapi_url=f"{API}/openapi.json",
+        docs_url=f"{API}/docs",
+        redoc_url=None,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    r = APIRouter(prefix=API)
+
+    # -- server -------------------------------------------------------------------------------
+
+    @r.get("/health", summary="Liveness: the service is up")
+    async def health() -> Response:
+        return json_response({"status": "ok", "version": __version__})
+
+    @r.get("/server", summary="Version, start time, queue state, devices, active jobs")
+    async def server() -> Response:
+        return json_response(service.server_info())
+
+    @r.get("/access", summary="FaxAccessCheck")
+    async def access(
+        rights: str = Query("", description="comma list of AccessRight/AccessRightEx names"),
+        x_lanfax_user: str = Header("anonymous"),
+    ) -> Response:
+        wanted = [s for s in rights.split(",") if s.strip()]
+        allowed, held = service.access_check(x_lanfax_user, wanted)
+        return json_response({"allowed": allowed, "rights": held})
+
+    # -- configuration and logging --------------------------------------------------------------
+
+    @r.get("/config", summary="FaxGetConfiguration: the ServerConfig")
+    async def get_config() -> Response:
+        return json_response(service.get_config().to_dict())
+
+    @r.patch(
+        "/config",
+        summary="FaxSetConfiguration: change some settings (lanfax or Windows names)",
+        openapi_extra=_body_schema({"retries": 5, "RetryDelay": 2}, "settings to change"),
+    )
+    async def patch_config(request: Request) -> Response:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object", hint='e.g. {"retries": 5}')
+        return json_response((await service.set_config(body)).to_dict())
+
+    @r.get("/logging", summary="FaxGetLoggingCategories")
+    async def get_logging() -> Response:
+        return json_response(service.get_logging())
+
+    @r.put(
+        "/logging",
+        summary="FaxSetLoggingCategories",
+        openapi_extra=_body_schema([{"category": "outbound", "level": "max"}], "categories"),
+    )
+    async def put_logging(request: Request) -> Response:
+        return json_response(await service.set_logging(await json_body(request)))
+
+    # -- ports --------------------------------------------------------------------------------
+
+    @r.get("/ports", summary="FaxEnumPorts")
+    async def ports() -> Response:
+        return json_response(service.ports())
+
+    @r.get("/ports/{device_id}", summary="FaxGetPort")
+    async def port(device_id: int) -> Response:
+        return json_response(service.port(device_id))
+
+    @r.post(
+        "/ports/{device_id}/handles",
+        summary="FaxOpenPort (query or modify handle)",
+        status_code=201,
+        openapi_extra=_body_schema({"mode": "modify"}, "the handle's mode"),
+    )
+    async def open_port(device_id: int, request: Request) -> Response:
+        raw = await request.body()
+        body = json.loads(raw) if raw.strip() else {}
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object", hint='e.g. {"mode": "query"}')
+        mode = enum_from_wire(PortOpenMode, body.get("mode", "query"), "mode")
+        handle = service.open_port(device_id, mode)
+        return json_response({"handle": handle, "device_id": device_id, "mode": mode}, status=201)
+
+    @r.delete("/handles/{handle}", summary="FaxClose on a port handle", status_code=204)
+    async def close_handle(handle: str) -> Response:
+        service.close_handle(handle)
+        return Response(status_code=204)
+
+    @r.patch(
+        "/ports/{device_id}",
+        summary="FaxSetPort (needs a modify handle in X-Lanfax-Port-Handle)",
+        openapi_extra=_body_schema({"rings": 3, "tsid": "+49 30 1234"}, "port fields"),
+    )
+    async def set_port(
+        device_id: int,
+        request: Request,
+        x_lanfax_port_handle: str | None = Header(None),
+    ) -> Response:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object", hint='e.g. {"rings": 3}')
+        return json_response(await service.set_port(device_id, x_lanfax_port_handle, body))
+
+    @r.get("/ports/{device_id}/status", summary="FaxGetDeviceStatus (live)")
+    async def port_status(device_id: int) -> Response:
+        return json_response(service.device_status(device_id))
+
+    install_job_routes(r, service)
+    install_event_routes(r, service)
+    app.include_router(r)
+    return app

@@ -1,0 +1,93 @@
+"""Event routes: server-sent events (with Last-Event-ID), a JSON backlog, a WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
+from starlette.responses import Response, StreamingResponse
+
+from lanfax.api.encode import event_to_wire, json_response
+from lanfax.model.errors import InvalidInput
+from lanfax.model.events import Event
+from lanfax.service.core import FaxService
+
+#: A comment line this often keeps proxies and idle-timeouts from closing a quiet stream.
+KEEPALIVE_SECONDS = 15.0
+
+
+def _cursor(after: int | None, last_event_id: str | None) -> int:
+    """Last-Event-ID wins over ?after (it is what a reconnecting browser sends)."""
+    if last_event_id is not None and last_event_id.strip():
+        if not last_event_id.strip().isdigit():
+            raise InvalidInput(
+                f"Last-Event-ID {last_event_id!r} is not an event cursor",
+                hint="send the id of the last event received",
+            )
+        return int(last_event_id)
+    if after is not None and after < 0:
+        raise InvalidInput("after must not be negative", hint="use 0 for everything")
+    return after or 0
+
+
+async def _sse(service: FaxService, after: int) -> AsyncIterator[bytes]:
+    yield b"retry: 1000\n\n"
+    events = service.subscribe(after)
+    pending: asyncio.Task[Event] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(events))
+            done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_SECONDS)
+            if not done:
+                yield b": keep-alive\n\n"
+                continue
+            try:
+                ev = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = None
+            data = json.dumps(event_to_wire(ev), separators=(",", ":"))
+            name = ev.event_id.name.lower()
+            yield f"id: {ev.seq}\nevent: {name}\ndata: {data}\n\n".encode()
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        with contextlib.suppress(BaseException):
+            await events.aclose()
+
+
+def install_event_routes(r: APIRouter, service: FaxService) -> None:
+    @r.get(
+        "/events",
+        summary="Server-sent events (Last-Event-ID / ?after); ?follow=false for a JSON backlog",
+    )
+    async def events(
+        after: int | None = Query(None),
+        follow: bool = Query(True),
+        limit: int = Query(1000, ge=1, le=10000),
+        last_event_id: str | None = Header(None),
+    ) -> Response:
+        cursor = _cursor(after, last_event_id)
+        if not follow:
+            backlog = await service.events_after(cursor, limit)
+            return json_response([event_to_wire(ev) for ev in backlog])
+        return StreamingResponse(
+            _sse(service, cursor),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @r.websocket("/events/ws")
+    async def events_ws(websocket: WebSocket, after: int = 0) -> None:
+        await websocket.accept()
+        try:
+            async for ev in service.subscribe(max(after, 0)):
+                await websocket.send_text(json.dumps(event_to_wire(ev), separators=(",", ":")))
+        except WebSocketDisconnect:
+            return

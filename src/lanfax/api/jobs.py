@@ -1,0 +1,208 @@
+"""Job routes: submit (multipart), list, get, control, delete, page data, document."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Header, Query, Request
+from starlette.datastructures import UploadFile
+from starlette.responses import FileResponse, Response
+from starlette.types import Message
+
+from lanfax.api.encode import json_response
+from lanfax.model.codes import JobType, QueueStatus
+from lanfax.model.errors import InvalidInput, TooLarge
+from lanfax.model.wire import enum_from_wire
+from lanfax.service.core import FaxService
+from lanfax.service.spool import write_durably
+from lanfax.service.submit import parse_submission
+from lanfax.store.api import JobQuery
+
+_SUBMIT_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["params", "file"],
+                    "properties": {
+                        "params": {"type": "string", "description": "JSON, see docs/http-api.md"},
+                        "file": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "documents, concatenated in order",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _limited(request: Request, limit: int) -> Request:
+    """The same request, reading at most ``limit`` body bytes (TooLarge beyond)."""
+    length = request.headers.get("content-length")
+    too_large = TooLarge(
+        f"the upload is larger than {limit // (1024 * 1024)} MB",
+        hint="send a smaller document, or raise server.max_upload_mb",
+    )
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise too_large
+    seen = 0
+    receive = request.receive
+
+    async def counting() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise too_large
+        return message
+
+    return Request(request.scope, counting)
+
+
+async def _params_text(value: Any) -> str:
+    if isinstance(value, UploadFile):
+        return (await value.read()).decode("utf-8", "replace")
+    return str(value)
+
+
+def install_job_routes(r: APIRouter, service: FaxService) -> None:
+    @r.post(
+        "/jobs",
+        summary="FaxSendDocument / FaxSendDocumentForBroadcast",
+        status_code=201,
+        openapi_extra=_SUBMIT_DOC,
+    )
+    async def submit(request: Request, x_lanfax_user: str = Header("anonymous")) -> Response:
+        ctype = request.headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            raise InvalidInput(
+                "a submission is multipart/form-data",
+                hint="send a 'params' part (JSON) and one or more 'file' parts",
+            )
+        limited = _limited(request, service.settings.max_upload_bytes)
+        form = await limited.form(max_files=100, max_fields=10, max_part_size=16 * 2**20)
+        stage: Path | None = None
+        try:
+            raw_params = form.get("params")
+            if raw_params is None:
+                raise InvalidInput("the 'params' part is missing", hint="see docs/http-api.md")
+            try:
+                data = json.loads(await _params_text(raw_params))
+            except ValueError as exc:
+                raise InvalidInput(
+                    f"params is not valid JSON: {exc}", hint="send params as a JSON object"
+                ) from None
+            submission = parse_submission(data)
+            uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
+            if not uploads:
+                raise InvalidInput("no document was sent", hint="add at least one 'file' part")
+            ctx = service.ctx
+            stage = await ctx.run(service.spool.new_stage)
+            staged: list[Path] = []
+            for i, upload in enumerate(uploads):
+                data_bytes = await upload.read()
+                if not data_bytes:
+                    raise InvalidInput(
+                        f"file part {i + 1} ({upload.filename or 'unnamed'}) is empty",
+                        hint="send the document's content",
+                    )
+                path = stage / f"{i:03d}"
+                await ctx.run(write_durably, path, data_bytes)
+                staged.append(path)
+        except BaseException:
+            if stage is not None:
+                await service.ctx.run(shutil.rmtree, stage, True)
+            raise
+        finally:
+            await form.close()
+        user = x_lanfax_user or "anonymous"
+        broadcast_id, jobs = await service.submit(
+            submission, staged, user_name=user, stage_dir=stage
+        )
+        return json_response({"broadcast_id": broadcast_id, "jobs": jobs}, status=201)
+
+    @r.get("/jobs", summary="FaxEnumJobs (keyset pages)")
+    async def list_jobs(
+        limit: int = Query(100, ge=1, le=1000),
+        after: int | None = Query(None, description="ascending, job ids greater than this"),
+        before: int | None = Query(None, description="descending, job ids less than this"),
+        status: str | None = Query(None, description="comma list of queue states"),
+        type: str | None = Query(None, description="send, receive, routing, fail_receive"),
+        user: str | None = None,
+        broadcast: str | None = None,
+    ) -> Response:
+        if after is not None and before is not None:
+            raise InvalidInput("give after or before, not both", hint="pick one direction")
+        statuses = None
+        if status:
+            statuses = frozenset(
+                enum_from_wire(QueueStatus, s, "status") for s in status.split(",") if s.strip()
+            )
+        types = None
+        if type:
+            types = frozenset(
+                enum_from_wire(JobType, s, "type") for s in type.split(",") if s.strip()
+            )
+        query = JobQuery(
+            limit=limit,
+            after_id=after,
+            before_id=before,
+            statuses=statuses,
+            job_types=types,
+            user_name=user,
+            broadcast_id=broadcast,
+            descending=before is not None,
+        )
+        jobs = await service.list_jobs(query)
+        nxt = jobs[-1].job_id if len(jobs) == limit else None
+        return json_response({"jobs": jobs, "next": nxt})
+
+    @r.get("/jobs/{job_id}", summary="FaxGetJob")
+    async def get_job(job_id: int) -> Response:
+        return json_response(await service.get_job(job_id))
+
+    def control(name: str, action: Callable[[int], Awaitable[Any]], summary: str) -> None:
+        async def route(job_id: int) -> Response:
+            return json_response(await action(job_id))
+
+        route.__name__ = f"job_{name}"
+        r.add_api_route(f"/jobs/{{job_id}}/{name}", route, methods=["POST"], summary=summary)
+
+    control("pause", service.pause, "FaxSetJob JC_PAUSE")
+    control("resume", service.resume, "FaxSetJob JC_RESUME")
+    control("cancel", service.cancel, "FaxAbort / FaxSetJob JC_DELETE on a queued job")
+    control("restart", service.restart, "FaxSetJob JC_RESTART (failed or exceeded jobs)")
+
+    @r.delete("/jobs/{job_id}", summary="Remove a finished job", status_code=204)
+    async def delete_job(job_id: int) -> Response:
+        await service.delete(job_id)
+        return Response(status_code=204)
+
+    @r.get("/jobs/{job_id}/pagedata", summary="FaxGetPageData: first page as TIFF Class F")
+    async def pagedata(job_id: int) -> Response:
+        data, width, height = await service.page_data(job_id)
+        return Response(
+            data,
+            media_type="image/tiff",
+            headers={"X-Image-Width": str(width), "X-Image-Height": str(height)},
+        )
+
+    @r.get("/jobs/{job_id}/document", summary="The job's whole TIFF")
+    async def document(job_id: int) -> Response:
+        path = await service.job_document(job_id)
+        return FileResponse(
+            path,
+            media_type="image/tiff",
+            filename=f"job-{job_id}.tif",
+            stat_result=os.stat(path),
+        )

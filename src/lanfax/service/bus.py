@@ -1,0 +1,126 @@
+"""The event bus: every FEI_* event is in the store with a cursor, then fanned out live.
+
+The store is the single source of truth. After each write the service calls :meth:`pump`,
+which reads the events after the last one published, in cursor order, and hands them to every
+subscriber. :meth:`subscribe` first registers for live events, then reads the backlog from the
+store, and drops live events it already yielded from the backlog: a subscriber sees every event
+after its cursor exactly once, in order, with no gap at the boundary. A subscriber that falls
+too far behind goes back to reading the store, so a slow client never loses events and never
+makes the service hold an unbounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from lanfax.model.events import Event
+from lanfax.store.api import Store
+
+T = TypeVar("T")
+
+#: How many live events a subscriber may have pending before it falls back to the store.
+QUEUE_LIMIT = 2000
+_PAGE = 500
+
+
+class _Subscriber:
+    __slots__ = ("overflowed", "queue")
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_LIMIT)
+        self.overflowed = False
+
+
+class EventBus:
+    """Fans out the store's events. All methods are called on the service's event loop."""
+
+    def __init__(
+        self,
+        store: Store,
+        run: Callable[..., Awaitable[Any]],
+    ) -> None:
+        self._store = store
+        self._run = run  # runs a blocking store call off the loop
+        self._published = 0
+        self._subs: set[_Subscriber] = set()
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def published_seq(self) -> int:
+        return self._published
+
+    async def start(self) -> None:
+        """Begin at the store's newest event: older ones are backlog, not live."""
+        self._published = await self._run(self._store.last_event_seq)
+
+    async def pump(self) -> None:
+        """Publish every stored event not yet published, in cursor order."""
+        async with self._lock:
+            while True:
+                events: list[Event] = await self._run(
+                    self._store.events_after, self._published, _PAGE
+                )
+                if not events:
+                    return
+                for ev in events:
+                    self._publish(ev)
+                if len(events) < _PAGE:
+                    return
+
+    def _publish(self, ev: Event) -> None:
+        self._published = max(self._published, ev.seq)
+        for sub in self._subs:
+            if sub.overflowed:
+                continue
+            try:
+                sub.queue.put_nowait(ev)
+            except asyncio.QueueFull:
+                sub.overflowed = True
+
+    async def close(self) -> None:
+        """End every subscription (the service is stopping)."""
+        self._closed = True
+        for sub in self._subs:
+            with contextlib.suppress(asyncio.QueueFull):
+                sub.queue.put_nowait(None)
+
+    async def backlog(self, after_seq: int, limit: int = 1000) -> list[Event]:
+        """Stored events after ``after_seq`` (for ``follow=false``)."""
+        result: list[Event] = await self._run(self._store.events_after, after_seq, limit)
+        return result
+
+    async def subscribe(self, after_seq: int = 0) -> AsyncGenerator[Event, None]:
+        """Every event with a cursor greater than ``after_seq``, then live ones, forever
+        (until the service stops or the caller stops iterating)."""
+        sub = _Subscriber()
+        self._subs.add(sub)
+        last = after_seq
+        try:
+            while not self._closed:
+                # Catch up from the store: the backlog, or what was missed after an overflow.
+                while True:
+                    sub.overflowed = False
+                    events: list[Event] = await self._run(self._store.events_after, last, _PAGE)
+                    for ev in events:
+                        last = ev.seq
+                        yield ev
+                    if len(events) < _PAGE and not sub.overflowed:
+                        break
+                while not sub.overflowed:
+                    item = await sub.queue.get()
+                    if item is None:
+                        return
+                    if item.seq <= last:
+                        continue  # already yielded from the store
+                    last = item.seq
+                    yield item
+                # Overflowed: drain the stale queue and read the store again.
+                while not sub.queue.empty():
+                    if sub.queue.get_nowait() is None:
+                        return
+        finally:
+            self._subs.discard(sub)

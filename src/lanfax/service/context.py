@@ -1,0 +1,146 @@
+"""The state every part of the running service shares, and the one way to change jobs.
+
+:class:`ServiceContext` owns the store (called in worker threads), the spool, the event bus,
+the effective ServerConfig and an in-memory copy of every unfinished job (the scheduler's
+input, kept up to date by the only writer: this process). Every job change goes through
+:meth:`ServiceContext.update_jobs` / :meth:`ServiceContext.add_jobs`, which commit the change
+with its events in one transaction, refresh the copy, publish the events and wake the
+dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import tzinfo
+from typing import Any, ParamSpec, TypeVar
+
+from lanfax.model.clock import Clock
+from lanfax.model.config import ServerConfig
+from lanfax.model.events import Event, NewEvent
+from lanfax.model.jobs import Job
+from lanfax.service.bus import EventBus
+from lanfax.service.spool import Spool
+from lanfax.store.api import JobChange, Store
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+log = logging.getLogger("lanfax.init")
+
+
+class ServiceContext:
+    """Shared runtime state. Create it, then ``await start()`` on the service's loop."""
+
+    def __init__(self, store: Store, spool: Spool, clock: Clock, tz: tzinfo) -> None:
+        self.store = store
+        self.spool = spool
+        self.clock = clock
+        self.tz = tz
+        self.config = ServerConfig()
+        # Store calls block (SQLite, fsync); a few threads let reads overlap a commit.
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lanfax-store")
+        self.bus = EventBus(store, self.run)
+        self.unfinished: dict[int, Job] = {}
+        self._wake: asyncio.Event | None = None
+        self._listeners: list[Callable[[Sequence[Job]], None]] = []
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking call (the store, file I/O) in a worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        await self.bus.start()
+
+    def close_executor(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    # -- waking the dispatcher ----------------------------------------------------------
+
+    @property
+    def wake_event(self) -> asyncio.Event:
+        if self._wake is None:
+            raise RuntimeError("the service is not started")
+        return self._wake
+
+    def wake(self) -> None:
+        """Ask the dispatcher to plan again (something changed, or the clock moved)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    def on_jobs_changed(self, listener: Callable[[Sequence[Job]], None]) -> None:
+        self._listeners.append(listener)
+
+    # -- the job copy ---------------------------------------------------------------------
+
+    def load_unfinished(self, jobs: Iterable[Job]) -> None:
+        self.unfinished = {j.job_id: j for j in jobs if not j.is_final}
+
+    def _remember(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            if job.is_final:
+                self.unfinished.pop(job.job_id, None)
+            else:
+                self.unfinished[job.job_id] = job
+        for listener in self._listeners:
+            listener(jobs)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def add_jobs(self, jobs: Sequence[Job], events: Sequence[NewEvent]) -> list[Job]:
+        """Commit new jobs with their events (one transaction), then publish and wake."""
+        added = await self.run(self.store.add_jobs, jobs, events)
+        self._remember(added)
+        await self.bus.pump()
+        self.wake()
+        return added
+
+    async def update_jobs(self, changes: Sequence[JobChange]) -> list[Job]:
+        """Commit job changes with their events (one transaction), then publish and wake.
+
+        Raises Conflict (from the store) when a change's ``expect`` does not hold; nothing is
+        changed then.
+        """
+        updated, _events = await self.run(self.store.update_jobs, changes)
+        self._remember(updated)
+        await self.bus.pump()
+        self.wake()
+        return updated
+
+    async def update_job(self, change: JobChange) -> Job:
+        (job,) = await self.update_jobs([change])
+        return job
+
+    async def delete_jobs(self, job_ids: Sequence[int], events: Sequence[NewEvent]) -> int:
+        n = await self.run(self.store.delete_jobs, job_ids, events)
+        for job_id in job_ids:
+            self.unfinished.pop(job_id, None)
+        await self.bus.pump()
+        return n
+
+    async def emit(self, events: Sequence[NewEvent]) -> list[Event]:
+        """Store events that change no job (ringing, idle, port changes) and publish them."""
+        stored = await self.run(self.store.append_events, events)
+        await self.bus.pump()
+        return stored
+
+    async def get_job(self, job_id: int) -> Job | None:
+        cached = self.unfinished.get(job_id)
+        if cached is not None:
+            return cached
+        return await self.run(self.store.get_job, job_id)
+
+    async def get_settings(self, namespace: str) -> dict[str, Any]:
+        return await self.run(self.store.get_settings, namespace)
+
+    async def put_settings(
+        self, namespace: str, values: dict[str, Any], events: Sequence[NewEvent] = ()
+    ) -> None:
+        await self.run(self.store.put_settings, namespace, values, events)
+        if events:
+            await self.bus.pump()

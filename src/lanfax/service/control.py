@@ -1,0 +1,196 @@
+"""Job control: pause, resume, cancel, restart, delete (FaxSetJob / FaxAbort).
+
+Each is one transaction guarded by ``expect`` (the states it is allowed from), so a race with
+the dispatcher ends in a clear Conflict rather than a lost update. Cancel of a job on a call
+marks it CANCELING and aborts the call through the provider; the send task then records it
+CANCELED when the provider returns.
+"""
+
+from __future__ import annotations
+
+from lanfax.model.codes import EventId, JobType, QueueStatus
+from lanfax.model.errors import Conflict
+from lanfax.model.events import NewEvent
+from lanfax.model.jobs import Job
+from lanfax.service.context import ServiceContext
+from lanfax.service.dispatcher import Dispatcher
+from lanfax.service.scheduler import DISPATCHABLE
+from lanfax.service.spool import Spool
+from lanfax.store.api import JobChange, JobQuery
+
+_PAUSABLE = DISPATCHABLE
+_CANCELABLE = DISPATCHABLE | {QueueStatus.PAUSED}
+_RESTARTABLE = frozenset({QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED})
+
+
+def _state(job: Job) -> str:
+    return job.queue_status.name.lower()
+
+
+def _change(
+    job: Job, expect: frozenset[QueueStatus], changes: dict[str, object], what: str
+) -> JobChange:
+    detail = {"action": what, "queue_status": changes.get("queue_status", job.queue_status)}
+    detail["queue_status"] = QueueStatus(detail["queue_status"]).name.lower()  # type: ignore[arg-type]
+    return JobChange(
+        job.job_id,
+        changes,
+        expect=expect,
+        events=(NewEvent(EventId.JOB_CHANGED, job.device_id or 0, job.job_id, detail),),
+    )
+
+
+class JobControl:
+    def __init__(self, ctx: ServiceContext, dispatcher: Dispatcher, spool: Spool) -> None:
+        self.ctx = ctx
+        self.dispatcher = dispatcher
+        self.spool = spool
+
+    async def _apply(self, job: Job, change: JobChange, forbidden: str) -> Job:
+        try:
+            return await self.ctx.update_job(change)
+        except Conflict:
+            current = await self.ctx.get_job(job.job_id)
+            state = _state(current) if current else "deleted"
+            raise Conflict(
+                f"job {job.job_id} is {state}: {forbidden}",
+                hint="refresh the job and try again if it still applies",
+                queue_status=state,
+            ) from None
+
+    def _require_send(self, job: Job, action: str) -> None:
+        if job.job_type is not JobType.SEND:
+            raise Conflict(
+                f"job {job.job_id} is a {job.job_type.name.lower()} job; only send jobs can be "
+                f"{action}",
+                hint="received faxes can only be deleted",
+            )
+
+    async def pause(self, job: Job) -> Job:
+        self._require_send(job, "paused")
+        if job.queue_status is QueueStatus.PAUSED:
+            return job
+        if job.queue_status not in _PAUSABLE:
+            raise Conflict(
+                f"job {job.job_id} is {_state(job)} and cannot be paused",
+                hint="only pending, retrying or waiting jobs can be paused",
+                queue_status=_state(job),
+            )
+        extra = dict(job.extra, paused_from=job.queue_status.name.lower())
+        return await self._apply(
+            job,
+            _change(job, _PAUSABLE, {"queue_status": QueueStatus.PAUSED, "extra": extra}, "pause"),
+            "it cannot be paused",
+        )
+
+    async def resume(self, job: Job) -> Job:
+        self._require_send(job, "resumed")
+        if job.queue_status is not QueueStatus.PAUSED:
+            raise Conflict(
+                f"job {job.job_id} is {_state(job)}, not paused",
+                hint="only a paused job can be resumed",
+                queue_status=_state(job),
+            )
+        # A job paused while waiting for its retry goes back to waiting for it.
+        back = (
+            QueueStatus.RETRYING
+            if job.extra.get("paused_from") == "retrying"
+            else (QueueStatus.PENDING)
+        )
+        extra = {k: v for k, v in job.extra.items() if k != "paused_from"}
+        return await self._apply(
+            job,
+            _change(
+                job,
+                frozenset({QueueStatus.PAUSED}),
+                {"queue_status": back, "extra": extra},
+                "resume",
+            ),
+            "it cannot be resumed",
+        )
+
+    async def cancel(self, job: Job) -> Job:
+        self._require_send(job, "canceled")
+        if job.queue_status in (QueueStatus.CANCELED, QueueStatus.CANCELING):
+            return job
+        if job.queue_status is QueueStatus.IN_PROGRESS:
+            job = await self._apply(
+                job,
+                JobChange(
+                    job.job_id,
+                    {"queue_status": QueueStatus.CANCELING},
+                    expect=frozenset({QueueStatus.IN_PROGRESS}),
+                    events=(NewEvent(EventId.ABORTING, job.device_id or 0, job.job_id, {}),),
+                ),
+                "it cannot be canceled",
+            )
+            await self.dispatcher.abort(job.job_id)
+            return job
+        if job.queue_status not in _CANCELABLE:
+            raise Conflict(
+                f"job {job.job_id} is {_state(job)} and cannot be canceled",
+                hint="a finished job can be deleted instead",
+                queue_status=_state(job),
+            )
+        return await self._apply(
+            job,
+            _change(
+                job,
+                _CANCELABLE,
+                {
+                    "queue_status": QueueStatus.CANCELED,
+                    "completed_at": self.ctx.clock.now(),
+                    "status_text": "canceled",
+                    "next_attempt_at": None,
+                },
+                "cancel",
+            ),
+            "it cannot be canceled",
+        )
+
+    async def restart(self, job: Job) -> Job:
+        self._require_send(job, "restarted")
+        if job.queue_status not in _RESTARTABLE:
+            raise Conflict(
+                f"job {job.job_id} is {_state(job)} and cannot be restarted",
+                hint="only failed jobs and jobs whose retries are exceeded can be restarted",
+                queue_status=_state(job),
+            )
+        return await self._apply(
+            job,
+            _change(
+                job,
+                _RESTARTABLE,
+                {
+                    "queue_status": QueueStatus.PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": None,
+                    "last_failure": None,
+                    "completed_at": None,
+                    "status_text": "restarted",
+                },
+                "restart",
+            ),
+            "it cannot be restarted",
+        )
+
+    async def delete(self, job: Job) -> None:
+        """Remove a finished job (and its file when no other job needs it)."""
+        if not job.is_final:
+            raise Conflict(
+                f"job {job.job_id} is {_state(job)}; only finished jobs can be deleted",
+                hint="cancel it first",
+                queue_status=_state(job),
+            )
+        ctx = self.ctx
+        await ctx.delete_jobs(
+            [job.job_id], [NewEvent(EventId.DELETED, job.device_id or 0, job.job_id, {})]
+        )
+        if job.job_type is not JobType.SEND:
+            await ctx.run(self.spool.remove, job.document_path)
+        elif job.broadcast_id:
+            others = await ctx.run(
+                ctx.store.list_jobs, JobQuery(limit=1, broadcast_id=job.broadcast_id)
+            )
+            if not others:
+                await ctx.run(self.spool.remove, job.document_path)

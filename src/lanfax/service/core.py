@@ -1,0 +1,390 @@
+"""FaxService: the one facade the HTTP API (and tests) call.
+
+Life cycle: ``service = FaxService(settings)``, ``await service.start()`` on the event loop
+that will run it (opens the store, recovers from a crash, loads providers, starts
+dispatching), then ``await service.stop()`` (stops dispatching, aborts calls, closes the
+store). Every method raises only FaxError subclasses for bad input or a forbidden state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from lanfax import __version__
+from lanfax.model.clock import Clock, SystemClock
+from lanfax.model.codes import (
+    NO_JOB,
+    AccessRight,
+    AccessRightEx,
+    EventId,
+    LogCategory,
+    LogLevel,
+    PortOpenMode,
+    QueueStatus,
+)
+from lanfax.model.config import DEFAULT_LOGGING, LOGGER_FOR_CATEGORY, LoggingCategory, ServerConfig
+from lanfax.model.devices import DeviceStatusInfo, PortInfo
+from lanfax.model.errors import ConfigError, InvalidInput, NotFound
+from lanfax.model.events import Event, NewEvent
+from lanfax.model.jobs import Job
+from lanfax.model.wire import enum_from_wire
+from lanfax.service.context import ServiceContext
+from lanfax.service.control import JobControl
+from lanfax.service.devices import DeviceManager
+from lanfax.service.dispatcher import Dispatcher
+from lanfax.service.inbound import InboundPipeline, InboundRouter, InboxRouter
+from lanfax.service.recovery import recover
+from lanfax.service.settings import ServiceSettings
+from lanfax.service.spool import Spool
+from lanfax.service.submit import Submission, Submitter
+from lanfax.store.api import JobQuery, Store
+
+log = logging.getLogger("lanfax.init")
+
+#: Python logging level for each FAXLOG level.
+_PY_LEVEL = {
+    LogLevel.NONE: logging.CRITICAL + 10,
+    LogLevel.MIN: logging.WARNING,
+    LogLevel.MED: logging.INFO,
+    LogLevel.MAX: logging.DEBUG,
+}
+
+ALL_RIGHTS = (
+    AccessRight.JOB_SUBMIT
+    | AccessRight.JOB_QUERY
+    | AccessRight.CONFIG_QUERY
+    | (
+        AccessRight.CONFIG_SET
+        | AccessRight.PORT_QUERY
+        | AccessRight.PORT_SET
+        | AccessRight.JOB_MANAGE
+    )
+)
+ALL_RIGHTS_EX = AccessRightEx(sum(m.value for m in AccessRightEx))
+
+
+def rights_of(user_name: str) -> tuple[AccessRight, AccessRightEx]:
+    """The rights ``user_name`` holds. Until the security issue lands everyone has all of
+    them; this is the single function it replaces."""
+    return ALL_RIGHTS, ALL_RIGHTS_EX
+
+
+def open_store(url: str) -> Store:
+    """The store for ``url`` (lanfax.store.open_store)."""
+    from lanfax import store as store_pkg
+
+    opener = getattr(store_pkg, "open_store", None)
+    if opener is None:  # pragma: no cover - only while the store is not merged
+        from lanfax.model.errors import Unavailable
+
+        raise Unavailable("lanfax.store.open_store is missing", hint="install the store package")
+    result: Store = opener(url)
+    return result
+
+
+class FaxService:
+    """The fax service runtime. Create on any thread; start/stop on its event loop."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        router: InboundRouter | None = None,
+        tz: tzinfo | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.spool = Spool(settings.data_dir)
+        self._store = store
+        self._tz = tz
+        self._router = router
+        self.started_at: datetime | None = None
+        self._ctx: ServiceContext | None = None
+        self._logging: list[LoggingCategory] = list(DEFAULT_LOGGING)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    @property
+    def ctx(self) -> ServiceContext:
+        if self._ctx is None:
+            raise RuntimeError("the service is not started")
+        return self._ctx
+
+    async def start(self) -> None:
+        """Open everything, recover from a crash, and begin dispatching."""
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.spool.create()
+        store = self._store or open_store(settings.store_url)
+        self._store = store
+        tz = self._tz or settings.tz()
+        ctx = ServiceContext(store, self.spool, self.clock, tz)
+        self._ctx = ctx
+        await ctx.run(store.open)
+        await ctx.start()
+        ctx.config = await self._load_config()
+        await self._load_logging()
+        removed = await ctx.run(self.spool.clean_tmp)
+        if removed:
+            log.info("removed %d orphan staged upload(s)", removed)
+        self.devices = DeviceManager(ctx)
+        self.inbound = InboundPipeline(
+            ctx, self.devices, self._router or InboxRouter(self.spool.inbox)
+        )
+        self.dispatcher = Dispatcher(ctx, self.devices)
+        self.devices.listener = _Listener(self)
+        self.submitter = Submitter(ctx)
+        self.control = JobControl(ctx, self.dispatcher, self.spool)
+        await recover(ctx)
+        ctx.load_unfinished(await ctx.run(store.unfinished_jobs))
+        await self.devices.start(settings.providers)
+        self.started_at = self.clock.now()
+        await ctx.emit([NewEvent(EventId.FAXSVC_STARTED, 0, NO_JOB, {"version": __version__})])
+        self.dispatcher.start()
+
+    async def stop(self) -> None:
+        """Stop dispatching, abort calls in progress, shut providers down, close the store."""
+        if self._ctx is None:
+            return
+        ctx = self._ctx
+        await self.dispatcher.stop(abort_calls=True)
+        await self.inbound.stop()
+        await self.devices.shutdown()
+        try:
+            await ctx.emit([NewEvent(EventId.FAXSVC_ENDED, 0, NO_JOB)])
+        finally:
+            await ctx.bus.close()
+            self.submitter.close()
+            await ctx.run(ctx.store.close)
+            ctx.close_executor()
+            self._ctx = None
+
+    def wake(self) -> None:
+        """Plan again now (after a test moved a ManualClock, for instance)."""
+        self.ctx.wake()
+
+    # -- server ---------------------------------------------------------------------------
+
+    def server_info(self) -> dict[str, Any]:
+        ctx = self.ctx
+        active = sum(
+            1 for j in ctx.unfinished.values() if j.queue_status is QueueStatus.IN_PROGRESS
+        )
+        return {
+            "version": __version__,
+            "started_at": self.started_at,
+            "queue_paused": ctx.config.pause_server_queue,
+            "devices": len(self.devices.devices),
+            "jobs_active": active,
+        }
+
+    def access_check(self, user_name: str, wanted: Sequence[str]) -> tuple[bool, list[str]]:
+        """FaxAccessCheck: whether ``user_name`` holds every right named in ``wanted``
+        (names of AccessRight or AccessRightEx), and the names of all rights it holds."""
+        basic, extended = rights_of(user_name)
+        held = [m.name.lower() for m in AccessRight if m and m in basic and m.name]
+        held += [m.name.lower() for m in AccessRightEx if m and m in extended and m.name]
+        allowed = True
+        for name in wanted:
+            key = name.strip().upper()
+            if key in AccessRight.__members__:
+                allowed &= AccessRight[key] in basic
+            elif key in AccessRightEx.__members__:
+                allowed &= AccessRightEx[key] in extended
+            else:
+                names = [n.lower() for n in [*AccessRight.__members__, *AccessRightEx.__members__]]
+                raise InvalidInput(
+                    f"{name!r} is not an access right", hint=f"use one of: {', '.join(names)}"
+                )
+        return allowed, held
+
+    # -- configuration ---------------------------------------------------------------------
+
+    async def _load_config(self) -> ServerConfig:
+        stored = await self.ctx.get_settings("config")
+        config = ServerConfig.from_mapping(self.settings.initial_config)
+        try:
+            return config.with_changes(stored)
+        except ConfigError as exc:
+            log.error("stored configuration ignored: %s", exc)
+            return config
+
+    def get_config(self) -> ServerConfig:
+        return self.ctx.config
+
+    async def set_config(self, changes: Mapping[str, Any]) -> ServerConfig:
+        """Validate and apply ``changes`` (lanfax or Windows names), persist, emit
+        CONFIG_CHANGED; effective at once."""
+        if not isinstance(changes, Mapping) or not changes:
+            raise ConfigError("no settings given", hint='send e.g. {"retries": 5}')
+        ctx = self.ctx
+        new = ctx.config.with_changes(changes)
+        changed = sorted(k for k, v in new.to_dict().items() if ctx.config.to_dict()[k] != v)
+        await ctx.put_settings(
+            "config",
+            new.to_dict(),
+            [NewEvent(EventId.CONFIG_CHANGED, 0, NO_JOB, {"changed": changed})],
+        )
+        ctx.config = new
+        ctx.wake()  # PauseServerQueue, retry delay, discount period: plan again
+        return new
+
+    # -- logging categories -------------------------------------------------------------------
+
+    async def _load_logging(self) -> None:
+        stored = await self.ctx.get_settings("logging")
+        levels = stored.get("levels", {})
+        out = []
+        for cat in DEFAULT_LOGGING:
+            raw = levels.get(cat.category.name.lower())
+            level = cat.level
+            if raw is not None:
+                try:
+                    level = enum_from_wire(LogLevel, raw, "level")
+                except InvalidInput:
+                    log.error("stored logging level %r ignored", raw)
+            out.append(LoggingCategory(cat.name, cat.category, level))
+        self._apply_logging(out)
+
+    def _apply_logging(self, categories: list[LoggingCategory]) -> None:
+        self._logging = categories
+        for cat in categories:
+            logging.getLogger(LOGGER_FOR_CATEGORY[cat.category]).setLevel(_PY_LEVEL[cat.level])
+
+    def get_logging(self) -> list[LoggingCategory]:
+        return list(self._logging)
+
+    async def set_logging(self, items: Sequence[Mapping[str, Any]]) -> list[LoggingCategory]:
+        """FaxSetLoggingCategories: set the level of the categories given (by ``category``)."""
+        if not isinstance(items, list) or not items:
+            raise InvalidInput(
+                "expected a list of logging categories",
+                hint='send e.g. [{"category": "outbound", "level": "max"}]',
+            )
+        by_cat = {c.category: c for c in self._logging}
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping) or "category" not in item or "level" not in item:
+                raise InvalidInput(
+                    f"logging[{i}] needs category and level",
+                    hint='e.g. {"category": "outbound", "level": "max"}',
+                )
+            cat = enum_from_wire(LogCategory, item["category"], f"logging[{i}].category")
+            level = enum_from_wire(LogLevel, item["level"], f"logging[{i}].level")
+            by_cat[cat] = LoggingCategory(by_cat[cat].name, cat, level)
+        new = [by_cat[c.category] for c in DEFAULT_LOGGING]
+        await self.ctx.put_settings(
+            "logging",
+            {"levels": {c.category.name.lower(): c.level.name.lower() for c in new}},
+            [NewEvent(EventId.CONFIG_CHANGED, 0, NO_JOB, {"changed": ["logging"]})],
+        )
+        self._apply_logging(new)
+        return new
+
+    # -- ports -------------------------------------------------------------------------------
+
+    def ports(self) -> list[PortInfo]:
+        return self.devices.ports()
+
+    def port(self, device_id: int) -> PortInfo:
+        return self.devices.port_info(device_id)
+
+    def device_status(self, device_id: int) -> DeviceStatusInfo:
+        return self.devices.status(device_id)
+
+    def open_port(self, device_id: int, mode: PortOpenMode) -> str:
+        return self.devices.open_handle(device_id, mode)
+
+    def close_handle(self, handle: str) -> None:
+        self.devices.close_handle(handle)
+
+    async def set_port(
+        self, device_id: int, handle: str | None, changes: Mapping[str, Any]
+    ) -> PortInfo:
+        return await self.devices.set_port(device_id, handle, changes)
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        submission: Submission,
+        files: Sequence[Path],
+        *,
+        user_name: str = "anonymous",
+        stage_dir: Path | None = None,
+    ) -> tuple[str, list[Job]]:
+        """Commit one job per recipient sharing one document; see lanfax.service.submit."""
+        return await self.submitter.submit(
+            submission, files, user_name=user_name, stage_dir=stage_dir
+        )
+
+    async def get_job(self, job_id: int) -> Job:
+        job = await self.ctx.get_job(job_id)
+        if job is None:
+            raise NotFound(f"there is no job {job_id}", hint="list the jobs to see their ids")
+        return job
+
+    async def list_jobs(self, query: JobQuery) -> list[Job]:
+        return await self.ctx.run(self.ctx.store.list_jobs, query)
+
+    async def pause(self, job_id: int) -> Job:
+        return await self.control.pause(await self.get_job(job_id))
+
+    async def resume(self, job_id: int) -> Job:
+        return await self.control.resume(await self.get_job(job_id))
+
+    async def cancel(self, job_id: int) -> Job:
+        return await self.control.cancel(await self.get_job(job_id))
+
+    async def restart(self, job_id: int) -> Job:
+        return await self.control.restart(await self.get_job(job_id))
+
+    async def delete(self, job_id: int) -> None:
+        await self.control.delete(await self.get_job(job_id))
+
+    async def job_document(self, job_id: int) -> Path:
+        job = await self.get_job(job_id)
+        if not job.document_path:
+            raise NotFound(f"job {job_id} has no document", hint="nothing was sent or received")
+        return self.spool.resolve(job.document_path)
+
+    async def page_data(self, job_id: int) -> tuple[bytes, int, int]:
+        """FaxGetPageData: the first page as TIFF Class F, with width and height."""
+        from lanfax import documents
+
+        path = await self.job_document(job_id)
+        return await self.ctx.run(documents.first_page, path)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def subscribe(self, after_seq: int = 0) -> AsyncGenerator[Event, None]:
+        return self.ctx.bus.subscribe(after_seq)
+
+    async def events_after(self, after_seq: int, limit: int = 1000) -> list[Event]:
+        return await self.ctx.bus.backlog(after_seq, limit)
+
+
+class _Listener:
+    """Routes provider notifications to the dispatcher (sends) or the inbound pipeline."""
+
+    def __init__(self, service: FaxService) -> None:
+        self._s = service
+
+    def ring(self, device: Any, call: Any) -> None:
+        self._s.inbound.ring(device, call)
+
+    def call_ended(self, device: Any, call_id: str) -> None:
+        self._s.inbound.call_ended(device, call_id)
+
+    def status(self, device: Any, status: Any) -> None:
+        from lanfax.model.codes import JobType
+
+        if device.live.job_type is JobType.RECEIVE:
+            self._s.inbound.status(device, status)
+        else:
+            self._s.dispatcher.status(device, status)

@@ -1,0 +1,268 @@
+"""The inbound pipeline: a ringing line becomes a RECEIVE job, a fax on disk, a routed fax.
+
+Ring -> FEI_RINGING. When the port has RECEIVE and the call has rung ``Rings`` times, the
+service answers: a RECEIVE job is committed IN_PROGRESS (FEI_ANSWERED), the provider receives
+into ``spool/received/<job>.tif``, and the outcome is committed (FEI_COMPLETED, or a
+FAIL_RECEIVE job that keeps the pages already on disk). A completed fax is then handed to the
+:class:`InboundRouter`; the default one copies it into ``<data>/inbox/`` atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from lanfax.model.codes import (
+    NO_JOB,
+    DeviceStatus,
+    EventId,
+    JobType,
+    ProviderStatus,
+    QueueStatus,
+)
+from lanfax.model.errors import FaxError
+from lanfax.model.events import NewEvent
+from lanfax.model.jobs import Job
+from lanfax.providers.api import CallResult, FaxDevStatus, FaxReceive, IncomingCall
+from lanfax.service.context import ServiceContext
+from lanfax.service.devices import Device, DeviceManager
+from lanfax.service.spool import copy_atomically
+from lanfax.store.api import JobChange
+
+log = logging.getLogger("lanfax.inbound")
+
+_RUNNING = frozenset({QueueStatus.IN_PROGRESS})
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedFax:
+    """What a router gets for one received fax (the FAX_ROUTE fields we have)."""
+
+    job: Job
+    path: Path
+    device_id: int
+    device_name: str
+    receive_time: datetime
+
+
+class InboundRouter(Protocol):
+    """Routes one received fax. Raise a FaxError to leave it as a ROUTING job."""
+
+    async def route(self, fax: ReceivedFax) -> str:
+        """Deliver the fax; returns a short description (e.g. the file written)."""
+        ...
+
+
+class InboxRouter:
+    """The default route: copy the TIFF into ``inbox/`` as ``<time>-<job>.tif``."""
+
+    def __init__(self, inbox: Path) -> None:
+        self.inbox = inbox
+
+    async def route(self, fax: ReceivedFax) -> str:
+        name = f"{fax.receive_time.strftime('%Y%m%dT%H%M%SZ')}-{fax.job.job_id}.tif"
+        dest = await asyncio.to_thread(copy_atomically, fax.path, self.inbox, name)
+        return str(dest)
+
+
+class InboundPipeline:
+    """Implements the device manager's ring/status notifications for receiving."""
+
+    def __init__(self, ctx: ServiceContext, devices: DeviceManager, router: InboundRouter) -> None:
+        self.ctx = ctx
+        self.devices = devices
+        self.router = router
+        self.tasks: set[asyncio.Task[object]] = set()
+
+    async def stop(self) -> None:
+        for dev in self.devices.devices.values():
+            if dev.handle is not None and dev.live.job_type is JobType.RECEIVE:
+                with contextlib.suppress(Exception):
+                    await dev.provider.abort(dev.handle)
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, object], name: str) -> None:
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def ring(self, dev: Device, call: IncomingCall) -> None:
+        rings = call.ring_count
+        dev.rings = {call.call_id: rings}
+        self._spawn(
+            self.ctx.emit(
+                [
+                    NewEvent(
+                        EventId.RINGING,
+                        dev.device_id,
+                        NO_JOB,
+                        {"caller_id": call.caller_id, "rings": rings},
+                    )
+                ]
+            ),
+            "lanfax-ringing",
+        )
+        if dev.busy or not dev.can_receive:
+            if not dev.busy:
+                dev.set_live(status=DeviceStatus.RINGING, caller_id=call.caller_id)
+            return
+        if rings < max(dev.port.rings, 1):
+            dev.set_live(status=DeviceStatus.RINGING, caller_id=call.caller_id)
+            return
+        dev.busy = True  # before any await: the dispatcher must not take this line now
+        self._spawn(self._receive(dev, call), f"lanfax-receive-{dev.device_id}")
+
+    def call_ended(self, dev: Device, call_id: str) -> None:
+        dev.rings.pop(call_id, None)
+        if not dev.busy:
+            dev.set_live(status=DeviceStatus.AVAILABLE, caller_id="")
+
+    def status(self, dev: Device, status: FaxDevStatus) -> None:
+        if status.page_count:
+            dev.set_live(current_page=status.page_count)
+
+    async def _receive(self, dev: Device, call: IncomingCall) -> None:
+        ctx = self.ctx
+        now = ctx.clock.now()
+        job: Job | None = None
+        try:
+            draft = Job(
+                job_id=0,
+                job_type=JobType.RECEIVE,
+                queue_status=QueueStatus.IN_PROGRESS,
+                submitted_at=now,
+                device_status=DeviceStatus.ANSWERED,
+                started_at=now,
+                device_id=dev.device_id,
+                caller_id=call.caller_id,
+                recipient_number=dev.port.csid or dev.offered.number,
+                recipient_name=dev.port.device_name,
+                routing_string=call.called_number,
+            )
+            (job,) = await ctx.add_jobs(
+                [draft],
+                [NewEvent(EventId.ANSWERED, dev.device_id, 0, {"caller_id": call.caller_id})],
+            )
+            path = ctx.spool.received_path(job.job_id)
+            dev.job_id = job.job_id
+            dev.set_live(
+                status=DeviceStatus.RECEIVING,
+                job_id=job.job_id,
+                job_type=JobType.RECEIVE,
+                caller_id=call.caller_id,
+                current_page=0,
+                start_time=now,
+            )
+            try:
+                dev.handle = await dev.provider.start_job(dev.local_id)
+                await ctx.emit([NewEvent(EventId.RECEIVING, dev.device_id, job.job_id)])
+                result = await dev.provider.receive(
+                    dev.handle,
+                    FaxReceive(
+                        path, receiver_name=dev.port.device_name, receiver_number=dev.port.csid
+                    ),
+                )
+            except FaxError as exc:
+                result = CallResult(FaxDevStatus(ProviderStatus.FATAL_ERROR, string_id=exc.message))
+            job = await self._record(job, dev, path, result)
+        except Exception:  # a bug here must not kill the service; the job is recovered
+            log.exception("receive on device %d failed unexpectedly", dev.device_id)
+        finally:
+            if dev.handle is not None:
+                try:
+                    await dev.provider.end_job(dev.handle)
+                except Exception:
+                    log.exception("end_job failed on device %d", dev.device_id)
+            dev.handle = None
+            dev.busy = False
+            dev.job_id = None
+            dev.rings.clear()
+            dev.set_live(
+                status=DeviceStatus.AVAILABLE,
+                job_id=None,
+                job_type=JobType.UNKNOWN,
+                caller_id="",
+                current_page=0,
+            )
+            with contextlib.suppress(FaxError):
+                await ctx.emit([NewEvent(EventId.IDLE, dev.device_id, NO_JOB)])
+            ctx.wake()
+        if job is not None and job.queue_status is QueueStatus.COMPLETED:
+            await self._route(job, dev, ctx.spool.received_path(job.job_id))
+
+    async def _record(self, job: Job, dev: Device, path: Path, result: CallResult) -> Job:
+        ctx = self.ctx
+        now = ctx.clock.now()
+        size = path.stat().st_size if path.exists() else 0
+        common = {
+            "completed_at": now,
+            "page_count": result.pages,
+            "pages_done": result.pages,
+            "size": size,
+            "remote_ident": result.remote_ident or result.status.csi,
+            "caller_id": result.status.caller_id or job.caller_id,
+            "bit_rate": result.bit_rate,
+            "ecm": result.ecm,
+            "compression": result.compression,
+            "document_path": ctx.spool.relative(path) if size else "",
+        }
+        if result.ok:
+            changes = dict(
+                common,
+                queue_status=QueueStatus.COMPLETED,
+                device_status=DeviceStatus.COMPLETED,
+                status_text=f"received {result.pages} page(s)",
+            )
+            event = EventId.COMPLETED
+        else:
+            # A call dropped mid-fax: keep what arrived, as a failed receive.
+            reason = result.status.string_id or result.status.status_id.name.lower()
+            changes = dict(
+                common,
+                job_type=JobType.FAIL_RECEIVE,
+                queue_status=QueueStatus.FAILED,
+                device_status=DeviceStatus.DISCONNECTED,
+                status_text=f"receive failed after {result.pages} page(s): {reason}",
+            )
+            event = EventId.DISCONNECTED
+        detail = {"pages": result.pages, "remote_ident": changes["remote_ident"]}
+        return await ctx.update_job(
+            JobChange(
+                job.job_id,
+                changes,
+                expect=_RUNNING,
+                events=(NewEvent(event, dev.device_id, job.job_id, detail),),
+            )
+        )
+
+    async def _route(self, job: Job, dev: Device, path: Path) -> None:
+        fax = ReceivedFax(job, path, dev.device_id, dev.port.device_name, self.ctx.clock.now())
+        try:
+            where = await self.router.route(fax)
+        except (FaxError, OSError) as exc:
+            log.error("routing of received fax %d failed: %s", job.job_id, exc)
+            with contextlib.suppress(FaxError):
+                await self.ctx.update_job(
+                    JobChange(
+                        job.job_id,
+                        {
+                            "job_type": JobType.ROUTING,
+                            "queue_status": QueueStatus.ROUTING,
+                            "status_text": f"routing failed: {exc}",
+                        },
+                        events=(
+                            NewEvent(
+                                EventId.ROUTING, dev.device_id, job.job_id, {"error": str(exc)}
+                            ),
+                        ),
+                    )
+                )
+            return
+        log.info("received fax %d routed to %s", job.job_id, where)

@@ -1,0 +1,228 @@
+"""The service's settings file (TOML): where it listens, where its data lives, its devices.
+
+Shape (every key optional; with no file at all, this is what runs)::
+
+    [server]
+    listen = "127.0.0.1:8470"
+    data = "./lanfax-data"          # spool, database, inbox
+    database = ""                   # default sqlite:///<data>/lanfax.db
+    timezone = ""                   # for the discount period; default: the system's zone
+    max_upload_mb = 50              # size limit of one submission's documents
+    [settings]                      # ServerConfig initial values (lanfax or Windows names)
+    retries = 3
+    [[providers]]
+    type = "virtual"                # entry-point name, or "module.path:Class"
+    lines = [{number = "100"}, {number = "101"}]
+    timing = "fast"
+
+:func:`load_settings` validates everything it can without starting anything and raises
+:class:`~lanfax.model.errors.ConfigError` naming the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from lanfax.model.config import ServerConfig
+from lanfax.model.errors import ConfigError
+
+DEFAULT_LISTEN = "127.0.0.1:8470"
+DEFAULT_DATA = "./lanfax-data"
+
+#: The devices of a configuration that names none: two virtual lines that can call each other.
+DEFAULT_PROVIDERS: tuple[Mapping[str, Any], ...] = (
+    {"type": "virtual", "lines": [{"number": "100"}, {"number": "101"}], "timing": "fast"},
+)
+
+_SERVER_KEYS = {"listen", "data", "database", "timezone", "max_upload_mb"}
+_TOP_KEYS = {"server", "settings", "providers"}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """Everything the service needs to start, validated.
+
+    ``initial_config`` holds the ``[settings]`` values: they seed the stored ServerConfig and
+    never override a value already stored (an administrator's change survives a restart).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8470
+    data_dir: Path = Path(DEFAULT_DATA)
+    database_url: str = ""
+    timezone: str = ""
+    max_upload_bytes: int = 50 * 1024 * 1024
+    initial_config: Mapping[str, Any] = field(default_factory=dict)
+    providers: tuple[Mapping[str, Any], ...] = DEFAULT_PROVIDERS
+    source: str = "(defaults)"
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'lanfax.db'}"
+
+    @property
+    def listen(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def tz(self) -> tzinfo:
+        """The zone in which the discount period is read."""
+        return resolve_timezone(self.timezone, where=f"{self.source}: server.timezone")
+
+
+def resolve_timezone(name: str, *, where: str = "timezone") -> tzinfo:
+    """``""`` -> the system's local zone; else an IANA zone name."""
+    if not name:
+        local = datetime.now().astimezone().tzinfo
+        assert local is not None  # astimezone() always yields an aware datetime
+        return local
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{where}: {name!r} is not a known time zone",
+            hint="use an IANA name such as 'Europe/Berlin' or 'UTC', or leave it empty",
+        ) from None
+
+
+def parse_listen(value: object, *, where: str = "listen") -> tuple[str, int]:
+    """``"127.0.0.1:8470"`` -> ``("127.0.0.1", 8470)``; port 0 picks a free port."""
+    if not isinstance(value, str) or ":" not in value:
+        raise ConfigError(
+            f"{where}: {value!r} is not HOST:PORT", hint="e.g. 127.0.0.1:8470 or 0.0.0.0:8470"
+        )
+    host, _, port_text = value.rpartition(":")
+    host = host.strip("[]")
+    if not host:
+        raise ConfigError(f"{where}: {value!r} has no host", hint="e.g. 127.0.0.1:8470")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(
+            f"{where}: {port_text!r} is not a port number", hint="use a number from 0 to 65535"
+        )
+    return host, int(port_text)
+
+
+def _get_str(table: Mapping[str, Any], key: str, default: str, where: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}.{key}: {value!r} is not text", hint="quote the value")
+    return value
+
+
+def settings_from_mapping(
+    doc: Mapping[str, Any], *, source: str = "(defaults)", base_dir: Path | None = None
+) -> ServiceSettings:
+    """Validate a parsed TOML document. Relative paths are read from ``base_dir``."""
+    unknown = sorted(set(doc) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown section(s) {', '.join(unknown)}",
+            hint="the file may have [server], [settings] and [[providers]]",
+        )
+    server = doc.get("server", {})
+    if not isinstance(server, Mapping):
+        raise ConfigError(f"{source}: server must be a table", hint="write it as [server]")
+    bad = sorted(set(server) - _SERVER_KEYS)
+    if bad:
+        raise ConfigError(
+            f"{source}: unknown key(s) server.{', server.'.join(bad)}",
+            hint=f"[server] knows: {', '.join(sorted(_SERVER_KEYS))}",
+        )
+    host, port = parse_listen(
+        _get_str(server, "listen", DEFAULT_LISTEN, f"{source}: server"),
+        where=f"{source}: server.listen",
+    )
+    data = Path(_get_str(server, "data", DEFAULT_DATA, f"{source}: server"))
+    if base_dir is not None and not data.is_absolute():
+        data = base_dir / data
+    database = _get_str(server, "database", "", f"{source}: server")
+    timezone = _get_str(server, "timezone", "", f"{source}: server")
+    resolve_timezone(timezone, where=f"{source}: server.timezone")
+    max_mb = server.get("max_upload_mb", 50)
+    if isinstance(max_mb, bool) or not isinstance(max_mb, int) or not 1 <= max_mb <= 4096:
+        raise ConfigError(
+            f"{source}: server.max_upload_mb: {max_mb!r} is not allowed",
+            hint="use a whole number of megabytes from 1 to 4096",
+        )
+
+    initial = doc.get("settings", {})
+    if not isinstance(initial, Mapping):
+        raise ConfigError(f"{source}: settings must be a table", hint="write it as [settings]")
+    try:
+        ServerConfig.from_mapping(initial)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: [settings] {exc.message}", hint=exc.hint) from None
+
+    providers_doc = doc.get("providers")
+    if providers_doc is None:
+        providers: tuple[Mapping[str, Any], ...] = DEFAULT_PROVIDERS
+    else:
+        if not isinstance(providers_doc, list) or not all(
+            isinstance(t, Mapping) for t in providers_doc
+        ):
+            raise ConfigError(
+                f"{source}: providers must be a list of tables",
+                hint="write each provider as a [[providers]] table with a type",
+            )
+        for index, table in enumerate(providers_doc):
+            type_string = table.get("type")
+            if not isinstance(type_string, str) or not type_string.strip():
+                raise ConfigError(
+                    f"{source}: providers[{index}].type is missing",
+                    hint="add type = \"virtual\" (or another provider name, or 'module:Class')",
+                )
+        providers = tuple(dict(t) for t in providers_doc)
+    return ServiceSettings(
+        host=host,
+        port=port,
+        data_dir=data,
+        database_url=database,
+        timezone=timezone,
+        max_upload_bytes=max_mb * 1024 * 1024,
+        initial_config=dict(initial),
+        providers=providers,
+        source=source,
+    )
+
+
+def load_settings(
+    path: Path | str | None = None,
+    *,
+    data_dir: Path | str | None = None,
+    listen: str | None = None,
+) -> ServiceSettings:
+    """Read and validate the settings file (or the defaults), then apply the overrides of
+    ``lanfax serve --data`` and ``--listen``."""
+    if path is None:
+        settings = settings_from_mapping({})
+    else:
+        p = Path(path)
+        try:
+            raw = p.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the settings file {p}: {exc.strerror}",
+                hint="check the path given to --config",
+            ) from None
+        try:
+            doc = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{p} is not valid TOML: {exc}", hint="fix the syntax at the position shown"
+            ) from None
+        settings = settings_from_mapping(doc, source=str(p), base_dir=p.parent)
+    changes: dict[str, Any] = {}
+    if data_dir is not None:
+        changes["data_dir"] = Path(data_dir)
+    if listen is not None:
+        changes["host"], changes["port"] = parse_listen(listen, where="--listen")
+    if changes:
+        from dataclasses import replace
+
+        settings = replace(settings, **changes)
+    return settings

@@ -1,0 +1,131 @@
+"""The spool: where documents to send, received faxes and staged uploads live on disk.
+
+Layout under the data directory::
+
+    spool/docs/<broadcast>.tif      the converted document of a broadcast (shared by its jobs)
+    spool/received/<job>.tif        a received fax
+    spool/tmp/                      uploads being staged; anything left here at start is junk
+    inbox/                          the default inbound route's folder
+
+Durability: a file is fsync'ed, renamed into place and its directory fsync'ed before the
+store commits the job that points to it, so a committed job never refers to a missing file.
+Paths stored in jobs are relative to ``spool/``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from lanfax.model.errors import NotFound
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file and fsync it (the directory is the caller's business)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def copy_atomically(src: Path, dest_dir: Path, name: str) -> Path:
+    """Copy ``src`` into ``dest_dir/name`` so that a reader never sees a partial file:
+    copy to a hidden temporary name, fsync, rename, fsync the directory."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    tmp = dest_dir / f".{name}.{secrets.token_hex(4)}.part"
+    shutil.copyfile(src, tmp)
+    fsync_file(tmp)
+    final = dest_dir / name
+    os.replace(tmp, final)
+    fsync_dir(dest_dir)
+    return final
+
+
+class Spool:
+    """Paths and durable file moves under ``<data>/spool``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.root = data_dir / "spool"
+        self.docs = self.root / "docs"
+        self.received = self.root / "received"
+        self.tmp = self.root / "tmp"
+        self.inbox = data_dir / "inbox"
+
+    def create(self) -> None:
+        for d in (self.docs, self.received, self.tmp, self.inbox):
+            d.mkdir(parents=True, exist_ok=True)
+        fsync_dir(self.root)
+
+    def clean_tmp(self) -> int:
+        """Remove orphan staged uploads (a submission that never committed); returns how many."""
+        removed = 0
+        for entry in self.tmp.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def new_stage(self) -> Path:
+        """A fresh private directory for one submission's uploads."""
+        d = self.tmp / secrets.token_hex(8)
+        d.mkdir()
+        return d
+
+    def doc_path(self, broadcast_id: str) -> Path:
+        return self.docs / f"{broadcast_id}.tif"
+
+    def received_path(self, job_id: int) -> Path:
+        return self.received / f"{job_id}.tif"
+
+    def relative(self, path: Path) -> str:
+        return str(path.relative_to(self.root))
+
+    def resolve(self, relative: str) -> Path:
+        """The file a job's ``document_path`` refers to; NotFound when it is gone."""
+        path = (self.root / relative).resolve()
+        if self.root.resolve() not in path.parents:
+            raise NotFound(f"document {relative!r} is outside the spool", hint="report this bug")
+        if not path.is_file():
+            raise NotFound(
+                f"the document {relative!r} is not in the spool",
+                hint="the job's file was removed; resubmit the document",
+            )
+        return path
+
+    def commit_file(self, staged: Path, final: Path) -> None:
+        """Move a fully written, fsync'ed file into place and make the rename durable."""
+        os.replace(staged, final)
+        fsync_dir(final.parent)
+
+    def remove(self, relative: str) -> None:
+        if not relative:
+            return
+        path = self.root / relative
+        path.unlink(missing_ok=True)

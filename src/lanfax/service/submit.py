@@ -1,0 +1,237 @@
+"""Submission: validate a request, make one fax document, commit one job per recipient.
+
+The order is what makes "queued" mean "on disk": the uploads are staged in ``spool/tmp``
+(fsync'ed), turned into one TIFF Class F for the whole broadcast (a fax-ready TIFF is used as
+it is; anything else is converted in a process pool), moved to ``spool/docs/<broadcast>.tif``
+(fsync'ed with its directory), and only then are all the jobs added with their FEI_JOB_QUEUED
+events in ONE store transaction. The caller hears the job ids after that commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import secrets
+import shutil
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from lanfax import documents
+from lanfax.documents.types import RESOLUTIONS, ConversionResult
+from lanfax.model.codes import EventId, JobType, QueueStatus, ScheduleAction
+from lanfax.model.errors import InvalidInput
+from lanfax.model.events import NewEvent
+from lanfax.model.jobs import CoverPageInfo, Job, JobParams
+from lanfax.model.wire import from_wire
+from lanfax.service.context import ServiceContext
+from lanfax.service.numbers import canonical_number
+from lanfax.service.spool import fsync_dir, fsync_file
+
+#: Most recipients one submission may name.
+MAX_RECIPIENTS = 10_000
+_PARAM_FIELDS = {f.name for f in fields(JobParams)}
+_COMMON_EXTRA = {"recipients", "cover_page", "resolution"}
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A validated submission: one JobParams per recipient, plus what they share."""
+
+    recipients: tuple[JobParams, ...]
+    cover_page: CoverPageInfo | None = None
+    resolution: str = "fine"
+
+
+def parse_submission(data: Any) -> Submission:
+    """Validate the ``params`` of ``POST /jobs`` (see docs/http-api.md).
+
+    Per-recipient fields override the common ones. Raises InvalidInput naming the field.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidInput("params must be a JSON object", hint="see docs/http-api.md")
+    unknown = sorted(set(data) - _PARAM_FIELDS - _COMMON_EXTRA)
+    if unknown:
+        raise InvalidInput(
+            f"unknown field(s) in params: {', '.join(unknown)}",
+            hint=f"known: {', '.join(sorted(_PARAM_FIELDS | _COMMON_EXTRA))}",
+        )
+    recipients = data.get("recipients")
+    if not isinstance(recipients, list) or not recipients:
+        raise InvalidInput(
+            "params.recipients must be a non-empty list",
+            hint='give at least one recipient, e.g. [{"recipient_number": "101"}]',
+        )
+    if len(recipients) > MAX_RECIPIENTS:
+        raise InvalidInput(
+            f"{len(recipients)} recipients in one submission is too many",
+            hint=f"split it into submissions of at most {MAX_RECIPIENTS}",
+        )
+    common = {k: v for k, v in data.items() if k in _PARAM_FIELDS}
+    resolution = data.get("resolution", "fine")
+    if resolution not in RESOLUTIONS:
+        raise InvalidInput(
+            f"resolution: {resolution!r} is not valid", hint=f"use one of {', '.join(RESOLUTIONS)}"
+        )
+    cover = data.get("cover_page")
+    cover_page = None
+    if cover is not None:
+        cover_page = from_wire(CoverPageInfo, cover, strict=True, prefix="cover_page.")
+    out: list[JobParams] = []
+    for i, rec in enumerate(recipients):
+        if not isinstance(rec, Mapping):
+            raise InvalidInput(
+                f"recipients[{i}] is not an object", hint='write {"recipient_number": "..."}'
+            )
+        merged = {**common, **rec}
+        params = from_wire(JobParams, merged, strict=True, prefix=f"recipients[{i}].")
+        number = params.recipient_number
+        if not number.strip():
+            raise InvalidInput(
+                f"recipients[{i}].recipient_number is empty", hint="give a fax number"
+            )
+        try:
+            canonical_number(number)
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"recipients[{i}].recipient_number: {exc.message}", hint=exc.hint, number=number
+            ) from None
+        if len(number) > 64:
+            raise InvalidInput(
+                f"recipients[{i}].recipient_number is too long",
+                hint="a fax number has at most 64 characters",
+            )
+        if params.schedule_action is ScheduleAction.SPECIFIC_TIME and params.schedule_time is None:
+            raise InvalidInput(
+                f"recipients[{i}]: schedule_action specific_time needs schedule_time",
+                hint="add schedule_time, e.g. 2026-11-21T18:30:00Z",
+            )
+        out.append(params)
+    return Submission(tuple(out), cover_page, resolution)
+
+
+def _ready_or_none(path: Path) -> ConversionResult | None:
+    """The fast path: a TIFF that is already Class F is sent as it is (a tag check only;
+    anything else, including what is not a TIFF at all, answers None and is converted)."""
+    return documents.is_fax_ready(path)
+
+
+def _finish_file(path: Path) -> None:
+    fsync_file(path)
+    fsync_dir(path.parent)
+
+
+class Submitter:
+    """Turns submissions into committed jobs."""
+
+    def __init__(self, ctx: ServiceContext, max_workers: int | None = None) -> None:
+        self.ctx = ctx
+        self._max_workers = max_workers or max(1, min(os.cpu_count() or 1, 4))
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _converter(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # forkserver: forking a process that runs threads (uvicorn, the store) is unsafe.
+            mp = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(self._max_workers, mp_context=mp)
+        return self._pool
+
+    async def make_document(
+        self, staged: Sequence[Path], broadcast_id: str, resolution: str
+    ) -> ConversionResult:
+        """One TIFF Class F for the broadcast at ``spool/docs/<broadcast>.tif``, durable."""
+        ctx = self.ctx
+        final = ctx.spool.doc_path(broadcast_id)
+        if not staged:
+            raise InvalidInput("no document was sent", hint="add at least one file part")
+        if len(staged) == 1:
+            ready = await ctx.run(_ready_or_none, staged[0])
+            if ready is not None:
+                await ctx.run(ctx.spool.commit_file, staged[0], final)
+                return ConversionResult(
+                    final,
+                    ready.pages,
+                    ready.width,
+                    ready.height,
+                    ready.resolution,
+                    ready.compression,
+                    ready.size,
+                )
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(
+            self._converter(), _convert, list(staged), final, resolution
+        )
+        await ctx.run(_finish_file, final)
+        return result
+
+    async def submit(
+        self,
+        submission: Submission,
+        staged: Sequence[Path],
+        *,
+        user_name: str,
+        stage_dir: Path | None = None,
+    ) -> tuple[str, list[Job]]:
+        """Make the document and commit the jobs; returns (broadcast_id, jobs)."""
+        ctx = self.ctx
+        broadcast_id = secrets.token_hex(8)
+        try:
+            doc = await self.make_document(staged, broadcast_id, submission.resolution)
+        finally:
+            if stage_dir is not None:
+                await ctx.run(shutil.rmtree, stage_dir, True)
+        now = ctx.clock.now()
+        relative = ctx.spool.relative(doc.path)
+        jobs: list[Job] = []
+        events: list[NewEvent] = []
+        for p in submission.recipients:
+            jobs.append(
+                Job(
+                    job_id=0,
+                    job_type=JobType.SEND,
+                    queue_status=QueueStatus.PENDING,
+                    submitted_at=now,
+                    user_name=user_name,
+                    size=doc.size,
+                    page_count=doc.pages,
+                    recipient_number=p.recipient_number,
+                    recipient_name=p.recipient_name,
+                    tsid=p.tsid,
+                    sender_name=p.sender_name,
+                    sender_company=p.sender_company,
+                    sender_dept=p.sender_dept,
+                    billing_code=p.billing_code,
+                    schedule_action=p.schedule_action,
+                    schedule_time=p.schedule_time,
+                    delivery_report_type=p.delivery_report_type,
+                    delivery_report_address=p.delivery_report_address,
+                    document_name=p.document_name,
+                    call_handle=p.call_handle,
+                    priority=p.priority,
+                    broadcast_id=broadcast_id,
+                    document_path=relative,
+                    cover_page=submission.cover_page,
+                    compression=doc.compression,
+                )
+            )
+            events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))
+        try:
+            added = await ctx.add_jobs(jobs, events)
+        except BaseException:
+            # Not committed: the document belongs to no job.
+            doc.path.unlink(missing_ok=True)
+            raise
+        return broadcast_id, added
+
+
+def _convert(inputs: list[Path], out: Path, resolution: str) -> ConversionResult:
+    """Runs in a worker process."""
+    return documents.convert(inputs, out, resolution=resolution)
