@@ -212,6 +212,7 @@ def test_eps_is_cropped_to_its_bounding_box(tmp_path: Path) -> None:
     (black,) = assert_class_f(tmp_path / "o.tif", 1, "fine", "mr")
     top, bottom, left, right = bbox(black)
     assert bottom - top + 1 >= 2290 - 4  # 1:2 box fills the page height
+    assert abs(((right - left + 1) / 204) / ((bottom - top + 1) / 196) - 0.5) < 0.02
 
 
 def test_postscript_loop_hits_the_time_limit(tmp_path: Path) -> None:

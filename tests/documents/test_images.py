@@ -116,7 +116,7 @@ def test_multipage_tiff_in_other_geometries(
     convert([src], tmp_path / "o.tif", resolution="standard", compression="mmr")
     pages = assert_class_f(tmp_path / "o.tif", 3, "standard", "mmr")
     for i, black in enumerate(pages):
-        top, bottom, left, right = bbox(black)
+        top, _bottom, left, right = bbox(black)
         rel = top / black.shape[0]
         assert abs(rel - (i + 1) / 5) < 0.03  # page order and vertical position kept
         assert 0.75 * 1728 < right - left < 0.85 * 1728
