@@ -129,8 +129,4 @@ def test_job_round_trips(store: SqlStore, job: Job, other: Job) -> None:
         f.name: getattr(other, f.name) for f in dataclasses.fields(Job) if f.name != "job_id"
     }
     (changed,), _ = store.update_jobs([JobChange(added.job_id, changes)])
-    assert (
-        store.get_job(added.job_id)
-        == _in_utc(changed)
-        == _in_utc(other.replace(job_id=added.job_id))
-    )
+    assert store.get_job(added.job_id) == changed == _in_utc(other.replace(job_id=added.job_id))
