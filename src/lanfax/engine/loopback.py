@@ -8,6 +8,7 @@ ends through its own T.30 timers (or the watchdog).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from lanfax.engine import g711
 from lanfax.engine.events import PageDone, SessionEvent, SessionResult
 from lanfax.engine.line import NOMINAL_SIGNAL_RMS, Int16Array, add_noise, attenuate
-from lanfax.engine.session import AudioFaxSession, FaxSession, T38FaxSession
+from lanfax.engine.session import SAMPLE_RATE, AudioFaxSession, FaxSession, T38FaxSession
 from lanfax.engine.watchdog import Watchdog
 from lanfax.model.errors import EngineError, InvalidInput
 
@@ -103,44 +104,103 @@ def run_loopback(
 
     rng = np.random.default_rng(seed)
     dogs = (Watchdog(max_line_seconds), Watchdog(max_line_seconds))
+    # The watchdog only needs a look once its limit can have been reached.
+    dog_at = max(1, math.ceil(max_line_seconds * SAMPLE_RATE / step))
     result = LoopbackResult(sender=None, receiver=None)  # type: ignore[arg-type]
+    impaired = codec is not None or snr_db is not None or bool(loss_db)
     dead = False
     grace = 0
     n_ab = n_ba = 0
-    while not (sender.done and receiver.done):
-        if audio:
+    steps = 0
+    # The hot loop talks to spandsp directly through the sessions' own states and C buffers
+    # (same package): the public tx()/rx() allocate numpy arrays per call, which would cost
+    # as much as the modems themselves. Events and bookkeeping go through the same paths.
+    lib, ffi = sender._lib, sender._ffi
+    sa, sb = sender._state, receiver._state
+    buf_a = ffi.new("int16_t[]", step)
+    buf_b = ffi.new("int16_t[]", step)
+    zeros = ffi.new("int16_t[]", step)
+    fax_tx, fax_rx = lib.fax_tx, lib.fax_rx
+    send_timeout, rx_ifp = lib.t38_terminal_send_timeout, lib.t38_core_rx_ifp_packet
+    core_a = getattr(sender, "_core", None)
+    core_b = getattr(receiver, "_core", None)
+    # Lists the callbacks append to; sessions clear them in place, so these stay valid.
+    # A callback that fails also leaves a marker in _raw, so one check covers both.
+    raw_a, raw_b = sender._raw, receiver._raw
+    out_a, out_b = sender._out, receiver._out
+    ev_a, ev_b = sender._events, receiver._events
+    # Line time is kept as a step count here and written to the sessions only when
+    # something reads it (events, watchdog, the end): base + steps * step in every mode.
+    base_a, base_b = sender._samples, receiver._samples
+    fast_audio = audio and not impaired
+    running = sender.result is None or receiver.result is None
+    while running:
+        if fast_audio:
+            # Both ends transmit on idle, so fax_tx fills the step; pad if it ever does not.
+            got = fax_tx(sa, buf_a, step)
+            if got < step:
+                ffi.memmove(buf_a + got, zeros, (step - got) * 2)
+            got = fax_tx(sb, buf_b, step)
+            if got < step:
+                ffi.memmove(buf_b + got, zeros, (step - got) * 2)
+            fax_rx(sb, buf_a, step)
+            fax_rx(sa, buf_b, step)
+        elif audio:
             assert isinstance(sender, AudioFaxSession) and isinstance(receiver, AudioFaxSession)
             a_out = sender.tx(step)
             b_out = receiver.tx(step)
             receiver.rx(_impair(a_out, codec, snr_db, loss_db, rng, dead))
             sender.rx(_impair(b_out, codec, snr_db, loss_db, rng, dead))
         else:
-            assert isinstance(sender, T38FaxSession) and isinstance(receiver, T38FaxSession)
-            a_pk = sender.tick(step)
-            b_pk = receiver.tick(step)
-            if not dead:
-                n_ab += len(a_pk)
-                n_ba += len(b_pk)
-                for seq, pkt in a_pk:
-                    receiver.receive(seq, pkt)
-                for seq, pkt in b_pk:
-                    sender.receive(seq, pkt)
-        result.steps += 1
-        result.sender_events.extend(sender.events())
-        new_rx = receiver.events()
-        result.receiver_events.extend(new_rx)
-        if drop_after_pages is not None and not dead:
-            stored = [e.page for e in new_rx if isinstance(e, PageDone)]
-            if stored and max(stored) >= drop_after_pages:
-                dead = True
-                result.dropped_at = receiver.line_seconds
-        for dog, session in zip(dogs, (sender, receiver), strict=True):
-            if dog.check(session):
-                result.watchdog = dog.fired
-        if dogs[0].fired or dogs[1].fired:
-            grace += 1
-            if grace > _GRACE_STEPS:
-                raise EngineError("a fax session did not end after t30_terminate()")
+            send_timeout(sa, step)
+            send_timeout(sb, step)
+            if out_a:
+                a_pk = out_a[:]
+                out_a.clear()
+                if not dead:
+                    n_ab += len(a_pk)
+                    for seq, pkt in a_pk:
+                        rx_ifp(core_b, pkt, len(pkt), seq)
+            if out_b:
+                b_pk = out_b[:]
+                out_b.clear()
+                if not dead:
+                    n_ba += len(b_pk)
+                    for seq, pkt in b_pk:
+                        rx_ifp(core_a, pkt, len(pkt), seq)
+        steps += 1
+        if raw_a or raw_b or steps >= dog_at:
+            sender._samples = base_a + steps * step
+            receiver._samples = base_b + steps * step
+            if raw_a:
+                sender._after()
+            if raw_b:
+                receiver._after()
+            if ev_a:
+                result.sender_events.extend(ev_a)
+                ev_a.clear()
+            if ev_b:
+                new_rx = ev_b[:]
+                ev_b.clear()
+                result.receiver_events.extend(new_rx)
+                if drop_after_pages is not None and not dead:
+                    stored = [e.page for e in new_rx if isinstance(e, PageDone)]
+                    if stored and max(stored) >= drop_after_pages:
+                        dead = True
+                        fast_audio = False  # silence from now on: the general path
+                        result.dropped_at = receiver.line_seconds
+            if steps >= dog_at:
+                for dog, session in zip(dogs, (sender, receiver), strict=True):
+                    if dog.check(session):
+                        result.watchdog = dog.fired
+                if dogs[0].fired or dogs[1].fired:
+                    grace += 1
+                    if grace > _GRACE_STEPS:
+                        raise EngineError("a fax session did not end after t30_terminate()")
+            running = sender.result is None or receiver.result is None
+    sender._samples = base_a + steps * step
+    receiver._samples = base_b + steps * step
+    result.steps = steps
     result.sender_events.extend(sender.events())
     result.receiver_events.extend(receiver.events())
     assert sender.result is not None and receiver.result is not None

@@ -19,6 +19,7 @@ A session is used by one thread at a time; different sessions may run in paralle
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from pathlib import Path
 from typing import Any, Self
@@ -40,7 +41,7 @@ from lanfax.engine.tiffcheck import check_path_length, check_rx_path, check_tx_t
 from lanfax.model.errors import EngineError
 
 SAMPLE_RATE = 8000
-_B, _D, _E, _DCS = 0, 1, 2, 3
+_B, _D, _E, _DCS, _ERR = 0, 1, 2, 3, 4
 _T30_DCS = 0x82
 #: T4_COMPRESSION_ITU_* (t4_rx.h) to lanfax names.
 _ENCODING_NAMES = {1: "mh", 2: "mr", 3: "mmr"}
@@ -66,6 +67,7 @@ def _record(session: Any, exc: BaseException) -> None:
     """Keep an exception raised inside a callback, to be raised after the C call returns."""
     if session is not None:
         session._cb_errors.append(exc)
+        session._raw.append((_ERR, 0))  # makes the caller look at the session now
     else:
         _orphan_errors.append(exc)
 
@@ -117,24 +119,10 @@ class _Callbacks:
             except BaseException as exc:
                 _record(session, exc)
 
-        def tx_packet(_s: Any, user_data: Any, buf: Any, length: int, _count: int) -> int:
-            # ``count`` asks for redundant copies with the same seq; the receiver drops
-            # repeats, so one copy is emitted and redundancy is the transport's business.
-            session = None
-            try:
-                session = from_handle(user_data)
-                session._out.append((session._tx_seq, ffi.buffer(buf, length)[:]))
-                session._tx_seq = (session._tx_seq + 1) & 0xFFFF
-            except BaseException as exc:
-                _record(session, exc)
-                return -1
-            return 0
-
         self.phase_b = ffi.callback("t30_phase_b_handler_t *", phase_b)
         self.phase_d = ffi.callback("t30_phase_d_handler_t *", phase_d)
         self.phase_e = ffi.callback("t30_phase_e_handler_t *", phase_e)
         self.frame = ffi.callback("t30_real_time_frame_handler_t *", frame)
-        self.tx_packet = ffi.callback("t38_tx_packet_handler_t *", tx_packet)
 
 
 _callbacks: _Callbacks | None = None
@@ -189,7 +177,6 @@ class FaxSession:
         self._raw: list[tuple[int, int]] = []
         self._cb_errors: list[BaseException] = []
         self._out: list[Packet] = []
-        self._tx_seq = 0
         self._events: list[SessionEvent] = []
         self._keep: list[Any] = []
         self._samples = 0
@@ -281,7 +268,8 @@ class FaxSession:
 
     def events(self) -> list[SessionEvent]:
         """The events since the last call, oldest first (drains the queue)."""
-        out, self._events = self._events, []
+        out = self._events[:]
+        self._events.clear()
         return out
 
     def terminate(self) -> None:
@@ -315,9 +303,11 @@ class FaxSession:
         if self._cb_errors or _orphan_errors:
             errors = self._cb_errors or _orphan_errors
             exc = errors.pop(0)
-            self._raw = []
+            self._raw.clear()
             raise EngineError(f"a spandsp callback failed: {exc!r}") from exc
-        raw, self._raw = self._raw, []
+        # Copy-and-clear (not rebind): the loopback's hot loop holds a reference to _raw.
+        raw = self._raw[:]
+        self._raw.clear()
         for kind, value in raw:
             if kind == _DCS:
                 self._modem = modem_from_dcs(value)
@@ -469,12 +459,35 @@ class T38FaxSession(FaxSession):
 
     def _create(self) -> Any:
         state = self._lib.t38_terminal_init(
-            self._ffi.NULL, 1 if self.calling else 0, self._cbs.tx_packet, self._handle
+            self._ffi.NULL, 1 if self.calling else 0, self._make_tx_packet(), self._ffi.NULL
         )
         if state != self._ffi.NULL:
             self._lib.t38_terminal_set_config(state, 0 if self.pacing else T38_NO_PACING)
             self._core = self._lib.t38_terminal_get_t38_core_state(state)
         return state
+
+    def _make_tx_packet(self) -> Any:
+        """This session's packet callback: a closure, so the hot path needs no from_handle.
+
+        ``count`` asks for redundant copies with the same seq; the receiver drops repeats,
+        so one copy is emitted and redundancy is the transport's business (UDPTL).
+        """
+        out, raw, errors = self._out, self._raw, self._cb_errors
+        seqs = itertools.count()
+        unpack = self._ffi.buffer
+
+        def tx_packet(_s: Any, _user_data: Any, buf: Any, length: int, _count: int) -> int:
+            try:
+                out.append((next(seqs) & 0xFFFF, unpack(buf, length)[:]))
+            except BaseException as exc:
+                errors.append(exc)
+                raw.append((_ERR, 0))
+                return -1
+            return 0
+
+        cb = self._ffi.callback("t38_tx_packet_handler_t *", tx_packet)
+        self._keep.append(cb)
+        return cb
 
     def _get_t30(self) -> Any:
         return self._lib.t38_terminal_get_t30_state(self._state)
@@ -506,7 +519,8 @@ class T38FaxSession(FaxSession):
 
     def take_packets(self) -> list[Packet]:
         """Packets queued since the last tick (e.g. answers produced by :meth:`receive`)."""
-        out, self._out = self._out, []
+        out = self._out[:]
+        self._out.clear()
         return out
 
 
