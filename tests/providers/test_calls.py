@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from harness import Harness
+from tests.providers.harness import Harness
+from tests.providers.helpers import network_name, run, tiff_pixels
 
-from conftest import network_name, run, tiff_pixels
 from lanfax.model.codes import ProviderStatus
 from lanfax.model.errors import FaxError, InvalidInput, ProviderError
 from lanfax.providers.api import FaxReceive, FaxSend

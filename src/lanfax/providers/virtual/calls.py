@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lanfax.engine import g711
+from lanfax.engine import g711, line
 from lanfax.engine.events import SessionResult
 from lanfax.engine.options import MAX_HEADER, SessionOptions
 from lanfax.engine.session import AudioFaxSession, T38FaxSession
@@ -56,8 +56,6 @@ __all__ = [
     "session_options",
 ]
 
-#: The level a spandsp modem transmits at (RMS of V.17 page data, measured: about 3200).
-REFERENCE_RMS = 3200.0
 #: A noisy line is also a long one: it loses 10 dB before the noise is added.
 NOISY_LINE_LOSS_DB = 10.0
 
@@ -69,24 +67,21 @@ class LineModel:
 
     def __init__(self, codec: str, snr_db: float | None, rng: np.random.Generator) -> None:
         self._codec = codec
-        self._gain = 1.0 if snr_db is None else 10.0 ** (-NOISY_LINE_LOSS_DB / 20.0)
-        self._sigma = (
-            None if snr_db is None else REFERENCE_RMS * self._gain / (10.0 ** (snr_db / 20.0))
-        )
+        self._snr = snr_db
         self._rng = rng
+        self._signal = line.NOMINAL_SIGNAL_RMS * 10.0 ** (-NOISY_LINE_LOSS_DB / 20.0)
 
     @property
     def identity(self) -> bool:
-        return self._codec == "slin" and self._sigma is None
+        return self._codec == "slin" and self._snr is None
 
     def __call__(self, samples: NDArray[np.int16]) -> NDArray[np.int16]:
         out = samples
         if self._codec != "slin":
             out = g711.roundtrip(out, self._codec)
-        if self._sigma is not None:
-            noisy = out.astype(np.float64) * self._gain
-            noisy += self._rng.normal(0.0, self._sigma, out.shape[0])
-            out = np.clip(np.rint(noisy), -32768, 32767).astype(np.int16)
+        if self._snr is not None:
+            out = line.attenuate(out, NOISY_LINE_LOSS_DB)
+            out = line.add_noise(out, self._snr, self._rng, signal_rms=self._signal)
         return out
 
 
@@ -183,15 +178,15 @@ async def run_call(
     rng = np.random.default_rng(cfg.noise_seed)
     snr = call.dialed.impairments.snr_db
     packets = call.media == "t38"
-    line: Codec | None = None
+    line_model: Codec | None = None
     if not packets:
         model = LineModel(cfg.codec, snr, rng)
-        line = None if model.identity else model
+        line_model = None if model.identity else model
     exchange = Exchange(
         _end(caller),
         answer.end,
         packets=packets,
-        line=line,
+        line=line_model,
         max_seconds=cfg.max_call_seconds,
         max_idle_seconds=cfg.max_idle_seconds,
         drop_after_page=call.dialed.impairments.drop_after_page,

@@ -215,10 +215,10 @@ def parse_config(raw: Mapping[str, Any]) -> VirtualConfig:
     max_call = _seconds(raw, "max_call_seconds", 7200.0, 86400.0)
     max_idle = _seconds(raw, "max_idle_seconds", 600.0, 86400.0)
     prefix = _text(raw, "special_prefix", "*")
-    if prefix and (prefix[0].isdigit() or prefix[0] == "+" or len(prefix) > 4):
+    if prefix and (len(prefix) > 4 or any(ch not in "0123456789*#" for ch in prefix)):
         raise ConfigError(
-            f"virtual provider: special_prefix {prefix!r} would clash with line numbers",
-            hint="use '*', '#', '**' or similar (not starting with a digit or '+'), or ''",
+            f"virtual provider: special_prefix {prefix!r} cannot be dialed",
+            hint="use 1 to 4 of the keys 0-9, * and # (e.g. '*' or '99'), or '' for none",
         )
     robot_dir_raw = _text(raw, "robot_dir", "")
     robot_dir = Path(robot_dir_raw) if robot_dir_raw else None
