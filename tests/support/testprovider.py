@@ -62,9 +62,9 @@ _FAILURES = {
 
 
 def _pages(path: Path) -> int:
-    from lanfax import documents
+    from lanfax.service import docs
 
-    ready = documents.is_fax_ready(path)
+    ready = docs.is_fax_ready(path)
     return ready.pages if ready is not None else 1
 
 

@@ -110,19 +110,30 @@ class JobControl:
         )
 
     async def cancel(self, job: Job) -> Job:
+        """Cancel a queued job, or abort its call. A job that the dispatcher takes at the
+        same moment is caught on the second pass, as a call in progress."""
         self._require_send(job, "canceled")
+        for _ in range(3):
+            try:
+                return await self._cancel_once(job)
+            except Conflict:
+                current = await self.ctx.get_job(job.job_id)
+                if current is None or current.queue_status is job.queue_status:
+                    raise
+                job = current
+        return await self._cancel_once(job)
+
+    async def _cancel_once(self, job: Job) -> Job:
         if job.queue_status in (QueueStatus.CANCELED, QueueStatus.CANCELING):
             return job
         if job.queue_status is QueueStatus.IN_PROGRESS:
-            job = await self._apply(
-                job,
+            job = await self.ctx.update_job(
                 JobChange(
                     job.job_id,
                     {"queue_status": QueueStatus.CANCELING},
                     expect=frozenset({QueueStatus.IN_PROGRESS}),
                     events=(NewEvent(EventId.ABORTING, job.device_id or 0, job.job_id, {}),),
-                ),
-                "it cannot be canceled",
+                )
             )
             await self.dispatcher.abort(job.job_id)
             return job
@@ -132,8 +143,7 @@ class JobControl:
                 hint="a finished job can be deleted instead",
                 queue_status=_state(job),
             )
-        return await self._apply(
-            job,
+        return await self.ctx.update_job(
             _change(
                 job,
                 _CANCELABLE,
@@ -144,8 +154,7 @@ class JobControl:
                     "next_attempt_at": None,
                 },
                 "cancel",
-            ),
-            "it cannot be canceled",
+            )
         )
 
     async def restart(self, job: Job) -> Job:

@@ -32,6 +32,7 @@ from lanfax.model.errors import ConfigError, InvalidInput, NotFound
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.wire import enum_from_wire
+from lanfax.service import docs
 from lanfax.service.context import ServiceContext
 from lanfax.service.control import JobControl
 from lanfax.service.devices import DeviceManager
@@ -355,10 +356,8 @@ class FaxService:
 
     async def page_data(self, job_id: int) -> tuple[bytes, int, int]:
         """FaxGetPageData: the first page as TIFF Class F, with width and height."""
-        from lanfax import documents
-
         path = await self.job_document(job_id)
-        return await self.ctx.run(documents.first_page, path)
+        return await self.ctx.run(docs.first_page, path)
 
     # -- events ------------------------------------------------------------------------------
 

@@ -266,3 +266,14 @@ class InboundPipeline:
                 )
             return
         log.info("received fax %d routed to %s", job.job_id, where)
+        # Recorded on the job (with an event), so whoever waits on the fax knows it arrived.
+        with contextlib.suppress(FaxError):
+            await self.ctx.update_job(
+                JobChange(
+                    job.job_id,
+                    {"status_text": f"{job.status_text}; routed to {where}"},
+                    events=(
+                        NewEvent(EventId.JOB_CHANGED, dev.device_id, job.job_id, {"routed": where}),
+                    ),
+                )
+            )

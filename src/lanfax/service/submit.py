@@ -20,13 +20,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from lanfax import documents
 from lanfax.documents.types import RESOLUTIONS, ConversionResult
 from lanfax.model.codes import EventId, JobType, QueueStatus, ScheduleAction
 from lanfax.model.errors import InvalidInput
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job, JobParams
 from lanfax.model.wire import from_wire
+from lanfax.service import docs
 from lanfax.service.context import ServiceContext
 from lanfax.service.numbers import canonical_number
 from lanfax.service.spool import fsync_dir, fsync_file
@@ -116,7 +116,7 @@ def parse_submission(data: Any) -> Submission:
 def _ready_or_none(path: Path) -> ConversionResult | None:
     """The fast path: a TIFF that is already Class F is sent as it is (a tag check only;
     anything else, including what is not a TIFF at all, answers None and is converted)."""
-    return documents.is_fax_ready(path)
+    return docs.is_fax_ready(path)
 
 
 def _finish_file(path: Path) -> None:
@@ -234,4 +234,4 @@ class Submitter:
 
 def _convert(inputs: list[Path], out: Path, resolution: str) -> ConversionResult:
     """Runs in a worker process."""
-    return documents.convert(inputs, out, resolution=resolution)
+    return docs.convert(inputs, out, resolution=resolution)

@@ -1,0 +1,126 @@
+"""Run a FaxService inside the test process, with a ManualClock and the test provider.
+
+Tests are plain functions that call :func:`run` on a coroutine; inside, ``async with
+running_service(tmp_path, ...) as svc`` gives a started service and stops it afterwards.
+Waiting is on the service's own event stream, with a timeout, never on bare sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tests.support.testprovider import TestProvider
+
+from lanfax.model.clock import ManualClock
+from lanfax.model.codes import QueueStatus
+from lanfax.model.jobs import Job
+from lanfax.service.core import FaxService
+from lanfax.service.settings import settings_from_mapping
+from lanfax.service.submit import parse_submission
+
+T = TypeVar("T")
+
+TEST_PROVIDER = "tests.support.testprovider:TestProvider"
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+    """Run a test coroutine on a fresh loop, failing it after ``timeout`` seconds."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def toml_settings(tmp_path: Path, toml_text: str = "") -> Any:
+    doc = tomllib.loads(toml_text) if toml_text else {}
+    doc.setdefault("providers", [{"type": TEST_PROVIDER}])
+    doc.setdefault("server", {})["data"] = str(tmp_path / "data")
+    return settings_from_mapping(doc, source="test")
+
+
+@asynccontextmanager
+async def running_service(
+    tmp_path: Path,
+    toml_text: str = "",
+    *,
+    clock: ManualClock | None = None,
+    tz: Any = UTC,
+) -> AsyncIterator[FaxService]:
+    svc = FaxService(
+        toml_settings(tmp_path, toml_text),
+        clock=clock or ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC)),
+        tz=tz,
+    )
+    await svc.start()
+    try:
+        yield svc
+    finally:
+        await svc.stop()
+
+
+def provider_of(svc: FaxService, index: int = 0) -> TestProvider:
+    provider = svc.devices.providers[index][1]
+    assert isinstance(provider, TestProvider)
+    return provider
+
+
+async def submit(svc: FaxService, tiff: Path, *numbers: str, **common: Any) -> list[Job]:
+    """Submit ``tiff`` (copied, since a fax-ready upload is moved into the spool)."""
+    params = {"recipients": [{"recipient_number": n} for n in numbers], **common}
+    stage = svc.spool.new_stage()
+    staged = stage / "000"
+    staged.write_bytes(tiff.read_bytes())
+    _, jobs = await svc.submit(parse_submission(params), [staged], stage_dir=stage)
+    return jobs
+
+
+async def wait_job(
+    svc: FaxService,
+    job_id: int,
+    pred: Callable[[Job], bool],
+    timeout: float = 10.0,
+) -> Job:
+    """Wait until job ``job_id`` satisfies ``pred``; re-checked after every event."""
+    events = svc.subscribe(svc.ctx.bus.published_seq)
+
+    async def check() -> Job:
+        while True:
+            job = await svc.get_job(job_id)
+            if pred(job):
+                return job
+            await anext(events)
+
+    try:
+        return await asyncio.wait_for(check(), timeout)
+    except TimeoutError:
+        job = await svc.get_job(job_id)
+        raise AssertionError(f"job {job_id} never got there; it is {job}") from None
+    finally:
+        await events.aclose()
+
+
+async def wait_status(
+    svc: FaxService, job_id: int, *statuses: QueueStatus, timeout: float = 10.0
+) -> Job:
+    return await wait_job(svc, job_id, lambda j: j.queue_status in statuses, timeout)
+
+
+async def wait_until(
+    svc: FaxService, cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    """Wait until ``cond()`` holds; re-checked after every event."""
+    events = svc.subscribe(svc.ctx.bus.published_seq)
+
+    async def check() -> None:
+        while not cond():
+            await anext(events)
+
+    try:
+        await asyncio.wait_for(check(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"{what} never became true") from None
+    finally:
+        await events.aclose()
