@@ -216,7 +216,25 @@ class AsyncClient:
             if event is not None:
                 yield event
 
-    async def events_backlog(self, after: int | None = None) -> list[Event]:
+    async def latest_event_seq(self) -> int:
+        """As :meth:`Client.latest_event_seq`."""
+        info = await self.server_info()
+        if info.last_event_seq is not None:
+            return info.last_event_seq
+        lo, hi = 0, 1024
+        if not await self._run(c.has_events_after(0)):
+            return 0
+        while await self._run(c.has_events_after(hi)):
+            lo, hi = hi, hi * 4
+        while hi - lo > 1:  # has(lo) and not has(hi): the newest seq is in (lo, hi]
+            mid = (lo + hi) // 2
+            if await self._run(c.has_events_after(mid)):
+                lo = mid
+            else:
+                hi = mid
+        return hi
+
+    async def events_backlog(self, after: int = 0) -> list[Event]:
         return await self._run(c.events_backlog(after))
 
     async def _event_stream(
@@ -225,7 +243,7 @@ class AsyncClient:
         reconnect_for: float | None,
         connected: asyncio.Event | None,
     ) -> AsyncIterator[Event | None]:
-        cursor = _sse.EventCursor(after)
+        cursor = _sse.EventCursor(await self.latest_event_seq() if after is None else after)
         down_since: float | None = None
         connected_once = False
         timeout = httpx.Timeout(self.timeout, read=None)

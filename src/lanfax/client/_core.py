@@ -198,6 +198,8 @@ class ServerInfo:
     queue_paused: bool = False
     devices: int = 0
     jobs_active: int = 0
+    #: The cursor of the newest event, if the server says (newer servers do).
+    last_event_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,10 +403,8 @@ def access(rights: Sequence[str | AccessRight | AccessRightEx]) -> Op[bool]:
     )
 
 
-def events_backlog(after: int | None) -> Op[list[Event]]:
-    query = {"follow": "false"}
-    if after is not None:
-        query["after"] = str(int(after))
+def events_backlog(after: int) -> Op[list[Event]]:
+    query = {"follow": "false", "after": str(int(after))}
     return Op("GET", f"{API}/events", _list(Event), query=query)
 
 
@@ -449,3 +449,25 @@ def routing_op(
         headers=headers or {},
         on_error=routing_unsupported,
     )
+
+
+def has_events_after(after: int) -> Op[bool]:
+    """Whether the server holds an event after ``after`` (one backlog probe)."""
+    query = {"follow": "false", "after": str(int(after)), "limit": "1"}
+    return Op("GET", f"{API}/events", lambda r: bool(r.json()), query=query)
+
+
+def search_latest(has_after: Callable[[int], bool]) -> int:
+    """The newest event cursor, found with O(log n) ``has_after`` probes (0 when empty)."""
+    if not has_after(0):
+        return 0
+    lo, hi = 0, 1024
+    while has_after(hi):
+        lo, hi = hi, hi * 4
+    while hi - lo > 1:  # has_after(lo) and not has_after(hi): the newest is in (lo, hi]
+        mid = (lo + hi) // 2
+        if has_after(mid):
+            lo = mid
+        else:
+            hi = mid
+    return hi

@@ -226,7 +226,8 @@ class Client:
     ) -> Iterator[Event]:
         """Follow the server's events, forever.
 
-        ``after`` is the last ``seq`` already seen (None: from now on). When the connection
+        ``after`` is the last ``seq`` already seen (0: every stored event; None: from now
+        on, see :meth:`latest_event_seq`). When the connection
         breaks (server restart), it reconnects with ``Last-Event-ID`` and goes on, so no event
         is dropped or repeated; if the server stays away longer than ``reconnect_for`` seconds
         (None: forever) it raises Unavailable.
@@ -235,15 +236,23 @@ class Client:
             if event is not None:
                 yield event
 
-    def events_backlog(self, after: int | None = None) -> list[Event]:
-        """The events after ``after`` that the server still holds, without following."""
+    def latest_event_seq(self) -> int:
+        """The cursor of the newest stored event (0 if none): ``events(after=...)`` with it
+        follows from now on. Asks ``/server``, else probes the backlog (a few requests)."""
+        info = self.server_info()
+        if info.last_event_seq is not None:
+            return info.last_event_seq
+        return c.search_latest(lambda x: self._run(c.has_events_after(x)))
+
+    def events_backlog(self, after: int = 0) -> list[Event]:
+        """Stored events after ``after`` (at most 1000), without following."""
         return self._run(c.events_backlog(after))
 
     def _event_stream(
         self, after: int | None, idle: float | None, reconnect_for: float | None
     ) -> Generator[Event | None, None, None]:
         """Events as they come; None after ``idle`` seconds without one."""
-        cursor = _sse.EventCursor(after)
+        cursor = _sse.EventCursor(self.latest_event_seq() if after is None else after)
         down_since: float | None = None
         connected_once = False
         while True:
