@@ -11,6 +11,7 @@ import asyncio
 import re
 import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lanfax.model.errors import ConfigError
@@ -92,6 +93,27 @@ def lp_args(lp: str, info: Mapping[str, Any], path: str, title: str) -> list[str
 _PERMANENT = re.compile(r"does not exist|unknown printer|forbidden|unsupported|not found", re.I)
 
 
+async def scheduler_running(lp: str, server: str) -> bool:
+    """``lpstat -r``: whether the CUPS scheduler answers (True when that cannot be asked)."""
+    lpstat = shutil.which("lpstat") or str(Path(lp).with_name("lpstat"))
+    if not Path(lpstat).exists():
+        return True
+    args = [lpstat, *(["-h", server] if server else []), "-r"]
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), LP_TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return False
+    return proc.returncode == 0 and b"not running" not in out
+
+
 async def route(
     fax: FaxRoute, info: Mapping[str, Any], *, callbacks: RouteCallbacks, lp_command: str
 ) -> RouteResult:
@@ -118,8 +140,11 @@ async def route(
             return RouteResult.failure(f"lp did not finish within {LP_TIMEOUT:g} s", retryable=True)
     message = (err or out).decode("utf-8", "replace").strip()
     if proc.returncode != 0:
-        return RouteResult.failure(
-            f"lp -d {info['printer']} failed: {message or f'exit status {proc.returncode}'}",
-            retryable=not _PERMANENT.search(message),
-        )
+        reason = f"lp -d {info['printer']} failed: {message or f'exit status {proc.returncode}'}"
+        # lp says "does not exist" also when it cannot reach the scheduler at all: ask.
+        if not await scheduler_running(lp, info["server"]):
+            return RouteResult.failure(
+                f"{reason} (the CUPS scheduler is not running or not reachable)", retryable=True
+            )
+        return RouteResult.failure(reason, retryable=not _PERMANENT.search(message))
     return RouteResult(ok=True, reason=message or f"sent to {info['printer']}")
