@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ class Harness:
     logs: list[tuple[str, int, str]] = field(default_factory=list)
     received: dict[str, asyncio.Future[Received]] = field(default_factory=dict)
     owners: dict[str, FaxProvider] = field(default_factory=dict)
+    #: Called after each status is recorded (a test reacts to progress through these).
+    watchers: list[Callable[[str, FaxDevStatus], None]] = field(default_factory=list)
     receive_jobs: dict[str, Any] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _n: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -68,6 +70,8 @@ class Harness:
     def status(self, local_id: str, status: FaxDevStatus) -> None:
         asyncio.get_running_loop()
         self.statuses[local_id].append(status)
+        for watcher in self.watchers:
+            watcher(local_id, status)
 
     def log(self, local_id: str, level: int, message: str) -> None:
         self.logs.append((local_id, level, message))

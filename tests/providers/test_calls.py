@@ -13,7 +13,7 @@ from tests.providers.helpers import network_name, run, tiff_pixels
 
 from lanfax.model.codes import ProviderStatus
 from lanfax.model.errors import FaxError, InvalidInput, ProviderError
-from lanfax.providers.api import FaxReceive, FaxSend
+from lanfax.providers.api import FaxDevStatus, FaxReceive, FaxSend
 from lanfax.providers.virtual import VirtualProvider
 from lanfax.providers.virtual.network import networks
 
@@ -21,7 +21,7 @@ S = ProviderStatus
 
 
 async def setup(
-    h: Harness, numbers: tuple[str, ...] = ("100", "101"), **cfg: Any
+    h: Harness, *, numbers: tuple[str, ...] = ("100", "101"), **cfg: Any
 ) -> tuple[VirtualProvider, str]:
     net = network_name()
     lines = [{"number": n, "name": f"Line {n}", "ident": f"+1 555 0{n}"} for n in numbers]
@@ -82,7 +82,7 @@ def test_send_two_pages_between_lines(tmp_path: Path, docs: dict[str, Path], doc
     [{"codec": "ulaw"}, {"codec": "alaw"}, {"mode": "t38"}],
     ids=["ulaw", "alaw", "t38"],
 )
-def test_media_modes(tmp_path: Path, docs: dict[str, Path], cfg: dict[str, str]) -> None:
+def test_media_modes(tmp_path: Path, docs: dict[str, Path], cfg: dict[str, Any]) -> None:
     async def scenario() -> None:
         h = Harness(tmp_path)
         prov, net = await setup(h, **cfg)
@@ -247,16 +247,14 @@ def test_abort_mid_call(tmp_path: Path, docs: dict[str, Path], who: str) -> None
         aborted = asyncio.Event()
         job = await prov.start_job(a)
         watched = a if who == "caller" else b
-        original = h.status
 
-        def status(local_id: str, st: Any) -> None:
-            original(local_id, st)
+        def status(local_id: str, st: FaxDevStatus) -> None:
             if local_id == watched and st.page_count >= 2 and not aborted.is_set():
                 aborted.set()
                 target = job if who == "caller" else h.receive_jobs[b]
                 asyncio.get_running_loop().create_task(prov.abort(target))
 
-        h.status = status  # type: ignore[method-assign]
+        h.watchers.append(status)
         result = await prov.send(job, FaxSend(docs["dense"], "101"), lambda: None)
         await prov.end_job(job)
         rx = await got
@@ -301,14 +299,12 @@ def test_second_call_to_a_busy_line(tmp_path: Path, docs: dict[str, Path]) -> No
         h.answer_after[b] = 1
         got = h.expect(b)
         second: list[asyncio.Task[Any]] = []
-        original = h.status
 
-        def status(local_id: str, st: Any) -> None:
-            original(local_id, st)
+        def status(local_id: str, st: FaxDevStatus) -> None:
             if local_id == b and st.status_id == S.ANSWERED and not second:
                 second.append(asyncio.create_task(h.send(prov, c, docs["one"], "101")))
 
-        h.status = status  # type: ignore[method-assign]
+        h.watchers.append(status)
         first, _ = await h.send(prov, a, docs["dense"], "101")
         busy, _ = await second[0]
         rx = await got
@@ -428,3 +424,73 @@ def test_realtime_short_exchange(tmp_path: Path, docs: dict[str, Path]) -> None:
         assert result.extra["wall_seconds"] >= result.duration * 0.5
 
     run(scenario(), timeout=90)
+
+
+@pytest.mark.parametrize(
+    ("number", "check"),
+    [
+        ("*20", lambda r: r.status.status_id == S.NOT_FAX_CALL),
+        ("*311", lambda r: r.status.status_id == S.DISCONNECTED and r.extra["far_end_pages"] == 1),
+        ("*33", lambda r: r.ok and r.modem == "v27ter"),
+        ("*34", lambda r: r.ok and r.compression == "mh" and not r.ecm),
+    ],
+    ids=["voice", "drop-after-1", "v27ter", "mh-no-ecm"],
+)
+def test_special_far_ends_over_t38(
+    tmp_path: Path, docs: dict[str, Path], number: str, check: Any
+) -> None:
+    async def scenario() -> None:
+        h = Harness(tmp_path)
+        prov, net = await setup(h, mode="t38")
+        result, _ = await h.send(prov, f"{net}:100", docs["g4"], number)
+        await prov.shutdown()
+        assert result.extra["media"] == "t38"
+        assert check(result), result
+
+    run(scenario())
+
+
+def test_shutdown_mid_call(tmp_path: Path, docs: dict[str, Path]) -> None:
+    async def scenario() -> None:
+        h = Harness(tmp_path)
+        prov, net = await setup(h)
+        a, b = f"{net}:100", f"{net}:101"
+        h.answer_after[b] = 1
+        got = h.expect(b)
+        stopping: list[asyncio.Task[None]] = []
+
+        def status(local_id: str, st: FaxDevStatus) -> None:
+            if local_id == b and st.status_id == S.RECEIVING and not stopping:
+                stopping.append(asyncio.create_task(prov.shutdown()))
+
+        h.watchers.append(status)
+        job = await prov.start_job(a)
+        result = await prov.send(job, FaxSend(docs["dense"], "101"), lambda: None)
+        rx = await got
+        await stopping[0]
+        assert result.status.status_id == S.DISCONNECTED
+        assert rx.result.status.status_id == S.DISCONNECTED and rx.result.pages < 4
+        assert net not in networks()
+        with pytest.raises(ProviderError):
+            await prov.start_job(a)
+
+    run(scenario())
+
+
+def test_unusable_receive_file_leaves_call_ringing(tmp_path: Path, docs: dict[str, Path]) -> None:
+    async def scenario() -> None:
+        h = Harness(tmp_path / "no" / "such" / "dir")
+        prov, net = await setup(h, ring_interval=0.02, answer_timeout=0.3)
+        h.answer_after[f"{net}:101"] = 1
+        got = h.expect(f"{net}:101")
+        result, in_progress = await h.send(prov, f"{net}:100", docs["one"], "101")
+        with pytest.raises(FaxError) as info:
+            await got
+        await asyncio.sleep(0.05)
+        await prov.shutdown()
+        assert info.value.hint
+        # The answer failed on the callee's side before picking up: the caller heard rings.
+        assert result.status.status_id == S.NO_ANSWER and in_progress == 0
+        assert len(h.rings[f"{net}:101"]) >= 2
+
+    run(scenario())

@@ -119,6 +119,7 @@ def test_parse_provider_tables() -> None:
     assert [s.instance for s in specs] == ["virtual", "lab", "virtual#2"]
     assert specs[0].config == {"lines": [{"number": "1"}]}
     assert specs[1].config == {"network": "lab"}
+    bad: object
     for bad in (
         {"providers": []},
         [{"lines": []}],

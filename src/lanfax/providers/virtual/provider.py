@@ -309,6 +309,13 @@ class VirtualProvider(FaxProvider):
             if not call.callee_result.done():
                 call.callee_result.set_result(callee_result)
             job.set_status(caller_result.status)
+            self._cb().log(
+                line.local_id,
+                logging.INFO,
+                f"call {call.call_id} to {number} ended: {caller_result.status.status_id.name}"
+                f", {caller_result.pages} page(s), T.30 {caller_result.t30_code}"
+                f" {caller_result.t30_text!r}",
+            )
             return caller_result
         finally:
             if session is not None:
@@ -509,11 +516,6 @@ class VirtualProvider(FaxProvider):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def track(self, task: asyncio.Task[Any]) -> None:
-        """Keep a task (a call's media) so shutdown waits for it."""
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def robot_dir(self) -> Path:
         """Where a robot stores what it receives: robot_dir, or a fresh temp dir."""
         if self.config.robot_dir is not None:
@@ -529,4 +531,7 @@ def _result(status: ProviderStatus, text: str) -> CallResult:
 def _final(job: VirtualJob, status: ProviderStatus, text: str) -> CallResult:
     result = _result(status, text)
     job.set_status(result.status)
+    provider = job.line.provider
+    if provider._callbacks is not None:
+        provider._callbacks.log(job.local_id, logging.INFO, f"{status.name}: {text}")
     return result
