@@ -88,7 +88,7 @@ def test_restart_a_failed_job(tmp_path: Path, fax_tiff: Path) -> None:
             (job,) = await submit(svc, fax_tiff, "9003")
             failed = await wait_status(svc, job.job_id, QueueStatus.FAILED)
             assert failed.attempts == 1
-            with pytest.raises(Conflict, match="finished|failed"):
+            with pytest.raises(Conflict, match=r"finished|failed"):
                 await svc.cancel(job.job_id)
             await svc.set_config({"pause_server_queue": True})
             restarted = await svc.restart(job.job_id)

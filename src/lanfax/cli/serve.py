@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import socket
 import sys
 from typing import TYPE_CHECKING
@@ -35,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="log level of the service (stderr)",
     )
     return p
+
+
+def _note_signal(sig: int, frame: object) -> None:
+    logging.getLogger("lanfax.init").info("signal %d: stopping", sig)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -84,7 +89,11 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
                 f"({p.provider}; {flags})",
                 flush=True,
             )
-        # uvicorn installs the SIGINT/SIGTERM handlers and returns from serve() on them.
+        # uvicorn handles SIGINT/SIGTERM during serve(), then restores the handlers it found
+        # and raises the signal again. Finding these, that second delivery is a no-op and the
+        # shutdown below runs to the end (exit status 0).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _note_signal)
         await server.serve(sockets=[sock])
     finally:
         print("lanfax: stopping", flush=True)

@@ -234,6 +234,10 @@ class Dispatcher:
             status_id, (DeviceStatus.FATAL_ERROR, EventId.FATAL_ERROR, FailureClass.FATAL)
         )
         canceled = job.job_id in self._cancel_requested and not result.ok
+        if self._stopping and failure is FailureClass.ABORTED and not canceled:
+            # Aborted because the service is stopping, not by a person: try again later.
+            device_status, event_id = DeviceStatus.DISCONNECTED, EventId.DISCONNECTED
+            failure = FailureClass.DISCONNECTED
         changes: dict[str, Any]
         if canceled:
             final = QueueStatus.CANCELED
