@@ -8,8 +8,8 @@ Example::
     timing = "fast"              # or "realtime" (20 ms ticks, a call takes as long as on a line)
     codec = "slin"               # or "ulaw" / "alaw" (G.711 companding on the audio)
     mode = "audio"               # or "t38" (IFP packets instead of audio)
-    ring_interval = 0.05         # seconds between rings (realtime default 6.0)
-    answer_timeout = 1.0         # seconds a caller lets it ring (realtime default 60.0)
+    ring_interval = 0.1          # seconds between rings (realtime default 6.0)
+    answer_timeout = 3.0         # seconds a caller lets it ring (realtime default 60.0)
     max_call_seconds = 7200      # line-time watchdog for one call
     max_idle_seconds = 600       # ... and for a call with no T.30 progress for this long
     special_prefix = "*"         # "" turns the special numbers off
@@ -34,7 +34,7 @@ TIMINGS = ("fast", "realtime")
 CODECS = ("slin", "ulaw", "alaw")
 MODES = ("audio", "t38")
 _DEFAULTS = {
-    "fast": {"ring_interval": 0.05, "answer_timeout": 1.0},
+    "fast": {"ring_interval": 0.1, "answer_timeout": 3.0},
     "realtime": {"ring_interval": 6.0, "answer_timeout": 60.0},
 }
 _KNOWN = {
@@ -70,8 +70,8 @@ class VirtualConfig:
     timing: str = "fast"
     codec: str = "slin"
     mode: str = "audio"
-    ring_interval: float = 0.05
-    answer_timeout: float = 1.0
+    ring_interval: float = 0.1
+    answer_timeout: float = 3.0
     max_call_seconds: float = 7200.0
     max_idle_seconds: float = 600.0
     special_prefix: str = "*"
