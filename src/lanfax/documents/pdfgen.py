@@ -28,10 +28,11 @@ def _wide(text: str) -> Any:
 class PdfBuilder:
     """Builds a PDF page by page. ``pdf`` is the pypdfium2 document being built."""
 
-    def __init__(self) -> None:
+    def __init__(self, pdf: Any = None) -> None:
         import pypdfium2 as pdfium
 
-        self.pdf = pdfium.PdfDocument.new()
+        #: A new document, or an existing one to draw on (see :meth:`use_page`).
+        self.pdf = pdf if pdf is not None else pdfium.PdfDocument.new()
         self._fonts: dict[str, Any] = {}
         self._font_data: list[Any] = []  # pdfium keeps pointers into these buffers
         self._page: Any = None
@@ -61,6 +62,12 @@ class PdfBuilder:
         self._finish_page()
         self._page = self.pdf.new_page(width, height)
         self._height = height
+
+    def use_page(self, index: int) -> None:
+        """Draw on the existing page ``index`` (finishing the previous one)."""
+        self._finish_page()
+        self._page = self.pdf[index]
+        self._height = self._page.get_height()
 
     def text(
         self, x: float, baseline: float, text: str, size: float = 10.0, font: str = "sans"
