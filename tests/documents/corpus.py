@@ -174,3 +174,50 @@ def bbox(black: np.ndarray) -> tuple[int, int, int, int]:
     ys, xs = np.nonzero(black)
     assert ys.size, "page is blank"
     return int(ys.min()), int(ys.max()), int(xs.min()), int(xs.max())
+
+
+def write_acroform_pdf(path: Path, fields: dict[str, tuple[float, float, float, float]]) -> Path:
+    """An A4 PDF form with a label and an empty text field per entry: name -> (x, y, w, h),
+    PDF coordinates (y up). Fields have appearance streams, as real forms do."""
+    objs: list[bytes] = []
+    names = list(fields)
+    n_fields = len(names)
+    # 1 catalog, 2 pages, 3 page, 4 content, 5 font, then per field: widget, appearance
+    field_refs = " ".join(f"{6 + 2 * i} 0 R" for i in range(n_fields))
+    objs.append(f"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [{field_refs}] "
+                f"/DA (/Helv 0 Tf 0 g) /DR << /Font << /Helv 5 0 R >> >> >> >>".encode())  # fmt: skip
+    objs.append(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
+    objs.append(
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R"
+        f" >> >> /Contents 4 0 R /Annots [{field_refs}] >>".encode()
+    )
+    labels = "".join(
+        f"BT /F1 9 Tf 0 g {x:.1f} {y + h + 3:.1f} Td ({name}) Tj ET\n"
+        for name, (x, y, w, h) in fields.items()
+    ).encode()
+    objs.append(b"<< /Length %d >>\nstream\n" % len(labels) + labels + b"\nendstream")
+    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    for i, name in enumerate(names):
+        x, y, w, h = fields[name]
+        objs.append(
+            f"<< /Type /Annot /Subtype /Widget /FT /Tx /T ({name}) /Rect [{x} {y} {x + w} {y + h}]"
+            f" /F 4 /P 3 0 R /DA (/Helv 10 Tf 0 g) /AP << /N {7 + 2 * i} 0 R >> >>".encode()
+        )
+        ap = b"/Tx BMC EMC"
+        objs.append(
+            f"<< /Type /XObject /Subtype /Form /BBox [0 0 {w} {h}] /Length {len(ap)} >>\nstream\n".encode()
+            + ap
+            + b"\nendstream"
+        )
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for k, body in enumerate(objs, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % k + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path
