@@ -184,8 +184,10 @@ def write_acroform_pdf(path: Path, fields: dict[str, tuple[float, float, float, 
     n_fields = len(names)
     # 1 catalog, 2 pages, 3 page, 4 content, 5 font, then per field: widget, appearance
     field_refs = " ".join(f"{6 + 2 * i} 0 R" for i in range(n_fields))
-    objs.append(f"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [{field_refs}] "
-                f"/DA (/Helv 0 Tf 0 g) /DR << /Font << /Helv 5 0 R >> >> >> >>".encode())  # fmt: skip
+    acroform = (
+        f"<< /Fields [{field_refs}] /DA (/Helv 0 Tf 0 g) /DR << /Font << /Helv 5 0 R >> >> >>"
+    )
+    objs.append(f"<< /Type /Catalog /Pages 2 0 R /AcroForm {acroform} >>".encode())
     objs.append(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
     objs.append(
         f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R"
@@ -205,7 +207,8 @@ def write_acroform_pdf(path: Path, fields: dict[str, tuple[float, float, float, 
         )
         ap = b"/Tx BMC EMC"
         objs.append(
-            f"<< /Type /XObject /Subtype /Form /BBox [0 0 {w} {h}] /Length {len(ap)} >>\nstream\n".encode()
+            f"<< /Type /XObject /Subtype /Form /BBox [0 0 {w} {h}] /Length {len(ap)} >>".encode()
+            + b"\nstream\n"
             + ap
             + b"\nendstream"
         )
