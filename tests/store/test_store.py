@@ -16,7 +16,7 @@ from lanfax.model.codes import NO_JOB, EventId, JobType, QueueStatus
 from lanfax.model.errors import Conflict, InvalidInput, NotFound, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
-from lanfax.store import JobChange, JobQuery, open_store
+from lanfax.store import JobChange, JobQuery, Store, open_store
 from lanfax.store.sql import SqlStore
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -410,3 +410,11 @@ def test_importing_the_store_package_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_sql_store_implements_the_store_protocol(store: SqlStore) -> None:
+    # The assignment is the check (mypy --strict verifies it structurally); at run time,
+    # every protocol method must exist and be callable.
+    as_store: Store = store
+    for name in (n for n in vars(Store) if not n.startswith("_")):
+        assert callable(getattr(as_store, name)), name
