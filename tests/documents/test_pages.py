@@ -180,3 +180,13 @@ def test_tiff_to_pdf_rejects_non_tiff(tmp_path: Path) -> None:
     write_pdf(tmp_path / "d.pdf", [RawPage(*A4)])
     with pytest.raises(DocumentError, match="not a TIFF"):
         tiff_to_pdf(tmp_path / "d.pdf", tmp_path / "o.pdf")
+
+
+def test_public_functions_survive_submodule_imports(tmp_path: Path) -> None:
+    # Importing a submodule binds its name on the package: none may shadow a public function.
+    import lanfax.documents as docs
+    from lanfax.documents import cover, pages, pdf, pdfgen, pipeline, raster, sniff, tiffio
+
+    del cover, pages, pdf, pdfgen, pipeline, raster, sniff, tiffio
+    for name in docs.__all__:
+        assert not isinstance(getattr(docs, name), type(docs)), name

@@ -43,7 +43,7 @@ def identify(path: Path) -> str:
     ``"bmp"``, ``"webp"``, ``"text"``, ``"office"``. Raises DocumentError when the file is
     missing, empty or of no kind we can convert.
     """
-    from lanfax.documents.identify import identify as _identify
+    from lanfax.documents.sniff import identify as _identify
 
     return _identify(Path(path))
 
@@ -66,7 +66,7 @@ def convert(
     the same directory, then rename), so it either is complete or does not exist.
     Raises DocumentError for bad input and for any exceeded ``limits``.
     """
-    from lanfax.documents.convert import convert as _convert
+    from lanfax.documents.pipeline import convert as _convert
 
     return _convert(
         [Path(p) for p in inputs],

@@ -246,7 +246,7 @@ def cover_document(info: CoverPageInfo, template: Path | None) -> PdfBuilder:
     """The filled cover page as an in-memory PDF (builder owning it)."""
     if template is None:
         return _default_pdf(info)
-    from lanfax.documents.identify import identify
+    from lanfax.documents.sniff import identify
 
     kind = identify(template)
     if kind == "pdf":
@@ -268,7 +268,7 @@ def render_cover(
 ) -> ConversionResult:
     """FaxPrintCoverPage: the filled cover page as TIFF Class F at ``out`` (or, when ``out``
     ends in ``.pdf``, as a PDF; the result then describes the PDF's page count and size)."""
-    from lanfax.documents.convert import convert
+    from lanfax.documents.pipeline import convert
 
     builder = cover_document(info, template)
     out = Path(out)

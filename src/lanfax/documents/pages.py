@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def _open_tiff(path: Path) -> Image.Image:
     from PIL import Image
 
-    from lanfax.documents.identify import identify
+    from lanfax.documents.sniff import identify
 
     if identify(path) != "tiff":
         raise DocumentError(f"{path.name} is not a TIFF", hint="give a fax TIFF file")
@@ -70,7 +70,7 @@ def first_page(path: Path) -> tuple[bytes, int, int]:
     (fine, MMR), but only its first page."""
     import numpy as np
 
-    from lanfax.documents.convert import Source, _Deadline, open_source, render_pages
+    from lanfax.documents.pipeline import Source, _Deadline, open_source, render_pages
     from lanfax.documents.tiffio import FaxTiffWriter, is_fax_ready
 
     ready = is_fax_ready(path)

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from lanfax.documents.identify import identify
+from lanfax.documents.sniff import identify
 from lanfax.documents.raster import Layout, binarize, header_band, layout
 from lanfax.documents.types import (
     COMPRESSIONS,
