@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from lanfax.documents.sniff import identify
 from lanfax.documents.raster import Layout, binarize, header_band, layout
+from lanfax.documents.sniff import identify
 from lanfax.documents.types import (
     COMPRESSIONS,
     FAX_WIDTH,
