@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -90,11 +91,18 @@ class Dispatcher:
         wake = self.ctx.wake_event
         while not self._stopping:
             wake.clear()
+            began = time.perf_counter()
             try:
                 next_wakeup = await self.plan_once()
             except FaxError:
                 log.exception("planning failed; trying again shortly")
                 next_wakeup = None
+            # A plan is O(queue). With a huge queue and a stream of submissions, planning
+            # back to back would starve the API on this loop: rest as long as planning took
+            # (changes meanwhile are coalesced into the next plan).
+            spent = time.perf_counter() - began
+            if spent > 0.005:
+                await asyncio.sleep(min(spent, 1.0))
             timeout = MAX_IDLE_SECONDS
             if next_wakeup is not None:
                 delta = (next_wakeup - self.ctx.clock.now()).total_seconds()
