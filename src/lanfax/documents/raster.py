@@ -114,19 +114,36 @@ def _dither(grey: Grey) -> Bits:
     return ~np.asarray(img, dtype=bool)
 
 
-def tonal_blocks(grey: Grey) -> Bits:
+@lru_cache(maxsize=1)
+def _tone_lut() -> npt.NDArray[np.uint8]:
+    import numpy as np
+
+    lut = np.zeros(256, np.uint8)
+    lut[_TONE_LO + 1 : _TONE_HI] = 1
+    return lut
+
+
+def _probe(grey: Grey) -> npt.NDArray[np.uint8]:
+    """1 where a sampled pixel (1 in 16) is mid-grey. A table lookup is the cheapest way."""
+    result: npt.NDArray[np.uint8] = _tone_lut()[grey[2::4, 2::4]]
+    return result
+
+
+def tonal_blocks(grey: Grey, probe: npt.NDArray[np.uint8] | None = None) -> Bits:
     """Per 32x32 block: True where the page holds continuous tone (photo, gradient, grey
     fill) rather than text or line art. Anti-aliased text edges are grey too, but cover well
     under half of a block; tone covers most of it."""
     import numpy as np
 
     h, w = grey.shape
-    sub = grey[2::4, 2::4]  # 1 in 16 pixels is plenty to measure a block's tone
+    sub = _probe(grey) if probe is None else probe
     bh, bw = math.ceil(h / _BLOCK), math.ceil(w / _BLOCK)
-    tone = np.zeros((bh * 8, bw * 8), dtype=np.float32)
-    tone[: sub.shape[0], : sub.shape[1]] = (sub > _TONE_LO) & (sub < _TONE_HI)
-    frac = tone.reshape(bh, 8, bw, 8).mean(axis=(1, 3))
-    core = frac > 0.5
+    step = _BLOCK // 4
+    tone = np.zeros((bh * step, bw * step), dtype=np.uint8)
+    tone[: sub.shape[0], : sub.shape[1]] = sub
+    count = tone.reshape(bh, step, bw, step).sum(axis=(1, 3), dtype=np.uint16)
+    full = step * step
+    core = count > full // 2
     # Grow into neighbouring blocks that are partly tonal, so a photo's edge is not cut
     # into a thresholded seam.
     grown = core.copy()
@@ -134,7 +151,7 @@ def tonal_blocks(grey: Grey) -> Bits:
     grown[:-1] |= core[1:]
     grown[:, 1:] |= core[:, :-1]
     grown[:, :-1] |= core[:, 1:]
-    result: Bits = core | (grown & (frac > 0.1))
+    result: Bits = core | (grown & (count > full // 10))
     return result
 
 
@@ -147,12 +164,12 @@ def binarize(grey: Grey, resolution: str, *, bilevel: bool = False) -> Bits:
     black: Bits = grey < threshold
     if bilevel:
         return black
-    probe = grey[2::4, 2::4]
-    if np.count_nonzero((probe > _TONE_LO) & (probe < _TONE_HI)) < 0.005 * probe.size:
-        return black  # text and line art only: the common, fast case
-    blocks = tonal_blocks(grey)
+    probe = _probe(grey)
+    if np.count_nonzero(probe) < 0.005 * probe.size:
+        return black  # no grey at all: line art, the fastest case
+    blocks = tonal_blocks(grey, probe)
     if not blocks.any():
-        return black
+        return black  # text: its anti-aliased edges are grey, but no block is mostly grey
     rows = np.flatnonzero(blocks.any(axis=1))
     cols = np.flatnonzero(blocks.any(axis=0))
     r0, r1 = rows[0] * _BLOCK, min(grey.shape[0], (rows[-1] + 1) * _BLOCK)
