@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import difflib
+import os
 import random
 import shutil
 import statistics
@@ -169,6 +170,7 @@ def ocr_accuracy(tif: Path, truth: list[str], pages: int, res: str, work: Path) 
             page.save(png, dpi=(204, 196))
             text = subprocess.run(
                 ["tesseract", str(png), "-", "--psm", "6"], capture_output=True, text=True,
+                env={**os.environ, "OMP_THREAD_LIMIT": "1"},
                 check=True, timeout=300,
             ).stdout  # fmt: skip
             got, want = " ".join(text.split()), " ".join(truth[i].split())

@@ -274,3 +274,24 @@ def test_output_is_atomic(tmp_path: Path) -> None:
         convert([tmp_path / "bad.pdf"], out)
     assert out.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pdf", "o.tif"]
+
+
+def test_convert_runs_in_a_process_pool(tmp_path: Path) -> None:
+    # The service calls convert in a process pool: arguments, result and errors must pickle.
+    import concurrent.futures as cf
+
+    from lanfax.documents import ConversionLimits
+
+    pdf = write_pdf(tmp_path / "a.pdf", [RawPage(*A4, rect_op(0, 0, 50, 50, A4[1]))])
+    (tmp_path / "empty.pdf").write_bytes(b"")
+    with cf.ProcessPoolExecutor(1) as pool:
+        ok = pool.submit(
+            convert, [pdf], tmp_path / "o.tif", resolution="standard", compression="mmr",
+            limits=ConversionLimits(max_pages=3), header="H",
+        )  # fmt: skip
+        bad = pool.submit(convert, [tmp_path / "empty.pdf"], tmp_path / "x.tif")
+        assert ok.result(timeout=60).pages == 1
+        with pytest.raises(DocumentError) as info:
+            bad.result(timeout=60)
+    assert "empty" in info.value.message and info.value.hint
+    assert_class_f(tmp_path / "o.tif", 1, "standard", "mmr")
