@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,6 +28,8 @@ from lanfax.model.errors import DocumentError
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from lanfax.documents.tiffio import FaxTiffWriter
 
 
 class Source(Protocol):
@@ -146,6 +150,45 @@ def render_pages(
             yield np.packbits(black, axis=1), lay.length
 
 
+def _write_overlapped(
+    pages: Iterator[tuple[npt.NDArray[np.uint8], int]], writer: FaxTiffWriter
+) -> int:
+    """Encode pages on a second thread while this one renders the next page.
+
+    Rendering (pdfium) and CCITT encoding (libtiff) each take about half of a text page's
+    time and both release the GIL, so overlapping them nearly doubles one conversion's
+    speed on a multi-core machine. Only this thread ever calls pdfium (it is not
+    thread-safe); the writer thread only calls libtiff. Returns the first page's height.
+    """
+    done: queue.Queue[tuple[npt.NDArray[np.uint8], int] | None] = queue.Queue(maxsize=3)
+    failed: list[BaseException] = []
+
+    def encode() -> None:
+        while (item := done.get()) is not None:
+            if failed:
+                continue  # keep draining so the producer never blocks on a dead consumer
+            try:
+                writer.add_packed(item[0], FAX_WIDTH, item[1])
+            except BaseException as exc:
+                failed.append(exc)
+
+    thread = threading.Thread(target=encode, name="lanfax-tiff-encode", daemon=True)
+    thread.start()
+    first_height = 0
+    try:
+        for packed, height in pages:
+            first_height = first_height or height
+            done.put((packed, height))
+            if failed:
+                break
+    finally:
+        done.put(None)
+        thread.join()
+    if failed:
+        raise failed[0]
+    return first_height
+
+
 def convert(
     inputs: Sequence[Path],
     out: Path,
@@ -185,9 +228,8 @@ def convert(
             total = sum(s.pages for s in sources)
             first_height = 0
             with FaxTiffWriter(tmp, compression, FAX_YDPI[resolution], total) as writer:
-                for packed, height in render_pages(sources, resolution, header, deadline):
-                    first_height = first_height or height
-                    writer.add_packed(packed, FAX_WIDTH, height)
+                pages = render_pages(sources, resolution, header, deadline)
+                first_height = _write_overlapped(pages, writer)
         size = tmp.stat().st_size
         if size > limits.max_bytes:
             raise DocumentError(
