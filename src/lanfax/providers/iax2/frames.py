@@ -255,7 +255,7 @@ class Ies:
             elif isinstance(value, bytes):
                 data = value
             else:
-                data = value.to_bytes(_INT_WIDTH.get(ie, 4), "big")
+                data = value.to_bytes(_INT_WIDTH.get(int(ie), 4), "big")
             out.append((int(ie), data))
         return cls(tuple(out))
 
@@ -325,7 +325,7 @@ class Ies:
 
 
 #: Wire widths of the integer IEs we build.
-_INT_WIDTH = {
+_INT_WIDTH: dict[int, int] = {
     Ie.VERSION: 2,
     Ie.AUTHMETHODS: 2,
     Ie.CAPABILITY: 4,
