@@ -184,8 +184,9 @@ class JobControl:
         )
 
     async def delete(self, job: Job) -> None:
-        """Remove a finished job (and its file when no other job needs it)."""
-        if not job.is_final:
+        """Remove a finished job (and its file when no other job needs it), or a received
+        fax still waiting for its routing (an administrator gives up on its routes)."""
+        if not job.is_final and job.queue_status is not QueueStatus.ROUTING:
             raise Conflict(
                 f"job {job.job_id} is {_state(job)}; only finished jobs can be deleted",
                 hint="cancel it first",

@@ -37,8 +37,9 @@ from lanfax.service.context import ServiceContext
 from lanfax.service.control import JobControl
 from lanfax.service.devices import DeviceManager
 from lanfax.service.dispatcher import Dispatcher
-from lanfax.service.inbound import InboundPipeline, InboundRouter, InboxRouter
+from lanfax.service.inbound import InboundPipeline, InboundRouter
 from lanfax.service.recovery import recover
+from lanfax.service.routing import open_routing
 from lanfax.service.settings import ServiceSettings
 from lanfax.service.spool import Spool
 from lanfax.service.submit import Submission, Submitter
@@ -135,9 +136,8 @@ class FaxService:
         if removed:
             log.info("removed %d orphan staged upload(s)", removed)
         self.devices = DeviceManager(ctx)
-        self.inbound = InboundPipeline(
-            ctx, self.devices, self._router or InboxRouter(self.spool.inbox)
-        )
+        self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
+        self.inbound = InboundPipeline(ctx, self.devices, self._router or self.routing)
         self.dispatcher = Dispatcher(ctx, self.devices)
         self.devices.listener = _Listener(self)
         self.submitter = Submitter(ctx)
@@ -148,6 +148,7 @@ class FaxService:
         self.started_at = self.clock.now()
         await ctx.emit([NewEvent(EventId.FAXSVC_STARTED, 0, NO_JOB, {"version": __version__})])
         self.dispatcher.start()
+        await self.routing.start()
 
     async def stop(self) -> None:
         """Stop dispatching, abort calls in progress, shut providers down, close the store."""
@@ -156,6 +157,7 @@ class FaxService:
         ctx = self._ctx
         await self.dispatcher.stop(abort_calls=True)
         await self.inbound.stop()
+        await self.routing.stop()
         await self.devices.shutdown()
         try:
             await ctx.emit([NewEvent(EventId.FAXSVC_ENDED, 0, NO_JOB)])
@@ -169,6 +171,7 @@ class FaxService:
     def wake(self) -> None:
         """Plan again now (after a test moved a ManualClock, for instance)."""
         self.ctx.wake()
+        self.routing.wake()
 
     # -- server ---------------------------------------------------------------------------
 

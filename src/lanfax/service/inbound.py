@@ -2,9 +2,11 @@
 
 Ring -> FEI_RINGING. When the port has RECEIVE and the call has rung ``Rings`` times, the
 service answers: a RECEIVE job is committed IN_PROGRESS (FEI_ANSWERED), the provider receives
-into ``spool/received/<job>.tif``, and the outcome is committed (FEI_COMPLETED, or a
-FAIL_RECEIVE job that keeps the pages already on disk). A completed fax is then handed to the
-:class:`InboundRouter`; the default one copies it into ``<data>/inbox/`` atomically.
+into ``spool/received/<job>.tif``, and the outcome is committed (FEI_COMPLETED with the job in
+queue state ROUTING, or a FAIL_RECEIVE job that keeps the pages already on disk). A received
+fax is then handed to the :class:`InboundRouter` (the service's is
+:class:`lanfax.service.routing.RoutingJobs`), which owns it until every routing method enabled
+on the device succeeded: the job is not final before that, so a crash cannot lose it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,7 +32,6 @@ from lanfax.model.jobs import Job
 from lanfax.providers.api import CallResult, FaxDevStatus, FaxReceive, IncomingCall
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import Device, DeviceManager
-from lanfax.service.spool import copy_atomically
 from lanfax.store.api import JobChange
 
 log = logging.getLogger("lanfax.inbound")
@@ -40,35 +39,13 @@ log = logging.getLogger("lanfax.inbound")
 _RUNNING = frozenset({QueueStatus.IN_PROGRESS})
 
 
-@dataclass(frozen=True, slots=True)
-class ReceivedFax:
-    """What a router gets for one received fax (the FAX_ROUTE fields we have)."""
-
-    job: Job
-    path: Path
-    device_id: int
-    device_name: str
-    receive_time: datetime
-
-
 class InboundRouter(Protocol):
-    """Routes one received fax. Raise a FaxError to leave it as a ROUTING job."""
+    """Takes over a received fax, committed as a job in queue state ROUTING."""
 
-    async def route(self, fax: ReceivedFax) -> str:
-        """Deliver the fax; returns a short description (e.g. the file written)."""
+    def received(self, job: Job) -> None:
+        """Route ``job`` (now or later) and move it to COMPLETED when every route succeeded.
+        Must not block: the routing runs in the router's own tasks."""
         ...
-
-
-class InboxRouter:
-    """The default route: copy the TIFF into ``inbox/`` as ``<time>-<job>.tif``."""
-
-    def __init__(self, inbox: Path) -> None:
-        self.inbox = inbox
-
-    async def route(self, fax: ReceivedFax) -> str:
-        name = f"{fax.receive_time.strftime('%Y%m%dT%H%M%SZ')}-{fax.job.job_id}.tif"
-        dest = await asyncio.to_thread(copy_atomically, fax.path, self.inbox, name)
-        return str(dest)
 
 
 class InboundPipeline:
@@ -194,8 +171,8 @@ class InboundPipeline:
             with contextlib.suppress(FaxError):
                 await ctx.emit([NewEvent(EventId.IDLE, dev.device_id, NO_JOB)])
             ctx.wake()
-        if job is not None and job.queue_status is QueueStatus.COMPLETED:
-            await self._route(job, dev, ctx.spool.received_path(job.job_id))
+        if job is not None and job.queue_status is QueueStatus.ROUTING:
+            self.router.received(job)
 
     async def _record(self, job: Job, dev: Device, path: Path, result: CallResult) -> Job:
         ctx = self.ctx
@@ -214,9 +191,10 @@ class InboundPipeline:
             "document_path": ctx.spool.relative(path) if size else "",
         }
         if result.ok:
+            # Not final yet: the routing (lanfax.service.routing) completes it.
             changes = dict(
                 common,
-                queue_status=QueueStatus.COMPLETED,
+                queue_status=QueueStatus.ROUTING,
                 device_status=DeviceStatus.COMPLETED,
                 status_text=f"received {result.pages} page(s)",
             )
@@ -241,39 +219,3 @@ class InboundPipeline:
                 events=(NewEvent(event, dev.device_id, job.job_id, detail),),
             )
         )
-
-    async def _route(self, job: Job, dev: Device, path: Path) -> None:
-        fax = ReceivedFax(job, path, dev.device_id, dev.port.device_name, self.ctx.clock.now())
-        try:
-            where = await self.router.route(fax)
-        except (FaxError, OSError) as exc:
-            log.error("routing of received fax %d failed: %s", job.job_id, exc)
-            with contextlib.suppress(FaxError):
-                await self.ctx.update_job(
-                    JobChange(
-                        job.job_id,
-                        {
-                            "job_type": JobType.ROUTING,
-                            "queue_status": QueueStatus.ROUTING,
-                            "status_text": f"routing failed: {exc}",
-                        },
-                        events=(
-                            NewEvent(
-                                EventId.ROUTING, dev.device_id, job.job_id, {"error": str(exc)}
-                            ),
-                        ),
-                    )
-                )
-            return
-        log.info("received fax %d routed to %s", job.job_id, where)
-        # Recorded on the job (with an event), so whoever waits on the fax knows it arrived.
-        with contextlib.suppress(FaxError):
-            await self.ctx.update_job(
-                JobChange(
-                    job.job_id,
-                    {"status_text": f"{job.status_text}; routed to {where}"},
-                    events=(
-                        NewEvent(EventId.JOB_CHANGED, dev.device_id, job.job_id, {"routed": where}),
-                    ),
-                )
-            )

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lanfax.model.config import ServerConfig
 from lanfax.model.errors import ConfigError
+from lanfax.service.routing import RoutingSettings, parse_routing_settings
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 DEFAULT_DATA = "./lanfax-data"
@@ -41,7 +42,7 @@ DEFAULT_PROVIDERS: tuple[Mapping[str, Any], ...] = (
 )
 
 _SERVER_KEYS = {"listen", "data", "database", "timezone", "max_upload_mb"}
-_TOP_KEYS = {"server", "settings", "providers"}
+_TOP_KEYS = {"server", "settings", "providers", "routing"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class ServiceSettings:
     initial_config: Mapping[str, Any] = field(default_factory=dict)
     providers: tuple[Mapping[str, Any], ...] = DEFAULT_PROVIDERS
     source: str = "(defaults)"
+    #: The ``[routing]`` section (lanfax.service.routing.RoutingSettings).
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
 
     @property
     def store_url(self) -> str:
@@ -122,7 +125,7 @@ def settings_from_mapping(
     if unknown:
         raise ConfigError(
             f"{source}: unknown section(s) {', '.join(unknown)}",
-            hint="the file may have [server], [settings] and [[providers]]",
+            hint="the file may have [server], [settings], [routing] and [[providers]]",
         )
     server = doc.get("server", {})
     if not isinstance(server, Mapping):
@@ -177,6 +180,7 @@ def settings_from_mapping(
                     hint="add type = \"virtual\" (or another provider name, or 'module:Class')",
                 )
         providers = tuple(dict(t) for t in providers_doc)
+    routing = parse_routing_settings(doc.get("routing", {}), source=source)
     return ServiceSettings(
         host=host,
         port=port,
@@ -187,6 +191,7 @@ def settings_from_mapping(
         initial_config=dict(initial),
         providers=providers,
         source=source,
+        routing=routing,
     )
 
 

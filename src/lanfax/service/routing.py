@@ -1,0 +1,575 @@
+"""Routing jobs: every received fax goes through the enabled routing methods, durably.
+
+The inbound pipeline commits a received fax as a RECEIVE job in queue state ROUTING (in the
+same transaction that records the call's outcome), then hands it to :class:`RoutingJobs`.
+From there the job is owned here:
+
+* every method enabled on the receiving device runs, in the global order
+  (:meth:`lanfax.routing.RoutingManager.route_fax`);
+* all succeeded -> the job is COMPLETED (one transaction, with an event);
+* some failed -> the job becomes a ROUTING job (JobType.ROUTING, still queue state ROUTING),
+  the failures are recorded in ``job.extra["routing"]`` and ``status_text``, and
+  ``next_attempt_at`` is set by :func:`lanfax.routing.next_retry`; only the failed methods run
+  again. A failure no retry can cure (a configuration error), or too many attempts, leaves
+  the job held (``next_attempt_at`` None) until a person fixes the route and asks for a retry
+  (:meth:`RoutingJobs.retry_now`; changing a device's routing configuration does it too), or
+  deletes the job.
+
+Durability: since the job is ROUTING (not final) before any method runs, a SIGKILL at any
+point leaves a job that is routed again after the restart. Delivery is therefore at least
+once: a method that finished just before the kill runs again (the folder route adds ``-1`` to
+the name; the web hook's idempotency key lets a receiver drop the duplicate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from lanfax.model.codes import EventId, JobType, QueueStatus
+from lanfax.model.errors import ConfigError, Conflict, FaxError, NotFound
+from lanfax.model.events import NewEvent
+from lanfax.model.jobs import Job
+from lanfax.model.routing import GlobalRoutingInfo, RoutingMethod
+from lanfax.routing import (
+    FaxRoute,
+    FileSetCallbacks,
+    MethodOutcome,
+    RoutingConfig,
+    RoutingManager,
+    RoutingOutcome,
+    next_retry,
+    normalize_guid,
+)
+from lanfax.routing.manager import ENTRY_POINT_GROUP
+from lanfax.routing.policy import InboundPolicy
+from lanfax.service.context import ServiceContext
+from lanfax.service.devices import DeviceManager
+from lanfax.store.api import JobChange, Store
+
+log = logging.getLogger("lanfax.inbound")
+
+#: Longest real-time sleep between looks at the routing queue (a wall-clock jump is noticed).
+MAX_IDLE_SECONDS = 30.0
+#: Faxes routed at the same time (each runs its methods one after another).
+CONCURRENCY = 4
+
+_ROUTING = frozenset({QueueStatus.ROUTING})
+_ROUTING_KEYS = {"allowed_roots", "retry_base", "retry_cap", "max_attempts", "policy"}
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSettings:
+    """The ``[routing]`` section of the settings file.
+
+    ::
+
+        [routing]
+        allowed_roots = ["/srv/fax"]   # folders the folder route may write in (+ <data>/inbox)
+        retry_base = 60                # seconds before the first retry of a failed route
+        retry_cap = 3600               # longest delay between retries
+        max_attempts = 10              # failed attempts before the job waits for a person
+        policy = {block = ["0900*"], max_pages = 50}
+        [routing.builtin]              # options of the extension named "builtin"
+        webhook_attempts = 3
+    """
+
+    allowed_roots: tuple[Path, ...] = ()
+    retry_base: float = 60.0
+    retry_cap: float = 3600.0
+    max_attempts: int = 10
+    policy: InboundPolicy = field(default_factory=InboundPolicy)
+    extensions: Mapping[str, Mapping[str, Any]] | None = None
+
+    def options(self, name: str) -> Mapping[str, Any]:
+        return (self.extensions or {}).get(name, {})
+
+
+def _number(table: Mapping[str, Any], key: str, default: float, lo: float, where: str) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < lo:
+        raise ConfigError(f"{where}.{key}: {value!r} is not allowed", hint=f"use a number >= {lo}")
+    return float(value)
+
+
+def parse_routing_settings(table: Any, *, source: str = "(defaults)") -> RoutingSettings:
+    """Validate the ``[routing]`` table; ConfigError naming the key otherwise."""
+    where = f"{source}: routing"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table", hint="write it as [routing]")
+    extensions: dict[str, Mapping[str, Any]] = {}
+    for key, value in table.items():
+        if key in _ROUTING_KEYS:
+            continue
+        if isinstance(value, Mapping) and _NAME.match(key):
+            extensions[key] = dict(value)
+            continue
+        raise ConfigError(
+            f"{where}: unknown key {key!r}",
+            hint=f"[routing] knows {', '.join(sorted(_ROUTING_KEYS))} and [routing.<extension>]",
+        )
+    roots_raw = table.get("allowed_roots", [])
+    if not isinstance(roots_raw, list) or not all(isinstance(r, str) for r in roots_raw):
+        raise ConfigError(f"{where}.allowed_roots must be a list of paths", hint='["/srv/fax"]')
+    roots = tuple(Path(r) for r in roots_raw)
+    for r in roots:
+        if not r.is_absolute():
+            raise ConfigError(f"{where}.allowed_roots: {r} is not absolute", hint="start with /")
+    attempts = table.get("max_attempts", 10)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
+        raise ConfigError(f"{where}.max_attempts: {attempts!r}", hint="use 1 to 100")
+    policy_raw = table.get("policy", {})
+    if not isinstance(policy_raw, Mapping):
+        raise ConfigError(f"{where}.policy must be a table", hint="{block = [...], max_pages = N}")
+    try:
+        policy = InboundPolicy.from_mapping(policy_raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.policy: {exc.message}", hint=exc.hint) from None
+    return RoutingSettings(
+        allowed_roots=roots,
+        retry_base=_number(table, "retry_base", 60.0, 0.0, where),
+        retry_cap=_number(table, "retry_cap", 3600.0, 0.0, where),
+        max_attempts=attempts,
+        policy=policy,
+        extensions=extensions,
+    )
+
+
+# -- extension state in the service's store ------------------------------------------------------
+
+
+class StoreRoutingState:
+    """:class:`~lanfax.routing.RoutingStateStore` over ``Store.get/put_settings``.
+
+    Reads are served from a copy loaded at start (this process is the only writer); a write
+    goes to the store first (one transaction, durable), then to the copy.
+    """
+
+    PREFIXES = ("ext:", "routing:")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        for prefix in self.PREFIXES:
+            for ns in self._store.list_namespaces(prefix):
+                values = self._store.get_settings(ns)
+                with self._lock:
+                    self._cache[ns] = values
+
+    def get(self, namespace: str) -> dict[str, Any]:
+        with self._lock:
+            cached = self._cache.get(namespace)
+        if cached is None:
+            cached = self._store.get_settings(namespace)
+            with self._lock:
+                self._cache.setdefault(namespace, cached)
+        return copy.deepcopy(cached)
+
+    def put(self, namespace: str, values: Mapping[str, Any]) -> None:
+        clean = copy.deepcopy(dict(values))
+        # Serialized, so the copy always ends up as the last committed value.
+        with self._lock:
+            self._store.put_settings(namespace, clean)
+            self._cache[namespace] = clean
+
+
+# -- routing jobs ----------------------------------------------------------------------------------
+
+
+def fax_route(job: Job, device_name: str) -> FaxRoute:
+    """The FAX_ROUTE fields of a received fax's job."""
+    received = job.completed_at or job.submitted_at
+    started = job.started_at or received
+    return FaxRoute(
+        job_id=job.job_id,
+        receive_time=received,
+        page_count=job.page_count,
+        elapsed_time=max((received - started).total_seconds(), 0.0),
+        csid=job.recipient_number,
+        tsid=job.remote_ident,
+        caller_id=job.caller_id,
+        routing_info=job.routing_string,
+        receiver_name=job.recipient_name,
+        receiver_number=job.recipient_number,
+        device_name=device_name,
+        device_id=job.device_id or 0,
+    )
+
+
+class RoutingJobs:
+    """Runs the routing of received faxes and retries the failed routes.
+
+    ``device_name(device_id)`` names a device for FAX_ROUTE (the device manager knows).
+    """
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        manager: RoutingManager,
+        callbacks: FileSetCallbacks,
+        settings: RoutingSettings,
+        devices: DeviceManager,
+    ) -> None:
+        self.ctx = ctx
+        self.manager = manager
+        self.callbacks = callbacks
+        self.settings = settings
+        self.devices = devices
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._stopping = False
+        ctx.on_jobs_changed(self._jobs_changed)
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def device_name(self, device_id: int) -> str:
+        dev = self.devices.devices.get(device_id)
+        return dev.port.device_name if dev is not None else ""
+
+    def received(self, job: Job) -> None:
+        """InboundRouter: a fax was committed as a ROUTING job; route it now."""
+        self.ctx.unfinished.setdefault(job.job_id, job)
+        self.wake()
+
+    async def start(self) -> None:
+        """FaxRouteInitialize, FaxRouteDeviceChangeNotification for every device, then route
+        whatever is waiting (faxes left ROUTING by a crash are due at once)."""
+        await self.manager.start()
+        for device_id in self.devices.devices:
+            self.manager.device_changed(device_id, True)
+        await self.ctx.run(self._clean_manifests)
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="lanfax-routing")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._running:
+            # A method interrupted here runs again after the restart (the job stays ROUTING).
+            for task in self._running.values():
+                task.cancel()
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    def wake(self) -> None:
+        """Look at the routing queue now (a new fax, a test moved its clock, a fix)."""
+        self._wake.set()
+
+    def _jobs_changed(self, jobs: Sequence[Job]) -> None:
+        if any(j.queue_status is QueueStatus.ROUTING for j in jobs):
+            self._wake.set()
+
+    def _clean_manifests(self) -> None:
+        """Drop file manifests of faxes that are no longer being routed (deleted, done)."""
+        root = self.callbacks.root
+        if root is None:
+            return
+        live = {j.job_id for j in self.ctx.unfinished.values() if _is_routing(j)}
+        for manifest in root.glob("job-*.json"):
+            stem = manifest.stem.removeprefix("job-")
+            if stem.isdigit() and int(stem) not in live:
+                self.callbacks.forget(int(stem))
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def due(self, now: datetime) -> tuple[list[Job], datetime | None]:
+        """Routing jobs to run now, and the earliest later time one becomes due."""
+        ready: list[Job] = []
+        later: datetime | None = None
+        for job in self.ctx.unfinished.values():
+            if not _is_routing(job) or job.job_id in self._running:
+                continue
+            if job.next_attempt_at is None:
+                if _state(job).get("held"):
+                    continue
+                ready.append(job)
+            elif job.next_attempt_at <= now:
+                ready.append(job)
+            elif later is None or job.next_attempt_at < later:
+                later = job.next_attempt_at
+        ready.sort(key=lambda j: j.job_id)
+        return ready, later
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            now = self.ctx.clock.now()
+            ready, later = self.due(now)
+            for job in ready:
+                if len(self._running) >= CONCURRENCY:
+                    break
+                task = asyncio.get_running_loop().create_task(
+                    self._route_job(job.job_id), name=f"lanfax-route-{job.job_id}"
+                )
+                self._running[job.job_id] = task
+            timeout = MAX_IDLE_SECONDS
+            if later is not None:
+                timeout = min(max((later - now).total_seconds(), 0.0), MAX_IDLE_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _route_job(self, job_id: int) -> None:
+        try:
+            job = await self.ctx.get_job(job_id)
+            if job is None or not _is_routing(job):
+                return
+            await self.route(job)
+        except FaxError as exc:
+            log.error("routing fax %d could not be recorded: %s", job_id, exc)
+        except Exception:  # a bug must not stop the routing loop; the job stays ROUTING
+            log.exception("routing fax %d failed unexpectedly", job_id)
+        finally:
+            self._running.pop(job_id, None)
+            self._wake.set()
+
+    async def route(self, job: Job) -> Job:
+        """Run the methods this job still needs and record the outcome (one transaction).
+
+        Methods run one at a time; after each success that is not the last, the progress is
+        committed, so a crash in the middle repeats only the method that was running."""
+        state = _state(job)
+        done = set(state.get("done", []))
+        device_id = job.device_id or 0
+        if state.get("pending") is None:
+            wanted = [m.guid for m in self.manager.enum_routing_methods(device_id) if m.enabled]
+        else:
+            chosen = set(state["pending"] if state.get("manual") else state.get("retry", []))
+            order = [g.guid for g in self.manager.enum_global_routing_info()]
+            # A method no longer installed is reported by the manager (not retryable).
+            wanted = [g for g in order if g in chosen] + sorted(chosen - set(order))
+        wanted = [g for g in wanted if g not in done]
+        path = self.ctx.spool.resolve(job.document_path)
+        fax = fax_route(job, self.device_name(device_id))
+        results: list[MethodOutcome] = []
+        skipped: list[str] = []
+        for i, guid in enumerate(wanted):
+            one = await self.manager.route_fax(fax, [path], only={guid})
+            results.extend(one.results)
+            skipped.extend(one.skipped)
+            if one.ok and one.results and i < len(wanted) - 1:
+                done.add(guid)
+                progress = dict(state, done=sorted(done))
+                saved = await self._update(job, {"extra": dict(job.extra, routing=progress)}, None)
+                if saved is None:
+                    return job
+                job, state = saved, progress
+        outcome = RoutingOutcome(job.job_id, tuple(results), tuple(skipped))
+        return await self._record(job, state, outcome)
+
+    async def _record(self, job: Job, state: dict[str, Any], outcome: RoutingOutcome) -> Job:
+        ctx = self.ctx
+        now = ctx.clock.now()
+        done = list(dict.fromkeys([*state.get("done", []), *outcome.succeeded]))
+        errors: dict[str, str] = {
+            g: e for g, e in state.get("errors", {}).items() if g not in outcome.succeeded
+        }
+        for r in outcome.failed:
+            errors[r.guid] = f"{r.friendly_name or r.guid}: {r.result.reason}"
+        for g in outcome.skipped:
+            errors.pop(g, None)
+        notes = [r.result.reason for r in outcome.results if r.result.ok and r.result.reason]
+        received = f"received {job.page_count} page(s)"
+        if not errors:
+            where = "; ".join(notes) or "no routing method enabled"
+            changes: dict[str, Any] = {
+                "job_type": JobType.RECEIVE,
+                "queue_status": QueueStatus.COMPLETED,
+                "next_attempt_at": None,
+                "status_text": f"{received}; routed to {where}",
+                "extra": dict(job.extra, routing={"done": done, "attempts": job.attempts}),
+            }
+            event = NewEvent(
+                EventId.JOB_CHANGED,
+                job.device_id or 0,
+                job.job_id,
+                {"routed": where, "methods": done},
+            )
+            updated = await self._update(job, changes, event)
+            if updated is not None:
+                await ctx.run(self.callbacks.forget, job.job_id)
+                log.info("received fax %d routed to %s", job.job_id, where)
+            return updated or job
+        attempts = job.attempts + 1
+        ran = {r.guid for r in outcome.results}
+        earlier = set(state.get("retry", [])) - ran
+        retry = sorted(g for g in set(outcome.retry_guids) | earlier if g in errors)
+        when = None
+        if retry:
+            when = next_retry(
+                attempts,
+                now,
+                base=timedelta(seconds=self.settings.retry_base),
+                cap=timedelta(seconds=self.settings.retry_cap),
+                max_attempts=self.settings.max_attempts,
+            )
+        held = when is None
+        reason = "; ".join(errors.values())
+        tail = (
+            f"next try at {when.isoformat(timespec='seconds')}"
+            if when is not None
+            else "waiting for an administrator (fix the route, then retry)"
+        )
+        changes = {
+            "job_type": JobType.ROUTING,
+            "queue_status": QueueStatus.ROUTING,
+            "attempts": attempts,
+            "next_attempt_at": when,
+            "status_text": f"routing failed: {reason}; {tail}",
+            "extra": dict(
+                job.extra,
+                routing={
+                    "done": done,
+                    "pending": sorted(errors),
+                    "retry": retry,
+                    "errors": errors,
+                    "held": held,
+                    "last_attempt_at": now.isoformat(),
+                },
+            ),
+        }
+        detail = {"errors": errors, "attempts": attempts, "held": held}
+        event = NewEvent(EventId.ROUTING, job.device_id or 0, job.job_id, detail)
+        log.warning("routing of fax %d failed (attempt %d): %s", job.job_id, attempts, reason)
+        return await self._update(job, changes, event) or job
+
+    async def _update(
+        self, job: Job, changes: dict[str, Any], event: NewEvent | None
+    ) -> Job | None:
+        events = (event,) if event is not None else ()
+        try:
+            return await self.ctx.update_job(
+                JobChange(job.job_id, changes, expect=_ROUTING, events=events)
+            )
+        except (Conflict, NotFound):
+            log.info("fax %d changed while it was routed (deleted?); outcome dropped", job.job_id)
+            return None
+
+    # -- administration -------------------------------------------------------------------------
+
+    async def retry_now(self, job_id: int) -> Job:
+        """Route a routing job again now: every method that has not succeeded yet."""
+        job = await self.ctx.get_job(job_id)
+        if job is None:
+            raise NotFound(f"there is no job {job_id}", hint="list the jobs to see their ids")
+        if not _is_routing(job):
+            raise Conflict(
+                f"job {job_id} is not waiting for routing",
+                hint="only jobs in the routing state can be routed again",
+                queue_status=job.queue_status.name.lower(),
+            )
+        state = _state(job)
+        extra = dict(job.extra)
+        if state:
+            extra["routing"] = dict(state, held=False, manual=True)
+        event = NewEvent(EventId.JOB_CHANGED, job.device_id or 0, job_id, {"routing": "retry"})
+        updated = await self.ctx.update_job(
+            JobChange(
+                job_id, {"next_attempt_at": None, "extra": extra}, expect=_ROUTING, events=(event,)
+            )
+        )
+        self.wake()
+        return updated
+
+    async def device_config_changed(self, device_id: int) -> None:
+        """The routing configuration of a device changed: held jobs of it try again now."""
+        for job in list(self.ctx.unfinished.values()):
+            if _is_routing(job) and job.device_id == device_id and _state(job).get("held"):
+                with contextlib.suppress(FaxError):
+                    await self.retry_now(job.job_id)
+
+    # -- the configuration calls, with the retry hook --------------------------------------------
+
+    def global_methods(self) -> list[GlobalRoutingInfo]:
+        return self.manager.enum_global_routing_info()
+
+    async def set_priority(self, guid: str, priority: int) -> list[GlobalRoutingInfo]:
+        await self.ctx.run(self.manager.set_priority, guid, priority)
+        return self.manager.enum_global_routing_info()
+
+    async def set_order(self, guids: Sequence[str]) -> list[GlobalRoutingInfo]:
+        if isinstance(guids, str) or not isinstance(guids, Sequence):
+            raise ConfigError("order must be a list of GUIDs", hint='{"order": ["{...}", ...]}')
+        await self.ctx.run(self.manager.set_global_order, list(guids))
+        return self.manager.enum_global_routing_info()
+
+    def methods(self, device_id: int) -> list[RoutingMethod]:
+        return self.manager.enum_routing_methods(device_id, self.device_name(device_id))
+
+    async def enable(self, device_id: int, guid: str, enabled: bool) -> RoutingMethod:
+        await self.ctx.run(self.manager.enable_routing_method, guid, device_id, enabled)
+        await self.device_config_changed(device_id)
+        return self.method(device_id, guid)
+
+    def method(self, device_id: int, guid: str) -> RoutingMethod:
+        self.manager.get_routing_info(guid, device_id)  # NotFound for an unknown GUID
+        g = normalize_guid(guid)
+        return next(m for m in self.methods(device_id) if m.guid == g)
+
+    def get_info(self, device_id: int, guid: str) -> dict[str, Any]:
+        return self.manager.get_routing_info(guid, device_id, redact=True)
+
+    async def set_info(self, device_id: int, guid: str, info: Mapping[str, Any]) -> dict[str, Any]:
+        await self.ctx.run(self.manager.set_routing_info, guid, device_id, info)
+        await self.device_config_changed(device_id)
+        return self.manager.get_routing_info(guid, device_id, redact=True)
+
+
+def _is_routing(job: Job) -> bool:
+    return job.queue_status is QueueStatus.ROUTING and job.job_type in (
+        JobType.RECEIVE,
+        JobType.ROUTING,
+    )
+
+
+def _state(job: Job) -> dict[str, Any]:
+    state = job.extra.get("routing")
+    return dict(state) if isinstance(state, Mapping) else {}
+
+
+async def open_routing(
+    ctx: ServiceContext, data_dir: Path, settings: RoutingSettings, devices: DeviceManager
+) -> RoutingJobs:
+    """The service's routing: every installed extension, its state in the store."""
+    manager, callbacks = await ctx.run(build_manager, ctx, data_dir, settings)
+    return RoutingJobs(ctx, manager, callbacks, settings, devices)
+
+
+def build_manager(
+    ctx: ServiceContext, data_dir: Path, settings: RoutingSettings
+) -> tuple[RoutingManager, FileSetCallbacks]:
+    """The routing manager with every installed extension (entry points), its state in the
+    store, file manifests under ``<data>/routing``. Blocking: run it in a worker thread."""
+    state = StoreRoutingState(ctx.store)
+    state.load()
+    callbacks = FileSetCallbacks(data_dir / "routing")
+    manager = RoutingManager(state, clock=ctx.clock, callbacks=callbacks)
+    names = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    for name in names:
+        config = RoutingConfig(data_dir, settings.allowed_roots, ctx.clock, settings.options(name))
+        manager.load_entry_points(config, names=[name])
+    unknown = sorted(set(settings.extensions or {}) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"[routing.{unknown[0]}] names no installed routing extension",
+            hint=f"installed extensions: {', '.join(names) or 'none'}",
+        )
+    return manager, callbacks
