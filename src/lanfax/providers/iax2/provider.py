@@ -1,0 +1,777 @@
+"""Iax2Provider: N fax channels on one IAX2 peer (an Asterisk PBX, or iaxmodem + HylaFAX).
+
+One UDP socket carries every call; the sans-IO :class:`~.endpoint.Endpoint` demultiplexes
+them and this module does the I/O: a datagram protocol feeds it, one timer drives its
+retransmissions and keep-alives, and each connected call runs a
+:class:`~.media.VoicePump` (spandsp's audio terminal, paced at 20 ms).
+
+Outgoing: NEW → ACCEPT (or AUTHREQ → AUTHREP, or REJECT) → RINGING → ANSWER → fax → HANGUP.
+Incoming: NEW → ACCEPT + RINGING; the device rings (``callbacks.ring`` every
+``ring_interval``) until the service calls :meth:`Iax2Provider.receive`, which answers.
+
+How a call that did not complete is reported (FS_* statuses):
+
+=====================================================  =====================
+far end / network                                      status
+=====================================================  =====================
+REJECT or HANGUP before answer, cause 17 / "busy",     BUSY
+CONTROL/BUSY, cause 21 (call rejected)
+cause 18, 19, or no ANSWER within ``answer_timeout``   NO_ANSWER
+cause 1, 2, 3, 22, 28 (no such number)                 BAD_ADDRESS
+cause 34, 38, 41, 42, 58, CONTROL/CONGESTION, the      LINE_UNAVAILABLE
+peer never answers our NEW
+authentication refused or impossible                   FATAL_ERROR
+hangup or lost link after answer, before T.30 ended    DISCONNECTED
+answered, but no T.30 heard (no phase B)               NOT_FAX_CALL
+=====================================================  =====================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from lanfax.engine.events import PageDone, PhaseB, SessionEvent
+from lanfax.engine.options import SessionOptions
+from lanfax.engine.session import AudioFaxSession
+from lanfax.engine.watchdog import Watchdog
+from lanfax.model.codes import PortFlags, ProviderStatus
+from lanfax.model.errors import ProviderError
+from lanfax.providers.api import (
+    CallResult,
+    FaxDevStatus,
+    FaxProvider,
+    FaxReceive,
+    FaxSend,
+    IncomingCall,
+    JobHandle,
+    OnCallInProgress,
+    ProviderDevice,
+    ServiceCallbacks,
+)
+from lanfax.providers.iax2.call import AUDIO_FORMATS, CallState, Iax2Call
+from lanfax.providers.iax2.config import Iax2Config, parse_config
+from lanfax.providers.iax2.endpoint import Address, Endpoint
+from lanfax.providers.iax2.events import (
+    Accepted,
+    Answered,
+    Audio,
+    Busy,
+    CallEvent,
+    Closed,
+    Congestion,
+    HungUp,
+    Incoming,
+    LinkLost,
+    Rejected,
+    Ringing,
+)
+from lanfax.providers.iax2.frames import Cause, MediaFormat
+from lanfax.providers.iax2.media import VoicePump
+from lanfax.providers.iax2.outcome import final_result, signalling_outcome
+
+__all__ = ["Iax2Job", "Iax2Provider"]
+
+_log = logging.getLogger("lanfax.providers.iax2")
+
+
+class _Line:
+    """One channel: its job, and the incoming call ringing on it."""
+
+    def __init__(self, provider: Iax2Provider, index: int) -> None:
+        self.provider = provider
+        self.index = index
+        host, port = provider.config.peer
+        self.local_id = f"iax2:{host}:{port}:{index + 1}"
+        self.job: Iax2Job | None = None
+        self.ringing: _CallCtx | None = None
+
+
+class _CallCtx:
+    """What the provider keeps per IAX2 call: its events and, once up, its media."""
+
+    def __init__(self, call: Iax2Call) -> None:
+        self.call = call
+        self.queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+        self.pump: VoicePump | None = None
+        self.incoming: Incoming | None = None
+        self.line: _Line | None = None
+        self.lag_ms: int | None = None
+
+
+class Iax2Job:
+    """The JobHandle of the IAX2 provider."""
+
+    def __init__(self, line: _Line) -> None:
+        self.line = line
+        self.ctx: _CallCtx | None = None
+        self.aborted = False
+        self.ended = False
+        self.busy = False
+        self.status = FaxDevStatus(ProviderStatus.INITIALIZING, "job open")
+        self._abort_event = asyncio.Event()
+
+    @property
+    def local_id(self) -> str:
+        return self.line.local_id
+
+    def set_status(self, status: FaxDevStatus) -> None:
+        if status != self.status:
+            self.status = status
+            self.line.provider._emit(self.local_id, status)
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, provider: Iax2Provider) -> None:
+        self.provider = provider
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.provider._datagram(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and the like: the retransmission timers notice a dead peer.
+        _log.debug("iax2 socket error: %s", exc)
+
+
+class Iax2Provider(FaxProvider):
+    """Fax lines on an IAX2 peer (see docs/iax2.md)."""
+
+    name: ClassVar[str] = "iax2"
+    friendly_name: ClassVar[str] = "IAX2 lines (Asterisk, iaxmodem)"
+
+    def __init__(self) -> None:
+        self.config = Iax2Config()
+        self._callbacks: ServiceCallbacks | None = None
+        self._lines: dict[str, _Line] = {}
+        self._endpoint: Endpoint | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._ctx: dict[int, _CallCtx] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False
+
+    # -- FaxDevInitialize / VirtualDeviceCreation / Shutdown -------------------------------
+
+    async def initialize(self, config: Mapping[str, Any], callbacks: ServiceCallbacks) -> None:
+        if self._running:
+            raise ProviderError("the iax2 provider is already initialized", hint="initialize once")
+        self.config = parse_config(config)
+        self._callbacks = callbacks
+        self._loop = asyncio.get_running_loop()
+        others = [int(f) for f in AUDIO_FORMATS if f != self.config.media_format]
+        formats = (self.config.media_format, *others)
+        self._endpoint = Endpoint(
+            formats=formats, username=self.config.username, secret=self.config.secret
+        )
+        try:
+            transport, _ = await self._loop.create_datagram_endpoint(
+                lambda: _Protocol(self), local_addr=self.config.bind
+            )
+        except OSError as exc:
+            host, port = self.config.bind
+            raise ProviderError(
+                f"iax2 provider: cannot bind UDP {host}:{port}: {exc.strerror or exc}",
+                hint="choose another bind port (or 0 for any free port)",
+            ) from exc
+        self._transport = transport
+        self._lines = {}
+        for i in range(self.config.channels):
+            line = _Line(self, i)
+            self._lines[line.local_id] = line
+        self._running = True
+        self._arm()
+
+    @property
+    def address(self) -> Address:
+        """The UDP address we listen on (its port is the one to give the peer)."""
+        if self._transport is None:
+            raise ProviderError("the iax2 provider is not running", hint="call initialize()")
+        host, port = self._transport.get_extra_info("sockname")[:2]
+        return str(host), int(port)
+
+    def virtual_devices(self) -> list[ProviderDevice]:
+        host, port = self.config.peer
+        return [
+            ProviderDevice(
+                line.local_id,
+                f"IAX2 {host}:{port} channel {line.index + 1}",
+                self.config.number,
+                PortFlags.SEND | PortFlags.RECEIVE,
+                {"iax2_peer": f"{host}:{port}", "codec": self.config.codec, "max_rate": 14400},
+            )
+            for line in self._lines.values()
+        ]
+
+    async def shutdown(self) -> None:
+        if not self._running:
+            return
+        self._running = False
+        for line in self._lines.values():
+            if line.job is not None and line.job.busy:
+                await self.abort(line.job)
+        ep = self._endpoint
+        loop = self._loop
+        if ep is not None and loop is not None:
+            now = loop.time()
+            for call in ep.calls:
+                call.hangup(now)
+            self._flush()
+            # Give the peer a moment to acknowledge our HANGUPs.
+            for _ in range(20):
+                if not any(c.state is CallState.HANGING_UP for c in ep.calls):
+                    break
+                await asyncio.sleep(0.05)
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._transport is not None:
+            self._transport.close()
+        self._transport = None
+
+    # -- the socket and the timers -----------------------------------------------------------
+
+    def _datagram(self, data: bytes, addr: Address) -> None:
+        ep, loop = self._endpoint, self._loop
+        if ep is None or loop is None:
+            return
+        for call, event in ep.datagram_received(data, addr, loop.time()):
+            self._dispatch(call, event)
+        self._flush()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        ep, loop = self._endpoint, self._loop
+        if ep is None or loop is None:
+            return
+        for call, event in ep.poll(loop.time()):
+            self._dispatch(call, event)
+        self._flush()
+
+    def _flush(self) -> None:
+        """Send what the calls queued, and re-arm the timer for the next deadline."""
+        ep, loop = self._endpoint, self._loop
+        if ep is None or loop is None:
+            return
+        ep.flush(loop.time())
+        transport = self._transport
+        for data, addr in ep.take_datagrams():
+            if transport is not None and not transport.is_closing():
+                transport.sendto(data, addr)
+        self._arm()
+
+    def _arm(self) -> None:
+        ep, loop = self._endpoint, self._loop
+        if ep is None or loop is None or not self._running:
+            return
+        deadline = ep.next_deadline()
+        if deadline is None:
+            return
+        if self._timer is not None:
+            if self._timer.when() <= deadline:
+                return
+            self._timer.cancel()
+        self._timer = loop.call_at(deadline, self._on_timer)
+
+    def _dispatch(self, call: Iax2Call, event: CallEvent) -> None:
+        ctx = self._ctx.get(call.local_call)
+        if ctx is None:
+            if isinstance(event, Incoming):
+                self._offer(call, event)
+            return
+        if isinstance(event, Audio):
+            if ctx.pump is not None:
+                ctx.pump.audio(event.payload, event.media_format)
+            return
+        if isinstance(event, Closed):
+            self._ctx.pop(call.local_call, None)
+        ctx.queue.put_nowait(event)
+
+    # -- incoming calls -----------------------------------------------------------------------
+
+    def _offer(self, call: Iax2Call, incoming: Incoming) -> None:
+        loop = self._loop
+        assert loop is not None
+        free = next(
+            (
+                line
+                for line in self._lines.values()
+                if line.ringing is None and (line.job is None or not line.job.busy)
+            ),
+            None,
+        )
+        if free is None or not self._running:
+            call.reject(loop.time(), Cause.USER_BUSY)
+            self._log_all(logging.INFO, f"incoming call from {incoming.calling_number!r}: busy")
+            return
+        ctx = _CallCtx(call)
+        ctx.incoming = incoming
+        ctx.line = free
+        self._ctx[call.local_call] = ctx
+        free.ringing = ctx
+        call.accept(loop.time())
+        self._cb().log(
+            free.local_id,
+            logging.INFO,
+            f"incoming call {call.local_call} from {incoming.calling_number!r}"
+            f" ({incoming.calling_name!r}) to {incoming.called_number!r},"
+            f" format {MediaFormat(incoming.media_format).name}",
+        )
+        self._spawn(self._ring(free, ctx), f"iax2 ring {call.local_call}")
+
+    async def _ring(self, line: _Line, ctx: _CallCtx) -> None:
+        assert ctx.incoming is not None
+        ring = 0
+        call_id = f"iax2-{ctx.call.local_call}"
+        try:
+            while ctx.call.state is CallState.ACCEPTED and line.ringing is ctx and self._running:
+                ring += 1
+                self._cb().ring(
+                    line.local_id,
+                    IncomingCall(
+                        call_id, ctx.incoming.calling_number, ctx.incoming.called_number, ring
+                    ),
+                )
+                gone = False
+                deadline = asyncio.get_running_loop().time() + self.config.ring_interval
+                while not gone:
+                    timeout = deadline - asyncio.get_running_loop().time()
+                    if timeout <= 0 or line.ringing is not ctx:
+                        break
+                    try:
+                        event = await asyncio.wait_for(ctx.queue.get(), timeout)
+                    except TimeoutError:
+                        break
+                    gone = isinstance(event, HungUp | LinkLost | Closed)
+                if gone:
+                    break
+        finally:
+            if line.ringing is ctx:
+                # Never answered: the caller went away (or we are stopping).
+                line.ringing = None
+                self._ctx.pop(ctx.call.local_call, None)
+                if self._running and ctx.call.state is not CallState.CLOSED:
+                    ctx.call.hangup(asyncio.get_running_loop().time(), Cause.NO_ANSWER)
+                    self._flush()
+                if self._callbacks is not None:
+                    self._callbacks.call_ended(line.local_id, call_id)
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def _line(self, local_id: str) -> _Line:
+        line = self._lines.get(local_id)
+        if line is None:
+            raise ProviderError(
+                f"no iax2 channel {local_id!r}",
+                hint=f"known channels: {', '.join(sorted(self._lines)) or '(none)'}",
+            )
+        return line
+
+    def _job(self, handle: JobHandle) -> Iax2Job:
+        if not isinstance(handle, Iax2Job) or handle.line.provider is not self:
+            raise ProviderError(
+                "this job handle does not belong to this provider",
+                hint="pass the handle start_job returned",
+            )
+        if handle.ended:
+            raise ProviderError("the job has ended", hint="open a new job with start_job")
+        return handle
+
+    async def start_job(self, local_id: str) -> JobHandle:
+        self._check_running()
+        line = self._line(local_id)
+        if line.job is not None:
+            raise ProviderError(
+                f"channel {local_id} already has a job open", hint="wait for end_job"
+            )
+        job = Iax2Job(line)
+        line.job = job
+        return job
+
+    async def end_job(self, handle: JobHandle) -> None:
+        job = self._job(handle)
+        if job.busy:
+            await self.abort(job)
+        job.ended = True
+        if job.line.job is job:
+            job.line.job = None
+
+    def report_status(self, handle: JobHandle) -> FaxDevStatus:
+        if not isinstance(handle, Iax2Job) or handle.line.provider is not self:
+            raise ProviderError("this job handle does not belong to this provider")
+        return handle.status
+
+    async def abort(self, handle: JobHandle) -> None:
+        job = self._job(handle)
+        job.aborted = True
+        job._abort_event.set()
+        ctx = job.ctx
+        if ctx is not None and ctx.pump is not None:
+            ctx.pump.session.terminate()
+
+    # -- FaxDevSend -------------------------------------------------------------------------
+
+    async def send(
+        self, handle: JobHandle, fax: FaxSend, on_call_in_progress: OnCallInProgress
+    ) -> CallResult:
+        job = self._job(handle)
+        self._begin(job)
+        line = job.line
+        loop = asyncio.get_running_loop()
+        session: AudioFaxSession | None = None
+        ctx: _CallCtx | None = None
+        try:
+            if job.aborted:
+                return self._final(job, ProviderStatus.USER_ABORT, "aborted before dialing")
+            ident = fax.caller_number or self.config.number
+            options = _options(ident, fax)
+            # The document is checked (and the modem set up) before anything is dialed.
+            session = AudioFaxSession(True, options, tx_file=fax.file_name)
+            if line.ringing is not None:
+                return self._final(
+                    job, ProviderStatus.LINE_UNAVAILABLE, "an incoming call is ringing"
+                )
+            number = fax.receiver_number
+            job.set_status(FaxDevStatus(ProviderStatus.DIALING, f"dialing {number}"))
+            call = self._ep().new_call(self.config.peer, loop.time())
+            ctx = _CallCtx(call)
+            ctx.line = line
+            job.ctx = ctx
+            self._ctx[call.local_call] = ctx
+            call.dial(
+                loop.time(),
+                number,
+                calling_number=self.config.number,
+                calling_name=fax.caller_name or self.config.name,
+                calltoken=self.config.calltoken,
+            )
+            self._flush()
+            started = loop.time()
+            outcome = await self._until_answered(job, ctx, started)
+            if outcome is not None:
+                return self._final(job, *outcome)
+            on_call_in_progress()
+            tx_pages = session.tx_pages
+            job.set_status(
+                FaxDevStatus(ProviderStatus.TRANSMITTING, f"transmitting page 1 of {tx_pages}", 1)
+            )
+            result = await self._media(job, ctx, session, self._send_reporter(job, tx_pages))
+            session = None
+            return result
+        finally:
+            if session is not None:
+                session.close()
+            self._release(job, ctx)
+
+    async def _until_answered(
+        self, job: Iax2Job, ctx: _CallCtx, started: float
+    ) -> tuple[ProviderStatus, str] | None:
+        """Wait for ANSWER; a (status, text) if the call ended before that."""
+        loop = asyncio.get_running_loop()
+        call = ctx.call
+        peer = "{}:{}".format(*self.config.peer)
+        while True:
+            remaining = started + self.config.answer_timeout - loop.time()
+            if job.aborted:
+                call.hangup(loop.time(), Cause.NORMAL_CLEARING)
+                self._flush()
+                return ProviderStatus.USER_ABORT, "aborted while dialing"
+            if remaining <= 0:
+                call.hangup(loop.time(), Cause.NO_ANSWER)
+                self._flush()
+                return ProviderStatus.NO_ANSWER, f"no answer in {self.config.answer_timeout:g} s"
+            event = await self._next_event(job, ctx, remaining)
+            if event is None:
+                continue
+            if isinstance(event, Answered):
+                return None
+            if isinstance(event, Accepted):
+                self._cb().log(
+                    job.local_id,
+                    logging.INFO,
+                    f"call {call.local_call} accepted by {peer},"
+                    f" format {MediaFormat(event.media_format).name}",
+                )
+            elif isinstance(event, Ringing):
+                job.set_status(FaxDevStatus(ProviderStatus.DIALING, "ringing"))
+            elif isinstance(event, Busy | Congestion):
+                call.hangup(loop.time(), Cause.USER_BUSY)
+                self._flush()
+                if isinstance(event, Busy):
+                    return ProviderStatus.BUSY, "busy"
+                return ProviderStatus.LINE_UNAVAILABLE, "congestion"
+            elif isinstance(event, Rejected | HungUp | LinkLost):
+                self._flush()
+                return signalling_outcome(event, peer)
+
+    async def _next_event(self, job: Iax2Job, ctx: _CallCtx, timeout: float) -> CallEvent | None:
+        """The call's next event, or None on timeout or abort."""
+        get = asyncio.ensure_future(ctx.queue.get())
+        abort = asyncio.ensure_future(job._abort_event.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {get, abort}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            abort.cancel()
+            if not get.done():
+                get.cancel()
+        if get in done:
+            return get.result()
+        return None
+
+    # -- FaxDevReceive ----------------------------------------------------------------------
+
+    async def receive(self, handle: JobHandle, fax: FaxReceive) -> CallResult:
+        job = self._job(handle)
+        self._begin(job)
+        line = job.line
+        loop = asyncio.get_running_loop()
+        session: AudioFaxSession | None = None
+        ctx = line.ringing
+        try:
+            if job.aborted:
+                return self._final(job, ProviderStatus.USER_ABORT, "aborted before answering")
+            if ctx is None or ctx.call.state is not CallState.ACCEPTED:
+                return self._final(job, ProviderStatus.DISCONNECTED, "no call to answer")
+            ident = fax.receiver_number or self.config.number
+            session = AudioFaxSession(False, _options(ident, fax), rx_file=fax.file_name)
+            line.ringing = None
+            job.ctx = ctx
+            caller = ctx.incoming.calling_number if ctx.incoming else ""
+            ctx.call.answer(loop.time())
+            self._flush()
+            job.set_status(
+                FaxDevStatus(
+                    ProviderStatus.ANSWERED,
+                    "answered",
+                    caller_id=caller,
+                    routing_info=self.config.number,
+                )
+            )
+            result = await self._media(job, ctx, session, self._receive_reporter(job, caller))
+            session = None
+            return result
+        finally:
+            if session is not None:
+                session.close()
+            self._release(job, ctx if job.ctx is ctx else None)
+
+    # -- the connected call -------------------------------------------------------------------
+
+    async def _media(
+        self,
+        job: Iax2Job,
+        ctx: _CallCtx,
+        session: AudioFaxSession,
+        report: Any,
+    ) -> CallResult:
+        """Run the fax over the connected call, hang up, and build the result."""
+        loop = asyncio.get_running_loop()
+        call = ctx.call
+        watchdog = Watchdog(self.config.call_timeout, self.config.idle_timeout)
+        pump = VoicePump(
+            session,
+            call.media_format,
+            lambda payload: self._send_voice(call, payload),
+            report,
+            loop,
+            watchdog,
+        )
+        ctx.pump = pump
+        negotiated = False
+
+        def reporter(ev: SessionEvent) -> None:
+            nonlocal negotiated
+            negotiated = negotiated or isinstance(ev, PhaseB)
+            report(ev)
+
+        pump._report = reporter
+        started = loop.time()
+        pump.start()
+        far_end: CallEvent | None = None
+        try:
+            while not pump.done.done():
+                waiter: asyncio.Future[Any] = asyncio.ensure_future(ctx.queue.get())
+                done, _ = await asyncio.wait(
+                    {waiter, pump.done}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if waiter not in done:
+                    waiter.cancel()
+                    break
+                event = waiter.result()
+                if isinstance(event, HungUp | LinkLost | Rejected):
+                    far_end = event
+                    pump.hang_up()
+            await pump.done
+        except asyncio.CancelledError:
+            pump.cancel()
+            session.terminate()
+            call.hangup(loop.time())
+            self._flush()
+            raise
+        finally:
+            ctx.pump = None
+        if call.state not in (CallState.CLOSED, CallState.HANGING_UP):
+            call.hangup(loop.time(), Cause.NORMAL_CLEARING)
+            self._flush()
+        res = session.result
+        session.close()
+        if res is None:
+            raise ProviderError("the fax session ended without a result", hint="a bug: report it")
+        extra: dict[str, Any] = {
+            "codec": str(MediaFormat(call.media_format).name).lower(),
+            "wall_seconds": round(loop.time() - started, 3),
+            **pump.stats(),
+            **{f"iax2_{k}": v for k, v in call.stats.items()},
+        }
+        if watchdog.fired:
+            extra["watchdog"] = watchdog.fired
+        if far_end is not None:
+            extra["far_end_hangup"] = str(getattr(far_end, "cause", "") or type(far_end).__name__)
+        result = final_result(
+            res,
+            calling=call.outgoing,
+            aborted=job.aborted,
+            far_end_gone=far_end is not None,
+            negotiated=negotiated,
+            extra=extra,
+            caller_id=ctx.incoming.calling_number if ctx.incoming else "",
+            routing=self.config.number if ctx.incoming else "",
+        )
+        job.set_status(result.status)
+        self._cb().log(
+            job.local_id,
+            logging.INFO,
+            f"call {call.local_call} ended: {result.status.status_id.name}, {result.pages}"
+            f" page(s), {result.bit_rate} bit/s, ecm={result.ecm}, {result.compression},"
+            f" T.30 {result.t30_code} {result.t30_text!r}, late frames {pump.late_frames}",
+        )
+        return result
+
+    def _send_voice(self, call: Iax2Call, payload: bytes) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        call.send_voice(
+            loop.time(),
+            payload,
+            len(payload) // 2 if call.media_format == MediaFormat.SLINEAR else len(payload),
+        )
+        self._flush()
+
+    def _send_reporter(self, job: Iax2Job, tx_pages: int) -> Any:
+        def report(ev: SessionEvent) -> None:
+            if isinstance(ev, PhaseB):
+                job.set_status(
+                    FaxDevStatus(
+                        ProviderStatus.TRANSMITTING,
+                        f"transmitting page 1 of {tx_pages}",
+                        1,
+                        csi=ev.remote_ident,
+                    )
+                )
+            elif isinstance(ev, PageDone):
+                current = min(ev.page + 1, tx_pages)
+                text = (
+                    f"transmitting page {current} of {tx_pages}"
+                    if ev.page < tx_pages
+                    else f"sent {ev.page} of {tx_pages}, hanging up"
+                )
+                job.set_status(
+                    FaxDevStatus(ProviderStatus.TRANSMITTING, text, current, csi=job.status.csi)
+                )
+
+        return report
+
+    def _receive_reporter(self, job: Iax2Job, caller: str) -> Any:
+        def report(ev: SessionEvent) -> None:
+            last = isinstance(ev, PageDone) and "EOP" in ev.frame
+            pages = ev.page if isinstance(ev, PageDone) else 0
+            current = pages if last else pages + 1
+            text = f"received {pages} pages" if last else f"receiving page {current}"
+            job.set_status(
+                FaxDevStatus(
+                    ProviderStatus.RECEIVING,
+                    text,
+                    current,
+                    caller_id=caller,
+                    routing_info=self.config.number,
+                )
+            )
+
+        return report
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _release(self, job: Iax2Job, ctx: _CallCtx | None) -> None:
+        if ctx is not None:
+            loop = self._loop
+            if loop is not None and ctx.call.state not in (CallState.CLOSED, CallState.HANGING_UP):
+                ctx.call.hangup(loop.time())
+                self._flush()
+            if ctx.call.state is CallState.CLOSED:
+                self._ctx.pop(ctx.call.local_call, None)
+        job.busy = False
+
+    def _final(self, job: Iax2Job, status: ProviderStatus, text: str) -> CallResult:
+        result = CallResult(status=FaxDevStatus(status, text))
+        job.set_status(result.status)
+        self._cb().log(job.local_id, logging.INFO, f"{status.name}: {text}")
+        return result
+
+    def _begin(self, job: Iax2Job) -> None:
+        self._check_running()
+        if job.busy:
+            raise ProviderError(
+                "a send or receive is already running on this job",
+                hint="one job carries one call; open another job on another channel",
+            )
+        job.busy = True
+
+    def _check_running(self) -> None:
+        if not self._running:
+            raise ProviderError("the iax2 provider is not running", hint="call initialize()")
+
+    def _ep(self) -> Endpoint:
+        if self._endpoint is None:
+            raise ProviderError("the iax2 provider is not running", hint="call initialize()")
+        return self._endpoint
+
+    def _cb(self) -> ServiceCallbacks:
+        if self._callbacks is None:
+            raise ProviderError("the iax2 provider is not initialized")
+        return self._callbacks
+
+    def _emit(self, local_id: str, status: FaxDevStatus) -> None:
+        if self._callbacks is not None:
+            self._callbacks.status(local_id, status)
+
+    def _log_all(self, level: int, message: str) -> None:
+        for line in self._lines.values():
+            self._cb().log(line.local_id, level, message)
+            break
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _options(ident: str, fax: FaxSend | FaxReceive) -> SessionOptions:
+    opts = fax.options
+    header = opts.page_header if isinstance(fax, FaxSend) else None
+    return SessionOptions(
+        local_ident=ident,
+        page_header=header,
+        ecm=opts.ecm,
+        modems=opts.modems,
+        compressions=opts.compressions,
+    )
