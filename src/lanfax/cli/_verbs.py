@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lanfax.cli import _output as out
+from lanfax.cli._routing import verb_routing as verb_routing
 from lanfax.client import Client
 from lanfax.model.codes import QueueStatus
 from lanfax.model.errors import AccessDenied, FaxError, InvalidInput

@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id", type=int, metavar="JOB")
     p.add_argument("-o", "--output", required=True, metavar="FILE.tif")
 
+    from lanfax.cli import _routing
+
+    _routing.add_parser(sub, common)
+
     p = sub.add_parser("access", parents=common, help="check your access rights")
     p.add_argument("rights", nargs="+", metavar="RIGHT", help="e.g. job_submit config_set")
     return parser
