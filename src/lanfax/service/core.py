@@ -33,6 +33,7 @@ from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.wire import enum_from_wire
 from lanfax.service import docs
+from lanfax.service.archive import Archiver
 from lanfax.service.context import ServiceContext
 from lanfax.service.control import JobControl
 from lanfax.service.devices import DeviceManager
@@ -138,6 +139,7 @@ class FaxService:
         self.devices = DeviceManager(ctx)
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
         self.inbound = InboundPipeline(ctx, self.devices, self._router or self.routing)
+        self.archiver = Archiver(ctx, settings.data_dir)
         self.dispatcher = Dispatcher(ctx, self.devices)
         self.devices.listener = _Listener(self)
         self.submitter = Submitter(ctx)
@@ -149,6 +151,7 @@ class FaxService:
         await ctx.emit([NewEvent(EventId.FAXSVC_STARTED, 0, NO_JOB, {"version": __version__})])
         self.dispatcher.start()
         await self.routing.start()
+        await self.archiver.start()
 
     async def stop(self) -> None:
         """Stop dispatching, abort calls in progress, shut providers down, close the store."""
@@ -158,6 +161,7 @@ class FaxService:
         await self.dispatcher.stop(abort_calls=True)
         await self.inbound.stop()
         await self.routing.stop()
+        await self.archiver.stop()
         await self.devices.shutdown()
         try:
             await ctx.emit([NewEvent(EventId.FAXSVC_ENDED, 0, NO_JOB)])

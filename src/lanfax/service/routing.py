@@ -512,22 +512,27 @@ class RoutingJobs:
         return self.manager.enum_global_routing_info()
 
     def methods(self, device_id: int) -> list[RoutingMethod]:
-        return self.manager.enum_routing_methods(device_id, self.device_name(device_id))
+        name = self.devices.get(device_id).port.device_name  # NotFound for an unknown device
+        return self.manager.enum_routing_methods(device_id, name)
 
     async def enable(self, device_id: int, guid: str, enabled: bool) -> RoutingMethod:
+        self.devices.get(device_id)
         await self.ctx.run(self.manager.enable_routing_method, guid, device_id, enabled)
         await self.device_config_changed(device_id)
         return self.method(device_id, guid)
 
     def method(self, device_id: int, guid: str) -> RoutingMethod:
+        self.devices.get(device_id)
         self.manager.get_routing_info(guid, device_id)  # NotFound for an unknown GUID
         g = normalize_guid(guid)
         return next(m for m in self.methods(device_id) if m.guid == g)
 
     def get_info(self, device_id: int, guid: str) -> dict[str, Any]:
+        self.devices.get(device_id)
         return self.manager.get_routing_info(guid, device_id, redact=True)
 
     async def set_info(self, device_id: int, guid: str, info: Mapping[str, Any]) -> dict[str, Any]:
+        self.devices.get(device_id)
         await self.ctx.run(self.manager.set_routing_info, guid, device_id, info)
         await self.device_config_changed(device_id)
         return self.manager.get_routing_info(guid, device_id, redact=True)

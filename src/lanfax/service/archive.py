@@ -1,0 +1,384 @@
+"""The incoming and outgoing archives, their retention, and the activity log.
+
+:class:`Archiver` watches job changes (``ServiceContext.on_jobs_changed``):
+
+* a send or receive job leaving IN_PROGRESS ended a call: one activity row;
+* a received fax that finished routing (COMPLETED), and - when ArchiveOutgoingFaxes is on -
+  a send job that reached a final state after dialling, is archived: its TIFF copied
+  atomically to ``<ArchiveDirectory>/<incoming|outgoing>/<YYYY>/<MM>/<job>.tif`` (default
+  ArchiveDirectory: ``<data>/archive``), then its entry committed (idempotent per job).
+
+The work runs in one task, off the job's own transaction: a crash in between is caught up
+at the next start (final jobs of the last day without an entry are archived then).
+Retention (per archive, settings namespace ``archive``): entries older than ``max_age_days``
+go, and when the archive holds more than ``high_watermark_mb``, the oldest go until it holds
+at most ``low_watermark_mb`` (the Windows quota model). An entry's row is deleted before
+its file, so no entry ever points to a missing file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lanfax.model.archive import ActivityRecord, ArchiveEntry
+from lanfax.model.codes import NO_JOB, EventId, JobType, QueueStatus
+from lanfax.model.errors import ConfigError, FaxError, InvalidInput, NotFound
+from lanfax.model.events import NewEvent
+from lanfax.model.jobs import Job
+from lanfax.service.context import ServiceContext
+from lanfax.service.spool import copy_atomically
+from lanfax.store.archive import ArchiveQuery, SqlArchive, check_direction
+
+log = logging.getLogger("lanfax.init")
+
+NAMESPACE = "archive"
+#: How far back the start-up catch-up looks for final jobs that were never archived.
+CATCH_UP = timedelta(days=1)
+#: Retention also runs this often when nothing is archived.
+RETENTION_EVERY = 3600.0
+_POLICY_KEYS = {"enabled", "max_age_days", "high_watermark_mb", "low_watermark_mb"}
+_CALL_TYPES = (JobType.SEND, JobType.RECEIVE)
+_SENT = frozenset({QueueStatus.COMPLETED, QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED})
+DEFAULT_POLICY: dict[str, Any] = {
+    "enabled": True,
+    "max_age_days": 0,
+    "high_watermark_mb": 0,
+    "low_watermark_mb": 0,
+}
+
+
+def check_policy(direction: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate one archive's retention policy; returns it complete."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{direction}: expected an object", hint='e.g. {"max_age_days": 90}')
+    unknown = sorted(set(values) - _POLICY_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{direction}: unknown archive setting(s) {', '.join(unknown)}",
+            hint=f"known: {', '.join(sorted(_POLICY_KEYS))}",
+        )
+    out = dict(DEFAULT_POLICY, **values)
+    if not isinstance(out["enabled"], bool):
+        raise ConfigError(f"{direction}.enabled must be true or false", hint="true / false")
+    for key in ("max_age_days", "high_watermark_mb", "low_watermark_mb"):
+        v = out[key]
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise ConfigError(f"{direction}.{key}: {v!r}", hint="a number >= 0 (0: no limit)")
+    if out["high_watermark_mb"] and not out["low_watermark_mb"] <= out["high_watermark_mb"]:
+        raise ConfigError(
+            f"{direction}: low_watermark_mb is above high_watermark_mb",
+            hint="the low watermark is where cleaning stops; keep it at or below the high one",
+        )
+    return out
+
+
+class Archiver:
+    """Archives finished faxes, enforces retention, records calls. ``start()`` / ``stop()``."""
+
+    def __init__(self, ctx: ServiceContext, data_dir: Path) -> None:
+        self.ctx = ctx
+        self.data_dir = data_dir
+        self.db = SqlArchive(ctx.store)  # type: ignore[arg-type]
+        self._queue: asyncio.Queue[tuple[str, Job]] = asyncio.Queue()
+        self._in_call: set[int] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.policies: dict[str, dict[str, Any]] = {d: dict(DEFAULT_POLICY) for d in _DIRS}
+        ctx.on_jobs_changed(self._changed)
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        saved = await self.ctx.get_settings(NAMESPACE)
+        for d in _DIRS:
+            try:
+                self.policies[d] = check_policy(d, saved.get(d, {}))
+            except ConfigError as exc:
+                log.error("stored archive policy ignored: %s", exc)
+        running = QueueStatus.IN_PROGRESS
+        jobs = self.ctx.unfinished.values()
+        self._in_call = {j.job_id for j in jobs if j.queue_status is running}
+        since = self.ctx.clock.now() - CATCH_UP
+        for d in _DIRS:
+            for job in await self.ctx.run(self.db.unarchived, d, since):
+                self._enqueue_archive(job)
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="lanfax-archive")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await self._queue.join()  # what is already queued is archived before the stop
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def idle(self) -> None:
+        """Wait until everything queued so far is archived (tests, benchmarks)."""
+        await self._queue.join()
+
+    def directory(self) -> Path:
+        """ArchiveDirectory, or ``<data>/archive``."""
+        configured = self.ctx.config.archive_directory
+        return Path(configured) if configured else self.data_dir / "archive"
+
+    # -- watching jobs ------------------------------------------------------------------------
+
+    def _changed(self, jobs: Any) -> None:
+        for job in jobs:
+            if job.job_type not in (*_CALL_TYPES, JobType.FAIL_RECEIVE):
+                continue
+            if job.queue_status is QueueStatus.IN_PROGRESS:
+                self._in_call.add(job.job_id)
+            elif job.job_id in self._in_call:
+                self._in_call.discard(job.job_id)
+                self._queue.put_nowait(("call", job))
+            if job.is_final:
+                self._enqueue_archive(job)
+
+    def _enqueue_archive(self, job: Job) -> None:
+        if job.job_type is JobType.RECEIVE and job.queue_status is QueueStatus.COMPLETED:
+            self._queue.put_nowait(("incoming", job))
+        elif job.job_type is JobType.SEND and (
+            job.queue_status in _SENT or (job.attempts and job.is_final)
+        ):
+            self._queue.put_nowait(("outgoing", job))
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                kind, job = await asyncio.wait_for(self._queue.get(), RETENTION_EVERY)
+            except TimeoutError:
+                for d in _DIRS:
+                    await self._retention_logged(d)
+                continue
+            try:
+                if kind == "call":
+                    await self.ctx.run(self.db.log_call, self._call_record(job))
+                elif self._wanted(kind):
+                    await self.archive(kind, job)
+                    await self._retention_logged(kind)
+            except (FaxError, OSError) as exc:
+                log.error("archiving %s job %d failed: %s", kind, job.job_id, exc)
+            except Exception:  # a bug must not stop archiving; the catch-up retries it
+                log.exception("archiving %s job %d failed unexpectedly", kind, job.job_id)
+            finally:
+                self._queue.task_done()
+
+    def _wanted(self, direction: str) -> bool:
+        if direction == "outgoing":
+            return self.ctx.config.archive_outgoing_faxes
+        return bool(self.policies["incoming"]["enabled"])
+
+    # -- archiving ----------------------------------------------------------------------------
+
+    def _call_record(self, job: Job) -> ActivityRecord:
+        now = self.ctx.clock.now()
+        end = job.completed_at or now
+        outgoing = job.job_type is JobType.SEND
+        if outgoing:
+            result = (
+                "completed"
+                if job.queue_status is QueueStatus.COMPLETED
+                else (job.last_failure.value if job.last_failure else job.queue_status.name.lower())
+            )
+        else:
+            result = "received" if job.job_type is JobType.RECEIVE else "failed"
+        return ActivityRecord(
+            activity_id=0,
+            at=end,
+            direction="outgoing" if outgoing else "incoming",
+            job_id=job.job_id,
+            device_id=job.device_id or 0,
+            number=job.recipient_number if outgoing else job.caller_id,
+            remote_ident=job.remote_ident,
+            caller_id=job.caller_id,
+            user_name=job.user_name,
+            pages=job.pages_done,
+            duration=max((end - job.started_at).total_seconds(), 0.0) if job.started_at else 0.0,
+            result=result,
+            status_text=job.status_text,
+            bit_rate=job.bit_rate,
+            ecm=job.ecm,
+        )
+
+    async def archive(self, direction: str, job: Job) -> ArchiveEntry | None:
+        """Copy the job's fax into the archive and commit its entry (idempotent)."""
+        existing = await self.ctx.run(self.db.find, direction, job.job_id)
+        if existing is not None:
+            return existing
+        if not job.document_path:
+            return None
+        src = self.ctx.spool.resolve(job.document_path)
+        done = job.completed_at or self.ctx.clock.now()
+        folder = self.directory() / direction / f"{done:%Y}" / f"{done:%m}"
+        dest = await self.ctx.run(copy_atomically, src, folder, f"{job.job_id}.tif")
+        outgoing = direction == "outgoing"
+        entry = ArchiveEntry(
+            archive_id=0,
+            direction=direction,
+            job_id=job.job_id,
+            completed_at=done,
+            archived_at=self.ctx.clock.now(),
+            submitted_at=job.submitted_at,
+            user_name=job.user_name,
+            number=job.recipient_number if outgoing else job.caller_id,
+            recipient_name=job.recipient_name,
+            sender_name=job.sender_name,
+            remote_ident=job.remote_ident,
+            local_ident=job.tsid if outgoing else job.recipient_number,
+            caller_id=job.caller_id,
+            device_id=job.device_id or 0,
+            pages=job.pages_done or job.page_count,
+            size=dest.stat().st_size,
+            duration=max((done - job.started_at).total_seconds(), 0.0) if job.started_at else 0.0,
+            result=job.queue_status.name.lower(),
+            status_text=job.status_text,
+            bit_rate=job.bit_rate,
+            ecm=job.ecm,
+            document_name=job.document_name,
+            path=str(dest),
+        )
+        return await self.ctx.run(self.db.add, entry)
+
+    # -- retention ----------------------------------------------------------------------------
+
+    async def _retention_logged(self, direction: str) -> None:
+        try:
+            removed = await self.retention(direction)
+        except (FaxError, OSError) as exc:
+            log.error("archive retention (%s) failed: %s", direction, exc)
+            return
+        if removed:
+            log.info("archive retention removed %d %s fax(es)", removed, direction)
+
+    async def retention(self, direction: str) -> int:
+        """Apply the age limit, then the size quota; returns how many entries went."""
+        policy = self.policies[direction]
+        removed = 0
+        if policy["max_age_days"]:
+            before = self.ctx.clock.now() - timedelta(days=policy["max_age_days"])
+            while batch := await self.ctx.run(self.db.oldest, direction, 500, before):
+                removed += await self._remove(batch)
+        high = policy["high_watermark_mb"] * 1024 * 1024
+        if high:
+            low = policy["low_watermark_mb"] * 1024 * 1024
+            _, size = await self.ctx.run(self.db.totals, direction)
+            if size > high:
+                while size > low:
+                    batch = await self.ctx.run(self.db.oldest, direction, 100)
+                    if not batch:
+                        break
+                    take = []
+                    for e in batch:
+                        if size <= low:
+                            break
+                        take.append(e)
+                        size -= e.size
+                    removed += await self._remove(take)
+        return removed
+
+    async def _remove(self, entries: list[ArchiveEntry]) -> int:
+        n = await self.ctx.run(self.db.delete, [e.archive_id for e in entries])
+        for e in entries:
+            with contextlib.suppress(FileNotFoundError):
+                await self.ctx.run(os.unlink, e.path)
+        return n
+
+    # -- what the API calls -------------------------------------------------------------------
+
+    def get_policies(self) -> dict[str, Any]:
+        return {
+            "directory": str(self.directory()),
+            "archive_outgoing_faxes": self.ctx.config.archive_outgoing_faxes,
+            **{d: dict(p) for d, p in self.policies.items()},
+        }
+
+    async def set_policies(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(changes, Mapping) or not set(changes) <= set(_DIRS) or not changes:
+            raise ConfigError(
+                'expected {"incoming": {...}, "outgoing": {...}}',
+                hint='e.g. {"incoming": {"max_age_days": 90, "high_watermark_mb": 500}}',
+            )
+        new = {d: check_policy(d, {**self.policies[d], **changes.get(d, {})}) for d in _DIRS}
+        await self.ctx.put_settings(
+            NAMESPACE,
+            new,
+            [NewEvent(EventId.CONFIG_CHANGED, 0, NO_JOB, {"changed": ["archive"]})],
+        )
+        self.policies = new
+        for d in _DIRS:
+            await self._retention_logged(d)
+        return self.get_policies()
+
+    async def search(self, query: ArchiveQuery) -> tuple[list[ArchiveEntry], str | None]:
+        return await self.ctx.run(self.db.search, query)
+
+    async def entry(self, direction: str, archive_id: int) -> ArchiveEntry:
+        check_direction(direction)
+        found = await self.ctx.run(self.db.get, archive_id)
+        if found is None or found.direction != direction:
+            raise NotFound(
+                f"there is no {direction} archive entry {archive_id}",
+                hint="search the archive to see the ids",
+            )
+        return found
+
+    async def document(self, direction: str, archive_id: int, fmt: str) -> Path:
+        """The archived fax as TIFF (the file itself) or PDF (a new temporary file that the
+        caller removes)."""
+        entry = await self.entry(direction, archive_id)
+        path = Path(entry.path)
+        if not path.exists():
+            raise NotFound(
+                f"the file of archive entry {archive_id} is missing: {path}",
+                hint="it was removed outside lanfax; delete the entry",
+            )
+        if fmt == "tiff":
+            return path
+        if fmt != "pdf":
+            raise InvalidInput(f"format {fmt!r} is not offered", hint="use tiff or pdf")
+        from lanfax import documents
+
+        fd, tmp = tempfile.mkstemp(prefix="archive-", suffix=".pdf", dir=self.ctx.spool.tmp)
+        os.close(fd)
+        try:
+            await self.ctx.run(documents.tiff_to_pdf, path, Path(tmp))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return Path(tmp)
+
+    async def delete(self, direction: str, archive_id: int) -> None:
+        entry = await self.entry(direction, archive_id)
+        await self._remove([entry])
+
+    def activity_csv(self, since: datetime | None, until: datetime | None) -> Iterator[str]:
+        """The activity log as CSV text chunks (blocking: iterate it in a worker thread)."""
+        columns = [
+            "activity_id", "at", "direction", "job_id", "device_id", "number", "remote_ident",
+            "caller_id", "user_name", "pages", "duration", "result", "status_text", "bit_rate",
+            "ecm",
+        ]  # fmt: skip
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\r\n")
+        writer.writerow(columns)
+        for n, rec in enumerate(self.db.activity(since, until), start=1):
+            row = [getattr(rec, c) for c in columns]
+            row[1] = rec.at.isoformat().replace("+00:00", "Z")
+            writer.writerow(row)
+            if n % 500 == 0:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+
+
+_DIRS = ("incoming", "outgoing")
