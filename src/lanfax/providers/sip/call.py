@@ -73,6 +73,7 @@ class SipCall:
         self.ended = asyncio.Event()
         self.session_ended = asyncio.Event()
         self.refreshed = asyncio.Event()
+        self.acked = asyncio.Event()  # the ACK of our 2xx to the initial INVITE
         self.cut: str | None = None  # "remote_bye" | "abort" | "session_expired" | "shutdown"
         self.reinvite_pending = False
         self.t38_refused = False
@@ -169,6 +170,12 @@ class SipCall:
         refusal (488...) stay on G.711."""
         if delay:
             await asyncio.sleep(delay)
+        if not self.outgoing:
+            # §14.1: no re-INVITE before the ACK of the initial INVITE arrived.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.acked.wait(), 32.0)
+            if not self.acked.is_set():
+                return
         for _attempt in range(GLARE_RETRIES + 1):
             if self.ended.is_set() or self.media is None or self.media.kind == "t38":
                 return

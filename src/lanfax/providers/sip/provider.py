@@ -694,6 +694,7 @@ class SipProvider(FaxProvider):
         call = self.calls.get(invite.call_id)
         if call is not None:
             call.refreshed.set()
+            call.acked.set()
 
     def _on_no_ack(self, invite: Request) -> None:
         call = self.calls.get(invite.call_id)
