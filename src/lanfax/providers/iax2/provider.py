@@ -34,8 +34,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from lanfax.engine.events import PageDone, PhaseB, SessionEvent
-from lanfax.engine.options import SessionOptions
+from lanfax.engine.events import PhaseB, SessionEvent
 from lanfax.engine.session import AudioFaxSession
 from lanfax.engine.watchdog import Watchdog
 from lanfax.model.codes import PortFlags, ProviderStatus
@@ -53,6 +52,14 @@ from lanfax.providers.api import (
     ServiceCallbacks,
 )
 from lanfax.providers.iax2.call import AUDIO_FORMATS, CallState, Iax2Call
+from lanfax.providers.iax2.channels import (
+    CallCtx,
+    Iax2Job,
+    Line,
+    options,
+    receive_reporter,
+    send_reporter,
+)
 from lanfax.providers.iax2.config import Iax2Config, parse_config
 from lanfax.providers.iax2.endpoint import Address, Endpoint
 from lanfax.providers.iax2.events import (
@@ -72,68 +79,11 @@ from lanfax.providers.iax2.events import (
 from lanfax.providers.iax2.frames import Cause, MediaFormat
 from lanfax.providers.iax2.media import VoicePump
 from lanfax.providers.iax2.outcome import final_result, signalling_outcome
+from lanfax.providers.iax2.transport import Iax2Transport
 
 __all__ = ["Iax2Job", "Iax2Provider"]
 
 _log = logging.getLogger("lanfax.providers.iax2")
-
-
-class _Line:
-    """One channel: its job, and the incoming call ringing on it."""
-
-    def __init__(self, provider: Iax2Provider, index: int) -> None:
-        self.provider = provider
-        self.index = index
-        host, port = provider.config.peer
-        self.local_id = f"iax2:{host}:{port}:{index + 1}"
-        self.job: Iax2Job | None = None
-        self.ringing: _CallCtx | None = None
-
-
-class _CallCtx:
-    """What the provider keeps per IAX2 call: its events and, once up, its media."""
-
-    def __init__(self, call: Iax2Call) -> None:
-        self.call = call
-        self.queue: asyncio.Queue[CallEvent] = asyncio.Queue()
-        self.pump: VoicePump | None = None
-        self.incoming: Incoming | None = None
-        self.line: _Line | None = None
-        self.lag_ms: int | None = None
-
-
-class Iax2Job:
-    """The JobHandle of the IAX2 provider."""
-
-    def __init__(self, line: _Line) -> None:
-        self.line = line
-        self.ctx: _CallCtx | None = None
-        self.aborted = False
-        self.ended = False
-        self.busy = False
-        self.status = FaxDevStatus(ProviderStatus.INITIALIZING, "job open")
-        self._abort_event = asyncio.Event()
-
-    @property
-    def local_id(self) -> str:
-        return self.line.local_id
-
-    def set_status(self, status: FaxDevStatus) -> None:
-        if status != self.status:
-            self.status = status
-            self.line.provider._emit(self.local_id, status)
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, provider: Iax2Provider) -> None:
-        self.provider = provider
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.provider._datagram(data, (str(addr[0]), int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable and the like: the retransmission timers notice a dead peer.
-        _log.debug("iax2 socket error: %s", exc)
 
 
 class Iax2Provider(FaxProvider):
@@ -145,11 +95,10 @@ class Iax2Provider(FaxProvider):
     def __init__(self) -> None:
         self.config = Iax2Config()
         self._callbacks: ServiceCallbacks | None = None
-        self._lines: dict[str, _Line] = {}
+        self._lines: dict[str, Line] = {}
         self._endpoint: Endpoint | None = None
-        self._transport: asyncio.DatagramTransport | None = None
-        self._ctx: dict[int, _CallCtx] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._net: Iax2Transport | None = None
+        self._ctx: dict[int, CallCtx] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
@@ -167,31 +116,19 @@ class Iax2Provider(FaxProvider):
         self._endpoint = Endpoint(
             formats=formats, username=self.config.username, secret=self.config.secret
         )
-        try:
-            transport, _ = await self._loop.create_datagram_endpoint(
-                lambda: _Protocol(self), local_addr=self.config.bind
-            )
-        except OSError as exc:
-            host, port = self.config.bind
-            raise ProviderError(
-                f"iax2 provider: cannot bind UDP {host}:{port}: {exc.strerror or exc}",
-                hint="choose another bind port (or 0 for any free port)",
-            ) from exc
-        self._transport = transport
+        self._net = await Iax2Transport.open(self._endpoint, self.config.bind, self._dispatch)
         self._lines = {}
         for i in range(self.config.channels):
-            line = _Line(self, i)
+            line = Line(self, i)
             self._lines[line.local_id] = line
         self._running = True
-        self._arm()
 
     @property
     def address(self) -> Address:
         """The UDP address we listen on (its port is the one to give the peer)."""
-        if self._transport is None:
+        if self._net is None:
             raise ProviderError("the iax2 provider is not running", hint="call initialize()")
-        host, port = self._transport.get_extra_info("sockname")[:2]
-        return str(host), int(port)
+        return self._net.address
 
     def virtual_devices(self) -> list[ProviderDevice]:
         host, port = self.config.peer
@@ -230,55 +167,13 @@ class Iax2Provider(FaxProvider):
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._transport is not None:
-            self._transport.close()
-        self._transport = None
-
-    # -- the socket and the timers -----------------------------------------------------------
-
-    def _datagram(self, data: bytes, addr: Address) -> None:
-        ep, loop = self._endpoint, self._loop
-        if ep is None or loop is None:
-            return
-        for call, event in ep.datagram_received(data, addr, loop.time()):
-            self._dispatch(call, event)
-        self._flush()
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        ep, loop = self._endpoint, self._loop
-        if ep is None or loop is None:
-            return
-        for call, event in ep.poll(loop.time()):
-            self._dispatch(call, event)
-        self._flush()
+        if self._net is not None:
+            self._net.close()
+        self._net = None
 
     def _flush(self) -> None:
-        """Send what the calls queued, and re-arm the timer for the next deadline."""
-        ep, loop = self._endpoint, self._loop
-        if ep is None or loop is None:
-            return
-        ep.flush(loop.time())
-        transport = self._transport
-        for data, addr in ep.take_datagrams():
-            if transport is not None and not transport.is_closing():
-                transport.sendto(data, addr)
-        self._arm()
-
-    def _arm(self) -> None:
-        ep, loop = self._endpoint, self._loop
-        if ep is None or loop is None or not self._running:
-            return
-        deadline = ep.next_deadline()
-        if deadline is None:
-            return
-        if self._timer is not None:
-            if self._timer.when() <= deadline:
-                return
-            self._timer.cancel()
-        self._timer = loop.call_at(deadline, self._on_timer)
+        if self._net is not None:
+            self._net.flush()
 
     def _dispatch(self, call: Iax2Call, event: CallEvent) -> None:
         ctx = self._ctx.get(call.local_call)
@@ -311,7 +206,7 @@ class Iax2Provider(FaxProvider):
             call.reject(loop.time(), Cause.USER_BUSY)
             self._log_all(logging.INFO, f"incoming call from {incoming.calling_number!r}: busy")
             return
-        ctx = _CallCtx(call)
+        ctx = CallCtx(call)
         ctx.incoming = incoming
         ctx.line = free
         self._ctx[call.local_call] = ctx
@@ -326,7 +221,7 @@ class Iax2Provider(FaxProvider):
         )
         self._spawn(self._ring(free, ctx), f"iax2 ring {call.local_call}")
 
-    async def _ring(self, line: _Line, ctx: _CallCtx) -> None:
+    async def _ring(self, line: Line, ctx: CallCtx) -> None:
         assert ctx.incoming is not None
         ring = 0
         call_id = f"iax2-{ctx.call.local_call}"
@@ -365,7 +260,7 @@ class Iax2Provider(FaxProvider):
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def _line(self, local_id: str) -> _Line:
+    def _line(self, local_id: str) -> Line:
         line = self._lines.get(local_id)
         if line is None:
             raise ProviderError(
@@ -426,14 +321,13 @@ class Iax2Provider(FaxProvider):
         line = job.line
         loop = asyncio.get_running_loop()
         session: AudioFaxSession | None = None
-        ctx: _CallCtx | None = None
+        ctx: CallCtx | None = None
         try:
             if job.aborted:
                 return self._final(job, ProviderStatus.USER_ABORT, "aborted before dialing")
             ident = fax.caller_number or self.config.number
-            options = _options(ident, fax)
             # The document is checked (and the modem set up) before anything is dialed.
-            session = AudioFaxSession(True, options, tx_file=fax.file_name)
+            session = AudioFaxSession(True, options(ident, fax), tx_file=fax.file_name)
             if line.ringing is not None:
                 return self._final(
                     job, ProviderStatus.LINE_UNAVAILABLE, "an incoming call is ringing"
@@ -441,7 +335,7 @@ class Iax2Provider(FaxProvider):
             number = fax.receiver_number
             job.set_status(FaxDevStatus(ProviderStatus.DIALING, f"dialing {number}"))
             call = self._ep().new_call(self.config.peer, loop.time())
-            ctx = _CallCtx(call)
+            ctx = CallCtx(call)
             ctx.line = line
             job.ctx = ctx
             self._ctx[call.local_call] = ctx
@@ -462,7 +356,7 @@ class Iax2Provider(FaxProvider):
             job.set_status(
                 FaxDevStatus(ProviderStatus.TRANSMITTING, f"transmitting page 1 of {tx_pages}", 1)
             )
-            result = await self._media(job, ctx, session, self._send_reporter(job, tx_pages))
+            result = await self._media(job, ctx, session, send_reporter(job, tx_pages))
             session = None
             return result
         finally:
@@ -471,7 +365,7 @@ class Iax2Provider(FaxProvider):
             self._release(job, ctx)
 
     async def _until_answered(
-        self, job: Iax2Job, ctx: _CallCtx, started: float
+        self, job: Iax2Job, ctx: CallCtx, started: float
     ) -> tuple[ProviderStatus, str] | None:
         """Wait for ANSWER; a (status, text) if the call ended before that."""
         loop = asyncio.get_running_loop()
@@ -511,7 +405,7 @@ class Iax2Provider(FaxProvider):
                 self._flush()
                 return signalling_outcome(event, peer)
 
-    async def _next_event(self, job: Iax2Job, ctx: _CallCtx, timeout: float) -> CallEvent | None:
+    async def _next_event(self, job: Iax2Job, ctx: CallCtx, timeout: float) -> CallEvent | None:
         """The call's next event, or None on timeout or abort."""
         get = asyncio.ensure_future(ctx.queue.get())
         abort = asyncio.ensure_future(job._abort_event.wait())
@@ -542,7 +436,7 @@ class Iax2Provider(FaxProvider):
             if ctx is None or ctx.call.state is not CallState.ACCEPTED:
                 return self._final(job, ProviderStatus.DISCONNECTED, "no call to answer")
             ident = fax.receiver_number or self.config.number
-            session = AudioFaxSession(False, _options(ident, fax), rx_file=fax.file_name)
+            session = AudioFaxSession(False, options(ident, fax), rx_file=fax.file_name)
             line.ringing = None
             job.ctx = ctx
             caller = ctx.incoming.calling_number if ctx.incoming else ""
@@ -556,7 +450,9 @@ class Iax2Provider(FaxProvider):
                     routing_info=self.config.number,
                 )
             )
-            result = await self._media(job, ctx, session, self._receive_reporter(job, caller))
+            result = await self._media(
+                job, ctx, session, receive_reporter(job, caller, self.config.number)
+            )
             session = None
             return result
         finally:
@@ -569,7 +465,7 @@ class Iax2Provider(FaxProvider):
     async def _media(
         self,
         job: Iax2Job,
-        ctx: _CallCtx,
+        ctx: CallCtx,
         session: AudioFaxSession,
         report: Any,
     ) -> CallResult:
@@ -667,51 +563,9 @@ class Iax2Provider(FaxProvider):
         )
         self._flush()
 
-    def _send_reporter(self, job: Iax2Job, tx_pages: int) -> Any:
-        def report(ev: SessionEvent) -> None:
-            if isinstance(ev, PhaseB):
-                job.set_status(
-                    FaxDevStatus(
-                        ProviderStatus.TRANSMITTING,
-                        f"transmitting page 1 of {tx_pages}",
-                        1,
-                        csi=ev.remote_ident,
-                    )
-                )
-            elif isinstance(ev, PageDone):
-                current = min(ev.page + 1, tx_pages)
-                text = (
-                    f"transmitting page {current} of {tx_pages}"
-                    if ev.page < tx_pages
-                    else f"sent {ev.page} of {tx_pages}, hanging up"
-                )
-                job.set_status(
-                    FaxDevStatus(ProviderStatus.TRANSMITTING, text, current, csi=job.status.csi)
-                )
-
-        return report
-
-    def _receive_reporter(self, job: Iax2Job, caller: str) -> Any:
-        def report(ev: SessionEvent) -> None:
-            last = isinstance(ev, PageDone) and "EOP" in ev.frame
-            pages = ev.page if isinstance(ev, PageDone) else 0
-            current = pages if last else pages + 1
-            text = f"received {pages} pages" if last else f"receiving page {current}"
-            job.set_status(
-                FaxDevStatus(
-                    ProviderStatus.RECEIVING,
-                    text,
-                    current,
-                    caller_id=caller,
-                    routing_info=self.config.number,
-                )
-            )
-
-        return report
-
     # -- helpers ------------------------------------------------------------------------------
 
-    def _release(self, job: Iax2Job, ctx: _CallCtx | None) -> None:
+    def _release(self, job: Iax2Job, ctx: CallCtx | None) -> None:
         if ctx is not None:
             loop = self._loop
             if loop is not None and ctx.call.state not in (CallState.CLOSED, CallState.HANGING_UP):
@@ -763,15 +617,3 @@ class Iax2Provider(FaxProvider):
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _options(ident: str, fax: FaxSend | FaxReceive) -> SessionOptions:
-    opts = fax.options
-    header = opts.page_header if isinstance(fax, FaxSend) else None
-    return SessionOptions(
-        local_ident=ident,
-        page_header=header,
-        ecm=opts.ecm,
-        modems=opts.modems,
-        compressions=opts.compressions,
-    )

@@ -1,0 +1,136 @@
+"""HylaFAX (on iaxmodem) as a peer for interop tests, driven through the shared peer.sh.
+
+The peer is real: faxq, hfaxd and faxgetty from Debian's hylafax-server, on a software
+Class 1 modem (iaxmodem) whose IAX2 "server" is the lanfax endpoint under test. When
+anything it needs is missing, :func:`require_hylafax` FAILS the test with what to install:
+CI installs the packages, so a missing one is a broken set-up, not a reason to skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PEER_SH = Path(os.environ.get("LANFAX_PEER_SH", "/work/shared/peers/hylafax/peer.sh"))
+NEEDED = {
+    "/usr/sbin/faxq": "hylafax-server",
+    "/usr/sbin/faxgetty": "hylafax-server",
+    "/usr/sbin/hfaxd": "hylafax-server",
+    "/usr/bin/sendfax": "hylafax-client",
+    "/usr/bin/faxstat": "hylafax-client",
+    "/usr/bin/iaxmodem": "iaxmodem",
+}
+HFAXD = "127.0.0.1:14559"
+#: The modem's own IAX2 port (iaxmodem binds it on 0.0.0.0; we talk to it on loopback).
+MODEM_PORT = 4570
+
+
+def require_hylafax() -> None:
+    """Fail (not skip) with a clear message when the peer cannot run here."""
+    missing = sorted({pkg for path, pkg in NEEDED.items() if not Path(path).exists()})
+    problems = []
+    if missing:
+        problems.append(
+            f"Debian packages missing: {' '.join(missing)} "
+            f"(apt-get install {' '.join(missing)}, or scripts/bootstrap.sh)"
+        )
+    if os.geteuid() != 0:
+        problems.append("the HylaFAX peer needs root (it writes /etc/iaxmodem and runs as uucp)")
+    if not PEER_SH.exists():
+        problems.append(f"{PEER_SH} not found (set LANFAX_PEER_SH to the peer script)")
+    if shutil.which("tiffinfo") is None:
+        problems.append("tiffinfo missing (apt-get install libtiff-tools)")
+    if problems:
+        pytest.fail("interop tests cannot run: " + "; ".join(problems), pytrace=False)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class HylaFax:
+    """A running HylaFAX peer whose modem calls (and is called from) ``iax_endpoint``."""
+
+    peer_dir: Path
+    iax_endpoint: str
+
+    def sh(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PEER_DIR": str(self.peer_dir)}
+        return subprocess.run(
+            ["bash", str(PEER_SH), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def up(self) -> None:
+        r = self.sh("up", "iax", self.iax_endpoint)
+        if r.returncode != 0 or "Running and idle" not in r.stdout:
+            log = self.logs()
+            self.down()
+            pytest.fail(
+                f"peer.sh up failed (rc {r.returncode}): {r.stdout}\n{r.stderr}\n{log}",
+                pytrace=False,
+            )
+
+    def down(self) -> None:
+        self.sh("down", timeout=60)
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Until the modem is back to 'Running and idle' (faxgetty resets it after calls)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = subprocess.run(
+                ["faxstat", "-h", HFAXD], capture_output=True, text=True, check=False
+            )
+            if "Running and idle" in r.stdout:
+                return
+            time.sleep(0.5)
+        pytest.fail(f"HylaFAX modem not idle after {timeout} s:\n{self.logs()}", pytrace=False)
+
+    def send(self, document: Path, number: str) -> str:
+        r = self.sh("send", str(document), number)
+        job = r.stdout.strip()
+        if r.returncode != 0 or not job.isdigit():
+            pytest.fail(f"peer.sh send failed: {r.stdout}\n{r.stderr}", pytrace=False)
+        return job
+
+    def wait(self, job: str, seconds: int = 240) -> str:
+        r = self.sh("wait", job, str(seconds), timeout=seconds + 30)
+        if r.returncode != 0:
+            pytest.fail(f"HylaFAX job {job} did not finish: {r.stderr}\n{self.logs()}",
+                        pytrace=False)
+        return r.stdout.strip()
+
+    def received(self) -> list[Path]:
+        return [Path(p) for p in self.sh("received").stdout.split()]
+
+    def xferfaxlog(self) -> str:
+        p = self.peer_dir / "spool" / "log" / "xferfaxlog"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def done_jobs(self) -> str:
+        r = subprocess.run(["faxstat", "-h", HFAXD, "-d"], capture_output=True, text=True,
+                           check=False)
+        return r.stdout
+
+    def logs(self, lines: int = 30) -> str:
+        out = []
+        for name in ("iaxmodem-ttyIAX0.log", "faxgetty-ttyIAX0.log", "syslog.txt"):
+            p = self.peer_dir / name
+            if p.exists():
+                tail = p.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {name}\n" + "\n".join(tail))
+        return "\n".join(out)
