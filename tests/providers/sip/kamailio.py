@@ -64,7 +64,10 @@ modparam("rr", "append_fromtag", 1)
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     force_rport();
-    if (is_method("OPTIONS") && uri==myself && $rU==$null) {{ sl_send_reply("200", "Keepalive"); exit; }}
+    if (is_method("OPTIONS") && uri==myself && $rU==$null) {{
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }}
     if (has_totag()) {{
         if (loose_route()) {{ t_relay(); exit; }}
         if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}

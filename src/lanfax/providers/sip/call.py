@@ -34,7 +34,7 @@ from lanfax.providers.sip.sdp import (
 )
 
 if TYPE_CHECKING:
-    from lanfax.providers.sip.provider import SipChannel, SipProvider
+    from lanfax.providers.sip.useragent import SipChannel, UserAgent
 
 __all__ = ["SipCall"]
 
@@ -50,7 +50,7 @@ class SipCall:
 
     def __init__(
         self,
-        provider: SipProvider,
+        provider: UserAgent,
         channel: SipChannel,
         *,
         outgoing: bool,

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from lanfax.engine.options import SessionOptions
@@ -28,22 +28,19 @@ from lanfax.model.errors import ProviderError
 from lanfax.providers.api import (
     CallResult,
     FaxDevStatus,
-    FaxProvider,
     FaxReceive,
     FaxSend,
-    IncomingCall,
     JobHandle,
     OnCallInProgress,
     ProviderDevice,
     SendOptions,
     ServiceCallbacks,
 )
-from lanfax.providers.sip.auth import DigestError, authorization, parse_challenge
 from lanfax.providers.sip.call import SipCall
-from lanfax.providers.sip.config import SipConfig, parse_config
-from lanfax.providers.sip.dialog import Dialog, Ids, new_request, status_for_response
+from lanfax.providers.sip.config import parse_config
+from lanfax.providers.sip.dialog import Dialog, status_for_response
 from lanfax.providers.sip.media import FaxMedia, Ticker, bind_media
-from lanfax.providers.sip.message import NameAddr, Request, Response, Uri, response_to
+from lanfax.providers.sip.message import response_to
 from lanfax.providers.sip.sdp import (
     NotAcceptable,
     Offerer,
@@ -51,105 +48,19 @@ from lanfax.providers.sip.sdp import (
     negotiated_from_answer,
     parse_sdp,
 )
-from lanfax.providers.sip.transport import Address, SipEndpoint
+from lanfax.providers.sip.transport import SipEndpoint
+from lanfax.providers.sip.useragent import RECIPES, SipChannel, SipJob, UserAgent
 
-__all__ = ["SipChannel", "SipJob", "SipProvider"]
+__all__ = ["SipProvider"]
 
 _log = logging.getLogger("lanfax.providers.sip")
 
-#: (name, use T.38, top bit rate, ECM toggled) tried in turn after failures to a number.
-RECIPES = (
-    ("default", None, None, False),
-    ("media-swapped", "swap", None, False),
-    ("slow-ecm-toggled", None, 9600, True),
-)
 
-
-@dataclass
-class SipChannel:
-    local_id: str
-    index: int
-    job: SipJob | None = None
-    call: SipCall | None = None
-
-
-class SipJob:
-    def __init__(self, provider: SipProvider, channel: SipChannel) -> None:
-        self.provider = provider
-        self.channel = channel
-        self.status = FaxDevStatus(ProviderStatus.INITIALIZING, "job open")
-        self.aborted = False
-        self.ended = False
-
-    @property
-    def local_id(self) -> str:
-        return self.channel.local_id
-
-    def set(self, status: FaxDevStatus) -> None:
-        if status != self.status:
-            self.status = status
-            self.provider.emit(self.local_id, status)
-
-
-class SipProvider(FaxProvider):
+class SipProvider(UserAgent):
     """Fax over a SIP trunk or PBX: G.711 and T.38 (docs/sip.md)."""
 
     name: ClassVar[str] = "sip"
     friendly_name: ClassVar[str] = "SIP trunk (T.38 and G.711)"
-
-    def __init__(self) -> None:
-        self._config: SipConfig | None = None
-        self._callbacks: ServiceCallbacks | None = None
-        self._endpoint: SipEndpoint | None = None
-        self._ticker: Ticker | None = None
-        self.ids = Ids()
-        self.channels: list[SipChannel] = []
-        self.calls: dict[str, SipCall] = {}
-        self.registered_event = asyncio.Event()
-        self.registrations = 0
-        self._reg_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._failures: dict[str, int] = {}
-        self._recipe: dict[str, int] = {}
-        self._running = False
-
-    # -- accessors ------------------------------------------------------------------------
-
-    @property
-    def config(self) -> SipConfig:
-        if self._config is None:
-            raise ProviderError("the sip provider is not initialized", hint="call initialize()")
-        return self._config
-
-    @property
-    def endpoint(self) -> SipEndpoint:
-        if self._endpoint is None:
-            raise ProviderError("the sip provider is not running", hint="call initialize()")
-        return self._endpoint
-
-    @property
-    def ticker(self) -> Ticker:
-        assert self._ticker is not None
-        return self._ticker
-
-    @property
-    def next_hop(self) -> Address:
-        return self.config.proxy
-
-    @property
-    def contact(self) -> str:
-        return f"<sip:{self.config.user}@{self.config.local_address}:{self.endpoint.local[1]}>"
-
-    @property
-    def late_ticks(self) -> int:
-        return self._ticker.late_ticks if self._ticker else 0
-
-    @property
-    def total_ticks(self) -> int:
-        return self._ticker.total_ticks if self._ticker else 0
-
-    def _aor(self) -> NameAddr:
-        return NameAddr(Uri("sip", self.config.user, self.config.domain))
 
     # -- FaxDevInitialize / VirtualDeviceCreation / Shutdown ------------------------------
 
@@ -239,100 +150,6 @@ class SipProvider(FaxProvider):
             self._endpoint.close()
             self._endpoint = None
 
-    # -- registration ---------------------------------------------------------------------
-
-    async def _register(self, expires: int) -> int:
-        """One REGISTER (with digest); returns the granted expiry."""
-        cfg = self.config
-        call_id = self._reg_call_id
-        aor = self._aor()
-        response: Response | None = None
-        for attempt in range(3):
-            self._reg_cseq += 1
-            extra: list[tuple[str, str]] = [("Expires", str(expires))]
-            if response is not None:
-                extra.append(self._credentials(response, "REGISTER", f"sip:{cfg.domain}"))
-            request = new_request(
-                "REGISTER",
-                f"sip:{cfg.registrar[0]}:{cfg.registrar[1]}",
-                from_=aor.with_tag(self._reg_tag),
-                to=aor,
-                call_id=call_id,
-                cseq=self._reg_cseq,
-                via_host=cfg.local_address,
-                via_port=self.endpoint.local[1],
-                transport="UDP",
-                branch=self.ids.branch(),
-                contact=self.contact,
-                extra=tuple(extra),
-            )
-            response = await self.endpoint.request(request, cfg.registrar).final
-            if response.status in (401, 407) and attempt < 2:
-                continue
-            break
-        assert response is not None
-        if 200 <= response.status < 300:
-            granted = expires
-            for c in response.get_all("Contact"):
-                with contextlib.suppress(Exception):
-                    value = NameAddr.parse(c)
-                    if value.uri.port == self.endpoint.local[1]:
-                        granted = int(dict(value.params).get("expires", granted))
-            return granted
-        if response.status in (401, 403, 407):
-            raise ProviderError(
-                f"the registrar refused {cfg.auth_user}@{cfg.domain}: {response.status} {response.reason}",
-                hint="check user, auth_user and password of the [[providers]] sip table",
-            )
-        raise ProviderError(
-            f"REGISTER failed: {response.status} {response.reason}",
-            hint=f"is {cfg.registrar[0]}:{cfg.registrar[1]} a SIP registrar?",
-        )
-
-    async def _register_loop(self, first: asyncio.Future[None]) -> None:
-        self._reg_call_id = self.ids.call_id(self.config.local_address)
-        self._reg_tag = self.ids.tag()
-        self._reg_cseq = 0
-        delay = 5.0
-        while self._running:
-            try:
-                granted = await self._register(self.config.register_expires)
-            except ProviderError as exc:
-                if not first.done():
-                    first.set_exception(exc)
-                    return
-                self.log_line(logging.ERROR, str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 300.0)
-                continue
-            self.registrations += 1
-            self.registered_event.set()
-            if not first.done():
-                first.set_result(None)
-            delay = 5.0
-            # Refresh before expiry: at half the granted time (RFC 3261 §10.2.4 leaves it open).
-            await asyncio.sleep(max(granted / 2, 1.0))
-
-    def _credentials(self, challenge: Response, method: str, uri: str) -> tuple[str, str]:
-        cfg = self.config
-        proxy = challenge.status == 407
-        header = challenge.get("Proxy-Authenticate" if proxy else "WWW-Authenticate")
-        if header is None:
-            raise ProviderError(f"{challenge.status} without a challenge", hint="a registrar bug")
-        try:
-            ch = parse_challenge(header)
-        except DigestError as exc:
-            raise ProviderError(exc.message, hint=exc.hint) from None
-        value = authorization(
-            ch,
-            user=cfg.auth_user,
-            password=cfg.password,
-            method=method,
-            uri=uri,
-            cnonce=self.ids.tag(),
-        )
-        return ("Proxy-Authorization" if proxy else "Authorization", value)
-
     # -- jobs -----------------------------------------------------------------------------
 
     def _channel(self, local_id: str) -> SipChannel:
@@ -384,26 +201,6 @@ class SipProvider(FaxProvider):
             else:
                 call.cut = "abort"
                 call.ended.set()
-
-    # -- retry recipes --------------------------------------------------------------------
-
-    def _recipe_of(self, call: SipCall) -> tuple[str, str | None, int | None, bool]:
-        return RECIPES[self._recipe.get(call.call_id, 0)]
-
-    def recipe_name(self, call: SipCall) -> str:
-        return self._recipe_of(call)[0]
-
-    def recipe_bit_rate(self, call: SipCall) -> int:
-        rate = self._recipe_of(call)[2]
-        return min(rate or self.config.max_bit_rate, self.config.max_bit_rate)
-
-    def wants_t38(self, call: SipCall) -> bool:
-        if self.config.t38 == "off":
-            return False
-        return self._recipe_of(call)[1] != "swap"
-
-    def codecs_for(self, call: SipCall) -> tuple[str, ...]:
-        return self.config.codecs
 
     # -- FaxDevSend -----------------------------------------------------------------------
 
@@ -487,7 +284,8 @@ class SipProvider(FaxProvider):
             job.set(result.status)
             self.log(
                 call,
-                f"call to {number} ended: {result.status.status_id.name}, {result.pages} page(s), {result.extra.get('media')}",
+                f"call to {number} ended: {result.status.status_id.name},"
+                f" {result.pages} page(s), {result.extra.get('media')}",
             )
             return result
         finally:
@@ -500,207 +298,6 @@ class SipProvider(FaxProvider):
             self._recipe.pop(call_id, None)
             if ch.call is call:
                 ch.call = None
-
-    def _failed(self, number: str) -> None:
-        self._failures[number] = self._failures.get(number, 0) + 1
-
-    async def _invite(self, call: SipCall, number: str, offer: Any) -> Response | None:
-        """Send the INVITE (again with credentials on 401/407); CANCEL it when the answer
-        timeout passes or the job is aborted. None: cancelled before an answer."""
-        cfg = self.config
-        target = cfg.target_uri(number)
-        to = NameAddr(Uri.parse(target))
-        from_ = self._aor().with_tag(self.ids.tag())
-        cseq = 0
-        response: Response | None = None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + cfg.answer_timeout
-        for _attempt in range(3):
-            cseq += 1
-            extra: list[tuple[str, str]] = list(call.timer_headers())
-            extra.append(("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"))
-            if response is not None:
-                extra.append(self._credentials(response, "INVITE", target))
-            request = new_request(
-                "INVITE",
-                target,
-                from_=from_,
-                to=to,
-                call_id=call.call_id,
-                cseq=cseq,
-                via_host=cfg.local_address,
-                via_port=self.endpoint.local[1],
-                transport="UDP",
-                branch=self.ids.branch(),
-                contact=self.contact,
-                extra=tuple(extra),
-                body=offer.serialize(),
-            )
-            call.invite = request
-
-            def provisional(resp: Response, job: SipJob | None = call.channel.job) -> None:
-                if resp.status in (180, 183) and job is not None:
-                    job.set(FaxDevStatus(ProviderStatus.DIALING, "ringing"))
-
-            pending = self.endpoint.request(
-                request, self.next_hop, on_provisional=provisional, on_2xx=call.send_ack
-            )
-            ended: asyncio.Future[Any] = asyncio.ensure_future(call.ended.wait())
-            try:
-                await asyncio.wait(
-                    {pending.final, ended},
-                    timeout=max(deadline - loop.time(), 0.01),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-            finally:
-                ended.cancel()
-            if not pending.final.done():
-                await self._cancel(request)
-                try:
-                    response = await asyncio.wait_for(asyncio.shield(pending.final), 10)
-                except TimeoutError:
-                    return None
-                if 200 <= response.status < 300:
-                    return response  # answered as we cancelled: take the call (§9.1)
-                return None if call.cut == "abort" or call.cut == "shutdown" else response
-            response = pending.final.result()
-            if response.status in (401, 407):
-                continue
-            return response
-        return response
-
-    async def _cancel(self, invite: Request) -> None:
-        """§9.1: CANCEL with the INVITE's Via branch, Call-ID, From, To and CSeq number."""
-        h: list[tuple[str, str]] = [("Via", invite.get_all("Via")[0])]
-        h += [("Route", r) for r in invite.get_all("Route", split=False)]
-        h += [
-            ("Max-Forwards", "70"),
-            ("From", invite["From"]),
-            ("To", invite["To"]),
-            ("Call-ID", invite.call_id),
-            ("CSeq", f"{invite.cseq[0]} CANCEL"),
-        ]
-        cancel = Request(tuple(h), b"", "CANCEL", invite.uri)
-        pending = self.endpoint.request(cancel, self.next_hop)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(pending.final, 5)
-
-    # -- incoming requests ----------------------------------------------------------------
-
-    def _on_request(self, request: Request, source: Address) -> None:
-        ep = self.endpoint
-        to_tag = request.to.tag
-        if to_tag is not None:
-            call = self.calls.get(request.call_id)
-            if call is None or call.dialog is None or not call.dialog.matches(request):
-                if request.method != "ACK":
-                    ep.respond(response_to(request, 481, "Call/Transaction Does Not Exist"))
-                return
-            call.on_request(request)
-            return
-        if request.method == "INVITE":
-            self._incoming(request)
-        elif request.method == "CANCEL":
-            invite = ep.layer.server_invite(request.top_via.branch)
-            call = self.calls.get(request.call_id)
-            if invite is None or call is None:
-                ep.respond(response_to(request, 481, "Call/Transaction Does Not Exist"))
-                return
-            ep.respond(response_to(request, 200, "OK"))
-            tag = call.dialog.local_tag if call.dialog else self.ids.tag()
-            ep.respond(response_to(invite, 487, "Request Terminated", to_tag=tag))
-            call.cut = "cancelled"
-            call.ended.set()
-        elif request.method == "OPTIONS":
-            ep.respond(
-                response_to(
-                    request,
-                    200,
-                    "OK",
-                    to_tag=self.ids.tag(),
-                    extra=[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE")],
-                )
-            )
-        elif request.method != "ACK":
-            ep.respond(response_to(request, 405, "Method Not Allowed", to_tag=self.ids.tag()))
-
-    def _incoming(self, invite: Request) -> None:
-        ep = self.endpoint
-        if invite.call_id in self.calls:
-            ep.respond(response_to(invite, 482, "Loop Detected", to_tag=self.ids.tag()))
-            return
-        channel = next((c for c in self.channels if c.call is None and c.job is None), None)
-        if channel is None or not self._running:
-            ep.respond(response_to(invite, 486, "Busy Here", to_tag=self.ids.tag()))
-            return
-        try:
-            offer = parse_sdp(invite.body) if invite.body else None
-        except NotAcceptable:
-            offer = None
-        except Exception:
-            ep.respond(response_to(invite, 400, "Bad SDP", to_tag=self.ids.tag()))
-            return
-        call = SipCall(
-            self,
-            channel,
-            outgoing=False,
-            call_id=invite.call_id,
-            offerer=Offerer(self.config.local_address, random.getrandbits(31)),
-        )
-        call.invite = invite
-        call.remote_sdp = offer
-        call.dialog = Dialog.as_uas(invite, self.ids.tag())
-        call.called_number = Uri.parse(invite.uri).user or invite.to.uri.user
-        pai = invite.get("P-Asserted-Identity")
-        who = NameAddr.parse(pai) if pai else invite.from_
-        call.caller_id = who.uri.user or who.display
-        if offer is None:
-            ep.respond(
-                response_to(invite, 488, "Not Acceptable Here", to_tag=call.dialog.local_tag)
-            )
-            return
-        se = invite.get("Session-Expires")
-        if se:
-            call.session_expires = max(int(se.split(";")[0].strip() or 0), 4)
-            call.refresher_is_us = "refresher=uas" in se
-        channel.call = call
-        self.calls[call.call_id] = call
-        ep.respond(response_to(invite, 180, "Ringing", to_tag=call.dialog.local_tag))
-        self._spawn(self._ring(call), f"ring {call.call_id}")
-
-    async def _ring(self, call: SipCall) -> None:
-        ring = 0
-        try:
-            while not call.answered and not call.ended.is_set() and self._running:
-                ring += 1
-                self._cb().ring(
-                    call.channel.local_id,
-                    IncomingCall(call.call_id, call.caller_id, call.called_number, ring),
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(call.ended.wait(), self.config.ring_interval)
-        finally:
-            if not call.answered:
-                self._drop(call)
-                if self._callbacks is not None:
-                    self._callbacks.call_ended(call.channel.local_id, call.call_id)
-
-    def _drop(self, call: SipCall) -> None:
-        self.calls.pop(call.call_id, None)
-        if call.channel.call is call:
-            call.channel.call = None
-
-    def _on_ack(self, invite: Request, ack: Request) -> None:
-        call = self.calls.get(invite.call_id)
-        if call is not None:
-            call.refreshed.set()
-            call.acked.set()
-
-    def _on_no_ack(self, invite: Request) -> None:
-        call = self.calls.get(invite.call_id)
-        if call is not None and call.invite is invite:
-            self.log(call, "our 200 OK was never acknowledged: hanging up")
-            self._spawn(call.hang_up("no_ack"), "bye")
 
     # -- FaxDevReceive --------------------------------------------------------------------
 
@@ -791,7 +388,8 @@ class SipProvider(FaxProvider):
             job.set(result.status)
             self.log(
                 call,
-                f"call from {call.caller_id} ended: {result.status.status_id.name}, {result.pages} page(s), {result.extra.get('media')}",
+                f"call from {call.caller_id} ended: {result.status.status_id.name},"
+                f" {result.pages} page(s), {result.extra.get('media')}",
             )
             return result
         finally:
@@ -801,68 +399,6 @@ class SipProvider(FaxProvider):
             elif call.ports is not None:
                 call.ports.close()
             self._drop(call)
-
-    # -- plumbing -------------------------------------------------------------------------
-
-    def progress(self, call: SipCall, kind: str, pages: int, info: str) -> None:
-        job = call.channel.job
-        if job is None:
-            return
-        if call.outgoing:
-            if kind == "negotiated":
-                job.set(
-                    FaxDevStatus(ProviderStatus.TRANSMITTING, "transmitting page 1", 1, csi=info)
-                )
-            elif kind == "page":
-                job.set(
-                    FaxDevStatus(
-                        ProviderStatus.TRANSMITTING,
-                        f"sent page {pages}",
-                        pages + 1,
-                        csi=job.status.csi,
-                    )
-                )
-        elif kind in ("negotiated", "page"):
-            current = pages if info == "EOP" else pages + 1
-            job.set(
-                FaxDevStatus(
-                    ProviderStatus.RECEIVING,
-                    f"receiving page {current}",
-                    current,
-                    caller_id=call.caller_id,
-                    routing_info=call.called_number,
-                )
-            )
-
-    def _final(self, job: SipJob, status: ProviderStatus, text: str) -> CallResult:
-        result = CallResult(FaxDevStatus(status, text))
-        job.set(result.status)
-        if self._callbacks is not None:
-            self._callbacks.log(job.local_id, logging.INFO, f"{status.name}: {text}")
-        return result
-
-    def emit(self, local_id: str, status: FaxDevStatus) -> None:
-        if self._callbacks is not None:
-            self._callbacks.status(local_id, status)
-
-    def log(self, call: SipCall, message: str) -> None:
-        if self._callbacks is not None:
-            self._callbacks.log(call.channel.local_id, logging.INFO, message)
-
-    def log_line(self, level: int, message: str) -> None:
-        _log.log(level, message)
-        if self._callbacks is not None and self.channels:
-            self._callbacks.log(self.channels[0].local_id, level, message)
-
-    def _cb(self) -> ServiceCallbacks:
-        if self._callbacks is None:
-            raise ProviderError("the sip provider is not initialized")
-        return self._callbacks
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
 
 def _session_options(ident: str, options: SendOptions, fax: FaxSend | None) -> SessionOptions:
