@@ -20,6 +20,7 @@ from lanfax.model.jobs import Job
 from lanfax.routing.builtin import EMAIL_GUID, FOLDER_GUID, PRINT_GUID, WEBHOOK_GUID
 from lanfax.routing.builtin.webhook import verify
 from lanfax.service.core import FaxService
+from lanfax.store.api import JobQuery
 
 SECRET = "a-long-shared-secret-0123456789"
 TOML = """
@@ -253,3 +254,22 @@ def test_routing_settings_are_validated(tmp_path: Path) -> None:
             assert exc.hint and "t.toml: routing" in exc.message
         else:
             raise AssertionError(f"{bad} was accepted")
+
+
+def test_a_blocked_caller_is_never_answered(tmp_path: Path, fax_tiff: Path) -> None:
+    toml = '[routing]\npolicy = {block = ["20?"]}\n'
+
+    async def body() -> None:
+        async with running_service(tmp_path, toml) as svc:
+            device = await _receiver_line(svc)
+            (job,) = await submit(svc, fax_tiff, "201")
+            done = await wait_status(svc, job.job_id, QueueStatus.RETRYING, QueueStatus.FAILED)
+            assert done.status_text.startswith("no answer")
+            events = [e for e in await svc.events_after(0) if e.device_id == device]
+            blocked = [e for e in events if e.event_id is EventId.CALL_BLACKLISTED]
+            assert len(blocked) == 1 and "block list" in blocked[0].detail["reason"]
+            assert EventId.ANSWERED not in [e.event_id for e in events]
+            received = [j for j in await svc.list_jobs(JobQuery()) if j.job_id != job.job_id]
+            assert received == []
+
+    run(body(), timeout=60)

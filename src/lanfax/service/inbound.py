@@ -47,6 +47,10 @@ class InboundRouter(Protocol):
         Must not block: the routing runs in the router's own tasks."""
         ...
 
+    def screen(self, caller_id: str) -> str | None:
+        """Why a ringing call must not be answered (the block list), or None."""
+        ...
+
 
 class InboundPipeline:
     """Implements the device manager's ring/status notifications for receiving."""
@@ -56,6 +60,7 @@ class InboundPipeline:
         self.devices = devices
         self.router = router
         self.tasks: set[asyncio.Task[object]] = set()
+        self.refused: set[str] = set()
 
     async def stop(self) -> None:
         for dev in self.devices.devices.values():
@@ -73,6 +78,23 @@ class InboundPipeline:
     def ring(self, dev: Device, call: IncomingCall) -> None:
         rings = call.ring_count
         dev.rings = {call.call_id: rings}
+        refusal = self.router.screen(call.caller_id) if dev.can_receive else None
+        if refusal is not None:
+            # Providers have no "reject": the call is never answered (the caller sees no
+            # answer), and FEI_CALL_BLACKLISTED is reported once per call.
+            if call.call_id not in self.refused:
+                self.refused.add(call.call_id)
+                log.warning(
+                    "call %s on device %d refused: %s", call.call_id, dev.device_id, refusal
+                )
+                event = NewEvent(
+                    EventId.CALL_BLACKLISTED,
+                    dev.device_id,
+                    NO_JOB,
+                    {"caller_id": call.caller_id, "reason": refusal},
+                )
+                self._spawn(self.ctx.emit([event]), "lanfax-blacklisted")
+            return
         self._spawn(
             self.ctx.emit(
                 [
@@ -98,6 +120,7 @@ class InboundPipeline:
 
     def call_ended(self, dev: Device, call_id: str) -> None:
         dev.rings.pop(call_id, None)
+        self.refused.discard(call_id)
         if not dev.busy:
             dev.set_live(status=DeviceStatus.AVAILABLE, caller_id="")
 

@@ -244,6 +244,11 @@ class RoutingJobs:
         dev = self.devices.devices.get(device_id)
         return dev.port.device_name if dev is not None else ""
 
+    def screen(self, caller_id: str) -> str | None:
+        """InboundRouter: the block list of ``[routing] policy`` (caller ids; a TSID is not
+        known before the call is answered)."""
+        return self.settings.policy.refusal(caller_id, "")
+
     def received(self, job: Job) -> None:
         """InboundRouter: a fax was committed as a ROUTING job; route it now."""
         self.ctx.unfinished.setdefault(job.job_id, job)
