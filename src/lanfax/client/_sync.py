@@ -228,14 +228,13 @@ class Client(RoutingMixin):
         """Follow the server's events, forever.
 
         ``after`` is the last ``seq`` already seen (0: every stored event; None: from now
-        on, see :meth:`latest_event_seq`). When the connection
+        on, fixed when this is called, see :meth:`latest_event_seq`). When the connection
         breaks (server restart), it reconnects with ``Last-Event-ID`` and goes on, so no event
         is dropped or repeated; if the server stays away longer than ``reconnect_for`` seconds
         (None: forever) it raises Unavailable.
         """
-        for event in self._event_stream(after, None, reconnect_for):
-            if event is not None:
-                yield event
+        start = self.latest_event_seq() if after is None else after
+        return (ev for ev in self._event_stream(start, None, reconnect_for) if ev is not None)
 
     def latest_event_seq(self) -> int:
         """The cursor of the newest stored event (0 if none): ``events(after=...)`` with it
