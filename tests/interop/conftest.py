@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.interop.hylafax import HylaFax, free_udp_port, require_hylafax
 
 

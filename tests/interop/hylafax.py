@@ -110,8 +110,9 @@ class HylaFax:
     def wait(self, job: str, seconds: int = 240) -> str:
         r = self.sh("wait", job, str(seconds), timeout=seconds + 30)
         if r.returncode != 0:
-            pytest.fail(f"HylaFAX job {job} did not finish: {r.stderr}\n{self.logs()}",
-                        pytrace=False)
+            pytest.fail(
+                f"HylaFAX job {job} did not finish: {r.stderr}\n{self.logs()}", pytrace=False
+            )
         return r.stdout.strip()
 
     def received(self) -> list[Path]:
@@ -122,8 +123,9 @@ class HylaFax:
         return p.read_text(errors="replace") if p.exists() else ""
 
     def done_jobs(self) -> str:
-        r = subprocess.run(["faxstat", "-h", HFAXD, "-d"], capture_output=True, text=True,
-                           check=False)
+        r = subprocess.run(
+            ["faxstat", "-h", HFAXD, "-d"], capture_output=True, text=True, check=False
+        )
         return r.stdout
 
     def logs(self, lines: int = 30) -> str:
