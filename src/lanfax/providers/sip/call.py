@@ -98,11 +98,11 @@ class SipCall:
         assert self.ports is not None
         cfg = self.provider.config
         if kind == "t38":
-            m = t38_media(cfg.local_address, self.ports.udptl_port, self.t38_params)
+            m = t38_media(cfg.sdp_address, self.ports.udptl_port, self.t38_params)
         else:
             codec = self.media.remote.codec if self.media and self.media.remote else None
             codecs = (codec,) if codec else self.provider.codecs_for(self)
-            m = audio_media(cfg.local_address, self.ports.rtp_port, codecs)
+            m = audio_media(cfg.sdp_address, self.ports.rtp_port, codecs)
         return self.offerer.make(m)
 
     def in_dialog(

@@ -11,7 +11,10 @@ Example::
     auth_user = ""                       # digest user name ("" = user)
     password = "secret"
     transport = "udp"                    # only UDP is implemented
-    local_address = "127.0.0.1"          # the address we bind and put in Contact/SDP
+    local_address = "127.0.0.1"          # the address we bind for SIP and put in Contact
+    media_address = ""                   # where RTP/UDPTL bind ("" = local_address)
+    sdp_address = ""                     # the media address put in SDP, e.g. behind NAT
+                                         # or a media relay ("" = media_address)
     sip_port = 0                         # 0 = any free port
     media_ports = "20000-20999"          # RTP and UDPTL ports for calls
     channels = 2                         # concurrent calls = devices
@@ -49,6 +52,8 @@ _DEFAULTS: dict[str, Any] = {
     "password": "",
     "transport": "udp",
     "local_address": "127.0.0.1",
+    "media_address": "",
+    "sdp_address": "",
     "sip_port": 0,
     "media_ports": "20000-29999",
     "channels": 1,
@@ -80,6 +85,8 @@ class SipConfig:
     password: str
     transport: str
     local_address: str
+    media_address: str
+    sdp_address: str
     sip_port: int
     media_ports: tuple[int, int]
     channels: int
@@ -197,6 +204,8 @@ def parse_config(config: Mapping[str, Any]) -> SipConfig:
         password=raw["password"],
         transport=transport,
         local_address=str(raw["local_address"]),
+        media_address=str(raw["media_address"] or raw["local_address"]),
+        sdp_address=str(raw["sdp_address"] or raw["media_address"] or raw["local_address"]),
         sip_port=_int(raw, "sip_port", 0, 65535),
         media_ports=(int(low_t), int(high_t)),
         channels=channels,

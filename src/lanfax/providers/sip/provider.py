@@ -228,13 +228,13 @@ class SipProvider(UserAgent):
             ch,
             outgoing=True,
             call_id=call_id,
-            offerer=Offerer(cfg.local_address, random.getrandbits(31)),
+            offerer=Offerer(cfg.sdp_address, random.getrandbits(31)),
         )
         call.called_number = number
         ch.call = call
         self.calls[call_id] = call
         try:
-            call.ports = await bind_media(cfg.local_address, cfg.media_ports)
+            call.ports = await bind_media(cfg.media_address, cfg.media_ports)
             call.media = FaxMedia(
                 call.ports,
                 calling=True,
@@ -327,7 +327,7 @@ class SipProvider(UserAgent):
         options = _session_options(fax.receiver_number or cfg.ident, fax.options, None)
         assert call.invite is not None and call.dialog is not None and call.remote_sdp is not None
         try:
-            call.ports = await bind_media(cfg.local_address, cfg.media_ports)
+            call.ports = await bind_media(cfg.media_address, cfg.media_ports)
             call.media = FaxMedia(
                 call.ports,
                 calling=False,

@@ -393,7 +393,7 @@ class UserAgent(FaxProvider):
             channel,
             outgoing=False,
             call_id=invite.call_id,
-            offerer=Offerer(self.config.local_address, random.getrandbits(31)),
+            offerer=Offerer(self.config.sdp_address, random.getrandbits(31)),
         )
         call.invite = invite
         call.remote_sdp = offer
