@@ -74,7 +74,7 @@ def ink_agreement(sent: np.ndarray[Any, Any], got: np.ndarray[Any, Any], skip_to
 
     a = crop(sent)
     b = crop(got[skip_top:])
-    scaled = np.array(Image.fromarray(b).resize((a.shape[1], a.shape[0]), Image.NEAREST))
+    scaled = np.array(Image.fromarray(b).resize((a.shape[1], a.shape[0]), Image.Resampling.NEAREST))
     return float(np.count_nonzero(a == scaled)) / a.size
 
 
