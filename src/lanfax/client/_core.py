@@ -185,8 +185,12 @@ def _none(r: Response) -> None:
     return None
 
 
-def _json_body(data: Any) -> tuple[bytes, str]:
+def json_body(data: Any) -> tuple[bytes, str]:
+    """A compact JSON request body and its content type."""
     return json.dumps(data, separators=(",", ":")).encode(), "application/json"
+
+
+_json_body = json_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +426,7 @@ def routing_unsupported(err: FaxError, resp: Response) -> FaxError:
             "this lanfax server has no routing API (it answered 404)",
             hint="inbound routing configuration arrives with a later server version; "
             "see 'Routing (planned)' in docs/http-api.md",
+            unsupported=True,
         )
     return err
 
