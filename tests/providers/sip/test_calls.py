@@ -87,8 +87,11 @@ def test_488_stays_g711_and_bye_mid_page(
 ) -> None:
     async def scenario() -> None:
         h = Harness(tmp_path)
-        # 200 refuses T.38 (488 to the re-INVITE 201 offers); 202 -> 203 is cut mid-fax.
-        p = await providers(h, kamailio, u200={"t38": "off"}, u201={}, u202={}, u203={})
+        # 200 refuses T.38 (488 to the re-INVITE 201 offers) and refreshes the session every
+        # 3 s (RFC 4028, a 6 s interval); 202 -> 203 is cut mid-fax.
+        p = await providers(
+            h, kamailio, u200={"t38": "off", "session_expires": 6}, u201={}, u202={}, u203={}
+        )
         rx_cut = ids(p["203"])[0]
         tx_cut = ids(p["202"])[0]
 
@@ -110,6 +113,9 @@ def test_488_stays_g711_and_bye_mid_page(
             assert sent.status.status_id is ProviderStatus.COMPLETED, sent
             assert sent.extra["media"] == "audio"
             assert got.result.extra["t38_refused"] is True
+            # Refreshed several times; the far end (not the refresher) never timed out.
+            assert sent.extra["session_refreshes"] >= 3
+            assert "cut" not in sent.extra or sent.extra["cut"] != "session_expired"
             assert same_pages(sip_docs["two"], got.file)
             # BYE in the middle of page 2: the sender sees a disconnect with 1 page done.
             assert sent2.status.status_id is ProviderStatus.DISCONNECTED, sent2
