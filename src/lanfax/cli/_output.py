@@ -141,6 +141,14 @@ def status_lines(status: DeviceStatusInfo) -> None:
     fields(status)
 
 
+def event_wire(event: Event) -> dict[str, Any]:
+    """An event as the API sends it: ``event`` is the name, ``event_id`` the FEI_ number."""
+    out: dict[str, Any] = to_wire(event)
+    out["event"] = event.event_id.name.lower()
+    out["event_id"] = int(event.event_id)
+    return out
+
+
 def event_line(event: Event) -> str:
     parts = [f"{event.seq}", when(event.timestamp), name(event.event_id)]
     if event.device_id:

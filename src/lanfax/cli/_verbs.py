@@ -251,7 +251,7 @@ def verb_events(args: argparse.Namespace) -> int:
     with _client(args) as client:
         for event in client.events(after=args.after, reconnect_for=None):
             if args.json:
-                out.print_json(event, compact=True)
+                out.print_json(out.event_wire(event), compact=True)
             else:
                 print(out.event_line(event), flush=True)
             seen += 1
