@@ -8,20 +8,25 @@ are problem+json (:mod:`lanfax.api.errors`). Routes are thin: they parse, call t
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from starlette.responses import Response
 
 from lanfax import __version__
+from lanfax.api.archive import install_archive_routes
 from lanfax.api.encode import API, json_body, json_response
 from lanfax.api.errors import install_error_handlers
 from lanfax.api.events import install_event_routes
 from lanfax.api.jobs import install_job_routes
-from lanfax.model.codes import PortOpenMode
+from lanfax.api.routing import install_routing_routes
+from lanfax.api.security import Caller, authenticated, install_security, public, requires
+from lanfax.model.codes import AccessRight, AccessRightEx, PortOpenMode
 from lanfax.model.errors import InvalidInput
 from lanfax.model.wire import enum_from_wire
 from lanfax.service.core import FaxService
+from lanfax.service.rights import access_check
+from lanfax.service.security import Security
 
 
 def _body_schema(example: Any, description: str) -> dict[str, Any]:
@@ -34,7 +39,7 @@ def _body_schema(example: Any, description: str) -> dict[str, Any]:
     }
 
 
-def create_app(service: FaxService) -> FastAPI:
+def create_app(service: FaxService, security: Security | None = None) -> FastAPI:
     """The FastAPI app over ``service`` (already started, or started by the caller's loop)."""
     app = FastAPI(
         title="lanfax",
@@ -50,26 +55,34 @@ def create_app(service: FaxService) -> FastAPI:
 
     # -- server -------------------------------------------------------------------------------
 
-    @r.get("/health", summary="Liveness: the service is up")
+    @r.get("/health", summary="Liveness: the service is up", dependencies=[Depends(public())])
     async def health() -> Response:
         return json_response({"status": "ok", "version": __version__})
 
-    @r.get("/server", summary="Version, start time, queue state, devices, active jobs")
+    @r.get(
+        "/server",
+        summary="Version, start time, queue state, devices, active jobs",
+        dependencies=[Depends(authenticated())],
+    )
     async def server() -> Response:
         return json_response(service.server_info())
 
     @r.get("/access", summary="FaxAccessCheck")
     async def access(
+        caller: Annotated[Caller, Depends(authenticated())],
         rights: str = Query("", description="comma list of AccessRight/AccessRightEx names"),
-        x_lanfax_user: str = Header("anonymous"),
     ) -> Response:
         wanted = [s for s in rights.split(",") if s.strip()]
-        allowed, held = service.access_check(x_lanfax_user, wanted)
+        allowed, held = access_check(caller, wanted)
         return json_response({"allowed": allowed, "rights": held})
 
     # -- configuration and logging --------------------------------------------------------------
 
-    @r.get("/config", summary="FaxGetConfiguration: the ServerConfig")
+    @r.get(
+        "/config",
+        summary="FaxGetConfiguration: the ServerConfig",
+        dependencies=[Depends(requires(AccessRightEx.QUERY_CONFIG))],
+    )
     async def get_config() -> Response:
         return json_response(service.get_config().to_dict())
 
@@ -77,6 +90,7 @@ def create_app(service: FaxService) -> FastAPI:
         "/config",
         summary="FaxSetConfiguration: change some settings (lanfax or Windows names)",
         openapi_extra=_body_schema({"retries": 5, "RetryDelay": 2}, "settings to change"),
+        dependencies=[Depends(requires(AccessRightEx.MANAGE_CONFIG))],
     )
     async def patch_config(request: Request) -> Response:
         body = await json_body(request)
@@ -84,7 +98,11 @@ def create_app(service: FaxService) -> FastAPI:
             raise InvalidInput("the body must be a JSON object", hint='e.g. {"retries": 5}')
         return json_response((await service.set_config(body)).to_dict())
 
-    @r.get("/logging", summary="FaxGetLoggingCategories")
+    @r.get(
+        "/logging",
+        summary="FaxGetLoggingCategories",
+        dependencies=[Depends(requires(AccessRightEx.QUERY_CONFIG))],
+    )
     async def get_logging() -> Response:
         return json_response(service.get_logging())
 
@@ -92,17 +110,21 @@ def create_app(service: FaxService) -> FastAPI:
         "/logging",
         summary="FaxSetLoggingCategories",
         openapi_extra=_body_schema([{"category": "outbound", "level": "max"}], "categories"),
+        dependencies=[Depends(requires(AccessRightEx.MANAGE_CONFIG))],
     )
     async def put_logging(request: Request) -> Response:
         return json_response(await service.set_logging(await json_body(request)))
 
     # -- ports --------------------------------------------------------------------------------
 
-    @r.get("/ports", summary="FaxEnumPorts")
+    port_query = [Depends(requires(AccessRight.PORT_QUERY))]
+    port_set = [Depends(requires(AccessRight.PORT_SET))]
+
+    @r.get("/ports", summary="FaxEnumPorts", dependencies=port_query)
     async def ports() -> Response:
         return json_response(service.ports())
 
-    @r.get("/ports/{device_id}", summary="FaxGetPort")
+    @r.get("/ports/{device_id}", summary="FaxGetPort", dependencies=port_query)
     async def port(device_id: int) -> Response:
         return json_response(service.port(device_id))
 
@@ -112,16 +134,27 @@ def create_app(service: FaxService) -> FastAPI:
         status_code=201,
         openapi_extra=_body_schema({"mode": "modify"}, "the handle's mode"),
     )
-    async def open_port(device_id: int, request: Request) -> Response:
+    async def open_port(
+        device_id: int,
+        request: Request,
+        caller: Annotated[Caller, Depends(requires(AccessRight.PORT_QUERY))],
+    ) -> Response:
         raw = await request.body()
         body = json.loads(raw) if raw.strip() else {}
         if not isinstance(body, dict):
             raise InvalidInput("the body must be a JSON object", hint='e.g. {"mode": "query"}')
         mode = enum_from_wire(PortOpenMode, body.get("mode", "query"), "mode")
+        if mode is PortOpenMode.MODIFY:
+            caller.require(AccessRight.PORT_SET)
         handle = service.open_port(device_id, mode)
         return json_response({"handle": handle, "device_id": device_id, "mode": mode}, status=201)
 
-    @r.delete("/handles/{handle}", summary="FaxClose on a port handle", status_code=204)
+    @r.delete(
+        "/handles/{handle}",
+        summary="FaxClose on a port handle",
+        status_code=204,
+        dependencies=port_query,
+    )
     async def close_handle(handle: str) -> Response:
         service.close_handle(handle)
         return Response(status_code=204)
@@ -130,6 +163,7 @@ def create_app(service: FaxService) -> FastAPI:
         "/ports/{device_id}",
         summary="FaxSetPort (needs a modify handle in X-Lanfax-Port-Handle)",
         openapi_extra=_body_schema({"rings": 3, "tsid": "+49 30 1234"}, "port fields"),
+        dependencies=port_set,
     )
     async def set_port(
         device_id: int,
@@ -141,11 +175,18 @@ def create_app(service: FaxService) -> FastAPI:
             raise InvalidInput("the body must be a JSON object", hint='e.g. {"rings": 3}')
         return json_response(await service.set_port(device_id, x_lanfax_port_handle, body))
 
-    @r.get("/ports/{device_id}/status", summary="FaxGetDeviceStatus (live)")
+    @r.get(
+        "/ports/{device_id}/status",
+        summary="FaxGetDeviceStatus (live)",
+        dependencies=port_query,
+    )
     async def port_status(device_id: int) -> Response:
         return json_response(service.device_status(device_id))
 
     install_job_routes(r, service)
+    install_routing_routes(r, service)
+    install_archive_routes(r, service)
     install_event_routes(r, service)
     app.include_router(r)
+    install_security(app, security or Security())
     return app

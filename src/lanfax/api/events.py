@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Header, Query, WebSocket, WebSocketDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from lanfax.api.encode import event_to_wire, json_response
-from lanfax.model.errors import InvalidInput
+from lanfax.api.security import Caller, requires
+from lanfax.model.codes import AccessRightEx
+from lanfax.model.errors import FaxError, InvalidInput
 from lanfax.model.events import Event
 from lanfax.service.core import FaxService
 
@@ -33,7 +36,30 @@ def _cursor(after: int | None, last_event_id: str | None) -> int:
     return after or 0
 
 
-async def _sse(service: FaxService, after: int) -> AsyncIterator[bytes]:
+class _OwnFilter:
+    """The own-jobs rule for events: a caller without query_jobs sees the server's and the
+    devices' events (job id 0) and the events of its own jobs, nothing of other users' jobs."""
+
+    def __init__(self, service: FaxService, caller: Caller) -> None:
+        self._service = service
+        self._caller = caller
+        self._owner: dict[int, bool] = {}
+
+    async def visible(self, ev: Event) -> bool:
+        if self._caller.all_jobs or not ev.job_id:
+            return True
+        known = self._owner.get(ev.job_id)
+        if known is None:
+            try:
+                job = await self._service.get_job(ev.job_id)
+                known = job.user_name == self._caller.user
+            except FaxError:  # deleted since: it was not worth showing then either
+                known = False
+            self._owner[ev.job_id] = known
+        return known
+
+
+async def _sse(service: FaxService, after: int, own: _OwnFilter) -> AsyncIterator[bytes]:
     yield b"retry: 1000\n\n"
     events = service.subscribe(after)
     pending: asyncio.Task[Event] | None = None
@@ -50,6 +76,8 @@ async def _sse(service: FaxService, after: int) -> AsyncIterator[bytes]:
             except StopAsyncIteration:
                 return
             pending = None
+            if not await own.visible(ev):
+                continue
             data = json.dumps(event_to_wire(ev), separators=(",", ":"))
             name = ev.event_id.name.lower()
             yield f"id: {ev.seq}\nevent: {name}\ndata: {data}\n\n".encode()
@@ -68,26 +96,35 @@ def install_event_routes(r: APIRouter, service: FaxService) -> None:
         summary="Server-sent events (Last-Event-ID / ?after); ?follow=false for a JSON backlog",
     )
     async def events(
+        caller: Annotated[Caller, Depends(requires(AccessRightEx.QUERY_JOBS, own_jobs=True))],
         after: int | None = Query(None),
         follow: bool = Query(True),
         limit: int = Query(1000, ge=1, le=10000),
         last_event_id: str | None = Header(None),
     ) -> Response:
         cursor = _cursor(after, last_event_id)
+        own = _OwnFilter(service, caller)
         if not follow:
             backlog = await service.events_after(cursor, limit)
-            return json_response([event_to_wire(ev) for ev in backlog])
+            return json_response([event_to_wire(ev) for ev in backlog if await own.visible(ev)])
         return StreamingResponse(
-            _sse(service, cursor),
+            _sse(service, cursor, own),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
     @r.websocket("/events/ws")
-    async def events_ws(websocket: WebSocket, after: int = 0) -> None:
+    async def events_ws(
+        websocket: WebSocket,
+        caller: Annotated[Caller, Depends(requires(AccessRightEx.QUERY_JOBS, own_jobs=True))],
+        after: int = 0,
+    ) -> None:
         await websocket.accept()
+        own = _OwnFilter(service, caller)
         try:
             async for ev in service.subscribe(max(after, 0)):
+                if not await own.visible(ev):
+                    continue
                 await websocket.send_text(json.dumps(event_to_wire(ev), separators=(",", ":")))
         except WebSocketDisconnect:
             return

@@ -7,15 +7,16 @@ import os
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, Response
 from starlette.types import Message
 
 from lanfax.api.encode import json_response
-from lanfax.model.codes import JobType, QueueStatus
+from lanfax.api.security import Caller, requires
+from lanfax.model.codes import AccessRight, AccessRightEx, JobType, Priority, QueueStatus
 from lanfax.model.errors import InvalidInput, TooLarge
 from lanfax.model.wire import enum_from_wire
 from lanfax.service.core import FaxService
@@ -75,6 +76,19 @@ async def _params_text(value: Any) -> str:
     return str(value)
 
 
+#: The refined right a submission at each priority needs.
+_SUBMIT_RIGHT = {
+    Priority.LOW: AccessRightEx.SUBMIT_LOW,
+    Priority.NORMAL: AccessRightEx.SUBMIT_NORMAL,
+    Priority.HIGH: AccessRightEx.SUBMIT_HIGH,
+}
+
+
+# Module-level: FastAPI resolves the (postponed) annotations in the module's namespace.
+_QUERY_OWN = requires(AccessRightEx.QUERY_JOBS, own_jobs=True)
+_MANAGE_OWN = requires(AccessRightEx.MANAGE_JOBS, own_jobs=True)
+
+
 def install_job_routes(r: APIRouter, service: FaxService) -> None:
     @r.post(
         "/jobs",
@@ -82,7 +96,9 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
         status_code=201,
         openapi_extra=_SUBMIT_DOC,
     )
-    async def submit(request: Request, x_lanfax_user: str = Header("anonymous")) -> Response:
+    async def submit(
+        request: Request, caller: Annotated[Caller, Depends(requires(AccessRight.JOB_SUBMIT))]
+    ) -> Response:
         ctype = request.headers.get("content-type", "")
         if not ctype.startswith("multipart/form-data"):
             raise InvalidInput(
@@ -103,6 +119,8 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
                     f"params is not valid JSON: {exc}", hint="send params as a JSON object"
                 ) from None
             submission = parse_submission(data)
+            for p in submission.recipients:
+                caller.require(_SUBMIT_RIGHT[p.priority])
             uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
             if not uploads:
                 raise InvalidInput("no document was sent", hint="add at least one 'file' part")
@@ -125,14 +143,14 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
             raise
         finally:
             await form.close()
-        user = x_lanfax_user or "anonymous"
         broadcast_id, jobs = await service.submit(
-            submission, staged, user_name=user, stage_dir=stage
+            submission, staged, user_name=caller.user, stage_dir=stage
         )
         return json_response({"broadcast_id": broadcast_id, "jobs": jobs}, status=201)
 
     @r.get("/jobs", summary="FaxEnumJobs (keyset pages)")
     async def list_jobs(
+        caller: Annotated[Caller, Depends(requires(AccessRightEx.QUERY_JOBS, own_jobs=True))],
         limit: int = Query(100, ge=1, le=1000),
         after: int | None = Query(None, description="ascending, job ids greater than this"),
         before: int | None = Query(None, description="descending, job ids less than this"),
@@ -153,6 +171,10 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
             types = frozenset(
                 enum_from_wire(JobType, s, "type") for s in type.split(",") if s.strip()
             )
+        if not caller.all_jobs:
+            if user is not None and user != caller.user:
+                caller.require(AccessRightEx.QUERY_JOBS)
+            user = caller.user  # the own-jobs rule: a user without the right sees its own
         query = JobQuery(
             limit=limit,
             after_id=after,
@@ -167,12 +189,20 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
         nxt = jobs[-1].job_id if len(jobs) == limit else None
         return json_response({"jobs": jobs, "next": nxt})
 
+    async def own_job(job_id: int, caller: Caller) -> None:
+        if not caller.all_jobs:
+            job = await service.get_job(job_id)
+            caller.check_job(job_id, job.user_name)
+
     @r.get("/jobs/{job_id}", summary="FaxGetJob")
-    async def get_job(job_id: int) -> Response:
-        return json_response(await service.get_job(job_id))
+    async def get_job(job_id: int, caller: Annotated[Caller, Depends(_QUERY_OWN)]) -> Response:
+        job = await service.get_job(job_id)
+        caller.check_job(job_id, job.user_name)
+        return json_response(job)
 
     def control(name: str, action: Callable[[int], Awaitable[Any]], summary: str) -> None:
-        async def route(job_id: int) -> Response:
+        async def route(job_id: int, caller: Annotated[Caller, Depends(_MANAGE_OWN)]) -> Response:
+            await own_job(job_id, caller)
             return json_response(await action(job_id))
 
         route.__name__ = f"job_{name}"
@@ -184,12 +214,14 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
     control("restart", service.restart, "FaxSetJob JC_RESTART (failed or exceeded jobs)")
 
     @r.delete("/jobs/{job_id}", summary="Remove a finished job", status_code=204)
-    async def delete_job(job_id: int) -> Response:
+    async def delete_job(job_id: int, caller: Annotated[Caller, Depends(_MANAGE_OWN)]) -> Response:
+        await own_job(job_id, caller)
         await service.delete(job_id)
         return Response(status_code=204)
 
     @r.get("/jobs/{job_id}/pagedata", summary="FaxGetPageData: first page as TIFF Class F")
-    async def pagedata(job_id: int) -> Response:
+    async def pagedata(job_id: int, caller: Annotated[Caller, Depends(_QUERY_OWN)]) -> Response:
+        await own_job(job_id, caller)
         data, width, height = await service.page_data(job_id)
         return Response(
             data,
@@ -198,7 +230,8 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
         )
 
     @r.get("/jobs/{job_id}/document", summary="The job's whole TIFF")
-    async def document(job_id: int) -> Response:
+    async def document(job_id: int, caller: Annotated[Caller, Depends(_QUERY_OWN)]) -> Response:
+        await own_job(job_id, caller)
         path = await service.job_document(job_id)
         return FileResponse(
             path,

@@ -1,0 +1,198 @@
+"""Who is calling, and may they: the one FastAPI dependency every route declares.
+
+Every route of the API says which right it needs::
+
+    @r.get("/config", dependencies=[Depends(requires(AccessRightEx.QUERY_CONFIG))])
+
+or, when the handler needs to know the caller (the own-jobs rule, the user recorded on a
+job)::
+
+    async def get_job(job_id: int, caller: Caller = Depends(requires(..., own_jobs=True)))
+
+:func:`requires` authenticates the request (Bearer token, or HTTP Basic user and password,
+through :class:`lanfax.service.security.Security`), applies the per-user request rate limit,
+then checks the rights. ``own_jobs=True`` lets an authenticated caller without the right
+through: the handler must then restrict itself to the caller's own jobs
+(:meth:`Caller.check_job`). :func:`authenticated` is for routes any logged-in user may call;
+:func:`public` for the few that need no login (the health check). A test walks every route
+of the app and fails when one declares none of the three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import WebSocketException
+from fastapi.routing import APIRoute
+from starlette.requests import HTTPConnection
+from starlette.status import WS_1008_POLICY_VIOLATION
+
+from lanfax.model.codes import AccessRight, AccessRightEx
+from lanfax.model.errors import AccessDenied, FaxError
+from lanfax.service.security import Caller, Security, right_name
+
+__all__ = [
+    "Caller",
+    "authenticated",
+    "install_security",
+    "iter_routes",
+    "public",
+    "requires",
+    "route_rights",
+]
+
+Right = AccessRight | AccessRightEx
+
+#: The attribute a security dependency carries: the names of the rights it needs, ``()`` for
+#: "any authenticated caller", ``None`` for public routes.
+MARK = "lanfax_rights"
+
+Dependency = Callable[[HTTPConnection], Awaitable[Caller]]
+
+
+def _client_address(conn: HTTPConnection) -> str:
+    return conn.client.host if conn.client else ""
+
+
+async def _caller(conn: HTTPConnection) -> Caller:
+    security = conn.app.state.security
+    caller: Caller = await security.authenticate(
+        authorization=conn.headers.get("authorization"),
+        user_header=conn.headers.get("x-lanfax-user"),
+        address=_client_address(conn),
+    )
+    security.check_rate(caller)
+    conn.state.caller = caller
+    return caller
+
+
+def _as_ws_error(conn: HTTPConnection, exc: FaxError) -> Exception:
+    """A WebSocket handshake cannot carry a problem+json body: close with 1008 and the text."""
+    if conn.scope["type"] == "websocket":
+        return WebSocketException(WS_1008_POLICY_VIOLATION, reason=exc.message[:120])
+    return exc
+
+
+def requires(*rights: Right, own_jobs: bool = False) -> Dependency:
+    """A dependency: the caller must hold every right in ``rights`` (AccessRight or
+    AccessRightEx members). With ``own_jobs`` the caller passes without them, and the route
+    limits itself to the caller's own jobs (``caller.may_see_all`` tells which case)."""
+    if not rights:
+        raise ValueError("requires() needs at least one right; use authenticated() otherwise")
+    names = tuple(right_name(r) for r in rights)
+
+    async def dependency(conn: HTTPConnection) -> Caller:
+        try:
+            caller = await _caller(conn)
+            missing = [r for r in rights if not caller.holds(r)]
+            if missing and not own_jobs:
+                raise AccessDenied(
+                    f"user {caller.user!r} lacks the right "
+                    f"{', '.join(right_name(r) for r in missing)}",
+                    hint="ask an administrator: lanfax user grant "
+                    f"{caller.user} {right_name(missing[0])}",
+                )
+            return caller.scoped(all_jobs=not missing) if own_jobs else caller
+        except FaxError as exc:
+            raise _as_ws_error(conn, exc) from None
+
+    setattr(dependency, MARK, names)
+    setattr(dependency, "lanfax_own_jobs", own_jobs)  # noqa: B010 - a marker for the tests
+    dependency.__name__ = f"requires_{'_'.join(names)}"
+    return dependency
+
+
+def authenticated() -> Dependency:
+    """A dependency: any authenticated caller (their rights are checked by the service)."""
+
+    async def dependency(conn: HTTPConnection) -> Caller:
+        try:
+            return await _caller(conn)
+        except FaxError as exc:
+            raise _as_ws_error(conn, exc) from None
+
+    setattr(dependency, MARK, ())
+    return dependency
+
+
+def public() -> Callable[[], Awaitable[None]]:
+    """A dependency that declares the route open to anyone (no login, no rate limit)."""
+
+    async def dependency() -> None:
+        return None
+
+    setattr(dependency, MARK, None)
+    return dependency
+
+
+def _security_call(route: Any) -> Any:
+    stack = list(getattr(getattr(route, "dependant", None), "dependencies", []))
+    while stack:
+        dep = stack.pop()
+        call = getattr(dep, "call", None)
+        if call is not None and hasattr(call, MARK):
+            return call
+        stack.extend(getattr(dep, "dependencies", []))
+    return None
+
+
+def route_rights(route: Any) -> tuple[bool, tuple[str, ...] | None]:
+    """``(declared, rights)`` of an APIRoute/APIWebSocketRoute: whether a security dependency
+    is declared, and its rights (``None`` for public, ``()`` for any authenticated caller)."""
+    call = _security_call(route)
+    if call is None:
+        return False, None
+    rights: tuple[str, ...] | None = getattr(call, MARK)
+    return True, rights
+
+
+def route_own_jobs(route: Any) -> bool:
+    """Whether the route lets a caller without its rights act on the caller's own jobs."""
+    return bool(getattr(_security_call(route), "lanfax_own_jobs", False))
+
+
+def iter_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every route, descending into included routers (FastAPI >= 0.12x keeps them nested)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from iter_routes(inner.routes)
+        else:
+            yield route
+
+
+def install_security(app: FastAPI, security: Security) -> None:
+    """Put ``security`` where :func:`requires` finds it, and publish each route's rights in
+    the OpenAPI schema (``x-lanfax-rights``; ``security`` says which login schemes work)."""
+    app.state.security = security
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for route in iter_routes(app.routes):
+                if not isinstance(route, APIRoute):
+                    continue
+                declared, rights = route_rights(route)
+                extra = dict(route.openapi_extra or {})
+                if not declared:
+                    extra["x-lanfax-rights"] = "undeclared"
+                elif rights is None:
+                    extra["x-lanfax-rights"] = "public"
+                    extra["security"] = []
+                else:
+                    extra["x-lanfax-rights"] = list(rights) or "authenticated"
+                    if route_own_jobs(route):
+                        extra["x-lanfax-own-jobs"] = True
+                route.openapi_extra = extra
+            schema = generate()
+            components = schema.setdefault("components", {})
+            components["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an API token"},
+                "basic": {"type": "http", "scheme": "basic", "description": "user and password"},
+            }
+            schema["security"] = [{"bearer": []}, {"basic": []}]
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
