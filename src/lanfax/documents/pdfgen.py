@@ -117,6 +117,17 @@ class PdfBuilder:
         c.FPDFPath_SetDrawMode(obj, 0, 1)
         c.FPDFPage_InsertObject(self._page.raw, obj)
 
+    def image(self, x: float, top: float, w: float, h: float, picture: Any) -> None:
+        """Place a Pillow image scaled into the box ``w`` x ``h`` points at (x, top)."""
+        import pypdfium2 as pdfium
+
+        bitmap = pdfium.PdfBitmap.from_pil(picture)
+        obj = pdfium.PdfImage.new(self.pdf)
+        obj.set_bitmap(bitmap)
+        obj.set_matrix(pdfium.PdfMatrix().scale(w, h).translate(x, self._height - top - h))
+        self._page.insert_obj(obj)
+        self._font_data.append(bitmap)  # alive as long as the document, to be safe
+
     def _finish_page(self) -> None:
         if self._page is not None:
             self._page.gen_content()

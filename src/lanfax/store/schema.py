@@ -163,3 +163,33 @@ activity = sa.Table(
     sa.Index("ix_activity_at", "at"),
     sqlite_autoincrement=True,
 )
+
+#: Delivery receipts (migration 0004). ``receipt_key`` makes a receipt idempotent: one per
+#: job final state (``final:<job>:<completed_at>``), failed attempt (``attempt:<job>:<n>``)
+#: or finished broadcast (``summary:<broadcast>:<last completed_at>``).
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("receipt_id", ID, sa.Identity(), primary_key=True),
+    sa.Column("receipt_key", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("job_id", sa.BigInteger, nullable=False),
+    sa.Column("broadcast_id", sa.Text, nullable=False),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("delivery", sa.Text, nullable=False),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("sent_at", sa.BigInteger, nullable=True),
+    sa.Column("tries", sa.Integer, nullable=False),
+    sa.Column("next_try_at", sa.BigInteger, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("facts", sa.Text, nullable=False),
+    sa.UniqueConstraint("receipt_key", name="uq_receipts_key"),
+    sa.Index("ix_receipts_user", "user_name", "receipt_id"),
+    sa.Index("ix_receipts_state", "state", "next_try_at"),
+    sa.Index("ix_receipts_job", "job_id"),
+    sqlite_autoincrement=True,
+)
