@@ -1,0 +1,278 @@
+"""Job submission and queue listing speed: lanfax beside HylaFAX, in the same run.
+
+Starts its own ``lanfax serve`` (temporary data directory, free loopback port, queue paused so
+jobs stay queued), makes a one-page fax-ready TIFF with Pillow (1-bit 1728x2292, 204x196 dpi,
+Group 4) and measures:
+
+1. ``lanfax send`` as a new process per job (what a script or a print hook does);
+2. the Python sync client, sequential and 8 threads (one Client each);
+3. ``lanfax jobs`` and ``Client.jobs(limit=100)`` with 1,000 and 100,000 jobs queued (the
+   queue is filled with broadcasts of many recipients).
+
+When HylaFAX's ``sendfax`` is installed, it starts HylaFAX with no modem through
+``/work/shared/peers/hylafax/peer.sh up none`` (private spool, a free port) and measures
+``sendfax`` one process per job and ``faxstat -s``; otherwise it prints the figures from
+``/work/shared/notes/hylafax-peer.md``, marked as such.
+
+    .venv/bin/python bench/submit.py                 # default: a few minutes
+    .venv/bin/python bench/submit.py --cli-jobs 20 --client-jobs 200 --big-queue 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from lanfax.client import Client
+from lanfax.model import JobParams
+
+ROOT = Path(__file__).resolve().parents[1]
+LANFAX = str(Path(sys.executable).with_name("lanfax"))
+PEER = Path("/work/shared/peers/hylafax/peer.sh")
+#: From /work/shared/notes/hylafax-peer.md section 2 (measured on this machine).
+HYLAFAX_NOTES = {
+    "sendfax, one process per job": "19.1 jobs/s, ~52 ms per job",
+    "faxstat -s, 1000 jobs queued": "0.092-0.100 s",
+    "faxstat -s, 5000 jobs queued": "0.110-0.120 s",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_tiff(path: Path) -> Path:
+    from PIL import Image, ImageDraw
+
+    img = Image.new("1", (1728, 2292), 1)
+    draw = ImageDraw.Draw(img)
+    for y in range(200, 2100, 60):
+        draw.text((150, y), f"lanfax submission benchmark, line {y // 60}", fill=0)
+    img.save(path, compression="group4", dpi=(204, 196))
+    return path
+
+
+def stats(samples: list[float], wall: float) -> tuple[float, float, float]:
+    """(jobs/s, p50 ms, p99 ms)."""
+    s = sorted(samples)
+    p99 = s[min(len(s) - 1, int(len(s) * 0.99))]
+    return len(s) / wall, statistics.median(s) * 1000, p99 * 1000
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def timed_run(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    """Wall time of one process, which must succeed."""
+    t = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+class Server:
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (tmp / "serve.log").open("wb")
+        args = [LANFAX, "serve", "--data", str(tmp / "data"), "--listen", f"127.0.0.1:{self.port}"]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        with Client(self.url, timeout=2) as c:
+            while True:
+                try:
+                    c.health()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        raise SystemExit(
+                            f"lanfax serve did not start; see {self.log.name}"
+                        ) from None
+                    time.sleep(0.1)
+            c.set_config(pause_server_queue=True)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def bench_cli(url: str, doc: Path, n: int) -> tuple[float, float, float]:
+    env = dict(os.environ, LANFAX_SERVER=url)
+    samples = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        cmd = [LANFAX, "send", str(doc), "--to", f"81{i:06d}"]
+        samples.append(timed_run(cmd, env))
+    return stats(samples, time.perf_counter() - t0)
+
+
+def bench_client(url: str, doc: Path, n: int, threads: int) -> tuple[float, float, float]:
+    data = doc.read_bytes()
+    samples: list[float] = []
+    lock = threading.Lock()
+
+    def worker(k: int, count: int) -> None:
+        mine = []
+        with Client(url) as c:
+            for i in range(count):
+                t = time.perf_counter()
+                c.send([("page.tif", data)], to=f"82{k:02d}{i:05d}")
+                mine.append(time.perf_counter() - t)
+        with lock:
+            samples.extend(mine)
+
+    t0 = time.perf_counter()
+    workers = [threading.Thread(target=worker, args=(k, n // threads)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return stats(samples, time.perf_counter() - t0)
+
+
+def fill(url: str, doc: Path, target: int) -> None:
+    """Bring the queue to ``target`` jobs with broadcasts of up to 1000 recipients."""
+    data = doc.read_bytes()
+    with Client(url, timeout=600) as c:
+        have = sum(1 for _ in c.iter_jobs())
+        while have < target:
+            n = min(1000, target - have)
+            c.broadcast([("page.tif", data)], [JobParams(f"83{have + i:07d}") for i in range(n)])
+            have += n
+
+
+def bench_listing(url: str, n: int = 30) -> tuple[float, float, float]:
+    """(``lanfax jobs`` p50 ms, client first page p50 ms, client middle page p50 ms)."""
+    env = dict(os.environ, LANFAX_SERVER=url)
+    cli = [
+        timed(lambda: subprocess.run([LANFAX, "jobs"], env=env, check=True, capture_output=True))
+        for _ in range(min(n, 10))
+    ]
+    with Client(url) as c:
+        first = [timed(lambda: c.jobs(limit=100)) for _ in range(n)]
+        ids = c.jobs(limit=1, before=2**62).jobs
+        middle_id = ids[0].job_id // 2 if ids else 0
+        middle = [timed(lambda: c.jobs(limit=100, after=middle_id)) for _ in range(n)]
+    return (
+        statistics.median(cli) * 1000,
+        statistics.median(first) * 1000,
+        statistics.median(middle) * 1000,
+    )
+
+
+def hylafax(doc: Path, n: int, tmp: Path) -> dict[str, str] | None:
+    if not shutil.which("sendfax") or not PEER.exists():
+        return None
+    port = free_port()
+    env = dict(os.environ, PEER_DIR=str(tmp / "hylafax"), HFAXD_PORT=str(port))
+    up = subprocess.run([str(PEER), "up", "none"], env=env, capture_output=True, text=True)
+    host = f"127.0.0.1:{port}"
+    try:
+        if up.returncode != 0:
+            print(f"HylaFAX: peer.sh up none failed: {up.stderr.strip()[-300:]}")
+            return None
+        samples = []
+        t0 = time.perf_counter()
+        for i in range(n):
+            cmd = ["sendfax", "-h", host, "-n", "-N", "-d", f"81{i:06d}", str(doc)]
+            samples.append(timed_run(cmd))
+        rate, p50, p99 = stats(samples, time.perf_counter() - t0)
+        stat = [
+            timed(lambda: subprocess.run(["faxstat", "-h", host, "-s"], capture_output=True))
+            for _ in range(5)
+        ]
+        return {
+            "sendfax": f"{rate:.1f} jobs/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+            f"faxstat -s ({n} queued)": f"{statistics.median(stat) * 1000:.1f} ms",
+        }
+    finally:
+        subprocess.run([str(PEER), "down"], env=env, capture_output=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cli-jobs", type=int, default=50, help="lanfax send processes")
+    ap.add_argument("--client-jobs", type=int, default=800, help="jobs through the client")
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--small-queue", type=int, default=1000)
+    ap.add_argument("--big-queue", type=int, default=100_000, help="0 to skip")
+    ap.add_argument("--hylafax-jobs", type=int, default=50, help="sendfax processes")
+    args = ap.parse_args()
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="lanfax-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        tmp.chmod(0o755)  # HylaFAX's daemons (user uucp) must reach their spool in here
+        doc = make_tiff(tmp / "page.tif")
+        hyla = hylafax(doc, args.hylafax_jobs, tmp)
+        server = Server(tmp)
+        try:
+            r, p50, p99 = bench_cli(server.url, doc, args.cli_jobs)
+            rows.append(
+                (
+                    "lanfax send, one process per job",
+                    f"{r:.1f} jobs/s",
+                    f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+                )
+            )
+            r, p50, p99 = bench_client(server.url, doc, args.client_jobs, 1)
+            rows.append(
+                (
+                    "Client.send, sequential",
+                    f"{r:.1f} jobs/s",
+                    f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+                )
+            )
+            r, p50, p99 = bench_client(server.url, doc, args.client_jobs, args.threads)
+            rows.append(
+                (
+                    f"Client.send, {args.threads} threads",
+                    f"{r:.1f} jobs/s",
+                    f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+                )
+            )
+            for size in (args.small_queue, args.big_queue):
+                if not size:
+                    continue
+                fill_s = timed(lambda size=size: fill(server.url, doc, size))  # type: ignore[misc]
+                cli, first, middle = bench_listing(server.url)
+                rows.append((f"queue of {size:,} (filled in {fill_s:.0f} s)", "", ""))
+                rows.append(("  lanfax jobs (process)", f"{cli:.1f} ms", "p50"))
+                rows.append(("  Client.jobs(limit=100), first page", f"{first:.2f} ms", "p50"))
+                rows.append(("  Client.jobs(limit=100), middle page", f"{middle:.2f} ms", "p50"))
+        finally:
+            server.stop()
+    width = max(len(r[0]) for r in rows) + 2
+    print(f"\n{'lanfax':<{width}}{'rate / time':<16}detail")
+    for name, a, b in rows:
+        print(f"{name:<{width}}{a:<16}{b}")
+    print()
+    if hyla is None:
+        print("HylaFAX: not installed (run peer.sh install); figures from the notes:")
+        for k, v in HYLAFAX_NOTES.items():
+            print(f"  {k:<{width - 2}}{v}  (notes, not this run)")
+    else:
+        print("HylaFAX (this run, no modem, jobs stay queued):")
+        for k, v in hyla.items():
+            print(f"  {k:<{width - 2}}{v}")
+        print("  (notes: faxstat -s with 1000 queued 0.092-0.100 s, 5000 queued 0.110-0.120 s)")
+
+
+if __name__ == "__main__":
+    main()
