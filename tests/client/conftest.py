@@ -52,3 +52,13 @@ def unused_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def acting_user(url: str, asked: str) -> str:
+    """Who the server will say did it: the token's user on a server with logins (the
+    credentials file the server wrote), else the X-Lanfax-User the client sent."""
+    try:
+        from lanfax.client import credentials
+    except ImportError:
+        return asked
+    return credentials.lookup(url).get("user") or asked

@@ -15,6 +15,8 @@ from lanfax.client import AsyncClient, Conflict, NotFound, Unavailable
 from lanfax.model import EventId, JobParams, QueueStatus
 from lanfax.model.errors import ConfigError
 
+from .conftest import acting_user
+
 
 def test_async_client_end_to_end(server: LanfaxServer, doc: Path) -> None:
     async def run() -> None:
@@ -46,7 +48,7 @@ def test_async_client_end_to_end(server: LanfaxServer, doc: Path) -> None:
             )
             assert seen == [1, 2] and [j.recipient_number for j in result.jobs] == ["401"]
             [job] = result.jobs
-            assert job.user_name == "async-user"
+            assert job.user_name == acting_user(server.url, "async-user")
             assert (await c.job(job.job_id)).queue_status == QueueStatus.PENDING
             page = await c.jobs(broadcast=result.broadcast_id)
             assert [j.job_id for j in page.jobs] == [job.job_id]

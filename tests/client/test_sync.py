@@ -14,6 +14,8 @@ from lanfax.client import Client, ConfigError, Conflict, InvalidInput, NotFound,
 from lanfax.model import JobParams, LogLevel, PortOpenMode, QueueStatus
 from lanfax.model.errors import FaxError
 
+from .conftest import acting_user
+
 
 def test_health_and_server_info(client: Client) -> None:
     assert client.health() == {"status": "ok", "version": __version__}
@@ -90,7 +92,7 @@ def test_send_and_job_fields(paused: Client, doc: Path) -> None:
     assert [j.recipient_number for j in jobs] == ["555", "556"]
     assert jobs[1].recipient_name == "Bob"
     assert {j.sender_name for j in jobs} == {"Al"}
-    assert {j.user_name for j in jobs} == {"tester"}
+    assert {j.user_name for j in jobs} == {acting_user(paused.base_url, "tester")}
     assert len({j.broadcast_id for j in jobs}) == 1
     got = paused.job(jobs[0].job_id)
     assert got.job_id == jobs[0].job_id and got.queue_status == QueueStatus.PENDING

@@ -36,7 +36,7 @@ class JobsCanceled(FaxError):
 
 
 def _client(args: argparse.Namespace) -> Client:
-    return Client(args.server, user=args.user)
+    return Client(args.server, user=args.user, token=getattr(args, "token", None))
 
 
 def parse_at(text: str, now: datetime | None = None) -> datetime:

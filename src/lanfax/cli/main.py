@@ -42,6 +42,7 @@ def _common() -> argparse.ArgumentParser:
         help="the lanfax server (env LANFAX_SERVER; default http://127.0.0.1:8470)",
     )
     g.add_argument("--user", metavar="NAME", help="act as this user (env LANFAX_USER)")
+    g.add_argument("--token", metavar="TOKEN", help="API token (env LANFAX_TOKEN)")
     g.add_argument("--json", action="store_true", help="machine output: the API's JSON")
     return p
 

@@ -32,15 +32,22 @@ class AsyncClient(AsyncRoutingMixin):
     coroutines; ``events()`` is an async iterator), same models and errors."""
 
     def __init__(
-        self, server: str | None = None, *, user: str | None = None, timeout: float = 30.0
+        self,
+        server: str | None = None,
+        *,
+        user: str | None = None,
+        token: str | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float = 30.0,
     ) -> None:
         self.base_url = c.resolve_server(server)
         self.user = c.resolve_user(user)
         self.timeout = timeout
+        headers = {c.USER_HEADER: self.user, "Accept": "application/json"}
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout,
-            headers={c.USER_HEADER: self.user, "Accept": "application/json"},
+            headers={**headers, **c.auth_header(token, auth, self.base_url)},
         )
 
     async def aclose(self) -> None:

@@ -71,6 +71,31 @@ def resolve_user(user: str | None) -> str:
         return "anonymous"
 
 
+def auth_header(
+    token: str | None, auth: tuple[str, str] | None, url: str | None = None
+) -> dict[str, str]:
+    """``Authorization`` for HTTP Basic ``(user, password)`` or a bearer token: the argument,
+    else ``LANFAX_TOKEN``, else the credentials file's token for ``url``
+    (``lanfax.client.credentials``); nothing when there is none (a server without login)."""
+    if auth is not None:
+        import base64
+
+        raw = f"{auth[0]}:{auth[1]}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
+    token = token or os.environ.get("LANFAX_TOKEN")
+    if not token and url is not None:
+        try:
+            from lanfax.client import credentials
+        except ImportError:
+            credentials = None  # type: ignore[assignment]
+        if credentials is not None:
+            try:
+                token = credentials.lookup(url).get("token")
+            except (OSError, ValueError, KeyError, TypeError):
+                token = None  # an unreadable credentials file is the same as none
+    return {"Authorization": f"Bearer {token.strip()}"} if token else {}
+
+
 def unavailable(url: str, reason: object) -> Unavailable:
     """The error for a server that cannot be reached at all."""
     return Unavailable(

@@ -28,20 +28,29 @@ class Client(RoutingMixin):
     """A blocking client for one lanfax server.
 
     ``server`` is a URL (default: ``LANFAX_SERVER``, else ``http://127.0.0.1:8470``); ``user``
-    is sent as ``X-Lanfax-User`` (default: ``LANFAX_USER``, else the OS login name);
+    is sent as ``X-Lanfax-User`` (default: ``LANFAX_USER``, else the OS login name); ``token``
+    (default ``LANFAX_TOKEN``) is sent as a bearer token, or ``auth=(user, password)`` as HTTP
+    Basic, for servers with authentication;
     ``timeout`` bounds each request in seconds. One keep-alive connection is reused for every
     call; a Client is not meant to be shared between threads (make one per thread). Every
     failure is a :class:`~lanfax.model.errors.FaxError` subclass with a message and a hint.
     """
 
     def __init__(
-        self, server: str | None = None, *, user: str | None = None, timeout: float = 30.0
+        self,
+        server: str | None = None,
+        *,
+        user: str | None = None,
+        token: str | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float = 30.0,
     ) -> None:
         self.base_url = c.resolve_server(server)
         self.user = c.resolve_user(user)
         self.timeout = timeout
         self._http = Connection(self.base_url, timeout)
-        self._headers = {c.USER_HEADER: self.user, "Accept": "application/json"}
+        self._auth = c.auth_header(token, auth, self.base_url)
+        self._headers = {c.USER_HEADER: self.user, "Accept": "application/json", **self._auth}
 
     # -- plumbing ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -256,7 +265,7 @@ class Client(RoutingMixin):
         down_since: float | None = None
         connected_once = False
         while True:
-            headers = {c.USER_HEADER: self.user, **cursor.headers()}
+            headers = {c.USER_HEADER: self.user, **self._auth, **cursor.headers()}
             target = c.Op("GET", _sse.EVENTS_PATH, c._none, query=cursor.query()).target
             try:
                 stream = Stream(self.base_url, target, headers, min(self.timeout, 10.0))
