@@ -21,6 +21,7 @@ When HylaFAX's ``sendfax`` is installed, it starts HylaFAX with no modem through
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import socket
@@ -89,7 +90,13 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (tmp / "serve.log").open("wb")
+        # The server writes its administrator's token here; the clients read it from here.
+        os.environ["LANFAX_CREDENTIALS"] = str(tmp / "credentials")
         args = [LANFAX, "serve", "--data", str(tmp / "data"), "--listen", f"127.0.0.1:{self.port}"]
+        if importlib.util.find_spec("lanfax.service.security_settings") is not None:
+            # A benchmark measures the service, not the per-user rate limit.
+            (tmp / "bench.toml").write_text("[security]\nrate_limit = 0\n")
+            args += ["--config", str(tmp / "bench.toml")]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         with Client(self.url, timeout=2) as c:
@@ -103,6 +110,7 @@ class Server:
                             f"lanfax serve did not start; see {self.log.name}"
                         ) from None
                     time.sleep(0.1)
+        with Client(self.url) as c:  # now: the token exists once the server is up
             c.set_config(pause_server_queue=True)
 
     def stop(self) -> None:
