@@ -8,6 +8,7 @@ from :mod:`tests.support.server`.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,16 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from tests.support.server import LanfaxServer, start_lanfax_server  # noqa: E402
+
+# Every test server writes its administrator's token here, keyed by its URL, as `lanfax serve`
+# does on a first start; the client, the CLI and tests.support.authhttp find it there. A file
+# of this session's own, never the real ~/.config/lanfax/credentials.
+if "LANFAX_CREDENTIALS" not in os.environ:
+    import tempfile
+
+    os.environ["LANFAX_CREDENTIALS"] = str(
+        Path(tempfile.mkdtemp(prefix="lanfax-test-credentials-")) / "credentials"
+    )
 
 
 @pytest.fixture

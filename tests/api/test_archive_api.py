@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.support.authhttp import httpx
 from tests.support.faxes import make_fax_tiff
 from tests.support.http import receive_jobs, send_to_101, wait_for
 from tests.support.server import start_lanfax_server

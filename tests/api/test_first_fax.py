@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.support.authhttp import httpx
 from tests.support.faxes import make_fax_tiff
 from tests.support.server import LanfaxServer
 

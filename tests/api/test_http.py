@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from tests.support.authhttp import httpx, login_as
 from tests.support.server import LanfaxServer
 
 from lanfax.model.errors import ERRORS_BY_CODE
@@ -32,7 +32,7 @@ def _problem(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:
 def _submit(
     api: str, tiff: Path, params: dict[str, Any], *, user: str | None = None
 ) -> httpx.Response:
-    headers = {"X-Lanfax-User": user} if user else {}
+    headers = login_as(api, user) if user else {}
     return httpx.post(
         f"{api}/jobs",
         data={"params": json.dumps(params)},
@@ -332,7 +332,11 @@ def test_events_websocket(server: LanfaxServer) -> None:
     backlog = httpx.get(f"{api}/events", params={"follow": "false"}).json()
     last = backlog[-1]["seq"]
     httpx.patch(f"{api}/config", json={"retries": 3})
-    with connect(f"ws://127.0.0.1:{server.port}/api/v1/events/ws?after={last - 1}") as ws:
+    url = f"ws://127.0.0.1:{server.port}/api/v1/events/ws?after={last - 1}"
+    with pytest.raises(Exception, match="403"):  # no login: the handshake is refused
+        connect(url).close()
+    auth = {"Authorization": f"Bearer {server.token}"}
+    with connect(url, additional_headers=auth) as ws:
         first = json.loads(ws.recv(timeout=10))
         second = json.loads(ws.recv(timeout=10))
     assert [first["seq"], second["seq"]] == [last, last + 1]

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from tests.support.authhttp import httpx
 from tests.support.faxes import make_fax_tiff
 from tests.support.http import receive_jobs, send_to_101, wait_for
 from tests.support.receivers import SmtpReceiver, WebhookReceiver, free_port

@@ -19,8 +19,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from tests.support.authhttp import httpx
 from tests.support.server import LanfaxServer, start_lanfax_server
 
 ROUNDS = 4

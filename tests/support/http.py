@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.support.authhttp import httpx
 
 
 def wait_for(api: str, what: str, cond: Callable[[], Any], timeout: float = 90) -> Any:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -54,10 +56,14 @@ class LanfaxServer:
         self.stderr_path = tmp_path / "lanfax-serve.log"
         self._listening = threading.Event()
         self.starts = 0
+        #: The administrator's token: given to the server on its first start
+        #: (LANFAX_ADMIN_TOKEN), which also writes it to the credentials file.
+        self.token = "lfx_" + secrets.token_hex(6) + "_" + secrets.token_urlsafe(32)
+        self.scheme = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def api(self) -> str:
@@ -76,6 +82,7 @@ class LanfaxServer:
             [str(REPO_ROOT), *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
         )
         env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("LANFAX_ADMIN_TOKEN", self.token)
         self._listening.clear()
         self.stdout_lines = []
         stderr = self.stderr_path.open("ab")
@@ -105,13 +112,16 @@ class LanfaxServer:
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             self.stdout_lines.append(line)
-            if "listening on http://" in line and not self._listening.is_set():
+            if "listening on http" in line and not self._listening.is_set():
+                self.scheme = line.split("listening on ", 1)[1].split("://", 1)[0]
                 self.port = int(line.rsplit(":", 1)[1])
                 self._listening.set()
 
     def healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.api}/health", timeout=2) as resp:
+            # A readiness probe only: a TLS test checks the certificate with its own client.
+            ctx = ssl._create_unverified_context() if self.scheme == "https" else None
+            with urllib.request.urlopen(f"{self.api}/health", timeout=2, context=ctx) as resp:
                 return bool(json.load(resp).get("status") == "ok")
         except (OSError, ValueError):
             return False

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from starlette.responses import Response
 
 from lanfax import __version__
+from lanfax.api.admin import install_admin_routes
 from lanfax.api.archive import install_archive_routes
 from lanfax.api.encode import API, json_body, json_response
 from lanfax.api.errors import install_error_handlers
@@ -187,6 +188,8 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_routing_routes(r, service)
     install_archive_routes(r, service)
     install_event_routes(r, service)
+    security = security or Security(service)
+    install_admin_routes(r, security)
     app.include_router(r)
-    install_security(app, security or Security())
+    install_security(app, security)
     return app

@@ -20,7 +20,9 @@ of the app and fails when one declares none of the three.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,9 +30,11 @@ from fastapi.exceptions import WebSocketException
 from fastapi.routing import APIRoute
 from starlette.requests import HTTPConnection
 from starlette.status import WS_1008_POLICY_VIOLATION
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lanfax.model.codes import AccessRight, AccessRightEx
 from lanfax.model.errors import AccessDenied, FaxError
+from lanfax.service.rights import Role
 from lanfax.service.security import Caller, Security, right_name
 
 __all__ = [
@@ -64,7 +68,7 @@ async def _caller(conn: HTTPConnection) -> Caller:
         address=_client_address(conn),
     )
     security.check_rate(caller)
-    conn.state.caller = caller
+    conn.scope["lanfax.caller"] = caller
     return caller
 
 
@@ -167,6 +171,7 @@ def install_security(app: FastAPI, security: Security) -> None:
     """Put ``security`` where :func:`requires` finds it, and publish each route's rights in
     the OpenAPI schema (``x-lanfax-rights``; ``security`` says which login schemes work)."""
     app.state.security = security
+    app.add_middleware(AuditMiddleware, security=security)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -196,3 +201,50 @@ def install_security(app: FastAPI, security: Security) -> None:
         return app.openapi_schema or generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+class AuditMiddleware:
+    """Writes the audit trail: every change (any method but GET/HEAD/OPTIONS) that reached a
+    route, and every refused request (401, 403, 429), with who, what, when, from where and
+    the status. The action is the route's name (``submit``, ``job_cancel``, ``patch_config``)."""
+
+    def __init__(self, app: ASGIApp, security: Security) -> None:
+        self.app = app
+        self.security = security
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            refused = status in (401, 403, 429)
+            if refused or (status and scope["method"] not in ("GET", "HEAD", "OPTIONS")):
+                await self._record(scope, status)
+
+    async def _record(self, scope: Scope, status: int) -> None:
+        caller: Caller | None = scope.get("lanfax.caller")
+        route = scope.get("route")
+        action = getattr(route, "name", None) or f"{scope['method']} {scope['path']}"
+        params = scope.get("path_params") or {}
+        target = ",".join(f"{k}={v}" for k, v in params.items())
+        outcome = "ok" if status < 400 else ("denied" if status in (401, 403, 429) else "failed")
+        detail = {"method": scope["method"], "path": scope["path"], "status": status}
+        if caller is None:
+            client = scope.get("client")
+            address = client[0] if client else ""
+            caller = Caller("(unauthenticated)", Role.USER, AccessRight(0), AccessRightEx(0))
+            caller = replace(caller, address=address)
+        try:
+            await self.security.record(caller, action, target, outcome=outcome, detail=detail)
+        except FaxError as exc:  # the answer is sent; an audit failure must still be seen
+            logging.getLogger("lanfax.audit").error("audit trail not written: %s", exc)

@@ -13,7 +13,7 @@ import logging
 import signal
 import socket
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lanfax.service.settings import ServiceSettings
@@ -35,6 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="log level of the service (stderr)",
     )
+    p.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="stderr log lines as text, or as JSON objects (one per line)",
+    )
+    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS: certificate (chain) file")
+    p.add_argument("--tls-key", metavar="PEM", help="serve HTTPS: private key file")
     return p
 
 
@@ -61,8 +69,10 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
 
     from lanfax.api.app import create_app
     from lanfax.service.core import FaxService
+    from lanfax.service.security import Security
 
     service = FaxService(settings)
+    security = Security(service)
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     try:
@@ -71,7 +81,8 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
         sock.close()
         raise
     try:
-        app = create_app(service)
+        app = create_app(service, security)
+        tls = settings.security
         config = uvicorn.Config(
             app,
             log_level=log_level if log_level != "info" else "warning",
@@ -79,10 +90,14 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
             lifespan="off",
             timeout_graceful_shutdown=3,
             ws="websockets-sansio",
+            ssl_certfile=str(tls.tls_cert) if tls.tls_cert else None,
+            ssl_keyfile=str(tls.tls_key) if tls.tls_key else None,
         )
         server = uvicorn.Server(config)
         shown = f"[{host}]" if ":" in host else host
-        print(f"lanfax: listening on http://{shown}:{port}", flush=True)
+        scheme = "https" if tls.tls else "http"
+        print(f"lanfax: listening on {scheme}://{shown}:{port}", flush=True)
+        await _first_start(security, settings, f"{scheme}://{shown}:{port}")
         print(f"lanfax: data directory {settings.data_dir.resolve()}", flush=True)
         for p in service.ports():
             flags = ",".join(f.name.lower() for f in type(p.flags) if f and f in p.flags and f.name)
@@ -104,6 +119,63 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
     return 0
 
 
+def _secure(settings: ServiceSettings, cert: str | None, key: str | None) -> ServiceSettings:
+    """Apply --tls-cert/--tls-key, check the files, and refuse to listen beyond this machine
+    without authentication."""
+    import ipaddress
+    from dataclasses import replace
+    from pathlib import Path
+
+    from lanfax.model.errors import ConfigError
+
+    sec = settings.security
+    if cert is not None or key is not None:
+        if cert is None or key is None:
+            raise ConfigError("--tls-cert and --tls-key go together", hint="give both files")
+        sec = replace(sec, tls_cert=Path(cert), tls_key=Path(key))
+    for what, path in (("certificate", sec.tls_cert), ("key", sec.tls_key)):
+        if path is not None and not path.is_file():
+            raise ConfigError(
+                f"the TLS {what} {path} is not a readable file",
+                hint="give PEM files to --tls-cert/--tls-key or security.tls_cert/tls_key",
+            )
+    try:
+        loopback = ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:
+        loopback = settings.host == "localhost"
+    if not loopback and not sec.authentication:
+        raise ConfigError(
+            f"refusing to listen on {settings.host} without authentication",
+            hint="anyone on the network could send faxes and read them: remove "
+            "security.authentication = false, or listen on 127.0.0.1",
+        )
+    return replace(settings, security=sec)
+
+
+async def _first_start(security: Any, settings: ServiceSettings, url: str) -> None:
+    """On the very first start, create the administrator and say once how to log in."""
+    import os
+
+    created = await security.bootstrap(os.environ)
+    if created is None:
+        return
+    user, token = created
+    from lanfax.client import credentials
+
+    urls = [url]
+    host = settings.host
+    if host in ("0.0.0.0", "::", "localhost") or host.startswith("127."):
+        urls.append(url.replace(f"//{host}", "//127.0.0.1", 1).replace("[::]", "127.0.0.1"))
+    entry = {"token": token, "user": user}
+    path = credentials.store(urls, entry, settings.security.credentials_file)
+    print(f"lanfax: first start: created the administrator {user!r}", flush=True)
+    print(
+        f"lanfax: its API token is in {path} (mode 0600); `lanfax` on this machine uses it. "
+        "Elsewhere: LANFAX_TOKEN=<token>, or `lanfax token create` for more users.",
+        flush=True,
+    )
+
+
 def main(argv: list[str]) -> int:
     """The ``serve`` verb (``argv`` excludes the program and verb names)."""
     args = build_parser().parse_args(argv)
@@ -112,6 +184,11 @@ def main(argv: list[str]) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.log_format == "json":
+        from lanfax.service.logfmt import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     # The store's migrations narrate every step at INFO; only their problems matter here.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from lanfax.model.errors import FaxError
@@ -119,6 +196,7 @@ def main(argv: list[str]) -> int:
 
     try:
         settings = load_settings(args.config, data_dir=args.data, listen=args.listen)
+        settings = _secure(settings, args.tls_cert, args.tls_key)
         return asyncio.run(run(settings, args.log_level))
     except FaxError as exc:
         print(f"lanfax serve: {exc.message}", file=sys.stderr)

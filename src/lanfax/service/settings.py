@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from lanfax.model.config import ServerConfig
 from lanfax.model.errors import ConfigError
 from lanfax.service.routing import RoutingSettings, parse_routing_settings
+from lanfax.service.security_settings import SecuritySettings, parse_security_settings
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 DEFAULT_DATA = "./lanfax-data"
@@ -42,7 +43,7 @@ DEFAULT_PROVIDERS: tuple[Mapping[str, Any], ...] = (
 )
 
 _SERVER_KEYS = {"listen", "data", "database", "timezone", "max_upload_mb"}
-_TOP_KEYS = {"server", "settings", "providers", "routing"}
+_TOP_KEYS = {"server", "settings", "providers", "routing", "security"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,8 @@ class ServiceSettings:
     source: str = "(defaults)"
     #: The ``[routing]`` section (lanfax.service.routing.RoutingSettings).
     routing: RoutingSettings = field(default_factory=RoutingSettings)
+    #: The ``[security]`` section (lanfax.service.security_settings).
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
     @property
     def store_url(self) -> str:
@@ -125,7 +128,7 @@ def settings_from_mapping(
     if unknown:
         raise ConfigError(
             f"{source}: unknown section(s) {', '.join(unknown)}",
-            hint="the file may have [server], [settings], [routing] and [[providers]]",
+            hint="the file may have [server], [settings], [routing], [security] and [[providers]]",
         )
     server = doc.get("server", {})
     if not isinstance(server, Mapping):
@@ -181,6 +184,7 @@ def settings_from_mapping(
                 )
         providers = tuple(dict(t) for t in providers_doc)
     routing = parse_routing_settings(doc.get("routing", {}), source=source)
+    security = parse_security_settings(doc.get("security", {}), source=source, base_dir=base_dir)
     return ServiceSettings(
         host=host,
         port=port,
@@ -192,6 +196,7 @@ def settings_from_mapping(
         providers=providers,
         source=source,
         routing=routing,
+        security=security,
     )
 
 

@@ -193,3 +193,21 @@ receipts = sa.Table(
     sa.Index("ix_receipts_job", "job_id"),
     sqlite_autoincrement=True,
 )
+
+#: The audit trail (migration 0005): who (user, address) did what (action, target), when,
+#: and how it ended (``ok``, ``denied``, ``failed``); ``detail`` is JSON.
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("audit_id", ID, sa.Identity(), primary_key=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_audit_user", "user_name", "audit_id"),
+    sa.Index("ix_audit_action", "action", "audit_id"),
+    sqlite_autoincrement=True,
+)

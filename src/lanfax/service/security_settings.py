@@ -1,0 +1,102 @@
+"""The ``[security]`` section of the settings file, validated.
+
+::
+
+    [security]
+    authentication = true       # false: no login, everyone is administrator (loopback only)
+    admin_user = "admin"        # the administrator created on first start
+    rate_limit = 20             # requests per second per user (sustained) ...
+    rate_burst = 200            # ... and in a burst; 0 turns the limit off
+    tls_cert = ""               # PEM certificate (chain) and key: the API speaks HTTPS
+    tls_key = ""
+    credentials_file = ""       # where the first start writes the administrator's token;
+                                # default $LANFAX_CREDENTIALS, else ~/.config/lanfax/credentials
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lanfax.model.errors import ConfigError
+
+_KEYS = {
+    "authentication",
+    "admin_user",
+    "rate_limit",
+    "rate_burst",
+    "tls_cert",
+    "tls_key",
+    "credentials_file",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    authentication: bool = True
+    admin_user: str = "admin"
+    rate_limit: float = 20.0
+    rate_burst: int = 200
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    credentials_file: Path | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+
+def _path(table: Mapping[str, Any], key: str, where: str, base: Path | None) -> Path | None:
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}.{key}: {value!r} is not a path", hint="quote the path")
+    if not value:
+        return None
+    p = Path(value).expanduser()
+    return base / p if base is not None and not p.is_absolute() else p
+
+
+def parse_security_settings(
+    table: object, *, source: str = "(defaults)", base_dir: Path | None = None
+) -> SecuritySettings:
+    where = f"{source}: security"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table", hint="write it as [security]")
+    bad = sorted(set(table) - _KEYS)
+    if bad:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(bad)}",
+            hint=f"[security] knows: {', '.join(sorted(_KEYS))}",
+        )
+    auth = table.get("authentication", True)
+    if not isinstance(auth, bool):
+        raise ConfigError(f"{where}.authentication: {auth!r} is not true/false", hint="true")
+    admin = table.get("admin_user", "admin")
+    if not isinstance(admin, str) or not admin.strip():
+        raise ConfigError(f"{where}.admin_user: {admin!r} is not a user name", hint='"admin"')
+    rate = table.get("rate_limit", 20)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 100_000:
+        raise ConfigError(
+            f"{where}.rate_limit: {rate!r} is not allowed",
+            hint="requests per second per user, 0 for no limit",
+        )
+    burst = table.get("rate_burst", 200)
+    if isinstance(burst, bool) or not isinstance(burst, int) or not 0 <= burst <= 1_000_000:
+        raise ConfigError(f"{where}.rate_burst: {burst!r} is not allowed", hint="e.g. 200")
+    cert = _path(table, "tls_cert", where, base_dir)
+    key = _path(table, "tls_key", where, base_dir)
+    if (cert is None) != (key is None):
+        raise ConfigError(
+            f"{where}: tls_cert and tls_key go together", hint="give both files, or neither"
+        )
+    return SecuritySettings(
+        authentication=auth,
+        admin_user=admin.strip(),
+        rate_limit=float(rate),
+        rate_burst=burst,
+        tls_cert=cert,
+        tls_key=key,
+        credentials_file=_path(table, "credentials_file", where, base_dir),
+    )
