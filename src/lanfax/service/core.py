@@ -39,6 +39,7 @@ from lanfax.service.control import JobControl
 from lanfax.service.devices import DeviceManager
 from lanfax.service.dispatcher import Dispatcher
 from lanfax.service.inbound import InboundPipeline, InboundRouter
+from lanfax.service.receipts import Receipts
 from lanfax.service.recovery import recover
 from lanfax.service.routing import open_routing
 from lanfax.service.settings import ServiceSettings
@@ -140,6 +141,7 @@ class FaxService:
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
         self.inbound = InboundPipeline(ctx, self.devices, self._router or self.routing)
         self.archiver = Archiver(ctx, settings.data_dir)
+        self.receipts = Receipts(ctx, settings.receipts)
         self.dispatcher = Dispatcher(ctx, self.devices)
         self.devices.listener = _Listener(self)
         self.submitter = Submitter(ctx)
@@ -152,6 +154,7 @@ class FaxService:
         self.dispatcher.start()
         await self.routing.start()
         await self.archiver.start()
+        await self.receipts.start()
 
     async def stop(self) -> None:
         """Stop dispatching, abort calls in progress, shut providers down, close the store."""
@@ -162,6 +165,7 @@ class FaxService:
         await self.inbound.stop()
         await self.routing.stop()
         await self.archiver.stop()
+        await self.receipts.stop()
         await self.devices.shutdown()
         try:
             await ctx.emit([NewEvent(EventId.FAXSVC_ENDED, 0, NO_JOB)])

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lanfax.model.config import ServerConfig
 from lanfax.model.errors import ConfigError
+from lanfax.service.receipt_text import ReceiptSettings, parse_receipt_settings
 from lanfax.service.routing import RoutingSettings, parse_routing_settings
 from lanfax.service.security_settings import SecuritySettings, parse_security_settings
 
@@ -43,7 +44,7 @@ DEFAULT_PROVIDERS: tuple[Mapping[str, Any], ...] = (
 )
 
 _SERVER_KEYS = {"listen", "data", "database", "timezone", "max_upload_mb"}
-_TOP_KEYS = {"server", "settings", "providers", "routing", "security"}
+_TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,8 @@ class ServiceSettings:
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     #: The ``[security]`` section (lanfax.service.security_settings).
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    #: The ``[receipts]`` section (lanfax.service.receipt_text.ReceiptSettings).
+    receipts: ReceiptSettings = field(default_factory=ReceiptSettings)
 
     @property
     def store_url(self) -> str:
@@ -128,7 +131,8 @@ def settings_from_mapping(
     if unknown:
         raise ConfigError(
             f"{source}: unknown section(s) {', '.join(unknown)}",
-            hint="the file may have [server], [settings], [routing], [security] and [[providers]]",
+            hint="the file may have [server], [settings], [routing], [security], [receipts] "
+            "and [[providers]]",
         )
     server = doc.get("server", {})
     if not isinstance(server, Mapping):
@@ -197,6 +201,7 @@ def settings_from_mapping(
         source=source,
         routing=routing,
         security=security,
+        receipts=parse_receipt_settings(doc.get("receipts", {}), source=source),
     )
 
 

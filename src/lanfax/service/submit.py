@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from lanfax.documents.types import RESOLUTIONS, ConversionResult
-from lanfax.model.codes import EventId, JobType, QueueStatus, ScheduleAction
-from lanfax.model.errors import InvalidInput
+from lanfax.model.codes import DeliveryReportType, EventId, JobType, QueueStatus, ScheduleAction
+from lanfax.model.errors import ConfigError, InvalidInput
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job, JobParams
 from lanfax.model.wire import from_wire
+from lanfax.routing.schema import email_address
 from lanfax.service import docs
 from lanfax.service.context import ServiceContext
 from lanfax.service.numbers import canonical_number
@@ -34,7 +35,7 @@ from lanfax.service.spool import fsync_dir, fsync_file
 #: Most recipients one submission may name.
 MAX_RECIPIENTS = 10_000
 _PARAM_FIELDS = {f.name for f in fields(JobParams)}
-_COMMON_EXTRA = {"recipients", "cover_page", "resolution"}
+_COMMON_EXTRA = {"recipients", "cover_page", "resolution", "receipt_summary"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,8 @@ class Submission:
     recipients: tuple[JobParams, ...]
     cover_page: CoverPageInfo | None = None
     resolution: str = "fine"
+    #: One receipt for the whole broadcast when its last job ends (kept in ``job.extra``).
+    receipt_summary: bool = False
 
 
 def parse_submission(data: Any) -> Submission:
@@ -109,8 +112,22 @@ def parse_submission(data: Any) -> Submission:
                 f"recipients[{i}]: schedule_action specific_time needs schedule_time",
                 hint="add schedule_time, e.g. 2026-11-21T18:30:00Z",
             )
+        if params.delivery_report_type is DeliveryReportType.EMAIL:
+            try:
+                email_address(params.delivery_report_address)
+            except ConfigError as exc:
+                raise InvalidInput(
+                    f"recipients[{i}].delivery_report_address: {exc.message}",
+                    hint="an e-mail receipt needs the address to send it to: " + (exc.hint or ""),
+                ) from None
         out.append(params)
-    return Submission(tuple(out), cover_page, resolution)
+    summary = data.get("receipt_summary", False)
+    if not isinstance(summary, bool):
+        raise InvalidInput(
+            f"receipt_summary: {summary!r} is not true or false",
+            hint="true: one receipt for the whole broadcast instead of one per recipient",
+        )
+    return Submission(tuple(out), cover_page, resolution, summary)
 
 
 def _ready_or_none(path: Path) -> ConversionResult | None:
@@ -220,6 +237,7 @@ class Submitter:
                     document_path=relative,
                     cover_page=submission.cover_page,
                     compression=doc.compression,
+                    extra={"receipt_summary": True} if submission.receipt_summary else {},
                 )
             )
             events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))

@@ -1,0 +1,372 @@
+"""Delivery receipts of send jobs, and the transmission report.
+
+:class:`Receipts` watches job changes (``ServiceContext.on_jobs_changed``). A send job whose
+DeliveryReportType is e-mail or inbox owes a receipt when it reaches a final state
+(completed, failed, retries exceeded, canceled) and - with ``[receipts] on_retry`` - after
+each failed attempt that leaves retries. A broadcast submitted with ``receipt_summary`` owes
+ONE receipt, when the last of its jobs is final, listing every recipient.
+
+A receipt is first committed to the ``receipts`` table (idempotent by its key), then:
+
+* inbox: that is all - it is in the submitter's list (``GET /api/v1/receipts``);
+* e-mail: it is ``pending`` until mailed through the ``[receipts]`` SMTP server with
+  :func:`lanfax.routing.builtin.mail.send`; a failure that may pass (server down, 4xx) is
+  retried with doubling delays up to ``max_tries``, then the receipt is ``failed``. Either way
+  it is logged; the job is never held or failed by its receipt.
+
+Durability: the job's final state is committed before its receipt (they are different
+transactions), so the start-up catch-up looks for final jobs of the last days that asked
+for a receipt and have none - the job's final state with no receipt row IS the marker - and
+pending e-mails are picked up from the table. A receipt owed at SIGKILL time is sent after
+the restart (at least once: one mailed just before the kill may be mailed again, with the
+same Message-ID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import smtplib
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lanfax.model.codes import DeliveryReportType, JobType, QueueStatus
+from lanfax.model.errors import ConfigError, Conflict, FaxError
+from lanfax.model.jobs import Job
+from lanfax.model.receipts import Receipt
+from lanfax.routing.builtin import mail
+from lanfax.routing.schema import email_address
+from lanfax.service.context import ServiceContext
+from lanfax.service.receipt_text import (
+    ReceiptSettings,
+    build_message,
+    compose,
+    report_fields,
+)
+from lanfax.store.api import JobQuery
+from lanfax.store.codec import to_micros
+from lanfax.store.receipts import SqlReceipts
+
+log = logging.getLogger("lanfax.outbound")
+
+#: How far back the start-up catch-up looks for final jobs whose receipt was never made.
+CATCH_UP = timedelta(days=3)
+#: Longest real-time sleep of the mailer between looks at the table.
+MAX_IDLE_SECONDS = 30.0
+#: Job states a transmission report describes.
+REPORTABLE = frozenset({QueueStatus.COMPLETED, QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED})
+#: The submission parameter (kept in ``job.extra``) asking for one receipt per broadcast.
+SUMMARY_KEY = "receipt_summary"
+
+
+def wants_receipt(job: Job) -> bool:
+    return job.job_type is JobType.SEND and job.delivery_report_type is not DeliveryReportType.NONE
+
+
+def report_pdf(job: Job, fields: dict[str, Any], tiff: Path | None) -> bytes:
+    """The transmission report of ``job`` as PDF bytes (blocking)."""
+    from lanfax.documents.report import render_report
+
+    with tempfile.TemporaryDirectory(prefix="lanfax-report-") as tmp:
+        out = Path(tmp) / f"report-{job.job_id}.pdf"
+        render_report(fields, tiff if tiff is not None and tiff.is_file() else None, out)
+        return out.read_bytes()
+
+
+def first_page_pdf(tiff: Path) -> bytes:
+    """The first page of the fax at ``tiff`` as a one-page PDF (blocking)."""
+    from lanfax.documents import first_page, tiff_to_pdf
+
+    data, _, _ = first_page(tiff)
+    with tempfile.TemporaryDirectory(prefix="lanfax-receipt-") as tmp:
+        page = Path(tmp) / "page1.tif"
+        page.write_bytes(data)
+        out = Path(tmp) / "page1.pdf"
+        tiff_to_pdf(page, out)
+        return out.read_bytes()
+
+
+class Receipts:
+    """Makes, stores and mails receipts. ``start()`` / ``stop()`` on the service's loop."""
+
+    def __init__(self, ctx: ServiceContext, settings: ReceiptSettings) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.db = SqlReceipts(ctx.store)  # type: ignore[arg-type]
+        self._jobs: asyncio.Queue[tuple[str, Job]] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._round = asyncio.Condition()
+        self._begun = 0  # mailer rounds begun ...
+        self._done = 0  # ... and the number of the last one ended
+        self._tasks: list[asyncio.Task[None]] = []
+        ctx.on_jobs_changed(self._changed)
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        since = self.ctx.clock.now() - CATCH_UP
+        for job in await self.ctx.run(self.db.owed_jobs, since):
+            self._jobs.put_nowait(("final", job))
+        if self.settings.on_retry:
+            for job in list(self.ctx.unfinished.values()):
+                if job.queue_status is QueueStatus.RETRYING and wants_receipt(job):
+                    self._jobs.put_nowait(("attempt", job))
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._compose_loop(), name="lanfax-receipts"),
+            loop.create_task(self._mail_loop(), name="lanfax-receipt-mail"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def wake(self) -> None:
+        """Look at the pending e-mails now (after a test moved a ManualClock, for instance)."""
+        self._wake.set()
+
+    async def idle(self) -> None:
+        """Wait until every job change seen so far has its receipt made, and the mailer has
+        been through every receipt due now (tests)."""
+        await self._jobs.join()
+        async with self._round:
+            target = self._begun + 1  # a round that begins after this call
+            self._wake.set()
+            await self._round.wait_for(lambda: self._done >= target)
+
+    # -- watching jobs ------------------------------------------------------------------------
+
+    def _changed(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            if not wants_receipt(job):
+                continue
+            if job.is_final:
+                self._jobs.put_nowait(("final", job))
+            elif (
+                job.queue_status is QueueStatus.RETRYING
+                and job.last_failure is not None
+                and self.settings.on_retry
+            ):
+                self._jobs.put_nowait(("attempt", job))
+
+    async def _compose_loop(self) -> None:
+        while True:
+            kind, job = await self._jobs.get()
+            try:
+                await self._make(kind, job)
+            except FaxError as exc:
+                log.error("receipt for job %d not made: %s", job.job_id, exc.message)
+            except Exception:  # a bug must not stop receipts for every later job
+                log.exception("receipt for job %d not made", job.job_id)
+            finally:
+                self._jobs.task_done()
+
+    async def _make(self, kind: str, job: Job) -> None:
+        summary = bool(job.extra.get(SUMMARY_KEY)) and bool(job.broadcast_id)
+        if summary:
+            if kind != "final":
+                return  # a summary broadcast owes one receipt, at its end
+            query = JobQuery(limit=1000, broadcast_id=job.broadcast_id)
+            jobs = await self.ctx.run(self.ctx.store.list_jobs, query)
+            if not jobs or not all(j.is_final for j in jobs):
+                return  # the last job to end makes the summary
+            last = max(to_micros(j.completed_at or j.submitted_at) for j in jobs)
+            key = f"summary:{job.broadcast_id}:{last}"
+            owner = next((j for j in jobs if wants_receipt(j)), job)
+            await self._add("summary", key, owner, jobs)
+            return
+        if kind == "final":
+            key = f"final:{job.job_id}:{to_micros(job.completed_at or job.submitted_at)}"
+        else:
+            key = f"attempt:{job.job_id}:{job.attempts}"
+        await self._add(kind, key, job, [job])
+
+    async def _add(self, kind: str, key: str, owner: Job, jobs: Sequence[Job]) -> None:
+        ctx = self.ctx
+        subject, body, facts = compose(kind, jobs, ctx.config, ctx.tz)
+        email = owner.delivery_report_type is DeliveryReportType.EMAIL
+        address = owner.delivery_report_address.strip() if email else ""
+        state, error = ("pending", "") if email else ("stored", "")
+        if email:
+            try:
+                email_address(address)
+            except ConfigError as exc:
+                state, error = "failed", f"DeliveryReportAddress: {exc.message}"
+        receipt = Receipt(
+            receipt_id=0,
+            kind=kind,
+            job_id=owner.job_id,
+            created_at=ctx.clock.now(),
+            broadcast_id=owner.broadcast_id,
+            user_name=owner.user_name,
+            delivery="email" if email else "inbox",
+            address=address,
+            state=state,
+            last_error=error,
+            subject=subject,
+            body=body,
+            facts=facts,
+        )
+        stored, new = await ctx.run(self.db.add, receipt, key)
+        if not new:
+            return
+        if error:
+            log.error(
+                "receipt %d for job %d not mailed: %s", stored.receipt_id, owner.job_id, error
+            )
+        else:
+            log.info("receipt %d for job %d: %s", stored.receipt_id, owner.job_id, subject)
+        if state == "pending":
+            self._wake.set()
+
+    # -- mailing ------------------------------------------------------------------------------
+
+    async def _mail_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            self._begun += 1
+            this_round = self._begun
+            next_at: datetime | None = None
+            try:
+                for r in await self.ctx.run(self.db.pending):
+                    now = self.ctx.clock.now()
+                    if r.next_try_at is not None and r.next_try_at > now:
+                        next_at = r.next_try_at if next_at is None else min(next_at, r.next_try_at)
+                        continue
+                    await self._mail(r)
+            except FaxError as exc:
+                log.error("receipts: %s", exc.message)
+            async with self._round:
+                self._done = this_round
+                self._round.notify_all()
+            timeout = MAX_IDLE_SECONDS
+            if next_at is not None:
+                delta = (next_at - self.ctx.clock.now()).total_seconds()
+                timeout = min(max(delta, 0.0), MAX_IDLE_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _attachments(self, r: Receipt) -> list[tuple[str, bytes]]:
+        how = self.settings.attach
+        if how == "none":
+            return []
+        ids = [j["job_id"] for j in r.facts.get("jobs", [])] or [r.job_id]
+        jobs = [j for j in [await self.ctx.get_job(i) for i in ids] if j is not None]
+        out: list[tuple[str, bytes]] = []
+        for job in jobs:
+            tiff = self.ctx.spool.resolve(job.document_path) if job.document_path else None
+            if how == "report":
+                fields = report_fields(job, self.ctx.config, self.ctx.tz)
+                data = await self.ctx.run(report_pdf, job, fields, tiff)
+                out.append((f"report-{job.job_id}.pdf", data))
+            elif tiff is not None and tiff.is_file():
+                out.append(
+                    (f"fax-{job.job_id}-page1.pdf", await self.ctx.run(first_page_pdf, tiff))
+                )
+                break  # a broadcast's jobs share one document: its first page once
+        return out
+
+    async def _mail(self, r: Receipt) -> None:
+        ctx = self.ctx
+        tries = r.tries + 1
+        if not self.settings.mail_enabled:
+            error = "no mail server for receipts: set smtp_host and sender in [receipts]"
+            await ctx.run(self.db.update, r.receipt_id, state="failed", last_error=error)
+            log.error("receipt %d for job %d not mailed: %s", r.receipt_id, r.job_id, error)
+            return
+        info = self.settings.smtp_info()
+        server = f"{info['smtp_host']}:{info['smtp_port']}"
+        try:
+            attachments = await self._attachments(r)
+        except FaxError as exc:  # the document is unreadable: the receipt still goes
+            log.warning("receipt %d: no attachment: %s", r.receipt_id, exc.message)
+            attachments = []
+        msg = build_message(
+            key=f"{r.receipt_id}:{r.created_at.isoformat()}",
+            subject=r.subject,
+            body=r.body,
+            sender=self.settings.sender,
+            to=r.address,
+            job_id=r.job_id,
+            now=ctx.clock.now(),
+            attachments=attachments,
+        )
+        try:
+            refused = await asyncio.to_thread(mail.send, msg, info)
+        except (smtplib.SMTPException, OSError) as exc:
+            result = mail.classify(exc, server)
+            now = ctx.clock.now()
+            if result.retryable and tries < self.settings.max_tries:
+                delay = self.settings.backoff(tries)
+                await ctx.run(
+                    self.db.update,
+                    r.receipt_id,
+                    tries=tries,
+                    last_error=result.reason,
+                    next_try_at=now + timedelta(seconds=delay),
+                )
+                log.warning(
+                    "receipt %d for job %d: %s; trying again in %.0f s (try %d of %d)",
+                    r.receipt_id,
+                    r.job_id,
+                    result.reason,
+                    delay,
+                    tries,
+                    self.settings.max_tries,
+                )
+            else:
+                await ctx.run(
+                    self.db.update,
+                    r.receipt_id,
+                    tries=tries,
+                    state="failed",
+                    last_error=result.reason,
+                )
+                log.error(
+                    "receipt %d for job %d given up after %d tries: %s",
+                    r.receipt_id,
+                    r.job_id,
+                    tries,
+                    result.reason,
+                )
+            return
+        error = "; ".join(f"{a}: {c} {m!r}" for a, (c, m) in refused.items()) if refused else ""
+        await ctx.run(
+            self.db.update,
+            r.receipt_id,
+            tries=tries,
+            state="sent",
+            sent_at=ctx.clock.now(),
+            next_try_at=None,
+            last_error=error,
+        )
+        log.info(
+            "receipt %d for job %d mailed to %s via %s", r.receipt_id, r.job_id, r.address, server
+        )
+
+    # -- queries ----------------------------------------------------------------------------
+
+    async def list_for(
+        self, user_name: str | None, *, before: int | None = None, limit: int = 100
+    ) -> list[Receipt]:
+        return await self.ctx.run(self.db.list_for, user_name, before=before, limit=limit)
+
+    async def report(self, job: Job) -> bytes:
+        """The transmission report of a completed or failed send job, as PDF bytes."""
+        if job.job_type is not JobType.SEND or job.queue_status not in REPORTABLE:
+            raise Conflict(
+                f"job {job.job_id} is {job.queue_status.name.lower()}: "
+                "a transmission report is made for a completed or failed send job",
+                hint="wait until the job has ended (see its queue_status), then ask again",
+            )
+        tiff = self.ctx.spool.resolve(job.document_path) if job.document_path else None
+        fields = report_fields(job, self.ctx.config, self.ctx.tz)
+        return await self.ctx.run(report_pdf, job, fields, tiff)
