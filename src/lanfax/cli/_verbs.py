@@ -12,6 +12,10 @@ from typing import Any
 
 from lanfax.cli import _output as out
 from lanfax.cli._routing import verb_routing as verb_routing
+from lanfax.cli._security import verb_audit as verb_audit
+from lanfax.cli._security import verb_token as verb_token
+from lanfax.cli._security import verb_user as verb_user
+from lanfax.cli._security import verb_whoami as verb_whoami
 from lanfax.client import Client
 from lanfax.model.codes import QueueStatus
 from lanfax.model.errors import AccessDenied, FaxError, InvalidInput

@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _routing.add_parser(sub, common)
 
+    from lanfax.cli import _security
+
+    _security.add_parsers(sub, common)
+
     p = sub.add_parser("access", parents=common, help="check your access rights")
     p.add_argument("rights", nargs="+", metavar="RIGHT", help="e.g. job_submit config_set")
     return parser

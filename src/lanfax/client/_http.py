@@ -11,6 +11,7 @@ Nagle/delayed-ACK (RFC 9112 for the message syntax).
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import socket
 from collections.abc import Mapping
@@ -56,7 +57,10 @@ class _Wire:
         if scheme == "https":
             import ssl  # only for https servers: it costs start-up time
 
-            self.sock = ssl.create_default_context().wrap_socket(self.sock, server_hostname=host)
+            # LANFAX_CA_FILE: a private CA's certificate (or a self-signed server's own).
+            cafile = os.environ.get("LANFAX_CA_FILE") or None
+            context = ssl.create_default_context(cafile=cafile)
+            self.sock = context.wrap_socket(self.sock, server_hostname=host)
         self.buf = b""
         self.chunked = False
         self.remaining: int | None = None  # bytes left in this chunk / this body
