@@ -155,14 +155,10 @@ class SipCall:
         self.media.set_remote(media)
         self.provider.ticker.add(self.media)
         self.spawn(self._session_timer(), f"session timer {self.call_id}")
-        if (
-            media.kind == "audio"
-            and self.provider.wants_t38(self)
-            and self.provider.config.t38 == "offer"
-            and not self.outgoing
-        ):
+        if media.kind == "audio" and self.provider.offers_t38(self):
             # The answering fax sends CED: that is our "fax detected" moment (a gateway
-            # would hear it); switch the call to T.38 before T.30 gets going.
+            # would hear it); switch the call to T.38 before T.30 gets going. (A caller
+            # does this only under the media-swapped retry recipe.)
             self.spawn(self.switch_to_t38(), f"t38 switch {self.call_id}")
 
     async def switch_to_t38(self, *, delay: float = 0.0) -> None:
@@ -403,7 +399,7 @@ class SipCall:
             "glare": self.glare,
             "session_refreshes": self.refreshes,
             "call_id": self.call_id,
-            "recipe": self.provider.recipe_name(self),
+            "recipe": self.provider.recipe_of(self).name,
         }
         if media is not None:
             extra.update(media.stats)

@@ -6,9 +6,10 @@ timeout or an abort), maps failure responses to device statuses, and on 2xx runs
 real time; a receive answers the INVITE that made the line ring. T.38 arrives by re-INVITE,
 in either direction (see :mod:`.call`).
 
-Retry recipes: when a send to a number fails, the next send to that number uses the next
-recipe (T.38 <-> G.711, then 9600 bit/s with ECM toggled); the recipe is in
-``CallResult.extra["recipe"]``, so it is recorded on the job.
+Retry recipes: when a fax to a number fails after the far end answered (or on 488), the
+next send to that number uses the next recipe, in a cycle (T.38 <-> G.711, then 9600 bit/s
+with ECM toggled, then the default again); a success resets it. The recipe is in
+``CallResult.extra["recipe"]`` of every result.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from lanfax.engine.options import SessionOptions
+from lanfax.engine.options import MODEM_BITS, SessionOptions
 from lanfax.engine.tiffcheck import check_tx_tiff
 from lanfax.model.codes import PortFlags, ProviderStatus
 from lanfax.model.errors import ProviderError
@@ -49,7 +50,7 @@ from lanfax.providers.sip.sdp import (
     parse_sdp,
 )
 from lanfax.providers.sip.transport import SipEndpoint
-from lanfax.providers.sip.useragent import RECIPES, SipChannel, SipJob, UserAgent
+from lanfax.providers.sip.useragent import SipChannel, SipJob, UserAgent
 
 __all__ = ["SipProvider"]
 
@@ -202,6 +203,16 @@ class SipProvider(UserAgent):
                 call.cut = "abort"
                 call.ended.set()
 
+    def _move_ringing_call(self, ch: SipChannel) -> bool:
+        """An incoming call rings on the channel the service picked for a send: move it to
+        a free channel (the service answers on whichever line it chooses, see receive)."""
+        call = ch.call
+        free = next((c for c in self.channels if c.call is None and c.job is None), None)
+        if call is None or call.outgoing or call.answered or free is None:
+            return call is None
+        call.channel, free.call, ch.call = free, call, None
+        return True
+
     # -- FaxDevSend -----------------------------------------------------------------------
 
     async def send(
@@ -214,13 +225,21 @@ class SipProvider(UserAgent):
             return self._final(job, ProviderStatus.USER_ABORT, "aborted before dialing")
         check_tx_tiff(fax.file_name)
         number = fax.receiver_number
-        recipe = min(self._failures.get(number, 0), len(RECIPES) - 1)
+        recipe = self.recipes.next_for(number)
+        tried = {"recipe": recipe.name}
         options = fax.options
-        if RECIPES[recipe][3]:
+        if recipe.toggle_ecm:
             options = replace(options, ecm=not options.ecm)
+        if recipe.max_bit_rate is not None and recipe.max_bit_rate < 12000:
+            # V.17 is the only modem above 9600 bit/s: leave it out (T.38 gets the same cap
+            # through T38MaxBitRate, see recipe_bit_rate).
+            modems = (options.modems or frozenset(MODEM_BITS)) - {"v17"}
+            options = replace(options, modems=modems)
         session_options = _session_options(fax.caller_number or cfg.ident, options, fax)
-        if ch.call is not None:
-            return self._final(job, ProviderStatus.LINE_UNAVAILABLE, "an incoming call is ringing")
+        if ch.call is not None and not self._move_ringing_call(ch):
+            return self._final(
+                job, ProviderStatus.LINE_UNAVAILABLE, "an incoming call is ringing", tried
+            )
         call_id = self.ids.call_id(cfg.local_address)
         self._recipe[call_id] = recipe
         call = SipCall(
@@ -251,12 +270,17 @@ class SipProvider(UserAgent):
             response = await self._invite(call, number, offer)
             if response is None or not 200 <= response.status < 300:
                 if call.cut == "abort" or job.aborted:
-                    return self._final(job, ProviderStatus.USER_ABORT, "aborted while dialing")
+                    return self._final(
+                        job, ProviderStatus.USER_ABORT, "aborted while dialing", tried
+                    )
                 if response is None:
-                    return self._final(job, ProviderStatus.NO_ANSWER, "no answer")
+                    return self._final(job, ProviderStatus.NO_ANSWER, "no answer", tried)
                 status = status_for_response(response.status)
-                self._failed(number)
-                return self._final(job, status, f"{response.status} {response.reason}")
+                if response.status in (488, 606):
+                    # No common media: the next recipe may offer other media. Busy, no
+                    # answer, 404... say nothing about the fax path: the recipe stays.
+                    self.recipes.failed(number, "none")
+                return self._final(job, status, f"{response.status} {response.reason}", tried)
             call.offerer = call.offerer.sent(offer)
             assert call.invite is not None
             call.dialog = Dialog.as_uac(call.invite, response)
@@ -270,17 +294,18 @@ class SipProvider(UserAgent):
                 media = negotiated_from_answer(offer, parse_sdp(response.body))
             except NotAcceptable as exc:
                 await call.hang_up("bad_answer")
+                self.recipes.failed(number, "none")
                 return self._final(
-                    job, ProviderStatus.FATAL_ERROR, f"unusable SDP answer: {exc.message}"
+                    job, ProviderStatus.FATAL_ERROR, f"unusable SDP answer: {exc.message}", tried
                 )
             on_call_in_progress()
             job.set(FaxDevStatus(ProviderStatus.TRANSMITTING, "transmitting page 1", 1))
             call.start_media(media)
             result = await call.run_media()
             if result.ok:
-                self._failures.pop(number, None)
-            else:
-                self._failed(number)
+                self.recipes.succeeded(number)
+            elif not job.aborted:  # our own abort says nothing about the path
+                self.recipes.failed(number, str(result.extra.get("media", "none")))
             job.set(result.status)
             self.log(
                 call,

@@ -32,6 +32,8 @@ from lanfax.providers.sip.config import SipConfig
 from lanfax.providers.sip.dialog import Dialog, Ids, new_request
 from lanfax.providers.sip.media import Ticker
 from lanfax.providers.sip.message import NameAddr, Request, Response, Uri, response_to
+from lanfax.providers.sip.recipes import DEFAULT as DEFAULT_RECIPE
+from lanfax.providers.sip.recipes import Recipe, RecipeBook
 from lanfax.providers.sip.sdp import (
     NotAcceptable,
     Offerer,
@@ -39,16 +41,9 @@ from lanfax.providers.sip.sdp import (
 )
 from lanfax.providers.sip.transport import Address, SipEndpoint
 
-__all__ = ["RECIPES", "SipChannel", "SipJob", "UserAgent"]
+__all__ = ["SipChannel", "SipJob", "UserAgent"]
 
 _log = logging.getLogger("lanfax.providers.sip")
-
-#: (name, use T.38, top bit rate, ECM toggled) tried in turn after failures to a number.
-RECIPES = (
-    ("default", None, None, False),
-    ("media-swapped", "swap", None, False),
-    ("slow-ecm-toggled", None, 9600, True),
-)
 
 
 @dataclass
@@ -92,8 +87,8 @@ class UserAgent(FaxProvider):
         self.registrations = 0
         self._reg_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._failures: dict[str, int] = {}
-        self._recipe: dict[str, int] = {}
+        self.recipes = RecipeBook()
+        self._recipe: dict[str, Recipe] = {}  # by Call-ID of our outgoing calls
         self._running = False
 
     # -- accessors ------------------------------------------------------------------------
@@ -231,26 +226,28 @@ class UserAgent(FaxProvider):
 
     # -- retry recipes --------------------------------------------------------------------
 
-    def _recipe_of(self, call: SipCall) -> tuple[str, str | None, int | None, bool]:
-        return RECIPES[self._recipe.get(call.call_id, 0)]
-
-    def recipe_name(self, call: SipCall) -> str:
-        return self._recipe_of(call)[0]
+    def recipe_of(self, call: SipCall) -> Recipe:
+        return self._recipe.get(call.call_id, DEFAULT_RECIPE)
 
     def recipe_bit_rate(self, call: SipCall) -> int:
-        rate = self._recipe_of(call)[2]
+        rate = self.recipe_of(call).max_bit_rate
         return min(rate or self.config.max_bit_rate, self.config.max_bit_rate)
 
     def wants_t38(self, call: SipCall) -> bool:
-        if self.config.t38 == "off":
+        """Whether this call takes (or offers) T.38 at all."""
+        return self.config.t38 != "off" and self.recipe_of(call).t38 != "never"
+
+    def offers_t38(self, call: SipCall) -> bool:
+        """Whether this call offers T.38 by re-INVITE itself once it is up: the answering
+        side with ``t38 = "offer"``; the caller only under the media-swapped recipe."""
+        if not self.wants_t38(call):
             return False
-        return self._recipe_of(call)[1] != "swap"
+        if call.outgoing:
+            return self.recipe_of(call).t38 == "offer"
+        return self.config.t38 == "offer"
 
     def codecs_for(self, call: SipCall) -> tuple[str, ...]:
         return self.config.codecs
-
-    def _failed(self, number: str) -> None:
-        self._failures[number] = self._failures.get(number, 0) + 1
 
     async def _invite(self, call: SipCall, number: str, offer: Any) -> Response | None:
         """Send the INVITE (again with credentials on 401/407); CANCEL it when the answer
@@ -482,8 +479,10 @@ class UserAgent(FaxProvider):
                 )
             )
 
-    def _final(self, job: SipJob, status: ProviderStatus, text: str) -> CallResult:
-        result = CallResult(FaxDevStatus(status, text))
+    def _final(
+        self, job: SipJob, status: ProviderStatus, text: str, extra: dict[str, Any] | None = None
+    ) -> CallResult:
+        result = CallResult(FaxDevStatus(status, text), extra=dict(extra or {}))
         job.set(result.status)
         if self._callbacks is not None:
             self._callbacks.log(job.local_id, logging.INFO, f"{status.name}: {text}")
