@@ -20,6 +20,7 @@ from lanfax.api.encode import API, json_body, json_response
 from lanfax.api.errors import install_error_handlers
 from lanfax.api.events import install_event_routes
 from lanfax.api.jobs import install_job_routes
+from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
 from lanfax.api.security import Caller, authenticated, install_security, public, requires
 from lanfax.model.codes import AccessRight, AccessRightEx, PortOpenMode
@@ -187,6 +188,7 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_job_routes(r, service)
     install_routing_routes(r, service)
     install_archive_routes(r, service)
+    install_report_routes(r, service)
     install_event_routes(r, service)
     security = security or Security(service)
     install_admin_routes(r, security)

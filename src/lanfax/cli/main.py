@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _routing.add_parser(sub, common)
 
+    from lanfax.cli import _report
+
+    _report.add_parsers(sub, common)
+
     from lanfax.cli import _security
 
     _security.add_parsers(sub, common)

@@ -15,6 +15,7 @@ from lanfax.client import _core as c
 from lanfax.client import _sse, _submit
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._handles import AsyncPortHandle, WaitTimeout, merge_logging, open_mode
+from lanfax.client._report import AsyncReportMixin
 from lanfax.client._routing import AsyncRoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, PortOpenMode, QueueStatus
@@ -27,7 +28,7 @@ from lanfax.model.jobs import Job, JobParams
 T = TypeVar("T")
 
 
-class AsyncClient(AsyncRoutingMixin):
+class AsyncClient(AsyncRoutingMixin, AsyncReportMixin):
     """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
     coroutines; ``events()`` is an async iterator), same models and errors."""
 

@@ -12,6 +12,7 @@ from lanfax.client import _sse, _submit
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._handles import PortHandle, WaitTimeout, merge_logging, open_mode
 from lanfax.client._http import Connection, Stream, StreamClosed
+from lanfax.client._report import ReportMixin
 from lanfax.client._routing import RoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, PortOpenMode, QueueStatus
@@ -24,7 +25,7 @@ from lanfax.model.jobs import Job, JobParams
 T = TypeVar("T")
 
 
-class Client(RoutingMixin):
+class Client(RoutingMixin, ReportMixin):
     """A blocking client for one lanfax server.
 
     ``server`` is a URL (default: ``LANFAX_SERVER``, else ``http://127.0.0.1:8470``); ``user``
