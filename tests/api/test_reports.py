@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx as raw_httpx
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 import pytest
-from tests.support.authhttp import httpx
+from tests.support.authhttp import httpx, login_as
 from tests.support.faxes import make_fax_tiff
 from tests.support.http import wait_for
 from tests.support.receivers import SmtpReceiver, free_port
@@ -244,3 +245,40 @@ def test_a_receipt_owed_at_sigkill_is_mailed_after_restart(tmp_path: Path, fax: 
             assert "delivered (2 pages)" in str(msg["Subject"])
         finally:
             smtp.stop()
+
+
+def test_own_jobs_rule_for_reports_and_receipts(server: LanfaxServer, fax: Path) -> None:
+    api = server.api
+    ann = login_as(api, "ann", role="user")
+    bob = login_as(api, "bob", role="user")
+    r = raw_httpx.post(
+        f"{api}/jobs",
+        data={
+            "params": json.dumps(
+                {"recipients": [{"recipient_number": "5550141"}], "delivery_report_type": "inbox"}
+            )
+        },
+        files=[("file", ("doc.tif", fax.read_bytes(), "image/tiff"))],
+        headers=ann,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    job_id = r.json()["jobs"][0]["job_id"]
+    _final(api, job_id)
+    assert raw_httpx.get(f"{api}/jobs/{job_id}/report", headers=ann).status_code == 200
+    r = raw_httpx.get(f"{api}/jobs/{job_id}/report", headers=bob)
+    assert r.status_code == 403 and "another user" in r.json()["detail"]
+
+    def anns() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = raw_httpx.get(f"{api}/receipts", headers=ann).json()[
+            "receipts"
+        ]
+        return items
+
+    (mine,) = wait_for(api, "ann's receipt", anns)
+    assert mine["job_id"] == job_id and mine["user_name"] == "ann"
+    assert raw_httpx.get(f"{api}/receipts", headers=bob).json()["receipts"] == []
+    r = raw_httpx.get(f"{api}/receipts", params={"user": "ann"}, headers=bob)
+    assert r.status_code == 403
+    everyone = httpx.get(f"{api}/receipts", params={"user": "*"}).json()["receipts"]
+    assert job_id in [i["job_id"] for i in everyone]
