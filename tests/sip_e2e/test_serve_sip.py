@@ -149,6 +149,14 @@ def test_two_servers_fax_each_other_g711_and_t38(kamailio: Kamailio, tmp_path: P
         a.close()
         raise
     with a, b:
+        for server in (a, b):
+            # Provider log lines go to FAXLOG's "Unknown" category: raise it to INFO.
+            r = httpx.put(
+                f"{server.api}/logging",
+                json=[{"name": "Unknown", "category": "unknown", "level": "med"}],
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
         _receive_only(a, "202")
         _receive_only(b, "203")
         doc = _light_doc(tmp_path / "doc")
@@ -208,4 +216,4 @@ def test_two_servers_fax_each_other_g711_and_t38(kamailio: Kamailio, tmp_path: P
             # The medium, from the provider's own line in the receiving server's log.
             log = dst.stderr_path.read_text(errors="replace")
             ended = re.findall(r"call from \S+ ended: COMPLETED, 2 page\(s\), (\w+)", log)
-            assert media in ended, (number, ended)
+            assert media in ended, (number, ended, dst.log_tail())

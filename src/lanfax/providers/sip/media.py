@@ -309,6 +309,10 @@ class Ticker:
         self._ticks = 0
         self.late_ticks = 0
         self.total_ticks = 0
+        #: Media packets that left late: every call stepped in a late tick.
+        self.late_packets = 0
+        #: The worst lateness of a tick so far, in seconds (reset by the caller at will).
+        self.max_lateness = 0.0
 
     def add(self, media: FaxMedia) -> None:
         self._media.add(media)
@@ -323,8 +327,10 @@ class Ticker:
     def _tick(self) -> None:
         due = self._start + self._ticks * PERIOD
         now = self._loop.time()
+        self.max_lateness = max(self.max_lateness, now - due)
         if now - due > PERIOD:
             self.late_ticks += 1
+            self.late_packets += len(self._media)
         self.total_ticks += 1
         for media in list(self._media):
             try:

@@ -1,0 +1,290 @@
+"""SIP benchmark: concurrent real-time fax calls between two SIP provider instances.
+
+    .venv/bin/python bench/sip.py                          # N = 10, 25, 50, 100; 75 s each
+    .venv/bin/python bench/sip.py --sizes 5,10 --step-seconds 40
+    .venv/bin/python bench/sip.py --media t38 --sizes 100
+
+Two processes on loopback, as two fax servers would be: this one sends, a child process
+(``--role answer``) answers. Each side has two SIP accounts (one provider each, so one
+media Ticker each): ``g711`` (``t38 = "off"``) and ``t38`` (the answerer re-INVITEs to T.38).
+The accounts talk directly (no registrar: ``register = false``, the sender dials the
+answerer's SIP port), so the figures are the providers' own.
+
+A step starts N G.711 calls and N T.38 calls at once, each sending one light page
+(standard resolution, mostly white), and waits at most ``--step-seconds``; calls still
+running then are aborted. Counted per medium: calls completed (both ends COMPLETED), late
+media packets (the Ticker's count: every call's packet in a tick that ran more than one
+20 ms period late, both processes) and the worst lateness of a tick. The target is 100
+concurrent calls of each medium with no late packet. Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lanfax.providers.api import FaxDevStatus, FaxReceive, FaxSend, IncomingCall
+from lanfax.providers.sip import SipProvider
+from lanfax.service import docs
+
+MEDIA = ("g711", "t38")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def account(
+    user: str, sip_port: int, peer_port: int, media_low: int, channels: int
+) -> dict[str, Any]:
+    return {
+        "type": "sip",
+        "registrar": f"127.0.0.1:{peer_port}",
+        "register": False,
+        "user": user,
+        "domain": "127.0.0.1",
+        "sip_port": sip_port,
+        "uri_template": f"sip:{{number}}@127.0.0.1:{peer_port}",
+        "t38": "off" if user == "g711" else "offer",
+        "channels": channels,
+        "media_ports": f"{media_low}-{media_low + 2 * channels + 99}",
+        "ring_interval": 0.5,
+        "answer_timeout": 30.0,
+    }
+
+
+class Callbacks:
+    """The service's side, reduced to what a benchmark needs: answer every call at once."""
+
+    def __init__(self, rx_dir: Path) -> None:
+        self.rx_dir = rx_dir
+        self.providers: dict[str, SipProvider] = {}
+        self.completed = 0
+        self.failed = 0
+        self._n = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def ring(self, local_id: str, call: IncomingCall) -> None:
+        if call.ring_count == 1:
+            task = asyncio.get_running_loop().create_task(self._answer(local_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, local_id: str) -> None:
+        provider = self.providers[local_id.split(":")[1]]
+        self._n += 1
+        target = self.rx_dir / f"rx-{self._n}.tif"
+        job = await provider.start_job(local_id)
+        try:
+            result = await provider.receive(job, FaxReceive(target, receiver_number=""))
+        finally:
+            await provider.end_job(job)
+        target.unlink(missing_ok=True)
+        if result.ok:
+            self.completed += 1
+        else:
+            self.failed += 1
+
+    def call_ended(self, local_id: str, call_id: str) -> None:
+        pass
+
+    def status(self, local_id: str, status: FaxDevStatus) -> None:
+        pass
+
+    def log(self, local_id: str, level: int, message: str) -> None:
+        pass
+
+
+def ticker_stats(providers: dict[str, SipProvider]) -> dict[str, dict[str, float]]:
+    out = {}
+    for user, p in providers.items():
+        t = p.ticker if p._ticker is not None else None
+        out[user] = {
+            "late_packets": t.late_packets if t else 0,
+            "max_lateness": t.max_lateness if t else 0.0,
+        }
+        if t is not None:
+            t.max_lateness = 0.0
+    return out
+
+
+async def answerer(ports: dict[str, int], peer_ports: dict[str, int], channels: int) -> None:
+    """The child: two answering accounts; reads commands on stdin ("stats", "quit")."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cb = Callbacks(Path(tmp))
+        for i, user in enumerate(MEDIA):
+            p = SipProvider()
+            cfg = account(user, ports[user], peer_ports[user], 40000 + 5000 * i, channels)
+            await p.initialize(cfg, cb)
+            cb.providers[user] = p
+        loop = asyncio.get_running_loop()
+        print(json.dumps({"ready": True}), flush=True)
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if line.strip() == "stats":
+                stats = ticker_stats(cb.providers)
+                print(json.dumps({"stats": stats, "completed": cb.completed}), flush=True)
+            else:
+                break
+        for p in cb.providers.values():
+            await p.shutdown()
+
+
+async def one_call(p: SipProvider, local_id: str, doc: Path, number: str) -> bool:
+    job = await p.start_job(local_id)
+    try:
+        result = await p.send(job, FaxSend(doc, number), lambda: None)
+    finally:
+        await p.end_job(job)
+    return result.ok
+
+
+async def step(
+    senders: dict[str, SipProvider], doc: Path, n: int, media: tuple[str, ...], seconds: float
+) -> dict[str, int]:
+    tasks: dict[asyncio.Task[bool], str] = {}
+    for user in media:
+        p = senders[user]
+        for dev in p.virtual_devices()[:n]:
+            task = asyncio.create_task(one_call(p, dev.local_id, doc, user))
+            tasks[task] = user
+    done, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in pending:  # over the bound: abort what is still on the line
+        p = senders[tasks[task]]
+        for ch in p.channels:
+            if ch.job is not None:
+                await p.abort(ch.job)
+    await asyncio.wait(tasks, timeout=30)
+    completed = dict.fromkeys(media, 0)
+    for task in done:
+        if not task.cancelled() and task.exception() is None and task.result():
+            completed[tasks[task]] += 1
+    return completed
+
+
+def light_doc(directory: Path) -> Path:
+    text = directory / "page.txt"
+    text.write_text("lanfax SIP benchmark: one light page at standard resolution\n")
+    out = directory / "page.tif"
+    docs.convert([text], out, resolution="standard")
+    return out
+
+
+async def sender(args: argparse.Namespace) -> None:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    media = tuple(MEDIA) if args.media == "both" else (args.media,)
+    channels = max(sizes)
+    mine = {user: free_port() for user in MEDIA}
+    theirs = {user: free_port() for user in MEDIA}
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--role",
+            "answer",
+            "--channels",
+            str(channels),
+            "--ports",
+            json.dumps(theirs),
+            "--peer-ports",
+            json.dumps(mine),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        if json.loads(child.stdout.readline()).get("ready") is not True:
+            raise SystemExit("the answering process did not start")
+        cb = Callbacks(Path("."))
+        senders: dict[str, SipProvider] = {}
+        for i, user in enumerate(MEDIA):
+            p = SipProvider()
+            await p.initialize(
+                account(user, mine[user], theirs[user], 30000 + 5000 * i, channels), cb
+            )
+            senders[user] = p
+
+        def child_stats() -> dict[str, Any]:
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.write("stats\n")
+            child.stdin.flush()
+            result: dict[str, Any] = json.loads(child.stdout.readline())
+            return result
+
+        with tempfile.TemporaryDirectory() as tmp:
+            doc = light_doc(Path(tmp))
+            print(
+                f"{os.cpu_count()} cores; one light page per call;"
+                f" at most {args.step_seconds:.0f} s per step"
+            )
+            print(
+                f"{'N':>5} {'medium':>6} {'completed':>10} {'late packets':>13}"
+                f" {'max lateness ms':>16} {'wall s':>7}"
+            )
+            loop = asyncio.get_running_loop()
+            base = {u: s["late_packets"] for u, s in ticker_stats(senders).items()}
+            cbase = {u: s["late_packets"] for u, s in child_stats()["stats"].items()}
+            for n in sizes:
+                t0 = time.monotonic()
+                completed = await step(senders, doc, n, media, args.step_seconds)
+                wall = time.monotonic() - t0
+                mine_now = ticker_stats(senders)
+                theirs_now = (await loop.run_in_executor(None, child_stats))["stats"]
+                for user in media:
+                    late = (mine_now[user]["late_packets"] - base[user]) + (
+                        theirs_now[user]["late_packets"] - cbase[user]
+                    )
+                    worst = max(mine_now[user]["max_lateness"], theirs_now[user]["max_lateness"])
+                    label = "G.711" if user == "g711" else "T.38"
+                    print(
+                        f"{n:>5} {label:>6} {completed[user]:>6}/{n:<3} {late:>13}"
+                        f" {worst * 1000:>16.1f} {wall:>7.1f}",
+                        flush=True,
+                    )
+                    base[user] = mine_now[user]["late_packets"]
+                    cbase[user] = theirs_now[user]["late_packets"]
+        for p in senders.values():
+            await p.shutdown()
+    finally:
+        if child.poll() is None:
+            child.stdin.write("quit\n")
+            child.stdin.flush()
+            try:
+                child.wait(20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--sizes", default="10,25,50,100", help="concurrent calls per medium")
+    parser.add_argument("--media", choices=("both", *MEDIA), default="both")
+    parser.add_argument("--step-seconds", type=float, default=75.0)
+    parser.add_argument("--role", choices=("send", "answer"), default="send")
+    parser.add_argument("--channels", type=int, default=100, help=argparse.SUPPRESS)
+    parser.add_argument("--ports", default="{}", help=argparse.SUPPRESS)
+    parser.add_argument("--peer-ports", default="{}", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "answer":
+        asyncio.run(answerer(json.loads(args.ports), json.loads(args.peer_ports), args.channels))
+    else:
+        asyncio.run(sender(args))
+
+
+if __name__ == "__main__":
+    main()
