@@ -327,7 +327,8 @@ class Ticker:
     def _tick(self) -> None:
         due = self._start + self._ticks * PERIOD
         now = self._loop.time()
-        self.max_lateness = max(self.max_lateness, now - due)
+        if self._media:  # an idle last tick carries no media: its delay hurts no call
+            self.max_lateness = max(self.max_lateness, now - due)
         if now - due > PERIOD:
             self.late_ticks += 1
             self.late_packets += len(self._media)
