@@ -118,7 +118,10 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
                 raise InvalidInput(
                     f"params is not valid JSON: {exc}", hint="send params as a JSON object"
                 ) from None
-            submission = parse_submission(data)
+            settings = service.settings
+            submission = parse_submission(
+                data, dialing=settings.dialing, max_recipients=settings.max_recipients
+            )
             for p in submission.recipients:
                 caller.require(_SUBMIT_RIGHT[p.priority])
             uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]

@@ -64,6 +64,11 @@ class SendOptions:
     compressions: frozenset[str] = frozenset()
     #: The text of the branding header line (spandsp draws it), or None for no header.
     page_header: str | None = None
+    #: The T.30 trace: a Python logging level for the fax engine's own log of the call
+    #: (frames such as DIS, DCS, MCF), or None for none, sent to the logger ``trace_logger``
+    #: (the call's logging category). The service asks for it when the category is at "max".
+    trace_level: int | None = None
+    trace_logger: str = "lanfax.outbound"
 
 
 @dataclass(frozen=True, slots=True)

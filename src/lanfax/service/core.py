@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from lanfax import __version__
+from lanfax.documents.types import ConversionLimits
 from lanfax.model.clock import Clock, SystemClock
 from lanfax.model.codes import (
     NO_JOB,
-    AccessRight,
-    AccessRightEx,
     EventId,
     LogCategory,
     LogLevel,
@@ -56,25 +55,6 @@ _PY_LEVEL = {
     LogLevel.MED: logging.INFO,
     LogLevel.MAX: logging.DEBUG,
 }
-
-ALL_RIGHTS = (
-    AccessRight.JOB_SUBMIT
-    | AccessRight.JOB_QUERY
-    | AccessRight.CONFIG_QUERY
-    | (
-        AccessRight.CONFIG_SET
-        | AccessRight.PORT_QUERY
-        | AccessRight.PORT_SET
-        | AccessRight.JOB_MANAGE
-    )
-)
-ALL_RIGHTS_EX = AccessRightEx(sum(m.value for m in AccessRightEx))
-
-
-def rights_of(user_name: str) -> tuple[AccessRight, AccessRightEx]:
-    """The rights ``user_name`` holds. Until the security issue lands everyone has all of
-    them; this is the single function it replaces."""
-    return ALL_RIGHTS, ALL_RIGHTS_EX
 
 
 def open_store(url: str) -> Store:
@@ -142,9 +122,9 @@ class FaxService:
         self.inbound = InboundPipeline(ctx, self.devices, self._router or self.routing)
         self.archiver = Archiver(ctx, settings.data_dir)
         self.receipts = Receipts(ctx, settings.receipts)
-        self.dispatcher = Dispatcher(ctx, self.devices)
+        self.dispatcher = Dispatcher(ctx, self.devices, dialing_rules=settings.dialing)
         self.devices.listener = _Listener(self)
-        self.submitter = Submitter(ctx)
+        self.submitter = Submitter(ctx, limits=ConversionLimits(max_pages=settings.max_pages))
         self.control = JobControl(ctx, self.dispatcher, self.spool)
         await recover(ctx)
         ctx.load_unfinished(await ctx.run(store.unfinished_jobs))
@@ -195,26 +175,6 @@ class FaxService:
             "devices": len(self.devices.devices),
             "jobs_active": active,
         }
-
-    def access_check(self, user_name: str, wanted: Sequence[str]) -> tuple[bool, list[str]]:
-        """FaxAccessCheck: whether ``user_name`` holds every right named in ``wanted``
-        (names of AccessRight or AccessRightEx), and the names of all rights it holds."""
-        basic, extended = rights_of(user_name)
-        held = [m.name.lower() for m in AccessRight if m and m in basic and m.name]
-        held += [m.name.lower() for m in AccessRightEx if m and m in extended and m.name]
-        allowed = True
-        for name in wanted:
-            key = name.strip().upper()
-            if key in AccessRight.__members__:
-                allowed &= AccessRight[key] in basic
-            elif key in AccessRightEx.__members__:
-                allowed &= AccessRightEx[key] in extended
-            else:
-                names = [n.lower() for n in [*AccessRight.__members__, *AccessRightEx.__members__]]
-                raise InvalidInput(
-                    f"{name!r} is not an access right", hint=f"use one of: {', '.join(names)}"
-                )
-        return allowed, held
 
     # -- configuration ---------------------------------------------------------------------
 

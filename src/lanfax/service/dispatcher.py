@@ -32,9 +32,11 @@ from lanfax.model.errors import Conflict, FaxError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.providers.api import CallResult, FaxDevStatus, FaxSend, SendOptions
-from lanfax.service import scheduler
+from lanfax.service import dialing, scheduler
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import Device, DeviceManager
+from lanfax.service.dialing import DialingRules
+from lanfax.service.trace import OUTBOUND, trace_level
 from lanfax.store.api import JobChange
 
 log = logging.getLogger("lanfax.outbound")
@@ -55,9 +57,17 @@ class Dispatcher:
     """Runs the queue. ``start()`` launches the planning task; ``stop()`` ends it and waits
     for the calls in progress (aborting them when asked to)."""
 
-    def __init__(self, ctx: ServiceContext, devices: DeviceManager) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        devices: DeviceManager,
+        *,
+        dialing_rules: DialingRules | None = None,
+    ) -> None:
         self.ctx = ctx
         self.devices = devices
+        #: What the line dials for a job's number ([dialing]; the defaults rewrite nothing).
+        self.dialing = dialing_rules or DialingRules()
         self._task: asyncio.Task[None] | None = None
         self._calls: dict[int, asyncio.Task[None]] = {}
         self._cancel_requested: set[int] = set()
@@ -220,13 +230,13 @@ class Dispatcher:
         header = branding_header(job, tsid, ctx.clock.now()) if ctx.config.branding else None
         fax = FaxSend(
             file_name=ctx.spool.resolve(job.document_path),
-            receiver_number=job.recipient_number,
+            receiver_number=dialing.dial_string(job.recipient_number, self.dialing),
             caller_name=job.sender_name,
             caller_number=tsid,
             receiver_name=job.recipient_name,
             branding=ctx.config.branding,
             call_handle=job.call_handle,
-            options=SendOptions(page_header=header),
+            options=SendOptions(page_header=header, trace_level=trace_level(OUTBOUND)),
         )
 
         def in_progress() -> None:

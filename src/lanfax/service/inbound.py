@@ -29,9 +29,16 @@ from lanfax.model.codes import (
 from lanfax.model.errors import FaxError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
-from lanfax.providers.api import CallResult, FaxDevStatus, FaxReceive, IncomingCall
+from lanfax.providers.api import (
+    CallResult,
+    FaxDevStatus,
+    FaxReceive,
+    IncomingCall,
+    SendOptions,
+)
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import Device, DeviceManager
+from lanfax.service.trace import INBOUND, trace_level
 from lanfax.store.api import JobChange
 
 log = logging.getLogger("lanfax.inbound")
@@ -166,7 +173,10 @@ class InboundPipeline:
                 result = await dev.provider.receive(
                     dev.handle,
                     FaxReceive(
-                        path, receiver_name=dev.port.device_name, receiver_number=dev.port.csid
+                        path,
+                        receiver_name=dev.port.device_name,
+                        receiver_number=dev.port.csid,
+                        options=SendOptions(trace_level=trace_level(INBOUND), trace_logger=INBOUND),
                     ),
                 )
             except FaxError as exc:

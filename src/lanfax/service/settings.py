@@ -8,6 +8,10 @@ Shape (every key optional; with no file at all, this is what runs)::
     database = ""                   # default sqlite:///<data>/lanfax.db
     timezone = ""                   # for the discount period; default: the system's zone
     max_upload_mb = 50              # size limit of one submission's documents
+    max_pages = 500                 # pages of one submission's document (after conversion)
+    max_recipients = 10000          # recipients of one submission (broadcast)
+    [dialing]                       # dialing rules (lanfax.service.dialing)
+    country_code = "49"
     [settings]                      # ServerConfig initial values (lanfax or Windows names)
     retries = 3
     [[providers]]
@@ -31,6 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lanfax.model.config import ServerConfig
 from lanfax.model.errors import ConfigError
+from lanfax.service.dialing import DialingRules, parse_dialing_settings
 from lanfax.service.receipt_text import ReceiptSettings, parse_receipt_settings
 from lanfax.service.routing import RoutingSettings, parse_routing_settings
 from lanfax.service.security_settings import SecuritySettings, parse_security_settings
@@ -43,8 +48,16 @@ DEFAULT_PROVIDERS: tuple[Mapping[str, Any], ...] = (
     {"type": "virtual", "lines": [{"number": "100"}, {"number": "101"}], "timing": "fast"},
 )
 
-_SERVER_KEYS = {"listen", "data", "database", "timezone", "max_upload_mb"}
-_TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts"}
+_SERVER_KEYS = {
+    "listen",
+    "data",
+    "database",
+    "timezone",
+    "max_upload_mb",
+    "max_pages",
+    "max_recipients",
+}
+_TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +74,9 @@ class ServiceSettings:
     database_url: str = ""
     timezone: str = ""
     max_upload_bytes: int = 50 * 1024 * 1024
+    #: Pages of one submission's document; recipients of one submission.
+    max_pages: int = 500
+    max_recipients: int = 10_000
     initial_config: Mapping[str, Any] = field(default_factory=dict)
     providers: tuple[Mapping[str, Any], ...] = DEFAULT_PROVIDERS
     source: str = "(defaults)"
@@ -70,6 +86,8 @@ class ServiceSettings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     #: The ``[receipts]`` section (lanfax.service.receipt_text.ReceiptSettings).
     receipts: ReceiptSettings = field(default_factory=ReceiptSettings)
+    #: The ``[dialing]`` section (lanfax.service.dialing.DialingRules).
+    dialing: DialingRules = field(default_factory=DialingRules)
 
     @property
     def store_url(self) -> str:
@@ -123,6 +141,18 @@ def _get_str(table: Mapping[str, Any], key: str, default: str, where: str) -> st
     return value
 
 
+def _bounded_int(
+    table: Mapping[str, Any], key: str, default: int, low: int, high: int, where: str
+) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(
+            f"{where}.{key}: {value!r} is not allowed",
+            hint=f"use a whole number from {low} to {high}",
+        )
+    return value
+
+
 def settings_from_mapping(
     doc: Mapping[str, Any], *, source: str = "(defaults)", base_dir: Path | None = None
 ) -> ServiceSettings:
@@ -131,8 +161,8 @@ def settings_from_mapping(
     if unknown:
         raise ConfigError(
             f"{source}: unknown section(s) {', '.join(unknown)}",
-            hint="the file may have [server], [settings], [routing], [security], [receipts] "
-            "and [[providers]]",
+            hint="the file may have [server], [settings], [routing], [security], [receipts], "
+            "[dialing] and [[providers]]",
         )
     server = doc.get("server", {})
     if not isinstance(server, Mapping):
@@ -159,6 +189,8 @@ def settings_from_mapping(
             f"{source}: server.max_upload_mb: {max_mb!r} is not allowed",
             hint="use a whole number of megabytes from 1 to 4096",
         )
+    max_pages = _bounded_int(server, "max_pages", 500, 1, 100_000, f"{source}: server")
+    max_recipients = _bounded_int(server, "max_recipients", 10_000, 1, 10_000, f"{source}: server")
 
     initial = doc.get("settings", {})
     if not isinstance(initial, Mapping):
@@ -196,12 +228,15 @@ def settings_from_mapping(
         database_url=database,
         timezone=timezone,
         max_upload_bytes=max_mb * 1024 * 1024,
+        max_pages=max_pages,
+        max_recipients=max_recipients,
         initial_config=dict(initial),
         providers=providers,
         source=source,
         routing=routing,
         security=security,
         receipts=parse_receipt_settings(doc.get("receipts", {}), source=source),
+        dialing=parse_dialing_settings(doc.get("dialing", {}), source=source),
     )
 
 

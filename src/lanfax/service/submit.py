@@ -20,16 +20,16 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from lanfax.documents.types import RESOLUTIONS, ConversionResult
+from lanfax.documents.types import RESOLUTIONS, ConversionLimits, ConversionResult
 from lanfax.model.codes import DeliveryReportType, EventId, JobType, QueueStatus, ScheduleAction
-from lanfax.model.errors import ConfigError, InvalidInput
+from lanfax.model.errors import ConfigError, DocumentError, InvalidInput
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job, JobParams
 from lanfax.model.wire import from_wire
 from lanfax.routing.schema import email_address
 from lanfax.service import docs
 from lanfax.service.context import ServiceContext
-from lanfax.service.numbers import canonical_number
+from lanfax.service.dialing import DialingRules, check
 from lanfax.service.spool import fsync_dir, fsync_file
 
 #: Most recipients one submission may name.
@@ -49,11 +49,16 @@ class Submission:
     receipt_summary: bool = False
 
 
-def parse_submission(data: Any) -> Submission:
+def parse_submission(
+    data: Any, *, dialing: DialingRules | None = None, max_recipients: int = MAX_RECIPIENTS
+) -> Submission:
     """Validate the ``params`` of ``POST /jobs`` (see docs/http-api.md).
 
-    Per-recipient fields override the common ones. Raises InvalidInput naming the field.
+    Per-recipient fields override the common ones; every number must pass the ``dialing``
+    rules (``[dialing]``). Raises InvalidInput naming the field (and the number and rule).
     """
+    max_recipients = min(max_recipients, MAX_RECIPIENTS)
+    rules = dialing if dialing is not None else DialingRules()
     if not isinstance(data, Mapping):
         raise InvalidInput("params must be a JSON object", hint="see docs/http-api.md")
     unknown = sorted(set(data) - _PARAM_FIELDS - _COMMON_EXTRA)
@@ -68,10 +73,10 @@ def parse_submission(data: Any) -> Submission:
             "params.recipients must be a non-empty list",
             hint='give at least one recipient, e.g. [{"recipient_number": "101"}]',
         )
-    if len(recipients) > MAX_RECIPIENTS:
+    if len(recipients) > max_recipients:
         raise InvalidInput(
             f"{len(recipients)} recipients in one submission is too many",
-            hint=f"split it into submissions of at most {MAX_RECIPIENTS}",
+            hint=f"split it into submissions of at most {max_recipients} (server.max_recipients)",
         )
     common = {k: v for k, v in data.items() if k in _PARAM_FIELDS}
     resolution = data.get("resolution", "fine")
@@ -96,17 +101,12 @@ def parse_submission(data: Any) -> Submission:
             raise InvalidInput(
                 f"recipients[{i}].recipient_number is empty", hint="give a fax number"
             )
-        try:
-            canonical_number(number)
-        except InvalidInput as exc:
-            raise InvalidInput(
-                f"recipients[{i}].recipient_number: {exc.message}", hint=exc.hint, number=number
-            ) from None
         if len(number) > 64:
             raise InvalidInput(
                 f"recipients[{i}].recipient_number is too long",
                 hint="a fax number has at most 64 characters",
             )
+        check(number, rules, field=f"recipients[{i}].recipient_number")
         if params.schedule_action is ScheduleAction.SPECIFIC_TIME and params.schedule_time is None:
             raise InvalidInput(
                 f"recipients[{i}]: schedule_action specific_time needs schedule_time",
@@ -144,8 +144,15 @@ def _finish_file(path: Path) -> None:
 class Submitter:
     """Turns submissions into committed jobs."""
 
-    def __init__(self, ctx: ServiceContext, max_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        max_workers: int | None = None,
+        *,
+        limits: ConversionLimits | None = None,
+    ) -> None:
         self.ctx = ctx
+        self.limits = limits or ConversionLimits()
         self._max_workers = max_workers or max(1, min(os.cpu_count() or 1, 4))
         self._pool: ProcessPoolExecutor | None = None
 
@@ -172,6 +179,7 @@ class Submitter:
         if len(staged) == 1:
             ready = await ctx.run(_ready_or_none, staged[0])
             if ready is not None:
+                _check_pages(ready.pages, self.limits)
                 await ctx.run(ctx.spool.commit_file, staged[0], final)
                 return ConversionResult(
                     final,
@@ -184,7 +192,7 @@ class Submitter:
                 )
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(
-            self._converter(), _convert, list(staged), final, resolution
+            self._converter(), _convert, list(staged), final, resolution, self.limits
         )
         await ctx.run(_finish_file, final)
         return result
@@ -250,6 +258,16 @@ class Submitter:
         return broadcast_id, added
 
 
-def _convert(inputs: list[Path], out: Path, resolution: str) -> ConversionResult:
+def _check_pages(pages: int, limits: ConversionLimits) -> None:
+    if pages > limits.max_pages:
+        raise DocumentError(
+            f"the document has {pages} pages, more than the {limits.max_pages} allowed",
+            hint="send it in parts, or raise server.max_pages",
+        )
+
+
+def _convert(
+    inputs: list[Path], out: Path, resolution: str, limits: ConversionLimits
+) -> ConversionResult:
     """Runs in a worker process."""
-    return docs.convert(inputs, out, resolution=resolution)
+    return docs.convert(inputs, out, resolution=resolution, limits=limits)

@@ -102,6 +102,8 @@ def session_options(
         ecm=options.ecm,
         modems=options.modems,
         compressions=options.compressions,
+        log_level=options.trace_level,
+        logger_name=options.trace_logger,
     )
 
 
