@@ -31,12 +31,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from lanfax.engine.events import PhaseB, SessionEvent
+from lanfax.engine.events import SessionEvent
 from lanfax.engine.session import AudioFaxSession
-from lanfax.engine.watchdog import Watchdog
 from lanfax.model.codes import PortFlags, ProviderStatus
 from lanfax.model.errors import ProviderError
 from lanfax.providers.api import (
@@ -61,6 +60,7 @@ from lanfax.providers.iax2.channels import (
     send_reporter,
 )
 from lanfax.providers.iax2.config import Iax2Config, parse_config
+from lanfax.providers.iax2.connected import run_fax
 from lanfax.providers.iax2.endpoint import Address, Endpoint
 from lanfax.providers.iax2.events import (
     Accepted,
@@ -77,8 +77,7 @@ from lanfax.providers.iax2.events import (
     Ringing,
 )
 from lanfax.providers.iax2.frames import Cause, MediaFormat
-from lanfax.providers.iax2.media import VoicePump
-from lanfax.providers.iax2.outcome import final_result, signalling_outcome
+from lanfax.providers.iax2.outcome import signalling_outcome
 from lanfax.providers.iax2.transport import Iax2Transport
 
 __all__ = ["Iax2Job", "Iax2Provider"]
@@ -467,90 +466,20 @@ class Iax2Provider(FaxProvider):
         job: Iax2Job,
         ctx: CallCtx,
         session: AudioFaxSession,
-        report: Any,
+        report: Callable[[SessionEvent], None],
     ) -> CallResult:
-        """Run the fax over the connected call, hang up, and build the result."""
-        loop = asyncio.get_running_loop()
+        """Run the fax over the connected call (see :func:`.connected.run_fax`)."""
         call = ctx.call
-        watchdog = Watchdog(self.config.call_timeout, self.config.idle_timeout)
-        pump = VoicePump(
+        return await run_fax(
+            job,
+            ctx,
             session,
-            call.media_format,
-            lambda payload: self._send_voice(call, payload),
             report,
-            loop,
-            watchdog,
+            config=self.config,
+            send_voice=lambda payload: self._send_voice(call, payload),
+            flush=self._flush,
+            log=lambda text: self._cb().log(job.local_id, logging.INFO, text),
         )
-        ctx.pump = pump
-        negotiated = False
-
-        def reporter(ev: SessionEvent) -> None:
-            nonlocal negotiated
-            negotiated = negotiated or isinstance(ev, PhaseB)
-            report(ev)
-
-        pump._report = reporter
-        started = loop.time()
-        pump.start()
-        far_end: CallEvent | None = None
-        try:
-            while not pump.done.done():
-                waiter: asyncio.Future[Any] = asyncio.ensure_future(ctx.queue.get())
-                done, _ = await asyncio.wait(
-                    {waiter, pump.done}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if waiter not in done:
-                    waiter.cancel()
-                    break
-                event = waiter.result()
-                if isinstance(event, HungUp | LinkLost | Rejected):
-                    far_end = event
-                    pump.hang_up()
-            await pump.done
-        except asyncio.CancelledError:
-            pump.cancel()
-            session.terminate()
-            call.hangup(loop.time())
-            self._flush()
-            raise
-        finally:
-            ctx.pump = None
-        if call.state not in (CallState.CLOSED, CallState.HANGING_UP):
-            call.hangup(loop.time(), Cause.NORMAL_CLEARING)
-            self._flush()
-        res = session.result
-        session.close()
-        if res is None:
-            raise ProviderError("the fax session ended without a result", hint="a bug: report it")
-        extra: dict[str, Any] = {
-            "codec": str(MediaFormat(call.media_format).name).lower(),
-            "wall_seconds": round(loop.time() - started, 3),
-            **pump.stats(),
-            **{f"iax2_{k}": v for k, v in call.stats.items()},
-        }
-        if watchdog.fired:
-            extra["watchdog"] = watchdog.fired
-        if far_end is not None:
-            extra["far_end_hangup"] = str(getattr(far_end, "cause", "") or type(far_end).__name__)
-        result = final_result(
-            res,
-            calling=call.outgoing,
-            aborted=job.aborted,
-            far_end_gone=far_end is not None,
-            negotiated=negotiated,
-            extra=extra,
-            caller_id=ctx.incoming.calling_number if ctx.incoming else "",
-            routing=self.config.number if ctx.incoming else "",
-        )
-        job.set_status(result.status)
-        self._cb().log(
-            job.local_id,
-            logging.INFO,
-            f"call {call.local_call} ended: {result.status.status_id.name}, {result.pages}"
-            f" page(s), {result.bit_rate} bit/s, ecm={result.ecm}, {result.compression},"
-            f" T.30 {result.t30_code} {result.t30_text!r}, late frames {pump.late_frames}",
-        )
-        return result
 
     def _send_voice(self, call: Iax2Call, payload: bytes) -> None:
         loop = self._loop
