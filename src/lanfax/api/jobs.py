@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
 from starlette.types import Message
 
@@ -70,6 +71,15 @@ def _limited(request: Request, limit: int) -> Request:
     return Request(request.scope, counting)
 
 
+def _part_label(index: int, filename: str | None) -> str:
+    """How errors name an uploaded file: its position, and its name made printable and
+    short (a name is the client's text: it may hold anything, and is never a path here)."""
+    name = "".join(ch if ch.isprintable() else "?" for ch in filename or "")
+    if len(name) > 60:
+        name = name[:57] + "..."
+    return f"file part {index + 1} ({name})" if name else f"file part {index + 1}"
+
+
 async def _params_text(value: Any) -> str:
     if isinstance(value, UploadFile):
         return (await value.read()).decode("utf-8", "replace")
@@ -106,7 +116,14 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
                 hint="send a 'params' part (JSON) and one or more 'file' parts",
             )
         limited = _limited(request, service.settings.max_upload_bytes)
-        form = await limited.form(max_files=100, max_fields=10, max_part_size=16 * 2**20)
+        try:
+            form = await limited.form(max_files=100, max_fields=10, max_part_size=16 * 2**20)
+        except HTTPException as exc:  # starlette's words for a body it cannot parse
+            raise InvalidInput(
+                f"the multipart body cannot be read: {exc.detail}",
+                hint="send a 'params' part and 'file' parts as multipart/form-data; "
+                "part headers (file names included) must be short",
+            ) from None
         stage: Path | None = None
         try:
             raw_params = form.get("params")
@@ -130,13 +147,12 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
             ctx = service.ctx
             stage = await ctx.run(service.spool.new_stage)
             staged: list[Path] = []
+            labels = [_part_label(i, u.filename) for i, u in enumerate(uploads)]
             for i, upload in enumerate(uploads):
                 data_bytes = await upload.read()
                 if not data_bytes:
-                    raise InvalidInput(
-                        f"file part {i + 1} ({upload.filename or 'unnamed'}) is empty",
-                        hint="send the document's content",
-                    )
+                    raise InvalidInput(f"{labels[i]} is empty", hint="send the document's content")
+                # The client's file name is only ever a label: never part of a path.
                 path = stage / f"{i:03d}"
                 await ctx.run(write_durably, path, data_bytes)
                 staged.append(path)
@@ -147,7 +163,7 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
         finally:
             await form.close()
         broadcast_id, jobs = await service.submit(
-            submission, staged, user_name=caller.user, stage_dir=stage
+            submission, staged, user_name=caller.user, stage_dir=stage, labels=labels
         )
         return json_response({"broadcast_id": broadcast_id, "jobs": jobs}, status=201)
 

@@ -289,10 +289,12 @@ class FaxService:
         *,
         user_name: str = "anonymous",
         stage_dir: Path | None = None,
+        labels: Sequence[str] = (),
     ) -> tuple[str, list[Job]]:
-        """Commit one job per recipient sharing one document; see lanfax.service.submit."""
+        """Commit one job per recipient sharing one document; see lanfax.service.submit.
+        ``labels`` name the files in errors ("file part 2 (scan.pdf)")."""
         return await self.submitter.submit(
-            submission, files, user_name=user_name, stage_dir=stage_dir
+            submission, files, user_name=user_name, stage_dir=stage_dir, labels=labels
         )
 
     async def get_job(self, job_id: int) -> Job:

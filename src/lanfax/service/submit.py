@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from lanfax.documents.types import RESOLUTIONS, ConversionLimits, ConversionResult
+from lanfax.documents.types import MAX_LENGTH, RESOLUTIONS, ConversionLimits, ConversionResult
 from lanfax.model.codes import DeliveryReportType, EventId, JobType, QueueStatus, ScheduleAction
 from lanfax.model.errors import ConfigError, DocumentError, InvalidInput
 from lanfax.model.events import NewEvent
@@ -132,8 +133,13 @@ def parse_submission(
 
 def _ready_or_none(path: Path) -> ConversionResult | None:
     """The fast path: a TIFF that is already Class F is sent as it is (a tag check only;
-    anything else, including what is not a TIFF at all, answers None and is converted)."""
-    return docs.is_fax_ready(path)
+    anything else, including what is not a TIFF at all, answers None and is converted).
+    A first page longer than any paper (a hostile or broken length tag) goes to the
+    converter too, which checks every page's pixels against its limits."""
+    ready = docs.is_fax_ready(path)
+    if ready is not None and not 0 < ready.height <= MAX_LENGTH.get(ready.resolution, 0):
+        return None
+    return ready
 
 
 def _finish_file(path: Path) -> None:
@@ -169,9 +175,24 @@ class Submitter:
         return self._pool
 
     async def make_document(
+        self,
+        staged: Sequence[Path],
+        broadcast_id: str,
+        resolution: str,
+        labels: Sequence[str] = (),
+    ) -> ConversionResult:
+        """One TIFF Class F for the broadcast at ``spool/docs/<broadcast>.tif``, durable.
+
+        A DocumentError names the input by ``labels`` (e.g. "file part 2 (scan.pdf)"), never
+        by its staged path."""
+        try:
+            return await self._make_document(staged, broadcast_id, resolution)
+        except DocumentError as exc:
+            raise _relabel(exc, staged, labels) from None
+
+    async def _make_document(
         self, staged: Sequence[Path], broadcast_id: str, resolution: str
     ) -> ConversionResult:
-        """One TIFF Class F for the broadcast at ``spool/docs/<broadcast>.tif``, durable."""
         ctx = self.ctx
         final = ctx.spool.doc_path(broadcast_id)
         if not staged:
@@ -204,12 +225,13 @@ class Submitter:
         *,
         user_name: str,
         stage_dir: Path | None = None,
+        labels: Sequence[str] = (),
     ) -> tuple[str, list[Job]]:
         """Make the document and commit the jobs; returns (broadcast_id, jobs)."""
         ctx = self.ctx
         broadcast_id = secrets.token_hex(8)
         try:
-            doc = await self.make_document(staged, broadcast_id, submission.resolution)
+            doc = await self.make_document(staged, broadcast_id, submission.resolution, labels)
         finally:
             if stage_dir is not None:
                 await ctx.run(shutil.rmtree, stage_dir, True)
@@ -256,6 +278,21 @@ class Submitter:
             doc.path.unlink(missing_ok=True)
             raise
         return broadcast_id, added
+
+
+def _relabel(exc: DocumentError, staged: Sequence[Path], labels: Sequence[str]) -> DocumentError:
+    """The converter names an input by its path or file name; those are the spool's
+    business. Name it as the user knows it instead."""
+    message = exc.message
+    names = [str(label) for label in labels] or [f"file {i + 1}" for i in range(len(staged))]
+    for path, label in zip(staged, names, strict=False):
+        message = message.replace(str(path), label)
+    for path, label in zip(staged, names, strict=False):
+        if message.startswith(path.name):
+            message = label + message[len(path.name) :]
+            break
+    message = re.sub(r"\S*/spool/tmp/\S*", "(the upload)", message)
+    return DocumentError(message, hint=exc.hint, **exc.detail)
 
 
 def _check_pages(pages: int, limits: ConversionLimits) -> None:
