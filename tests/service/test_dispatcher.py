@@ -37,6 +37,11 @@ def test_a_job_is_sent_and_completed(tmp_path: Path, fax_tiff_3: Path) -> None:
             assert done.pages_done == 3
             assert done.device_status is DeviceStatus.COMPLETED
             assert done.completed_at is not None
+            # The provider's own account of the call is kept on the job.
+            last_call = done.extra["last_call"]
+            assert (last_call["modem"], last_call["t30_text"]) == ("V.17", "OK")
+            assert last_call["recipe"] == "default"
+            assert last_call["pair"] == [1, 2] and last_call["odd"] == "nan"
             calls = provider_of(svc).calls
             assert [c["number"] for c in calls] == ["555 12-34"]
             # Branding is on by default: the header names the sender.

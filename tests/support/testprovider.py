@@ -194,7 +194,21 @@ class TestProvider(FaxProvider):
         if not await self._wait(handle, seconds):
             return self._record(fax, CallResult(FaxDevStatus(ProviderStatus.USER_ABORT)))
         status = FaxDevStatus(ProviderStatus.COMPLETED, page_count=pages, csi=f"TEST {number}")
-        return self._record(fax, CallResult(status, pages=pages, remote_ident=f"TEST {number}"))
+        # Provider detail of every shape a real provider may put in `extra`, including values
+        # JSON cannot hold exactly (a tuple, NaN), which the service must still record.
+        extra = {"recipe": "default", "pair": (1, 2), "odd": float("nan")}
+        return self._record(
+            fax,
+            CallResult(
+                status,
+                pages=pages,
+                remote_ident=f"TEST {number}",
+                modem="V.17",
+                t30_code=0,
+                t30_text="OK",
+                extra=extra,
+            ),
+        )
 
     async def _loopback(
         self, handle: _Handle, fax: FaxSend, on_call_in_progress: OnCallInProgress

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -279,6 +280,16 @@ class Dispatcher:
         )
         if result.compression:
             changes["compression"] = result.compression
+        # What the provider says about the call itself (modem, T.30 result, and its own
+        # details such as a SIP retry recipe), kept on the job for `lanfax job show`.
+        call = {
+            "modem": result.modem,
+            "t30_code": result.t30_code,
+            "t30_text": result.t30_text,
+            "duration": round(result.duration, 3),
+            **_jsonable(result.extra),
+        }
+        changes["extra"] = {**job.extra, "last_call": call}
         detail = {"queue_status": final.name.lower(), "pages": result.pages}
         await ctx.update_job(
             scheduler_change(
@@ -365,3 +376,17 @@ def scheduler_change(
 
 def _result(status: ProviderStatus, text: str) -> CallResult:
     return CallResult(FaxDevStatus(status, string_id=text))
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` reduced to what the store keeps exactly (JSON scalars, lists, string-keyed
+    dicts); anything else becomes its text, so a provider's detail never fails a job update."""
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return str(value)
