@@ -1,5 +1,6 @@
-"""Fixtures for the interop tests: one HylaFAX peer per module, pointed at a fixed port that
-each test's lanfax IAX2 provider binds."""
+"""Fixtures for the interop tests: one HylaFAX peer per test session (a private PEER_DIR),
+pointed at a fixed port that each test's lanfax IAX2 endpoint binds in turn: the provider
+harness of ``test_hylafax.py`` and the ``lanfax serve`` of ``test_serve_iax2.py``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from tests.interop.hylafax import HylaFax, free_udp_port, require_hylafax
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hylafax(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HylaFax]:
     require_hylafax()
     port = free_udp_port()

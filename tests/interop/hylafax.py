@@ -9,6 +9,7 @@ CI installs the packages, so a missing one is a broken set-up, not a reason to s
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -122,6 +123,11 @@ class HylaFax:
         p = self.peer_dir / "spool" / "log" / "xferfaxlog"
         return p.read_text(errors="replace") if p.exists() else ""
 
+    def session_logs(self) -> dict[str, str]:
+        """HylaFAX's per-call T.30 session logs (``spool/log/cNNNNNNNNN``), by name."""
+        logs = sorted((self.peer_dir / "spool" / "log").glob("c[0-9]*"))
+        return {p.name: p.read_text(errors="replace") for p in logs}
+
     def done_jobs(self) -> str:
         r = subprocess.run(
             ["faxstat", "-h", HFAXD, "-d"], capture_output=True, text=True, check=False
@@ -136,3 +142,44 @@ class HylaFax:
                 tail = p.read_text(errors="replace").splitlines()[-lines:]
                 out.append(f"--- {name}\n" + "\n".join(tail))
         return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class Negotiated:
+    """What HylaFAX's session log says the call used (its own view of the DCS)."""
+
+    bit_rate: int
+    ecm: bool
+    compression: str  # "mh", "mr" or "mmr", as lanfax names them
+    #: The session log's lines about the DCS and the pages, for failure messages.
+    evidence: tuple[str, ...] = ()
+
+
+_CODINGS = {"1-D MH": "mh", "2-D MR": "mr", "2-D MMR": "mmr"}
+#: A DCS as HylaFAX logs it: "REMOTE wants ..." when it receives, "USE ..." when it sends.
+_DCS_LINE = re.compile(r": (?:REMOTE wants|USE) (.+)$", re.MULTILINE)
+
+
+def negotiated(session_log: str) -> Negotiated:
+    """The rate, ECM and coding of the last DCS in a HylaFAX session log (after a fallback
+    the last one is the one the pages went with). Fails the test if the log has none."""
+    rate: int | None = None
+    coding: str | None = None
+    ecm = False
+    for item in _DCS_LINE.findall(session_log):
+        if m := re.fullmatch(r"(\d+) bit/s", item):
+            rate = int(m.group(1))
+        elif item in _CODINGS:
+            coding = _CODINGS[item]
+        elif item == "error correction mode" or item.startswith("T.30 Annex"):
+            # Sending, HylaFAX says "USE error correction mode"; receiving, "REMOTE wants
+            # T.30 Annex A, 256-byte ECM". Without ECM there is no such line.
+            ecm = True
+    if rate is None or coding is None:
+        pytest.fail(f"no DCS in HylaFAX's session log:\n{session_log[-3000:]}", pytrace=False)
+    evidence = tuple(
+        line
+        for line in session_log.splitlines()
+        if re.search(r"REMOTE wants|: USE |bit/s|ECM", line) and "HDLC" not in line
+    )
+    return Negotiated(rate, ecm, coding, evidence)
