@@ -7,7 +7,6 @@ are problem+json (:mod:`lanfax.api.errors`). Routes are thin: they parse, call t
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
@@ -142,7 +141,7 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
         caller: Annotated[Caller, Depends(requires(AccessRight.PORT_QUERY))],
     ) -> Response:
         raw = await request.body()
-        body = json.loads(raw) if raw.strip() else {}
+        body = await json_body(request) if raw.strip() else {}
         if not isinstance(body, dict):
             raise InvalidInput("the body must be a JSON object", hint='e.g. {"mode": "query"}')
         mode = enum_from_wire(PortOpenMode, body.get("mode", "query"), "mode")

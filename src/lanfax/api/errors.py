@@ -64,6 +64,15 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers) if exc.headers else None,
         )
 
+    async def on_overflow(request: Request, exc: Exception) -> Response:
+        # An id or count beyond what the store can hold (SQLite: 64-bit): no such thing.
+        return fax_error_response(
+            InvalidInput(
+                "a number in the request is out of range",
+                hint="ids and counts are whole numbers below 2**63",
+            )
+        )
+
     async def on_other(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
@@ -79,4 +88,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FaxError, on_fax_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(OverflowError, on_overflow)
     app.add_exception_handler(Exception, on_other)
