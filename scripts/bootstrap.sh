@@ -8,7 +8,7 @@ PY=${PYTHON:-python3}
 
 # Debian packages: spandsp (the fax engine), libtiff (TIFF I/O), Ghostscript (PostScript input),
 # poppler-utils (pdf tools used by tests), a font for text pages.
-DEB_PACKAGES="libspandsp2 libtiff6 libtiff-tools ghostscript poppler-utils fonts-dejavu-core postgresql tesseract-ocr cups cups-client kamailio hylafax-server hylafax-client iaxmodem"
+DEB_PACKAGES="libspandsp2 libspandsp-dev libtiff-dev libtiff6 libtiff-tools ghostscript poppler-utils fonts-dejavu-core postgresql tesseract-ocr cups cups-client kamailio hylafax-server hylafax-client iaxmodem"
 if [ "${LANFAX_EXTRA_DEBS:-}" ]; then DEB_PACKAGES="$DEB_PACKAGES $LANFAX_EXTRA_DEBS"; fi
 
 missing=""
