@@ -39,7 +39,9 @@ from lanfax.model import JobParams
 
 ROOT = Path(__file__).resolve().parents[1]
 LANFAX = str(Path(sys.executable).with_name("lanfax"))
-PEER = Path("/work/shared/peers/hylafax/peer.sh")
+PEER = Path(__file__).resolve().parents[1].parent / "shared" / "peers" / "hylafax" / "peer.sh"
+if not PEER.exists():
+    PEER = Path("/work/shared/peers/hylafax/peer.sh")
 #: From /work/shared/notes/hylafax-peer.md section 2 (measured on this machine).
 HYLAFAX_NOTES = {
     "sendfax, one process per job": "19.1 jobs/s, ~52 ms per job",

@@ -19,7 +19,17 @@ from pathlib import Path
 
 import pytest
 
-PEER_SH = Path(os.environ.get("LANFAX_PEER_SH", "/work/shared/peers/hylafax/peer.sh"))
+
+def _find_peer_sh() -> Path:
+    """peer.sh from LANFAX_PEER_SH, else the shared/ folder beside the checkout (as CI lays it
+    out), else /work/shared."""
+    if "LANFAX_PEER_SH" in os.environ:
+        return Path(os.environ["LANFAX_PEER_SH"])
+    beside = Path(__file__).resolve().parents[2].parent / "shared" / "peers" / "hylafax" / "peer.sh"
+    return beside if beside.exists() else Path("/work/shared/peers/hylafax/peer.sh")
+
+
+PEER_SH = _find_peer_sh()
 NEEDED = {
     "/usr/sbin/faxq": "hylafax-server",
     "/usr/sbin/faxgetty": "hylafax-server",
