@@ -3,8 +3,6 @@ tokens, the audit trail, TLS, and the refusal to listen on the network without l
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import ssl
 import subprocess
@@ -16,6 +14,7 @@ import httpx as raw_httpx
 import pytest
 from tests.support.authhttp import httpx, login_as
 from tests.support.server import REPO_ROOT, LanfaxServer, start_lanfax_server
+from tests.support.tls import self_signed_certificate
 
 from lanfax.client import credentials
 
@@ -172,44 +171,8 @@ def test_refuses_network_listen_without_login(tmp_path: Path) -> None:
     assert done.returncode == 2 and "go together" in done.stderr
 
 
-def _certificate(tmp_path: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lanfax test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_tls(tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     args = ["--tls-cert", str(cert), "--tls-key", str(key)]
     with start_lanfax_server(tmp_path, extra_args=args) as srv:
         assert srv.url.startswith("https://")

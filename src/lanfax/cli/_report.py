@@ -31,9 +31,9 @@ def add_parsers(sub: Any, common: list[argparse.ArgumentParser]) -> None:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from lanfax.client import Client
+    from lanfax.cli._verbs import _client as client
 
-    return Client(args.server, user=args.user, token=getattr(args, "token", None))
+    return client(args)
 
 
 def verb_report(args: argparse.Namespace) -> int:

@@ -99,9 +99,9 @@ def _read_info(path: Path) -> dict[str, Any]:
 
 def verb_routing(args: argparse.Namespace) -> int:
     from lanfax.cli import _output as out
-    from lanfax.client import Client
+    from lanfax.cli._verbs import _client
 
-    with Client(args.server, user=args.user) as client:
+    with _client(args) as client:
         action = args.action
         if action in ("methods", "priority"):
             if action == "priority":

@@ -42,7 +42,12 @@ class JobsCanceled(FaxError):
 
 
 def _client(args: argparse.Namespace) -> Client:
-    return Client(args.server, user=args.user, token=getattr(args, "token", None))
+    return Client(
+        args.server,
+        user=args.user,
+        token=getattr(args, "token", None),
+        ca_file=getattr(args, "ca_file", None),
+    )
 
 
 def parse_at(text: str, now: datetime | None = None) -> datetime:

@@ -26,7 +26,8 @@ _DISPATCH = {
 }
 
 _EPILOG = """\
-environment: LANFAX_SERVER (server URL, default http://127.0.0.1:8470), LANFAX_USER (user name).
+environment: LANFAX_SERVER (server URL, default http://127.0.0.1:8470), LANFAX_USER (user name),
+LANFAX_TOKEN (API token), LANFAX_CA_FILE (CA certificate for an https server).
 exit codes: 0 ok, 1 error, 2 bad input, 3 not found, 4 conflict, 5 access denied,
 7 server unavailable, 10 a job failed, 11 a job was canceled, 12 timed out waiting.
 """
@@ -43,6 +44,11 @@ def _common() -> argparse.ArgumentParser:
     )
     g.add_argument("--user", metavar="NAME", help="act as this user (env LANFAX_USER)")
     g.add_argument("--token", metavar="TOKEN", help="API token (env LANFAX_TOKEN)")
+    g.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        help="trust this CA (or self-signed server) certificate for https (env LANFAX_CA_FILE)",
+    )
     g.add_argument("--json", action="store_true", help="machine output: the API's JSON")
     return p
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -30,7 +32,10 @@ T = TypeVar("T")
 
 class AsyncClient(AsyncRoutingMixin, AsyncReportMixin):
     """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
-    coroutines; ``events()`` is an async iterator), same models and errors."""
+    coroutines; ``events()`` is an async iterator), same models and errors.
+
+    ``ca_file`` (default ``LANFAX_CA_FILE``): a PEM file of CA certificates to trust for an
+    ``https://`` server; without it httpx's default trust store is used."""
 
     def __init__(
         self,
@@ -40,14 +45,20 @@ class AsyncClient(AsyncRoutingMixin, AsyncReportMixin):
         token: str | None = None,
         auth: tuple[str, str] | None = None,
         timeout: float = 30.0,
+        ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.base_url = c.resolve_server(server)
         self.user = c.resolve_user(user)
         self.timeout = timeout
+        self.ca_file = c.resolve_ca_file(ca_file)
+        verify: ssl.SSLContext | bool = True
+        if self.ca_file is not None:
+            verify = ssl.create_default_context(cafile=self.ca_file)
         headers = {c.USER_HEADER: self.user, "Accept": "application/json"}
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout,
+            verify=verify,
             headers={**headers, **c.auth_header(token, auth, self.base_url)},
         )
 
@@ -71,7 +82,7 @@ class AsyncClient(AsyncRoutingMixin, AsyncReportMixin):
                 op.method, op.path, params=dict(op.query), content=op.body, headers=headers
             )
         except httpx.TransportError as exc:
-            raise c.unavailable(self.base_url, _reason(exc)) from None
+            raise c.unreachable(self.base_url, exc, _reason(exc), self.ca_file) from None
         resp = c.Response(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content)
         if resp.status >= 300:
             err = c.error_from_response(resp, f"{op.method} {op.path}")
@@ -285,7 +296,7 @@ class AsyncClient(AsyncRoutingMixin, AsyncReportMixin):
                 if not connected_once or (
                     reconnect_for is not None and now - down_since > reconnect_for
                 ):
-                    raise c.unavailable(self.base_url, _reason(exc)) from None
+                    raise c.unreachable(self.base_url, exc, _reason(exc), self.ca_file) from None
             else:
                 down_since = down_since or time.monotonic()
             await asyncio.sleep(cursor.retry_delay)

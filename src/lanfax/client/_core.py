@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,6 +95,53 @@ def auth_header(
             except (OSError, ValueError, KeyError, TypeError):
                 token = None  # an unreadable credentials file is the same as none
     return {"Authorization": f"Bearer {token.strip()}"} if token else {}
+
+
+def resolve_ca_file(ca_file: str | os.PathLike[str] | None) -> str | None:
+    """The CA bundle to trust for https: the argument, else ``LANFAX_CA_FILE``, else None (the
+    system's CAs). Raises InvalidInput, naming where the path came from, if it is not a file."""
+    source = "ca_file"
+    if ca_file is None or not str(ca_file):
+        ca_file, source = os.environ.get("LANFAX_CA_FILE") or None, "LANFAX_CA_FILE"
+    if ca_file is None:
+        return None
+    path = os.fspath(ca_file)
+    if not os.path.isfile(path):
+        raise InvalidInput(
+            f"the CA file {path!r} ({source}) does not exist or is not a file",
+            hint="give the PEM file of the CA that signed the server's certificate "
+            "(or the server's own certificate if it is self-signed)",
+        )
+    return path
+
+
+def certificate_problem(exc: BaseException) -> str | None:
+    """The verification message if ``exc`` (or an exception it was raised from) is a failed
+    TLS certificate check, else None."""
+    ssl = sys.modules.get("ssl")  # not loaded: no TLS was attempted
+    seen: BaseException | None = exc
+    while ssl is not None and seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen.reason or seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def unreachable(url: str, exc: BaseException, reason: object, ca_file: str | None) -> Unavailable:
+    """The error for a failed connection: an untrusted certificate gets its own message and a
+    hint naming ``--ca-file``; anything else is :func:`unavailable` with ``reason``."""
+    problem = certificate_problem(exc)
+    if problem is None:
+        return unavailable(url, reason)
+    trusted = f"the CA file {ca_file}" if ca_file else "the system's CAs"
+    return Unavailable(
+        f"the server at {url} has a TLS certificate that does not verify against {trusted}: "
+        f"{problem}",
+        hint="for a private CA or a self-signed server certificate, give that certificate (PEM) "
+        "with --ca-file FILE, LANFAX_CA_FILE=FILE or Client(ca_file=FILE); the URL's host must "
+        "be a name or address in the certificate",
+        url=url,
+    )
 
 
 def unavailable(url: str, reason: object) -> Unavailable:

@@ -11,12 +11,11 @@ Nagle/delayed-ACK (RFC 9112 for the message syntax).
 from __future__ import annotations
 
 import contextlib
-import os
 import select
 import socket
 from collections.abc import Mapping
 
-from lanfax.client._core import Response, unavailable
+from lanfax.client._core import Response, unreachable
 from lanfax.model.errors import FaxError
 
 
@@ -51,15 +50,17 @@ def _reason(exc: BaseException) -> str:
 class _Wire:
     """One connected socket and the answer being read from it."""
 
-    def __init__(self, scheme: str, host: str, port: int, timeout: float | None) -> None:
+    def __init__(
+        self, scheme: str, host: str, port: int, timeout: float | None, ca_file: str | None
+    ) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if scheme == "https":
             import ssl  # only for https servers: it costs start-up time
 
-            # LANFAX_CA_FILE: a private CA's certificate (or a self-signed server's own).
-            cafile = os.environ.get("LANFAX_CA_FILE") or None
-            context = ssl.create_default_context(cafile=cafile)
+            # ca_file: a private CA's certificate (or a self-signed server's own); None: the
+            # system's CAs. The caller resolved it (argument or LANFAX_CA_FILE).
+            context = ssl.create_default_context(cafile=ca_file)
             self.sock = context.wrap_socket(self.sock, server_hostname=host)
         self.buf = b""
         self.chunked = False
@@ -200,11 +201,12 @@ def _head(method: str, target: str, host: str, headers: Mapping[str, str], lengt
 class Connection:
     """One persistent connection to ``base_url``; reconnects when the server dropped it."""
 
-    def __init__(self, base_url: str, timeout: float | None) -> None:
+    def __init__(self, base_url: str, timeout: float | None, ca_file: str | None = None) -> None:
         self.base_url = base_url
         self.scheme, self.host, self.port, self.prefix = parse_url(base_url)
         self.host_header = f"{self.host}:{self.port}"
         self.timeout = timeout
+        self.ca_file = ca_file
         self._wire: _Wire | None = None
 
     def close(self) -> None:
@@ -227,7 +229,9 @@ class Connection:
             reused = self._wire is not None
             try:
                 if self._wire is None:
-                    self._wire = _Wire(self.scheme, self.host, self.port, self.timeout)
+                    self._wire = _Wire(
+                        self.scheme, self.host, self.port, self.timeout, self.ca_file
+                    )
                 wire = self._wire
                 wire.got_bytes = False
                 wire.sock.sendall(payload)
@@ -238,7 +242,7 @@ class Connection:
                 self.close()
                 if reused and attempt == 0 and not got and not isinstance(exc, TimeoutError):
                     continue
-                raise unavailable(self.base_url, _reason(exc)) from None
+                raise unreachable(self.base_url, exc, _reason(exc), self.ca_file) from None
             if resp_headers.get("connection", "").lower() == "close" or wire.until_close:
                 self.close()
             return Response(status, resp_headers, data)
@@ -253,13 +257,18 @@ class Stream:
     """
 
     def __init__(
-        self, base_url: str, target: str, headers: Mapping[str, str], connect_timeout: float
+        self,
+        base_url: str,
+        target: str,
+        headers: Mapping[str, str],
+        connect_timeout: float,
+        ca_file: str | None = None,
     ) -> None:
         scheme, host, port, prefix = parse_url(base_url)
         try:
-            self._wire = _Wire(scheme, host, port, connect_timeout)
+            self._wire = _Wire(scheme, host, port, connect_timeout, ca_file)
         except OSError as exc:
-            raise unavailable(base_url, _reason(exc)) from None
+            raise unreachable(base_url, exc, _reason(exc), ca_file) from None
         try:
             self._wire.sock.sendall(_head("GET", prefix + target, f"{host}:{port}", headers, 0))
             self.status, self.headers = self._wire.read_head(connect_timeout)

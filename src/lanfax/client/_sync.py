@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -31,7 +32,9 @@ class Client(RoutingMixin, ReportMixin):
     ``server`` is a URL (default: ``LANFAX_SERVER``, else ``http://127.0.0.1:8470``); ``user``
     is sent as ``X-Lanfax-User`` (default: ``LANFAX_USER``, else the OS login name); ``token``
     (default ``LANFAX_TOKEN``) is sent as a bearer token, or ``auth=(user, password)`` as HTTP
-    Basic, for servers with authentication;
+    Basic, for servers with authentication; ``ca_file`` (default ``LANFAX_CA_FILE``) is a PEM
+    file of CA certificates to trust for an ``https://`` server instead of the system's (a
+    private CA, or a self-signed server's own certificate);
     ``timeout`` bounds each request in seconds. One keep-alive connection is reused for every
     call; a Client is not meant to be shared between threads (make one per thread). Every
     failure is a :class:`~lanfax.model.errors.FaxError` subclass with a message and a hint.
@@ -45,11 +48,13 @@ class Client(RoutingMixin, ReportMixin):
         token: str | None = None,
         auth: tuple[str, str] | None = None,
         timeout: float = 30.0,
+        ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.base_url = c.resolve_server(server)
         self.user = c.resolve_user(user)
         self.timeout = timeout
-        self._http = Connection(self.base_url, timeout)
+        self.ca_file = c.resolve_ca_file(ca_file)
+        self._http = Connection(self.base_url, timeout, self.ca_file)
         self._auth = c.auth_header(token, auth, self.base_url)
         self._headers = {c.USER_HEADER: self.user, "Accept": "application/json", **self._auth}
 
@@ -269,7 +274,9 @@ class Client(RoutingMixin, ReportMixin):
             headers = {c.USER_HEADER: self.user, **self._auth, **cursor.headers()}
             target = c.Op("GET", _sse.EVENTS_PATH, c._none, query=cursor.query()).target
             try:
-                stream = Stream(self.base_url, target, headers, min(self.timeout, 10.0))
+                stream = Stream(
+                    self.base_url, target, headers, min(self.timeout, 10.0), self.ca_file
+                )
             except (FaxError, StreamClosed) as exc:
                 now = time.monotonic()
                 down_since = down_since or now
