@@ -22,6 +22,7 @@ from lanfax.providers.api import (
     FaxReceive,
     FaxSend,
     IncomingCall,
+    SendOptions,
 )
 
 
@@ -49,6 +50,8 @@ class Harness:
     #: Called after each status is recorded (a test reacts to progress through these).
     watchers: list[Callable[[str, FaxDevStatus], None]] = field(default_factory=list)
     receive_jobs: dict[str, Any] = field(default_factory=dict)
+    #: SendOptions for answering, per local_id (default: SendOptions()).
+    receive_options: dict[str, SendOptions] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _n: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -97,7 +100,9 @@ class Harness:
             job = await provider.start_job(local_id)
             self.receive_jobs[local_id] = job
             try:
-                result = await provider.receive(job, FaxReceive(target, receiver_number=""))
+                options = self.receive_options.get(local_id, SendOptions())
+                fax = FaxReceive(target, receiver_number="", options=options)
+                result = await provider.receive(job, fax)
             finally:
                 await provider.end_job(job)
         except BaseException as exc:

@@ -4,6 +4,7 @@ signalling outcomes against a scripted peer, and configuration errors."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,31 @@ def one_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiff(d / "one.tif", light_pages(1, height=300), "group4")
 
 
+class _Collect(logging.Handler):
+    """Keeps the messages logged to the logger it is attached to."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _frame_names(messages: list[str]) -> set[str]:
+    """The T.30 frame names spandsp logged as sent or received ("Tx: ... DCS", "Rx: ... MCF")."""
+    return {name for name in ("DIS", "DCS", "CFR", "MCF") if any(name in m for m in messages)}
+
+
 def test_two_providers_fax_each_other_in_real_time(tmp_path: Path, one_page: Path) -> None:
+    # The T.30 trace of each end goes to the logger the job named (as the service does at the
+    # "max" logging level); both ends see the same frames, one side as Tx, the other as Rx.
+    traces = {"tx": _Collect(), "rx": _Collect()}
+    for side, handler in traces.items():
+        logger = logging.getLogger(f"tests.iax2.trace.{side}")
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+
     async def scenario() -> None:
         h = Harness(tmp_path)
         callee = Iax2Provider()
@@ -33,10 +58,16 @@ def test_two_providers_fax_each_other_in_real_time(tmp_path: Path, one_page: Pat
         [rx_dev] = callee.virtual_devices()
         [tx_dev] = caller.virtual_devices()
         h.answer_after[rx_dev.local_id] = 2
+        h.receive_options[rx_dev.local_id] = SendOptions(
+            trace_level=logging.DEBUG, trace_logger="tests.iax2.trace.rx"
+        )
         got = h.expect(rx_dev.local_id)
         try:
+            options = SendOptions(
+                ecm=False, trace_level=logging.DEBUG, trace_logger="tests.iax2.trace.tx"
+            )
             result, in_progress = await h.send(
-                caller, tx_dev.local_id, one_page, "200", options=SendOptions(ecm=False)
+                caller, tx_dev.local_id, one_page, "200", options=options
             )
             received = await asyncio.wait_for(got, 30)
         finally:
@@ -57,4 +88,13 @@ def test_two_providers_fax_each_other_in_real_time(tmp_path: Path, one_page: Pat
         statuses = [s.status_id for s in h.statuses[tx_dev.local_id]]
         assert statuses[0] == ProviderStatus.DIALING and statuses[-1] == ProviderStatus.COMPLETED
 
-    run(scenario(), timeout=90)
+    try:
+        run(scenario(), timeout=90)
+    finally:
+        for side, handler in traces.items():
+            logging.getLogger(f"tests.iax2.trace.{side}").removeHandler(handler)
+    for side, handler in traces.items():
+        assert _frame_names(handler.messages) == {"DIS", "DCS", "CFR", "MCF"}, (
+            side,
+            handler.messages[:20],
+        )

@@ -114,6 +114,9 @@ def receive_reporter(job: Iax2Job, caller: str, number: str) -> Callable[[Sessio
 
 
 def options(ident: str, fax: FaxSend | FaxReceive) -> SessionOptions:
+    """The session's options for a send or receive: the job's ECM/modem/compression choices,
+    the branding header (sends only) and the T.30 trace (``trace_level`` to ``trace_logger``,
+    as the virtual provider does)."""
     opts = fax.options
     header = opts.page_header if isinstance(fax, FaxSend) else None
     return SessionOptions(
@@ -122,4 +125,6 @@ def options(ident: str, fax: FaxSend | FaxReceive) -> SessionOptions:
         ecm=opts.ecm,
         modems=opts.modems,
         compressions=opts.compressions,
+        log_level=opts.trace_level,
+        logger_name=opts.trace_logger,
     )
