@@ -1,10 +1,11 @@
 """A real Kamailio (the Debian package) as registrar and proxy for the SIP tests.
 
-:func:`start_kamailio` writes a config into a temporary directory, picks a free loopback
-UDP port, starts ``kamailio`` in the foreground and waits until it answers an OPTIONS ping
-(a deadline, never a bare sleep). If Kamailio is not installed the tests FAIL with a clear
-message: CI installs it (``scripts/bootstrap.sh``), so a missing binary is a broken setup,
-not a reason to skip.
+:func:`start_kamailio` writes a config into a temporary directory, picks a loopback port
+free for both UDP and TCP (Kamailio listens on both; it bridges a TCP account and a UDP one,
+record-routing twice), starts ``kamailio`` in the foreground and waits until it answers an
+OPTIONS ping (a deadline, never a bare sleep). If Kamailio is not installed the tests FAIL
+with a clear message: CI installs it (``scripts/bootstrap.sh``), so a missing binary is a
+broken setup, not a reason to skip.
 
 Routing, as a trunk would do it:
 
@@ -34,9 +35,9 @@ log_stderror=yes
 fork=yes
 children=2
 tcp_children=1
-disable_tcp=yes
 auto_aliases=no
 listen=udp:127.0.0.1:{port}
+listen=tcp:127.0.0.1:{port}
 alias="{realm}"
 mpath="{modules}"
 
@@ -141,6 +142,19 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_udp_tcp_port() -> int:
+    """A loopback port number free for UDP and for TCP at once."""
+    for _ in range(50):
+        port = free_udp_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no loopback port free for both UDP and TCP")
+
+
 def _ping(port: int) -> bool:
     msg = (
         f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
@@ -175,7 +189,7 @@ def start_kamailio(
             "(apt-get install kamailio; scripts/bootstrap.sh installs it)"
         )
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_udp_port()
+    port = free_udp_tcp_port()
     passwords = "\n".join(
         f'    if ($fU == "{u}") {{ $var(pw) = "{p}"; }}' for u, p in users.items()
     )

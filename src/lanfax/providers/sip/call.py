@@ -114,7 +114,7 @@ class SipCall:
             method,
             via_host=p.config.local_address,
             via_port=p.endpoint.local[1],
-            transport="UDP",
+            transport=p.endpoint.transport_name,
             branch=p.ids.branch(),
             contact=p.contact,
             extra=extra,
@@ -130,7 +130,7 @@ class SipCall:
             "ACK",
             via_host=self.provider.config.local_address,
             via_port=self.provider.endpoint.local[1],
-            transport="UDP",
+            transport=self.provider.endpoint.transport_name,
             branch=self.provider.ids.branch(),
             cseq=number,
         )

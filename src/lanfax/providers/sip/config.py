@@ -10,7 +10,7 @@ Example::
     user = "201"                         # the account (and the number of its devices)
     auth_user = ""                       # digest user name ("" = user)
     password = "secret"
-    transport = "udp"                    # only UDP is implemented
+    transport = "udp"                    # "udp" | "tcp" (signalling; media is always UDP)
     local_address = "127.0.0.1"          # the address we bind for SIP and put in Contact
     media_address = ""                   # where RTP/UDPTL bind ("" = local_address)
     sdp_address = ""                     # the media address put in SDP, e.g. behind NAT
@@ -73,6 +73,7 @@ _DEFAULTS: dict[str, Any] = {
     "name": "",
 }
 T38_MODES = ("offer", "accept", "off")
+TRANSPORTS = ("udp", "tcp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +107,13 @@ class SipConfig:
     name: str
 
     def target_uri(self, number: str) -> str:
-        """The Request-URI for a dialled number (``uri_template``)."""
-        return self.uri_template.format(number=number, domain=self.domain, user=self.user)
+        """The Request-URI for a dialled number (``uri_template``); over TCP it says
+        ``;transport=tcp`` unless the template names a transport itself."""
+        uri = self.uri_template.format(number=number, domain=self.domain, user=self.user)
+        if self.transport != "udp" and "transport=" not in uri.lower():
+            head, q, headers = uri.partition("?")
+            uri = f"{head};transport={self.transport}{q}{headers}"
+        return uri
 
 
 def _hostport(value: Any, key: str) -> tuple[str, int]:
@@ -159,12 +165,13 @@ def parse_config(config: Mapping[str, Any]) -> SipConfig:
         raise ConfigError("sip: user must be a SIP user name", hint='user = "201"')
     if not isinstance(raw["password"], str):
         raise ConfigError("sip: password must be a string")
-    transport = str(raw["transport"]).lower()
-    if transport != "udp":
+    transport = raw["transport"]
+    if not isinstance(transport, str) or transport.lower() not in TRANSPORTS:
         raise ConfigError(
-            f"sip: transport {transport!r} is not implemented",
-            hint='use transport = "udp" (TCP is planned; the transaction layer supports it)',
+            f"sip: transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}",
+            hint='transport = "tcp" (TLS is not implemented; media is always UDP)',
         )
+    transport = transport.lower()
     media = raw["media_ports"]
     low_t, _, high_t = str(media).partition("-")
     if not (low_t.isdigit() and high_t.isdigit()) or not (1024 <= int(low_t) < int(high_t) < 65536):

@@ -1,6 +1,6 @@
 """SipProvider: fax lines on a SIP account (see docs/sip.md).
 
-One account, one SIP UDP endpoint, ``channels`` devices that share the registration. A send
+One account, one SIP endpoint (UDP or TCP), ``channels`` devices that share the registration. A send
 dials ``uri_template`` with an INVITE offering G.711 (digest on 401/407, CANCEL on the answer
 timeout or an abort), maps failure responses to device statuses, and on 2xx runs the fax in
 real time; a receive answers the INVITE that made the line ring. T.38 arrives by re-INVITE,
@@ -49,6 +49,7 @@ from lanfax.providers.sip.sdp import (
     negotiated_from_answer,
     parse_sdp,
 )
+from lanfax.providers.sip.tcp import TcpEndpoint
 from lanfax.providers.sip.transport import SipEndpoint
 from lanfax.providers.sip.useragent import SipChannel, SipJob, UserAgent
 
@@ -73,7 +74,8 @@ class SipProvider(UserAgent):
         self._config = parse_config(config)
         self._callbacks = callbacks
         cfg = self._config
-        self._endpoint = SipEndpoint(self._on_request, self._on_ack, self._on_no_ack)
+        endpoint = TcpEndpoint if cfg.transport == "tcp" else SipEndpoint
+        self._endpoint = endpoint(self._on_request, self._on_ack, self._on_no_ack)
         try:
             await self._endpoint.open(cfg.local_address, cfg.sip_port)
         except OSError as exc:
@@ -90,12 +92,16 @@ class SipProvider(UserAgent):
             try:
                 await asyncio.wait_for(asyncio.shield(first), 10.0)
             except TimeoutError:
-                self.log_line(
-                    logging.WARNING, "registrar did not answer yet; retrying in the background"
-                )
+                pass
             except ProviderError:
                 await self.shutdown()
                 raise
+            if not self.registered_event.is_set():
+                self.log_line(
+                    logging.WARNING,
+                    "the registrar did not answer yet (or cannot be reached);"
+                    " retrying in the background",
+                )
         for ch in self.channels:
             callbacks.log(
                 ch.local_id, logging.INFO, f"SIP channel {ch.index + 1} of {cfg.user} is up"

@@ -1,5 +1,5 @@
-"""SIP transactions over an unreliable transport (RFC 3261 §17, with RFC 6026's Accepted
-state), as a sans-IO state machine.
+"""SIP transactions (RFC 3261 §17, with RFC 6026's Accepted state), as a sans-IO state
+machine, over UDP and over reliable (stream) transports.
 
 The :class:`TransactionLayer` takes parsed messages and the current time and returns
 events: messages to send (:class:`Send`), requests and responses for the transaction user
@@ -9,7 +9,16 @@ from RFC 6026), absorbs retransmissions, and answers non-2xx final responses to 
 the ACK of §17.1.1.3 itself. The caller feeds it ``now`` (a monotonic clock) and calls
 :meth:`TransactionLayer.poll` at :meth:`TransactionLayer.next_deadline`.
 
-Over TCP the same machine runs with the retransmission timers unused (``reliable=True``).
+Over a reliable transport (TCP) the same machine runs with §17's reliable-transport rules,
+per transaction: no request retransmission (Timers A and E are not used; B and F still
+bound the wait), no Timer G for a non-2xx final response, and Timers D, I, J and K are zero.
+A server transaction's responses go back to the request's source, which for a stream is
+the connection it came on (§18.2.2); the adapter keys connections by remote address. The
+2xx to an INVITE is still repeated until the ACK (§13.3.1.4): it is end to end, and a
+proxy may carry it on over UDP. A transaction is reliable when its request's top Via says a
+stream transport, unless the caller says otherwise. :meth:`TransactionLayer.connection_lost`
+fails the client transactions that were waiting on a connection that closed (§8.1.3.1 treats
+a transport failure as a 503).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ __all__ = [
     "Send",
     "Timeout",
     "TransactionLayer",
+    "TransportFailed",
     "TxEvent",
 ]
 
@@ -78,7 +88,18 @@ class Timeout:
     client: bool
 
 
-TxEvent = Send | RequestIn | ResponseIn | AckIn | Timeout
+@dataclass(frozen=True, slots=True)
+class TransportFailed:
+    """A client transaction whose connection closed before its final response (§8.1.3.1)."""
+
+    request: Request
+    reason: str
+
+
+TxEvent = Send | RequestIn | ResponseIn | AckIn | Timeout | TransportFailed
+
+#: Via transports that are streams (RFC 3261 §18, RFC 4168 for SCTP, RFC 7118 for WS).
+RELIABLE_TRANSPORTS = frozenset({"TCP", "TLS", "SCTP", "TLS-SCTP", "WS", "WSS"})
 
 
 class State(enum.Enum):
@@ -102,26 +123,37 @@ class _Tx:
     end_at: float | None = None
     last: SipMessage | None = None  # what we retransmit
     ack: Request | None = None
+    reliable: bool = False
 
 
 @dataclass
 class TransactionLayer:
+    #: Treat every transaction as reliable, whatever its Via says.
     reliable: bool = False
     _client: dict[tuple[str, str], _Tx] = field(default_factory=dict)
     _server: dict[tuple[str, str], _Tx] = field(default_factory=dict)
 
     # -- client side ----------------------------------------------------------------------
 
-    def send_request(self, request: Request, dest: Address, now: float) -> list[TxEvent]:
-        """Start a client transaction (not for ACK, which has none: send it directly)."""
+    def _is_reliable(self, request: Request, reliable: bool | None) -> bool:
+        if reliable is not None:
+            return reliable
+        return self.reliable or request.top_via.transport in RELIABLE_TRANSPORTS
+
+    def send_request(
+        self, request: Request, dest: Address, now: float, *, reliable: bool | None = None
+    ) -> list[TxEvent]:
+        """Start a client transaction (not for ACK, which has none: send it directly).
+        ``reliable`` defaults to what the request's top Via says."""
         key = (request.top_via.branch, request.method)
         if not key[0] or key in self._client:
             raise ValueError(f"request needs a fresh Via branch, got {key[0]!r}")
         invite = request.method == "INVITE"
         tx = _Tx(request, dest, True, State.CALLING if invite else State.TRYING)
         tx.last = request
-        if not self.reliable:
-            tx.retransmit_at = now + T1
+        tx.reliable = self._is_reliable(request, reliable)
+        if not tx.reliable:
+            tx.retransmit_at = now + T1  # Timer A / E
         tx.end_at = now + 64 * T1  # Timer B / F
         self._client[key] = tx
         return [Send(request, dest)]
@@ -151,7 +183,7 @@ class TransactionLayer:
                     tx.state = State.COMPLETED
                     tx.retransmit_at = None
                     tx.ack = _ack_for_failure(tx.request, response)
-                    tx.end_at = now + (0 if self.reliable else 32.0)  # Timer D
+                    tx.end_at = now + (0 if tx.reliable else 32.0)  # Timer D
                     out += [Send(tx.ack, tx.dest), ResponseIn(tx.request, response)]
             elif tx.state is State.ACCEPTED and 200 <= code < 300:
                 out.append(ResponseIn(tx.request, response))
@@ -165,13 +197,15 @@ class TransactionLayer:
             else:
                 tx.state = State.COMPLETED
                 tx.retransmit_at = None
-                tx.end_at = now + (0 if self.reliable else T4)  # Timer K
+                tx.end_at = now + (0 if tx.reliable else T4)  # Timer K
                 out.append(ResponseIn(tx.request, response))
         return out
 
     # -- server side ----------------------------------------------------------------------
 
-    def _on_request(self, request: Request, source: Address, now: float) -> list[TxEvent]:
+    def _on_request(
+        self, request: Request, source: Address, now: float, reliable: bool | None
+    ) -> list[TxEvent]:
         branch = request.top_via.branch
         if request.method == "ACK":
             tx = self._server.get((branch, "INVITE"))
@@ -179,7 +213,7 @@ class TransactionLayer:
                 # ACK of our non-2xx: Confirmed, then Timer I.
                 tx.state = State.CONFIRMED
                 tx.retransmit_at = None
-                tx.end_at = now + (0 if self.reliable else T4)
+                tx.end_at = now + (0 if tx.reliable else T4)  # Timer I
                 return []
             if tx is not None and tx.state is State.CONFIRMED:
                 return []
@@ -207,8 +241,12 @@ class TransactionLayer:
                 return [Send(tx.last, tx.dest)]
             return []
         invite = request.method == "INVITE"
-        dest = request.top_via.response_address(source)
+        is_reliable = self._is_reliable(request, reliable)
+        # §18.2.2: over a stream the response goes back on the request's connection, which
+        # the adapter knows by the source address; over UDP to the Via's (r)port.
+        dest = source if is_reliable else request.top_via.response_address(source)
         tx = _Tx(request, dest, False, State.PROCEEDING if invite else State.TRYING)
+        tx.reliable = is_reliable
         self._server[key] = tx
         out: list[TxEvent] = [RequestIn(request, source)]
         if invite:
@@ -231,14 +269,16 @@ class TransactionLayer:
         code = response.status
         if code >= 200:
             if method == "INVITE":
-                tx.state = State.ACCEPTED if code < 300 else State.COMPLETED
+                accepted = code < 300
+                tx.state = State.ACCEPTED if accepted else State.COMPLETED
                 tx.interval = T1
-                # Timer G (non-2xx) or the TU's 2xx retransmission (§13.3.1.4), both from T1.
-                tx.retransmit_at = None if self.reliable else now + T1
+                # Timer G (non-2xx, unreliable only) or the TU's 2xx retransmission
+                # (§13.3.1.4: on any transport, as the 2xx is end to end), both from T1.
+                tx.retransmit_at = now + T1 if accepted or not tx.reliable else None
                 tx.end_at = now + 64 * T1  # Timer H / L
             else:
                 tx.state = State.COMPLETED
-                tx.end_at = now + (0 if self.reliable else 64 * T1)  # Timer J
+                tx.end_at = now + (0 if tx.reliable else 64 * T1)  # Timer J
         elif method != "INVITE":
             tx.state = State.PROCEEDING
         return [Send(response, tx.dest)]
@@ -252,10 +292,29 @@ class TransactionLayer:
 
     # -- input and timers -----------------------------------------------------------------
 
-    def receive(self, message: SipMessage, source: Address, now: float) -> list[TxEvent]:
+    def receive(
+        self, message: SipMessage, source: Address, now: float, *, reliable: bool | None = None
+    ) -> list[TxEvent]:
+        """A message from the network. ``reliable`` says whether it came on a stream
+        (default: what a request's top Via says); responses match their transaction."""
         if isinstance(message, Response):
             return self._on_response(message, now)
-        return self._on_request(message, source, now)
+        return self._on_request(message, source, now, reliable)
+
+    def connection_lost(self, dest: Address, reason: str) -> list[TxEvent]:
+        """The stream to ``dest`` closed: every reliable client transaction still waiting
+        for its final response there fails (the TU sees a 503, §8.1.3.1). Server
+        transactions stay: their responses go on a new connection (§18.2.2)."""
+        out: list[TxEvent] = []
+        for key, tx in list(self._client.items()):
+            if (
+                tx.reliable
+                and tx.dest == dest
+                and tx.state in (State.CALLING, State.TRYING, State.PROCEEDING)
+            ):
+                out.append(TransportFailed(tx.request, reason))
+                del self._client[key]
+        return out
 
     def next_deadline(self) -> float | None:
         times = [

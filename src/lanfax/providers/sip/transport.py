@@ -1,8 +1,9 @@
-"""The asyncio adapter of the SIP core: one UDP socket, the transaction layer's timers on
-the loop's clock, and futures for the transaction user.
+"""The asyncio adapter of the SIP core: the transaction layer's timers on the loop's clock,
+futures for the transaction user, and one UDP socket (:class:`SipEndpoint`); the TCP
+endpoint (:class:`~.tcp.TcpEndpoint`) shares everything but the sockets.
 
 Everything protocol-shaped happens in :class:`~.transaction.TransactionLayer`; this module
-only moves datagrams, arms one timer at the layer's next deadline, and turns the layer's
+only moves messages, arms one timer at the layer's next deadline, and turns the layer's
 events into callbacks and future results.
 """
 
@@ -28,10 +29,11 @@ from lanfax.providers.sip.transaction import (
     Send,
     Timeout,
     TransactionLayer,
+    TransportFailed,
     TxEvent,
 )
 
-__all__ = ["Address", "ClientRequest", "SipEndpoint"]
+__all__ = ["Address", "ClientRequest", "EndpointBase", "SipEndpoint"]
 
 Address = tuple[str, int]
 _log = logging.getLogger("lanfax.providers.sip")
@@ -50,9 +52,15 @@ class ClientRequest:
     responses: list[Response] = field(default_factory=list)
 
 
-class SipEndpoint(asyncio.DatagramProtocol):
-    """One SIP UDP endpoint. ``on_request(request, source)`` gets new requests;
-    ``on_ack(invite, ack)`` the ACKs of our 2xx; ``on_no_ack(invite)`` a 2xx never ACKed."""
+class EndpointBase:
+    """What a SIP endpoint does whatever its sockets. ``on_request(request, source)`` gets
+    new requests; ``on_ack(invite, ack)`` the ACKs of our 2xx; ``on_no_ack(invite)`` a 2xx
+    never ACKed. Subclasses open and close sockets, deliver parsed messages to
+    :meth:`_received` and implement :meth:`send_direct`."""
+
+    #: The Via transport token, and the URI parameter that asks for this transport.
+    transport_name = "UDP"
+    uri_params = ""
 
     def __init__(
         self,
@@ -65,47 +73,37 @@ class SipEndpoint(asyncio.DatagramProtocol):
         self._on_no_ack = on_no_ack
         self.layer = TransactionLayer()
         self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.DatagramTransport | None = None
+        self._open = False
         self._timer: asyncio.TimerHandle | None = None
         self._pending: dict[tuple[str, str], ClientRequest] = {}
         self.local: Address = ("127.0.0.1", 0)
         self.malformed = 0
 
-    async def open(self, host: str, port: int) -> None:
-        transport, _ = await self._loop.create_datagram_endpoint(
-            lambda: self, local_addr=(host, port)
-        )
-        self._transport = transport
-        sock = transport.get_extra_info("sockname")
-        self.local = (sock[0], sock[1])
+    async def open(self, host: str, port: int) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def send_direct(self, message: SipMessage, dest: Address) -> None:  # pragma: no cover
+        """Send outside any transaction (the ACK of a 2xx, §13.2.2.4)."""
+        raise NotImplementedError
 
     def close(self) -> None:
+        self._open = False
         if self._timer is not None:
             self._timer.cancel()
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+            self._timer = None
         for pending in self._pending.values():
             if not pending.final.done():
                 pending.final.cancel()
         self._pending.clear()
 
-    # -- DatagramProtocol -----------------------------------------------------------------
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        source = (str(addr[0]), int(str(addr[1])))
-        if data.strip(b"\r\n") == b"":
-            return  # keep-alive (RFC 5626 CRLF)
+    def _received(self, data: bytes, source: Address, *, reliable: bool | None = None) -> None:
         try:
             message = parse_message(data)
         except SipParseError as exc:
             self.malformed += 1
-            _log.debug("dropped a malformed SIP datagram from %s: %s", source, exc.message)
+            _log.debug("dropped a malformed SIP message from %s: %s", source, exc.message)
             return
-        self._handle(self.layer.receive(message, source, self._loop.time()))
-
-    def error_received(self, exc: Exception) -> None:
-        _log.debug("SIP socket error: %s", exc)
+        self._handle(self.layer.receive(message, source, self._loop.time(), reliable=reliable))
 
     # -- the transaction user's side ------------------------------------------------------
 
@@ -125,11 +123,6 @@ class SipEndpoint(asyncio.DatagramProtocol):
     def respond(self, response: Response) -> None:
         self._handle(self.layer.send_response(response, self._loop.time()))
 
-    def send_direct(self, message: SipMessage, dest: Address) -> None:
-        """Send outside any transaction (the ACK of a 2xx, §13.2.2.4)."""
-        if self._transport is not None:
-            self._transport.sendto(message.serialize(), dest)
-
     # -- events ---------------------------------------------------------------------------
 
     def _handle(self, events: list[TxEvent]) -> None:
@@ -144,9 +137,12 @@ class SipEndpoint(asyncio.DatagramProtocol):
                 self._on_ack(ev.request, ev.ack)
             elif isinstance(ev, Timeout):
                 if ev.client:
-                    self._timeout(ev.request)
+                    self._fail(ev.request, 408, "Request Timeout (no response)")
                 elif ev.request.method == "INVITE":
                     self._on_no_ack(ev.request)
+            elif isinstance(ev, TransportFailed):
+                # §8.1.3.1: a transport failure is a 503 for the transaction user.
+                self._fail(ev.request, 503, f"Service Unavailable ({ev.reason})")
         self._arm()
 
     def _response(self, request: Request, response: Response) -> None:
@@ -170,14 +166,16 @@ class SipEndpoint(asyncio.DatagramProtocol):
             # Keep it for 2xx repeats until Timer M (64*T1) would have ended it.
             self._loop.call_later(32.0, self._pending.pop, key, None)
 
-    def _timeout(self, request: Request) -> None:
+    def _fail(self, request: Request, status: int, reason: str) -> None:
+        """Resolve a request with a response of our own making (408 on Timer B/F, §8.1.3.1;
+        503 when its connection closed)."""
         pending = self._pending.pop((request.top_via.branch, request.method), None)
         if pending is None or pending.final.done():
             return
         h = HeaderBuilder()
         for name in ("Via", "From", "To", "Call-ID", "CSeq"):
             h.add(name, request[name])
-        pending.final.set_result(Response(h.build(), b"", 408, "Request Timeout (no response)"))
+        pending.final.set_result(Response(h.build(), b"", status, reason))
 
     def _arm(self) -> None:
         deadline = self.layer.next_deadline()
@@ -186,9 +184,52 @@ class SipEndpoint(asyncio.DatagramProtocol):
                 return
             self._timer.cancel()
             self._timer = None
-        if deadline is not None and self._transport is not None:
+        if deadline is not None and self._open:
             self._timer = self._loop.call_at(deadline, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
         self._handle(self.layer.poll(self._loop.time()))
+
+
+class SipEndpoint(EndpointBase, asyncio.DatagramProtocol):
+    """One SIP UDP endpoint (see :class:`EndpointBase` for the callbacks)."""
+
+    def __init__(
+        self,
+        on_request: Callable[[Request, Address], None],
+        on_ack: Callable[[Request, Request], None],
+        on_no_ack: Callable[[Request], None],
+    ) -> None:
+        super().__init__(on_request, on_ack, on_no_ack)
+        self._transport: asyncio.DatagramTransport | None = None
+
+    async def open(self, host: str, port: int) -> None:
+        transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: self, local_addr=(host, port)
+        )
+        self._transport = transport
+        self._open = True
+        sock = transport.get_extra_info("sockname")
+        self.local = (sock[0], sock[1])
+
+    def close(self) -> None:
+        super().close()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def send_direct(self, message: SipMessage, dest: Address) -> None:
+        if self._transport is not None:
+            self._transport.sendto(message.serialize(), dest)
+
+    # -- DatagramProtocol -----------------------------------------------------------------
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        source = (str(addr[0]), int(str(addr[1])))
+        if data.strip(b"\r\n") == b"":
+            return  # keep-alive (RFC 5626 CRLF)
+        self._received(data, source, reliable=False)
+
+    def error_received(self, exc: Exception) -> None:
+        _log.debug("SIP socket error: %s", exc)

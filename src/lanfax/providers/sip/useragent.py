@@ -39,11 +39,15 @@ from lanfax.providers.sip.sdp import (
     Offerer,
     parse_sdp,
 )
-from lanfax.providers.sip.transport import Address, SipEndpoint
+from lanfax.providers.sip.transport import Address, EndpointBase
 
 __all__ = ["SipChannel", "SipJob", "UserAgent"]
 
 _log = logging.getLogger("lanfax.providers.sip")
+
+
+class RegistrarUnavailable(ProviderError):
+    """REGISTER got no answer, a transport failure or a 5xx "try later": retried, not fatal."""
 
 
 @dataclass
@@ -78,7 +82,7 @@ class UserAgent(FaxProvider):
     def __init__(self) -> None:
         self._config: SipConfig | None = None
         self._callbacks: ServiceCallbacks | None = None
-        self._endpoint: SipEndpoint | None = None
+        self._endpoint: EndpointBase | None = None
         self._ticker: Ticker | None = None
         self.ids = Ids()
         self.channels: list[SipChannel] = []
@@ -100,7 +104,7 @@ class UserAgent(FaxProvider):
         return self._config
 
     @property
-    def endpoint(self) -> SipEndpoint:
+    def endpoint(self) -> EndpointBase:
         if self._endpoint is None:
             raise ProviderError("the sip provider is not running", hint="call initialize()")
         return self._endpoint
@@ -116,7 +120,8 @@ class UserAgent(FaxProvider):
 
     @property
     def contact(self) -> str:
-        return f"<sip:{self.config.user}@{self.config.local_address}:{self.endpoint.local[1]}>"
+        ep, cfg = self.endpoint, self.config
+        return f"<sip:{cfg.user}@{cfg.local_address}:{ep.local[1]}{ep.uri_params}>"
 
     @property
     def late_ticks(self) -> int:
@@ -144,14 +149,14 @@ class UserAgent(FaxProvider):
                 extra.append(self._credentials(response, "REGISTER", f"sip:{cfg.domain}"))
             request = new_request(
                 "REGISTER",
-                f"sip:{cfg.registrar[0]}:{cfg.registrar[1]}",
+                f"sip:{cfg.registrar[0]}:{cfg.registrar[1]}{self.endpoint.uri_params}",
                 from_=aor.with_tag(self._reg_tag),
                 to=aor,
                 call_id=call_id,
                 cseq=self._reg_cseq,
                 via_host=cfg.local_address,
                 via_port=self.endpoint.local[1],
-                transport="UDP",
+                transport=self.endpoint.transport_name,
                 branch=self.ids.branch(),
                 contact=self.contact,
                 extra=tuple(extra),
@@ -175,6 +180,12 @@ class UserAgent(FaxProvider):
                 f" {response.status} {response.reason}",
                 hint="check user, auth_user and password of the [[providers]] sip table",
             )
+        if response.status in (408, 500, 503, 504):
+            raise RegistrarUnavailable(
+                f"REGISTER failed: {response.status} {response.reason}",
+                hint=f"is the registrar {cfg.registrar[0]}:{cfg.registrar[1]} up"
+                f" (transport {cfg.transport})? retrying with backoff",
+            )
         raise ProviderError(
             f"REGISTER failed: {response.status} {response.reason}",
             hint=f"is {cfg.registrar[0]}:{cfg.registrar[1]} a SIP registrar?",
@@ -190,8 +201,10 @@ class UserAgent(FaxProvider):
                 granted = await self._register(self.config.register_expires)
             except ProviderError as exc:
                 if not first.done():
-                    first.set_exception(exc)
-                    return
+                    if not isinstance(exc, RegistrarUnavailable):
+                        first.set_exception(exc)  # refused: a configuration error
+                        return
+                    first.set_result(None)  # unreachable for now: the service starts
                 self.log_line(logging.ERROR, str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 300.0)
@@ -275,7 +288,7 @@ class UserAgent(FaxProvider):
                 cseq=cseq,
                 via_host=cfg.local_address,
                 via_port=self.endpoint.local[1],
-                transport="UDP",
+                transport=self.endpoint.transport_name,
                 branch=self.ids.branch(),
                 contact=self.contact,
                 extra=tuple(extra),
