@@ -295,3 +295,51 @@ def test_convert_runs_in_a_process_pool(tmp_path: Path) -> None:
             bad.result(timeout=60)
     assert "empty" in info.value.message and info.value.hint
     assert_class_f(tmp_path / "o.tif", 1, "standard", "mmr")
+
+
+@pytest.mark.parametrize(
+    ("res", "comp", "header"), [("fine", "mr", None), ("standard", "mmr", "H")]
+)
+def test_one_thread_and_two_threads_write_the_same_bytes(
+    tmp_path: Path, res: str, comp: str, header: str | None
+) -> None:
+    # ConversionLimits.threads=1 (the service's process pool) renders and encodes on one
+    # thread; 2 overlaps them. Same pages, same encoder: the files must be byte-identical.
+    from PIL import Image
+
+    from lanfax.documents import ConversionLimits
+
+    lines = [f"line {i} of the threads test, with some words" for i in range(60)]
+    pdf = write_pdf(
+        tmp_path / "a.pdf",
+        [
+            text_page(A4, lines),
+            RawPage(*A4, rect_op(0, 0, 50, 50, A4[1])),
+            text_page(LETTER, lines),
+        ],
+    )
+    Image.new("L", (400, 600), 128).save(tmp_path / "grey.png")
+    (tmp_path / "t.txt").write_text("hello\fworld\n", encoding="utf-8")
+    inputs = [pdf, tmp_path / "grey.png", tmp_path / "t.txt"]
+    outputs = {}
+    for threads in (1, 2):
+        out = tmp_path / f"o{threads}.tif"
+        result = convert(
+            inputs, out, resolution=res, compression=comp, header=header,
+            limits=ConversionLimits(threads=threads),
+        )  # fmt: skip
+        assert result.pages == 6
+        outputs[threads] = out.read_bytes()
+    assert_class_f(tmp_path / "o1.tif", 6, res, comp)
+    assert outputs[1] == outputs[2]
+
+
+@pytest.mark.parametrize("threads", [0, 3])
+def test_threads_other_than_one_or_two_is_an_error(tmp_path: Path, threads: int) -> None:
+    from lanfax.documents import ConversionLimits
+
+    pdf = write_pdf(tmp_path / "a.pdf", [RawPage(*A4)])
+    with pytest.raises(DocumentError) as info:
+        convert([pdf], tmp_path / "o.tif", limits=ConversionLimits(threads=threads))
+    assert "threads" in info.value.message and "process pool" in (info.value.hint or "")
+    assert not (tmp_path / "o.tif").exists()

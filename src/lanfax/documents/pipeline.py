@@ -44,7 +44,7 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def check_options(resolution: str, compression: str) -> None:
+def check_options(resolution: str, compression: str, threads: int = 2) -> None:
     if resolution not in RESOLUTIONS:
         raise DocumentError(
             f"unknown resolution {resolution!r}", hint="use 'fine' (204x196) or 'standard' (204x98)"
@@ -53,6 +53,12 @@ def check_options(resolution: str, compression: str) -> None:
         raise DocumentError(
             f"unknown compression {compression!r}",
             hint="use 'mh' (G3 1-D), 'mr' (G3 2-D) or 'mmr' (G4)",
+        )
+    if threads not in (1, 2):
+        raise DocumentError(
+            f"ConversionLimits.threads is {threads!r}",
+            hint="use 2 (render and encode overlapped, the default) or 1 (one thread, for a "
+            "process pool with one conversion per core)",
         )
 
 
@@ -150,6 +156,15 @@ def render_pages(
             yield np.packbits(black, axis=1), lay.length
 
 
+def _write_serial(pages: Iterator[tuple[npt.NDArray[np.uint8], int]], writer: FaxTiffWriter) -> int:
+    """Render and encode each page in turn on this thread. Returns the first page's height."""
+    first_height = 0
+    for packed, height in pages:
+        first_height = first_height or height
+        writer.add_packed(packed, FAX_WIDTH, height)
+    return first_height
+
+
 def _write_overlapped(
     pages: Iterator[tuple[npt.NDArray[np.uint8], int]], writer: FaxTiffWriter
 ) -> int:
@@ -201,7 +216,7 @@ def convert(
     """See :func:`lanfax.documents.convert`."""
     from lanfax.documents.tiffio import FaxTiffWriter
 
-    check_options(resolution, compression)
+    check_options(resolution, compression, limits.threads)
     if not inputs:
         raise DocumentError("no documents to convert", hint="give at least one input file")
     deadline = _Deadline(limits.timeout)
@@ -229,7 +244,8 @@ def convert(
             first_height = 0
             with FaxTiffWriter(tmp, compression, FAX_YDPI[resolution], total) as writer:
                 pages = render_pages(sources, resolution, header, deadline)
-                first_height = _write_overlapped(pages, writer)
+                write = _write_overlapped if limits.threads > 1 else _write_serial
+                first_height = write(pages, writer)
         size = tmp.stat().st_size
         if size > limits.max_bytes:
             raise DocumentError(
