@@ -6,14 +6,16 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lanfax.model.codes import NO_JOB, DeviceStatus, QueueStatus
-from lanfax.model.config import LoggingCategory, ServerConfig
-from lanfax.model.devices import DeviceStatusInfo, PortInfo
-from lanfax.model.events import Event
 from lanfax.model.jobs import Job
 from lanfax.model.wire import to_wire
+
+if TYPE_CHECKING:  # annotations only: `lanfax send` need not load them
+    from lanfax.model.config import LoggingCategory, ServerConfig
+    from lanfax.model.devices import DeviceStatusInfo, PortInfo
+    from lanfax.model.events import Event
 
 
 def print_json(obj: Any, *, compact: bool = False, out: TextIO | None = None) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from lanfax.client import Client
 
 
@@ -43,7 +44,7 @@ def add_parser(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     q.add_argument("device_id", type=int, metavar="DEVICE")
     q.add_argument("method", metavar="METHOD")
     q.add_argument("pairs", nargs="*", metavar="KEY=VALUE")
-    q.add_argument("--file", type=Path, metavar="INFO.json", help="the whole info as JSON")
+    q.add_argument("--file", type=_path, metavar="INFO.json", help="the whole info as JSON")
     q = rsub.add_parser("retry", parents=common, help="route a routing job again now")
     q.add_argument("job_id", type=int, metavar="JOB")
 
@@ -81,6 +82,12 @@ def parse_pairs(pairs: list[str]) -> dict[str, Any]:
             value = raw
         out[key.strip()] = value
     return out
+
+
+def _path(text: str) -> Path:
+    from pathlib import Path  # only when a file is named: pathlib costs start-up time
+
+    return Path(text)
 
 
 def _read_info(path: Path) -> dict[str, Any]:

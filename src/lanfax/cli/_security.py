@@ -1,21 +1,21 @@
 """``lanfax user``, ``lanfax token``, ``lanfax audit`` and ``lanfax whoami`` (docs/security.md).
 
 They speak the API's users, tokens and audit routes through the sync client's ``_run`` (an
-:class:`~lanfax.client._core.Op` per call), so they add nothing to the client's surface.
+:class:`~lanfax.client._core.Op` per call), so they add nothing to the client's surface. Only
+argparse is imported at module level: the parser is on the start-up path of every ``lanfax``
+command, and the client is imported when a verb here runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lanfax.client import _core as c
-from lanfax.client._core import Op
-from lanfax.model.errors import InvalidInput
+if TYPE_CHECKING:
+    from lanfax.client._core import Op
 
 
 def add_parsers(sub: Any, common: list[argparse.ArgumentParser]) -> None:
@@ -59,11 +59,19 @@ def add_parsers(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     sub.add_parser("whoami", parents=common, help="who the server thinks you are")
 
 
+def _quote(text: str) -> str:
+    from lanfax.client._core import quote
+
+    return quote(text)
+
+
 def _op(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> Op[Any]:
+    from lanfax.client._core import API, Op
+
     data = json.dumps(body).encode() if body is not None else None
     return Op(
         method,
-        c.API + path,
+        API + path,
         lambda r: json.loads(r.body) if r.body else None,
         query=query or {},
         body=data,
@@ -88,6 +96,10 @@ def _print(args: argparse.Namespace, value: Any, lines: list[str]) -> int:
 
 
 def _new_password() -> str:
+    import getpass
+
+    from lanfax.model.errors import InvalidInput
+
     env = os.environ.get("LANFAX_NEW_PASSWORD")
     if env:
         return env
@@ -117,12 +129,12 @@ def verb_user(args: argparse.Namespace) -> int:
         u = _call(args, _op("POST", "/users", body))
         return _print(args, u, [f"added {_user_line(u)}"])
     if a == "remove":
-        _call(args, _op("DELETE", f"/users/{c.quote(args.name)}"))
+        _call(args, _op("DELETE", f"/users/{_quote(args.name)}"))
         return _print(args, None, [f"removed {args.name}"])
     if a in ("grant", "revoke"):
-        u = _call(args, _op("PATCH", f"/users/{c.quote(args.name)}", {a: args.rights}))
+        u = _call(args, _op("PATCH", f"/users/{_quote(args.name)}", {a: args.rights}))
         return _print(args, u, [_user_line(u), "rights: " + ", ".join(u["rights"])])
-    u = _call(args, _op("PATCH", f"/users/{c.quote(args.name)}", {"password": _new_password()}))
+    u = _call(args, _op("PATCH", f"/users/{_quote(args.name)}", {"password": _new_password()}))
     return _print(args, u, [f"password of {args.name} set"])
 
 
@@ -148,7 +160,7 @@ def verb_token(args: argparse.Namespace) -> int:
             for t in tokens
         ]
         return _print(args, tokens, lines)
-    _call(args, _op("DELETE", f"/tokens/{c.quote(args.token_id)}"))
+    _call(args, _op("DELETE", f"/tokens/{_quote(args.token_id)}"))
     return _print(args, None, [f"revoked {args.token_id}"])
 
 

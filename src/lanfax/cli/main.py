@@ -53,8 +53,48 @@ def _common() -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line (for help and parsing; dispatch verbs are listed only)."""
+class _OnlyVerb:
+    """Stands for the verbs' subparsers action while building the parser of one verb: that
+    verb's parser is built, every other ``add_parser`` (and what is added to it) is a no-op.
+    Building all ~45 parsers costs more than the rest of a ``lanfax send``."""
+
+    def __init__(self, sub: Any, verb: str) -> None:
+        self._sub = sub
+        self._verb = verb
+        self.found = False
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if name != self._verb:
+            return _IGNORED
+        self.found = True
+        return self._sub.add_parser(name, **kwargs)
+
+
+class _Ignored:
+    """Accepts any parser-building call and builds nothing."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Ignored]:
+        return lambda *args, **kwargs: self
+
+
+_IGNORED = _Ignored()
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line (for help and parsing; dispatch verbs are listed only).
+
+    With ``only``, just that verb is known (quicker, for running it); when there is no such
+    verb the whole parser is built, so that the error lists the verbs."""
+    if only is not None:
+        parser = _build(only)
+        if parser is not None:
+            return parser
+    result = _build(None)
+    assert result is not None
+    return result
+
+
+def _build(only: str | None) -> argparse.ArgumentParser | None:
     from lanfax import __version__
 
     parser = argparse.ArgumentParser(
@@ -64,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"lanfax {__version__}")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub: Any = parser.add_subparsers(dest="verb", metavar="VERB")
+    if only is not None:
+        sub = _OnlyVerb(sub, only)
     common = [_common()]
 
     for verb, (_module, text) in _DISPATCH.items():
@@ -153,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("access", parents=common, help="check your access rights")
     p.add_argument("rights", nargs="+", metavar="RIGHT", help="e.g. job_submit config_set")
+    if isinstance(sub, _OnlyVerb) and not sub.found:
+        return None
     return parser
 
 
@@ -181,7 +225,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args_list and args_list[0] in _DISPATCH:
             return _dispatch(args_list[0], args_list[1:])
-        parser = build_parser()
+        if args_list == ["--version"]:  # what argparse would print, without building it
+            from lanfax import __version__
+
+            print(f"lanfax {__version__}")
+            return 0
+        verb = args_list[0] if args_list and not args_list[0].startswith("-") else None
+        parser = build_parser(verb)
         args = parser.parse_args(args_list)
         if not args.verb:
             parser.print_help(sys.stderr)

@@ -17,15 +17,17 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, QueueStatus
-from lanfax.model.config import LoggingCategory, ServerConfig
-from lanfax.model.devices import DeviceStatusInfo, PortInfo
 from lanfax.model.errors import ERRORS_BY_CODE, FaxError, InvalidInput, NotFound, Unavailable
-from lanfax.model.events import Event
 from lanfax.model.jobs import Job
 from lanfax.model.wire import from_wire, to_wire
+
+if TYPE_CHECKING:  # imported by the calls that need them (``lanfax send`` does not)
+    from lanfax.model.config import LoggingCategory, ServerConfig
+    from lanfax.model.devices import DeviceStatusInfo, PortInfo
+    from lanfax.model.events import Event
 
 T = TypeVar("T")
 
@@ -337,30 +339,42 @@ def server_info() -> Op[ServerInfo]:
 
 
 def get_config() -> Op[ServerConfig]:
+    from lanfax.model.config import ServerConfig
+
     return Op("GET", f"{API}/config", _obj(ServerConfig))
 
 
 def set_config(changes: Mapping[str, Any]) -> Op[ServerConfig]:
     if not changes:
         raise InvalidInput("no setting to change", hint="name at least one setting")
+    from lanfax.model.config import ServerConfig
+
     body, ctype = _json_body(dict(changes))
     return Op("PATCH", f"{API}/config", _obj(ServerConfig), body=body, content_type=ctype)
 
 
 def get_logging() -> Op[list[LoggingCategory]]:
+    from lanfax.model.config import LoggingCategory
+
     return Op("GET", f"{API}/logging", _list(LoggingCategory))
 
 
 def set_logging(categories: Iterable[LoggingCategory]) -> Op[list[LoggingCategory]]:
+    from lanfax.model.config import LoggingCategory
+
     body, ctype = _json_body([to_wire(c) for c in categories])
     return Op("PUT", f"{API}/logging", _list(LoggingCategory), body=body, content_type=ctype)
 
 
 def ports() -> Op[list[PortInfo]]:
+    from lanfax.model.devices import PortInfo
+
     return Op("GET", f"{API}/ports", _list(PortInfo))
 
 
 def port(device_id: int) -> Op[PortInfo]:
+    from lanfax.model.devices import PortInfo
+
     return Op("GET", f"{API}/ports/{int(device_id)}", _obj(PortInfo))
 
 
@@ -374,6 +388,8 @@ def close_handle(handle: str) -> Op[None]:
 
 
 def set_port(device_id: int, handle: str, changes: Mapping[str, Any]) -> Op[PortInfo]:
+    from lanfax.model.devices import PortInfo
+
     allowed = {"device_name", "flags", "rings", "priority", "tsid", "csid"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
@@ -395,6 +411,8 @@ def set_port(device_id: int, handle: str, changes: Mapping[str, Any]) -> Op[Port
 
 
 def device_status(device_id: int) -> Op[DeviceStatusInfo]:
+    from lanfax.model.devices import DeviceStatusInfo
+
     return Op("GET", f"{API}/ports/{int(device_id)}/status", _obj(DeviceStatusInfo))
 
 
@@ -481,6 +499,8 @@ def access(rights: Sequence[str | AccessRight | AccessRightEx]) -> Op[bool]:
 
 
 def events_backlog(after: int) -> Op[list[Event]]:
+    from lanfax.model.events import Event
+
     query = {"follow": "false", "after": str(int(after))}
     return Op("GET", f"{API}/events", _list(Event), query=query)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lanfax.model.codes import LogCategory, LogLevel, PortOpenMode
-from lanfax.model.config import LoggingCategory
 from lanfax.model.errors import FaxError, InvalidInput
 from lanfax.model.jobs import Job
 from lanfax.model.wire import enum_from_wire
+
+if TYPE_CHECKING:  # imported when used: the client is on every `lanfax` command's start-up path
+    from lanfax.model.config import LoggingCategory
 
 
 class WaitTimeout(FaxError):
@@ -112,6 +114,8 @@ def merge_logging(
 ) -> list[LoggingCategory]:
     """Apply ``{category: level}`` (names, numbers or enums; category by its enum name or its
     display name) to ``current``. Unknown categories or levels raise InvalidInput."""
+    from lanfax.model.config import LoggingCategory
+
     out = list(current)
     for key, level in changes.items():
         lvl: LogLevel = enum_from_wire(LogLevel, level, f"level of {key}")

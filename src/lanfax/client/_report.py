@@ -11,11 +11,13 @@ GET /receipts                ``receipts(limit=, before=, user=) -> list[Receipt]
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from lanfax.client._core import API, Op, Response
-from lanfax.model.receipts import Receipt
 from lanfax.model.wire import from_wire
+
+if TYPE_CHECKING:  # imported when used: the client is on every `lanfax` command's start-up path
+    from lanfax.model.receipts import Receipt
 
 T = TypeVar("T")
 
@@ -25,6 +27,8 @@ def report(job_id: int) -> Op[bytes]:
 
 
 def _receipts(r: Response) -> list[Receipt]:
+    from lanfax.model.receipts import Receipt
+
     return [from_wire(Receipt, item) for item in r.json()["receipts"]]
 
 

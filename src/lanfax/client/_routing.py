@@ -17,19 +17,22 @@ FaxGetRoutingInfo / FaxSetRoutingInfo  ``get_routing_info`` / ``set_routing_info
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lanfax.client import _core as c
 from lanfax.client._core import Op, Response
 from lanfax.model.jobs import Job
-from lanfax.model.routing import GlobalRoutingInfo, RoutingMethod
 from lanfax.model.wire import from_wire
+
+if TYPE_CHECKING:  # imported when used: the client is on every `lanfax` command's start-up path
+    from lanfax.model.routing import GlobalRoutingInfo, RoutingMethod
 
 T = TypeVar("T")
 
 
 def _g(guid: str) -> str:
+    from urllib.parse import quote
+
     return quote(str(guid).strip(), safe="")
 
 
@@ -40,6 +43,8 @@ def _dict(r: Response) -> dict[str, Any]:
 
 
 def _globals(r: Response) -> list[GlobalRoutingInfo]:
+    from lanfax.model.routing import GlobalRoutingInfo
+
     return [from_wire(GlobalRoutingInfo, item) for item in r.json()]
 
 
@@ -56,6 +61,8 @@ def set_order(guids: Sequence[str]) -> Op[list[GlobalRoutingInfo]]:
 
 
 def device_methods(device_id: int) -> Op[list[RoutingMethod]]:
+    from lanfax.model.routing import RoutingMethod
+
     return c.routing_op(
         "GET",
         f"/devices/{int(device_id)}/methods",
@@ -64,6 +71,8 @@ def device_methods(device_id: int) -> Op[list[RoutingMethod]]:
 
 
 def enable_method(device_id: int, guid: str, enabled: bool) -> Op[RoutingMethod]:
+    from lanfax.model.routing import RoutingMethod
+
     return c.routing_op(
         "PATCH",
         f"/devices/{int(device_id)}/methods/{_g(guid)}",

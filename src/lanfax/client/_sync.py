@@ -6,10 +6,10 @@ import os
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lanfax.client import _core as c
-from lanfax.client import _sse, _submit
+from lanfax.client import _submit
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._handles import PortHandle, WaitTimeout, merge_logging, open_mode
 from lanfax.client._http import Connection, Stream, StreamClosed
@@ -17,11 +17,13 @@ from lanfax.client._report import ReportMixin
 from lanfax.client._routing import RoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, PortOpenMode, QueueStatus
-from lanfax.model.config import LoggingCategory, ServerConfig
-from lanfax.model.devices import DeviceStatusInfo, PortInfo
 from lanfax.model.errors import FaxError
-from lanfax.model.events import Event
 from lanfax.model.jobs import Job, JobParams
+
+if TYPE_CHECKING:  # imported by the calls that need them (``lanfax send`` does not)
+    from lanfax.model.config import LoggingCategory, ServerConfig
+    from lanfax.model.devices import DeviceStatusInfo, PortInfo
+    from lanfax.model.events import Event
 
 T = TypeVar("T")
 
@@ -267,6 +269,8 @@ class Client(RoutingMixin, ReportMixin):
         self, after: int | None, idle: float | None, reconnect_for: float | None
     ) -> Generator[Event | None, None, None]:
         """Events as they come; None after ``idle`` seconds without one."""
+        from lanfax.client import _sse
+
         cursor = _sse.EventCursor(self.latest_event_seq() if after is None else after)
         down_since: float | None = None
         connected_once = False

@@ -7,7 +7,8 @@ login`` would write here too. The file is JSON, mode 0600 in a 0700 directory::
     {"servers": {"http://127.0.0.1:8470": {"token": "lfx_...", "user": "admin"}}}
 
 Where: ``$LANFAX_CREDENTIALS``, else ``$XDG_CONFIG_HOME/lanfax/credentials``, else
-``~/.config/lanfax/credentials``. Only the standard library: this is on every command's path.
+``~/.config/lanfax/credentials``. Only the standard library: this is on every command's path,
+and reading it (:func:`lookup`) imports neither pathlib nor tempfile.
 """
 
 from __future__ import annotations
@@ -15,19 +16,26 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["credentials_path", "lookup", "normalise_url", "store"]
 
 
-def credentials_path() -> Path:
+def _default_path() -> str:
     env = os.environ.get("LANFAX_CREDENTIALS")
     if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "lanfax" / "credentials"
+        return os.path.expanduser(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "lanfax", "credentials")
+
+
+def credentials_path() -> Path:
+    from pathlib import Path
+
+    return Path(_default_path())
 
 
 def normalise_url(url: str) -> str:
@@ -45,9 +53,10 @@ def normalise_url(url: str) -> str:
     return f"{scheme.lower()}://{hostport}" + (f"/{path}" if slash and path else "")
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as f:
+            data = json.loads(f.read())
     except (OSError, ValueError):
         return {"servers": {}}
     if not isinstance(data, dict) or not isinstance(data.get("servers"), dict):
@@ -57,7 +66,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def lookup(url: str, path: Path | None = None) -> dict[str, str]:
     """The entry for ``url`` (``token``, ``user``, ``ca_file``), or an empty dict."""
-    entry = _read(path or credentials_path())["servers"].get(normalise_url(url))
+    entry = _read(path or _default_path())["servers"].get(normalise_url(url))
     if not isinstance(entry, dict):
         return {}
     return {k: v for k, v in entry.items() if isinstance(v, str)}
@@ -69,6 +78,7 @@ def store(urls: list[str], entry: dict[str, str], path: Path | None = None) -> P
     Writers take an exclusive lock on ``<file>.lock`` so that two servers starting at once
     (tests do) never lose each other's entry."""
     import fcntl
+    import tempfile
 
     target = path or credentials_path()
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
