@@ -91,8 +91,19 @@ def datetime_from_wire(value: Any, field: str = "value") -> datetime:
     return out.astimezone(UTC)
 
 
+#: Types that are their own wire form (exactly these: an IntEnum is an int, but not plain).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def to_wire(obj: Any) -> Any:
     """A JSON-able value for a model dataclass (or any value made of them)."""
+    if type(obj) in _PLAIN:  # most fields of a job: the quick answer first
+        return obj
     if obj is None or isinstance(obj, bool | int | float | str):
         if isinstance(obj, enum.Enum):
             return enum_to_wire(obj)
@@ -102,7 +113,7 @@ def to_wire(obj: Any) -> Any:
     if isinstance(obj, datetime):
         return datetime_to_wire(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_wire(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {name: to_wire(getattr(obj, name)) for name in _field_names(type(obj))}
     if isinstance(obj, Mapping):
         return {str(k): to_wire(v) for k, v in obj.items()}
     if isinstance(obj, frozenset | set):
