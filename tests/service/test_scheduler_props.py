@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from random import Random
 from zoneinfo import ZoneInfo
 
 from hypothesis import event, given, settings
@@ -299,3 +300,14 @@ def test_simulated_queue_obeys_every_rule(world: World, data: st.DataObject) -> 
     for j in w.jobs.values():
         if j.job_type is JobType.SEND:
             assert j.queue_status.is_final, j
+
+
+@settings(max_examples=150, deadline=None)
+@given(world=worlds(), rnd=st.randoms(use_true_random=False))
+def test_the_plan_does_not_depend_on_the_order_of_the_jobs(world: World, rnd: Random) -> None:
+    """plan() sorts only the jobs it could dial now (it runs after every submission, over
+    the whole queue): the answer must still be the same for any order of its input."""
+    jobs = list(world.jobs.values())
+    first = plan(world.now, jobs, world.views(), world.config, world.tz)
+    rnd.shuffle(jobs)
+    assert plan(world.now, jobs, world.views(), world.config, world.tz) == first

@@ -44,6 +44,9 @@ log = logging.getLogger("lanfax.outbound")
 
 #: Longest real-time sleep between plans, so a wall-clock jump is noticed eventually.
 MAX_IDLE_SECONDS = 30.0
+#: Shortest real-time rest after a plan: a burst of submissions costs one plan per gap,
+#: not one per job (a line waits at most this long for the next job).
+PLAN_GAP = 0.01
 
 _RUNNING = frozenset({QueueStatus.IN_PROGRESS, QueueStatus.CANCELING})
 
@@ -109,11 +112,10 @@ class Dispatcher:
                 log.exception("planning failed; trying again shortly")
                 next_wakeup = None
             # A plan is O(queue). With a huge queue and a stream of submissions, planning
-            # back to back would starve the API on this loop: rest as long as planning took
-            # (changes meanwhile are coalesced into the next plan).
+            # back to back would starve the API on this loop: rest as long as planning took,
+            # and at least PLAN_GAP (changes meanwhile are coalesced into the next plan).
             spent = time.perf_counter() - began
-            if spent > 0.005:
-                await asyncio.sleep(min(spent, 1.0))
+            await asyncio.sleep(min(max(spent, PLAN_GAP), 1.0))
             timeout = MAX_IDLE_SECONDS
             if next_wakeup is not None:
                 delta = (next_wakeup - self.ctx.clock.now()).total_seconds()

@@ -273,37 +273,62 @@ def plan(
     paused: un-pausing is a configuration change, after which the runtime plans again).
     """
     now = _aware(now, "now").astimezone(UTC)
-    busy_numbers = {
-        number_key(j.recipient_number)
-        for j in jobs
-        if j.queue_status is QueueStatus.IN_PROGRESS and j.job_type is JobType.SEND
-    }
     free = sorted(
         (d for d in devices if d.can_send and d.idle), key=lambda d: (d.priority, d.device_id)
     )
-    dispatch: list[Dispatch] = []
-    expire: list[Expire] = []
-    wakeups: list[datetime] = []
-    for job in sorted(jobs, key=_job_order):
+    paused = config.pause_server_queue
+    dirty = timedelta(days=config.dirty_days)
+    # The runtime plans after every submission, over the whole queue: keep the pass over
+    # every job cheap (no sort, no number canonicalisation) and sort only the jobs that
+    # could be dialled right now, when there is a line to dial them on.
+    expired: list[Job] = []
+    ready: list[tuple[Job, datetime]] = []  # eligible now: (job, expiry)
+    soonest: datetime | None = None
+    for job in jobs:
         if job.job_type is not JobType.SEND or job.queue_status not in EXPIRABLE:
             continue
-        expiry = expires_at(job, config).astimezone(UTC)
+        submitted = job.submitted_at
+        if submitted.tzinfo is not UTC:
+            submitted = _aware(submitted, "submitted_at").astimezone(UTC)
+        expiry = submitted + dirty
         if expiry <= now:
-            expire.append(Expire(job.job_id))
+            expired.append(job)
             continue
-        when = None if config.pause_server_queue else eligible_at(job, config, now, tz)
-        key = number_key(job.recipient_number)
-        if when is not None and when <= now and free and key not in busy_numbers:
-            busy_numbers.add(key)
-            dispatch.append(Dispatch(job.job_id, free.pop(0).device_id))
+        if paused:
+            when = None
+        elif job.next_attempt_at is None and job.schedule_action is ScheduleAction.NOW:
+            # eligible_at's answer for the common case, without its checks per job.
+            when = now if job.queue_status in DISPATCHABLE else None
+        else:
+            when = eligible_at(job, config, now, tz)
+        if when is not None and when <= now and free:
+            ready.append((job, expiry))
             continue
         # Not dispatched. Waiting on a device or on the number needs no wake-up time: the
         # end of a call or an idle device makes the runtime plan again.
-        wakeups.append(expiry)
-        if when is not None and when > now:
-            wakeups.append(when)
-    future = [w for w in wakeups if w > now]
-    return Plan(tuple(dispatch), tuple(expire), min(future) if future else None)
+        if soonest is None or expiry < soonest:
+            soonest = expiry
+        if when is not None and now < when < soonest:
+            soonest = when
+    dispatch: list[Dispatch] = []
+    if ready:
+        busy_numbers = {
+            number_key(j.recipient_number)
+            for j in jobs
+            if j.queue_status is QueueStatus.IN_PROGRESS and j.job_type is JobType.SEND
+        }
+        ready.sort(key=lambda pair: _job_order(pair[0]))
+        for job, expiry in ready:
+            if free:
+                key = number_key(job.recipient_number)
+                if key not in busy_numbers:
+                    busy_numbers.add(key)
+                    dispatch.append(Dispatch(job.job_id, free.pop(0).device_id))
+                    continue
+            if soonest is None or expiry < soonest:
+                soonest = expiry
+    expired.sort(key=_job_order)
+    return Plan(tuple(dispatch), tuple(Expire(j.job_id) for j in expired), soonest)
 
 
 def dispatch_changes(job: Job, device_id: int, now: datetime) -> dict[str, Any]:
