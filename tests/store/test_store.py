@@ -17,6 +17,8 @@ from lanfax.model.errors import Conflict, InvalidInput, NotFound, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import JobChange, JobQuery, Store, open_store
+from lanfax.store.api import AuditEntry
+from lanfax.store.audit import AuditQuery, SqlAudit
 from lanfax.store.sql import SqlStore
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -67,6 +69,21 @@ def test_add_event_with_job_id_zero_past_the_jobs_is_refused_and_nothing_added(
     with pytest.raises(InvalidInput):
         store.add_jobs([make_job(1)], [NewEvent(EventId.JOB_QUEUED, job_id=0)] * 2)
     assert store.count_jobs(JobQuery()) == 0 and store.last_event_seq() == 0
+
+
+def test_add_jobs_commits_audit_entries_in_the_same_transaction(store: SqlStore) -> None:
+    audit = SqlAudit(store)
+    entry = AuditEntry(T0, "ann", "127.0.0.1", "submit", detail={"status": 201})
+    queued = [NewEvent(EventId.JOB_QUEUED, job_id=0)]
+    store.add_jobs([make_job(1)], queued, [entry])
+    (got,) = audit.query(AuditQuery())
+    assert (got.at, got.user_name, got.action, got.detail) == (T0, "ann", "submit", {"status": 201})
+    # all or nothing: a refused batch leaves no audit entry behind, and vice versa
+    with pytest.raises(InvalidInput):
+        store.add_jobs([make_job(2)], queued * 2, [entry])
+    with pytest.raises(InvalidInput):
+        store.add_jobs([make_job(3)], queued, [dataclasses.replace(entry, detail={"x": {1, 2}})])
+    assert len(audit.query(AuditQuery())) == 1 and store.count_jobs(JobQuery()) == 1
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, Response
 from starlette.types import Message
 
 from lanfax.api.encode import json_response
-from lanfax.api.security import Caller, requires
+from lanfax.api.security import Caller, audit_committed, audit_with_commit, requires
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, Priority, QueueStatus
 from lanfax.model.errors import InvalidInput, TooLarge
 from lanfax.model.wire import enum_from_wire
@@ -162,9 +162,12 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
             raise
         finally:
             await form.close()
+        # The submission's audit entry is committed with its jobs: never lost, no second commit.
+        audit = audit_with_commit(request, caller, 201)
         broadcast_id, jobs = await service.submit(
-            submission, staged, user_name=caller.user, stage_dir=stage, labels=labels
+            submission, staged, user_name=caller.user, stage_dir=stage, labels=labels, audit=audit
         )
+        audit_committed(request, audit)
         return json_response({"broadcast_id": broadcast_id, "jobs": jobs}, status=201)
 
     @r.get("/jobs", summary="FaxEnumJobs (keyset pages)")

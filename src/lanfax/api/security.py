@@ -36,9 +36,12 @@ from lanfax.model.codes import AccessRight, AccessRightEx
 from lanfax.model.errors import AccessDenied, FaxError
 from lanfax.service.rights import Role
 from lanfax.service.security import Caller, Security, right_name
+from lanfax.store.api import AuditEntry
 
 __all__ = [
     "Caller",
+    "audit_committed",
+    "audit_with_commit",
     "authenticated",
     "install_security",
     "iter_routes",
@@ -203,6 +206,43 @@ def install_security(app: FastAPI, security: Security) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+#: Set in a request's scope once its audit entry was committed by the route itself.
+_AUDITED = "lanfax.audited"
+
+
+def _describe(scope: Scope, status: int) -> tuple[str, str, str, dict[str, Any]]:
+    """``(action, target, outcome, detail)`` of a request's audit entry."""
+    route = scope.get("route")
+    action = getattr(route, "name", None) or f"{scope['method']} {scope['path']}"
+    params = scope.get("path_params") or {}
+    target = ",".join(f"{k}={v}" for k, v in params.items())
+    outcome = "ok" if status < 400 else ("denied" if status in (401, 403, 429) else "failed")
+    detail = {"method": scope["method"], "path": scope["path"], "status": status}
+    return action, target, outcome, detail
+
+
+def audit_with_commit(conn: HTTPConnection, caller: Caller, status: int) -> list[AuditEntry]:
+    """The audit entry of this request if it succeeds with ``status``, for a route that
+    commits it in the same transaction as its change (``[]`` when the store keeps no audit
+    trail). After that commit the route calls :func:`audit_committed`; if the change fails,
+    the middleware records the failure as usual."""
+    security: Security = conn.app.state.security
+    if not security.audit_in_store:
+        return []
+    action, target, outcome, detail = _describe(conn.scope, status)
+    return [security.audit_entry(caller, action, target, outcome=outcome, detail=detail)]
+
+
+def audit_committed(conn: HTTPConnection, entries: list[AuditEntry]) -> None:
+    """``entries`` (from :func:`audit_with_commit`) are committed: log them, and tell the
+    middleware not to write the request's entry again."""
+    security: Security = conn.app.state.security
+    for entry in entries:
+        security.log_entry(entry)
+    if entries:
+        conn.scope[_AUDITED] = True
+
+
 class AuditMiddleware:
     """Writes the audit trail: every change (any method but GET/HEAD/OPTIONS) that reached a
     route, and every refused request (401, 403, 429), with who, what, when, from where and
@@ -232,13 +272,10 @@ class AuditMiddleware:
                 await self._record(scope, status)
 
     async def _record(self, scope: Scope, status: int) -> None:
+        if scope.get(_AUDITED):
+            return  # committed with the change itself (see audit_with_commit)
         caller: Caller | None = scope.get("lanfax.caller")
-        route = scope.get("route")
-        action = getattr(route, "name", None) or f"{scope['method']} {scope['path']}"
-        params = scope.get("path_params") or {}
-        target = ",".join(f"{k}={v}" for k, v in params.items())
-        outcome = "ok" if status < 400 else ("denied" if status in (401, 403, 429) else "failed")
-        detail = {"method": scope["method"], "path": scope["path"], "status": status}
+        action, target, outcome, detail = _describe(scope, status)
         if caller is None:
             client = scope.get("client")
             address = client[0] if client else ""

@@ -24,7 +24,7 @@ from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.service.bus import EventBus
 from lanfax.service.spool import Spool
-from lanfax.store.api import JobChange, Store
+from lanfax.store.api import AuditEntry, JobChange, Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -92,9 +92,12 @@ class ServiceContext:
 
     # -- writes ----------------------------------------------------------------------------
 
-    async def add_jobs(self, jobs: Sequence[Job], events: Sequence[NewEvent]) -> list[Job]:
-        """Commit new jobs with their events (one transaction), then publish and wake."""
-        added = await self.run(self.store.add_jobs, jobs, events)
+    async def add_jobs(
+        self, jobs: Sequence[Job], events: Sequence[NewEvent], audit: Sequence[AuditEntry] = ()
+    ) -> list[Job]:
+        """Commit new jobs with their events and audit entries (one transaction), then
+        publish and wake."""
+        added = await self.run(self.store.add_jobs, jobs, events, audit)
         self._remember(added)
         await self.bus.pump()
         self.wake()

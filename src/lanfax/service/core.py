@@ -44,7 +44,7 @@ from lanfax.service.routing import open_routing
 from lanfax.service.settings import ServiceSettings
 from lanfax.service.spool import Spool
 from lanfax.service.submit import Submission, Submitter
-from lanfax.store.api import JobQuery, Store
+from lanfax.store.api import AuditEntry, JobQuery, Store
 
 log = logging.getLogger("lanfax.init")
 
@@ -290,11 +290,18 @@ class FaxService:
         user_name: str = "anonymous",
         stage_dir: Path | None = None,
         labels: Sequence[str] = (),
+        audit: Sequence[AuditEntry] = (),
     ) -> tuple[str, list[Job]]:
         """Commit one job per recipient sharing one document; see lanfax.service.submit.
-        ``labels`` name the files in errors ("file part 2 (scan.pdf)")."""
+        ``labels`` name the files in errors ("file part 2 (scan.pdf)"); ``audit`` entries are
+        committed with the jobs."""
         return await self.submitter.submit(
-            submission, files, user_name=user_name, stage_dir=stage_dir, labels=labels
+            submission,
+            files,
+            user_name=user_name,
+            stage_dir=stage_dir,
+            labels=labels,
+            audit=audit,
         )
 
     async def get_job(self, job_id: int) -> Job:

@@ -43,10 +43,11 @@ from lanfax.service.rights import (
     right_name,
 )
 from lanfax.service.security_settings import SecuritySettings
+from lanfax.store.api import AuditEntry
 
 if TYPE_CHECKING:
     from lanfax.service.core import FaxService
-    from lanfax.store.audit import AuditEntry, AuditQuery
+    from lanfax.store.audit import AuditQuery
 
 __all__ = ["Caller", "Security", "TokenInfo", "UserInfo", "right_name"]
 
@@ -502,6 +503,43 @@ class Security:
             self._audit = SqlAudit(store)
         return self._audit
 
+    def audit_entry(
+        self,
+        caller: Caller | None,
+        action: str,
+        target: str = "",
+        *,
+        outcome: str = "ok",
+        detail: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        """An audit entry stamped now: who, what, from where (nothing is written)."""
+        return AuditEntry(
+            at=self._now(),
+            user_name=caller.user if caller else "(service)",
+            address=caller.address if caller else "",
+            action=action,
+            target=target,
+            outcome=outcome,
+            detail=dict(detail or {}),
+        )
+
+    @property
+    def audit_in_store(self) -> bool:
+        """Whether the store keeps the audit trail, so that an entry can be committed in the
+        same transaction as the change it describes (``Store.add_jobs(audit=...)``)."""
+        return self._audit_table() is not None
+
+    def log_entry(self, entry: AuditEntry) -> None:
+        """The log line of an entry (every entry has one, wherever it is stored)."""
+        logging.getLogger("lanfax.audit").info(
+            "%s %s %s by %s from %s",
+            entry.action,
+            entry.target,
+            entry.outcome,
+            entry.user_name,
+            entry.address,
+        )
+
     async def record(
         self,
         caller: Caller | None,
@@ -512,20 +550,8 @@ class Security:
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         """Append to the audit trail (and the log): who, what, when, from where."""
-        from lanfax.store.audit import AuditEntry
-
-        entry = AuditEntry(
-            at=self._now(),
-            user_name=caller.user if caller else "(service)",
-            address=caller.address if caller else "",
-            action=action,
-            target=target,
-            outcome=outcome,
-            detail=dict(detail or {}),
-        )
-        logging.getLogger("lanfax.audit").info(
-            "%s %s %s by %s from %s", action, target, outcome, entry.user_name, entry.address
-        )
+        entry = self.audit_entry(caller, action, target, outcome=outcome, detail=detail)
+        self.log_entry(entry)
         table = self._audit_table()
         if table is not None:
             await self._service.ctx.run(table.add, entry)

@@ -32,6 +32,7 @@ from lanfax.service import docs
 from lanfax.service.context import ServiceContext
 from lanfax.service.dialing import DialingRules, check
 from lanfax.service.spool import fsync_dir, fsync_file
+from lanfax.store.api import AuditEntry
 
 #: Most recipients one submission may name.
 MAX_RECIPIENTS = 10_000
@@ -158,8 +159,9 @@ class Submitter:
         limits: ConversionLimits | None = None,
     ) -> None:
         self.ctx = ctx
-        self.limits = limits or ConversionLimits()
         self._max_workers = max_workers or max(1, min(os.cpu_count() or 1, 4))
+        # One conversion per worker process: single-threaded conversions when there are several.
+        self.limits = docs.pool_limits(limits or ConversionLimits(), self._max_workers)
         self._pool: ProcessPoolExecutor | None = None
 
     def close(self) -> None:
@@ -226,8 +228,10 @@ class Submitter:
         user_name: str,
         stage_dir: Path | None = None,
         labels: Sequence[str] = (),
+        audit: Sequence[AuditEntry] = (),
     ) -> tuple[str, list[Job]]:
-        """Make the document and commit the jobs; returns (broadcast_id, jobs)."""
+        """Make the document and commit the jobs (with ``audit``, in the same transaction);
+        returns (broadcast_id, jobs)."""
         ctx = self.ctx
         broadcast_id = secrets.token_hex(8)
         try:
@@ -272,7 +276,7 @@ class Submitter:
             )
             events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))
         try:
-            added = await ctx.add_jobs(jobs, events)
+            added = await ctx.add_jobs(jobs, events, audit)
         except BaseException:
             # Not committed: the document belongs to no job.
             doc.path.unlink(missing_ok=True)

@@ -48,6 +48,32 @@ class JobChange:
     events: Sequence[NewEvent] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the audit trail (:mod:`lanfax.store.audit`): who, what, when, from where."""
+
+    at: datetime
+    user_name: str
+    address: str
+    action: str
+    target: str = ""
+    outcome: str = "ok"
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    audit_id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "audit_id": self.audit_id,
+            "at": self.at.isoformat(),
+            "user": self.user_name,
+            "address": self.address,
+            "action": self.action,
+            "target": self.target,
+            "outcome": self.outcome,
+            "detail": dict(self.detail),
+        }
+
+
 class Store(Protocol):
     # -- life cycle --
     def open(self) -> None:
@@ -56,10 +82,17 @@ class Store(Protocol):
     def close(self) -> None: ...
 
     # -- jobs --
-    def add_jobs(self, jobs: Sequence[Job], events: Sequence[NewEvent] = ()) -> list[Job]:
-        """Insert ``jobs`` (their job_id is ignored and assigned here) and ``events`` in one
-        transaction; returns the jobs with their ids. An event's job_id of 0 is replaced by
-        the id of the job at the same index."""
+    def add_jobs(
+        self,
+        jobs: Sequence[Job],
+        events: Sequence[NewEvent] = (),
+        audit: Sequence[AuditEntry] = (),
+    ) -> list[Job]:
+        """Insert ``jobs`` (their job_id is ignored and assigned here), ``events`` and
+        ``audit`` entries in one transaction; returns the jobs with their ids. An event's
+        job_id of 0 is replaced by the id of the job at the same index. (The submission's
+        audit entry rides along: it is never lost when the jobs were committed, and costs no
+        second commit.)"""
 
     def get_job(self, job_id: int) -> Job | None: ...
 

@@ -6,42 +6,19 @@ audit id), filtered by user, action prefix and time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
 from lanfax.store import codec
+from lanfax.store.api import AuditEntry
 from lanfax.store.schema import audit as t_audit
 from lanfax.store.sql import SqlStore
 
+__all__ = ["MAX_PAGE", "AuditEntry", "AuditQuery", "SqlAudit"]
+
 MAX_PAGE = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    at: datetime
-    user_name: str
-    address: str
-    action: str
-    target: str = ""
-    outcome: str = "ok"
-    detail: Mapping[str, Any] = field(default_factory=dict)
-    audit_id: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "audit_id": self.audit_id,
-            "at": self.at.isoformat(),
-            "user": self.user_name,
-            "address": self.address,
-            "action": self.action,
-            "target": self.target,
-            "outcome": self.outcome,
-            "detail": dict(self.detail),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +35,9 @@ class SqlAudit:
         self._store = store
 
     def add(self, entry: AuditEntry) -> int:
-        row = {
-            "at": codec.to_micros(entry.at, "at"),
-            "user_name": entry.user_name,
-            "address": entry.address,
-            "action": entry.action,
-            "target": entry.target,
-            "outcome": entry.outcome,
-            "detail": codec.dump_json(dict(entry.detail), "audit detail"),
-        }
         with self._store._write("audit add") as conn:
-            result = conn.execute(t_audit.insert().values(**row).returning(t_audit.c.audit_id))
-            return int(result.scalar_one())
+            (audit_id,) = self._store._insert_audit(conn, [entry])
+            return audit_id
 
     def query(self, q: AuditQuery) -> list[AuditEntry]:
         stmt = sa.select(t_audit)

@@ -25,6 +25,7 @@ from lanfax.model.codes import (
 from lanfax.model.errors import InvalidInput, StoreError
 from lanfax.model.events import Event
 from lanfax.model.jobs import CoverPageInfo, Job
+from lanfax.store.api import AuditEntry
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -195,6 +196,18 @@ def event_to_row(
         "device_id": int(device_id),
         "job_id": int(job_id),
         "detail": dump_json(detail, "event detail"),
+    }
+
+
+def audit_to_row(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": to_micros(entry.at, "at"),
+        "user_name": entry.user_name,
+        "address": entry.address,
+        "action": entry.action,
+        "target": entry.target,
+        "outcome": entry.outcome,
+        "detail": dump_json(dict(entry.detail), "audit detail"),
     }
 
 

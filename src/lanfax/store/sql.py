@@ -32,7 +32,8 @@ from lanfax.model.errors import Conflict, FaxError, InvalidInput, NotFound, Stor
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import codec
-from lanfax.store.api import JobChange, JobQuery
+from lanfax.store.api import AuditEntry, JobChange, JobQuery
+from lanfax.store.schema import audit as t_audit
 from lanfax.store.schema import events as t_events
 from lanfax.store.schema import jobs as t_jobs
 from lanfax.store.schema import settings as t_settings
@@ -244,19 +245,36 @@ class SqlStore:
             codec.row_to_event({"seq": seq, **row}) for seq, row in zip(seqs, rows, strict=True)
         ]
 
+    def _insert_audit(self, conn: sa.Connection, entries: Sequence[AuditEntry]) -> list[int]:
+        """Append audit entries inside the caller's write transaction; their ids."""
+        if not entries:
+            return []
+        rows = [codec.audit_to_row(e) for e in entries]
+        stmt = t_audit.insert().returning(t_audit.c.audit_id, sort_by_parameter_order=True)
+        return [int(r[0]) for r in conn.execute(stmt, rows)]
+
     # -- jobs -----------------------------------------------------------------------------------
 
-    def add_jobs(self, jobs: Sequence[Job], events: Sequence[NewEvent] = ()) -> list[Job]:
-        """Insert ``jobs`` (ids assigned here) and ``events`` in one durable transaction."""
+    def add_jobs(
+        self,
+        jobs: Sequence[Job],
+        events: Sequence[NewEvent] = (),
+        audit: Sequence[AuditEntry] = (),
+    ) -> list[Job]:
+        """Insert ``jobs`` (ids assigned here), ``events`` and ``audit`` entries in one
+        durable transaction."""
         if not jobs:
-            if events:
-                self.append_events(events)
+            if events or audit:
+                with self._write("add_jobs") as conn:
+                    self._insert_events(conn, events)
+                    self._insert_audit(conn, audit)
             return []
         rows = [codec.job_to_row(j) for j in jobs]  # validate everything before writing
         stmt = t_jobs.insert().returning(t_jobs.c.job_id, sort_by_parameter_order=True)
         with self._write("add_jobs") as conn:
             ids = [r[0] for r in conn.execute(stmt, rows)]
             self._insert_events(conn, events, ids)
+            self._insert_audit(conn, audit)
         # Hand back what was stored (datetimes in UTC), exactly what get_job will return.
         return [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
 
