@@ -8,9 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lanfax.engine.events import PageDone, PhaseB, SessionEvent
-from lanfax.engine.options import SessionOptions
-from lanfax.model.codes import ProviderStatus
-from lanfax.providers.api import FaxDevStatus, FaxReceive, FaxSend
+from lanfax.providers.common import ProviderJob, receiving_status, sending_status
 from lanfax.providers.iax2.call import Iax2Call
 from lanfax.providers.iax2.events import CallEvent, Incoming
 from lanfax.providers.iax2.media import VoicePump
@@ -18,7 +16,7 @@ from lanfax.providers.iax2.media import VoicePump
 if TYPE_CHECKING:
     from lanfax.providers.iax2.provider import Iax2Provider
 
-__all__ = ["CallCtx", "Iax2Job", "Line", "options", "receive_reporter", "send_reporter"]
+__all__ = ["CallCtx", "Iax2Job", "Line", "receive_reporter", "send_reporter"]
 
 _log = logging.getLogger("lanfax.providers.iax2")
 
@@ -34,6 +32,10 @@ class Line:
         self.job: Iax2Job | None = None
         self.ringing: CallCtx | None = None
 
+    @property
+    def label(self) -> str:
+        return f"channel {self.local_id}"
+
 
 class CallCtx:
     """What the provider keeps per IAX2 call: its events and, once up, its media."""
@@ -47,49 +49,22 @@ class CallCtx:
         self.lag_ms: int | None = None
 
 
-class Iax2Job:
+class Iax2Job(ProviderJob):
     """The JobHandle of the IAX2 provider."""
 
     def __init__(self, line: Line) -> None:
+        super().__init__(line.provider, line.local_id)
         self.line = line
         self.ctx: CallCtx | None = None
-        self.aborted = False
-        self.ended = False
-        self.busy = False
-        self.status = FaxDevStatus(ProviderStatus.INITIALIZING, "job open")
         self._abort_event = asyncio.Event()
-
-    @property
-    def local_id(self) -> str:
-        return self.line.local_id
-
-    def set_status(self, status: FaxDevStatus) -> None:
-        if status != self.status:
-            self.status = status
-            self.line.provider._emit(self.local_id, status)
 
 
 def send_reporter(job: Iax2Job, tx_pages: int) -> Callable[[SessionEvent], None]:
     def report(ev: SessionEvent) -> None:
         if isinstance(ev, PhaseB):
-            job.set_status(
-                FaxDevStatus(
-                    ProviderStatus.TRANSMITTING,
-                    f"transmitting page 1 of {tx_pages}",
-                    1,
-                    csi=ev.remote_ident,
-                )
-            )
+            job.set_status(sending_status(0, tx_pages, ev.remote_ident))
         elif isinstance(ev, PageDone):
-            current = min(ev.page + 1, tx_pages)
-            text = (
-                f"transmitting page {current} of {tx_pages}"
-                if ev.page < tx_pages
-                else f"sent {ev.page} of {tx_pages}, hanging up"
-            )
-            job.set_status(
-                FaxDevStatus(ProviderStatus.TRANSMITTING, text, current, csi=job.status.csi)
-            )
+            job.set_status(sending_status(ev.page, tx_pages, job.status.csi))
 
     return report
 
@@ -98,33 +73,6 @@ def receive_reporter(job: Iax2Job, caller: str, number: str) -> Callable[[Sessio
     def report(ev: SessionEvent) -> None:
         last = isinstance(ev, PageDone) and "EOP" in ev.frame
         pages = ev.page if isinstance(ev, PageDone) else 0
-        current = pages if last else pages + 1
-        text = f"received {pages} pages" if last else f"receiving page {current}"
-        job.set_status(
-            FaxDevStatus(
-                ProviderStatus.RECEIVING,
-                text,
-                current,
-                caller_id=caller,
-                routing_info=number,
-            )
-        )
+        job.set_status(receiving_status(pages, last, caller_id=caller, routing=number))
 
     return report
-
-
-def options(ident: str, fax: FaxSend | FaxReceive) -> SessionOptions:
-    """The session's options for a send or receive: the job's ECM/modem/compression choices,
-    the branding header (sends only) and the T.30 trace (``trace_level`` to ``trace_logger``,
-    as the virtual provider does)."""
-    opts = fax.options
-    header = opts.page_header if isinstance(fax, FaxSend) else None
-    return SessionOptions(
-        local_ident=ident,
-        page_header=header,
-        ecm=opts.ecm,
-        modems=opts.modems,
-        compressions=opts.compressions,
-        log_level=opts.trace_level,
-        logger_name=opts.trace_logger,
-    )

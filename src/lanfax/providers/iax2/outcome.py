@@ -13,7 +13,8 @@ from typing import Any
 
 from lanfax.engine.events import SessionResult
 from lanfax.model.codes import ProviderStatus
-from lanfax.providers.api import CallResult, FaxDevStatus
+from lanfax.providers.api import CallResult
+from lanfax.providers.common import session_result
 from lanfax.providers.iax2.events import CallEvent, HungUp, LinkLost, Rejected
 
 __all__ = ["CAUSE_STATUS", "final_result", "signalling_outcome"]
@@ -93,25 +94,13 @@ def final_result(
         text = f"{res.text} (the far end hung up)"
     elif calling and not negotiated:
         status = ProviderStatus.NOT_FAX_CALL
-    pages = res.pages_tx if calling else res.pages_rx
-    return CallResult(
-        status=FaxDevStatus(
-            status,
-            text,
-            page_count=pages,
-            csi=res.remote_ident if calling else "",
-            caller_id=caller_id,
-            routing_info=routing,
-            error_code=res.code,
-        ),
-        pages=pages,
-        remote_ident=res.remote_ident,
-        bit_rate=res.bit_rate,
-        ecm=res.ecm,
-        compression=res.compression,
-        modem=res.modem,
-        t30_code=res.code,
-        t30_text=res.text,
+    return session_result(
+        res,
+        status,
+        text,
+        calling=calling,
         duration=res.line_seconds,
-        extra=dict(extra),
+        extra=extra,
+        caller_id=caller_id,
+        routing=routing,
     )

@@ -41,7 +41,6 @@ from lanfax.model.errors import ProviderError
 from lanfax.providers.api import (
     CallResult,
     FaxDevStatus,
-    FaxProvider,
     FaxReceive,
     FaxSend,
     IncomingCall,
@@ -50,12 +49,12 @@ from lanfax.providers.api import (
     ProviderDevice,
     ServiceCallbacks,
 )
+from lanfax.providers.common import LineProvider, sending_status, session_options
 from lanfax.providers.iax2.call import AUDIO_FORMATS, CallState, Iax2Call
 from lanfax.providers.iax2.channels import (
     CallCtx,
     Iax2Job,
     Line,
-    options,
     receive_reporter,
     send_reporter,
 )
@@ -85,28 +84,25 @@ __all__ = ["Iax2Job", "Iax2Provider"]
 _log = logging.getLogger("lanfax.providers.iax2")
 
 
-class Iax2Provider(FaxProvider):
+class Iax2Provider(LineProvider[Line, Iax2Job]):
     """Fax lines on an IAX2 peer (see docs/iax2.md)."""
 
     name: ClassVar[str] = "iax2"
     friendly_name: ClassVar[str] = "IAX2 lines (Asterisk, iaxmodem)"
+    line_noun: ClassVar[str] = "iax2 channel"
 
     def __init__(self) -> None:
+        super().__init__()
         self.config = Iax2Config()
-        self._callbacks: ServiceCallbacks | None = None
-        self._lines: dict[str, Line] = {}
         self._endpoint: Endpoint | None = None
         self._net: Iax2Transport | None = None
         self._ctx: dict[int, CallCtx] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._running = False
 
     # -- FaxDevInitialize / VirtualDeviceCreation / Shutdown -------------------------------
 
     async def initialize(self, config: Mapping[str, Any], callbacks: ServiceCallbacks) -> None:
-        if self._running:
-            raise ProviderError("the iax2 provider is already initialized", hint="initialize once")
+        self._check_not_running()
         self.config = parse_config(config)
         self._callbacks = callbacks
         self._loop = asyncio.get_running_loop()
@@ -259,48 +255,8 @@ class Iax2Provider(FaxProvider):
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def _line(self, local_id: str) -> Line:
-        line = self._lines.get(local_id)
-        if line is None:
-            raise ProviderError(
-                f"no iax2 channel {local_id!r}",
-                hint=f"known channels: {', '.join(sorted(self._lines)) or '(none)'}",
-            )
-        return line
-
-    def _job(self, handle: JobHandle) -> Iax2Job:
-        if not isinstance(handle, Iax2Job) or handle.line.provider is not self:
-            raise ProviderError(
-                "this job handle does not belong to this provider",
-                hint="pass the handle start_job returned",
-            )
-        if handle.ended:
-            raise ProviderError("the job has ended", hint="open a new job with start_job")
-        return handle
-
-    async def start_job(self, local_id: str) -> JobHandle:
-        self._check_running()
-        line = self._line(local_id)
-        if line.job is not None:
-            raise ProviderError(
-                f"channel {local_id} already has a job open", hint="wait for end_job"
-            )
-        job = Iax2Job(line)
-        line.job = job
-        return job
-
-    async def end_job(self, handle: JobHandle) -> None:
-        job = self._job(handle)
-        if job.busy:
-            await self.abort(job)
-        job.ended = True
-        if job.line.job is job:
-            job.line.job = None
-
-    def report_status(self, handle: JobHandle) -> FaxDevStatus:
-        if not isinstance(handle, Iax2Job) or handle.line.provider is not self:
-            raise ProviderError("this job handle does not belong to this provider")
-        return handle.status
+    def _new_job(self, line: Line) -> Iax2Job:
+        return Iax2Job(line)
 
     async def abort(self, handle: JobHandle) -> None:
         job = self._job(handle)
@@ -326,7 +282,8 @@ class Iax2Provider(FaxProvider):
                 return self._final(job, ProviderStatus.USER_ABORT, "aborted before dialing")
             ident = fax.caller_number or self.config.number
             # The document is checked (and the modem set up) before anything is dialed.
-            session = AudioFaxSession(True, options(ident, fax), tx_file=fax.file_name)
+            opts = session_options(fax.options, ident, page_header=fax.options.page_header)
+            session = AudioFaxSession(True, opts, tx_file=fax.file_name)
             if line.ringing is not None:
                 return self._final(
                     job, ProviderStatus.LINE_UNAVAILABLE, "an incoming call is ringing"
@@ -352,9 +309,7 @@ class Iax2Provider(FaxProvider):
                 return self._final(job, *outcome)
             on_call_in_progress()
             tx_pages = session.tx_pages
-            job.set_status(
-                FaxDevStatus(ProviderStatus.TRANSMITTING, f"transmitting page 1 of {tx_pages}", 1)
-            )
+            job.set_status(sending_status(0, tx_pages))
             result = await self._media(job, ctx, session, send_reporter(job, tx_pages))
             session = None
             return result
@@ -435,7 +390,8 @@ class Iax2Provider(FaxProvider):
             if ctx is None or ctx.call.state is not CallState.ACCEPTED:
                 return self._final(job, ProviderStatus.DISCONNECTED, "no call to answer")
             ident = fax.receiver_number or self.config.number
-            session = AudioFaxSession(False, options(ident, fax), rx_file=fax.file_name)
+            opts = session_options(fax.options, ident)
+            session = AudioFaxSession(False, opts, rx_file=fax.file_name)
             line.ringing = None
             job.ctx = ctx
             caller = ctx.incoming.calling_number if ctx.incoming else ""
@@ -504,45 +460,12 @@ class Iax2Provider(FaxProvider):
                 self._ctx.pop(ctx.call.local_call, None)
         job.busy = False
 
-    def _final(self, job: Iax2Job, status: ProviderStatus, text: str) -> CallResult:
-        result = CallResult(status=FaxDevStatus(status, text))
-        job.set_status(result.status)
-        self._cb().log(job.local_id, logging.INFO, f"{status.name}: {text}")
-        return result
-
-    def _begin(self, job: Iax2Job) -> None:
-        self._check_running()
-        if job.busy:
-            raise ProviderError(
-                "a send or receive is already running on this job",
-                hint="one job carries one call; open another job on another channel",
-            )
-        job.busy = True
-
-    def _check_running(self) -> None:
-        if not self._running:
-            raise ProviderError("the iax2 provider is not running", hint="call initialize()")
-
     def _ep(self) -> Endpoint:
         if self._endpoint is None:
             raise ProviderError("the iax2 provider is not running", hint="call initialize()")
         return self._endpoint
 
-    def _cb(self) -> ServiceCallbacks:
-        if self._callbacks is None:
-            raise ProviderError("the iax2 provider is not initialized")
-        return self._callbacks
-
-    def _emit(self, local_id: str, status: FaxDevStatus) -> None:
-        if self._callbacks is not None:
-            self._callbacks.status(local_id, status)
-
     def _log_all(self, level: int, message: str) -> None:
         for line in self._lines.values():
             self._cb().log(line.local_id, level, message)
             break
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lanfax.engine.events import SessionResult
 from lanfax.model.codes import ProviderStatus
 from lanfax.providers.api import CallResult, FaxDevStatus
+from lanfax.providers.common import session_result
 from lanfax.providers.sip.dialog import Dialog, glare_retry_delay, session_refresh
 from lanfax.providers.sip.media import FaxMedia, MediaPorts
 from lanfax.providers.sip.message import Request, Response, response_to
@@ -429,28 +430,16 @@ class SipCall:
             and not (media is not None and media.negotiated)
         ):
             status = ProviderStatus.NOT_FAX_CALL
-        pages = res.pages_tx if self.outgoing else res.pages_rx
         text = res.text if self.cut is None else f"{res.text} ({self.cut.replace('_', ' ')})"
-        return CallResult(
-            status=FaxDevStatus(
-                status,
-                text,
-                page_count=pages,
-                csi=res.remote_ident if self.outgoing else "",
-                caller_id=caller,
-                routing_info=routing,
-                error_code=res.code,
-            ),
-            pages=pages,
-            remote_ident=res.remote_ident,
-            bit_rate=res.bit_rate,
-            ecm=res.ecm,
-            compression=res.compression,
-            modem=res.modem,
-            t30_code=res.code,
-            t30_text=res.text,
+        return session_result(
+            res,
+            status,
+            text,
+            calling=self.outgoing,
             duration=res.line_seconds,
             extra=extra,
+            caller_id=caller,
+            routing=routing,
         )
 
 

@@ -37,6 +37,7 @@ from lanfax.providers.api import (
     SendOptions,
     ServiceCallbacks,
 )
+from lanfax.providers.common import session_options
 from lanfax.providers.sip.call import SipCall
 from lanfax.providers.sip.config import parse_config
 from lanfax.providers.sip.dialog import Dialog, status_for_response
@@ -67,10 +68,7 @@ class SipProvider(UserAgent):
     # -- FaxDevInitialize / VirtualDeviceCreation / Shutdown ------------------------------
 
     async def initialize(self, config: Mapping[str, Any], callbacks: ServiceCallbacks) -> None:
-        if self._running:
-            raise ProviderError(
-                "the sip provider is already initialized", hint="call shutdown() first"
-            )
+        self._check_not_running()
         self._config = parse_config(config)
         self._callbacks = callbacks
         cfg = self._config
@@ -84,7 +82,8 @@ class SipProvider(UserAgent):
                 hint="choose another sip_port (0 = any free port) or local_address",
             ) from None
         self._ticker = Ticker()
-        self.channels = [SipChannel(f"sip:{cfg.user}:{i + 1}", i) for i in range(cfg.channels)]
+        channels = [SipChannel(f"sip:{cfg.user}:{i + 1}", i) for i in range(cfg.channels)]
+        self._lines = {ch.local_id: ch for ch in channels}
         self._running = True
         if cfg.register:
             first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -159,44 +158,8 @@ class SipProvider(UserAgent):
 
     # -- jobs -----------------------------------------------------------------------------
 
-    def _channel(self, local_id: str) -> SipChannel:
-        for ch in self.channels:
-            if ch.local_id == local_id:
-                return ch
-        raise ProviderError(
-            f"no SIP channel {local_id!r}",
-            hint=f"known: {', '.join(c.local_id for c in self.channels)}",
-        )
-
-    def _job(self, handle: JobHandle) -> SipJob:
-        if not isinstance(handle, SipJob) or handle.provider is not self:
-            raise ProviderError(
-                "this job handle does not belong to this provider",
-                hint="pass the handle start_job returned",
-            )
-        if handle.ended:
-            raise ProviderError("the job has ended", hint="open a new job with start_job")
-        return handle
-
-    async def start_job(self, local_id: str) -> JobHandle:
-        if not self._running:
-            raise ProviderError("the sip provider is not running", hint="call initialize() first")
-        ch = self._channel(local_id)
-        if ch.job is not None:
-            raise ProviderError(f"{local_id} already has a job open", hint="wait for end_job")
-        ch.job = SipJob(self, ch)
-        return ch.job
-
-    async def end_job(self, handle: JobHandle) -> None:
-        job = self._job(handle)
-        job.ended = True
-        if job.channel.job is job:
-            job.channel.job = None
-
-    def report_status(self, handle: JobHandle) -> FaxDevStatus:
-        if not isinstance(handle, SipJob) or handle.provider is not self:
-            raise ProviderError("this job handle does not belong to this provider")
-        return handle.status
+    def _new_job(self, line: SipChannel) -> SipJob:
+        return SipJob(self, line)
 
     async def abort(self, handle: JobHandle) -> None:
         job = self._job(handle)
@@ -271,7 +234,7 @@ class SipProvider(UserAgent):
                 max_seconds=cfg.max_call_seconds,
                 on_progress=call.on_progress,
             )
-            job.set(FaxDevStatus(ProviderStatus.DIALING, f"dialing {number}"))
+            job.set_status(FaxDevStatus(ProviderStatus.DIALING, f"dialing {number}"))
             offer = call.our_media_line("audio")
             response = await self._invite(call, number, offer)
             if response is None or not 200 <= response.status < 300:
@@ -305,14 +268,14 @@ class SipProvider(UserAgent):
                     job, ProviderStatus.FATAL_ERROR, f"unusable SDP answer: {exc.message}", tried
                 )
             on_call_in_progress()
-            job.set(FaxDevStatus(ProviderStatus.TRANSMITTING, "transmitting page 1", 1))
+            job.set_status(FaxDevStatus(ProviderStatus.TRANSMITTING, "transmitting page 1", 1))
             call.start_media(media)
             result = await call.run_media()
             if result.ok:
                 self.recipes.succeeded(number)
             elif not job.aborted:  # our own abort says nothing about the path
                 self.recipes.failed(number, str(result.extra.get("media", "none")))
-            job.set(result.status)
+            job.set_status(result.status)
             self.log(
                 call,
                 f"call to {number} ended: {result.status.status_id.name},"
@@ -390,7 +353,7 @@ class SipProvider(UserAgent):
                 return self._final(job, ProviderStatus.DISCONNECTED, "the caller hung up")
             call.offerer = call.offerer.sent(sdp)
             call.answered = True
-            job.set(
+            job.set_status(
                 FaxDevStatus(
                     ProviderStatus.ANSWERED,
                     "answered",
@@ -416,7 +379,7 @@ class SipProvider(UserAgent):
             )
             call.start_media(media)
             result = await call.run_media()
-            job.set(result.status)
+            job.set_status(result.status)
             self.log(
                 call,
                 f"call from {call.caller_id} ended: {result.status.status_id.name},"
@@ -436,10 +399,6 @@ def _session_options(ident: str, options: SendOptions, fax: FaxSend | None) -> S
     header = options.page_header
     if header is None and fax is not None and fax.branding:
         header = fax.caller_name or fax.caller_number or None
-    return SessionOptions(
-        local_ident=ident[:20],
-        page_header=header,
-        ecm=options.ecm,
-        modems=options.modems,
-        compressions=options.compressions,
-    )
+    # The T.30 trace is not passed on to SIP sessions yet (docs/configuration.md says so).
+    untraced = replace(options, trace_level=None)
+    return session_options(untraced, ident[:20], page_header=header)

@@ -12,20 +12,12 @@ import contextlib
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from lanfax.engine.options import SessionOptions
 from lanfax.model.codes import ProviderStatus
 from lanfax.model.errors import ProviderError
-from lanfax.providers.api import (
-    CallResult,
-    FaxDevStatus,
-    FaxProvider,
-    FaxSend,
-    IncomingCall,
-    SendOptions,
-    ServiceCallbacks,
-)
+from lanfax.providers.api import FaxDevStatus, IncomingCall
+from lanfax.providers.common import LineProvider, ProviderJob
 from lanfax.providers.sip.auth import DigestError, authorization, parse_challenge
 from lanfax.providers.sip.call import SipCall
 from lanfax.providers.sip.config import SipConfig
@@ -57,45 +49,41 @@ class SipChannel:
     job: SipJob | None = None
     call: SipCall | None = None
 
-
-class SipJob:
-    def __init__(self, provider: UserAgent, channel: SipChannel) -> None:
-        self.provider = provider
-        self.channel = channel
-        self.status = FaxDevStatus(ProviderStatus.INITIALIZING, "job open")
-        self.aborted = False
-        self.ended = False
-
     @property
-    def local_id(self) -> str:
-        return self.channel.local_id
-
-    def set(self, status: FaxDevStatus) -> None:
-        if status != self.status:
-            self.status = status
-            self.provider.emit(self.local_id, status)
+    def label(self) -> str:
+        return self.local_id
 
 
-class UserAgent(FaxProvider):
+class SipJob(ProviderJob):
+    def __init__(self, provider: UserAgent, channel: SipChannel) -> None:
+        super().__init__(provider, channel.local_id)
+        self.channel = channel
+
+
+class UserAgent(LineProvider[SipChannel, SipJob]):
     """Signalling for the sip provider (abstract: SipProvider adds the FaxDev* methods)."""
 
+    line_noun: ClassVar[str] = "SIP channel"
+
     def __init__(self) -> None:
+        super().__init__()
         self._config: SipConfig | None = None
-        self._callbacks: ServiceCallbacks | None = None
         self._endpoint: EndpointBase | None = None
         self._ticker: Ticker | None = None
         self.ids = Ids()
-        self.channels: list[SipChannel] = []
         self.calls: dict[str, SipCall] = {}
         self.registered_event = asyncio.Event()
         self.registrations = 0
         self._reg_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.recipes = RecipeBook()
         self._recipe: dict[str, Recipe] = {}  # by Call-ID of our outgoing calls
-        self._running = False
 
     # -- accessors ------------------------------------------------------------------------
+
+    @property
+    def channels(self) -> list[SipChannel]:
+        """The account's channels (the devices), in order."""
+        return list(self._lines.values())
 
     @property
     def config(self) -> SipConfig:
@@ -298,7 +286,7 @@ class UserAgent(FaxProvider):
 
             def provisional(resp: Response, job: SipJob | None = call.channel.job) -> None:
                 if resp.status in (180, 183) and job is not None:
-                    job.set(FaxDevStatus(ProviderStatus.DIALING, "ringing"))
+                    job.set_status(FaxDevStatus(ProviderStatus.DIALING, "ringing"))
 
             pending = self.endpoint.request(
                 request, self.next_hop, on_provisional=provisional, on_2xx=call.send_ack
@@ -468,11 +456,11 @@ class UserAgent(FaxProvider):
             return
         if call.outgoing:
             if kind == "negotiated":
-                job.set(
+                job.set_status(
                     FaxDevStatus(ProviderStatus.TRANSMITTING, "transmitting page 1", 1, csi=info)
                 )
             elif kind == "page":
-                job.set(
+                job.set_status(
                     FaxDevStatus(
                         ProviderStatus.TRANSMITTING,
                         f"sent page {pages}",
@@ -482,7 +470,7 @@ class UserAgent(FaxProvider):
                 )
         elif kind in ("negotiated", "page"):
             current = pages if info == "EOP" else pages + 1
-            job.set(
+            job.set_status(
                 FaxDevStatus(
                     ProviderStatus.RECEIVING,
                     f"receiving page {current}",
@@ -492,19 +480,6 @@ class UserAgent(FaxProvider):
                 )
             )
 
-    def _final(
-        self, job: SipJob, status: ProviderStatus, text: str, extra: dict[str, Any] | None = None
-    ) -> CallResult:
-        result = CallResult(FaxDevStatus(status, text), extra=dict(extra or {}))
-        job.set(result.status)
-        if self._callbacks is not None:
-            self._callbacks.log(job.local_id, logging.INFO, f"{status.name}: {text}")
-        return result
-
-    def emit(self, local_id: str, status: FaxDevStatus) -> None:
-        if self._callbacks is not None:
-            self._callbacks.status(local_id, status)
-
     def log(self, call: SipCall, message: str) -> None:
         if self._callbacks is not None:
             self._callbacks.log(call.channel.local_id, logging.INFO, message)
@@ -513,26 +488,3 @@ class UserAgent(FaxProvider):
         _log.log(level, message)
         if self._callbacks is not None and self.channels:
             self._callbacks.log(self.channels[0].local_id, level, message)
-
-    def _cb(self) -> ServiceCallbacks:
-        if self._callbacks is None:
-            raise ProviderError("the sip provider is not initialized")
-        return self._callbacks
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-
-def _session_options(ident: str, options: SendOptions, fax: FaxSend | None) -> SessionOptions:
-    header = options.page_header
-    if header is None and fax is not None and fax.branding:
-        header = fax.caller_name or fax.caller_number or None
-    return SessionOptions(
-        local_ident=ident[:20],
-        page_header=header,
-        ecm=options.ecm,
-        modems=options.modems,
-        compressions=options.compressions,
-    )

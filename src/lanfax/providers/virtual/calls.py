@@ -30,6 +30,7 @@ from lanfax.engine.options import MAX_HEADER, SessionOptions
 from lanfax.engine.session import AudioFaxSession, T38FaxSession
 from lanfax.model.codes import ProviderStatus
 from lanfax.providers.api import CallResult, FaxDevStatus, FaxSend, SendOptions
+from lanfax.providers.common import session_options, session_result
 from lanfax.providers.virtual.media import (
     AudioEnd,
     Codec,
@@ -42,7 +43,6 @@ from lanfax.providers.virtual.media import (
     run_fast,
 )
 from lanfax.providers.virtual.network import Answer, Call
-from lanfax.providers.virtual.numbers import FarEnd
 from lanfax.providers.virtual.voice import VoiceEnd
 
 if TYPE_CHECKING:
@@ -53,7 +53,6 @@ __all__ = [
     "make_session",
     "robot_answer",
     "run_call",
-    "session_options",
 ]
 
 #: A noisy line is also a long one: it loses 10 dB before the noise is added.
@@ -83,28 +82,6 @@ class LineModel:
             out = line.attenuate(out, NOISY_LINE_LOSS_DB)
             out = line.add_noise(out, self._snr, self._rng, signal_rms=self._signal)
         return out
-
-
-def session_options(
-    ident: str, options: SendOptions, *, header: str | None = None, far_end: FarEnd | None = None
-) -> SessionOptions:
-    """SessionOptions for one end (InvalidInput if the ident or header is unusable)."""
-    if far_end is not None:
-        return SessionOptions(
-            local_ident=ident,
-            ecm=far_end.ecm,
-            modems=far_end.modems,
-            compressions=far_end.compressions,
-        )
-    return SessionOptions(
-        local_ident=ident,
-        page_header=header,
-        ecm=options.ecm,
-        modems=options.modems,
-        compressions=options.compressions,
-        log_level=options.trace_level,
-        logger_name=options.trace_logger,
-    )
 
 
 def page_header(fax: FaxSend, fallback: str) -> str | None:
@@ -139,8 +116,17 @@ def robot_answer(provider: VirtualProvider, call: Call) -> Answer:
     directory = provider.robot_dir()
     keep = provider.config.robot_dir is not None
     rx_file = directory / f"robot-{call.call_id}.tif"
-    options = session_options(
-        provider.config.robot_ident, SendOptions(), far_end=call.dialed.far_end
+    ident = provider.config.robot_ident
+    far_end = call.dialed.far_end
+    options = (
+        session_options(SendOptions(), ident)
+        if far_end is None
+        else SessionOptions(
+            local_ident=ident,
+            ecm=far_end.ecm,
+            modems=far_end.modems,
+            compressions=far_end.compressions,
+        )
     )
     session = make_session(call.media, False, options, rx_file=rx_file)
 
@@ -282,26 +268,14 @@ def side_result(
             duration=exchange.line_seconds,
             extra=dict(extra),
         )
-    pages = res.pages_tx if side is Side.CALLER else res.pages_rx
     string = res.text if cut is None else f"{res.text} ({cut.value.replace('_', ' ')})"
-    return CallResult(
-        status=FaxDevStatus(
-            status,
-            string,
-            page_count=pages,
-            csi=res.remote_ident if side is Side.CALLER else "",
-            caller_id=caller_id,
-            routing_info=routing,
-            error_code=res.code,
-        ),
-        pages=pages,
-        remote_ident=res.remote_ident,
-        bit_rate=res.bit_rate,
-        ecm=res.ecm,
-        compression=res.compression,
-        modem=res.modem,
-        t30_code=res.code,
-        t30_text=res.text,
+    return session_result(
+        res,
+        status,
+        string,
+        calling=side is Side.CALLER,
         duration=exchange.line_seconds,
-        extra=dict(extra),
+        extra=extra,
+        caller_id=caller_id,
+        routing=routing,
     )

@@ -28,7 +28,6 @@ from lanfax.model.errors import ProviderError
 from lanfax.providers.api import (
     CallResult,
     FaxDevStatus,
-    FaxProvider,
     FaxReceive,
     FaxSend,
     IncomingCall,
@@ -37,13 +36,14 @@ from lanfax.providers.api import (
     ProviderDevice,
     ServiceCallbacks,
 )
-from lanfax.providers.virtual.calls import (
-    make_session,
-    page_header,
-    robot_answer,
-    run_call,
+from lanfax.providers.common import (
+    LineProvider,
+    ProviderJob,
+    receiving_status,
+    sending_status,
     session_options,
 )
+from lanfax.providers.virtual.calls import make_session, page_header, robot_answer, run_call
 from lanfax.providers.virtual.config import VirtualConfig, parse_config
 from lanfax.providers.virtual.media import CutReason, Progress, Side
 from lanfax.providers.virtual.network import (
@@ -78,6 +78,10 @@ class VirtualLine:
     def number(self) -> str:
         return self._number
 
+    @property
+    def label(self) -> str:
+        return f"line {self._number}"
+
     def is_busy(self) -> bool:
         return self.call is not None or self.job is not None
 
@@ -88,49 +92,32 @@ class VirtualLine:
         )
 
 
-class VirtualJob:
+class VirtualJob(ProviderJob):
     """The JobHandle of the virtual provider."""
 
     def __init__(self, line: VirtualLine) -> None:
+        super().__init__(line.provider, line.local_id)
         self.line = line
         self.call: Call | None = None
         self.side: Side | None = None
-        self.aborted = False
-        self.ended = False
-        self.busy = False  # a send or receive is running on this job
-        self.status = FaxDevStatus(ProviderStatus.INITIALIZING, "job open")
-
-    @property
-    def local_id(self) -> str:
-        return self.line.local_id
-
-    def set_status(self, status: FaxDevStatus) -> None:
-        if status != self.status:
-            self.status = status
-            self.line.provider._emit(self.local_id, status)
 
 
-class VirtualProvider(FaxProvider):
+class VirtualProvider(LineProvider[VirtualLine, VirtualJob]):
     """Virtual lines on an in-process telephone network (see docs/providers.md)."""
 
     name: ClassVar[str] = "virtual"
     friendly_name: ClassVar[str] = "Virtual fax lines (in-process telephone network)"
+    line_noun: ClassVar[str] = "virtual line"
 
     def __init__(self) -> None:
+        super().__init__()
         self.config = VirtualConfig()
-        self._callbacks: ServiceCallbacks | None = None
         self._network: VirtualNetwork | None = None
-        self._lines: dict[str, VirtualLine] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._running = False
 
     # -- FaxDevInitialize / VirtualDeviceCreation / Shutdown ------------------------------
 
     async def initialize(self, config: Mapping[str, Any], callbacks: ServiceCallbacks) -> None:
-        if self._running:
-            raise ProviderError(
-                "the virtual provider is already initialized", hint="call shutdown() first"
-            )
+        self._check_not_running()
         self.config = parse_config(config)
         self._callbacks = callbacks
         network = get_network(self.config.network)
@@ -194,50 +181,8 @@ class VirtualProvider(FaxProvider):
 
     # -- jobs -----------------------------------------------------------------------------
 
-    def _line(self, local_id: str) -> VirtualLine:
-        line = self._lines.get(local_id)
-        if line is None:
-            raise ProviderError(
-                f"no virtual line {local_id!r}",
-                hint=f"known lines: {', '.join(sorted(self._lines)) or '(none)'}",
-            )
-        return line
-
-    def _job(self, handle: JobHandle) -> VirtualJob:
-        if not isinstance(handle, VirtualJob) or handle.line.provider is not self:
-            raise ProviderError(
-                "this job handle does not belong to this provider",
-                hint="pass the handle start_job returned",
-            )
-        if handle.ended:
-            raise ProviderError("the job has ended", hint="open a new job with start_job")
-        return handle
-
-    async def start_job(self, local_id: str) -> JobHandle:
-        self._check_running()
-        line = self._line(local_id)
-        if line.job is not None:
-            raise ProviderError(
-                f"line {line.number} already has a job open",
-                hint="wait for end_job on the current job",
-            )
-        job = VirtualJob(line)
-        line.job = job
-        return job
-
-    async def end_job(self, handle: JobHandle) -> None:
-        job = self._job(handle)
-        if job.busy:
-            # FaxDevEndJob during a call: hang up first so the line is really free.
-            await self.abort(job)
-        job.ended = True
-        if job.line.job is job:
-            job.line.job = None
-
-    def report_status(self, handle: JobHandle) -> FaxDevStatus:
-        if not isinstance(handle, VirtualJob) or handle.line.provider is not self:
-            raise ProviderError("this job handle does not belong to this provider")
-        return handle.status
+    def _new_job(self, line: VirtualLine) -> VirtualJob:
+        return VirtualJob(line)
 
     async def abort(self, handle: JobHandle) -> None:
         job = self._job(handle)
@@ -258,26 +203,29 @@ class VirtualProvider(FaxProvider):
         """Dial, ring, and on answer run the call. Bad input (the document, the ident, the
         header) raises a FaxError before anything is dialed; line outcomes are results."""
         job = self._job(handle)
-        self._begin(job, Side.CALLER)
+        self._begin(job)
+        job.side = Side.CALLER
         line = job.line
         session: AudioFaxSession | T38FaxSession | None = None
         answer: Answer | None = None
         try:
             if job.aborted:
-                return _final(job, ProviderStatus.USER_ABORT, "aborted before dialing")
+                return self._final(job, ProviderStatus.USER_ABORT, "aborted before dialing")
             ident = fax.caller_number or line.ident
-            options = session_options(ident, fax.options, header=page_header(fax, line.ident))
+            options = session_options(fax.options, ident, page_header=page_header(fax, line.ident))
             # The modem is set up (and the document checked) before the number is dialed.
             session = make_session(self.config.mode, True, options, tx_file=fax.file_name)
             number = fax.receiver_number
             job.set_status(FaxDevStatus(ProviderStatus.DIALING, f"dialing {number}"))
             if line.call is not None:
                 # An incoming call is ringing on this line: no dial tone for us (glare).
-                return _final(job, ProviderStatus.LINE_UNAVAILABLE, "an incoming call is ringing")
+                return self._final(
+                    job, ProviderStatus.LINE_UNAVAILABLE, "an incoming call is ringing"
+                )
             dialed = classify(number, self.config.special_prefix)
             refusal = self._refusal(line, dialed)
             if refusal is not None:
-                return _final(job, *refusal)
+                return self._final(job, *refusal)
             call = Call(line.number, number, dialed, self._net(), self.config.mode)
             job.call = call
             line.call = call
@@ -292,15 +240,13 @@ class VirtualProvider(FaxProvider):
                 )
             except TimeoutError:
                 call.give_up("no answer")
-                return _final(job, ProviderStatus.NO_ANSWER, "no answer")
+                return self._final(job, ProviderStatus.NO_ANSWER, "no answer")
             except CallGaveUp:
                 status = ProviderStatus.USER_ABORT if job.aborted else ProviderStatus.DISCONNECTED
-                return _final(job, status, "hung up while ringing")
+                return self._final(job, status, "hung up while ringing")
             on_call_in_progress()
             tx_pages = session.tx_pages
-            job.set_status(
-                FaxDevStatus(ProviderStatus.TRANSMITTING, f"transmitting page 1 of {tx_pages}", 1)
-            )
+            job.set_status(sending_status(0, tx_pages))
             caller_result, callee_result = await run_call(
                 self, job, call, session, answer, self._caller_reporter(job, tx_pages)
             )
@@ -342,24 +288,9 @@ class VirtualProvider(FaxProvider):
     def _caller_reporter(self, job: VirtualJob, tx_pages: int) -> Callable[[Progress], None]:
         def report(p: Progress) -> None:
             if p.kind == "negotiated":
-                job.set_status(
-                    FaxDevStatus(
-                        ProviderStatus.TRANSMITTING,
-                        f"transmitting page 1 of {tx_pages}",
-                        1,
-                        csi=p.remote_ident,
-                    )
-                )
+                job.set_status(sending_status(0, tx_pages, p.remote_ident))
             elif p.kind == "page":
-                current = min(p.pages + 1, tx_pages)
-                text = (
-                    f"transmitting page {current} of {tx_pages}"
-                    if p.pages < tx_pages
-                    else f"sent {p.pages} of {tx_pages}, hanging up"
-                )
-                job.set_status(
-                    FaxDevStatus(ProviderStatus.TRANSMITTING, text, current, csi=job.status.csi)
-                )
+                job.set_status(sending_status(p.pages, tx_pages, job.status.csi))
 
         return report
 
@@ -422,17 +353,18 @@ class VirtualProvider(FaxProvider):
         An unusable receive file or ident raises a FaxError and leaves the call ringing.
         """
         job = self._job(handle)
-        self._begin(job, Side.CALLEE)
+        self._begin(job)
+        job.side = Side.CALLEE
         line = job.line
         session: AudioFaxSession | T38FaxSession | None = None
         try:
             if job.aborted:
-                return _final(job, ProviderStatus.USER_ABORT, "aborted before answering")
+                return self._final(job, ProviderStatus.USER_ABORT, "aborted before answering")
             call = line.call
             if call is None or call.state is not CallState.RINGING:
-                return _final(job, ProviderStatus.DISCONNECTED, "no call to answer")
+                return self._final(job, ProviderStatus.DISCONNECTED, "no call to answer")
             ident = fax.receiver_number or line.ident
-            options = session_options(ident, fax.options)
+            options = session_options(fax.options, ident)
             session = make_session(call.media, False, options, rx_file=fax.file_name)
             job.call = call
             job.set_status(
@@ -445,7 +377,7 @@ class VirtualProvider(FaxProvider):
             )
             answer = Answer(session, session, self._callee_reporter(job, call))
             if not call.answer(answer):
-                return _final(job, ProviderStatus.DISCONNECTED, "the caller hung up")
+                return self._final(job, ProviderStatus.DISCONNECTED, "the caller hung up")
             session = None  # the caller's side runs and closes it now
             try:
                 result = await asyncio.shield(call.callee_result)
@@ -465,15 +397,9 @@ class VirtualProvider(FaxProvider):
         def report(p: Progress) -> None:
             if p.kind not in ("negotiated", "page"):
                 return
-            current = p.pages if p.last else p.pages + 1
-            text = f"received {p.pages} pages" if p.last else f"receiving page {current}"
             job.set_status(
-                FaxDevStatus(
-                    ProviderStatus.RECEIVING,
-                    text,
-                    current,
-                    caller_id=call.caller_number,
-                    routing_info=job.line.number,
+                receiving_status(
+                    p.pages, p.last, caller_id=call.caller_number, routing=job.line.number
                 )
             )
 
@@ -481,40 +407,10 @@ class VirtualProvider(FaxProvider):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _begin(self, job: VirtualJob, side: Side) -> None:
-        self._check_running()
-        if job.busy:
-            raise ProviderError(
-                "a send or receive is already running on this job",
-                hint="one job carries one call; open another job on another line",
-            )
-        job.busy = True
-        job.side = side
-
-    def _check_running(self) -> None:
-        if not self._running:
-            raise ProviderError(
-                "the virtual provider is not running", hint="call initialize() first"
-            )
-
     def _net(self) -> VirtualNetwork:
         if self._network is None:
             raise ProviderError("the virtual provider is not running")
         return self._network
-
-    def _cb(self) -> ServiceCallbacks:
-        if self._callbacks is None:
-            raise ProviderError("the virtual provider is not initialized")
-        return self._callbacks
-
-    def _emit(self, local_id: str, status: FaxDevStatus) -> None:
-        if self._callbacks is not None:
-            self._callbacks.status(local_id, status)
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def robot_dir(self) -> Path:
         """Where a robot stores what it receives: robot_dir, or a fresh temp dir."""
@@ -526,12 +422,3 @@ class VirtualProvider(FaxProvider):
 def _result(status: ProviderStatus, text: str) -> CallResult:
     """A result decided by signalling (no T.30 took place)."""
     return CallResult(status=FaxDevStatus(status, text))
-
-
-def _final(job: VirtualJob, status: ProviderStatus, text: str) -> CallResult:
-    result = _result(status, text)
-    job.set_status(result.status)
-    provider = job.line.provider
-    if provider._callbacks is not None:
-        provider._callbacks.log(job.local_id, logging.INFO, f"{status.name}: {text}")
-    return result

@@ -1,0 +1,295 @@
+"""What every line-based provider does the same way: job bookkeeping, session options, results.
+
+A provider offers lines (virtual lines, IAX2 channels, SIP channels); each line carries at most
+one job at a time. :class:`LineProvider` keeps that rule once for all of them: which handles
+are valid, when a job may open, what ending one does, how a status change reaches the service,
+how a call decided by signalling alone is reported. A provider names its line and job
+classes (``LineProvider[VirtualLine, VirtualJob]``), says what a line is called in messages
+(:attr:`LineProvider.line_noun`), and makes its own job objects (:meth:`LineProvider._new_job`).
+The functions are the rules a call's session options, progress statuses and result follow
+wherever a provider builds them.
+
+The calls themselves (dialling, ringing, media) stay in each provider: they share a shape,
+not their logic.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections.abc import Coroutine, Mapping
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
+
+from lanfax.engine.events import SessionResult
+from lanfax.engine.options import SessionOptions
+from lanfax.model.codes import ProviderStatus
+from lanfax.model.errors import ProviderError
+from lanfax.providers.api import (
+    CallResult,
+    FaxDevStatus,
+    FaxProvider,
+    JobHandle,
+    SendOptions,
+    ServiceCallbacks,
+)
+
+__all__ = [
+    "LineProvider",
+    "ProviderJob",
+    "receiving_status",
+    "sending_status",
+    "session_options",
+    "session_result",
+]
+
+
+def session_options(
+    options: SendOptions, local_ident: str, *, page_header: str | None = None
+) -> SessionOptions:
+    """The T.30 session's options for one send or receive: the job's ECM, modem and
+    compression choices, the T.30 trace (``trace_level`` to ``trace_logger``), our ident and
+    the header line the provider chose (None for receives and for no header).
+
+    InvalidInput (from SessionOptions) if the ident or the header is unusable."""
+    return SessionOptions(
+        local_ident=local_ident,
+        page_header=page_header,
+        ecm=options.ecm,
+        modems=options.modems,
+        compressions=options.compressions,
+        log_level=options.trace_level,
+        logger_name=options.trace_logger,
+    )
+
+
+def session_result(
+    res: SessionResult,
+    status: ProviderStatus,
+    text: str,
+    *,
+    calling: bool,
+    duration: float,
+    extra: Mapping[str, Any],
+    caller_id: str = "",
+    routing: str = "",
+) -> CallResult:
+    """The CallResult of a call whose T.30 session ran: ``status`` and ``text`` are what the
+    provider decided from the session and the line; the rest is what spandsp negotiated.
+    The pages are those sent (calling) or received; the CSI is only a caller's to report."""
+    pages = res.pages_tx if calling else res.pages_rx
+    return CallResult(
+        status=FaxDevStatus(
+            status,
+            text,
+            page_count=pages,
+            csi=res.remote_ident if calling else "",
+            caller_id=caller_id,
+            routing_info=routing,
+            error_code=res.code,
+        ),
+        pages=pages,
+        remote_ident=res.remote_ident,
+        bit_rate=res.bit_rate,
+        ecm=res.ecm,
+        compression=res.compression,
+        modem=res.modem,
+        t30_code=res.code,
+        t30_text=res.text,
+        duration=duration,
+        extra=dict(extra),
+    )
+
+
+def sending_status(pages_done: int, tx_pages: int, csi: str = "") -> FaxDevStatus:
+    """TRANSMITTING once ``pages_done`` of the ``tx_pages`` pages are confirmed (0: the call
+    is up or T.30 has just negotiated); ``page_count`` is the page on the line."""
+    current = min(pages_done + 1, tx_pages)
+    text = (
+        f"transmitting page {current} of {tx_pages}"
+        if pages_done < tx_pages
+        else f"sent {pages_done} of {tx_pages}, hanging up"
+    )
+    return FaxDevStatus(ProviderStatus.TRANSMITTING, text, current, csi=csi)
+
+
+def receiving_status(pages_done: int, last: bool, *, caller_id: str, routing: str) -> FaxDevStatus:
+    """RECEIVING once ``pages_done`` pages are stored; ``last``: the far end said EOP."""
+    current = pages_done if last else pages_done + 1
+    text = f"received {pages_done} pages" if last else f"receiving page {current}"
+    return FaxDevStatus(
+        ProviderStatus.RECEIVING, text, current, caller_id=caller_id, routing_info=routing
+    )
+
+
+class ProviderJob:
+    """The JobHandle fields every provider keeps; a provider's job class adds its call."""
+
+    def __init__(self, provider: LineProvider[Any, Any], local_id: str) -> None:
+        self.provider = provider
+        self._local_id = local_id
+        self.status = FaxDevStatus(ProviderStatus.INITIALIZING, "job open")
+        #: FaxDevAbortOperation was called.
+        self.aborted = False
+        #: FaxDevEndJob was called: the handle is no longer valid.
+        self.ended = False
+        #: A send or receive is running on this job (see LineProvider._begin).
+        self.busy = False
+
+    @property
+    def local_id(self) -> str:
+        return self._local_id
+
+    def set_status(self, status: FaxDevStatus) -> None:
+        """Record a new status and tell the service (only when it changed)."""
+        if status != self.status:
+            self.status = status
+            self.provider._emit(self.local_id, status)
+
+
+JobT = TypeVar("JobT", bound=ProviderJob)
+
+
+class ProviderLine(Protocol[JobT]):
+    """What the bookkeeping needs of a line: its id, its open job, its name in messages."""
+
+    local_id: str
+    job: JobT | None
+
+    @property
+    def label(self) -> str:
+        """How messages name the line ("line 100", "channel iax2:…:1")."""
+        ...
+
+
+LineT = TypeVar("LineT", bound=ProviderLine[Any])
+
+
+class LineProvider(FaxProvider, Generic[LineT, JobT]):
+    """A FaxProvider whose devices are lines with at most one job each.
+
+    Subclasses fill ``_lines`` (by local id) and set ``_running`` in ``initialize``, and
+    ``_callbacks`` as soon as they have them.
+    """
+
+    #: What one line is called in messages: "virtual line", "iax2 channel", "SIP channel".
+    line_noun: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._callbacks: ServiceCallbacks | None = None
+        self._lines: dict[str, LineT] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._running = False
+
+    @abc.abstractmethod
+    def _new_job(self, line: LineT) -> JobT:
+        """A fresh job object on ``line`` (start_job records it)."""
+
+    # -- FaxDevStartJob / EndJob / ReportStatus -------------------------------------------
+
+    async def start_job(self, local_id: str) -> JobHandle:
+        self._check_running()
+        line = self._line(local_id)
+        if line.job is not None:
+            raise ProviderError(
+                f"{line.label} already has a job open", hint="wait for end_job on the current job"
+            )
+        job = self._new_job(line)
+        line.job = job
+        return job
+
+    async def end_job(self, handle: JobHandle) -> None:
+        job = self._job(handle)
+        if job.busy:
+            # FaxDevEndJob during a call: hang up first so the line is really free.
+            await self.abort(job)
+        job.ended = True
+        line = self._lines.get(job.local_id)
+        if line is not None and line.job is job:
+            line.job = None
+
+    def report_status(self, handle: JobHandle) -> FaxDevStatus:
+        return self._own(handle).status
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def _line(self, local_id: str) -> LineT:
+        line = self._lines.get(local_id)
+        if line is None:
+            plural = self.line_noun.split()[-1] + "s"
+            raise ProviderError(
+                f"no {self.line_noun} {local_id!r}",
+                hint=f"known {plural}: {', '.join(sorted(self._lines)) or '(none)'}",
+            )
+        return line
+
+    def _own(self, handle: JobHandle) -> JobT:
+        """``handle`` as this provider's job (ended or not)."""
+        if not isinstance(handle, ProviderJob) or handle.provider is not self:
+            raise ProviderError(
+                "this job handle does not belong to this provider",
+                hint="pass the handle start_job returned",
+            )
+        # Only this provider's _new_job makes jobs that name it.
+        return cast(JobT, handle)
+
+    def _job(self, handle: JobHandle) -> JobT:
+        """``handle`` as this provider's job, which must not have ended."""
+        job = self._own(handle)
+        if job.ended:
+            raise ProviderError("the job has ended", hint="open a new job with start_job")
+        return job
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _check_not_running(self) -> None:
+        """initialize() is called once until shutdown()."""
+        if self._running:
+            raise ProviderError(
+                f"the {self.name} provider is already initialized", hint="call shutdown() first"
+            )
+
+    def _check_running(self) -> None:
+        if not self._running:
+            raise ProviderError(
+                f"the {self.name} provider is not running", hint="call initialize() first"
+            )
+
+    def _begin(self, job: JobT) -> None:
+        """A send or receive starts on ``job``: one at a time."""
+        self._check_running()
+        if job.busy:
+            raise ProviderError(
+                "a send or receive is already running on this job",
+                hint=f"one job carries one call; open another job on another {self.line_noun}",
+            )
+        job.busy = True
+
+    def _final(
+        self,
+        job: JobT,
+        status: ProviderStatus,
+        text: str,
+        extra: Mapping[str, Any] | None = None,
+    ) -> CallResult:
+        """The result of a call decided by signalling alone (no T.30 took place)."""
+        result = CallResult(FaxDevStatus(status, text), extra=dict(extra or {}))
+        job.set_status(result.status)
+        if self._callbacks is not None:
+            self._callbacks.log(job.local_id, logging.INFO, f"{status.name}: {text}")
+        return result
+
+    def _cb(self) -> ServiceCallbacks:
+        if self._callbacks is None:
+            raise ProviderError(f"the {self.name} provider is not initialized")
+        return self._callbacks
+
+    def _emit(self, local_id: str, status: FaxDevStatus) -> None:
+        if self._callbacks is not None:
+            self._callbacks.status(local_id, status)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run ``coro`` as a task the provider keeps until it is done (shutdown may cancel)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
