@@ -196,7 +196,11 @@ class JobControl:
         await ctx.delete_jobs(
             [job.job_id], [NewEvent(EventId.DELETED, job.device_id or 0, job.job_id, {})]
         )
-        if job.job_type is not JobType.SEND:
+        shared = job.broadcast_id and job.document_path == self.spool.relative(
+            self.spool.doc_path(job.broadcast_id)
+        )
+        if job.job_type is not JobType.SEND or not shared:
+            # Received, or a send job's own document (a cover page in front): no one else's.
             await ctx.run(self.spool.remove, job.document_path)
         elif job.broadcast_id:
             others = await ctx.run(

@@ -3,6 +3,7 @@
 Layout under the data directory::
 
     spool/docs/<broadcast>.tif      the converted document of a broadcast (shared by its jobs)
+    spool/docs/<broadcast>-<i>.tif  recipient i's own document when there is a cover page
     spool/received/<job>.tif        a received fax
     spool/tmp/                      uploads being staged; anything left here at start is junk
     inbox/                          the default inbound route's folder
@@ -100,6 +101,10 @@ class Spool:
 
     def doc_path(self, broadcast_id: str) -> Path:
         return self.docs / f"{broadcast_id}.tif"
+
+    def job_doc_path(self, broadcast_id: str, index: int) -> Path:
+        """A job's own document (its cover page in front of the broadcast's body)."""
+        return self.docs / f"{broadcast_id}-{index}.tif"
 
     def received_path(self, job_id: int) -> Path:
         return self.received / f"{job_id}.tif"

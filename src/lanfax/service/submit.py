@@ -5,6 +5,11 @@ The order is what makes "queued" mean "on disk": the uploads are staged in ``spo
 it is; anything else is converted in a process pool), moved to ``spool/docs/<broadcast>.tif``
 (fsync'ed with its directory), and only then are all the jobs added with their FEI_JOB_QUEUED
 events in ONE store transaction. The caller hears the job ids after that commit.
+
+With a cover page, the body is made the same way (once) but into ``spool/tmp``; each
+recipient then gets its own ``spool/docs/<broadcast>-<i>.tif`` (its cover page, then the
+body's compressed pages copied as they are, see lanfax.service.covers), all fsynced before
+the commit; the body is removed after.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ import shutil
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lanfax.documents.cover import TemplateStore
 from lanfax.documents.types import MAX_LENGTH, RESOLUTIONS, ConversionLimits, ConversionResult
 from lanfax.model.codes import DeliveryReportType, EventId, JobType, QueueStatus, ScheduleAction
 from lanfax.model.errors import ConfigError, DocumentError, InvalidInput
@@ -28,7 +35,7 @@ from lanfax.model.events import NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job, JobParams
 from lanfax.model.wire import from_wire
 from lanfax.routing.schema import email_address
-from lanfax.service import docs
+from lanfax.service import covers, docs
 from lanfax.service.context import ServiceContext
 from lanfax.service.dialing import DialingRules, check
 from lanfax.service.spool import fsync_dir, fsync_file
@@ -163,6 +170,7 @@ class Submitter:
         # One conversion per worker process: single-threaded conversions when there are several.
         self.limits = docs.pool_limits(limits or ConversionLimits(), self._max_workers)
         self._pool: ProcessPoolExecutor | None = None
+        self._templates: TemplateStore | None = None
 
     def close(self) -> None:
         if self._pool is not None:
@@ -182,21 +190,23 @@ class Submitter:
         broadcast_id: str,
         resolution: str,
         labels: Sequence[str] = (),
+        out: Path | None = None,
     ) -> ConversionResult:
-        """One TIFF Class F for the broadcast at ``spool/docs/<broadcast>.tif``, durable.
+        """One TIFF Class F for the broadcast at ``spool/docs/<broadcast>.tif`` (or ``out``),
+        durable.
 
         A DocumentError names the input by ``labels`` (e.g. "file part 2 (scan.pdf)"), never
         by its staged path."""
         try:
-            return await self._make_document(staged, broadcast_id, resolution)
+            return await self._make_document(staged, broadcast_id, resolution, out)
         except DocumentError as exc:
             raise _relabel(exc, staged, labels) from None
 
     async def _make_document(
-        self, staged: Sequence[Path], broadcast_id: str, resolution: str
+        self, staged: Sequence[Path], broadcast_id: str, resolution: str, out: Path | None
     ) -> ConversionResult:
         ctx = self.ctx
-        final = ctx.spool.doc_path(broadcast_id)
+        final = out or ctx.spool.doc_path(broadcast_id)
         if not staged:
             raise InvalidInput("no document was sent", hint="add at least one file part")
         if len(staged) == 1:
@@ -234,16 +244,28 @@ class Submitter:
         returns (broadcast_id, jobs)."""
         ctx = self.ctx
         broadcast_id = secrets.token_hex(8)
+        template = self._cover_template(submission, user_name)
+        # With cover pages the shared body is only an ingredient: it waits in spool/tmp.
+        body_out = ctx.spool.tmp / f"{broadcast_id}.body.tif" if submission.cover_page else None
         try:
-            doc = await self.make_document(staged, broadcast_id, submission.resolution, labels)
+            doc = await self.make_document(
+                staged, broadcast_id, submission.resolution, labels, body_out
+            )
         finally:
             if stage_dir is not None:
                 await ctx.run(shutil.rmtree, stage_dir, True)
         now = ctx.clock.now()
-        relative = ctx.spool.relative(doc.path)
+        docs_per_job = [doc] * len(submission.recipients)
+        if submission.cover_page is not None:
+            try:
+                docs_per_job = await self._cover_documents(
+                    submission, submission.cover_page, template, doc, broadcast_id, now
+                )
+            finally:
+                doc.path.unlink(missing_ok=True)
         jobs: list[Job] = []
         events: list[NewEvent] = []
-        for p in submission.recipients:
+        for p, doc in zip(submission.recipients, docs_per_job, strict=True):
             jobs.append(
                 Job(
                     job_id=0,
@@ -268,7 +290,7 @@ class Submitter:
                     call_handle=p.call_handle,
                     priority=p.priority,
                     broadcast_id=broadcast_id,
-                    document_path=relative,
+                    document_path=ctx.spool.relative(doc.path),
                     cover_page=submission.cover_page,
                     compression=doc.compression,
                     extra={"receipt_summary": True} if submission.receipt_summary else {},
@@ -278,10 +300,58 @@ class Submitter:
         try:
             added = await ctx.add_jobs(jobs, events, audit)
         except BaseException:
-            # Not committed: the document belongs to no job.
-            doc.path.unlink(missing_ok=True)
+            # Not committed: the documents belong to no job.
+            for d in docs_per_job:
+                d.path.unlink(missing_ok=True)
             raise
         return broadcast_id, added
+
+    def _cover_template(self, submission: Submission, user_name: str) -> Path | None:
+        """The cover page template, checked before any conversion (ServerCp, unknown name)."""
+        if submission.cover_page is None:
+            return None
+        if self._templates is None:
+            self._templates = covers.template_store(self.ctx.spool.root.parent)
+        return covers.choose_template(
+            self._templates, submission.cover_page, user_name, self.ctx.config
+        )
+
+    async def _cover_documents(
+        self,
+        submission: Submission,
+        info: CoverPageInfo,
+        template: Path | None,
+        body: ConversionResult,
+        broadcast_id: str,
+        now: datetime,
+    ) -> list[ConversionResult]:
+        """Each recipient's own TIFF (cover page + the body's pages copied as they are) at
+        ``spool/docs/<broadcast>-<i>.tif``, fsynced with the directory; all or none."""
+        ctx = self.ctx
+        loop = asyncio.get_running_loop()
+        pool = self._converter()
+        outs = [ctx.spool.job_doc_path(broadcast_id, i) for i in range(len(submission.recipients))]
+        futures = [
+            loop.run_in_executor(
+                pool,
+                covers.job_document,
+                covers.recipient_info(info, p, now, ctx.tz, body.pages),
+                template,
+                body.path,
+                out,
+                body.resolution,
+                body.compression,
+            )
+            for p, out in zip(submission.recipients, outs, strict=True)
+        ]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            for out in outs:
+                out.unlink(missing_ok=True)
+            raise failed[0]
+        await ctx.run(fsync_dir, ctx.spool.docs)
+        return [r for r in results if isinstance(r, ConversionResult)]
 
 
 def _relabel(exc: DocumentError, staged: Sequence[Path], labels: Sequence[str]) -> DocumentError:

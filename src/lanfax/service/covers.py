@@ -1,0 +1,103 @@
+"""Cover pages in the service: where the templates live, which one a submission may use, and
+each recipient's own document (its cover page in front of the broadcast's shared body).
+
+Templates live under ``<data>/covers/server/`` (administrators) and
+``<data>/covers/users/<user>/`` (each user's personal ones). A submission naming a template
+gets it from :func:`choose_template`; the ServerCp setting refuses a personal template there
+(:func:`lanfax.documents.cover.check_server_cp`). :func:`job_document` runs in the conversion
+process pool: it renders one recipient's cover page at the body's resolution and compression
+and copies the body's compressed pages behind it without decoding them
+(:func:`lanfax.documents.tiffcat.concat`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+from lanfax.documents.cover import TemplateStore, check_server_cp, render_cover
+from lanfax.documents.tiffcat import concat
+from lanfax.documents.types import ConversionResult
+from lanfax.model.config import ServerConfig
+from lanfax.model.errors import InvalidInput, NotFound
+from lanfax.model.jobs import CoverPageInfo, JobParams
+
+#: Scopes as the HTTP API names them, and as the template store does.
+SCOPES = {"server": "server", "personal": "personal"}
+
+
+def template_store(data_dir: Path) -> TemplateStore:
+    """The service's templates: ``<data>/covers/server`` and ``<data>/covers/users/<user>``."""
+    root = Path(data_dir) / "covers"
+    return TemplateStore(root / "server", root / "users")
+
+
+def choose_template(
+    store: TemplateStore, info: CoverPageInfo, user: str, config: ServerConfig
+) -> Path | None:
+    """The template file for ``info.cover_page_name`` (None: the built-in default).
+
+    A personal template shadows a server one of the same name unless
+    ``use_server_cover_page`` is set. Raises AccessDenied (403) when ServerCp is on and the
+    name resolves to a personal template, InvalidInput (422) naming an unknown template and
+    listing the ones the user may use."""
+    name = info.cover_page_name
+    if not name:
+        return None
+    server_only = info.use_server_cover_page
+    try:
+        found = store.find(name, user, server_only=server_only)
+    except NotFound:
+        usable = [
+            t.name
+            for t in store.list(user)
+            if not (server_only or config.server_cp) or t.scope == "server"
+        ]
+        raise InvalidInput(
+            f"cover_page.cover_page_name: there is no cover page template named {name!r}",
+            hint=f"available: {', '.join(sorted(set(usable)))}",
+            cover_page_name=name,
+        ) from None
+    if found.scope != "server":
+        check_server_cp(info, config)  # raises AccessDenied when ServerCp is on
+    return found.path
+
+
+def recipient_info(
+    info: CoverPageInfo, params: JobParams, now: datetime, tz: tzinfo, body_pages: int
+) -> CoverPageInfo:
+    """One recipient's cover page fields: what the submission gave, with the recipient's and
+    the sender's fields from the job params where it left them empty, the submission time,
+    and the page count of the whole fax (the body's pages and this one)."""
+    return dataclasses.replace(
+        info,
+        rec_name=info.rec_name or params.recipient_name,
+        rec_fax_number=info.rec_fax_number or params.recipient_number,
+        sdr_name=info.sdr_name or params.sender_name,
+        sdr_company=info.sdr_company or params.sender_company,
+        sdr_department=info.sdr_department or params.sender_dept,
+        time_sent=info.time_sent or now.astimezone(tz).replace(tzinfo=None),
+        page_count=body_pages + 1,
+    )
+
+
+def job_document(
+    info: CoverPageInfo,
+    template: Path | None,
+    body: Path,
+    out: Path,
+    resolution: str,
+    compression: str,
+) -> ConversionResult:
+    """Runs in a worker process: ``info``'s cover page rendered at ``resolution`` and
+    ``compression``, then the pages of ``body`` copied as they are, written to ``out``
+    (fsynced; the directory is the caller's business)."""
+    cover = out.with_name(f".{out.name}.cover.tif")
+    try:
+        render_cover(info, template, cover, resolution, compression)
+        return concat([cover, body], out)
+    finally:
+        with contextlib.suppress(OSError):
+            cover.unlink()
