@@ -2,7 +2,7 @@
 
 Start-up time is part of every ``lanfax send``, so this module imports only argparse; each verb
 imports what it needs when it runs (``lanfax.cli._verbs`` and the sync client, which never
-loads httpx). ``serve``, ``convert`` and ``cover`` hand the rest of the command line to
+loads httpx). ``serve`` and ``convert`` hand the rest of the command line to
 ``lanfax.cli.serve:main`` and ``lanfax.documents.cli:main``, imported only then.
 
 Errors: a :class:`~lanfax.model.errors.FaxError` prints ``error: <message>`` and
@@ -22,7 +22,6 @@ from typing import Any
 _DISPATCH = {
     "serve": ("lanfax.cli.serve", "run the fax service (see `lanfax serve --help`)"),
     "convert": ("lanfax.documents.cli", "turn documents into fax-ready TIFF, offline"),
-    "cover": ("lanfax.documents.cli", "render a cover page, offline"),
 }
 
 _EPILOG = """\
@@ -189,6 +188,10 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
 
     _report.add_parsers(sub, common)
 
+    from lanfax.cli import _cover
+
+    _cover.add_parsers(sub, common)
+
     from lanfax.cli import _security
 
     _security.add_parsers(sub, common)
@@ -214,7 +217,7 @@ def _dispatch(verb: str, argv: Sequence[str]) -> int:
             hint="install the server parts: pip install 'lanfax[server]'",
         ) from None
     entry: Callable[[list[str]], int | None] = module.main
-    # convert and cover share one program; it gets its own verb first.
+    # convert's program also serves other verbs; it gets its own verb first.
     args = list(argv) if verb == "serve" else [verb, *argv]
     return int(entry(args) or 0)
 
