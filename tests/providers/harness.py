@@ -52,6 +52,8 @@ class Harness:
     receive_jobs: dict[str, Any] = field(default_factory=dict)
     #: SendOptions for answering, per local_id (default: SendOptions()).
     receive_options: dict[str, SendOptions] = field(default_factory=dict)
+    #: FaxReceive.max_pages / FaxReceive.screen for answering, per local_id.
+    receive_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _n: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -101,7 +103,8 @@ class Harness:
             self.receive_jobs[local_id] = job
             try:
                 options = self.receive_options.get(local_id, SendOptions())
-                fax = FaxReceive(target, receiver_number="", options=options)
+                limits = self.receive_limits.get(local_id, {})
+                fax = FaxReceive(target, receiver_number="", options=options, **limits)
                 result = await provider.receive(job, fax)
             finally:
                 await provider.end_job(job)

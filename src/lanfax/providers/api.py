@@ -87,12 +87,26 @@ class FaxSend:
 
 @dataclass(frozen=True, slots=True)
 class FaxReceive:
-    """FAX_RECEIVE: where to store the received fax."""
+    """FAX_RECEIVE: where to store the received fax, and when to cut the call short.
+
+    ``max_pages``: once that many pages are stored and the far end says more follow (MPS or
+    EOM, not EOP), the provider hangs up at once; the pages stored so far stay in
+    ``file_name`` and the result is DISCONNECTED, ``string_id`` starting "more than N
+    pages". None or 0: no limit.
+
+    ``screen``: called with the far end's TSID as soon as T.30 phase B gives it (after the
+    answer; again if a later phase B brings another TSID). It returns why the call is
+    refused, or None to go on; a reason makes the provider hang up at once and report
+    CALL_BLACKLISTED with the reason in ``string_id``. It may run on the provider's media
+    thread: it must be quick and touch nothing but its own data (a pure function).
+    """
 
     file_name: Path
     receiver_name: str = ""
     receiver_number: str = ""  # our CSID
     options: SendOptions = field(default_factory=SendOptions)
+    max_pages: int | None = None
+    screen: Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

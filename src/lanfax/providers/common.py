@@ -7,7 +7,8 @@ how a call decided by signalling alone is reported. A provider names its line an
 classes (``LineProvider[VirtualLine, VirtualJob]``), says what a line is called in messages
 (:attr:`LineProvider.line_noun`), and makes its own job objects (:meth:`LineProvider._new_job`).
 The functions are the rules a call's session options, progress statuses and result follow
-wherever a provider builds them.
+wherever a provider builds them; :class:`ReceiveGuard` cuts a receive short as
+FaxReceive.max_pages and FaxReceive.screen ask.
 
 The calls themselves (dialling, ringing, media) stay in each provider: they share a shape,
 not their logic.
@@ -17,11 +18,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
-from lanfax.engine.events import SessionResult
+from lanfax.engine.events import PageDone, PhaseB, SessionEvent, SessionResult
 from lanfax.engine.options import SessionOptions
 from lanfax.model.codes import ProviderStatus
 from lanfax.model.errors import ProviderError
@@ -29,6 +31,7 @@ from lanfax.providers.api import (
     CallResult,
     FaxDevStatus,
     FaxProvider,
+    FaxReceive,
     JobHandle,
     SendOptions,
     ServiceCallbacks,
@@ -37,6 +40,7 @@ from lanfax.providers.api import (
 __all__ = [
     "LineProvider",
     "ProviderJob",
+    "ReceiveGuard",
     "receiving_status",
     "sending_status",
     "session_options",
@@ -120,6 +124,73 @@ def receiving_status(pages_done: int, last: bool, *, caller_id: str, routing: st
     return FaxDevStatus(
         ProviderStatus.RECEIVING, text, current, caller_id=caller_id, routing_info=routing
     )
+
+
+class ReceiveGuard:
+    """FaxReceive.screen and FaxReceive.max_pages, applied to one receiving session.
+
+    Sans-IO: the provider hands :meth:`observe` every event of its receiving session as soon
+    as the session reports it, on the thread that runs the session (before the pages go on:
+    a cut must land before the next page starts), and gives ``hang_up``, which ends the
+    session at once (``session.terminate()``, plus whatever the line needs). When the call
+    is over, :meth:`outcome` turns the provider's own result into the cut's.
+
+    * A phase B whose TSID ``fax.screen`` refuses: hang up, CALL_BLACKLISTED.
+    * A page done, ``fax.max_pages`` stored and more to come (the post-page message is not
+      EOP): hang up before the next page; the pages stored stay (spandsp closes the file
+      with them), DISCONNECTED "more than N pages".
+    """
+
+    def __init__(self, fax: FaxReceive, hang_up: Callable[[], None]) -> None:
+        self._screen = fax.screen
+        self._max_pages = fax.max_pages or None
+        self._hang_up = hang_up
+        self._screened: set[str] = set()
+        #: ("tsid", reason) or ("max_pages", text) once the guard cut the call.
+        self.cut: tuple[str, str] | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether there is anything to enforce (a provider may skip the guard otherwise)."""
+        return self._screen is not None or self._max_pages is not None
+
+    def observe(self, ev: SessionEvent) -> None:
+        if self.cut is not None:
+            return
+        if isinstance(ev, PhaseB) and self._screen is not None:
+            tsid = ev.remote_ident
+            if tsid in self._screened:
+                return
+            self._screened.add(tsid)
+            reason = self._screen(tsid)
+            if reason is not None:
+                self._cut("tsid", f"the far end's TSID {tsid!r} is refused ({reason})")
+        elif (
+            isinstance(ev, PageDone)
+            and self._max_pages is not None
+            and ev.page >= self._max_pages
+            and "EOP" not in ev.frame
+        ):
+            self._cut(
+                "max_pages",
+                f"more than {self._max_pages} pages: the call was cut after page {ev.page}",
+            )
+
+    def _cut(self, kind: str, text: str) -> None:
+        self.cut = (kind, text)
+        self._hang_up()
+
+    def outcome(self, result: CallResult) -> CallResult:
+        """``result`` as the cut makes it (unchanged when the guard did not cut)."""
+        if self.cut is None:
+            return result
+        kind, text = self.cut
+        status = ProviderStatus.CALL_BLACKLISTED if kind == "tsid" else ProviderStatus.DISCONNECTED
+        return dataclasses.replace(
+            result,
+            status=dataclasses.replace(result.status, status_id=status, string_id=text),
+            extra={**result.extra, "cut_by": kind},
+        )
 
 
 class ProviderJob:

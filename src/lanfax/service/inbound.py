@@ -58,6 +58,16 @@ class InboundRouter(Protocol):
         """Why a ringing call must not be answered (the block list), or None."""
         ...
 
+    def screen_tsid(self, tsid: str) -> str | None:
+        """Why an answered call must be cut once the far end gave its TSID, or None. Pure
+        and quick: a provider may call it on its media thread (FaxReceive.screen)."""
+        ...
+
+    @property
+    def max_pages(self) -> int | None:
+        """Pages a received fax may have; a longer one is cut after them (None: no limit)."""
+        ...
+
 
 class InboundPipeline:
     """Implements the device manager's ring/status notifications for receiving."""
@@ -177,6 +187,8 @@ class InboundPipeline:
                         receiver_name=dev.port.device_name,
                         receiver_number=dev.port.csid,
                         options=SendOptions(trace_level=trace_level(INBOUND), trace_logger=INBOUND),
+                        max_pages=self.router.max_pages,
+                        screen=self.router.screen_tsid,
                     ),
                 )
             except FaxError as exc:
@@ -223,7 +235,24 @@ class InboundPipeline:
             "compression": result.compression,
             "document_path": ctx.spool.relative(path) if size else "",
         }
-        if result.ok:
+        if result.status.status_id is ProviderStatus.CALL_BLACKLISTED:
+            # Refused after phase B (the TSID is on the block list): a refused call, not a
+            # fax. Whatever spandsp wrote is deleted; the job records who was refused.
+            await ctx.run(path.unlink, True)
+            changes = dict(
+                common,
+                job_type=JobType.FAIL_RECEIVE,
+                queue_status=QueueStatus.FAILED,
+                device_status=DeviceStatus.CALL_BLACKLISTED,
+                status_text=f"{result.status.string_id}; the call was cut after answering,"
+                " nothing kept",
+                page_count=0,
+                pages_done=0,
+                size=0,
+                document_path="",
+            )
+            event = EventId.CALL_BLACKLISTED
+        elif result.ok:
             # Not final yet: the routing (lanfax.service.routing) completes it.
             changes = dict(
                 common,
@@ -233,7 +262,9 @@ class InboundPipeline:
             )
             event = EventId.COMPLETED
         else:
-            # A call dropped mid-fax: keep what arrived, as a failed receive.
+            # A call dropped mid-fax, or cut after [routing] policy.max_pages pages (the
+            # provider says "more than N pages"): keep what arrived, as a failed receive,
+            # which is not routed.
             reason = result.status.string_id or result.status.status_id.name.lower()
             changes = dict(
                 common,
@@ -243,7 +274,9 @@ class InboundPipeline:
                 status_text=f"receive failed after {result.pages} page(s): {reason}",
             )
             event = EventId.DISCONNECTED
-        detail = {"pages": result.pages, "remote_ident": changes["remote_ident"]}
+        detail = {"pages": changes["page_count"], "remote_ident": changes["remote_ident"]}
+        if event is EventId.CALL_BLACKLISTED:
+            detail["reason"] = result.status.string_id
         return await ctx.update_job(
             JobChange(
                 job.job_id,

@@ -246,8 +246,19 @@ class RoutingJobs:
 
     def screen(self, caller_id: str) -> str | None:
         """InboundRouter: the block list of ``[routing] policy`` (caller ids; a TSID is not
-        known before the call is answered)."""
+        known before the call is answered: :meth:`screen_tsid`)."""
         return self.settings.policy.refusal(caller_id, "")
+
+    def screen_tsid(self, tsid: str) -> str | None:
+        """InboundRouter: the block list for the far end's TSID, once T.30 gave it. Pure:
+        a provider may call it on its media thread."""
+        hit = self.settings.policy.block.match("", tsid)
+        return None if hit is None else f"it matches the block list entry {hit!r}"
+
+    @property
+    def max_pages(self) -> int | None:
+        """InboundRouter: ``[routing] policy.max_pages`` (None: no limit)."""
+        return self.settings.policy.max_pages
 
     def received(self, job: Job) -> None:
         """InboundRouter: a fax was committed as a ROUTING job; route it now."""

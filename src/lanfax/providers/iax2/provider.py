@@ -49,7 +49,12 @@ from lanfax.providers.api import (
     ProviderDevice,
     ServiceCallbacks,
 )
-from lanfax.providers.common import LineProvider, sending_status, session_options
+from lanfax.providers.common import (
+    LineProvider,
+    ReceiveGuard,
+    sending_status,
+    session_options,
+)
 from lanfax.providers.iax2.call import AUDIO_FORMATS, CallState, Iax2Call
 from lanfax.providers.iax2.channels import (
     CallCtx,
@@ -405,10 +410,16 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
                     routing_info=self.config.number,
                 )
             )
-            result = await self._media(
-                job, ctx, session, receive_reporter(job, caller, self.config.number)
-            )
+            guard = ReceiveGuard(fax, session.terminate)
+            progress = receive_reporter(job, caller, self.config.number)
+
+            def report(ev: SessionEvent) -> None:
+                guard.observe(ev)  # may end the session: the pump then hangs the call up
+                progress(ev)
+
+            result = guard.outcome(await self._media(job, ctx, session, report))
             session = None
+            job.set_status(result.status)
             return result
         finally:
             if session is not None:

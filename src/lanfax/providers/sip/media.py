@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lanfax.engine import g711
-from lanfax.engine.events import PageDone, PhaseB, SessionResult
+from lanfax.engine.events import PageDone, PhaseB, SessionEvent, SessionResult
 from lanfax.engine.options import SessionOptions
 from lanfax.engine.session import AudioFaxSession, T38FaxSession
 from lanfax.engine.watchdog import Watchdog
@@ -132,8 +132,11 @@ class FaxMedia:
         redundancy: int,
         max_seconds: float,
         on_progress: Callable[[str, int, str], None],
+        watch: Callable[[SessionEvent], None] | None = None,
     ) -> None:
         self.ports = ports
+        #: Sees each session event first (a ReceiveGuard, which may end the session).
+        self._watch = watch
         self._calling = calling
         self._options = options
         self._tx_file = tx_file
@@ -232,6 +235,8 @@ class FaxMedia:
                 self._step_audio(session)
             self._dog.check(session)
         for ev in session.events():
+            if self._watch is not None:
+                self._watch(ev)
             if isinstance(ev, PhaseB):
                 self.negotiated = True
                 self.remote_ident = ev.remote_ident

@@ -37,7 +37,7 @@ from lanfax.providers.api import (
     SendOptions,
     ServiceCallbacks,
 )
-from lanfax.providers.common import session_options
+from lanfax.providers.common import ReceiveGuard, session_options
 from lanfax.providers.sip.call import SipCall
 from lanfax.providers.sip.config import parse_config
 from lanfax.providers.sip.dialog import Dialog, status_for_response
@@ -322,6 +322,15 @@ class SipProvider(UserAgent):
         assert call.invite is not None and call.dialog is not None and call.remote_sdp is not None
         try:
             call.ports = await bind_media(cfg.media_address, cfg.media_ports)
+
+            def cut_short() -> None:
+                # The guard refused the call: end T.30 now and send BYE at once (the caller
+                # would otherwise repeat its frames for many seconds before giving up).
+                if call.media is not None:
+                    call.media.terminate()
+                call.spawn(call.hang_up("refused"), f"refuse {call.call_id}")
+
+            guard = ReceiveGuard(fax, cut_short)
             call.media = FaxMedia(
                 call.ports,
                 calling=False,
@@ -332,6 +341,7 @@ class SipProvider(UserAgent):
                 redundancy=cfg.t38_redundancy,
                 max_seconds=cfg.max_call_seconds,
                 on_progress=call.on_progress,
+                watch=guard.observe if guard.active else None,
             )
             try:
                 sdp, media = answer(
@@ -378,7 +388,7 @@ class SipProvider(UserAgent):
                 )
             )
             call.start_media(media)
-            result = await call.run_media()
+            result = guard.outcome(await call.run_media())
             job.set_status(result.status)
             self.log(
                 call,

@@ -178,6 +178,7 @@ async def run_call(
         max_seconds=cfg.max_call_seconds,
         max_idle_seconds=cfg.max_idle_seconds,
         drop_after_page=call.dialed.impairments.drop_after_page,
+        callee_watch=answer.watch,
     )
     call.attach(exchange)
     if job.aborted:

@@ -118,8 +118,9 @@ class Exchange:
 
     ``caller``/``callee`` are both :class:`AudioEnd` or both :class:`PacketEnd`. ``line``
     maps each direction's audio (codec, noise); ``drop_after_page`` cuts the line once the
-    callee has stored that many pages. :meth:`request_cut` may be called from any thread;
-    the cut takes effect at the next step.
+    callee has stored that many pages; ``callee_watch`` sees each callee event as it is
+    collected (it may terminate the callee's session). :meth:`request_cut` may be called from
+    any thread; the cut takes effect at the next step.
     """
 
     def __init__(
@@ -133,8 +134,10 @@ class Exchange:
         max_idle_seconds: float | None = None,
         drop_after_page: int | None = None,
         tick_samples: int = TICK_SAMPLES,
+        callee_watch: Callable[[SessionEvent], None] | None = None,
     ) -> None:
         self._ends = {Side.CALLER: caller, Side.CALLEE: callee}
+        self._watch = {Side.CALLEE: callee_watch} if callee_watch is not None else {}
         self._packets = packets
         self._line = line
         self._max_samples = int(max_seconds * SAMPLE_RATE)
@@ -233,8 +236,12 @@ class Exchange:
     def _collect(self) -> list[Progress]:
         out: list[Progress] = []
         for side, end in self._ends.items():
+            watch = self._watch.get(side)
             for ev in end.events():
                 self._last_progress = self.samples
+                if watch is not None:
+                    # Synchronously, on this thread: a cut must land before the next page.
+                    watch(ev)
                 if isinstance(ev, PhaseB):
                     self.negotiated.add(side)
                     out.append(

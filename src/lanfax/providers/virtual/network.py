@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from lanfax.engine.events import SessionEvent
 from lanfax.engine.session import FaxSession
 from lanfax.model.errors import ConfigError, ProviderError
 from lanfax.providers.api import CallResult
@@ -55,7 +56,9 @@ class Answer:
     ``session`` is the spandsp session behind ``end`` (None for a voice); ``report`` receives
     the callee's progress on the event loop; ``far_end`` says who answered ("line", "robot",
     "voice"); ``rx_file`` is where a robot kept what it received; ``cleanup`` runs once the
-    media is over (a robot deleting its temporary directory).
+    media is over (a robot deleting its temporary directory); ``watch`` sees each of the
+    callee's session events on the media's own thread, as they happen (a
+    :class:`~lanfax.providers.common.ReceiveGuard` cutting the call).
     """
 
     end: AudioEnd | PacketEnd
@@ -64,6 +67,7 @@ class Answer:
     far_end: str = "line"
     rx_file: Path | None = None
     cleanup: Callable[[], None] | None = None
+    watch: Callable[[SessionEvent], None] | None = None
 
 
 class Call:

@@ -39,6 +39,7 @@ from lanfax.providers.api import (
 from lanfax.providers.common import (
     LineProvider,
     ProviderJob,
+    ReceiveGuard,
     receiving_status,
     sending_status,
     session_options,
@@ -375,12 +376,20 @@ class VirtualProvider(LineProvider[VirtualLine, VirtualJob]):
                     routing_info=line.number,
                 )
             )
-            answer = Answer(session, session, self._callee_reporter(job, call))
+            # The caller's provider runs the media (maybe in a worker thread): the guard
+            # watches this side's events there and terminates this side's session.
+            guard = ReceiveGuard(fax, session.terminate)
+            answer = Answer(
+                session,
+                session,
+                self._callee_reporter(job, call),
+                watch=guard.observe if guard.active else None,
+            )
             if not call.answer(answer):
                 return self._final(job, ProviderStatus.DISCONNECTED, "the caller hung up")
             session = None  # the caller's side runs and closes it now
             try:
-                result = await asyncio.shield(call.callee_result)
+                result = guard.outcome(await asyncio.shield(call.callee_result))
             except asyncio.CancelledError:
                 call.cut(CutReason.CALLEE_ABORT)
                 raise
