@@ -16,6 +16,7 @@ from tests.support.inproc import (
     wait_until,
 )
 
+from lanfax.engine import SessionOptions
 from lanfax.model.clock import ManualClock
 from lanfax.model.codes import (
     DeviceStatus,
@@ -212,5 +213,26 @@ def test_a_send_only_port_is_used_and_a_disabled_one_is_not(tmp_path: Path, fax_
                 done = await wait_status(svc, job.job_id, *FINAL)
                 assert done.device_id == second
             await wait_until(svc, lambda: not svc.dispatcher.active_calls, what="lines idle")
+
+    run(body())
+
+
+def test_branding_header_fits_the_engine_whatever_the_names(tmp_path: Path, fax_tiff: Path) -> None:
+    """A long or non-ASCII sender name must not fail the send: spandsp takes at most 50
+    printable ASCII characters of header text (the header used to exceed it and every send
+    failed as an internal error)."""
+
+    async def body() -> None:
+        async with running_service(tmp_path) as svc:
+            long_name = "Dr. Jürgen Müller-Lüdenscheidt, Ärztehaus am Schloßpark — Praxis 3"
+            (job,) = await submit(svc, fax_tiff, "555 98-76", sender_name=long_name)
+            done = await wait_status(svc, job.job_id, *FINAL)
+            assert done.queue_status is QueueStatus.COMPLETED
+            header = provider_of(svc).calls[0]["header"] or ""
+            assert 0 < len(header) <= 50
+            assert all(0x20 <= ord(c) < 0x7F for c in header)
+            assert header.startswith("FROM: Dr. Jurgen Muller-Ludenscheidt")
+            # The engine, which refused the old header, accepts this one.
+            assert SessionOptions(page_header=header).page_header == header
 
     run(body())

@@ -15,10 +15,12 @@ import asyncio
 import contextlib
 import logging
 import time
+import unicodedata
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from lanfax.engine.options import MAX_HEADER
 from lanfax.model.codes import (
     NO_JOB,
     PROVIDER_OUTCOME,
@@ -51,10 +53,21 @@ PLAN_GAP = 0.01
 _RUNNING = frozenset({QueueStatus.IN_PROGRESS, QueueStatus.CANCELING})
 
 
-def branding_header(job: Job, tsid: str, when: datetime) -> str:
-    """The header line drawn on every sent page when Branding is on."""
+def branding_header(job: Job, tsid: str) -> str:
+    """The header line drawn on every sent page when Branding is on.
+
+    spandsp draws the date, the time, our TSID and the page number beside this text itself, so
+    the text says who sends to whom. It must fit the engine's limit (T.30's 50 characters of
+    printable ASCII), whatever names a user typed: accents are dropped, anything else that is
+    not printable ASCII becomes "?", and the text is cut to the limit rather than failing the
+    send.
+    """
     sender = job.sender_name or job.sender_company or tsid
-    return f"{when.strftime('%Y-%m-%d %H:%M')}  FROM: {sender} ({tsid})  TO: {job.recipient_number}"
+    recipient = job.recipient_name or job.recipient_number
+    text = f"FROM: {sender}  TO: {recipient}"
+    letters = (c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    printable = "".join(c if 0x20 <= ord(c) < 0x7F else "?" for c in letters)
+    return printable[:MAX_HEADER].rstrip()
 
 
 class Dispatcher:
@@ -230,7 +243,7 @@ class Dispatcher:
         tsid = job.tsid
         if ctx.config.use_device_tsid or not tsid:
             tsid = dev.port.tsid or tsid
-        header = branding_header(job, tsid, ctx.clock.now()) if ctx.config.branding else None
+        header = branding_header(job, tsid) if ctx.config.branding else None
         fax = FaxSend(
             file_name=ctx.spool.resolve(job.document_path),
             receiver_number=dialing.dial_string(job.recipient_number, self.dialing),
