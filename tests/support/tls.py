@@ -8,8 +8,8 @@ from pathlib import Path
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """Write ``cert.pem`` (a CA certificate valid for 127.0.0.1 for a day) and ``key.pem``
-    (its unencrypted key) into ``directory``; return their paths."""
+    """Write ``cert.pem`` (a CA certificate valid for 127.0.0.1 and localhost for a day)
+    and ``key.pem`` (its unencrypted key) into ``directory``; return their paths."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -27,7 +27,9 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
