@@ -20,6 +20,7 @@ from lanfax.api.encode import API, json_body, json_response
 from lanfax.api.errors import install_error_handlers
 from lanfax.api.events import install_event_routes
 from lanfax.api.jobs import install_job_routes
+from lanfax.api.limits import install_body_limits
 from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
 from lanfax.api.security import Caller, authenticated, install_security, public, requires
@@ -194,5 +195,9 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     security = security or Security(service)
     install_admin_routes(r, security)
     app.include_router(r)
+    # issue #14 (safety): every request body is bounded (413 naming the limit).
+    install_body_limits(
+        app, lambda: (service.settings.max_json_bytes, service.settings.max_upload_bytes)
+    )
     install_security(app, security)
     return app
