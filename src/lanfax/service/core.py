@@ -124,7 +124,13 @@ class FaxService:
         self.receipts = Receipts(ctx, settings.receipts)
         self.dispatcher = Dispatcher(ctx, self.devices, dialing_rules=settings.dialing)
         self.devices.listener = _Listener(self)
-        self.submitter = Submitter(ctx, limits=ConversionLimits(max_pages=settings.max_pages))
+        self.submitter = Submitter(
+            ctx,
+            limits=ConversionLimits(
+                max_pages=settings.max_pages, timeout=settings.conversion_timeout
+            ),
+            memory_bytes=settings.conversion_memory_bytes,
+        )
         self.control = JobControl(ctx, self.dispatcher, self.spool)
         await recover(ctx)
         ctx.load_unfinished(await ctx.run(store.unfinished_jobs))

@@ -11,6 +11,8 @@ Shape (every key optional; with no file at all, this is what runs)::
     max_pages = 500                 # pages of one submission's document (after conversion)
     max_recipients = 10000          # recipients of one submission (broadcast)
     max_json_kb = 1024              # size limit of a JSON body (and of a submission's params)
+    conversion_timeout_s = 120      # time limit of one document conversion
+    conversion_memory_mb = 2048     # address space of a conversion worker and its converters
     [dialing]                       # dialing rules (lanfax.service.dialing)
     country_code = "49"
     [settings]                      # ServerConfig initial values (lanfax or Windows names)
@@ -59,6 +61,8 @@ _SERVER_KEYS = {
     "max_recipients",
     # issue #14 (safety)
     "max_json_kb",
+    "conversion_timeout_s",
+    "conversion_memory_mb",
 }
 _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
 
@@ -82,6 +86,10 @@ class ServiceSettings:
     max_recipients: int = 10_000
     #: Size limit of a JSON body, and of a submission's params part (issue #14).
     max_json_bytes: int = 1024 * 1024
+    #: One conversion's time limit, and the address space (RLIMIT_AS) of a conversion
+    #: worker and the converters it starts (0: no limit).
+    conversion_timeout: float = 120.0
+    conversion_memory_bytes: int = 2048 * 2**20
     initial_config: Mapping[str, Any] = field(default_factory=dict)
     providers: tuple[Mapping[str, Any], ...] = DEFAULT_PROVIDERS
     source: str = "(defaults)"
@@ -197,6 +205,10 @@ def settings_from_mapping(
     max_pages = _bounded_int(server, "max_pages", 500, 1, 100_000, f"{source}: server")
     max_recipients = _bounded_int(server, "max_recipients", 10_000, 1, 10_000, f"{source}: server")
     max_json_kb = _bounded_int(server, "max_json_kb", 1024, 1, 1024 * 1024, f"{source}: server")
+    conversion_s = _bounded_int(server, "conversion_timeout_s", 120, 1, 3600, f"{source}: server")
+    conversion_mb = _bounded_int(
+        server, "conversion_memory_mb", 2048, 0, 1024 * 1024, f"{source}: server"
+    )
 
     initial = doc.get("settings", {})
     if not isinstance(initial, Mapping):
@@ -237,6 +249,8 @@ def settings_from_mapping(
         max_pages=max_pages,
         max_recipients=max_recipients,
         max_json_bytes=max_json_kb * 1024,
+        conversion_timeout=float(conversion_s),
+        conversion_memory_bytes=conversion_mb * 2**20,
         initial_config=dict(initial),
         providers=providers,
         source=source,

@@ -15,17 +15,21 @@ the commit; the body is removed after.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import logging
 import multiprocessing
 import os
 import re
 import secrets
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lanfax.documents.cover import TemplateStore
 from lanfax.documents.types import MAX_LENGTH, RESOLUTIONS, ConversionLimits, ConversionResult
@@ -40,6 +44,9 @@ from lanfax.service.context import ServiceContext
 from lanfax.service.dialing import DialingRules, check
 from lanfax.service.spool import fsync_dir, fsync_file
 from lanfax.store.api import AuditEntry
+
+T = TypeVar("T")
+log = logging.getLogger("lanfax.init")
 
 #: Most recipients one submission may name.
 MAX_RECIPIENTS = 10_000
@@ -164,11 +171,14 @@ class Submitter:
         max_workers: int | None = None,
         *,
         limits: ConversionLimits | None = None,
+        memory_bytes: int = 0,
     ) -> None:
         self.ctx = ctx
         self._max_workers = max_workers or max(1, min(os.cpu_count() or 1, 4))
         # One conversion per worker process: single-threaded conversions when there are several.
         self.limits = docs.pool_limits(limits or ConversionLimits(), self._max_workers)
+        #: RLIMIT_AS of each worker (and of the converters it starts); 0: none.
+        self.memory_bytes = memory_bytes
         self._pool: ProcessPoolExecutor | None = None
         self._templates: TemplateStore | None = None
 
@@ -181,8 +191,60 @@ class Submitter:
         if self._pool is None:
             # forkserver: forking a process that runs threads (uvicorn, the store) is unsafe.
             mp = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(self._max_workers, mp_context=mp)
+            self._pool = ProcessPoolExecutor(
+                self._max_workers,
+                mp_context=mp,
+                initializer=docs.worker_init,
+                initargs=(self.memory_bytes,),
+            )
         return self._pool
+
+    @property
+    def wall_clock(self) -> float:
+        """Real seconds one job in the pool may take before its worker is killed: the
+        conversion's own limit (which the converter checks) and a margin for a worker that
+        stopped checking (stuck in C code, stopped, swapping)."""
+        return self.limits.timeout * 1.1 + 5.0
+
+    def _discard_pool(self, pool: ProcessPoolExecutor) -> None:
+        """Kill ``pool``'s workers and forget it; the next conversion builds a new one."""
+        if self._pool is pool:
+            self._pool = None
+        # The executor has no public way to stop a running call: its processes are killed.
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _in_pool(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a conversion worker, bounded by :attr:`wall_clock`.
+
+        A worker that dies (killed by the kernel for memory, crashed) breaks the whole
+        pool: it is rebuilt, and the call is tried once more on the new pool, since the
+        worker may have died of another submission's document. A second death, or a call
+        over the wall clock, fails this call only (DocumentError); later conversions run on
+        a fresh pool."""
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            pool = self._converter()
+            try:
+                return await asyncio.wait_for(
+                    loop.run_in_executor(pool, functools.partial(fn, *args)), self.wall_clock
+                )
+            except TimeoutError:
+                self._discard_pool(pool)
+                log.warning("a conversion ran past %.0f s: its worker was killed", self.wall_clock)
+                raise DocumentError(
+                    f"the conversion took longer than {self.wall_clock:.0f} s and was stopped",
+                    hint="send a simpler document (fewer pages, no huge images), or a PDF",
+                ) from None
+            except BrokenProcessPool:
+                self._discard_pool(pool)
+                log.warning("a conversion worker died (attempt %d); the pool is rebuilt", attempt)
+        raise DocumentError(
+            "the conversion process died while converting this document (out of memory?)",
+            hint="send a simpler document (fewer pages, smaller images), or a PDF",
+        )
 
     async def make_document(
         self,
@@ -213,6 +275,17 @@ class Submitter:
             ready = await ctx.run(_ready_or_none, staged[0])
             if ready is not None:
                 _check_pages(ready.pages, self.limits)
+                # Every page, not only the first: its length and its coded data (#14).
+                bad = await ctx.run(docs.check_fax_pages, staged[0], MAX_LENGTH[ready.resolution])
+                if bad is not None and "rows" in bad[1]:
+                    ready = None  # too long: the converter fits it to paper, as for page 1
+                elif bad is not None:
+                    raise DocumentError(
+                        f"page {bad[0]} of the TIFF: {bad[1]}",
+                        hint="send the original document (PDF, image), or a TIFF that"
+                        " tiffinfo -D reads without errors",
+                    )
+            if ready is not None:
                 await ctx.run(ctx.spool.commit_file, staged[0], final)
                 return ConversionResult(
                     final,
@@ -223,10 +296,7 @@ class Submitter:
                     ready.compression,
                     ready.size,
                 )
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            self._converter(), _convert, list(staged), final, resolution, self.limits
-        )
+        result = await self._in_pool(_convert, list(staged), final, resolution, self.limits)
         await ctx.run(_finish_file, final)
         return result
 
@@ -328,12 +398,9 @@ class Submitter:
         """Each recipient's own TIFF (cover page + the body's pages copied as they are) at
         ``spool/docs/<broadcast>-<i>.tif``, fsynced with the directory; all or none."""
         ctx = self.ctx
-        loop = asyncio.get_running_loop()
-        pool = self._converter()
         outs = [ctx.spool.job_doc_path(broadcast_id, i) for i in range(len(submission.recipients))]
         futures = [
-            loop.run_in_executor(
-                pool,
+            self._in_pool(
                 covers.job_document,
                 covers.recipient_info(info, p, now, ctx.tz, body.pages),
                 template,
