@@ -97,6 +97,14 @@ def test_a_dropping_line_gets_every_page_exactly_once(tmp_path: Path, five_pages
                 seen.append((done.queue_status, done.pages_done))
                 if done.queue_status in FINAL:
                     break
+
+                async def lines_idle() -> None:
+                    # Line 101 finishes recording its receive after the sender hung up; a
+                    # retry before that would find it busy (a fair outcome, not this test's).
+                    while any(d.busy for d in svc.devices.devices.values()):
+                        await asyncio.sleep(0.02)
+
+                await asyncio.wait_for(lines_idle(), 30)
                 clock.advance(61)
                 svc.wake()
                 await wait_job(

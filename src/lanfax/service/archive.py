@@ -35,6 +35,7 @@ from lanfax.model.codes import NO_JOB, EventId, JobType, QueueStatus
 from lanfax.model.errors import ConfigError, FaxError, InvalidInput, NotFound
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
+from lanfax.service import covers
 from lanfax.service.context import ServiceContext
 from lanfax.service.spool import copy_atomically
 from lanfax.store.archive import ArchiveQuery, SqlArchive, check_direction
@@ -219,7 +220,17 @@ class Archiver:
         src = self.ctx.spool.resolve(job.document_path)
         done = job.completed_at or self.ctx.clock.now()
         folder = self.directory() / direction / f"{done:%Y}" / f"{done:%m}"
-        dest = await self.ctx.run(copy_atomically, src, folder, f"{job.job_id}.tif")
+        body = covers.body_path(job.extra)
+        if body:
+            # The job's own cover page and the broadcast's shared body, joined (issue #14).
+            joined = self.ctx.spool.tmp / f"archive-{job.job_id}.tif"
+            try:
+                await self.ctx.run(covers.join, src, self.ctx.spool.resolve(body), joined)
+                dest = await self.ctx.run(copy_atomically, joined, folder, f"{job.job_id}.tif")
+            finally:
+                await self.ctx.run(joined.unlink, True)
+        else:
+            dest = await self.ctx.run(copy_atomically, src, folder, f"{job.job_id}.tif")
         outgoing = direction == "outgoing"
         entry = ArchiveEntry(
             archive_id=0,

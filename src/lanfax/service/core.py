@@ -9,6 +9,7 @@ store). Every method raises only FaxError subclasses for bad input or a forbidde
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -31,7 +32,7 @@ from lanfax.model.errors import ConfigError, InvalidInput, NotFound
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.wire import enum_from_wire
-from lanfax.service import docs
+from lanfax.service import covers, docs
 from lanfax.service.archive import Archiver
 from lanfax.service.context import ServiceContext
 from lanfax.service.control import JobControl
@@ -131,6 +132,9 @@ class FaxService:
             ),
             memory_bytes=settings.conversion_memory_bytes,
         )
+        self.submitter.max_recipient_pages = settings.max_recipient_pages
+        self.submitter.max_spool_bytes = settings.max_spool_bytes
+        self.submitter.min_free_bytes = settings.min_free_bytes
         self.control = JobControl(ctx, self.dispatcher, self.spool)
         await recover(ctx)
         ctx.load_unfinished(await ctx.run(store.unfinished_jobs))
@@ -335,14 +339,27 @@ class FaxService:
         await self.control.delete(await self.get_job(job_id))
 
     async def job_document(self, job_id: int) -> Path:
+        """The job's whole TIFF. For a job with a cover page of its own (issue #14: the body
+        is stored once per broadcast) it is joined into ``spool/tmp``: a file the caller
+        removes when done (:meth:`Spool.is_temporary` says so)."""
         job = await self.get_job(job_id)
         if not job.document_path:
             raise NotFound(f"job {job_id} has no document", hint="nothing was sent or received")
-        return self.spool.resolve(job.document_path)
+        path = self.spool.resolve(job.document_path)
+        body = covers.body_path(job.extra)
+        if not body:
+            return path
+        joined = self.spool.tmp / f"whole-{job_id}-{secrets.token_hex(4)}.tif"
+        await self.ctx.run(covers.join, path, self.spool.resolve(body), joined)
+        return joined
 
     async def page_data(self, job_id: int) -> tuple[bytes, int, int]:
-        """FaxGetPageData: the first page as TIFF Class F, with width and height."""
-        path = await self.job_document(job_id)
+        """FaxGetPageData: the first page as TIFF Class F, with width and height (a job's
+        own cover page, when it has one, is its first page)."""
+        job = await self.get_job(job_id)
+        if not job.document_path:
+            raise NotFound(f"job {job_id} has no document", hint="nothing was sent or received")
+        path = self.spool.resolve(job.document_path)
         return await self.ctx.run(docs.first_page, path)
 
     # -- events ------------------------------------------------------------------------------

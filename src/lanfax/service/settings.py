@@ -13,6 +13,9 @@ Shape (every key optional; with no file at all, this is what runs)::
     max_json_kb = 1024              # size limit of a JSON body (and of a submission's params)
     conversion_timeout_s = 120      # time limit of one document conversion
     conversion_memory_mb = 2048     # address space of a conversion worker and its converters
+    max_recipient_pages = 100000    # recipients x pages of one submission
+    max_spool_mb = 0                # size of spool/docs (0: only the disk bounds it)
+    min_free_mb = 64                # free space the spool's disk must keep
     [dialing]                       # dialing rules (lanfax.service.dialing)
     country_code = "49"
     [settings]                      # ServerConfig initial values (lanfax or Windows names)
@@ -63,6 +66,9 @@ _SERVER_KEYS = {
     "max_json_kb",
     "conversion_timeout_s",
     "conversion_memory_mb",
+    "max_recipient_pages",
+    "max_spool_mb",
+    "min_free_mb",
 }
 _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
 
@@ -90,6 +96,10 @@ class ServiceSettings:
     #: worker and the converters it starts (0: no limit).
     conversion_timeout: float = 120.0
     conversion_memory_bytes: int = 2048 * 2**20
+    #: Bounds on what one submission and the spool may hold (507 beyond, issue #14).
+    max_recipient_pages: int = 100_000
+    max_spool_bytes: int = 0
+    min_free_bytes: int = 64 * 2**20
     initial_config: Mapping[str, Any] = field(default_factory=dict)
     providers: tuple[Mapping[str, Any], ...] = DEFAULT_PROVIDERS
     source: str = "(defaults)"
@@ -209,6 +219,10 @@ def settings_from_mapping(
     conversion_mb = _bounded_int(
         server, "conversion_memory_mb", 2048, 0, 1024 * 1024, f"{source}: server"
     )
+    where = f"{source}: server"
+    recipient_pages = _bounded_int(server, "max_recipient_pages", 100_000, 1, 10**9, where)
+    max_spool_mb = _bounded_int(server, "max_spool_mb", 0, 0, 1024**3, where)
+    min_free_mb = _bounded_int(server, "min_free_mb", 64, 0, 1024**3, where)
 
     initial = doc.get("settings", {})
     if not isinstance(initial, Mapping):
@@ -251,6 +265,9 @@ def settings_from_mapping(
         max_json_bytes=max_json_kb * 1024,
         conversion_timeout=float(conversion_s),
         conversion_memory_bytes=conversion_mb * 2**20,
+        max_recipient_pages=recipient_pages,
+        max_spool_bytes=max_spool_mb * 2**20,
+        min_free_bytes=min_free_mb * 2**20,
         initial_config=dict(initial),
         providers=providers,
         source=source,

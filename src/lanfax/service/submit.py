@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from lanfax.documents.cover import TemplateStore
 from lanfax.documents.types import MAX_LENGTH, RESOLUTIONS, ConversionLimits, ConversionResult
 from lanfax.model.codes import DeliveryReportType, EventId, JobType, QueueStatus, ScheduleAction
-from lanfax.model.errors import ConfigError, DocumentError, InvalidInput
+from lanfax.model.errors import ConfigError, DocumentError, InsufficientStorage, InvalidInput
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job, JobParams
 from lanfax.model.wire import from_wire
@@ -179,6 +179,10 @@ class Submitter:
         self.limits = docs.pool_limits(limits or ConversionLimits(), self._max_workers)
         #: RLIMIT_AS of each worker (and of the converters it starts); 0: none.
         self.memory_bytes = memory_bytes
+        #: Bounds of one submission and of the spool (InsufficientStorage, 507, beyond).
+        self.max_recipient_pages = 100_000
+        self.max_spool_bytes = 0
+        self.min_free_bytes = 64 * 2**20
         self._pool: ProcessPoolExecutor | None = None
         self._templates: TemplateStore | None = None
 
@@ -315,27 +319,39 @@ class Submitter:
         ctx = self.ctx
         broadcast_id = secrets.token_hex(8)
         template = self._cover_template(submission, user_name)
-        # With cover pages the shared body is only an ingredient: it waits in spool/tmp.
-        body_out = ctx.spool.tmp / f"{broadcast_id}.body.tif" if submission.cover_page else None
         try:
-            doc = await self.make_document(
-                staged, broadcast_id, submission.resolution, labels, body_out
-            )
+            await self._check_room(submission, staged)
+            body = await self.make_document(staged, broadcast_id, submission.resolution, labels)
         finally:
             if stage_dir is not None:
                 await ctx.run(shutil.rmtree, stage_dir, True)
         now = ctx.clock.now()
-        docs_per_job = [doc] * len(submission.recipients)
+        try:
+            self._check_recipient_pages(submission, body.pages)
+        except BaseException:
+            body.path.unlink(missing_ok=True)
+            raise
+        # The body is stored once; with cover pages each recipient has its own one-page
+        # cover file, joined to the body only when the whole fax is needed (#14).
+        docs_per_job = [body] * len(submission.recipients)
+        extra_per_job: list[dict[str, Any]] = [{} for _ in submission.recipients]
         if submission.cover_page is not None:
             try:
                 docs_per_job = await self._cover_documents(
-                    submission, submission.cover_page, template, doc, broadcast_id, now
+                    submission, submission.cover_page, template, body, broadcast_id, now
                 )
-            finally:
-                doc.path.unlink(missing_ok=True)
+            except BaseException:
+                body.path.unlink(missing_ok=True)
+                raise
+            extra_per_job = [{"body_path": ctx.spool.relative(body.path)} for _ in docs_per_job]
         jobs: list[Job] = []
         events: list[NewEvent] = []
-        for p, doc in zip(submission.recipients, docs_per_job, strict=True):
+        for p, doc, own in zip(submission.recipients, docs_per_job, extra_per_job, strict=True):
+            whole_size = doc.size + (body.size if own else 0)
+            whole_pages = doc.pages + (body.pages if own else 0)
+            extra = dict(own)
+            if submission.receipt_summary:
+                extra["receipt_summary"] = True
             jobs.append(
                 Job(
                     job_id=0,
@@ -343,8 +359,8 @@ class Submitter:
                     queue_status=QueueStatus.PENDING,
                     submitted_at=now,
                     user_name=user_name,
-                    size=doc.size,
-                    page_count=doc.pages,
+                    size=whole_size,
+                    page_count=whole_pages,
                     recipient_number=p.recipient_number,
                     recipient_name=p.recipient_name,
                     tsid=p.tsid,
@@ -363,7 +379,7 @@ class Submitter:
                     document_path=ctx.spool.relative(doc.path),
                     cover_page=submission.cover_page,
                     compression=doc.compression,
-                    extra={"receipt_summary": True} if submission.receipt_summary else {},
+                    extra=extra,
                 )
             )
             events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))
@@ -371,10 +387,51 @@ class Submitter:
             added = await ctx.add_jobs(jobs, events, audit)
         except BaseException:
             # Not committed: the documents belong to no job.
-            for d in docs_per_job:
+            for d in {*docs_per_job, body}:
                 d.path.unlink(missing_ok=True)
             raise
         return broadcast_id, added
+
+    async def _check_room(self, submission: Submission, staged: Sequence[Path]) -> None:
+        """InsufficientStorage (507, with the figures) when the spool cannot take this
+        submission: its disk would keep less than min_free_mb, or spool/docs is already
+        at max_spool_mb. Checked before converting anything."""
+        spool = self.ctx.spool
+        incoming = sum(p.stat().st_size for p in staged if p.is_file())
+        free, used = await self.ctx.run(_spool_room, spool.docs, self.max_spool_bytes > 0)
+        mb = 2**20
+        if free - incoming < self.min_free_bytes:
+            raise InsufficientStorage(
+                f"the spool's disk has {free / mb:.1f} MB free; this submission brings"
+                f" {incoming / mb:.1f} MB and {self.min_free_bytes / mb:.0f} MB must stay free"
+                " (server.min_free_mb)",
+                hint="try again once faxes in the queue were sent and deleted, or free disk space",
+                free_bytes=free,
+                needed_bytes=incoming,
+            )
+        if self.max_spool_bytes and used + incoming > self.max_spool_bytes:
+            raise InsufficientStorage(
+                f"the spool holds {used / mb:.1f} MB of the {self.max_spool_bytes / mb:.0f} MB"
+                f" allowed (server.max_spool_mb); this submission brings {incoming / mb:.1f} MB",
+                hint="try again once faxes in the queue were sent and deleted, or raise"
+                " server.max_spool_mb",
+                spool_bytes=used,
+                needed_bytes=incoming,
+            )
+
+    def _check_recipient_pages(self, submission: Submission, pages: int) -> None:
+        recipients = len(submission.recipients)
+        cover = 1 if submission.cover_page is not None else 0
+        total = recipients * (pages + cover)
+        if total > self.max_recipient_pages:
+            raise InsufficientStorage(
+                f"{recipients} recipient(s) x {pages + cover} page(s) is {total} pages to send,"
+                f" more than the {self.max_recipient_pages} one submission may hold"
+                " (server.max_recipient_pages)",
+                hint="send it in several submissions, or raise server.max_recipient_pages",
+                recipients=recipients,
+                pages=pages + cover,
+            )
 
     def _cover_template(self, submission: Submission, user_name: str) -> Path | None:
         """The cover page template, checked before any conversion (ServerCp, unknown name)."""
@@ -395,16 +452,16 @@ class Submitter:
         broadcast_id: str,
         now: datetime,
     ) -> list[ConversionResult]:
-        """Each recipient's own TIFF (cover page + the body's pages copied as they are) at
-        ``spool/docs/<broadcast>-<i>.tif``, fsynced with the directory; all or none."""
+        """Each recipient's own cover page (one page, at the body's resolution and
+        compression) at ``spool/docs/<broadcast>-<i>.tif``, fsynced with the directory; all
+        or none. The body is not copied: it is joined to the cover when the line needs it."""
         ctx = self.ctx
         outs = [ctx.spool.job_doc_path(broadcast_id, i) for i in range(len(submission.recipients))]
         futures = [
             self._in_pool(
-                covers.job_document,
+                covers.cover_document,
                 covers.recipient_info(info, p, now, ctx.tz, body.pages),
                 template,
-                body.path,
                 out,
                 body.resolution,
                 body.compression,
@@ -434,6 +491,18 @@ def _relabel(exc: DocumentError, staged: Sequence[Path], labels: Sequence[str]) 
             break
     message = re.sub(r"\S*/spool/tmp/\S*", "(the upload)", message)
     return DocumentError(message, hint=exc.hint, **exc.detail)
+
+
+def _spool_room(docs_dir: Path, measure: bool) -> tuple[int, int]:
+    """(free bytes on the spool's disk, bytes in spool/docs; 0 unless ``measure``)."""
+    st = os.statvfs(docs_dir)
+    used = 0
+    if measure:
+        with os.scandir(docs_dir) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    used += entry.stat(follow_symlinks=False).st_size
+    return st.f_bavail * st.f_frsize, used
 
 
 def _check_pages(pages: int, limits: ConversionLimits) -> None:
