@@ -7,6 +7,7 @@ Real worker processes of the service's own pool, real signals; nothing is simula
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -84,8 +85,13 @@ def test_a_worker_that_stops_answering_fails_only_that_submission(tmp_path: Path
                     # Killed with the old pool, as it should be; if not, let it go on.
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGCONT)
-            # The stuck workers were killed, and a new pool converts again.
+            # The stuck workers were killed (dead within a few seconds), and a new pool
+            # converts again.
             for pid in stuck:
+                for _ in range(100):
+                    if not Path(f"/proc/{pid}").exists() or _zombie(pid):
+                        break
+                    await asyncio.sleep(0.05)
                 assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
             job_id = await _submit_text(svc, "after the stuck one\n")
             assert (await svc.get_job(job_id)).page_count == 1

@@ -121,6 +121,7 @@ class FaxService:
         self.devices = DeviceManager(ctx)
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
         self.inbound = InboundPipeline(ctx, self.devices, self._router or self.routing)
+        self.inbound.min_free_bytes = settings.min_free_bytes
         self.archiver = Archiver(ctx, settings.data_dir)
         self.receipts = Receipts(ctx, settings.receipts)
         self.dispatcher = Dispatcher(ctx, self.devices, dialing_rules=settings.dialing)

@@ -267,6 +267,11 @@ class Submitter:
             return await self._make_document(staged, broadcast_id, resolution, out)
         except DocumentError as exc:
             raise _relabel(exc, staged, labels) from None
+        except BaseException:
+            # A conversion cut short (a full disk) may leave part of the file: no job has it.
+            with contextlib.suppress(OSError):
+                (out or self.ctx.spool.doc_path(broadcast_id)).unlink(missing_ok=True)
+            raise
 
     async def _make_document(
         self, staged: Sequence[Path], broadcast_id: str, resolution: str, out: Path | None
