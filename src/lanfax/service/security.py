@@ -17,6 +17,7 @@ only writer. The audit trail is a table (:mod:`lanfax.store.audit`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -182,6 +183,10 @@ class TokenInfo:
         }
 
 
+#: Seconds over which refused requests of one address share one audit row.
+REFUSAL_WINDOW = 60.0
+
+
 class _Bucket:
     __slots__ = ("level", "stamp")
 
@@ -202,6 +207,8 @@ class Security:
         self._tokens: dict[str, TokenInfo] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._audit: Any = None
+        #: Refused requests per (address, user, status): (start of the window, count since).
+        self._refusal_windows: dict[tuple[str, str, int], tuple[float | None, int]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -240,6 +247,48 @@ class Security:
             basic, ext = ROLE_RIGHTS[Role.ADMINISTRATOR]
             name = (user_header or "anonymous")[:64]
             return Caller(name, Role.ADMINISTRATOR, basic, ext, address, "none")
+        # An address that keeps being refused (guessing tokens or passwords) gets 429s for
+        # its bad credentials (issue #14: bad tokens were not rate-limited); a valid login
+        # from the same address still works. (Passwords also have their own limit before
+        # scrypt runs.)
+        try:
+            return await self._authenticate(authorization, address)
+        except Unauthenticated:
+            self._refusals_left(address)
+            self._refused(address)
+            raise
+
+    def _refusals_left(self, address: str) -> None:
+        s = self.settings
+        if s.refusals_per_minute <= 0 or s.refusal_burst <= 0:
+            return
+        bucket = self._buckets.get(f"refused@{address}")
+        if bucket is None:
+            return
+        now = self._service.clock.monotonic()
+        rate = s.refusals_per_minute / 60.0
+        level = min(float(s.refusal_burst), bucket.level + (now - bucket.stamp) * rate)
+        if level < 1.0:
+            wait = (1.0 - level) / rate
+            raise RateLimited(
+                f"too many refused requests from {address}",
+                hint=f"check the token or password; try again in {wait:.0f} s",
+                retry_after=round(wait, 1),
+            )
+
+    def _refused(self, address: str) -> None:
+        s = self.settings
+        if s.refusals_per_minute <= 0 or s.refusal_burst <= 0:
+            return
+        with contextlib.suppress(RateLimited):
+            self._take(
+                f"refused@{address}",
+                cost=1.0,
+                rate=s.refusals_per_minute / 60.0,
+                burst=float(s.refusal_burst),
+            )
+
+    async def _authenticate(self, authorization: str | None, address: str) -> Caller:
         users = await self._load()
         if not authorization:
             raise Unauthenticated(
@@ -549,7 +598,29 @@ class Security:
         outcome: str = "ok",
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        """Append to the audit trail (and the log): who, what, when, from where."""
+        """Append to the audit trail (and the log): who, what, when, from where.
+
+        Refused requests (401, 403, 429) are aggregated per address, user and status: the
+        first of a minute is written, the others are counted and the count is written with
+        the next one after the minute (``detail["repeated"]``), so a flood of bad tokens
+        costs a row (and an fsync) a minute, not one per request (issue #14)."""
+        status = (detail or {}).get("status")
+        if status in (401, 403, 429):
+            address = caller.address if caller else ""
+            key = (address, caller.user if caller else "", int(status))
+            now = self._service.clock.monotonic()
+            started, repeated = self._refusal_windows.get(key, (None, 0))
+            if started is not None and now - started < REFUSAL_WINDOW:
+                self._refusal_windows[key] = (started, repeated + 1)
+                return
+            self._refusal_windows[key] = (now, 0)
+            if len(self._refusal_windows) > 10_000:  # bounded: forget the oldest windows
+                for old in sorted(
+                    self._refusal_windows, key=lambda k: self._refusal_windows[k][0] or 0
+                )[:5_000]:
+                    del self._refusal_windows[old]
+            if repeated:
+                detail = {**(detail or {}), "repeated": repeated}
         entry = self.audit_entry(caller, action, target, outcome=outcome, detail=detail)
         self.log_entry(entry)
         table = self._audit_table()
