@@ -361,7 +361,7 @@ class Archiver:
         fd, tmp = tempfile.mkstemp(prefix="archive-", suffix=".pdf", dir=self.ctx.spool.tmp)
         os.close(fd)
         try:
-            await self.ctx.run(documents.tiff_to_pdf, path, Path(tmp))
+            await self.ctx.run_heavy(documents.tiff_to_pdf, path, Path(tmp))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

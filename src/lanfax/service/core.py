@@ -39,6 +39,7 @@ from lanfax.service.control import JobControl
 from lanfax.service.devices import DeviceManager
 from lanfax.service.dispatcher import Dispatcher
 from lanfax.service.inbound import InboundPipeline, InboundRouter
+from lanfax.service.looplag import LoopLagMonitor
 from lanfax.service.receipts import Receipts
 from lanfax.service.recovery import recover
 from lanfax.service.routing import open_routing
@@ -90,6 +91,8 @@ class FaxService:
         self._tz = tz
         self._router = router
         self.started_at: datetime | None = None
+        #: The event loop's stalls (issue #14, item 7).
+        self.loop_lag = LoopLagMonitor()
         self._ctx: ServiceContext | None = None
         self._logging: list[LoggingCategory] = list(DEFAULT_LOGGING)
 
@@ -143,6 +146,7 @@ class FaxService:
         self.started_at = self.clock.now()
         await ctx.emit([NewEvent(EventId.FAXSVC_STARTED, 0, NO_JOB, {"version": __version__})])
         self.dispatcher.start()
+        self.loop_lag.start()
         await self.routing.start()
         await self.archiver.start()
         await self.receipts.start()
@@ -152,6 +156,7 @@ class FaxService:
         if self._ctx is None:
             return
         ctx = self._ctx
+        await self.loop_lag.stop()
         await self.dispatcher.stop(abort_calls=True)
         await self.inbound.stop()
         await self.routing.stop()
@@ -185,6 +190,8 @@ class FaxService:
             "queue_paused": ctx.config.pause_server_queue,
             "devices": len(self.devices.devices),
             "jobs_active": active,
+            # Stalls of the event loop over 100 ms since the start (issue #14).
+            "loop_lag": self.loop_lag.stats.to_wire(),
         }
 
     # -- configuration ---------------------------------------------------------------------

@@ -183,6 +183,8 @@ class TokenInfo:
         }
 
 
+#: Seconds a verified password is remembered (issue #14: scrypt on every request).
+PASSWORD_CACHE_SECONDS = 60.0
 #: Seconds over which refused requests of one address share one audit row.
 REFUSAL_WINDOW = 60.0
 
@@ -207,6 +209,9 @@ class Security:
         self._tokens: dict[str, TokenInfo] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._audit: Any = None
+        #: Passwords verified recently: keyed digest -> monotonic expiry (see _password_login).
+        self._verified: dict[bytes, float] = {}
+        self._cache_key = secrets.token_bytes(32)
         #: Refused requests per (address, user, status): (start of the window, count since).
         self._refusal_windows: dict[tuple[str, str, int], tuple[float | None, int]] = {}
 
@@ -341,10 +346,23 @@ class Security:
         users = await self._load()
         user = users.get(name) if sep else None
         stored = user.password_hash if user else ""
+        # A password verified a moment ago is not hashed again (scrypt on every Basic request
+        # would make each one cost ~50 ms of CPU): a keyed digest of (user, stored hash,
+        # password) is remembered for PASSWORD_CACHE_SECONDS. A changed password changes the
+        # stored hash, so the old entry no longer matches.
+        key = hmac.new(self._cache_key, f"{name}\0{stored}\0{password}".encode(), "sha256")
+        digest = key.digest()
+        now = self._service.clock.monotonic()
+        if stored and user is not None and self._verified.get(digest, 0.0) > now:
+            return user
         # Hash even for an unknown user, so that timing does not tell which names exist.
-        ok = await self._service.ctx.run(
+        ok = await self._service.ctx.run_heavy(
             verify_password, password, stored or hash_password("x", n=2**10)
         )
+        if ok and stored and user is not None:
+            if len(self._verified) > 10_000:
+                self._verified = {d: t for d, t in self._verified.items() if t > now}
+            self._verified[digest] = now + PASSWORD_CACHE_SECONDS
         if user is None or not stored or not ok:
             raise Unauthenticated(
                 "wrong user name or password", hint="check both; an administrator can reset it"
@@ -405,7 +423,7 @@ class Security:
         hashed = ""
         if password is not None:
             check_password(password)
-            hashed = await self._service.ctx.run(hash_password, password)
+            hashed = await self._service.ctx.run_heavy(hash_password, password)
         user = UserInfo(name, parse_role(role), password_hash=hashed, created_at=self._stamp())
         await self._put_user(user, name)
         return user
@@ -413,7 +431,7 @@ class Security:
     async def set_password(self, name: str, password: str) -> UserInfo:
         user = await self.get_user(name)
         check_password(password)
-        hashed = await self._service.ctx.run(hash_password, password)
+        hashed = await self._service.ctx.run_heavy(hash_password, password)
         new = UserInfo(user.name, user.role, user.granted, user.revoked, hashed, user.created_at)
         await self._put_user(new, name)
         return new
