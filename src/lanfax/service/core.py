@@ -9,6 +9,7 @@ store). Every method raises only FaxError subclasses for bad input or a forbidde
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -82,6 +83,12 @@ class FaxService:
         router: InboundRouter | None = None,
         tz: tzinfo | None = None,
     ) -> None:
+        if not settings.data_dir.is_absolute():
+            # Paths are made absolute once, here at the latest (lanfax serve does it when it
+            # reads its settings): the folder route refuses relative folders.
+            from lanfax.service.settings import absolute_paths
+
+            settings = absolute_paths(settings)
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.spool = Spool(settings.data_dir)
@@ -179,8 +186,13 @@ class FaxService:
     # -- configuration ---------------------------------------------------------------------
 
     async def _load_config(self) -> ServerConfig:
-        stored = await self.ctx.get_settings("config")
+        stored = dict(await self.ctx.get_settings("config"))
         config = ServerConfig.from_mapping(self.settings.initial_config)
+        archive = stored.get("archive_directory")
+        if isinstance(archive, str) and archive and not os.path.isabs(archive):
+            # Stored by a version that accepted relative paths: it meant this directory.
+            stored["archive_directory"] = os.path.abspath(archive)
+            log.warning("archive_directory %r read as %r", archive, stored["archive_directory"])
         try:
             return config.with_changes(stored)
         except ConfigError as exc:

@@ -25,6 +25,7 @@ Shape (every key optional; with no file at all, this is what runs)::
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -195,6 +196,13 @@ def settings_from_mapping(
     initial = doc.get("settings", {})
     if not isinstance(initial, Mapping):
         raise ConfigError(f"{source}: settings must be a table", hint="write it as [settings]")
+    if base_dir is not None:  # a relative ArchiveDirectory is read from the file's directory
+        initial = {
+            k: str(_absolute(Path(v), base_dir))
+            if k in ("archive_directory", "ArchiveDirectory") and isinstance(v, str) and v
+            else v
+            for k, v in initial.items()
+        }
     try:
         ServerConfig.from_mapping(initial)
     except ConfigError as exc:
@@ -265,7 +273,7 @@ def load_settings(
             raise ConfigError(
                 f"{p} is not valid TOML: {exc}", hint="fix the syntax at the position shown"
             ) from None
-        settings = settings_from_mapping(doc, source=str(p), base_dir=p.parent)
+        settings = settings_from_mapping(doc, source=str(p), base_dir=p.parent.absolute())
     changes: dict[str, Any] = {}
     if data_dir is not None:
         changes["data_dir"] = Path(data_dir)
@@ -275,4 +283,46 @@ def load_settings(
         from dataclasses import replace
 
         settings = replace(settings, **changes)
-    return settings
+    return absolute_paths(settings)
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    """``path`` made absolute from ``base`` and normalized (``..`` folded, symlinks kept: the
+    administrator's layout is theirs)."""
+    return Path(os.path.normpath(base / path.expanduser()))
+
+
+def absolute_paths(settings: ServiceSettings, cwd: Path | None = None) -> ServiceSettings:
+    """Every path the service derives from ``--data`` or the settings file, made absolute once,
+    from ``cwd`` (default: the directory ``lanfax serve`` was started in).
+
+    The data directory is the root of the spool, the database, the inbox, the archive and the
+    cover templates; an absolute root keeps them all absolute, so that no later check (the
+    folder route refuses relative folders) nor a change of directory sees a relative path.
+    A relative path in the settings file was already read from the file's directory."""
+    from dataclasses import replace
+
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    sec = settings.security
+    security = replace(
+        sec,
+        tls_cert=_absolute(sec.tls_cert, base) if sec.tls_cert else None,
+        tls_key=_absolute(sec.tls_key, base) if sec.tls_key else None,
+        credentials_file=_absolute(sec.credentials_file, base) if sec.credentials_file else None,
+    )
+    database = settings.database_url
+    prefix, sep, rest = database.partition(":///")
+    if sep and prefix.startswith("sqlite") and rest and not rest.startswith(("/", ":memory:")):
+        database = f"{prefix}:///{_absolute(Path(rest), base)}"
+    initial = dict(settings.initial_config)
+    for key in ("archive_directory", "ArchiveDirectory"):
+        value = initial.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            initial[key] = str(_absolute(Path(value), base))
+    return replace(
+        settings,
+        data_dir=_absolute(settings.data_dir, base),
+        database_url=database,
+        initial_config=initial,
+        security=security,
+    )

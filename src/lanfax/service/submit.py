@@ -155,6 +155,15 @@ def _finish_file(path: Path) -> None:
     fsync_dir(path.parent)
 
 
+def ignore_interrupt() -> None:
+    """A conversion worker's start: Ctrl-C in the terminal reaches every process of the
+    group, but stopping is the parent's business (``lanfax serve`` shuts the pool down when it
+    stops); a worker that took SIGINT would die with a KeyboardInterrupt traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Submitter:
     """Turns submissions into committed jobs."""
 
@@ -181,7 +190,9 @@ class Submitter:
         if self._pool is None:
             # forkserver: forking a process that runs threads (uvicorn, the store) is unsafe.
             mp = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(self._max_workers, mp_context=mp)
+            self._pool = ProcessPoolExecutor(
+                self._max_workers, mp_context=mp, initializer=ignore_interrupt
+            )
         return self._pool
 
     async def make_document(
