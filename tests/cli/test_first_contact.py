@@ -234,6 +234,35 @@ def test_the_readme_first_fax_reaches_the_inbox_of_a_fresh_copy(
     assert "Traceback" not in server.text(), server.text()
     assert "KeyboardInterrupt" not in server.text(), server.text()
     assert wait_session_empty(server.proc.pid) == []  # the parent ended what it started
+    # ./serve ran `lanfax doctor --quiet` first: on this machine nothing failed, so it said
+    # nothing (test_serve_reports_what_doctor_found shows it speaking).
+    assert not [line for line in server.err if line.startswith("lanfax doctor:")]
+
+
+def test_serve_reports_what_doctor_found_then_a_taken_port(
+    checkout_copy: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(_clean_env(home), LANFAX_VENV=str(VENV), LANFAX_NO_APT="1")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        p = subprocess.run(
+            ["./serve", "--listen", f"127.0.0.1:{port}"],
+            cwd=checkout_copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert p.returncode == 7, p.stdout + p.stderr
+    doctor_lines = [line for line in p.stderr.splitlines() if line.startswith("lanfax doctor:")]
+    assert len(doctor_lines) == 1 and "FAIL  API port:" in doctor_lines[0], p.stderr
+    assert f"lanfax serve: 127.0.0.1:{port} is in use" in p.stderr
+    assert f"--listen 127.0.0.1:{port + 1}" in p.stderr
+    assert "Traceback" not in p.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

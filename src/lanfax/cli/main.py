@@ -22,7 +22,10 @@ from typing import Any
 _DISPATCH = {
     "serve": ("lanfax.cli.serve", "run the fax service (see `lanfax serve --help`)"),
     "convert": ("lanfax.documents.cli", "turn documents into fax-ready TIFF, offline"),
+    "doctor": ("lanfax.cli.doctor", "check what the service needs on this machine"),
 }
+#: Global options a dispatch verb takes too (``lanfax --json doctor``).
+_DISPATCH_GLOBALS = {"doctor": ("--json",)}
 
 _EPILOG = """\
 global options (before or after the verb): --server URL, --user NAME, --token TOKEN,
@@ -267,7 +270,7 @@ def _dispatch(verb: str, argv: Sequence[str]) -> int:
         ) from None
     entry: Callable[[list[str]], int | None] = module.main
     # convert's program also serves other verbs; it gets its own verb first.
-    args = list(argv) if verb == "serve" else [verb, *argv]
+    args = list(argv) if verb in ("serve", "doctor") else [verb, *argv]
     return int(entry(args) or 0)
 
 
@@ -277,6 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args_list, moved = hoist_globals(args_list)
         if args_list and args_list[0] in _DISPATCH:
+            takes = _DISPATCH_GLOBALS.get(args_list[0], ())
+            args_list += [a for a in moved if a in takes]
+            moved = [a for a in moved if a not in takes]
             if moved:
                 from lanfax.model.errors import InvalidInput
 
