@@ -19,6 +19,7 @@ from lanfax.api.covers import install_cover_routes
 from lanfax.api.encode import API, json_body, json_response
 from lanfax.api.errors import install_error_handlers
 from lanfax.api.events import install_event_routes
+from lanfax.api.ipp import install_ipp_routes  # issue #11
 from lanfax.api.jobs import install_job_routes
 from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
@@ -194,5 +195,6 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     security = security or Security(service)
     install_admin_routes(r, security)
     app.include_router(r)
+    install_ipp_routes(app, service, security)  # issue #11: POST /ipp/faxout
     install_security(app, security)
     return app
