@@ -83,6 +83,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lanfax.ipp")
 
+#: The job attributes answered to Print-Job, Create-Job and Send-Document.
+_CREATED = [
+    "job-id",
+    "job-uri",
+    "job-state",
+    "job-state-reasons",
+    "job-state-message",
+    "lanfax-draft-id",
+]
+
 #: What an operation returns: the groups after the operation group, status-message, status.
 Result = tuple[list[Group], str, Status]
 
@@ -615,7 +625,7 @@ class FaxOut:
                 await self._job_attributes(
                     job,
                     where,
-                    ["job-id", "job-uri", "job-state", "job-state-reasons", "job-state-message"],
+                    _CREATED,
                 )
             ],
             what,
@@ -630,7 +640,7 @@ class FaxOut:
                 await self._job_attributes(
                     job,
                     where,
-                    ["job-id", "job-uri", "job-state", "job-state-reasons", "job-state-message"],
+                    _CREATED,
                 )
             ],
             "waiting for the document",
@@ -682,7 +692,7 @@ class FaxOut:
                 await self._job_attributes(
                     job,
                     where,
-                    ["job-id", "job-uri", "job-state", "job-state-reasons", "job-state-message"],
+                    _CREATED,
                 )
             ],
             "document accepted",
