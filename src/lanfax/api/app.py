@@ -16,9 +16,11 @@ from lanfax import __version__
 from lanfax.api.admin import install_admin_routes
 from lanfax.api.archive import install_archive_routes
 from lanfax.api.covers import install_cover_routes
+from lanfax.api.drafts import install_draft_routes  # issue #11
 from lanfax.api.encode import API, json_body, json_response
 from lanfax.api.errors import install_error_handlers
 from lanfax.api.events import install_event_routes
+from lanfax.api.ipp import install_ipp_routes  # issue #11
 from lanfax.api.jobs import install_job_routes
 from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
@@ -191,8 +193,10 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_report_routes(r, service)
     install_cover_routes(r, service)
     install_event_routes(r, service)
+    install_draft_routes(r, service)  # issue #11
     security = security or Security(service)
     install_admin_routes(r, security)
     app.include_router(r)
+    install_ipp_routes(app, service, security)  # issue #11: POST /ipp/faxout
     install_security(app, security)
     return app

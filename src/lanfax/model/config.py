@@ -91,6 +91,15 @@ SETTINGS: tuple[Setting, ...] = (
         _absolute_or_empty,
     ),
     Setting("inbound_profile", "InboundProfile", str, "", "Identity used to mail inbound faxes."),
+    # -- ipp (issue #11) --
+    Setting(
+        "draft_days",
+        "DraftDays",
+        int,
+        7,
+        "Days a draft (a document printed with no fax number) is kept.",
+        _range(1, 3650),
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -150,6 +159,8 @@ class ServerConfig:
     archive_outgoing_faxes: bool = False
     archive_directory: str = ""
     inbound_profile: str = ""
+    # -- ipp (issue #11) --
+    draft_days: int = 7
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ServerConfig:

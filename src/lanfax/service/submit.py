@@ -22,7 +22,7 @@ import secrets
 import shutil
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,8 @@ class Submission:
     resolution: str = "fine"
     #: One receipt for the whole broadcast when its last job ends (kept in ``job.extra``).
     receipt_summary: bool = False
+    #: Kept in every job's ``extra`` (e.g. per-job ``retries``/``retry_delay`` from IPP).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def parse_submission(
@@ -304,7 +306,10 @@ class Submitter:
                     document_path=ctx.spool.relative(doc.path),
                     cover_page=submission.cover_page,
                     compression=doc.compression,
-                    extra={"receipt_summary": True} if submission.receipt_summary else {},
+                    extra={
+                        **submission.extra,
+                        **({"receipt_summary": True} if submission.receipt_summary else {}),
+                    },
                 )
             )
             events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))
