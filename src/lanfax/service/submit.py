@@ -22,7 +22,7 @@ import secrets
 import shutil
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,8 @@ class Submission:
     resolution: str = "fine"
     #: One receipt for the whole broadcast when its last job ends (kept in ``job.extra``).
     receipt_summary: bool = False
+    #: More ``job.extra`` for every job (e.g. ``receipt_attach`` from the e-mail gateway).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def parse_submission(
@@ -239,11 +241,13 @@ class Submitter:
         stage_dir: Path | None = None,
         labels: Sequence[str] = (),
         audit: Sequence[AuditEntry] = (),
+        broadcast_id: str | None = None,
     ) -> tuple[str, list[Job]]:
         """Make the document and commit the jobs (with ``audit``, in the same transaction);
-        returns (broadcast_id, jobs)."""
+        returns (broadcast_id, jobs). ``broadcast_id`` (default: a new one) lets a caller
+        that retries after a crash find out whether its jobs were committed."""
         ctx = self.ctx
-        broadcast_id = secrets.token_hex(8)
+        broadcast_id = broadcast_id or secrets.token_hex(8)
         template = self._cover_template(submission, user_name)
         # With cover pages the shared body is only an ingredient: it waits in spool/tmp.
         body_out = ctx.spool.tmp / f"{broadcast_id}.body.tif" if submission.cover_page else None
@@ -293,7 +297,10 @@ class Submitter:
                     document_path=ctx.spool.relative(doc.path),
                     cover_page=submission.cover_page,
                     compression=doc.compression,
-                    extra={"receipt_summary": True} if submission.receipt_summary else {},
+                    extra={
+                        **submission.extra,
+                        **({"receipt_summary": True} if submission.receipt_summary else {}),
+                    },
                 )
             )
             events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))
