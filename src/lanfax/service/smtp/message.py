@@ -117,7 +117,7 @@ class _TextOf(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP:
             self.skip = max(0, self.skip - 1)
-        elif tag in _BLOCKS and tag != "br":
+        elif tag in _BLOCKS and tag not in ("br", "li"):
             self.out.append("\n")
         if tag == "pre":
             self.pre = max(0, self.pre - 1)
@@ -262,17 +262,17 @@ def parse_message(raw: bytes) -> MailContent:
         index = len(documents) + 1
         filename = _clean(part.get_filename() or "", 200)
         doc = MailDocument(index, filename, part.get_content_type(), b"")
-        if _decode_defects(part):
-            raise InvalidInput(
-                f"{doc.label} cannot be decoded (its {part.get('content-transfer-encoding')} "
-                "encoding is broken)",
-                hint="attach the file again; the mail program may have cut it",
-            )
         if maintype == "text" and part.get_content_subtype() in ("plain", "html", "csv"):
             data = _text_of(part, doc.label).encode("utf-8")
         else:
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
+        if _decode_defects(part):  # found while decoding
+            raise InvalidInput(
+                f"{doc.label} cannot be decoded (its {part.get('content-transfer-encoding')} "
+                "encoding is broken)",
+                hint="attach the file again; the mail program may have cut it",
+            )
         if not data.strip():
             raise InvalidInput(f"{doc.label} is empty", hint="attach the document's content")
         documents.append(MailDocument(index, filename, doc.content_type, data))
