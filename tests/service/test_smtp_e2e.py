@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,7 @@ def test_smtplib_starttls_auth_plain_pdf_and_image_with_cover(site: Site, tmp_pa
     msg["From"] = "Alice Example <alice@example.org>"
     msg["To"] = f"101+Jane_Doe@{DOMAIN}"
     msg["Subject"] = "Order 4711"
+    msg["Message-ID"] = make_msgid(domain="example.org")
     msg.set_content("Dear Jane,\nplease find the order attached.\nAlice")
     msg.add_attachment(
         _pdf(tmp_path, "ORDER", pages=2), maintype="application", subtype="pdf", filename="o.pdf"
@@ -145,6 +147,7 @@ def test_smtplib_starttls_auth_plain_pdf_and_image_with_cover(site: Site, tmp_pa
         refused = smtp.send_message(msg)
         assert refused == {}
     accepted = site.mail.wait_for(_about("Fax accepted, 1 job: Order 4711"))[0]
+    assert accepted["In-Reply-To"] == msg["Message-ID"]  # threaded under the mail
     body = accepted.get_body(("plain",))
     assert body is not None and "to 101 (Jane Doe)" in body.get_content()
     fax = site.wait_received(before)
@@ -312,6 +315,8 @@ def test_a_mail_accepted_before_a_kill_is_faxed_after_the_restart(
             )
             _send_as_alice(site, msg)
             server.kill()  # SIGKILL: the mail is only on disk
+            spooled = list((server.data_dir / "spool" / "mail").glob("*.mail"))
+            assert len(spooled) == 1, "the mail was queued before the kill: nothing recovered"
             server.start()
             mail.wait_for(_about("Fax accepted, 1 job: Survives a crash"), timeout=120)
             fax = site.wait_received(0, timeout=240)
@@ -321,3 +326,28 @@ def test_a_mail_accepted_before_a_kill_is_faxed_after_the_restart(
             assert not list((server.data_dir / "spool" / "mail").glob("*.mail"))
         finally:
             server.close()
+
+
+@pytest.mark.parametrize(
+    ("toml", "words"),
+    [
+        ('[smtp]\nlisten = "127.0.0.1:0"\n', "smtp.domain is missing"),
+        ('[smtp]\nlisten = "0.0.0.0:0"\ndomain = "f.example"\n', "nobody could send"),
+    ],
+)
+def test_serve_refuses_a_bad_smtp_section(tmp_path: Path, toml: str, words: str) -> None:
+    import sys
+
+    from tests.support.server import REPO_ROOT
+
+    config = tmp_path / "lanfax.toml"
+    config.write_text(toml)
+    run = subprocess.run(
+        [sys.executable, "-m", "lanfax.cli.serve", "--config", str(config)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stderr
+    assert words in run.stderr and "hint:" in run.stderr

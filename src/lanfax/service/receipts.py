@@ -354,6 +354,7 @@ class Receipts:
             job_id=r.job_id,
             now=ctx.clock.now(),
             attachments=attachments,
+            in_reply_to=str(r.facts.get("message_id", "")),
         )
         try:
             refused = await asyncio.to_thread(mail.send, msg, info)

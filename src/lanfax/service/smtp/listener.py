@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from lanfax.service.security import Security
 
 log = logging.getLogger("lanfax.outbound")
-# aiosmtpd narrates every command at INFO (and would log AUTH exchanges at DEBUG).
-logging.getLogger("mail.log").setLevel(logging.WARNING)
+# aiosmtpd narrates every command at INFO (AUTH exchanges at DEBUG) and warns of its own
+# deprecated login_data at each login.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
 def _collect(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
