@@ -290,3 +290,40 @@ def test_text_only_mail_is_the_document(tmp_path: Path, body: str) -> None:
                     assert b is not None and "nothing to fax" in b.get_content()
 
     run(main(), timeout=120)
+
+
+def test_broadcast_with_html_body_is_one_broadcast_with_a_readable_cover(tmp_path: Path) -> None:
+    async def main() -> None:
+        with MailCatcher() as mail:
+            async with rig(tmp_path, mail) as r:
+                m = EmailMessage()
+                m["From"] = "Bob <bob@example.org>"
+                m["To"] = f"200+First@{DOMAIN}, 201+Second@{DOMAIN}"
+                m["Cc"] = f"200+first@{DOMAIN}"  # the same address again: one fax
+                m["Subject"] = "To both"
+                m.set_content("<p>Hello <b>both</b> &amp; welcome</p><p>Bob</p>", subtype="html")
+                m.add_attachment(
+                    Path(__file__).read_bytes()[:2000], maintype="text", subtype="plain",
+                    filename="code.txt",
+                )  # fmt: skip
+                await asyncio.to_thread(_send, r.port, r.tls(), m)
+                await r.gw.intake.idle()
+                jobs = await r.jobs()
+                assert sorted((j.recipient_number, j.recipient_name) for j in jobs) == [
+                    ("200", "First"),
+                    ("201", "Second"),
+                ]
+                assert len({j.broadcast_id for j in jobs}) == 1
+                for j in jobs:
+                    assert j.cover_page is not None
+                    assert j.cover_page.note == "Hello both & welcome\n\nBob"
+                    assert j.cover_page.subject == "To both"
+                    assert j.extra["receipt_summary"] is True
+                    assert j.extra["receipt_attach"] == "report"
+                    assert j.delivery_report_address == "bob@example.org"
+                (reply,) = await asyncio.to_thread(
+                    mail.wait_for, lambda rc, m: "To both" in str(m["subject"])
+                )
+                assert str(reply["subject"]) == "Fax accepted, 2 jobs: To both"
+
+    run(main(), timeout=120)
