@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.faxes import make_fax_tiff
 from tests.support.inproc import run, running_service
 from tests.support.mailcatcher import MailCatcher
 from tests.support.tls import self_signed_certificate
@@ -325,5 +326,55 @@ def test_broadcast_with_html_body_is_one_broadcast_with_a_readable_cover(tmp_pat
                     mail.wait_for, lambda rc, m: "To both" in str(m["subject"])
                 )
                 assert str(reply["subject"]) == "Fax accepted, 2 jobs: To both"
+
+    run(main(), timeout=120)
+
+
+def test_fax_ready_tiff_alone_is_sent_as_it_is(tmp_path: Path) -> None:
+    """No subject, no text: no cover page; a fax-ready TIFF keeps its pages."""
+
+    async def main() -> None:
+        with MailCatcher() as mail:
+            async with rig(tmp_path, mail) as r:
+                tiff = make_fax_tiff(tmp_path / "t", pages=3).read_bytes()
+                m = EmailMessage()
+                m["From"] = "bob@example.org"
+                m["To"] = f"200@{DOMAIN}"
+                m.add_attachment(tiff, maintype="image", subtype="tiff", filename="scan.tif")
+                await asyncio.to_thread(_send, r.port, r.tls(), m)
+                await r.gw.intake.idle()
+                (job,) = await r.jobs()
+                assert job.page_count == 3 and job.cover_page is None
+                assert job.document_name == "scan.tif"
+
+    run(main(), timeout=120)
+
+
+def test_undecodable_attachment_refusal_keeps_the_subject(tmp_path: Path) -> None:
+    async def main() -> None:
+        with MailCatcher() as mail:
+            async with rig(tmp_path, mail) as r:
+                m = _msg("Broken scan")
+                m["Reply-To"] = "desk@example.org"
+                m.add_attachment(b"x", maintype="application", subtype="pdf", filename="s.pdf")
+                raw = bytes(m).replace(b"eA==", b"eA=!!")
+
+                def client() -> None:
+                    with smtplib.SMTP("127.0.0.1", r.port, timeout=30) as s:
+                        s.starttls(context=r.tls())
+                        s.login("bob", PW)
+                        s.sendmail("bob@example.org", [f"200@{DOMAIN}"], raw)
+
+                await asyncio.to_thread(client)
+                await r.gw.intake.idle()
+                assert await r.jobs() == []
+                (reply,) = await asyncio.to_thread(
+                    mail.wait_for, lambda rc, m: "Broken scan" in str(m["subject"])
+                )
+                assert str(reply["subject"]) == "Fax NOT sent: Broken scan"
+                assert str(reply["To"]) == "desk@example.org"
+                body = reply.get_body(("plain",))
+                assert body is not None
+                assert "attachment 1 (s.pdf) cannot be decoded" in body.get_content()
 
     run(main(), timeout=120)

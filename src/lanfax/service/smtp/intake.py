@@ -40,7 +40,12 @@ from lanfax.model.jobs import Job
 from lanfax.service.receipts import ATTACH_KEY
 from lanfax.service.rights import ROLE_RIGHTS, Caller, Role, effective_rights
 from lanfax.service.smtp import notices
-from lanfax.service.smtp.message import FaxRecipient, MailContent, parse_message
+from lanfax.service.smtp.message import (
+    FaxRecipient,
+    MailContent,
+    parse_headers,
+    parse_message,
+)
 from lanfax.service.smtp.settings import SmtpSettings
 from lanfax.service.spool import fsync_dir, write_durably
 from lanfax.service.submit import parse_submission
@@ -239,19 +244,19 @@ class MailIntake:
             log.error("e-mail to fax: spool file %s unreadable (%s); moved to failed/", path, exc)
             await ctx.run(os.replace, path, self.failed / path.name)
             return
+        unreadable: FaxError | None = None
         try:
             content = parse_message(raw)
-            subject_error: FaxError | None = None
-        except FaxError as exc:
-            content, subject_error = MailContent(), exc
+        except FaxError as exc:  # refused below, answered with what the header says
+            content, unreadable = parse_headers(raw), exc
         reply_to = content.reply_address or envelope.mail_from
         done = await self.service.list_jobs(JobQuery(limit=10_000, broadcast_id=mail_id))
         try:
             if done:
                 log.info("e-mail to fax: mail %s was queued before a restart", mail_id)
             else:
-                if subject_error is not None:
-                    raise subject_error
+                if unreadable is not None:
+                    raise unreadable
                 done = await self._submit(envelope, content, reply_to)
         except (Unavailable, StoreError, RateLimited) as exc:
             log.warning("e-mail to fax: mail %s waits: %s", mail_id, exc.message)

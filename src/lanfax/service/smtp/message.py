@@ -18,6 +18,7 @@ further inline text parts (a list footer) are added to it.
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.parser
 import email.policy
@@ -218,22 +219,42 @@ def _is_attachment(part: Message) -> bool:
     return disposition == "attachment" or bool(part.get_filename())
 
 
-def sender_address(raw: bytes) -> str:
-    """The ``From:`` address of a mail (lower case), from its header alone; "" if none."""
+def _header_fields(msg: EmailMessage) -> MailContent:
+    frm = _first_address(msg, "from")
+    reply = _first_address(msg, "reply-to") or frm
+    try:
+        subject = str(msg.get("subject", "") or "")
+        message_id = str(msg.get("message-id", "") or "")
+    except (ValueError, IndexError, TypeError):
+        subject, message_id = "", ""
+    return MailContent(
+        subject=_clean(" ".join(subject.split()), 200),
+        from_name=_clean(frm.display_name, 100) if frm else "",
+        from_address=frm.addr_spec.lower() if frm else "",
+        reply_address=reply.addr_spec if reply else "",
+        message_id=message_id.strip()[:200],
+    )
+
+
+def parse_headers(raw: bytes) -> MailContent:
+    """Who sent the mail, where replies go, its subject and Message-ID: the header alone
+    (what a refusal needs when the body cannot be read)."""
     parser = email.parser.BytesHeaderParser(policy=email.policy.default)
     headers = parser.parsebytes(raw)
     assert isinstance(headers, EmailMessage)
-    frm = _first_address(headers, "from")
-    return frm.addr_spec.lower() if frm else ""
+    return _header_fields(headers)
+
+
+def sender_address(raw: bytes) -> str:
+    """The ``From:`` address of a mail (lower case), from its header alone; "" if none."""
+    return parse_headers(raw).from_address
 
 
 def parse_message(raw: bytes) -> MailContent:
     """Read a mail (RFC 5322 bytes). See the module docstring for what becomes what."""
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(msg, EmailMessage)
-    frm = _first_address(msg, "from")
-    reply = _first_address(msg, "reply-to") or frm
-    subject = _clean(str(msg.get("subject", "") or "").strip(), 200)
+    head = _header_fields(msg)
     body_part = msg.get_body(preferencelist=("plain", "html"))
     if body_part is not None and _is_attachment(body_part):
         body_part = None
@@ -279,13 +300,8 @@ def parse_message(raw: bytes) -> MailContent:
 
     visit(msg, "")
     text = "\n\n".join(t.strip() for t in body if t.strip())
-    message_id = str(msg.get("message-id", "") or "").strip()
-    return MailContent(
-        subject=subject,
-        from_name=_clean(frm.display_name, 100) if frm else "",
-        from_address=frm.addr_spec.lower() if frm else "",
-        reply_address=reply.addr_spec if reply else "",
-        message_id=message_id[:200],
+    return dataclasses.replace(
+        head,
         body=_clean(text, 20_000),
         documents=tuple(documents),
     )
