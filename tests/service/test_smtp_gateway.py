@@ -6,6 +6,7 @@ processed."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import smtplib
 import ssl
 from collections.abc import AsyncIterator
@@ -378,3 +379,58 @@ def test_undecodable_attachment_refusal_keeps_the_subject(tmp_path: Path) -> Non
                 assert "attachment 1 (s.pdf) cannot be decoded" in body.get_content()
 
     run(main(), timeout=120)
+
+
+def _odt(text: str) -> bytes:
+    """A minimal OpenDocument text (one paragraph), written by hand."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr(
+            zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text"
+        )  # stored first, uncompressed, as ODF requires
+        z.writestr(
+            "META-INF/manifest.xml",
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"'
+            ' manifest:version="1.2">'
+            '<manifest:file-entry manifest:full-path="/"'
+            ' manifest:media-type="application/vnd.oasis.opendocument.text"/>'
+            '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+            "</manifest:manifest>",
+        )
+        z.writestr(
+            "content.xml",
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            "<office:document-content"
+            ' xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+            ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+            f"<office:body><office:text><text:p>{text}</text:p></office:text></office:body>"
+            "</office:document-content>",
+        )
+    return out.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_office_attachment_after_a_pdf_keeps_the_order(tmp_path: Path) -> None:
+    async def main() -> None:
+        with MailCatcher() as mail:
+            async with rig(tmp_path, mail) as r:
+                tiff = make_fax_tiff(tmp_path / "t", pages=2).read_bytes()
+                m = _msg("Letter and scan", body="Two documents.")
+                m.add_attachment(tiff, maintype="image", subtype="tiff", filename="scan.tif")
+                m.add_attachment(
+                    _odt("An office letter faxed by e-mail."),
+                    maintype="application",
+                    subtype="vnd.oasis.opendocument.text",
+                    filename="letter.odt",
+                )
+                await asyncio.to_thread(_send, r.port, r.tls(), m)
+                await r.gw.intake.idle()
+                (job,) = await r.jobs()
+                assert job.page_count == 4  # cover + 2 TIFF pages + 1 letter page
+
+    run(main(), timeout=300)
