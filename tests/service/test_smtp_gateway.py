@@ -414,8 +414,11 @@ def _odt(text: str) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
-def test_office_attachment_after_a_pdf_keeps_the_order(tmp_path: Path) -> None:
+@pytest.mark.skipif(
+    shutil.which("soffice") is None or shutil.which("tesseract") is None,
+    reason="LibreOffice or tesseract is not installed",
+)
+def test_office_attachment_after_a_tiff_keeps_the_order(tmp_path: Path) -> None:
     async def main() -> None:
         with MailCatcher() as mail:
             async with rig(tmp_path, mail) as r:
@@ -432,5 +435,37 @@ def test_office_attachment_after_a_pdf_keeps_the_order(tmp_path: Path) -> None:
                 await r.gw.intake.idle()
                 (job,) = await r.jobs()
                 assert job.page_count == 4  # cover + 2 TIFF pages + 1 letter page
+                texts = await asyncio.to_thread(
+                    _ocr_pages, await r.svc.job_document(job.job_id), tmp_path
+                )
+                # tesseract reads each page: the cover (subject, the mail's text), then the
+                # attachments in the mail's order
+                assert "Letter and scan" in texts[0] and "Two documents" in texts[0]
+                assert "test page 1 of 2" in texts[1] and "test page 2 of 2" in texts[2]
+                assert "office letter" in texts[3]
 
     run(main(), timeout=300)
+
+
+def _ocr_pages(tiff: Path, work: Path) -> list[str]:
+    import subprocess
+
+    from PIL import Image
+
+    out = []
+    with Image.open(tiff) as im:
+        for i in range(getattr(im, "n_frames", 1)):
+            im.seek(i)
+            page = im.convert("L")
+            # fine resolution is 204 x 196 dpi: make the pixels square for the reader
+            page = page.resize((page.width, page.height * 204 // 196))
+            png = work / f"page{i}.png"
+            page.save(png)
+            run = subprocess.run(
+                ["tesseract", str(png), "-", "--psm", "3"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            out.append(" ".join(run.stdout.split()))
+    return out
