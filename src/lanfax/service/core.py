@@ -303,6 +303,7 @@ class FaxService:
         stage_dir: Path | None = None,
         labels: Sequence[str] = (),
         audit: Sequence[AuditEntry] = (),
+        broadcast_id: str | None = None,
     ) -> tuple[str, list[Job]]:
         """Commit one job per recipient sharing one document; see lanfax.service.submit.
         ``labels`` name the files in errors ("file part 2 (scan.pdf)"); ``audit`` entries are
@@ -314,6 +315,7 @@ class FaxService:
             stage_dir=stage_dir,
             labels=labels,
             audit=audit,
+            broadcast_id=broadcast_id,
         )
 
     async def get_job(self, job_id: int) -> Job:

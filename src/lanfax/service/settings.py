@@ -40,6 +40,7 @@ from lanfax.service.dialing import DialingRules, parse_dialing_settings
 from lanfax.service.receipt_text import ReceiptSettings, parse_receipt_settings
 from lanfax.service.routing import RoutingSettings, parse_routing_settings
 from lanfax.service.security_settings import SecuritySettings, parse_security_settings
+from lanfax.service.smtp.settings import SmtpSettings, parse_smtp_settings
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 DEFAULT_DATA = "./lanfax-data"
@@ -59,6 +60,7 @@ _SERVER_KEYS = {
     "max_recipients",
 }
 _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
+_TOP_KEYS |= {"smtp"}  # e-mail to fax (lanfax.service.smtp.settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,8 @@ class ServiceSettings:
     receipts: ReceiptSettings = field(default_factory=ReceiptSettings)
     #: The ``[dialing]`` section (lanfax.service.dialing.DialingRules).
     dialing: DialingRules = field(default_factory=DialingRules)
+    #: The ``[smtp]`` section: e-mail to fax (lanfax.service.smtp.settings.SmtpSettings).
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
     @property
     def store_url(self) -> str:
@@ -163,7 +167,7 @@ def settings_from_mapping(
         raise ConfigError(
             f"{source}: unknown section(s) {', '.join(unknown)}",
             hint="the file may have [server], [settings], [routing], [security], [receipts], "
-            "[dialing] and [[providers]]",
+            "[dialing], [smtp] and [[providers]]",
         )
     server = doc.get("server", {})
     if not isinstance(server, Mapping):
@@ -245,6 +249,9 @@ def settings_from_mapping(
         security=security,
         receipts=parse_receipt_settings(doc.get("receipts", {}), source=source),
         dialing=parse_dialing_settings(doc.get("dialing", {}), source=source),
+        smtp=parse_smtp_settings(
+            doc.get("smtp", {}), source=source, base_dir=base_dir, security=security
+        ),
     )
 
 

@@ -56,7 +56,8 @@ class Submission:
     resolution: str = "fine"
     #: One receipt for the whole broadcast when its last job ends (kept in ``job.extra``).
     receipt_summary: bool = False
-    #: Kept in every job's ``extra`` (e.g. per-job ``retries``/``retry_delay`` from IPP).
+    #: More ``job.extra`` for every job (per-job ``retries``/``retry_delay`` from IPP,
+    #: ``receipt_attach`` from the e-mail gateway).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -252,11 +253,13 @@ class Submitter:
         stage_dir: Path | None = None,
         labels: Sequence[str] = (),
         audit: Sequence[AuditEntry] = (),
+        broadcast_id: str | None = None,
     ) -> tuple[str, list[Job]]:
         """Make the document and commit the jobs (with ``audit``, in the same transaction);
-        returns (broadcast_id, jobs)."""
+        returns (broadcast_id, jobs). ``broadcast_id`` (default: a new one) lets a caller
+        that retries after a crash find out whether its jobs were committed."""
         ctx = self.ctx
-        broadcast_id = secrets.token_hex(8)
+        broadcast_id = broadcast_id or secrets.token_hex(8)
         template = self._cover_template(submission, user_name)
         # With cover pages the shared body is only an ingredient: it waits in spool/tmp.
         body_out = ctx.spool.tmp / f"{broadcast_id}.body.tif" if submission.cover_page else None
