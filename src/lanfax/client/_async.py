@@ -18,6 +18,7 @@ from lanfax.client import _sse, _submit
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import AsyncCoverMixin
 from lanfax.client._handles import AsyncPortHandle, WaitTimeout, merge_logging, open_mode
+from lanfax.client._outbound import AsyncOutboundMixin
 from lanfax.client._report import AsyncReportMixin
 from lanfax.client._routing import AsyncRoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
@@ -31,7 +32,7 @@ from lanfax.model.jobs import Job, JobParams
 T = TypeVar("T")
 
 
-class AsyncClient(AsyncCoverMixin, AsyncRoutingMixin, AsyncReportMixin):
+class AsyncClient(AsyncCoverMixin, AsyncRoutingMixin, AsyncReportMixin, AsyncOutboundMixin):
     """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
     coroutines; ``events()`` is an async iterator), same models and errors.
 

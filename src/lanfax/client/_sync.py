@@ -14,6 +14,7 @@ from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import CoverMixin
 from lanfax.client._handles import PortHandle, WaitTimeout, merge_logging, open_mode
 from lanfax.client._http import Connection, Stream, StreamClosed
+from lanfax.client._outbound import OutboundMixin
 from lanfax.client._report import ReportMixin
 from lanfax.client._routing import RoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # imported by the calls that need them (``lanfax send`` does 
 T = TypeVar("T")
 
 
-class Client(CoverMixin, RoutingMixin, ReportMixin):
+class Client(CoverMixin, RoutingMixin, ReportMixin, OutboundMixin):
     """A blocking client for one lanfax server.
 
     ``server`` is a URL (default: ``LANFAX_SERVER``, else ``http://127.0.0.1:8470``); ``user``
