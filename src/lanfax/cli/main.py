@@ -196,6 +196,10 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
 
     _security.add_parsers(sub, common)
 
+    from lanfax.cli import _outbound  # #13 outgoing routing
+
+    _outbound.add_parsers(sub, common)
+
     p = sub.add_parser("access", parents=common, help="check your access rights")
     p.add_argument("rights", nargs="+", metavar="RIGHT", help="e.g. job_submit config_set")
     if isinstance(sub, _OnlyVerb) and not sub.found:
