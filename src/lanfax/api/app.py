@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from starlette.responses import Response
 
 from lanfax import __version__
+from lanfax.api.accounts import install_account_routes
 from lanfax.api.admin import install_admin_routes
 from lanfax.api.archive import install_archive_routes
 from lanfax.api.covers import install_cover_routes
@@ -193,6 +194,7 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_cover_routes(r, service)
     install_event_routes(r, service)
     install_outbound_routes(r, service)  # #13 outgoing routing
+    install_account_routes(r, service)  # #13 accounts and personal inboxes
     security = security or Security(service)
     install_admin_routes(r, security)
     app.include_router(r)

@@ -15,6 +15,7 @@ import httpx
 
 from lanfax.client import _core as c
 from lanfax.client import _sse, _submit
+from lanfax.client._accounts import AsyncAccountMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import AsyncCoverMixin
 from lanfax.client._handles import AsyncPortHandle, WaitTimeout, merge_logging, open_mode
@@ -32,7 +33,9 @@ from lanfax.model.jobs import Job, JobParams
 T = TypeVar("T")
 
 
-class AsyncClient(AsyncCoverMixin, AsyncRoutingMixin, AsyncReportMixin, AsyncOutboundMixin):
+class AsyncClient(
+    AsyncCoverMixin, AsyncRoutingMixin, AsyncReportMixin, AsyncOutboundMixin, AsyncAccountMixin
+):
     """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
     coroutines; ``events()`` is an async iterator), same models and errors.
 

@@ -70,6 +70,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("archive_directory", "ArchiveDirectory", str, "", "Where the outgoing archive is."),
     Setting("inbound_profile", "InboundProfile", str, "", "Identity used to mail inbound faxes."),
+    # -- #13 accounts --
+    Setting(
+        "auto_create_account_on_connect",
+        "AutoCreateAccountOnConnect",
+        bool,
+        True,
+        "A user's fax account is created on its first connection (else by an administrator).",
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -129,6 +137,8 @@ class ServerConfig:
     archive_outgoing_faxes: bool = False
     archive_directory: str = ""
     inbound_profile: str = ""
+    # -- #13 accounts --
+    auto_create_account_on_connect: bool = True
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ServerConfig:

@@ -32,6 +32,7 @@ from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.wire import enum_from_wire
 from lanfax.service import docs
+from lanfax.service.accounts import Accounts
 from lanfax.service.archive import Archiver
 from lanfax.service.context import ServiceContext
 from lanfax.service.control import JobControl
@@ -128,6 +129,8 @@ class FaxService:
         # Outgoing routing groups and rules (#13): the dispatcher dials by them.
         self.outbound = OutboundRouting(ctx, self.devices, settings.dialing, self._outbound_changed)
         await self.outbound.load()
+        self.accounts = Accounts(ctx)  # #13 fax accounts and personal inboxes
+        await self.accounts.load()
         self.devices.listener = _Listener(self)
         self.submitter = Submitter(ctx, limits=ConversionLimits(max_pages=settings.max_pages))
         self.control = JobControl(ctx, self.dispatcher, self.spool)
