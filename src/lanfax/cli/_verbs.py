@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lanfax.cli import _output as out
+from lanfax.cli._accounts import verb_account as verb_account
 from lanfax.cli._cover import verb_cover as verb_cover
 from lanfax.cli._outbound import verb_outbound as verb_outbound
 from lanfax.cli._report import verb_receipts as verb_receipts

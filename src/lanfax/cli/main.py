@@ -200,6 +200,10 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
 
     _outbound.add_parsers(sub, common)
 
+    from lanfax.cli import _accounts  # #13 accounts and personal inboxes
+
+    _accounts.add_parsers(sub, common)
+
     p = sub.add_parser("access", parents=common, help="check your access rights")
     p.add_argument("rights", nargs="+", metavar="RIGHT", help="e.g. job_submit config_set")
     if isinstance(sub, _OnlyVerb) and not sub.found:
