@@ -176,6 +176,16 @@ def test_no_line_when_no_device_of_the_group_can_send() -> None:
     assert plan(T0, [job(1, "+49891111")], devices, paused, UTC, table).no_line == ()
 
 
+def test_the_default_table_uses_every_device_and_says_no_line_without_one() -> None:
+    table = OutboundTable.build()
+    assert table.trivial and not TABLE.trivial
+    p = plan(T0, [job(1, "+49301111")], [dev(2), dev(1, prio=0)], CFG, UTC, table)
+    assert [(d.job_id, d.device_id) for d in p.dispatch] == [(1, 1)]
+    p = plan(T0, [job(1, "+49301111")], [dev(1, can_send=False)], CFG, UTC, table)
+    assert p.dispatch == () and [n.job_id for n in p.no_line] == [1]
+    assert "all countries -> group 'All devices'" in p.no_line[0].status_text
+
+
 def test_without_a_table_every_device_serves_every_job() -> None:
     p = plan(T0, [job(1, "+49301111")], [dev(2), dev(1, prio=0)], CFG, UTC, None)
     assert [(d.job_id, d.device_id) for d in p.dispatch] == [(1, 1)]

@@ -40,6 +40,7 @@ from lanfax.service.dialing import DialingRules
 __all__ = [
     "ALL_DEVICES",
     "ANY",
+    "DEFAULT_RULE",
     "OutboundGroup",
     "OutboundRule",
     "OutboundTable",
@@ -54,6 +55,7 @@ ALL_DEVICES = "All devices"
 #: "every country" / "every area".
 ANY = "*"
 
+MEMO_SIZE = 100_000
 _COUNTRY = re.compile(r"^[1-9][0-9]{0,2}$")
 _AREA = re.compile(r"^[0-9]{1,7}$")
 _ANY_WORDS = {"*", "", "any", "all"}
@@ -197,6 +199,14 @@ class OutboundTable:
     groups: Mapping[str, OutboundGroup]
     rules: tuple[OutboundRule, ...]
     dialing: DialingRules = field(default_factory=DialingRules)
+    #: Answers already given, by the number as written: the scheduler asks for every
+    #: waiting job on every plan, and a table is replaced (not changed) when rules change.
+    _memo: dict[str, Route] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def trivial(self) -> bool:
+        """Only the default rule, to All devices: every number may use every device."""
+        return len(self.rules) == 1 and self.rules[0] == DEFAULT_RULE
 
     @classmethod
     def build(
@@ -243,8 +253,22 @@ class OutboundTable:
         """The most specific active rule for ``number`` and its devices. The default rule
         always answers when nothing more specific does (even when its group is empty: then
         the job has no line)."""
-        digits = self.country_digits(number)
-        for rule in self.rules:  # most specific first
-            if rule.matches(digits) and (rule.is_default or self.active(rule)):
-                return Route(rule, self._devices(rule))
-        return Route(DEFAULT_RULE, None)  # pragma: no cover - the default rule always matches
+        found = self._memo.get(number)
+        if found is not None:
+            return found
+        if self.trivial:
+            found = Route(DEFAULT_RULE, None)
+        else:
+            digits = self.country_digits(number)
+            found = next(
+                (
+                    Route(rule, self._devices(rule))
+                    for rule in self.rules  # most specific first
+                    if rule.matches(digits) and (rule.is_default or self.active(rule))
+                ),
+                Route(DEFAULT_RULE, None),
+            )
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.clear()
+        self._memo[number] = found
+        return found

@@ -42,7 +42,7 @@ from lanfax.model.config import ServerConfig
 from lanfax.model.errors import InvalidInput
 from lanfax.model.jobs import Job
 from lanfax.service.numbers import canonical_number, number_key
-from lanfax.service.outbound import OutboundTable, Route
+from lanfax.service.outbound import DEFAULT_RULE, OutboundTable, Route
 
 __all__ = [
     "DISPATCHABLE",
@@ -275,6 +275,9 @@ def _job_order(job: Job) -> tuple[int, datetime, int]:
     return (-int(job.priority), job.submitted_at, job.job_id)
 
 
+_ALL_ROUTE = Route(DEFAULT_RULE, None)
+
+
 def _no_line_text(route: Route) -> str:
     return f"no line: no device of the outgoing route {route.describe()} can send"
 
@@ -307,18 +310,13 @@ def plan(
     paused = config.pause_server_queue
     dirty = timedelta(days=config.dirty_days)
     sendable = {d.device_id for d in devices if d.can_send}
-    # One routing decision per number and plan: a broadcast's jobs share it.
-    routed: dict[str, Route] = {}
 
     def route_of(job: Job) -> Route:
         assert routes is not None
-        key = number_key(job.recipient_number)
-        found = routed.get(key)
-        if found is None:
-            found = routed[key] = routes.route(job.recipient_number)
-        return found
+        return routes.route(job.recipient_number)  # memoized by the table
 
     no_line: list[NoLine] = []
+    lines_of: dict[tuple[int, ...] | None, bool] = {}  # a route's devices -> any can send
     # The runtime plans after every submission, over the whole queue: keep the pass over
     # every job cheap (no sort, no number canonicalisation) and sort only the jobs that
     # could be dialled right now, when there is a line to dial them on.
@@ -344,10 +342,15 @@ def plan(
             when = eligible_at(job, config, now, tz)
         usable = True
         if routes is not None and when is not None and when <= now:
-            route = route_of(job)
-            lines = sendable if route.devices is None else sendable.intersection(route.devices)
-            if not lines:
-                usable = False
+            # Only the default rule to All devices (most servers): no lookup per job.
+            route = _ALL_ROUTE if routes.trivial else route_of(job)
+            usable = lines_of.get(route.devices)  # type: ignore[assignment]
+            if usable is None:
+                devs = route.devices
+                usable = lines_of[devs] = bool(
+                    sendable if devs is None else sendable.intersection(devs)
+                )
+            if not usable:
                 text = _no_line_text(route)
                 if job.queue_status is not QueueStatus.NO_LINE or job.status_text != text:
                     no_line.append(NoLine(job.job_id, text))
@@ -370,10 +373,11 @@ def plan(
         ready.sort(key=lambda pair: _job_order(pair[0]))
         for job, expiry in ready:
             if free:
-                key = number_key(job.recipient_number)
-                if key not in busy_numbers:
-                    index = 0 if routes is None else _first_idle(route_of(job), free)
-                    if index is not None:
+                # The route first: a job whose lines are all busy costs no canonicalisation.
+                index = 0 if routes is None or routes.trivial else _first_idle(route_of(job), free)
+                if index is not None:
+                    key = number_key(job.recipient_number)
+                    if key not in busy_numbers:
                         busy_numbers.add(key)
                         dispatch.append(Dispatch(job.job_id, free.pop(index).device_id))
                         continue
