@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from starlette.responses import Response
 
 from lanfax import __version__
+from lanfax.api.accounts import install_account_routes
 from lanfax.api.admin import install_admin_routes
 from lanfax.api.archive import install_archive_routes
 from lanfax.api.covers import install_cover_routes
@@ -22,6 +23,7 @@ from lanfax.api.errors import install_error_handlers
 from lanfax.api.events import install_event_routes
 from lanfax.api.ipp import install_ipp_routes  # issue #11
 from lanfax.api.jobs import install_job_routes
+from lanfax.api.outbound import install_outbound_routes
 from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
 from lanfax.api.security import Caller, authenticated, install_security, public, requires
@@ -194,6 +196,8 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_cover_routes(r, service)
     install_event_routes(r, service)
     install_draft_routes(r, service)  # issue #11
+    install_outbound_routes(r, service)  # #13 outgoing routing
+    install_account_routes(r, service)  # #13 accounts and personal inboxes
     security = security or Security(service)
     install_admin_routes(r, security)
     app.include_router(r)

@@ -72,6 +72,10 @@ async def _caller(conn: HTTPConnection) -> Caller:
     )
     security.check_rate(caller)
     conn.scope["lanfax.caller"] = caller
+    # A user's fax account is created on its first connection when the server says so (#13).
+    accounts = getattr(getattr(conn.app.state, "service", None), "accounts", None)
+    if accounts is not None:
+        await accounts.on_connect(caller.user)
     return caller
 
 

@@ -251,6 +251,13 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
     from lanfax.cli import _drafts  # issue #11
 
     _drafts.add_parsers(sub, common)
+    from lanfax.cli import _outbound  # #13 outgoing routing
+
+    _outbound.add_parsers(sub, common)
+
+    from lanfax.cli import _accounts  # #13 accounts and personal inboxes
+
+    _accounts.add_parsers(sub, common)
 
     p = sub.add_parser("access", parents=common, help="check your access rights")
     p.add_argument("rights", nargs="+", metavar="RIGHT", help="e.g. job_submit config_set")

@@ -100,6 +100,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Days a draft (a document printed with no fax number) is kept.",
         _range(1, 3650),
     ),
+    # -- #13 accounts --
+    Setting(
+        "auto_create_account_on_connect",
+        "AutoCreateAccountOnConnect",
+        bool,
+        True,
+        "A user's fax account is created on its first connection (else by an administrator).",
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -161,6 +169,8 @@ class ServerConfig:
     inbound_profile: str = ""
     # -- ipp (issue #11) --
     draft_days: int = 7
+    # -- #13 accounts --
+    auto_create_account_on_connect: bool = True
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ServerConfig:

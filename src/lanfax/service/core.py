@@ -33,12 +33,15 @@ from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.wire import enum_from_wire
 from lanfax.service import docs
+from lanfax.service.accounts import Accounts
 from lanfax.service.archive import Archiver
 from lanfax.service.context import ServiceContext
 from lanfax.service.control import JobControl
 from lanfax.service.devices import DeviceManager
 from lanfax.service.dispatcher import Dispatcher
 from lanfax.service.inbound import InboundPipeline, InboundRouter
+from lanfax.service.outbound import OutboundTable
+from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
 from lanfax.service.recovery import recover
 from lanfax.service.routing import open_routing
@@ -130,6 +133,11 @@ class FaxService:
         self.archiver = Archiver(ctx, settings.data_dir)
         self.receipts = Receipts(ctx, settings.receipts)
         self.dispatcher = Dispatcher(ctx, self.devices, dialing_rules=settings.dialing)
+        # Outgoing routing groups and rules (#13): the dispatcher dials by them.
+        self.outbound = OutboundRouting(ctx, self.devices, settings.dialing, self._outbound_changed)
+        await self.outbound.load()
+        self.accounts = Accounts(ctx)  # #13 fax accounts and personal inboxes
+        await self.accounts.load()
         self.devices.listener = _Listener(self)
         self.submitter = Submitter(ctx, limits=ConversionLimits(max_pages=settings.max_pages))
         self.control = JobControl(ctx, self.dispatcher, self.spool)
@@ -162,6 +170,9 @@ class FaxService:
             await ctx.run(ctx.store.close)
             ctx.close_executor()
             self._ctx = None
+
+    def _outbound_changed(self, table: OutboundTable) -> None:
+        self.dispatcher.outbound = table
 
     def wake(self) -> None:
         """Plan again now (after a test moved a ManualClock, for instance)."""
