@@ -15,6 +15,7 @@ from starlette.responses import Response
 from lanfax import __version__
 from lanfax.api.admin import install_admin_routes
 from lanfax.api.archive import install_archive_routes
+from lanfax.api.contacts import install_contact_routes
 from lanfax.api.covers import install_cover_routes
 from lanfax.api.encode import API, json_body, json_response
 from lanfax.api.errors import install_error_handlers
@@ -191,6 +192,7 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_report_routes(r, service)
     install_cover_routes(r, service)
     install_event_routes(r, service)
+    install_contact_routes(r, service)
     security = security or Security(service)
     install_admin_routes(r, security)
     app.include_router(r)

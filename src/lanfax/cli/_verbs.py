@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lanfax.cli import _output as out
+from lanfax.cli._contacts import verb_contacts as verb_contacts
 from lanfax.cli._cover import verb_cover as verb_cover
 from lanfax.cli._report import verb_receipts as verb_receipts
 from lanfax.cli._report import verb_report as verb_report

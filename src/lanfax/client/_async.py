@@ -15,6 +15,7 @@ import httpx
 
 from lanfax.client import _core as c
 from lanfax.client import _sse, _submit
+from lanfax.client._contacts import AsyncContactsMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import AsyncCoverMixin
 from lanfax.client._handles import AsyncPortHandle, WaitTimeout, merge_logging, open_mode
@@ -31,7 +32,7 @@ from lanfax.model.jobs import Job, JobParams
 T = TypeVar("T")
 
 
-class AsyncClient(AsyncCoverMixin, AsyncRoutingMixin, AsyncReportMixin):
+class AsyncClient(AsyncCoverMixin, AsyncRoutingMixin, AsyncReportMixin, AsyncContactsMixin):
     """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
     coroutines; ``events()`` is an async iterator), same models and errors.
 

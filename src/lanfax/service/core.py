@@ -33,6 +33,7 @@ from lanfax.model.jobs import Job
 from lanfax.model.wire import enum_from_wire
 from lanfax.service import docs
 from lanfax.service.archive import Archiver
+from lanfax.service.contacts import ContactBook
 from lanfax.service.context import ServiceContext
 from lanfax.service.control import JobControl
 from lanfax.service.devices import DeviceManager
@@ -126,6 +127,7 @@ class FaxService:
         self.devices.listener = _Listener(self)
         self.submitter = Submitter(ctx, limits=ConversionLimits(max_pages=settings.max_pages))
         self.control = JobControl(ctx, self.dispatcher, self.spool)
+        self.contacts = ContactBook(ctx)  # the address book (issue #13)
         await recover(ctx)
         ctx.load_unfinished(await ctx.run(store.unfinished_jobs))
         await self.devices.start(settings.providers)
