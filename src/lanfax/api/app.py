@@ -20,6 +20,7 @@ from lanfax.api.covers import install_cover_routes
 from lanfax.api.encode import API, json_body, json_response
 from lanfax.api.errors import install_error_handlers
 from lanfax.api.events import install_event_routes
+from lanfax.api.extensions import install_extension_routes
 from lanfax.api.jobs import install_job_routes
 from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
@@ -193,6 +194,7 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_cover_routes(r, service)
     install_event_routes(r, service)
     install_contact_routes(r, service)
+    install_extension_routes(r, service)
     security = security or Security(service)
     install_admin_routes(r, security)
     app.include_router(r)
