@@ -16,12 +16,14 @@ from lanfax import __version__
 from lanfax.api.accounts import install_account_routes
 from lanfax.api.admin import install_admin_routes
 from lanfax.api.archive import install_archive_routes
+from lanfax.api.contacts import install_contact_routes
 from lanfax.api.covers import install_cover_routes
 from lanfax.api.drafts import install_draft_routes  # issue #11
 from lanfax.api.encode import API, json_body, json_response
 from lanfax.api.errors import install_error_handlers
 from lanfax.api.events import install_event_routes
 from lanfax.api.ipp import install_ipp_routes  # issue #11
+from lanfax.api.extensions import install_extension_routes
 from lanfax.api.jobs import install_job_routes
 from lanfax.api.outbound import install_outbound_routes
 from lanfax.api.reports import install_report_routes
@@ -198,6 +200,8 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_draft_routes(r, service)  # issue #11
     install_outbound_routes(r, service)  # #13 outgoing routing
     install_account_routes(r, service)  # #13 accounts and personal inboxes
+    install_contact_routes(r, service)
+    install_extension_routes(r, service)
     security = security or Security(service)
     install_admin_routes(r, security)
     app.include_router(r)

@@ -16,6 +16,7 @@ import httpx
 from lanfax.client import _core as c
 from lanfax.client import _sse, _submit
 from lanfax.client._accounts import AsyncAccountMixin
+from lanfax.client._contacts import AsyncContactsMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import AsyncCoverMixin
 from lanfax.client._drafts import AsyncDraftMixin  # issue #11
@@ -41,6 +42,7 @@ class AsyncClient(
     AsyncReportMixin,
     AsyncOutboundMixin,
     AsyncAccountMixin,
+    AsyncContactsMixin,
 ):
     """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
     coroutines; ``events()`` is an async iterator), same models and errors.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lanfax.client import _core as c
 from lanfax.client import _submit
 from lanfax.client._accounts import AccountMixin
+from lanfax.client._contacts import ContactsMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import CoverMixin
 from lanfax.client._drafts import DraftMixin  # issue #11
@@ -33,7 +34,13 @@ T = TypeVar("T")
 
 
 class Client(
-    DraftMixin, CoverMixin, RoutingMixin, ReportMixin, OutboundMixin, AccountMixin
+    DraftMixin,
+    CoverMixin,
+    RoutingMixin,
+    ReportMixin,
+    OutboundMixin,
+    AccountMixin,
+    ContactsMixin,
 ):
     """A blocking client for one lanfax server.
 

@@ -35,10 +35,12 @@ from lanfax.model.wire import enum_from_wire
 from lanfax.service import docs
 from lanfax.service.accounts import Accounts
 from lanfax.service.archive import Archiver
+from lanfax.service.contacts import ContactBook
 from lanfax.service.context import ServiceContext
 from lanfax.service.control import JobControl
 from lanfax.service.devices import DeviceManager
 from lanfax.service.dispatcher import Dispatcher
+from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
@@ -129,6 +131,9 @@ class FaxService:
             log.info("removed %d orphan staged upload(s)", removed)
         self.devices = DeviceManager(ctx)
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
+        self.extensions = Extensions(self)  # registered providers / extensions (issue #13)
+        await self.extensions.load_routing()
+        await self.extensions.load_providers()
         self.inbound = InboundPipeline(ctx, self.devices, self._router or self.routing)
         self.archiver = Archiver(ctx, settings.data_dir)
         self.receipts = Receipts(ctx, settings.receipts)
@@ -141,9 +146,11 @@ class FaxService:
         self.devices.listener = _Listener(self)
         self.submitter = Submitter(ctx, limits=ConversionLimits(max_pages=settings.max_pages))
         self.control = JobControl(ctx, self.dispatcher, self.spool)
+        self.contacts = ContactBook(ctx)  # the address book (issue #13)
         await recover(ctx)
         ctx.load_unfinished(await ctx.run(store.unfinished_jobs))
         await self.devices.start(settings.providers)
+        await self.extensions.start_providers()
         self.started_at = self.clock.now()
         await ctx.emit([NewEvent(EventId.FAXSVC_STARTED, 0, NO_JOB, {"version": __version__})])
         self.dispatcher.start()

@@ -30,6 +30,7 @@ from typing import Any
 from lanfax.documents.cover import TemplateStore
 from lanfax.documents.types import MAX_LENGTH, RESOLUTIONS, ConversionLimits, ConversionResult
 from lanfax.model.codes import DeliveryReportType, EventId, JobType, QueueStatus, ScheduleAction
+from lanfax.model.contacts import name_key
 from lanfax.model.errors import ConfigError, DocumentError, InvalidInput
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job, JobParams
@@ -61,13 +62,61 @@ class Submission:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+def contact_references(data: Any) -> list[str]:
+    """The contact and list names (name keys) a submission's recipients give as
+    ``"recipient_number": "@name"`` (``lanfax send --to @alice``), for the look-up."""
+    recipients = data.get("recipients") if isinstance(data, Mapping) else None
+    if not isinstance(recipients, list):
+        return []
+    names = {
+        name_key(number[1:])
+        for rec in recipients
+        if isinstance(rec, Mapping)
+        and isinstance(number := rec.get("recipient_number"), str)
+        and number.startswith("@")
+    }
+    return sorted(names)
+
+
+def _expand_contacts(
+    recipients: list[Any], contacts: Mapping[str, Sequence[Mapping[str, str]]]
+) -> list[Any]:
+    """Each ``@name`` recipient replaced by its contact, or by one recipient per member of
+    its list (a broadcast); the recipient's other fields apply to each, and its own
+    recipient_name wins over the contact's. An unknown name is InvalidInput naming it."""
+    out: list[Any] = []
+    for i, rec in enumerate(recipients):
+        number = rec.get("recipient_number") if isinstance(rec, Mapping) else None
+        if not (isinstance(number, str) and number.startswith("@")):
+            out.append(rec)
+            continue
+        found = contacts.get(name_key(number[1:]))
+        if not found:
+            raise InvalidInput(
+                f"recipients[{i}]: no contact or distribution list is named {number[1:]!r}",
+                hint="see lanfax contacts list (your own and the shared ones)",
+                name=number[1:],
+            )
+        for entry in found:
+            out.append({**entry, **{k: v for k, v in rec.items() if k != "recipient_number"}})
+            if not rec.get("recipient_name"):
+                out[-1]["recipient_name"] = entry["recipient_name"]
+    return out
+
+
 def parse_submission(
-    data: Any, *, dialing: DialingRules | None = None, max_recipients: int = MAX_RECIPIENTS
+    data: Any,
+    *,
+    dialing: DialingRules | None = None,
+    max_recipients: int = MAX_RECIPIENTS,
+    contacts: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
 ) -> Submission:
     """Validate the ``params`` of ``POST /jobs`` (see docs/http-api.md).
 
     Per-recipient fields override the common ones; every number must pass the ``dialing``
     rules (``[dialing]``). Raises InvalidInput naming the field (and the number and rule).
+    With ``contacts`` (name key -> recipients, from the caller's address book), a
+    ``"@name"`` recipient number is first replaced by what it names.
     """
     max_recipients = min(max_recipients, MAX_RECIPIENTS)
     rules = dialing if dialing is not None else DialingRules()
@@ -85,6 +134,8 @@ def parse_submission(
             "params.recipients must be a non-empty list",
             hint='give at least one recipient, e.g. [{"recipient_number": "101"}]',
         )
+    if contacts is not None:
+        recipients = _expand_contacts(recipients, contacts)
     if len(recipients) > max_recipients:
         raise InvalidInput(
             f"{len(recipients)} recipients in one submission is too many",
