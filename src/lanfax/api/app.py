@@ -26,6 +26,7 @@ from lanfax.api.ipp import install_ipp_routes  # issue #11
 from lanfax.api.extensions import install_extension_routes
 from lanfax.api.jobs import install_job_routes
 from lanfax.api.outbound import install_outbound_routes
+from lanfax.api.limits import install_body_limits
 from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
 from lanfax.api.security import Caller, authenticated, install_security, public, requires
@@ -206,5 +207,9 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_admin_routes(r, security)
     app.include_router(r)
     install_ipp_routes(app, service, security)  # issue #11: POST /ipp/faxout
+    # issue #14 (safety): every request body is bounded (413 naming the limit).
+    install_body_limits(
+        app, lambda: (service.settings.max_json_bytes, service.settings.max_upload_bytes)
+    )
     install_security(app, security)
     return app

@@ -10,6 +10,7 @@ Shape (every key optional; with no file at all, this is what runs)::
     max_upload_mb = 50              # size limit of one submission's documents
     max_pages = 500                 # pages of one submission's document (after conversion)
     max_recipients = 10000          # recipients of one submission (broadcast)
+    max_json_kb = 1024              # size limit of a JSON body (and of a submission's params)
     [dialing]                       # dialing rules (lanfax.service.dialing)
     country_code = "49"
     [settings]                      # ServerConfig initial values (lanfax or Windows names)
@@ -58,6 +59,8 @@ _SERVER_KEYS = {
     "max_upload_mb",
     "max_pages",
     "max_recipients",
+    # issue #14 (safety)
+    "max_json_kb",
 }
 _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
 _TOP_KEYS |= {"smtp"}  # e-mail to fax (lanfax.service.smtp.settings)
@@ -80,6 +83,8 @@ class ServiceSettings:
     #: Pages of one submission's document; recipients of one submission.
     max_pages: int = 500
     max_recipients: int = 10_000
+    #: Size limit of a JSON body, and of a submission's params part (issue #14).
+    max_json_bytes: int = 1024 * 1024
     initial_config: Mapping[str, Any] = field(default_factory=dict)
     providers: tuple[Mapping[str, Any], ...] = DEFAULT_PROVIDERS
     source: str = "(defaults)"
@@ -196,6 +201,7 @@ def settings_from_mapping(
         )
     max_pages = _bounded_int(server, "max_pages", 500, 1, 100_000, f"{source}: server")
     max_recipients = _bounded_int(server, "max_recipients", 10_000, 1, 10_000, f"{source}: server")
+    max_json_kb = _bounded_int(server, "max_json_kb", 1024, 1, 1024 * 1024, f"{source}: server")
 
     initial = doc.get("settings", {})
     if not isinstance(initial, Mapping):
@@ -242,6 +248,7 @@ def settings_from_mapping(
         max_upload_bytes=max_mb * 1024 * 1024,
         max_pages=max_pages,
         max_recipients=max_recipients,
+        max_json_bytes=max_json_kb * 1024,
         initial_config=dict(initial),
         providers=providers,
         source=source,
