@@ -17,7 +17,11 @@ from lanfax.service.rights import all_right_names
 from lanfax.service.settings import ServiceSettings
 
 #: The only routes anyone may call without logging in.
-PUBLIC = {("GET", "/api/v1/health")}
+PUBLIC = {
+    ("GET", "/api/v1/health"),
+    # the console's log in: it checks the password itself (lanfax.api.session)
+    ("POST", "/api/v1/session"),
+}
 
 
 def _app(tmp_path: Path):  # type: ignore[no-untyped-def]

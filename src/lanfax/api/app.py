@@ -20,9 +20,11 @@ from lanfax.api.encode import API, json_body, json_response
 from lanfax.api.errors import install_error_handlers
 from lanfax.api.events import install_event_routes
 from lanfax.api.jobs import install_job_routes
+from lanfax.api.pages import install_page_routes
 from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
 from lanfax.api.security import Caller, authenticated, install_security, public, requires
+from lanfax.api.session import install_session_routes
 from lanfax.model.codes import AccessRight, AccessRightEx, PortOpenMode
 from lanfax.model.errors import InvalidInput
 from lanfax.model.wire import enum_from_wire
@@ -191,8 +193,10 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_report_routes(r, service)
     install_cover_routes(r, service)
     install_event_routes(r, service)
+    install_page_routes(r, service)
     security = security or Security(service)
     install_admin_routes(r, security)
+    app.state.sessions = install_session_routes(r, security, service.clock)
     app.include_router(r)
     install_security(app, security)
     return app
