@@ -28,7 +28,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -169,6 +169,15 @@ class Sessions:
                 "restarted)",
                 hint="log in again",
             )
+        try:
+            user = await self.security.get_user(session.user)
+        except NotFound:
+            self.table.close(session_id)
+            raise Unauthenticated("your user was removed", hint="log in as another user") from None
+        basic, ext = effective_rights(user.role, user.granted, user.revoked)
+        caller = Caller(user.name, user.role, basic, ext, _address(conn), "session")
+        # Known before the checks below, so that the audit trail names who was refused.
+        conn.scope["lanfax.caller"] = caller
         if conn.scope["type"] == "websocket":
             if not _same_origin(conn):
                 raise AccessDenied(
@@ -182,13 +191,7 @@ class Sessions:
                     "this change was sent without the console's CSRF token",
                     hint="reload the console; programs use an API token instead of the cookie",
                 )
-        try:
-            user = await self.security.get_user(session.user)
-        except NotFound:
-            self.table.close(session_id)
-            raise Unauthenticated("your user was removed", hint="log in as another user") from None
-        basic, ext = effective_rights(user.role, user.granted, user.revoked)
-        return Caller(user.name, user.role, basic, ext, _address(conn), "session")
+        return caller
 
     async def login(self, conn: HTTPConnection, user: str, password: str) -> tuple[str, Session]:
         """Check ``password`` (or an API token of ``user``) and open a session."""
@@ -270,7 +273,7 @@ def install_session_routes(r: APIRouter, security: Security, clock: Clock) -> Se
             )
             return json_response(_describe(caller, None, False))
         session_id, session = await sessions.login(request, user.strip(), password)
-        caller = request.scope["lanfax.caller"]
+        caller = replace(request.scope["lanfax.caller"], via="session")
         response = json_response(_describe(caller, session.csrf, True))
         _set_cookie(response, request, session_id)
         return response
