@@ -36,8 +36,8 @@ USERS = {"admin": "administrator", "alice": "user", "olga": "operator"}
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LanfaxServer]:
     from lanfax.web import vendor_missing
 
-    if vendor_missing():
-        pytest.skip("the console's npm packages are not installed (scripts/bootstrap.sh)")
+    # scripts/bootstrap.sh installs all of it: a missing piece fails the tests, never skips them.
+    assert not vendor_missing(), "the console's npm packages are missing: scripts/bootstrap.sh"
     srv = start_lanfax_server(tmp_path_factory.mktemp("console"), TOML)
     try:
         for name, role in USERS.items():
@@ -57,8 +57,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LanfaxServer]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
-        pytest.skip("needs Debian chromium and chromium-driver")
+    assert os.path.exists(CHROMIUM) and os.path.exists(DRIVER), (
+        "needs Debian chromium and chromium-driver (scripts/bootstrap.sh installs them)"
+    )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

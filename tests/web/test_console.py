@@ -15,18 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from tests.support.authhttp import httpx
-from tests.support.http import wait_for
-from tests.support.server import LanfaxServer
-
-pytest.importorskip("selenium")
-
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
+from tests.support.authhttp import httpx
+from tests.support.http import wait_for
+from tests.support.server import LanfaxServer
 
 Shoot = Callable[[WebDriver, str], Path]
 #: Generous: the machine running the tests may be loaded.
