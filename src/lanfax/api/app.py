@@ -27,9 +27,11 @@ from lanfax.api.extensions import install_extension_routes
 from lanfax.api.jobs import install_job_routes
 from lanfax.api.outbound import install_outbound_routes
 from lanfax.api.limits import install_body_limits
+from lanfax.api.pages import install_page_routes
 from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
 from lanfax.api.security import Caller, authenticated, install_security, public, requires
+from lanfax.api.session import install_session_routes
 from lanfax.model.codes import AccessRight, AccessRightEx, PortOpenMode
 from lanfax.model.errors import InvalidInput
 from lanfax.model.wire import enum_from_wire
@@ -203,8 +205,10 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_account_routes(r, service)  # #13 accounts and personal inboxes
     install_contact_routes(r, service)
     install_extension_routes(r, service)
+    install_page_routes(r, service)
     security = security or Security(service)
     install_admin_routes(r, security)
+    app.state.sessions = install_session_routes(r, security, service.clock)
     app.include_router(r)
     install_ipp_routes(app, service, security)  # issue #11: POST /ipp/faxout
     # issue #14 (safety): every request body is bounded (413 naming the limit).

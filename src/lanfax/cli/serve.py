@@ -98,6 +98,9 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
         raise
     try:
         app = create_app(service, security)
+        from lanfax.web import install_console
+
+        install_console(app)  # the console at / (lanfax.web; static files over the API)
         tls = settings.security
         config = uvicorn.Config(
             app,

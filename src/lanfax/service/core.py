@@ -199,6 +199,8 @@ class FaxService:
             "queue_paused": ctx.config.pause_server_queue,
             "devices": len(self.devices.devices),
             "jobs_active": active,
+            # the newest event's cursor: follow /events?after=<this> to hear only what is new
+            "last_event_seq": ctx.bus.published_seq,
         }
 
     # -- configuration ---------------------------------------------------------------------
