@@ -22,11 +22,11 @@ from lanfax.api.drafts import install_draft_routes  # issue #11
 from lanfax.api.encode import API, json_body, json_response
 from lanfax.api.errors import install_error_handlers
 from lanfax.api.events import install_event_routes
-from lanfax.api.ipp import install_ipp_routes  # issue #11
 from lanfax.api.extensions import install_extension_routes
+from lanfax.api.ipp import install_ipp_routes  # issue #11
 from lanfax.api.jobs import install_job_routes
-from lanfax.api.outbound import install_outbound_routes
 from lanfax.api.limits import install_body_limits
+from lanfax.api.outbound import install_outbound_routes
 from lanfax.api.pages import install_page_routes
 from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
