@@ -431,10 +431,10 @@ class RoutingJobs:
             if one.ok and one.results and i < len(wanted) - 1:
                 done.add(guid)
                 progress = dict(state, done=sorted(done))
-                changes: dict[str, Any] = {"extra": dict(job.extra, routing=progress)}
+                step: dict[str, Any] = {"extra": dict(job.extra, routing=progress)}
                 if owner:
-                    changes["user_name"] = owner
-                saved = await self._update(job, changes, None)
+                    step["user_name"] = owner
+                saved = await self._update(job, step, None)
                 if saved is None:
                     return job
                 job, state = saved, progress
