@@ -23,7 +23,7 @@ from lanfax.model.errors import InvalidInput, TooLarge
 from lanfax.model.wire import enum_from_wire
 from lanfax.service.core import FaxService
 from lanfax.service.spool import write_durably
-from lanfax.service.submit import parse_submission
+from lanfax.service.submit import contact_references, parse_submission
 from lanfax.store.api import JobQuery
 
 _SUBMIT_DOC = {
@@ -146,8 +146,13 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
                     f"params is not valid JSON: {exc}", hint="send params as a JSON object"
                 ) from None
             settings = service.settings
+            names = contact_references(data)  # --to @alice: the caller's address book
+            directory = await service.contacts.directory(caller, names) if names else None
             submission = parse_submission(
-                data, dialing=settings.dialing, max_recipients=settings.max_recipients
+                data,
+                dialing=settings.dialing,
+                max_recipients=settings.max_recipients,
+                contacts=directory,
             )
             for p in submission.recipients:
                 caller.require(_SUBMIT_RIGHT[p.priority])

@@ -254,3 +254,14 @@ class FaxProvider(abc.ABC):
     @abc.abstractmethod
     async def shutdown(self) -> None:
         """FaxDevShutdown: the service is stopping; end calls and release everything."""
+
+    # -- extension configuration (issue #13) -------------------------------------------
+
+    async def ext_config_changed(  # noqa: B027 - an optional hook, empty by default
+        self, device_id: int, guid: str, data: Mapping[str, Any]
+    ) -> None:
+        """FaxExtConfigChange: an administrator replaced the extension data ``guid`` of
+        device ``device_id`` (0: not tied to a device) with ``data`` (FaxExtSetData through
+        ``PUT /api/v1/extension-data/{guid}``). Called on the service's event loop while
+        the provider runs, so a change takes effect without a restart; ignore GUIDs that
+        are not yours. The default does nothing."""

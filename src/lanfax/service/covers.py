@@ -90,6 +90,27 @@ def recipient_info(
     )
 
 
+def job_document(
+    info: CoverPageInfo,
+    template: Path | None,
+    body: Path,
+    out: Path,
+    resolution: str,
+    compression: str,
+) -> ConversionResult:
+    """``info``'s cover page rendered at ``resolution`` and ``compression``, then the pages
+    of ``body`` copied as they are, written to ``out`` (fsynced; the directory is the
+    caller's business). The whole fax in one file: for a preview; a submission keeps the
+    cover apart (:func:`cover_document`) and joins it when needed."""
+    cover = out.with_name(f".{out.name}.cover.tif")
+    try:
+        render_cover(info, template, cover, resolution, compression)
+        return concat([cover, body], out)
+    finally:
+        with contextlib.suppress(OSError):
+            cover.unlink()
+
+
 def cover_document(
     info: CoverPageInfo,
     template: Path | None,

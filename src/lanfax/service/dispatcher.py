@@ -55,6 +55,7 @@ from lanfax.service import covers, dialing, scheduler
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import Device, DeviceManager
 from lanfax.service.dialing import DialingRules
+from lanfax.service.outbound import OutboundTable
 from lanfax.service.trace import OUTBOUND, trace_level
 from lanfax.store.api import JobChange
 
@@ -94,6 +95,10 @@ def branding_header(job: Job, tsid: str) -> str:
 class Dispatcher:
     """Runs the queue. ``start()`` launches the planning task; ``stop()`` ends it and waits
     for the calls in progress (aborting them when asked to)."""
+
+    #: The outgoing routing table in force (groups and rules, #13); the service sets it and
+    #: replaces it when an administrator changes it. None: every job may use every device.
+    outbound: OutboundTable | None = None
 
     def __init__(
         self,
@@ -179,7 +184,25 @@ class Dispatcher:
         loop_now = asyncio.get_running_loop().time()
         held = {j for j, (until, _d) in self._held.items() if until > loop_now}
         jobs = [j for j in ctx.unfinished.values() if j.job_id not in held]
-        p = scheduler.plan(now, jobs, self.devices.views(), ctx.config, ctx.tz)
+        p = scheduler.plan(now, jobs, self.devices.views(), ctx.config, ctx.tz, self.outbound)
+        for nl in p.no_line:  # no device of the job's outgoing route can send (#13)
+            job = ctx.unfinished.get(nl.job_id)
+            if job is not None:
+                fields: dict[str, object] = {
+                    "queue_status": QueueStatus.NO_LINE,
+                    "status_text": nl.status_text,
+                }
+                detail: dict[str, object] = {"reason": nl.status_text}
+                with contextlib.suppress(Conflict):  # changed meanwhile: the next plan sees it
+                    await ctx.update_job(
+                        scheduler_change(
+                            job,
+                            fields,
+                            EventId.LINE_UNAVAILABLE,
+                            detail,
+                            expect=scheduler.DISPATCHABLE,
+                        )
+                    )
         if p.expire:
             changes = []
             for exp in p.expire:

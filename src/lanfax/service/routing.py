@@ -422,22 +422,32 @@ class RoutingJobs:
         fax = fax_route(job, self.device_name(device_id))
         results: list[MethodOutcome] = []
         skipped: list[str] = []
+        owner = ""  # given by the "route to a user" method (#13): the fax's owner
         for i, guid in enumerate(wanted):
             one = await self.manager.route_fax(fax, [path], only={guid})
             results.extend(one.results)
             skipped.extend(one.skipped)
+            owner = next((r.result.owner for r in one.results if r.result.owner), owner)
             if one.ok and one.results and i < len(wanted) - 1:
                 done.add(guid)
                 progress = dict(state, done=sorted(done))
-                saved = await self._update(job, {"extra": dict(job.extra, routing=progress)}, None)
+                step: dict[str, Any] = {"extra": dict(job.extra, routing=progress)}
+                if owner:
+                    step["user_name"] = owner
+                saved = await self._update(job, step, None)
                 if saved is None:
                     return job
                 job, state = saved, progress
         outcome = RoutingOutcome(job.job_id, tuple(results), tuple(skipped))
-        return await self._record(job, state, outcome)
+        return await self._record(job, state, outcome, owner)
 
-    async def _record(self, job: Job, state: dict[str, Any], outcome: RoutingOutcome) -> Job:
+    async def _record(
+        self, job: Job, state: dict[str, Any], outcome: RoutingOutcome, owner: str = ""
+    ) -> Job:
         ctx = self.ctx
+        # The owner given by "route to a user" is kept even when another method failed: the
+        # fax is then in its owner's incoming queue as a routing job.
+        owned: dict[str, Any] = {"user_name": owner} if owner else {}
         now = ctx.clock.now()
         done = list(dict.fromkeys([*state.get("done", []), *outcome.succeeded]))
         errors: dict[str, str] = {
@@ -452,6 +462,7 @@ class RoutingJobs:
         if not errors:
             where = "; ".join(notes) or "no routing method enabled"
             changes: dict[str, Any] = {
+                **owned,
                 "job_type": JobType.RECEIVE,
                 "queue_status": QueueStatus.COMPLETED,
                 "next_attempt_at": None,
@@ -490,6 +501,7 @@ class RoutingJobs:
             else "waiting for an administrator (fix the route, then retry)"
         )
         changes = {
+            **owned,
             "job_type": JobType.ROUTING,
             "queue_status": QueueStatus.ROUTING,
             "attempts": attempts,

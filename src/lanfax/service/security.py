@@ -17,7 +17,6 @@ only writer. The audit trail is a table (:mod:`lanfax.store.audit`).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -34,6 +33,7 @@ from lanfax.model.errors import (
     RateLimited,
     Unauthenticated,
 )
+from lanfax.service.ratelimit import Limiter
 from lanfax.service.rights import (
     ROLE_RIGHTS,
     Caller,
@@ -189,14 +189,6 @@ PASSWORD_CACHE_SECONDS = 60.0
 REFUSAL_WINDOW = 60.0
 
 
-class _Bucket:
-    __slots__ = ("level", "stamp")
-
-    def __init__(self, level: float, stamp: float) -> None:
-        self.level = level
-        self.stamp = stamp
-
-
 class Security:
     """Authenticates callers, checks their request rate, manages users and tokens, and
     writes the audit trail. ``service`` provides the store, the clock and worker threads
@@ -207,7 +199,7 @@ class Security:
         self.settings = settings or service.settings.security
         self._users: dict[str, UserInfo] | None = None
         self._tokens: dict[str, TokenInfo] = {}
-        self._buckets: dict[str, _Bucket] = {}
+        self._limiter = Limiter()
         self._audit: Any = None
         #: Passwords verified recently: keyed digest -> monotonic expiry (see _password_login).
         self._verified: dict[bytes, float] = {}
@@ -267,31 +259,31 @@ class Security:
         s = self.settings
         if s.refusals_per_minute <= 0 or s.refusal_burst <= 0:
             return
-        bucket = self._buckets.get(f"refused@{address}")
-        if bucket is None:
-            return
-        now = self._service.clock.monotonic()
-        rate = s.refusals_per_minute / 60.0
-        level = min(float(s.refusal_burst), bucket.level + (now - bucket.stamp) * rate)
-        if level < 1.0:
-            wait = (1.0 - level) / rate
+        wait = self._limiter.peek(
+            f"refused@{address}",
+            self._service.clock.monotonic(),
+            need=1.0,
+            rate=s.refusals_per_minute / 60.0,
+            burst=float(s.refusal_burst),
+        )
+        if wait is not None:
             raise RateLimited(
                 f"too many refused requests from {address}",
-                hint=f"check the token or password; try again in {wait:.0f} s",
-                retry_after=round(wait, 1),
+                hint=f"check the token or password; try again in {wait} s",
+                retry_after=wait,
             )
 
     def _refused(self, address: str) -> None:
         s = self.settings
         if s.refusals_per_minute <= 0 or s.refusal_burst <= 0:
             return
-        with contextlib.suppress(RateLimited):
-            self._take(
-                f"refused@{address}",
-                cost=1.0,
-                rate=s.refusals_per_minute / 60.0,
-                burst=float(s.refusal_burst),
-            )
+        self._limiter.charge(
+            f"refused@{address}",
+            self._service.clock.monotonic(),
+            cost=1.0,
+            rate=s.refusals_per_minute / 60.0,
+            burst=float(s.refusal_burst),
+        )
 
     async def _authenticate(self, authorization: str | None, address: str) -> Caller:
         users = await self._load()
@@ -372,27 +364,44 @@ class Security:
     # -- rate limits ---------------------------------------------------------------------------
 
     def _take(self, key: str, *, cost: float, rate: float, burst: float) -> None:
-        if rate <= 0 or burst <= 0:
-            return
-        now = self._service.clock.monotonic()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(burst, now)
-        bucket.level = min(burst, bucket.level + (now - bucket.stamp) * rate)
-        bucket.stamp = now
-        if bucket.level < cost:
-            wait = (cost - bucket.level) / rate
+        wait = self._limiter.take(
+            key, self._service.clock.monotonic(), cost=cost, rate=rate, burst=burst
+        )
+        if wait is not None:
             raise RateLimited(
                 f"too many requests from {key.split('@')[0]}",
-                hint=f"slow down; try again in {wait:.1f} s",
-                retry_after=round(wait, 1),
+                hint=f"slow down; try again in {wait} s",
+                retry_after=wait,
             )
-        bucket.level -= cost
 
     def check_rate(self, caller: Caller) -> None:
-        """RateLimited when ``caller`` exceeds ``rate_limit`` requests per second."""
+        """RateLimited when ``caller`` exceeds ``rate_limit`` requests per second, or has
+        spent its budget of failed requests (``failure_limit``, see :meth:`note_failure`)."""
         s = self.settings
+        now = self._service.clock.monotonic()
+        wait = self._limiter.peek(
+            f"failed:{caller.user}", now, need=1.0, rate=s.failure_limit, burst=s.failure_burst
+        )
+        if wait is not None:
+            raise RateLimited(
+                f"too many failed requests from user:{caller.user}",
+                hint=f"look at the errors your requests got; try again in {wait} s",
+                retry_after=wait,
+            )
         self._take(f"user:{caller.user}", cost=1.0, rate=s.rate_limit, burst=s.rate_burst)
+
+    def note_failure(self, caller: Caller) -> None:
+        """``caller``'s request was refused (a 4xx other than 401 and 429): it costs from the
+        caller's failure budget. Ordinary work (submissions, queries that succeed) never does,
+        so a bulk mailing is not slowed by the limit meant for a script gone wrong."""
+        s = self.settings
+        self._limiter.charge(
+            f"failed:{caller.user}",
+            self._service.clock.monotonic(),
+            cost=1.0,
+            rate=s.failure_limit,
+            burst=s.failure_burst,
+        )
 
     # -- users ---------------------------------------------------------------------------------
 
