@@ -78,3 +78,21 @@ def test_other_peoples_calls_are_not_shown(tmp_path: Path) -> None:
         assert admin_rings and admin_rings[0]["detail"]["caller_id"]
         assert bob_rings and all("caller_id" not in e["detail"] for e in bob_rings), bob_rings
         assert bob_rings[0]["detail"].get("rings") == admin_rings[0]["detail"]["rings"]
+
+
+def test_routing_info_does_not_tell_port_viewers_where_faxes_go(tmp_path: Path) -> None:
+    toml = TOML + '[routing.builtin]\nallow_networks = ["127.0.0.0/8"]\n'
+    hook = "{85273ed7-d9e4-4e33-9136-3792d97f723e}"
+    with start_lanfax_server(tmp_path, toml) as srv:
+        api = srv.api
+        bob = login_as(api, "bob", "user")
+        device = httpx.get(f"{api}/ports").json()[0]["device_id"]
+        url = "http://127.0.0.1:9/hooks/T0123/B456/SECRETPATH?token=abc"
+        info_url = f"{api}/routing/devices/{device}/methods/{hook}/info"
+        r = httpx.put(info_url, json={"url": url, "secret": "a-long-shared-secret-0123"})
+        assert r.status_code == 200, r.text
+        admin = httpx.get(info_url).json()
+        assert admin["url"] == url and admin["secret"] == "********"
+        seen = httpx.get(info_url, headers=bob).json()
+        assert seen["url"] == "http://127.0.0.1:9/********", seen
+        assert "SECRETPATH" not in json.dumps(seen) and "abc" not in seen["url"]

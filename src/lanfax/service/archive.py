@@ -382,7 +382,7 @@ class Archiver:
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow(columns)
         for n, rec in enumerate(self.db.activity(since, until), start=1):
-            row = [getattr(rec, c) for c in columns]
+            row = [_cell(getattr(rec, c)) for c in columns]
             row[1] = rec.at.isoformat().replace("+00:00", "Z")
             writer.writerow(row)
             if n % 500 == 0:
@@ -390,6 +390,15 @@ class Archiver:
                 buf.seek(0)
                 buf.truncate()
         yield buf.getvalue()
+
+
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run (issue #14: formula injection). Text that starts
+    with = + - @ or a tab/CR (a remote ident, a caller id, a status text from the far end)
+    is prefixed with an apostrophe, which spreadsheets show as text; numbers stay numbers."""
+    if isinstance(value, str) and value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
 
 
 _DIRS = ("incoming", "outgoing")

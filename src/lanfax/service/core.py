@@ -48,6 +48,7 @@ from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
 from lanfax.service.recovery import recover
+from lanfax.service.retention import Retention, RetentionSettings
 from lanfax.service.routing import open_routing
 from lanfax.service.settings import ServiceSettings
 from lanfax.service.spool import Spool
@@ -105,6 +106,8 @@ class FaxService:
         self.started_at: datetime | None = None
         #: The event loop's stalls (issue #14, item 7).
         self.loop_lag = LoopLagMonitor()
+        #: Pruning of events, audit and activity by age (issue #14, item 12).
+        self.retention: Retention | None = None
         self._ctx: ServiceContext | None = None
         self._logging: list[LoggingCategory] = list(DEFAULT_LOGGING)
 
@@ -169,6 +172,13 @@ class FaxService:
         await ctx.emit([NewEvent(EventId.FAXSVC_STARTED, 0, NO_JOB, {"version": __version__})])
         self.dispatcher.start()
         self.loop_lag.start()
+        self.retention = Retention(
+            ctx,
+            RetentionSettings(
+                settings.keep_events_days, settings.keep_audit_days, settings.keep_activity_days
+            ),
+        )
+        self.retention.start()
         await self.routing.start()
         await self.archiver.start()
         await self.receipts.start()
@@ -179,6 +189,8 @@ class FaxService:
             return
         ctx = self._ctx
         await self.loop_lag.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         await self.dispatcher.stop(abort_calls=True)
         await self.inbound.stop()
         await self.routing.stop()

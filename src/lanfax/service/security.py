@@ -183,6 +183,8 @@ class TokenInfo:
         }
 
 
+#: Tokens one user may hold at once.
+MAX_TOKENS_PER_USER = 100
 #: Seconds a verified password is remembered (issue #14: scrypt on every request).
 PASSWORD_CACHE_SECONDS = 60.0
 #: Seconds over which refused requests of one address share one audit row.
@@ -525,6 +527,13 @@ class Security:
             token_id, secret = parsed
         if token_id in self._tokens:
             raise Conflict(f"token {token_id} exists", hint="create another")
+        mine = sum(1 for t in self._tokens.values() if t.user == user)
+        if mine >= MAX_TOKENS_PER_USER:
+            # issue #14: tokens were minted without limit.
+            raise Conflict(
+                f"user {user!r} has {mine} tokens, the most one user may have",
+                hint="revoke the ones no longer used (lanfax token list / token revoke)",
+            )
         if days is not None and not 1 <= days <= 3650:
             raise InvalidInput("days must be from 1 to 3650", hint="or omit it: no expiry")
         expires = (self._now() + timedelta(days=days)).isoformat() if days else ""

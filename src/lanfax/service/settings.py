@@ -16,6 +16,9 @@ Shape (every key optional; with no file at all, this is what runs)::
     max_recipient_pages = 100000    # recipients x pages of one submission
     max_spool_mb = 0                # size of spool/docs (0: only the disk bounds it)
     min_free_mb = 64                # free space the spool's disk must keep
+    keep_events_days = 90           # events older than this are pruned (0: kept forever)
+    keep_audit_days = 365           # audit trail entries older than this are pruned
+    keep_activity_days = 365        # activity log rows older than this are pruned
     [dialing]                       # dialing rules (lanfax.service.dialing)
     country_code = "49"
     [settings]                      # ServerConfig initial values (lanfax or Windows names)
@@ -71,6 +74,9 @@ _SERVER_KEYS = {
     "max_recipient_pages",
     "max_spool_mb",
     "min_free_mb",
+    "keep_events_days",
+    "keep_audit_days",
+    "keep_activity_days",
 }
 _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
 _TOP_KEYS |= {"smtp"}  # e-mail to fax (lanfax.service.smtp.settings)
@@ -103,6 +109,10 @@ class ServiceSettings:
     max_recipient_pages: int = 100_000
     max_spool_bytes: int = 0
     min_free_bytes: int = 64 * 2**20
+    #: Days events, audit entries and activity rows are kept (0: forever).
+    keep_events_days: int = 90
+    keep_audit_days: int = 365
+    keep_activity_days: int = 365
     initial_config: Mapping[str, Any] = field(default_factory=dict)
     providers: tuple[Mapping[str, Any], ...] = DEFAULT_PROVIDERS
     source: str = "(defaults)"
@@ -228,6 +238,9 @@ def settings_from_mapping(
     recipient_pages = _bounded_int(server, "max_recipient_pages", 100_000, 1, 10**9, where)
     max_spool_mb = _bounded_int(server, "max_spool_mb", 0, 0, 1024**3, where)
     min_free_mb = _bounded_int(server, "min_free_mb", 64, 0, 1024**3, where)
+    keep_events = _bounded_int(server, "keep_events_days", 90, 0, 36500, where)
+    keep_audit = _bounded_int(server, "keep_audit_days", 365, 0, 36500, where)
+    keep_activity = _bounded_int(server, "keep_activity_days", 365, 0, 36500, where)
 
     initial = doc.get("settings", {})
     if not isinstance(initial, Mapping):
@@ -280,6 +293,9 @@ def settings_from_mapping(
         max_recipient_pages=recipient_pages,
         max_spool_bytes=max_spool_mb * 2**20,
         min_free_bytes=min_free_mb * 2**20,
+        keep_events_days=keep_events,
+        keep_audit_days=keep_audit,
+        keep_activity_days=keep_activity,
         initial_config=dict(initial),
         providers=providers,
         source=source,
