@@ -3,6 +3,7 @@ and its disk fills, then the invariants (see tests/support/chaos.py for what is 
 
     .venv/bin/python bench/chaos.py                    # 200 jobs, 10 SIGKILLs, disk full once
     .venv/bin/python bench/chaos.py --jobs 50 --kills 3 --seed 7
+    .venv/bin/python bench/chaos.py --postgres        # a private PostgreSQL, stopped once
 
 The disk-full fault needs root (a 64 MB tmpfs is mounted for the data directory); without it
 the campaign runs on the ordinary disk and says so. Prints a table; exits 1 if an invariant
@@ -20,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.chaos import ChaosConfig, run_campaign
+from tests.support.pg import PgServer, pg_unavailable
 from tests.support.smallfs import SmallFs
 
 
@@ -30,6 +32,11 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-disk-full", action="store_true")
     p.add_argument("--timeout", type=float, default=1800.0)
+    p.add_argument(
+        "--postgres",
+        action="store_true",
+        help="run against a private PostgreSQL cluster (root), stopped once for 3-6 s",
+    )
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="lanfax-chaos-") as tmp:
         work = Path(tmp)
@@ -37,6 +44,14 @@ def main() -> int:
         with contextlib.ExitStack() as stack:
             if not args.no_disk_full:
                 fs = stack.enter_context(_mounted(work / "lanfax-data"))
+            pg: PgServer | None = None
+            if args.postgres:
+                why = pg_unavailable()
+                if why is not None:
+                    print(f"--postgres: {why}", file=sys.stderr)
+                    return 2
+                pg = PgServer()
+                stack.callback(pg.close)
             cfg = ChaosConfig(
                 work,
                 jobs=args.jobs,
@@ -45,6 +60,7 @@ def main() -> int:
                 fill_disk=fs is not None,
                 smallfs=fs,
                 timeout=args.timeout,
+                pg=pg,
             )
             report = run_campaign(cfg)
     print(report.table())

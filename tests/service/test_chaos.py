@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.chaos import ChaosConfig, run_campaign
+from tests.support.pg import PgServer, pg_unavailable
 from tests.support.smallfs import small_fs
 
 
@@ -30,3 +31,25 @@ def test_a_short_chaos_campaign(tmp_path: Path) -> None:
     assert report.routed >= 1 and report.webhook_faxes >= 1, report.table()
     assert not report.health_gaps, report.health_gaps
     assert report.kills == 3 and report.disk_filled
+
+
+@pytest.mark.slow
+def test_a_short_chaos_campaign_on_postgresql(tmp_path: Path) -> None:
+    """The same against PostgreSQL, which is stopped for 3-6 s once while faxes are on the
+    lines (and the service is killed twice)."""
+    why = pg_unavailable()
+    if why is not None:
+        pytest.skip(why)
+    pg = PgServer()
+    try:
+        report = run_campaign(
+            ChaosConfig(tmp_path, jobs=14, kills=2, seed=15, fill_disk=False, pg=pg, timeout=170)
+        )
+    finally:
+        pg.close()
+    print(report.table())
+    assert report.database_outage > 0
+    assert not report.not_final, (report.not_final[:3], report.table())
+    assert sum(report.final.values()) == report.accepted >= 13
+    assert not report.whole_duplicates and not report.missing_pages, report.table()
+    assert not report.not_routed and not report.health_gaps, report.table()

@@ -13,7 +13,8 @@ answer), which end in retries exceeded. RetryDelay 0, so retries follow at once.
 
 Faults: the service is SIGKILLed ``kills`` times at random moments and started again; if a
 small filesystem can be mounted (root), the data directory is a tmpfs that is filled once for
-a few seconds and emptied. (PostgreSQL stopped and started is not part of it yet.)
+a few seconds and emptied; against PostgreSQL (``pg``), the database is stopped once for 3-6 s
+and started again.
 
 Invariants checked at the end (:class:`ChaosReport`):
 
@@ -42,6 +43,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 from tests.support.authhttp import httpx
+from tests.support.pg import PgServer
 from tests.support.receivers import WebhookReceiver, free_port
 from tests.support.server import LanfaxServer, start_lanfax_server
 from tests.support.smallfs import SmallFs
@@ -65,6 +67,8 @@ class ChaosConfig:
     timeout: float = 1800.0
     #: Where the data directory lives; a SmallFs makes the disk-full fault possible.
     smallfs: SmallFs | None = None
+    #: A PostgreSQL server to run against, stopped once for a few seconds (None: SQLite).
+    pg: PgServer | None = None
 
 
 @dataclass
@@ -75,6 +79,7 @@ class ChaosReport:
     not_final: list[dict[str, Any]] = field(default_factory=list)
     kills: int = 0
     disk_filled: bool = False
+    database_outage: float = 0.0
     receives: int = 0
     fail_receives: int = 0
     routed: int = 0
@@ -104,6 +109,7 @@ class ChaosReport:
             ("jobs not final (stuck)", len(self.not_final)),
             ("SIGKILLs", self.kills),
             ("disk filled once", self.disk_filled),
+            ("database unavailable (s)", round(self.database_outage, 1)),
             ("receives at 102 (whole)", self.receives),
             ("failed receives (partial, kept)", self.fail_receives),
             ("received faxes routed", self.routed),
@@ -220,6 +226,7 @@ answer_timeout = 1.0
         plan = _plan(cfg, rng)
         kill_at = sorted(rng.sample(range(1, max(cfg.jobs, 2)), min(cfg.kills, cfg.jobs - 1)))
         fill_at = rng.randrange(cfg.jobs // 3, max(cfg.jobs // 3 + 1, 2 * cfg.jobs // 3))
+        outage_at = rng.randrange(cfg.jobs // 4, max(cfg.jobs // 4 + 1, 3 * cfg.jobs // 4))
         expected: dict[int, tuple[str, list[str]]] = {}
         for i, (number, pages) in enumerate(plan):
             path, digests = _document(docs, i, pages)
@@ -229,6 +236,12 @@ answer_timeout = 1.0
                 srv.kill()
                 report.kills += 1
                 srv.start(timeout=60)
+            if cfg.pg is not None and i == outage_at and i not in kill_at:
+                # The database goes away for a few seconds while faxes are on the lines.
+                down = rng.uniform(3.0, 6.0)
+                cfg.pg.stop()
+                threading.Timer(down, cfg.pg.start).start()
+                report.database_outage = down
             if cfg.fill_disk and cfg.smallfs is not None and i == fill_at:
                 cfg.smallfs.fill()
                 report.disk_filled = True
@@ -315,6 +328,9 @@ def _submit(api: str, path: Path, number: str) -> int | None:
             return job_id
         if r.status_code == 507:
             return None
+        if r.status_code in (500, 503) and "database" in r.text.lower():
+            time.sleep(0.5)  # the database is away: not committed, so try again
+            continue
         raise AssertionError(f"submission answered {r.status_code}: {r.text[:300]}")
     raise AssertionError("the service never accepted the submission")
 
