@@ -69,3 +69,45 @@ def test_an_unused_modify_handle_expires(tmp_path: Path) -> None:
             assert svc.port(device).rings == 3
 
     run(body())
+
+
+def test_receipts_are_mailed_only_to_allowed_domains(tmp_path: Path) -> None:
+    """Whoever may submit a fax could make the server mail anyone (an open relay, with a
+    fax attached): receipts go to the sender's domain unless [receipts] allows more."""
+    from lanfax.model.errors import InvalidInput
+    from lanfax.service.submit import parse_submission
+
+    toml = (
+        '[receipts]\nsmtp_host = "127.0.0.1"\nsmtp_port = 9\nsecurity = "none"\n'
+        'sender = "fax@example.com"\n[settings]\npause_server_queue = true\n'
+    )
+
+    async def submit(svc: object, address: str) -> None:
+        stage = svc.spool.new_stage()  # type: ignore[attr-defined]
+        (stage / "000").write_text("a letter\n")
+        params = parse_submission(
+            {
+                "recipients": [{"recipient_number": "555"}],
+                "delivery_report_type": "email",
+                "delivery_report_address": address,
+            }
+        )
+        # As the HTTP API does before it stages anything.
+        svc.submitter.check_receipt_addresses(params)  # type: ignore[attr-defined]
+        await svc.submit(params, [stage / "000"], stage_dir=stage)  # type: ignore[attr-defined]
+
+    async def body() -> None:
+        async with running_service(tmp_path, toml) as svc:
+            with pytest.raises(InvalidInput, match=r"receipts are not mailed to other\.test"):
+                await submit(svc, "someone@other.test")
+            await submit(svc, "ada@example.com")
+            await submit(svc, "bob@branch.example.com")
+        async with running_service(
+            tmp_path / "any",
+            toml + "[receipts.extra]\n"
+            if False
+            else toml.replace("[settings]", 'allowed_domains = ["*"]\n[settings]'),
+        ) as svc:
+            await submit(svc, "someone@other.test")
+
+    run(body())

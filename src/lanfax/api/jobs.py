@@ -156,6 +156,8 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
             )
             for p in submission.recipients:
                 caller.require(_SUBMIT_RIGHT[p.priority])
+            # issue #14: e-mail receipts only to the allowed domains (no open relay).
+            service.submitter.check_receipt_addresses(submission)
             uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
             if not uploads:
                 raise InvalidInput("no document was sent", hint="add at least one 'file' part")

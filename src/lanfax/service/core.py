@@ -162,6 +162,7 @@ class FaxService:
         self.submitter.max_recipient_pages = settings.max_recipient_pages
         self.submitter.max_spool_bytes = settings.max_spool_bytes
         self.submitter.min_free_bytes = settings.min_free_bytes
+        self.submitter.receipt_allows = settings.receipts.allows
         self.control = JobControl(ctx, self.dispatcher, self.spool)
         self.contacts = ContactBook(ctx)  # the address book (issue #13)
         await recover(ctx)

@@ -246,6 +246,8 @@ class Submitter:
         self.max_recipient_pages = 100_000
         self.max_spool_bytes = 0
         self.min_free_bytes = 64 * 2**20
+        #: Whether an e-mail receipt may go to an address (None: any), issue #14.
+        self.receipt_allows: Callable[[str], bool] | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._templates: TemplateStore | None = None
 
@@ -489,6 +491,22 @@ class Submitter:
                 spool_bytes=used,
                 needed_bytes=incoming,
             )
+
+    def check_receipt_addresses(self, submission: Submission) -> None:
+        """422 for an e-mail receipt to a domain the server does not mail receipts to (the
+        HTTP API checks its submissions; the e-mail gateway answers the mail's own sender)."""
+        if self.receipt_allows is None:
+            return
+        for i, p in enumerate(submission.recipients):
+            address = p.delivery_report_address
+            email = p.delivery_report_type is DeliveryReportType.EMAIL
+            if email and address and not self.receipt_allows(address):
+                raise InvalidInput(
+                    f"recipients[{i}].delivery_report_address: receipts are not mailed to"
+                    f" {address.rsplit('@', 1)[-1]}",
+                    hint="use an address of your organisation's mail domain; an"
+                    " administrator sets them with [receipts] allowed_domains",
+                )
 
     def _check_recipient_pages(self, submission: Submission, pages: int) -> None:
         recipients = len(submission.recipients)
