@@ -224,6 +224,11 @@ def test_bad_password_and_wrong_domain(site: Site) -> None:
         assert code == 550 and b"relaying denied" in text
         code, text = smtp.rcpt(f"jane@{DOMAIN}")
         assert code == 550 and b"is not a fax number" in text
+    # The refused login is in the audit trail, as the API's refusals are.
+    r = httpx.get(f"{site.api}/audit", params={"action": "smtp_auth", "user": ALICE})
+    assert r.status_code == 200, r.text
+    entries = r.json()["entries"]
+    assert entries and entries[0]["outcome"] == "denied" and entries[0]["address"] == "127.0.0.1"
 
 
 def _mail(subject: str, to: list[str], **kw: Any) -> EmailMessage:
@@ -259,6 +264,9 @@ def test_blocked_number_in_a_broadcast_refuses_all_of_it(site: Site, tmp_path: P
     text = body.get_content()
     assert "0900123456" in text and "blocked" in text and "Nothing was queued" in text
     assert len(site.jobs()) == jobs_before  # nothing half-sent
+    r = httpx.get(f"{site.api}/audit", params={"action": "submit", "user": ALICE})
+    failed = [e for e in r.json()["entries"] if e["outcome"] == "failed"]
+    assert failed and "blocked" in failed[0]["detail"]["reason"]
 
 
 def test_unreadable_attachment_is_refused_naming_it(site: Site) -> None:

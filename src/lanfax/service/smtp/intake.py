@@ -264,6 +264,16 @@ class MailIntake:
             return
         except FaxError as exc:
             log.info("e-mail to fax: mail %s from %s refused: %s", mail_id, envelope.user, exc)
+            claimed = Caller(
+                envelope.user, Role.USER, AccessRight(0), AccessRightEx(0), envelope.peer
+            )
+            await self.security.record(
+                claimed,
+                "submit",
+                mail_id,
+                outcome="failed",
+                detail={"via": "smtp", "reason": exc.message, "message_id": content.message_id},
+            )
             await self._notify_refused(envelope, content, reply_to, exc.message, exc.hint)
         except Exception:
             log.exception("e-mail to fax: mail %s failed; kept in %s", mail_id, self.failed)

@@ -23,7 +23,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from lanfax.model.codes import AccessRight, AccessRightEx
 from lanfax.model.errors import RateLimited, Unauthenticated
-from lanfax.service.rights import Caller
+from lanfax.service.rights import Caller, Role
 from lanfax.service.smtp import policy
 from lanfax.service.smtp.intake import Envelope, MailIntake, new_mail_id
 from lanfax.service.smtp.message import BadRecipient, parse_recipient, sender_address
@@ -74,6 +74,7 @@ class _Handler:
             )
         except Unauthenticated as exc:
             log.info("e-mail to fax: AUTH refused for %r from %s: %s", login, address, exc)
+            await self.g.audit(login[:64], address, "smtp_auth", "", exc.message)
             return AuthResult(success=False, handled=False, message=f"535 5.7.8 {exc.message}")
         except RateLimited as exc:
             reply = f"454 4.7.0 {exc.message}; {exc.hint}"
@@ -142,6 +143,7 @@ class _Handler:
             refusal = policy.relay_sender_refusal(frm, mapped)
             if refusal is not None or mapped is None:
                 log.info("e-mail to fax: relayed mail from %r refused: no lanfax user", frm)
+                await self.g.audit(frm[:64], _peer_ip(session), "smtp_relay", frm, "no user")
                 return refusal or "550 5.7.1 no sender"
             user, via = mapped, "relay" if self.g.security.enabled else "none"
         else:  # unreachable: RCPT refused it already
@@ -189,6 +191,13 @@ class MailGateway:
         self.auth_requires_tls = policy.auth_requires_tls(settings.loopback, settings.implicit_tls)
         self._server: asyncio.Server | None = None
         self.address: tuple[str, int] = (settings.host, settings.port)
+
+    async def audit(self, user: str, address: str, action: str, target: str, why: str) -> None:
+        """A refused login or sender in the audit trail (as the API's 401 and 403 are)."""
+        claimed = Caller(user or "(unknown)", Role.USER, AccessRight(0), AccessRightEx(0), address)
+        await self.security.record(
+            claimed, action, target, outcome="denied", detail={"via": "smtp", "reason": why}
+        )
 
     def _tls(self) -> ssl.SSLContext | None:
         s = self.settings
