@@ -57,8 +57,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lanfax.outbound")
 
-#: Seconds before a mail whose processing failed in a way that may pass is tried again.
+#: Seconds before a mail whose processing failed in a way that may pass is tried again,
+#: and how many tries before it is refused (about an hour).
 RETRY_SECONDS = 30.0
+MAX_TRIES = 120
 #: ``job.extra`` key marking a job that came by e-mail (its spool id is the broadcast id).
 SOURCE_KEY = "source"
 
@@ -182,6 +184,7 @@ class MailIntake:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._later: set[asyncio.TimerHandle] = set()
+        self._tries: dict[str, int] = {}
 
     async def start(self) -> None:
         ctx = self.service.ctx
@@ -259,22 +262,21 @@ class MailIntake:
                     raise unreadable
                 done = await self._submit(envelope, content, reply_to)
         except (Unavailable, StoreError, RateLimited) as exc:
-            log.warning("e-mail to fax: mail %s waits: %s", mail_id, exc.message)
-            self._retry_later(mail_id)
-            return
+            tries = self._tries[mail_id] = self._tries.get(mail_id, 0) + 1
+            if tries < MAX_TRIES:
+                log.warning(
+                    "e-mail to fax: mail %s waits (try %d of %d): %s",
+                    mail_id,
+                    tries,
+                    MAX_TRIES,
+                    exc.message,
+                )
+                self._retry_later(mail_id)
+                return
+            later = "the fax server could not queue it for a long time; send it again later"
+            await self._refuse(envelope, content, reply_to, mail_id, exc.message, later)
         except FaxError as exc:
-            log.info("e-mail to fax: mail %s from %s refused: %s", mail_id, envelope.user, exc)
-            claimed = Caller(
-                envelope.user, Role.USER, AccessRight(0), AccessRightEx(0), envelope.peer
-            )
-            await self.security.record(
-                claimed,
-                "submit",
-                mail_id,
-                outcome="failed",
-                detail={"via": "smtp", "reason": exc.message, "message_id": content.message_id},
-            )
-            await self._notify_refused(envelope, content, reply_to, exc.message, exc.hint)
+            await self._refuse(envelope, content, reply_to, mail_id, exc.message, exc.hint)
         except Exception:
             log.exception("e-mail to fax: mail %s failed; kept in %s", mail_id, self.failed)
             await ctx.run(os.replace, path, self.failed / path.name)
@@ -288,10 +290,31 @@ class MailIntake:
             return
         else:
             await self._notify_accepted(envelope, content, reply_to, done)
+        self._tries.pop(mail_id, None)
         await ctx.run(_remove, path)
 
+    async def _refuse(
+        self,
+        envelope: Envelope,
+        content: MailContent,
+        reply_to: str,
+        mail_id: str,
+        reason: str,
+        hint: str | None,
+    ) -> None:
+        log.info("e-mail to fax: mail %s from %s refused: %s", mail_id, envelope.user, reason)
+        claimed = Caller(envelope.user, Role.USER, AccessRight(0), AccessRightEx(0), envelope.peer)
+        await self.security.record(
+            claimed,
+            "submit",
+            mail_id,
+            outcome="failed",
+            detail={"via": "smtp", "reason": reason, "message_id": content.message_id},
+        )
+        await self._notify_refused(envelope, content, reply_to, reason, hint)
+
     async def _caller(self, envelope: Envelope) -> Caller:
-        if not self.security.enabled or envelope.via == "none":
+        if not self.security.enabled:
             basic, ext = ROLE_RIGHTS[Role.ADMINISTRATOR]
             return Caller(envelope.user, Role.ADMINISTRATOR, basic, ext, envelope.peer, "none")
         # The user now, not at RCPT time: removed or stripped of its rights meanwhile, it
