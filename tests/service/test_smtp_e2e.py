@@ -163,6 +163,23 @@ def test_smtplib_starttls_auth_plain_pdf_and_image_with_cover(site: Site, tmp_pa
     assert "alice@example.org" in str(receipt["To"])
     names = [p.get_filename() for p in receipt.iter_attachments()]
     assert names == [f"report-{send['job_id']}.pdf"], names
+    # alice's receipts list the reply and the receipt (her own token); the mailer marks a
+    # receipt sent just after the mail server took it
+    deadline = time.monotonic() + 30
+    while True:
+        mine = httpx.get(
+            f"{site.api}/receipts", headers={"Authorization": f"Bearer {site.alice_token}"}
+        )
+        assert mine.status_code == 200, mine.text
+        kinds = {
+            (r["kind"], r["state"])
+            for r in mine.json()["receipts"]
+            if r["job_id"] == send["job_id"]
+        }
+        if kinds == {("smtp_accepted", "sent"), ("final", "sent")}:
+            break
+        assert time.monotonic() < deadline, kinds
+        time.sleep(0.1)  # polling the API under a deadline
 
 
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="Debian's swaks is not installed")
