@@ -469,3 +469,25 @@ def _ocr_pages(tiff: Path, work: Path) -> list[str]:
             )
             out.append(" ".join(run.stdout.split()))
     return out
+
+
+def test_relayed_mail_of_a_user_without_the_right_is_refused_at_data(tmp_path: Path) -> None:
+    async def main() -> None:
+        with MailCatcher() as mail:
+            extra = 'trusted_relays = ["127.0.0.1"]\nsender_domains = ["example.org"]\n'
+            async with rig(tmp_path, mail, extra) as r:
+                await r.security.revoke("bob", ["submit_normal"])
+
+                def client() -> tuple[int, bytes]:
+                    with smtplib.SMTP("127.0.0.1", r.port, timeout=30) as s:
+                        try:
+                            s.send_message(_msg("Relayed"))
+                        except smtplib.SMTPDataError as exc:
+                            return exc.smtp_code, exc.smtp_error
+                        return 250, b""
+
+                code, text = await asyncio.to_thread(client)
+                assert code == 550 and b"'bob'" in text and b"submit_normal" in text
+                assert await r.jobs() == []
+
+    run(main(), timeout=120)

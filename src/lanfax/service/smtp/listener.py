@@ -23,7 +23,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from lanfax.model.codes import AccessRight, AccessRightEx
 from lanfax.model.errors import RateLimited, Unauthenticated
-from lanfax.service.rights import Caller, Role
+from lanfax.service.rights import Caller, Role, effective_rights
 from lanfax.service.smtp import policy
 from lanfax.service.smtp.intake import Envelope, MailIntake, new_mail_id
 from lanfax.service.smtp.message import BadRecipient, parse_recipient, sender_address
@@ -146,6 +146,14 @@ class _Handler:
                 await self.g.audit(frm[:64], _peer_ip(session), "smtp_relay", frm, "no user")
                 return refusal or "550 5.7.1 no sender"
             user, via = mapped, "relay" if self.g.security.enabled else "none"
+            if self.g.security.enabled:
+                info = await self.g.security.get_user(mapped)
+                basic, ext = effective_rights(info.role, info.granted, info.revoked)
+                if AccessRight.JOB_SUBMIT not in basic or AccessRightEx.SUBMIT_NORMAL not in ext:
+                    return (
+                        f"550 5.7.1 user {mapped!r} (From: {frm}) lacks the right to send "
+                        "faxes (submit_normal); ask an administrator"
+                    )
         else:  # unreachable: RCPT refused it already
             return "530 5.7.0 authentication required"
         if caller is not None and self.g.security.enabled:
