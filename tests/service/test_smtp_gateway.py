@@ -491,3 +491,29 @@ def test_relayed_mail_of_a_user_without_the_right_is_refused_at_data(tmp_path: P
                 assert await r.jobs() == []
 
     run(main(), timeout=120)
+
+
+def test_cover_page_template_of_the_settings(tmp_path: Path) -> None:
+    from lanfax.service.covers import template_store
+
+    async def main() -> None:
+        with MailCatcher() as mail:
+            async with rig(tmp_path, mail, 'cover_page = "memo"\n') as r:
+                store = template_store(r.svc.settings.data_dir)
+                store.add("memo", b"MEMO {subject}\n{note}\n", "txt", "server")
+                await asyncio.to_thread(_send, r.port, r.tls(), _msg("With memo", body="Hi"))
+                await r.gw.intake.idle()
+                store.delete("memo", "server")
+                await asyncio.to_thread(_send, r.port, r.tls(), _msg("Without memo"))
+                await r.gw.intake.idle()
+                (job,) = await r.jobs()
+                assert job.cover_page is not None and job.cover_page.cover_page_name == "memo"
+                assert job.page_count == 2
+                (reply,) = await asyncio.to_thread(
+                    mail.wait_for, lambda rc, m: "Without memo" in str(m["subject"])
+                )
+                body = reply.get_body(("plain",))
+                assert body is not None
+                assert "no cover page template named 'memo'" in body.get_content()
+
+    run(main(), timeout=120)

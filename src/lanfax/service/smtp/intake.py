@@ -169,6 +169,8 @@ def submission_data(
             "note": content.body,
             "sdr_name": data["sender_name"],
         }
+    if "cover_page" in data and settings.cover_page:
+        data["cover_page"]["cover_page_name"] = settings.cover_page
     return data, text_is_document
 
 
