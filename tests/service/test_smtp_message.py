@@ -302,6 +302,7 @@ def test_off_by_default_and_a_full_section(tmp_path: Path) -> None:
         ({"listen": "127.0.0.1:25", "domain": "f.org", "max_message_mb": 0}, "not allowed"),
         ({"listen": "127.0.0.1:25", "domain": "f.org", "resolution": "hd"}, "not allowed"),
         ({"listen": "127.0.0.1:25", "domain": "f.org", "receipt_attach": "x"}, "not allowed"),
+        ({"listen": "127.0.0.1:25", "domain": "f.org", "cover_page": 5}, "not a template"),
         ({"listn": "127.0.0.1:25"}, "unknown key(s) listn"),
     ],
 )
