@@ -57,7 +57,22 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     # A restarted server (after a crash) must get its port back at once.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        import errno
+
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        from lanfax.model.errors import Unavailable
+
+        other = port + 1 if 0 < port < 65535 else 8471
+        raise Unavailable(
+            f"{host}:{port} is in use (another lanfax serve, or another program)",
+            hint=f"stop it, or listen elsewhere: --listen {host}:{other} (and point the "
+            f"lanfax command there: LANFAX_SERVER=http://{host}:{other})",
+        ) from None
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock
@@ -83,6 +98,9 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
         raise
     try:
         app = create_app(service, security)
+        from lanfax.web import install_console
+
+        install_console(app)  # the console at / (lanfax.web; static files over the API)
         tls = settings.security
         config = uvicorn.Config(
             app,
@@ -100,7 +118,7 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
         print(f"lanfax: listening on {scheme}://{shown}:{port}", flush=True)
         await _first_start(security, settings, f"{scheme}://{shown}:{port}")
         gateway = await _start_mail_gateway(service, security, settings)
-        print(f"lanfax: data directory {settings.data_dir.resolve()}", flush=True)
+        print(f"lanfax: data directory {settings.data_dir}", flush=True)
         for p in service.ports():
             flags = ",".join(f.name.lower() for f in type(p.flags) if f and f in p.flags and f.name)
             print(
