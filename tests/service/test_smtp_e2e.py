@@ -240,6 +240,8 @@ def test_bad_password_and_wrong_domain(site: Site) -> None:
         code, text = smtp.rcpt("101@elsewhere.example")
         assert code == 550 and b"relaying denied" in text
         code, text = smtp.rcpt(f"jane@{DOMAIN}")
+        assert code == 550 and b"no contact or distribution list named 'jane'" in text
+        code, text = smtp.rcpt(f"_jane@{DOMAIN}")
         assert code == 550 and b"is not a fax number" in text
     # The refused login is in the audit trail, as the API's refusals are.
     r = httpx.get(f"{site.api}/audit", params={"action": "smtp_auth", "user": ALICE})

@@ -6,6 +6,7 @@ processed."""
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import shutil
 import smtplib
 import ssl
@@ -515,5 +516,54 @@ def test_cover_page_template_of_the_settings(tmp_path: Path) -> None:
                 body = reply.get_body(("plain",))
                 assert body is not None
                 assert "no cover page template named 'memo'" in body.get_content()
+
+    run(main(), timeout=120)
+
+
+def test_mail_to_a_distribution_list_and_a_personal_contact(tmp_path: Path) -> None:
+    """sales@ (a shared list) and Ann_Lee@ (bob's own contact) become one broadcast; an
+    unknown name is refused at RCPT for a logged-in sender."""
+    from lanfax.service.rights import ROLE_RIGHTS, Caller, Role
+
+    async def main() -> None:
+        with MailCatcher() as mail:
+            async with rig(tmp_path, mail) as r:
+                admin = Caller("admin", Role.ADMINISTRATOR, *ROLE_RIGHTS[Role.ADMINISTRATOR])
+                bob = Caller("bob", Role.USER, *ROLE_RIGHTS[Role.USER])
+                await r.svc.contacts.add_list(
+                    admin,
+                    {
+                        "name": "Sales",
+                        "scope": "shared",
+                        "members": [
+                            {"fax_number": "200", "name": "North"},
+                            {"fax_number": "201", "name": "South"},
+                        ],
+                    },
+                )
+                await r.svc.contacts.add_contact(bob, {"name": "Ann Lee", "fax_number": "202"})
+
+                def client() -> tuple[int, bytes]:
+                    with smtplib.SMTP("127.0.0.1", r.port, timeout=30) as s:
+                        s.starttls(context=r.tls())
+                        s.login("bob", PW)
+                        s.mail("bob@example.org")
+                        unknown = s.rcpt(f"nobody@{DOMAIN}")
+                        assert s.rcpt(f"sales@{DOMAIN}")[0] == 250
+                        assert s.rcpt(f"Ann_Lee@{DOMAIN}")[0] == 250
+                        msg = _msg("To the book", to=f"sales@{DOMAIN}, Ann_Lee@{DOMAIN}")
+                        assert s.data(msg.as_bytes(policy=email.policy.SMTP))[0] == 250
+                        return unknown
+
+                code, text = await asyncio.to_thread(client)
+                assert code == 550 and b"no contact or distribution list named 'nobody'" in text
+                await r.gw.intake.idle()
+                jobs = await r.jobs()
+                assert sorted((j.recipient_number, j.recipient_name) for j in jobs) == [
+                    ("200", "North"),
+                    ("201", "South"),
+                    ("202", "Ann Lee"),
+                ]
+                assert len({j.broadcast_id for j in jobs}) == 1
 
     run(main(), timeout=120)

@@ -44,6 +44,8 @@ D = "fax.example.org"
         (f"+49-30-123456+Acme_Ltd@{D}", "+4930123456", "Acme Ltd"),
         (f"030-123456@{D}", "030123456", ""),
         (f"*30@{D}", "*30", ""),
+        (f"sales@{D}", "@sales", ""),
+        (f"Jane_Doe@{D}", "@Jane Doe", ""),
     ],
 )
 def test_recipient_addresses(address: str, number: str, name: str) -> None:
@@ -55,7 +57,7 @@ def test_recipient_addresses(address: str, number: str, name: str) -> None:
     ("address", "words"),
     [
         ("101@other.example", "relaying denied"),
-        (f"jane@{D}", "is not a fax number"),
+        (f"_jane@{D}", "is not a fax number"),
         (f"101x@{D}", "a name follows a +"),
         (f"@{D}", "is not NUMBER@"),
         (f'"101"@{D}', "write the fax number"),
@@ -75,7 +77,8 @@ def test_any_local_part_is_a_recipient_or_a_550(local: str) -> None:
     except BadRecipient as exc:
         assert exc.reply.startswith("550 ")
     else:
-        assert r.number and len(r.number) <= 64 and "-" not in r.number
+        assert r.number and len(r.number) <= 101
+        assert r.is_contact or (len(r.number) <= 64 and "-" not in r.number)
 
 
 # -- HTML -------------------------------------------------------------------------------------

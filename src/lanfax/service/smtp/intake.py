@@ -48,7 +48,7 @@ from lanfax.service.smtp.message import (
 )
 from lanfax.service.smtp.settings import SmtpSettings
 from lanfax.service.spool import fsync_dir, write_durably
-from lanfax.service.submit import parse_submission
+from lanfax.service.submit import contact_references, parse_submission
 from lanfax.store.api import JobQuery
 
 if TYPE_CHECKING:
@@ -331,10 +331,13 @@ class MailIntake:
         caller.require(AccessRight.JOB_SUBMIT)
         caller.require(AccessRightEx.SUBMIT_NORMAL)
         data, text_is_document = submission_data(envelope, content, self.settings, reply_to)
+        names = contact_references(data)  # sales@fax.example.org: the user's address book
+        directory = await service.contacts.directory(caller, names) if names else None
         submission = parse_submission(
             data,
             dialing=service.settings.dialing,
             max_recipients=min(service.settings.max_recipients, self.settings.max_recipients),
+            contacts=directory,
         )
         submission = dataclasses.replace(
             submission, extra={ATTACH_KEY: self.settings.receipt_attach, SOURCE_KEY: "smtp"}

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from lanfax.model.codes import AccessRight, AccessRightEx
-from lanfax.model.errors import RateLimited, Unauthenticated
+from lanfax.model.contacts import name_key
+from lanfax.model.errors import InvalidInput, RateLimited, Unauthenticated
 from lanfax.service.rights import Caller, Role, effective_rights
 from lanfax.service.smtp import policy
 from lanfax.service.smtp.intake import Envelope, MailIntake, new_mail_id
@@ -121,9 +122,29 @@ class _Handler:
             rcpt = parse_recipient(address, s.domain)
         except BadRecipient as exc:
             return exc.reply
+        if rcpt.is_contact:
+            # A logged-in sender hears at once whether its address book knows the name; a
+            # relayed mail's user is known at DATA, and its names are looked up then.
+            refusal = await self._look_up(caller, rcpt.contact) if caller else None
+            if refusal is not None:
+                return refusal
+            envelope.rcpt_tos.append(address)
+            return f"250 2.1.5 fax to the address book's {rcpt.contact!r}"
         envelope.rcpt_tos.append(address)
         named = f" ({rcpt.name})" if rcpt.name else ""
         return f"250 2.1.5 fax to {rcpt.number}{named}"
+
+    async def _look_up(self, caller: Caller, name: str) -> str | None:
+        try:
+            found = await self.g.service.contacts.directory(caller, [name_key(name)])
+        except InvalidInput as exc:  # a contact without a number, an empty list
+            return f"550 5.1.1 {exc.message}"
+        if found:
+            return None
+        return (
+            f"550 5.1.1 no contact or distribution list named {name!r} in your address book "
+            f"or the shared one: write NUMBER@{self.g.settings.domain}"
+        )
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         s = self.g.settings
