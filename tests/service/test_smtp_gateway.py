@@ -134,6 +134,8 @@ def test_implicit_tls(tmp_path: Path) -> None:
                 await r.gw.intake.idle()
                 (job,) = await r.jobs()
                 assert job.document_name == "Over implicit TLS" and job.user_name == "bob"
+                # the first connection made bob's fax account, as through the API
+                assert r.svc.accounts.get("bob").name == "bob"
 
     run(main(), timeout=120)
 

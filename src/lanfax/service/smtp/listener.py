@@ -80,6 +80,7 @@ class _Handler:
         except RateLimited as exc:
             reply = f"454 4.7.0 {exc.message}; {exc.hint}"
             return AuthResult(success=False, handled=False, message=reply)
+        await self.g.connected(caller.user)
         return AuthResult(
             success=True,
             auth_data=caller,
@@ -167,6 +168,7 @@ class _Handler:
                 await self.g.audit(frm[:64], _peer_ip(session), "smtp_relay", frm, "no user")
                 return refusal or "550 5.7.1 no sender"
             user, via = mapped, "relay" if self.g.security.enabled else "none"
+            await self.g.connected(mapped)
             if self.g.security.enabled:
                 info = await self.g.security.get_user(mapped)
                 basic, ext = effective_rights(info.role, info.granted, info.revoked)
@@ -220,6 +222,13 @@ class MailGateway:
         self.auth_requires_tls = policy.auth_requires_tls(settings.loopback, settings.implicit_tls)
         self._server: asyncio.Server | None = None
         self.address: tuple[str, int] = (settings.host, settings.port)
+
+    async def connected(self, user: str) -> None:
+        """A user reached the server: its fax account is made on its first connection when
+        the server says so (auto_create_account_on_connect), as through the API."""
+        accounts = getattr(self.service, "accounts", None)
+        if accounts is not None:
+            await accounts.on_connect(user)
 
     async def audit(self, user: str, address: str, action: str, target: str, why: str) -> None:
         """A refused login or sender in the audit trail (as the API's 401 and 403 are)."""
