@@ -378,3 +378,22 @@ def test_serve_refuses_a_bad_smtp_section(tmp_path: Path, toml: str, words: str)
     )
     assert run.returncode == 2, run.stderr
     assert words in run.stderr and "hint:" in run.stderr
+
+
+def test_sigterm_with_an_smtp_client_connected_stops_cleanly(tmp_path: Path) -> None:
+    import signal
+
+    port = free_port()
+    server = start_lanfax_server(
+        tmp_path, f'[smtp]\nlisten = "127.0.0.1:{port}"\ndomain = "{DOMAIN}"\n'
+    )
+    try:
+        deadline = time.monotonic() + 10  # the reader thread may be a line behind
+        while not any("no replies and no receipts" in line for line in server.stdout_lines):
+            assert time.monotonic() < deadline, server.stdout_lines
+            time.sleep(0.05)
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            smtp.ehlo()
+            assert server.stop(signal.SIGTERM, timeout=30) == 0
+    finally:
+        server.close()
