@@ -68,6 +68,15 @@ class Site:
             time.sleep(0.2)  # polling the API under a deadline
 
 
+def _wait_line(server: LanfaxServer, text: str) -> None:
+    """Wait until the server printed a line holding ``text`` (its stdout reader thread may
+    be a line behind the health check)."""
+    deadline = time.monotonic() + 10
+    while not any(text in line for line in server.stdout_lines):
+        assert time.monotonic() < deadline, server.stdout_lines
+        time.sleep(0.05)
+
+
 def _toml(port: int, cert: Path, key: Path, mail: MailCatcher) -> str:
     return (
         mail.toml()
@@ -87,7 +96,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with MailCatcher() as mail:
         server = start_lanfax_server(tmp, _toml(port, cert, key, mail))
         try:
-            assert any(f"smtp://127.0.0.1:{port}" in line for line in server.stdout_lines)
+            _wait_line(server, f"smtp://127.0.0.1:{port}")
             r = httpx.post(
                 f"{server.api}/users",
                 json={"name": ALICE, "role": "user", "password": ALICE_PW},
@@ -388,10 +397,7 @@ def test_sigterm_with_an_smtp_client_connected_stops_cleanly(tmp_path: Path) -> 
         tmp_path, f'[smtp]\nlisten = "127.0.0.1:{port}"\ndomain = "{DOMAIN}"\n'
     )
     try:
-        deadline = time.monotonic() + 10  # the reader thread may be a line behind
-        while not any("no replies and no receipts" in line for line in server.stdout_lines):
-            assert time.monotonic() < deadline, server.stdout_lines
-            time.sleep(0.05)
+        _wait_line(server, "no replies and no receipts")
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
             smtp.ehlo()
             assert server.stop(signal.SIGTERM, timeout=30) == 0
