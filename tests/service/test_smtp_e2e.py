@@ -170,6 +170,7 @@ def test_smtplib_starttls_auth_plain_pdf_and_image_with_cover(site: Site, tmp_pa
         lambda rc, m: m["X-Lanfax-Job"] == str(send["job_id"]) and "accepted" not in m["subject"]
     )[0]
     assert "alice@example.org" in str(receipt["To"])
+    assert receipt["In-Reply-To"] == msg["Message-ID"]  # the receipt too
     names = [p.get_filename() for p in receipt.iter_attachments()]
     assert names == [f"report-{send['job_id']}.pdf"], names
     # alice's receipts list the reply and the receipt (her own token); the mailer marks a

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from lanfax.model.codes import AccessRight, AccessRightEx
 from lanfax.model.errors import FaxError, InvalidInput, RateLimited, StoreError, Unavailable
 from lanfax.model.jobs import Job
-from lanfax.service.receipts import ATTACH_KEY
+from lanfax.service.receipts import ATTACH_KEY, MESSAGE_ID_KEY
 from lanfax.service.rights import ROLE_RIGHTS, Caller, Role, effective_rights
 from lanfax.service.smtp import notices
 from lanfax.service.smtp.message import (
@@ -339,9 +339,10 @@ class MailIntake:
             max_recipients=min(service.settings.max_recipients, self.settings.max_recipients),
             contacts=directory,
         )
-        submission = dataclasses.replace(
-            submission, extra={ATTACH_KEY: self.settings.receipt_attach, SOURCE_KEY: "smtp"}
-        )
+        extra = {ATTACH_KEY: self.settings.receipt_attach, SOURCE_KEY: "smtp"}
+        if content.message_id:
+            extra[MESSAGE_ID_KEY] = content.message_id
+        submission = dataclasses.replace(submission, extra=extra)
         if text_is_document:
             items = [("the mail's text", content.body.encode("utf-8") + b"\n")]
         else:
