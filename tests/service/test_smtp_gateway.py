@@ -6,6 +6,7 @@ processed."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.policy
 import shutil
 import smtplib
@@ -567,5 +568,28 @@ def test_mail_to_a_distribution_list_and_a_personal_contact(tmp_path: Path) -> N
                     ("202", "Ann Lee"),
                 ]
                 assert len({j.broadcast_id for j in jobs}) == 1
+
+    run(main(), timeout=120)
+
+
+def test_password_guessing_is_slowed_down(tmp_path: Path) -> None:
+    """The API's login limit (per client address) holds over SMTP AUTH too: 454 4.7.0."""
+
+    async def main() -> None:
+        with MailCatcher() as mail:
+            async with rig(tmp_path, mail) as r:
+
+                def client() -> list[int]:
+                    codes = []
+                    with smtplib.SMTP("127.0.0.1", r.port, timeout=30) as s:
+                        s.starttls(context=r.tls())
+                        s.ehlo()
+                        for i in range(15):
+                            pair = base64.b64encode(f"\0bob\0guess-{i}".encode()).decode()
+                            codes.append(s.docmd("AUTH", f"PLAIN {pair}")[0])
+                    return codes
+
+                codes = await asyncio.to_thread(client)
+                assert codes[:10] == [535] * 10 and codes[-1] == 454, codes
 
     run(main(), timeout=120)
