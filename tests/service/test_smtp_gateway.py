@@ -590,6 +590,6 @@ def test_password_guessing_is_slowed_down(tmp_path: Path) -> None:
                     return codes
 
                 codes = await asyncio.to_thread(client)
-                assert codes[:10] == [535] * 10 and codes[-1] == 454, codes
+                assert codes == [535] * 10 + [454] * 5, codes  # the clock stands still
 
     run(main(), timeout=120)
