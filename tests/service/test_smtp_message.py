@@ -178,6 +178,24 @@ def test_broken_base64_and_empty_attachments_are_named() -> None:
         parse_message(bytes(e))
 
 
+def test_signatures_and_cruft_are_not_faxed_and_encrypted_mail_is_refused() -> None:
+    m = _mail("signed text")
+    m.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="x.pdf")
+    m.add_attachment(b"\x30\x82sig", maintype="application", subtype="pkcs7-signature",
+                     filename="smime.p7s")  # fmt: skip
+    m.add_attachment(b"TNEF", maintype="application", subtype="ms-tnef", filename="winmail.dat")
+    m.add_attachment("BEGIN:VCARD\nEND:VCARD\n", subtype="vcard", filename="me.vcf")
+    c = parse_message(bytes(m))
+    assert [d.filename for d in c.documents] == ["x.pdf"] and c.body == "signed text"
+    enc = (
+        b"From: a@example.org\r\nSubject: secret\r\nContent-Type: application/pkcs7-mime;"
+        b' smime-type=enveloped-data; name="smime.p7m"\r\nContent-Transfer-Encoding: base64'
+        b"\r\n\r\nMIIB\r\n"
+    )
+    with pytest.raises(InvalidInput, match="the mail is encrypted"):
+        parse_message(enc)
+
+
 def test_a_mail_that_is_one_attachment() -> None:
     raw = (
         b"From: a@example.org\r\nSubject: scan\r\nContent-Type: application/pdf\r\n"

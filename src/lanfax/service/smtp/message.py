@@ -13,9 +13,10 @@
 
 Which parts are documents: every part that is an attachment (``Content-Disposition:
 attachment`` or a file name) and every non-text part that is not a picture of an HTML body
-(a ``multipart/related`` part with a Content-ID, such as a signature's logo). The body is the
-text part a mail client shows (plain preferred to HTML in a ``multipart/alternative``);
-further inline text parts (a list footer) are added to it.
+(a ``multipart/related`` part with a Content-ID, such as a signature's logo), except
+signatures, keys, TNEF and business cards (:data:`NOT_DOCUMENTS`). The body is the text part
+a mail client shows (plain preferred to HTML in a ``multipart/alternative``); further inline
+text parts (a list footer) are added to it. An encrypted mail is refused.
 """
 
 from __future__ import annotations
@@ -164,6 +165,31 @@ def html_to_text(html: str) -> str:
 
 # -- the message ----------------------------------------------------------------------------
 
+#: Parts that travel with a mail but are not what the sender means to fax: S/MIME and
+#: OpenPGP signatures and keys (RFC 8551, RFC 3156), Outlook's TNEF (winmail.dat), the
+#: sender's business card. They are left out, silently.
+NOT_DOCUMENTS = frozenset(
+    {
+        "application/pkcs7-signature",
+        "application/x-pkcs7-signature",
+        "application/pgp-signature",
+        "application/pgp-keys",
+        "application/ms-tnef",
+        "application/vnd.ms-tnef",
+        "text/vcard",
+        "text/x-vcard",
+    }
+)
+#: An encrypted mail cannot be read: refused, saying so.
+ENCRYPTED = frozenset(
+    {
+        "multipart/encrypted",
+        "application/pkcs7-mime",
+        "application/x-pkcs7-mime",
+        "application/pgp-encrypted",
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class MailDocument:
@@ -283,6 +309,14 @@ def parse_message(raw: bytes) -> MailContent:
     documents: list[MailDocument] = []
 
     def visit(part: Message, parent: str) -> None:
+        ctype = part.get_content_type()
+        if ctype in ENCRYPTED:
+            raise InvalidInput(
+                "the mail is encrypted: the fax server cannot read it",
+                hint="send it unencrypted (signed is fine)",
+            )
+        if ctype in NOT_DOCUMENTS:
+            return  # a signature, a key, Outlook's winmail.dat, a business card
         if part.is_multipart():
             kind = part.get_content_subtype()
             for child in part.iter_parts():  # type: ignore[attr-defined]
