@@ -593,3 +593,20 @@ def test_password_guessing_is_slowed_down(tmp_path: Path) -> None:
                 assert codes == [535] * 10 + [454] * 5, codes  # the clock stands still
 
     run(main(), timeout=120)
+
+
+def test_a_long_text_goes_in_front_of_the_attachments(tmp_path: Path) -> None:
+    async def main() -> None:
+        with MailCatcher() as mail:
+            async with rig(tmp_path, mail) as r:
+                body = "\n".join(f"paragraph {i} of a long letter" for i in range(45))
+                m = _msg("Long letter", body=body)
+                tiff = make_fax_tiff(tmp_path / "t", pages=1).read_bytes()
+                m.add_attachment(tiff, maintype="image", subtype="tiff", filename="scan.tif")
+                await asyncio.to_thread(_send, r.port, r.tls(), m)
+                await r.gw.intake.idle()
+                (job,) = await r.jobs()
+                assert job.cover_page is not None and job.cover_page.note == ""
+                assert job.page_count == 3  # cover (subject), the letter's text, the scan
+
+    run(main(), timeout=120)

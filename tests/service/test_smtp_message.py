@@ -395,6 +395,24 @@ def test_submission_data_is_a_valid_submission() -> None:
         submission_data(_env(f"101@{D}"), nothing, SmtpSettings(), "")
 
 
+def test_a_long_text_is_a_page_of_its_own_not_a_cut_note() -> None:
+    long = "\n".join(f"line {i}" for i in range(40))
+    m = _mail(long)
+    m.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="x.pdf")
+    data, text_first = submission_data(
+        _env(f"101@{D}"), parse_message(bytes(m)), SmtpSettings(), ""
+    )
+    assert text_first and data["cover_page"] == {
+        "subject": "Order 4711",
+        "sdr_name": "Alice Example",
+    }
+    short, text_first = submission_data(
+        _env(f"101@{D}"), parse_message(bytes(_mail("a few words"))), SmtpSettings(), ""
+    )
+    assert text_first  # no attachment: the text is the document
+    assert "note" not in short["cover_page"]
+
+
 def test_spool_file_round_trip(tmp_path: Path) -> None:
     env = _env(f"101+Jane@{D}")
     path = write_spooled(tmp_path, env, b"raw\nmessage\r\n")

@@ -30,6 +30,7 @@ import logging
 import os
 import secrets
 import shutil
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,10 @@ RETRY_SECONDS = 30.0
 MAX_TRIES = 120
 #: ``job.extra`` key marking a job that came by e-mail (its spool id is the broadcast id).
 SOURCE_KEY = "source"
+#: The message box of the built-in cover page: lines of this many characters (see
+#: lanfax.documents.cover); a longer text is faxed as a page of its own.
+NOTE_WIDTH = 80
+NOTE_LINES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +138,19 @@ def _unique(recipients: tuple[FaxRecipient, ...]) -> list[FaxRecipient]:
     return out
 
 
+def note_fits(text: str) -> bool:
+    """Whether ``text`` fits the message box of the built-in cover page (longer text would
+    be cut there, so it is faxed as a page of its own instead)."""
+    lines = sum(len(textwrap.wrap(p, NOTE_WIDTH)) or 1 for p in text.splitlines())
+    return lines <= NOTE_LINES
+
+
 def submission_data(
     envelope: Envelope, content: MailContent, settings: SmtpSettings, reply_to: str
 ) -> tuple[dict[str, Any], bool]:
     """The ``params`` of a submission for this mail (as the HTTP API takes them), and
-    whether the mail's text is itself the document (a mail with no attachment)."""
+    whether the mail's text is a document of its own, in front of the attachments (a mail
+    with no attachment, or a text too long for the cover page's message box)."""
     recipients = [
         {"recipient_number": r.number, "recipient_name": r.name}
         for r in _unique(envelope.recipients)
@@ -153,24 +166,23 @@ def submission_data(
         data["delivery_report_type"] = "email"
         data["delivery_report_address"] = reply_to
         data["receipt_summary"] = len(recipients) > 1
-    text_is_document = not content.documents
-    if text_is_document:
-        if not content.body:
-            raise InvalidInput(
-                "the mail has nothing to fax: no attachment and no text",
-                hint="attach the documents (PDF, images, TIFF, office files, text) "
-                "or write the text to fax in the mail",
-            )
-        if content.subject:
-            data["cover_page"] = {"subject": content.subject, "sdr_name": data["sender_name"]}
-    elif content.subject or content.body:
-        data["cover_page"] = {
-            "subject": content.subject,
-            "note": content.body,
-            "sdr_name": data["sender_name"],
-        }
-    if "cover_page" in data and settings.cover_page:
-        data["cover_page"]["cover_page_name"] = settings.cover_page
+    if not content.documents and not content.body:
+        raise InvalidInput(
+            "the mail has nothing to fax: no attachment and no text",
+            hint="attach the documents (PDF, images, TIFF, office files, text) "
+            "or write the text to fax in the mail",
+        )
+    text_is_document = bool(content.body) and (not content.documents or not note_fits(content.body))
+    cover: dict[str, Any] = {}
+    if text_is_document and content.subject:
+        cover = {"subject": content.subject}
+    elif not text_is_document and (content.subject or content.body):
+        cover = {"subject": content.subject, "note": content.body}
+    if cover:
+        cover["sdr_name"] = data["sender_name"]
+        if settings.cover_page:
+            cover["cover_page_name"] = settings.cover_page
+        data["cover_page"] = cover
     return data, text_is_document
 
 
@@ -343,10 +355,9 @@ class MailIntake:
         if content.message_id:
             extra[MESSAGE_ID_KEY] = content.message_id
         submission = dataclasses.replace(submission, extra=extra)
+        items = [(d.label, d.data) for d in content.documents]
         if text_is_document:
-            items = [("the mail's text", content.body.encode("utf-8") + b"\n")]
-        else:
-            items = [(d.label, d.data) for d in content.documents]
+            items.insert(0, ("the mail's text", content.body.encode("utf-8") + b"\n"))
         total = sum(len(blob) for _, blob in items)
         if total > service.settings.max_upload_bytes:
             raise InvalidInput(
