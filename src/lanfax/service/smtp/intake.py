@@ -16,8 +16,9 @@ spooled mail in the order received:
 
 A crash anywhere repeats at most the steps after the last one done, so a mail accepted with
 ``250`` becomes its faxes (or its refusal) exactly once after a restart. A failure that may
-pass (the store unavailable) leaves the file for a later try; a bug moves it to
-``spool/mail/failed/`` for the administrator, and the sender is told.
+pass (the store unavailable) leaves the file and tries again every 30 s, for about an hour,
+then refuses the mail; a bug moves it to ``spool/mail/failed/`` for the administrator, and
+the sender is told.
 """
 
 from __future__ import annotations
@@ -348,7 +349,8 @@ class MailIntake:
         submission = parse_submission(
             data,
             dialing=service.settings.dialing,
-            max_recipients=min(service.settings.max_recipients, self.settings.max_recipients),
+            # [smtp] max_recipients bounded the RCPTs; a list may hold more, as for the API
+            max_recipients=service.settings.max_recipients,
             contacts=directory,
         )
         extra = {ATTACH_KEY: self.settings.receipt_attach, SOURCE_KEY: "smtp"}
