@@ -65,13 +65,28 @@ def _client_address(conn: HTTPConnection) -> str:
 
 async def _caller(conn: HTTPConnection) -> Caller:
     security = conn.app.state.security
-    caller: Caller = await security.authenticate(
-        authorization=conn.headers.get("authorization"),
-        user_header=conn.headers.get("x-lanfax-user"),
-        address=_client_address(conn),
-    )
+    # The console's session cookie (lanfax.api.session), when no Authorization is sent.
+    sessions = getattr(conn.app.state, "sessions", None)
+    caller: Caller
+    if (
+        sessions is not None
+        and security.enabled
+        and sessions.cookie(conn)
+        and not (conn.headers.get("authorization"))
+    ):
+        caller = await sessions.caller(conn)
+    else:
+        caller = await security.authenticate(
+            authorization=conn.headers.get("authorization"),
+            user_header=conn.headers.get("x-lanfax-user"),
+            address=_client_address(conn),
+        )
     security.check_rate(caller)
     conn.scope["lanfax.caller"] = caller
+    # A user's fax account is created on its first connection when the server says so (#13).
+    accounts = getattr(getattr(conn.app.state, "service", None), "accounts", None)
+    if accounts is not None:
+        await accounts.on_connect(caller.user)
     return caller
 
 

@@ -205,7 +205,11 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
     p = sub.add_parser("send", parents=common, help="queue a fax", description="Queue a fax.")
     p.add_argument("files", nargs="+", metavar="FILE", help="documents, sent one after another")
     p.add_argument(
-        "--to", action="append", required=True, metavar="NUMBER", help="a fax number (repeat)"
+        "--to",
+        action="append",
+        required=True,
+        metavar="NUMBER",
+        help="a fax number, or @NAME of a contact or list (repeat)",
     )
     p.add_argument(
         "--name", action="append", metavar="NAME", help="recipient name (one, or one per --to)"
@@ -289,6 +293,20 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
     from lanfax.cli import _security
 
     _security.add_parsers(sub, common)
+
+    from lanfax.cli import _drafts  # issue #11
+
+    _drafts.add_parsers(sub, common)
+    from lanfax.cli import _outbound  # #13 outgoing routing
+
+    _outbound.add_parsers(sub, common)
+
+    from lanfax.cli import _accounts  # #13 accounts and personal inboxes
+
+    _accounts.add_parsers(sub, common)
+    from lanfax.cli import _contacts
+
+    _contacts.add_parsers(sub, common)
 
     p = sub.add_parser("access", parents=common, help="check your access rights")
     p.add_argument("rights", nargs="+", metavar="RIGHT", help="e.g. job_submit config_set")

@@ -15,9 +15,13 @@ import httpx
 
 from lanfax.client import _core as c
 from lanfax.client import _sse, _submit
+from lanfax.client._accounts import AsyncAccountMixin
+from lanfax.client._contacts import AsyncContactsMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import AsyncCoverMixin
+from lanfax.client._drafts import AsyncDraftMixin  # issue #11
 from lanfax.client._handles import AsyncPortHandle, WaitTimeout, merge_logging, open_mode
+from lanfax.client._outbound import AsyncOutboundMixin
 from lanfax.client._report import AsyncReportMixin
 from lanfax.client._routing import AsyncRoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
@@ -31,7 +35,15 @@ from lanfax.model.jobs import Job, JobParams
 T = TypeVar("T")
 
 
-class AsyncClient(AsyncCoverMixin, AsyncRoutingMixin, AsyncReportMixin):
+class AsyncClient(
+    AsyncDraftMixin,
+    AsyncCoverMixin,
+    AsyncRoutingMixin,
+    AsyncReportMixin,
+    AsyncOutboundMixin,
+    AsyncAccountMixin,
+    AsyncContactsMixin,
+):
     """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
     coroutines; ``events()`` is an async iterator), same models and errors.
 

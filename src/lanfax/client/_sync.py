@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lanfax.client import _core as c
 from lanfax.client import _submit
+from lanfax.client._accounts import AccountMixin
+from lanfax.client._contacts import ContactsMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import CoverMixin
+from lanfax.client._drafts import DraftMixin  # issue #11
 from lanfax.client._handles import PortHandle, WaitTimeout, merge_logging, open_mode
 from lanfax.client._http import Connection, Stream, StreamClosed, request_patiently
+from lanfax.client._outbound import OutboundMixin
 from lanfax.client._report import ReportMixin
 from lanfax.client._routing import RoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
@@ -29,7 +33,15 @@ if TYPE_CHECKING:  # imported by the calls that need them (``lanfax send`` does 
 T = TypeVar("T")
 
 
-class Client(CoverMixin, RoutingMixin, ReportMixin):
+class Client(
+    DraftMixin,
+    CoverMixin,
+    RoutingMixin,
+    ReportMixin,
+    OutboundMixin,
+    AccountMixin,
+    ContactsMixin,
+):
     """A blocking client for one lanfax server.
 
     ``server`` is a URL (default: ``LANFAX_SERVER``, else ``http://127.0.0.1:8470``); ``user``

@@ -91,6 +91,23 @@ SETTINGS: tuple[Setting, ...] = (
         _absolute_or_empty,
     ),
     Setting("inbound_profile", "InboundProfile", str, "", "Identity used to mail inbound faxes."),
+    # -- ipp (issue #11) --
+    Setting(
+        "draft_days",
+        "DraftDays",
+        int,
+        7,
+        "Days a draft (a document printed with no fax number) is kept.",
+        _range(1, 3650),
+    ),
+    # -- #13 accounts --
+    Setting(
+        "auto_create_account_on_connect",
+        "AutoCreateAccountOnConnect",
+        bool,
+        True,
+        "A user's fax account is created on its first connection (else by an administrator).",
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -150,6 +167,10 @@ class ServerConfig:
     archive_outgoing_faxes: bool = False
     archive_directory: str = ""
     inbound_profile: str = ""
+    # -- ipp (issue #11) --
+    draft_days: int = 7
+    # -- #13 accounts --
+    auto_create_account_on_connect: bool = True
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ServerConfig:

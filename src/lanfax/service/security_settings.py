@@ -13,6 +13,7 @@
     tls_key = ""
     credentials_file = ""       # where the first start writes the administrator's token;
                                 # default $LANFAX_CREDENTIALS, else ~/.config/lanfax/credentials
+    session_idle_minutes = 30   # the console's login session ends after this long unused
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _KEYS = {
     "tls_cert",
     "tls_key",
     "credentials_file",
+    "session_idle_minutes",
 }
 
 
@@ -57,6 +59,7 @@ class SecuritySettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     credentials_file: Path | None = None
+    session_idle_minutes: int = 30
 
     @property
     def tls(self) -> bool:
@@ -118,6 +121,12 @@ def parse_security_settings(
         raise ConfigError(
             f"{where}: tls_cert and tls_key go together", hint="give both files, or neither"
         )
+    idle = table.get("session_idle_minutes", 30)
+    if isinstance(idle, bool) or not isinstance(idle, int) or not 1 <= idle <= 7 * 24 * 60:
+        raise ConfigError(
+            f"{where}.session_idle_minutes: {idle!r} is not allowed",
+            hint="minutes, 1 to 10080 (a week)",
+        )
     return SecuritySettings(
         authentication=auth,
         admin_user=admin.strip(),
@@ -128,4 +137,5 @@ def parse_security_settings(
         tls_cert=cert,
         tls_key=key,
         credentials_file=_path(table, "credentials_file", where, base_dir),
+        session_idle_minutes=idle,
     )

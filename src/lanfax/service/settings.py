@@ -10,6 +10,7 @@ Shape (every key optional; with no file at all, this is what runs)::
     max_upload_mb = 50              # size limit of one submission's documents
     max_pages = 500                 # pages of one submission's document (after conversion)
     max_recipients = 10000          # recipients of one submission (broadcast)
+    max_json_kb = 1024              # size limit of a JSON body (and of a submission's params)
     [dialing]                       # dialing rules (lanfax.service.dialing)
     country_code = "49"
     [settings]                      # ServerConfig initial values (lanfax or Windows names)
@@ -40,6 +41,7 @@ from lanfax.service.dialing import DialingRules, parse_dialing_settings
 from lanfax.service.receipt_text import ReceiptSettings, parse_receipt_settings
 from lanfax.service.routing import RoutingSettings, parse_routing_settings
 from lanfax.service.security_settings import SecuritySettings, parse_security_settings
+from lanfax.service.smtp.settings import SmtpSettings, parse_smtp_settings
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 DEFAULT_DATA = "./lanfax-data"
@@ -57,8 +59,11 @@ _SERVER_KEYS = {
     "max_upload_mb",
     "max_pages",
     "max_recipients",
+    # issue #14 (safety)
+    "max_json_kb",
 }
 _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
+_TOP_KEYS |= {"smtp"}  # e-mail to fax (lanfax.service.smtp.settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,8 @@ class ServiceSettings:
     #: Pages of one submission's document; recipients of one submission.
     max_pages: int = 500
     max_recipients: int = 10_000
+    #: Size limit of a JSON body, and of a submission's params part (issue #14).
+    max_json_bytes: int = 1024 * 1024
     initial_config: Mapping[str, Any] = field(default_factory=dict)
     providers: tuple[Mapping[str, Any], ...] = DEFAULT_PROVIDERS
     source: str = "(defaults)"
@@ -89,6 +96,8 @@ class ServiceSettings:
     receipts: ReceiptSettings = field(default_factory=ReceiptSettings)
     #: The ``[dialing]`` section (lanfax.service.dialing.DialingRules).
     dialing: DialingRules = field(default_factory=DialingRules)
+    #: The ``[smtp]`` section: e-mail to fax (lanfax.service.smtp.settings.SmtpSettings).
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
     @property
     def store_url(self) -> str:
@@ -163,7 +172,7 @@ def settings_from_mapping(
         raise ConfigError(
             f"{source}: unknown section(s) {', '.join(unknown)}",
             hint="the file may have [server], [settings], [routing], [security], [receipts], "
-            "[dialing] and [[providers]]",
+            "[dialing], [smtp] and [[providers]]",
         )
     server = doc.get("server", {})
     if not isinstance(server, Mapping):
@@ -192,6 +201,7 @@ def settings_from_mapping(
         )
     max_pages = _bounded_int(server, "max_pages", 500, 1, 100_000, f"{source}: server")
     max_recipients = _bounded_int(server, "max_recipients", 10_000, 1, 10_000, f"{source}: server")
+    max_json_kb = _bounded_int(server, "max_json_kb", 1024, 1, 1024 * 1024, f"{source}: server")
 
     initial = doc.get("settings", {})
     if not isinstance(initial, Mapping):
@@ -238,6 +248,7 @@ def settings_from_mapping(
         max_upload_bytes=max_mb * 1024 * 1024,
         max_pages=max_pages,
         max_recipients=max_recipients,
+        max_json_bytes=max_json_kb * 1024,
         initial_config=dict(initial),
         providers=providers,
         source=source,
@@ -245,6 +256,9 @@ def settings_from_mapping(
         security=security,
         receipts=parse_receipt_settings(doc.get("receipts", {}), source=source),
         dialing=parse_dialing_settings(doc.get("dialing", {}), source=source),
+        smtp=parse_smtp_settings(
+            doc.get("smtp", {}), source=source, base_dir=base_dir, security=security
+        ),
     )
 
 
