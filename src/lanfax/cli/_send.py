@@ -124,6 +124,7 @@ def submit(args: argparse.Namespace) -> dict[str, Any]:
             body,
             headers,
             _base.resolve_rate_limit_wait(None),
+            on_wait=_say_wait,
         )
     finally:
         conn.close()
@@ -131,6 +132,14 @@ def submit(args: argparse.Namespace) -> dict[str, Any]:
         raise _base.error_from_response(resp, f"POST {_base.API}/jobs")
     answer: dict[str, Any] = resp.json()
     return answer
+
+
+def _say_wait(seconds: float) -> None:
+    print(
+        f"lanfax: the server asks to slow down; sending again in {seconds:g} s",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def verb_send(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import contextlib
 import select
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from lanfax.client._base import Response, retry_delay, unreachable
 from lanfax.model.errors import FaxError
@@ -260,13 +260,17 @@ def request_patiently(
     body: bytes | None,
     headers: Mapping[str, str],
     rate_limit_wait: float,
+    on_wait: Callable[[float], None] | None = None,
 ) -> Response:
     """:meth:`Connection.request`, sending the request again after the wait a 429 answer's
     ``Retry-After`` names, for at most ``rate_limit_wait`` seconds in all (see
-    :func:`lanfax.client._base.retry_delay`); the last answer is returned."""
+    :func:`lanfax.client._base.retry_delay`); the last answer is returned. ``on_wait`` hears
+    each wait before it starts (the CLI says it on stderr)."""
     resp = conn.request(method, target, body, headers)
     attempt, waited = 0, 0.0
     while (delay := retry_delay(resp, attempt, waited, rate_limit_wait)) is not None:
+        if on_wait is not None:
+            on_wait(delay)
         time.sleep(delay)  # the server said when to come back
         attempt, waited = attempt + 1, waited + delay
         resp = conn.request(method, target, body, headers)
