@@ -209,6 +209,30 @@ def _finish_file(path: Path) -> None:
     fsync_dir(path.parent)
 
 
+def start_forkserver_quietly() -> None:
+    """Start multiprocessing's fork server with SIGINT ignored, so that every worker it forks
+    is born ignoring it: a Ctrl-C between a worker's fork and its initializer would otherwise
+    kill it with a KeyboardInterrupt and break the pool. (An ignored disposition survives
+    exec; the fork server then passes SIG_IGN on to each child. A blocked mask would not: the
+    spawn resets it.) The service's own SIGINT is blocked for that moment, so one that arrives
+    meanwhile stays pending and reaches the restored handler. Only the main thread may change
+    handlers; elsewhere (a service embedded in a thread) the workers' initializer does it."""
+    import signal
+    import threading
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def ignore_interrupt() -> None:
     """A conversion worker's start: Ctrl-C in the terminal reaches every process of the
     group, but stopping is the parent's business (``lanfax serve`` shuts the pool down when it
@@ -244,6 +268,7 @@ class Submitter:
         if self._pool is None:
             # forkserver: forking a process that runs threads (uvicorn, the store) is unsafe.
             mp = multiprocessing.get_context("forkserver")
+            start_forkserver_quietly()  # issue #20: workers never see Ctrl-C
             self._pool = ProcessPoolExecutor(
                 self._max_workers, mp_context=mp, initializer=ignore_interrupt
             )
