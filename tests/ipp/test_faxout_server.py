@@ -12,6 +12,7 @@ import pytest
 from tests.support.authhttp import auth_for, httpx
 from tests.support.http import receive_jobs, wait_for
 from tests.support.ipp import IppClient, cover, status_message, tel, value, values
+from tests.support.raster import pwg_raster, urf
 from tests.support.server import LanfaxServer, start_lanfax_server
 
 from lanfax.documents.pdfgen import text_document
@@ -144,7 +145,7 @@ def test_create_job_send_document_broadcast(
 ) -> None:
     before = _last_job_id(server)
     created = ipp.call(
-        Op.CREATE_JOB, [attr("job-name", Tag.NAME, "two copies")], [tel("101", "1-0-1")]
+        Op.CREATE_JOB, [attr("job-name", Tag.NAME, "two copies")], [tel("1-0-1", "*30")]
     )
     assert created.code == Status.OK, status_message(created)
     job_id = value(created, JOB, "job-id")
@@ -168,8 +169,10 @@ def test_create_job_send_document_broadcast(
         data=pdf,
     )
     assert again.code == Status.MULTIPLE_DOCUMENT_JOBS_NOT_SUPPORTED
-    rx = _wait_received(server, before, n=2)
-    assert [j["page_count"] for j in rx] == [1, 1]
+    # Line 100 faxes line 101; line 101 (100 being busy) faxes the virtual fax robot *30
+    # (a line that dialled its own number would only hear busy).
+    (rx,) = _wait_received(server, before)
+    assert rx["page_count"] == 1
     wait_for(server.api, "the broadcast to complete", lambda: _job_state(ipp, job_id)[0] == 9)
     listed = ipp.call(
         Op.GET_JOBS,
@@ -368,3 +371,61 @@ def test_no_destination_keeps_a_draft(server: LanfaxServer, ipp: IppClient, pdf:
     (draft,) = [d for d in drafts if d["ipp_job_id"] == job_id]
     assert draft["document_name"] == "letter.pdf" and draft["user_name"] == "admin"
     assert "document_path" not in draft
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (800, 1100), 255)
+    ImageDraw.Draw(img).rectangle((100, 100, 700, 300), fill=0)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", dpi=(100, 100))
+    return buf.getvalue()
+
+
+def _raster_page() -> Any:
+    import numpy as np
+
+    page = np.full((2200, 1700), 255, dtype=np.uint8)  # Letter at 200 dpi
+    page[200:400, 200:1500] = 0
+    return page
+
+
+@pytest.mark.parametrize(
+    ("fmt", "make"),
+    [
+        (
+            "image/pwg-raster",
+            lambda: pwg_raster([_raster_page()]),
+        ),
+        # URF sent as octet-stream: recognised by its signature.
+        (
+            "application/octet-stream",
+            lambda: urf([_raster_page()]),
+        ),
+        ("image/jpeg", _jpeg),
+        ("text/plain", lambda: b"A plain text fax.\nSecond line.\n"),
+        (
+            "application/postscript",
+            lambda: (
+                b"%!PS\n/Helvetica findfont 24 scalefont setfont 72 720 moveto (PS fax) show "
+                b"showpage\n"
+            ),
+        ),
+    ],
+)
+def test_document_formats_reach_line_101(
+    server: LanfaxServer, ipp: IppClient, fmt: str, make: Any
+) -> None:
+    before = _last_job_id(server)
+    msg = ipp.call(
+        Op.PRINT_JOB,
+        [attr("document-format", Tag.MIME_TYPE, fmt)],
+        [tel("101")],
+        make(),
+    )
+    assert msg.code == Status.OK, status_message(msg)
+    (rx,) = _wait_received(server, before)
+    assert rx["page_count"] == 1
