@@ -5,6 +5,7 @@ nothing."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,10 +24,33 @@ JOB = GroupTag.JOB
 PRINTER = GroupTag.PRINTER
 
 
+#: Lines 100 and 102 send, 101 only receives (made so below): a broadcast's second call can
+#: never find line 101 busy sending.
+THREE_LINES = """
+[[providers]]
+type = "virtual"
+lines = [{number = "100"}, {number = "101"}, {number = "102"}]
+"""
+
+
+def receive_only(server: LanfaxServer, number: str) -> None:
+    ports = httpx.get(f"{server.api}/ports").json()
+    device = next(p["device_id"] for p in ports if p["number"] == number)
+    handle = httpx.post(f"{server.api}/ports/{device}/handles", json={"mode": "modify"})
+    assert handle.status_code == 201, handle.text
+    r = httpx.patch(
+        f"{server.api}/ports/{device}",
+        json={"flags": ["receive"]},
+        headers={"X-Lanfax-Port-Handle": handle.json()["handle"]},
+    )
+    assert r.status_code == 200, r.text
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LanfaxServer]:
-    srv = start_lanfax_server(tmp_path_factory.mktemp("ipp"))
+    srv = start_lanfax_server(tmp_path_factory.mktemp("ipp"), THREE_LINES)
     try:
+        receive_only(srv, "101")
         yield srv
     finally:
         srv.close()
@@ -60,8 +84,13 @@ def _received(server: LanfaxServer, before: int) -> list[dict[str, Any]]:
 
 
 def _wait_received(server: LanfaxServer, before: int, n: int = 1) -> list[dict[str, Any]]:
+    # wait_for re-checks after each event; the deadline holds even if events keep coming.
+    deadline = time.monotonic() + 120
+
     def done() -> list[dict[str, Any]] | None:
         rx = [j for j in _received(server, before) if j["queue_status"] == "completed"]
+        if len(rx) < n and time.monotonic() > deadline:
+            raise AssertionError(f"no fax on line 101 after 120 s; jobs: {_all_jobs(server)}")
         return rx if len(rx) >= n else None
 
     result: list[dict[str, Any]] = wait_for(server.api, "the fax on line 101", done, timeout=120)
@@ -81,7 +110,8 @@ def test_printer_attributes_without_login(server: LanfaxServer) -> None:
     assert "faxout" in values(msg, PRINTER, "ipp-features-supported")
     assert values(msg, PRINTER, "destination-uri-schemes-supported") == ["tel"]
     assert value(msg, PRINTER, "multiple-destination-uris-supported") is True
-    assert sorted(values(msg, PRINTER, "printer-fax-modem-number")) == ["tel:100", "tel:101"]
+    # The lines that can send (101 only receives here).
+    assert sorted(values(msg, PRINTER, "printer-fax-modem-number")) == ["tel:100", "tel:102"]
     assert value(msg, PRINTER, "number-of-retries-default") == 3
     assert value(msg, PRINTER, "retry-interval-default") == 600
     formats = values(msg, PRINTER, "document-format-supported")
@@ -169,8 +199,7 @@ def test_create_job_send_document_broadcast(
         data=pdf,
     )
     assert again.code == Status.MULTIPLE_DOCUMENT_JOBS_NOT_SUPPORTED
-    # Line 100 faxes line 101; line 101 (100 being busy) faxes the virtual fax robot *30
-    # (a line that dialled its own number would only hear busy).
+    # Line 100 faxes line 101 while line 102 faxes the virtual fax robot *30.
     (rx,) = _wait_received(server, before)
     assert rx["page_count"] == 1
     wait_for(server.api, "the broadcast to complete", lambda: _job_state(ipp, job_id)[0] == 9)
