@@ -75,9 +75,7 @@ def test_the_queue_is_driverless(cups: Cupsd) -> None:
     assert "*DefaultColorModel: Gray" in text
 
 
-def test_lp_phone_gives_a_fax_on_line_101(
-    server: LanfaxServer, cups: Cupsd, pdf: Path
-) -> None:
+def test_lp_phone_gives_a_fax_on_line_101(server: LanfaxServer, cups: Cupsd, pdf: Path) -> None:
     before = max([j["job_id"] for j in _jobs(server)], default=0)
     r = cups.run("lp", "-d", "lanfax", "-t", "letter for 101", "-o", "phone=101", str(pdf))
     assert "request id is lanfax-" in r.stdout
