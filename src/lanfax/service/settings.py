@@ -10,6 +10,7 @@ Shape (every key optional; with no file at all, this is what runs)::
     max_upload_mb = 50              # size limit of one submission's documents
     max_pages = 500                 # pages of one submission's document (after conversion)
     max_recipients = 10000          # recipients of one submission (broadcast)
+    dnssd = "auto"                  # announce the fax printer: auto (beyond loopback), on, off
     [dialing]                       # dialing rules (lanfax.service.dialing)
     country_code = "49"
     [settings]                      # ServerConfig initial values (lanfax or Windows names)
@@ -56,6 +57,7 @@ _SERVER_KEYS = {
     "max_upload_mb",
     "max_pages",
     "max_recipients",
+    "dnssd",  # issue #11
 }
 _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
 
@@ -88,6 +90,8 @@ class ServiceSettings:
     receipts: ReceiptSettings = field(default_factory=ReceiptSettings)
     #: The ``[dialing]`` section (lanfax.service.dialing.DialingRules).
     dialing: DialingRules = field(default_factory=DialingRules)
+    #: ``[server] dnssd``: announce the fax printer by DNS-SD ("auto", "on", "off").
+    dnssd: str = "auto"
 
     @property
     def store_url(self) -> str:
@@ -191,6 +195,9 @@ def settings_from_mapping(
         )
     max_pages = _bounded_int(server, "max_pages", 500, 1, 100_000, f"{source}: server")
     max_recipients = _bounded_int(server, "max_recipients", 10_000, 1, 10_000, f"{source}: server")
+    from lanfax.service.ipp.dnssd import parse_mode  # issue #11
+
+    dnssd = parse_mode(server.get("dnssd", "auto"), f"{source}: server.dnssd")
 
     initial = doc.get("settings", {})
     if not isinstance(initial, Mapping):
@@ -237,6 +244,7 @@ def settings_from_mapping(
         security=security,
         receipts=parse_receipt_settings(doc.get("receipts", {}), source=source),
         dialing=parse_dialing_settings(doc.get("dialing", {}), source=source),
+        dnssd=dnssd,
     )
 
 

@@ -170,7 +170,7 @@ class FaxOut:
             self._db = SqlIpp(self.service.ctx.store)  # type: ignore[arg-type]
         return self._db
 
-    async def _printer_uuid(self) -> str:
+    async def printer_uuid(self) -> str:
         if self._uuid is None:
             ctx = self.service.ctx
             rec = await ctx.get_settings(_NS)
@@ -581,7 +581,7 @@ class FaxOut:
         )
         facts = printer.PrinterFacts(
             uris=where.uris,
-            uuid=await self._printer_uuid(),
+            uuid=await self.printer_uuid(),
             name=self.name,
             info="lanfax network fax printer",
             location="",
