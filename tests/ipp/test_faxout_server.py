@@ -382,10 +382,15 @@ def test_login_and_rights(server: LanfaxServer, pdf: bytes) -> None:
     assert len(_all_jobs(server)) == before
     # ... and who sees only its own printed jobs.
     assert [g for g in viewer.call(Op.GET_JOBS).groups if g.tag == JOB] == []
-    other = viewer.call(Op.GET_JOB_ATTRIBUTES, [attr("job-id", Tag.INTEGER, 1)])
+    admins = IppClient(f"{server.url}/ipp/faxout", auth_for(server.url))
+    theirs = value(admins.call(Op.CREATE_JOB, job=[tel("101")]), JOB, "job-id")
+    other = viewer.call(Op.GET_JOB_ATTRIBUTES, [attr("job-id", Tag.INTEGER, theirs)])
     assert other.code == Status.NOT_AUTHORIZED
+    refused = viewer.call(Op.CANCEL_JOB, [attr("job-id", Tag.INTEGER, theirs)])
+    assert refused.code == Status.NOT_AUTHORIZED
     missing = viewer.call(Op.GET_JOB_ATTRIBUTES, [attr("job-id", Tag.INTEGER, 10**6)])
     assert missing.code == Status.NOT_FOUND
+    assert admins.call(Op.CANCEL_JOB, [attr("job-id", Tag.INTEGER, theirs)]).code == Status.OK
 
 
 def test_no_destination_keeps_a_draft(server: LanfaxServer, ipp: IppClient, pdf: bytes) -> None:
@@ -458,3 +463,19 @@ def test_document_formats_reach_line_101(
     assert msg.code == Status.OK, status_message(msg)
     (rx,) = _wait_received(server, before)
     assert rx["page_count"] == 1
+
+
+def test_reads_are_not_audited_changes_are(server: LanfaxServer, ipp: IppClient) -> None:
+    def entries() -> int:
+        r = httpx.get(f"{server.api}/audit", params={"action": "ipp_faxout", "limit": 1000})
+        return len(r.json()["entries"])
+
+    before = entries()
+    for _ in range(3):
+        assert ipp.call(Op.GET_PRINTER_ATTRIBUTES).code == Status.OK
+        assert ipp.call(Op.GET_JOBS).code == Status.OK
+    assert entries() == before
+    created = ipp.call(Op.CREATE_JOB, job=[tel("101")])
+    assert created.code == Status.OK
+    assert ipp.call(Op.CANCEL_JOB, [attr("job-id", Tag.INTEGER, value(created, JOB, "job-id"))])
+    assert entries() == before + 2

@@ -23,6 +23,7 @@ import secrets
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.responses import Response
 
+from lanfax.api.security import _AUDITED as AUDITED  # the middleware's own mark
 from lanfax.api.security import public
 from lanfax.model.codes import AccessRight, AccessRightEx
 from lanfax.model.errors import FaxError, RateLimited, TooLarge, Unauthenticated
@@ -39,6 +40,15 @@ log = logging.getLogger("lanfax.ipp")
 IPP_TYPE = "application/ipp"
 #: Operations any caller may ask without a login.
 _OPEN = {Op.GET_PRINTER_ATTRIBUTES}
+#: Operations that change nothing: not written to the audit trail when they succeed (a
+#: desktop polls them every few seconds while a fax is under way; IPP reads are POSTs).
+_READS = {
+    Op.GET_PRINTER_ATTRIBUTES,
+    Op.GET_JOB_ATTRIBUTES,
+    Op.GET_JOBS,
+    Op.VALIDATE_JOB,
+    Op.IDENTIFY_PRINTER,
+}
 
 
 def _ipp(msg: Message) -> Response:
@@ -172,6 +182,8 @@ def install_ipp_routes(app: FastAPI, service: FaxService, security: Security) ->
             answer = error_response(
                 req.request_id, Status.INTERNAL_ERROR, "internal error in the fax service"
             )
+        if req.code in _READS and answer.code < 0x0400:
+            request.scope[AUDITED] = True  # a read, not a change: no audit entry
         return _ipp(answer)
 
     app.include_router(r)
