@@ -479,3 +479,46 @@ def test_reads_are_not_audited_changes_are(server: LanfaxServer, ipp: IppClient)
     assert created.code == Status.OK
     assert ipp.call(Op.CANCEL_JOB, [attr("job-id", Tag.INTEGER, value(created, JOB, "job-id"))])
     assert entries() == before + 2
+
+
+def test_random_requests_never_give_500_nor_queue(server: LanfaxServer, ipp: IppClient) -> None:
+    """Random and mangled bodies at the real endpoint: always HTTP 200 with an IPP answer,
+    never an internal error, never a job."""
+    import random
+
+    from lanfax.service.ipp.codec import decode
+
+    rng = random.Random(11)
+    before = len(_all_jobs(server))
+    valid = encode(
+        Message(
+            (2, 0),
+            int(Op.PRINT_JOB),
+            5,
+            (
+                Group(
+                    GroupTag.OPERATION,
+                    (
+                        attr("attributes-charset", Tag.CHARSET, "utf-8"),
+                        attr("attributes-natural-language", Tag.LANGUAGE, "en"),
+                        attr("printer-uri", Tag.URI, ipp.printer_uri),
+                    ),
+                ),
+                Group(GroupTag.JOB, (tel("101"),)),
+            ),
+            b"",  # no document: a valid print job would still be refused for that
+        )
+    )
+    for i in range(150):
+        if i % 2:
+            body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 120)))
+        else:
+            raw = bytearray(valid)
+            for _ in range(rng.randrange(1, 4)):
+                raw[rng.randrange(len(raw))] = rng.randrange(256)
+            body = bytes(raw[: rng.randrange(1, len(raw) + 1)])
+        r = ipp.post(body)
+        assert r.status_code == 200, (body, r.status_code, r.text)
+        # A mangled operation-id may name a read (Get-Jobs...): fine; never a server error.
+        assert decode(r.content).code != Status.INTERNAL_ERROR, body
+    assert len(_all_jobs(server)) == before
