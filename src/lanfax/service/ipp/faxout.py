@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lanfax import __version__
-from lanfax.model.codes import AccessRightEx, PortFlags
+from lanfax.model.codes import AccessRightEx, DeviceStatus, PortFlags
 from lanfax.model.drafts import (
     IPP_ABORTED,
     IPP_CANCELED,
@@ -443,7 +443,7 @@ class FaxOut:
             retry_delay_min=max(1, cfg.retry_delay),
             up_time=int((now - started).total_seconds()) + 1,
             now=now,
-            processing=any(p.state.name == "SENDING" for p in ports),
+            processing=any(p.state in (DeviceStatus.DIALING, DeviceStatus.SENDING) for p in ports),
             queued=len(queued),
         )
         attrs = printer.select(printer.printer_attributes(facts), rq.requested(req))
