@@ -311,7 +311,7 @@ class VirtualProvider(LineProvider[VirtualLine, VirtualJob]):
         if dialed.kind is not Kind.LINE:
             return
         callee = self._net().lookup(dialed.line)
-        if callee is None:
+        if not isinstance(callee, VirtualLine):
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(self.config.ring_interval, 0.5)
