@@ -522,3 +522,40 @@ def test_random_requests_never_give_500_nor_queue(server: LanfaxServer, ipp: Ipp
         # A mangled operation-id may name a read (Get-Jobs...): fine; never a server error.
         assert decode(r.content).code != Status.INTERNAL_ERROR, body
     assert len(_all_jobs(server)) == before
+
+
+def test_a_hostile_content_length_is_refused_unread(server: LanfaxServer) -> None:
+    """A body announced larger than server.max_upload_mb is refused before a byte of it is
+    read: by the API's body limit (lanfax.api.limits) with HTTP 413, which IPP clients read
+    as client-error-request-entity-too-large (CUPS does)."""
+    import socket
+
+    auth = auth_for(server.url)["Authorization"]
+    head = (
+        "POST /ipp/faxout HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{server.port}\r\n"
+        "Content-Type: application/ipp\r\n"
+        f"Authorization: {auth}\r\n"
+        f"Content-Length: {10**12}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(head + b"\x02\x00\x00\x02\x00\x00\x00\x01")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        header, _, body = data.partition(b"\r\n\r\n")
+        length = int(
+            next(
+                line.split(b":")[1]
+                for line in header.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+        )
+        while len(body) < length:
+            chunk = s.recv(65536)
+            assert chunk
+            body += chunk
+    assert header.startswith(b"HTTP/1.1 413"), header
+    assert b"50 MB" in body
