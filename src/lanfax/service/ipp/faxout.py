@@ -68,7 +68,7 @@ from lanfax.service.ipp.model import (
 )
 from lanfax.service.rights import Caller, right_name
 from lanfax.service.spool import write_durably
-from lanfax.service.submit import parse_submission
+from lanfax.service.submit import Submission, parse_submission
 from lanfax.store.api import JobQuery
 
 if TYPE_CHECKING:
@@ -121,7 +121,9 @@ def _op_group(status_message: str) -> Group:
     )
 
 
-def error_response(request_id: int, status: Status, message: str, version=(1, 1)) -> Message:  # type: ignore[no-untyped-def]
+def error_response(
+    request_id: int, status: Status, message: str, version: tuple[int, int] = (1, 1)
+) -> Message:
     """A response carrying only ``status`` and its ``status-message``."""
     return Message(version, int(status), request_id, (_op_group(message),))
 
@@ -255,7 +257,7 @@ class FaxOut:
             self._submission(fax, "check")  # the dialing rules, before anything is kept
         return fax
 
-    def _submission(self, fax: FaxRequest, job_name: str):  # type: ignore[no-untyped-def]
+    def _submission(self, fax: FaxRequest, job_name: str) -> Submission:
         settings = self.service.settings
         data: dict[str, object] = {
             "recipients": [
@@ -575,7 +577,8 @@ class FaxOut:
                     Status.ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
                     f"which-jobs {which!r} is not supported (completed, not-completed, all)",
                 )
-        mine = bool(g.get("my-jobs") and one(g.get("my-jobs"), Tag.BOOLEAN).value)  # type: ignore[arg-type]
+        my_jobs = g.get("my-jobs")
+        mine = my_jobs is not None and one(my_jobs, Tag.BOOLEAN).value is True
         limit = 1000
         if (a := g.get("limit")) is not None:
             v = one(a, Tag.INTEGER).value
