@@ -149,3 +149,32 @@ def test_ipptool_conformance(server: LanfaxServer, pdf: Path, tmp_path: Path) ->
         )
 
     wait_event(server.api, "the conformance fax on line 101", received, timeout=120)
+
+
+def test_lp_without_a_number_keeps_a_draft(server: LanfaxServer, cups: Cupsd, pdf: Path) -> None:
+    """What an application's print dialog does: no phone option. The document becomes a
+    draft of the user CUPS logged in as, later faxed to line 101."""
+    cups.run("lp", "-d", "lanfax", "-t", "from the print dialog", str(pdf))
+
+    def draft() -> dict[str, Any] | None:
+        found = httpx.get(f"{server.api}/drafts", params={"all": "true"}).json()["drafts"]
+        mine = [d for d in found if d["document_name"] == "from the print dialog"]
+        return mine[0] if mine else None
+
+    wait_for(draft, "the draft", timeout=60)
+    found = draft()
+    assert found is not None and found["user_name"] == "desk"
+    before = max([j["job_id"] for j in receive_jobs(server.api)], default=0)
+    r = httpx.post(
+        f"{server.api}/drafts/{found['draft_id']}/send",
+        json={"recipients": [{"recipient_number": "101"}]},
+    )
+    assert r.status_code == 201, r.text
+
+    def received() -> bool:
+        return any(
+            j["job_id"] > before and j["queue_status"] == "completed"
+            for j in receive_jobs(server.api)
+        )
+
+    wait_event(server.api, "the draft's fax on line 101", received, timeout=120)
