@@ -168,6 +168,7 @@ def test_print_job_with_cover_sheet_is_received_on_101(
         "transmission-status": 9,
     }
     assert value(full, JOB, "job-originating-user-name") == "admin"
+    assert value(full, JOB, "lanfax-broadcast-id") == job["broadcast_id"]
 
 
 def test_create_job_send_document_broadcast(

@@ -365,6 +365,9 @@ class FaxOut:
         log.info(
             "ipp job %d kept as draft %d for %s", job.ipp_job_id, saved.draft_id, job.user_name
         )
+        from lanfax.service.drafts import Drafts
+
+        await Drafts(self.service).expire()  # a new draft is a good moment to drop old ones
         found = await ctx.run(self.db.get_job, job.ipp_job_id)
         assert found is not None
         return found

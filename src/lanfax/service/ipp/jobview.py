@@ -89,6 +89,8 @@ def job_group(
     ]
     if dests:
         attrs.append(Attribute("destination-statuses", tuple(dests)))
+    if job.broadcast_id:
+        attrs.append(attr("lanfax-broadcast-id", Tag.KEYWORD, job.broadcast_id))
     if job.draft_id is not None:
         attrs.append(attr("lanfax-draft-id", Tag.INTEGER, job.draft_id))
     return Group(GroupTag.JOB, tuple(printer.select(attrs, requested)))
