@@ -11,6 +11,7 @@ Shape (every key optional; with no file at all, this is what runs)::
     max_pages = 500                 # pages of one submission's document (after conversion)
     max_recipients = 10000          # recipients of one submission (broadcast)
     max_json_kb = 1024              # size limit of a JSON body (and of a submission's params)
+    dnssd = "auto"                  # announce the fax printer: auto (beyond loopback), on, off
     [dialing]                       # dialing rules (lanfax.service.dialing)
     country_code = "49"
     [settings]                      # ServerConfig initial values (lanfax or Windows names)
@@ -61,6 +62,7 @@ _SERVER_KEYS = {
     "max_recipients",
     # issue #14 (safety)
     "max_json_kb",
+    "dnssd",  # issue #11
 }
 _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
 _TOP_KEYS |= {"smtp"}  # e-mail to fax (lanfax.service.smtp.settings)
@@ -98,6 +100,8 @@ class ServiceSettings:
     dialing: DialingRules = field(default_factory=DialingRules)
     #: The ``[smtp]`` section: e-mail to fax (lanfax.service.smtp.settings.SmtpSettings).
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    #: ``[server] dnssd``: announce the fax printer by DNS-SD ("auto", "on", "off").
+    dnssd: str = "auto"
 
     @property
     def store_url(self) -> str:
@@ -202,6 +206,9 @@ def settings_from_mapping(
     max_pages = _bounded_int(server, "max_pages", 500, 1, 100_000, f"{source}: server")
     max_recipients = _bounded_int(server, "max_recipients", 10_000, 1, 10_000, f"{source}: server")
     max_json_kb = _bounded_int(server, "max_json_kb", 1024, 1, 1024 * 1024, f"{source}: server")
+    from lanfax.service.ipp.dnssd import parse_mode  # issue #11
+
+    dnssd = parse_mode(server.get("dnssd", "auto"), f"{source}: server.dnssd")
 
     initial = doc.get("settings", {})
     if not isinstance(initial, Mapping):
@@ -259,6 +266,7 @@ def settings_from_mapping(
         smtp=parse_smtp_settings(
             doc.get("smtp", {}), source=source, base_dir=base_dir, security=security
         ),
+        dnssd=dnssd,
     )
 
 
