@@ -55,7 +55,9 @@ async def _webhook(svc: FaxService, device: int, url: str) -> None:
 
 
 def _routed(job: Job) -> bool:
-    return job.queue_status is not QueueStatus.ROUTING or job.attempts > 0
+    # IN_PROGRESS: the receive itself is not recorded yet (its file is being fsynced).
+    waiting = (QueueStatus.ROUTING, QueueStatus.IN_PROGRESS)
+    return job.queue_status not in waiting or job.attempts > 0
 
 
 def test_a_fax_reaches_folder_mail_and_webhook(tmp_path: Path, fax_tiff_3: Path) -> None:

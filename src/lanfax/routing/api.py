@@ -306,6 +306,15 @@ class RoutingExtension(ABC):
         self.state.put(ext_namespace(guid, device_id), {**saved, "enabled": bool(enable)})
         return bool(enable)
 
+    async def ext_config_changed(  # noqa: B027 - an optional hook, empty by default
+        self, device_id: int, guid: str, data: Mapping[str, Any]
+    ) -> None:
+        """FaxExtConfigChange: an administrator replaced the extension data ``guid`` of
+        device ``device_id`` (0: not tied to a device) with ``data`` (FaxExtSetData through
+        ``PUT /api/v1/extension-data/{guid}``, also readable with :attr:`state`). Called on
+        the service's event loop while the extension runs, so a change takes effect without
+        a restart; ignore GUIDs that are not yours. The default does nothing."""
+
     def device_changed(self, device_id: int, new: bool) -> None:  # noqa: B027 - optional hook
         """A device was added (``new``) or changed. Nothing to do by default: defaults apply
         to a device until someone configures it."""

@@ -441,6 +441,19 @@ _FAILURE_TEXT: Mapping[FailureClass, str] = {
 }
 
 
+def job_retries(job: Job, config: ServerConfig) -> tuple[int, int]:
+    """``(retries, retry delay in minutes)`` for ``job``: its own (``extra["retries"]``,
+    ``extra["retry_delay"]``, set by an IPP print job's number-of-retries/retry-interval)
+    or the server's Retries and RetryDelay."""
+    retries, delay = job.extra.get("retries"), job.extra.get("retry_delay")
+    ok = isinstance(retries, int) and not isinstance(retries, bool) and 0 <= retries <= 99
+    ok_delay = isinstance(delay, int) and not isinstance(delay, bool) and 0 <= delay <= 1440
+    return (
+        retries if ok else config.retries,  # type: ignore[return-value]
+        delay if ok_delay else config.retry_delay,  # type: ignore[return-value]
+    )
+
+
 def after_attempt(
     job: Job,
     outcome: FailureClass | None,
@@ -466,13 +479,14 @@ def after_attempt(
         return JobTransition(
             QueueStatus.FAILED, None, attempts, outcome, f"failed: {reason}", now, pages_done
         )
-    if attempts <= config.retries:
+    retries, delay = job_retries(job, config)
+    if attempts <= retries:
         return JobTransition(
             QueueStatus.RETRYING,
-            now + timedelta(minutes=config.retry_delay),
+            now + timedelta(minutes=delay),
             attempts,
             outcome,
-            f"{reason}; will retry in {config.retry_delay} min ({calls} made)",
+            f"{reason}; will retry in {delay} min ({calls} made)",
             None,
             pages_done,
         )
