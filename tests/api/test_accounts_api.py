@@ -138,8 +138,18 @@ def test_faxes_routed_to_users_appear_only_in_their_inbox(
         assert alice.archived_fax(mine.archive_id).startswith((b"II*\0", b"MM\0*"))
         assert alice.job(to_alice).job_type is JobType.RECEIVE
 
+        alice_auth = {"Authorization": f"Bearer {token_of(server, 'alice')}"}
+        png = plain_httpx.get(
+            f"{api}/archive/incoming/{mine.archive_id}/pages/1.png", headers=alice_auth
+        )
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+
         # ... and not another user's.
         bobs = bob.account_archive().entries[0]
+        png = plain_httpx.get(
+            f"{api}/archive/incoming/{bobs.archive_id}/pages/1.png", headers=alice_auth
+        )
+        assert png.status_code == 403
         with pytest.raises(AccessDenied):
             alice.archived_fax(bobs.archive_id)
         with pytest.raises(AccessDenied):
