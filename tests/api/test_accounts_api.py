@@ -6,6 +6,7 @@ reassigning needs manage_receive_folder (plus manage_in_archive for someone else
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from tests.support.server import LanfaxServer, start_lanfax_server
 
 from lanfax.client import AccessDenied, Client, InvalidInput, NotFound
 from lanfax.client._accounts import SERVER_INBOX
-from lanfax.model.codes import JobType
+from lanfax.model.codes import EventId, JobType
 from lanfax.routing.builtin import USER_GUID
 
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22", "dave": "dave-password-333"}
@@ -112,7 +113,25 @@ def test_faxes_routed_to_users_appear_only_in_their_inbox(
         admin.enable_routing_method(line, USER_GUID, True)
 
         to_bob = receive(server, admin, tiff, "HEAD OFFICE")  # by TSID
+        # Alice follows her event stream: the routing of her fax reaches it, although the
+        # fax had no owner yet when its first events (answered, receiving) went by.
+        seen: list[Any] = []
+        start = alice.latest_event_seq()
+
+        def follow() -> None:
+            with as_user(server, "alice") as stream:
+                for ev in stream.events(after=start):
+                    seen.append(ev)
+                    if ev.event_id is EventId.JOB_CHANGED and "routed" in ev.detail:
+                        return
+
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
         to_alice = receive(server, admin, tiff, "BRANCH 7")  # the line's user
+        follower.join(60)
+        assert not follower.is_alive(), [(e.event_id, e.job_id) for e in seen]
+        assert seen[-1].job_id == to_alice
+        assert all(e.job_id in (0, to_alice) for e in seen)  # nothing of bob's or the sender's
         admin.enable_routing_method(line, USER_GUID, False)
         nobody = receive(server, admin, tiff, "HEAD OFFICE")  # not routed: server inbox
 
