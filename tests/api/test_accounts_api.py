@@ -7,7 +7,8 @@ reassigning needs manage_receive_folder (plus manage_in_archive for someone else
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,6 @@ import httpx as plain_httpx
 import pytest
 from tests.support.authhttp import httpx
 from tests.support.faxes import make_fax_tiff
-from tests.support.http import wait_for
 from tests.support.server import LanfaxServer, start_lanfax_server
 
 from lanfax.client import AccessDenied, Client, InvalidInput, NotFound
@@ -38,6 +38,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LanfaxServer]:
 def add_user(api: str, name: str) -> None:
     r = httpx.post(f"{api}/users", json={"name": name, "role": "user", "password": PASSWORDS[name]})
     assert r.status_code == 201, r.text
+
+
+def until(what: str, cond: Callable[[], Any], timeout: float = 90.0) -> Any:
+    """Re-check ``cond`` until it is truthy, with a deadline. Archiving a fax emits no
+    event (it happens after the job's last one), so this polls instead of waiting on the
+    event stream."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} never happened")
+        pause.wait(0.1)
 
 
 TOKENS: dict[tuple[str, str], str] = {}
@@ -80,7 +95,7 @@ def receive(server: LanfaxServer, admin: Client, tiff: Path, tsid: str) -> int:
             return done[0].job_id
         return None
 
-    job_id: int = wait_for(server.api, f"the fax from {tsid!r} received and archived", archived)
+    job_id: int = until(f"the fax from {tsid!r} received and archived", archived)
     return job_id
 
 
