@@ -10,7 +10,10 @@ PY=${PYTHON:-python3}
 # poppler-utils (pdf tools used by tests), a font for text pages.
 DEB_PACKAGES="libspandsp2 libspandsp-dev libtiff-dev libtiff6 libtiff-tools ghostscript poppler-utils fonts-dejavu-core postgresql tesseract-ocr cups cups-client kamailio hylafax-server hylafax-client iaxmodem"
 # The console (#12): npm for its JavaScript; chromium + its driver for the browser tests.
-DEB_PACKAGES="$DEB_PACKAGES npm chromium chromium-driver"
+# Debian's npm conflicts with a nodejs that already brings its own npm (nodesource builds):
+# ask for Debian's only when no npm command is there.
+DEB_PACKAGES="$DEB_PACKAGES chromium chromium-driver"
+command -v npm >/dev/null 2>&1 || DEB_PACKAGES="$DEB_PACKAGES npm"
 if [ "${LANFAX_EXTRA_DEBS:-}" ]; then DEB_PACKAGES="$DEB_PACKAGES $LANFAX_EXTRA_DEBS"; fi
 
 missing=""
