@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from lanfax.api.encode import event_to_wire, json_response
 from lanfax.api.security import Caller, requires
-from lanfax.model.codes import AccessRightEx
+from lanfax.model.codes import AccessRightEx, JobType
 from lanfax.model.errors import FaxError, InvalidInput
 from lanfax.model.events import Event
 from lanfax.service.core import FaxService
@@ -53,9 +53,13 @@ class _OwnFilter:
             try:
                 job = await self._service.get_job(ev.job_id)
                 known = job.user_name == self._caller.user
+                # A received fax gets its owner when its routing ends, or by a reassignment
+                # (#13): "not yours" is final only for a sent fax.
+                final = known or job.job_type is JobType.SEND
             except FaxError:  # deleted since: it was not worth showing then either
-                known = False
-            self._owner[ev.job_id] = known
+                known, final = False, True
+            if final:
+                self._owner[ev.job_id] = known
         return known
 
 
