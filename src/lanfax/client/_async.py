@@ -15,9 +15,11 @@ import httpx
 
 from lanfax.client import _core as c
 from lanfax.client import _sse, _submit
+from lanfax.client._archive import AsyncArchiveMixin
 from lanfax.client._contacts import AsyncContactsMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import AsyncCoverMixin
+from lanfax.client._extensions import AsyncExtensionsMixin
 from lanfax.client._handles import AsyncPortHandle, WaitTimeout, merge_logging, open_mode
 from lanfax.client._report import AsyncReportMixin
 from lanfax.client._routing import AsyncRoutingMixin
@@ -32,7 +34,14 @@ from lanfax.model.jobs import Job, JobParams
 T = TypeVar("T")
 
 
-class AsyncClient(AsyncCoverMixin, AsyncRoutingMixin, AsyncReportMixin, AsyncContactsMixin):
+class AsyncClient(
+    AsyncCoverMixin,
+    AsyncRoutingMixin,
+    AsyncReportMixin,
+    AsyncContactsMixin,
+    AsyncArchiveMixin,
+    AsyncExtensionsMixin,
+):
     """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
     coroutines; ``events()`` is an async iterator), same models and errors.
 

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lanfax.client import _core as c
 from lanfax.client import _submit
+from lanfax.client._archive import ArchiveMixin
 from lanfax.client._contacts import ContactsMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import CoverMixin
+from lanfax.client._extensions import ExtensionsMixin
 from lanfax.client._handles import PortHandle, WaitTimeout, merge_logging, open_mode
 from lanfax.client._http import Connection, Stream, StreamClosed
 from lanfax.client._report import ReportMixin
@@ -30,7 +32,7 @@ if TYPE_CHECKING:  # imported by the calls that need them (``lanfax send`` does 
 T = TypeVar("T")
 
 
-class Client(CoverMixin, RoutingMixin, ReportMixin, ContactsMixin):
+class Client(CoverMixin, RoutingMixin, ReportMixin, ContactsMixin, ArchiveMixin, ExtensionsMixin):
     """A blocking client for one lanfax server.
 
     ``server`` is a URL (default: ``LANFAX_SERVER``, else ``http://127.0.0.1:8470``); ``user``
