@@ -13,6 +13,7 @@ from typing import Any
 from lanfax.cli import _output as out
 from lanfax.cli._contacts import verb_contacts as verb_contacts
 from lanfax.cli._cover import verb_cover as verb_cover
+from lanfax.cli._extensions import verb_extensions as verb_extensions
 from lanfax.cli._report import verb_receipts as verb_receipts
 from lanfax.cli._report import verb_report as verb_report
 from lanfax.cli._routing import verb_routing as verb_routing
