@@ -39,6 +39,9 @@ def _attach(exc: FaxError) -> FaxError:
 
 
 def com_method(fn: Callable[..., T]) -> Callable[..., T]:
+    if getattr(fn, "__com__", False):
+        return fn
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
@@ -46,12 +49,18 @@ def com_method(fn: Callable[..., T]) -> Callable[..., T]:
         except FaxError as exc:
             raise _attach(exc) from exc.__cause__
 
+    wrapper.__com__ = True  # type: ignore[attr-defined]
     return wrapper
 
 
 def com_object(cls: C) -> C:
-    """Give every public method and property accessor of ``cls`` the error convention."""
-    for name, value in list(vars(cls).items()):
+    """Give every public method and property accessor of ``cls`` (its own and those it
+    inherits from lanfax's base classes) the error convention."""
+    members: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        if klass.__module__.startswith("lanfax."):
+            members.update(vars(klass))
+    for name, value in members.items():
         if name.startswith("_"):
             continue
         if isinstance(value, property):
@@ -65,7 +74,7 @@ def com_object(cls: C) -> C:
                     value.__doc__,
                 ),
             )
-        elif callable(value):
+        elif callable(value) and not isinstance(value, type):
             setattr(cls, name, com_method(value))
     return cls
 

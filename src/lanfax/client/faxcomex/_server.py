@@ -716,7 +716,10 @@ class FaxServer:
         self._stop = threading.Event()
         stop = self._stop
         thread = threading.Thread(
-            target=self._follow, args=(after, stop), name="faxcomex-events", daemon=True
+            target=self._follow,
+            args=(client.base_url, after, stop),
+            name="faxcomex-events",
+            daemon=True,
         )
         self._listener = thread
         thread.start()
@@ -725,10 +728,9 @@ class FaxServer:
         fn = self.__dict__.get(name) or getattr(self._sink, name, None)
         return fn if callable(fn) and self._events & _EVENT_OF[name] else None
 
-    def _follow(self, after: int, stop: threading.Event) -> None:
+    def _follow(self, url: str, after: int, stop: threading.Event) -> None:
         from lanfax.client import Client
 
-        url = self._connected("events").base_url
         with Client(url) as client:  # a connection of its own: the stream is long-lived
             stream = client._event_stream(after, 0.5, None)
             for event in stream:
