@@ -23,6 +23,14 @@ A member lanfax cannot do raises with ERROR_NOT_SUPPORTED (``exc.winerror`` 50,
 # ruff: noqa: F401 - the names are re-exported (__all__ is built below)
 from __future__ import annotations
 
+from lanfax.client.faxcomex._archives import (
+    FaxIncomingArchive,
+    FaxIncomingMessage,
+    FaxIncomingMessageIterator,
+    FaxOutgoingArchive,
+    FaxOutgoingMessage,
+    FaxOutgoingMessageIterator,
+)
 from lanfax.client.faxcomex._common import (
     ENUMS,
     FAX_ACCESS_RIGHTS_ENUM,
@@ -40,23 +48,7 @@ from lanfax.client.faxcomex._common import (
     FAX_SERVER_EVENTS_TYPE_ENUM,
     hresult_from_win32,
 )
-from lanfax.client.faxcomex._document import FaxDocument, FaxRecipient, FaxRecipients, FaxSender
-from lanfax.client.faxcomex._jobs import (
-    FaxFolders,
-    FaxIncomingArchive,
-    FaxIncomingJob,
-    FaxIncomingJobs,
-    FaxIncomingMessage,
-    FaxIncomingMessageIterator,
-    FaxIncomingQueue,
-    FaxOutgoingArchive,
-    FaxOutgoingJob,
-    FaxOutgoingJobs,
-    FaxOutgoingMessage,
-    FaxOutgoingMessageIterator,
-    FaxOutgoingQueue,
-)
-from lanfax.client.faxcomex._server import (
+from lanfax.client.faxcomex._config import (
     FaxAccount,
     FaxAccountFolders,
     FaxActivity,
@@ -71,13 +63,22 @@ from lanfax.client.faxcomex._server import (
     FaxInboundRoutingExtensions,
     FaxInboundRoutingMethod,
     FaxInboundRoutingMethods,
-    FaxJobStatus,
     FaxLoggingOptions,
     FaxOutboundRouting,
     FaxReceiptOptions,
     FaxSecurity,
-    FaxServer,
 )
+from lanfax.client.faxcomex._document import FaxDocument, FaxRecipient, FaxRecipients, FaxSender
+from lanfax.client.faxcomex._folders import FaxFolders
+from lanfax.client.faxcomex._jobs import (
+    FaxIncomingJob,
+    FaxIncomingJobs,
+    FaxIncomingQueue,
+    FaxOutgoingJob,
+    FaxOutgoingJobs,
+    FaxOutgoingQueue,
+)
+from lanfax.client.faxcomex._server import FaxJobStatus, FaxServer
 from lanfax.model.errors import (
     AccessDenied,
     Conflict,
