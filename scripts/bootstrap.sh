@@ -9,6 +9,11 @@ PY=${PYTHON:-python3}
 # Debian packages: spandsp (the fax engine), libtiff (TIFF I/O), Ghostscript (PostScript input),
 # poppler-utils (pdf tools used by tests), a font for text pages.
 DEB_PACKAGES="libspandsp2 libspandsp-dev libtiff-dev libtiff6 libtiff-tools ghostscript poppler-utils fonts-dejavu-core postgresql tesseract-ocr cups cups-client kamailio hylafax-server hylafax-client iaxmodem"
+# The console (#12): npm for its JavaScript; chromium + its driver for the browser tests.
+# Debian's npm conflicts with a nodejs that already brings its own npm (nodesource builds):
+# ask for Debian's only when no npm command is there.
+DEB_PACKAGES="$DEB_PACKAGES chromium chromium-driver"
+command -v npm >/dev/null 2>&1 || DEB_PACKAGES="$DEB_PACKAGES npm"
 if [ "${LANFAX_EXTRA_DEBS:-}" ]; then DEB_PACKAGES="$DEB_PACKAGES $LANFAX_EXTRA_DEBS"; fi
 
 missing=""
@@ -38,4 +43,19 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2 || true
   "$VENV/bin/python" -m pip install -q -e "$ROOT[server,test]" >&2
   echo "$want" >"$stamp"
+fi
+
+# The console's JavaScript (Preact + htm, pinned in src/lanfax/web/package-lock.json) from the
+# npm registry into src/lanfax/web/node_modules (git-ignored), again only when the lock changed.
+WEB="$ROOT/src/lanfax/web"
+if command -v npm >/dev/null 2>&1; then
+  wantw=$(sha256sum "$WEB/package-lock.json" | cut -d' ' -f1)
+  stampw="$WEB/node_modules/.lanfax-installed"
+  if [ ! -f "$stampw" ] || [ "$(cat "$stampw")" != "$wantw" ]; then
+    echo "lanfax: installing the console's JavaScript (npm ci) into $WEB/node_modules" >&2
+    (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error >&2) && echo "$wantw" >"$stampw" ||
+      echo "lanfax: npm ci failed: the console at / will say what is missing" >&2
+  fi
+else
+  echo "lanfax: npm is not installed: the console at / needs it (apt-get install npm)" >&2
 fi

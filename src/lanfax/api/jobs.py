@@ -116,9 +116,18 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
                 hint="send a 'params' part (JSON) and one or more 'file' parts",
             )
         limited = _limited(request, service.settings.max_upload_bytes)
+        params_limit = service.settings.max_json_bytes
         try:
-            form = await limited.form(max_files=100, max_fields=10, max_part_size=16 * 2**20)
+            # max_part_size bounds the parts that are not files (params); file parts are
+            # bounded by the upload's limit as a whole.
+            form = await limited.form(max_files=100, max_fields=10, max_part_size=params_limit)
         except HTTPException as exc:  # starlette's words for a body it cannot parse
+            if "maximum size" in str(exc.detail):
+                raise TooLarge(
+                    f"the params part is larger than the limit of {params_limit // 1024} KB"
+                    " (server.max_json_kb)",
+                    hint="send shorter params, or raise server.max_json_kb",
+                ) from None
             raise InvalidInput(
                 f"the multipart body cannot be read: {exc.detail}",
                 hint="send a 'params' part and 'file' parts as multipart/form-data; "

@@ -128,12 +128,16 @@ class RouteResult:
     that is down) or not without a person changing something (a refused password, a printer
     that does not exist). ``failure_data`` is the method's own note for its next attempt
     (FaxRouteMethod's FailureData); the service keeps it with the routing job.
+    ``owner`` (lanfax addition, #13) is the user a successful method gives the fax to (the
+    "route to a user" method): the service records it as the fax's owner, whose personal
+    inbox then holds it; empty: the method says nothing about the owner.
     """
 
     ok: bool
     reason: str = ""
     retryable: bool = False
     failure_data: Mapping[str, Any] | None = None
+    owner: str = ""
 
     @classmethod
     def success(cls) -> RouteResult:

@@ -22,7 +22,7 @@ import secrets
 import shutil
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,9 @@ class Submission:
     resolution: str = "fine"
     #: One receipt for the whole broadcast when its last job ends (kept in ``job.extra``).
     receipt_summary: bool = False
+    #: More ``job.extra`` for every job (per-job ``retries``/``retry_delay`` from IPP,
+    #: ``receipt_attach`` from the e-mail gateway).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def contact_references(data: Any) -> list[str]:
@@ -206,6 +209,15 @@ def _finish_file(path: Path) -> None:
     fsync_dir(path.parent)
 
 
+def ignore_interrupt() -> None:
+    """A conversion worker's start: Ctrl-C in the terminal reaches every process of the
+    group, but stopping is the parent's business (``lanfax serve`` shuts the pool down when it
+    stops); a worker that took SIGINT would die with a KeyboardInterrupt traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Submitter:
     """Turns submissions into committed jobs."""
 
@@ -232,7 +244,9 @@ class Submitter:
         if self._pool is None:
             # forkserver: forking a process that runs threads (uvicorn, the store) is unsafe.
             mp = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(self._max_workers, mp_context=mp)
+            self._pool = ProcessPoolExecutor(
+                self._max_workers, mp_context=mp, initializer=ignore_interrupt
+            )
         return self._pool
 
     async def make_document(
@@ -290,11 +304,13 @@ class Submitter:
         stage_dir: Path | None = None,
         labels: Sequence[str] = (),
         audit: Sequence[AuditEntry] = (),
+        broadcast_id: str | None = None,
     ) -> tuple[str, list[Job]]:
         """Make the document and commit the jobs (with ``audit``, in the same transaction);
-        returns (broadcast_id, jobs)."""
+        returns (broadcast_id, jobs). ``broadcast_id`` (default: a new one) lets a caller
+        that retries after a crash find out whether its jobs were committed."""
         ctx = self.ctx
-        broadcast_id = secrets.token_hex(8)
+        broadcast_id = broadcast_id or secrets.token_hex(8)
         template = self._cover_template(submission, user_name)
         # With cover pages the shared body is only an ingredient: it waits in spool/tmp.
         body_out = ctx.spool.tmp / f"{broadcast_id}.body.tif" if submission.cover_page else None
@@ -344,7 +360,10 @@ class Submitter:
                     document_path=ctx.spool.relative(doc.path),
                     cover_page=submission.cover_page,
                     compression=doc.compression,
-                    extra={"receipt_summary": True} if submission.receipt_summary else {},
+                    extra={
+                        **submission.extra,
+                        **({"receipt_summary": True} if submission.receipt_summary else {}),
+                    },
                 )
             )
             events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))

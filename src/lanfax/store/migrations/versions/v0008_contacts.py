@@ -1,7 +1,7 @@
 """contacts: the address book (contacts, distribution lists and their members), issue #13.
 
 Revision ID: 0008
-Revises: 0005 (re-chained by the integrator at merge time)
+Revises: 0006 (re-chained by the integrator at merge time)
 Create Date: 2026-12-04
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
