@@ -14,6 +14,7 @@ from tests.support.faxes import make_fax_tiff
 from tests.support.server import LanfaxServer
 
 from lanfax import faxcomex
+from lanfax.client import Client
 from lanfax.faxcomex import (
     FaxDocument,
     FaxServer,
@@ -23,6 +24,7 @@ from lanfax.faxcomex import (
     fsetOUT_QUEUE,
     fstNOW,
 )
+from lanfax.routing.builtin import USER_GUID
 
 
 def test_a_vbscript_style_script_sends_and_lists_the_outgoing_archive(
@@ -46,6 +48,13 @@ def test_a_vbscript_style_script_sends_and_lists_the_outgoing_archive(
 
     server.OnOutgoingJobChanged = on_changed
     server.ListenToServerEvents(fsetOUT_QUEUE)
+    # What line 101 receives goes to our own account (the routing method "Route to a user").
+    me = server.CurrentAccount.AccountName
+    with Client(lanfax_server.url) as admin:
+        line_101_id = next(p.device_id for p in admin.ports() if p.number == "101")
+        admin.set_routing_info(line_101_id, USER_GUID, {"user": me})
+        admin.enable_routing_method(line_101_id, USER_GUID, True)
+    assert USER_GUID in server.GetDevices().ItemById(line_101_id).UsedRoutingMethods
 
     doc = FaxDocument()
     doc.Body = str(body)
@@ -91,6 +100,21 @@ def test_a_vbscript_style_script_sends_and_lists_the_outgoing_archive(
     msg.CopyTiff(str(copy))
     assert copy.read_bytes()[:4] in (b"II*\x00", b"MM\x00*")
     assert server.Folders.OutgoingArchive.GetMessage(msg.Id).Pages == 2
+    assert server.CurrentAccount.Folders.OutgoingArchive.GetMessage(msg.Id).Pages == 2
+
+    # ... and the fax line 101 received is in our personal inbox (FaxAccount folders).
+    inbox: list[Any] = []
+    while not inbox:
+        it = server.CurrentAccount.Folders.IncomingArchive.GetMessages(5)
+        while not it.AtEOF:
+            inbox.append(it.Message)
+            it.MoveNext()
+        if not inbox:
+            assert time.monotonic() < deadline + 60, "the received fax never reached the inbox"
+            time.sleep(0.2)  # routing and archiving follow the call
+    (received,) = inbox
+    assert received.Pages == 2 and received.TSID.strip() != ""
+    assert server.CurrentAccount.Folders.IncomingQueue.GetJobs().Count == 0
     server.Disconnect()
 
 
@@ -98,13 +122,36 @@ def test_members_lanfax_cannot_do_raise_the_windows_error(lanfax_server: LanfaxS
     server = FaxServer()
     server.Connect(lanfax_server.url)
     with pytest.raises(faxcomex.Unavailable) as err:
-        server.OutboundRouting.GetGroups()
+        server.CurrentAccount.ListenToAccountEvents(faxcomex.fsetOUT_QUEUE)
     assert err.value.winerror == 50 and err.value.hresult == 0x80070032  # type: ignore[attr-defined]
     account = server.CurrentAccount
-    assert account.AccountName
-    with pytest.raises(faxcomex.Unavailable):
-        account.Folders.IncomingQueue  # noqa: B018 - the property raises
+    assert account.AccountName in [a.AccountName for a in server.FaxAccountSet.GetAccounts()]
     assert account.Folders.OutgoingQueue.GetJobs().Count == 0
+    assert account.Folders.IncomingQueue.GetJobs().Count == 0
+    # Outgoing routing: groups and rules.
+    routing = server.OutboundRouting
+    groups = routing.GetGroups()
+    assert groups.Item(1).Name == "All devices" and groups.Item(1).DeviceIds.Count == 2
+    front = groups.Add("Front desk")
+    first = server.GetDevices().Item(1).Id
+    front.DeviceIds.Add(first)
+    assert [d for d in routing.GetGroups().Item("front desk").DeviceIds] == [first]
+    rules = routing.GetRules()
+    rule = rules.Add(49, 30, False, "Front desk")
+    assert (rule.CountryCode, rule.AreaCode, rule.GroupName) == (49, 30, "Front desk")
+    assert rule.Status == faxcomex.frsVALID
+    rule.UseDevice, rule.DeviceId = True, first
+    rule.Save()
+    again = routing.GetRules().ItemByCountryAndArea(49, 30)
+    assert again.UseDevice and again.DeviceId == first
+    default = routing.GetRules().ItemByCountryAndArea(0, 0)
+    with pytest.raises(faxcomex.FaxError) as refused:
+        routing.GetRules().RemoveByCountryAndArea(0, 0)
+    assert refused.value.winerror == 4317  # type: ignore[attr-defined]  # the default rule stays
+    assert default.Default
+    routing.GetRules().RemoveByCountryAndArea(49, 30)
+    routing.GetGroups().Remove("Front desk")
+    assert [g.Name for g in routing.GetGroups()] == ["All devices"]
     with pytest.raises(faxcomex.Unavailable):
         server.Security.Descriptor  # noqa: B018
     assert server.Security.GrantedRights & faxcomex.farMANAGE_CONFIG

@@ -23,6 +23,18 @@ A member lanfax cannot do raises with ERROR_NOT_SUPPORTED (``exc.winerror`` 50,
 # ruff: noqa: F401 - the names are re-exported (__all__ is built below)
 from __future__ import annotations
 
+import enum
+
+from lanfax.client.faxcomex._account import (
+    FaxAccount,
+    FaxAccountFolders,
+    FaxAccountIncomingArchive,
+    FaxAccountIncomingQueue,
+    FaxAccountOutgoingArchive,
+    FaxAccountOutgoingQueue,
+    FaxAccounts,
+    FaxAccountSet,
+)
 from lanfax.client.faxcomex._archives import (
     FaxIncomingArchive,
     FaxIncomingMessage,
@@ -49,8 +61,6 @@ from lanfax.client.faxcomex._common import (
     hresult_from_win32,
 )
 from lanfax.client.faxcomex._config import (
-    FaxAccount,
-    FaxAccountFolders,
     FaxActivity,
     FaxActivityLogging,
     FaxDevice,
@@ -64,7 +74,6 @@ from lanfax.client.faxcomex._config import (
     FaxInboundRoutingMethod,
     FaxInboundRoutingMethods,
     FaxLoggingOptions,
-    FaxOutboundRouting,
     FaxReceiptOptions,
     FaxSecurity,
 )
@@ -78,6 +87,17 @@ from lanfax.client.faxcomex._jobs import (
     FaxOutgoingJobs,
     FaxOutgoingQueue,
 )
+from lanfax.client.faxcomex._outbound import (
+    FAX_GROUP_STATUS_ENUM,
+    FAX_ROUTING_RULE_CODE_ENUM,
+    FAX_RULE_STATUS_ENUM,
+    FaxDeviceIds,
+    FaxOutboundRouting,
+    FaxOutboundRoutingGroup,
+    FaxOutboundRoutingGroups,
+    FaxOutboundRoutingRule,
+    FaxOutboundRoutingRules,
+)
 from lanfax.client.faxcomex._server import FaxJobStatus, FaxServer
 from lanfax.model.errors import (
     AccessDenied,
@@ -90,7 +110,13 @@ from lanfax.model.errors import (
 
 # The enumeration members as module constants, as VBScript scripts define them
 # (fptHIGH, fjsCOMPLETED, fsetOUT_QUEUE, ...).
-globals().update({name: m for e in ENUMS for name, m in e.__members__.items()})
+_ALL_ENUMS: tuple[type[enum.Enum], ...] = (
+    *ENUMS,
+    FAX_GROUP_STATUS_ENUM,
+    FAX_RULE_STATUS_ENUM,
+    FAX_ROUTING_RULE_CODE_ENUM,
+)
+globals().update({name: m for e in _ALL_ENUMS for name, m in e.__members__.items()})
 
 __all__ = sorted(
     {
@@ -101,8 +127,8 @@ __all__ = sorted(
         "NotFound",
         "Unavailable",
         "hresult_from_win32",
-        *(e.__name__ for e in ENUMS),
-        *(name for e in ENUMS for name in e.__members__),
+        *(e.__name__ for e in _ALL_ENUMS),
+        *(name for e in _ALL_ENUMS for name in e.__members__),
         *(n for n in dir() if n.startswith("Fax")),
     }
 )

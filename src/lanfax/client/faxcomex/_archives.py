@@ -155,13 +155,13 @@ class _Iterator:
         self._pos = 0
         self.MoveFirst()
 
-    def _fetch(self, cursor: str) -> None:
-        page = self._client_of("GetMessages").archive(
-            self._direction,
-            limit=max(1, min(int(self.PrefetchSize), 1000)),
-            cursor=cursor,
-            user=self._user,
+    def _page(self, limit: int, cursor: str) -> Any:
+        return self._client_of("GetMessages").archive(
+            self._direction, limit=limit, cursor=cursor, user=self._user
         )
+
+    def _fetch(self, cursor: str) -> None:
+        page = self._page(max(1, min(int(self.PrefetchSize), 1000)), cursor)
         self._entries += page.entries
         self._next = page.next
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lanfax.client.faxcomex._archives import FaxIncomingArchive, FaxOutgoingArchive
 from lanfax.client.faxcomex._common import (
     FAX_ACCESS_RIGHTS_ENUM,
     FAX_DEVICE_RECEIVE_MODE_ENUM,
@@ -18,13 +17,11 @@ from lanfax.client.faxcomex._common import (
     job_status,
     not_supported,
 )
-from lanfax.client.faxcomex._jobs import ClientOf, FaxIncomingQueue, FaxOutgoingQueue
+from lanfax.client.faxcomex._jobs import ClientOf
 from lanfax.model.codes import DeviceStatus, JobType, LogCategory, LogLevel, PortFlags
 from lanfax.model.errors import InvalidInput, NotFound
 
 __all__ = [
-    "FaxAccount",
-    "FaxAccountFolders",
     "FaxActivity",
     "FaxActivityLogging",
     "FaxDevice",
@@ -38,7 +35,6 @@ __all__ = [
     "FaxInboundRoutingMethod",
     "FaxInboundRoutingMethods",
     "FaxLoggingOptions",
-    "FaxOutboundRouting",
     "FaxReceiptOptions",
     "FaxSecurity",
 ]
@@ -401,70 +397,4 @@ class FaxInboundRouting:
         infos = self._client_of("GetMethods").routing_methods()
         return FaxInboundRoutingMethods(
             [FaxInboundRoutingMethod(self._client_of, i) for i in infos]
-        )
-
-
-@com_object
-class FaxOutboundRouting:
-    """Outgoing routing groups and rules: not in this lanfax yet."""
-
-    def GetGroups(self) -> Any:
-        raise not_supported(
-            "FaxOutboundRouting.GetGroups", "outgoing routing groups are not in this server yet"
-        )
-
-    def GetRules(self) -> Any:
-        raise not_supported(
-            "FaxOutboundRouting.GetRules", "outgoing routing rules are not in this server yet"
-        )
-
-
-# -- account -----------------------------------------------------------------------------------
-
-
-@com_object
-class FaxAccountFolders:
-    """The caller's own folders. Outgoing: the caller's own jobs and sent faxes. Incoming:
-    personal inboxes are not in this lanfax yet."""
-
-    def __init__(self, client_of: ClientOf, user: str) -> None:
-        self._client_of = client_of
-        self._user = user
-
-    @property
-    def OutgoingQueue(self) -> FaxOutgoingQueue:
-        return FaxOutgoingQueue(self._client_of)  # the server shows a user its own jobs
-
-    @property
-    def OutgoingArchive(self) -> FaxOutgoingArchive:
-        return FaxOutgoingArchive(self._client_of, self._user)
-
-    @property
-    def IncomingQueue(self) -> FaxIncomingQueue:
-        raise not_supported("FaxAccountFolders.IncomingQueue", "personal inboxes are not here yet")
-
-    @property
-    def IncomingArchive(self) -> FaxIncomingArchive:
-        raise not_supported(
-            "FaxAccountFolders.IncomingArchive", "personal inboxes are not here yet"
-        )
-
-
-@com_object
-class FaxAccount:
-    def __init__(self, client_of: ClientOf, name: str) -> None:
-        self._client_of = client_of
-        self.AccountName = name
-
-    @property
-    def Folders(self) -> FaxAccountFolders:
-        return FaxAccountFolders(self._client_of, self.AccountName)
-
-    @property
-    def RegisteredEvents(self) -> int:
-        return 0
-
-    def ListenToAccountEvents(self, EventTypes: int) -> None:
-        raise not_supported(
-            "FaxAccount.ListenToAccountEvents", "use FaxServer.ListenToServerEvents"
         )

@@ -7,15 +7,14 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from lanfax.client.faxcomex._account import FaxAccount, FaxAccountSet
 from lanfax.client.faxcomex._common import (
     FAX_SERVER_EVENTS_TYPE_ENUM,
     com_object,
     extended_status,
     job_status,
-    not_supported,
 )
 from lanfax.client.faxcomex._config import (
-    FaxAccount,
     FaxActivity,
     FaxDevice,
     FaxDeviceProvider,
@@ -23,12 +22,12 @@ from lanfax.client.faxcomex._config import (
     FaxDevices,
     FaxInboundRouting,
     FaxLoggingOptions,
-    FaxOutboundRouting,
     FaxReceiptOptions,
     FaxSecurity,
     _data,
 )
 from lanfax.client.faxcomex._folders import FaxFolders
+from lanfax.client.faxcomex._outbound import FaxOutboundRouting
 from lanfax.model.codes import DeviceStatus, EventId, JobType
 from lanfax.model.errors import FaxError, InvalidInput, NotFound, Unavailable
 
@@ -187,7 +186,7 @@ class FaxServer:
     @property
     def OutboundRouting(self) -> FaxOutboundRouting:
         self._connected("OutboundRouting")
-        return FaxOutboundRouting()
+        return FaxOutboundRouting(self._connected)
 
     @property
     def CurrentAccount(self) -> FaxAccount:
@@ -197,8 +196,9 @@ class FaxServer:
         return FaxAccount(self._connected, str(me["user"]))
 
     @property
-    def FaxAccountSet(self) -> Any:
-        raise not_supported("FaxServer.FaxAccountSet", "accounts are not in this server yet")
+    def FaxAccountSet(self) -> FaxAccountSet:
+        self._connected("FaxAccountSet")
+        return FaxAccountSet(self._connected)
 
     def GetDevices(self) -> FaxDevices:
         ports = self._connected("GetDevices").ports()
