@@ -26,6 +26,14 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Any:
         server.close()
 
 
+def _ensure_probe(api: str) -> None:
+    """The probe extension is registered (by an earlier test of this module, or now)."""
+    r = httpx.post(
+        f"{api}/routing/extensions", json={"image_name": "tests.support.extmod:ProbeRoutes"}
+    )
+    assert r.status_code in (201, 409), r.text
+
+
 def _lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -209,6 +217,10 @@ def test_registration_refusals(srv: LanfaxServer) -> None:
     r = httpx.put(f"{api}/extension-data/{CONFIG_GUID}", params={"device_id": 999}, json={})
     assert r.status_code == 404
     assert httpx.put(f"{api}/extension-data/{CONFIG_GUID}", json=[1, 2]).status_code == 422
+    # A routing method's own namespace (enable flag, routing info) is not overwritten.
+    _ensure_probe(api)
+    r = httpx.put(f"{api}/extension-data/{METHOD_GUID}", json={"x": 1})
+    assert r.status_code == 409 and "routing info" in r.json()["detail"], r.text
     big = {"blob": "x" * 70_000}
     assert httpx.put(f"{api}/extension-data/{CONFIG_GUID}", json=big).status_code == 422
 
@@ -255,6 +267,7 @@ def test_cli_and_async_client_extension_calls(srv: LanfaxServer) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([LANFAX, *args], capture_output=True, text=True, env=env, timeout=60)
 
+    _ensure_probe(srv.api)
     listed = run("extensions", "list")
     assert listed.returncode == 0, listed.stderr
     assert "builtin" in listed.stdout and "virtual" in listed.stdout
