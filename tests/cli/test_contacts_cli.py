@@ -47,6 +47,9 @@ def test_a_contact_list_fans_out_to_a_broadcast_received_on_the_line(
     assert "added shared list team (2 members)" in ok.stdout
     listed = _run(lanfax_server, "contacts", "list")
     assert listed.returncode == 0, listed.stderr
+    shown = _run(lanfax_server, "contacts", "show", "team")
+    assert shown.returncode == 0, shown.stderr
+    assert "  Line 101  101  (contact)" in shown.stdout and "  101  101  (number)" in shown.stdout
     assert "Line 101" in listed.stdout and "team" in listed.stdout and "2 members" in listed.stdout
 
     doc = make_fax_tiff(tmp_path / "doc", pages=1)
