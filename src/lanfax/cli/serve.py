@@ -149,12 +149,6 @@ async def _start_mail_gateway(service: Any, security: Any, settings: ServiceSett
 
     gateway = MailGateway(service, security, settings.smtp)
     await gateway.start()
-    if not settings.receipts.mail_enabled:
-        print(
-            "lanfax: warning: [receipts] has no mail server: the senders of mail to fax "
-            "will get no replies and no receipts (set smtp_host and sender)",
-            flush=True,
-        )
     host, port = gateway.address
     shown = f"[{host}]" if ":" in host else host
     tls = " (implicit TLS)" if settings.smtp.implicit_tls else ""
@@ -163,6 +157,12 @@ async def _start_mail_gateway(service: Any, security: Any, settings: ServiceSett
         f"lanfax: e-mail to fax on smtp://{shown}:{port}{tls} for NUMBER@{settings.smtp.domain}",
         flush=True,
     )
+    if not settings.receipts.mail_enabled:
+        print(
+            "lanfax: warning: [receipts] has no mail server: the senders of mail to fax "
+            "will get no replies and no receipts (set smtp_host and sender)",
+            flush=True,
+        )
     return gateway
 
 
