@@ -15,6 +15,7 @@ the commit; the body is removed after.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import multiprocessing
 import os
 import re
@@ -60,6 +61,10 @@ class Submission:
     #: More ``job.extra`` for every job (per-job ``retries``/``retry_delay`` from IPP,
     #: ``receipt_attach`` from the e-mail gateway).
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Per recipient, the cover page fields its address book entry fills (``rec_company``,
+    #: ``rec_city``, ...; issue #13) where the submission's cover page leaves them empty;
+    #: ``{}`` for a typed number. Empty when no ``@name`` was resolved.
+    recipient_cover: tuple[Mapping[str, str], ...] = ()
 
 
 def contact_references(data: Any) -> list[str]:
@@ -79,16 +84,20 @@ def contact_references(data: Any) -> list[str]:
 
 
 def _expand_contacts(
-    recipients: list[Any], contacts: Mapping[str, Sequence[Mapping[str, str]]]
-) -> list[Any]:
+    recipients: list[Any], contacts: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> tuple[list[Any], list[Mapping[str, str]]]:
     """Each ``@name`` recipient replaced by its contact, or by one recipient per member of
     its list (a broadcast); the recipient's other fields apply to each, and its own
-    recipient_name wins over the contact's. An unknown name is InvalidInput naming it."""
+    recipient_name wins over the contact's. Returns the recipients and, for each, the cover
+    page fields from the address book (an entry's ``cover``). An unknown name is InvalidInput
+    naming it."""
     out: list[Any] = []
+    book: list[Mapping[str, str]] = []
     for i, rec in enumerate(recipients):
         number = rec.get("recipient_number") if isinstance(rec, Mapping) else None
         if not (isinstance(number, str) and number.startswith("@")):
             out.append(rec)
+            book.append({})
             continue
         found = contacts.get(name_key(number[1:]))
         if not found:
@@ -98,10 +107,12 @@ def _expand_contacts(
                 name=number[1:],
             )
         for entry in found:
-            out.append({**entry, **{k: v for k, v in rec.items() if k != "recipient_number"}})
+            params = {k: v for k, v in entry.items() if k != "cover"}
+            out.append({**params, **{k: v for k, v in rec.items() if k != "recipient_number"}})
             if not rec.get("recipient_name"):
-                out[-1]["recipient_name"] = entry["recipient_name"]
-    return out
+                out[-1]["recipient_name"] = params["recipient_name"]
+            book.append(dict(entry.get("cover") or {}))
+    return out, book
 
 
 def parse_submission(
@@ -109,7 +120,7 @@ def parse_submission(
     *,
     dialing: DialingRules | None = None,
     max_recipients: int = MAX_RECIPIENTS,
-    contacts: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
+    contacts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> Submission:
     """Validate the ``params`` of ``POST /jobs`` (see docs/http-api.md).
 
@@ -134,8 +145,9 @@ def parse_submission(
             "params.recipients must be a non-empty list",
             hint='give at least one recipient, e.g. [{"recipient_number": "101"}]',
         )
+    book: list[Mapping[str, str]] = []
     if contacts is not None:
-        recipients = _expand_contacts(recipients, contacts)
+        recipients, book = _expand_contacts(recipients, contacts)
     if len(recipients) > max_recipients:
         raise InvalidInput(
             f"{len(recipients)} recipients in one submission is too many",
@@ -190,7 +202,13 @@ def parse_submission(
             f"receipt_summary: {summary!r} is not true or false",
             hint="true: one receipt for the whole broadcast instead of one per recipient",
         )
-    return Submission(tuple(out), cover_page, resolution, summary)
+    return Submission(
+        tuple(out),
+        cover_page,
+        resolution,
+        summary,
+        recipient_cover=tuple(book) if any(book) else (),
+    )
 
 
 def _ready_or_none(path: Path) -> ConversionResult | None:
@@ -430,14 +448,14 @@ class Submitter:
             loop.run_in_executor(
                 pool,
                 covers.job_document,
-                covers.recipient_info(info, p, now, ctx.tz, body.pages),
+                covers.recipient_info(_from_book(info, submission, i), p, now, ctx.tz, body.pages),
                 template,
                 body.path,
                 out,
                 body.resolution,
                 body.compression,
             )
-            for p, out in zip(submission.recipients, outs, strict=True)
+            for i, (p, out) in enumerate(zip(submission.recipients, outs, strict=True))
         ]
         results = await asyncio.gather(*futures, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
@@ -447,6 +465,15 @@ class Submitter:
             raise failed[0]
         await ctx.run(fsync_dir, ctx.spool.docs)
         return [r for r in results if isinstance(r, ConversionResult)]
+
+
+def _from_book(info: CoverPageInfo, submission: Submission, i: int) -> CoverPageInfo:
+    """Recipient ``i``'s cover page fields from the address book, where ``info`` has none."""
+    if i >= len(submission.recipient_cover):
+        return info
+    fields = submission.recipient_cover[i]
+    fill: dict[str, Any] = {k: v for k, v in fields.items() if v and not getattr(info, k, "x")}
+    return dataclasses.replace(info, **fill)
 
 
 def _relabel(exc: DocumentError, staged: Sequence[Path], labels: Sequence[str]) -> DocumentError:
