@@ -212,6 +212,21 @@ def _secure(settings: ServiceSettings, cert: str | None, key: str | None) -> Ser
             hint="anyone on the network could send faxes and read them: remove "
             "security.authentication = false, or listen on 127.0.0.1",
         )
+    if not loopback and not sec.tls:
+        # issue #14: passwords and tokens would cross the network in clear text.
+        if not sec.allow_cleartext:
+            raise ConfigError(
+                f"refusing to serve plain HTTP on {settings.host}: passwords and tokens would"
+                " cross the network readable by anyone on it",
+                hint="give --tls-cert/--tls-key (or security.tls_cert/tls_key), listen on"
+                " 127.0.0.1 behind a TLS proxy, or set security.allow_cleartext = true",
+            )
+        print(
+            f"lanfax: WARNING: serving plain HTTP on {settings.host} (security.allow_cleartext):"
+            " passwords and tokens cross the network in clear text; use TLS",
+            file=sys.stderr,
+            flush=True,
+        )
     return replace(settings, security=sec)
 
 
