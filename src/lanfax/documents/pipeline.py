@@ -122,9 +122,10 @@ def open_source(path: Path, limits: ConversionLimits, deadline: _Deadline, workd
         from lanfax.documents.external import office_to_pdf
 
         sub = Path(tempfile.mkdtemp(dir=workdir))
-        return PdfSource.from_path(
-            office_to_pdf(path, sub, timeout=deadline.left(), label=label), label
+        pdf = office_to_pdf(
+            path, sub, timeout=deadline.left(), label=label, memory=limits.office_memory
         )
+        return PdfSource.from_path(pdf, label)
     raise DocumentError(f"{label}: unsupported kind {kind}", hint="this is a lanfax bug")
 
 

@@ -42,6 +42,7 @@ class ConversionLimits:
     timeout: float = 120.0
     max_bytes: int = 100 * 2**20
     threads: int = 2
+    office_memory: int = 2 * 2**30
 
 
 @dataclass(frozen=True)
