@@ -37,6 +37,7 @@ class Source(Protocol):
 
     label: str
     pages: int
+    warnings: list[str]  # for the job: what was not drawn as the document asked
 
     def size_in(self, index: int) -> tuple[float, float]: ...
     def bilevel(self, index: int) -> bool: ...
@@ -100,6 +101,7 @@ def open_source(path: Path, limits: ConversionLimits, deadline: _Deadline, workd
     if kind == "pdf":
         return PdfSource.from_path(path, label)
     if kind == "text":
+        from lanfax.documents import fonts
         from lanfax.documents.pdfgen import text_document
 
         try:
@@ -108,8 +110,31 @@ def open_source(path: Path, limits: ConversionLimits, deadline: _Deadline, workd
             raise DocumentError(
                 f"{label} is not valid UTF-8 text", hint="save it as UTF-8 and send it again"
             ) from None
-        builder = text_document(text)
-        return PdfSource(builder.pdf, label, keep_alive=builder)
+        if not fonts.needs_fallback(text):
+            builder = text_document(text)  # the fast path: one font has every character
+            return PdfSource(builder.pdf, label, keep_alive=builder)
+        from lanfax.documents.html import html_to_pdf, text_html
+        from lanfax.documents.pdfgen import (
+            TEXT_LEADING,
+            TEXT_MARGIN_Y,
+            TEXT_SIZE,
+            paginate_text,
+        )
+
+        warnings = [w for w in [fonts.missing_warning(text, label)] if w]
+        pdf_path = workdir / f"text-{id(path)}.pdf"
+        html_to_pdf(
+            text_html(paginate_text(text), TEXT_SIZE, TEXT_LEADING, TEXT_MARGIN_Y),
+            pdf_path,
+            label=label,
+        )
+        return PdfSource.from_path(pdf_path, label, warnings)
+    if kind == "html":
+        from lanfax.documents.html import html_to_pdf
+
+        pdf_path = workdir / f"html-{id(path)}.pdf"
+        warnings = html_to_pdf(path, pdf_path, label=label)
+        return PdfSource.from_path(pdf_path, label, warnings)
     if kind == "postscript":
         from lanfax.documents.external import postscript_to_pdf
 
@@ -284,6 +309,7 @@ def convert(
             with contextlib.suppress(Exception):
                 s.close()
     return ConversionResult(
+        warnings=tuple(w for s in sources for w in s.warnings),
         path=out,
         pages=total,
         width=FAX_WIDTH,

@@ -255,6 +255,9 @@ class Submitter:
             if stage_dir is not None:
                 await ctx.run(shutil.rmtree, stage_dir, True)
         now = ctx.clock.now()
+        extra: dict[str, object] = {"receipt_summary": True} if submission.receipt_summary else {}
+        if doc.warnings:  # what the pages do not show as asked (#15): kept on every job
+            extra["warnings"] = list(doc.warnings)
         docs_per_job = [doc] * len(submission.recipients)
         if submission.cover_page is not None:
             try:
@@ -293,7 +296,7 @@ class Submitter:
                     document_path=ctx.spool.relative(doc.path),
                     cover_page=submission.cover_page,
                     compression=doc.compression,
-                    extra={"receipt_summary": True} if submission.receipt_summary else {},
+                    extra=dict(extra),
                 )
             )
             events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))
