@@ -65,10 +65,26 @@ def _drawable(cp: int) -> bool:
     return not (cat.startswith("C") and cat != "Co") and cat not in ("Zs", "Zl", "Zp")
 
 
-def needs_fallback(text: str) -> bool:
-    """Whether ``text`` has a character the first font (DejaVu Sans Mono) does not draw."""
+#: Code point ranges of scripts that need bidi ordering or shaping: Hebrew to Mongolian
+#: (Arabic, Syriac, Indic, Thai, Tibetan, Myanmar, Khmer...), Hebrew and Arabic presentation
+#: forms, and the historic right-to-left and Brahmic blocks of plane 1.
+_COMPLEX = ((0x0590, 0x1DFF), (0xFB1D, 0xFEFC), (0x10800, 0x11FFF))
+
+
+def _complex(cp: int) -> bool:
+    return any(lo <= cp <= hi for lo, hi in _COMPLEX) or unicodedata.category(chr(cp)) == "Mn"
+
+
+def needs_layout(text: str) -> bool:
+    """Whether ``text`` needs more than one font drawing one glyph per character left to
+    right: a character the first font (DejaVu Sans Mono) lacks, a right-to-left or shaped
+    script (Hebrew, Arabic, Indic...), or a combining mark. Such text goes through Pango."""
     cps = {ord(ch) for ch in text if ord(ch) >= 0x80}
-    return bool(cps) and not cps <= coverage(CHAIN[0][1])
+    if not cps:
+        return False
+    if any(_complex(c) for c in cps):
+        return True
+    return not cps <= coverage(CHAIN[0][1])
 
 
 def missing(text: Iterable[str]) -> list[str]:

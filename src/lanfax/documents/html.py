@@ -98,21 +98,42 @@ def html_to_pdf(
 
 
 # -- text in any script -----------------------------------------------------------------------
+def direction(line: str) -> str:
+    """``"rtl"`` when the line's first strong character is right-to-left (Hebrew, Arabic),
+    else ``"ltr"``: the rule of Unicode's bidi algorithm (P2, P3) for a paragraph's direction,
+    decided here because WeasyPrint does not implement ``dir="auto"``."""
+    import unicodedata
+
+    for ch in line:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("R", "AL"):
+            return "rtl"
+        if kind == "L":
+            return "ltr"
+    return "ltr"
+
+
 def text_html(pages: list[list[str]], size: float, leading: float, margin: float) -> str:
     """The HTML of text pages (already paginated and wrapped): monospaced, the font chain of
     :mod:`lanfax.documents.fonts`, each line in its own direction (a Hebrew or Arabic line runs
     right to left), one page per page."""
+    families = fonts.css_families()
     css = (
         f"@page {{ size: A4; margin: {margin}pt }}"
-        f"body {{ margin: 0; font-family: {fonts.css_families()}; font-size: {size}pt;"
+        f"body {{ margin: 0; font-family: {families}; font-size: {size}pt;"
         f" line-height: {leading}pt }}"
-        ".l { white-space: pre-wrap; min-height: 1em; unicode-bidi: plaintext }"
+        ".l { white-space: pre-wrap; min-height: 1em }"
+        # Right-to-left lines in the proportional Noto faces made for them: monospaced Arabic
+        # (DejaVu Sans Mono has it) is stretched out of shape.
+        f'.l[dir="rtl"] {{ font-family: "Noto Sans Arabic", "Noto Sans Hebrew", {families} }}'
         ".p { break-after: page }"
         ".p:last-child { break-after: auto }"
     )
     body = "".join(
         '<div class="p">'
-        + "".join(f'<div class="l" dir="auto">{_html.escape(line)}</div>' for line in page)
+        + "".join(
+            f'<div class="l" dir="{direction(line)}">{_html.escape(line)}</div>' for line in page
+        )
         + "</div>"
         for page in pages
     )

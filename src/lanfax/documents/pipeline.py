@@ -110,7 +110,7 @@ def open_source(path: Path, limits: ConversionLimits, deadline: _Deadline, workd
             raise DocumentError(
                 f"{label} is not valid UTF-8 text", hint="save it as UTF-8 and send it again"
             ) from None
-        if not fonts.needs_fallback(text):
+        if not fonts.needs_layout(text):
             builder = text_document(text)  # the fast path: one font has every character
             return PdfSource(builder.pdf, label, keep_alive=builder)
         from lanfax.documents.html import html_to_pdf, text_html
