@@ -173,11 +173,12 @@ def test_a_killed_libreoffice_is_replaced(tmp_path: Path) -> None:
 
 def test_time_limit_kills_libreoffice_and_the_next_document_works(tmp_path: Path) -> None:
     lo = office.office()
+    make_docx(tmp_path / "small.docx")
+    convert([tmp_path / "small.docx"], tmp_path / "warm.tif")  # running: the limit is on work
     make_docx(tmp_path / "big.docx", [f"line {i} of a long document" * 4 for i in range(3000)])
     with pytest.raises(DocumentError, match="time limit"):
         convert([tmp_path / "big.docx"], tmp_path / "o.tif", limits=ConversionLimits(timeout=0.2))
     assert lo.pid is None  # killed, not left running the stuck conversion
-    make_docx(tmp_path / "small.docx")
     assert convert([tmp_path / "small.docx"], tmp_path / "s.tif").pages == 1
 
 
@@ -209,3 +210,45 @@ def test_a_damaged_office_file_is_refused_and_libreoffice_lives_on(tmp_path: Pat
     make_docx(tmp_path / "a.docx")
     assert convert([tmp_path / "a.docx"], tmp_path / "a.tif").pages == 1
     assert lo.pid is not None
+
+
+def test_an_idle_libreoffice_is_stopped_and_started_again_when_needed(tmp_path: Path) -> None:
+    lo = office.Office(idle=0.5)
+    try:
+        make_docx(tmp_path / "a.docx")
+        lo.convert(tmp_path / "a.docx", tmp_path / "a.pdf", timeout=120, label="a.docx")
+        pid = lo.pid
+        assert pid is not None
+        _wait_gone(pid)  # stopped by the idle timer, nobody asked
+        end = time.monotonic() + 30
+        while lo.pid is not None and time.monotonic() < end:  # the timer thread reaps it
+            time.sleep(0.05)
+        assert lo.pid is None
+        lo.convert(tmp_path / "a.docx", tmp_path / "b.pdf", timeout=120, label="a.docx")
+        assert lo.starts == 2 and (tmp_path / "b.pdf").stat().st_size > 0
+    finally:
+        lo.close()
+
+
+def test_a_start_that_runs_out_of_time_says_so(tmp_path: Path) -> None:
+    lo = office.Office()
+    try:
+        make_docx(tmp_path / "a.docx")
+        with pytest.raises(DocumentError, match="did not start within the time limit"):
+            lo.convert(tmp_path / "a.docx", tmp_path / "a.pdf", timeout=0.05, label="a.docx")
+        assert lo.pid is None
+        lo.convert(tmp_path / "a.docx", tmp_path / "a.pdf", timeout=120, label="a.docx")
+        assert (tmp_path / "a.pdf").stat().st_size > 0
+    finally:
+        lo.close()
+
+
+def test_lanfax_convert_of_an_office_file_by_a_relative_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lanfax.documents.cli import main
+
+    make_docx(tmp_path / "letter.docx")
+    monkeypatch.chdir(tmp_path)
+    assert main(["convert", "letter.docx", "-o", "letter.tif"]) == 0
+    assert tiff_pages(tmp_path / "letter.tif")[0].any()

@@ -10,8 +10,8 @@ How it is driven, and why this way:
 
 - ``soffice.bin`` is started directly (not the ``soffice`` shell script and its splash
   launcher, which would put two more processes between us and the one to limit and kill), with
-  a private profile and ``--accept`` on a private pipe. It exits with 81 after creating a new
-  profile ("restart me"), which we do.
+  a private profile (set up once by a ``--terminate_after_init`` run: a fresh profile makes
+  LibreOffice exit with 81, "restart me") and ``--accept`` on a private pipe.
 - UNO is spoken by :mod:`lanfax.documents.office_bridge`, run by the system Python that has
   Debian's ``python3-uno`` (our virtual environment cannot import ``uno``); it and we exchange
   one JSON line per document. unoserver works the same way but would be one more package in the
@@ -54,6 +54,8 @@ from lanfax.model.errors import DocumentError
 
 #: Documents converted by one LibreOffice before it is replaced by a fresh one.
 RECYCLE_AFTER = 200
+#: A LibreOffice unused for this long is stopped (a worker keeps no memory for nothing).
+IDLE_SECONDS = 300.0
 #: Default address-space limit of LibreOffice, bytes.
 DEFAULT_MEMORY = 2 * 2**30
 _BRIDGE = Path(__file__).with_name("office_bridge.py")
@@ -62,6 +64,13 @@ _RESTART = 81  # soffice.bin's exit status after it created a new profile
 
 class _Dead(Exception):
     """LibreOffice or the bridge is gone."""
+
+
+class _StartTimeout(Exception):
+    """LibreOffice was not ready before the deadline."""
+
+
+_OPTIONS = ("--headless", "--invisible", "--nologo", "--norestore", "--nodefault", "--nolockcheck")
 
 
 @lru_cache(maxsize=1)
@@ -103,10 +112,16 @@ def available() -> bool:
 
 
 def _child_setup(memory: int | None) -> Any:
+    # PR_SET_PDEATHSIG fires when the *thread* that started the child ends, so it is only
+    # asked for from the main thread (a pool worker's, the CLI's): a LibreOffice started from
+    # a passing thread would die with that thread. atexit and the idle timer cover the rest.
+    deathsig = threading.current_thread() is threading.main_thread()
+
     def setup() -> None:
-        with contextlib.suppress(Exception):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the worker
+        if deathsig:
+            with contextlib.suppress(Exception):
+                libc = ctypes.CDLL(None, use_errno=True)
+                libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the worker
         if memory is not None:
             import resource
 
@@ -119,8 +134,11 @@ class Office:
     """One LibreOffice and its UNO bridge, started on first use; thread-safe (one document at
     a time). :meth:`convert` is the only entry point; :meth:`close` stops both processes."""
 
-    def __init__(self, memory: int = DEFAULT_MEMORY) -> None:
+    def __init__(self, memory: int = DEFAULT_MEMORY, idle: float = IDLE_SECONDS) -> None:
         self.memory = memory
+        self.idle = idle
+        self._timer: threading.Timer | None = None
+        self._last_used = 0.0
         self.starts = 0  # how many times LibreOffice was started (for tests and logs)
         self._lock = threading.Lock()
         self._soffice: subprocess.Popen[bytes] | None = None
@@ -144,17 +162,12 @@ class Office:
                 "converting office documents needs LibreOffice and python3-uno",
                 hint="install the Debian packages libreoffice-writer-nogui and python3-uno",
             )
-        self._profile = Path(tempfile.mkdtemp(prefix="lanfax-office-"))
+        profile = self._make_profile(binary, end)
         pipe = f"lanfax-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._cmd = [
             binary,
-            f"-env:UserInstallation={self._profile.as_uri()}",
-            "--headless",
-            "--invisible",
-            "--nologo",
-            "--norestore",
-            "--nodefault",
-            "--nolockcheck",
+            f"-env:UserInstallation={profile.as_uri()}",
+            *_OPTIONS,
             f"--accept=pipe,name={pipe};urp;StarOffice.ComponentContext",
         ]
         self._spawn_soffice()
@@ -168,11 +181,45 @@ class Office:
             stderr=subprocess.DEVNULL,
             preexec_fn=_child_setup(None),  # only prctl: async-signal-safe
         )
-        hello = self._read(end, starting=True)
+        hello = self._read(end)
         if hello is None:
-            raise _Dead("LibreOffice did not start in time")
+            raise _StartTimeout
         if not hello.get("ready"):
             raise _Dead(str(hello.get("error", "LibreOffice did not start")))
+
+    def _make_profile(self, binary: str, end: float) -> Path:
+        """This Office's LibreOffice profile, made once and kept across restarts.
+
+        A fresh profile makes ``soffice.bin`` exit with 81 ("restart me") once it has set the
+        profile up, possibly after a bridge already connected to it; so the profile is set up
+        by a run of its own (``--terminate_after_init``) before the one that serves."""
+        if self._profile is not None:
+            return self._profile
+        profile = Path(tempfile.mkdtemp(prefix="lanfax-office-"))
+        cmd = [binary, f"-env:UserInstallation={profile.as_uri()}", *_OPTIONS]
+        for _ in range(3):
+            left = end - time.monotonic()
+            if left <= 0:
+                shutil.rmtree(profile, ignore_errors=True)
+                raise _StartTimeout
+            try:
+                status = subprocess.run(
+                    [*cmd, "--terminate_after_init"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"},
+                    timeout=left,
+                    start_new_session=True,
+                    preexec_fn=_child_setup(self.memory),
+                ).returncode
+            except subprocess.TimeoutExpired:
+                shutil.rmtree(profile, ignore_errors=True)
+                raise _StartTimeout from None
+            if status != _RESTART:
+                break
+        self._profile = profile
+        return profile
 
     def _spawn_soffice(self) -> None:
         env = {**os.environ, "SAL_USE_VCLPLUGIN": "svp"}
@@ -187,7 +234,17 @@ class Office:
         )
 
     def close(self) -> None:
-        """Stop LibreOffice and the bridge (killed: nothing of theirs is worth waiting for)."""
+        """Stop LibreOffice and the bridge and remove the profile."""
+        timer, self._timer = self._timer, None
+        if timer is not None and timer is not threading.current_thread():
+            timer.cancel()
+        self._stop()
+        if self._profile is not None:
+            shutil.rmtree(self._profile, ignore_errors=True)
+            self._profile = None
+
+    def _stop(self) -> None:
+        """Kill LibreOffice and the bridge (nothing of theirs is worth waiting for)."""
         for proc in (self._bridge, self._soffice):
             if proc is None:
                 continue
@@ -203,12 +260,9 @@ class Office:
                     with contextlib.suppress(OSError):
                         stream.close()
         self._bridge = self._soffice = None
-        if self._profile is not None:
-            shutil.rmtree(self._profile, ignore_errors=True)
-            self._profile = None
 
     # -- talking to the bridge ------------------------------------------------------------
-    def _read(self, end: float, *, starting: bool = False) -> dict[str, Any] | None:
+    def _read(self, end: float) -> dict[str, Any] | None:
         """The bridge's next reply, or None when ``end`` passes first."""
         bridge = self._bridge
         assert bridge is not None and bridge.stdout is not None
@@ -216,9 +270,7 @@ class Office:
         while b"\n" not in self._buf:
             soffice = self._soffice
             status = soffice.poll() if soffice is not None else None
-            if status == _RESTART and starting:
-                self._spawn_soffice()  # a new profile was made: start again, as oosplash does
-            elif status is not None:
+            if status is not None:
                 raise _Dead(f"LibreOffice exited (status {status})")
             left = end - time.monotonic()
             if left <= 0:
@@ -249,42 +301,75 @@ class Office:
         ``timeout`` seconds (start-up included). DocumentError for a document LibreOffice
         cannot open, for the time limit, and for a document that kills LibreOffice twice."""
         end = time.monotonic() + timeout
+        src, out = Path(os.path.abspath(src)), Path(os.path.abspath(out))  # URLs need them whole
         with self._lock:
-            for attempt in (1, 2):
-                try:
-                    if self.pid is None or self._done >= RECYCLE_AFTER:
-                        self.close()
-                        self._start(end)
-                    reply = self._request(src, out, end)
-                except _Dead as exc:
-                    self.close()
-                    if attempt == 2 or time.monotonic() >= end:
-                        raise DocumentError(
-                            f"{label}: LibreOffice stopped while converting it ({exc})",
-                            hint="the document may need more memory than the limit of "
-                            f"{self.memory / 2**20:.0f} MiB, or be damaged; export it to "
-                            "PDF and send that",
-                        ) from None
-                    continue
-                if reply is None:
-                    self.close()  # a stuck LibreOffice is of no further use
-                    raise DocumentError(
-                        f"{label}: LibreOffice took longer than the time limit ({timeout:.0f} s)",
-                        hint="export the document to PDF yourself and send that",
-                    )
-                self._done += 1
-                if reply.get("ok") and out.is_file() and out.stat().st_size > 0:
-                    return
-                if reply.get("dead"):
-                    self.close()
-                    if attempt == 1 and time.monotonic() < end:
-                        continue
+            try:
+                self._convert(src, out, end, timeout, label)
+            finally:
+                self._last_used = time.monotonic()
+                self._arm_idle_timer()
+
+    def _arm_idle_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.pid is None:
+            return
+        self._timer = threading.Timer(self.idle, self._close_if_idle)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _close_if_idle(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            return  # converting: the conversion re-arms the timer when it ends
+        try:
+            if time.monotonic() - self._last_used >= self.idle * 0.99:
+                self._stop()  # the profile stays: starting again later is quicker
+        finally:
+            self._lock.release()
+
+    def _convert(self, src: Path, out: Path, end: float, timeout: float, label: str) -> None:
+        """One document, retried once on a fresh LibreOffice when it dies."""
+        for attempt in (1, 2):
+            try:
+                if self.pid is None or self._done >= RECYCLE_AFTER:
+                    self._stop()
+                    self._start(end)
+                reply = self._request(src, out, end)
+            except _StartTimeout:
+                self._stop()
                 raise DocumentError(
-                    f"{label}: LibreOffice could not convert the document "
-                    f"({reply.get('error', 'no PDF written')})",
-                    hint="the file is damaged or not an office document; export it to PDF "
-                    "and send that",
+                    f"{label}: LibreOffice did not start within the time limit ({timeout:.0f} s)",
+                    hint="the server is very busy; send the document again, or as PDF",
+                ) from None
+            except _Dead as exc:
+                self._stop()
+                if attempt == 2 or time.monotonic() >= end:
+                    raise DocumentError(
+                        f"{label}: LibreOffice stopped while converting it ({exc})",
+                        hint="the document may need more memory than the limit of "
+                        f"{self.memory / 2**20:.0f} MiB, or be damaged; export it to "
+                        "PDF and send that",
+                    ) from None
+                continue
+            if reply is None:
+                self._stop()  # a stuck LibreOffice is of no further use
+                raise DocumentError(
+                    f"{label}: LibreOffice took longer than the time limit ({timeout:.0f} s)",
+                    hint="export the document to PDF yourself and send that",
                 )
+            self._done += 1
+            if reply.get("ok") and out.is_file() and out.stat().st_size > 0:
+                return
+            if reply.get("dead") or self.pid is None:  # it died under the document
+                self._stop()
+                if attempt == 1 and time.monotonic() < end:
+                    continue
+            raise DocumentError(
+                f"{label}: LibreOffice could not convert the document "
+                f"({reply.get('error', 'no PDF written')})",
+                hint="the file is damaged or not an office document; export it to PDF "
+                "and send that",
+            )
 
 
 _office: Office | None = None

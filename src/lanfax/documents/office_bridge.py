@@ -65,11 +65,10 @@ def reply(obj: dict[str, object]) -> None:
 
 
 def is_dead(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    text = str(exc)
-    return name in ("DisposedException", "RuntimeException") and (
-        "Binary URP bridge" in text or "disposed" in text.lower() or name == "DisposedException"
-    )
+    """The connection to LibreOffice is gone (it died or restarted), as opposed to a document
+    it could not open. pyuno names its exception classes by their full UNO names."""
+    text = f"{type(exc).__name__} {exc}"
+    return "DisposedException" in text or "Binary URP bridge" in text or "disposed" in text
 
 
 def convert(desktop: Any, src: str, out: str) -> None:
