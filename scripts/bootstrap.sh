@@ -13,6 +13,11 @@ DEB_PACKAGES="libspandsp2 libspandsp-dev libtiff-dev libtiff6 libtiff-tools ghos
 # system python3-uno), Noto fonts for text in other scripts, HTML through WeasyPrint (pango),
 # tesseract's language data for the per-script tests.
 DEB_PACKAGES="$DEB_PACKAGES libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui python3-uno fonts-noto-core fonts-noto-cjk fonts-liberation2 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 tesseract-ocr-ell tesseract-ocr-rus tesseract-ocr-ara tesseract-ocr-heb tesseract-ocr-chi-sim"
+# The console (#12): npm for its JavaScript; chromium + its driver for the browser tests.
+# Debian's npm conflicts with a nodejs that already brings its own npm (nodesource builds):
+# ask for Debian's only when no npm command is there.
+DEB_PACKAGES="$DEB_PACKAGES chromium chromium-driver"
+command -v npm >/dev/null 2>&1 || DEB_PACKAGES="$DEB_PACKAGES npm"
 if [ "${LANFAX_EXTRA_DEBS:-}" ]; then DEB_PACKAGES="$DEB_PACKAGES $LANFAX_EXTRA_DEBS"; fi
 
 missing=""
@@ -42,4 +47,19 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2 || true
   "$VENV/bin/python" -m pip install -q -e "$ROOT[server,test]" >&2
   echo "$want" >"$stamp"
+fi
+
+# The console's JavaScript (Preact + htm, pinned in src/lanfax/web/package-lock.json) from the
+# npm registry into src/lanfax/web/node_modules (git-ignored), again only when the lock changed.
+WEB="$ROOT/src/lanfax/web"
+if command -v npm >/dev/null 2>&1; then
+  wantw=$(sha256sum "$WEB/package-lock.json" | cut -d' ' -f1)
+  stampw="$WEB/node_modules/.lanfax-installed"
+  if [ ! -f "$stampw" ] || [ "$(cat "$stampw")" != "$wantw" ]; then
+    echo "lanfax: installing the console's JavaScript (npm ci) into $WEB/node_modules" >&2
+    (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error >&2) && echo "$wantw" >"$stampw" ||
+      echo "lanfax: npm ci failed: the console at / will say what is missing" >&2
+  fi
+else
+  echo "lanfax: npm is not installed: the console at / needs it (apt-get install npm)" >&2
 fi

@@ -1,0 +1,271 @@
+"""The console, used as a person would: in a real headless Chromium, on a real server.
+
+Log in (and a wrong password refused); send a fax from the form to line 101 and watch it
+reach "completed" in the Outbox without reloading (the queue is paused first, so the page
+must be told by the event stream); open it in the receiver's Inbox and see page 1 as an
+image; an administrator changes a device's rings and the API reports it; a user without
+manage rights sees no administration pages and gets 403 from the API behind them; a form
+post without the CSRF token is refused. Every page is photographed (see conftest.shoot).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+from tests.support.authhttp import httpx
+from tests.support.http import wait_for
+from tests.support.server import LanfaxServer
+
+Shoot = Callable[[WebDriver, str], Path]
+#: Generous: the machine running the tests may be loaded.
+WAIT = 60
+
+
+def wait(driver: WebDriver, timeout: float = WAIT) -> WebDriverWait:  # type: ignore[type-arg]
+    return WebDriverWait(driver, timeout)
+
+
+def css(driver: WebDriver, selector: str, timeout: float = WAIT) -> Any:
+    return wait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, selector)))
+
+
+def log_in(driver: WebDriver, url: str, user: str, password: str | None = None) -> None:
+    """Log in with the keyboard only: type, Tab, type, Enter."""
+    driver.get(url + "/")
+    field = css(driver, "#login-form input[name=user]")
+    field.send_keys(user, Keys.TAB, password or f"{user}-password", Keys.ENTER)
+    css(driver, "nav .who")
+
+
+def go(driver: WebDriver, route: str, ready: str) -> Any:
+    driver.execute_script("location.hash = arguments[0]", "#/" + route)
+    return css(driver, ready)
+
+
+def fetch(
+    driver: WebDriver,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+) -> Any:
+    """fetch() from the page itself (the session cookie goes along): (status, body)."""
+    return driver.execute_async_script(
+        """
+        const [method, path, headers, body, done] = arguments;
+        fetch(path, {method, headers, credentials: 'same-origin',
+                     body: method === 'GET' ? undefined : JSON.stringify(body || {})})
+          .then(async r => done([r.status, await r.text()]), e => done([0, String(e)]));
+        """,
+        method,
+        path,
+        headers or {},
+        body,
+    )
+
+
+def test_log_in_and_a_wrong_password(
+    browser: WebDriver, console: LanfaxServer, shoot: Shoot
+) -> None:
+    browser.get(console.url + "/")
+    form = css(browser, "#login-form")
+    shoot(browser, "login")
+    # Every control has a label.
+    for control in form.find_elements(By.CSS_SELECTOR, "input"):
+        label = browser.find_element(By.CSS_SELECTOR, f"label[for='{control.get_attribute('id')}']")
+        assert label.text
+    form.find_element(By.NAME, "user").send_keys("alice")
+    form.find_element(By.NAME, "password").send_keys("not-her-password", Keys.ENTER)
+    error = css(browser, "#login-error")
+    assert error.text == "wrong user name or password"
+    assert browser.get_cookie("lanfax_session") is None
+    shoot(browser, "login-refused")
+
+    log_in(browser, console.url, "alice")
+    cookie = browser.get_cookie("lanfax_session")
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    # The page cannot read the cookie.
+    assert "lanfax_session" not in browser.execute_script("return document.cookie")
+    css(browser, "#send-form")
+    browser.find_element(By.ID, "logout").click()
+    css(browser, "#login-form")
+    assert (
+        browser.get_cookie("lanfax_session") is None
+        or fetch(browser, "GET", "/api/v1/jobs")[0] == 401
+    )
+
+
+def test_send_a_fax_and_watch_it_complete_then_read_it_in_the_inbox(
+    browser: WebDriver, console: LanfaxServer, shoot: Shoot, tmp_path: Path
+) -> None:
+    api = console.api
+    doc = tmp_path / "letter.txt"
+    doc.write_text("Dear Bob,\n\nthe console sent this fax.\n\nAlice\n")
+    # The queue waits: the Outbox must learn of the completion from the event stream.
+    assert httpx.patch(f"{api}/config", json={"pause_server_queue": True}).status_code == 200
+    try:
+        log_in(browser, console.url, "alice")
+        form = css(browser, "#send-form")
+        # Sending without a number: the error is shown beside the recipients.
+        form.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(doc))
+        browser.find_element(By.ID, "send-button").click()
+        error = css(browser, "[data-field-error=recipients]")
+        assert "fax number" in error.text
+        form.find_element(By.NAME, "recipient_number").send_keys("101")
+        form.find_element(By.NAME, "recipient_name").send_keys("Bob")
+        cover = browser.find_element(By.XPATH, "//label[text()='Put a cover page in front']")
+        browser.find_element(By.ID, cover.get_attribute("for")).click()
+        subject = browser.find_element(By.XPATH, "//label[text()='Subject']")
+        browser.find_element(By.ID, subject.get_attribute("for")).send_keys("Console test")
+        browser.find_element(By.ID, "preview-button").click()
+        pages = wait(browser).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#preview img") or None
+        )
+        assert len(pages) == 2  # the cover page and the letter, rendered by the server
+        assert all(
+            browser.execute_script("return arguments[0].naturalWidth", img) > 300 for img in pages
+        )
+        browser.execute_script("window.scrollTo(0, 0)")
+        shoot(browser, "send")
+        browser.execute_script("arguments[0].scrollIntoView()", pages[0])
+        shoot(browser, "send-preview")
+        # A marker that a reload would lose.
+        browser.execute_script("window.__sameDocument = 'yes'")
+        browser.find_element(By.ID, "send-button").click()
+        row = css(browser, "#outbox-table tbody tr")
+        job_id = int(row.get_attribute("id").split("-")[1])
+        assert row.get_attribute("data-status") == "pending"
+        shoot(browser, "outbox")
+    finally:
+        assert httpx.patch(f"{api}/config", json={"pause_server_queue": False}).status_code == 200
+    css(browser, f"#job-{job_id}[data-status=completed]", timeout=120)
+    assert browser.execute_script("return window.__sameDocument") == "yes"
+    assert httpx.get(f"{api}/jobs/{job_id}").json()["queue_status"] == "completed"
+    go(browser, f"outbox/{job_id}", "#job-detail")
+    wait(browser).until(
+        lambda d: d.execute_script(
+            "const i = document.querySelector('#job-detail img'); return i && i.naturalWidth"
+        )
+    )
+    detail = browser.find_element(By.ID, "job-detail").text
+    assert "14400" in detail and "completed" in detail
+    shoot(browser, "outbox-detail")
+
+    # The receiver's side: an operator opens the Inbox and sees page 1 as an image.
+    wait_for(
+        api, "the fax archived", lambda: httpx.get(f"{api}/archive/incoming").json()["entries"]
+    )
+    browser.find_element(By.ID, "logout").click()
+    log_in(browser, console.url, "olga")
+    go(browser, "inbox", "#archive-incoming tbody tr a").click()
+    image = css(browser, "#page-image")
+    wait(browser).until(lambda d: d.execute_script("return arguments[0].naturalWidth", image) > 0)
+    assert "/pages/1.png" in image.get_attribute("src")
+    assert browser.find_element(By.ID, "viewer-page").text == "page 1 of 2"
+    shoot(browser, "inbox")
+    # Turn the page with a thumbnail, rotate, zoom.
+    browser.find_element(By.CSS_SELECTOR, "button[aria-label='Show page 2']").click()
+    wait(browser).until(
+        lambda d: "/pages/2.png" in d.find_element(By.ID, "page-image").get_attribute("src")
+    )
+    browser.find_element(By.CSS_SELECTOR, "button[aria-label='Rotate clockwise']").click()
+    browser.find_element(By.CSS_SELECTOR, "button[aria-label='Zoom in']").click()
+    style = browser.find_element(By.ID, "page-image").get_attribute("style")
+    assert "rotate(90deg)" in style and "125%" in style
+    go(browser, "sent", "#archive-outgoing tbody tr a").click()
+    css(browser, "#page-image")
+    shoot(browser, "sent-items")
+    go(browser, "incoming", "#lines li")
+    shoot(browser, "incoming")
+
+
+def test_an_administrator_changes_the_rings(
+    browser: WebDriver, console: LanfaxServer, shoot: Shoot
+) -> None:
+    log_in(browser, console.url, "admin")
+    card = go(browser, "admin/devices", "#device-2")
+    rings = card.find_element(By.NAME, "rings")
+    rings.clear()
+    rings.send_keys("5")
+    card.find_element(By.CSS_SELECTOR, "button[data-device='2']").click()
+    wait(browser).until(lambda d: "Saved." in d.find_element(By.ID, "device-2").text)
+    assert httpx.get(f"{console.api}/ports/2").json()["rings"] == 5
+    # The handle is closed again: the API can open its own modify handle.
+    handle = httpx.post(f"{console.api}/ports/2/handles", json={"mode": "modify"})
+    assert handle.status_code == 201, handle.text
+    httpx.delete(f"{console.api}/handles/{handle.json()['handle']}")
+    browser.find_element(By.CSS_SELECTOR, "#device-2 details summary").click()
+    css(browser, "#device-2 .methods li")
+    shoot(browser, "devices")
+    for route, ready, name in (
+        ("admin/server", "#server-form", "server"),
+        ("admin/routing", "#routing-order li", "routing"),
+        ("admin/covers", "#covers-table tbody tr", "covers"),
+        ("admin/security", "#audit-table tbody tr", "security"),
+        ("admin/activity", "#activity-table", "activity"),
+    ):
+        go(browser, route, ready)
+        shoot(browser, name)
+
+
+def test_a_user_sees_no_administration_and_the_api_refuses(
+    browser: WebDriver, console: LanfaxServer, shoot: Shoot
+) -> None:
+    log_in(browser, console.url, "alice")
+    nav = browser.find_element(By.CSS_SELECTOR, "nav").text
+    assert "Administration" not in nav and "Security" not in nav and "Devices" not in nav
+    assert not browser.find_elements(By.ID, "admin-nav")
+    assert "Inbox" not in nav  # no right to the incoming archive
+    go(browser, "admin/security", "main .notice")
+    assert "for administrators" in browser.find_element(By.CSS_SELECTOR, "main").text
+    csrf = json.loads(fetch(browser, "GET", "/api/v1/session")[1])["csrf_token"]
+    with_token = {"X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    for method, path, payload in (
+        ("GET", "/api/v1/users", None),
+        ("GET", "/api/v1/audit", None),
+        ("GET", "/api/v1/archive/incoming", None),
+        ("PATCH", "/api/v1/config", {"retries": 9}),
+        ("POST", "/api/v1/ports/1/handles", {"mode": "modify"}),
+        ("PUT", "/api/v1/routing/methods/order", {"order": []}),
+        ("POST", "/api/v1/users", {"name": "mallory", "role": "administrator"}),
+    ):
+        status, body = fetch(browser, method, path, with_token, payload)
+        assert status == 403, (method, path, body)
+        assert json.loads(body)["title"] == "AccessDenied"
+    # Phone-sized: the menu folds above the page, nothing needs a sideways scroll.
+    browser.set_window_size(390, 844)
+    go(browser, "send", "#send-form")
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 390
+    shoot(browser, "phone")
+
+
+def test_a_post_without_the_csrf_token_is_refused(
+    browser: WebDriver, console: LanfaxServer
+) -> None:
+    log_in(browser, console.url, "alice")
+    status, body = fetch(browser, "POST", "/api/v1/tokens", {"Content-Type": "application/json"})
+    assert status == 403 and "CSRF" in json.loads(body)["detail"]
+    # A plain HTML form post, as another page could make: refused, nothing created.
+    before = httpx.get(f"{console.api}/tokens", params={"user": "alice"}).json()
+    browser.execute_script(
+        """
+        const f = document.createElement('form');
+        f.method = 'post'; f.action = '/api/v1/tokens'; f.enctype = 'text/plain';
+        const i = document.createElement('input');
+        i.name = '{"label": "forged", "x": "'; i.value = '"}';
+        f.appendChild(i); document.body.appendChild(f); f.submit();
+        """
+    )
+    wait(browser).until(lambda d: "/api/v1/tokens" in d.current_url)
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert "CSRF" in text and "403" in text
+    assert httpx.get(f"{console.api}/tokens", params={"user": "alice"}).json() == before
