@@ -128,3 +128,14 @@ def test_html_bytes_with_their_own_charset(tmp_path: Path) -> None:
     assert html_to_pdf(page.encode("latin-1"), tmp_path / "l.pdf") == []
     assert (tmp_path / "l.pdf").read_bytes().startswith(b"%PDF")
     assert np.isfinite((tmp_path / "l.pdf").stat().st_size)
+
+
+def test_an_oversized_html_file_is_refused_clearly(tmp_path: Path) -> None:
+    from lanfax.documents.pipeline import MAX_LAYOUT_BYTES
+    from lanfax.model.errors import DocumentError
+
+    body = "<p>spam</p>" * (MAX_LAYOUT_BYTES // 11 + 1)
+    (tmp_path / "big.html").write_text("<html><body>" + body + "</body></html>", encoding="utf-8")
+    with pytest.raises(DocumentError, match=r"big\.html is 10\.0 MiB of HTML or text to lay out"):
+        convert([tmp_path / "big.html"], tmp_path / "o.tif")
+    assert not (tmp_path / "o.tif").exists()

@@ -80,6 +80,20 @@ class _Deadline:
             )
 
 
+#: HTML, and text that needs Pango, are laid out by WeasyPrint in one go (no check of the time
+#: limit between pages), so their size is bounded more tightly than other inputs'.
+MAX_LAYOUT_BYTES = 10 * 2**20
+
+
+def _check_layout_size(label: str, size: int) -> None:
+    if size > MAX_LAYOUT_BYTES:
+        raise DocumentError(
+            f"{label} is {size / 2**20:.1f} MiB of HTML or text to lay out, over the limit of "
+            f"{MAX_LAYOUT_BYTES / 2**20:.0f} MiB",
+            hint="send it as PDF, or in several parts",
+        )
+
+
 def open_source(path: Path, limits: ConversionLimits, deadline: _Deadline, workdir: Path) -> Source:
     """Identify ``path`` and open it as a page source (running gs/soffice when needed)."""
     label = path.name
@@ -121,6 +135,7 @@ def open_source(path: Path, limits: ConversionLimits, deadline: _Deadline, workd
             paginate_text,
         )
 
+        _check_layout_size(label, size)
         warnings = [w for w in [fonts.missing_warning(text, label)] if w]
         pdf_path = workdir / f"text-{id(path)}.pdf"
         html_to_pdf(
@@ -131,6 +146,8 @@ def open_source(path: Path, limits: ConversionLimits, deadline: _Deadline, workd
         return PdfSource.from_path(pdf_path, label, warnings)
     if kind == "html":
         from lanfax.documents.html import html_to_pdf
+
+        _check_layout_size(label, size)
 
         pdf_path = workdir / f"html-{id(path)}.pdf"
         warnings = html_to_pdf(path, pdf_path, label=label)
