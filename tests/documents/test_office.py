@@ -252,3 +252,27 @@ def test_lanfax_convert_of_an_office_file_by_a_relative_name(
     monkeypatch.chdir(tmp_path)
     assert main(["convert", "letter.docx", "-o", "letter.tif"]) == 0
     assert tiff_pages(tmp_path / "letter.tif")[0].any()
+
+
+def test_a_worker_with_a_lower_memory_limit_than_asked_still_starts_libreoffice(
+    tmp_path: Path,
+) -> None:
+    # A pool worker may itself run under RLIMIT_AS; LibreOffice then gets that limit, not an
+    # error from trying to raise it. Run in a child process that limits itself first.
+    import subprocess
+    import sys
+
+    make_docx(tmp_path / "a.docx")
+    code = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))\n"
+        "from lanfax.documents import office\n"
+        "lo = office.Office(memory=8 * 2**30)\n"
+        f"lo.convert(Path({str(tmp_path / 'a.docx')!r}), Path({str(tmp_path / 'a.pdf')!r}),"
+        " timeout=120, label='a.docx')\n"
+        "lo.close()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "a.pdf").stat().st_size > 0

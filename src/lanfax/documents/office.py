@@ -125,7 +125,10 @@ def _child_setup(memory: int | None) -> Any:
         if memory is not None:
             import resource
 
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+            # Never above what this process may have (a worker may be limited itself).
+            _, hard = resource.getrlimit(resource.RLIMIT_AS)
+            limit = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     return setup
 
@@ -174,13 +177,16 @@ class Office:
         self.starts += 1
         self._buf = b""
         self._done = 0
-        self._bridge = subprocess.Popen(
-            [python, "-I", str(_BRIDGE), pipe, str(max(1.0, end - time.monotonic()))],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_child_setup(None),  # only prctl: async-signal-safe
-        )
+        try:
+            self._bridge = subprocess.Popen(
+                [python, "-I", str(_BRIDGE), pipe, str(max(1.0, end - time.monotonic()))],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_child_setup(None),  # only prctl: async-signal-safe
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise _Dead(f"the UNO bridge cannot be started: {exc}") from None
         hello = self._read(end)
         if hello is None:
             raise _StartTimeout
@@ -216,6 +222,9 @@ class Office:
             except subprocess.TimeoutExpired:
                 shutil.rmtree(profile, ignore_errors=True)
                 raise _StartTimeout from None
+            except (OSError, subprocess.SubprocessError) as exc:
+                shutil.rmtree(profile, ignore_errors=True)
+                raise _Dead(f"LibreOffice cannot be started: {exc}") from None
             if status != _RESTART:
                 break
         self._profile = profile
@@ -223,7 +232,13 @@ class Office:
 
     def _spawn_soffice(self) -> None:
         env = {**os.environ, "SAL_USE_VCLPLUGIN": "svp"}
-        self._soffice = subprocess.Popen(
+        try:
+            self._soffice = self._popen_soffice(env)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise _Dead(f"LibreOffice cannot be started: {exc}") from None
+
+    def _popen_soffice(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             self._cmd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
