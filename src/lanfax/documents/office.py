@@ -282,6 +282,18 @@ class Office:
         bridge = self._bridge
         assert bridge is not None and bridge.stdout is not None
         fd = bridge.stdout.fileno()
+        while True:
+            line = self._next_line(end, fd)
+            if line is None:
+                return None
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                continue  # not ours (a library printing to stdout): only JSON lines count
+            if isinstance(reply, dict):
+                return reply
+
+    def _next_line(self, end: float, fd: int) -> bytes | None:
         while b"\n" not in self._buf:
             soffice = self._soffice
             status = soffice.poll() if soffice is not None else None
@@ -297,8 +309,7 @@ class Office:
                     raise _Dead("the UNO bridge exited")
                 self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
-        reply: dict[str, Any] = json.loads(line)
-        return reply
+        return line
 
     def _request(self, src: Path, out: Path, end: float) -> dict[str, Any] | None:
         bridge = self._bridge
