@@ -119,6 +119,10 @@ def verb_send(args: argparse.Namespace) -> int:
         raise InvalidInput("--timeout needs --wait", hint="add --wait, or drop --timeout")
     with _client(args) as client:
         result = client.broadcast(args.files, _recipients(args), **_send_params(args))
+        # What the pages do not show as the documents asked (#15: a character no font has, an
+        # HTML resource left out): the same for every job of the broadcast, said once.
+        for warning in result.jobs[0].extra.get("warnings", []) if result.jobs else []:
+            print(f"lanfax: warning: {warning}", file=sys.stderr)
         if not args.wait:
             if args.json:
                 out.print_json(result)
