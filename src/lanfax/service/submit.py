@@ -371,7 +371,7 @@ class Submitter:
         A DocumentError names the input by ``labels`` (e.g. "file part 2 (scan.pdf)"), never
         by its staged path."""
         try:
-            return await self._make_document(staged, broadcast_id, resolution, out)
+            result = await self._make_document(staged, broadcast_id, resolution, out)
         except DocumentError as exc:
             raise _relabel(exc, staged, labels) from None
         except BaseException:
@@ -379,6 +379,10 @@ class Submitter:
             with contextlib.suppress(OSError):
                 (out or self.ctx.spool.doc_path(broadcast_id)).unlink(missing_ok=True)
             raise
+        if result.warnings:
+            warnings = tuple(_relabel_text(w, staged, labels) for w in result.warnings)
+            result = dataclasses.replace(result, warnings=warnings)
+        return result
 
     async def _make_document(
         self, staged: Sequence[Path], broadcast_id: str, resolution: str, out: Path | None
@@ -466,6 +470,8 @@ class Submitter:
             extra = dict(own)
             if submission.receipt_summary:
                 extra["receipt_summary"] = True
+            if body.warnings:  # what the pages do not show as asked (#15): kept on every job
+                extra["warnings"] = list(body.warnings)
             jobs.append(
                 Job(
                     job_id=0,
@@ -604,7 +610,11 @@ def _from_book(info: CoverPageInfo, submission: Submission, i: int) -> CoverPage
 def _relabel(exc: DocumentError, staged: Sequence[Path], labels: Sequence[str]) -> DocumentError:
     """The converter names an input by its path or file name; those are the spool's
     business. Name it as the user knows it instead."""
-    message = exc.message
+    return DocumentError(_relabel_text(exc.message, staged, labels), hint=exc.hint, **exc.detail)
+
+
+def _relabel_text(message: str, staged: Sequence[Path], labels: Sequence[str]) -> str:
+    """``message`` with the staged inputs' paths and names replaced by the user's labels."""
     names = [str(label) for label in labels] or [f"file {i + 1}" for i in range(len(staged))]
     for path, label in zip(staged, names, strict=False):
         message = message.replace(str(path), label)
@@ -612,8 +622,7 @@ def _relabel(exc: DocumentError, staged: Sequence[Path], labels: Sequence[str]) 
         if message.startswith(path.name):
             message = label + message[len(path.name) :]
             break
-    message = re.sub(r"\S*/spool/tmp/\S*", "(the upload)", message)
-    return DocumentError(message, hint=exc.hint, **exc.detail)
+    return re.sub(r"\S*/spool/tmp/\S*", "(the upload)", message)
 
 
 def _spool_room(docs_dir: Path, measure: bool) -> tuple[int, int]:
