@@ -5,7 +5,7 @@
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, download, when } from "./api.js";
-import { subscribe } from "./events.js";
+import { subscribe, subscribeJobs, throttled } from "./events.js";
 import { Field, Notice, Problem, Status, useId, useLoad } from "./ui.js";
 
 const CONFIG_LABELS = {
@@ -152,7 +152,8 @@ function Device({ port, onSaved }) {
     let live = true;
     const load = () => api(`/ports/${dev}/status`).then((s) => live && setStatus(s), () => {});
     load();
-    const stop = subscribe((ev) => ev.device_id === dev && load());
+    const soon = throttled(load);
+    const stop = subscribe((ev) => ev.device_id === dev && soon());
     return () => {
       live = false;
       stop();
@@ -450,7 +451,7 @@ export function ActivityPage() {
     for (const [k, v] of Object.entries(applied)) if (v) q.set(k, v);
     return api(`/jobs?${q}`);
   }, [applied]);
-  useEffect(() => subscribe((ev) => ev.job_id && reload()), [applied]);
+  useEffect(() => subscribeJobs(() => reload(), 1000), [applied]);
   const csv = new URLSearchParams();
   if (range.since) csv.set("since", new Date(range.since).toISOString());
   if (range.until) csv.set("until", new Date(range.until).toISOString());
