@@ -254,3 +254,23 @@ def test_preview_renders_the_fax_with_its_cover_page(server: LanfaxServer) -> No
     assert nothing.status_code == 422 and "preview" in nothing.json()["detail"]
     number = _preview(api, {"recipients": [{"recipient_number": ""}]}, [text])
     assert number.status_code == 422 and number.json()["detail"].startswith("recipients[0]")
+
+
+def test_a_websocket_with_the_cookie_must_come_from_the_console(server: LanfaxServer) -> None:
+    from websockets.sync.client import connect
+
+    client, _ = login(server.api, "alice", "alice-password")
+    with closing(client):
+        cookie = f"lanfax_session={client.cookies['lanfax_session']}"
+    host = f"127.0.0.1:{server.port}"
+    last = httpx.get(f"{server.api}/server").json()["last_event_seq"]
+    url = f"ws://{host}/api/v1/events/ws?after={last}"
+    # Another origin (a page elsewhere that the browser would send the cookie from): refused.
+    with pytest.raises(Exception, match="403"):
+        connect(url, additional_headers={"Cookie": cookie, "Origin": "http://evil.example"})
+    with connect(url, additional_headers={"Cookie": cookie, "Origin": f"http://{host}"}) as ws:
+        r = httpx.patch(f"{server.api}/config", json={"retries": 4})
+        assert r.status_code == 200, r.text
+        event = json.loads(ws.recv(timeout=30))
+    # A server event (no job: job_id is NO_JOB) reaches a user without query_jobs too.
+    assert event["event"] == "config_changed" and event["seq"] > last

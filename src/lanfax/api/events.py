@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from lanfax.api.encode import event_to_wire, json_response
 from lanfax.api.security import Caller, requires
-from lanfax.model.codes import AccessRightEx
+from lanfax.model.codes import NO_JOB, AccessRightEx
 from lanfax.model.errors import FaxError, InvalidInput
 from lanfax.model.events import Event
 from lanfax.service.core import FaxService
@@ -46,8 +46,8 @@ class _OwnFilter:
         self._owner: dict[int, bool] = {}
 
     async def visible(self, ev: Event) -> bool:
-        if self._caller.all_jobs or not ev.job_id:
-            return True
+        if self._caller.all_jobs or not ev.job_id or ev.job_id == NO_JOB:
+            return True  # the server's and the devices' events (no job) are everyone's
         known = self._owner.get(ev.job_id)
         if known is None:
             try:
