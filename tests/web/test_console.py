@@ -204,7 +204,22 @@ def test_an_administrator_changes_the_rings(
     httpx.delete(f"{console.api}/handles/{handle.json()['handle']}")
     browser.find_element(By.CSS_SELECTOR, "#device-2 details summary").click()
     css(browser, "#device-2 .methods li")
+    browser.execute_script("document.getElementById('device-2').scrollIntoView()")
     shoot(browser, "devices")
+    # Rights beyond the role: the administrator gives alice high priority.
+    go(browser, "admin/security", "#users-table")
+    row = browser.find_element(
+        By.XPATH, "//table[@id='users-table']//tr[td[starts-with(., 'alice')]]"
+    )
+    row.find_element(By.XPATH, ".//button[text()='rights…']").click()
+    css(browser, "#right-alice-submit_high").click()
+    # The page shows the server's answer once the change is stored.
+    wait(browser).until(
+        lambda d: "granted: submit_high" in d.find_element(By.ID, "rights-alice").text
+    )
+    alice = httpx.get(f"{console.api}/users/alice").json()
+    assert alice["granted"] == ["submit_high"] and "submit_high" in alice["rights"]
+    httpx.patch(f"{console.api}/users/alice", json={"revoke": ["submit_high"]})
     for route, ready, name in (
         ("admin/server", "#server-form", "server"),
         ("admin/routing", "#routing-order li", "routing"),
