@@ -274,3 +274,14 @@ def test_a_websocket_with_the_cookie_must_come_from_the_console(server: LanfaxSe
         event = json.loads(ws.recv(timeout=30))
     # A server event (no job: job_id is NO_JOB) reaches a user without query_jobs too.
     assert event["event"] == "config_changed" and event["seq"] > last
+
+
+def test_without_authentication_the_console_needs_no_login(tmp_path: Path) -> None:
+    toml = "[security]\nauthentication = false\n"
+    with start_lanfax_server(tmp_path, toml) as srv:
+        who = plain.get(f"{srv.api}/session").json()
+        assert who["authentication"] is False and who["csrf_token"] is None
+        assert "manage_config" in who["rights"]
+        r = plain.post(f"{srv.api}/session", json={"user": "bob", "password": "anything"})
+        assert r.status_code == 200 and "set-cookie" not in r.headers
+        assert r.json()["user"] == "bob"

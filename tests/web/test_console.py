@@ -180,6 +180,18 @@ def test_send_a_fax_and_watch_it_complete_then_read_it_in_the_inbox(
     browser.find_element(By.CSS_SELECTOR, "button[aria-label='Zoom in']").click()
     style = browser.find_element(By.ID, "page-image").get_attribute("style")
     assert "rotate(90deg)" in style and "125%" in style
+    # An operator may not delete from the archive (manage_in_archive): no button for it.
+    toolbar = browser.find_element(By.CSS_SELECTOR, "#viewer .toolbar").text
+    assert "Delete" not in toolbar and "PDF" in toolbar and "TIFF" in toolbar
+    # Forward the fax as it is to line 100: a new job of olga's.
+    browser.find_element(By.XPATH, "//button[text()='Forward…']").click()
+    number = browser.find_element(By.XPATH, "//label[text()='Forward to fax number']")
+    browser.find_element(By.ID, number.get_attribute("for")).send_keys("100", Keys.ENTER)
+    notice = css(browser, "form.forward .notice")
+    forwarded = int(notice.text.split("job ")[1].split(".")[0])
+    job = httpx.get(f"{api}/jobs/{forwarded}").json()
+    assert job["user_name"] == "olga" and job["recipient_number"] == "100"
+    assert job["page_count"] == 2
     go(browser, "sent", "#archive-outgoing tbody tr a").click()
     css(browser, "#page-image")
     shoot(browser, "sent-items")
