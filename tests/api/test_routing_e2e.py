@@ -23,7 +23,7 @@ from tests.support.http import receive_jobs, send_to_101, wait_for
 from tests.support.receivers import SmtpReceiver, WebhookReceiver, free_port
 from tests.support.server import start_lanfax_server
 
-from lanfax.routing.builtin import EMAIL_GUID, FOLDER_GUID, PRINT_GUID, WEBHOOK_GUID
+from lanfax.routing.builtin import EMAIL_GUID, FOLDER_GUID, PRINT_GUID, USER_GUID, WEBHOOK_GUID
 
 SECRET = "a-long-shared-secret-0123456789"
 TOML = """
@@ -82,7 +82,7 @@ def test_routing_survives_sigkill_during_delivery(
         api = server.api
         device = line_101(api)
         order = [m["guid"] for m in httpx.get(f"{api}/routing/methods").json()]
-        assert order == [FOLDER_GUID, EMAIL_GUID, PRINT_GUID, WEBHOOK_GUID]
+        assert order == [FOLDER_GUID, EMAIL_GUID, PRINT_GUID, WEBHOOK_GUID, USER_GUID]
         mail = {
             "to": ["desk@example.test"],
             "from": "fax@example.test",

@@ -14,7 +14,7 @@ from tests.support.server import LanfaxServer, start_lanfax_server
 from lanfax.cli.main import main
 from lanfax.client import AsyncClient, Client
 from lanfax.model.errors import InvalidInput, NotFound
-from lanfax.routing.builtin import EMAIL_GUID, FOLDER_GUID, PRINT_GUID, WEBHOOK_GUID
+from lanfax.routing.builtin import EMAIL_GUID, FOLDER_GUID, PRINT_GUID, USER_GUID, WEBHOOK_GUID
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +33,19 @@ def _device(client: Client, number: str) -> int:
 def test_sync_client_routing_calls(server: LanfaxServer) -> None:
     with Client(server.url) as client:
         order = client.routing_methods()
-        assert [m.guid for m in order] == [FOLDER_GUID, EMAIL_GUID, PRINT_GUID, WEBHOOK_GUID]
-        assert [m.priority for m in order] == [1, 2, 3, 4]
+        assert [m.guid for m in order] == [
+            FOLDER_GUID,
+            EMAIL_GUID,
+            PRINT_GUID,
+            WEBHOOK_GUID,
+            USER_GUID,
+        ]
+        assert [m.priority for m in order] == [1, 2, 3, 4, 5]
         moved = client.set_routing_priority(WEBHOOK_GUID, 1)
         assert moved[0].guid == WEBHOOK_GUID
-        restored = client.set_routing_order([FOLDER_GUID, EMAIL_GUID, PRINT_GUID, WEBHOOK_GUID])
+        restored = client.set_routing_order(
+            [FOLDER_GUID, EMAIL_GUID, PRINT_GUID, WEBHOOK_GUID, USER_GUID]
+        )
         assert restored[0].guid == FOLDER_GUID
         device = _device(client, "101")
         methods = client.device_routing_methods(device)

@@ -23,9 +23,12 @@ def expected_box(
     page: tuple[float, float], rect: tuple[float, float, float, float], res: str
 ) -> tuple[float, float, float, float]:
     """Where a rectangle (x, top, w, h in points) should land on an A4-box fax page, computed
-    from first principles: fit the page into 1728 x A4 rows, keep aspect, centre."""
+    from first principles: a page that fits the 1728-pixel line (up to 1 % wider: A4, Letter)
+    keeps its true size, a smaller one grows to the line, a wider one shrinks to it; aspect kept,
+    centred in 1728 x A4 rows."""
     pw, ph = page[0] / 72 * 204, page[1] / 72 * YDPI[res]
-    s = min(1728 / pw, A4_ROWS[res] / ph)
+    s_w = max(1.0, 1728 / pw) if pw <= 1728 * 1.01 else 1728 / pw
+    s = min(s_w, A4_ROWS[res] / ph)
     x0, y0 = (1728 - pw * s) / 2, (A4_ROWS[res] - ph * s) / 2
     x, top, w, h = rect
     sx, sy = 204 / 72 * s, YDPI[res] / 72 * s
@@ -88,7 +91,7 @@ def test_legal_keeps_its_length_and_nothing_is_cropped(tmp_path: Path, res: str)
     )
     convert([pdf], tmp_path / "o.tif", resolution=res)
     (black,) = assert_class_f(tmp_path / "o.tif", 1, res, "mr")
-    expected = 14 * YDPI[res] * 1728 / (8.5 * 204)  # 14 in long, fitted to 1728 wide
+    expected = 14 * YDPI[res]  # 14 in long at its true size: 8.5 in fits the line
     assert abs(black.shape[0] - expected) <= 2
     top, bottom, _, _ = bbox(black)
     assert top <= 2 and bottom >= black.shape[0] - 3  # both bars present: no crop
@@ -213,21 +216,45 @@ def test_inputs_are_concatenated_in_order(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("res", ["fine", "standard"])
-def test_header_band_does_not_cover_content(tmp_path: Path, res: str) -> None:
-    # Content touching the very top of the page must end up below the header band.
+def test_header_over_content_moves_the_page_down(tmp_path: Path, res: str) -> None:
+    # Content touching the very top of the page: the page moves down by the band, whole.
     pdfs = write_pdf(
         tmp_path / "top.pdf", [RawPage(*A4, rect_op(0, 0, A4[0], 20, A4[1])) for _ in range(3)]
     )
     convert([pdfs], tmp_path / "o.tif", resolution=res, header="FAX-TSID 2026-11-21 08:00 Bob")
     pages = assert_class_f(tmp_path / "o.tif", 3, res, "mr")
-    band = 40 if res == "fine" else 20
+    band = band_of(res)
     for black in pages:
-        assert black.shape[0] == A4_ROWS[res]
+        assert black.shape[0] == A4_ROWS[res] + band  # longer, not shrunk
         assert black[: band - 4].any()  # header text
         bar = np.flatnonzero(black[:, 800])  # a column through the bar, away from the text
         assert bar.min() >= band - 3  # the header rule sits in the band's last rows
         content = bar[bar >= band]
-        assert content.size > 0.5 * 20 / 72 * YDPI[res]  # the 20 pt bar is all there
+        assert content.size >= round(20 / 72 * YDPI[res]) - 1  # the 20 pt bar is all there
+
+
+def band_of(res: str) -> int:
+    return 40 if res == "fine" else 20
+
+
+@pytest.mark.parametrize("res", ["fine", "standard"])
+@pytest.mark.parametrize("size", [A4, LETTER], ids=["a4", "letter"])
+def test_header_goes_over_the_top_margin_and_nothing_shrinks(
+    tmp_path: Path, res: str, size: tuple[float, float]
+) -> None:
+    # An ordinary page (text from 0.5 in down): the header is printed over the top margin,
+    # the page keeps its length and its content stays exactly where it was without a header.
+    h = size[1]
+    content = rect_op(72, 36, 400, 30, h) + rect_op(72, h - 100, 300, 30, h)
+    pdf = write_pdf(tmp_path / "m.pdf", [RawPage(*size, content)])
+    convert([pdf], tmp_path / "plain.tif", resolution=res)
+    convert([pdf], tmp_path / "head.tif", resolution=res, header="ACME 2026-11-21 To Bob")
+    (plain,) = assert_class_f(tmp_path / "plain.tif", 1, res, "mr")
+    (head,) = assert_class_f(tmp_path / "head.tif", 1, res, "mr")
+    band = band_of(res)
+    assert head.shape == plain.shape == (A4_ROWS[res], 1728)
+    assert head[:band].any() and not plain[:band].any()
+    assert np.array_equal(head[band:], plain[band:])
 
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr not installed")

@@ -26,13 +26,14 @@ from lanfax.routing.builtin import (
     EMAIL_GUID,
     FOLDER_GUID,
     PRINT_GUID,
+    USER_GUID,
     WEBHOOK_GUID,
     BuiltinRoutes,
 )
 
 from .conftest import make_fax
 
-ALL = [FOLDER_GUID, EMAIL_GUID, PRINT_GUID, WEBHOOK_GUID]
+ALL = [FOLDER_GUID, EMAIL_GUID, PRINT_GUID, WEBHOOK_GUID, USER_GUID]
 
 
 class FlakyExtension(RoutingExtension):
@@ -100,8 +101,8 @@ def test_global_order_persists_across_managers(
 ) -> None:
     manager.set_priority(WEBHOOK_GUID, 1)
     info = manager.enum_global_routing_info()
-    assert [i.guid for i in info] == [WEBHOOK_GUID, FOLDER_GUID, EMAIL_GUID, PRINT_GUID]
-    assert [i.priority for i in info] == [1, 2, 3, 4]
+    assert [i.guid for i in info] == [WEBHOOK_GUID, FOLDER_GUID, EMAIL_GUID, PRINT_GUID, USER_GUID]
+    assert [i.priority for i in info] == [1, 2, 3, 4, 5]
     assert info[0].extension_friendly_name == builtin.friendly_name
     # FaxSetGlobalRoutingInfo shape, GUID spelled differently.
     moved = info[3]
@@ -121,15 +122,16 @@ def test_global_order_persists_across_managers(
         PRINT_GUID,
         FOLDER_GUID,
         EMAIL_GUID,
+        USER_GUID,
     ]
 
 
 def test_global_order_errors(manager: RoutingManager) -> None:
     with pytest.raises(ConfigError) as err:
         manager.set_priority(FOLDER_GUID, 9)
-    assert "1 to 4" in (err.value.hint or "")
+    assert "1 to 5" in (err.value.hint or "")
     with pytest.raises(ConfigError) as err:
-        manager.set_global_order([FOLDER_GUID, FOLDER_GUID, EMAIL_GUID, PRINT_GUID])
+        manager.set_global_order([FOLDER_GUID, FOLDER_GUID, EMAIL_GUID, PRINT_GUID, USER_GUID])
     assert WEBHOOK_GUID in (err.value.hint or "")
     with pytest.raises(NotFound):
         manager.set_priority("{00000000-0000-0000-0000-000000000000}", 1)

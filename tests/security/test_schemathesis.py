@@ -26,6 +26,7 @@ from tests.support.server import LanfaxServer, start_lanfax_server
 TOML = """
 [security]
 rate_limit = 0
+failure_limit = 0
 [settings]
 pause_server_queue = true
 """

@@ -13,13 +13,20 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from starlette.responses import Response
 
 from lanfax import __version__
+from lanfax.api.accounts import install_account_routes
 from lanfax.api.admin import install_admin_routes
 from lanfax.api.archive import install_archive_routes
+from lanfax.api.contacts import install_contact_routes
 from lanfax.api.covers import install_cover_routes
+from lanfax.api.drafts import install_draft_routes  # issue #11
 from lanfax.api.encode import API, json_body, json_response
 from lanfax.api.errors import install_error_handlers
 from lanfax.api.events import install_event_routes
+from lanfax.api.extensions import install_extension_routes
+from lanfax.api.ipp import install_ipp_routes  # issue #11
 from lanfax.api.jobs import install_job_routes
+from lanfax.api.limits import install_body_limits
+from lanfax.api.outbound import install_outbound_routes
 from lanfax.api.pages import install_page_routes
 from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
@@ -193,10 +200,20 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_report_routes(r, service)
     install_cover_routes(r, service)
     install_event_routes(r, service)
+    install_draft_routes(r, service)  # issue #11
+    install_outbound_routes(r, service)  # #13 outgoing routing
+    install_account_routes(r, service)  # #13 accounts and personal inboxes
+    install_contact_routes(r, service)
+    install_extension_routes(r, service)
     install_page_routes(r, service)
     security = security or Security(service)
     install_admin_routes(r, security)
     app.state.sessions = install_session_routes(r, security, service.clock)
     app.include_router(r)
+    install_ipp_routes(app, service, security)  # issue #11: POST /ipp/faxout
+    # issue #14 (safety): every request body is bounded (413 naming the limit).
+    install_body_limits(
+        app, lambda: (service.settings.max_json_bytes, service.settings.max_upload_bytes)
+    )
     install_security(app, security)
     return app

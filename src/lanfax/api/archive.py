@@ -14,11 +14,13 @@ from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from lanfax.api.encode import json_body, json_response
-from lanfax.api.security import requires
+from lanfax.api.security import Caller, requires
+from lanfax.model.archive import ArchiveEntry
 from lanfax.model.codes import AccessRightEx
-from lanfax.model.errors import InvalidInput
+from lanfax.model.errors import AccessDenied, InvalidInput
 from lanfax.model.wire import datetime_from_wire
 from lanfax.service.core import FaxService
+from lanfax.service.rights import right_name
 from lanfax.store.archive import MAX_PAGE, ArchiveQuery
 
 _RIGHTS = {
@@ -72,17 +74,32 @@ def _install_one(
     query_right: AccessRightEx,
     manage_right: AccessRightEx,
 ) -> None:
-    query = [Depends(requires(query_right))]
-    manage = [Depends(requires(manage_right))]
+    # The own-jobs rule (#13): without the archive right a user sees and manages its own
+    # faxes (sent: it submitted them; received: routed or reassigned to it).
+    query = requires(query_right, own_jobs=True)
+    manage = requires(manage_right, own_jobs=True)
     base = f"/archive/{direction}"
+    # Defaults, not Annotated: the annotations are resolved in the module, these are local.
+    query_dep, manage_dep = Depends(query), Depends(manage)
+
+    async def own_entry(archive_id: int, caller: Caller) -> ArchiveEntry:
+        entry = await service.archiver.entry(direction, archive_id)
+        if not caller.all_jobs and entry.user_name != caller.user:
+            unassigned = direction == "incoming" and not entry.user_name
+            if not (unassigned and caller.holds(AccessRightEx.MANAGE_RECEIVE_FOLDER)):
+                raise AccessDenied(
+                    f"archived fax {archive_id} belongs to another user",
+                    hint=f"a user sees its own faxes; others need {right_name(query_right)}",
+                )
+        return entry
 
     @r.get(
         base,
         summary=f"Search the {direction} archive (newest first)",
-        dependencies=query,
         name=f"search_{direction}",
     )
     async def search(
+        caller: Caller = query_dep,
         since: str | None = None,
         until: str | None = None,
         number: str = "",
@@ -91,13 +108,18 @@ def _install_one(
         limit: int = Query(50, ge=1, le=MAX_PAGE),
         cursor: str = "",
     ) -> Response:
+        user = user.strip()
+        if not caller.all_jobs:
+            if user and user != caller.user:
+                caller.require(query_right)
+            user = caller.user  # the own-jobs rule
         q = ArchiveQuery(
             direction,
             _when(since, "since"),
             _when(until, "until"),
             number.strip(),
             ident.strip(),
-            user.strip(),
+            user,
             limit,
             cursor,
         )
@@ -107,22 +129,23 @@ def _install_one(
     @r.get(
         base + "/{archive_id}",
         summary=f"One {direction} archive entry",
-        dependencies=query,
         name=f"get_{direction}",
     )
-    async def get_entry(archive_id: int) -> Response:
-        return json_response(await service.archiver.entry(direction, archive_id))
+    async def get_entry(archive_id: int, caller: Caller = query_dep) -> Response:
+        return json_response(await own_entry(archive_id, caller))
 
     @r.get(
         base + "/{archive_id}/document",
         summary="The archived fax as TIFF (default) or PDF",
-        dependencies=query,
         name=f"document_{direction}",
     )
-    async def document(archive_id: int, format: str = "tiff") -> Response:
+    async def document(
+        archive_id: int, caller: Caller = query_dep, format: str = "tiff"
+    ) -> Response:
         fmt = format.strip().lower()
         if fmt not in ("tiff", "pdf"):
             raise InvalidInput(f"format {format!r} is not offered", hint="use tiff or pdf")
+        await own_entry(archive_id, caller)
         path = await service.archiver.document(direction, archive_id, fmt)
         name = f"fax-{direction}-{archive_id}.{'pdf' if fmt == 'pdf' else 'tif'}"
         if fmt == "pdf":
@@ -138,9 +161,9 @@ def _install_one(
         base + "/{archive_id}",
         summary=f"Delete a fax from the {direction} archive",
         status_code=204,
-        dependencies=manage,
         name=f"delete_{direction}",
     )
-    async def delete(archive_id: int) -> Response:
+    async def delete(archive_id: int, caller: Caller = manage_dep) -> Response:
+        await own_entry(archive_id, caller)
         await service.archiver.delete(direction, archive_id)
         return Response(status_code=204)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -30,7 +31,13 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 
 def fax_error_response(exc: FaxError) -> Response:
-    return problem_response(exc.to_problem())
+    """The problem+json answer; an error that says when to come back (``retry_after``
+    seconds: RateLimited, Unavailable) also carries it as ``Retry-After`` (RFC 9110, 10.2.3)."""
+    retry = exc.detail.get("retry_after") if exc.detail else None
+    headers = None
+    if isinstance(retry, int | float) and not isinstance(retry, bool) and retry >= 0:
+        headers = {"Retry-After": str(max(1, math.ceil(retry)))}
+    return problem_response(exc.to_problem(), headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -22,7 +22,7 @@ from lanfax.model.errors import InvalidInput, TooLarge
 from lanfax.model.wire import enum_from_wire
 from lanfax.service.core import FaxService
 from lanfax.service.spool import write_durably
-from lanfax.service.submit import parse_submission
+from lanfax.service.submit import contact_references, parse_submission
 from lanfax.store.api import JobQuery
 
 _SUBMIT_DOC = {
@@ -116,9 +116,18 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
                 hint="send a 'params' part (JSON) and one or more 'file' parts",
             )
         limited = _limited(request, service.settings.max_upload_bytes)
+        params_limit = service.settings.max_json_bytes
         try:
-            form = await limited.form(max_files=100, max_fields=10, max_part_size=16 * 2**20)
+            # max_part_size bounds the parts that are not files (params); file parts are
+            # bounded by the upload's limit as a whole.
+            form = await limited.form(max_files=100, max_fields=10, max_part_size=params_limit)
         except HTTPException as exc:  # starlette's words for a body it cannot parse
+            if "maximum size" in str(exc.detail):
+                raise TooLarge(
+                    f"the params part is larger than the limit of {params_limit // 1024} KB"
+                    " (server.max_json_kb)",
+                    hint="send shorter params, or raise server.max_json_kb",
+                ) from None
             raise InvalidInput(
                 f"the multipart body cannot be read: {exc.detail}",
                 hint="send a 'params' part and 'file' parts as multipart/form-data; "
@@ -136,8 +145,13 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
                     f"params is not valid JSON: {exc}", hint="send params as a JSON object"
                 ) from None
             settings = service.settings
+            names = contact_references(data)  # --to @alice: the caller's address book
+            directory = await service.contacts.directory(caller, names) if names else None
             submission = parse_submission(
-                data, dialing=settings.dialing, max_recipients=settings.max_recipients
+                data,
+                dialing=settings.dialing,
+                max_recipients=settings.max_recipients,
+                contacts=directory,
             )
             for p in submission.recipients:
                 caller.require(_SUBMIT_RIGHT[p.priority])

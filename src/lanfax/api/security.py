@@ -83,6 +83,10 @@ async def _caller(conn: HTTPConnection) -> Caller:
         )
     security.check_rate(caller)
     conn.scope["lanfax.caller"] = caller
+    # A user's fax account is created on its first connection when the server says so (#13).
+    accounts = getattr(getattr(conn.app.state, "service", None), "accounts", None)
+    if accounts is not None:
+        await accounts.on_connect(caller.user)
     return caller
 
 
@@ -186,6 +190,7 @@ def install_security(app: FastAPI, security: Security) -> None:
     the OpenAPI schema (``x-lanfax-rights``; ``security`` says which login schemes work)."""
     app.state.security = security
     app.add_middleware(AuditMiddleware, security=security)
+    app.add_middleware(FailureBudgetMiddleware, security=security)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -296,3 +301,32 @@ class AuditMiddleware:
             await self.security.record(caller, action, target, outcome=outcome, detail=detail)
         except FaxError as exc:  # the answer is sent; an audit failure must still be seen
             logging.getLogger("lanfax.audit").error("audit trail not written: %s", exc)
+
+
+class FailureBudgetMiddleware:
+    """Charges a caller's failure budget (:meth:`Security.note_failure`) for each of its
+    requests that ended in a 4xx other than 401 (no caller known: limited per address) and
+    429 (a refusal must not extend itself)."""
+
+    def __init__(self, app: ASGIApp, security: Security) -> None:
+        self.app = app
+        self.security = security
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            caller: Caller | None = scope.get("lanfax.caller")
+            if caller is not None and 400 <= status < 500 and status not in (401, 429):
+                self.security.note_failure(caller)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -41,11 +42,46 @@ def name(value: Any) -> str:
     return str(wire)
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | None = None) -> None:
-    """A plain text table with columns as wide as their widest cell."""
+def terminal_width(stream: TextIO) -> int | None:
+    """The width to cut lines to: ``COLUMNS`` if set, else the terminal's when ``stream`` is
+    one; None (no cut) when output goes to a file or a pipe, where whole lines are wanted."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
+
+
+def cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, ``...`` marking a cut."""
+    if len(text) <= width:
+        return text
+    return text[: max(0, width - 3)] + "..." if width >= 3 else text[:width]
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    out: TextIO | None = None,
+    *,
+    fit: bool = False,
+) -> None:
+    """A plain text table with columns as wide as their widest cell. With ``fit``, the last
+    column is cut so that lines fit the terminal (see :func:`terminal_width`)."""
     cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     stream = out or sys.stdout
+    width = terminal_width(stream) if fit and headers else None
+    if width is not None:
+        others = [max(len(r[i]) for r in cells) for i in range(len(headers) - 1)]
+        # However little room the other columns leave, the last keeps its header's width.
+        room = max(len(str(headers[-1])), width - sum(others) - 2 * len(others))
+        for r in cells:
+            r[-1] = cut(r[-1], room)
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for row in cells:
         stream.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         stream.write("\n")
@@ -85,10 +121,12 @@ def jobs_table(jobs: Sequence[Job], out: TextIO | None = None) -> None:
             j.attempts,
             j.user_name or "-",
             when(j.next_attempt_at if not j.is_final else j.completed_at),
+            " ".join(j.status_text.split()) or "-",
         )
         for j in jobs
     ]
-    table(("ID", "TYPE", "STATUS", "NUMBER", "PAGES", "TRIES", "USER", "NEXT/DONE"), rows, out)
+    headers = ("ID", "TYPE", "STATUS", "NUMBER", "PAGES", "TRIES", "USER", "NEXT/DONE", "DETAIL")
+    table(headers, rows, out, fit=True)
 
 
 def ports_table(ports: Sequence[PortInfo]) -> None:

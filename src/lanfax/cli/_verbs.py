@@ -11,7 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lanfax.cli import _output as out
+from lanfax.cli._accounts import verb_account as verb_account
+from lanfax.cli._contacts import verb_contacts as verb_contacts
 from lanfax.cli._cover import verb_cover as verb_cover
+from lanfax.cli._drafts import verb_draft as verb_draft  # issue #11
+from lanfax.cli._drafts import verb_drafts as verb_drafts  # issue #11
+from lanfax.cli._outbound import verb_outbound as verb_outbound
 from lanfax.cli._report import verb_receipts as verb_receipts
 from lanfax.cli._report import verb_report as verb_report
 from lanfax.cli._routing import verb_routing as verb_routing

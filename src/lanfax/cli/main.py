@@ -22,14 +22,66 @@ from typing import Any
 _DISPATCH = {
     "serve": ("lanfax.cli.serve", "run the fax service (see `lanfax serve --help`)"),
     "convert": ("lanfax.documents.cli", "turn documents into fax-ready TIFF, offline"),
+    "doctor": ("lanfax.cli.doctor", "check what the service needs on this machine"),
 }
+#: Global options a dispatch verb takes too (``lanfax --json doctor``).
+_DISPATCH_GLOBALS = {"doctor": ("--json",)}
 
 _EPILOG = """\
+global options (before or after the verb): --server URL, --user NAME, --token TOKEN,
+--ca-file PEM, --json; e.g. lanfax --server http://fax:8470 --json jobs.
 environment: LANFAX_SERVER (server URL, default http://127.0.0.1:8470), LANFAX_USER (user name),
 LANFAX_TOKEN (API token), LANFAX_CA_FILE (CA certificate for an https server).
 exit codes: 0 ok, 1 error, 2 bad input, 3 not found, 4 conflict, 5 access denied,
 7 server unavailable, 10 a job failed, 11 a job was canceled, 12 timed out waiting.
 """
+
+
+#: Options every verb that talks to a server takes; they may also stand before the verb.
+_GLOBAL_VALUE = ("--server", "--user", "--token", "--ca-file")
+_GLOBAL_FLAG = ("--json",)
+
+
+def hoist_globals(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(args, moved)``: the global options that stand before the verb (``lanfax --server
+    URL --json jobs``, as with git or kubectl) moved behind the verb's own arguments (before a
+    ``--``), where each verb's parser takes them. The same option given after the verb wins.
+    Anything else before the verb (``--version``, ``--help``) stays where it is."""
+    args = list(argv)
+    moved: list[str] = []
+    i = 0
+    while i < len(args) and args[i].startswith("--") and args[i] != "--":
+        name, eq, _ = args[i].partition("=")
+        if name in _GLOBAL_FLAG and not eq:
+            moved.append(args[i])
+            i += 1
+        elif name in _GLOBAL_VALUE:
+            if eq:
+                moved.append(args[i])
+                i += 1
+            elif i + 1 < len(args):
+                moved += [args[i], args[i + 1]]
+                i += 2
+            else:
+                from lanfax.model.errors import InvalidInput
+
+                raise InvalidInput(f"{name} needs a value", hint=f"e.g. lanfax {name} VALUE jobs")
+        else:
+            break
+    rest = args[i:]
+    if not moved:
+        return rest, []
+    end = rest.index("--") if "--" in rest else len(rest)
+    given_after = {a.partition("=")[0] for a in rest[:end]}
+    kept: list[str] = []
+    j = 0
+    while j < len(moved):  # drop what the verb's own arguments say again
+        name = moved[j].partition("=")[0]
+        width = 2 if name in _GLOBAL_VALUE and "=" not in moved[j] else 1
+        if name not in given_after:
+            kept += moved[j : j + width]
+        j += width
+    return rest[:end] + kept + rest[end:], moved
 
 
 def _common() -> argparse.ArgumentParser:
@@ -114,7 +166,11 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
     p = sub.add_parser("send", parents=common, help="queue a fax", description="Queue a fax.")
     p.add_argument("files", nargs="+", metavar="FILE", help="documents, sent one after another")
     p.add_argument(
-        "--to", action="append", required=True, metavar="NUMBER", help="a fax number (repeat)"
+        "--to",
+        action="append",
+        required=True,
+        metavar="NUMBER",
+        help="a fax number, or @NAME of a contact or list (repeat)",
     )
     p.add_argument(
         "--name", action="append", metavar="NAME", help="recipient name (one, or one per --to)"
@@ -196,6 +252,20 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
 
     _security.add_parsers(sub, common)
 
+    from lanfax.cli import _drafts  # issue #11
+
+    _drafts.add_parsers(sub, common)
+    from lanfax.cli import _outbound  # #13 outgoing routing
+
+    _outbound.add_parsers(sub, common)
+
+    from lanfax.cli import _accounts  # #13 accounts and personal inboxes
+
+    _accounts.add_parsers(sub, common)
+    from lanfax.cli import _contacts
+
+    _contacts.add_parsers(sub, common)
+
     p = sub.add_parser("access", parents=common, help="check your access rights")
     p.add_argument("rights", nargs="+", metavar="RIGHT", help="e.g. job_submit config_set")
     if isinstance(sub, _OnlyVerb) and not sub.found:
@@ -218,7 +288,7 @@ def _dispatch(verb: str, argv: Sequence[str]) -> int:
         ) from None
     entry: Callable[[list[str]], int | None] = module.main
     # convert's program also serves other verbs; it gets its own verb first.
-    args = list(argv) if verb == "serve" else [verb, *argv]
+    args = list(argv) if verb in ("serve", "doctor") else [verb, *argv]
     return int(entry(args) or 0)
 
 
@@ -226,7 +296,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lanfax``; returns the exit status (also used by the console script)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
+        args_list, moved = hoist_globals(args_list)
         if args_list and args_list[0] in _DISPATCH:
+            takes = _DISPATCH_GLOBALS.get(args_list[0], ())
+            args_list += [a for a in moved if a in takes]
+            moved = [a for a in moved if a not in takes]
+            if moved:
+                from lanfax.model.errors import InvalidInput
+
+                raise InvalidInput(
+                    f"{moved[0].partition('=')[0]} does not apply to `lanfax {args_list[0]}`",
+                    hint=f"see `lanfax {args_list[0]} --help` for its options",
+                )
             return _dispatch(args_list[0], args_list[1:])
         if args_list == ["--version"]:  # what argparse would print, without building it
             from lanfax import __version__

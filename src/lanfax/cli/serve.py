@@ -57,7 +57,22 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     # A restarted server (after a crash) must get its port back at once.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        import errno
+
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        from lanfax.model.errors import Unavailable
+
+        other = port + 1 if 0 < port < 65535 else 8471
+        raise Unavailable(
+            f"{host}:{port} is in use (another lanfax serve, or another program)",
+            hint=f"stop it, or listen elsewhere: --listen {host}:{other} (and point the "
+            f"lanfax command there: LANFAX_SERVER=http://{host}:{other})",
+        ) from None
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock
@@ -73,6 +88,7 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
 
     service = FaxService(settings)
     security = Security(service)
+    gateway: Any = None
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     try:
@@ -101,7 +117,8 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
         scheme = "https" if tls.tls else "http"
         print(f"lanfax: listening on {scheme}://{shown}:{port}", flush=True)
         await _first_start(security, settings, f"{scheme}://{shown}:{port}")
-        print(f"lanfax: data directory {settings.data_dir.resolve()}", flush=True)
+        gateway = await _start_mail_gateway(service, security, settings)
+        print(f"lanfax: data directory {settings.data_dir}", flush=True)
         for p in service.ports():
             flags = ",".join(f.name.lower() for f in type(p.flags) if f and f in p.flags and f.name)
             print(
@@ -117,9 +134,36 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
         await server.serve(sockets=[sock])
     finally:
         print("lanfax: stopping", flush=True)
+        if gateway is not None:
+            await gateway.stop()
         await service.stop()
         sock.close()
     return 0
+
+
+async def _start_mail_gateway(service: Any, security: Any, settings: ServiceSettings) -> Any:
+    """E-mail to fax (``[smtp] listen``): its listener, or None when it is off."""
+    if not settings.smtp.enabled:
+        return None
+    from lanfax.service.smtp.listener import MailGateway
+
+    gateway = MailGateway(service, security, settings.smtp)
+    await gateway.start()
+    if not settings.receipts.mail_enabled:
+        print(
+            "lanfax: warning: [receipts] has no mail server: the senders of mail to fax "
+            "will get no replies and no receipts (set smtp_host and sender)",
+            flush=True,
+        )
+    host, port = gateway.address
+    shown = f"[{host}]" if ":" in host else host
+    tls = " (implicit TLS)" if settings.smtp.implicit_tls else ""
+    tls = tls or (" (STARTTLS)" if settings.smtp.tls else "")
+    print(
+        f"lanfax: e-mail to fax on smtp://{shown}:{port}{tls} for NUMBER@{settings.smtp.domain}",
+        flush=True,
+    )
+    return gateway
 
 
 def _secure(settings: ServiceSettings, cert: str | None, key: str | None) -> ServiceSettings:

@@ -15,9 +15,13 @@ import httpx
 
 from lanfax.client import _core as c
 from lanfax.client import _sse, _submit
+from lanfax.client._accounts import AsyncAccountMixin
+from lanfax.client._contacts import AsyncContactsMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import AsyncCoverMixin
+from lanfax.client._drafts import AsyncDraftMixin  # issue #11
 from lanfax.client._handles import AsyncPortHandle, WaitTimeout, merge_logging, open_mode
+from lanfax.client._outbound import AsyncOutboundMixin
 from lanfax.client._report import AsyncReportMixin
 from lanfax.client._routing import AsyncRoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
@@ -31,12 +35,21 @@ from lanfax.model.jobs import Job, JobParams
 T = TypeVar("T")
 
 
-class AsyncClient(AsyncCoverMixin, AsyncRoutingMixin, AsyncReportMixin):
+class AsyncClient(
+    AsyncDraftMixin,
+    AsyncCoverMixin,
+    AsyncRoutingMixin,
+    AsyncReportMixin,
+    AsyncOutboundMixin,
+    AsyncAccountMixin,
+    AsyncContactsMixin,
+):
     """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
     coroutines; ``events()`` is an async iterator), same models and errors.
 
     ``ca_file`` (default ``LANFAX_CA_FILE``): a PEM file of CA certificates to trust for an
-    ``https://`` server; without it httpx's default trust store is used."""
+    ``https://`` server; without it httpx's default trust store is used. ``rate_limit_wait``:
+    as for :class:`~lanfax.client.Client` (429 answers are waited out, Retry-After honoured)."""
 
     def __init__(
         self,
@@ -47,10 +60,12 @@ class AsyncClient(AsyncCoverMixin, AsyncRoutingMixin, AsyncReportMixin):
         auth: tuple[str, str] | None = None,
         timeout: float = 30.0,
         ca_file: str | os.PathLike[str] | None = None,
+        rate_limit_wait: float | None = None,
     ) -> None:
         self.base_url = c.resolve_server(server)
         self.user = c.resolve_user(user)
         self.timeout = timeout
+        self.rate_limit_wait = c.resolve_rate_limit_wait(rate_limit_wait)
         self.ca_file = c.resolve_ca_file(ca_file)
         verify: ssl.SSLContext | bool = True
         if self.ca_file is not None:
@@ -78,17 +93,25 @@ class AsyncClient(AsyncCoverMixin, AsyncRoutingMixin, AsyncReportMixin):
         headers = dict(op.headers)
         if op.content_type:
             headers["Content-Type"] = op.content_type
+        resp = await self._send(op, headers)
+        attempt, waited = 0, 0.0
+        while (delay := c.retry_delay(resp, attempt, waited, self.rate_limit_wait)) is not None:
+            await asyncio.sleep(delay)  # the server said when to come back (Retry-After)
+            attempt, waited = attempt + 1, waited + delay
+            resp = await self._send(op, headers)
+        if resp.status >= 300:
+            err = c.error_from_response(resp, f"{op.method} {op.path}")
+            raise op.on_error(err, resp) if op.on_error else err
+        return op.decode(resp)
+
+    async def _send(self, op: Op[Any], headers: Mapping[str, str]) -> c.Response:
         try:
             r = await self._http.request(
                 op.method, op.path, params=dict(op.query), content=op.body, headers=headers
             )
         except httpx.TransportError as exc:
             raise c.unreachable(self.base_url, exc, _reason(exc), self.ca_file) from None
-        resp = c.Response(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content)
-        if resp.status >= 300:
-            err = c.error_from_response(resp, f"{op.method} {op.path}")
-            raise op.on_error(err, resp) if op.on_error else err
-        return op.decode(resp)
+        return c.Response(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content)
 
     # -- server -----------------------------------------------------------------------------
     async def health(self) -> dict[str, Any]:

@@ -155,6 +155,47 @@ def unavailable(url: str, reason: object) -> Unavailable:
     )
 
 
+#: How long one call may wait in all, by default, on the server's "too many requests"
+#: (429) before it raises RateLimited.
+RATE_LIMIT_WAIT = 60.0
+#: Without a usable Retry-After: 0.5 s, 1 s, 2 s, ... at most this much at a time.
+BACKOFF_CAP = 10.0
+
+
+def resolve_rate_limit_wait(value: float | None) -> float:
+    """Seconds a call may spend waiting on 429 answers: the argument, else
+    ``LANFAX_RATE_LIMIT_WAIT``, else 60; 0 turns the waiting off (RateLimited at once)."""
+    if value is None:
+        env = os.environ.get("LANFAX_RATE_LIMIT_WAIT", "").strip()
+        try:
+            value = float(env) if env else RATE_LIMIT_WAIT
+        except ValueError:
+            raise InvalidInput(
+                f"LANFAX_RATE_LIMIT_WAIT={env!r} is not a number of seconds",
+                hint="e.g. 60, or 0 to raise RateLimited at once",
+            ) from None
+    if not value >= 0:  # also NaN
+        raise InvalidInput(f"rate_limit_wait {value!r} is negative", hint="use 0 or more seconds")
+    return float(value)
+
+
+def retry_delay(resp: Response, attempt: int, waited: float, budget: float) -> float | None:
+    """How long to wait before sending again a request the server refused with 429 (it was
+    not carried out, so sending it again is safe whatever its method), or None to give up.
+
+    The server's ``Retry-After`` (seconds) is honoured; without one, the wait doubles from
+    0.5 s up to :data:`BACKOFF_CAP`. A wait that would take the call past ``budget`` seconds
+    in all gives up at once rather than sleep for nothing."""
+    if resp.status != 429 or budget <= 0:
+        return None
+    header = resp.headers.get("retry-after", "").strip()
+    # No header, or an HTTP-date (lanfax sends seconds): back off exponentially.
+    delay = float(header) if header.isdigit() else min(0.5 * 2**attempt, BACKOFF_CAP)
+    if waited + delay > budget:
+        return None
+    return delay
+
+
 @dataclass(frozen=True, slots=True)
 class Response:
     """What an Op's decoder sees: status, lower-cased headers and the whole body."""

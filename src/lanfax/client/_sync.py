@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lanfax.client import _core as c
 from lanfax.client import _submit
+from lanfax.client._accounts import AccountMixin
+from lanfax.client._contacts import ContactsMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import CoverMixin
+from lanfax.client._drafts import DraftMixin  # issue #11
 from lanfax.client._handles import PortHandle, WaitTimeout, merge_logging, open_mode
 from lanfax.client._http import Connection, Stream, StreamClosed
+from lanfax.client._outbound import OutboundMixin
 from lanfax.client._report import ReportMixin
 from lanfax.client._routing import RoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
@@ -29,7 +33,15 @@ if TYPE_CHECKING:  # imported by the calls that need them (``lanfax send`` does 
 T = TypeVar("T")
 
 
-class Client(CoverMixin, RoutingMixin, ReportMixin):
+class Client(
+    DraftMixin,
+    CoverMixin,
+    RoutingMixin,
+    ReportMixin,
+    OutboundMixin,
+    AccountMixin,
+    ContactsMixin,
+):
     """A blocking client for one lanfax server.
 
     ``server`` is a URL (default: ``LANFAX_SERVER``, else ``http://127.0.0.1:8470``); ``user``
@@ -38,7 +50,10 @@ class Client(CoverMixin, RoutingMixin, ReportMixin):
     Basic, for servers with authentication; ``ca_file`` (default ``LANFAX_CA_FILE``) is a PEM
     file of CA certificates to trust for an ``https://`` server instead of the system's (a
     private CA, or a self-signed server's own certificate);
-    ``timeout`` bounds each request in seconds. One keep-alive connection is reused for every
+    ``timeout`` bounds each request in seconds. A request the server refuses as too many
+    (429) is sent again after the wait its ``Retry-After`` names, for at most
+    ``rate_limit_wait`` seconds in all per call (default ``LANFAX_RATE_LIMIT_WAIT``, else 60;
+    0: raise RateLimited at once). One keep-alive connection is reused for every
     call; a Client is not meant to be shared between threads (make one per thread). Every
     failure is a :class:`~lanfax.model.errors.FaxError` subclass with a message and a hint.
     """
@@ -52,10 +67,12 @@ class Client(CoverMixin, RoutingMixin, ReportMixin):
         auth: tuple[str, str] | None = None,
         timeout: float = 30.0,
         ca_file: str | os.PathLike[str] | None = None,
+        rate_limit_wait: float | None = None,
     ) -> None:
         self.base_url = c.resolve_server(server)
         self.user = c.resolve_user(user)
         self.timeout = timeout
+        self.rate_limit_wait = c.resolve_rate_limit_wait(rate_limit_wait)
         self.ca_file = c.resolve_ca_file(ca_file)
         self._http = Connection(self.base_url, timeout, self.ca_file)
         self._auth = c.auth_header(token, auth, self.base_url)
@@ -80,6 +97,11 @@ class Client(CoverMixin, RoutingMixin, ReportMixin):
         if op.content_type:
             headers["Content-Type"] = op.content_type
         resp = self._http.request(op.method, op.target, op.body, headers)
+        attempt, waited = 0, 0.0
+        while (delay := c.retry_delay(resp, attempt, waited, self.rate_limit_wait)) is not None:
+            time.sleep(delay)  # the server said when to come back (Retry-After)
+            attempt, waited = attempt + 1, waited + delay
+            resp = self._http.request(op.method, op.target, op.body, headers)
         if resp.status >= 300:
             err = c.error_from_response(resp, f"{op.method} {op.path}")
             raise op.on_error(err, resp) if op.on_error else err

@@ -642,10 +642,12 @@ def FaxFreeBuffer(Buffer: Any) -> None:
 def FaxRegisterServiceProvider(
     DeviceProvider: str, FriendlyName: str, ImageName: str, TspName: str = ""
 ) -> bool:
-    """Ask the server (LANFAX_SERVER) to register a device provider (planned
-    ``POST /api/v1/providers``). Providers are Python classes found through the
-    ``lanfax.providers`` entry-point group; until the server can register one at run time
-    this fails with ERROR_NOT_SUPPORTED and a hint saying how to install it."""
+    """Ask the server (LANFAX_SERVER) to register a device provider
+    (``POST /api/v1/providers``, administrators only). ``ImageName`` names a provider class
+    installed on the server, ``"module.path:ClassName"`` or an entry-point name (nothing is
+    uploaded); ``DeviceProvider`` becomes a provider type the server's TOML may name. A
+    server too old to register fails with ERROR_NOT_SUPPORTED and a hint to install an
+    entry point instead."""
     body = {
         "name": DeviceProvider,
         "friendly_name": FriendlyName,
@@ -678,8 +680,11 @@ def FaxRegisterRoutingExtension(
 ) -> bool:
     """Collect the extension's methods by calling ``CallBack(FaxHandle, Context)`` until it
     returns None/False (each call returns ``(MethodName, FriendlyName, FunctionName, Guid)``),
-    then register them (planned ``POST /api/v1/routing/extensions``; ERROR_NOT_SUPPORTED
-    until the server offers it)."""
+    then register them (``POST /api/v1/routing/extensions``, administrators only).
+    ``ImageName`` is the ``"module.path:ClassName"`` of a RoutingExtension installed on the
+    server and ``ExtensionName`` its name; the methods given must be the class's own. The
+    extension is loaded and initialised at once. A server too old to register fails with
+    ERROR_NOT_SUPPORTED."""
     server = _server(FaxHandle)
     methods = []
     while True:

@@ -104,6 +104,9 @@ class ImageSource:
     def bilevel(self, index: int) -> bool:
         return self._seek(index).mode == "1"
 
+    def threshold(self, resolution: str) -> int | None:
+        return None  # binarize's default: 128 at fine, 192 at standard
+
     def _grey(self, img: Image.Image, size: tuple[int, int]) -> Image.Image:
         """``img`` as an 8-bit grey image, transparency composited on white paper."""
         import numpy as np
@@ -161,7 +164,11 @@ class ImageSource:
                     Image.Resampling.BICUBIC if up else Image.Resampling.LANCZOS,
                     reducing_gap=None if up else 2.0,
                 )
-        out[lay.y0 : lay.y0 + lay.ch, lay.x0 : lay.x0 + lay.cw] = np.asarray(grey, dtype=np.uint8)
+        pixels = np.asarray(grey, dtype=np.uint8)
+        if lay.x0 < 0:  # a page up to 1 % wider than the line: its side margins are cut
+            pixels = pixels[:, -lay.x0 : -lay.x0 + out.shape[1]]
+        x0 = max(0, lay.x0)
+        out[lay.y0 : lay.y0 + lay.ch, x0 : x0 + pixels.shape[1]] = pixels
 
     def close(self) -> None:
         self.img.close()

@@ -40,6 +40,7 @@ class Source(Protocol):
 
     def size_in(self, index: int) -> tuple[float, float]: ...
     def bilevel(self, index: int) -> bool: ...
+    def threshold(self, resolution: str) -> int | None: ...
     def render(self, index: int, lay: Layout, out: npt.NDArray[np.uint8]) -> None: ...
     def close(self) -> None: ...
 
@@ -143,17 +144,36 @@ def render_pages(
         for i in range(src.pages):
             if deadline is not None:
                 deadline.check(f"at page {n + 1} of {total}")
-            lay = layout(*src.size_in(i), resolution, header is not None)
+            lay = layout(*src.size_in(i), resolution)
             grey = buffers.get(lay.length)
             if grey is None:
                 grey = buffers[lay.length] = np.empty((lay.length, FAX_WIDTH), np.uint8)
             grey.fill(255)
             src.render(i, lay, grey)
-            black = binarize(grey, resolution, bilevel=src.bilevel(i))
+            black = binarize(
+                grey, resolution, bilevel=src.bilevel(i), threshold=src.threshold(resolution)
+            )
             n += 1
             if header is not None:
-                black[: lay.band] = header_band(header, n, total, resolution)[: lay.band]
-            yield np.packbits(black, axis=1), lay.length
+                black = with_header(black, header_band(header, n, total, resolution))
+            yield np.packbits(black, axis=1), black.shape[0]
+
+
+def with_header(black: npt.NDArray[np.bool_], band: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """``black`` with the branding ``band`` on top.
+
+    As on other fax machines the header is printed over the page's top margin, so a page that
+    fits is never shrunk for it. Only when the page has ink that high (a few rows below the
+    band included, so header and content never touch) does the page move down by the band's
+    height instead, and the fax page gets that much longer; nothing is covered or shrunk.
+    """
+    import numpy as np
+
+    rows = band.shape[0]
+    if black[: rows + rows // 8].any():
+        black = np.concatenate([np.zeros((rows, black.shape[1]), np.bool_), black])
+    black[:rows] = band
+    return black
 
 
 def _write_serial(pages: Iterator[tuple[npt.NDArray[np.uint8], int]], writer: FaxTiffWriter) -> int:

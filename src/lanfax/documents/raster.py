@@ -1,15 +1,18 @@
 """Page geometry and binarisation: from a grey raster to the 1-bit rows of a fax page.
 
-Geometry (:func:`layout`): every page is 1728 pixels wide. A page is fitted, aspect kept and
-centred, into an A4-length box (what ``gs -g1728x2292 -dPDFFitPage`` does); a page clearly
-longer than A4 in proportion (US Legal, long receipts) keeps its length up to the ISO B4
-length, and beyond that is scaled down to fit. Landscape pages are turned to portrait. Nothing
-is ever cropped.
+Geometry (:func:`layout`): every page is 1728 pixels wide. A page whose width *fits the
+line* keeps its true size (204 dpi across, no shrinking): that is any page up to 1 % wider than
+1728 pixels (8.55 in), so A4 (8.27 in = 1687 px, centred with 20 px of white each side) and
+US Letter (8.5 in = 1734 px, 3 px of its side margins cut off each side) are both sent at
+their true size; a wider page is scaled down to 1728. A page up to A4 length is centred in an
+A4-length box (what ``gs -g1728x2292`` does); a page clearly longer than A4 in proportion (US
+Legal, long receipts) keeps its length up to the ISO B4 length, and beyond that is scaled down
+to fit. Landscape pages are turned to portrait. Nothing else is ever cropped.
 
-Binarisation (:func:`binarize`): text and line art are thresholded so strokes stay solid
-(128 at fine; 192 at standard, where anti-aliasing spreads thin horizontal strokes over grey
-rows); areas of continuous tone (photos, gradients, grey fills) are found per 32x32 block and
-dithered (levels curve, then Floyd-Steinberg error diffusion), so photos keep their tones
+Binarisation (:func:`binarize`): text and line art arrive un-smoothed (the PDF renderer draws
+them without anti-aliasing, hinted at the target resolution, as Ghostscript does) and are
+thresholded; areas of continuous tone (photos, gradients, grey fills) are found per 32x32 block
+and dithered (levels curve, then Floyd-Steinberg error diffusion), so photos keep their tones
 while text next to them stays crisp.
 """
 
@@ -39,6 +42,9 @@ SANS_BOLD_FONT = f"{FONT_DIR}/DejaVuSans-Bold.ttf"
 HEADER_ROWS_FINE = 40
 #: An A4-proportioned page may be this much longer than the A4 box and still be fitted in it.
 _A4_SLACK = 1.03
+#: A page up to this much wider than the 1728-pixel line keeps its true size (the excess, at
+#: most 8 px a side, is cut from the side margins, where no printer prints anyway).
+WIDTH_TOLERANCE = 1.01
 _BLOCK = 32
 _TONE_LO, _TONE_HI = 40, 200
 
@@ -48,9 +54,9 @@ class Layout:
     """Where a source page lands on its fax page.
 
     ``length`` is the fax page's height in rows; the content is drawn as a ``cw`` x ``ch``
-    pixel rectangle at ``(x0, y0)``; ``rotate`` says the source is landscape and is turned a
-    quarter counter-clockwise (its top edge goes to the left). ``band`` rows at the top are
-    reserved for the branding header.
+    pixel rectangle at ``(x0, y0)`` (``cw`` may exceed 1728 by up to 1 %, ``x0`` then being
+    negative: the side margins are cut); ``rotate`` says the source is landscape and is turned a
+    quarter counter-clockwise (its top edge goes to the left); ``resolution`` is the mode.
     """
 
     length: int
@@ -59,42 +65,42 @@ class Layout:
     cw: int
     ch: int
     rotate: bool
-    band: int
+    resolution: str = "fine"
 
 
 def header_rows(resolution: str) -> int:
     return HEADER_ROWS_FINE if resolution == "fine" else HEADER_ROWS_FINE // 2
 
 
-def layout(width_in: float, height_in: float, resolution: str, header: bool = False) -> Layout:
+def layout(width_in: float, height_in: float, resolution: str) -> Layout:
     """Fit a source page of ``width_in`` x ``height_in`` inches onto a fax page."""
     rotate = width_in > height_in
     if rotate:
         width_in, height_in = height_in, width_in
     ydpi = FAX_YDPI[resolution]
-    band = header_rows(resolution) if header else 0
     pw, ph = max(width_in * FAX_XDPI, 1e-6), max(height_in * ydpi, 1e-6)
-    a4 = A4_LENGTH[resolution] - band
-    longest = MAX_LENGTH[resolution] - band
-    s_w = FAX_WIDTH / pw
-    if ph * s_w <= A4_LENGTH[resolution] * _A4_SLACK:
-        # A4, Letter and anything shorter: the A4 box (less the header band), like gs does.
+    a4 = A4_LENGTH[resolution]
+    longest = MAX_LENGTH[resolution]
+    # A page that fits the line is never shrunk for its width (smaller pages grow to it).
+    s_w = max(1.0, FAX_WIDTH / pw) if pw <= FAX_WIDTH * WIDTH_TOLERANCE else FAX_WIDTH / pw
+    if ph * s_w <= a4 * _A4_SLACK:
+        # A4, Letter and anything shorter: the A4 box, like gs does.
         scale, box = min(s_w, a4 / ph), a4
     elif ph * s_w <= longest:
         scale = s_w
         box = math.ceil(ph * s_w)
     else:
         scale, box = longest / ph, longest
-    cw = max(1, min(FAX_WIDTH, round(pw * scale)))
+    cw = max(1, round(pw * scale))
     ch = max(1, min(box, round(ph * scale)))
     return Layout(
-        length=box + band,
+        length=box,
         x0=(FAX_WIDTH - cw) // 2,
-        y0=band + (box - ch) // 2,
+        y0=(box - ch) // 2,
         cw=cw,
         ch=ch,
         rotate=rotate,
-        band=band,
+        resolution=resolution,
     )
 
 
@@ -155,12 +161,17 @@ def tonal_blocks(grey: Grey, probe: npt.NDArray[np.uint8] | None = None) -> Bits
     return result
 
 
-def binarize(grey: Grey, resolution: str, *, bilevel: bool = False) -> Bits:
+def binarize(
+    grey: Grey, resolution: str, *, bilevel: bool = False, threshold: int | None = None
+) -> Bits:
     """Black pixels (True) of a grey page. ``bilevel`` says the source was already 1-bit
-    (a scan or a fax): then it is only thresholded, never dithered."""
+    (a scan or a fax): then it is only thresholded, never dithered. ``threshold`` (grey levels
+    below it are black) defaults to 128 at fine and 192 at standard, where a thin stroke of a
+    smoothed image is spread over grey rows."""
     import numpy as np
 
-    threshold = 128 if resolution == "fine" else 192
+    if threshold is None:
+        threshold = 128 if resolution == "fine" else 192
     black: Bits = grey < threshold
     if bilevel:
         return black

@@ -35,6 +35,9 @@ class SessionOptions:
     * ``rx_encoding``: how received pages are written to the TIFF ("mr" default, "mmr", "mh").
     * ``log_level``: Python logging level for spandsp's own log (None = spandsp stays silent),
       sent to the logger ``logger_name``.
+    * ``first_page``: the page of the document to send first (1-based; sending only). A
+      retry after a call that dropped starts after the last page the far end confirmed,
+      as HylaFAX does, so no page reaches the receiver twice.
 
     Raises :class:`~lanfax.model.errors.InvalidInput` naming the bad field.
     """
@@ -47,6 +50,7 @@ class SessionOptions:
     log_level: int | None = None
     logger_name: str = DEFAULT_LOGGER
     rx_encoding: str = "mr"
+    first_page: int = 1
 
     def __post_init__(self) -> None:
         # Accept any iterable of names for convenience, store frozensets (hashable, immutable).
@@ -90,6 +94,11 @@ class SessionOptions:
             )
         if not self.logger_name:
             raise InvalidInput("logger_name is empty", hint=f"e.g. {DEFAULT_LOGGER!r}")
+        if not isinstance(self.first_page, int) or self.first_page < 1:
+            raise InvalidInput(
+                f"first_page {self.first_page!r} is not a page number",
+                hint="pages are counted from 1",
+            )
 
     @property
     def modem_mask(self) -> int:

@@ -157,6 +157,12 @@ class FaxSession:
         if self.tx_file is not None:
             tx_raw = check_path_length(self.tx_file, "document")
             self.tx_pages = len(check_tx_tiff(self.tx_file))
+            if self.options.first_page > self.tx_pages:
+                raise EngineError(
+                    f"first page {self.options.first_page} is past the document's"
+                    f" {self.tx_pages} page(s)",
+                    hint="nothing is left to send",
+                )
         else:
             self.tx_pages = 0
         if self.rx_file is not None:
@@ -216,7 +222,8 @@ class FaxSession:
         lib.t30_set_supported_compressions(t30, opts.compression_mask)
         lib.t30_set_rx_encoding(t30, RX_ENCODINGS[opts.rx_encoding])
         if tx_raw is not None:
-            lib.t30_set_tx_file(t30, tx_raw, -1, -1)
+            # spandsp counts TIFF directories from 0; -1 as the stop page means "to the end".
+            lib.t30_set_tx_file(t30, tx_raw, opts.first_page - 1, -1)
         if rx_raw is not None:
             lib.t30_set_rx_file(t30, rx_raw, -1)
         cbs, handle = self._cbs, self._handle

@@ -221,6 +221,10 @@ class AccessRightEx(enum.IntFlag):
     MANAGE_IN_ARCHIVE = 0x0100
     QUERY_OUT_ARCHIVE = 0x0200
     MANAGE_OUT_ARCHIVE = 0x0400
+    #: far2MANAGE_RECEIVE_FOLDER (Vista's FAX_ACCESS_RIGHTS_ENUM_2, where it is 0x200): see
+    #: the unassigned received faxes (the server inbox) and reassign received faxes to
+    #: another user (IFaxIncomingMessage2::ReAssign). Here the next free bit (#13).
+    MANAGE_RECEIVE_FOLDER = 0x0800
 
 
 class LogCategory(enum.IntEnum):

@@ -53,6 +53,20 @@ def _hhmm(v: Any) -> Any:
     return f"{h:02d}:{m:02d}"
 
 
+def _absolute_or_empty(v: Any) -> Any:
+    """A folder setting: empty (the default place) or an absolute path. A relative path is
+    refused, naming the absolute path it would have meant in this process (the server keeps
+    the directory it was started in), so nobody's faxes land relative to a guess."""
+    import os.path
+
+    if v and not os.path.isabs(v):
+        raise ConfigError(
+            f"{v!r} is not an absolute path (it would mean {os.path.abspath(v)!r})",
+            hint=f"give the full path, e.g. {os.path.abspath(v)}, or empty for the default",
+        )
+    return v
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("retries", "Retries", int, 3, "Extra attempts after a failed call.", _range(0, 99)),
     Setting("retry_delay", "RetryDelay", int, 10, "Minutes between attempts.", _range(0, 1440)),
@@ -68,8 +82,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "archive_outgoing_faxes", "ArchiveOutgoingFaxes", bool, False, "Archive every sent fax."
     ),
-    Setting("archive_directory", "ArchiveDirectory", str, "", "Where the outgoing archive is."),
+    Setting(
+        "archive_directory",
+        "ArchiveDirectory",
+        str,
+        "",
+        "Where the outgoing archive is.",
+        _absolute_or_empty,
+    ),
     Setting("inbound_profile", "InboundProfile", str, "", "Identity used to mail inbound faxes."),
+    # -- ipp (issue #11) --
+    Setting(
+        "draft_days",
+        "DraftDays",
+        int,
+        7,
+        "Days a draft (a document printed with no fax number) is kept.",
+        _range(1, 3650),
+    ),
+    # -- #13 accounts --
+    Setting(
+        "auto_create_account_on_connect",
+        "AutoCreateAccountOnConnect",
+        bool,
+        True,
+        "A user's fax account is created on its first connection (else by an administrator).",
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -129,6 +167,10 @@ class ServerConfig:
     archive_outgoing_faxes: bool = False
     archive_directory: str = ""
     inbound_profile: str = ""
+    # -- ipp (issue #11) --
+    draft_days: int = 7
+    # -- #13 accounts --
+    auto_create_account_on_connect: bool = True
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ServerConfig:

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 #: What a receipt reports: a job's final state, one failed attempt with retries left, or
-#: the end of a whole broadcast (one summary instead of one receipt per recipient).
-RECEIPT_KINDS = ("final", "attempt", "summary")
+#: the end of a whole broadcast (one summary instead of one receipt per recipient); or a
+#: notice of the e-mail to fax gateway: a mail accepted (N jobs) or refused (why).
+RECEIPT_KINDS = ("final", "attempt", "summary", "smtp_accepted", "smtp_refused")
 #: Where it goes: mailed to DeliveryReportAddress, or kept in the submitter's inbox.
 RECEIPT_DELIVERIES = ("email", "inbox")
 #: pending (to be mailed, maybe after a retry), sent, failed (gave up), stored (inbox).

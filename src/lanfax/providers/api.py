@@ -69,6 +69,11 @@ class SendOptions:
     #: (the call's logging category). The service asks for it when the category is at "max".
     trace_level: int | None = None
     trace_logger: str = "lanfax.outbound"
+    #: Sending: the page of ``FaxSend.file_name`` to send first (1-based). The service sets
+    #: it on a retry to the page after the last one the far end confirmed, so no page
+    #: reaches the receiver twice; a provider passes it to its T.30 session
+    #: (``session_options`` does) and reports pages in the document's numbering.
+    first_page: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,12 @@ class FaxDevStatus:
     caller_id: str = ""
     routing_info: str = ""
     error_code: int = 0
+    #: lanfax addition: pages done so far, in the document's numbering: confirmed by the far
+    #: end (MCF) when sending, stored when receiving. The service records each one as it
+    #: happens, so a retry or a restart resumes after it.
+    pages_done: int = 0
+    #: Receiving: the far end said the last stored page was the last one (EOP).
+    last_page: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +138,9 @@ class CallResult:
     """How a send or receive ended.
 
     ``status.status_id`` is the final FS_* code (COMPLETED on success). ``pages`` counts pages
-    the far end confirmed (send) or that were stored in FAX_RECEIVE.file_name (receive); a call
-    dropped mid-fax still reports the pages it got. The T.30 fields describe what was
+    the far end confirmed during this call (send: from ``SendOptions.first_page`` on) or that
+    were stored in FAX_RECEIVE.file_name (receive); a call dropped mid-fax still reports the
+    pages it got. The T.30 fields describe what was
     negotiated, for the job record and ``lanfax job show``.
     """
 
@@ -242,3 +254,14 @@ class FaxProvider(abc.ABC):
     @abc.abstractmethod
     async def shutdown(self) -> None:
         """FaxDevShutdown: the service is stopping; end calls and release everything."""
+
+    # -- extension configuration (issue #13) -------------------------------------------
+
+    async def ext_config_changed(  # noqa: B027 - an optional hook, empty by default
+        self, device_id: int, guid: str, data: Mapping[str, Any]
+    ) -> None:
+        """FaxExtConfigChange: an administrator replaced the extension data ``guid`` of
+        device ``device_id`` (0: not tied to a device) with ``data`` (FaxExtSetData through
+        ``PUT /api/v1/extension-data/{guid}``). Called on the service's event loop while
+        the provider runs, so a change takes effect without a restart; ignore GUIDs that
+        are not yours. The default does nothing."""

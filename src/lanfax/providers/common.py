@@ -64,6 +64,7 @@ def session_options(
         compressions=options.compressions,
         log_level=options.trace_level,
         logger_name=options.trace_logger,
+        first_page=options.first_page,
     )
 
 
@@ -105,16 +106,21 @@ def session_result(
     )
 
 
-def sending_status(pages_done: int, tx_pages: int, csi: str = "") -> FaxDevStatus:
-    """TRANSMITTING once ``pages_done`` of the ``tx_pages`` pages are confirmed (0: the call
-    is up or T.30 has just negotiated); ``page_count`` is the page on the line."""
-    current = min(pages_done + 1, tx_pages)
+def sending_status(
+    pages_done: int, tx_pages: int, csi: str = "", *, first_page: int = 1
+) -> FaxDevStatus:
+    """TRANSMITTING once ``pages_done`` pages of this call are confirmed (0: the call is up or
+    T.30 has just negotiated). ``tx_pages`` is the document's page count and ``first_page``
+    the page this call started with; ``page_count`` (the page on the line) and
+    ``FaxDevStatus.pages_done`` are in the document's numbering."""
+    done = first_page - 1 + pages_done
+    current = min(done + 1, tx_pages)
     text = (
         f"transmitting page {current} of {tx_pages}"
-        if pages_done < tx_pages
-        else f"sent {pages_done} of {tx_pages}, hanging up"
+        if done < tx_pages
+        else f"sent {done} of {tx_pages}, hanging up"
     )
-    return FaxDevStatus(ProviderStatus.TRANSMITTING, text, current, csi=csi)
+    return FaxDevStatus(ProviderStatus.TRANSMITTING, text, current, csi=csi, pages_done=done)
 
 
 def receiving_status(pages_done: int, last: bool, *, caller_id: str, routing: str) -> FaxDevStatus:
@@ -122,7 +128,13 @@ def receiving_status(pages_done: int, last: bool, *, caller_id: str, routing: st
     current = pages_done if last else pages_done + 1
     text = f"received {pages_done} pages" if last else f"receiving page {current}"
     return FaxDevStatus(
-        ProviderStatus.RECEIVING, text, current, caller_id=caller_id, routing_info=routing
+        ProviderStatus.RECEIVING,
+        text,
+        current,
+        caller_id=caller_id,
+        routing_info=routing,
+        pages_done=pages_done,
+        last_page=last,
     )
 
 

@@ -128,12 +128,16 @@ class RouteResult:
     that is down) or not without a person changing something (a refused password, a printer
     that does not exist). ``failure_data`` is the method's own note for its next attempt
     (FaxRouteMethod's FailureData); the service keeps it with the routing job.
+    ``owner`` (lanfax addition, #13) is the user a successful method gives the fax to (the
+    "route to a user" method): the service records it as the fax's owner, whose personal
+    inbox then holds it; empty: the method says nothing about the owner.
     """
 
     ok: bool
     reason: str = ""
     retryable: bool = False
     failure_data: Mapping[str, Any] | None = None
+    owner: str = ""
 
     @classmethod
     def success(cls) -> RouteResult:
@@ -301,6 +305,15 @@ class RoutingExtension(ABC):
             return current
         self.state.put(ext_namespace(guid, device_id), {**saved, "enabled": bool(enable)})
         return bool(enable)
+
+    async def ext_config_changed(  # noqa: B027 - an optional hook, empty by default
+        self, device_id: int, guid: str, data: Mapping[str, Any]
+    ) -> None:
+        """FaxExtConfigChange: an administrator replaced the extension data ``guid`` of
+        device ``device_id`` (0: not tied to a device) with ``data`` (FaxExtSetData through
+        ``PUT /api/v1/extension-data/{guid}``, also readable with :attr:`state`). Called on
+        the service's event loop while the extension runs, so a change takes effect without
+        a restart; ignore GUIDs that are not yours. The default does nothing."""
 
     def device_changed(self, device_id: int, new: bool) -> None:  # noqa: B027 - optional hook
         """A device was added (``new``) or changed. Nothing to do by default: defaults apply

@@ -9,6 +9,7 @@ store). Every method raises only FaxError subclasses for bad input or a forbidde
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -32,12 +33,17 @@ from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.wire import enum_from_wire
 from lanfax.service import docs
+from lanfax.service.accounts import Accounts
 from lanfax.service.archive import Archiver
+from lanfax.service.contacts import ContactBook
 from lanfax.service.context import ServiceContext
 from lanfax.service.control import JobControl
 from lanfax.service.devices import DeviceManager
 from lanfax.service.dispatcher import Dispatcher
+from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
+from lanfax.service.outbound import OutboundTable
+from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
 from lanfax.service.recovery import recover
 from lanfax.service.routing import open_routing
@@ -82,6 +88,12 @@ class FaxService:
         router: InboundRouter | None = None,
         tz: tzinfo | None = None,
     ) -> None:
+        if not settings.data_dir.is_absolute():
+            # Paths are made absolute once, here at the latest (lanfax serve does it when it
+            # reads its settings): the folder route refuses relative folders.
+            from lanfax.service.settings import absolute_paths
+
+            settings = absolute_paths(settings)
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.spool = Spool(settings.data_dir)
@@ -119,16 +131,26 @@ class FaxService:
             log.info("removed %d orphan staged upload(s)", removed)
         self.devices = DeviceManager(ctx)
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
+        self.extensions = Extensions(self)  # registered providers / extensions (issue #13)
+        await self.extensions.load_routing()
+        await self.extensions.load_providers()
         self.inbound = InboundPipeline(ctx, self.devices, self._router or self.routing)
         self.archiver = Archiver(ctx, settings.data_dir)
         self.receipts = Receipts(ctx, settings.receipts)
         self.dispatcher = Dispatcher(ctx, self.devices, dialing_rules=settings.dialing)
+        # Outgoing routing groups and rules (#13): the dispatcher dials by them.
+        self.outbound = OutboundRouting(ctx, self.devices, settings.dialing, self._outbound_changed)
+        await self.outbound.load()
+        self.accounts = Accounts(ctx)  # #13 fax accounts and personal inboxes
+        await self.accounts.load()
         self.devices.listener = _Listener(self)
         self.submitter = Submitter(ctx, limits=ConversionLimits(max_pages=settings.max_pages))
         self.control = JobControl(ctx, self.dispatcher, self.spool)
+        self.contacts = ContactBook(ctx)  # the address book (issue #13)
         await recover(ctx)
         ctx.load_unfinished(await ctx.run(store.unfinished_jobs))
         await self.devices.start(settings.providers)
+        await self.extensions.start_providers()
         self.started_at = self.clock.now()
         await ctx.emit([NewEvent(EventId.FAXSVC_STARTED, 0, NO_JOB, {"version": __version__})])
         self.dispatcher.start()
@@ -156,6 +178,9 @@ class FaxService:
             ctx.close_executor()
             self._ctx = None
 
+    def _outbound_changed(self, table: OutboundTable) -> None:
+        self.dispatcher.outbound = table
+
     def wake(self) -> None:
         """Plan again now (after a test moved a ManualClock, for instance)."""
         self.ctx.wake()
@@ -181,8 +206,13 @@ class FaxService:
     # -- configuration ---------------------------------------------------------------------
 
     async def _load_config(self) -> ServerConfig:
-        stored = await self.ctx.get_settings("config")
+        stored = dict(await self.ctx.get_settings("config"))
         config = ServerConfig.from_mapping(self.settings.initial_config)
+        archive = stored.get("archive_directory")
+        if isinstance(archive, str) and archive and not os.path.isabs(archive):
+            # Stored by a version that accepted relative paths: it meant this directory.
+            stored["archive_directory"] = os.path.abspath(archive)
+            log.warning("archive_directory %r read as %r", archive, stored["archive_directory"])
         try:
             return config.with_changes(stored)
         except ConfigError as exc:
@@ -293,6 +323,7 @@ class FaxService:
         stage_dir: Path | None = None,
         labels: Sequence[str] = (),
         audit: Sequence[AuditEntry] = (),
+        broadcast_id: str | None = None,
     ) -> tuple[str, list[Job]]:
         """Commit one job per recipient sharing one document; see lanfax.service.submit.
         ``labels`` name the files in errors ("file part 2 (scan.pdf)"); ``audit`` entries are
@@ -304,6 +335,7 @@ class FaxService:
             stage_dir=stage_dir,
             labels=labels,
             audit=audit,
+            broadcast_id=broadcast_id,
         )
 
     async def get_job(self, job_id: int) -> Job:

@@ -10,6 +10,7 @@ FaxSetPort needs the modify handle, and closing it (FaxClose) lets the next modi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import secrets
@@ -133,50 +134,73 @@ class DeviceManager:
         """Create and initialise every configured provider and register its devices."""
         specs = parse_provider_tables(list(tables))
         ids: dict[str, Any] = await self.ctx.get_settings("devices")
-        next_id = int(ids.get("__next__", 1))
         for spec in specs:
-            provider = create_provider(spec.type)
-            try:
-                await provider.initialize(spec.config, _Callbacks(self, spec.instance))
-            except ConfigError as exc:
-                raise ConfigError(
-                    f"provider {spec.instance!r}: {exc.message}", hint=exc.hint
-                ) from None
-            self.providers.append((spec, provider))
-            for offered in provider.virtual_devices():
-                key = f"{spec.instance}/{offered.local_id}"
-                if key in self.by_key:
-                    raise ConfigError(
-                        f"provider {spec.instance!r} offers device {offered.local_id!r} twice",
-                        hint="give every line its own number or id",
-                    )
-                if key not in ids:
-                    ids[key] = next_id
-                    next_id += 1
-                device_id = int(ids[key])
-                saved = await self.ctx.get_settings(f"port:{key}")
-                port = self._port_from(saved, offered, device_id, spec, len(self.devices))
-                dev = Device(
-                    device_id=device_id,
-                    key=key,
-                    instance=spec.instance,
-                    provider=provider,
-                    provider_type=spec.type,
-                    local_id=offered.local_id,
-                    offered=offered,
-                    port=port,
-                    live=DeviceStatusInfo(
-                        device_id,
-                        port.device_name,
-                        DeviceStatus.AVAILABLE,
-                        csid=port.csid,
-                        tsid=port.tsid,
-                    ),
-                )
-                self.devices[device_id] = dev
-                self.by_key[key] = dev
-        ids["__next__"] = next_id
+            await self._start_provider(spec, ids)
         await self.ctx.put_settings("devices", ids)
+
+    async def add_provider(self, table: Mapping[str, Any]) -> list[Device]:
+        """Start one more provider (a ``[[providers]]`` table with its ``id``) while the
+        service runs (a provider registered with its configuration, issue #13); returns its
+        new devices. A provider that fails to start is shut down again and nothing changes."""
+        (spec,) = parse_provider_tables([dict(table)])
+        if any(s.instance == spec.instance for s, _ in self.providers):
+            raise Conflict(
+                f"a provider named {spec.instance!r} is already running",
+                hint="give the registration another name",
+            )
+        ids: dict[str, Any] = await self.ctx.get_settings("devices")
+        before = set(self.devices)
+        await self._start_provider(spec, ids)
+        await self.ctx.put_settings("devices", ids)
+        return [d for i, d in self.devices.items() if i not in before]
+
+    async def _start_provider(self, spec: ProviderSpec, ids: dict[str, Any]) -> None:
+        """Create and initialise one provider and register its devices; ``ids`` (the saved
+        device id map, updated here) gives each device its permanent id."""
+        next_id = int(ids.get("__next__", 1))
+        provider = create_provider(spec.type)
+        try:
+            await provider.initialize(spec.config, _Callbacks(self, spec.instance))
+        except ConfigError as exc:
+            raise ConfigError(f"provider {spec.instance!r}: {exc.message}", hint=exc.hint) from None
+        offered_all = provider.virtual_devices()
+        keys = [f"{spec.instance}/{o.local_id}" for o in offered_all]
+        clash = next((k for i, k in enumerate(keys) if k in self.by_key or k in keys[:i]), None)
+        if clash is not None:
+            with contextlib.suppress(Exception):
+                await provider.shutdown()
+            raise ConfigError(
+                f"provider {spec.instance!r} offers device {clash.split('/', 1)[1]!r} twice",
+                hint="give every line its own number or id",
+            )
+        self.providers.append((spec, provider))
+        for offered, key in zip(offered_all, keys, strict=True):
+            if key not in ids:
+                ids[key] = next_id
+                next_id += 1
+            device_id = int(ids[key])
+            saved = await self.ctx.get_settings(f"port:{key}")
+            port = self._port_from(saved, offered, device_id, spec, len(self.devices))
+            dev = Device(
+                device_id=device_id,
+                key=key,
+                instance=spec.instance,
+                provider=provider,
+                provider_type=spec.type,
+                local_id=offered.local_id,
+                offered=offered,
+                port=port,
+                live=DeviceStatusInfo(
+                    device_id,
+                    port.device_name,
+                    DeviceStatus.AVAILABLE,
+                    csid=port.csid,
+                    tsid=port.tsid,
+                ),
+            )
+            self.devices[device_id] = dev
+            self.by_key[key] = dev
+        ids["__next__"] = next_id
 
     @staticmethod
     def _port_from(

@@ -6,7 +6,20 @@ retired and starts a task per dispatch. A send task is: record IN_PROGRESS (one 
 with FEI_DIALING) -> ``start_job`` -> ``send`` -> record the outcome through
 :func:`~lanfax.service.scheduler.after_attempt` (one transaction with the outcome's event) ->
 ``end_job`` -> FEI_IDLE. The job is committed IN_PROGRESS *before* the call, so after a crash
-the recovery counts the attempt; it is COMPLETED only from a provider result saying so.
+the recovery counts the attempt; it is COMPLETED only from a provider result saying so, or once
+the far end confirmed its last page.
+
+Nothing sent twice, nothing lost (issue #14):
+
+* every page the far end confirms (MCF; ``FaxDevStatus.pages_done`` from the provider) is
+  committed on the job as ``pages_done`` while the call goes on, and a retry starts after it
+  (``SendOptions.first_page``), as HylaFAX does; a job whose last page was confirmed is
+  COMPLETED whatever the end of the call looked like;
+* the outcome of a call is written with retries and a growing back-off while the store fails;
+  meanwhile the job stays in :attr:`Dispatcher._calls`, so it is never dialled again;
+* a job whose claim fails (a store error) is held back with a growing back-off instead of being
+  planned again every :data:`PLAN_GAP`; a job whose document is gone fails at once (nothing can
+  cure it). Each condition is logged once, not once per loop.
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ import logging
 import time
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +45,7 @@ from lanfax.model.codes import (
     ProviderStatus,
     QueueStatus,
 )
-from lanfax.model.errors import Conflict, FaxError
+from lanfax.model.errors import Conflict, FaxError, NotFound
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.providers.api import CallResult, FaxDevStatus, FaxSend, SendOptions
@@ -39,6 +53,7 @@ from lanfax.service import dialing, scheduler
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import Device, DeviceManager
 from lanfax.service.dialing import DialingRules
+from lanfax.service.outbound import OutboundTable
 from lanfax.service.trace import OUTBOUND, trace_level
 from lanfax.store.api import JobChange
 
@@ -51,6 +66,11 @@ MAX_IDLE_SECONDS = 30.0
 PLAN_GAP = 0.01
 
 _RUNNING = frozenset({QueueStatus.IN_PROGRESS, QueueStatus.CANCELING})
+#: Back-off (real seconds) of a failing store write: first delay, and the longest.
+RETRY_FIRST = 0.2
+RETRY_MAX = 30.0
+#: Writes still tried for an outcome once the service is stopping (then recovery settles it).
+RETRIES_WHEN_STOPPING = 3
 
 
 def branding_header(job: Job, tsid: str) -> str:
@@ -74,6 +94,10 @@ class Dispatcher:
     """Runs the queue. ``start()`` launches the planning task; ``stop()`` ends it and waits
     for the calls in progress (aborting them when asked to)."""
 
+    #: The outgoing routing table in force (groups and rules, #13); the service sets it and
+    #: replaces it when an administrator changes it. None: every job may use every device.
+    outbound: OutboundTable | None = None
+
     def __init__(
         self,
         ctx: ServiceContext,
@@ -89,6 +113,15 @@ class Dispatcher:
         self._calls: dict[int, asyncio.Task[None]] = {}
         self._cancel_requested: set[int] = set()
         self._stopping = False
+        #: Pages confirmed so far (document numbering) of each job on the line, as reported
+        #: by its provider, and as committed.
+        self._progress: dict[int, int] = {}
+        self._progress_written: dict[int, int] = {}
+        self._progress_locks: dict[int, asyncio.Lock] = {}
+        #: Jobs held back after a failed claim: job id -> (loop time to retry, next delay).
+        self._held: dict[int, tuple[float, float]] = {}
+        #: Conditions already logged (logged once each, until they clear).
+        self._logged: set[str] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="lanfax-dispatcher")
@@ -133,6 +166,10 @@ class Dispatcher:
             if next_wakeup is not None:
                 delta = (next_wakeup - self.ctx.clock.now()).total_seconds()
                 timeout = min(max(delta, 0.0), MAX_IDLE_SECONDS)
+            if self._held:
+                loop_now = asyncio.get_running_loop().time()
+                soonest = min(until for until, _delay in self._held.values())
+                timeout = min(timeout, max(soonest - loop_now, 0.0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout)
 
@@ -140,8 +177,28 @@ class Dispatcher:
         """One planning round: expire, dispatch; returns when to plan again at the latest."""
         ctx = self.ctx
         now = ctx.clock.now()
-        jobs = list(ctx.unfinished.values())
-        p = scheduler.plan(now, jobs, self.devices.views(), ctx.config, ctx.tz)
+        loop_now = asyncio.get_running_loop().time()
+        held = {j for j, (until, _d) in self._held.items() if until > loop_now}
+        jobs = [j for j in ctx.unfinished.values() if j.job_id not in held]
+        p = scheduler.plan(now, jobs, self.devices.views(), ctx.config, ctx.tz, self.outbound)
+        for nl in p.no_line:  # no device of the job's outgoing route can send (#13)
+            job = ctx.unfinished.get(nl.job_id)
+            if job is not None:
+                fields: dict[str, object] = {
+                    "queue_status": QueueStatus.NO_LINE,
+                    "status_text": nl.status_text,
+                }
+                detail: dict[str, object] = {"reason": nl.status_text}
+                with contextlib.suppress(Conflict):  # changed meanwhile: the next plan sees it
+                    await ctx.update_job(
+                        scheduler_change(
+                            job,
+                            fields,
+                            EventId.LINE_UNAVAILABLE,
+                            detail,
+                            expect=scheduler.DISPATCHABLE,
+                        )
+                    )
         if p.expire:
             changes = []
             for exp in p.expire:
@@ -188,6 +245,12 @@ class Dispatcher:
                 )
             except Conflict:
                 return  # paused or canceled between the plan and now: nothing to do
+            except FaxError as exc:
+                # The store failed: hold the job back (growing delay) rather than planning
+                # it again at once, and say so once.
+                self._hold(job.job_id, exc)
+                return
+            self._release_hold(job.job_id)
             dev.set_live(
                 status=DeviceStatus.DIALING,
                 job_id=job.job_id,
@@ -204,12 +267,17 @@ class Dispatcher:
                 submitted_time=job.submitted_at,
             )
             result = await self._call(job, dev)
-            await self._finish(job, dev, result)
+            await self._finish_durably(job, dev, result)
         except Exception:  # a bug here must not kill the dispatcher; the job is recovered
             log.exception("send of job %d failed unexpectedly", job.job_id)
             with contextlib.suppress(FaxError):
                 await self._finish(job, dev, _result(ProviderStatus.FATAL_ERROR, "internal error"))
         finally:
+            self._progress.pop(job.job_id, None)
+            self._progress_written.pop(job.job_id, None)
+            self._progress_locks.pop(job.job_id, None)
+            for condition in ("progress", "status", "gone"):
+                self._logged.discard(f"{condition}:{job.job_id}")
             if dev.handle is not None:
                 try:
                     await dev.provider.end_job(dev.handle)
@@ -240,25 +308,77 @@ class Dispatcher:
             return _result(ProviderStatus.LINE_UNAVAILABLE, exc.message)
         if job.job_id in self._cancel_requested:
             return _result(ProviderStatus.USER_ABORT, "canceled before dialing")
+        if job.page_count and job.pages_done >= job.page_count:
+            # The far end confirmed every page before the outcome could be written (the
+            # service died): the fax was delivered, dialling again would send it twice.
+            return _result(ProviderStatus.COMPLETED, "every page was confirmed before")
         tsid = job.tsid
         if ctx.config.use_device_tsid or not tsid:
             tsid = dev.port.tsid or tsid
         header = branding_header(job, tsid) if ctx.config.branding else None
+        try:
+            document = ctx.spool.resolve(job.document_path)
+        except NotFound as exc:
+            return _result(ProviderStatus.FATAL_ERROR, exc.message, gone=True)
+        # A retry starts after the last page the far end confirmed (committed page by page).
+        first_page = _resume_after(job) + 1
         fax = FaxSend(
-            file_name=ctx.spool.resolve(job.document_path),
+            file_name=document,
             receiver_number=dialing.dial_string(job.recipient_number, self.dialing),
             caller_name=job.sender_name,
             caller_number=tsid,
             receiver_name=job.recipient_name,
             branding=ctx.config.branding,
             call_handle=job.call_handle,
-            options=SendOptions(page_header=header, trace_level=trace_level(OUTBOUND)),
+            options=SendOptions(
+                page_header=header, trace_level=trace_level(OUTBOUND), first_page=first_page
+            ),
         )
+        self._progress[job.job_id] = first_page - 1
+        self._progress_written[job.job_id] = job.pages_done
 
         def in_progress() -> None:
             self.status(dev, FaxDevStatus(ProviderStatus.TRANSMITTING))
 
         return await dev.provider.send(dev.handle, fax, in_progress)
+
+    async def _finish_durably(self, job: Job, dev: Device, result: CallResult) -> None:
+        """Write the outcome of the call, trying again with a growing delay while the store
+        fails. The job stays in ``_calls`` meanwhile, so it is never dialled again before its
+        outcome is on disk; once the service is stopping a few more tries are made, then the
+        recovery at the next start settles the job from what was committed (its pages)."""
+        delay = RETRY_FIRST
+        tries_when_stopping = 0
+        condition = f"finish:{job.job_id}"
+        while True:
+            try:
+                await self._finish(job, dev, result)
+            except Conflict:
+                raise
+            except FaxError as exc:
+                if self._stopping:
+                    tries_when_stopping += 1
+                    if tries_when_stopping > RETRIES_WHEN_STOPPING:
+                        log.error(
+                            "the outcome of job %d could not be written (%s); the next start"
+                            " settles it",
+                            job.job_id,
+                            exc.message,
+                        )
+                        return
+                self._log_once(
+                    condition,
+                    "cannot write the outcome of job %d (%s); trying again, the job is not"
+                    " dialled meanwhile",
+                    job.job_id,
+                    exc.message,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            if self._clear_logged(condition):
+                log.warning("the outcome of job %d is written now", job.job_id)
+            return
 
     async def _finish(self, job: Job, dev: Device, result: CallResult) -> None:
         ctx = self.ctx
@@ -267,6 +387,19 @@ class Dispatcher:
         device_status, event_id, failure = PROVIDER_OUTCOME.get(
             status_id, (DeviceStatus.FATAL_ERROR, EventId.FATAL_ERROR, FailureClass.FATAL)
         )
+        # Pages of the document the far end confirmed: those before this call, those of this
+        # call, and whatever the provider reported page by page (the larger wins).
+        pages = max(_resume_after(job) + result.pages, self._progress.get(job.job_id, 0))
+        pages = min(pages, job.page_count) if job.page_count else pages
+        delivered = bool(job.page_count) and pages >= job.page_count
+        if delivered and failure is not None:
+            # The call failed after the last MCF (a lost DCN, a drop while hanging up): the
+            # receiver has every page, so the fax is delivered; a retry would send it twice.
+            device_status, event_id, failure = PROVIDER_OUTCOME[ProviderStatus.COMPLETED]
+            result = replace(
+                result, status=replace(result.status, status_id=ProviderStatus.COMPLETED)
+            )
+            status_id = ProviderStatus.COMPLETED
         canceled = job.job_id in self._cancel_requested and not result.ok
         if self._stopping and failure is FailureClass.ABORTED and not canceled:
             # Aborted because the service is stopping, not by a person: try again later.
@@ -279,10 +412,24 @@ class Dispatcher:
                 "queue_status": QueueStatus.CANCELED,
                 "completed_at": now,
                 "status_text": "canceled during the call",
-                "pages_done": result.pages,
+                "pages_done": pages,
             }
+        elif result.extra.get(_GONE):
+            # The document is not in the spool: nothing can cure that, so fail at once.
+            final = QueueStatus.FAILED
+            changes = {
+                "queue_status": QueueStatus.FAILED,
+                "completed_at": now,
+                "next_attempt_at": None,
+                "attempts": job.attempts,
+                "last_failure": FailureClass.FATAL,
+                "status_text": f"failed: {result.status.string_id}",
+            }
+            self._log_once(
+                f"gone:{job.job_id}", "job %d failed: %s", job.job_id, result.status.string_id
+            )
         else:
-            t = scheduler.after_attempt(job, failure, ctx.config, now, pages_done=result.pages)
+            t = scheduler.after_attempt(job, failure, ctx.config, now, pages_done=pages)
             final = t.queue_status
             changes = t.changes()
             if result.status.string_id and failure is not None:
@@ -298,6 +445,7 @@ class Dispatcher:
         # What the provider says about the call itself (modem, T.30 result, and its own
         # details such as a SIP retry recipe), kept on the job for `lanfax job show`.
         call = {
+            "first_page": _resume_after(job) + 1,
             "modem": result.modem,
             "t30_code": result.t30_code,
             "t30_text": result.t30_text,
@@ -305,7 +453,7 @@ class Dispatcher:
             **_jsonable(result.extra),
         }
         changes["extra"] = {**job.extra, "last_call": call}
-        detail = {"queue_status": final.name.lower(), "pages": result.pages}
+        detail = {"queue_status": final.name.lower(), "pages": pages}
         await ctx.update_job(
             scheduler_change(
                 job, changes, event_id, detail, device_id=dev.device_id, expect=_RUNNING
@@ -316,7 +464,7 @@ class Dispatcher:
             job.job_id,
             job.recipient_number,
             status_id.name,
-            result.pages,
+            pages,
         )
 
     # -- control from the service -------------------------------------------------------------
@@ -343,6 +491,9 @@ class Dispatcher:
             ProviderStatus.TRANSMITTING: (DeviceStatus.SENDING, EventId.SENDING),
         }.get(status.status_id)
         page = status.page_count
+        if dev.job_id is not None and status.pages_done > self._progress.get(dev.job_id, 0):
+            self._progress[dev.job_id] = status.pages_done
+            asyncio.get_running_loop().create_task(self._record_progress(dev.job_id))
         if mapped is None:
             if page:
                 dev.set_live(current_page=page)
@@ -367,8 +518,75 @@ class Dispatcher:
             asyncio.get_running_loop().create_task(self._quiet_update(change))
 
     async def _quiet_update(self, change: JobChange) -> None:
-        with contextlib.suppress(Conflict):
+        try:
             await self.ctx.update_job(change)
+        except Conflict:
+            pass
+        except FaxError as exc:  # a status change is not worth a failure: the outcome follows
+            self._log_once(
+                f"status:{change.job_id}",
+                "cannot record the status of job %d (%s)",
+                change.job_id,
+                exc.message,
+            )
+
+    async def _record_progress(self, job_id: int) -> None:
+        """Commit the pages the far end confirmed so far (one write at a time per job; a
+        failed write is left to the next page or to the outcome, which carries them too)."""
+        lock = self._progress_locks.setdefault(job_id, asyncio.Lock())
+        async with lock:
+            pages = self._progress.get(job_id, 0)
+            if pages <= self._progress_written.get(job_id, 0):
+                return
+            try:
+                await self.ctx.update_job(
+                    JobChange(job_id, {"pages_done": pages}, expect=_RUNNING, events=())
+                )
+            except Conflict:
+                return
+            except FaxError as exc:
+                self._log_once(
+                    f"progress:{job_id}",
+                    "cannot record page %d of job %d (%s)",
+                    pages,
+                    job_id,
+                    exc.message,
+                )
+                return
+            if job_id in self._progress:
+                self._progress_written[job_id] = pages
+
+    # -- conditions that must not spin ----------------------------------------------------------
+
+    def _hold(self, job_id: int, exc: FaxError) -> None:
+        """Keep ``job_id`` out of the plans for a growing while (its claim failed)."""
+        _until, delay = self._held.get(job_id, (0.0, RETRY_FIRST))
+        self._held[job_id] = (asyncio.get_running_loop().time() + delay, min(delay * 2, RETRY_MAX))
+        self._log_once(
+            f"claim:{job_id}",
+            "cannot start job %d (%s); trying again with a growing delay",
+            job_id,
+            exc.message,
+        )
+
+    def _release_hold(self, job_id: int) -> None:
+        if self._held.pop(job_id, None) is not None and self._clear_logged(f"claim:{job_id}"):
+            log.warning("job %d could be started again", job_id)
+
+    def _log_once(self, condition: str, message: str, *args: object) -> None:
+        """Log ``message`` (a warning) the first time ``condition`` is seen, then stay quiet
+        about it until :meth:`_clear_logged`."""
+        if condition in self._logged:
+            log.debug(message, *args)
+            return
+        self._logged.add(condition)
+        log.warning(message, *args)
+
+    def _clear_logged(self, condition: str) -> bool:
+        if condition in self._logged:
+            self._logged.discard(condition)
+            return True
+        return False
 
 
 def scheduler_change(
@@ -389,8 +607,18 @@ def scheduler_change(
     )
 
 
-def _result(status: ProviderStatus, text: str) -> CallResult:
-    return CallResult(FaxDevStatus(status, string_id=text))
+#: Marks a result whose document is gone from the spool (no call was made).
+_GONE = "lanfax_document_gone"
+
+
+def _result(status: ProviderStatus, text: str, *, gone: bool = False) -> CallResult:
+    return CallResult(FaxDevStatus(status, string_id=text), extra={_GONE: True} if gone else {})
+
+
+def _resume_after(job: Job) -> int:
+    """The pages of ``job`` the far end already confirmed, as far as a retry is concerned
+    (at least one page is always left to send)."""
+    return min(job.pages_done, max(job.page_count - 1, 0))
 
 
 def _jsonable(value: Any) -> Any:

@@ -7,6 +7,12 @@ queue state ROUTING, or a FAIL_RECEIVE job that keeps the pages already on disk)
 fax is then handed to the :class:`InboundRouter` (the service's is
 :class:`lanfax.service.routing.RoutingJobs`), which owns it until every routing method enabled
 on the device succeeded: the job is not final before that, so a crash cannot lose it.
+
+Durability (issue #14): every page stored is committed on the job as it arrives
+(``pages_done``, and ``extra["last_page"]`` once the far end said EOP), and the received file
+and its directory are fsynced before the outcome is committed; so after a crash the recovery
+routes a receive whose last page arrived and keeps the page count of a partial one. The
+outcome is written with retries while the store fails.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from lanfax.model.codes import (
     ProviderStatus,
     QueueStatus,
 )
-from lanfax.model.errors import FaxError
+from lanfax.model.errors import Conflict, FaxError, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.providers.api import (
@@ -38,6 +44,7 @@ from lanfax.providers.api import (
 )
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import Device, DeviceManager
+from lanfax.service.spool import fsync_dir, fsync_file
 from lanfax.service.trace import INBOUND, trace_level
 from lanfax.store.api import JobChange
 
@@ -78,8 +85,15 @@ class InboundPipeline:
         self.router = router
         self.tasks: set[asyncio.Task[object]] = set()
         self.refused: set[str] = set()
+        #: Pages stored so far per receive job (and whether the last one was EOP), as
+        #: reported and as committed.
+        self._progress: dict[int, tuple[int, bool]] = {}
+        self._progress_written: dict[int, tuple[int, bool]] = {}
+        self._progress_lock = asyncio.Lock()
+        self._stopping = False
 
     async def stop(self) -> None:
+        self._stopping = True
         for dev in self.devices.devices.values():
             if dev.handle is not None and dev.live.job_type is JobType.RECEIVE:
                 with contextlib.suppress(Exception):
@@ -144,6 +158,31 @@ class InboundPipeline:
     def status(self, dev: Device, status: FaxDevStatus) -> None:
         if status.page_count:
             dev.set_live(current_page=status.page_count)
+        job_id = dev.job_id
+        if job_id is None or status.status_id is not ProviderStatus.RECEIVING:
+            return
+        mark = (status.pages_done, status.last_page)
+        if mark > self._progress.get(job_id, (0, False)):
+            self._progress[job_id] = mark
+            self._spawn(self._record_progress(job_id), f"lanfax-rx-progress-{job_id}")
+
+    async def _record_progress(self, job_id: int) -> None:
+        """Commit the pages stored so far (a failed write is left to the next page or the
+        outcome; the recovery counts the pages in the file anyway)."""
+        async with self._progress_lock:
+            mark = self._progress.get(job_id)
+            if mark is None or mark <= self._progress_written.get(job_id, (0, False)):
+                return
+            pages, last = mark
+            changes: dict[str, object] = {"pages_done": pages, "page_count": pages}
+            if last:
+                changes["extra"] = {"last_page": True}
+            try:
+                await self.ctx.update_job(JobChange(job_id, changes, expect=_RUNNING))
+            except FaxError as exc:
+                log.debug("cannot record page %d of receive job %d: %s", pages, job_id, exc)
+                return
+            self._progress_written[job_id] = mark
 
     async def _receive(self, dev: Device, call: IncomingCall) -> None:
         ctx = self.ctx
@@ -193,10 +232,13 @@ class InboundPipeline:
                 )
             except FaxError as exc:
                 result = CallResult(FaxDevStatus(ProviderStatus.FATAL_ERROR, string_id=exc.message))
-            job = await self._record(job, dev, path, result)
+            job = await self._record_durably(job, dev, path, result)
         except Exception:  # a bug here must not kill the service; the job is recovered
             log.exception("receive on device %d failed unexpectedly", dev.device_id)
         finally:
+            if job is not None:
+                self._progress.pop(job.job_id, None)
+                self._progress_written.pop(job.job_id, None)
             if dev.handle is not None:
                 try:
                     await dev.provider.end_job(dev.handle)
@@ -219,9 +261,45 @@ class InboundPipeline:
         if job is not None and job.queue_status is QueueStatus.ROUTING:
             self.router.received(job)
 
+    async def _record_durably(self, job: Job, dev: Device, path: Path, result: CallResult) -> Job:
+        """:meth:`_record`, tried again with a growing delay while the store (or the disk)
+        fails: the pages are on disk, the outcome must follow. Once the service stops, a
+        few more tries, then the recovery settles the job from the file at the next start."""
+        delay, tries_when_stopping, warned = 0.2, 0, False
+        while True:
+            try:
+                recorded = await self._record(job, dev, path, result)
+            except Conflict:
+                raise
+            except FaxError as exc:
+                if self._stopping:
+                    tries_when_stopping += 1
+                    if tries_when_stopping > 3:
+                        raise
+                if not warned:
+                    warned = True
+                    log.warning(
+                        "cannot record receive job %d (%s); trying again", job.job_id, exc.message
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            if warned:
+                log.warning("receive job %d is recorded now", job.job_id)
+            return recorded
+
     async def _record(self, job: Job, dev: Device, path: Path, result: CallResult) -> Job:
         ctx = self.ctx
         now = ctx.clock.now()
+        # The pages must be on disk before the job says so (ROUTING, or a failed receive that
+        # keeps them): the file, then its directory entry.
+        try:
+            await ctx.run(_fsync_received, path)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot make the received file {path.name} durable: {exc.strerror}",
+                hint="check the spool's disk (free space, errors)",
+            ) from exc
         size = path.stat().st_size if path.exists() else 0
         common = {
             "completed_at": now,
@@ -285,3 +363,10 @@ class InboundPipeline:
                 events=(NewEvent(event, dev.device_id, job.job_id, detail),),
             )
         )
+
+
+def _fsync_received(path: Path) -> None:
+    """fsync a received file (if the call left one) and the directory that holds it."""
+    if path.exists():
+        fsync_file(path)
+    fsync_dir(path.parent)

@@ -289,8 +289,10 @@ def build_message(
     job_id: int,
     now: datetime,
     attachments: Sequence[tuple[str, bytes]] = (),
+    in_reply_to: str = "",
 ) -> EmailMessage:
-    """The receipt e-mail; ``attachments`` are (file name, PDF bytes)."""
+    """The receipt e-mail; ``attachments`` are (file name, PDF bytes); ``in_reply_to`` (a
+    Message-ID) threads it under the mail it answers (e-mail to fax)."""
     msg = EmailMessage()
     msg["Subject"] = " ".join(subject.split())
     msg["From"] = sender
@@ -300,7 +302,11 @@ def build_message(
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     domain = sender.rsplit("@", 1)[1].rstrip(">").strip()
     msg["Message-ID"] = f"<lanfax.receipt.{digest}@{domain}>"
-    msg["X-Lanfax-Job"] = str(job_id)
+    if job_id:
+        msg["X-Lanfax-Job"] = str(job_id)
+    if in_reply_to.startswith("<") and in_reply_to.endswith(">") and "\n" not in in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(body)
     for name, data in attachments:

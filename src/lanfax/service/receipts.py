@@ -61,6 +61,11 @@ MAX_IDLE_SECONDS = 30.0
 REPORTABLE = frozenset({QueueStatus.COMPLETED, QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED})
 #: The submission parameter (kept in ``job.extra``) asking for one receipt per broadcast.
 SUMMARY_KEY = "receipt_summary"
+#: ``job.extra`` key choosing the receipt's attachment for that job ("first_page", "report",
+#: "none"), over ``[receipts] attach`` (set by the e-mail to fax gateway).
+ATTACH_KEY = "receipt_attach"
+#: Receipt kinds about jobs (others are notices: see :meth:`Receipts.add_notice`).
+JOB_KINDS = ("final", "attempt", "summary")
 
 
 def wants_receipt(job: Job) -> bool:
@@ -227,6 +232,51 @@ class Receipts:
         if state == "pending":
             self._wake.set()
 
+    async def add_notice(
+        self,
+        kind: str,
+        key: str,
+        *,
+        user_name: str,
+        address: str,
+        subject: str,
+        body: str,
+        job_id: int = 0,
+        broadcast_id: str = "",
+        facts: dict[str, Any] | None = None,
+    ) -> bool:
+        """Commit a mail that is not a job's receipt (the e-mail to fax gateway's "accepted"
+        and "refused" replies) and have the mailer send it, with the receipts' retries.
+        Idempotent by ``key``; returns whether it is new."""
+        ctx = self.ctx
+        state, error = "pending", ""
+        try:
+            email_address(address)
+        except ConfigError as exc:
+            state, error = "failed", f"address: {exc.message}"
+        notice = Receipt(
+            receipt_id=0,
+            kind=kind,
+            job_id=job_id,
+            created_at=ctx.clock.now(),
+            broadcast_id=broadcast_id,
+            user_name=user_name,
+            delivery="email",
+            address=address,
+            state=state,
+            last_error=error,
+            subject=subject,
+            body=body,
+            facts=dict(facts or {}),
+        )
+        stored, new = await ctx.run(self.db.add, notice, key)
+        if new and error:
+            log.error("%s %d not mailed: %s", kind, stored.receipt_id, error)
+        elif new:
+            log.info("%s %d to %s: %s", kind, stored.receipt_id, address, subject)
+            self._wake.set()
+        return new
+
     # -- mailing ------------------------------------------------------------------------------
 
     async def _mail_loop(self) -> None:
@@ -255,11 +305,17 @@ class Receipts:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _attachments(self, r: Receipt) -> list[tuple[str, bytes]]:
-        how = self.settings.attach
-        if how == "none":
-            return []
+        if r.kind not in JOB_KINDS:
+            return []  # a notice (e-mail to fax: accepted, refused) has no fax to show
         ids = [j["job_id"] for j in r.facts.get("jobs", [])] or [r.job_id]
         jobs = [j for j in [await self.ctx.get_job(i) for i in ids] if j is not None]
+        # A submission may choose the attachment (e-mail to fax: the transmission report).
+        how = next(
+            (str(j.extra[ATTACH_KEY]) for j in jobs if ATTACH_KEY in j.extra),
+            self.settings.attach,
+        )
+        if how == "none":
+            return []
         out: list[tuple[str, bytes]] = []
         for job in jobs:
             tiff = self.ctx.spool.resolve(job.document_path) if job.document_path else None
@@ -298,6 +354,7 @@ class Receipts:
             job_id=r.job_id,
             now=ctx.clock.now(),
             attachments=attachments,
+            in_reply_to=str(r.facts.get("message_id", "")),
         )
         try:
             refused = await asyncio.to_thread(mail.send, msg, info)

@@ -1,16 +1,23 @@
 """Crash recovery, run once at start before anything is dispatched.
 
 A send job left IN_PROGRESS was on the line when the service died: its call is counted as a
-failed attempt (DISCONNECTED, through the scheduler's ``after_attempt``), so it is retried or
-gives up, and it is never reported COMPLETED (that needs a provider result that was committed).
-A job left CANCELING is CANCELED. A receive job left IN_PROGRESS becomes FAIL_RECEIVE,
-keeping whatever pages reached the disk.
+failed attempt (DISCONNECTED, through the scheduler's ``after_attempt``), so it is retried (from
+the page after the last one the far end confirmed, committed as ``pages_done``) or gives up. It
+is COMPLETED only if the far end had confirmed its last page: dialling it again would send the
+fax twice. A job left CANCELING is CANCELED.
+
+A receive job left IN_PROGRESS keeps the pages that reached the disk (counted in its file).
+If the far end had said its last stored page was the last one (EOP, committed as
+``extra["last_page"]``), the fax is whole: it becomes a RECEIVE job in queue state ROUTING and
+is routed like any other; otherwise it becomes FAIL_RECEIVE with its page count.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+from lanfax.documents.tiffio import read_tags
 from lanfax.model.codes import DeviceStatus, EventId, FailureClass, JobType, QueueStatus
 from lanfax.model.events import NewEvent
 from lanfax.service import scheduler
@@ -31,18 +38,41 @@ async def recover(ctx: ServiceContext) -> int:
         if job.queue_status not in _INTERRUPTED:
             continue
         detail: dict[str, object] = {"reason": "service restarted during the call"}
+        event = EventId.DISCONNECTED
         if job.job_type is JobType.RECEIVE:
             path = ctx.spool.received_path(job.job_id)
             size = path.stat().st_size if path.exists() else 0
+            pages = await ctx.run(_stored_pages, path) if size else 0
+            whole = bool(job.extra.get("last_page")) and pages >= job.pages_done > 0
             fields: dict[str, object] = {
-                "job_type": JobType.FAIL_RECEIVE,
-                "queue_status": QueueStatus.FAILED,
-                "device_status": DeviceStatus.DISCONNECTED,
                 "completed_at": now,
                 "size": size,
+                "page_count": pages,
+                "pages_done": pages,
                 "document_path": ctx.spool.relative(path) if size else "",
-                "status_text": "the service stopped during the receive; partial fax kept",
             }
+            if whole:
+                fields.update(
+                    queue_status=QueueStatus.ROUTING,
+                    device_status=DeviceStatus.COMPLETED,
+                    status_text=f"received {pages} page(s) (the service restarted before"
+                    " recording it)",
+                )
+                event = EventId.COMPLETED
+                detail["pages"] = pages
+            else:
+                fields.update(
+                    job_type=JobType.FAIL_RECEIVE,
+                    queue_status=QueueStatus.FAILED,
+                    device_status=DeviceStatus.DISCONNECTED,
+                    status_text=f"the service stopped during the receive; {pages} page(s) kept",
+                )
+        elif job.page_count and job.pages_done >= job.page_count:
+            # The far end confirmed the last page before the outcome was written.
+            t = scheduler.after_attempt(job, None, ctx.config, now, pages_done=job.pages_done)
+            fields = dict(t.changes(), device_status=DeviceStatus.COMPLETED)
+            fields["status_text"] = "sent (every page was confirmed before the service stopped)"
+            event = EventId.COMPLETED
         elif job.queue_status is QueueStatus.CANCELING:
             fields = {
                 "queue_status": QueueStatus.CANCELED,
@@ -64,7 +94,7 @@ async def recover(ctx: ServiceContext) -> int:
                 job.job_id,
                 fields,
                 expect=_INTERRUPTED,
-                events=(NewEvent(EventId.DISCONNECTED, job.device_id or 0, job.job_id, detail),),
+                events=(NewEvent(event, job.device_id or 0, job.job_id, detail),),
             )
         )
     if changes:
@@ -72,3 +102,8 @@ async def recover(ctx: ServiceContext) -> int:
         await ctx.bus.pump()
         log.warning("recovered %d job(s) interrupted by a stop", len(changes))
     return len(changes)
+
+
+def _stored_pages(path: Path) -> int:
+    """Pages in a received TIFF (the directories libtiff can read; 0 if it cannot open it)."""
+    return len(read_tags(path) or [])

@@ -63,6 +63,9 @@ log = logging.getLogger("lanfax.inbound")
 MAX_IDLE_SECONDS = 30.0
 #: Faxes routed at the same time (each runs its methods one after another).
 CONCURRENCY = 4
+#: Back-off (real seconds) of a fax whose routing cannot run (spool or store failing).
+HOLD_FIRST = 0.5
+HOLD_MAX = 300.0
 
 _ROUTING = frozenset({QueueStatus.ROUTING})
 _ROUTING_KEYS = {"allowed_roots", "retry_base", "retry_cap", "max_attempts", "policy"}
@@ -236,6 +239,9 @@ class RoutingJobs:
         self._task: asyncio.Task[None] | None = None
         self._running: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
+        #: Faxes whose routing could not even start or be recorded (the spool unreadable, a
+        #: store error): job id -> (loop time of the next try, the delay after that).
+        self._held: dict[int, tuple[float, float]] = {}
         ctx.on_jobs_changed(self._jobs_changed)
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -311,8 +317,12 @@ class RoutingJobs:
         """Routing jobs to run now, and the earliest later time one becomes due."""
         ready: list[Job] = []
         later: datetime | None = None
+        loop_now = asyncio.get_running_loop().time()
         for job in self.ctx.unfinished.values():
             if not _is_routing(job) or job.job_id in self._running:
+                continue
+            hold = self._held.get(job.job_id)
+            if hold is not None and hold[0] > loop_now:
                 continue
             if job.next_attempt_at is None:
                 if _state(job).get("held"):
@@ -340,6 +350,10 @@ class RoutingJobs:
             timeout = MAX_IDLE_SECONDS
             if later is not None:
                 timeout = min(max((later - now).total_seconds(), 0.0), MAX_IDLE_SECONDS)
+            if self._held:
+                soonest = min(until for until, _delay in self._held.values())
+                loop_now = asyncio.get_running_loop().time()
+                timeout = min(timeout, max(soonest - loop_now, 0.0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
@@ -347,15 +361,33 @@ class RoutingJobs:
         try:
             job = await self.ctx.get_job(job_id)
             if job is None or not _is_routing(job):
+                self._held.pop(job_id, None)
                 return
             await self.route(job)
+            if self._held.pop(job_id, None) is not None:
+                log.warning("routing fax %d works again", job_id)
         except FaxError as exc:
-            log.error("routing fax %d could not be recorded: %s", job_id, exc)
+            # The spool or the store failed: not a routing method's failure, so no attempt is
+            # counted; try again after a growing delay, saying so once (issue #14: a fax whose
+            # file cannot be read used to be routed again at once, forever).
+            self._hold(job_id, exc)
         except Exception:  # a bug must not stop the routing loop; the job stays ROUTING
             log.exception("routing fax %d failed unexpectedly", job_id)
+            self._hold(job_id, None)
         finally:
             self._running.pop(job_id, None)
             self._wake.set()
+
+    def _hold(self, job_id: int, exc: FaxError | None) -> None:
+        first = job_id not in self._held
+        _until, delay = self._held.get(job_id, (0.0, HOLD_FIRST))
+        self._held[job_id] = (asyncio.get_running_loop().time() + delay, min(delay * 2, HOLD_MAX))
+        if first and exc is not None:
+            log.error(
+                "routing fax %d cannot run: %s; trying again with a growing delay",
+                job_id,
+                exc.message,
+            )
 
     async def route(self, job: Job) -> Job:
         """Run the methods this job still needs and record the outcome (one transaction).
@@ -373,26 +405,49 @@ class RoutingJobs:
             # A method no longer installed is reported by the manager (not retryable).
             wanted = [g for g in order if g in chosen] + sorted(chosen - set(order))
         wanted = [g for g in wanted if g not in done]
-        path = self.ctx.spool.resolve(job.document_path)
+        try:
+            path = self.ctx.spool.resolve(job.document_path)
+        except NotFound as exc:
+            # No retry brings a lost file back: hold the fax for an administrator.
+            log.error("received fax %d cannot be routed: %s", job.job_id, exc.message)
+            changes: dict[str, Any] = {
+                "job_type": JobType.ROUTING,
+                "next_attempt_at": None,
+                "status_text": f"routing failed: {exc.message}; waiting for an administrator",
+                "extra": dict(job.extra, routing=dict(state, held=True, gone=True)),
+            }
+            detail = {"errors": {"file": exc.message}, "held": True}
+            event = NewEvent(EventId.ROUTING, job.device_id or 0, job.job_id, detail)
+            return await self._update(job, changes, event) or job
         fax = fax_route(job, self.device_name(device_id))
         results: list[MethodOutcome] = []
         skipped: list[str] = []
+        owner = ""  # given by the "route to a user" method (#13): the fax's owner
         for i, guid in enumerate(wanted):
             one = await self.manager.route_fax(fax, [path], only={guid})
             results.extend(one.results)
             skipped.extend(one.skipped)
+            owner = next((r.result.owner for r in one.results if r.result.owner), owner)
             if one.ok and one.results and i < len(wanted) - 1:
                 done.add(guid)
                 progress = dict(state, done=sorted(done))
-                saved = await self._update(job, {"extra": dict(job.extra, routing=progress)}, None)
+                step: dict[str, Any] = {"extra": dict(job.extra, routing=progress)}
+                if owner:
+                    step["user_name"] = owner
+                saved = await self._update(job, step, None)
                 if saved is None:
                     return job
                 job, state = saved, progress
         outcome = RoutingOutcome(job.job_id, tuple(results), tuple(skipped))
-        return await self._record(job, state, outcome)
+        return await self._record(job, state, outcome, owner)
 
-    async def _record(self, job: Job, state: dict[str, Any], outcome: RoutingOutcome) -> Job:
+    async def _record(
+        self, job: Job, state: dict[str, Any], outcome: RoutingOutcome, owner: str = ""
+    ) -> Job:
         ctx = self.ctx
+        # The owner given by "route to a user" is kept even when another method failed: the
+        # fax is then in its owner's incoming queue as a routing job.
+        owned: dict[str, Any] = {"user_name": owner} if owner else {}
         now = ctx.clock.now()
         done = list(dict.fromkeys([*state.get("done", []), *outcome.succeeded]))
         errors: dict[str, str] = {
@@ -407,6 +462,7 @@ class RoutingJobs:
         if not errors:
             where = "; ".join(notes) or "no routing method enabled"
             changes: dict[str, Any] = {
+                **owned,
                 "job_type": JobType.RECEIVE,
                 "queue_status": QueueStatus.COMPLETED,
                 "next_attempt_at": None,
@@ -445,6 +501,7 @@ class RoutingJobs:
             else "waiting for an administrator (fix the route, then retry)"
         )
         changes = {
+            **owned,
             "job_type": JobType.ROUTING,
             "queue_status": QueueStatus.ROUTING,
             "attempts": attempts,

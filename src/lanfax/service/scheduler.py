@@ -16,6 +16,12 @@ Rules (see docs and tests/service/test_scheduler*.py):
   are still considered (no head-of-line blocking).
 * Each idle send-capable device takes at most one job per plan; devices are used in order of
   their priority (lower number first), then device id.
+* Outgoing routing (``routes``, :mod:`lanfax.service.outbound`): a job is dialled only on
+  the first idle device of its rule's route, in the route's order (a group's own order, or
+  port priority for All devices); with none idle it waits. When no device of the route can
+  send at all (not send-capable, or gone), the job is reported in :attr:`Plan.no_line` (queue
+  state NO_LINE) and keeps waiting: it is dialled as soon as its route has a usable device.
+  Without ``routes`` every job may use every device.
 * PauseServerQueue: nothing is dispatched; expiry still applies.
 * DirtyDays: a job that is not running and not final expires ``dirty_days`` after submission.
 * Discount period: StartCheapTime <= local time < StopCheapTime, in the server's time zone,
@@ -36,6 +42,7 @@ from lanfax.model.config import ServerConfig
 from lanfax.model.errors import InvalidInput
 from lanfax.model.jobs import Job
 from lanfax.service.numbers import canonical_number, number_key
+from lanfax.service.outbound import DEFAULT_RULE, OutboundTable, Route
 
 __all__ = [
     "DISPATCHABLE",
@@ -44,6 +51,7 @@ __all__ = [
     "Dispatch",
     "Expire",
     "JobTransition",
+    "NoLine",
     "Plan",
     "after_attempt",
     "canonical_number",
@@ -87,11 +95,22 @@ class Expire:
 
 
 @dataclass(frozen=True, slots=True)
+class NoLine:
+    """The job could be dialled now, but no device of its outgoing route can send at all:
+    record it as NO_LINE with ``status_text`` (it stays dispatchable)."""
+
+    job_id: int
+    status_text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     dispatch: tuple[Dispatch, ...]
     expire: tuple[Expire, ...]
     #: The earliest future instant at which a job becomes eligible or expires; None if none.
     next_wakeup: datetime | None
+    #: Jobs not yet in NO_LINE (or with another reason) that have no usable line now.
+    no_line: tuple[NoLine, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,12 +275,20 @@ def _job_order(job: Job) -> tuple[int, datetime, int]:
     return (-int(job.priority), job.submitted_at, job.job_id)
 
 
+_ALL_ROUTE = Route(DEFAULT_RULE, None)
+
+
+def _no_line_text(route: Route) -> str:
+    return f"no line: no device of the outgoing route {route.describe()} can send"
+
+
 def plan(
     now: datetime,
     jobs: Sequence[Job],
     devices: Sequence[DeviceView],
     config: ServerConfig,
     tz: tzinfo,
+    routes: OutboundTable | None = None,
 ) -> Plan:
     """Decide what to do at ``now`` given every unfinished job and every device.
 
@@ -271,6 +298,10 @@ def plan(
     not dispatched). ``next_wakeup`` is the earliest instant after ``now`` at which a job not
     dispatched now becomes eligible or expires (eligibility is ignored while the queue is
     paused: un-pausing is a configuration change, after which the runtime plans again).
+
+    With ``routes`` (the outgoing routing table), a job is dispatched only to the first idle
+    device of its route, in the route's order, and a job whose route has no send-capable
+    device at all is listed in ``no_line`` (unless it already says so).
     """
     now = _aware(now, "now").astimezone(UTC)
     free = sorted(
@@ -278,6 +309,14 @@ def plan(
     )
     paused = config.pause_server_queue
     dirty = timedelta(days=config.dirty_days)
+    sendable = {d.device_id for d in devices if d.can_send}
+
+    def route_of(job: Job) -> Route:
+        assert routes is not None
+        return routes.route(job.recipient_number)  # memoized by the table
+
+    no_line: list[NoLine] = []
+    lines_of: dict[tuple[int, ...] | None, bool] = {}  # a route's devices -> any can send
     # The runtime plans after every submission, over the whole queue: keep the pass over
     # every job cheap (no sort, no number canonicalisation) and sort only the jobs that
     # could be dialled right now, when there is a line to dial them on.
@@ -301,7 +340,21 @@ def plan(
             when = now if job.queue_status in DISPATCHABLE else None
         else:
             when = eligible_at(job, config, now, tz)
-        if when is not None and when <= now and free:
+        usable = True
+        if routes is not None and when is not None and when <= now:
+            # Only the default rule to All devices (most servers): no lookup per job.
+            route = _ALL_ROUTE if routes.trivial else route_of(job)
+            usable = lines_of.get(route.devices)  # type: ignore[assignment]
+            if usable is None:
+                devs = route.devices
+                usable = lines_of[devs] = bool(
+                    sendable if devs is None else sendable.intersection(devs)
+                )
+            if not usable:
+                text = _no_line_text(route)
+                if job.queue_status is not QueueStatus.NO_LINE or job.status_text != text:
+                    no_line.append(NoLine(job.job_id, text))
+        if usable and when is not None and when <= now and free:
             ready.append((job, expiry))
             continue
         # Not dispatched. Waiting on a device or on the number needs no wake-up time: the
@@ -320,15 +373,30 @@ def plan(
         ready.sort(key=lambda pair: _job_order(pair[0]))
         for job, expiry in ready:
             if free:
-                key = number_key(job.recipient_number)
-                if key not in busy_numbers:
-                    busy_numbers.add(key)
-                    dispatch.append(Dispatch(job.job_id, free.pop(0).device_id))
-                    continue
+                # The route first: a job whose lines are all busy costs no canonicalisation.
+                index = 0 if routes is None or routes.trivial else _first_idle(route_of(job), free)
+                if index is not None:
+                    key = number_key(job.recipient_number)
+                    if key not in busy_numbers:
+                        busy_numbers.add(key)
+                        dispatch.append(Dispatch(job.job_id, free.pop(index).device_id))
+                        continue
             if soonest is None or expiry < soonest:
                 soonest = expiry
     expired.sort(key=_job_order)
-    return Plan(tuple(dispatch), tuple(Expire(j.job_id) for j in expired), soonest)
+    return Plan(tuple(dispatch), tuple(Expire(j.job_id) for j in expired), soonest, tuple(no_line))
+
+
+def _first_idle(route: Route, free: Sequence[DeviceView]) -> int | None:
+    """Index in ``free`` (ranked by priority) of the device the route dials on: the first
+    free one in the route's order; None when every device of the route is busy."""
+    if route.devices is None:
+        return 0 if free else None
+    where = {d.device_id: i for i, d in enumerate(free)}
+    for device_id in route.devices:
+        if device_id in where:
+            return where[device_id]
+    return None
 
 
 def dispatch_changes(job: Job, device_id: int, now: datetime) -> dict[str, Any]:
@@ -359,6 +427,19 @@ _FAILURE_TEXT: Mapping[FailureClass, str] = {
 }
 
 
+def job_retries(job: Job, config: ServerConfig) -> tuple[int, int]:
+    """``(retries, retry delay in minutes)`` for ``job``: its own (``extra["retries"]``,
+    ``extra["retry_delay"]``, set by an IPP print job's number-of-retries/retry-interval)
+    or the server's Retries and RetryDelay."""
+    retries, delay = job.extra.get("retries"), job.extra.get("retry_delay")
+    ok = isinstance(retries, int) and not isinstance(retries, bool) and 0 <= retries <= 99
+    ok_delay = isinstance(delay, int) and not isinstance(delay, bool) and 0 <= delay <= 1440
+    return (
+        retries if ok else config.retries,  # type: ignore[return-value]
+        delay if ok_delay else config.retry_delay,  # type: ignore[return-value]
+    )
+
+
 def after_attempt(
     job: Job,
     outcome: FailureClass | None,
@@ -384,13 +465,14 @@ def after_attempt(
         return JobTransition(
             QueueStatus.FAILED, None, attempts, outcome, f"failed: {reason}", now, pages_done
         )
-    if attempts <= config.retries:
+    retries, delay = job_retries(job, config)
+    if attempts <= retries:
         return JobTransition(
             QueueStatus.RETRYING,
-            now + timedelta(minutes=config.retry_delay),
+            now + timedelta(minutes=delay),
             attempts,
             outcome,
-            f"{reason}; will retry in {config.retry_delay} min ({calls} made)",
+            f"{reason}; will retry in {delay} min ({calls} made)",
             None,
             pages_done,
         )

@@ -33,6 +33,7 @@ from lanfax.model.errors import (
     RateLimited,
     Unauthenticated,
 )
+from lanfax.service.ratelimit import Limiter
 from lanfax.service.rights import (
     ROLE_RIGHTS,
     Caller,
@@ -182,14 +183,6 @@ class TokenInfo:
         }
 
 
-class _Bucket:
-    __slots__ = ("level", "stamp")
-
-    def __init__(self, level: float, stamp: float) -> None:
-        self.level = level
-        self.stamp = stamp
-
-
 class Security:
     """Authenticates callers, checks their request rate, manages users and tokens, and
     writes the audit trail. ``service`` provides the store, the clock and worker threads
@@ -200,7 +193,7 @@ class Security:
         self.settings = settings or service.settings.security
         self._users: dict[str, UserInfo] | None = None
         self._tokens: dict[str, TokenInfo] = {}
-        self._buckets: dict[str, _Bucket] = {}
+        self._limiter = Limiter()
         self._audit: Any = None
 
     @property
@@ -305,27 +298,44 @@ class Security:
     # -- rate limits ---------------------------------------------------------------------------
 
     def _take(self, key: str, *, cost: float, rate: float, burst: float) -> None:
-        if rate <= 0 or burst <= 0:
-            return
-        now = self._service.clock.monotonic()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(burst, now)
-        bucket.level = min(burst, bucket.level + (now - bucket.stamp) * rate)
-        bucket.stamp = now
-        if bucket.level < cost:
-            wait = (cost - bucket.level) / rate
+        wait = self._limiter.take(
+            key, self._service.clock.monotonic(), cost=cost, rate=rate, burst=burst
+        )
+        if wait is not None:
             raise RateLimited(
                 f"too many requests from {key.split('@')[0]}",
-                hint=f"slow down; try again in {wait:.1f} s",
-                retry_after=round(wait, 1),
+                hint=f"slow down; try again in {wait} s",
+                retry_after=wait,
             )
-        bucket.level -= cost
 
     def check_rate(self, caller: Caller) -> None:
-        """RateLimited when ``caller`` exceeds ``rate_limit`` requests per second."""
+        """RateLimited when ``caller`` exceeds ``rate_limit`` requests per second, or has
+        spent its budget of failed requests (``failure_limit``, see :meth:`note_failure`)."""
         s = self.settings
+        now = self._service.clock.monotonic()
+        wait = self._limiter.peek(
+            f"failed:{caller.user}", now, need=1.0, rate=s.failure_limit, burst=s.failure_burst
+        )
+        if wait is not None:
+            raise RateLimited(
+                f"too many failed requests from user:{caller.user}",
+                hint=f"look at the errors your requests got; try again in {wait} s",
+                retry_after=wait,
+            )
         self._take(f"user:{caller.user}", cost=1.0, rate=s.rate_limit, burst=s.rate_burst)
+
+    def note_failure(self, caller: Caller) -> None:
+        """``caller``'s request was refused (a 4xx other than 401 and 429): it costs from the
+        caller's failure budget. Ordinary work (submissions, queries that succeed) never does,
+        so a bulk mailing is not slowed by the limit meant for a script gone wrong."""
+        s = self.settings
+        self._limiter.charge(
+            f"failed:{caller.user}",
+            self._service.clock.monotonic(),
+            cost=1.0,
+            rate=s.failure_limit,
+            burst=s.failure_burst,
+        )
 
     # -- users ---------------------------------------------------------------------------------
 

@@ -5,8 +5,10 @@
     [security]
     authentication = true       # false: no login, everyone is administrator (loopback only)
     admin_user = "admin"        # the administrator created on first start
-    rate_limit = 20             # requests per second per user (sustained) ...
-    rate_burst = 200            # ... and in a burst; 0 turns the limit off
+    rate_limit = 100            # requests per second per user (sustained) ...
+    rate_burst = 2000           # ... and in a burst; 0 turns the limit off
+    failure_limit = 2           # failed requests (4xx) per second per user (sustained) ...
+    failure_burst = 100         # ... and in a burst; 0 turns the limit off
     tls_cert = ""               # PEM certificate (chain) and key: the API speaks HTTPS
     tls_key = ""
     credentials_file = ""       # where the first start writes the administrator's token;
@@ -28,6 +30,8 @@ _KEYS = {
     "admin_user",
     "rate_limit",
     "rate_burst",
+    "failure_limit",
+    "failure_burst",
     "tls_cert",
     "tls_key",
     "credentials_file",
@@ -35,12 +39,23 @@ _KEYS = {
 }
 
 
+#: The per-user limits' defaults (docs/security.md explains the choice).
+RATE_LIMIT, RATE_BURST = 100.0, 2000
+FAILURE_LIMIT, FAILURE_BURST = 2.0, 100
+
+
 @dataclass(frozen=True, slots=True)
 class SecuritySettings:
     authentication: bool = True
     admin_user: str = "admin"
-    rate_limit: float = 20.0
-    rate_burst: int = 200
+    #: Requests a second per user, and the burst: sized so that one user's bulk mailing
+    #: (a loop of submissions) is never refused; a runaway loop of queries is slowed.
+    rate_limit: float = RATE_LIMIT
+    rate_burst: int = RATE_BURST
+    #: Failed requests (4xx but 401/429) a second per user, and the burst: the limit for a
+    #: script gone wrong; once spent, every request of that user waits.
+    failure_limit: float = FAILURE_LIMIT
+    failure_burst: int = FAILURE_BURST
     tls_cert: Path | None = None
     tls_key: Path | None = None
     credentials_file: Path | None = None
@@ -61,6 +76,23 @@ def _path(table: Mapping[str, Any], key: str, where: str, base: Path | None) -> 
     return base / p if base is not None and not p.is_absolute() else p
 
 
+def _rate(table: Mapping[str, Any], key: str, default: float, where: str, what: str) -> float:
+    rate = table.get(key, default)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 100_000:
+        raise ConfigError(
+            f"{where}.{key}: {rate!r} is not allowed",
+            hint=f"{what} requests per second per user, 0 for no limit",
+        )
+    return float(rate)
+
+
+def _burst(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    burst = table.get(key, default)
+    if isinstance(burst, bool) or not isinstance(burst, int) or not 0 <= burst <= 1_000_000:
+        raise ConfigError(f"{where}.{key}: {burst!r} is not allowed", hint=f"e.g. {default}")
+    return burst
+
+
 def parse_security_settings(
     table: object, *, source: str = "(defaults)", base_dir: Path | None = None
 ) -> SecuritySettings:
@@ -79,15 +111,10 @@ def parse_security_settings(
     admin = table.get("admin_user", "admin")
     if not isinstance(admin, str) or not admin.strip():
         raise ConfigError(f"{where}.admin_user: {admin!r} is not a user name", hint='"admin"')
-    rate = table.get("rate_limit", 20)
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 100_000:
-        raise ConfigError(
-            f"{where}.rate_limit: {rate!r} is not allowed",
-            hint="requests per second per user, 0 for no limit",
-        )
-    burst = table.get("rate_burst", 200)
-    if isinstance(burst, bool) or not isinstance(burst, int) or not 0 <= burst <= 1_000_000:
-        raise ConfigError(f"{where}.rate_burst: {burst!r} is not allowed", hint="e.g. 200")
+    rate = _rate(table, "rate_limit", RATE_LIMIT, where, "requests")
+    burst = _burst(table, "rate_burst", RATE_BURST, where)
+    failure_rate = _rate(table, "failure_limit", FAILURE_LIMIT, where, "failed")
+    failure_burst = _burst(table, "failure_burst", FAILURE_BURST, where)
     cert = _path(table, "tls_cert", where, base_dir)
     key = _path(table, "tls_key", where, base_dir)
     if (cert is None) != (key is None):
@@ -103,8 +130,10 @@ def parse_security_settings(
     return SecuritySettings(
         authentication=auth,
         admin_user=admin.strip(),
-        rate_limit=float(rate),
+        rate_limit=rate,
         rate_burst=burst,
+        failure_limit=failure_rate,
+        failure_burst=failure_burst,
         tls_cert=cert,
         tls_key=key,
         credentials_file=_path(table, "credentials_file", where, base_dir),

@@ -10,6 +10,7 @@ Shape (every key optional; with no file at all, this is what runs)::
     max_upload_mb = 50              # size limit of one submission's documents
     max_pages = 500                 # pages of one submission's document (after conversion)
     max_recipients = 10000          # recipients of one submission (broadcast)
+    max_json_kb = 1024              # size limit of a JSON body (and of a submission's params)
     [dialing]                       # dialing rules (lanfax.service.dialing)
     country_code = "49"
     [settings]                      # ServerConfig initial values (lanfax or Windows names)
@@ -25,6 +26,7 @@ Shape (every key optional; with no file at all, this is what runs)::
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ from lanfax.service.dialing import DialingRules, parse_dialing_settings
 from lanfax.service.receipt_text import ReceiptSettings, parse_receipt_settings
 from lanfax.service.routing import RoutingSettings, parse_routing_settings
 from lanfax.service.security_settings import SecuritySettings, parse_security_settings
+from lanfax.service.smtp.settings import SmtpSettings, parse_smtp_settings
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 DEFAULT_DATA = "./lanfax-data"
@@ -56,8 +59,11 @@ _SERVER_KEYS = {
     "max_upload_mb",
     "max_pages",
     "max_recipients",
+    # issue #14 (safety)
+    "max_json_kb",
 }
 _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
+_TOP_KEYS |= {"smtp"}  # e-mail to fax (lanfax.service.smtp.settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,8 @@ class ServiceSettings:
     #: Pages of one submission's document; recipients of one submission.
     max_pages: int = 500
     max_recipients: int = 10_000
+    #: Size limit of a JSON body, and of a submission's params part (issue #14).
+    max_json_bytes: int = 1024 * 1024
     initial_config: Mapping[str, Any] = field(default_factory=dict)
     providers: tuple[Mapping[str, Any], ...] = DEFAULT_PROVIDERS
     source: str = "(defaults)"
@@ -88,6 +96,8 @@ class ServiceSettings:
     receipts: ReceiptSettings = field(default_factory=ReceiptSettings)
     #: The ``[dialing]`` section (lanfax.service.dialing.DialingRules).
     dialing: DialingRules = field(default_factory=DialingRules)
+    #: The ``[smtp]`` section: e-mail to fax (lanfax.service.smtp.settings.SmtpSettings).
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
     @property
     def store_url(self) -> str:
@@ -162,7 +172,7 @@ def settings_from_mapping(
         raise ConfigError(
             f"{source}: unknown section(s) {', '.join(unknown)}",
             hint="the file may have [server], [settings], [routing], [security], [receipts], "
-            "[dialing] and [[providers]]",
+            "[dialing], [smtp] and [[providers]]",
         )
     server = doc.get("server", {})
     if not isinstance(server, Mapping):
@@ -191,10 +201,18 @@ def settings_from_mapping(
         )
     max_pages = _bounded_int(server, "max_pages", 500, 1, 100_000, f"{source}: server")
     max_recipients = _bounded_int(server, "max_recipients", 10_000, 1, 10_000, f"{source}: server")
+    max_json_kb = _bounded_int(server, "max_json_kb", 1024, 1, 1024 * 1024, f"{source}: server")
 
     initial = doc.get("settings", {})
     if not isinstance(initial, Mapping):
         raise ConfigError(f"{source}: settings must be a table", hint="write it as [settings]")
+    if base_dir is not None:  # a relative ArchiveDirectory is read from the file's directory
+        initial = {
+            k: str(_absolute(Path(v), base_dir))
+            if k in ("archive_directory", "ArchiveDirectory") and isinstance(v, str) and v
+            else v
+            for k, v in initial.items()
+        }
     try:
         ServerConfig.from_mapping(initial)
     except ConfigError as exc:
@@ -230,6 +248,7 @@ def settings_from_mapping(
         max_upload_bytes=max_mb * 1024 * 1024,
         max_pages=max_pages,
         max_recipients=max_recipients,
+        max_json_bytes=max_json_kb * 1024,
         initial_config=dict(initial),
         providers=providers,
         source=source,
@@ -237,6 +256,9 @@ def settings_from_mapping(
         security=security,
         receipts=parse_receipt_settings(doc.get("receipts", {}), source=source),
         dialing=parse_dialing_settings(doc.get("dialing", {}), source=source),
+        smtp=parse_smtp_settings(
+            doc.get("smtp", {}), source=source, base_dir=base_dir, security=security
+        ),
     )
 
 
@@ -265,7 +287,7 @@ def load_settings(
             raise ConfigError(
                 f"{p} is not valid TOML: {exc}", hint="fix the syntax at the position shown"
             ) from None
-        settings = settings_from_mapping(doc, source=str(p), base_dir=p.parent)
+        settings = settings_from_mapping(doc, source=str(p), base_dir=p.parent.absolute())
     changes: dict[str, Any] = {}
     if data_dir is not None:
         changes["data_dir"] = Path(data_dir)
@@ -275,4 +297,46 @@ def load_settings(
         from dataclasses import replace
 
         settings = replace(settings, **changes)
-    return settings
+    return absolute_paths(settings)
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    """``path`` made absolute from ``base`` and normalized (``..`` folded, symlinks kept: the
+    administrator's layout is theirs)."""
+    return Path(os.path.normpath(base / path.expanduser()))
+
+
+def absolute_paths(settings: ServiceSettings, cwd: Path | None = None) -> ServiceSettings:
+    """Every path the service derives from ``--data`` or the settings file, made absolute once,
+    from ``cwd`` (default: the directory ``lanfax serve`` was started in).
+
+    The data directory is the root of the spool, the database, the inbox, the archive and the
+    cover templates; an absolute root keeps them all absolute, so that no later check (the
+    folder route refuses relative folders) nor a change of directory sees a relative path.
+    A relative path in the settings file was already read from the file's directory."""
+    from dataclasses import replace
+
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    sec = settings.security
+    security = replace(
+        sec,
+        tls_cert=_absolute(sec.tls_cert, base) if sec.tls_cert else None,
+        tls_key=_absolute(sec.tls_key, base) if sec.tls_key else None,
+        credentials_file=_absolute(sec.credentials_file, base) if sec.credentials_file else None,
+    )
+    database = settings.database_url
+    prefix, sep, rest = database.partition(":///")
+    if sep and prefix.startswith("sqlite") and rest and not rest.startswith(("/", ":memory:")):
+        database = f"{prefix}:///{_absolute(Path(rest), base)}"
+    initial = dict(settings.initial_config)
+    for key in ("archive_directory", "ArchiveDirectory"):
+        value = initial.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            initial[key] = str(_absolute(Path(value), base))
+    return replace(
+        settings,
+        data_dir=_absolute(settings.data_dir, base),
+        database_url=database,
+        initial_config=initial,
+        security=security,
+    )

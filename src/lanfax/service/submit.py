@@ -22,7 +22,7 @@ import secrets
 import shutil
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 from lanfax.documents.cover import TemplateStore
 from lanfax.documents.types import MAX_LENGTH, RESOLUTIONS, ConversionLimits, ConversionResult
 from lanfax.model.codes import DeliveryReportType, EventId, JobType, QueueStatus, ScheduleAction
+from lanfax.model.contacts import name_key
 from lanfax.model.errors import ConfigError, DocumentError, InvalidInput
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job, JobParams
@@ -56,15 +57,66 @@ class Submission:
     resolution: str = "fine"
     #: One receipt for the whole broadcast when its last job ends (kept in ``job.extra``).
     receipt_summary: bool = False
+    #: More ``job.extra`` for every job (per-job ``retries``/``retry_delay`` from IPP,
+    #: ``receipt_attach`` from the e-mail gateway).
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def contact_references(data: Any) -> list[str]:
+    """The contact and list names (name keys) a submission's recipients give as
+    ``"recipient_number": "@name"`` (``lanfax send --to @alice``), for the look-up."""
+    recipients = data.get("recipients") if isinstance(data, Mapping) else None
+    if not isinstance(recipients, list):
+        return []
+    names = {
+        name_key(number[1:])
+        for rec in recipients
+        if isinstance(rec, Mapping)
+        and isinstance(number := rec.get("recipient_number"), str)
+        and number.startswith("@")
+    }
+    return sorted(names)
+
+
+def _expand_contacts(
+    recipients: list[Any], contacts: Mapping[str, Sequence[Mapping[str, str]]]
+) -> list[Any]:
+    """Each ``@name`` recipient replaced by its contact, or by one recipient per member of
+    its list (a broadcast); the recipient's other fields apply to each, and its own
+    recipient_name wins over the contact's. An unknown name is InvalidInput naming it."""
+    out: list[Any] = []
+    for i, rec in enumerate(recipients):
+        number = rec.get("recipient_number") if isinstance(rec, Mapping) else None
+        if not (isinstance(number, str) and number.startswith("@")):
+            out.append(rec)
+            continue
+        found = contacts.get(name_key(number[1:]))
+        if not found:
+            raise InvalidInput(
+                f"recipients[{i}]: no contact or distribution list is named {number[1:]!r}",
+                hint="see lanfax contacts list (your own and the shared ones)",
+                name=number[1:],
+            )
+        for entry in found:
+            out.append({**entry, **{k: v for k, v in rec.items() if k != "recipient_number"}})
+            if not rec.get("recipient_name"):
+                out[-1]["recipient_name"] = entry["recipient_name"]
+    return out
 
 
 def parse_submission(
-    data: Any, *, dialing: DialingRules | None = None, max_recipients: int = MAX_RECIPIENTS
+    data: Any,
+    *,
+    dialing: DialingRules | None = None,
+    max_recipients: int = MAX_RECIPIENTS,
+    contacts: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
 ) -> Submission:
     """Validate the ``params`` of ``POST /jobs`` (see docs/http-api.md).
 
     Per-recipient fields override the common ones; every number must pass the ``dialing``
     rules (``[dialing]``). Raises InvalidInput naming the field (and the number and rule).
+    With ``contacts`` (name key -> recipients, from the caller's address book), a
+    ``"@name"`` recipient number is first replaced by what it names.
     """
     max_recipients = min(max_recipients, MAX_RECIPIENTS)
     rules = dialing if dialing is not None else DialingRules()
@@ -82,6 +134,8 @@ def parse_submission(
             "params.recipients must be a non-empty list",
             hint='give at least one recipient, e.g. [{"recipient_number": "101"}]',
         )
+    if contacts is not None:
+        recipients = _expand_contacts(recipients, contacts)
     if len(recipients) > max_recipients:
         raise InvalidInput(
             f"{len(recipients)} recipients in one submission is too many",
@@ -155,6 +209,15 @@ def _finish_file(path: Path) -> None:
     fsync_dir(path.parent)
 
 
+def ignore_interrupt() -> None:
+    """A conversion worker's start: Ctrl-C in the terminal reaches every process of the
+    group, but stopping is the parent's business (``lanfax serve`` shuts the pool down when it
+    stops); a worker that took SIGINT would die with a KeyboardInterrupt traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Submitter:
     """Turns submissions into committed jobs."""
 
@@ -181,7 +244,9 @@ class Submitter:
         if self._pool is None:
             # forkserver: forking a process that runs threads (uvicorn, the store) is unsafe.
             mp = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(self._max_workers, mp_context=mp)
+            self._pool = ProcessPoolExecutor(
+                self._max_workers, mp_context=mp, initializer=ignore_interrupt
+            )
         return self._pool
 
     async def make_document(
@@ -239,11 +304,13 @@ class Submitter:
         stage_dir: Path | None = None,
         labels: Sequence[str] = (),
         audit: Sequence[AuditEntry] = (),
+        broadcast_id: str | None = None,
     ) -> tuple[str, list[Job]]:
         """Make the document and commit the jobs (with ``audit``, in the same transaction);
-        returns (broadcast_id, jobs)."""
+        returns (broadcast_id, jobs). ``broadcast_id`` (default: a new one) lets a caller
+        that retries after a crash find out whether its jobs were committed."""
         ctx = self.ctx
-        broadcast_id = secrets.token_hex(8)
+        broadcast_id = broadcast_id or secrets.token_hex(8)
         template = self._cover_template(submission, user_name)
         # With cover pages the shared body is only an ingredient: it waits in spool/tmp.
         body_out = ctx.spool.tmp / f"{broadcast_id}.body.tif" if submission.cover_page else None
@@ -293,7 +360,10 @@ class Submitter:
                     document_path=ctx.spool.relative(doc.path),
                     cover_page=submission.cover_page,
                     compression=doc.compression,
-                    extra={"receipt_summary": True} if submission.receipt_summary else {},
+                    extra={
+                        **submission.extra,
+                        **({"receipt_summary": True} if submission.receipt_summary else {}),
+                    },
                 )
             )
             events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))

@@ -19,7 +19,8 @@ from sqlalchemy import exc as sa_exc
 
 from lanfax.model.archive import ActivityRecord, ArchiveEntry
 from lanfax.model.codes import FINAL_QUEUE_STATES, JobType
-from lanfax.model.errors import InvalidInput
+from lanfax.model.errors import InvalidInput, NotFound
+from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import codec
 from lanfax.store.schema import activity as t_activity
@@ -45,6 +46,8 @@ class ArchiveQuery:
     user: str = ""
     limit: int = 50
     cursor: str = ""
+    #: Only entries nobody owns (``user_name`` empty: the server inbox, #13).
+    unassigned: bool = False
 
 
 def check_direction(direction: str) -> str:
@@ -149,6 +152,8 @@ class SqlArchive:
             where.append(_prefix(c.remote_ident, q.ident))
         if q.user:
             where.append(c.user_name == q.user)
+        elif q.unassigned:
+            where.append(c.user_name == "")
         if q.cursor:
             ts, _, aid = q.cursor.partition(":")
             if not (ts.lstrip("-").isdigit() and aid.isdigit()):
@@ -173,6 +178,26 @@ class SqlArchive:
             last = rows[q.limit - 1]
             cursor = f"{last['completed_at']}:{last['archive_id']}"
         return entries, cursor
+
+    def reassign(self, job_id: int, user: str, events: Sequence[NewEvent] = ()) -> Job:
+        """Give received fax ``job_id`` to ``user`` (#13): the job's ``user_name`` and its
+        incoming archive entry's, with ``events``, in one transaction; returns the job."""
+        with self._store._write("reassign") as conn:
+            found = (
+                conn.execute(sa.select(t_jobs).where(t_jobs.c.job_id == job_id).with_for_update())
+                .mappings()
+                .first()
+            )
+            if found is None:
+                raise NotFound(f"job {job_id} does not exist", hint="list the received faxes")
+            conn.execute(t_jobs.update().where(t_jobs.c.job_id == job_id).values(user_name=user))
+            conn.execute(
+                t_archive.update()
+                .where(t_archive.c.direction == "incoming", t_archive.c.job_id == job_id)
+                .values(user_name=user)
+            )
+            self._store._insert_events(conn, events, [job_id] * len(events))
+            return codec.row_to_job({**found, "user_name": user})
 
     def delete(self, archive_ids: Sequence[int]) -> int:
         if not archive_ids:

@@ -211,3 +211,114 @@ audit = sa.Table(
     sa.Index("ix_audit_action", "action", "audit_id"),
     sqlite_autoincrement=True,
 )
+
+# -- ipp (issue #11, migration 0006) ----------------------------------------------------------
+
+#: Jobs printed to the IPP FaxOut printer (``/ipp/faxout``). ``ipp_job_id`` is the job-id the
+#: desktop sees; a job becomes a lanfax broadcast (``broadcast_id``), a draft (``draft_id``),
+#: or ends canceled/aborted before either. ``state`` is ``incoming`` (Create-Job waiting for
+#: its document), ``faxing``, ``draft``, ``canceled`` or ``aborted``; a faxing job's IPP state
+#: is derived from its broadcast's jobs. ``attributes`` (JSON) keeps what Create-Job asked.
+ipp_jobs = sa.Table(
+    "ipp_jobs",
+    metadata,
+    sa.Column("ipp_job_id", ID, sa.Identity(), primary_key=True),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("job_name", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("completed_at", sa.BigInteger, nullable=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("state_message", sa.Text, nullable=False),
+    sa.Column("broadcast_id", sa.Text, nullable=False),
+    sa.Column("draft_id", sa.BigInteger, nullable=True),
+    sa.Column("attributes", sa.Text, nullable=False),
+    sa.Index("ix_ipp_jobs_user", "user_name", "ipp_job_id"),
+    sqlite_autoincrement=True,
+)
+
+#: Drafts: a document printed with no fax number, kept for its owner until ``expires_at``
+#: (``document_path`` is spool-relative; ``document_format`` the MIME type it came with).
+drafts = sa.Table(
+    "drafts",
+    metadata,
+    sa.Column("draft_id", ID, sa.Identity(), primary_key=True),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("document_name", sa.Text, nullable=False),
+    sa.Column("document_format", sa.Text, nullable=False),
+    sa.Column("document_path", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("ipp_job_id", sa.BigInteger, nullable=True),
+    sa.Index("ix_drafts_user", "user_name", "draft_id"),
+    sa.Index("ix_drafts_expires", "expires_at"),
+    sqlite_autoincrement=True,
+)
+# -- contacts (migration 0008, issue #13) --------------------------------------------------------
+
+#: The address book. ``owner`` is the user of a personal contact, "" for a shared one;
+#: ``name_key`` is the name case-folded (lanfax.model.contacts.name_key), unique per owner
+#: together with the lists' names (checked by the store in the writing transaction).
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("contact_id", ID, sa.Identity(), primary_key=True),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("name_key", sa.Text, nullable=False),
+    sa.Column("fax_number", sa.Text, nullable=False),
+    sa.Column("company", sa.Text, nullable=False),
+    sa.Column("department", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("street_address", sa.Text, nullable=False),
+    sa.Column("city", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("zip", sa.Text, nullable=False),
+    sa.Column("country", sa.Text, nullable=False),
+    sa.Column("office_location", sa.Text, nullable=False),
+    sa.Column("office_phone", sa.Text, nullable=False),
+    sa.Column("home_phone", sa.Text, nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("owner", "name_key", name="uq_contacts_owner_name"),
+    sqlite_autoincrement=True,
+)
+
+#: Distribution lists, named like contacts (same owner rule, same name space).
+contact_lists = sa.Table(
+    "contact_lists",
+    metadata,
+    sa.Column("list_id", ID, sa.Identity(), primary_key=True),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("name_key", sa.Text, nullable=False),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("owner", "name_key", name="uq_contact_lists_owner_name"),
+    sqlite_autoincrement=True,
+)
+
+#: The members of a list, in order: a contact (removed with it) or a bare number.
+contact_list_members = sa.Table(
+    "contact_list_members",
+    metadata,
+    sa.Column(
+        "list_id",
+        ID,
+        sa.ForeignKey("contact_lists.list_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column(
+        "contact_id",
+        ID,
+        sa.ForeignKey("contacts.contact_id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("fax_number", sa.Text, nullable=False),
+    sa.Index("ix_contact_list_members_contact", "contact_id"),
+)

@@ -98,3 +98,37 @@ def test_two_providers_fax_each_other_in_real_time(tmp_path: Path, one_page: Pat
             side,
             handler.messages[:20],
         )
+
+
+def test_a_send_starts_at_its_first_page(tmp_path: Path) -> None:
+    """SendOptions.first_page (a retry after the far end confirmed pages 1-2): only page 3
+    goes over the line, and the progress counts in the document's numbering (issue #14)."""
+    doc = save_tiff(tmp_path / "three.tif", light_pages(3, height=300), "group4")
+
+    async def scenario() -> None:
+        h = Harness(tmp_path)
+        callee = Iax2Provider()
+        await h.add(callee, {"peer": "127.0.0.1:9", "number": "200", "ring_interval": 0.2})
+        host, port = callee.address
+        caller = Iax2Provider()
+        await h.add(caller, {"peer": f"{host}:{port}", "number": "100"})
+        [rx_dev] = callee.virtual_devices()
+        [tx_dev] = caller.virtual_devices()
+        h.answer_after[rx_dev.local_id] = 1
+        got = h.expect(rx_dev.local_id)
+        try:
+            result, _ = await h.send(
+                caller, tx_dev.local_id, doc, "200", options=SendOptions(first_page=3)
+            )
+            received = await asyncio.wait_for(got, 30)
+        finally:
+            await caller.shutdown()
+            await callee.shutdown()
+        assert result.ok and result.pages == 1, result
+        assert received.result.pages == 1
+        (page,) = tiff_pixels(received.file)
+        assert np.array_equal(page, tiff_pixels(doc)[2])
+        done = [s.pages_done for s in h.statuses[tx_dev.local_id] if s.pages_done]
+        assert done and done[-1] == 3 and min(done) >= 2, done
+
+    run(scenario(), timeout=90)

@@ -16,7 +16,7 @@ from tests.providers.sip.kamailio import Kamailio
 from tests.providers.sip.util import sip_config
 
 from lanfax.model.codes import ProviderStatus
-from lanfax.providers.api import CallResult, FaxDevStatus
+from lanfax.providers.api import CallResult, FaxDevStatus, SendOptions
 from lanfax.providers.sip import SipProvider
 
 
@@ -101,7 +101,7 @@ def test_488_stays_g711_and_bye_mid_page(
 
         def cut_after_first_page(local_id: str, status: FaxDevStatus) -> None:
             # The sender heard MCF for page 1: cut the receiver while page 2 is sent.
-            if local_id == tx_cut and status.string_id == "sent page 1":
+            if local_id == tx_cut and status.pages_done == 1:
                 asyncio.get_running_loop().create_task(cut_soon())
 
         h.watchers.append(cut_after_first_page)
@@ -183,3 +183,35 @@ def test_bad_password_is_a_clear_error(kamailio: Kamailio, tmp_path: Path) -> No
             raise AssertionError("registration with a wrong password succeeded")
 
     run(scenario(), timeout=30)
+
+
+def test_a_send_starts_at_its_first_page(
+    kamailio: Kamailio, tmp_path: Path, sip_docs: dict[str, Path]
+) -> None:
+    """SendOptions.first_page over SIP (audio and T.38): only page 2 of the two goes over
+    the line; progress is in the document's numbering (issue #14)."""
+
+    async def scenario() -> None:
+        h = Harness(tmp_path)
+        p = await providers(h, kamailio, u200={"t38": "off"}, u201={"t38": "off"}, u202={}, u203={})
+        doc = sip_docs["two"]
+        try:
+            for src, dst, number in (("200", "201", "201"), ("202", "203", "203")):
+                rx = ids(p[dst])[0]
+                h.answer_after[rx] = 1
+                fut = h.expect(rx)
+                result, _ = await h.send(
+                    p[src], ids(p[src])[0], doc, number, options=SendOptions(first_page=2)
+                )
+                got = await asyncio.wait_for(fut, 30)
+                assert result.status.status_id is ProviderStatus.COMPLETED, result
+                assert result.pages == 1 and got.result.pages == 1
+                (page,) = tiff_pixels(got.file)
+                assert np.array_equal(page, tiff_pixels(doc)[1])
+                done = [s.pages_done for s in h.statuses[ids(p[src])[0]] if s.pages_done]
+                assert done and done[-1] == 2, done
+        finally:
+            for prov in p.values():
+                await prov.shutdown()
+
+    run(scenario(), timeout=120)

@@ -59,12 +59,14 @@ class Iax2Job(ProviderJob):
         self._abort_event = asyncio.Event()
 
 
-def send_reporter(job: Iax2Job, tx_pages: int) -> Callable[[SessionEvent], None]:
+def send_reporter(
+    job: Iax2Job, tx_pages: int, first_page: int = 1
+) -> Callable[[SessionEvent], None]:
     def report(ev: SessionEvent) -> None:
         if isinstance(ev, PhaseB):
-            job.set_status(sending_status(0, tx_pages, ev.remote_ident))
+            job.set_status(sending_status(0, tx_pages, ev.remote_ident, first_page=first_page))
         elif isinstance(ev, PageDone):
-            job.set_status(sending_status(ev.page, tx_pages, job.status.csi))
+            job.set_status(sending_status(ev.page, tx_pages, job.status.csi, first_page=first_page))
 
     return report
 

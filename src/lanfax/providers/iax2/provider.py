@@ -314,8 +314,9 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
                 return self._final(job, *outcome)
             on_call_in_progress()
             tx_pages = session.tx_pages
-            job.set_status(sending_status(0, tx_pages))
-            result = await self._media(job, ctx, session, send_reporter(job, tx_pages))
+            first = opts.first_page
+            job.set_status(sending_status(0, tx_pages, first_page=first))
+            result = await self._media(job, ctx, session, send_reporter(job, tx_pages, first))
             session = None
             return result
         finally:

@@ -37,7 +37,7 @@ from lanfax.providers.api import (
     SendOptions,
     ServiceCallbacks,
 )
-from lanfax.providers.common import ReceiveGuard, session_options
+from lanfax.providers.common import ReceiveGuard, sending_status, session_options
 from lanfax.providers.sip.call import SipCall
 from lanfax.providers.sip.config import parse_config
 from lanfax.providers.sip.dialog import Dialog, status_for_response
@@ -192,7 +192,7 @@ class SipProvider(UserAgent):
         ch = job.channel
         if job.aborted:
             return self._final(job, ProviderStatus.USER_ABORT, "aborted before dialing")
-        check_tx_tiff(fax.file_name)
+        tx_pages = len(check_tx_tiff(fax.file_name))
         number = fax.receiver_number
         recipe = self.recipes.next_for(number)
         tried = {"recipe": recipe.name}
@@ -268,7 +268,7 @@ class SipProvider(UserAgent):
                     job, ProviderStatus.FATAL_ERROR, f"unusable SDP answer: {exc.message}", tried
                 )
             on_call_in_progress()
-            job.set_status(FaxDevStatus(ProviderStatus.TRANSMITTING, "transmitting page 1", 1))
+            job.set_status(sending_status(0, tx_pages, first_page=fax.options.first_page))
             call.start_media(media)
             result = await call.run_media()
             if result.ok:

@@ -17,7 +17,12 @@ from typing import Any, ClassVar
 from lanfax.model.codes import ProviderStatus
 from lanfax.model.errors import ProviderError
 from lanfax.providers.api import FaxDevStatus, IncomingCall
-from lanfax.providers.common import LineProvider, ProviderJob
+from lanfax.providers.common import (
+    LineProvider,
+    ProviderJob,
+    receiving_status,
+    sending_status,
+)
 from lanfax.providers.sip.auth import DigestError, authorization, parse_challenge
 from lanfax.providers.sip.call import SipCall
 from lanfax.providers.sip.config import SipConfig
@@ -455,28 +460,21 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         if job is None:
             return
         if call.outgoing:
+            # Pages in the document's numbering: a retry starts at SendOptions.first_page.
+            session = call.media.session if call.media is not None else None
+            tx_pages = session.tx_pages if session is not None else 0
+            first = session.options.first_page if session is not None else 1
             if kind == "negotiated":
-                job.set_status(
-                    FaxDevStatus(ProviderStatus.TRANSMITTING, "transmitting page 1", 1, csi=info)
-                )
+                job.set_status(sending_status(0, tx_pages, info, first_page=first))
             elif kind == "page":
-                job.set_status(
-                    FaxDevStatus(
-                        ProviderStatus.TRANSMITTING,
-                        f"sent page {pages}",
-                        pages + 1,
-                        csi=job.status.csi,
-                    )
-                )
+                job.set_status(sending_status(pages, tx_pages, job.status.csi, first_page=first))
         elif kind in ("negotiated", "page"):
-            current = pages if info == "EOP" else pages + 1
             job.set_status(
-                FaxDevStatus(
-                    ProviderStatus.RECEIVING,
-                    f"receiving page {current}",
-                    current,
+                receiving_status(
+                    pages,
+                    kind == "page" and info == "EOP",
                     caller_id=call.caller_id,
-                    routing_info=call.called_number,
+                    routing=call.called_number,
                 )
             )
 

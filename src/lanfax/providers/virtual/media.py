@@ -118,7 +118,8 @@ class Exchange:
 
     ``caller``/``callee`` are both :class:`AudioEnd` or both :class:`PacketEnd`. ``line``
     maps each direction's audio (codec, noise); ``drop_after_page`` cuts the line once the
-    callee has stored that many pages; ``callee_watch`` sees each callee event as it is
+    callee has stored that many pages and the caller heard the last of them confirmed (MCF);
+    ``callee_watch`` sees each callee event as it is
     collected (it may terminate the callee's session). :meth:`request_cut` may be called from
     any thread; the cut takes effect at the next step.
     """
@@ -195,7 +196,11 @@ class Exchange:
             self._drop_after is not None
             and self.cut_reason is None
             and self.pages[Side.CALLEE] >= self._drop_after
+            and self.pages[Side.CALLER] >= self._drop_after
         ):
+            # The callee stored page N and the caller heard it confirmed (MCF): both ends
+            # agree on what arrived, so a retry that resumes after the confirmed page sends
+            # every page exactly once (the test of "nothing sent twice" depends on it).
             self._cut(CutReason.DROPPED)
             out += self._collect()
         return out

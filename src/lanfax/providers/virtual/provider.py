@@ -247,9 +247,10 @@ class VirtualProvider(LineProvider[VirtualLine, VirtualJob]):
                 return self._final(job, status, "hung up while ringing")
             on_call_in_progress()
             tx_pages = session.tx_pages
-            job.set_status(sending_status(0, tx_pages))
+            first = options.first_page
+            job.set_status(sending_status(0, tx_pages, first_page=first))
             caller_result, callee_result = await run_call(
-                self, job, call, session, answer, self._caller_reporter(job, tx_pages)
+                self, job, call, session, answer, self._caller_reporter(job, tx_pages, first)
             )
             session = None  # run_call closed it
             answer = None
@@ -286,12 +287,14 @@ class VirtualProvider(LineProvider[VirtualLine, VirtualJob]):
                     line.call = None
             job.busy = False
 
-    def _caller_reporter(self, job: VirtualJob, tx_pages: int) -> Callable[[Progress], None]:
+    def _caller_reporter(
+        self, job: VirtualJob, tx_pages: int, first: int
+    ) -> Callable[[Progress], None]:
         def report(p: Progress) -> None:
             if p.kind == "negotiated":
-                job.set_status(sending_status(0, tx_pages, p.remote_ident))
+                job.set_status(sending_status(0, tx_pages, p.remote_ident, first_page=first))
             elif p.kind == "page":
-                job.set_status(sending_status(p.pages, tx_pages, job.status.csi))
+                job.set_status(sending_status(p.pages, tx_pages, job.status.csi, first_page=first))
 
         return report
 

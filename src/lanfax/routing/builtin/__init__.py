@@ -24,12 +24,14 @@ from lanfax.routing.api import (
     RoutingMethodInfo,
     normalize_guid,
 )
-from lanfax.routing.builtin import folder, mail, printer, webhook
+from lanfax.routing.builtin import folder, mail, owner, printer, webhook
 
 FOLDER_GUID = "{bd2da2a9-d079-4b39-a5a2-224a4b89eef6}"
 EMAIL_GUID = "{a3b92ecf-daeb-4eac-a06d-66ab2159e96d}"
 PRINT_GUID = "{a07e10a5-318b-4ab9-8468-531eee62fec6}"
 WEBHOOK_GUID = "{85273ed7-d9e4-4e33-9136-3792d97f723e}"
+#: Route to a user (#13): the fax gets an owner (lanfax.routing.builtin.owner).
+USER_GUID = "{6f1c4f3e-2b7a-4c1e-9a53-0d6f3c2b9e71}"
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -115,6 +117,7 @@ class BuiltinRoutes(RoutingExtension):
             RoutingMethodInfo(
                 WEBHOOK_GUID, "Post to a web hook", "route_to_webhook", frozenset({"secret"})
             ),
+            RoutingMethodInfo(USER_GUID, "Route to a user", "route_to_user"),
         ]
 
     # -- defaults and validation -------------------------------------------------------
@@ -135,6 +138,8 @@ class BuiltinRoutes(RoutingExtension):
             return mail.check(info)
         if guid == PRINT_GUID:
             return printer.check(info)
+        if guid == USER_GUID:
+            return owner.check(info)
         return webhook.check(info)
 
     def device_enable(self, method_guid: str, device_id: int, enable: bool | None) -> bool:
@@ -177,6 +182,8 @@ class BuiltinRoutes(RoutingExtension):
                 return await printer.route(
                     fax, info, callbacks=self.callbacks, lp_command=self.lp_command
                 )
+            if m.guid == USER_GUID:
+                return owner.route(fax, info)
             return await webhook.route(
                 fax,
                 info,
@@ -198,6 +205,7 @@ __all__ = [
     "EMAIL_GUID",
     "FOLDER_GUID",
     "PRINT_GUID",
+    "USER_GUID",
     "WEBHOOK_GUID",
     "BuiltinRoutes",
 ]

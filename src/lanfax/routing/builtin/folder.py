@@ -32,7 +32,13 @@ def folder_check(roots: Sequence[Path]) -> Any:
             raise ConfigError(f"{v!r} is not a folder", hint="give an absolute path")
         p = Path(v)
         if not p.is_absolute():
-            raise ConfigError(f"{v!r} is not an absolute path", hint="start it with /")
+            # The server keeps the directory it was started in (its data directory is made
+            # absolute from it): that is the folder a relative path would have meant.
+            meant = os.path.abspath(v)
+            raise ConfigError(
+                f"{v!r} is not an absolute path (it would mean {meant!r})",
+                hint=f"give the full path, e.g. {meant}",
+            )
         if not inside(p, roots):
             allowed = ", ".join(str(r) for r in roots)
             raise ConfigError(

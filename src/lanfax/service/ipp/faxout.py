@@ -1,0 +1,840 @@
+"""The FaxOut printer's operations over the fax service (PWG 5100.15, RFC 8011).
+
+:class:`FaxOut` takes a decoded request, the authenticated caller and the printer's URIs,
+and returns the response :class:`~lanfax.service.ipp.codec.Message`; the HTTP adapter
+(:mod:`lanfax.api.ipp`) only moves bytes. Every refusal is an IPP status with a
+``status-message`` a person can read, and a refused request queues nothing: the job row is
+written only once the fax (or the draft) is committed.
+
+A printed job with destinations becomes one lanfax broadcast (one job per number, sharing the
+document) through the same submission path as ``POST /api/v1/jobs``; its IPP state follows
+that broadcast's jobs. A printed job without destinations becomes a draft of its owner.
+Rights are the API's: submitting needs job_submit (and submit_normal), seeing or canceling
+another user's printed job needs query_jobs / manage_jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid as uuidlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lanfax import __version__
+from lanfax.model.codes import AccessRight, AccessRightEx, PortFlags
+from lanfax.model.drafts import (
+    IPP_ABORTED,
+    IPP_CANCELED,
+    IPP_DRAFT,
+    IPP_FAXING,
+    IPP_INCOMING,
+    Draft,
+    IppJob,
+)
+from lanfax.model.errors import (
+    AccessDenied,
+    Conflict,
+    DocumentError,
+    FaxError,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    Unavailable,
+)
+from lanfax.model.jobs import Job
+from lanfax.service.ipp import printer
+from lanfax.service.ipp.codec import (
+    Attribute,
+    Group,
+    GroupTag,
+    Message,
+    Status,
+    Tag,
+    Value,
+    attr,
+    collection,
+)
+from lanfax.service.ipp.model import (
+    DOCUMENT_FORMATS,
+    FINAL_JOB_STATES,
+    FaxRequest,
+    IppError,
+    JobState,
+    Op,
+    Progress,
+    broadcast_state,
+    fax_request,
+    one,
+    text_of,
+    transmission_status,
+)
+from lanfax.service.rights import Caller, right_name
+from lanfax.service.spool import write_durably
+from lanfax.service.submit import parse_submission
+from lanfax.store.api import JobQuery
+
+if TYPE_CHECKING:
+    from lanfax.service.core import FaxService
+    from lanfax.store.ipp import SqlIpp
+
+log = logging.getLogger("lanfax.ipp")
+
+#: The job attributes answered to Print-Job, Create-Job and Send-Document.
+_CREATED = [
+    "job-id",
+    "job-uri",
+    "job-state",
+    "job-state-reasons",
+    "job-state-message",
+    "lanfax-draft-id",
+]
+
+#: What an operation returns: the groups after the operation group, status-message, status.
+Result = tuple[list[Group], str, Status]
+
+#: Settings namespace holding the printer's stable UUID.
+_NS = "ipp.printer"
+_MAX_JOB_NAME = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """How the client reached the printer: its URIs, for printer-uri-supported and job-uri."""
+
+    uris: Sequence[tuple[str, str]]  # (uri, "none" | "tls")
+
+    @property
+    def primary(self) -> str:
+        return self.uris[0][0]
+
+
+def _ok_status(msg: Message) -> tuple[int, int]:
+    return msg.version if msg.version[0] in (1, 2) else (1, 1)
+
+
+def _op_group(status_message: str) -> Group:
+    return Group(
+        GroupTag.OPERATION,
+        (
+            attr("attributes-charset", Tag.CHARSET, "utf-8"),
+            attr("attributes-natural-language", Tag.LANGUAGE, "en"),
+            attr("status-message", Tag.TEXT, status_message[:255]),
+        ),
+    )
+
+
+def error_response(request_id: int, status: Status, message: str, version=(1, 1)) -> Message:  # type: ignore[no-untyped-def]
+    """A response carrying only ``status`` and its ``status-message``."""
+    return Message(version, int(status), request_id, (_op_group(message),))
+
+
+def _fax_status(exc: FaxError) -> Status:
+    """The IPP status of a lanfax error (RFC 8011 13.1.4/13.1.5)."""
+    if isinstance(exc, TooLarge):
+        return Status.REQUEST_ENTITY_TOO_LARGE
+    if isinstance(exc, DocumentError):
+        return Status.DOCUMENT_FORMAT_ERROR
+    if isinstance(exc, InvalidInput):
+        return Status.ATTRIBUTES_OR_VALUES_NOT_SUPPORTED
+    if isinstance(exc, AccessDenied):
+        return Status.NOT_AUTHORIZED
+    if isinstance(exc, NotFound):
+        return Status.NOT_FOUND
+    if isinstance(exc, Conflict):
+        return Status.NOT_POSSIBLE
+    if isinstance(exc, Unavailable):
+        return Status.SERVICE_UNAVAILABLE
+    return Status.INTERNAL_ERROR
+
+
+class FaxOut:
+    """The IPP FaxOut printer of one fax service."""
+
+    def __init__(self, service: FaxService, name: str = "lanfax") -> None:
+        self.service = service
+        self.name = name
+        self._db: SqlIpp | None = None
+        self._uuid: str | None = None
+        #: Jobs being canceled/closed by one request at a time (Send-Document races).
+        self._busy: set[int] = set()
+
+    @property
+    def db(self) -> SqlIpp:
+        if self._db is None:
+            from lanfax.store.ipp import SqlIpp
+
+            self._db = SqlIpp(self.service.ctx.store)  # type: ignore[arg-type]
+        return self._db
+
+    async def _printer_uuid(self) -> str:
+        if self._uuid is None:
+            ctx = self.service.ctx
+            rec = await ctx.get_settings(_NS)
+            value = rec.get("uuid") if isinstance(rec, dict) else None
+            if not isinstance(value, str):
+                value = str(uuidlib.uuid4())
+                await ctx.put_settings(_NS, {**(rec or {}), "uuid": value})
+            self._uuid = value
+        return self._uuid
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    async def handle(self, req: Message, caller: Caller, where: Endpoint) -> Message:
+        """The response to ``req`` from ``caller``. Never raises for a client's mistake."""
+        version = _ok_status(req)
+        try:
+            if req.version[0] not in (1, 2):
+                raise IppError(
+                    Status.VERSION_NOT_SUPPORTED,
+                    f"IPP version {req.version[0]}.{req.version[1]} is not supported; "
+                    "use 1.1 or 2.0",
+                )
+            self._check_operation_group(req)
+            try:
+                op = Op(req.code)
+            except ValueError:
+                raise IppError(
+                    Status.OPERATION_NOT_SUPPORTED,
+                    f"operation 0x{req.code:04X} is not supported by this fax printer",
+                ) from None
+            handler = getattr(self, "_" + op.name.lower())
+            groups, message, status = await handler(req, caller, where)
+            return Message(version, int(status), req.request_id, (_op_group(message), *groups))
+        except IppError as exc:
+            return error_response(req.request_id, exc.status, exc.message, version)
+        except FaxError as exc:
+            status = _fax_status(exc)
+            if status is Status.INTERNAL_ERROR:
+                log.error("IPP operation 0x%04X failed: %s", req.code, exc)
+            text = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            return error_response(req.request_id, status, text, version)
+
+    def _check_operation_group(self, req: Message) -> None:
+        # RFC 8011 4.1.4: the first group is the operation attributes, beginning with
+        # attributes-charset then attributes-natural-language.
+        if not req.groups or req.groups[0].tag != GroupTag.OPERATION:
+            raise IppError(Status.BAD_REQUEST, "the request has no operation attributes group")
+        attrs = req.groups[0].attributes
+        if len(attrs) < 2 or attrs[0].name != "attributes-charset":
+            raise IppError(
+                Status.BAD_REQUEST, "the first operation attribute must be attributes-charset"
+            )
+        if attrs[1].name != "attributes-natural-language":
+            raise IppError(
+                Status.BAD_REQUEST,
+                "the second operation attribute must be attributes-natural-language",
+            )
+        charset = one(attrs[0], Tag.CHARSET).value
+        if not isinstance(charset, str) or charset.lower() not in ("utf-8", "us-ascii"):
+            raise IppError(
+                Status.CHARSET_NOT_SUPPORTED, f"charset {charset!r} is not supported; use utf-8"
+            )
+        if sum(1 for g in req.groups if g.tag == GroupTag.OPERATION) > 1:
+            raise IppError(Status.BAD_REQUEST, "the operation attributes group appears twice")
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _op_attr(req: Message, name: str) -> Attribute | None:
+        g = req.groups[0]
+        return g.get(name)
+
+    def _target_job(self, req: Message) -> int:
+        """The job a job operation names: ``job-id`` (with printer-uri) or ``job-uri``."""
+        job_id = self._op_attr(req, "job-id")
+        if job_id is not None:
+            v = one(job_id, Tag.INTEGER).value
+            assert isinstance(v, int)
+            return v
+        job_uri = self._op_attr(req, "job-uri")
+        if job_uri is not None:
+            uri = one(job_uri, Tag.URI).value
+            assert isinstance(uri, str)
+            tail = uri.rsplit("/", 1)[-1]
+            if tail.isdigit():
+                return int(tail)
+            raise IppError(Status.NOT_FOUND, f"job-uri {uri!r} names no job of this printer")
+        raise IppError(Status.BAD_REQUEST, "the request names no job (job-id or job-uri)")
+
+    def _check_target_printer(self, req: Message) -> None:
+        if self._op_attr(req, "printer-uri") is None and self._op_attr(req, "job-uri") is None:
+            raise IppError(Status.BAD_REQUEST, "the request has no printer-uri")
+
+    async def _get_job(self, job_id: int, caller: Caller, *, manage: bool) -> IppJob:
+        job = await self.service.ctx.run(self.db.get_job, job_id)
+        if job is None:
+            raise IppError(Status.NOT_FOUND, f"there is no job {job_id} on this printer")
+        right = AccessRightEx.MANAGE_JOBS if manage else AccessRightEx.QUERY_JOBS
+        if job.user_name != caller.user and not caller.holds(right):
+            raise IppError(
+                Status.NOT_AUTHORIZED,
+                f"job {job_id} belongs to another user; seeing or canceling it needs the "
+                f"right {right_name(right)}",
+            )
+        return job
+
+    @staticmethod
+    def _require_submit(caller: Caller) -> None:
+        for right in (AccessRight.JOB_SUBMIT, AccessRightEx.SUBMIT_NORMAL):
+            if not caller.holds(right):
+                raise IppError(
+                    Status.NOT_AUTHORIZED,
+                    f"user {caller.user!r} may not send faxes (lacks the right "
+                    f"{right_name(right)}); ask an administrator",
+                )
+
+    @staticmethod
+    def _job_name(req: Message) -> str:
+        a = req.groups[0].get("job-name") or req.groups[0].get("document-name")
+        return text_of(a, _MAX_JOB_NAME) if a is not None else "print job"
+
+    @staticmethod
+    def _job_groups(req: Message) -> list[Group]:
+        return [g for g in req.groups if g.tag in (GroupTag.OPERATION, GroupTag.JOB)]
+
+    def _document_format(self, req: Message) -> str:
+        a = self._op_attr(req, "document-format")
+        if a is None:
+            return "application/octet-stream"
+        fmt = one(a, Tag.MIME_TYPE).value
+        assert isinstance(fmt, str)
+        fmt = fmt.lower()
+        if fmt not in DOCUMENT_FORMATS:
+            raise IppError(
+                Status.DOCUMENT_FORMAT_NOT_SUPPORTED,
+                f"document-format {fmt!r} is not supported; send one of "
+                f"{', '.join(DOCUMENT_FORMATS)}",
+            )
+        return fmt
+
+    def _check_compression(self, req: Message) -> None:
+        a = self._op_attr(req, "compression")
+        if a is not None and one(a, Tag.KEYWORD).value != "none":
+            raise IppError(
+                Status.COMPRESSION_NOT_SUPPORTED,
+                f"compression {a.values[0].value!r} is not supported; send the document as it is",
+            )
+
+    def _validate(self, req: Message, caller: Caller) -> FaxRequest:
+        """Everything Validate-Job, Print-Job and Create-Job check before doing anything."""
+        self._check_target_printer(req)
+        self._require_submit(caller)
+        self._check_compression(req)
+        fax = fax_request(self._job_groups(req))
+        if fax.destinations:
+            self._submission(fax, "check")  # the dialing rules, before anything is kept
+        return fax
+
+    def _submission(self, fax: FaxRequest, job_name: str):  # type: ignore[no-untyped-def]
+        settings = self.service.settings
+        data: dict[str, object] = {
+            "recipients": [
+                {"recipient_number": d.number, "recipient_name": d.to_name}
+                for d in fax.destinations
+            ],
+            "document_name": job_name,
+        }
+        if fax.cover is not None:
+            data["sender_name"] = fax.cover.sdr_name
+            data["sender_company"] = fax.cover.sdr_company
+        try:
+            sub = parse_submission(
+                data, dialing=settings.dialing, max_recipients=settings.max_recipients
+            )
+        except InvalidInput as exc:
+            raise IppError(
+                Status.ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+                exc.message.replace("recipients[", "destination-uris[")
+                + (f" ({exc.hint})" if exc.hint else ""),
+            ) from None
+        extra: dict[str, int] = {}
+        if fax.retries is not None:
+            extra["retries"] = fax.retries
+        if fax.retry_delay_min is not None:
+            extra["retry_delay"] = fax.retry_delay_min
+        return replace(sub, cover_page=fax.cover, extra=extra)
+
+    # -- documents -----------------------------------------------------------------------------
+
+    async def _stage(self, data: bytes, fmt: str) -> tuple[Path, Path]:
+        """The document written durably into a new stage directory: (stage, file)."""
+        if not data:
+            raise IppError(Status.BAD_REQUEST, "the request carries no document data")
+        ctx = self.service.ctx
+        stage = await ctx.run(self.service.spool.new_stage)
+        try:
+            path = stage / "000"
+            from lanfax.documents.ippraster import RASTER_FORMATS, sniff_raster
+
+            raster = fmt if fmt in RASTER_FORMATS else sniff_raster(data[:8])
+            if raster is not None:
+                await ctx.run(_raster_to_tiff, data, raster, path)
+            else:
+                await ctx.run(write_durably, path, data)
+            return stage, path
+        except BaseException:
+            await ctx.run(shutil.rmtree, stage, True)
+            raise
+
+    async def _accept_document(
+        self, job: IppJob, fax: FaxRequest, data: bytes, fmt: str, caller: Caller
+    ) -> IppJob:
+        """Fax the document (or keep it as a draft); the job row follows. Nothing is kept
+        when this raises."""
+        stage, path = await self._stage(data, fmt)
+        ctx = self.service.ctx
+        if not fax.destinations:
+            return await self._keep_draft(job, stage, path, fmt)
+        try:
+            broadcast_id, _jobs = await self.service.submit(
+                self._submission(fax, job.job_name),
+                [path],
+                user_name=caller.user,
+                stage_dir=stage,
+                labels=[f"the printed document ({job.job_name})"],
+            )
+        except BaseException:
+            await ctx.run(shutil.rmtree, stage, True)
+            raise
+        return await self._save(job, state=IPP_FAXING, broadcast_id=broadcast_id)
+
+    async def _keep_draft(self, job: IppJob, stage: Path, path: Path, fmt: str) -> IppJob:
+        ctx = self.service.ctx
+        now = ctx.clock.now()
+        days = ctx.config.draft_days
+        try:
+            drafts = self.service.spool.root / "drafts"
+            name = f"{now.strftime('%Y%m%d%H%M%S')}-{uuidlib.uuid4().hex[:12]}"
+            await ctx.run(_commit_draft_file, path, drafts, name)
+        finally:
+            await ctx.run(shutil.rmtree, stage, True)
+        final = drafts / name
+        draft = Draft(
+            draft_id=0,
+            user_name=job.user_name,
+            document_name=job.job_name,
+            document_format=fmt,
+            size=final.stat().st_size,
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+            ipp_job_id=job.ipp_job_id or None,
+            document_path=self.service.spool.relative(final),
+        )
+        if not job.ipp_job_id:
+            job = await ctx.run(self.db.add_job, replace(job, state=IPP_INCOMING))
+            draft = replace(draft, ipp_job_id=job.ipp_job_id)
+        try:
+            saved = await ctx.run(self.db.add_draft, draft, job.ipp_job_id)
+        except BaseException:
+            final.unlink(missing_ok=True)
+            raise
+        log.info(
+            "ipp job %d kept as draft %d for %s", job.ipp_job_id, saved.draft_id, job.user_name
+        )
+        found = await ctx.run(self.db.get_job, job.ipp_job_id)
+        assert found is not None
+        return found
+
+    async def _save(self, job: IppJob, **changes: object) -> IppJob:
+        ctx = self.service.ctx
+        if changes.get("state") in (IPP_CANCELED, IPP_ABORTED):
+            changes.setdefault("completed_at", ctx.clock.now())
+        if not job.ipp_job_id:
+            return await ctx.run(self.db.add_job, replace(job, **changes))  # type: ignore[arg-type]
+        await ctx.run(lambda: self.db.update_job(job.ipp_job_id, **changes))
+        found = await ctx.run(self.db.get_job, job.ipp_job_id)
+        assert found is not None
+        return found
+
+    def _new_job(self, req: Message, caller: Caller, fax: FaxRequest) -> IppJob:
+        return IppJob(
+            ipp_job_id=0,
+            user_name=caller.user,
+            job_name=self._job_name(req),
+            created_at=self.service.ctx.clock.now(),
+            state=IPP_INCOMING,
+            attributes=_fax_to_json(fax),
+        )
+
+    # -- job state -----------------------------------------------------------------------------
+
+    async def _progress(self, job: IppJob) -> tuple[Progress, list[Job]]:
+        if job.state == IPP_FAXING:
+            jobs = await self.service.list_jobs(JobQuery(limit=1000, broadcast_id=job.broadcast_id))
+            return broadcast_state(jobs), jobs
+        if job.state == IPP_INCOMING:
+            return Progress(
+                JobState.PENDING_HELD, ("job-incoming",), "waiting for the document", 0
+            ), []
+        if job.state == IPP_DRAFT:
+            return (
+                Progress(
+                    JobState.COMPLETED,
+                    ("job-completed-successfully",),
+                    job.state_message or "kept as a draft",
+                    0,
+                ),
+                [],
+            )
+        if job.state == IPP_CANCELED:
+            return Progress(
+                JobState.CANCELED, ("job-canceled-by-user",), job.state_message or "canceled", 0
+            ), []
+        return Progress(
+            JobState.ABORTED, ("aborted-by-system",), job.state_message or "aborted", 0
+        ), []
+
+    async def _job_attributes(
+        self, job: IppJob, where: Endpoint, requested: Sequence[str] | None
+    ) -> Group:
+        progress, jobs = await self._progress(job)
+        base = where.primary
+        up = self.service.started_at or job.created_at
+
+        def rel(t: datetime | None) -> Value:
+            if t is None:
+                return Value(Tag.NO_VALUE)
+            return Value(Tag.INTEGER, max(1, int((t - up).total_seconds()) + 1))
+
+        started = min((j.started_at for j in jobs if j.started_at), default=None)
+        ended: datetime | None = None
+        if progress.state in FINAL_JOB_STATES:
+            ended = job.completed_at or max(
+                (j.completed_at for j in jobs if j.completed_at), default=None
+            )
+        dests = [
+            collection(
+                attr("destination-uri", Tag.URI, f"tel:{j.recipient_number}"),
+                attr("images-completed", Tag.INTEGER, j.pages_done),
+                attr("transmission-status", Tag.ENUM, transmission_status(j)),
+            )
+            for j in jobs
+        ]
+        attrs: list[Attribute] = [
+            attr("job-id", Tag.INTEGER, job.ipp_job_id),
+            attr("job-uri", Tag.URI, f"{base}/{job.ipp_job_id}"),
+            attr("job-printer-uri", Tag.URI, base),
+            attr("job-name", Tag.NAME, job.job_name or "print job"),
+            attr("job-originating-user-name", Tag.NAME, job.user_name),
+            attr("job-state", Tag.ENUM, int(progress.state)),
+            attr("job-state-reasons", Tag.KEYWORD, *progress.reasons),
+            attr("job-state-message", Tag.TEXT, progress.message[:255]),
+            attr(
+                "job-printer-up-time",
+                Tag.INTEGER,
+                max(1, int((self.service.clock.now() - up).total_seconds()) + 1),
+            ),
+            Attribute("time-at-creation", (rel(job.created_at),)),
+            Attribute("time-at-processing", (rel(started),)),
+            Attribute("time-at-completed", (rel(ended),)),
+            attr("date-time-at-creation", Tag.DATE_TIME, job.created_at),
+            attr("job-impressions-completed", Tag.INTEGER, progress.pages_done),
+            attr("job-media-sheets-completed", Tag.INTEGER, progress.pages_done),
+            attr("number-of-documents", Tag.INTEGER, 0 if job.state == IPP_INCOMING else 1),
+            attr(
+                "job-uuid",
+                Tag.URI,
+                f"urn:uuid:{uuidlib.uuid5(uuidlib.NAMESPACE_URL, f'{base}/{job.ipp_job_id}')}",
+            ),
+        ]
+        if dests:
+            attrs.append(Attribute("destination-statuses", tuple(dests)))
+        if job.draft_id is not None:
+            attrs.append(attr("lanfax-draft-id", Tag.INTEGER, job.draft_id))
+        return Group(GroupTag.JOB, tuple(printer.select(attrs, requested)))
+
+    @staticmethod
+    def _requested(req: Message) -> list[str] | None:
+        a = req.groups[0].get("requested-attributes")
+        if a is None:
+            return None
+        out = []
+        for v in a.values:
+            if v.tag != Tag.KEYWORD or not isinstance(v.value, str):
+                raise IppError(Status.BAD_REQUEST, "requested-attributes must be keywords")
+            out.append(v.value)
+        return out
+
+    # -- operations ----------------------------------------------------------------------------
+    # Each returns (groups after the operation group, status-message, status).
+
+    async def _get_printer_attributes(
+        self, req: Message, caller: Caller, where: Endpoint
+    ) -> Result:
+        self._check_target_printer(req)
+        svc = self.service
+        ports = svc.ports()
+        modems = [
+            printer.Modem(p.device_name, p.number or p.tsid, f"{p.provider} line {p.device_name}")
+            for p in ports
+            if PortFlags.SEND in p.flags
+        ]
+        cfg = svc.ctx.config
+        now = svc.clock.now()
+        started = svc.started_at or now
+        queued = await self.service.ctx.run(
+            self.db.list_jobs, None, limit=1000, states=(IPP_INCOMING, IPP_FAXING)
+        )
+        facts = printer.PrinterFacts(
+            uris=where.uris,
+            uuid=await self._printer_uuid(),
+            name=self.name,
+            info="lanfax network fax printer",
+            location="",
+            make_and_model=f"lanfax {__version__} FaxOut",
+            version=__version__,
+            modems=modems,
+            retries=cfg.retries,
+            retry_delay_min=max(1, cfg.retry_delay),
+            up_time=int((now - started).total_seconds()) + 1,
+            now=now,
+            processing=any(p.state.name == "SENDING" for p in ports),
+            queued=len(queued),
+        )
+        attrs = printer.select(printer.printer_attributes(facts), self._requested(req))
+        return [Group(GroupTag.PRINTER, tuple(attrs))], "successful-ok", Status.OK
+
+    async def _identify_printer(self, req: Message, caller: Caller, where: Endpoint) -> Result:
+        self._check_target_printer(req)
+        log.info(
+            "Identify-Printer from %s (%s): this printer is lanfax's fax service",
+            caller.user,
+            caller.address,
+        )
+        return [], "this is the lanfax fax printer", Status.OK
+
+    async def _validate_job(self, req: Message, caller: Caller, where: Endpoint) -> Result:
+        self._validate(req, caller)
+        self._document_format(req)
+        self._job_name(req)
+        return [], "the job would be accepted", Status.OK
+
+    async def _print_job(self, req: Message, caller: Caller, where: Endpoint) -> Result:
+        fax = self._validate(req, caller)
+        fmt = self._document_format(req)
+        job = await self._accept_document(
+            self._new_job(req, caller, fax), fax, req.data, fmt, caller
+        )
+        what = "faxing" if fax.destinations else "kept as a draft (no fax number was given)"
+        return (
+            [
+                await self._job_attributes(
+                    job,
+                    where,
+                    _CREATED,
+                )
+            ],
+            what,
+            Status.OK,
+        )
+
+    async def _create_job(self, req: Message, caller: Caller, where: Endpoint) -> Result:
+        fax = self._validate(req, caller)
+        job = await self._save(self._new_job(req, caller, fax), state=IPP_INCOMING)
+        return (
+            [
+                await self._job_attributes(
+                    job,
+                    where,
+                    _CREATED,
+                )
+            ],
+            "waiting for the document",
+            Status.OK,
+        )
+
+    async def _send_document(self, req: Message, caller: Caller, where: Endpoint) -> Result:
+        job_id = self._target_job(req)
+        last = self._op_attr(req, "last-document")
+        if last is None:
+            raise IppError(Status.BAD_REQUEST, "Send-Document needs last-document")
+        is_last = one(last, Tag.BOOLEAN).value
+        self._require_submit(caller)
+        self._check_compression(req)
+        job = await self._get_job(job_id, caller, manage=True)
+        if job.user_name != caller.user:
+            raise IppError(Status.NOT_AUTHORIZED, f"job {job_id} was created by another user")
+        if job.state != IPP_INCOMING or job_id in self._busy:
+            raise IppError(
+                Status.MULTIPLE_DOCUMENT_JOBS_NOT_SUPPORTED
+                if job.state in (IPP_FAXING, IPP_DRAFT)
+                else Status.NOT_POSSIBLE,
+                f"job {job_id} is not waiting for a document "
+                "(one document per job; it may have been canceled)",
+            )
+        if not req.data:
+            if is_last:
+                job = await self._save(job, state=IPP_ABORTED, state_message="no document was sent")
+                return (
+                    [await self._job_attributes(job, where, None)],
+                    "no document: job aborted",
+                    Status.OK,
+                )
+            raise IppError(Status.BAD_REQUEST, "Send-Document carries no document data")
+        fmt = self._document_format(req)
+        fax = _fax_from_json(job.attributes)
+        self._busy.add(job_id)
+        try:
+            job = await self._accept_document(job, fax, req.data, fmt, caller)
+        except (IppError, FaxError) as exc:
+            # The job cannot print: it ends aborted with the reason, nothing queued.
+            message = exc.message
+            await self._save(job, state=IPP_ABORTED, state_message=message[:255])
+            raise
+        finally:
+            self._busy.discard(job_id)
+        return (
+            [
+                await self._job_attributes(
+                    job,
+                    where,
+                    _CREATED,
+                )
+            ],
+            "document accepted",
+            Status.OK,
+        )
+
+    async def _close_job(self, req: Message, caller: Caller, where: Endpoint) -> Result:
+        job = await self._get_job(self._target_job(req), caller, manage=True)
+        if job.state == IPP_INCOMING and job.ipp_job_id not in self._busy:
+            job = await self._save(job, state=IPP_ABORTED, state_message="closed with no document")
+        return [], "closed", Status.OK
+
+    async def _get_job_attributes(self, req: Message, caller: Caller, where: Endpoint) -> Result:
+        job = await self._get_job(self._target_job(req), caller, manage=False)
+        return (
+            [await self._job_attributes(job, where, self._requested(req))],
+            "successful-ok",
+            Status.OK,
+        )
+
+    async def _get_jobs(self, req: Message, caller: Caller, where: Endpoint) -> Result:
+        self._check_target_printer(req)
+        g = req.groups[0]
+        which = "not-completed"
+        if (a := g.get("which-jobs")) is not None:
+            which = str(one(a, Tag.KEYWORD).value)
+            if which not in ("completed", "not-completed", "all"):
+                raise IppError(
+                    Status.ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+                    f"which-jobs {which!r} is not supported (completed, not-completed, all)",
+                )
+        mine = bool(g.get("my-jobs") and one(g.get("my-jobs"), Tag.BOOLEAN).value)  # type: ignore[arg-type]
+        limit = 1000
+        if (a := g.get("limit")) is not None:
+            v = one(a, Tag.INTEGER).value
+            assert isinstance(v, int)
+            limit = max(1, min(v, 1000))
+        if not mine and not caller.holds(AccessRightEx.QUERY_JOBS):
+            mine = True  # the own-jobs rule: a user sees its own printed jobs
+        requested = self._requested(req) or ["job-id", "job-uri"]
+        rows = await self.service.ctx.run(
+            self.db.list_jobs, caller.user if mine else None, limit=1000
+        )
+        out: list[Group] = []
+        for job in rows:
+            group = await self._job_attributes(job, where, None)
+            state_attr = group.get("job-state")
+            assert state_attr is not None
+            final = state_attr.values[0].value in {int(s) for s in FINAL_JOB_STATES}
+            if (which == "completed" and not final) or (which == "not-completed" and final):
+                continue
+            out.append(Group(GroupTag.JOB, tuple(printer.select(group.attributes, requested))))
+            if len(out) >= limit:
+                break
+        return out, "successful-ok", Status.OK
+
+    async def _cancel(self, job: IppJob) -> bool:
+        """Cancel ``job``; False when it is already final."""
+        progress, jobs = await self._progress(job)
+        if progress.state in FINAL_JOB_STATES:
+            return False
+        if job.state == IPP_INCOMING:
+            await self._save(job, state=IPP_CANCELED, state_message="canceled before its document")
+            return True
+        for j in jobs:
+            if not j.queue_status.is_final:
+                try:
+                    await self.service.cancel(j.job_id)
+                except Conflict:
+                    continue  # ended meanwhile
+        return True
+
+    async def _cancel_job(self, req: Message, caller: Caller, where: Endpoint) -> Result:
+        job = await self._get_job(self._target_job(req), caller, manage=True)
+        if not await self._cancel(job):
+            progress, _ = await self._progress(job)
+            raise IppError(
+                Status.NOT_POSSIBLE,
+                f"job {job.ipp_job_id} is already {progress.state.name.lower()} "
+                "and cannot be canceled",
+            )
+        return [], "canceled", Status.OK
+
+    async def _cancel_my_jobs(self, req: Message, caller: Caller, where: Endpoint) -> Result:
+        self._check_target_printer(req)
+        rows = await self.service.ctx.run(
+            self.db.list_jobs, caller.user, limit=1000, states=(IPP_INCOMING, IPP_FAXING)
+        )
+        n = 0
+        for job in rows:
+            n += await self._cancel(job)
+        return [], f"{n} job(s) canceled", Status.OK
+
+
+def _commit_draft_file(path: Path, folder: Path, name: str) -> None:
+    from lanfax.service.spool import fsync_dir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path.replace(folder / name)
+    fsync_dir(folder)
+
+
+def _raster_to_tiff(data: bytes, fmt: str, out: Path) -> None:
+    """Decode a PWG/Apple raster stream into a greyscale TIFF the converter takes."""
+    from lanfax.documents.ippraster import RasterError, decode_to_tiff
+
+    try:
+        decode_to_tiff(data, fmt, out)
+    except RasterError as exc:
+        raise IppError(Status.DOCUMENT_FORMAT_ERROR, str(exc)) from None
+
+
+def _fax_to_json(fax: FaxRequest) -> dict[str, object]:
+    from lanfax.model.wire import to_wire
+
+    return {
+        "destinations": [
+            {"number": d.number, "uri": d.uri, "to_name": d.to_name} for d in fax.destinations
+        ],
+        "cover": to_wire(fax.cover) if fax.cover is not None else None,
+        "retries": fax.retries,
+        "retry_delay_min": fax.retry_delay_min,
+    }
+
+
+def _fax_from_json(data: dict[str, object]) -> FaxRequest:
+    from lanfax.model.jobs import CoverPageInfo
+    from lanfax.model.wire import from_wire
+    from lanfax.service.ipp.model import Destination
+
+    raw = data.get("destinations")
+    items = raw if isinstance(raw, list) else []
+    dests = tuple(
+        Destination(str(d["number"]), str(d["uri"]), str(d.get("to_name", "")))
+        for d in items
+        if isinstance(d, dict)
+    )
+    cover = data.get("cover")
+    retries, delay = data.get("retries"), data.get("retry_delay_min")
+    return FaxRequest(
+        dests,
+        from_wire(CoverPageInfo, cover) if isinstance(cover, dict) else None,
+        retries if isinstance(retries, int) else None,
+        delay if isinstance(delay, int) else None,
+    )

@@ -1,0 +1,421 @@
+"""The address book tables over a :class:`~lanfax.store.sql.SqlStore` (blocking; call in a
+thread). Every change is one transaction; a name already used by a contact or a list of the
+same owner is a :class:`~lanfax.model.errors.Conflict`, checked inside that transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from lanfax.model.contacts import (
+    CONTACT_FIELDS,
+    Contact,
+    ContactList,
+    ListMember,
+    name_key,
+    scope_of,
+)
+from lanfax.model.errors import Conflict, InvalidInput, NotFound
+from lanfax.store import codec
+from lanfax.store.schema import contact_list_members as t_members
+from lanfax.store.schema import contact_lists as t_lists
+from lanfax.store.schema import contacts as t_contacts
+from lanfax.store.sql import SqlStore
+
+__all__ = ["MAX_PAGE", "MemberSpec", "SqlContacts"]
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSpec:
+    """A member to store: a contact by id, or a bare number with an optional name."""
+
+    contact_id: int = 0
+    name: str = ""
+    fax_number: str = ""
+
+
+def _contact(row: Mapping[Any, Any]) -> Contact:
+    return Contact(
+        contact_id=int(row["contact_id"]),
+        scope=scope_of(row["owner"]),
+        owner=row["owner"],
+        name=row["name"],
+        **{f: row[f] for f in CONTACT_FIELDS},
+        created_at=codec.from_micros(row["created_at"]),
+        updated_at=codec.from_micros(row["updated_at"]),
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _prefix_range(col: Any, prefix: str) -> Any:
+    # A range rather than LIKE: it uses the (owner, name_key) index and is exact for any text.
+    return sa.and_(col >= prefix, col < prefix + "\U0010ffff")
+
+
+class SqlContacts:
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    def _now(self) -> int:
+        return codec.to_micros(self._store._clock.now(), "now")
+
+    # -- names --------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_free(
+        conn: sa.Connection,
+        owner: str,
+        name: str,
+        *,
+        contact_id: int = 0,
+        list_id: int = 0,
+    ) -> None:
+        key = name_key(name)
+        c = conn.execute(
+            sa.select(t_contacts.c.contact_id).where(
+                t_contacts.c.owner == owner,
+                t_contacts.c.name_key == key,
+                t_contacts.c.contact_id != contact_id,
+            )
+        ).first()
+        lst = conn.execute(
+            sa.select(t_lists.c.list_id).where(
+                t_lists.c.owner == owner,
+                t_lists.c.name_key == key,
+                t_lists.c.list_id != list_id,
+            )
+        ).first()
+        if c is not None or lst is not None:
+            what = "contact" if c is not None else "distribution list"
+            raise Conflict(
+                f"a {scope_of(owner)} {what} named {name!r} already exists",
+                hint="names are unique (ignoring case) among the contacts and lists of a scope; "
+                "choose another name or change the existing entry",
+                name=name,
+            )
+
+    # -- contacts -----------------------------------------------------------------------
+
+    def add_contacts(
+        self, owner: str, entries: Sequence[Mapping[str, str]], *, replace: bool = False
+    ) -> tuple[list[Contact], int]:
+        """Insert ``entries`` (``name`` plus CONTACT_FIELDS) for ``owner`` in one transaction.
+
+        With ``replace`` an entry whose name is already a contact of ``owner`` updates it
+        (a vCard import run twice adds nothing); otherwise that is a Conflict. Returns the
+        contacts as stored and how many of them were updates.
+        """
+        now = self._now()
+        out_ids: list[int] = []
+        updated = 0
+        with self._store._write("add contacts") as conn:
+            for entry in entries:
+                values = {f: str(entry.get(f, "")) for f in CONTACT_FIELDS}
+                name = str(entry["name"])
+                key = name_key(name)
+                existing = None
+                if replace:
+                    existing = conn.execute(
+                        sa.select(t_contacts.c.contact_id).where(
+                            t_contacts.c.owner == owner, t_contacts.c.name_key == key
+                        )
+                    ).scalar()
+                if existing is not None:
+                    conn.execute(
+                        t_contacts.update()
+                        .where(t_contacts.c.contact_id == existing)
+                        .values(name=name, updated_at=now, **values)
+                    )
+                    out_ids.append(int(existing))
+                    updated += 1
+                    continue
+                self._check_free(conn, owner, name)
+                row = {
+                    "owner": owner,
+                    "name": name,
+                    "name_key": key,
+                    **values,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                new_id = conn.execute(
+                    t_contacts.insert().values(row).returning(t_contacts.c.contact_id)
+                ).scalar_one()
+                out_ids.append(int(new_id))
+            rows = {
+                int(r["contact_id"]): r
+                for r in conn.execute(
+                    sa.select(t_contacts).where(t_contacts.c.contact_id.in_(out_ids))
+                ).mappings()
+            }
+        return [_contact(rows[i]) for i in out_ids], updated
+
+    def get_contact(self, contact_id: int) -> Contact | None:
+        stmt = sa.select(t_contacts).where(t_contacts.c.contact_id == contact_id)
+        with self._store._read("get contact") as conn:
+            row = conn.execute(stmt).mappings().first()
+        return None if row is None else _contact(row)
+
+    def update_contact(self, contact_id: int, changes: Mapping[str, str]) -> Contact:
+        values: dict[str, Any] = {f: str(v) for f, v in changes.items() if f in CONTACT_FIELDS}
+        with self._store._write("update contact") as conn:
+            row = (
+                conn.execute(sa.select(t_contacts).where(t_contacts.c.contact_id == contact_id))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFound(f"contact {contact_id} does not exist", hint="list the contacts")
+            if "name" in changes:
+                name = str(changes["name"])
+                self._check_free(conn, row["owner"], name, contact_id=contact_id)
+                values["name"] = name
+                values["name_key"] = name_key(name)
+            values["updated_at"] = self._now()
+            conn.execute(
+                t_contacts.update().where(t_contacts.c.contact_id == contact_id).values(values)
+            )
+            new = (
+                conn.execute(sa.select(t_contacts).where(t_contacts.c.contact_id == contact_id))
+                .mappings()
+                .one()
+            )
+        return _contact(new)
+
+    def delete_contact(self, contact_id: int) -> bool:
+        """Remove a contact (and its place in every list); False if there was none."""
+        with self._store._write("delete contact") as conn:
+            # Explicitly, not only by the foreign key: an old SQLite connection may have
+            # foreign keys off.
+            conn.execute(t_members.delete().where(t_members.c.contact_id == contact_id))
+            res = conn.execute(t_contacts.delete().where(t_contacts.c.contact_id == contact_id))
+            return bool(res.rowcount)
+
+    def list_contacts(
+        self,
+        owners: Iterable[str],
+        *,
+        prefix: str = "",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Contact]:
+        """Contacts of ``owners``, by name; ``prefix`` matches the start of the name, the
+        company, the e-mail address or the fax number (ignoring case)."""
+        c = t_contacts.c
+        stmt = sa.select(t_contacts).where(c.owner.in_(sorted(set(owners))))
+        if prefix:
+            key = name_key(prefix)
+            like = _escape_like(prefix.strip().lower()) + "%"
+            stmt = stmt.where(
+                sa.or_(
+                    _prefix_range(c.name_key, key),
+                    sa.func.lower(c.company).like(like, escape="\\"),
+                    sa.func.lower(c.email).like(like, escape="\\"),
+                    c.fax_number.like(_escape_like(prefix.strip()) + "%", escape="\\"),
+                )
+            )
+        stmt = stmt.order_by(c.name_key, c.owner.desc(), c.contact_id)
+        stmt = stmt.limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset))
+        with self._store._read("list contacts") as conn:
+            return [_contact(r) for r in conn.execute(stmt).mappings()]
+
+    def find_names(
+        self, owners: Sequence[str], keys: Iterable[str]
+    ) -> dict[str, list[Contact | ContactList]]:
+        """For each name key: the contacts and lists of ``owners`` with that name, in the
+        order of ``owners`` (contacts before lists within an owner)."""
+        wanted = sorted(set(keys))
+        found: dict[str, list[Contact | ContactList]] = {k: [] for k in wanted}
+        if not wanted:
+            return found
+        with self._store._read("find contacts") as conn:
+            crows = (
+                conn.execute(
+                    sa.select(t_contacts).where(
+                        t_contacts.c.owner.in_(list(owners)), t_contacts.c.name_key.in_(wanted)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            lrows = (
+                conn.execute(
+                    sa.select(t_lists).where(
+                        t_lists.c.owner.in_(list(owners)), t_lists.c.name_key.in_(wanted)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            lists = {int(r["list_id"]): self._list_from(conn, r) for r in lrows}
+        rank = {o: i for i, o in enumerate(owners)}
+        entries: list[tuple[int, int, Contact | ContactList]] = [
+            (rank[r["owner"]], 0, _contact(r)) for r in crows
+        ]
+        entries += [(rank[lst.owner], 1, lst) for lst in lists.values()]
+        for _owner, _kind, item in sorted(entries, key=lambda e: (e[0], e[1])):
+            found[name_key(item.name)].append(item)
+        return found
+
+    # -- lists --------------------------------------------------------------------------
+
+    def _list_from(self, conn: sa.Connection, row: Mapping[Any, Any]) -> ContactList:
+        m, c = t_members.c, t_contacts.c
+        stmt = (
+            sa.select(
+                m.contact_id,
+                m.name,
+                m.fax_number,
+                c.name.label("cname"),
+                c.fax_number.label("cnum"),
+            )
+            .select_from(t_members.outerjoin(t_contacts, m.contact_id == c.contact_id))
+            .where(m.list_id == row["list_id"])
+            .order_by(m.position)
+        )
+        members = []
+        for r in conn.execute(stmt).mappings():
+            if r["contact_id"] is not None:
+                members.append(ListMember(int(r["contact_id"]), r["cname"] or "", r["cnum"] or ""))
+            else:
+                members.append(ListMember(0, r["name"], r["fax_number"]))
+        return ContactList(
+            list_id=int(row["list_id"]),
+            scope=scope_of(row["owner"]),
+            owner=row["owner"],
+            name=row["name"],
+            members=tuple(members),
+            notes=row["notes"],
+            created_at=codec.from_micros(row["created_at"]),
+            updated_at=codec.from_micros(row["updated_at"]),
+        )
+
+    def _put_members(
+        self,
+        conn: sa.Connection,
+        list_id: int,
+        members: Sequence[MemberSpec],
+        allowed_owners: Sequence[str],
+    ) -> None:
+        ids = sorted({m.contact_id for m in members if m.contact_id})
+        if ids:
+            rows = conn.execute(
+                sa.select(t_contacts.c.contact_id, t_contacts.c.owner).where(
+                    t_contacts.c.contact_id.in_(ids)
+                )
+            ).all()
+            ok = {int(r[0]) for r in rows if r[1] in allowed_owners}
+            bad = [i for i in ids if i not in ok]
+            if bad:
+                raise InvalidInput(
+                    f"members: contact {bad[0]} does not exist or may not be in this list",
+                    hint="a shared list holds shared contacts; a personal list your own "
+                    "contacts and shared ones",
+                )
+        conn.execute(t_members.delete().where(t_members.c.list_id == list_id))
+        if members:
+            conn.execute(
+                t_members.insert(),
+                [
+                    {
+                        "list_id": list_id,
+                        "position": i,
+                        "contact_id": m.contact_id or None,
+                        "name": "" if m.contact_id else m.name,
+                        "fax_number": "" if m.contact_id else m.fax_number,
+                    }
+                    for i, m in enumerate(members)
+                ],
+            )
+
+    def add_list(
+        self,
+        owner: str,
+        name: str,
+        notes: str,
+        members: Sequence[MemberSpec],
+        allowed_owners: Sequence[str],
+    ) -> ContactList:
+        now = self._now()
+        with self._store._write("add list") as conn:
+            self._check_free(conn, owner, name)
+            row = {
+                "owner": owner,
+                "name": name,
+                "name_key": name_key(name),
+                "notes": notes,
+                "created_at": now,
+                "updated_at": now,
+            }
+            list_id = int(
+                conn.execute(t_lists.insert().values(row).returning(t_lists.c.list_id)).scalar_one()
+            )
+            self._put_members(conn, list_id, members, allowed_owners)
+            stored = conn.execute(sa.select(t_lists).where(t_lists.c.list_id == list_id))
+            return self._list_from(conn, stored.mappings().one())
+
+    def get_list(self, list_id: int) -> ContactList | None:
+        with self._store._read("get list") as conn:
+            row = (
+                conn.execute(sa.select(t_lists).where(t_lists.c.list_id == list_id))
+                .mappings()
+                .first()
+            )
+            return None if row is None else self._list_from(conn, row)
+
+    def update_list(
+        self,
+        list_id: int,
+        *,
+        name: str | None,
+        notes: str | None,
+        members: Sequence[MemberSpec] | None,
+        allowed_owners: Sequence[str],
+    ) -> ContactList:
+        with self._store._write("update list") as conn:
+            row = (
+                conn.execute(sa.select(t_lists).where(t_lists.c.list_id == list_id))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFound(f"list {list_id} does not exist", hint="list the lists")
+            values: dict[str, Any] = {"updated_at": self._now()}
+            if name is not None:
+                self._check_free(conn, row["owner"], name, list_id=list_id)
+                values.update(name=name, name_key=name_key(name))
+            if notes is not None:
+                values["notes"] = notes
+            conn.execute(t_lists.update().where(t_lists.c.list_id == list_id).values(values))
+            if members is not None:
+                self._put_members(conn, list_id, members, allowed_owners)
+            new = conn.execute(sa.select(t_lists).where(t_lists.c.list_id == list_id))
+            return self._list_from(conn, new.mappings().one())
+
+    def delete_list(self, list_id: int) -> bool:
+        with self._store._write("delete list") as conn:
+            conn.execute(t_members.delete().where(t_members.c.list_id == list_id))
+            res = conn.execute(t_lists.delete().where(t_lists.c.list_id == list_id))
+            return bool(res.rowcount)
+
+    def list_lists(
+        self, owners: Iterable[str], *, prefix: str = "", limit: int = 100, offset: int = 0
+    ) -> list[ContactList]:
+        c = t_lists.c
+        stmt = sa.select(t_lists).where(c.owner.in_(sorted(set(owners))))
+        if prefix:
+            stmt = stmt.where(_prefix_range(c.name_key, name_key(prefix)))
+        stmt = stmt.order_by(c.name_key, c.owner.desc(), c.list_id)
+        stmt = stmt.limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset))
+        with self._store._read("list lists") as conn:
+            rows = conn.execute(stmt).mappings().all()
+            return [self._list_from(conn, r) for r in rows]

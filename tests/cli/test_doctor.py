@@ -1,0 +1,215 @@
+"""``lanfax doctor``: each check passes on this machine (the bootstrap installed everything)
+and fails when pointed at a missing tool, library, font or an unwritable directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lanfax.service import doctor
+
+LANFAX = str(Path(sys.executable).with_name("lanfax"))
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        yield int(s.getsockname()[1])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_settings(tmp_path: Path) -> None:
+    check, settings = doctor.load(None, str(tmp_path / "d"), "127.0.0.1:0")
+    assert check.status == "ok" and settings is not None
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[server]\nlisten = "nowhere"\n')
+    check, settings = doctor.load(str(bad), None, None)
+    assert check.status == "fail" and settings is None
+    assert "server.listen" in check.detail and check.fix
+
+
+def test_python_packages() -> None:
+    assert doctor.check_server_packages().status == "ok"
+    failed = doctor.check_server_packages(("fastapi", "lanfax_nonesuch_module"))
+    assert failed.status == "fail" and "lanfax_nonesuch_module" in failed.detail
+    assert "lanfax[server]" in failed.fix
+
+
+def test_spandsp() -> None:
+    ok = doctor.check_spandsp()
+    assert ok.status == "ok" and "0.0.6 ABI" in ok.detail
+    missing = doctor.check_spandsp("libspandsp-nonesuch.so.9")
+    assert missing.status == "fail" and "libspandsp-nonesuch.so.9" in missing.detail
+    assert "libspandsp2" in missing.fix
+    other = doctor.check_spandsp(doctor.check_libtiff().detail.split()[0])  # not spandsp
+    assert other.status == "fail" and "not the spandsp 0.0.6 ABI" in other.detail
+
+
+def test_libtiff() -> None:
+    ok = doctor.check_libtiff()
+    assert ok.status == "ok"
+    missing = doctor.check_libtiff("libtiff-nonesuch.so.1")
+    assert missing.status == "fail" and "libtiff6" in missing.fix
+    wrong = doctor.check_libtiff("libm.so.6")
+    assert wrong.status == "fail" and "is not libtiff" in wrong.detail
+
+
+def test_ghostscript(tmp_path: Path) -> None:
+    ok = doctor.check_ghostscript()
+    assert ok.status == "ok" and "gs" in ok.detail
+    missing = doctor.check_ghostscript("gs-nonesuch")
+    assert missing.status == "fail" and "ghostscript" in missing.fix
+    broken = tmp_path / "gs"
+    broken.write_text("#!/bin/sh\necho 'gs: broken install' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    failed = doctor.check_ghostscript(str(broken))
+    assert failed.status == "fail" and "broken install" in failed.detail
+
+
+def test_fonts(tmp_path: Path) -> None:
+    assert doctor.check_fonts().status == "ok"
+    gone = str(tmp_path / "DejaVuSansMono.ttf")
+    failed = doctor.check_fonts([gone])
+    assert failed.status == "fail" and gone in failed.detail and "fonts-dejavu" in failed.fix
+
+
+def test_libreoffice_only_when_office_input_is_wanted() -> None:
+    skipped = doctor.check_libreoffice(False, ("soffice-nonesuch",))
+    assert skipped.status == "skip" and skipped.ok
+    failed = doctor.check_libreoffice(True, ("soffice-nonesuch",))
+    assert failed.status == "fail" and "libreoffice-writer-nogui" in failed.fix
+    ok = doctor.check_libreoffice(True)  # installed by the bootstrap
+    assert ok.status == "ok" and "office" in ok.detail
+
+
+def test_data_directory(tmp_path: Path) -> None:
+    assert doctor.check_data_dir(tmp_path).status == "ok"
+    made = doctor.check_data_dir(tmp_path / "new" / "data")
+    assert made.status == "ok" and "will be made" in made.detail
+    (tmp_path / "file").write_text("x")
+    under_file = doctor.check_data_dir(tmp_path / "file" / "data")
+    assert under_file.status == "fail"
+    assert doctor.check_data_dir(tmp_path / "file").status == "fail"
+    # A directory nobody may write in (root may write anywhere but in /proc).
+    unwritable = doctor.check_data_dir(Path("/proc/lanfax-data"))
+    assert unwritable.status == "fail" and "cannot write in /proc" in unwritable.detail
+    assert "choose another --data" in unwritable.fix
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in a mode 0500 directory")
+def test_data_directory_without_write_permission(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        failed = doctor.check_data_dir(locked)
+    finally:
+        locked.chmod(0o700)
+    assert failed.status == "fail" and "Permission denied" in failed.detail
+
+
+def test_free_space(tmp_path: Path) -> None:
+    assert doctor.check_free_space(tmp_path, 1).status == "ok"
+    failed = doctor.check_free_space(tmp_path / "x", 10**12)
+    assert failed.status == "fail" and "MB free" in failed.detail
+
+
+def test_api_port(busy_port: int) -> None:
+    assert doctor.check_port("127.0.0.1", _free_port()).status == "ok"
+    assert doctor.check_port("127.0.0.1", 0).status == "ok"
+    failed = doctor.check_port("127.0.0.1", busy_port)
+    assert failed.status == "fail" and "in use" in failed.detail
+    assert f"--listen 127.0.0.1:{busy_port + 1}" in failed.fix
+    nowhere = doctor.check_port("192.0.2.1", 8470)  # TEST-NET-1: not this machine's
+    assert nowhere.status == "fail"
+
+
+def test_devices() -> None:
+    from lanfax.service.settings import DEFAULT_PROVIDERS
+
+    ok = doctor.check_providers(DEFAULT_PROVIDERS)
+    assert ok.status == "ok" and "virtual: 2 (100, 101)" in ok.detail
+    unknown = doctor.check_providers([{"type": "nonesuch"}])
+    assert unknown.status == "fail" and "nonesuch" in unknown.detail
+    bad = doctor.check_providers([{"type": "virtual", "lines": "100"}])
+    assert bad.status == "fail" and "provider 'virtual'" in bad.detail
+    assert doctor.check_providers([]).status == "fail"
+
+
+def _doctor(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LANFAX, "doctor", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def test_the_command_passes_on_a_ready_machine(tmp_path: Path) -> None:
+    p = _doctor("--data", str(tmp_path / "d"), "--listen", f"127.0.0.1:{_free_port()}")
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stdout.splitlines()
+    names = [line.split(":", 1)[0].split(None, 1)[1] for line in lines[:-1]]
+    assert names == [
+        "settings",
+        "python packages",
+        "spandsp",
+        "libtiff",
+        "ghostscript",
+        "fonts",
+        "libreoffice",
+        "data directory",
+        "free space",
+        "API port",
+        "devices",
+    ]
+    assert lines[-1] == "all checks passed"
+    quiet = _doctor("-q", "--data", str(tmp_path / "d"), "--listen", "127.0.0.1:0")
+    assert quiet.returncode == 0 and quiet.stdout == ""
+
+
+def test_the_command_fails_naming_the_fix(tmp_path: Path, busy_port: int) -> None:
+    env = dict(os.environ, PATH=str(Path(LANFAX).parent))  # no gs on this PATH
+    p = _doctor("--data", str(tmp_path / "d"), "--listen", f"127.0.0.1:{busy_port}", env=env)
+    assert p.returncode == 1, p.stdout + p.stderr
+    failed = [line for line in p.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(failed) == 2, p.stdout
+    assert (
+        failed[0].startswith("FAIL  ghostscript:")
+        and "fix: apt-get install ghostscript" in (failed[0])
+    )
+    assert failed[1].startswith("FAIL  API port:") and "fix: --listen" in failed[1]
+    assert p.stdout.splitlines()[-1] == "2 of 11 checks failed"
+    quiet = _doctor("--quiet", "--listen", f"127.0.0.1:{busy_port}", "--log-level", "debug")
+    assert quiet.returncode == 1
+    assert quiet.stdout.splitlines() == [
+        line for line in quiet.stdout.splitlines() if line.startswith("lanfax doctor: FAIL")
+    ]
+    assert len(quiet.stdout.splitlines()) == 1
+    as_json = json.loads(_doctor("--json", "--listen", f"127.0.0.1:{busy_port}").stdout)
+    assert as_json["ok"] is False
+    assert [c["check"] for c in as_json["checks"] if c["status"] == "fail"] == ["API port"]
+    top = subprocess.run(
+        [LANFAX, "--json", "doctor", "--listen", f"127.0.0.1:{busy_port}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert json.loads(top.stdout)["ok"] is False

@@ -1,0 +1,185 @@
+"""Received faxes are never lost (issue #14, item 2): pages committed as they arrive, the file
+and its directory fsynced before the outcome is committed, and a recovery that routes a
+receive whose last page arrived and keeps the page count of a partial one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.faxes import make_fax_tiff
+from tests.support.inproc import run, running_service, submit, wait_job, wait_status
+
+from lanfax.model.codes import DeviceStatus, EventId, JobType, PortOpenMode, QueueStatus
+from lanfax.model.events import NewEvent
+from lanfax.model.jobs import Job
+from lanfax.service.core import FaxService
+from lanfax.store.api import JobQuery
+
+VIRTUAL = """
+[settings]
+branding = false
+[[providers]]
+type = "virtual"
+network = "{net}"
+lines = [{{ number = "100" }}, {{ number = "101" }}]
+"""
+
+FINAL = (QueueStatus.COMPLETED, QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED)
+
+
+@pytest.fixture(scope="module")
+def three_pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_fax_tiff(tmp_path_factory.mktemp("three"), pages=3)
+
+
+async def _receive_only_101(svc: FaxService) -> None:
+    for port in svc.ports():
+        if port.number == "101":
+            handle = svc.open_port(port.device_id, PortOpenMode.MODIFY)
+            await svc.set_port(port.device_id, handle, {"flags": ["receive"]})
+
+
+async def _received(svc: FaxService) -> list[Job]:
+    jobs = await svc.list_jobs(JobQuery())
+    return [j for j in jobs if j.job_type is not JobType.SEND]
+
+
+async def _interrupted_receive(
+    svc: FaxService, tiff: Path, *, pages_done: int, last_page: bool
+) -> Job:
+    """What a SIGKILL during a receive leaves: an IN_PROGRESS RECEIVE job, the pages that
+    reached the disk in spool/received/<job>.tif, and the progress committed so far."""
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    draft = Job(
+        job_id=0,
+        job_type=JobType.RECEIVE,
+        queue_status=QueueStatus.IN_PROGRESS,
+        submitted_at=now,
+        device_status=DeviceStatus.RECEIVING,
+        started_at=now,
+        device_id=svc.ports()[1].device_id,
+        caller_id="100",
+        pages_done=pages_done,
+        page_count=pages_done,
+        extra={"last_page": True} if last_page else {},
+    )
+    (job,) = await svc.ctx.add_jobs([draft], [NewEvent(EventId.ANSWERED, 0, 0, {})])
+    shutil.copyfile(tiff, svc.spool.received_path(job.job_id))
+    return job
+
+
+def test_recovery_routes_a_whole_receive_and_keeps_a_partial_ones_pages(
+    tmp_path: Path, three_pages: Path
+) -> None:
+    async def body() -> None:
+        toml = VIRTUAL.format(net="rx-recover")
+        async with running_service(tmp_path, toml) as svc:
+            whole = await _interrupted_receive(svc, three_pages, pages_done=3, last_page=True)
+            # Page 3 reached the disk but its progress was not committed yet; no EOP seen.
+            partial = await _interrupted_receive(svc, three_pages, pages_done=2, last_page=False)
+        async with running_service(tmp_path, toml) as svc:
+            routed = await wait_status(svc, whole.job_id, *FINAL, timeout=60)
+            assert routed.job_type is JobType.RECEIVE, routed
+            assert routed.queue_status is QueueStatus.COMPLETED, routed
+            assert routed.page_count == 3 and "routed" in routed.status_text, routed
+            kept = await svc.get_job(partial.job_id)
+            assert kept.job_type is JobType.FAIL_RECEIVE
+            assert kept.queue_status is QueueStatus.FAILED
+            assert kept.page_count == 3 and kept.pages_done == 3
+            assert kept.document_path and svc.spool.resolve(kept.document_path).exists()
+            assert "3 page(s) kept" in kept.status_text
+
+    run(body(), timeout=120)
+
+
+def test_received_pages_are_committed_as_they_arrive_and_fsynced_before_routing(
+    tmp_path: Path, three_pages: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receive job's pages_done follows the pages stored, the last one marked; the
+    received file and the directory holding it are fsynced before ROUTING is committed."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        # The real fsync runs; the spy only notes which file it was, in order.
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+
+    async def body() -> None:
+        toml = VIRTUAL.format(net="rx-fsync")
+        async with running_service(tmp_path, toml) as svc:
+            await _receive_only_101(svc)
+            marks: list[tuple[int, bool]] = []
+            synced_at_routing: list[list[str]] = []
+
+            def note(jobs: Any) -> None:
+                for j in jobs:
+                    if j.job_type is JobType.RECEIVE and j.queue_status is QueueStatus.IN_PROGRESS:
+                        marks.append((j.pages_done, bool(j.extra.get("last_page"))))
+                    if j.job_type is JobType.RECEIVE and j.queue_status is QueueStatus.ROUTING:
+                        synced_at_routing.append(list(synced))
+
+            svc.ctx.on_jobs_changed(note)
+            await submit(svc, three_pages, "101")
+
+            async def received() -> Job:
+                while True:
+                    rx = [j for j in await _received(svc) if j.queue_status in FINAL]
+                    if rx:
+                        return rx[0]
+                    await asyncio.sleep(0.05)
+
+            rx = await asyncio.wait_for(received(), 60)
+            assert rx.queue_status is QueueStatus.COMPLETED and rx.page_count == 3
+            assert (1, False) in marks and (2, False) in marks and (3, True) in marks, marks
+            path = str(svc.spool.received_path(rx.job_id))
+            (before,) = synced_at_routing
+            assert path in before, before
+            assert str(svc.spool.received) in before[before.index(path) :], before
+
+    run(body(), timeout=120)
+
+
+def test_a_fax_whose_file_is_gone_is_held_not_routed_again_and_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A received fax whose file left the spool used to be routed again at once, forever,
+    with an error each time. Nothing cures it: it is held for an administrator, said once."""
+
+    async def body() -> None:
+        toml = VIRTUAL.format(net="rx-gone")
+        async with running_service(tmp_path, toml) as svc:
+            now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+            draft = Job(
+                job_id=0,
+                job_type=JobType.RECEIVE,
+                queue_status=QueueStatus.ROUTING,
+                submitted_at=now,
+                device_id=svc.ports()[1].device_id,
+                page_count=1,
+                pages_done=1,
+                document_path="received/999.tif",
+            )
+            with caplog.at_level(logging.INFO, logger="lanfax.inbound"):
+                (job,) = await svc.ctx.add_jobs([draft], [NewEvent(EventId.ANSWERED, 0, 0, {})])
+                svc.routing.received(job)
+                held = await wait_job(
+                    svc, job.job_id, lambda j: "administrator" in j.status_text, timeout=30
+                )
+                await asyncio.sleep(1.5)
+            assert held.queue_status is QueueStatus.ROUTING
+            assert "not in the spool" in held.status_text
+            errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+            assert len(errors) == 1, [r.getMessage() for r in errors]
+            assert (await svc.get_job(job.job_id)).attempts == 0
+
+    run(body(), timeout=60)

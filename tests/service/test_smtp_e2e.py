@@ -1,0 +1,353 @@
+"""E-mail to fax against a real ``lanfax serve``: real clients (Python's smtplib, Debian's
+swaks) over STARTTLS with AUTH, the replies caught by a real SMTP server, and the faxes
+received on virtual line 101."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import smtplib
+import ssl
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from tests.documents.corpus import RawPage, text_op, write_pdf
+from tests.support.authhttp import httpx
+from tests.support.mailcatcher import MailCatcher, free_port
+from tests.support.server import LanfaxServer, start_lanfax_server
+from tests.support.tls import self_signed_certificate
+
+DOMAIN = "fax.example.org"
+ALICE, ALICE_PW = "alice", "alice-password-1"
+FINAL = {"completed", "failed", "retries_exceeded", "canceled"}
+
+
+class Site:
+    def __init__(self, server: LanfaxServer, mail: MailCatcher, smtp_port: int, cert: Path):
+        self.server = server
+        self.mail = mail
+        self.smtp_port = smtp_port
+        self.cert = cert
+        self.alice_token = ""
+
+    @property
+    def api(self) -> str:
+        return self.server.api
+
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert))
+
+    def client(self, source: str = "127.0.0.1") -> smtplib.SMTP:
+        return smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=60, source_address=(source, 0))
+
+    def jobs(self, **params: Any) -> list[dict[str, Any]]:
+        r = httpx.get(f"{self.api}/jobs", params={"limit": 1000, **params}, timeout=30)
+        assert r.status_code == 200, r.text
+        result: list[dict[str, Any]] = r.json()["jobs"]
+        return result
+
+    def received(self) -> list[dict[str, Any]]:
+        return self.jobs(type="receive")
+
+    def wait_received(self, before: int, timeout: float = 120.0) -> dict[str, Any]:
+        """The next fax received (a completed RECEIVE job beyond the ``before`` first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.received()
+            done = [j for j in got[before:] if j["queue_status"] in FINAL]
+            if done:
+                return done[0]
+            assert time.monotonic() < deadline, f"no fax received; jobs: {self.jobs()}"
+            time.sleep(0.2)  # polling the API under a deadline
+
+
+def _toml(port: int, cert: Path, key: Path, mail: MailCatcher) -> str:
+    return (
+        mail.toml()
+        + '[dialing]\nblocked = ["0900*"]\n'
+        + "[smtp]\n"
+        + f'listen = "127.0.0.1:{port}"\ndomain = "{DOMAIN}"\n'
+        + f'tls_cert = "{cert}"\ntls_key = "{key}"\n'
+        + 'trusted_relays = ["127.0.0.2"]\nsender_domains = ["example.org"]\n'
+    )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("smtp")
+    cert, key = self_signed_certificate(tmp)
+    port = free_port()
+    with MailCatcher() as mail:
+        server = start_lanfax_server(tmp, _toml(port, cert, key, mail))
+        try:
+            assert any(f"smtp://127.0.0.1:{port}" in line for line in server.stdout_lines)
+            r = httpx.post(
+                f"{server.api}/users",
+                json={"name": ALICE, "role": "user", "password": ALICE_PW},
+                timeout=30,
+            )
+            assert r.status_code == 201, r.text
+            s = Site(server, mail, port, cert)
+            r = httpx.post(f"{server.api}/tokens", json={"user": ALICE, "label": "mail"})
+            assert r.status_code == 201, r.text
+            s.alice_token = r.json()["token"]
+            yield s
+        finally:
+            server.close()
+
+
+def _pdf(tmp: Path, text: str, pages: int = 1) -> bytes:
+    h = 841.89
+    raw = [
+        RawPage(595.276, h, text_op(72, 120, f"{text} page {i + 1}", 28, h)) for i in range(pages)
+    ]
+    return write_pdf(tmp / "doc.pdf", raw).read_bytes()
+
+
+def _png() -> bytes:
+    img = Image.new("L", (800, 600), 255)
+    for x in range(100, 700):
+        for y in (200, 201, 202, 400, 401, 402):
+            img.putpixel((x, y), 0)
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+def _about(subject: str) -> Callable[[list[str], EmailMessage], bool]:
+    return lambda rcpts, m: subject in str(m["subject"])
+
+
+def test_smtplib_starttls_auth_plain_pdf_and_image_with_cover(site: Site, tmp_path: Path) -> None:
+    before = len(site.received())
+    msg = EmailMessage()
+    msg["From"] = "Alice Example <alice@example.org>"
+    msg["To"] = f"101+Jane_Doe@{DOMAIN}"
+    msg["Subject"] = "Order 4711"
+    msg["Message-ID"] = make_msgid(domain="example.org")
+    msg.set_content("Dear Jane,\nplease find the order attached.\nAlice")
+    msg.add_attachment(
+        _pdf(tmp_path, "ORDER", pages=2), maintype="application", subtype="pdf", filename="o.pdf"
+    )
+    msg.add_attachment(_png(), maintype="image", subtype="png", filename="plan.png")
+    with site.client() as smtp:
+        smtp.ehlo()
+        smtp.starttls(context=site.tls())
+        smtp.ehlo()
+        assert "PLAIN" in smtp.esmtp_features.get("auth", "")
+        code, text = smtp.login(ALICE, ALICE_PW)
+        assert code == 235 and ALICE in text.decode()
+        refused = smtp.send_message(msg)
+        assert refused == {}
+    accepted = site.mail.wait_for(_about("Fax accepted, 1 job: Order 4711"))[0]
+    assert accepted["In-Reply-To"] == msg["Message-ID"]  # threaded under the mail
+    body = accepted.get_body(("plain",))
+    assert body is not None and "to 101 (Jane Doe)" in body.get_content()
+    fax = site.wait_received(before)
+    assert fax["queue_status"] == "completed", fax
+    # cover page + 2 PDF pages + 1 image page
+    assert fax["page_count"] == 4, fax
+    (send,) = [j for j in site.jobs(type="send", user=ALICE) if j["document_name"] == "Order 4711"]
+    assert send["recipient_name"] == "Jane Doe" and send["user_name"] == ALICE
+    assert send["sender_name"] == "Alice Example"
+    receipt = site.mail.wait_for(
+        lambda rc, m: m["X-Lanfax-Job"] == str(send["job_id"]) and "accepted" not in m["subject"]
+    )[0]
+    assert "alice@example.org" in str(receipt["To"])
+    names = [p.get_filename() for p in receipt.iter_attachments()]
+    assert names == [f"report-{send['job_id']}.pdf"], names
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="Debian's swaks is not installed")
+def test_swaks_starttls_auth_login_with_token_text_attachment(site: Site, tmp_path: Path) -> None:
+    before = len(site.received())
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Line one of the notes.\nLine two.\n")
+    run = subprocess.run(
+        [
+            "swaks",
+            "--server", f"127.0.0.1:{site.smtp_port}",
+            "--from", "alice@example.org",
+            "--to", f"101@{DOMAIN}",
+            "--tls", "--tls-verify", "--tls-ca-path", str(site.cert),
+            "--auth", "LOGIN",
+            "--auth-user", "anything",
+            "--auth-password", site.alice_token,
+            "--header", "Subject: swaks notes",
+            "--body", "The notes, as text.",
+            "--attach-type", "text/plain",
+            "--attach-name", "notes.txt",
+            "--attach", f"@{notes}",
+        ],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "250 2.0.0 queued as" in run.stdout
+    assert "235 2.7.0 logged in as alice" in run.stdout
+    site.mail.wait_for(_about("Fax accepted, 1 job: swaks notes"))
+    fax = site.wait_received(before)
+    assert fax["queue_status"] == "completed", fax
+    assert fax["page_count"] == 2, fax  # the cover page (subject, body) + the text
+
+
+def test_no_login_is_refused_at_rcpt_with_the_reason(site: Site) -> None:
+    with site.client() as smtp:
+        smtp.ehlo()
+        smtp.starttls(context=site.tls())
+        smtp.ehlo()
+        smtp.mail("alice@example.org")
+        code, text = smtp.rcpt(f"101@{DOMAIN}")
+    assert code == 530 and b"authentication required" in text
+
+
+def test_bad_password_and_wrong_domain(site: Site) -> None:
+    with site.client() as smtp:
+        smtp.ehlo()
+        smtp.starttls(context=site.tls())
+        smtp.ehlo()
+        with pytest.raises(smtplib.SMTPAuthenticationError) as err:
+            smtp.login(ALICE, "wrong-password")
+        assert err.value.smtp_code == 535 and b"wrong user name or password" in err.value.smtp_error
+        smtp.login(ALICE, ALICE_PW)
+        smtp.mail("alice@example.org")
+        code, text = smtp.rcpt("101@elsewhere.example")
+        assert code == 550 and b"relaying denied" in text
+        code, text = smtp.rcpt(f"jane@{DOMAIN}")
+        assert code == 550 and b"is not a fax number" in text
+
+
+def _mail(subject: str, to: list[str], **kw: Any) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = kw.get("sender", "alice@example.org")
+    msg["To"] = ", ".join(to)
+    msg["Subject"] = subject
+    msg.set_content(kw.get("body", "see attached"))
+    for name, data, ctype in kw.get("files", []):
+        main, sub = ctype.split("/")
+        msg.add_attachment(data, maintype=main, subtype=sub, filename=name)
+    return msg
+
+
+def _send_as_alice(site: Site, msg: EmailMessage) -> None:
+    with site.client() as smtp:
+        smtp.starttls(context=site.tls())
+        smtp.login(ALICE, ALICE_PW)
+        assert smtp.send_message(msg) == {}
+
+
+def test_blocked_number_in_a_broadcast_refuses_all_of_it(site: Site, tmp_path: Path) -> None:
+    jobs_before = len(site.jobs())
+    msg = _mail(
+        "Premium broadcast",
+        [f"101@{DOMAIN}", f"0900123456@{DOMAIN}"],
+        files=[("a.pdf", _pdf(tmp_path, "X"), "application/pdf")],
+    )
+    _send_as_alice(site, msg)
+    (refusal,) = site.mail.wait_for(_about("Fax NOT sent: Premium broadcast"))
+    body = refusal.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "0900123456" in text and "blocked" in text and "Nothing was queued" in text
+    assert len(site.jobs()) == jobs_before  # nothing half-sent
+
+
+def test_unreadable_attachment_is_refused_naming_it(site: Site) -> None:
+    jobs_before = len(site.jobs())
+    msg = _mail(
+        "Zipped",
+        [f"101@{DOMAIN}"],
+        files=[("stuff.bin", b"\x00\x01\x02 not a document at all" * 50, "application/zip")],
+    )
+    _send_as_alice(site, msg)
+    (refusal,) = site.mail.wait_for(_about("Fax NOT sent: Zipped"))
+    body = refusal.get_body(("plain",))
+    assert body is not None and "attachment 1 (stuff.bin)" in body.get_content()
+    assert len(site.jobs()) == jobs_before
+
+
+def test_trusted_relay_maps_from_to_a_user(site: Site) -> None:
+    before = len(site.received())
+    with site.client(source="127.0.0.2") as smtp:  # the "mail server" in front of lanfax
+        msg = _mail("Stranger", [f"101@{DOMAIN}"], sender="mallory@evil.example")
+        with pytest.raises(smtplib.SMTPDataError) as err:
+            smtp.send_message(msg)
+        assert err.value.smtp_code == 550 and b"not a lanfax user" in err.value.smtp_error
+        msg = _mail("Relayed text", [f"101@{DOMAIN}"], body="Only text, no attachment.")
+        assert smtp.send_message(msg) == {}
+    site.mail.wait_for(_about("Fax accepted, 1 job: Relayed text"))
+    fax = site.wait_received(before)
+    assert fax["queue_status"] == "completed", fax
+    (send,) = [j for j in site.jobs(type="send") if j["document_name"] == "Relayed text"]
+    assert send["user_name"] == ALICE
+
+
+def test_a_mail_accepted_before_a_kill_is_faxed_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    port = free_port()
+    with MailCatcher() as mail:
+        server = start_lanfax_server(tmp_path, _toml(port, cert, key, mail))
+        try:
+            r = httpx.post(
+                f"{server.api}/users",
+                json={"name": ALICE, "role": "user", "password": ALICE_PW},
+                timeout=30,
+            )
+            assert r.status_code == 201, r.text
+            site = Site(server, mail, port, cert)
+            # A long text: its conversion takes a while, and the kill comes right after 250.
+            long_text = "\n".join(f"line {i} of a long fax" for i in range(600)).encode()
+            msg = _mail(
+                "Survives a crash",
+                [f"101@{DOMAIN}"],
+                files=[("long.txt", long_text, "text/plain")],
+            )
+            _send_as_alice(site, msg)
+            server.kill()  # SIGKILL: the mail is only on disk
+            spooled = list((server.data_dir / "spool" / "mail").glob("*.mail"))
+            assert len(spooled) == 1, "the mail was queued before the kill: nothing recovered"
+            server.start()
+            mail.wait_for(_about("Fax accepted, 1 job: Survives a crash"), timeout=120)
+            fax = site.wait_received(0, timeout=240)
+            assert fax["queue_status"] == "completed", fax
+            sends = [j for j in site.jobs(type="send") if j["document_name"] == "Survives a crash"]
+            assert len(sends) == 1, sends  # faxed once, not twice
+            assert not list((server.data_dir / "spool" / "mail").glob("*.mail"))
+        finally:
+            server.close()
+
+
+@pytest.mark.parametrize(
+    ("toml", "words"),
+    [
+        ('[smtp]\nlisten = "127.0.0.1:0"\n', "smtp.domain is missing"),
+        ('[smtp]\nlisten = "0.0.0.0:0"\ndomain = "f.example"\n', "nobody could send"),
+    ],
+)
+def test_serve_refuses_a_bad_smtp_section(tmp_path: Path, toml: str, words: str) -> None:
+    import sys
+
+    from tests.support.server import REPO_ROOT
+
+    config = tmp_path / "lanfax.toml"
+    config.write_text(toml)
+    run = subprocess.run(
+        [sys.executable, "-m", "lanfax.cli.serve", "--config", str(config)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stderr
+    assert words in run.stderr and "hint:" in run.stderr
