@@ -105,7 +105,7 @@ def test_the_session_has_the_users_rights_only(server: LanfaxServer) -> None:
             ("GET", "/audit", None),
             ("POST", "/ports/1/handles", {"mode": "modify"}),
             ("PUT", "/routing/methods/order", {"order": []}),
-            ("GET", "/archive/incoming", None),
+            ("GET", "/archive/incoming?user=olga", None),  # her own inbox only
         ):
             r = client.request(method, server.api + path, json=body, headers=csrf)
             assert r.status_code == 403, (method, path, r.text)
@@ -113,11 +113,11 @@ def test_the_session_has_the_users_rights_only(server: LanfaxServer) -> None:
     # A revoked right takes effect on the next request of a live session.
     client, who = login(server.api, "olga", "olga-password")
     with closing(client):
-        assert client.get(f"{server.api}/archive/incoming").status_code == 200
-        r = httpx.patch(f"{server.api}/users/olga", json={"revoke": ["query_in_archive"]})
+        assert client.get(f"{server.api}/config").status_code == 200
+        r = httpx.patch(f"{server.api}/users/olga", json={"revoke": ["query_config"]})
         assert r.status_code == 200, r.text
-        assert client.get(f"{server.api}/archive/incoming").status_code == 403
-        httpx.patch(f"{server.api}/users/olga", json={"grant": ["query_in_archive"]})
+        assert client.get(f"{server.api}/config").status_code == 403
+        httpx.patch(f"{server.api}/users/olga", json={"grant": ["query_config"]})
 
 
 def test_log_out_ends_the_session(server: LanfaxServer) -> None:
