@@ -37,6 +37,10 @@ def css(driver: WebDriver, selector: str, timeout: float = WAIT) -> Any:
     return wait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, selector)))
 
 
+def xpath(driver: WebDriver, expr: str, timeout: float = WAIT) -> Any:
+    return wait(driver, timeout).until(ec.presence_of_element_located((By.XPATH, expr)))
+
+
 def log_in(driver: WebDriver, url: str, user: str, password: str | None = None) -> None:
     """Log in with the keyboard only: type, Tab, type, Enter."""
     driver.get(url + "/")
@@ -220,9 +224,7 @@ def test_an_administrator_changes_the_rings(
     shoot(browser, "devices")
     # Rights beyond the role: the administrator gives alice high priority.
     go(browser, "admin/security", "#users-table")
-    row = browser.find_element(
-        By.XPATH, "//table[@id='users-table']//tr[td[starts-with(., 'alice')]]"
-    )
+    row = xpath(browser, "//table[@id='users-table']//tr[td[starts-with(., 'alice')]]")
     row.find_element(By.XPATH, ".//button[text()='rights…']").click()
     css(browser, "#right-alice-submit_high").click()
     # The page shows the server's answer once the change is stored.
@@ -245,7 +247,7 @@ def test_an_administrator_changes_the_rings(
     go(browser, "admin/outrouting", "#rules-table tbody tr")
     label = browser.find_element(By.XPATH, "//label[text()='New group']")
     browser.find_element(By.ID, label.get_attribute("for")).send_keys("Line 101 only")
-    browser.find_element(By.ID, "group-dev-2").click()
+    css(browser, "#group-dev-2").click()
     browser.find_element(By.XPATH, "//button[text()='Add group']").click()
     wait(browser).until(lambda d: "Line 101 only" in d.find_element(By.ID, "groups-table").text)
     groups = httpx.get(f"{console.api}/outbound/groups").json()["groups"]

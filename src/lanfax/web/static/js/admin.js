@@ -130,13 +130,20 @@ function LevelField({ cat, onChange }) {
 
 export function DevicesPage() {
   const [ports, error, reload] = useLoad(() => api("/ports"), []);
+  // The providers (FaxEnumerateProviders), with the ones that have no device yet.
+  const [providers] = useLoad(() => api("/providers").catch(() => ({ providers: [] })), []);
+  const known = new Map(((providers && providers.providers) || []).map((p) => [p.name, p]));
+  const names = [...new Set([...(ports || []).map((p) => p.provider), ...known.keys()])];
   return html`<section>
-    <h1>Devices</h1>
+    <h1>Devices and providers</h1>
     <${Problem} error=${error} />
     ${ports
-      ? [...new Set(ports.map((p) => p.provider))].map(
-          (provider) => html`<section aria-label=${"Provider " + provider}>
-            <h2 class="provider">Provider: ${provider}</h2>
+      ? names.map(
+          (provider) => html`<section aria-label=${"Provider " + provider} class="provider">
+            <h2 class="provider">${(known.get(provider) || {}).friendly_name || provider}
+              <small>provider ${provider}${known.has(provider) ? html` · <${Status} value=${known.get(provider).state} />` : null}
+              ${known.get(provider) && known.get(provider).error ? ` · ${known.get(provider).error}` : ""}</small></h2>
+            ${ports.some((p) => p.provider === provider) ? null : html`<p class="hint">No device.</p>`}
             ${ports.filter((p) => p.provider === provider).map(
               (p) => html`<${Device} key=${p.device_id} port=${p} onSaved=${reload} />`,
             )}
