@@ -285,3 +285,16 @@ def test_without_authentication_the_console_needs_no_login(tmp_path: Path) -> No
         r = plain.post(f"{srv.api}/session", json={"user": "bob", "password": "anything"})
         assert r.status_code == 200 and "set-cookie" not in r.headers
         assert r.json()["user"] == "bob"
+
+
+def test_a_new_password_ends_the_users_sessions(server: LanfaxServer) -> None:
+    client, _ = login(server.api, "olga", "olga-password")
+    other, _ = login(server.api, "alice", "alice-password")
+    with closing(client), closing(other):
+        assert client.get(f"{server.api}/jobs").status_code == 200
+        r = httpx.patch(f"{server.api}/users/olga", json={"password": "olga-new-password"})
+        assert r.status_code == 200, r.text
+        ended = client.get(f"{server.api}/jobs")
+        assert ended.status_code == 401 and "password was changed" in ended.json()["detail"]
+        assert other.get(f"{server.api}/jobs").status_code == 200  # alice's is not touched
+    httpx.patch(f"{server.api}/users/olga", json={"password": "olga-password"})
