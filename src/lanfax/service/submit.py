@@ -15,8 +15,8 @@ the commit; the body is removed after.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 import functools
 import logging
 import multiprocessing
