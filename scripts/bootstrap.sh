@@ -18,6 +18,8 @@ DEB_PACKAGES="$DEB_PACKAGES libreoffice-writer-nogui libreoffice-calc-nogui libr
 # ask for Debian's only when no npm command is there.
 DEB_PACKAGES="$DEB_PACKAGES chromium chromium-driver"
 command -v npm >/dev/null 2>&1 || DEB_PACKAGES="$DEB_PACKAGES npm"
+# E-mail to fax (#11): swaks, a real SMTP client the tests send with.
+DEB_PACKAGES="$DEB_PACKAGES swaks"
 if [ "${LANFAX_EXTRA_DEBS:-}" ]; then DEB_PACKAGES="$DEB_PACKAGES $LANFAX_EXTRA_DEBS"; fi
 
 missing=""
