@@ -33,6 +33,7 @@ from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
 from lanfax.api.security import Caller, authenticated, install_security, public, requires
 from lanfax.api.session import install_session_routes
+from lanfax.api.stopping import install_stop_handling  # issue #20
 from lanfax.model.codes import AccessRight, AccessRightEx, PortOpenMode
 from lanfax.model.errors import InvalidInput
 from lanfax.model.wire import enum_from_wire
@@ -216,4 +217,6 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
         app, lambda: (service.settings.max_json_bytes, service.settings.max_upload_bytes)
     )
     install_security(app, security)
+    # issue #20: a stop that cuts requests short answers them (503), never a traceback.
+    install_stop_handling(app)
     return app

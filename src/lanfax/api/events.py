@@ -14,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 
 from lanfax.api.encode import event_to_wire, json_response
 from lanfax.api.security import Caller, requires
-from lanfax.model.codes import NO_JOB, AccessRightEx
+from lanfax.model.codes import NO_JOB, AccessRightEx, JobType
 from lanfax.model.errors import FaxError, InvalidInput
 from lanfax.model.events import Event
 from lanfax.service.core import FaxService
@@ -67,13 +67,17 @@ class _OwnFilter:
             try:
                 job = await self._service.get_job(ev.job_id)
                 known = job.user_name == self._caller.user
+                # A received fax gets its owner when its routing ends, or by a reassignment
+                # (#13): "not yours" is final only for a sent fax.
+                final = known or job.job_type is JobType.SEND
             except FaxError:  # deleted since: it was not worth showing then either
-                known = False
-            if len(self._owner) >= _OWNERS_KEPT:
-                # Forget the oldest half (insertion order): a job id seen again is looked up.
-                for job_id in list(self._owner)[: _OWNERS_KEPT // 2]:
-                    del self._owner[job_id]
-            self._owner[ev.job_id] = known
+                known, final = False, True
+            if final:
+                if len(self._owner) >= _OWNERS_KEPT:
+                    # Forget the oldest half (insertion order): a job id seen again is looked up.
+                    for job_id in list(self._owner)[: _OWNERS_KEPT // 2]:
+                        del self._owner[job_id]
+                self._owner[ev.job_id] = known
         return known
 
     async def shown(self, ev: Event) -> Event | None:

@@ -203,6 +203,14 @@ class Dispatcher:
                             expect=scheduler.DISPATCHABLE,
                         )
                     )
+        for job_id in p.line_back:  # its route can send again; it waits for a free line
+            job = ctx.unfinished.get(job_id)
+            if job is not None:
+                back: dict[str, object] = {"queue_status": QueueStatus.PENDING, "status_text": ""}
+                with contextlib.suppress(Conflict):
+                    await ctx.update_job(
+                        scheduler_change(job, back, EventId.JOB_CHANGED, {"line": "available"})
+                    )
         if p.expire:
             changes = []
             for exp in p.expire:

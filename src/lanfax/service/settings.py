@@ -11,6 +11,7 @@ Shape (every key optional; with no file at all, this is what runs)::
     max_pages = 500                 # pages of one submission's document (after conversion)
     max_recipients = 10000          # recipients of one submission (broadcast)
     max_json_kb = 1024              # size limit of a JSON body (and of a submission's params)
+    dnssd = "auto"                  # announce the fax printer: auto (beyond loopback), on, off
     conversion_timeout_s = 120      # time limit of one document conversion
     conversion_memory_mb = 2048     # address space of a conversion worker and its converters
     max_recipient_pages = 100000    # recipients x pages of one submission
@@ -69,6 +70,7 @@ _SERVER_KEYS = {
     "max_recipients",
     # issue #14 (safety)
     "max_json_kb",
+    "dnssd",  # issue #11
     "conversion_timeout_s",
     "conversion_memory_mb",
     "max_recipient_pages",
@@ -126,6 +128,8 @@ class ServiceSettings:
     dialing: DialingRules = field(default_factory=DialingRules)
     #: The ``[smtp]`` section: e-mail to fax (lanfax.service.smtp.settings.SmtpSettings).
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    #: ``[server] dnssd``: announce the fax printer by DNS-SD ("auto", "on", "off").
+    dnssd: str = "auto"
 
     @property
     def store_url(self) -> str:
@@ -230,6 +234,9 @@ def settings_from_mapping(
     max_pages = _bounded_int(server, "max_pages", 500, 1, 100_000, f"{source}: server")
     max_recipients = _bounded_int(server, "max_recipients", 10_000, 1, 10_000, f"{source}: server")
     max_json_kb = _bounded_int(server, "max_json_kb", 1024, 1, 1024 * 1024, f"{source}: server")
+    from lanfax.service.ipp.dnssd import parse_mode  # issue #11
+
+    dnssd = parse_mode(server.get("dnssd", "auto"), f"{source}: server.dnssd")
     conversion_s = _bounded_int(server, "conversion_timeout_s", 120, 1, 3600, f"{source}: server")
     conversion_mb = _bounded_int(
         server, "conversion_memory_mb", 2048, 0, 1024 * 1024, f"{source}: server"
@@ -306,6 +313,7 @@ def settings_from_mapping(
         smtp=parse_smtp_settings(
             doc.get("smtp", {}), source=source, base_dir=base_dir, security=security
         ),
+        dnssd=dnssd,
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import multiprocessing
@@ -67,6 +68,10 @@ class Submission:
     #: More ``job.extra`` for every job (per-job ``retries``/``retry_delay`` from IPP,
     #: ``receipt_attach`` from the e-mail gateway).
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Per recipient, the cover page fields its address book entry fills (``rec_company``,
+    #: ``rec_city``, ...; issue #13) where the submission's cover page leaves them empty;
+    #: ``{}`` for a typed number. Empty when no ``@name`` was resolved.
+    recipient_cover: tuple[Mapping[str, str], ...] = ()
 
 
 def contact_references(data: Any) -> list[str]:
@@ -86,16 +91,20 @@ def contact_references(data: Any) -> list[str]:
 
 
 def _expand_contacts(
-    recipients: list[Any], contacts: Mapping[str, Sequence[Mapping[str, str]]]
-) -> list[Any]:
+    recipients: list[Any], contacts: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> tuple[list[Any], list[Mapping[str, str]]]:
     """Each ``@name`` recipient replaced by its contact, or by one recipient per member of
     its list (a broadcast); the recipient's other fields apply to each, and its own
-    recipient_name wins over the contact's. An unknown name is InvalidInput naming it."""
+    recipient_name wins over the contact's. Returns the recipients and, for each, the cover
+    page fields from the address book (an entry's ``cover``). An unknown name is InvalidInput
+    naming it."""
     out: list[Any] = []
+    book: list[Mapping[str, str]] = []
     for i, rec in enumerate(recipients):
         number = rec.get("recipient_number") if isinstance(rec, Mapping) else None
         if not (isinstance(number, str) and number.startswith("@")):
             out.append(rec)
+            book.append({})
             continue
         found = contacts.get(name_key(number[1:]))
         if not found:
@@ -105,10 +114,12 @@ def _expand_contacts(
                 name=number[1:],
             )
         for entry in found:
-            out.append({**entry, **{k: v for k, v in rec.items() if k != "recipient_number"}})
+            params = {k: v for k, v in entry.items() if k != "cover"}
+            out.append({**params, **{k: v for k, v in rec.items() if k != "recipient_number"}})
             if not rec.get("recipient_name"):
-                out[-1]["recipient_name"] = entry["recipient_name"]
-    return out
+                out[-1]["recipient_name"] = params["recipient_name"]
+            book.append(dict(entry.get("cover") or {}))
+    return out, book
 
 
 def parse_submission(
@@ -116,7 +127,7 @@ def parse_submission(
     *,
     dialing: DialingRules | None = None,
     max_recipients: int = MAX_RECIPIENTS,
-    contacts: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
+    contacts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> Submission:
     """Validate the ``params`` of ``POST /jobs`` (see docs/http-api.md).
 
@@ -141,8 +152,9 @@ def parse_submission(
             "params.recipients must be a non-empty list",
             hint='give at least one recipient, e.g. [{"recipient_number": "101"}]',
         )
+    book: list[Mapping[str, str]] = []
     if contacts is not None:
-        recipients = _expand_contacts(recipients, contacts)
+        recipients, book = _expand_contacts(recipients, contacts)
     if len(recipients) > max_recipients:
         raise InvalidInput(
             f"{len(recipients)} recipients in one submission is too many",
@@ -197,7 +209,13 @@ def parse_submission(
             f"receipt_summary: {summary!r} is not true or false",
             hint="true: one receipt for the whole broadcast instead of one per recipient",
         )
-    return Submission(tuple(out), cover_page, resolution, summary)
+    return Submission(
+        tuple(out),
+        cover_page,
+        resolution,
+        summary,
+        recipient_cover=tuple(book) if any(book) else (),
+    )
 
 
 def _ready_or_none(path: Path) -> ConversionResult | None:
@@ -214,6 +232,30 @@ def _ready_or_none(path: Path) -> ConversionResult | None:
 def _finish_file(path: Path) -> None:
     fsync_file(path)
     fsync_dir(path.parent)
+
+
+def start_forkserver_quietly() -> None:
+    """Start multiprocessing's fork server with SIGINT ignored, so that every worker it forks
+    is born ignoring it: a Ctrl-C between a worker's fork and its initializer would otherwise
+    kill it with a KeyboardInterrupt and break the pool. (An ignored disposition survives
+    exec; the fork server then passes SIG_IGN on to each child. A blocked mask would not: the
+    spawn resets it.) The service's own SIGINT is blocked for that moment, so one that arrives
+    meanwhile stays pending and reaches the restored handler. Only the main thread may change
+    handlers; elsewhere (a service embedded in a thread) the workers' initializer does it."""
+    import signal
+    import threading
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def ignore_interrupt() -> None:
@@ -260,6 +302,7 @@ class Submitter:
         if self._pool is None:
             # forkserver: forking a process that runs threads (uvicorn, the store) is unsafe.
             mp = multiprocessing.get_context("forkserver")
+            start_forkserver_quietly()  # issue #20: workers never see Ctrl-C
             self._pool = ProcessPoolExecutor(
                 self._max_workers,
                 mp_context=mp,
@@ -330,7 +373,7 @@ class Submitter:
         A DocumentError names the input by ``labels`` (e.g. "file part 2 (scan.pdf)"), never
         by its staged path."""
         try:
-            return await self._make_document(staged, broadcast_id, resolution, out)
+            result = await self._make_document(staged, broadcast_id, resolution, out)
         except DocumentError as exc:
             raise _relabel(exc, staged, labels) from None
         except BaseException:
@@ -338,6 +381,10 @@ class Submitter:
             with contextlib.suppress(OSError):
                 (out or self.ctx.spool.doc_path(broadcast_id)).unlink(missing_ok=True)
             raise
+        if result.warnings:
+            warnings = tuple(_relabel_text(w, staged, labels) for w in result.warnings)
+            result = dataclasses.replace(result, warnings=warnings)
+        return result
 
     async def _make_document(
         self, staged: Sequence[Path], broadcast_id: str, resolution: str, out: Path | None
@@ -425,6 +472,8 @@ class Submitter:
             extra = dict(own)
             if submission.receipt_summary:
                 extra["receipt_summary"] = True
+            if body.warnings:  # what the pages do not show as asked (#15): kept on every job
+                extra["warnings"] = list(body.warnings)
             jobs.append(
                 Job(
                     job_id=0,
@@ -549,13 +598,13 @@ class Submitter:
         futures = [
             self._in_pool(
                 covers.cover_document,
-                covers.recipient_info(info, p, now, ctx.tz, body.pages),
+                covers.recipient_info(_from_book(info, submission, i), p, now, ctx.tz, body.pages),
                 template,
                 out,
                 body.resolution,
                 body.compression,
             )
-            for p, out in zip(submission.recipients, outs, strict=True)
+            for i, (p, out) in enumerate(zip(submission.recipients, outs, strict=True))
         ]
         results = await asyncio.gather(*futures, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
@@ -567,10 +616,23 @@ class Submitter:
         return [r for r in results if isinstance(r, ConversionResult)]
 
 
+def _from_book(info: CoverPageInfo, submission: Submission, i: int) -> CoverPageInfo:
+    """Recipient ``i``'s cover page fields from the address book, where ``info`` has none."""
+    if i >= len(submission.recipient_cover):
+        return info
+    fields = submission.recipient_cover[i]
+    fill: dict[str, Any] = {k: v for k, v in fields.items() if v and not getattr(info, k, "x")}
+    return dataclasses.replace(info, **fill)
+
+
 def _relabel(exc: DocumentError, staged: Sequence[Path], labels: Sequence[str]) -> DocumentError:
     """The converter names an input by its path or file name; those are the spool's
     business. Name it as the user knows it instead."""
-    message = exc.message
+    return DocumentError(_relabel_text(exc.message, staged, labels), hint=exc.hint, **exc.detail)
+
+
+def _relabel_text(message: str, staged: Sequence[Path], labels: Sequence[str]) -> str:
+    """``message`` with the staged inputs' paths and names replaced by the user's labels."""
     names = [str(label) for label in labels] or [f"file {i + 1}" for i in range(len(staged))]
     for path, label in zip(staged, names, strict=False):
         message = message.replace(str(path), label)
@@ -578,8 +640,7 @@ def _relabel(exc: DocumentError, staged: Sequence[Path], labels: Sequence[str]) 
         if message.startswith(path.name):
             message = label + message[len(path.name) :]
             break
-    message = re.sub(r"\S*/spool/tmp/\S*", "(the upload)", message)
-    return DocumentError(message, hint=exc.hint, **exc.detail)
+    return re.sub(r"\S*/spool/tmp/\S*", "(the upload)", message)
 
 
 def _spool_room(docs_dir: Path, measure: bool) -> tuple[int, int]:
