@@ -111,3 +111,15 @@ def test_receipts_are_mailed_only_to_allowed_domains(tmp_path: Path) -> None:
             await submit(svc, "someone@other.test")
 
     run(body())
+
+
+def test_cover_page_fields_are_bounded() -> None:
+    from lanfax.model.errors import InvalidInput
+    from lanfax.service.submit import parse_submission
+
+    base = {"recipients": [{"recipient_number": "555"}]}
+    parse_submission({**base, "cover_page": {"note": "n" * 4000, "subject": "s" * 200}})
+    with pytest.raises(InvalidInput, match=r"cover_page\.note is 4001 characters long"):
+        parse_submission({**base, "cover_page": {"note": "n" * 4001}})
+    with pytest.raises(InvalidInput, match=r"cover_page\.rec_company is 201 characters"):
+        parse_submission({**base, "cover_page": {"rec_company": "c" * 201}})

@@ -170,6 +170,7 @@ def parse_submission(
     cover_page = None
     if cover is not None:
         cover_page = from_wire(CoverPageInfo, cover, strict=True, prefix="cover_page.")
+        _check_field_widths(cover_page)
     out: list[JobParams] = []
     for i, rec in enumerate(recipients):
         if not isinstance(rec, Mapping):
@@ -641,6 +642,23 @@ def _relabel_text(message: str, staged: Sequence[Path], labels: Sequence[str]) -
             message = label + message[len(path.name) :]
             break
     return re.sub(r"\S*/spool/tmp/\S*", "(the upload)", message)
+
+
+#: Longest text of a cover page field: the note, and every other field (issue #14: the
+#: fields were unbounded, and a template draws them all).
+MAX_NOTE = 4000
+MAX_FIELD = 200
+
+
+def _check_field_widths(info: CoverPageInfo) -> None:
+    for f in fields(info):
+        value = getattr(info, f.name)
+        limit = MAX_NOTE if f.name == "note" else MAX_FIELD
+        if isinstance(value, str) and len(value) > limit:
+            raise InvalidInput(
+                f"cover_page.{f.name} is {len(value)} characters long, more than {limit}",
+                hint="shorten it (a cover page has room for a short note and short fields)",
+            )
 
 
 def _spool_room(docs_dir: Path, measure: bool) -> tuple[int, int]:
