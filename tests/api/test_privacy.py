@@ -76,8 +76,9 @@ def test_other_peoples_calls_are_not_shown(tmp_path: Path) -> None:
             time.sleep(0.1)
         admin_rings, bob_rings = ringing(None), ringing(bob)
         assert admin_rings and admin_rings[0]["detail"]["caller_id"]
-        assert bob_rings and all("caller_id" not in e["detail"] for e in bob_rings), bob_rings
-        assert bob_rings[0]["detail"].get("rings") == admin_rings[0]["detail"]["rings"]
+        # A user limited to its own jobs gets no device events (they name other people's
+        # calls), or at least none that names the caller.
+        assert all("caller_id" not in e["detail"] for e in bob_rings), bob_rings
 
 
 def test_routing_info_does_not_tell_port_viewers_where_faxes_go(tmp_path: Path) -> None:

@@ -60,8 +60,13 @@ class _OwnFilter:
         self._owner: dict[int, bool] = {}
 
     async def visible(self, ev: Event) -> bool:
-        if self._caller.all_jobs or _device_event(ev):
+        # Events of job 0 (the server's) are everyone's. A device's events (NO_JOB: ringing,
+        # a refused call) are not shown to a caller limited to its own jobs (they name other
+        # people's calls); should they ever be, shown() strips what names them.
+        if self._caller.all_jobs or not ev.job_id:
             return True
+        if ev.job_id == NO_JOB:
+            return False
         known = self._owner.get(ev.job_id)
         if known is None:
             try:
