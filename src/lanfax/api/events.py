@@ -60,13 +60,14 @@ class _OwnFilter:
         self._owner: dict[int, bool] = {}
 
     async def visible(self, ev: Event) -> bool:
-        # Events of job 0 (the server's) are everyone's. A device's events (NO_JOB: ringing,
-        # a refused call) are not shown to a caller limited to its own jobs (they name other
-        # people's calls); should they ever be, shown() strips what names them.
+        # The server's events (no job, no device: a configuration change) are everyone's. A
+        # device's events (ringing, a refused call, idle) are not shown to a caller limited to
+        # its own jobs: they are about other people's calls (issue #14); should they ever be,
+        # shown() strips what names them.
         if self._caller.all_jobs or not ev.job_id:
             return True
         if ev.job_id == NO_JOB:
-            return False
+            return not ev.device_id
         known = self._owner.get(ev.job_id)
         if known is None:
             try:
