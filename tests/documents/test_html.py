@@ -154,3 +154,21 @@ def test_rendering_html_does_not_make_truncated_pictures_acceptable(tmp_path: Pa
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(DocumentError, match=r"cut\.png"):
         convert([tmp_path / "cut.png"], tmp_path / "o.tif")
+
+
+def test_presentational_attributes_of_old_style_mail_are_honoured(tmp_path: Path) -> None:
+    # Mail programs still lay out with attributes (bgcolor, width, height, border), not CSS.
+    page = (
+        "<html><body><table border='0' cellpadding='0' cellspacing='0'><tr>"
+        "<td bgcolor='#000000' width='300' height='300'></td></tr></table></body></html>"
+    )
+    assert html_to_pdf(page, tmp_path / "m.pdf") == []
+    convert([tmp_path / "m.pdf"], tmp_path / "o.tif")
+    (black,) = tiff_pages(tmp_path / "o.tif")
+    rows = np.flatnonzero(black.mean(axis=1) > 0.1)
+    cols = np.flatnonzero(black[rows].mean(axis=0) > 0.9) if rows.size else rows
+    side = 300 * 0.75 / 72  # 300 CSS px in inches
+    assert abs(rows.size - side * 196) < 8 and abs(cols.size - side * 204) < 8, (
+        rows.size,
+        cols.size,
+    )

@@ -92,7 +92,13 @@ def html_to_pdf(
             doc = weasyprint.HTML(file_obj=io.BytesIO(source), url_fetcher=fetcher)
         else:
             doc = weasyprint.HTML(string=source, url_fetcher=fetcher)
-        doc.write_pdf(str(out), stylesheets=[weasyprint.CSS(string=_DEFAULT_CSS)])
+        # Presentational hints: old-style HTML mail sizes and borders with attributes
+        # (<img width>, <table border>, bgcolor, align), which CSS-only rendering ignores.
+        doc.write_pdf(
+            str(out),
+            stylesheets=[weasyprint.CSS(string=_DEFAULT_CSS)],
+            presentational_hints=True,
+        )
     except DocumentError:
         raise
     except Exception as exc:
