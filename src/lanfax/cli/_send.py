@@ -146,6 +146,11 @@ def verb_send(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.wait:
         raise InvalidInput("--timeout needs --wait", hint="add --wait, or drop --timeout")
     answer = submit(args)
+    # What the pages do not show as the documents asked (#15: a character no font has, an
+    # HTML resource left out): the same for every job of the broadcast, said once.
+    jobs = answer.get("jobs") or [{}]
+    for warning in (jobs[0].get("extra") or {}).get("warnings", []):
+        print(f"lanfax: warning: {warning}", file=sys.stderr)
     if not args.wait:
         if args.json:
             sys.stdout.write(json.dumps(answer, indent=2) + "\n")

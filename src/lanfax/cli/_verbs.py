@@ -15,6 +15,7 @@ from lanfax.cli._contacts import verb_contacts as verb_contacts
 from lanfax.cli._cover import verb_cover as verb_cover
 from lanfax.cli._drafts import verb_draft as verb_draft  # issue #11
 from lanfax.cli._drafts import verb_drafts as verb_drafts  # issue #11
+from lanfax.cli._extensions import verb_extensions as verb_extensions
 from lanfax.cli._outbound import verb_outbound as verb_outbound
 from lanfax.cli._report import verb_receipts as verb_receipts
 from lanfax.cli._report import verb_report as verb_report

@@ -308,6 +308,10 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
 
     _contacts.add_parsers(sub, common)
 
+    from lanfax.cli import _extensions
+
+    _extensions.add_parsers(sub, common)
+
     p = sub.add_parser("access", parents=common, help="check your access rights")
     p.add_argument("rights", nargs="+", metavar="RIGHT", help="e.g. job_submit config_set")
     if isinstance(sub, _OnlyVerb) and not sub.found:

@@ -30,6 +30,7 @@ COMMON_PARAMS = frozenset(
         "cover_page",
         "resolution",
         "call_handle",
+        "receipt_summary",
     }
 )
 _RECIPIENT_DEFAULTS: dict[str, Any] = to_wire(JobParams(recipient_number=""))

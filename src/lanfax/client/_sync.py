@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lanfax.client import _core as c
 from lanfax.client import _submit
 from lanfax.client._accounts import AccountMixin
+from lanfax.client._archive import ArchiveMixin
 from lanfax.client._contacts import ContactsMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import CoverMixin
 from lanfax.client._drafts import DraftMixin  # issue #11
+from lanfax.client._extensions import ExtensionsMixin
 from lanfax.client._handles import PortHandle, WaitTimeout, merge_logging, open_mode
 from lanfax.client._http import Connection, Stream, StreamClosed, request_patiently
 from lanfax.client._outbound import OutboundMixin
@@ -41,6 +43,8 @@ class Client(
     OutboundMixin,
     AccountMixin,
     ContactsMixin,
+    ArchiveMixin,
+    ExtensionsMixin,
 ):
     """A blocking client for one lanfax server.
 

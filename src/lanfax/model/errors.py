@@ -110,6 +110,15 @@ class Unavailable(FaxError):
     code = "unavailable"
 
 
+class InsufficientStorage(FaxError):
+    """Storing this would exceed the spool's bounds or the disk (HTTP 507): the message gives
+    the figures; it is not the request's fault, so a retry after a clean-up may work."""
+
+    http_status = 507
+    exit_code = 7
+    code = "insufficient-storage"
+
+
 class EngineError(FaxError):
     """The fax engine (spandsp) cannot run, or refused its input."""
 
@@ -144,5 +153,6 @@ ERRORS_BY_CODE: dict[str, type[FaxError]] = {
         EngineError,
         ProviderError,
         StoreError,
+        InsufficientStorage,
     )
 }

@@ -5,7 +5,7 @@
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, download, when } from "./api.js";
-import { subscribe } from "./events.js";
+import { subscribeJobs } from "./events.js";
 import { Field, Notice, Problem, go, useId, useLoad } from "./ui.js";
 
 const TITLES = { incoming: "Inbox", outgoing: "Sent Items" };
@@ -28,13 +28,7 @@ export function ArchivePage({ who, direction, id }) {
     return api(`/archive/${direction}?${q}`);
   }, [direction, applied, tick]);
   // A newly archived fax shows up without a reload: a finished job may have been archived.
-  useEffect(
-    () =>
-      subscribe((ev) => {
-        if (["completed", "job_changed"].includes(ev.event) && ev.job_id) setTick((t) => t + 1);
-      }),
-    [],
-  );
+  useEffect(() => subscribeJobs(() => setTick((t) => t + 1), 1000), []);
   const entries = (page && page.entries) || [];
   const selected = id ? entries.find((e) => String(e.archive_id) === id) : null;
   const config = who.rights.includes("query_config");
