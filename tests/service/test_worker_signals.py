@@ -22,8 +22,8 @@ def _masks(status: str) -> tuple[int, int, int]:
 def test_a_worker_survives_both_and_its_programs_stay_stoppable() -> None:
     code = (
         "import subprocess\n"
-        "from lanfax.service.submit import ignore_interrupt\n"
-        "ignore_interrupt()\n"
+        "from lanfax.service.docs import worker_init\n"
+        "worker_init(0)\n"
         "print(open('/proc/self/status').read())\n"
         "print('--CHILD--')\n"
         "child = subprocess.run(['cat', '/proc/self/status'], capture_output=True, text=True)\n"

@@ -240,7 +240,7 @@ def start_forkserver_quietly() -> None:
     them itself when it stops. The fork server reports each worker's exit to the pool, so its
     death alone breaks the pool; and a worker is born with its dispositions (an ignored signal
     survives exec and fork; a blocked mask would not survive the spawn), so no signal can hit
-    it before its initializer (:func:`ignore_interrupt`) runs. The service's own SIGINT and
+    it before its initializer (``docs.worker_init``) runs. The service's own SIGINT and
     SIGTERM are blocked for that moment, so one that arrives meanwhile stays pending and
     reaches the restored handler. Only the main thread may change handlers; elsewhere (a
     service embedded in a thread) the workers' initializer does what it can."""
@@ -260,22 +260,6 @@ def start_forkserver_quietly() -> None:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-
-
-def _ignore(signum: int, frame: object) -> None:
-    """SIGTERM in a conversion worker: the service stops its workers itself."""
-
-
-def ignore_interrupt() -> None:
-    """A conversion worker's start: SIGINT stays ignored (and so it is for the programs it
-    runs: Ctrl-C does not cut a Ghostscript run short, the service decides); SIGTERM gets a
-    handler that does nothing, rather than SIG_IGN or a blocked mask, because a handler is not
-    passed on to the programs a worker runs (Ghostscript, LibreOffice), which must stay
-    stoppable. The pool's shutdown ends a worker; SIGKILL still does."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _ignore)
 
 
 class Submitter:
@@ -315,7 +299,7 @@ class Submitter:
             self._pool = ProcessPoolExecutor(
                 self._max_workers,
                 mp_context=mp,
-                # Ignores SIGINT (as ignore_interrupt does) and sets RLIMIT_AS (#14).
+                # Quiet signals (#20: see docs.quiet_signals) and RLIMIT_AS (#14).
                 initializer=docs.worker_init,
                 initargs=(self.memory_bytes,),
             )
