@@ -69,3 +69,47 @@ def test_the_fork_server_and_its_workers_are_born_ignoring_both() -> None:
     assert _masks(worker)[1] & both == both  # from birth: no initializer ran
     blocked, ignored, _caught = _masks(own)  # the service keeps its own handlers and mask
     assert not blocked & both and not ignored & both
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "State:\tZ" in f.read()  # a zombie has ended
+    except FileNotFoundError:
+        return True
+
+
+def test_a_killed_service_leaves_no_fork_server_nor_worker_behind() -> None:
+    import os
+    import time
+
+    code = (
+        "import multiprocessing, os, sys, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from multiprocessing import forkserver\n"
+        "from lanfax.service import docs\n"
+        "from lanfax.service.submit import start_forkserver_quietly\n"
+        "start_forkserver_quietly()\n"
+        "pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context('forkserver'),\n"
+        "                           initializer=docs.worker_init, initargs=(0,))\n"
+        "workers = {pool.submit(os.getpid).result(60) for _ in range(4)}\n"
+        "print(forkserver._forkserver._forkserver_pid, *workers, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    service = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert service.stdout is not None
+        pids = [int(p) for p in service.stdout.readline().split()]
+        assert len(pids) >= 2 and not any(_gone(p) for p in pids)
+    finally:
+        service.kill()  # SIGKILL: no clean-up of its own can run
+        service.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not all(_gone(p) for p in pids):
+        time.sleep(0.1)
+    left = [p for p in pids if not _gone(p)]
+    for p in left:  # do not leave them to the next test either
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"still running after the service was killed: {left}"

@@ -59,6 +59,11 @@ def worker_init(memory_bytes: int) -> None:
     the pool's shutdown.
     """
     quiet_signals()
+    # A worker dies with its fork server, which dies with the service: a killed service
+    # leaves no worker (nor a LibreOffice under it) behind.
+    from lanfax.service.forkguard import die_with_parent
+
+    die_with_parent()
     if memory_bytes > 0:
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)

@@ -254,9 +254,16 @@ def start_forkserver_quietly() -> None:
     signals = (signal.SIGINT, signal.SIGTERM)
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(signals))
     handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in signals}
+    # The fork server dies with the service (lanfax.service.forkguard): started from the main
+    # thread, so its death signal follows the process, not a thread that may end earlier.
+    preload = list(getattr(forkserver._forkserver, "_preload_modules", []))
+    if "lanfax.service.forkguard" not in preload:
+        forkserver.set_forkserver_preload([*preload, "lanfax.service.forkguard"])
+    os.environ["LANFAX_FORKSERVER_GUARD"] = "1"
     try:
         forkserver.ensure_running()
     finally:
+        os.environ.pop("LANFAX_FORKSERVER_GUARD", None)
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
