@@ -245,6 +245,15 @@ def test_an_administrator_changes_the_rings(
     ):
         go(browser, route, ready)
         shoot(browser, name)
+    # Server settings: change the retries and save; only what changed is sent.
+    form = go(browser, "admin/server", "#server-form")
+    retries = form.find_element(By.NAME, "retries")
+    retries.send_keys(Keys.CONTROL, "a")
+    retries.send_keys("7")
+    form.find_element(By.XPATH, ".//button[text()='Save']").click()
+    wait(browser).until(lambda d: "Saved." in d.find_element(By.ID, "server-form").text)
+    assert httpx.get(f"{console.api}/config").json()["retries"] == 7
+    httpx.patch(f"{console.api}/config", json={"retries": 3})
     # A received fax moved to alice's inbox (manage_receive_folder), in the viewer.
     before = len(httpx.get(f"{console.api}/archive/incoming").json()["entries"])
     send_to_101(console.api, make_fax_tiff(tmp_path, pages=1))
