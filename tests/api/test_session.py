@@ -110,6 +110,10 @@ def test_the_session_has_the_users_rights_only(server: LanfaxServer) -> None:
             r = client.request(method, server.api + path, json=body, headers=csrf)
             assert r.status_code == 403, (method, path, r.text)
             assert r.json()["title"] == "AccessDenied"
+        # Without query_in_archive the incoming archive shows only the faxes routed to alice
+        # (her personal inbox, #13), none here.
+        mine = client.get(f"{server.api}/archive/incoming")
+        assert mine.status_code == 200 and mine.json()["entries"] == []
     # A revoked right takes effect on the next request of a live session.
     client, who = login(server.api, "olga", "olga-password")
     with closing(client):

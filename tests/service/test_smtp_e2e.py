@@ -68,6 +68,15 @@ class Site:
             time.sleep(0.2)  # polling the API under a deadline
 
 
+def _wait_line(server: LanfaxServer, text: str) -> None:
+    """Wait until the server printed a line holding ``text`` (its stdout reader thread may
+    be a line behind the health check)."""
+    deadline = time.monotonic() + 10
+    while not any(text in line for line in server.stdout_lines):
+        assert time.monotonic() < deadline, server.stdout_lines
+        time.sleep(0.05)
+
+
 def _toml(port: int, cert: Path, key: Path, mail: MailCatcher) -> str:
     return (
         mail.toml()
@@ -87,7 +96,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with MailCatcher() as mail:
         server = start_lanfax_server(tmp, _toml(port, cert, key, mail))
         try:
-            assert any(f"smtp://127.0.0.1:{port}" in line for line in server.stdout_lines)
+            _wait_line(server, f"smtp://127.0.0.1:{port}")
             r = httpx.post(
                 f"{server.api}/users",
                 json={"name": ALICE, "role": "user", "password": ALICE_PW},
@@ -161,8 +170,26 @@ def test_smtplib_starttls_auth_plain_pdf_and_image_with_cover(site: Site, tmp_pa
         lambda rc, m: m["X-Lanfax-Job"] == str(send["job_id"]) and "accepted" not in m["subject"]
     )[0]
     assert "alice@example.org" in str(receipt["To"])
+    assert receipt["In-Reply-To"] == msg["Message-ID"]  # the receipt too
     names = [p.get_filename() for p in receipt.iter_attachments()]
     assert names == [f"report-{send['job_id']}.pdf"], names
+    # alice's receipts list the reply and the receipt (her own token); the mailer marks a
+    # receipt sent just after the mail server took it
+    deadline = time.monotonic() + 30
+    while True:
+        mine = httpx.get(
+            f"{site.api}/receipts", headers={"Authorization": f"Bearer {site.alice_token}"}
+        )
+        assert mine.status_code == 200, mine.text
+        kinds = {
+            (r["kind"], r["state"])
+            for r in mine.json()["receipts"]
+            if r["job_id"] == send["job_id"]
+        }
+        if kinds == {("smtp_accepted", "sent"), ("final", "sent")}:
+            break
+        assert time.monotonic() < deadline, kinds
+        time.sleep(0.1)  # polling the API under a deadline
 
 
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="Debian's swaks is not installed")
@@ -223,7 +250,14 @@ def test_bad_password_and_wrong_domain(site: Site) -> None:
         code, text = smtp.rcpt("101@elsewhere.example")
         assert code == 550 and b"relaying denied" in text
         code, text = smtp.rcpt(f"jane@{DOMAIN}")
+        assert code == 550 and b"no contact or distribution list named 'jane'" in text
+        code, text = smtp.rcpt(f"_jane@{DOMAIN}")
         assert code == 550 and b"is not a fax number" in text
+    # The refused login is in the audit trail, as the API's refusals are.
+    r = httpx.get(f"{site.api}/audit", params={"action": "smtp_auth", "user": ALICE})
+    assert r.status_code == 200, r.text
+    entries = r.json()["entries"]
+    assert entries and entries[0]["outcome"] == "denied" and entries[0]["address"] == "127.0.0.1"
 
 
 def _mail(subject: str, to: list[str], **kw: Any) -> EmailMessage:
@@ -259,6 +293,9 @@ def test_blocked_number_in_a_broadcast_refuses_all_of_it(site: Site, tmp_path: P
     text = body.get_content()
     assert "0900123456" in text and "blocked" in text and "Nothing was queued" in text
     assert len(site.jobs()) == jobs_before  # nothing half-sent
+    r = httpx.get(f"{site.api}/audit", params={"action": "submit", "user": ALICE})
+    failed = [e for e in r.json()["entries"] if e["outcome"] == "failed"]
+    assert failed and "blocked" in failed[0]["detail"]["reason"]
 
 
 def test_unreadable_attachment_is_refused_naming_it(site: Site) -> None:
@@ -351,3 +388,19 @@ def test_serve_refuses_a_bad_smtp_section(tmp_path: Path, toml: str, words: str)
     )
     assert run.returncode == 2, run.stderr
     assert words in run.stderr and "hint:" in run.stderr
+
+
+def test_sigterm_with_an_smtp_client_connected_stops_cleanly(tmp_path: Path) -> None:
+    import signal
+
+    port = free_port()
+    server = start_lanfax_server(
+        tmp_path, f'[smtp]\nlisten = "127.0.0.1:{port}"\ndomain = "{DOMAIN}"\n'
+    )
+    try:
+        _wait_line(server, "no replies and no receipts")
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            smtp.ehlo()
+            assert server.stop(signal.SIGTERM, timeout=30) == 0
+    finally:
+        server.close()

@@ -44,6 +44,8 @@ D = "fax.example.org"
         (f"+49-30-123456+Acme_Ltd@{D}", "+4930123456", "Acme Ltd"),
         (f"030-123456@{D}", "030123456", ""),
         (f"*30@{D}", "*30", ""),
+        (f"sales@{D}", "@sales", ""),
+        (f"Jane_Doe@{D}", "@Jane Doe", ""),
     ],
 )
 def test_recipient_addresses(address: str, number: str, name: str) -> None:
@@ -55,7 +57,7 @@ def test_recipient_addresses(address: str, number: str, name: str) -> None:
     ("address", "words"),
     [
         ("101@other.example", "relaying denied"),
-        (f"jane@{D}", "is not a fax number"),
+        (f"_jane@{D}", "is not a fax number"),
         (f"101x@{D}", "a name follows a +"),
         (f"@{D}", "is not NUMBER@"),
         (f'"101"@{D}', "write the fax number"),
@@ -75,7 +77,8 @@ def test_any_local_part_is_a_recipient_or_a_550(local: str) -> None:
     except BadRecipient as exc:
         assert exc.reply.startswith("550 ")
     else:
-        assert r.number and len(r.number) <= 64 and "-" not in r.number
+        assert r.number and len(r.number) <= 101
+        assert r.is_contact or (len(r.number) <= 64 and "-" not in r.number)
 
 
 # -- HTML -------------------------------------------------------------------------------------
@@ -173,6 +176,24 @@ def test_broken_base64_and_empty_attachments_are_named() -> None:
     e.add_attachment(b"", maintype="application", subtype="pdf", filename="empty.pdf")
     with pytest.raises(InvalidInput, match=r"attachment 1 \(empty.pdf\) is empty"):
         parse_message(bytes(e))
+
+
+def test_signatures_and_cruft_are_not_faxed_and_encrypted_mail_is_refused() -> None:
+    m = _mail("signed text")
+    m.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="x.pdf")
+    m.add_attachment(b"\x30\x82sig", maintype="application", subtype="pkcs7-signature",
+                     filename="smime.p7s")  # fmt: skip
+    m.add_attachment(b"TNEF", maintype="application", subtype="ms-tnef", filename="winmail.dat")
+    m.add_attachment("BEGIN:VCARD\nEND:VCARD\n", subtype="vcard", filename="me.vcf")
+    c = parse_message(bytes(m))
+    assert [d.filename for d in c.documents] == ["x.pdf"] and c.body == "signed text"
+    enc = (
+        b"From: a@example.org\r\nSubject: secret\r\nContent-Type: application/pkcs7-mime;"
+        b' smime-type=enveloped-data; name="smime.p7m"\r\nContent-Transfer-Encoding: base64'
+        b"\r\n\r\nMIIB\r\n"
+    )
+    with pytest.raises(InvalidInput, match="the mail is encrypted"):
+        parse_message(enc)
 
 
 def test_a_mail_that_is_one_attachment() -> None:
@@ -302,6 +323,7 @@ def test_off_by_default_and_a_full_section(tmp_path: Path) -> None:
         ({"listen": "127.0.0.1:25", "domain": "f.org", "max_message_mb": 0}, "not allowed"),
         ({"listen": "127.0.0.1:25", "domain": "f.org", "resolution": "hd"}, "not allowed"),
         ({"listen": "127.0.0.1:25", "domain": "f.org", "receipt_attach": "x"}, "not allowed"),
+        ({"listen": "127.0.0.1:25", "domain": "f.org", "cover_page": 5}, "not a template"),
         ({"listn": "127.0.0.1:25"}, "unknown key(s) listn"),
     ],
 )
@@ -371,6 +393,24 @@ def test_submission_data_is_a_valid_submission() -> None:
     nothing = parse_message(bytes(_mail("")))
     with pytest.raises(InvalidInput, match="nothing to fax"):
         submission_data(_env(f"101@{D}"), nothing, SmtpSettings(), "")
+
+
+def test_a_long_text_is_a_page_of_its_own_not_a_cut_note() -> None:
+    long = "\n".join(f"line {i}" for i in range(40))
+    m = _mail(long)
+    m.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="x.pdf")
+    data, text_first = submission_data(
+        _env(f"101@{D}"), parse_message(bytes(m)), SmtpSettings(), ""
+    )
+    assert text_first and data["cover_page"] == {
+        "subject": "Order 4711",
+        "sdr_name": "Alice Example",
+    }
+    short, text_first = submission_data(
+        _env(f"101@{D}"), parse_message(bytes(_mail("a few words"))), SmtpSettings(), ""
+    )
+    assert text_first  # no attachment: the text is the document
+    assert "note" not in short["cover_page"]
 
 
 def test_spool_file_round_trip(tmp_path: Path) -> None:

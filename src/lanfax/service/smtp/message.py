@@ -3,7 +3,9 @@
 * :func:`parse_recipient` - ``NUMBER@DOMAIN`` or ``NUMBER+Name@DOMAIN`` -> a fax recipient,
   or :class:`BadRecipient` with the SMTP reply that says why not. A leading ``+`` belongs to
   the number (``+4930123456@...``); the first ``+`` after it separates the recipient's name,
-  whose ``.`` and ``_`` read as spaces (``101+Jane_Doe@...`` is "Jane Doe" at 101).
+  whose ``.`` and ``_`` read as spaces (``101+Jane_Doe@...`` is "Jane Doe" at 101). A local
+  part that begins with a letter names a contact or distribution list of the sender's
+  address book (``sales@...``, ``Jane_Doe@...``: ``@sales``, ``@Jane Doe``).
 * :func:`parse_message` - the raw message -> :class:`MailContent`: the documents to fax in
   the order the mail holds them, the subject, the body as text (an HTML body made readable
   text, never its source), the sender. A part that cannot be decoded or an empty
@@ -11,9 +13,10 @@
 
 Which parts are documents: every part that is an attachment (``Content-Disposition:
 attachment`` or a file name) and every non-text part that is not a picture of an HTML body
-(a ``multipart/related`` part with a Content-ID, such as a signature's logo). The body is the
-text part a mail client shows (plain preferred to HTML in a ``multipart/alternative``);
-further inline text parts (a list footer) are added to it.
+(a ``multipart/related`` part with a Content-ID, such as a signature's logo), except
+signatures, keys, TNEF and business cards (:data:`NOT_DOCUMENTS`). The body is the text part
+a mail client shows (plain preferred to HTML in a ``multipart/alternative``); further inline
+text parts (a list footer) are added to it. An encrypted mail is refused.
 """
 
 from __future__ import annotations
@@ -38,9 +41,22 @@ _NUMBER = re.compile(r"\+?[0-9*#][0-9*#\-]*")
 
 @dataclass(frozen=True, slots=True)
 class FaxRecipient:
+    """A fax number (and the recipient's name), or - ``number`` starting with ``@`` - a
+    contact or distribution list of the sender's address book, as ``lanfax send --to
+    @name`` gives it (resolved when the mail is processed)."""
+
     number: str
     name: str
     address: str
+
+    @property
+    def is_contact(self) -> bool:
+        return self.number.startswith("@")
+
+    @property
+    def contact(self) -> str:
+        """The address book name (for a contact reference)."""
+        return self.number[1:]
 
 
 class BadRecipient(Exception):
@@ -64,10 +80,16 @@ def parse_recipient(address: str, domain: str) -> FaxRecipient:
         raise BadRecipient(f"550 5.1.1 {local!r}: write the fax number as NUMBER@{domain}")
     match = _NUMBER.match(local)
     if match is None:
-        raise BadRecipient(
-            f"550 5.1.1 {local!r} is not a fax number: write NUMBER@{domain} "
-            f"or NUMBER+Name@{domain}"
-        )
+        if not local[0].isalpha():
+            raise BadRecipient(
+                f"550 5.1.1 {local!r} is not a fax number: write NUMBER@{domain} "
+                f"or NUMBER+Name@{domain}"
+            )
+        # A name: a contact or a distribution list of the address book.
+        name = re.sub(r"\s+", " ", local.replace("_", " ").replace(".", " ")).strip()
+        if len(name) > MAX_NAME or not all(ch.isprintable() for ch in name):
+            raise BadRecipient(f"550 5.1.1 {local[:40]!r} is not a fax number or a name")
+        return FaxRecipient("@" + name, "", address.strip())
     number, rest = match.group(0).rstrip("-"), local[match.end() :]
     if rest and not rest.startswith("+"):
         raise BadRecipient(
@@ -142,6 +164,31 @@ def html_to_text(html: str) -> str:
 
 
 # -- the message ----------------------------------------------------------------------------
+
+#: Parts that travel with a mail but are not what the sender means to fax: S/MIME and
+#: OpenPGP signatures and keys (RFC 8551, RFC 3156), Outlook's TNEF (winmail.dat), the
+#: sender's business card. They are left out, silently.
+NOT_DOCUMENTS = frozenset(
+    {
+        "application/pkcs7-signature",
+        "application/x-pkcs7-signature",
+        "application/pgp-signature",
+        "application/pgp-keys",
+        "application/ms-tnef",
+        "application/vnd.ms-tnef",
+        "text/vcard",
+        "text/x-vcard",
+    }
+)
+#: An encrypted mail cannot be read: refused, saying so.
+ENCRYPTED = frozenset(
+    {
+        "multipart/encrypted",
+        "application/pkcs7-mime",
+        "application/x-pkcs7-mime",
+        "application/pgp-encrypted",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +309,14 @@ def parse_message(raw: bytes) -> MailContent:
     documents: list[MailDocument] = []
 
     def visit(part: Message, parent: str) -> None:
+        ctype = part.get_content_type()
+        if ctype in ENCRYPTED:
+            raise InvalidInput(
+                "the mail is encrypted: the fax server cannot read it",
+                hint="send it unencrypted (signed is fine)",
+            )
+        if ctype in NOT_DOCUMENTS:
+            return  # a signature, a key, Outlook's winmail.dat, a business card
         if part.is_multipart():
             kind = part.get_content_subtype()
             for child in part.iter_parts():  # type: ignore[attr-defined]
