@@ -32,6 +32,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from lanfax.engine.events import PageDone, PhaseB, SessionEvent
@@ -127,7 +128,7 @@ class ModemLine:
     def __init__(self, provider: ModemProvider, device: str) -> None:
         self.provider = provider
         self.device = device
-        self.local_id = f"modem:{device}"
+        self.local_id = f"modem:{Path(device).name}"
         self.port: ModemPort | None = None
         self.caps: dict[str, Any] = {}
         self.error = ""
