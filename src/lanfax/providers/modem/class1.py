@@ -284,7 +284,9 @@ class Class1Dialogue:
             return  # echo, RING, caller id, +F reports: nothing to do mid-call
         cmd = self._cmd
         self._mode = "idle"
-        if cmd.startswith(("ATD", "ATA")):
+        if cmd == "abort":
+            self._command("ATH0", now, 5.0)
+        elif cmd.startswith(("ATD", "ATA")):
             self._on_connect_result(line, now)
         elif cmd == "ATH0":
             self._mode = "done"
@@ -433,7 +435,7 @@ class Class1Dialogue:
 
     def _pump_once(self, now: float) -> None:
         mode = self._mode
-        if mode == "done" or (mode == "cmd" and self._cmd == "ATH0"):
+        if mode == "done" or (mode == "cmd" and self._cmd in ("ATH0", "abort")):
             return
         if self._t30_done and mode in ("idle", "txh") and not self._frames:
             self._hang_up(now)
@@ -548,11 +550,18 @@ class Class1Dialogue:
         if self._hangup_sent:
             return
         self._hangup_sent = True
-        if self._mode == "rx" or (self._mode == "cmd" and self._cmd.startswith("AT+FR")):
-            self._out.append(CAN)
-        elif self._mode in ("txh", "txd"):
-            self._out += b"\x10\x03"
         self._buf.clear()
+        if self._mode == "rx" or (
+            self._mode == "cmd" and self._cmd.startswith(("AT+FR", "ATD", "ATA"))
+        ):
+            # Any character aborts a dial, an answer or a receive (T.31 8.3.4, V.250 6.3.1);
+            # ATH0 follows once the modem has said so.
+            self.trace.add(">", "<CAN> (abort)")
+            self._out.append(CAN)
+            self._command_raw("abort", now, timeout=5.0)
+            return
+        if self._mode in ("txh", "txd"):
+            self._out += b"\x10\x03"
         self._command("ATH0", now, 5.0)
 
     def _fail(self, now: float, kind: str, text: str) -> None:
@@ -562,7 +571,7 @@ class Class1Dialogue:
         self.trace.add("!", text)
         if not self.session.done and not self.session.closed:
             self.session.terminate()
-        if self._cmd == "ATH0" and self._mode != "done":
+        if self._cmd in ("ATH0", "abort") and self._mode != "done":
             self._mode = "done"  # the modem does not even answer ATH0
             return
         self._mode = "idle"

@@ -37,8 +37,8 @@ FINAL_REPLIES = ("OK", "ERROR", "CONNECT", "NO CARRIER", "+FCERROR", "BUSY", "NO
 class UucpLock:
     """A UUCP lock on ``device`` (``acquire`` raises ProviderError if another process has it)."""
 
-    def __init__(self, device: str, lock_dir: Path = LOCK_DIR) -> None:
-        self.path = Path(lock_dir) / f"LCK..{Path(device).name}"
+    def __init__(self, device: str, lock_dir: Path | None = None) -> None:
+        self.path = Path(lock_dir or LOCK_DIR) / f"LCK..{Path(device).name}"
         self.held = False
 
     def owner(self) -> int | None:
