@@ -168,3 +168,24 @@ def test_abort_hangs_up(tmp_path: Path) -> None:
     assert a.finished
     assert a.outcome is not None and a.outcome.kind == "aborted"
     assert ma.commands[-1] == "ATH0"
+
+
+def test_the_far_end_hanging_up_on_our_dcn_is_a_normal_end(tmp_path: Path) -> None:
+    """Some far ends drop the line as soon as they hear DCN: the modem answers our DCN
+    frame NO CARRIER instead of OK. The call still ends as T.30 says (completed)."""
+    a, ma, b, mb, _doc, _rx = _pair(tmp_path, pages=1)
+    original = ma._sent_block
+
+    def dcn_no_carrier(raw: bytes) -> None:
+        if ma._state == "txh" and len(raw) >= 3 and (raw[2] & 0xFE) == 0xFA:
+            ma._outgoing.append(("v21", 3, raw))
+            ma._state = "cmd"
+            ma._say("NO CARRIER")
+            return
+        original(raw)
+
+    ma._sent_block = dcn_no_carrier  # type: ignore[method-assign]
+    run_pair(a, ma, b, mb)
+    ra = a.session.result
+    assert ra is not None and ra.ok, ra
+    assert a.outcome is not None and a.outcome.kind == "t30"

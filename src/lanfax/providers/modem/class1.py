@@ -304,6 +304,8 @@ class Class1Dialogue:
         elif cmd == "frame":
             if line == "CONNECT":
                 self._mode = "txh"
+            elif line == "NO CARRIER" and self._sent_dcn:
+                pass  # the far end hung up on our DCN, as it may: the call is over
             elif line != "OK":
                 self._fail(now, "modem", f"a frame was answered {line}")
                 return
