@@ -33,7 +33,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.interop.hylafax import HylaFax, free_udp_port, require_hylafax  # noqa: E402
+from tests.interop.hylafax import (  # noqa: E402
+    HFAXD,
+    HylaFax,
+    free_udp_port,
+    require_hylafax,
+)
 from tests.interop.test_hylafax import (  # noqa: E402
     AnsweringHarness,
     _provider,
@@ -102,9 +107,7 @@ def hylafax_to_hylafax(peer: HylaFax, doc: Path, fine: bool) -> tuple[float, str
     )
     try:
         for _ in range(60):
-            r = subprocess.run(
-                ["faxstat", "-h", "127.0.0.1:14559", "-a"], capture_output=True, text=True
-            )
+            r = subprocess.run(["faxstat", "-h", HFAXD, "-a"], capture_output=True, text=True)
             if r.stdout.count("Running and idle") >= 2:
                 break
             time.sleep(1)

@@ -38,7 +38,8 @@ NEEDED = {
     "/usr/bin/faxstat": "hylafax-client",
     "/usr/bin/iaxmodem": "iaxmodem",
 }
-HFAXD = "127.0.0.1:14559"
+#: HylaFAX's client port: peer.sh's HFAXD_PORT (default 14559), so a run can move aside.
+HFAXD = f"127.0.0.1:{os.environ.get('HFAXD_PORT', '14559')}"
 #: The modem's own IAX2 port (iaxmodem binds it on 0.0.0.0; we talk to it on loopback).
 MODEM_PORT = 4570
 

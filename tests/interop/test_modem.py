@@ -22,7 +22,7 @@ from tests.providers.harness import Harness, Received
 from tests.providers.helpers import tiff_pixels
 
 from lanfax.model.codes import ProviderStatus
-from lanfax.providers.api import CallResult
+from lanfax.providers.api import CallResult, SendOptions
 from lanfax.providers.modem import ModemProvider
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(400)]
@@ -53,11 +53,15 @@ async def _provider(h: Harness) -> ModemProvider:
     return p
 
 
-async def _send(h: Harness, p: ModemProvider, doc: Path, tries: int = 8) -> CallResult:
+async def _send(
+    h: Harness, p: ModemProvider, doc: Path, tries: int = 8, ecm: bool = True
+) -> CallResult:
     """Dial HylaFAX (1000). iaxmodem busies itself out for 5 s after every reset (ours at
     start, faxgetty's after each call): NO DIALTONE / BUSY are retried, as the service would."""
     for _ in range(tries):
-        result, in_progress = await h.send(p, DEVICE, doc, "1000", caller_number="LANFAX MODEM")
+        result, in_progress = await h.send(
+            p, DEVICE, doc, "1000", caller_number="LANFAX MODEM", options=SendOptions(ecm=ecm)
+        )
         if result.status.status_id not in (ProviderStatus.BUSY, ProviderStatus.NO_DIAL_TONE):
             assert in_progress == 1, result
             return result
@@ -106,8 +110,14 @@ def test_probe_records_the_modem(pair: HylaFax, tmp_path: Path) -> None:
     assert not Path("/var/lock/LCK..ttyIAX1").exists()  # released at shutdown
 
 
-@pytest.mark.parametrize(("pages", "fine"), [(3, False), (1, True)], ids=["3p-standard", "1p-fine"])
-def test_modem_sends_to_hylafax(pair: HylaFax, tmp_path: Path, pages: int, fine: bool) -> None:
+@pytest.mark.parametrize(
+    ("pages", "fine", "ecm"),
+    [(3, False, True), (1, True, False)],
+    ids=["3p-standard-ecm", "1p-fine-noecm"],
+)
+def test_modem_sends_to_hylafax(
+    pair: HylaFax, tmp_path: Path, pages: int, fine: bool, ecm: bool
+) -> None:
     doc = fax_tiff(tmp_path / "doc.tif", pages, fine)
     pair.wait_idle()
     before = set(pair.received())
@@ -117,13 +127,15 @@ def test_modem_sends_to_hylafax(pair: HylaFax, tmp_path: Path, pages: int, fine:
         h = Harness(tmp_path)
         p = await _provider(h)
         try:
-            return await _send(h, p, doc)
+            return await _send(h, p, doc, ecm=ecm)
         finally:
             await p.shutdown()
 
     result = asyncio.run(asyncio.wait_for(scenario(), 300))
     assert result.ok, (result.status, result.t30_text, result.extra)
     assert result.pages == pages
+    assert result.ecm is ecm
+    assert result.compression == ("mmr" if ecm else "mr")
     assert result.remote_ident == "HylaFAX ttyIAX0"
     _same_as_hylafax(result, _new_session_log(pair, logs_before, "RECV FAX"))
     deadline = time.monotonic() + 30
@@ -165,6 +177,7 @@ def test_hylafax_sends_to_modem(pair: HylaFax, tmp_path: Path) -> None:
     result = received.result
     assert result.ok, (result.status, result.t30_text, result.extra)
     assert result.pages == pages
+    assert result.ecm  # HylaFAX offers ECM, and lanfax frames it on the host
     assert received.call.caller_id == "1000"  # NMBR= from iaxmodem (AT+VCID=1)
     assert h.rings[DEVICE][0].ring_count == 1
     _same_as_hylafax(result, _new_session_log(pair, logs_before, "SEND FAX"))

@@ -16,16 +16,16 @@ from lanfax.providers.modem.class1 import Class1Dialogue, dle_stuff, mod_code
 
 
 def _pair(
-    tmp_path: Path, pages: int = 2, fine: bool = False
+    tmp_path: Path, pages: int = 2, fine: bool = False, ecm: bool = False
 ) -> tuple[Class1Dialogue, FakeModem, Class1Dialogue, FakeModem, Path, Path]:
     doc = fax_tiff(tmp_path / "doc.tif", pages, fine)
     rx = tmp_path / "rx.tif"
     wire = Wire()
     tx_session = FrontEndFaxSession(
-        True, SessionOptions(local_ident="SENDER", ecm=False), tx_file=doc
+        True, SessionOptions(local_ident="SENDER", ecm=ecm), tx_file=doc
     )
     rx_session = FrontEndFaxSession(
-        False, SessionOptions(local_ident="RECEIVER", ecm=False), rx_file=rx
+        False, SessionOptions(local_ident="RECEIVER", ecm=ecm), rx_file=rx
     )
     a = Class1Dialogue(tx_session, dial="T1000")
     b = Class1Dialogue(rx_session, dial=None)
@@ -189,3 +189,45 @@ def test_the_far_end_hanging_up_on_our_dcn_is_a_normal_end(tmp_path: Path) -> No
     ra = a.session.result
     assert ra is not None and ra.ok, ra
     assert a.outcome is not None and a.outcome.kind == "t30"
+
+
+@pytest.mark.parametrize("pages", [1, 3])
+def test_an_ecm_call_frames_the_image_carrier_on_the_host(tmp_path: Path, pages: int) -> None:
+    """ECM: FCD/RCP frames HDLC-framed by the dialogue on +FTM, deframed on +FRM; PPS/MCF
+    on V.21; MMR coding is then allowed."""
+    a, ma, b, mb, doc, rx = _pair(tmp_path, pages, ecm=True)
+    run_pair(a, ma, b, mb)
+    ra, rb = a.session.result, b.session.result
+    assert ra is not None and rb is not None
+    assert ra.ok and rb.ok, (ra.text, rb.text, a.trace.lines[-20:])
+    assert ra.ecm and rb.ecm
+    assert ra.compression == rb.compression == "mmr"
+    assert (ra.pages_tx, rb.pages_rx) == (pages, pages)
+    for s, g in zip(tiff_pixels(doc), tiff_pixels(rx), strict=True):
+        assert s.shape == g.shape and (s == g).all()
+
+
+def test_ecm_retransmits_frames_heard_with_a_bad_fcs(tmp_path: Path) -> None:
+    """Bits flipped on the image carrier: the receiver's PPR asks for the bad frames again
+    and the page arrives intact."""
+    a, ma, b, mb, doc, rx = _pair(tmp_path, 1, ecm=True)
+    original = ma._sent_block
+    hit = {"n": 0}
+
+    def corrupt_first_image(raw: bytes) -> None:
+        if ma._state == "txd" and hit["n"] < 2:
+            hit["n"] += 1
+            if hit["n"] == 2:  # the first page's frames (1 = TCF)
+                mid = len(raw) // 2
+                raw = raw[:mid] + bytes(b ^ 0x55 for b in raw[mid : mid + 40]) + raw[mid + 40 :]
+        original(raw)
+
+    ma._sent_block = corrupt_first_image  # type: ignore[method-assign]
+    run_pair(a, ma, b, mb)
+    ra, rb = a.session.result, b.session.result
+    assert ra is not None and rb is not None
+    assert ra.ok and rb.ok, (ra.text, rb.text)
+    assert ra.ecm_retries >= 0 and rb.pages_rx == 1
+    assert mb.commands.count("AT+FRM=146") >= 2  # the page, then the retransmission
+    for s, g in zip(tiff_pixels(doc), tiff_pixels(rx), strict=True):
+        assert (s == g).all()

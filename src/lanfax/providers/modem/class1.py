@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from lanfax.engine import frontend as fe
 from lanfax.engine.frontend import FrontEndFaxSession, FrontEndRequest
+from lanfax.providers.modem.hdlc import HdlcDecoder, HdlcEncoder
 
 DLE, ETX, SUB, CAN = 0x10, 0x03, 0x1A, 0x18
 #: T.31 modulation codes for +FTM/+FRM, by (T.30 modem, bit rate, short training).
@@ -56,6 +57,7 @@ CONNECT_TIMEOUT = 90.0
 TX_LEAD = 0.5
 #: Longest call (a watchdog over T.30's own timers).
 MAX_CALL = 3600.0
+IMAGE_MODEMS = (fe.MODEM_V27TER, fe.MODEM_V29, fe.MODEM_V17)
 FINAL = {
     "OK",
     "CONNECT",
@@ -134,6 +136,12 @@ class Class1Dialogue:
         self._catch_v21 = False
         self._skip_lf = False
         self._sent_dcn = False
+        # ECM: HDLC framing of the image carrier is ours (see hdlc.py)
+        self._enc: HdlcEncoder | None = None
+        self._ecm_buf = bytearray()
+        self._ecm_end = False
+        self._dec: HdlcDecoder | None = None
+        self._rx_ecm = False
         self._retry_rx_at = 0.0
         self._tx_started = 0.0
         self._tx_sent = 0
@@ -260,9 +268,16 @@ class Class1Dialogue:
         if not self._rx_hdlc and data:
             chunk = bytes(data)
             data.clear()
-            self.session.image_data(chunk)
-            self._absorb()
+            self._image_in(chunk)
         return False
+
+    def _image_in(self, chunk: bytes) -> None:
+        if self._dec is not None:
+            for frame, ok in self._dec.feed(chunk):
+                self.session.hdlc_frame(frame, ok)
+        else:
+            self.session.image_data(chunk)
+        self._absorb()
 
     def _end_of_data(self) -> None:
         head = bytes(self._rx_data[:40]).hex()
@@ -270,8 +285,7 @@ class Class1Dialogue:
         if self._rx_hdlc:
             self._frame_result = bytes(self._rx_data)
         elif self._rx_data:
-            self.session.image_data(bytes(self._rx_data))
-            self._absorb()
+            self._image_in(bytes(self._rx_data))
         self._rx_data.clear()
         self._mode = "cmd"
         self._cmd = "end of data"
@@ -317,6 +331,13 @@ class Class1Dialogue:
                 self._tx_started = now
                 self._tx_sent = 0
                 self._tx_end = False
+                self._enc = None
+                if self._tx is not None and self._tx.hdlc:
+                    # ECM: a preamble of flags (200 ms), then the frames T.30 hands over.
+                    self._enc = HdlcEncoder()
+                    self._enc.flags(max(1, self._tx_rate // 40 // 8))
+                    self._ecm_buf = bytearray(self._enc.take())
+                    self._ecm_end = False
             else:
                 self._fail(now, "modem", f"{cmd} answered {line}")
         elif cmd == "image end":
@@ -359,7 +380,12 @@ class Class1Dialogue:
         self._last = "rx"
         if hdlc:
             self.session.hdlc_status(fe.SIG_FRAMING_OK)
+        elif self._rx_ecm:
+            self._dec = HdlcDecoder()
+            self.session.hdlc_status(fe.SIG_TRAINING_SUCCEEDED)
+            self.session.hdlc_status(fe.SIG_FRAMING_OK)
         else:
+            self._dec = None
             self.session.image_status(fe.SIG_TRAINING_SUCCEEDED)
         self._absorb()
 
@@ -404,7 +430,11 @@ class Class1Dialogue:
                 self._retry_rx_at = now + 0.1
             return
         # end of image data: the carrier went (NO CARRIER) or the modem closed it (OK)
-        self.session.image_status(fe.SIG_CARRIER_DOWN)
+        if self._dec is not None:
+            self._dec = None
+            self.session.hdlc_status(fe.SIG_CARRIER_DOWN)
+        else:
+            self.session.image_status(fe.SIG_CARRIER_DOWN)
         self._absorb()
 
     # -- T.30 -> modem -------------------------------------------------------------------
@@ -473,7 +503,8 @@ class Class1Dialogue:
             return
         if mode != "idle":
             return
-        if self._frames:
+        ecm_tx = self._tx is not None and self._tx.hdlc and self._tx.modem in IMAGE_MODEMS
+        if self._frames and not ecm_tx:
             if self._frames[0] is None:
                 # End of a burst whose final frame already turned the carrier off.
                 self._frames.pop(0)
@@ -504,6 +535,7 @@ class Class1Dialogue:
             self._catch_v21 = False
             self._command("AT+FRH=3", now, None)
         else:
+            self._rx_ecm = rx.hdlc
             self._command(f"AT+FRM={mod_code(rx.modem, rx.bit_rate, rx.short_train)}", now, None)
 
     def _switch_then(self, now: float, command: str) -> None:
@@ -522,6 +554,9 @@ class Class1Dialogue:
         if self._tx_end:
             return
         budget = int((now - self._tx_started + TX_LEAD) * self._tx_rate / 8) - self._tx_sent
+        if self._enc is not None:
+            self._stream_ecm(now, budget)
+            return
         while budget > 0:
             want = min(budget, 1024)
             chunk = self.session.image_chunk(want)
@@ -535,6 +570,38 @@ class Class1Dialogue:
                 self.trace.add(">", f"image data {self._tx_sent} bytes <DLE><ETX>")
                 self._command_raw("image end", now, timeout=COMMAND_TIMEOUT + 2 * TX_LEAD)
                 return
+
+    def _stream_ecm(self, now: float, budget: int) -> None:
+        """ECM image frames: HDLC-framed here, paced like image data."""
+        enc = self._enc
+        assert enc is not None
+        while budget > 0:
+            if not self._ecm_buf:
+                if self._ecm_end:
+                    self._tx_end = True
+                    self._out += b"\x10\x03"
+                    self.trace.add(">", f"ECM data {self._tx_sent} bytes <DLE><ETX>")
+                    self._command_raw("image end", now, timeout=COMMAND_TIMEOUT + 2 * TX_LEAD)
+                    return
+                if not self._frames:
+                    enc.flags(1)  # T.30 has no frame ready: keep the carrier with flags
+                elif (frame := self._frames.pop(0)) is None:
+                    enc.flags(3)
+                    self._ecm_end = True
+                    self._ecm_buf += enc.take(flush=True)
+                    continue
+                else:
+                    enc.frame(frame)
+                    self.session.step_complete()
+                    self._absorb()
+                self._ecm_buf += enc.take()
+                if not self._ecm_buf:
+                    continue
+            part = bytes(self._ecm_buf[:budget])
+            del self._ecm_buf[: len(part)]
+            self._out += dle_stuff(part)
+            self._tx_sent += len(part)
+            budget -= len(part)
 
     # -- commands ------------------------------------------------------------------------
     def _command(self, cmd: str, now: float, timeout: float | None = COMMAND_TIMEOUT) -> None:

@@ -14,7 +14,7 @@ Example::
     rings = 2                       # rings before the service answers (the port's Rings)
     number = ""                     # our number, the default TSI/CSI
     country = ""                    # informational (T.35 country of the modem), recorded
-    ecm = true                      # offer/accept error correction (see docs/modem.md)
+    ecm = true                      # false: never offer/accept ECM, whatever the job asks
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class ModemConfig:
     rings: int = 1
     number: str = ""
     country: str = ""
-    ecm: bool = False
+    ecm: bool = True
     command_timeout: float = 5.0
 
 
@@ -112,7 +112,7 @@ def parse_config(raw: Mapping[str, Any]) -> ModemConfig:
     number = raw.get("number", "")
     if not isinstance(number, str) or len(number) > 20:
         raise _fail(f"number {number!r} is not usable", "at most 20 characters (the T.30 ident)")
-    ecm = raw.get("ecm", False)
+    ecm = raw.get("ecm", True)
     if not isinstance(ecm, bool):
         raise _fail("ecm must be true or false", "ecm = false")
     timeout = raw.get("command_timeout", 5.0)

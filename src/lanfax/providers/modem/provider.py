@@ -321,12 +321,13 @@ class ModemProvider(LineProvider[ModemLine, ModemJob]):
             if job.aborted:
                 return self._final(job, ProviderStatus.USER_ABORT, "aborted before dialing")
             cfg = self._cfg()
-            opts = _no_ecm(
+            opts = _with_ecm(
                 session_options(
                     fax.options,
                     fax.caller_number or cfg.number,
                     page_header=fax.options.page_header,
-                )
+                ),
+                cfg.ecm,
             )
             session = FrontEndFaxSession(True, opts, tx_file=fax.file_name)
             line = job.line
@@ -364,7 +365,9 @@ class ModemProvider(LineProvider[ModemLine, ModemJob]):
                 return self._final(
                     job, ProviderStatus.LINE_UNAVAILABLE, f"{line.label} answers manually only"
                 )
-            opts = _no_ecm(session_options(fax.options, fax.receiver_number or cfg.number))
+            opts = _with_ecm(
+                session_options(fax.options, fax.receiver_number or cfg.number), cfg.ecm
+            )
             session = FrontEndFaxSession(False, opts, rx_file=fax.file_name)
             caller = line.caller_id
             job.set_status(FaxDevStatus(ProviderStatus.ANSWERED, "answering", caller_id=caller))
@@ -478,12 +481,13 @@ _OUTCOME_STATUS = {
 }
 
 
-def _no_ecm(opts: SessionOptions) -> SessionOptions:
-    """ECM needs HDLC framing of the image carrier by the host (the modem frames V.21 only);
-    lanfax's Class 1 driver does not do it yet, so ECM is never offered over a modem."""
+def _with_ecm(opts: SessionOptions, allowed: bool) -> SessionOptions:
+    """ECM as the job asks, unless the provider's ``ecm = false`` turns it off."""
+    if allowed:
+        return opts
     import dataclasses
 
-    return dataclasses.replace(opts, ecm=False, compressions=opts.compressions - {"mmr"})
+    return dataclasses.replace(opts, ecm=False)
 
 
 def _dial_digits(number: str) -> str:
