@@ -6,8 +6,8 @@ Times, in the same run and with the same document, submission to completion of:
 * HylaFAX sending to lanfax (``peer.sh send``; "done" = ``peer.sh wait`` returns, i.e. the job
   left HylaFAX's send queue), with lanfax's provider answering after 1 ring.
 
-With ``--modem`` (issue #16) it times, instead, the modem path on ``peer.sh up pair`` with
-HylaFAX's ECM off (lanfax's Class 1 driver does not do ECM, so both rows run the same T.30):
+With ``--modem`` (issue #16) it times, instead, the modem path on ``peer.sh up pair`` (ECM
+on both ways, as each side negotiates by default):
 
 * lanfax's modem provider on /dev/ttyIAX1 sending to HylaFAX on ttyIAX0 (send() to result);
 * HylaFAX sending to HylaFAX: a faxgetty is started on ttyIAX1 and ``peer.sh send`` to 2000
@@ -122,13 +122,10 @@ def hylafax_to_hylafax(peer: HylaFax, doc: Path, fine: bool) -> tuple[float, str
 
 
 def modem_main(args: argparse.Namespace) -> None:
-    import os
-
     work = Path(tempfile.mkdtemp(prefix="lanfax-modem-bench-"))
     work.chmod(0o755)
     (work / "peer").mkdir()
     (work / "peer").chmod(0o755)
-    os.environ["PEER_ECM"] = "off"
     peer = HylaFax(work / "peer", "", mode="pair")
     doc = fax_tiff(work / "doc.tif", args.pages, args.fine)
     peer.up()
@@ -140,14 +137,15 @@ def modem_main(args: argparse.Namespace) -> None:
         peer.down()
         shutil.rmtree(work, ignore_errors=True)
     res = "fine" if args.fine else "standard"
-    print(f"\n{args.pages}-page fax ({res}), two iaxmodems on loopback, real time, ECM off\n")
-    print("| path | submit→done s | result | pages | bit/s | coding |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n{args.pages}-page fax ({res}), two iaxmodems on loopback, real time\n")
+    print("| path | submit→done s | result | pages | bit/s | ECM | coding |")
+    print("|---|---|---|---|---|---|---|")
     print(
         f"| lanfax modem → HylaFAX | {t_modem:7.1f} | {r_modem.status.status_id.name} |"
-        f" {r_modem.pages} | {r_modem.bit_rate} | {r_modem.compression} |"
+        f" {r_modem.pages} | {r_modem.bit_rate} | {'on' if r_modem.ecm else 'off'} |"
+        f" {r_modem.compression} |"
     )
-    print(f"| HylaFAX → HylaFAX | {t_hh:7.1f} | {final.strip()[:60]} | | | |")
+    print(f"| HylaFAX → HylaFAX | {t_hh:7.1f} | {final.strip()[:60]} | | | | |")
 
 
 def row(name: str, seconds: float, r: CallResult) -> str:
