@@ -68,6 +68,15 @@ class Site:
             time.sleep(0.2)  # polling the API under a deadline
 
 
+def _wait_line(server: LanfaxServer, text: str) -> None:
+    """Wait until the server printed a line holding ``text`` (its stdout reader thread may
+    be a line behind the health check)."""
+    deadline = time.monotonic() + 10
+    while not any(text in line for line in server.stdout_lines):
+        assert time.monotonic() < deadline, server.stdout_lines
+        time.sleep(0.05)
+
+
 def _toml(port: int, cert: Path, key: Path, mail: MailCatcher) -> str:
     return (
         mail.toml()
@@ -87,7 +96,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with MailCatcher() as mail:
         server = start_lanfax_server(tmp, _toml(port, cert, key, mail))
         try:
-            assert any(f"smtp://127.0.0.1:{port}" in line for line in server.stdout_lines)
+            _wait_line(server, f"smtp://127.0.0.1:{port}")
             r = httpx.post(
                 f"{server.api}/users",
                 json={"name": ALICE, "role": "user", "password": ALICE_PW},
@@ -161,8 +170,26 @@ def test_smtplib_starttls_auth_plain_pdf_and_image_with_cover(site: Site, tmp_pa
         lambda rc, m: m["X-Lanfax-Job"] == str(send["job_id"]) and "accepted" not in m["subject"]
     )[0]
     assert "alice@example.org" in str(receipt["To"])
+    assert receipt["In-Reply-To"] == msg["Message-ID"]  # the receipt too
     names = [p.get_filename() for p in receipt.iter_attachments()]
     assert names == [f"report-{send['job_id']}.pdf"], names
+    # alice's receipts list the reply and the receipt (her own token); the mailer marks a
+    # receipt sent just after the mail server took it
+    deadline = time.monotonic() + 30
+    while True:
+        mine = httpx.get(
+            f"{site.api}/receipts", headers={"Authorization": f"Bearer {site.alice_token}"}
+        )
+        assert mine.status_code == 200, mine.text
+        kinds = {
+            (r["kind"], r["state"])
+            for r in mine.json()["receipts"]
+            if r["job_id"] == send["job_id"]
+        }
+        if kinds == {("smtp_accepted", "sent"), ("final", "sent")}:
+            break
+        assert time.monotonic() < deadline, kinds
+        time.sleep(0.1)  # polling the API under a deadline
 
 
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="Debian's swaks is not installed")
@@ -223,7 +250,14 @@ def test_bad_password_and_wrong_domain(site: Site) -> None:
         code, text = smtp.rcpt("101@elsewhere.example")
         assert code == 550 and b"relaying denied" in text
         code, text = smtp.rcpt(f"jane@{DOMAIN}")
+        assert code == 550 and b"no contact or distribution list named 'jane'" in text
+        code, text = smtp.rcpt(f"_jane@{DOMAIN}")
         assert code == 550 and b"is not a fax number" in text
+    # The refused login is in the audit trail, as the API's refusals are.
+    r = httpx.get(f"{site.api}/audit", params={"action": "smtp_auth", "user": ALICE})
+    assert r.status_code == 200, r.text
+    entries = r.json()["entries"]
+    assert entries and entries[0]["outcome"] == "denied" and entries[0]["address"] == "127.0.0.1"
 
 
 def _mail(subject: str, to: list[str], **kw: Any) -> EmailMessage:
@@ -259,6 +293,9 @@ def test_blocked_number_in_a_broadcast_refuses_all_of_it(site: Site, tmp_path: P
     text = body.get_content()
     assert "0900123456" in text and "blocked" in text and "Nothing was queued" in text
     assert len(site.jobs()) == jobs_before  # nothing half-sent
+    r = httpx.get(f"{site.api}/audit", params={"action": "submit", "user": ALICE})
+    failed = [e for e in r.json()["entries"] if e["outcome"] == "failed"]
+    assert failed and "blocked" in failed[0]["detail"]["reason"]
 
 
 def test_unreadable_attachment_is_refused_naming_it(site: Site) -> None:
@@ -351,3 +388,95 @@ def test_serve_refuses_a_bad_smtp_section(tmp_path: Path, toml: str, words: str)
     )
     assert run.returncode == 2, run.stderr
     assert words in run.stderr and "hint:" in run.stderr
+
+
+def test_sigterm_with_an_smtp_client_connected_stops_cleanly(tmp_path: Path) -> None:
+    import signal
+
+    port = free_port()
+    server = start_lanfax_server(
+        tmp_path, f'[smtp]\nlisten = "127.0.0.1:{port}"\ndomain = "{DOMAIN}"\n'
+    )
+    try:
+        _wait_line(server, "no replies and no receipts")
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            smtp.ehlo()
+            assert server.stop(signal.SIGTERM, timeout=30) == 0
+    finally:
+        server.close()
+
+
+def _ocr_fax(tiff: bytes, work: Path) -> list[str]:
+    """What tesseract reads on each page of a received fax (pixels made square first)."""
+    pages = []
+    with Image.open(io.BytesIO(tiff)) as im:
+        for i in range(getattr(im, "n_frames", 1)):
+            im.seek(i)
+            page = im.convert("L")
+            if page.info.get("dpi", (204, 196))[1] < 150:  # standard: 204 x 98
+                page = page.resize((page.width, page.height * 2))
+            else:
+                page = page.resize((page.width, page.height * 204 // 196))
+            png = work / f"rx-page{i}.png"
+            page.save(png)
+            run = subprocess.run(
+                ["tesseract", str(png), "-", "--psm", "3"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=120,
+            )
+            pages.append(" ".join(run.stdout.split()))
+    return pages
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
+def test_html_mail_is_faxed_laid_out_not_as_source(site: Site, tmp_path: Path) -> None:
+    """An HTML mail with a heading, a table and an inline (cid:) picture: its text becomes
+    laid-out pages (WeasyPrint), received on line 101; tesseract reads the heading and a
+    table cell, and no HTML source."""
+    before = len(site.received())
+    msg = EmailMessage()
+    msg["From"] = "Alice Example <alice@example.org>"
+    msg["To"] = f"101@{DOMAIN}"
+    msg["Subject"] = "Price list"
+    msg["Message-ID"] = make_msgid(domain="example.org")
+    msg.set_content("Price list\n\nWidget 42.00\nGadget 17.50\n")  # the plain alternative
+    msg.add_alternative(
+        "<!DOCTYPE html><html><head><style>"
+        "body { font-family: sans-serif; font-size: 16pt }"
+        "td, th { padding: 6px 36px 6px 0; text-align: left }"  # (tesseract skips boxed cells)
+        "</style></head><body>"
+        "<h1>Quarterly Price List</h1>"
+        '<p><img src="cid:logo@example.org" style="width: 60mm" alt="logo"></p>'
+        "<table><tr><th>Article</th><th>Price</th></tr>"
+        "<tr><td>Widget</td><td>42.00</td></tr>"
+        "<tr><td>Gadget</td><td>17.50</td></tr></table>"
+        '<p>Tracked? <img src="https://tracker.invalid/pixel.gif" width="1" height="1"></p>'
+        "</body></html>",
+        subtype="html",
+    )
+    html_part = msg.get_payload()[1]  # type: ignore[index]
+    assert isinstance(html_part, EmailMessage)
+    html_part.add_related(_png(), maintype="image", subtype="png", cid="<logo@example.org>")
+    with site.client() as smtp:
+        smtp.ehlo()
+        smtp.starttls(context=site.tls())
+        smtp.ehlo()
+        smtp.login(ALICE, ALICE_PW)
+        assert smtp.send_message(msg) == {}
+    site.mail.wait_for(_about("Fax accepted, 1 job: Price list"))
+    fax = site.wait_received(before)
+    assert fax["queue_status"] == "completed", fax
+    assert fax["page_count"] == 2, fax  # the cover page (subject) + the laid-out HTML
+    (send,) = [j for j in site.jobs(type="send", user=ALICE) if j["document_name"] == "Price list"]
+    assert send["cover_page"]["subject"] == "Price list"
+    assert send["cover_page"]["note"] == ""  # the text is its own page, not cut in the note
+    doc = httpx.get(f"{site.api}/jobs/{fax['job_id']}/document", timeout=30)
+    assert doc.status_code == 200, doc.text
+    cover, page = _ocr_fax(doc.content, tmp_path)
+    assert "Price list" in cover
+    assert "Quarterly Price List" in page, page
+    assert "Widget" in page and "42.00" in page and "Gadget" in page, page
+    for source in ("<table", "<h1", "<td", "<img", "</", "cid:", "DOCTYPE"):
+        assert source not in page and source not in cover, (source, page)

@@ -6,6 +6,8 @@ processed."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import email.policy
 import shutil
 import smtplib
 import ssl
@@ -133,6 +135,8 @@ def test_implicit_tls(tmp_path: Path) -> None:
                 await r.gw.intake.idle()
                 (job,) = await r.jobs()
                 assert job.document_name == "Over implicit TLS" and job.user_name == "bob"
+                # the first connection made bob's fax account, as through the API
+                assert r.svc.accounts.get("bob").name == "bob"
 
     run(main(), timeout=120)
 
@@ -469,3 +473,140 @@ def _ocr_pages(tiff: Path, work: Path) -> list[str]:
             )
             out.append(" ".join(run.stdout.split()))
     return out
+
+
+def test_relayed_mail_of_a_user_without_the_right_is_refused_at_data(tmp_path: Path) -> None:
+    async def main() -> None:
+        with MailCatcher() as mail:
+            extra = 'trusted_relays = ["127.0.0.1"]\nsender_domains = ["example.org"]\n'
+            async with rig(tmp_path, mail, extra) as r:
+                await r.security.revoke("bob", ["submit_normal"])
+
+                def client() -> tuple[int, bytes]:
+                    with smtplib.SMTP("127.0.0.1", r.port, timeout=30) as s:
+                        try:
+                            s.send_message(_msg("Relayed"))
+                        except smtplib.SMTPDataError as exc:
+                            return exc.smtp_code, exc.smtp_error
+                        return 250, b""
+
+                code, text = await asyncio.to_thread(client)
+                assert code == 550 and b"'bob'" in text and b"submit_normal" in text
+                assert await r.jobs() == []
+
+    run(main(), timeout=120)
+
+
+def test_cover_page_template_of_the_settings(tmp_path: Path) -> None:
+    from lanfax.service.covers import template_store
+
+    async def main() -> None:
+        with MailCatcher() as mail:
+            async with rig(tmp_path, mail, 'cover_page = "memo"\n') as r:
+                store = template_store(r.svc.settings.data_dir)
+                store.add("memo", b"MEMO {subject}\n{note}\n", "txt", "server")
+                await asyncio.to_thread(_send, r.port, r.tls(), _msg("With memo", body="Hi"))
+                await r.gw.intake.idle()
+                store.delete("memo", "server")
+                await asyncio.to_thread(_send, r.port, r.tls(), _msg("Without memo"))
+                await r.gw.intake.idle()
+                (job,) = await r.jobs()
+                assert job.cover_page is not None and job.cover_page.cover_page_name == "memo"
+                assert job.page_count == 2
+                (reply,) = await asyncio.to_thread(
+                    mail.wait_for, lambda rc, m: "Without memo" in str(m["subject"])
+                )
+                body = reply.get_body(("plain",))
+                assert body is not None
+                assert "no cover page template named 'memo'" in body.get_content()
+
+    run(main(), timeout=120)
+
+
+def test_mail_to_a_distribution_list_and_a_personal_contact(tmp_path: Path) -> None:
+    """sales@ (a shared list) and Ann_Lee@ (bob's own contact) become one broadcast; an
+    unknown name is refused at RCPT for a logged-in sender."""
+    from lanfax.service.rights import ROLE_RIGHTS, Caller, Role
+
+    async def main() -> None:
+        with MailCatcher() as mail:
+            async with rig(tmp_path, mail) as r:
+                admin = Caller("admin", Role.ADMINISTRATOR, *ROLE_RIGHTS[Role.ADMINISTRATOR])
+                bob = Caller("bob", Role.USER, *ROLE_RIGHTS[Role.USER])
+                await r.svc.contacts.add_list(
+                    admin,
+                    {
+                        "name": "Sales",
+                        "scope": "shared",
+                        "members": [
+                            {"fax_number": "200", "name": "North"},
+                            {"fax_number": "201", "name": "South"},
+                        ],
+                    },
+                )
+                await r.svc.contacts.add_contact(bob, {"name": "Ann Lee", "fax_number": "202"})
+
+                def client() -> tuple[int, bytes]:
+                    with smtplib.SMTP("127.0.0.1", r.port, timeout=30) as s:
+                        s.starttls(context=r.tls())
+                        s.login("bob", PW)
+                        s.mail("bob@example.org")
+                        unknown = s.rcpt(f"nobody@{DOMAIN}")
+                        assert s.rcpt(f"sales@{DOMAIN}")[0] == 250
+                        assert s.rcpt(f"Ann_Lee@{DOMAIN}")[0] == 250
+                        msg = _msg("To the book", to=f"sales@{DOMAIN}, Ann_Lee@{DOMAIN}")
+                        assert s.data(msg.as_bytes(policy=email.policy.SMTP))[0] == 250
+                        return unknown
+
+                code, text = await asyncio.to_thread(client)
+                assert code == 550 and b"no contact or distribution list named 'nobody'" in text
+                await r.gw.intake.idle()
+                jobs = await r.jobs()
+                assert sorted((j.recipient_number, j.recipient_name) for j in jobs) == [
+                    ("200", "North"),
+                    ("201", "South"),
+                    ("202", "Ann Lee"),
+                ]
+                assert len({j.broadcast_id for j in jobs}) == 1
+
+    run(main(), timeout=120)
+
+
+def test_password_guessing_is_slowed_down(tmp_path: Path) -> None:
+    """The API's login limit (per client address) holds over SMTP AUTH too: 454 4.7.0."""
+
+    async def main() -> None:
+        with MailCatcher() as mail:
+            async with rig(tmp_path, mail) as r:
+
+                def client() -> list[int]:
+                    codes = []
+                    with smtplib.SMTP("127.0.0.1", r.port, timeout=30) as s:
+                        s.starttls(context=r.tls())
+                        s.ehlo()
+                        for i in range(15):
+                            pair = base64.b64encode(f"\0bob\0guess-{i}".encode()).decode()
+                            codes.append(s.docmd("AUTH", f"PLAIN {pair}")[0])
+                    return codes
+
+                codes = await asyncio.to_thread(client)
+                assert codes == [535] * 10 + [454] * 5, codes  # the clock stands still
+
+    run(main(), timeout=120)
+
+
+def test_a_long_text_goes_in_front_of_the_attachments(tmp_path: Path) -> None:
+    async def main() -> None:
+        with MailCatcher() as mail:
+            async with rig(tmp_path, mail) as r:
+                body = "\n".join(f"paragraph {i} of a long letter" for i in range(45))
+                m = _msg("Long letter", body=body)
+                tiff = make_fax_tiff(tmp_path / "t", pages=1).read_bytes()
+                m.add_attachment(tiff, maintype="image", subtype="tiff", filename="scan.tif")
+                await asyncio.to_thread(_send, r.port, r.tls(), m)
+                await r.gw.intake.idle()
+                (job,) = await r.jobs()
+                assert job.cover_page is not None and job.cover_page.note == ""
+                assert job.page_count == 3  # cover (subject), the letter's text, the scan
+
+    run(main(), timeout=120)

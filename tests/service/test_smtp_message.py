@@ -4,6 +4,8 @@ settings, the replies and the submission a mail becomes."""
 from __future__ import annotations
 
 import base64
+import dataclasses
+import io
 import ipaddress
 from email.message import EmailMessage
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 
 from lanfax.model.errors import ConfigError, InvalidInput
 from lanfax.model.jobs import Job
@@ -44,6 +47,8 @@ D = "fax.example.org"
         (f"+49-30-123456+Acme_Ltd@{D}", "+4930123456", "Acme Ltd"),
         (f"030-123456@{D}", "030123456", ""),
         (f"*30@{D}", "*30", ""),
+        (f"sales@{D}", "@sales", ""),
+        (f"Jane_Doe@{D}", "@Jane Doe", ""),
     ],
 )
 def test_recipient_addresses(address: str, number: str, name: str) -> None:
@@ -55,7 +60,7 @@ def test_recipient_addresses(address: str, number: str, name: str) -> None:
     ("address", "words"),
     [
         ("101@other.example", "relaying denied"),
-        (f"jane@{D}", "is not a fax number"),
+        (f"_jane@{D}", "is not a fax number"),
         (f"101x@{D}", "a name follows a +"),
         (f"@{D}", "is not NUMBER@"),
         (f'"101"@{D}', "write the fax number"),
@@ -75,7 +80,8 @@ def test_any_local_part_is_a_recipient_or_a_550(local: str) -> None:
     except BadRecipient as exc:
         assert exc.reply.startswith("550 ")
     else:
-        assert r.number and len(r.number) <= 64 and "-" not in r.number
+        assert r.number and len(r.number) <= 101
+        assert r.is_contact or (len(r.number) <= 64 and "-" not in r.number)
 
 
 # -- HTML -------------------------------------------------------------------------------------
@@ -173,6 +179,24 @@ def test_broken_base64_and_empty_attachments_are_named() -> None:
     e.add_attachment(b"", maintype="application", subtype="pdf", filename="empty.pdf")
     with pytest.raises(InvalidInput, match=r"attachment 1 \(empty.pdf\) is empty"):
         parse_message(bytes(e))
+
+
+def test_signatures_and_cruft_are_not_faxed_and_encrypted_mail_is_refused() -> None:
+    m = _mail("signed text")
+    m.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="x.pdf")
+    m.add_attachment(b"\x30\x82sig", maintype="application", subtype="pkcs7-signature",
+                     filename="smime.p7s")  # fmt: skip
+    m.add_attachment(b"TNEF", maintype="application", subtype="ms-tnef", filename="winmail.dat")
+    m.add_attachment("BEGIN:VCARD\nEND:VCARD\n", subtype="vcard", filename="me.vcf")
+    c = parse_message(bytes(m))
+    assert [d.filename for d in c.documents] == ["x.pdf"] and c.body == "signed text"
+    enc = (
+        b"From: a@example.org\r\nSubject: secret\r\nContent-Type: application/pkcs7-mime;"
+        b' smime-type=enveloped-data; name="smime.p7m"\r\nContent-Transfer-Encoding: base64'
+        b"\r\n\r\nMIIB\r\n"
+    )
+    with pytest.raises(InvalidInput, match="the mail is encrypted"):
+        parse_message(enc)
 
 
 def test_a_mail_that_is_one_attachment() -> None:
@@ -302,6 +326,7 @@ def test_off_by_default_and_a_full_section(tmp_path: Path) -> None:
         ({"listen": "127.0.0.1:25", "domain": "f.org", "max_message_mb": 0}, "not allowed"),
         ({"listen": "127.0.0.1:25", "domain": "f.org", "resolution": "hd"}, "not allowed"),
         ({"listen": "127.0.0.1:25", "domain": "f.org", "receipt_attach": "x"}, "not allowed"),
+        ({"listen": "127.0.0.1:25", "domain": "f.org", "cover_page": 5}, "not a template"),
         ({"listn": "127.0.0.1:25"}, "unknown key(s) listn"),
     ],
 )
@@ -371,6 +396,79 @@ def test_submission_data_is_a_valid_submission() -> None:
     nothing = parse_message(bytes(_mail("")))
     with pytest.raises(InvalidInput, match="nothing to fax"):
         submission_data(_env(f"101@{D}"), nothing, SmtpSettings(), "")
+
+
+def test_a_long_text_is_a_page_of_its_own_not_a_cut_note() -> None:
+    long = "\n".join(f"line {i}" for i in range(40))
+    m = _mail(long)
+    m.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="x.pdf")
+    data, text_first = submission_data(
+        _env(f"101@{D}"), parse_message(bytes(m)), SmtpSettings(), ""
+    )
+    assert text_first and data["cover_page"] == {
+        "subject": "Order 4711",
+        "sdr_name": "Alice Example",
+    }
+    short, text_first = submission_data(
+        _env(f"101@{D}"), parse_message(bytes(_mail("a few words"))), SmtpSettings(), ""
+    )
+    assert text_first  # no attachment: the text is the document
+    assert "note" not in short["cover_page"]
+
+
+def _rich_mail(attach: bool = True) -> EmailMessage:
+    m = _mail("Prices\n\nWidget 42")
+    m.add_alternative(
+        '<h1>Prices</h1><p><img src="cid:logo@x"></p>'
+        "<table><tr><td>Widget</td><td>42</td></tr></table>",
+        subtype="html",
+    )
+    html_part = m.get_payload()[1]  # type: ignore[index]
+    assert isinstance(html_part, EmailMessage)
+    out = io.BytesIO()
+    Image.new("L", (40, 10), 0).save(out, "PNG")
+    png = out.getvalue()
+    html_part.add_related(png, maintype="image", subtype="png", cid="<logo@x>")
+    if attach:
+        m.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="x.pdf")
+    return m
+
+
+def test_html_alternative_and_its_pictures_are_kept_for_the_layout() -> None:
+    content = parse_message(bytes(_rich_mail()))
+    assert content.body == "Prices\n\nWidget 42"  # the plain text, once (not the HTML's)
+    assert "<table>" in content.html and content.html_is_rich
+    ((url, data, mime),) = content.resources
+    assert url == "cid:logo@x" and data.startswith(b"\x89PNG") and mime == "image/png"
+    assert [d.filename for d in content.documents] == ["x.pdf"]
+    plain = parse_message(bytes(_mail("just text")))
+    assert plain.html == "" and plain.resources == () and not plain.html_is_rich
+    simple = parse_message(bytes(_mail("<p>Hello <b>you</b></p><ul><li>a</li></ul>", "html")))
+    assert simple.html and not simple.html_is_rich  # reads fine as a note
+
+
+def test_rich_html_is_its_own_pages_even_when_its_text_would_fit_the_note() -> None:
+    content = parse_message(bytes(_rich_mail()))
+    data, text_first = submission_data(_env(f"101@{D}"), content, SmtpSettings(), "")
+    assert text_first and "note" not in data["cover_page"]
+    # the same text with simple HTML stays the cover page's note, as readable text
+    simple = _mail("<p>Dear <b>Jane</b>,</p><p>see attached.</p>", "html")
+    simple.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="x.pdf")
+    data, text_first = submission_data(
+        _env(f"101@{D}"), parse_message(bytes(simple)), SmtpSettings(), ""
+    )
+    assert not text_first and data["cover_page"]["note"] == "Dear Jane,\n\nsee attached."
+
+
+def test_render_html_uses_the_cid_picture_and_fetches_nothing() -> None:
+    pytest.importorskip("weasyprint")
+    from lanfax.service.smtp.intake import render_html
+
+    content = parse_message(bytes(_rich_mail(attach=False)))
+    pdf = render_html(content)
+    assert pdf.startswith(b"%PDF") and b"/Image" in pdf  # the logo, from the mail itself
+    no_logo = dataclasses.replace(content, resources=())
+    assert b"/Image" not in render_html(no_logo)  # cid: is never looked up elsewhere
 
 
 def test_spool_file_round_trip(tmp_path: Path) -> None:

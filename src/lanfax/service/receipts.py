@@ -64,6 +64,9 @@ SUMMARY_KEY = "receipt_summary"
 #: ``job.extra`` key choosing the receipt's attachment for that job ("first_page", "report",
 #: "none"), over ``[receipts] attach`` (set by the e-mail to fax gateway).
 ATTACH_KEY = "receipt_attach"
+#: ``job.extra`` key holding the Message-ID of the mail a job came from (e-mail to fax): its
+#: receipt is threaded under that mail.
+MESSAGE_ID_KEY = "smtp_message_id"
 #: Receipt kinds about jobs (others are notices: see :meth:`Receipts.add_notice`).
 JOB_KINDS = ("final", "attempt", "summary")
 
@@ -321,7 +324,7 @@ class Receipts:
             tiff = self.ctx.spool.resolve(job.document_path) if job.document_path else None
             if how == "report":
                 fields = report_fields(job, self.ctx.config, self.ctx.tz)
-                data = await self.ctx.run(report_pdf, job, fields, tiff)
+                data = await self.ctx.run_heavy(report_pdf, job, fields, tiff)
                 out.append((f"report-{job.job_id}.pdf", data))
             elif tiff is not None and tiff.is_file():
                 out.append(
@@ -329,6 +332,14 @@ class Receipts:
                 )
                 break  # a broadcast's jobs share one document: its first page once
         return out
+
+    async def _in_reply_to(self, r: Receipt) -> str:
+        """The Message-ID of the mail a receipt answers (e-mail to fax), or ""."""
+        found = r.facts.get("message_id")
+        if not found and r.kind in JOB_KINDS and r.job_id:
+            job = await self.ctx.get_job(r.job_id)
+            found = job.extra.get(MESSAGE_ID_KEY) if job is not None else None
+        return str(found or "")
 
     async def _mail(self, r: Receipt) -> None:
         ctx = self.ctx
@@ -354,7 +365,7 @@ class Receipts:
             job_id=r.job_id,
             now=ctx.clock.now(),
             attachments=attachments,
-            in_reply_to=str(r.facts.get("message_id", "")),
+            in_reply_to=await self._in_reply_to(r),
         )
         try:
             refused = await asyncio.to_thread(mail.send, msg, info)
@@ -426,4 +437,4 @@ class Receipts:
             )
         tiff = self.ctx.spool.resolve(job.document_path) if job.document_path else None
         fields = report_fields(job, self.ctx.config, self.ctx.tz)
-        return await self.ctx.run(report_pdf, job, fields, tiff)
+        return await self.ctx.run_heavy(report_pdf, job, fields, tiff)

@@ -224,6 +224,7 @@ class VirtualProvider(LineProvider[VirtualLine, VirtualJob]):
                     job, ProviderStatus.LINE_UNAVAILABLE, "an incoming call is ringing"
                 )
             dialed = classify(number, self.config.special_prefix)
+            await self._callee_hangs_up(dialed)
             refusal = self._refusal(line, dialed)
             if refusal is not None:
                 return self._final(job, *refusal)
@@ -297,6 +298,30 @@ class VirtualProvider(LineProvider[VirtualLine, VirtualJob]):
                 job.set_status(sending_status(p.pages, tx_pages, job.status.csi, first_page=first))
 
         return report
+
+    async def _callee_hangs_up(self, dialed: Dialed) -> None:
+        """Let a callee line that is still putting down its last received call finish first.
+
+        On a real network setting up a call takes longer than the far end's hang-up and
+        bookkeeping; with fast timing the simulated set-up is instant, so a call placed right
+        after the previous one to the same line raced the callee's end of job (its received
+        pages being made durable) and found a line that was about to be free "busy". The wait
+        is bounded (one ring interval): a line that stays occupied is busy as before.
+        """
+        if dialed.kind is not Kind.LINE:
+            return
+        callee = self._net().lookup(dialed.line)
+        if not isinstance(callee, VirtualLine):
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(self.config.ring_interval, 0.5)
+        while (
+            callee.call is None
+            and callee.job is not None
+            and callee.job.side is Side.CALLEE
+            and loop.time() < deadline
+        ):
+            await asyncio.sleep(0.01)
 
     def _refusal(self, line: VirtualLine, dialed: Dialed) -> tuple[ProviderStatus, str] | None:
         """Outcomes decided by signalling alone (no answer needed), or None to ring."""

@@ -8,7 +8,9 @@ spooled mail in the order received:
 1. if jobs of broadcast ``<id>`` exist, they were committed before a crash: go to 3;
 2. reads the mail (:mod:`.message`), checks the sender's rights and every number (dialing
    rules, blocked numbers: :func:`lanfax.service.submit.parse_submission`), stages the
-   documents and submits them as ONE broadcast whose id is the spool id - the jobs of all
+   documents (an HTML text that is faxed as pages of its own is laid out by
+   :func:`lanfax.documents.html_to_pdf` first, with the mail's ``cid:`` pictures) and submits
+   them as ONE broadcast whose id is the spool id - the jobs of all
    recipients commit in one transaction, or none does;
 3. commits the "accepted" reply (or, when step 2 refused the mail, the "refused" reply) to
    the receipts table, idempotent by ``smtp:<id>``, which the receipts mailer sends;
@@ -16,8 +18,9 @@ spooled mail in the order received:
 
 A crash anywhere repeats at most the steps after the last one done, so a mail accepted with
 ``250`` becomes its faxes (or its refusal) exactly once after a restart. A failure that may
-pass (the store unavailable) leaves the file for a later try; a bug moves it to
-``spool/mail/failed/`` for the administrator, and the sender is told.
+pass (the store unavailable) leaves the file and tries again every 30 s, for about an hour,
+then refuses the mail; a bug moves it to ``spool/mail/failed/`` for the administrator, and
+the sender is told.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import logging
 import os
 import secrets
 import shutil
+import tempfile
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from lanfax.model.codes import AccessRight, AccessRightEx
 from lanfax.model.errors import FaxError, InvalidInput, RateLimited, StoreError, Unavailable
 from lanfax.model.jobs import Job
-from lanfax.service.receipts import ATTACH_KEY
+from lanfax.service.receipts import ATTACH_KEY, MESSAGE_ID_KEY
 from lanfax.service.rights import ROLE_RIGHTS, Caller, Role, effective_rights
 from lanfax.service.smtp import notices
 from lanfax.service.smtp.message import (
@@ -48,7 +53,7 @@ from lanfax.service.smtp.message import (
 )
 from lanfax.service.smtp.settings import SmtpSettings
 from lanfax.service.spool import fsync_dir, write_durably
-from lanfax.service.submit import parse_submission
+from lanfax.service.submit import contact_references, parse_submission
 from lanfax.store.api import JobQuery
 
 if TYPE_CHECKING:
@@ -57,10 +62,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lanfax.outbound")
 
-#: Seconds before a mail whose processing failed in a way that may pass is tried again.
+#: Seconds before a mail whose processing failed in a way that may pass is tried again,
+#: and how many tries before it is refused (about an hour).
 RETRY_SECONDS = 30.0
+MAX_TRIES = 120
 #: ``job.extra`` key marking a job that came by e-mail (its spool id is the broadcast id).
 SOURCE_KEY = "source"
+#: The message box of the built-in cover page: lines of this many characters (see
+#: lanfax.documents.cover); a longer text is faxed as a page of its own.
+NOTE_WIDTH = 80
+NOTE_LINES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +142,20 @@ def _unique(recipients: tuple[FaxRecipient, ...]) -> list[FaxRecipient]:
     return out
 
 
+def note_fits(text: str) -> bool:
+    """Whether ``text`` fits the message box of the built-in cover page (longer text would
+    be cut there, so it is faxed as a page of its own instead)."""
+    lines = sum(len(textwrap.wrap(p, NOTE_WIDTH)) or 1 for p in text.splitlines())
+    return lines <= NOTE_LINES
+
+
 def submission_data(
     envelope: Envelope, content: MailContent, settings: SmtpSettings, reply_to: str
 ) -> tuple[dict[str, Any], bool]:
     """The ``params`` of a submission for this mail (as the HTTP API takes them), and
-    whether the mail's text is itself the document (a mail with no attachment)."""
+    whether the mail's text is a document of its own, in front of the attachments (a mail
+    with no attachment, a text too long for the cover page's message box, or an HTML text
+    with tables, pictures or headings, which the note's plain text would lose)."""
     recipients = [
         {"recipient_number": r.number, "recipient_name": r.name}
         for r in _unique(envelope.recipients)
@@ -151,22 +171,26 @@ def submission_data(
         data["delivery_report_type"] = "email"
         data["delivery_report_address"] = reply_to
         data["receipt_summary"] = len(recipients) > 1
-    text_is_document = not content.documents
-    if text_is_document:
-        if not content.body:
-            raise InvalidInput(
-                "the mail has nothing to fax: no attachment and no text",
-                hint="attach the documents (PDF, images, TIFF, office files, text) "
-                "or write the text to fax in the mail",
-            )
-        if content.subject:
-            data["cover_page"] = {"subject": content.subject, "sdr_name": data["sender_name"]}
-    elif content.subject or content.body:
-        data["cover_page"] = {
-            "subject": content.subject,
-            "note": content.body,
-            "sdr_name": data["sender_name"],
-        }
+    rich = content.html_is_rich
+    if not content.documents and not content.body and not rich:
+        raise InvalidInput(
+            "the mail has nothing to fax: no attachment and no text",
+            hint="attach the documents (PDF, images, TIFF, office files, text) "
+            "or write the text to fax in the mail",
+        )
+    text_is_document = (bool(content.body) or rich) and (
+        not content.documents or rich or not note_fits(content.body)
+    )
+    cover: dict[str, Any] = {}
+    if text_is_document and content.subject:
+        cover = {"subject": content.subject}
+    elif not text_is_document and (content.subject or content.body):
+        cover = {"subject": content.subject, "note": content.body}
+    if cover:
+        cover["sdr_name"] = data["sender_name"]
+        if settings.cover_page:
+            cover["cover_page_name"] = settings.cover_page
+        data["cover_page"] = cover
     return data, text_is_document
 
 
@@ -182,6 +206,7 @@ class MailIntake:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._later: set[asyncio.TimerHandle] = set()
+        self._tries: dict[str, int] = {}
 
     async def start(self) -> None:
         ctx = self.service.ctx
@@ -259,12 +284,21 @@ class MailIntake:
                     raise unreadable
                 done = await self._submit(envelope, content, reply_to)
         except (Unavailable, StoreError, RateLimited) as exc:
-            log.warning("e-mail to fax: mail %s waits: %s", mail_id, exc.message)
-            self._retry_later(mail_id)
-            return
+            tries = self._tries[mail_id] = self._tries.get(mail_id, 0) + 1
+            if tries < MAX_TRIES:
+                log.warning(
+                    "e-mail to fax: mail %s waits (try %d of %d): %s",
+                    mail_id,
+                    tries,
+                    MAX_TRIES,
+                    exc.message,
+                )
+                self._retry_later(mail_id)
+                return
+            later = "the fax server could not queue it for a long time; send it again later"
+            await self._refuse(envelope, content, reply_to, mail_id, exc.message, later)
         except FaxError as exc:
-            log.info("e-mail to fax: mail %s from %s refused: %s", mail_id, envelope.user, exc)
-            await self._notify_refused(envelope, content, reply_to, exc.message, exc.hint)
+            await self._refuse(envelope, content, reply_to, mail_id, exc.message, exc.hint)
         except Exception:
             log.exception("e-mail to fax: mail %s failed; kept in %s", mail_id, self.failed)
             await ctx.run(os.replace, path, self.failed / path.name)
@@ -278,10 +312,31 @@ class MailIntake:
             return
         else:
             await self._notify_accepted(envelope, content, reply_to, done)
+        self._tries.pop(mail_id, None)
         await ctx.run(_remove, path)
 
+    async def _refuse(
+        self,
+        envelope: Envelope,
+        content: MailContent,
+        reply_to: str,
+        mail_id: str,
+        reason: str,
+        hint: str | None,
+    ) -> None:
+        log.info("e-mail to fax: mail %s from %s refused: %s", mail_id, envelope.user, reason)
+        claimed = Caller(envelope.user, Role.USER, AccessRight(0), AccessRightEx(0), envelope.peer)
+        await self.security.record(
+            claimed,
+            "submit",
+            mail_id,
+            outcome="failed",
+            detail={"via": "smtp", "reason": reason, "message_id": content.message_id},
+        )
+        await self._notify_refused(envelope, content, reply_to, reason, hint)
+
     async def _caller(self, envelope: Envelope) -> Caller:
-        if not self.security.enabled or envelope.via == "none":
+        if not self.security.enabled:
             basic, ext = ROLE_RIGHTS[Role.ADMINISTRATOR]
             return Caller(envelope.user, Role.ADMINISTRATOR, basic, ext, envelope.peer, "none")
         # The user now, not at RCPT time: removed or stripped of its rights meanwhile, it
@@ -296,18 +351,25 @@ class MailIntake:
         caller.require(AccessRight.JOB_SUBMIT)
         caller.require(AccessRightEx.SUBMIT_NORMAL)
         data, text_is_document = submission_data(envelope, content, self.settings, reply_to)
+        names = contact_references(data)  # sales@fax.example.org: the user's address book
+        directory = await service.contacts.directory(caller, names) if names else None
         submission = parse_submission(
             data,
             dialing=service.settings.dialing,
-            max_recipients=min(service.settings.max_recipients, self.settings.max_recipients),
+            # [smtp] max_recipients bounded the RCPTs; a list may hold more, as for the API
+            max_recipients=service.settings.max_recipients,
+            contacts=directory,
         )
-        submission = dataclasses.replace(
-            submission, extra={ATTACH_KEY: self.settings.receipt_attach, SOURCE_KEY: "smtp"}
-        )
-        if text_is_document:
-            items = [("the mail's text", content.body.encode("utf-8") + b"\n")]
-        else:
-            items = [(d.label, d.data) for d in content.documents]
+        extra = {ATTACH_KEY: self.settings.receipt_attach, SOURCE_KEY: "smtp"}
+        if content.message_id:
+            extra[MESSAGE_ID_KEY] = content.message_id
+        submission = dataclasses.replace(submission, extra=extra)
+        items = [(d.label, d.data) for d in content.documents]
+        if text_is_document and content.html:
+            pdf = await ctx.run_heavy(render_html, content, envelope.mail_id)
+            items.insert(0, ("the mail's text", pdf))
+        elif text_is_document:
+            items.insert(0, ("the mail's text", content.body.encode("utf-8") + b"\n"))
         total = sum(len(blob) for _, blob in items)
         if total > service.settings.max_upload_bytes:
             raise InvalidInput(
@@ -398,6 +460,21 @@ class MailIntake:
             broadcast_id=envelope.mail_id,
             facts={"reason": reason, "message_id": content.message_id},
         )
+
+
+def render_html(content: MailContent, mail_id: str = "") -> bytes:
+    """The mail's HTML text laid out as PDF (blocking; WeasyPrint): its ``cid:`` pictures are
+    used, nothing is fetched (remote pictures, tracking pixels are left out and logged).
+    Raises DocumentError (refusing the mail, saying why) when it cannot be laid out."""
+    from lanfax.documents import html_to_pdf
+
+    resources = {url: (data, mime) for url, data, mime in content.resources}
+    with tempfile.TemporaryDirectory(prefix="lanfax-mail-") as tmp:
+        out = Path(tmp) / "text.pdf"
+        warnings = html_to_pdf(content.html, out, resources=resources, label="the mail's text")
+        for warning in warnings:
+            log.info("e-mail to fax: mail %s: %s", mail_id, warning)
+        return out.read_bytes()
 
 
 def _remove(path: Path) -> None:

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from lanfax.model.codes import AccessRight, AccessRightEx
-from lanfax.model.errors import RateLimited, Unauthenticated
-from lanfax.service.rights import Caller
+from lanfax.model.contacts import name_key
+from lanfax.model.errors import InvalidInput, RateLimited, Unauthenticated
+from lanfax.service.rights import Caller, Role, effective_rights
 from lanfax.service.smtp import policy
 from lanfax.service.smtp.intake import Envelope, MailIntake, new_mail_id
 from lanfax.service.smtp.message import BadRecipient, parse_recipient, sender_address
@@ -74,10 +75,12 @@ class _Handler:
             )
         except Unauthenticated as exc:
             log.info("e-mail to fax: AUTH refused for %r from %s: %s", login, address, exc)
+            await self.g.audit(login[:64], address, "smtp_auth", "", exc.message)
             return AuthResult(success=False, handled=False, message=f"535 5.7.8 {exc.message}")
         except RateLimited as exc:
             reply = f"454 4.7.0 {exc.message}; {exc.hint}"
             return AuthResult(success=False, handled=False, message=reply)
+        await self.g.connected(caller.user)
         return AuthResult(
             success=True,
             auth_data=caller,
@@ -120,9 +123,29 @@ class _Handler:
             rcpt = parse_recipient(address, s.domain)
         except BadRecipient as exc:
             return exc.reply
+        if rcpt.is_contact:
+            # A logged-in sender hears at once whether its address book knows the name; a
+            # relayed mail's user is known at DATA, and its names are looked up then.
+            refusal = await self._look_up(caller, rcpt.contact) if caller else None
+            if refusal is not None:
+                return refusal
+            envelope.rcpt_tos.append(address)
+            return f"250 2.1.5 fax to the address book's {rcpt.contact!r}"
         envelope.rcpt_tos.append(address)
         named = f" ({rcpt.name})" if rcpt.name else ""
         return f"250 2.1.5 fax to {rcpt.number}{named}"
+
+    async def _look_up(self, caller: Caller, name: str) -> str | None:
+        try:
+            found = await self.g.service.contacts.directory(caller, [name_key(name)])
+        except InvalidInput as exc:  # a contact without a number, an empty list
+            return f"550 5.1.1 {exc.message}"
+        if found:
+            return None
+        return (
+            f"550 5.1.1 no contact or distribution list named {name!r} in your address book "
+            f"or the shared one: write NUMBER@{self.g.settings.domain}"
+        )
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         s = self.g.settings
@@ -142,8 +165,18 @@ class _Handler:
             refusal = policy.relay_sender_refusal(frm, mapped)
             if refusal is not None or mapped is None:
                 log.info("e-mail to fax: relayed mail from %r refused: no lanfax user", frm)
+                await self.g.audit(frm[:64], _peer_ip(session), "smtp_relay", frm, "no user")
                 return refusal or "550 5.7.1 no sender"
             user, via = mapped, "relay" if self.g.security.enabled else "none"
+            await self.g.connected(mapped)
+            if self.g.security.enabled:
+                info = await self.g.security.get_user(mapped)
+                basic, ext = effective_rights(info.role, info.granted, info.revoked)
+                if AccessRight.JOB_SUBMIT not in basic or AccessRightEx.SUBMIT_NORMAL not in ext:
+                    return (
+                        f"550 5.7.1 user {mapped!r} (From: {frm}) lacks the right to send "
+                        "faxes (submit_normal); ask an administrator"
+                    )
         else:  # unreachable: RCPT refused it already
             return "530 5.7.0 authentication required"
         if caller is not None and self.g.security.enabled:
@@ -189,6 +222,20 @@ class MailGateway:
         self.auth_requires_tls = policy.auth_requires_tls(settings.loopback, settings.implicit_tls)
         self._server: asyncio.Server | None = None
         self.address: tuple[str, int] = (settings.host, settings.port)
+
+    async def connected(self, user: str) -> None:
+        """A user reached the server: its fax account is made on its first connection when
+        the server says so (auto_create_account_on_connect), as through the API."""
+        accounts = getattr(self.service, "accounts", None)
+        if accounts is not None:
+            await accounts.on_connect(user)
+
+    async def audit(self, user: str, address: str, action: str, target: str, why: str) -> None:
+        """A refused login or sender in the audit trail (as the API's 401 and 403 are)."""
+        claimed = Caller(user or "(unknown)", Role.USER, AccessRight(0), AccessRightEx(0), address)
+        await self.security.record(
+            claimed, action, target, outcome="denied", detail={"via": "smtp", "reason": why}
+        )
 
     def _tls(self) -> ssl.SSLContext | None:
         s = self.settings

@@ -3,17 +3,24 @@
 * :func:`parse_recipient` - ``NUMBER@DOMAIN`` or ``NUMBER+Name@DOMAIN`` -> a fax recipient,
   or :class:`BadRecipient` with the SMTP reply that says why not. A leading ``+`` belongs to
   the number (``+4930123456@...``); the first ``+`` after it separates the recipient's name,
-  whose ``.`` and ``_`` read as spaces (``101+Jane_Doe@...`` is "Jane Doe" at 101).
+  whose ``.`` and ``_`` read as spaces (``101+Jane_Doe@...`` is "Jane Doe" at 101). A local
+  part that begins with a letter names a contact or distribution list of the sender's
+  address book (``sales@...``, ``Jane_Doe@...``: ``@sales``, ``@Jane Doe``).
 * :func:`parse_message` - the raw message -> :class:`MailContent`: the documents to fax in
   the order the mail holds them, the subject, the body as text (an HTML body made readable
-  text, never its source), the sender. A part that cannot be decoded or an empty
+  text, never its source), the body's HTML (when the mail has one) with the pictures it
+  shows by ``cid:``, the sender. A part that cannot be decoded or an empty
   attachment is an :class:`~lanfax.model.errors.InvalidInput` naming it.
 
 Which parts are documents: every part that is an attachment (``Content-Disposition:
 attachment`` or a file name) and every non-text part that is not a picture of an HTML body
-(a ``multipart/related`` part with a Content-ID, such as a signature's logo). The body is the
-text part a mail client shows (plain preferred to HTML in a ``multipart/alternative``);
-further inline text parts (a list footer) are added to it.
+(a ``multipart/related`` part with a Content-ID, such as a signature's logo), except
+signatures, keys, TNEF and business cards (:data:`NOT_DOCUMENTS`). The body is the text part
+a mail client shows (plain preferred to HTML in a ``multipart/alternative``); further inline
+text parts (a list footer) are added to it. The HTML of the body (the HTML body, or the HTML
+alternative of a plain body) is kept too: the intake faxes it laid out
+(:func:`lanfax.documents.html_to_pdf`) when it becomes pages of its own. An encrypted mail
+is refused.
 """
 
 from __future__ import annotations
@@ -38,9 +45,22 @@ _NUMBER = re.compile(r"\+?[0-9*#][0-9*#\-]*")
 
 @dataclass(frozen=True, slots=True)
 class FaxRecipient:
+    """A fax number (and the recipient's name), or - ``number`` starting with ``@`` - a
+    contact or distribution list of the sender's address book, as ``lanfax send --to
+    @name`` gives it (resolved when the mail is processed)."""
+
     number: str
     name: str
     address: str
+
+    @property
+    def is_contact(self) -> bool:
+        return self.number.startswith("@")
+
+    @property
+    def contact(self) -> str:
+        """The address book name (for a contact reference)."""
+        return self.number[1:]
 
 
 class BadRecipient(Exception):
@@ -64,10 +84,16 @@ def parse_recipient(address: str, domain: str) -> FaxRecipient:
         raise BadRecipient(f"550 5.1.1 {local!r}: write the fax number as NUMBER@{domain}")
     match = _NUMBER.match(local)
     if match is None:
-        raise BadRecipient(
-            f"550 5.1.1 {local!r} is not a fax number: write NUMBER@{domain} "
-            f"or NUMBER+Name@{domain}"
-        )
+        if not local[0].isalpha():
+            raise BadRecipient(
+                f"550 5.1.1 {local!r} is not a fax number: write NUMBER@{domain} "
+                f"or NUMBER+Name@{domain}"
+            )
+        # A name: a contact or a distribution list of the address book.
+        name = re.sub(r"\s+", " ", local.replace("_", " ").replace(".", " ")).strip()
+        if len(name) > MAX_NAME or not all(ch.isprintable() for ch in name):
+            raise BadRecipient(f"550 5.1.1 {local[:40]!r} is not a fax number or a name")
+        return FaxRecipient("@" + name, "", address.strip())
     number, rest = match.group(0).rstrip("-"), local[match.end() :]
     if rest and not rest.startswith("+"):
         raise BadRecipient(
@@ -90,6 +116,9 @@ _BLOCKS = {
     "dt", "dd",
 }  # fmt: skip
 _SKIP = {"script", "style", "head", "title", "template", "noscript"}
+#: Elements whose layout a cover page's note (plain text) loses: an HTML body holding one is
+#: faxed laid out, as pages of its own.
+_RICH = {"table", "img", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "svg", "picture"}
 
 
 class _TextOf(HTMLParser):
@@ -98,8 +127,11 @@ class _TextOf(HTMLParser):
         self.out: list[str] = []
         self.skip = 0
         self.pre = 0
+        self.rich = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _RICH and not self.skip:
+            self.rich = True
         if tag in _SKIP:
             self.skip += 1
         elif tag == "li":
@@ -112,6 +144,8 @@ class _TextOf(HTMLParser):
             self.pre += 1
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _RICH and not self.skip:
+            self.rich = True
         if tag in ("br", "hr"):
             self.out.append("\n")
 
@@ -141,7 +175,41 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
+def html_is_rich(html: str) -> bool:
+    """Whether ``html`` holds what plain text cannot show: a table, a picture, a heading,
+    preformatted text. (Paragraphs, line breaks, lists, bold and links read fine as text.)"""
+    parser = _TextOf()
+    parser.feed(html)
+    parser.close()
+    return parser.rich
+
+
 # -- the message ----------------------------------------------------------------------------
+
+#: Parts that travel with a mail but are not what the sender means to fax: S/MIME and
+#: OpenPGP signatures and keys (RFC 8551, RFC 3156), Outlook's TNEF (winmail.dat), the
+#: sender's business card. They are left out, silently.
+NOT_DOCUMENTS = frozenset(
+    {
+        "application/pkcs7-signature",
+        "application/x-pkcs7-signature",
+        "application/pgp-signature",
+        "application/pgp-keys",
+        "application/ms-tnef",
+        "application/vnd.ms-tnef",
+        "text/vcard",
+        "text/x-vcard",
+    }
+)
+#: An encrypted mail cannot be read: refused, saying so.
+ENCRYPTED = frozenset(
+    {
+        "multipart/encrypted",
+        "application/pkcs7-mime",
+        "application/x-pkcs7-mime",
+        "application/pgp-encrypted",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +240,17 @@ class MailContent:
     message_id: str = ""
     body: str = ""
     documents: tuple[MailDocument, ...] = field(default_factory=tuple)
+    #: The body's HTML source ("" for a plain-text mail), to be laid out, never shown as is.
+    html: str = ""
+    #: The pictures the HTML shows by ``cid:`` (parts of its ``multipart/related`` with a
+    #: Content-ID): ``(url, content, mime type)``, the url as the HTML writes it
+    #: (``"cid:logo@example"``).
+    resources: tuple[tuple[str, bytes, str], ...] = field(default_factory=tuple)
+
+    @property
+    def html_is_rich(self) -> bool:
+        """Whether the body's HTML shows more than its text does (see :func:`html_is_rich`)."""
+        return bool(self.html) and html_is_rich(self.html)
 
 
 def _first_address(msg: EmailMessage, header: str) -> Address | None:
@@ -191,7 +270,7 @@ def _clean(text: str, limit: int) -> str:
     return text[:limit]
 
 
-def _text_of(part: Message, label: str) -> str:
+def _source_of(part: Message, label: str) -> str:
     try:
         content = part.get_content()  # type: ignore[attr-defined]
     except (LookupError, ValueError, AssertionError) as exc:
@@ -200,7 +279,11 @@ def _text_of(part: Message, label: str) -> str:
         ) from None
     if isinstance(content, bytes):
         content = content.decode("utf-8", "replace")
-    text = str(content)
+    return str(content)
+
+
+def _text_of(part: Message, label: str) -> str:
+    text = _source_of(part, label)
     if part.get_content_subtype() == "html":
         text = html_to_text(text)
     return text
@@ -258,10 +341,22 @@ def parse_message(raw: bytes) -> MailContent:
     body_part = msg.get_body(preferencelist=("plain", "html"))
     if body_part is not None and _is_attachment(body_part):
         body_part = None
+    html_part = msg.get_body(preferencelist=("html",)) if body_part is not None else None
+    if html_part is not None and _is_attachment(html_part):
+        html_part = None
     body: list[str] = []
     documents: list[MailDocument] = []
+    resources: list[tuple[str, bytes, str]] = []
 
     def visit(part: Message, parent: str) -> None:
+        ctype = part.get_content_type()
+        if ctype in ENCRYPTED:
+            raise InvalidInput(
+                "the mail is encrypted: the fax server cannot read it",
+                hint="send it unencrypted (signed is fine)",
+            )
+        if ctype in NOT_DOCUMENTS:
+            return  # a signature, a key, Outlook's winmail.dat, a business card
         if part.is_multipart():
             kind = part.get_content_subtype()
             for child in part.iter_parts():  # type: ignore[attr-defined]
@@ -270,13 +365,20 @@ def parse_message(raw: bytes) -> MailContent:
         if part is body_part:
             body.append(_text_of(part, "the mail's text"))
             return
+        if part is html_part:
+            return  # the HTML rendering of the plain body (in a multipart/related)
         maintype = part.get_content_maintype()
         attached = _is_attachment(part)
         if not attached:
             if parent == "alternative":
                 return  # another rendering of the body
             if parent == "related" and part.get("content-id"):
-                return  # a picture of the HTML body (a logo), not a document
+                # a picture of the HTML body (a logo), not a document
+                cid = str(part.get("content-id")).strip().strip("<>").strip()
+                payload = part.get_payload(decode=True)
+                if cid and isinstance(payload, bytes) and payload:
+                    resources.append((f"cid:{cid}", payload, ctype))
+                return
             if maintype == "text":
                 body.append(_text_of(part, "a text part of the mail"))
                 return
@@ -300,8 +402,11 @@ def parse_message(raw: bytes) -> MailContent:
 
     visit(msg, "")
     text = "\n\n".join(t.strip() for t in body if t.strip())
+    html = _source_of(html_part, "the mail's HTML text") if html_part is not None else ""
     return dataclasses.replace(
         head,
         body=_clean(text, 20_000),
         documents=tuple(documents),
+        html=html if html.strip() else "",
+        resources=tuple(resources),
     )

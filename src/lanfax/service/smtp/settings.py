@@ -17,6 +17,8 @@
     resolution = "fine"               # "standard", "fine" or "superfine"
     receipt_attach = "report"         # the delivery receipt's attachment:
                                       #   "report", "first_page" or "none"
+    cover_page = ""                   # cover page template (name, as for the API);
+                                      #   default: the built-in one
 
 Off loopback, AUTH is offered only over TLS (after STARTTLS, or with implicit TLS), so a
 listener beyond this machine needs a certificate or trusted relays, or nobody could send.
@@ -48,6 +50,7 @@ _KEYS = {
     "max_recipients",
     "resolution",
     "receipt_attach",
+    "cover_page",
 }
 ATTACH_CHOICES = ("report", "first_page", "none")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -69,6 +72,7 @@ class SmtpSettings:
     max_recipients: int = 100
     resolution: str = "fine"
     receipt_attach: str = "report"
+    cover_page: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -219,6 +223,12 @@ def parse_smtp_settings(
             f"{where}.receipt_attach: {attach!r} is not allowed",
             hint=f"use one of {', '.join(ATTACH_CHOICES)}",
         )
+    cover = table.get("cover_page", "")
+    if not isinstance(cover, str) or len(cover) > 100:
+        raise ConfigError(
+            f"{where}.cover_page: {cover!r} is not a template name",
+            hint="a name from `lanfax cover list`, or empty for the built-in cover page",
+        )
     settings = SmtpSettings(
         host=host,
         port=port,
@@ -234,6 +244,7 @@ def parse_smtp_settings(
         max_recipients=_int(table, "max_recipients", 100, 1, 10_000, where),
         resolution=str(resolution),
         receipt_attach=str(attach),
+        cover_page=cover.strip(),
     )
     if not settings.loopback and not settings.tls and not settings.trusted_relays:
         raise ConfigError(
