@@ -249,3 +249,34 @@ def test_rings_and_caller_id(lock_dir: Path, modems: list[ScriptedModem], tmp_pa
     assert [r.ring_count for r in rings] == [1, 2]
     assert rings[0].caller_id == "5550100"
     assert rings[0].call_id == rings[1].call_id
+
+
+def test_manual_answer_refuses_to_pick_up(
+    lock_dir: Path, modems: list[ScriptedModem], tmp_path: Path
+) -> None:
+    m = ScriptedModem()
+    modems.append(m)
+
+    async def scenario() -> tuple[ProviderStatus, str]:
+        m.attach()
+        h = Harness(tmp_path)
+        p = ModemProvider()
+        await h.add(p, {"device": m.path, "flow": "none", "answer": "manual", "ecm": False})
+        assert p.config is not None and p.config.ecm is False
+        dev = p.virtual_devices()[0].local_id
+        try:
+            from lanfax.providers.api import FaxReceive
+
+            job = await p.start_job(dev)
+            try:
+                result = await p.receive(job, FaxReceive(tmp_path / "rx.tif"))
+            finally:
+                await p.end_job(job)
+            return result.status.status_id, result.status.string_id
+        finally:
+            await p.shutdown()
+            m.detach()
+
+    status, text = run(scenario())
+    assert status is ProviderStatus.LINE_UNAVAILABLE and "manually" in text
+    assert "ATA" not in m.commands
