@@ -20,7 +20,7 @@ from tests.support.server import LanfaxServer, start_lanfax_server
 
 from lanfax.client import AccessDenied, Client, InvalidInput, NotFound
 from lanfax.client._accounts import SERVER_INBOX
-from lanfax.model.codes import EventId, JobType
+from lanfax.model.codes import NO_JOB, EventId, JobType
 from lanfax.routing.builtin import USER_GUID
 
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22", "dave": "dave-password-333"}
@@ -146,7 +146,8 @@ def test_faxes_routed_to_users_appear_only_in_their_inbox(
         follower.join(60)
         assert not follower.is_alive(), [(e.event_id, e.job_id) for e in seen]
         assert seen[-1].job_id == to_alice
-        assert all(e.job_id in (0, to_alice) for e in seen)  # nothing of bob's or the sender's
+        # Nothing of bob's or the sender's: only hers and the devices' (no job: 0 or NO_JOB).
+        assert all(e.job_id in (0, NO_JOB, to_alice) for e in seen)
         admin.enable_routing_method(line, USER_GUID, False)
         nobody = receive(server, admin, tiff, "HEAD OFFICE")  # not routed: server inbox
 

@@ -23,7 +23,7 @@ from tests.support.faxes import make_fax_tiff
 from tests.support.http import send_to_101, wait_for
 from tests.support.server import LanfaxServer, start_lanfax_server
 
-from lanfax.api.session import FAIL_BURST, FAIL_REFILL, SessionTable
+from lanfax.api.session import FAIL_BURST, FAIL_REFILL, MAX_FAILURE_KEYS, SessionTable
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -196,6 +196,11 @@ def test_session_table_idle_expiry_and_failure_bucket() -> None:
     assert table.wait_before_try(keys, now=FAIL_REFILL) == 0
     # Another address and user are not held back by bob's failures.
     assert table.wait_before_try(["address:10.0.0.2", "user:carol"], now=0.0) == 0
+    # Made-up names do not pile up: recovered entries are forgotten past the bound.
+    for i in range(MAX_FAILURE_KEYS + 10):
+        table.failed([f"user:nobody{i}"], now=1000.0)
+    table.failed(["user:late"], now=1000.0 + FAIL_REFILL * 2)
+    assert len(table.failures) < 20
 
 
 def test_page_images_of_jobs_and_archives(server: LanfaxServer, tmp_path: Path) -> None:

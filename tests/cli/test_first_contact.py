@@ -300,13 +300,14 @@ def test_a_signal_stops_the_service_and_its_conversion_workers_quietly(
     assert f"lanfax: data directory {tmp_path / 'data'}" in server.out
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_stop_during_a_conversion_answers_the_sender_and_leaves_no_traceback(
-    tmp_path: Path,
+    tmp_path: Path, sig: int
 ) -> None:
-    """Ctrl-C while a long document is being converted: uvicorn gives the request 3 s, then
-    cuts it short; the sender hears 503 "the service is stopping" (or, on a fast machine, its
-    job was queued in time), the service ends its workers and exits 0, and nothing prints a
-    traceback."""
+    """Ctrl-C (or systemd's SIGTERM to the group) while a long document is being
+    converted: uvicorn gives the request 3 s, then cuts it short; the sender hears 503 "the
+    service is stopping" (or, on a fast machine, its job was queued in time), the service ends
+    its workers and exits 0, and nothing prints a traceback."""
     home = tmp_path / "home"
     home.mkdir()
     env = _clean_env(home)
@@ -332,7 +333,7 @@ def test_a_stop_during_a_conversion_answers_the_sender_and_leaves_no_traceback(
             assert sender.poll() is None, sender.communicate()
             assert time.monotonic() < deadline, server.text()
             time.sleep(0.05)  # polling for the worker process, bounded above
-        status = server.interrupt(signal.SIGINT, timeout=120)
+        status = server.interrupt(sig, timeout=120)
         out, err = sender.communicate(timeout=60)
     finally:
         server.kill()

@@ -191,3 +191,41 @@ def test_members_lanfax_cannot_do_raise_the_windows_error(lanfax_server: LanfaxS
     server.Disconnect()
     with pytest.raises(faxcomex.Unavailable):
         server.Folders  # noqa: B018 - not connected
+
+
+def test_incoming_events_reach_a_connected_sink(
+    lanfax_server: LanfaxServer, tmp_path: Path
+) -> None:
+    """WScript.ConnectObject-style: an object's On* methods get the incoming queue's events
+    of a fax received on line 101, and nothing of event types not asked for."""
+
+    class Sink:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str]] = []
+            self.done = threading.Event()
+
+        def OnIncomingJobAdded(self, server: FaxServer, job_id: str) -> None:
+            self.calls.append(("added", job_id))
+
+        def OnIncomingJobChanged(self, server: FaxServer, job_id: str, status: Any) -> None:
+            self.calls.append(("changed", job_id))
+            if status.Status & (fjsCOMPLETED | faxcomex.fjsROUTING):
+                self.done.set()
+
+        def OnOutgoingJobChanged(self, server: FaxServer, job_id: str, status: Any) -> None:
+            self.calls.append(("outgoing", job_id))  # not asked for: must not come
+
+    sink = Sink()
+    server = FaxServer()
+    server.Connect(lanfax_server.url)
+    server.ConnectObject(sink)
+    server.ListenToServerEvents(faxcomex.fsetIN_QUEUE)
+    assert server.RegisteredEvents == faxcomex.fsetIN_QUEUE
+    doc = FaxDocument()
+    doc.Body = str(make_fax_tiff(tmp_path / "doc", pages=1))
+    doc.Recipients.Add("101")
+    (job_id,) = doc.ConnectedSubmit(server)
+    assert sink.done.wait(180), sink.calls
+    server.Disconnect()
+    assert sink.calls and all(kind in ("added", "changed") for kind, _ in sink.calls), sink.calls
+    assert job_id not in {j for _, j in sink.calls}  # the send job is not an incoming job

@@ -47,6 +47,8 @@ def test_html_is_identified(tmp_path: Path, start: str) -> None:
 def test_text_mentioning_html_stays_text(tmp_path: Path) -> None:
     (tmp_path / "note.txt").write_text("Use <html> tags in the page.\n", encoding="utf-8")
     assert identify(tmp_path / "note.txt") == "text"
+    (tmp_path / "data.xml").write_text("<?xml version='1.0'?><order><id>4</id></order>\n")
+    assert identify(tmp_path / "data.xml") == "text"  # XML that is not XHTML is shown as is
 
 
 @needs_tesseract
@@ -139,3 +141,34 @@ def test_an_oversized_html_file_is_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(DocumentError, match=r"big\.html is 10\.0 MiB of HTML or text to lay out"):
         convert([tmp_path / "big.html"], tmp_path / "o.tif")
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_rendering_html_does_not_make_truncated_pictures_acceptable(tmp_path: Path) -> None:
+    # WeasyPrint sets Pillow's LOAD_TRUNCATED_IMAGES on import; a worker that rendered an HTML
+    # page must still refuse a cut-off PNG afterwards.
+    from lanfax.model.errors import DocumentError
+
+    html_to_pdf("<p>hello</p>", tmp_path / "h.pdf")
+    Image.new("RGB", (800, 600), (10, 200, 30)).save(tmp_path / "ok.png")
+    data = (tmp_path / "ok.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DocumentError, match=r"cut\.png"):
+        convert([tmp_path / "cut.png"], tmp_path / "o.tif")
+
+
+def test_presentational_attributes_of_old_style_mail_are_honoured(tmp_path: Path) -> None:
+    # Mail programs still lay out with attributes (bgcolor, width, height, border), not CSS.
+    page = (
+        "<html><body><table border='0' cellpadding='0' cellspacing='0'><tr>"
+        "<td bgcolor='#000000' width='300' height='300'></td></tr></table></body></html>"
+    )
+    assert html_to_pdf(page, tmp_path / "m.pdf") == []
+    convert([tmp_path / "m.pdf"], tmp_path / "o.tif")
+    (black,) = tiff_pages(tmp_path / "o.tif")
+    rows = np.flatnonzero(black.mean(axis=1) > 0.1)
+    cols = np.flatnonzero(black[rows].mean(axis=0) > 0.9) if rows.size else rows
+    side = 300 * 0.75 / 72  # 300 CSS px in inches
+    assert abs(rows.size - side * 196) < 8 and abs(cols.size - side * 204) < 8, (
+        rows.size,
+        cols.size,
+    )

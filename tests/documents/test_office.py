@@ -6,6 +6,7 @@ memory."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 import zipfile
@@ -276,3 +277,25 @@ def test_a_worker_with_a_lower_memory_limit_than_asked_still_starts_libreoffice(
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "a.pdf").stat().st_size > 0
+
+
+def test_profiles_of_killed_processes_are_removed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    stale = Path(tempfile.mkdtemp(prefix=f"lanfax-office-{dead}-"))
+    (stale / "user").mkdir()
+    lo = office.Office()
+    try:
+        make_docx(tmp_path / "a.docx")
+        lo.convert(tmp_path / "a.docx", tmp_path / "a.pdf", timeout=120, label="a.docx")
+        assert not stale.exists()
+        assert lo._profile is not None and lo._profile.name.startswith(
+            f"lanfax-office-{os.getpid()}-"
+        )
+    finally:
+        lo.close()
+        shutil.rmtree(stale, ignore_errors=True)

@@ -21,7 +21,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 from tests.support.authhttp import httpx
-from tests.support.http import wait_for
+from tests.support.faxes import make_fax_tiff
+from tests.support.http import send_to_101, wait_for
 from tests.support.server import LanfaxServer
 
 Shoot = Callable[[WebDriver, str], Path]
@@ -204,12 +205,13 @@ def test_send_a_fax_and_watch_it_complete_then_read_it_in_the_inbox(
 
 
 def test_an_administrator_changes_the_rings(
-    browser: WebDriver, console: LanfaxServer, shoot: Shoot
+    browser: WebDriver, console: LanfaxServer, shoot: Shoot, tmp_path: Path
 ) -> None:
     log_in(browser, console.url, "admin")
     card = go(browser, "admin/devices", "#device-2")
     rings = card.find_element(By.NAME, "rings")
-    rings.clear()
+    # Select and overwrite, as a person does (clear() fires no input event for the page).
+    rings.send_keys(Keys.CONTROL, "a")
     rings.send_keys("5")
     card.find_element(By.CSS_SELECTOR, "button[data-device='2']").click()
     wait(browser).until(lambda d: "Saved." in d.find_element(By.ID, "device-2").text)
@@ -243,6 +245,34 @@ def test_an_administrator_changes_the_rings(
     ):
         go(browser, route, ready)
         shoot(browser, name)
+    # Server settings: change the retries and save; only what changed is sent.
+    form = go(browser, "admin/server", "#server-form")
+    retries = form.find_element(By.NAME, "retries")
+    retries.send_keys(Keys.CONTROL, "a")
+    retries.send_keys("7")
+    form.find_element(By.XPATH, ".//button[text()='Save']").click()
+    wait(browser).until(lambda d: "Saved." in d.find_element(By.ID, "server-form").text)
+    assert httpx.get(f"{console.api}/config").json()["retries"] == 7
+    httpx.patch(f"{console.api}/config", json={"retries": 3})
+    # A received fax moved to alice's inbox (manage_receive_folder), in the viewer.
+    before = len(httpx.get(f"{console.api}/archive/incoming").json()["entries"])
+    send_to_101(console.api, make_fax_tiff(tmp_path, pages=1))
+    wait_for(
+        console.api,
+        "a new fax in the server inbox",
+        lambda: len(httpx.get(f"{console.api}/archive/incoming").json()["entries"]) > before,
+    )
+    # alice's account exists once she has connected (or an administrator made it).
+    assert httpx.post(f"{console.api}/accounts", json={"name": "alice"}).status_code in (201, 409)
+    go(browser, "inbox", "#archive-incoming tbody tr a").click()
+    css(browser, "#page-image")
+    assert "the server" in css(browser, "#owner").text
+    target = xpath(browser, "//select[option[@value='alice']]")
+    target.find_element(By.CSS_SELECTOR, "option[value='alice']").click()
+    browser.find_element(By.XPATH, "//button[text()='Move']").click()
+    wait(browser).until(lambda d: not d.find_elements(By.ID, "viewer"))
+    (moved,) = httpx.get(f"{console.api}/accounts/alice/archive").json()["entries"][:1]
+    assert moved["user_name"] == "alice"
     # Outgoing routing: a group with line 101 only, made in the page, is what the API lists.
     go(browser, "admin/outrouting", "#rules-table tbody tr")
     label = browser.find_element(By.XPATH, "//label[text()='New group']")

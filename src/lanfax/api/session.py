@@ -49,6 +49,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Wrong passwords: this many at once, then one more every REFILL seconds (per key).
 FAIL_BURST = 5
 FAIL_REFILL = 10.0
+#: Beyond this many addresses and names counted, the fully recovered ones are forgotten.
+MAX_FAILURE_KEYS = 10_000
 
 
 def _digest(session_id: str) -> str:
@@ -126,6 +128,10 @@ class SessionTable:
         return max([0.0, *waits])
 
     def failed(self, keys: list[str], now: float) -> None:
+        if len(self.failures) > MAX_FAILURE_KEYS:
+            # Made-up user names must not grow this without end: forget the recovered ones.
+            for key in [k for k in self.failures if self._level(k, now).level >= FAIL_BURST]:
+                del self.failures[key]
         for key in keys:
             f = self._level(key, now)
             f.level = max(0.0, f.level - 1)

@@ -45,6 +45,21 @@ def _fetcher(resources: Mapping[str, tuple[bytes, str]], refused: list[str]) -> 
     return Fetcher(allowed_protocols=None, allow_redirects=False)
 
 
+def _import_weasyprint() -> Any:
+    """``import weasyprint``, without the global change it makes to Pillow: it sets
+    ``ImageFile.LOAD_TRUNCATED_IMAGES``, after which every truncated picture this process
+    decodes (a cut-off PNG handed in for faxing) would pass as a half-grey page instead of
+    being refused."""
+    from PIL import ImageFile
+
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    try:
+        import weasyprint
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+    return weasyprint
+
+
 def html_to_pdf(
     source: str | bytes | Path,
     out: Path,
@@ -61,7 +76,7 @@ def html_to_pdf(
     HTML cannot be laid out.
     """
     try:
-        import weasyprint
+        weasyprint = _import_weasyprint()
     except ImportError as exc:  # the server extra installs it; a bare client install may not
         raise DocumentError(
             f"{label} is HTML, and rendering it needs WeasyPrint, which is not installed",
@@ -77,7 +92,13 @@ def html_to_pdf(
             doc = weasyprint.HTML(file_obj=io.BytesIO(source), url_fetcher=fetcher)
         else:
             doc = weasyprint.HTML(string=source, url_fetcher=fetcher)
-        doc.write_pdf(str(out), stylesheets=[weasyprint.CSS(string=_DEFAULT_CSS)])
+        # Presentational hints: old-style HTML mail sizes and borders with attributes
+        # (<img width>, <table border>, bgcolor, align), which CSS-only rendering ignores.
+        doc.write_pdf(
+            str(out),
+            stylesheets=[weasyprint.CSS(string=_DEFAULT_CSS)],
+            presentational_hints=True,
+        )
     except DocumentError:
         raise
     except Exception as exc:

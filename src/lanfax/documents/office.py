@@ -62,6 +62,25 @@ _BRIDGE = Path(__file__).with_name("office_bridge.py")
 _RESTART = 81  # soffice.bin's exit status after it created a new profile
 
 
+_PROFILE_PREFIX = "lanfax-office-"
+
+
+def _remove_stale_profiles() -> None:
+    """Remove the profiles of processes that are gone (killed before they could clean up),
+    recognised by the process id in the directory's name."""
+    root = Path(tempfile.gettempdir())
+    for path in root.glob(f"{_PROFILE_PREFIX}*-*"):
+        pid_text = path.name[len(_PROFILE_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's process, alive
+
+
 class _Dead(Exception):
     """LibreOffice or the bridge is gone."""
 
@@ -201,7 +220,8 @@ class Office:
         by a run of its own (``--terminate_after_init``) before the one that serves."""
         if self._profile is not None:
             return self._profile
-        profile = Path(tempfile.mkdtemp(prefix="lanfax-office-"))
+        _remove_stale_profiles()
+        profile = Path(tempfile.mkdtemp(prefix=f"{_PROFILE_PREFIX}{os.getpid()}-"))
         cmd = [binary, f"-env:UserInstallation={profile.as_uri()}", *_OPTIONS]
         for _ in range(3):
             left = end - time.monotonic()

@@ -46,16 +46,17 @@ def _looks_like_text(data: bytes, complete: bool) -> tuple[bool, bool]:
     return bad <= 0.01 * max(len(text), 1), True
 
 
-_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<!--")
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<!--", b"<?xml")
 
 
 def _looks_like_html(head: bytes) -> bool:
     """An HTML page or e-mail body: it starts (after white space) with a doctype or one of the
-    document's own tags; a comment counts only when an ``<html`` or ``<body`` tag follows."""
+    document's own tags; a comment or an XML declaration (XHTML) counts only when an ``<html``
+    or ``<body`` tag follows."""
     start = head.lstrip()[:1024].lower()
     if b"\x00" in start or not start.startswith(_HTML_STARTS):
         return False
-    if start.startswith(b"<!--"):
+    if start.startswith((b"<!--", b"<?xml")):  # a comment, or XHTML's XML declaration
         return b"<html" in start or b"<body" in start
     return True
 

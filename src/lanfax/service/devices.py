@@ -230,6 +230,7 @@ class DeviceManager:
             csid=str(saved.get("csid", offered.number)),
             provider=spec.instance,
             number=offered.number,
+            capabilities=dict(offered.capabilities),
         )
 
     async def shutdown(self) -> None:

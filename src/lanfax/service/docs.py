@@ -30,6 +30,24 @@ def pool_limits(limits: ConversionLimits, workers: int) -> ConversionLimits:
     return limits
 
 
+def _ignore(signum: int, frame: object) -> None:
+    """SIGTERM in a conversion worker: the service stops its workers itself."""
+
+
+def quiet_signals() -> None:
+    """A conversion worker's signals (issue #20). Ctrl-C (SIGINT) and systemd's stop (SIGTERM
+    to the whole group) reach every process of the group; the service ends its workers itself
+    (the pool's shutdown), and a worker killed by either would break the pool under a request
+    still being answered. The worker is born ignoring both (see
+    ``lanfax.service.submit.start_forkserver_quietly``); here SIGINT stays ignored (so it is
+    for the programs it runs: Ctrl-C does not cut a Ghostscript run short) and SIGTERM gets a
+    handler that does nothing, because a handler, unlike SIG_IGN or a blocked mask, is not
+    passed on to Ghostscript or LibreOffice, which must stay stoppable. SIGKILL still ends a
+    worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _ignore)
+
+
 def worker_init(memory_bytes: int) -> None:
     """Initializer of each conversion worker process (issue #14).
 
@@ -37,9 +55,15 @@ def worker_init(memory_bytes: int) -> None:
     (Ghostscript, LibreOffice) inherit: a hostile document fails that conversion with a
     MemoryError or a converter's error, instead of drawing the kernel's OOM killer onto the
     machine. Ctrl-C in the service's terminal is the service's to handle (a clean stop), not
-    the workers': they ignore SIGINT and are stopped by the pool's shutdown.
+    the workers': they ignore SIGINT and SIGTERM (:func:`quiet_signals`) and are stopped by
+    the pool's shutdown.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    quiet_signals()
+    # A worker dies with its fork server, which dies with the service: a killed service
+    # leaves no worker (nor a LibreOffice under it) behind.
+    from lanfax.service.forkguard import die_with_parent
+
+    die_with_parent()
     if memory_bytes > 0:
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)

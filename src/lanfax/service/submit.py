@@ -236,13 +236,15 @@ def _finish_file(path: Path) -> None:
 
 
 def start_forkserver_quietly() -> None:
-    """Start multiprocessing's fork server with SIGINT ignored, so that every worker it forks
-    is born ignoring it: a Ctrl-C between a worker's fork and its initializer would otherwise
-    kill it with a KeyboardInterrupt and break the pool. (An ignored disposition survives
-    exec; the fork server then passes SIG_IGN on to each child. A blocked mask would not: the
-    spawn resets it.) The service's own SIGINT is blocked for that moment, so one that arrives
-    meanwhile stays pending and reaches the restored handler. Only the main thread may change
-    handlers; elsewhere (a service embedded in a thread) the workers' initializer does it."""
+    """Start multiprocessing's fork server ignoring SIGINT and SIGTERM, so that neither Ctrl-C
+    nor systemd's stop (SIGTERM to the whole group) kills it or a worker: the service ends
+    them itself when it stops. The fork server reports each worker's exit to the pool, so its
+    death alone breaks the pool; and a worker is born with its dispositions (an ignored signal
+    survives exec and fork; a blocked mask would not survive the spawn), so no signal can hit
+    it before its initializer (``docs.worker_init``) runs. The service's own SIGINT and
+    SIGTERM are blocked for that moment, so one that arrives meanwhile stays pending and
+    reaches the restored handler. Only the main thread may change handlers; elsewhere (a
+    service embedded in a thread) the workers' initializer does what it can."""
     import signal
     import threading
     from multiprocessing import forkserver
@@ -250,22 +252,22 @@ def start_forkserver_quietly() -> None:
     if threading.current_thread() is not threading.main_thread():
         forkserver.ensure_running()
         return
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signals = (signal.SIGINT, signal.SIGTERM)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(signals))
+    handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in signals}
+    # The fork server dies with the service (lanfax.service.forkguard): started from the main
+    # thread, so its death signal follows the process, not a thread that may end earlier.
+    preload = list(getattr(forkserver._forkserver, "_preload_modules", []))
+    if "lanfax.service.forkguard" not in preload:
+        forkserver.set_forkserver_preload([*preload, "lanfax.service.forkguard"])
+    os.environ["LANFAX_FORKSERVER_GUARD"] = "1"
     try:
         forkserver.ensure_running()
     finally:
-        signal.signal(signal.SIGINT, handler)
+        os.environ.pop("LANFAX_FORKSERVER_GUARD", None)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-
-
-def ignore_interrupt() -> None:
-    """A conversion worker's start: Ctrl-C in the terminal reaches every process of the
-    group, but stopping is the parent's business (``lanfax serve`` shuts the pool down when it
-    stops); a worker that took SIGINT would die with a KeyboardInterrupt traceback."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Submitter:
@@ -307,7 +309,7 @@ class Submitter:
             self._pool = ProcessPoolExecutor(
                 self._max_workers,
                 mp_context=mp,
-                # Ignores SIGINT (as ignore_interrupt does) and sets RLIMIT_AS (#14).
+                # Quiet signals (#20: see docs.quiet_signals) and RLIMIT_AS (#14).
                 initializer=docs.worker_init,
                 initargs=(self.memory_bytes,),
             )

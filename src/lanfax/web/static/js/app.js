@@ -6,7 +6,7 @@ import { html, render } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, setCsrf, whenLoggedOut } from "./api.js";
 import { closeStream, onStreamState, openStream, streamState } from "./events.js";
-import { Field, Problem, go, useId, useRoute } from "./ui.js";
+import { Field, go, useId, useRoute } from "./ui.js";
 import { SendPage } from "./send.js";
 import { OutboxPage, IncomingPage } from "./outbox.js";
 import { ArchivePage } from "./archive.js";
@@ -204,4 +204,3 @@ function App() {
 }
 
 render(html`<${App} />`, document.getElementById("app"));
-export { Problem };

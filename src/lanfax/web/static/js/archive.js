@@ -124,6 +124,12 @@ function Viewer({ entry, direction, who, onDeleted }) {
       ${canDelete ? html`<button type="button" class="danger" onClick=${remove}>Delete</button>` : null}
     </div>
     ${forward ? html`<${Forward} base=${base} onDone=${() => setForward(false)} />` : null}
+    ${direction === "incoming"
+      ? html`<p class="hint" id="owner">In the inbox of ${entry.user_name || "the server (nobody's)"}.</p>`
+      : null}
+    ${direction === "incoming" && who.rights.includes("manage_receive_folder")
+      ? html`<${Reassign} entry=${entry} onDone=${onDeleted} />`
+      : null}
     <div class="viewer-body">
       <ol class="thumbs" aria-label="Pages">
         ${pages.map(
@@ -168,5 +174,31 @@ function Forward({ base, onDone }) {
     <button type="submit">Forward</button>
     <button type="button" class="link" onClick=${onDone}>close</button>
     ${done ? html`<${Notice}>${done} <a href="#/outbox">Outbox</a><//>` : null}
+  </form>`;
+}
+
+function Reassign({ entry, onDone }) {
+  const [to, setTo] = useState("");
+  const [error, setError] = useState(null);
+  const [accounts] = useLoad(() => api("/accounts", { quiet: true }).catch(() => ({ accounts: [] })), []);
+  const id = useId("reassign-to");
+  async function move(e) {
+    e.preventDefault();
+    setError(null);
+    try {
+      await api("/accounts/reassign", { method: "POST", json: { job_id: entry.job_id, to } });
+      onDone();
+    } catch (err) {
+      setError(err.hint ? `${err.message} (${err.hint})` : err.message);
+    }
+  }
+  return html`<form class="forward" onSubmit=${move} aria-label="Move to another inbox">
+    <${Field} label="Move to the inbox of" id=${id} error=${error}>
+      <select id=${id} value=${to} onChange=${(e) => setTo(e.target.value)}>
+        <option value="">the server (nobody's)</option>
+        ${((accounts && accounts.accounts) || []).map((a) => html`<option value=${a.name}>${a.name}</option>`)}
+      </select>
+    <//>
+    <button type="submit" class="secondary">Move</button>
   </form>`;
 }
