@@ -277,3 +277,34 @@ def test_a_blocked_caller_is_never_answered(tmp_path: Path, fax_tiff: Path) -> N
             assert received == []
 
     run(body(), timeout=60)
+
+
+def test_a_late_notice_of_a_routed_fax_does_not_route_it_again(
+    tmp_path: Path, fax_tiff: Path
+) -> None:
+    """The receiver tells the router about a fax after its own clean-up (end of job, idle
+    event), by which time the commit may have woken the router and the fax been routed: its
+    old copy of the job (still ROUTING) must not make the router route it again. Seen under
+    load as the same fax stored in the inbox dozens of times."""
+    import asyncio
+    import dataclasses
+
+    async def body() -> None:
+        async with running_service(tmp_path, TOML) as svc:
+            await _receiver_line(svc)
+            rx_id = await _receive(svc, fax_tiff)
+            rx = await wait_job(svc, rx_id, lambda j: j.is_final, timeout=20)
+            assert rx.queue_status is QueueStatus.COMPLETED
+            assert len(list(svc.spool.inbox.glob("*.tif"))) == 1
+            # The receiver's copy: still ROUTING, no routing done yet.
+            extra = {k: v for k, v in rx.extra.items() if k != "routing"}
+            stale = dataclasses.replace(
+                rx, queue_status=QueueStatus.ROUTING, job_type=JobType.RECEIVE, extra=extra
+            )
+            svc.routing.received(stale)  # the receiver's late notice, with its old copy
+            for _ in range(40):  # 2 s: before the fix a copy a few milliseconds
+                await asyncio.sleep(0.05)
+                assert len(list(svc.spool.inbox.glob("*.tif"))) == 1
+            assert (await svc.routing.ctx.refresh_job(rx_id)) == rx
+
+    run(body(), timeout=60)

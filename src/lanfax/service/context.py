@@ -148,6 +148,16 @@ class ServiceContext:
             return cached
         return await self.run(self.store.get_job, job_id)
 
+    async def refresh_job(self, job_id: int) -> Job | None:
+        """The job as the store has it now, the unfinished cache set from it (a cached copy
+        found stale by a Conflict is replaced, or dropped when the job is final or gone)."""
+        job = await self.run(self.store.get_job, job_id)
+        if job is None:
+            self.unfinished.pop(job_id, None)
+        else:
+            self._remember([job])
+        return job
+
     async def get_settings(self, namespace: str) -> dict[str, Any]:
         return await self.run(self.store.get_settings, namespace)
 

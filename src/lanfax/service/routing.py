@@ -267,8 +267,12 @@ class RoutingJobs:
         return self.settings.policy.max_pages
 
     def received(self, job: Job) -> None:
-        """InboundRouter: a fax was committed as a ROUTING job; route it now."""
-        self.ctx.unfinished.setdefault(job.job_id, job)
+        """InboundRouter: a fax was committed as a ROUTING job; route it now.
+
+        The commit itself already put the job among the unfinished ones (and woke the loop,
+        which may have routed it to completion since): ``job`` is the receiver's copy from
+        before that, so it must never be put back, or a fax already routed would be taken
+        for one still to route, routed again and again, each outcome refused as a conflict."""
         self.wake()
 
     async def start(self) -> None:
@@ -534,6 +538,9 @@ class RoutingJobs:
             )
         except (Conflict, NotFound):
             log.info("fax %d changed while it was routed (deleted?); outcome dropped", job.job_id)
+            # Our copy was stale: take the store's, so that a fax routed (or deleted)
+            # meanwhile leaves the routing queue instead of being routed again.
+            await self.ctx.refresh_job(job.job_id)
             return None
 
     # -- administration -------------------------------------------------------------------------
