@@ -202,7 +202,7 @@ def bench_listing(url: str, n: int = 30) -> tuple[float, float, float]:
 
 
 def hylafax(doc: Path, n: int, tmp: Path) -> dict[str, str] | None:
-    if not shutil.which("sendfax") or not PEER.exists():
+    if n <= 0 or not shutil.which("sendfax") or not PEER.exists():
         return None
     port = free_port()
     env = dict(os.environ, PEER_DIR=str(tmp / "hylafax"), HFAXD_PORT=str(port))
@@ -237,7 +237,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--small-queue", type=int, default=1000)
     ap.add_argument("--big-queue", type=int, default=100_000, help="0 to skip")
-    ap.add_argument("--hylafax-jobs", type=int, default=50, help="sendfax processes")
+    ap.add_argument("--hylafax-jobs", type=int, default=50, help="sendfax processes (0: skip HylaFAX)")
     args = ap.parse_args()
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="lanfax-bench-") as tmp_name:
