@@ -9,11 +9,17 @@ PY=${PYTHON:-python3}
 # Debian packages: spandsp (the fax engine), libtiff (TIFF I/O), Ghostscript (PostScript input),
 # poppler-utils (pdf tools used by tests), a font for text pages.
 DEB_PACKAGES="libspandsp2 libspandsp-dev libtiff-dev libtiff6 libtiff-tools ghostscript poppler-utils fonts-dejavu-core postgresql tesseract-ocr cups cups-client kamailio hylafax-server hylafax-client iaxmodem"
+# documents (#15): office files out of the box (headless LibreOffice driven over UNO by the
+# system python3-uno), Noto fonts for text in other scripts, HTML through WeasyPrint (pango),
+# tesseract's language data for the per-script tests.
+DEB_PACKAGES="$DEB_PACKAGES libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui python3-uno fonts-noto-core fonts-noto-cjk fonts-liberation2 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 tesseract-ocr-ell tesseract-ocr-rus tesseract-ocr-ara tesseract-ocr-heb tesseract-ocr-chi-sim"
 # The console (#12): npm for its JavaScript; chromium + its driver for the browser tests.
 # Debian's npm conflicts with a nodejs that already brings its own npm (nodesource builds):
 # ask for Debian's only when no npm command is there.
 DEB_PACKAGES="$DEB_PACKAGES chromium chromium-driver"
 command -v npm >/dev/null 2>&1 || DEB_PACKAGES="$DEB_PACKAGES npm"
+# E-mail to fax (#11): swaks, a real SMTP client the tests send with.
+DEB_PACKAGES="$DEB_PACKAGES swaks"
 if [ "${LANFAX_EXTRA_DEBS:-}" ]; then DEB_PACKAGES="$DEB_PACKAGES $LANFAX_EXTRA_DEBS"; fi
 
 missing=""

@@ -6,7 +6,9 @@ reassigning needs manage_receive_folder (plus manage_in_archive for someone else
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,11 @@ import httpx as plain_httpx
 import pytest
 from tests.support.authhttp import httpx
 from tests.support.faxes import make_fax_tiff
-from tests.support.http import wait_for
 from tests.support.server import LanfaxServer, start_lanfax_server
 
 from lanfax.client import AccessDenied, Client, InvalidInput, NotFound
 from lanfax.client._accounts import SERVER_INBOX
-from lanfax.model.codes import JobType
+from lanfax.model.codes import NO_JOB, EventId, JobType
 from lanfax.routing.builtin import USER_GUID
 
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22", "dave": "dave-password-333"}
@@ -37,6 +38,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LanfaxServer]:
 def add_user(api: str, name: str) -> None:
     r = httpx.post(f"{api}/users", json={"name": name, "role": "user", "password": PASSWORDS[name]})
     assert r.status_code == 201, r.text
+
+
+def until(what: str, cond: Callable[[], Any], timeout: float = 90.0) -> Any:
+    """Re-check ``cond`` until it is truthy, with a deadline. Archiving a fax emits no
+    event (it happens after the job's last one), so this polls instead of waiting on the
+    event stream."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} never happened")
+        pause.wait(0.1)
 
 
 TOKENS: dict[tuple[str, str], str] = {}
@@ -79,7 +95,7 @@ def receive(server: LanfaxServer, admin: Client, tiff: Path, tsid: str) -> int:
             return done[0].job_id
         return None
 
-    job_id: int = wait_for(server.api, f"the fax from {tsid!r} received and archived", archived)
+    job_id: int = until(f"the fax from {tsid!r} received and archived", archived)
     return job_id
 
 
@@ -112,7 +128,26 @@ def test_faxes_routed_to_users_appear_only_in_their_inbox(
         admin.enable_routing_method(line, USER_GUID, True)
 
         to_bob = receive(server, admin, tiff, "HEAD OFFICE")  # by TSID
+        # Alice follows her event stream: the routing of her fax reaches it, although the
+        # fax had no owner yet when its first events (answered, receiving) went by.
+        seen: list[Any] = []
+        start = alice.latest_event_seq()
+
+        def follow() -> None:
+            with as_user(server, "alice") as stream:
+                for ev in stream.events(after=start):
+                    seen.append(ev)
+                    if ev.event_id is EventId.JOB_CHANGED and "routed" in ev.detail:
+                        return
+
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
         to_alice = receive(server, admin, tiff, "BRANCH 7")  # the line's user
+        follower.join(60)
+        assert not follower.is_alive(), [(e.event_id, e.job_id) for e in seen]
+        assert seen[-1].job_id == to_alice
+        # Nothing of bob's or the sender's: only hers and the devices' (no job: 0 or NO_JOB).
+        assert all(e.job_id in (0, NO_JOB, to_alice) for e in seen)
         admin.enable_routing_method(line, USER_GUID, False)
         nobody = receive(server, admin, tiff, "HEAD OFFICE")  # not routed: server inbox
 
@@ -138,8 +173,18 @@ def test_faxes_routed_to_users_appear_only_in_their_inbox(
         assert alice.archived_fax(mine.archive_id).startswith((b"II*\0", b"MM\0*"))
         assert alice.job(to_alice).job_type is JobType.RECEIVE
 
+        alice_auth = {"Authorization": f"Bearer {token_of(server, 'alice')}"}
+        png = plain_httpx.get(
+            f"{api}/archive/incoming/{mine.archive_id}/pages/1.png", headers=alice_auth
+        )
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+
         # ... and not another user's.
         bobs = bob.account_archive().entries[0]
+        png = plain_httpx.get(
+            f"{api}/archive/incoming/{bobs.archive_id}/pages/1.png", headers=alice_auth
+        )
+        assert png.status_code == 403
         with pytest.raises(AccessDenied):
             alice.archived_fax(bobs.archive_id)
         with pytest.raises(AccessDenied):

@@ -312,3 +312,57 @@ def test_clients_resolve_personal_before_shared(server: LanfaxServer, fax_tiff: 
         desk = next(c for c in me.contacts(scope="personal") if c.name == "Desk")
         me.remove_contact(desk.contact_id)
         assert [m.name for m in me.contact_list(lst.list_id).members] == ["Other"]
+
+
+def test_a_contact_fills_the_recipient_part_of_the_cover_page(
+    server: LanfaxServer, fax_tiff: Path, tmp_path: Path
+) -> None:
+    """The address book gives each recipient of a list its own cover page fields (company,
+    city, ...) where the submission's cover page leaves them empty; tesseract reads them."""
+    import subprocess
+
+    import numpy as np
+    from PIL import Image
+
+    api = server.api
+    me = login_as(api, "cover-user", role="user")
+    r = httpx.post(
+        f"{api}/contacts",
+        json={"name": "Cora Page", "fax_number": "201", "company": "Globex Corporation"},
+        headers=me,
+    )
+    assert r.status_code == 201, r.text
+    r = httpx.post(
+        f"{api}/contact-lists",
+        json={"name": "covers", "members": ["Cora Page", {"fax_number": "201", "name": "Plain"}]},
+        headers=me,
+    )
+    assert r.status_code == 201, r.text
+    params = {
+        "recipients": [{"recipient_number": "@covers"}],
+        "cover_page": {"subject": "Quarterly figures"},
+    }
+    r = httpx.post(
+        f"{api}/jobs",
+        data={"params": json.dumps(params)},
+        files=[("file", ("doc.tif", fax_tiff.read_bytes(), "image/tiff"))],
+        headers=me,
+        timeout=60,
+    )
+    assert r.status_code == 201, r.text
+    texts = []
+    for job in r.json()["jobs"]:
+        doc = httpx.get(f"{api}/jobs/{job['job_id']}/document", headers=me, timeout=30)
+        assert doc.status_code == 200
+        path = tmp_path / f"{job['job_id']}.tif"
+        path.write_bytes(doc.content)
+        with Image.open(path) as im:
+            page = np.asarray(im.convert("L")) < 128
+        png = tmp_path / "cover.png"
+        Image.fromarray(np.where(page, 0, 255).astype(np.uint8)).save(png)
+        ocr = subprocess.run(
+            ["tesseract", str(png), "-", "--psm", "3"], capture_output=True, text=True, check=True
+        )
+        texts.append(ocr.stdout)
+    assert "Globex" in texts[0] and "Cora" in texts[0], texts
+    assert "Globex" not in texts[1] and "Plain" in texts[1], texts

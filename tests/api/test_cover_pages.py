@@ -93,13 +93,16 @@ def test_cover_pages_per_recipient_over_virtual_lines(server: LanfaxServer, tmp_
     jobs = r.json()["jobs"]
     assert [j["page_count"] for j in jobs] == [3, 3]
     assert jobs[0]["size"] > body.stat().st_size
-    # Each job has its own file; the shared body was only an ingredient and is gone.
+    # The body is stored once; each job has its own one-page cover file (issue #14: a
+    # copy of the body per recipient could fill the disk). They are joined for the call.
     spool = server.data_dir / "spool"
     bid = r.json()["broadcast_id"]
     assert sorted(p.name for p in (spool / "docs").glob(f"{bid}*")) == [
         f"{bid}-0.tif",
         f"{bid}-1.tif",
+        f"{bid}.tif",
     ]
+    assert len(_pages(spool / "docs" / f"{bid}-0.tif")) == 1
     assert not list((spool / "tmp").glob(f"{bid}*"))
     received = _received_file(server, 2)
     sent_body = _pages(body)

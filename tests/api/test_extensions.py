@@ -26,6 +26,14 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Any:
         server.close()
 
 
+def _ensure_probe(api: str) -> None:
+    """The probe extension is registered (by an earlier test of this module, or now)."""
+    r = httpx.post(
+        f"{api}/routing/extensions", json={"image_name": "tests.support.extmod:ProbeRoutes"}
+    )
+    assert r.status_code in (201, 409), r.text
+
+
 def _lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -209,6 +217,10 @@ def test_registration_refusals(srv: LanfaxServer) -> None:
     r = httpx.put(f"{api}/extension-data/{CONFIG_GUID}", params={"device_id": 999}, json={})
     assert r.status_code == 404
     assert httpx.put(f"{api}/extension-data/{CONFIG_GUID}", json=[1, 2]).status_code == 422
+    # A routing method's own namespace (enable flag, routing info) is not overwritten.
+    _ensure_probe(api)
+    r = httpx.put(f"{api}/extension-data/{METHOD_GUID}", json={"x": 1})
+    assert r.status_code == 409 and "routing info" in r.json()["detail"], r.text
     big = {"blob": "x" * 70_000}
     assert httpx.put(f"{api}/extension-data/{CONFIG_GUID}", json=big).status_code == 422
 
@@ -240,3 +252,46 @@ def test_winfax_registration_functions_work(srv: LanfaxServer, tmp_path: Path) -
         winfax.FaxClose(handle)
     finally:
         os.environ.pop("LANFAX_SERVER", None)
+
+
+def test_cli_and_async_client_extension_calls(srv: LanfaxServer) -> None:
+    import asyncio
+    import subprocess
+
+    from tests.cli.conftest import LANFAX
+
+    from lanfax.client import AsyncClient
+
+    env = dict(os.environ, LANFAX_SERVER=srv.url)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([LANFAX, *args], capture_output=True, text=True, env=env, timeout=60)
+
+    _ensure_probe(srv.api)
+    listed = run("extensions", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "builtin" in listed.stdout and "virtual" in listed.stdout
+    probe_log = srv.data_dir / "probe-routes.jsonl"
+    before = len(_lines(probe_log))
+    ok = run("extensions", "set", CONFIG_GUID, '{"label": "from the cli"}')
+    assert ok.returncode == 0, ok.stderr
+    assert "told: routing:probe" in ok.stdout
+    got = _lines(probe_log)[before:]
+    assert [e["data"] for e in got if e["event"] == "config"] == [{"label": "from the cli"}]
+    shown = run("extensions", "get", CONFIG_GUID)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["label"] == "from the cli"
+    bad = run("extensions", "set", CONFIG_GUID, "[1]")
+    assert bad.returncode != 0 and "JSON object" in bad.stderr
+    refused = run("extensions", "register", "provider", "no.such:Thing")
+    assert refused.returncode != 0 and "--name" in refused.stderr
+
+    async def body() -> None:
+        async with AsyncClient(srv.url) as client:
+            answer = await client.set_extension_data(CONFIG_GUID, {"label": "async"})
+            assert "routing:probe" in answer["notified"]
+            assert await client.extension_data(CONFIG_GUID) == {"label": "async"}
+            names = [e["name"] for e in await client.routing_extensions()]
+            assert "probe" in names
+            assert any(p["name"] == "virtual" for p in await client.providers())
+
+    asyncio.run(body())

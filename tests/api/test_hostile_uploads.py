@@ -338,3 +338,70 @@ def test_generated_uploads(server: LanfaxServer, data: bytes, name: str, ctype: 
         return  # it was a document after all (arbitrary bytes are often valid text)
     _assert_clean_refusal(server, r, before)
     assert httpx.get(f"{server.api}/health").json()["status"] == "ok"
+
+
+# -- every page of a fax-ready TIFF is checked (issue #14, item 9) ----------------------------
+
+
+def _ifds(data: bytes) -> list[int]:
+    """Offsets of the IFDs of a little-endian TIFF."""
+    assert data[:2] == b"II"
+    out, off = [], struct.unpack_from("<I", data, 4)[0]
+    while off:
+        out.append(off)
+        (n,) = struct.unpack_from("<H", data, off)
+        off = struct.unpack_from("<I", data, off + 2 + 12 * n)[0]
+    return out
+
+
+def _entry(data: bytes, ifd: int, tag: int) -> tuple[int, int]:
+    """(offset of the entry's value field, its value) of ``tag`` in the IFD at ``ifd``."""
+    (n,) = struct.unpack_from("<H", data, ifd)
+    for i in range(n):
+        at = ifd + 2 + 12 * i
+        t, kind, _count = struct.unpack_from("<HHI", data, at)
+        if t == tag:
+            fmt = "<H" if kind == 3 else "<I"
+            return at + 8, struct.unpack_from(fmt, data, at + 8)[0]
+    raise AssertionError(f"no tag {tag}")
+
+
+@pytest.fixture(scope="module")
+def three_page_fax(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return make_fax_tiff(tmp_path_factory.mktemp("three"), pages=3).read_bytes()
+
+
+def test_a_damaged_page_after_the_first_is_refused(
+    server: LanfaxServer, good_tiff: bytes, three_page_fax: bytes
+) -> None:
+    """Page 2's coded data is garbage: the tags say Class F, so it used to be accepted as it
+    is and the call would send a garbage page (or fail mid-fax)."""
+    data = bytearray(three_page_fax)
+    page2 = _ifds(bytes(data))[1]
+    _, offset = _entry(bytes(data), page2, 273)
+    _, count = _entry(bytes(data), page2, 279)
+    data[offset + count // 3 : offset + count] = os.urandom(count - count // 3)
+    before = _state(server)
+    r = _post(server, [("file", ("scan.tif", bytes(data), "image/tiff"))])
+    body = _assert_clean_refusal(server, r, before)
+    assert body["status"] == 422
+    assert "page 2 of the TIFF" in body["detail"] and "damaged" in body["detail"], body
+    _assert_still_serving(server, good_tiff)
+
+
+def test_a_page_longer_than_paper_after_the_first_is_converted(
+    server: LanfaxServer, three_page_fax: bytes
+) -> None:
+    """Page 2 claims 20000 rows (a hostile length tag): it is not sent as it is; the
+    converter makes pages no longer than paper of it (page 1 always had this check)."""
+    data = bytearray(three_page_fax)
+    at, _ = _entry(bytes(data), _ifds(bytes(data))[1], 257)
+    struct.pack_into("<I", data, at, 20000)
+    r = _post(server, [("file", ("tall.tif", bytes(data), "image/tiff"))])
+    if r.status_code == 201:
+        (job,) = r.json()["jobs"]
+        doc = httpx.get(f"{server.api}/jobs/{job['job_id']}/document").content
+        for ifd in _ifds(doc):
+            assert _entry(doc, ifd, 257)[1] <= 2809
+    else:
+        assert r.status_code == 422, r.text

@@ -32,6 +32,7 @@ retry_base = 0.5
 retry_cap = 2
 [routing.builtin]
 webhook_attempts = 1
+allow_networks = ["127.0.0.0/8"]  # the test's receivers listen on loopback (issue #14)
 """
 
 

@@ -23,7 +23,7 @@ from tests.support.faxes import make_fax_tiff
 from tests.support.http import send_to_101, wait_for
 from tests.support.server import LanfaxServer, start_lanfax_server
 
-from lanfax.api.session import FAIL_BURST, FAIL_REFILL, SessionTable
+from lanfax.api.session import FAIL_BURST, FAIL_REFILL, MAX_FAILURE_KEYS, SessionTable
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -105,6 +105,7 @@ def test_the_session_has_the_users_rights_only(server: LanfaxServer) -> None:
             ("GET", "/audit", None),
             ("POST", "/ports/1/handles", {"mode": "modify"}),
             ("PUT", "/routing/methods/order", {"order": []}),
+            ("GET", "/archive/incoming?user=olga", None),  # her own inbox only
         ):
             r = client.request(method, server.api + path, json=body, headers=csrf)
             assert r.status_code == 403, (method, path, r.text)
@@ -195,6 +196,11 @@ def test_session_table_idle_expiry_and_failure_bucket() -> None:
     assert table.wait_before_try(keys, now=FAIL_REFILL) == 0
     # Another address and user are not held back by bob's failures.
     assert table.wait_before_try(["address:10.0.0.2", "user:carol"], now=0.0) == 0
+    # Made-up names do not pile up: recovered entries are forgotten past the bound.
+    for i in range(MAX_FAILURE_KEYS + 10):
+        table.failed([f"user:nobody{i}"], now=1000.0)
+    table.failed(["user:late"], now=1000.0 + FAIL_REFILL * 2)
+    assert len(table.failures) < 20
 
 
 def test_page_images_of_jobs_and_archives(server: LanfaxServer, tmp_path: Path) -> None:
@@ -257,3 +263,47 @@ def test_preview_renders_the_fax_with_its_cover_page(server: LanfaxServer) -> No
     assert nothing.status_code == 422 and "preview" in nothing.json()["detail"]
     number = _preview(api, {"recipients": [{"recipient_number": ""}]}, [text])
     assert number.status_code == 422 and number.json()["detail"].startswith("recipients[0]")
+
+
+def test_a_websocket_with_the_cookie_must_come_from_the_console(server: LanfaxServer) -> None:
+    from websockets.sync.client import connect
+
+    client, _ = login(server.api, "alice", "alice-password")
+    with closing(client):
+        cookie = f"lanfax_session={client.cookies['lanfax_session']}"
+    host = f"127.0.0.1:{server.port}"
+    last = httpx.get(f"{server.api}/server").json()["last_event_seq"]
+    url = f"ws://{host}/api/v1/events/ws?after={last}"
+    # Another origin (a page elsewhere that the browser would send the cookie from): refused.
+    with pytest.raises(Exception, match="403"):
+        connect(url, additional_headers={"Cookie": cookie, "Origin": "http://evil.example"})
+    with connect(url, additional_headers={"Cookie": cookie, "Origin": f"http://{host}"}) as ws:
+        r = httpx.patch(f"{server.api}/config", json={"retries": 4})
+        assert r.status_code == 200, r.text
+        event = json.loads(ws.recv(timeout=30))
+    # A server event (no job: job_id is NO_JOB) reaches a user without query_jobs too.
+    assert event["event"] == "config_changed" and event["seq"] > last
+
+
+def test_without_authentication_the_console_needs_no_login(tmp_path: Path) -> None:
+    toml = "[security]\nauthentication = false\n"
+    with start_lanfax_server(tmp_path, toml) as srv:
+        who = plain.get(f"{srv.api}/session").json()
+        assert who["authentication"] is False and who["csrf_token"] is None
+        assert "manage_config" in who["rights"]
+        r = plain.post(f"{srv.api}/session", json={"user": "bob", "password": "anything"})
+        assert r.status_code == 200 and "set-cookie" not in r.headers
+        assert r.json()["user"] == "bob"
+
+
+def test_a_new_password_ends_the_users_sessions(server: LanfaxServer) -> None:
+    client, _ = login(server.api, "olga", "olga-password")
+    other, _ = login(server.api, "alice", "alice-password")
+    with closing(client), closing(other):
+        assert client.get(f"{server.api}/jobs").status_code == 200
+        r = httpx.patch(f"{server.api}/users/olga", json={"password": "olga-new-password"})
+        assert r.status_code == 200, r.text
+        ended = client.get(f"{server.api}/jobs")
+        assert ended.status_code == 401 and "password was changed" in ended.json()["detail"]
+        assert other.get(f"{server.api}/jobs").status_code == 200  # alice's is not touched
+    httpx.patch(f"{server.api}/users/olga", json={"password": "olga-password"})

@@ -5,16 +5,34 @@ not in the administrator's server inbox, and is reassigned back with the CLI."""
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx as plain_httpx
 from tests.cli.conftest import Run
 from tests.support.authhttp import httpx
-from tests.support.http import wait_for
 from tests.support.server import LanfaxServer
 
 from lanfax.client import Client
 from lanfax.routing.builtin import USER_GUID
+
+
+def until(what: str, cond: Callable[[], Any], timeout: float = 90.0) -> Any:
+    """Re-check ``cond`` until it is truthy, with a deadline. Archiving a fax emits no
+    event (it happens after the job's last one), so this polls instead of waiting on the
+    event stream."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} never happened")
+        pause.wait(0.1)
 
 
 def test_account_verbs(lanfax: Run, cli_server: LanfaxServer, fax: Path) -> None:
@@ -42,7 +60,7 @@ def test_account_verbs(lanfax: Run, cli_server: LanfaxServer, fax: Path) -> None
             page = admin.account_archive("alice").entries
             return page[0].job_id if page else None
 
-        rx: int = wait_for(api, "the fax archived for alice", owned)
+        rx: int = until("the fax archived for alice", owned)
         admin.enable_routing_method(line, USER_GUID, False)
 
     inbox = lanfax("account", "inbox", env=alice)

@@ -47,6 +47,9 @@ def test_a_contact_list_fans_out_to_a_broadcast_received_on_the_line(
     assert "added shared list team (2 members)" in ok.stdout
     listed = _run(lanfax_server, "contacts", "list")
     assert listed.returncode == 0, listed.stderr
+    shown = _run(lanfax_server, "contacts", "show", "team")
+    assert shown.returncode == 0, shown.stderr
+    assert "  Line 101  101  (contact)" in shown.stdout and "  101  101  (number)" in shown.stdout
     assert "Line 101" in listed.stdout and "team" in listed.stdout and "2 members" in listed.stdout
 
     doc = make_fax_tiff(tmp_path / "doc", pages=1)
@@ -73,12 +76,14 @@ def test_a_contact_list_fans_out_to_a_broadcast_received_on_the_line(
 
     sends, received = _jobs(api, type="send"), _jobs(api, type="receive")
     with httpx.stream("GET", f"{api}/events", params={"after": 0}, timeout=240) as stream:
-        for line in stream.iter_lines():  # every event: look at the jobs again
+        for _line in stream.iter_lines():  # every event (or keep-alive): look again
+            sends, received = _jobs(api, type="send"), _jobs(api, type="receive")
             if done():
                 break
-            assert time.monotonic() < deadline, (sends, received)
-            if line.startswith("data: "):
-                sends, received = _jobs(api, type="send"), _jobs(api, type="receive")
+            assert time.monotonic() < deadline, (
+                [(j["job_id"], j["queue_status"], j["status_text"]) for j in sends],
+                [(j["job_id"], j["queue_status"], j["status_text"]) for j in received],
+            )
     assert [j["queue_status"] for j in sends] == ["completed", "completed"], sends
     line_101 = next(p for p in httpx.get(f"{api}/ports").json() if p["number"] == "101")
     assert len(received) == 2

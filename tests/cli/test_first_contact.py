@@ -106,8 +106,10 @@ class Served:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             sink.append(line)
             m = re.search(r"listening on (http://\S+)", line)
-            if m and not self.listening.is_set():
+            if m and not self.url:
                 self.url = m.group(1)
+            # Printed after the first start wrote the administrator's credentials.
+            if line.startswith("lanfax: data directory "):
                 self.listening.set()
 
     def text(self) -> str:
@@ -296,3 +298,52 @@ def test_a_signal_stops_the_service_and_its_conversion_workers_quietly(
     assert wait_session_empty(server.proc.pid) == []
     # --data was relative: the service made it absolute from its start directory.
     assert f"lanfax: data directory {tmp_path / 'data'}" in server.out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_during_a_conversion_answers_the_sender_and_leaves_no_traceback(
+    tmp_path: Path, sig: int
+) -> None:
+    """Ctrl-C (or systemd's SIGTERM to the group) while a long document is being
+    converted: uvicorn gives the request 3 s, then cuts it short; the sender hears 503 "the
+    service is stopping" (or, on a fast machine, its job was queued in time), the service ends
+    its workers and exits 0, and nothing prints a traceback."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _clean_env(home)
+    args = [LANFAX, "serve", "--data", "data", "--listen", "127.0.0.1:0"]
+    server = Served(args, tmp_path, env)
+    letter = tmp_path / "long-letter.txt"
+    # About 475 pages (the default limit is 500): seconds of converting, even on a fast machine.
+    letter.write_text(
+        "".join(f"line {i} of a long letter for the stop test\n" for i in range(29000))
+    )
+    try:
+        server.wait_listening(60)
+        sender = subprocess.Popen(
+            [LANFAX, "send", str(letter), "--to", "555"],
+            env=dict(env, LANFAX_SERVER=server.url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # main, resource tracker, forkserver and a worker: the conversion has begun.
+        deadline = time.monotonic() + 60
+        while len(session_processes(server.proc.pid)) < 4:
+            assert sender.poll() is None, sender.communicate()
+            assert time.monotonic() < deadline, server.text()
+            time.sleep(0.05)  # polling for the worker process, bounded above
+        status = server.interrupt(sig, timeout=120)
+        out, err = sender.communicate(timeout=60)
+    finally:
+        server.kill()
+    assert status == 0, server.text()
+    assert "lanfax: stopping" in server.out
+    assert "Traceback" not in server.text(), server.text()
+    assert "Exception in ASGI application" not in server.text()
+    assert wait_session_empty(server.proc.pid) == []
+    if sender.returncode == 0:  # converted within the 3 s uvicorn allows
+        assert out.startswith("queued job ")
+    else:
+        assert sender.returncode == 7, err
+        assert "the service is stopping" in err and "Traceback" not in err

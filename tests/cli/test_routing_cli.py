@@ -19,7 +19,9 @@ from lanfax.routing.builtin import EMAIL_GUID, FOLDER_GUID, PRINT_GUID, USER_GUI
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LanfaxServer]:
-    srv = start_lanfax_server(tmp_path_factory.mktemp("routing-cli"))
+    # The routes set below name loopback targets, refused unless allowed (issue #14).
+    toml = '[routing.builtin]\nallow_networks = ["127.0.0.0/8"]\n'
+    srv = start_lanfax_server(tmp_path_factory.mktemp("routing-cli"), toml)
     try:
         yield srv
     finally:

@@ -136,3 +136,34 @@ def test_lanfax_jobs_shows_why_a_job_failed(lanfax: Run, fax: Path) -> None:
     full = json.loads(lanfax("jobs", "--all", "--status", "failed", "--json").stdout)
     text = next(j["status_text"] for j in full["jobs"] if j["recipient_number"] == "9003555")
     assert text and " ".join(text.split()) in wide.stdout
+
+
+def test_send_options_reach_the_server_as_the_full_client_sends_them(
+    lanfax: Run, fax: Path
+) -> None:
+    """``lanfax send`` builds its submission without the model: every option must arrive
+    as the Client's own submission would carry it."""
+    args = ["--at", "2099-06-01T12:30:00Z", "--name", "Ann", "--tsid", "+49 30 1"]
+    args += ["--sender", "Bob", "--company", "ACME", "--billing", "B-7", "--priority", "high"]
+    args += ["--document-name", "offer", "--subject", "Q3"]
+    p = lanfax("send", str(fax), "--to", "555", "--to", "556", *args, "--json")
+    assert p.returncode == 0, p.stderr
+    answer = json.loads(p.stdout)
+    assert answer["broadcast_id"] and len(answer["jobs"]) == 2
+    for job in answer["jobs"]:
+        assert job["recipient_name"] == "Ann" and job["tsid"] == "+49 30 1"
+        assert (job["sender_name"], job["sender_company"]) == ("Bob", "ACME")
+        assert (job["billing_code"], job["priority"]) == ("B-7", "high")
+        assert job["schedule_action"] == "specific_time"
+        assert job["schedule_time"] == "2099-06-01T12:30:00Z"
+        assert job["document_name"] == "offer"
+        lanfax("job", "cancel", str(job["job_id"]))
+    bad = lanfax(
+        "send", str(fax), "--to", "555", "--name", "A", "--name", "B", "--to", "7", "--to", "8"
+    )
+    assert bad.returncode == 2 and "2 --name for 3 --to" in bad.stderr
+    missing = lanfax("send", "/nonexistent/file.pdf", "--to", "555")
+    assert missing.returncode == 2 and "cannot read /nonexistent/file.pdf" in missing.stderr
+    refused = lanfax("send", str(fax), "--to", "555", "--cover", "nonesuch")
+    assert refused.returncode == 2 and "nonesuch" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -173,3 +173,36 @@ def test_rate_limit_wait_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
         resolve_rate_limit_wait(None)
     with pytest.raises(InvalidInput):
         resolve_rate_limit_wait(-1)
+
+
+def test_lanfax_send_waits_out_a_refusal_and_says_so(tight_server: LanfaxServer, doc: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    lanfax = str(Path(sys.executable).with_name("lanfax"))
+    env = dict(os.environ, LANFAX_SERVER=tight_server.url)
+    with Client(tight_server.url) as fax:
+        fax.set_config(pause_server_queue=True)  # nothing is dialled
+
+    def send(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [lanfax, "send", str(doc), "--to", "555"],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    # Rate 1/s, burst 2: of three quick sends at least one is refused, waits, and passes.
+    runs = [send() for _ in range(3)]
+    assert all(p.returncode == 0 for p in runs), [p.stderr for p in runs]
+    said = [p.stderr for p in runs if "asks to slow down" in p.stderr]
+    assert said and "sending again in 1 s" in said[0]
+    # Told not to wait, it stops with exit status 6 and the server's real wait.
+    for _ in range(5):
+        p = send(LANFAX_RATE_LIMIT_WAIT="0")
+        if p.returncode != 0:
+            break
+    assert p.returncode == 6, p.stderr
+    assert "try again in 1 s" in p.stderr and "0.0 s" not in p.stderr

@@ -50,3 +50,14 @@ def test_cover_preview(tmp_path: Path) -> None:
         main(["cover", "preview", "nope", "-o", str(tmp_path / "x.pdf"), "--templates", str(t)])
         == 3
     )
+
+
+def test_convert_prints_warnings_and_still_succeeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "odd.txt").write_text("price \ue000 42\n", encoding="utf-8")
+    code = main(["convert", str(tmp_path / "odd.txt"), "-o", str(tmp_path / "o.tif")])
+    assert code == 0
+    out = capsys.readouterr()
+    assert "lanfax: warning: odd.txt: no installed font has U+E000 (private use)" in out.err
+    assert "1 page(s)" in out.out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lanfax.documents import convert
@@ -192,3 +193,42 @@ def test_text_reads_at_least_as_well_as_ghostscript(tmp_path: Path, res: str) ->
         truth, "\n".join(ocr(p, tmp_path, standard=std) for p in tiff_pages(tmp_path / "gs.tif"))
     )
     check(f"text, {res}", ours, gs, truth)
+
+
+# -- grey areas and photos keep their dithering ------------------------------------------------
+@pytest.mark.parametrize("res", ["fine", "standard"])
+def test_grey_fill_and_photo_in_a_pdf_are_dithered_at_both_resolutions(
+    tmp_path: Path, res: str
+) -> None:
+    import io
+
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    ramp = np.tile(np.linspace(30, 225, 400).astype(np.uint8), (300, 1))
+    png = io.BytesIO()
+    Image.fromarray(ramp, "L").save(png, "PNG")
+    cv = canvas.Canvas(str(tmp_path / "g.pdf"), pagesize=A4)
+    cv.setFillGray(0.5)
+    cv.rect(72, A4[1] - 272, 400, 200, stroke=0, fill=1)  # 50 % grey, 200 pt tall
+    cv.drawImage(ImageReader(png), 72, A4[1] - 600, 400, 300)  # a grey ramp "photo"
+    cv.setFillGray(0)
+    cv.setFont("Times-Roman", 6)
+    cv.drawString(72, A4[1] - 650, "small print under the photo stays sharp")
+    cv.showPage()
+    cv.save()
+    convert([tmp_path / "g.pdf"], tmp_path / "o.tif", resolution=res)
+    (black,) = tiff_pages(tmp_path / "o.tif")
+    ydpi = {"fine": 196, "standard": 98}[res]
+
+    def rows(top_pt: float, bottom_pt: float) -> slice:
+        return slice(round(top_pt / 72 * ydpi), round(bottom_pt / 72 * ydpi))
+
+    x = slice(round(100 / 72 * 204), round(440 / 72 * 204))
+    fill = black[rows(90, 255), x]
+    assert 0.35 < fill.mean() < 0.65  # dithered to about half black, not solid, not white
+    photo = black[rows(310, 580), x]
+    thirds = [t.mean() for t in np.array_split(photo, 3, axis=1)]
+    assert thirds[0] > thirds[1] > thirds[2] > 0.02  # dark to light: the tones survive
+    assert 0.2 < photo.mean() < 0.8

@@ -13,7 +13,9 @@ import pytest
 from tests.interop.hylafax import HylaFax, free_udp_port, require_hylafax
 
 
-@pytest.fixture(scope="session")
+# Module scope: only one HylaFAX peer can run on a machine, and test_modem.py brings up
+# other set-ups of it (peer.sh up pair / bare), so each module has its own peer in turn.
+@pytest.fixture(scope="module")
 def hylafax(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HylaFax]:
     require_hylafax()
     port = free_udp_port()

@@ -38,7 +38,8 @@ NEEDED = {
     "/usr/bin/faxstat": "hylafax-client",
     "/usr/bin/iaxmodem": "iaxmodem",
 }
-HFAXD = "127.0.0.1:14559"
+#: HylaFAX's client port: peer.sh's HFAXD_PORT (default 14559), so a run can move aside.
+HFAXD = f"127.0.0.1:{os.environ.get('HFAXD_PORT', '14559')}"
 #: The modem's own IAX2 port (iaxmodem binds it on 0.0.0.0; we talk to it on loopback).
 MODEM_PORT = 4570
 
@@ -74,6 +75,10 @@ class HylaFax:
 
     peer_dir: Path
     iax_endpoint: str
+    #: peer.sh's set-up: "iax" (HylaFAX's modem calls ``iax_endpoint``), "pair" (HylaFAX on
+    #: ttyIAX0, /dev/ttyIAX1 free for a Class 1 driver), "bare" (two bare modems), "modem"
+    #: (one bare modem on /dev/ttyIAX1 whose IAX2 peer is ``iax_endpoint``).
+    mode: str = "iax"
 
     def sh(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PEER_DIR": str(self.peer_dir)}
@@ -87,8 +92,17 @@ class HylaFax:
         )
 
     def up(self) -> None:
-        r = self.sh("up", "iax", self.iax_endpoint)
-        if r.returncode != 0 or "Running and idle" not in r.stdout:
+        args = (
+            ("up", self.mode, self.iax_endpoint)
+            if self.mode in ("iax", "modem")
+            else (
+                "up",
+                self.mode,
+            )
+        )
+        r = self.sh(*args)
+        idle = "Running and idle" in r.stdout or self.mode in ("bare", "modem")
+        if r.returncode != 0 or not idle:
             log = self.logs()
             self.down()
             pytest.fail(

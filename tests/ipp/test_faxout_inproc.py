@@ -61,8 +61,16 @@ def test_draft_expires_after_draft_days(tmp_path: Path) -> None:
             clock.advance(timedelta(days=1, hours=23))
             assert len(await drafts.list_for(alice)) == 1
             clock.advance(timedelta(hours=1))
-            assert await drafts.list_for(alice) == []
+            # Printing a new draft drops the expired one, before anyone lists them.
+            again = await printer.handle(
+                request(Op.PRINT_JOB, URI, [attr("job-name", Tag.NAME, "scan 2")], data=tiff),
+                bob,
+                WHERE,
+            )
+            assert again.code == Status.OK
             assert not path.exists()
+            assert await drafts.list_for(alice) == []
+            assert [d.document_name for d in await drafts.list_for(bob)] == ["scan 2"]
             # The printed job stays, completed (its document became the draft).
             job_id = _job(msg, "job-id")
             attrs = await printer.handle(

@@ -5,6 +5,7 @@ nothing."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from tests.support.authhttp import auth_for, httpx
 from tests.support.http import receive_jobs, wait_for
 from tests.support.ipp import IppClient, cover, status_message, tel, value, values
+from tests.support.raster import pwg_raster, urf
 from tests.support.server import LanfaxServer, start_lanfax_server
 
 from lanfax.documents.pdfgen import text_document
@@ -22,10 +24,33 @@ JOB = GroupTag.JOB
 PRINTER = GroupTag.PRINTER
 
 
+#: Lines 100 and 102 send, 101 only receives (made so below): a broadcast's second call can
+#: never find line 101 busy sending.
+THREE_LINES = """
+[[providers]]
+type = "virtual"
+lines = [{number = "100"}, {number = "101"}, {number = "102"}]
+"""
+
+
+def receive_only(server: LanfaxServer, number: str) -> None:
+    ports = httpx.get(f"{server.api}/ports").json()
+    device = next(p["device_id"] for p in ports if p["number"] == number)
+    handle = httpx.post(f"{server.api}/ports/{device}/handles", json={"mode": "modify"})
+    assert handle.status_code == 201, handle.text
+    r = httpx.patch(
+        f"{server.api}/ports/{device}",
+        json={"flags": ["receive"]},
+        headers={"X-Lanfax-Port-Handle": handle.json()["handle"]},
+    )
+    assert r.status_code == 200, r.text
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LanfaxServer]:
-    srv = start_lanfax_server(tmp_path_factory.mktemp("ipp"))
+    srv = start_lanfax_server(tmp_path_factory.mktemp("ipp"), THREE_LINES)
     try:
+        receive_only(srv, "101")
         yield srv
     finally:
         srv.close()
@@ -59,8 +84,13 @@ def _received(server: LanfaxServer, before: int) -> list[dict[str, Any]]:
 
 
 def _wait_received(server: LanfaxServer, before: int, n: int = 1) -> list[dict[str, Any]]:
+    # wait_for re-checks after each event; the deadline holds even if events keep coming.
+    deadline = time.monotonic() + 120
+
     def done() -> list[dict[str, Any]] | None:
         rx = [j for j in _received(server, before) if j["queue_status"] == "completed"]
+        if len(rx) < n and time.monotonic() > deadline:
+            raise AssertionError(f"no fax on line 101 after 120 s; jobs: {_all_jobs(server)}")
         return rx if len(rx) >= n else None
 
     result: list[dict[str, Any]] = wait_for(server.api, "the fax on line 101", done, timeout=120)
@@ -80,7 +110,8 @@ def test_printer_attributes_without_login(server: LanfaxServer) -> None:
     assert "faxout" in values(msg, PRINTER, "ipp-features-supported")
     assert values(msg, PRINTER, "destination-uri-schemes-supported") == ["tel"]
     assert value(msg, PRINTER, "multiple-destination-uris-supported") is True
-    assert sorted(values(msg, PRINTER, "printer-fax-modem-number")) == ["tel:100", "tel:101"]
+    # The lines that can send (101 only receives here).
+    assert sorted(values(msg, PRINTER, "printer-fax-modem-number")) == ["tel:100", "tel:102"]
     assert value(msg, PRINTER, "number-of-retries-default") == 3
     assert value(msg, PRINTER, "retry-interval-default") == 600
     formats = values(msg, PRINTER, "document-format-supported")
@@ -137,6 +168,7 @@ def test_print_job_with_cover_sheet_is_received_on_101(
         "transmission-status": 9,
     }
     assert value(full, JOB, "job-originating-user-name") == "admin"
+    assert value(full, JOB, "lanfax-broadcast-id") == job["broadcast_id"]
 
 
 def test_create_job_send_document_broadcast(
@@ -144,7 +176,7 @@ def test_create_job_send_document_broadcast(
 ) -> None:
     before = _last_job_id(server)
     created = ipp.call(
-        Op.CREATE_JOB, [attr("job-name", Tag.NAME, "two copies")], [tel("101", "1-0-1")]
+        Op.CREATE_JOB, [attr("job-name", Tag.NAME, "two copies")], [tel("1-0-1", "*30")]
     )
     assert created.code == Status.OK, status_message(created)
     job_id = value(created, JOB, "job-id")
@@ -168,8 +200,9 @@ def test_create_job_send_document_broadcast(
         data=pdf,
     )
     assert again.code == Status.MULTIPLE_DOCUMENT_JOBS_NOT_SUPPORTED
-    rx = _wait_received(server, before, n=2)
-    assert [j["page_count"] for j in rx] == [1, 1]
+    # Line 100 faxes line 101 while line 102 faxes the virtual fax robot *30.
+    (rx,) = _wait_received(server, before)
+    assert rx["page_count"] == 1
     wait_for(server.api, "the broadcast to complete", lambda: _job_state(ipp, job_id)[0] == 9)
     listed = ipp.call(
         Op.GET_JOBS,
@@ -350,10 +383,15 @@ def test_login_and_rights(server: LanfaxServer, pdf: bytes) -> None:
     assert len(_all_jobs(server)) == before
     # ... and who sees only its own printed jobs.
     assert [g for g in viewer.call(Op.GET_JOBS).groups if g.tag == JOB] == []
-    other = viewer.call(Op.GET_JOB_ATTRIBUTES, [attr("job-id", Tag.INTEGER, 1)])
+    admins = IppClient(f"{server.url}/ipp/faxout", auth_for(server.url))
+    theirs = value(admins.call(Op.CREATE_JOB, job=[tel("101")]), JOB, "job-id")
+    other = viewer.call(Op.GET_JOB_ATTRIBUTES, [attr("job-id", Tag.INTEGER, theirs)])
     assert other.code == Status.NOT_AUTHORIZED
+    refused = viewer.call(Op.CANCEL_JOB, [attr("job-id", Tag.INTEGER, theirs)])
+    assert refused.code == Status.NOT_AUTHORIZED
     missing = viewer.call(Op.GET_JOB_ATTRIBUTES, [attr("job-id", Tag.INTEGER, 10**6)])
     assert missing.code == Status.NOT_FOUND
+    assert admins.call(Op.CANCEL_JOB, [attr("job-id", Tag.INTEGER, theirs)]).code == Status.OK
 
 
 def test_no_destination_keeps_a_draft(server: LanfaxServer, ipp: IppClient, pdf: bytes) -> None:
@@ -368,3 +406,157 @@ def test_no_destination_keeps_a_draft(server: LanfaxServer, ipp: IppClient, pdf:
     (draft,) = [d for d in drafts if d["ipp_job_id"] == job_id]
     assert draft["document_name"] == "letter.pdf" and draft["user_name"] == "admin"
     assert "document_path" not in draft
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (800, 1100), 255)
+    ImageDraw.Draw(img).rectangle((100, 100, 700, 300), fill=0)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", dpi=(100, 100))
+    return buf.getvalue()
+
+
+def _raster_page() -> Any:
+    import numpy as np
+
+    page = np.full((2200, 1700), 255, dtype=np.uint8)  # Letter at 200 dpi
+    page[200:400, 200:1500] = 0
+    return page
+
+
+@pytest.mark.parametrize(
+    ("fmt", "make"),
+    [
+        (
+            "image/pwg-raster",
+            lambda: pwg_raster([_raster_page()]),
+        ),
+        # URF sent as octet-stream: recognised by its signature.
+        (
+            "application/octet-stream",
+            lambda: urf([_raster_page()]),
+        ),
+        ("image/jpeg", _jpeg),
+        ("text/plain", lambda: b"A plain text fax.\nSecond line.\n"),
+        (
+            "application/postscript",
+            lambda: (
+                b"%!PS\n/Helvetica findfont 24 scalefont setfont 72 720 moveto (PS fax) show "
+                b"showpage\n"
+            ),
+        ),
+    ],
+)
+def test_document_formats_reach_line_101(
+    server: LanfaxServer, ipp: IppClient, fmt: str, make: Any
+) -> None:
+    before = _last_job_id(server)
+    msg = ipp.call(
+        Op.PRINT_JOB,
+        [attr("document-format", Tag.MIME_TYPE, fmt)],
+        [tel("101")],
+        make(),
+    )
+    assert msg.code == Status.OK, status_message(msg)
+    (rx,) = _wait_received(server, before)
+    assert rx["page_count"] == 1
+
+
+def test_reads_are_not_audited_changes_are(server: LanfaxServer, ipp: IppClient) -> None:
+    def entries() -> int:
+        r = httpx.get(f"{server.api}/audit", params={"action": "ipp_faxout", "limit": 1000})
+        return len(r.json()["entries"])
+
+    before = entries()
+    for _ in range(3):
+        assert ipp.call(Op.GET_PRINTER_ATTRIBUTES).code == Status.OK
+        assert ipp.call(Op.GET_JOBS).code == Status.OK
+    assert entries() == before
+    created = ipp.call(Op.CREATE_JOB, job=[tel("101")])
+    assert created.code == Status.OK
+    assert ipp.call(Op.CANCEL_JOB, [attr("job-id", Tag.INTEGER, value(created, JOB, "job-id"))])
+    assert entries() == before + 2
+
+
+def test_random_requests_never_give_500_nor_queue(server: LanfaxServer, ipp: IppClient) -> None:
+    """Random and mangled bodies at the real endpoint: always HTTP 200 with an IPP answer,
+    never an internal error, never a job."""
+    import random
+
+    from lanfax.service.ipp.codec import decode
+
+    rng = random.Random(11)
+    before = len(_all_jobs(server))
+    valid = encode(
+        Message(
+            (2, 0),
+            int(Op.PRINT_JOB),
+            5,
+            (
+                Group(
+                    GroupTag.OPERATION,
+                    (
+                        attr("attributes-charset", Tag.CHARSET, "utf-8"),
+                        attr("attributes-natural-language", Tag.LANGUAGE, "en"),
+                        attr("printer-uri", Tag.URI, ipp.printer_uri),
+                    ),
+                ),
+                Group(GroupTag.JOB, (tel("101"),)),
+            ),
+            b"",  # no document: a valid print job would still be refused for that
+        )
+    )
+    for i in range(150):
+        if i % 2:
+            body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 120)))
+        else:
+            raw = bytearray(valid)
+            for _ in range(rng.randrange(1, 4)):
+                raw[rng.randrange(len(raw))] = rng.randrange(256)
+            body = bytes(raw[: rng.randrange(1, len(raw) + 1)])
+        r = ipp.post(body)
+        assert r.status_code == 200, (body, r.status_code, r.text)
+        # A mangled operation-id may name a read (Get-Jobs...): fine; never a server error.
+        assert decode(r.content).code != Status.INTERNAL_ERROR, body
+    assert len(_all_jobs(server)) == before
+
+
+def test_a_hostile_content_length_is_refused_unread(server: LanfaxServer) -> None:
+    """A body announced larger than server.max_upload_mb is refused before a byte of it is
+    read: by the API's body limit (lanfax.api.limits) with HTTP 413, which IPP clients read
+    as client-error-request-entity-too-large (CUPS does)."""
+    import socket
+
+    auth = auth_for(server.url)["Authorization"]
+    head = (
+        "POST /ipp/faxout HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{server.port}\r\n"
+        "Content-Type: application/ipp\r\n"
+        f"Authorization: {auth}\r\n"
+        f"Content-Length: {10**12}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(head + b"\x02\x00\x00\x02\x00\x00\x00\x01")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        header, _, body = data.partition(b"\r\n\r\n")
+        length = int(
+            next(
+                line.split(b":")[1]
+                for line in header.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+        )
+        while len(body) < length:
+            chunk = s.recv(65536)
+            assert chunk
+            body += chunk
+    assert header.startswith(b"HTTP/1.1 413"), header
+    assert b"50 MB" in body

@@ -88,7 +88,15 @@ def builtin(data_dir: Path, shared_root: Path, clock: ManualClock) -> BuiltinRou
         no_sleep.delays.append(seconds)  # type: ignore[attr-defined]
 
     no_sleep.delays = []  # type: ignore[attr-defined]
-    return BuiltinRoutes(data_dir, [shared_root], clock, tz=UTC, sleep=no_sleep)
+    # The receivers these tests start listen on loopback: allowed explicitly (issue #14).
+    return BuiltinRoutes(
+        data_dir,
+        [shared_root],
+        clock,
+        tz=UTC,
+        sleep=no_sleep,
+        allow_networks=["127.0.0.0/8"],
+    )
 
 
 @pytest.fixture

@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support.cups import have_cups, private_cupsd, wait_for
 
 from lanfax.routing import RoutingManager
 from lanfax.routing.builtin import PRINT_GUID, BuiltinRoutes
 
 from .conftest import make_fax
 
-CUPSD = shutil.which("cupsd") or "/usr/sbin/cupsd"
-HAVE_CUPS = os.path.exists(CUPSD) and shutil.which("lp") and shutil.which("lpadmin")
+HAVE_CUPS = have_cups()
 
 CAPTURE_BACKEND = """#!/bin/sh
 # A CUPS backend for tests: copies each job into the folder named by DEVICE_URI.
@@ -39,67 +36,15 @@ class Cups:
     out: Path
 
 
-def wait_for(predicate: object, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def cups() -> Iterator[Cups]:
     if not HAVE_CUPS:
         pytest.skip("CUPS is not installed (Debian packages cups, cups-client)")
     if os.geteuid() != 0:
         pytest.skip("starting a private cupsd needs root here")
-    root = Path(tempfile.mkdtemp(prefix="lfcups-"))  # short: a socket path is limited
-    try:
-        for d in ("spool", "cache", "state", "logs", "out", "sb/backend"):
-            (root / d).mkdir(parents=True)
-        for entry in Path("/usr/lib/cups").iterdir():
-            if entry.name != "backend":
-                (root / "sb" / entry.name).symlink_to(entry)
-        backend = root / "sb" / "backend" / "capture"
-        backend.write_text(CAPTURE_BACKEND)
-        backend.chmod(0o700)  # 0700: CUPS runs it as root, so it may write in our folder
-        sock = str(root / "cups.sock")
-        (root / "cupsd.conf").write_text(
-            f"Listen {sock}\nLogLevel warn\nWebInterface No\nBrowsing No\n"
-            "<Location />\n  Order allow,deny\n  Allow all\n</Location>\n"
-        )
-        (root / "cups-files.conf").write_text(
-            f"ServerRoot {root}\nServerBin {root}/sb\nRequestRoot {root}/spool\n"
-            f"CacheDir {root}/cache\nStateDir {root}/state\nTempDir {root}/spool\n"
-            f"AccessLog {root}/logs/access_log\nErrorLog {root}/logs/error_log\n"
-            f"PageLog {root}/logs/page_log\n"
-        )
-        proc = subprocess.Popen(
-            [CUPSD, "-f", "-c", str(root / "cupsd.conf"), "-s", str(root / "cups-files.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        env = {**os.environ, "CUPS_SERVER": sock}
-        try:
-
-            def running() -> bool:
-                r = subprocess.run(["lpstat", "-r"], env=env, capture_output=True, text=True)
-                return r.returncode == 0 and "is running" in r.stdout
-
-            wait_for(running, "cupsd to start")
-            subprocess.run(
-                ["lpadmin", "-p", "faxprinter", "-E", "-v", f"capture:{root / 'out'}"],
-                env=env,
-                check=True,
-                capture_output=True,
-            )
-            yield Cups(sock, root / "out")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with private_cupsd(scripts={"capture": CAPTURE_BACKEND}) as c:
+        c.run("lpadmin", "-p", "faxprinter", "-E", "-v", f"capture:{c.root / 'out'}")
+        yield Cups(c.socket, c.root / "out")
 
 
 @pytest.mark.anyio

@@ -293,6 +293,9 @@ def check(w: World, p: Plan) -> None:
             assert (j.job_id in no_line) == (j.queue_status is not QueueStatus.NO_LINE)
             continue
         assert j.job_id not in no_line
+        # A job that had no line and has one again goes back to pending (unless dialled now).
+        wants_back = j.queue_status is QueueStatus.NO_LINE and j.job_id not in dispatched
+        assert (j.job_id in p.line_back) == wants_back
         if j.job_id in dispatched or number_key(j.recipient_number) in busy_numbers:
             continue
         # Left waiting with its number free: every usable device of its route was busy
@@ -314,6 +317,8 @@ def test_simulated_queue_dials_only_on_the_rules_devices(world: World, data: st.
             w.jobs[nl.job_id] = w.jobs[nl.job_id].replace(
                 queue_status=QueueStatus.NO_LINE, status_text=nl.status_text
             )
+        for job_id in p.line_back:
+            w.jobs[job_id] = w.jobs[job_id].replace(queue_status=QueueStatus.PENDING)
         for d in p.dispatch:
             w.running[d.device_id] = d.job_id
             w.age[d.device_id] = 0
@@ -328,6 +333,11 @@ def test_simulated_queue_dials_only_on_the_rules_devices(world: World, data: st.
                 job_id = w.running.pop(device_id)
                 t = after_attempt(w.jobs[job_id], None, CFG, w.now)  # delivered
                 w.jobs[job_id] = w.jobs[job_id].replace(device_id=None, **t.changes())
+        if data.draw(st.integers(0, 9), label="a device changes") == 0:
+            # An administrator toggles a device's send flag: lines go and come back.
+            i = data.draw(st.integers(0, len(w.devices) - 1), label="device")
+            d = w.devices[i]
+            w.devices[i] = DeviceView(d.device_id, not d.can_send, d.idle, d.priority)
         w.now += timedelta(minutes=1)
     else:
         raise AssertionError("the simulation did not settle")

@@ -29,6 +29,7 @@ retry_base = 60
 max_attempts = 3
 [routing.builtin]
 webhook_attempts = 1
+allow_networks = ["127.0.0.0/8"]  # the test's receivers listen on loopback (issue #14)
 lp_command = "/nonexistent/lp"
 """
 

@@ -22,6 +22,7 @@ from tests.support.smallfs import small_fs
 
 from lanfax.model.clock import ManualClock
 from lanfax.model.codes import JobType, PortOpenMode, QueueStatus
+from lanfax.model.errors import InsufficientStorage
 from lanfax.model.jobs import Job
 from lanfax.service.core import FaxService
 from lanfax.store.api import JobQuery
@@ -97,6 +98,14 @@ def test_a_dropping_line_gets_every_page_exactly_once(tmp_path: Path, five_pages
                 seen.append((done.queue_status, done.pages_done))
                 if done.queue_status in FINAL:
                     break
+
+                async def lines_idle() -> None:
+                    # Line 101 finishes recording its receive after the sender hung up; a
+                    # retry before that would find it busy (a fair outcome, not this test's).
+                    while any(d.busy for d in svc.devices.devices.values()):
+                        await asyncio.sleep(0.02)
+
+                await asyncio.wait_for(lines_idle(), 30)
                 clock.advance(61)
                 svc.wake()
                 await wait_job(
@@ -270,6 +279,9 @@ def test_an_outcome_is_written_however_long_the_store_fails(
                 await asyncio.sleep(2.0)
                 assert svc.dispatcher.is_running(job.job_id)
                 assert len(list(robot.glob("robot-*.tif"))) == 1
+                # A request meanwhile gets a clear 507, not a 500.
+                with pytest.raises(InsufficientStorage, match="database's disk is full"):
+                    await svc.set_config({"retries": 7})
                 fs.empty()
                 done = await wait_status(svc, job.job_id, *FINAL, timeout=60)
                 assert done.queue_status is QueueStatus.COMPLETED and done.attempts == 1

@@ -404,3 +404,79 @@ def test_sigterm_with_an_smtp_client_connected_stops_cleanly(tmp_path: Path) -> 
             assert server.stop(signal.SIGTERM, timeout=30) == 0
     finally:
         server.close()
+
+
+def _ocr_fax(tiff: bytes, work: Path) -> list[str]:
+    """What tesseract reads on each page of a received fax (pixels made square first)."""
+    pages = []
+    with Image.open(io.BytesIO(tiff)) as im:
+        for i in range(getattr(im, "n_frames", 1)):
+            im.seek(i)
+            page = im.convert("L")
+            if page.info.get("dpi", (204, 196))[1] < 150:  # standard: 204 x 98
+                page = page.resize((page.width, page.height * 2))
+            else:
+                page = page.resize((page.width, page.height * 204 // 196))
+            png = work / f"rx-page{i}.png"
+            page.save(png)
+            run = subprocess.run(
+                ["tesseract", str(png), "-", "--psm", "3"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=120,
+            )
+            pages.append(" ".join(run.stdout.split()))
+    return pages
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
+def test_html_mail_is_faxed_laid_out_not_as_source(site: Site, tmp_path: Path) -> None:
+    """An HTML mail with a heading, a table and an inline (cid:) picture: its text becomes
+    laid-out pages (WeasyPrint), received on line 101; tesseract reads the heading and a
+    table cell, and no HTML source."""
+    before = len(site.received())
+    msg = EmailMessage()
+    msg["From"] = "Alice Example <alice@example.org>"
+    msg["To"] = f"101@{DOMAIN}"
+    msg["Subject"] = "Price list"
+    msg["Message-ID"] = make_msgid(domain="example.org")
+    msg.set_content("Price list\n\nWidget 42.00\nGadget 17.50\n")  # the plain alternative
+    msg.add_alternative(
+        "<!DOCTYPE html><html><head><style>"
+        "body { font-family: sans-serif; font-size: 16pt }"
+        "td, th { padding: 6px 36px 6px 0; text-align: left }"  # (tesseract skips boxed cells)
+        "</style></head><body>"
+        "<h1>Quarterly Price List</h1>"
+        '<p><img src="cid:logo@example.org" style="width: 60mm" alt="logo"></p>'
+        "<table><tr><th>Article</th><th>Price</th></tr>"
+        "<tr><td>Widget</td><td>42.00</td></tr>"
+        "<tr><td>Gadget</td><td>17.50</td></tr></table>"
+        '<p>Tracked? <img src="https://tracker.invalid/pixel.gif" width="1" height="1"></p>'
+        "</body></html>",
+        subtype="html",
+    )
+    html_part = msg.get_payload()[1]  # type: ignore[index]
+    assert isinstance(html_part, EmailMessage)
+    html_part.add_related(_png(), maintype="image", subtype="png", cid="<logo@example.org>")
+    with site.client() as smtp:
+        smtp.ehlo()
+        smtp.starttls(context=site.tls())
+        smtp.ehlo()
+        smtp.login(ALICE, ALICE_PW)
+        assert smtp.send_message(msg) == {}
+    site.mail.wait_for(_about("Fax accepted, 1 job: Price list"))
+    fax = site.wait_received(before)
+    assert fax["queue_status"] == "completed", fax
+    assert fax["page_count"] == 2, fax  # the cover page (subject) + the laid-out HTML
+    (send,) = [j for j in site.jobs(type="send", user=ALICE) if j["document_name"] == "Price list"]
+    assert send["cover_page"]["subject"] == "Price list"
+    assert send["cover_page"]["note"] == ""  # the text is its own page, not cut in the note
+    doc = httpx.get(f"{site.api}/jobs/{fax['job_id']}/document", timeout=30)
+    assert doc.status_code == 200, doc.text
+    cover, page = _ocr_fax(doc.content, tmp_path)
+    assert "Price list" in cover
+    assert "Quarterly Price List" in page, page
+    assert "Widget" in page and "42.00" in page and "Gadget" in page, page
+    for source in ("<table", "<h1", "<td", "<img", "</", "cid:", "DOCTYPE"):
+        assert source not in page and source not in cover, (source, page)

@@ -4,6 +4,8 @@ settings, the replies and the submission a mail becomes."""
 from __future__ import annotations
 
 import base64
+import dataclasses
+import io
 import ipaddress
 from email.message import EmailMessage
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 
 from lanfax.model.errors import ConfigError, InvalidInput
 from lanfax.model.jobs import Job
@@ -411,6 +414,61 @@ def test_a_long_text_is_a_page_of_its_own_not_a_cut_note() -> None:
     )
     assert text_first  # no attachment: the text is the document
     assert "note" not in short["cover_page"]
+
+
+def _rich_mail(attach: bool = True) -> EmailMessage:
+    m = _mail("Prices\n\nWidget 42")
+    m.add_alternative(
+        '<h1>Prices</h1><p><img src="cid:logo@x"></p>'
+        "<table><tr><td>Widget</td><td>42</td></tr></table>",
+        subtype="html",
+    )
+    html_part = m.get_payload()[1]  # type: ignore[index]
+    assert isinstance(html_part, EmailMessage)
+    out = io.BytesIO()
+    Image.new("L", (40, 10), 0).save(out, "PNG")
+    png = out.getvalue()
+    html_part.add_related(png, maintype="image", subtype="png", cid="<logo@x>")
+    if attach:
+        m.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="x.pdf")
+    return m
+
+
+def test_html_alternative_and_its_pictures_are_kept_for_the_layout() -> None:
+    content = parse_message(bytes(_rich_mail()))
+    assert content.body == "Prices\n\nWidget 42"  # the plain text, once (not the HTML's)
+    assert "<table>" in content.html and content.html_is_rich
+    ((url, data, mime),) = content.resources
+    assert url == "cid:logo@x" and data.startswith(b"\x89PNG") and mime == "image/png"
+    assert [d.filename for d in content.documents] == ["x.pdf"]
+    plain = parse_message(bytes(_mail("just text")))
+    assert plain.html == "" and plain.resources == () and not plain.html_is_rich
+    simple = parse_message(bytes(_mail("<p>Hello <b>you</b></p><ul><li>a</li></ul>", "html")))
+    assert simple.html and not simple.html_is_rich  # reads fine as a note
+
+
+def test_rich_html_is_its_own_pages_even_when_its_text_would_fit_the_note() -> None:
+    content = parse_message(bytes(_rich_mail()))
+    data, text_first = submission_data(_env(f"101@{D}"), content, SmtpSettings(), "")
+    assert text_first and "note" not in data["cover_page"]
+    # the same text with simple HTML stays the cover page's note, as readable text
+    simple = _mail("<p>Dear <b>Jane</b>,</p><p>see attached.</p>", "html")
+    simple.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="x.pdf")
+    data, text_first = submission_data(
+        _env(f"101@{D}"), parse_message(bytes(simple)), SmtpSettings(), ""
+    )
+    assert not text_first and data["cover_page"]["note"] == "Dear Jane,\n\nsee attached."
+
+
+def test_render_html_uses_the_cid_picture_and_fetches_nothing() -> None:
+    pytest.importorskip("weasyprint")
+    from lanfax.service.smtp.intake import render_html
+
+    content = parse_message(bytes(_rich_mail(attach=False)))
+    pdf = render_html(content)
+    assert pdf.startswith(b"%PDF") and b"/Image" in pdf  # the logo, from the mail itself
+    no_logo = dataclasses.replace(content, resources=())
+    assert b"/Image" not in render_html(no_logo)  # cid: is never looked up elsewhere
 
 
 def test_spool_file_round_trip(tmp_path: Path) -> None:

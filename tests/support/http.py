@@ -4,6 +4,8 @@ fax to line 101, list received jobs."""
 from __future__ import annotations
 
 import json
+import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,23 +13,50 @@ from typing import Any
 from tests.support.authhttp import httpx
 
 
-def wait_for(api: str, what: str, cond: Callable[[], Any], timeout: float = 90) -> Any:
-    """Re-check ``cond`` after every event of the server until it is truthy."""
+def wait_for(
+    api: str,
+    what: str,
+    cond: Callable[[], Any],
+    timeout: float = 90,
+    *,
+    deadline: float = 240,
+) -> Any:
+    """Re-check ``cond`` after every event of the server until it is truthy.
+
+    ``timeout`` bounds a quiet stream (no byte at all for that long); ``deadline`` bounds the
+    whole wait (the server's keep-alives would otherwise keep a stream that never brings the
+    awaited event open forever; it is checked at every line, so with the server's keep-alive
+    every 15 s it may be passed by that much). The deadline is never shorter than ``timeout``.
+    On either, the test fails with ``what`` and the last events seen."""
     value = cond()
     if value:
         return value
+    end = time.monotonic() + max(deadline, timeout)
+    seen: deque[str] = deque(maxlen=5)
+    why = "the event stream ended"
     try:
         with httpx.stream(
-            "GET", f"{api}/events", params={"after": 0}, timeout=httpx.Timeout(timeout)
+            "GET",
+            f"{api}/events",
+            params={"after": 0},
+            timeout=httpx.Timeout(timeout),
         ) as stream:
             for line in stream.iter_lines():
                 if line.startswith("data: "):
+                    seen.append(line[6:][:300])
                     value = cond()
                     if value:
                         return value
+                if time.monotonic() >= end:
+                    why = f"the overall deadline of {max(deadline, timeout):g} s passed"
+                    break
     except httpx.ReadTimeout:
-        pass
-    raise AssertionError(f"{what} never happened")
+        why = f"the event stream was quiet for {timeout:g} s"
+    value = cond()  # one last look: the awaited state may have come without a further event
+    if value:
+        return value
+    last = "\n  ".join(seen) if seen else "(none)"
+    raise AssertionError(f"{what} never happened ({why}); last events seen:\n  {last}")
 
 
 def receive_jobs(api: str) -> list[dict[str, Any]]:

@@ -21,7 +21,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 from tests.support.authhttp import httpx
-from tests.support.http import wait_for
+from tests.support.faxes import make_fax_tiff
+from tests.support.http import send_to_101, wait_for
 from tests.support.server import LanfaxServer
 
 Shoot = Callable[[WebDriver, str], Path]
@@ -35,6 +36,10 @@ def wait(driver: WebDriver, timeout: float = WAIT) -> WebDriverWait:  # type: ig
 
 def css(driver: WebDriver, selector: str, timeout: float = WAIT) -> Any:
     return wait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, selector)))
+
+
+def xpath(driver: WebDriver, expr: str, timeout: float = WAIT) -> Any:
+    return wait(driver, timeout).until(ec.presence_of_element_located((By.XPATH, expr)))
 
 
 def log_in(driver: WebDriver, url: str, user: str, password: str | None = None) -> None:
@@ -180,6 +185,18 @@ def test_send_a_fax_and_watch_it_complete_then_read_it_in_the_inbox(
     browser.find_element(By.CSS_SELECTOR, "button[aria-label='Zoom in']").click()
     style = browser.find_element(By.ID, "page-image").get_attribute("style")
     assert "rotate(90deg)" in style and "125%" in style
+    # An operator may not delete from the archive (manage_in_archive): no button for it.
+    toolbar = browser.find_element(By.CSS_SELECTOR, "#viewer .toolbar").text
+    assert "Delete" not in toolbar and "PDF" in toolbar and "TIFF" in toolbar
+    # Forward the fax as it is to line 100: a new job of olga's.
+    browser.find_element(By.XPATH, "//button[text()='Forward…']").click()
+    number = browser.find_element(By.XPATH, "//label[text()='Forward to fax number']")
+    browser.find_element(By.ID, number.get_attribute("for")).send_keys("100", Keys.ENTER)
+    notice = css(browser, "form.forward .notice")
+    forwarded = int(notice.text.split("job ")[1].split(".")[0])
+    job = httpx.get(f"{api}/jobs/{forwarded}").json()
+    assert job["user_name"] == "olga" and job["recipient_number"] == "100"
+    assert job["page_count"] == 2
     go(browser, "sent", "#archive-outgoing tbody tr a").click()
     css(browser, "#page-image")
     shoot(browser, "sent-items")
@@ -188,12 +205,13 @@ def test_send_a_fax_and_watch_it_complete_then_read_it_in_the_inbox(
 
 
 def test_an_administrator_changes_the_rings(
-    browser: WebDriver, console: LanfaxServer, shoot: Shoot
+    browser: WebDriver, console: LanfaxServer, shoot: Shoot, tmp_path: Path
 ) -> None:
     log_in(browser, console.url, "admin")
     card = go(browser, "admin/devices", "#device-2")
     rings = card.find_element(By.NAME, "rings")
-    rings.clear()
+    # Select and overwrite, as a person does (clear() fires no input event for the page).
+    rings.send_keys(Keys.CONTROL, "a")
     rings.send_keys("5")
     card.find_element(By.CSS_SELECTOR, "button[data-device='2']").click()
     wait(browser).until(lambda d: "Saved." in d.find_element(By.ID, "device-2").text)
@@ -204,7 +222,20 @@ def test_an_administrator_changes_the_rings(
     httpx.delete(f"{console.api}/handles/{handle.json()['handle']}")
     browser.find_element(By.CSS_SELECTOR, "#device-2 details summary").click()
     css(browser, "#device-2 .methods li")
+    browser.execute_script("document.getElementById('device-2').scrollIntoView()")
     shoot(browser, "devices")
+    # Rights beyond the role: the administrator gives alice high priority.
+    go(browser, "admin/security", "#users-table")
+    row = xpath(browser, "//table[@id='users-table']//tr[td[starts-with(., 'alice')]]")
+    row.find_element(By.XPATH, ".//button[text()='rights…']").click()
+    css(browser, "#right-alice-submit_high").click()
+    # The page shows the server's answer once the change is stored.
+    wait(browser).until(
+        lambda d: "granted: submit_high" in d.find_element(By.ID, "rights-alice").text
+    )
+    alice = httpx.get(f"{console.api}/users/alice").json()
+    assert alice["granted"] == ["submit_high"] and "submit_high" in alice["rights"]
+    httpx.patch(f"{console.api}/users/alice", json={"revoke": ["submit_high"]})
     for route, ready, name in (
         ("admin/server", "#server-form", "server"),
         ("admin/routing", "#routing-order li", "routing"),
@@ -214,6 +245,47 @@ def test_an_administrator_changes_the_rings(
     ):
         go(browser, route, ready)
         shoot(browser, name)
+    # Server settings: change the retries and save; only what changed is sent.
+    form = go(browser, "admin/server", "#server-form")
+    retries = form.find_element(By.NAME, "retries")
+    retries.send_keys(Keys.CONTROL, "a")
+    retries.send_keys("7")
+    form.find_element(By.XPATH, ".//button[text()='Save']").click()
+    wait(browser).until(lambda d: "Saved." in d.find_element(By.ID, "server-form").text)
+    assert httpx.get(f"{console.api}/config").json()["retries"] == 7
+    httpx.patch(f"{console.api}/config", json={"retries": 3})
+    # A received fax moved to alice's inbox (manage_receive_folder), in the viewer.
+    before = len(httpx.get(f"{console.api}/archive/incoming").json()["entries"])
+    send_to_101(console.api, make_fax_tiff(tmp_path, pages=1))
+    wait_for(
+        console.api,
+        "a new fax in the server inbox",
+        lambda: len(httpx.get(f"{console.api}/archive/incoming").json()["entries"]) > before,
+    )
+    # alice's account exists once she has connected (or an administrator made it).
+    assert httpx.post(f"{console.api}/accounts", json={"name": "alice"}).status_code in (201, 409)
+    go(browser, "inbox", "#archive-incoming tbody tr a").click()
+    css(browser, "#page-image")
+    assert "the server" in css(browser, "#owner").text
+    target = xpath(browser, "//select[option[@value='alice']]")
+    target.find_element(By.CSS_SELECTOR, "option[value='alice']").click()
+    browser.find_element(By.XPATH, "//button[text()='Move']").click()
+    wait(browser).until(lambda d: not d.find_elements(By.ID, "viewer"))
+    (moved,) = httpx.get(f"{console.api}/accounts/alice/archive").json()["entries"][:1]
+    assert moved["user_name"] == "alice"
+    # Outgoing routing: a group with line 101 only, made in the page, is what the API lists.
+    go(browser, "admin/outrouting", "#rules-table tbody tr")
+    label = browser.find_element(By.XPATH, "//label[text()='New group']")
+    browser.find_element(By.ID, label.get_attribute("for")).send_keys("Line 101 only")
+    css(browser, "#group-dev-2").click()
+    browser.find_element(By.XPATH, "//button[text()='Add group']").click()
+    wait(browser).until(lambda d: "Line 101 only" in d.find_element(By.ID, "groups-table").text)
+    groups = httpx.get(f"{console.api}/outbound/groups").json()["groups"]
+    assert {"name": "Line 101 only", "devices": [2]}.items() <= groups[-1].items()
+    number = browser.find_element(By.XPATH, "//label[text()='Fax number']")
+    browser.find_element(By.ID, number.get_attribute("for")).send_keys("101", Keys.ENTER)
+    assert "dialled on" in css(browser, "#route-result").text
+    shoot(browser, "outrouting")
 
 
 def test_a_user_sees_no_administration_and_the_api_refuses(
@@ -223,7 +295,7 @@ def test_a_user_sees_no_administration_and_the_api_refuses(
     nav = browser.find_element(By.CSS_SELECTOR, "nav").text
     assert "Administration" not in nav and "Security" not in nav and "Devices" not in nav
     assert not browser.find_elements(By.ID, "admin-nav")
-    assert "Inbox" not in nav  # no right to the incoming archive
+    assert "Inbox" in nav and "Contacts" in nav  # her own received faxes, her address book
     go(browser, "admin/security", "main .notice")
     assert "for administrators" in browser.find_element(By.CSS_SELECTOR, "main").text
     csrf = json.loads(fetch(browser, "GET", "/api/v1/session")[1])["csrf_token"]
@@ -231,7 +303,8 @@ def test_a_user_sees_no_administration_and_the_api_refuses(
     for method, path, payload in (
         ("GET", "/api/v1/users", None),
         ("GET", "/api/v1/audit", None),
-        ("GET", "/api/v1/archive/incoming", None),
+        ("GET", "/api/v1/archive/incoming?user=olga", None),
+        ("POST", "/api/v1/outbound/groups", {"name": "mine", "devices": [1]}),
         ("PATCH", "/api/v1/config", {"retries": 9}),
         ("POST", "/api/v1/ports/1/handles", {"mode": "modify"}),
         ("PUT", "/api/v1/routing/methods/order", {"order": []}),
@@ -269,3 +342,49 @@ def test_a_post_without_the_csrf_token_is_refused(
     text = browser.find_element(By.TAG_NAME, "body").text
     assert "CSRF" in text and "403" in text
     assert httpx.get(f"{console.api}/tokens", params={"user": "alice"}).json() == before
+
+
+def test_contacts_and_sending_to_a_name(
+    browser: WebDriver, console: LanfaxServer, shoot: Shoot, tmp_path: Path
+) -> None:
+    doc = tmp_path / "note.txt"
+    doc.write_text("For Bob, by name.\n")
+    log_in(browser, console.url, "alice")
+    go(browser, "contacts", "#contacts-table")
+    for label, value in (("Name", "Bob Builder"), ("Fax number", "101"), ("Company", "Acme")):
+        field = browser.find_element(
+            By.XPATH, f"//form[@aria-label='Add a contact']//label[text()='{label}']"
+        )
+        browser.find_element(By.ID, field.get_attribute("for")).send_keys(value)
+    browser.find_element(By.XPATH, "//button[text()='Add contact']").click()
+    row = wait(browser).until(
+        lambda d: (
+            [
+                r
+                for r in d.find_elements(By.CSS_SELECTOR, "#contacts-table tbody tr")
+                if "Bob Builder" in r.text
+            ]
+            or None
+        )
+    )[0]
+    shoot(browser, "contacts")
+    # "fax" opens the form with the contact as recipient; the server resolves @name.
+    row.find_element(By.LINK_TEXT, "fax").click()
+    number = css(browser, "#send-form input[name=recipient_number]")
+    assert number.get_attribute("value") == "@Bob Builder"
+    browser.find_element(By.CSS_SELECTOR, "#send-form input[type=file]").send_keys(str(doc))
+    browser.find_element(By.ID, "send-button").click()
+    row = css(browser, "#outbox-table tbody tr")
+    job_id = int(row.get_attribute("id").split("-")[1])
+    css(browser, f"#job-{job_id}[data-status=completed]", timeout=120)
+    job = httpx.get(f"{console.api}/jobs/{job_id}").json()
+    assert job["recipient_number"] == "101" and job["recipient_name"] == "Bob Builder"
+    assert "Bob Builder 101" in browser.find_element(By.ID, f"job-{job_id}").text
+    # An unknown name: the error is beside the recipients.
+    go(browser, "send", "#send-form")
+    browser.find_element(By.CSS_SELECTOR, "#send-form input[type=file]").send_keys(str(doc))
+    browser.find_element(By.NAME, "recipient_number").send_keys("@Nobody")
+    browser.find_element(By.ID, "send-button").click()
+    assert "Nobody" in css(browser, "[data-field-error=recipients]").text
+    assert go(browser, "drafts", "#no-drafts").text == "No drafts."
+    shoot(browser, "drafts")

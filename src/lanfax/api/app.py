@@ -28,10 +28,12 @@ from lanfax.api.jobs import install_job_routes
 from lanfax.api.limits import install_body_limits
 from lanfax.api.outbound import install_outbound_routes
 from lanfax.api.pages import install_page_routes
+from lanfax.api.privacy import private_status
 from lanfax.api.reports import install_report_routes
 from lanfax.api.routing import install_routing_routes
 from lanfax.api.security import Caller, authenticated, install_security, public, requires
 from lanfax.api.session import install_session_routes
+from lanfax.api.stopping import install_stop_handling  # issue #20
 from lanfax.model.codes import AccessRight, AccessRightEx, PortOpenMode
 from lanfax.model.errors import InvalidInput
 from lanfax.model.wire import enum_from_wire
@@ -186,13 +188,12 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
             raise InvalidInput("the body must be a JSON object", hint='e.g. {"rings": 3}')
         return json_response(await service.set_port(device_id, x_lanfax_port_handle, body))
 
-    @r.get(
-        "/ports/{device_id}/status",
-        summary="FaxGetDeviceStatus (live)",
-        dependencies=port_query,
-    )
-    async def port_status(device_id: int) -> Response:
-        return json_response(service.device_status(device_id))
+    @r.get("/ports/{device_id}/status", summary="FaxGetDeviceStatus (live)")
+    async def port_status(
+        device_id: int, caller: Annotated[Caller, Depends(requires(AccessRight.PORT_QUERY))]
+    ) -> Response:
+        # issue #14: who calls whom is the business of those who may see every job.
+        return json_response(private_status(service.device_status(device_id), caller))
 
     install_job_routes(r, service)
     install_routing_routes(r, service)
@@ -216,4 +217,6 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
         app, lambda: (service.settings.max_json_bytes, service.settings.max_upload_bytes)
     )
     install_security(app, security)
+    # issue #20: a stop that cuts requests short answers them (503), never a traceback.
+    install_stop_handling(app)
     return app

@@ -117,7 +117,7 @@ def install_cover_routes(r: APIRouter, service: FaxService) -> None:
                 f"no {scope} cover page template named {name!r}",
                 hint="list them: GET /api/v1/covers",
             )
-        data = await service.ctx.run(_preview_bytes, found[0].path)
+        data = await service.ctx.run_heavy(_preview_bytes, found[0].path)
         safe = re.sub(r"[^\w.-]", "_", name)
         return Response(
             data,

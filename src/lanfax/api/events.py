@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -13,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 
 from lanfax.api.encode import event_to_wire, json_response
 from lanfax.api.security import Caller, requires
-from lanfax.model.codes import AccessRightEx
+from lanfax.model.codes import NO_JOB, AccessRightEx, JobType
 from lanfax.model.errors import FaxError, InvalidInput
 from lanfax.model.events import Event
 from lanfax.service.core import FaxService
@@ -36,9 +37,22 @@ def _cursor(after: int | None, last_event_id: str | None) -> int:
     return after or 0
 
 
+#: What a device event (ringing, a call refused by the block list) says about someone
+#: else's call: hidden from a caller who may not see every job (issue #14, item 14).
+_PRIVATE_DETAIL = frozenset({"caller_id", "number", "tsid", "remote_ident", "reason"})
+#: Jobs whose owner one stream remembers (issue #14: the map grew without bound).
+_OWNERS_KEPT = 4096
+
+
+def _device_event(ev: Event) -> bool:
+    """An event of the server or a device, not of a job (job id 0 or FEI's NO_JOB)."""
+    return ev.job_id in (0, NO_JOB)
+
+
 class _OwnFilter:
     """The own-jobs rule for events: a caller without query_jobs sees the server's and the
-    devices' events (job id 0) and the events of its own jobs, nothing of other users' jobs."""
+    devices' events (job id 0, without the numbers and names of other people's calls) and
+    the events of its own jobs, nothing of other users' jobs."""
 
     def __init__(self, service: FaxService, caller: Caller) -> None:
         self._service = service
@@ -46,17 +60,42 @@ class _OwnFilter:
         self._owner: dict[int, bool] = {}
 
     async def visible(self, ev: Event) -> bool:
+        # The server's events (no job, no device: a configuration change) are everyone's. A
+        # device's events (ringing, a refused call, idle) are not shown to a caller limited to
+        # its own jobs: they are about other people's calls (issue #14); should they ever be,
+        # shown() strips what names them.
         if self._caller.all_jobs or not ev.job_id:
             return True
+        if ev.job_id == NO_JOB:
+            return not ev.device_id
         known = self._owner.get(ev.job_id)
         if known is None:
             try:
                 job = await self._service.get_job(ev.job_id)
                 known = job.user_name == self._caller.user
+                # A received fax gets its owner when its routing ends, or by a reassignment
+                # (#13): "not yours" is final only for a sent fax.
+                final = known or job.job_type is JobType.SEND
             except FaxError:  # deleted since: it was not worth showing then either
-                known = False
-            self._owner[ev.job_id] = known
+                known, final = False, True
+            if final:
+                if len(self._owner) >= _OWNERS_KEPT:
+                    # Forget the oldest half (insertion order): a job id seen again is looked up.
+                    for job_id in list(self._owner)[: _OWNERS_KEPT // 2]:
+                        del self._owner[job_id]
+                self._owner[ev.job_id] = known
         return known
+
+    async def shown(self, ev: Event) -> Event | None:
+        """``ev`` as this caller may see it, or None."""
+        if not await self.visible(ev):
+            return None
+        if self._caller.all_jobs or not _device_event(ev):
+            return ev
+        if not (_PRIVATE_DETAIL & ev.detail.keys()):
+            return ev
+        detail = {k: v for k, v in ev.detail.items() if k not in _PRIVATE_DETAIL}
+        return dataclasses.replace(ev, detail=detail)
 
 
 async def _sse(service: FaxService, after: int, own: _OwnFilter) -> AsyncIterator[bytes]:
@@ -76,9 +115,10 @@ async def _sse(service: FaxService, after: int, own: _OwnFilter) -> AsyncIterato
             except StopAsyncIteration:
                 return
             pending = None
-            if not await own.visible(ev):
+            seen = await own.shown(ev)
+            if seen is None:
                 continue
-            data = json.dumps(event_to_wire(ev), separators=(",", ":"))
+            data = json.dumps(event_to_wire(seen), separators=(",", ":"))
             name = ev.event_id.name.lower()
             yield f"id: {ev.seq}\nevent: {name}\ndata: {data}\n\n".encode()
     finally:
@@ -106,7 +146,8 @@ def install_event_routes(r: APIRouter, service: FaxService) -> None:
         own = _OwnFilter(service, caller)
         if not follow:
             backlog = await service.events_after(cursor, limit)
-            return json_response([event_to_wire(ev) for ev in backlog if await own.visible(ev)])
+            shown = [await own.shown(ev) for ev in backlog]
+            return json_response([event_to_wire(ev) for ev in shown if ev is not None])
         return StreamingResponse(
             _sse(service, cursor, own),
             media_type="text/event-stream",
@@ -123,8 +164,9 @@ def install_event_routes(r: APIRouter, service: FaxService) -> None:
         own = _OwnFilter(service, caller)
         try:
             async for ev in service.subscribe(max(after, 0)):
-                if not await own.visible(ev):
+                seen = await own.shown(ev)
+                if seen is None:
                     continue
-                await websocket.send_text(json.dumps(event_to_wire(ev), separators=(",", ":")))
+                await websocket.send_text(json.dumps(event_to_wire(seen), separators=(",", ":")))
         except WebSocketDisconnect:
             return

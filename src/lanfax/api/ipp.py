@@ -15,11 +15,15 @@ the user. Rights are checked per operation and refused with the IPP status
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.responses import Response
 
+from lanfax.api.security import _AUDITED as AUDITED  # the middleware's own mark
 from lanfax.api.security import public
 from lanfax.model.codes import AccessRight, AccessRightEx
 from lanfax.model.errors import FaxError, RateLimited, TooLarge, Unauthenticated
@@ -36,6 +40,15 @@ log = logging.getLogger("lanfax.ipp")
 IPP_TYPE = "application/ipp"
 #: Operations any caller may ask without a login.
 _OPEN = {Op.GET_PRINTER_ATTRIBUTES}
+#: Operations that change nothing: not written to the audit trail when they succeed (a
+#: desktop polls them every few seconds while a fax is under way; IPP reads are POSTs).
+_READS = {
+    Op.GET_PRINTER_ATTRIBUTES,
+    Op.GET_JOB_ATTRIBUTES,
+    Op.GET_JOBS,
+    Op.VALIDATE_JOB,
+    Op.IDENTIFY_PRINTER,
+}
 
 
 def _ipp(msg: Message) -> Response:
@@ -73,9 +86,46 @@ def _challenge(message: str) -> Response:
     )
 
 
+#: How long a checked password login is remembered for the printer (seconds).
+LOGIN_TTL = 60.0
+_MAX_LOGINS = 1000
+
+
+class _Logins:
+    """Password logins the printer has checked recently.
+
+    A desktop's print system sends HTTP Basic with every IPP request (CUPS's backend polls
+    Get-Job-Attributes every few seconds while a fax is under way); checking each one with
+    scrypt would cost a fraction of a CPU second and trip the per-address login rate limit
+    that protects against password guessing. So a header that logged in is remembered (by
+    a keyed hash, never the password) for :data:`LOGIN_TTL` seconds: a changed password or
+    a revoked right reaches the printer within that time. Bearer tokens are cheap and are
+    always checked."""
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+        self._seen: dict[bytes, tuple[float, Caller]] = {}
+
+    def _digest(self, header: str) -> bytes:
+        return hmac.new(self._key, header.encode("utf-8", "replace"), hashlib.sha256).digest()
+
+    def get(self, header: str, now: float) -> Caller | None:
+        hit = self._seen.get(self._digest(header))
+        if hit is None or hit[0] < now:
+            return None
+        return hit[1]
+
+    def put(self, header: str, caller: Caller, now: float) -> None:
+        if len(self._seen) >= _MAX_LOGINS:
+            for key in [k for k, (t, _) in self._seen.items() if t < now] or list(self._seen)[:100]:
+                self._seen.pop(key, None)
+        self._seen[self._digest(header)] = (now + LOGIN_TTL, caller)
+
+
 def install_ipp_routes(app: FastAPI, service: FaxService, security: Security) -> None:
     printer = FaxOut(service)
     app.state.faxout = printer
+    logins = _Logins()
     r = APIRouter()
 
     @r.post(
@@ -100,13 +150,19 @@ def install_ipp_routes(app: FastAPI, service: FaxService, security: Security) ->
             return _ipp(error_response(exc.request_id, exc.status, exc.message))
         auth = request.headers.get("authorization")
         caller: Caller | None = None
+        basic = bool(auth and auth.strip()[:6].lower() == "basic ")
         try:
-            if auth or not security.enabled:
+            now = service.clock.monotonic()
+            caller = logins.get(auth, now) if auth and basic else None
+            if caller is None and (auth or not security.enabled):
                 caller = await security.authenticate(
                     authorization=auth,
                     user_header=None,
                     address=request.client.host if request.client else "",
                 )
+                if auth and basic:
+                    logins.put(auth, caller, now)
+            if caller is not None:
                 security.check_rate(caller)
         except Unauthenticated as exc:
             return _challenge(exc.message)
@@ -126,6 +182,8 @@ def install_ipp_routes(app: FastAPI, service: FaxService, security: Security) ->
             answer = error_response(
                 req.request_id, Status.INTERNAL_ERROR, "internal error in the fax service"
             )
+        if req.code in _READS and answer.code < 0x0400:
+            request.scope[AUDITED] = True  # a read, not a change: no audit entry
         return _ipp(answer)
 
     app.include_router(r)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
@@ -155,6 +156,8 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
             )
             for p in submission.recipients:
                 caller.require(_SUBMIT_RIGHT[p.priority])
+            # issue #14: e-mail receipts only to the allowed domains (no open relay).
+            service.submitter.check_receipt_addresses(submission)
             uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
             if not uploads:
                 raise InvalidInput("no document was sent", hint="add at least one 'file' part")
@@ -269,9 +272,16 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
     async def document(job_id: int, caller: Annotated[Caller, Depends(_QUERY_OWN)]) -> Response:
         await own_job(job_id, caller)
         path = await service.job_document(job_id)
+        # A joined cover + body file is made for this response only (issue #14).
+        cleanup = (
+            BackgroundTask(path.unlink, missing_ok=True)
+            if service.spool.is_temporary(path)
+            else None
+        )
         return FileResponse(
             path,
             media_type="image/tiff",
             filename=f"job-{job_id}.tif",
             stat_result=os.stat(path),
+            background=cleanup,
         )

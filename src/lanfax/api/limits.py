@@ -16,14 +16,20 @@ A declared ``Content-Length`` over the limit is refused before anything is read.
 
 from __future__ import annotations
 
+import errno
+import logging
 from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lanfax.api.encode import API
 from lanfax.api.errors import fax_error_response
-from lanfax.model.errors import TooLarge
+from lanfax.model.errors import FaxError, InsufficientStorage, TooLarge
+
+_log = logging.getLogger("lanfax.init")
 
 _DOCUMENT_TYPES = ("multipart/form-data", "application/ipp")
 
@@ -97,3 +103,21 @@ async def _drain_and_refuse(scope: Scope, receive: Receive, send: Send, exc: Too
 
 def install_body_limits(app: Any, limits: Callable[[], tuple[int, int]]) -> None:
     app.add_middleware(BodyLimitMiddleware, limits=limits)
+    app.add_exception_handler(OSError, _on_os_error)
+
+
+async def _on_os_error(_request: Request, exc: Exception) -> Response:
+    """A full disk while handling a request (staging an upload, writing a document) is a 507
+    the caller can act on; any other OSError stays an internal error (500)."""
+    assert isinstance(exc, OSError)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        _log.warning("a request failed: the disk is full (%s)", exc.strerror)
+        return fax_error_response(
+            InsufficientStorage(
+                "the server's disk is full: the request could not be stored, nothing of it"
+                " was kept",
+                hint="try again later (an administrator must free disk space)",
+            )
+        )
+    _log.error("a request failed: %r", exc)
+    return fax_error_response(FaxError("internal error", hint="see the server's log"))

@@ -140,14 +140,21 @@ def install_page_routes(r: APIRouter, service: FaxService) -> None:
 def _install_archive_page(
     r: APIRouter, service: FaxService, direction: str, right: AccessRightEx
 ) -> None:
+    # The own-jobs rule (#13): a user sees the pages of its own archived faxes without the
+    # archive right. A default, not Annotated: the annotation is resolved in the module.
+    query = Depends(requires(right, own_jobs=True))
+
     @r.get(
         f"/archive/{direction}/{{archive_id}}/pages/{{page}}.png",
         summary=f"Page n (1-based) of a fax of the {direction} archive as PNG",
-        dependencies=[Depends(requires(right))],
         name=f"page_{direction}",
         responses={200: {"content": {"image/png": {}}}},
     )
-    async def archive_page(archive_id: int, page: int, width: int = _WIDTH) -> Response:
+    async def archive_page(
+        archive_id: int, page: int, caller: Caller = query, width: int = _WIDTH
+    ) -> Response:
         entry = await service.archiver.entry(direction, archive_id)
+        if not caller.all_jobs and entry.user_name != caller.user:
+            caller.require(right)  # somebody else's fax
         path = await service.archiver.document(direction, archive_id, "tiff")
         return _png(await service.ctx.run(_page_png, path, page, entry.pages, width))

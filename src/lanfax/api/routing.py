@@ -9,13 +9,14 @@ routing job is managing jobs. Secrets in routing info are always returned redact
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from lanfax.api.encode import json_body, json_response
-from lanfax.api.security import requires
+from lanfax.api.privacy import routing_view
+from lanfax.api.security import Caller, requires
 from lanfax.model.codes import AccessRight, AccessRightEx
 from lanfax.model.errors import InvalidInput
 from lanfax.service.core import FaxService
@@ -94,10 +95,15 @@ def install_routing_routes(r: APIRouter, service: FaxService) -> None:
     @r.get(
         "/routing/devices/{device_id}/methods/{guid}/info",
         summary="FaxGetRoutingInfo (secrets redacted)",
-        dependencies=port_query,
     )
-    async def get_info(device_id: int, guid: str) -> Response:
-        return json_response(service.routing.get_info(device_id, guid))
+    async def get_info(
+        device_id: int,
+        guid: str,
+        caller: Annotated[Caller, Depends(requires(AccessRight.PORT_QUERY))],
+    ) -> Response:
+        info = service.routing.get_info(device_id, guid)
+        # issue #14: who may only look at ports does not learn where faxes go.
+        return json_response(info if caller.holds(AccessRight.PORT_SET) else routing_view(info))
 
     @r.put(
         "/routing/devices/{device_id}/methods/{guid}/info",

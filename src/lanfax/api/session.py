@@ -14,7 +14,7 @@ request, so a revoked right or a removed user takes effect at once):
 * a WebSocket handshake made with the cookie must come from the console's own origin
   (WebSockets are not bound by CORS);
 * a session idle for ``security.session_idle_minutes`` ends; ``DELETE /api/v1/session``
-  ends it at once (log out);
+  ends it at once (log out); so does a new password of its user, or the user's removal;
 * wrong passwords are rate limited per address and per user name (five, then one every
   ten seconds), with a plain message and ``Retry-After``.
 
@@ -49,6 +49,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Wrong passwords: this many at once, then one more every REFILL seconds (per key).
 FAIL_BURST = 5
 FAIL_REFILL = 10.0
+#: Beyond this many addresses and names counted, the fully recovered ones are forgotten.
+MAX_FAILURE_KEYS = 10_000
 
 
 def _digest(session_id: str) -> str:
@@ -61,6 +63,8 @@ class Session:
     user: str
     csrf: str
     last_seen: float
+    #: A digest of the user's password hash at login: a new password ends the session.
+    fingerprint: str = ""
 
 
 @dataclass(slots=True)
@@ -77,11 +81,11 @@ class SessionTable:
     sessions: dict[str, Session] = field(default_factory=dict)
     failures: dict[str, _Failures] = field(default_factory=dict)
 
-    def open(self, user: str, now: float) -> tuple[str, Session]:
+    def open(self, user: str, now: float, fingerprint: str = "") -> tuple[str, Session]:
         """A new session for ``user``: ``(cookie value, session)``."""
         self._sweep(now)
         session_id = secrets.token_urlsafe(32)
-        session = Session(user, secrets.token_urlsafe(32), now)
+        session = Session(user, secrets.token_urlsafe(32), now, fingerprint)
         self.sessions[_digest(session_id)] = session
         return session_id, session
 
@@ -124,6 +128,10 @@ class SessionTable:
         return max([0.0, *waits])
 
     def failed(self, keys: list[str], now: float) -> None:
+        if len(self.failures) > MAX_FAILURE_KEYS:
+            # Made-up user names must not grow this without end: forget the recovered ones.
+            for key in [k for k in self.failures if self._level(k, now).level >= FAIL_BURST]:
+                del self.failures[key]
         for key in keys:
             f = self._level(key, now)
             f.level = max(0.0, f.level - 1)
@@ -174,6 +182,9 @@ class Sessions:
         except NotFound:
             self.table.close(session_id)
             raise Unauthenticated("your user was removed", hint="log in as another user") from None
+        if not hmac.compare_digest(_digest(user.password_hash), session.fingerprint):
+            self.table.close(session_id)
+            raise Unauthenticated("your password was changed", hint="log in again")
         basic, ext = effective_rights(user.role, user.granted, user.revoked)
         caller = Caller(user.name, user.role, basic, ext, _address(conn), "session")
         # Known before the checks below, so that the audit trail names who was refused.
@@ -221,7 +232,8 @@ class Sessions:
                 hint="check both; an administrator can reset a password",
             ) from None
         conn.scope["lanfax.caller"] = caller
-        return self.table.open(caller.user, self.now())
+        user_info = await self.security.get_user(caller.user)
+        return self.table.open(caller.user, self.now(), _digest(user_info.password_hash))
 
 
 def _set_cookie(response: Response, conn: HTTPConnection, value: str) -> None:

@@ -121,7 +121,7 @@ def verb_contacts(args: argparse.Namespace) -> int:
             return 0
         if args.action == "show":
             scopes = [args.scope] if args.scope else ["personal", "shared"]
-            found = None
+            found: Any = None
             for scope in scopes:
                 try:
                     found = _find(client, args.name, scope)
@@ -131,8 +131,15 @@ def verb_contacts(args: argparse.Namespace) -> int:
                         raise
             if args.json:
                 out.print_json(found)
-            else:
+            elif isinstance(found, Contact):
                 out.fields(found)
+            else:
+                import dataclasses
+
+                out.fields(dataclasses.replace(found, members=()))
+                for m in found.members:
+                    kind = "contact" if m.contact_id else "number"
+                    print(f"  {m.name or '-'}  {m.fax_number or '-'}  ({kind})")
             return 0
         scope = "shared" if getattr(args, "shared", False) else "personal"
         if args.action == "add":

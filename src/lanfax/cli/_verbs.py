@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timedelta
 from typing import Any
 
 from lanfax.cli import _output as out
@@ -16,6 +15,7 @@ from lanfax.cli._contacts import verb_contacts as verb_contacts
 from lanfax.cli._cover import verb_cover as verb_cover
 from lanfax.cli._drafts import verb_draft as verb_draft  # issue #11
 from lanfax.cli._drafts import verb_drafts as verb_drafts  # issue #11
+from lanfax.cli._extensions import verb_extensions as verb_extensions
 from lanfax.cli._outbound import verb_outbound as verb_outbound
 from lanfax.cli._report import verb_receipts as verb_receipts
 from lanfax.cli._report import verb_report as verb_report
@@ -24,10 +24,12 @@ from lanfax.cli._security import verb_audit as verb_audit
 from lanfax.cli._security import verb_token as verb_token
 from lanfax.cli._security import verb_user as verb_user
 from lanfax.cli._security import verb_whoami as verb_whoami
+from lanfax.cli._send import parse_at as parse_at
+from lanfax.cli._send import verb_send as verb_send
 from lanfax.client import Client
 from lanfax.model.codes import QueueStatus
 from lanfax.model.errors import AccessDenied, FaxError, InvalidInput
-from lanfax.model.jobs import CoverPageInfo, Job, JobParams
+from lanfax.model.jobs import Job
 
 #: Queue states a job can still leave by itself (what `lanfax jobs` shows without --all).
 ACTIVE_STATES = [s for s in QueueStatus if not s.is_final]
@@ -56,88 +58,8 @@ def _client(args: argparse.Namespace) -> Client:
     )
 
 
-def parse_at(text: str, now: datetime | None = None) -> datetime:
-    """``--at``: ISO 8601 (local time if it has no zone) or ``HH:MM`` (the next such local
-    time: today if still ahead, else tomorrow). Returns an aware datetime."""
-    now = (now or datetime.now().astimezone()).astimezone()
-    value = text.strip()
-    if len(value) <= 5 and ":" in value:
-        hh, _, mm = value.partition(":")
-        if hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60 and len(mm) == 2:
-            at = now.replace(hour=int(hh), minute=int(mm), second=0, microsecond=0)
-            return at if at > now else at + timedelta(days=1)
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"--at {text!r} is not a time",
-            hint="use HH:MM (e.g. 18:30) or ISO 8601 (e.g. 2026-11-21T18:30 or ...T17:30Z)",
-        ) from None
-    return at if at.tzinfo is not None else at.astimezone()
-
-
-def _recipients(args: argparse.Namespace) -> list[JobParams]:
-    names = args.name or []
-    if len(names) not in (0, 1, len(args.to)):
-        raise InvalidInput(
-            f"{len(names)} --name for {len(args.to)} --to",
-            hint="give one --name for everyone, or one per --to in the same order",
-        )
-    out_list = []
-    for i, number in enumerate(args.to):
-        recipient = names[0] if len(names) == 1 else (names[i] if names else "")
-        out_list.append(JobParams(recipient_number=number, recipient_name=recipient))
-    return out_list
-
-
-def _send_params(args: argparse.Namespace) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for key, value in (
-        ("tsid", args.tsid),
-        ("sender_name", args.sender),
-        ("sender_company", args.company),
-        ("billing_code", args.billing),
-        ("document_name", args.document_name),
-        ("priority", args.priority),
-    ):
-        if value is not None:
-            params[key] = value
-    if args.at:
-        params["schedule_action"] = "specific_time"
-        params["schedule_time"] = parse_at(args.at)
-    elif args.discount:
-        params["schedule_action"] = "discount_period"
-    if args.cover or args.subject or args.note:
-        params["cover_page"] = CoverPageInfo(
-            cover_page_name=args.cover or "", subject=args.subject or "", note=args.note or ""
-        )
-    return params
-
-
-def verb_send(args: argparse.Namespace) -> int:
-    if args.timeout is not None and not args.wait:
-        raise InvalidInput("--timeout needs --wait", hint="add --wait, or drop --timeout")
-    with _client(args) as client:
-        result = client.broadcast(args.files, _recipients(args), **_send_params(args))
-        if not args.wait:
-            if args.json:
-                out.print_json(result)
-            else:
-                for job in result.jobs:
-                    print(f"queued job {job.job_id} to {job.recipient_number}")
-            return 0
-        progress = None if args.json else out.Progress(result.jobs)
-        final = client.wait(
-            [j.job_id for j in result.jobs],
-            args.timeout,
-            on_change=progress.update if progress else None,
-        )
-    if args.json:
-        out.print_json(final)
-    return _outcome(final)
-
-
-def _outcome(jobs: list[Job]) -> int:
+def outcome(jobs: list[Job]) -> int:
+    """The exit status of ``send --wait`` for the final ``jobs``."""
     failed = [j for j in jobs if j.queue_status != QueueStatus.COMPLETED]
     if not failed:
         return 0

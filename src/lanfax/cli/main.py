@@ -16,7 +16,10 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs `lanfax send` ~1 ms to import; mypy reads these
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Verbs whose arguments belong to another program: (module, description).
 _DISPATCH = {
@@ -85,7 +88,7 @@ def hoist_globals(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def _common() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = _Parser(add_help=False)
     g = p.add_argument_group("connection and output")
     g.add_argument(
         "--server",
@@ -102,6 +105,42 @@ def _common() -> argparse.ArgumentParser:
     )
     g.add_argument("--json", action="store_true", help="machine output: the API's JSON")
     return p
+
+
+def _width() -> int:
+    """The help text's width: ``COLUMNS``, else the terminal's, else 80 (what argparse does,
+    without importing shutil for it: argparse makes a formatter for every argument added)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return int(columns)
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno() if sys.__stdout__ else 1).columns
+    except (OSError, ValueError):
+        return 80
+
+
+class _Help(argparse.HelpFormatter):
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = _width() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class _RawHelp(_Help, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser (and its verbs' parsers) with :class:`_Help` by default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
 
 class _OnlyVerb:
@@ -148,11 +187,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def _build(only: str | None) -> argparse.ArgumentParser | None:
     from lanfax import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lanfax",
         description="Send faxes and run the lanfax fax service on your network.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawHelp,
     )
     parser.add_argument("--version", action="version", version=f"lanfax {__version__}")
     sub: Any = parser.add_subparsers(dest="verb", metavar="VERB")
@@ -236,6 +275,9 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
     p.add_argument("job_id", type=int, metavar="JOB")
     p.add_argument("-o", "--output", required=True, metavar="FILE.tif")
 
+    if isinstance(sub, _OnlyVerb) and sub.found:
+        return parser  # the verb is one of the above: its neighbours' modules are not needed
+
     from lanfax.cli import _routing
 
     _routing.add_parser(sub, common)
@@ -265,6 +307,10 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
     from lanfax.cli import _contacts
 
     _contacts.add_parsers(sub, common)
+
+    from lanfax.cli import _extensions
+
+    _extensions.add_parsers(sub, common)
 
     p = sub.add_parser("access", parents=common, help="check your access rights")
     p.add_argument("rights", nargs="+", metavar="RIGHT", help="e.g. job_submit config_set")
@@ -320,9 +366,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.verb:
             parser.print_help(sys.stderr)
             return 2
-        from lanfax.cli import _verbs
+        handler: Callable[[Any], int]
+        if args.verb == "send":  # its own light module: start-up is part of every fax sent
+            from lanfax.cli._send import verb_send as handler
+        else:
+            from lanfax.cli import _verbs
 
-        handler: Callable[[Any], int] = getattr(_verbs, "verb_" + args.verb)
+            handler = getattr(_verbs, "verb_" + args.verb)
         return handler(args)
     except KeyboardInterrupt:
         return 130

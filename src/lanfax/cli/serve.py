@@ -96,6 +96,7 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
     except BaseException:
         sock.close()
         raise
+    advertiser = None
     try:
         app = create_app(service, security)
         from lanfax.web import install_console
@@ -126,6 +127,19 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
                 f"({p.provider}; {flags})",
                 flush=True,
             )
+        from lanfax import __version__ as lanfax_version
+        from lanfax.service.ipp import dnssd  # issue #11: announce the fax printer
+
+        advertiser = await dnssd.announce(
+            mode=settings.dnssd,
+            listen_host=host,
+            port=port,
+            tls=tls.tls,
+            uuid=await app.state.faxout.printer_uuid(),
+            version=lanfax_version,
+        )
+        if advertiser is not None:
+            print("lanfax: fax printer announced by DNS-SD (_ipp._tcp, rfo=ipp/faxout)", flush=True)
         # uvicorn handles SIGINT/SIGTERM during serve(), then restores the handlers it found
         # and raises the signal again. Finding these, that second delivery is a no-op and the
         # shutdown below runs to the end (exit status 0).
@@ -136,6 +150,8 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
         print("lanfax: stopping", flush=True)
         if gateway is not None:
             await gateway.stop()
+        if advertiser is not None:
+            await advertiser.stop()
         await service.stop()
         sock.close()
     return 0
@@ -195,6 +211,21 @@ def _secure(settings: ServiceSettings, cert: str | None, key: str | None) -> Ser
             f"refusing to listen on {settings.host} without authentication",
             hint="anyone on the network could send faxes and read them: remove "
             "security.authentication = false, or listen on 127.0.0.1",
+        )
+    if not loopback and not sec.tls:
+        # issue #14: passwords and tokens would cross the network in clear text.
+        if not sec.allow_cleartext:
+            raise ConfigError(
+                f"refusing to serve plain HTTP on {settings.host}: passwords and tokens would"
+                " cross the network readable by anyone on it",
+                hint="give --tls-cert/--tls-key (or security.tls_cert/tls_key), listen on"
+                " 127.0.0.1 behind a TLS proxy, or set security.allow_cleartext = true",
+            )
+        print(
+            f"lanfax: WARNING: serving plain HTTP on {settings.host} (security.allow_cleartext):"
+            " passwords and tokens cross the network in clear text; use TLS",
+            file=sys.stderr,
+            flush=True,
         )
     return replace(settings, security=sec)
 

@@ -16,10 +16,12 @@ import httpx
 from lanfax.client import _core as c
 from lanfax.client import _sse, _submit
 from lanfax.client._accounts import AsyncAccountMixin
+from lanfax.client._archive import AsyncArchiveMixin
 from lanfax.client._contacts import AsyncContactsMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import AsyncCoverMixin
 from lanfax.client._drafts import AsyncDraftMixin  # issue #11
+from lanfax.client._extensions import AsyncExtensionsMixin
 from lanfax.client._handles import AsyncPortHandle, WaitTimeout, merge_logging, open_mode
 from lanfax.client._outbound import AsyncOutboundMixin
 from lanfax.client._report import AsyncReportMixin
@@ -43,6 +45,8 @@ class AsyncClient(
     AsyncOutboundMixin,
     AsyncAccountMixin,
     AsyncContactsMixin,
+    AsyncArchiveMixin,
+    AsyncExtensionsMixin,
 ):
     """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
     coroutines; ``events()`` is an async iterator), same models and errors.

@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
-from lanfax.client._core import Response, unreachable
+from lanfax.client._base import Response, retry_delay, unreachable
 from lanfax.model.errors import FaxError
 
 
@@ -252,6 +253,30 @@ class Connection:
         raise AssertionError("unreachable")
 
 
+def request_patiently(
+    conn: Connection,
+    method: str,
+    target: str,
+    body: bytes | None,
+    headers: Mapping[str, str],
+    rate_limit_wait: float,
+    on_wait: Callable[[float], None] | None = None,
+) -> Response:
+    """:meth:`Connection.request`, sending the request again after the wait a 429 answer's
+    ``Retry-After`` names, for at most ``rate_limit_wait`` seconds in all (see
+    :func:`lanfax.client._base.retry_delay`); the last answer is returned. ``on_wait`` hears
+    each wait before it starts (the CLI says it on stderr)."""
+    resp = conn.request(method, target, body, headers)
+    attempt, waited = 0, 0.0
+    while (delay := retry_delay(resp, attempt, waited, rate_limit_wait)) is not None:
+        if on_wait is not None:
+            on_wait(delay)
+        time.sleep(delay)  # the server said when to come back
+        attempt, waited = attempt + 1, waited + delay
+        resp = conn.request(method, target, body, headers)
+    return resp
+
+
 class Stream:
     """A streaming GET: :meth:`read` returns body bytes as they arrive.
 
@@ -298,4 +323,11 @@ class Stream:
         return Response(self.status, self.headers, body)
 
 
-__all__ = ["Connection", "FaxError", "Stream", "StreamClosed", "parse_url"]
+__all__ = [
+    "Connection",
+    "FaxError",
+    "Stream",
+    "StreamClosed",
+    "parse_url",
+    "request_patiently",
+]

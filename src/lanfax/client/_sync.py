@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lanfax.client import _core as c
 from lanfax.client import _submit
 from lanfax.client._accounts import AccountMixin
+from lanfax.client._archive import ArchiveMixin
 from lanfax.client._contacts import ContactsMixin
 from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import CoverMixin
 from lanfax.client._drafts import DraftMixin  # issue #11
+from lanfax.client._extensions import ExtensionsMixin
 from lanfax.client._handles import PortHandle, WaitTimeout, merge_logging, open_mode
-from lanfax.client._http import Connection, Stream, StreamClosed
+from lanfax.client._http import Connection, Stream, StreamClosed, request_patiently
 from lanfax.client._outbound import OutboundMixin
 from lanfax.client._report import ReportMixin
 from lanfax.client._routing import RoutingMixin
@@ -41,6 +43,8 @@ class Client(
     OutboundMixin,
     AccountMixin,
     ContactsMixin,
+    ArchiveMixin,
+    ExtensionsMixin,
 ):
     """A blocking client for one lanfax server.
 
@@ -96,12 +100,9 @@ class Client(
         headers.update(op.headers)
         if op.content_type:
             headers["Content-Type"] = op.content_type
-        resp = self._http.request(op.method, op.target, op.body, headers)
-        attempt, waited = 0, 0.0
-        while (delay := c.retry_delay(resp, attempt, waited, self.rate_limit_wait)) is not None:
-            time.sleep(delay)  # the server said when to come back (Retry-After)
-            attempt, waited = attempt + 1, waited + delay
-            resp = self._http.request(op.method, op.target, op.body, headers)
+        resp = request_patiently(
+            self._http, op.method, op.target, op.body, headers, self.rate_limit_wait
+        )
         if resp.status >= 300:
             err = c.error_from_response(resp, f"{op.method} {op.path}")
             raise op.on_error(err, resp) if op.on_error else err

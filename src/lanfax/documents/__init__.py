@@ -13,11 +13,12 @@ pool):
 - :func:`first_page` -- FaxGetPageData: page 1 as a one-page TIFF Class F.
 - :func:`tiff_to_pdf` -- a received fax as a PDF for people.
 - :func:`thumbnail_png` -- a page as a PNG thumbnail for the console.
+- :func:`html_to_pdf` -- HTML (an e-mail body) to PDF, fetching nothing from the network.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lanfax.documents.types import ConversionLimits, ConversionResult
@@ -27,6 +28,7 @@ __all__ = [
     "ConversionResult",
     "convert",
     "first_page",
+    "html_to_pdf",
     "identify",
     "is_fax_ready",
     "thumbnail_png",
@@ -40,8 +42,8 @@ def identify(path: Path) -> str:
     """The kind of ``path`` judged by its content, not its name.
 
     One of ``"pdf"``, ``"postscript"``, ``"tiff"``, ``"png"``, ``"jpeg"``, ``"gif"``,
-    ``"bmp"``, ``"webp"``, ``"text"``, ``"office"``. Raises DocumentError when the file is
-    missing, empty or of no kind we can convert.
+    ``"bmp"``, ``"webp"``, ``"text"``, ``"html"``, ``"office"``. Raises DocumentError when the
+    file is missing, empty or of no kind we can convert.
     """
     from lanfax.documents.sniff import identify as _identify
 
@@ -76,6 +78,27 @@ def convert(
         limits=limits,
         header=header,
     )
+
+
+def html_to_pdf(
+    source: str | bytes | Path,
+    out: Path,
+    *,
+    resources: Mapping[str, tuple[bytes, str]] | None = None,
+    label: str = "the HTML document",
+) -> list[str]:
+    """Render HTML (text, bytes with its own ``<meta charset>``, or a file) to the PDF ``out``
+    with WeasyPrint; returns warnings for the job (resources left out).
+
+    Nothing is fetched from the network or the disk: only ``data:`` URLs and ``resources``,
+    which maps a URL exactly as the HTML writes it (``"cid:logo@example"`` for an e-mail's
+    inline part) to ``(content, mime type)``. A4 with 15 mm margins unless the HTML's CSS says
+    otherwise. The PDF then goes to :func:`convert` like any other document (or hand the HTML
+    file to :func:`convert` directly: it is identified as ``"html"``).
+    """
+    from lanfax.documents.html import html_to_pdf as _html_to_pdf
+
+    return _html_to_pdf(source, Path(out), resources=resources, label=label)
 
 
 def is_fax_ready(path: Path) -> ConversionResult | None:

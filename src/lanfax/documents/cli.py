@@ -53,6 +53,8 @@ def convert_main(argv: list[str]) -> int:
         )
     except FaxError as exc:
         return _report(exc)
+    for warning in r.warnings:
+        print(f"lanfax: warning: {warning}", file=sys.stderr)
     print(f"{r.path}: {r.pages} page(s), {r.width}x{r.height}, {r.resolution}, "
           f"{r.compression.upper()}, {r.size} bytes")  # fmt: skip
     return 0
@@ -86,6 +88,8 @@ def cover_main(argv: list[str]) -> int:
         r = preview(template, args.output, "standard" if args.standard else "fine")
     except FaxError as exc:
         return _report(exc)
+    for warning in r.warnings:
+        print(f"lanfax: warning: {warning}", file=sys.stderr)
     print(f"{r.path}: {r.pages} page(s), {r.size} bytes")
     return 0
 

@@ -1,6 +1,7 @@
 """External converters: Ghostscript for PostScript/EPS, LibreOffice for office documents.
 
-Both run as subprocesses with a timeout (a PostScript program can loop forever) and write a
+Both run as subprocesses (LibreOffice a long-lived one, see :mod:`lanfax.documents.office`)
+with a timeout (a PostScript program can loop forever) and write a
 PDF into a private temporary directory; the PDF then takes the pdfium path.
 """
 
@@ -63,7 +64,24 @@ def postscript_to_pdf(path: Path, out: Path, *, timeout: float, max_pages: int, 
         )
 
 
-def office_to_pdf(path: Path, workdir: Path, *, timeout: float, label: str) -> Path:
+def office_to_pdf(
+    path: Path, workdir: Path, *, timeout: float, label: str, memory: int | None = None
+) -> Path:
+    """The PDF of an office document (written under ``workdir``): through this process's
+    long-lived LibreOffice (:mod:`lanfax.documents.office`) when python3-uno is there, else
+    one ``soffice --headless --convert-to pdf`` for this document."""
+    from lanfax.documents import office
+
+    if office.available():
+        out = workdir / "office.pdf"
+        office.office(memory or office.DEFAULT_MEMORY).convert(
+            path, out, timeout=max(0.1, timeout), label=label
+        )
+        return out
+    return _office_to_pdf_once(path, workdir, timeout=timeout, label=label)
+
+
+def _office_to_pdf_once(path: Path, workdir: Path, *, timeout: float, label: str) -> Path:
     """LibreOffice ``soffice --headless --convert-to pdf``; returns the PDF it wrote."""
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice is None:

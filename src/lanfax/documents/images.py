@@ -40,6 +40,7 @@ class ImageSource:
         from PIL import Image
 
         self.label = label
+        self.warnings: list[str] = []
         self.max_pixels = max_pixels
         self._kind = kind
         try:

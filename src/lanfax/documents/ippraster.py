@@ -250,7 +250,7 @@ def decode_to_tiff(data: bytes, fmt: str, out: Path) -> int:
             yield image(p)
 
     try:
-        with out.open("wb") as fh:
+        with out.open("w+b") as fh:
             image(first).save(
                 fh,
                 format="TIFF",

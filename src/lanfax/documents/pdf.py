@@ -61,9 +61,12 @@ def open_pdf(path: Path, name: str | None = None) -> Any:
 class PdfSource:
     """The pages of one PDF document (opened by pdfium) as fax page rasters."""
 
-    def __init__(self, pdf: Any, label: str, keep_alive: Any = None) -> None:
+    def __init__(
+        self, pdf: Any, label: str, keep_alive: Any = None, warnings: list[str] | None = None
+    ) -> None:
         self.pdf = pdf
         self.label = label
+        self.warnings = list(warnings or ())
         self._keep_alive = keep_alive  # e.g. the PdfBuilder owning embedded font buffers
         try:
             self.pages = len(pdf)
@@ -75,8 +78,10 @@ class PdfSource:
             raise DocumentError(f"{label} has no pages", hint="send a document with pages")
 
     @classmethod
-    def from_path(cls, path: Path, label: str | None = None) -> PdfSource:
-        return cls(open_pdf(path, label), label or path.name)
+    def from_path(
+        cls, path: Path, label: str | None = None, warnings: list[str] | None = None
+    ) -> PdfSource:
+        return cls(open_pdf(path, label), label or path.name, warnings=warnings)
 
     def size_in(self, index: int) -> tuple[float, float]:
         """Page ``index``'s displayed size (after /Rotate) in inches."""

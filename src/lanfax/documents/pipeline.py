@@ -37,6 +37,7 @@ class Source(Protocol):
 
     label: str
     pages: int
+    warnings: list[str]  # for the job: what was not drawn as the document asked
 
     def size_in(self, index: int) -> tuple[float, float]: ...
     def bilevel(self, index: int) -> bool: ...
@@ -79,6 +80,20 @@ class _Deadline:
             )
 
 
+#: HTML, and text that needs Pango, are laid out by WeasyPrint in one go (no check of the time
+#: limit between pages), so their size is bounded more tightly than other inputs'.
+MAX_LAYOUT_BYTES = 10 * 2**20
+
+
+def _check_layout_size(label: str, size: int) -> None:
+    if size > MAX_LAYOUT_BYTES:
+        raise DocumentError(
+            f"{label} is {size / 2**20:.1f} MiB of HTML or text to lay out, over the limit of "
+            f"{MAX_LAYOUT_BYTES / 2**20:.0f} MiB",
+            hint="send it as PDF, or in several parts",
+        )
+
+
 def open_source(path: Path, limits: ConversionLimits, deadline: _Deadline, workdir: Path) -> Source:
     """Identify ``path`` and open it as a page source (running gs/soffice when needed)."""
     label = path.name
@@ -100,6 +115,7 @@ def open_source(path: Path, limits: ConversionLimits, deadline: _Deadline, workd
     if kind == "pdf":
         return PdfSource.from_path(path, label)
     if kind == "text":
+        from lanfax.documents import fonts
         from lanfax.documents.pdfgen import text_document
 
         try:
@@ -108,8 +124,34 @@ def open_source(path: Path, limits: ConversionLimits, deadline: _Deadline, workd
             raise DocumentError(
                 f"{label} is not valid UTF-8 text", hint="save it as UTF-8 and send it again"
             ) from None
-        builder = text_document(text)
-        return PdfSource(builder.pdf, label, keep_alive=builder)
+        if not fonts.needs_layout(text):
+            builder = text_document(text)  # the fast path: one font has every character
+            return PdfSource(builder.pdf, label, keep_alive=builder)
+        from lanfax.documents.html import html_to_pdf, text_html
+        from lanfax.documents.pdfgen import (
+            TEXT_LEADING,
+            TEXT_MARGIN_Y,
+            TEXT_SIZE,
+            paginate_text,
+        )
+
+        _check_layout_size(label, size)
+        warnings = [w for w in [fonts.missing_warning(text, label)] if w]
+        pdf_path = workdir / f"text-{id(path)}.pdf"
+        html_to_pdf(
+            text_html(paginate_text(text), TEXT_SIZE, TEXT_LEADING, TEXT_MARGIN_Y),
+            pdf_path,
+            label=label,
+        )
+        return PdfSource.from_path(pdf_path, label, warnings)
+    if kind == "html":
+        from lanfax.documents.html import html_to_pdf
+
+        _check_layout_size(label, size)
+
+        pdf_path = workdir / f"html-{id(path)}.pdf"
+        warnings = html_to_pdf(path, pdf_path, label=label)
+        return PdfSource.from_path(pdf_path, label, warnings)
     if kind == "postscript":
         from lanfax.documents.external import postscript_to_pdf
 
@@ -122,9 +164,10 @@ def open_source(path: Path, limits: ConversionLimits, deadline: _Deadline, workd
         from lanfax.documents.external import office_to_pdf
 
         sub = Path(tempfile.mkdtemp(dir=workdir))
-        return PdfSource.from_path(
-            office_to_pdf(path, sub, timeout=deadline.left(), label=label), label
+        pdf = office_to_pdf(
+            path, sub, timeout=deadline.left(), label=label, memory=limits.office_memory
         )
+        return PdfSource.from_path(pdf, label)
     raise DocumentError(f"{label}: unsupported kind {kind}", hint="this is a lanfax bug")
 
 
@@ -283,6 +326,7 @@ def convert(
             with contextlib.suppress(Exception):
                 s.close()
     return ConversionResult(
+        warnings=tuple(w for s in sources for w in s.warnings),
         path=out,
         pages=total,
         width=FAX_WIDTH,

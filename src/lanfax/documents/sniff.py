@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lanfax.model.errors import DocumentError
 
-KINDS = ("pdf", "postscript", "tiff", "png", "jpeg", "gif", "bmp", "webp", "text", "office")
+KINDS = ("pdf", "postscript", "tiff", "png", "jpeg", "gif", "bmp", "webp", "text", "html", "office")
 _SUPPORTED = (
     "send a PDF, PostScript/EPS, TIFF, PNG, JPEG, GIF, BMP, WebP, plain UTF-8 text "
     "or an office document (DOCX, ODT, RTF, XLSX...)"
@@ -44,6 +44,21 @@ def _looks_like_text(data: bytes, complete: bool) -> tuple[bool, bool]:
             return printable >= 0.95 * len(data), False
     bad = sum(1 for ch in text if ord(ch) < 0x20 and ch not in "\t\r\n\f\x1b")
     return bad <= 0.01 * max(len(text), 1), True
+
+
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<!--", b"<?xml")
+
+
+def _looks_like_html(head: bytes) -> bool:
+    """An HTML page or e-mail body: it starts (after white space) with a doctype or one of the
+    document's own tags; a comment or an XML declaration (XHTML) counts only when an ``<html``
+    or ``<body`` tag follows."""
+    start = head.lstrip()[:1024].lower()
+    if b"\x00" in start or not start.startswith(_HTML_STARTS):
+        return False
+    if start.startswith((b"<!--", b"<?xml")):  # a comment, or XHTML's XML declaration
+        return b"<html" in start or b"<body" in start
+    return True
 
 
 def identify(path: Path) -> str:
@@ -94,6 +109,8 @@ def identify(path: Path) -> str:
             hint="unpack it and send the documents inside",
         )
     body = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    if _looks_like_html(body):
+        return "html"
     is_text, utf8 = _looks_like_text(body, complete=size <= len(head))
     if is_text and utf8:
         return "text"

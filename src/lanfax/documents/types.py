@@ -42,6 +42,7 @@ class ConversionLimits:
     timeout: float = 120.0
     max_bytes: int = 100 * 2**20
     threads: int = 2
+    office_memory: int = 2 * 2**30
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class ConversionResult:
 
     ``width``/``height`` are those of the first page in pixels; ``resolution`` is
     ``"fine"`` or ``"standard"``; ``compression`` is ``"mh"``, ``"mr"`` or ``"mmr"``; ``size`` is
-    the file size in bytes.
+    the file size in bytes; ``warnings`` says what the pages do not show as asked.
     """
 
     path: Path
@@ -60,3 +61,6 @@ class ConversionResult:
     resolution: str
     compression: str
     size: int
+    #: What the pages do not show as the documents asked (a character no installed font has,
+    #: an HTML resource left out), for the job; empty when all went as asked.
+    warnings: tuple[str, ...] = ()

@@ -117,6 +117,23 @@ int span_log_set_level(logging_state_t *s, int level);
 void span_log_set_message_handler(logging_state_t *s, message_handler_func_t func);
 void span_set_message_handler(message_handler_func_t func);
 void span_set_error_handler(error_handler_func_t func);
+
+/* -- T.30 with a front end of lanfax's own (issue #16: the Class 1 modem provider) -- */
+typedef void (t30_set_handler_t)(void *user_data, int type, int bit_rate, int short_train,
+                                 int use_hdlc);
+typedef void (t30_send_hdlc_handler_t)(void *user_data, const uint8_t msg[], int len);
+t30_state_t *t30_init(t30_state_t *s, int calling_party,
+                      t30_set_handler_t *set_rx_type_handler, void *set_rx_type_user_data,
+                      t30_set_handler_t *set_tx_type_handler, void *set_tx_type_user_data,
+                      t30_send_hdlc_handler_t *send_hdlc_handler, void *send_hdlc_user_data);
+int t30_free(t30_state_t *s);
+int t30_restart(t30_state_t *s);
+void t30_front_end_status(void *user_data, int status);
+int t30_non_ecm_get_chunk(void *user_data, uint8_t buf[], int max_len);
+void t30_non_ecm_put_bit(void *user_data, int bit);
+void t30_non_ecm_put_chunk(void *user_data, const uint8_t buf[], int len);
+void t30_hdlc_accept(void *user_data, const uint8_t msg[], int len, int ok);
+void t30_timer_update(t30_state_t *s, int samples);
 """
 
 #: Symbols that exist only in spandsp releases newer than 0.0.6 (checked with ``nm -D``).

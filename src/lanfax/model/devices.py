@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from lanfax.model.codes import DeviceStatus, JobType, PortFlags
 
@@ -23,6 +24,9 @@ class PortInfo:
     provider: str = ""
     #: The line's own number (for virtual lines; informative elsewhere).
     number: str = ""
+    #: What the provider found out about the device (e.g. a modem's probe: classes,
+    #: modulations, identity; ``error`` when the device could not be brought up).
+    capabilities: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

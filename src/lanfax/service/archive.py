@@ -35,6 +35,7 @@ from lanfax.model.codes import NO_JOB, EventId, JobType, QueueStatus
 from lanfax.model.errors import ConfigError, FaxError, InvalidInput, NotFound
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
+from lanfax.service import covers
 from lanfax.service.context import ServiceContext
 from lanfax.service.spool import copy_atomically
 from lanfax.store.archive import ArchiveQuery, SqlArchive, check_direction
@@ -219,7 +220,17 @@ class Archiver:
         src = self.ctx.spool.resolve(job.document_path)
         done = job.completed_at or self.ctx.clock.now()
         folder = self.directory() / direction / f"{done:%Y}" / f"{done:%m}"
-        dest = await self.ctx.run(copy_atomically, src, folder, f"{job.job_id}.tif")
+        body = covers.body_path(job.extra)
+        if body:
+            # The job's own cover page and the broadcast's shared body, joined (issue #14).
+            joined = self.ctx.spool.tmp / f"archive-{job.job_id}.tif"
+            try:
+                await self.ctx.run(covers.join, src, self.ctx.spool.resolve(body), joined)
+                dest = await self.ctx.run(copy_atomically, joined, folder, f"{job.job_id}.tif")
+            finally:
+                await self.ctx.run(joined.unlink, True)
+        else:
+            dest = await self.ctx.run(copy_atomically, src, folder, f"{job.job_id}.tif")
         outgoing = direction == "outgoing"
         entry = ArchiveEntry(
             archive_id=0,
@@ -350,7 +361,7 @@ class Archiver:
         fd, tmp = tempfile.mkstemp(prefix="archive-", suffix=".pdf", dir=self.ctx.spool.tmp)
         os.close(fd)
         try:
-            await self.ctx.run(documents.tiff_to_pdf, path, Path(tmp))
+            await self.ctx.run_heavy(documents.tiff_to_pdf, path, Path(tmp))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -371,7 +382,7 @@ class Archiver:
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow(columns)
         for n, rec in enumerate(self.db.activity(since, until), start=1):
-            row = [getattr(rec, c) for c in columns]
+            row = [_cell(getattr(rec, c)) for c in columns]
             row[1] = rec.at.isoformat().replace("+00:00", "Z")
             writer.writerow(row)
             if n % 500 == 0:
@@ -379,6 +390,15 @@ class Archiver:
                 buf.seek(0)
                 buf.truncate()
         yield buf.getvalue()
+
+
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run (issue #14: formula injection). Text that starts
+    with = + - @ or a tab/CR (a remote ident, a caller id, a status text from the far end)
+    is prefixed with an apostrophe, which spreadsheets show as text; numbers stay numbers."""
+    if isinstance(value, str) and value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
 
 
 _DIRS = ("incoming", "outgoing")

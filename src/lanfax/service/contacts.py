@@ -345,15 +345,24 @@ class ContactBook:
 
     async def directory(
         self, caller: Caller, names: Sequence[str]
-    ) -> dict[str, list[dict[str, str]]]:
+    ) -> dict[str, list[dict[str, Any]]]:
         """What each ``@name`` (a name key) of a submission stands for: the recipients
-        (``recipient_number``, ``recipient_name``) of the first contact or list found, the
-        caller's own before the shared ones. Names found nowhere are left out (the
-        submission reports them); a contact without a fax number, or an empty list, is an
-        InvalidInput naming it."""
+        (``recipient_number``, ``recipient_name``, and ``cover``: the cover page fields of a
+        contact) of the first contact or list found, the caller's own before the shared ones.
+        Names found nowhere are left out (the submission reports them); a contact without a
+        fax number, or an empty list, is an InvalidInput naming it."""
         owners = self.owners(caller, None)
-        found = await self.ctx.run(self._t().find_names, owners, list(names))
-        out: dict[str, list[dict[str, str]]] = {}
+        table = self._t()
+        found = await self.ctx.run(table.find_names, owners, list(names))
+        member_ids = [
+            m.contact_id
+            for items in found.values()
+            if items and isinstance(items[0], ContactList)
+            for m in items[0].members
+            if m.contact_id
+        ]
+        people = await self.ctx.run(table.get_contacts, member_ids) if member_ids else {}
+        out: dict[str, list[dict[str, Any]]] = {}
         for key, items in found.items():
             if not items:
                 continue
@@ -364,7 +373,7 @@ class ContactBook:
                         f"contact {item.name!r} has no fax number",
                         hint=f"add one: lanfax contacts add {item.name!r} --fax NUMBER",
                     )
-                out[key] = [{"recipient_number": item.fax_number, "recipient_name": item.name}]
+                out[key] = [_recipient(item.fax_number, item.name, item)]
                 continue
             members = list(item.members)
             if not members:
@@ -378,7 +387,30 @@ class ContactBook:
                     f"distribution list {item.name!r}: {lacking[0]!r} has no fax number",
                     hint="give the contact a fax number, or take it off the list",
                 )
-            out[key] = [
-                {"recipient_number": m.fax_number, "recipient_name": m.name} for m in members
-            ]
+            out[key] = [_recipient(m.fax_number, m.name, people.get(m.contact_id)) for m in members]
         return out
+
+
+#: Contact field -> the cover page field (FAX_COVERPAGE_INFO's recipient part) it fills.
+_COVER_FIELDS = {
+    "company": "rec_company",
+    "department": "rec_department",
+    "title": "rec_title",
+    "street_address": "rec_street_address",
+    "city": "rec_city",
+    "state": "rec_state",
+    "zip": "rec_zip",
+    "country": "rec_country",
+    "office_location": "rec_office_location",
+    "home_phone": "rec_home_phone",
+    "office_phone": "rec_office_phone",
+}
+
+
+def _recipient(number: str, name: str, contact: Contact | None) -> dict[str, Any]:
+    cover = (
+        {rec: getattr(contact, f) for f, rec in _COVER_FIELDS.items() if getattr(contact, f)}
+        if contact is not None
+        else {}
+    )
+    return {"recipient_number": number, "recipient_name": name, "cover": cover}

@@ -43,6 +43,9 @@ class ServiceContext:
         self.config = ServerConfig()
         # Store calls block (SQLite, fsync); a few threads let reads overlap a commit.
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lanfax-store")
+        # Heavy work (password hashes, cover and report renders, archive conversions) has
+        # its own small pool, so that it can never starve the store's commits (issue #14).
+        self._heavy = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lanfax-heavy")
         self.bus = EventBus(store, self.run)
         self.unfinished: dict[int, Job] = {}
         self._wake: asyncio.Event | None = None
@@ -53,11 +56,18 @@ class ServiceContext:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
+    async def run_heavy(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run CPU-heavy work (scrypt, a render, a conversion) in the heavy pool (2 threads):
+        it queues behind other heavy work, never in front of the store's calls."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._heavy, functools.partial(fn, *args, **kwargs))
+
     async def start(self) -> None:
         self._wake = asyncio.Event()
         await self.bus.start()
 
     def close_executor(self) -> None:
+        self._heavy.shutdown(wait=True)
         self._executor.shutdown(wait=True)
 
     # -- waking the dispatcher ----------------------------------------------------------

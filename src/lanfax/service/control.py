@@ -12,6 +12,7 @@ from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.errors import Conflict
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
+from lanfax.service import covers
 from lanfax.service.context import ServiceContext
 from lanfax.service.dispatcher import Dispatcher
 from lanfax.service.scheduler import DISPATCHABLE
@@ -199,12 +200,14 @@ class JobControl:
         shared = job.broadcast_id and job.document_path == self.spool.relative(
             self.spool.doc_path(job.broadcast_id)
         )
+        body = covers.body_path(job.extra)
         if job.job_type is not JobType.SEND or not shared:
-            # Received, or a send job's own document (a cover page in front): no one else's.
+            # Received, or a send job's own document (its cover page): no one else's.
             await ctx.run(self.spool.remove, job.document_path)
-        elif job.broadcast_id:
+        if job.job_type is JobType.SEND and job.broadcast_id and (shared or body):
+            # The broadcast's body goes with the last of its jobs.
             others = await ctx.run(
                 ctx.store.list_jobs, JobQuery(limit=1, broadcast_id=job.broadcast_id)
             )
             if not others:
-                await ctx.run(self.spool.remove, job.document_path)
+                await ctx.run(self.spool.remove, body or job.document_path)

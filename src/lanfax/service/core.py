@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -32,7 +33,7 @@ from lanfax.model.errors import ConfigError, InvalidInput, NotFound
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.wire import enum_from_wire
-from lanfax.service import docs
+from lanfax.service import covers, docs
 from lanfax.service.accounts import Accounts
 from lanfax.service.archive import Archiver
 from lanfax.service.contacts import ContactBook
@@ -42,10 +43,12 @@ from lanfax.service.devices import DeviceManager
 from lanfax.service.dispatcher import Dispatcher
 from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
+from lanfax.service.looplag import LoopLagMonitor
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
 from lanfax.service.recovery import recover
+from lanfax.service.retention import Retention, RetentionSettings
 from lanfax.service.routing import open_routing
 from lanfax.service.settings import ServiceSettings
 from lanfax.service.spool import Spool
@@ -101,6 +104,10 @@ class FaxService:
         self._tz = tz
         self._router = router
         self.started_at: datetime | None = None
+        #: The event loop's stalls (issue #14, item 7).
+        self.loop_lag = LoopLagMonitor()
+        #: Pruning of events, audit and activity by age (issue #14, item 12).
+        self.retention: Retention | None = None
         self._ctx: ServiceContext | None = None
         self._logging: list[LoggingCategory] = list(DEFAULT_LOGGING)
 
@@ -135,6 +142,7 @@ class FaxService:
         await self.extensions.load_routing()
         await self.extensions.load_providers()
         self.inbound = InboundPipeline(ctx, self.devices, self._router or self.routing)
+        self.inbound.min_free_bytes = settings.min_free_bytes
         self.archiver = Archiver(ctx, settings.data_dir)
         self.receipts = Receipts(ctx, settings.receipts)
         self.dispatcher = Dispatcher(ctx, self.devices, dialing_rules=settings.dialing)
@@ -144,7 +152,17 @@ class FaxService:
         self.accounts = Accounts(ctx)  # #13 fax accounts and personal inboxes
         await self.accounts.load()
         self.devices.listener = _Listener(self)
-        self.submitter = Submitter(ctx, limits=ConversionLimits(max_pages=settings.max_pages))
+        self.submitter = Submitter(
+            ctx,
+            limits=ConversionLimits(
+                max_pages=settings.max_pages, timeout=settings.conversion_timeout
+            ),
+            memory_bytes=settings.conversion_memory_bytes,
+        )
+        self.submitter.max_recipient_pages = settings.max_recipient_pages
+        self.submitter.max_spool_bytes = settings.max_spool_bytes
+        self.submitter.min_free_bytes = settings.min_free_bytes
+        self.submitter.receipt_allows = settings.receipts.allows
         self.control = JobControl(ctx, self.dispatcher, self.spool)
         self.contacts = ContactBook(ctx)  # the address book (issue #13)
         await recover(ctx)
@@ -154,6 +172,14 @@ class FaxService:
         self.started_at = self.clock.now()
         await ctx.emit([NewEvent(EventId.FAXSVC_STARTED, 0, NO_JOB, {"version": __version__})])
         self.dispatcher.start()
+        self.loop_lag.start()
+        self.retention = Retention(
+            ctx,
+            RetentionSettings(
+                settings.keep_events_days, settings.keep_audit_days, settings.keep_activity_days
+            ),
+        )
+        self.retention.start()
         await self.routing.start()
         await self.archiver.start()
         await self.receipts.start()
@@ -163,6 +189,9 @@ class FaxService:
         if self._ctx is None:
             return
         ctx = self._ctx
+        await self.loop_lag.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         await self.dispatcher.stop(abort_calls=True)
         await self.inbound.stop()
         await self.routing.stop()
@@ -201,6 +230,8 @@ class FaxService:
             "jobs_active": active,
             # the newest event's cursor: follow /events?after=<this> to hear only what is new
             "last_event_seq": ctx.bus.published_seq,
+            # Stalls of the event loop over 100 ms since the start (issue #14).
+            "loop_lag": self.loop_lag.stats.to_wire(),
         }
 
     # -- configuration ---------------------------------------------------------------------
@@ -363,14 +394,27 @@ class FaxService:
         await self.control.delete(await self.get_job(job_id))
 
     async def job_document(self, job_id: int) -> Path:
+        """The job's whole TIFF. For a job with a cover page of its own (issue #14: the body
+        is stored once per broadcast) it is joined into ``spool/tmp``: a file the caller
+        removes when done (:meth:`Spool.is_temporary` says so)."""
         job = await self.get_job(job_id)
         if not job.document_path:
             raise NotFound(f"job {job_id} has no document", hint="nothing was sent or received")
-        return self.spool.resolve(job.document_path)
+        path = self.spool.resolve(job.document_path)
+        body = covers.body_path(job.extra)
+        if not body:
+            return path
+        joined = self.spool.tmp / f"whole-{job_id}-{secrets.token_hex(4)}.tif"
+        await self.ctx.run(covers.join, path, self.spool.resolve(body), joined)
+        return joined
 
     async def page_data(self, job_id: int) -> tuple[bytes, int, int]:
-        """FaxGetPageData: the first page as TIFF Class F, with width and height."""
-        path = await self.job_document(job_id)
+        """FaxGetPageData: the first page as TIFF Class F, with width and height (a job's
+        own cover page, when it has one, is its first page)."""
+        job = await self.get_job(job_id)
+        if not job.document_path:
+            raise NotFound(f"job {job_id} has no document", hint="nothing was sent or received")
+        path = self.spool.resolve(job.document_path)
         return await self.ctx.run(docs.first_page, path)
 
     # -- events ------------------------------------------------------------------------------

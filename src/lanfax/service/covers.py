@@ -4,18 +4,25 @@ each recipient's own document (its cover page in front of the broadcast's shared
 Templates live under ``<data>/covers/server/`` (administrators) and
 ``<data>/covers/users/<user>/`` (each user's personal ones). A submission naming a template
 gets it from :func:`choose_template`; the ServerCp setting refuses a personal template there
-(:func:`lanfax.documents.cover.check_server_cp`). :func:`job_document` runs in the conversion
-process pool: it renders one recipient's cover page at the body's resolution and compression
-and copies the body's compressed pages behind it without decoding them
-(:func:`lanfax.documents.tiffcat.concat`).
+(:func:`lanfax.documents.cover.check_server_cp`).
+
+The body of a broadcast is stored once (``spool/docs/<broadcast>.tif``) whatever the number of
+recipients; each recipient's cover page is a one-page file of its own
+(``spool/docs/<broadcast>-<i>.tif``, rendered in the conversion pool by
+:func:`cover_document`), which is the job's ``document_path``; ``job.extra["body_path"]`` names
+the shared body. The two are joined (:func:`join`: the compressed pages copied as they are,
+:func:`lanfax.documents.tiffcat.concat`) only when the whole fax is needed: for the call, a
+download, the archive. (Issue #14: a copy of the body per recipient could fill the disk.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
 from lanfax.documents.cover import TemplateStore, check_server_cp, render_cover
 from lanfax.documents.tiffcat import concat
@@ -91,9 +98,10 @@ def job_document(
     resolution: str,
     compression: str,
 ) -> ConversionResult:
-    """Runs in a worker process: ``info``'s cover page rendered at ``resolution`` and
-    ``compression``, then the pages of ``body`` copied as they are, written to ``out``
-    (fsynced; the directory is the caller's business)."""
+    """``info``'s cover page rendered at ``resolution`` and ``compression``, then the pages
+    of ``body`` copied as they are, written to ``out`` (fsynced; the directory is the
+    caller's business). The whole fax in one file: for a preview; a submission keeps the
+    cover apart (:func:`cover_document`) and joins it when needed."""
     cover = out.with_name(f".{out.name}.cover.tif")
     try:
         render_cover(info, template, cover, resolution, compression)
@@ -101,3 +109,34 @@ def job_document(
     finally:
         with contextlib.suppress(OSError):
             cover.unlink()
+
+
+def cover_document(
+    info: CoverPageInfo,
+    template: Path | None,
+    out: Path,
+    resolution: str,
+    compression: str,
+) -> ConversionResult:
+    """Runs in a worker process: ``info``'s cover page alone, rendered at ``resolution`` and
+    ``compression`` (the body's, so that the two can be joined), written to ``out``
+    (fsynced; the directory is the caller's business)."""
+    tmp = out.with_name(f".{out.name}.render.tif")
+    try:
+        render_cover(info, template, tmp, resolution, compression)
+        # concat of one file: an atomic, fsynced copy with the result's figures.
+        return concat([tmp], out)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def body_path(job_extra: Mapping[str, Any]) -> str:
+    """The shared body of a job with a cover page of its own ('' for any other job)."""
+    value = job_extra.get("body_path", "")
+    return value if isinstance(value, str) else ""
+
+
+def join(cover: Path, body: Path, out: Path) -> ConversionResult:
+    """The whole fax of a job with a cover page: its cover, then the body's pages."""
+    return concat([cover, body], out)

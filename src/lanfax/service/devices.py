@@ -37,6 +37,10 @@ from lanfax.service.scheduler import DeviceView
 log = logging.getLogger("lanfax.init")
 
 _PORT_FIELDS = ("device_name", "flags", "rings", "priority", "tsid", "csid")
+#: A port handle unused this long expires (FaxOpenPort's handles had no end, issue #14).
+HANDLE_IDLE_SECONDS = 15 * 60.0
+#: Port handles the server keeps open at once.
+MAX_HANDLES = 1000
 
 
 class DeviceEvents(Protocol):
@@ -129,6 +133,8 @@ class DeviceManager:
         self.providers: list[tuple[ProviderSpec, FaxProvider]] = []
         self.listener: DeviceEvents | None = None
         self._handles: dict[str, tuple[int, PortOpenMode]] = {}
+        #: When each handle was last used (monotonic seconds of the service's clock).
+        self._handle_used: dict[str, float] = {}
 
     async def start(self, tables: Sequence[Mapping[str, Any]]) -> None:
         """Create and initialise every configured provider and register its devices."""
@@ -224,6 +230,7 @@ class DeviceManager:
             csid=str(saved.get("csid", offered.number)),
             provider=spec.instance,
             number=offered.number,
+            capabilities=dict(offered.capabilities),
         )
 
     async def shutdown(self) -> None:
@@ -258,8 +265,15 @@ class DeviceManager:
     # -- handles ------------------------------------------------------------------------
 
     def open_handle(self, device_id: int, mode: PortOpenMode) -> str:
-        """FaxOpenPort. A second modify handle on a port raises Conflict."""
+        """FaxOpenPort. A second modify handle on a port raises Conflict (unless the first
+        went unused for HANDLE_IDLE_SECONDS: it expired)."""
         self.get(device_id)
+        self._expire_handles()
+        if len(self._handles) >= MAX_HANDLES:
+            raise Conflict(
+                f"{len(self._handles)} port handles are open, the most the server keeps",
+                hint="close the handles you no longer use (DELETE /handles/{handle})",
+            )
         if mode is PortOpenMode.MODIFY:
             for dev_id, m in self._handles.values():
                 if dev_id == device_id and m is PortOpenMode.MODIFY:
@@ -269,15 +283,32 @@ class DeviceManager:
                     )
         handle = secrets.token_urlsafe(16)
         self._handles[handle] = (device_id, mode)
+        self._handle_used[handle] = self._monotonic()
         return handle
+
+    def _monotonic(self) -> float:
+        return self.ctx.clock.monotonic()
+
+    def _expire_handles(self) -> None:
+        """Forget handles unused for HANDLE_IDLE_SECONDS (issue #14: a modify handle that was
+        never closed locked its port for good, and handles piled up)."""
+        now = self._monotonic()
+        for handle, used in list(self._handle_used.items()):
+            if now - used > HANDLE_IDLE_SECONDS:
+                self._handle_used.pop(handle, None)
+                self._handles.pop(handle, None)
 
     def close_handle(self, handle: str) -> None:
         """FaxClose on a port handle."""
+        self._handle_used.pop(handle, None)
         if self._handles.pop(handle, None) is None:
             raise NotFound("no such port handle", hint="it was closed already, or never opened")
 
     def handle_info(self, handle: str) -> tuple[int, PortOpenMode]:
+        self._expire_handles()
         info = self._handles.get(handle)
+        if info is not None:
+            self._handle_used[handle] = self._monotonic()
         if info is None:
             raise NotFound("no such port handle", hint="open the port with a handle first")
         return info
@@ -287,7 +318,10 @@ class DeviceManager:
     ) -> PortInfo:
         """FaxSetPort: needs the port's modify handle; validates, saves, emits PORT_CHANGED."""
         dev = self.get(device_id)
+        self._expire_handles()
         info = self._handles.get(handle or "")
+        if info is not None and handle:
+            self._handle_used[handle] = self._monotonic()
         if info is None or info != (device_id, PortOpenMode.MODIFY):
             raise Conflict(
                 f"changing device {device_id} needs its modify handle",

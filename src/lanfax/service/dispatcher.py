@@ -27,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from lanfax.engine.options import MAX_HEADER
@@ -49,7 +51,7 @@ from lanfax.model.errors import Conflict, FaxError, NotFound
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.providers.api import CallResult, FaxDevStatus, FaxSend, SendOptions
-from lanfax.service import dialing, scheduler
+from lanfax.service import covers, dialing, scheduler
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import Device, DeviceManager
 from lanfax.service.dialing import DialingRules
@@ -122,6 +124,8 @@ class Dispatcher:
         self._held: dict[int, tuple[float, float]] = {}
         #: Conditions already logged (logged once each, until they clear).
         self._logged: set[str] = set()
+        #: The joined cover + body file of a job on the line (removed after the call).
+        self._joined: dict[int, Path] = {}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="lanfax-dispatcher")
@@ -199,6 +203,14 @@ class Dispatcher:
                             expect=scheduler.DISPATCHABLE,
                         )
                     )
+        for job_id in p.line_back:  # its route can send again; it waits for a free line
+            job = ctx.unfinished.get(job_id)
+            if job is not None:
+                back: dict[str, object] = {"queue_status": QueueStatus.PENDING, "status_text": ""}
+                with contextlib.suppress(Conflict):
+                    await ctx.update_job(
+                        scheduler_change(job, back, EventId.JOB_CHANGED, {"line": "available"})
+                    )
         if p.expire:
             changes = []
             for exp in p.expire:
@@ -273,6 +285,10 @@ class Dispatcher:
             with contextlib.suppress(FaxError):
                 await self._finish(job, dev, _result(ProviderStatus.FATAL_ERROR, "internal error"))
         finally:
+            joined = self._joined.pop(job.job_id, None)
+            if joined is not None:
+                with contextlib.suppress(OSError):
+                    await ctx.run(joined.unlink, True)
             self._progress.pop(job.job_id, None)
             self._progress_written.pop(job.job_id, None)
             self._progress_locks.pop(job.job_id, None)
@@ -318,6 +334,14 @@ class Dispatcher:
         header = branding_header(job, tsid) if ctx.config.branding else None
         try:
             document = ctx.spool.resolve(job.document_path)
+            body = covers.body_path(job.extra)
+            if body:
+                # A cover page of its own in front of the broadcast's shared body: joined
+                # for this call only, into spool/tmp (removed after the call).
+                joined = ctx.spool.tmp / f"send-{job.job_id}-{secrets.token_hex(4)}.tif"
+                await ctx.run(covers.join, document, ctx.spool.resolve(body), joined)
+                self._joined[job.job_id] = joined
+                document = joined
         except NotFound as exc:
             return _result(ProviderStatus.FATAL_ERROR, exc.message, gone=True)
         # A retry starts after the last page the far end confirmed (committed page by page).

@@ -470,6 +470,15 @@ class Extensions:
         self._device(device_id)
         if not isinstance(data, Mapping):
             raise InvalidInput("the extension data must be a JSON object", hint='{"key": 1}')
+        methods = {m.guid for e in self.service.routing.manager.extensions for m in e.methods()}
+        if g in methods:
+            # That namespace holds the method's enable flag and routing info: replacing it
+            # would lose them. Its configuration has routes of its own.
+            raise Conflict(
+                f"{g} is a routing method's GUID; its data is its enable flag and routing info",
+                hint="use PUT /api/v1/routing/devices/{id}/methods/{guid}/info, or a data GUID "
+                "of the extension's own",
+            )
         text = codec.dump_json(dict(data), "extension data")
         if len(text.encode()) > MAX_DATA_BYTES:
             raise InvalidInput(

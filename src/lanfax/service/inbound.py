@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, Protocol
@@ -91,6 +92,9 @@ class InboundPipeline:
         self._progress_written: dict[int, tuple[int, bool]] = {}
         self._progress_lock = asyncio.Lock()
         self._stopping = False
+        #: Free space the received faxes' disk must keep for a call to be answered.
+        self.min_free_bytes = 64 * 2**20
+        self._had_room = True
 
     async def stop(self) -> None:
         self._stopping = True
@@ -146,8 +150,35 @@ class InboundPipeline:
         if rings < max(dev.port.rings, 1):
             dev.set_live(status=DeviceStatus.RINGING, caller_id=call.caller_id)
             return
+        if not self._room_to_receive():
+            # A fax the disk cannot hold would be confirmed page by page to the sender and
+            # then lost: let it ring (the sender sees no answer and tries again later).
+            dev.set_live(status=DeviceStatus.RINGING, caller_id=call.caller_id)
+            return
         dev.busy = True  # before any await: the dispatcher must not take this line now
         self._spawn(self._receive(dev, call), f"lanfax-receive-{dev.device_id}")
+
+    def _room_to_receive(self) -> bool:
+        """Whether the received faxes' disk keeps ``min_free_bytes`` free (said once per
+        change, not per ring)."""
+        try:
+            st = os.statvfs(self.ctx.spool.received)
+            free = st.f_bavail * st.f_frsize
+        except OSError:
+            free = 0
+        room = free >= self.min_free_bytes
+        if room != self._had_room:
+            self._had_room = room
+            if room:
+                log.warning("the spool's disk has room again: calls are answered")
+            else:
+                log.error(
+                    "the spool's disk has %.1f MB free, less than %.0f MB (server.min_free_mb):"
+                    " incoming calls are not answered",
+                    free / 2**20,
+                    self.min_free_bytes / 2**20,
+                )
+        return room
 
     def call_ended(self, dev: Device, call_id: str) -> None:
         dev.rings.pop(call_id, None)

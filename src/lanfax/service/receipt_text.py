@@ -51,7 +51,20 @@ FIELDS = [
     Field("max_tries", integer(1, 100), 5),
     Field("retry_base", number(0, 86400), 30.0),
     Field("retry_cap", number(0, 86400), 1800.0),
+    # issue #14: receipts only to these domains (default: the sender's), "*" for any.
+    Field("allowed_domains", lambda v: _domains(v), []),
 ]
+
+
+def _domains(v: Any) -> list[str]:
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(d, str) and d.strip() for d in v):
+        raise ConfigError(
+            "allowed_domains must be a list of mail domains",
+            hint='e.g. allowed_domains = ["example.com"], or ["*"] for any',
+        )
+    return [d.strip().lower().lstrip("@") for d in v]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +97,18 @@ class ReceiptSettings:
             return self.values[name] if name in self.values else _DEFAULTS[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def allows(self, address: str) -> bool:
+        """Whether an e-mail receipt may go to ``address``: its domain (or a subdomain) is in
+        ``allowed_domains``, by default the sender's domain; ``"*"`` allows any. The server
+        is no open relay for whoever may submit a fax (issue #14)."""
+        allowed = list(self.allowed_domains)
+        if not allowed and self.sender:
+            allowed = [str(self.sender).rsplit("@", 1)[-1].lower()]
+        if "*" in allowed:
+            return True
+        domain = address.rsplit("@", 1)[-1].strip().lower().rstrip(">")
+        return any(domain == d or domain.endswith("." + d) for d in allowed)
 
     @property
     def mail_enabled(self) -> bool:

@@ -324,7 +324,7 @@ class Receipts:
             tiff = self.ctx.spool.resolve(job.document_path) if job.document_path else None
             if how == "report":
                 fields = report_fields(job, self.ctx.config, self.ctx.tz)
-                data = await self.ctx.run(report_pdf, job, fields, tiff)
+                data = await self.ctx.run_heavy(report_pdf, job, fields, tiff)
                 out.append((f"report-{job.job_id}.pdf", data))
             elif tiff is not None and tiff.is_file():
                 out.append(
@@ -437,4 +437,4 @@ class Receipts:
             )
         tiff = self.ctx.spool.resolve(job.document_path) if job.document_path else None
         fields = report_fields(job, self.ctx.config, self.ctx.tz)
-        return await self.ctx.run(report_pdf, job, fields, tiff)
+        return await self.ctx.run_heavy(report_pdf, job, fields, tiff)

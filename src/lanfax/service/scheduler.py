@@ -20,7 +20,8 @@ Rules (see docs and tests/service/test_scheduler*.py):
   the first idle device of its rule's route, in the route's order (a group's own order, or
   port priority for All devices); with none idle it waits. When no device of the route can
   send at all (not send-capable, or gone), the job is reported in :attr:`Plan.no_line` (queue
-  state NO_LINE) and keeps waiting: it is dialled as soon as its route has a usable device.
+  state NO_LINE) and keeps waiting: it is dialled as soon as its route has a usable device
+  (and goes back to PENDING, :attr:`Plan.line_back`, while that device is busy).
   Without ``routes`` every job may use every device.
 * PauseServerQueue: nothing is dispatched; expiry still applies.
 * DirtyDays: a job that is not running and not final expires ``dirty_days`` after submission.
@@ -111,6 +112,9 @@ class Plan:
     next_wakeup: datetime | None
     #: Jobs not yet in NO_LINE (or with another reason) that have no usable line now.
     no_line: tuple[NoLine, ...] = ()
+    #: Jobs in NO_LINE whose route has a usable line again but that wait for it to be
+    #: free: back to PENDING (a job dispatched in this plan is not listed).
+    line_back: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +320,7 @@ def plan(
         return routes.route(job.recipient_number)  # memoized by the table
 
     no_line: list[NoLine] = []
+    line_back: list[int] = []
     lines_of: dict[tuple[int, ...] | None, bool] = {}  # a route's devices -> any can send
     # The runtime plans after every submission, over the whole queue: keep the pass over
     # every job cheap (no sort, no number canonicalisation) and sort only the jobs that
@@ -354,6 +359,8 @@ def plan(
                 text = _no_line_text(route)
                 if job.queue_status is not QueueStatus.NO_LINE or job.status_text != text:
                     no_line.append(NoLine(job.job_id, text))
+            elif job.queue_status is QueueStatus.NO_LINE:
+                line_back.append(job.job_id)
         if usable and when is not None and when <= now and free:
             ready.append((job, expiry))
             continue
@@ -384,7 +391,14 @@ def plan(
             if soonest is None or expiry < soonest:
                 soonest = expiry
     expired.sort(key=_job_order)
-    return Plan(tuple(dispatch), tuple(Expire(j.job_id) for j in expired), soonest, tuple(no_line))
+    dispatched = {d.job_id for d in dispatch}
+    return Plan(
+        tuple(dispatch),
+        tuple(Expire(j.job_id) for j in expired),
+        soonest,
+        tuple(no_line),
+        tuple(j for j in line_back if j not in dispatched),
+    )
 
 
 def _first_idle(route: Route, free: Sequence[DeviceView]) -> int | None:

@@ -183,6 +183,14 @@ class TokenInfo:
         }
 
 
+#: Tokens one user may hold at once.
+MAX_TOKENS_PER_USER = 100
+#: Seconds a verified password is remembered (issue #14: scrypt on every request).
+PASSWORD_CACHE_SECONDS = 60.0
+#: Seconds over which refused requests of one address share one audit row.
+REFUSAL_WINDOW = 60.0
+
+
 class Security:
     """Authenticates callers, checks their request rate, manages users and tokens, and
     writes the audit trail. ``service`` provides the store, the clock and worker threads
@@ -195,6 +203,11 @@ class Security:
         self._tokens: dict[str, TokenInfo] = {}
         self._limiter = Limiter()
         self._audit: Any = None
+        #: Passwords verified recently: keyed digest -> monotonic expiry (see _password_login).
+        self._verified: dict[bytes, float] = {}
+        self._cache_key = secrets.token_bytes(32)
+        #: Refused requests per (address, user, status): (start of the window, count since).
+        self._refusal_windows: dict[tuple[str, str, int], tuple[float | None, int]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -233,6 +246,48 @@ class Security:
             basic, ext = ROLE_RIGHTS[Role.ADMINISTRATOR]
             name = (user_header or "anonymous")[:64]
             return Caller(name, Role.ADMINISTRATOR, basic, ext, address, "none")
+        # An address that keeps being refused (guessing tokens or passwords) gets 429s for
+        # its bad credentials (issue #14: bad tokens were not rate-limited); a valid login
+        # from the same address still works. (Passwords also have their own limit before
+        # scrypt runs.)
+        try:
+            return await self._authenticate(authorization, address)
+        except Unauthenticated:
+            self._refusals_left(address)
+            self._refused(address)
+            raise
+
+    def _refusals_left(self, address: str) -> None:
+        s = self.settings
+        if s.refusals_per_minute <= 0 or s.refusal_burst <= 0:
+            return
+        wait = self._limiter.peek(
+            f"refused@{address}",
+            self._service.clock.monotonic(),
+            need=1.0,
+            rate=s.refusals_per_minute / 60.0,
+            burst=float(s.refusal_burst),
+        )
+        if wait is not None:
+            raise RateLimited(
+                f"too many refused requests from {address}",
+                hint=f"check the token or password; try again in {wait} s",
+                retry_after=wait,
+            )
+
+    def _refused(self, address: str) -> None:
+        s = self.settings
+        if s.refusals_per_minute <= 0 or s.refusal_burst <= 0:
+            return
+        self._limiter.charge(
+            f"refused@{address}",
+            self._service.clock.monotonic(),
+            cost=1.0,
+            rate=s.refusals_per_minute / 60.0,
+            burst=float(s.refusal_burst),
+        )
+
+    async def _authenticate(self, authorization: str | None, address: str) -> Caller:
         users = await self._load()
         if not authorization:
             raise Unauthenticated(
@@ -285,10 +340,23 @@ class Security:
         users = await self._load()
         user = users.get(name) if sep else None
         stored = user.password_hash if user else ""
+        # A password verified a moment ago is not hashed again (scrypt on every Basic request
+        # would make each one cost ~50 ms of CPU): a keyed digest of (user, stored hash,
+        # password) is remembered for PASSWORD_CACHE_SECONDS. A changed password changes the
+        # stored hash, so the old entry no longer matches.
+        key = hmac.new(self._cache_key, f"{name}\0{stored}\0{password}".encode(), "sha256")
+        digest = key.digest()
+        now = self._service.clock.monotonic()
+        if stored and user is not None and self._verified.get(digest, 0.0) > now:
+            return user
         # Hash even for an unknown user, so that timing does not tell which names exist.
-        ok = await self._service.ctx.run(
+        ok = await self._service.ctx.run_heavy(
             verify_password, password, stored or hash_password("x", n=2**10)
         )
+        if ok and stored and user is not None:
+            if len(self._verified) > 10_000:
+                self._verified = {d: t for d, t in self._verified.items() if t > now}
+            self._verified[digest] = now + PASSWORD_CACHE_SECONDS
         if user is None or not stored or not ok:
             raise Unauthenticated(
                 "wrong user name or password", hint="check both; an administrator can reset it"
@@ -366,7 +434,7 @@ class Security:
         hashed = ""
         if password is not None:
             check_password(password)
-            hashed = await self._service.ctx.run(hash_password, password)
+            hashed = await self._service.ctx.run_heavy(hash_password, password)
         user = UserInfo(name, parse_role(role), password_hash=hashed, created_at=self._stamp())
         await self._put_user(user, name)
         return user
@@ -374,7 +442,7 @@ class Security:
     async def set_password(self, name: str, password: str) -> UserInfo:
         user = await self.get_user(name)
         check_password(password)
-        hashed = await self._service.ctx.run(hash_password, password)
+        hashed = await self._service.ctx.run_heavy(hash_password, password)
         new = UserInfo(user.name, user.role, user.granted, user.revoked, hashed, user.created_at)
         await self._put_user(new, name)
         return new
@@ -459,6 +527,13 @@ class Security:
             token_id, secret = parsed
         if token_id in self._tokens:
             raise Conflict(f"token {token_id} exists", hint="create another")
+        mine = sum(1 for t in self._tokens.values() if t.user == user)
+        if mine >= MAX_TOKENS_PER_USER:
+            # issue #14: tokens were minted without limit.
+            raise Conflict(
+                f"user {user!r} has {mine} tokens, the most one user may have",
+                hint="revoke the ones no longer used (lanfax token list / token revoke)",
+            )
         if days is not None and not 1 <= days <= 3650:
             raise InvalidInput("days must be from 1 to 3650", hint="or omit it: no expiry")
         expires = (self._now() + timedelta(days=days)).isoformat() if days else ""
@@ -559,7 +634,29 @@ class Security:
         outcome: str = "ok",
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        """Append to the audit trail (and the log): who, what, when, from where."""
+        """Append to the audit trail (and the log): who, what, when, from where.
+
+        Refused requests (401, 403, 429) are aggregated per address, user and status: the
+        first of a minute is written, the others are counted and the count is written with
+        the next one after the minute (``detail["repeated"]``), so a flood of bad tokens
+        costs a row (and an fsync) a minute, not one per request (issue #14)."""
+        status = (detail or {}).get("status")
+        if status in (401, 403, 429):
+            address = caller.address if caller else ""
+            key = (address, caller.user if caller else "", int(status))
+            now = self._service.clock.monotonic()
+            started, repeated = self._refusal_windows.get(key, (None, 0))
+            if started is not None and now - started < REFUSAL_WINDOW:
+                self._refusal_windows[key] = (started, repeated + 1)
+                return
+            self._refusal_windows[key] = (now, 0)
+            if len(self._refusal_windows) > 10_000:  # bounded: forget the oldest windows
+                for old in sorted(
+                    self._refusal_windows, key=lambda k: self._refusal_windows[k][0] or 0
+                )[:5_000]:
+                    del self._refusal_windows[old]
+            if repeated:
+                detail = {**(detail or {}), "repeated": repeated}
         entry = self.audit_entry(caller, action, target, outcome=outcome, detail=detail)
         self.log_entry(entry)
         table = self._audit_table()

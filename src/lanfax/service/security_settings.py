@@ -13,6 +13,10 @@
     tls_key = ""
     credentials_file = ""       # where the first start writes the administrator's token;
                                 # default $LANFAX_CREDENTIALS, else ~/.config/lanfax/credentials
+    allow_cleartext = false     # true: serve plain HTTP beyond loopback (passwords and tokens
+                                # cross the network readable; warned about at every start)
+    refusals_per_minute = 60    # refused requests (bad logins, bad tokens) per address ...
+    refusal_burst = 50          # ... and in a burst, before the address gets 429s
     session_idle_minutes = 30   # the console's login session ends after this long unused
 """
 
@@ -35,6 +39,10 @@ _KEYS = {
     "tls_cert",
     "tls_key",
     "credentials_file",
+    # issue #14 (safety)
+    "allow_cleartext",
+    "refusals_per_minute",
+    "refusal_burst",
     "session_idle_minutes",
 }
 
@@ -59,6 +67,11 @@ class SecuritySettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     credentials_file: Path | None = None
+    #: Plain HTTP beyond loopback with authentication on (issue #14, item 13).
+    allow_cleartext: bool = False
+    #: Refused requests (401/403) per address: sustained per minute, and burst; 0: no limit.
+    refusals_per_minute: float = 60.0
+    refusal_burst: int = 50
     session_idle_minutes: int = 30
 
     @property
@@ -121,6 +134,18 @@ def parse_security_settings(
         raise ConfigError(
             f"{where}: tls_cert and tls_key go together", hint="give both files, or neither"
         )
+    cleartext = table.get("allow_cleartext", False)
+    if not isinstance(cleartext, bool):
+        raise ConfigError(f"{where}.allow_cleartext: {cleartext!r} is not true/false", hint="false")
+    per_minute = table.get("refusals_per_minute", 60)
+    if isinstance(per_minute, bool) or not isinstance(per_minute, int | float) or per_minute < 0:
+        raise ConfigError(
+            f"{where}.refusals_per_minute: {per_minute!r} is not allowed",
+            hint="refused requests per minute per address, 0 for no limit",
+        )
+    refusal_burst = table.get("refusal_burst", 50)
+    if isinstance(refusal_burst, bool) or not isinstance(refusal_burst, int) or refusal_burst < 0:
+        raise ConfigError(f"{where}.refusal_burst: {refusal_burst!r} is not allowed", hint="50")
     idle = table.get("session_idle_minutes", 30)
     if isinstance(idle, bool) or not isinstance(idle, int) or not 1 <= idle <= 7 * 24 * 60:
         raise ConfigError(
@@ -128,6 +153,9 @@ def parse_security_settings(
             hint="minutes, 1 to 10080 (a week)",
         )
     return SecuritySettings(
+        allow_cleartext=cleartext,
+        refusals_per_minute=float(per_minute),
+        refusal_burst=refusal_burst,
         authentication=auth,
         admin_user=admin.strip(),
         rate_limit=rate,

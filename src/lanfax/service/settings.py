@@ -11,6 +11,15 @@ Shape (every key optional; with no file at all, this is what runs)::
     max_pages = 500                 # pages of one submission's document (after conversion)
     max_recipients = 10000          # recipients of one submission (broadcast)
     max_json_kb = 1024              # size limit of a JSON body (and of a submission's params)
+    dnssd = "auto"                  # announce the fax printer: auto (beyond loopback), on, off
+    conversion_timeout_s = 120      # time limit of one document conversion
+    conversion_memory_mb = 2048     # address space of a conversion worker and its converters
+    max_recipient_pages = 100000    # recipients x pages of one submission
+    max_spool_mb = 0                # size of spool/docs (0: only the disk bounds it)
+    min_free_mb = 64                # free space the spool's disk must keep
+    keep_events_days = 90           # events older than this are pruned (0: kept forever)
+    keep_audit_days = 365           # audit trail entries older than this are pruned
+    keep_activity_days = 365        # activity log rows older than this are pruned
     [dialing]                       # dialing rules (lanfax.service.dialing)
     country_code = "49"
     [settings]                      # ServerConfig initial values (lanfax or Windows names)
@@ -61,6 +70,15 @@ _SERVER_KEYS = {
     "max_recipients",
     # issue #14 (safety)
     "max_json_kb",
+    "dnssd",  # issue #11
+    "conversion_timeout_s",
+    "conversion_memory_mb",
+    "max_recipient_pages",
+    "max_spool_mb",
+    "min_free_mb",
+    "keep_events_days",
+    "keep_audit_days",
+    "keep_activity_days",
 }
 _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
 _TOP_KEYS |= {"smtp"}  # e-mail to fax (lanfax.service.smtp.settings)
@@ -85,6 +103,18 @@ class ServiceSettings:
     max_recipients: int = 10_000
     #: Size limit of a JSON body, and of a submission's params part (issue #14).
     max_json_bytes: int = 1024 * 1024
+    #: One conversion's time limit, and the address space (RLIMIT_AS) of a conversion
+    #: worker and the converters it starts (0: no limit).
+    conversion_timeout: float = 120.0
+    conversion_memory_bytes: int = 2048 * 2**20
+    #: Bounds on what one submission and the spool may hold (507 beyond, issue #14).
+    max_recipient_pages: int = 100_000
+    max_spool_bytes: int = 0
+    min_free_bytes: int = 64 * 2**20
+    #: Days events, audit entries and activity rows are kept (0: forever).
+    keep_events_days: int = 90
+    keep_audit_days: int = 365
+    keep_activity_days: int = 365
     initial_config: Mapping[str, Any] = field(default_factory=dict)
     providers: tuple[Mapping[str, Any], ...] = DEFAULT_PROVIDERS
     source: str = "(defaults)"
@@ -98,6 +128,8 @@ class ServiceSettings:
     dialing: DialingRules = field(default_factory=DialingRules)
     #: The ``[smtp]`` section: e-mail to fax (lanfax.service.smtp.settings.SmtpSettings).
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    #: ``[server] dnssd``: announce the fax printer by DNS-SD ("auto", "on", "off").
+    dnssd: str = "auto"
 
     @property
     def store_url(self) -> str:
@@ -202,6 +234,20 @@ def settings_from_mapping(
     max_pages = _bounded_int(server, "max_pages", 500, 1, 100_000, f"{source}: server")
     max_recipients = _bounded_int(server, "max_recipients", 10_000, 1, 10_000, f"{source}: server")
     max_json_kb = _bounded_int(server, "max_json_kb", 1024, 1, 1024 * 1024, f"{source}: server")
+    from lanfax.service.ipp.dnssd import parse_mode  # issue #11
+
+    dnssd = parse_mode(server.get("dnssd", "auto"), f"{source}: server.dnssd")
+    conversion_s = _bounded_int(server, "conversion_timeout_s", 120, 1, 3600, f"{source}: server")
+    conversion_mb = _bounded_int(
+        server, "conversion_memory_mb", 2048, 0, 1024 * 1024, f"{source}: server"
+    )
+    where = f"{source}: server"
+    recipient_pages = _bounded_int(server, "max_recipient_pages", 100_000, 1, 10**9, where)
+    max_spool_mb = _bounded_int(server, "max_spool_mb", 0, 0, 1024**3, where)
+    min_free_mb = _bounded_int(server, "min_free_mb", 64, 0, 1024**3, where)
+    keep_events = _bounded_int(server, "keep_events_days", 90, 0, 36500, where)
+    keep_audit = _bounded_int(server, "keep_audit_days", 365, 0, 36500, where)
+    keep_activity = _bounded_int(server, "keep_activity_days", 365, 0, 36500, where)
 
     initial = doc.get("settings", {})
     if not isinstance(initial, Mapping):
@@ -249,6 +295,14 @@ def settings_from_mapping(
         max_pages=max_pages,
         max_recipients=max_recipients,
         max_json_bytes=max_json_kb * 1024,
+        conversion_timeout=float(conversion_s),
+        conversion_memory_bytes=conversion_mb * 2**20,
+        max_recipient_pages=recipient_pages,
+        max_spool_bytes=max_spool_mb * 2**20,
+        min_free_bytes=min_free_mb * 2**20,
+        keep_events_days=keep_events,
+        keep_audit_days=keep_audit,
+        keep_activity_days=keep_activity,
         initial_config=dict(initial),
         providers=providers,
         source=source,
@@ -259,6 +313,7 @@ def settings_from_mapping(
         smtp=parse_smtp_settings(
             doc.get("smtp", {}), source=source, base_dir=base_dir, security=security
         ),
+        dnssd=dnssd,
     )
 
 

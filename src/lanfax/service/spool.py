@@ -129,6 +129,10 @@ class Spool:
         os.replace(staged, final)
         fsync_dir(final.parent)
 
+    def is_temporary(self, path: Path) -> bool:
+        """True for a file made for one use in ``spool/tmp`` (a joined document)."""
+        return path.parent == self.tmp
+
     def remove(self, relative: str) -> None:
         if not relative:
             return

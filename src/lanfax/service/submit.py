@@ -15,23 +15,28 @@ the commit; the body is removed after.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import functools
+import logging
 import multiprocessing
 import os
 import re
 import secrets
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lanfax.documents.cover import TemplateStore
 from lanfax.documents.types import MAX_LENGTH, RESOLUTIONS, ConversionLimits, ConversionResult
 from lanfax.model.codes import DeliveryReportType, EventId, JobType, QueueStatus, ScheduleAction
 from lanfax.model.contacts import name_key
-from lanfax.model.errors import ConfigError, DocumentError, InvalidInput
+from lanfax.model.errors import ConfigError, DocumentError, InsufficientStorage, InvalidInput
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job, JobParams
 from lanfax.model.wire import from_wire
@@ -41,6 +46,9 @@ from lanfax.service.context import ServiceContext
 from lanfax.service.dialing import DialingRules, check
 from lanfax.service.spool import fsync_dir, fsync_file
 from lanfax.store.api import AuditEntry
+
+T = TypeVar("T")
+log = logging.getLogger("lanfax.init")
 
 #: Most recipients one submission may name.
 MAX_RECIPIENTS = 10_000
@@ -60,6 +68,10 @@ class Submission:
     #: More ``job.extra`` for every job (per-job ``retries``/``retry_delay`` from IPP,
     #: ``receipt_attach`` from the e-mail gateway).
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Per recipient, the cover page fields its address book entry fills (``rec_company``,
+    #: ``rec_city``, ...; issue #13) where the submission's cover page leaves them empty;
+    #: ``{}`` for a typed number. Empty when no ``@name`` was resolved.
+    recipient_cover: tuple[Mapping[str, str], ...] = ()
 
 
 def contact_references(data: Any) -> list[str]:
@@ -79,16 +91,20 @@ def contact_references(data: Any) -> list[str]:
 
 
 def _expand_contacts(
-    recipients: list[Any], contacts: Mapping[str, Sequence[Mapping[str, str]]]
-) -> list[Any]:
+    recipients: list[Any], contacts: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> tuple[list[Any], list[Mapping[str, str]]]:
     """Each ``@name`` recipient replaced by its contact, or by one recipient per member of
     its list (a broadcast); the recipient's other fields apply to each, and its own
-    recipient_name wins over the contact's. An unknown name is InvalidInput naming it."""
+    recipient_name wins over the contact's. Returns the recipients and, for each, the cover
+    page fields from the address book (an entry's ``cover``). An unknown name is InvalidInput
+    naming it."""
     out: list[Any] = []
+    book: list[Mapping[str, str]] = []
     for i, rec in enumerate(recipients):
         number = rec.get("recipient_number") if isinstance(rec, Mapping) else None
         if not (isinstance(number, str) and number.startswith("@")):
             out.append(rec)
+            book.append({})
             continue
         found = contacts.get(name_key(number[1:]))
         if not found:
@@ -98,10 +114,12 @@ def _expand_contacts(
                 name=number[1:],
             )
         for entry in found:
-            out.append({**entry, **{k: v for k, v in rec.items() if k != "recipient_number"}})
+            params = {k: v for k, v in entry.items() if k != "cover"}
+            out.append({**params, **{k: v for k, v in rec.items() if k != "recipient_number"}})
             if not rec.get("recipient_name"):
-                out[-1]["recipient_name"] = entry["recipient_name"]
-    return out
+                out[-1]["recipient_name"] = params["recipient_name"]
+            book.append(dict(entry.get("cover") or {}))
+    return out, book
 
 
 def parse_submission(
@@ -109,7 +127,7 @@ def parse_submission(
     *,
     dialing: DialingRules | None = None,
     max_recipients: int = MAX_RECIPIENTS,
-    contacts: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
+    contacts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> Submission:
     """Validate the ``params`` of ``POST /jobs`` (see docs/http-api.md).
 
@@ -134,8 +152,9 @@ def parse_submission(
             "params.recipients must be a non-empty list",
             hint='give at least one recipient, e.g. [{"recipient_number": "101"}]',
         )
+    book: list[Mapping[str, str]] = []
     if contacts is not None:
-        recipients = _expand_contacts(recipients, contacts)
+        recipients, book = _expand_contacts(recipients, contacts)
     if len(recipients) > max_recipients:
         raise InvalidInput(
             f"{len(recipients)} recipients in one submission is too many",
@@ -151,6 +170,7 @@ def parse_submission(
     cover_page = None
     if cover is not None:
         cover_page = from_wire(CoverPageInfo, cover, strict=True, prefix="cover_page.")
+        _check_field_widths(cover_page)
     out: list[JobParams] = []
     for i, rec in enumerate(recipients):
         if not isinstance(rec, Mapping):
@@ -190,7 +210,13 @@ def parse_submission(
             f"receipt_summary: {summary!r} is not true or false",
             hint="true: one receipt for the whole broadcast instead of one per recipient",
         )
-    return Submission(tuple(out), cover_page, resolution, summary)
+    return Submission(
+        tuple(out),
+        cover_page,
+        resolution,
+        summary,
+        recipient_cover=tuple(book) if any(book) else (),
+    )
 
 
 def _ready_or_none(path: Path) -> ConversionResult | None:
@@ -209,13 +235,39 @@ def _finish_file(path: Path) -> None:
     fsync_dir(path.parent)
 
 
-def ignore_interrupt() -> None:
-    """A conversion worker's start: Ctrl-C in the terminal reaches every process of the
-    group, but stopping is the parent's business (``lanfax serve`` shuts the pool down when it
-    stops); a worker that took SIGINT would die with a KeyboardInterrupt traceback."""
+def start_forkserver_quietly() -> None:
+    """Start multiprocessing's fork server ignoring SIGINT and SIGTERM, so that neither Ctrl-C
+    nor systemd's stop (SIGTERM to the whole group) kills it or a worker: the service ends
+    them itself when it stops. The fork server reports each worker's exit to the pool, so its
+    death alone breaks the pool; and a worker is born with its dispositions (an ignored signal
+    survives exec and fork; a blocked mask would not survive the spawn), so no signal can hit
+    it before its initializer (``docs.worker_init``) runs. The service's own SIGINT and
+    SIGTERM are blocked for that moment, so one that arrives meanwhile stays pending and
+    reaches the restored handler. Only the main thread may change handlers; elsewhere (a
+    service embedded in a thread) the workers' initializer does what it can."""
     import signal
+    import threading
+    from multiprocessing import forkserver
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(signals))
+    handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in signals}
+    # The fork server dies with the service (lanfax.service.forkguard): started from the main
+    # thread, so its death signal follows the process, not a thread that may end earlier.
+    preload = list(getattr(forkserver._forkserver, "_preload_modules", []))
+    if "lanfax.service.forkguard" not in preload:
+        forkserver.set_forkserver_preload([*preload, "lanfax.service.forkguard"])
+    os.environ["LANFAX_FORKSERVER_GUARD"] = "1"
+    try:
+        forkserver.ensure_running()
+    finally:
+        os.environ.pop("LANFAX_FORKSERVER_GUARD", None)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 class Submitter:
@@ -227,11 +279,20 @@ class Submitter:
         max_workers: int | None = None,
         *,
         limits: ConversionLimits | None = None,
+        memory_bytes: int = 0,
     ) -> None:
         self.ctx = ctx
         self._max_workers = max_workers or max(1, min(os.cpu_count() or 1, 4))
         # One conversion per worker process: single-threaded conversions when there are several.
         self.limits = docs.pool_limits(limits or ConversionLimits(), self._max_workers)
+        #: RLIMIT_AS of each worker (and of the converters it starts); 0: none.
+        self.memory_bytes = memory_bytes
+        #: Bounds of one submission and of the spool (InsufficientStorage, 507, beyond).
+        self.max_recipient_pages = 100_000
+        self.max_spool_bytes = 0
+        self.min_free_bytes = 64 * 2**20
+        #: Whether an e-mail receipt may go to an address (None: any), issue #14.
+        self.receipt_allows: Callable[[str], bool] | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._templates: TemplateStore | None = None
 
@@ -244,10 +305,62 @@ class Submitter:
         if self._pool is None:
             # forkserver: forking a process that runs threads (uvicorn, the store) is unsafe.
             mp = multiprocessing.get_context("forkserver")
+            start_forkserver_quietly()  # issue #20: workers never see Ctrl-C
             self._pool = ProcessPoolExecutor(
-                self._max_workers, mp_context=mp, initializer=ignore_interrupt
+                self._max_workers,
+                mp_context=mp,
+                # Quiet signals (#20: see docs.quiet_signals) and RLIMIT_AS (#14).
+                initializer=docs.worker_init,
+                initargs=(self.memory_bytes,),
             )
         return self._pool
+
+    @property
+    def wall_clock(self) -> float:
+        """Real seconds one job in the pool may take before its worker is killed: the
+        conversion's own limit (which the converter checks) and a margin for a worker that
+        stopped checking (stuck in C code, stopped, swapping)."""
+        return self.limits.timeout * 1.1 + 5.0
+
+    def _discard_pool(self, pool: ProcessPoolExecutor) -> None:
+        """Kill ``pool``'s workers and forget it; the next conversion builds a new one."""
+        if self._pool is pool:
+            self._pool = None
+        # The executor has no public way to stop a running call: its processes are killed.
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _in_pool(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a conversion worker, bounded by :attr:`wall_clock`.
+
+        A worker that dies (killed by the kernel for memory, crashed) breaks the whole
+        pool: it is rebuilt, and the call is tried once more on the new pool, since the
+        worker may have died of another submission's document. A second death, or a call
+        over the wall clock, fails this call only (DocumentError); later conversions run on
+        a fresh pool."""
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            pool = self._converter()
+            try:
+                return await asyncio.wait_for(
+                    loop.run_in_executor(pool, functools.partial(fn, *args)), self.wall_clock
+                )
+            except TimeoutError:
+                self._discard_pool(pool)
+                log.warning("a conversion ran past %.0f s: its worker was killed", self.wall_clock)
+                raise DocumentError(
+                    f"the conversion took longer than {self.wall_clock:.0f} s and was stopped",
+                    hint="send a simpler document (fewer pages, no huge images), or a PDF",
+                ) from None
+            except BrokenProcessPool:
+                self._discard_pool(pool)
+                log.warning("a conversion worker died (attempt %d); the pool is rebuilt", attempt)
+        raise DocumentError(
+            "the conversion process died while converting this document (out of memory?)",
+            hint="send a simpler document (fewer pages, smaller images), or a PDF",
+        )
 
     async def make_document(
         self,
@@ -263,9 +376,18 @@ class Submitter:
         A DocumentError names the input by ``labels`` (e.g. "file part 2 (scan.pdf)"), never
         by its staged path."""
         try:
-            return await self._make_document(staged, broadcast_id, resolution, out)
+            result = await self._make_document(staged, broadcast_id, resolution, out)
         except DocumentError as exc:
             raise _relabel(exc, staged, labels) from None
+        except BaseException:
+            # A conversion cut short (a full disk) may leave part of the file: no job has it.
+            with contextlib.suppress(OSError):
+                (out or self.ctx.spool.doc_path(broadcast_id)).unlink(missing_ok=True)
+            raise
+        if result.warnings:
+            warnings = tuple(_relabel_text(w, staged, labels) for w in result.warnings)
+            result = dataclasses.replace(result, warnings=warnings)
+        return result
 
     async def _make_document(
         self, staged: Sequence[Path], broadcast_id: str, resolution: str, out: Path | None
@@ -278,6 +400,17 @@ class Submitter:
             ready = await ctx.run(_ready_or_none, staged[0])
             if ready is not None:
                 _check_pages(ready.pages, self.limits)
+                # Every page, not only the first: its length and its coded data (#14).
+                bad = await ctx.run(docs.check_fax_pages, staged[0], MAX_LENGTH[ready.resolution])
+                if bad is not None and "rows" in bad[1]:
+                    ready = None  # too long: the converter fits it to paper, as for page 1
+                elif bad is not None:
+                    raise DocumentError(
+                        f"page {bad[0]} of the TIFF: {bad[1]}",
+                        hint="send the original document (PDF, image), or a TIFF that"
+                        " tiffinfo -D reads without errors",
+                    )
+            if ready is not None:
                 await ctx.run(ctx.spool.commit_file, staged[0], final)
                 return ConversionResult(
                     final,
@@ -288,10 +421,7 @@ class Submitter:
                     ready.compression,
                     ready.size,
                 )
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            self._converter(), _convert, list(staged), final, resolution, self.limits
-        )
+        result = await self._in_pool(_convert, list(staged), final, resolution, self.limits)
         await ctx.run(_finish_file, final)
         return result
 
@@ -312,27 +442,41 @@ class Submitter:
         ctx = self.ctx
         broadcast_id = broadcast_id or secrets.token_hex(8)
         template = self._cover_template(submission, user_name)
-        # With cover pages the shared body is only an ingredient: it waits in spool/tmp.
-        body_out = ctx.spool.tmp / f"{broadcast_id}.body.tif" if submission.cover_page else None
         try:
-            doc = await self.make_document(
-                staged, broadcast_id, submission.resolution, labels, body_out
-            )
+            await self._check_room(submission, staged)
+            body = await self.make_document(staged, broadcast_id, submission.resolution, labels)
         finally:
             if stage_dir is not None:
                 await ctx.run(shutil.rmtree, stage_dir, True)
         now = ctx.clock.now()
-        docs_per_job = [doc] * len(submission.recipients)
+        try:
+            self._check_recipient_pages(submission, body.pages)
+        except BaseException:
+            body.path.unlink(missing_ok=True)
+            raise
+        # The body is stored once; with cover pages each recipient has its own one-page
+        # cover file, joined to the body only when the whole fax is needed (#14).
+        docs_per_job = [body] * len(submission.recipients)
+        extra_per_job: list[dict[str, Any]] = [{} for _ in submission.recipients]
         if submission.cover_page is not None:
             try:
                 docs_per_job = await self._cover_documents(
-                    submission, submission.cover_page, template, doc, broadcast_id, now
+                    submission, submission.cover_page, template, body, broadcast_id, now
                 )
-            finally:
-                doc.path.unlink(missing_ok=True)
+            except BaseException:
+                body.path.unlink(missing_ok=True)
+                raise
+            extra_per_job = [{"body_path": ctx.spool.relative(body.path)} for _ in docs_per_job]
         jobs: list[Job] = []
         events: list[NewEvent] = []
-        for p, doc in zip(submission.recipients, docs_per_job, strict=True):
+        for p, doc, own in zip(submission.recipients, docs_per_job, extra_per_job, strict=True):
+            whole_size = doc.size + (body.size if own else 0)
+            whole_pages = doc.pages + (body.pages if own else 0)
+            extra = dict(own)
+            if submission.receipt_summary:
+                extra["receipt_summary"] = True
+            if body.warnings:  # what the pages do not show as asked (#15): kept on every job
+                extra["warnings"] = list(body.warnings)
             jobs.append(
                 Job(
                     job_id=0,
@@ -340,8 +484,8 @@ class Submitter:
                     queue_status=QueueStatus.PENDING,
                     submitted_at=now,
                     user_name=user_name,
-                    size=doc.size,
-                    page_count=doc.pages,
+                    size=whole_size,
+                    page_count=whole_pages,
                     recipient_number=p.recipient_number,
                     recipient_name=p.recipient_name,
                     tsid=p.tsid,
@@ -360,10 +504,7 @@ class Submitter:
                     document_path=ctx.spool.relative(doc.path),
                     cover_page=submission.cover_page,
                     compression=doc.compression,
-                    extra={
-                        **submission.extra,
-                        **({"receipt_summary": True} if submission.receipt_summary else {}),
-                    },
+                    extra={**submission.extra, **extra},
                 )
             )
             events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))
@@ -371,10 +512,67 @@ class Submitter:
             added = await ctx.add_jobs(jobs, events, audit)
         except BaseException:
             # Not committed: the documents belong to no job.
-            for d in docs_per_job:
+            for d in {*docs_per_job, body}:
                 d.path.unlink(missing_ok=True)
             raise
         return broadcast_id, added
+
+    async def _check_room(self, submission: Submission, staged: Sequence[Path]) -> None:
+        """InsufficientStorage (507, with the figures) when the spool cannot take this
+        submission: its disk would keep less than min_free_mb, or spool/docs is already
+        at max_spool_mb. Checked before converting anything."""
+        spool = self.ctx.spool
+        incoming = sum(p.stat().st_size for p in staged if p.is_file())
+        free, used = await self.ctx.run(_spool_room, spool.docs, self.max_spool_bytes > 0)
+        mb = 2**20
+        if free - incoming < self.min_free_bytes:
+            raise InsufficientStorage(
+                f"the spool's disk has {free / mb:.1f} MB free; this submission brings"
+                f" {incoming / mb:.1f} MB and {self.min_free_bytes / mb:.0f} MB must stay free"
+                " (server.min_free_mb)",
+                hint="try again once faxes in the queue were sent and deleted, or free disk space",
+                free_bytes=free,
+                needed_bytes=incoming,
+            )
+        if self.max_spool_bytes and used + incoming > self.max_spool_bytes:
+            raise InsufficientStorage(
+                f"the spool holds {used / mb:.1f} MB of the {self.max_spool_bytes / mb:.0f} MB"
+                f" allowed (server.max_spool_mb); this submission brings {incoming / mb:.1f} MB",
+                hint="try again once faxes in the queue were sent and deleted, or raise"
+                " server.max_spool_mb",
+                spool_bytes=used,
+                needed_bytes=incoming,
+            )
+
+    def check_receipt_addresses(self, submission: Submission) -> None:
+        """422 for an e-mail receipt to a domain the server does not mail receipts to (the
+        HTTP API checks its submissions; the e-mail gateway answers the mail's own sender)."""
+        if self.receipt_allows is None:
+            return
+        for i, p in enumerate(submission.recipients):
+            address = p.delivery_report_address
+            email = p.delivery_report_type is DeliveryReportType.EMAIL
+            if email and address and not self.receipt_allows(address):
+                raise InvalidInput(
+                    f"recipients[{i}].delivery_report_address: receipts are not mailed to"
+                    f" {address.rsplit('@', 1)[-1]}",
+                    hint="use an address of your organisation's mail domain; an"
+                    " administrator sets them with [receipts] allowed_domains",
+                )
+
+    def _check_recipient_pages(self, submission: Submission, pages: int) -> None:
+        recipients = len(submission.recipients)
+        cover = 1 if submission.cover_page is not None else 0
+        total = recipients * (pages + cover)
+        if total > self.max_recipient_pages:
+            raise InsufficientStorage(
+                f"{recipients} recipient(s) x {pages + cover} page(s) is {total} pages to send,"
+                f" more than the {self.max_recipient_pages} one submission may hold"
+                " (server.max_recipient_pages)",
+                hint="send it in several submissions, or raise server.max_recipient_pages",
+                recipients=recipients,
+                pages=pages + cover,
+            )
 
     def _cover_template(self, submission: Submission, user_name: str) -> Path | None:
         """The cover page template, checked before any conversion (ServerCp, unknown name)."""
@@ -395,24 +593,21 @@ class Submitter:
         broadcast_id: str,
         now: datetime,
     ) -> list[ConversionResult]:
-        """Each recipient's own TIFF (cover page + the body's pages copied as they are) at
-        ``spool/docs/<broadcast>-<i>.tif``, fsynced with the directory; all or none."""
+        """Each recipient's own cover page (one page, at the body's resolution and
+        compression) at ``spool/docs/<broadcast>-<i>.tif``, fsynced with the directory; all
+        or none. The body is not copied: it is joined to the cover when the line needs it."""
         ctx = self.ctx
-        loop = asyncio.get_running_loop()
-        pool = self._converter()
         outs = [ctx.spool.job_doc_path(broadcast_id, i) for i in range(len(submission.recipients))]
         futures = [
-            loop.run_in_executor(
-                pool,
-                covers.job_document,
-                covers.recipient_info(info, p, now, ctx.tz, body.pages),
+            self._in_pool(
+                covers.cover_document,
+                covers.recipient_info(_from_book(info, submission, i), p, now, ctx.tz, body.pages),
                 template,
-                body.path,
                 out,
                 body.resolution,
                 body.compression,
             )
-            for p, out in zip(submission.recipients, outs, strict=True)
+            for i, (p, out) in enumerate(zip(submission.recipients, outs, strict=True))
         ]
         results = await asyncio.gather(*futures, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
@@ -424,10 +619,23 @@ class Submitter:
         return [r for r in results if isinstance(r, ConversionResult)]
 
 
+def _from_book(info: CoverPageInfo, submission: Submission, i: int) -> CoverPageInfo:
+    """Recipient ``i``'s cover page fields from the address book, where ``info`` has none."""
+    if i >= len(submission.recipient_cover):
+        return info
+    fields = submission.recipient_cover[i]
+    fill: dict[str, Any] = {k: v for k, v in fields.items() if v and not getattr(info, k, "x")}
+    return dataclasses.replace(info, **fill)
+
+
 def _relabel(exc: DocumentError, staged: Sequence[Path], labels: Sequence[str]) -> DocumentError:
     """The converter names an input by its path or file name; those are the spool's
     business. Name it as the user knows it instead."""
-    message = exc.message
+    return DocumentError(_relabel_text(exc.message, staged, labels), hint=exc.hint, **exc.detail)
+
+
+def _relabel_text(message: str, staged: Sequence[Path], labels: Sequence[str]) -> str:
+    """``message`` with the staged inputs' paths and names replaced by the user's labels."""
     names = [str(label) for label in labels] or [f"file {i + 1}" for i in range(len(staged))]
     for path, label in zip(staged, names, strict=False):
         message = message.replace(str(path), label)
@@ -435,8 +643,36 @@ def _relabel(exc: DocumentError, staged: Sequence[Path], labels: Sequence[str]) 
         if message.startswith(path.name):
             message = label + message[len(path.name) :]
             break
-    message = re.sub(r"\S*/spool/tmp/\S*", "(the upload)", message)
-    return DocumentError(message, hint=exc.hint, **exc.detail)
+    return re.sub(r"\S*/spool/tmp/\S*", "(the upload)", message)
+
+
+#: Longest text of a cover page field: the note, and every other field (issue #14: the
+#: fields were unbounded, and a template draws them all).
+MAX_NOTE = 4000
+MAX_FIELD = 200
+
+
+def _check_field_widths(info: CoverPageInfo) -> None:
+    for f in fields(info):
+        value = getattr(info, f.name)
+        limit = MAX_NOTE if f.name == "note" else MAX_FIELD
+        if isinstance(value, str) and len(value) > limit:
+            raise InvalidInput(
+                f"cover_page.{f.name} is {len(value)} characters long, more than {limit}",
+                hint="shorten it (a cover page has room for a short note and short fields)",
+            )
+
+
+def _spool_room(docs_dir: Path, measure: bool) -> tuple[int, int]:
+    """(free bytes on the spool's disk, bytes in spool/docs; 0 unless ``measure``)."""
+    st = os.statvfs(docs_dir)
+    used = 0
+    if measure:
+        with os.scandir(docs_dir) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    used += entry.stat(follow_symlinks=False).st_size
+    return st.f_bavail * st.f_frsize, used
 
 
 def _check_pages(pages: int, limits: ConversionLimits) -> None:

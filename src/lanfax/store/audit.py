@@ -34,6 +34,14 @@ class SqlAudit:
     def __init__(self, store: SqlStore) -> None:
         self._store = store
 
+    def prune(self, before: datetime) -> int:
+        """Delete the entries written before ``before`` (the retention, issue #14)."""
+        with self._store._write("audit prune") as conn:
+            result = conn.execute(
+                t_audit.delete().where(t_audit.c.at < codec.to_micros(before, "before"))
+            )
+        return int(result.rowcount or 0)
+
     def add(self, entry: AuditEntry) -> int:
         with self._store._write("audit add") as conn:
             (audit_id,) = self._store._insert_audit(conn, [entry])

@@ -28,7 +28,14 @@ from sqlalchemy import exc as sa_exc
 
 from lanfax.model.clock import Clock, SystemClock
 from lanfax.model.codes import FINAL_QUEUE_STATES, QueueStatus
-from lanfax.model.errors import Conflict, FaxError, InvalidInput, NotFound, StoreError
+from lanfax.model.errors import (
+    Conflict,
+    FaxError,
+    InsufficientStorage,
+    InvalidInput,
+    NotFound,
+    StoreError,
+)
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import codec
@@ -226,6 +233,13 @@ class SqlStore:
             raise
         except sa_exc.SQLAlchemyError as exc:
             detail = getattr(exc, "orig", None) or exc
+            if _disk_full(detail):
+                # issue #14: a full disk is a 507 the caller can understand, not a 500.
+                raise InsufficientStorage(
+                    f"the database's disk is full (during {what}): {detail}",
+                    hint="free space on the disk that holds the database; nothing was lost,"
+                    " the change was not made",
+                ) from exc
             raise StoreError(
                 f"database error during {what}: {detail}",
                 hint="check that the database is reachable, writable and has free space",
@@ -560,3 +574,13 @@ class SqlStore:
         with self._read("list_namespaces") as conn:
             names = [str(n) for n in conn.execute(stmt).scalars()]
         return sorted(n for n in names if n.startswith(prefix))
+
+
+def _disk_full(detail: object) -> bool:
+    """True for SQLite's SQLITE_FULL and PostgreSQL's disk_full (53100) / ENOSPC."""
+    text = str(detail).lower()
+    return (
+        "database or disk is full" in text
+        or getattr(detail, "sqlstate", None) == "53100"
+        or "no space left on device" in text
+    )

@@ -9,13 +9,16 @@ the other three are off and must be given routing info before they can be enable
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+import httpx
+
 from lanfax.model.clock import Clock, SystemClock
-from lanfax.model.errors import ConfigError, FaxError
+from lanfax.model.errors import AccessDenied, ConfigError, FaxError
 from lanfax.routing.api import (
     FaxRoute,
     RouteResult,
@@ -25,6 +28,7 @@ from lanfax.routing.api import (
     normalize_guid,
 )
 from lanfax.routing.builtin import folder, mail, owner, printer, webhook
+from lanfax.routing.targets import SETTING, TargetPolicy, parse_networks
 
 FOLDER_GUID = "{bd2da2a9-d079-4b39-a5a2-224a4b89eef6}"
 EMAIL_GUID = "{a3b92ecf-daeb-4eac-a06d-66ab2159e96d}"
@@ -61,6 +65,7 @@ class BuiltinRoutes(RoutingExtension):
         file_mode: int = 0o640,
         webhook_attempts: int = 3,
         webhook_backoff: float = 1.0,
+        allow_networks: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -79,13 +84,15 @@ class BuiltinRoutes(RoutingExtension):
             raise ConfigError("webhook_attempts is out of range", hint="use 1 to 10")
         self.webhook_attempts = webhook_attempts
         self.webhook_backoff = webhook_backoff
+        #: Web hooks and mail servers may only be public addresses, or in these networks.
+        self.targets = TargetPolicy(parse_networks(allow_networks))
 
     @classmethod
     def from_config(cls, config: RoutingConfig) -> Self:
         """Options (``[routing.builtin]``): ``lp_command``, ``file_mode`` (octal text or a
         number), ``webhook_attempts``, ``webhook_backoff`` (seconds)."""
         opts = dict(config.options)
-        known = {"lp_command", "file_mode", "webhook_attempts", "webhook_backoff"}
+        known = {"lp_command", "file_mode", "webhook_attempts", "webhook_backoff", "allow_networks"}
         unknown = sorted(set(opts) - known)
         if unknown:
             raise ConfigError(
@@ -105,6 +112,7 @@ class BuiltinRoutes(RoutingExtension):
             file_mode=mode,
             webhook_attempts=int(opts.get("webhook_attempts", 3)),
             webhook_backoff=float(opts.get("webhook_backoff", 1.0)),
+            allow_networks=_networks_option(opts.get("allow_networks", [])),
         )
 
     def methods(self) -> list[RoutingMethodInfo]:
@@ -135,12 +143,31 @@ class BuiltinRoutes(RoutingExtension):
         if guid == FOLDER_GUID:
             return folder.check(info, self.allowed_roots, self.inbox)
         if guid == EMAIL_GUID:
-            return mail.check(info)
+            checked = mail.check(info)
+            self._literal_target(checked["smtp_host"])
+            return checked
         if guid == PRINT_GUID:
             return printer.check(info)
         if guid == USER_GUID:
             return owner.check(info)
-        return webhook.check(info)
+        checked = webhook.check(info)
+        self._literal_target(httpx.URL(checked["url"]).host)
+        return checked
+
+    def _literal_target(self, host: str) -> None:
+        """ConfigError at once for an address (or localhost) the target policy refuses;
+        names are resolved and checked at delivery."""
+        candidate = "127.0.0.1" if host.lower() in ("localhost", "localhost.") else host
+        try:
+            ip = ipaddress.ip_address(candidate.strip("[]"))
+        except ValueError:
+            return
+        why = self.targets.refusal(ip)
+        if why is not None:
+            raise ConfigError(
+                f"{host} is refused as a routing target: {why}",
+                hint=f"an administrator may allow its network with {SETTING}",
+            )
 
     def device_enable(self, method_guid: str, device_id: int, enable: bool | None) -> bool:
         """As the base class; enabling a method that has no routing info yet is refused."""
@@ -174,6 +201,8 @@ class BuiltinRoutes(RoutingExtension):
                     tz=self.tz,
                     mode=self.file_mode,
                 )
+            if m.guid in (EMAIL_GUID, WEBHOOK_GUID):
+                await self._check_target(m.guid, info)
             if m.guid == EMAIL_GUID:
                 return await mail.route(
                     fax, info, callbacks=self.callbacks, tz=self.tz, clock=self.clock
@@ -194,11 +223,34 @@ class BuiltinRoutes(RoutingExtension):
                 attempts=self.webhook_attempts,
                 backoff=self.webhook_backoff,
             )
-        except ConfigError as exc:
+        except (ConfigError, AccessDenied) as exc:
             return RouteResult.failure(str(exc), retryable=False)
         except FaxError as exc:
             # Unavailable (no PDF converter yet), a missing file, ...: may pass later.
             return RouteResult.failure(str(exc), retryable=exc.http_status >= 500)
+
+    async def _check_target(self, guid: str, info: Mapping[str, Any]) -> None:
+        """AccessDenied when the web hook's or mail server's host is (or resolves to) an
+        address the target policy refuses (loopback, link-local, private...)."""
+        if guid == EMAIL_GUID:
+            host, port = str(info["smtp_host"]), int(info["smtp_port"] or 25)
+        else:
+            url = httpx.URL(str(info["url"]))
+            host, port = url.host, url.port or (443 if url.scheme == "https" else 80)
+        if host.lower() in ("localhost", "localhost."):
+            host = "127.0.0.1"
+        await self.targets.check_host(host, port)
+
+
+def _networks_option(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(
+            f"{SETTING} must be a list of networks",
+            hint='e.g. allow_networks = ["127.0.0.0/8"]',
+        )
+    return [str(v) for v in value]
 
 
 __all__ = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -54,7 +55,11 @@ def _template(what: str, max_length: int) -> Any:
 def _ca_file(v: Any) -> str:
     s = text(max_length=4096)(v)
     if s and not Path(s).is_absolute():
-        raise ConfigError(f"{s!r} is not an absolute path", hint="give the CA file's full path")
+        meant = os.path.abspath(s)  # the server keeps the directory it was started in
+        raise ConfigError(
+            f"{s!r} is not an absolute path (it would mean {meant!r})",
+            hint=f"give the CA file's full path, e.g. {meant}",
+        )
     return s
 
 

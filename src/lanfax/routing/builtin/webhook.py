@@ -158,8 +158,9 @@ async def route(
                 status = response.status_code
                 if 200 <= status < 300:
                     return RouteResult(ok=True, reason=f"{url} answered {status}")
-                snippet = response.text[:200].strip()
-                last = f"{url} answered {status} {response.reason_phrase}: {snippet}".rstrip(": ")
+                # The reply's body is never repeated (issue #14): it may be an internal
+                # service's page, and the job's status text is shown to its users.
+                last = f"{url} answered {status} {response.reason_phrase}".rstrip()
                 if 300 <= status < 400:
                     where = response.headers.get("Location", "?")
                     return RouteResult.failure(

@@ -20,12 +20,12 @@ import shutil
 import uuid as uuidlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lanfax import __version__
-from lanfax.model.codes import AccessRight, AccessRightEx, PortFlags
+from lanfax.model.codes import AccessRightEx, DeviceStatus, PortFlags
 from lanfax.model.drafts import (
     IPP_ABORTED,
     IPP_CANCELED,
@@ -46,35 +46,29 @@ from lanfax.model.errors import (
     Unavailable,
 )
 from lanfax.model.jobs import Job
-from lanfax.service.ipp import printer
+from lanfax.service.ipp import intake, jobview, printer
+from lanfax.service.ipp import request as rq
 from lanfax.service.ipp.codec import (
-    Attribute,
     Group,
     GroupTag,
     Message,
     Status,
     Tag,
-    Value,
     attr,
-    collection,
 )
 from lanfax.service.ipp.model import (
-    DOCUMENT_FORMATS,
     FINAL_JOB_STATES,
     FaxRequest,
     IppError,
-    JobState,
     Op,
     Progress,
     broadcast_state,
     fax_request,
     one,
-    text_of,
-    transmission_status,
 )
 from lanfax.service.rights import Caller, right_name
 from lanfax.service.spool import write_durably
-from lanfax.service.submit import parse_submission
+from lanfax.service.submit import Submission, parse_submission
 from lanfax.store.api import JobQuery
 
 if TYPE_CHECKING:
@@ -127,7 +121,9 @@ def _op_group(status_message: str) -> Group:
     )
 
 
-def error_response(request_id: int, status: Status, message: str, version=(1, 1)) -> Message:  # type: ignore[no-untyped-def]
+def error_response(
+    request_id: int, status: Status, message: str, version: tuple[int, int] = (1, 1)
+) -> Message:
     """A response carrying only ``status`` and its ``status-message``."""
     return Message(version, int(status), request_id, (_op_group(message),))
 
@@ -170,7 +166,7 @@ class FaxOut:
             self._db = SqlIpp(self.service.ctx.store)  # type: ignore[arg-type]
         return self._db
 
-    async def _printer_uuid(self) -> str:
+    async def printer_uuid(self) -> str:
         if self._uuid is None:
             ctx = self.service.ctx
             rec = await ctx.get_settings(_NS)
@@ -238,32 +234,6 @@ class FaxOut:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _op_attr(req: Message, name: str) -> Attribute | None:
-        g = req.groups[0]
-        return g.get(name)
-
-    def _target_job(self, req: Message) -> int:
-        """The job a job operation names: ``job-id`` (with printer-uri) or ``job-uri``."""
-        job_id = self._op_attr(req, "job-id")
-        if job_id is not None:
-            v = one(job_id, Tag.INTEGER).value
-            assert isinstance(v, int)
-            return v
-        job_uri = self._op_attr(req, "job-uri")
-        if job_uri is not None:
-            uri = one(job_uri, Tag.URI).value
-            assert isinstance(uri, str)
-            tail = uri.rsplit("/", 1)[-1]
-            if tail.isdigit():
-                return int(tail)
-            raise IppError(Status.NOT_FOUND, f"job-uri {uri!r} names no job of this printer")
-        raise IppError(Status.BAD_REQUEST, "the request names no job (job-id or job-uri)")
-
-    def _check_target_printer(self, req: Message) -> None:
-        if self._op_attr(req, "printer-uri") is None and self._op_attr(req, "job-uri") is None:
-            raise IppError(Status.BAD_REQUEST, "the request has no printer-uri")
-
     async def _get_job(self, job_id: int, caller: Caller, *, manage: bool) -> IppJob:
         job = await self.service.ctx.run(self.db.get_job, job_id)
         if job is None:
@@ -277,59 +247,17 @@ class FaxOut:
             )
         return job
 
-    @staticmethod
-    def _require_submit(caller: Caller) -> None:
-        for right in (AccessRight.JOB_SUBMIT, AccessRightEx.SUBMIT_NORMAL):
-            if not caller.holds(right):
-                raise IppError(
-                    Status.NOT_AUTHORIZED,
-                    f"user {caller.user!r} may not send faxes (lacks the right "
-                    f"{right_name(right)}); ask an administrator",
-                )
-
-    @staticmethod
-    def _job_name(req: Message) -> str:
-        a = req.groups[0].get("job-name") or req.groups[0].get("document-name")
-        return text_of(a, _MAX_JOB_NAME) if a is not None else "print job"
-
-    @staticmethod
-    def _job_groups(req: Message) -> list[Group]:
-        return [g for g in req.groups if g.tag in (GroupTag.OPERATION, GroupTag.JOB)]
-
-    def _document_format(self, req: Message) -> str:
-        a = self._op_attr(req, "document-format")
-        if a is None:
-            return "application/octet-stream"
-        fmt = one(a, Tag.MIME_TYPE).value
-        assert isinstance(fmt, str)
-        fmt = fmt.lower()
-        if fmt not in DOCUMENT_FORMATS:
-            raise IppError(
-                Status.DOCUMENT_FORMAT_NOT_SUPPORTED,
-                f"document-format {fmt!r} is not supported; send one of "
-                f"{', '.join(DOCUMENT_FORMATS)}",
-            )
-        return fmt
-
-    def _check_compression(self, req: Message) -> None:
-        a = self._op_attr(req, "compression")
-        if a is not None and one(a, Tag.KEYWORD).value != "none":
-            raise IppError(
-                Status.COMPRESSION_NOT_SUPPORTED,
-                f"compression {a.values[0].value!r} is not supported; send the document as it is",
-            )
-
     def _validate(self, req: Message, caller: Caller) -> FaxRequest:
         """Everything Validate-Job, Print-Job and Create-Job check before doing anything."""
-        self._check_target_printer(req)
-        self._require_submit(caller)
-        self._check_compression(req)
-        fax = fax_request(self._job_groups(req))
+        rq.check_target_printer(req)
+        rq.require_submit(caller)
+        rq.check_compression(req)
+        fax = fax_request(rq.job_groups(req))
         if fax.destinations:
             self._submission(fax, "check")  # the dialing rules, before anything is kept
         return fax
 
-    def _submission(self, fax: FaxRequest, job_name: str):  # type: ignore[no-untyped-def]
+    def _submission(self, fax: FaxRequest, job_name: str) -> Submission:
         settings = self.service.settings
         data: dict[str, object] = {
             "recipients": [
@@ -360,8 +288,9 @@ class FaxOut:
 
     # -- documents -----------------------------------------------------------------------------
 
-    async def _stage(self, data: bytes, fmt: str) -> tuple[Path, Path]:
-        """The document written durably into a new stage directory: (stage, file)."""
+    async def _stage(self, data: bytes, fmt: str) -> tuple[Path, Path, str]:
+        """The document written durably into a new stage directory: (stage, file, format of
+        the file). A raster stream is decoded there into a TIFF the converter reads."""
         if not data:
             raise IppError(Status.BAD_REQUEST, "the request carries no document data")
         ctx = self.service.ctx
@@ -372,10 +301,11 @@ class FaxOut:
 
             raster = fmt if fmt in RASTER_FORMATS else sniff_raster(data[:8])
             if raster is not None:
-                await ctx.run(_raster_to_tiff, data, raster, path)
+                await ctx.run(intake.raster_to_tiff, data, raster, path)
+                fmt = "image/tiff"  # what is kept (a draft's document) is the decoded TIFF
             else:
                 await ctx.run(write_durably, path, data)
-            return stage, path
+            return stage, path, fmt
         except BaseException:
             await ctx.run(shutil.rmtree, stage, True)
             raise
@@ -385,7 +315,7 @@ class FaxOut:
     ) -> IppJob:
         """Fax the document (or keep it as a draft); the job row follows. Nothing is kept
         when this raises."""
-        stage, path = await self._stage(data, fmt)
+        stage, path, fmt = await self._stage(data, fmt)
         ctx = self.service.ctx
         if not fax.destinations:
             return await self._keep_draft(job, stage, path, fmt)
@@ -409,7 +339,7 @@ class FaxOut:
         try:
             drafts = self.service.spool.root / "drafts"
             name = f"{now.strftime('%Y%m%d%H%M%S')}-{uuidlib.uuid4().hex[:12]}"
-            await ctx.run(_commit_draft_file, path, drafts, name)
+            await ctx.run(intake.commit_draft_file, path, drafts, name)
         finally:
             await ctx.run(shutil.rmtree, stage, True)
         final = drafts / name
@@ -435,6 +365,9 @@ class FaxOut:
         log.info(
             "ipp job %d kept as draft %d for %s", job.ipp_job_id, saved.draft_id, job.user_name
         )
+        from lanfax.service.drafts import Drafts
+
+        await Drafts(self.service).expire()  # a new draft is a good moment to drop old ones
         found = await ctx.run(self.db.get_job, job.ipp_job_id)
         assert found is not None
         return found
@@ -454,10 +387,10 @@ class FaxOut:
         return IppJob(
             ipp_job_id=0,
             user_name=caller.user,
-            job_name=self._job_name(req),
+            job_name=rq.job_name(req),
             created_at=self.service.ctx.clock.now(),
             state=IPP_INCOMING,
-            attributes=_fax_to_json(fax),
+            attributes=intake.fax_to_json(fax),
         )
 
     # -- job state -----------------------------------------------------------------------------
@@ -466,98 +399,21 @@ class FaxOut:
         if job.state == IPP_FAXING:
             jobs = await self.service.list_jobs(JobQuery(limit=1000, broadcast_id=job.broadcast_id))
             return broadcast_state(jobs), jobs
-        if job.state == IPP_INCOMING:
-            return Progress(
-                JobState.PENDING_HELD, ("job-incoming",), "waiting for the document", 0
-            ), []
-        if job.state == IPP_DRAFT:
-            return (
-                Progress(
-                    JobState.COMPLETED,
-                    ("job-completed-successfully",),
-                    job.state_message or "kept as a draft",
-                    0,
-                ),
-                [],
-            )
-        if job.state == IPP_CANCELED:
-            return Progress(
-                JobState.CANCELED, ("job-canceled-by-user",), job.state_message or "canceled", 0
-            ), []
-        return Progress(
-            JobState.ABORTED, ("aborted-by-system",), job.state_message or "aborted", 0
-        ), []
+        return jobview.stored_progress(job), []
 
     async def _job_attributes(
         self, job: IppJob, where: Endpoint, requested: Sequence[str] | None
     ) -> Group:
         progress, jobs = await self._progress(job)
-        base = where.primary
-        up = self.service.started_at or job.created_at
-
-        def rel(t: datetime | None) -> Value:
-            if t is None:
-                return Value(Tag.NO_VALUE)
-            return Value(Tag.INTEGER, max(1, int((t - up).total_seconds()) + 1))
-
-        started = min((j.started_at for j in jobs if j.started_at), default=None)
-        ended: datetime | None = None
-        if progress.state in FINAL_JOB_STATES:
-            ended = job.completed_at or max(
-                (j.completed_at for j in jobs if j.completed_at), default=None
-            )
-        dests = [
-            collection(
-                attr("destination-uri", Tag.URI, f"tel:{j.recipient_number}"),
-                attr("images-completed", Tag.INTEGER, j.pages_done),
-                attr("transmission-status", Tag.ENUM, transmission_status(j)),
-            )
-            for j in jobs
-        ]
-        attrs: list[Attribute] = [
-            attr("job-id", Tag.INTEGER, job.ipp_job_id),
-            attr("job-uri", Tag.URI, f"{base}/{job.ipp_job_id}"),
-            attr("job-printer-uri", Tag.URI, base),
-            attr("job-name", Tag.NAME, job.job_name or "print job"),
-            attr("job-originating-user-name", Tag.NAME, job.user_name),
-            attr("job-state", Tag.ENUM, int(progress.state)),
-            attr("job-state-reasons", Tag.KEYWORD, *progress.reasons),
-            attr("job-state-message", Tag.TEXT, progress.message[:255]),
-            attr(
-                "job-printer-up-time",
-                Tag.INTEGER,
-                max(1, int((self.service.clock.now() - up).total_seconds()) + 1),
-            ),
-            Attribute("time-at-creation", (rel(job.created_at),)),
-            Attribute("time-at-processing", (rel(started),)),
-            Attribute("time-at-completed", (rel(ended),)),
-            attr("date-time-at-creation", Tag.DATE_TIME, job.created_at),
-            attr("job-impressions-completed", Tag.INTEGER, progress.pages_done),
-            attr("job-media-sheets-completed", Tag.INTEGER, progress.pages_done),
-            attr("number-of-documents", Tag.INTEGER, 0 if job.state == IPP_INCOMING else 1),
-            attr(
-                "job-uuid",
-                Tag.URI,
-                f"urn:uuid:{uuidlib.uuid5(uuidlib.NAMESPACE_URL, f'{base}/{job.ipp_job_id}')}",
-            ),
-        ]
-        if dests:
-            attrs.append(Attribute("destination-statuses", tuple(dests)))
-        if job.draft_id is not None:
-            attrs.append(attr("lanfax-draft-id", Tag.INTEGER, job.draft_id))
-        return Group(GroupTag.JOB, tuple(printer.select(attrs, requested)))
-
-    @staticmethod
-    def _requested(req: Message) -> list[str] | None:
-        a = req.groups[0].get("requested-attributes")
-        if a is None:
-            return None
-        out = []
-        for v in a.values:
-            if v.tag != Tag.KEYWORD or not isinstance(v.value, str):
-                raise IppError(Status.BAD_REQUEST, "requested-attributes must be keywords")
-            out.append(v.value)
-        return out
+        return jobview.job_group(
+            job,
+            progress,
+            jobs,
+            base=where.primary,
+            up=self.service.started_at or job.created_at,
+            now=self.service.clock.now(),
+            requested=requested,
+        )
 
     # -- operations ----------------------------------------------------------------------------
     # Each returns (groups after the operation group, status-message, status).
@@ -565,7 +421,7 @@ class FaxOut:
     async def _get_printer_attributes(
         self, req: Message, caller: Caller, where: Endpoint
     ) -> Result:
-        self._check_target_printer(req)
+        rq.check_target_printer(req)
         svc = self.service
         ports = svc.ports()
         modems = [
@@ -581,7 +437,7 @@ class FaxOut:
         )
         facts = printer.PrinterFacts(
             uris=where.uris,
-            uuid=await self._printer_uuid(),
+            uuid=await self.printer_uuid(),
             name=self.name,
             info="lanfax network fax printer",
             location="",
@@ -592,14 +448,14 @@ class FaxOut:
             retry_delay_min=max(1, cfg.retry_delay),
             up_time=int((now - started).total_seconds()) + 1,
             now=now,
-            processing=any(p.state.name == "SENDING" for p in ports),
+            processing=any(p.state in (DeviceStatus.DIALING, DeviceStatus.SENDING) for p in ports),
             queued=len(queued),
         )
-        attrs = printer.select(printer.printer_attributes(facts), self._requested(req))
+        attrs = printer.select(printer.printer_attributes(facts), rq.requested(req))
         return [Group(GroupTag.PRINTER, tuple(attrs))], "successful-ok", Status.OK
 
     async def _identify_printer(self, req: Message, caller: Caller, where: Endpoint) -> Result:
-        self._check_target_printer(req)
+        rq.check_target_printer(req)
         log.info(
             "Identify-Printer from %s (%s): this printer is lanfax's fax service",
             caller.user,
@@ -609,13 +465,13 @@ class FaxOut:
 
     async def _validate_job(self, req: Message, caller: Caller, where: Endpoint) -> Result:
         self._validate(req, caller)
-        self._document_format(req)
-        self._job_name(req)
+        rq.document_format(req)
+        rq.job_name(req)
         return [], "the job would be accepted", Status.OK
 
     async def _print_job(self, req: Message, caller: Caller, where: Endpoint) -> Result:
         fax = self._validate(req, caller)
-        fmt = self._document_format(req)
+        fmt = rq.document_format(req)
         job = await self._accept_document(
             self._new_job(req, caller, fax), fax, req.data, fmt, caller
         )
@@ -648,13 +504,13 @@ class FaxOut:
         )
 
     async def _send_document(self, req: Message, caller: Caller, where: Endpoint) -> Result:
-        job_id = self._target_job(req)
-        last = self._op_attr(req, "last-document")
+        job_id = rq.target_job(req)
+        last = rq.op_attr(req, "last-document")
         if last is None:
             raise IppError(Status.BAD_REQUEST, "Send-Document needs last-document")
         is_last = one(last, Tag.BOOLEAN).value
-        self._require_submit(caller)
-        self._check_compression(req)
+        rq.require_submit(caller)
+        rq.check_compression(req)
         job = await self._get_job(job_id, caller, manage=True)
         if job.user_name != caller.user:
             raise IppError(Status.NOT_AUTHORIZED, f"job {job_id} was created by another user")
@@ -675,8 +531,8 @@ class FaxOut:
                     Status.OK,
                 )
             raise IppError(Status.BAD_REQUEST, "Send-Document carries no document data")
-        fmt = self._document_format(req)
-        fax = _fax_from_json(job.attributes)
+        fmt = rq.document_format(req)
+        fax = intake.fax_from_json(job.attributes)
         self._busy.add(job_id)
         try:
             job = await self._accept_document(job, fax, req.data, fmt, caller)
@@ -700,21 +556,21 @@ class FaxOut:
         )
 
     async def _close_job(self, req: Message, caller: Caller, where: Endpoint) -> Result:
-        job = await self._get_job(self._target_job(req), caller, manage=True)
+        job = await self._get_job(rq.target_job(req), caller, manage=True)
         if job.state == IPP_INCOMING and job.ipp_job_id not in self._busy:
             job = await self._save(job, state=IPP_ABORTED, state_message="closed with no document")
         return [], "closed", Status.OK
 
     async def _get_job_attributes(self, req: Message, caller: Caller, where: Endpoint) -> Result:
-        job = await self._get_job(self._target_job(req), caller, manage=False)
+        job = await self._get_job(rq.target_job(req), caller, manage=False)
         return (
-            [await self._job_attributes(job, where, self._requested(req))],
+            [await self._job_attributes(job, where, rq.requested(req))],
             "successful-ok",
             Status.OK,
         )
 
     async def _get_jobs(self, req: Message, caller: Caller, where: Endpoint) -> Result:
-        self._check_target_printer(req)
+        rq.check_target_printer(req)
         g = req.groups[0]
         which = "not-completed"
         if (a := g.get("which-jobs")) is not None:
@@ -724,7 +580,8 @@ class FaxOut:
                     Status.ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
                     f"which-jobs {which!r} is not supported (completed, not-completed, all)",
                 )
-        mine = bool(g.get("my-jobs") and one(g.get("my-jobs"), Tag.BOOLEAN).value)  # type: ignore[arg-type]
+        my_jobs = g.get("my-jobs")
+        mine = my_jobs is not None and one(my_jobs, Tag.BOOLEAN).value is True
         limit = 1000
         if (a := g.get("limit")) is not None:
             v = one(a, Tag.INTEGER).value
@@ -732,7 +589,7 @@ class FaxOut:
             limit = max(1, min(v, 1000))
         if not mine and not caller.holds(AccessRightEx.QUERY_JOBS):
             mine = True  # the own-jobs rule: a user sees its own printed jobs
-        requested = self._requested(req) or ["job-id", "job-uri"]
+        requested = rq.requested(req) or ["job-id", "job-uri"]
         rows = await self.service.ctx.run(
             self.db.list_jobs, caller.user if mine else None, limit=1000
         )
@@ -766,7 +623,7 @@ class FaxOut:
         return True
 
     async def _cancel_job(self, req: Message, caller: Caller, where: Endpoint) -> Result:
-        job = await self._get_job(self._target_job(req), caller, manage=True)
+        job = await self._get_job(rq.target_job(req), caller, manage=True)
         if not await self._cancel(job):
             progress, _ = await self._progress(job)
             raise IppError(
@@ -777,7 +634,7 @@ class FaxOut:
         return [], "canceled", Status.OK
 
     async def _cancel_my_jobs(self, req: Message, caller: Caller, where: Endpoint) -> Result:
-        self._check_target_printer(req)
+        rq.check_target_printer(req)
         rows = await self.service.ctx.run(
             self.db.list_jobs, caller.user, limit=1000, states=(IPP_INCOMING, IPP_FAXING)
         )
@@ -785,56 +642,3 @@ class FaxOut:
         for job in rows:
             n += await self._cancel(job)
         return [], f"{n} job(s) canceled", Status.OK
-
-
-def _commit_draft_file(path: Path, folder: Path, name: str) -> None:
-    from lanfax.service.spool import fsync_dir
-
-    folder.mkdir(parents=True, exist_ok=True)
-    path.replace(folder / name)
-    fsync_dir(folder)
-
-
-def _raster_to_tiff(data: bytes, fmt: str, out: Path) -> None:
-    """Decode a PWG/Apple raster stream into a greyscale TIFF the converter takes."""
-    from lanfax.documents.ippraster import RasterError, decode_to_tiff
-
-    try:
-        decode_to_tiff(data, fmt, out)
-    except RasterError as exc:
-        raise IppError(Status.DOCUMENT_FORMAT_ERROR, str(exc)) from None
-
-
-def _fax_to_json(fax: FaxRequest) -> dict[str, object]:
-    from lanfax.model.wire import to_wire
-
-    return {
-        "destinations": [
-            {"number": d.number, "uri": d.uri, "to_name": d.to_name} for d in fax.destinations
-        ],
-        "cover": to_wire(fax.cover) if fax.cover is not None else None,
-        "retries": fax.retries,
-        "retry_delay_min": fax.retry_delay_min,
-    }
-
-
-def _fax_from_json(data: dict[str, object]) -> FaxRequest:
-    from lanfax.model.jobs import CoverPageInfo
-    from lanfax.model.wire import from_wire
-    from lanfax.service.ipp.model import Destination
-
-    raw = data.get("destinations")
-    items = raw if isinstance(raw, list) else []
-    dests = tuple(
-        Destination(str(d["number"]), str(d["uri"]), str(d.get("to_name", "")))
-        for d in items
-        if isinstance(d, dict)
-    )
-    cover = data.get("cover")
-    retries, delay = data.get("retries"), data.get("retry_delay_min")
-    return FaxRequest(
-        dests,
-        from_wire(CoverPageInfo, cover) if isinstance(cover, dict) else None,
-        retries if isinstance(retries, int) else None,
-        delay if isinstance(delay, int) else None,
-    )

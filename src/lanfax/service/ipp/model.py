@@ -230,7 +230,13 @@ def cover_sheet(v: Value) -> CoverPageInfo:
             )
         field, limit = _COVER_MEMBERS[name]
         fields[field] = text_of(member, limit)
-    return CoverPageInfo(**fields)  # type: ignore[arg-type]  # all str fields
+    return CoverPageInfo(
+        sdr_name=fields.get("sdr_name", ""),
+        rec_name=fields.get("rec_name", ""),
+        subject=fields.get("subject", ""),
+        note=fields.get("note", ""),
+        sdr_company=fields.get("sdr_company", ""),
+    )
 
 
 def fax_request(groups: Sequence[Group]) -> FaxRequest:

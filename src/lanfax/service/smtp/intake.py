@@ -8,7 +8,9 @@ spooled mail in the order received:
 1. if jobs of broadcast ``<id>`` exist, they were committed before a crash: go to 3;
 2. reads the mail (:mod:`.message`), checks the sender's rights and every number (dialing
    rules, blocked numbers: :func:`lanfax.service.submit.parse_submission`), stages the
-   documents and submits them as ONE broadcast whose id is the spool id - the jobs of all
+   documents (an HTML text that is faxed as pages of its own is laid out by
+   :func:`lanfax.documents.html_to_pdf` first, with the mail's ``cid:`` pictures) and submits
+   them as ONE broadcast whose id is the spool id - the jobs of all
    recipients commit in one transaction, or none does;
 3. commits the "accepted" reply (or, when step 2 refused the mail, the "refused" reply) to
    the receipts table, idempotent by ``smtp:<id>``, which the receipts mailer sends;
@@ -31,6 +33,7 @@ import logging
 import os
 import secrets
 import shutil
+import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,7 +154,8 @@ def submission_data(
 ) -> tuple[dict[str, Any], bool]:
     """The ``params`` of a submission for this mail (as the HTTP API takes them), and
     whether the mail's text is a document of its own, in front of the attachments (a mail
-    with no attachment, or a text too long for the cover page's message box)."""
+    with no attachment, a text too long for the cover page's message box, or an HTML text
+    with tables, pictures or headings, which the note's plain text would lose)."""
     recipients = [
         {"recipient_number": r.number, "recipient_name": r.name}
         for r in _unique(envelope.recipients)
@@ -167,13 +171,16 @@ def submission_data(
         data["delivery_report_type"] = "email"
         data["delivery_report_address"] = reply_to
         data["receipt_summary"] = len(recipients) > 1
-    if not content.documents and not content.body:
+    rich = content.html_is_rich
+    if not content.documents and not content.body and not rich:
         raise InvalidInput(
             "the mail has nothing to fax: no attachment and no text",
             hint="attach the documents (PDF, images, TIFF, office files, text) "
             "or write the text to fax in the mail",
         )
-    text_is_document = bool(content.body) and (not content.documents or not note_fits(content.body))
+    text_is_document = (bool(content.body) or rich) and (
+        not content.documents or rich or not note_fits(content.body)
+    )
     cover: dict[str, Any] = {}
     if text_is_document and content.subject:
         cover = {"subject": content.subject}
@@ -358,7 +365,10 @@ class MailIntake:
             extra[MESSAGE_ID_KEY] = content.message_id
         submission = dataclasses.replace(submission, extra=extra)
         items = [(d.label, d.data) for d in content.documents]
-        if text_is_document:
+        if text_is_document and content.html:
+            pdf = await ctx.run_heavy(render_html, content, envelope.mail_id)
+            items.insert(0, ("the mail's text", pdf))
+        elif text_is_document:
             items.insert(0, ("the mail's text", content.body.encode("utf-8") + b"\n"))
         total = sum(len(blob) for _, blob in items)
         if total > service.settings.max_upload_bytes:
@@ -450,6 +460,21 @@ class MailIntake:
             broadcast_id=envelope.mail_id,
             facts={"reason": reason, "message_id": content.message_id},
         )
+
+
+def render_html(content: MailContent, mail_id: str = "") -> bytes:
+    """The mail's HTML text laid out as PDF (blocking; WeasyPrint): its ``cid:`` pictures are
+    used, nothing is fetched (remote pictures, tracking pixels are left out and logged).
+    Raises DocumentError (refusing the mail, saying why) when it cannot be laid out."""
+    from lanfax.documents import html_to_pdf
+
+    resources = {url: (data, mime) for url, data, mime in content.resources}
+    with tempfile.TemporaryDirectory(prefix="lanfax-mail-") as tmp:
+        out = Path(tmp) / "text.pdf"
+        warnings = html_to_pdf(content.html, out, resources=resources, label="the mail's text")
+        for warning in warnings:
+            log.info("e-mail to fax: mail %s: %s", mail_id, warning)
+        return out.read_bytes()
 
 
 def _remove(path: Path) -> None:

@@ -8,7 +8,8 @@
   address book (``sales@...``, ``Jane_Doe@...``: ``@sales``, ``@Jane Doe``).
 * :func:`parse_message` - the raw message -> :class:`MailContent`: the documents to fax in
   the order the mail holds them, the subject, the body as text (an HTML body made readable
-  text, never its source), the sender. A part that cannot be decoded or an empty
+  text, never its source), the body's HTML (when the mail has one) with the pictures it
+  shows by ``cid:``, the sender. A part that cannot be decoded or an empty
   attachment is an :class:`~lanfax.model.errors.InvalidInput` naming it.
 
 Which parts are documents: every part that is an attachment (``Content-Disposition:
@@ -16,7 +17,10 @@ attachment`` or a file name) and every non-text part that is not a picture of an
 (a ``multipart/related`` part with a Content-ID, such as a signature's logo), except
 signatures, keys, TNEF and business cards (:data:`NOT_DOCUMENTS`). The body is the text part
 a mail client shows (plain preferred to HTML in a ``multipart/alternative``); further inline
-text parts (a list footer) are added to it. An encrypted mail is refused.
+text parts (a list footer) are added to it. The HTML of the body (the HTML body, or the HTML
+alternative of a plain body) is kept too: the intake faxes it laid out
+(:func:`lanfax.documents.html_to_pdf`) when it becomes pages of its own. An encrypted mail
+is refused.
 """
 
 from __future__ import annotations
@@ -112,6 +116,9 @@ _BLOCKS = {
     "dt", "dd",
 }  # fmt: skip
 _SKIP = {"script", "style", "head", "title", "template", "noscript"}
+#: Elements whose layout a cover page's note (plain text) loses: an HTML body holding one is
+#: faxed laid out, as pages of its own.
+_RICH = {"table", "img", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "svg", "picture"}
 
 
 class _TextOf(HTMLParser):
@@ -120,8 +127,11 @@ class _TextOf(HTMLParser):
         self.out: list[str] = []
         self.skip = 0
         self.pre = 0
+        self.rich = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _RICH and not self.skip:
+            self.rich = True
         if tag in _SKIP:
             self.skip += 1
         elif tag == "li":
@@ -134,6 +144,8 @@ class _TextOf(HTMLParser):
             self.pre += 1
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _RICH and not self.skip:
+            self.rich = True
         if tag in ("br", "hr"):
             self.out.append("\n")
 
@@ -161,6 +173,15 @@ def html_to_text(html: str) -> str:
     lines = [line.strip() for line in "".join(parser.out).splitlines()]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def html_is_rich(html: str) -> bool:
+    """Whether ``html`` holds what plain text cannot show: a table, a picture, a heading,
+    preformatted text. (Paragraphs, line breaks, lists, bold and links read fine as text.)"""
+    parser = _TextOf()
+    parser.feed(html)
+    parser.close()
+    return parser.rich
 
 
 # -- the message ----------------------------------------------------------------------------
@@ -219,6 +240,17 @@ class MailContent:
     message_id: str = ""
     body: str = ""
     documents: tuple[MailDocument, ...] = field(default_factory=tuple)
+    #: The body's HTML source ("" for a plain-text mail), to be laid out, never shown as is.
+    html: str = ""
+    #: The pictures the HTML shows by ``cid:`` (parts of its ``multipart/related`` with a
+    #: Content-ID): ``(url, content, mime type)``, the url as the HTML writes it
+    #: (``"cid:logo@example"``).
+    resources: tuple[tuple[str, bytes, str], ...] = field(default_factory=tuple)
+
+    @property
+    def html_is_rich(self) -> bool:
+        """Whether the body's HTML shows more than its text does (see :func:`html_is_rich`)."""
+        return bool(self.html) and html_is_rich(self.html)
 
 
 def _first_address(msg: EmailMessage, header: str) -> Address | None:
@@ -238,7 +270,7 @@ def _clean(text: str, limit: int) -> str:
     return text[:limit]
 
 
-def _text_of(part: Message, label: str) -> str:
+def _source_of(part: Message, label: str) -> str:
     try:
         content = part.get_content()  # type: ignore[attr-defined]
     except (LookupError, ValueError, AssertionError) as exc:
@@ -247,7 +279,11 @@ def _text_of(part: Message, label: str) -> str:
         ) from None
     if isinstance(content, bytes):
         content = content.decode("utf-8", "replace")
-    text = str(content)
+    return str(content)
+
+
+def _text_of(part: Message, label: str) -> str:
+    text = _source_of(part, label)
     if part.get_content_subtype() == "html":
         text = html_to_text(text)
     return text
@@ -305,8 +341,12 @@ def parse_message(raw: bytes) -> MailContent:
     body_part = msg.get_body(preferencelist=("plain", "html"))
     if body_part is not None and _is_attachment(body_part):
         body_part = None
+    html_part = msg.get_body(preferencelist=("html",)) if body_part is not None else None
+    if html_part is not None and _is_attachment(html_part):
+        html_part = None
     body: list[str] = []
     documents: list[MailDocument] = []
+    resources: list[tuple[str, bytes, str]] = []
 
     def visit(part: Message, parent: str) -> None:
         ctype = part.get_content_type()
@@ -325,13 +365,20 @@ def parse_message(raw: bytes) -> MailContent:
         if part is body_part:
             body.append(_text_of(part, "the mail's text"))
             return
+        if part is html_part:
+            return  # the HTML rendering of the plain body (in a multipart/related)
         maintype = part.get_content_maintype()
         attached = _is_attachment(part)
         if not attached:
             if parent == "alternative":
                 return  # another rendering of the body
             if parent == "related" and part.get("content-id"):
-                return  # a picture of the HTML body (a logo), not a document
+                # a picture of the HTML body (a logo), not a document
+                cid = str(part.get("content-id")).strip().strip("<>").strip()
+                payload = part.get_payload(decode=True)
+                if cid and isinstance(payload, bytes) and payload:
+                    resources.append((f"cid:{cid}", payload, ctype))
+                return
             if maintype == "text":
                 body.append(_text_of(part, "a text part of the mail"))
                 return
@@ -355,8 +402,11 @@ def parse_message(raw: bytes) -> MailContent:
 
     visit(msg, "")
     text = "\n\n".join(t.strip() for t in body if t.strip())
+    html = _source_of(html_part, "the mail's HTML text") if html_part is not None else ""
     return dataclasses.replace(
         head,
         body=_clean(text, 20_000),
         documents=tuple(documents),
+        html=html if html.strip() else "",
+        resources=tuple(resources),
     )

@@ -5,7 +5,7 @@
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, download, when } from "./api.js";
-import { subscribe } from "./events.js";
+import { subscribe, subscribeJobs, throttled } from "./events.js";
 import { Field, Notice, Problem, Status, useId, useLoad } from "./ui.js";
 
 const CONFIG_LABELS = {
@@ -130,10 +130,26 @@ function LevelField({ cat, onChange }) {
 
 export function DevicesPage() {
   const [ports, error, reload] = useLoad(() => api("/ports"), []);
+  // The providers (FaxEnumerateProviders), with the ones that have no device yet.
+  const [providers] = useLoad(() => api("/providers").catch(() => ({ providers: [] })), []);
+  const known = new Map(((providers && providers.providers) || []).map((p) => [p.name, p]));
+  const names = [...new Set([...(ports || []).map((p) => p.provider), ...known.keys()])];
   return html`<section>
-    <h1>Devices</h1>
+    <h1>Devices and providers</h1>
     <${Problem} error=${error} />
-    ${ports ? ports.map((p) => html`<${Device} key=${p.device_id} port=${p} onSaved=${reload} />`) : html`<p>Loading…</p>`}
+    ${ports
+      ? names.map(
+          (provider) => html`<section aria-label=${"Provider " + provider} class="provider">
+            <h2 class="provider">${(known.get(provider) || {}).friendly_name || provider}
+              <small>provider ${provider}${known.has(provider) ? html` · <${Status} value=${known.get(provider).state} />` : null}
+              ${known.get(provider) && known.get(provider).error ? ` · ${known.get(provider).error}` : ""}</small></h2>
+            ${ports.some((p) => p.provider === provider) ? null : html`<p class="hint">No device.</p>`}
+            ${ports.filter((p) => p.provider === provider).map(
+              (p) => html`<${Device} key=${p.device_id} port=${p} onSaved=${reload} />`,
+            )}
+          </section>`,
+        )
+      : html`<p>Loading…</p>`}
   </section>`;
 }
 
@@ -152,7 +168,8 @@ function Device({ port, onSaved }) {
     let live = true;
     const load = () => api(`/ports/${dev}/status`).then((s) => live && setStatus(s), () => {});
     load();
-    const stop = subscribe((ev) => ev.device_id === dev && load());
+    const soon = throttled(load);
+    const stop = subscribe((ev) => ev.device_id === dev && soon());
     return () => {
       live = false;
       stop();
@@ -182,8 +199,8 @@ function Device({ port, onSaved }) {
     }
   }
   return html`<article class="card" id=${"device-" + dev} aria-label=${port.device_name}>
-    <h2>${port.device_name} <small>${port.provider} · number ${port.number || "–"}</small>
-      ${status ? html` <${Status} value=${status.status} />` : null}</h2>
+    <h3>${port.device_name} <small>${port.provider} · number ${port.number || "–"}</small>
+      ${status ? html` <${Status} value=${status.status} />` : null}</h3>
     ${status && status.job_id ? html`<p class="hint">Job ${status.job_id}: ${status.job_type} ${status.phone_number || status.caller_id}, page ${status.current_page} of ${status.total_pages}</p>` : null}
     <${Problem} error=${error} />
     <form onSubmit=${save} class="grid" aria-label=${"Properties of " + port.device_name}>
@@ -379,6 +396,9 @@ export function SecurityPage({ who }) {
   const [audit] = useLoad(() => api("/audit?limit=50"), []);
   const [problem, setProblem] = useState(null);
   const [created, setCreated] = useState("");
+  const [editing, setEditing] = useState(null);
+  // Every right's name: an administrator holds them all (one source of truth: the server).
+  const allRights = [...new Set([who.rights, ...(users || []).map((u) => [...u.rights, ...u.revoked])].flat())];
   const [form, setForm] = useState({ name: "", role: "user", password: "" });
   const [tok, setTok] = useState({ user: who.user, label: "", days: "" });
   const ids = { name: useId("user-name"), role: useId("user-role"), pw: useId("user-password"),
@@ -404,8 +424,22 @@ export function SecurityPage({ who }) {
           <select id=${"role-" + u.name} value=${u.role} onChange=${(e) => run(() => api(`/users/${u.name}`, { method: "PATCH", json: { grant: [e.target.value] } }))}>
             ${["user", "operator", "administrator"].map((r) => html`<option value=${r}>${r}</option>`)}
           </select></td>
-        <td><small>${u.rights.join(", ")}</small></td>
+        <td><small>${u.rights.join(", ")}</small>
+          ${editing === u.name
+            ? html`<fieldset class="rights" id=${"rights-" + u.name}><legend>Rights of ${u.name}</legend>
+                ${allRights.map((r) => {
+                  const id = `right-${u.name}-${r}`;
+                  const held = u.rights.includes(r);
+                  return html`<div class="check"><input type="checkbox" id=${id} checked=${held}
+                    onChange=${(e) => run(() => api(`/users/${u.name}`, { method: "PATCH", json: { [e.target.checked ? "grant" : "revoke"]: [r] } }))} />
+                    <label for=${id}>${r.replace(/_/g, " ")}</label></div>`;
+                })}
+                <p class="hint">A granted or revoked right overrides the role (${u.granted.length ? "granted: " + u.granted.join(", ") : "none granted"}${u.revoked.length ? "; revoked: " + u.revoked.join(", ") : ""}).</p>
+              </fieldset>`
+            : null}</td>
         <td class="buttons">
+          <button type="button" class="small secondary" aria-expanded=${editing === u.name}
+            onClick=${() => setEditing(editing === u.name ? null : u.name)}>rights…</button>
           <button type="button" class="small secondary" onClick=${() => {
             const pw = prompt(`New password for ${u.name} (8 characters or more)`);
             if (pw) run(() => api(`/users/${u.name}`, { method: "PATCH", json: { password: pw } }));
@@ -450,7 +484,7 @@ export function ActivityPage() {
     for (const [k, v] of Object.entries(applied)) if (v) q.set(k, v);
     return api(`/jobs?${q}`);
   }, [applied]);
-  useEffect(() => subscribe((ev) => ev.job_id && reload()), [applied]);
+  useEffect(() => subscribeJobs(() => reload(), 1000), [applied]);
   const csv = new URLSearchParams();
   if (range.since) csv.set("since", new Date(range.since).toISOString());
   if (range.until) csv.set("until", new Date(range.until).toISOString());

@@ -6,10 +6,11 @@ import { html, render } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, setCsrf, whenLoggedOut } from "./api.js";
 import { closeStream, onStreamState, openStream, streamState } from "./events.js";
-import { Field, Problem, go, useId, useRoute } from "./ui.js";
+import { Field, go, useId, useRoute } from "./ui.js";
 import { SendPage } from "./send.js";
 import { OutboxPage, IncomingPage } from "./outbox.js";
 import { ArchivePage } from "./archive.js";
+import { ContactsPage, DraftsPage, OutRoutingPage } from "./more.js";
 import {
   ActivityPage,
   CoversPage,
@@ -22,14 +23,17 @@ import {
 const USER_PAGES = [
   { path: "send", label: "Send a fax", right: "job_submit" },
   { path: "outbox", label: "Outbox" },
-  { path: "inbox", label: "Inbox", right: "query_in_archive" },
-  { path: "sent", label: "Sent Items", right: "query_out_archive" },
+  { path: "drafts", label: "Drafts", right: "job_submit" },
+  { path: "inbox", label: "Inbox" },
+  { path: "sent", label: "Sent Items" },
   { path: "incoming", label: "Incoming" },
+  { path: "contacts", label: "Contacts" },
 ];
 const ADMIN_PAGES = [
   { path: "admin/server", label: "Server" },
   { path: "admin/devices", label: "Devices" },
   { path: "admin/routing", label: "Incoming routing" },
+  { path: "admin/outrouting", label: "Outgoing routing" },
   { path: "admin/covers", label: "Cover pages" },
   { path: "admin/security", label: "Security" },
   { path: "admin/activity", label: "Activity" },
@@ -117,6 +121,7 @@ function Page({ route, who }) {
       server: ServerPage,
       devices: DevicesPage,
       routing: RoutingPage,
+      outrouting: OutRoutingPage,
       covers: CoversPage,
       security: SecurityPage,
       activity: ActivityPage,
@@ -133,6 +138,10 @@ function Page({ route, who }) {
       return html`<${ArchivePage} who=${who} direction="outgoing" id=${arg} page=${more} />`;
     case "incoming":
       return html`<${IncomingPage} who=${who} />`;
+    case "drafts":
+      return html`<${DraftsPage} who=${who} />`;
+    case "contacts":
+      return html`<${ContactsPage} who=${who} />`;
     case "outbox":
     default:
       return html`<${OutboxPage} who=${who} id=${head === "outbox" ? arg : undefined} />`;
@@ -195,4 +204,3 @@ function App() {
 }
 
 render(html`<${App} />`, document.getElementById("app"));
-export { Problem };

@@ -5,7 +5,7 @@
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, download, when } from "./api.js";
-import { subscribe } from "./events.js";
+import { subscribeJobs } from "./events.js";
 import { Field, Notice, Problem, go, useId, useLoad } from "./ui.js";
 
 const TITLES = { incoming: "Inbox", outgoing: "Sent Items" };
@@ -28,13 +28,7 @@ export function ArchivePage({ who, direction, id }) {
     return api(`/archive/${direction}?${q}`);
   }, [direction, applied, tick]);
   // A newly archived fax shows up without a reload: a finished job may have been archived.
-  useEffect(
-    () =>
-      subscribe((ev) => {
-        if (["completed", "job_changed"].includes(ev.event) && ev.job_id) setTick((t) => t + 1);
-      }),
-    [],
-  );
+  useEffect(() => subscribeJobs(() => setTick((t) => t + 1), 1000), []);
   const entries = (page && page.entries) || [];
   const selected = id ? entries.find((e) => String(e.archive_id) === id) : null;
   const config = who.rights.includes("query_config");
@@ -130,6 +124,12 @@ function Viewer({ entry, direction, who, onDeleted }) {
       ${canDelete ? html`<button type="button" class="danger" onClick=${remove}>Delete</button>` : null}
     </div>
     ${forward ? html`<${Forward} base=${base} onDone=${() => setForward(false)} />` : null}
+    ${direction === "incoming"
+      ? html`<p class="hint" id="owner">In the inbox of ${entry.user_name || "the server (nobody's)"}.</p>`
+      : null}
+    ${direction === "incoming" && who.rights.includes("manage_receive_folder")
+      ? html`<${Reassign} entry=${entry} onDone=${onDeleted} />`
+      : null}
     <div class="viewer-body">
       <ol class="thumbs" aria-label="Pages">
         ${pages.map(
@@ -174,5 +174,31 @@ function Forward({ base, onDone }) {
     <button type="submit">Forward</button>
     <button type="button" class="link" onClick=${onDone}>close</button>
     ${done ? html`<${Notice}>${done} <a href="#/outbox">Outbox</a><//>` : null}
+  </form>`;
+}
+
+function Reassign({ entry, onDone }) {
+  const [to, setTo] = useState("");
+  const [error, setError] = useState(null);
+  const [accounts] = useLoad(() => api("/accounts", { quiet: true }).catch(() => ({ accounts: [] })), []);
+  const id = useId("reassign-to");
+  async function move(e) {
+    e.preventDefault();
+    setError(null);
+    try {
+      await api("/accounts/reassign", { method: "POST", json: { job_id: entry.job_id, to } });
+      onDone();
+    } catch (err) {
+      setError(err.hint ? `${err.message} (${err.hint})` : err.message);
+    }
+  }
+  return html`<form class="forward" onSubmit=${move} aria-label="Move to another inbox">
+    <${Field} label="Move to the inbox of" id=${id} error=${error}>
+      <select id=${id} value=${to} onChange=${(e) => setTo(e.target.value)}>
+        <option value="">the server (nobody's)</option>
+        ${((accounts && accounts.accounts) || []).map((a) => html`<option value=${a.name}>${a.name}</option>`)}
+      </select>
+    <//>
+    <button type="submit" class="secondary">Move</button>
   </form>`;
 }

@@ -68,3 +68,43 @@ export function subscribe(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
 }
+
+/**
+ * Call `fn(batch)` for events that name jobs, batched: `batch` maps each job id to
+ * "changed" or "deleted", at most once every `ms` milliseconds. A busy server sends many
+ * events per job (every page); the pages refetch each job once per batch, not per event.
+ */
+export function subscribeJobs(fn, ms = 250) {
+  let pending = new Map();
+  let timer = null;
+  const stop = subscribe((ev) => {
+    if (!ev.job_id || ev.job_id === 4294967295) return;
+    const was = pending.get(ev.job_id);
+    pending.set(ev.job_id, ev.event === "deleted" || was === "deleted" ? "deleted" : "changed");
+    if (!timer) {
+      timer = setTimeout(() => {
+        const batch = pending;
+        pending = new Map();
+        timer = null;
+        fn(batch);
+      }, ms);
+    }
+  });
+  return () => {
+    stop();
+    if (timer) clearTimeout(timer);
+  };
+}
+
+/** `fn`, run at most once every `ms` milliseconds however often the result is called. */
+export function throttled(fn, ms = 300) {
+  let timer = null;
+  return () => {
+    if (!timer) {
+      timer = setTimeout(() => {
+        timer = null;
+        fn();
+      }, ms);
+    }
+  };
+}

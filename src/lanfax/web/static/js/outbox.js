@@ -4,7 +4,7 @@
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, download, when } from "./api.js";
-import { subscribe } from "./events.js";
+import { subscribe, subscribeJobs, throttled } from "./events.js";
 import { Notice, Problem, Status, go } from "./ui.js";
 
 const WAITING = ["pending", "retrying", "no_line"];
@@ -30,14 +30,16 @@ function useLiveJobs(types, keep = () => true) {
         return [job, ...rest].sort((a, b) => b.job_id - a.job_id);
       });
     const remove = (id) => setJobs((old) => (old || []).filter((j) => j.job_id !== id));
-    const stop = subscribe(async (ev) => {
-      if (!ev.job_id || ev.job_id === 4294967295) return;
-      if (ev.event === "deleted") return remove(ev.job_id);
-      try {
-        const job = await api(`/jobs/${ev.job_id}`, { quiet: true });
-        if (live) upsert(job);
-      } catch (err) {
-        if (err.status === 404 && live) remove(ev.job_id);
+    const stop = subscribeJobs((batch) => {
+      for (const [id, what] of batch) {
+        if (what === "deleted") {
+          remove(id);
+          continue;
+        }
+        api(`/jobs/${id}`, { quiet: true }).then(
+          (job) => live && upsert(job),
+          (err) => err.status === 404 && live && remove(id),
+        );
       }
     });
     api(`/jobs?type=${types.join(",")}&before=${NEWEST}&limit=200`).then(
@@ -202,8 +204,9 @@ export function IncomingPage() {
         () => live && setPorts([]),
       );
     load();
+    const soon = throttled(load);
     const stop = subscribe((ev) => {
-      if (ev.device_id) load();
+      if (ev.device_id) soon();
     });
     return () => {
       live = false;

@@ -5,14 +5,19 @@
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { api, fieldOf } from "./api.js";
-import { Field, Notice, go, useId, useLoad } from "./ui.js";
+import { Field, Notice, go, hashQuery, useId, useLoad } from "./ui.js";
+import { useAddressBook } from "./more.js";
 
 const blankRecipient = () => ({ number: "", name: "" });
 
 export function SendPage({ who }) {
   const held = new Set(who.rights);
   const [files, setFiles] = useState([]);
-  const [recipients, setRecipients] = useState([blankRecipient()]);
+  const [recipients, setRecipients] = useState(() => {
+    const to = hashQuery().get("to");
+    return [to ? { number: to, name: "" } : blankRecipient()];
+  });
+  const [contacts, lists] = useAddressBook();
   const [cover, setCover] = useState({ on: false, template: "server/default", subject: "", note: "" });
   const [sender, setSender] = useState({ name: who.user, company: "" });
   const [schedule, setSchedule] = useState({ action: "now", time: "" });
@@ -172,7 +177,7 @@ export function SendPage({ who }) {
           (r, i) => html`<div class="row recipient">
             <div class="field">
               <label for=${i === 0 ? ids.number : ids.number + "-" + i}>Fax number ${i + 1}</label>
-              <input id=${i === 0 ? ids.number : ids.number + "-" + i} name="recipient_number" inputmode="tel"
+              <input id=${i === 0 ? ids.number : ids.number + "-" + i} name="recipient_number" list="address-book"
                 value=${r.number} onInput=${(e) => setRec(i, "number", e.target.value)}
                 aria-invalid=${errors.recipients ? "true" : null} />
             </div>
@@ -190,6 +195,11 @@ export function SendPage({ who }) {
         ${errors.recipients
           ? html`<p class="error" role="alert" data-field-error="recipients">${errors.recipients}</p>`
           : null}
+        <datalist id="address-book">
+          ${contacts.filter((c) => c.fax_number).map((c) => html`<option value=${"@" + c.name}>${c.name}: ${c.fax_number}</option>`)}
+          ${lists.map((l) => html`<option value=${"@" + l.name}>list ${l.name} (${l.members.length})</option>`)}
+        </datalist>
+        <p class="hint">A number, or @name for a contact or a distribution list of your address book.</p>
         <button type="button" class="secondary" onClick=${() => setRecipients([...recipients, blankRecipient()])}>
           Add a recipient
         </button>

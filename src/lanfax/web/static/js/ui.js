@@ -35,7 +35,8 @@ export function Notice({ kind = "ok", children }) {
 
 /** The current hash route as a list of parts: "#/inbox/3" -> ["inbox", "3"]. */
 export function useRoute() {
-  const parse = () => (location.hash.replace(/^#\/?/, "") || "").split("/").filter(Boolean);
+  // "#/send?to=@Bob" -> ["send"]; the query is read by the page (hashQuery).
+  const parse = () => (location.hash.replace(/^#\/?/, "").split("?")[0] || "").split("/").filter(Boolean);
   const [route, setRoute] = useState(parse);
   useEffect(() => {
     const on = () => setRoute(parse());
@@ -43,6 +44,11 @@ export function useRoute() {
     return () => removeEventListener("hashchange", on);
   }, []);
   return route;
+}
+
+/** The query of the hash route: "#/send?to=@Bob" -> URLSearchParams("to=@Bob"). */
+export function hashQuery() {
+  return new URLSearchParams(location.hash.split("?")[1] || "");
 }
 
 export function go(path) {

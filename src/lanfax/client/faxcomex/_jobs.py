@@ -1,0 +1,444 @@
+"""The queues and their jobs: FaxOutgoingQueue (FaxOutgoingJob) and FaxIncomingQueue
+(FaxIncomingJob). A job id is a string, as in Windows (lanfax's job id in decimal).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from lanfax.client.faxcomex._common import (
+    FAX_JOB_OPERATIONS_ENUM,
+    FAX_JOB_STATUS_ENUM,
+    FAX_JOB_TYPE_ENUM,
+    FAX_PRIORITY_TYPE_ENUM,
+    FAX_RECEIPT_TYPE_ENUM,
+    Collection,
+    com_object,
+    extended_status,
+    job_status,
+    not_supported,
+)
+from lanfax.client.faxcomex._document import FaxRecipient, FaxSender
+from lanfax.model.codes import DeliveryReportType, JobType, QueueStatus
+from lanfax.model.errors import InvalidInput
+from lanfax.model.jobs import Job
+
+if TYPE_CHECKING:
+    from lanfax.client import Client
+
+__all__ = [
+    "FaxIncomingJob",
+    "FaxIncomingJobs",
+    "FaxIncomingQueue",
+    "FaxOutgoingJob",
+    "FaxOutgoingJobs",
+    "FaxOutgoingQueue",
+]
+
+ClientOf = Callable[[str], "Client"]
+_UNFINISHED = [
+    s
+    for s in QueueStatus
+    if s
+    not in (
+        QueueStatus.COMPLETED,
+        QueueStatus.CANCELED,
+        QueueStatus.FAILED,
+        QueueStatus.RETRIES_EXCEEDED,
+    )
+]
+_O = FAX_JOB_OPERATIONS_ENUM
+
+
+def _job_id(bstrJobId: Any) -> int:
+    try:
+        return int(str(bstrJobId).strip(), 0 if str(bstrJobId).strip().startswith("0x") else 10)
+    except ValueError:
+        raise InvalidInput(f"{bstrJobId!r} is not a job id", hint='e.g. "12"') from None
+
+
+def _write(path: str, data: bytes) -> None:
+    try:
+        with open(os.fspath(path), "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot write {path}: {exc.strerror or exc}", hint="give a path you may write"
+        ) from None
+
+
+def _operations(job: Job) -> FAX_JOB_OPERATIONS_ENUM:
+    ops = _O.fjoVIEW
+    s = job.queue_status
+    if s in (QueueStatus.PENDING, QueueStatus.RETRYING, QueueStatus.NO_LINE):
+        ops |= _O.fjoPAUSE
+    if s is QueueStatus.PAUSED:
+        ops |= _O.fjoRESUME
+    if s in (QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED):
+        ops |= _O.fjoRESTART
+    if s not in (QueueStatus.CANCELING, QueueStatus.DELETING):
+        ops |= _O.fjoDELETE
+    return ops | _O.fjoRECIPIENT_INFO | _O.fjoSENDER_INFO
+
+
+class _JobBase:
+    """What outgoing and incoming jobs share: a snapshot of the job, Refresh, CopyTiff."""
+
+    def __init__(self, client_of: ClientOf, job: Job) -> None:
+        self._client_of = client_of
+        self._job = job
+
+    def _c(self, member: str) -> Client:
+        return self._client_of(member)
+
+    @property
+    def Id(self) -> str:
+        return str(self._job.job_id)
+
+    @property
+    def Status(self) -> FAX_JOB_STATUS_ENUM:
+        return job_status(self._job.queue_status)
+
+    @property
+    def ExtendedStatusCode(self) -> int:
+        return int(extended_status(self._job.device_status))
+
+    @property
+    def ExtendedStatus(self) -> str:
+        return self._job.status_text
+
+    @property
+    def AvailableOperations(self) -> FAX_JOB_OPERATIONS_ENUM:
+        return _operations(self._job)
+
+    @property
+    def CurrentPage(self) -> int:
+        return self._job.pages_done
+
+    @property
+    def DeviceId(self) -> int:
+        return self._job.device_id or 0
+
+    @property
+    def Size(self) -> int:
+        return self._job.size
+
+    @property
+    def CallerId(self) -> str:
+        return self._job.caller_id
+
+    @property
+    def TransmissionStart(self) -> datetime | None:
+        return self._job.started_at
+
+    @property
+    def TransmissionEnd(self) -> datetime | None:
+        return self._job.completed_at
+
+    def Refresh(self) -> None:
+        self._job = self._c("Refresh").job(self._job.job_id)
+
+    def Cancel(self) -> None:
+        self._job = self._c("Cancel").cancel(self._job.job_id)
+
+    def CopyTiff(self, bstrTiffPath: str) -> None:
+        """Write the job's fax (TIFF) to ``bstrTiffPath``."""
+        _write(bstrTiffPath, self._c("CopyTiff").document(self._job.job_id))
+
+
+@com_object
+class FaxOutgoingJob(_JobBase):
+    """A fax in the outgoing queue."""
+
+    @property
+    def SubmissionId(self) -> str:
+        return self._job.broadcast_id
+
+    @property
+    def DocumentName(self) -> str:
+        return self._job.document_name
+
+    @property
+    def Pages(self) -> int:
+        return self._job.page_count
+
+    @property
+    def Priority(self) -> FAX_PRIORITY_TYPE_ENUM:
+        return FAX_PRIORITY_TYPE_ENUM(int(self._job.priority))
+
+    @property
+    def Recipient(self) -> FaxRecipient:
+        return FaxRecipient(self._job.recipient_number, self._job.recipient_name)
+
+    @property
+    def Sender(self) -> FaxSender:
+        s = FaxSender()
+        s.Name, s.Company = self._job.sender_name, self._job.sender_company
+        s.Department, s.BillingCode = self._job.sender_dept, self._job.billing_code
+        s.TSID = self._job.tsid
+        return s
+
+    @property
+    def Subject(self) -> str:
+        return self._job.cover_page.subject if self._job.cover_page else ""
+
+    @property
+    def SubmissionTime(self) -> datetime:
+        return self._job.submitted_at
+
+    @property
+    def ScheduledTime(self) -> datetime | None:
+        return self._job.next_attempt_at or self._job.schedule_time
+
+    @property
+    def OriginalScheduledTime(self) -> datetime | None:
+        return self._job.schedule_time or self._job.submitted_at
+
+    @property
+    def TSID(self) -> str:
+        return self._job.tsid
+
+    @property
+    def CSID(self) -> str:
+        return self._job.remote_ident
+
+    @property
+    def Retries(self) -> int:
+        return self._job.attempts
+
+    @property
+    def ReceiptType(self) -> FAX_RECEIPT_TYPE_ENUM:
+        kind = self._job.delivery_report_type
+        if kind is DeliveryReportType.EMAIL:
+            return FAX_RECEIPT_TYPE_ENUM.frtMAIL
+        if kind is DeliveryReportType.INBOX:
+            return FAX_RECEIPT_TYPE_ENUM.frtMSGBOX
+        return FAX_RECEIPT_TYPE_ENUM.frtNONE
+
+    @property
+    def GroupBroadcastReceipts(self) -> bool:
+        return bool(self._job.extra.get("receipt_summary"))
+
+    @property
+    def ErrorCode(self) -> int:
+        return 0 if self._job.last_failure is None else 1
+
+    def Pause(self) -> None:
+        self._job = self._c("Pause").pause(self._job.job_id)
+
+    def Resume(self) -> None:
+        self._job = self._c("Resume").resume(self._job.job_id)
+
+    def Restart(self) -> None:
+        self._job = self._c("Restart").restart(self._job.job_id)
+
+
+@com_object
+class FaxIncomingJob(_JobBase):
+    """A fax being received or routed (the incoming queue)."""
+
+    @property
+    def JobType(self) -> FAX_JOB_TYPE_ENUM:
+        if self._job.job_type is JobType.ROUTING:
+            return FAX_JOB_TYPE_ENUM.fjtROUTING
+        return FAX_JOB_TYPE_ENUM.fjtRECEIVE
+
+    @property
+    def TSID(self) -> str:
+        return self._job.remote_ident
+
+    @property
+    def CSID(self) -> str:
+        return self._job.tsid
+
+    @property
+    def RoutingInformation(self) -> str:
+        return self._job.routing_string
+
+    @property
+    def RetriesLeft(self) -> int:
+        return max(0, 10 - self._job.attempts) if self._job.job_type is JobType.ROUTING else 0
+
+
+@com_object
+class FaxOutgoingJobs(Collection[FaxOutgoingJob]):
+    _what = "the outgoing jobs"
+
+
+@com_object
+class FaxIncomingJobs(Collection[FaxIncomingJob]):
+    _what = "the incoming jobs"
+
+
+def _unfinished(client: Client, types: str) -> list[Job]:
+    return list(client.iter_jobs(status=_UNFINISHED, type=types))
+
+
+class _ConfigBase:
+    """Refresh/Save over the server configuration (FaxSetConfiguration underneath)."""
+
+    def __init__(self, client_of: ClientOf) -> None:
+        self._client_of = client_of
+        self._changes: dict[str, Any] = {}
+        self._config: Any = None
+
+    def _cfg(self) -> Any:
+        if self._config is None:
+            self._config = self._client_of("Refresh").get_config()
+        return self._config
+
+    def _get(self, key: str) -> Any:
+        return self._changes.get(key, getattr(self._cfg(), key))
+
+    def _set(self, key: str, value: Any) -> None:
+        self._changes[key] = value
+
+    def Refresh(self) -> None:
+        self._changes.clear()
+        self._config = self._client_of("Refresh").get_config()
+
+    def Save(self) -> None:
+        if self._changes:
+            self._config = self._client_of("Save").set_config(**self._changes)
+        self._changes.clear()
+
+
+def _hhmm(text: str) -> datetime:
+    hour, minute = (int(p) for p in text.split(":"))
+    return datetime(1899, 12, 30, hour, minute)  # VB's date zero, time of day only
+
+
+@com_object
+class FaxOutgoingQueue(_ConfigBase):
+    """The outgoing queue: its jobs and its settings (Save writes changed settings)."""
+
+    def GetJobs(self) -> FaxOutgoingJobs:
+        client = self._client_of("GetJobs")
+        jobs = _unfinished(client, "send")
+        return FaxOutgoingJobs([FaxOutgoingJob(self._client_of, j) for j in jobs])
+
+    def GetJob(self, bstrJobId: str) -> FaxOutgoingJob:
+        job = self._client_of("GetJob").job(_job_id(bstrJobId))
+        if job.job_type is not JobType.SEND:
+            raise InvalidInput(f"job {bstrJobId} is not an outgoing job", hint="IncomingQueue")
+        return FaxOutgoingJob(self._client_of, job)
+
+    @property
+    def Paused(self) -> bool:
+        return bool(self._get("pause_server_queue"))
+
+    @Paused.setter
+    def Paused(self, value: bool) -> None:
+        self._set("pause_server_queue", bool(value))
+
+    @property
+    def Blocked(self) -> bool:
+        return False
+
+    @Blocked.setter
+    def Blocked(self, value: bool) -> None:
+        if value:
+            raise not_supported("FaxOutgoingQueue.Blocked", "lanfax pauses the queue (Paused)")
+
+    @property
+    def Retries(self) -> int:
+        return int(self._get("retries"))
+
+    @Retries.setter
+    def Retries(self, value: int) -> None:
+        self._set("retries", int(value))
+
+    @property
+    def RetryDelay(self) -> int:
+        return int(self._get("retry_delay"))
+
+    @RetryDelay.setter
+    def RetryDelay(self, value: int) -> None:
+        self._set("retry_delay", int(value))
+
+    @property
+    def AgeLimit(self) -> int:
+        return int(self._get("dirty_days"))
+
+    @AgeLimit.setter
+    def AgeLimit(self, value: int) -> None:
+        self._set("dirty_days", int(value))
+
+    @property
+    def Branding(self) -> bool:
+        return bool(self._get("branding"))
+
+    @Branding.setter
+    def Branding(self, value: bool) -> None:
+        self._set("branding", bool(value))
+
+    @property
+    def UseDeviceTSID(self) -> bool:
+        return bool(self._get("use_device_tsid"))
+
+    @UseDeviceTSID.setter
+    def UseDeviceTSID(self, value: bool) -> None:
+        self._set("use_device_tsid", bool(value))
+
+    @property
+    def AllowPersonalCoverPages(self) -> bool:
+        return not self._get("server_cp")
+
+    @AllowPersonalCoverPages.setter
+    def AllowPersonalCoverPages(self, value: bool) -> None:
+        self._set("server_cp", not value)
+
+    @property
+    def DiscountRateStart(self) -> datetime:
+        return _hhmm(str(self._get("start_cheap_time")))
+
+    @DiscountRateStart.setter
+    def DiscountRateStart(self, value: datetime) -> None:
+        self._set("start_cheap_time", f"{value.hour:02d}:{value.minute:02d}")
+
+    @property
+    def DiscountRateEnd(self) -> datetime:
+        return _hhmm(str(self._get("stop_cheap_time")))
+
+    @DiscountRateEnd.setter
+    def DiscountRateEnd(self, value: datetime) -> None:
+        self._set("stop_cheap_time", f"{value.hour:02d}:{value.minute:02d}")
+
+
+@com_object
+class FaxIncomingQueue:
+    """The incoming queue: faxes being received or routed."""
+
+    def __init__(self, client_of: ClientOf) -> None:
+        self._client_of = client_of
+
+    def GetJobs(self) -> FaxIncomingJobs:
+        client = self._client_of("GetJobs")
+        jobs = _unfinished(client, "receive,routing")
+        return FaxIncomingJobs([FaxIncomingJob(self._client_of, j) for j in jobs])
+
+    def GetJob(self, bstrJobId: str) -> FaxIncomingJob:
+        job = self._client_of("GetJob").job(_job_id(bstrJobId))
+        if job.job_type not in (JobType.RECEIVE, JobType.ROUTING):
+            raise InvalidInput(f"job {bstrJobId} is not an incoming job", hint="OutgoingQueue")
+        return FaxIncomingJob(self._client_of, job)
+
+    @property
+    def Blocked(self) -> bool:
+        return False
+
+    @Blocked.setter
+    def Blocked(self, value: bool) -> None:
+        if value:
+            raise not_supported(
+                "FaxIncomingQueue.Blocked", "take the receive flag off the devices instead"
+            )
+
+    def Refresh(self) -> None:
+        return None
+
+    def Save(self) -> None:
+        return None

@@ -1,0 +1,102 @@
+"""The address book tables on SQLite and PostgreSQL (issue #13): one name space per owner for
+contacts and lists, prefix search, list members following their contacts, all-or-nothing
+imports."""
+
+from __future__ import annotations
+
+import pytest
+
+from lanfax.model.contacts import Contact, ContactList
+from lanfax.model.errors import Conflict, InvalidInput
+from lanfax.store.contacts import MemberSpec, SqlContacts
+from lanfax.store.sql import SqlStore
+
+
+def _names(items: list[Contact] | list[ContactList]) -> list[str]:
+    return [i.name for i in items]
+
+
+def test_contacts_and_lists_share_one_name_space_per_owner(store: SqlStore) -> None:
+    book = SqlContacts(store)
+    (alice,), _ = book.add_contacts("u1", [{"name": "Alice", "fax_number": "101"}])
+    with pytest.raises(Conflict):
+        book.add_contacts("u1", [{"name": " ALICE "}])
+    with pytest.raises(Conflict):
+        book.add_list("u1", "alice", "", [], ["u1", ""])
+    # Another owner, and the shared book, may use it.
+    book.add_contacts("u2", [{"name": "Alice"}])
+    book.add_contacts("", [{"name": "Alice", "fax_number": "200"}])
+    # Renaming into a taken name is refused too; renaming to itself is fine.
+    (bob,), _ = book.add_contacts("u1", [{"name": "Bob"}])
+    with pytest.raises(Conflict):
+        book.update_contact(bob.contact_id, {"name": "alice"})
+    assert book.update_contact(alice.contact_id, {"name": "Alice"}).name == "Alice"
+
+
+def test_prefix_search_is_exact_on_every_backend(store: SqlStore) -> None:
+    book = SqlContacts(store)
+    book.add_contacts(
+        "u1",
+        [
+            {"name": "Élodie Brun", "fax_number": "+33 1 4444", "company": "Zeta"},
+            {"name": "elo_underscore", "fax_number": "555"},
+            {"name": "Alice", "company": "Élan SA", "email": "a@x.example"},
+            {"name": "100% Fax", "fax_number": "+49 30 1"},
+        ],
+    )
+    owners = ["u1"]
+    assert _names(book.list_contacts(owners, prefix="élo")) == ["Élodie Brun"]
+    assert _names(book.list_contacts(owners, prefix="ELO_")) == ["elo_underscore"]
+    assert _names(book.list_contacts(owners, prefix="100%")) == ["100% Fax"]
+    assert _names(book.list_contacts(owners, prefix="%")) == []
+    assert _names(book.list_contacts(owners, prefix="+33")) == ["Élodie Brun"]
+    assert _names(book.list_contacts(owners, prefix="a@")) == ["Alice"]
+    assert _names(book.list_contacts(owners, prefix="zeta")) == ["Élodie Brun"]
+    assert len(book.list_contacts(owners)) == 4
+    assert _names(book.list_contacts(owners, limit=1, offset=1)) == [
+        _names(book.list_contacts(owners))[1]
+    ]
+
+
+def test_members_follow_their_contacts(store: SqlStore) -> None:
+    book = SqlContacts(store)
+    (shared,), _ = book.add_contacts("", [{"name": "Desk", "fax_number": "200"}])
+    (mine,), _ = book.add_contacts("u1", [{"name": "Mine", "fax_number": "101"}])
+    members = [
+        MemberSpec(contact_id=mine.contact_id),
+        MemberSpec(name="Bare", fax_number="300"),
+        MemberSpec(contact_id=shared.contact_id),
+    ]
+    lst = book.add_list("u1", "team", "n", members, ["u1", ""])
+    assert [(m.name, m.fax_number) for m in lst.members] == [
+        ("Mine", "101"),
+        ("Bare", "300"),
+        ("Desk", "200"),
+    ]
+    # A shared list may not hold a personal contact; nothing is stored then.
+    with pytest.raises(InvalidInput):
+        book.add_list("", "leak", "", [MemberSpec(contact_id=mine.contact_id)], [""])
+    assert _names(book.list_lists([""])) == []
+    book.update_contact(mine.contact_id, {"fax_number": "102"})
+    assert book.get_list(lst.list_id).members[0].fax_number == "102"  # type: ignore[union-attr]
+    assert book.delete_contact(mine.contact_id)
+    got = book.get_list(lst.list_id)
+    assert got is not None and [m.name for m in got.members] == ["Bare", "Desk"]
+    found = book.find_names(["u1", ""], ["team", "desk", "nobody"])
+    assert [type(i).__name__ for i in found["team"]] == ["ContactList"]
+    assert [i.owner for i in found["desk"]] == [""] and found["nobody"] == []
+    assert book.delete_list(lst.list_id) and book.get_list(lst.list_id) is None
+
+
+def test_an_import_is_all_or_nothing_and_updates_by_name(store: SqlStore) -> None:
+    book = SqlContacts(store)
+    book.add_list("u1", "Taken", "", [], ["u1", ""])
+    with pytest.raises(Conflict):
+        book.add_contacts("u1", [{"name": "New"}, {"name": "taken"}], replace=True)
+    assert book.list_contacts(["u1"]) == []
+    added, updated = book.add_contacts("u1", [{"name": "A", "city": "X"}], replace=True)
+    again, updated = book.add_contacts(
+        "u1", [{"name": "a", "city": "Y"}, {"name": "B"}], replace=True
+    )
+    assert updated == 1 and again[0].contact_id == added[0].contact_id
+    assert again[0].city == "Y" and again[0].name == "a"
