@@ -91,6 +91,13 @@ def _law(law: str) -> str:
     raise InvalidInput(f"unknown G.711 law {law!r}", hint="use 'ulaw' (PCMU) or 'alaw' (PCMA)")
 
 
+def tables(law: str) -> tuple[UInt8Array, Int16Array]:
+    """The lookup tables of ``law``: ``(encoder, decoder)``. The encoder is indexed by a
+    sample's bits read as uint16, the decoder by the code, so a caller can code a frame into
+    a buffer it reuses: ``np.take(encoder, pcm.view(np.uint16), out=codes)``."""
+    return _tables(_law(law))
+
+
 def encode(samples: npt.ArrayLike, law: str) -> UInt8Array:
     """16-bit linear PCM to G.711 codes (one byte per sample)."""
     table, _ = _tables(_law(law))

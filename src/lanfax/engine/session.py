@@ -397,6 +397,7 @@ class AudioFaxSession(FaxSession):
     """
 
     _free_name = "fax_free"
+    _frame: tuple[Int16Array, Int16Array, Any, Any, int] | None = None
 
     def _create(self) -> Any:
         state = self._lib.fax_init(self._ffi.NULL, 1 if self.calling else 0)
@@ -437,6 +438,47 @@ class AudioFaxSession(FaxSession):
             self._state, self._ffi.from_buffer("int16_t[]", buf, require_writable=True), n
         )
         self._samples += n
+        if self._raw or self._cb_errors:
+            self._after()
+
+    def frame_buffers(self, n: int = 160) -> tuple[Int16Array, Int16Array]:
+        """Two ``n``-sample buffers for :meth:`step_frame`: ``(rx, tx)``.
+
+        For a real-time caller that steps many calls every 20 ms: the buffers and their C
+        pointers are made once, so a step allocates nothing. Write the samples heard into
+        ``rx`` (spandsp overwrites it in place: it is scratch after the step) and read the
+        samples to send from ``tx`` after the step.
+        """
+        if n <= 0:
+            raise EngineError(f"frame_buffers needs a positive sample count, got {n}")
+        rx = np.zeros(n, dtype=np.int16)
+        tx = np.zeros(n, dtype=np.int16)
+        ffi = self._ffi
+        self._frame = (
+            rx,
+            tx,
+            ffi.from_buffer("int16_t[]", rx, require_writable=True),
+            ffi.from_buffer("int16_t[]", tx, require_writable=True),
+            n,
+        )
+        return rx, tx
+
+    def step_frame(self) -> None:
+        """One frame both ways on the :meth:`frame_buffers`: the same as ``rx(rx)`` then
+        ``tx = tx(n)``, without copies or allocations."""
+        self._check_open()
+        frame = self._frame
+        if frame is None:
+            raise EngineError("step_frame needs frame_buffers() first")
+        _rx, tx, prx, ptx, n = frame
+        lib, state = self._lib, self._state
+        lib.fax_rx(state, prx, n)
+        self._samples += n
+        if self._raw or self._cb_errors:
+            self._after()
+        got = lib.fax_tx(state, ptx, n)
+        if got < n:
+            tx[got:] = 0
         if self._raw or self._cb_errors:
             self._after()
 

@@ -75,6 +75,30 @@ def normalise_url(url: str) -> sa.URL:
     return u
 
 
+class _Submission:
+    """One add_jobs call waiting for a group commit."""
+
+    __slots__ = ("audit", "error", "events", "finished", "ids", "ready", "rows")
+
+    def __init__(
+        self, rows: list[dict[str, Any]], events: Sequence[NewEvent], audit: Sequence[AuditEntry]
+    ) -> None:
+        self.rows = rows
+        self.events = events
+        self.audit = audit
+        self.ready = threading.Event()
+        self.finished = False
+        self.ids: list[int] | None = None
+        self.error: BaseException | None = None
+
+    def result(self) -> list[int]:
+        if self.error is not None:
+            raise self.error
+        if self.ids is None:
+            raise StoreError("add_jobs did not complete", hint="retry the submission")
+        return self.ids
+
+
 class SqlStore:
     """The store. Build with :func:`lanfax.store.open_store`; ``clock`` stamps events."""
 
@@ -83,6 +107,10 @@ class SqlStore:
         self._clock: Clock = clock or SystemClock()
         self._engine: sa.Engine | None = None
         self._write_lock = threading.RLock()
+        # Group commit of add_jobs (#19): submissions waiting for the next commit.
+        self._group_lock = threading.Lock()
+        self._group_waiting: list[_Submission] = []
+        self._group_busy = False
         self._memory = self._is_sqlite and self._url.database in (None, "", ":memory:")
         # A private in-memory database is one connection: every access must take turns.
         self._read_lock: contextlib.AbstractContextManager[Any] = (
@@ -235,6 +263,62 @@ class SqlStore:
         with self._read_lock, self._errors(what), self._require().connect() as conn:
             yield conn
 
+    # -- group commit (#19) ---------------------------------------------------------------------
+
+    def _group_add(self, mine: _Submission) -> list[int]:
+        """Insert one submission's jobs, events and audit rows; its job ids once committed.
+
+        Group commit: submissions that arrive while a commit is under way wait and then go
+        into the next transaction together, each in its own savepoint (one that fails is
+        rolled back alone and raises to its own caller), so concurrent submissions share one
+        commit (one fsync). Every caller still returns only after the commit that holds its
+        rows, and a failed commit fails every submission in it.
+        """
+        with self._group_lock:
+            self._group_waiting.append(mine)
+            lead = not self._group_busy
+            self._group_busy = True
+        if not lead:
+            mine.ready.wait()
+            if mine.finished:
+                return mine.result()
+        # The leader: commit everything waiting now (this submission included), then hand
+        # the lead to the first submission that arrived meanwhile.
+        with self._group_lock:
+            batch, self._group_waiting = self._group_waiting, []
+        try:
+            self._commit_group(batch)
+        finally:
+            with self._group_lock:
+                if self._group_waiting:
+                    self._group_waiting[0].ready.set()  # promoted: not finished
+                else:
+                    self._group_busy = False
+        return mine.result()
+
+    def _commit_group(self, batch: list[_Submission]) -> None:
+        t = t_jobs
+        stmt = t.insert().returning(t.c.job_id, sort_by_parameter_order=True)
+        try:
+            with self._write("add_jobs") as conn:
+                for sub in batch:
+                    try:
+                        with self._errors("add_jobs"), conn.begin_nested():
+                            ids = [int(r[0]) for r in conn.execute(stmt, sub.rows)]
+                            self._insert_events(conn, sub.events, ids)
+                            self._insert_audit(conn, sub.audit)
+                        sub.ids = ids
+                    except Exception as exc:  # this submission only; the others go on
+                        sub.error = exc
+        except BaseException as exc:  # the commit failed: nothing of the batch is durable
+            for sub in batch:
+                sub.ids, sub.error = None, exc
+            raise
+        finally:
+            for sub in batch:
+                sub.finished = True
+                sub.ready.set()
+
     def _insert_events(
         self, conn: sa.Connection, events: Sequence[NewEvent], job_ids: Sequence[int] = ()
     ) -> list[Event]:
@@ -284,11 +368,7 @@ class SqlStore:
                     self._insert_audit(conn, audit)
             return []
         rows = [codec.job_to_row(j) for j in jobs]  # validate everything before writing
-        stmt = t_jobs.insert().returning(t_jobs.c.job_id, sort_by_parameter_order=True)
-        with self._write("add_jobs") as conn:
-            ids = [r[0] for r in conn.execute(stmt, rows)]
-            self._insert_events(conn, events, ids)
-            self._insert_audit(conn, audit)
+        ids = self._group_add(_Submission(rows, events, audit))
         # Hand back what was stored (datetimes in UTC), exactly what get_job will return.
         return [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
 

@@ -119,3 +119,43 @@ def test_jitter_buffer_reorders_and_plays_losses_as_holes() -> None:
     assert played[:6] == [bytes([10]), bytes([11]), bytes([12]), bytes([13]), bytes([14]), None]
     jb.push(11, b"late")
     assert jb.late == 1 and jb.missing >= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=120),
+        st.builds(
+            lambda seq, p, s, tail: encode(UdptlPacket(seq, p, tuple(s))) + tail,
+            st.integers(0, 65535),
+            st.binary(min_size=0, max_size=140),
+            st.lists(st.binary(max_size=140), max_size=4),
+            st.binary(max_size=3),
+        ),
+    )
+)
+def test_udptl_fast_decode_agrees_with_the_reader(data: bytes) -> None:
+    """decode() reads the usual datagram without its reader: same packet, same refusals."""
+    from lanfax.providers.sip.udptl import _decode
+
+    try:
+        want: UdptlPacket | str = _decode(data)
+    except UdptlError:
+        want = "error"
+    try:
+        got: UdptlPacket | str = decode(data)
+    except UdptlError:
+        got = "error"
+    assert got == want
+
+
+def test_rtp_stamp_writes_the_same_packets_in_place() -> None:
+    a = RtpSender(8, ssrc=0xCAFE, seq=65534, timestamp=4294967200)
+    b = RtpSender(8, ssrc=0xCAFE, seq=65534, timestamp=4294967200)
+    buf = bytearray(12 + 160)
+    for i in range(3):
+        payload = bytes([i]) * 160
+        buf[12:] = payload
+        b.stamp(buf, 160)
+        assert bytes(buf) == a.packet(payload)
+    assert (a.seq, a.timestamp) == (b.seq, b.timestamp)

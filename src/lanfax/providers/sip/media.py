@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,24 +43,52 @@ _MAX_QUEUE = 200
 
 
 class _Socket(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.queue: deque[tuple[bytes, tuple[str, int]]] = deque(maxlen=_MAX_QUEUE)
+    """A media socket: the event loop queues what arrives (the newest ``_MAX_QUEUE``); the
+    ticker drains the queue once per tick and sends with one ``sendto`` on the socket.
+
+    A datagram the kernel cannot take now (a full buffer, an unreachable far end while it
+    switches ports) is dropped, as the network would drop it: this is real-time UDP media.
+    (Reading the socket in the tick instead of through the loop was tried: under heavy load
+    the kernel keeps the oldest datagrams where this queue keeps the newest, and G.711 calls
+    failed in bench/sip.py at 100 + 100 calls.)
+    """
+
+    def __init__(self, sock: socket.socket | None) -> None:
+        self.sock = sock
+        self.queue: deque[bytes] = deque(maxlen=_MAX_QUEUE)
         self.transport: asyncio.DatagramTransport | None = None
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        self.queue.append((data, (str(addr[0]), int(str(addr[1])))))
+        self.queue.append(data)
 
     def error_received(self, exc: Exception) -> None:
-        pass  # ICMP unreachable while the far end switches ports: the media is UDP
+        pass
 
-    def send(self, data: bytes, dest: tuple[str, int]) -> None:
-        if self.transport is not None:
-            self.transport.sendto(data, dest)
+    @property
+    def port(self) -> int:
+        assert self.sock is not None
+        return int(self.sock.getsockname()[1])
+
+    def drain(self) -> list[bytes]:
+        """The datagrams queued since the last tick, oldest first."""
+        q = self.queue
+        out = list(q)
+        q.clear()
+        return out
+
+    def send(self, data: bytes | bytearray, dest: tuple[str, int]) -> None:
+        sock = self.sock
+        if sock is not None:
+            try:  # noqa: SIM105 - per packet: suppress() costs a context manager
+                sock.sendto(data, dest)
+            except OSError:
+                pass
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        self.sock = None
 
 
 @dataclass
@@ -69,13 +98,11 @@ class MediaPorts:
 
     @property
     def rtp_port(self) -> int:
-        assert self.rtp.transport is not None
-        return int(self.rtp.transport.get_extra_info("sockname")[1])
+        return self.rtp.port
 
     @property
     def udptl_port(self) -> int:
-        assert self.udptl.transport is not None
-        return int(self.udptl.transport.get_extra_info("sockname")[1])
+        return self.udptl.port
 
     def close(self) -> None:
         self.rtp.close()
@@ -86,10 +113,25 @@ def _factory(sock: _Socket) -> Callable[[], _Socket]:
     return lambda: sock
 
 
+def _bind(family: int, address: tuple[str, int]) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 async def bind_media(host: str, ports: tuple[int, int]) -> MediaPorts:
     """Bind an RTP port (even) and a UDPTL port (the next one) in the range."""
     loop = asyncio.get_running_loop()
     low, high = ports
+    infos = await loop.getaddrinfo(host, low, type=socket.SOCK_DGRAM)
+    if not infos:
+        raise ProviderError(f"media address {host} does not resolve", hint="set media_address")
+    family, addr = infos[0][0], str(infos[0][4][0])
     pairs = (high - low + 1) // 2
     start = random.randrange(pairs)
     for i in range(pairs):
@@ -97,20 +139,26 @@ async def bind_media(host: str, ports: tuple[int, int]) -> MediaPorts:
         port += port % 2
         if port + 1 > high:
             continue
-        rtp, udptl = _Socket(), _Socket()
         try:
-            t1, _ = await loop.create_datagram_endpoint(_factory(rtp), local_addr=(host, port))
+            s1 = _bind(family, (addr, port))
         except OSError:
             continue
         try:
-            t2, _ = await loop.create_datagram_endpoint(
-                _factory(udptl), local_addr=(host, port + 1)
-            )
+            s2 = _bind(family, (addr, port + 1))
         except OSError:
-            t1.close()
+            s1.close()
             continue
-        rtp.transport, udptl.transport = t1, t2
-        return MediaPorts(rtp, udptl)
+        r1, r2 = _Socket(s1), _Socket(s2)
+        try:
+            r1.transport, _ = await loop.create_datagram_endpoint(_factory(r1), sock=s1)
+            r2.transport, _ = await loop.create_datagram_endpoint(_factory(r2), sock=s2)
+        except BaseException:
+            r1.close()
+            r2.close()
+            s1.close()
+            s2.close()
+            raise
+        return MediaPorts(r1, r2)
     raise ProviderError(
         f"no free media ports in {low}-{high} on {host}",
         hint="widen media_ports or lower channels",
@@ -161,6 +209,12 @@ class FaxMedia:
         self._udptl_tx: UdptlSender | None = None
         self._udptl_rx: UdptlReceiver | None = None
         self._idle = 0
+        self._rx_pcm = np.zeros(TICK, dtype=np.int16)
+        self._tx_pcm = np.zeros(TICK, dtype=np.int16)
+        self._tx_bits = self._tx_pcm.view(np.uint16)
+        self._packet = bytearray(12 + TICK)
+        self._payload = np.frombuffer(self._packet, dtype=np.uint8, offset=12)
+        self._encoder, self._decoder = g711.tables("ulaw")
 
     # -- control (event loop) -------------------------------------------------------------
 
@@ -191,13 +245,21 @@ class FaxMedia:
             )
             self._udptl_rx = UdptlReceiver()
         else:
-            self.session = AudioFaxSession(
+            session = AudioFaxSession(
                 self._calling, self._options, tx_file=self._tx_file, rx_file=self._rx_file
             )
+            self.session = session
             self._rtp = RtpSender(
                 media.payload_type, random.getrandbits(32), random.getrandbits(16)
             )
             self._jitter = JitterBuffer(self._jitter_frames)
+            # One frame's buffers, made once: a tick decodes into rx, spandsp fills tx, and
+            # the codes go straight into the payload of the one RTP packet buffer.
+            self._rx_pcm, self._tx_pcm = session.frame_buffers(TICK)
+            self._tx_bits = self._tx_pcm.view(np.uint16)
+            self._packet = bytearray(12 + TICK)
+            self._payload = np.frombuffer(self._packet, dtype=np.uint8, offset=12)
+            self._encoder, self._decoder = g711.tables(media.codec)
 
     def terminate(self) -> None:
         """Hang up: T.30 ends now with what it had (phase E follows at the next step)."""
@@ -250,35 +312,40 @@ class FaxMedia:
             self._on_progress("ended", self.pages, "")
 
     def _step_audio(self, session: AudioFaxSession) -> None:
-        assert self._jitter is not None and self._rtp is not None and self.remote is not None
+        jitter, remote = self._jitter, self.remote
+        assert jitter is not None and self._rtp is not None and remote is not None
         sock = self.ports.rtp
-        while sock.queue:
-            data, _ = sock.queue.popleft()
+        payload_type = remote.payload_type
+        for data in sock.drain():
+            if len(data) > 12 and data[0] == 0x80:
+                # The usual packet (version 2, no padding, extension or CSRC): read in place.
+                if data[1] & 0x7F == payload_type:
+                    jitter.push((data[2] << 8) | data[3], data[12:])
+                continue
             try:
                 pkt = parse_rtp(data)
             except RtpError:
                 continue
-            if pkt.payload_type == self.remote.payload_type:
-                self._jitter.push(pkt.seq, pkt.payload)
-        frame = self._jitter.pop()
+            if pkt.payload_type == payload_type:
+                jitter.push(pkt.seq, pkt.payload)
+        frame = jitter.pop()
         if frame is not None and len(frame) == TICK:
-            session.rx(g711.decode(frame, self.remote.codec))
+            np.take(self._decoder, np.frombuffer(frame, dtype=np.uint8), out=self._rx_pcm)
         else:
-            session.rx(np.zeros(TICK, dtype=np.int16))
-        out = session.tx(TICK)
-        sock.send(
-            self._rtp.packet(g711.encode(out, self.remote.codec).tobytes()),
-            (self.remote.address, self.remote.port),
-        )
+            self._rx_pcm.fill(0)
+        session.step_frame()
+        np.take(self._encoder, self._tx_bits, out=self._payload)
+        self._rtp.stamp(self._packet, TICK)
+        sock.send(self._packet, (remote.address, remote.port))
 
     def _step_t38(self, session: T38FaxSession) -> None:
         assert self._udptl_rx is not None and self._udptl_tx is not None
         assert self.remote is not None
         sock = self.ports.udptl
         dest = (self.remote.address, self.remote.port)
-        while sock.queue:
-            data, _ = sock.queue.popleft()
-            for seq, ifp in self._udptl_rx.feed(data):
+        feed = self._udptl_rx.feed
+        for data in sock.drain():
+            for seq, ifp in feed(data):
                 session.receive(seq, ifp)
         packets = session.take_packets() + session.tick(TICK)
         for seq, ifp in packets:
@@ -303,15 +370,59 @@ class FaxMedia:
             self.stats.update(rtp_played=jb.played, rtp_missing=jb.missing, rtp_late=jb.late)
 
 
-class Ticker:
-    """Steps every live FaxMedia each 20 ms on the event loop."""
+class _Clock:
+    """The 20 ms timer of a Ticker: one timer handle for all of a provider's calls, at
+    absolute times ``start + k * 20 ms``.
 
-    def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._media: set[FaxMedia] = set()
+    (One clock shared by every provider of a loop was tried: with two providers of one
+    process in phase, a G.711 call through 30 ms of jitter saw packets arrive one frame late
+    at the jitter buffer, so each provider keeps its own phase.)"""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._tickers: list[Ticker] = []
         self._handle: asyncio.TimerHandle | None = None
         self._start = 0.0
         self._ticks = 0
+
+    def attach(self, ticker: Ticker) -> None:
+        if ticker not in self._tickers:
+            self._tickers.append(ticker)
+        if self._handle is None:
+            self._start = self._loop.time()
+            self._ticks = 0
+            self._handle = self._loop.call_at(self._start, self._tick)
+
+    def detach(self, ticker: Ticker) -> None:
+        if ticker in self._tickers:
+            self._tickers.remove(ticker)
+        if not self._tickers and self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _tick(self) -> None:
+        due = self._start + self._ticks * PERIOD
+        now = self._loop.time()
+        busy = False
+        for ticker in list(self._tickers):
+            busy = ticker._step_all(now - due) or busy
+        self._ticks += 1
+        if not busy:
+            self._handle = None
+            self._tickers.clear()
+            return
+        # Catch up without bursting: if far behind, restart the schedule from now.
+        if now - due > 10 * PERIOD:
+            self._start = now - self._ticks * PERIOD
+        self._handle = self._loop.call_at(self._start + self._ticks * PERIOD, self._tick)
+
+
+class Ticker:
+    """Steps every live FaxMedia of one provider each 20 ms, in one pass on one timer."""
+
+    def __init__(self) -> None:
+        self._clock = _Clock(asyncio.get_running_loop())
+        self._media: dict[FaxMedia, None] = {}
         self.late_ticks = 0
         self.total_ticks = 0
         #: Media packets that left late: every call stepped in a late tick.
@@ -320,42 +431,33 @@ class Ticker:
         self.max_lateness = 0.0
 
     def add(self, media: FaxMedia) -> None:
-        self._media.add(media)
-        if self._handle is None:
-            self._start = self._loop.time()
-            self._ticks = 0
-            self._handle = self._loop.call_at(self._start, self._tick)
+        self._media[media] = None
+        self._clock.attach(self)
 
     def remove(self, media: FaxMedia) -> None:
-        self._media.discard(media)
+        self._media.pop(media, None)
 
-    def _tick(self) -> None:
-        due = self._start + self._ticks * PERIOD
-        now = self._loop.time()
-        if self._media:  # an idle last tick carries no media: its delay hurts no call
-            self.max_lateness = max(self.max_lateness, now - due)
-        if now - due > PERIOD:
+    def _step_all(self, lateness: float) -> bool:
+        """One tick ``lateness`` seconds after its due time; False once no media is left."""
+        media_now = self._media
+        if not media_now:
+            return False
+        # An idle tick carries no media: its delay hurts no call.
+        if lateness > self.max_lateness:
+            self.max_lateness = lateness
+        if lateness > PERIOD:
             self.late_ticks += 1
-            self.late_packets += len(self._media)
+            self.late_packets += len(media_now)
         self.total_ticks += 1
-        for media in list(self._media):
+        for media in list(media_now):
             try:
                 media.step()
             except Exception as exc:  # a failing call must not stop the others' media
-                self._media.discard(media)
+                media_now.pop(media, None)
                 if not media.done.done():
                     media.done.set_exception(exc)
-        self._ticks += 1
-        if not self._media:
-            self._handle = None
-            return
-        # Catch up without bursting: if far behind, restart the schedule from now.
-        if now - due > 10 * PERIOD:
-            self._start = now - self._ticks * PERIOD
-        self._handle = self._loop.call_at(self._start + self._ticks * PERIOD, self._tick)
+        return bool(media_now)
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
         self._media.clear()
+        self._clock.detach(self)

@@ -87,6 +87,23 @@ class RtpSender:
         self.timestamp = (self.timestamp + len(payload)) & 0xFFFFFFFF
         return pkt.serialize()
 
+    def stamp(self, buf: bytearray, samples: int) -> None:
+        """Write the next header into the first 12 bytes of ``buf`` (whose payload, after
+        them, holds ``samples`` one-byte G.711 samples): :meth:`packet` without building a
+        new packet, for a caller that reuses one buffer per call."""
+        _HEADER.pack_into(
+            buf,
+            0,
+            0x80,
+            (0x80 if self._first else 0) | (self.payload_type & 0x7F),
+            self.seq,
+            self.timestamp,
+            self.ssrc,
+        )
+        self._first = False
+        self.seq = (self.seq + 1) & 0xFFFF
+        self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
+
 
 class JitterBuffer:
     """A fixed playout delay of ``depth`` frames, ordered by RTP sequence number.

@@ -55,12 +55,20 @@ def _length(n: int) -> bytes:
 
 
 def encode(packet: UdptlPacket) -> bytes:
-    out = bytearray(packet.seq.to_bytes(2, "big"))
-    out += _length(len(packet.primary)) + packet.primary
+    return _encode(packet.seq, packet.primary, packet.secondary)
+
+
+def _encode(seq: int, primary: bytes, secondary: tuple[bytes, ...] | list[bytes]) -> bytes:
+    n = len(primary)
+    out = bytearray(((seq >> 8) & 0xFF, seq & 0xFF))
+    out += bytes((n,)) if n < 0x80 else _length(n)
+    out += primary
     out.append(0x00)  # choice 0: secondary-ifp-packets
-    out += _length(len(packet.secondary))
-    for ifp in packet.secondary:
-        out += _length(len(ifp)) + ifp
+    out += _length(len(secondary))
+    for ifp in secondary:
+        n = len(ifp)
+        out += bytes((n,)) if n < 0x80 else _length(n)
+        out += ifp
     return bytes(out)
 
 
@@ -94,6 +102,30 @@ class _Reader:
 
 def decode(data: bytes) -> UdptlPacket:
     """Parse one datagram, or raise :class:`UdptlError`."""
+    if len(data) >= 5 and data[2] < 0x80:
+        # The usual datagram (short primary, redundancy): parsed without a reader object.
+        n = data[2]
+        end = 3 + n
+        if n and len(data) > end and data[end] == 0 and len(data) > end + 1:
+            count = data[end + 1]
+            pos = end + 2
+            if count < 0x80:
+                secondary = []
+                size = len(data)
+                for _ in range(count):
+                    if pos >= size or data[pos] >= 0x80:
+                        break
+                    m = data[pos]
+                    if pos + 1 + m > size:
+                        break
+                    secondary.append(data[pos + 1 : pos + 1 + m])
+                    pos += 1 + m
+                else:
+                    return UdptlPacket((data[0] << 8) | data[1], data[3:end], tuple(secondary))
+    return _decode(data)
+
+
+def _decode(data: bytes) -> UdptlPacket:
     r = _Reader(data)
     seq = int.from_bytes(r.take(2), "big")
     primary = r.take(r.length())
@@ -121,10 +153,11 @@ class UdptlSender:
 
     def frame(self, seq: int, ifp: bytes) -> bytes:
         secondary = list(self._history)[: self.redundancy] if self.redundancy else []
-        data = encode(UdptlPacket(seq & 0xFFFF, ifp, tuple(secondary)))
+        seq &= 0xFFFF
+        data = _encode(seq, ifp, secondary)
         while len(data) > self.max_datagram and secondary:
             secondary.pop()
-            data = encode(UdptlPacket(seq & 0xFFFF, ifp, tuple(secondary)))
+            data = _encode(seq, ifp, secondary)
         self._history.appendleft(ifp)
         self.last = data
         return data

@@ -1,0 +1,131 @@
+"""Group commit (#19): concurrent add_jobs calls share one commit, each returns only once its
+rows are committed, and one bad submission in a group fails alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event as sa_event
+
+from lanfax.model.codes import EventId, JobType, QueueStatus
+from lanfax.model.errors import InvalidInput
+from lanfax.model.events import NewEvent
+from lanfax.model.jobs import Job
+from lanfax.store import JobQuery, open_store
+from lanfax.store.sql import SqlStore
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def make_job(i: int = 0, **kw: object) -> Job:
+    base: dict[str, object] = {
+        "job_id": 0,
+        "job_type": JobType.SEND,
+        "queue_status": QueueStatus.PENDING,
+        "submitted_at": T0 + timedelta(seconds=i),
+        "recipient_number": f"+4930{i:04d}",
+    }
+    base.update(kw)
+    return Job(**base)  # type: ignore[arg-type]
+
+
+def _wait_for(predicate: object, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.005)
+
+
+def test_waiting_submissions_share_one_commit_and_a_bad_one_fails_alone(
+    store: SqlStore,
+) -> None:
+    engine = store._require()
+    commits: list[int] = []
+    sa_event.listen(engine, "commit", lambda conn: commits.append(1))
+    results: dict[int, list[Job] | BaseException] = {}
+
+    def submit(k: int) -> None:
+        events = [NewEvent(EventId.JOB_QUEUED, job_id=0)]
+        if k == 3:  # an event for a job that is not in the submission: refused
+            events = events * 2
+        try:
+            results[k] = store.add_jobs([make_job(k, broadcast_id=f"g{k}")], events)
+        except BaseException as exc:
+            results[k] = exc
+
+    # Hold the write lock as another writer would: the first submission leads and waits for
+    # it; the others queue behind it and must all go into the next single commit.
+    store._write_lock.acquire()
+    threads = [threading.Thread(target=submit, args=(k,)) for k in range(8)]
+    try:
+        threads[0].start()
+        _wait_for(lambda: store._group_busy)
+        for t in threads[1:]:
+            t.start()
+        _wait_for(lambda: len(store._group_waiting) == 7)
+        assert not results, "nothing may return before its commit"
+    finally:
+        store._write_lock.release()
+    for t in threads:
+        t.join(60)
+    assert isinstance(results[3], InvalidInput)
+    good = {k: v for k, v in results.items() if k != 3}
+    assert all(isinstance(v, list) and len(v) == 1 for v in good.values()), results
+    ids = sorted(v[0].job_id for v in good.values() if isinstance(v, list))
+    assert len(set(ids)) == 7
+    assert len(commits) == 2  # the leader's own, then the seven waiting together
+    stored = store.list_jobs(JobQuery(limit=100))
+    assert sorted(j.job_id for j in stored) == ids
+    assert "g3" not in {j.broadcast_id for j in stored}
+    queued = store.events_after(0)
+    assert sorted(e.job_id for e in queued if e.event_id is EventId.JOB_QUEUED) == ids
+
+
+def test_many_threads_lose_nothing_and_reopen_with_everything(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    returned: list[int] = []
+    lock = threading.Lock()
+
+    def worker(w: int) -> None:
+        with_store = stores[w % 2]
+        for i in range(25):
+            job = Job(
+                0,
+                JobType.SEND,
+                QueueStatus.PENDING,
+                make_job(0).submitted_at,
+                recipient_number=f"{w}-{i}",
+            )
+            got = with_store.add_jobs([job, job], [NewEvent(EventId.JOB_QUEUED, job_id=0)])
+            with lock:
+                returned.extend(j.job_id for j in got)
+
+    stores = [open_store(url), open_store(url)]
+    try:
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        for s in stores:
+            s.close()
+    assert len(returned) == len(set(returned)) == 8 * 25 * 2
+    with open_store(url) as again:
+        ids = [j.job_id for j in again.list_jobs(JobQuery(limit=1000))]
+    assert sorted(ids) == sorted(returned)
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_a_single_submission_is_still_one_transaction(store: SqlStore, size: int) -> None:
+    with pytest.raises(InvalidInput):
+        store.add_jobs(
+            [make_job(i) for i in range(size)], [NewEvent(EventId.JOB_QUEUED, job_id=0)] * 5
+        )
+    assert store.list_jobs(JobQuery(limit=10)) == []
+    assert len(store.add_jobs([make_job(i) for i in range(size)])) == size
