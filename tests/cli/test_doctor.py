@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -110,14 +111,27 @@ def test_data_directory(tmp_path: Path) -> None:
     assert "choose another --data" in unwritable.fix
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in a mode 0500 directory")
-def test_data_directory_without_write_permission(tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
+def test_data_directory_without_write_permission() -> None:
+    import tempfile
+
+    # Root writes in a mode 0500 directory: as root (CI), check as the user nobody would
+    # (the effective user id only, given back at once).
+    top = Path(tempfile.mkdtemp(prefix="lanfax-doctor-"))
+    top.chmod(0o755)
+    locked = top / "locked"
     locked.mkdir(mode=0o500)
+    root = os.geteuid() == 0
     try:
-        failed = doctor.check_data_dir(locked)
+        if root:
+            os.seteuid(65534)
+        try:
+            failed = doctor.check_data_dir(locked)
+        finally:
+            if root:
+                os.seteuid(0)
     finally:
         locked.chmod(0o700)
+        shutil.rmtree(top)
     assert failed.status == "fail" and "Permission denied" in failed.detail
 
 
