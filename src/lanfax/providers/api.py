@@ -51,6 +51,9 @@ class ProviderDevice:
     flags: PortFlags = PortFlags.SEND | PortFlags.RECEIVE
     #: Free-form capabilities (e.g. {"t38": True, "max_rate": 14400}).
     capabilities: Mapping[str, Any] = field(default_factory=dict)
+    #: The port's Rings (rings before the service answers) until an administrator sets it;
+    #: None: the service's default (2). A modem's ``rings`` setting arrives here.
+    rings: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,7 +224,7 @@ class DeviceManager:
             device_name=str(saved.get("device_name") or offered.name),
             state=DeviceStatus.AVAILABLE,
             flags=flags,
-            rings=int(saved.get("rings", 2)),
+            rings=int(saved.get("rings", 2 if offered.rings is None else offered.rings)),
             priority=int(saved.get("priority", position + 1)),
             tsid=str(saved.get("tsid", offered.number)),
             csid=str(saved.get("csid", offered.number)),

@@ -223,8 +223,10 @@ def test_rings_and_caller_id(lock_dir: Path, modems: list[ScriptedModem], tmp_pa
         m.attach()
         h = Harness(tmp_path)
         p = ModemProvider()
-        await h.add(p, {"device": m.path, "flow": "none", "command_timeout": 0.5})
-        dev = p.virtual_devices()[0].local_id
+        await h.add(p, {"device": m.path, "flow": "none", "command_timeout": 0.5, "rings": 4})
+        offered = p.virtual_devices()[0]
+        assert offered.rings == 4  # the port's Rings until an administrator changes it
+        dev = offered.local_id
         try:
             m.send("DATE=1204")
             m.send("NMBR=5550100")

@@ -11,7 +11,7 @@ Example::
     dial_prefix = ""                # put before every number (e.g. "0," for an outside line)
     dial = "tone"                   # or "pulse"
     answer = "auto"                 # or "manual": never answer on its own (ringing is reported)
-    rings = 2                       # rings before the service answers (the port's Rings)
+    rings = 2                       # rings before answering: the port's initial Rings
     number = ""                     # our number, the default TSI/CSI
     country = ""                    # informational (T.35 country of the modem), recorded
     ecm = true                      # false: never offer/accept ECM, whatever the job asks

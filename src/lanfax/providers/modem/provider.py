@@ -240,6 +240,7 @@ class ModemProvider(LineProvider[ModemLine, ModemJob]):
                     self._cfg().number,
                     flags,
                     capabilities=caps,
+                    rings=self._cfg().rings,
                 )
             )
         return out
