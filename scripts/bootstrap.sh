@@ -20,6 +20,8 @@ DEB_PACKAGES="$DEB_PACKAGES chromium chromium-driver"
 command -v npm >/dev/null 2>&1 || DEB_PACKAGES="$DEB_PACKAGES npm"
 # E-mail to fax (#11): swaks, a real SMTP client the tests send with.
 DEB_PACKAGES="$DEB_PACKAGES swaks"
+# The fax printer (#11): ipptool runs the FaxOut conformance file. Modems (#16): efax, a peer.
+DEB_PACKAGES="$DEB_PACKAGES cups-ipp-utils efax"
 if [ "${LANFAX_EXTRA_DEBS:-}" ]; then DEB_PACKAGES="$DEB_PACKAGES $LANFAX_EXTRA_DEBS"; fi
 
 missing=""
