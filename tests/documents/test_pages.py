@@ -190,3 +190,32 @@ def test_public_functions_survive_submodule_imports(tmp_path: Path) -> None:
     del cover, pages, pdf, pdfgen, pipeline, raster, sniff, tiffio
     for name in docs.__all__:
         assert not isinstance(getattr(docs, name), type(docs)), name
+
+
+def _cut_second_page(path: Path) -> None:
+    """A two-page TIFF whose second directory lost its tags, as a receive cut while it wrote
+    its second page leaves it (seen in the chaos campaign)."""
+    first = Image.new("1", (1728, 200), 1)
+    second = Image.new("1", (1728, 200), 0)
+    buf = io.BytesIO()
+    first.save(buf, "TIFF", save_all=True, append_images=[second], compression="group4")
+    b = bytearray(buf.getvalue())
+    off1 = struct.unpack_from("<I", b, 4)[0]
+    n1 = struct.unpack_from("<H", b, off1)[0]
+    off2 = struct.unpack_from("<I", b, off1 + 2 + 12 * n1)[0]
+    n2 = struct.unpack_from("<H", b, off2)[0]
+    b[off2 + 2 : off2 + 2 + 12 * n2] = bytes(12 * n2)
+    path.write_bytes(bytes(b))
+
+
+def test_a_fax_cut_while_writing_a_page_shows_the_pages_before_it(tmp_path: Path) -> None:
+    src = tmp_path / "cut.tif"
+    _cut_second_page(src)
+    out = tmp_path / "cut.pdf"
+    tiff_to_pdf(src, out)
+    import pypdfium2
+
+    assert len(pypdfium2.PdfDocument(out)) == 1
+    with pytest.raises(DocumentError, match="page 2 cannot be read"):
+        thumbnail_png(src, page=1)
+    assert thumbnail_png(src, page=0).startswith(b"\x89PNG")

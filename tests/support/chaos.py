@@ -159,13 +159,23 @@ def _digest(pixels: np.ndarray[Any, Any]) -> str:
     return hashlib.sha256(np.packbits(pixels).tobytes()).hexdigest()
 
 
-def _pages_of(path: Path) -> list[str]:
-    out = []
+def _pages_of(path: Path, *, partial: bool = False) -> list[str]:
+    """The digest of each page of a TIFF. With `partial`, the pages before the first unreadable
+    one (a receive killed while it wrote a page leaves a directory without its tags)."""
+    out: list[str] = []
     with Image.open(path) as im:
-        for i in range(getattr(im, "n_frames", 1)):
-            im.seek(i)
-            out.append(_digest(np.array(im.convert("L")) < 128))
-    return out
+        i = 0
+        while True:
+            try:
+                im.seek(i)
+                out.append(_digest(np.array(im.convert("L")) < 128))
+            except EOFError:
+                return out
+            except (OSError, TypeError, ValueError, KeyError):
+                if partial:
+                    return out
+                raise
+            i += 1
 
 
 class _Health(threading.Thread):
@@ -401,11 +411,12 @@ def _check(
         if not path.exists():
             continue
         try:
-            pages = _pages_of(path)
-        except (UnidentifiedImageError, OSError):
+            # A receive killed while it wrote a page keeps the pages before it; any other
+            # receive must be a wholly readable fax.
+            pages = _pages_of(path, partial=rx["job_type"] == "fail_receive")
+        except (UnidentifiedImageError, OSError, TypeError, ValueError, KeyError) as exc:
             # A receive killed before its first page leaves only the TIFF header: no page.
-            # Any other receive must be a readable fax.
-            assert rx["job_type"] == "fail_receive", (rx, path.stat().st_size)
+            assert rx["job_type"] == "fail_receive", (rx, path.stat().st_size, exc)
             pages = []
         got = [owner.get(d) for d in pages]
         for hit in got:

@@ -64,7 +64,7 @@ class ImageSource:
             try:
                 # n_frames walks the directory chain only; stop counting past the page limit.
                 self.pages = int(getattr(self.img, "n_frames", 1))
-            except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            except (OSError, SyntaxError, ValueError, EOFError, TypeError, KeyError) as exc:
                 raise DocumentError(
                     f"{label}: the TIFF's page directory is damaged ({exc})",
                     hint="save the TIFF again",

@@ -33,6 +33,23 @@ def _open_tiff(path: Path) -> Image.Image:
         ) from None
 
 
+def readable_pages(img: Image.Image) -> int:
+    """How many pages of a TIFF can be read, in order: a receive cut while it wrote a page
+    leaves a last directory without its tags, and the pages before it are still the fax."""
+    n = 0
+    limit = ConversionLimits().max_pages + 1  # enough to tell "too many"
+    while n < limit:
+        try:
+            img.seek(n)
+        except EOFError:
+            break
+        except (OSError, SyntaxError, ValueError, TypeError, KeyError):
+            break
+        n += 1
+    img.seek(0)
+    return n
+
+
 def _dpi(img: Image.Image) -> tuple[float, float]:
     from lanfax.documents.images import _plausible_dpi
 
@@ -47,7 +64,12 @@ def _load(img: Image.Image, index: int, label: str) -> Image.Image:
     except (EOFError, ValueError):
         raise DocumentError(
             f"{label} has no page {index + 1}",
-            hint=f"pages are numbered from 0 to {getattr(img, 'n_frames', 1) - 1}",
+            hint=f"pages are numbered from 0 to {readable_pages(img) - 1}",
+        ) from None
+    except (OSError, SyntaxError, TypeError, KeyError) as exc:
+        raise DocumentError(
+            f"{label}: page {index + 1} cannot be read ({exc})",
+            hint="the file is damaged or was cut while it was written",
         ) from None
     w, h = img.size
     if w * h > limits.max_pixels:
@@ -123,7 +145,9 @@ def tiff_to_pdf(path: Path, out: Path) -> None:
     from PIL import Image
 
     with _open_tiff(path) as img:
-        n = int(getattr(img, "n_frames", 1))
+        n = readable_pages(img)
+        if n == 0:
+            raise DocumentError(f"{path.name} has no readable page", hint="the file is damaged")
         if n > ConversionLimits().max_pages:
             raise DocumentError(f"{path.name} has {n} pages", hint="too many pages for a PDF")
         pages: list[Image.Image] = []
