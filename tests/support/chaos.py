@@ -9,7 +9,8 @@ folder and to a web hook (a real HTTP server on loopback). Every job has its own
 1-5 pages whose pages differ from every other page of the campaign, so a page found at line
 102 names its job and page. Numbers: mostly ``102``; some ``*31N#102`` (the line drops after
 N pages, the retries resume after the confirmed pages), ``*32SS#102`` (a noisy line at 20-30
-dB SNR), ``*10`` (busy) and ``*11`` (no answer), which end in retries exceeded. RetryDelay 0, so retries follow at once.
+dB SNR), ``*10`` (busy) and ``*11`` (no answer), which end in retries exceeded. RetryDelay
+0, so retries follow at once.
 
 Faults: the service is SIGKILLed ``kills`` times at random moments and started again; if a
 small filesystem can be mounted (root), the data directory is a tmpfs that is filled once for
