@@ -273,8 +273,11 @@ class Ringer:
         if self.phase is not Phase.ACTIVE:
             return []  # after the answer the media gets the events; after the end, nobody
         if isinstance(event, _GONE):
-            why = "hung up" if isinstance(event, HungUp) else f"is gone ({type(event).__name__})"
-            return self._end(now, f"the caller {why}")
+            if isinstance(event, HungUp):
+                return self._end(now, "the caller hung up")
+            if isinstance(event, LinkLost):
+                return self._end(now, f"the caller is gone: {event.what}")
+            return self._end(now, "the call is over on the wire")
         return []
 
     def answer(self, now: float) -> list[SetupAction]:
