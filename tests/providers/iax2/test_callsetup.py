@@ -472,3 +472,25 @@ def test_illegal_actions_raise() -> None:
         net.answer()  # twice
     with pytest.raises(IllegalAction, match="stop"):
         net.ringer.stop(net.now)  # answered: the media hangs up, not the ring core
+
+
+def test_the_call_itself_refuses_illegal_actions() -> None:
+    """Iax2Call: accept and answer are for an incoming call that is still offered or
+    accepted; hangup stays allowed at any time (both ends may hang up at once)."""
+    ep = Endpoint(rng=random.Random(6))
+    outgoing = ep.new_call(B, 0.0)
+    with pytest.raises(IllegalAction, match=r"accept\(\) on an outgoing call that is dialing"):
+        outgoing.accept(0.0)
+    with pytest.raises(IllegalAction, match="answer"):
+        outgoing.answer(0.0)
+    net = Net()
+    net.dial()
+    net.run(1.0)
+    callee = net.callee
+    with pytest.raises(IllegalAction, match=r"accept\(\) on an incoming call that is accepted"):
+        callee.accept(net.now)
+    callee.hangup(net.now)
+    callee.hangup(net.now)  # twice: a no-op
+    with pytest.raises(IllegalAction, match=r"answer\(\) on an incoming call that is hanging_up"):
+        callee.answer(net.now)
+    assert len(net.ep[B].take_datagrams()) == 1  # one HANGUP

@@ -30,8 +30,7 @@ import enum
 from dataclasses import dataclass
 
 from lanfax.model.codes import ProviderStatus
-from lanfax.model.errors import ProviderError
-from lanfax.providers.iax2.call import CallState, Iax2Call
+from lanfax.providers.iax2.call import CallState, Iax2Call, IllegalAction
 from lanfax.providers.iax2.events import (
     Accepted,
     Answered,
@@ -59,13 +58,6 @@ __all__ = [
     "Ringer",
     "SetupAction",
 ]
-
-
-class IllegalAction(ProviderError):
-    """The owner asked a set-up core for something its state does not allow (a bug in the
-    owner, never a network condition)."""
-
-    code = "iax2-illegal-action"
 
 
 # -- actions -----------------------------------------------------------------------------
