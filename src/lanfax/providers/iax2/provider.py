@@ -167,11 +167,13 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
             for call in ep.calls:
                 call.hangup(now)
             self._flush()
-            # Give the peer a moment (one second) to acknowledge our HANGUPs.
+            # Give the peer a moment (one second) to acknowledge our HANGUPs; a peer that is
+            # gone never will, and the calls are over here either way.
             self._settled = asyncio.Event()
             self._check_settled()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._settled.wait(), 1.0)
+            self._settled = None
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
