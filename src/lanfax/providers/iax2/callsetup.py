@@ -9,10 +9,10 @@ frozen :data:`actions <SetupAction>` out, and a timer as data (:meth:`Dialer.nex
 owner to flush after every entry point.
 
 * :class:`Dialer` (outgoing): NEW, then ACCEPT and RINGING, until ANSWER. It gives up after
-  ``answer_timeout`` (HANGUP cause 19, "no answer"), on BUSY or CONGESTION (HANGUP cause 17;
-  RFC 5456 section 8.6 leaves the clearing to the caller), on the owner's abort (cause 16),
-  and when the far end rejects, hangs up or stops answering (:func:`.outcome.signalling_outcome`
-  names the status).
+  ``answer_timeout`` (HANGUP cause 19, "no answer"), on CONTROL/BUSY or CONGESTION (HANGUP
+  cause 17: those only signal the condition, as a busy tone does, and leave the clearing to
+  the caller), on the owner's abort (cause 16), and when the far end rejects, hangs up or
+  stops answering (:func:`.outcome.signalling_outcome` names the status).
 * :class:`Ringer` (incoming): ACCEPT and RINGING go out at once; the line rings every
   ``ring_interval`` until the owner answers (CONTROL/ANSWER) or stops it (HANGUP), or the
   caller leaves (HANGUP, INVAL, or its frames go unacknowledged).
