@@ -10,6 +10,14 @@
 
 The work runs in one task, off the job's own transaction: a crash in between is caught up
 at the next start (final jobs of the last day without an entry are archived then).
+
+A fax whose archiving fails (the archive's disk is full, the directory cannot be written:
+issue #14) is not lost: the job itself is already final and its file stays in the spool; the
+fax waits in a backlog that is tried again every :data:`RETRY_EVERY` seconds (and at once
+after any later fax was archived), the error is logged once per condition and shown in
+``get_policies()["backlog"]`` (``GET /archive/config``). The completion time of the oldest
+waiting fax is kept in the settings (namespace ``archive_backlog``), so that a restart
+catches up from there, however long the disk stayed full.
 Retention (per archive, settings namespace ``archive``): entries older than ``max_age_days``
 go, and when the archive holds more than ``high_watermark_mb``, the oldest go until it holds
 at most ``low_watermark_mb`` (the Windows quota model). An entry's row is deleted before
@@ -21,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import errno
 import io
 import logging
 import os
@@ -32,7 +41,13 @@ from typing import Any
 
 from lanfax.model.archive import ActivityRecord, ArchiveEntry
 from lanfax.model.codes import NO_JOB, EventId, JobType, QueueStatus
-from lanfax.model.errors import ConfigError, FaxError, InvalidInput, NotFound
+from lanfax.model.errors import (
+    ConfigError,
+    FaxError,
+    InsufficientStorage,
+    InvalidInput,
+    NotFound,
+)
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.service import covers
@@ -47,6 +62,10 @@ NAMESPACE = "archive"
 CATCH_UP = timedelta(days=1)
 #: Retention also runs this often when nothing is archived.
 RETENTION_EVERY = 3600.0
+#: Seconds between two tries of the faxes whose archiving failed (issue #14: a full disk).
+RETRY_EVERY = 30.0
+#: Settings namespace of the backlog's mark: ``{"since": <ISO time>}`` while faxes wait.
+BACKLOG_NAMESPACE = "archive_backlog"
 _POLICY_KEYS = {"enabled", "max_age_days", "high_watermark_mb", "low_watermark_mb"}
 _CALL_TYPES = (JobType.SEND, JobType.RECEIVE)
 _SENT = frozenset({QueueStatus.COMPLETED, QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED})
@@ -94,6 +113,13 @@ class Archiver:
         self._in_call: set[int] = set()
         self._task: asyncio.Task[None] | None = None
         self.policies: dict[str, dict[str, Any]] = {d: dict(DEFAULT_POLICY) for d in _DIRS}
+        # Faxes whose archiving failed, tried again later (issue #14): (direction, job) -> job.
+        self._backlog: dict[tuple[str, int], Job] = {}
+        self._backlog_error: str | None = None
+        self._backlog_marked: datetime | None = None
+        self._next_retry = 0.0
+        self._disk_full = False
+        self.retry_every = RETRY_EVERY
         ctx.on_jobs_changed(self._changed)
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -109,6 +135,14 @@ class Archiver:
         jobs = self.ctx.unfinished.values()
         self._in_call = {j.job_id for j in jobs if j.queue_status is running}
         since = self.ctx.clock.now() - CATCH_UP
+        mark = (await self.ctx.get_settings(BACKLOG_NAMESPACE)).get("since")
+        if isinstance(mark, str):
+            # Faxes waited for the archive's disk when the service stopped: catch up from there.
+            try:
+                self._backlog_marked = datetime.fromisoformat(mark)
+                since = min(since, self._backlog_marked)
+            except (TypeError, ValueError):
+                log.error("archive backlog mark %r ignored", mark)
         for d in _DIRS:
             for job in await self.ctx.run(self.db.unarchived, d, since):
                 self._enqueue_archive(job)
@@ -153,25 +187,126 @@ class Archiver:
             self._queue.put_nowait(("outgoing", job))
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            wait = RETENTION_EVERY
+            if self._backlog:
+                wait = max(min(wait, self._next_retry - loop.time()), 0.0)
             try:
-                kind, job = await asyncio.wait_for(self._queue.get(), RETENTION_EVERY)
+                kind, job = await asyncio.wait_for(self._queue.get(), wait)
             except TimeoutError:
-                for d in _DIRS:
-                    await self._retention_logged(d)
+                if self._backlog:
+                    await self._retry_backlog()
+                else:
+                    for d in _DIRS:
+                        await self._retention_logged(d)
                 continue
             try:
                 if kind == "call":
                     await self.ctx.run(self.db.log_call, self._call_record(job))
-                elif self._wanted(kind):
-                    await self.archive(kind, job)
+                elif self._wanted(kind) and await self._archive_or_wait(kind, job):
                     await self._retention_logged(kind)
+                    if self._backlog:
+                        await self._retry_backlog()  # that one fitted: there may be room again
+                if not self._backlog and self._backlog_marked and self._queue.empty():
+                    await self._mark_backlog()  # the start-up catch-up is done: clear the mark
             except (FaxError, OSError) as exc:
                 log.error("archiving %s job %d failed: %s", kind, job.job_id, exc)
             except Exception:  # a bug must not stop archiving; the catch-up retries it
                 log.exception("archiving %s job %d failed unexpectedly", kind, job.job_id)
             finally:
                 self._queue.task_done()
+
+    async def _archive_or_wait(self, direction: str, job: Job) -> bool:
+        """Archive one fax; when that fails in a way a later try may cure, it waits in the
+        backlog (the error logged once per condition). True when it was archived."""
+        try:
+            await self.archive(direction, job)
+        except NotFound as exc:  # its file is gone (the job was deleted): nothing to wait for
+            log.error("archiving %s job %d failed: %s", direction, job.job_id, exc)
+            self._backlog.pop((direction, job.job_id), None)
+            return False
+        except (FaxError, OSError) as exc:
+            await self._wait(direction, job, exc)
+            return False
+        self._disk_full = False
+        self._backlog.pop((direction, job.job_id), None)
+        return True
+
+    async def _wait(self, direction: str, job: Job, exc: BaseException) -> None:
+        first = not self._backlog
+        self._backlog[(direction, job.job_id)] = job
+        self._next_retry = asyncio.get_running_loop().time() + self.retry_every
+        error = self._describe(exc)
+        if error != self._backlog_error:
+            self._backlog_error = error
+            log.error(
+                "archiving %s fax (job %d) failed: %s; %d fax(es) wait, tried again every "
+                "%g s (they stay in the spool, nothing is lost)",
+                direction,
+                job.job_id,
+                error,
+                len(self._backlog),
+                self.retry_every,
+            )
+        if first or self._backlog_marked is None:
+            await self._mark_backlog()
+
+    def _describe(self, exc: BaseException) -> str:
+        self._disk_full = True
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"the archive's disk is full ({self.directory()}: {exc.strerror})"
+        if isinstance(exc, InsufficientStorage):
+            return f"the database's disk is full ({exc})"
+        self._disk_full = False
+        return str(exc) or type(exc).__name__
+
+    async def _mark_backlog(self) -> None:
+        """Keep (or clear) the completion time of the oldest waiting fax in the settings,
+        so that a restart catches up from there. Best effort: the mark is a hint."""
+        waiting = [j.completed_at or self.ctx.clock.now() for j in self._backlog.values()]
+        since = min(waiting) if waiting else None
+        if since is not None and self._backlog_marked is not None:
+            since = min(since, self._backlog_marked)
+        try:
+            await self.ctx.put_settings(
+                BACKLOG_NAMESPACE, {"since": since.isoformat()} if since else {}
+            )
+        except FaxError as exc:
+            log.error("the archive backlog mark could not be written: %s", exc)
+            return
+        self._backlog_marked = since
+
+    async def _retry_backlog(self) -> None:
+        """Try the waiting faxes again, oldest first; stop at the first that still fails."""
+        done = 0
+        for (direction, job_id), job in sorted(self._backlog.items(), key=lambda kv: kv[0][1]):
+            try:
+                archived = await self._archive_or_wait(direction, job)
+            except Exception:  # a bug must not stop archiving
+                log.exception("archiving %s job %d failed unexpectedly", direction, job_id)
+                self._backlog.pop((direction, job_id), None)
+                continue
+            if not archived and self._disk_full:
+                break  # the others would fail the same way: next time
+            done += archived
+        if done:
+            for d in _DIRS:
+                await self._retention_logged(d)
+        if not self._backlog:
+            if self._backlog_error is not None:
+                log.warning("archive caught up: the waiting faxes are archived")
+            self._backlog_error = None
+            if self._backlog_marked is not None:
+                await self._mark_backlog()
+
+    def backlog(self) -> dict[str, Any]:
+        """The faxes waiting for the archive (issue #14), as shown by ``get_policies()``."""
+        return {
+            "waiting": {d: sum(1 for k in self._backlog if k[0] == d) for d in _DIRS},
+            "error": self._backlog_error,
+            "since": self._backlog_marked,
+        }
 
     def _wanted(self, direction: str) -> bool:
         if direction == "outgoing":
@@ -218,6 +353,11 @@ class Archiver:
         if not job.document_path:
             return None
         src = self.ctx.spool.resolve(job.document_path)
+        if not await self.ctx.run(src.exists):
+            raise NotFound(
+                f"the fax of {direction} job {job.job_id} is not in the spool: {src}",
+                hint="it was deleted before it could be archived",
+            )
         done = job.completed_at or self.ctx.clock.now()
         folder = self.directory() / direction / f"{done:%Y}" / f"{done:%m}"
         body = covers.body_path(job.extra)
@@ -248,7 +388,7 @@ class Archiver:
             caller_id=job.caller_id,
             device_id=job.device_id or 0,
             pages=job.pages_done or job.page_count,
-            size=dest.stat().st_size,
+            size=await self.ctx.run(lambda: dest.stat().st_size),
             duration=max((done - job.started_at).total_seconds(), 0.0) if job.started_at else 0.0,
             result=job.queue_status.name.lower(),
             status_text=job.status_text,
@@ -310,6 +450,7 @@ class Archiver:
             "directory": str(self.directory()),
             "archive_outgoing_faxes": self.ctx.config.archive_outgoing_faxes,
             **{d: dict(p) for d, p in self.policies.items()},
+            "backlog": self.backlog(),
         }
 
     async def set_policies(self, changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -58,8 +58,13 @@ def copy_atomically(src: Path, dest_dir: Path, name: str) -> Path:
     copy to a hidden temporary name, fsync, rename, fsync the directory."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     tmp = dest_dir / f".{name}.{secrets.token_hex(4)}.part"
-    shutil.copyfile(src, tmp)
-    fsync_file(tmp)
+    try:
+        shutil.copyfile(src, tmp)
+        fsync_file(tmp)
+    except BaseException:
+        # A full disk (issue #14): the partial copy would keep the space it took.
+        tmp.unlink(missing_ok=True)
+        raise
     final = dest_dir / name
     os.replace(tmp, final)
     fsync_dir(dest_dir)
