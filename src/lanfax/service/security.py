@@ -43,7 +43,7 @@ from lanfax.service.rights import (
     parse_role,
     right_name,
 )
-from lanfax.service.security_settings import SecuritySettings
+from lanfax.service.security_settings import TOKEN_DAYS_CAP, SecuritySettings
 from lanfax.store.api import AuditEntry
 
 if TYPE_CHECKING:
@@ -514,9 +514,20 @@ class Security:
     # -- tokens --------------------------------------------------------------------------------
 
     async def create_token(
-        self, user: str, label: str = "", *, days: int | None = None, text: str | None = None
+        self,
+        user: str,
+        label: str = "",
+        *,
+        days: int | None = None,
+        text: str | None = None,
+        unlimited: bool = False,
     ) -> tuple[TokenInfo, str]:
-        """A new token for ``user``; returns it and its text (shown once, never stored)."""
+        """A new token for ``user``; returns it and its text (shown once, never stored).
+
+        ``days`` is its lifetime: at most ``[security] max_token_days``, which is also the
+        lifetime of a token minted without ``days`` (0: no limit, no expiry). ``unlimited``
+        (the administrator's first token only, see :meth:`bootstrap`) never expires."""
+        days = None if unlimited else self._token_days(days)
         await self.get_user(user)
         if text is None:
             text, token_id, secret = new_token_text()
@@ -534,13 +545,30 @@ class Security:
                 f"user {user!r} has {mine} tokens, the most one user may have",
                 hint="revoke the ones no longer used (lanfax token list / token revoke)",
             )
-        if days is not None and not 1 <= days <= 3650:
-            raise InvalidInput("days must be from 1 to 3650", hint="or omit it: no expiry")
         expires = (self._now() + timedelta(days=days)).isoformat() if days else ""
         info = TokenInfo(token_id, user, label[:100], _token_hash(secret), self._stamp(), expires)
         await self._service.ctx.put_settings(_TOKEN_PREFIX + token_id, _token_record(info))
         self._tokens[token_id] = info
         return info, text
+
+    def _token_days(self, days: int | None) -> int | None:
+        """The lifetime of a new token (issue #14, item 15: tokens were minted that never
+        expire): ``days`` checked against ``max_token_days``, or that limit when omitted."""
+        longest = self.settings.max_token_days
+        if days is None:
+            return longest or None
+        if not 1 <= days <= TOKEN_DAYS_CAP:
+            raise InvalidInput(
+                f"days must be from 1 to {TOKEN_DAYS_CAP}, not {days}",
+                hint=f"or omit it: {longest} days" if longest else "or omit it: no expiry",
+            )
+        if longest and days > longest:
+            raise InvalidInput(
+                f"a token may live at most {longest} days on this server, not {days}",
+                hint=f"ask for {longest} days or fewer (or omit days); an administrator sets "
+                "the limit with [security] max_token_days",
+            )
+        return days
 
     async def list_tokens(self, user: str | None = None) -> list[TokenInfo]:
         await self._load()
@@ -569,8 +597,11 @@ class Security:
             return None
         name = self.settings.admin_user
         await self.add_user(name, Role.ADMINISTRATOR.value, env.get("LANFAX_ADMIN_PASSWORD"))
+        # The first token never expires: without LANFAX_ADMIN_PASSWORD it is the
+        # administrator's only credential, and its expiry would lock the server's only
+        # administrator out (docs/security.md, "First start").
         _info, text = await self.create_token(
-            name, "first start", text=env.get("LANFAX_ADMIN_TOKEN")
+            name, "first start", text=env.get("LANFAX_ADMIN_TOKEN"), unlimited=True
         )
         await self.record(None, "user.bootstrap", name, detail={"role": "administrator"})
         return name, text

@@ -18,6 +18,8 @@
     refusals_per_minute = 60    # refused requests (bad logins, bad tokens) per address ...
     refusal_burst = 50          # ... and in a burst, before the address gets 429s
     session_idle_minutes = 30   # the console's login session ends after this long unused
+    max_token_days = 365        # the longest lifetime of a minted token (the default when
+                                # none is asked for); 0: no limit, tokens may never expire
 """
 
 from __future__ import annotations
@@ -44,7 +46,11 @@ _KEYS = {
     "refusals_per_minute",
     "refusal_burst",
     "session_idle_minutes",
+    "max_token_days",
 }
+
+#: The longest lifetime a token may be given at all (ten years), and the default limit.
+TOKEN_DAYS_CAP, MAX_TOKEN_DAYS = 3650, 365
 
 
 #: The per-user limits' defaults (docs/security.md explains the choice).
@@ -73,6 +79,9 @@ class SecuritySettings:
     refusals_per_minute: float = 60.0
     refusal_burst: int = 50
     session_idle_minutes: int = 30
+    #: The longest lifetime of a minted token, in days, also given to one minted without
+    #: ``days`` (issue #14, item 15); 0: no limit (and no expiry unless asked for).
+    max_token_days: int = MAX_TOKEN_DAYS
 
     @property
     def tls(self) -> bool:
@@ -152,7 +161,18 @@ def parse_security_settings(
             f"{where}.session_idle_minutes: {idle!r} is not allowed",
             hint="minutes, 1 to 10080 (a week)",
         )
+    token_days = table.get("max_token_days", MAX_TOKEN_DAYS)
+    if (
+        isinstance(token_days, bool)
+        or not isinstance(token_days, int)
+        or not 0 <= token_days <= TOKEN_DAYS_CAP
+    ):
+        raise ConfigError(
+            f"{where}.max_token_days: {token_days!r} is not allowed",
+            hint=f"days, 1 to {TOKEN_DAYS_CAP}, or 0 for no limit (tokens that never expire)",
+        )
     return SecuritySettings(
+        max_token_days=token_days,
         allow_cleartext=cleartext,
         refusals_per_minute=float(per_minute),
         refusal_burst=refusal_burst,
