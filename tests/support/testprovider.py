@@ -187,7 +187,7 @@ class TestProvider(FaxProvider):
         if prefix == "9009" and number[4:].isdigit():
             seconds = int(number[4:]) / 1000.0
         on_call_in_progress()
-        pages = _pages(fax.file_name)
+        pages = await asyncio.to_thread(_pages, fax.file_name)
         if prefix == "9005":
             status = FaxDevStatus(ProviderStatus.DISCONNECTED, page_count=1)
             return self._record(fax, CallResult(status, pages=min(1, pages)))
@@ -254,7 +254,7 @@ class TestProvider(FaxProvider):
             return CallResult(FaxDevStatus(ProviderStatus.DISCONNECTED, string_id="no call"))
         offer.answered.set()
         await asyncio.to_thread(shutil.copyfile, offer.source, fax.file_name)
-        pages = _pages(fax.file_name)
+        pages = await asyncio.to_thread(_pages, fax.file_name)
         result = CallResult(
             FaxDevStatus(ProviderStatus.COMPLETED, page_count=pages, csi=offer.tsid),
             pages=pages,

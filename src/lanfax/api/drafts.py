@@ -48,11 +48,11 @@ def install_draft_routes(r: APIRouter, service: FaxService) -> Drafts:
         draft_id: int, caller: Annotated[Caller, Depends(_QUERY_OWN)]
     ) -> Response:
         draft = await drafts.get(draft_id, caller)
-        path = service.spool.resolve(draft.document_path)
+        path = await service.ctx.run(service.spool.resolve, draft.document_path)
         return FileResponse(
             path,
             media_type=draft.document_format or "application/octet-stream",
-            stat_result=os.stat(path),
+            stat_result=await service.ctx.run(os.stat, path),
         )
 
     @r.post("/drafts/{draft_id}/send", summary="Fax a draft", status_code=201)

@@ -282,6 +282,6 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
             path,
             media_type="image/tiff",
             filename=f"job-{job_id}.tif",
-            stat_result=os.stat(path),
+            stat_result=await service.ctx.run(os.stat, path),
             background=cleanup,
         )

@@ -7,6 +7,7 @@ file list and routing data after a restart. The files themselves stay where they
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
@@ -34,6 +35,7 @@ class FileSetCallbacks:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else None
         self._jobs: dict[int, _FaxFiles] = {}
+        self._saving = asyncio.Lock()
         if self.root is not None:
             self.root.mkdir(parents=True, exist_ok=True)
 
@@ -69,12 +71,30 @@ class FileSetCallbacks:
             self._jobs[job_id] = job
         return job
 
-    def _save(self, job_id: int) -> None:
+    async def _job_async(self, job_id: int, *, create: bool = False) -> _FaxFiles:
+        """:meth:`_job`, reading a manifest (a file) off the event loop (issue #14, item 7)."""
+        job = self._jobs.get(job_id)
+        if job is not None:
+            return job
+        return await asyncio.to_thread(self._job, job_id, create=create)
+
+    async def _save_async(self, job_id: int) -> None:
+        """Write the fax's manifest durably, the write and its fsync off the event loop
+        (issue #14, item 7). One save at a time, its content taken when its turn comes: the
+        last write holds the newest content."""
         manifest = self._manifest(job_id)
         if manifest is None:
             return
+        async with self._saving:
+            await asyncio.to_thread(self._write, manifest, self._body(job_id))
+
+    def _body(self, job_id: int) -> dict[str, Any]:
         job = self._jobs[job_id]
         body = {"files": job.files, "added_by": job.added_by, "routing_data": job.routing_data}
+        return copy.deepcopy(body)
+
+    @staticmethod
+    def _write(manifest: Path, body: dict[str, Any]) -> None:
         fd, tmp = tempfile.mkstemp(dir=manifest.parent, prefix=f".{manifest.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -103,7 +123,7 @@ class FileSetCallbacks:
             raise InvalidInput(
                 f"fax {job_id} has no files", hint="pass the received TIFF as the first file"
             )
-        job = self._job(job_id, create=True)
+        job = await self._job_async(job_id, create=True)
         changed = False
         for p in files:
             path = str(Path(p).absolute())
@@ -112,10 +132,10 @@ class FileSetCallbacks:
                 job.added_by.append("")
                 changed = True
         if changed:
-            self._save(job_id)
+            await self._save_async(job_id)
 
     async def add_file(self, job_id: int, path: Path, guid: str) -> int:
-        job = self._job(job_id)
+        job = await self._job_async(job_id)
         p = Path(path).absolute()
         if not p.is_file():
             raise InvalidInput(
@@ -125,11 +145,11 @@ class FileSetCallbacks:
             return job.files.index(str(p))
         job.files.append(str(p))
         job.added_by.append(normalize_guid(guid))
-        self._save(job_id)
+        await self._save_async(job_id)
         return len(job.files) - 1
 
     async def delete_file(self, job_id: int, path: Path) -> None:
-        job = self._job(job_id)
+        job = await self._job_async(job_id)
         p = str(Path(path).absolute())
         if p not in job.files:
             raise NotFound(f"{p} is not a file of fax {job_id}", hint="see enum_files")
@@ -141,10 +161,10 @@ class FileSetCallbacks:
             )
         del job.files[index]
         del job.added_by[index]
-        self._save(job_id)
+        await self._save_async(job_id)
 
     async def get_file(self, job_id: int, index: int) -> Path:
-        job = self._job(job_id)
+        job = await self._job_async(job_id)
         if not 0 <= index < len(job.files):
             raise NotFound(
                 f"fax {job_id} has no file number {index}",
@@ -153,10 +173,10 @@ class FileSetCallbacks:
         return Path(job.files[index])
 
     async def enum_files(self, job_id: int) -> list[Path]:
-        return [Path(p) for p in self._job(job_id).files]
+        return [Path(p) for p in (await self._job_async(job_id)).files]
 
     async def modify_routing_data(self, job_id: int, guid: str, data: Mapping[str, Any]) -> None:
-        job = self._job(job_id)
+        job = await self._job_async(job_id)
         try:
             clean = json.loads(json.dumps(dict(data)))
         except (TypeError, ValueError) as exc:
@@ -164,8 +184,8 @@ class FileSetCallbacks:
                 f"routing data is not JSON-able: {exc}", hint="use plain JSON values"
             ) from None
         job.routing_data[normalize_guid(guid)] = clean
-        self._save(job_id)
+        await self._save_async(job_id)
 
     async def get_routing_data(self, job_id: int, guid: str) -> dict[str, Any]:
-        job = self._job(job_id)
+        job = await self._job_async(job_id)
         return copy.deepcopy(job.routing_data.get(normalize_guid(guid), {}))

@@ -352,12 +352,7 @@ class Archiver:
             return existing
         if not job.document_path:
             return None
-        src = self.ctx.spool.resolve(job.document_path)
-        if not await self.ctx.run(src.exists):
-            raise NotFound(
-                f"the fax of {direction} job {job.job_id} is not in the spool: {src}",
-                hint="it was deleted before it could be archived",
-            )
+        src = await self.ctx.run(self.ctx.spool.resolve, job.document_path)  # or NotFound
         done = job.completed_at or self.ctx.clock.now()
         folder = self.directory() / direction / f"{done:%Y}" / f"{done:%m}"
         body = covers.body_path(job.extra)
@@ -365,7 +360,8 @@ class Archiver:
             # The job's own cover page and the broadcast's shared body, joined (issue #14).
             joined = self.ctx.spool.tmp / f"archive-{job.job_id}.tif"
             try:
-                await self.ctx.run(covers.join, src, self.ctx.spool.resolve(body), joined)
+                body_file = await self.ctx.run(self.ctx.spool.resolve, body)
+                await self.ctx.run(covers.join, src, body_file, joined)
                 dest = await self.ctx.run(copy_atomically, joined, folder, f"{job.job_id}.tif")
             finally:
                 await self.ctx.run(joined.unlink, True)
@@ -488,7 +484,7 @@ class Archiver:
         caller removes)."""
         entry = await self.entry(direction, archive_id)
         path = Path(entry.path)
-        if not path.exists():
+        if not await self.ctx.run(path.exists):
             raise NotFound(
                 f"the file of archive entry {archive_id} is missing: {path}",
                 hint="it was removed outside lanfax; delete the entry",

@@ -400,12 +400,13 @@ class FaxService:
         job = await self.get_job(job_id)
         if not job.document_path:
             raise NotFound(f"job {job_id} has no document", hint="nothing was sent or received")
-        path = self.spool.resolve(job.document_path)
+        path = await self.ctx.run(self.spool.resolve, job.document_path)
         body = covers.body_path(job.extra)
         if not body:
             return path
         joined = self.spool.tmp / f"whole-{job_id}-{secrets.token_hex(4)}.tif"
-        await self.ctx.run(covers.join, path, self.spool.resolve(body), joined)
+        body_file = await self.ctx.run(self.spool.resolve, body)
+        await self.ctx.run(covers.join, path, body_file, joined)
         return joined
 
     async def page_data(self, job_id: int) -> tuple[bytes, int, int]:
@@ -414,7 +415,7 @@ class FaxService:
         job = await self.get_job(job_id)
         if not job.document_path:
             raise NotFound(f"job {job_id} has no document", hint="nothing was sent or received")
-        path = self.spool.resolve(job.document_path)
+        path = await self.ctx.run(self.spool.resolve, job.document_path)
         return await self.ctx.run(docs.first_page, path)
 
     # -- events ------------------------------------------------------------------------------

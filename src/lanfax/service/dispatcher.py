@@ -333,13 +333,14 @@ class Dispatcher:
             tsid = dev.port.tsid or tsid
         header = branding_header(job, tsid) if ctx.config.branding else None
         try:
-            document = ctx.spool.resolve(job.document_path)
+            document = await ctx.run(ctx.spool.resolve, job.document_path)
             body = covers.body_path(job.extra)
             if body:
                 # A cover page of its own in front of the broadcast's shared body: joined
                 # for this call only, into spool/tmp (removed after the call).
                 joined = ctx.spool.tmp / f"send-{job.job_id}-{secrets.token_hex(4)}.tif"
-                await ctx.run(covers.join, document, ctx.spool.resolve(body), joined)
+                body_file = await ctx.run(ctx.spool.resolve, body)
+                await ctx.run(covers.join, document, body_file, joined)
                 self._joined[job.job_id] = joined
                 document = joined
         except NotFound as exc:

@@ -126,7 +126,8 @@ class Drafts:
         stage = await ctx.run(self.service.spool.new_stage)
         try:
             staged = stage / "000"
-            await ctx.run(shutil.copyfile, self.service.spool.resolve(draft.document_path), staged)
+            source = await ctx.run(self.service.spool.resolve, draft.document_path)
+            await ctx.run(shutil.copyfile, source, staged)
             result = await self.service.submit(
                 submission,
                 [staged],

@@ -153,13 +153,18 @@ class InboundPipeline:
         if rings < max(dev.port.rings, 1):
             dev.set_live(status=DeviceStatus.RINGING, caller_id=call.caller_id)
             return
-        if not self._room_to_receive():
+        dev.busy = True  # before any await: the dispatcher must not take this line now
+        self._spawn(self._answer(dev, call), f"lanfax-receive-{dev.device_id}")
+
+    async def _answer(self, dev: Device, call: IncomingCall) -> None:
+        # The disk is asked in a worker thread (issue #14, item 7: no file work on the loop).
+        if not await self.ctx.run(self._room_to_receive):
             # A fax the disk cannot hold would be confirmed page by page to the sender and
             # then lost: let it ring (the sender sees no answer and tries again later).
+            dev.busy = False
             dev.set_live(status=DeviceStatus.RINGING, caller_id=call.caller_id)
             return
-        dev.busy = True  # before any await: the dispatcher must not take this line now
-        self._spawn(self._receive(dev, call), f"lanfax-receive-{dev.device_id}")
+        await self._receive(dev, call)
 
     def _room_to_receive(self) -> bool:
         """Whether the received faxes' disk keeps ``min_free_bytes`` free (said once per
@@ -345,7 +350,7 @@ class InboundPipeline:
                 f"cannot make the received file {path.name} durable: {exc.strerror}",
                 hint="check the spool's disk (free space, errors)",
             ) from exc
-        size = path.stat().st_size if path.exists() else 0
+        size = await ctx.run(_size, path)
         common = {
             "completed_at": now,
             "page_count": result.pages,
@@ -415,3 +420,11 @@ def _fsync_received(path: Path) -> None:
     if path.exists():
         fsync_file(path)
     fsync_dir(path.parent)
+
+
+def _size(path: Path) -> int:
+    """The received file's size, 0 when there is none (run off the event loop: #14 item 7)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

@@ -321,12 +321,14 @@ class Receipts:
             return []
         out: list[tuple[str, bytes]] = []
         for job in jobs:
-            tiff = self.ctx.spool.resolve(job.document_path) if job.document_path else None
+            tiff = None
+            if job.document_path:
+                tiff = await self.ctx.run(self.ctx.spool.resolve, job.document_path)
             if how == "report":
                 fields = report_fields(job, self.ctx.config, self.ctx.tz)
                 data = await self.ctx.run_heavy(report_pdf, job, fields, tiff)
                 out.append((f"report-{job.job_id}.pdf", data))
-            elif tiff is not None and tiff.is_file():
+            elif tiff is not None and await self.ctx.run(tiff.is_file):
                 out.append(
                     (f"fax-{job.job_id}-page1.pdf", await self.ctx.run(first_page_pdf, tiff))
                 )
@@ -435,6 +437,8 @@ class Receipts:
                 "a transmission report is made for a completed or failed send job",
                 hint="wait until the job has ended (see its queue_status), then ask again",
             )
-        tiff = self.ctx.spool.resolve(job.document_path) if job.document_path else None
+        tiff = None
+        if job.document_path:
+            tiff = await self.ctx.run(self.ctx.spool.resolve, job.document_path)
         fields = report_fields(job, self.ctx.config, self.ctx.tz)
         return await self.ctx.run_heavy(report_pdf, job, fields, tiff)

@@ -410,7 +410,7 @@ class RoutingJobs:
             wanted = [g for g in order if g in chosen] + sorted(chosen - set(order))
         wanted = [g for g in wanted if g not in done]
         try:
-            path = self.ctx.spool.resolve(job.document_path)
+            path = await self.ctx.run(self.ctx.spool.resolve, job.document_path)
         except NotFound as exc:
             # No retry brings a lost file back: hold the fax for an administrator.
             log.error("received fax %d cannot be routed: %s", job.job_id, exc.message)

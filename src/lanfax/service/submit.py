@@ -530,8 +530,9 @@ class Submitter:
         submission: its disk would keep less than min_free_mb, or spool/docs is already
         at max_spool_mb. Checked before converting anything."""
         spool = self.ctx.spool
-        incoming = sum(p.stat().st_size for p in staged if p.is_file())
-        free, used = await self.ctx.run(_spool_room, spool.docs, self.max_spool_bytes > 0)
+        incoming, free, used = await self.ctx.run(
+            _spool_room, spool.docs, self.max_spool_bytes > 0, staged
+        )
         mb = 2**20
         if free - incoming < self.min_free_bytes:
             raise InsufficientStorage(
@@ -671,8 +672,10 @@ def _check_field_widths(info: CoverPageInfo) -> None:
             )
 
 
-def _spool_room(docs_dir: Path, measure: bool) -> tuple[int, int]:
-    """(free bytes on the spool's disk, bytes in spool/docs; 0 unless ``measure``)."""
+def _spool_room(docs_dir: Path, measure: bool, staged: Sequence[Path]) -> tuple[int, int, int]:
+    """(bytes staged, free bytes on the spool's disk, bytes in spool/docs; 0 unless
+    ``measure``). Blocking: run in a worker thread (issue #14, item 7)."""
+    incoming = sum(p.stat().st_size for p in staged if p.is_file())
     st = os.statvfs(docs_dir)
     used = 0
     if measure:
@@ -680,7 +683,7 @@ def _spool_room(docs_dir: Path, measure: bool) -> tuple[int, int]:
             for entry in entries:
                 with contextlib.suppress(OSError):
                     used += entry.stat(follow_symlinks=False).st_size
-    return st.f_bavail * st.f_frsize, used
+    return incoming, st.f_bavail * st.f_frsize, used
 
 
 def _check_pages(pages: int, limits: ConversionLimits) -> None:

@@ -191,7 +191,8 @@ class BuiltinRoutes(RoutingExtension):
             )
         try:
             # Validated again: the allowed roots or the schema may have changed since.
-            info = self.validate_routing_info(m.guid, saved)
+            # In a worker thread: the folder's check resolves paths (issue #14, item 7).
+            info = await asyncio.to_thread(self.validate_routing_info, m.guid, saved)
             if m.guid == FOLDER_GUID:
                 return await folder.route(
                     fax,

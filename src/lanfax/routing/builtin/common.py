@@ -44,7 +44,7 @@ async def document(callbacks: RouteCallbacks, fax: FaxRoute, fmt: str) -> AsyncI
     PDF is made in a private temporary directory removed afterwards.
     """
     tiff = await callbacks.get_file(fax.job_id, 0)
-    if not tiff.is_file():
+    if not await asyncio.to_thread(tiff.is_file):
         raise InvalidInput(
             f"the received fax {tiff} is missing", hint="the fax file was moved or deleted"
         )

@@ -83,14 +83,14 @@ async def route(
     folder = Path(info["folder"])
     fmt = info["format"]
     # Checked again now: a symlink under a root may have been pointed elsewhere since.
-    if not inside(folder, roots):
+    if not await asyncio.to_thread(inside, folder, roots):
         return RouteResult.failure(
             f"{folder} is outside the allowed roots", retryable=False, data={"folder": str(folder)}
         )
     stem = file_stem(info["name_template"], fax, tz)
     try:
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-        if not inside(folder, roots):
+        if not await asyncio.to_thread(inside, folder, roots):
             return RouteResult.failure(f"{folder} is outside the allowed roots", retryable=False)
         async with document(callbacks, fax, fmt) as src:
             final = await asyncio.to_thread(publish, src, folder, stem, SUFFIX[fmt], mode=mode)

@@ -348,7 +348,7 @@ class FaxOut:
             user_name=job.user_name,
             document_name=job.job_name,
             document_format=fmt,
-            size=final.stat().st_size,
+            size=await ctx.run(lambda: final.stat().st_size),
             created_at=now,
             expires_at=now + timedelta(days=days),
             ipp_job_id=job.ipp_job_id or None,
