@@ -152,6 +152,7 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
             await gateway.stop()
         if advertiser is not None:
             await advertiser.stop()
+        await security.stop()  # the refusals counted since the last audit row (issue #14)
         await service.stop()
         sock.close()
     return 0

@@ -17,6 +17,8 @@ only writer. The audit trail is a table (:mod:`lanfax.store.audit`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from lanfax.model.errors import (
     Conflict,
+    FaxError,
     InvalidInput,
     NotFound,
     RateLimited,
@@ -189,6 +192,18 @@ MAX_TOKENS_PER_USER = 100
 PASSWORD_CACHE_SECONDS = 60.0
 #: Seconds over which refused requests of one address share one audit row.
 REFUSAL_WINDOW = 60.0
+#: Longest real-time sleep of the refusal flusher, so that a clock's jump is noticed.
+_FLUSH_POLL = 1.0
+
+
+@dataclass
+class _RefusalWindow:
+    """Refusals of one (address, user, status) since ``started`` (monotonic): the first was
+    written, ``repeated`` more were counted; ``last`` is how the latest was recorded."""
+
+    started: float
+    repeated: int = 0
+    last: tuple[Caller | None, str, str, str, dict[str, Any]] | None = None
 
 
 class Security:
@@ -206,8 +221,9 @@ class Security:
         #: Passwords verified recently: keyed digest -> monotonic expiry (see _password_login).
         self._verified: dict[bytes, float] = {}
         self._cache_key = secrets.token_bytes(32)
-        #: Refused requests per (address, user, status): (start of the window, count since).
-        self._refusal_windows: dict[tuple[str, str, int], tuple[float | None, int]] = {}
+        #: Refused requests per (address, user, status): the window open for them.
+        self._refusal_windows: dict[tuple[str, str, int], _RefusalWindow] = {}
+        self._flusher: asyncio.Task[None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -676,23 +692,81 @@ class Security:
             address = caller.address if caller else ""
             key = (address, caller.user if caller else "", int(status))
             now = self._service.clock.monotonic()
-            started, repeated = self._refusal_windows.get(key, (None, 0))
-            if started is not None and now - started < REFUSAL_WINDOW:
-                self._refusal_windows[key] = (started, repeated + 1)
+            window = self._refusal_windows.get(key)
+            if window is not None and now - window.started < REFUSAL_WINDOW:
+                window.repeated += 1
+                window.last = (caller, action, target, outcome, dict(detail or {}))
                 return
-            self._refusal_windows[key] = (now, 0)
+            self._refusal_windows[key] = _RefusalWindow(now)
             if len(self._refusal_windows) > 10_000:  # bounded: forget the oldest windows
                 for old in sorted(
-                    self._refusal_windows, key=lambda k: self._refusal_windows[k][0] or 0
+                    self._refusal_windows, key=lambda k: self._refusal_windows[k].started
                 )[:5_000]:
                     del self._refusal_windows[old]
-            if repeated:
-                detail = {**(detail or {}), "repeated": repeated}
+            if window is not None and window.repeated:
+                detail = {**(detail or {}), "repeated": window.repeated}
+            self._start_flusher()
         entry = self.audit_entry(caller, action, target, outcome=outcome, detail=detail)
         self.log_entry(entry)
         table = self._audit_table()
         if table is not None:
             await self._service.ctx.run(table.add, entry)
+
+    # -- the last burst's count (issue #14: lost when no refusal came after it) ------------
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(
+                self._flush_loop(), name="lanfax-refusal-flush"
+            )
+
+    async def _flush_loop(self) -> None:
+        """While windows are open: write the count of each one that ended with refusals
+        after its first (a row of its own, ``detail["repeated"]``), then forget it."""
+        while self._refusal_windows:
+            now = self._service.clock.monotonic()
+            ends = min(w.started for w in self._refusal_windows.values()) + REFUSAL_WINDOW
+            await asyncio.sleep(min(max(ends - now, 0.0), _FLUSH_POLL))
+            await self.flush_refusals(ended_only=True)
+
+    async def flush_refusals(self, *, ended_only: bool = False) -> int:
+        """Write the counts of the refusals not yet in the audit trail (of the windows that
+        ended, or of all at a stop); returns how many rows were written."""
+        now = self._service.clock.monotonic()
+        due = [
+            (key, w)
+            for key, w in self._refusal_windows.items()
+            if not ended_only or now - w.started >= REFUSAL_WINDOW
+        ]
+        for key, _w in due:
+            del self._refusal_windows[key]  # before any await: a refusal now opens a new one
+        written = 0
+        for _key, w in due:
+            if not w.repeated or w.last is None:
+                continue
+            caller, action, target, outcome, detail = w.last
+            entry = self.audit_entry(
+                caller, action, target, outcome=outcome, detail={**detail, "repeated": w.repeated}
+            )
+            self.log_entry(entry)
+            table = self._audit_table()
+            try:
+                if table is not None:
+                    await self._service.ctx.run(table.add, entry)
+            except FaxError as exc:
+                log.error("the count of %d refused request(s) was not audited: %s", w.repeated, exc)
+                continue
+            written += 1
+        return written
+
+    async def stop(self) -> None:
+        """Write what the open windows counted (at the service's stop)."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        await self.flush_refusals()
 
     async def audit(self, query: AuditQuery) -> list[AuditEntry]:
         table = self._audit_table()
