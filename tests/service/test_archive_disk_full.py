@@ -8,6 +8,8 @@ filled and emptied by the test while a service sends faxes from 200 to 201.
   timer), and a fax still waiting when the service stops is caught up at the next start, even
   days later (the backlog's mark), exactly once.
 * A failed copy leaves no partial file behind to hold the space it took.
+* A job whose fax waits for the archive cannot be deleted meanwhile (409): its file is the
+  only copy the archive is waiting for.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tests.support.smallfs import small_fs
 
 from lanfax.model.clock import ManualClock
 from lanfax.model.codes import PortOpenMode, QueueStatus
+from lanfax.model.errors import Conflict
 from lanfax.service.core import FaxService
 from lanfax.store.archive import ArchiveQuery
 
@@ -112,6 +115,11 @@ def test_a_full_archive_disk_loses_nothing_and_catches_up(
                 assert len(full_errors()) == 1, full_errors()
                 assert (await svc.get_job(tx1)).queue_status is QueueStatus.COMPLETED
                 assert (await svc.get_job(rx2)).queue_status is QueueStatus.COMPLETED
+                # Its file is the archive's only copy: the job is not deleted meanwhile.
+                with pytest.raises(Conflict, match="waits to be archived") as refused:
+                    await svc.delete(rx1)
+                assert refused.value.hint and "archive" in refused.value.hint
+                assert (await svc.get_job(rx1)).document_path
 
                 # Space is back: the retry archives them all, once.
                 fs.empty()
@@ -119,6 +127,8 @@ def test_a_full_archive_disk_loses_nothing_and_catches_up(
                     lambda: not any(svc.archiver.get_policies()["backlog"]["waiting"].values()),
                     "the backlog drained",
                 )
+                assert await _archived(svc) == {"incoming": [rx1, rx2], "outgoing": [tx1, tx2]}
+                await svc.delete(rx1)  # archived: the job may go, its archive entry stays
                 assert await _archived(svc) == {"incoming": [rx1, rx2], "outgoing": [tx1, tx2]}
                 state = svc.archiver.get_policies()["backlog"]
                 assert state["error"] is None and state["since"] is None, state

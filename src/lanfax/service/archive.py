@@ -43,6 +43,7 @@ from lanfax.model.archive import ActivityRecord, ArchiveEntry
 from lanfax.model.codes import NO_JOB, EventId, JobType, QueueStatus
 from lanfax.model.errors import (
     ConfigError,
+    Conflict,
     FaxError,
     InsufficientStorage,
     InvalidInput,
@@ -299,6 +300,17 @@ class Archiver:
             self._backlog_error = None
             if self._backlog_marked is not None:
                 await self._mark_backlog()
+
+    def check_deletable(self, job_id: int) -> None:
+        """Conflict while the job's fax waits for the archive: deleting the job would delete
+        the only copy the archive is waiting for (issue #14)."""
+        for direction, waiting in self._backlog:
+            if waiting == job_id:
+                raise Conflict(
+                    f"job {job_id} waits to be archived ({direction}): {self._backlog_error}",
+                    hint="delete it once the archive has room again (the backlog of "
+                    "GET /api/v1/archive/config)",
+                )
 
     def backlog(self) -> dict[str, Any]:
         """The faxes waiting for the archive (issue #14), as shown by ``get_policies()``."""

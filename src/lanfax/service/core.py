@@ -391,6 +391,7 @@ class FaxService:
         return await self.control.restart(await self.get_job(job_id))
 
     async def delete(self, job_id: int) -> None:
+        self.archiver.check_deletable(job_id)  # its fax may be the archive's only copy (#14)
         await self.control.delete(await self.get_job(job_id))
 
     async def job_document(self, job_id: int) -> Path:
