@@ -36,6 +36,7 @@ class FileSetCallbacks:
         self.root = Path(root) if root is not None else None
         self._jobs: dict[int, _FaxFiles] = {}
         self._saving = asyncio.Lock()
+        self._loading = asyncio.Lock()
         if self.root is not None:
             self.root.mkdir(parents=True, exist_ok=True)
 
@@ -76,7 +77,11 @@ class FileSetCallbacks:
         job = self._jobs.get(job_id)
         if job is not None:
             return job
-        return await asyncio.to_thread(self._job, job_id, create=create)
+        async with self._loading:  # one load at a time: two would make two copies of a fax
+            job = self._jobs.get(job_id)
+            if job is None:
+                job = await asyncio.to_thread(self._job, job_id, create=create)
+            return job
 
     async def _save_async(self, job_id: int) -> None:
         """Write the fax's manifest durably, the write and its fsync off the event loop
