@@ -81,7 +81,7 @@ async def wait_job(
     svc: FaxService,
     job_id: int,
     pred: Callable[[Job], bool],
-    timeout: float = 10.0,
+    timeout: float = 30.0,
 ) -> Job:
     """Wait until job ``job_id`` satisfies ``pred``; re-checked after every event."""
     events = svc.subscribe(svc.ctx.bus.published_seq)
