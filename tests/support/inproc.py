@@ -103,13 +103,13 @@ async def wait_job(
 
 
 async def wait_status(
-    svc: FaxService, job_id: int, *statuses: QueueStatus, timeout: float = 10.0
+    svc: FaxService, job_id: int, *statuses: QueueStatus, timeout: float = 30.0
 ) -> Job:
     return await wait_job(svc, job_id, lambda j: j.queue_status in statuses, timeout)
 
 
 async def wait_until(
-    svc: FaxService, cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+    svc: FaxService, cond: Callable[[], bool], timeout: float = 30.0, what: str = "condition"
 ) -> None:
     """Wait until ``cond()`` holds; re-checked after every event."""
     events = svc.subscribe(svc.ctx.bus.published_seq)
