@@ -9,6 +9,10 @@ Prints, in one run and beside Ghostscript for each mode (fine and standard; MMR,
 - the whole process: ``lanfax convert`` of a 40-page PDF (Python start-up and imports
   included) against ``gs`` of the same PDF.
 
+The CPU columns (milliseconds of CPU per page, ours in-process with every thread counted, gs
+as its process) say how much work each converter does for a page; on a shared, loaded machine
+they move much less than the pages/s figures, whose ratio then mostly measures the scheduler.
+
 Run: ``.venv/bin/python bench/documents.py [--pages 30] [--reps 3]``. "warm" is our in-process
 conversion time (imports done, PDF opening included), which is what a worker of the service's
 process pool sees; gs is timed as a whole process, as it is run. One process converts with the
@@ -23,6 +27,7 @@ import concurrent.futures as cf
 import difflib
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -175,16 +180,34 @@ def run_ours(pdf: Path, out: Path, res: str, comp: str) -> float:
     return time.perf_counter() - t
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the waited-for child processes so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def single(
     pdf: Path, pages: int, work: Path, res: str, comp: str, reps: int
-) -> tuple[float, float]:
-    ours, gs = [], []
+) -> tuple[float, float, float, float]:
+    """pages/s of ours (in-process) and of gs (a process), then the CPU milliseconds per page
+    each spent (ours: every thread of this process; gs: its process). On a loaded machine the
+    CPU figures move much less than the wall-clock ones."""
+    ours, gs, ours_cpu, gs_cpu = [], [], [], []
     for _ in range(reps):
+        c = time.process_time()
         ours.append(run_ours(pdf, work / "ours.tif", res, comp))
+        ours_cpu.append(time.process_time() - c)
+        c = _children_cpu()
         t = time.perf_counter()
         run_gs(pdf, work / "gs.tif", res, comp)
         gs.append(time.perf_counter() - t)
-    return pages / statistics.median(ours), pages / statistics.median(gs)
+        gs_cpu.append(_children_cpu() - c)
+    return (
+        pages / statistics.median(ours),
+        pages / statistics.median(gs),
+        1000 * statistics.median(ours_cpu) / pages,
+        1000 * statistics.median(gs_cpu) / pages,
+    )
 
 
 def _ours_job(args: tuple[str, str, str, str, int]) -> int:
@@ -241,21 +264,33 @@ def ocr_scores(tif: Path, truth: list[str], res: str, work: Path) -> list[tuple[
     return scores
 
 
-def whole_process(pdf: Path, pages: int, work: Path, reps: int) -> tuple[float, float]:
-    """pages/s of ``lanfax convert`` and of ``gs``, each a whole process (fine, MR)."""
+def whole_process(
+    pdf: Path, pages: int, work: Path, reps: int
+) -> tuple[float, float, float, float]:
+    """pages/s of ``lanfax convert`` and of ``gs``, each a whole process (fine, MR), then
+    the CPU seconds of each whole process (medians of ``reps``)."""
     lanfax = Path(sys.executable).with_name("lanfax")
-    ours, gs = [], []
+    ours, gs, ours_cpu, gs_cpu = [], [], [], []
     for _ in range(reps):
+        c = _children_cpu()
         t = time.perf_counter()
         subprocess.run(
             [str(lanfax), "convert", str(pdf), "-o", str(work / "cli.tif")],
             check=True, capture_output=True, timeout=600,
         )  # fmt: skip
         ours.append(time.perf_counter() - t)
+        ours_cpu.append(_children_cpu() - c)
+        c = _children_cpu()
         t = time.perf_counter()
         run_gs(pdf, work / "cli-gs.tif", "fine", "mr")
         gs.append(time.perf_counter() - t)
-    return pages / statistics.median(ours), pages / statistics.median(gs)
+        gs_cpu.append(_children_cpu() - c)
+    return (
+        pages / statistics.median(ours),
+        pages / statistics.median(gs),
+        statistics.median(ours_cpu),
+        statistics.median(gs_cpu),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,25 +312,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"speed, pages/s (median of {args.reps}; 2 workers = 4 documents over 2 processes)\n")
         print(
             "| mode | compression | ours 1 proc | gs 1 proc | ratio | ours 2 workers "
-            "| gs 2 procs | ratio |"
+            "| gs 2 procs | ratio | ours CPU ms/page | gs CPU ms/page | CPU ratio |"
         )
-        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         with cf.ProcessPoolExecutor(2) as pool:
             list(pool.map(_ours_job, [(str(pdfs[0]), str(work / f"warm{i}.tif"), "fine", "mr", 1)
                                       for i in range(2)]))  # fmt: skip
             for res in ("fine", "standard"):
                 for comp in ("mmr", "mr", "mh"):
-                    o1, g1 = single(pdfs[0], args.pages, work, res, comp, args.reps)
+                    o1, g1, oc, gc = single(pdfs[0], args.pages, work, res, comp, args.reps)
                     o2, g2 = two_workers(pdfs, args.pages, work, res, comp, pool, args.reps)
                     cells = [res, f"{comp} ({GS_DEVICE[comp]})", f"{o1:.1f}", f"{g1:.1f}",
                              f"{o1 / g1:.2f}x", f"{o2:.1f}", f"{g2:.1f}",
-                             f"{o2 / g2:.2f}x"]  # fmt: skip
+                             f"{o2 / g2:.2f}x", f"{oc:.1f}", f"{gc:.1f}",
+                             f"{gc / oc:.2f}x"]  # fmt: skip
                     print("| " + " | ".join(cells) + " |")
         forty = work / "forty.pdf"
         make_pdf(forty, 40, seed=9)
-        o, g = whole_process(forty, 40, work, args.reps)
+        o, g, oc, gc = whole_process(forty, 40, work, args.reps)
         print(f"\nwhole process, 40-page PDF, fine MR: `lanfax convert` {o:.1f} pages/s, "
-              f"`gs` {g:.1f} pages/s ({o / g:.2f}x)")  # fmt: skip
+              f"`gs` {g:.1f} pages/s ({o / g:.2f}x); CPU `lanfax convert` {oc:.2f} s, "
+              f"`gs` {gc:.2f} s ({gc / oc:.2f}x)")  # fmt: skip
         if shutil.which("tesseract") is None:
             print("\ntesseract not installed: OCR not measured (apt-get install tesseract-ocr)")
             return 0

