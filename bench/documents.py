@@ -240,6 +240,51 @@ def two_workers(
     return statistics.median(ours), statistics.median(gs)
 
 
+def stages(pdf: Path, pages: int, work: Path, res: str, comp: str) -> dict[str, float]:
+    """Where our time goes, CPU ms per page on one thread: pdfium drawing the page
+    (page loading and the white fill included), binarising (threshold, tone probe, packing),
+    CCITT encoding and TIFF writing (libtiff); and Ghostscript's CPU per page once its
+    start-up is taken off (a 1-page run subtracted from the ``pages`` run)."""
+    import numpy as np
+
+    from lanfax.documents.pdf import PdfSource
+    from lanfax.documents.raster import binarize, layout
+    from lanfax.documents.tiffio import FaxTiffWriter
+    from lanfax.documents.types import FAX_WIDTH, FAX_YDPI
+
+    src = PdfSource.from_path(pdf)
+    cpu = {"render": 0.0, "binarise": 0.0, "encode": 0.0}
+    packed = []
+    for i in range(src.pages):
+        c = time.process_time()
+        lay = layout(*src.size_in(i), res)
+        grey = np.full((lay.length, FAX_WIDTH), 255, np.uint8)
+        src.render(i, lay, grey)
+        c2 = time.process_time()
+        cpu["render"] += c2 - c
+        packed.append(np.packbits(binarize(grey, res, threshold=src.threshold(res)), axis=1))
+        cpu["binarise"] += time.process_time() - c2
+    src.close()
+    c = time.process_time()
+    with FaxTiffWriter(work / "stages.tif", comp, FAX_YDPI[res], len(packed)) as w:
+        for p in packed:
+            w.add_packed(p, FAX_WIDTH, p.shape[0])
+    cpu["encode"] = time.process_time() - c
+    result = {k: 1000 * v / pages for k, v in cpu.items()}
+    one = work / "one.pdf"
+    import pypdfium2 as pdfium
+
+    doc, first = pdfium.PdfDocument(str(pdf)), pdfium.PdfDocument.new()
+    first.import_pages(doc, [0])
+    first.save(str(one))
+    c = _children_cpu()
+    run_gs(one, work / "gs1.tif", res, comp)
+    c1 = _children_cpu()
+    run_gs(pdf, work / "gsn.tif", res, comp)
+    result["gs"] = 1000 * ((_children_cpu() - c1) - (c1 - c)) / (pages - 1)
+    return result
+
+
 def ocr_scores(tif: Path, truth: list[str], res: str, work: Path) -> list[tuple[int, int]]:
     """Per page: (characters matched, characters of the known text), difflib alignment,
     whitespace normalised. Standard pages get their rows doubled for tesseract, which expects
@@ -327,6 +372,19 @@ def main(argv: list[str] | None = None) -> int:
                              f"{o2 / g2:.2f}x", f"{oc:.1f}", f"{gc:.1f}",
                              f"{gc / oc:.2f}x"]  # fmt: skip
                     print("| " + " | ".join(cells) + " |")
+        print(f"\nwhere the time goes: CPU ms per page, one thread, {args.pages} pages "
+              "(gs: its start-up taken off)\n")  # fmt: skip
+        print("| mode | compression | pdfium render | binarise | encode + write | ours total "
+              "| gs per page | render / gs |")  # fmt: skip
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        for res in ("fine", "standard"):
+            for comp in ("mmr", "mr", "mh"):
+                st = stages(pdfs[0], args.pages, work, res, comp)
+                total = st["render"] + st["binarise"] + st["encode"]
+                cells = [res, comp, f"{st['render']:.1f}", f"{st['binarise']:.1f}",
+                         f"{st['encode']:.1f}", f"{total:.1f}", f"{st['gs']:.1f}",
+                         f"{st['render'] / st['gs']:.0%}"]  # fmt: skip
+                print("| " + " | ".join(cells) + " |")
         forty = work / "forty.pdf"
         make_pdf(forty, 40, seed=9)
         o, g, oc, gc = whole_process(forty, 40, work, args.reps)

@@ -65,3 +65,27 @@ def test_lanfax_convert_keeps_a_blas_thread_count_the_user_set(
     monkeypatch.delenv("OPENBLAS_NUM_THREADS")
     assert convert_main([str(tmp_path / "t.txt"), "-o", str(tmp_path / "p.tif")]) == 0
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+
+
+@pytest.mark.parametrize("shape", [(2292, 1728), (1146, 1728), (777, 1234), (96, 40)])
+def test_tonal_blocks_count_each_blocks_samples_exactly(shape: tuple[int, int]) -> None:
+    # The plain definition: per 32x32 block, how many of its 8x8 samples are mid-grey.
+    rng = np.random.default_rng(shape[0])
+    grey = rng.integers(0, 256, shape, dtype=np.uint8)
+    top = shape[0] // 3
+    grey[:top] = np.where(grey[:top] < 128, 0, 255)  # a text-like third: no tone
+    probe = raster._probe(grey)
+    bh, bw = -(-shape[0] // 32), -(-shape[1] // 32)
+    padded = np.zeros((bh * 8, bw * 8), np.int64)
+    padded[: probe.shape[0], : probe.shape[1]] = probe
+    count = padded.reshape(bh, 8, bw, 8).sum(axis=(1, 3))
+    core = count > 32
+    grown = core.copy()
+    grown[1:] |= core[:-1]
+    grown[:-1] |= core[1:]
+    grown[:, 1:] |= core[:, :-1]
+    grown[:, :-1] |= core[:, 1:]
+    want = core | (grown & (count > 6))
+    got = raster.tonal_blocks(grey, probe)
+    assert want.any() and not want.all()
+    assert np.array_equal(got, want)
