@@ -255,14 +255,20 @@ def stages(pdf: Path, pages: int, work: Path, res: str, comp: str) -> dict[str, 
     src = PdfSource.from_path(pdf)
     cpu = {"render": 0.0, "binarise": 0.0, "encode": 0.0}
     packed = []
+    buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # reused as render_pages does
     for i in range(src.pages):
         c = time.process_time()
         lay = layout(*src.size_in(i), res)
-        grey = np.full((lay.length, FAX_WIDTH), 255, np.uint8)
+        if lay.length not in buffers:
+            shape = (lay.length, FAX_WIDTH)
+            buffers[lay.length] = (np.empty(shape, np.uint8), np.empty(shape, np.bool_))
+        grey, bits = buffers[lay.length]
+        grey.fill(255)
         src.render(i, lay, grey)
         c2 = time.process_time()
         cpu["render"] += c2 - c
-        packed.append(np.packbits(binarize(grey, res, threshold=src.threshold(res)), axis=1))
+        black = binarize(grey, res, threshold=src.threshold(res), out=bits)
+        packed.append(np.packbits(black, axis=1))
         cpu["binarise"] += time.process_time() - c2
     src.close()
     c = time.process_time()
