@@ -6,8 +6,10 @@ Prints, in one run and beside Ghostscript for each mode (fine and standard; MMR,
   service's pool runs them) on text PDFs (7-12 pt, sans and mono, a shaded table band);
 - OCR character accuracy (Debian's tesseract) on small print: 6, 7 and 8 pt serif and sans
   (Times, Helvetica and embedded Liberation Serif/Sans) on A4 and Letter pages;
+- where our time goes per page (pdfium drawing, binarising, libtiff coding), CPU on one thread,
+  beside Ghostscript's CPU per page with its start-up taken off;
 - the whole process: ``lanfax convert`` of a 40-page PDF (Python start-up and imports
-  included) against ``gs`` of the same PDF.
+  included) against ``gs`` of the same PDF, wall-clock and CPU.
 
 The CPU columns (milliseconds of CPU per page, ours in-process with every thread counted, gs
 as its process) say how much work each converter does for a page; on a shared, loaded machine
