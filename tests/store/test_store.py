@@ -232,6 +232,33 @@ def test_conflict_names_the_job_and_applies_nothing_of_the_batch(store: SqlStore
     assert store.last_event_seq() == seq
 
 
+def test_a_trigger_the_table_forbids_is_a_conflict_at_the_store(store: SqlStore) -> None:
+    """The transitions table is checked against the job as committed, in the transaction:
+    no ``expect`` needed, and nothing of the batch is applied."""
+    a, b = store.add_jobs([make_job(1), make_job(2, queue_status=QueueStatus.CANCELED)])
+    seq = store.last_event_seq()
+    with pytest.raises(Conflict) as info:
+        store.update_jobs(
+            [
+                JobChange(a.job_id, Trigger.PAUSE, events=[NewEvent(EventId.JOB_CHANGED)]),
+                JobChange(b.job_id, Trigger.RESTART, JobPatch(status_text="restarted")),
+            ]
+        )
+    assert str(b.job_id) in info.value.message and "canceled" in info.value.message
+    assert "restart" in info.value.message and info.value.hint
+    assert store.get_job(a.job_id) == a and store.get_job(b.job_id) == b
+    assert store.last_event_seq() == seq
+    # Within a batch each change sees the one before it: PAUSE then RESUME is legal, a second
+    # PAUSE after the first is not.
+    changed, _ = store.update_jobs(
+        [JobChange(a.job_id, Trigger.PAUSE), JobChange(a.job_id, Trigger.RESUME)]
+    )
+    assert [j.queue_status for j in changed] == [QueueStatus.PAUSED, QueueStatus.PENDING]
+    with pytest.raises(Conflict):
+        store.update_jobs([JobChange(a.job_id, Trigger.PAUSE)] * 2)
+    assert store.get_job(a.job_id) == changed[-1]
+
+
 def test_update_of_a_missing_job_applies_nothing(store: SqlStore) -> None:
     (a,) = store.add_jobs([make_job(1)])
     with pytest.raises(NotFound):

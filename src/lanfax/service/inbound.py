@@ -36,7 +36,7 @@ from lanfax.model.codes import (
 from lanfax.model.errors import Conflict, FaxError, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
-from lanfax.model.transitions import JobPatch, Trigger
+from lanfax.model.transitions import INITIAL, JobPatch, Trigger
 from lanfax.providers.api import (
     CallResult,
     FaxDevStatus,
@@ -230,7 +230,7 @@ class InboundPipeline:
             draft = Job(
                 job_id=0,
                 job_type=JobType.RECEIVE,
-                queue_status=QueueStatus.IN_PROGRESS,
+                queue_status=INITIAL[JobType.RECEIVE],  # IN_PROGRESS
                 submitted_at=now,
                 device_status=DeviceStatus.ANSWERED,
                 started_at=now,
