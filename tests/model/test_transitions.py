@@ -19,6 +19,7 @@ from lanfax.model.codes import (
 from lanfax.model.errors import Conflict, InvalidInput
 from lanfax.model.jobs import Job
 from lanfax.model.transitions import (
+    APPLIES_TO,
     DELETABLE,
     INITIAL,
     TRANSITIONS,
@@ -65,12 +66,23 @@ EXPECTED: dict[tuple[QueueStatus, Trigger], QueueStatus] = {
     (S.ROUTING, T.ROUTED): S.COMPLETED,
 }
 PAIRS = [(s, t) for s in QueueStatus for t in Trigger]
+# Which jobs each trigger is for, written out by hand: a send job's triggers, and a received
+# fax's (routing: RECEIVE, or ROUTING once a method failed).
+SEND, RX, ROUTING = JobType.SEND, JobType.RECEIVE, JobType.ROUTING
+EXPECTED_KINDS: dict[Trigger, set[JobType]] = {
+    **{t: {SEND} for t in Trigger},
+    T.PROGRESS: {SEND, RX},
+    T.RECEIVED: {RX},
+    T.RECEIVE_FAILED: {RX},
+    T.ROUTE_STEP: {RX, ROUTING},
+    T.ROUTED: {RX, ROUTING},
+}
 
 
-def make_job(state: QueueStatus, **kw: object) -> Job:
+def make_job(state: QueueStatus, job_type: JobType = JobType.SEND, **kw: object) -> Job:
     return Job(
         job_id=7,
-        job_type=JobType.SEND,
+        job_type=job_type,
         queue_status=state,
         submitted_at=T0,
         recipient_number="101",
@@ -82,7 +94,7 @@ def make_job(state: QueueStatus, **kw: object) -> Job:
 
 @pytest.mark.parametrize(("state", "trigger"), PAIRS, ids=[f"{s.name}-{t.name}" for s, t in PAIRS])
 def test_every_state_and_trigger(state: QueueStatus, trigger: Trigger) -> None:
-    job = make_job(state)
+    job = make_job(state, min(EXPECTED_KINDS[trigger]))
     want = EXPECTED.get((state, trigger))
     assert next_state(state, trigger) is want
     if want is None:
@@ -101,6 +113,26 @@ def test_the_table_is_exactly_the_expected_one() -> None:
     listed = {(s, t): n for s, row in TRANSITIONS.items() for t, n in row.items()}
     assert listed == EXPECTED
     assert set(TRANSITIONS) == set(QueueStatus)
+    assert APPLIES_TO == EXPECTED_KINDS
+
+
+KINDS = [(t, k) for t in Trigger for k in JobType]
+
+
+@pytest.mark.parametrize(("trigger", "kind"), KINDS, ids=[f"{t.name}-{k.name}" for t, k in KINDS])
+def test_every_trigger_and_job_type(trigger: Trigger, kind: JobType) -> None:
+    """A trigger fired at the wrong kind of job (pause a received fax, route a send job) is a
+    Conflict even in a state where it could fire."""
+    state = min(sources(trigger))
+    job = make_job(state, kind)
+    if kind in EXPECTED_KINDS[trigger]:
+        assert advance(job, trigger).queue_status is EXPECTED[(state, trigger)]
+        return
+    with pytest.raises(Conflict) as info:
+        advance(job, trigger)
+    err = info.value
+    assert f"a {kind.name.lower()} job" in err.message and trigger.value in err.message
+    assert err.hint and err.detail["job_type"] == kind.name
 
 
 def test_the_sets_the_services_kept_are_the_tables() -> None:
@@ -216,20 +248,22 @@ def test_a_patch_from_names_is_the_typed_one() -> None:
 
 
 @given(
-    start=st.sampled_from(sorted(INITIAL.values())),
+    kind=st.sampled_from(sorted(INITIAL)),
     triggers=st.lists(st.sampled_from(Trigger), max_size=30),
 )
-def test_random_walks_follow_the_table(start: QueueStatus, triggers: list[Trigger]) -> None:
-    """Whatever a racing writer fires, a job moves only along the table, and a refused trigger
-    leaves it exactly as it was."""
-    job = make_job(start)
+def test_random_walks_follow_the_table(kind: JobType, triggers: list[Trigger]) -> None:
+    """Whatever a racing writer fires, a new job of either kind moves only along the table,
+    and a refused trigger leaves it exactly as it was."""
+    job = make_job(INITIAL[kind], kind)
     for i, trigger in enumerate(triggers):
         before = job
         try:
             job = advance(job, trigger, JobPatch(attempts=i))
         except Conflict:
-            assert (before.queue_status, trigger) not in EXPECTED
+            legal = (before.queue_status, trigger) in EXPECTED
+            assert not legal or kind not in EXPECTED_KINDS[trigger]
             assert job is before
             continue
+        assert kind in EXPECTED_KINDS[trigger]
         assert job.queue_status is EXPECTED[(before.queue_status, trigger)]
         assert job.attempts == i

@@ -20,7 +20,7 @@ from lanfax.model.codes import (
     ScheduleAction,
 )
 from lanfax.model.jobs import CoverPageInfo, Job
-from lanfax.model.transitions import TRANSITIONS, JobPatch, Trigger, sources
+from lanfax.model.transitions import APPLIES_TO, TRANSITIONS, JobPatch, Trigger, sources
 from lanfax.store import JobChange
 from lanfax.store.sql import SqlStore
 
@@ -126,10 +126,12 @@ def test_job_round_trips(store: SqlStore, job: Job, other: Job, data: st.DataObj
     for t in _times(back):
         assert t.tzinfo is UTC  # handed back as UTC, whatever zone it was given in
     # An update that rewrites every field round-trips too: the queue state through a trigger
-    # that may fire where the job is (the transitions table), every other field by the patch.
+    # that may fire where the job is (the transitions table, for a job of its kind), every
+    # other field by the patch.
     trigger = data.draw(st.sampled_from(Trigger))
     start = data.draw(st.sampled_from(sorted(sources(trigger))))
-    (mover,) = store.add_jobs([job.replace(queue_status=start)])
+    kind = data.draw(st.sampled_from(sorted(APPLIES_TO[trigger])))
+    (mover,) = store.add_jobs([job.replace(queue_status=start, job_type=kind)])
     changes = {
         f.name: getattr(other, f.name)
         for f in dataclasses.fields(Job)

@@ -13,7 +13,7 @@ from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.errors import Conflict
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
-from lanfax.model.transitions import TRANSITIONS, JobPatch, Trigger, advance
+from lanfax.model.transitions import APPLIES_TO, TRANSITIONS, JobPatch, Trigger, advance
 from lanfax.store import JobChange
 from lanfax.store.sql import SqlStore
 
@@ -24,15 +24,14 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
+    kind=st.sampled_from([JobType.SEND, JobType.RECEIVE, JobType.ROUTING]),
     start=st.sampled_from(QueueStatus),
     triggers=st.lists(st.sampled_from(Trigger), min_size=1, max_size=12),
 )
 def test_the_store_moves_a_job_only_along_the_table(
-    store: SqlStore, start: QueueStatus, triggers: list[Trigger]
+    store: SqlStore, kind: JobType, start: QueueStatus, triggers: list[Trigger]
 ) -> None:
-    (job,) = store.add_jobs(
-        [Job(0, JobType.SEND, start, T0, recipient_number="101", extra={"k": [1]})]
-    )
+    (job,) = store.add_jobs([Job(0, kind, start, T0, recipient_number="101", extra={"k": [1]})])
     for i, trigger in enumerate(triggers):
         seq = store.last_event_seq()
         change = JobChange(
@@ -41,7 +40,7 @@ def test_the_store_moves_a_job_only_along_the_table(
             JobPatch(attempts=i, next_attempt_at=T0 + timedelta(minutes=i)),
             events=[NewEvent(EventId.JOB_CHANGED, job_id=0, detail={"i": i})],
         )
-        if trigger not in TRANSITIONS[job.queue_status]:
+        if trigger not in TRANSITIONS[job.queue_status] or kind not in APPLIES_TO[trigger]:
             try:
                 store.update_jobs([change])
             except Conflict as exc:

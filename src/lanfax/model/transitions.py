@@ -1,7 +1,9 @@
 """Where a job may go from where it is: the queue-state table, and the typed job change.
 
 One table (:data:`TRANSITIONS`, shaped like h11's ``EVENT_TRIGGERED_TRANSITIONS``) says, for
-each queue state, which :class:`Trigger` may fire in it and which state it leads to. One
+each queue state, which :class:`Trigger` may fire in it and which state it leads to; as h11
+keeps one table per role, :data:`APPLIES_TO` says which job types (a send job, a received
+fax) each trigger is for. One
 function (:func:`advance`) applies a trigger and a :class:`JobPatch` to a job, and is where an
 illegal change becomes a :class:`~lanfax.model.errors.Conflict`: the store calls it inside the
 transaction that writes the change, so the check is made against the job as committed, never
@@ -48,6 +50,7 @@ from lanfax.model.errors import Conflict, InvalidInput
 from lanfax.model.jobs import CoverPageInfo, Job
 
 __all__ = [
+    "APPLIES_TO",
     "DELETABLE",
     "INITIAL",
     "TRANSITIONS",
@@ -169,6 +172,20 @@ TRANSITIONS: Final[Mapping[QueueStatus, Mapping[Trigger, QueueStatus]]] = _table
 
 _SOURCES: Final[dict[Trigger, frozenset[QueueStatus]]] = {
     trig: frozenset(s for s, row in TRANSITIONS.items() if trig in row) for trig in Trigger
+}
+
+_SEND = frozenset({JobType.SEND})
+_RECEIVED = frozenset({JobType.RECEIVE})
+#: trigger -> the job types it is for (checked on the job's type before the change: a
+#: change may set another, as RECEIVE_FAILED makes a RECEIVE job FAIL_RECEIVE).
+APPLIES_TO: Final[Mapping[Trigger, frozenset[JobType]]] = {
+    **{t: _SEND for t in Trigger},
+    Trigger.PROGRESS: _SEND | _RECEIVED,
+    Trigger.RECEIVED: _RECEIVED,
+    Trigger.RECEIVE_FAILED: _RECEIVED,
+    # A received fax being routed is RECEIVE, or ROUTING once a method failed.
+    Trigger.ROUTE_STEP: _RECEIVED | {JobType.ROUTING},
+    Trigger.ROUTED: _RECEIVED | {JobType.ROUTING},
 }
 
 #: The state a new job is added in, by job type (not a transition: see the module docstring).
@@ -310,9 +327,9 @@ def advance(
     """``job`` after ``trigger`` with ``patch``: the one place a change is checked.
 
     Raises :class:`~lanfax.model.errors.Conflict` when ``trigger`` may not fire in the job's
-    state (:data:`TRANSITIONS`), or when ``expect`` (a writer's narrower guard: the state it
-    saw when it decided) does not hold. Call it on the job as committed, inside the
-    transaction that writes the result.
+    state (:data:`TRANSITIONS`) or is not for its type (:data:`APPLIES_TO`), or when
+    ``expect`` (a writer's narrower guard: the state it saw when it decided) does not hold.
+    Call it on the job as committed, inside the transaction that writes the result.
     """
     state = job.queue_status
     if expect is not None and state not in expect:
@@ -331,6 +348,17 @@ def advance(
             hint="its state changed meanwhile; reload the job and try again",
             job_id=job.job_id,
             queue_status=state.name,
+            trigger=trigger.value,
+        )
+    kinds = APPLIES_TO[trigger]
+    if job.job_type not in kinds:
+        allowed = " or ".join(sorted(k.name.lower() for k in kinds))
+        raise Conflict(
+            f"job {job.job_id} is a {job.job_type.name.lower()} job: {trigger.value} is only"
+            f" for {allowed} jobs",
+            hint="reload the job: it is not the kind of job this action is for",
+            job_id=job.job_id,
+            job_type=job.job_type.name,
             trigger=trigger.value,
         )
     return job.replace(**patch.as_dict(), queue_status=new)
