@@ -3,12 +3,13 @@
 One table (:data:`TRANSITIONS`, shaped like h11's ``EVENT_TRIGGERED_TRANSITIONS``) says, for
 each queue state, which :class:`Trigger` may fire in it and which state it leads to; as h11
 keeps one table per role, :data:`APPLIES_TO` says which job types (a send job, a received
-fax) each trigger is for. One
-function (:func:`advance`) applies a trigger and a :class:`JobPatch` to a job, and is where an
-illegal change becomes a :class:`~lanfax.model.errors.Conflict`: the store calls it inside the
-transaction that writes the change, so the check is made against the job as committed, never
-against a copy that may be stale. Everyone who needs "which states may X start from" asks
-:func:`sources` instead of keeping a set of their own.
+fax) each trigger is for. One function (:func:`advance`) applies a trigger and a
+:class:`JobPatch` to a job, and is where an illegal change becomes a
+:class:`~lanfax.model.errors.Conflict`: the store calls it inside the transaction that writes
+the change, so the check is made against the job as committed, never against a copy that may
+be stale. Everyone who needs "which states may X start from" asks :func:`sources` instead of
+keeping a set of their own (job control still refuses early, from its copy, with a message
+for people; the store's check is the one that holds).
 
 Who fires what:
 
