@@ -6,6 +6,7 @@ import dataclasses
 import subprocess
 import sys
 import threading
+import typing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from lanfax.model.errors import Conflict, InvalidInput, NotFound, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import JobChange, JobQuery, Store, open_store
-from lanfax.store.api import AuditEntry
+from lanfax.store.api import ArchiveStore, AuditEntry, AuditStore, ReceiptStore
 from lanfax.store.audit import AuditQuery, SqlAudit
 from lanfax.store.sql import SqlStore
 
@@ -433,5 +434,20 @@ def test_sql_store_implements_the_store_protocol(store: SqlStore) -> None:
     # The assignment is the check (mypy --strict verifies it structurally); at run time,
     # every protocol method must exist and be callable.
     as_store: Store = store
-    for name in (n for n in vars(Store) if not n.startswith("_")):
+    parts = {}
+    for name, member in ((n, m) for n, m in vars(Store).items() if not n.startswith("_")):
+        if isinstance(member, property):  # a part of the store (#17), checked below
+            parts[name] = typing.get_type_hints(member.fget)["return"]
+            continue
         assert callable(getattr(as_store, name)), name
+    # The archive, receipts and audit are parts of the store, each with a protocol of its own.
+    assert parts == {"archive": ArchiveStore, "receipts": ReceiptStore, "audit": AuditStore}
+    archive: ArchiveStore = store.archive
+    receipts: ReceiptStore = store.receipts
+    audit: AuditStore = store.audit
+    for part, protocol in ((archive, ArchiveStore), (receipts, ReceiptStore), (audit, AuditStore)):
+        methods = [n for n in vars(protocol) if not n.startswith("_")]
+        assert methods, protocol
+        for name in methods:
+            assert callable(getattr(part, name)), (protocol.__name__, name)
+    assert store.archive is archive  # one per store, not one per use

@@ -8,30 +8,19 @@ method that changes something is one transaction, and returns only after it is d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from lanfax.model.codes import JobType, QueueStatus
+from lanfax.model.archive import ActivityRecord, ArchiveEntry, ArchiveQuery
+from lanfax.model.audit import AuditEntry as AuditEntry
+from lanfax.model.audit import AuditQuery
+from lanfax.model.codes import QueueStatus
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
-
-
-@dataclass(frozen=True, slots=True)
-class JobQuery:
-    """A page of the queue, newest-first or oldest-first, by keyset on job_id."""
-
-    limit: int = 100
-    #: Return jobs with job_id greater than this (ascending order) ...
-    after_id: int | None = None
-    #: ... or less than this (descending order). At most one of the two is set.
-    before_id: int | None = None
-    statuses: frozenset[QueueStatus] | None = None
-    job_types: frozenset[JobType] | None = None
-    user_name: str | None = None
-    broadcast_id: str | None = None
-    descending: bool = False
+from lanfax.model.jobs import JobQuery as JobQuery
+from lanfax.model.receipts import Receipt
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,32 +35,6 @@ class JobChange:
     changes: Mapping[str, Any]
     expect: frozenset[QueueStatus] | None = None
     events: Sequence[NewEvent] = field(default_factory=tuple)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One line of the audit trail (:mod:`lanfax.store.audit`): who, what, when, from where."""
-
-    at: datetime
-    user_name: str
-    address: str
-    action: str
-    target: str = ""
-    outcome: str = "ok"
-    detail: Mapping[str, Any] = field(default_factory=dict)
-    audit_id: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "audit_id": self.audit_id,
-            "at": self.at.isoformat(),
-            "user": self.user_name,
-            "address": self.address,
-            "action": self.action,
-            "target": self.target,
-            "outcome": self.outcome,
-            "detail": dict(self.detail),
-        }
 
 
 class Store(Protocol):
@@ -130,3 +93,126 @@ class Store(Protocol):
         """Replace the dict under ``namespace`` (and append ``events``) in one transaction."""
 
     def list_namespaces(self, prefix: str) -> list[str]: ...
+
+    # -- archive, receipts, audit (#17): the same database, behind protocols of their own --
+    @property
+    def archive(self) -> ArchiveStore:
+        """Archived faxes and the activity log (:class:`ArchiveStore`)."""
+
+    @property
+    def receipts(self) -> ReceiptStore:
+        """Delivery receipts (:class:`ReceiptStore`)."""
+
+    @property
+    def audit(self) -> AuditStore:
+        """The audit trail (:class:`AuditStore`)."""
+
+
+# -- archive, receipts, audit (#17) --------------------------------------------------------
+# Each is part of the store (``store.archive``, ``store.receipts``, ``store.audit``): the same
+# database, the same transactions and durability as the rest. Every method is blocking (the
+# service calls it in a worker thread) and one transaction. SqlStore implements them in
+# store/archive.py, store/receipts.py and store/audit.py.
+
+
+class ArchiveStore(Protocol):
+    """Archived faxes (incoming and outgoing) and the activity log (one record per call).
+
+    Archive searches are newest first, paginated by keyset on ``(completed_at, archive_id)``:
+    the cursor is ``"<completed_at micros>:<archive_id>"``. A direction that is not an archive
+    (:data:`lanfax.model.archive.DIRECTIONS`) raises InvalidInput.
+    """
+
+    def add(self, entry: ArchiveEntry) -> ArchiveEntry:
+        """Insert ``entry`` (its archive_id is assigned); an entry for the same job and
+        direction already there is returned instead (archiving is idempotent)."""
+
+    def get(self, archive_id: int) -> ArchiveEntry | None: ...
+
+    def find(self, direction: str, job_id: int) -> ArchiveEntry | None:
+        """The entry of job ``job_id`` in archive ``direction``, if any."""
+
+    def search(self, q: ArchiveQuery) -> tuple[list[ArchiveEntry], str | None]:
+        """One page, newest first, and the cursor of the next page (None at the end).
+        InvalidInput for a limit outside 1..MAX_PAGE or a malformed cursor."""
+
+    def reassign(self, job_id: int, user: str, events: Sequence[NewEvent] = ()) -> Job:
+        """Give received fax ``job_id`` to ``user`` (#13): the job's ``user_name`` and its
+        incoming archive entry's, with ``events``, in one transaction; returns the job.
+        NotFound when the job does not exist."""
+
+    def delete(self, archive_ids: Sequence[int]) -> int:
+        """Remove entries; returns how many were removed."""
+
+    def totals(self, direction: str) -> tuple[int, int]:
+        """(entries, bytes) of one archive."""
+
+    def oldest(
+        self, direction: str, limit: int, before: datetime | None = None
+    ) -> list[ArchiveEntry]:
+        """The oldest entries (for retention), optionally only those completed before."""
+
+    def unarchived(self, direction: str, since: datetime, limit: int = 500) -> list[Job]:
+        """Final jobs of ``direction`` (send / receive) completed at or after ``since`` with no
+        archive entry, by job id: what a crash between a job's end and its archiving left."""
+
+    def log_call(self, record: ActivityRecord) -> None:
+        """Append one call to the activity log (its activity_id is assigned)."""
+
+    def activity(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        batch: int = 1000,
+    ) -> Iterator[ActivityRecord]:
+        """Every call with ``since`` <= at < ``until``, oldest first (read in batches)."""
+
+    def prune_activity(self, before: datetime) -> int:
+        """Delete the calls logged before ``before``; returns how many."""
+
+
+class ReceiptStore(Protocol):
+    """Delivery receipts. A receipt is idempotent by its key: adding one whose key is already
+    there returns the row that is there, so a receipt is never owed twice."""
+
+    def add(self, receipt: Receipt, key: str) -> tuple[Receipt, bool]:
+        """Insert ``receipt`` under ``key`` unless a receipt with that key exists; returns
+        the stored receipt (its receipt_id assigned) and whether it is new."""
+
+    def get(self, receipt_id: int) -> Receipt | None: ...
+
+    def update(self, receipt_id: int, **changes: Any) -> None:
+        """Change the delivery bookkeeping of one receipt (state, tries, times, error)."""
+
+    def pending(self) -> list[Receipt]:
+        """Every receipt whose state is "pending", oldest first."""
+
+    def list_for(
+        self, user_name: str | None, *, before: int | None = None, limit: int = 100
+    ) -> list[Receipt]:
+        """Receipts of ``user_name`` (None: everyone's), newest first, keyset by id; the
+        limit is clamped to 1..MAX_PAGE."""
+
+    def keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` are already taken."""
+
+    def owed_jobs(self, since: datetime, limit: int = 500) -> list[Job]:
+        """Final send jobs completed at or after ``since`` that asked for a receipt
+        (delivery_report_type not NONE) and have none yet (a "final" receipt of the job or a
+        "summary" of its broadcast), by job id."""
+
+
+class AuditStore(Protocol):
+    """The audit trail: entries are appended, never changed."""
+
+    def add(self, entry: AuditEntry) -> int:
+        """Append ``entry``; returns its audit_id (increasing)."""
+
+    def query(self, q: AuditQuery) -> list[AuditEntry]:
+        """Newest first: ids below ``q.before``, ``q.user_name`` exactly, ``q.action`` as a
+        prefix (literally: ``%`` and ``_`` are not wildcards), at >= ``q.since``; the limit is
+        clamped to 1..MAX_PAGE."""
+
+    def prune(self, before: datetime) -> int:
+        """Delete the entries written before ``before`` (the retention); returns how many."""

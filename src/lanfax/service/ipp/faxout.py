@@ -45,7 +45,7 @@ from lanfax.model.errors import (
     TooLarge,
     Unavailable,
 )
-from lanfax.model.jobs import Job
+from lanfax.model.jobs import Job, JobQuery
 from lanfax.service.ipp import intake, jobview, printer
 from lanfax.service.ipp import request as rq
 from lanfax.service.ipp.codec import (
@@ -69,7 +69,6 @@ from lanfax.service.ipp.model import (
 from lanfax.service.rights import Caller, right_name
 from lanfax.service.spool import write_durably
 from lanfax.service.submit import Submission, parse_submission
-from lanfax.store.api import JobQuery
 
 if TYPE_CHECKING:
     from lanfax.service.core import FaxService
