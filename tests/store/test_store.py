@@ -18,7 +18,14 @@ from lanfax.model.errors import Conflict, InvalidInput, NotFound, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import JobChange, JobQuery, Store, open_store
-from lanfax.store.api import ArchiveStore, AuditEntry, AuditStore, ReceiptStore
+from lanfax.store.api import (
+    ArchiveStore,
+    AuditEntry,
+    AuditStore,
+    ContactStore,
+    IppStore,
+    ReceiptStore,
+)
 from lanfax.store.audit import AuditQuery, SqlAudit
 from lanfax.store.sql import SqlStore
 
@@ -440,12 +447,27 @@ def test_sql_store_implements_the_store_protocol(store: SqlStore) -> None:
             parts[name] = typing.get_type_hints(member.fget)["return"]
             continue
         assert callable(getattr(as_store, name)), name
-    # The archive, receipts and audit are parts of the store, each with a protocol of its own.
-    assert parts == {"archive": ArchiveStore, "receipts": ReceiptStore, "audit": AuditStore}
+    # The archive, receipts, audit, address book and printed jobs are parts of the store, each
+    # with a protocol of its own (#17).
+    assert parts == {
+        "archive": ArchiveStore,
+        "receipts": ReceiptStore,
+        "audit": AuditStore,
+        "contacts": ContactStore,
+        "ipp": IppStore,
+    }
     archive: ArchiveStore = store.archive
     receipts: ReceiptStore = store.receipts
     audit: AuditStore = store.audit
-    for part, protocol in ((archive, ArchiveStore), (receipts, ReceiptStore), (audit, AuditStore)):
+    contacts: ContactStore = store.contacts
+    ipp: IppStore = store.ipp
+    for part, protocol in (
+        (archive, ArchiveStore),
+        (receipts, ReceiptStore),
+        (audit, AuditStore),
+        (contacts, ContactStore),
+        (ipp, IppStore),
+    ):
         methods = [n for n in vars(protocol) if not n.startswith("_")]
         assert methods, protocol
         for name in methods:

@@ -129,3 +129,18 @@ class ContactList:
     notes: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+# -- what the store is given (#17: moved here from lanfax.store.contacts, re-exported there) --
+
+#: The largest page of contacts or lists one listing returns.
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSpec:
+    """A member to store: a contact by id, or a bare number with an optional name."""
+
+    contact_id: int = 0
+    name: str = ""
+    fax_number: str = ""

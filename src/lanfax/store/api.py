@@ -17,6 +17,8 @@ from lanfax.model.archive import ActivityRecord, ArchiveEntry, ArchiveQuery
 from lanfax.model.audit import AuditEntry as AuditEntry
 from lanfax.model.audit import AuditQuery
 from lanfax.model.codes import QueueStatus
+from lanfax.model.contacts import Contact, ContactList, MemberSpec
+from lanfax.model.drafts import Draft, IppJob
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.jobs import JobQuery as JobQuery
@@ -107,12 +109,21 @@ class Store(Protocol):
     def audit(self) -> AuditStore:
         """The audit trail (:class:`AuditStore`)."""
 
+    @property
+    def contacts(self) -> ContactStore:
+        """The address book: contacts and distribution lists (:class:`ContactStore`)."""
 
-# -- archive, receipts, audit (#17) --------------------------------------------------------
-# Each is part of the store (``store.archive``, ``store.receipts``, ``store.audit``): the same
-# database, the same transactions and durability as the rest. Every method is blocking (the
-# service calls it in a worker thread) and one transaction. SqlStore implements them in
-# store/archive.py, store/receipts.py and store/audit.py.
+    @property
+    def ipp(self) -> IppStore:
+        """Printed jobs (the IPP FaxOut printer) and drafts (:class:`IppStore`)."""
+
+
+# -- archive, receipts, audit, contacts, ipp (#17) ------------------------------------------
+# Each is part of the store (``store.archive``, ``store.receipts``, ``store.audit``,
+# ``store.contacts``, ``store.ipp``): the same database, the same transactions and durability
+# as the rest. Every method is blocking (the service calls it in a worker thread) and one
+# transaction. SqlStore implements them in store/archive.py, receipts.py, audit.py,
+# contacts.py and ipp.py.
 
 
 class ArchiveStore(Protocol):
@@ -216,3 +227,117 @@ class AuditStore(Protocol):
 
     def prune(self, before: datetime) -> int:
         """Delete the entries written before ``before`` (the retention); returns how many."""
+
+
+class ContactStore(Protocol):
+    """The address book: contacts and distribution lists, each owned by a user or shared
+    (owner ""). A name is unique per owner across contacts and lists (ignoring case and
+    accents, :func:`lanfax.model.contacts.name_key`): a second one is a Conflict, checked in
+    the transaction that writes it. Listings are by name key, limits clamped to 1..MAX_PAGE."""
+
+    def add_contacts(
+        self, owner: str, entries: Sequence[Mapping[str, str]], *, replace: bool = False
+    ) -> tuple[list[Contact], int]:
+        """Insert ``entries`` (``name`` plus CONTACT_FIELDS) for ``owner`` in one transaction.
+
+        With ``replace`` an entry whose name is already a contact of ``owner`` updates it
+        (a vCard import run twice adds nothing); otherwise that is a Conflict. Returns the
+        contacts as stored and how many of them were updates."""
+
+    def get_contact(self, contact_id: int) -> Contact | None: ...
+
+    def get_contacts(self, contact_ids: Iterable[int]) -> dict[int, Contact]:
+        """The contacts of these ids that exist, by id."""
+
+    def update_contact(self, contact_id: int, changes: Mapping[str, str]) -> Contact:
+        """Change ``name`` and CONTACT_FIELDS (others are ignored); NotFound, or Conflict for
+        a name the owner already uses."""
+
+    def delete_contact(self, contact_id: int) -> bool:
+        """Remove a contact (and its place in every list); False if there was none."""
+
+    def list_contacts(
+        self,
+        owners: Iterable[str],
+        *,
+        prefix: str = "",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Contact]:
+        """Contacts of ``owners``, by name; ``prefix`` matches the start of the name, the
+        company, the e-mail address or the fax number (ignoring case)."""
+
+    def find_names(
+        self, owners: Sequence[str], keys: Iterable[str]
+    ) -> dict[str, list[Contact | ContactList]]:
+        """For each name key: the contacts and lists of ``owners`` with that name, in the
+        order of ``owners`` (contacts before lists within an owner)."""
+
+    def add_list(
+        self,
+        owner: str,
+        name: str,
+        notes: str,
+        members: Sequence[MemberSpec],
+        allowed_owners: Sequence[str],
+    ) -> ContactList:
+        """A new list; a member contact must exist and belong to one of ``allowed_owners``
+        (InvalidInput otherwise)."""
+
+    def get_list(self, list_id: int) -> ContactList | None: ...
+
+    def update_list(
+        self,
+        list_id: int,
+        *,
+        name: str | None,
+        notes: str | None,
+        members: Sequence[MemberSpec] | None,
+        allowed_owners: Sequence[str],
+    ) -> ContactList:
+        """Change what is not None (``members`` replaces them all); NotFound, Conflict and
+        InvalidInput as for :meth:`add_list`."""
+
+    def delete_list(self, list_id: int) -> bool: ...
+
+    def list_lists(
+        self, owners: Iterable[str], *, prefix: str = "", limit: int = 100, offset: int = 0
+    ) -> list[ContactList]: ...
+
+
+class IppStore(Protocol):
+    """Jobs printed to the IPP FaxOut printer, and drafts (a printed document with no fax
+    number yet). Listings are newest first, limits clamped to 1..MAX_PAGE."""
+
+    def add_job(self, job: IppJob) -> IppJob:
+        """Insert ``job`` (its ipp_job_id is assigned here)."""
+
+    def get_job(self, ipp_job_id: int) -> IppJob | None: ...
+
+    def update_job(self, ipp_job_id: int, **changes: Any) -> None:
+        """Change fields of one printed job (state, message, times, ...)."""
+
+    def list_jobs(
+        self,
+        user_name: str | None,
+        *,
+        limit: int = 100,
+        states: tuple[str, ...] | None = None,
+    ) -> list[IppJob]:
+        """Printed jobs of ``user_name`` (None: everyone's), in ``states`` when given."""
+
+    def add_draft(self, draft: Draft, ipp_job_id: int | None = None) -> Draft:
+        """Insert ``draft`` (its draft_id is assigned); with ``ipp_job_id`` the printed job
+        becomes a ``draft`` job (its draft_id set, completed at the draft's creation) in the
+        same transaction."""
+
+    def get_draft(self, draft_id: int) -> Draft | None: ...
+
+    def list_drafts(self, user_name: str | None, *, limit: int = 100) -> list[Draft]:
+        """Drafts of ``user_name`` (None: everyone's)."""
+
+    def delete_draft(self, draft_id: int) -> bool:
+        """Remove a draft; False if there was none."""
+
+    def expired_drafts(self, now: datetime, limit: int = 500) -> list[Draft]:
+        """Drafts whose expires_at is at or before ``now``, the soonest expired first."""

@@ -6,16 +6,18 @@ same owner is a :class:`~lanfax.model.errors.Conflict`, checked inside that tran
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+# MemberSpec and MAX_PAGE live in the model (#17); imported from here by older code.
 from lanfax.model.contacts import (
     CONTACT_FIELDS,
+    MAX_PAGE,
     Contact,
     ContactList,
     ListMember,
+    MemberSpec,
     name_key,
     scope_of,
 )
@@ -24,20 +26,11 @@ from lanfax.store import codec
 from lanfax.store.schema import contact_list_members as t_members
 from lanfax.store.schema import contact_lists as t_lists
 from lanfax.store.schema import contacts as t_contacts
-from lanfax.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from lanfax.store.sql import SqlStore
 
 __all__ = ["MAX_PAGE", "MemberSpec", "SqlContacts"]
-
-MAX_PAGE = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class MemberSpec:
-    """A member to store: a contact by id, or a bare number with an optional name."""
-
-    contact_id: int = 0
-    name: str = ""
-    fax_number: str = ""
 
 
 def _contact(row: Mapping[Any, Any]) -> Contact:
@@ -59,6 +52,8 @@ def _prefix(col: Any, prefix: str) -> Any:
 
 
 class SqlContacts:
+    """The SQL :class:`~lanfax.store.api.ContactStore` (``SqlStore.contacts``)."""
+
     def __init__(self, store: SqlStore) -> None:
         self._store = store
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -17,7 +17,9 @@ from lanfax.model.drafts import Draft, IppJob
 from lanfax.store import codec
 from lanfax.store.schema import drafts as t_drafts
 from lanfax.store.schema import ipp_jobs as t_ipp
-from lanfax.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from lanfax.store.sql import SqlStore
 
 MAX_PAGE = 1000
 _JOB_TIMES = ("created_at", "completed_at")
@@ -55,7 +57,8 @@ def _draft(row: Mapping[Any, Any]) -> Draft:
 
 
 class SqlIpp:
-    """Printed jobs and drafts in the store's database."""
+    """Printed jobs and drafts in the store's database: the SQL
+    :class:`~lanfax.store.api.IppStore` (``SqlStore.ipp``)."""
 
     def __init__(self, store: SqlStore) -> None:
         self._store = store

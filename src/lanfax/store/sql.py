@@ -50,6 +50,8 @@ from lanfax.store.schema import store_meta as t_meta
 if TYPE_CHECKING:  # (#17) built by the properties at the end of SqlStore
     from lanfax.store.archive import SqlArchive
     from lanfax.store.audit import SqlAudit
+    from lanfax.store.contacts import SqlContacts
+    from lanfax.store.ipp import SqlIpp
     from lanfax.store.receipts import SqlReceipts
 
 #: The most jobs one list_jobs call returns (the HTTP API allows 1000).
@@ -601,6 +603,18 @@ class SqlStore:
         from lanfax.store.audit import SqlAudit
 
         return SqlAudit(self)
+
+    @functools.cached_property
+    def contacts(self) -> SqlContacts:
+        from lanfax.store.contacts import SqlContacts
+
+        return SqlContacts(self)
+
+    @functools.cached_property
+    def ipp(self) -> SqlIpp:
+        from lanfax.store.ipp import SqlIpp
+
+        return SqlIpp(self)
 
 
 def _disk_full(detail: object) -> bool:
