@@ -26,7 +26,7 @@ from lanfax.store.api import (
     IppStore,
     ReceiptStore,
 )
-from lanfax.store.audit import AuditQuery, SqlAudit
+from lanfax.store.audit import AuditQuery
 from lanfax.store.sql import SqlStore
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -80,7 +80,7 @@ def test_add_event_with_job_id_zero_past_the_jobs_is_refused_and_nothing_added(
 
 
 def test_add_jobs_commits_audit_entries_in_the_same_transaction(store: SqlStore) -> None:
-    audit = SqlAudit(store)
+    audit = store.audit
     entry = AuditEntry(T0, "ann", "127.0.0.1", "submit", detail={"status": 201})
     queued = [NewEvent(EventId.JOB_QUEUED, job_id=0)]
     store.add_jobs([make_job(1)], queued, [entry])
@@ -447,26 +447,25 @@ def test_sql_store_implements_the_store_protocol(store: SqlStore) -> None:
             parts[name] = typing.get_type_hints(member.fget)["return"]
             continue
         assert callable(getattr(as_store, name)), name
-    # The archive, receipts, audit, address book and printed jobs are parts of the store, each
-    # with a protocol of its own (#17).
+    # The archive, receipts and audit are parts of the store, each with a protocol of its own.
     assert parts == {
         "archive": ArchiveStore,
         "receipts": ReceiptStore,
         "audit": AuditStore,
+        "ipp": IppStore,  # (#17 memstore) printed jobs and drafts, the address book
         "contacts": ContactStore,
-        "ipp": IppStore,
     }
     archive: ArchiveStore = store.archive
     receipts: ReceiptStore = store.receipts
     audit: AuditStore = store.audit
-    contacts: ContactStore = store.contacts
     ipp: IppStore = store.ipp
+    contacts: ContactStore = store.contacts
     for part, protocol in (
         (archive, ArchiveStore),
         (receipts, ReceiptStore),
         (audit, AuditStore),
-        (contacts, ContactStore),
         (ipp, IppStore),
+        (contacts, ContactStore),
     ):
         methods = [n for n in vars(protocol) if not n.startswith("_")]
         assert methods, protocol
