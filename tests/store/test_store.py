@@ -6,6 +6,7 @@ import dataclasses
 import subprocess
 import sys
 import threading
+import typing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,8 +19,15 @@ from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.transitions import JobPatch, Trigger
 from lanfax.store import JobChange, JobQuery, Store, open_store
-from lanfax.store.api import AuditEntry
-from lanfax.store.audit import AuditQuery, SqlAudit
+from lanfax.store.api import (
+    ArchiveStore,
+    AuditEntry,
+    AuditStore,
+    ContactStore,
+    IppStore,
+    ReceiptStore,
+)
+from lanfax.store.audit import AuditQuery
 from lanfax.store.sql import SqlStore
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -73,7 +81,7 @@ def test_add_event_with_job_id_zero_past_the_jobs_is_refused_and_nothing_added(
 
 
 def test_add_jobs_commits_audit_entries_in_the_same_transaction(store: SqlStore) -> None:
-    audit = SqlAudit(store)
+    audit = store.audit
     entry = AuditEntry(T0, "ann", "127.0.0.1", "submit", detail={"status": 201})
     queued = [NewEvent(EventId.JOB_QUEUED, job_id=0)]
     store.add_jobs([make_job(1)], queued, [entry])
@@ -471,5 +479,34 @@ def test_sql_store_implements_the_store_protocol(store: SqlStore) -> None:
     # The assignment is the check (mypy --strict verifies it structurally); at run time,
     # every protocol method must exist and be callable.
     as_store: Store = store
-    for name in (n for n in vars(Store) if not n.startswith("_")):
+    parts = {}
+    for name, member in ((n, m) for n, m in vars(Store).items() if not n.startswith("_")):
+        if isinstance(member, property):  # a part of the store (#17), checked below
+            parts[name] = typing.get_type_hints(member.fget)["return"]
+            continue
         assert callable(getattr(as_store, name)), name
+    # The archive, receipts and audit are parts of the store, each with a protocol of its own.
+    assert parts == {
+        "archive": ArchiveStore,
+        "receipts": ReceiptStore,
+        "audit": AuditStore,
+        "ipp": IppStore,  # (#17 memstore) printed jobs and drafts, the address book
+        "contacts": ContactStore,
+    }
+    archive: ArchiveStore = store.archive
+    receipts: ReceiptStore = store.receipts
+    audit: AuditStore = store.audit
+    ipp: IppStore = store.ipp
+    contacts: ContactStore = store.contacts
+    for part, protocol in (
+        (archive, ArchiveStore),
+        (receipts, ReceiptStore),
+        (audit, AuditStore),
+        (ipp, IppStore),
+        (contacts, ContactStore),
+    ):
+        methods = [n for n in vars(protocol) if not n.startswith("_")]
+        assert methods, protocol
+        for name in methods:
+            assert callable(getattr(part, name)), (protocol.__name__, name)
+    assert store.archive is archive  # one per store, not one per use

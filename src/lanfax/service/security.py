@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from lanfax.model.audit import AuditEntry
 from lanfax.model.errors import (
     Conflict,
     InvalidInput,
@@ -44,11 +45,10 @@ from lanfax.service.rights import (
     right_name,
 )
 from lanfax.service.security_settings import SecuritySettings
-from lanfax.store.api import AuditEntry
 
 if TYPE_CHECKING:
+    from lanfax.model.audit import AuditQuery
     from lanfax.service.core import FaxService
-    from lanfax.store.audit import AuditQuery
 
 __all__ = ["Caller", "Security", "TokenInfo", "UserInfo", "right_name"]
 
@@ -202,7 +202,6 @@ class Security:
         self._users: dict[str, UserInfo] | None = None
         self._tokens: dict[str, TokenInfo] = {}
         self._limiter = Limiter()
-        self._audit: Any = None
         #: Passwords verified recently: keyed digest -> monotonic expiry (see _password_login).
         self._verified: dict[bytes, float] = {}
         self._cache_key = secrets.token_bytes(32)
@@ -577,17 +576,6 @@ class Security:
 
     # -- audit ---------------------------------------------------------------------------------
 
-    def _audit_table(self) -> Any:
-        if self._audit is None:
-            from lanfax.store.audit import SqlAudit
-            from lanfax.store.sql import SqlStore
-
-            store = self._service.ctx.store
-            if not isinstance(store, SqlStore):
-                return None
-            self._audit = SqlAudit(store)
-        return self._audit
-
     def audit_entry(
         self,
         caller: Caller | None,
@@ -611,8 +599,10 @@ class Security:
     @property
     def audit_in_store(self) -> bool:
         """Whether the store keeps the audit trail, so that an entry can be committed in the
-        same transaction as the change it describes (``Store.add_jobs(audit=...)``)."""
-        return self._audit_table() is not None
+        same transaction as the change it describes (``Store.add_jobs(audit=...)``). Every
+        store does since #17 (the audit trail is part of the store's interface); kept for
+        the callers that ask."""
+        return True
 
     def log_entry(self, entry: AuditEntry) -> None:
         """The log line of an entry (every entry has one, wherever it is stored)."""
@@ -659,16 +649,10 @@ class Security:
                 detail = {**(detail or {}), "repeated": repeated}
         entry = self.audit_entry(caller, action, target, outcome=outcome, detail=detail)
         self.log_entry(entry)
-        table = self._audit_table()
-        if table is not None:
-            await self._service.ctx.run(table.add, entry)
+        await self._service.ctx.run(self._service.ctx.store.audit.add, entry)
 
     async def audit(self, query: AuditQuery) -> list[AuditEntry]:
-        table = self._audit_table()
-        if table is None:
-            return []
-        result: list[AuditEntry] = await self._service.ctx.run(table.query, query)
-        return result
+        return await self._service.ctx.run(self._service.ctx.store.audit.query, query)
 
     def _stamp(self) -> str:
         return self._now().isoformat(timespec="seconds")

@@ -16,11 +16,12 @@ two processes never deadlock upgrading a read lock.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -45,6 +46,14 @@ from lanfax.store.schema import events as t_events
 from lanfax.store.schema import jobs as t_jobs
 from lanfax.store.schema import settings as t_settings
 from lanfax.store.schema import store_meta as t_meta
+
+if TYPE_CHECKING:  # (#17) built by the properties at the end of SqlStore
+    from lanfax.store.archive import SqlArchive
+    from lanfax.store.audit import SqlAudit
+    from lanfax.store.receipts import SqlReceipts
+if TYPE_CHECKING:  # (#17 memstore) store.ipp and store.contacts
+    from lanfax.store.contacts import SqlContacts
+    from lanfax.store.ipp import SqlIpp
 
 #: The most jobs one list_jobs call returns (the HTTP API allows 1000).
 MAX_LIMIT = 10_000
@@ -568,6 +577,41 @@ class SqlStore:
         with self._read("list_namespaces") as conn:
             names = [str(n) for n in conn.execute(stmt).scalars()]
         return sorted(n for n in names if n.startswith(prefix))
+
+    # -- archive, receipts, audit (#17): the same engine, write lock and error mapping ----------
+    # Built on first use (cheap, stateless wrappers: two threads building one each is harmless).
+
+    @functools.cached_property
+    def archive(self) -> SqlArchive:
+        from lanfax.store.archive import SqlArchive
+
+        return SqlArchive(self)
+
+    @functools.cached_property
+    def receipts(self) -> SqlReceipts:
+        from lanfax.store.receipts import SqlReceipts
+
+        return SqlReceipts(self)
+
+    @functools.cached_property
+    def audit(self) -> SqlAudit:
+        from lanfax.store.audit import SqlAudit
+
+        return SqlAudit(self)
+
+    # -- printed jobs and drafts, the address book (#17 memstore) -------------------------------
+
+    @functools.cached_property
+    def ipp(self) -> SqlIpp:
+        from lanfax.store.ipp import SqlIpp
+
+        return SqlIpp(self)
+
+    @functools.cached_property
+    def contacts(self) -> SqlContacts:
+        from lanfax.store.contacts import SqlContacts
+
+        return SqlContacts(self)
 
 
 def _disk_full(detail: object) -> bool:
