@@ -273,3 +273,24 @@ def test_wait_timeout_before_any_read_names_every_job() -> None:
     old = WaitTimeout([job(1), replace(job(2), queue_status=QueueStatus.COMPLETED)])
     assert old.job_ids == [1, 2] and old.pending == [1]
     assert isinstance(old, FaxError)
+
+
+@pytest.mark.parametrize("newest", [0, 1, 2, 1023, 1024, 1025, 4096, 70_001])
+def test_the_newest_cursor_in_a_few_probes(newest: int) -> None:
+    from lanfax.client._core import latest_probes, search_latest
+
+    probes: list[int] = []
+
+    def has_after(x: int) -> bool:
+        probes.append(x)
+        return newest > x
+
+    assert search_latest(has_after) == newest
+    assert len(probes) <= 2 * max(newest, 1024).bit_length() + 2  # O(log n)
+    flow = latest_probes()  # what the async client drives, one probe at a time
+    probe, answers = next(flow), 0
+    with pytest.raises(StopIteration) as end:
+        while True:
+            probe = flow.send(newest > probe)
+            answers += 1
+    assert end.value.value == newest and answers + 1 == len(probes)

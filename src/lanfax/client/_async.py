@@ -269,18 +269,14 @@ class AsyncClient(
         info = await self.server_info()
         if info.last_event_seq is not None:
             return info.last_event_seq
-        lo, hi = 0, 1024
-        if not await self._run(c.has_events_after(0)):
-            return 0
-        while await self._run(c.has_events_after(hi)):
-            lo, hi = hi, hi * 4
-        while hi - lo > 1:  # has(lo) and not has(hi): the newest seq is in (lo, hi]
-            mid = (lo + hi) // 2
-            if await self._run(c.has_events_after(mid)):
-                lo = mid
-            else:
-                hi = mid
-        return hi
+        flow = c.latest_probes()
+        probe = next(flow)
+        while True:
+            try:
+                probe = flow.send(await self._run(c.has_events_after(probe)))
+            except StopIteration as stop:
+                newest: int = stop.value
+                return newest
 
     async def events_backlog(self, after: int = 0) -> list[Event]:
         return await self._run(c.events_backlog(after))

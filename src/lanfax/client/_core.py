@@ -12,7 +12,7 @@ is on the start-up path of every ``lanfax`` command.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -388,17 +388,31 @@ def has_events_after(after: int) -> Op[bool]:
     return Op("GET", f"{API}/events", lambda r: bool(r.json()), query=query)
 
 
-def search_latest(has_after: Callable[[int], bool]) -> int:
-    """The newest event cursor, found with O(log n) ``has_after`` probes (0 when empty)."""
-    if not has_after(0):
+def latest_probes() -> Generator[int, bool, int]:
+    """The newest event cursor as a flow: yields a cursor ``x`` to probe, is sent whether the
+    server holds an event after ``x`` (:func:`has_events_after`), returns the newest cursor
+    (0 when there is none) after O(log n) probes. Both clients drive it."""
+    if not (yield 0):
         return 0
     lo, hi = 0, 1024
-    while has_after(hi):
+    while (yield hi):
         lo, hi = hi, hi * 4
     while hi - lo > 1:  # has_after(lo) and not has_after(hi): the newest is in (lo, hi]
         mid = (lo + hi) // 2
-        if has_after(mid):
+        if (yield mid):
             lo = mid
         else:
             hi = mid
     return hi
+
+
+def search_latest(has_after: Callable[[int], bool]) -> int:
+    """:func:`latest_probes` driven by a blocking ``has_after``."""
+    flow = latest_probes()
+    probe = next(flow)
+    while True:
+        try:
+            probe = flow.send(has_after(probe))
+        except StopIteration as stop:
+            newest: int = stop.value
+            return newest
