@@ -27,6 +27,7 @@ from lanfax.client._outbound import AsyncOutboundMixin
 from lanfax.client._report import AsyncReportMixin
 from lanfax.client._routing import AsyncRoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
+from lanfax.client._users import AsyncUsersMixin  # issue #17
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, PortOpenMode, QueueStatus
 from lanfax.model.config import LoggingCategory, ServerConfig
 from lanfax.model.devices import DeviceStatusInfo, PortInfo
@@ -47,6 +48,7 @@ class AsyncClient(
     AsyncContactsMixin,
     AsyncArchiveMixin,
     AsyncExtensionsMixin,
+    AsyncUsersMixin,
 ):
     """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
     coroutines; ``events()`` is an async iterator), same models and errors.

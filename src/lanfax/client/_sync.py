@@ -23,6 +23,7 @@ from lanfax.client._outbound import OutboundMixin
 from lanfax.client._report import ReportMixin
 from lanfax.client._routing import RoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
+from lanfax.client._users import UsersMixin  # issue #17
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, PortOpenMode, QueueStatus
 from lanfax.model.errors import FaxError
 from lanfax.model.jobs import Job, JobParams
@@ -46,6 +47,7 @@ class Client(
     ContactsMixin,
     ArchiveMixin,
     ExtensionsMixin,
+    UsersMixin,
 ):
     """A blocking client for one lanfax server.
 
