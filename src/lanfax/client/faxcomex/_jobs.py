@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from lanfax.client.faxcomex._common import (
     FAX_JOB_OPERATIONS_ENUM,
@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 ClientOf = Callable[[str], "Client"]
+V = TypeVar("V")
 _UNFINISHED = [
     s
     for s in QueueStatus
@@ -311,9 +312,52 @@ def _hhmm(text: str) -> datetime:
     return datetime(1899, 12, 30, hour, minute)  # VB's date zero, time of day only
 
 
+class _Setting(property, Generic[V]):
+    """A queue setting as a read-write COM property over :class:`_ConfigBase`: ``get`` turns
+    the server's value into the property's, ``put`` the property's into the server's
+    (default: ``get``). Saved with the queue's Save."""
+
+    def __init__(
+        self, key: str, get: Callable[[Any], V], put: Callable[[V], Any] | None = None
+    ) -> None:
+        store = put or get
+
+        def fget(queue: _ConfigBase) -> V:
+            return get(queue._get(key))
+
+        def fset(queue: _ConfigBase, value: V) -> None:
+            queue._set(key, store(value))
+
+        super().__init__(fget, fset)
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Setting[V]: ...
+    @overload
+    def __get__(self, obj: _ConfigBase, owner: type | None = None) -> V: ...
+    def __get__(self, obj: _ConfigBase | None, owner: type | None = None) -> V | _Setting[V]:
+        return super().__get__(obj, owner)
+
+    def __set__(self, obj: _ConfigBase, value: V) -> None:
+        super().__set__(obj, value)
+
+
+def _hhmm_text(value: datetime) -> str:
+    return f"{value.hour:02d}:{value.minute:02d}"
+
+
 @com_object
 class FaxOutgoingQueue(_ConfigBase):
     """The outgoing queue: its jobs and its settings (Save writes changed settings)."""
+
+    Paused = _Setting("pause_server_queue", bool)
+    Retries = _Setting("retries", int)
+    RetryDelay = _Setting("retry_delay", int)
+    AgeLimit = _Setting("dirty_days", int)
+    Branding = _Setting("branding", bool)
+    UseDeviceTSID = _Setting("use_device_tsid", bool)
+    AllowPersonalCoverPages = _Setting("server_cp", lambda v: not v)
+    DiscountRateStart = _Setting("start_cheap_time", lambda v: _hhmm(str(v)), _hhmm_text)
+    DiscountRateEnd = _Setting("stop_cheap_time", lambda v: _hhmm(str(v)), _hhmm_text)
 
     def GetJobs(self) -> FaxOutgoingJobs:
         client = self._client_of("GetJobs")
@@ -327,14 +371,6 @@ class FaxOutgoingQueue(_ConfigBase):
         return FaxOutgoingJob(self._client_of, job)
 
     @property
-    def Paused(self) -> bool:
-        return bool(self._get("pause_server_queue"))
-
-    @Paused.setter
-    def Paused(self, value: bool) -> None:
-        self._set("pause_server_queue", bool(value))
-
-    @property
     def Blocked(self) -> bool:
         return False
 
@@ -342,70 +378,6 @@ class FaxOutgoingQueue(_ConfigBase):
     def Blocked(self, value: bool) -> None:
         if value:
             raise not_supported("FaxOutgoingQueue.Blocked", "lanfax pauses the queue (Paused)")
-
-    @property
-    def Retries(self) -> int:
-        return int(self._get("retries"))
-
-    @Retries.setter
-    def Retries(self, value: int) -> None:
-        self._set("retries", int(value))
-
-    @property
-    def RetryDelay(self) -> int:
-        return int(self._get("retry_delay"))
-
-    @RetryDelay.setter
-    def RetryDelay(self, value: int) -> None:
-        self._set("retry_delay", int(value))
-
-    @property
-    def AgeLimit(self) -> int:
-        return int(self._get("dirty_days"))
-
-    @AgeLimit.setter
-    def AgeLimit(self, value: int) -> None:
-        self._set("dirty_days", int(value))
-
-    @property
-    def Branding(self) -> bool:
-        return bool(self._get("branding"))
-
-    @Branding.setter
-    def Branding(self, value: bool) -> None:
-        self._set("branding", bool(value))
-
-    @property
-    def UseDeviceTSID(self) -> bool:
-        return bool(self._get("use_device_tsid"))
-
-    @UseDeviceTSID.setter
-    def UseDeviceTSID(self, value: bool) -> None:
-        self._set("use_device_tsid", bool(value))
-
-    @property
-    def AllowPersonalCoverPages(self) -> bool:
-        return not self._get("server_cp")
-
-    @AllowPersonalCoverPages.setter
-    def AllowPersonalCoverPages(self, value: bool) -> None:
-        self._set("server_cp", not value)
-
-    @property
-    def DiscountRateStart(self) -> datetime:
-        return _hhmm(str(self._get("start_cheap_time")))
-
-    @DiscountRateStart.setter
-    def DiscountRateStart(self, value: datetime) -> None:
-        self._set("start_cheap_time", f"{value.hour:02d}:{value.minute:02d}")
-
-    @property
-    def DiscountRateEnd(self) -> datetime:
-        return _hhmm(str(self._get("stop_cheap_time")))
-
-    @DiscountRateEnd.setter
-    def DiscountRateEnd(self, value: datetime) -> None:
-        self._set("stop_cheap_time", f"{value.hour:02d}:{value.minute:02d}")
 
 
 @com_object
