@@ -277,20 +277,18 @@ def test_wait_timeout_before_any_read_names_every_job() -> None:
 
 @pytest.mark.parametrize("newest", [0, 1, 2, 1023, 1024, 1025, 4096, 70_001])
 def test_the_newest_cursor_in_a_few_probes(newest: int) -> None:
-    from lanfax.client._core import latest_probes, search_latest
+    """``latest_probes`` is a request flow (both clients drive it, ``_flow``): each probe is
+    a backlog request for one event after a cursor."""
+    from lanfax.client._core import Op, latest_probes, run_flow
 
     probes: list[int] = []
 
-    def has_after(x: int) -> bool:
-        probes.append(x)
-        return newest > x
+    def run(op: Op[Any]) -> bool:
+        assert op.method == "GET" and op.path.endswith("/events")
+        assert op.query["follow"] == "false" and op.query["limit"] == "1"
+        probes.append(int(op.query["after"]))
+        return newest > probes[-1]  # what the server's answer decodes to
 
-    assert search_latest(has_after) == newest
+    assert run_flow(latest_probes(), run) == newest
     assert len(probes) <= 2 * max(newest, 1024).bit_length() + 2  # O(log n)
-    flow = latest_probes()  # what the async client drives, one probe at a time
-    probe, answers = next(flow), 0
-    with pytest.raises(StopIteration) as end:
-        while True:
-            probe = flow.send(newest > probe)
-            answers += 1
-    assert end.value.value == newest and answers + 1 == len(probes)
+    assert probes[0] == 0

@@ -110,6 +110,17 @@ class AsyncClient(
             raise op.on_error(err, resp) if op.on_error else err
         return op.decode(resp)
 
+    async def _flow(self, flow: c.OpFlow[T]) -> T:
+        """As :meth:`Client._flow`, awaiting each request."""
+        answer: Any = None
+        while True:
+            try:
+                op = flow.send(answer)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            answer = await self._run(op)
+
     async def _send(self, op: Op[Any], headers: Mapping[str, str]) -> c.Response:
         try:
             r = await self._http.request(
@@ -271,14 +282,7 @@ class AsyncClient(
         info = await self.server_info()
         if info.last_event_seq is not None:
             return info.last_event_seq
-        flow = c.latest_probes()
-        probe = next(flow)
-        while True:
-            try:
-                probe = flow.send(await self._run(c.has_events_after(probe)))
-            except StopIteration as stop:
-                newest: int = stop.value
-                return newest
+        return await self._flow(c.latest_probes())
 
     async def events_backlog(self, after: int = 0) -> list[Event]:
         return await self._run(c.events_backlog(after))

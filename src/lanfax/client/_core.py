@@ -388,31 +388,36 @@ def has_events_after(after: int) -> Op[bool]:
     return Op("GET", f"{API}/events", lambda r: bool(r.json()), query=query)
 
 
-def latest_probes() -> Generator[int, bool, int]:
-    """The newest event cursor as a flow: yields a cursor ``x`` to probe, is sent whether the
-    server holds an event after ``x`` (:func:`has_events_after`), returns the newest cursor
-    (0 when there is none) after O(log n) probes. Both clients drive it."""
-    if not (yield 0):
+#: A request flow: yields the Ops it needs run, is sent each one's decoded answer, and
+#: returns ``T``. Calls that take several requests (a search, paging) are flows, so that the
+#: logic is written once and both clients drive it (``Client._flow``, ``AsyncClient._flow``).
+OpFlow = Generator[Op[Any], Any, T]
+
+
+def latest_probes() -> OpFlow[int]:
+    """The newest event cursor (0 when there is none), in O(log n) probes of
+    :func:`has_events_after`."""
+    if not (yield has_events_after(0)):
         return 0
     lo, hi = 0, 1024
-    while (yield hi):
+    while (yield has_events_after(hi)):
         lo, hi = hi, hi * 4
     while hi - lo > 1:  # has_after(lo) and not has_after(hi): the newest is in (lo, hi]
         mid = (lo + hi) // 2
-        if (yield mid):
+        if (yield has_events_after(mid)):
             lo = mid
         else:
             hi = mid
     return hi
 
 
-def search_latest(has_after: Callable[[int], bool]) -> int:
-    """:func:`latest_probes` driven by a blocking ``has_after``."""
-    flow = latest_probes()
-    probe = next(flow)
+def run_flow(flow: OpFlow[T], run: Callable[[Op[Any]], Any]) -> T:
+    """Drive ``flow`` with a blocking ``run`` (the sync client's)."""
+    answer: Any = None
     while True:
         try:
-            probe = flow.send(has_after(probe))
+            op = flow.send(answer)
         except StopIteration as stop:
-            newest: int = stop.value
-            return newest
+            result: T = stop.value
+            return result
+        answer = run(op)

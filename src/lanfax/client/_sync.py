@@ -111,6 +111,10 @@ class Client(
             raise op.on_error(err, resp) if op.on_error else err
         return op.decode(resp)
 
+    def _flow(self, flow: c.OpFlow[T]) -> T:
+        """Run a request flow (several requests with logic between them) to its end."""
+        return c.run_flow(flow, self._run)
+
     # -- server -----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         """``{"status": "ok", "version": ...}``."""
@@ -286,7 +290,7 @@ class Client(
         info = self.server_info()
         if info.last_event_seq is not None:
             return info.last_event_seq
-        return c.search_latest(lambda x: self._run(c.has_events_after(x)))
+        return self._flow(c.latest_probes())
 
     def events_backlog(self, after: int = 0) -> list[Event]:
         """Stored events after ``after`` (at most 1000), without following."""
