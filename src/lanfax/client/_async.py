@@ -112,14 +112,10 @@ class AsyncClient(
 
     async def _flow(self, flow: c.OpFlow[T]) -> T:
         """As :meth:`Client._flow`, awaiting each request."""
-        answer: Any = None
-        while True:
-            try:
-                op = flow.send(answer)
-            except StopIteration as stop:
-                result: T = stop.value
-                return result
-            answer = await self._run(op)
+        item = c.step(flow, None)
+        while not isinstance(item, c.Done):
+            item = c.step(flow, await self._run(item))
+        return item.value
 
     async def _send(self, op: Op[Any], headers: Mapping[str, str]) -> c.Response:
         try:
@@ -320,14 +316,10 @@ class AsyncClient(
             job_ids, await self.latest_event_seq(), time.monotonic, timeout, on_change
         )
         async with _EventSource(self) as source:
-            reply: _follow.Reply | Job | None = None
-            while True:
-                try:
-                    action = flow.send(reply)
-                except StopIteration as stop:
-                    result: list[Job] = stop.value
-                    return result
-                reply = await source.perform(action)
+            item = c.step(flow, None)
+            while not isinstance(item, c.Done):
+                item = c.step(flow, await source.perform(item))
+            return item.value
 
 
 class _EventSource:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # imported by the calls that need them (``lanfax send`` does 
     from lanfax.model.events import Event
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,13 +412,28 @@ def latest_probes() -> OpFlow[int]:
     return hi
 
 
-def run_flow(flow: OpFlow[T], run: Callable[[Op[Any]], Any]) -> T:
-    """Drive ``flow`` with a blocking ``run`` (the sync client's)."""
-    answer: Any = None
-    while True:
-        try:
-            op = flow.send(answer)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        answer = run(op)
+class Done(Generic[T]):
+    """What :func:`step` gives back when a flow has ended: its result."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+
+def step(flow: Generator[A, Any, T], answer: Any) -> A | Done[T]:
+    """Send ``answer`` to ``flow``: the next thing it asks for, or Done with its result. The
+    one loop body of every flow driver, sync or async (a driver: ``item = step(flow, None)``;
+    ``while not isinstance(item, Done): item = step(flow, do(item))``)."""
+    try:
+        return flow.send(answer)
+    except StopIteration as stop:
+        return Done(stop.value)
+
+
+def run_flow(flow: Generator[A, Any, T], run: Callable[[A], Any]) -> T:
+    """Drive ``flow`` to its end with a blocking ``run`` (the sync client's)."""
+    item = step(flow, None)
+    while not isinstance(item, Done):
+        item = step(flow, run(item))
+    return item.value

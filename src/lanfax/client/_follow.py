@@ -255,15 +255,3 @@ def wait_flow(
                 raise WaitTimeout(snapshots(), ids)
     finally:
         stream.close()
-
-
-def run(flow: Flow[R], perform: Callable[[Action], Reply | Job | None]) -> R:
-    """Drive a flow that emits nothing to its end with a blocking ``perform``."""
-    reply: Reply | Job | None = None
-    while True:
-        try:
-            action = flow.send(reply)
-        except StopIteration as stop:
-            result: R = stop.value
-            return result
-        reply = perform(action)

@@ -334,7 +334,7 @@ class Client(
             job_ids, self.latest_event_seq(), time.monotonic, timeout, on_change
         )
         with _EventSource(self) as source:
-            return _follow.run(flow, source.perform)
+            return c.run_flow(flow, source.perform)
 
 
 class _EventSource:

@@ -395,13 +395,6 @@ class AsyncUsersMixin:
     async def revoke_token(self, token_id: str) -> None:
         await self._run(revoke_token(token_id))
 
-    async def audit(
-        self,
-        *,
-        limit: int = 100,
-        before: int | None = None,
-        user: str | None = None,
-        action: str | None = None,
-        since: datetime | str | None = None,
-    ) -> AuditPage:
-        return await self._run(audit(limit, before, user, action, since))
+    async def audit(self, **query: Any) -> AuditPage:
+        """As :meth:`UsersMixin.audit` (keywords: limit, before, user, action, since)."""
+        return await self._run(audit(**query))
