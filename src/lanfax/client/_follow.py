@@ -46,6 +46,9 @@ R = TypeVar("R")
 SAFETY_POLL = 2.0
 #: How long ``wait()`` reads the stream at a time before it looks at the clock again.
 WAIT_TICK = 0.5
+#: The longest a driver waits for the stream's connection and answer head (a request's own
+#: timeout when shorter): a reconnect must not hang on a half-dead server.
+CONNECT_TIMEOUT = 10.0
 
 # -- what a flow asks for -------------------------------------------------------------------
 

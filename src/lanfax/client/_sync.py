@@ -373,7 +373,8 @@ class _EventSource:
             headers = {c.USER_HEADER: cl.user, **cl._auth, **action.headers}
             target = c.Op("GET", _EVENTS_PATH, c._none, query=action.query).target
             try:
-                stream = Stream(cl.base_url, target, headers, min(cl.timeout, 10.0), cl.ca_file)
+                connect = min(cl.timeout, _follow.CONNECT_TIMEOUT)
+                stream = Stream(cl.base_url, target, headers, connect, cl.ca_file)
             except FaxError as exc:
                 return _follow.Broken(exc)
             except StreamClosed as exc:
