@@ -269,7 +269,7 @@ class AsyncClient(
         self, after: int | None = None, *, reconnect_for: float | None = 30.0
     ) -> AsyncIterator[Event]:
         """As :meth:`Client.events`: reconnects with Last-Event-ID, never drops or repeats."""
-        async for event in self._event_stream(after, reconnect_for, None):
+        async for event in self._event_stream(after, reconnect_for):
             if event is not None:
                 yield event
 
@@ -284,12 +284,10 @@ class AsyncClient(
         return await self._run(c.events_backlog(after))
 
     async def _event_stream(
-        self,
-        after: int | None,
-        reconnect_for: float | None,
-        connected: asyncio.Event | None,
+        self, after: int | None, reconnect_for: float | None
     ) -> AsyncIterator[Event | None]:
-        """As the sync client's: the core (``_follow.event_flow``) decides, this does I/O."""
+        """As the sync client's (without idle ticks): the core, ``_follow.event_flow``,
+        decides; this does the I/O."""
         start = await self.latest_event_seq() if after is None else after
         flow = _follow.event_flow(start, time.monotonic, reconnect_for=reconnect_for)
         async with _EventSource(self) as source:
@@ -298,8 +296,6 @@ class AsyncClient(
                 action = flow.send(reply)
                 if isinstance(action, _follow.Emit):
                     reply = None
-                    if action.connected and connected is not None:
-                        connected.set()
                     yield action.event
                 else:
                     reply = await source.perform(action)
