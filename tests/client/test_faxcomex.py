@@ -264,6 +264,20 @@ def test_the_outgoing_queue_settings_round_trip(lanfax_server: LanfaxServer) -> 
             assert queue.DiscountRateStart == datetime(1899, 12, 30, 21, 30)
             assert queue.DiscountRateEnd.hour == 6 and queue.DiscountRateEnd.minute == 5
             assert queue.Paused is True and queue.AgeLimit == 3
+            # The queues' jobs (paused: the job stays in the outgoing queue).
+            body = make_fax_tiff(lanfax_server.tmp_path / "queue-doc")
+            [job] = admin.send(body, to="101")
+            out, inc = server.Folders.OutgoingQueue, server.Folders.IncomingQueue
+            assert str(job.job_id) in [j.Id for j in out.GetJobs()]
+            assert out.GetJob(str(job.job_id)).Recipient.FaxNumber == "101"
+            assert str(job.job_id) not in [j.Id for j in inc.GetJobs()]
+            with pytest.raises(faxcomex.InvalidInput, match="is not an incoming job"):
+                inc.GetJob(str(job.job_id))
+            for q, name in ((out, "FaxOutgoingQueue"), (inc, "FaxIncomingQueue")):
+                assert q.Blocked is False
+                with pytest.raises(faxcomex.Unavailable, match=f"{name}.Blocked"):
+                    q.Blocked = True
+            admin.cancel(job.job_id)
         finally:
             admin.set_config(
                 pause_server_queue=before.pause_server_queue,

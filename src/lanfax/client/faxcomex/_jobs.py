@@ -40,6 +40,8 @@ __all__ = [
 
 ClientOf = Callable[[str], "Client"]
 V = TypeVar("V")
+J = TypeVar("J")
+JS = TypeVar("JS")
 _UNFINISHED = [
     s
     for s in QueueStatus
@@ -345,9 +347,51 @@ def _hhmm_text(value: datetime) -> str:
     return f"{value.hour:02d}:{value.minute:02d}"
 
 
+class _Queue(Generic[J, JS]):
+    """GetJobs, GetJob and Blocked, as both queues have them: the unfinished jobs of the
+    queue's ``_kinds``; one job by id (InvalidInput if it is of the other queue)."""
+
+    _client_of: ClientOf
+    _kinds: tuple[JobType, ...]
+    _job_class: Callable[[ClientOf, Job], J]
+    _jobs_class: Callable[[list[J]], JS]
+    _what: str
+    _other: str
+    _not_blocked: str  # what to do instead of blocking the queue
+
+    def GetJobs(self) -> JS:
+        client = self._client_of("GetJobs")
+        types = ",".join(k.name.lower() for k in self._kinds)
+        return self._jobs_class(
+            [self._job_class(self._client_of, j) for j in _unfinished(client, types)]
+        )
+
+    def GetJob(self, bstrJobId: str) -> J:
+        job = self._client_of("GetJob").job(_job_id(bstrJobId))
+        if job.job_type not in self._kinds:
+            raise InvalidInput(f"job {bstrJobId} is not {self._what}", hint=self._other)
+        return self._job_class(self._client_of, job)
+
+    @property
+    def Blocked(self) -> bool:
+        return False
+
+    @Blocked.setter
+    def Blocked(self, value: bool) -> None:
+        if value:
+            raise not_supported(f"{type(self).__name__}.Blocked", self._not_blocked)
+
+
 @com_object
-class FaxOutgoingQueue(_ConfigBase):
+class FaxOutgoingQueue(_ConfigBase, _Queue[FaxOutgoingJob, FaxOutgoingJobs]):
     """The outgoing queue: its jobs and its settings (Save writes changed settings)."""
+
+    _kinds = (JobType.SEND,)
+    _job_class = FaxOutgoingJob
+    _jobs_class = FaxOutgoingJobs
+    _what = "an outgoing job"
+    _other = "IncomingQueue"
+    _not_blocked = "lanfax pauses the queue (Paused)"
 
     Paused = _Setting("pause_server_queue", bool)
     Retries = _Setting("retries", int)
@@ -359,55 +403,20 @@ class FaxOutgoingQueue(_ConfigBase):
     DiscountRateStart = _Setting("start_cheap_time", lambda v: _hhmm(str(v)), _hhmm_text)
     DiscountRateEnd = _Setting("stop_cheap_time", lambda v: _hhmm(str(v)), _hhmm_text)
 
-    def GetJobs(self) -> FaxOutgoingJobs:
-        client = self._client_of("GetJobs")
-        jobs = _unfinished(client, "send")
-        return FaxOutgoingJobs([FaxOutgoingJob(self._client_of, j) for j in jobs])
-
-    def GetJob(self, bstrJobId: str) -> FaxOutgoingJob:
-        job = self._client_of("GetJob").job(_job_id(bstrJobId))
-        if job.job_type is not JobType.SEND:
-            raise InvalidInput(f"job {bstrJobId} is not an outgoing job", hint="IncomingQueue")
-        return FaxOutgoingJob(self._client_of, job)
-
-    @property
-    def Blocked(self) -> bool:
-        return False
-
-    @Blocked.setter
-    def Blocked(self, value: bool) -> None:
-        if value:
-            raise not_supported("FaxOutgoingQueue.Blocked", "lanfax pauses the queue (Paused)")
-
 
 @com_object
-class FaxIncomingQueue:
+class FaxIncomingQueue(_Queue[FaxIncomingJob, FaxIncomingJobs]):
     """The incoming queue: faxes being received or routed."""
+
+    _kinds = (JobType.RECEIVE, JobType.ROUTING)
+    _job_class = FaxIncomingJob
+    _jobs_class = FaxIncomingJobs
+    _what = "an incoming job"
+    _other = "OutgoingQueue"
+    _not_blocked = "take the receive flag off the devices instead"
 
     def __init__(self, client_of: ClientOf) -> None:
         self._client_of = client_of
-
-    def GetJobs(self) -> FaxIncomingJobs:
-        client = self._client_of("GetJobs")
-        jobs = _unfinished(client, "receive,routing")
-        return FaxIncomingJobs([FaxIncomingJob(self._client_of, j) for j in jobs])
-
-    def GetJob(self, bstrJobId: str) -> FaxIncomingJob:
-        job = self._client_of("GetJob").job(_job_id(bstrJobId))
-        if job.job_type not in (JobType.RECEIVE, JobType.ROUTING):
-            raise InvalidInput(f"job {bstrJobId} is not an incoming job", hint="OutgoingQueue")
-        return FaxIncomingJob(self._client_of, job)
-
-    @property
-    def Blocked(self) -> bool:
-        return False
-
-    @Blocked.setter
-    def Blocked(self, value: bool) -> None:
-        if value:
-            raise not_supported(
-                "FaxIncomingQueue.Blocked", "take the receive flag off the devices instead"
-            )
 
     def Refresh(self) -> None:
         return None
