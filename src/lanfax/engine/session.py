@@ -8,10 +8,11 @@ Callback discipline (spandsp calls us back from inside ``fax_tx``/``fax_rx``/...
 
 * callbacks only record what happened (a tuple in ``_raw``) and never call into spandsp;
   the recorded facts are turned into events right after the C call returns;
-* every exception inside a callback is caught and kept, then raised as :class:`EngineError`
-  after the C call returns (cffi would otherwise print it and hand 0 = "OK" to C);
-* the cffi callback objects and the handle that points back at the session stay referenced
-  until the state is freed.
+* every exception inside a callback is caught and kept by the session the callback belongs
+  to, then raised as :class:`EngineError` after that session's C call returns (cffi would
+  otherwise print it and hand 0 = "OK" to C). The callbacks are closures over their session,
+  so an error is never kept where another session (perhaps in another thread) would raise it;
+* the cffi callback objects stay referenced by their session until its state is freed.
 
 A session is used by one thread at a time; different sessions may run in parallel threads
 (cffi releases the GIL during C calls).
@@ -19,6 +20,7 @@ A session is used by one thread at a time; different sessions may run in paralle
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import struct
@@ -32,7 +34,6 @@ import numpy.typing as npt
 from lanfax.engine import codes as t30codes
 from lanfax.engine._binding import (
     SPAN_LOG_SHOW_PROTOCOL,
-    Spandsp,
     load,
     python_level,
     span_level,
@@ -97,78 +98,6 @@ def tiff_pages_on_disk(path: Path) -> int:
         return 0
 
 
-def _record(session: Any, exc: BaseException) -> None:
-    """Keep an exception raised inside a callback, to be raised after the C call returns."""
-    if session is not None:
-        session._cb_errors.append(exc)
-        session._raw.append((_ERR, 0))  # makes the caller look at the session now
-    else:
-        _orphan_errors.append(exc)
-
-
-#: Exceptions from callbacks that could not even find their session (should never happen).
-_orphan_errors: list[BaseException] = []
-
-
-class _Callbacks:
-    """The process-wide C callbacks; each finds its session through ``user_data``."""
-
-    def __init__(self, sp: Spandsp) -> None:
-        ffi = sp.ffi
-        from_handle = ffi.from_handle
-
-        def phase_b(_s: Any, user_data: Any, result: int) -> int:
-            session = None
-            try:
-                session = from_handle(user_data)
-                session._raw.append((_B, result))
-            except BaseException as exc:
-                _record(session, exc)
-            return 0
-
-        def phase_d(_s: Any, user_data: Any, result: int) -> int:
-            session = None
-            try:
-                session = from_handle(user_data)
-                session._raw.append((_D, result))
-            except BaseException as exc:
-                _record(session, exc)
-            return 0
-
-        def phase_e(_s: Any, user_data: Any, code: int) -> None:
-            session = None
-            try:
-                session = from_handle(user_data)
-                session._raw.append((_E, code))
-            except BaseException as exc:
-                _record(session, exc)
-
-        def frame(_s: Any, user_data: Any, _direction: int, msg: Any, length: int) -> None:
-            # Only the DCS matters: it names the modem actually used for the pages.
-            session = None
-            try:
-                if length >= 5 and (msg[2] & 0xFE) == _T30_DCS:
-                    session = from_handle(user_data)
-                    session._raw.append((_DCS, msg[4]))
-            except BaseException as exc:
-                _record(session, exc)
-
-        self.phase_b = ffi.callback("t30_phase_b_handler_t *", phase_b)
-        self.phase_d = ffi.callback("t30_phase_d_handler_t *", phase_d)
-        self.phase_e = ffi.callback("t30_phase_e_handler_t *", phase_e)
-        self.frame = ffi.callback("t30_real_time_frame_handler_t *", frame)
-
-
-_callbacks: _Callbacks | None = None
-
-
-def _get_callbacks(sp: Spandsp) -> _Callbacks:
-    global _callbacks
-    if _callbacks is None:
-        _callbacks = _Callbacks(sp)
-    return _callbacks
-
-
 class FaxSession:
     """What audio and T.38 sessions share: options, files, events, result, lifetime."""
 
@@ -212,8 +141,6 @@ class FaxSession:
         self._sp = sp
         self._ffi = sp.ffi
         self._lib = sp.lib
-        self._cbs = _get_callbacks(sp)
-        self._handle = self._ffi.new_handle(self)
         self._raw: list[tuple[int, int]] = []
         self._cb_errors: list[BaseException] = []
         self._out: list[Packet] = []
@@ -264,11 +191,64 @@ class FaxSession:
             lib.t30_set_tx_file(t30, tx_raw, opts.first_page - 1, -1)
         if rx_raw is not None:
             lib.t30_set_rx_file(t30, rx_raw, -1)
-        cbs, handle = self._cbs, self._handle
-        lib.t30_set_phase_b_handler(t30, cbs.phase_b, handle)
-        lib.t30_set_phase_d_handler(t30, cbs.phase_d, handle)
-        lib.t30_set_phase_e_handler(t30, cbs.phase_e, handle)
-        lib.t30_set_real_time_frame_handler(t30, cbs.frame, handle)
+        phase_b, phase_d, phase_e, frame = self._t30_callbacks()
+        null = self._ffi.NULL
+        lib.t30_set_phase_b_handler(t30, phase_b, null)
+        lib.t30_set_phase_d_handler(t30, phase_d, null)
+        lib.t30_set_phase_e_handler(t30, phase_e, null)
+        lib.t30_set_real_time_frame_handler(t30, frame, null)
+
+    def _t30_callbacks(self) -> tuple[Any, Any, Any, Any]:
+        """This session's T.30 callbacks (phase B, D, E, real-time frames): closures over
+        the session, so what they record, failures included, is this session's alone."""
+        ffi = self._ffi
+        session = self
+
+        def phase_b(_s: Any, _user_data: Any, result: int) -> int:
+            try:
+                session._raw.append((_B, result))
+            except BaseException as exc:
+                session._callback_failed(exc)
+            return 0
+
+        def phase_d(_s: Any, _user_data: Any, result: int) -> int:
+            try:
+                session._raw.append((_D, result))
+            except BaseException as exc:
+                session._callback_failed(exc)
+            return 0
+
+        def phase_e(_s: Any, _user_data: Any, code: int) -> None:
+            try:
+                session._raw.append((_E, code))
+            except BaseException as exc:
+                session._callback_failed(exc)
+
+        def frame(_s: Any, _user_data: Any, _direction: int, msg: Any, length: int) -> None:
+            # Only the DCS matters: it names the modem actually used for the pages.
+            try:
+                if length >= 5 and (msg[2] & 0xFE) == _T30_DCS:
+                    session._raw.append((_DCS, msg[4]))
+            except BaseException as exc:
+                session._callback_failed(exc)
+
+        callbacks = (
+            ffi.callback("t30_phase_b_handler_t *", phase_b),
+            ffi.callback("t30_phase_d_handler_t *", phase_d),
+            ffi.callback("t30_phase_e_handler_t *", phase_e),
+            ffi.callback("t30_real_time_frame_handler_t *", frame),
+        )
+        self._keep.extend(callbacks)
+        return callbacks
+
+    def _callback_failed(self, exc: BaseException) -> None:
+        """Keep an exception raised inside one of our callbacks, to be raised after the C
+        call returns; the marker in ``_raw`` makes every caller look at the session now."""
+        self._cb_errors.append(exc)
+        # If ``_raw`` itself is what failed, the error is kept all the same: every check
+        # after a C call looks at ``_cb_errors`` too.
+        with contextlib.suppress(Exception):
+            self._raw.append((_ERR, 0))
 
     def _setup_logging(self) -> None:
         level = self.options.log_level
@@ -345,9 +325,8 @@ class FaxSession:
 
     def _after(self) -> None:
         """Turn what the callbacks recorded during the last C call into events."""
-        if self._cb_errors or _orphan_errors:
-            errors = self._cb_errors or _orphan_errors
-            exc = errors.pop(0)
+        if self._cb_errors:
+            exc = self._cb_errors.pop(0)
             self._raw.clear()
             raise EngineError(f"a spandsp callback failed: {exc!r}") from exc
         # Copy-and-clear (not rebind): the loopback's hot loop holds a reference to _raw.
