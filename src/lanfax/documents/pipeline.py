@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import tempfile
@@ -331,8 +332,15 @@ def convert(
         raise
     finally:
         for s in sources:
-            with contextlib.suppress(Exception):
+            try:
                 s.close()
+            except Exception:
+                # The fax is written (or the error that stopped it is on its way): a source
+                # that fails to let go of its file or library handle is worth a log line,
+                # not the conversion.
+                logging.getLogger("lanfax.outbound").warning(
+                    "could not close %s after converting it", s.label, exc_info=True
+                )
     return ConversionResult(
         warnings=tuple(w for s in sources for w in s.warnings),
         path=out,
