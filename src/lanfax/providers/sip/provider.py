@@ -37,10 +37,10 @@ from lanfax.providers.api import (
     SendOptions,
     ServiceCallbacks,
 )
-from lanfax.providers.common import ReceiveGuard, sending_status, session_options
+from lanfax.providers.common import CutReason, ReceiveGuard, sending_status, session_options
 from lanfax.providers.sip.call import SipCall
 from lanfax.providers.sip.config import parse_config
-from lanfax.providers.sip.dialog import Dialog, status_for_response
+from lanfax.providers.sip.dialog import status_for_response
 from lanfax.providers.sip.media import FaxMedia, Ticker, bind_media
 from lanfax.providers.sip.message import response_to
 from lanfax.providers.sip.sdp import (
@@ -126,11 +126,10 @@ class SipProvider(UserAgent):
         self._running = False
         for call in list(self.calls.values()):
             if call.answered:
-                await call.hang_up("shutdown")
+                await call.hang_up(CutReason.SHUTDOWN)
             elif call.outgoing:
-                call.cut = "shutdown"
-                call.ended.set()
-            elif call.invite is not None:
+                call.stop(CutReason.SHUTDOWN)
+            elif call.invite is not None and not call.ended.is_set():
                 with contextlib.suppress(ValueError):
                     self.endpoint.respond(
                         response_to(
@@ -140,7 +139,7 @@ class SipProvider(UserAgent):
                             to_tag=call.dialog.local_tag if call.dialog else "x",
                         )
                     )
-                call.ended.set()
+                call.stop(None)
         if self._reg_task is not None:
             self._reg_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -167,10 +166,9 @@ class SipProvider(UserAgent):
         call = job.channel.call
         if call is not None:
             if call.answered:
-                await call.hang_up("abort")
-            else:
-                call.cut = "abort"
-                call.ended.set()
+                await call.hang_up(CutReason.ABORT)
+            elif not call.ended.is_set():
+                call.stop(CutReason.ABORT)
 
     def _move_ringing_call(self, ch: SipChannel) -> bool:
         """An incoming call rings on the channel the service picked for a send: move it to
@@ -238,7 +236,7 @@ class SipProvider(UserAgent):
             offer = call.our_media_line("audio")
             response = await self._invite(call, number, offer)
             if response is None or not 200 <= response.status < 300:
-                if call.cut == "abort" or job.aborted:
+                if call.cut is CutReason.ABORT or job.aborted:
                     return self._final(
                         job, ProviderStatus.USER_ABORT, "aborted while dialing", tried
                     )
@@ -252,17 +250,11 @@ class SipProvider(UserAgent):
                 return self._final(job, status, f"{response.status} {response.reason}", tried)
             call.offerer = call.offerer.sent(offer)
             assert call.invite is not None
-            call.dialog = Dialog.as_uac(call.invite, response)
-            call.answered = True
-            call.send_ack(response)
-            if response.get("Session-Expires"):
-                value = response["Session-Expires"]
-                call.session_expires = int(value.split(";")[0].strip() or cfg.session_expires)
-                call.refresher_is_us = "refresher=uas" not in value
+            call.accepted(call.invite, response)
             try:
                 media = negotiated_from_answer(offer, parse_sdp(response.body))
             except NotAcceptable as exc:
-                await call.hang_up("bad_answer")
+                await call.hang_up(CutReason.BAD_ANSWER)
                 self.recipes.failed(number, "none")
                 return self._final(
                     job, ProviderStatus.FATAL_ERROR, f"unusable SDP answer: {exc.message}", tried
@@ -328,7 +320,7 @@ class SipProvider(UserAgent):
                 # would otherwise repeat its frames for many seconds before giving up).
                 if call.media is not None:
                     call.media.terminate()
-                call.spawn(call.hang_up("refused"), f"refuse {call.call_id}")
+                call.spawn(call.hang_up(CutReason.REFUSED), f"refuse {call.call_id}")
 
             guard = ReceiveGuard(fax, cut_short)
             call.media = FaxMedia(
@@ -362,7 +354,6 @@ class SipProvider(UserAgent):
             if call.ended.is_set():
                 return self._final(job, ProviderStatus.DISCONNECTED, "the caller hung up")
             call.offerer = call.offerer.sent(sdp)
-            call.answered = True
             job.set_status(
                 FaxDevStatus(
                     ProviderStatus.ANSWERED,
@@ -371,22 +362,7 @@ class SipProvider(UserAgent):
                     routing_info=call.called_number,
                 )
             )
-            extra = [
-                ("Contact", self.contact),
-                *call.timer_headers(),
-                ("Require", "timer"),
-                ("Content-Type", "application/sdp"),
-            ]
-            self.endpoint.respond(
-                response_to(
-                    call.invite,
-                    200,
-                    "OK",
-                    to_tag=call.dialog.local_tag,
-                    extra=extra,
-                    body=sdp.serialize(),
-                )
-            )
+            call.answer(sdp.serialize())
             call.start_media(media)
             result = guard.outcome(await call.run_media())
             job.set_status(result.status)
