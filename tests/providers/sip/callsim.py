@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from lanfax.providers.common import CutReason
@@ -131,7 +131,7 @@ class Agent:
 
     # -- actions of the cores -------------------------------------------------------------
 
-    def act(self, actions: list[Action] | list[InviteAction]) -> None:
+    def act(self, actions: Sequence[Action | InviteAction]) -> None:
         for a in actions:
             if isinstance(a, SendRequest):
                 self.mine.add(a.request.top_via.branch)

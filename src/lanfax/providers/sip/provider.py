@@ -142,11 +142,22 @@ class SipProvider(UserAgent):
                 call.stop(None)
         if self._reg_task is not None:
             self._reg_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await self._reg_task
+            except asyncio.CancelledError:
+                pass  # what we asked for
+            except Exception:
+                # The loop handles the registrar's refusals itself: this is our own bug,
+                # and it ended the registrations before the shutdown did.
+                _log.exception("the SIP registration loop had failed")
             if self.registrations:
-                with contextlib.suppress(Exception):
+                try:
                     await asyncio.wait_for(self._register(0), 3.0)
+                except (ProviderError, TimeoutError) as exc:
+                    # The registrar is gone or refuses: the binding expires by itself.
+                    _log.warning("could not unregister from the SIP registrar: %s", exc)
+                except Exception:
+                    _log.exception("unregistering from the SIP registrar failed")
         for task in list(self._tasks):
             task.cancel()
         if self._ticker is not None:

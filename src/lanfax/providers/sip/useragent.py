@@ -184,10 +184,13 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         if 200 <= response.status < 300:
             granted = expires
             for c in response.get_all("Contact"):
-                with contextlib.suppress(Exception):
+                try:
                     value = NameAddr.parse(c)
                     if value.uri.port == self.endpoint.local[1]:
                         granted = int(dict(value.params).get("expires", granted))
+                except (SipParseError, ValueError) as exc:
+                    # Another binding's Contact, or an odd expires: ours is what we asked.
+                    _log.debug("ignored a Contact in the REGISTER answer: %s", exc)
             return granted
         if response.status in (401, 403, 407):
             raise ProviderError(
