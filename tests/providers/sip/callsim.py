@@ -163,6 +163,7 @@ class Agent:
                 self.received.append(ev.response)
                 self._response(ev.request, ev.response)
             elif isinstance(ev, AckIn):
+                self.received.append(ev.ack)
                 if self.core is not None:
                     self.act(self.core.ack_received(self.now))
             elif isinstance(ev, Timeout) and ev.client:
@@ -229,6 +230,8 @@ class Agent:
         assert self.offer is not None
         core.offerer = core.offerer.sent(self.offer)
         self.act(core.accepted(client.invite, response))
+        if core.ended:
+            return  # stopped meanwhile: accepted() sent the BYE
         agreed = negotiated_from_answer(self.offer, parse_sdp(response.body))
         self.act(core.media_started(agreed, self.now))
 

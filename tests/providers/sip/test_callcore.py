@@ -394,6 +394,22 @@ def test_a_200_that_crosses_our_cancel_is_the_call() -> None:
     assert b.core is not None and b.core.acked and a.ended is None and b.ended is None
 
 
+def test_a_200_that_crosses_the_cancel_of_our_abort_is_taken_and_ended_with_bye() -> None:
+    net, a, b = pair()
+    a.dial()
+    net.run(5.0)
+    assert a.core is not None and a.client is not None
+    b.pick_up()  # B's 200 is on the wire when we abort
+    a.act(a.core.stop(CutReason.ABORT))
+    a.act(a.client.stop(CutReason.ABORT, net.now))
+    net.run(6.0)
+    assert a.outcome is not None and a.outcome.response is not None
+    assert a.outcome.response.status == 200  # the call exists at B: taken...
+    assert len(a.sent("ACK")) == 1 and len(a.sent("BYE")) == 1  # ...and ended
+    assert a.core.cut is CutReason.ABORT and a.media == []
+    assert b.ended is not None and b.ended.cut is CutReason.REMOTE_BYE
+
+
 def test_nothing_after_the_cancel_gives_up_after_the_waits() -> None:
     net, a, _ = pair()
     a.dial(answer_timeout=30.0)

@@ -257,8 +257,10 @@ class CallCore:
 
     def accepted(self, invite: Request, response: Response) -> list[Action]:
         """Our INVITE got its 2xx: the dialog exists (§12.1.2); ACK it and take the far
-        end's Session-Expires (RFC 4028 §7.2: the refresher it names)."""
-        if not self.outgoing or self.answered or self.ended:
+        end's Session-Expires (RFC 4028 §7.2: the refresher it names). Stopped meanwhile
+        (the 2xx crossed the CANCEL of an abort): the call exists at the far end, so ACK
+        it and send BYE at once (§15)."""
+        if not self.outgoing or self.answered:
             raise CallStateError("a 2xx to an INVITE we are not waiting on")
         self.invite = invite
         self.dialog = Dialog.as_uac(invite, response)
@@ -267,7 +269,12 @@ class CallCore:
         if value:
             self.session_expires = int(value.split(";")[0].strip() or self.session_expires)
             self.refresher_is_us = "refresher=uas" not in value
-        return [self.ack_for(response)]
+        out: list[Action] = [self.ack_for(response)]
+        if self.ended:
+            bye = self.in_dialog("BYE")
+            self._byes.add(bye.top_via.branch)
+            out.append(SendRequest(bye, self._dest()))
+        return out
 
     def offered(self, invite: Request, local_tag: str) -> None:
         """Their INVITE rings here: the dialog as the UAS (§12.1.1), and their timer."""

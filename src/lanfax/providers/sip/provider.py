@@ -4,7 +4,7 @@ One account, one SIP endpoint (UDP or TCP), ``channels`` devices that share the 
 dials ``uri_template`` with an INVITE offering G.711 (digest on 401/407, CANCEL on the answer
 timeout or an abort), maps failure responses to device statuses, and on 2xx runs the fax in
 real time; a receive answers the INVITE that made the line ring. T.38 arrives by re-INVITE,
-in either direction (see :mod:`.call`).
+in either direction (see :mod:`.callcore`).
 
 Retry recipes: when a fax to a number fails after the far end answered (or on 488), the
 next send to that number uses the next recipe, in a cycle (T.38 <-> G.711, then 9600 bit/s
@@ -262,6 +262,16 @@ class SipProvider(UserAgent):
             call.offerer = call.offerer.sent(offer)
             assert call.invite is not None
             call.accepted(call.invite, response)
+            if call.ended.is_set():
+                # Stopped while the 2xx was on its way (it crossed our CANCEL): the call
+                # was taken only to be ended with a BYE (the core sent it).
+                if call.cut is CutReason.ABORT or job.aborted:
+                    return self._final(
+                        job, ProviderStatus.USER_ABORT, "aborted while dialing", tried
+                    )
+                return self._final(
+                    job, ProviderStatus.DISCONNECTED, "the provider shut down", tried
+                )
             try:
                 media = negotiated_from_answer(offer, parse_sdp(response.body))
             except NotAcceptable as exc:
