@@ -17,9 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from lanfax.providers.common import CutReason
-from lanfax.providers.sip.callcore import (
+from lanfax.providers.sip.actions import (
     Action,
-    CallCore,
     CallSettings,
     Ended,
     Note,
@@ -28,6 +27,7 @@ from lanfax.providers.sip.callcore import (
     SendRequest,
     UseMedia,
 )
+from lanfax.providers.sip.callcore import CallCore
 from lanfax.providers.sip.dialog import Ids
 from lanfax.providers.sip.invite import Credentials, Done, InviteAction, InviteClient, Ringing
 from lanfax.providers.sip.message import (

@@ -11,8 +11,9 @@ import pytest
 from tests.providers.sip.callsim import LATENCY, Agent, Net
 
 from lanfax.providers.common import CutReason
+from lanfax.providers.sip.actions import CallStateError
 from lanfax.providers.sip.auth import _auth_params
-from lanfax.providers.sip.callcore import ACK_WAIT, GLARE_RETRIES, CallStateError
+from lanfax.providers.sip.callcore import ACK_WAIT, GLARE_RETRIES
 from lanfax.providers.sip.invite import CANCEL_WAIT, FINAL_WAIT, cancel_for
 from lanfax.providers.sip.message import Request, Response, response_to
 

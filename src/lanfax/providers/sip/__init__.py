@@ -4,8 +4,8 @@ Sans-IO core: :mod:`.message` (parse/serialise), :mod:`.transaction` (RFC 3261 Â
 :mod:`.dialog`, :mod:`.auth` (digest), :mod:`.sdp` (offer/answer with T.38), :mod:`.udptl`
 and :mod:`.rtp`; a call's signalling in :mod:`.invite` (our INVITE: digest, answer deadline,
 CANCEL) and :mod:`.callcore` (T.38 switch and glare, RFC 4028 timers, in-dialog requests,
-CANCEL, hang-up). The asyncio side: :mod:`.transport`, :mod:`.media`, :mod:`.call` and
-:mod:`.useragent` (the calls' adapters), :mod:`.provider`.
+CANCEL, hang-up), with their :mod:`.actions`. The asyncio side: :mod:`.transport`,
+:mod:`.media`, :mod:`.call` and :mod:`.useragent` (the calls' adapters), :mod:`.provider`.
 """
 
 from __future__ import annotations

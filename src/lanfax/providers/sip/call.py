@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 from lanfax.engine.events import SessionResult
 from lanfax.providers.api import CallResult, FaxDevStatus
 from lanfax.providers.common import CutReason, call_end, session_result
-from lanfax.providers.sip.callcore import (
+from lanfax.providers.sip.actions import (
     Action,
-    CallCore,
     CallSettings,
     Ended,
     Note,
@@ -27,6 +26,7 @@ from lanfax.providers.sip.callcore import (
     SendRequest,
     UseMedia,
 )
+from lanfax.providers.sip.callcore import CallCore
 from lanfax.providers.sip.dialog import Dialog
 from lanfax.providers.sip.media import FaxMedia, MediaPorts
 from lanfax.providers.sip.message import Request, Response, response_to

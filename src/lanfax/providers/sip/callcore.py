@@ -4,7 +4,7 @@ the far end's in-dialog requests, a CANCEL before we answered, and the hang-up.
 
 :class:`CallCore` takes events (a request or response from the transaction layer, the ACK
 of our 2xx, progress of the fax session, "hang up") with the current time and returns
-:data:`Action` values for the adapter (:mod:`.call`) to carry out: start a client
+:data:`~.actions.Action` values for the adapter (:mod:`.call`) to carry out: start a client
 transaction, answer within a server transaction, send an ACK, switch the media, end the
 call, write a line to the device's log. It arms its own timers; the adapter calls
 :meth:`CallCore.poll` at :meth:`CallCore.next_deadline`. It never sleeps and never touches a
@@ -22,10 +22,22 @@ The outgoing INVITE (digest authentication, the answer deadline, CANCEL) is the 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from lanfax.providers.common import CutReason
-from lanfax.providers.sip.dialog import ALLOW, Dialog, Ids, glare_retry_delay, session_refresh
+from lanfax.providers.sip.actions import (
+    Action,
+    Address,
+    CallSettings,
+    CallStateError,
+    Ended,
+    Note,
+    Respond,
+    SendAck,
+    SendRequest,
+    UseMedia,
+)
+from lanfax.providers.sip.dialog import ALLOW, Dialog, glare_retry_delay, session_refresh
 from lanfax.providers.sip.message import Request, Response, SipParseError, response_to
 from lanfax.providers.sip.sdp import (
     Media,
@@ -40,23 +52,7 @@ from lanfax.providers.sip.sdp import (
     t38_media,
 )
 
-__all__ = [
-    "ACK_WAIT",
-    "GLARE_RETRIES",
-    "PENDING_RETRY",
-    "Action",
-    "CallCore",
-    "CallSettings",
-    "CallStateError",
-    "Ended",
-    "Note",
-    "Respond",
-    "SendAck",
-    "SendRequest",
-    "UseMedia",
-]
-
-Address = tuple[str, int]
+__all__ = ["ACK_WAIT", "GLARE_RETRIES", "PENDING_RETRY", "CallCore"]
 
 #: A T.38 re-INVITE that meets glare (491) is retried this many times.
 GLARE_RETRIES = 3
@@ -65,80 +61,6 @@ GLARE_RETRIES = 3
 ACK_WAIT = 32.0
 #: Our own re-INVITE (a refresh) is still pending: look again this much later.
 PENDING_RETRY = 0.2
-
-
-class CallStateError(RuntimeError):
-    """An action the call's state does not allow (a bug in the caller of the core)."""
-
-
-# -- actions -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SendRequest:
-    """Start a client transaction for ``request`` towards ``dest``; feed its final response
-    (and any repeated 2xx) back with :meth:`CallCore.response_received`."""
-
-    request: Request
-    dest: Address
-
-
-@dataclass(frozen=True, slots=True)
-class SendAck:
-    """Send the ACK of a 2xx directly (§13.2.2.4: it has no transaction of its own)."""
-
-    ack: Request
-    dest: Address
-
-
-@dataclass(frozen=True, slots=True)
-class Respond:
-    """Answer within the server transaction of the request ``response`` answers."""
-
-    response: Response
-
-
-@dataclass(frozen=True, slots=True)
-class UseMedia:
-    """The far end's media is now ``media``: start on it, or switch to it."""
-
-    media: Media
-
-
-@dataclass(frozen=True, slots=True)
-class Ended:
-    """The call is over (``cut`` None: T.30 completed and we hung up): end the media."""
-
-    cut: CutReason | None
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """A line for the device's log."""
-
-    message: str
-
-
-Action = SendRequest | SendAck | Respond | UseMedia | Ended | Note
-
-
-@dataclass(frozen=True, slots=True)
-class CallSettings:
-    """What the provider decides for one call, and how our requests are addressed."""
-
-    via_host: str
-    via_port: int
-    transport: str
-    contact: str
-    #: Where a request goes when the dialog's route set and target name no host.
-    next_hop: Address
-    sdp_address: str
-    codecs: tuple[str, ...]
-    #: The T.38 parameters we offer and accept (None: the call takes no T.38 at all).
-    t38: T38Params | None
-    #: Whether we offer T.38 by re-INVITE ourselves once the call is up on audio.
-    offers_t38: bool
-    ids: Ids = field(default_factory=Ids)
 
 
 class _Switch(enum.Enum):

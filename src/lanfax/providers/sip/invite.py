@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from lanfax.model.errors import ProviderError
 from lanfax.providers.common import CutReason
+from lanfax.providers.sip.actions import CallSettings, CallStateError, SendRequest
 from lanfax.providers.sip.auth import DigestError, authorization, parse_challenge
-from lanfax.providers.sip.callcore import CallSettings, CallStateError, SendRequest
 from lanfax.providers.sip.dialog import ALLOW, new_request
 from lanfax.providers.sip.message import NameAddr, Request, Response
 

@@ -25,8 +25,8 @@ from lanfax.providers.common import (
     receiving_status,
     sending_status,
 )
+from lanfax.providers.sip.actions import SendRequest
 from lanfax.providers.sip.call import SipCall
-from lanfax.providers.sip.callcore import SendRequest
 from lanfax.providers.sip.config import SipConfig
 from lanfax.providers.sip.dialog import Ids, new_request
 from lanfax.providers.sip.invite import (
