@@ -235,7 +235,7 @@ class Agent:
         agreed = negotiated_from_answer(self.offer, parse_sdp(response.body))
         self.act(core.media_started(agreed, self.now))
 
-    def pick_up(self) -> None:
+    def pick_up(self, *, start_media: bool = True) -> None:
         """Answer the ringing call with our SDP, as SipProvider.receive does."""
         core = self.core
         assert core is not None and core.invite is not None
@@ -250,7 +250,8 @@ class Agent:
         )
         core.offerer = core.offerer.sent(sdp)
         self.act([core.answer_ok(sdp.serialize())])
-        self.act(core.media_started(agreed, self.now))
+        if start_media:
+            self.act(core.media_started(agreed, self.now))
 
     def hang_up(self, cut: CutReason | None = None) -> None:
         assert self.core is not None

@@ -432,3 +432,80 @@ def test_a_cancel_after_the_answer_is_481_and_the_call_stays() -> None:
     answers = [m for m in a.received if isinstance(m, Response) and m.cseq[1] == "CANCEL"]
     assert [m.status for m in answers] == [481]
     assert b.ended is None
+
+
+# -- the far end's in-dialog requests ---------------------------------------------------------
+
+
+def finals(agent: Agent, request: Request) -> list[Response]:
+    """The final responses ``agent`` got to ``request`` (by CSeq)."""
+    return [
+        m
+        for m in agent.received
+        if isinstance(m, Response) and m.cseq == request.cseq and m.status >= 200
+    ]
+
+
+def test_a_repeated_t38_offer_gets_the_same_answer_and_one_switch() -> None:
+    """ "T.38 invite stutter": the same offer twice in new re-INVITEs; the answer keeps its
+    o= version (RFC 3264 §8: nothing changed) and the media switches once."""
+    net, a, b = pair()
+    up(net, a, b)
+    assert a.core is not None and b.core is not None
+    offer = a.core.our_media_line("t38").serialize()
+    bodies = []
+    for _ in range(2):
+        again = a.core.in_dialog("INVITE", offer)
+        a.tx(a.layer.send_request(again, B, net.now))
+        net.run(net.now + 0.1)
+        ok = finals(a, again)[0]
+        a.act([a.core.ack_for(ok)])
+        net.run(net.now + 1)
+        assert ok.status == 200
+        bodies.append(ok.body)
+    assert bodies[0] == bodies[1] and b"m=image" in bodies[0]
+    assert [m.kind for m in b.media] == ["audio", "t38", "t38"]
+    assert b.core.media_kind == "t38"
+
+
+def test_an_offerless_reinvite_gets_our_current_sdp() -> None:
+    net, a, b = pair()
+    up(net, a, b)
+    assert a.core is not None and b.core is not None
+    refresh = a.core.in_dialog("INVITE")
+    a.tx(a.layer.send_request(refresh, B, net.now))
+    net.run(net.now + 0.1)
+    ok = finals(a, refresh)[0]
+    assert ok.status == 200 and ok.body == b.core.offerer.sdp.serialize()  # type: ignore[union-attr]
+    assert ok.get("Session-Expires") == "1800;refresher=uac"
+
+
+def test_requests_out_of_order_or_unknown() -> None:
+    net, a, b = pair()
+    up(net, a, b)
+    assert a.core is not None
+    options = a.core.in_dialog("OPTIONS")
+    info = a.core.in_dialog("INFO")
+    stale = a.core.in_dialog("OPTIONS", cseq=1)  # lower than the last one: §12.2.2
+    for request in (options, info, stale):
+        a.tx(a.layer.send_request(request, B, net.now))
+        net.run(net.now + 1)
+    assert [m.status for m in finals(a, options)] == [200]
+    (not_allowed,) = finals(a, info)
+    assert not_allowed.status == 405 and "INVITE" in not_allowed["Allow"]
+    assert [m.status for m in finals(a, stale) if m.cseq[1] == "OPTIONS"][-1] == 500
+    assert b.ended is None
+
+
+def test_a_reinvite_before_the_media_runs_is_500_retry_after() -> None:
+    net, a, b = pair()
+    a.dial()
+    net.run(1.0)
+    b.pick_up(start_media=False)  # the 200 is out; the media has not started yet
+    net.run(1.1)
+    assert a.core is not None and a.media
+    early = a.core.in_dialog("INVITE", a.core.our_media_line("audio").serialize())
+    a.tx(a.layer.send_request(early, B, net.now))
+    net.run(2.0)
+    (busy,) = finals(a, early)
+    assert busy.status == 500 and busy["Retry-After"] == "1"
