@@ -13,7 +13,7 @@ from tests.providers.sip.callsim import LATENCY, Agent, Net
 from lanfax.providers.common import CutReason
 from lanfax.providers.sip.actions import CallStateError
 from lanfax.providers.sip.auth import _auth_params
-from lanfax.providers.sip.callcore import ACK_WAIT, GLARE_RETRIES
+from lanfax.providers.sip.callcore import ACK_WAIT, GLARE_RETRIES, HANGUP_GRACE
 from lanfax.providers.sip.invite import CANCEL_WAIT, FINAL_WAIT, cancel_for
 from lanfax.providers.sip.message import Request, Response, response_to
 
@@ -60,6 +60,31 @@ def test_a_call_rings_comes_up_and_ends_with_bye() -> None:
     assert b.ended is not None and b.ended.cut is CutReason.REMOTE_BYE
     assert [r.status for r in b.received if isinstance(r, Response)] == []  # B sent nothing
     assert any(isinstance(m, Response) and m.cseq[1] == "BYE" for m in a.received)
+
+
+def test_after_t30_the_caller_hangs_up_at_once() -> None:
+    net, a, b = pair()
+    up(net, a, b)
+    assert a.core is not None and b.core is not None
+    b.act(b.core.progress("ended", 1, net.now))  # the callee's phase E first...
+    a.act(a.core.progress("ended", 1, net.now))  # ...the caller's after its DCN
+    net.run(net.now + 1)
+    assert a.ended is not None and a.ended.cut is None
+    assert b.ended is not None and b.ended.cut is CutReason.REMOTE_BYE
+    assert len(a.sent("BYE")) == 1 and b.sent("BYE") == []
+
+
+def test_after_t30_the_callee_waits_for_the_callers_bye_then_hangs_up() -> None:
+    net, a, b = pair()
+    up(net, a, b)
+    assert b.core is not None
+    done = net.now
+    b.act(b.core.progress("ended", 1, net.now))  # the caller never finishes
+    net.run(done + HANGUP_GRACE - 0.01)
+    assert b.ended is None
+    net.run(done + HANGUP_GRACE + 1)
+    assert b.ended is not None and b.ended.cut is None  # T.30 completed: no cut
+    assert a.ended is not None and a.ended.cut is CutReason.REMOTE_BYE
 
 
 def test_illegal_actions_raise() -> None:

@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["SipCall"]
 
 _log = logging.getLogger("lanfax.providers.sip")
-#: After its own phase E the callee waits this long for the caller's BYE before hanging up.
-HANGUP_GRACE = 4.0
 #: How long a BYE of ours may take to be answered before we let the call go.
 BYE_WAIT = 40.0
 
@@ -264,25 +262,20 @@ class SipCall:
                 await asyncio.wait_for(asyncio.shield(bye), BYE_WAIT)
 
     async def run_media(self) -> CallResult:
-        """Wait for T.30 to end (or the line to be cut), hang up, and build the result."""
+        """Wait for the call to end (the core hangs up once T.30 is over, or the line is
+        cut), for our BYE's answer, and for phase E; build the result."""
         assert self.media is not None
         media = self.media
-        ended = asyncio.create_task(self.ended.wait())
-        done = asyncio.create_task(self.session_ended.wait())
         try:
-            await asyncio.wait({ended, done}, return_when=asyncio.FIRST_COMPLETED)
-            if not self.ended.is_set():
-                if not self.outgoing:
-                    # The caller hangs up after its DCN; give it the chance to.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.ended.wait(), HANGUP_GRACE)
-                await self.hang_up(None)
+            await self.ended.wait()
+            bye = self._bye
+            if bye is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(bye), BYE_WAIT)
             # Let phase E of a terminated session arrive (the next tick).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.session_ended.wait(), 2.0)
         finally:
-            ended.cancel()
-            done.cancel()
             self.close()
             self.provider.ticker.remove(media)
             media.close()

@@ -52,13 +52,15 @@ from lanfax.providers.sip.sdp import (
     t38_media,
 )
 
-__all__ = ["ACK_WAIT", "GLARE_RETRIES", "PENDING_RETRY", "CallCore"]
+__all__ = ["ACK_WAIT", "GLARE_RETRIES", "HANGUP_GRACE", "PENDING_RETRY", "CallCore"]
 
 #: A T.38 re-INVITE that meets glare (491) is retried this many times.
 GLARE_RETRIES = 3
 #: §14.1: the answering side sends no re-INVITE before the ACK of its 200 OK; it waits this
 #: long for it (64*T1, as long as the 200 OK is retransmitted) and then gives the switch up.
 ACK_WAIT = 32.0
+#: After its own phase E the callee waits this long for the caller's BYE before hanging up.
+HANGUP_GRACE = 4.0
 #: Our own re-INVITE (a refresh) is still pending: look again this much later.
 PENDING_RETRY = 0.2
 
@@ -105,8 +107,8 @@ class CallCore:
         self.media_kind = "none"
         self.remote: Media | None = None
         self.pages = 0
-        self.session_done = False
-        self.session_ended = False  # phase E reported (the media said "ended")
+        self.session_done = False  # phase E reported (the media said "ended")
+        self._grace_at: float | None = None  # answering: BYE if the caller has not by then
         # Our re-INVITE in flight (a T.38 offer or a refresh), and what it offered.
         self._pending: Request | None = None
         self._pending_offer: SessionDescription | None = None
@@ -266,12 +268,18 @@ class CallCore:
         return []
 
     def progress(self, kind: str, pages: int, now: float) -> list[Action]:
-        """The fax session's progress ("negotiated", "page", "ended")."""
+        """The fax session's progress ("negotiated", "page", "ended"). When T.30 has ended
+        the caller hangs up at once; the answering side leaves the caller HANGUP_GRACE to
+        send its BYE after the DCN, and hangs up itself if none came."""
         if kind == "page":
             self.pages = max(self.pages, pages)
-        elif kind == "ended":
+        elif kind == "ended" and not self.session_done:
             self.session_done = True
-            self.session_ended = True
+            if self.ended or not self.answered:
+                return []
+            if self.outgoing:
+                return self.hang_up(None)
+            self._grace_at = now + HANGUP_GRACE
         return []
 
     def request_received(self, request: Request, now: float) -> list[Action]:
@@ -471,7 +479,7 @@ class CallCore:
             return []
         self.ended = True
         self._switch, self._switch_at = _Switch.OFF, None
-        self._refresh_at = self._expire_at = None
+        self._refresh_at = self._expire_at = self._grace_at = None
         return [Ended(self.cut)]
 
     def hang_up(self, cut: CutReason | None) -> list[Action]:
@@ -501,6 +509,7 @@ class CallCore:
                 self._switch_at if self._switch in (_Switch.DUE, _Switch.WAIT_ACK) else None,
                 self._refresh_at,
                 self._expire_at,
+                self._grace_at,
             )
             if t is not None
         ]
@@ -518,6 +527,8 @@ class CallCore:
                 out += self._try_switch(now)
         if self._refresh_at is not None and now >= self._refresh_at:
             out += self._refresh(now)
+        if self._grace_at is not None and now >= self._grace_at:
+            return [*out, *self.hang_up(None)]  # T.30 is over; the caller did not hang up
         if self._expire_at is not None and now >= self._expire_at:
             out.append(Note("no session refresh (RFC 4028): hanging up"))
             out += self.hang_up(CutReason.SESSION_EXPIRED)
