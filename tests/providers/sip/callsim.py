@@ -23,6 +23,7 @@ from lanfax.providers.sip.actions import (
     Ended,
     Note,
     Respond,
+    Ring,
     SendAck,
     SendRequest,
     UseMedia,
@@ -86,6 +87,8 @@ class Agent:
     notes: list[str] = field(default_factory=list)
     ended: Ended | None = None
     ringing: list[Response] = field(default_factory=list)
+    #: (time, count) of each ring of their call here.
+    rings: list[tuple[float, int]] = field(default_factory=list)
     received: list[SipMessage] = field(default_factory=list)
     #: Requests answered by hand (the far end plays a script) instead of by the core.
     script: Callable[[Request], Response | None] | None = None
@@ -146,6 +149,8 @@ class Agent:
                 self.ended = a
             elif isinstance(a, Note):
                 self.notes.append(a.message)
+            elif isinstance(a, Ring):
+                self.rings.append((self.now, a.count))
             elif isinstance(a, Ringing):
                 self.ringing.append(a.response)
             elif isinstance(a, Done):
@@ -193,6 +198,7 @@ class Agent:
             assert core.dialog is not None
             ring = response_to(request, 180, "Ringing", to_tag=core.dialog.local_tag)
             self.tx(self.layer.send_response(ring, self.now))
+            self.act(core.ring(self.now))
         elif request.method == "CANCEL":
             if self.core is None or not self.core.ringing:
                 self.tx(self.layer.send_response(response_to(request, 481, "No"), self.now))

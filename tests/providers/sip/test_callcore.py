@@ -87,6 +87,24 @@ def test_after_t30_the_callee_waits_for_the_callers_bye_then_hangs_up() -> None:
     assert a.ended is not None and a.ended.cut is CutReason.REMOTE_BYE
 
 
+def test_their_call_rings_every_interval_until_answered_or_cancelled() -> None:
+    net, a, b = pair()
+    a.dial()
+    net.run(13.0)
+    b.pick_up()
+    net.run(30.0)
+    # The INVITE arrives at 0.02: rings then, and every 6 s (ring_interval) until answered.
+    assert b.rings == [(LATENCY, 1), (LATENCY + 6, 2), (LATENCY + 12, 3)]
+    net2, c, d = pair()
+    c.dial()
+    net2.run(7.0)
+    assert c.client is not None
+    c.act(c.client.stop(CutReason.ABORT, net2.now))
+    net2.run(30.0)
+    assert [n for _, n in d.rings] == [1, 2]  # the CANCEL at 7 s ended the ringing
+    assert d.ended is not None and d.ended.cut is CutReason.CANCELLED
+
+
 def test_illegal_actions_raise() -> None:
     net, a, b = pair()
     up(net, a, b)

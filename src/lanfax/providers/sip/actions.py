@@ -18,6 +18,7 @@ __all__ = [
     "Ended",
     "Note",
     "Respond",
+    "Ring",
     "SendAck",
     "SendRequest",
     "UseMedia",
@@ -78,7 +79,14 @@ class Note:
     message: str
 
 
-Action = SendRequest | SendAck | Respond | UseMedia | Ended | Note
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """Their call rings here (again): ``count`` rings so far, this one included."""
+
+    count: int
+
+
+Action = SendRequest | SendAck | Respond | UseMedia | Ended | Note | Ring
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +106,5 @@ class CallSettings:
     #: Whether we offer T.38 by re-INVITE ourselves once the call is up on audio.
     offers_t38: bool
     ids: Ids = field(default_factory=Ids)
+    #: Seconds between rings of their call while we have not answered.
+    ring_interval: float = 6.0

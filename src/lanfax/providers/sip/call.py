@@ -22,6 +22,7 @@ from lanfax.providers.sip.actions import (
     Ended,
     Note,
     Respond,
+    Ring,
     SendAck,
     SendRequest,
     UseMedia,
@@ -71,6 +72,7 @@ class SipCall:
                 t38=self.t38_params if provider.wants_t38(self) else None,
                 offers_t38=provider.offers_t38(self),
                 ids=provider.ids,
+                ring_interval=cfg.ring_interval,
             ),
             outgoing=outgoing,
             call_id=call_id,
@@ -160,6 +162,11 @@ class SipCall:
                 self.ended.set()
                 if self.media is not None:
                     self.media.terminate()
+                if not self.outgoing and not self.core.answered:
+                    self._loop.call_soon(self.provider.ring_ended, self)
+            elif isinstance(action, Ring):
+                # As the ringing task did: the service hears of it from the loop.
+                self._loop.call_soon(self.provider.ring, self, action.count)
             elif isinstance(action, Note):
                 self.provider.log(self, action.message)
         self._arm()
@@ -227,6 +234,10 @@ class SipCall:
 
     def on_ack(self) -> None:
         self.feed(self.core.ack_received(self.now()))
+
+    def ring(self) -> None:
+        """Their call rings here (our 180 is out): rings until answered or ended."""
+        self.feed(self.core.ring(self.now()))
 
     def on_cancel(self, cancel: Request) -> None:
         self.feed(self.core.cancel_received(cancel))

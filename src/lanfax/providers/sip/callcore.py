@@ -33,6 +33,7 @@ from lanfax.providers.sip.actions import (
     Ended,
     Note,
     Respond,
+    Ring,
     SendAck,
     SendRequest,
     UseMedia,
@@ -109,6 +110,8 @@ class CallCore:
         self.pages = 0
         self.session_done = False  # phase E reported (the media said "ended")
         self._grace_at: float | None = None  # answering: BYE if the caller has not by then
+        self._rings = 0
+        self._ring_at: float | None = None
         # Our re-INVITE in flight (a T.38 offer or a refresh), and what it offered.
         self._pending: Request | None = None
         self._pending_offer: SessionDescription | None = None
@@ -201,7 +204,7 @@ class CallCore:
         return out
 
     def offered(self, invite: Request, local_tag: str) -> None:
-        """Their INVITE rings here: the dialog as the UAS (§12.1.1), and their timer."""
+        """Their INVITE is for us: the dialog as the UAS (§12.1.1), and their timer."""
         if self.outgoing or self.dialog is not None:
             raise CallStateError("an incoming INVITE on a call that has one")
         self.invite = invite
@@ -211,11 +214,21 @@ class CallCore:
             self.session_expires = max(int(se.split(";")[0].strip() or 0), 4)
             self.refresher_is_us = "refresher=uas" in se
 
+    def ring(self, now: float) -> list[Action]:
+        """The call rings (we sent 180): the first ring, the next every ring_interval
+        until we answer or the call ends."""
+        if not self.ringing or self.invite is None or self._rings:
+            raise CallStateError("ringing a call that is not offered, or rings already")
+        self._rings = 1
+        self._ring_at = now + self.settings.ring_interval
+        return [Ring(1)]
+
     def answer_ok(self, body: bytes) -> Respond:
         """Our 200 OK to their INVITE (we require the timer: RFC 4028 §9)."""
         if not self.ringing or self.invite is None or self.dialog is None:
             raise CallStateError("answering a call that is not ringing")
         self.answered = True
+        self._ring_at = None
         extra = [
             ("Contact", self.settings.contact),
             *self.timer_headers(),
@@ -479,7 +492,7 @@ class CallCore:
             return []
         self.ended = True
         self._switch, self._switch_at = _Switch.OFF, None
-        self._refresh_at = self._expire_at = self._grace_at = None
+        self._refresh_at = self._expire_at = self._grace_at = self._ring_at = None
         return [Ended(self.cut)]
 
     def hang_up(self, cut: CutReason | None) -> list[Action]:
@@ -510,6 +523,7 @@ class CallCore:
                 self._refresh_at,
                 self._expire_at,
                 self._grace_at,
+                self._ring_at,
             )
             if t is not None
         ]
@@ -527,6 +541,10 @@ class CallCore:
                 out += self._try_switch(now)
         if self._refresh_at is not None and now >= self._refresh_at:
             out += self._refresh(now)
+        if self._ring_at is not None and now >= self._ring_at:
+            self._rings += 1
+            self._ring_at = now + self.settings.ring_interval
+            out.append(Ring(self._rings))
         if self._grace_at is not None and now >= self._grace_at:
             return [*out, *self.hang_up(None)]  # T.30 is over; the caller did not hang up
         if self._expire_at is not None and now >= self._expire_at:

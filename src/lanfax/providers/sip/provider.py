@@ -371,6 +371,7 @@ class SipProvider(UserAgent):
                         call.invite, 488, "Not Acceptable Here", to_tag=call.dialog.local_tag
                     )
                 )
+                call.stop(None)  # the INVITE is answered: it rings no more
                 return self._final(job, ProviderStatus.FATAL_ERROR, exc.message)
             if call.ended.is_set():
                 return self._final(job, ProviderStatus.DISCONNECTED, "the caller hung up")

@@ -8,7 +8,6 @@ FaxDev* methods. Both use the sans-IO core through :class:`~.transport.SipEndpoi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -426,24 +425,21 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         channel.call = call
         self.calls[call.call_id] = call
         ep.respond(response_to(invite, 180, "Ringing", to_tag=call.dialog.local_tag))
-        self._spawn(self._ring(call), f"ring {call.call_id}")
+        call.ring()
 
-    async def _ring(self, call: SipCall) -> None:
-        ring = 0
-        try:
-            while not call.answered and not call.ended.is_set() and self._running:
-                ring += 1
-                self._cb().ring(
-                    call.channel.local_id,
-                    IncomingCall(call.call_id, call.caller_id, call.called_number, ring),
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(call.ended.wait(), self.config.ring_interval)
-        finally:
-            if not call.answered:
-                self._drop(call)
-                if self._callbacks is not None:
-                    self._callbacks.call_ended(call.channel.local_id, call.call_id)
+    def ring(self, call: SipCall, count: int) -> None:
+        """Tell the service the call rings (the core's Ring, every ring_interval)."""
+        if self._running and not call.answered and not call.ended.is_set():
+            self._cb().ring(
+                call.channel.local_id,
+                IncomingCall(call.call_id, call.caller_id, call.called_number, count),
+            )
+
+    def ring_ended(self, call: SipCall) -> None:
+        """Their call ended before we answered it (a CANCEL, a shutdown, a refusal)."""
+        self._drop(call)
+        if self._callbacks is not None:
+            self._callbacks.call_ended(call.channel.local_id, call.call_id)
 
     def _drop(self, call: SipCall) -> None:
         self.calls.pop(call.call_id, None)
