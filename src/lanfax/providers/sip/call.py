@@ -267,10 +267,13 @@ class SipCall:
         if self.core.ended:
             return
         self.feed(self.core.hang_up(reason))
-        bye = self._bye
-        if bye is not None:
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(asyncio.shield(bye), BYE_WAIT)
+        await self._bye_answered()
+
+    async def _bye_answered(self) -> None:
+        """Wait (at most BYE_WAIT) for the answer to our BYE, if we sent one; a BYE that
+        the closing endpoint gave up on ends the wait too."""
+        if self._bye is not None:
+            await asyncio.wait({self._bye}, timeout=BYE_WAIT)
 
     async def run_media(self) -> CallResult:
         """Wait for the call to end (the core hangs up once T.30 is over, or the line is
@@ -279,10 +282,7 @@ class SipCall:
         media = self.media
         try:
             await self.ended.wait()
-            bye = self._bye
-            if bye is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(bye), BYE_WAIT)
+            await self._bye_answered()
             # Let phase E of a terminated session arrive (the next tick).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.session_ended.wait(), 2.0)

@@ -324,13 +324,17 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
             pending = self.endpoint.request(
                 request, action.dest, on_provisional=answered, on_2xx=on_2xx
             )
-            pending.final.add_done_callback(
-                lambda fut: (
-                    None
-                    if fut.cancelled() or fut.exception() is not None
-                    else answered(fut.result())
-                )
-            )
+
+            def final(fut: asyncio.Future[Response]) -> None:
+                if fut.cancelled():
+                    # The endpoint closed under us (a shutdown): the send is cancelled,
+                    # as it was when it awaited this future itself.
+                    if not outcome.done():
+                        outcome.cancel()
+                elif fut.exception() is None:
+                    answered(fut.result())
+
+            pending.final.add_done_callback(final)
 
         ended = asyncio.ensure_future(call.ended.wait())
         ended.add_done_callback(
