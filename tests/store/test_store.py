@@ -18,8 +18,15 @@ from lanfax.model.errors import Conflict, InvalidInput, NotFound, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import JobChange, JobQuery, Store, open_store
-from lanfax.store.api import ArchiveStore, AuditEntry, AuditStore, ReceiptStore
-from lanfax.store.audit import AuditQuery, SqlAudit
+from lanfax.store.api import (
+    ArchiveStore,
+    AuditEntry,
+    AuditStore,
+    ContactStore,
+    IppStore,
+    ReceiptStore,
+)
+from lanfax.store.audit import AuditQuery
 from lanfax.store.sql import SqlStore
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -73,7 +80,7 @@ def test_add_event_with_job_id_zero_past_the_jobs_is_refused_and_nothing_added(
 
 
 def test_add_jobs_commits_audit_entries_in_the_same_transaction(store: SqlStore) -> None:
-    audit = SqlAudit(store)
+    audit = store.audit
     entry = AuditEntry(T0, "ann", "127.0.0.1", "submit", detail={"status": 201})
     queued = [NewEvent(EventId.JOB_QUEUED, job_id=0)]
     store.add_jobs([make_job(1)], queued, [entry])
@@ -362,6 +369,7 @@ def test_reopen_keeps_everything(store_url: str, clock: ManualClock) -> None:
         s2.open()  # idempotent
 
 
+@pytest.mark.sql_only
 def test_schema_of_migrations_matches_the_tables(store: SqlStore) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
@@ -441,11 +449,25 @@ def test_sql_store_implements_the_store_protocol(store: SqlStore) -> None:
             continue
         assert callable(getattr(as_store, name)), name
     # The archive, receipts and audit are parts of the store, each with a protocol of its own.
-    assert parts == {"archive": ArchiveStore, "receipts": ReceiptStore, "audit": AuditStore}
+    assert parts == {
+        "archive": ArchiveStore,
+        "receipts": ReceiptStore,
+        "audit": AuditStore,
+        "ipp": IppStore,  # (#17 memstore) printed jobs and drafts, the address book
+        "contacts": ContactStore,
+    }
     archive: ArchiveStore = store.archive
     receipts: ReceiptStore = store.receipts
     audit: AuditStore = store.audit
-    for part, protocol in ((archive, ArchiveStore), (receipts, ReceiptStore), (audit, AuditStore)):
+    ipp: IppStore = store.ipp
+    contacts: ContactStore = store.contacts
+    for part, protocol in (
+        (archive, ArchiveStore),
+        (receipts, ReceiptStore),
+        (audit, AuditStore),
+        (ipp, IppStore),
+        (contacts, ContactStore),
+    ):
         methods = [n for n in vars(protocol) if not n.startswith("_")]
         assert methods, protocol
         for name in methods:

@@ -17,6 +17,8 @@ from lanfax.model.archive import ActivityRecord, ArchiveEntry, ArchiveQuery
 from lanfax.model.audit import AuditEntry as AuditEntry
 from lanfax.model.audit import AuditQuery
 from lanfax.model.codes import QueueStatus
+from lanfax.model.contacts import Contact, ContactList, MemberSpec
+from lanfax.model.drafts import Draft, IppJob
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.jobs import JobQuery as JobQuery
@@ -106,6 +108,15 @@ class Store(Protocol):
     @property
     def audit(self) -> AuditStore:
         """The audit trail (:class:`AuditStore`)."""
+
+    # -- printed jobs and drafts, the address book (#17 memstore): protocols of their own too --
+    @property
+    def ipp(self) -> IppStore:
+        """Jobs printed to the FaxOut printer, and drafts (:class:`IppStore`)."""
+
+    @property
+    def contacts(self) -> ContactStore:
+        """The address book: contacts and distribution lists (:class:`ContactStore`)."""
 
 
 # -- archive, receipts, audit (#17) --------------------------------------------------------
@@ -216,3 +227,114 @@ class AuditStore(Protocol):
 
     def prune(self, before: datetime) -> int:
         """Delete the entries written before ``before`` (the retention); returns how many."""
+
+
+# -- printed jobs, drafts and the address book (#17 memstore) ----------------------------------
+# Parts of the store as the three above (``store.ipp``, ``store.contacts``): blocking, one
+# transaction per method. SqlStore implements them in store/ipp.py and store/contacts.py, the
+# in-memory store in store/memory_tables.py and store/memory_contacts.py.
+
+
+class IppStore(Protocol):
+    """Jobs printed to ``/ipp/faxout`` and the drafts they leave (issue #11). Lists are newest
+    first with the limit clamped to 1..1000; an id out of range is simply not found."""
+
+    def add_job(self, job: IppJob) -> IppJob:
+        """Insert ``job`` (its ipp_job_id is assigned here); returns it as stored."""
+
+    def get_job(self, ipp_job_id: int) -> IppJob | None: ...
+
+    def update_job(self, ipp_job_id: int, **changes: Any) -> None:
+        """Change fields of one printed job (a missing job changes nothing)."""
+
+    def list_jobs(
+        self,
+        user_name: str | None,
+        *,
+        limit: int = 100,
+        states: tuple[str, ...] | None = None,
+    ) -> list[IppJob]:
+        """Printed jobs of ``user_name`` (None: everyone's) in ``states``, newest first."""
+
+    def add_draft(self, draft: Draft, ipp_job_id: int | None = None) -> Draft:
+        """Insert ``draft``; with ``ipp_job_id`` the printed job becomes a ``draft`` job in
+        the same transaction."""
+
+    def get_draft(self, draft_id: int) -> Draft | None: ...
+
+    def list_drafts(self, user_name: str | None, *, limit: int = 100) -> list[Draft]:
+        """Drafts of ``user_name`` (None: everyone's), newest first."""
+
+    def delete_draft(self, draft_id: int) -> bool:
+        """Remove a draft; False if there was none."""
+
+    def expired_drafts(self, now: datetime, limit: int = 500) -> list[Draft]:
+        """Drafts whose expires_at is at or before ``now``, soonest expired first."""
+
+
+class ContactStore(Protocol):
+    """The address book (issue #13). Within one owner a name (compared by
+    :func:`~lanfax.model.contacts.name_key`) is unique across contacts and lists: a clash is
+    a Conflict raised inside the writing transaction. Lists are by name key, then owner
+    (personal before shared), then id, with limit (clamped to 1..1000) and offset."""
+
+    def add_contacts(
+        self, owner: str, entries: Sequence[Mapping[str, str]], *, replace: bool = False
+    ) -> tuple[list[Contact], int]:
+        """Insert ``entries`` (``name`` plus CONTACT_FIELDS) for ``owner``, all or nothing;
+        with ``replace`` an entry named like a contact of ``owner`` updates it. Returns the
+        contacts as stored and how many were updates."""
+
+    def get_contact(self, contact_id: int) -> Contact | None: ...
+
+    def get_contacts(self, contact_ids: Iterable[int]) -> dict[int, Contact]:
+        """The contacts of these ids that exist, by id."""
+
+    def update_contact(self, contact_id: int, changes: Mapping[str, str]) -> Contact:
+        """Change ``name`` and CONTACT_FIELDS (others are ignored); NotFound, Conflict."""
+
+    def delete_contact(self, contact_id: int) -> bool:
+        """Remove a contact and its place in every list; False if there was none."""
+
+    def list_contacts(
+        self, owners: Iterable[str], *, prefix: str = "", limit: int = 100, offset: int = 0
+    ) -> list[Contact]:
+        """Contacts of ``owners``; ``prefix`` matches the start of the name, the company, the
+        e-mail address or the fax number (ignoring case)."""
+
+    def find_names(
+        self, owners: Sequence[str], keys: Iterable[str]
+    ) -> dict[str, list[Contact | ContactList]]:
+        """For each name key: the contacts and lists of ``owners`` with that name, in the
+        order of ``owners`` (contacts before lists within an owner)."""
+
+    def add_list(
+        self,
+        owner: str,
+        name: str,
+        notes: str,
+        members: Sequence[MemberSpec],
+        allowed_owners: Sequence[str],
+    ) -> ContactList:
+        """Insert a list; a member contact not owned by one of ``allowed_owners`` (or
+        missing) is InvalidInput and nothing is stored."""
+
+    def get_list(self, list_id: int) -> ContactList | None: ...
+
+    def update_list(
+        self,
+        list_id: int,
+        *,
+        name: str | None,
+        notes: str | None,
+        members: Sequence[MemberSpec] | None,
+        allowed_owners: Sequence[str],
+    ) -> ContactList:
+        """Change what is not None, all or nothing; NotFound, Conflict, InvalidInput."""
+
+    def delete_list(self, list_id: int) -> bool: ...
+
+    def list_lists(
+        self, owners: Iterable[str], *, prefix: str = "", limit: int = 100, offset: int = 0
+    ) -> list[ContactList]:
+        """Lists of ``owners`` whose name key starts with ``prefix``'s."""
