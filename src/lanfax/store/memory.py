@@ -46,7 +46,14 @@ from lanfax.store.api import AuditEntry, JobChange, JobQuery, Store
 from lanfax.store.memory_contacts import MemoryContacts
 from lanfax.store.memory_tables import MemoryArchive, MemoryAudit, MemoryIpp, MemoryReceipts
 
-__all__ = ["MAX_LIMIT", "SCHEME", "MemoryStore", "forget_memory_store", "open_memory_store"]
+__all__ = [
+    "MAX_LIMIT",
+    "SCHEME",
+    "MemoryStore",
+    "forget_memory_store",
+    "forget_memory_stores",
+    "open_memory_store",
+]
 
 SCHEME = "memory:"
 #: The most jobs one list_jobs call returns (as the SQL store).
@@ -444,6 +451,14 @@ def forget_memory_store(url: str) -> None:
     """Drop the named store of ``url`` (its data is gone once nobody holds it)."""
     with _named_lock:
         _named.pop(url[len(SCHEME) :].lstrip("/"), None)
+
+
+def forget_memory_stores() -> int:
+    """Drop every named store (a test suite's clean-up between tests); how many."""
+    with _named_lock:
+        n = len(_named)
+        _named.clear()
+    return n
 
 
 if TYPE_CHECKING:  # mypy --strict checks that MemoryStore is a Store, structurally
