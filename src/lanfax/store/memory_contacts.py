@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from lanfax.model.contacts import (
     CONTACT_FIELDS,
+    MAX_PAGE,
     Contact,
     ContactList,
     ListMember,
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
     from lanfax.store.memory import MemoryStore, Row, _Tx
 
 __all__ = ["MemoryContacts"]
-
-MAX_PAGE = 1000
 
 
 def _contact(row: Mapping[str, Any]) -> Contact:
