@@ -17,6 +17,7 @@ from lanfax.model.contacts import MemberSpec
 from lanfax.model.errors import Conflict, InvalidInput, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job, JobQuery
+from lanfax.model.transitions import JobPatch, Trigger
 from lanfax.store import JobChange, open_store
 from lanfax.store.memory import (
     MemoryStore,
@@ -83,8 +84,13 @@ def test_a_failure_inside_a_write_undoes_everything_it_did() -> None:
     with pytest.raises(Conflict):
         store.update_jobs(
             [
-                JobChange(a.job_id, {"attempts": 3}, events=[NewEvent(EventId.JOB_CHANGED)]),
-                JobChange(b.job_id, {"attempts": 1}, expect=frozenset({QueueStatus.PENDING})),
+                JobChange(
+                    a.job_id,
+                    Trigger.DISPATCH,
+                    JobPatch(attempts=3),
+                    events=[NewEvent(EventId.JOB_CHANGED)],
+                ),
+                JobChange(b.job_id, Trigger.DISPATCH, JobPatch(attempts=1)),  # completed
             ]
         )
     assert store.get_job(a.job_id) == a and store.last_event_seq() == seq
@@ -130,7 +136,7 @@ def test_threads_share_one_store_without_losing_a_write() -> None:
         try:
             for i in range(50):
                 (job,) = store.add_jobs([_job(i, user_name=f"t{t}")])
-                store.update_jobs([JobChange(job.job_id, {"attempts": 1})])
+                store.update_jobs([JobChange(job.job_id, Trigger.DISPATCH, JobPatch(attempts=1))])
         except BaseException as exc:  # reported below; a thread cannot raise into the test
             errors.append(exc)
 
@@ -141,7 +147,9 @@ def test_threads_share_one_store_without_losing_a_write() -> None:
         th.join(60)
     assert not errors
     jobs = store.list_jobs(JobQuery(limit=1000))
-    assert len(jobs) == 200 and {j.attempts for j in jobs} == {1}
+    assert len(jobs) == 200 and {(j.attempts, j.queue_status) for j in jobs} == {
+        (1, QueueStatus.IN_PROGRESS)
+    }
     assert [j.job_id for j in jobs] == list(range(1, 201))
 
 

@@ -17,6 +17,7 @@ from lanfax.model.codes import NO_JOB, EventId, JobType, QueueStatus
 from lanfax.model.errors import Conflict, InvalidInput, NotFound, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
+from lanfax.model.transitions import JobPatch, Trigger
 from lanfax.store import JobChange, JobQuery, Store, open_store
 from lanfax.store.api import (
     ArchiveStore,
@@ -198,7 +199,8 @@ def test_update_applies_changes_and_events(store: SqlStore, clock: ManualClock) 
         [
             JobChange(
                 job.job_id,
-                {"queue_status": QueueStatus.IN_PROGRESS, "device_id": 3, "started_at": started},
+                Trigger.DISPATCH,
+                JobPatch(device_id=3, started_at=started),
                 expect=frozenset({QueueStatus.PENDING}),
                 events=[NewEvent(EventId.DIALING, device_id=3, job_id=0, detail={"n": 1})],
             )
@@ -219,10 +221,15 @@ def test_conflict_names_the_job_and_applies_nothing_of_the_batch(store: SqlStore
     with pytest.raises(Conflict) as info:
         store.update_jobs(
             [
-                JobChange(a.job_id, {"status_text": "x"}, events=[NewEvent(EventId.JOB_CHANGED)]),
+                JobChange(
+                    a.job_id,
+                    Trigger.NO_LINE,
+                    JobPatch(status_text="x"),
+                    events=[NewEvent(EventId.JOB_CHANGED)],
+                ),
                 JobChange(
                     b.job_id,
-                    {"queue_status": QueueStatus.IN_PROGRESS},
+                    Trigger.DISPATCH,
                     expect=frozenset({QueueStatus.PENDING, QueueStatus.RETRYING}),
                 ),
             ]
@@ -233,11 +240,41 @@ def test_conflict_names_the_job_and_applies_nothing_of_the_batch(store: SqlStore
     assert store.last_event_seq() == seq
 
 
+def test_a_trigger_the_table_forbids_is_a_conflict_at_the_store(store: SqlStore) -> None:
+    """The transitions table is checked against the job as committed, in the transaction:
+    no ``expect`` needed, and nothing of the batch is applied."""
+    a, b = store.add_jobs([make_job(1), make_job(2, queue_status=QueueStatus.CANCELED)])
+    seq = store.last_event_seq()
+    with pytest.raises(Conflict) as info:
+        store.update_jobs(
+            [
+                JobChange(a.job_id, Trigger.PAUSE, events=[NewEvent(EventId.JOB_CHANGED)]),
+                JobChange(b.job_id, Trigger.RESTART, JobPatch(status_text="restarted")),
+            ]
+        )
+    assert str(b.job_id) in info.value.message and "canceled" in info.value.message
+    assert "restart" in info.value.message and info.value.hint
+    assert store.get_job(a.job_id) == a and store.get_job(b.job_id) == b
+    assert store.last_event_seq() == seq
+    # Within a batch each change sees the one before it: PAUSE then RESUME is legal, a second
+    # PAUSE after the first is not.
+    changed, _ = store.update_jobs(
+        [JobChange(a.job_id, Trigger.PAUSE), JobChange(a.job_id, Trigger.RESUME)]
+    )
+    assert [j.queue_status for j in changed] == [QueueStatus.PAUSED, QueueStatus.PENDING]
+    with pytest.raises(Conflict):
+        store.update_jobs([JobChange(a.job_id, Trigger.PAUSE)] * 2)
+    assert store.get_job(a.job_id) == changed[-1]
+
+
 def test_update_of_a_missing_job_applies_nothing(store: SqlStore) -> None:
     (a,) = store.add_jobs([make_job(1)])
     with pytest.raises(NotFound):
         store.update_jobs(
-            [JobChange(a.job_id, {"attempts": 1}), JobChange(a.job_id + 99, {"attempts": 1})]
+            [
+                JobChange(a.job_id, Trigger.NO_LINE, JobPatch(attempts=1)),
+                JobChange(a.job_id + 99, Trigger.NO_LINE, JobPatch(attempts=1)),
+            ]
         )
     assert store.get_job(a.job_id) == a
 
@@ -259,8 +296,13 @@ def test_bad_changes_are_refused_and_nothing_applied(
 ) -> None:
     (a,) = store.add_jobs([make_job(1)])
     with pytest.raises(InvalidInput) as info:
+        # A field name from outside (JobPatch.of) is checked as the old mapping was; the
+        # values are checked by the store before anything is written.
         store.update_jobs(
-            [JobChange(a.job_id, {"status_text": "first"}), JobChange(a.job_id, changes)]
+            [
+                JobChange(a.job_id, Trigger.NO_LINE, JobPatch(status_text="first")),
+                JobChange(a.job_id, Trigger.NO_LINE, JobPatch.of(changes)),
+            ]
         )
     assert info.value.hint
     assert store.get_job(a.job_id) == a
@@ -270,12 +312,8 @@ def test_changes_to_one_job_apply_in_order(store: SqlStore) -> None:
     (a,) = store.add_jobs([make_job(1)])
     changed, _ = store.update_jobs(
         [
-            JobChange(a.job_id, {"queue_status": QueueStatus.IN_PROGRESS}),
-            JobChange(
-                a.job_id,
-                {"queue_status": QueueStatus.COMPLETED},
-                expect=frozenset({QueueStatus.IN_PROGRESS}),
-            ),
+            JobChange(a.job_id, Trigger.DISPATCH),
+            JobChange(a.job_id, Trigger.DELIVER, expect=frozenset({QueueStatus.IN_PROGRESS})),
         ]
     )
     assert [j.queue_status for j in changed] == [QueueStatus.IN_PROGRESS, QueueStatus.COMPLETED]

@@ -23,18 +23,25 @@ from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.jobs import JobQuery as JobQuery
 from lanfax.model.receipts import Receipt
+from lanfax.model.transitions import JobPatch, Trigger
 
 
 @dataclass(frozen=True, slots=True)
 class JobChange:
     """A change to one job, applied together with its events in one transaction.
 
-    ``expect`` guards against lost updates: when set, the change applies only if the job's
-    current queue_status is one of them (else :class:`~lanfax.model.errors.Conflict`).
+    ``trigger`` says what happens (the queue state it leads to is in
+    :data:`lanfax.model.transitions.TRANSITIONS`), ``patch`` which other fields are written.
+    A store applies it with :func:`lanfax.model.transitions.advance` on the job as committed,
+    inside the transaction: a trigger that may not fire in the job's state, or a job whose
+    state is not in ``expect`` (a writer's narrower guard against lost updates: the state it
+    saw), raises :class:`~lanfax.model.errors.Conflict` there and nothing of the batch is
+    applied.
     """
 
     job_id: int
-    changes: Mapping[str, Any]
+    trigger: Trigger
+    patch: JobPatch = field(default_factory=JobPatch)
     expect: frozenset[QueueStatus] | None = None
     events: Sequence[NewEvent] = field(default_factory=tuple)
 

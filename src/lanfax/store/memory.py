@@ -36,9 +36,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from lanfax.model import transitions
 from lanfax.model.clock import Clock, SystemClock
 from lanfax.model.codes import FINAL_QUEUE_STATES
-from lanfax.model.errors import Conflict, InvalidInput, NotFound, StoreError
+from lanfax.model.errors import InvalidInput, NotFound, StoreError
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import codec
@@ -288,7 +289,7 @@ class MemoryStore:
 
     def update_jobs(self, changes: Sequence[JobChange]) -> tuple[list[Job], list[Event]]:
         """Apply ``changes`` in order, with their events, all or nothing (NotFound for a
-        missing job, Conflict for a state not in ``expect``, as the SQL store)."""
+        missing job, Conflict from the job-state table or ``expect``, as the SQL store)."""
         out: list[Job] = []
         new_events: list[Event] = []
         if not changes:
@@ -303,16 +304,8 @@ class MemoryStore:
                         hint="it may have been deleted; list the queue again",
                         job_id=ch.job_id,
                     )
-                job = codec.row_to_job(found)
-                if ch.expect is not None and job.queue_status not in ch.expect:
-                    wanted = ", ".join(sorted(s.name.lower() for s in ch.expect))
-                    raise Conflict(
-                        f"job {job.job_id} is {job.queue_status.name.lower()}, not {wanted}",
-                        hint="its state changed meanwhile; reload the job and try again",
-                        job_id=job.job_id,
-                        queue_status=job.queue_status.name,
-                    )
-                row = {"job_id": job.job_id, **codec.job_to_row(_changed(job, ch))}
+                job = _changed(codec.row_to_job(found), ch)
+                row = {"job_id": job.job_id, **codec.job_to_row(job)}
                 tx.put(table, job.job_id, row)
                 out.append(codec.row_to_job(row))
                 new_events += self.insert_events(tx, ch.events, [job.job_id] * len(ch.events))
@@ -416,8 +409,10 @@ class MemoryStore:
 
 
 def _changed(job: Job, change: JobChange) -> Job:
-    """``job`` with ``change`` applied (the one place the memory store reads a change)."""
-    return codec.apply_changes(job, change.changes)
+    """``job`` (as committed) after ``change``: the one check of the job-state table
+    (Conflict for a trigger that may not fire in its state, or a state not in ``expect``),
+    as the SQL store applies it."""
+    return transitions.advance(job, change.trigger, change.patch, change.expect)
 
 
 # -- opening by URL ------------------------------------------------------------------------------

@@ -27,10 +27,10 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 
+from lanfax.model import transitions
 from lanfax.model.clock import Clock, SystemClock
 from lanfax.model.codes import FINAL_QUEUE_STATES, QueueStatus
 from lanfax.model.errors import (
-    Conflict,
     FaxError,
     InsufficientStorage,
     InvalidInput,
@@ -444,8 +444,10 @@ class SqlStore:
         """Apply ``changes`` in order, with their events, all or nothing.
 
         Raises :class:`~lanfax.model.errors.NotFound` for a missing job and
-        :class:`~lanfax.model.errors.Conflict` when a job's state is not in its ``expect``;
-        either way nothing of the batch is applied. An event's job_id of 0 means the job of
+        :class:`~lanfax.model.errors.Conflict` when a change's trigger may not fire in the
+        job's committed state, or that state is not in its ``expect``
+        (:func:`lanfax.model.transitions.advance`, the one check); either way nothing of the
+        batch is applied. An event's job_id of 0 means the job of
         its change.
         """
         out: list[Job] = []
@@ -462,16 +464,8 @@ class SqlStore:
                         hint="it may have been deleted; list the queue again",
                         job_id=ch.job_id,
                     )
-                job = codec.row_to_job(found)
-                if ch.expect is not None and job.queue_status not in ch.expect:
-                    wanted = ", ".join(sorted(s.name.lower() for s in ch.expect))
-                    raise Conflict(
-                        f"job {job.job_id} is {job.queue_status.name.lower()}, not {wanted}",
-                        hint="its state changed meanwhile; reload the job and try again",
-                        job_id=job.job_id,
-                        queue_status=job.queue_status.name,
-                    )
-                row = codec.job_to_row(codec.apply_changes(job, ch.changes))
+                job = transitions.advance(codec.row_to_job(found), ch.trigger, ch.patch, ch.expect)
+                row = codec.job_to_row(job)
                 conn.execute(t_jobs.update().where(t_jobs.c.job_id == job.job_id).values(row))
                 out.append(codec.row_to_job({"job_id": job.job_id, **row}))
                 new_events += self._insert_events(conn, ch.events, [job.job_id] * len(ch.events))
