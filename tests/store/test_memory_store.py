@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from tests.support.faxes import make_fax_tiff
 from tests.support.inproc import chosen_store_url, run, running_service, submit
+from tests.support.server import TEST_PROVIDER_TOML, start_lanfax_server
 
+from lanfax.client import Client
 from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.contacts import MemberSpec
 from lanfax.model.errors import Conflict, InvalidInput, StoreError
@@ -188,3 +190,21 @@ def test_a_service_on_the_memory_store_sends_and_finds_its_jobs_after_a_restart(
         run(main(), timeout=120)
     finally:
         forget_memory_stores()
+
+
+def test_lanfax_serve_on_a_memory_store_sends_and_forgets_at_restart(tmp_path: Path) -> None:
+    """The whole server on ``database = "memory://"``: a fax goes out and is listed; a
+    restart starts from nothing (the durability the URL promises, and no more)."""
+    toml = '[server]\ndatabase = "memory://"\n' + TEST_PROVIDER_TOML
+    doc = make_fax_tiff(tmp_path / "doc")
+    with start_lanfax_server(tmp_path, toml) as server:
+        with Client(server.url, user="tester", timeout=10) as client:
+            client.set_config(pause_server_queue=False)
+            (job,) = client.send(doc, to="5551234")
+            (final,) = client.wait([job.job_id], timeout=60)
+            assert final.queue_status is QueueStatus.COMPLETED
+            assert [j.job_id for j in client.jobs().jobs] == [job.job_id]
+        server.kill()
+        server.start()
+        with Client(server.url, user="tester", timeout=10) as client:
+            assert client.jobs().jobs == []
