@@ -131,15 +131,13 @@ class ContactList:
     updated_at: datetime | None = None
 
 
-# -- what the store is given (#17: moved here from lanfax.store.contacts, re-exported there) --
-
-#: The largest page of contacts or lists one listing returns.
-MAX_PAGE = 1000
+# -- store input (#17: moved here from lanfax.store.contacts, which re-exports it) --
+__all__ += ["MemberSpec"]
 
 
 @dataclass(frozen=True, slots=True)
 class MemberSpec:
-    """A member to store: a contact by id, or a bare number with an optional name."""
+    """A list member to store: a contact by id, or a bare number with an optional name."""
 
     contact_id: int = 0
     name: str = ""

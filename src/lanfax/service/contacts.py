@@ -82,7 +82,6 @@ class ContactBook:
         self.ctx = ctx
 
     def _t(self) -> ContactStore:
-        """The store's address book (any store: the interface, #17)."""
         return self.ctx.store.contacts
 
     # -- who sees what ------------------------------------------------------------------

@@ -58,7 +58,6 @@ class Drafts:
 
     @property
     def db(self) -> IppStore:
-        """The store's printed jobs and drafts (any store: the interface, #17)."""
         return self.service.ctx.store.ipp
 
     async def expire(self) -> int:

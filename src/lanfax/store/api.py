@@ -116,21 +116,21 @@ class Store(Protocol):
     def audit(self) -> AuditStore:
         """The audit trail (:class:`AuditStore`)."""
 
+    # -- printed jobs and drafts, the address book (#17 memstore): protocols of their own too --
+    @property
+    def ipp(self) -> IppStore:
+        """Jobs printed to the FaxOut printer, and drafts (:class:`IppStore`)."""
+
     @property
     def contacts(self) -> ContactStore:
         """The address book: contacts and distribution lists (:class:`ContactStore`)."""
 
-    @property
-    def ipp(self) -> IppStore:
-        """Printed jobs (the IPP FaxOut printer) and drafts (:class:`IppStore`)."""
 
-
-# -- archive, receipts, audit, contacts, ipp (#17) ------------------------------------------
-# Each is part of the store (``store.archive``, ``store.receipts``, ``store.audit``,
-# ``store.contacts``, ``store.ipp``): the same database, the same transactions and durability
-# as the rest. Every method is blocking (the service calls it in a worker thread) and one
-# transaction. SqlStore implements them in store/archive.py, receipts.py, audit.py,
-# contacts.py and ipp.py.
+# -- archive, receipts, audit (#17) --------------------------------------------------------
+# Each is part of the store (``store.archive``, ``store.receipts``, ``store.audit``): the same
+# database, the same transactions and durability as the rest. Every method is blocking (the
+# service calls it in a worker thread) and one transaction. SqlStore implements them in
+# store/archive.py, store/receipts.py and store/audit.py.
 
 
 class ArchiveStore(Protocol):
@@ -236,20 +236,61 @@ class AuditStore(Protocol):
         """Delete the entries written before ``before`` (the retention); returns how many."""
 
 
+# -- printed jobs, drafts and the address book (#17 memstore) ----------------------------------
+# Parts of the store as the three above (``store.ipp``, ``store.contacts``): blocking, one
+# transaction per method. SqlStore implements them in store/ipp.py and store/contacts.py, the
+# in-memory store in store/memory_tables.py and store/memory_contacts.py.
+
+
+class IppStore(Protocol):
+    """Jobs printed to ``/ipp/faxout`` and the drafts they leave (issue #11). Lists are newest
+    first with the limit clamped to 1..1000; an id out of range is simply not found."""
+
+    def add_job(self, job: IppJob) -> IppJob:
+        """Insert ``job`` (its ipp_job_id is assigned here); returns it as stored."""
+
+    def get_job(self, ipp_job_id: int) -> IppJob | None: ...
+
+    def update_job(self, ipp_job_id: int, **changes: Any) -> None:
+        """Change fields of one printed job (a missing job changes nothing)."""
+
+    def list_jobs(
+        self,
+        user_name: str | None,
+        *,
+        limit: int = 100,
+        states: tuple[str, ...] | None = None,
+    ) -> list[IppJob]:
+        """Printed jobs of ``user_name`` (None: everyone's) in ``states``, newest first."""
+
+    def add_draft(self, draft: Draft, ipp_job_id: int | None = None) -> Draft:
+        """Insert ``draft``; with ``ipp_job_id`` the printed job becomes a ``draft`` job in
+        the same transaction."""
+
+    def get_draft(self, draft_id: int) -> Draft | None: ...
+
+    def list_drafts(self, user_name: str | None, *, limit: int = 100) -> list[Draft]:
+        """Drafts of ``user_name`` (None: everyone's), newest first."""
+
+    def delete_draft(self, draft_id: int) -> bool:
+        """Remove a draft; False if there was none."""
+
+    def expired_drafts(self, now: datetime, limit: int = 500) -> list[Draft]:
+        """Drafts whose expires_at is at or before ``now``, soonest expired first."""
+
+
 class ContactStore(Protocol):
-    """The address book: contacts and distribution lists, each owned by a user or shared
-    (owner ""). A name is unique per owner across contacts and lists (ignoring case and
-    accents, :func:`lanfax.model.contacts.name_key`): a second one is a Conflict, checked in
-    the transaction that writes it. Listings are by name key, limits clamped to 1..MAX_PAGE."""
+    """The address book (issue #13). Within one owner a name (compared by
+    :func:`~lanfax.model.contacts.name_key`) is unique across contacts and lists: a clash is
+    a Conflict raised inside the writing transaction. Lists are by name key, then owner
+    (personal before shared), then id, with limit (clamped to 1..1000) and offset."""
 
     def add_contacts(
         self, owner: str, entries: Sequence[Mapping[str, str]], *, replace: bool = False
     ) -> tuple[list[Contact], int]:
-        """Insert ``entries`` (``name`` plus CONTACT_FIELDS) for ``owner`` in one transaction.
-
-        With ``replace`` an entry whose name is already a contact of ``owner`` updates it
-        (a vCard import run twice adds nothing); otherwise that is a Conflict. Returns the
-        contacts as stored and how many of them were updates."""
+        """Insert ``entries`` (``name`` plus CONTACT_FIELDS) for ``owner``, all or nothing;
+        with ``replace`` an entry named like a contact of ``owner`` updates it. Returns the
+        contacts as stored and how many were updates."""
 
     def get_contact(self, contact_id: int) -> Contact | None: ...
 
@@ -257,22 +298,16 @@ class ContactStore(Protocol):
         """The contacts of these ids that exist, by id."""
 
     def update_contact(self, contact_id: int, changes: Mapping[str, str]) -> Contact:
-        """Change ``name`` and CONTACT_FIELDS (others are ignored); NotFound, or Conflict for
-        a name the owner already uses."""
+        """Change ``name`` and CONTACT_FIELDS (others are ignored); NotFound, Conflict."""
 
     def delete_contact(self, contact_id: int) -> bool:
-        """Remove a contact (and its place in every list); False if there was none."""
+        """Remove a contact and its place in every list; False if there was none."""
 
     def list_contacts(
-        self,
-        owners: Iterable[str],
-        *,
-        prefix: str = "",
-        limit: int = 100,
-        offset: int = 0,
+        self, owners: Iterable[str], *, prefix: str = "", limit: int = 100, offset: int = 0
     ) -> list[Contact]:
-        """Contacts of ``owners``, by name; ``prefix`` matches the start of the name, the
-        company, the e-mail address or the fax number (ignoring case)."""
+        """Contacts of ``owners``; ``prefix`` matches the start of the name, the company, the
+        e-mail address or the fax number (ignoring case)."""
 
     def find_names(
         self, owners: Sequence[str], keys: Iterable[str]
@@ -288,8 +323,8 @@ class ContactStore(Protocol):
         members: Sequence[MemberSpec],
         allowed_owners: Sequence[str],
     ) -> ContactList:
-        """A new list; a member contact must exist and belong to one of ``allowed_owners``
-        (InvalidInput otherwise)."""
+        """Insert a list; a member contact not owned by one of ``allowed_owners`` (or
+        missing) is InvalidInput and nothing is stored."""
 
     def get_list(self, list_id: int) -> ContactList | None: ...
 
@@ -302,49 +337,11 @@ class ContactStore(Protocol):
         members: Sequence[MemberSpec] | None,
         allowed_owners: Sequence[str],
     ) -> ContactList:
-        """Change what is not None (``members`` replaces them all); NotFound, Conflict and
-        InvalidInput as for :meth:`add_list`."""
+        """Change what is not None, all or nothing; NotFound, Conflict, InvalidInput."""
 
     def delete_list(self, list_id: int) -> bool: ...
 
     def list_lists(
         self, owners: Iterable[str], *, prefix: str = "", limit: int = 100, offset: int = 0
-    ) -> list[ContactList]: ...
-
-
-class IppStore(Protocol):
-    """Jobs printed to the IPP FaxOut printer, and drafts (a printed document with no fax
-    number yet). Listings are newest first, limits clamped to 1..MAX_PAGE."""
-
-    def add_job(self, job: IppJob) -> IppJob:
-        """Insert ``job`` (its ipp_job_id is assigned here)."""
-
-    def get_job(self, ipp_job_id: int) -> IppJob | None: ...
-
-    def update_job(self, ipp_job_id: int, **changes: Any) -> None:
-        """Change fields of one printed job (state, message, times, ...)."""
-
-    def list_jobs(
-        self,
-        user_name: str | None,
-        *,
-        limit: int = 100,
-        states: tuple[str, ...] | None = None,
-    ) -> list[IppJob]:
-        """Printed jobs of ``user_name`` (None: everyone's), in ``states`` when given."""
-
-    def add_draft(self, draft: Draft, ipp_job_id: int | None = None) -> Draft:
-        """Insert ``draft`` (its draft_id is assigned); with ``ipp_job_id`` the printed job
-        becomes a ``draft`` job (its draft_id set, completed at the draft's creation) in the
-        same transaction."""
-
-    def get_draft(self, draft_id: int) -> Draft | None: ...
-
-    def list_drafts(self, user_name: str | None, *, limit: int = 100) -> list[Draft]:
-        """Drafts of ``user_name`` (None: everyone's)."""
-
-    def delete_draft(self, draft_id: int) -> bool:
-        """Remove a draft; False if there was none."""
-
-    def expired_drafts(self, now: datetime, limit: int = 500) -> list[Draft]:
-        """Drafts whose expires_at is at or before ``now``, the soonest expired first."""
+    ) -> list[ContactList]:
+        """Lists of ``owners`` whose name key starts with ``prefix``'s."""

@@ -1,6 +1,7 @@
-"""The address book tables over a :class:`~lanfax.store.sql.SqlStore` (blocking; call in a
-thread). Every change is one transaction; a name already used by a contact or a list of the
-same owner is a :class:`~lanfax.model.errors.Conflict`, checked inside that transaction.
+"""The address book tables over a :class:`~lanfax.store.sql.SqlStore` (``store.contacts``, the
+:class:`~lanfax.store.api.ContactStore` of the SQL store; blocking: call it in a thread).
+Every change is one transaction; a name already used by a contact or a list of the same owner
+is a :class:`~lanfax.model.errors.Conflict`, checked inside that transaction.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-# MemberSpec and MAX_PAGE live in the model (#17); imported from here by older code.
 from lanfax.model.contacts import (
     CONTACT_FIELDS,
-    MAX_PAGE,
     Contact,
     ContactList,
     ListMember,
@@ -31,6 +30,8 @@ if TYPE_CHECKING:
     from lanfax.store.sql import SqlStore
 
 __all__ = ["MAX_PAGE", "MemberSpec", "SqlContacts"]
+
+MAX_PAGE = 1000
 
 
 def _contact(row: Mapping[Any, Any]) -> Contact:
@@ -52,8 +53,6 @@ def _prefix(col: Any, prefix: str) -> Any:
 
 
 class SqlContacts:
-    """The SQL :class:`~lanfax.store.api.ContactStore` (``SqlStore.contacts``)."""
-
     def __init__(self, store: SqlStore) -> None:
         self._store = store
 

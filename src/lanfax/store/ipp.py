@@ -1,4 +1,5 @@
-"""The ``ipp_jobs`` and ``drafts`` tables over a :class:`~lanfax.store.sql.SqlStore`.
+"""The ``ipp_jobs`` and ``drafts`` tables over a :class:`~lanfax.store.sql.SqlStore`
+(``store.ipp``, the :class:`~lanfax.store.api.IppStore` of the SQL store).
 
 ``SqlIpp(store)`` shares the store's engine, write lock and error mapping; every method is
 one transaction and blocking (call it in a worker thread).
@@ -57,8 +58,7 @@ def _draft(row: Mapping[Any, Any]) -> Draft:
 
 
 class SqlIpp:
-    """Printed jobs and drafts in the store's database: the SQL
-    :class:`~lanfax.store.api.IppStore` (``SqlStore.ipp``)."""
+    """Printed jobs and drafts in the store's database."""
 
     def __init__(self, store: SqlStore) -> None:
         self._store = store

@@ -50,9 +50,10 @@ from lanfax.store.schema import store_meta as t_meta
 if TYPE_CHECKING:  # (#17) built by the properties at the end of SqlStore
     from lanfax.store.archive import SqlArchive
     from lanfax.store.audit import SqlAudit
+    from lanfax.store.receipts import SqlReceipts
+if TYPE_CHECKING:  # (#17 memstore) store.ipp and store.contacts
     from lanfax.store.contacts import SqlContacts
     from lanfax.store.ipp import SqlIpp
-    from lanfax.store.receipts import SqlReceipts
 
 #: The most jobs one list_jobs call returns (the HTTP API allows 1000).
 MAX_LIMIT = 10_000
@@ -598,17 +599,19 @@ class SqlStore:
 
         return SqlAudit(self)
 
-    @functools.cached_property
-    def contacts(self) -> SqlContacts:
-        from lanfax.store.contacts import SqlContacts
-
-        return SqlContacts(self)
+    # -- printed jobs and drafts, the address book (#17 memstore) -------------------------------
 
     @functools.cached_property
     def ipp(self) -> SqlIpp:
         from lanfax.store.ipp import SqlIpp
 
         return SqlIpp(self)
+
+    @functools.cached_property
+    def contacts(self) -> SqlContacts:
+        from lanfax.store.contacts import SqlContacts
+
+        return SqlContacts(self)
 
 
 def _disk_full(detail: object) -> bool:

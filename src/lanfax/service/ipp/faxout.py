@@ -158,7 +158,6 @@ class FaxOut:
 
     @property
     def db(self) -> IppStore:
-        """The store's printed jobs and drafts (any store: the interface, #17)."""
         return self.service.ctx.store.ipp
 
     async def printer_uuid(self) -> str:
