@@ -20,6 +20,8 @@ A session is used by one thread at a time; different sessions may run in paralle
 from __future__ import annotations
 
 import itertools
+import os
+import struct
 import weakref
 from pathlib import Path
 from typing import Any, Self
@@ -61,6 +63,38 @@ def modem_from_dcs(fif2: int) -> str:
     if fif2 & 0x04:
         return "v29"
     return "v27ter"
+
+
+def tiff_pages_on_disk(path: Path) -> int:
+    """How many pages of a TIFF are on disk whole enough to read: directories reachable from
+    the header that lie inside the file and carry an image width (spandsp's TIFF writer
+    reports no write error; a page it could not write leaves no such directory). Reads the
+    directories only, not the image data."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(8)
+            if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+                return 0
+            order = "<" if head[:2] == b"II" else ">"
+            (offset,) = struct.unpack_from(order + "I", head, 4)
+            pages = 0
+            seen: set[int] = set()
+            while offset and offset not in seen and offset + 2 <= size:
+                seen.add(offset)
+                f.seek(offset)
+                (count,) = struct.unpack(order + "H", f.read(2))
+                table = f.read(12 * count + 4)
+                if count == 0 or len(table) < 12 * count + 4:
+                    break
+                tags = {struct.unpack_from(order + "H", table, 12 * i)[0] for i in range(count)}
+                if 256 not in tags:
+                    break
+                pages += 1
+                (offset,) = struct.unpack_from(order + "I", table, 12 * count)
+            return pages
+    except OSError:
+        return 0
 
 
 def _record(session: Any, exc: BaseException) -> None:
@@ -188,6 +222,10 @@ class FaxSession:
         self._samples = 0
         self._last_activity = 0
         self._pages_reported = 0
+        #: Set when a received page did not reach the file (disk full): the call is ended
+        #: before the page is confirmed, so the sender keeps it for its next attempt.
+        self._write_error = ""
+        self._pages_stored = 0
         self._modem = ""
         self._terminated = False
         self.result: SessionResult | None = None
@@ -329,6 +367,10 @@ class FaxSession:
             elif kind == _E and self.result is None:
                 self.result = self._build_result(value)
                 self._events.append(PhaseE(self.line_seconds, value, self.result.text))
+        if self._write_error and not self._terminated and self.result is None:
+            self._terminated = True
+            self._lib.t30_terminate(self._t30)
+            self._after()
 
     def _remote_ident(self) -> str:
         ptr = self._lib.t30_get_rx_ident(self._t30)
@@ -352,6 +394,15 @@ class FaxSession:
         # page once, when the count moves.
         if page > self._pages_reported:
             self._pages_reported = page
+            if self.rx_file is not None and not self._write_error:
+                stored = tiff_pages_on_disk(self.rx_file)
+                if stored < page:
+                    self._write_error = (
+                        f"page {page} could not be written to {self.rx_file.name} (is the"
+                        " disk full?): the call was ended before it was confirmed"
+                    )
+                    return
+                self._pages_stored = stored
             self._events.append(
                 PageDone(self.line_seconds, page, fcf, self._frametype(fcf), stats.bad_rows)
             )
@@ -362,7 +413,10 @@ class FaxSession:
         ptr = self._lib.t30_completion_code_to_str(code)
         text = row.text if ptr == self._ffi.NULL else self._ffi.string(ptr).decode("ascii")
         status = row.status(self.calling)
-        pages_any = stats.pages_tx or stats.pages_rx
+        pages_rx = stats.pages_rx
+        if self._write_error:
+            text, pages_rx = self._write_error, min(pages_rx, self._pages_stored)
+        pages_any = stats.pages_tx or pages_rx
         return SessionResult(
             code=code,
             text=text,
@@ -370,7 +424,7 @@ class FaxSession:
             provider_status=status,
             failure=t30codes.failure_class(code, calling=self.calling),
             pages_tx=stats.pages_tx,
-            pages_rx=stats.pages_rx,
+            pages_rx=pages_rx,
             bit_rate=stats.bit_rate if self._modem else 0,
             ecm=bool(stats.error_correcting_mode) and bool(self._modem),
             compression=_ENCODING_NAMES.get(stats.encoding, "") if pages_any else "",
