@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from lanfax.model.contacts import (
     CONTACT_FIELDS,
-    MAX_PAGE,
     Contact,
     ContactList,
     ListMember,
@@ -26,6 +25,9 @@ if TYPE_CHECKING:
     from lanfax.store.memory import MemoryStore, Row, _Tx
 
 __all__ = ["MemoryContacts"]
+
+#: The largest page of contacts or lists one listing returns (as store/contacts.py).
+MAX_PAGE = 1000
 
 
 def _contact(row: Mapping[str, Any]) -> Contact:
