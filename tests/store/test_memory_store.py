@@ -118,6 +118,25 @@ def test_a_failure_inside_a_write_undoes_everything_it_did() -> None:
     assert [lst.name for lst in book.list_lists(["u1"])] == ["Taken"]
 
 
+def test_rows_given_back_by_a_rollback_keep_the_pages_in_order() -> None:
+    # Pages and event cursors bisect the keys: a rollback that re-inserts deleted rows must
+    # leave them in id order, not at the end.
+    store = open_memory_store()
+    ids = [j.job_id for j in store.add_jobs([_job(i) for i in range(6)])]
+    store.append_events([NewEvent(EventId.IDLE, device_id=i) for i in range(6)])
+    with pytest.raises(InvalidInput):  # deletes first, then refuses the event: all undone
+        store.delete_jobs(ids[1:5:2], [NewEvent(EventId.DELETED, job_id=0)])
+    with pytest.raises(InvalidInput):
+        store.prune_events(datetime(2099, 1, 1))  # naive: refused before anything goes
+    assert [j.job_id for j in store.list_jobs(JobQuery())] == ids
+    assert [j.job_id for j in store.list_jobs(JobQuery(descending=True))] == ids[::-1]
+    assert [j.job_id for j in store.list_jobs(JobQuery(after_id=ids[2], limit=2))] == ids[3:5]
+    assert [j.job_id for j in store.list_jobs(JobQuery(before_id=ids[2]))] == ids[1::-1]
+    seqs = [e.seq for e in store.events_after(0)]
+    assert seqs == sorted(seqs) and len(seqs) == 6
+    assert [e.seq for e in store.events_after(seqs[1], limit=2)] == seqs[2:4]
+
+
 def test_reads_never_hand_out_the_stored_objects() -> None:
     store = open_memory_store()
     store.put_settings("config", {"list": [1, 2]})

@@ -29,6 +29,7 @@ same way). :func:`forget_memory_store` drops a named store.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import threading
@@ -65,7 +66,12 @@ Row = dict[str, Any]
 
 
 class _Tx:
-    """One write: every put and delete is logged, and undone in reverse on rollback."""
+    """One write: every put and delete is logged, and undone in reverse on rollback.
+
+    Tables keep their keys in ascending order (an id table grows at its end: a new row's id
+    is the highest yet), so that a page or an event cursor is a bisection, not a sort. A
+    rollback that gives a deleted row back re-sorts that table to keep it so.
+    """
 
     __slots__ = ("_undo",)
 
@@ -83,12 +89,19 @@ class _Tx:
         return True
 
     def rollback(self) -> None:
+        reinserted: dict[int, dict[Any, Any]] = {}
         for table, key, old in reversed(self._undo):
             if old is _MISSING:
                 table.pop(key, None)
             else:
+                if key not in table:
+                    reinserted[id(table)] = table
                 table[key] = old
         self._undo.clear()
+        for table in reinserted.values():
+            items = sorted(table.items(), key=lambda kv: kv[0])
+            table.clear()
+            table.update(items)
 
 
 class MemoryStore:
@@ -206,8 +219,7 @@ class MemoryStore:
 
     def job_rows(self) -> list[Row]:
         """Every job row (with its job_id), by job_id; call under :meth:`read`/:meth:`write`."""
-        table = self.table("jobs")
-        return [table[k] for k in sorted(table)]
+        return list(self.table("jobs").values())
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -268,11 +280,26 @@ class MemoryStore:
             raise InvalidInput(f"limit {query.limit} is out of range", hint=f"use 1 to {MAX_LIMIT}")
         match = self._matches(query)
         descending = query.before_id is not None or (query.after_id is None and query.descending)
+        page: list[Row] = []
         with self.read():
-            rows = self.job_rows()
+            table = self.table("jobs")
+            keys = list(table)  # ascending (see _Tx)
             if descending:
-                rows.reverse()
-            page = [r for r in rows if match(r)][: query.limit]
+                end = len(keys)
+                if query.before_id is not None:
+                    end = bisect.bisect_left(keys, query.before_id)
+                ids: Iterable[int] = (keys[i] for i in range(end - 1, -1, -1))
+            else:
+                start = 0
+                if query.after_id is not None:
+                    start = bisect.bisect_right(keys, query.after_id)
+                ids = (keys[i] for i in range(start, len(keys)))
+            for job_id in ids:
+                row = table[job_id]
+                if match(row):
+                    page.append(row)
+                    if len(page) >= query.limit:
+                        break
         return [codec.row_to_job(r) for r in page]
 
     def count_jobs(self, query: JobQuery) -> int:
@@ -332,7 +359,9 @@ class MemoryStore:
             raise InvalidInput(f"limit {limit} is out of range", hint=f"use 1 to {MAX_LIMIT}")
         with self.read():
             table = self.table("events")
-            rows = [table[k] for k in sorted(k for k in table if k > seq)[:limit]]
+            keys = list(table)  # ascending (see _Tx)
+            start = bisect.bisect_right(keys, seq)
+            rows = [table[k] for k in keys[start : start + limit]]
         return [codec.row_to_event(r) for r in rows]
 
     def last_event_seq(self) -> int:
