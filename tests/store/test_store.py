@@ -407,6 +407,7 @@ def test_reopen_keeps_everything(store_url: str, clock: ManualClock) -> None:
         s2.open()  # idempotent
 
 
+@pytest.mark.sql_only
 def test_schema_of_migrations_matches_the_tables(store: SqlStore) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

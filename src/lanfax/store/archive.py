@@ -28,7 +28,7 @@ from lanfax.model.archive import (
     check_direction,
 )
 from lanfax.model.codes import FINAL_QUEUE_STATES, JobType
-from lanfax.model.errors import InvalidInput, NotFound
+from lanfax.model.errors import InvalidInput, NotFound, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import codec
@@ -94,7 +94,11 @@ class SqlArchive:
                 new_id = conn.execute(
                     t_archive.insert().values(**row).returning(t_archive.c.archive_id)
                 ).scalar_one()
-        except sa_exc.IntegrityError:
+        except StoreError as exc:
+            # _write maps every database error to StoreError: the unique key on (direction,
+            # job_id) is the cause when the entry is already there (#17: was never caught).
+            if not isinstance(exc.__cause__, sa_exc.IntegrityError):
+                raise
             found = self.find(entry.direction, entry.job_id)
             assert found is not None
             return found
