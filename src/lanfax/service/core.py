@@ -44,6 +44,7 @@ from lanfax.service.dispatcher import Dispatcher
 from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
 from lanfax.service.looplag import LoopLagMonitor
+from lanfax.service.metrics import ServiceMetrics
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
@@ -110,8 +111,17 @@ class FaxService:
         self.retention: Retention | None = None
         self._ctx: ServiceContext | None = None
         self._logging: list[LoggingCategory] = list(DEFAULT_LOGGING)
+        #: This node's name (#18; "main" unless [node] name says otherwise).
+        self.node_name = settings.node.name
+        #: The Prometheus metrics of /metrics (#18).
+        self.metrics = ServiceMetrics(self, lambda: self.node_name)
 
     # -- life cycle ---------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True between a completed start() and stop()."""
+        return self._ctx is not None and self.started_at is not None
 
     @property
     def ctx(self) -> ServiceContext:
@@ -183,6 +193,10 @@ class FaxService:
         await self.routing.start()
         await self.archiver.start()
         await self.receipts.start()
+        # /metrics (#18): counts from here on (recovery's changes are the baseline).
+        self.metrics.baseline(ctx.unfinished.values())
+        ctx.on_jobs_changed(self.metrics.jobs_changed)
+        self.submitter.on_conversion = self.metrics.observe_conversion
 
     async def stop(self) -> None:
         """Stop dispatching, abort calls in progress, shut providers down, close the store."""
@@ -359,7 +373,8 @@ class FaxService:
         """Commit one job per recipient sharing one document; see lanfax.service.submit.
         ``labels`` name the files in errors ("file part 2 (scan.pdf)"); ``audit`` entries are
         committed with the jobs."""
-        return await self.submitter.submit(
+        began = self.clock.monotonic()
+        result = await self.submitter.submit(
             submission,
             files,
             user_name=user_name,
@@ -368,6 +383,8 @@ class FaxService:
             audit=audit,
             broadcast_id=broadcast_id,
         )
+        self.metrics.observe_submission(self.clock.monotonic() - began)  # /metrics (#18)
+        return result
 
     async def get_job(self, job_id: int) -> Job:
         job = await self.ctx.get_job(job_id)
