@@ -45,6 +45,7 @@ from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
 from lanfax.service.looplag import LoopLagMonitor
 from lanfax.service.metrics import ServiceMetrics
+from lanfax.service.nodes import NodeKeeper
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
@@ -100,7 +101,7 @@ class FaxService:
             settings = absolute_paths(settings)
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.spool = Spool(settings.data_dir)
+        self.spool = Spool(settings.data_dir, node=settings.node.name)  # #18: per-node tmp
         self._store = store
         self._tz = tz
         self._router = router
@@ -111,8 +112,11 @@ class FaxService:
         self.retention: Retention | None = None
         self._ctx: ServiceContext | None = None
         self._logging: list[LoggingCategory] = list(DEFAULT_LOGGING)
-        #: This node's name (#18; "main" unless [node] name says otherwise).
+        #: This node's name (#18; "main" unless [node] name says otherwise), its API's URL
+        #: (set by lanfax serve before start, recorded in the nodes table) and its keeper.
         self.node_name = settings.node.name
+        self.node_url = ""
+        self.node: NodeKeeper | None = None
         #: The Prometheus metrics of /metrics (#18).
         self.metrics = ServiceMetrics(self, lambda: self.node_name)
 
@@ -131,6 +135,15 @@ class FaxService:
 
     async def start(self) -> None:
         """Open everything, recover from a crash, and begin dispatching."""
+        try:
+            await self._start()
+        except BaseException:
+            if self.node is not None:  # #18: a failed start gives the node's place back
+                self.node.release()
+                self.node = None
+            raise
+
+    async def _start(self) -> None:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.spool.create()
@@ -141,12 +154,19 @@ class FaxService:
         self._ctx = ctx
         await ctx.run(store.open)
         await ctx.start()
+        # #18: this process as a node of the database, before anything touches the queue (a
+        # second lanfax serve on the same SQLite file is refused here).
+        self.node = NodeKeeper(ctx, settings.node, self.node_url)
+        await self.node.register()
+        self.node.start()
         ctx.config = await self._load_config()
         await self._load_logging()
         removed = await ctx.run(self.spool.clean_tmp)
         if removed:
             log.info("removed %d orphan staged upload(s)", removed)
         self.devices = DeviceManager(ctx)
+        self.devices.node_number = self.node.number  # #18: device ids name their node
+        self.devices.node_name = self.node.record.name if self.node.record else "main"
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
         self.extensions = Extensions(self)  # registered providers / extensions (issue #13)
         await self.extensions.load_routing()
@@ -216,6 +236,9 @@ class FaxService:
             await ctx.emit([NewEvent(EventId.FAXSVC_ENDED, 0, NO_JOB)])
         finally:
             await ctx.bus.close()
+            if self.node is not None:  # #18: a clean stop, the node's place given back
+                await self.node.stop()
+                self.node = None
             self.submitter.close()
             await ctx.run(ctx.store.close)
             ctx.close_executor()

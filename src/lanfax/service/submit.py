@@ -648,7 +648,7 @@ def _relabel_text(message: str, staged: Sequence[Path], labels: Sequence[str]) -
         if message.startswith(path.name):
             message = label + message[len(path.name) :]
             break
-    return re.sub(r"\S*/spool/tmp/\S*", "(the upload)", message)
+    return re.sub(r"\S*/spool/tmp(?:-[^/\s]+)?/\S*", "(the upload)", message)
 
 
 #: Longest text of a cover page field: the note, and every other field (issue #14: the
