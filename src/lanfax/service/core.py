@@ -8,10 +8,11 @@ store). Every method raises only FaxError subclasses for bad input or a forbidde
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from lanfax.model.codes import (
 )
 from lanfax.model.config import DEFAULT_LOGGING, LOGGER_FOR_CATEGORY, LoggingCategory, ServerConfig
 from lanfax.model.devices import DeviceStatusInfo, PortInfo
-from lanfax.model.errors import ConfigError, InvalidInput, NotFound
+from lanfax.model.errors import ConfigError, FaxError, InvalidInput, NotFound
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.wire import enum_from_wire
@@ -45,7 +46,7 @@ from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
 from lanfax.service.looplag import LoopLagMonitor
 from lanfax.service.metrics import ServiceMetrics
-from lanfax.service.nodes import NodeKeeper
+from lanfax.service.nodes import ClusterBridge, NodeKeeper
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
@@ -56,6 +57,7 @@ from lanfax.service.settings import ServiceSettings
 from lanfax.service.spool import Spool
 from lanfax.service.submit import Submission, Submitter
 from lanfax.store.api import AuditEntry, JobQuery, Store
+from lanfax.store.notify import listen_url
 
 log = logging.getLogger("lanfax.init")
 
@@ -117,6 +119,8 @@ class FaxService:
         self.node_name = settings.node.name
         self.node_url = ""
         self.node: NodeKeeper | None = None
+        self._bridge: ClusterBridge | None = None
+        self._settings_listeners: list[Callable[[str | None], None]] = []
         #: The Prometheus metrics of /metrics (#18).
         self.metrics = ServiceMetrics(self, lambda: self.node_name)
 
@@ -138,10 +142,36 @@ class FaxService:
         try:
             await self._start()
         except BaseException:
+            if self._bridge is not None:
+                self._bridge.stop()
+                self._bridge = None
             if self.node is not None:  # #18: a failed start gives the node's place back
                 self.node.release()
                 self.node = None
             raise
+
+    # -- #18: other nodes' settings changes ---------------------------------------------------
+
+    def on_settings_changed(self, listener: Callable[[str | None], None]) -> None:
+        """Call ``listener(namespace)`` when another node changed a settings namespace (None:
+        any may have changed). Called on the service's loop; it drops what it cached."""
+        self._settings_listeners.append(listener)
+
+    def _settings_changed(self, namespace: str | None) -> None:
+        for listener in self._settings_listeners:
+            listener(namespace)
+        if namespace in (None, "config", "logging") and self._ctx is not None:
+            asyncio.get_running_loop().create_task(self._reload_config())
+
+    async def _reload_config(self) -> None:
+        """Another node changed the configuration or the logging levels: take them over."""
+        try:
+            self.ctx.config = await self._load_config()
+            await self._load_logging()
+        except (FaxError, RuntimeError) as exc:  # stopping, or the database is away
+            log.warning("the configuration changed by another node was not reloaded: %s", exc)
+            return
+        self.ctx.wake()
 
     async def _start(self) -> None:
         settings = self.settings
@@ -159,6 +189,10 @@ class FaxService:
         self.node = NodeKeeper(ctx, settings.node, self.node_url)
         await self.node.register()
         self.node.start()
+        url = listen_url(store)
+        if url is not None:  # #18: hear what other nodes of this database commit
+            self._bridge = ClusterBridge(ctx, url, self._settings_changed)
+            self._bridge.start()
         ctx.config = await self._load_config()
         await self._load_logging()
         removed = await ctx.run(self.spool.clean_tmp)
@@ -236,6 +270,9 @@ class FaxService:
             await ctx.emit([NewEvent(EventId.FAXSVC_ENDED, 0, NO_JOB)])
         finally:
             await ctx.bus.close()
+            if self._bridge is not None:
+                await ctx.run(self._bridge.stop)
+                self._bridge = None
             if self.node is not None:  # #18: a clean stop, the node's place given back
                 await self.node.stop()
                 self.node = None

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 
 from lanfax import __version__
@@ -25,6 +26,7 @@ from lanfax.model.errors import FaxError
 from lanfax.service.cluster_settings import NodeSettings
 from lanfax.service.context import ServiceContext
 from lanfax.store.nodes import NodeRecord, NodeRegistry, NodeStart, open_nodes
+from lanfax.store.notify import EVENTS, SETTINGS, PgListener
 
 log = logging.getLogger("lanfax.init")
 
@@ -128,3 +130,54 @@ class NodeKeeper:
         nodes = await self.ctx.run(self.registry.nodes)
         now = self.ctx.clock.now()
         return [n.to_dict(now, self.lease) for n in nodes]
+
+
+class ClusterBridge:
+    """What other nodes commit, heard here (PostgreSQL LISTEN, lanfax.store.notify).
+
+    New events: the event bus reads the store again, so this node's event-stream clients see
+    them. A settings namespace changed: ``on_settings`` is told its name (None: anything may
+    have changed, after a reconnection) and drops or reloads what it cached of it.
+    """
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        url: str,
+        on_settings: Callable[[str | None], None],
+    ) -> None:
+        self.ctx = ctx
+        self._on_settings = on_settings
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pumping = False
+        self._listener = PgListener(url, (EVENTS, SETTINGS), self._heard)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._listener.start()
+
+    def stop(self) -> None:
+        self._listener.stop()
+        self._loop = None
+
+    def _heard(self, channel: str, payload: str | None) -> None:  # the listener's thread
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._on_loop, channel, payload)
+
+    def _on_loop(self, channel: str, payload: str | None) -> None:
+        if channel == EVENTS:
+            if not self._pumping:  # a burst of commits: one read of the store
+                self._pumping = True
+                asyncio.get_running_loop().create_task(self._pump())
+        elif channel == SETTINGS:
+            self._on_settings(payload)
+
+    async def _pump(self) -> None:
+        try:
+            self._pumping = False  # a commit heard from now on pumps again
+            await self.ctx.bus.pump()
+        except FaxError as exc:
+            log.warning("other nodes' events not read: %s", exc)
