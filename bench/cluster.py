@@ -38,6 +38,8 @@ from lanfax.client import Client
 from lanfax.model.codes import EventId
 from lanfax.store import open_store
 
+PROVIDER = "tests.support.testprovider:TestProvider"
+
 
 def _create_database(pg: PgServer, name: str) -> str:
     import psycopg
@@ -53,8 +55,8 @@ def _node_toml(url: str, name: str, index: int) -> str:
     lines = ", ".join(f'{{number = "{index}{k:02d}"}}' for k in range(4))
     return (
         f'[server]\ndatabase = "{url}"\n[node]\nname = "{name}"\n'
-        f'[settings]\nretries = 0\n[[providers]]\ntype = "tests.support.testprovider:TestProvider"\n'
-        f"lines = [{lines}]\n"
+        "[settings]\nretries = 0\n"
+        f'[[providers]]\ntype = "{PROVIDER}"\nlines = [{lines}]\n'
     )
 
 
@@ -80,7 +82,9 @@ def run_size(pg: PgServer, size: int, jobs: int, tiff: Path, work: Path) -> dict
 
         shares = [jobs // size + (1 if i < jobs % size else 0) for i in range(size)]
         began = time.monotonic()
-        threads = [threading.Thread(target=submit, args=(n, k)) for n, k in zip(nodes, shares)]
+        threads = [
+            threading.Thread(target=submit, args=(n, k)) for n, k in zip(nodes, shares, strict=True)
+        ]
         for t in threads:
             t.start()
         for t in threads:
