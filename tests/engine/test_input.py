@@ -173,6 +173,20 @@ def test_exception_inside_a_callback_surfaces_after_the_c_call(docs: dict[str, D
             a.terminate()  # t30_terminate calls the phase E handler synchronously
 
 
+def test_a_callback_failure_is_raised_by_its_own_session_only(docs: dict[str, Doc]) -> None:
+    """Two sessions alive at once: a failure inside one's callback is raised by that one,
+    once, and the other never sees it (each session's callbacks are its own closures; no
+    process-wide list of errors is left for whichever session looks next)."""
+    doc = docs["light_g4"].path
+    with AudioFaxSession(True, tx_file=doc) as a, AudioFaxSession(False, tx_file=doc) as b:
+        a._raw = FaultyList()
+        with pytest.raises(EngineError, match="injected callback failure"):
+            a.terminate()
+        assert a._cb_errors == []  # raised once, not kept for later
+        b.terminate()  # its own phase E handler runs: no error of a's comes out here
+        assert b.done and b.result is not None and not a.done
+
+
 def test_library_load_is_lazy() -> None:
     code = (
         "import lanfax.engine, sys\n"

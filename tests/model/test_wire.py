@@ -126,3 +126,59 @@ def test_every_model_dataclass_field_has_a_wire_form() -> None:
     )
     wire = to_wire(job)
     assert set(wire) == {f.name for f in dataclasses.fields(Job)}
+
+
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 2**40),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.sampled_from(["pending", "PENDING", " in-progress ", "high", "fine", "1", "send"]),
+    st.lists(st.sampled_from(["a", 1, None]), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.sampled_from(["2026-11-21T18:30:00Z", "2026-11-21T18:30:00", "yesterday"]),
+)
+
+
+@given(st.sampled_from([f.name for f in dataclasses.fields(Job)]), _ANY_VALUE)
+def test_compiled_field_decoders_answer_as_the_general_decoder(name: str, value: object) -> None:
+    """from_wire compiles each field's decoder once (for speed); for any value, it returns
+    what the general type dispatch returns, or refuses it with the same message."""
+    import typing
+
+    from lanfax.model import wire
+
+    tp = typing.get_type_hints(Job)[name]
+    decode, _required = wire._decoders(Job)[name]
+
+    def outcome(f: typing.Callable[[], object]) -> tuple[str, object]:
+        try:
+            return ("ok", f())
+        except InvalidInput as exc:
+            return ("refused", str(exc))
+
+    assert outcome(lambda: decode(value, name)) == outcome(lambda: wire._decode(tp, value, name))
+
+
+@given(st.lists(jobs(), max_size=3))
+def test_compiled_encoders_answer_as_the_general_encoder(items: list[Job]) -> None:
+    """to_wire compiles an encoder per type; the wire form is still the rules' (enums by
+    lower-case name, times ISO 8601 UTC with Z, nested dataclasses as objects)."""
+    import enum
+
+    from lanfax.model.wire import datetime_to_wire, enum_to_wire
+
+    def rule(v: object) -> object:
+        if isinstance(v, enum.Enum):
+            return enum_to_wire(v)
+        if isinstance(v, datetime):
+            return datetime_to_wire(v)
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {f.name: rule(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, dict):
+            return {str(k): rule(x) for k, x in v.items()}
+        return v
+
+    for job in items:
+        assert to_wire(job) == rule(job)

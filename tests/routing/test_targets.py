@@ -147,3 +147,75 @@ async def test_a_reply_body_is_never_echoed(
     assert not result.ok and "404" in result.reason
     assert "hunter2" not in result.reason and "admin page" not in result.reason
     assert hook.hits == 1
+
+
+class _RebindingDns(TargetPolicy):
+    """Fault injection (a DNS server that answers differently between the check and the
+    connection, which a real resolver here cannot be made to do on demand): the host-name
+    check sees a public address; the connection then really reaches loopback. The host is
+    "127.1", a name (not an address literal) that the C resolver turns into 127.0.0.1."""
+
+    async def check_host(self, host: str, port: int) -> None:
+        self.refusal(ipaddress.ip_address("93.184.216.34"))  # what the first answer said
+
+
+@pytest.mark.anyio
+async def test_dns_rebinding_to_loopback_is_refused_before_the_hook_is_sent_anything(
+    manager: RoutingManager, builtin: BuiltinRoutes, hook: _Counting, fax_tiff: Path
+) -> None:
+    manager.set_routing_info(
+        WEBHOOK_GUID, 1, {"url": f"http://127.1:{hook.port}/fax", "secret": SECRET}
+    )
+    manager.enable_routing_method(WEBHOOK_GUID, 1, True)
+    builtin.targets = _RebindingDns()
+    outcome = await manager.route_fax(make_fax(7), [fax_tiff], only={WEBHOOK_GUID})
+    result = outcome.result(WEBHOOK_GUID)
+    assert not result.ok and not result.retryable, result
+    assert "it connected to 127.0.0.1 is a loopback address" in result.reason
+    assert hook.hits == 0
+
+
+@pytest.mark.anyio
+async def test_dns_rebinding_of_a_mail_server_is_refused_before_a_command_is_sent(
+    manager: RoutingManager, builtin: BuiltinRoutes, fax_tiff: Path
+) -> None:
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    heard: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"220 mail.example ESMTP\r\n")
+            conn.settimeout(5)
+            try:
+                while data := conn.recv(4096):
+                    heard.append(data)
+            except OSError:
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        manager.set_routing_info(
+            EMAIL_GUID,
+            1,
+            {
+                "to": "office@example.com",
+                "from": "fax@example.com",
+                "smtp_host": "127.1",
+                "smtp_port": port,
+            },
+        )
+        manager.enable_routing_method(EMAIL_GUID, 1, True)
+        builtin.targets = _RebindingDns()
+        outcome = await manager.route_fax(make_fax(7), [fax_tiff], only={EMAIL_GUID})
+        t.join(10)
+    finally:
+        server.close()
+    result = outcome.result(EMAIL_GUID)
+    assert not result.ok and not result.retryable, result
+    assert "refused as a routing target" in result.reason and "loopback" in result.reason
+    assert heard == []  # not even EHLO

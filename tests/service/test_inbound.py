@@ -48,6 +48,8 @@ def test_ring_answer_receive_route(tmp_path: Path, fax_tiff_3: Path) -> None:
             assert rx.device_id == receiver
             assert rx.page_count == 3
             assert rx.remote_ident == sender.tsid  # UseDeviceTsid: the sending line's TSID
+            # The caller's name, when the line tells it (a modem's NAME=), stays on the fax.
+            assert rx.extra["caller_name"] == f"Line {rx.caller_id}"
             received = svc.spool.resolve(rx.document_path)
             assert received.read_bytes() == fax_tiff_3.read_bytes()
             inbox = list(svc.spool.inbox.glob("*.tif"))
@@ -57,6 +59,7 @@ def test_ring_answer_receive_route(tmp_path: Path, fax_tiff_3: Path) -> None:
             kinds = [e.event_id for e in events]
             answered = kinds.index(EventId.ANSWERED)
             assert kinds[:answered].count(EventId.RINGING) == 3
+            assert events[answered].detail["caller_name"] == rx.extra["caller_name"]
             assert EventId.COMPLETED in kinds[answered:]
             # The page data of a received fax is its first page.
             data, width, height = await svc.page_data(rx.job_id)

@@ -8,8 +8,9 @@ Set-up: virtual lines 100 and 101 send, 102 only receives; 102 routes every fax 
 folder and to a web hook (a real HTTP server on loopback). Every job has its own document of
 1-5 pages whose pages differ from every other page of the campaign, so a page found at line
 102 names its job and page. Numbers: mostly ``102``; some ``*31N#102`` (the line drops after
-N pages, the retries resume after the confirmed pages), ``*10`` (busy) and ``*11`` (no
-answer), which end in retries exceeded. RetryDelay 0, so retries follow at once.
+N pages, the retries resume after the confirmed pages), ``*32SS#102`` (a noisy line at 20-30
+dB SNR), ``*10`` (busy) and ``*11`` (no answer), which end in retries exceeded. RetryDelay
+0, so retries follow at once.
 
 Faults: the service is SIGKILLed ``kills`` times at random moments and started again; if a
 small filesystem can be mounted (root), the data directory is a tmpfs that is filled once for
@@ -287,8 +288,12 @@ def _plan(cfg: ChaosConfig, rng: random.Random) -> list[tuple[str, int]]:
     for _ in range(cfg.jobs):
         pages = rng.randint(1, 5)
         r = rng.random()
-        if r < 0.70:
+        if r < 0.62:
             number = "102"
+        elif r < 0.70:
+            # a noisy line (20-30 dB SNR): ECM retransmits, T.30 falls back or fails; a
+            # retry must never store a fax twice
+            number = f"*32{rng.randint(20, 30)}#102"
         elif r < 0.85:
             number = f"*31{rng.randint(1, 2)}#102"
         elif r < 0.93:

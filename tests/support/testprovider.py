@@ -223,7 +223,10 @@ class TestProvider(FaxProvider):
         call_id = f"call-{handle.local_id}-{len(self.calls)}"
         try:
             for ring in range(1, 21):
-                self.callbacks.ring(target, IncomingCall(call_id, handle.local_id, target, ring))
+                call = IncomingCall(
+                    call_id, handle.local_id, target, ring, caller_name=f"Line {handle.local_id}"
+                )
+                self.callbacks.ring(target, call)
                 try:
                     await asyncio.wait_for(asyncio.shield(offer.answered.wait()), 0.01)
                     break

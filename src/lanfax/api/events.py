@@ -39,7 +39,9 @@ def _cursor(after: int | None, last_event_id: str | None) -> int:
 
 #: What a device event (ringing, a call refused by the block list) says about someone
 #: else's call: hidden from a caller who may not see every job (issue #14, item 14).
-_PRIVATE_DETAIL = frozenset({"caller_id", "number", "tsid", "remote_ident", "reason"})
+_PRIVATE_DETAIL = frozenset(
+    {"caller_id", "caller_name", "number", "tsid", "remote_ident", "reason"}
+)
 #: Jobs whose owner one stream remembers (issue #14: the map grew without bound).
 _OWNERS_KEPT = 4096
 

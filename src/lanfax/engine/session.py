@@ -8,10 +8,11 @@ Callback discipline (spandsp calls us back from inside ``fax_tx``/``fax_rx``/...
 
 * callbacks only record what happened (a tuple in ``_raw``) and never call into spandsp;
   the recorded facts are turned into events right after the C call returns;
-* every exception inside a callback is caught and kept, then raised as :class:`EngineError`
-  after the C call returns (cffi would otherwise print it and hand 0 = "OK" to C);
-* the cffi callback objects and the handle that points back at the session stay referenced
-  until the state is freed.
+* every exception inside a callback is caught and kept by the session the callback belongs
+  to, then raised as :class:`EngineError` after that session's C call returns (cffi would
+  otherwise print it and hand 0 = "OK" to C). The callbacks are closures over their session,
+  so an error is never kept where another session (perhaps in another thread) would raise it;
+* the cffi callback objects stay referenced by their session until its state is freed.
 
 A session is used by one thread at a time; different sessions may run in parallel threads
 (cffi releases the GIL during C calls).
@@ -19,7 +20,10 @@ A session is used by one thread at a time; different sessions may run in paralle
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+import struct
 import weakref
 from pathlib import Path
 from typing import Any, Self
@@ -30,7 +34,6 @@ import numpy.typing as npt
 from lanfax.engine import codes as t30codes
 from lanfax.engine._binding import (
     SPAN_LOG_SHOW_PROTOCOL,
-    Spandsp,
     load,
     python_level,
     span_level,
@@ -63,76 +66,36 @@ def modem_from_dcs(fif2: int) -> str:
     return "v27ter"
 
 
-def _record(session: Any, exc: BaseException) -> None:
-    """Keep an exception raised inside a callback, to be raised after the C call returns."""
-    if session is not None:
-        session._cb_errors.append(exc)
-        session._raw.append((_ERR, 0))  # makes the caller look at the session now
-    else:
-        _orphan_errors.append(exc)
-
-
-#: Exceptions from callbacks that could not even find their session (should never happen).
-_orphan_errors: list[BaseException] = []
-
-
-class _Callbacks:
-    """The process-wide C callbacks; each finds its session through ``user_data``."""
-
-    def __init__(self, sp: Spandsp) -> None:
-        ffi = sp.ffi
-        from_handle = ffi.from_handle
-
-        def phase_b(_s: Any, user_data: Any, result: int) -> int:
-            session = None
-            try:
-                session = from_handle(user_data)
-                session._raw.append((_B, result))
-            except BaseException as exc:
-                _record(session, exc)
-            return 0
-
-        def phase_d(_s: Any, user_data: Any, result: int) -> int:
-            session = None
-            try:
-                session = from_handle(user_data)
-                session._raw.append((_D, result))
-            except BaseException as exc:
-                _record(session, exc)
-            return 0
-
-        def phase_e(_s: Any, user_data: Any, code: int) -> None:
-            session = None
-            try:
-                session = from_handle(user_data)
-                session._raw.append((_E, code))
-            except BaseException as exc:
-                _record(session, exc)
-
-        def frame(_s: Any, user_data: Any, _direction: int, msg: Any, length: int) -> None:
-            # Only the DCS matters: it names the modem actually used for the pages.
-            session = None
-            try:
-                if length >= 5 and (msg[2] & 0xFE) == _T30_DCS:
-                    session = from_handle(user_data)
-                    session._raw.append((_DCS, msg[4]))
-            except BaseException as exc:
-                _record(session, exc)
-
-        self.phase_b = ffi.callback("t30_phase_b_handler_t *", phase_b)
-        self.phase_d = ffi.callback("t30_phase_d_handler_t *", phase_d)
-        self.phase_e = ffi.callback("t30_phase_e_handler_t *", phase_e)
-        self.frame = ffi.callback("t30_real_time_frame_handler_t *", frame)
-
-
-_callbacks: _Callbacks | None = None
-
-
-def _get_callbacks(sp: Spandsp) -> _Callbacks:
-    global _callbacks
-    if _callbacks is None:
-        _callbacks = _Callbacks(sp)
-    return _callbacks
+def tiff_pages_on_disk(path: Path) -> int:
+    """How many pages of a TIFF are on disk whole enough to read: directories reachable from
+    the header that lie inside the file and carry an image width (spandsp's TIFF writer
+    reports no write error; a page it could not write leaves no such directory). Reads the
+    directories only, not the image data."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(8)
+            if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+                return 0
+            order = "<" if head[:2] == b"II" else ">"
+            (offset,) = struct.unpack_from(order + "I", head, 4)
+            pages = 0
+            seen: set[int] = set()
+            while offset and offset not in seen and offset + 2 <= size:
+                seen.add(offset)
+                f.seek(offset)
+                (count,) = struct.unpack(order + "H", f.read(2))
+                table = f.read(12 * count + 4)
+                if count == 0 or len(table) < 12 * count + 4:
+                    break
+                tags = {struct.unpack_from(order + "H", table, 12 * i)[0] for i in range(count)}
+                if 256 not in tags:
+                    break
+                pages += 1
+                (offset,) = struct.unpack_from(order + "I", table, 12 * count)
+            return pages
+    except OSError:
+        return 0
 
 
 class FaxSession:
@@ -178,8 +141,6 @@ class FaxSession:
         self._sp = sp
         self._ffi = sp.ffi
         self._lib = sp.lib
-        self._cbs = _get_callbacks(sp)
-        self._handle = self._ffi.new_handle(self)
         self._raw: list[tuple[int, int]] = []
         self._cb_errors: list[BaseException] = []
         self._out: list[Packet] = []
@@ -188,6 +149,10 @@ class FaxSession:
         self._samples = 0
         self._last_activity = 0
         self._pages_reported = 0
+        #: Set when a received page did not reach the file (disk full): the call is ended
+        #: before the page is confirmed, so the sender keeps it for its next attempt.
+        self._write_error = ""
+        self._pages_stored = 0
         self._modem = ""
         self._terminated = False
         self.result: SessionResult | None = None
@@ -226,11 +191,64 @@ class FaxSession:
             lib.t30_set_tx_file(t30, tx_raw, opts.first_page - 1, -1)
         if rx_raw is not None:
             lib.t30_set_rx_file(t30, rx_raw, -1)
-        cbs, handle = self._cbs, self._handle
-        lib.t30_set_phase_b_handler(t30, cbs.phase_b, handle)
-        lib.t30_set_phase_d_handler(t30, cbs.phase_d, handle)
-        lib.t30_set_phase_e_handler(t30, cbs.phase_e, handle)
-        lib.t30_set_real_time_frame_handler(t30, cbs.frame, handle)
+        phase_b, phase_d, phase_e, frame = self._t30_callbacks()
+        null = self._ffi.NULL
+        lib.t30_set_phase_b_handler(t30, phase_b, null)
+        lib.t30_set_phase_d_handler(t30, phase_d, null)
+        lib.t30_set_phase_e_handler(t30, phase_e, null)
+        lib.t30_set_real_time_frame_handler(t30, frame, null)
+
+    def _t30_callbacks(self) -> tuple[Any, Any, Any, Any]:
+        """This session's T.30 callbacks (phase B, D, E, real-time frames): closures over
+        the session, so what they record, failures included, is this session's alone."""
+        ffi = self._ffi
+        session = self
+
+        def phase_b(_s: Any, _user_data: Any, result: int) -> int:
+            try:
+                session._raw.append((_B, result))
+            except BaseException as exc:
+                session._callback_failed(exc)
+            return 0
+
+        def phase_d(_s: Any, _user_data: Any, result: int) -> int:
+            try:
+                session._raw.append((_D, result))
+            except BaseException as exc:
+                session._callback_failed(exc)
+            return 0
+
+        def phase_e(_s: Any, _user_data: Any, code: int) -> None:
+            try:
+                session._raw.append((_E, code))
+            except BaseException as exc:
+                session._callback_failed(exc)
+
+        def frame(_s: Any, _user_data: Any, _direction: int, msg: Any, length: int) -> None:
+            # Only the DCS matters: it names the modem actually used for the pages.
+            try:
+                if length >= 5 and (msg[2] & 0xFE) == _T30_DCS:
+                    session._raw.append((_DCS, msg[4]))
+            except BaseException as exc:
+                session._callback_failed(exc)
+
+        callbacks = (
+            ffi.callback("t30_phase_b_handler_t *", phase_b),
+            ffi.callback("t30_phase_d_handler_t *", phase_d),
+            ffi.callback("t30_phase_e_handler_t *", phase_e),
+            ffi.callback("t30_real_time_frame_handler_t *", frame),
+        )
+        self._keep.extend(callbacks)
+        return callbacks
+
+    def _callback_failed(self, exc: BaseException) -> None:
+        """Keep an exception raised inside one of our callbacks, to be raised after the C
+        call returns; the marker in ``_raw`` makes every caller look at the session now."""
+        self._cb_errors.append(exc)
+        # If ``_raw`` itself is what failed, the error is kept all the same: every check
+        # after a C call looks at ``_cb_errors`` too.
+        with contextlib.suppress(Exception):
+            self._raw.append((_ERR, 0))
 
     def _setup_logging(self) -> None:
         level = self.options.log_level
@@ -307,9 +325,8 @@ class FaxSession:
 
     def _after(self) -> None:
         """Turn what the callbacks recorded during the last C call into events."""
-        if self._cb_errors or _orphan_errors:
-            errors = self._cb_errors or _orphan_errors
-            exc = errors.pop(0)
+        if self._cb_errors:
+            exc = self._cb_errors.pop(0)
             self._raw.clear()
             raise EngineError(f"a spandsp callback failed: {exc!r}") from exc
         # Copy-and-clear (not rebind): the loopback's hot loop holds a reference to _raw.
@@ -329,6 +346,10 @@ class FaxSession:
             elif kind == _E and self.result is None:
                 self.result = self._build_result(value)
                 self._events.append(PhaseE(self.line_seconds, value, self.result.text))
+        if self._write_error and not self._terminated and self.result is None:
+            self._terminated = True
+            self._lib.t30_terminate(self._t30)
+            self._after()
 
     def _remote_ident(self) -> str:
         ptr = self._lib.t30_get_rx_ident(self._t30)
@@ -352,6 +373,15 @@ class FaxSession:
         # page once, when the count moves.
         if page > self._pages_reported:
             self._pages_reported = page
+            if self.rx_file is not None and not self._write_error:
+                stored = tiff_pages_on_disk(self.rx_file)
+                if stored < page:
+                    self._write_error = (
+                        f"page {page} could not be written to {self.rx_file.name} (is the"
+                        " disk full?): the call was ended before it was confirmed"
+                    )
+                    return
+                self._pages_stored = stored
             self._events.append(
                 PageDone(self.line_seconds, page, fcf, self._frametype(fcf), stats.bad_rows)
             )
@@ -362,7 +392,10 @@ class FaxSession:
         ptr = self._lib.t30_completion_code_to_str(code)
         text = row.text if ptr == self._ffi.NULL else self._ffi.string(ptr).decode("ascii")
         status = row.status(self.calling)
-        pages_any = stats.pages_tx or stats.pages_rx
+        pages_rx = stats.pages_rx
+        if self._write_error:
+            text, pages_rx = self._write_error, min(pages_rx, self._pages_stored)
+        pages_any = stats.pages_tx or pages_rx
         return SessionResult(
             code=code,
             text=text,
@@ -370,7 +403,7 @@ class FaxSession:
             provider_status=status,
             failure=t30codes.failure_class(code, calling=self.calling),
             pages_tx=stats.pages_tx,
-            pages_rx=stats.pages_rx,
+            pages_rx=pages_rx,
             bit_rate=stats.bit_rate if self._modem else 0,
             ecm=bool(stats.error_correcting_mode) and bool(self._modem),
             compression=_ENCODING_NAMES.get(stats.encoding, "") if pages_any else "",

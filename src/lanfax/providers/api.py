@@ -173,6 +173,8 @@ class IncomingCall:
     called_number: str = ""
     #: Rings so far, counting this one.
     ring_count: int = 1
+    #: The caller's name when the line tells it (a modem's ``NAME=``), else "".
+    caller_name: str = ""
 
 
 class JobHandle(Protocol):

@@ -9,9 +9,11 @@ unspecified) unless an administrator allowed its network (``[routing.builtin]
 allow_networks``, CIDR strings such as ``"10.20.0.0/16"``).
 
 The decision is a pure function of the address (:meth:`TargetPolicy.refusal`);
-:meth:`TargetPolicy.check_host` resolves a host name and checks every address it has. (The
-connection then resolves the name again: a DNS server that answers differently in between
-is not defended against here; pin such hosts in /etc/hosts or allow their network.)
+:meth:`TargetPolicy.check_host` resolves a host name and checks every address it has, before
+anything is sent, for a clear message; and :meth:`TargetPolicy.check_peer` checks the address
+the connection actually reached, before a byte of the request is written (the web hook's
+httpx trace, the mail route's socket), so a DNS server that answers differently between the
+check and the connection (DNS rebinding) gains nothing.
 """
 
 from __future__ import annotations
@@ -83,6 +85,24 @@ class TargetPolicy:
             if any(mapped in net for net in self.allowed if net.version == 4):
                 return None
         return f"{ip} is {kind}"
+
+    def check_peer(self, host: str, peer: object) -> None:
+        """AccessDenied when a connection to ``host`` reached an address this policy refuses
+        (``peer`` is the socket's peer address: a tuple whose first item is the IP)."""
+        try:
+            raw = peer[0] if isinstance(peer, tuple) else peer
+            ip = ipaddress.ip_address(str(raw).split("%")[0])
+        except ValueError:
+            raise AccessDenied(
+                f"{host}: the connection's address {peer!r} cannot be checked",
+                hint="routing targets must be reached over IP",
+            ) from None
+        why = self.refusal(ip)
+        if why is not None:
+            raise AccessDenied(
+                f"{host} is refused as a routing target: it connected to {why}",
+                hint=f"an administrator may allow its network with {SETTING}",
+            )
 
     async def check_host(self, host: str, port: int) -> None:
         """AccessDenied naming the address and the setting when ``host`` is, or resolves to,

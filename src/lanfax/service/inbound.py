@@ -90,6 +90,8 @@ class InboundPipeline:
         #: reported and as committed.
         self._progress: dict[int, tuple[int, bool]] = {}
         self._progress_written: dict[int, tuple[int, bool]] = {}
+        #: A receive job's extra when it was created (the progress write keeps it).
+        self._extra: dict[int, dict[str, Any]] = {}
         self._progress_lock = asyncio.Lock()
         self._stopping = False
         #: Free space the received faxes' disk must keep for a call to be answered.
@@ -137,7 +139,8 @@ class InboundPipeline:
                         EventId.RINGING,
                         dev.device_id,
                         NO_JOB,
-                        {"caller_id": call.caller_id, "rings": rings},
+                        {"caller_id": call.caller_id, "rings": rings}
+                        | ({"caller_name": call.caller_name} if call.caller_name else {}),
                     )
                 ]
             ),
@@ -207,7 +210,7 @@ class InboundPipeline:
             pages, last = mark
             changes: dict[str, object] = {"pages_done": pages, "page_count": pages}
             if last:
-                changes["extra"] = {"last_page": True}
+                changes["extra"] = {**self._extra.get(job_id, {}), "last_page": True}
             try:
                 await self.ctx.update_job(JobChange(job_id, changes, expect=_RUNNING))
             except FaxError as exc:
@@ -232,11 +235,21 @@ class InboundPipeline:
                 recipient_number=dev.port.csid or dev.offered.number,
                 recipient_name=dev.port.device_name,
                 routing_string=call.called_number,
+                extra={"caller_name": call.caller_name} if call.caller_name else {},
             )
             (job,) = await ctx.add_jobs(
                 [draft],
-                [NewEvent(EventId.ANSWERED, dev.device_id, 0, {"caller_id": call.caller_id})],
+                [
+                    NewEvent(
+                        EventId.ANSWERED,
+                        dev.device_id,
+                        0,
+                        {"caller_id": call.caller_id}
+                        | ({"caller_name": call.caller_name} if call.caller_name else {}),
+                    )
+                ],
             )
+            self._extra[job.job_id] = dict(job.extra)
             path = ctx.spool.received_path(job.job_id)
             dev.job_id = job.job_id
             dev.set_live(
@@ -270,6 +283,7 @@ class InboundPipeline:
             if job is not None:
                 self._progress.pop(job.job_id, None)
                 self._progress_written.pop(job.job_id, None)
+                self._extra.pop(job.job_id, None)
             if dev.handle is not None:
                 try:
                     await dev.provider.end_job(dev.handle)

@@ -402,33 +402,41 @@ class Submitter:
         if not staged:
             raise InvalidInput("no document was sent", hint="add at least one file part")
         if len(staged) == 1:
-            ready = await ctx.run(_ready_or_none, staged[0])
+            # One trip to the thread pool for the whole fast path (tags, every page, commit):
+            # each trip costs more than the checks on a small fax (#19).
+            ready = await ctx.run(self._take_ready, staged[0], final)
             if ready is not None:
-                _check_pages(ready.pages, self.limits)
-                # Every page, not only the first: its length and its coded data (#14).
-                bad = await ctx.run(docs.check_fax_pages, staged[0], MAX_LENGTH[ready.resolution])
-                if bad is not None and "rows" in bad[1]:
-                    ready = None  # too long: the converter fits it to paper, as for page 1
-                elif bad is not None:
-                    raise DocumentError(
-                        f"page {bad[0]} of the TIFF: {bad[1]}",
-                        hint="send the original document (PDF, image), or a TIFF that"
-                        " tiffinfo -D reads without errors",
-                    )
-            if ready is not None:
-                await ctx.run(ctx.spool.commit_file, staged[0], final)
-                return ConversionResult(
-                    final,
-                    ready.pages,
-                    ready.width,
-                    ready.height,
-                    ready.resolution,
-                    ready.compression,
-                    ready.size,
-                )
+                return ready
         result = await self._in_pool(_convert, list(staged), final, resolution, self.limits)
         await ctx.run(_finish_file, final)
         return result
+
+    def _take_ready(self, staged: Path, final: Path) -> ConversionResult | None:
+        """A TIFF Class F moved to ``final`` as it is (durably), or None: convert it."""
+        ready = _ready_or_none(staged)
+        if ready is None:
+            return None
+        _check_pages(ready.pages, self.limits)
+        # Every page, not only the first: its length and its coded data (#14).
+        bad = docs.check_fax_pages(staged, MAX_LENGTH[ready.resolution])
+        if bad is not None and "rows" in bad[1]:
+            return None  # too long: the converter fits it to paper, as for page 1
+        if bad is not None:
+            raise DocumentError(
+                f"page {bad[0]} of the TIFF: {bad[1]}",
+                hint="send the original document (PDF, image), or a TIFF that"
+                " tiffinfo -D reads without errors",
+            )
+        self.ctx.spool.commit_file(staged, final)
+        return ConversionResult(
+            final,
+            ready.pages,
+            ready.width,
+            ready.height,
+            ready.resolution,
+            ready.compression,
+            ready.size,
+        )
 
     async def submit(
         self,

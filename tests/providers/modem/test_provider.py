@@ -35,13 +35,19 @@ ANSWERS = {
 class ScriptedModem:
     """The far side of a pty answering AT commands (on the event loop)."""
 
-    def __init__(self, answers: dict[str, str] | None = None, silent: bool = False) -> None:
+    def __init__(
+        self,
+        answers: dict[str, str] | None = None,
+        silent: bool = False,
+        refuse: frozenset[str] = frozenset(),
+    ) -> None:
         self.master, slave = pty.openpty()
         ttymod.setraw(slave)
         self.path = os.ttyname(slave)
         self._slave = slave  # kept open so the pty stays up
         self.answers = dict(ANSWERS if answers is None else answers)
         self.silent = silent
+        self.refuse = refuse  # commands answered ERROR
         self.commands: list[str] = []
         self._line = bytearray()
         os.set_blocking(self.master, False)
@@ -66,7 +72,9 @@ class ScriptedModem:
                 self._line.clear()
                 if cmd:
                     self.commands.append(cmd)
-                    if not self.silent:
+                    if cmd in self.refuse:
+                        self.send("ERROR")
+                    elif not self.silent:
                         if cmd in self.answers:
                             self.send(self.answers[cmd])
                         self.send("OK")
@@ -100,6 +108,9 @@ def test_entry_point_and_config() -> None:
         {"devices": ["/dev/ttyACM0", "/dev/ttyS0"], "dial": "pulse", "rings": 3, "flow": "xonxoff"}
     )
     assert cfg.devices == ("/dev/ttyACM0", "/dev/ttyS0") and cfg.pulse and cfg.rings == 3
+    assert cfg.country == ""
+    assert parse_config({"device": "/dev/x", "country": " b5"}).country == "B5"
+    assert parse_config({"device": "/dev/x", "country": "0x04"}).country == "04"
     for bad, word in [
         ({}, "no device"),
         ({"device": "ttyS0"}, "tty path"),
@@ -110,6 +121,9 @@ def test_entry_point_and_config() -> None:
         ({"device": "/dev/x", "colour": 1}, "unknown key"),
         ({"device": "/dev/x", "dial_prefix": "9;"}, "dial_prefix"),
         ({"devices": ["/dev/x", "/dev/x"]}, "twice"),
+        ({"device": "/dev/x", "country": "Germany"}, "T.35 country code"),
+        ({"device": "/dev/x", "country": "B55"}, "T.35 country code"),
+        ({"device": "/dev/x", "country": 181}, "not text"),
     ]:
         with pytest.raises(ConfigError, match=word):
             parse_config(bad)
@@ -250,6 +264,7 @@ def test_rings_and_caller_id(lock_dir: Path, modems: list[ScriptedModem], tmp_pa
     [rings] = h.rings.values()
     assert [r.ring_count for r in rings] == [1, 2]
     assert rings[0].caller_id == "5550100"
+    assert rings[0].caller_name == "Front desk"
     assert rings[0].call_id == rings[1].call_id
 
 
@@ -282,3 +297,37 @@ def test_manual_answer_refuses_to_pick_up(
     status, text = run(scenario())
     assert status is ProviderStatus.LINE_UNAVAILABLE and "manually" in text
     assert "ATA" not in m.commands
+
+
+@pytest.mark.parametrize("has_gci", [True, False])
+def test_country_is_set_with_gci_and_a_modem_without_it_still_works(
+    lock_dir: Path, modems: list[ScriptedModem], tmp_path: Path, has_gci: bool
+) -> None:
+    """``country`` sends AT+GCI=<T.35 code> at start and shows what the modem then says; a
+    modem that answers ERROR is noted on the device and used as it is."""
+    if has_gci:
+        m = ScriptedModem({**ANSWERS, "AT+GCI?": "+GCI: B4"})
+    else:
+        m = ScriptedModem(refuse=frozenset({"AT+GCI=B4"}))
+    modems.append(m)
+
+    async def scenario() -> dict[str, object]:
+        m.attach()
+        h = Harness(tmp_path)
+        p = ModemProvider()
+        await h.add(p, {"device": m.path, "flow": "none", "command_timeout": 0.5, "country": "b4"})
+        try:
+            return dict(p.virtual_devices()[0].capabilities)
+        finally:
+            await p.shutdown()
+            m.detach()
+
+    caps = run(scenario())
+    assert "AT+GCI=B4" in m.commands
+    assert "error" not in caps and caps["modulations"]  # the modem is in use either way
+    if has_gci:
+        assert caps["country"] == "B4" and "country_error" not in caps
+        assert m.commands.index("AT+GCI=B4") < m.commands.index("AT+FCLASS=1")
+    else:
+        assert "country" not in caps
+        assert "ERROR to AT+GCI=B4" in str(caps["country_error"])

@@ -21,6 +21,7 @@ import enum
 import hashlib
 from dataclasses import dataclass
 
+from lanfax.model.errors import ProviderError
 from lanfax.providers.iax2.events import (
     Accepted,
     Answered,
@@ -41,7 +42,6 @@ from lanfax.providers.iax2.frames import (
     AuthMethod,
     Cause,
     ControlCommand,
-    FrameError,
     FrameType,
     FullFrame,
     IaxCommand,
@@ -54,7 +54,7 @@ from lanfax.providers.iax2.frames import (
     increments_sequence,
 )
 
-__all__ = ["CallState", "Iax2Call", "Timers"]
+__all__ = ["CallState", "Iax2Call", "IllegalAction", "Timers"]
 
 #: Formats lanfax can carry fax audio in, best first (slinear is lossless).
 AUDIO_FORMATS = (MediaFormat.SLINEAR, MediaFormat.ULAW, MediaFormat.ALAW)
@@ -68,6 +68,13 @@ CAUSE_TEXT: dict[int, str] = {
     Cause.NO_CIRCUIT_AVAILABLE: "No circuit available",
     Cause.TEMPORARY_FAILURE: "Temporary failure",
 }
+
+
+class IllegalAction(ProviderError):
+    """The owner asked a call (or a set-up core) for something its state does not allow: a
+    bug in the owner, never a network condition (h11's ``LocalProtocolError``)."""
+
+    code = "iax2-illegal-action"
 
 
 class CallState(enum.Enum):
@@ -239,7 +246,10 @@ class Iax2Call:
     ) -> None:
         """Send NEW (outgoing calls only)."""
         if not self.outgoing or self.state is not CallState.DIALING or self._new_ies is not None:
-            raise FrameError("dial() is for a new outgoing call only")
+            raise IllegalAction(
+                f"dial() is for a new outgoing call only, not an {self._kind()}",
+                hint="create a call with Endpoint.new_call and dial it once",
+            )
         capability = 0
         for f in self.formats:
             capability |= f
@@ -259,18 +269,21 @@ class Iax2Call:
     def accept(self, now: float, *, ring: bool = True) -> None:
         """Take an offered call: ACCEPT with the chosen format, then RINGING."""
         if self.state is not CallState.OFFERED:
-            return
+            raise IllegalAction(f"accept() on an {self._kind()}", hint="accept an offered call")
         self.state = CallState.ACCEPTED
         self._iax(now, IaxCommand.ACCEPT, (Ie.FORMAT, self.media_format))
         if ring:
             self._send(now, FrameType.CONTROL, ControlCommand.RINGING)
 
     def answer(self, now: float) -> list[CallEvent]:
-        """Pick up an accepted incoming call (CONTROL/ANSWER); media may flow after this."""
+        """Pick up an offered or accepted incoming call (CONTROL/ANSWER); media may flow
+        after this."""
+        if self.outgoing or self.state not in (CallState.OFFERED, CallState.ACCEPTED):
+            raise IllegalAction(
+                f"answer() on an {self._kind()}", hint="answer an incoming call before it ends"
+            )
         if self.state is CallState.OFFERED:
             self.accept(now, ring=False)
-        if self.state is not CallState.ACCEPTED:
-            return []
         self.state = CallState.UP
         self._send(now, FrameType.CONTROL, ControlCommand.ANSWER)
         return [Answered()]
@@ -284,7 +297,10 @@ class Iax2Call:
         self.state = CallState.HANGING_UP
 
     def hangup(self, now: float, cause: int = Cause.NORMAL_CLEARING) -> None:
-        """End the call (HANGUP with a cause); the call closes when the peer ACKs it."""
+        """End the call (HANGUP with a cause); the call closes when the peer ACKs it.
+
+        Always allowed: once the call is ending or over it does nothing, because both ends
+        may hang up at once and an owner cleaning up cannot know who was first."""
         if self.state in (CallState.HANGING_UP, CallState.CLOSED):
             return
         if self.state is CallState.DIALING and self.remote_call == 0:
@@ -298,7 +314,8 @@ class Iax2Call:
     def send_voice(self, now: float, payload: bytes, samples: int) -> None:
         """One voice frame (``samples`` long, in :attr:`media_format`): a mini frame, or a
         full VOICE frame for the first one and whenever the timestamp's top 16 bits change
-        (a mini frame carries only the low 16)."""
+        (a mini frame carries only the low 16). Dropped unless the call is up: the media
+        runs on its own clock and may tick once more after the far end hung up."""
         if self.state is not CallState.UP:
             return
         if self._voice_ts is None:
@@ -312,6 +329,9 @@ class Iax2Call:
             self._send(now, FrameType.VOICE, self.media_format, data=payload, timestamp=ts)
         else:
             self._outbox.append(encode(MiniFrame(self.local_call, ts & 0xFFFF, payload)))
+
+    def _kind(self) -> str:
+        return f"{'outgoing' if self.outgoing else 'incoming'} call that is {self.state.value}"
 
     # -- timers -----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from lanfax.engine.events import PageDone, PhaseB, SessionEvent
 from lanfax.providers.common import ProviderJob, receiving_status, sending_status
 from lanfax.providers.iax2.call import Iax2Call
+from lanfax.providers.iax2.callsetup import Dialer, Ringer
 from lanfax.providers.iax2.events import CallEvent, Incoming
 from lanfax.providers.iax2.media import VoicePump
 
@@ -38,11 +39,16 @@ class Line:
 
 
 class CallCtx:
-    """What the provider keeps per IAX2 call: its events and, once up, its media."""
+    """What the provider keeps per IAX2 call: its set-up core until the answer, its events
+    and, once up, its media."""
 
     def __init__(self, call: Iax2Call) -> None:
         self.call = call
         self.queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+        self.dialer: Dialer | None = None
+        #: An incoming call's ring core, and the timer that wakes it for the next ring.
+        self.ringer: Ringer | None = None
+        self.ring_timer: asyncio.TimerHandle | None = None
         self.pump: VoicePump | None = None
         self.incoming: Incoming | None = None
         self.line: Line | None = None

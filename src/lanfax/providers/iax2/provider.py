@@ -5,9 +5,16 @@ them and this module does the I/O: a datagram protocol feeds it, one timer drive
 retransmissions and keep-alives, and each connected call runs a
 :class:`~.media.VoicePump` (spandsp's audio terminal, paced at 20 ms).
 
+Until the answer, the decisions are the sans-IO cores' of :mod:`.callsetup`; this adapter
+feeds them the call's events and the loop's time, and does what their actions say.
+
 Outgoing: NEW → ACCEPT (or AUTHREQ → AUTHREP, or REJECT) → RINGING → ANSWER → fax → HANGUP.
+:meth:`Iax2Provider.send` waits for the call's next event, the job's abort, or the
+:class:`~.callsetup.Dialer`'s deadline (the answer timeout), whichever comes first.
 Incoming: NEW → ACCEPT + RINGING; the device rings (``callbacks.ring`` every
-``ring_interval``) until the service calls :meth:`Iax2Provider.receive`, which answers.
+``ring_interval``) until the service calls :meth:`Iax2Provider.receive`, which answers. The
+:class:`~.callsetup.Ringer` is fed from the datagram callback and woken by one timer at its
+deadline: no task runs while a line rings.
 
 How a call that did not complete is reported (FS_* statuses):
 
@@ -56,6 +63,17 @@ from lanfax.providers.common import (
     session_options,
 )
 from lanfax.providers.iax2.call import AUDIO_FORMATS, CallState, Iax2Call
+from lanfax.providers.iax2.callsetup import (
+    Connected,
+    Dialer,
+    Failed,
+    Note,
+    Ring,
+    RingEnded,
+    Ringer,
+    RingHeard,
+    SetupAction,
+)
 from lanfax.providers.iax2.channels import (
     CallCtx,
     Iax2Job,
@@ -66,22 +84,8 @@ from lanfax.providers.iax2.channels import (
 from lanfax.providers.iax2.config import Iax2Config, parse_config
 from lanfax.providers.iax2.connected import run_fax
 from lanfax.providers.iax2.endpoint import Address, Endpoint
-from lanfax.providers.iax2.events import (
-    Accepted,
-    Answered,
-    Audio,
-    Busy,
-    CallEvent,
-    Closed,
-    Congestion,
-    HungUp,
-    Incoming,
-    LinkLost,
-    Rejected,
-    Ringing,
-)
+from lanfax.providers.iax2.events import Audio, CallEvent, Closed, Incoming
 from lanfax.providers.iax2.frames import Cause, MediaFormat
-from lanfax.providers.iax2.outcome import signalling_outcome
 from lanfax.providers.iax2.transport import Iax2Transport
 
 __all__ = ["Iax2Job", "Iax2Provider"]
@@ -103,6 +107,8 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
         self._net: Iax2Transport | None = None
         self._ctx: dict[int, CallCtx] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Set when no call is waiting for the ACK of our HANGUP (shutdown waits on it).
+        self._settled: asyncio.Event | None = None
 
     # -- FaxDevInitialize / VirtualDeviceCreation / Shutdown -------------------------------
 
@@ -154,19 +160,29 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
         loop = self._loop
         if ep is not None and loop is not None:
             now = loop.time()
+            for line in self._lines.values():
+                ctx = line.ringing
+                if ctx is not None and ctx.ringer is not None and ctx.ringer.ringing:
+                    self._ring_actions(line, ctx, ctx.ringer.stop(now, Cause.NORMAL_CLEARING))
             for call in ep.calls:
                 call.hangup(now)
             self._flush()
-            # Give the peer a moment to acknowledge our HANGUPs.
-            for _ in range(20):
-                if not any(c.state is CallState.HANGING_UP for c in ep.calls):
-                    break
-                await asyncio.sleep(0.05)
-        for task in list(self._tasks):
+            # Give the peer a moment (one second) to acknowledge our HANGUPs; a peer that is
+            # gone never will, and the calls are over here either way.
+            self._settled = asyncio.Event()
+            self._check_settled()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), 1.0)
+            self._settled = None
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        # A task that failed (rather than being cancelled here) is a bug worth a log line.
+        for task, outcome in zip(
+            tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True
+        ):
+            if isinstance(outcome, Exception):
+                _log.error("iax2 task %s failed: %r", task.get_name(), outcome, exc_info=outcome)
         if self._net is not None:
             self._net.close()
         self._net = None
@@ -175,7 +191,16 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
         if self._net is not None:
             self._net.flush()
 
+    def _check_settled(self) -> None:
+        ep = self._endpoint
+        if self._settled is None or ep is None:
+            return
+        if not any(c.state is CallState.HANGING_UP for c in ep.calls):
+            self._settled.set()
+
     def _dispatch(self, call: Iax2Call, event: CallEvent) -> None:
+        if isinstance(event, Closed):
+            self._check_settled()
         ctx = self._ctx.get(call.local_call)
         if ctx is None:
             if isinstance(event, Incoming):
@@ -187,13 +212,15 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
             return
         if isinstance(event, Closed):
             self._ctx.pop(call.local_call, None)
+        ringer = ctx.ringer
+        if ringer is not None and ringer.ringing and ctx.line is not None:
+            self._ring_actions(ctx.line, ctx, ringer.event(event, self._now()))
+            return
         ctx.queue.put_nowait(event)
 
     # -- incoming calls -----------------------------------------------------------------------
 
     def _offer(self, call: Iax2Call, incoming: Incoming) -> None:
-        loop = self._loop
-        assert loop is not None
         free = next(
             (
                 line
@@ -203,15 +230,15 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
             None,
         )
         if free is None or not self._running:
-            call.reject(loop.time(), Cause.USER_BUSY)
+            call.reject(self._now(), Cause.USER_BUSY)
             self._log_all(logging.INFO, f"incoming call from {incoming.calling_number!r}: busy")
             return
         ctx = CallCtx(call)
         ctx.incoming = incoming
         ctx.line = free
+        ctx.ringer = Ringer(call, ring_interval=self.config.ring_interval)
         self._ctx[call.local_call] = ctx
         free.ringing = ctx
-        call.accept(loop.time())
         self._cb().log(
             free.local_id,
             logging.INFO,
@@ -219,44 +246,50 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
             f" ({incoming.calling_name!r}) to {incoming.called_number!r},"
             f" format {MediaFormat(incoming.media_format).name}",
         )
-        self._spawn(self._ring(free, ctx), f"iax2 ring {call.local_call}")
+        self._ring_actions(free, ctx, ctx.ringer.start(self._now()))
 
-    async def _ring(self, line: Line, ctx: CallCtx) -> None:
-        assert ctx.incoming is not None
-        ring = 0
+    def _ring_actions(self, line: Line, ctx: CallCtx, actions: list[SetupAction]) -> None:
+        """Do what the ring core asked, then sleep until its next deadline."""
+        assert ctx.incoming is not None and ctx.ringer is not None
         call_id = f"iax2-{ctx.call.local_call}"
-        try:
-            while ctx.call.state is CallState.ACCEPTED and line.ringing is ctx and self._running:
-                ring += 1
-                self._cb().ring(
-                    line.local_id,
-                    IncomingCall(
-                        call_id, ctx.incoming.calling_number, ctx.incoming.called_number, ring
-                    ),
+        todo = list(actions)
+        while todo:
+            action = todo.pop(0)
+            if isinstance(action, Ring):
+                ring = IncomingCall(
+                    call_id,
+                    ctx.incoming.calling_number,
+                    ctx.incoming.called_number,
+                    action.count,
+                    caller_name=ctx.incoming.calling_name,
                 )
-                gone = False
-                deadline = asyncio.get_running_loop().time() + self.config.ring_interval
-                while not gone:
-                    timeout = deadline - asyncio.get_running_loop().time()
-                    if timeout <= 0 or line.ringing is not ctx:
-                        break
-                    try:
-                        event = await asyncio.wait_for(ctx.queue.get(), timeout)
-                    except TimeoutError:
-                        break
-                    gone = isinstance(event, HungUp | LinkLost | Closed)
-                if gone:
-                    break
-        finally:
-            if line.ringing is ctx:
-                # Never answered: the caller went away (or we are stopping).
-                line.ringing = None
+                try:
+                    self._cb().ring(line.local_id, ring)
+                except Exception:
+                    _log.exception("%s: the ring callback failed; not answering", line.label)
+                    if ctx.ringer.ringing:
+                        todo += ctx.ringer.stop(self._now(), Cause.NO_ANSWER)
+            elif isinstance(action, RingEnded):
+                if line.ringing is ctx:
+                    line.ringing = None
                 self._ctx.pop(ctx.call.local_call, None)
-                if self._running and ctx.call.state is not CallState.CLOSED:
-                    ctx.call.hangup(asyncio.get_running_loop().time(), Cause.NO_ANSWER)
-                    self._flush()
                 if self._callbacks is not None:
                     self._callbacks.call_ended(line.local_id, call_id)
+        self._flush()
+        self._arm_ring(line, ctx)
+
+    def _arm_ring(self, line: Line, ctx: CallCtx) -> None:
+        if ctx.ring_timer is not None:
+            ctx.ring_timer.cancel()
+            ctx.ring_timer = None
+        deadline = ctx.ringer.next_deadline() if ctx.ringer is not None else None
+        if deadline is not None and self._loop is not None:
+            ctx.ring_timer = self._loop.call_at(deadline, self._ring_due, line, ctx)
+
+    def _ring_due(self, line: Line, ctx: CallCtx) -> None:
+        ctx.ring_timer = None
+        if ctx.ringer is not None:
+            self._ring_actions(line, ctx, ctx.ringer.poll(self._now()))
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -298,20 +331,20 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
             call = self._ep().new_call(self.config.peer, loop.time())
             ctx = CallCtx(call)
             ctx.line = line
+            peer = "{}:{}".format(*self.config.peer)
+            ctx.dialer = Dialer(call, answer_timeout=self.config.answer_timeout, peer=peer)
             job.ctx = ctx
             self._ctx[call.local_call] = ctx
-            call.dial(
+            actions = ctx.dialer.dial(
                 loop.time(),
                 number,
                 calling_number=self.config.number,
                 calling_name=fax.caller_name or self.config.name,
                 calltoken=self.config.calltoken,
             )
-            self._flush()
-            started = loop.time()
-            outcome = await self._until_answered(job, ctx, started)
-            if outcome is not None:
-                return self._final(job, *outcome)
+            failed = await self._until_answered(job, ctx, ctx.dialer, actions)
+            if failed is not None:
+                return self._final(job, failed.status, failed.text)
             on_call_in_progress()
             tx_pages = session.tx_pages
             first = opts.first_page
@@ -325,45 +358,31 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
             self._release(job, ctx)
 
     async def _until_answered(
-        self, job: Iax2Job, ctx: CallCtx, started: float
-    ) -> tuple[ProviderStatus, str] | None:
-        """Wait for ANSWER; a (status, text) if the call ended before that."""
+        self, job: Iax2Job, ctx: CallCtx, dialer: Dialer, actions: list[SetupAction]
+    ) -> Failed | None:
+        """Drive the dial core until the answer (None) or the end of the call (Failed): sleep
+        until the call's next event, the job's abort, or the core's deadline."""
         loop = asyncio.get_running_loop()
-        call = ctx.call
-        peer = "{}:{}".format(*self.config.peer)
         while True:
-            remaining = started + self.config.answer_timeout - loop.time()
+            self._flush()
+            for action in actions:
+                if isinstance(action, Connected):
+                    return None
+                if isinstance(action, Failed):
+                    return action
+                if isinstance(action, Note):
+                    self._cb().log(job.local_id, logging.INFO, action.text)
+                elif isinstance(action, RingHeard):
+                    job.set_status(FaxDevStatus(ProviderStatus.DIALING, "ringing"))
             if job.aborted:
-                call.hangup(loop.time(), Cause.NORMAL_CLEARING)
-                self._flush()
-                return ProviderStatus.USER_ABORT, "aborted while dialing"
-            if remaining <= 0:
-                call.hangup(loop.time(), Cause.NO_ANSWER)
-                self._flush()
-                return ProviderStatus.NO_ANSWER, f"no answer in {self.config.answer_timeout:g} s"
-            event = await self._next_event(job, ctx, remaining)
-            if event is None:
+                actions = dialer.abort(loop.time())
                 continue
-            if isinstance(event, Answered):
-                return None
-            if isinstance(event, Accepted):
-                self._cb().log(
-                    job.local_id,
-                    logging.INFO,
-                    f"call {call.local_call} accepted by {peer},"
-                    f" format {MediaFormat(event.media_format).name}",
-                )
-            elif isinstance(event, Ringing):
-                job.set_status(FaxDevStatus(ProviderStatus.DIALING, "ringing"))
-            elif isinstance(event, Busy | Congestion):
-                call.hangup(loop.time(), Cause.USER_BUSY)
-                self._flush()
-                if isinstance(event, Busy):
-                    return ProviderStatus.BUSY, "busy"
-                return ProviderStatus.LINE_UNAVAILABLE, "congestion"
-            elif isinstance(event, Rejected | HungUp | LinkLost):
-                self._flush()
-                return signalling_outcome(event, peer)
+            deadline = dialer.next_deadline()
+            assert deadline is not None  # still dialing: neither Connected nor Failed yet
+            remaining = deadline - loop.time()
+            event = await self._next_event(job, ctx, remaining) if remaining > 0 else None
+            now = loop.time()
+            actions = dialer.poll(now) if event is None else dialer.event(event, now)
 
     async def _next_event(self, job: Iax2Job, ctx: CallCtx, timeout: float) -> CallEvent | None:
         """The call's next event, or None on timeout or abort."""
@@ -393,7 +412,7 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
         try:
             if job.aborted:
                 return self._final(job, ProviderStatus.USER_ABORT, "aborted before answering")
-            if ctx is None or ctx.call.state is not CallState.ACCEPTED:
+            if ctx is None or ctx.ringer is None or not ctx.ringer.answerable:
                 return self._final(job, ProviderStatus.DISCONNECTED, "no call to answer")
             ident = fax.receiver_number or self.config.number
             opts = session_options(fax.options, ident)
@@ -401,7 +420,8 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
             line.ringing = None
             job.ctx = ctx
             caller = ctx.incoming.calling_number if ctx.incoming else ""
-            ctx.call.answer(loop.time())
+            ctx.ringer.answer(loop.time())
+            self._arm_ring(line, ctx)  # cancels the ring timer
             self._flush()
             job.set_status(
                 FaxDevStatus(
@@ -471,6 +491,11 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
             if ctx.call.state is CallState.CLOSED:
                 self._ctx.pop(ctx.call.local_call, None)
         job.busy = False
+
+    def _now(self) -> float:
+        if self._loop is None:
+            raise ProviderError("the iax2 provider is not running", hint="call initialize()")
+        return self._loop.time()
 
     def _ep(self) -> Endpoint:
         if self._endpoint is None:

@@ -13,7 +13,8 @@ Example::
     answer = "auto"                 # or "manual": never answer on its own (ringing is reported)
     rings = 2                       # rings before answering: the port's initial Rings
     number = ""                     # our number, the default TSI/CSI
-    country = ""                    # informational (T.35 country of the modem), recorded
+    country = ""                    # the modem's country of installation, its T.35 code in
+                                    # hex (AT+GCI): "B5" United States, "B4" United Kingdom
     ecm = true                      # false: never offer/accept ECM, whatever the job asks
 """
 
@@ -65,6 +66,23 @@ class ModemConfig:
 
 def _fail(msg: str, hint: str) -> ConfigError:
     return ConfigError(f"modem provider: {msg}", hint=hint)
+
+
+def _country(value: Any) -> str:
+    """The T.35 country code for ``AT+GCI``: two hex digits ("B5"), or "" to leave the
+    modem's own setting alone."""
+    if not isinstance(value, str):
+        raise _fail(f"country {value!r} is not text", 'a T.35 country code in hex, e.g. "B5"')
+    code = value.strip().upper().removeprefix("0X")
+    if not code:
+        return ""
+    if len(code) != 2 or any(c not in "0123456789ABCDEF" for c in code):
+        raise _fail(
+            f"country {value!r} is not a T.35 country code",
+            "give the two hex digits of ITU-T T.35 that your modem's manual lists for"
+            ' AT+GCI (e.g. "B5" for the United States, "B4" for the United Kingdom)',
+        )
+    return code
 
 
 def parse_config(raw: Mapping[str, Any]) -> ModemConfig:
@@ -128,7 +146,7 @@ def parse_config(raw: Mapping[str, Any]) -> ModemConfig:
         answer=answer,
         rings=rings,
         number=number,
-        country=str(raw.get("country", "")),
+        country=_country(raw.get("country", "")),
         ecm=ecm,
         command_timeout=float(timeout),
     )

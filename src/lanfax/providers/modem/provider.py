@@ -215,8 +215,25 @@ class ModemProvider(LineProvider[ModemLine, ModemJob]):
         caps = parse_probe(answers)
         caps["device"] = port.device
         if cfg.country:
-            caps["country"] = cfg.country
+            caps.update(await self._set_country(port, cfg.country))
         return caps
+
+    async def _set_country(self, port: ModemPort, code: str) -> dict[str, Any]:
+        """``AT+GCI=<code>`` (V.250 country of installation), then what the modem says it is.
+        Many modems have no +GCI (their country is fixed, or set with a vendor command in
+        ``init``): that is noted on the device and logged, and the modem is used as it is."""
+        t = self._cfg().command_timeout
+        final, _ = await port.command(f"AT+GCI={code}", t)
+        if final != "OK":
+            why = (
+                f"the modem answered {final} to AT+GCI={code}: its country is left as it was"
+                " (set it with the vendor's command in init, if it has one)"
+            )
+            _log.warning("%s: %s", port.device, why)
+            return {"country_error": why}
+        final, lines = await port.command("AT+GCI?", t)
+        said = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("+GCI:")), "")
+        return {"country": said.upper() or code}
 
     async def _ready(self, port: ModemPort) -> None:
         """Put the modem in fax Class 1, not answering by itself, ready for ATD/ATA."""
@@ -278,7 +295,13 @@ class ModemProvider(LineProvider[ModemLine, ModemJob]):
                 line.call_id = f"{line.device}#{next(self._calls)}"
             line.ring_count += 1
             line.last_ring = now
-            call = IncomingCall(line.call_id, line.caller_id, self._cfg().number, line.ring_count)
+            call = IncomingCall(
+                line.call_id,
+                line.caller_id,
+                self._cfg().number,
+                line.ring_count,
+                caller_name=line.caller_name,
+            )
             self._cb().ring(line.local_id, call)
 
     async def _watch(self, line: ModemLine) -> None:

@@ -205,7 +205,12 @@ class BuiltinRoutes(RoutingExtension):
                 await self._check_target(m.guid, info)
             if m.guid == EMAIL_GUID:
                 return await mail.route(
-                    fax, info, callbacks=self.callbacks, tz=self.tz, clock=self.clock
+                    fax,
+                    info,
+                    callbacks=self.callbacks,
+                    tz=self.tz,
+                    clock=self.clock,
+                    policy=self.targets,
                 )
             if m.guid == PRINT_GUID:
                 return await printer.route(
@@ -222,6 +227,7 @@ class BuiltinRoutes(RoutingExtension):
                 sleep=self.sleep,
                 attempts=self.webhook_attempts,
                 backoff=self.webhook_backoff,
+                policy=self.targets,
             )
         except (ConfigError, AccessDenied) as exc:
             return RouteResult.failure(str(exc), retryable=False)

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import os
 import smtplib
+import socket
 import ssl
 from collections.abc import Mapping
 from datetime import tzinfo
@@ -37,6 +38,7 @@ from lanfax.routing.schema import (
     text,
     validate,
 )
+from lanfax.routing.targets import TargetPolicy
 from lanfax.routing.templates import check_template, render, template_fields
 
 DEFAULT_SUBJECT = "Fax from {tsid} ({page_count} pages)"
@@ -131,15 +133,37 @@ def _tls_context(info: Mapping[str, Any]) -> ssl.SSLContext:
     return ctx
 
 
-def send(msg: EmailMessage, info: Mapping[str, Any]) -> dict[str, tuple[int, bytes]]:
-    """One SMTP session (blocking; run it in a thread). Returns the refused recipients."""
+def _checked(base: type[smtplib.SMTP], policy: TargetPolicy | None) -> type[smtplib.SMTP]:
+    """``base`` (SMTP or SMTP_SSL) checking the address it connected to before it reads the
+    greeting or writes a command (DNS rebinding: see lanfax.routing.targets)."""
+
+    class Checked(base):  # type: ignore[valid-type,misc]
+        def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+            sock: socket.socket = super()._get_socket(host, port, timeout)
+            if policy is not None:
+                try:
+                    policy.check_peer(host, sock.getpeername())
+                except BaseException:
+                    sock.close()
+                    raise
+            return sock
+
+    return Checked
+
+
+def send(
+    msg: EmailMessage, info: Mapping[str, Any], policy: TargetPolicy | None = None
+) -> dict[str, tuple[int, bytes]]:
+    """One SMTP session (blocking; run it in a thread). Returns the refused recipients.
+    ``policy`` checks the address the connection reached (AccessDenied)."""
     host, port, timeout = info["smtp_host"], info["smtp_port"], info["timeout"]
     ctx = _tls_context(info) if info["security"] != "none" else None
     smtp: smtplib.SMTP
     if info["security"] == "tls":
-        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ctx)
+        ssl_class: Any = _checked(smtplib.SMTP_SSL, policy)
+        smtp = ssl_class(host, port, timeout=timeout, context=ctx)
     else:
-        smtp = smtplib.SMTP(host, port, timeout=timeout)
+        smtp = _checked(smtplib.SMTP, policy)(host, port, timeout=timeout)
     with smtp:
         smtp.ehlo()
         if info["security"] == "starttls":
@@ -201,13 +225,14 @@ async def route(
     callbacks: RouteCallbacks,
     tz: tzinfo | None,
     clock: Clock,
+    policy: TargetPolicy | None = None,
 ) -> RouteResult:
     async with document(callbacks, fax, info["attach"]) as path:
         data = await asyncio.to_thread(path.read_bytes)
     msg = build_message(fax, info, data, tz=tz, clock=clock)
     server = f"{info['smtp_host']}:{info['smtp_port']}"
     try:
-        refused = await asyncio.to_thread(send, msg, info)
+        refused = await asyncio.to_thread(send, msg, info, policy)
     except (smtplib.SMTPException, OSError) as exc:
         return classify(exc, server)
     if refused:

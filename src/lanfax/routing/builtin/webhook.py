@@ -32,6 +32,7 @@ from lanfax.model.errors import ConfigError
 from lanfax.routing.api import FaxRoute, RouteCallbacks, RouteResult
 from lanfax.routing.builtin.common import CONTENT_TYPE, SUFFIX, document
 from lanfax.routing.schema import Field, boolean, http_url, number, one_of, text, validate
+from lanfax.routing.targets import TargetPolicy
 
 #: Namespace of the idempotency keys (a fixed random UUID; never change it).
 _KEY_NAMESPACE = uuid.UUID("d20ad5b6-5ffa-4ac8-8a5d-6f2625f4d334")
@@ -126,7 +127,9 @@ async def route(
     sleep: Callable[[float], Awaitable[None]],
     attempts: int,
     backoff: float,
+    policy: TargetPolicy | None = None,
 ) -> RouteResult:
+    """POST the fax to the hook; ``policy`` checks the address each connection reaches."""
     fmt = info["format"]
     async with document(callbacks, fax, fmt) as path:
         doc = path.read_bytes()
@@ -143,13 +146,24 @@ async def route(
     }
     url = info["url"]
     last = ""
+    host = httpx.URL(url).host
+
+    async def trace(event: str, data: dict[str, Any]) -> None:
+        # After the TCP connect, before the request is written: the address really reached.
+        if policy is not None and event == "connection.connect_tcp.complete":
+            stream = data.get("return_value")
+            if stream is not None:
+                policy.check_peer(host, stream.get_extra_info("server_addr"))
+
     async with httpx.AsyncClient(
         timeout=info["timeout"], verify=info["verify_tls"], follow_redirects=False
     ) as client:
         for attempt in range(attempts):
             delay = backoff * 2**attempt
             try:
-                response = await client.post(url, content=body, headers=headers)
+                response = await client.post(
+                    url, content=body, headers=headers, extensions={"trace": trace}
+                )
             except httpx.TimeoutException:
                 last = f"{url} did not answer within {info['timeout']:g} s"
             except httpx.TransportError as exc:
