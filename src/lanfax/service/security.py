@@ -207,6 +207,17 @@ class Security:
         self._cache_key = secrets.token_bytes(32)
         #: Refused requests per (address, user, status): (start of the window, count since).
         self._refusal_windows: dict[tuple[str, str, int], tuple[float | None, int]] = {}
+        # #18: users and tokens changed by another node of the database are dropped from the
+        # cache (read again at the next request); a load under way when that happens is not
+        # kept (the generation moved).
+        self._generation = 0
+        service.on_settings_changed(self._settings_changed)
+
+    def _settings_changed(self, namespace: str | None) -> None:
+        if namespace is None or namespace.startswith((_USER_PREFIX, _TOKEN_PREFIX)):
+            self._generation += 1
+            self._users = None
+            self._verified.clear()
 
     @property
     def enabled(self) -> bool:
@@ -217,6 +228,7 @@ class Security:
     async def _load(self) -> dict[str, UserInfo]:
         if self._users is not None:
             return self._users
+        generation = self._generation
         ctx = self._service.ctx
         users: dict[str, UserInfo] = {}
         tokens: dict[str, TokenInfo] = {}
@@ -229,7 +241,8 @@ class Security:
             if rec:
                 tokens[rec["token_id"]] = TokenInfo(**rec)
         self._tokens = tokens
-        self._users = users
+        if generation == self._generation:  # #18: else another node changed them meanwhile
+            self._users = users  # and the next request reads them again
         return users
 
     def _now(self) -> datetime:

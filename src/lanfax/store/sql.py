@@ -41,6 +41,7 @@ from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import codec
 from lanfax.store.api import AuditEntry, JobChange, JobQuery
+from lanfax.store.notify import EVENTS, PG_WRITE_ORDER_LOCK, SETTINGS, notify  # #18
 from lanfax.store.schema import audit as t_audit
 from lanfax.store.schema import events as t_events
 from lanfax.store.schema import jobs as t_jobs
@@ -169,12 +170,14 @@ class SqlStore:
     def _make_engine(self) -> sa.Engine:
         if not self._is_sqlite:
             try:
-                return sa.create_engine(self._url, pool_pre_ping=True)
+                pg = sa.create_engine(self._url, pool_pre_ping=True)
             except ModuleNotFoundError:
                 raise StoreError(
                     "the PostgreSQL driver (psycopg 3) is not installed",
                     hint="pip install 'lanfax[postgres]'",
                 ) from None
+            _order_pg_writes(pg)  # #18
+            return pg
         if not self._memory:
             parent = Path(str(self._url.database)).expanduser().resolve().parent
             if not parent.is_dir():
@@ -348,6 +351,8 @@ class SqlStore:
             rows.append(codec.event_to_row(now, ev.event_id, ev.device_id, job_id, ev.detail))
         stmt = t_events.insert().returning(t_events.c.seq, sort_by_parameter_order=True)
         seqs = [r[0] for r in conn.execute(stmt, rows)]
+        if not self._is_sqlite:  # #18: the other nodes' event buses read again at the commit
+            notify(conn, EVENTS)
         return [
             codec.row_to_event({"seq": seq, **row}) for seq, row in zip(seqs, rows, strict=True)
         ]
@@ -566,6 +571,8 @@ class SqlStore:
         )
         with self._write("put_settings") as conn:
             conn.execute(stmt)
+            if not self._is_sqlite:  # #18: the other nodes drop what they cached of it
+                notify(conn, SETTINGS, namespace)
             return self._insert_events(conn, events)
 
     def list_namespaces(self, prefix: str) -> list[str]:
@@ -612,6 +619,20 @@ class SqlStore:
         from lanfax.store.contacts import SqlContacts
 
         return SqlContacts(self)
+
+
+def _order_pg_writes(engine: sa.Engine) -> None:
+    """#18: every PostgreSQL write transaction first takes one advisory lock, held to its
+    commit, so that write transactions commit one at a time across every node of a database.
+    Event cursors (a sequence) are then handed out in commit order: a reader that has seen
+    cursor N has seen every committed event before it, on whichever node it was written.
+    (Within one process the write lock does this already; the lock extends it to a cluster.
+    Taking it first, before any row lock, is what keeps it free of deadlocks.)"""
+
+    @sa_event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("lanfax_write", False):
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_WRITE_ORDER_LOCK)))
 
 
 def _disk_full(detail: object) -> bool:
