@@ -6,8 +6,14 @@ Prints, in one run and beside Ghostscript for each mode (fine and standard; MMR,
   service's pool runs them) on text PDFs (7-12 pt, sans and mono, a shaded table band);
 - OCR character accuracy (Debian's tesseract) on small print: 6, 7 and 8 pt serif and sans
   (Times, Helvetica and embedded Liberation Serif/Sans) on A4 and Letter pages;
+- where our time goes per page (pdfium drawing, binarising, libtiff coding), CPU on one thread,
+  beside Ghostscript's CPU per page with its start-up taken off;
 - the whole process: ``lanfax convert`` of a 40-page PDF (Python start-up and imports
-  included) against ``gs`` of the same PDF.
+  included) against ``gs`` of the same PDF, wall-clock and CPU.
+
+The CPU columns (milliseconds of CPU per page, ours in-process with every thread counted, gs
+as its process) say how much work each converter does for a page; on a shared, loaded machine
+they move much less than the pages/s figures, whose ratio then mostly measures the scheduler.
 
 Run: ``.venv/bin/python bench/documents.py [--pages 30] [--reps 3]``. "warm" is our in-process
 conversion time (imports done, PDF opening included), which is what a worker of the service's
@@ -23,6 +29,7 @@ import concurrent.futures as cf
 import difflib
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -175,16 +182,34 @@ def run_ours(pdf: Path, out: Path, res: str, comp: str) -> float:
     return time.perf_counter() - t
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the waited-for child processes so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def single(
     pdf: Path, pages: int, work: Path, res: str, comp: str, reps: int
-) -> tuple[float, float]:
-    ours, gs = [], []
+) -> tuple[float, float, float, float]:
+    """pages/s of ours (in-process) and of gs (a process), then the CPU milliseconds per page
+    each spent (ours: every thread of this process; gs: its process). On a loaded machine the
+    CPU figures move much less than the wall-clock ones."""
+    ours, gs, ours_cpu, gs_cpu = [], [], [], []
     for _ in range(reps):
+        c = time.process_time()
         ours.append(run_ours(pdf, work / "ours.tif", res, comp))
+        ours_cpu.append(time.process_time() - c)
+        c = _children_cpu()
         t = time.perf_counter()
         run_gs(pdf, work / "gs.tif", res, comp)
         gs.append(time.perf_counter() - t)
-    return pages / statistics.median(ours), pages / statistics.median(gs)
+        gs_cpu.append(_children_cpu() - c)
+    return (
+        pages / statistics.median(ours),
+        pages / statistics.median(gs),
+        1000 * statistics.median(ours_cpu) / pages,
+        1000 * statistics.median(gs_cpu) / pages,
+    )
 
 
 def _ours_job(args: tuple[str, str, str, str, int]) -> int:
@@ -217,6 +242,57 @@ def two_workers(
     return statistics.median(ours), statistics.median(gs)
 
 
+def stages(pdf: Path, pages: int, work: Path, res: str, comp: str) -> dict[str, float]:
+    """Where our time goes, CPU ms per page on one thread: pdfium drawing the page
+    (page loading and the white fill included), binarising (threshold, tone probe, packing),
+    CCITT encoding and TIFF writing (libtiff); and Ghostscript's CPU per page once its
+    start-up is taken off (a 1-page run subtracted from the ``pages`` run)."""
+    import numpy as np
+
+    from lanfax.documents.pdf import PdfSource
+    from lanfax.documents.raster import binarize, layout
+    from lanfax.documents.tiffio import FaxTiffWriter
+    from lanfax.documents.types import FAX_WIDTH, FAX_YDPI
+
+    src = PdfSource.from_path(pdf)
+    cpu = {"render": 0.0, "binarise": 0.0, "encode": 0.0}
+    packed = []
+    buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # reused as render_pages does
+    for i in range(src.pages):
+        c = time.process_time()
+        lay = layout(*src.size_in(i), res)
+        if lay.length not in buffers:
+            shape = (lay.length, FAX_WIDTH)
+            buffers[lay.length] = (np.empty(shape, np.uint8), np.empty(shape, np.bool_))
+        grey, bits = buffers[lay.length]
+        grey.fill(255)
+        src.render(i, lay, grey)
+        c2 = time.process_time()
+        cpu["render"] += c2 - c
+        black = binarize(grey, res, threshold=src.threshold(res), out=bits)
+        packed.append(np.packbits(black, axis=1))
+        cpu["binarise"] += time.process_time() - c2
+    src.close()
+    c = time.process_time()
+    with FaxTiffWriter(work / "stages.tif", comp, FAX_YDPI[res], len(packed)) as w:
+        for p in packed:
+            w.add_packed(p, FAX_WIDTH, p.shape[0])
+    cpu["encode"] = time.process_time() - c
+    result = {k: 1000 * v / pages for k, v in cpu.items()}
+    one = work / "one.pdf"
+    import pypdfium2 as pdfium
+
+    doc, first = pdfium.PdfDocument(str(pdf)), pdfium.PdfDocument.new()
+    first.import_pages(doc, [0])
+    first.save(str(one))
+    c = _children_cpu()
+    run_gs(one, work / "gs1.tif", res, comp)
+    c1 = _children_cpu()
+    run_gs(pdf, work / "gsn.tif", res, comp)
+    result["gs"] = 1000 * ((_children_cpu() - c1) - (c1 - c)) / (pages - 1)
+    return result
+
+
 def ocr_scores(tif: Path, truth: list[str], res: str, work: Path) -> list[tuple[int, int]]:
     """Per page: (characters matched, characters of the known text), difflib alignment,
     whitespace normalised. Standard pages get their rows doubled for tesseract, which expects
@@ -241,21 +317,33 @@ def ocr_scores(tif: Path, truth: list[str], res: str, work: Path) -> list[tuple[
     return scores
 
 
-def whole_process(pdf: Path, pages: int, work: Path, reps: int) -> tuple[float, float]:
-    """pages/s of ``lanfax convert`` and of ``gs``, each a whole process (fine, MR)."""
+def whole_process(
+    pdf: Path, pages: int, work: Path, reps: int
+) -> tuple[float, float, float, float]:
+    """pages/s of ``lanfax convert`` and of ``gs``, each a whole process (fine, MR), then
+    the CPU seconds of each whole process (medians of ``reps``)."""
     lanfax = Path(sys.executable).with_name("lanfax")
-    ours, gs = [], []
+    ours, gs, ours_cpu, gs_cpu = [], [], [], []
     for _ in range(reps):
+        c = _children_cpu()
         t = time.perf_counter()
         subprocess.run(
             [str(lanfax), "convert", str(pdf), "-o", str(work / "cli.tif")],
             check=True, capture_output=True, timeout=600,
         )  # fmt: skip
         ours.append(time.perf_counter() - t)
+        ours_cpu.append(_children_cpu() - c)
+        c = _children_cpu()
         t = time.perf_counter()
         run_gs(pdf, work / "cli-gs.tif", "fine", "mr")
         gs.append(time.perf_counter() - t)
-    return pages / statistics.median(ours), pages / statistics.median(gs)
+        gs_cpu.append(_children_cpu() - c)
+    return (
+        pages / statistics.median(ours),
+        pages / statistics.median(gs),
+        statistics.median(ours_cpu),
+        statistics.median(gs_cpu),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,25 +365,40 @@ def main(argv: list[str] | None = None) -> int:
         print(f"speed, pages/s (median of {args.reps}; 2 workers = 4 documents over 2 processes)\n")
         print(
             "| mode | compression | ours 1 proc | gs 1 proc | ratio | ours 2 workers "
-            "| gs 2 procs | ratio |"
+            "| gs 2 procs | ratio | ours CPU ms/page | gs CPU ms/page | CPU ratio |"
         )
-        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         with cf.ProcessPoolExecutor(2) as pool:
             list(pool.map(_ours_job, [(str(pdfs[0]), str(work / f"warm{i}.tif"), "fine", "mr", 1)
                                       for i in range(2)]))  # fmt: skip
             for res in ("fine", "standard"):
                 for comp in ("mmr", "mr", "mh"):
-                    o1, g1 = single(pdfs[0], args.pages, work, res, comp, args.reps)
+                    o1, g1, oc, gc = single(pdfs[0], args.pages, work, res, comp, args.reps)
                     o2, g2 = two_workers(pdfs, args.pages, work, res, comp, pool, args.reps)
                     cells = [res, f"{comp} ({GS_DEVICE[comp]})", f"{o1:.1f}", f"{g1:.1f}",
                              f"{o1 / g1:.2f}x", f"{o2:.1f}", f"{g2:.1f}",
-                             f"{o2 / g2:.2f}x"]  # fmt: skip
+                             f"{o2 / g2:.2f}x", f"{oc:.1f}", f"{gc:.1f}",
+                             f"{gc / oc:.2f}x"]  # fmt: skip
                     print("| " + " | ".join(cells) + " |")
+        print(f"\nwhere the time goes: CPU ms per page, one thread, {args.pages} pages "
+              "(gs: its start-up taken off)\n")  # fmt: skip
+        print("| mode | compression | pdfium render | binarise | encode + write | ours total "
+              "| gs per page | render / gs |")  # fmt: skip
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        for res in ("fine", "standard"):
+            for comp in ("mmr", "mr", "mh"):
+                st = stages(pdfs[0], args.pages, work, res, comp)
+                total = st["render"] + st["binarise"] + st["encode"]
+                cells = [res, comp, f"{st['render']:.1f}", f"{st['binarise']:.1f}",
+                         f"{st['encode']:.1f}", f"{total:.1f}", f"{st['gs']:.1f}",
+                         f"{st['render'] / st['gs']:.0%}"]  # fmt: skip
+                print("| " + " | ".join(cells) + " |")
         forty = work / "forty.pdf"
         make_pdf(forty, 40, seed=9)
-        o, g = whole_process(forty, 40, work, args.reps)
+        o, g, oc, gc = whole_process(forty, 40, work, args.reps)
         print(f"\nwhole process, 40-page PDF, fine MR: `lanfax convert` {o:.1f} pages/s, "
-              f"`gs` {g:.1f} pages/s ({o / g:.2f}x)")  # fmt: skip
+              f"`gs` {g:.1f} pages/s ({o / g:.2f}x); CPU `lanfax convert` {oc:.2f} s, "
+              f"`gs` {gc:.2f} s ({gc / oc:.2f}x)")  # fmt: skip
         if shutil.which("tesseract") is None:
             print("\ntesseract not installed: OCR not measured (apt-get install tesseract-ocr)")
             return 0

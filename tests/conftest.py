@@ -40,3 +40,27 @@ def lanfax_server(tmp_path: Path) -> Iterator[LanfaxServer]:
         yield server
     finally:
         server.close()
+
+
+# -- LANFAX_TEST_STORE=memory (#17): tests.support.inproc opens named in-memory stores -------
+_ON_MEMORY: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _forget_memory_stores(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Drop the named in-memory stores a test opened, so that none outlives its test; count
+    the tests that opened one (the summary says how many ran on the memory store)."""
+    yield
+    if os.environ.get("LANFAX_TEST_STORE") == "memory":
+        from lanfax.store.memory import forget_memory_stores
+
+        if forget_memory_stores():
+            _ON_MEMORY.append(request.node.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if os.environ.get("LANFAX_TEST_STORE") == "memory":
+        terminalreporter.write_line(
+            f"LANFAX_TEST_STORE=memory: {len(_ON_MEMORY)} test(s) ran a service on the"
+            " in-memory store (the others use no store, or their own)"
+        )

@@ -171,6 +171,10 @@ def test_faxes_routed_to_users_appear_only_in_their_inbox(
         assert {e["job_id"] for e in r.json()["entries"]} == {to_alice}
         mine = alice.account_archive().entries[0]
         assert alice.archived_fax(mine.archive_id).startswith((b"II*\0", b"MM\0*"))
+        # one page type and one document method (archived_fax: its older name)
+        assert type(alice.account_archive()) is type(alice.archive("incoming"))
+        doc = alice.archived_document("incoming", mine.archive_id)
+        assert doc == alice.archived_fax(mine.archive_id)
         assert alice.job(to_alice).job_type is JobType.RECEIVE
 
         alice_auth = {"Authorization": f"Bearer {token_of(server, 'alice')}"}

@@ -23,6 +23,7 @@ NOT_FOR_SEND = (
     "lanfax.model.receipts",
     "lanfax.model.clock",
     "lanfax.client._sse",
+    "lanfax.client._follow",
 )
 
 

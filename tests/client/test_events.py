@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
+from typing import Any
 
-from tests.support.server import TEST_PROVIDER_TOML, start_lanfax_server
+import pytest
+from tests.support.server import TEST_PROVIDER_TOML, LanfaxServer, start_lanfax_server
 
-from lanfax.client import Client
+from lanfax.client import AsyncClient, Client, Unavailable, WaitTimeout
 from lanfax.model import Event, EventId
+from lanfax.model.errors import FaxError, Unauthenticated
 
 
 def _all_stored(client: Client) -> list[Event]:
@@ -71,3 +75,55 @@ def test_events_from_now_skips_the_past(tmp_path: Path, doc: Path) -> None:
         new = c.send(doc, to="312")[0]
         first = next(stream)
         assert first.seq > latest and first.job_id == new.job_id != old.job_id
+
+
+def test_both_clients_end_streams_and_waits_alike(
+    server: LanfaxServer, paused: Client, doc: Path, unused_port: int
+) -> None:
+    """One core under both clients: the same error for a refused stream and for no server,
+    and the same WaitTimeout (jobs read, every id, the pending ones)."""
+
+    def sync_first(url: str, **kw: Any) -> BaseException:
+        with Client(url, timeout=10, **kw) as c:
+            try:
+                next(c.events(after=0))
+            except BaseException as exc:
+                return exc
+        raise AssertionError("the stream did not end")
+
+    def async_first(url: str, **kw: Any) -> BaseException:
+        async def run() -> BaseException:
+            async with AsyncClient(url, timeout=10, **kw) as c:
+                try:
+                    await anext(aiter(c.events(after=0)))
+                except BaseException as exc:
+                    return exc
+            raise AssertionError("the stream did not end")
+
+        return asyncio.run(run())
+
+    nowhere = f"http://127.0.0.1:{unused_port}"
+    for first in (sync_first, async_first):
+        assert isinstance(first(nowhere), Unavailable)
+
+    [job] = paused.send(doc, to="321")  # the queue is paused: it stays pending
+    for first in (sync_first, async_first):
+        # a refusal (401) ends the stream at once: no retry, the server's own error
+        assert isinstance(first(server.url, token="lfx_nope_nope"), Unauthenticated)
+        assert isinstance(first(server.url, auth=("nobody", "wrong-password")), FaxError)
+
+    with pytest.raises(WaitTimeout) as sync_timeout:
+        paused.wait([job.job_id, job.job_id], timeout=1.0)
+
+    async def async_wait() -> WaitTimeout:
+        async with AsyncClient(server.url, user="tester", timeout=10) as c:
+            with pytest.raises(WaitTimeout) as info:
+                await c.wait([job.job_id], timeout=1.0)
+        return info.value
+
+    a = asyncio.run(async_wait())
+    s = sync_timeout.value
+    assert (s.job_ids, s.pending) == (a.job_ids, a.pending) == ([job.job_id], [job.job_id])
+    assert [j.job_id for j in s.jobs] == [j.job_id for j in a.jobs] == [job.job_id]
+    assert s.message == a.message and s.exit_code == a.exit_code == 12
+    paused.cancel(job.job_id)

@@ -229,3 +229,68 @@ def test_incoming_events_reach_a_connected_sink(
     server.Disconnect()
     assert sink.calls and all(kind in ("added", "changed") for kind, _ in sink.calls), sink.calls
     assert job_id not in {j for _, j in sink.calls}  # the send job is not an incoming job
+
+
+def test_the_outgoing_queue_settings_round_trip(lanfax_server: LanfaxServer) -> None:
+    """Every FaxOutgoingQueue setting reads the server's value, and Save writes what was set
+    (each a read-write property under the COM error convention)."""
+    from datetime import datetime
+
+    server = FaxServer()
+    server.Connect(lanfax_server.url)
+    queue = server.Folders.OutgoingQueue
+    with Client(lanfax_server.url) as admin:
+        before = admin.get_config()
+        try:
+            assert queue.Retries == before.retries and queue.RetryDelay == before.retry_delay
+            assert queue.AllowPersonalCoverPages is (not before.server_cp)
+            queue.Paused = True
+            queue.RetryDelay = 7
+            queue.AgeLimit = 3
+            queue.Branding = not before.branding
+            queue.UseDeviceTSID = not before.use_device_tsid
+            queue.AllowPersonalCoverPages = before.server_cp  # the opposite of now
+            queue.DiscountRateStart = datetime(1899, 12, 30, 21, 30)
+            queue.DiscountRateEnd = datetime(1899, 12, 30, 6, 5)
+            assert admin.get_config() == before  # nothing is written before Save
+            queue.Save()
+            after = admin.get_config()
+            assert after.pause_server_queue and after.retry_delay == 7 and after.dirty_days == 3
+            assert after.branding is (not before.branding)
+            assert after.use_device_tsid is (not before.use_device_tsid)
+            assert after.server_cp is (not before.server_cp)
+            assert after.cheap_start == (21, 30) and after.cheap_stop == (6, 5)
+            queue.Refresh()
+            assert queue.DiscountRateStart == datetime(1899, 12, 30, 21, 30)
+            assert queue.DiscountRateEnd.hour == 6 and queue.DiscountRateEnd.minute == 5
+            assert queue.Paused is True and queue.AgeLimit == 3
+            # The queues' jobs (paused: the job stays in the outgoing queue).
+            body = make_fax_tiff(lanfax_server.tmp_path / "queue-doc")
+            [job] = admin.send(body, to="101")
+            out, inc = server.Folders.OutgoingQueue, server.Folders.IncomingQueue
+            assert str(job.job_id) in [j.Id for j in out.GetJobs()]
+            assert out.GetJob(str(job.job_id)).Recipient.FaxNumber == "101"
+            assert str(job.job_id) not in [j.Id for j in inc.GetJobs()]
+            with pytest.raises(faxcomex.InvalidInput, match="is not an incoming job"):
+                inc.GetJob(str(job.job_id))
+            for q, name in ((out, "FaxOutgoingQueue"), (inc, "FaxIncomingQueue")):
+                assert q.Blocked is False
+                with pytest.raises(faxcomex.Unavailable, match=f"{name}.Blocked"):
+                    q.Blocked = True
+            admin.cancel(job.job_id)
+        finally:
+            admin.set_config(
+                pause_server_queue=before.pause_server_queue,
+                retry_delay=before.retry_delay,
+                dirty_days=before.dirty_days,
+                branding=before.branding,
+                use_device_tsid=before.use_device_tsid,
+                server_cp=before.server_cp,
+                start_cheap_time=f"{before.cheap_start[0]:02d}:{before.cheap_start[1]:02d}",
+                stop_cheap_time=f"{before.cheap_stop[0]:02d}:{before.cheap_stop[1]:02d}",
+            )
+    fresh = server.Folders.OutgoingQueue  # reads the settings when first asked
+    server.Disconnect()
+    with pytest.raises(faxcomex.Unavailable) as info:
+        fresh.Retries  # noqa: B018 - a property, under the COM error convention
+    assert getattr(info.value, "winerror", None) is not None

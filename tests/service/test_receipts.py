@@ -12,10 +12,10 @@ from typing import Any
 
 import pypdfium2 as pdfium
 import pytest
-import sqlalchemy as sa
 from tests.support.faxes import make_fax_tiff
 from tests.support.inproc import run, running_service, submit, wait_status
 from tests.support.receivers import SmtpReceiver, free_port
+from tests.support.stores import delete_all_rows
 
 from lanfax.model.clock import ManualClock
 from lanfax.model.codes import QueueStatus
@@ -23,7 +23,6 @@ from lanfax.model.errors import ConfigError, InvalidInput
 from lanfax.service.core import FaxService
 from lanfax.service.settings import settings_from_mapping
 from lanfax.service.submit import parse_submission
-from lanfax.store.schema import receipts as t_receipts
 
 FINAL = (QueueStatus.COMPLETED, QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED)
 
@@ -243,9 +242,7 @@ def test_a_receipt_lost_in_a_crash_is_made_at_the_next_start(tmp_path: Path) -> 
             (job,) = await _send(svc, tiff, "5550199", delivery_report_type="inbox")
             (receipt,) = await svc.receipts.list_for(None)
             # The job's end was committed, its receipt not: what a SIGKILL in between leaves.
-            engine = svc.ctx.store._engine  # type: ignore[attr-defined]
-            with engine.begin() as conn:
-                conn.execute(sa.delete(t_receipts))
+            delete_all_rows(svc.ctx.store, "receipts")
             assert await svc.receipts.list_for(None) == []
         async with running_service(tmp_path) as svc:
             await svc.receipts.idle()

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.support.inproc import run, running_service
+from tests.support.stores import open_test_store
 
 from lanfax.model.codes import FailureClass, JobType, QueueStatus
 from lanfax.model.jobs import Job
-from lanfax.store import open_store
 
 
 def test_interrupted_jobs_are_settled(tmp_path: Path, fax_tiff: Path) -> None:
@@ -18,7 +18,7 @@ def test_interrupted_jobs_are_settled(tmp_path: Path, fax_tiff: Path) -> None:
     # A first run creates the data directory and the database.
     run(_noop(tmp_path))
     data = tmp_path / "data"
-    store = open_store(f"sqlite:///{data / 'lanfax.db'}")
+    store = open_test_store(tmp_path)  # the service's: SQLite, or LANFAX_TEST_STORE's
     store.open()
     send, cancel, recv = store.add_jobs(
         [

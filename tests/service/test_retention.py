@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.support.inproc import run, toml_settings
+from tests.support.inproc import chosen_store_url, run, toml_settings
 
 from lanfax.model.archive import ActivityRecord
 from lanfax.model.clock import ManualClock
@@ -15,9 +15,8 @@ from lanfax.model.events import NewEvent
 from lanfax.service.core import FaxService
 from lanfax.service.retention import RetentionSettings, cutoffs
 from lanfax.service.security import Security
-from lanfax.store.archive import SqlArchive
+from lanfax.store import open_store
 from lanfax.store.audit import AuditQuery
-from lanfax.store.sql import SqlStore
 
 TOML = "[server]\nkeep_events_days = 30\nkeep_audit_days = 60\nkeep_activity_days = 0\n"
 
@@ -33,13 +32,15 @@ def test_old_rows_are_pruned_new_ones_kept(tmp_path: Path) -> None:
 
     async def body() -> None:
         # The store stamps events with the same (manual) clock as the service.
-        store = SqlStore(f"sqlite:///{tmp_path}/lanfax.db", clock=clock)
+        # (#17) SQLite, or the store LANFAX_TEST_STORE names
+        url = chosen_store_url(tmp_path) or f"sqlite:///{tmp_path}/lanfax.db"
+        store = open_store(url, clock=clock)
         svc = FaxService(toml_settings(tmp_path, TOML), clock=clock, store=store)
         await svc.start()
         try:
             ctx = svc.ctx
             security = Security(svc)
-            archive = SqlArchive(store)
+            archive = store.archive
 
             async def write(tag: str) -> None:
                 await ctx.emit([NewEvent(EventId.RINGING, 1, NO_JOB, {"tag": tag})])

@@ -15,6 +15,7 @@ from lanfax.model.codes import FailureClass, JobType, Priority, QueueStatus, Sch
 from lanfax.model.config import ServerConfig
 from lanfax.model.errors import InvalidInput
 from lanfax.model.jobs import Job
+from lanfax.model.transitions import Trigger, target
 from lanfax.service.scheduler import (
     DeviceView,
     Dispatch,
@@ -311,8 +312,9 @@ def test_next_wakeup_none_when_nothing_waits() -> None:
 
 def test_dispatch_changes_marks_in_progress_without_counting() -> None:
     ch = dispatch_changes(job(1, attempts=2), 4, T0)
-    assert ch["queue_status"] is QueueStatus.IN_PROGRESS and ch["device_id"] == 4
-    assert "attempts" not in ch
+    # The state is the DISPATCH trigger's (tests/model/test_transitions.py checks the table).
+    assert target(Trigger.DISPATCH) is QueueStatus.IN_PROGRESS and ch.device_id == 4
+    assert "attempts" not in ch.as_dict()
 
 
 # -- after a call -------------------------------------------------------------------------------

@@ -231,16 +231,17 @@ def test_a_partly_sent_job_resumes_after_a_restart(tmp_path: Path, five_pages: P
 
 
 def _in_progress(job: Job, *, pages_done: int) -> Any:
+    from lanfax.model.transitions import JobPatch, Trigger
     from lanfax.store.api import JobChange
 
     return JobChange(
         job.job_id,
-        {
-            "queue_status": QueueStatus.IN_PROGRESS,
-            "device_id": 1,
-            "started_at": datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
-            "pages_done": pages_done,
-        },
+        Trigger.DISPATCH,  # to IN_PROGRESS
+        JobPatch(
+            device_id=1,
+            started_at=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+            pages_done=pages_done,
+        ),
     )
 
 

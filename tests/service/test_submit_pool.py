@@ -7,12 +7,13 @@ import asyncio
 from datetime import UTC
 from pathlib import Path
 
+from tests.support.stores import open_test_store
+
 from lanfax.documents import ConversionLimits, convert
 from lanfax.model.clock import SystemClock
 from lanfax.service.context import ServiceContext
 from lanfax.service.spool import Spool
 from lanfax.service.submit import Submitter
-from lanfax.store import open_store
 
 
 def test_submitter_pool_of_two_is_single_threaded_and_writes_the_same_bytes(
@@ -26,7 +27,7 @@ def test_submitter_pool_of_two_is_single_threaded_and_writes_the_same_bytes(
     async def through_the_pool() -> Path:
         spool = Spool(tmp_path / "data")
         spool.create()
-        store = open_store(f"sqlite:///{tmp_path / 'data' / 'lanfax.db'}")
+        store = open_test_store(tmp_path)  # SQLite, or LANFAX_TEST_STORE's (#17)
         ctx = ServiceContext(store, spool, SystemClock(), UTC)
         submitter = Submitter(ctx, max_workers=2, limits=ConversionLimits(max_pages=9))
         assert submitter.limits == ConversionLimits(max_pages=9, threads=1)

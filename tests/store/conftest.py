@@ -6,6 +6,11 @@ The cluster runs with ``fsync=off``: these tests check behaviour, not PostgreSQL
 durability (the crash test is about SQLite, the default). Without PostgreSQL binaries or
 psycopg, the PostgreSQL variants are *skipped with the reason shown* (never counted as passed);
 set LANFAX_REQUIRE_PG=1 to make that a failure instead.
+
+Memory (#17): the same tests also run on the in-memory store (``memory://``,
+lanfax.store.memory), the contract every store keeps. A test about the SQL machinery itself
+(the schema, the group commit's engine) is marked ``sql_only`` and skipped there, with the
+reason shown.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +33,13 @@ from lanfax.model.clock import ManualClock
 from lanfax.store import open_store
 from lanfax.store.sql import SqlStore
 
-BACKENDS = ("sqlite", "postgresql")
+BACKENDS = ("sqlite", "postgresql", "memory")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sql_only: about the SQL store's machinery; not run on the memory store"
+    )
 
 
 @dataclass
@@ -113,6 +125,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL for a new, empty database on each backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'lanfax.db'}"
+    if request.param == "memory":
+        if request.node.get_closest_marker("sql_only") is not None:
+            pytest.skip("SQL only: about the SQL store's machinery, not the store contract")
+        from lanfax.store.memory import forget_memory_store
+
+        # A named store: reopening the URL finds the same data (as a database file does).
+        url = f"memory://test-{uuid.uuid4().hex}"
+        request.addfinalizer(lambda: forget_memory_store(url))
+        return url
     cluster: PgCluster = request.getfixturevalue("pg_cluster")
     return cluster.url(cluster.create_database())
 

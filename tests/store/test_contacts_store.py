@@ -8,7 +8,7 @@ import pytest
 
 from lanfax.model.contacts import Contact, ContactList
 from lanfax.model.errors import Conflict, InvalidInput
-from lanfax.store.contacts import MemberSpec, SqlContacts
+from lanfax.store.contacts import MemberSpec
 from lanfax.store.sql import SqlStore
 
 
@@ -17,7 +17,7 @@ def _names(items: list[Contact] | list[ContactList]) -> list[str]:
 
 
 def test_contacts_and_lists_share_one_name_space_per_owner(store: SqlStore) -> None:
-    book = SqlContacts(store)
+    book = store.contacts
     (alice,), _ = book.add_contacts("u1", [{"name": "Alice", "fax_number": "101"}])
     with pytest.raises(Conflict):
         book.add_contacts("u1", [{"name": " ALICE "}])
@@ -34,7 +34,7 @@ def test_contacts_and_lists_share_one_name_space_per_owner(store: SqlStore) -> N
 
 
 def test_prefix_search_is_exact_on_every_backend(store: SqlStore) -> None:
-    book = SqlContacts(store)
+    book = store.contacts
     book.add_contacts(
         "u1",
         [
@@ -59,7 +59,7 @@ def test_prefix_search_is_exact_on_every_backend(store: SqlStore) -> None:
 
 
 def test_members_follow_their_contacts(store: SqlStore) -> None:
-    book = SqlContacts(store)
+    book = store.contacts
     (shared,), _ = book.add_contacts("", [{"name": "Desk", "fax_number": "200"}])
     (mine,), _ = book.add_contacts("u1", [{"name": "Mine", "fax_number": "101"}])
     members = [
@@ -89,7 +89,7 @@ def test_members_follow_their_contacts(store: SqlStore) -> None:
 
 
 def test_an_import_is_all_or_nothing_and_updates_by_name(store: SqlStore) -> None:
-    book = SqlContacts(store)
+    book = store.contacts
     book.add_list("u1", "Taken", "", [], ["u1", ""])
     with pytest.raises(Conflict):
         book.add_contacts("u1", [{"name": "New"}, {"name": "taken"}], replace=True)

@@ -41,6 +41,7 @@ def _wait_for(predicate: object, seconds: float = 30.0) -> None:
         time.sleep(0.005)
 
 
+@pytest.mark.sql_only
 def test_waiting_submissions_share_one_commit_and_a_bad_one_fails_alone(
     store: SqlStore,
 ) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import subprocess
 import sys
 import threading
+import typing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,9 +17,17 @@ from lanfax.model.codes import NO_JOB, EventId, JobType, QueueStatus
 from lanfax.model.errors import Conflict, InvalidInput, NotFound, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
+from lanfax.model.transitions import JobPatch, Trigger
 from lanfax.store import JobChange, JobQuery, Store, open_store
-from lanfax.store.api import AuditEntry
-from lanfax.store.audit import AuditQuery, SqlAudit
+from lanfax.store.api import (
+    ArchiveStore,
+    AuditEntry,
+    AuditStore,
+    ContactStore,
+    IppStore,
+    ReceiptStore,
+)
+from lanfax.store.audit import AuditQuery
 from lanfax.store.sql import SqlStore
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -72,7 +81,7 @@ def test_add_event_with_job_id_zero_past_the_jobs_is_refused_and_nothing_added(
 
 
 def test_add_jobs_commits_audit_entries_in_the_same_transaction(store: SqlStore) -> None:
-    audit = SqlAudit(store)
+    audit = store.audit
     entry = AuditEntry(T0, "ann", "127.0.0.1", "submit", detail={"status": 201})
     queued = [NewEvent(EventId.JOB_QUEUED, job_id=0)]
     store.add_jobs([make_job(1)], queued, [entry])
@@ -190,7 +199,8 @@ def test_update_applies_changes_and_events(store: SqlStore, clock: ManualClock) 
         [
             JobChange(
                 job.job_id,
-                {"queue_status": QueueStatus.IN_PROGRESS, "device_id": 3, "started_at": started},
+                Trigger.DISPATCH,
+                JobPatch(device_id=3, started_at=started),
                 expect=frozenset({QueueStatus.PENDING}),
                 events=[NewEvent(EventId.DIALING, device_id=3, job_id=0, detail={"n": 1})],
             )
@@ -211,10 +221,15 @@ def test_conflict_names_the_job_and_applies_nothing_of_the_batch(store: SqlStore
     with pytest.raises(Conflict) as info:
         store.update_jobs(
             [
-                JobChange(a.job_id, {"status_text": "x"}, events=[NewEvent(EventId.JOB_CHANGED)]),
+                JobChange(
+                    a.job_id,
+                    Trigger.NO_LINE,
+                    JobPatch(status_text="x"),
+                    events=[NewEvent(EventId.JOB_CHANGED)],
+                ),
                 JobChange(
                     b.job_id,
-                    {"queue_status": QueueStatus.IN_PROGRESS},
+                    Trigger.DISPATCH,
                     expect=frozenset({QueueStatus.PENDING, QueueStatus.RETRYING}),
                 ),
             ]
@@ -225,11 +240,41 @@ def test_conflict_names_the_job_and_applies_nothing_of_the_batch(store: SqlStore
     assert store.last_event_seq() == seq
 
 
+def test_a_trigger_the_table_forbids_is_a_conflict_at_the_store(store: SqlStore) -> None:
+    """The transitions table is checked against the job as committed, in the transaction:
+    no ``expect`` needed, and nothing of the batch is applied."""
+    a, b = store.add_jobs([make_job(1), make_job(2, queue_status=QueueStatus.CANCELED)])
+    seq = store.last_event_seq()
+    with pytest.raises(Conflict) as info:
+        store.update_jobs(
+            [
+                JobChange(a.job_id, Trigger.PAUSE, events=[NewEvent(EventId.JOB_CHANGED)]),
+                JobChange(b.job_id, Trigger.RESTART, JobPatch(status_text="restarted")),
+            ]
+        )
+    assert str(b.job_id) in info.value.message and "canceled" in info.value.message
+    assert "restart" in info.value.message and info.value.hint
+    assert store.get_job(a.job_id) == a and store.get_job(b.job_id) == b
+    assert store.last_event_seq() == seq
+    # Within a batch each change sees the one before it: PAUSE then RESUME is legal, a second
+    # PAUSE after the first is not.
+    changed, _ = store.update_jobs(
+        [JobChange(a.job_id, Trigger.PAUSE), JobChange(a.job_id, Trigger.RESUME)]
+    )
+    assert [j.queue_status for j in changed] == [QueueStatus.PAUSED, QueueStatus.PENDING]
+    with pytest.raises(Conflict):
+        store.update_jobs([JobChange(a.job_id, Trigger.PAUSE)] * 2)
+    assert store.get_job(a.job_id) == changed[-1]
+
+
 def test_update_of_a_missing_job_applies_nothing(store: SqlStore) -> None:
     (a,) = store.add_jobs([make_job(1)])
     with pytest.raises(NotFound):
         store.update_jobs(
-            [JobChange(a.job_id, {"attempts": 1}), JobChange(a.job_id + 99, {"attempts": 1})]
+            [
+                JobChange(a.job_id, Trigger.NO_LINE, JobPatch(attempts=1)),
+                JobChange(a.job_id + 99, Trigger.NO_LINE, JobPatch(attempts=1)),
+            ]
         )
     assert store.get_job(a.job_id) == a
 
@@ -251,8 +296,13 @@ def test_bad_changes_are_refused_and_nothing_applied(
 ) -> None:
     (a,) = store.add_jobs([make_job(1)])
     with pytest.raises(InvalidInput) as info:
+        # A field name from outside (JobPatch.of) is checked as the old mapping was; the
+        # values are checked by the store before anything is written.
         store.update_jobs(
-            [JobChange(a.job_id, {"status_text": "first"}), JobChange(a.job_id, changes)]
+            [
+                JobChange(a.job_id, Trigger.NO_LINE, JobPatch(status_text="first")),
+                JobChange(a.job_id, Trigger.NO_LINE, JobPatch.of(changes)),
+            ]
         )
     assert info.value.hint
     assert store.get_job(a.job_id) == a
@@ -262,12 +312,8 @@ def test_changes_to_one_job_apply_in_order(store: SqlStore) -> None:
     (a,) = store.add_jobs([make_job(1)])
     changed, _ = store.update_jobs(
         [
-            JobChange(a.job_id, {"queue_status": QueueStatus.IN_PROGRESS}),
-            JobChange(
-                a.job_id,
-                {"queue_status": QueueStatus.COMPLETED},
-                expect=frozenset({QueueStatus.IN_PROGRESS}),
-            ),
+            JobChange(a.job_id, Trigger.DISPATCH),
+            JobChange(a.job_id, Trigger.DELIVER, expect=frozenset({QueueStatus.IN_PROGRESS})),
         ]
     )
     assert [j.queue_status for j in changed] == [QueueStatus.IN_PROGRESS, QueueStatus.COMPLETED]
@@ -361,6 +407,7 @@ def test_reopen_keeps_everything(store_url: str, clock: ManualClock) -> None:
         s2.open()  # idempotent
 
 
+@pytest.mark.sql_only
 def test_schema_of_migrations_matches_the_tables(store: SqlStore) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
@@ -433,5 +480,34 @@ def test_sql_store_implements_the_store_protocol(store: SqlStore) -> None:
     # The assignment is the check (mypy --strict verifies it structurally); at run time,
     # every protocol method must exist and be callable.
     as_store: Store = store
-    for name in (n for n in vars(Store) if not n.startswith("_")):
+    parts = {}
+    for name, member in ((n, m) for n, m in vars(Store).items() if not n.startswith("_")):
+        if isinstance(member, property):  # a part of the store (#17), checked below
+            parts[name] = typing.get_type_hints(member.fget)["return"]
+            continue
         assert callable(getattr(as_store, name)), name
+    # The archive, receipts and audit are parts of the store, each with a protocol of its own.
+    assert parts == {
+        "archive": ArchiveStore,
+        "receipts": ReceiptStore,
+        "audit": AuditStore,
+        "ipp": IppStore,  # (#17 memstore) printed jobs and drafts, the address book
+        "contacts": ContactStore,
+    }
+    archive: ArchiveStore = store.archive
+    receipts: ReceiptStore = store.receipts
+    audit: AuditStore = store.audit
+    ipp: IppStore = store.ipp
+    contacts: ContactStore = store.contacts
+    for part, protocol in (
+        (archive, ArchiveStore),
+        (receipts, ReceiptStore),
+        (audit, AuditStore),
+        (ipp, IppStore),
+        (contacts, ContactStore),
+    ):
+        methods = [n for n in vars(protocol) if not n.startswith("_")]
+        assert methods, protocol
+        for name in methods:
+            assert callable(getattr(part, name)), (protocol.__name__, name)
+    assert store.archive is archive  # one per store, not one per use

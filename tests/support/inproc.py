@@ -8,6 +8,7 @@ Waiting is on the service's own event stream, with a timeout, never on bare slee
 from __future__ import annotations
 
 import asyncio
+import os
 import tomllib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -38,7 +39,27 @@ def toml_settings(tmp_path: Path, toml_text: str = "") -> Any:
     doc = tomllib.loads(toml_text) if toml_text else {}
     doc.setdefault("providers", [{"type": TEST_PROVIDER}])
     doc.setdefault("server", {})["data"] = str(tmp_path / "data")
+    store = chosen_store_url(tmp_path)  # (#17) LANFAX_TEST_STORE=memory
+    if store is not None:
+        doc["server"].setdefault("database", store)
     return settings_from_mapping(doc, source="test")
+
+
+#: LANFAX_TEST_STORE: the store the in-process services of the tests use (#17). "sqlite" (or
+#: unset): the default, a database file in the data directory; "memory": the in-memory store,
+#: named after the test's directory, so that a service restarted within one test finds its
+#: jobs again (as in one process it would in a file). A test that names its own database, or
+#: runs a real `lanfax serve` process (kill -9 and restart: durability across processes, the
+#: SQL store's subject), keeps it.
+TEST_STORES = ("sqlite", "memory")
+
+
+def chosen_store_url(tmp_path: Path) -> str | None:
+    """The store URL LANFAX_TEST_STORE asks for (None: the service's default)."""
+    kind = os.environ.get("LANFAX_TEST_STORE", "") or "sqlite"
+    if kind not in TEST_STORES:
+        raise ValueError(f"LANFAX_TEST_STORE={kind!r}: use one of {', '.join(TEST_STORES)}")
+    return f"memory://{tmp_path}" if kind == "memory" else None
 
 
 @asynccontextmanager
@@ -81,7 +102,7 @@ async def wait_job(
     svc: FaxService,
     job_id: int,
     pred: Callable[[Job], bool],
-    timeout: float = 10.0,
+    timeout: float = 30.0,
 ) -> Job:
     """Wait until job ``job_id`` satisfies ``pred``; re-checked after every event."""
     events = svc.subscribe(svc.ctx.bus.published_seq)
@@ -103,13 +124,13 @@ async def wait_job(
 
 
 async def wait_status(
-    svc: FaxService, job_id: int, *statuses: QueueStatus, timeout: float = 10.0
+    svc: FaxService, job_id: int, *statuses: QueueStatus, timeout: float = 30.0
 ) -> Job:
     return await wait_job(svc, job_id, lambda j: j.queue_status in statuses, timeout)
 
 
 async def wait_until(
-    svc: FaxService, cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+    svc: FaxService, cond: Callable[[], bool], timeout: float = 30.0, what: str = "condition"
 ) -> None:
     """Wait until ``cond()`` holds; re-checked after every event."""
     events = svc.subscribe(svc.ctx.bus.published_seq)

@@ -20,10 +20,10 @@ from starlette.responses import Response
 
 from lanfax.api.encode import json_body, json_response
 from lanfax.api.security import Caller, authenticated, requires
+from lanfax.model.archive import MAX_PAGE, ArchiveQuery
 from lanfax.model.codes import AccessRightEx
 from lanfax.model.errors import AccessDenied, InvalidInput
 from lanfax.service.core import FaxService
-from lanfax.store.archive import MAX_PAGE, ArchiveQuery
 
 SERVER_INBOX = "~server"
 

@@ -15,10 +15,10 @@ from starlette.responses import Response
 
 from lanfax.api.encode import json_body, json_response
 from lanfax.api.security import Caller, authenticated, requires
+from lanfax.model.audit import AuditQuery
 from lanfax.model.codes import AccessRightEx
 from lanfax.model.errors import InvalidInput
 from lanfax.service.security import Security
-from lanfax.store.audit import AuditQuery
 
 _ADMIN = requires(AccessRightEx.MANAGE_CONFIG)
 _ANYONE = authenticated()

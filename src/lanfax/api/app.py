@@ -26,6 +26,8 @@ from lanfax.api.extensions import install_extension_routes
 from lanfax.api.ipp import install_ipp_routes  # issue #11
 from lanfax.api.jobs import install_job_routes
 from lanfax.api.limits import install_body_limits
+from lanfax.api.metrics import install_metrics_route  # issue #18
+from lanfax.api.nodes import install_node_routes  # issue #18
 from lanfax.api.outbound import install_outbound_routes
 from lanfax.api.pages import install_page_routes
 from lanfax.api.privacy import private_status
@@ -207,11 +209,13 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_contact_routes(r, service)
     install_extension_routes(r, service)
     install_page_routes(r, service)
+    install_node_routes(r, service)  # issue #18: GET /api/v1/nodes
     security = security or Security(service)
     install_admin_routes(r, security)
     app.state.sessions = install_session_routes(r, security, service.clock)
     app.include_router(r)
     install_ipp_routes(app, service, security)  # issue #11: POST /ipp/faxout
+    install_metrics_route(app, service)  # issue #18: GET /metrics (Prometheus)
     # issue #14 (safety): every request body is bounded (413 naming the limit).
     install_body_limits(
         app, lambda: (service.settings.max_json_bytes, service.settings.max_upload_bytes)

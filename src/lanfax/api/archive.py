@@ -15,13 +15,12 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from lanfax.api.encode import json_body, json_response
 from lanfax.api.security import Caller, requires
-from lanfax.model.archive import ArchiveEntry
+from lanfax.model.archive import MAX_PAGE, ArchiveEntry, ArchiveQuery
 from lanfax.model.codes import AccessRightEx
 from lanfax.model.errors import AccessDenied, InvalidInput
 from lanfax.model.wire import datetime_from_wire
 from lanfax.service.core import FaxService
 from lanfax.service.rights import right_name
-from lanfax.store.archive import MAX_PAGE, ArchiveQuery
 
 _RIGHTS = {
     "incoming": (AccessRightEx.QUERY_IN_ARCHIVE, AccessRightEx.MANAGE_IN_ARCHIVE),

@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import re
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -22,11 +20,10 @@ from starlette.responses import Response
 
 from lanfax.api.encode import json_response
 from lanfax.api.security import Caller, requires
-from lanfax.documents.cover import Template, TemplateStore, preview
 from lanfax.model.codes import AccessRight, AccessRightEx
-from lanfax.model.errors import InvalidInput, NotFound, TooLarge
+from lanfax.model.errors import InvalidInput, TooLarge
 from lanfax.service.core import FaxService
-from lanfax.service.covers import template_store
+from lanfax.service.covers import CoverTemplates
 
 #: Largest template accepted.
 MAX_TEMPLATE_BYTES = 8 * 2**20
@@ -34,11 +31,6 @@ MAX_TEMPLATE_BYTES = 8 * 2**20
 # Module-level: FastAPI resolves the (postponed) annotations in the module's namespace.
 _SUBMIT = requires(AccessRight.JOB_SUBMIT)
 _MANAGE_CONFIG = requires(AccessRightEx.MANAGE_CONFIG)
-
-
-def _describe(t: Template) -> dict[str, str]:
-    kind = "builtin" if t.path is None else t.path.suffix.lstrip(".").lower()
-    return {"name": t.name, "scope": t.scope, "kind": kind}
 
 
 async def _template_body(request: Request) -> tuple[bytes, str]:
@@ -59,21 +51,21 @@ async def _template_body(request: Request) -> tuple[bytes, str]:
 
 
 def install_cover_routes(r: APIRouter, service: FaxService) -> None:
-    def store() -> TemplateStore:
-        return template_store(service.settings.data_dir)
+    # The templates live in the service (#17): the API never touches documents itself.
+    def templates() -> CoverTemplates:
+        return CoverTemplates(service.ctx, service.settings.data_dir)
 
     @r.get("/covers", summary="Cover page templates: the server's and the caller's own")
     async def list_covers(caller: Annotated[Caller, Depends(_SUBMIT)]) -> Response:
-        items = await service.ctx.run(store().list, caller.user)
-        return json_response({"templates": [_describe(t) for t in items]})
+        return json_response({"templates": await templates().list(caller.user)})
 
     async def put(name: str, request: Request, scope: str, user: str | None) -> Response:
         data, kind = await _template_body(request)
-        added = await service.ctx.run(store().add, name, data, kind, scope, user)
-        return json_response(_describe(added), status=201)
+        added = await templates().add(name, data, kind, scope, user)
+        return json_response(added, status=201)
 
     async def delete(name: str, scope: str, user: str | None) -> Response:
-        await service.ctx.run(store().delete, name, scope, user)
+        await templates().delete(name, scope, user)
         return Response(status_code=204)
 
     @r.put("/covers/server/{name}", summary="Upload a server cover page template", status_code=201)
@@ -108,26 +100,10 @@ def install_cover_routes(r: APIRouter, service: FaxService) -> None:
     async def preview_cover(
         scope: str, name: str, caller: Annotated[Caller, Depends(_SUBMIT)]
     ) -> Response:
-        if scope not in ("server", "personal"):
-            raise NotFound(f"no cover page scope {scope!r}", hint="use server or personal")
-        templates = await service.ctx.run(store().list, caller.user)
-        found = [t for t in templates if t.name == name and t.scope == scope]
-        if not found:
-            raise NotFound(
-                f"no {scope} cover page template named {name!r}",
-                hint="list them: GET /api/v1/covers",
-            )
-        data = await service.ctx.run_heavy(_preview_bytes, found[0].path)
+        data = await templates().preview(scope, name, caller.user)
         safe = re.sub(r"[^\w.-]", "_", name)
         return Response(
             data,
             media_type="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{safe}-preview.pdf"'},
         )
-
-
-def _preview_bytes(template: Path | None) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="lanfax-preview-") as work:
-        out = Path(work) / "preview.pdf"
-        preview(template, out)
-        return out.read_bytes()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -15,9 +15,11 @@ from starlette.responses import Response, StreamingResponse
 from lanfax.api.encode import event_to_wire, json_response
 from lanfax.api.security import Caller, requires
 from lanfax.model.codes import NO_JOB, AccessRightEx, JobType
-from lanfax.model.errors import FaxError, InvalidInput
+from lanfax.model.errors import FaxError, InvalidInput, NotFound
 from lanfax.model.events import Event
 from lanfax.service.core import FaxService
+
+log = logging.getLogger("lanfax.unknown")
 
 #: A comment line this often keeps proxies and idle-timeouts from closing a quiet stream.
 KEEPALIVE_SECONDS = 15.0
@@ -74,12 +76,24 @@ class _OwnFilter:
         if known is None:
             try:
                 job = await self._service.get_job(ev.job_id)
+            except NotFound:  # deleted since: it was not worth showing then either
+                known, final = False, True
+            except FaxError:
+                # The owner could not be read (the store failed): not shown, and not
+                # remembered, so that the job's next event asks again.
+                log.warning(
+                    "event %d not sent to %s: the owner of job %d could not be read",
+                    ev.seq,
+                    self._caller.user,
+                    ev.job_id,
+                    exc_info=True,
+                )
+                return False
+            else:
                 known = job.user_name == self._caller.user
                 # A received fax gets its owner when its routing ends, or by a reassignment
                 # (#13): "not yours" is final only for a sent fax.
                 final = known or job.job_type is JobType.SEND
-            except FaxError:  # deleted since: it was not worth showing then either
-                known, final = False, True
             if final:
                 if len(self._owner) >= _OWNERS_KEPT:
                     # Forget the oldest half (insertion order): a job id seen again is looked up.
@@ -124,12 +138,22 @@ async def _sse(service: FaxService, after: int, own: _OwnFilter) -> AsyncIterato
             name = ev.event_id.name.lower()
             yield f"id: {ev.seq}\nevent: {name}\ndata: {data}\n\n".encode()
     finally:
-        if pending is not None:
+        # The client went away (or the server is stopping): stop waiting for the next event.
+        # Its cancellation, or the subscription's end, is expected; anything else is logged.
+        if pending is not None and not pending.done():
             pending.cancel()
-            with contextlib.suppress(BaseException):
+            try:
                 await pending
-        with contextlib.suppress(BaseException):
+            except (asyncio.CancelledError, StopAsyncIteration):
+                pass
+            except Exception:
+                log.warning("event stream after %d: the subscription failed", after, exc_info=True)
+        try:
             await events.aclose()
+        except Exception:
+            log.warning(
+                "event stream after %d: its subscription did not close", after, exc_info=True
+            )
 
 
 def install_event_routes(r: APIRouter, service: FaxService) -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,11 +18,11 @@ from lanfax.api.encode import json_response
 from lanfax.api.security import Caller, audit_committed, audit_with_commit, requires
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, Priority, QueueStatus
 from lanfax.model.errors import InvalidInput, TooLarge
+from lanfax.model.jobs import JobQuery
 from lanfax.model.wire import enum_from_wire
 from lanfax.service.core import FaxService
-from lanfax.service.spool import write_durably
 from lanfax.service.submit import contact_references, parse_submission
-from lanfax.store.api import JobQuery
+from lanfax.service.uploads import stage_uploads
 
 _SUBMIT_DOC = {
     "requestBody": {
@@ -134,7 +132,6 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
                 hint="send a 'params' part and 'file' parts as multipart/form-data; "
                 "part headers (file names included) must be short",
             ) from None
-        stage: Path | None = None
         try:
             raw_params = form.get("params")
             if raw_params is None:
@@ -161,22 +158,12 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
             uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
             if not uploads:
                 raise InvalidInput("no document was sent", hint="add at least one 'file' part")
-            ctx = service.ctx
-            stage = await ctx.run(service.spool.new_stage)
-            staged: list[Path] = []
+            # The client's file name is only ever a label: never part of a path. The service
+            # stages the files (and removes the stage again when one cannot be staged).
             labels = [_part_label(i, u.filename) for i, u in enumerate(uploads)]
-            for i, upload in enumerate(uploads):
-                data_bytes = await upload.read()
-                if not data_bytes:
-                    raise InvalidInput(f"{labels[i]} is empty", hint="send the document's content")
-                # The client's file name is only ever a label: never part of a path.
-                path = stage / f"{i:03d}"
-                await ctx.run(write_durably, path, data_bytes)
-                staged.append(path)
-        except BaseException:
-            if stage is not None:
-                await service.ctx.run(shutil.rmtree, stage, True)
-            raise
+            stage, staged = await stage_uploads(
+                service.ctx, [(label, u.read) for label, u in zip(labels, uploads, strict=True)]
+            )
         finally:
             await form.close()
         # The submission's audit entry is committed with its jobs: never lost, no second commit.

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -24,17 +22,16 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from lanfax import documents
 from lanfax.api.archive import _RIGHTS
 from lanfax.api.encode import json_response
 from lanfax.api.jobs import _QUERY_OWN, _limited, _params_text, _part_label
 from lanfax.api.security import Caller, requires
 from lanfax.model.codes import AccessRight, AccessRightEx
-from lanfax.model.errors import InvalidInput, NotFound
+from lanfax.model.errors import InvalidInput
 from lanfax.service.core import FaxService
-from lanfax.service.preview import MAX_PREVIEW_PAGES, preview_document
-from lanfax.service.spool import write_durably
+from lanfax.service.preview import MAX_PREVIEW_PAGES, page_png, preview_document
 from lanfax.service.submit import parse_submission
+from lanfax.service.uploads import discard, new_stage, stage_uploads
 
 _WIDTH = Query(850, ge=16, le=4000, description="image width in pixels")
 #: A placeholder recipient, so that a preview needs no number yet.
@@ -44,12 +41,6 @@ _NOBODY = {"recipient_number": "0"}
 def _png(data: bytes) -> Response:
     # Pages do not change once written: let the browser keep them for a while.
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
-
-
-def _page_png(path: Path, page: int, pages: int, width: int) -> bytes:
-    if not 1 <= page <= max(pages, 1):
-        raise NotFound(f"there is no page {page}", hint=f"pages are 1 to {pages}")
-    return documents.thumbnail_png(path, page - 1, width)
 
 
 def install_page_routes(r: APIRouter, service: FaxService) -> None:
@@ -68,7 +59,7 @@ def install_page_routes(r: APIRouter, service: FaxService) -> None:
         caller.check_job(job_id, job.user_name)
         path = await service.job_document(job_id)
         count = job.page_count or job.pages_done or 1
-        return _png(await service.ctx.run(_page_png, path, page, count, width))
+        return _png(await service.ctx.run(page_png, path, page, count, width))
 
     for direction, (query_right, _manage) in _RIGHTS.items():
         _install_archive_page(r, service, direction, query_right)
@@ -93,7 +84,7 @@ def install_page_routes(r: APIRouter, service: FaxService) -> None:
                 f"the multipart body cannot be read: {exc.detail}",
                 hint="send a 'params' part and 'file' parts as multipart/form-data",
             ) from None
-        work = await service.ctx.run(service.spool.new_stage)
+        work = await new_stage(service.ctx)
         try:
             raw = form.get("params")
             try:
@@ -110,23 +101,20 @@ def install_page_routes(r: APIRouter, service: FaxService) -> None:
             )
             uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
             labels = [_part_label(i, u.filename) for i, u in enumerate(uploads)]
-            staged: list[Path] = []
-            for i, upload in enumerate(uploads):
-                content = await upload.read()
-                if not content:
-                    raise InvalidInput(f"{labels[i]} is empty", hint="send the document's content")
-                path = work / f"{i:03d}"
-                await service.ctx.run(write_durably, path, content)
-                staged.append(path)
+            _, staged = await stage_uploads(
+                service.ctx,
+                [(label, u.read) for label, u in zip(labels, uploads, strict=True)],
+                into=work,
+            )
             result = await preview_document(service, submission, staged, labels, caller.user, work)
             shown = min(result.pages, MAX_PREVIEW_PAGES)
             images = []
             for n in range(shown):
-                png = await service.ctx.run(documents.thumbnail_png, result.path, n, 850)
+                png = await service.ctx.run(page_png, result.path, n + 1, result.pages, 850)
                 images.append("data:image/png;base64," + base64.b64encode(png).decode())
         finally:
             await form.close()
-            await service.ctx.run(shutil.rmtree, work, True)
+            await discard(service.ctx, work)
         return json_response(
             {
                 "pages": result.pages,
@@ -157,4 +145,4 @@ def _install_archive_page(
         if not caller.all_jobs and entry.user_name != caller.user:
             caller.require(right)  # somebody else's fax
         path = await service.archiver.document(direction, archive_id, "tiff")
-        return _png(await service.ctx.run(_page_png, path, page, entry.pages, width))
+        return _png(await service.ctx.run(page_png, path, page, entry.pages, width))

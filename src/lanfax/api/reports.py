@@ -18,8 +18,8 @@ from starlette.responses import Response
 from lanfax.api.encode import json_response
 from lanfax.api.security import Caller, requires
 from lanfax.model.codes import AccessRightEx
+from lanfax.model.receipts import MAX_PAGE
 from lanfax.service.core import FaxService
-from lanfax.store.receipts import MAX_PAGE
 
 # Module-level: FastAPI resolves the (postponed) annotations in the module's namespace.
 _QUERY_OWN = requires(AccessRightEx.QUERY_JOBS, own_jobs=True)

@@ -32,11 +32,11 @@ from starlette.requests import HTTPConnection
 from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lanfax.model.audit import AuditEntry
 from lanfax.model.codes import AccessRight, AccessRightEx
 from lanfax.model.errors import AccessDenied, FaxError
 from lanfax.service.rights import Role
 from lanfax.service.security import Caller, Security, right_name
-from lanfax.store.api import AuditEntry
 
 __all__ = [
     "Caller",

@@ -1,9 +1,9 @@
 """``lanfax user``, ``lanfax token``, ``lanfax audit`` and ``lanfax whoami`` (docs/security.md).
 
-They speak the API's users, tokens and audit routes through the sync client's ``_run`` (an
-:class:`~lanfax.client._core.Op` per call), so they add nothing to the client's surface. Only
-argparse is imported at module level: the parser is on the start-up path of every ``lanfax``
-command, and the client is imported when a verb here runs.
+They call the client's users, tokens and audit methods (``lanfax.client._users``); ``--json``
+prints each answer's ``to_wire()``, the JSON the server sent. Only argparse is imported at
+module level: the parser is on the start-up path of every ``lanfax`` command, and the client
+is imported when a verb here runs.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lanfax.client._core import Op
+    from lanfax.client import Client
+    from lanfax.client._users import User
 
 
 def add_parsers(sub: Any, common: list[argparse.ArgumentParser]) -> None:
@@ -59,31 +60,10 @@ def add_parsers(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     sub.add_parser("whoami", parents=common, help="who the server thinks you are")
 
 
-def _quote(text: str) -> str:
-    from lanfax.client._core import quote
-
-    return quote(text)
-
-
-def _op(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> Op[Any]:
-    from lanfax.client._core import API, Op
-
-    data = json.dumps(body).encode() if body is not None else None
-    return Op(
-        method,
-        API + path,
-        lambda r: json.loads(r.body) if r.body else None,
-        query=query or {},
-        body=data,
-        content_type="application/json" if data is not None else None,
-    )
-
-
-def _call(args: argparse.Namespace, op: Op[Any]) -> Any:
+def _client(args: argparse.Namespace) -> Client:
     from lanfax.cli._verbs import _client
 
-    with _client(args) as client:
-        return client._run(op)
+    return _client(args)
 
 
 def _print(args: argparse.Namespace, value: Any, lines: list[str]) -> int:
@@ -111,75 +91,71 @@ def _new_password() -> str:
     return first
 
 
-def _user_line(u: dict[str, Any]) -> str:
-    extra = [f"+{r}" for r in u["granted"]] + [f"-{r}" for r in u["revoked"]]
-    pw = "password" if u["has_password"] else "tokens only"
-    return f"{u['name']:<16} {u['role']:<14} {pw:<12} {' '.join(extra)}".rstrip()
+def _user_line(u: User) -> str:
+    extra = [f"+{r}" for r in u.granted] + [f"-{r}" for r in u.revoked]
+    pw = "password" if u.has_password else "tokens only"
+    return f"{u.name:<16} {u.role:<14} {pw:<12} {' '.join(extra)}".rstrip()
 
 
 def verb_user(args: argparse.Namespace) -> int:
     a = args.action
-    if a == "list":
-        users = _call(args, _op("GET", "/users"))
-        return _print(args, users, [_user_line(u) for u in users])
-    if a == "add":
-        body: dict[str, Any] = {"name": args.name, "role": args.role}
-        if args.password:
-            body["password"] = _new_password()
-        u = _call(args, _op("POST", "/users", body))
-        return _print(args, u, [f"added {_user_line(u)}"])
-    if a == "remove":
-        _call(args, _op("DELETE", f"/users/{_quote(args.name)}"))
-        return _print(args, None, [f"removed {args.name}"])
-    if a in ("grant", "revoke"):
-        u = _call(args, _op("PATCH", f"/users/{_quote(args.name)}", {a: args.rights}))
-        return _print(args, u, [_user_line(u), "rights: " + ", ".join(u["rights"])])
-    u = _call(args, _op("PATCH", f"/users/{_quote(args.name)}", {"password": _new_password()}))
-    return _print(args, u, [f"password of {args.name} set"])
+    with _client(args) as client:
+        if a == "list":
+            users = client.users()
+            return _print(args, [u.to_wire() for u in users], [_user_line(u) for u in users])
+        if a == "add":
+            password = _new_password() if args.password else None
+            u = client.add_user(args.name, role=args.role, password=password)
+            return _print(args, u.to_wire(), [f"added {_user_line(u)}"])
+        if a == "remove":
+            client.remove_user(args.name)
+            return _print(args, None, [f"removed {args.name}"])
+        if a in ("grant", "revoke"):
+            change = client.grant_rights if a == "grant" else client.revoke_rights
+            u = change(args.name, args.rights)
+            return _print(args, u.to_wire(), [_user_line(u), "rights: " + ", ".join(u.rights)])
+        u = client.set_password(args.name, _new_password())
+        return _print(args, u.to_wire(), [f"password of {args.name} set"])
 
 
 def verb_token(args: argparse.Namespace) -> int:
     a = args.action
-    if a == "create":
-        body: dict[str, Any] = {"label": args.label}
-        if args.for_user:
-            body["user"] = args.for_user
-        if args.days:
-            body["days"] = args.days
-        t = _call(args, _op("POST", "/tokens", body))
-        return _print(
-            args,
-            t,
-            [t["token"], f"# token {t['token_id']} of {t['user']}: shown once; use LANFAX_TOKEN"],
-        )
-    if a == "list":
-        tokens = _call(args, _op("GET", "/tokens", query={"all": "true"} if args.all else {}))
-        lines = [
-            f"{t['token_id']}  {t['user']:<16} {t['created_at']}  "
-            f"{t['expires_at'] or 'no expiry':<25} {t['label']}"
-            for t in tokens
-        ]
-        return _print(args, tokens, lines)
-    _call(args, _op("DELETE", f"/tokens/{_quote(args.token_id)}"))
-    return _print(args, None, [f"revoked {args.token_id}"])
+    with _client(args) as client:
+        if a == "create":
+            t = client.create_token(label=args.label, user=args.for_user, days=args.days)
+            return _print(
+                args,
+                t.to_wire(),
+                [t.token, f"# token {t.token_id} of {t.user}: shown once; use LANFAX_TOKEN"],
+            )
+        if a == "list":
+            tokens = client.tokens(all=args.all)
+            lines = [
+                f"{t.token_id}  {t.user:<16} {t.created_at}  "
+                f"{t.expires_at or 'no expiry':<25} {t.label}"
+                for t in tokens
+            ]
+            return _print(args, [t.to_wire() for t in tokens], lines)
+        client.revoke_token(args.token_id)
+        return _print(args, None, [f"revoked {args.token_id}"])
 
 
 def verb_audit(args: argparse.Namespace) -> int:
-    query = {"limit": str(args.limit)}
-    for key, value in (("user", args.user_filter), ("action", args.action), ("since", args.since)):
-        if value:
-            query[key] = value
-    page = _call(args, _op("GET", "/audit", query=query))
+    with _client(args) as client:
+        page = client.audit(
+            limit=args.limit, user=args.user_filter, action=args.action, since=args.since
+        )
     lines = [
-        f"{e['at']}  {e['user']:<16} {e['address']:<15} {e['outcome']:<7} {e['action']} "
-        f"{e['target']}".rstrip()
-        for e in page["entries"]
+        f"{e.at.isoformat()}  {e.user:<16} {e.address:<15} {e.outcome:<7} {e.action} "
+        f"{e.target}".rstrip()
+        for e in page.entries
     ]
-    return _print(args, page, lines)
+    return _print(args, page.to_wire(), lines)
 
 
 def verb_whoami(args: argparse.Namespace) -> int:
-    who = _call(args, _op("GET", "/whoami"))
+    with _client(args) as client:
+        who = client.whoami()
     return _print(
-        args, who, [f"{who['user']} ({who['role']}, via {who['via']})", ", ".join(who["rights"])]
+        args, who.to_wire(), [f"{who.user} ({who.role}, via {who.via})", ", ".join(who.rights)]
     )

@@ -91,6 +91,9 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
     gateway: Any = None
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
+    # #18: the node's API address, recorded in the nodes table (and named when refused).
+    scheme_ = "https" if settings.security.tls else "http"
+    service.node_url = f"{scheme_}://{f'[{host}]' if ':' in host else host}:{port}"
     try:
         await service.start()
     except BaseException:

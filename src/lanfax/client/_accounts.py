@@ -12,7 +12,7 @@ DELETE /accounts/{name}                        ``remove_account(name)``
 GET /accounts/{name}/incoming                  ``account_incoming(name="me") -> list[Job]``
 GET /accounts/{name}/archive                   ``account_archive(name="me") -> ArchivePage``
 POST /accounts/reassign                        ``reassign_fax(job_id, to)``
-GET /archive/{direction}/{id}/document         ``archived_fax(archive_id) -> bytes``
+GET /archive/{direction}/{id}/document         ``archived_fax(archive_id) -> bytes`` (an alias)
 =============================================  ==============================================
 
 ``name`` is a user name, ``"me"`` (the default: your own account) or :data:`SERVER_INBOX`
@@ -24,8 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
+from lanfax.client._archive import ArchivePage as ArchivePage  # one class for every archive
+from lanfax.client._archive import archive_page, archived_document
 from lanfax.client._core import API, Op, Response, json_body, quote
-from lanfax.model.archive import ArchiveEntry
 from lanfax.model.jobs import Job
 from lanfax.model.wire import from_wire
 
@@ -42,14 +43,6 @@ class Account:
     created_by: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ArchivePage:
-    """One page of an archive, newest first; ``next`` is the cursor of the next page."""
-
-    entries: list[ArchiveEntry]
-    next: str | None
-
-
 def _account(d: dict[str, str]) -> Account:
     return Account(str(d["name"]), str(d.get("created_at", "")), str(d.get("created_by", "")))
 
@@ -60,11 +53,6 @@ def _path(name: str) -> str:
 
 def _jobs(r: Response) -> list[Job]:
     return [from_wire(Job, j) for j in r.json()["jobs"]]
-
-
-def _archive(r: Response) -> ArchivePage:
-    d = r.json()
-    return ArchivePage([from_wire(ArchiveEntry, e) for e in d["entries"]], d.get("next"))
 
 
 def accounts() -> Op[list[Account]]:
@@ -94,7 +82,7 @@ def account_archive(name: str = "me", limit: int = 50, cursor: str = "") -> Op[A
     query = {"limit": str(limit)}
     if cursor:
         query["cursor"] = cursor
-    return Op("GET", _path(name) + "/archive", _archive, query=query)
+    return Op("GET", _path(name) + "/archive", archive_page, query=query)
 
 
 def reassign_fax(job_id: int, to: str) -> Op[Job]:
@@ -105,15 +93,6 @@ def reassign_fax(job_id: int, to: str) -> Op[Job]:
         lambda r: from_wire(Job, r.json()),
         body=body,
         content_type=ctype,
-    )
-
-
-def archived_fax(archive_id: int, direction: str = "incoming", fmt: str = "tiff") -> Op[bytes]:
-    return Op(
-        "GET",
-        f"{API}/archive/{quote(direction)}/{int(archive_id)}/document",
-        lambda r: r.body,
-        query={"format": fmt},
     )
 
 
@@ -157,8 +136,9 @@ class AccountMixin:
     def archived_fax(
         self, archive_id: int, *, direction: str = "incoming", format: str = "tiff"
     ) -> bytes:
-        """An archived fax's document (TIFF or PDF); yours, or with the archive right."""
-        return self._run(archived_fax(archive_id, direction, format))
+        """An archived fax's document (TIFF or PDF); yours, or with the archive right. The
+        older name of ``archived_document(direction, archive_id, fmt=format)``."""
+        return self._run(archived_document(direction, archive_id, format))
 
 
 class AsyncAccountMixin:
@@ -193,4 +173,5 @@ class AsyncAccountMixin:
     async def archived_fax(
         self, archive_id: int, *, direction: str = "incoming", format: str = "tiff"
     ) -> bytes:
-        return await self._run(archived_fax(archive_id, direction, format))
+        """As :meth:`AccountMixin.archived_fax`: ``archived_document`` by its older name."""
+        return await self._run(archived_document(direction, archive_id, format))

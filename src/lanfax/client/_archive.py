@@ -45,7 +45,8 @@ def _base(direction: str) -> str:
     return f"{API}/archive/{direction}"
 
 
-def _page(r: Response) -> ArchivePage:
+def archive_page(r: Response) -> ArchivePage:
+    """An archive page (``/archive/{direction}``, ``/accounts/{name}/archive``)."""
     data = r.json()
     return ArchivePage([from_wire(ArchiveEntry, e) for e in data["entries"]], data.get("next"))
 
@@ -69,7 +70,7 @@ def archive(
         query["since"] = datetime_to_wire(since)
     if until is not None:
         query["until"] = datetime_to_wire(until)
-    return Op("GET", _base(direction), _page, query=query)
+    return Op("GET", _base(direction), archive_page, query=query)
 
 
 def archived(direction: str, archive_id: int) -> Op[ArchiveEntry]:

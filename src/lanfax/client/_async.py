@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 
 from lanfax.client import _core as c
-from lanfax.client import _sse, _submit
+from lanfax.client import _follow, _sse, _submit
 from lanfax.client._accounts import AsyncAccountMixin
 from lanfax.client._archive import AsyncArchiveMixin
 from lanfax.client._contacts import AsyncContactsMixin
@@ -22,15 +22,16 @@ from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import AsyncCoverMixin
 from lanfax.client._drafts import AsyncDraftMixin  # issue #11
 from lanfax.client._extensions import AsyncExtensionsMixin
-from lanfax.client._handles import AsyncPortHandle, WaitTimeout, merge_logging, open_mode
+from lanfax.client._handles import AsyncPortHandle, merge_logging, open_mode
 from lanfax.client._outbound import AsyncOutboundMixin
 from lanfax.client._report import AsyncReportMixin
 from lanfax.client._routing import AsyncRoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
+from lanfax.client._users import AsyncUsersMixin  # issue #17
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, PortOpenMode, QueueStatus
 from lanfax.model.config import LoggingCategory, ServerConfig
 from lanfax.model.devices import DeviceStatusInfo, PortInfo
-from lanfax.model.errors import FaxError, Unavailable
+from lanfax.model.errors import Unavailable
 from lanfax.model.events import Event
 from lanfax.model.jobs import Job, JobParams
 
@@ -47,6 +48,7 @@ class AsyncClient(
     AsyncContactsMixin,
     AsyncArchiveMixin,
     AsyncExtensionsMixin,
+    AsyncUsersMixin,
 ):
     """The async twin of :class:`lanfax.client.Client`: same arguments, same methods (as
     coroutines; ``events()`` is an async iterator), same models and errors.
@@ -107,6 +109,13 @@ class AsyncClient(
             err = c.error_from_response(resp, f"{op.method} {op.path}")
             raise op.on_error(err, resp) if op.on_error else err
         return op.decode(resp)
+
+    async def _flow(self, flow: c.OpFlow[T]) -> T:
+        """As :meth:`Client._flow`, awaiting each request."""
+        item = c.step(flow, None)
+        while not isinstance(item, c.Done):
+            item = c.step(flow, await self._run(item))
+        return item.value
 
     async def _send(self, op: Op[Any], headers: Mapping[str, str]) -> c.Response:
         try:
@@ -260,7 +269,7 @@ class AsyncClient(
         self, after: int | None = None, *, reconnect_for: float | None = 30.0
     ) -> AsyncIterator[Event]:
         """As :meth:`Client.events`: reconnects with Last-Event-ID, never drops or repeats."""
-        async for event in self._event_stream(after, reconnect_for, None):
+        async for event in self._event_stream(after, reconnect_for):
             if event is not None:
                 yield event
 
@@ -269,65 +278,27 @@ class AsyncClient(
         info = await self.server_info()
         if info.last_event_seq is not None:
             return info.last_event_seq
-        lo, hi = 0, 1024
-        if not await self._run(c.has_events_after(0)):
-            return 0
-        while await self._run(c.has_events_after(hi)):
-            lo, hi = hi, hi * 4
-        while hi - lo > 1:  # has(lo) and not has(hi): the newest seq is in (lo, hi]
-            mid = (lo + hi) // 2
-            if await self._run(c.has_events_after(mid)):
-                lo = mid
-            else:
-                hi = mid
-        return hi
+        return await self._flow(c.latest_probes())
 
     async def events_backlog(self, after: int = 0) -> list[Event]:
         return await self._run(c.events_backlog(after))
 
     async def _event_stream(
-        self,
-        after: int | None,
-        reconnect_for: float | None,
-        connected: asyncio.Event | None,
+        self, after: int | None, reconnect_for: float | None
     ) -> AsyncIterator[Event | None]:
-        cursor = _sse.EventCursor(await self.latest_event_seq() if after is None else after)
-        down_since: float | None = None
-        connected_once = False
-        timeout = httpx.Timeout(self.timeout, read=None)
-        while True:
-            try:
-                async with self._http.stream(
-                    "GET",
-                    _sse.EVENTS_PATH,
-                    params=cursor.query(),
-                    headers=cursor.headers(),
-                    timeout=timeout,
-                ) as r:
-                    if r.status_code != 200:
-                        body = await r.aread()
-                        raise c.error_from_response(
-                            c.Response(r.status_code, dict(r.headers), body), "GET /events"
-                        )
-                    down_since = None
-                    connected_once = True
-                    cursor.reset()
-                    if connected is not None:
-                        connected.set()
-                    yield None
-                    async for chunk in r.aiter_raw():
-                        for event in cursor.feed(chunk):
-                            yield event
-            except (httpx.TransportError, httpx.StreamError) as exc:
-                now = time.monotonic()
-                down_since = down_since or now
-                if not connected_once or (
-                    reconnect_for is not None and now - down_since > reconnect_for
-                ):
-                    raise c.unreachable(self.base_url, exc, _reason(exc), self.ca_file) from None
-            else:
-                down_since = down_since or time.monotonic()
-            await asyncio.sleep(cursor.retry_delay)
+        """As the sync client's (without idle ticks): the core, ``_follow.event_flow``,
+        decides; this does the I/O."""
+        start = await self.latest_event_seq() if after is None else after
+        flow = _follow.event_flow(start, time.monotonic, reconnect_for=reconnect_for)
+        async with _EventSource(self) as source:
+            reply: _follow.Reply | Job | None = None
+            while True:
+                action = flow.send(reply)
+                if isinstance(action, _follow.Emit):
+                    reply = None
+                    yield action.event
+                else:
+                    reply = await source.perform(action)
 
     async def wait(
         self,
@@ -336,52 +307,98 @@ class AsyncClient(
         *,
         on_change: Callable[[Job], None] | None = None,
     ) -> list[Job]:
-        """As :meth:`Client.wait`."""
-        ids = list(dict.fromkeys(int(i) for i in job_ids))
-        latest: dict[int, Job] = {}
-        wake = asyncio.Event()
-        connected = asyncio.Event()
-        touched: set[int] = set()
+        """As :meth:`Client.wait` (the same core: the same errors, the same WaitTimeout)."""
+        flow = _follow.wait_flow(
+            job_ids, await self.latest_event_seq(), time.monotonic, timeout, on_change
+        )
+        async with _EventSource(self) as source:
+            item = c.step(flow, None)
+            while not isinstance(item, c.Done):
+                item = c.step(flow, await source.perform(item))
+            return item.value
 
-        async def follow() -> None:
-            async for event in self._event_stream(None, None, connected):
-                if event is not None and event.job_id in latest:
-                    touched.add(event.job_id)
-                    wake.set()
 
-        async def refresh(job_id: int) -> None:
-            job = await self.job(job_id)
-            if on_change is not None and latest.get(job_id) != job:
-                on_change(job)
-            latest[job_id] = job
+class _EventSource:
+    """The async driver of ``_follow``'s flows: one event stream at a time, over httpx.
 
-        async def run() -> list[Job]:
-            await connected.wait()
-            for job_id in ids:
-                await refresh(job_id)
-            while True:
-                pending = [i for i in ids if not latest[i].is_final]
-                if not pending:
-                    return [latest[i] for i in ids]
+    A Read that times out leaves its chunk read pending (a task), so the stream is never
+    cut in the middle of a chunk; the next Read waits on the same task."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self.response: httpx.Response | None = None
+        self.chunks: AsyncIterator[bytes] | None = None
+        self.pending: asyncio.Task[bytes] | None = None
+
+    async def __aenter__(self) -> _EventSource:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        pending, response = self.pending, self.response
+        self.pending = self.response = self.chunks = None
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await pending  # its outcome no longer matters: the stream is being closed
+        if response is not None:
+            await response.aclose()
+
+    def _broken(self, exc: BaseException) -> _follow.Broken:
+        cl = self.client
+        return _follow.Broken(c.unreachable(cl.base_url, exc, _reason(exc), cl.ca_file))
+
+    async def perform(self, action: _follow.Action) -> _follow.Reply | Job | None:
+        cl = self.client
+        if isinstance(action, _follow.Read):
+            if self.chunks is None:
+                raise RuntimeError("Read with no stream open")
+            if self.pending is None:
+                self.pending = asyncio.ensure_future(anext(self.chunks))
+            done, _ = await asyncio.wait({self.pending}, timeout=action.timeout)
+            if not done:
+                return _follow.Quiet()
+            task, self.pending = self.pending, None
+            try:
+                return _follow.Data(task.result())
+            except StopAsyncIteration:
+                await self.close()
+                return _follow.Broken(c.unavailable(cl.base_url, "end of stream"))
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                await self.close()
+                return self._broken(exc)
+        if isinstance(action, _follow.Open):
+            await self.close()
+            request = cl._http.build_request(
+                "GET",
+                _sse.EVENTS_PATH,
+                params=action.query,
+                headers=action.headers,
+                timeout=httpx.Timeout(min(cl.timeout, _follow.CONNECT_TIMEOUT), read=None),
+            )
+            try:
+                response = await cl._http.send(request, stream=True)
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                return self._broken(exc)
+            if response.status_code != 200:
                 try:
-                    await asyncio.wait_for(wake.wait(), 2.0)
-                    todo = [i for i in pending if i in touched]
-                except TimeoutError:
-                    todo = pending  # the safety net, as in the sync client
-                wake.clear()
-                touched.difference_update(todo)
-                for job_id in todo:
-                    await refresh(job_id)
-
-        follower = asyncio.create_task(follow())
-        try:
-            return await asyncio.wait_for(run(), timeout)
-        except TimeoutError:
-            raise WaitTimeout([latest[i] for i in ids if i in latest]) from None
-        finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError, FaxError):
-                await follower
+                    body = await response.aread()
+                except (httpx.TransportError, httpx.StreamError):
+                    body = b""  # the status alone names the error
+                finally:
+                    await response.aclose()
+                answer = c.Response(response.status_code, dict(response.headers), body)
+                return _follow.Refused(answer)
+            self.response, self.chunks = response, response.aiter_raw()
+            return _follow.Opened()
+        if isinstance(action, _follow.Sleep):
+            await asyncio.sleep(action.seconds)
+            return None
+        if isinstance(action, _follow.GetJob):
+            return await cl.job(action.job_id)
+        raise TypeError(f"not an action: {action!r}")
 
 
 def _reason(exc: BaseException) -> str:

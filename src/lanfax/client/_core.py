@@ -12,7 +12,7 @@ is on the start-up path of every ``lanfax`` command.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # imported by the calls that need them (``lanfax send`` does 
     from lanfax.model.events import Event
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,17 +389,51 @@ def has_events_after(after: int) -> Op[bool]:
     return Op("GET", f"{API}/events", lambda r: bool(r.json()), query=query)
 
 
-def search_latest(has_after: Callable[[int], bool]) -> int:
-    """The newest event cursor, found with O(log n) ``has_after`` probes (0 when empty)."""
-    if not has_after(0):
+#: A request flow: yields the Ops it needs run, is sent each one's decoded answer, and
+#: returns ``T``. Calls that take several requests (a search, paging) are flows, so that the
+#: logic is written once and both clients drive it (``Client._flow``, ``AsyncClient._flow``).
+OpFlow = Generator[Op[Any], Any, T]
+
+
+def latest_probes() -> OpFlow[int]:
+    """The newest event cursor (0 when there is none), in O(log n) probes of
+    :func:`has_events_after`."""
+    if not (yield has_events_after(0)):
         return 0
     lo, hi = 0, 1024
-    while has_after(hi):
+    while (yield has_events_after(hi)):
         lo, hi = hi, hi * 4
     while hi - lo > 1:  # has_after(lo) and not has_after(hi): the newest is in (lo, hi]
         mid = (lo + hi) // 2
-        if has_after(mid):
+        if (yield has_events_after(mid)):
             lo = mid
         else:
             hi = mid
     return hi
+
+
+class Done(Generic[T]):
+    """What :func:`step` gives back when a flow has ended: its result."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+
+def step(flow: Generator[A, Any, T], answer: Any) -> A | Done[T]:
+    """Send ``answer`` to ``flow``: the next thing it asks for, or Done with its result. The
+    one loop body of every flow driver, sync or async (a driver: ``item = step(flow, None)``;
+    ``while not isinstance(item, Done): item = step(flow, do(item))``)."""
+    try:
+        return flow.send(answer)
+    except StopIteration as stop:
+        return Done(stop.value)
+
+
+def run_flow(flow: Generator[A, Any, T], run: Callable[[A], Any]) -> T:
+    """Drive ``flow`` to its end with a blocking ``run`` (the sync client's)."""
+    item = step(flow, None)
+    while not isinstance(item, Done):
+        item = step(flow, run(item))
+    return item.value

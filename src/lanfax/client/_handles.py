@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -16,18 +16,25 @@ if TYPE_CHECKING:  # imported when used: the client is on every `lanfax` command
 
 
 class WaitTimeout(FaxError):
-    """``wait()`` ran out of time; ``jobs`` holds the latest snapshot of every job."""
+    """``wait()`` ran out of time (the same from both clients).
+
+    ``jobs`` holds the latest snapshot of every job read, in the order waited for;
+    ``job_ids`` every job waited for; ``pending`` those not finished (or never read: the
+    time ran out before the first read).
+    """
 
     exit_code = 12
     code = "wait-timeout"
 
-    def __init__(self, jobs: list[Job]) -> None:
-        pending = [j.job_id for j in jobs if not j.is_final]
+    def __init__(self, jobs: list[Job], job_ids: Sequence[int] | None = None) -> None:
+        self.jobs = jobs
+        self.job_ids = [j.job_id for j in jobs] if job_ids is None else list(job_ids)
+        final = {j.job_id for j in jobs if j.is_final}
+        self.pending = [i for i in self.job_ids if i not in final]
         super().__init__(
-            f"{len(pending)} job(s) still not finished: {', '.join(map(str, pending))}",
+            f"{len(self.pending)} job(s) still not finished: {', '.join(map(str, self.pending))}",
             hint="wait longer (a larger timeout), or look at them with `lanfax job show ID`",
         )
-        self.jobs = jobs
 
 
 def open_mode(mode: str | PortOpenMode) -> str:

@@ -17,17 +17,19 @@ from lanfax.client._core import Broadcast, JobPage, Op, ServerInfo
 from lanfax.client._cover import CoverMixin
 from lanfax.client._drafts import DraftMixin  # issue #11
 from lanfax.client._extensions import ExtensionsMixin
-from lanfax.client._handles import PortHandle, WaitTimeout, merge_logging, open_mode
+from lanfax.client._handles import PortHandle, merge_logging, open_mode
 from lanfax.client._http import Connection, Stream, StreamClosed, request_patiently
 from lanfax.client._outbound import OutboundMixin
 from lanfax.client._report import ReportMixin
 from lanfax.client._routing import RoutingMixin
 from lanfax.client._submit import FileArg, RecipientCallback
+from lanfax.client._users import UsersMixin  # issue #17
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, PortOpenMode, QueueStatus
 from lanfax.model.errors import FaxError
 from lanfax.model.jobs import Job, JobParams
 
 if TYPE_CHECKING:  # imported by the calls that need them (``lanfax send`` does not)
+    from lanfax.client import _follow
     from lanfax.model.config import LoggingCategory, ServerConfig
     from lanfax.model.devices import DeviceStatusInfo, PortInfo
     from lanfax.model.events import Event
@@ -45,6 +47,7 @@ class Client(
     ContactsMixin,
     ArchiveMixin,
     ExtensionsMixin,
+    UsersMixin,
 ):
     """A blocking client for one lanfax server.
 
@@ -107,6 +110,10 @@ class Client(
             err = c.error_from_response(resp, f"{op.method} {op.path}")
             raise op.on_error(err, resp) if op.on_error else err
         return op.decode(resp)
+
+    def _flow(self, flow: c.OpFlow[T]) -> T:
+        """Run a request flow (several requests with logic between them) to its end."""
+        return c.run_flow(flow, self._run)
 
     # -- server -----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -283,7 +290,7 @@ class Client(
         info = self.server_info()
         if info.last_event_seq is not None:
             return info.last_event_seq
-        return c.search_latest(lambda x: self._run(c.has_events_after(x)))
+        return self._flow(c.latest_probes())
 
     def events_backlog(self, after: int = 0) -> list[Event]:
         """Stored events after ``after`` (at most 1000), without following."""
@@ -292,50 +299,21 @@ class Client(
     def _event_stream(
         self, after: int | None, idle: float | None, reconnect_for: float | None
     ) -> Generator[Event | None, None, None]:
-        """Events as they come; None after ``idle`` seconds without one."""
-        from lanfax.client import _sse
+        """Events as they come; None once connected, after a failed reconnect, and after
+        ``idle`` seconds without one (the core, ``_follow.event_flow``, decides the rest)."""
+        from lanfax.client import _follow
 
-        cursor = _sse.EventCursor(self.latest_event_seq() if after is None else after)
-        down_since: float | None = None
-        connected_once = False
-        while True:
-            headers = {c.USER_HEADER: self.user, **self._auth, **cursor.headers()}
-            target = c.Op("GET", _sse.EVENTS_PATH, c._none, query=cursor.query()).target
-            try:
-                stream = Stream(
-                    self.base_url, target, headers, min(self.timeout, 10.0), self.ca_file
-                )
-            except (FaxError, StreamClosed) as exc:
-                now = time.monotonic()
-                down_since = down_since or now
-                if (
-                    not connected_once
-                    or not _is_down(exc)
-                    or (reconnect_for is not None and now - down_since > reconnect_for)
-                ):
-                    if isinstance(exc, FaxError):
-                        raise exc from None
-                    raise c.unavailable(self.base_url, exc) from None
-                time.sleep(cursor.retry_delay)
-                yield None
-                continue
-            try:
-                if stream.status != 200:
-                    raise c.error_from_response(stream.response(), "GET /events")
-                down_since = None
-                connected_once = True
-                cursor.reset()
-                yield None  # connected: the caller may now read state it wants to follow
-                while True:
-                    data = stream.read(idle)
-                    if data is None:
-                        yield None
-                        continue
-                    yield from cursor.feed(data)
-            except StreamClosed:
-                down_since = time.monotonic()
-            finally:
-                stream.close()
+        start = self.latest_event_seq() if after is None else after
+        flow = _follow.event_flow(start, time.monotonic, idle=idle, reconnect_for=reconnect_for)
+        with _EventSource(self) as source:
+            reply: _follow.Reply | Job | None = None
+            while True:
+                action = flow.send(reply)
+                if isinstance(action, _follow.Emit):
+                    reply = None
+                    yield action.event
+                else:
+                    reply = source.perform(action)
 
     def wait(
         self,
@@ -350,43 +328,70 @@ class Client(
         safety net, every two seconds). ``on_change`` sees every new snapshot. Raises
         :class:`WaitTimeout` (holding the latest snapshots) after ``timeout`` seconds.
         """
-        ids = list(dict.fromkeys(int(i) for i in job_ids))
-        deadline = None if timeout is None else time.monotonic() + timeout
-        latest: dict[int, Job] = {}
+        from lanfax.client import _follow
 
-        def refresh(job_id: int) -> None:
-            job = self.job(job_id)
-            if on_change is not None and latest.get(job_id) != job:
-                on_change(job)
-            latest[job_id] = job
-
-        stream = self._event_stream(None, 0.5, None)
-        try:
-            # Subscribe first, then read the jobs: nothing can slip between the two.
-            next(stream)  # connected
-            for job_id in ids:
-                refresh(job_id)
-            last_poll = time.monotonic()
-            while True:
-                pending = [i for i in ids if not latest[i].is_final]
-                if not pending:
-                    return [latest[i] for i in ids]
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    raise WaitTimeout([latest[i] for i in ids])
-                if now - last_poll > 2.0:
-                    for job_id in pending:
-                        refresh(job_id)
-                    last_poll = now
-                    continue
-                event = next(stream)
-                if event is not None and event.job_id in latest and event.job_id in pending:
-                    refresh(event.job_id)
-        finally:
-            stream.close()
+        flow = _follow.wait_flow(
+            job_ids, self.latest_event_seq(), time.monotonic, timeout, on_change
+        )
+        with _EventSource(self) as source:
+            return c.run_flow(flow, source.perform)
 
 
-def _is_down(exc: BaseException) -> bool:
-    from lanfax.model.errors import Unavailable
+class _EventSource:
+    """The sync driver of ``_follow``'s flows: one event stream at a time, over ``_http``."""
 
-    return isinstance(exc, Unavailable | StreamClosed)
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.stream: Stream | None = None
+
+    def __enter__(self) -> _EventSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+
+    def perform(self, action: _follow.Action) -> _follow.Reply | Job | None:
+        from lanfax.client import _follow
+
+        cl = self.client
+        if isinstance(action, _follow.Read):
+            if self.stream is None:
+                raise RuntimeError("Read with no stream open")
+            try:
+                data = self.stream.read(action.timeout)
+            except StreamClosed as exc:
+                self.close()
+                return _follow.Broken(c.unavailable(cl.base_url, exc))
+            return _follow.Quiet() if data is None else _follow.Data(data)
+        if isinstance(action, _follow.Open):
+            self.close()
+            headers = {c.USER_HEADER: cl.user, **cl._auth, **action.headers}
+            target = c.Op("GET", _EVENTS_PATH, c._none, query=action.query).target
+            try:
+                connect = min(cl.timeout, _follow.CONNECT_TIMEOUT)
+                stream = Stream(cl.base_url, target, headers, connect, cl.ca_file)
+            except FaxError as exc:
+                return _follow.Broken(exc)
+            except StreamClosed as exc:
+                return _follow.Broken(c.unavailable(cl.base_url, exc))
+            if stream.status != 200:
+                try:
+                    return _follow.Refused(stream.response())
+                finally:
+                    stream.close()
+            self.stream = stream
+            return _follow.Opened()
+        if isinstance(action, _follow.Sleep):
+            time.sleep(action.seconds)
+            return None
+        if isinstance(action, _follow.GetJob):
+            return cl.job(action.job_id)
+        raise TypeError(f"not an action: {action!r}")
+
+
+_EVENTS_PATH = f"{c.API}/events"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import tempfile
@@ -182,19 +183,27 @@ def render_pages(
 
     total = sum(s.pages for s in sources)
     n = 0
-    buffers: dict[int, npt.NDArray[np.uint8]] = {}
+    # One grey and one black buffer per page length, reused page after page: each page's
+    # black rows are packed before the next page is drawn.
+    buffers: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]] = {}
     for src in sources:
         for i in range(src.pages):
             if deadline is not None:
                 deadline.check(f"at page {n + 1} of {total}")
             lay = layout(*src.size_in(i), resolution)
-            grey = buffers.get(lay.length)
-            if grey is None:
-                grey = buffers[lay.length] = np.empty((lay.length, FAX_WIDTH), np.uint8)
+            pair = buffers.get(lay.length)
+            if pair is None:
+                shape = (lay.length, FAX_WIDTH)
+                pair = buffers[lay.length] = (np.empty(shape, np.uint8), np.empty(shape, np.bool_))
+            grey, bits = pair
             grey.fill(255)
             src.render(i, lay, grey)
             black = binarize(
-                grey, resolution, bilevel=src.bilevel(i), threshold=src.threshold(resolution)
+                grey,
+                resolution,
+                bilevel=src.bilevel(i),
+                threshold=src.threshold(resolution),
+                out=bits,
             )
             n += 1
             if header is not None:
@@ -323,8 +332,15 @@ def convert(
         raise
     finally:
         for s in sources:
-            with contextlib.suppress(Exception):
+            try:
                 s.close()
+            except Exception:
+                # The fax is written (or the error that stopped it is on its way): a source
+                # that fails to let go of its file or library handle is worth a log line,
+                # not the conversion.
+                logging.getLogger("lanfax.outbound").warning(
+                    "could not close %s after converting it", s.label, exc_info=True
+                )
     return ConversionResult(
         warnings=tuple(w for s in sources for w in s.warnings),
         path=out,

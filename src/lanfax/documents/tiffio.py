@@ -60,12 +60,13 @@ def libtiff() -> ctypes.CDLL:
     """The system libtiff, loaded once, with the prototypes of the calls we make."""
     global _lib
     if _lib is None:
-        name = ctypes.util.find_library("tiff") or "libtiff.so.6"
+        # The soname first: find_library runs ldconfig in a subprocess (a few ms of every
+        # ``lanfax convert``), so it is only asked when the soname is not there.
         try:
-            lib = ctypes.CDLL(name)
+            lib = ctypes.CDLL("libtiff.so.6")
         except OSError:
             try:
-                lib = ctypes.CDLL("libtiff.so.6")
+                lib = ctypes.CDLL(ctypes.util.find_library("tiff") or "libtiff.so.6")
             except OSError as exc:
                 raise DocumentError(
                     "the TIFF library (libtiff) cannot be loaded",

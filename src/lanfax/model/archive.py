@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from lanfax.model.errors import InvalidInput
+
 
 @dataclass(frozen=True, slots=True)
 class ArchiveEntry:
@@ -60,3 +62,35 @@ class ActivityRecord:
     status_text: str = ""
     bit_rate: int = 0
     ecm: bool = False
+
+
+# -- queries (#17: moved here from lanfax.store.archive, which re-exports them) --
+
+#: The two archives.
+DIRECTIONS = ("incoming", "outgoing")
+#: The largest page an archive search returns.
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveQuery:
+    """A page of one archive. ``number`` and ``ident`` match as prefixes; ``user`` exactly;
+    ``since`` <= completed_at < ``until``."""
+
+    direction: str
+    since: datetime | None = None
+    until: datetime | None = None
+    number: str = ""
+    ident: str = ""
+    user: str = ""
+    limit: int = 50
+    cursor: str = ""
+    #: Only entries nobody owns (``user_name`` empty: the server inbox, #13).
+    unassigned: bool = False
+
+
+def check_direction(direction: str) -> str:
+    """``direction`` when it names an archive, else InvalidInput (422)."""
+    if direction not in DIRECTIONS:
+        raise InvalidInput(f"{direction!r} is not an archive", hint="use 'incoming' or 'outgoing'")
+    return direction

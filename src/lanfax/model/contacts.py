@@ -129,3 +129,16 @@ class ContactList:
     notes: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+# -- store input (#17: moved here from lanfax.store.contacts, which re-exports it) --
+__all__ += ["MemberSpec"]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSpec:
+    """A list member to store: a contact by id, or a bare number with an optional name."""
+
+    contact_id: int = 0
+    name: str = ""
+    fax_number: str = ""

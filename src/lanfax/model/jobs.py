@@ -132,3 +132,22 @@ class Job:
     @property
     def is_final(self) -> bool:
         return self.queue_status.is_final
+
+
+# -- queries (#17: moved here from lanfax.store.api, which re-exports it) --
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """A page of the queue, newest-first or oldest-first, by keyset on job_id."""
+
+    limit: int = 100
+    #: Return jobs with job_id greater than this (ascending order) ...
+    after_id: int | None = None
+    #: ... or less than this (descending order). At most one of the two is set.
+    before_id: int | None = None
+    statuses: frozenset[QueueStatus] | None = None
+    job_types: frozenset[JobType] | None = None
+    user_name: str | None = None
+    broadcast_id: str | None = None
+    descending: bool = False

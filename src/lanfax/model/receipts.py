@@ -38,3 +38,7 @@ class Receipt:
     subject: str = ""
     body: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
+
+
+#: The largest page of receipts one listing returns (#17: from lanfax.store.receipts).
+MAX_PAGE = 1000

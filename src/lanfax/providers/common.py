@@ -11,7 +11,8 @@ wherever a provider builds them; :class:`ReceiveGuard` cuts a receive short as
 FaxReceive.max_pages and FaxReceive.screen ask.
 
 The calls themselves (dialling, ringing, media) stay in each provider: they share a shape,
-not their logic.
+not their logic. How a connected call ended is decided once, for all of them, by
+:func:`call_end` from the T.30 result and the :class:`CutReason` the provider recorded.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import dataclasses
+import enum
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
@@ -38,9 +40,12 @@ from lanfax.providers.api import (
 )
 
 __all__ = [
+    "CallEnd",
+    "CutReason",
     "LineProvider",
     "ProviderJob",
     "ReceiveGuard",
+    "call_end",
     "receiving_status",
     "sending_status",
     "session_options",
@@ -104,6 +109,97 @@ def session_result(
         duration=duration,
         extra=dict(extra),
     )
+
+
+class CutReason(enum.Enum):
+    """Why a connected call's line was cut, by us or by the far end, rather than ended by T.30
+    alone. The value is what ``CallResult.extra["cut"]`` carries (SIP and virtual lines)."""
+
+    #: FaxDevAbortOperation on this side (SIP, IAX2, modem).
+    ABORT = "abort"
+    #: Virtual lines: both ends are ours, so the abort names the end that asked for it.
+    CALLER_ABORT = "caller_abort"
+    CALLEE_ABORT = "callee_abort"
+    #: We hung up: the provider shut down; the receive guard refused the call; the SDP answer
+    #: was unusable; our 200 OK was never acknowledged; no RFC 4028 refresh came in time.
+    SHUTDOWN = "shutdown"
+    REFUSED = "refused"
+    BAD_ANSWER = "bad_answer"
+    NO_ACK = "no_ack"
+    SESSION_EXPIRED = "session_expired"
+    #: The call ran past its maximum length, or stayed idle too long.
+    WATCHDOG = "watchdog"
+    #: The far end ended it: a SIP BYE; a CANCEL before the answer; an IAX2 HANGUP, REJECT
+    #: or lost link; a virtual line's far end that hung up and was not followed in time.
+    REMOTE_BYE = "remote_bye"
+    CANCELLED = "cancelled"
+    FAR_END_GONE = "far_end_gone"
+    HUNG_UP = "hung_up"
+    #: The network dropped the line (a virtual line's special number 31<N>).
+    DROPPED = "dropped"
+
+    @property
+    def text(self) -> str:
+        """How a status text names the cut, in parentheses after T.30's own text."""
+        return _CUT_TEXT.get(self, self.value.replace("_", " "))
+
+    def is_own_abort(self, *, calling: bool) -> bool:
+        """Whether this cut is the abort of the side that is ``calling`` (or answering)."""
+        own = CutReason.CALLER_ABORT if calling else CutReason.CALLEE_ABORT
+        return self is CutReason.ABORT or self is own
+
+
+_CUT_TEXT = {
+    CutReason.ABORT: "aborted",
+    CutReason.FAR_END_GONE: "the far end hung up",
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallEnd:
+    """How a connected call ended, for one side: the device status and its text."""
+
+    status: ProviderStatus
+    text: str
+
+
+def call_end(
+    res: SessionResult | None, cut: CutReason | None, *, calling: bool, negotiated: bool
+) -> CallEnd:
+    """How a connected call ended for one side (the one table every provider follows).
+
+    ``res`` is the side's T.30 result (None: no session ran to a result), ``cut`` why its
+    line was cut (None: T.30 ended by itself), ``calling`` whether it is the caller,
+    ``negotiated`` whether it heard the far end speak T.30 (a phase B). In order:
+
+    ================================================  ==========================
+    the cut is this side's own abort                  USER_ABORT
+    a session that completed                          COMPLETED
+    any other cut                                     DISCONNECTED
+    no session result                                 DISCONNECTED
+    a caller that never heard T.30                    NOT_FAX_CALL
+    otherwise                                         T.30's own status
+    ================================================  ==========================
+
+    The text is T.30's with the cut named after it ("... (remote bye)"); without a result,
+    "the line was cut" or "no fax session". A provider that counts a cut only while T.30 ran
+    passes ``cut`` only then (the virtual lines' cut sides; IAX2 when T.30 did not complete).
+    """
+    if res is None:
+        aborted = cut is not None and cut.is_own_abort(calling=calling)
+        status = ProviderStatus.USER_ABORT if aborted else ProviderStatus.DISCONNECTED
+        return CallEnd(status, "the line was cut" if cut is not None else "no fax session")
+    status = res.provider_status
+    if cut is not None and cut.is_own_abort(calling=calling):
+        status = ProviderStatus.USER_ABORT
+    elif status is ProviderStatus.COMPLETED:
+        pass
+    elif cut is not None:
+        status = ProviderStatus.DISCONNECTED
+    elif calling and not negotiated:
+        status = ProviderStatus.NOT_FAX_CALL
+    text = res.text if cut is None else f"{res.text} ({cut.text})"
+    return CallEnd(status, text)
 
 
 def sending_status(

@@ -26,11 +26,9 @@ from typing import Any
 from lanfax.model.codes import NO_JOB, EventId, JobType, QueueStatus
 from lanfax.model.errors import Conflict, InvalidInput, NotFound
 from lanfax.model.events import NewEvent
-from lanfax.model.jobs import Job
+from lanfax.model.jobs import Job, JobQuery
 from lanfax.service.context import ServiceContext
 from lanfax.service.security import check_user_name
-from lanfax.store.api import JobQuery
-from lanfax.store.archive import SqlArchive
 
 log = logging.getLogger("lanfax.init")
 
@@ -159,8 +157,7 @@ class Accounts:
                 )
         detail = {"owner": to, "previous_owner": job.user_name, "by": by}
         event = NewEvent(EventId.JOB_CHANGED, job.device_id or 0, job_id, detail)
-        archive = SqlArchive(self.ctx.store)  # type: ignore[arg-type]
-        updated = await self.ctx.run(archive.reassign, job_id, to, [event])
+        updated = await self.ctx.run(self.ctx.store.archive.reassign, job_id, to, [event])
         if job_id in self.ctx.unfinished:
             self.ctx.unfinished[job_id] = updated
         await self.ctx.bus.pump()

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lanfax.model.archive import ActivityRecord, ArchiveEntry
+from lanfax.model.archive import ActivityRecord, ArchiveEntry, ArchiveQuery, check_direction
 from lanfax.model.codes import NO_JOB, EventId, JobType, QueueStatus
 from lanfax.model.errors import (
     ConfigError,
@@ -54,7 +54,7 @@ from lanfax.model.jobs import Job
 from lanfax.service import covers
 from lanfax.service.context import ServiceContext
 from lanfax.service.spool import copy_atomically
-from lanfax.store.archive import ArchiveQuery, SqlArchive, check_direction
+from lanfax.store.api import ArchiveStore
 
 log = logging.getLogger("lanfax.init")
 
@@ -109,7 +109,6 @@ class Archiver:
     def __init__(self, ctx: ServiceContext, data_dir: Path) -> None:
         self.ctx = ctx
         self.data_dir = data_dir
-        self.db = SqlArchive(ctx.store)  # type: ignore[arg-type]
         self._queue: asyncio.Queue[tuple[str, Job]] = asyncio.Queue()
         self._in_call: set[int] = set()
         self._task: asyncio.Task[None] | None = None
@@ -159,6 +158,11 @@ class Archiver:
     async def idle(self) -> None:
         """Wait until everything queued so far is archived (tests, benchmarks)."""
         await self._queue.join()
+
+    @property
+    def db(self) -> ArchiveStore:
+        """The store's archive (any store: the interface, #17)."""
+        return self.ctx.store.archive
 
     def directory(self) -> Path:
         """ArchiveDirectory, or ``<data>/archive``."""

@@ -53,6 +53,11 @@ class EventBus:
     def published_seq(self) -> int:
         return self._published
 
+    @property
+    def subscriber_count(self) -> int:
+        """Subscriptions open now (the event-stream clients of ``/metrics``, #18)."""
+        return len(self._subs)
+
     async def start(self) -> None:
         """Begin at the store's newest event: older ones are backlog, not live."""
         self._published = await self._run(self._store.last_event_seq)

@@ -25,14 +25,15 @@ from lanfax.model.contacts import (
     SCOPES,
     Contact,
     ContactList,
+    MemberSpec,
     check_contact_name,
     name_key,
 )
-from lanfax.model.errors import InvalidInput, NotFound, Unavailable
+from lanfax.model.errors import InvalidInput, NotFound
 from lanfax.service.context import ServiceContext
 from lanfax.service.rights import Caller
 from lanfax.service.vcard import parse_vcards, to_vcards
-from lanfax.store.contacts import MemberSpec, SqlContacts
+from lanfax.store.api import ContactStore
 
 __all__ = ["ContactBook"]
 
@@ -79,19 +80,9 @@ class ContactBook:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
-        self._table: SqlContacts | None = None
 
-    def _t(self) -> SqlContacts:
-        if self._table is None:
-            from lanfax.store.sql import SqlStore
-
-            store = self.ctx.store
-            if not isinstance(store, SqlStore):
-                raise Unavailable(
-                    "this store keeps no address book", hint="use the SQL store (the default)"
-                )
-            self._table = SqlContacts(store)
-        return self._table
+    def _t(self) -> ContactStore:
+        return self.ctx.store.contacts
 
     # -- who sees what ------------------------------------------------------------------
 

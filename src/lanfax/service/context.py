@@ -116,8 +116,9 @@ class ServiceContext:
     async def update_jobs(self, changes: Sequence[JobChange]) -> list[Job]:
         """Commit job changes with their events (one transaction), then publish and wake.
 
-        Raises Conflict (from the store) when a change's ``expect`` does not hold; nothing is
-        changed then.
+        Raises Conflict (from the store, :func:`lanfax.model.transitions.advance`) when a
+        change's trigger may not fire in the job's committed state or its ``expect`` does not
+        hold; nothing is changed then.
         """
         updated, _events = await self.run(self.store.update_jobs, changes)
         self._remember(updated)

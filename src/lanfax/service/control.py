@@ -1,7 +1,9 @@
 """Job control: pause, resume, cancel, restart, delete (FaxSetJob / FaxAbort).
 
-Each is one transaction guarded by ``expect`` (the states it is allowed from), so a race with
-the dispatcher ends in a clear Conflict rather than a lost update. Cancel of a job on a call
+Each is one transaction carrying its :class:`~lanfax.model.transitions.Trigger`; the states it
+is allowed from are the transitions table's (:func:`~lanfax.model.transitions.sources`), and
+the store checks them against the committed job, so a race with the dispatcher ends in a
+clear Conflict rather than a lost update. Cancel of a job on a call
 marks it CANCELING and aborts the call through the provider; the send task then records it
 CANCELED when the provider returns.
 """
@@ -12,31 +14,30 @@ from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.errors import Conflict
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
+from lanfax.model.transitions import DELETABLE, JobPatch, Trigger, sources, target
 from lanfax.service import covers
 from lanfax.service.context import ServiceContext
 from lanfax.service.dispatcher import Dispatcher
-from lanfax.service.scheduler import DISPATCHABLE
 from lanfax.service.spool import Spool
 from lanfax.store.api import JobChange, JobQuery
 
-_PAUSABLE = DISPATCHABLE
-_CANCELABLE = DISPATCHABLE | {QueueStatus.PAUSED}
-_RESTARTABLE = frozenset({QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED})
+_PAUSABLE = sources(Trigger.PAUSE)
+_CANCELABLE = sources(Trigger.CANCEL)
+_RESTARTABLE = sources(Trigger.RESTART)
 
 
 def _state(job: Job) -> str:
     return job.queue_status.name.lower()
 
 
-def _change(
-    job: Job, expect: frozenset[QueueStatus], changes: dict[str, object], what: str
-) -> JobChange:
-    detail = {"action": what, "queue_status": changes.get("queue_status", job.queue_status)}
-    detail["queue_status"] = QueueStatus(detail["queue_status"]).name.lower()  # type: ignore[arg-type]
+def _change(job: Job, trigger: Trigger, patch: JobPatch, what: str) -> JobChange:
+    new = target(trigger)  # each action leads to one state, wherever it starts
+    assert new is not None, trigger
+    detail = {"action": what, "queue_status": new.name.lower()}
     return JobChange(
         job.job_id,
-        changes,
-        expect=expect,
+        trigger,
+        patch,
         events=(NewEvent(EventId.JOB_CHANGED, job.device_id or 0, job.job_id, detail),),
     )
 
@@ -79,9 +80,7 @@ class JobControl:
             )
         extra = dict(job.extra, paused_from=job.queue_status.name.lower())
         return await self._apply(
-            job,
-            _change(job, _PAUSABLE, {"queue_status": QueueStatus.PAUSED, "extra": extra}, "pause"),
-            "it cannot be paused",
+            job, _change(job, Trigger.PAUSE, JobPatch(extra=extra), "pause"), "it cannot be paused"
         )
 
     async def resume(self, job: Job) -> Job:
@@ -94,20 +93,11 @@ class JobControl:
             )
         # A job paused while waiting for its retry goes back to waiting for it.
         back = (
-            QueueStatus.RETRYING
-            if job.extra.get("paused_from") == "retrying"
-            else (QueueStatus.PENDING)
+            Trigger.RESUME_RETRY if job.extra.get("paused_from") == "retrying" else Trigger.RESUME
         )
         extra = {k: v for k, v in job.extra.items() if k != "paused_from"}
         return await self._apply(
-            job,
-            _change(
-                job,
-                frozenset({QueueStatus.PAUSED}),
-                {"queue_status": back, "extra": extra},
-                "resume",
-            ),
-            "it cannot be resumed",
+            job, _change(job, back, JobPatch(extra=extra), "resume"), "it cannot be resumed"
         )
 
     async def cancel(self, job: Job) -> Job:
@@ -131,8 +121,7 @@ class JobControl:
             job = await self.ctx.update_job(
                 JobChange(
                     job.job_id,
-                    {"queue_status": QueueStatus.CANCELING},
-                    expect=frozenset({QueueStatus.IN_PROGRESS}),
+                    Trigger.ABORT,
                     events=(NewEvent(EventId.ABORTING, job.device_id or 0, job.job_id, {}),),
                 )
             )
@@ -147,13 +136,10 @@ class JobControl:
         return await self.ctx.update_job(
             _change(
                 job,
-                _CANCELABLE,
-                {
-                    "queue_status": QueueStatus.CANCELED,
-                    "completed_at": self.ctx.clock.now(),
-                    "status_text": "canceled",
-                    "next_attempt_at": None,
-                },
+                Trigger.CANCEL,
+                JobPatch(
+                    completed_at=self.ctx.clock.now(), status_text="canceled", next_attempt_at=None
+                ),
                 "cancel",
             )
         )
@@ -170,15 +156,14 @@ class JobControl:
             job,
             _change(
                 job,
-                _RESTARTABLE,
-                {
-                    "queue_status": QueueStatus.PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": None,
-                    "last_failure": None,
-                    "completed_at": None,
-                    "status_text": "restarted",
-                },
+                Trigger.RESTART,
+                JobPatch(
+                    attempts=0,
+                    next_attempt_at=None,
+                    last_failure=None,
+                    completed_at=None,
+                    status_text="restarted",
+                ),
                 "restart",
             ),
             "it cannot be restarted",
@@ -187,7 +172,7 @@ class JobControl:
     async def delete(self, job: Job) -> None:
         """Remove a finished job (and its file when no other job needs it), or a received
         fax still waiting for its routing (an administrator gives up on its routes)."""
-        if not job.is_final and job.queue_status is not QueueStatus.ROUTING:
+        if job.queue_status not in DELETABLE:
             raise Conflict(
                 f"job {job.job_id} is {_state(job)}; only finished jobs can be deleted",
                 hint="cancel it first",

@@ -8,10 +8,11 @@ store). Every method raises only FaxError subclasses for bad input or a forbidde
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from lanfax.model.codes import (
 )
 from lanfax.model.config import DEFAULT_LOGGING, LOGGER_FOR_CATEGORY, LoggingCategory, ServerConfig
 from lanfax.model.devices import DeviceStatusInfo, PortInfo
-from lanfax.model.errors import ConfigError, InvalidInput, NotFound
+from lanfax.model.errors import ConfigError, FaxError, InvalidInput, NotFound
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.wire import enum_from_wire
@@ -44,6 +45,8 @@ from lanfax.service.dispatcher import Dispatcher
 from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
 from lanfax.service.looplag import LoopLagMonitor
+from lanfax.service.metrics import ServiceMetrics
+from lanfax.service.nodes import ClusterBridge, NodeKeeper
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
@@ -54,6 +57,7 @@ from lanfax.service.settings import ServiceSettings
 from lanfax.service.spool import Spool
 from lanfax.service.submit import Submission, Submitter
 from lanfax.store.api import AuditEntry, JobQuery, Store
+from lanfax.store.notify import listen_url
 
 log = logging.getLogger("lanfax.init")
 
@@ -99,7 +103,7 @@ class FaxService:
             settings = absolute_paths(settings)
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.spool = Spool(settings.data_dir)
+        self.spool = Spool(settings.data_dir, node=settings.node.name)  # #18: per-node tmp
         self._store = store
         self._tz = tz
         self._router = router
@@ -110,8 +114,22 @@ class FaxService:
         self.retention: Retention | None = None
         self._ctx: ServiceContext | None = None
         self._logging: list[LoggingCategory] = list(DEFAULT_LOGGING)
+        #: This node's name (#18; "main" unless [node] name says otherwise), its API's URL
+        #: (set by lanfax serve before start, recorded in the nodes table) and its keeper.
+        self.node_name = settings.node.name
+        self.node_url = ""
+        self.node: NodeKeeper | None = None
+        self._bridge: ClusterBridge | None = None
+        self._settings_listeners: list[Callable[[str | None], None]] = []
+        #: The Prometheus metrics of /metrics (#18).
+        self.metrics = ServiceMetrics(self, lambda: self.node_name)
 
     # -- life cycle ---------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True between a completed start() and stop()."""
+        return self._ctx is not None and self.started_at is not None
 
     @property
     def ctx(self) -> ServiceContext:
@@ -121,6 +139,41 @@ class FaxService:
 
     async def start(self) -> None:
         """Open everything, recover from a crash, and begin dispatching."""
+        try:
+            await self._start()
+        except BaseException:
+            if self._bridge is not None:
+                self._bridge.stop()
+                self._bridge = None
+            if self.node is not None:  # #18: a failed start gives the node's place back
+                self.node.release()
+                self.node = None
+            raise
+
+    # -- #18: other nodes' settings changes ---------------------------------------------------
+
+    def on_settings_changed(self, listener: Callable[[str | None], None]) -> None:
+        """Call ``listener(namespace)`` when another node changed a settings namespace (None:
+        any may have changed). Called on the service's loop; it drops what it cached."""
+        self._settings_listeners.append(listener)
+
+    def _settings_changed(self, namespace: str | None) -> None:
+        for listener in self._settings_listeners:
+            listener(namespace)
+        if namespace in (None, "config", "logging") and self._ctx is not None:
+            asyncio.get_running_loop().create_task(self._reload_config())
+
+    async def _reload_config(self) -> None:
+        """Another node changed the configuration or the logging levels: take them over."""
+        try:
+            self.ctx.config = await self._load_config()
+            await self._load_logging()
+        except (FaxError, RuntimeError) as exc:  # stopping, or the database is away
+            log.warning("the configuration changed by another node was not reloaded: %s", exc)
+            return
+        self.ctx.wake()
+
+    async def _start(self) -> None:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.spool.create()
@@ -131,12 +184,23 @@ class FaxService:
         self._ctx = ctx
         await ctx.run(store.open)
         await ctx.start()
+        # #18: this process as a node of the database, before anything touches the queue (a
+        # second lanfax serve on the same SQLite file is refused here).
+        self.node = NodeKeeper(ctx, settings.node, self.node_url)
+        await self.node.register()
+        self.node.start()
+        url = listen_url(store)
+        if url is not None:  # #18: hear what other nodes of this database commit
+            self._bridge = ClusterBridge(ctx, url, self._settings_changed)
+            self._bridge.start()
         ctx.config = await self._load_config()
         await self._load_logging()
         removed = await ctx.run(self.spool.clean_tmp)
         if removed:
             log.info("removed %d orphan staged upload(s)", removed)
         self.devices = DeviceManager(ctx)
+        self.devices.node_number = self.node.number  # #18: device ids name their node
+        self.devices.node_name = self.node.record.name if self.node.record else "main"
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
         self.extensions = Extensions(self)  # registered providers / extensions (issue #13)
         await self.extensions.load_routing()
@@ -183,6 +247,10 @@ class FaxService:
         await self.routing.start()
         await self.archiver.start()
         await self.receipts.start()
+        # /metrics (#18): counts from here on (recovery's changes are the baseline).
+        self.metrics.baseline(ctx.unfinished.values())
+        ctx.on_jobs_changed(self.metrics.jobs_changed)
+        self.submitter.on_conversion = self.metrics.observe_conversion
 
     async def stop(self) -> None:
         """Stop dispatching, abort calls in progress, shut providers down, close the store."""
@@ -202,6 +270,12 @@ class FaxService:
             await ctx.emit([NewEvent(EventId.FAXSVC_ENDED, 0, NO_JOB)])
         finally:
             await ctx.bus.close()
+            if self._bridge is not None:
+                await ctx.run(self._bridge.stop)
+                self._bridge = None
+            if self.node is not None:  # #18: a clean stop, the node's place given back
+                await self.node.stop()
+                self.node = None
             self.submitter.close()
             await ctx.run(ctx.store.close)
             ctx.close_executor()
@@ -359,7 +433,8 @@ class FaxService:
         """Commit one job per recipient sharing one document; see lanfax.service.submit.
         ``labels`` name the files in errors ("file part 2 (scan.pdf)"); ``audit`` entries are
         committed with the jobs."""
-        return await self.submitter.submit(
+        began = self.clock.monotonic()
+        result = await self.submitter.submit(
             submission,
             files,
             user_name=user_name,
@@ -368,6 +443,8 @@ class FaxService:
             audit=audit,
             broadcast_id=broadcast_id,
         )
+        self.metrics.observe_submission(self.clock.monotonic() - began)  # /metrics (#18)
+        return result
 
     async def get_job(self, job_id: int) -> Job:
         job = await self.ctx.get_job(job_id)

@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import tempfile
 from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lanfax.documents.cover import TemplateStore, check_server_cp, render_cover
+from lanfax.documents.cover import Template, TemplateStore, check_server_cp, preview, render_cover
 from lanfax.documents.tiffcat import concat
 from lanfax.documents.types import ConversionResult
 from lanfax.model.config import ServerConfig
 from lanfax.model.errors import InvalidInput, NotFound
 from lanfax.model.jobs import CoverPageInfo, JobParams
+
+if TYPE_CHECKING:
+    from lanfax.service.context import ServiceContext
 
 #: Scopes as the HTTP API names them, and as the template store does.
 SCOPES = {"server": "server", "personal": "personal"}
@@ -140,3 +144,56 @@ def body_path(job_extra: Mapping[str, Any]) -> str:
 def join(cover: Path, body: Path, out: Path) -> ConversionResult:
     """The whole fax of a job with a cover page: its cover, then the body's pages."""
     return concat([cover, body], out)
+
+
+# -- the templates as the HTTP API manages them (#17: the API reaches them through here) -------
+
+
+def describe(t: Template) -> dict[str, str]:
+    """A template as the API lists it: name, scope and kind (builtin, pdf or txt)."""
+    kind = "builtin" if t.path is None else t.path.suffix.lstrip(".").lower()
+    return {"name": t.name, "scope": t.scope, "kind": kind}
+
+
+def preview_pdf(template: Path | None) -> bytes:
+    """``template`` (None: the built-in default) filled with sample data, as PDF bytes."""
+    with tempfile.TemporaryDirectory(prefix="lanfax-preview-") as work:
+        out = Path(work) / "preview.pdf"
+        preview(template, out)
+        return out.read_bytes()
+
+
+class CoverTemplates:
+    """The service's cover page templates (:func:`template_store`) for the HTTP API: listed,
+    added, removed and previewed in the service's worker threads, described as plain dicts."""
+
+    def __init__(self, ctx: ServiceContext, data_dir: Path) -> None:
+        self.ctx = ctx
+        self.store = template_store(data_dir)
+
+    async def list(self, user: str | None) -> list[dict[str, str]]:
+        """The server's templates (with the built-in default), then ``user``'s own."""
+        return [describe(t) for t in await self.ctx.run(self.store.list, user)]
+
+    async def add(
+        self, name: str, data: bytes, kind: str, scope: str, user: str | None
+    ) -> dict[str, str]:
+        """Store a template (rendered with sample data first: DocumentError otherwise)."""
+        return describe(await self.ctx.run(self.store.add, name, data, kind, scope, user))
+
+    async def delete(self, name: str, scope: str, user: str | None) -> None:
+        await self.ctx.run(self.store.delete, name, scope, user)
+
+    async def preview(self, scope: str, name: str, user: str) -> bytes:
+        """Template ``name`` of ``scope`` ("server" or "personal": ``user``'s), filled with
+        sample data, as PDF (rendered in the heavy pool). NotFound for an unknown one."""
+        if scope not in SCOPES:
+            raise NotFound(f"no cover page scope {scope!r}", hint="use server or personal")
+        templates = await self.ctx.run(self.store.list, user)
+        found = [t for t in templates if t.name == name and t.scope == scope]
+        if not found:
+            raise NotFound(
+                f"no {scope} cover page template named {name!r}",
+                hint="list them: GET /api/v1/covers",
+            )
+        return await self.ctx.run_heavy(preview_pdf, found[0].path)

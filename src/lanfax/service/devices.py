@@ -135,14 +135,27 @@ class DeviceManager:
         self._handles: dict[str, tuple[int, PortOpenMode]] = {}
         #: When each handle was last used (monotonic seconds of the service's clock).
         self._handle_used: dict[str, float] = {}
+        #: #18: this node's number and name (lanfax.service.nodes). Node 0 keeps the one-node
+        #: ids and settings names; node n's devices are numbered from n << 16 (n * 65536 + 1).
+        self.node_number = 0
+        self.node_name = "main"
+
+    @property
+    def _ids_namespace(self) -> str:
+        """Where the device-id map is saved: one per node (no two nodes write one map)."""
+        return "devices" if self.node_number == 0 else f"devices@{self.node_name}"
+
+    def _port_namespace(self, key: str) -> str:
+        """Where a port's settings are saved (two nodes may both have "virtual/100")."""
+        return f"port:{key}" if self.node_number == 0 else f"port:{self.node_name}/{key}"
 
     async def start(self, tables: Sequence[Mapping[str, Any]]) -> None:
         """Create and initialise every configured provider and register its devices."""
         specs = parse_provider_tables(list(tables))
-        ids: dict[str, Any] = await self.ctx.get_settings("devices")
+        ids: dict[str, Any] = await self.ctx.get_settings(self._ids_namespace)
         for spec in specs:
             await self._start_provider(spec, ids)
-        await self.ctx.put_settings("devices", ids)
+        await self.ctx.put_settings(self._ids_namespace, ids)
 
     async def add_provider(self, table: Mapping[str, Any]) -> list[Device]:
         """Start one more provider (a ``[[providers]]`` table with its ``id``) while the
@@ -154,16 +167,16 @@ class DeviceManager:
                 f"a provider named {spec.instance!r} is already running",
                 hint="give the registration another name",
             )
-        ids: dict[str, Any] = await self.ctx.get_settings("devices")
+        ids: dict[str, Any] = await self.ctx.get_settings(self._ids_namespace)
         before = set(self.devices)
         await self._start_provider(spec, ids)
-        await self.ctx.put_settings("devices", ids)
+        await self.ctx.put_settings(self._ids_namespace, ids)
         return [d for i, d in self.devices.items() if i not in before]
 
     async def _start_provider(self, spec: ProviderSpec, ids: dict[str, Any]) -> None:
         """Create and initialise one provider and register its devices; ``ids`` (the saved
         device id map, updated here) gives each device its permanent id."""
-        next_id = int(ids.get("__next__", 1))
+        next_id = int(ids.get("__next__", (self.node_number << 16) + 1))
         provider = create_provider(spec.type)
         try:
             await provider.initialize(spec.config, _Callbacks(self, spec.instance))
@@ -182,10 +195,15 @@ class DeviceManager:
         self.providers.append((spec, provider))
         for offered, key in zip(offered_all, keys, strict=True):
             if key not in ids:
+                if self.node_number and next_id >= (self.node_number + 1) << 16:
+                    raise ConfigError(
+                        f"node {self.node_name!r} has used its 65535 device ids",
+                        hint="give the lines to another node ([node] name)",
+                    )
                 ids[key] = next_id
                 next_id += 1
             device_id = int(ids[key])
-            saved = await self.ctx.get_settings(f"port:{key}")
+            saved = await self.ctx.get_settings(self._port_namespace(key))
             port = self._port_from(saved, offered, device_id, spec, len(self.devices))
             dev = Device(
                 device_id=device_id,
@@ -338,7 +356,7 @@ class DeviceManager:
             "csid": new.csid,
         }
         await self.ctx.put_settings(
-            f"port:{dev.key}",
+            self._port_namespace(dev.key),
             saved,
             [NewEvent(EventId.PORT_CHANGED, device_id, NO_JOB, {"changed": sorted(changes)})],
         )

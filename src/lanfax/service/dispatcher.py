@@ -50,6 +50,7 @@ from lanfax.model.codes import (
 from lanfax.model.errors import Conflict, FaxError, NotFound
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
+from lanfax.model.transitions import JobPatch, Trigger, target
 from lanfax.providers.api import CallResult, FaxDevStatus, FaxSend, SendOptions
 from lanfax.service import covers, dialing, scheduler
 from lanfax.service.context import ServiceContext
@@ -67,7 +68,6 @@ MAX_IDLE_SECONDS = 30.0
 #: not one per job (a line waits at most this long for the next job).
 PLAN_GAP = 0.01
 
-_RUNNING = frozenset({QueueStatus.IN_PROGRESS, QueueStatus.CANCELING})
 #: Back-off (real seconds) of a failing store write: first delay, and the longest.
 RETRY_FIRST = 0.2
 RETRY_MAX = 30.0
@@ -140,8 +140,12 @@ class Dispatcher:
         if abort_calls:
             for dev in self.devices.devices.values():
                 if dev.handle is not None:
-                    with contextlib.suppress(Exception):
+                    try:
                         await dev.provider.abort(dev.handle)
+                    except Exception:  # the stop goes on; the call ends when its task does
+                        log.warning(
+                            "aborting the call on device %d failed", dev.device_id, exc_info=True
+                        )
         if self._calls:
             await asyncio.gather(*self._calls.values(), return_exceptions=True)
 
@@ -188,28 +192,29 @@ class Dispatcher:
         for nl in p.no_line:  # no device of the job's outgoing route can send (#13)
             job = ctx.unfinished.get(nl.job_id)
             if job is not None:
-                fields: dict[str, object] = {
-                    "queue_status": QueueStatus.NO_LINE,
-                    "status_text": nl.status_text,
-                }
                 detail: dict[str, object] = {"reason": nl.status_text}
                 with contextlib.suppress(Conflict):  # changed meanwhile: the next plan sees it
                     await ctx.update_job(
                         scheduler_change(
                             job,
-                            fields,
+                            Trigger.NO_LINE,
+                            JobPatch(status_text=nl.status_text),
                             EventId.LINE_UNAVAILABLE,
                             detail,
-                            expect=scheduler.DISPATCHABLE,
                         )
                     )
         for job_id in p.line_back:  # its route can send again; it waits for a free line
             job = ctx.unfinished.get(job_id)
             if job is not None:
-                back: dict[str, object] = {"queue_status": QueueStatus.PENDING, "status_text": ""}
                 with contextlib.suppress(Conflict):
                     await ctx.update_job(
-                        scheduler_change(job, back, EventId.JOB_CHANGED, {"line": "available"})
+                        scheduler_change(
+                            job,
+                            Trigger.LINE_BACK,
+                            JobPatch(status_text=""),
+                            EventId.JOB_CHANGED,
+                            {"line": "available"},
+                        )
                     )
         if p.expire:
             changes = []
@@ -219,7 +224,16 @@ class Dispatcher:
                     continue
                 t = scheduler.expire_transition(job, ctx.config, now)
                 changes.append(
-                    scheduler_change(job, t.changes(), EventId.DELETED, {"reason": "expired"})
+                    scheduler_change(
+                        job,
+                        t.trigger,
+                        t.patch(),
+                        EventId.DELETED,
+                        {"reason": "expired"},
+                        # Its state as planned: one paused or canceled meanwhile is skipped
+                        # (the next plan sees it as it is now).
+                        expect=frozenset({job.queue_status}),
+                    )
                 )
             for change in changes:
                 # One by one: a job changed meanwhile (paused, canceled) is simply skipped.
@@ -243,16 +257,15 @@ class Dispatcher:
         ctx = self.ctx
         try:
             try:
-                changes = scheduler.dispatch_changes(job, dev.device_id, ctx.clock.now())
-                changes["device_status"] = DeviceStatus.DIALING
+                patch = scheduler.dispatch_changes(job, dev.device_id, ctx.clock.now())
                 job = await ctx.update_job(
                     scheduler_change(
                         job,
-                        changes,
+                        Trigger.DISPATCH,
+                        patch.but(device_status=DeviceStatus.DIALING),
                         EventId.DIALING,
                         {"number": job.recipient_number},
                         device_id=dev.device_id,
-                        expect=scheduler.DISPATCHABLE,
                     )
                 )
             except Conflict:
@@ -430,43 +443,41 @@ class Dispatcher:
             # Aborted because the service is stopping, not by a person: try again later.
             device_status, event_id = DeviceStatus.DISCONNECTED, EventId.DISCONNECTED
             failure = FailureClass.DISCONNECTED
-        changes: dict[str, Any]
+        trigger: Trigger
+        patch: JobPatch
         if canceled:
-            final = QueueStatus.CANCELED
-            changes = {
-                "queue_status": QueueStatus.CANCELED,
-                "completed_at": now,
-                "status_text": "canceled during the call",
-                "pages_done": pages,
-            }
+            trigger = Trigger.CALL_CANCELED
+            patch = JobPatch(
+                completed_at=now, status_text="canceled during the call", pages_done=pages
+            )
         elif result.extra.get(_GONE):
             # The document is not in the spool: nothing can cure that, so fail at once.
-            final = QueueStatus.FAILED
-            changes = {
-                "queue_status": QueueStatus.FAILED,
-                "completed_at": now,
-                "next_attempt_at": None,
-                "attempts": job.attempts,
-                "last_failure": FailureClass.FATAL,
-                "status_text": f"failed: {result.status.string_id}",
-            }
+            trigger = Trigger.FAIL
+            patch = JobPatch(
+                completed_at=now,
+                next_attempt_at=None,
+                attempts=job.attempts,
+                last_failure=FailureClass.FATAL,
+                status_text=f"failed: {result.status.string_id}",
+            )
             self._log_once(
                 f"gone:{job.job_id}", "job %d failed: %s", job.job_id, result.status.string_id
             )
         else:
             t = scheduler.after_attempt(job, failure, ctx.config, now, pages_done=pages)
-            final = t.queue_status
-            changes = t.changes()
+            trigger, patch = t.trigger, t.patch()
             if result.status.string_id and failure is not None:
-                changes["status_text"] = f"{t.status_text} ({result.status.string_id})"
-        changes.update(
+                patch = patch.but(status_text=f"{t.status_text} ({result.status.string_id})")
+        final = target(trigger)
+        assert final is not None
+        patch = patch.but(
             device_status=device_status,
             remote_ident=result.remote_ident or result.status.csi,
             bit_rate=result.bit_rate,
             ecm=result.ecm,
         )
         if result.compression:
-            changes["compression"] = result.compression
+            patch = patch.but(compression=result.compression)
         # What the provider says about the call itself (modem, T.30 result, and its own
         # details such as a SIP retry recipe), kept on the job for `lanfax job show`.
         call = {
@@ -477,12 +488,10 @@ class Dispatcher:
             "duration": round(result.duration, 3),
             **_jsonable(result.extra),
         }
-        changes["extra"] = {**job.extra, "last_call": call}
+        patch = patch.but(extra={**job.extra, "last_call": call})
         detail = {"queue_status": final.name.lower(), "pages": pages}
         await ctx.update_job(
-            scheduler_change(
-                job, changes, event_id, detail, device_id=dev.device_id, expect=_RUNNING
-            )
+            scheduler_change(job, trigger, patch, event_id, detail, device_id=dev.device_id)
         )
         log.info(
             "job %d to %s: %s (%d pages)",
@@ -534,11 +543,11 @@ class Dispatcher:
         if changed and job is not None and job.queue_status is QueueStatus.IN_PROGRESS:
             change = scheduler_change(
                 job,
-                {"device_status": device_status},
+                Trigger.PROGRESS,
+                JobPatch(device_status=device_status),
                 event_id,
                 {},
                 device_id=dev.device_id,
-                expect=_RUNNING,
             )
             asyncio.get_running_loop().create_task(self._quiet_update(change))
 
@@ -565,7 +574,7 @@ class Dispatcher:
                 return
             try:
                 await self.ctx.update_job(
-                    JobChange(job_id, {"pages_done": pages}, expect=_RUNNING, events=())
+                    JobChange(job_id, Trigger.PROGRESS, JobPatch(pages_done=pages))
                 )
             except Conflict:
                 return
@@ -616,18 +625,21 @@ class Dispatcher:
 
 def scheduler_change(
     job: Job,
-    changes: dict[str, object],
+    trigger: Trigger,
+    patch: JobPatch,
     event_id: EventId,
     detail: dict[str, object],
     *,
     device_id: int = 0,
     expect: frozenset[QueueStatus] | None = None,
 ) -> JobChange:
-    """A JobChange for ``job`` with one event."""
+    """A JobChange for ``job`` with one event. The transitions table says which states
+    ``trigger`` may fire in; ``expect`` narrows that to the states the caller saw."""
     return JobChange(
         job.job_id,
-        changes,
-        expect=expect if expect is not None else frozenset({job.queue_status}),
+        trigger,
+        patch,
+        expect=expect,
         events=(NewEvent(event_id, device_id or (job.device_id or 0), job.job_id, detail),),
     )
 

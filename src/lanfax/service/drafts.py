@@ -27,7 +27,7 @@ from lanfax.service.submit import parse_submission
 
 if TYPE_CHECKING:
     from lanfax.service.core import FaxService
-    from lanfax.store.ipp import SqlIpp
+    from lanfax.store.api import IppStore
 
 log = logging.getLogger("lanfax.ipp")
 
@@ -53,17 +53,12 @@ class Drafts:
 
     def __init__(self, service: FaxService) -> None:
         self.service = service
-        self._db: SqlIpp | None = None
         #: Drafts being sent right now: a second send of the same draft is a Conflict.
         self._sending: set[int] = set()
 
     @property
-    def db(self) -> SqlIpp:
-        if self._db is None:
-            from lanfax.store.ipp import SqlIpp
-
-            self._db = SqlIpp(self.service.ctx.store)  # type: ignore[arg-type]
-        return self._db
+    def db(self) -> IppStore:
+        return self.service.ctx.store.ipp
 
     async def expire(self) -> int:
         """Remove every expired draft and its document; how many."""

@@ -36,6 +36,7 @@ from lanfax.model.codes import (
 from lanfax.model.errors import Conflict, FaxError, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
+from lanfax.model.transitions import INITIAL, JobPatch, Trigger
 from lanfax.providers.api import (
     CallResult,
     FaxDevStatus,
@@ -102,8 +103,12 @@ class InboundPipeline:
         self._stopping = True
         for dev in self.devices.devices.values():
             if dev.handle is not None and dev.live.job_type is JobType.RECEIVE:
-                with contextlib.suppress(Exception):
+                try:
                     await dev.provider.abort(dev.handle)
+                except Exception:  # the stop goes on; the receive ends when its task does
+                    log.warning(
+                        "aborting the receive on device %d failed", dev.device_id, exc_info=True
+                    )
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
@@ -213,11 +218,13 @@ class InboundPipeline:
             if mark is None or mark <= self._progress_written.get(job_id, (0, False)):
                 return
             pages, last = mark
-            changes: dict[str, object] = {"pages_done": pages, "page_count": pages}
+            patch = JobPatch(pages_done=pages, page_count=pages)
             if last:
-                changes["extra"] = {**self._extra.get(job_id, {}), "last_page": True}
+                patch = patch.but(extra={**self._extra.get(job_id, {}), "last_page": True})
             try:
-                await self.ctx.update_job(JobChange(job_id, changes, expect=_RUNNING))
+                await self.ctx.update_job(
+                    JobChange(job_id, Trigger.PROGRESS, patch, expect=_RUNNING)
+                )
             except FaxError as exc:
                 log.debug("cannot record page %d of receive job %d: %s", pages, job_id, exc)
                 return
@@ -231,7 +238,7 @@ class InboundPipeline:
             draft = Job(
                 job_id=0,
                 job_type=JobType.RECEIVE,
-                queue_status=QueueStatus.IN_PROGRESS,
+                queue_status=INITIAL[JobType.RECEIVE],  # IN_PROGRESS
                 submitted_at=now,
                 device_status=DeviceStatus.ANSWERED,
                 started_at=now,
@@ -351,26 +358,27 @@ class InboundPipeline:
                 hint="check the spool's disk (free space, errors)",
             ) from exc
         size = await ctx.run(_size, path)
-        common = {
-            "completed_at": now,
-            "page_count": result.pages,
-            "pages_done": result.pages,
-            "size": size,
-            "remote_ident": result.remote_ident or result.status.csi,
-            "caller_id": result.status.caller_id or job.caller_id,
-            "bit_rate": result.bit_rate,
-            "ecm": result.ecm,
-            "compression": result.compression,
-            "document_path": ctx.spool.relative(path) if size else "",
-        }
+        remote_ident = result.remote_ident or result.status.csi
+        common = JobPatch(
+            completed_at=now,
+            page_count=result.pages,
+            pages_done=result.pages,
+            size=size,
+            remote_ident=remote_ident,
+            caller_id=result.status.caller_id or job.caller_id,
+            bit_rate=result.bit_rate,
+            ecm=result.ecm,
+            compression=result.compression,
+            document_path=ctx.spool.relative(path) if size else "",
+        )
+        pages = result.pages
         if result.status.status_id is ProviderStatus.CALL_BLACKLISTED:
             # Refused after phase B (the TSID is on the block list): a refused call, not a
             # fax. Whatever spandsp wrote is deleted; the job records who was refused.
             await ctx.run(path.unlink, True)
-            changes = dict(
-                common,
+            trigger, pages = Trigger.RECEIVE_FAILED, 0
+            patch = common.but(
                 job_type=JobType.FAIL_RECEIVE,
-                queue_status=QueueStatus.FAILED,
                 device_status=DeviceStatus.CALL_BLACKLISTED,
                 status_text=f"{result.status.string_id}; the call was cut after answering,"
                 " nothing kept",
@@ -382,9 +390,8 @@ class InboundPipeline:
             event = EventId.CALL_BLACKLISTED
         elif result.ok:
             # Not final yet: the routing (lanfax.service.routing) completes it.
-            changes = dict(
-                common,
-                queue_status=QueueStatus.ROUTING,
+            trigger = Trigger.RECEIVED
+            patch = common.but(
                 device_status=DeviceStatus.COMPLETED,
                 status_text=f"received {result.pages} page(s)",
             )
@@ -394,21 +401,21 @@ class InboundPipeline:
             # provider says "more than N pages"): keep what arrived, as a failed receive,
             # which is not routed.
             reason = result.status.string_id or result.status.status_id.name.lower()
-            changes = dict(
-                common,
+            trigger = Trigger.RECEIVE_FAILED
+            patch = common.but(
                 job_type=JobType.FAIL_RECEIVE,
-                queue_status=QueueStatus.FAILED,
                 device_status=DeviceStatus.DISCONNECTED,
                 status_text=f"receive failed after {result.pages} page(s): {reason}",
             )
             event = EventId.DISCONNECTED
-        detail = {"pages": changes["page_count"], "remote_ident": changes["remote_ident"]}
+        detail: dict[str, object] = {"pages": pages, "remote_ident": remote_ident}
         if event is EventId.CALL_BLACKLISTED:
             detail["reason"] = result.status.string_id
         return await ctx.update_job(
             JobChange(
                 job.job_id,
-                changes,
+                trigger,
+                patch,
                 expect=_RUNNING,
                 events=(NewEvent(event, dev.device_id, job.job_id, detail),),
             )

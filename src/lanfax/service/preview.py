@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from lanfax import documents
 from lanfax.documents.cover import render_cover
 from lanfax.documents.types import ConversionResult
-from lanfax.model.errors import InvalidInput
+from lanfax.model.errors import InvalidInput, NotFound
 from lanfax.service import covers
 from lanfax.service.core import FaxService
 from lanfax.service.submit import Submission
@@ -62,3 +63,11 @@ async def preview_document(
         body.resolution,
         body.compression,
     )
+
+
+def page_png(path: Path, page: int, pages: int, width: int) -> bytes:
+    """Page ``page`` (1-based; NotFound outside 1..``pages``) of the fax at ``path`` as PNG,
+    ``width`` pixels wide, its physical aspect restored (blocking: call it in a thread)."""
+    if not 1 <= page <= max(pages, 1):
+        raise NotFound(f"there is no page {page}", hint=f"pages are 1 to {pages}")
+    return documents.thumbnail_png(path, page - 1, width)

@@ -36,7 +36,7 @@ from typing import Any
 
 from lanfax.model.codes import DeliveryReportType, JobType, QueueStatus
 from lanfax.model.errors import ConfigError, Conflict, FaxError
-from lanfax.model.jobs import Job
+from lanfax.model.jobs import Job, JobQuery
 from lanfax.model.receipts import Receipt
 from lanfax.routing.builtin import mail
 from lanfax.routing.schema import email_address
@@ -47,9 +47,8 @@ from lanfax.service.receipt_text import (
     compose,
     report_fields,
 )
-from lanfax.store.api import JobQuery
+from lanfax.store.api import ReceiptStore
 from lanfax.store.codec import to_micros
-from lanfax.store.receipts import SqlReceipts
 
 log = logging.getLogger("lanfax.outbound")
 
@@ -104,7 +103,6 @@ class Receipts:
     def __init__(self, ctx: ServiceContext, settings: ReceiptSettings) -> None:
         self.ctx = ctx
         self.settings = settings
-        self.db = SqlReceipts(ctx.store)  # type: ignore[arg-type]
         self._jobs: asyncio.Queue[tuple[str, Job]] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._round = asyncio.Condition()
@@ -136,6 +134,11 @@ class Receipts:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+
+    @property
+    def db(self) -> ReceiptStore:
+        """The store's receipts (any store: the interface, #17)."""
+        return self.ctx.store.receipts
 
     def wake(self) -> None:
         """Look at the pending e-mails now (after a test moved a ManualClock, for instance)."""

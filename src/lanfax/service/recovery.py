@@ -20,6 +20,7 @@ from pathlib import Path
 from lanfax.documents.tiffio import read_tags
 from lanfax.model.codes import DeviceStatus, EventId, FailureClass, JobType, QueueStatus
 from lanfax.model.events import NewEvent
+from lanfax.model.transitions import JobPatch, Trigger, target
 from lanfax.service import scheduler
 from lanfax.service.context import ServiceContext
 from lanfax.store.api import JobChange
@@ -39,21 +40,23 @@ async def recover(ctx: ServiceContext) -> int:
             continue
         detail: dict[str, object] = {"reason": "service restarted during the call"}
         event = EventId.DISCONNECTED
+        trigger: Trigger
+        patch: JobPatch
         if job.job_type is JobType.RECEIVE:
             path = ctx.spool.received_path(job.job_id)
             size = path.stat().st_size if path.exists() else 0
             pages = await ctx.run(_stored_pages, path) if size else 0
             whole = bool(job.extra.get("last_page")) and pages >= job.pages_done > 0
-            fields: dict[str, object] = {
-                "completed_at": now,
-                "size": size,
-                "page_count": pages,
-                "pages_done": pages,
-                "document_path": ctx.spool.relative(path) if size else "",
-            }
+            common = JobPatch(
+                completed_at=now,
+                size=size,
+                page_count=pages,
+                pages_done=pages,
+                document_path=ctx.spool.relative(path) if size else "",
+            )
             if whole:
-                fields.update(
-                    queue_status=QueueStatus.ROUTING,
+                trigger = Trigger.RECEIVED
+                patch = common.but(
                     device_status=DeviceStatus.COMPLETED,
                     status_text=f"received {pages} page(s) (the service restarted before"
                     " recording it)",
@@ -61,38 +64,45 @@ async def recover(ctx: ServiceContext) -> int:
                 event = EventId.COMPLETED
                 detail["pages"] = pages
             else:
-                fields.update(
+                trigger = Trigger.RECEIVE_FAILED
+                patch = common.but(
                     job_type=JobType.FAIL_RECEIVE,
-                    queue_status=QueueStatus.FAILED,
                     device_status=DeviceStatus.DISCONNECTED,
                     status_text=f"the service stopped during the receive; {pages} page(s) kept",
                 )
         elif job.page_count and job.pages_done >= job.page_count:
             # The far end confirmed the last page before the outcome was written.
             t = scheduler.after_attempt(job, None, ctx.config, now, pages_done=job.pages_done)
-            fields = dict(t.changes(), device_status=DeviceStatus.COMPLETED)
-            fields["status_text"] = "sent (every page was confirmed before the service stopped)"
+            trigger = t.trigger
+            patch = t.patch().but(
+                device_status=DeviceStatus.COMPLETED,
+                status_text="sent (every page was confirmed before the service stopped)",
+            )
             event = EventId.COMPLETED
         elif job.queue_status is QueueStatus.CANCELING:
-            fields = {
-                "queue_status": QueueStatus.CANCELED,
-                "completed_at": now,
-                "device_status": DeviceStatus.DISCONNECTED,
-                "status_text": "canceled (the service stopped during the call)",
-            }
+            trigger = Trigger.CALL_CANCELED
+            patch = JobPatch(
+                completed_at=now,
+                device_status=DeviceStatus.DISCONNECTED,
+                status_text="canceled (the service stopped during the call)",
+            )
         else:
             t = scheduler.after_attempt(
                 job, FailureClass.DISCONNECTED, ctx.config, now, pages_done=job.pages_done
             )
-            fields = dict(t.changes(), device_status=DeviceStatus.DISCONNECTED)
-            fields["status_text"] = f"the service stopped during the call; {t.status_text}"
-        status = fields["queue_status"]
-        assert isinstance(status, QueueStatus)
+            trigger = t.trigger
+            patch = t.patch().but(
+                device_status=DeviceStatus.DISCONNECTED,
+                status_text=f"the service stopped during the call; {t.status_text}",
+            )
+        status = target(trigger)
+        assert status is not None
         detail["queue_status"] = status.name.lower()
         changes.append(
             JobChange(
                 job.job_id,
-                fields,
+                trigger,
+                patch,
                 expect=_INTERRUPTED,
                 events=(NewEvent(event, job.device_id or 0, job.job_id, detail),),
             )

@@ -15,7 +15,6 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from lanfax.model.errors import FaxError
 from lanfax.service.context import ServiceContext
@@ -78,20 +77,12 @@ class Retention:
         return done
 
     def _prune(self, table: str, before: datetime) -> int:
-        store: Any = self.ctx.store
+        store = self.ctx.store
         if table == "events":
-            return int(store.prune_events(before))
-        from lanfax.store.sql import SqlStore
-
-        if not isinstance(store, SqlStore):
-            return 0
+            return store.prune_events(before)
         if table == "audit":
-            from lanfax.store.audit import SqlAudit
-
-            return SqlAudit(store).prune(before)
-        from lanfax.store.archive import SqlArchive
-
-        return SqlArchive(store).prune_activity(before)
+            return store.audit.prune(before)
+        return store.archive.prune_activity(before)
 
     async def _loop(self) -> None:
         while True:

@@ -41,6 +41,7 @@ from lanfax.model.errors import ConfigError, Conflict, FaxError, NotFound
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.routing import GlobalRoutingInfo, RoutingMethod
+from lanfax.model.transitions import JobPatch, Trigger
 from lanfax.routing import (
     FaxRoute,
     FileSetCallbacks,
@@ -414,15 +415,15 @@ class RoutingJobs:
         except NotFound as exc:
             # No retry brings a lost file back: hold the fax for an administrator.
             log.error("received fax %d cannot be routed: %s", job.job_id, exc.message)
-            changes: dict[str, Any] = {
-                "job_type": JobType.ROUTING,
-                "next_attempt_at": None,
-                "status_text": f"routing failed: {exc.message}; waiting for an administrator",
-                "extra": dict(job.extra, routing=dict(state, held=True, gone=True)),
-            }
+            held = JobPatch(
+                job_type=JobType.ROUTING,
+                next_attempt_at=None,
+                status_text=f"routing failed: {exc.message}; waiting for an administrator",
+                extra=dict(job.extra, routing=dict(state, held=True, gone=True)),
+            )
             detail = {"errors": {"file": exc.message}, "held": True}
             event = NewEvent(EventId.ROUTING, job.device_id or 0, job.job_id, detail)
-            return await self._update(job, changes, event) or job
+            return await self._update(job, Trigger.ROUTE_STEP, held, event) or job
         fax = fax_route(job, self.device_name(device_id))
         results: list[MethodOutcome] = []
         skipped: list[str] = []
@@ -435,10 +436,10 @@ class RoutingJobs:
             if one.ok and one.results and i < len(wanted) - 1:
                 done.add(guid)
                 progress = dict(state, done=sorted(done))
-                step: dict[str, Any] = {"extra": dict(job.extra, routing=progress)}
+                step = JobPatch(extra=dict(job.extra, routing=progress))
                 if owner:
-                    step["user_name"] = owner
-                saved = await self._update(job, step, None)
+                    step = step.but(user_name=owner)
+                saved = await self._update(job, Trigger.ROUTE_STEP, step, None)
                 if saved is None:
                     return job
                 job, state = saved, progress
@@ -451,7 +452,7 @@ class RoutingJobs:
         ctx = self.ctx
         # The owner given by "route to a user" is kept even when another method failed: the
         # fax is then in its owner's incoming queue as a routing job.
-        owned: dict[str, Any] = {"user_name": owner} if owner else {}
+        owned = JobPatch(user_name=owner) if owner else JobPatch()
         now = ctx.clock.now()
         done = list(dict.fromkeys([*state.get("done", []), *outcome.succeeded]))
         errors: dict[str, str] = {
@@ -465,21 +466,19 @@ class RoutingJobs:
         received = f"received {job.page_count} page(s)"
         if not errors:
             where = "; ".join(notes) or "no routing method enabled"
-            changes: dict[str, Any] = {
-                **owned,
-                "job_type": JobType.RECEIVE,
-                "queue_status": QueueStatus.COMPLETED,
-                "next_attempt_at": None,
-                "status_text": f"{received}; routed to {where}",
-                "extra": dict(job.extra, routing={"done": done, "attempts": job.attempts}),
-            }
+            routed = owned.but(
+                job_type=JobType.RECEIVE,
+                next_attempt_at=None,
+                status_text=f"{received}; routed to {where}",
+                extra=dict(job.extra, routing={"done": done, "attempts": job.attempts}),
+            )
             event = NewEvent(
                 EventId.JOB_CHANGED,
                 job.device_id or 0,
                 job.job_id,
                 {"routed": where, "methods": done},
             )
-            updated = await self._update(job, changes, event)
+            updated = await self._update(job, Trigger.ROUTED, routed, event)
             if updated is not None:
                 await ctx.run(self.callbacks.forget, job.job_id)
                 log.info("received fax %d routed to %s", job.job_id, where)
@@ -504,14 +503,12 @@ class RoutingJobs:
             if when is not None
             else "waiting for an administrator (fix the route, then retry)"
         )
-        changes = {
-            **owned,
-            "job_type": JobType.ROUTING,
-            "queue_status": QueueStatus.ROUTING,
-            "attempts": attempts,
-            "next_attempt_at": when,
-            "status_text": f"routing failed: {reason}; {tail}",
-            "extra": dict(
+        failed = owned.but(
+            job_type=JobType.ROUTING,
+            attempts=attempts,
+            next_attempt_at=when,
+            status_text=f"routing failed: {reason}; {tail}",
+            extra=dict(
                 job.extra,
                 routing={
                     "done": done,
@@ -522,19 +519,19 @@ class RoutingJobs:
                     "last_attempt_at": now.isoformat(),
                 },
             ),
-        }
+        )
         detail = {"errors": errors, "attempts": attempts, "held": held}
         event = NewEvent(EventId.ROUTING, job.device_id or 0, job.job_id, detail)
         log.warning("routing of fax %d failed (attempt %d): %s", job.job_id, attempts, reason)
-        return await self._update(job, changes, event) or job
+        return await self._update(job, Trigger.ROUTE_STEP, failed, event) or job
 
     async def _update(
-        self, job: Job, changes: dict[str, Any], event: NewEvent | None
+        self, job: Job, trigger: Trigger, patch: JobPatch, event: NewEvent | None
     ) -> Job | None:
         events = (event,) if event is not None else ()
         try:
             return await self.ctx.update_job(
-                JobChange(job.job_id, changes, expect=_ROUTING, events=events)
+                JobChange(job.job_id, trigger, patch, expect=_ROUTING, events=events)
             )
         except (Conflict, NotFound):
             log.info("fax %d changed while it was routed (deleted?); outcome dropped", job.job_id)
@@ -563,7 +560,11 @@ class RoutingJobs:
         event = NewEvent(EventId.JOB_CHANGED, job.device_id or 0, job_id, {"routing": "retry"})
         updated = await self.ctx.update_job(
             JobChange(
-                job_id, {"next_attempt_at": None, "extra": extra}, expect=_ROUTING, events=(event,)
+                job_id,
+                Trigger.ROUTE_STEP,
+                JobPatch(next_attempt_at=None, extra=extra),
+                expect=_ROUTING,
+                events=(event,),
             )
         )
         self.wake()

@@ -42,6 +42,7 @@ from lanfax.model.codes import FailureClass, JobType, QueueStatus, ScheduleActio
 from lanfax.model.config import ServerConfig
 from lanfax.model.errors import InvalidInput
 from lanfax.model.jobs import Job
+from lanfax.model.transitions import JobPatch, Trigger, sources, target
 from lanfax.service.numbers import canonical_number, number_key
 from lanfax.service.outbound import DEFAULT_RULE, OutboundTable, Route
 
@@ -65,10 +66,11 @@ __all__ = [
     "plan",
 ]
 
-#: Queue states from which a SEND job may be dialled (once eligible).
-DISPATCHABLE = frozenset({QueueStatus.PENDING, QueueStatus.RETRYING, QueueStatus.NO_LINE})
+#: Queue states from which a SEND job may be dialled (once eligible): where DISPATCH may fire
+#: (:data:`lanfax.model.transitions.TRANSITIONS`).
+DISPATCHABLE = sources(Trigger.DISPATCH)
 #: Queue states in which DirtyDays applies: waiting, not on a call and not being removed.
-EXPIRABLE = DISPATCHABLE | {QueueStatus.PAUSED}
+EXPIRABLE = sources(Trigger.EXPIRE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +121,11 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class JobTransition:
-    """What a job becomes after a call (or after expiring); :meth:`changes` is ready for a
-    :class:`lanfax.store.api.JobChange`."""
+    """What a job becomes after a call (or after expiring): ``trigger`` and :meth:`patch`
+    make a :class:`lanfax.store.api.JobChange`; :meth:`changes` is the same as a dict with
+    the queue state it leads to (for :meth:`Job.replace` in simulations)."""
 
-    queue_status: QueueStatus
+    trigger: Trigger
     next_attempt_at: datetime | None
     attempts: int
     last_failure: FailureClass | None
@@ -130,16 +133,25 @@ class JobTransition:
     completed_at: datetime | None = None
     pages_done: int = 0
 
+    @property
+    def queue_status(self) -> QueueStatus:
+        """The state the trigger leads to (the same from every state it may fire in)."""
+        state = target(self.trigger)
+        assert state is not None, self.trigger
+        return state
+
+    def patch(self) -> JobPatch:
+        return JobPatch(
+            next_attempt_at=self.next_attempt_at,
+            attempts=self.attempts,
+            last_failure=self.last_failure,
+            status_text=self.status_text,
+            completed_at=self.completed_at,
+            pages_done=self.pages_done,
+        )
+
     def changes(self) -> dict[str, Any]:
-        return {
-            "queue_status": self.queue_status,
-            "next_attempt_at": self.next_attempt_at,
-            "attempts": self.attempts,
-            "last_failure": self.last_failure,
-            "status_text": self.status_text,
-            "completed_at": self.completed_at,
-            "pages_done": self.pages_done,
-        }
+        return {"queue_status": self.queue_status, **self.patch().as_dict()}
 
 
 def _aware(when: datetime, what: str) -> datetime:
@@ -262,7 +274,7 @@ def expire_transition(job: Job, config: ServerConfig, now: datetime) -> JobTrans
     """What an :class:`Expire` does to ``job``: FAILED, "expired after N days"."""
     days = config.dirty_days
     return JobTransition(
-        queue_status=QueueStatus.FAILED,
+        trigger=Trigger.EXPIRE,
         next_attempt_at=None,
         attempts=job.attempts,
         last_failure=job.last_failure,
@@ -413,17 +425,13 @@ def _first_idle(route: Route, free: Sequence[DeviceView]) -> int | None:
     return None
 
 
-def dispatch_changes(job: Job, device_id: int, now: datetime) -> dict[str, Any]:
-    """The changes that record a :class:`Dispatch` (apply with ``expect`` = the job's current
-    state, before starting the call). ``attempts`` is *not* increased here: it counts calls
-    made and is advanced by :func:`after_attempt` when the call's outcome is known (after a
-    crash, the runtime reports an IN_PROGRESS job's call as failed, which counts it)."""
-    return {
-        "queue_status": QueueStatus.IN_PROGRESS,
-        "device_id": device_id,
-        "started_at": _aware(now, "now"),
-        "next_attempt_at": None,
-    }
+def dispatch_changes(job: Job, device_id: int, now: datetime) -> JobPatch:
+    """The fields that record a :class:`Dispatch` with :attr:`Trigger.DISPATCH` (which leads
+    to IN_PROGRESS), written before the call starts. ``attempts`` is *not* increased here: it
+    counts calls made and is advanced by :func:`after_attempt` when the call's outcome is
+    known (after a crash, the runtime reports an IN_PROGRESS job's call as failed, which
+    counts it)."""
+    return JobPatch(device_id=device_id, started_at=_aware(now, "now"), next_attempt_at=None)
 
 
 # -- after a call -----------------------------------------------------------------------------
@@ -473,16 +481,16 @@ def after_attempt(
     attempts = job.attempts + 1
     calls = f"{attempts} call{'s' if attempts != 1 else ''}"
     if outcome is None:
-        return JobTransition(QueueStatus.COMPLETED, None, attempts, None, "sent", now, pages_done)
+        return JobTransition(Trigger.DELIVER, None, attempts, None, "sent", now, pages_done)
     reason = _FAILURE_TEXT.get(outcome, outcome.value)
     if outcome.permanent:
         return JobTransition(
-            QueueStatus.FAILED, None, attempts, outcome, f"failed: {reason}", now, pages_done
+            Trigger.FAIL, None, attempts, outcome, f"failed: {reason}", now, pages_done
         )
     retries, delay = job_retries(job, config)
     if attempts <= retries:
         return JobTransition(
-            QueueStatus.RETRYING,
+            Trigger.RETRY,
             now + timedelta(minutes=delay),
             attempts,
             outcome,
@@ -491,7 +499,7 @@ def after_attempt(
             pages_done,
         )
     return JobTransition(
-        QueueStatus.RETRIES_EXCEEDED,
+        Trigger.GIVE_UP,
         None,
         attempts,
         outcome,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from lanfax.model.audit import AuditEntry
 from lanfax.model.errors import (
     Conflict,
     FaxError,
@@ -47,11 +48,10 @@ from lanfax.service.rights import (
     right_name,
 )
 from lanfax.service.security_settings import TOKEN_DAYS_CAP, SecuritySettings
-from lanfax.store.api import AuditEntry
 
 if TYPE_CHECKING:
+    from lanfax.model.audit import AuditQuery
     from lanfax.service.core import FaxService
-    from lanfax.store.audit import AuditQuery
 
 __all__ = ["Caller", "Security", "TokenInfo", "UserInfo", "right_name"]
 
@@ -217,13 +217,23 @@ class Security:
         self._users: dict[str, UserInfo] | None = None
         self._tokens: dict[str, TokenInfo] = {}
         self._limiter = Limiter()
-        self._audit: Any = None
         #: Passwords verified recently: keyed digest -> monotonic expiry (see _password_login).
         self._verified: dict[bytes, float] = {}
         self._cache_key = secrets.token_bytes(32)
         #: Refused requests per (address, user, status): the window open for them.
         self._refusal_windows: dict[tuple[str, str, int], _RefusalWindow] = {}
         self._flusher: asyncio.Task[None] | None = None
+        # #18: users and tokens changed by another node of the database are dropped from the
+        # cache (read again at the next request); a load under way when that happens is not
+        # kept (the generation moved).
+        self._generation = 0
+        service.on_settings_changed(self._settings_changed)
+
+    def _settings_changed(self, namespace: str | None) -> None:
+        if namespace is None or namespace.startswith((_USER_PREFIX, _TOKEN_PREFIX)):
+            self._generation += 1
+            self._users = None
+            self._verified.clear()
 
     @property
     def enabled(self) -> bool:
@@ -234,6 +244,7 @@ class Security:
     async def _load(self) -> dict[str, UserInfo]:
         if self._users is not None:
             return self._users
+        generation = self._generation
         ctx = self._service.ctx
         users: dict[str, UserInfo] = {}
         tokens: dict[str, TokenInfo] = {}
@@ -246,7 +257,8 @@ class Security:
             if rec:
                 tokens[rec["token_id"]] = TokenInfo(**rec)
         self._tokens = tokens
-        self._users = users
+        if generation == self._generation:  # #18: else another node changed them meanwhile
+            self._users = users  # and the next request reads them again
         return users
 
     def _now(self) -> datetime:
@@ -624,17 +636,6 @@ class Security:
 
     # -- audit ---------------------------------------------------------------------------------
 
-    def _audit_table(self) -> Any:
-        if self._audit is None:
-            from lanfax.store.audit import SqlAudit
-            from lanfax.store.sql import SqlStore
-
-            store = self._service.ctx.store
-            if not isinstance(store, SqlStore):
-                return None
-            self._audit = SqlAudit(store)
-        return self._audit
-
     def audit_entry(
         self,
         caller: Caller | None,
@@ -658,8 +659,10 @@ class Security:
     @property
     def audit_in_store(self) -> bool:
         """Whether the store keeps the audit trail, so that an entry can be committed in the
-        same transaction as the change it describes (``Store.add_jobs(audit=...)``)."""
-        return self._audit_table() is not None
+        same transaction as the change it describes (``Store.add_jobs(audit=...)``). Every
+        store does since #17 (the audit trail is part of the store's interface); kept for
+        the callers that ask."""
+        return True
 
     def log_entry(self, entry: AuditEntry) -> None:
         """The log line of an entry (every entry has one, wherever it is stored)."""
@@ -708,9 +711,7 @@ class Security:
             self._start_flusher()
         entry = self.audit_entry(caller, action, target, outcome=outcome, detail=detail)
         self.log_entry(entry)
-        table = self._audit_table()
-        if table is not None:
-            await self._service.ctx.run(table.add, entry)
+        await self._service.ctx.run(self._service.ctx.store.audit.add, entry)
 
     # -- the last burst's count (issue #14: lost when no refusal came after it) ------------
 
@@ -749,10 +750,8 @@ class Security:
                 caller, action, target, outcome=outcome, detail={**detail, "repeated": w.repeated}
             )
             self.log_entry(entry)
-            table = self._audit_table()
             try:
-                if table is not None:
-                    await self._service.ctx.run(table.add, entry)
+                await self._service.ctx.run(self._service.ctx.store.audit.add, entry)
             except FaxError as exc:
                 log.error("the count of %d refused request(s) was not audited: %s", w.repeated, exc)
                 continue
@@ -769,11 +768,7 @@ class Security:
         await self.flush_refusals()
 
     async def audit(self, query: AuditQuery) -> list[AuditEntry]:
-        table = self._audit_table()
-        if table is None:
-            return []
-        result: list[AuditEntry] = await self._service.ctx.run(table.query, query)
-        return result
+        return await self._service.ctx.run(self._service.ctx.store.audit.query, query)
 
     def _stamp(self) -> str:
         return self._now().isoformat(timespec="seconds")

@@ -46,6 +46,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lanfax.model.config import ServerConfig
 from lanfax.model.errors import ConfigError
+from lanfax.service.cluster_settings import (
+    MetricsSettings,
+    NodeSettings,
+    parse_metrics_settings,
+    parse_node_settings,
+)
 from lanfax.service.dialing import DialingRules, parse_dialing_settings
 from lanfax.service.receipt_text import ReceiptSettings, parse_receipt_settings
 from lanfax.service.routing import RoutingSettings, parse_routing_settings
@@ -82,6 +88,7 @@ _SERVER_KEYS = {
 }
 _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
 _TOP_KEYS |= {"smtp"}  # e-mail to fax (lanfax.service.smtp.settings)
+_TOP_KEYS |= {"node", "metrics"}  # issue #18 (lanfax.service.cluster_settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +137,9 @@ class ServiceSettings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     #: ``[server] dnssd``: announce the fax printer by DNS-SD ("auto", "on", "off").
     dnssd: str = "auto"
+    #: ``[node]`` and ``[metrics]`` (issue #18, lanfax.service.cluster_settings).
+    node: NodeSettings = field(default_factory=NodeSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def store_url(self) -> str:
@@ -314,6 +324,8 @@ def settings_from_mapping(
             doc.get("smtp", {}), source=source, base_dir=base_dir, security=security
         ),
         dnssd=dnssd,
+        node=parse_node_settings(doc.get("node", {}), source=source),
+        metrics=parse_metrics_settings(doc.get("metrics", {}), source=source, base_dir=base_dir),
     )
 
 

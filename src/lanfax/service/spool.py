@@ -6,6 +6,8 @@ Layout under the data directory::
     spool/docs/<broadcast>-<i>.tif  recipient i's own document when there is a cover page
     spool/received/<job>.tif        a received fax
     spool/tmp/                      uploads being staged; anything left here at start is junk
+    spool/tmp-<node>/               the same for a node not named "main" (#18: on a shared
+                                    spool each node stages, and cleans at start, its own)
     inbox/                          the default inbound route's folder
 
 Durability: a file is fsync'ed, renamed into place and its directory fsync'ed before the
@@ -74,12 +76,12 @@ def copy_atomically(src: Path, dest_dir: Path, name: str) -> Path:
 class Spool:
     """Paths and durable file moves under ``<data>/spool``."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, node: str = "main") -> None:
         self.data_dir = data_dir
         self.root = data_dir / "spool"
         self.docs = self.root / "docs"
         self.received = self.root / "received"
-        self.tmp = self.root / "tmp"
+        self.tmp = self.root / ("tmp" if node == "main" else f"tmp-{node}")
         self.inbox = data_dir / "inbox"
 
     def create(self) -> None:

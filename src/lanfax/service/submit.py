@@ -293,6 +293,8 @@ class Submitter:
         self.min_free_bytes = 64 * 2**20
         #: Whether an e-mail receipt may go to an address (None: any), issue #14.
         self.receipt_allows: Callable[[str], bool] | None = None
+        #: Told each successful conversion's duration in seconds (/metrics, #18).
+        self.on_conversion: Callable[[float], None] | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._templates: TemplateStore | None = None
 
@@ -375,8 +377,11 @@ class Submitter:
 
         A DocumentError names the input by ``labels`` (e.g. "file part 2 (scan.pdf)"), never
         by its staged path."""
+        began = self.ctx.clock.monotonic()
         try:
             result = await self._make_document(staged, broadcast_id, resolution, out)
+            if self.on_conversion is not None:  # /metrics (#18)
+                self.on_conversion(self.ctx.clock.monotonic() - began)
         except DocumentError as exc:
             raise _relabel(exc, staged, labels) from None
         except BaseException:
@@ -652,7 +657,7 @@ def _relabel_text(message: str, staged: Sequence[Path], labels: Sequence[str]) -
         if message.startswith(path.name):
             message = label + message[len(path.name) :]
             break
-    return re.sub(r"\S*/spool/tmp/\S*", "(the upload)", message)
+    return re.sub(r"\S*/spool/tmp(?:-[^/\s]+)?/\S*", "(the upload)", message)
 
 
 #: Longest text of a cover page field: the note, and every other field (issue #14: the

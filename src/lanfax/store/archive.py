@@ -1,4 +1,5 @@
-"""The archive and activity-log tables over a :class:`~lanfax.store.sql.SqlStore`.
+"""The archive and activity-log tables over a :class:`~lanfax.store.sql.SqlStore`
+(``store.archive``, the :class:`~lanfax.store.api.ArchiveStore` of the SQL store).
 
 ``SqlArchive(store)`` shares the store's engine, its write lock (one writer, serial commits)
 and its error mapping. Every method is one transaction and blocking (call it in a worker
@@ -10,50 +11,37 @@ at row 100,000.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from lanfax.model.archive import ActivityRecord, ArchiveEntry
+# The query types live in the model (#17); imported from here by older code.
+from lanfax.model.archive import (
+    DIRECTIONS,
+    MAX_PAGE,
+    ActivityRecord,
+    ArchiveEntry,
+    ArchiveQuery,
+    check_direction,
+)
 from lanfax.model.codes import FINAL_QUEUE_STATES, JobType
-from lanfax.model.errors import InvalidInput, NotFound
+from lanfax.model.errors import InvalidInput, NotFound, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import codec
 from lanfax.store.schema import activity as t_activity
 from lanfax.store.schema import archive as t_archive
 from lanfax.store.schema import jobs as t_jobs
-from lanfax.store.sql import SqlStore
 
-DIRECTIONS = ("incoming", "outgoing")
-MAX_PAGE = 1000
+if TYPE_CHECKING:
+    from lanfax.store.sql import SqlStore
+
+__all__ = ["DIRECTIONS", "MAX_PAGE", "ArchiveQuery", "SqlArchive", "check_direction"]
+
 _TIMES = {"completed_at", "archived_at", "submitted_at", "at"}
-
-
-@dataclass(frozen=True, slots=True)
-class ArchiveQuery:
-    """A page of one archive. ``number`` and ``ident`` match as prefixes; ``user`` exactly;
-    ``since`` <= completed_at < ``until``."""
-
-    direction: str
-    since: datetime | None = None
-    until: datetime | None = None
-    number: str = ""
-    ident: str = ""
-    user: str = ""
-    limit: int = 50
-    cursor: str = ""
-    #: Only entries nobody owns (``user_name`` empty: the server inbox, #13).
-    unassigned: bool = False
-
-
-def check_direction(direction: str) -> str:
-    if direction not in DIRECTIONS:
-        raise InvalidInput(f"{direction!r} is not an archive", hint="use 'incoming' or 'outgoing'")
-    return direction
 
 
 def _row(obj: Any, skip: str) -> dict[str, Any]:
@@ -88,7 +76,8 @@ def _prefix(column: Any, text: str) -> Any:
 
 
 class SqlArchive:
-    """Archive entries and activity records in the store's database."""
+    """Archive entries and activity records in the store's database: the SQL
+    :class:`~lanfax.store.api.ArchiveStore` (``SqlStore.archive``)."""
 
     def __init__(self, store: SqlStore) -> None:
         self._store = store
@@ -105,7 +94,11 @@ class SqlArchive:
                 new_id = conn.execute(
                     t_archive.insert().values(**row).returning(t_archive.c.archive_id)
                 ).scalar_one()
-        except sa_exc.IntegrityError:
+        except StoreError as exc:
+            # _write maps every database error to StoreError: the unique key on (direction,
+            # job_id) is the cause when the entry is already there (#17: was never caught).
+            if not isinstance(exc.__cause__, sa_exc.IntegrityError):
+                raise
             found = self.find(entry.direction, entry.job_id)
             assert found is not None
             return found

@@ -1,4 +1,5 @@
-"""The audit table over a :class:`~lanfax.store.sql.SqlStore` (blocking; call in a thread).
+"""The audit table over a :class:`~lanfax.store.sql.SqlStore` (``store.audit``, the
+:class:`~lanfax.store.api.AuditStore` of the SQL store; blocking: call it in a thread).
 
 Entries are appended, never changed; a query is newest first, paginated by ``before`` (an
 audit id), filtered by user, action prefix and time.
@@ -6,31 +7,25 @@ audit id), filtered by user, action prefix and time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+# The entry and query types live in the model (#17); imported from here by older code.
+from lanfax.model.audit import MAX_PAGE, AuditEntry, AuditQuery
 from lanfax.store import codec
-from lanfax.store.api import AuditEntry
 from lanfax.store.schema import audit as t_audit
-from lanfax.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from lanfax.store.sql import SqlStore
 
 __all__ = ["MAX_PAGE", "AuditEntry", "AuditQuery", "SqlAudit"]
 
-MAX_PAGE = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class AuditQuery:
-    limit: int = 100
-    before: int | None = None
-    user_name: str | None = None
-    action: str | None = None  # a prefix: "user." matches user.add, user.remove, ...
-    since: datetime | None = None
-
 
 class SqlAudit:
+    """The SQL :class:`~lanfax.store.api.AuditStore` (``SqlStore.audit``)."""
+
     def __init__(self, store: SqlStore) -> None:
         self._store = store
 

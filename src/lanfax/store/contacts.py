@@ -1,13 +1,13 @@
-"""The address book tables over a :class:`~lanfax.store.sql.SqlStore` (blocking; call in a
-thread). Every change is one transaction; a name already used by a contact or a list of the
-same owner is a :class:`~lanfax.model.errors.Conflict`, checked inside that transaction.
+"""The address book tables over a :class:`~lanfax.store.sql.SqlStore` (``store.contacts``, the
+:class:`~lanfax.store.api.ContactStore` of the SQL store; blocking: call it in a thread).
+Every change is one transaction; a name already used by a contact or a list of the same owner
+is a :class:`~lanfax.model.errors.Conflict`, checked inside that transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -16,6 +16,7 @@ from lanfax.model.contacts import (
     Contact,
     ContactList,
     ListMember,
+    MemberSpec,
     name_key,
     scope_of,
 )
@@ -24,20 +25,13 @@ from lanfax.store import codec
 from lanfax.store.schema import contact_list_members as t_members
 from lanfax.store.schema import contact_lists as t_lists
 from lanfax.store.schema import contacts as t_contacts
-from lanfax.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from lanfax.store.sql import SqlStore
 
 __all__ = ["MAX_PAGE", "MemberSpec", "SqlContacts"]
 
 MAX_PAGE = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class MemberSpec:
-    """A member to store: a contact by id, or a bare number with an optional name."""
-
-    contact_id: int = 0
-    name: str = ""
-    fax_number: str = ""
 
 
 def _contact(row: Mapping[Any, Any]) -> Contact:

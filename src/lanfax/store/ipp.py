@@ -1,4 +1,5 @@
-"""The ``ipp_jobs`` and ``drafts`` tables over a :class:`~lanfax.store.sql.SqlStore`.
+"""The ``ipp_jobs`` and ``drafts`` tables over a :class:`~lanfax.store.sql.SqlStore`
+(``store.ipp``, the :class:`~lanfax.store.api.IppStore` of the SQL store).
 
 ``SqlIpp(store)`` shares the store's engine, write lock and error mapping; every method is
 one transaction and blocking (call it in a worker thread).
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -17,7 +18,9 @@ from lanfax.model.drafts import Draft, IppJob
 from lanfax.store import codec
 from lanfax.store.schema import drafts as t_drafts
 from lanfax.store.schema import ipp_jobs as t_ipp
-from lanfax.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from lanfax.store.sql import SqlStore
 
 MAX_PAGE = 1000
 _JOB_TIMES = ("created_at", "completed_at")

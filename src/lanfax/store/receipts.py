@@ -11,19 +11,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from lanfax.model.codes import FINAL_QUEUE_STATES, DeliveryReportType, JobType
 from lanfax.model.jobs import Job
-from lanfax.model.receipts import Receipt
+from lanfax.model.receipts import MAX_PAGE, Receipt
 from lanfax.store import codec
 from lanfax.store.schema import jobs as t_jobs
 from lanfax.store.schema import receipts as t_receipts
-from lanfax.store.sql import SqlStore
 
-MAX_PAGE = 1000
+if TYPE_CHECKING:
+    from lanfax.store.sql import SqlStore
+
+__all__ = ["MAX_PAGE", "SqlReceipts"]
+
 _TIMES = ("created_at", "sent_at", "next_try_at")
 
 
@@ -51,7 +54,8 @@ def _receipt(row: Mapping[Any, Any]) -> Receipt:
 
 
 class SqlReceipts:
-    """Receipts in the store's database."""
+    """Receipts in the store's database: the SQL :class:`~lanfax.store.api.ReceiptStore`
+    (``SqlStore.receipts``)."""
 
     def __init__(self, store: SqlStore) -> None:
         self._store = store

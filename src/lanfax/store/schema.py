@@ -322,3 +322,33 @@ contact_list_members = sa.Table(
     sa.Column("fax_number", sa.Text, nullable=False),
     sa.Index("ix_contact_list_members_contact", "contact_id"),
 )
+
+# -- nodes (migration 0009, issue #18) -----------------------------------------------------------
+
+#: The nodes of a cluster (one row per ``[node] name``; a one-node install has "main"). ``number``
+#: is given at the first registration (0, 1, 2 ...) and never changes: it names the node's
+#: devices (device ids ``number << 16 | n``; node 0 keeps the ids it always had).
+#: ``incarnation`` counts the node's starts; ``heartbeat_at`` is written every heartbeat_s;
+#: ``stopped_at`` is set by a clean stop. Times are microseconds, as everywhere.
+nodes = sa.Table(
+    "nodes",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("incarnation", sa.BigInteger, nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("heartbeat_at", sa.BigInteger, nullable=False),
+    sa.Column("stopped_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("number", name="uq_nodes_number"),
+)
+
+# The jobs' lease columns (migration 0009): nullable, not part of model.Job (the one-node
+# service never reads them); lanfax.store.leases claims and fences with them.
+jobs.append_column(sa.Column("owner_node", sa.Text, nullable=True))
+jobs.append_column(sa.Column("lease_expires_at", sa.BigInteger, nullable=True))
+jobs.append_column(sa.Column("attempt_epoch", sa.BigInteger, nullable=True))
+sa.Index("ix_jobs_owner_lease", jobs.c.owner_node, jobs.c.lease_expires_at)

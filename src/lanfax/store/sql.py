@@ -16,20 +16,21 @@ two processes never deadlock upgrading a read lock.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 
+from lanfax.model import transitions
 from lanfax.model.clock import Clock, SystemClock
 from lanfax.model.codes import FINAL_QUEUE_STATES, QueueStatus
 from lanfax.model.errors import (
-    Conflict,
     FaxError,
     InsufficientStorage,
     InvalidInput,
@@ -40,11 +41,20 @@ from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import codec
 from lanfax.store.api import AuditEntry, JobChange, JobQuery
+from lanfax.store.notify import EVENTS, PG_WRITE_ORDER_LOCK, SETTINGS, notify  # #18
 from lanfax.store.schema import audit as t_audit
 from lanfax.store.schema import events as t_events
 from lanfax.store.schema import jobs as t_jobs
 from lanfax.store.schema import settings as t_settings
 from lanfax.store.schema import store_meta as t_meta
+
+if TYPE_CHECKING:  # (#17) built by the properties at the end of SqlStore
+    from lanfax.store.archive import SqlArchive
+    from lanfax.store.audit import SqlAudit
+    from lanfax.store.receipts import SqlReceipts
+if TYPE_CHECKING:  # (#17 memstore) store.ipp and store.contacts
+    from lanfax.store.contacts import SqlContacts
+    from lanfax.store.ipp import SqlIpp
 
 #: The most jobs one list_jobs call returns (the HTTP API allows 1000).
 MAX_LIMIT = 10_000
@@ -160,12 +170,14 @@ class SqlStore:
     def _make_engine(self) -> sa.Engine:
         if not self._is_sqlite:
             try:
-                return sa.create_engine(self._url, pool_pre_ping=True)
+                pg = sa.create_engine(self._url, pool_pre_ping=True)
             except ModuleNotFoundError:
                 raise StoreError(
                     "the PostgreSQL driver (psycopg 3) is not installed",
                     hint="pip install 'lanfax[postgres]'",
                 ) from None
+            _order_pg_writes(pg)  # #18
+            return pg
         if not self._memory:
             parent = Path(str(self._url.database)).expanduser().resolve().parent
             if not parent.is_dir():
@@ -339,6 +351,8 @@ class SqlStore:
             rows.append(codec.event_to_row(now, ev.event_id, ev.device_id, job_id, ev.detail))
         stmt = t_events.insert().returning(t_events.c.seq, sort_by_parameter_order=True)
         seqs = [r[0] for r in conn.execute(stmt, rows)]
+        if not self._is_sqlite:  # #18: the other nodes' event buses read again at the commit
+            notify(conn, EVENTS)
         return [
             codec.row_to_event({"seq": seq, **row}) for seq, row in zip(seqs, rows, strict=True)
         ]
@@ -436,8 +450,10 @@ class SqlStore:
         """Apply ``changes`` in order, with their events, all or nothing.
 
         Raises :class:`~lanfax.model.errors.NotFound` for a missing job and
-        :class:`~lanfax.model.errors.Conflict` when a job's state is not in its ``expect``;
-        either way nothing of the batch is applied. An event's job_id of 0 means the job of
+        :class:`~lanfax.model.errors.Conflict` when a change's trigger may not fire in the
+        job's committed state, or that state is not in its ``expect``
+        (:func:`lanfax.model.transitions.advance`, the one check); either way nothing of the
+        batch is applied. An event's job_id of 0 means the job of
         its change.
         """
         out: list[Job] = []
@@ -454,16 +470,8 @@ class SqlStore:
                         hint="it may have been deleted; list the queue again",
                         job_id=ch.job_id,
                     )
-                job = codec.row_to_job(found)
-                if ch.expect is not None and job.queue_status not in ch.expect:
-                    wanted = ", ".join(sorted(s.name.lower() for s in ch.expect))
-                    raise Conflict(
-                        f"job {job.job_id} is {job.queue_status.name.lower()}, not {wanted}",
-                        hint="its state changed meanwhile; reload the job and try again",
-                        job_id=job.job_id,
-                        queue_status=job.queue_status.name,
-                    )
-                row = codec.job_to_row(codec.apply_changes(job, ch.changes))
+                job = transitions.advance(codec.row_to_job(found), ch.trigger, ch.patch, ch.expect)
+                row = codec.job_to_row(job)
                 conn.execute(t_jobs.update().where(t_jobs.c.job_id == job.job_id).values(row))
                 out.append(codec.row_to_job({"job_id": job.job_id, **row}))
                 new_events += self._insert_events(conn, ch.events, [job.job_id] * len(ch.events))
@@ -563,6 +571,8 @@ class SqlStore:
         )
         with self._write("put_settings") as conn:
             conn.execute(stmt)
+            if not self._is_sqlite:  # #18: the other nodes drop what they cached of it
+                notify(conn, SETTINGS, namespace)
             return self._insert_events(conn, events)
 
     def list_namespaces(self, prefix: str) -> list[str]:
@@ -574,6 +584,55 @@ class SqlStore:
         with self._read("list_namespaces") as conn:
             names = [str(n) for n in conn.execute(stmt).scalars()]
         return sorted(n for n in names if n.startswith(prefix))
+
+    # -- archive, receipts, audit (#17): the same engine, write lock and error mapping ----------
+    # Built on first use (cheap, stateless wrappers: two threads building one each is harmless).
+
+    @functools.cached_property
+    def archive(self) -> SqlArchive:
+        from lanfax.store.archive import SqlArchive
+
+        return SqlArchive(self)
+
+    @functools.cached_property
+    def receipts(self) -> SqlReceipts:
+        from lanfax.store.receipts import SqlReceipts
+
+        return SqlReceipts(self)
+
+    @functools.cached_property
+    def audit(self) -> SqlAudit:
+        from lanfax.store.audit import SqlAudit
+
+        return SqlAudit(self)
+
+    # -- printed jobs and drafts, the address book (#17 memstore) -------------------------------
+
+    @functools.cached_property
+    def ipp(self) -> SqlIpp:
+        from lanfax.store.ipp import SqlIpp
+
+        return SqlIpp(self)
+
+    @functools.cached_property
+    def contacts(self) -> SqlContacts:
+        from lanfax.store.contacts import SqlContacts
+
+        return SqlContacts(self)
+
+
+def _order_pg_writes(engine: sa.Engine) -> None:
+    """#18: every PostgreSQL write transaction first takes one advisory lock, held to its
+    commit, so that write transactions commit one at a time across every node of a database.
+    Event cursors (a sequence) are then handed out in commit order: a reader that has seen
+    cursor N has seen every committed event before it, on whichever node it was written.
+    (Within one process the write lock does this already; the lock extends it to a cluster.
+    Taking it first, before any row lock, is what keeps it free of deadlocks.)"""
+
+    @sa_event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("lanfax_write", False):
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_WRITE_ORDER_LOCK)))
 
 
 def _disk_full(detail: object) -> bool:

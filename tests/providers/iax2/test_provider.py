@@ -54,7 +54,10 @@ def test_two_providers_fax_each_other_in_real_time(tmp_path: Path, one_page: Pat
         await h.add(callee, {"peer": "127.0.0.1:9", "number": "200", "ring_interval": 0.2})
         host, port = callee.address
         caller = Iax2Provider()
-        await h.add(caller, {"peer": f"{host}:{port}", "number": "100", "codec": "ulaw"})
+        await h.add(
+            caller,
+            {"peer": f"{host}:{port}", "number": "100", "codec": "ulaw", "name": "Front desk"},
+        )
         [rx_dev] = callee.virtual_devices()
         [tx_dev] = caller.virtual_devices()
         h.answer_after[rx_dev.local_id] = 2
@@ -82,6 +85,8 @@ def test_two_providers_fax_each_other_in_real_time(tmp_path: Path, one_page: Pat
         assert received.result.ok and received.result.pages == 1
         assert received.call.caller_id == "100" and received.call.called_number == "200"
         assert [r.ring_count for r in h.rings[rx_dev.local_id]] == [1, 2]
+        # The caller's name (CALLING_NAME: the caller's configured name) reaches the service.
+        assert {r.caller_name for r in h.rings[rx_dev.local_id]} == {"Front desk"}
         sent, got_px = tiff_pixels(one_page)[0], tiff_pixels(received.file)[0]
         assert sent.shape == got_px.shape
         assert np.count_nonzero(sent != got_px) == 0

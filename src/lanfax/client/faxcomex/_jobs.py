@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from lanfax.client.faxcomex._common import (
     FAX_JOB_OPERATIONS_ENUM,
@@ -39,6 +39,9 @@ __all__ = [
 ]
 
 ClientOf = Callable[[str], "Client"]
+V = TypeVar("V")
+J = TypeVar("J")
+JS = TypeVar("JS")
 _UNFINISHED = [
     s
     for s in QueueStatus
@@ -311,28 +314,63 @@ def _hhmm(text: str) -> datetime:
     return datetime(1899, 12, 30, hour, minute)  # VB's date zero, time of day only
 
 
-@com_object
-class FaxOutgoingQueue(_ConfigBase):
-    """The outgoing queue: its jobs and its settings (Save writes changed settings)."""
+class _Setting(property, Generic[V]):
+    """A queue setting as a read-write COM property over :class:`_ConfigBase`: ``get`` turns
+    the server's value into the property's, ``put`` the property's into the server's
+    (default: ``get``). Saved with the queue's Save."""
 
-    def GetJobs(self) -> FaxOutgoingJobs:
+    def __init__(
+        self, key: str, get: Callable[[Any], V], put: Callable[[V], Any] | None = None
+    ) -> None:
+        store = put or get
+
+        def fget(queue: _ConfigBase) -> V:
+            return get(queue._get(key))
+
+        def fset(queue: _ConfigBase, value: V) -> None:
+            queue._set(key, store(value))
+
+        super().__init__(fget, fset)
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Setting[V]: ...
+    @overload
+    def __get__(self, obj: _ConfigBase, owner: type | None = None) -> V: ...
+    def __get__(self, obj: _ConfigBase | None, owner: type | None = None) -> V | _Setting[V]:
+        return super().__get__(obj, owner)
+
+    def __set__(self, obj: _ConfigBase, value: V) -> None:
+        super().__set__(obj, value)
+
+
+def _hhmm_text(value: datetime) -> str:
+    return f"{value.hour:02d}:{value.minute:02d}"
+
+
+class _Queue(Generic[J, JS]):
+    """GetJobs, GetJob and Blocked, as both queues have them: the unfinished jobs of the
+    queue's ``_kinds``; one job by id (InvalidInput if it is of the other queue)."""
+
+    _client_of: ClientOf
+    _kinds: tuple[JobType, ...]
+    _job_class: Callable[[ClientOf, Job], J]
+    _jobs_class: Callable[[list[J]], JS]
+    _what: str
+    _other: str
+    _not_blocked: str  # what to do instead of blocking the queue
+
+    def GetJobs(self) -> JS:
         client = self._client_of("GetJobs")
-        jobs = _unfinished(client, "send")
-        return FaxOutgoingJobs([FaxOutgoingJob(self._client_of, j) for j in jobs])
+        types = ",".join(k.name.lower() for k in self._kinds)
+        return self._jobs_class(
+            [self._job_class(self._client_of, j) for j in _unfinished(client, types)]
+        )
 
-    def GetJob(self, bstrJobId: str) -> FaxOutgoingJob:
+    def GetJob(self, bstrJobId: str) -> J:
         job = self._client_of("GetJob").job(_job_id(bstrJobId))
-        if job.job_type is not JobType.SEND:
-            raise InvalidInput(f"job {bstrJobId} is not an outgoing job", hint="IncomingQueue")
-        return FaxOutgoingJob(self._client_of, job)
-
-    @property
-    def Paused(self) -> bool:
-        return bool(self._get("pause_server_queue"))
-
-    @Paused.setter
-    def Paused(self, value: bool) -> None:
-        self._set("pause_server_queue", bool(value))
+        if job.job_type not in self._kinds:
+            raise InvalidInput(f"job {bstrJobId} is not {self._what}", hint=self._other)
+        return self._job_class(self._client_of, job)
 
     @property
     def Blocked(self) -> bool:
@@ -341,101 +379,44 @@ class FaxOutgoingQueue(_ConfigBase):
     @Blocked.setter
     def Blocked(self, value: bool) -> None:
         if value:
-            raise not_supported("FaxOutgoingQueue.Blocked", "lanfax pauses the queue (Paused)")
-
-    @property
-    def Retries(self) -> int:
-        return int(self._get("retries"))
-
-    @Retries.setter
-    def Retries(self, value: int) -> None:
-        self._set("retries", int(value))
-
-    @property
-    def RetryDelay(self) -> int:
-        return int(self._get("retry_delay"))
-
-    @RetryDelay.setter
-    def RetryDelay(self, value: int) -> None:
-        self._set("retry_delay", int(value))
-
-    @property
-    def AgeLimit(self) -> int:
-        return int(self._get("dirty_days"))
-
-    @AgeLimit.setter
-    def AgeLimit(self, value: int) -> None:
-        self._set("dirty_days", int(value))
-
-    @property
-    def Branding(self) -> bool:
-        return bool(self._get("branding"))
-
-    @Branding.setter
-    def Branding(self, value: bool) -> None:
-        self._set("branding", bool(value))
-
-    @property
-    def UseDeviceTSID(self) -> bool:
-        return bool(self._get("use_device_tsid"))
-
-    @UseDeviceTSID.setter
-    def UseDeviceTSID(self, value: bool) -> None:
-        self._set("use_device_tsid", bool(value))
-
-    @property
-    def AllowPersonalCoverPages(self) -> bool:
-        return not self._get("server_cp")
-
-    @AllowPersonalCoverPages.setter
-    def AllowPersonalCoverPages(self, value: bool) -> None:
-        self._set("server_cp", not value)
-
-    @property
-    def DiscountRateStart(self) -> datetime:
-        return _hhmm(str(self._get("start_cheap_time")))
-
-    @DiscountRateStart.setter
-    def DiscountRateStart(self, value: datetime) -> None:
-        self._set("start_cheap_time", f"{value.hour:02d}:{value.minute:02d}")
-
-    @property
-    def DiscountRateEnd(self) -> datetime:
-        return _hhmm(str(self._get("stop_cheap_time")))
-
-    @DiscountRateEnd.setter
-    def DiscountRateEnd(self, value: datetime) -> None:
-        self._set("stop_cheap_time", f"{value.hour:02d}:{value.minute:02d}")
+            raise not_supported(f"{type(self).__name__}.Blocked", self._not_blocked)
 
 
 @com_object
-class FaxIncomingQueue:
+class FaxOutgoingQueue(_ConfigBase, _Queue[FaxOutgoingJob, FaxOutgoingJobs]):
+    """The outgoing queue: its jobs and its settings (Save writes changed settings)."""
+
+    _kinds = (JobType.SEND,)
+    _job_class = FaxOutgoingJob
+    _jobs_class = FaxOutgoingJobs
+    _what = "an outgoing job"
+    _other = "IncomingQueue"
+    _not_blocked = "lanfax pauses the queue (Paused)"
+
+    Paused = _Setting("pause_server_queue", bool)
+    Retries = _Setting("retries", int)
+    RetryDelay = _Setting("retry_delay", int)
+    AgeLimit = _Setting("dirty_days", int)
+    Branding = _Setting("branding", bool)
+    UseDeviceTSID = _Setting("use_device_tsid", bool)
+    AllowPersonalCoverPages = _Setting("server_cp", lambda v: not v)
+    DiscountRateStart = _Setting("start_cheap_time", lambda v: _hhmm(str(v)), _hhmm_text)
+    DiscountRateEnd = _Setting("stop_cheap_time", lambda v: _hhmm(str(v)), _hhmm_text)
+
+
+@com_object
+class FaxIncomingQueue(_Queue[FaxIncomingJob, FaxIncomingJobs]):
     """The incoming queue: faxes being received or routed."""
+
+    _kinds = (JobType.RECEIVE, JobType.ROUTING)
+    _job_class = FaxIncomingJob
+    _jobs_class = FaxIncomingJobs
+    _what = "an incoming job"
+    _other = "OutgoingQueue"
+    _not_blocked = "take the receive flag off the devices instead"
 
     def __init__(self, client_of: ClientOf) -> None:
         self._client_of = client_of
-
-    def GetJobs(self) -> FaxIncomingJobs:
-        client = self._client_of("GetJobs")
-        jobs = _unfinished(client, "receive,routing")
-        return FaxIncomingJobs([FaxIncomingJob(self._client_of, j) for j in jobs])
-
-    def GetJob(self, bstrJobId: str) -> FaxIncomingJob:
-        job = self._client_of("GetJob").job(_job_id(bstrJobId))
-        if job.job_type not in (JobType.RECEIVE, JobType.ROUTING):
-            raise InvalidInput(f"job {bstrJobId} is not an incoming job", hint="OutgoingQueue")
-        return FaxIncomingJob(self._client_of, job)
-
-    @property
-    def Blocked(self) -> bool:
-        return False
-
-    @Blocked.setter
-    def Blocked(self, value: bool) -> None:
-        if value:
-            raise not_supported(
-                "FaxIncomingQueue.Blocked", "take the receive flag off the devices instead"
-            )
 
     def Refresh(self) -> None:
         return None

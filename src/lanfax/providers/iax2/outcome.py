@@ -2,8 +2,9 @@
 
 Before the answer, the far end's REJECT/HANGUP cause decides (Q.931 codes as Asterisk
 sends them; iaxmodem sends only a cause text). After the answer, T.30 decides, corrected
-by what the line did: our own abort is USER_ABORT, the far end leaving before T.30 finished
-is DISCONNECTED, and an answered call that never spoke T.30 is NOT_FAX_CALL.
+by what the line did (:func:`lanfax.providers.common.call_end`): our own abort is USER_ABORT,
+the far end leaving before T.30 finished is DISCONNECTED, and an answered call that never
+spoke T.30 is NOT_FAX_CALL.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from lanfax.engine.events import SessionResult
 from lanfax.model.codes import ProviderStatus
 from lanfax.providers.api import CallResult
-from lanfax.providers.common import session_result
+from lanfax.providers.common import CutReason, call_end, session_result
 from lanfax.providers.iax2.events import CallEvent, HungUp, LinkLost, Rejected
 
 __all__ = ["CAUSE_STATUS", "final_result", "signalling_outcome"]
@@ -81,23 +82,21 @@ def final_result(
     caller_id: str = "",
     routing: str = "",
 ) -> CallResult:
-    """The CallResult of a connected call from spandsp's result and what the line did."""
-    status = res.provider_status
-    text = res.text
-    if res.ok:
-        status = ProviderStatus.COMPLETED
-    elif aborted:
-        status = ProviderStatus.USER_ABORT
-        text = f"{res.text} (aborted)"
-    elif far_end_gone:
-        status = ProviderStatus.DISCONNECTED
-        text = f"{res.text} (the far end hung up)"
-    elif calling and not negotiated:
-        status = ProviderStatus.NOT_FAX_CALL
+    """The CallResult of a connected call from spandsp's result and what the line did.
+
+    ``aborted`` (ours) and ``far_end_gone`` count only against a session that did not
+    complete: a fax that went through stands whoever hangs up afterwards."""
+    cut: CutReason | None = None
+    if not res.ok:
+        if aborted:
+            cut = CutReason.ABORT
+        elif far_end_gone:
+            cut = CutReason.FAR_END_GONE
+    end = call_end(res, cut, calling=calling, negotiated=negotiated)
     return session_result(
         res,
-        status,
-        text,
+        end.status,
+        end.text,
         calling=calling,
         duration=res.line_seconds,
         extra=extra,

@@ -257,7 +257,11 @@ class Iax2Provider(LineProvider[Line, Iax2Job]):
             action = todo.pop(0)
             if isinstance(action, Ring):
                 ring = IncomingCall(
-                    call_id, ctx.incoming.calling_number, ctx.incoming.called_number, action.count
+                    call_id,
+                    ctx.incoming.calling_number,
+                    ctx.incoming.called_number,
+                    action.count,
+                    caller_name=ctx.incoming.calling_name,
                 )
                 try:
                     self._cb().ring(line.local_id, ring)

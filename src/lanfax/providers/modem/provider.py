@@ -52,9 +52,11 @@ from lanfax.providers.api import (
     ServiceCallbacks,
 )
 from lanfax.providers.common import (
+    CutReason,
     LineProvider,
     ProviderJob,
     ReceiveGuard,
+    call_end,
     receiving_status,
     sending_status,
     session_options,
@@ -459,17 +461,23 @@ class ModemProvider(LineProvider[ModemLine, ModemJob]):
         res = session.result
         session.close()
         duration = loop.time() - started
+        # How the call ended is call_end's table; the texts stay the modem's own. A Class 1
+        # modem has never told a silent answer from a failed fax (NOT_FAX_CALL): T.30's own
+        # status stands, hence negotiated=True.
+        calling = dial is not None
         if job.aborted:
-            status, text = ProviderStatus.USER_ABORT, "aborted"
+            status = call_end(res, CutReason.ABORT, calling=calling, negotiated=True).status
+            text = "aborted"
         elif outcome.kind == "t30" and res is not None:
-            status, text = res.provider_status, res.text
+            end = call_end(res, None, calling=calling, negotiated=True)
+            status, text = end.status, end.text
+        elif outcome.kind == "modem" and res is not None and res.pages:
+            # The modem failed after pages went through: the line was cut mid-call.
+            end = call_end(res, CutReason.DROPPED, calling=calling, negotiated=True)
+            status, text = end.status, outcome.text
         else:
-            status, text = (
-                _OUTCOME_STATUS.get(outcome.kind, ProviderStatus.LINE_UNAVAILABLE),
-                (outcome.text),
-            )
-            if outcome.kind == "modem" and res is not None and res.pages:
-                status, text = ProviderStatus.DISCONNECTED, outcome.text
+            status = _OUTCOME_STATUS.get(outcome.kind, ProviderStatus.LINE_UNAVAILABLE)
+            text = outcome.text
         if res is None:
             result = self._final(job, status, text)
         else:

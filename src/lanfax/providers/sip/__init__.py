@@ -2,7 +2,10 @@
 
 Sans-IO core: :mod:`.message` (parse/serialise), :mod:`.transaction` (RFC 3261 §17),
 :mod:`.dialog`, :mod:`.auth` (digest), :mod:`.sdp` (offer/answer with T.38), :mod:`.udptl`
-and :mod:`.rtp`. The asyncio side: :mod:`.transport`, :mod:`.media`, :mod:`.provider`.
+and :mod:`.rtp`; a call's signalling in :mod:`.invite` (our INVITE: digest, answer deadline,
+CANCEL) and :mod:`.callcore` (T.38 switch and glare, RFC 4028 timers, in-dialog requests,
+CANCEL, hang-up), with their :mod:`.actions`. The asyncio side: :mod:`.transport`,
+:mod:`.media`, :mod:`.call` and :mod:`.useragent` (the calls' adapters), :mod:`.provider`.
 """
 
 from __future__ import annotations

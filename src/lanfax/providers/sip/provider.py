@@ -4,7 +4,7 @@ One account, one SIP endpoint (UDP or TCP), ``channels`` devices that share the 
 dials ``uri_template`` with an INVITE offering G.711 (digest on 401/407, CANCEL on the answer
 timeout or an abort), maps failure responses to device statuses, and on 2xx runs the fax in
 real time; a receive answers the INVITE that made the line ring. T.38 arrives by re-INVITE,
-in either direction (see :mod:`.call`).
+in either direction (see :mod:`.callcore`).
 
 Retry recipes: when a fax to a number fails after the far end answered (or on 488), the
 next send to that number uses the next recipe, in a cycle (T.38 <-> G.711, then 9600 bit/s
@@ -37,10 +37,10 @@ from lanfax.providers.api import (
     SendOptions,
     ServiceCallbacks,
 )
-from lanfax.providers.common import ReceiveGuard, sending_status, session_options
+from lanfax.providers.common import CutReason, ReceiveGuard, sending_status, session_options
 from lanfax.providers.sip.call import SipCall
 from lanfax.providers.sip.config import parse_config
-from lanfax.providers.sip.dialog import Dialog, status_for_response
+from lanfax.providers.sip.dialog import status_for_response
 from lanfax.providers.sip.media import FaxMedia, Ticker, bind_media
 from lanfax.providers.sip.message import response_to
 from lanfax.providers.sip.sdp import (
@@ -126,11 +126,10 @@ class SipProvider(UserAgent):
         self._running = False
         for call in list(self.calls.values()):
             if call.answered:
-                await call.hang_up("shutdown")
+                await call.hang_up(CutReason.SHUTDOWN)
             elif call.outgoing:
-                call.cut = "shutdown"
-                call.ended.set()
-            elif call.invite is not None:
+                call.stop(CutReason.SHUTDOWN)
+            elif call.invite is not None and not call.ended.is_set():
                 with contextlib.suppress(ValueError):
                     self.endpoint.respond(
                         response_to(
@@ -140,14 +139,25 @@ class SipProvider(UserAgent):
                             to_tag=call.dialog.local_tag if call.dialog else "x",
                         )
                     )
-                call.ended.set()
+                call.stop(None)
         if self._reg_task is not None:
             self._reg_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await self._reg_task
+            except asyncio.CancelledError:
+                pass  # what we asked for
+            except Exception:
+                # The loop handles the registrar's refusals itself: this is our own bug,
+                # and it ended the registrations before the shutdown did.
+                _log.exception("the SIP registration loop had failed")
             if self.registrations:
-                with contextlib.suppress(Exception):
+                try:
                     await asyncio.wait_for(self._register(0), 3.0)
+                except (ProviderError, TimeoutError) as exc:
+                    # The registrar is gone or refuses: the binding expires by itself.
+                    _log.warning("could not unregister from the SIP registrar: %s", exc)
+                except Exception:
+                    _log.exception("unregistering from the SIP registrar failed")
         for task in list(self._tasks):
             task.cancel()
         if self._ticker is not None:
@@ -167,10 +177,9 @@ class SipProvider(UserAgent):
         call = job.channel.call
         if call is not None:
             if call.answered:
-                await call.hang_up("abort")
-            else:
-                call.cut = "abort"
-                call.ended.set()
+                await call.hang_up(CutReason.ABORT)
+            elif not call.ended.is_set():
+                call.stop(CutReason.ABORT)
 
     def _move_ringing_call(self, ch: SipChannel) -> bool:
         """An incoming call rings on the channel the service picked for a send: move it to
@@ -238,7 +247,7 @@ class SipProvider(UserAgent):
             offer = call.our_media_line("audio")
             response = await self._invite(call, number, offer)
             if response is None or not 200 <= response.status < 300:
-                if call.cut == "abort" or job.aborted:
+                if call.cut is CutReason.ABORT or job.aborted:
                     return self._final(
                         job, ProviderStatus.USER_ABORT, "aborted while dialing", tried
                     )
@@ -252,17 +261,21 @@ class SipProvider(UserAgent):
                 return self._final(job, status, f"{response.status} {response.reason}", tried)
             call.offerer = call.offerer.sent(offer)
             assert call.invite is not None
-            call.dialog = Dialog.as_uac(call.invite, response)
-            call.answered = True
-            call.send_ack(response)
-            if response.get("Session-Expires"):
-                value = response["Session-Expires"]
-                call.session_expires = int(value.split(";")[0].strip() or cfg.session_expires)
-                call.refresher_is_us = "refresher=uas" not in value
+            call.accepted(call.invite, response)
+            if call.ended.is_set():
+                # Stopped while the 2xx was on its way (it crossed our CANCEL): the call
+                # was taken only to be ended with a BYE (the core sent it).
+                if call.cut is CutReason.ABORT or job.aborted:
+                    return self._final(
+                        job, ProviderStatus.USER_ABORT, "aborted while dialing", tried
+                    )
+                return self._final(
+                    job, ProviderStatus.DISCONNECTED, "the provider shut down", tried
+                )
             try:
                 media = negotiated_from_answer(offer, parse_sdp(response.body))
             except NotAcceptable as exc:
-                await call.hang_up("bad_answer")
+                await call.hang_up(CutReason.BAD_ANSWER)
                 self.recipes.failed(number, "none")
                 return self._final(
                     job, ProviderStatus.FATAL_ERROR, f"unusable SDP answer: {exc.message}", tried
@@ -328,7 +341,7 @@ class SipProvider(UserAgent):
                 # would otherwise repeat its frames for many seconds before giving up).
                 if call.media is not None:
                     call.media.terminate()
-                call.spawn(call.hang_up("refused"), f"refuse {call.call_id}")
+                call.spawn(call.hang_up(CutReason.REFUSED), f"refuse {call.call_id}")
 
             guard = ReceiveGuard(fax, cut_short)
             call.media = FaxMedia(
@@ -358,11 +371,11 @@ class SipProvider(UserAgent):
                         call.invite, 488, "Not Acceptable Here", to_tag=call.dialog.local_tag
                     )
                 )
+                call.stop(None)  # the INVITE is answered: it rings no more
                 return self._final(job, ProviderStatus.FATAL_ERROR, exc.message)
             if call.ended.is_set():
                 return self._final(job, ProviderStatus.DISCONNECTED, "the caller hung up")
             call.offerer = call.offerer.sent(sdp)
-            call.answered = True
             job.set_status(
                 FaxDevStatus(
                     ProviderStatus.ANSWERED,
@@ -371,22 +384,7 @@ class SipProvider(UserAgent):
                     routing_info=call.called_number,
                 )
             )
-            extra = [
-                ("Contact", self.contact),
-                *call.timer_headers(),
-                ("Require", "timer"),
-                ("Content-Type", "application/sdp"),
-            ]
-            self.endpoint.respond(
-                response_to(
-                    call.invite,
-                    200,
-                    "OK",
-                    to_tag=call.dialog.local_tag,
-                    extra=extra,
-                    body=sdp.serialize(),
-                )
-            )
+            call.answer(sdp.serialize())
             call.start_media(media)
             result = guard.outcome(await call.run_media())
             job.set_status(result.status)

@@ -8,32 +8,48 @@ FaxDev* methods. Both use the sans-IO core through :class:`~.transport.SipEndpoi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from lanfax.model.codes import ProviderStatus
 from lanfax.model.errors import ProviderError
 from lanfax.providers.api import FaxDevStatus, IncomingCall
 from lanfax.providers.common import (
+    CutReason,
     LineProvider,
     ProviderJob,
     receiving_status,
     sending_status,
 )
-from lanfax.providers.sip.auth import DigestError, authorization, parse_challenge
+from lanfax.providers.sip.actions import SendRequest
 from lanfax.providers.sip.call import SipCall
 from lanfax.providers.sip.config import SipConfig
-from lanfax.providers.sip.dialog import Dialog, Ids, new_request
+from lanfax.providers.sip.dialog import Ids, new_request
+from lanfax.providers.sip.invite import (
+    Credentials,
+    InviteAction,
+    InviteClient,
+    Ringing,
+    credentials_header,
+)
 from lanfax.providers.sip.media import Ticker
-from lanfax.providers.sip.message import NameAddr, Request, Response, Uri, response_to
+from lanfax.providers.sip.message import (
+    NameAddr,
+    Request,
+    Response,
+    SipParseError,
+    Uri,
+    response_to,
+)
 from lanfax.providers.sip.recipes import DEFAULT as DEFAULT_RECIPE
 from lanfax.providers.sip.recipes import Recipe, RecipeBook
 from lanfax.providers.sip.sdp import (
     NotAcceptable,
     Offerer,
+    SessionDescription,
     parse_sdp,
 )
 from lanfax.providers.sip.transport import Address, EndpointBase
@@ -103,6 +119,11 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         return self._endpoint
 
     @property
+    def endpoint_open(self) -> bool:
+        """Whether the endpoint is still there (a call's late timer must not use it)."""
+        return self._endpoint is not None
+
+    @property
     def ticker(self) -> Ticker:
         assert self._ticker is not None
         return self._ticker
@@ -162,10 +183,13 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         if 200 <= response.status < 300:
             granted = expires
             for c in response.get_all("Contact"):
-                with contextlib.suppress(Exception):
+                try:
                     value = NameAddr.parse(c)
                     if value.uri.port == self.endpoint.local[1]:
                         granted = int(dict(value.params).get("expires", granted))
+                except (SipParseError, ValueError) as exc:
+                    # Another binding's Contact, or an odd expires: ours is what we asked.
+                    _log.debug("ignored a Contact in the REGISTER answer: %s", exc)
             return granted
         if response.status in (401, 403, 407):
             raise ProviderError(
@@ -211,24 +235,10 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
             await asyncio.sleep(max(granted / 2, 1.0))
 
     def _credentials(self, challenge: Response, method: str, uri: str) -> tuple[str, str]:
-        cfg = self.config
-        proxy = challenge.status == 407
-        header = challenge.get("Proxy-Authenticate" if proxy else "WWW-Authenticate")
-        if header is None:
-            raise ProviderError(f"{challenge.status} without a challenge", hint="a registrar bug")
-        try:
-            ch = parse_challenge(header)
-        except DigestError as exc:
-            raise ProviderError(exc.message, hint=exc.hint) from None
-        value = authorization(
-            ch,
-            user=cfg.auth_user,
-            password=cfg.password,
-            method=method,
-            uri=uri,
-            cnonce=self.ids.tag(),
-        )
-        return ("Proxy-Authorization" if proxy else "Authorization", value)
+        return credentials_header(challenge, self._creds(), method, uri, self.ids.tag())
+
+    def _creds(self) -> Credentials:
+        return Credentials(self.config.auth_user, self.config.password)
 
     # -- retry recipes --------------------------------------------------------------------
 
@@ -255,86 +265,90 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
     def codecs_for(self, call: SipCall) -> tuple[str, ...]:
         return self.config.codecs
 
-    async def _invite(self, call: SipCall, number: str, offer: Any) -> Response | None:
+    async def _invite(
+        self, call: SipCall, number: str, offer: SessionDescription
+    ) -> Response | None:
         """Send the INVITE (again with credentials on 401/407); CANCEL it when the answer
-        timeout passes or the job is aborted. None: cancelled before an answer."""
+        timeout passes or the call is stopped (an abort, a shutdown). None: cancelled
+        before an answer. The decisions are :class:`.invite.InviteClient`'s."""
         cfg = self.config
         target = cfg.target_uri(number)
-        to = NameAddr(Uri.parse(target))
-        from_ = self._aor().with_tag(self.ids.tag())
-        cseq = 0
-        response: Response | None = None
+        client = InviteClient(
+            call.core.settings,
+            call_id=call.call_id,
+            target=target,
+            from_=self._aor().with_tag(self.ids.tag()),
+            to=NameAddr(Uri.parse(target)),
+            headers=call.timer_headers(),
+            body=offer.serialize(),
+            credentials=self._creds(),
+            answer_timeout=cfg.answer_timeout,
+        )
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + cfg.answer_timeout
-        for _attempt in range(3):
-            cseq += 1
-            extra: list[tuple[str, str]] = list(call.timer_headers())
-            extra.append(("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"))
-            if response is not None:
-                extra.append(self._credentials(response, "INVITE", target))
-            request = new_request(
-                "INVITE",
-                target,
-                from_=from_,
-                to=to,
-                call_id=call.call_id,
-                cseq=cseq,
-                via_host=cfg.local_address,
-                via_port=self.endpoint.local[1],
-                transport=self.endpoint.transport_name,
-                branch=self.ids.branch(),
-                contact=self.contact,
-                extra=tuple(extra),
-                body=offer.serialize(),
-            )
-            call.invite = request
+        outcome: asyncio.Future[Response | None] = loop.create_future()
+        timer: asyncio.TimerHandle | None = None
+        job = call.channel.job
 
-            def provisional(resp: Response, job: SipJob | None = call.channel.job) -> None:
-                if resp.status in (180, 183) and job is not None:
-                    job.set_status(FaxDevStatus(ProviderStatus.DIALING, "ringing"))
-
-            pending = self.endpoint.request(
-                request, self.next_hop, on_provisional=provisional, on_2xx=call.send_ack
-            )
-            ended: asyncio.Future[Any] = asyncio.ensure_future(call.ended.wait())
+        def feed(step: Callable[[], list[InviteAction]]) -> None:
+            nonlocal timer
             try:
-                await asyncio.wait(
-                    {pending.final, ended},
-                    timeout=max(deadline - loop.time(), 0.01),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-            finally:
-                ended.cancel()
-            if not pending.final.done():
-                await self._cancel(request)
-                try:
-                    response = await asyncio.wait_for(asyncio.shield(pending.final), 10)
-                except TimeoutError:
-                    return None
-                if 200 <= response.status < 300:
-                    return response  # answered as we cancelled: take the call (§9.1)
-                return None if call.cut == "abort" or call.cut == "shutdown" else response
-            response = pending.final.result()
-            if response.status in (401, 407):
-                continue
-            return response
-        return response
+                actions = step()
+            except Exception as exc:  # an unusable challenge (ProviderError), or a bug
+                if not outcome.done():
+                    outcome.set_exception(exc)
+                return
+            for action in actions:
+                if isinstance(action, SendRequest):
+                    send(action)
+                elif isinstance(action, Ringing):
+                    if job is not None:
+                        job.set_status(FaxDevStatus(ProviderStatus.DIALING, "ringing"))
+                elif not outcome.done():
+                    outcome.set_result(action.response)
+            if timer is not None:
+                timer.cancel()
+                timer = None
+            deadline = client.next_deadline()
+            if deadline is not None:
+                timer = loop.call_at(deadline, feed, lambda: client.poll(loop.time()))
 
-    async def _cancel(self, invite: Request) -> None:
-        """§9.1: CANCEL with the INVITE's Via branch, Call-ID, From, To and CSeq number."""
-        h: list[tuple[str, str]] = [("Via", invite.get_all("Via")[0])]
-        h += [("Route", r) for r in invite.get_all("Route", split=False)]
-        h += [
-            ("Max-Forwards", "70"),
-            ("From", invite["From"]),
-            ("To", invite["To"]),
-            ("Call-ID", invite.call_id),
-            ("CSeq", f"{invite.cseq[0]} CANCEL"),
-        ]
-        cancel = Request(tuple(h), b"", "CANCEL", invite.uri)
-        pending = self.endpoint.request(cancel, self.next_hop)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(pending.final, 5)
+        def send(action: SendRequest) -> None:
+            request = action.request
+            if request.method == "INVITE":
+                call.invite = request
+
+            def answered(response: Response) -> None:
+                feed(lambda: client.response_received(request, response, loop.time()))
+
+            on_2xx = call.send_ack if request.method == "INVITE" else None
+            pending = self.endpoint.request(
+                request, action.dest, on_provisional=answered, on_2xx=on_2xx
+            )
+
+            def final(fut: asyncio.Future[Response]) -> None:
+                if fut.cancelled():
+                    # The endpoint closed under us (a shutdown): the send is cancelled,
+                    # as it was when it awaited this future itself.
+                    if not outcome.done():
+                        outcome.cancel()
+                elif fut.exception() is None:
+                    answered(fut.result())
+
+            pending.final.add_done_callback(final)
+
+        ended = asyncio.ensure_future(call.ended.wait())
+        ended.add_done_callback(
+            lambda fut: (
+                None if fut.cancelled() else feed(lambda: client.stop(call.cut, loop.time()))
+            )
+        )
+        try:
+            feed(lambda: client.start(loop.time()))
+            return await outcome
+        finally:
+            ended.cancel()
+            if timer is not None:
+                timer.cancel()
 
     # -- incoming requests ----------------------------------------------------------------
 
@@ -354,14 +368,10 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         elif request.method == "CANCEL":
             invite = ep.layer.server_invite(request.top_via.branch)
             call = self.calls.get(request.call_id)
-            if invite is None or call is None:
+            if invite is None or call is None or not call.core.ringing:
                 ep.respond(response_to(request, 481, "Call/Transaction Does Not Exist"))
                 return
-            ep.respond(response_to(request, 200, "OK"))
-            tag = call.dialog.local_tag if call.dialog else self.ids.tag()
-            ep.respond(response_to(invite, 487, "Request Terminated", to_tag=tag))
-            call.cut = "cancelled"
-            call.ended.set()
+            call.on_cancel(request)
         elif request.method == "OPTIONS":
             ep.respond(
                 response_to(
@@ -387,9 +397,15 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         try:
             offer = parse_sdp(invite.body) if invite.body else None
         except NotAcceptable:
-            offer = None
-        except Exception:
+            offer = None  # 488 below, once the call has its tag
+        except SipParseError as exc:
+            _log.info("400 to the INVITE of %s: %s", invite.call_id, exc.message)
             ep.respond(response_to(invite, 400, "Bad SDP", to_tag=self.ids.tag()))
+            return
+        except Exception:
+            # Not the far end's SDP but our own bug: say so, and tell the caller it is ours.
+            _log.exception("reading the SDP of the INVITE of %s failed", invite.call_id)
+            ep.respond(response_to(invite, 500, "Server Internal Error", to_tag=self.ids.tag()))
             return
         call = SipCall(
             self,
@@ -398,9 +414,9 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
             call_id=invite.call_id,
             offerer=Offerer(self.config.sdp_address, random.getrandbits(31)),
         )
-        call.invite = invite
+        call.core.offered(invite, self.ids.tag())
+        assert call.dialog is not None
         call.remote_sdp = offer
-        call.dialog = Dialog.as_uas(invite, self.ids.tag())
         call.called_number = Uri.parse(invite.uri).user or invite.to.uri.user
         pai = invite.get("P-Asserted-Identity")
         who = NameAddr.parse(pai) if pai else invite.from_
@@ -410,31 +426,24 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
                 response_to(invite, 488, "Not Acceptable Here", to_tag=call.dialog.local_tag)
             )
             return
-        se = invite.get("Session-Expires")
-        if se:
-            call.session_expires = max(int(se.split(";")[0].strip() or 0), 4)
-            call.refresher_is_us = "refresher=uas" in se
         channel.call = call
         self.calls[call.call_id] = call
         ep.respond(response_to(invite, 180, "Ringing", to_tag=call.dialog.local_tag))
-        self._spawn(self._ring(call), f"ring {call.call_id}")
+        call.ring()
 
-    async def _ring(self, call: SipCall) -> None:
-        ring = 0
-        try:
-            while not call.answered and not call.ended.is_set() and self._running:
-                ring += 1
-                self._cb().ring(
-                    call.channel.local_id,
-                    IncomingCall(call.call_id, call.caller_id, call.called_number, ring),
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(call.ended.wait(), self.config.ring_interval)
-        finally:
-            if not call.answered:
-                self._drop(call)
-                if self._callbacks is not None:
-                    self._callbacks.call_ended(call.channel.local_id, call.call_id)
+    def ring(self, call: SipCall, count: int) -> None:
+        """Tell the service the call rings (the core's Ring, every ring_interval)."""
+        if self._running and not call.answered and not call.ended.is_set():
+            self._cb().ring(
+                call.channel.local_id,
+                IncomingCall(call.call_id, call.caller_id, call.called_number, count),
+            )
+
+    def ring_ended(self, call: SipCall) -> None:
+        """Their call ended before we answered it (a CANCEL, a shutdown, a refusal)."""
+        self._drop(call)
+        if self._callbacks is not None:
+            self._callbacks.call_ended(call.channel.local_id, call.call_id)
 
     def _drop(self, call: SipCall) -> None:
         self.calls.pop(call.call_id, None)
@@ -444,14 +453,13 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
     def _on_ack(self, invite: Request, ack: Request) -> None:
         call = self.calls.get(invite.call_id)
         if call is not None:
-            call.refreshed.set()
-            call.acked.set()
+            call.on_ack()
 
     def _on_no_ack(self, invite: Request) -> None:
         call = self.calls.get(invite.call_id)
         if call is not None and call.invite is invite:
             self.log(call, "our 200 OK was never acknowledged: hanging up")
-            self._spawn(call.hang_up("no_ack"), "bye")
+            self._spawn(call.hang_up(CutReason.NO_ACK), "bye")
 
     # -- plumbing -------------------------------------------------------------------------
 

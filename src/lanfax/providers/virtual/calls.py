@@ -11,6 +11,9 @@ would with what it knows about the call:
 * a caller whose call was answered but that never heard a DIS (no phase B) reached something
   that is not a fax machine: NOT_FAX_CALL;
 * otherwise the engine's own mapping of the T.30 completion code stands.
+
+(:func:`lanfax.providers.common.call_end` holds these rules for every provider; a cut
+counts for the sides still in the call when it came, ``Exchange.cut_sides``.)
 """
 
 from __future__ import annotations
@@ -28,9 +31,8 @@ from lanfax.engine import g711, line
 from lanfax.engine.events import SessionResult
 from lanfax.engine.options import MAX_HEADER, SessionOptions
 from lanfax.engine.session import AudioFaxSession, T38FaxSession
-from lanfax.model.codes import ProviderStatus
 from lanfax.providers.api import CallResult, FaxDevStatus, FaxSend, SendOptions
-from lanfax.providers.common import session_options, session_result
+from lanfax.providers.common import call_end, session_options, session_result
 from lanfax.providers.virtual.media import (
     AudioEnd,
     Codec,
@@ -250,31 +252,19 @@ def side_result(
 ) -> CallResult:
     """One side's CallResult from its spandsp result and what the line did."""
     cut = exchange.cut_reason if side in exchange.cut_sides else None
-    status = res.provider_status if res is not None else ProviderStatus.DISCONNECTED
-    own_abort = CutReason.CALLER_ABORT if side is Side.CALLER else CutReason.CALLEE_ABORT
-    if cut is own_abort:
-        status = ProviderStatus.USER_ABORT
-    elif cut is not None and status is not ProviderStatus.COMPLETED:
-        status = ProviderStatus.DISCONNECTED
-    elif (
-        side is Side.CALLER
-        and status is not ProviderStatus.COMPLETED
-        and side not in exchange.negotiated
-    ):
-        status = ProviderStatus.NOT_FAX_CALL
+    calling = side is Side.CALLER
+    end = call_end(res, cut, calling=calling, negotiated=side in exchange.negotiated)
     if res is None:
-        text = "the line was cut" if cut is not None else "no fax session"
         return CallResult(
-            status=FaxDevStatus(status, text, caller_id=caller_id, routing_info=routing),
+            status=FaxDevStatus(end.status, end.text, caller_id=caller_id, routing_info=routing),
             duration=exchange.line_seconds,
             extra=dict(extra),
         )
-    string = res.text if cut is None else f"{res.text} ({cut.value.replace('_', ' ')})"
     return session_result(
         res,
-        status,
-        string,
-        calling=side is Side.CALLER,
+        end.status,
+        end.text,
+        calling=calling,
         duration=exchange.line_seconds,
         extra=extra,
         caller_id=caller_id,

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lanfax.engine.events import PageDone, PhaseB, PhaseE, SessionEvent, SessionResult
+from lanfax.providers.common import CutReason  # re-exported: the virtual lines' cuts
 
 __all__ = [
     "HANGUP_GRACE",
@@ -59,16 +60,6 @@ class Side(enum.Enum):
     @property
     def other(self) -> Side:
         return Side.CALLEE if self is Side.CALLER else Side.CALLER
-
-
-class CutReason(enum.Enum):
-    """Why the line was cut before T.30 ended by itself."""
-
-    CALLER_ABORT = "caller_abort"
-    CALLEE_ABORT = "callee_abort"
-    DROPPED = "dropped"  # the network dropped the line (special number 31<N>)
-    HUNG_UP = "hung_up"  # the other end hung up and this one did not follow in time
-    WATCHDOG = "watchdog"
 
 
 class _End(Protocol):

@@ -45,7 +45,7 @@ from lanfax.model.errors import (
     TooLarge,
     Unavailable,
 )
-from lanfax.model.jobs import Job
+from lanfax.model.jobs import Job, JobQuery
 from lanfax.service.ipp import intake, jobview, printer
 from lanfax.service.ipp import request as rq
 from lanfax.service.ipp.codec import (
@@ -69,11 +69,10 @@ from lanfax.service.ipp.model import (
 from lanfax.service.rights import Caller, right_name
 from lanfax.service.spool import write_durably
 from lanfax.service.submit import Submission, parse_submission
-from lanfax.store.api import JobQuery
 
 if TYPE_CHECKING:
     from lanfax.service.core import FaxService
-    from lanfax.store.ipp import SqlIpp
+    from lanfax.store.api import IppStore
 
 log = logging.getLogger("lanfax.ipp")
 
@@ -153,18 +152,13 @@ class FaxOut:
     def __init__(self, service: FaxService, name: str = "lanfax") -> None:
         self.service = service
         self.name = name
-        self._db: SqlIpp | None = None
         self._uuid: str | None = None
         #: Jobs being canceled/closed by one request at a time (Send-Document races).
         self._busy: set[int] = set()
 
     @property
-    def db(self) -> SqlIpp:
-        if self._db is None:
-            from lanfax.store.ipp import SqlIpp
-
-            self._db = SqlIpp(self.service.ctx.store)  # type: ignore[arg-type]
-        return self._db
+    def db(self) -> IppStore:
+        return self.service.ctx.store.ipp
 
     async def printer_uuid(self) -> str:
         if self._uuid is None:

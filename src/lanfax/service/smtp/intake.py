@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from lanfax.model.codes import AccessRight, AccessRightEx
 from lanfax.model.errors import FaxError, InvalidInput, RateLimited, StoreError, Unavailable
-from lanfax.model.jobs import Job
+from lanfax.model.jobs import Job, JobQuery
 from lanfax.service.receipts import ATTACH_KEY, MESSAGE_ID_KEY
 from lanfax.service.rights import ROLE_RIGHTS, Caller, Role, effective_rights
 from lanfax.service.smtp import notices
@@ -54,7 +54,6 @@ from lanfax.service.smtp.message import (
 from lanfax.service.smtp.settings import SmtpSettings
 from lanfax.service.spool import fsync_dir, write_durably
 from lanfax.service.submit import contact_references, parse_submission
-from lanfax.store.api import JobQuery
 
 if TYPE_CHECKING:
     from lanfax.service.core import FaxService

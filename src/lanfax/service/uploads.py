@@ -1,0 +1,58 @@
+"""Uploads staged for a submission or a preview (#17: the service stages them, not the API).
+
+A submission's files are written one at a time, each fsynced, into a private directory of the
+spool (``spool/tmp/<random>``, :meth:`~lanfax.service.spool.Spool.new_stage`) under names of
+the service's own (``000``, ``001``, ...): a client's file name is only ever a label (in
+errors), never part of a path. The stage and its files are what
+:meth:`~lanfax.service.core.FaxService.submit` takes (``stage_dir``, ``files``), or what
+:func:`~lanfax.service.preview.preview_document` converts.
+
+An upload is given as ``(label, read)``: ``read()`` returns its bytes, so that the HTTP API
+hands over its multipart parts without reading them all first.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from lanfax.model.errors import InvalidInput
+from lanfax.service.context import ServiceContext
+from lanfax.service.spool import write_durably
+
+#: One upload: how errors name it ("file part 2 (scan.pdf)"), and how to read its bytes.
+Upload = tuple[str, Callable[[], Awaitable[bytes]]]
+
+
+async def new_stage(ctx: ServiceContext) -> Path:
+    """A fresh private directory in the spool for one submission's uploads."""
+    return await ctx.run(ctx.spool.new_stage)
+
+
+async def discard(ctx: ServiceContext, stage: Path) -> None:
+    """Remove a stage and whatever is in it (nothing if it is gone already)."""
+    await ctx.run(shutil.rmtree, stage, True)
+
+
+async def stage_uploads(
+    ctx: ServiceContext, uploads: Sequence[Upload], *, into: Path | None = None
+) -> tuple[Path, list[Path]]:
+    """Write ``uploads`` in order, each durably, into a new stage (or into ``into``); returns
+    the stage and the files. An empty upload is InvalidInput naming its label. On any error a
+    new stage is removed again (``into`` stays: it is the caller's to remove)."""
+    stage = into if into is not None else await new_stage(ctx)
+    staged: list[Path] = []
+    try:
+        for i, (label, read) in enumerate(uploads):
+            data = await read()
+            if not data:
+                raise InvalidInput(f"{label} is empty", hint="send the document's content")
+            path = stage / f"{i:03d}"
+            await ctx.run(write_durably, path, data)
+            staged.append(path)
+    except BaseException:
+        if into is None:
+            await discard(ctx, stage)
+        raise
+    return stage, staged

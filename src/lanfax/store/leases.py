@@ -1,0 +1,257 @@
+"""Leases on jobs, and outcome writes fenced on owner and epoch (issue #18, migration 0009).
+
+For several nodes on one database: a node *claims* a job before it works on it; the claim
+writes the job's ``owner_node``, ``lease_expires_at`` and raises its ``attempt_epoch``. The
+node renews its leases with its heartbeat. Every write the owner makes afterwards is *fenced*:
+it applies only while the job is still the owner's at that epoch, so a node that lost its
+lease (it stalled, was cut off, and another node took the job over: a new claim, a new epoch)
+can never commit an outcome, whatever its clock says.
+
+Claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL): two nodes claiming at once
+never wait on each other and never take the same job; a row another transaction holds is
+simply skipped. On SQLite (one node) the write transaction is exclusive anyway, and
+SQLAlchemy leaves the clause out.
+
+Not used by the service yet: these are the store's half of #18's leases (the dispatcher's
+half, planning from the database and takeover on lease expiry, comes next).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from lanfax.model.codes import QueueStatus
+from lanfax.model.errors import Conflict, InvalidInput, NotFound
+from lanfax.model.events import Event
+from lanfax.model.jobs import Job
+from lanfax.model.transitions import advance
+from lanfax.store import codec
+from lanfax.store.api import JobChange
+from lanfax.store.schema import jobs as t_jobs
+from lanfax.store.sql import MAX_LIMIT, SqlStore
+
+#: Where a send waits to be dialled (the scheduler's input states).
+DISPATCHABLE = frozenset({QueueStatus.PENDING, QueueStatus.RETRYING, QueueStatus.NO_LINE})
+#: Where a job is on a call: what a dead owner leaves to be settled by another node.
+ON_CALL = frozenset({QueueStatus.IN_PROGRESS, QueueStatus.CANCELING})
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A node's hold on a job: valid while the job's owner and epoch are these."""
+
+    job_id: int
+    node: str
+    epoch: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Takeover:
+    """A job on a call whose owner's lease ran out, now held by the node that took it."""
+
+    job: Job
+    lease: Lease
+    #: The node that held it (whose calls died with it).
+    previous_owner: str
+
+
+def _check_node(node: str) -> None:
+    if not node:
+        raise InvalidInput("a lease needs a node name", hint='e.g. "main"')
+
+
+class SqlLeases:
+    """Claims, renewals, fenced writes and takeovers on a :class:`SqlStore`'s jobs."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    # -- claiming -------------------------------------------------------------------------------
+
+    def claim(
+        self,
+        node: str,
+        now: datetime,
+        ttl: timedelta,
+        *,
+        job_ids: Collection[int] | None = None,
+        statuses: Collection[QueueStatus] = DISPATCHABLE,
+        limit: int = 100,
+    ) -> list[tuple[Job, Lease]]:
+        """Claim up to ``limit`` jobs in ``statuses`` that no unexpired lease holds (and, when
+        given, only among ``job_ids``: the ones this node's planner chose), oldest first,
+        skipping rows another node is claiming at this moment. A job whose
+        ``next_attempt_at`` is still ahead is not claimed. Each claim raises the job's epoch.
+        """
+        _check_node(node)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit {limit} is out of range", hint=f"use 1 to {MAX_LIMIT}")
+        at = codec.to_micros(now, "now")
+        until = codec.to_micros(now + ttl, "lease expiry")
+        c = t_jobs.c
+        free = sa.or_(c.owner_node.is_(None), c.lease_expires_at <= at)
+        due = sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= at)
+        where = [c.queue_status.in_(sorted(int(s) for s in statuses)), free, due]
+        if job_ids is not None:
+            if not job_ids:
+                return []
+            where.append(c.job_id.in_(sorted(set(job_ids))))
+        pick = (
+            sa.select(c.job_id, c.attempt_epoch)
+            .where(*where)
+            .order_by(c.job_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        out: list[tuple[Job, Lease]] = []
+        with self._store._write("claim jobs") as conn:
+            for job_id, epoch in conn.execute(pick).all():
+                new_epoch = int(epoch or 0) + 1
+                conn.execute(
+                    t_jobs.update()
+                    .where(c.job_id == job_id)
+                    .values(owner_node=node, lease_expires_at=until, attempt_epoch=new_epoch)
+                )
+                row = conn.execute(sa.select(t_jobs).where(c.job_id == job_id)).mappings().one()
+                out.append((codec.row_to_job(row), Lease(int(job_id), node, new_epoch, now + ttl)))
+        return out
+
+    def renew(self, node: str, now: datetime, ttl: timedelta) -> int:
+        """Extend every lease ``node`` still holds (not yet expired); how many. A lease that
+        expired is not revived: another node may be taking the job over."""
+        _check_node(node)
+        at = codec.to_micros(now, "now")
+        c = t_jobs.c
+        with self._store._write("renew leases") as conn:
+            res = conn.execute(
+                t_jobs.update()
+                .where(c.owner_node == node, c.lease_expires_at > at)
+                .values(lease_expires_at=codec.to_micros(now + ttl, "lease expiry"))
+            )
+            return int(res.rowcount)
+
+    def release(self, lease: Lease) -> bool:
+        """Give a job back (its call is over and its outcome written); False when it was no
+        longer this lease's."""
+        c = t_jobs.c
+        with self._store._write("release lease") as conn:
+            res = conn.execute(
+                t_jobs.update()
+                .where(
+                    c.job_id == lease.job_id,
+                    c.owner_node == lease.node,
+                    c.attempt_epoch == lease.epoch,
+                )
+                .values(owner_node=None, lease_expires_at=None)
+            )
+            return bool(res.rowcount == 1)
+
+    def held_by(self, node: str) -> list[tuple[int, int]]:
+        """(job_id, epoch) of every job ``node`` owns, expired or not."""
+        c = t_jobs.c
+        stmt = sa.select(c.job_id, c.attempt_epoch).where(c.owner_node == node).order_by(c.job_id)
+        with self._store._read("leases held") as conn:
+            return [(int(j), int(e or 0)) for j, e in conn.execute(stmt).all()]
+
+    # -- fenced writes ----------------------------------------------------------------------------
+
+    def update_fenced(
+        self, changes: Sequence[tuple[Lease, JobChange]]
+    ) -> tuple[list[Job], list[Event]]:
+        """Apply each change, with its events, only while its job is still held by its
+        lease's node at its lease's epoch; all or nothing. Otherwise
+        :class:`~lanfax.model.errors.Conflict` ("the lease on job N was lost") and nothing is
+        written: the node must drop its work on the job (another node owns it now)."""
+        out: list[Job] = []
+        new_events: list[Event] = []
+        if not changes:
+            return out, new_events
+        c = t_jobs.c
+        store = self._store
+        with store._write("fenced update") as conn:
+            for lease, ch in changes:
+                if lease.job_id != ch.job_id:
+                    raise InvalidInput(
+                        f"the lease is on job {lease.job_id}, the change on job {ch.job_id}",
+                        hint="pair each change with its job's lease",
+                    )
+                stmt = sa.select(t_jobs).where(c.job_id == ch.job_id).with_for_update()
+                found = conn.execute(stmt).mappings().first()
+                if found is None:
+                    raise NotFound(
+                        f"job {ch.job_id} does not exist",
+                        hint="it was deleted; drop the work on it",
+                        job_id=ch.job_id,
+                    )
+                owner, epoch = found["owner_node"], found["attempt_epoch"]
+                if owner != lease.node or epoch != lease.epoch:
+                    raise Conflict(
+                        f"the lease on job {ch.job_id} was lost: node {lease.node!r} held it at"
+                        f" epoch {lease.epoch}, it is now {owner or 'nobody'}'s at epoch"
+                        f" {epoch or 0}",
+                        hint="another node took the job over; this node must not write its outcome",
+                        job_id=ch.job_id,
+                    )
+                job = _apply(codec.row_to_job(found), ch)
+                row = codec.job_to_row(job)
+                conn.execute(t_jobs.update().where(c.job_id == job.job_id).values(row))
+                out.append(codec.row_to_job({"job_id": job.job_id, **row}))
+                new_events += store._insert_events(conn, ch.events, [job.job_id] * len(ch.events))
+        return out, new_events
+
+    # -- takeover ---------------------------------------------------------------------------------
+
+    def take_over(
+        self,
+        node: str,
+        now: datetime,
+        ttl: timedelta,
+        *,
+        statuses: Collection[QueueStatus] = ON_CALL,
+        limit: int = 100,
+    ) -> list[Takeover]:
+        """Claim jobs in ``statuses`` (a call in progress) whose owner's lease has expired:
+        their owner is dead or cut off. The new epoch fences the old owner out; the caller
+        settles each job as start-up recovery settles a crash."""
+        _check_node(node)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit {limit} is out of range", hint=f"use 1 to {MAX_LIMIT}")
+        at = codec.to_micros(now, "now")
+        c = t_jobs.c
+        pick = (
+            sa.select(c.job_id, c.owner_node, c.attempt_epoch)
+            .where(
+                c.queue_status.in_(sorted(int(s) for s in statuses)),
+                c.owner_node.is_not(None),
+                c.owner_node != node,
+                c.lease_expires_at <= at,
+            )
+            .order_by(c.job_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        until = codec.to_micros(now + ttl, "lease expiry")
+        out: list[Takeover] = []
+        with self._store._write("take over jobs") as conn:
+            for job_id, owner, epoch in conn.execute(pick).all():
+                new_epoch = int(epoch or 0) + 1
+                conn.execute(
+                    t_jobs.update()
+                    .where(c.job_id == job_id)
+                    .values(owner_node=node, lease_expires_at=until, attempt_epoch=new_epoch)
+                )
+                row = conn.execute(sa.select(t_jobs).where(c.job_id == job_id)).mappings().one()
+                lease = Lease(int(job_id), node, new_epoch, now + ttl)
+                out.append(Takeover(codec.row_to_job(row), lease, str(owner)))
+        return out
+
+
+def _apply(job: Job, change: JobChange) -> Job:
+    """The change applied to the job as committed (the same rule as ``update_jobs``: the
+    transitions table, then the writer's own guard)."""
+    return advance(job, change.trigger, change.patch, change.expect)

@@ -1,0 +1,176 @@
+"""Several real ``lanfax serve`` nodes on one real PostgreSQL (issue #18): what one node commits,
+the others hear (PostgreSQL LISTEN/NOTIFY, lanfax.store.notify).
+
+* a token created on A works on B, and once revoked on A is refused by B at once;
+* a configuration change on A is B's configuration;
+* a client following C's event stream sees a job of A's, every event in cursor order, with no
+  gap (what B streamed is exactly what the database holds after the client's cursor).
+
+Not shown here, because it is not built yet (docs/scaling.md): jobs shared between nodes
+(leases in the service), takeover after a node dies, cancel through another node.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.support.pg import PgServer, pg_unavailable
+from tests.support.server import TEST_PROVIDER_TOML, LanfaxServer, start_lanfax_server
+
+from lanfax.store import open_store
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LanfaxServer]]:
+    why = pg_unavailable()
+    if why is not None:
+        pytest.skip(f"PostgreSQL not available: {why}")
+    pg = PgServer()
+    nodes: list[LanfaxServer] = []
+    try:
+        for name in ("a", "b", "c"):
+            toml = (
+                f'{TEST_PROVIDER_TOML}\n[server]\ndatabase = "{pg.url}"\n'
+                f'[node]\nname = "{name}"\nheartbeat_s = 1\nlease_s = 5\n'
+            )
+            nodes.append(start_lanfax_server(tmp_path_factory.mktemp(f"node-{name}"), toml))
+        yield nodes
+    finally:
+        for n in nodes:
+            n.close()
+        pg.close()
+
+
+def _admin(nodes: list[LanfaxServer]) -> dict[str, str]:
+    # The first node to start created the administrator (with its LANFAX_ADMIN_TOKEN); the
+    # others found users already there.
+    return {"Authorization": f"Bearer {nodes[0].token}"}
+
+
+def _eventually(check: Any, what: str, timeout: float = 10.0) -> float:
+    """Poll ``check()`` until true; the seconds it took."""
+    began = time.monotonic()
+    while not check():
+        if time.monotonic() - began > timeout:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        threading.Event().wait(0.02)
+    return time.monotonic() - began
+
+
+def test_every_node_knows_the_others(cluster: list[LanfaxServer]) -> None:
+    a, b, c = cluster
+    body = httpx.get(f"{b.api}/nodes", headers=_admin(cluster), timeout=10).json()
+    assert body["node"] == "b"
+    assert [(n["name"], n["number"], n["alive"]) for n in body["nodes"]] == [
+        ("a", 0, True),
+        ("b", 1, True),
+        ("c", 2, True),
+    ]
+    assert [n["url"] for n in body["nodes"]] == [a.url, b.url, c.url]
+    # Each node's devices are numbered in its own range (node n: n * 65536 + 1 ...).
+    ports = httpx.get(f"{c.api}/ports", headers=_admin(cluster), timeout=10).json()
+    assert [p["device_id"] for p in ports] == [131073, 131074]
+
+
+def test_a_token_revoked_on_one_node_is_refused_by_the_others(
+    cluster: list[LanfaxServer],
+) -> None:
+    a, b, c = cluster
+    admin = _admin(cluster)
+    r = httpx.post(f"{a.api}/users", json={"name": "carol", "role": "user"}, headers=admin)
+    assert r.status_code == 201, r.text
+    r = httpx.post(f"{a.api}/tokens", json={"user": "carol", "label": "t"}, headers=admin)
+    assert r.status_code == 201, r.text
+    token, token_id = r.json()["token"], r.json()["token_id"]
+    carol = {"Authorization": f"Bearer {token}"}
+    # B and C had loaded their users before carol existed: they hear of her.
+    for node in (b, c):
+        _eventually(
+            lambda n=node: httpx.get(f"{n.api}/server", headers=carol).status_code == 200,
+            f"carol's new token accepted by {node.url}",
+        )
+    r = httpx.delete(f"{a.api}/tokens/{token_id}", headers=admin)
+    assert r.status_code in (200, 204), r.text
+    took = _eventually(
+        lambda: (
+            httpx.get(f"{b.api}/server", headers=carol).status_code == 401
+            and httpx.get(f"{c.api}/server", headers=carol).status_code == 401
+        ),
+        "the revoked token refused by B and C",
+    )
+    assert took < 5.0  # #18 asks for one second; generous here: the machine is shared
+
+
+def test_a_configuration_change_on_one_node_is_every_nodes(cluster: list[LanfaxServer]) -> None:
+    a, b, c = cluster
+    admin = _admin(cluster)
+    r = httpx.patch(f"{a.api}/config", json={"retries": 7}, headers=admin)
+    assert r.status_code == 200, r.text
+    for node in (b, c):
+        _eventually(
+            lambda n=node: httpx.get(f"{n.api}/config", headers=admin).json()["retries"] == 7,
+            f"retries 7 on {node.url}",
+        )
+
+
+def test_a_stream_on_one_node_sees_another_nodes_job_in_order(
+    cluster: list[LanfaxServer], tmp_path: Path
+) -> None:
+    from tests.support.faxes import make_fax_tiff
+
+    a, _b, c = cluster
+    admin = _admin(cluster)
+    tiff = make_fax_tiff(tmp_path, pages=2)
+    start = httpx.get(f"{c.api}/server", headers=admin).json()["last_event_seq"]
+    seen: list[dict[str, Any]] = []
+    done = threading.Event()
+    opened = threading.Event()
+
+    def follow() -> None:
+        with httpx.stream(
+            "GET", f"{c.api}/events", params={"after": start}, headers=admin, timeout=60
+        ) as resp:
+            opened.set()
+            for line in resp.iter_lines():
+                if line.startswith("data: "):
+                    seen.append(json.loads(line[6:]))
+                    if seen[-1].get("event") == "completed" or done.is_set():
+                        return
+
+    t = threading.Thread(target=follow, daemon=True)
+    t.start()
+    assert opened.wait(15)
+    r = httpx.post(
+        f"{a.api}/jobs",
+        data={"params": json.dumps({"recipients": [{"recipient_number": "5550123"}]})},
+        files=[("file", ("doc.tif", tiff.read_bytes(), "image/tiff"))],
+        headers=admin,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    job_id = r.json()["jobs"][0]["job_id"]
+    t.join(60)
+    done.set()
+    mine = [e for e in seen if e["job_id"] == job_id]
+    assert [e["event"] for e in mine][:2] == ["job_queued", "dialing"], mine
+    assert mine[-1]["event"] == "completed", mine
+    seqs = [e["seq"] for e in seen]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    # No gap: C streamed exactly the events the database holds after the cursor, up to the
+    # last one it sent (whichever node wrote them).
+    with open_store(_pg_url(cluster)) as store:
+        held = [e.seq for e in store.events_after(start, 1000) if e.seq <= seqs[-1]]
+    assert seqs == held
+
+
+def _pg_url(cluster: list[LanfaxServer]) -> str:
+    assert cluster[0].config_path is not None
+    text = cluster[0].config_path.read_text()
+    return text.split('database = "', 1)[1].split('"', 1)[0]
