@@ -7,6 +7,7 @@ administrator has."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from tests.support.server import TEST_PROVIDER_TOML, LanfaxServer, start_lanfax_server
 
+from lanfax.client import AsyncClient, Client, InvalidInput
 from lanfax.model.errors import ConfigError
 from lanfax.service.security_settings import parse_security_settings
 
@@ -83,6 +85,27 @@ def test_the_cli_gets_the_limit_and_the_refusal(limited: LanfaxServer) -> None:
     assert "no expiry" not in line
     year = (datetime.now(UTC) + timedelta(days=365)).strftime("%Y-%m-%d")
     assert year in line, line
+
+
+def test_the_python_clients_get_the_limit_and_the_refusal(limited: LanfaxServer) -> None:
+    with Client(limited.url, token=limited.token, timeout=30) as client:
+        made = client.create_token(label="sync")
+        assert made.expires_at and 364.9 < _days_left(made.to_wire()) <= 365.0
+        with pytest.raises(InvalidInput, match="at most 365 days") as err:
+            client.create_token(label="sync-forever", days=1000)
+        assert "max_token_days" in (err.value.hint or "")
+
+    async def in_async() -> None:
+        async with AsyncClient(limited.url, token=limited.token, timeout=30) as client:
+            made = await client.create_token(label="async", days=7)
+            assert 6.9 < _days_left(made.to_wire()) <= 7.0
+            with pytest.raises(InvalidInput, match="at most 365 days"):
+                await client.create_token(label="async-forever", days=366)
+
+    asyncio.run(in_async())
+    with Client(limited.url, token=limited.token, timeout=30) as client:
+        labels = {t.label for t in client.tokens()}
+    assert {"sync", "async"} <= labels and not labels & {"sync-forever", "async-forever"}
 
 
 def test_the_first_start_token_never_expires_and_works(limited: LanfaxServer) -> None:
