@@ -20,10 +20,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.support.inproc import run, running_service, submit, wait_status
 from tests.support.smallfs import small_fs
 
+from lanfax.api.app import create_app
 from lanfax.model.clock import ManualClock
 from lanfax.model.codes import PortOpenMode, QueueStatus
 from lanfax.model.errors import Conflict
@@ -38,6 +40,8 @@ def _toml(archive_dir: Path) -> str:
 [settings]
 archive_outgoing_faxes = true
 archive_directory = "{archive_dir}"
+[security]
+authentication = false
 """
 
 
@@ -108,6 +112,14 @@ def test_a_full_archive_disk_loses_nothing_and_catches_up(
                 assert "archive's disk is full" in state["error"], state
                 assert str(archive_dir) in state["error"]
                 assert state["since"] is not None
+                # The same through the API (GET /archive/config), as an administrator sees it.
+                transport = httpx.ASGITransport(app=create_app(svc), client=("127.0.0.1", 5000))
+                async with httpx.AsyncClient(transport=transport, base_url="http://lanfax") as c:
+                    r = await c.get("/api/v1/archive/config")
+                assert r.status_code == 200, r.text
+                wire = r.json()["backlog"]
+                assert wire["waiting"] == {"incoming": 2, "outgoing": 2}, wire
+                assert "archive's disk is full" in wire["error"] and wire["since"], wire
                 assert await _archived(svc) == {"incoming": [], "outgoing": []}
                 assert _parts(archive_dir) == []  # no partial copy keeps the space
                 # Once per condition, not once per fax or per retry.
