@@ -28,6 +28,7 @@ from lanfax.model.codes import QueueStatus
 from lanfax.model.errors import Conflict, InvalidInput, NotFound
 from lanfax.model.events import Event
 from lanfax.model.jobs import Job
+from lanfax.model.transitions import advance
 from lanfax.store import codec
 from lanfax.store.api import JobChange
 from lanfax.store.schema import jobs as t_jobs
@@ -251,13 +252,6 @@ class SqlLeases:
 
 
 def _apply(job: Job, change: JobChange) -> Job:
-    """The change applied to the job as committed (the same rules as ``update_jobs``)."""
-    if change.expect is not None and job.queue_status not in change.expect:
-        wanted = ", ".join(sorted(s.name.lower() for s in change.expect))
-        raise Conflict(
-            f"job {job.job_id} is {job.queue_status.name.lower()}, not {wanted}",
-            hint="its state changed meanwhile; reload the job and try again",
-            job_id=job.job_id,
-            queue_status=job.queue_status.name,
-        )
-    return codec.apply_changes(job, change.changes)
+    """The change applied to the job as committed (the same rule as ``update_jobs``: the
+    transitions table, then the writer's own guard)."""
+    return advance(job, change.trigger, change.patch, change.expect)

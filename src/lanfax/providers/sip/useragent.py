@@ -313,6 +313,8 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
                 timer = loop.call_at(deadline, feed, lambda: client.poll(loop.time()))
 
         def send(action: SendRequest) -> None:
+            if not self.endpoint_open:
+                return  # shut down meanwhile: the pending INVITE was cancelled with it
             request = action.request
             if request.method == "INVITE":
                 call.invite = request
