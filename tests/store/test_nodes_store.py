@@ -25,6 +25,7 @@ def _me(name: str = "main", host: str = "fax1", pid: int = 100) -> NodeStart:
     return NodeStart(name, host, pid, f"http://{host}:8470", "0.1.0")
 
 
+@pytest.mark.sql_only  # the SQL nodes table (#17: the store fixture runs on memory too)
 def test_registration_numbers_nodes_once_and_counts_starts(store: SqlStore) -> None:
     nodes = open_nodes(store)
     assert isinstance(nodes, SqlNodes)
