@@ -174,3 +174,41 @@ def _pg_url(cluster: list[LanfaxServer]) -> str:
     assert cluster[0].config_path is not None
     text = cluster[0].config_path.read_text()
     return text.split('database = "', 1)[1].split('"', 1)[0]
+
+
+def test_a_restarting_node_leaves_a_live_nodes_calls_alone(cluster: list[LanfaxServer]) -> None:
+    """Start-up recovery settles the calls a crash cut short: its own node's, and a dead
+    node's; a call on a device of a node that is alive (device ids name their node) is that
+    node's, not a crash's."""
+    from datetime import UTC, datetime
+
+    from lanfax.model.codes import JobType, QueueStatus
+    from lanfax.model.jobs import Job
+
+    _a, _b, c = cluster
+    now = datetime.now(UTC)
+
+    def on_call(device_id: int) -> Job:
+        return Job(
+            0,
+            JobType.SEND,
+            QueueStatus.IN_PROGRESS,
+            now,
+            recipient_number="5550199",
+            attempts=0,
+            device_id=device_id,
+            started_at=now,
+        )
+
+    with open_store(_pg_url(cluster)) as store:
+        of_b, of_c, of_dead = store.add_jobs(
+            [on_call(65537), on_call(131073), on_call((7 << 16) | 1)]  # b (alive), c, node 7
+        )
+    c.kill()
+    c.start()
+    with open_store(_pg_url(cluster)) as store:
+        assert store.get_job(of_b.job_id).queue_status is QueueStatus.IN_PROGRESS  # type: ignore[union-attr]
+        for job in (of_c, of_dead):
+            settled = store.get_job(job.job_id)
+            assert settled is not None and settled.queue_status is not QueueStatus.IN_PROGRESS
+            assert settled.attempts == 1  # the cut call counted (then retried or completed)

@@ -46,7 +46,7 @@ from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
 from lanfax.service.looplag import LoopLagMonitor
 from lanfax.service.metrics import ServiceMetrics
-from lanfax.service.nodes import ClusterBridge, NodeKeeper
+from lanfax.service.nodes import ClusterBridge, NodeKeeper, node_of_device
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
@@ -229,7 +229,9 @@ class FaxService:
         self.submitter.receipt_allows = settings.receipts.allows
         self.control = JobControl(ctx, self.dispatcher, self.spool)
         self.contacts = ContactBook(ctx)  # the address book (issue #13)
-        await recover(ctx)
+        # #18: another live node's calls are its own, not a crash's (device ids name nodes).
+        others = await self.node.live_others()
+        await recover(ctx, skip=lambda job: node_of_device(job.device_id) in others)
         ctx.load_unfinished(await ctx.run(store.unfinished_jobs))
         await self.devices.start(settings.providers)
         await self.extensions.start_providers()

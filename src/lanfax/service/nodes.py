@@ -31,6 +31,11 @@ from lanfax.store.notify import EVENTS, SETTINGS, PgListener
 log = logging.getLogger("lanfax.init")
 
 
+def node_of_device(device_id: int | None) -> int | None:
+    """The number of the node a device id belongs to (node n: n * 65536 + 1 ...)."""
+    return None if device_id is None else device_id >> 16
+
+
 class NodeKeeper:
     """Registers this node, beats its heart, records its stop."""
 
@@ -124,6 +129,13 @@ class NodeKeeper:
         """Drop the node's lock without writing (a start that failed after registering)."""
         self.registry.release()
         self.record = None
+
+    async def live_others(self) -> frozenset[int]:
+        """The numbers of the other nodes whose heartbeat is fresh (their calls are theirs)."""
+        me = self.record.name if self.record else ""
+        now = self.ctx.clock.now()
+        nodes = await self.ctx.run(self.registry.nodes)
+        return frozenset(n.number for n in nodes if n.name != me and n.alive(now, self.lease))
 
     async def nodes_info(self) -> list[dict[str, object]]:
         """Every node as the database has it, with ``alive`` judged by this node's lease."""
