@@ -212,3 +212,37 @@ def test_a_restarting_node_leaves_a_live_nodes_calls_alone(cluster: list[LanfaxS
             settled = store.get_job(job.job_id)
             assert settled is not None and settled.queue_status is not QueueStatus.IN_PROGRESS
             assert settled.attempts == 1  # the cut call counted (then retried or completed)
+
+
+def test_a_call_on_one_node_is_canceled_through_another(
+    cluster: list[LanfaxServer], tmp_path: Path
+) -> None:
+    """Cancel works from any node: B commits CANCELING, then tells the nodes; A, which holds
+    the call, aborts it. The call would last 30 s; it ends long before, CANCELED."""
+    from tests.support.faxes import make_fax_tiff
+
+    a, b, _c = cluster
+    admin = _admin(cluster)
+    tiff = make_fax_tiff(tmp_path, pages=1)
+    r = httpx.post(
+        f"{a.api}/jobs",
+        data={"params": json.dumps({"recipients": [{"recipient_number": "900930000"}]})},
+        files=[("file", ("doc.tif", tiff.read_bytes(), "image/tiff"))],
+        headers=admin,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    job_id = r.json()["jobs"][0]["job_id"]
+
+    def state(node: LanfaxServer) -> str:
+        body: dict[str, Any] = httpx.get(f"{node.api}/jobs/{job_id}", headers=admin).json()
+        return str(body["queue_status"])
+
+    _eventually(lambda: state(a) == "in_progress", "the call started on A", timeout=20)
+    began = time.monotonic()
+    r = httpx.post(f"{b.api}/jobs/{job_id}/cancel", headers=admin, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["queue_status"] == "canceling"
+    _eventually(lambda: state(b) == "canceled", "the call aborted by A", timeout=20)
+    assert time.monotonic() - began < 25  # before the 30 s call could have ended by itself
+    assert state(a) == "canceled"

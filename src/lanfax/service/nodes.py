@@ -26,7 +26,7 @@ from lanfax.model.errors import FaxError
 from lanfax.service.cluster_settings import NodeSettings
 from lanfax.service.context import ServiceContext
 from lanfax.store.nodes import NodeRecord, NodeRegistry, NodeStart, open_nodes
-from lanfax.store.notify import EVENTS, SETTINGS, PgListener
+from lanfax.store.notify import ABORTS, EVENTS, SETTINGS, PgListener
 
 log = logging.getLogger("lanfax.init")
 
@@ -149,7 +149,8 @@ class ClusterBridge:
 
     New events: the event bus reads the store again, so this node's event-stream clients see
     them. A settings namespace changed: ``on_settings`` is told its name (None: anything may
-    have changed, after a reconnection) and drops or reloads what it cached of it.
+    have changed, after a reconnection) and drops or reloads what it cached of it. A job was
+    canceled through another node: ``on_abort`` aborts its call if this node has it.
     """
 
     def __init__(
@@ -157,12 +158,14 @@ class ClusterBridge:
         ctx: ServiceContext,
         url: str,
         on_settings: Callable[[str | None], None],
+        on_abort: Callable[[int], None] = lambda job_id: None,
     ) -> None:
         self.ctx = ctx
         self._on_settings = on_settings
+        self._on_abort = on_abort
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pumping = False
-        self._listener = PgListener(url, (EVENTS, SETTINGS), self._heard)
+        self._listener = PgListener(url, (EVENTS, SETTINGS, ABORTS), self._heard)
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -186,6 +189,8 @@ class ClusterBridge:
                 asyncio.get_running_loop().create_task(self._pump())
         elif channel == SETTINGS:
             self._on_settings(payload)
+        elif channel == ABORTS and payload and payload.isdigit():
+            self._on_abort(int(payload))
 
     async def _pump(self) -> None:
         try:
