@@ -20,6 +20,9 @@ from lanfax.store.sql import SqlStore
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 
+#: The nodes table is the SQL store's; the in-memory store's registry is tested at the end.
+pytestmark = pytest.mark.sql_only
+
 
 def _me(name: str = "main", host: str = "fax1", pid: int = 100) -> NodeStart:
     return NodeStart(name, host, pid, f"http://{host}:8470", "0.1.0")
