@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/store.py                 # SQLite in a temporary directory
     .venv/bin/python bench/store.py --url postgresql+psycopg://postgres@127.0.0.1:5432/bench
+    .venv/bin/python bench/store.py --url memory://      # the in-memory store (#17)
 
 Prints one table. Numbers depend on the disk (every SQLite commit is an fsync: WAL with
 synchronous=FULL) and on what else the machine is doing; nothing here asserts a time.

@@ -64,7 +64,7 @@ def test_users_tokens_and_audit(server: LanfaxServer) -> None:
 
         page = _audit_soon(admin, action="revoke_token", limit=5)
         assert page.entries and page.entries[0].action == "revoke_token"
-        assert page.entries[0].user == me.user and page.entries[0].at.tzinfo is not None
+        assert page.entries[0].user_name == me.user and page.entries[0].at.tzinfo is not None
         assert all(e.action.startswith("revoke_token") for e in page.entries)
         # to_wire() is what the server sent (the CLI's --json prints it)
         raw = httpx.get(f"{server.url}/api/v1/audit", params={"action": "revoke_token", "limit": 5})

@@ -267,3 +267,11 @@ def test_random_walks_follow_the_table(kind: JobType, triggers: list[Trigger]) -
         assert kind in EXPECTED_KINDS[trigger]
         assert job.queue_status is EXPECTED[(before.queue_status, trigger)]
         assert job.attempts == i
+
+
+def test_an_untyped_change_is_refused_with_a_clear_message() -> None:
+    job = make_job(S.PENDING)
+    with pytest.raises(TypeError, match="takes a Trigger and a JobPatch, not dict"):
+        advance(job, {"queue_status": S.PAUSED})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not Trigger and dict"):
+        advance(job, T.PAUSE, {"status_text": "x"})  # type: ignore[arg-type]

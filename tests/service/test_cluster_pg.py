@@ -174,3 +174,75 @@ def _pg_url(cluster: list[LanfaxServer]) -> str:
     assert cluster[0].config_path is not None
     text = cluster[0].config_path.read_text()
     return text.split('database = "', 1)[1].split('"', 1)[0]
+
+
+def test_a_restarting_node_leaves_a_live_nodes_calls_alone(cluster: list[LanfaxServer]) -> None:
+    """Start-up recovery settles the calls a crash cut short: its own node's, and a dead
+    node's; a call on a device of a node that is alive (device ids name their node) is that
+    node's, not a crash's."""
+    from datetime import UTC, datetime
+
+    from lanfax.model.codes import JobType, QueueStatus
+    from lanfax.model.jobs import Job
+
+    _a, _b, c = cluster
+    now = datetime.now(UTC)
+
+    def on_call(device_id: int) -> Job:
+        return Job(
+            0,
+            JobType.SEND,
+            QueueStatus.IN_PROGRESS,
+            now,
+            recipient_number="5550199",
+            attempts=0,
+            device_id=device_id,
+            started_at=now,
+        )
+
+    with open_store(_pg_url(cluster)) as store:
+        of_b, of_c, of_dead = store.add_jobs(
+            [on_call(65537), on_call(131073), on_call((7 << 16) | 1)]  # b (alive), c, node 7
+        )
+    c.kill()
+    c.start()
+    with open_store(_pg_url(cluster)) as store:
+        assert store.get_job(of_b.job_id).queue_status is QueueStatus.IN_PROGRESS  # type: ignore[union-attr]
+        for job in (of_c, of_dead):
+            settled = store.get_job(job.job_id)
+            assert settled is not None and settled.queue_status is not QueueStatus.IN_PROGRESS
+            assert settled.attempts == 1  # the cut call counted (then retried or completed)
+
+
+def test_a_call_on_one_node_is_canceled_through_another(
+    cluster: list[LanfaxServer], tmp_path: Path
+) -> None:
+    """Cancel works from any node: B commits CANCELING, then tells the nodes; A, which holds
+    the call, aborts it. The call would last 30 s; it ends long before, CANCELED."""
+    from tests.support.faxes import make_fax_tiff
+
+    a, b, _c = cluster
+    admin = _admin(cluster)
+    tiff = make_fax_tiff(tmp_path, pages=1)
+    r = httpx.post(
+        f"{a.api}/jobs",
+        data={"params": json.dumps({"recipients": [{"recipient_number": "900930000"}]})},
+        files=[("file", ("doc.tif", tiff.read_bytes(), "image/tiff"))],
+        headers=admin,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    job_id = r.json()["jobs"][0]["job_id"]
+
+    def state(node: LanfaxServer) -> str:
+        body: dict[str, Any] = httpx.get(f"{node.api}/jobs/{job_id}", headers=admin).json()
+        return str(body["queue_status"])
+
+    _eventually(lambda: state(a) == "in_progress", "the call started on A", timeout=20)
+    began = time.monotonic()
+    r = httpx.post(f"{b.api}/jobs/{job_id}/cancel", headers=admin, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["queue_status"] == "canceling"
+    _eventually(lambda: state(b) == "canceled", "the call aborted by A", timeout=20)
+    assert time.monotonic() - began < 25  # before the 30 s call could have ended by itself
+    assert state(a) == "canceled"

@@ -112,5 +112,5 @@ def test_workers_run_with_an_address_space_limit(tmp_path: Path) -> None:
 def _zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone between the two looks: not alive
         return True

@@ -100,12 +100,15 @@ def test_device_ids_name_their_node_and_keep_the_first_nodes_ids(tmp_path: Path)
 
     from lanfax.model.codes import PortOpenMode
 
+    # Nodes sharing one database: SQLite always, whatever LANFAX_TEST_STORE says (#17).
+    db = f'[server]\ndatabase = "sqlite:///{tmp_path / "data" / "lanfax.db"}"\n'
+
     async def ids_and_names(toml: str = "") -> list[tuple[int, str]]:
-        async with running_service(tmp_path, toml) as svc:
+        async with running_service(tmp_path, db + toml) as svc:
             return [(p.device_id, p.device_name) for p in svc.ports()]
 
     async def rename(device_id: int, name: str, toml: str = "") -> None:
-        async with running_service(tmp_path, toml) as svc:
+        async with running_service(tmp_path, db + toml) as svc:
             handle = svc.open_port(device_id, PortOpenMode.MODIFY)
             await svc.set_port(device_id, handle, {"device_name": name})
 
@@ -135,12 +138,12 @@ def test_device_ids_name_their_node_and_keep_the_first_nodes_ids(tmp_path: Path)
         spool = tmp_path / "data" / "spool"
         (spool / "tmp" / "main-upload").mkdir()
         (spool / "tmp-fax2" / "fax2-upload").mkdir(parents=True, exist_ok=True)
-        async with running_service(tmp_path, fax2) as svc:
+        async with running_service(tmp_path, db + fax2) as svc:
             assert svc.spool.tmp == spool / "tmp-fax2"
             assert svc.spool.new_stage().parent == spool / "tmp-fax2"
         assert (spool / "tmp" / "main-upload").is_dir()
         assert not (spool / "tmp-fax2" / "fax2-upload").exists()
-        async with running_service(tmp_path) as svc:
+        async with running_service(tmp_path, db) as svc:
             assert svc.spool.tmp == spool / "tmp"
         assert not (spool / "tmp" / "main-upload").exists()
 

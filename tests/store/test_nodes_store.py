@@ -20,11 +20,15 @@ from lanfax.store.sql import SqlStore
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 
+#: The nodes table is the SQL store's; the in-memory store's registry is tested at the end.
+pytestmark = pytest.mark.sql_only
+
 
 def _me(name: str = "main", host: str = "fax1", pid: int = 100) -> NodeStart:
     return NodeStart(name, host, pid, f"http://{host}:8470", "0.1.0")
 
 
+@pytest.mark.sql_only  # the SQL nodes table (#17: the store fixture runs on memory too)
 def test_registration_numbers_nodes_once_and_counts_starts(store: SqlStore) -> None:
     nodes = open_nodes(store)
     assert isinstance(nodes, SqlNodes)

@@ -146,7 +146,7 @@ def verb_audit(args: argparse.Namespace) -> int:
             limit=args.limit, user=args.user_filter, action=args.action, since=args.since
         )
     lines = [
-        f"{e.at.isoformat()}  {e.user:<16} {e.address:<15} {e.outcome:<7} {e.action} "
+        f"{e.at.isoformat()}  {e.user_name:<16} {e.address:<15} {e.outcome:<7} {e.action} "
         f"{e.target}".rstrip()
         for e in page.entries
     ]

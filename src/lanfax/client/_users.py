@@ -17,17 +17,19 @@ GET /audit                               ``audit(limit=, before=, user=, action=
 =======================================  ===============================================
 
 Managing users and reading the audit trail needs ``manage_config``; anyone logged in may ask
-who it is and manage its own tokens. Each model's :meth:`to_wire` is the JSON the server sent.
+who it is and manage its own tokens. Each model's :meth:`to_wire` is the JSON the server sent;
+audit entries are the model's :class:`~lanfax.model.audit.AuditEntry` (``to_dict()``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from lanfax.client._core import API, Op, Response, json_body, quote
+from lanfax.model.audit import AuditEntry
 from lanfax.model.wire import datetime_to_wire
 
 T = TypeVar("T")
@@ -102,40 +104,14 @@ class NewToken(Token):
 
 
 @dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One line of the audit trail: who did what to what, from where, and how it went."""
-
-    audit_id: int
-    at: datetime
-    user: str
-    address: str
-    action: str
-    target: str = ""
-    outcome: str = "ok"
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "audit_id": self.audit_id,
-            "at": self.at.isoformat(),
-            "user": self.user,
-            "address": self.address,
-            "action": self.action,
-            "target": self.target,
-            "outcome": self.outcome,
-            "detail": dict(self.detail),
-        }
-
-
-@dataclass(frozen=True, slots=True)
 class AuditPage:
     """A page of the audit trail, newest first; ``next`` is ``before=`` for the next page."""
 
-    entries: list[AuditRecord]
+    entries: list[AuditEntry]
     next: int | None
 
     def to_wire(self) -> dict[str, Any]:
-        return {"entries": [e.to_wire() for e in self.entries], "next": self.next}
+        return {"entries": [e.to_dict() for e in self.entries], "next": self.next}
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -176,11 +152,12 @@ def _new_token(r: Response) -> NewToken:
     return NewToken(t.token_id, t.user, t.label, t.created_at, t.expires_at, str(d["token"]))
 
 
-def _record_of(d: Mapping[str, Any]) -> AuditRecord:
-    return AuditRecord(
+def _entry_of(d: Mapping[str, Any]) -> AuditEntry:
+    """The inverse of :meth:`AuditEntry.to_dict` (what the server sends)."""
+    return AuditEntry(
         audit_id=int(d["audit_id"]),
         at=datetime.fromisoformat(str(d["at"])),
-        user=str(d["user"]),
+        user_name=str(d["user"]),
         address=str(d.get("address") or ""),
         action=str(d["action"]),
         target=str(d.get("target") or ""),
@@ -192,7 +169,7 @@ def _record_of(d: Mapping[str, Any]) -> AuditRecord:
 def _audit_page(r: Response) -> AuditPage:
     d = r.json()
     nxt = d.get("next")
-    return AuditPage([_record_of(e) for e in d["entries"]], None if nxt is None else int(nxt))
+    return AuditPage([_entry_of(e) for e in d["entries"]], None if nxt is None else int(nxt))
 
 
 def _user(r: Response) -> User:

@@ -332,6 +332,13 @@ def advance(
     ``expect`` (a writer's narrower guard: the state it saw when it decided) does not hold.
     Call it on the job as committed, inside the transaction that writes the result.
     """
+    if not isinstance(trigger, Trigger) or not isinstance(patch, JobPatch):
+        # Code written for the untyped JobChange(job_id, {...}) says so here, not with an
+        # "unhashable type" from deep inside.
+        raise TypeError(
+            f"a job change takes a Trigger and a JobPatch, not {type(trigger).__name__} and"
+            f" {type(patch).__name__}: JobChange(job_id, Trigger.X, JobPatch(field=...))"
+        )
     state = job.queue_status
     if expect is not None and state not in expect:
         wanted = ", ".join(sorted(_name(s) for s in expect))

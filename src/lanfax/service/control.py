@@ -20,6 +20,7 @@ from lanfax.service.context import ServiceContext
 from lanfax.service.dispatcher import Dispatcher
 from lanfax.service.spool import Spool
 from lanfax.store.api import JobChange, JobQuery
+from lanfax.store.notify import ABORTS, tell_nodes  # #18
 
 _PAUSABLE = sources(Trigger.PAUSE)
 _CANCELABLE = sources(Trigger.CANCEL)
@@ -125,7 +126,12 @@ class JobControl:
                     events=(NewEvent(EventId.ABORTING, job.device_id or 0, job.job_id, {}),),
                 )
             )
-            await self.dispatcher.abort(job.job_id)
+            # #18: a call another node holds is aborted by that node (told through the
+            # database), which writes how it ended: this node keeps no copy to go stale.
+            if not await self.dispatcher.abort(job.job_id) and await self.ctx.run(
+                tell_nodes, self.ctx.store, ABORTS, str(job.job_id)
+            ):
+                self.ctx.unfinished.pop(job.job_id, None)
             return job
         if job.queue_status not in _CANCELABLE:
             raise Conflict(

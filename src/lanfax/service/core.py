@@ -46,7 +46,7 @@ from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
 from lanfax.service.looplag import LoopLagMonitor
 from lanfax.service.metrics import ServiceMetrics
-from lanfax.service.nodes import ClusterBridge, NodeKeeper
+from lanfax.service.nodes import ClusterBridge, NodeKeeper, node_of_device
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
@@ -163,6 +163,15 @@ class FaxService:
         if namespace in (None, "config", "logging") and self._ctx is not None:
             asyncio.get_running_loop().create_task(self._reload_config())
 
+    def _abort_heard(self, job_id: int) -> None:
+        """Another node committed the cancel of a job on a call: abort it if it is ours."""
+        if self._ctx is not None and getattr(self, "dispatcher", None) is not None:
+            asyncio.get_running_loop().create_task(self._abort_call(job_id))
+
+    async def _abort_call(self, job_id: int) -> None:
+        if await self.dispatcher.abort(job_id):
+            log.info("job %d canceled through another node: its call is aborted", job_id)
+
     async def _reload_config(self) -> None:
         """Another node changed the configuration or the logging levels: take them over."""
         try:
@@ -191,7 +200,7 @@ class FaxService:
         self.node.start()
         url = listen_url(store)
         if url is not None:  # #18: hear what other nodes of this database commit
-            self._bridge = ClusterBridge(ctx, url, self._settings_changed)
+            self._bridge = ClusterBridge(ctx, url, self._settings_changed, self._abort_heard)
             self._bridge.start()
         ctx.config = await self._load_config()
         await self._load_logging()
@@ -229,7 +238,9 @@ class FaxService:
         self.submitter.receipt_allows = settings.receipts.allows
         self.control = JobControl(ctx, self.dispatcher, self.spool)
         self.contacts = ContactBook(ctx)  # the address book (issue #13)
-        await recover(ctx)
+        # #18: another live node's calls are its own, not a crash's (device ids name nodes).
+        others = await self.node.live_others()
+        await recover(ctx, skip=lambda job: node_of_device(job.device_id) in others)
         ctx.load_unfinished(await ctx.run(store.unfinished_jobs))
         await self.devices.start(settings.providers)
         await self.extensions.start_providers()

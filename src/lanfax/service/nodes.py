@@ -26,9 +26,14 @@ from lanfax.model.errors import FaxError
 from lanfax.service.cluster_settings import NodeSettings
 from lanfax.service.context import ServiceContext
 from lanfax.store.nodes import NodeRecord, NodeRegistry, NodeStart, open_nodes
-from lanfax.store.notify import EVENTS, SETTINGS, PgListener
+from lanfax.store.notify import ABORTS, EVENTS, SETTINGS, PgListener
 
 log = logging.getLogger("lanfax.init")
+
+
+def node_of_device(device_id: int | None) -> int | None:
+    """The number of the node a device id belongs to (node n: n * 65536 + 1 ...)."""
+    return None if device_id is None else device_id >> 16
 
 
 class NodeKeeper:
@@ -125,6 +130,13 @@ class NodeKeeper:
         self.registry.release()
         self.record = None
 
+    async def live_others(self) -> frozenset[int]:
+        """The numbers of the other nodes whose heartbeat is fresh (their calls are theirs)."""
+        me = self.record.name if self.record else ""
+        now = self.ctx.clock.now()
+        nodes = await self.ctx.run(self.registry.nodes)
+        return frozenset(n.number for n in nodes if n.name != me and n.alive(now, self.lease))
+
     async def nodes_info(self) -> list[dict[str, object]]:
         """Every node as the database has it, with ``alive`` judged by this node's lease."""
         nodes = await self.ctx.run(self.registry.nodes)
@@ -137,7 +149,8 @@ class ClusterBridge:
 
     New events: the event bus reads the store again, so this node's event-stream clients see
     them. A settings namespace changed: ``on_settings`` is told its name (None: anything may
-    have changed, after a reconnection) and drops or reloads what it cached of it.
+    have changed, after a reconnection) and drops or reloads what it cached of it. A job was
+    canceled through another node: ``on_abort`` aborts its call if this node has it.
     """
 
     def __init__(
@@ -145,12 +158,14 @@ class ClusterBridge:
         ctx: ServiceContext,
         url: str,
         on_settings: Callable[[str | None], None],
+        on_abort: Callable[[int], None] = lambda job_id: None,
     ) -> None:
         self.ctx = ctx
         self._on_settings = on_settings
+        self._on_abort = on_abort
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pumping = False
-        self._listener = PgListener(url, (EVENTS, SETTINGS), self._heard)
+        self._listener = PgListener(url, (EVENTS, SETTINGS, ABORTS), self._heard)
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -174,6 +189,8 @@ class ClusterBridge:
                 asyncio.get_running_loop().create_task(self._pump())
         elif channel == SETTINGS:
             self._on_settings(payload)
+        elif channel == ABORTS and payload and payload.isdigit():
+            self._on_abort(int(payload))
 
     async def _pump(self) -> None:
         try:

@@ -15,11 +15,13 @@ is routed like any other; otherwise it becomes FAIL_RECEIVE with its page count.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from lanfax.documents.tiffio import read_tags
 from lanfax.model.codes import DeviceStatus, EventId, FailureClass, JobType, QueueStatus
 from lanfax.model.events import NewEvent
+from lanfax.model.jobs import Job
 from lanfax.model.transitions import JobPatch, Trigger, target
 from lanfax.service import scheduler
 from lanfax.service.context import ServiceContext
@@ -30,13 +32,18 @@ log = logging.getLogger("lanfax.init")
 _INTERRUPTED = frozenset({QueueStatus.IN_PROGRESS, QueueStatus.CANCELING})
 
 
-async def recover(ctx: ServiceContext) -> int:
-    """Settle every job interrupted by a crash; returns how many were changed."""
+async def recover(ctx: ServiceContext, skip: Callable[[Job], bool] | None = None) -> int:
+    """Settle every job interrupted by a crash; returns how many were changed. ``skip``
+    (#18) leaves a job alone: one on a call of another node that is alive (its device names
+    it), which is that node's, not a crash's."""
     jobs = await ctx.run(ctx.store.unfinished_jobs)
     now = ctx.clock.now()
     changes: list[JobChange] = []
     for job in jobs:
         if job.queue_status not in _INTERRUPTED:
+            continue
+        if skip is not None and skip(job):
+            log.info("job %d is on a call of another live node: left to it", job.job_id)
             continue
         detail: dict[str, object] = {"reason": "service restarted during the call"}
         event = EventId.DISCONNECTED

@@ -7,7 +7,9 @@ Two channels, both sent by :class:`~lanfax.store.sql.SqlStore` inside the writin
   client following ``/api/v1/events`` on any node sees every node's events;
 * :data:`SETTINGS`: a settings namespace changed (payload: its name); caches built over it
   (users and tokens, for one) are dropped, so a token revoked on one node is refused by
-  every node within the notification's delay (milliseconds).
+  every node within the notification's delay (milliseconds);
+* :data:`ABORTS`: a job on a call was canceled on a node that does not hold the call (sent by
+  :func:`tell_nodes` after the CANCELING state is committed); the node on the call aborts it.
 
 :class:`PgListener` is the receiving end: a thread with its own connection that LISTENs and
 hands each notification to a callback (which must be thread-safe: the service's posts it to
@@ -28,6 +30,8 @@ log = logging.getLogger("lanfax.init")
 
 EVENTS = "lanfax_events"
 SETTINGS = "lanfax_settings"
+#: A job on a call was canceled through another node (payload: the job id): its owner aborts.
+ABORTS = "lanfax_abort"
 #: The advisory lock every PostgreSQL write transaction takes first (see SqlStore): commits
 #: happen one at a time across nodes, so event cursors are handed out in commit order.
 PG_WRITE_ORDER_LOCK = 0x1A4FA9
@@ -95,3 +99,15 @@ def listen_url(store: object) -> str | None:
     if isinstance(store, SqlStore) and not store._is_sqlite:
         return store._url.render_as_string(hide_password=False)
     return None
+
+
+def tell_nodes(store: object, channel: str, payload: str) -> bool:
+    """Send a notification to every node of ``store``'s database now (its own transaction);
+    False when there are no other nodes to tell (not PostgreSQL)."""
+    from lanfax.store.sql import SqlStore
+
+    if not isinstance(store, SqlStore) or store._is_sqlite:
+        return False
+    with store._write("notify nodes") as conn:
+        notify(conn, channel, payload)
+    return True

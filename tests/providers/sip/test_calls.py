@@ -40,12 +40,14 @@ def ids(p: SipProvider) -> list[str]:
     return [d.local_id for d in p.virtual_devices()]
 
 
-async def fax(h: Harness, src: SipProvider, dst: SipProvider, doc: Path, number: str, ch: int = 0):  # type: ignore[no-untyped-def]
+async def fax(
+    h: Harness, src: SipProvider, dst: SipProvider, doc: Path, number: str, ch: int = 0, **kw
+):  # type: ignore[no-untyped-def]
     """Send on src channel ``ch`` to ``number``; dst answers on its channel ``ch``."""
     rx = ids(dst)[ch]
     h.answer_after[rx] = 1
     fut = h.expect(rx)
-    result, _ = await h.send(src, ids(src)[ch], doc, number)
+    result, _ = await h.send(src, ids(src)[ch], doc, number, **kw)
     got = await asyncio.wait_for(fut, 30)
     return result, got
 
@@ -61,7 +63,7 @@ def test_g711_and_t38_in_both_directions(
             results = await asyncio.gather(
                 fax(h, p["200"], p["201"], doc, "201", 0),
                 fax(h, p["201"], p["200"], doc, "200", 1),
-                fax(h, p["202"], p["203"], doc, "203", 0),
+                fax(h, p["202"], p["203"], doc, "203", 0, caller_name='Accounts "East"\\'),
                 fax(h, p["203"], p["202"], doc, "202", 1),
             )
             for (sent, got), media in zip(results, ["audio", "audio", "t38", "t38"], strict=True):
@@ -75,6 +77,9 @@ def test_g711_and_t38_in_both_directions(
             assert results[2][0].extra["t38_switches"] == 1
             assert results[2][0].extra["udptl_received"] > 0
             assert results[2][1].call.caller_id == "202"
+            # The sender's name travels as From's display name: the callee's caller name.
+            assert results[2][1].call.caller_name == "Accounts East"
+            assert results[0][1].call.caller_name == ""
         finally:
             for prov in p.values():
                 await prov.shutdown()

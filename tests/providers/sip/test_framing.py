@@ -50,6 +50,7 @@ def frames_of(chunks: list[bytes], **kw: int) -> tuple[list[bytes], bool]:
         except FramingError as exc:
             assert exc.message and exc.hint  # a clear error, with a hint
             assert framer.failed
+            out += exc.frames  # whole messages before the bad bytes are still delivered
             with pytest.raises(FramingError):
                 framer.feed(b"OPTIONS sip:x SIP/2.0\r\n")  # stays broken
             return out, True
@@ -144,3 +145,12 @@ def test_keepalives_are_skipped_and_a_partial_message_is_held() -> None:
     # A bare-LF message (a sloppy peer) is framed as parse_message would read it.
     lf = b"SIP/2.0 200 OK\nContent-Length: 2\n\nokSIP"
     assert StreamFramer().feed(lf) == [lf[:-3]]
+
+
+def test_a_message_before_bad_bytes_is_delivered_however_the_stream_was_read() -> None:
+    """A whole message followed by garbage in the same read: the message is delivered (on the
+    error) as it is when the garbage comes in a later read (found by hypothesis)."""
+    data = b"INVITE sip:a@b SIP/2.0\r\nl: 0\r\n\r\nhello\n"
+    whole = frames_of([data])
+    assert whole == frames_of([data[:34], data[34:]])
+    assert whole == ([b"INVITE sip:a@b SIP/2.0\r\nl: 0\r\n\r\n"], True)

@@ -70,7 +70,12 @@ def test_t38_redundancy_through_5_percent_loss_and_g711_through_jitter(
             assert g711_sent.extra["media"] == "audio"
             assert g711_sent.status.status_id is ProviderStatus.COMPLETED, g711_sent
             assert same_pages(doc, g711_got.file)
-            assert relays[2].stats.delayed > 0 and g711_sent.extra["rtp_late"] == 0
+            # Late packets (after their play-out slot) stay rare: how rare also depends on how
+            # loaded the machine is (the receiver's tick itself can be late), so this is a
+            # bound, not zero. Without the jitter buffer, most delayed packets would be late.
+            assert relays[2].stats.delayed > 0
+            late, played = g711_sent.extra["rtp_late"], g711_sent.extra["rtp_played"]
+            assert played > 500 and late <= played // 100, (late, played)
         finally:
             for p in (a, b, c, d):
                 await p.shutdown()

@@ -83,6 +83,7 @@ class SipCall:
         self.media: FaxMedia | None = None
         self.remote_sdp: SessionDescription | None = None
         self.caller_id = ""
+        self.caller_name = ""
         self.called_number = ""
         self.ended = asyncio.Event()
         self.session_ended = asyncio.Event()

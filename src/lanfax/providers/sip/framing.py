@@ -44,6 +44,10 @@ class FramingError(SipParseError):
             hint="the peer's byte stream cannot be split into SIP messages; the connection "
             "is closed (RFC 3261 §18.3)",
         )
+        #: The messages completed before the error in the same :meth:`StreamFramer.feed`:
+        #: whole and in order, they are delivered before the connection is closed, so that
+        #: what is delivered does not depend on how the stream was cut into reads.
+        self.frames: list[bytes] = []
 
 
 class StreamFramer:
@@ -74,6 +78,7 @@ class StreamFramer:
 
     def feed(self, data: bytes) -> list[bytes]:
         if self._error is not None:
+            self._error.frames = []
             raise self._error
         self._buf += data
         frames: list[bytes] = []
@@ -86,6 +91,7 @@ class StreamFramer:
         except FramingError as exc:
             self._error = exc
             self._buf.clear()
+            exc.frames = frames
             raise
 
     def _next(self) -> bytes | None:

@@ -245,7 +245,7 @@ class SipProvider(UserAgent):
             )
             job.set_status(FaxDevStatus(ProviderStatus.DIALING, f"dialing {number}"))
             offer = call.our_media_line("audio")
-            response = await self._invite(call, number, offer)
+            response = await self._invite(call, number, offer, fax.caller_name)
             if response is None or not 200 <= response.status < 300:
                 if call.cut is CutReason.ABORT or job.aborted:
                     return self._final(

@@ -71,6 +71,8 @@ class _Connection(asyncio.Protocol):
         except FramingError as exc:
             self.endpoint.framing_errors += 1
             _log.warning("closing the SIP connection with %s: %s", self.peer, exc.message)
+            for frame in exc.frames:  # the messages before the bad bytes are whole
+                self.endpoint.frame_received(frame, self.peer)
             self.close()
             return
         for frame in frames:

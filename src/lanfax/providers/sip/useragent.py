@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from lanfax.model.codes import ProviderStatus
@@ -266,7 +266,7 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         return self.config.codecs
 
     async def _invite(
-        self, call: SipCall, number: str, offer: SessionDescription
+        self, call: SipCall, number: str, offer: SessionDescription, display: str = ""
     ) -> Response | None:
         """Send the INVITE (again with credentials on 401/407); CANCEL it when the answer
         timeout passes or the call is stopped (an abort, a shutdown). None: cancelled
@@ -277,7 +277,7 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
             call.core.settings,
             call_id=call.call_id,
             target=target,
-            from_=self._aor().with_tag(self.ids.tag()),
+            from_=replace(self._aor(), display=_display(display)).with_tag(self.ids.tag()),
             to=NameAddr(Uri.parse(target)),
             headers=call.timer_headers(),
             body=offer.serialize(),
@@ -313,6 +313,8 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
                 timer = loop.call_at(deadline, feed, lambda: client.poll(loop.time()))
 
         def send(action: SendRequest) -> None:
+            if not self.endpoint_open:
+                return  # shut down meanwhile: the pending INVITE was cancelled with it
             request = action.request
             if request.method == "INVITE":
                 call.invite = request
@@ -421,6 +423,7 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         pai = invite.get("P-Asserted-Identity")
         who = NameAddr.parse(pai) if pai else invite.from_
         call.caller_id = who.uri.user or who.display
+        call.caller_name = who.display[:64]  # the display name, as a PBX passes the CNAM
         if offer is None:
             ep.respond(
                 response_to(invite, 488, "Not Acceptable Here", to_tag=call.dialog.local_tag)
@@ -436,7 +439,13 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         if self._running and not call.answered and not call.ended.is_set():
             self._cb().ring(
                 call.channel.local_id,
-                IncomingCall(call.call_id, call.caller_id, call.called_number, count),
+                IncomingCall(
+                    call.call_id,
+                    call.caller_id,
+                    call.called_number,
+                    count,
+                    caller_name=call.caller_name,
+                ),
             )
 
     def ring_ended(self, call: SipCall) -> None:
@@ -494,3 +503,9 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         _log.log(level, message)
         if self._callbacks is not None and self.channels:
             self._callbacks.log(self.channels[0].local_id, level, message)
+
+
+def _display(name: str) -> str:
+    """A sender's name as the From header's display name (the callee's caller name):
+    printable, no quote or backslash, at most 64 characters."""
+    return "".join(c for c in name if c.isprintable() and c not in '"\\').strip()[:64]
