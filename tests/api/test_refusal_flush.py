@@ -24,6 +24,7 @@ from tests.support.server import start_lanfax_server
 
 from lanfax.model.clock import ManualClock
 from lanfax.model.codes import AccessRight, AccessRightEx
+from lanfax.service.refusals import RefusalWindows
 from lanfax.service.rights import Caller, Role
 from lanfax.service.security import Security
 from lanfax.store.audit import AuditQuery
@@ -72,3 +73,24 @@ def test_the_last_burst_is_counted_when_its_minute_ends(tmp_path: Path) -> None:
             assert len(await security.audit(AuditQuery(user_name="mallory"))) == 2
 
     run(body())
+
+
+def test_the_windows_decide_what_is_written_and_when() -> None:
+    """The core (service/refusals.py), in virtual time."""
+    w = RefusalWindows(window=60.0)
+    a, b = ("192.0.2.7", "", 401), ("192.0.2.8", "", 401)
+    assert w.next_deadline() is None
+    assert w.refused(a, 0.0, "a1") == 0  # the first: written at once
+    assert [w.refused(a, t, f"a{t}") for t in (1.0, 2.0, 3.0)] == [None, None, None]
+    assert w.refused(b, 30.0, "b1") == 0
+    assert w.next_deadline() == 60.0
+    assert w.ended(59.9) == []
+    (ended,) = w.ended(60.0)  # a's minute is over: its 3 counted refusals, the latest given
+    assert (ended.repeated, ended.last) == (3, "a3.0")
+    assert w.refused(a, 61.0, "a-again") == 0  # a new window, nothing owed from before
+    assert w.ended(90.0) == []  # b had no refusal after its first: nothing to write
+    assert w.refused(a, 62.0, "a2") is None
+    assert [x.repeated for x in w.drain()] == [1] and len(w) == 0  # the stop
+    # Without a timer in between, the count goes with the next refusal after the minute.
+    assert w.refused(a, 200.0) == 0 and w.refused(a, 201.0) is None
+    assert w.refused(a, 261.0) == 1

@@ -38,6 +38,7 @@ from lanfax.model.errors import (
     Unauthenticated,
 )
 from lanfax.service.ratelimit import Limiter
+from lanfax.service.refusals import RefusalWindows, Window
 from lanfax.service.rights import (
     ROLE_RIGHTS,
     Caller,
@@ -190,20 +191,8 @@ class TokenInfo:
 MAX_TOKENS_PER_USER = 100
 #: Seconds a verified password is remembered (issue #14: scrypt on every request).
 PASSWORD_CACHE_SECONDS = 60.0
-#: Seconds over which refused requests of one address share one audit row.
-REFUSAL_WINDOW = 60.0
 #: Longest real-time sleep of the refusal flusher, so that a clock's jump is noticed.
 _FLUSH_POLL = 1.0
-
-
-@dataclass
-class _RefusalWindow:
-    """Refusals of one (address, user, status) since ``started`` (monotonic): the first was
-    written, ``repeated`` more were counted; ``last`` is how the latest was recorded."""
-
-    started: float
-    repeated: int = 0
-    last: tuple[Caller | None, str, str, str, dict[str, Any]] | None = None
 
 
 class Security:
@@ -220,8 +209,8 @@ class Security:
         #: Passwords verified recently: keyed digest -> monotonic expiry (see _password_login).
         self._verified: dict[bytes, float] = {}
         self._cache_key = secrets.token_bytes(32)
-        #: Refused requests per (address, user, status): the window open for them.
-        self._refusal_windows: dict[tuple[str, str, int], _RefusalWindow] = {}
+        #: Refused requests per (address, user, status), aggregated (service/refusals.py).
+        self._refusals = RefusalWindows()
         self._flusher: asyncio.Task[None] | None = None
         # #18: users and tokens changed by another node of the database are dropped from the
         # cache (read again at the next request); a load under way when that happens is not
@@ -688,26 +677,19 @@ class Security:
 
         Refused requests (401, 403, 429) are aggregated per address, user and status: the
         first of a minute is written, the others are counted and the count is written with
-        the next one after the minute (``detail["repeated"]``), so a flood of bad tokens
-        costs a row (and an fsync) a minute, not one per request (issue #14)."""
+        the next one after the minute (``detail["repeated"]``), or by itself when the minute
+        ends or the service stops, so a flood of bad tokens costs a row (and an fsync) a
+        minute, not one per request, and no count is lost (issue #14; service/refusals.py)."""
         status = (detail or {}).get("status")
         if status in (401, 403, 429):
             address = caller.address if caller else ""
             key = (address, caller.user if caller else "", int(status))
-            now = self._service.clock.monotonic()
-            window = self._refusal_windows.get(key)
-            if window is not None and now - window.started < REFUSAL_WINDOW:
-                window.repeated += 1
-                window.last = (caller, action, target, outcome, dict(detail or {}))
+            last = (caller, action, target, outcome, dict(detail or {}))
+            repeated = self._refusals.refused(key, self._service.clock.monotonic(), last)
+            if repeated is None:
                 return
-            self._refusal_windows[key] = _RefusalWindow(now)
-            if len(self._refusal_windows) > 10_000:  # bounded: forget the oldest windows
-                for old in sorted(
-                    self._refusal_windows, key=lambda k: self._refusal_windows[k].started
-                )[:5_000]:
-                    del self._refusal_windows[old]
-            if window is not None and window.repeated:
-                detail = {**(detail or {}), "repeated": window.repeated}
+            if repeated:
+                detail = {**(detail or {}), "repeated": repeated}
             self._start_flusher()
         entry = self.audit_entry(caller, action, target, outcome=outcome, detail=detail)
         self.log_entry(entry)
@@ -723,28 +705,20 @@ class Security:
 
     async def _flush_loop(self) -> None:
         """While windows are open: write the count of each one that ended with refusals
-        after its first (a row of its own, ``detail["repeated"]``), then forget it."""
-        while self._refusal_windows:
+        after its first (a row of its own, ``detail["repeated"]``)."""
+        while (deadline := self._refusals.next_deadline()) is not None:
             now = self._service.clock.monotonic()
-            ends = min(w.started for w in self._refusal_windows.values()) + REFUSAL_WINDOW
-            await asyncio.sleep(min(max(ends - now, 0.0), _FLUSH_POLL))
-            await self.flush_refusals(ended_only=True)
+            await asyncio.sleep(min(max(deadline - now, 0.0), _FLUSH_POLL))
+            await self._write_counts(self._refusals.ended(self._service.clock.monotonic()))
 
-    async def flush_refusals(self, *, ended_only: bool = False) -> int:
-        """Write the counts of the refusals not yet in the audit trail (of the windows that
-        ended, or of all at a stop); returns how many rows were written."""
-        now = self._service.clock.monotonic()
-        due = [
-            (key, w)
-            for key, w in self._refusal_windows.items()
-            if not ended_only or now - w.started >= REFUSAL_WINDOW
-        ]
-        for key, _w in due:
-            del self._refusal_windows[key]  # before any await: a refusal now opens a new one
+    async def flush_refusals(self) -> int:
+        """Write the counts of the refusals not yet in the audit trail (all open windows);
+        returns how many rows were written."""
+        return await self._write_counts(self._refusals.drain())
+
+    async def _write_counts(self, windows: list[Window]) -> int:
         written = 0
-        for _key, w in due:
-            if not w.repeated or w.last is None:
-                continue
+        for w in windows:
             caller, action, target, outcome, detail = w.last
             entry = self.audit_entry(
                 caller, action, target, outcome=outcome, detail={**detail, "repeated": w.repeated}
