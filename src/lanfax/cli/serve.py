@@ -16,8 +16,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from lanfax.service.settings import ServiceSettings
 
 
@@ -259,18 +257,6 @@ async def _first_start(security: Any, settings: ServiceSettings, url: str) -> No
     )
 
 
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop when it is installed (the server extra has it, except on
-    Windows), else asyncio's default. #19: every request and every trip to the thread pool
-    goes through the loop; measured with 8 concurrent submissions, uvloop took the server
-    from 139-154 to 205-209 jobs/s and 4.6-5.0 to 3.9-4.4 ms of CPU per job."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 def main(argv: list[str]) -> int:
     """The ``serve`` verb (``argv`` excludes the program and verb names)."""
     args = build_parser().parse_args(argv)
@@ -292,8 +278,7 @@ def main(argv: list[str]) -> int:
     try:
         settings = load_settings(args.config, data_dir=args.data, listen=args.listen)
         settings = _secure(settings, args.tls_cert, args.tls_key)
-        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            return runner.run(run(settings, args.log_level))
+        return asyncio.run(run(settings, args.log_level))
     except FaxError as exc:
         print(f"lanfax serve: {exc.message}", file=sys.stderr)
         if exc.hint:
