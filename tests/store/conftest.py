@@ -9,8 +9,8 @@ set LANFAX_REQUIRE_PG=1 to make that a failure instead.
 
 Memory (#17): the same tests also run on the in-memory store (``memory://``,
 lanfax.store.memory), the contract every store keeps. A test about the SQL machinery itself
-(the schema, the group commit's engine) is marked ``sql_only`` and skipped there, with the
-reason shown.
+(the schema, the group commit's engine) is marked ``sql_only`` and has no memory variant
+(deselected at collection).
 """
 
 from __future__ import annotations
@@ -40,6 +40,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sql_only: about the SQL store's machinery; not run on the memory store"
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A ``sql_only`` test has no memory variant at all (deselected, not skipped: a skip
+    would look like a test that could not run here)."""
+    keep, drop = [], []
+    for item in items:
+        memory = getattr(item, "callspec", None) and item.callspec.params.get("store_url")
+        if memory == "memory" and item.get_closest_marker("sql_only") is not None:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @dataclass
@@ -126,8 +141,6 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'lanfax.db'}"
     if request.param == "memory":
-        if request.node.get_closest_marker("sql_only") is not None:
-            pytest.skip("SQL only: about the SQL store's machinery, not the store contract")
         from lanfax.store.memory import forget_memory_store
 
         # A named store: reopening the URL finds the same data (as a database file does).

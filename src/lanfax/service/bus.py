@@ -7,6 +7,10 @@ store, and drops live events it already yielded from the backlog: a subscriber s
 after its cursor exactly once, in order, with no gap at the boundary. A subscriber that falls
 too far behind goes back to reading the store, so a slow client never loses events and never
 makes the service hold an unbounded queue.
+
+Pumps coalesce (#19): a read that began after a writer called :meth:`pump` covers that
+writer's commit (which came before the call), so the writers that queued behind one read
+while it ran are all covered by the next one and need no read of their own.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class EventBus:
         self._subs: set[_Subscriber] = set()
         self._lock = asyncio.Lock()
         self._closed = False
+        self._asked = 0  # pump calls so far
+        self._covered = 0  # the pump calls made before the last finished read began
 
     @property
     def published_seq(self) -> int:
@@ -64,17 +70,21 @@ class EventBus:
 
     async def pump(self) -> None:
         """Publish every stored event not yet published, in cursor order."""
+        self._asked += 1
+        mine = self._asked
         async with self._lock:
+            if self._covered >= mine:
+                return  # a read that began after this call published what it asked for
+            began = self._asked
             while True:
                 events: list[Event] = await self._run(
                     self._store.events_after, self._published, _PAGE
                 )
-                if not events:
-                    return
                 for ev in events:
                     self._publish(ev)
                 if len(events) < _PAGE:
-                    return
+                    break
+            self._covered = began
 
     def _publish(self, ev: Event) -> None:
         self._published = max(self._published, ev.seq)

@@ -41,8 +41,12 @@ class ServiceContext:
         self.clock = clock
         self.tz = tz
         self.config = ServerConfig()
-        # Store calls block (SQLite, fsync); a few threads let reads overlap a commit.
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lanfax-store")
+        # Store calls block (SQLite, fsync); a few threads let reads overlap a commit. They
+        # mostly wait (an fsync, or a submission waiting for the group commit it joined), so
+        # there are enough for concurrent submissions to share a commit and have their
+        # files' fsyncs in flight together (#19); 12 stays within the SQL store's connection
+        # pool (5 + 10 overflow) with the heavy pool's 2.
+        self._executor = ThreadPoolExecutor(max_workers=12, thread_name_prefix="lanfax-store")
         # Heavy work (password hashes, cover and report renders, archive conversions) has
         # its own small pool, so that it can never starve the store's commits (issue #14).
         self._heavy = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lanfax-heavy")

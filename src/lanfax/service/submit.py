@@ -371,15 +371,22 @@ class Submitter:
         resolution: str,
         labels: Sequence[str] = (),
         out: Path | None = None,
+        *,
+        before: Callable[[], None] | None = None,
+        after: Callable[[], None] | None = None,
     ) -> ConversionResult:
         """One TIFF Class F for the broadcast at ``spool/docs/<broadcast>.tif`` (or ``out``),
         durable.
+
+        ``before`` (a blocking check that may raise) runs first, always; ``after`` (blocking
+        clean-up) runs only when the file was taken as it is, in the same trip to the thread
+        pool as that fast path (#19: each trip costs more than the work of a small fax).
 
         A DocumentError names the input by ``labels`` (e.g. "file part 2 (scan.pdf)"), never
         by its staged path."""
         began = self.ctx.clock.monotonic()
         try:
-            result = await self._make_document(staged, broadcast_id, resolution, out)
+            result = await self._make_document(staged, broadcast_id, resolution, out, before, after)
             if self.on_conversion is not None:  # /metrics (#18)
                 self.on_conversion(self.ctx.clock.monotonic() - began)
         except DocumentError as exc:
@@ -395,24 +402,41 @@ class Submitter:
         return result
 
     async def _make_document(
-        self, staged: Sequence[Path], broadcast_id: str, resolution: str, out: Path | None
+        self,
+        staged: Sequence[Path],
+        broadcast_id: str,
+        resolution: str,
+        out: Path | None,
+        before: Callable[[], None] | None = None,
+        after: Callable[[], None] | None = None,
     ) -> ConversionResult:
         ctx = self.ctx
         final = out or ctx.spool.doc_path(broadcast_id)
-        if not staged:
-            raise InvalidInput("no document was sent", hint="add at least one file part")
         if len(staged) == 1:
             # One trip to the thread pool for the whole fast path (tags, every page, commit):
             # each trip costs more than the checks on a small fax (#19).
-            ready = await ctx.run(self._take_ready, staged[0], final)
+            ready = await ctx.run(self._take_ready, staged[0], final, before, after)
             if ready is not None:
                 return ready
+        elif before is not None:
+            await ctx.run(before)
+        if not staged:
+            raise InvalidInput("no document was sent", hint="add at least one file part")
         result = await self._in_pool(_convert, list(staged), final, resolution, self.limits)
         await ctx.run(_finish_file, final)
         return result
 
-    def _take_ready(self, staged: Path, final: Path) -> ConversionResult | None:
-        """A TIFF Class F moved to ``final`` as it is (durably), or None: convert it."""
+    def _take_ready(
+        self,
+        staged: Path,
+        final: Path,
+        before: Callable[[], None] | None = None,
+        after: Callable[[], None] | None = None,
+    ) -> ConversionResult | None:
+        """A TIFF Class F moved to ``final`` as it is (durably), or None: convert it.
+        ``before`` runs first in any case, ``after`` once the file is in place."""
+        if before is not None:
+            before()
         ready = _ready_or_none(staged)
         if ready is None:
             return None
@@ -428,6 +452,8 @@ class Submitter:
                 " tiffinfo -D reads without errors",
             )
         self.ctx.spool.commit_file(staged, final)
+        if after is not None:
+            after()
         return ConversionResult(
             final,
             ready.pages,
@@ -455,11 +481,25 @@ class Submitter:
         ctx = self.ctx
         broadcast_id = broadcast_id or secrets.token_hex(8)
         template = self._cover_template(submission, user_name)
-        try:
-            await self._check_room(submission, staged)
-            body = await self.make_document(staged, broadcast_id, submission.resolution, labels)
-        finally:
+        removed = stage_dir is None
+
+        def remove_stage() -> None:  # in the fast path's trip to the pool, when it is taken
+            nonlocal removed
             if stage_dir is not None:
+                shutil.rmtree(stage_dir, True)
+            removed = True
+
+        try:
+            body = await self.make_document(
+                staged,
+                broadcast_id,
+                submission.resolution,
+                labels,
+                before=functools.partial(self._check_room_now, staged),
+                after=None if removed else remove_stage,
+            )
+        finally:
+            if not removed and stage_dir is not None:
                 await ctx.run(shutil.rmtree, stage_dir, True)
         now = ctx.clock.now()
         try:
@@ -530,14 +570,13 @@ class Submitter:
             raise
         return broadcast_id, added
 
-    async def _check_room(self, submission: Submission, staged: Sequence[Path]) -> None:
+    def _check_room_now(self, staged: Sequence[Path]) -> None:
         """InsufficientStorage (507, with the figures) when the spool cannot take this
         submission: its disk would keep less than min_free_mb, or spool/docs is already
-        at max_spool_mb. Checked before converting anything."""
+        at max_spool_mb. Checked before converting anything; blocking (in the pool)."""
         spool = self.ctx.spool
-        incoming, free, used = await self.ctx.run(
-            _spool_room, spool.docs, self.max_spool_bytes > 0, staged
-        )
+        incoming = sum(p.stat().st_size for p in staged if p.is_file())
+        free, used = _spool_room(spool.docs, self.max_spool_bytes > 0)
         mb = 2**20
         if free - incoming < self.min_free_bytes:
             raise InsufficientStorage(
@@ -677,10 +716,8 @@ def _check_field_widths(info: CoverPageInfo) -> None:
             )
 
 
-def _spool_room(docs_dir: Path, measure: bool, staged: Sequence[Path]) -> tuple[int, int, int]:
-    """(bytes staged, free bytes on the spool's disk, bytes in spool/docs; 0 unless
-    ``measure``). Blocking: run in a worker thread (issue #14, item 7)."""
-    incoming = sum(p.stat().st_size for p in staged if p.is_file())
+def _spool_room(docs_dir: Path, measure: bool) -> tuple[int, int]:
+    """(free bytes on the spool's disk, bytes in spool/docs; 0 unless ``measure``)."""
     st = os.statvfs(docs_dir)
     used = 0
     if measure:
@@ -688,7 +725,7 @@ def _spool_room(docs_dir: Path, measure: bool, staged: Sequence[Path]) -> tuple[
             for entry in entries:
                 with contextlib.suppress(OSError):
                     used += entry.stat(follow_symlinks=False).st_size
-    return incoming, st.f_bavail * st.f_frsize, used
+    return st.f_bavail * st.f_frsize, used
 
 
 def _check_pages(pages: int, limits: ConversionLimits) -> None:

@@ -41,18 +41,35 @@ async def stage_uploads(
     """Write ``uploads`` in order, each durably, into a new stage (or into ``into``); returns
     the stage and the files. An empty upload is InvalidInput naming its label. On any error a
     new stage is removed again (``into`` stays: it is the caller's to remove)."""
-    stage = into if into is not None else await new_stage(ctx)
+    stage = into
     staged: list[Path] = []
     try:
         for i, (label, read) in enumerate(uploads):
             data = await read()
             if not data:
                 raise InvalidInput(f"{label} is empty", hint="send the document's content")
-            path = stage / f"{i:03d}"
-            await ctx.run(write_durably, path, data)
+            if stage is None:  # the stage is made in the first file's trip to the pool (#19)
+                stage, path = await ctx.run(_stage_first, ctx.spool.new_stage, data)
+            else:
+                path = stage / f"{i:03d}"
+                await ctx.run(write_durably, path, data)
             staged.append(path)
+        if stage is None:  # nothing to stage: still a stage, as the caller expects one
+            stage = await new_stage(ctx)
     except BaseException:
-        if into is None:
+        if into is None and stage is not None:
             await discard(ctx, stage)
         raise
     return stage, staged
+
+
+def _stage_first(make_stage: Callable[[], Path], data: bytes) -> tuple[Path, Path]:
+    """A new stage and its first file (``000``), written durably."""
+    stage = make_stage()
+    path = stage / "000"
+    try:
+        write_durably(path, data)
+    except BaseException:
+        shutil.rmtree(stage, True)
+        raise
+    return stage, path
