@@ -64,11 +64,16 @@ def _submit(srv: LanfaxServer, tiff: Path, number: str) -> int:
 
 
 def _wait(srv: LanfaxServer, check: Any, what: str, timeout: float = 30.0) -> Any:
-    """Scrape until ``check(samples)`` is true (the service counts as it commits)."""
+    """Scrape until ``check(samples)`` is true (the service counts as it commits; a series
+    that does not exist yet, e.g. a failure class before its first failure, is not yet)."""
     deadline = time.monotonic() + timeout
     while True:
         samples = _scrape(srv)
-        if check(samples):
+        try:
+            ready = check(samples)
+        except AssertionError:  # _value: no such sample yet
+            ready = False
+        if ready:
             return samples
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: never seen in\n{samples}")

@@ -312,7 +312,8 @@ class UsersMixin:
     def create_token(
         self, *, label: str = "", user: str | None = None, days: int | None = None
     ) -> NewToken:
-        """A new token (for ``user``: manage_config), expiring after ``days`` if given."""
+        """A new token (for ``user``: manage_config), expiring after ``days``, or after the server's
+        ``[security] max_token_days`` (365 by default) when not given."""
         return self._run(create_token(label, user, days))
 
     def revoke_token(self, token_id: str) -> None:
