@@ -48,7 +48,7 @@ def test_a_short_chaos_campaign_on_postgresql(tmp_path: Path) -> None:
     finally:
         pg.close()
     print(report.table())
-    assert report.database_outage > 0
+    assert report.database_outage > 0 and report.database_restart == "started", report
     assert not report.not_final, (report.not_final[:3], report.table())
     assert sum(report.final.values()) == report.accepted >= 13
     assert not report.whole_duplicates and not report.missing_pages, report.table()

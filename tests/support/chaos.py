@@ -81,6 +81,8 @@ class ChaosReport:
     kills: int = 0
     disk_filled: bool = False
     database_outage: float = 0.0
+    #: How the database's restart after the outage went: "" (no outage), "started", or why not.
+    database_restart: str = ""
     receives: int = 0
     fail_receives: int = 0
     routed: int = 0
@@ -235,6 +237,7 @@ answer_timeout = 1.0
         _configure(api, hook.url)
         health.start()
         plan = _plan(cfg, rng)
+        restart: threading.Timer | None = None
         kill_at = sorted(rng.sample(range(1, max(cfg.jobs, 2)), min(cfg.kills, cfg.jobs - 1)))
         fill_at = rng.randrange(cfg.jobs // 3, max(cfg.jobs // 3 + 1, 2 * cfg.jobs // 3))
         outage_at = rng.randrange(cfg.jobs // 4, max(cfg.jobs // 4 + 1, 3 * cfg.jobs // 4))
@@ -251,7 +254,8 @@ answer_timeout = 1.0
                 # The database goes away for a few seconds while faxes are on the lines.
                 down = rng.uniform(3.0, 6.0)
                 cfg.pg.stop()
-                threading.Timer(down, cfg.pg.start).start()
+                restart = threading.Timer(down, _restart, (cfg.pg, report))
+                restart.start()
                 report.database_outage = down
             if cfg.fill_disk and cfg.smallfs is not None and i == fill_at:
                 cfg.smallfs.fill()
@@ -270,6 +274,10 @@ answer_timeout = 1.0
                 continue
             expected[job_id] = (number, digests)
         report.accepted = len(expected)
+        if restart is not None:
+            # The database is back before the end is judged (and never started by a timer
+            # after this campaign closed it).
+            restart.join()
         _wait_final(api, expected, cfg.timeout - (time.monotonic() - began))
         _wait_routed(api, max(30.0, cfg.timeout - (time.monotonic() - began)))
         _check(api, srv, expected, hook, report)
@@ -281,6 +289,15 @@ answer_timeout = 1.0
         report.seconds = time.monotonic() - began
         shutil.rmtree(docs, ignore_errors=True)
     return report
+
+
+def _restart(pg: Any, report: ChaosReport) -> None:
+    """The end of the database outage (on a timer thread): start it again, and say how it went."""
+    try:
+        pg.start()
+        report.database_restart = "started"
+    except Exception as exc:  # reported; the test decides
+        report.database_restart = f"{type(exc).__name__}: {exc}"
 
 
 def _plan(cfg: ChaosConfig, rng: random.Random) -> list[tuple[str, int]]:
