@@ -7,8 +7,9 @@ audit id), filtered by user, action prefix and time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -21,6 +22,20 @@ if TYPE_CHECKING:
     from lanfax.store.sql import SqlStore
 
 __all__ = ["MAX_PAGE", "AuditEntry", "AuditQuery", "SqlAudit"]
+
+
+def entry_from_row(r: Mapping[Any, Any]) -> AuditEntry:
+    """An audit row (as every store encodes it, through store.codec) as an AuditEntry."""
+    return AuditEntry(
+        at=codec.from_micros(r["at"]),
+        user_name=r["user_name"],
+        address=r["address"],
+        action=r["action"],
+        target=r["target"],
+        outcome=r["outcome"],
+        detail=codec.load_json(r["detail"]),
+        audit_id=int(r["audit_id"]),
+    )
 
 
 class SqlAudit:
@@ -56,16 +71,4 @@ class SqlAudit:
         stmt = stmt.order_by(t_audit.c.audit_id.desc()).limit(max(1, min(q.limit, MAX_PAGE)))
         with self._store._read("audit query") as conn:
             rows = conn.execute(stmt).mappings().all()
-        return [
-            AuditEntry(
-                at=codec.from_micros(r["at"]),
-                user_name=r["user_name"],
-                address=r["address"],
-                action=r["action"],
-                target=r["target"],
-                outcome=r["outcome"],
-                detail=codec.load_json(r["detail"]),
-                audit_id=int(r["audit_id"]),
-            )
-            for r in rows
-        ]
+        return [entry_from_row(r) for r in rows]

@@ -34,13 +34,28 @@ __all__ = ["MAX_PAGE", "MemberSpec", "SqlContacts"]
 MAX_PAGE = 1000
 
 
-def _contact(row: Mapping[Any, Any]) -> Contact:
+def contact_from_row(row: Mapping[Any, Any]) -> Contact:
+    """A contacts row (as every store encodes it, through store.codec) as a Contact."""
     return Contact(
         contact_id=int(row["contact_id"]),
         scope=scope_of(row["owner"]),
         owner=row["owner"],
         name=row["name"],
         **{f: row[f] for f in CONTACT_FIELDS},
+        created_at=codec.from_micros(row["created_at"]),
+        updated_at=codec.from_micros(row["updated_at"]),
+    )
+
+
+def list_from_row(row: Mapping[Any, Any], members: Sequence[ListMember]) -> ContactList:
+    """A contact_lists row (as every store encodes it) and its members as a ContactList."""
+    return ContactList(
+        list_id=int(row["list_id"]),
+        scope=scope_of(row["owner"]),
+        owner=row["owner"],
+        name=row["name"],
+        members=tuple(members),
+        notes=row["notes"],
         created_at=codec.from_micros(row["created_at"]),
         updated_at=codec.from_micros(row["updated_at"]),
     )
@@ -148,13 +163,13 @@ class SqlContacts:
                     sa.select(t_contacts).where(t_contacts.c.contact_id.in_(out_ids))
                 ).mappings()
             }
-        return [_contact(rows[i]) for i in out_ids], updated
+        return [contact_from_row(rows[i]) for i in out_ids], updated
 
     def get_contact(self, contact_id: int) -> Contact | None:
         stmt = sa.select(t_contacts).where(t_contacts.c.contact_id == contact_id)
         with self._store._read("get contact") as conn:
             row = conn.execute(stmt).mappings().first()
-        return None if row is None else _contact(row)
+        return None if row is None else contact_from_row(row)
 
     def get_contacts(self, contact_ids: Iterable[int]) -> dict[int, Contact]:
         """The contacts of these ids that exist, by id."""
@@ -164,7 +179,7 @@ class SqlContacts:
             for i in range(0, len(ids), 500):
                 stmt = sa.select(t_contacts).where(t_contacts.c.contact_id.in_(ids[i : i + 500]))
                 for row in conn.execute(stmt).mappings():
-                    out[int(row["contact_id"])] = _contact(row)
+                    out[int(row["contact_id"])] = contact_from_row(row)
         return out
 
     def update_contact(self, contact_id: int, changes: Mapping[str, str]) -> Contact:
@@ -191,7 +206,7 @@ class SqlContacts:
                 .mappings()
                 .one()
             )
-        return _contact(new)
+        return contact_from_row(new)
 
     def delete_contact(self, contact_id: int) -> bool:
         """Remove a contact (and its place in every list); False if there was none."""
@@ -228,7 +243,7 @@ class SqlContacts:
         stmt = stmt.order_by(c.name_key, c.owner.desc(), c.contact_id)
         stmt = stmt.limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset))
         with self._store._read("list contacts") as conn:
-            return [_contact(r) for r in conn.execute(stmt).mappings()]
+            return [contact_from_row(r) for r in conn.execute(stmt).mappings()]
 
     def find_names(
         self, owners: Sequence[str], keys: Iterable[str]
@@ -261,7 +276,7 @@ class SqlContacts:
             lists = {int(r["list_id"]): self._list_from(conn, r) for r in lrows}
         rank = {o: i for i, o in enumerate(owners)}
         entries: list[tuple[int, int, Contact | ContactList]] = [
-            (rank[r["owner"]], 0, _contact(r)) for r in crows
+            (rank[r["owner"]], 0, contact_from_row(r)) for r in crows
         ]
         entries += [(rank[lst.owner], 1, lst) for lst in lists.values()]
         for _owner, _kind, item in sorted(entries, key=lambda e: (e[0], e[1])):
@@ -290,16 +305,7 @@ class SqlContacts:
                 members.append(ListMember(int(r["contact_id"]), r["cname"] or "", r["cnum"] or ""))
             else:
                 members.append(ListMember(0, r["name"], r["fax_number"]))
-        return ContactList(
-            list_id=int(row["list_id"]),
-            scope=scope_of(row["owner"]),
-            owner=row["owner"],
-            name=row["name"],
-            members=tuple(members),
-            notes=row["notes"],
-            created_at=codec.from_micros(row["created_at"]),
-            updated_at=codec.from_micros(row["updated_at"]),
-        )
+        return list_from_row(row, members)
 
     def _put_members(
         self,

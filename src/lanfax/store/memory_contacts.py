@@ -19,7 +19,7 @@ from lanfax.model.contacts import (
     scope_of,
 )
 from lanfax.model.errors import Conflict, InvalidInput, NotFound
-from lanfax.store import codec
+from lanfax.store.contacts import contact_from_row, list_from_row
 
 if TYPE_CHECKING:
     from lanfax.store.memory import MemoryStore, Row, _Tx
@@ -28,18 +28,6 @@ __all__ = ["MemoryContacts"]
 
 #: The largest page of contacts or lists one listing returns (as store/contacts.py).
 MAX_PAGE = 1000
-
-
-def _contact(row: Mapping[str, Any]) -> Contact:
-    return Contact(
-        contact_id=int(row["contact_id"]),
-        scope=scope_of(row["owner"]),
-        owner=row["owner"],
-        name=row["name"],
-        **{f: row[f] for f in CONTACT_FIELDS},
-        created_at=codec.from_micros(row["created_at"]),
-        updated_at=codec.from_micros(row["updated_at"]),
-    )
 
 
 def _page(rows: list[Row], key: str, limit: int, offset: int) -> list[Row]:
@@ -125,17 +113,17 @@ class MemoryContacts:
                 }
                 tx.put(self._contacts, contact_id, row)
                 out_ids.append(contact_id)
-            return [_contact(self._contacts[i]) for i in out_ids], updated
+            return [contact_from_row(self._contacts[i]) for i in out_ids], updated
 
     def get_contact(self, contact_id: int) -> Contact | None:
         with self._store.read():
             row = self._contacts.get(contact_id)
-        return None if row is None else _contact(row)
+        return None if row is None else contact_from_row(row)
 
     def get_contacts(self, contact_ids: Iterable[int]) -> dict[int, Contact]:
         ids = sorted(set(contact_ids))
         with self._store.read():
-            return {i: _contact(self._contacts[i]) for i in ids if i in self._contacts}
+            return {i: contact_from_row(self._contacts[i]) for i in ids if i in self._contacts}
 
     def update_contact(self, contact_id: int, changes: Mapping[str, str]) -> Contact:
         values: dict[str, Any] = {f: str(v) for f, v in changes.items() if f in CONTACT_FIELDS}
@@ -151,7 +139,7 @@ class MemoryContacts:
             values["updated_at"] = self._store.now_micros()
             new = {**row, **values}
             tx.put(self._contacts, contact_id, new)
-        return _contact(new)
+        return contact_from_row(new)
 
     def delete_contact(self, contact_id: int) -> bool:
         """Remove a contact (and its place in every list); False if there was none."""
@@ -185,7 +173,7 @@ class MemoryContacts:
 
         with self._store.read():
             rows = [r for r in self._contacts.values() if r["owner"] in wanted and match(r)]
-        return [_contact(r) for r in _page(rows, "contact_id", limit, offset)]
+        return [contact_from_row(r) for r in _page(rows, "contact_id", limit, offset)]
 
     def find_names(
         self, owners: Sequence[str], keys: Iterable[str]
@@ -208,7 +196,7 @@ class MemoryContacts:
             ]
         rank = {o: i for i, o in enumerate(owners)}
         entries: list[tuple[int, int, Contact | ContactList]] = [
-            (rank[r["owner"]], 0, _contact(r)) for r in crows
+            (rank[r["owner"]], 0, contact_from_row(r)) for r in crows
         ]
         entries += [(rank[lst.owner], 1, lst) for lst in lists]
         for _owner, _kind, item in sorted(entries, key=lambda e: (e[0], e[1])):
@@ -231,16 +219,7 @@ class MemoryContacts:
                 )
             else:
                 members.append(ListMember(0, m["name"], m["fax_number"]))
-        return ContactList(
-            list_id=int(row["list_id"]),
-            scope=scope_of(row["owner"]),
-            owner=row["owner"],
-            name=row["name"],
-            members=tuple(members),
-            notes=row["notes"],
-            created_at=codec.from_micros(row["created_at"]),
-            updated_at=codec.from_micros(row["updated_at"]),
-        )
+        return list_from_row(row, members)
 
     def _put_members(
         self,

@@ -31,6 +31,7 @@ from lanfax.model.jobs import Job
 from lanfax.model.receipts import MAX_PAGE as RECEIPT_PAGE
 from lanfax.model.receipts import Receipt
 from lanfax.store import codec
+from lanfax.store.audit import entry_from_row
 
 if TYPE_CHECKING:
     from lanfax.store.memory import MemoryStore, Row
@@ -372,19 +373,7 @@ class MemoryAudit:
 
         with self._store.read():
             rows = _newest(self._rows, match, max(1, min(q.limit, AUDIT_PAGE)))
-        return [
-            AuditEntry(
-                at=codec.from_micros(r["at"]),
-                user_name=r["user_name"],
-                address=r["address"],
-                action=r["action"],
-                target=r["target"],
-                outcome=r["outcome"],
-                detail=codec.load_json(r["detail"]),
-                audit_id=int(r["audit_id"]),
-            )
-            for r in rows
-        ]
+        return [entry_from_row(r) for r in rows]
 
     def prune(self, before: datetime) -> int:
         cutoff = codec.to_micros(before, "before")
