@@ -19,15 +19,12 @@ from lanfax.model.contacts import (
     scope_of,
 )
 from lanfax.model.errors import Conflict, InvalidInput, NotFound
-from lanfax.store.contacts import contact_from_row, list_from_row
+from lanfax.store.contacts import MAX_PAGE, contact_from_row, list_from_row
 
 if TYPE_CHECKING:
     from lanfax.store.memory import MemoryStore, Row, _Tx
 
 __all__ = ["MemoryContacts"]
-
-#: The largest page of contacts or lists one listing returns (as store/contacts.py).
-MAX_PAGE = 1000
 
 
 def _page(rows: list[Row], key: str, limit: int, offset: int) -> list[Row]:
