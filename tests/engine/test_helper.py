@@ -7,6 +7,7 @@ same: same pages, same line time to the sample, same packets, same events.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,9 @@ def _run(kind: str, doc: Path, rx: Path, ecm: bool) -> tuple[object, ...]:
     )
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("LANFAX_ENGINE_ABI")), reason="the ABI binding was asked for"
+)
 def test_the_helper_is_built_here() -> None:
     """The bootstrap installs the compiler and headers: the engine runs compiled."""
     assert load().compiled

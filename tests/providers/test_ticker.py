@@ -4,6 +4,7 @@ call (the engine's compiled helper), and the same call as the exchange stepped i
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,9 @@ def _summary(seen: list[Progress], ex: Exchange) -> tuple[object, ...]:
     )
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("LANFAX_ENGINE_ABI")), reason="the ABI binding was asked for"
+)
 def test_the_compiled_helper_batches_here() -> None:
     assert batch.available()
 
@@ -108,8 +112,9 @@ def test_realtime_exchanges_share_one_ticker_and_match_the_python_steps(
         )
 
     got, most_batched, _late = asyncio.run(scenario())
-    # The four spandsp pairs and the cancelled one ran in C (the voice end cannot).
-    assert most_batched == 5
+    # The four spandsp pairs and the cancelled one ran in C (the voice end cannot); with
+    # the ABI binding every exchange steps in Python, in the same ticker.
+    assert most_batched == (5 if batch.available() else 0)
     assert got == reference
     for summary in got:
         assert summary[1] is CutReason.WATCHDOG
@@ -132,7 +137,7 @@ def test_a_cut_requested_during_batched_ticks_lands_at_the_next_tick(
         runner = RealtimeRunner(ex, lambda _p: None, loop)
         runner.start()
         await asyncio.sleep(1.0)
-        assert shared_ticker(loop).batched == 1
+        assert shared_ticker(loop).batched == (1 if batch.available() else 0)
         ex.request_cut(CutReason.CALLER_ABORT)
         at = ex.line_seconds
         await runner.done
