@@ -150,3 +150,31 @@ def test_a_cut_requested_during_batched_ticks_lands_at_the_next_tick(
     assert ex.cut_sides == {Side.CALLER, Side.CALLEE}
     # The cut came within a few ticks of the request (catch-up ticks on a loaded machine).
     assert at <= ex.line_seconds <= at + 1.0
+
+
+def test_which_lines_the_c_batch_carries(tmp_path: Path, docs: dict[str, Path]) -> None:
+    """slin and plain G.711 lines go in the batch (G.711 coded there); a noisy line, a voice
+    answer or a cut asked for keeps the exchange in Python."""
+    import numpy as np
+
+    from lanfax.providers.virtual.calls import LineModel
+
+    rng = np.random.default_rng(0)
+    a, b = _pair("audio", docs["g4"], tmp_path / "rx.tif")
+    try:
+        plain = Exchange(a, b, packets=False, max_seconds=60)
+        ulaw = Exchange(a, b, packets=False, max_seconds=60, line=LineModel("ulaw", None, rng))
+        noisy = Exchange(a, b, packets=False, max_seconds=60, line=LineModel("alaw", 30.0, rng))
+        voice = Exchange(a, VoiceEnd(), packets=False, max_seconds=60)
+        expected = 60 * 8000 if batch.available() else None
+        assert plain.batch_limit() == expected and plain.batch_law is None
+        assert ulaw.batch_limit() == expected and ulaw.batch_law == "ulaw"
+        assert noisy.batch_limit() is None
+        assert voice.batch_limit() is None
+        plain.request_cut(CutReason.CALLER_ABORT)
+        assert plain.batch_limit() is None
+        idle = Exchange(a, b, packets=False, max_seconds=60, max_idle_seconds=10)
+        assert idle.batch_limit() == (10 * 8000 if batch.available() else None)
+    finally:
+        a.close()
+        b.close()

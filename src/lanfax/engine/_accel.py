@@ -90,6 +90,7 @@ typedef struct {
     long long limit;
     long long packets_ab;
     long long packets_ba;
+    int16_t *line;
 } lf_pair_t;
 
 /* Event kinds: the same numbers as session.py's _B, _D, _E, _DCS. */
@@ -270,8 +271,8 @@ static int lf_run_t38(t38_terminal_state_t *a, t38_terminal_state_t *b, lf_sess_
     return n;
 }
 
-/* One tick of every pair (kind 0: audio on an identity line, 1: T.38). The indices of the
-   pairs that need Python (events, an error, or their line-time limit reached) go to
+/* One tick of every pair (kind 0: audio, through ``line`` when not NULL; 1: T.38). The
+   indices of the pairs that need Python (events, an error, or their line-time limit reached) go to
    ``flagged``; returns how many. */
 static int lf_tick_pairs(lf_pair_t *pairs, int n, int step, int16_t *ba, int16_t *bb,
                          int *flagged)
@@ -284,6 +285,15 @@ static int lf_tick_pairs(lf_pair_t *pairs, int n, int step, int16_t *ba, int16_t
             fax_state_t *a = (fax_state_t *) p->a, *b = (fax_state_t *) p->b;
             lf_tx_full(a, ba, step);
             lf_tx_full(b, bb, step);
+            if (p->line != NULL) {
+                /* What the line does to a sample (G.711 coding and decoding): a table of
+                   65536 entries indexed by the sample's 16 bits. */
+                const int16_t *t = p->line;
+                for (int j = 0; j < step; j++) {
+                    ba[j] = t[(uint16_t) ba[j]];
+                    bb[j] = t[(uint16_t) bb[j]];
+                }
+            }
             fax_rx(b, ba, step);
             fax_rx(a, bb, step);
         } else {

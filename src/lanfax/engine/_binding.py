@@ -166,6 +166,7 @@ typedef struct {
     long long limit;
     long long packets_ab;
     long long packets_ba;
+    int16_t *line;
 } lf_pair_t;
 """
 

@@ -26,6 +26,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from lanfax.engine import g711
 from lanfax.engine._binding import load
 from lanfax.engine.session import AudioFaxSession, FaxSession, T38FaxSession
 from lanfax.model.errors import EngineError
@@ -124,6 +127,7 @@ class PairBatch:
         self._keep: list[tuple[FaxSession, FaxSession]] = []
         self._n = 0
         self._worker: _Worker | None = None
+        self._tables: dict[str, Any] = {}
 
     def close(self) -> None:
         """Stop the worker thread (a later tick starts a new one if needed)."""
@@ -135,17 +139,23 @@ class PairBatch:
     def __len__(self) -> int:
         return self._n
 
-    def set_pairs(self, pairs: Sequence[tuple[FaxSession, FaxSession, int, int]]) -> None:
-        """Replace the pairs: ``(a, b, samples, limit)`` each; a pair is flagged once its
-        line time (``samples``, advanced by every tick) reaches ``limit``."""
+    def set_pairs(
+        self, pairs: Sequence[tuple[FaxSession, FaxSession, int, int, str | None]]
+    ) -> None:
+        """Replace the pairs: ``(a, b, samples, limit, law)`` each; a pair is flagged once
+        its line time (``samples``, advanced by every tick) reaches ``limit``. ``law``
+        ("ulaw", "alaw") codes and decodes an audio pair's samples both ways as
+        :func:`lanfax.engine.g711.roundtrip` does; None leaves them as they are."""
         ffi = self._ffi
         n = len(pairs)
         arr = ffi.new("lf_pair_t[]", max(n, 1))
         keep = []
-        for i, (a, b, samples, limit) in enumerate(pairs):
+        for i, (a, b, samples, limit, law) in enumerate(pairs):
             kind = pair_kind(a, b)
             if kind is None:
                 raise EngineError("these two sessions cannot be ticked in a batch")
+            if law is not None and kind != 0:
+                raise EngineError("a G.711 line is for audio pairs only")
             p = arr[i]
             p.a = a._state
             p.b = b._state
@@ -154,6 +164,7 @@ class PairBatch:
             p.kind = kind
             p.samples = samples
             p.limit = limit
+            p.line = ffi.NULL if law is None else self._line_table(law)
             keep.append((a, b))
         self._pairs = arr
         self._flagged = ffi.new("int[]", max(n, 1))
@@ -184,6 +195,17 @@ class PairBatch:
         if k2:
             out += [half + i for i in flagged[half : half + k2]]
         return out
+
+    def _line_table(self, law: str) -> Any:
+        table = self._tables.get(law)
+        if table is None:
+            encoder, decoder = g711.tables(law)
+            # roundtrip[u] = decode(encode(sample whose 16 bits read as uint16 are u))
+            roundtrip = np.ascontiguousarray(decoder[encoder], dtype=np.int16)
+            table = self._ffi.new("int16_t[]", 65536)
+            self._ffi.memmove(table, roundtrip.tobytes(), 65536 * 2)
+            self._tables[law] = table
+        return table
 
     def samples(self, i: int) -> int:
         return int(self._pairs[i].samples)

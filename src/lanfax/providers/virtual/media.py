@@ -94,9 +94,15 @@ class PacketEnd(_End, Protocol):
 
 
 class Codec(Protocol):
-    """What the line does to audio in one direction (G.711 round trip, noise)."""
+    """What the line does to audio in one direction (G.711 round trip, noise).
+
+    ``g711_law`` names the G.711 law when that round trip is all the line does ("ulaw",
+    "alaw"): the C batch then applies it; None means the line needs Python every tick."""
 
     def __call__(self, samples: NDArray[np.int16]) -> NDArray[np.int16]: ...
+
+    @property
+    def g711_law(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +203,9 @@ class Exchange:
         """The line time (samples) up to which plain ticks may run in a C batch, or None
         when the next tick needs Python (a cut asked for or due, an end done or not a
         compiled spandsp session, a line model, a hang-up grace running)."""
-        if self._line is not None or self._hangup_at is not None or self.cut_reason is not None:
+        if self._hangup_at is not None or self.cut_reason is not None:
+            return None
+        if self._line is not None and self.batch_law is None:
             return None
         if self._requested is not None:
             return None
@@ -208,6 +216,12 @@ class Exchange:
         if self._max_idle is not None:
             limit = min(limit, self._last_progress + self._max_idle)
         return limit if self.samples < limit else None
+
+    @property
+    def batch_law(self) -> str | None:
+        """The G.711 law the C batch applies to this exchange's audio (None: none)."""
+        # getattr: a line model of a test may be a plain function.
+        return None if self._line is None else getattr(self._line, "g711_law", None)
 
     def batched_step_done(self, samples: int) -> list[Progress]:
         """A C batch moved this exchange's tick (its line time is now ``samples``): the
@@ -495,7 +509,7 @@ class SharedTicker:
             runner._slot = len(batched)
             runner._in_batch = True
             batched.append(runner)
-            pairs.append((a, z, ex.samples, limit))
+            pairs.append((a, z, ex.samples, limit, ex.batch_law))
         b.set_pairs(pairs)
         self._batched = batched
         for i, runner in enumerate(batched):
