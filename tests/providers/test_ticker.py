@@ -178,3 +178,36 @@ def test_which_lines_the_c_batch_carries(tmp_path: Path, docs: dict[str, Path]) 
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.skipif(not batch.available(), reason="no compiled helper")
+def test_an_engine_failure_in_the_batch_ends_its_calls_instead_of_stalling(
+    tmp_path: Path, docs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FAKE failure of the batch's C call (the real one cannot be made to fail on
+    demand): each batched call's runner gets the error; the ticker does not stop."""
+    from lanfax.model.errors import EngineError
+
+    def broken(self: batch.PairBatch) -> list[int]:
+        raise EngineError("injected batch failure")
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = _pair("audio", docs["g4"], tmp_path / "rx.tif")
+        runner = RealtimeRunner(_exchange(a, b, False, seconds=60), lambda _p: None, loop)
+        voice = RealtimeRunner(
+            _exchange(AudioFaxSession(True, tx_file=docs["g4"]), VoiceEnd(), False, 1.0),
+            lambda _p: None,
+            loop,
+        )
+        runner.start()
+        voice.start()
+        await asyncio.sleep(0.3)  # batched by now
+        monkeypatch.setattr(batch.PairBatch, "tick", broken)
+        with pytest.raises(EngineError, match="injected batch failure"):
+            await asyncio.wait_for(runner.done, 5)
+        await asyncio.wait_for(voice.done, 5)  # the Python-stepped call went on to its end
+        a.close()
+        b.close()
+
+    asyncio.run(scenario())

@@ -450,11 +450,28 @@ class SharedTicker:
                 runner._want_batch = False
                 self._dirty = True
         if self._dirty:
-            self._rebuild()
+            try:
+                self._rebuild()
+            except Exception as exc:  # pragma: no cover - batch_limit vouched for each pair
+                self._batched = []
+                self._dirty = False
+                for runner in list(self._members):
+                    if runner._want_batch:
+                        runner._in_batch = runner._want_batch = False
+                        runner._exchange._live = None
+                        self._fail(runner, exc)
+                if self._batch is not None:
+                    self._batch.set_pairs([])
         b = self._batch
         if b is not None and self._batched:
             batched = self._batched
-            for i in b.tick():
+            try:
+                flagged = b.tick()
+            except Exception as exc:  # the engine failed: every call in the batch ends
+                for runner in list(batched):
+                    self._fail(runner, exc)
+                flagged = []
+            for i in flagged:
                 runner = batched[i]
                 try:
                     progress = runner._exchange.batched_step_done(b.samples(i))
