@@ -27,12 +27,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from lanfax.engine import AudioFaxSession, SessionOptions, T38FaxSession, _accel, run_loopback
+from lanfax.engine import (
+    AudioFaxSession,
+    SessionOptions,
+    T38FaxSession,
+    _accel,
+    _binding,
+    run_loopback,
+)
+from lanfax.engine import session as session_module
 from lanfax.engine.loopback import advance
+from lanfax.engine.session import FaxSession
 from lanfax.providers.virtual.media import Exchange, RealtimeRunner, shared_ticker
 
 HERE = Path(__file__).resolve().parent
@@ -79,11 +89,24 @@ def compile_peer(out: Path) -> Path | None:
     return exe
 
 
-def run_python(kind: str, ecm: bool, doc: Path, rx: Path) -> tuple[float, int, float]:
+def run_python(
+    kind: str, ecm: bool, doc: Path, rx: Path, abi: bool = False
+) -> tuple[float, int, float]:
+    """One Python run; ``abi``: through the ABI binding with Python callbacks (the
+    fallback when the compiled helper cannot be built), for comparison in the same run."""
     cls = AudioFaxSession if kind == "audio" else T38FaxSession
+    if abi:
+        with mock.patch.object(session_module, "load", _binding.load_abi):
+            a = cls(True, SessionOptions(local_ident="A", ecm=ecm), tx_file=doc)
+            b = cls(False, SessionOptions(local_ident="B", ecm=ecm), rx_file=rx)
+        return _timed(kind, a, b)
     # Same idents as the C program ("A"/"B"), so both exchange the same frames.
     a = cls(True, SessionOptions(local_ident="A", ecm=ecm), tx_file=doc)
     b = cls(False, SessionOptions(local_ident="B", ecm=ecm), rx_file=rx)
+    return _timed(kind, a, b)
+
+
+def _timed(kind: str, a: FaxSession, b: FaxSession) -> tuple[float, int, float]:
     # CPU time on both sides (the C program reads CLOCK_PROCESS_CPUTIME_ID): a loaded
     # machine stretches wall time but hardly the CPU a run needs.
     t0 = time.process_time()
@@ -116,25 +139,32 @@ def fast_mode(work: Path, reps: int) -> None:
     doc = work / "doc3.tif"
     make_document(doc)
     exe = compile_peer(work)
+    compiled = _binding.load().compiled
     print(f"\n## Fast mode: 3-page fine document, step {STEP}, median of {reps} runs")
     print(f"engine: {_accel.status()[1]}; times are CPU seconds of the process\n")
-    print("| path | line s | Python s | C s | Python pages/s | C pages/s | Python/C |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| path | line s | Python s | C s | Python pages/s | C pages/s | Python/C |"
+        " ABI fallback s | ABI/C |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for kind, ecm in (("audio", True), ("audio", False), ("t38", True), ("t38", False)):
         # Interleave Python and C runs so that load from other processes hits both alike.
-        py, cw = [], []
+        py, cw, abi = [], [], []
         pages, line = 0, 0.0
         for _ in range(reps):
             wall, pages, line = run_python(kind, ecm, doc, work / "rx_py.tif")
             py.append(wall)
+            if compiled:
+                abi.append(run_python(kind, ecm, doc, work / "rx_abi.tif", abi=True)[0])
             if exe is not None:
                 cw += run_c(exe, kind, ecm, doc, work / "rx_c.tif", 1)
         p = statistics.median(py)
         c = statistics.median(cw) if cw else float("nan")
+        f = statistics.median(abi) if abi else float("nan")
         label = f"{kind} ECM {'on' if ecm else 'off'}"
         print(
             f"| {label} | {line:.1f} | {p:.4f} | {c:.4f} | {pages / p:.1f} | "
-            f"{pages / c:.1f} | {p / c:.2f} |"
+            f"{pages / c:.1f} | {p / c:.2f} | {f:.4f} | {f / c:.2f} |"
         )
 
 
