@@ -4,12 +4,12 @@
    off, T.38 paced), as pages per second of wall time, Python beside the C program
    ``bench/engine_c/loop.c`` (compiled here with ``cc -O2 ... -lspandsp -ltiff``) on the same
    pages with the same step, measured in the same run. Median of ``--reps`` runs.
-2. Real time: N virtual call pairs (half audio, half T.38 by default) through the virtual
-   provider's media path: an ``Exchange`` per call in a ``RealtimeRunner``, all in the event
-   loop's shared ticker (one timer; with the compiled helper one C call per tick for every
-   pair). A pair-tick is late when it ran after the next tick was already due (caught up).
-   Reports late pair-ticks, the worst lateness, the CPU used (in cores: 1.0 = one core busy)
-   per N, and the largest N with <= 1 % late.
+2. Real time: N virtual call pairs (audio, the virtual lines' default mode; ``--t38-share``
+   mixes T.38 in) through the virtual provider's media path: an ``Exchange`` per call in a
+   ``RealtimeRunner``, all in the event loop's shared ticker (one timer; with the compiled
+   helper one C call per tick for every pair). A pair-tick is late when it ran after the
+   next tick was already due (caught up). Reports late pair-ticks, the worst lateness, the
+   CPU used (in cores: 1.0 = one core busy) per N, and the largest N with <= 1 % late.
 
 Nothing here asserts a timing; it prints tables. Run: ``.venv/bin/python bench/engine.py``
 (``--help`` for sizes; the defaults take about 2-3 minutes on 2 cores).
@@ -259,7 +259,7 @@ def main() -> None:
         help="comma-separated pair counts for the real-time test",
     )
     ap.add_argument(
-        "--t38-share", type=float, default=0.5, help="share of T.38 pairs in the real-time test"
+        "--t38-share", type=float, default=0.0, help="share of T.38 pairs in the real-time test"
     )
     ap.add_argument("--seconds", type=float, default=10.0, help="real-time run length per N")
     ap.add_argument("--skip-fast", action="store_true")
