@@ -8,6 +8,8 @@ same: same pages, same line time to the sample, same packets, same events.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,41 @@ def test_t38_packets_through_the_public_api_carry_consecutive_seqs(
     finally:
         a.close()
         b.close()
+
+
+def test_without_a_compiler_the_engine_falls_back_to_the_abi_binding(
+    docs: dict[str, Doc], tmp_path: Path
+) -> None:
+    """A machine where the helper cannot be built (here: an empty cache and a "compiler"
+    that fails) still sends faxes, through the ABI binding, and says why."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from lanfax.engine import AudioFaxSession, _accel, run_loopback\n"
+        "from lanfax.engine._binding import load\n"
+        "a = AudioFaxSession(True, tx_file=Path(sys.argv[1]))\n"
+        "b = AudioFaxSession(False, rx_file=Path(sys.argv[2]))\n"
+        "r = run_loopback(a, b)\n"
+        "print(load().compiled, r.receiver.ok, r.receiver.pages_rx)\n"
+        "print(_accel.status()[1])\n"
+    )
+    env = {
+        **os.environ,
+        "LANFAX_ENGINE_CACHE": str(tmp_path / "cache"),
+        "CC": "false",
+        "LDSHARED": "false",
+    }
+    env.pop("LANFAX_ENGINE_ABI", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(docs["light_g4"].path), str(tmp_path / "rx.tif")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, second = proc.stdout.splitlines()[:2]
+    assert first == f"False True {len(docs['light_g4'].pages)}"
+    assert second.startswith("ABI fallback with Python callbacks (")
+    assert "slower ABI binding" in proc.stderr  # the warning logged once
