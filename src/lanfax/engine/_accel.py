@@ -430,7 +430,8 @@ def load() -> tuple[Any, Any] | None:
                 result = (module.ffi, module.lib)
                 _state["path"] = str(path)
             except Exception as exc:  # no compiler, no headers, read-only cache, ...
-                _state["why"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0:1]}"
+                first = (str(exc).strip().splitlines() or [""])[0]
+                _state["why"] = f"{type(exc).__name__}: {first}"
                 _log.warning(
                     "the compiled spandsp helper is unavailable (%s); the engine uses the "
                     "slower ABI binding (python -m lanfax.engine._accel says why)",
@@ -449,7 +450,8 @@ def status() -> tuple[bool, str]:
 
 def main() -> int:
     """Build the helper (verbosely on failure) and say where it is; 1 if it cannot be built."""
-    if shutil.which(os.environ.get("CC", "cc")) is None:
+    compiler = (os.environ.get("CC") or "cc").split()
+    if not compiler or shutil.which(compiler[0]) is None:
         print("lanfax: no C compiler: the engine will use the ABI binding", file=sys.stderr)
         return 1
     try:
