@@ -133,6 +133,8 @@ def test_batches_refuse_what_they_cannot_run(docs: dict[str, Doc], tmp_path: Pat
     audio = AudioFaxSession(True, tx_file=doc)
     t38 = T38FaxSession(False, rx_file=tmp_path / "r.tif")
     try:
+        assert audio.compiled and batch.frame_batchable(audio)
+        assert not batch.frame_batchable(t38)
         assert batch.pair_kind(audio, t38) is None
         with pytest.raises(EngineError, match="cannot be ticked"):
             batch.PairBatch().set_pairs([(audio, t38, 0, 1, None)])
@@ -141,6 +143,7 @@ def test_batches_refuse_what_they_cannot_run(docs: dict[str, Doc], tmp_path: Pat
     finally:
         audio.close()
         t38.close()
+    assert not batch.frame_batchable(audio)  # closed
 
 
 @pytest.mark.parametrize("law", ["ulaw", "alaw"])

@@ -33,12 +33,23 @@ from lanfax.engine._binding import load
 from lanfax.engine.session import AudioFaxSession, FaxSession, T38FaxSession
 from lanfax.model.errors import EngineError
 
-__all__ = ["FrameBatch", "PairBatch", "available", "pair_kind"]
+__all__ = ["FrameBatch", "PairBatch", "available", "collect", "frame_batchable", "pair_kind"]
 
 
 def available() -> bool:
     """True when the compiled helper is in use (batches can run)."""
     return bool(load().compiled)
+
+
+def frame_batchable(session: object) -> bool:
+    """True when ``session`` can go in a :class:`FrameBatch` now: an audio session on the
+    compiled helper, open and not finished (it still needs ``frame_buffers(step)``)."""
+    return (
+        isinstance(session, AudioFaxSession)
+        and session.compiled
+        and not session.closed
+        and not session.done
+    )
 
 
 def pair_kind(a: object, b: object) -> int | None:

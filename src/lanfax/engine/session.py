@@ -313,6 +313,12 @@ class FaxSession:
         return not self._finalizer.alive
 
     @property
+    def compiled(self) -> bool:
+        """True when the session runs on the engine's compiled helper (so it can go in a
+        batch of :mod:`lanfax.engine.batch`); False on the ABI fallback."""
+        return bool(self._compiled)
+
+    @property
     def _samples(self) -> int:
         """Line time in samples, kept in the C record (the helper's loops advance it)."""
         return int(self._cs.samples)
