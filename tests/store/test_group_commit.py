@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event as sa_event
 
 from lanfax.model.codes import EventId, JobType, QueueStatus
-from lanfax.model.errors import InvalidInput
+from lanfax.model.errors import InvalidInput, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import JobQuery, open_store
@@ -80,6 +80,8 @@ def test_waiting_submissions_share_one_commit_and_a_bad_one_fails_alone(
     ids = sorted(v[0].job_id for v in good.values() if isinstance(v, list))
     assert len(set(ids)) == 7
     assert len(commits) == 2  # the leader's own, then the seven waiting together
+    # The store's own counts say the same: 2 commits held the 8 calls.
+    assert (store.group_commits, store.group_submissions) == (2, 8)
     stored = store.list_jobs(JobQuery(limit=100))
     assert sorted(j.job_id for j in stored) == ids
     assert "g3" not in {j.broadcast_id for j in stored}
@@ -130,3 +132,53 @@ def test_a_single_submission_is_still_one_transaction(store: SqlStore, size: int
         )
     assert store.list_jobs(JobQuery(limit=10)) == []
     assert len(store.add_jobs([make_job(i) for i in range(size)])) == size
+
+
+def test_a_submission_the_database_refuses_fails_alone_with_a_store_error(
+    tmp_path: Path,
+) -> None:
+    """A database-level refusal (a trigger here; in life a full disk or a constraint) of one
+    submission in a group: it alone gets the store's error, the rest commit together, and
+    nothing of the refused one is stored (its savepoint is rolled back)."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    with open_store(url) as store:
+        assert isinstance(store, SqlStore)
+        with store._write("trigger") as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON events"
+                " WHEN NEW.job_id IN (SELECT job_id FROM jobs WHERE recipient_number = 'bad')"
+                " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+        results: dict[int, list[Job] | BaseException] = {}
+
+        def submit(k: int) -> None:
+            number = "bad" if k == 2 else f"+4930{k:04d}"
+            try:
+                results[k] = store.add_jobs(
+                    [make_job(k, recipient_number=number, broadcast_id=f"r{k}")],
+                    [NewEvent(EventId.JOB_QUEUED, job_id=0)],
+                )
+            except BaseException as exc:
+                results[k] = exc
+
+        store._write_lock.acquire()
+        threads = [threading.Thread(target=submit, args=(k,)) for k in range(6)]
+        try:
+            threads[0].start()
+            _wait_for(lambda: store._group_busy)
+            for t in threads[1:]:
+                t.start()
+            _wait_for(lambda: len(store._group_waiting) == 5)
+        finally:
+            store._write_lock.release()
+        for t in threads:
+            t.join(60)
+        assert isinstance(results[2], StoreError)
+        assert "refused by the test" in str(results[2])
+        good = sorted(v[0].job_id for k, v in results.items() if isinstance(v, list))
+        assert len(good) == 5
+        assert (store.group_commits, store.group_submissions) == (2, 6)
+        stored = store.list_jobs(JobQuery(limit=100))
+        assert sorted(j.job_id for j in stored) == good
+        assert "bad" not in {j.recipient_number for j in stored}
+        assert sorted(e.job_id for e in store.events_after(0)) == good
