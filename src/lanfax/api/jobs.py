@@ -161,8 +161,11 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
             # The client's file name is only ever a label: never part of a path. The service
             # stages the files (and removes the stage again when one cannot be staged).
             labels = [_part_label(i, u.filename) for i, u in enumerate(uploads)]
+            # Not fsynced here: the service fsyncs the one file that becomes the document (#19).
             stage, staged = await stage_uploads(
-                service.ctx, [(label, u.read) for label, u in zip(labels, uploads, strict=True)]
+                service.ctx,
+                [(label, u.read) for label, u in zip(labels, uploads, strict=True)],
+                durable=False,
             )
         finally:
             await form.close()

@@ -22,7 +22,7 @@ from lanfax.model.clock import Clock
 from lanfax.model.config import ServerConfig
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
-from lanfax.service.bus import EventBus
+from lanfax.service.bus import EventBus, Prefetched
 from lanfax.service.spool import Spool
 from lanfax.store.api import AuditEntry, JobChange, Store
 
@@ -111,9 +111,20 @@ class ServiceContext:
     ) -> list[Job]:
         """Commit new jobs with their events and audit entries (one transaction), then
         publish and wake."""
-        added = await self.run(self.store.add_jobs, jobs, events, audit)
+        read = self.bus.reader()
+
+        def commit_then_read() -> tuple[list[Job], Prefetched | None]:
+            # The bus's read in the commit's trip to the pool (#19); the jobs are committed
+            # whatever the read does: a failed read is the bus's own read again, in pump.
+            added = self.store.add_jobs(jobs, events, audit)
+            try:
+                return added, read()
+            except Exception:
+                return added, None
+
+        added, seen = await self.run(commit_then_read)
         self._remember(added)
-        await self.bus.pump()
+        await self.bus.pump(seen)
         self.wake()
         return added
 

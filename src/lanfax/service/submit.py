@@ -451,6 +451,9 @@ class Submitter:
                 hint="send the original document (PDF, image), or a TIFF that"
                 " tiffinfo -D reads without errors",
             )
+        # The staged file may not be durable yet (a submission's upload is not fsynced when
+        # staged, #19): it is, before the rename that makes it the job's document.
+        fsync_file(staged)
         self.ctx.spool.commit_file(staged, final)
         if after is not None:
             after()
@@ -486,7 +489,10 @@ class Submitter:
         def remove_stage() -> None:  # in the fast path's trip to the pool, when it is taken
             nonlocal removed
             if stage_dir is not None:
-                shutil.rmtree(stage_dir, True)
+                try:
+                    os.rmdir(stage_dir)  # emptied by the move: cheaper than rmtree (#19)
+                except OSError:
+                    shutil.rmtree(stage_dir, True)
             removed = True
 
         try:

@@ -9,10 +9,18 @@ errors), never part of a path. The stage and its files are what
 
 An upload is given as ``(label, read)``: ``read()`` returns its bytes, so that the HTTP API
 hands over its multipart parts without reading them all first.
+
+``durable=False`` (a submission, #19): the files are not fsynced here, because only the file
+that becomes a job's document has to be, and the submission fsyncs exactly that one before it
+is moved into ``spool/docs`` (a converted document is a new file, fsynced as it is written).
+A small first file (:data:`INLINE_MAX`) then goes to the page cache on the event loop's
+thread, without a trip to the thread pool: such a write takes microseconds, the trip more
+than the rest of a one-page submission's file work.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -20,6 +28,10 @@ from pathlib import Path
 from lanfax.model.errors import InvalidInput
 from lanfax.service.context import ServiceContext
 from lanfax.service.spool import write_durably
+
+#: The largest first upload written on the event loop's thread when ``durable=False``: a
+#: one-page fax is 10-100 KB; anything bigger takes a trip to the thread pool.
+INLINE_MAX = 256 * 1024
 
 #: One upload: how errors name it ("file part 2 (scan.pdf)"), and how to read its bytes.
 Upload = tuple[str, Callable[[], Awaitable[bytes]]]
@@ -36,23 +48,31 @@ async def discard(ctx: ServiceContext, stage: Path) -> None:
 
 
 async def stage_uploads(
-    ctx: ServiceContext, uploads: Sequence[Upload], *, into: Path | None = None
+    ctx: ServiceContext,
+    uploads: Sequence[Upload],
+    *,
+    into: Path | None = None,
+    durable: bool = True,
 ) -> tuple[Path, list[Path]]:
-    """Write ``uploads`` in order, each durably, into a new stage (or into ``into``); returns
-    the stage and the files. An empty upload is InvalidInput naming its label. On any error a
-    new stage is removed again (``into`` stays: it is the caller's to remove)."""
+    """Write ``uploads`` in order (each fsynced unless ``durable`` is False: see the module's
+    docstring) into a new stage (or into ``into``); returns the stage and the files. An empty
+    upload is InvalidInput naming its label. On any error a new stage is removed again
+    (``into`` stays: it is the caller's to remove)."""
     stage = into
     staged: list[Path] = []
+    write = write_durably if durable else _write
     try:
         for i, (label, read) in enumerate(uploads):
             data = await read()
             if not data:
                 raise InvalidInput(f"{label} is empty", hint="send the document's content")
-            if stage is None:  # the stage is made in the first file's trip to the pool (#19)
-                stage, path = await ctx.run(_stage_first, ctx.spool.new_stage, data)
+            if stage is None and not durable and len(data) <= INLINE_MAX:
+                stage, path = _stage_first(ctx.spool.new_stage, data, _write)  # no trip (#19)
+            elif stage is None:  # the stage is made in the first file's trip to the pool (#19)
+                stage, path = await ctx.run(_stage_first, ctx.spool.new_stage, data, write)
             else:
                 path = stage / f"{i:03d}"
-                await ctx.run(write_durably, path, data)
+                await ctx.run(write, path, data)
             staged.append(path)
         if stage is None:  # nothing to stage: still a stage, as the caller expects one
             stage = await new_stage(ctx)
@@ -63,13 +83,28 @@ async def stage_uploads(
     return stage, staged
 
 
-def _stage_first(make_stage: Callable[[], Path], data: bytes) -> tuple[Path, Path]:
-    """A new stage and its first file (``000``), written durably."""
+def _stage_first(
+    make_stage: Callable[[], Path],
+    data: bytes,
+    write: Callable[[Path, bytes], None] = write_durably,
+) -> tuple[Path, Path]:
+    """A new stage and its first file (``000``), written by ``write`` (durably by default)."""
     stage = make_stage()
     path = stage / "000"
     try:
-        write_durably(path, data)
+        write(path, data)
     except BaseException:
         shutil.rmtree(stage, True)
         raise
     return stage, path
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file, not fsynced (``durable=False``)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
