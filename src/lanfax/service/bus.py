@@ -74,7 +74,9 @@ class EventBus:
     def reader(self) -> Callable[[], Prefetched]:
         """A blocking read of the events after those published now, for a writer to call in
         its own trip to the thread pool right after its commit, and give to :meth:`pump`
-        (#19: a trip to the pool for the read alone cost more than the read)."""
+        (#19: a trip to the pool for the read alone cost more than the read). This one
+        method may be called from any thread: the cursor it starts at only has to be no
+        later than the one pump finds."""
         after, store = self._published, self._store
 
         def read() -> Prefetched:

@@ -26,6 +26,9 @@ from lanfax.service.bus import EventBus, Prefetched
 from lanfax.service.spool import Spool
 from lanfax.store.api import AuditEntry, JobChange, Store
 
+#: What :meth:`ServiceContext.commit_jobs` returns: the jobs as stored, and the bus's read.
+Committed = tuple[list[Job], Prefetched | None]
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -111,18 +114,26 @@ class ServiceContext:
     ) -> list[Job]:
         """Commit new jobs with their events and audit entries (one transaction), then
         publish and wake."""
-        read = self.bus.reader()
+        committed = await self.run(self.commit_jobs, jobs, events, audit)
+        return await self.jobs_committed(committed)
 
-        def commit_then_read() -> tuple[list[Job], Prefetched | None]:
-            # The bus's read in the commit's trip to the pool (#19); the jobs are committed
-            # whatever the read does: a failed read is the bus's own read again, in pump.
-            added = self.store.add_jobs(jobs, events, audit)
-            try:
-                return added, read()
-            except Exception:
-                return added, None
+    def commit_jobs(
+        self, jobs: Sequence[Job], events: Sequence[NewEvent], audit: Sequence[AuditEntry] = ()
+    ) -> Committed:
+        """The blocking half of :meth:`add_jobs`, for a worker thread (a caller already in
+        one, #19: a submission's document and its jobs in one trip): the commit, then the
+        bus's read of the new events. Give what it returns to :meth:`jobs_committed`."""
+        added = self.store.add_jobs(jobs, events, audit)
+        try:
+            # The jobs are committed whatever the read does: a failed read is the bus's own
+            # read again, in pump.
+            return added, self.bus.reader()()
+        except Exception:
+            return added, None
 
-        added, seen = await self.run(commit_then_read)
+    async def jobs_committed(self, committed: Committed) -> list[Job]:
+        """The other half of :meth:`add_jobs`, on the loop: remember, publish, wake."""
+        added, seen = committed
         self._remember(added)
         await self.bus.pump(seen)
         self.wake()

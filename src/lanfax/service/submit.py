@@ -42,7 +42,7 @@ from lanfax.model.jobs import CoverPageInfo, Job, JobParams
 from lanfax.model.wire import from_wire
 from lanfax.routing.schema import email_address
 from lanfax.service import covers, docs
-from lanfax.service.context import ServiceContext
+from lanfax.service.context import Committed, ServiceContext
 from lanfax.service.dialing import DialingRules, check
 from lanfax.service.spool import fsync_dir, fsync_file
 from lanfax.store.api import AuditEntry
@@ -374,19 +374,24 @@ class Submitter:
         *,
         before: Callable[[], None] | None = None,
         after: Callable[[], None] | None = None,
+        then: Callable[[ConversionResult], None] | None = None,
     ) -> ConversionResult:
         """One TIFF Class F for the broadcast at ``spool/docs/<broadcast>.tif`` (or ``out``),
         durable.
 
         ``before`` (a blocking check that may raise) runs first, always; ``after`` (blocking
         clean-up) runs only when the file was taken as it is, in the same trip to the thread
-        pool as that fast path (#19: each trip costs more than the work of a small fax).
+        pool as that fast path (#19: each trip costs more than the work of a small fax), and
+        so does ``then`` (blocking, given the document in place: a submission commits its
+        jobs there), after ``after``. If ``then`` raises, the document is removed again.
 
         A DocumentError names the input by ``labels`` (e.g. "file part 2 (scan.pdf)"), never
         by its staged path."""
         began = self.ctx.clock.monotonic()
         try:
-            result = await self._make_document(staged, broadcast_id, resolution, out, before, after)
+            result = await self._make_document(
+                staged, broadcast_id, resolution, out, before, after, then
+            )
             if self.on_conversion is not None:  # /metrics (#18)
                 self.on_conversion(self.ctx.clock.monotonic() - began)
         except DocumentError as exc:
@@ -409,13 +414,14 @@ class Submitter:
         out: Path | None,
         before: Callable[[], None] | None = None,
         after: Callable[[], None] | None = None,
+        then: Callable[[ConversionResult], None] | None = None,
     ) -> ConversionResult:
         ctx = self.ctx
         final = out or ctx.spool.doc_path(broadcast_id)
         if len(staged) == 1:
             # One trip to the thread pool for the whole fast path (tags, every page, commit):
             # each trip costs more than the checks on a small fax (#19).
-            ready = await ctx.run(self._take_ready, staged[0], final, before, after)
+            ready = await ctx.run(self._take_ready, staged[0], final, before, after, then)
             if ready is not None:
                 return ready
         elif before is not None:
@@ -432,9 +438,11 @@ class Submitter:
         final: Path,
         before: Callable[[], None] | None = None,
         after: Callable[[], None] | None = None,
+        then: Callable[[ConversionResult], None] | None = None,
     ) -> ConversionResult | None:
         """A TIFF Class F moved to ``final`` as it is (durably), or None: convert it.
-        ``before`` runs first in any case, ``after`` once the file is in place."""
+        ``before`` runs first in any case, ``after`` and then ``then`` once the file is in
+        place."""
         if before is not None:
             before()
         ready = _ready_or_none(staged)
@@ -457,7 +465,7 @@ class Submitter:
         self.ctx.spool.commit_file(staged, final)
         if after is not None:
             after()
-        return ConversionResult(
+        result = ConversionResult(
             final,
             ready.pages,
             ready.width,
@@ -466,6 +474,9 @@ class Submitter:
             ready.compression,
             ready.size,
         )
+        if then is not None:
+            then(result)
+        return result
 
     async def submit(
         self,
@@ -495,6 +506,25 @@ class Submitter:
                     shutil.rmtree(stage_dir, True)
             removed = True
 
+        committed: list[Committed] = []
+
+        def commit_now(body: ConversionResult) -> None:
+            # Without cover pages, the jobs are committed in the fast path's trip to the pool,
+            # right after their document is in place (#19: one trip for the whole submission;
+            # if this raises, make_document removes the document again).
+            self._check_recipient_pages(submission, body.pages)
+            each = len(submission.recipients)
+            jobs, events = self._jobs_for(
+                submission,
+                broadcast_id,
+                user_name,
+                ctx.clock.now(),
+                body,
+                [body] * each,
+                [{} for _ in range(each)],
+            )
+            committed.append(ctx.commit_jobs(jobs, events, audit))
+
         try:
             body = await self.make_document(
                 staged,
@@ -503,10 +533,13 @@ class Submitter:
                 labels,
                 before=functools.partial(self._check_room_now, staged),
                 after=None if removed else remove_stage,
+                then=commit_now if submission.cover_page is None else None,
             )
         finally:
             if not removed and stage_dir is not None:
                 await ctx.run(shutil.rmtree, stage_dir, True)
+        if committed:
+            return broadcast_id, await ctx.jobs_committed(committed[0])
         now = ctx.clock.now()
         try:
             self._check_recipient_pages(submission, body.pages)
@@ -526,6 +559,31 @@ class Submitter:
                 body.path.unlink(missing_ok=True)
                 raise
             extra_per_job = [{"body_path": ctx.spool.relative(body.path)} for _ in docs_per_job]
+        jobs, events = self._jobs_for(
+            submission, broadcast_id, user_name, now, body, docs_per_job, extra_per_job
+        )
+        try:
+            added = await ctx.add_jobs(jobs, events, audit)
+        except BaseException:
+            # Not committed: the documents belong to no job.
+            for d in {*docs_per_job, body}:
+                d.path.unlink(missing_ok=True)
+            raise
+        return broadcast_id, added
+
+    def _jobs_for(
+        self,
+        submission: Submission,
+        broadcast_id: str,
+        user_name: str,
+        now: datetime,
+        body: ConversionResult,
+        docs_per_job: Sequence[ConversionResult],
+        extra_per_job: Sequence[dict[str, Any]],
+    ) -> tuple[list[Job], list[NewEvent]]:
+        """One job per recipient (each with its document: the body, or its own cover +
+        body), and each job's FEI_JOB_QUEUED event."""
+        ctx = self.ctx
         jobs: list[Job] = []
         events: list[NewEvent] = []
         for p, doc, own in zip(submission.recipients, docs_per_job, extra_per_job, strict=True):
@@ -567,14 +625,7 @@ class Submitter:
                 )
             )
             events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))
-        try:
-            added = await ctx.add_jobs(jobs, events, audit)
-        except BaseException:
-            # Not committed: the documents belong to no job.
-            for d in {*docs_per_job, body}:
-                d.path.unlink(missing_ok=True)
-            raise
-        return broadcast_id, added
+        return jobs, events
 
     def _check_room_now(self, staged: Sequence[Path]) -> None:
         """InsufficientStorage (507, with the figures) when the spool cannot take this

@@ -13,9 +13,8 @@ hands over its multipart parts without reading them all first.
 ``durable=False`` (a submission, #19): the files are not fsynced here, because only the file
 that becomes a job's document has to be, and the submission fsyncs exactly that one before it
 is moved into ``spool/docs`` (a converted document is a new file, fsynced as it is written).
-A small first file (:data:`INLINE_MAX`) then goes to the page cache on the event loop's
-thread, without a trip to the thread pool: such a write takes microseconds, the trip more
-than the rest of a one-page submission's file work.
+Every file call runs in the thread pool, never on the event loop's thread (#14: a slow disk
+must not stall the loop).
 """
 
 from __future__ import annotations
@@ -28,10 +27,6 @@ from pathlib import Path
 from lanfax.model.errors import InvalidInput
 from lanfax.service.context import ServiceContext
 from lanfax.service.spool import write_durably
-
-#: The largest first upload written on the event loop's thread when ``durable=False``: a
-#: one-page fax is 10-100 KB; anything bigger takes a trip to the thread pool.
-INLINE_MAX = 256 * 1024
 
 #: One upload: how errors name it ("file part 2 (scan.pdf)"), and how to read its bytes.
 Upload = tuple[str, Callable[[], Awaitable[bytes]]]
@@ -66,9 +61,7 @@ async def stage_uploads(
             data = await read()
             if not data:
                 raise InvalidInput(f"{label} is empty", hint="send the document's content")
-            if stage is None and not durable and len(data) <= INLINE_MAX:
-                stage, path = _stage_first(ctx.spool.new_stage, data, _write)  # no trip (#19)
-            elif stage is None:  # the stage is made in the first file's trip to the pool (#19)
+            if stage is None:  # the stage is made in the first file's trip to the pool (#19)
                 stage, path = await ctx.run(_stage_first, ctx.spool.new_stage, data, write)
             else:
                 path = stage / f"{i:03d}"
