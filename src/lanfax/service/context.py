@@ -26,11 +26,11 @@ from lanfax.service.bus import EventBus, Prefetched
 from lanfax.service.spool import Spool
 from lanfax.store.api import AuditEntry, JobChange, Store
 
-#: What :meth:`ServiceContext.commit_jobs` returns: the jobs as stored, and the bus's read.
-Committed = tuple[list[Job], Prefetched | None]
-
 P = ParamSpec("P")
 T = TypeVar("T")
+
+#: What :meth:`ServiceContext.commit_jobs` returns: the jobs as stored, and the bus's read.
+Committed = tuple[list[Job], Prefetched | None]
 
 log = logging.getLogger("lanfax.init")
 
