@@ -106,6 +106,7 @@ def test_a_failure_in_the_trip_leaves_no_document_and_no_job(tmp_path: Path, fai
                     raise StoreError("the database refused", hint="test")
 
                 rig.store.add_jobs = refuse  # type: ignore[method-assign]
+                rig.store.add_jobs_and_events = refuse  # type: ignore[method-assign]
                 expected: type[Exception] = StoreError
             else:
                 rig.submitter.max_recipient_pages = 1  # two recipients x one page: too many

@@ -15,7 +15,7 @@ from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.errors import InvalidInput, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
-from lanfax.store import JobQuery, open_store
+from lanfax.store import JobQuery, Store, open_store
 from lanfax.store.sql import SqlStore
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -182,3 +182,20 @@ def test_a_submission_the_database_refuses_fails_alone_with_a_store_error(
         assert sorted(j.job_id for j in stored) == good
         assert "bad" not in {j.recipient_number for j in stored}
         assert sorted(e.job_id for e in store.events_after(0)) == good
+
+
+def test_add_jobs_and_events_hands_back_the_events_as_stored(store: Store) -> None:
+    """#19: the event bus publishes these without reading them back, so they must be exactly
+    what a read returns, in cursor order with consecutive cursors; PostgreSQL, where another
+    node may take cursors in between, hands back none (the bus reads)."""
+    store.add_jobs([make_job(0)], [NewEvent(EventId.JOB_QUEUED, job_id=0)])  # an earlier one
+    before = store.last_event_seq()
+    queued = [NewEvent(EventId.JOB_QUEUED, job_id=0, detail={"n": i}) for i in range(3)]
+    added, stored = store.add_jobs_and_events([make_job(i) for i in range(3)], queued)
+    assert len(added) == 3
+    if isinstance(store, SqlStore) and not store._is_sqlite:
+        assert stored == []
+        return
+    assert stored == store.events_after(before)
+    assert [e.seq for e in stored] == [before + 1, before + 2, before + 3]
+    assert [e.job_id for e in stored] == [j.job_id for j in added]

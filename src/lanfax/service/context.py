@@ -121,9 +121,12 @@ class ServiceContext:
         self, jobs: Sequence[Job], events: Sequence[NewEvent], audit: Sequence[AuditEntry] = ()
     ) -> Committed:
         """The blocking half of :meth:`add_jobs`, for a worker thread (a caller already in
-        one, #19: a submission's document and its jobs in one trip): the commit, then the
-        bus's read of the new events. Give what it returns to :meth:`jobs_committed`."""
-        added = self.store.add_jobs(jobs, events, audit)
+        one, #19: a submission's document and its jobs in one trip): the commit, and the new
+        events for the bus (as the store stored them, else read back). Give what it returns
+        to :meth:`jobs_committed`."""
+        added, stored = self.store.add_jobs_and_events(jobs, events, audit)
+        if stored:  # consecutive cursors: the bus publishes them without reading them back
+            return added, (stored[0].seq - 1, stored)
         try:
             # The jobs are committed whatever the read does: a failed read is the bus's own
             # read again, in pump.

@@ -89,7 +89,7 @@ def normalise_url(url: str) -> sa.URL:
 class _Submission:
     """One add_jobs call waiting for a group commit."""
 
-    __slots__ = ("audit", "error", "events", "finished", "ids", "ready", "rows")
+    __slots__ = ("audit", "error", "events", "finished", "ids", "ready", "rows", "stored")
 
     def __init__(
         self, rows: list[dict[str, Any]], events: Sequence[NewEvent], audit: Sequence[AuditEntry]
@@ -101,6 +101,8 @@ class _Submission:
         self.finished = False
         self.ids: list[int] | None = None
         self.error: BaseException | None = None
+        #: The events as stored, when the insert could tell them (SQLite), else empty.
+        self.stored: list[Event] = []
 
     def result(self) -> list[int]:
         if self.error is not None:
@@ -397,10 +399,25 @@ class SqlStore:
                     self._insert_events(conn, events)
                     self._insert_audit(conn, audit)
             return []
+        return self.add_jobs_and_events(jobs, events, audit)[0]
+
+    def add_jobs_and_events(
+        self,
+        jobs: Sequence[Job],
+        events: Sequence[NewEvent] = (),
+        audit: Sequence[AuditEntry] = (),
+    ) -> tuple[list[Job], list[Event]]:
+        """:meth:`add_jobs`, and the events as stored: on SQLite (whose cursors of one
+        transaction are consecutive, writes being serial); empty on PostgreSQL, where
+        another node's events may take cursors between them."""
+        if not jobs:
+            return self.add_jobs(jobs, events, audit), []
         rows = [codec.job_to_row(j) for j in jobs]  # validate everything before writing
-        ids = self._group_add(_Submission(rows, events, audit))
+        sub = _Submission(rows, events, audit)
+        ids = self._group_add(sub)
         # Hand back what was stored (datetimes in UTC), exactly what get_job will return.
-        return [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
+        added = [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
+        return added, sub.stored
 
     def get_job(self, job_id: int) -> Job | None:
         with self._read("get_job") as conn:
@@ -719,8 +736,12 @@ class _SqliteGroup:
 
     def _one(self, sub: _Submission) -> list[int]:
         ids = [self._insert(t_jobs, row) for row in sub.rows]
-        for row in _event_rows(self.now, sub.events, ids):
-            self._insert(t_events, row)
+        rows = _event_rows(self.now, sub.events, ids)
+        seqs = [self._insert(t_events, row) for row in rows]
+        if seqs and seqs[-1] - seqs[0] == len(seqs) - 1:  # consecutive (one writer at a time)
+            sub.stored = [
+                codec.row_to_event({"seq": q, **r}) for q, r in zip(seqs, rows, strict=True)
+            ]
         for entry in sub.audit:
             self._insert(t_audit, codec.audit_to_row(entry))
         return ids
