@@ -19,7 +19,7 @@ from tests.support.stores import open_test_store
 
 from lanfax.model.clock import SystemClock
 from lanfax.model.codes import EventId
-from lanfax.model.errors import InsufficientStorage, StoreError
+from lanfax.model.errors import InsufficientStorage, InvalidInput, StoreError
 from lanfax.model.events import Event
 from lanfax.service import uploads
 from lanfax.service.context import ServiceContext
@@ -164,3 +164,63 @@ def test_the_staged_upload_is_fsynced_before_it_becomes_the_document(
     first = next(i for i, p in enumerate(synced) if p.endswith("/000"))
     docs_dir = next(i for i, p in enumerate(synced) if p.endswith("/docs"))
     assert first < docs_dir  # the file's data before the rename is made durable
+
+
+@pytest.mark.parametrize("room", [True, False], ids=["queued", "no-room"])
+def test_a_deferred_upload_is_staged_in_the_same_one_trip(tmp_path: Path, room: bool) -> None:
+    """The HTTP route's single small upload (uploads.read_uploads): read, not written, until
+    the submission's one trip writes it first; nothing is on disk before that trip, and a
+    submission refused in it (the spool's room) leaves no stage and no document behind."""
+    tiff = make_fax_tiff(tmp_path / "in").read_bytes()
+
+    async def body() -> None:
+        rig = Rig(tmp_path)
+        await rig.ctx.start()
+        if not room:
+            rig.submitter.min_free_bytes = 2**62
+        try:
+
+            async def read() -> bytes:
+                return tiff
+
+            deferred = await uploads.read_uploads(rig.ctx, [("file part 1 (d.tif)", read)])
+            assert not deferred.stage.exists()  # nothing written yet
+            assert rig.trips == []
+            submit = rig.submitter.submit(
+                _submission("100"),
+                deferred.paths,
+                user_name="u",
+                stage_dir=deferred.stage,
+                write_first=deferred.write,
+            )
+            if room:
+                _, jobs = await submit
+                assert rig.trips == ["_take_ready"]  # staging, document and jobs: one trip
+                assert rig.spool.resolve(jobs[0].document_path).read_bytes() == tiff
+            else:
+                with pytest.raises(InsufficientStorage):
+                    await submit
+                assert list(rig.spool.docs.iterdir()) == []
+                assert rig.store.list_jobs(JobQuery(limit=10)) == []
+            assert not deferred.stage.exists()
+        finally:
+            rig.close()
+
+    asyncio.run(body())
+
+
+def test_an_empty_deferred_upload_is_refused_by_its_label(tmp_path: Path) -> None:
+    async def body() -> None:
+        rig = Rig(tmp_path)
+        try:
+
+            async def empty() -> bytes:
+                return b""
+
+            with pytest.raises(InvalidInput, match=r"file part 1 \(d.tif\) is empty"):
+                await uploads.read_uploads(rig.ctx, [("file part 1 (d.tif)", empty)])
+            assert list(rig.spool.tmp.iterdir()) == []
+        finally:
+            rig.close()
+
+    asyncio.run(body())

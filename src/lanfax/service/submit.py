@@ -488,10 +488,13 @@ class Submitter:
         labels: Sequence[str] = (),
         audit: Sequence[AuditEntry] = (),
         broadcast_id: str | None = None,
+        write_first: Callable[[], None] | None = None,
     ) -> tuple[str, list[Job]]:
         """Make the document and commit the jobs (with ``audit``, in the same transaction);
         returns (broadcast_id, jobs). ``broadcast_id`` (default: a new one) lets a caller
-        that retries after a crash find out whether its jobs were committed."""
+        that retries after a crash find out whether its jobs were committed.
+        ``write_first`` (blocking: :meth:`lanfax.service.uploads.Deferred.write`) writes the
+        ``staged`` files in the first trip to the thread pool, before anything reads them."""
         ctx = self.ctx
         broadcast_id = broadcast_id or secrets.token_hex(8)
         template = self._cover_template(submission, user_name)
@@ -531,7 +534,7 @@ class Submitter:
                 broadcast_id,
                 submission.resolution,
                 labels,
-                before=functools.partial(self._check_room_now, staged),
+                before=functools.partial(self._check_room_now, staged, write_first),
                 after=None if removed else remove_stage,
                 then=commit_now if submission.cover_page is None else None,
             )
@@ -627,10 +630,15 @@ class Submitter:
             events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))
         return jobs, events
 
-    def _check_room_now(self, staged: Sequence[Path]) -> None:
+    def _check_room_now(
+        self, staged: Sequence[Path], write_first: Callable[[], None] | None = None
+    ) -> None:
         """InsufficientStorage (507, with the figures) when the spool cannot take this
         submission: its disk would keep less than min_free_mb, or spool/docs is already
-        at max_spool_mb. Checked before converting anything; blocking (in the pool)."""
+        at max_spool_mb. Checked before converting anything; blocking (in the pool).
+        ``write_first``: the staged files are written first (#19: in this same trip)."""
+        if write_first is not None:
+            write_first()
         spool = self.ctx.spool
         incoming = sum(p.stat().st_size for p in staged if p.is_file())
         free, used = _spool_room(spool.docs, self.max_spool_bytes > 0)

@@ -20,6 +20,7 @@ must not stall the loop).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -30,6 +31,46 @@ from lanfax.service.spool import write_durably
 
 #: One upload: how errors name it ("file part 2 (scan.pdf)"), and how to read its bytes.
 Upload = tuple[str, Callable[[], Awaitable[bytes]]]
+
+
+#: The largest single upload a submission reads into memory and stages in the service's first
+#: trip to the thread pool (#19); starlette keeps an upload up to 1 MB in memory anyway.
+DEFER_MAX = 1024 * 1024
+
+
+class Deferred:
+    """Uploads read but not written yet (#19): the service writes them (not fsynced) in its
+    first trip to the thread pool, with :meth:`write`, so that staging costs no trip of its
+    own. Nothing is on disk before that, so there is nothing to remove if the submission
+    fails first."""
+
+    def __init__(self, stage: Path, files: list[tuple[Path, bytes]]) -> None:
+        self.stage = stage
+        self.files = files
+
+    @property
+    def paths(self) -> list[Path]:
+        return [path for path, _ in self.files]
+
+    def write(self) -> None:
+        """Make the stage and write the files (blocking: in the pool)."""
+        self.stage.mkdir()
+        for path, data in self.files:
+            _write(path, data)
+
+
+async def read_uploads(ctx: ServiceContext, uploads: Sequence[Upload]) -> Deferred:
+    """The uploads read, for a stage of their own (a new name in the spool's ``tmp``, as
+    :meth:`~lanfax.service.spool.Spool.new_stage` names one) written later. An empty upload
+    is InvalidInput naming its label, as in :func:`stage_uploads`."""
+    stage = ctx.spool.tmp / secrets.token_hex(8)
+    files = []
+    for i, (label, read) in enumerate(uploads):
+        data = await read()
+        if not data:
+            raise InvalidInput(f"{label} is empty", hint="send the document's content")
+        files.append((stage / f"{i:03d}", data))
+    return Deferred(stage, files)
 
 
 async def new_stage(ctx: ServiceContext) -> Path:
