@@ -387,13 +387,25 @@ class Submitter:
 
         A DocumentError names the input by ``labels`` (e.g. "file part 2 (scan.pdf)"), never
         by its staged path."""
-        began = self.ctx.clock.monotonic()
+        clock = self.ctx.clock
+        began = clock.monotonic()
+        spent = 0.0  # in ``then`` (a commit): not the conversion's time
+
+        def timed_then(result: ConversionResult) -> None:
+            nonlocal spent
+            start = clock.monotonic()
+            try:
+                if then is not None:
+                    then(result)
+            finally:
+                spent = clock.monotonic() - start
+
         try:
             result = await self._make_document(
-                staged, broadcast_id, resolution, out, before, after, then
+                staged, broadcast_id, resolution, out, before, after, then and timed_then
             )
             if self.on_conversion is not None:  # /metrics (#18)
-                self.on_conversion(self.ctx.clock.monotonic() - began)
+                self.on_conversion(clock.monotonic() - began - spent)
         except DocumentError as exc:
             raise _relabel(exc, staged, labels) from None
         except BaseException:
