@@ -110,6 +110,8 @@ class Leases(Protocol):
 
     def owners(self, job_ids: Collection[int]) -> dict[int, str]: ...
 
+    def jobs(self, job_ids: Collection[int]) -> list[Job]: ...
+
     def update_fenced(
         self, changes: Sequence[tuple[Lease, JobChange]], *, release: bool = False
     ) -> tuple[list[Job], list[Event]]: ...
@@ -279,6 +281,18 @@ class SqlLeases:
                 out.update((int(j), str(o)) for j, o in conn.execute(stmt).all())
         return out
 
+    def jobs(self, job_ids: Collection[int]) -> list[Job]:
+        """The jobs of ``job_ids`` that exist, as committed (one read: a node keeping its
+        copy of the queue in step with what other nodes committed)."""
+        ids = sorted(set(job_ids))
+        c = t_jobs.c
+        out: list[Job] = []
+        with self._store._read("jobs by id") as conn:
+            for start in range(0, len(ids), 500):
+                stmt = sa.select(t_jobs).where(c.job_id.in_(ids[start : start + 500]))
+                out += [codec.row_to_job(r) for r in conn.execute(stmt).mappings().all()]
+        return out
+
     def held_by(self, node: str) -> list[tuple[int, int]]:
         """(job_id, epoch) of every job ``node`` owns, expired or not."""
         c = t_jobs.c
@@ -323,7 +337,7 @@ class SqlLeases:
                 job = _apply(codec.row_to_job(found), ch)
                 row = codec.job_to_row(job)
                 held = {"owner_node": None, "lease_expires_at": None} if release else {}
-                conn.execute(t_jobs.update().where(c.job_id == job.job_id).values(row, **held))
+                conn.execute(t_jobs.update().where(c.job_id == job.job_id).values({**row, **held}))
                 out.append(codec.row_to_job({"job_id": job.job_id, **row}))
                 new_events += store._insert_events(conn, ch.events, [job.job_id] * len(ch.events))
         return out, new_events
