@@ -220,8 +220,6 @@ class FaxService:
             log.info("removed %d orphan staged upload(s)", removed)
         self.devices = DeviceManager(ctx)
         self.devices.node_number = self.node.number  # #18: device ids name their node
-        if self._bridge is not None:  # #18: events of its own devices are in step already
-            self._bridge.node_number = self.node.number
         self.devices.node_name = self.node.record.name if self.node.record else "main"
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
         self.extensions = Extensions(self)  # registered providers / extensions (issue #13)
@@ -232,6 +230,8 @@ class FaxService:
         self.archiver = Archiver(ctx, settings.data_dir)
         self.receipts = Receipts(ctx, settings.receipts)
         self.dispatcher = Dispatcher(ctx, self.devices, dialing_rules=settings.dialing)
+        if self._bridge is not None:  # #18: a job on a call here keeps this node's copy
+            self._bridge.on_call_here = self.dispatcher.is_running
         # Outgoing routing groups and rules (#13): the dispatcher dials by them.
         self.outbound = OutboundRouting(ctx, self.devices, settings.dialing, self._outbound_changed)
         await self.outbound.load()
