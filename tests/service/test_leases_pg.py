@@ -171,12 +171,16 @@ def test_a_job_submitted_on_a_node_without_a_sending_line_is_dialled_by_another(
 
     async def body() -> None:
         async with (
-            _node(tmp_path, _toml(db_url, "a", receive_only), clock) as a,
             _node(tmp_path, _toml(db_url, "b"), clock) as b,
+            _node(tmp_path, _toml(db_url, "a", receive_only), clock) as a,
         ):
+            assert a.dispatcher.others_alive  # b was there when a started
             jobs = [(await submit(a, doc, f"555{i:04d}"))[0] for i in range(6)]
             done = await _all_final(a, [j.job_id for j in jobs], timeout=60)
             assert {j.queue_status for j in done} == {QueueStatus.COMPLETED}
+            # a has no line for them, but b has: a never marked them "no line".
+            events = await a.ctx.run(a.ctx.store.events_after, 0, 1000)
+            assert EventId.LINE_UNAVAILABLE not in {e.event_id for e in events}
             assert provider_of(a).calls == []
             assert sorted(c["number"] for c in provider_of(b).calls) == [
                 f"555{i:04d}" for i in range(6)

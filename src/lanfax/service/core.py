@@ -182,6 +182,7 @@ class FaxService:
         await take_over(ctx, self.metrics.lease_takeovers.inc)
         if self.node is not None:  # calls without a lease (receives) of dead or unknown nodes
             mine, live = self.node.number, await self.node.live_others()
+            self.dispatcher.others_alive = bool(live)
             await take_over_unleased(
                 ctx, lambda n: n != mine and n not in live, self.metrics.lease_takeovers.inc
             )
