@@ -279,6 +279,12 @@ def test_a_node_that_lost_its_lease_writes_no_outcome_and_aborts_its_call(
         ):
             (job,) = await submit(a, doc, "900960000")  # a call of 60 s
             await wait_status(a, job.job_id, QueueStatus.IN_PROGRESS, timeout=30)
+
+            async def on_call() -> None:  # the claim has returned its lease to the dispatcher
+                while job.job_id not in a.dispatcher._leases:
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(on_call(), 30)
             lease = a.dispatcher._leases[job.job_id]
             assert (lease.node, lease.epoch) == ("a", 1)
             clock.advance(LEASE.total_seconds() + 1)
