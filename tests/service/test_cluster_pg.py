@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.support.pg import PgServer, pg_unavailable
-from tests.support.server import TEST_PROVIDER_TOML, LanfaxServer, start_lanfax_server
+from tests.support.server import TEST_PROVIDER_TOML, LanfaxServer
 
 from lanfax.store import open_store
 
@@ -34,13 +34,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LanfaxSer
         pytest.skip(f"PostgreSQL not available: {why}")
     pg = PgServer()
     nodes: list[LanfaxServer] = []
+    # One spool for all (#18 lease): the nodes share one queue, any node may dial any job.
+    shared = tmp_path_factory.mktemp("shared") / "lanfax-data"
     try:
         for name in ("a", "b", "c"):
             toml = (
                 f'{TEST_PROVIDER_TOML}\n[server]\ndatabase = "{pg.url}"\n'
                 f'[node]\nname = "{name}"\nheartbeat_s = 1\nlease_s = 5\n'
             )
-            nodes.append(start_lanfax_server(tmp_path_factory.mktemp(f"node-{name}"), toml))
+            server = LanfaxServer(tmp_path_factory.mktemp(f"node-{name}"), toml, [])
+            server.data_dir = shared
+            nodes.append(server.start(30.0))
         yield nodes
     finally:
         for n in nodes:

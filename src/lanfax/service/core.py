@@ -44,13 +44,14 @@ from lanfax.service.devices import DeviceManager
 from lanfax.service.dispatcher import Dispatcher
 from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
+from lanfax.service.leases import NodeLeases
 from lanfax.service.looplag import LoopLagMonitor
 from lanfax.service.metrics import ServiceMetrics
 from lanfax.service.nodes import ClusterBridge, NodeKeeper, node_of_device
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
-from lanfax.service.recovery import recover
+from lanfax.service.recovery import recover, take_over, take_over_unleased
 from lanfax.service.retention import Retention, RetentionSettings
 from lanfax.service.routing import open_routing
 from lanfax.service.settings import ServiceSettings
@@ -172,6 +173,22 @@ class FaxService:
         if await self.dispatcher.abort(job_id):
             log.info("job %d canceled through another node: its call is aborted", job_id)
 
+    async def _lease_beat(self, *, renew: bool = True) -> None:
+        """#18, after each heartbeat: renew this node's leases (a lease found lost aborts its
+        call), then settle the calls of nodes whose leases expired."""
+        ctx = self.ctx
+        if renew:
+            await ctx.leases.renew()
+        if self._bridge is None:
+            return  # SQLite or memory: one node, nobody else's calls to settle
+        await take_over(ctx, self.metrics.lease_takeovers.inc)
+        if self.node is not None:  # calls without a lease (receives) of dead or unknown nodes
+            mine, live = self.node.number, await self.node.live_others()
+            self.dispatcher.others_alive = bool(live)
+            await take_over_unleased(
+                ctx, lambda n: n != mine and n not in live, self.metrics.lease_takeovers.inc
+            )
+
     async def _reload_config(self) -> None:
         """Another node changed the configuration or the logging levels: take them over."""
         try:
@@ -197,6 +214,8 @@ class FaxService:
         # second lanfax serve on the same SQLite file is refused here).
         self.node = NodeKeeper(ctx, settings.node, self.node_url)
         await self.node.register()
+        # #18: this node's leases on jobs (claims, fenced writes, renewals with the heartbeat).
+        ctx.leases = NodeLeases(ctx, self.node_name, self.node.lease)
         self.node.start()
         url = listen_url(store)
         if url is not None:  # #18: hear what other nodes of this database commit
@@ -219,6 +238,8 @@ class FaxService:
         self.archiver = Archiver(ctx, settings.data_dir)
         self.receipts = Receipts(ctx, settings.receipts)
         self.dispatcher = Dispatcher(ctx, self.devices, dialing_rules=settings.dialing)
+        if self._bridge is not None:  # #18: a job on a call here keeps this node's copy
+            self._bridge.on_call_here = self.dispatcher.is_running
         # Outgoing routing groups and rules (#13): the dispatcher dials by them.
         self.outbound = OutboundRouting(ctx, self.devices, settings.dialing, self._outbound_changed)
         await self.outbound.load()
@@ -241,6 +262,9 @@ class FaxService:
         # #18: another live node's calls are its own, not a crash's (device ids name nodes).
         others = await self.node.live_others()
         await recover(ctx, skip=lambda job: node_of_device(job.device_id) in others)
+        # #18: dead nodes' calls whose lease expired are settled now, then with the heartbeat.
+        await self._lease_beat(renew=False)
+        self.node.on_beat.append(self._lease_beat)
         ctx.load_unfinished(await ctx.run(store.unfinished_jobs))
         await self.devices.start(settings.providers)
         await self.extensions.start_providers()
