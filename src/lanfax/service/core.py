@@ -60,6 +60,9 @@ from lanfax.store.api import AuditEntry, JobQuery, Store
 from lanfax.store.notify import listen_url
 
 log = logging.getLogger("lanfax.init")
+#: #18: how often a node of a cluster looks for what a dead node left owed (receipts, the
+#: archive, routing jobs) besides its own start.
+CLUSTER_CATCH_UP_S = 60.0
 
 #: Python logging level for each FAXLOG level.
 _PY_LEVEL = {
@@ -218,6 +221,8 @@ class FaxService:
         self.inbound.min_free_bytes = settings.min_free_bytes
         self.archiver = Archiver(ctx, settings.data_dir)
         self.receipts = Receipts(ctx, settings.receipts)
+        if url is not None:  # #18: other nodes may die owing receipts: look for them
+            self.receipts.catch_up_every = CLUSTER_CATCH_UP_S
         self.dispatcher = Dispatcher(ctx, self.devices, dialing_rules=settings.dialing)
         # Outgoing routing groups and rules (#13): the dispatcher dials by them.
         self.outbound = OutboundRouting(ctx, self.devices, settings.dialing, self._outbound_changed)
