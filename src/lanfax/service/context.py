@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import tzinfo
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from lanfax.model.clock import Clock
 from lanfax.model.config import ServerConfig
@@ -25,6 +25,9 @@ from lanfax.model.jobs import Job
 from lanfax.service.bus import EventBus
 from lanfax.service.spool import Spool
 from lanfax.store.api import AuditEntry, JobChange, Store
+
+if TYPE_CHECKING:  # #18
+    from lanfax.service.leases import NodeLeases
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -54,6 +57,8 @@ class ServiceContext:
         self.unfinished: dict[int, Job] = {}
         self._wake: asyncio.Event | None = None
         self._listeners: list[Callable[[Sequence[Job]], None]] = []
+        #: #18: this node's leases on jobs (lanfax.service.leases), set by the service at start.
+        self._leases: NodeLeases | None = None
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking call (the store, file I/O) in a worker thread."""
@@ -73,6 +78,19 @@ class ServiceContext:
     def close_executor(self) -> None:
         self._heavy.shutdown(wait=True)
         self._executor.shutdown(wait=True)
+
+    # -- #18: this node's leases on jobs ------------------------------------------------
+
+    @property
+    def leases(self) -> NodeLeases:
+        """Claims, fenced writes and renewals for this node (lanfax.service.leases)."""
+        if self._leases is None:
+            raise RuntimeError("the node's leases are not set up (the service is not started)")
+        return self._leases
+
+    @leases.setter
+    def leases(self, value: NodeLeases) -> None:
+        self._leases = value
 
     # -- waking the dispatcher ----------------------------------------------------------
 

@@ -44,6 +44,7 @@ from lanfax.service.devices import DeviceManager
 from lanfax.service.dispatcher import Dispatcher
 from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
+from lanfax.service.leases import NodeLeases
 from lanfax.service.looplag import LoopLagMonitor
 from lanfax.service.metrics import ServiceMetrics
 from lanfax.service.nodes import ClusterBridge, NodeKeeper, node_of_device
@@ -200,6 +201,8 @@ class FaxService:
         # second lanfax serve on the same SQLite file is refused here).
         self.node = NodeKeeper(ctx, settings.node, self.node_url)
         await self.node.register()
+        # #18: this node's leases on jobs (claims, fenced writes, renewals with the heartbeat).
+        ctx.leases = NodeLeases(ctx, self.node_name, self.node.lease)
         self.node.start()
         url = listen_url(store)
         if url is not None:  # #18: hear what other nodes of this database commit

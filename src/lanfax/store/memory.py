@@ -48,6 +48,9 @@ from lanfax.store.api import AuditEntry, JobChange, JobQuery, Store
 from lanfax.store.memory_contacts import MemoryContacts
 from lanfax.store.memory_tables import MemoryArchive, MemoryAudit, MemoryIpp, MemoryReceipts
 
+if TYPE_CHECKING:  # (#18) store.leases
+    from lanfax.store.memory_leases import MemoryLeases
+
 __all__ = [
     "MAX_LIMIT",
     "SCHEME",
@@ -435,6 +438,13 @@ class MemoryStore:
     @functools.cached_property
     def contacts(self) -> MemoryContacts:
         return MemoryContacts(self)
+
+    # #18: the same leases as the SQL stores (lanfax.store.memory_leases)
+    @functools.cached_property
+    def leases(self) -> MemoryLeases:
+        from lanfax.store.memory_leases import MemoryLeases
+
+        return MemoryLeases(self)
 
 
 def _changed(job: Job, change: JobChange) -> Job:

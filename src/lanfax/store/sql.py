@@ -48,6 +48,8 @@ from lanfax.store.schema import jobs as t_jobs
 from lanfax.store.schema import settings as t_settings
 from lanfax.store.schema import store_meta as t_meta
 
+if TYPE_CHECKING:  # (#18) store.leases
+    from lanfax.store.leases import SqlLeases
 if TYPE_CHECKING:  # (#17) built by the properties at the end of SqlStore
     from lanfax.store.archive import SqlArchive
     from lanfax.store.audit import SqlAudit
@@ -629,6 +631,14 @@ class SqlStore:
         from lanfax.store.contacts import SqlContacts
 
         return SqlContacts(self)
+
+    # -- #18 leases: claims, renewals, fenced writes, takeovers (lanfax.store.leases) ----------
+
+    @functools.cached_property
+    def leases(self) -> SqlLeases:
+        from lanfax.store.leases import SqlLeases
+
+        return SqlLeases(self)
 
 
 def _order_pg_writes(engine: sa.Engine) -> None:
