@@ -217,6 +217,9 @@ class FaxService:
         self.devices.node_number = self.node.number  # #18: device ids name their node
         self.devices.node_name = self.node.record.name if self.node.record else "main"
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
+        if url is not None:  # #18: faxes other nodes received, their routing state
+            self.routing.scan_every = self.node.lease.total_seconds()
+            self.on_settings_changed(self.routing.settings_changed)
         self.extensions = Extensions(self)  # registered providers / extensions (issue #13)
         await self.extensions.load_routing()
         await self.extensions.load_providers()

@@ -323,7 +323,7 @@ class SqlLeases:
                 job = _apply(codec.row_to_job(found), ch)
                 row = codec.job_to_row(job)
                 held = {"owner_node": None, "lease_expires_at": None} if release else {}
-                conn.execute(t_jobs.update().where(c.job_id == job.job_id).values(row, **held))
+                conn.execute(t_jobs.update().where(c.job_id == job.job_id).values({**row, **held}))
                 out.append(codec.row_to_job({"job_id": job.job_id, **row}))
                 new_events += store._insert_events(conn, ch.events, [job.job_id] * len(ch.events))
         return out, new_events
