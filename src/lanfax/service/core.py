@@ -226,6 +226,8 @@ class FaxService:
         self.inbound = InboundPipeline(ctx, self.devices, self._router or self.routing)
         self.inbound.min_free_bytes = settings.min_free_bytes
         self.archiver = Archiver(ctx, settings.data_dir)
+        if url is not None:  # #18: faxes a dead node left unarchived
+            self.archiver.catch_up_every = CLUSTER_CATCH_UP_S
         self.receipts = Receipts(ctx, settings.receipts)
         if url is not None:  # #18: other nodes may die owing receipts: look for them
             self.receipts.catch_up_every = CLUSTER_CATCH_UP_S
