@@ -51,7 +51,7 @@ from lanfax.service.nodes import ClusterBridge, NodeKeeper, node_of_device
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
-from lanfax.service.recovery import recover
+from lanfax.service.recovery import recover, take_over
 from lanfax.service.retention import Retention, RetentionSettings
 from lanfax.service.routing import open_routing
 from lanfax.service.settings import ServiceSettings
@@ -176,6 +176,14 @@ class FaxService:
         if await self.dispatcher.abort(job_id):
             log.info("job %d canceled through another node: its call is aborted", job_id)
 
+    async def _lease_beat(self, *, renew: bool = True) -> None:
+        """#18, after each heartbeat: renew this node's leases (a lease found lost aborts its
+        call), then settle the calls of nodes whose leases expired."""
+        ctx = self.ctx
+        if renew:
+            await ctx.leases.renew()
+        await take_over(ctx, self.metrics.lease_takeovers.inc)
+
     async def _reload_config(self) -> None:
         """Another node changed the configuration or the logging levels: take them over."""
         try:
@@ -215,6 +223,8 @@ class FaxService:
             log.info("removed %d orphan staged upload(s)", removed)
         self.devices = DeviceManager(ctx)
         self.devices.node_number = self.node.number  # #18: device ids name their node
+        if self._bridge is not None:  # #18: events of its own devices are in step already
+            self._bridge.node_number = self.node.number
         self.devices.node_name = self.node.record.name if self.node.record else "main"
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
         if url is not None:  # #18: faxes other nodes received, their routing state
@@ -254,6 +264,9 @@ class FaxService:
         # #18: another live node's calls are its own, not a crash's (device ids name nodes).
         others = await self.node.live_others()
         await recover(ctx, skip=lambda job: node_of_device(job.device_id) in others)
+        # #18: dead nodes' calls whose lease expired are settled now, then with the heartbeat.
+        await self._lease_beat(renew=False)
+        self.node.on_beat.append(self._lease_beat)
         ctx.load_unfinished(await ctx.run(store.unfinished_jobs))
         await self.devices.start(settings.providers)
         await self.extensions.start_providers()

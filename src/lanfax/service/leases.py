@@ -61,8 +61,9 @@ class NodeLeases:
         #: The leases this node's workers hold now (job id -> lease).
         self.held: dict[int, Lease] = {}
         self._lost: list[Callable[[int], None]] = []
-        #: Jobs of dead nodes this node took over since it started.
-        self.takeovers = 0
+        #: Jobs of dead nodes this node took over and has not settled yet (the store failed
+        #: while settling them: lanfax.service.recovery.take_over tries again).
+        self.unsettled: dict[int, Takeover] = {}
 
     def on_lost(self, callback: Callable[[int], None]) -> None:
         """Call ``callback(job_id)`` when a renewal finds that a lease is no longer ours."""

@@ -142,6 +142,12 @@ class ServiceMetrics:
             buckets=SUBMISSION_BUCKETS,
             registry=self.registry,
         )
+        # #18: calls of dead nodes this node settled after their lease expired.
+        self.lease_takeovers = Counter(
+            "lanfax_lease_takeovers",
+            "Jobs on a call of a node whose lease expired, taken over and settled by this node",
+            registry=self.registry,
+        )
         self.registry.register(_Live(service, node))
         self._seen: dict[int, _Seen] = {}
 

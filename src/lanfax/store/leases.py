@@ -110,6 +110,8 @@ class Leases(Protocol):
 
     def owners(self, job_ids: Collection[int]) -> dict[int, str]: ...
 
+    def jobs(self, job_ids: Collection[int]) -> list[Job]: ...
+
     def update_fenced(
         self, changes: Sequence[tuple[Lease, JobChange]], *, release: bool = False
     ) -> tuple[list[Job], list[Event]]: ...
@@ -277,6 +279,18 @@ class SqlLeases:
                     c.job_id.in_(ids[start : start + 500]), c.owner_node.is_not(None)
                 )
                 out.update((int(j), str(o)) for j, o in conn.execute(stmt).all())
+        return out
+
+    def jobs(self, job_ids: Collection[int]) -> list[Job]:
+        """The jobs of ``job_ids`` that exist, as committed (one read: a node keeping its
+        copy of the queue in step with what other nodes committed)."""
+        ids = sorted(set(job_ids))
+        c = t_jobs.c
+        out: list[Job] = []
+        with self._store._read("jobs by id") as conn:
+            for start in range(0, len(ids), 500):
+                stmt = sa.select(t_jobs).where(c.job_id.in_(ids[start : start + 500]))
+                out += [codec.row_to_job(r) for r in conn.execute(stmt).mappings().all()]
         return out
 
     def held_by(self, node: str) -> list[tuple[int, int]]:

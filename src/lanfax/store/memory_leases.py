@@ -132,6 +132,12 @@ class MemoryLeases:
                 if j in leases and leases[j]["owner"] is not None
             }
 
+    def jobs(self, job_ids: Collection[int]) -> list[Job]:
+        jobs = self._store.table("jobs")
+        with self._store.read():
+            rows = [jobs[j] for j in sorted(set(job_ids)) if j in jobs]
+        return [codec.row_to_job(r) for r in rows]
+
     def held_by(self, node: str) -> list[tuple[int, int]]:
         leases = self._leases()
         with self._store.read():
