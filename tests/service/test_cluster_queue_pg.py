@@ -337,3 +337,71 @@ def test_a_killed_nodes_jobs_are_taken_over_after_its_lease_none_twice(
     assert all(calls[n] == 2 for n in twice), calls
     assert twice <= b_completed, twice - b_completed
     assert all(pages[n] == PAGES * calls[n] for n in numbers), pages
+
+
+# -- routing jobs a dead node left -------------------------------------------------------------
+
+
+def test_a_dead_nodes_routing_jobs_are_routed_once_by_the_others(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Twelve received faxes of a node that died while routing them (its lease on them ran out
+    an hour ago): the three live nodes find them in the database, claim them and route each
+    exactly once (the default route, a folder in the shared data directory, names each file
+    after its job and would add "-1" to a second copy)."""
+    import shutil
+    from datetime import UTC, datetime, timedelta
+
+    from lanfax.model.jobs import Job
+
+    c = cluster
+    tiff = make_fax_tiff(tmp_path / "rx", pages=PAGES)
+    now = datetime.now(UTC)
+    received = c.data / "spool" / "received"
+    for i in range(12):
+        shutil.copyfile(tiff, received / f"dead-{i}.tif")
+    with open_store(c.pg.url) as store:
+        jobs = store.add_jobs(
+            [
+                Job(
+                    0,
+                    JobType.RECEIVE,
+                    QueueStatus.ROUTING,
+                    now,
+                    device_id=(9 << 16) | 1,  # node 9: not one of the three
+                    started_at=now,
+                    completed_at=now,
+                    page_count=PAGES,
+                    pages_done=PAGES,
+                    remote_ident="DEAD NODE",
+                    caller_id="5550100",
+                    document_path=f"received/dead-{i}.tif",
+                )
+                for i in range(12)
+            ]
+        )
+        ids = {j.job_id: "gone" for j in jobs}
+        held = store.leases.claim(
+            "gone",
+            now - timedelta(hours=1),
+            timedelta(seconds=1),
+            statuses={QueueStatus.ROUTING},
+            job_ids=list(ids),
+        )
+        assert len(held) == 12
+    _wait_all_final(c.pg.url, timeout=120)
+    with open_store(c.pg.url) as store:
+        for job_id in ids:
+            job = store.get_job(job_id)
+            assert job is not None and job.queue_status is QueueStatus.COMPLETED, job
+            assert "routed to" in job.status_text, job
+    routed = Counter(
+        e.job_id
+        for e in _all_events(c.pg.url)
+        if e.job_id in ids and e.event_id is EventId.JOB_CHANGED and "routed" in e.detail
+    )
+    assert routed == Counter(dict.fromkeys(ids, 1))
+    files = sorted(p.name for p in (c.data / "inbox").glob("*.tif"))
+    for job_id in ids:
+        mine = [f for f in files if f.endswith((f"_{job_id}.tif", f"_{job_id}-1.tif"))]
+        assert len(mine) == 1 and mine[0].endswith(f"_{job_id}.tif"), (job_id, files)
