@@ -337,3 +337,37 @@ def test_start_up_recovery_settles_its_own_calls_and_leaves_other_nodes_calls(
             assert claimed == []
 
     run(body(), timeout=120)
+
+
+def test_a_cancel_committed_elsewhere_reaches_the_node_on_the_call_without_its_message(
+    tmp_path: Path, db_url: str, doc: Path
+) -> None:
+    """Another node committed the cancel of a's call and died before its notification to
+    the owner (lanfax.store.notify.ABORTS) went out: a hears the cancel's event all the same
+    (every commit with events notifies), finds its call CANCELING, aborts it and writes
+    CANCELED, fenced on its lease."""
+    clock = ManualClock(T0)
+
+    async def body() -> None:
+        async with _node(tmp_path, _toml(db_url, "a"), clock) as a:
+            (job,) = await submit(a, doc, "900960000")  # a call of 60 s
+            await wait_status(a, job.job_id, QueueStatus.IN_PROGRESS, timeout=30)
+            store = _open(db_url)
+            try:  # what the other node's cancel commits (control.JobControl.cancel)
+                store.update_jobs(
+                    [
+                        JobChange(
+                            job.job_id,
+                            Trigger.ABORT,
+                            events=(NewEvent(EventId.ABORTING, 1, job.job_id, {}),),
+                        )
+                    ]
+                )
+            finally:
+                store.close()
+            done = await wait_status(a, job.job_id, *FINAL, timeout=30)
+            assert done.queue_status is QueueStatus.CANCELED, done
+            assert [c["status"] for c in provider_of(a).calls] == ["user_abort"]
+            assert await a.ctx.leases.owners([job.job_id]) == {}
+
+    run(body(), timeout=120)

@@ -48,9 +48,7 @@ def _outcome(job_id: int, trigger: Trigger = Trigger.DELIVER) -> JobChange:
 
 
 def _leases(store: Store) -> Leases:
-    leases = open_leases(store)
-    assert leases is store.leases
-    return leases
+    return open_leases(store)  # store.leases
 
 
 def test_a_claim_applies_the_workers_first_change_in_its_transaction(store: Store) -> None:

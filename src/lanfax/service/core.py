@@ -223,8 +223,6 @@ class FaxService:
             log.info("removed %d orphan staged upload(s)", removed)
         self.devices = DeviceManager(ctx)
         self.devices.node_number = self.node.number  # #18: device ids name their node
-        if self._bridge is not None:  # #18: events of its own devices are in step already
-            self._bridge.node_number = self.node.number
         self.devices.node_name = self.node.record.name if self.node.record else "main"
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
         if url is not None:  # #18: faxes other nodes received, their routing state
@@ -242,6 +240,8 @@ class FaxService:
         if url is not None:  # #18: other nodes may die owing receipts: look for them
             self.receipts.catch_up_every = CLUSTER_CATCH_UP_S
         self.dispatcher = Dispatcher(ctx, self.devices, dialing_rules=settings.dialing)
+        if self._bridge is not None:  # #18: a job on a call here keeps this node's copy
+            self._bridge.on_call_here = self.dispatcher.is_running
         # Outgoing routing groups and rules (#13): the dispatcher dials by them.
         self.outbound = OutboundRouting(ctx, self.devices, settings.dialing, self._outbound_changed)
         await self.outbound.load()

@@ -294,7 +294,7 @@ class Dispatcher:
                     # Paused or canceled between the plan and now, or taken by another node:
                     # nothing to do here; the copy of the job is read again.
                     self._release_hold(job.job_id)
-                    await ctx.refresh_job(job.job_id)
+                    await ctx.leases.read_again([job.job_id])
                     return
                 ((job, lease),) = claimed
                 self._leases[job.job_id] = lease

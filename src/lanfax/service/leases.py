@@ -170,6 +170,28 @@ class NodeLeases:
     async def owners(self, job_ids: Collection[int]) -> dict[int, str]:
         return await self.ctx.run(self.store.owners, job_ids)
 
+    def absorb(self, jobs: Sequence[Job]) -> None:
+        """Put jobs as another node committed them into this node's copy of the queue (final
+        ones leave it), and plan again. Unlike this node's own writes, the job-change
+        listeners are not told (this node's metrics count what this node did)."""
+        ctx = self.ctx
+        for job in jobs:
+            if job.is_final:
+                ctx.unfinished.pop(job.job_id, None)
+            else:
+                ctx.unfinished[job.job_id] = job
+        ctx.wake()
+
+    async def read_again(self, job_ids: Collection[int]) -> list[Job]:
+        """Read ``job_ids`` as committed and :meth:`absorb` them (a deleted one leaves the
+        copy); the jobs read."""
+        ctx = self.ctx
+        jobs = await ctx.run(self.store.jobs, job_ids)
+        self.absorb(jobs)
+        for job_id in set(job_ids) - {j.job_id for j in jobs}:
+            ctx.unfinished.pop(job_id, None)
+        return jobs
+
     async def _committed(self, jobs: Sequence[Job]) -> None:
         """What ServiceContext.update_jobs does after its commit: remember, publish, wake."""
         ctx = self.ctx

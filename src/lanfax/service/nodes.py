@@ -112,6 +112,8 @@ class NodeKeeper:
                     await hook()
                 except FaxError as exc:  # the database is away: the next beat tries again
                     log.warning("after the heartbeat: %s", exc)
+                except Exception:  # a bug must not stop the heartbeat (the node would die)
+                    log.exception("after the heartbeat")
 
     async def stop(self) -> None:
         """Stop beating and record a clean stop (the node's lock is released)."""
@@ -173,8 +175,8 @@ class ClusterBridge:
         self._pumping = False
         #: The last event whose job this node read again (the copy of the queue in step).
         self._jobs_seq = ctx.bus.published_seq
-        #: This node's number: events of its own devices are its own calls, in step already.
-        self.node_number: int | None = None
+        #: Whether a job is on a call of this node (set by the service: the dispatcher's).
+        self.on_call_here: Callable[[int], bool] = lambda job_id: False
         self._listener = PgListener(url, (EVENTS, SETTINGS, ABORTS), self._heard)
 
     def start(self) -> None:
@@ -212,33 +214,27 @@ class ClusterBridge:
 
     async def _jobs_in_step(self) -> None:
         """Read again the jobs named by the events committed since the last time, and put
-        them in this node's copy of the queue (final ones leave it); then plan again."""
+        them in this node's copy of the queue (final ones leave it); then plan again. A job
+        on a call of this node keeps its copy (this node writes it), but one found CANCELING
+        is aborted: canceled through another node whose notification may have been lost."""
         ctx = self.ctx
         ids: set[int] = set()
         while True:
             events = await ctx.run(ctx.store.events_after, self._jobs_seq, 500)
             for ev in events:
                 self._jobs_seq = max(self._jobs_seq, ev.seq)
-                if ev.job_id == NO_JOB:
-                    continue
-                if ev.device_id and node_of_device(ev.device_id) == self.node_number:
-                    continue  # a call of this node: its copy is in step already
-                ids.add(ev.job_id)
+                if ev.job_id != NO_JOB:
+                    ids.add(ev.job_id)
             if len(events) < 500:
                 break
         if not ids:
             return
         jobs = await ctx.run(ctx.leases.store.jobs, ids)
         found = {j.job_id for j in jobs}
-        for job in jobs:
-            if job.is_final:
-                ctx.unfinished.pop(job.job_id, None)
-            else:
-                ctx.unfinished[job.job_id] = job
-            if job.queue_status is QueueStatus.CANCELING:
-                # Canceled through another node: its notification may have been lost (that
-                # node died after its commit); the event is in the database all the same.
-                self._on_abort(job.job_id)
+        theirs = [j for j in jobs if not self.on_call_here(j.job_id)]
+        ctx.leases.absorb(theirs)
         for job_id in ids - found:  # deleted
             ctx.unfinished.pop(job_id, None)
-        ctx.wake()
+        for job in jobs:
+            if job.queue_status is QueueStatus.CANCELING and self.on_call_here(job.job_id):
+                self._on_abort(job.job_id)

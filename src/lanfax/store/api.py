@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from lanfax.model.archive import ActivityRecord, ArchiveEntry, ArchiveQuery
 from lanfax.model.audit import AuditEntry as AuditEntry
@@ -24,9 +24,6 @@ from lanfax.model.jobs import Job
 from lanfax.model.jobs import JobQuery as JobQuery
 from lanfax.model.receipts import Receipt
 from lanfax.model.transitions import JobPatch, Trigger
-
-if TYPE_CHECKING:  # #18 (lanfax.store.leases imports this module)
-    from lanfax.store.leases import Leases
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +124,6 @@ class Store(Protocol):
     @property
     def contacts(self) -> ContactStore:
         """The address book: contacts and distribution lists (:class:`ContactStore`)."""
-
-    # -- #18: leases on jobs, fenced writes, takeovers (lanfax.store.leases.Leases) --------------
-    @property
-    def leases(self) -> Leases:
-        """Claims with leases and writes fenced on them (:class:`~lanfax.store.leases.Leases`)."""
 
 
 # -- archive, receipts, audit (#17) --------------------------------------------------------
