@@ -37,7 +37,7 @@ from tests.support.inproc import (
 from tests.support.pg import PgServer, pg_unavailable
 
 from lanfax.model.clock import ManualClock
-from lanfax.model.codes import FINAL_QUEUE_STATES, EventId, QueueStatus
+from lanfax.model.codes import FINAL_QUEUE_STATES, EventId, JobType, QueueStatus
 from lanfax.model.errors import Conflict
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
@@ -171,18 +171,27 @@ def test_a_job_submitted_on_a_node_without_a_sending_line_is_dialled_by_another(
 
     async def body() -> None:
         async with (
-            _node(tmp_path, _toml(db_url, "a", receive_only), clock) as a,
             _node(tmp_path, _toml(db_url, "b"), clock) as b,
+            _node(tmp_path, _toml(db_url, "a", receive_only), clock) as a,
         ):
+            assert a.dispatcher.others_alive  # b was there when a started
             jobs = [(await submit(a, doc, f"555{i:04d}"))[0] for i in range(6)]
             done = await _all_final(a, [j.job_id for j in jobs], timeout=60)
             assert {j.queue_status for j in done} == {QueueStatus.COMPLETED}
+            # a has no line for them, but b has: a never marked them "no line".
+            events = await a.ctx.run(a.ctx.store.events_after, 0, 1000)
+            assert EventId.LINE_UNAVAILABLE not in {e.event_id for e in events}
             assert provider_of(a).calls == []
             assert sorted(c["number"] for c in provider_of(b).calls) == [
                 f"555{i:04d}" for i in range(6)
             ]
-            # a's copy of the queue followed: nothing it still thinks is unfinished.
-            assert not any(j.job_id in a.ctx.unfinished for j in jobs)
+            # a's copy of the queue follows (from b's events): nothing stays unfinished in it.
+
+            async def in_step() -> None:
+                while any(j.job_id in a.ctx.unfinished for j in jobs):
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(in_step(), 30)
 
     run(body(), timeout=120)
 
@@ -369,5 +378,49 @@ def test_a_cancel_committed_elsewhere_reaches_the_node_on_the_call_without_its_m
             assert done.queue_status is QueueStatus.CANCELED, done
             assert [c["status"] for c in provider_of(a).calls] == ["user_abort"]
             assert await a.ctx.leases.owners([job.job_id]) == {}
+
+    run(body(), timeout=120)
+
+
+def test_a_receive_on_a_line_of_a_dead_node_is_settled_by_a_live_node(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A receive holds no lease (its line answered it); its device names its node. Once that
+    node is not alive (number 5: unknown here, as good as dead), a live node's heartbeat
+    settles the receive as start-up recovery would (no pages on disk: a failed receive),
+    and counts it as a takeover."""
+    clock = ManualClock(T0)
+
+    async def body() -> None:
+        async with _node(tmp_path, _toml(db_url, "b"), clock) as b:
+            store = _open(db_url)
+            try:
+                (rx,) = store.add_jobs(
+                    [
+                        Job(
+                            0,
+                            JobType.RECEIVE,
+                            QueueStatus.IN_PROGRESS,
+                            clock.now(),
+                            device_id=5 * 65536 + 1,
+                        )
+                    ],
+                    [NewEvent(EventId.ANSWERED, 5 * 65536 + 1, 0, {})],
+                )
+            finally:
+                store.close()
+
+            async def heard() -> None:  # b's copy of the queue has it (NOTIFY, then a read)
+                while rx.job_id not in b.ctx.unfinished:
+                    await asyncio.sleep(0.02)
+
+            await asyncio.wait_for(heard(), 30)
+            await b._lease_beat()
+            done = await b.get_job(rx.job_id)
+            assert done.job_type is JobType.FAIL_RECEIVE, done
+            assert done.queue_status in FINAL
+            assert _takeovers(b) == 1
+            await b._lease_beat()  # settled once
+            assert _takeovers(b) == 1
 
     run(body(), timeout=120)

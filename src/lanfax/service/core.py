@@ -51,7 +51,7 @@ from lanfax.service.nodes import ClusterBridge, NodeKeeper, node_of_device
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
-from lanfax.service.recovery import recover, take_over
+from lanfax.service.recovery import recover, take_over, take_over_unleased
 from lanfax.service.retention import Retention, RetentionSettings
 from lanfax.service.routing import open_routing
 from lanfax.service.settings import ServiceSettings
@@ -183,6 +183,12 @@ class FaxService:
         if renew:
             await ctx.leases.renew()
         await take_over(ctx, self.metrics.lease_takeovers.inc)
+        if self.node is not None:  # calls without a lease (receives) of dead or unknown nodes
+            mine, live = self.node.number, await self.node.live_others()
+            self.dispatcher.others_alive = bool(live)
+            await take_over_unleased(
+                ctx, lambda n: n != mine and n not in live, self.metrics.lease_takeovers.inc
+            )
 
     async def _reload_config(self) -> None:
         """Another node changed the configuration or the logging levels: take them over."""

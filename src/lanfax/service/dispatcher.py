@@ -110,6 +110,10 @@ class Dispatcher:
     #: The outgoing routing table in force (groups and rules, #13); the service sets it and
     #: replaces it when an administrator changes it. None: every job may use every device.
     outbound: OutboundTable | None = None
+    #: #18: other live nodes share the queue (set with each heartbeat). A job this node has
+    #: no line for may have one on another node: it is not marked NO_LINE then (the node
+    #: that has a line dials it; two nodes would otherwise rewrite its state in turn).
+    others_alive: bool = False
 
     def __init__(
         self,
@@ -205,6 +209,8 @@ class Dispatcher:
         held = {j for j, (until, _d) in self._held.items() if until > loop_now}
         jobs = [j for j in ctx.unfinished.values() if j.job_id not in held]
         p = scheduler.plan(now, jobs, self.devices.views(), ctx.config, ctx.tz, self.outbound)
+        if self.others_alive:
+            p = replace(p, no_line=(), line_back=())
         for nl in p.no_line:  # no device of the job's outgoing route can send (#13)
             job = ctx.unfinished.get(nl.job_id)
             if job is not None:

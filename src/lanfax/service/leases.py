@@ -25,6 +25,7 @@ A claim with no ``change`` only takes the lease (write the first change with :me
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import timedelta
@@ -64,6 +65,7 @@ class NodeLeases:
         #: Jobs of dead nodes this node took over and has not settled yet (the store failed
         #: while settling them: lanfax.service.recovery.take_over tries again).
         self.unsettled: dict[int, Takeover] = {}
+        self._reading = asyncio.Lock()
 
     def on_lost(self, callback: Callable[[int], None]) -> None:
         """Call ``callback(job_id)`` when a renewal finds that a lease is no longer ours."""
@@ -182,14 +184,21 @@ class NodeLeases:
                 ctx.unfinished[job.job_id] = job
         ctx.wake()
 
-    async def read_again(self, job_ids: Collection[int]) -> list[Job]:
+    async def read_again(
+        self, job_ids: Collection[int], *, keep: Callable[[int], bool] | None = None
+    ) -> list[Job]:
         """Read ``job_ids`` as committed and :meth:`absorb` them (a deleted one leaves the
-        copy); the jobs read."""
+        copy; one for which ``keep`` is true keeps this node's copy); the jobs read.
+
+        One read at a time, each absorbed before the next begins: a slow read can never put
+        back a state older than one a later read found (every commit with events makes a
+        later read, so the copy ends as the database is)."""
         ctx = self.ctx
-        jobs = await ctx.run(self.store.jobs, job_ids)
-        self.absorb(jobs)
-        for job_id in set(job_ids) - {j.job_id for j in jobs}:
-            ctx.unfinished.pop(job_id, None)
+        async with self._reading:
+            jobs = await ctx.run(self.store.jobs, job_ids)
+            self.absorb([j for j in jobs if keep is None or not keep(j.job_id)])
+            for job_id in set(job_ids) - {j.job_id for j in jobs}:
+                ctx.unfinished.pop(job_id, None)
         return jobs
 
     async def _committed(self, jobs: Sequence[Job]) -> None:

@@ -229,12 +229,7 @@ class ClusterBridge:
                 break
         if not ids:
             return
-        jobs = await ctx.run(ctx.leases.store.jobs, ids)
-        found = {j.job_id for j in jobs}
-        theirs = [j for j in jobs if not self.on_call_here(j.job_id)]
-        ctx.leases.absorb(theirs)
-        for job_id in ids - found:  # deleted
-            ctx.unfinished.pop(job_id, None)
+        jobs = await ctx.leases.read_again(ids, keep=self.on_call_here)
         for job in jobs:
             if job.queue_status is QueueStatus.CANCELING and self.on_call_here(job.job_id):
                 self._on_abort(job.job_id)

@@ -128,6 +128,41 @@ async def take_over(ctx: ServiceContext, on_takeover: Callable[[int], None] | No
             return done
 
 
+async def take_over_unleased(
+    ctx: ServiceContext,
+    dead: Callable[[int], bool],
+    on_takeover: Callable[[int], None] | None = None,
+) -> int:
+    """Settle the calls without a lease (receives, and sends of a version before leases) on
+    devices of nodes for whose number ``dead`` is true (device ids name their node):
+    claimed (so two live nodes never settle one), then settled as :func:`recover` settles a
+    crash. The candidates come from this node's copy of the queue (kept in step with the
+    database); the claim checks each against the committed state. How many were settled."""
+    leases = ctx.leases
+    ids = [
+        j.job_id
+        for j in ctx.unfinished.values()
+        if j.queue_status in _INTERRUPTED and j.device_id and dead(j.device_id >> 16)
+    ]
+    done = 0
+    for start in range(0, len(ids), 100):
+        part = ids[start : start + 100]
+        for job, lease in await leases.claim(job_ids=part, statuses=_INTERRUPTED, limit=len(part)):
+            node = (job.device_id or 0) >> 16
+            reason = f"node number {node} stopped during the call"
+            change = await settlement(ctx, job, ctx.clock.now(), reason)
+            try:
+                await leases.write(lease, change, release=True)
+            except LeaseLost:
+                leases.forget(lease)
+                continue
+            done += 1
+            if on_takeover is not None:
+                on_takeover(1)
+            log.warning("job %d on a call of dead node number %d: settled", job.job_id, node)
+    return done
+
+
 async def settlement(ctx: ServiceContext, job: Job, now: datetime, reason: str) -> JobChange:
     """How a job a crash left on a call is settled (one function for start-up recovery and
     for a takeover): the change, with its event, that ends the interrupted call."""

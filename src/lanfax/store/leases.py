@@ -200,7 +200,7 @@ class SqlLeases:
                 return []
             where.append(c.job_id.in_(sorted(set(job_ids))))
         pick = (
-            sa.select(c.job_id, c.attempt_epoch)
+            sa.select(t_jobs)
             .where(*where)
             .order_by(c.job_id)
             .limit(limit)
@@ -209,31 +209,27 @@ class SqlLeases:
         out: list[tuple[Job, Lease]] = []
         store = self._store
         with store._write("claim jobs") as conn:
-            for job_id, epoch in conn.execute(pick).all():
-                new_epoch = int(epoch or 0) + 1
+            for row in conn.execute(pick).mappings().all():
+                job_id = int(row["job_id"])
+                new_epoch = int(row["attempt_epoch"] or 0) + 1
                 values: dict[str, object] = {}
                 events: tuple[NewEvent, ...] = ()
                 if change is not None:
-                    row = conn.execute(sa.select(t_jobs).where(c.job_id == job_id)).mappings().one()
-                    ch = change(codec.row_to_job(row))
+                    job = codec.row_to_job(row)
+                    ch = change(job)
                     if ch is None:
                         continue
                     try:
-                        values = codec.job_to_row(_apply(codec.row_to_job(row), ch))
+                        values = codec.job_to_row(_apply(job, ch))
                     except Conflict:
                         continue
                     events = tuple(ch.events)
-                conn.execute(
-                    t_jobs.update()
-                    .where(c.job_id == job_id)
-                    .values(
-                        **values, owner_node=node, lease_expires_at=until, attempt_epoch=new_epoch
-                    )
-                )
+                held = {"owner_node": node, "lease_expires_at": until, "attempt_epoch": new_epoch}
+                conn.execute(t_jobs.update().where(c.job_id == job_id).values({**values, **held}))
                 if events:
-                    store._insert_events(conn, events, [int(job_id)] * len(events))
-                row = conn.execute(sa.select(t_jobs).where(c.job_id == job_id)).mappings().one()
-                out.append((codec.row_to_job(row), Lease(int(job_id), node, new_epoch, now + ttl)))
+                    store._insert_events(conn, events, [job_id] * len(events))
+                claimed = codec.row_to_job({**row, **values, **held})
+                out.append((claimed, Lease(job_id, node, new_epoch, now + ttl)))
         return out
 
     def renew(self, node: str, now: datetime, ttl: timedelta) -> int:
