@@ -233,6 +233,8 @@ class FaxService:
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
         if url is not None:  # #18: faxes other nodes received, their routing state
             self.routing.scan_every = self.node.lease.total_seconds()
+            self.routing.node_number = self.node.number
+            self.routing.defer = self.node.lease.total_seconds()
             self.on_settings_changed(self.routing.settings_changed)
         self.extensions = Extensions(self)  # registered providers / extensions (issue #13)
         await self.extensions.load_routing()

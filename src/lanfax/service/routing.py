@@ -18,11 +18,11 @@ From there the job is owned here:
 Several nodes on one database (#18): a routing job is claimed with a lease before its
 methods run (``ctx.leases``), and every write about it is fenced on that lease; the outcome
 (routed, or a failure with its retry time) gives the lease back. So each attempt runs on
-exactly one node: the one that received the fax, as a rule; a retry falls to whichever node
-claims it first once it is due; a node that died routing leaves the fax to the others when
-its lease runs out (each node reads the routing jobs from the database every ``[node]
-lease_s``). The routing state (per-device configuration, the global order) is re-read when
-another node changed it (a notification).
+exactly one node: the one that received the fax, as a rule (the others leave it to that
+node for ``defer`` seconds, one lease); a retry falls to whichever node claims it first; a
+node that died routing leaves the fax to the others when its lease runs out (each node reads
+the routing jobs from the database every ``[node] lease_s``). The routing state (per-device
+configuration, the global order) is re-read when another node changed it (a notification).
 
 Durability: since the job is ROUTING (not final) before any method runs, a SIGKILL at any
 point leaves a job that is routed again after the restart. Delivery is therefore at least
@@ -66,6 +66,7 @@ from lanfax.routing.policy import InboundPolicy
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import DeviceManager
 from lanfax.service.leases import Lease
+from lanfax.service.nodes import node_of_device
 from lanfax.store.api import JobChange, Store
 
 log = logging.getLogger("lanfax.inbound")
@@ -272,6 +273,12 @@ class RoutingJobs:
         #: that this node's copy does not have (received on another node, which died or
         #: left a retry); jobs another node is routing now: job id -> loop time to look again.
         self.scan_every: float | None = None
+        #: #18: this node's number (device ids name their node); a fax received on another
+        #: node is left to that node for ``defer`` seconds after this node first saw it, so
+        #: that the receiving node routes it, as a rule, without a race of claims.
+        self.node_number: int | None = None
+        self.defer = 0.0
+        self._first_seen: dict[int, float] = {}
         self._found: dict[int, Job] = {}
         self._next_scan = 0.0
         self._elsewhere: dict[int, float] = {}
@@ -375,13 +382,19 @@ class RoutingJobs:
         ready: list[Job] = []
         later: datetime | None = None
         loop_now = asyncio.get_running_loop().time()
-        for job in {**self._found, **self.ctx.unfinished}.values():
-            if not _is_routing(job) or job.job_id in self._running:
+        candidates = [j for j in {**self._found, **self.ctx.unfinished}.values() if _is_routing(j)]
+        if self._first_seen:
+            live = {j.job_id for j in candidates}
+            self._first_seen = {k: t for k, t in self._first_seen.items() if k in live}
+        for job in candidates:
+            if job.job_id in self._running:
                 continue
             hold = self._held.get(job.job_id)
             if hold is not None and hold[0] > loop_now:
                 continue
             if self._elsewhere.get(job.job_id, 0.0) > loop_now:
+                continue
+            if self._deferred(job, loop_now):
                 continue
             if job.next_attempt_at is None:
                 if _state(job).get("held"):
@@ -393,6 +406,19 @@ class RoutingJobs:
                 later = job.next_attempt_at
         ready.sort(key=lambda j: j.job_id)
         return ready, later
+
+    def _deferred(self, job: Job, loop_now: float) -> bool:
+        """A fax another node received, first seen here less than ``defer`` ago: its own
+        node routes it (if that node died, this one claims it once the time is up)."""
+        if self.node_number is None or self.defer <= 0:
+            return False
+        if node_of_device(job.device_id) in (None, self.node_number):
+            return False
+        until = self._first_seen.setdefault(job.job_id, loop_now) + self.defer
+        if until <= loop_now:
+            return False
+        self._elsewhere.setdefault(job.job_id, until)  # wakes the loop then
+        return True
 
     async def _scan(self) -> None:
         """#18, several nodes: read the routing jobs from the database every ``scan_every``
