@@ -87,17 +87,19 @@ def doc(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_fax_tiff(tmp_path_factory.mktemp("doc"), pages=2)
 
 
-def _toml(db: str, node: str, lines: str = "", duration: str = "[0.01, 0.05]") -> str:
+def _toml(
+    db: str, node: str, lines: str = "", duration: str = "[0.01, 0.05]", beat: int = BEAT
+) -> str:
     lines = lines or '[{number = "200"}, {number = "201"}]'
     return (
         f'[server]\ndatabase = "{db}"\n'
-        f'[node]\nname = "{node}"\nheartbeat_s = {BEAT}\nlease_s = {3 * BEAT}\n'
+        f'[node]\nname = "{node}"\nheartbeat_s = {beat}\nlease_s = {3 * beat}\n'
         f'[[providers]]\ntype = "{TEST_PROVIDER}"\nlines = {lines}\nduration = {duration}\n'
     )
 
 
 @contextlib.asynccontextmanager
-async def _node(tmp_path: Path, toml: str, clock: ManualClock) -> AsyncIterator[FaxService]:
+async def _node(tmp_path: Path, toml: str, clock: ManualClock | None) -> AsyncIterator[FaxService]:
     svc = FaxService(toml_settings(tmp_path, toml), clock=clock, tz=UTC)
     await svc.start()
     try:
@@ -279,6 +281,12 @@ def test_a_node_that_lost_its_lease_writes_no_outcome_and_aborts_its_call(
         ):
             (job,) = await submit(a, doc, "900960000")  # a call of 60 s
             await wait_status(a, job.job_id, QueueStatus.IN_PROGRESS, timeout=30)
+
+            async def on_call() -> None:  # the claim has returned its lease to the dispatcher
+                while job.job_id not in a.dispatcher._leases:
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(on_call(), 30)
             lease = a.dispatcher._leases[job.job_id]
             assert (lease.node, lease.epoch) == ("a", 1)
             clock.advance(LEASE.total_seconds() + 1)
@@ -309,6 +317,8 @@ def test_a_node_that_lost_its_lease_writes_no_outcome_and_aborts_its_call(
             assert still is not None
             assert still.queue_status is QueueStatus.RETRYING and still.attempts == 1
             assert still.status_text == settled.status_text
+            # a's copy of the job is what b wrote, not the call it lost.
+            assert a.ctx.unfinished[job.job_id] == still
 
     run(body(), timeout=180)
 
@@ -422,5 +432,27 @@ def test_a_receive_on_a_line_of_a_dead_node_is_settled_by_a_live_node(
             assert _takeovers(b) == 1
             await b._lease_beat()  # settled once
             assert _takeovers(b) == 1
+
+    run(body(), timeout=120)
+
+
+def test_the_heartbeat_renews_a_long_calls_lease_so_no_live_node_takes_it(
+    tmp_path: Path, db_url: str, doc: Path
+) -> None:
+    """Real time, real heartbeats (1 s, leases of 3 s): a call of 7 s outlives its first
+    lease several times over; a's heartbeat renews it, so b's heartbeats (which look for
+    expired leases every second) never take it, and the call ends COMPLETED, once."""
+    receive_only = '[{number = "300", flags = ["receive"]}]'
+
+    async def body() -> None:
+        async with (
+            _node(tmp_path, _toml(db_url, "a", beat=1), None) as a,
+            _node(tmp_path, _toml(db_url, "b", receive_only, beat=1), None) as b,
+        ):
+            (job,) = await submit(a, doc, "90097000")  # a call of 7 s
+            done = await wait_status(a, job.job_id, *FINAL, timeout=60)
+            assert done.queue_status is QueueStatus.COMPLETED and done.attempts == 1, done
+            assert [c["status"] for c in provider_of(a).calls] == ["completed"]
+            assert _takeovers(b) == 0 and _takeovers(a) == 0
 
     run(body(), timeout=120)

@@ -182,6 +182,8 @@ class FaxService:
         ctx = self.ctx
         if renew:
             await ctx.leases.renew()
+        if self._bridge is None:
+            return  # SQLite or memory: one node, nobody else's calls to settle
         await take_over(ctx, self.metrics.lease_takeovers.inc)
         if self.node is not None:  # calls without a lease (receives) of dead or unknown nodes
             mine, live = self.node.number, await self.node.live_others()

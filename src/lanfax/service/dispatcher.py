@@ -359,6 +359,9 @@ class Dispatcher:
             )
             self._calls.pop(job.job_id, None)
             self._cancel_requested.discard(job.job_id)
+            if job.job_id in self._lost:  # another node settled it: take its copy as it is
+                with contextlib.suppress(FaxError):
+                    await ctx.leases.read_again([job.job_id])
             self._lost.discard(job.job_id)
             lease_left = self._leases.pop(job.job_id, None)
             if lease_left is not None:

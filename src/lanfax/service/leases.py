@@ -132,8 +132,10 @@ class NodeLeases:
         """Extend every lease of this node (with the heartbeat); leases found lost are
         dropped and reported to the :meth:`on_lost` callbacks. How many were renewed."""
         ctx = self.ctx
+        if not self.held:
+            return 0  # nothing to renew: no write (a lease left over runs out, as it should)
         n = await ctx.run(self.store.renew, self.node, ctx.clock.now(), self.ttl)
-        if n < len(self.held):
+        if n != len(self.held):  # some lost, or leftovers counted: look which
             still = set(await ctx.run(self.store.held_by, self.node))
             gone = [
                 lease for job_id, lease in self.held.items() if (job_id, lease.epoch) not in still
