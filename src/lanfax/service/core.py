@@ -273,6 +273,9 @@ class FaxService:
         self.contacts = ContactBook(ctx)  # the address book (issue #13)
         # #18: another live node's calls are its own, not a crash's (device ids name nodes).
         others = await self.node.live_others()
+        # #18: alone on the database, a receipt claim left by this node's earlier process is
+        # its own: the receipts are tried again at once rather than when the claim ends.
+        self.receipts.retry_claimed_at_start = not others
         await recover(ctx, skip=lambda job: node_of_device(job.device_id) in others)
         # #18: dead nodes' calls whose lease expired are settled now, then with the heartbeat.
         await self._lease_beat(renew=False)

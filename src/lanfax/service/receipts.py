@@ -126,6 +126,10 @@ class Receipts:
         #: looks for receipts another node owed when it died (None: one node, only at start).
         self.lease = CLAIM
         self.catch_up_every: float | None = None
+        #: Set when no other node is alive at start: every pending receipt is tried at once
+        #: (a claim of this node's earlier process, which died mailing, is cleared with the
+        #: waits of the retries; with other nodes alive a claim may be theirs: it runs out).
+        self.retry_claimed_at_start = False
         self._next_catch_up = 0.0
         ctx.on_jobs_changed(self._changed)
 
@@ -133,6 +137,17 @@ class Receipts:
 
     async def start(self) -> None:
         since = self.ctx.clock.now() - CATCH_UP
+        if self.retry_claimed_at_start:
+            now = self.ctx.clock.now()
+            waiting = [
+                r
+                for r in await self.ctx.run(self.db.pending)
+                if r.next_try_at is not None and r.next_try_at > now
+            ]
+            for r in waiting:
+                await self.ctx.run(self.db.update, r.receipt_id, next_try_at=None)
+            if waiting:
+                log.info("%d pending receipt(s) tried again at start", len(waiting))
         for job in await self.ctx.run(self.db.owed_jobs, since):
             self._jobs.put_nowait(("final", job))
         if self.settings.on_retry:
