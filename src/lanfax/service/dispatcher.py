@@ -542,11 +542,17 @@ class Dispatcher:
                 status_id.name,
             )
             return
-        lease = self._leases.get(job.job_id)
+        # Out of _leases while the outcome is written: a progress write of this call still
+        # in flight, refused once the outcome gave the lease back, is then seen as late,
+        # not as a lost lease.
+        lease = self._leases.pop(job.job_id, None)
         if lease is None:  # not claimed (a bug): never write an outcome unfenced
             raise LeaseLost(f"job {job.job_id} has no lease", hint="it is not this node's")
-        await ctx.leases.write(lease, change, release=True)
-        self._leases.pop(job.job_id, None)
+        try:
+            await ctx.leases.write(lease, change, release=True)
+        except BaseException:
+            self._leases.setdefault(job.job_id, lease)  # the next try writes with it again
+            raise
         log.info(
             "job %d to %s: %s (%d pages)",
             job.job_id,
@@ -610,9 +616,7 @@ class Dispatcher:
     async def _quiet_update(self, change: JobChange) -> None:
         try:
             await self._fenced(change)
-        except LeaseLost as exc:
-            self._lease_lost_in_write(change.job_id, exc)
-        except Conflict:
+        except Conflict:  # LeaseLost included (_fenced dealt with it)
             pass
         except FaxError as exc:  # a status change is not worth a failure: the outcome follows
             self._log_once(
@@ -632,10 +636,7 @@ class Dispatcher:
                 return
             try:
                 await self._fenced(JobChange(job_id, Trigger.PROGRESS, JobPatch(pages_done=pages)))
-            except LeaseLost as exc:
-                self._lease_lost_in_write(job_id, exc)
-                return
-            except Conflict:
+            except Conflict:  # LeaseLost included (_fenced dealt with it)
                 return
             except FaxError as exc:
                 self._log_once(
@@ -658,7 +659,15 @@ class Dispatcher:
         lease = self._leases.get(change.job_id)
         if lease is None:
             raise Conflict(f"job {change.job_id} is not on a call of this node")
-        return await self.ctx.leases.write(lease, change)
+        try:
+            return await self.ctx.leases.write(lease, change)
+        except LeaseLost as exc:
+            # Lost only if this is still the call's lease: a write of a call that has
+            # ended (its outcome gave the lease back, or a later call holds a new one) is
+            # merely late.
+            if self._leases.get(change.job_id) == lease:
+                self._lease_lost_in_write(change.job_id, exc)
+            raise
 
     def lease_lost(self, job_id: int) -> None:
         """The lease on ``job_id`` is gone (a renewal found it taken over): abort its call and
@@ -673,10 +682,9 @@ class Dispatcher:
                 asyncio.get_running_loop().create_task(self._abort_quietly(dev))
 
     def _lease_lost_in_write(self, job_id: int, exc: FaxError) -> None:
-        if job_id not in self._lost:
+        if job_id in self._calls and job_id not in self._lost:
             log.error("job %d: %s", job_id, exc.message)
         self.lease_lost(job_id)
-        self._lost.add(job_id)
 
     async def _abort_quietly(self, dev: Device) -> None:
         if dev.handle is None:
