@@ -475,9 +475,10 @@ class RoutingJobs:
             self._found.pop(job_id, None)
             if not claimed:
                 # Another node routes it now (look again once its lease could have run out),
-                # or it is no longer waiting (routed, deleted, not due): take the store's copy.
-                job = await self.ctx.refresh_job(job_id)
-                if job is not None and _is_routing(job):
+                # or it is no longer waiting (routed, deleted, not due): take the store's copy
+                # (as another node's job: this node's job-change listeners are not told).
+                again = await leases.read_again([job_id])
+                if again and _is_routing(again[0]):
                     loop_now = asyncio.get_running_loop().time()
                     self._elsewhere[job_id] = loop_now + leases.ttl.total_seconds()
                 self._held.pop(job_id, None)
