@@ -230,6 +230,16 @@ class ReceiptStore(Protocol):
         (delivery_report_type not NONE) and have none yet (a "final" receipt of the job or a
         "summary" of its broadcast), by job id."""
 
+    # #18: several nodes mail from one table
+    def claim(self, receipt_id: int, now: datetime, until: datetime) -> Receipt | None:
+        """Take a pending receipt that is due (``next_try_at`` None or <= ``now``) for one
+        try, atomically: ``tries`` + 1, ``next_try_at`` = ``until`` (the lease); None when it
+        is not pending, not due, or claimed by another node first."""
+
+    def settle(self, receipt_id: int, tries: int, **changes: Any) -> bool:
+        """``update`` only while the receipt is pending at ``tries`` (this node's claim);
+        False when it is no longer (another node claimed it after the lease ran out)."""
+
 
 class AuditStore(Protocol):
     """The audit trail: entries are appended, never changed."""
