@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import select
 import socket
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +38,8 @@ from lanfax.providers.sip.rtp import JitterBuffer, RtpError, RtpSender, parse_rt
 from lanfax.providers.sip.sdp import Media
 from lanfax.providers.sip.udptl import UdptlReceiver, UdptlSender
 
+_log = logging.getLogger("lanfax.providers.sip")
+
 __all__ = ["FaxMedia", "MediaPorts", "Ticker", "bind_media"]
 
 TICK = 160  # samples: 20 ms
@@ -44,9 +50,12 @@ IDLE_REPEATS = 2
 _MAX_QUEUE = 200
 #: The largest datagram read (UDP's own limit: nothing is ever truncated).
 _MAX_DATAGRAM = 65535
-#: Read passes over the ready sockets per tick: each pass reads one datagram from every
-#: socket that has one (a call has one or two per tick; more after a stall).
-_MAX_PASSES = 64
+#: The interpreter's switch interval once a media thread runs (the default is 5 ms). #19: a
+#: thread that gives up the GIL (every cffi call into spandsp does) waits a whole switch
+#: interval to get it back while another thread runs Python: at 5 ms a tick of 100 calls
+#: with 3 ms of CPU took 20-60 ms and 3-4 % of the packets left late at 100 + 100 calls in
+#: bench/sip.py; at 0.5 ms none did, and the worst tick started 16 ms late.
+SWITCH_INTERVAL = 0.0005
 
 
 class _Socket:
@@ -159,6 +168,10 @@ async def bind_media(host: str, ports: tuple[int, int]) -> MediaPorts:
     )
 
 
+def _call(fn: Callable[..., object], *args: object) -> None:
+    fn(*args)
+
+
 def _no_step(session: AudioFaxSession | T38FaxSession) -> None:
     pass
 
@@ -230,12 +243,22 @@ class FaxMedia:
         self._dog_due = 0
         self._rtp_sendto = _sendto(ports.rtp)
         self._udptl_sendto = _sendto(ports.udptl)
+        #: Held by a step (on the Ticker's thread) and by every change from the event loop:
+        #: reentrant, as a watch may end the session from inside a step.
+        self._lock = threading.RLock()
+        self._closed = False
+        #: How a step hands progress to the event loop (the Ticker's thread posts it).
+        self._post: Callable[..., object] = _call
 
     # -- control (event loop) -------------------------------------------------------------
 
     def set_remote(self, media: Media) -> None:
         """Start on, or switch to, the negotiated stream. The same kind again (a session
         refresh, a repeated T.38 re-INVITE) only updates the far address."""
+        with self._lock:
+            self._set_remote(media)
+
+    def _set_remote(self, media: Media) -> None:
         if self.session is not None and media.kind == self.kind:
             self.remote = media
             self._dest = (media.address, media.port)
@@ -285,8 +308,9 @@ class FaxMedia:
 
     def terminate(self) -> None:
         """Hang up: T.30 ends now with what it had (phase E follows at the next step)."""
-        if self.session is not None and not self.session.done:
-            self.session.terminate()
+        with self._lock:
+            if self.session is not None and not self.session.done and not self._closed:
+                self.session.terminate()
 
     @property
     def finished(self) -> bool:
@@ -297,11 +321,13 @@ class FaxMedia:
         return self.session is not None and self.session.done
 
     def close(self) -> None:
-        if self.session is not None:
-            if self.result is None and self.session.done:
-                self.result = self.session.result
-            self.session.close()
-        self.ports.close()
+        with self._lock:  # not while a step runs: the session's C state goes
+            self._closed = True
+            if self.session is not None:
+                if self.result is None and self.session.done:
+                    self.result = self.session.result
+                self.session.close()
+            self.ports.close()
         if not self.done.done():
             self.done.set_result(None)
 
@@ -312,8 +338,12 @@ class FaxMedia:
     # own sendto to a destination tuple made once.
 
     def step(self) -> None:
+        with self._lock:
+            self._step()
+
+    def _step(self) -> None:
         session = self.session
-        if session is None or self.done.done():
+        if session is None or self._closed:
             return
         self.ticks += 1
         if session.result is None:  # not done
@@ -326,7 +356,7 @@ class FaxMedia:
         if self.result is None and session.result is not None:
             self.result = session.result
             self._collect_stats()
-            self._on_progress("ended", self.pages, "")
+            self._post(self._on_progress, "ended", self.pages, "")
 
     def _check_watchdog(self, session: AudioFaxSession | T38FaxSession) -> None:
         """Ask the watchdog, and when next to ask: the first tick at which either of its
@@ -350,10 +380,10 @@ class FaxMedia:
             if isinstance(ev, PhaseB):
                 self.negotiated = True
                 self.remote_ident = ev.remote_ident
-                self._on_progress("negotiated", self.pages, ev.remote_ident)
+                self._post(self._on_progress, "negotiated", self.pages, ev.remote_ident)
             elif isinstance(ev, PageDone):
                 self.pages = max(self.pages, ev.page)
-                self._on_progress("page", ev.page, "EOP" if "EOP" in ev.frame else "")
+                self._post(self._on_progress, "page", ev.page, "EOP" if "EOP" in ev.frame else "")
 
     def _step_audio(self, session: AudioFaxSession) -> None:
         jitter = self._jitter
@@ -429,66 +459,42 @@ class FaxMedia:
             self.stats.update(rtp_played=jb.played, rtp_missing=jb.missing, rtp_late=jb.late)
 
 
-class _Clock:
-    """The 20 ms timer of a Ticker: one timer handle for all of a provider's calls, at
-    absolute times ``start + k * 20 ms``.
+class Ticker:
+    """Steps every live FaxMedia of one provider each 20 ms, in one pass, on its own thread.
+
+    A tick first reads every datagram that arrived on its calls' sockets (one epoll for all
+    of them, one pass per datagram a socket holds), then steps each call once. Ticks run at
+    absolute times ``start + k * 20 ms`` (one late tick does not push the others back; far
+    behind, the schedule restarts from now); a tick that starts more than one period late
+    is counted in ``late_ticks`` and each of its calls' packets in ``late_packets``.
+
+    #19: the ticks run on a thread of the Ticker's, not as a timer of the event loop. On
+    the loop, a tick waited for every callback that was ready before it: a burst of call
+    set-ups, SIP messages or call ends (hundreds at once when hundreds of calls start
+    together) made every call's media late. On its own thread a tick waits at most for the
+    interpreter's switch interval (set to :data:`SWITCH_INTERVAL`, 0.5 ms, for the whole
+    process when the first media thread starts), and spandsp's C code (cffi releases the
+    GIL) runs beside the loop. The thread touches a call only inside :meth:`FaxMedia.step` under the
+    call's lock, which every change from the loop takes too; what a step has to tell the
+    call (progress, a failure) it posts to the loop.
 
     (One clock shared by every provider of a loop was tried: with two providers of one
     process in phase, a G.711 call through 30 ms of jitter saw packets arrive one frame late
-    at the jitter buffer, so each provider keeps its own phase.)"""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._tickers: list[Ticker] = []
-        self._handle: asyncio.TimerHandle | None = None
-        self._start = 0.0
-        self._ticks = 0
-
-    def attach(self, ticker: Ticker) -> None:
-        if ticker not in self._tickers:
-            self._tickers.append(ticker)
-        if self._handle is None:
-            self._start = self._loop.time()
-            self._ticks = 0
-            self._handle = self._loop.call_at(self._start, self._tick)
-
-    def detach(self, ticker: Ticker) -> None:
-        if ticker in self._tickers:
-            self._tickers.remove(ticker)
-        if not self._tickers and self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _tick(self) -> None:
-        due = self._start + self._ticks * PERIOD
-        now = self._loop.time()
-        busy = False
-        for ticker in list(self._tickers):
-            busy = ticker._step_all(now - due) or busy
-        self._ticks += 1
-        if not busy:
-            self._handle = None
-            self._tickers.clear()
-            return
-        # Catch up without bursting: if far behind, restart the schedule from now.
-        if now - due > 10 * PERIOD:
-            self._start = now - self._ticks * PERIOD
-        self._handle = self._loop.call_at(self._start + self._ticks * PERIOD, self._tick)
-
-
-class Ticker:
-    """Steps every live FaxMedia of one provider each 20 ms, in one pass on one timer.
-
-    A tick first reads every datagram that arrived on its calls' sockets (one epoll for all
-    of them, one pass per datagram a socket holds), then steps each call once.
+    at the jitter buffer, so each provider keeps its own phase.)
     """
 
     def __init__(self) -> None:
-        self._clock = _Clock(asyncio.get_running_loop())
+        self._loop = asyncio.get_running_loop()
+        #: Guards the set of calls and the sockets' registration with the epoll (reentrant:
+        #: a socket closed under it unregisters itself).
+        self._lock = threading.RLock()
         self._media: dict[FaxMedia, None] = {}
         self._manual = False
         self._poll = select.epoll()
         self._sockets: dict[int, _Socket] = {}
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._stopping = False
         self.late_ticks = 0
         self.total_ticks = 0
         #: Media packets that left late: every call stepped in a late tick.
@@ -499,29 +505,36 @@ class Ticker:
         self.call_ticks = 0
 
     def add(self, media: FaxMedia) -> None:
-        self._media[media] = None
-        self._watch(media.ports.rtp)
-        self._watch(media.ports.udptl)
         if not self._manual:
-            self._clock.attach(self)
+            media._post = self._post
+        with self._lock:
+            self._media[media] = None
+            self._watch(media.ports.rtp)
+            self._watch(media.ports.udptl)
+        if not self._manual:
+            self._start()
 
     def manual(self) -> None:
-        """Stop the 20 ms timer: the caller steps the media with :meth:`tick` (a benchmark
-        that runs faster than real time, a test in virtual time)."""
+        """No thread: the caller steps the media with :meth:`tick`, on its own thread (a
+        benchmark that runs faster than real time, a test in virtual time). Call it before
+        the first :meth:`add`."""
         self._manual = True
-        self._clock.detach(self)
 
     def tick(self, lateness: float = 0.0) -> bool:
-        """Step every media once now, as the timer does ``lateness`` seconds after a tick's
-        due time; False once no media is left."""
+        """Step every media once now, as the thread does ``lateness`` seconds after a
+        tick's due time; False once no media is left."""
         return self._step_all(lateness)
 
     def remove(self, media: FaxMedia) -> None:
-        self._media.pop(media, None)
-        self._unwatch(media.ports.rtp)
-        self._unwatch(media.ports.udptl)
+        with self._lock:
+            self._media.pop(media, None)
+            self._unwatch(media.ports.rtp)
+            self._unwatch(media.ports.udptl)
+
+    # -- the sockets ------------------------------------------------------------------------
 
     def _watch(self, sock: _Socket) -> None:
+        """(Under the lock.)"""
         if sock.sock is None or sock._watcher is self:
             return
         if sock._watcher is not None:
@@ -531,37 +544,52 @@ class Ticker:
         sock._watcher = self
 
     def _unwatch(self, sock: _Socket) -> None:
-        if sock._watcher is not self:
-            return
-        sock._watcher = None
-        if self._sockets.get(sock.fd) is sock:
-            del self._sockets[sock.fd]
-            with contextlib.suppress(OSError, ValueError):  # a closed epoll or socket
-                self._poll.unregister(sock.fd)
+        with self._lock:
+            if sock._watcher is not self:
+                return
+            sock._watcher = None
+            if self._sockets.get(sock.fd) is sock:
+                del self._sockets[sock.fd]
+                with contextlib.suppress(OSError, ValueError):  # a closed epoll or socket
+                    self._poll.unregister(sock.fd)
 
     def _receive(self) -> None:
-        """Queue every datagram that arrived on the watched sockets since the last tick."""
+        """Queue every datagram that arrived on the watched sockets since the last tick
+        (under the lock: no socket closes meanwhile): one from each ready socket, then, from
+        those that are still ready (a backlog after a stall), all the others."""
         poll, sockets = self._poll.poll, self._sockets
         ready = poll(0)
-        passes = 0
-        while ready and passes < _MAX_PASSES:
-            for fd, _events in ready:
-                s = sockets.get(fd)
-                if s is None or s.sock is None:
-                    continue
+        if not ready:
+            return
+        for fd, _events in ready:
+            s = sockets.get(fd)
+            if s is not None and s.sock is not None:
                 try:  # noqa: SIM105 - per packet
                     s.queue.append(s.sock.recv(_MAX_DATAGRAM))
                 except OSError:
-                    pass  # nothing after all, or an error the socket reported: read on
-            ready = poll(0)
-            passes += 1
+                    pass  # nothing after all, or an error the socket reported
+        for fd, _events in poll(0):
+            s = sockets.get(fd)
+            if s is None or s.sock is None:
+                continue
+            recv, append = s.sock.recv, s.queue.append
+            for _ in range(_MAX_QUEUE):  # more would push the first ones out of the queue
+                try:
+                    append(recv(_MAX_DATAGRAM))
+                except BlockingIOError:
+                    break
+                except OSError:
+                    continue  # an error the socket reported: what follows is still there
+
+    # -- the ticks ------------------------------------------------------------------------
 
     def _step_all(self, lateness: float) -> bool:
         """One tick ``lateness`` seconds after its due time; False once no media is left."""
-        media_now = self._media
-        if not media_now:
-            return False
-        self._receive()
+        with self._lock:
+            if not self._media:
+                return False
+            media_now = list(self._media)
+            self._receive()
         # An idle tick carries no media: its delay hurts no call.
         if lateness > self.max_lateness:
             self.max_lateness = lateness
@@ -570,20 +598,74 @@ class Ticker:
             self.late_packets += len(media_now)
         self.total_ticks += 1
         self.call_ticks += len(media_now)
-        for media in list(media_now):
+        for media in media_now:
             try:
                 media.step()
             except Exception as exc:  # a failing call must not stop the others' media
-                media_now.pop(media, None)
-                if not media.done.done():
-                    media.done.set_exception(exc)
-        return bool(media_now)
+                with self._lock:
+                    self._media.pop(media, None)
+                media._post(_fail, media, exc)
+        return True
+
+    def _post(self, fn: Callable[..., object], *args: object) -> None:
+        """Run ``fn(*args)`` on the event loop (from the thread)."""
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody to tell
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _start(self) -> None:
+        if self._thread is None:
+            if sys.getswitchinterval() > SWITCH_INTERVAL:
+                sys.setswitchinterval(SWITCH_INTERVAL)
+            self._thread = threading.Thread(target=self._run, name="lanfax-sip-media", daemon=True)
+            self._thread.start()
+        else:
+            self._wake.set()
+
+    def _run(self) -> None:
+        clock = time.monotonic  # the event loop's clock too
+        while not self._stopping:
+            with self._lock:
+                idle = not self._media
+            if idle:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            start, ticks = clock(), 0
+            while not self._stopping:
+                due = start + ticks * PERIOD
+                delay = due - clock()
+                if delay > 0:
+                    if self._wake.wait(delay):
+                        self._wake.clear()  # an add: nothing to do before the tick
+                    continue
+                now = clock()
+                try:
+                    busy = self._step_all(now - due)
+                except Exception:  # not a call's: keep the media of the others running
+                    _log.exception("SIP media tick failed")
+                    busy = True
+                ticks += 1
+                if not busy:
+                    break
+                # Catch up without bursting: if far behind, restart the schedule from now.
+                if now - due > 10 * PERIOD:
+                    start = now - ticks * PERIOD
 
     def close(self) -> None:
-        for media in list(self._media):
-            self.remove(media)
-        self._media.clear()
-        self._clock.detach(self)
-        for sock in list(self._sockets.values()):
-            self._unwatch(sock)
-        self._poll.close()
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        with self._lock:
+            for media in list(self._media):
+                self._media.pop(media, None)
+                self._unwatch(media.ports.rtp)
+                self._unwatch(media.ports.udptl)
+            for sock in list(self._sockets.values()):
+                self._unwatch(sock)
+            self._poll.close()
+
+
+def _fail(media: FaxMedia, exc: Exception) -> None:
+    if not media.done.done():
+        media.done.set_exception(exc)
