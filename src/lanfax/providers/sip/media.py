@@ -339,24 +339,21 @@ class FaxMedia:
 
     def step(self) -> None:
         with self._lock:
-            self._step()
-
-    def _step(self) -> None:
-        session = self.session
-        if session is None or self._closed:
-            return
-        self.ticks += 1
-        if session.result is None:  # not done
-            self._step_kind(session)
-            if self.ticks >= self._dog_due:
-                self._check_watchdog(session)
-        events = session.events()
-        if events:
-            self._handle(events)
-        if self.result is None and session.result is not None:
-            self.result = session.result
-            self._collect_stats()
-            self._post(self._on_progress, "ended", self.pages, "")
+            session = self.session
+            if session is None or self._closed:
+                return
+            self.ticks += 1
+            if session.result is None:  # not done
+                self._step_kind(session)
+                if self.ticks >= self._dog_due:
+                    self._check_watchdog(session)
+            events = session.events()
+            if events:
+                self._handle(events)
+            if self.result is None and session.result is not None:
+                self.result = session.result
+                self._collect_stats()
+                self._post(self._on_progress, "ended", self.pages, "")
 
     def _check_watchdog(self, session: AudioFaxSession | T38FaxSession) -> None:
         """Ask the watchdog, and when next to ask: the first tick at which either of its
@@ -407,11 +404,13 @@ class FaxMedia:
         frame = jitter.pop()
         if frame is not None and len(frame) == TICK:
             self._rx_codes[:] = frame
-            self._decoder.take(self._rx_u8, out=self._rx_pcm)
+            # The indices cannot be out of range (a byte into 256 entries, 16 bits into
+            # 65536): "clip"/"wrap" skip numpy's bounds check ("raise"), a third of the call.
+            self._decoder.take(self._rx_u8, out=self._rx_pcm, mode="clip")
         else:
             self._rx_pcm.fill(0)
         session.step_frame()
-        self._encoder.take(self._tx_bits, out=self._payload)
+        self._encoder.take(self._tx_bits, out=self._payload, mode="wrap")
         self._rtp.stamp(self._packet, TICK)
         try:  # noqa: SIM105 - per packet: suppress() costs a context manager
             self._rtp_sendto(self._packet, self._dest)
