@@ -16,18 +16,24 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import tzinfo
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from lanfax.model.clock import Clock
 from lanfax.model.config import ServerConfig
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
-from lanfax.service.bus import EventBus
+from lanfax.service.bus import EventBus, Prefetched
 from lanfax.service.spool import Spool
 from lanfax.store.api import AuditEntry, JobChange, Store
 
+if TYPE_CHECKING:  # #18
+    from lanfax.service.leases import NodeLeases
+
 P = ParamSpec("P")
 T = TypeVar("T")
+
+#: What :meth:`ServiceContext.commit_jobs` returns: the jobs as stored, and the bus's read.
+Committed = tuple[list[Job], Prefetched | None]
 
 log = logging.getLogger("lanfax.init")
 
@@ -54,6 +60,8 @@ class ServiceContext:
         self.unfinished: dict[int, Job] = {}
         self._wake: asyncio.Event | None = None
         self._listeners: list[Callable[[Sequence[Job]], None]] = []
+        #: #18: this node's leases on jobs (lanfax.service.leases), set by the service at start.
+        self._leases: NodeLeases | None = None
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking call (the store, file I/O) in a worker thread."""
@@ -73,6 +81,19 @@ class ServiceContext:
     def close_executor(self) -> None:
         self._heavy.shutdown(wait=True)
         self._executor.shutdown(wait=True)
+
+    # -- #18: this node's leases on jobs ------------------------------------------------
+
+    @property
+    def leases(self) -> NodeLeases:
+        """Claims, fenced writes and renewals for this node (lanfax.service.leases)."""
+        if self._leases is None:
+            raise RuntimeError("the node's leases are not set up (the service is not started)")
+        return self._leases
+
+    @leases.setter
+    def leases(self, value: NodeLeases) -> None:
+        self._leases = value
 
     # -- waking the dispatcher ----------------------------------------------------------
 
@@ -111,9 +132,31 @@ class ServiceContext:
     ) -> list[Job]:
         """Commit new jobs with their events and audit entries (one transaction), then
         publish and wake."""
-        added = await self.run(self.store.add_jobs, jobs, events, audit)
+        committed = await self.run(self.commit_jobs, jobs, events, audit)
+        return await self.jobs_committed(committed)
+
+    def commit_jobs(
+        self, jobs: Sequence[Job], events: Sequence[NewEvent], audit: Sequence[AuditEntry] = ()
+    ) -> Committed:
+        """The blocking half of :meth:`add_jobs`, for a worker thread (a caller already in
+        one, #19: a submission's document and its jobs in one trip): the commit, and the new
+        events for the bus (as the store stored them, else read back). Give what it returns
+        to :meth:`jobs_committed`."""
+        added, stored = self.store.add_jobs_and_events(jobs, events, audit)
+        if stored:  # consecutive cursors: the bus publishes them without reading them back
+            return added, (stored[0].seq - 1, stored)
+        try:
+            # The jobs are committed whatever the read does: a failed read is the bus's own
+            # read again, in pump.
+            return added, self.bus.reader()()
+        except Exception:
+            return added, None
+
+    async def jobs_committed(self, committed: Committed) -> list[Job]:
+        """The other half of :meth:`add_jobs`, on the loop: remember, publish, wake."""
+        added, seen = committed
         self._remember(added)
-        await self.bus.pump()
+        await self.bus.pump(seen)
         self.wake()
         return added
 

@@ -44,13 +44,14 @@ from lanfax.service.devices import DeviceManager
 from lanfax.service.dispatcher import Dispatcher
 from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
+from lanfax.service.leases import NodeLeases
 from lanfax.service.looplag import LoopLagMonitor
 from lanfax.service.metrics import ServiceMetrics
 from lanfax.service.nodes import ClusterBridge, NodeKeeper, node_of_device
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
-from lanfax.service.recovery import recover
+from lanfax.service.recovery import recover, take_over, take_over_unleased
 from lanfax.service.retention import Retention, RetentionSettings
 from lanfax.service.routing import open_routing
 from lanfax.service.settings import ServiceSettings
@@ -60,6 +61,9 @@ from lanfax.store.api import AuditEntry, JobQuery, Store
 from lanfax.store.notify import listen_url
 
 log = logging.getLogger("lanfax.init")
+#: #18: how often a node of a cluster looks for what a dead node left owed (receipts, the
+#: archive, routing jobs) besides its own start.
+CLUSTER_CATCH_UP_S = 60.0
 
 #: Python logging level for each FAXLOG level.
 _PY_LEVEL = {
@@ -172,6 +176,22 @@ class FaxService:
         if await self.dispatcher.abort(job_id):
             log.info("job %d canceled through another node: its call is aborted", job_id)
 
+    async def _lease_beat(self, *, renew: bool = True) -> None:
+        """#18, after each heartbeat: renew this node's leases (a lease found lost aborts its
+        call), then settle the calls of nodes whose leases expired."""
+        ctx = self.ctx
+        if renew:
+            await ctx.leases.renew()
+        if self._bridge is None:
+            return  # SQLite or memory: one node, nobody else's calls to settle
+        await take_over(ctx, self.metrics.lease_takeovers.inc)
+        if self.node is not None:  # calls without a lease (receives) of dead or unknown nodes
+            mine, live = self.node.number, await self.node.live_others()
+            self.dispatcher.others_alive = bool(live)
+            await take_over_unleased(
+                ctx, lambda n: n != mine and n not in live, self.metrics.lease_takeovers.inc
+            )
+
     async def _reload_config(self) -> None:
         """Another node changed the configuration or the logging levels: take them over."""
         try:
@@ -197,6 +217,8 @@ class FaxService:
         # second lanfax serve on the same SQLite file is refused here).
         self.node = NodeKeeper(ctx, settings.node, self.node_url)
         await self.node.register()
+        # #18: this node's leases on jobs (claims, fenced writes, renewals with the heartbeat).
+        ctx.leases = NodeLeases(ctx, self.node_name, self.node.lease)
         self.node.start()
         url = listen_url(store)
         if url is not None:  # #18: hear what other nodes of this database commit
@@ -211,14 +233,25 @@ class FaxService:
         self.devices.node_number = self.node.number  # #18: device ids name their node
         self.devices.node_name = self.node.record.name if self.node.record else "main"
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
+        if url is not None:  # #18: faxes other nodes received, their routing state
+            self.routing.scan_every = self.node.lease.total_seconds()
+            self.routing.node_number = self.node.number
+            self.routing.defer = self.node.lease.total_seconds()
+            self.on_settings_changed(self.routing.settings_changed)
         self.extensions = Extensions(self)  # registered providers / extensions (issue #13)
         await self.extensions.load_routing()
         await self.extensions.load_providers()
         self.inbound = InboundPipeline(ctx, self.devices, self._router or self.routing)
         self.inbound.min_free_bytes = settings.min_free_bytes
         self.archiver = Archiver(ctx, settings.data_dir)
+        if url is not None:  # #18: faxes a dead node left unarchived
+            self.archiver.catch_up_every = CLUSTER_CATCH_UP_S
         self.receipts = Receipts(ctx, settings.receipts)
+        if url is not None:  # #18: other nodes may die owing receipts: look for them
+            self.receipts.catch_up_every = CLUSTER_CATCH_UP_S
         self.dispatcher = Dispatcher(ctx, self.devices, dialing_rules=settings.dialing)
+        if self._bridge is not None:  # #18: a job on a call here keeps this node's copy
+            self._bridge.on_call_here = self.dispatcher.is_running
         # Outgoing routing groups and rules (#13): the dispatcher dials by them.
         self.outbound = OutboundRouting(ctx, self.devices, settings.dialing, self._outbound_changed)
         await self.outbound.load()
@@ -240,7 +273,13 @@ class FaxService:
         self.contacts = ContactBook(ctx)  # the address book (issue #13)
         # #18: another live node's calls are its own, not a crash's (device ids name nodes).
         others = await self.node.live_others()
+        # #18: alone on the database, a receipt claim left by this node's earlier process is
+        # its own: the receipts are tried again at once rather than when the claim ends.
+        self.receipts.retry_claimed_at_start = not others
         await recover(ctx, skip=lambda job: node_of_device(job.device_id) in others)
+        # #18: dead nodes' calls whose lease expired are settled now, then with the heartbeat.
+        await self._lease_beat(renew=False)
+        self.node.on_beat.append(self._lease_beat)
         ctx.load_unfinished(await ctx.run(store.unfinished_jobs))
         await self.devices.start(settings.providers)
         await self.extensions.start_providers()
@@ -440,10 +479,11 @@ class FaxService:
         labels: Sequence[str] = (),
         audit: Sequence[AuditEntry] = (),
         broadcast_id: str | None = None,
+        write_first: Callable[[], None] | None = None,
     ) -> tuple[str, list[Job]]:
         """Commit one job per recipient sharing one document; see lanfax.service.submit.
         ``labels`` name the files in errors ("file part 2 (scan.pdf)"); ``audit`` entries are
-        committed with the jobs."""
+        committed with the jobs; ``write_first`` writes deferred uploads (#19)."""
         began = self.clock.monotonic()
         result = await self.submitter.submit(
             submission,
@@ -453,6 +493,7 @@ class FaxService:
             labels=labels,
             audit=audit,
             broadcast_id=broadcast_id,
+            write_first=write_first,
         )
         self.metrics.observe_submission(self.clock.monotonic() - began)  # /metrics (#18)
         return result

@@ -20,6 +20,16 @@ Nothing sent twice, nothing lost (issue #14):
 * a job whose claim fails (a store error) is held back with a growing back-off instead of being
   planned again every :data:`PLAN_GAP`; a job whose document is gone fails at once (nothing can
   cure it). Each condition is logged once, not once per loop.
+
+Several nodes on one database (issue #18): the IN_PROGRESS write *is* the claim of a lease on
+the job (``ctx.leases.claim``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, one transaction), so
+no two nodes ever dial one job: a job another node holds, or whose committed state is no
+longer dispatchable (paused, canceled on another node), is not claimed, and this node's copy
+of it is read again. Every later write about the call (its device states, the pages
+confirmed, its outcome) is fenced on the lease's owner and epoch; the outcome gives the lease
+back in the same transaction. A fenced write refused (:class:`~lanfax.store.leases.LeaseLost`:
+another node took the job over after this node's lease expired), or a renewal that finds the
+lease gone, aborts the call and writes nothing more about it.
 """
 
 from __future__ import annotations
@@ -59,6 +69,7 @@ from lanfax.service.dialing import DialingRules
 from lanfax.service.outbound import OutboundTable
 from lanfax.service.trace import OUTBOUND, trace_level
 from lanfax.store.api import JobChange
+from lanfax.store.leases import DISPATCHABLE, Lease, LeaseLost
 
 log = logging.getLogger("lanfax.outbound")
 
@@ -99,6 +110,10 @@ class Dispatcher:
     #: The outgoing routing table in force (groups and rules, #13); the service sets it and
     #: replaces it when an administrator changes it. None: every job may use every device.
     outbound: OutboundTable | None = None
+    #: #18: other live nodes share the queue (set with each heartbeat). A job this node has
+    #: no line for may have one on another node: it is not marked NO_LINE then (the node
+    #: that has a line dials it; two nodes would otherwise rewrite its state in turn).
+    others_alive: bool = False
 
     def __init__(
         self,
@@ -126,8 +141,13 @@ class Dispatcher:
         self._logged: set[str] = set()
         #: The joined cover + body file of a job on the line (removed after the call).
         self._joined: dict[int, Path] = {}
+        #: #18: the lease of each job on a call, and the jobs whose lease was lost (their call
+        #: is aborted and nothing more is written about them).
+        self._leases: dict[int, Lease] = {}
+        self._lost: set[int] = set()
 
     def start(self) -> None:
+        self.ctx.leases.on_lost(self.lease_lost)
         self._task = asyncio.create_task(self._loop(), name="lanfax-dispatcher")
 
     async def stop(self, *, abort_calls: bool = True) -> None:
@@ -189,6 +209,8 @@ class Dispatcher:
         held = {j for j, (until, _d) in self._held.items() if until > loop_now}
         jobs = [j for j in ctx.unfinished.values() if j.job_id not in held]
         p = scheduler.plan(now, jobs, self.devices.views(), ctx.config, ctx.tz, self.outbound)
+        if self.others_alive:
+            p = replace(p, no_line=(), line_back=())
         for nl in p.no_line:  # no device of the job's outgoing route can send (#13)
             job = ctx.unfinished.get(nl.job_id)
             if job is not None:
@@ -257,19 +279,31 @@ class Dispatcher:
         ctx = self.ctx
         try:
             try:
-                patch = scheduler.dispatch_changes(job, dev.device_id, ctx.clock.now())
-                job = await ctx.update_job(
-                    scheduler_change(
-                        job,
+                now = ctx.clock.now()
+
+                def dispatch(current: Job) -> JobChange:
+                    # From the job as committed (another node may have changed it).
+                    patch = scheduler.dispatch_changes(current, dev.device_id, now)
+                    return scheduler_change(
+                        current,
                         Trigger.DISPATCH,
                         patch.but(device_status=DeviceStatus.DIALING),
                         EventId.DIALING,
-                        {"number": job.recipient_number},
+                        {"number": current.recipient_number},
                         device_id=dev.device_id,
                     )
+
+                claimed = await ctx.leases.claim(
+                    job_ids=(job.job_id,), statuses=DISPATCHABLE, limit=1, change=dispatch
                 )
-            except Conflict:
-                return  # paused or canceled between the plan and now: nothing to do
+                if not claimed:
+                    # Paused or canceled between the plan and now, or taken by another node:
+                    # nothing to do here; the copy of the job is read again.
+                    self._release_hold(job.job_id)
+                    await ctx.leases.read_again([job.job_id])
+                    return
+                ((job, lease),) = claimed
+                self._leases[job.job_id] = lease
             except FaxError as exc:
                 # The store failed: hold the job back (growing delay) rather than planning
                 # it again at once, and say so once.
@@ -325,6 +359,13 @@ class Dispatcher:
             )
             self._calls.pop(job.job_id, None)
             self._cancel_requested.discard(job.job_id)
+            if job.job_id in self._lost:  # another node settled it: take its copy as it is
+                with contextlib.suppress(FaxError):
+                    await ctx.leases.read_again([job.job_id])
+            self._lost.discard(job.job_id)
+            lease_left = self._leases.pop(job.job_id, None)
+            if lease_left is not None:
+                ctx.leases.forget(lease_left)
             with contextlib.suppress(FaxError):
                 await ctx.emit([NewEvent(EventId.IDLE, dev.device_id, NO_JOB)])
             ctx.wake()
@@ -391,6 +432,9 @@ class Dispatcher:
         while True:
             try:
                 await self._finish(job, dev, result)
+            except LeaseLost as exc:
+                self._lease_lost_in_write(job.job_id, exc)
+                return
             except Conflict:
                 raise
             except FaxError as exc:
@@ -490,9 +534,25 @@ class Dispatcher:
         }
         patch = patch.but(extra={**job.extra, "last_call": call})
         detail = {"queue_status": final.name.lower(), "pages": pages}
-        await ctx.update_job(
-            scheduler_change(job, trigger, patch, event_id, detail, device_id=dev.device_id)
-        )
+        change = scheduler_change(job, trigger, patch, event_id, detail, device_id=dev.device_id)
+        if job.job_id in self._lost:
+            log.warning(
+                "job %d: its lease was lost during the call; its outcome (%s) is not written",
+                job.job_id,
+                status_id.name,
+            )
+            return
+        # Out of _leases while the outcome is written: a progress write of this call still
+        # in flight, refused once the outcome gave the lease back, is then seen as late,
+        # not as a lost lease.
+        lease = self._leases.pop(job.job_id, None)
+        if lease is None:  # not claimed (a bug): never write an outcome unfenced
+            raise LeaseLost(f"job {job.job_id} has no lease", hint="it is not this node's")
+        try:
+            await ctx.leases.write(lease, change, release=True)
+        except BaseException:
+            self._leases.setdefault(job.job_id, lease)  # the next try writes with it again
+            raise
         log.info(
             "job %d to %s: %s (%d pages)",
             job.job_id,
@@ -510,6 +570,8 @@ class Dispatcher:
         """Abort the call of ``job_id`` if it is running; True if it was."""
         if job_id not in self._calls:
             return False
+        if job_id in self._cancel_requested:
+            return True  # asked already (#18: heard twice, notification and event)
         self._cancel_requested.add(job_id)
         for dev in self.devices.devices.values():
             if dev.job_id == job_id and dev.handle is not None:
@@ -553,8 +615,8 @@ class Dispatcher:
 
     async def _quiet_update(self, change: JobChange) -> None:
         try:
-            await self.ctx.update_job(change)
-        except Conflict:
+            await self._fenced(change)
+        except Conflict:  # LeaseLost included (_fenced dealt with it)
             pass
         except FaxError as exc:  # a status change is not worth a failure: the outcome follows
             self._log_once(
@@ -573,10 +635,8 @@ class Dispatcher:
             if pages <= self._progress_written.get(job_id, 0):
                 return
             try:
-                await self.ctx.update_job(
-                    JobChange(job_id, Trigger.PROGRESS, JobPatch(pages_done=pages))
-                )
-            except Conflict:
+                await self._fenced(JobChange(job_id, Trigger.PROGRESS, JobPatch(pages_done=pages)))
+            except Conflict:  # LeaseLost included (_fenced dealt with it)
                 return
             except FaxError as exc:
                 self._log_once(
@@ -589,6 +649,50 @@ class Dispatcher:
                 return
             if job_id in self._progress:
                 self._progress_written[job_id] = pages
+
+    # -- #18: the leases of the calls ------------------------------------------------------------
+
+    async def _fenced(self, change: JobChange) -> Job:
+        """Commit a change about a job on a call, fenced on its lease (LeaseLost if lost)."""
+        if change.job_id in self._lost:
+            raise LeaseLost(f"the lease on job {change.job_id} was lost", hint="write nothing")
+        lease = self._leases.get(change.job_id)
+        if lease is None:
+            raise Conflict(f"job {change.job_id} is not on a call of this node")
+        try:
+            return await self.ctx.leases.write(lease, change)
+        except LeaseLost as exc:
+            # Lost only if this is still the call's lease: a write of a call that has
+            # ended (its outcome gave the lease back, or a later call holds a new one) is
+            # merely late.
+            if self._leases.get(change.job_id) == lease:
+                self._lease_lost_in_write(change.job_id, exc)
+            raise
+
+    def lease_lost(self, job_id: int) -> None:
+        """The lease on ``job_id`` is gone (a renewal found it taken over): abort its call and
+        write nothing more about it (the node that took it over settles it)."""
+        if job_id not in self._calls or job_id in self._lost:
+            return
+        self._lost.add(job_id)
+        log.error("job %d: this node lost its lease; its call is aborted", job_id)
+        for dev in self.devices.devices.values():
+            if dev.job_id == job_id and dev.handle is not None:
+                dev.set_live(status=DeviceStatus.ABORTING)
+                asyncio.get_running_loop().create_task(self._abort_quietly(dev))
+
+    def _lease_lost_in_write(self, job_id: int, exc: FaxError) -> None:
+        if job_id in self._calls and job_id not in self._lost:
+            log.error("job %d: %s", job_id, exc.message)
+        self.lease_lost(job_id)
+
+    async def _abort_quietly(self, dev: Device) -> None:
+        if dev.handle is None:
+            return
+        try:
+            await dev.provider.abort(dev.handle)
+        except Exception:  # the call ends when its task does; nothing is written about it
+            log.warning("aborting the call on device %d failed", dev.device_id, exc_info=True)
 
     # -- conditions that must not spin ----------------------------------------------------------
 

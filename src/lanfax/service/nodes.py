@@ -7,8 +7,9 @@ dispatch or answer anything (lanfax.store.nodes says how). It then writes a hear
 ``heartbeat_s`` and records a clean stop.
 
 The node's ``number`` names its devices (lanfax.service.devices) and its spool ``tmp``
-directory is its own (lanfax.service.spool). Leases on jobs, takeover of a dead node's jobs
-and the rest of #18 are not built yet: docs/scaling.md says what is and is not.
+directory is its own (lanfax.service.spool). After each heartbeat it runs :attr:`on_beat`:
+the service renews this node's leases on jobs there and takes over the calls of nodes whose
+leases expired (lanfax.service.leases, lanfax.service.recovery.take_over).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from lanfax import __version__
+from lanfax.model.codes import NO_JOB, QueueStatus
 from lanfax.model.errors import FaxError
 from lanfax.service.cluster_settings import NodeSettings
 from lanfax.service.context import ServiceContext
@@ -46,6 +48,8 @@ class NodeKeeper:
         self.registry: NodeRegistry = open_nodes(ctx.store)
         self.record: NodeRecord | None = None
         self._task: asyncio.Task[None] | None = None
+        #: Run after each heartbeat (#18: renew this node's leases, take over dead nodes' jobs).
+        self.on_beat: list[Callable[[], Awaitable[object]]] = []
 
     @property
     def lease(self) -> timedelta:
@@ -76,13 +80,7 @@ class NodeKeeper:
             if n.name != self.record.name and n.alive(now, self.lease)
         ]
         if others:
-            # Until leases land (#18), nodes do not share a queue safely: say so loudly.
-            log.warning(
-                "other live node(s) on this database: %s. lanfax does not share one queue"
-                " between nodes yet (no leases): a job may be settled by two nodes' start-up"
-                " recovery; see docs/scaling.md",
-                ", ".join(others),
-            )
+            log.info("other live node(s) on this database: %s", ", ".join(others))
         return self.record
 
     def start(self) -> None:
@@ -109,6 +107,13 @@ class NodeKeeper:
                     " with the same [node] name)",
                     rec.name,
                 )
+            for hook in self.on_beat:
+                try:
+                    await hook()
+                except FaxError as exc:  # the database is away: the next beat tries again
+                    log.warning("after the heartbeat: %s", exc)
+                except Exception:  # a bug must not stop the heartbeat (the node would die)
+                    log.exception("after the heartbeat")
 
     async def stop(self) -> None:
         """Stop beating and record a clean stop (the node's lock is released)."""
@@ -148,9 +153,12 @@ class ClusterBridge:
     """What other nodes commit, heard here (PostgreSQL LISTEN, lanfax.store.notify).
 
     New events: the event bus reads the store again, so this node's event-stream clients see
-    them. A settings namespace changed: ``on_settings`` is told its name (None: anything may
-    have changed, after a reconnection) and drops or reloads what it cached of it. A job was
-    canceled through another node: ``on_abort`` aborts its call if this node has it.
+    them, and the jobs they name are read again into this node's copy of the queue (#18:
+    the planner sees a job submitted, paused, resumed or finished on another node, and plans
+    again at once). A settings namespace changed: ``on_settings`` is told its name (None:
+    anything may have changed, after a reconnection) and drops or reloads what it cached of
+    it. A job was canceled through another node: ``on_abort`` aborts its call if this node
+    has it.
     """
 
     def __init__(
@@ -165,6 +173,10 @@ class ClusterBridge:
         self._on_abort = on_abort
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pumping = False
+        #: The last event whose job this node read again (the copy of the queue in step).
+        self._jobs_seq = ctx.bus.published_seq
+        #: Whether a job is on a call of this node (set by the service: the dispatcher's).
+        self.on_call_here: Callable[[int], bool] = lambda job_id: False
         self._listener = PgListener(url, (EVENTS, SETTINGS, ABORTS), self._heard)
 
     def start(self) -> None:
@@ -196,5 +208,28 @@ class ClusterBridge:
         try:
             self._pumping = False  # a commit heard from now on pumps again
             await self.ctx.bus.pump()
+            await self._jobs_in_step()
         except FaxError as exc:
             log.warning("other nodes' events not read: %s", exc)
+
+    async def _jobs_in_step(self) -> None:
+        """Read again the jobs named by the events committed since the last time, and put
+        them in this node's copy of the queue (final ones leave it); then plan again. A job
+        on a call of this node keeps its copy (this node writes it), but one found CANCELING
+        is aborted: canceled through another node whose notification may have been lost."""
+        ctx = self.ctx
+        ids: set[int] = set()
+        while True:
+            events = await ctx.run(ctx.store.events_after, self._jobs_seq, 500)
+            for ev in events:
+                self._jobs_seq = max(self._jobs_seq, ev.seq)
+                if ev.job_id != NO_JOB:
+                    ids.add(ev.job_id)
+            if len(events) < 500:
+                break
+        if not ids:
+            return
+        jobs = await ctx.leases.read_again(ids, keep=self.on_call_here)
+        for job in jobs:
+            if job.queue_status is QueueStatus.CANCELING and self.on_call_here(job.job_id):
+                self._on_abort(job.job_id)

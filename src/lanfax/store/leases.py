@@ -10,23 +10,40 @@ can never commit an outcome, whatever its clock says.
 Claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL): two nodes claiming at once
 never wait on each other and never take the same job; a row another transaction holds is
 simply skipped. On SQLite (one node) the write transaction is exclusive anyway, and
-SQLAlchemy leaves the clause out.
+SQLAlchemy leaves the clause out. The in-memory store has the same leases
+(:mod:`lanfax.store.memory_leases`), so one code path serves every store.
 
-Not used by the service yet: these are the store's half of #18's leases (the dispatcher's
-half, planning from the database and takeover on lease expiry, comes next).
+How a worker uses them (the dispatcher for sends; any other job kind the same way)::
+
+    leases = store.leases                       # or lanfax.store.leases.open_leases(store)
+    # Claim: pick free jobs (no unexpired lease) in the given states and, in the same
+    # transaction, apply the worker's first change (its state transition and events); a job
+    # whose change is refused (Conflict: paused, canceled meanwhile) or None is not claimed.
+    for job, lease in leases.claim(node, now, ttl, statuses={QueueStatus.ROUTING},
+                                   job_ids=[...], limit=10, change=lambda job: JobChange(...)):
+        ...                                     # work on the job
+        leases.update_fenced([(lease, JobChange(...))])   # progress: LeaseLost if taken over
+        leases.update_fenced([(lease, outcome)], release=True)  # the outcome; lease given back
+    leases.renew(node, now, ttl)                # with the heartbeat: every lease of the node
+
+``LeaseLost`` (a :class:`~lanfax.model.errors.Conflict`) from a fenced write means another
+node owns the job now: drop the work, write nothing more about it. The service wraps this in
+:class:`lanfax.service.leases.NodeLeases` (``ctx.leases``), which adds this node's name, its
+lease length, the clock, and keeps the service's job copy and event bus in step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 
 from lanfax.model.codes import QueueStatus
 from lanfax.model.errors import Conflict, InvalidInput, NotFound
-from lanfax.model.events import Event
+from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.transitions import advance
 from lanfax.store import codec
@@ -60,6 +77,82 @@ class Takeover:
     previous_owner: str
 
 
+#: A worker's first change to a job it claims (None: leave this job alone, do not claim it).
+ClaimChange = Callable[[Job], JobChange | None]
+
+
+class LeaseLost(Conflict):
+    """A fenced write found the job no longer held by the lease: another node took it over
+    (or it was released). The worker must drop its work on the job and write nothing more."""
+
+
+class Leases(Protocol):
+    """What every store offers for leases (``store.leases``): the SQL stores
+    (:class:`SqlLeases`) and the in-memory store (:mod:`lanfax.store.memory_leases`)."""
+
+    def claim(
+        self,
+        node: str,
+        now: datetime,
+        ttl: timedelta,
+        *,
+        job_ids: Collection[int] | None = None,
+        statuses: Collection[QueueStatus] = DISPATCHABLE,
+        limit: int = 100,
+        change: ClaimChange | None = None,
+    ) -> list[tuple[Job, Lease]]: ...
+
+    def renew(self, node: str, now: datetime, ttl: timedelta) -> int: ...
+
+    def release(self, lease: Lease) -> bool: ...
+
+    def held_by(self, node: str) -> list[tuple[int, int]]: ...
+
+    def owners(self, job_ids: Collection[int]) -> dict[int, str]: ...
+
+    def jobs(self, job_ids: Collection[int]) -> list[Job]: ...
+
+    def update_fenced(
+        self, changes: Sequence[tuple[Lease, JobChange]], *, release: bool = False
+    ) -> tuple[list[Job], list[Event]]: ...
+
+    def take_over(
+        self,
+        node: str,
+        now: datetime,
+        ttl: timedelta,
+        *,
+        statuses: Collection[QueueStatus] = ON_CALL,
+        limit: int = 100,
+        own: bool = False,
+    ) -> list[Takeover]: ...
+
+
+def open_leases(store: object) -> Leases:
+    """The leases of ``store`` (its ``leases`` attribute)."""
+    leases = getattr(store, "leases", None)
+    if leases is None:
+        raise InvalidInput(
+            f"the store {store!r} keeps no leases", hint="use a SQL or an in-memory store"
+        )
+    return leases  # type: ignore[no-any-return]
+
+
+def lost(lease: Lease, owner: str | None, epoch: int | None) -> LeaseLost:
+    """The error of a fenced write on a job now held by ``owner`` at ``epoch``."""
+    return LeaseLost(
+        f"the lease on job {lease.job_id} was lost: node {lease.node!r} held it at"
+        f" epoch {lease.epoch}, it is now {owner or 'nobody'}'s at epoch {epoch or 0}",
+        hint="another node took the job over; this node must not write its outcome",
+        job_id=lease.job_id,
+    )
+
+
+def check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit {limit} is out of range", hint=f"use 1 to {MAX_LIMIT}")
+
+
 def _check_node(node: str) -> None:
     if not node:
         raise InvalidInput("a lease needs a node name", hint='e.g. "main"')
@@ -82,15 +175,20 @@ class SqlLeases:
         job_ids: Collection[int] | None = None,
         statuses: Collection[QueueStatus] = DISPATCHABLE,
         limit: int = 100,
+        change: ClaimChange | None = None,
     ) -> list[tuple[Job, Lease]]:
         """Claim up to ``limit`` jobs in ``statuses`` that no unexpired lease holds (and, when
         given, only among ``job_ids``: the ones this node's planner chose), oldest first,
         skipping rows another node is claiming at this moment. A job whose
         ``next_attempt_at`` is still ahead is not claimed. Each claim raises the job's epoch.
+
+        ``change`` (the worker's first write, such as the DISPATCH to IN_PROGRESS with its
+        event) is applied to each job in the claim's transaction; a job for which it returns
+        None or is refused (:class:`~lanfax.model.errors.Conflict`) is not claimed. The jobs
+        returned are as committed (the change applied).
         """
         _check_node(node)
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidInput(f"limit {limit} is out of range", hint=f"use 1 to {MAX_LIMIT}")
+        check_limit(limit)
         at = codec.to_micros(now, "now")
         until = codec.to_micros(now + ttl, "lease expiry")
         c = t_jobs.c
@@ -102,23 +200,36 @@ class SqlLeases:
                 return []
             where.append(c.job_id.in_(sorted(set(job_ids))))
         pick = (
-            sa.select(c.job_id, c.attempt_epoch)
+            sa.select(t_jobs)
             .where(*where)
             .order_by(c.job_id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         out: list[tuple[Job, Lease]] = []
-        with self._store._write("claim jobs") as conn:
-            for job_id, epoch in conn.execute(pick).all():
-                new_epoch = int(epoch or 0) + 1
-                conn.execute(
-                    t_jobs.update()
-                    .where(c.job_id == job_id)
-                    .values(owner_node=node, lease_expires_at=until, attempt_epoch=new_epoch)
-                )
-                row = conn.execute(sa.select(t_jobs).where(c.job_id == job_id)).mappings().one()
-                out.append((codec.row_to_job(row), Lease(int(job_id), node, new_epoch, now + ttl)))
+        store = self._store
+        with store._write("claim jobs") as conn:
+            for row in conn.execute(pick).mappings().all():
+                job_id = int(row["job_id"])
+                new_epoch = int(row["attempt_epoch"] or 0) + 1
+                values: dict[str, object] = {}
+                events: tuple[NewEvent, ...] = ()
+                if change is not None:
+                    job = codec.row_to_job(row)
+                    ch = change(job)
+                    if ch is None:
+                        continue
+                    try:
+                        values = codec.job_to_row(_apply(job, ch))
+                    except Conflict:
+                        continue
+                    events = tuple(ch.events)
+                held = {"owner_node": node, "lease_expires_at": until, "attempt_epoch": new_epoch}
+                conn.execute(t_jobs.update().where(c.job_id == job_id).values({**values, **held}))
+                if events:
+                    store._insert_events(conn, events, [job_id] * len(events))
+                claimed = codec.row_to_job({**row, **values, **held})
+                out.append((claimed, Lease(job_id, node, new_epoch, now + ttl)))
         return out
 
     def renew(self, node: str, now: datetime, ttl: timedelta) -> int:
@@ -151,6 +262,33 @@ class SqlLeases:
             )
             return bool(res.rowcount == 1)
 
+    def owners(self, job_ids: Collection[int]) -> dict[int, str]:
+        """The owner node of each of ``job_ids`` that has one (expired or not)."""
+        ids = sorted(set(job_ids))
+        if not ids:
+            return {}
+        c = t_jobs.c
+        out: dict[int, str] = {}
+        with self._store._read("lease owners") as conn:
+            for start in range(0, len(ids), 500):
+                stmt = sa.select(c.job_id, c.owner_node).where(
+                    c.job_id.in_(ids[start : start + 500]), c.owner_node.is_not(None)
+                )
+                out.update((int(j), str(o)) for j, o in conn.execute(stmt).all())
+        return out
+
+    def jobs(self, job_ids: Collection[int]) -> list[Job]:
+        """The jobs of ``job_ids`` that exist, as committed (one read: a node keeping its
+        copy of the queue in step with what other nodes committed)."""
+        ids = sorted(set(job_ids))
+        c = t_jobs.c
+        out: list[Job] = []
+        with self._store._read("jobs by id") as conn:
+            for start in range(0, len(ids), 500):
+                stmt = sa.select(t_jobs).where(c.job_id.in_(ids[start : start + 500]))
+                out += [codec.row_to_job(r) for r in conn.execute(stmt).mappings().all()]
+        return out
+
     def held_by(self, node: str) -> list[tuple[int, int]]:
         """(job_id, epoch) of every job ``node`` owns, expired or not."""
         c = t_jobs.c
@@ -161,12 +299,13 @@ class SqlLeases:
     # -- fenced writes ----------------------------------------------------------------------------
 
     def update_fenced(
-        self, changes: Sequence[tuple[Lease, JobChange]]
+        self, changes: Sequence[tuple[Lease, JobChange]], *, release: bool = False
     ) -> tuple[list[Job], list[Event]]:
         """Apply each change, with its events, only while its job is still held by its
-        lease's node at its lease's epoch; all or nothing. Otherwise
-        :class:`~lanfax.model.errors.Conflict` ("the lease on job N was lost") and nothing is
-        written: the node must drop its work on the job (another node owns it now)."""
+        lease's node at its lease's epoch; all or nothing. Otherwise :class:`LeaseLost` (a
+        Conflict: "the lease on job N was lost") and nothing is written: the node must drop
+        its work on the job (another node owns it now). ``release``: give the leases back in
+        the same transaction (the outcome is written, the work is over)."""
         out: list[Job] = []
         new_events: list[Event] = []
         if not changes:
@@ -190,16 +329,11 @@ class SqlLeases:
                     )
                 owner, epoch = found["owner_node"], found["attempt_epoch"]
                 if owner != lease.node or epoch != lease.epoch:
-                    raise Conflict(
-                        f"the lease on job {ch.job_id} was lost: node {lease.node!r} held it at"
-                        f" epoch {lease.epoch}, it is now {owner or 'nobody'}'s at epoch"
-                        f" {epoch or 0}",
-                        hint="another node took the job over; this node must not write its outcome",
-                        job_id=ch.job_id,
-                    )
+                    raise lost(lease, owner, epoch)
                 job = _apply(codec.row_to_job(found), ch)
                 row = codec.job_to_row(job)
-                conn.execute(t_jobs.update().where(c.job_id == job.job_id).values(row))
+                held = {"owner_node": None, "lease_expires_at": None} if release else {}
+                conn.execute(t_jobs.update().where(c.job_id == job.job_id).values({**row, **held}))
                 out.append(codec.row_to_job({"job_id": job.job_id, **row}))
                 new_events += store._insert_events(conn, ch.events, [job.job_id] * len(ch.events))
         return out, new_events
@@ -214,23 +348,27 @@ class SqlLeases:
         *,
         statuses: Collection[QueueStatus] = ON_CALL,
         limit: int = 100,
+        own: bool = False,
     ) -> list[Takeover]:
         """Claim jobs in ``statuses`` (a call in progress) whose owner's lease has expired:
         their owner is dead or cut off. The new epoch fences the old owner out; the caller
-        settles each job as start-up recovery settles a crash."""
+        settles each job as start-up recovery settles a crash.
+
+        ``own``: instead, take back the jobs ``node`` itself holds, expired or not: start-up
+        recovery of a node whose earlier process died (one process per node name holds the
+        node's lock, lanfax.store.nodes, so that process is gone)."""
         _check_node(node)
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidInput(f"limit {limit} is out of range", hint=f"use 1 to {MAX_LIMIT}")
+        check_limit(limit)
         at = codec.to_micros(now, "now")
         c = t_jobs.c
+        whose = (
+            [c.owner_node == node]
+            if own
+            else [c.owner_node.is_not(None), c.owner_node != node, c.lease_expires_at <= at]
+        )
         pick = (
             sa.select(c.job_id, c.owner_node, c.attempt_epoch)
-            .where(
-                c.queue_status.in_(sorted(int(s) for s in statuses)),
-                c.owner_node.is_not(None),
-                c.owner_node != node,
-                c.lease_expires_at <= at,
-            )
+            .where(c.queue_status.in_(sorted(int(s) for s in statuses)), *whose)
             .order_by(c.job_id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -255,3 +393,9 @@ def _apply(job: Job, change: JobChange) -> Job:
     """The change applied to the job as committed (the same rule as ``update_jobs``: the
     transitions table, then the writer's own guard)."""
     return advance(job, change.trigger, change.patch, change.expect)
+
+
+if TYPE_CHECKING:  # mypy --strict checks that SqlLeases is Leases, structurally
+
+    def _is_leases(leases: SqlLeases) -> Leases:
+        return leases
