@@ -357,7 +357,7 @@ def trace_slow(threshold: float, role: str) -> None:
 
     gc.callbacks.append(on_gc)
 
-    from lanfax.providers.sip.media import Ticker
+    from lanfax.providers.sip.ticker import Ticker
 
     step_all = Ticker._step_all
 

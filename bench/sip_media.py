@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lanfax.engine.options import SessionOptions
 from lanfax.engine.session import AudioFaxSession, T38FaxSession
-from lanfax.providers.sip.media import FaxMedia, Ticker, bind_media
+from lanfax.providers.sip.media import FaxMedia, bind_media
 from lanfax.providers.sip.sdp import Media, T38Params
+from lanfax.providers.sip.ticker import Ticker
 from lanfax.service import docs
 
 TICKS_PER_SECOND = 50

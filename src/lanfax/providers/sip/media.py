@@ -1,9 +1,7 @@
-"""The media of SIP fax calls: RTP (G.711) and UDPTL (T.38) sockets and a real-time ticker
-that runs every call's spandsp session in 20 ms steps on the event loop.
-
-One :class:`Ticker` per provider steps all its live :class:`FaxMedia` at ``start + k * 20 ms``
-(absolute times, so one late tick does not push the others back); a tick that runs more than
-one period late is counted in ``late_ticks`` (the media of that tick left late).
+"""The media of SIP fax calls: RTP (G.711) and UDPTL (T.38) sockets and :class:`FaxMedia`,
+one call's spandsp session stepped 20 ms at a time by its account's
+:class:`~lanfax.providers.sip.ticker.Ticker` (a thread: see :mod:`.ticker`), which also
+reads the call's sockets.
 
 A :class:`FaxMedia` owns one session at a time. It starts as audio or T.38 and can be
 switched to T.38 once (the re-INVITE); the switch replaces the audio session by a fresh T.38
@@ -13,18 +11,14 @@ session, so T.30 starts over on the new medium, as with a T.38 gateway.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import random
-import select
 import socket
-import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,9 +32,11 @@ from lanfax.providers.sip.rtp import JitterBuffer, RtpError, RtpSender, parse_rt
 from lanfax.providers.sip.sdp import Media
 from lanfax.providers.sip.udptl import UdptlReceiver, UdptlSender
 
-_log = logging.getLogger("lanfax.providers.sip")
+if TYPE_CHECKING:
+    from lanfax.providers.sip.ticker import Ticker
 
-__all__ = ["FaxMedia", "MediaPorts", "Ticker", "bind_media"]
+
+__all__ = ["FaxMedia", "MediaPorts", "bind_media"]
 
 TICK = 160  # samples: 20 ms
 PERIOD = TICK / 8000
@@ -50,12 +46,6 @@ IDLE_REPEATS = 2
 _MAX_QUEUE = 200
 #: The largest datagram read (UDP's own limit: nothing is ever truncated).
 _MAX_DATAGRAM = 65535
-#: The interpreter's switch interval once a media thread runs (the default is 5 ms). #19: a
-#: thread that gives up the GIL (every cffi call into spandsp does) waits a whole switch
-#: interval to get it back while another thread runs Python: at 5 ms a tick of 100 calls
-#: with 3 ms of CPU took 20-60 ms and 3-4 % of the packets left late at 100 + 100 calls in
-#: bench/sip.py; at 0.5 ms none did, and the worst tick started 16 ms late.
-SWITCH_INTERVAL = 0.0005
 
 
 class _Socket:
@@ -184,7 +174,8 @@ def _sendto(sock: _Socket) -> Callable[[bytes | bytearray, tuple[str, int]], obj
 
 
 class FaxMedia:
-    """One call's media: a spandsp session fed from RTP or UDPTL, stepped by a Ticker."""
+    """One call's media: a spandsp session fed from RTP or UDPTL, stepped by a Ticker
+    (:mod:`.ticker`)."""
 
     def __init__(
         self,
@@ -383,8 +374,14 @@ class FaxMedia:
                 self._post(self._on_progress, "page", ev.page, "EOP" if "EOP" in ev.frame else "")
 
     def _step_audio(self, session: AudioFaxSession) -> None:
+        self._audio_in()
+        session.step_frame()
+        self._audio_out()
+
+    def _audio_in(self) -> None:
+        """What arrived into the jitter buffer; the frame due now into spandsp's rx."""
         jitter = self._jitter
-        assert jitter is not None and self._rtp is not None
+        assert jitter is not None
         queue = self.ports.rtp.queue
         if queue:
             payload_type = self._payload_type
@@ -409,13 +406,48 @@ class FaxMedia:
             self._decoder.take(self._rx_u8, out=self._rx_pcm, mode="clip")
         else:
             self._rx_pcm.fill(0)
-        session.step_frame()
+
+    def _audio_out(self) -> None:
+        """spandsp's tx frame, coded, into the RTP packet, sent."""
+        assert self._rtp is not None
         self._encoder.take(self._tx_bits, out=self._payload, mode="wrap")
         self._rtp.stamp(self._packet, TICK)
         try:  # noqa: SIM105 - per packet: suppress() costs a context manager
             self._rtp_sendto(self._packet, self._dest)
         except OSError:
             pass  # dropped, as the network would drop it
+
+    # -- one tick in a batch (FrameBatch: every audio call's spandsp step in one C call) --
+
+    def _batch_in(self) -> AudioFaxSession | None:
+        """(Under the lock, held until :meth:`_batch_out`.) The first half of an audio
+        step, and its session for the batch; None when this call is not stepped in one (T.38,
+        done, closed, not started): the caller steps it whole."""
+        session = self.session
+        if (
+            self._closed
+            or not isinstance(session, AudioFaxSession)
+            or session.result is not None
+            or not session._compiled
+        ):
+            return None
+        self.ticks += 1
+        self._audio_in()
+        return session
+
+    def _batch_out(self, session: AudioFaxSession, flagged: bool) -> None:
+        """The rest of the step, after the batch ran spandsp (``flagged``: it has events)."""
+        self._audio_out()
+        if self.ticks >= self._dog_due:
+            self._check_watchdog(session)
+        if flagged or session.result is not None:
+            events = session.events()
+            if events:
+                self._handle(events)
+            if self.result is None and session.result is not None:
+                self.result = session.result
+                self._collect_stats()
+                self._post(self._on_progress, "ended", self.pages, "")
 
     def _step_t38(self, session: T38FaxSession) -> None:
         assert self._udptl_rx is not None and self._udptl_tx is not None
@@ -456,215 +488,3 @@ class FaxMedia:
         if self._jitter is not None:
             jb = self._jitter
             self.stats.update(rtp_played=jb.played, rtp_missing=jb.missing, rtp_late=jb.late)
-
-
-class Ticker:
-    """Steps every live FaxMedia of one provider each 20 ms, in one pass, on its own thread.
-
-    A tick first reads every datagram that arrived on its calls' sockets (one epoll for all
-    of them, one pass per datagram a socket holds), then steps each call once. Ticks run at
-    absolute times ``start + k * 20 ms`` (one late tick does not push the others back; far
-    behind, the schedule restarts from now); a tick that starts more than one period late
-    is counted in ``late_ticks`` and each of its calls' packets in ``late_packets``.
-
-    #19: the ticks run on a thread of the Ticker's, not as a timer of the event loop. On
-    the loop, a tick waited for every callback that was ready before it: a burst of call
-    set-ups, SIP messages or call ends (hundreds at once when hundreds of calls start
-    together) made every call's media late. On its own thread a tick waits at most for the
-    interpreter's switch interval (set to :data:`SWITCH_INTERVAL`, 0.5 ms, for the whole
-    process when the first media thread starts), and spandsp's C code (cffi releases the
-    GIL) runs beside the loop. The thread touches a call only inside :meth:`FaxMedia.step` under the
-    call's lock, which every change from the loop takes too; what a step has to tell the
-    call (progress, a failure) it posts to the loop.
-
-    (One clock shared by every provider of a loop was tried: with two providers of one
-    process in phase, a G.711 call through 30 ms of jitter saw packets arrive one frame late
-    at the jitter buffer, so each provider keeps its own phase.)
-    """
-
-    def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        #: Guards the set of calls and the sockets' registration with the epoll (reentrant:
-        #: a socket closed under it unregisters itself).
-        self._lock = threading.RLock()
-        self._media: dict[FaxMedia, None] = {}
-        self._manual = False
-        self._poll = select.epoll()
-        self._sockets: dict[int, _Socket] = {}
-        self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
-        self._stopping = False
-        self.late_ticks = 0
-        self.total_ticks = 0
-        #: Media packets that left late: every call stepped in a late tick.
-        self.late_packets = 0
-        #: The worst lateness of a tick so far, in seconds (reset by the caller at will).
-        self.max_lateness = 0.0
-        #: Calls stepped, summed over ticks: 50 are one call-second of media.
-        self.call_ticks = 0
-
-    def add(self, media: FaxMedia) -> None:
-        if not self._manual:
-            media._post = self._post
-        with self._lock:
-            self._media[media] = None
-            self._watch(media.ports.rtp)
-            self._watch(media.ports.udptl)
-        if not self._manual:
-            self._start()
-
-    def manual(self) -> None:
-        """No thread: the caller steps the media with :meth:`tick`, on its own thread (a
-        benchmark that runs faster than real time, a test in virtual time). Call it before
-        the first :meth:`add`."""
-        self._manual = True
-
-    def tick(self, lateness: float = 0.0) -> bool:
-        """Step every media once now, as the thread does ``lateness`` seconds after a
-        tick's due time; False once no media is left."""
-        return self._step_all(lateness)
-
-    def remove(self, media: FaxMedia) -> None:
-        with self._lock:
-            self._media.pop(media, None)
-            self._unwatch(media.ports.rtp)
-            self._unwatch(media.ports.udptl)
-
-    # -- the sockets ------------------------------------------------------------------------
-
-    def _watch(self, sock: _Socket) -> None:
-        """(Under the lock.)"""
-        if sock.sock is None or sock._watcher is self:
-            return
-        if sock._watcher is not None:
-            sock._watcher._unwatch(sock)
-        self._poll.register(sock.fd, select.EPOLLIN)
-        self._sockets[sock.fd] = sock
-        sock._watcher = self
-
-    def _unwatch(self, sock: _Socket) -> None:
-        with self._lock:
-            if sock._watcher is not self:
-                return
-            sock._watcher = None
-            if self._sockets.get(sock.fd) is sock:
-                del self._sockets[sock.fd]
-                with contextlib.suppress(OSError, ValueError):  # a closed epoll or socket
-                    self._poll.unregister(sock.fd)
-
-    def _receive(self) -> None:
-        """Queue every datagram that arrived on the watched sockets since the last tick
-        (under the lock: no socket closes meanwhile): one from each ready socket, then, from
-        those that are still ready (a backlog after a stall), all the others."""
-        poll, sockets = self._poll.poll, self._sockets
-        ready = poll(0)
-        if not ready:
-            return
-        for fd, _events in ready:
-            s = sockets.get(fd)
-            if s is not None and s.sock is not None:
-                try:  # noqa: SIM105 - per packet
-                    s.queue.append(s.sock.recv(_MAX_DATAGRAM))
-                except OSError:
-                    pass  # nothing after all, or an error the socket reported
-        for fd, _events in poll(0):
-            s = sockets.get(fd)
-            if s is None or s.sock is None:
-                continue
-            recv, append = s.sock.recv, s.queue.append
-            for _ in range(_MAX_QUEUE):  # more would push the first ones out of the queue
-                try:
-                    append(recv(_MAX_DATAGRAM))
-                except BlockingIOError:
-                    break
-                except OSError:
-                    continue  # an error the socket reported: what follows is still there
-
-    # -- the ticks ------------------------------------------------------------------------
-
-    def _step_all(self, lateness: float) -> bool:
-        """One tick ``lateness`` seconds after its due time; False once no media is left."""
-        with self._lock:
-            if not self._media:
-                return False
-            media_now = list(self._media)
-            self._receive()
-        # An idle tick carries no media: its delay hurts no call.
-        if lateness > self.max_lateness:
-            self.max_lateness = lateness
-        if lateness > PERIOD:
-            self.late_ticks += 1
-            self.late_packets += len(media_now)
-        self.total_ticks += 1
-        self.call_ticks += len(media_now)
-        for media in media_now:
-            try:
-                media.step()
-            except Exception as exc:  # a failing call must not stop the others' media
-                with self._lock:
-                    self._media.pop(media, None)
-                media._post(_fail, media, exc)
-        return True
-
-    def _post(self, fn: Callable[..., object], *args: object) -> None:
-        """Run ``fn(*args)`` on the event loop (from the thread)."""
-        with contextlib.suppress(RuntimeError):  # the loop closed: nobody to tell
-            self._loop.call_soon_threadsafe(fn, *args)
-
-    def _start(self) -> None:
-        if self._thread is None:
-            if sys.getswitchinterval() > SWITCH_INTERVAL:
-                sys.setswitchinterval(SWITCH_INTERVAL)
-            self._thread = threading.Thread(target=self._run, name="lanfax-sip-media", daemon=True)
-            self._thread.start()
-        else:
-            self._wake.set()
-
-    def _run(self) -> None:
-        clock = time.monotonic  # the event loop's clock too
-        while not self._stopping:
-            with self._lock:
-                idle = not self._media
-            if idle:
-                self._wake.wait()
-                self._wake.clear()
-                continue
-            start, ticks = clock(), 0
-            while not self._stopping:
-                due = start + ticks * PERIOD
-                delay = due - clock()
-                if delay > 0:
-                    if self._wake.wait(delay):
-                        self._wake.clear()  # an add: nothing to do before the tick
-                    continue
-                now = clock()
-                try:
-                    busy = self._step_all(now - due)
-                except Exception:  # not a call's: keep the media of the others running
-                    _log.exception("SIP media tick failed")
-                    busy = True
-                ticks += 1
-                if not busy:
-                    break
-                # Catch up without bursting: if far behind, restart the schedule from now.
-                if now - due > 10 * PERIOD:
-                    start = now - ticks * PERIOD
-
-    def close(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5.0)
-        with self._lock:
-            for media in list(self._media):
-                self._media.pop(media, None)
-                self._unwatch(media.ports.rtp)
-                self._unwatch(media.ports.udptl)
-            for sock in list(self._sockets.values()):
-                self._unwatch(sock)
-            self._poll.close()
-
-
-def _fail(media: FaxMedia, exc: Exception) -> None:
-    if not media.done.done():
-        media.done.set_exception(exc)

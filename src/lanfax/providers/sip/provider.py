@@ -41,7 +41,7 @@ from lanfax.providers.common import CutReason, ReceiveGuard, sending_status, ses
 from lanfax.providers.sip.call import SipCall
 from lanfax.providers.sip.config import parse_config
 from lanfax.providers.sip.dialog import status_for_response
-from lanfax.providers.sip.media import FaxMedia, Ticker, bind_media
+from lanfax.providers.sip.media import FaxMedia, bind_media
 from lanfax.providers.sip.message import response_to
 from lanfax.providers.sip.sdp import (
     NotAcceptable,
@@ -51,6 +51,7 @@ from lanfax.providers.sip.sdp import (
     parse_sdp,
 )
 from lanfax.providers.sip.tcp import TcpEndpoint
+from lanfax.providers.sip.ticker import Ticker
 from lanfax.providers.sip.transport import SipEndpoint
 from lanfax.providers.sip.useragent import SipChannel, SipJob, UserAgent
 

@@ -35,7 +35,6 @@ from lanfax.providers.sip.invite import (
     Ringing,
     credentials_header,
 )
-from lanfax.providers.sip.media import Ticker
 from lanfax.providers.sip.message import (
     NameAddr,
     Request,
@@ -52,6 +51,7 @@ from lanfax.providers.sip.sdp import (
     SessionDescription,
     parse_sdp,
 )
+from lanfax.providers.sip.ticker import Ticker
 from lanfax.providers.sip.transport import Address, EndpointBase
 
 __all__ = ["SipChannel", "SipJob", "UserAgent"]

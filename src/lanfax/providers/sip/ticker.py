@@ -1,0 +1,299 @@
+"""The media clock of a SIP account: a thread that steps all its calls' :class:`FaxMedia`
+every 20 ms, reading their sockets in one pass (see :class:`Ticker`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import select
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from lanfax.engine.batch import FrameBatch, collect
+from lanfax.engine.batch import available as batch_available
+from lanfax.engine.session import AudioFaxSession
+from lanfax.providers.sip.media import _MAX_DATAGRAM, _MAX_QUEUE, PERIOD, TICK, FaxMedia, _Socket
+
+__all__ = ["SWITCH_INTERVAL", "Ticker"]
+
+_log = logging.getLogger("lanfax.providers.sip")
+
+#: The interpreter's switch interval once a media thread runs (the default is 5 ms). #19: a
+#: thread that gives up the GIL (every cffi call into spandsp does) waits a whole switch
+#: interval to get it back while another thread runs Python: at 5 ms a tick of 100 calls
+#: with 3 ms of CPU took 20-60 ms and 3-4 % of the packets left late at 100 + 100 calls in
+#: bench/sip.py; at 0.5 ms none did, and the worst tick started 16 ms late.
+SWITCH_INTERVAL = 0.0005
+
+
+class Ticker:
+    """Steps every live FaxMedia of one provider each 20 ms, in one pass, on its own thread.
+
+    A tick first reads every datagram that arrived on its calls' sockets (one epoll for all
+    of them, one pass per datagram a socket holds), then steps each call once. Ticks run at
+    absolute times ``start + k * 20 ms`` (one late tick does not push the others back; far
+    behind, the schedule restarts from now); a tick that starts more than one period late
+    is counted in ``late_ticks`` and each of its calls' packets in ``late_packets``.
+
+    #19: the ticks run on a thread of the Ticker's, not as a timer of the event loop. On
+    the loop, a tick waited for every callback that was ready before it: a burst of call
+    set-ups, SIP messages or call ends (hundreds at once when hundreds of calls start
+    together) made every call's media late. On its own thread a tick waits at most for the
+    interpreter's switch interval (set to :data:`SWITCH_INTERVAL`, 0.5 ms, for the whole
+    process when the first media thread starts), and spandsp's C code (cffi releases the
+    GIL) runs beside the loop. The thread touches a call only inside :meth:`FaxMedia.step` under the
+    call's lock, which every change from the loop takes too; what a step has to tell the
+    call (progress, a failure) it posts to the loop.
+
+    (One clock shared by every provider of a loop was tried: with two providers of one
+    process in phase, a G.711 call through 30 ms of jitter saw packets arrive one frame late
+    at the jitter buffer, so each provider keeps its own phase.)
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        #: Guards the set of calls and the sockets' registration with the epoll (reentrant:
+        #: a socket closed under it unregisters itself).
+        self._lock = threading.RLock()
+        self._media: dict[FaxMedia, None] = {}
+        self._manual = False
+        self._poll = select.epoll()
+        self._sockets: dict[int, _Socket] = {}
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        #: The audio calls' spandsp steps in one C call per tick (None: the engine has no
+        #: compiled helper, each call steps its own session).
+        self._batch: FrameBatch | None = FrameBatch(TICK) if batch_available() else None
+        self._batched: list[AudioFaxSession] = []
+        self._stopping = False
+        self.late_ticks = 0
+        self.total_ticks = 0
+        #: Media packets that left late: every call stepped in a late tick.
+        self.late_packets = 0
+        #: The worst lateness of a tick so far, in seconds (reset by the caller at will).
+        self.max_lateness = 0.0
+        #: Calls stepped, summed over ticks: 50 are one call-second of media.
+        self.call_ticks = 0
+
+    def add(self, media: FaxMedia) -> None:
+        if not self._manual:
+            media._post = self._post
+        with self._lock:
+            self._media[media] = None
+            self._watch(media.ports.rtp)
+            self._watch(media.ports.udptl)
+        if not self._manual:
+            self._start()
+
+    def manual(self) -> None:
+        """No thread: the caller steps the media with :meth:`tick`, on its own thread (a
+        benchmark that runs faster than real time, a test in virtual time). Call it before
+        the first :meth:`add`."""
+        self._manual = True
+
+    def tick(self, lateness: float = 0.0) -> bool:
+        """Step every media once now, as the thread does ``lateness`` seconds after a
+        tick's due time; False once no media is left."""
+        return self._step_all(lateness)
+
+    def remove(self, media: FaxMedia) -> None:
+        with self._lock:
+            self._media.pop(media, None)
+            self._unwatch(media.ports.rtp)
+            self._unwatch(media.ports.udptl)
+
+    # -- the sockets ------------------------------------------------------------------------
+
+    def _watch(self, sock: _Socket) -> None:
+        """(Under the lock.)"""
+        if sock.sock is None or sock._watcher is self:
+            return
+        if sock._watcher is not None:
+            sock._watcher._unwatch(sock)
+        self._poll.register(sock.fd, select.EPOLLIN)
+        self._sockets[sock.fd] = sock
+        sock._watcher = self
+
+    def _unwatch(self, sock: _Socket) -> None:
+        with self._lock:
+            if sock._watcher is not self:
+                return
+            sock._watcher = None
+            if self._sockets.get(sock.fd) is sock:
+                del self._sockets[sock.fd]
+                with contextlib.suppress(OSError, ValueError):  # a closed epoll or socket
+                    self._poll.unregister(sock.fd)
+
+    def _receive(self) -> None:
+        """Queue every datagram that arrived on the watched sockets since the last tick
+        (under the lock: no socket closes meanwhile): one from each ready socket, then, from
+        those that are still ready (a backlog after a stall), all the others."""
+        poll, sockets = self._poll.poll, self._sockets
+        ready = poll(0)
+        if not ready:
+            return
+        for fd, _events in ready:
+            s = sockets.get(fd)
+            if s is not None and s.sock is not None:
+                try:  # noqa: SIM105 - per packet
+                    s.queue.append(s.sock.recv(_MAX_DATAGRAM))
+                except OSError:
+                    pass  # nothing after all, or an error the socket reported
+        for fd, _events in poll(0):
+            s = sockets.get(fd)
+            if s is None or s.sock is None:
+                continue
+            recv, append = s.sock.recv, s.queue.append
+            for _ in range(_MAX_QUEUE):  # more would push the first ones out of the queue
+                try:
+                    append(recv(_MAX_DATAGRAM))
+                except BlockingIOError:
+                    break
+                except OSError:
+                    continue  # an error the socket reported: what follows is still there
+
+    # -- the ticks ------------------------------------------------------------------------
+
+    def _step_all(self, lateness: float) -> bool:
+        """One tick ``lateness`` seconds after its due time; False once no media is left."""
+        with self._lock:
+            if not self._media:
+                return False
+            media_now = list(self._media)
+            self._receive()
+        # An idle tick carries no media: its delay hurts no call.
+        if lateness > self.max_lateness:
+            self.max_lateness = lateness
+        if lateness > PERIOD:
+            self.late_ticks += 1
+            self.late_packets += len(media_now)
+        self.total_ticks += 1
+        self.call_ticks += len(media_now)
+        if self._batch is not None:
+            media_now = self._step_batch(media_now)
+        for media in media_now:
+            try:
+                media.step()
+            except Exception as exc:  # a failing call must not stop the others' media
+                self._drop(media, exc)
+        return True
+
+    def _drop(self, media: FaxMedia, exc: Exception) -> None:
+        with self._lock:
+            self._media.pop(media, None)
+        media._post(_fail, media, exc)
+
+    def _step_batch(self, media_now: list[FaxMedia]) -> list[FaxMedia]:
+        """Step every running audio call with spandsp's part of all of them in one C call
+        (the engine's FrameBatch); returns the calls left to step one by one. Each batched
+        call's lock is held from its first half to its second."""
+        batch = self._batch
+        assert batch is not None
+        rest: list[FaxMedia] = []
+        held: list[tuple[FaxMedia, AudioFaxSession]] = []
+        try:
+            for media in media_now:
+                media._lock.acquire()
+                try:
+                    session = media._batch_in()
+                except Exception as exc:
+                    media._lock.release()
+                    self._drop(media, exc)
+                    continue
+                if session is None:
+                    media._lock.release()
+                    rest.append(media)
+                else:
+                    held.append((media, session))
+            if not held:
+                return rest
+            sessions = [session for _, session in held]
+            if sessions != self._batched:
+                batch.set_sessions(sessions)
+                self._batched = sessions
+            try:
+                flagged = {id(s) for s in batch.tick()}
+            except Exception:
+                # A session's callback failed: the frames ran; find whose it was.
+                flagged = set()
+                for media, session in held:
+                    try:
+                        collect(session)
+                    except Exception as exc:
+                        self._drop(media, exc)
+                    flagged.add(id(session))
+            for media, session in held:
+                try:
+                    media._batch_out(session, id(session) in flagged)
+                except Exception as exc:
+                    self._drop(media, exc)
+        finally:
+            for media, _ in held:
+                media._lock.release()
+        return rest
+
+    def _post(self, fn: Callable[..., object], *args: object) -> None:
+        """Run ``fn(*args)`` on the event loop (from the thread)."""
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody to tell
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _start(self) -> None:
+        if self._thread is None:
+            if sys.getswitchinterval() > SWITCH_INTERVAL:
+                sys.setswitchinterval(SWITCH_INTERVAL)
+            self._thread = threading.Thread(target=self._run, name="lanfax-sip-media", daemon=True)
+            self._thread.start()
+        else:
+            self._wake.set()
+
+    def _run(self) -> None:
+        clock = time.monotonic  # the event loop's clock too
+        while not self._stopping:
+            with self._lock:
+                idle = not self._media
+            if idle:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            start, ticks = clock(), 0
+            while not self._stopping:
+                due = start + ticks * PERIOD
+                delay = due - clock()
+                if delay > 0:
+                    if self._wake.wait(delay):
+                        self._wake.clear()  # an add: nothing to do before the tick
+                    continue
+                now = clock()
+                try:
+                    busy = self._step_all(now - due)
+                except Exception:  # not a call's: keep the media of the others running
+                    _log.exception("SIP media tick failed")
+                    busy = True
+                ticks += 1
+                if not busy:
+                    break
+                # Catch up without bursting: if far behind, restart the schedule from now.
+                if now - due > 10 * PERIOD:
+                    start = now - ticks * PERIOD
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        with self._lock:
+            for media in list(self._media):
+                self._media.pop(media, None)
+                self._unwatch(media.ports.rtp)
+                self._unwatch(media.ports.udptl)
+            for sock in list(self._sockets.values()):
+                self._unwatch(sock)
+            self._poll.close()
+
+
+def _fail(media: FaxMedia, exc: Exception) -> None:
+    if not media.done.done():
+        media.done.set_exception(exc)
