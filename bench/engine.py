@@ -234,16 +234,18 @@ def realtime_table(work: Path, sizes: list[int], seconds: float, t38_share: floa
     )
     print("|---|---|---|---|---|---|---|---|")
     best = 0
+    failed = False  # the figure is the largest N with every smaller size within 1 % too
     for n in sizes:
         late, total, worst, cpu, batched = realtime(work, n, seconds, t38_share, seed=n)
         pct = 100.0 * late / total if total else 100.0
-        if pct <= 1.0:
+        if pct <= 1.0 and not failed:
             best = max(best, n)
+        failed = failed or pct > 1.0
         print(
             f"| {n} | {late}/{total} | {pct:.2f} | {worst * 1000:.1f} | {cpu:.2f} |"
             f" {cpu * TICK * 1000:.1f} | {batched} | {os.getloadavg()[0]:.1f} |"
         )
-    print(f"\nLargest N with <= 1 % late ticks: {best} (target >= 600)")
+    print(f"\nLargest N with <= 1 % late ticks (and every smaller N too): {best} (target >= 600)")
     print(
         "Late ticks are wall-clock: on a machine shared with other work they count the"
         " scheduler too; CPU ms per tick (of 20 ms) is the load-independent cost."
