@@ -32,8 +32,7 @@ from lanfax.model.transitions import JobPatch, Trigger, target
 from lanfax.service import scheduler
 from lanfax.service.context import ServiceContext
 from lanfax.store.api import JobChange
-from lanfax.store.leases import LeaseLost, Takeover
-from lanfax.store.sql import MAX_LIMIT
+from lanfax.store.leases import MAX_CLAIM, LeaseLost, Takeover
 
 log = logging.getLogger("lanfax.init")
 
@@ -53,9 +52,9 @@ async def recover(ctx: ServiceContext, skip: Callable[[Job], bool] | None = None
     leases = ctx.leases
     mine: list[Takeover] = []
     while True:
-        got = await leases.take_over(own=True, limit=MAX_LIMIT)
+        got = await leases.take_over(own=True, limit=MAX_CLAIM)
         mine += got
-        if len(got) < MAX_LIMIT:
+        if len(got) < MAX_CLAIM:
             break
     taken = {t.job.job_id for t in mine}
     jobs = [

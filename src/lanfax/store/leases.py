@@ -55,6 +55,8 @@ from lanfax.store.sql import MAX_LIMIT, SqlStore
 DISPATCHABLE = frozenset({QueueStatus.PENDING, QueueStatus.RETRYING, QueueStatus.NO_LINE})
 #: Where a job is on a call: what a dead owner leaves to be settled by another node.
 ON_CALL = frozenset({QueueStatus.IN_PROGRESS, QueueStatus.CANCELING})
+#: The most jobs one claim or takeover returns.
+MAX_CLAIM = MAX_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
