@@ -155,6 +155,7 @@ def test_a_failing_route_is_retried_with_backoff_until_fixed(
             assert len(hook.delivered) == 1
             # The folder route ran once only: only the failed method was retried.
             assert len(list(svc.spool.inbox.glob("*.tif"))) == 1
+            await svc.routing.idle()  # the manifest goes just after the outcome's commit
             assert not list((svc.settings.data_dir / "routing").glob("job-*.json"))
 
     try:

@@ -233,6 +233,44 @@ def test_receipts_are_idempotent_by_key_and_listed_newest_first(store: Store) ->
     assert second is not None and second.facts == {"pages": [1, 2], "ok": True}
 
 
+def test_a_receipt_is_claimed_by_one_mailer_and_settled_only_under_its_claim(
+    store: Store,
+) -> None:
+    """#18: several nodes mail from one table: a claim takes a due pending receipt for one try
+    (tries + 1, next_try_at = the claim's end); a second claim before that end gets nothing;
+    the outcome is written only under the claim that is current."""
+    due, _ = store.receipts.add(_receipt(1, state="pending", delivery="email"), "final:1")
+    later, _ = store.receipts.add(
+        _receipt(2, state="pending", delivery="email", next_try_at=_t(100)), "final:2"
+    )
+    done, _ = store.receipts.add(_receipt(3, state="sent"), "final:3")
+    now = _t(10)
+    got = store.receipts.claim(due.receipt_id, now, now + timedelta(minutes=5))
+    assert got is not None and got.tries == due.tries + 1
+    assert got.next_try_at == now + timedelta(minutes=5) and got.state == "pending"
+    assert store.receipts.claim(due.receipt_id, now, now + timedelta(minutes=5)) is None
+    assert store.receipts.claim(later.receipt_id, now, now + timedelta(minutes=5)) is None
+    assert store.receipts.claim(done.receipt_id, now, now + timedelta(minutes=5)) is None
+    assert store.receipts.claim(10**6, now, now + timedelta(minutes=5)) is None
+    # The claim ran out (the node died mailing): another node claims it, a new try.
+    after = now + timedelta(minutes=6)
+    again = store.receipts.claim(due.receipt_id, after, after + timedelta(minutes=5))
+    assert again is not None and again.tries == got.tries + 1
+    # The first claimer comes back: its outcome is refused; the current one's is written.
+    assert not store.receipts.settle(due.receipt_id, got.tries, state="sent", sent_at=after)
+    assert store.receipts.get(due.receipt_id) == again
+    assert store.receipts.settle(
+        due.receipt_id, again.tries, state="sent", sent_at=after, next_try_at=None
+    )
+    final = store.receipts.get(due.receipt_id)
+    assert final is not None and (final.state, final.sent_at, final.next_try_at) == (
+        "sent",
+        after,
+        None,
+    )
+    assert not store.receipts.settle(due.receipt_id, again.tries, state="failed")  # not pending
+
+
 def _fields(r: Receipt) -> dict[str, object]:
     return {name: getattr(r, name) for name in r.__dataclass_fields__}
 

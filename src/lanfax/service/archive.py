@@ -11,6 +11,13 @@
 The work runs in one task, off the job's own transaction: a crash in between is caught up
 at the next start (final jobs of the last day without an entry are archived then).
 
+Several nodes on one database (#18): the node that ended a job archives it; the catch-up
+(at start, and with several nodes every ``catch_up_every`` seconds for faxes that ended more
+than :data:`CATCH_UP_GRACE` ago, which a dead node left) claims each job with a lease before
+archiving it and gives the lease back after, so of several nodes catching up one archives
+it. Archiving stays idempotent (one entry per job and direction, the same file name), so the
+rare overlap of a slow node and another's catch-up costs a copy, never a second entry.
+
 A fax whose archiving fails (the archive's disk is full, the directory cannot be written:
 issue #14) is not lost: the job itself is already final and its file stays in the spool; the
 fax waits in a backlog that is tried again every :data:`RETRY_EVERY` seconds (and at once
@@ -40,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from lanfax.model.archive import ActivityRecord, ArchiveEntry, ArchiveQuery, check_direction
-from lanfax.model.codes import NO_JOB, EventId, JobType, QueueStatus
+from lanfax.model.codes import FINAL_QUEUE_STATES, NO_JOB, EventId, JobType, QueueStatus
 from lanfax.model.errors import (
     ConfigError,
     Conflict,
@@ -53,6 +60,7 @@ from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.service import covers
 from lanfax.service.context import ServiceContext
+from lanfax.service.leases import Lease
 from lanfax.service.spool import copy_atomically
 from lanfax.store.api import ArchiveStore
 
@@ -67,6 +75,9 @@ RETENTION_EVERY = 3600.0
 RETRY_EVERY = 30.0
 #: Settings namespace of the backlog's mark: ``{"since": <ISO time>}`` while faxes wait.
 BACKLOG_NAMESPACE = "archive_backlog"
+#: #18: a fax that ended this long ago and is still not archived was left by a node that died
+#: (or waits in that node's backlog): the others' catch-up claims it.
+CATCH_UP_GRACE = timedelta(seconds=30)
 _POLICY_KEYS = {"enabled", "max_age_days", "high_watermark_mb", "low_watermark_mb"}
 _CALL_TYPES = (JobType.SEND, JobType.RECEIVE)
 _SENT = frozenset({QueueStatus.COMPLETED, QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED})
@@ -120,6 +131,12 @@ class Archiver:
         self._next_retry = 0.0
         self._disk_full = False
         self.retry_every = RETRY_EVERY
+        #: #18, several nodes: how often (seconds) to look for faxes a dead node left
+        #: unarchived (None: one node, only at start), and this node's claims on the faxes
+        #: its catch-up archives (job id -> lease, given back once archived).
+        self.catch_up_every: float | None = None
+        self._claims: dict[int, Lease] = {}
+        self._next_catch_up = 0.0
         ctx.on_jobs_changed(self._changed)
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -143,10 +160,54 @@ class Archiver:
                 since = min(since, self._backlog_marked)
             except (TypeError, ValueError):
                 log.error("archive backlog mark %r ignored", mark)
-        for d in _DIRS:
-            for job in await self.ctx.run(self.db.unarchived, d, since):
-                self._enqueue_archive(job)
+        await self._catch_up(since)
+        if self.catch_up_every is not None:
+            self._next_catch_up = asyncio.get_running_loop().time() + self.catch_up_every
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="lanfax-archive")
+
+    async def _catch_up(self, since: datetime) -> None:
+        """Archive the final jobs completed since ``since`` that have no entry (a crash
+        between a job's end and its archiving), each claimed with a lease first (#18: of
+        several nodes catching up at once, one archives it). With several nodes, a job that
+        ended less than :data:`CATCH_UP_GRACE` ago is left to the node that ended it."""
+        now = self.ctx.clock.now()
+        for d in _DIRS:
+            jobs = await self.ctx.run(self.db.unarchived, d, since)
+            if self.catch_up_every is not None:
+                jobs = [j for j in jobs if (j.completed_at or now) <= now - CATCH_UP_GRACE]
+            ids = [
+                j.job_id
+                for j in jobs
+                if j.job_id not in self._claims and (d, j.job_id) not in self._backlog
+            ]
+            if not ids:
+                continue
+            claimed = await self.ctx.leases.claim(
+                statuses=FINAL_QUEUE_STATES, job_ids=ids, limit=len(ids)
+            )
+            for job, lease in claimed:
+                self._claims[job.job_id] = lease
+                self._enqueue_archive(job)
+
+    async def _release(self, job_id: int) -> None:
+        """Give back the catch-up's claim on a job (archived, or nothing left to do)."""
+        lease = self._claims.pop(job_id, None)
+        if lease is not None:
+            try:
+                await self.ctx.leases.release(lease)
+            except FaxError as exc:  # it runs out by itself
+                log.warning("archive: the claim on job %d not given back: %s", job_id, exc)
+
+    async def _periodic_catch_up(self) -> None:
+        every = self.catch_up_every
+        loop_now = asyncio.get_running_loop().time()
+        if every is None or loop_now < self._next_catch_up:
+            return
+        self._next_catch_up = loop_now + every
+        try:
+            await self._catch_up(self.ctx.clock.now() - CATCH_UP)
+        except FaxError as exc:
+            log.error("archive catch-up: %s", exc.message)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -194,9 +255,12 @@ class Archiver:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            await self._periodic_catch_up()
             wait = RETENTION_EVERY
             if self._backlog:
                 wait = max(min(wait, self._next_retry - loop.time()), 0.0)
+            if self.catch_up_every is not None:
+                wait = max(min(wait, self._next_catch_up - loop.time()), 0.0)
             try:
                 kind, job = await asyncio.wait_for(self._queue.get(), wait)
             except TimeoutError:
@@ -209,7 +273,9 @@ class Archiver:
             try:
                 if kind == "call":
                     await self.ctx.run(self.db.log_call, self._call_record(job))
-                elif self._wanted(kind) and await self._archive_or_wait(kind, job):
+                elif not self._wanted(kind):
+                    await self._release(job.job_id)
+                elif await self._archive_or_wait(kind, job):
                     await self._retention_logged(kind)
                     if self._backlog:
                         await self._retry_backlog()  # that one fitted: there may be room again
@@ -230,12 +296,14 @@ class Archiver:
         except NotFound as exc:  # its file is gone (the job was deleted): nothing to wait for
             log.error("archiving %s job %d failed: %s", direction, job.job_id, exc)
             self._backlog.pop((direction, job.job_id), None)
+            await self._release(job.job_id)
             return False
         except (FaxError, OSError) as exc:
-            await self._wait(direction, job, exc)
+            await self._wait(direction, job, exc)  # a claim is kept while it waits
             return False
         self._disk_full = False
         self._backlog.pop((direction, job.job_id), None)
+        await self._release(job.job_id)
         return True
 
     async def _wait(self, direction: str, job: Job, exc: BaseException) -> None:

@@ -61,6 +61,9 @@ from lanfax.store.api import AuditEntry, JobQuery, Store
 from lanfax.store.notify import listen_url
 
 log = logging.getLogger("lanfax.init")
+#: #18: how often a node of a cluster looks for what a dead node left owed (receipts, the
+#: archive, routing jobs) besides its own start.
+CLUSTER_CATCH_UP_S = 60.0
 
 #: Python logging level for each FAXLOG level.
 _PY_LEVEL = {
@@ -230,13 +233,22 @@ class FaxService:
         self.devices.node_number = self.node.number  # #18: device ids name their node
         self.devices.node_name = self.node.record.name if self.node.record else "main"
         self.routing = await open_routing(ctx, settings.data_dir, settings.routing, self.devices)
+        if url is not None:  # #18: faxes other nodes received, their routing state
+            self.routing.scan_every = self.node.lease.total_seconds()
+            self.routing.node_number = self.node.number
+            self.routing.defer = self.node.lease.total_seconds()
+            self.on_settings_changed(self.routing.settings_changed)
         self.extensions = Extensions(self)  # registered providers / extensions (issue #13)
         await self.extensions.load_routing()
         await self.extensions.load_providers()
         self.inbound = InboundPipeline(ctx, self.devices, self._router or self.routing)
         self.inbound.min_free_bytes = settings.min_free_bytes
         self.archiver = Archiver(ctx, settings.data_dir)
+        if url is not None:  # #18: faxes a dead node left unarchived
+            self.archiver.catch_up_every = CLUSTER_CATCH_UP_S
         self.receipts = Receipts(ctx, settings.receipts)
+        if url is not None:  # #18: other nodes may die owing receipts: look for them
+            self.receipts.catch_up_every = CLUSTER_CATCH_UP_S
         self.dispatcher = Dispatcher(ctx, self.devices, dialing_rules=settings.dialing)
         if self._bridge is not None:  # #18: a job on a call here keeps this node's copy
             self._bridge.on_call_here = self.dispatcher.is_running
@@ -261,6 +273,9 @@ class FaxService:
         self.contacts = ContactBook(ctx)  # the address book (issue #13)
         # #18: another live node's calls are its own, not a crash's (device ids name nodes).
         others = await self.node.live_others()
+        # #18: alone on the database, a receipt claim left by this node's earlier process is
+        # its own: the receipts are tried again at once rather than when the claim ends.
+        self.receipts.retry_claimed_at_start = not others
         await recover(ctx, skip=lambda job: node_of_device(job.device_id) in others)
         # #18: dead nodes' calls whose lease expired are settled now, then with the heartbeat.
         await self._lease_beat(renew=False)
@@ -464,10 +479,11 @@ class FaxService:
         labels: Sequence[str] = (),
         audit: Sequence[AuditEntry] = (),
         broadcast_id: str | None = None,
+        write_first: Callable[[], None] | None = None,
     ) -> tuple[str, list[Job]]:
         """Commit one job per recipient sharing one document; see lanfax.service.submit.
         ``labels`` name the files in errors ("file part 2 (scan.pdf)"); ``audit`` entries are
-        committed with the jobs."""
+        committed with the jobs; ``write_first`` writes deferred uploads (#19)."""
         began = self.clock.monotonic()
         result = await self.submitter.submit(
             submission,
@@ -477,6 +493,7 @@ class FaxService:
             labels=labels,
             audit=audit,
             broadcast_id=broadcast_id,
+            write_first=write_first,
         )
         self.metrics.observe_submission(self.clock.monotonic() - began)  # /metrics (#18)
         return result

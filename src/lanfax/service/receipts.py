@@ -20,6 +20,14 @@ for a receipt and have none - the job's final state with no receipt row IS the m
 pending e-mails are picked up from the table. A receipt owed at SIGKILL time is sent after
 the restart (at least once: one mailed just before the kill may be mailed again, with the
 same Message-ID).
+
+Several nodes on one database (#18): receipts are made by the node that saw the job end
+(and, by any node, for a job whose node died before making it: ``catch_up_every``); making
+one twice is harmless (idempotent by key). Mailing is claimed: a node takes a pending receipt
+with one atomic update (``tries`` + 1, ``next_try_at`` set to the claim's end, 5 minutes)
+before it mails it, and writes the outcome only while its claim holds (fenced on ``tries``),
+so each try is made by exactly one node; a node that dies mailing leaves the receipt to the
+others when its claim ends.
 """
 
 from __future__ import annotations
@@ -56,6 +64,10 @@ log = logging.getLogger("lanfax.outbound")
 CATCH_UP = timedelta(days=3)
 #: Longest real-time sleep of the mailer between looks at the table.
 MAX_IDLE_SECONDS = 30.0
+#: #18: a node's claim on a receipt it is mailing (longer than any SMTP exchange takes).
+CLAIM = timedelta(minutes=5)
+#: #18: a job that ended this long ago without its receipt is owed by a node that died.
+CATCH_UP_GRACE = timedelta(seconds=30)
 #: Job states a transmission report describes.
 REPORTABLE = frozenset({QueueStatus.COMPLETED, QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED})
 #: The submission parameter (kept in ``job.extra``) asking for one receipt per broadcast.
@@ -109,12 +121,33 @@ class Receipts:
         self._begun = 0  # mailer rounds begun ...
         self._done = 0  # ... and the number of the last one ended
         self._tasks: list[asyncio.Task[None]] = []
+        #: #18: how long a node's claim on a receipt lasts (the longest a try may take
+        #: before another node may try it), and how often (seconds) a node of a cluster
+        #: looks for receipts another node owed when it died (None: one node, only at start).
+        self.lease = CLAIM
+        self.catch_up_every: float | None = None
+        #: Set when no other node is alive at start: every pending receipt is tried at once
+        #: (a claim of this node's earlier process, which died mailing, is cleared with the
+        #: waits of the retries; with other nodes alive a claim may be theirs: it runs out).
+        self.retry_claimed_at_start = False
+        self._next_catch_up = 0.0
         ctx.on_jobs_changed(self._changed)
 
     # -- life cycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         since = self.ctx.clock.now() - CATCH_UP
+        if self.retry_claimed_at_start:
+            now = self.ctx.clock.now()
+            waiting = [
+                r
+                for r in await self.ctx.run(self.db.pending)
+                if r.next_try_at is not None and r.next_try_at > now
+            ]
+            for r in waiting:
+                await self.ctx.run(self.db.update, r.receipt_id, next_try_at=None)
+            if waiting:
+                log.info("%d pending receipt(s) tried again at start", len(waiting))
         for job in await self.ctx.run(self.db.owed_jobs, since):
             self._jobs.put_nowait(("final", job))
         if self.settings.on_retry:
@@ -295,9 +328,12 @@ class Receipts:
                 for r in await self.ctx.run(self.db.pending):
                     now = self.ctx.clock.now()
                     if r.next_try_at is not None and r.next_try_at > now:
+                        # A later retry, or another node's claim: look again when it is due
+                        # (a node that died mailing it leaves it to the others then).
                         next_at = r.next_try_at if next_at is None else min(next_at, r.next_try_at)
                         continue
                     await self._mail(r)
+                await self._catch_up_now()
             except FaxError as exc:
                 log.error("receipts: %s", exc.message)
             async with self._round:
@@ -346,14 +382,23 @@ class Receipts:
             found = job.extra.get(MESSAGE_ID_KEY) if job is not None else None
         return str(found or "")
 
-    async def _mail(self, r: Receipt) -> None:
+    async def _mail(self, pending: Receipt) -> None:
         ctx = self.ctx
-        tries = r.tries + 1
         if not self.settings.mail_enabled:
             error = "no mail server for receipts: set smtp_host and sender in [receipts]"
-            await ctx.run(self.db.update, r.receipt_id, state="failed", last_error=error)
-            log.error("receipt %d for job %d not mailed: %s", r.receipt_id, r.job_id, error)
+            await ctx.run(self.db.update, pending.receipt_id, state="failed", last_error=error)
+            log.error(
+                "receipt %d for job %d not mailed: %s", pending.receipt_id, pending.job_id, error
+            )
             return
+        # #18: claimed first (tries + 1, next_try_at = the lease), so that of several nodes
+        # mailing from one table exactly one tries it; every write after is fenced on tries.
+        now = ctx.clock.now()
+        claimed = await ctx.run(self.db.claim, pending.receipt_id, now, now + self.lease)
+        if claimed is None:
+            return  # another node has it (or it is no longer pending)
+        r = claimed
+        tries = r.tries
         info = self.settings.smtp_info()
         server = f"{info['smtp_host']}:{info['smtp_port']}"
         try:
@@ -379,10 +424,8 @@ class Receipts:
             now = ctx.clock.now()
             if result.retryable and tries < self.settings.max_tries:
                 delay = self.settings.backoff(tries)
-                await ctx.run(
-                    self.db.update,
-                    r.receipt_id,
-                    tries=tries,
+                await self._settle(
+                    r,
                     last_error=result.reason,
                     next_try_at=now + timedelta(seconds=delay),
                 )
@@ -396,13 +439,7 @@ class Receipts:
                     self.settings.max_tries,
                 )
             else:
-                await ctx.run(
-                    self.db.update,
-                    r.receipt_id,
-                    tries=tries,
-                    state="failed",
-                    last_error=result.reason,
-                )
+                await self._settle(r, state="failed", last_error=result.reason)
                 log.error(
                     "receipt %d for job %d given up after %d tries: %s",
                     r.receipt_id,
@@ -412,18 +449,46 @@ class Receipts:
                 )
             return
         error = "; ".join(f"{a}: {c} {m!r}" for a, (c, m) in refused.items()) if refused else ""
-        await ctx.run(
-            self.db.update,
-            r.receipt_id,
-            tries=tries,
-            state="sent",
-            sent_at=ctx.clock.now(),
-            next_try_at=None,
-            last_error=error,
+        await self._settle(
+            r, state="sent", sent_at=ctx.clock.now(), next_try_at=None, last_error=error
         )
         log.info(
             "receipt %d for job %d mailed to %s via %s", r.receipt_id, r.job_id, r.address, server
         )
+
+    async def _settle(self, r: Receipt, **changes: Any) -> None:
+        """Write a try's outcome, fenced on the claim (#18); a node whose claim ran out (its
+        mail server took longer than the lease) leaves the row to the node that has it."""
+        if not await self.ctx.run(self.db.settle, r.receipt_id, r.tries, **changes):
+            log.warning(
+                "receipt %d: the outcome of try %d is not written: another node took the"
+                " receipt over (the try outlasted its %.0f s claim)",
+                r.receipt_id,
+                r.tries,
+                self.lease.total_seconds(),
+            )
+
+    async def _catch_up_now(self) -> None:
+        """With several nodes (``catch_up_every`` set): every so often, make the receipts of
+        final jobs that have none and ended more than :data:`CATCH_UP_GRACE` ago (their node
+        died between the job's end and its receipt). Idempotent by key: two nodes catching
+        up at once make one receipt."""
+        every = self.catch_up_every
+        if every is None:
+            return
+        loop_now = asyncio.get_running_loop().time()
+        if loop_now < self._next_catch_up:
+            return
+        self._next_catch_up = loop_now + every
+        now = self.ctx.clock.now()
+        try:
+            owed = await self.ctx.run(self.db.owed_jobs, now - CATCH_UP)
+        except FaxError as exc:
+            log.error("receipts catch-up: %s", exc.message)
+            return
+        for job in owed:
+            if (job.completed_at or job.submitted_at) <= now - CATCH_UP_GRACE:
+                self._jobs.put_nowait(("final", job))
 
     # -- queries ----------------------------------------------------------------------------
 

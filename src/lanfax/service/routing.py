@@ -15,6 +15,15 @@ From there the job is owned here:
   (:meth:`RoutingJobs.retry_now`; changing a device's routing configuration does it too), or
   deletes the job.
 
+Several nodes on one database (#18): a routing job is claimed with a lease before its
+methods run (``ctx.leases``), and every write about it is fenced on that lease; the outcome
+(routed, or a failure with its retry time) gives the lease back. So each attempt runs on
+exactly one node: the one that received the fax, as a rule (the others leave it to that
+node for ``defer`` seconds, one lease); a retry falls to whichever node claims it first; a
+node that died routing leaves the fax to the others when its lease runs out (each node reads
+the routing jobs from the database every ``[node] lease_s``). The routing state (per-device
+configuration, the global order) is re-read when another node changed it (a notification).
+
 Durability: since the job is ROUTING (not final) before any method runs, a SIGKILL at any
 point leaves a job that is routed again after the restart. Delivery is therefore at least
 once: a method that finished just before the kill runs again (the folder route adds ``-1`` to
@@ -39,7 +48,7 @@ from typing import Any
 from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.errors import ConfigError, Conflict, FaxError, NotFound
 from lanfax.model.events import NewEvent
-from lanfax.model.jobs import Job
+from lanfax.model.jobs import Job, JobQuery
 from lanfax.model.routing import GlobalRoutingInfo, RoutingMethod
 from lanfax.model.transitions import JobPatch, Trigger
 from lanfax.routing import (
@@ -56,6 +65,8 @@ from lanfax.routing.manager import ENTRY_POINT_GROUP
 from lanfax.routing.policy import InboundPolicy
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import DeviceManager
+from lanfax.service.leases import Lease
+from lanfax.service.nodes import node_of_device
 from lanfax.store.api import JobChange, Store
 
 log = logging.getLogger("lanfax.inbound")
@@ -69,6 +80,10 @@ HOLD_FIRST = 0.5
 HOLD_MAX = 300.0
 
 _ROUTING = frozenset({QueueStatus.ROUTING})
+_ROUTING_TYPES = frozenset({JobType.RECEIVE, JobType.ROUTING})
+#: #18: routing jobs read from the database per look (a cluster's backlog beyond this waits
+#: for the next look).
+SCAN_LIMIT = 500
 _ROUTING_KEYS = {"allowed_roots", "retry_base", "retry_cap", "max_attempts", "policy"}
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -159,8 +174,9 @@ def parse_routing_settings(table: Any, *, source: str = "(defaults)") -> Routing
 class StoreRoutingState:
     """:class:`~lanfax.routing.RoutingStateStore` over ``Store.get/put_settings``.
 
-    Reads are served from a copy loaded at start (this process is the only writer); a write
-    goes to the store first (one transaction, durable), then to the copy.
+    Reads are served from a copy loaded at start; a write goes to the store first (one
+    transaction, durable), then to the copy. With several nodes on one database, a namespace
+    another node wrote is dropped from the copy when its notification arrives (:meth:`drop`).
     """
 
     PREFIXES = ("ext:", "routing:")
@@ -192,6 +208,15 @@ class StoreRoutingState:
         with self._lock:
             self._store.put_settings(namespace, clean)
             self._cache[namespace] = clean
+
+    def drop(self, namespace: str | None) -> None:
+        """Another node wrote ``namespace`` (None: anything may have changed): forget the
+        copy, so the next read is the database's (#18, notifications between nodes)."""
+        with self._lock:
+            if namespace is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(namespace, None)
 
 
 # -- routing jobs ----------------------------------------------------------------------------------
@@ -243,6 +268,20 @@ class RoutingJobs:
         #: Faxes whose routing could not even start or be recorded (the spool unreadable, a
         #: store error): job id -> (loop time of the next try, the delay after that).
         self._held: dict[int, tuple[float, float]] = {}
+        #: #18, several nodes: how often (seconds) to read the routing jobs from the database
+        #: (None: one node, its own copy of the queue is the whole queue); the ones read there
+        #: that this node's copy does not have (received on another node, which died or
+        #: left a retry); jobs another node is routing now: job id -> loop time to look again.
+        self.scan_every: float | None = None
+        #: #18: this node's number (device ids name their node); a fax received on another
+        #: node is left to that node for ``defer`` seconds after this node first saw it, so
+        #: that the receiving node routes it, as a rule, without a race of claims.
+        self.node_number: int | None = None
+        self.defer = 0.0
+        self._first_seen: dict[int, float] = {}
+        self._found: dict[int, Job] = {}
+        self._next_scan = 0.0
+        self._elsewhere: dict[int, float] = {}
         ctx.on_jobs_changed(self._jobs_changed)
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -283,6 +322,10 @@ class RoutingJobs:
         for device_id in self.devices.devices:
             self.manager.device_changed(device_id, True)
         await self.ctx.run(self._clean_manifests)
+        # #18: routing leases this node's earlier process held (it died routing them) are
+        # given back at once: the node's lock says that process is gone.
+        for t in await self.ctx.leases.take_over(statuses=_ROUTING, own=True):
+            await self.ctx.leases.release(t.lease)
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="lanfax-routing")
 
     async def stop(self) -> None:
@@ -301,8 +344,24 @@ class RoutingJobs:
         """Look at the routing queue now (a new fax, a test moved its clock, a fix)."""
         self._wake.set()
 
+    async def idle(self) -> None:
+        """Wait until no fax is being routed (its bookkeeping after the outcome included:
+        the file manifest is dropped just after the outcome is committed)."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
     def _jobs_changed(self, jobs: Sequence[Job]) -> None:
         if any(j.queue_status is QueueStatus.ROUTING for j in jobs):
+            self._wake.set()
+
+    def settings_changed(self, namespace: str | None) -> None:
+        """Another node changed a settings namespace (#18): drop the routing state's copy of
+        it (per-device routing configuration, the global order)."""
+        state = self.manager.state
+        if isinstance(state, StoreRoutingState) and (
+            namespace is None or namespace.startswith(StoreRoutingState.PREFIXES)
+        ):
+            state.drop(namespace)
             self._wake.set()
 
     def _clean_manifests(self) -> None:
@@ -323,11 +382,19 @@ class RoutingJobs:
         ready: list[Job] = []
         later: datetime | None = None
         loop_now = asyncio.get_running_loop().time()
-        for job in self.ctx.unfinished.values():
-            if not _is_routing(job) or job.job_id in self._running:
+        candidates = [j for j in {**self._found, **self.ctx.unfinished}.values() if _is_routing(j)]
+        if self._first_seen:
+            live = {j.job_id for j in candidates}
+            self._first_seen = {k: t for k, t in self._first_seen.items() if k in live}
+        for job in candidates:
+            if job.job_id in self._running:
                 continue
             hold = self._held.get(job.job_id)
             if hold is not None and hold[0] > loop_now:
+                continue
+            if self._elsewhere.get(job.job_id, 0.0) > loop_now:
+                continue
+            if self._deferred(job, loop_now):
                 continue
             if job.next_attempt_at is None:
                 if _state(job).get("held"):
@@ -340,9 +407,41 @@ class RoutingJobs:
         ready.sort(key=lambda j: j.job_id)
         return ready, later
 
+    def _deferred(self, job: Job, loop_now: float) -> bool:
+        """A fax another node received, first seen here less than ``defer`` ago: its own
+        node routes it (if that node died, this one claims it once the time is up)."""
+        if self.node_number is None or self.defer <= 0:
+            return False
+        if node_of_device(job.device_id) in (None, self.node_number):
+            return False
+        until = self._first_seen.setdefault(job.job_id, loop_now) + self.defer
+        if until <= loop_now:
+            return False
+        self._elsewhere.setdefault(job.job_id, until)  # wakes the loop then
+        return True
+
+    async def _scan(self) -> None:
+        """#18, several nodes: read the routing jobs from the database every ``scan_every``
+        seconds, so that a fax received on another node is routed here when that node died
+        (its lease ran out) or left a retry that falls due. Claims decide who routes it."""
+        every = self.scan_every
+        loop_now = asyncio.get_running_loop().time()
+        if every is None or loop_now < self._next_scan:
+            return
+        self._next_scan = loop_now + every
+        query = JobQuery(limit=SCAN_LIMIT, statuses=_ROUTING, job_types=_ROUTING_TYPES)
+        try:
+            jobs = await self.ctx.run(self.ctx.store.list_jobs, query)
+        except FaxError as exc:
+            log.warning("routing jobs of other nodes not read: %s", exc.message)
+            return
+        self._found = {j.job_id: j for j in jobs if j.job_id not in self.ctx.unfinished}
+        self._elsewhere = {k: t for k, t in self._elsewhere.items() if t > loop_now}
+
     async def _loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            await self._scan()
             now = self.ctx.clock.now()
             ready, later = self.due(now)
             for job in ready:
@@ -355,20 +454,40 @@ class RoutingJobs:
             timeout = MAX_IDLE_SECONDS
             if later is not None:
                 timeout = min(max((later - now).total_seconds(), 0.0), MAX_IDLE_SECONDS)
+            loop_now = asyncio.get_running_loop().time()
             if self._held:
                 soonest = min(until for until, _delay in self._held.values())
-                loop_now = asyncio.get_running_loop().time()
                 timeout = min(timeout, max(soonest - loop_now, 0.0))
+            if self._elsewhere:
+                timeout = min(timeout, max(min(self._elsewhere.values()) - loop_now, 0.0))
+            if self.scan_every is not None:
+                timeout = min(timeout, max(self._next_scan - loop_now, 0.0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _route_job(self, job_id: int) -> None:
+        lease: Lease | None = None
+        leases = self.ctx.leases
         try:
-            job = await self.ctx.get_job(job_id)
-            if job is None or not _is_routing(job):
+            # #18: claimed first, so that of several nodes exactly one routes it; every
+            # write after is fenced on the lease, the last one gives it back.
+            claimed = await leases.claim(statuses=_ROUTING, job_ids=[job_id], limit=1)
+            self._found.pop(job_id, None)
+            if not claimed:
+                # Another node routes it now (look again once its lease could have run out),
+                # or it is no longer waiting (routed, deleted, not due): take the store's copy
+                # (as another node's job: this node's job-change listeners are not told).
+                again = await leases.read_again([job_id])
+                if again and _is_routing(again[0]):
+                    loop_now = asyncio.get_running_loop().time()
+                    self._elsewhere[job_id] = loop_now + leases.ttl.total_seconds()
                 self._held.pop(job_id, None)
                 return
-            await self.route(job)
+            job, lease = claimed[0]
+            if not _is_routing(job):
+                self._held.pop(job_id, None)
+                return
+            await self.route(job, lease)
             if self._held.pop(job_id, None) is not None:
                 log.warning("routing fax %d works again", job_id)
         except FaxError as exc:
@@ -380,6 +499,11 @@ class RoutingJobs:
             log.exception("routing fax %d failed unexpectedly", job_id)
             self._hold(job_id, None)
         finally:
+            if lease is not None and leases.held.get(job_id) == lease:
+                # Not given back by an outcome (a failure, or the service stopping): give it
+                # back now, so that this node or another may route it again.
+                with contextlib.suppress(FaxError):
+                    await leases.release(lease)
             self._running.pop(job_id, None)
             self._wake.set()
 
@@ -394,11 +518,13 @@ class RoutingJobs:
                 exc.message,
             )
 
-    async def route(self, job: Job) -> Job:
+    async def route(self, job: Job, lease: Lease | None = None) -> Job:
         """Run the methods this job still needs and record the outcome (one transaction).
 
         Methods run one at a time; after each success that is not the last, the progress is
-        committed, so a crash in the middle repeats only the method that was running."""
+        committed, so a crash in the middle repeats only the method that was running. With
+        ``lease`` (#18: the claim of this node on the job), every write is fenced on it and
+        the outcome gives it back."""
         state = _state(job)
         done = set(state.get("done", []))
         device_id = job.device_id or 0
@@ -423,7 +549,7 @@ class RoutingJobs:
             )
             detail = {"errors": {"file": exc.message}, "held": True}
             event = NewEvent(EventId.ROUTING, job.device_id or 0, job.job_id, detail)
-            return await self._update(job, Trigger.ROUTE_STEP, held, event) or job
+            return await self._update(job, Trigger.ROUTE_STEP, held, event, lease, True) or job
         fax = fax_route(job, self.device_name(device_id))
         results: list[MethodOutcome] = []
         skipped: list[str] = []
@@ -439,15 +565,20 @@ class RoutingJobs:
                 step = JobPatch(extra=dict(job.extra, routing=progress))
                 if owner:
                     step = step.but(user_name=owner)
-                saved = await self._update(job, Trigger.ROUTE_STEP, step, None)
+                saved = await self._update(job, Trigger.ROUTE_STEP, step, None, lease)
                 if saved is None:
                     return job
                 job, state = saved, progress
         outcome = RoutingOutcome(job.job_id, tuple(results), tuple(skipped))
-        return await self._record(job, state, outcome, owner)
+        return await self._record(job, state, outcome, owner, lease)
 
     async def _record(
-        self, job: Job, state: dict[str, Any], outcome: RoutingOutcome, owner: str = ""
+        self,
+        job: Job,
+        state: dict[str, Any],
+        outcome: RoutingOutcome,
+        owner: str = "",
+        lease: Lease | None = None,
     ) -> Job:
         ctx = self.ctx
         # The owner given by "route to a user" is kept even when another method failed: the
@@ -478,7 +609,7 @@ class RoutingJobs:
                 job.job_id,
                 {"routed": where, "methods": done},
             )
-            updated = await self._update(job, Trigger.ROUTED, routed, event)
+            updated = await self._update(job, Trigger.ROUTED, routed, event, lease, True)
             if updated is not None:
                 await ctx.run(self.callbacks.forget, job.job_id)
                 log.info("received fax %d routed to %s", job.job_id, where)
@@ -523,17 +654,24 @@ class RoutingJobs:
         detail = {"errors": errors, "attempts": attempts, "held": held}
         event = NewEvent(EventId.ROUTING, job.device_id or 0, job.job_id, detail)
         log.warning("routing of fax %d failed (attempt %d): %s", job.job_id, attempts, reason)
-        return await self._update(job, Trigger.ROUTE_STEP, failed, event) or job
+        return await self._update(job, Trigger.ROUTE_STEP, failed, event, lease, True) or job
 
     async def _update(
-        self, job: Job, trigger: Trigger, patch: JobPatch, event: NewEvent | None
+        self,
+        job: Job,
+        trigger: Trigger,
+        patch: JobPatch,
+        event: NewEvent | None,
+        lease: Lease | None = None,
+        release: bool = False,
     ) -> Job | None:
         events = (event,) if event is not None else ()
+        change = JobChange(job.job_id, trigger, patch, expect=_ROUTING, events=events)
         try:
-            return await self.ctx.update_job(
-                JobChange(job.job_id, trigger, patch, expect=_ROUTING, events=events)
-            )
-        except (Conflict, NotFound):
+            if lease is None:
+                return await self.ctx.update_job(change)
+            return await self.ctx.leases.write(lease, change, release=release)
+        except (Conflict, NotFound):  # LeaseLost too: another node took the fax over
             log.info("fax %d changed while it was routed (deleted?); outcome dropped", job.job_id)
             # Our copy was stale: take the store's, so that a fax routed (or deleted)
             # meanwhile leaves the routing queue instead of being routed again.

@@ -66,6 +66,16 @@ class Store(Protocol):
         audit entry rides along: it is never lost when the jobs were committed, and costs no
         second commit.)"""
 
+    def add_jobs_and_events(
+        self,
+        jobs: Sequence[Job],
+        events: Sequence[NewEvent] = (),
+        audit: Sequence[AuditEntry] = (),
+    ) -> tuple[list[Job], list[Event]]:
+        """:meth:`add_jobs`, and the events as stored (#19: the event bus publishes them
+        without reading them back): in cursor order, with consecutive cursors (nothing else
+        between them), or empty when the store cannot promise that (the bus reads then)."""
+
     def get_job(self, job_id: int) -> Job | None: ...
 
     def list_jobs(self, query: JobQuery) -> list[Job]: ...
@@ -219,6 +229,16 @@ class ReceiptStore(Protocol):
         """Final send jobs completed at or after ``since`` that asked for a receipt
         (delivery_report_type not NONE) and have none yet (a "final" receipt of the job or a
         "summary" of its broadcast), by job id."""
+
+    # #18: several nodes mail from one table
+    def claim(self, receipt_id: int, now: datetime, until: datetime) -> Receipt | None:
+        """Take a pending receipt that is due (``next_try_at`` None or <= ``now``) for one
+        try, atomically: ``tries`` + 1, ``next_try_at`` = ``until`` (the lease); None when it
+        is not pending, not due, or claimed by another node first."""
+
+    def settle(self, receipt_id: int, tries: int, **changes: Any) -> bool:
+        """``update`` only while the receipt is pending at ``tries`` (this node's claim);
+        False when it is no longer (another node claimed it after the lease ran out)."""
 
 
 class AuditStore(Protocol):

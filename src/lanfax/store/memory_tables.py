@@ -311,6 +311,31 @@ class MemoryReceipts:
             rows = [self._rows[k] for k in sorted(self._rows)]
         return [_RECEIPT.obj(r) for r in rows if r["state"] == "pending"]
 
+    # -- #18: claimed before mailed (one node here, the same semantics as SQL) -------------------
+
+    def claim(self, receipt_id: int, now: datetime, until: datetime) -> Receipt | None:
+        at = codec.to_micros(now, "now")
+        with self._store.write() as tx:
+            row = self._rows.get(receipt_id)
+            if row is None or row["state"] != "pending":
+                return None
+            if row["next_try_at"] is not None and row["next_try_at"] > at:
+                return None
+            row = {**row, "tries": row["tries"] + 1, "next_try_at": codec.to_micros(until, "until")}
+            tx.put(self._rows, receipt_id, row)
+        return _RECEIPT.obj(row)
+
+    def settle(self, receipt_id: int, tries: int, **changes: Any) -> bool:
+        values = {name: _RECEIPT.value(name, v) for name, v in changes.items()}
+        if "receipt_id" in values:
+            raise StoreError("a receipt's id cannot change", hint="leave receipt_id out")
+        with self._store.write() as tx:
+            row = self._rows.get(receipt_id)
+            if row is None or row["state"] != "pending" or row["tries"] != tries:
+                return False
+            tx.put(self._rows, receipt_id, {**row, **values})
+        return True
+
     def list_for(
         self, user_name: str | None, *, before: int | None = None, limit: int = 100
     ) -> list[Receipt]:

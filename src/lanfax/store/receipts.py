@@ -104,6 +104,46 @@ class SqlReceipts:
         with self._store._read("receipts pending") as conn:
             return [_receipt(r) for r in conn.execute(stmt).mappings().all()]
 
+    # -- #18: several nodes mail from one table: a receipt is claimed before it is mailed ------
+
+    def claim(self, receipt_id: int, now: datetime, until: datetime) -> Receipt | None:
+        """Take a pending receipt that is due (``next_try_at`` empty or passed) for one try:
+        its ``tries`` goes up by one (the claim's epoch) and ``next_try_at`` becomes ``until``
+        (the lease: no other node takes it before). None when it is not pending, not due, or
+        another node claimed it first (one UPDATE: two claimers never both win)."""
+        c = t_receipts.c
+        at = codec.to_micros(now, "now")
+        with self._store._write("receipt claim") as conn:
+            res = conn.execute(
+                t_receipts.update()
+                .where(
+                    c.receipt_id == receipt_id,
+                    c.state == "pending",
+                    sa.or_(c.next_try_at.is_(None), c.next_try_at <= at),
+                )
+                .values(tries=c.tries + 1, next_try_at=codec.to_micros(until, "until"))
+            )
+            if res.rowcount != 1:
+                return None
+            row = conn.execute(sa.select(t_receipts).where(c.receipt_id == receipt_id))
+            return _receipt(row.mappings().one())
+
+    def settle(self, receipt_id: int, tries: int, **changes: Any) -> bool:
+        """:meth:`update`, fenced: only while the receipt is still pending at ``tries`` (the
+        claim this node made); False when another node claimed it since (its lease ran out)."""
+        values = dict(changes)
+        for key in _TIMES:
+            if key in values and values[key] is not None:
+                values[key] = codec.to_micros(values[key], key)
+        c = t_receipts.c
+        with self._store._write("receipt settle") as conn:
+            res = conn.execute(
+                t_receipts.update()
+                .where(c.receipt_id == receipt_id, c.tries == tries, c.state == "pending")
+                .values(**values)
+            )
+            return bool(res.rowcount == 1)
+
     def list_for(
         self, user_name: str | None, *, before: int | None = None, limit: int = 100
     ) -> list[Receipt]:
