@@ -9,7 +9,9 @@ really reached a line, pages included).
   in cursor order, with no gap (exactly what the database holds), and each job's own events
   in the order they happened;
 * SIGKILL one node mid-run: the jobs it had on a call are taken over by the others only after
-  its lease ran out, and every job still completes exactly once.
+  its lease ran out, and every job still completes exactly once;
+* routing jobs a dead node left are routed by the others, each exactly once;
+* e-mail receipts, raced for by every node once due, are mailed exactly once each.
 
 Each job goes to its own number (555NNNN), so a line log entry names its job.
 """
@@ -72,9 +74,11 @@ class Cluster:
         return out
 
 
-def _toml(url: str, name: str, log: Path, lines: int, duration: tuple[float, float]) -> str:
+def _toml(
+    url: str, name: str, log: Path, lines: int, duration: tuple[float, float], extra: str = ""
+) -> str:
     numbers = ", ".join(f'{{number = "{n}"}}' for n in range(200, 200 + lines))
-    return (
+    return extra + (
         f'[server]\ndatabase = "{url}"\n'
         f'[node]\nname = "{name}"\nheartbeat_s = {HEARTBEAT_S}\nlease_s = {LEASE_S}\n'
         "[settings]\nretries = 3\nretry_delay = 0\n"
@@ -84,7 +88,7 @@ def _toml(url: str, name: str, log: Path, lines: int, duration: tuple[float, flo
 
 
 def _cluster(
-    tmp: Path, lines: int = 3, duration: tuple[float, float] = (0.0, 0.0)
+    tmp: Path, lines: int = 3, duration: tuple[float, float] = (0.0, 0.0), extra: str = ""
 ) -> Iterator[Cluster]:
     why = pg_unavailable()
     if why is not None:
@@ -95,7 +99,8 @@ def _cluster(
             home = tmp / f"node-{name}"
             home.mkdir()
             c.logs[name] = home / "lines.jsonl"
-            server = LanfaxServer(home, _toml(c.pg.url, name, c.logs[name], lines, duration), [])
+            toml = _toml(c.pg.url, name, c.logs[name], lines, duration, extra)
+            server = LanfaxServer(home, toml, [])
             server.data_dir = c.data  # one spool for the three nodes
             if c.nodes:
                 server.token = c.token
@@ -405,3 +410,71 @@ def test_a_dead_nodes_routing_jobs_are_routed_once_by_the_others(
     for job_id in ids:
         mine = [f for f in files if f.endswith((f"_{job_id}.tif", f"_{job_id}-1.tif"))]
         assert len(mine) == 1 and mine[0].endswith(f"_{job_id}.tif"), (job_id, files)
+
+
+# -- receipts: mailed once each, whichever node mails ---------------------------------------------
+
+
+@pytest.fixture
+def mail_cluster(tmp_path: Path) -> Iterator[tuple[Cluster, int]]:
+    """Three nodes whose receipts go to a mail server on a port nothing listens on yet."""
+    from tests.support.receivers import free_port
+
+    port = free_port()
+    receipts = (
+        f'[receipts]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsecurity = "none"\n'
+        'sender = "lanfax@example.com"\nretry_base = 1\nretry_cap = 2\nmax_tries = 100\n'
+    )
+    for c in _cluster(tmp_path, extra=receipts):
+        yield c, port
+
+
+def test_receipts_are_mailed_once_each_by_one_of_the_nodes(
+    mail_cluster: tuple[Cluster, int], tmp_path: Path
+) -> None:
+    """24 jobs asking for an e-mail receipt, submitted round-robin, while the mail server is
+    down: every node sees every pending receipt fall due at the same moment and races for it;
+    once the server is up, each receipt is mailed exactly once (claimed before it is mailed,
+    its outcome fenced on the claim)."""
+    from tests.support.receivers import SmtpReceiver
+
+    c, port = mail_cluster
+    tiff = make_fax_tiff(tmp_path / "doc", pages=1)
+    names = list(c.nodes)
+    jobs: list[int] = []
+    for i in range(24):
+        params = {
+            "recipients": [{"recipient_number": _number_of(i)}],
+            "delivery_report_type": "email",
+            "delivery_report_address": "ada@example.com",
+        }
+        r = httpx.post(
+            f"{c.nodes[names[i % 3]].api}/jobs",
+            data={"params": json.dumps(params)},
+            files=[("file", ("doc.tif", tiff.read_bytes(), "image/tiff"))],
+            headers=c.admin,
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+        jobs.append(r.json()["jobs"][0]["job_id"])
+    _wait_all_final(c.pg.url, timeout=120)
+
+    def states() -> Counter[str]:
+        with open_store(c.pg.url) as store:
+            return Counter(r.state for r in store.receipts.list_for(None, limit=100))
+
+    deadline = time.monotonic() + 60
+    while states()["pending"] < len(jobs):  # each made (and tried: the server is down)
+        assert time.monotonic() < deadline, states()
+        threading.Event().wait(0.2)
+    smtp = SmtpReceiver(port).start()
+    try:
+        deadline = time.monotonic() + 90
+        while states()["sent"] < len(jobs):
+            assert time.monotonic() < deadline, states()
+            threading.Event().wait(0.2)
+        mailed = Counter(int(str(m["X-Lanfax-Job"])) for m in smtp.messages())
+        assert mailed == Counter(dict.fromkeys(jobs, 1))
+        assert states() == Counter({"sent": len(jobs)})
+    finally:
+        smtp.stop()
