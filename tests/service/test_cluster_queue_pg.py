@@ -351,20 +351,24 @@ def test_a_dead_nodes_routing_jobs_are_routed_once_by_the_others(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     """Twelve received faxes of a node that died while routing them (its lease on them ran out
-    an hour ago): the three live nodes find them in the database, claim them and route each
-    exactly once (the default route, a folder in the shared data directory, names each file
-    after its job and would add "-1" to a second copy)."""
+    an hour ago), and a thirteenth whose route failed there, due again in 8 s: the three live
+    nodes find them in the database, claim them and route each exactly once (the default
+    route, a folder in the shared data directory, names each file after its job and would
+    add "-1" to a second copy), the retry not before it is due."""
     import shutil
     from datetime import UTC, datetime, timedelta
 
     from lanfax.model.jobs import Job
+    from lanfax.routing.builtin import FOLDER_GUID
 
     c = cluster
     tiff = make_fax_tiff(tmp_path / "rx", pages=PAGES)
     now = datetime.now(UTC)
     received = c.data / "spool" / "received"
-    for i in range(12):
+    for i in range(13):
         shutil.copyfile(tiff, received / f"dead-{i}.tif")
+    retry_at = now + timedelta(seconds=8)
+    retry_state = {"done": [], "pending": [FOLDER_GUID], "retry": [FOLDER_GUID], "errors": {}}
     with open_store(c.pg.url) as store:
         jobs = store.add_jobs(
             [
@@ -384,6 +388,25 @@ def test_a_dead_nodes_routing_jobs_are_routed_once_by_the_others(
                 )
                 for i in range(12)
             ]
+            + [
+                Job(
+                    0,
+                    JobType.ROUTING,
+                    QueueStatus.ROUTING,
+                    now,
+                    device_id=(9 << 16) | 1,
+                    started_at=now,
+                    completed_at=now,
+                    page_count=PAGES,
+                    pages_done=PAGES,
+                    remote_ident="DEAD NODE",
+                    caller_id="5550100",
+                    document_path="received/dead-12.tif",
+                    attempts=1,
+                    next_attempt_at=retry_at,
+                    extra={"routing": retry_state},
+                )
+            ]
         )
         ids = {j.job_id: "gone" for j in jobs}
         held = store.leases.claim(
@@ -391,7 +414,7 @@ def test_a_dead_nodes_routing_jobs_are_routed_once_by_the_others(
             now - timedelta(hours=1),
             timedelta(seconds=1),
             statuses={QueueStatus.ROUTING},
-            job_ids=list(ids),
+            job_ids=[j.job_id for j in jobs[:12]],  # the retry's lease went with its outcome
         )
         assert len(held) == 12
     _wait_all_final(c.pg.url, timeout=120)
@@ -400,12 +423,14 @@ def test_a_dead_nodes_routing_jobs_are_routed_once_by_the_others(
             job = store.get_job(job_id)
             assert job is not None and job.queue_status is QueueStatus.COMPLETED, job
             assert "routed to" in job.status_text, job
-    routed = Counter(
-        e.job_id
+    routed = [
+        e
         for e in _all_events(c.pg.url)
         if e.job_id in ids and e.event_id is EventId.JOB_CHANGED and "routed" in e.detail
-    )
-    assert routed == Counter(dict.fromkeys(ids, 1))
+    ]
+    assert Counter(e.job_id for e in routed) == Counter(dict.fromkeys(ids, 1))
+    (retried,) = [e for e in routed if e.job_id == jobs[-1].job_id]
+    assert retried.timestamp >= retry_at, (retried, retry_at)
     files = sorted(p.name for p in (c.data / "inbox").glob("*.tif"))
     for job_id in ids:
         mine = [f for f in files if f.endswith((f"_{job_id}.tif", f"_{job_id}-1.tif"))]
