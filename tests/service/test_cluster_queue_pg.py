@@ -11,7 +11,8 @@ really reached a line, pages included).
 * SIGKILL one node mid-run: the jobs it had on a call are taken over by the others only after
   its lease ran out, and every job still completes exactly once;
 * routing jobs a dead node left are routed by the others, each exactly once;
-* e-mail receipts, raced for by every node once due, are mailed exactly once each.
+* e-mail receipts, raced for by every node once due, are mailed exactly once each;
+* faxes a dead node left unarchived are archived by another node's catch-up, once.
 
 Each job goes to its own number (555NNNN), so a line log entry names its job.
 """
@@ -503,3 +504,60 @@ def test_receipts_are_mailed_once_each_by_one_of_the_nodes(
         assert states() == Counter({"sent": len(jobs)})
     finally:
         smtp.stop()
+
+
+# -- archive catch-up of a dead node's faxes ------------------------------------------------------
+
+
+def test_a_dead_nodes_unarchived_faxes_are_archived_by_another_nodes_catch_up(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Five faxes a node received and completed two minutes ago, then died before archiving:
+    node C, restarted, claims them in its start-up catch-up and archives each once; no
+    lease is left on them."""
+    import shutil
+    from datetime import UTC, datetime, timedelta
+
+    from lanfax.model.jobs import Job
+
+    c = cluster
+    tiff = make_fax_tiff(tmp_path / "rx", pages=PAGES)
+    then = datetime.now(UTC) - timedelta(minutes=2)
+    received = c.data / "spool" / "received"
+    for i in range(5):
+        shutil.copyfile(tiff, received / f"gone-{i}.tif")
+    with open_store(c.pg.url) as store:
+        jobs = store.add_jobs(
+            [
+                Job(
+                    0,
+                    JobType.RECEIVE,
+                    QueueStatus.COMPLETED,
+                    then,
+                    device_id=(9 << 16) | 1,
+                    started_at=then,
+                    completed_at=then,
+                    page_count=PAGES,
+                    pages_done=PAGES,
+                    caller_id="5550100",
+                    document_path=f"received/gone-{i}.tif",
+                )
+                for i in range(5)
+            ]
+        )
+    c.nodes["c"].restart()
+    ids = [j.job_id for j in jobs]
+    deadline = time.monotonic() + 60
+    with open_store(c.pg.url) as store:
+        while not all(store.archive.find("incoming", i) for i in ids):
+            assert time.monotonic() < deadline, "not archived"
+            threading.Event().wait(0.2)
+        entries = [store.archive.find("incoming", i) for i in ids]
+        assert all(e is not None and Path(e.path).is_file() for e in entries), entries
+        assert store.archive.totals("incoming")[0] == 5
+        deadline = time.monotonic() + 30
+        while store.leases.owners(ids):  # each claim given back once archived
+            assert time.monotonic() < deadline, store.leases.owners(ids)
+            threading.Event().wait(0.2)
+    names = sorted(p.name for p in (c.data / "archive" / "incoming").rglob("*.tif"))
+    assert names == sorted(f"{i}.tif" for i in ids)
