@@ -243,6 +243,14 @@ def test_300_jobs_round_robin_complete_each_exactly_once(cluster: Cluster, tmp_p
     assert set(pages.values()) == {PAGES}
     dialled_by = Counter(call["node"] for call in c.line_calls())
     assert len(dialled_by) >= 2, dialled_by  # the three nodes' lines shared the work
+    # One queue: jobs were dialled by other nodes than the one they were submitted to (node
+    # n numbers its devices n * 65536 + 1 ...; a, b, c are nodes 0, 1, 2).
+    names = list(c.nodes)
+    dialler = {
+        job_id: names[next(e for e in evs if e.event_id is EventId.DIALING).device_id >> 16]
+        for job_id, evs in by_job.items()
+    }
+    assert any(dialler[j] != jobs[j] for j in jobs), "every job was dialled where submitted"
 
     # C's stream: every event after the cursor, in cursor order, no gap, none twice.
     last = max(e.seq for evs in by_job.values() for e in evs)
