@@ -14,8 +14,11 @@ A step starts N G.711 calls and N T.38 calls at once, each sending one light pag
 (standard resolution, mostly white), and waits at most ``--step-seconds``; calls still
 running then are aborted. Counted per medium: calls completed (both ends COMPLETED), late
 media packets (the Ticker's count: every call's packet in a tick that ran more than one
-20 ms period late, both processes) and the worst lateness of a tick. The target is 100
-concurrent calls of each medium with no late packet. Prints a table; asserts nothing.
+20 ms period late, both processes), the worst lateness of a tick, and the CPU time of both
+processes per line-second (one end of one call for one second of media). The target (#19)
+is 300 concurrent calls of each medium with no late packet; the last line names the largest
+N with every call completed and none late. Prints a table; asserts nothing. The wall-clock
+figures depend on the machine's load (see bench/sip_media.py for the media path's CPU alone).
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ from lanfax.providers.sip import SipProvider
 from lanfax.service import docs
 
 MEDIA = ("g711", "t38")
+#: #19: concurrent calls of each medium with no late media packet.
+TARGET = 300
+#: The media tick, in seconds.
+PERIOD = 0.02
 
 
 def free_port() -> int:
@@ -115,6 +122,7 @@ def ticker_stats(providers: dict[str, SipProvider]) -> dict[str, dict[str, float
         out[user] = {
             "late_packets": t.late_packets if t else 0,
             "max_lateness": t.max_lateness if t else 0.0,
+            "call_ticks": t.call_ticks if t else 0,
         }
         if t is not None:
             t.max_lateness = 0.0
@@ -136,7 +144,11 @@ async def answerer(ports: dict[str, int], peer_ports: dict[str, int], channels: 
             line = await loop.run_in_executor(None, sys.stdin.readline)
             if line.strip() == "stats":
                 stats = ticker_stats(cb.providers)
-                print(json.dumps({"stats": stats, "completed": cb.completed}), flush=True)
+                cpu = time.process_time()
+                print(
+                    json.dumps({"stats": stats, "completed": cb.completed, "cpu": cpu}),
+                    flush=True,
+                )
             else:
                 break
         for p in cb.providers.values():
@@ -203,6 +215,10 @@ async def sender(args: argparse.Namespace) -> None:
             json.dumps(mine),
             "--loop",
             args.loop,
+            "--trace-slow",
+            str(args.trace_slow),
+            "--profile",
+            args.profile,
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -236,30 +252,50 @@ async def sender(args: argparse.Namespace) -> None:
             )
             print(
                 f"{'N':>5} {'medium':>6} {'completed':>10} {'late packets':>13}"
-                f" {'max lateness ms':>16} {'wall s':>7}"
+                f" {'max lateness ms':>16} {'wall s':>7} {'CPU ms/line-s':>14}"
             )
             loop = asyncio.get_running_loop()
-            base = {u: s["late_packets"] for u, s in ticker_stats(senders).items()}
-            cbase = {u: s["late_packets"] for u, s in child_stats()["stats"].items()}
+            first = child_stats()
+            base, cbase = ticker_stats(senders), first["stats"]
+            cpu_base = time.process_time() + first["cpu"]
+            largest = 0
             for n in sizes:
                 t0 = time.monotonic()
                 completed = await step(senders, doc, n, media, args.step_seconds)
                 wall = time.monotonic() - t0
                 mine_now = ticker_stats(senders)
-                theirs_now = (await loop.run_in_executor(None, child_stats))["stats"]
+                child_now = await loop.run_in_executor(None, child_stats)
+                theirs_now = child_now["stats"]
+                cpu_now = time.process_time() + child_now["cpu"]
+                # One line-second: one end of one call for one second (50 ticks of one
+                # FaxMedia); both processes' CPU (process time) over both ends' media.
+                line_s = sum(
+                    now[u]["call_ticks"] - was[u]["call_ticks"]
+                    for now, was in ((mine_now, base), (theirs_now, cbase))
+                    for u in MEDIA
+                ) / (1 / PERIOD)
+                per_line_s = 1000 * (cpu_now - cpu_base) / line_s if line_s else 0.0
+                clean = True
                 for user in media:
-                    late = (mine_now[user]["late_packets"] - base[user]) + (
-                        theirs_now[user]["late_packets"] - cbase[user]
+                    late = (mine_now[user]["late_packets"] - base[user]["late_packets"]) + (
+                        theirs_now[user]["late_packets"] - cbase[user]["late_packets"]
                     )
+                    clean = clean and late == 0 and completed[user] == n
                     worst = max(mine_now[user]["max_lateness"], theirs_now[user]["max_lateness"])
                     label = "G.711" if user == "g711" else "T.38"
                     print(
                         f"{n:>5} {label:>6} {completed[user]:>6}/{n:<3} {late:>13}"
-                        f" {worst * 1000:>16.1f} {wall:>7.1f}",
+                        f" {worst * 1000:>16.1f} {wall:>7.1f} {per_line_s:>14.3f}",
                         flush=True,
                     )
-                    base[user] = mine_now[user]["late_packets"]
-                    cbase[user] = theirs_now[user]["late_packets"]
+                if clean:
+                    largest = max(largest, n)
+                base, cbase, cpu_base = mine_now, theirs_now, cpu_now
+            print(
+                f"largest N with every call completed and no late media packet: {largest}"
+                f" (target {TARGET}); load average {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
         for p in senders.values():
             await p.shutdown()
     finally:
@@ -270,6 +306,83 @@ async def sender(args: argparse.Namespace) -> None:
                 child.wait(20)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def trace_slow(threshold: float, role: str) -> None:
+    """Report slow loop callbacks and garbage collections on stderr as they end, and at exit
+    the process's CPU time split by kind of callback (the media ticks, each coroutine, ...)."""
+    import atexit
+    import gc
+    from asyncio import events
+    from collections import Counter
+
+    run = events.Handle._run
+    clock, cpu_clock = time.perf_counter, time.thread_time
+    split: Counter[str] = Counter()
+
+    def timed(handle: events.Handle) -> None:
+        t0, c0 = clock(), cpu_clock()
+        run(handle)
+        took, cpu = clock() - t0, cpu_clock() - c0
+        callback = getattr(handle, "_callback", None)
+        task = getattr(callback, "__self__", None)
+        if hasattr(task, "get_coro"):
+            coro = task.get_coro()  # type: ignore[union-attr]
+            what = f"task {getattr(coro, '__qualname__', coro)}"
+        else:
+            what = getattr(callback, "__qualname__", repr(callback))
+        split[what] += cpu
+        if took >= threshold:
+            print(
+                f"[{role}] {t0:.3f} {took * 1000:6.1f} ms ({cpu * 1000:.1f} ms CPU) in {what:.160}",
+                file=sys.stderr,
+            )
+
+    events.Handle._run = timed  # type: ignore[method-assign]
+    started = [0.0, 0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[:] = clock(), cpu_clock()
+            return
+        took = clock() - started[0]
+        split[f"gc generation {info['generation']} (inside the above)"] += cpu_clock() - started[1]
+        if took >= threshold:
+            print(
+                f"[{role}] {started[0]:.3f} {took * 1000:6.1f} ms in gc generation"
+                f" {info['generation']}"
+                f" ({info['collected']} collected)",
+                file=sys.stderr,
+            )
+
+    gc.callbacks.append(on_gc)
+
+    from lanfax.providers.sip.media import Ticker
+
+    step_all = Ticker._step_all
+
+    def traced_step_all(ticker: Ticker, lateness: float) -> bool:
+        t0, c0 = clock(), cpu_clock()
+        busy = step_all(ticker, lateness)
+        took, cpu = clock() - t0, cpu_clock() - c0
+        split["media ticks (on the media threads)"] += cpu
+        if lateness > 0.02 or took >= threshold:
+            print(
+                f"[{role}] {t0:.3f} tick {lateness * 1000:5.1f} ms late, took"
+                f" {took * 1000:5.1f} ms ({cpu * 1000:.1f} ms CPU), {len(ticker._media)} calls",
+                file=sys.stderr,
+            )
+        return busy
+
+    Ticker._step_all = traced_step_all  # type: ignore[method-assign]
+
+    def report() -> None:
+        total = time.process_time()
+        print(f"[{role}] CPU {total:.2f} s in all, by loop callback:", file=sys.stderr)
+        for what, cpu in split.most_common(12):
+            print(f"[{role}]   {cpu:7.3f} s  {what:.100}", file=sys.stderr)
+
+    atexit.register(report)
 
 
 def main() -> None:
@@ -289,13 +402,50 @@ def main() -> None:
         " (#19: measured, it made late media packets more frequent: 240-360 late G.711/T.38"
         " packets at 60+60 calls against 0-120 with asyncio's loop)",
     )
+    parser.add_argument(
+        "--trace-slow",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="print (to stderr, per process) every event-loop callback and garbage collection"
+        " that took at least MS milliseconds: what delays the media ticks",
+    )
+    parser.add_argument(
+        "--profile",
+        default="",
+        metavar="DIR",
+        help="run both processes under cProfile and write DIR/send.prof and DIR/answer.prof"
+        " (bench/sip_media.py --split-profile DIR/answer.prof splits one by component)",
+    )
     args = parser.parse_args()
+    if args.profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+        try:
+            run(args)
+        finally:
+            prof.disable()
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+            prof.dump_stats(Path(args.profile) / f"{args.role}.prof")
+    else:
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.trace_slow > 0:
+        trace_slow(args.trace_slow / 1000, args.role)
     factory = None
     if args.loop == "uvloop":
         import uvloop  # not a dependency of lanfax: pip install uvloop to compare
 
         factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
+        if args.trace_slow > 0:  # Python tasks: a slow step names its coroutine
+            runner.get_loop().set_task_factory(
+                lambda loop, coro, **kw: asyncio.tasks._PyTask(coro, loop=loop, **kw)  # type: ignore[attr-defined]
+            )
         if args.role == "answer":
             ports, peers = json.loads(args.ports), json.loads(args.peer_ports)
             runner.run(answerer(ports, peers, args.channels))

@@ -182,14 +182,41 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def group_commits(url: str) -> tuple[float, float]:
+    """(commits, submissions) of the server's group commit so far, from its /metrics (#19);
+    (0, 0) when the server does not count them."""
+    import urllib.request
+
+    from lanfax.client import credentials
+
+    token = credentials.lookup(url).get("token", "")
+    req = urllib.request.Request(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        text = resp.read().decode()
+    found = dict.fromkeys(("commits", "submissions"), 0.0)
+    for line in text.splitlines():
+        for key in found:
+            if line.startswith(f"lanfax_store_group_{key}_total "):
+                found[key] = float(line.split()[1])
+    return found["commits"], found["submissions"]
+
+
 def client_row(server: Server, doc: Path, n: int, threads: int, name: str) -> tuple[str, str, str]:
-    cpu0 = process_cpu(server.proc.pid)
+    """Rate and latency, the server's CPU per job and this process's (the clients': #19, on
+    a machine where both share the cores, which of the two bounds the rate), and how many
+    submissions shared each commit (one fsync)."""
+    cpu0, mine0 = process_cpu(server.proc.pid), time.process_time()
+    commits0, held0 = group_commits(server.url)
     r, p50, p99 = bench_client(server.url, doc, n, threads)
     cpu = (process_cpu(server.proc.pid) - cpu0) / n * 1000
+    mine = (time.process_time() - mine0) / n * 1000
+    commits, held = group_commits(server.url)
+    shared = (held - held0) / (commits - commits0) if commits > commits0 else 0.0
     return (
         name,
         f"{r:.1f} jobs/s",
-        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, server CPU {cpu:.2f} ms/job",
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, CPU/job server {cpu:.2f} ms, client {mine:.2f} ms,"
+        f" {shared:.1f} jobs/commit",
     )
 
 
@@ -204,22 +231,26 @@ def fill(url: str, doc: Path, target: int) -> None:
             have += n
 
 
-def bench_listing(url: str, n: int = 30) -> tuple[float, float, float]:
-    """(``lanfax jobs`` p50 ms, client first page p50 ms, client middle page p50 ms)."""
+def bench_listing(url: str, pid: int, n: int = 30) -> tuple[float, float, float, float]:
+    """(``lanfax jobs`` p50 ms, client first page p50 ms, client middle page p50 ms, the
+    server's CPU ms per page: #19, the figure a loaded machine does not inflate)."""
     env = dict(os.environ, LANFAX_SERVER=url)
     cli = [
         timed(lambda: subprocess.run([LANFAX, "jobs"], env=env, check=True, capture_output=True))
         for _ in range(min(n, 10))
     ]
     with Client(url) as c:
+        cpu0 = process_cpu(pid)
         first = [timed(lambda: c.jobs(limit=100)) for _ in range(n)]
         ids = c.jobs(limit=1, before=2**62).jobs
         middle_id = ids[0].job_id // 2 if ids else 0
         middle = [timed(lambda: c.jobs(limit=100, after=middle_id)) for _ in range(n)]
+        cpu = (process_cpu(pid) - cpu0) / (2 * n + 1) * 1000
     return (
         statistics.median(cli) * 1000,
         statistics.median(first) * 1000,
         statistics.median(middle) * 1000,
+        cpu,
     )
 
 
@@ -274,7 +305,7 @@ def main() -> None:
         doc = make_tiff(tmp / "page.tif")
         hyla = hylafax(doc, args.hylafax_jobs, tmp)
         server = Server(tmp)
-        send_p50 = 0.0
+        send_p50 = client_rate = 0.0
         try:
             r, p50, p99 = bench_cli(server.url, doc, args.cli_jobs, tmp / "pycache")
             send_p50 = p50
@@ -286,6 +317,7 @@ def main() -> None:
                 )
             )
             rows.append(client_row(server, doc, args.client_jobs, 1, "Client.send, sequential"))
+            client_rate = float(rows[-1][1].split()[0])
             rows.append(
                 client_row(
                     server,
@@ -299,11 +331,17 @@ def main() -> None:
                 if not size:
                     continue
                 fill_s = timed(lambda size=size: fill(server.url, doc, size))  # type: ignore[misc]
-                cli, first, middle = bench_listing(server.url)
+                cli, first, middle, cpu = bench_listing(server.url, server.proc.pid)
                 rows.append((f"queue of {size:,} (filled in {fill_s:.0f} s)", "", ""))
                 rows.append(("  lanfax jobs (process)", f"{cli:.1f} ms", "p50"))
                 rows.append(("  Client.jobs(limit=100), first page", f"{first:.2f} ms", "p50"))
-                rows.append(("  Client.jobs(limit=100), middle page", f"{middle:.2f} ms", "p50"))
+                rows.append(
+                    (
+                        "  Client.jobs(limit=100), middle page",
+                        f"{middle:.2f} ms",
+                        f"p50; server CPU {cpu:.2f} ms per page (both kinds)",
+                    )
+                )
         finally:
             server.stop()
     width = max(len(r[0]) for r in rows) + 2
@@ -322,6 +360,10 @@ def main() -> None:
             f"\nlanfax send p50 {send_p50:.1f} ms (this run) beside sendfax ~52 ms "
             "(the notes, not this run)"
         )
+        print(
+            f"Client.send sequential {client_rate:.1f} jobs/s = {client_rate / 19.1:.1f}x"
+            " sendfax's 19.1 jobs/s (the notes, not this run)"
+        )
     else:
         print("HylaFAX (this run, no modem, jobs stay queued):")
         for k, v in hyla.items():
@@ -331,6 +373,11 @@ def main() -> None:
         print(
             f"\nlanfax send p50 {send_p50:.1f} ms beside sendfax p50 "
             f"{hyla['sendfax p50 ms']} ms, one process per job, this run"
+        )
+        sendfax_rate = float(hyla["sendfax"].split()[0])
+        print(
+            f"Client.send sequential {client_rate:.1f} jobs/s = "
+            f"{client_rate / sendfax_rate:.1f}x sendfax's {sendfax_rate:.1f} jobs/s, this run"
         )
 
 

@@ -22,6 +22,8 @@ command -v npm >/dev/null 2>&1 || DEB_PACKAGES="$DEB_PACKAGES npm"
 DEB_PACKAGES="$DEB_PACKAGES swaks"
 # The fax printer (#11): ipptool runs the FaxOut conformance file. Modems (#16): efax, a peer.
 DEB_PACKAGES="$DEB_PACKAGES cups-ipp-utils efax"
+# The fax engine's compiled helper (#19): a C compiler and the Python headers (cffi API mode).
+DEB_PACKAGES="$DEB_PACKAGES build-essential python3-dev"
 if [ "${LANFAX_EXTRA_DEBS:-}" ]; then DEB_PACKAGES="$DEB_PACKAGES $LANFAX_EXTRA_DEBS"; fi
 
 missing=""
@@ -52,6 +54,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q -e "$ROOT[server,test]" >&2
   echo "$want" >"$stamp"
 fi
+
+# The fax engine's compiled helper (#19): spandsp through cffi in API mode, built once into
+# ~/.cache/lanfax (or $LANFAX_ENGINE_CACHE); when it cannot be built the engine uses the
+# slower ABI binding and `lanfax doctor` says so.
+"$VENV/bin/python" -m lanfax.engine._accel >&2 ||
+  echo "lanfax: the engine's compiled helper did not build: the ABI binding is used (slower)" >&2
 
 # The console's JavaScript (Preact + htm, pinned in src/lanfax/web/package-lock.json) from the
 # npm registry into src/lanfax/web/node_modules (git-ignored), again only when the lock changed.

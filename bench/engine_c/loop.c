@@ -50,7 +50,7 @@ static int tx_packet(t38_core_state_t *s, void *user_data, const uint8_t *buf, i
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);  /* CPU time: honest on a loaded machine */
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 

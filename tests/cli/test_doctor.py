@@ -60,6 +60,23 @@ def test_spandsp() -> None:
     assert other.status == "fail" and "not the spandsp 0.0.6 ABI" in other.detail
 
 
+def test_engine_helper_is_reported() -> None:
+    """The compiled helper builds here (the bootstrap installs gcc and the headers); a
+    process told to use the ABI binding says so and why, without failing."""
+    assert doctor.check_engine_helper().status == "ok"
+    assert "engine: compiled helper" in doctor.check_spandsp().detail
+    code = (
+        "from lanfax.service import doctor\n"
+        "c = doctor.check_engine_helper()\n"
+        "print(c.status, c.detail)\n"
+    )
+    env = {**os.environ, "LANFAX_ENGINE_ABI": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("skip ABI fallback") and "LANFAX_ENGINE_ABI" in out
+
+
 def test_libtiff() -> None:
     ok = doctor.check_libtiff()
     assert ok.status == "ok"

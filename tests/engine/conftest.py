@@ -79,3 +79,12 @@ def read_pages(path: Path) -> list[np.ndarray]:  # type: ignore[type-arg]
             im.seek(i)
             out.append(np.array(im.convert("1")))
     return out
+
+
+@pytest.fixture
+def abi_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions made in this test use the ABI binding with Python callbacks (the fallback
+    when the compiled helper cannot be built), whatever the process loaded."""
+    from lanfax.engine import _binding, session
+
+    monkeypatch.setattr(session, "load", _binding.load_abi)

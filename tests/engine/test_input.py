@@ -158,28 +158,31 @@ def test_bad_sample_counts(docs: dict[str, Doc], tmp_path: Path) -> None:
         b.tick(-1)
 
 
-class FaultyList(list[Any]):
-    """A FAKE event list whose append raises: injects a failure inside a spandsp callback,
-    which the real library cannot be made to produce on demand."""
+def faulty_record(kind: int, value: int) -> None:
+    """A FAKE event recorder that raises: injects a failure inside a spandsp callback (ABI
+    mode, where the callbacks are Python), which the real library cannot be made to produce
+    on demand. The compiled helper's callbacks are C and do not raise."""
+    raise RuntimeError("injected callback failure")
 
-    def append(self, item: Any) -> None:
-        raise RuntimeError("injected callback failure")
 
-
-def test_exception_inside_a_callback_surfaces_after_the_c_call(docs: dict[str, Doc]) -> None:
+def test_exception_inside_a_callback_surfaces_after_the_c_call(
+    docs: dict[str, Doc], abi_mode: None
+) -> None:
     with AudioFaxSession(True, tx_file=docs["light_g4"].path) as a:
-        a._raw = FaultyList()
+        a._record = faulty_record  # type: ignore[method-assign]
         with pytest.raises(EngineError, match="injected callback failure"):
             a.terminate()  # t30_terminate calls the phase E handler synchronously
 
 
-def test_a_callback_failure_is_raised_by_its_own_session_only(docs: dict[str, Doc]) -> None:
+def test_a_callback_failure_is_raised_by_its_own_session_only(
+    docs: dict[str, Doc], abi_mode: None
+) -> None:
     """Two sessions alive at once: a failure inside one's callback is raised by that one,
     once, and the other never sees it (each session's callbacks are its own closures; no
     process-wide list of errors is left for whichever session looks next)."""
     doc = docs["light_g4"].path
     with AudioFaxSession(True, tx_file=doc) as a, AudioFaxSession(False, tx_file=doc) as b:
-        a._raw = FaultyList()
+        a._record = faulty_record  # type: ignore[method-assign]
         with pytest.raises(EngineError, match="injected callback failure"):
             a.terminate()
         assert a._cb_errors == []  # raised once, not kept for later

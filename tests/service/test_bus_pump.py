@@ -12,7 +12,7 @@ import pytest
 
 from lanfax.model.codes import EventId
 from lanfax.model.events import Event
-from lanfax.service.bus import EventBus
+from lanfax.service.bus import _PAGE, EventBus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -103,6 +103,59 @@ def test_a_failed_read_leaves_the_next_pump_to_read() -> None:
         broken = False
         await bus.pump()
         assert bus.published_seq == 1
+
+    asyncio.run(body())
+
+
+def test_a_read_made_after_the_commit_is_published_without_another_read() -> None:
+    """A writer's read in its own trip to the pool (EventBus.reader, #19): pump publishes it
+    as it is, in order, once, reading nothing itself."""
+
+    async def body() -> None:
+        log = Log()
+        log.gate.set()
+        bus = bus_over(log)
+        seen: list[int] = []
+        sub = bus.subscribe(0)
+        taker = asyncio.create_task(_take(sub, 5, seen))
+        await asyncio.sleep(0)
+        reads = log.reads
+        for _ in range(3):
+            read = bus.reader()  # taken on the loop before the trip
+            log.commit()  # the writer's commit, then its read, in the trip
+            await bus.pump(read())
+        assert log.reads == reads + 3  # the three readers' reads, none by pump
+        assert bus.published_seq == 3
+        # Two writers whose reads overlap: the second holds the first's event too.
+        first, second = bus.reader(), bus.reader()
+        log.commit()
+        early = first()
+        log.commit()
+        late = second()
+        await bus.pump(late)
+        await bus.pump(early)  # nothing new in it: published already, not again
+        assert bus.published_seq == 5
+        await asyncio.wait_for(taker, 10)
+        assert seen == [1, 2, 3, 4, 5]
+        await sub.aclose()
+
+    asyncio.run(body())
+
+
+def test_a_full_page_read_is_not_trusted_to_be_complete() -> None:
+    async def body() -> None:
+        log = Log()
+        log.gate.set()
+        bus = bus_over(log)
+        read = bus.reader()
+        for _ in range(_PAGE + 3):
+            log.commit()
+        got = read()
+        assert len(got[1]) == _PAGE  # a page: there may be more
+        reads = log.reads
+        await bus.pump(got)
+        assert log.reads > reads  # pump read the rest itself
+        assert bus.published_seq == _PAGE + 3
 
     asyncio.run(body())
 

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import event as sa_event
 
 from lanfax.model.codes import EventId, JobType, QueueStatus
-from lanfax.model.errors import InvalidInput
+from lanfax.model.errors import InvalidInput, StoreError
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
-from lanfax.store import JobQuery, open_store
+from lanfax.store import JobQuery, Store, open_store
 from lanfax.store.sql import SqlStore
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -80,6 +80,8 @@ def test_waiting_submissions_share_one_commit_and_a_bad_one_fails_alone(
     ids = sorted(v[0].job_id for v in good.values() if isinstance(v, list))
     assert len(set(ids)) == 7
     assert len(commits) == 2  # the leader's own, then the seven waiting together
+    # The store's own counts say the same: 2 commits held the 8 calls.
+    assert (store.group_commits, store.group_submissions) == (2, 8)
     stored = store.list_jobs(JobQuery(limit=100))
     assert sorted(j.job_id for j in stored) == ids
     assert "g3" not in {j.broadcast_id for j in stored}
@@ -130,3 +132,70 @@ def test_a_single_submission_is_still_one_transaction(store: SqlStore, size: int
         )
     assert store.list_jobs(JobQuery(limit=10)) == []
     assert len(store.add_jobs([make_job(i) for i in range(size)])) == size
+
+
+def test_a_submission_the_database_refuses_fails_alone_with_a_store_error(
+    tmp_path: Path,
+) -> None:
+    """A database-level refusal (a trigger here; in life a full disk or a constraint) of one
+    submission in a group: it alone gets the store's error, the rest commit together, and
+    nothing of the refused one is stored (its savepoint is rolled back)."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    with open_store(url) as store:
+        assert isinstance(store, SqlStore)
+        with store._write("trigger") as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON events"
+                " WHEN NEW.job_id IN (SELECT job_id FROM jobs WHERE recipient_number = 'bad')"
+                " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+        results: dict[int, list[Job] | BaseException] = {}
+
+        def submit(k: int) -> None:
+            number = "bad" if k == 2 else f"+4930{k:04d}"
+            try:
+                results[k] = store.add_jobs(
+                    [make_job(k, recipient_number=number, broadcast_id=f"r{k}")],
+                    [NewEvent(EventId.JOB_QUEUED, job_id=0)],
+                )
+            except BaseException as exc:
+                results[k] = exc
+
+        store._write_lock.acquire()
+        threads = [threading.Thread(target=submit, args=(k,)) for k in range(6)]
+        try:
+            threads[0].start()
+            _wait_for(lambda: store._group_busy)
+            for t in threads[1:]:
+                t.start()
+            _wait_for(lambda: len(store._group_waiting) == 5)
+        finally:
+            store._write_lock.release()
+        for t in threads:
+            t.join(60)
+        assert isinstance(results[2], StoreError)
+        assert "refused by the test" in str(results[2])
+        good = sorted(v[0].job_id for k, v in results.items() if isinstance(v, list))
+        assert len(good) == 5
+        assert (store.group_commits, store.group_submissions) == (2, 6)
+        stored = store.list_jobs(JobQuery(limit=100))
+        assert sorted(j.job_id for j in stored) == good
+        assert "bad" not in {j.recipient_number for j in stored}
+        assert sorted(e.job_id for e in store.events_after(0)) == good
+
+
+def test_add_jobs_and_events_hands_back_the_events_as_stored(store: Store) -> None:
+    """#19: the event bus publishes these without reading them back, so they must be exactly
+    what a read returns, in cursor order with consecutive cursors; PostgreSQL, where another
+    node may take cursors in between, hands back none (the bus reads)."""
+    store.add_jobs([make_job(0)], [NewEvent(EventId.JOB_QUEUED, job_id=0)])  # an earlier one
+    before = store.last_event_seq()
+    queued = [NewEvent(EventId.JOB_QUEUED, job_id=0, detail={"n": i}) for i in range(3)]
+    added, stored = store.add_jobs_and_events([make_job(i) for i in range(3)], queued)
+    assert len(added) == 3
+    if isinstance(store, SqlStore) and not store._is_sqlite:
+        assert stored == []
+        return
+    assert stored == store.events_after(before)
+    assert [e.seq for e in stored] == [before + 1, before + 2, before + 3]
+    assert [e.job_id for e in stored] == [j.job_id for j in added]

@@ -150,3 +150,22 @@ def test_a_node_takes_back_its_own_jobs_at_its_restart_whatever_their_lease(
     (mine,) = leases.take_over("n1", soon, TTL, own=True)
     assert (mine.job.job_id, mine.previous_owner, mine.lease.epoch) == (a.job_id, "n1", 2)
     assert leases.owners([a.job_id, b.job_id]) == {a.job_id: "n1", b.job_id: "n2"}
+
+
+def test_one_call_per_number_whichever_node_has_the_call(store: Store) -> None:
+    leases = _leases(store)
+    a, b, c = store.add_jobs([_job(1), _job(1), _job(2)])  # a and b: one number
+    ((first, lease),) = leases.claim("n1", T0, TTL, job_ids=[a.job_id], change=_dial)
+    # Another node: b's number is on n1's call, c's is free.
+    got = leases.claim("n2", T0, TTL, change=_dial, one_call_per_number=True)
+    assert [j.job_id for j, _l in got] == [c.job_id]
+    # In one claim too: two jobs to one number, one is claimed.
+    d, e = store.add_jobs([_job(3), _job(3)])
+    got = leases.claim(
+        "n2", T0, TTL, job_ids=[d.job_id, e.job_id], change=_dial, one_call_per_number=True
+    )
+    assert [j.job_id for j, _l in got] == [d.job_id]
+    # n1's call ends: b may be dialled.
+    leases.update_fenced([(lease, _outcome(first.job_id))], release=True)
+    got = leases.claim("n2", T0, TTL, job_ids=[b.job_id], change=_dial, one_call_per_number=True)
+    assert [j.job_id for j, _l in got] == [b.job_id]

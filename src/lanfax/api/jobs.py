@@ -22,7 +22,7 @@ from lanfax.model.jobs import JobQuery
 from lanfax.model.wire import enum_from_wire
 from lanfax.service.core import FaxService
 from lanfax.service.submit import contact_references, parse_submission
-from lanfax.service.uploads import stage_uploads
+from lanfax.service.uploads import DEFER_MAX, read_uploads, stage_uploads
 
 _SUBMIT_DOC = {
     "requestBody": {
@@ -161,15 +161,27 @@ def install_job_routes(r: APIRouter, service: FaxService) -> None:
             # The client's file name is only ever a label: never part of a path. The service
             # stages the files (and removes the stage again when one cannot be staged).
             labels = [_part_label(i, u.filename) for i, u in enumerate(uploads)]
-            stage, staged = await stage_uploads(
-                service.ctx, [(label, u.read) for label, u in zip(labels, uploads, strict=True)]
-            )
+            parts = [(label, u.read) for label, u in zip(labels, uploads, strict=True)]
+            write_first = None
+            if len(uploads) == 1 and (uploads[0].size or 0) <= DEFER_MAX:
+                # One small file: written in the service's first trip to the pool (#19).
+                deferred = await read_uploads(service.ctx, parts)
+                stage, staged, write_first = deferred.stage, deferred.paths, deferred.write
+            else:
+                # Not fsynced here: the service fsyncs the file that becomes the document.
+                stage, staged = await stage_uploads(service.ctx, parts, durable=False)
         finally:
             await form.close()
         # The submission's audit entry is committed with its jobs: never lost, no second commit.
         audit = audit_with_commit(request, caller, 201)
         broadcast_id, jobs = await service.submit(
-            submission, staged, user_name=caller.user, stage_dir=stage, labels=labels, audit=audit
+            submission,
+            staged,
+            user_name=caller.user,
+            stage_dir=stage,
+            labels=labels,
+            audit=audit,
+            write_first=write_first,
         )
         audit_committed(request, audit)
         return json_response({"broadcast_id": broadcast_id, "jobs": jobs}, status=201)

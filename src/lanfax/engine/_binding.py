@@ -136,6 +136,40 @@ void t30_hdlc_accept(void *user_data, const uint8_t msg[], int len, int ok);
 void t30_timer_update(t30_state_t *s, int samples);
 """
 
+#: Declarations shared by both modes (the ABI fallback allocates the same record with
+#: ``ffi.new`` and fills it from Python callbacks).
+HELPER_CDEF = """
+#define LF_MAX_EV 64
+typedef struct {
+    long long samples;
+    int n_ev;
+    int error;
+    int ev_kind[64];
+    int ev_value[64];
+    int seq;
+    int n_pk;
+    int pk_bytes;
+    int pk_cap_n;
+    int pk_cap_bytes;
+    int *pk_len;
+    int *pk_seq;
+    uint8_t *pk_data;
+} lf_sess_t;
+
+typedef struct {
+    void *a;
+    void *b;
+    lf_sess_t *xa;
+    lf_sess_t *xb;
+    int kind;
+    long long samples;
+    long long limit;
+    long long packets_ab;
+    long long packets_ba;
+    int16_t *line;
+} lf_pair_t;
+"""
+
 #: Symbols that exist only in spandsp releases newer than 0.0.6 (checked with ``nm -D``).
 NEWER_ONLY_SYMBOLS = ("span_log_bump_time", "t38_set_tx_packet_interval", "t30_non_ecm_get")
 #: Symbols 0.0.6 has and newer releases dropped or changed (the error handler is gone later).
@@ -194,6 +228,8 @@ class Spandsp:
     lib: Any
     path: str
     release: str | None
+    #: True when ``ffi``/``lib`` are the compiled helper (``_accel``), False for ABI mode.
+    compiled: bool = False
 
 
 _lock = threading.Lock()
@@ -272,7 +308,7 @@ def open_library(library: str = LIBRARY_NAME) -> Spandsp:
             hint="install the server extra: pip install 'lanfax[server]'",
         ) from exc
     ffi = FFI()
-    ffi.cdef(CDEF)
+    ffi.cdef(CDEF + HELPER_CDEF)
     try:
         lib = ffi.dlopen(library)
     except OSError as exc:
@@ -295,13 +331,46 @@ def load() -> Spandsp:
     with _lock:
         if _loaded is not None:
             return _loaded
-        result = open_library(LIBRARY_NAME)
+        from lanfax.engine import _accel
+
+        helper = _accel.load()
+        if helper is None:
+            result = open_library(LIBRARY_NAME)
+        else:
+            # The helper links libspandsp.so.2 itself: check what the loader picked.
+            path = _library_path()
+            _check_abi(path)
+            result = Spandsp(
+                ffi=helper[0],
+                lib=helper[1],
+                path=path,
+                release=_release_string(path),
+                compiled=True,
+            )
         ffi, lib = result.ffi, result.lib
         _loaded = result
         # Installed before any state exists: each state copies the global handler at init.
-        msg_cb = ffi.callback("void(int, const char *)", _global_message)
-        err_cb = ffi.callback("void(const char *)", _global_error)
+        msg_cb = ffi.callback("message_handler_func_t", _global_message)
+        err_cb = ffi.callback("error_handler_func_t", _global_error)
         _keepalive.extend((msg_cb, err_cb))
         lib.span_set_message_handler(msg_cb)
         lib.span_set_error_handler(err_cb)
         return result
+
+
+_abi: Spandsp | None = None
+
+
+def load_abi() -> Spandsp:
+    """The ABI-mode binding even when the compiled helper is in use (tests of the fallback).
+
+    Installs the global log handlers first if nothing was loaded yet.
+    """
+    global _abi
+    sp = load()
+    if not sp.compiled:
+        return sp
+    with _lock:
+        if _abi is None:
+            _abi = open_library(LIBRARY_NAME)
+        return _abi

@@ -94,15 +94,13 @@ class FrontEndFaxSession(FaxSession):
     def _create(self) -> Any:
         ffi = self._ffi
         reqs = self._requests
-        raw = self._raw
-        errors = self._cb_errors
+        failed = self._callback_failed
 
         def set_rx(_u: Any, typ: int, rate: int, short: int, hdlc: int) -> None:
             try:
                 reqs.append(FrontEndRequest("rx", typ, rate, bool(short), bool(hdlc)))
             except BaseException as exc:  # pragma: no cover - append does not fail
-                errors.append(exc)
-                raw.append((4, 0))
+                failed(exc)
 
         def set_tx(_u: Any, typ: int, rate: int, short: int, hdlc: int) -> None:
             try:
@@ -111,16 +109,14 @@ class FrontEndFaxSession(FaxSession):
                 else:
                     reqs.append(FrontEndRequest("tx", typ, rate, bool(short), bool(hdlc)))
             except BaseException as exc:  # pragma: no cover
-                errors.append(exc)
-                raw.append((4, 0))
+                failed(exc)
 
         def send_hdlc(_u: Any, msg: Any, length: int) -> None:
             try:
                 frame = None if length <= 0 else bytes(ffi.buffer(msg, length))
                 reqs.append(FrontEndRequest("hdlc", frame=frame))
             except BaseException as exc:  # pragma: no cover
-                errors.append(exc)
-                raw.append((4, 0))
+                failed(exc)
 
         cbs = (
             ffi.callback("t30_set_handler_t *", set_rx),

@@ -6,7 +6,8 @@ whatever the wall clock does.
 
 Callback discipline (spandsp calls us back from inside ``fax_tx``/``fax_rx``/...):
 
-* callbacks only record what happened (a tuple in ``_raw``) and never call into spandsp;
+* callbacks only record what happened (in the session's C record ``lf_sess_t``: C callbacks
+  in the compiled helper, ``_accel``; Python ones in ABI mode) and never call into spandsp;
   the recorded facts are turned into events right after the C call returns;
 * every exception inside a callback is caught and kept by the session the callback belongs
   to, then raised as :class:`EngineError` after that session's C call returns (cffi would
@@ -44,7 +45,12 @@ from lanfax.engine.tiffcheck import check_path_length, check_rx_path, check_tx_t
 from lanfax.model.errors import EngineError
 
 SAMPLE_RATE = 8000
-_B, _D, _E, _DCS, _ERR = 0, 1, 2, 3, 4
+#: Event kinds in the record (the same numbers as the helper's LF_B, LF_D, LF_E, LF_DCS).
+_B, _D, _E, _DCS = 0, 1, 2, 3
+#: The record's error bits: events overflowed, the packet queue could not grow, a Python
+#: callback (ABI mode) raised.
+_ERR_EVENTS, _ERR_MEMORY, _ERR_CALLBACK = 1, 2, 4
+_MAX_EVENTS = 64
 _T30_DCS = 0x82
 #: T4_COMPRESSION_ITU_* (t4_rx.h) to lanfax names.
 _ENCODING_NAMES = {1: "mh", 2: "mr", 3: "mmr"}
@@ -98,6 +104,13 @@ def tiff_pages_on_disk(path: Path) -> int:
         return 0
 
 
+def _free(free: Any, state: Any, release: Any, record: Any) -> None:
+    """Free a spandsp state, then the packet queue of its record (compiled helper)."""
+    free(state)
+    if release is not None:
+        release(record)
+
+
 class FaxSession:
     """What audio and T.38 sessions share: options, files, events, result, lifetime."""
 
@@ -141,12 +154,14 @@ class FaxSession:
         self._sp = sp
         self._ffi = sp.ffi
         self._lib = sp.lib
-        self._raw: list[tuple[int, int]] = []
+        self._compiled = sp.compiled
+        #: The C record the callbacks fill (events, T.38 packets) and line time in samples:
+        #: C callbacks with the compiled helper, Python ones in ABI mode.
+        self._cs: Any = sp.ffi.new("lf_sess_t *")
         self._cb_errors: list[BaseException] = []
         self._out: list[Packet] = []
         self._events: list[SessionEvent] = []
         self._keep: list[Any] = []
-        self._samples = 0
         self._last_activity = 0
         self._pages_reported = 0
         #: Set when a received page did not reach the file (disk full): the call is ended
@@ -160,7 +175,10 @@ class FaxSession:
         self._state = self._create()
         if self._state == self._ffi.NULL:
             raise EngineError("spandsp could not create a fax state (out of memory?)")
-        self._finalizer = weakref.finalize(self, getattr(self._lib, self._free_name), self._state)
+        release = self._lib.lf_sess_release if self._compiled else None
+        self._finalizer = weakref.finalize(
+            self, _free, getattr(self._lib, self._free_name), self._state, release, self._cs
+        )
         self._t30 = self._get_t30()
         self._configure(tx_raw, rx_raw)
 
@@ -191,6 +209,9 @@ class FaxSession:
             lib.t30_set_tx_file(t30, tx_raw, opts.first_page - 1, -1)
         if rx_raw is not None:
             lib.t30_set_rx_file(t30, rx_raw, -1)
+        if self._compiled:
+            lib.lf_attach_t30(t30, self._cs)
+            return
         phase_b, phase_d, phase_e, frame = self._t30_callbacks()
         null = self._ffi.NULL
         lib.t30_set_phase_b_handler(t30, phase_b, null)
@@ -199,28 +220,32 @@ class FaxSession:
         lib.t30_set_real_time_frame_handler(t30, frame, null)
 
     def _t30_callbacks(self) -> tuple[Any, Any, Any, Any]:
-        """This session's T.30 callbacks (phase B, D, E, real-time frames): closures over
-        the session, so what they record, failures included, is this session's alone."""
+        """ABI mode: this session's T.30 callbacks (phase B, D, E, real-time frames) in
+        Python, closures over the session, so what they record, failures included, is this
+        session's alone. They fill the same record the compiled helper's C callbacks do."""
         ffi = self._ffi
         session = self
 
+        def push(kind: int, value: int) -> None:
+            session._record(kind, value)
+
         def phase_b(_s: Any, _user_data: Any, result: int) -> int:
             try:
-                session._raw.append((_B, result))
+                push(_B, result)
             except BaseException as exc:
                 session._callback_failed(exc)
             return 0
 
         def phase_d(_s: Any, _user_data: Any, result: int) -> int:
             try:
-                session._raw.append((_D, result))
+                push(_D, result)
             except BaseException as exc:
                 session._callback_failed(exc)
             return 0
 
         def phase_e(_s: Any, _user_data: Any, code: int) -> None:
             try:
-                session._raw.append((_E, code))
+                push(_E, code)
             except BaseException as exc:
                 session._callback_failed(exc)
 
@@ -228,7 +253,7 @@ class FaxSession:
             # Only the DCS matters: it names the modem actually used for the pages.
             try:
                 if length >= 5 and (msg[2] & 0xFE) == _T30_DCS:
-                    session._raw.append((_DCS, msg[4]))
+                    push(_DCS, msg[4])
             except BaseException as exc:
                 session._callback_failed(exc)
 
@@ -241,14 +266,24 @@ class FaxSession:
         self._keep.extend(callbacks)
         return callbacks
 
+    def _record(self, kind: int, value: int) -> None:
+        """ABI mode: what a C callback of the helper does (``lf_push``)."""
+        cs = self._cs
+        n = cs.n_ev
+        if n >= _MAX_EVENTS:
+            cs.error |= _ERR_EVENTS
+            return
+        cs.ev_kind[n] = kind
+        cs.ev_value[n] = value
+        cs.n_ev = n + 1
+
     def _callback_failed(self, exc: BaseException) -> None:
         """Keep an exception raised inside one of our callbacks, to be raised after the C
-        call returns; the marker in ``_raw`` makes every caller look at the session now."""
+        call returns; the error flag in the record makes every caller look at the session
+        now (every check after a C call looks at the record's ``n_ev`` and ``error``)."""
         self._cb_errors.append(exc)
-        # If ``_raw`` itself is what failed, the error is kept all the same: every check
-        # after a C call looks at ``_cb_errors`` too.
         with contextlib.suppress(Exception):
-            self._raw.append((_ERR, 0))
+            self._cs.error |= _ERR_CALLBACK
 
     def _setup_logging(self) -> None:
         level = self.options.log_level
@@ -276,6 +311,15 @@ class FaxSession:
     @property
     def closed(self) -> bool:
         return not self._finalizer.alive
+
+    @property
+    def _samples(self) -> int:
+        """Line time in samples, kept in the C record (the helper's loops advance it)."""
+        return int(self._cs.samples)
+
+    @_samples.setter
+    def _samples(self, value: int) -> None:
+        self._cs.samples = value
 
     @property
     def elapsed_samples(self) -> int:
@@ -325,13 +369,19 @@ class FaxSession:
 
     def _after(self) -> None:
         """Turn what the callbacks recorded during the last C call into events."""
-        if self._cb_errors:
-            exc = self._cb_errors.pop(0)
-            self._raw.clear()
-            raise EngineError(f"a spandsp callback failed: {exc!r}") from exc
-        # Copy-and-clear (not rebind): the loopback's hot loop holds a reference to _raw.
-        raw = self._raw[:]
-        self._raw.clear()
+        cs = self._cs
+        if cs.error or self._cb_errors:
+            error = cs.error
+            cs.error = 0
+            cs.n_ev = 0
+            if self._cb_errors:
+                exc = self._cb_errors.pop(0)
+                raise EngineError(f"a spandsp callback failed: {exc!r}") from exc
+            what = "out of memory" if error & _ERR_MEMORY else "too many events in one step"
+            raise EngineError(f"the spandsp callbacks failed: {what}")
+        n = cs.n_ev
+        raw = list(zip(cs.ev_kind[0:n], cs.ev_value[0:n], strict=True))
+        cs.n_ev = 0
         for kind, value in raw:
             if kind == _DCS:
                 self._modem = modem_from_dcs(value)
@@ -453,7 +503,8 @@ class AudioFaxSession(FaxSession):
         got = self._lib.fax_tx(self._state, self._ffi.from_buffer("int16_t[]", out), n)
         if got < n:
             out[got:] = 0
-        if self._raw or self._cb_errors:
+        cs = self._cs
+        if cs.n_ev or cs.error:
             self._after()
         return out
 
@@ -470,8 +521,9 @@ class AudioFaxSession(FaxSession):
         self._lib.fax_rx(
             self._state, self._ffi.from_buffer("int16_t[]", buf, require_writable=True), n
         )
-        self._samples += n
-        if self._raw or self._cb_errors:
+        cs = self._cs
+        cs.samples += n
+        if cs.n_ev or cs.error:
             self._after()
 
     def frame_buffers(self, n: int = 160) -> tuple[Int16Array, Int16Array]:
@@ -504,15 +556,15 @@ class AudioFaxSession(FaxSession):
         if frame is None:
             raise EngineError("step_frame needs frame_buffers() first")
         _rx, tx, prx, ptx, n = frame
-        lib, state = self._lib, self._state
+        lib, state, cs = self._lib, self._state, self._cs
         lib.fax_rx(state, prx, n)
-        self._samples += n
-        if self._raw or self._cb_errors:
+        cs.samples += n
+        if cs.n_ev or cs.error:
             self._after()
         got = lib.fax_tx(state, ptx, n)
         if got < n:
             tx[got:] = 0
-        if self._raw or self._cb_errors:
+        if cs.n_ev or cs.error:
             self._after()
 
 
@@ -540,21 +592,27 @@ class T38FaxSession(FaxSession):
         super().__init__(calling, options, tx_file=tx_file, rx_file=rx_file)
 
     def _create(self) -> Any:
-        state = self._lib.t38_terminal_init(
-            self._ffi.NULL, 1 if self.calling else 0, self._make_tx_packet(), self._ffi.NULL
-        )
+        calling = 1 if self.calling else 0
+        if self._compiled:
+            state = self._lib.lf_t38_new(calling, self._cs)
+        else:
+            state = self._lib.t38_terminal_init(
+                self._ffi.NULL, calling, self._make_tx_packet(), self._ffi.NULL
+            )
         if state != self._ffi.NULL:
             self._lib.t38_terminal_set_config(state, 0 if self.pacing else T38_NO_PACING)
             self._core = self._lib.t38_terminal_get_t38_core_state(state)
         return state
 
     def _make_tx_packet(self) -> Any:
-        """This session's packet callback: a closure, so the hot path needs no from_handle.
+        """ABI mode: this session's packet callback, a closure, so the hot path needs no
+        from_handle (the compiled helper queues packets in C, ``lf_tx_packet``).
 
         ``count`` asks for redundant copies with the same seq; the receiver drops repeats,
         so one copy is emitted and redundancy is the transport's business (UDPTL).
         """
-        out, raw, errors = self._out, self._raw, self._cb_errors
+        out = self._out
+        failed = self._callback_failed
         seqs = itertools.count()
         unpack = self._ffi.buffer
 
@@ -562,8 +620,7 @@ class T38FaxSession(FaxSession):
             try:
                 out.append((next(seqs) & 0xFFFF, unpack(buf, length)[:]))
             except BaseException as exc:
-                errors.append(exc)
-                raw.append((_ERR, 0))
+                failed(exc)
                 return -1
             return 0
 
@@ -587,8 +644,9 @@ class T38FaxSession(FaxSession):
         if samples <= 0:
             raise EngineError(f"tick needs a positive sample count, got {samples}")
         self._lib.t38_terminal_send_timeout(self._state, samples)
-        self._samples += samples
-        if self._raw or self._cb_errors:
+        cs = self._cs
+        cs.samples += samples
+        if cs.n_ev or cs.error:
             self._after()
         return self.take_packets()
 
@@ -596,14 +654,29 @@ class T38FaxSession(FaxSession):
         """Hand over one IFP packet from the far end (duplicates by seq are dropped)."""
         self._check_open()
         self._lib.t38_core_rx_ifp_packet(self._core, packet, len(packet), seq & 0xFFFF)
-        if self._raw or self._cb_errors:
+        cs = self._cs
+        if cs.n_ev or cs.error:
             self._after()
 
     def take_packets(self) -> list[Packet]:
         """Packets queued since the last tick (e.g. answers produced by :meth:`receive`)."""
-        out = self._out[:]
-        self._out.clear()
-        return out
+        if not self._compiled:
+            out = self._out[:]
+            self._out.clear()
+            return out
+        cs = self._cs
+        n = cs.n_pk
+        if not n:
+            return []
+        data = self._ffi.buffer(cs.pk_data, cs.pk_bytes)[:]
+        packets: list[Packet] = []
+        at = 0
+        for seq, length in zip(cs.pk_seq[0:n], cs.pk_len[0:n], strict=True):
+            packets.append((seq, data[at : at + length]))
+            at += length
+        cs.n_pk = 0
+        cs.pk_bytes = 0
+        return packets
 
 
 __all__ = ["AudioFaxSession", "FaxSession", "T38FaxSession", "modem_from_dcs"]

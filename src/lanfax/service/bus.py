@@ -25,6 +25,9 @@ from lanfax.store.api import Store
 
 T = TypeVar("T")
 
+#: A read of the store's events by :meth:`EventBus.reader`: (the cursor it read after, events).
+Prefetched = tuple[int, list[Event]]
+
 #: How many live events a subscriber may have pending before it falls back to the store.
 QUEUE_LIMIT = 2000
 _PAGE = 500
@@ -68,13 +71,36 @@ class EventBus:
         """Begin at the store's newest event: older ones are backlog, not live."""
         self._published = await self._run(self._store.last_event_seq)
 
-    async def pump(self) -> None:
-        """Publish every stored event not yet published, in cursor order."""
+    def reader(self) -> Callable[[], Prefetched]:
+        """A blocking read of the events after those published now, for a writer to call in
+        its own trip to the thread pool right after its commit, and give to :meth:`pump`
+        (#19: a trip to the pool for the read alone cost more than the read). This one
+        method may be called from any thread: the cursor it starts at only has to be no
+        later than the one pump finds."""
+        after, store = self._published, self._store
+
+        def read() -> Prefetched:
+            return after, store.events_after(after, _PAGE)
+
+        return read
+
+    async def pump(self, prefetched: Prefetched | None = None) -> None:
+        """Publish every stored event not yet published, in cursor order. ``prefetched``:
+        what :meth:`reader`'s read returned, read after the caller's commit; it covers the
+        caller when it holds every event after the cursor it began at (else the store is
+        read here, as without it)."""
         self._asked += 1
         mine = self._asked
         async with self._lock:
             if self._covered >= mine:
                 return  # a read that began after this call published what it asked for
+            if prefetched is not None:
+                after, ready = prefetched
+                if after <= self._published and len(ready) < _PAGE:
+                    for ev in ready:  # all after ``after``: those not published yet, in order
+                        if ev.seq > self._published:
+                            self._publish(ev)
+                    return
             began = self._asked
             while True:
                 events: list[Event] = await self._run(

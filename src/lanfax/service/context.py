@@ -22,7 +22,7 @@ from lanfax.model.clock import Clock
 from lanfax.model.config import ServerConfig
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
-from lanfax.service.bus import EventBus
+from lanfax.service.bus import EventBus, Prefetched
 from lanfax.service.spool import Spool
 from lanfax.store.api import AuditEntry, JobChange, Store
 
@@ -31,6 +31,9 @@ if TYPE_CHECKING:  # #18
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+#: What :meth:`ServiceContext.commit_jobs` returns: the jobs as stored, and the bus's read.
+Committed = tuple[list[Job], Prefetched | None]
 
 log = logging.getLogger("lanfax.init")
 
@@ -129,9 +132,31 @@ class ServiceContext:
     ) -> list[Job]:
         """Commit new jobs with their events and audit entries (one transaction), then
         publish and wake."""
-        added = await self.run(self.store.add_jobs, jobs, events, audit)
+        committed = await self.run(self.commit_jobs, jobs, events, audit)
+        return await self.jobs_committed(committed)
+
+    def commit_jobs(
+        self, jobs: Sequence[Job], events: Sequence[NewEvent], audit: Sequence[AuditEntry] = ()
+    ) -> Committed:
+        """The blocking half of :meth:`add_jobs`, for a worker thread (a caller already in
+        one, #19: a submission's document and its jobs in one trip): the commit, and the new
+        events for the bus (as the store stored them, else read back). Give what it returns
+        to :meth:`jobs_committed`."""
+        added, stored = self.store.add_jobs_and_events(jobs, events, audit)
+        if stored:  # consecutive cursors: the bus publishes them without reading them back
+            return added, (stored[0].seq - 1, stored)
+        try:
+            # The jobs are committed whatever the read does: a failed read is the bus's own
+            # read again, in pump.
+            return added, self.bus.reader()()
+        except Exception:
+            return added, None
+
+    async def jobs_committed(self, committed: Committed) -> list[Job]:
+        """The other half of :meth:`add_jobs`, on the loop: remember, publish, wake."""
+        added, seen = committed
         self._remember(added)
-        await self.bus.pump()
+        await self.bus.pump(seen)
         self.wake()
         return added
 

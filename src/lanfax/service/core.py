@@ -495,10 +495,11 @@ class FaxService:
         labels: Sequence[str] = (),
         audit: Sequence[AuditEntry] = (),
         broadcast_id: str | None = None,
+        write_first: Callable[[], None] | None = None,
     ) -> tuple[str, list[Job]]:
         """Commit one job per recipient sharing one document; see lanfax.service.submit.
         ``labels`` name the files in errors ("file part 2 (scan.pdf)"); ``audit`` entries are
-        committed with the jobs."""
+        committed with the jobs; ``write_first`` writes deferred uploads (#19)."""
         began = self.clock.monotonic()
         result = await self.submitter.submit(
             submission,
@@ -508,6 +509,7 @@ class FaxService:
             labels=labels,
             audit=audit,
             broadcast_id=broadcast_id,
+            write_first=write_first,
         )
         self.metrics.observe_submission(self.clock.monotonic() - began)  # /metrics (#18)
         return result

@@ -294,7 +294,12 @@ class Dispatcher:
                     )
 
                 claimed = await ctx.leases.claim(
-                    job_ids=(job.job_id,), statuses=DISPATCHABLE, limit=1, change=dispatch
+                    job_ids=(job.job_id,),
+                    statuses=DISPATCHABLE,
+                    limit=1,
+                    change=dispatch,
+                    # Never two calls to one number, whichever node has the other (#18).
+                    one_call_per_number=True,
                 )
                 if not claimed:
                     # Paused or canceled between the plan and now, or taken by another node:

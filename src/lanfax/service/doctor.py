@@ -103,7 +103,28 @@ def check_spandsp(library: str | None = None) -> Check:
     except FaxError as exc:
         return _fail("spandsp", exc.message, exc.hint or f"{_APT} libspandsp2")
     release = f", release {lib.release}" if lib.release else ""
-    return Check("spandsp", "ok", f"{lib.path} (0.0.6 ABI{release})")
+    # The library the engine itself uses: which binding it takes (#19).
+    engine = "" if library else f"; engine: {check_engine_helper().detail}"
+    return Check("spandsp", "ok", f"{lib.path} (0.0.6 ABI{release}){engine}")
+
+
+def check_engine_helper() -> Check:
+    """The engine's compiled helper (#19): in use, or the slower ABI fallback and why
+    (part of the spandsp line of ``lanfax doctor``).
+
+    Never a failure: the ABI binding carries the same calls, only with more CPU per call.
+    """
+    from lanfax.engine import _accel
+
+    compiled, detail = _accel.status()
+    if compiled:
+        return Check("engine helper", "ok", detail)
+    return Check(
+        "engine helper",
+        "skip",
+        f"{detail}; build it with: python -m lanfax.engine._accel (needs gcc, python3-dev,"
+        " libspandsp-dev)",
+    )
 
 
 def check_libtiff(name: str | None = None) -> Check:

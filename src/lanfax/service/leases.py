@@ -78,6 +78,7 @@ class NodeLeases:
         statuses: Collection[QueueStatus] = DISPATCHABLE,
         limit: int = 100,
         change: ClaimChange | None = None,
+        one_call_per_number: bool = False,
     ) -> list[tuple[Job, Lease]]:
         """Claim free jobs (see :meth:`lanfax.store.leases.SqlLeases.claim`), applying
         ``change`` to each in the same transaction; the jobs as committed with their leases."""
@@ -91,6 +92,7 @@ class NodeLeases:
             statuses=statuses,
             limit=limit,
             change=change,
+            one_call_per_number=one_call_per_number,
         )
         for _job, lease in got:
             self.held[lease.job_id] = lease

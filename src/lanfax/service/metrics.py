@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from lanfax.model.codes import FINAL_QUEUE_STATES, JobType, QueueStatus
@@ -106,6 +106,28 @@ class _Live(Collector):
         )
         clients.add_metric([], svc.ctx.bus.subscriber_count)
         yield clients
+        yield from _group_commit(svc)
+
+
+def _group_commit(svc: FaxService) -> Iterator[Metric]:
+    """#19: the SQL store's group commit of submissions: its commits and the submissions
+    (add_jobs calls) they held; submissions / commits is how many shared one fsync."""
+    store = svc.ctx.store
+    commits = getattr(store, "group_commits", None)
+    held = getattr(store, "group_submissions", None)
+    if not isinstance(commits, int) or not isinstance(held, int):
+        return  # the memory store has no commits to count
+    family = CounterMetricFamily(
+        "lanfax_store_group_commits", "Commits of submissions (each one fsync) by the store"
+    )
+    family.add_metric([], commits)
+    yield family
+    family = CounterMetricFamily(
+        "lanfax_store_group_submissions",
+        "Submissions committed by those commits (several share one when they arrive together)",
+    )
+    family.add_metric([], held)
+    yield family
 
 
 class ServiceMetrics:

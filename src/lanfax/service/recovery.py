@@ -33,9 +33,11 @@ from lanfax.service import scheduler
 from lanfax.service.context import ServiceContext
 from lanfax.store.api import JobChange
 from lanfax.store.leases import LeaseLost, Takeover
-from lanfax.store.sql import MAX_LIMIT
 
 log = logging.getLogger("lanfax.init")
+
+#: Jobs taken back per store call (the store accepts up to 10,000).
+_TAKEOVER_PAGE = 1000
 
 _INTERRUPTED = frozenset({QueueStatus.IN_PROGRESS, QueueStatus.CANCELING})
 
@@ -53,9 +55,9 @@ async def recover(ctx: ServiceContext, skip: Callable[[Job], bool] | None = None
     leases = ctx.leases
     mine: list[Takeover] = []
     while True:
-        got = await leases.take_over(own=True, limit=MAX_LIMIT)
+        got = await leases.take_over(own=True, limit=_TAKEOVER_PAGE)
         mine += got
-        if len(got) < MAX_LIMIT:
+        if len(got) < _TAKEOVER_PAGE:
             break
     taken = {t.job.job_id for t in mine}
     jobs = [

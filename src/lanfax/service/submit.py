@@ -42,7 +42,7 @@ from lanfax.model.jobs import CoverPageInfo, Job, JobParams
 from lanfax.model.wire import from_wire
 from lanfax.routing.schema import email_address
 from lanfax.service import covers, docs
-from lanfax.service.context import ServiceContext
+from lanfax.service.context import Committed, ServiceContext
 from lanfax.service.dialing import DialingRules, check
 from lanfax.service.spool import fsync_dir, fsync_file
 from lanfax.store.api import AuditEntry
@@ -374,21 +374,38 @@ class Submitter:
         *,
         before: Callable[[], None] | None = None,
         after: Callable[[], None] | None = None,
+        then: Callable[[ConversionResult], None] | None = None,
     ) -> ConversionResult:
         """One TIFF Class F for the broadcast at ``spool/docs/<broadcast>.tif`` (or ``out``),
         durable.
 
         ``before`` (a blocking check that may raise) runs first, always; ``after`` (blocking
         clean-up) runs only when the file was taken as it is, in the same trip to the thread
-        pool as that fast path (#19: each trip costs more than the work of a small fax).
+        pool as that fast path (#19: each trip costs more than the work of a small fax), and
+        so does ``then`` (blocking, given the document in place: a submission commits its
+        jobs there), after ``after``. If ``then`` raises, the document is removed again.
 
         A DocumentError names the input by ``labels`` (e.g. "file part 2 (scan.pdf)"), never
         by its staged path."""
-        began = self.ctx.clock.monotonic()
+        clock = self.ctx.clock
+        began = clock.monotonic()
+        spent = 0.0  # in ``then`` (a commit): not the conversion's time
+
+        def timed_then(result: ConversionResult) -> None:
+            nonlocal spent
+            start = clock.monotonic()
+            try:
+                if then is not None:
+                    then(result)
+            finally:
+                spent = clock.monotonic() - start
+
         try:
-            result = await self._make_document(staged, broadcast_id, resolution, out, before, after)
+            result = await self._make_document(
+                staged, broadcast_id, resolution, out, before, after, then and timed_then
+            )
             if self.on_conversion is not None:  # /metrics (#18)
-                self.on_conversion(self.ctx.clock.monotonic() - began)
+                self.on_conversion(clock.monotonic() - began - spent)
         except DocumentError as exc:
             raise _relabel(exc, staged, labels) from None
         except BaseException:
@@ -409,13 +426,14 @@ class Submitter:
         out: Path | None,
         before: Callable[[], None] | None = None,
         after: Callable[[], None] | None = None,
+        then: Callable[[ConversionResult], None] | None = None,
     ) -> ConversionResult:
         ctx = self.ctx
         final = out or ctx.spool.doc_path(broadcast_id)
         if len(staged) == 1:
             # One trip to the thread pool for the whole fast path (tags, every page, commit):
             # each trip costs more than the checks on a small fax (#19).
-            ready = await ctx.run(self._take_ready, staged[0], final, before, after)
+            ready = await ctx.run(self._take_ready, staged[0], final, before, after, then)
             if ready is not None:
                 return ready
         elif before is not None:
@@ -432,9 +450,11 @@ class Submitter:
         final: Path,
         before: Callable[[], None] | None = None,
         after: Callable[[], None] | None = None,
+        then: Callable[[ConversionResult], None] | None = None,
     ) -> ConversionResult | None:
         """A TIFF Class F moved to ``final`` as it is (durably), or None: convert it.
-        ``before`` runs first in any case, ``after`` once the file is in place."""
+        ``before`` runs first in any case, ``after`` and then ``then`` once the file is in
+        place."""
         if before is not None:
             before()
         ready = _ready_or_none(staged)
@@ -451,10 +471,13 @@ class Submitter:
                 hint="send the original document (PDF, image), or a TIFF that"
                 " tiffinfo -D reads without errors",
             )
+        # The staged file may not be durable yet (a submission's upload is not fsynced when
+        # staged, #19): it is, before the rename that makes it the job's document.
+        fsync_file(staged)
         self.ctx.spool.commit_file(staged, final)
         if after is not None:
             after()
-        return ConversionResult(
+        result = ConversionResult(
             final,
             ready.pages,
             ready.width,
@@ -463,6 +486,9 @@ class Submitter:
             ready.compression,
             ready.size,
         )
+        if then is not None:
+            then(result)
+        return result
 
     async def submit(
         self,
@@ -474,10 +500,13 @@ class Submitter:
         labels: Sequence[str] = (),
         audit: Sequence[AuditEntry] = (),
         broadcast_id: str | None = None,
+        write_first: Callable[[], None] | None = None,
     ) -> tuple[str, list[Job]]:
         """Make the document and commit the jobs (with ``audit``, in the same transaction);
         returns (broadcast_id, jobs). ``broadcast_id`` (default: a new one) lets a caller
-        that retries after a crash find out whether its jobs were committed."""
+        that retries after a crash find out whether its jobs were committed.
+        ``write_first`` (blocking: :meth:`lanfax.service.uploads.Deferred.write`) writes the
+        ``staged`` files in the first trip to the thread pool, before anything reads them."""
         ctx = self.ctx
         broadcast_id = broadcast_id or secrets.token_hex(8)
         template = self._cover_template(submission, user_name)
@@ -486,8 +515,30 @@ class Submitter:
         def remove_stage() -> None:  # in the fast path's trip to the pool, when it is taken
             nonlocal removed
             if stage_dir is not None:
-                shutil.rmtree(stage_dir, True)
+                try:
+                    os.rmdir(stage_dir)  # emptied by the move: cheaper than rmtree (#19)
+                except OSError:
+                    shutil.rmtree(stage_dir, True)
             removed = True
+
+        committed: list[Committed] = []
+
+        def commit_now(body: ConversionResult) -> None:
+            # Without cover pages, the jobs are committed in the fast path's trip to the pool,
+            # right after their document is in place (#19: one trip for the whole submission;
+            # if this raises, make_document removes the document again).
+            self._check_recipient_pages(submission, body.pages)
+            each = len(submission.recipients)
+            jobs, events = self._jobs_for(
+                submission,
+                broadcast_id,
+                user_name,
+                ctx.clock.now(),
+                body,
+                [body] * each,
+                [{} for _ in range(each)],
+            )
+            committed.append(ctx.commit_jobs(jobs, events, audit))
 
         try:
             body = await self.make_document(
@@ -495,12 +546,15 @@ class Submitter:
                 broadcast_id,
                 submission.resolution,
                 labels,
-                before=functools.partial(self._check_room_now, staged),
+                before=functools.partial(self._check_room_now, staged, write_first),
                 after=None if removed else remove_stage,
+                then=commit_now if submission.cover_page is None else None,
             )
         finally:
             if not removed and stage_dir is not None:
                 await ctx.run(shutil.rmtree, stage_dir, True)
+        if committed:
+            return broadcast_id, await ctx.jobs_committed(committed[0])
         now = ctx.clock.now()
         try:
             self._check_recipient_pages(submission, body.pages)
@@ -520,6 +574,31 @@ class Submitter:
                 body.path.unlink(missing_ok=True)
                 raise
             extra_per_job = [{"body_path": ctx.spool.relative(body.path)} for _ in docs_per_job]
+        jobs, events = self._jobs_for(
+            submission, broadcast_id, user_name, now, body, docs_per_job, extra_per_job
+        )
+        try:
+            added = await ctx.add_jobs(jobs, events, audit)
+        except BaseException:
+            # Not committed: the documents belong to no job.
+            for d in {*docs_per_job, body}:
+                d.path.unlink(missing_ok=True)
+            raise
+        return broadcast_id, added
+
+    def _jobs_for(
+        self,
+        submission: Submission,
+        broadcast_id: str,
+        user_name: str,
+        now: datetime,
+        body: ConversionResult,
+        docs_per_job: Sequence[ConversionResult],
+        extra_per_job: Sequence[dict[str, Any]],
+    ) -> tuple[list[Job], list[NewEvent]]:
+        """One job per recipient (each with its document: the body, or its own cover +
+        body), and each job's FEI_JOB_QUEUED event."""
+        ctx = self.ctx
         jobs: list[Job] = []
         events: list[NewEvent] = []
         for p, doc, own in zip(submission.recipients, docs_per_job, extra_per_job, strict=True):
@@ -561,19 +640,17 @@ class Submitter:
                 )
             )
             events.append(NewEvent(EventId.JOB_QUEUED, 0, 0, {"broadcast_id": broadcast_id}))
-        try:
-            added = await ctx.add_jobs(jobs, events, audit)
-        except BaseException:
-            # Not committed: the documents belong to no job.
-            for d in {*docs_per_job, body}:
-                d.path.unlink(missing_ok=True)
-            raise
-        return broadcast_id, added
+        return jobs, events
 
-    def _check_room_now(self, staged: Sequence[Path]) -> None:
+    def _check_room_now(
+        self, staged: Sequence[Path], write_first: Callable[[], None] | None = None
+    ) -> None:
         """InsufficientStorage (507, with the figures) when the spool cannot take this
         submission: its disk would keep less than min_free_mb, or spool/docs is already
-        at max_spool_mb. Checked before converting anything; blocking (in the pool)."""
+        at max_spool_mb. Checked before converting anything; blocking (in the pool).
+        ``write_first``: the staged files are written first (#19: in this same trip)."""
+        if write_first is not None:
+            write_first()
         spool = self.ctx.spool
         incoming = sum(p.stat().st_size for p in staged if p.is_file())
         free, used = _spool_room(spool.docs, self.max_spool_bytes > 0)

@@ -9,10 +9,18 @@ errors), never part of a path. The stage and its files are what
 
 An upload is given as ``(label, read)``: ``read()`` returns its bytes, so that the HTTP API
 hands over its multipart parts without reading them all first.
+
+``durable=False`` (a submission, #19): the files are not fsynced here, because only the file
+that becomes a job's document has to be, and the submission fsyncs exactly that one before it
+is moved into ``spool/docs`` (a converted document is a new file, fsynced as it is written).
+Every file call runs in the thread pool, never on the event loop's thread (#14: a slow disk
+must not stall the loop).
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -23,6 +31,46 @@ from lanfax.service.spool import write_durably
 
 #: One upload: how errors name it ("file part 2 (scan.pdf)"), and how to read its bytes.
 Upload = tuple[str, Callable[[], Awaitable[bytes]]]
+
+
+#: The largest single upload a submission reads into memory and stages in the service's first
+#: trip to the thread pool (#19); starlette keeps an upload up to 1 MB in memory anyway.
+DEFER_MAX = 1024 * 1024
+
+
+class Deferred:
+    """Uploads read but not written yet (#19): the service writes them (not fsynced) in its
+    first trip to the thread pool, with :meth:`write`, so that staging costs no trip of its
+    own. Nothing is on disk before that, so there is nothing to remove if the submission
+    fails first."""
+
+    def __init__(self, stage: Path, files: list[tuple[Path, bytes]]) -> None:
+        self.stage = stage
+        self.files = files
+
+    @property
+    def paths(self) -> list[Path]:
+        return [path for path, _ in self.files]
+
+    def write(self) -> None:
+        """Make the stage and write the files (blocking: in the pool)."""
+        self.stage.mkdir()
+        for path, data in self.files:
+            _write(path, data)
+
+
+async def read_uploads(ctx: ServiceContext, uploads: Sequence[Upload]) -> Deferred:
+    """The uploads read, for a stage of their own (a new name in the spool's ``tmp``, as
+    :meth:`~lanfax.service.spool.Spool.new_stage` names one) written later. An empty upload
+    is InvalidInput naming its label, as in :func:`stage_uploads`."""
+    stage = ctx.spool.tmp / secrets.token_hex(8)
+    files = []
+    for i, (label, read) in enumerate(uploads):
+        data = await read()
+        if not data:
+            raise InvalidInput(f"{label} is empty", hint="send the document's content")
+        files.append((stage / f"{i:03d}", data))
+    return Deferred(stage, files)
 
 
 async def new_stage(ctx: ServiceContext) -> Path:
@@ -36,23 +84,29 @@ async def discard(ctx: ServiceContext, stage: Path) -> None:
 
 
 async def stage_uploads(
-    ctx: ServiceContext, uploads: Sequence[Upload], *, into: Path | None = None
+    ctx: ServiceContext,
+    uploads: Sequence[Upload],
+    *,
+    into: Path | None = None,
+    durable: bool = True,
 ) -> tuple[Path, list[Path]]:
-    """Write ``uploads`` in order, each durably, into a new stage (or into ``into``); returns
-    the stage and the files. An empty upload is InvalidInput naming its label. On any error a
-    new stage is removed again (``into`` stays: it is the caller's to remove)."""
+    """Write ``uploads`` in order (each fsynced unless ``durable`` is False: see the module's
+    docstring) into a new stage (or into ``into``); returns the stage and the files. An empty
+    upload is InvalidInput naming its label. On any error a new stage is removed again
+    (``into`` stays: it is the caller's to remove)."""
     stage = into
     staged: list[Path] = []
+    write = write_durably if durable else _write
     try:
         for i, (label, read) in enumerate(uploads):
             data = await read()
             if not data:
                 raise InvalidInput(f"{label} is empty", hint="send the document's content")
             if stage is None:  # the stage is made in the first file's trip to the pool (#19)
-                stage, path = await ctx.run(_stage_first, ctx.spool.new_stage, data)
+                stage, path = await ctx.run(_stage_first, ctx.spool.new_stage, data, write)
             else:
                 path = stage / f"{i:03d}"
-                await ctx.run(write_durably, path, data)
+                await ctx.run(write, path, data)
             staged.append(path)
         if stage is None:  # nothing to stage: still a stage, as the caller expects one
             stage = await new_stage(ctx)
@@ -63,13 +117,28 @@ async def stage_uploads(
     return stage, staged
 
 
-def _stage_first(make_stage: Callable[[], Path], data: bytes) -> tuple[Path, Path]:
-    """A new stage and its first file (``000``), written durably."""
+def _stage_first(
+    make_stage: Callable[[], Path],
+    data: bytes,
+    write: Callable[[Path, bytes], None] = write_durably,
+) -> tuple[Path, Path]:
+    """A new stage and its first file (``000``), written by ``write`` (durably by default)."""
     stage = make_stage()
     path = stage / "000"
     try:
-        write_durably(path, data)
+        write(path, data)
     except BaseException:
         shutil.rmtree(stage, True)
         raise
     return stage, path
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file, not fsynced (``durable=False``)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)

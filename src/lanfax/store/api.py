@@ -66,6 +66,16 @@ class Store(Protocol):
         audit entry rides along: it is never lost when the jobs were committed, and costs no
         second commit.)"""
 
+    def add_jobs_and_events(
+        self,
+        jobs: Sequence[Job],
+        events: Sequence[NewEvent] = (),
+        audit: Sequence[AuditEntry] = (),
+    ) -> tuple[list[Job], list[Event]]:
+        """:meth:`add_jobs`, and the events as stored (#19: the event bus publishes them
+        without reading them back): in cursor order, with consecutive cursors (nothing else
+        between them), or empty when the store cannot promise that (the bus reads then)."""
+
     def get_job(self, job_id: int) -> Job | None: ...
 
     def list_jobs(self, query: JobQuery) -> list[Job]: ...

@@ -55,6 +55,8 @@ from lanfax.store.sql import MAX_LIMIT, SqlStore
 DISPATCHABLE = frozenset({QueueStatus.PENDING, QueueStatus.RETRYING, QueueStatus.NO_LINE})
 #: Where a job is on a call: what a dead owner leaves to be settled by another node.
 ON_CALL = frozenset({QueueStatus.IN_PROGRESS, QueueStatus.CANCELING})
+#: The most jobs one claim or takeover returns.
+MAX_CLAIM = MAX_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,7 @@ class Leases(Protocol):
         statuses: Collection[QueueStatus] = DISPATCHABLE,
         limit: int = 100,
         change: ClaimChange | None = None,
+        one_call_per_number: bool = False,
     ) -> list[tuple[Job, Lease]]: ...
 
     def renew(self, node: str, now: datetime, ttl: timedelta) -> int: ...
@@ -176,6 +179,7 @@ class SqlLeases:
         statuses: Collection[QueueStatus] = DISPATCHABLE,
         limit: int = 100,
         change: ClaimChange | None = None,
+        one_call_per_number: bool = False,
     ) -> list[tuple[Job, Lease]]:
         """Claim up to ``limit`` jobs in ``statuses`` that no unexpired lease holds (and, when
         given, only among ``job_ids``: the ones this node's planner chose), oldest first,
@@ -186,6 +190,11 @@ class SqlLeases:
         event) is applied to each job in the claim's transaction; a job for which it returns
         None or is refused (:class:`~lanfax.model.errors.Conflict`) is not claimed. The jobs
         returned are as committed (the change applied).
+
+        ``one_call_per_number``: a job whose recipient number (as written) is on a call
+        (IN_PROGRESS, CANCELING), on any node, is not claimed: the scheduler's "never two
+        calls to one number" across nodes (PostgreSQL writes commit one at a time, so two
+        nodes' claims see each other's).
         """
         _check_node(node)
         check_limit(limit)
@@ -199,6 +208,15 @@ class SqlLeases:
             if not job_ids:
                 return []
             where.append(c.job_id.in_(sorted(set(job_ids))))
+        if one_call_per_number:
+            other = t_jobs.alias("other")
+            where.append(
+                ~sa.exists().where(
+                    other.c.recipient_number == c.recipient_number,
+                    other.c.queue_status.in_(sorted(int(s) for s in ON_CALL)),
+                    other.c.job_id != c.job_id,
+                )
+            )
         pick = (
             sa.select(t_jobs)
             .where(*where)
@@ -208,8 +226,11 @@ class SqlLeases:
         )
         out: list[tuple[Job, Lease]] = []
         store = self._store
+        calling: set[str] = set()  # numbers this claim put on a call
         with store._write("claim jobs") as conn:
             for row in conn.execute(pick).mappings().all():
+                if one_call_per_number and row["recipient_number"] in calling:
+                    continue
                 job_id = int(row["job_id"])
                 new_epoch = int(row["attempt_epoch"] or 0) + 1
                 values: dict[str, object] = {}
@@ -230,6 +251,8 @@ class SqlLeases:
                     store._insert_events(conn, events, [job_id] * len(events))
                 claimed = codec.row_to_job({**row, **values, **held})
                 out.append((claimed, Lease(job_id, node, new_epoch, now + ttl)))
+                if claimed.queue_status in ON_CALL:
+                    calling.add(claimed.recipient_number)
         return out
 
     def renew(self, node: str, now: datetime, ttl: timedelta) -> int:

@@ -234,17 +234,28 @@ class MemoryStore:
     ) -> list[Job]:
         """Insert ``jobs`` (ids assigned here), ``events`` and ``audit`` entries, all or
         nothing."""
+        return self.add_jobs_and_events(jobs, events, audit)[0]
+
+    def add_jobs_and_events(
+        self,
+        jobs: Sequence[Job],
+        events: Sequence[NewEvent] = (),
+        audit: Sequence[AuditEntry] = (),
+    ) -> tuple[list[Job], list[Event]]:
+        """:meth:`add_jobs`, and the events as stored (one writer at a time: their cursors
+        are consecutive)."""
         if not (jobs or events or audit):
-            return []
+            return [], []
         rows = [codec.job_to_row(j) for j in jobs]  # validate everything before writing
         table = self.table("jobs")
         with self.write() as tx:
             ids = [self.new_id(tx, "jobs") for _ in rows]
             for job_id, row in zip(ids, rows, strict=True):
                 tx.put(table, job_id, {"job_id": job_id, **row})
-            self.insert_events(tx, events, ids)
+            stored = self.insert_events(tx, events, ids)
             self.insert_audit(tx, audit)
-        return [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
+        added = [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
+        return added, stored
 
     def get_job(self, job_id: int) -> Job | None:
         with self.read():

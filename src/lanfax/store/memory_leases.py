@@ -60,6 +60,7 @@ class MemoryLeases:
         statuses: Collection[QueueStatus] = DISPATCHABLE,
         limit: int = 100,
         change: ClaimChange | None = None,
+        one_call_per_number: bool = False,
     ) -> list[tuple[Job, Lease]]:
         """See :meth:`lanfax.store.leases.SqlLeases.claim`."""
         _check_node(node)
@@ -69,7 +70,13 @@ class MemoryLeases:
         wanted = {int(s) for s in statuses}
         jobs, leases = self._store.table("jobs"), self._leases()
         out: list[tuple[Job, Lease]] = []
+        on_call = {int(s) for s in ON_CALL}
         with self._store.write() as tx:
+            busy = (
+                {r["recipient_number"] for r in jobs.values() if r["queue_status"] in on_call}
+                if one_call_per_number
+                else set()
+            )
             ids = sorted(set(job_ids)) if job_ids is not None else list(jobs)
             for job_id in ids:
                 if len(out) >= limit:
@@ -82,6 +89,8 @@ class MemoryLeases:
                     continue
                 due = row["next_attempt_at"]
                 if due is not None and due > at:
+                    continue
+                if row["recipient_number"] in busy:
                     continue
                 job = codec.row_to_job(row)
                 if change is not None:
@@ -99,6 +108,8 @@ class MemoryLeases:
                 epoch = int(held["epoch"]) + 1
                 tx.put(leases, job_id, {"owner": node, "expires": until, "epoch": epoch})
                 out.append((job, Lease(job_id, node, epoch, now + ttl)))
+                if one_call_per_number and job.queue_status in ON_CALL:
+                    busy.add(row["recipient_number"])
         return out
 
     def renew(self, node: str, now: datetime, ttl: timedelta) -> int:

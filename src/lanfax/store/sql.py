@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,7 +91,7 @@ def normalise_url(url: str) -> sa.URL:
 class _Submission:
     """One add_jobs call waiting for a group commit."""
 
-    __slots__ = ("audit", "error", "events", "finished", "ids", "ready", "rows")
+    __slots__ = ("audit", "error", "events", "finished", "ids", "ready", "rows", "stored")
 
     def __init__(
         self, rows: list[dict[str, Any]], events: Sequence[NewEvent], audit: Sequence[AuditEntry]
@@ -102,6 +103,8 @@ class _Submission:
         self.finished = False
         self.ids: list[int] | None = None
         self.error: BaseException | None = None
+        #: The events as stored, when the insert could tell them (SQLite), else empty.
+        self.stored: list[Event] = []
 
     def result(self) -> list[int]:
         if self.error is not None:
@@ -123,6 +126,10 @@ class SqlStore:
         self._group_lock = threading.Lock()
         self._group_waiting: list[_Submission] = []
         self._group_busy = False
+        #: Group commit's counts (#19): commits made by add_jobs, and the add_jobs calls
+        #: they held (calls / commits is how many submissions shared one fsync).
+        self.group_commits = 0
+        self.group_submissions = 0
         self._memory = self._is_sqlite and self._url.database in (None, "", ":memory:")
         # A private in-memory database is one connection: every access must take turns.
         self._read_lock: contextlib.AbstractContextManager[Any] = (
@@ -311,37 +318,49 @@ class SqlStore:
         return mine.result()
 
     def _commit_group(self, batch: list[_Submission]) -> None:
-        t = t_jobs
-        stmt = t.insert().returning(t.c.job_id, sort_by_parameter_order=True)
         try:
             with self._write("add_jobs") as conn:
-                if len(batch) == 1:
-                    # Alone in its commit: no savepoint (two statements fewer, #19); if
-                    # it fails the transaction rolls back, which fails it alone anyway.
-                    (sub,) = batch
-                    with self._errors("add_jobs"):
-                        ids = [int(r[0]) for r in conn.execute(stmt, sub.rows)]
-                        self._insert_events(conn, sub.events, ids)
-                        self._insert_audit(conn, sub.audit)
-                    sub.ids = ids
-                    return
-                for sub in batch:
-                    try:
-                        with self._errors("add_jobs"), conn.begin_nested():
-                            ids = [int(r[0]) for r in conn.execute(stmt, sub.rows)]
-                            self._insert_events(conn, sub.events, ids)
-                            self._insert_audit(conn, sub.audit)
-                        sub.ids = ids
-                    except Exception as exc:  # this submission only; the others go on
-                        sub.error = exc
+                if self._is_sqlite:
+                    # SQLite: the driver's own cursor (#19: SQLAlchemy's statement machinery
+                    # cost more than SQLite's work for a one-job submission).
+                    _SqliteGroup(conn, self._clock.now(), self._errors).insert(batch)
+                else:
+                    self._insert_group(conn, batch)
         except BaseException as exc:  # the commit failed: nothing of the batch is durable
             for sub in batch:
                 sub.ids, sub.error = None, exc
             raise
+        else:
+            self.group_commits += 1  # under the group's lead: one writer at a time
+            self.group_submissions += len(batch)
         finally:
             for sub in batch:
                 sub.finished = True
                 sub.ready.set()
+
+    def _insert_group(self, conn: sa.Connection, batch: list[_Submission]) -> None:
+        """A group commit's inserts through SQLAlchemy (PostgreSQL)."""
+        t = t_jobs
+        stmt = t.insert().returning(t.c.job_id, sort_by_parameter_order=True)
+        if len(batch) == 1:
+            # Alone in its commit: no savepoint (two statements fewer, #19); if
+            # it fails the transaction rolls back, which fails it alone anyway.
+            (sub,) = batch
+            with self._errors("add_jobs"):
+                ids = [int(r[0]) for r in conn.execute(stmt, sub.rows)]
+                self._insert_events(conn, sub.events, ids)
+                self._insert_audit(conn, sub.audit)
+            sub.ids = ids
+            return
+        for sub in batch:
+            try:
+                with self._errors("add_jobs"), conn.begin_nested():
+                    ids = [int(r[0]) for r in conn.execute(stmt, sub.rows)]
+                    self._insert_events(conn, sub.events, ids)
+                    self._insert_audit(conn, sub.audit)
+                sub.ids = ids
+            except Exception as exc:  # this submission only; the others go on
+                sub.error = exc
 
     def _insert_events(
         self, conn: sa.Connection, events: Sequence[NewEvent], job_ids: Sequence[int] = ()
@@ -349,18 +368,7 @@ class SqlStore:
         """Insert ``events``; a job_id of 0 becomes ``job_ids[i]`` (the i-th event's job)."""
         if not events:
             return []
-        now = self._clock.now()
-        rows = []
-        for i, ev in enumerate(events):
-            job_id = ev.job_id
-            if job_id == 0:
-                if i >= len(job_ids):
-                    raise InvalidInput(
-                        f"event {i} has job_id 0 but there is no job at index {i}",
-                        hint="give the event's job id, or NO_JOB for none",
-                    )
-                job_id = job_ids[i]
-            rows.append(codec.event_to_row(now, ev.event_id, ev.device_id, job_id, ev.detail))
+        rows = _event_rows(self._clock.now(), events, job_ids)
         stmt = t_events.insert().returning(t_events.c.seq, sort_by_parameter_order=True)
         seqs = [r[0] for r in conn.execute(stmt, rows)]
         if not self._is_sqlite:  # #18: the other nodes' event buses read again at the commit
@@ -393,10 +401,25 @@ class SqlStore:
                     self._insert_events(conn, events)
                     self._insert_audit(conn, audit)
             return []
+        return self.add_jobs_and_events(jobs, events, audit)[0]
+
+    def add_jobs_and_events(
+        self,
+        jobs: Sequence[Job],
+        events: Sequence[NewEvent] = (),
+        audit: Sequence[AuditEntry] = (),
+    ) -> tuple[list[Job], list[Event]]:
+        """:meth:`add_jobs`, and the events as stored: on SQLite (whose cursors of one
+        transaction are consecutive, writes being serial); empty on PostgreSQL, where
+        another node's events may take cursors between them."""
+        if not jobs:
+            return self.add_jobs(jobs, events, audit), []
         rows = [codec.job_to_row(j) for j in jobs]  # validate everything before writing
-        ids = self._group_add(_Submission(rows, events, audit))
+        sub = _Submission(rows, events, audit)
+        ids = self._group_add(sub)
         # Hand back what was stored (datetimes in UTC), exactly what get_job will return.
-        return [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
+        added = [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
+        return added, sub.stored
 
     def get_job(self, job_id: int) -> Job | None:
         with self._read("get_job") as conn:
@@ -653,6 +676,100 @@ def _order_pg_writes(engine: sa.Engine) -> None:
     def _on_begin(conn: sa.Connection) -> None:
         if conn.get_execution_options().get("lanfax_write", False):
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_WRITE_ORDER_LOCK)))
+
+
+def _event_rows(
+    now: datetime, events: Sequence[NewEvent], job_ids: Sequence[int]
+) -> list[dict[str, Any]]:
+    """The rows of ``events``; a job_id of 0 becomes ``job_ids[i]`` (the i-th event's job)."""
+    rows = []
+    for i, ev in enumerate(events):
+        job_id = ev.job_id
+        if job_id == 0:
+            if i >= len(job_ids):
+                raise InvalidInput(
+                    f"event {i} has job_id 0 but there is no job at index {i}",
+                    hint="give the event's job id, or NO_JOB for none",
+                )
+            job_id = job_ids[i]
+        rows.append(codec.event_to_row(now, ev.event_id, ev.device_id, job_id, ev.detail))
+    return rows
+
+
+@functools.cache
+def _sqlite_insert(table: sa.Table, keys: tuple[str, ...]) -> str:
+    """``INSERT INTO table (keys) VALUES (?, ...)`` for the driver's cursor. Only for columns
+    that need nothing from SQLAlchemy: a column left out must have no Python-side default
+    (the database's own defaults still apply)."""
+    for col in table.columns:
+        if col.key not in keys and (col.default is not None and not col.primary_key):
+            raise AssertionError(f"{table.name}.{col.key} has a Python default: use SQLAlchemy")
+    names = ", ".join(f'"{k}"' for k in keys)
+    marks = ", ".join("?" for _ in keys)
+    return f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
+
+
+class _SqliteGroup:
+    """One group commit's inserts on SQLite through the driver's cursor, inside the
+    transaction SQLAlchemy began: each submission in its own savepoint when there are several
+    (a failing one is rolled back alone: its error is its own, the others go on)."""
+
+    def __init__(
+        self,
+        conn: sa.Connection,
+        now: datetime,
+        errors: Callable[[str], contextlib.AbstractContextManager[None]],
+    ) -> None:
+        raw = conn.connection.driver_connection
+        if not isinstance(raw, sqlite3.Connection):
+            raise StoreError("not a SQLite connection", hint="report this as a bug")
+        self.cur = raw.cursor()
+        self.now = now
+        self.errors = errors
+
+    def insert(self, batch: Sequence[_Submission]) -> None:
+        try:
+            if len(batch) == 1:  # alone: no savepoint; if it fails the transaction rolls back
+                batch[0].ids = self._one(batch[0])
+                return
+            for sub in batch:
+                self._run("SAVEPOINT lanfax_submission")
+                try:
+                    with self.errors("add_jobs"):
+                        sub.ids = self._one(sub)
+                except Exception as exc:  # this submission only; the others go on
+                    sub.error = exc
+                    self._run("ROLLBACK TO lanfax_submission")
+                self._run("RELEASE lanfax_submission")
+        finally:
+            self.cur.close()
+
+    def _one(self, sub: _Submission) -> list[int]:
+        ids = [self._insert(t_jobs, row) for row in sub.rows]
+        rows = _event_rows(self.now, sub.events, ids)
+        seqs = [self._insert(t_events, row) for row in rows]
+        if seqs and seqs[-1] - seqs[0] == len(seqs) - 1:  # consecutive (one writer at a time)
+            sub.stored = [
+                codec.row_to_event({"seq": q, **r}) for q, r in zip(seqs, rows, strict=True)
+            ]
+        for entry in sub.audit:
+            self._insert(t_audit, codec.audit_to_row(entry))
+        return ids
+
+    def _insert(self, table: sa.Table, row: dict[str, Any]) -> int:
+        """Insert one row; its rowid (the table's integer primary key)."""
+        sql = _sqlite_insert(table, tuple(row))
+        self._run(sql, tuple(row.values()))
+        rowid = self.cur.lastrowid
+        if rowid is None:
+            raise StoreError(f"no id for a new {table.name} row", hint="retry the submission")
+        return rowid
+
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        try:
+            self.cur.execute(sql, params)
+        except sqlite3.Error as exc:  # as SQLAlchemy would raise it: SqlStore._errors maps it
+            raise sa_exc.DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
 
 
 def _disk_full(detail: object) -> bool:

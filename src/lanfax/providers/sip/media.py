@@ -13,8 +13,14 @@ session, so T.30 starts over on the new medium, as with a T.38 gateway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import random
+import select
 import socket
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +38,8 @@ from lanfax.providers.sip.rtp import JitterBuffer, RtpError, RtpSender, parse_rt
 from lanfax.providers.sip.sdp import Media
 from lanfax.providers.sip.udptl import UdptlReceiver, UdptlSender
 
+_log = logging.getLogger("lanfax.providers.sip")
+
 __all__ = ["FaxMedia", "MediaPorts", "Ticker", "bind_media"]
 
 TICK = 160  # samples: 20 ms
@@ -40,34 +48,42 @@ PERIOD = TICK / 8000
 #: tail of a burst (which no later packet carries as redundancy) survives a loss.
 IDLE_REPEATS = 2
 _MAX_QUEUE = 200
+#: The largest datagram read (UDP's own limit: nothing is ever truncated).
+_MAX_DATAGRAM = 65535
+#: The interpreter's switch interval once a media thread runs (the default is 5 ms). #19: a
+#: thread that gives up the GIL (every cffi call into spandsp does) waits a whole switch
+#: interval to get it back while another thread runs Python: at 5 ms a tick of 100 calls
+#: with 3 ms of CPU took 20-60 ms and 3-4 % of the packets left late at 100 + 100 calls in
+#: bench/sip.py; at 0.5 ms none did, and the worst tick started 16 ms late.
+SWITCH_INTERVAL = 0.0005
 
 
-class _Socket(asyncio.DatagramProtocol):
-    """A media socket: the event loop queues what arrives (the newest ``_MAX_QUEUE``); the
-    ticker drains the queue once per tick and sends with one ``sendto`` on the socket.
+class _Socket:
+    """A media socket, read by its :class:`Ticker` at the start of each tick (every datagram
+    that arrived, into :attr:`queue`: the newest ``_MAX_QUEUE``) and written with one
+    ``sendto`` per packet.
+
+    #19: the event loop does not read media sockets: it woke up for every datagram (a
+    selector event, a callback handle and a ``recvfrom`` each, 50 times a second per call
+    and direction). The Ticker watches all its calls' sockets with one epoll instead and
+    reads them all in one pass per tick, so the loop only wakes for the tick. The kernel
+    holds what arrives between ticks; the Ticker drains it all, so the queue still keeps
+    the newest datagrams when a call's media is not being stepped (the RTP socket after a
+    switch to T.38).
 
     A datagram the kernel cannot take now (a full buffer, an unreachable far end while it
     switches ports) is dropped, as the network would drop it: this is real-time UDP media.
-    (Reading the socket in the tick instead of through the loop was tried: under heavy load
-    the kernel keeps the oldest datagrams where this queue keeps the newest, and G.711 calls
-    failed in bench/sip.py at 100 + 100 calls.)
     """
 
-    def __init__(self, sock: socket.socket | None) -> None:
-        self.sock = sock
+    __slots__ = ("_watcher", "fd", "port", "queue", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock: socket.socket | None = sock
+        self.fd = sock.fileno()
+        self.port = int(sock.getsockname()[1])
         self.queue: deque[bytes] = deque(maxlen=_MAX_QUEUE)
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        self.queue.append(data)
-
-    def error_received(self, exc: Exception) -> None:
-        pass
-
-    @property
-    def port(self) -> int:
-        assert self.sock is not None
-        return int(self.sock.getsockname()[1])
+        #: The Ticker whose epoll watches this socket, if one does.
+        self._watcher: Ticker | None = None
 
     def drain(self) -> list[bytes]:
         """The datagrams queued since the last tick, oldest first."""
@@ -85,10 +101,11 @@ class _Socket(asyncio.DatagramProtocol):
                 pass
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
-        self.sock = None
+        if self._watcher is not None:
+            self._watcher._unwatch(self)
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
 
 @dataclass
@@ -107,10 +124,6 @@ class MediaPorts:
     def close(self) -> None:
         self.rtp.close()
         self.udptl.close()
-
-
-def _factory(sock: _Socket) -> Callable[[], _Socket]:
-    return lambda: sock
 
 
 def _bind(family: int, address: tuple[str, int]) -> socket.socket:
@@ -148,21 +161,26 @@ async def bind_media(host: str, ports: tuple[int, int]) -> MediaPorts:
         except OSError:
             s1.close()
             continue
-        r1, r2 = _Socket(s1), _Socket(s2)
-        try:
-            r1.transport, _ = await loop.create_datagram_endpoint(_factory(r1), sock=s1)
-            r2.transport, _ = await loop.create_datagram_endpoint(_factory(r2), sock=s2)
-        except BaseException:
-            r1.close()
-            r2.close()
-            s1.close()
-            s2.close()
-            raise
-        return MediaPorts(r1, r2)
+        return MediaPorts(_Socket(s1), _Socket(s2))
     raise ProviderError(
         f"no free media ports in {low}-{high} on {host}",
         hint="widen media_ports or lower channels",
     )
+
+
+def _call(fn: Callable[..., object], *args: object) -> None:
+    fn(*args)
+
+
+def _no_step(session: AudioFaxSession | T38FaxSession) -> None:
+    pass
+
+
+def _sendto(sock: _Socket) -> Callable[[bytes | bytearray, tuple[str, int]], object]:
+    """The socket's own sendto (no method of ours per packet); after close, a closed
+    socket's, which raises OSError as a closed socket does."""
+    assert sock.sock is not None
+    return sock.sock.sendto
 
 
 class FaxMedia:
@@ -215,25 +233,49 @@ class FaxMedia:
         self._packet = bytearray(12 + TICK)
         self._payload = np.frombuffer(self._packet, dtype=np.uint8, offset=12)
         self._encoder, self._decoder = g711.tables("ulaw")
+        #: The frame played this tick, as G.711 codes (a reused buffer and its array view).
+        self._rx_codes = bytearray(TICK)
+        self._rx_u8 = np.frombuffer(self._rx_codes, dtype=np.uint8)
+        self._payload_type = 0
+        self._dest: tuple[str, int] = ("", 0)
+        self._step_kind: Callable[[AudioFaxSession | T38FaxSession], None] = _no_step
+        #: The tick at which to ask the watchdog next (see _check_watchdog).
+        self._dog_due = 0
+        self._rtp_sendto = _sendto(ports.rtp)
+        self._udptl_sendto = _sendto(ports.udptl)
+        #: Held by a step (on the Ticker's thread) and by every change from the event loop:
+        #: reentrant, as a watch may end the session from inside a step.
+        self._lock = threading.RLock()
+        self._closed = False
+        #: How a step hands progress to the event loop (the Ticker's thread posts it).
+        self._post: Callable[..., object] = _call
 
     # -- control (event loop) -------------------------------------------------------------
 
     def set_remote(self, media: Media) -> None:
         """Start on, or switch to, the negotiated stream. The same kind again (a session
         refresh, a repeated T.38 re-INVITE) only updates the far address."""
+        with self._lock:
+            self._set_remote(media)
+
+    def _set_remote(self, media: Media) -> None:
         if self.session is not None and media.kind == self.kind:
             self.remote = media
+            self._dest = (media.address, media.port)
+            self._payload_type = media.payload_type
             return
         if self.session is not None:
             if media.kind == "audio":
                 # Back from T.38 to audio mid-call is not something a fax survives.
                 self.remote = media
+                self._dest = (media.address, media.port)
                 return
             self._collect_stats()
             self.session.close()
             self.switches += 1
         self.remote = media
         self.kind = media.kind
+        self._dest = (media.address, media.port)
         if media.kind == "t38":
             self.session = T38FaxSession(
                 self._calling, self._options, tx_file=self._tx_file, rx_file=self._rx_file
@@ -244,6 +286,7 @@ class FaxMedia:
                 media.t38.max_datagram,
             )
             self._udptl_rx = UdptlReceiver()
+            self._step_kind = self._step_t38  # type: ignore[assignment]
         else:
             session = AudioFaxSession(
                 self._calling, self._options, tx_file=self._tx_file, rx_file=self._rx_file
@@ -260,11 +303,14 @@ class FaxMedia:
             self._packet = bytearray(12 + TICK)
             self._payload = np.frombuffer(self._packet, dtype=np.uint8, offset=12)
             self._encoder, self._decoder = g711.tables(media.codec)
+            self._payload_type = media.payload_type
+            self._step_kind = self._step_audio  # type: ignore[assignment]
 
     def terminate(self) -> None:
         """Hang up: T.30 ends now with what it had (phase E follows at the next step)."""
-        if self.session is not None and not self.session.done:
-            self.session.terminate()
+        with self._lock:
+            if self.session is not None and not self.session.done and not self._closed:
+                self.session.terminate()
 
     @property
     def finished(self) -> bool:
@@ -275,86 +321,128 @@ class FaxMedia:
         return self.session is not None and self.session.done
 
     def close(self) -> None:
-        if self.session is not None:
-            if self.result is None and self.session.done:
-                self.result = self.session.result
-            self.session.close()
-        self.ports.close()
+        with self._lock:  # not while a step runs: the session's C state goes
+            self._closed = True
+            if self.session is not None:
+                if self.result is None and self.session.done:
+                    self.result = self.session.result
+                self.session.close()
+            self.ports.close()
         if not self.done.done():
             self.done.set_result(None)
 
     # -- one tick -------------------------------------------------------------------------
+    # #19: this runs 50 times a second for every call, so it is written for speed: the
+    # kind's step is bound once (no isinstance per tick), the watchdog is asked only when
+    # it could fire, and a packet is built in one reused buffer and sent with the socket's
+    # own sendto to a destination tuple made once.
 
     def step(self) -> None:
-        session = self.session
-        if session is None or self.done.done():
+        with self._lock:
+            session = self.session
+            if session is None or self._closed:
+                return
+            self.ticks += 1
+            if session.result is None:  # not done
+                self._step_kind(session)
+                if self.ticks >= self._dog_due:
+                    self._check_watchdog(session)
+            events = session.events()
+            if events:
+                self._handle(events)
+            if self.result is None and session.result is not None:
+                self.result = session.result
+                self._collect_stats()
+                self._post(self._on_progress, "ended", self.pages, "")
+
+    def _check_watchdog(self, session: AudioFaxSession | T38FaxSession) -> None:
+        """Ask the watchdog, and when next to ask: the first tick at which either of its
+        limits could be reached (line time and idle time grow by at most one tick a tick)."""
+        dog = self._dog
+        dog.check(session)
+        if dog.fired is not None:
+            self._dog_due = 1 << 62  # it ended the session: nothing more to ask
             return
-        self.ticks += 1
-        if not session.done:
-            if isinstance(session, T38FaxSession):
-                self._step_t38(session)
-            else:
-                self._step_audio(session)
-            self._dog.check(session)
-        for ev in session.events():
+        left = float("inf")
+        if dog.max_line_seconds is not None:
+            left = dog.max_line_seconds - session.line_seconds
+        if dog.max_idle_seconds is not None:
+            left = min(left, dog.max_idle_seconds - session.idle_samples / 8000)
+        self._dog_due = self.ticks + max(1, int(left / PERIOD)) if left != float("inf") else 1 << 62
+
+    def _handle(self, events: list[SessionEvent]) -> None:
+        for ev in events:
             if self._watch is not None:
                 self._watch(ev)
             if isinstance(ev, PhaseB):
                 self.negotiated = True
                 self.remote_ident = ev.remote_ident
-                self._on_progress("negotiated", self.pages, ev.remote_ident)
+                self._post(self._on_progress, "negotiated", self.pages, ev.remote_ident)
             elif isinstance(ev, PageDone):
                 self.pages = max(self.pages, ev.page)
-                self._on_progress("page", ev.page, "EOP" if "EOP" in ev.frame else "")
-        if session.done and self.result is None:
-            self.result = session.result
-            self._collect_stats()
-            self._on_progress("ended", self.pages, "")
+                self._post(self._on_progress, "page", ev.page, "EOP" if "EOP" in ev.frame else "")
 
     def _step_audio(self, session: AudioFaxSession) -> None:
-        jitter, remote = self._jitter, self.remote
-        assert jitter is not None and self._rtp is not None and remote is not None
-        sock = self.ports.rtp
-        payload_type = remote.payload_type
-        for data in sock.drain():
-            if len(data) > 12 and data[0] == 0x80:
-                # The usual packet (version 2, no padding, extension or CSRC): read in place.
-                if data[1] & 0x7F == payload_type:
-                    jitter.push((data[2] << 8) | data[3], data[12:])
-                continue
-            try:
-                pkt = parse_rtp(data)
-            except RtpError:
-                continue
-            if pkt.payload_type == payload_type:
-                jitter.push(pkt.seq, pkt.payload)
+        jitter = self._jitter
+        assert jitter is not None and self._rtp is not None
+        queue = self.ports.rtp.queue
+        if queue:
+            payload_type = self._payload_type
+            for data in queue:
+                if len(data) > 12 and data[0] == 0x80:
+                    # The usual packet (version 2, no padding, extension or CSRC): in place.
+                    if data[1] & 0x7F == payload_type:
+                        jitter.push((data[2] << 8) | data[3], data[12:])
+                    continue
+                try:
+                    pkt = parse_rtp(data)
+                except RtpError:
+                    continue
+                if pkt.payload_type == payload_type:
+                    jitter.push(pkt.seq, pkt.payload)
+            queue.clear()
         frame = jitter.pop()
         if frame is not None and len(frame) == TICK:
-            np.take(self._decoder, np.frombuffer(frame, dtype=np.uint8), out=self._rx_pcm)
+            self._rx_codes[:] = frame
+            # The indices cannot be out of range (a byte into 256 entries, 16 bits into
+            # 65536): "clip"/"wrap" skip numpy's bounds check ("raise"), a third of the call.
+            self._decoder.take(self._rx_u8, out=self._rx_pcm, mode="clip")
         else:
             self._rx_pcm.fill(0)
         session.step_frame()
-        np.take(self._encoder, self._tx_bits, out=self._payload)
+        self._encoder.take(self._tx_bits, out=self._payload, mode="wrap")
         self._rtp.stamp(self._packet, TICK)
-        sock.send(self._packet, (remote.address, remote.port))
+        try:  # noqa: SIM105 - per packet: suppress() costs a context manager
+            self._rtp_sendto(self._packet, self._dest)
+        except OSError:
+            pass  # dropped, as the network would drop it
 
     def _step_t38(self, session: T38FaxSession) -> None:
         assert self._udptl_rx is not None and self._udptl_tx is not None
-        assert self.remote is not None
-        sock = self.ports.udptl
-        dest = (self.remote.address, self.remote.port)
-        feed = self._udptl_rx.feed
-        for data in sock.drain():
-            for seq, ifp in feed(data):
-                session.receive(seq, ifp)
-        packets = session.take_packets() + session.tick(TICK)
-        for seq, ifp in packets:
-            sock.send(self._udptl_tx.frame(seq, ifp), dest)
+        queue = self.ports.udptl.queue
+        if queue:
+            feed, receive = self._udptl_rx.feed, session.receive
+            for data in queue:
+                for seq, ifp in feed(data):
+                    receive(seq, ifp)
+            queue.clear()
+        packets = session.take_packets()  # receive()'s answers
+        more = session.tick(TICK)
+        if more:
+            packets += more
         if packets:
             self._idle = 0
+            for seq, ifp in packets:
+                self._udptl_send(self._udptl_tx.frame(seq, ifp))
         elif self._udptl_tx.last is not None and self._idle < IDLE_REPEATS:
             self._idle += 1
-            sock.send(self._udptl_tx.last, dest)
+            self._udptl_send(self._udptl_tx.last)
+
+    def _udptl_send(self, data: bytes) -> None:
+        try:  # noqa: SIM105 - per packet
+            self._udptl_sendto(data, self._dest)
+        except OSError:
+            pass
 
     def _collect_stats(self) -> None:
         if self._udptl_rx is not None:
@@ -370,78 +458,137 @@ class FaxMedia:
             self.stats.update(rtp_played=jb.played, rtp_missing=jb.missing, rtp_late=jb.late)
 
 
-class _Clock:
-    """The 20 ms timer of a Ticker: one timer handle for all of a provider's calls, at
-    absolute times ``start + k * 20 ms``.
+class Ticker:
+    """Steps every live FaxMedia of one provider each 20 ms, in one pass, on its own thread.
+
+    A tick first reads every datagram that arrived on its calls' sockets (one epoll for all
+    of them, one pass per datagram a socket holds), then steps each call once. Ticks run at
+    absolute times ``start + k * 20 ms`` (one late tick does not push the others back; far
+    behind, the schedule restarts from now); a tick that starts more than one period late
+    is counted in ``late_ticks`` and each of its calls' packets in ``late_packets``.
+
+    #19: the ticks run on a thread of the Ticker's, not as a timer of the event loop. On
+    the loop, a tick waited for every callback that was ready before it: a burst of call
+    set-ups, SIP messages or call ends (hundreds at once when hundreds of calls start
+    together) made every call's media late. On its own thread a tick waits at most for the
+    interpreter's switch interval (set to :data:`SWITCH_INTERVAL`, 0.5 ms, for the whole
+    process when the first media thread starts), and spandsp's C code (cffi releases the
+    GIL) runs beside the loop. The thread touches a call only inside :meth:`FaxMedia.step` under the
+    call's lock, which every change from the loop takes too; what a step has to tell the
+    call (progress, a failure) it posts to the loop.
 
     (One clock shared by every provider of a loop was tried: with two providers of one
     process in phase, a G.711 call through 30 ms of jitter saw packets arrive one frame late
-    at the jitter buffer, so each provider keeps its own phase.)"""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._tickers: list[Ticker] = []
-        self._handle: asyncio.TimerHandle | None = None
-        self._start = 0.0
-        self._ticks = 0
-
-    def attach(self, ticker: Ticker) -> None:
-        if ticker not in self._tickers:
-            self._tickers.append(ticker)
-        if self._handle is None:
-            self._start = self._loop.time()
-            self._ticks = 0
-            self._handle = self._loop.call_at(self._start, self._tick)
-
-    def detach(self, ticker: Ticker) -> None:
-        if ticker in self._tickers:
-            self._tickers.remove(ticker)
-        if not self._tickers and self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _tick(self) -> None:
-        due = self._start + self._ticks * PERIOD
-        now = self._loop.time()
-        busy = False
-        for ticker in list(self._tickers):
-            busy = ticker._step_all(now - due) or busy
-        self._ticks += 1
-        if not busy:
-            self._handle = None
-            self._tickers.clear()
-            return
-        # Catch up without bursting: if far behind, restart the schedule from now.
-        if now - due > 10 * PERIOD:
-            self._start = now - self._ticks * PERIOD
-        self._handle = self._loop.call_at(self._start + self._ticks * PERIOD, self._tick)
-
-
-class Ticker:
-    """Steps every live FaxMedia of one provider each 20 ms, in one pass on one timer."""
+    at the jitter buffer, so each provider keeps its own phase.)
+    """
 
     def __init__(self) -> None:
-        self._clock = _Clock(asyncio.get_running_loop())
+        self._loop = asyncio.get_running_loop()
+        #: Guards the set of calls and the sockets' registration with the epoll (reentrant:
+        #: a socket closed under it unregisters itself).
+        self._lock = threading.RLock()
         self._media: dict[FaxMedia, None] = {}
+        self._manual = False
+        self._poll = select.epoll()
+        self._sockets: dict[int, _Socket] = {}
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._stopping = False
         self.late_ticks = 0
         self.total_ticks = 0
         #: Media packets that left late: every call stepped in a late tick.
         self.late_packets = 0
         #: The worst lateness of a tick so far, in seconds (reset by the caller at will).
         self.max_lateness = 0.0
+        #: Calls stepped, summed over ticks: 50 are one call-second of media.
+        self.call_ticks = 0
 
     def add(self, media: FaxMedia) -> None:
-        self._media[media] = None
-        self._clock.attach(self)
+        if not self._manual:
+            media._post = self._post
+        with self._lock:
+            self._media[media] = None
+            self._watch(media.ports.rtp)
+            self._watch(media.ports.udptl)
+        if not self._manual:
+            self._start()
+
+    def manual(self) -> None:
+        """No thread: the caller steps the media with :meth:`tick`, on its own thread (a
+        benchmark that runs faster than real time, a test in virtual time). Call it before
+        the first :meth:`add`."""
+        self._manual = True
+
+    def tick(self, lateness: float = 0.0) -> bool:
+        """Step every media once now, as the thread does ``lateness`` seconds after a
+        tick's due time; False once no media is left."""
+        return self._step_all(lateness)
 
     def remove(self, media: FaxMedia) -> None:
-        self._media.pop(media, None)
+        with self._lock:
+            self._media.pop(media, None)
+            self._unwatch(media.ports.rtp)
+            self._unwatch(media.ports.udptl)
+
+    # -- the sockets ------------------------------------------------------------------------
+
+    def _watch(self, sock: _Socket) -> None:
+        """(Under the lock.)"""
+        if sock.sock is None or sock._watcher is self:
+            return
+        if sock._watcher is not None:
+            sock._watcher._unwatch(sock)
+        self._poll.register(sock.fd, select.EPOLLIN)
+        self._sockets[sock.fd] = sock
+        sock._watcher = self
+
+    def _unwatch(self, sock: _Socket) -> None:
+        with self._lock:
+            if sock._watcher is not self:
+                return
+            sock._watcher = None
+            if self._sockets.get(sock.fd) is sock:
+                del self._sockets[sock.fd]
+                with contextlib.suppress(OSError, ValueError):  # a closed epoll or socket
+                    self._poll.unregister(sock.fd)
+
+    def _receive(self) -> None:
+        """Queue every datagram that arrived on the watched sockets since the last tick
+        (under the lock: no socket closes meanwhile): one from each ready socket, then, from
+        those that are still ready (a backlog after a stall), all the others."""
+        poll, sockets = self._poll.poll, self._sockets
+        ready = poll(0)
+        if not ready:
+            return
+        for fd, _events in ready:
+            s = sockets.get(fd)
+            if s is not None and s.sock is not None:
+                try:  # noqa: SIM105 - per packet
+                    s.queue.append(s.sock.recv(_MAX_DATAGRAM))
+                except OSError:
+                    pass  # nothing after all, or an error the socket reported
+        for fd, _events in poll(0):
+            s = sockets.get(fd)
+            if s is None or s.sock is None:
+                continue
+            recv, append = s.sock.recv, s.queue.append
+            for _ in range(_MAX_QUEUE):  # more would push the first ones out of the queue
+                try:
+                    append(recv(_MAX_DATAGRAM))
+                except BlockingIOError:
+                    break
+                except OSError:
+                    continue  # an error the socket reported: what follows is still there
+
+    # -- the ticks ------------------------------------------------------------------------
 
     def _step_all(self, lateness: float) -> bool:
         """One tick ``lateness`` seconds after its due time; False once no media is left."""
-        media_now = self._media
-        if not media_now:
-            return False
+        with self._lock:
+            if not self._media:
+                return False
+            media_now = list(self._media)
+            self._receive()
         # An idle tick carries no media: its delay hurts no call.
         if lateness > self.max_lateness:
             self.max_lateness = lateness
@@ -449,15 +596,75 @@ class Ticker:
             self.late_ticks += 1
             self.late_packets += len(media_now)
         self.total_ticks += 1
-        for media in list(media_now):
+        self.call_ticks += len(media_now)
+        for media in media_now:
             try:
                 media.step()
             except Exception as exc:  # a failing call must not stop the others' media
-                media_now.pop(media, None)
-                if not media.done.done():
-                    media.done.set_exception(exc)
-        return bool(media_now)
+                with self._lock:
+                    self._media.pop(media, None)
+                media._post(_fail, media, exc)
+        return True
+
+    def _post(self, fn: Callable[..., object], *args: object) -> None:
+        """Run ``fn(*args)`` on the event loop (from the thread)."""
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody to tell
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _start(self) -> None:
+        if self._thread is None:
+            if sys.getswitchinterval() > SWITCH_INTERVAL:
+                sys.setswitchinterval(SWITCH_INTERVAL)
+            self._thread = threading.Thread(target=self._run, name="lanfax-sip-media", daemon=True)
+            self._thread.start()
+        else:
+            self._wake.set()
+
+    def _run(self) -> None:
+        clock = time.monotonic  # the event loop's clock too
+        while not self._stopping:
+            with self._lock:
+                idle = not self._media
+            if idle:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            start, ticks = clock(), 0
+            while not self._stopping:
+                due = start + ticks * PERIOD
+                delay = due - clock()
+                if delay > 0:
+                    if self._wake.wait(delay):
+                        self._wake.clear()  # an add: nothing to do before the tick
+                    continue
+                now = clock()
+                try:
+                    busy = self._step_all(now - due)
+                except Exception:  # not a call's: keep the media of the others running
+                    _log.exception("SIP media tick failed")
+                    busy = True
+                ticks += 1
+                if not busy:
+                    break
+                # Catch up without bursting: if far behind, restart the schedule from now.
+                if now - due > 10 * PERIOD:
+                    start = now - ticks * PERIOD
 
     def close(self) -> None:
-        self._media.clear()
-        self._clock.detach(self)
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        with self._lock:
+            for media in list(self._media):
+                self._media.pop(media, None)
+                self._unwatch(media.ports.rtp)
+                self._unwatch(media.ports.udptl)
+            for sock in list(self._sockets.values()):
+                self._unwatch(sock)
+            self._poll.close()
+
+
+def _fail(media: FaxMedia, exc: Exception) -> None:
+    if not media.done.done():
+        media.done.set_exception(exc)

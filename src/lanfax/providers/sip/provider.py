@@ -336,12 +336,15 @@ class SipProvider(UserAgent):
         try:
             call.ports = await bind_media(cfg.media_address, cfg.media_ports)
 
+            loop = asyncio.get_running_loop()
+
             def cut_short() -> None:
                 # The guard refused the call: end T.30 now and send BYE at once (the caller
                 # would otherwise repeat its frames for many seconds before giving up).
+                # Called from a media step, on the Ticker's thread: the BYE goes from the loop.
                 if call.media is not None:
                     call.media.terminate()
-                call.spawn(call.hang_up(CutReason.REFUSED), f"refuse {call.call_id}")
+                loop.call_soon_threadsafe(_refuse, call)
 
             guard = ReceiveGuard(fax, cut_short)
             call.media = FaxMedia(
@@ -410,3 +413,8 @@ def _session_options(ident: str, options: SendOptions, fax: FaxSend | None) -> S
     # The T.30 trace is not passed on to SIP sessions yet (docs/configuration.md says so).
     untraced = replace(options, trace_level=None)
     return session_options(untraced, ident[:20], page_header=header)
+
+
+def _refuse(call: SipCall) -> None:
+    """Hang up a call its ReceiveGuard cut (on the event loop)."""
+    call.spawn(call.hang_up(CutReason.REFUSED), f"refuse {call.call_id}")

@@ -76,6 +76,11 @@ class LineModel:
     def identity(self) -> bool:
         return self._codec == "slin" and self._snr is None
 
+    @property
+    def g711_law(self) -> str | None:
+        """The law when G.711 coding is all this line does (the C batch applies it)."""
+        return self._codec if self._codec != "slin" and self._snr is None else None
+
     def __call__(self, samples: NDArray[np.int16]) -> NDArray[np.int16]:
         out = samples
         if self._codec != "slin":

@@ -1,0 +1,277 @@
+"""The SIP media Ticker (#19): it reads its calls' sockets itself and steps them on a thread of
+its own; what a step reports reaches the call on the event loop.
+
+Real spandsp sessions on real loopback UDP sockets, no SIP: two FaxMedia per call, one per
+Ticker (one Ticker per provider, as two fax servers would have).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from lanfax.engine.options import SessionOptions
+from lanfax.providers.sip.media import FaxMedia, MediaPorts, Ticker, bind_media
+from lanfax.providers.sip.sdp import Media, T38Params
+
+_ports = iter(range(47000, 48000, 10))
+
+
+async def _pair(
+    kind: str,
+    doc: Path,
+    rx: Path,
+    progress: list[tuple[str, str, int, bool]],
+    *,
+    max_seconds: float = 120.0,
+) -> tuple[FaxMedia, FaxMedia]:
+    low = next(_ports)
+    ends = []
+    for calling in (True, False):
+        ports = await bind_media("127.0.0.1", (low, low + 9))
+        role = "caller" if calling else "callee"
+
+        def on_progress(what: str, pages: int, info: str, role: str = role) -> None:
+            on_loop = threading.current_thread() is threading.main_thread()
+            progress.append((role, what, pages, on_loop))
+
+        ends.append(
+            FaxMedia(
+                ports,
+                calling=calling,
+                options=SessionOptions(),
+                tx_file=doc if calling else None,
+                rx_file=None if calling else rx,
+                jitter_frames=3,
+                redundancy=3,
+                max_seconds=max_seconds,
+                on_progress=on_progress,
+            )
+        )
+    a, b = ends
+    t38 = T38Params() if kind == "t38" else None
+
+    def port(m: FaxMedia) -> int:
+        return m.ports.rtp_port if kind == "audio" else m.ports.udptl_port
+
+    a.set_remote(Media(kind, "127.0.0.1", port(b), t38=t38))
+    b.set_remote(Media(kind, "127.0.0.1", port(a), t38=t38))
+    return a, b
+
+
+async def _until(predicate: object, timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.05)
+
+
+async def _ticks(ticker: Ticker, n: int) -> None:
+    """Wait until the ticker's thread has run ``n`` more ticks."""
+    seen = ticker.total_ticks
+    await _until(lambda: ticker.total_ticks >= seen + n, 10.0)
+
+
+@pytest.mark.parametrize("kind", ["audio", "t38"])
+def test_a_fax_on_the_ticker_threads_reports_on_the_loop(
+    kind: str, tmp_path: Path, sip_docs: dict[str, Path]
+) -> None:
+    """One page in real time through two threaded Tickers: both ends complete, every
+    progress report runs on the event loop's thread, the sockets were read (RTP frames
+    played or UDPTL packets received) and nothing stays registered once the calls close."""
+
+    async def scenario() -> None:
+        progress: list[tuple[str, str, int, bool]] = []
+        a, b = await _pair(kind, sip_docs["one"], tmp_path / "rx.tif", progress)
+        caller, callee = Ticker(), Ticker()
+        try:
+            caller.add(a)
+            callee.add(b)
+            await _until(lambda: a.session_done and b.session_done, 90.0)
+            await _until(lambda: len([p for p in progress if p[1] == "ended"]) == 2, 10.0)
+            caller.remove(a)
+            callee.remove(b)
+            a.close()
+            b.close()
+            assert a.result is not None and a.result.ok, a.result
+            assert b.result is not None and b.result.ok, b.result
+            assert b.pages == 1 and a.pages == 1
+            assert all(on_loop for *_, on_loop in progress), progress
+            assert ("callee", "page", 1, True) in progress
+            assert {p[1] for p in progress} >= {"negotiated", "page", "ended"}
+            if kind == "audio":
+                assert b.stats["rtp_played"] > 100
+            else:
+                assert b.stats["udptl_received"] > 10
+            assert caller.total_ticks > 0 and caller.call_ticks >= a.ticks
+            assert not caller._sockets and not callee._sockets
+        finally:
+            caller.close()
+            callee.close()
+
+    asyncio.run(scenario())
+
+
+def test_manual_ticks_read_every_datagram_that_arrived(tmp_path: Path) -> None:
+    """A tick queues every datagram on the watched sockets (several per socket after a
+    stall), the newest 200 at most; the RTP socket of a call on T.38 keeps its queue."""
+
+    async def scenario() -> None:
+        ports = await bind_media("127.0.0.1", (next(_ports), 48999))
+        media = FaxMedia(
+            ports,
+            calling=False,
+            options=SessionOptions(),
+            tx_file=None,
+            rx_file=tmp_path / "rx.tif",
+            jitter_frames=3,
+            redundancy=3,
+            max_seconds=60.0,
+            on_progress=lambda *_: None,
+        )
+        ticker = Ticker()
+        ticker.manual()
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        peer.bind(("127.0.0.1", 0))
+        try:
+            media.set_remote(Media("t38", "127.0.0.1", peer.getsockname()[1], t38=T38Params()))
+            ticker.add(media)
+            rtp = ("127.0.0.1", ports.rtp_port)
+            for first, count in ((0, 120), (120, 130)):  # two ticks' worth, 250 in all
+                for i in range(first, first + count):
+                    peer.sendto(bytes([0x80, 0, i >> 8, i & 0xFF]) + bytes(8 + 160), rtp)
+                ticker.tick()
+            assert len(ports.rtp.queue) == 200  # the newest 200 of 250
+            assert [(d[2] << 8) | d[3] for d in (ports.rtp.queue[0], ports.rtp.queue[-1])] == [
+                50,
+                249,
+            ]
+            for i in range(3):
+                peer.sendto(bytes([0, i, 1, 0x06, 0, 0]), ("127.0.0.1", ports.udptl_port))
+            ticker.tick()
+            assert not ports.udptl.queue  # stepped: the T.38 session took them
+            assert media._udptl_rx is not None and media._udptl_rx.received == 3
+            ticker.remove(media)
+            media.close()
+            assert media.done.done() and not ticker._sockets
+        finally:
+            peer.close()
+            ticker.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_step_fails_its_call_on_the_loop_and_the_others_go_on(
+    tmp_path: Path, sip_docs: dict[str, Path]
+) -> None:
+    async def scenario() -> None:
+        progress: list[tuple[str, str, int, bool]] = []
+        a, b = await _pair("audio", sip_docs["one"], tmp_path / "rx.tif", progress)
+        ticker = Ticker()
+        broken = await bind_media("127.0.0.1", (next(_ports), 48999))
+        bad = FaxMedia(
+            broken,
+            calling=True,
+            options=SessionOptions(),
+            tx_file=sip_docs["one"],
+            rx_file=None,
+            jitter_frames=3,
+            redundancy=3,
+            max_seconds=60.0,
+            on_progress=lambda *_: None,
+        )
+        bad.set_remote(Media("audio", "127.0.0.1", 9))
+
+        def boom(session: object) -> None:
+            raise RuntimeError("a bug in one call")
+
+        bad._step_kind = boom
+        try:
+            for m in (a, b, bad):
+                ticker.add(m)
+            with pytest.raises(RuntimeError, match="a bug in one call"):
+                await asyncio.wait_for(asyncio.shield(bad.done), 10.0)
+            ticks = a.ticks
+            await _until(lambda: a.ticks > ticks + 10, 10.0)  # the others still run
+            assert bad not in ticker._media
+        finally:
+            for m in (a, b, bad):
+                ticker.remove(m)
+                m.close()
+            ticker.close()
+
+    asyncio.run(scenario())
+
+
+def test_closing_calls_while_the_thread_ticks_is_safe(
+    tmp_path: Path, sip_docs: dict[str, Path]
+) -> None:
+    """Calls come and go on the loop while the thread steps the others: a call is never
+    stepped after close (its spandsp state is gone), and the sockets go with it."""
+
+    async def scenario() -> None:
+        progress: list[tuple[str, str, int, bool]] = []
+        ticker = Ticker()
+        # A call that stays throughout keeps the thread ticking while the others go.
+        keep = await _pair("audio", sip_docs["one"], tmp_path / "keep.tif", progress)
+        try:
+            for m in keep:
+                ticker.add(m)
+            for round_ in range(6):
+                pairs = [
+                    await _pair(kind, sip_docs["one"], tmp_path / f"rx-{round_}-{i}.tif", progress)
+                    for i, kind in enumerate(("audio", "t38", "audio"))
+                ]
+                for a, b in pairs:
+                    ticker.add(a)
+                    ticker.add(b)
+                await _ticks(ticker, 3)
+                closed: dict[FaxMedia, int] = {}
+                for a, b in pairs:
+                    for m in (a, b):
+                        ticker.remove(m)
+                        m.close()
+                        closed[m] = m.ticks
+                        assert m.session is not None and m.session.closed
+                await _ticks(ticker, 3)
+                assert {m: m.ticks for m in closed} == closed  # not stepped after close
+                assert set(ticker._media) == set(keep)
+            assert len(ticker._sockets) == 4  # the kept call's
+        finally:
+            for m in keep:
+                ticker.remove(m)
+                m.close()
+            ticker.close()
+        assert not ticker._sockets and not ticker._media
+
+    asyncio.run(scenario())
+
+
+def test_ports_closed_before_remove_leave_nothing_registered() -> None:
+    async def scenario() -> None:
+        ports: MediaPorts = await bind_media("127.0.0.1", (next(_ports), 48999))
+        ticker = Ticker()
+        ticker.manual()
+        media = FaxMedia(
+            ports,
+            calling=True,
+            options=SessionOptions(),
+            tx_file=None,
+            rx_file=None,
+            jitter_frames=3,
+            redundancy=3,
+            max_seconds=60.0,
+            on_progress=lambda *_: None,
+        )
+        ticker.add(media)
+        assert set(ticker._sockets) == {ports.rtp.fd, ports.udptl.fd}
+        ports.close()
+        assert not ticker._sockets
+        ticker.remove(media)  # no error: already gone
+        assert ticker.tick() is False
+        ticker.close()
+
+    asyncio.run(scenario())
