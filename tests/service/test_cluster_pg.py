@@ -2,7 +2,8 @@
 what one node commits, the others hear (PostgreSQL LISTEN/NOTIFY, lanfax.store.notify).
 
 * a token created on A works on B, and once revoked on A is refused by B at once;
-* a configuration change on A is B's configuration;
+* a configuration change on A is B's configuration, a routing order and outgoing routing
+  groups changed on A are B's and C's;
 * a client following C's event stream sees a job of A's, every event in cursor order, with no
   gap (what C streamed is exactly what the database holds after the client's cursor);
 * a job submitted on A, on a call of whichever node dialled it, is canceled through another.
@@ -123,6 +124,44 @@ def test_a_configuration_change_on_one_node_is_every_nodes(cluster: list[LanfaxS
             lambda n=node: httpx.get(f"{n.api}/config", headers=admin).json()["retries"] == 7,
             f"retries 7 on {node.url}",
         )
+
+
+def test_a_routing_order_changed_on_one_node_is_every_nodes(cluster: list[LanfaxServer]) -> None:
+    """The routing state (here the global order of routing methods) is cached by each node;
+    a change on A reaches B's and C's copies (a notification drops them)."""
+    a, b, c = cluster
+    admin = _admin(cluster)
+
+    def order(node: LanfaxServer) -> list[str]:
+        methods = httpx.get(f"{node.api}/routing/methods", headers=admin, timeout=10).json()
+        return [str(m["guid"]) for m in methods]
+
+    before = order(b)
+    assert order(c) == before and len(before) >= 2
+    wanted = list(reversed(before))
+    r = httpx.put(f"{a.api}/routing/methods/order", json={"order": wanted}, headers=admin)
+    assert r.status_code == 200, r.text
+    for node in (b, c):
+        _eventually(lambda n=node: order(n) == wanted, f"the new routing order on {node.url}")
+
+
+def test_outgoing_routing_groups_changed_on_one_node_are_every_nodes(
+    cluster: list[LanfaxServer],
+) -> None:
+    a, b, c = cluster
+    admin = _admin(cluster)
+    group = {"name": "Berlin", "devices": [2, 1]}  # A's lines
+    r = httpx.post(f"{a.api}/outbound/groups", json=group, headers=admin)
+    assert r.status_code == 201, r.text
+
+    def berlin(node: LanfaxServer) -> list[Any]:
+        # (Each node judges the group's status by its own lines: the devices are compared.)
+        body = httpx.get(f"{node.api}/outbound/groups", headers=admin, timeout=10).json()
+        return [g["devices"] for g in body["groups"] if g["name"] == "Berlin"]
+
+    assert berlin(a) == [[2, 1]]
+    for node in (b, c):
+        _eventually(lambda n=node: berlin(n) == [[2, 1]], f"the new group on {node.url}")
 
 
 def test_a_stream_on_one_node_sees_another_nodes_job_in_order(

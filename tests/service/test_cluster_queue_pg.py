@@ -9,7 +9,10 @@ really reached a line, pages included).
   in cursor order, with no gap (exactly what the database holds), and each job's own events
   in the order they happened;
 * SIGKILL one node mid-run: the jobs it had on a call are taken over by the others only after
-  its lease ran out, and every job still completes exactly once.
+  its lease ran out, and every job still completes exactly once;
+* routing jobs a dead node left are routed by the others, each exactly once;
+* e-mail receipts, raced for by every node once due, are mailed exactly once each;
+* faxes a dead node left unarchived are archived by another node's catch-up, once.
 
 Each job goes to its own number (555NNNN), so a line log entry names its job.
 """
@@ -72,9 +75,11 @@ class Cluster:
         return out
 
 
-def _toml(url: str, name: str, log: Path, lines: int, duration: tuple[float, float]) -> str:
+def _toml(
+    url: str, name: str, log: Path, lines: int, duration: tuple[float, float], extra: str = ""
+) -> str:
     numbers = ", ".join(f'{{number = "{n}"}}' for n in range(200, 200 + lines))
-    return (
+    return extra + (
         f'[server]\ndatabase = "{url}"\n'
         f'[node]\nname = "{name}"\nheartbeat_s = {HEARTBEAT_S}\nlease_s = {LEASE_S}\n'
         "[settings]\nretries = 3\nretry_delay = 0\n"
@@ -84,7 +89,7 @@ def _toml(url: str, name: str, log: Path, lines: int, duration: tuple[float, flo
 
 
 def _cluster(
-    tmp: Path, lines: int = 3, duration: tuple[float, float] = (0.0, 0.0)
+    tmp: Path, lines: int = 3, duration: tuple[float, float] = (0.0, 0.0), extra: str = ""
 ) -> Iterator[Cluster]:
     why = pg_unavailable()
     if why is not None:
@@ -95,7 +100,8 @@ def _cluster(
             home = tmp / f"node-{name}"
             home.mkdir()
             c.logs[name] = home / "lines.jsonl"
-            server = LanfaxServer(home, _toml(c.pg.url, name, c.logs[name], lines, duration), [])
+            toml = _toml(c.pg.url, name, c.logs[name], lines, duration, extra)
+            server = LanfaxServer(home, toml, [])
             server.data_dir = c.data  # one spool for the three nodes
             if c.nodes:
                 server.token = c.token
@@ -237,6 +243,14 @@ def test_300_jobs_round_robin_complete_each_exactly_once(cluster: Cluster, tmp_p
     assert set(pages.values()) == {PAGES}
     dialled_by = Counter(call["node"] for call in c.line_calls())
     assert len(dialled_by) >= 2, dialled_by  # the three nodes' lines shared the work
+    # One queue: jobs were dialled by other nodes than the one they were submitted to (node
+    # n numbers its devices n * 65536 + 1 ...; a, b, c are nodes 0, 1, 2).
+    names = list(c.nodes)
+    dialler = {
+        job_id: names[next(e for e in evs if e.event_id is EventId.DIALING).device_id >> 16]
+        for job_id, evs in by_job.items()
+    }
+    assert any(dialler[j] != jobs[j] for j in jobs), "every job was dialled where submitted"
 
     # C's stream: every event after the cursor, in cursor order, no gap, none twice.
     last = max(e.seq for evs in by_job.values() for e in evs)
@@ -346,20 +360,24 @@ def test_a_dead_nodes_routing_jobs_are_routed_once_by_the_others(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     """Twelve received faxes of a node that died while routing them (its lease on them ran out
-    an hour ago): the three live nodes find them in the database, claim them and route each
-    exactly once (the default route, a folder in the shared data directory, names each file
-    after its job and would add "-1" to a second copy)."""
+    an hour ago), and a thirteenth whose route failed there, due again in 8 s: the three live
+    nodes find them in the database, claim them and route each exactly once (the default
+    route, a folder in the shared data directory, names each file after its job and would
+    add "-1" to a second copy), the retry not before it is due."""
     import shutil
     from datetime import UTC, datetime, timedelta
 
     from lanfax.model.jobs import Job
+    from lanfax.routing.builtin import FOLDER_GUID
 
     c = cluster
     tiff = make_fax_tiff(tmp_path / "rx", pages=PAGES)
     now = datetime.now(UTC)
     received = c.data / "spool" / "received"
-    for i in range(12):
+    for i in range(13):
         shutil.copyfile(tiff, received / f"dead-{i}.tif")
+    retry_at = now + timedelta(seconds=8)
+    retry_state = {"done": [], "pending": [FOLDER_GUID], "retry": [FOLDER_GUID], "errors": {}}
     with open_store(c.pg.url) as store:
         jobs = store.add_jobs(
             [
@@ -379,6 +397,25 @@ def test_a_dead_nodes_routing_jobs_are_routed_once_by_the_others(
                 )
                 for i in range(12)
             ]
+            + [
+                Job(
+                    0,
+                    JobType.ROUTING,
+                    QueueStatus.ROUTING,
+                    now,
+                    device_id=(9 << 16) | 1,
+                    started_at=now,
+                    completed_at=now,
+                    page_count=PAGES,
+                    pages_done=PAGES,
+                    remote_ident="DEAD NODE",
+                    caller_id="5550100",
+                    document_path="received/dead-12.tif",
+                    attempts=1,
+                    next_attempt_at=retry_at,
+                    extra={"routing": retry_state},
+                )
+            ]
         )
         ids = {j.job_id: "gone" for j in jobs}
         held = store.leases.claim(
@@ -386,7 +423,7 @@ def test_a_dead_nodes_routing_jobs_are_routed_once_by_the_others(
             now - timedelta(hours=1),
             timedelta(seconds=1),
             statuses={QueueStatus.ROUTING},
-            job_ids=list(ids),
+            job_ids=[j.job_id for j in jobs[:12]],  # the retry's lease went with its outcome
         )
         assert len(held) == 12
     _wait_all_final(c.pg.url, timeout=120)
@@ -395,13 +432,140 @@ def test_a_dead_nodes_routing_jobs_are_routed_once_by_the_others(
             job = store.get_job(job_id)
             assert job is not None and job.queue_status is QueueStatus.COMPLETED, job
             assert "routed to" in job.status_text, job
-    routed = Counter(
-        e.job_id
+    routed = [
+        e
         for e in _all_events(c.pg.url)
         if e.job_id in ids and e.event_id is EventId.JOB_CHANGED and "routed" in e.detail
-    )
-    assert routed == Counter(dict.fromkeys(ids, 1))
+    ]
+    assert Counter(e.job_id for e in routed) == Counter(dict.fromkeys(ids, 1))
+    (retried,) = [e for e in routed if e.job_id == jobs[-1].job_id]
+    assert retried.timestamp >= retry_at, (retried, retry_at)
     files = sorted(p.name for p in (c.data / "inbox").glob("*.tif"))
     for job_id in ids:
         mine = [f for f in files if f.endswith((f"_{job_id}.tif", f"_{job_id}-1.tif"))]
         assert len(mine) == 1 and mine[0].endswith(f"_{job_id}.tif"), (job_id, files)
+
+
+# -- receipts: mailed once each, whichever node mails ---------------------------------------------
+
+
+@pytest.fixture
+def mail_cluster(tmp_path: Path) -> Iterator[tuple[Cluster, int]]:
+    """Three nodes whose receipts go to a mail server on a port nothing listens on yet."""
+    from tests.support.receivers import free_port
+
+    port = free_port()
+    receipts = (
+        f'[receipts]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsecurity = "none"\n'
+        'sender = "lanfax@example.com"\nretry_base = 1\nretry_cap = 2\nmax_tries = 100\n'
+    )
+    for c in _cluster(tmp_path, extra=receipts):
+        yield c, port
+
+
+def test_receipts_are_mailed_once_each_by_one_of_the_nodes(
+    mail_cluster: tuple[Cluster, int], tmp_path: Path
+) -> None:
+    """24 jobs asking for an e-mail receipt, submitted round-robin, while the mail server is
+    down: every node sees every pending receipt fall due at the same moment and races for it;
+    once the server is up, each receipt is mailed exactly once (claimed before it is mailed,
+    its outcome fenced on the claim)."""
+    from tests.support.receivers import SmtpReceiver
+
+    c, port = mail_cluster
+    tiff = make_fax_tiff(tmp_path / "doc", pages=1)
+    names = list(c.nodes)
+    jobs: list[int] = []
+    for i in range(24):
+        params = {
+            "recipients": [{"recipient_number": _number_of(i)}],
+            "delivery_report_type": "email",
+            "delivery_report_address": "ada@example.com",
+        }
+        r = httpx.post(
+            f"{c.nodes[names[i % 3]].api}/jobs",
+            data={"params": json.dumps(params)},
+            files=[("file", ("doc.tif", tiff.read_bytes(), "image/tiff"))],
+            headers=c.admin,
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+        jobs.append(r.json()["jobs"][0]["job_id"])
+    _wait_all_final(c.pg.url, timeout=120)
+
+    def states() -> Counter[str]:
+        with open_store(c.pg.url) as store:
+            return Counter(r.state for r in store.receipts.list_for(None, limit=100))
+
+    deadline = time.monotonic() + 60
+    while states()["pending"] < len(jobs):  # each made (and tried: the server is down)
+        assert time.monotonic() < deadline, states()
+        threading.Event().wait(0.2)
+    smtp = SmtpReceiver(port).start()
+    try:
+        deadline = time.monotonic() + 90
+        while states()["sent"] < len(jobs):
+            assert time.monotonic() < deadline, states()
+            threading.Event().wait(0.2)
+        mailed = Counter(int(str(m["X-Lanfax-Job"])) for m in smtp.messages())
+        assert mailed == Counter(dict.fromkeys(jobs, 1))
+        assert states() == Counter({"sent": len(jobs)})
+    finally:
+        smtp.stop()
+
+
+# -- archive catch-up of a dead node's faxes ------------------------------------------------------
+
+
+def test_a_dead_nodes_unarchived_faxes_are_archived_by_another_nodes_catch_up(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Five faxes a node received and completed two minutes ago, then died before archiving:
+    node C, restarted, claims them in its start-up catch-up and archives each once; no
+    lease is left on them."""
+    import shutil
+    from datetime import UTC, datetime, timedelta
+
+    from lanfax.model.jobs import Job
+
+    c = cluster
+    tiff = make_fax_tiff(tmp_path / "rx", pages=PAGES)
+    then = datetime.now(UTC) - timedelta(minutes=2)
+    received = c.data / "spool" / "received"
+    for i in range(5):
+        shutil.copyfile(tiff, received / f"gone-{i}.tif")
+    with open_store(c.pg.url) as store:
+        jobs = store.add_jobs(
+            [
+                Job(
+                    0,
+                    JobType.RECEIVE,
+                    QueueStatus.COMPLETED,
+                    then,
+                    device_id=(9 << 16) | 1,
+                    started_at=then,
+                    completed_at=then,
+                    page_count=PAGES,
+                    pages_done=PAGES,
+                    caller_id="5550100",
+                    document_path=f"received/gone-{i}.tif",
+                )
+                for i in range(5)
+            ]
+        )
+    c.nodes["c"].restart()
+    ids = [j.job_id for j in jobs]
+    deadline = time.monotonic() + 60
+    with open_store(c.pg.url) as store:
+        while not all(store.archive.find("incoming", i) for i in ids):
+            assert time.monotonic() < deadline, "not archived"
+            threading.Event().wait(0.2)
+        entries = [store.archive.find("incoming", i) for i in ids]
+        assert all(e is not None and Path(e.path).is_file() for e in entries), entries
+        assert store.archive.totals("incoming")[0] == 5
+        deadline = time.monotonic() + 30
+        while store.leases.owners(ids):  # each claim given back once archived
+            assert time.monotonic() < deadline, store.leases.owners(ids)
+            threading.Event().wait(0.2)
+    names = sorted(p.name for p in (c.data / "archive" / "incoming").rglob("*.tif"))
+    assert names == sorted(f"{i}.tif" for i in ids)

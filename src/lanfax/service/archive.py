@@ -167,9 +167,10 @@ class Archiver:
 
     async def _catch_up(self, since: datetime) -> None:
         """Archive the final jobs completed since ``since`` that have no entry (a crash
-        between a job's end and its archiving), each claimed with a lease first (#18: of
-        several nodes catching up at once, one archives it). With several nodes, a job that
-        ended less than :data:`CATCH_UP_GRACE` ago is left to the node that ended it."""
+        between a job's end and its archiving). With several nodes (#18), each is claimed
+        with a lease first, so that of several nodes catching up at once one archives it,
+        and a job that ended less than :data:`CATCH_UP_GRACE` ago is left to the node that
+        ended it."""
         now = self.ctx.clock.now()
         for d in _DIRS:
             jobs = await self.ctx.run(self.db.unarchived, d, since)
@@ -182,6 +183,13 @@ class Archiver:
             ]
             if not ids:
                 continue
+            if self.catch_up_every is None:  # one node: nobody to share the work with
+                for job in jobs:
+                    if job.job_id in ids:
+                        self._enqueue_archive(job)
+                continue
+            # (A claim skips a job whose next_attempt_at is ahead - one canceled while it
+            # waited for a retry - until that time; the next look archives it.)
             claimed = await self.ctx.leases.claim(
                 statuses=FINAL_QUEUE_STATES, job_ids=ids, limit=len(ids)
             )

@@ -49,6 +49,7 @@ from lanfax.service.looplag import LoopLagMonitor
 from lanfax.service.metrics import ServiceMetrics
 from lanfax.service.nodes import ClusterBridge, NodeKeeper, node_of_device
 from lanfax.service.outbound import OutboundTable
+from lanfax.service.outbound_admin import NAMESPACE as OUTBOUND_NAMESPACE
 from lanfax.service.outbound_admin import OutboundRouting
 from lanfax.service.receipts import Receipts
 from lanfax.service.recovery import recover, take_over, take_over_unleased
@@ -255,6 +256,8 @@ class FaxService:
         # Outgoing routing groups and rules (#13): the dispatcher dials by them.
         self.outbound = OutboundRouting(ctx, self.devices, settings.dialing, self._outbound_changed)
         await self.outbound.load()
+        if url is not None:  # #18: groups and rules another node changed
+            self.on_settings_changed(self._outbound_heard)
         self.accounts = Accounts(ctx)  # #13 fax accounts and personal inboxes
         await self.accounts.load()
         self.devices.listener = _Listener(self)
@@ -330,6 +333,19 @@ class FaxService:
             await ctx.run(ctx.store.close)
             ctx.close_executor()
             self._ctx = None
+
+    def _outbound_heard(self, namespace: str | None) -> None:
+        """#18: another node changed the outgoing routing groups or rules: read them again."""
+        if namespace in (None, OUTBOUND_NAMESPACE):
+            asyncio.get_running_loop().create_task(self._reload_outbound())
+
+    async def _reload_outbound(self) -> None:
+        try:
+            await self.outbound.load()
+        except (FaxError, RuntimeError) as exc:  # stopping, or the database is away
+            log.warning("outgoing routing changed by another node not reloaded: %s", exc)
+            return
+        self.ctx.wake()
 
     def _outbound_changed(self, table: OutboundTable) -> None:
         self.dispatcher.outbound = table
