@@ -9,6 +9,7 @@ import dataclasses
 import os
 import resource
 import signal
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def check_fax_pages(path: Path, max_length: int) -> tuple[int, str] | None:
         while True:
             number += 1
             size = lib.TIFFStripSize(tif)
-            buf = ctypes.create_string_buffer(max(size, 1))
+            buf = _strip_buffer(max(size, 1))
             for strip in range(lib.TIFFNumberOfStrips(tif)):
                 if lib.TIFFReadEncodedStrip(tif, strip, buf, size) < 0 or errors:
                     return number, "its coded data is damaged (it does not decode)"
@@ -150,6 +151,24 @@ def check_fax_pages(path: Path, max_length: int) -> tuple[int, str] | None:
         if tif:
             lib.TIFFClose(tif)
         lib.TIFFOpenOptionsFree(options)
+
+
+#: #19: each thread's strip buffer, kept between checks up to this size (a fine A4 page is
+#: one 495 KB strip; a fresh buffer each time cost an mmap, its page faults and a memset).
+_KEPT_BUFFER = 1 << 20
+_buffers = threading.local()
+
+
+def _strip_buffer(size: int) -> ctypes.Array[ctypes.c_char]:
+    """A buffer of at least ``size`` bytes for libtiff to decode a strip into (its content
+    is never read: only whether the strip decodes). Reused by this thread when small."""
+    if size > _KEPT_BUFFER:
+        return ctypes.create_string_buffer(size)
+    buf: ctypes.Array[ctypes.c_char] | None = getattr(_buffers, "buf", None)
+    if buf is None or len(buf) < size:
+        buf = ctypes.create_string_buffer(_KEPT_BUFFER)
+        _buffers.buf = buf
+    return buf
 
 
 #: int (*TIFFErrorHandlerExtR)(TIFF*, void*, const char* module, const char* fmt, va_list)
