@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -51,21 +52,49 @@ class Account:
         return {"name": self.name, "created_at": self.created_at, "created_by": self.created_by}
 
 
+def _account(rec: dict[str, Any]) -> Account | None:
+    """The account a settings record holds (None: an empty record, a removed account)."""
+    if not rec.get("name"):
+        return None
+    return Account(str(rec["name"]), str(rec.get("created_at", "")), str(rec.get("created_by", "")))
+
+
 class Accounts:
-    """The accounts of the running service (a copy of the store's, this process writes)."""
+    """The accounts of the running service (a copy of the store's, this process writes;
+    with several nodes, :meth:`reload` takes over what another node wrote)."""
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self._accounts: dict[str, Account] = {}
+        # #18: reloads one at a time, so a later notification's read lands after an earlier's.
+        self._reloading = asyncio.Lock()
 
     async def load(self) -> None:
+        """Read every account from the store, replacing what was cached (an account removed
+        meanwhile, by another node say, is gone from here too)."""
         names = await self.ctx.run(self.ctx.store.list_namespaces, PREFIX)
+        accounts: dict[str, Account] = {}
         for ns in names:
-            rec = await self.ctx.get_settings(ns)
-            if rec.get("name"):
-                self._accounts[str(rec["name"])] = Account(
-                    str(rec["name"]), str(rec.get("created_at", "")), str(rec.get("created_by", ""))
-                )
+            account = _account(await self.ctx.get_settings(ns))
+            if account is not None:
+                accounts[account.name] = account
+        self._accounts = accounts
+
+    async def reload(self, namespace: str | None) -> None:
+        """#18: another node changed settings ``namespace`` (None: any may have changed).
+        An ``account:<name>`` namespace is read again alone; None reads every account."""
+        async with self._reloading:
+            if namespace is None:
+                await self.load()
+                return
+            if not namespace.startswith(PREFIX):
+                return
+            name = namespace[len(PREFIX) :]
+            account = _account(await self.ctx.get_settings(namespace))
+            if account is None or account.name != name:
+                self._accounts.pop(name, None)
+            else:
+                self._accounts[name] = account
 
     # -- accounts -----------------------------------------------------------------------------
 

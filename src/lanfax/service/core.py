@@ -35,6 +35,7 @@ from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.wire import enum_from_wire
 from lanfax.service import covers, docs
+from lanfax.service.accounts import PREFIX as ACCOUNT_PREFIX
 from lanfax.service.accounts import Accounts
 from lanfax.service.archive import Archiver
 from lanfax.service.contacts import ContactBook
@@ -260,6 +261,8 @@ class FaxService:
             self.on_settings_changed(self._outbound_heard)
         self.accounts = Accounts(ctx)  # #13 fax accounts and personal inboxes
         await self.accounts.load()
+        if url is not None:  # #18: accounts another node created or removed
+            self.on_settings_changed(self._accounts_heard)
         self.devices.listener = _Listener(self)
         self.submitter = Submitter(
             ctx,
@@ -346,6 +349,17 @@ class FaxService:
             log.warning("outgoing routing changed by another node not reloaded: %s", exc)
             return
         self.ctx.wake()
+
+    def _accounts_heard(self, namespace: str | None) -> None:
+        """#18: another node created or removed a fax account: read it (or all) again."""
+        if namespace is None or namespace.startswith(ACCOUNT_PREFIX):
+            asyncio.get_running_loop().create_task(self._reload_accounts(namespace))
+
+    async def _reload_accounts(self, namespace: str | None) -> None:
+        try:
+            await self.accounts.reload(namespace)
+        except (FaxError, RuntimeError) as exc:  # stopping, or the database is away
+            log.warning("fax accounts changed by another node not reloaded: %s", exc)
 
     def _outbound_changed(self, table: OutboundTable) -> None:
         self.dispatcher.outbound = table
