@@ -56,43 +56,18 @@ int lf_step_frames(fax_state_t **states, lf_sess_t **xs, int16_t **rx, int16_t *
                    int step, int *flagged);
 """
 
-C_SOURCE = r"""
+#: The helper's headers; then the records both modes declare (``_binding.HELPER_CDEF``,
+#: written once), then :data:`C_SOURCE`.
+C_HEADERS = r"""
 #include <stdlib.h>
 #include <string.h>
 #include <inttypes.h>
 #include <tiffio.h>
 #include <spandsp.h>
 
-#define LF_MAX_EV 64
-typedef struct {
-    long long samples;
-    int n_ev;
-    int error;
-    int ev_kind[64];
-    int ev_value[64];
-    int seq;
-    int n_pk;
-    int pk_bytes;
-    int pk_cap_n;
-    int pk_cap_bytes;
-    int *pk_len;
-    int *pk_seq;
-    uint8_t *pk_data;
-} lf_sess_t;
+"""
 
-typedef struct {
-    void *a;
-    void *b;
-    lf_sess_t *xa;
-    lf_sess_t *xb;
-    int kind;
-    long long samples;
-    long long limit;
-    long long packets_ab;
-    long long packets_ba;
-    int16_t *line;
-} lf_pair_t;
-
+C_SOURCE = r"""
 /* Event kinds: the same numbers as session.py's _B, _D, _E, _DCS. */
 #define LF_B 0
 #define LF_D 1
@@ -346,7 +321,15 @@ def _key() -> str:
     from lanfax.engine._binding import CDEF, HELPER_CDEF
 
     h = hashlib.sha256()
-    for part in (CDEF, HELPER_CDEF, API_CDEF, C_SOURCE, sys.version, sysconfig.get_platform()):
+    for part in (
+        CDEF,
+        HELPER_CDEF,
+        API_CDEF,
+        C_HEADERS,
+        C_SOURCE,
+        sys.version,
+        sysconfig.get_platform(),
+    ):
         h.update(part.encode())
     return h.hexdigest()[:16]
 
@@ -365,7 +348,7 @@ def _ffibuilder() -> Any:
     ffi.cdef(CDEF + HELPER_CDEF + API_CDEF)
     ffi.set_source(
         MODULE,
-        C_SOURCE,
+        C_HEADERS + HELPER_CDEF + C_SOURCE,
         libraries=["spandsp", "tiff"],
         include_dirs=[f"/usr/include/{d}" for d in _multiarch()],
         extra_compile_args=["-O2", "-w"],

@@ -156,7 +156,8 @@ def check_limit(limit: int) -> None:
         raise InvalidInput(f"limit {limit} is out of range", hint=f"use 1 to {MAX_LIMIT}")
 
 
-def _check_node(node: str) -> None:
+def check_node(node: str) -> None:
+    """Refuse an empty node name (every store's claims, renewals and takeovers)."""
     if not node:
         raise InvalidInput("a lease needs a node name", hint='e.g. "main"')
 
@@ -196,7 +197,7 @@ class SqlLeases:
         calls to one number" across nodes (PostgreSQL writes commit one at a time, so two
         nodes' claims see each other's).
         """
-        _check_node(node)
+        check_node(node)
         check_limit(limit)
         at = codec.to_micros(now, "now")
         until = codec.to_micros(now + ttl, "lease expiry")
@@ -258,7 +259,7 @@ class SqlLeases:
     def renew(self, node: str, now: datetime, ttl: timedelta) -> int:
         """Extend every lease ``node`` still holds (not yet expired); how many. A lease that
         expired is not revived: another node may be taking the job over."""
-        _check_node(node)
+        check_node(node)
         at = codec.to_micros(now, "now")
         c = t_jobs.c
         with self._store._write("renew leases") as conn:
@@ -380,7 +381,7 @@ class SqlLeases:
         ``own``: instead, take back the jobs ``node`` itself holds, expired or not: start-up
         recovery of a node whose earlier process died (one process per node name holds the
         node's lock, lanfax.store.nodes, so that process is gone)."""
-        _check_node(node)
+        check_node(node)
         check_limit(limit)
         at = codec.to_micros(now, "now")
         c = t_jobs.c

@@ -29,16 +29,12 @@ from lanfax.store.leases import (
     Leases,
     Takeover,
     check_limit,
+    check_node,
     lost,
 )
 from lanfax.store.memory import MemoryStore
 
 _FREE: dict[str, Any] = {"owner": None, "expires": None, "epoch": 0}
-
-
-def _check_node(node: str) -> None:
-    if not node:
-        raise InvalidInput("a lease needs a node name", hint='e.g. "main"')
 
 
 class MemoryLeases:
@@ -63,7 +59,7 @@ class MemoryLeases:
         one_call_per_number: bool = False,
     ) -> list[tuple[Job, Lease]]:
         """See :meth:`lanfax.store.leases.SqlLeases.claim`."""
-        _check_node(node)
+        check_node(node)
         check_limit(limit)
         at = codec.to_micros(now, "now")
         until = codec.to_micros(now + ttl, "lease expiry")
@@ -113,7 +109,7 @@ class MemoryLeases:
         return out
 
     def renew(self, node: str, now: datetime, ttl: timedelta) -> int:
-        _check_node(node)
+        check_node(node)
         at = codec.to_micros(now, "now")
         until = codec.to_micros(now + ttl, "lease expiry")
         leases = self._leases()
@@ -202,7 +198,7 @@ class MemoryLeases:
         own: bool = False,
     ) -> list[Takeover]:
         """See :meth:`lanfax.store.leases.SqlLeases.take_over`."""
-        _check_node(node)
+        check_node(node)
         check_limit(limit)
         at = codec.to_micros(now, "now")
         until = codec.to_micros(now + ttl, "lease expiry")
