@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from starlette.background import BackgroundTask
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
 from starlette.routing import Match, Route
@@ -17,6 +17,7 @@ from starlette.types import Message, Scope
 
 from lanfax.api.encode import API, json_response
 from lanfax.api.security import Caller, audit_committed, audit_with_commit, requires
+from lanfax.api.simpleform import SIMPLE_MAX, simple_form
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, Priority, QueueStatus
 from lanfax.model.errors import InvalidInput, TooLarge
 from lanfax.model.jobs import JobQuery
@@ -98,6 +99,8 @@ _SUBMIT_RIGHT = {
 _QUERY_OWN = requires(AccessRightEx.QUERY_JOBS, own_jobs=True)
 _MANAGE_OWN = requires(AccessRightEx.MANAGE_JOBS, own_jobs=True)
 _SUBMIT = requires(AccessRight.JOB_SUBMIT)
+#: The most file and other parts a submission may have.
+_MAX_FILES, _MAX_FIELDS = 100, 10
 
 
 def submission_handler(service: FaxService) -> Callable[[Request, Caller], Awaitable[Response]]:
@@ -113,10 +116,25 @@ def submission_handler(service: FaxService) -> Callable[[Request, Caller], Await
             )
         limited = _limited(request, service.settings.max_upload_bytes)
         params_limit = service.settings.max_json_bytes
+        form: FormData | None = None
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) <= SIMPLE_MAX:
+            # #19: a small body in the plain shape is read in one pass; any other (and any
+            # this reader declines) goes to starlette's parser below, from the same bytes.
+            form = simple_form(
+                await limited.body(),
+                ctype,
+                max_fields=_MAX_FIELDS,
+                max_files=_MAX_FILES,
+                max_field_size=params_limit,
+            )
         try:
             # max_part_size bounds the parts that are not files (params); file parts are
             # bounded by the upload's limit as a whole.
-            form = await limited.form(max_files=100, max_fields=10, max_part_size=params_limit)
+            if form is None:
+                form = await limited.form(
+                    max_files=_MAX_FILES, max_fields=_MAX_FIELDS, max_part_size=params_limit
+                )
         except HTTPException as exc:  # starlette's words for a body it cannot parse
             if "maximum size" in str(exc.detail):
                 raise TooLarge(
