@@ -4,8 +4,9 @@
 otherwise. The same app and service are served by both on two loopback ports, and raw
 requests (so that the bytes on the wire are exactly the broken ones) go to each: every
 refusal of bad multipart input must be the same problem+json (status, type, detail), a good
-submission sent with a chunked body must be taken by both, and a refusal must leave the
-kept-alive connection usable (or closed, when the body was not read) the same way.
+submission sent with a chunked body or after ``Expect: 100-continue`` (curl's way) must be
+taken by both, and a refusal must leave the kept-alive connection usable (or closed, when the
+body was not read) the same way.
 """
 
 from __future__ import annotations
@@ -112,6 +113,43 @@ async def _exchange(port: int, requests: list[bytes]) -> list[dict[str, Any]]:
     return answers
 
 
+async def _expecting(port: int, head: bytes, body: bytes) -> list[dict[str, Any]]:
+    """curl's way for a body over 1 KB: the head with ``Expect: 100-continue``, the body only
+    after the server's ``100 Continue`` (never, when the server answers at once)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answers = []
+    try:
+        writer.write(head)
+        await writer.drain()
+        first = await asyncio.wait_for(_answer(reader), 30)
+        answers.append(_summary(*first))
+        if first[0] == 100:
+            writer.write(body)
+            await writer.drain()
+            answers.append(_summary(*await asyncio.wait_for(_answer(reader), 30)))
+    finally:
+        writer.close()
+    return answers
+
+
+def _expect_cases(tiff: bytes) -> dict[str, tuple[bytes, bytes, list[int]]]:
+    good = _params() + _part("file", tiff, "page.tif", "image/tiff") + END
+    head = f"POST /api/v1/jobs HTTP/1.1\r\nHost: lanfax\r\nContent-Type: {MULTIPART}\r\n"
+    head += "Expect: 100-continue\r\n"
+    return {
+        "expect 100-continue": (
+            f"{head}Content-Length: {len(good)}\r\n\r\n".encode(),
+            good,
+            [100, 201],
+        ),
+        "expect 100-continue, declared too large": (
+            f"{head}Content-Length: {5 * 2**20}\r\n\r\n".encode(),
+            b"",
+            [413],
+        ),
+    }
+
+
 @pytest.fixture(scope="module")
 def tiff(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return make_fax_tiff(tmp_path_factory.mktemp("stack")).read_bytes()
@@ -182,6 +220,11 @@ def test_httptools_answers_bad_multipart_as_h11_did(tmp_path: Path, tiff: bytes)
                     seen[name] = {
                         http: await _exchange(port, requests) for http, (_, port) in servers.items()
                     }
+                for name, (head, data, _) in _expect_cases(tiff).items():
+                    seen[name] = {
+                        http: await _expecting(port, head, data)
+                        for http, (_, port) in servers.items()
+                    }
                 return seen
             finally:
                 for server, _ in servers.values():
@@ -189,9 +232,10 @@ def test_httptools_answers_bad_multipart_as_h11_did(tmp_path: Path, tiff: bytes)
                 await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
     seen = run(body(), timeout=120)
-    cases = _cases(tiff)
+    expected_statuses = {name: case[1] for name, case in _cases(tiff).items()}
+    expected_statuses.update({name: case[2] for name, case in _expect_cases(tiff).items()})
     for name, by_stack in seen.items():
-        expected = cases[name][1]
+        expected = expected_statuses[name]
         for http, answers in by_stack.items():
             assert [a["status"] for a in answers] == expected, (name, http, answers)
             for a in answers:
