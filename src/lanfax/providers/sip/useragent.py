@@ -98,6 +98,9 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         self._reg_task: asyncio.Task[None] | None = None
         self.recipes = RecipeBook()
         self._recipe: dict[str, Recipe] = {}  # by Call-ID of our outgoing calls
+        #: The outcome of each INVITE of ours still without one, by Call-ID: a shutdown
+        #: waits for them (their CANCEL answered) before it closes the endpoint.
+        self._dialing: dict[str, asyncio.Future[Response | None]] = {}
 
     # -- accessors ------------------------------------------------------------------------
 
@@ -344,10 +347,12 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
                 None if fut.cancelled() else feed(lambda: client.stop(call.cut, loop.time()))
             )
         )
+        self._dialing[call.call_id] = outcome
         try:
             feed(lambda: client.start(loop.time()))
             return await outcome
         finally:
+            self._dialing.pop(call.call_id, None)
             ended.cancel()
             if timer is not None:
                 timer.cancel()

@@ -1,0 +1,182 @@
+"""Calls the SIP provider must not lose (#19 mends): every INVITE it rings for gets a final
+response even when answering it fails, and a shutdown while dialing CANCELs the INVITE.
+
+Over real loopback UDP against the scripted far end of :mod:`.peer`. Each failure is a real
+one: the media ports of the account are held by the test, so answering finds none free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.providers.harness import Harness
+from tests.providers.helpers import run
+from tests.providers.sip.peer import AUDIO_SDP, Peer, is_request
+from tests.providers.sip.test_adapter import h_status
+
+from lanfax.model.codes import ProviderStatus
+from lanfax.providers.api import FaxSend
+from lanfax.providers.sip import SipProvider
+from lanfax.providers.sip.message import Request, Response
+
+
+@contextlib.contextmanager
+def held_media_ports() -> Iterator[tuple[int, int]]:
+    """Two UDP ports (an even one and the next) bound on 127.0.0.1 for the whole block: a
+    ``media_ports`` range with nothing free in it."""
+    for _ in range(200):
+        a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        a.bind(("127.0.0.1", 0))
+        port = a.getsockname()[1]
+        if port % 2:
+            a.close()
+            continue
+        b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            b.bind(("127.0.0.1", port + 1))
+        except OSError:
+            a.close()
+            b.close()
+            continue
+        try:
+            yield port, port + 1
+        finally:
+            a.close()
+            b.close()
+        return
+    raise RuntimeError("no pair of free UDP ports on 127.0.0.1")
+
+
+async def account(h: Harness, peer: Peer, media_ports: str) -> SipProvider:
+    """A provider (no registration) whose every request goes to ``peer``."""
+    p = SipProvider()
+    await h.add(
+        p,
+        {
+            "type": "sip",
+            "registrar": f"127.0.0.1:{peer.port}",
+            "register": False,
+            "user": "390",
+            "domain": "127.0.0.1",
+            "t38": "off",
+            "ring_interval": 0.2,
+            "media_ports": media_ports,
+        },
+    )
+    peer.target = ("127.0.0.1", p.endpoint.local[1])
+    return p
+
+
+def test_an_answer_that_fails_still_ends_the_invite_with_a_final_response(
+    tmp_path: Path,
+) -> None:
+    """The service answers, receive() raises (no free media port): the caller hears 503
+    rather than ringing until its own timer gives up, and the line stops ringing."""
+
+    async def scenario() -> tuple[Response, BaseException, int, int]:
+        h = Harness(tmp_path)
+        peer = Peer()
+        await peer.open()
+        try:
+            with held_media_ports() as (low, high):
+                p = await account(h, peer, f"{low}-{high}")
+                local_id = p.channels[0].local_id
+                h.answer_after[local_id] = 1
+                got = h.expect(local_id)
+                peer.request("INVITE", body=AUDIO_SDP.format(port=peer.media_port))
+                final = await peer.next(
+                    lambda m: isinstance(m, Response) and m.cseq[1] == "INVITE" and m.status >= 200,
+                    timeout=10,
+                )
+                assert isinstance(final, Response)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(got, 10)
+                error = got.exception()
+                assert error is not None
+                rings = len(h.rings[local_id])
+                await asyncio.sleep(0.6)  # three ring intervals: a ring would show here
+                more = len(h.rings[local_id]) - rings
+                left = len(p.calls)
+                await p.shutdown()
+                return final, error, more, left
+        finally:
+            peer.close()
+
+    final, error, more_rings, calls_left = run(scenario(), timeout=40)
+    assert (final.status, final.reason) == (503, "Service Unavailable")
+    assert "no free media ports" in str(error)
+    assert more_rings == 0
+    assert calls_left == 0
+
+
+def test_a_shutdown_while_dialing_cancels_the_invite(
+    tmp_path: Path, sip_docs: dict[str, Path]
+) -> None:
+    """§9.1: the INVITE a shutdown interrupts is CANCELled (same branch), not left ringing
+    at the far end; the send reports the shutdown, not "no answer"."""
+
+    async def scenario() -> tuple[Request, Request, ProviderStatus]:
+        h = Harness(tmp_path)
+        peer = Peer()
+        await peer.open()
+        try:
+            p = await account(h, peer, "20000-29999")
+            local_id = p.channels[0].local_id
+            job = await p.start_job(local_id)
+            send = asyncio.create_task(p.send(job, FaxSend(sip_docs["one"], "555"), lambda: None))
+            invite = await peer.next(lambda m: is_request(m, "INVITE"))
+            assert isinstance(invite, Request)
+            peer.answer(invite, 180, "Ringing")
+            await h_status(h, local_id, "ringing")
+            closing = asyncio.create_task(p.shutdown())
+            cancel = await peer.next(lambda m: is_request(m, "CANCEL"), timeout=10)
+            assert isinstance(cancel, Request)
+            peer.answer(cancel, 200, "OK")
+            peer.answer(invite, 487, "Request Terminated")
+            await peer.next(lambda m: is_request(m, "ACK"), timeout=10)  # of the 487
+            await asyncio.wait_for(closing, 15)
+            result = await asyncio.wait_for(send, 10)
+            return invite, cancel, result.status.status_id
+        finally:
+            peer.close()
+
+    invite, cancel, status = run(scenario(), timeout=40)
+    assert cancel.cseq == (invite.cseq[0], "CANCEL")
+    assert cancel.top_via.branch == invite.top_via.branch
+    assert status is ProviderStatus.DISCONNECTED
+
+
+def test_a_shutdown_while_dialing_waits_no_longer_than_the_cancel_wait(
+    tmp_path: Path, sip_docs: dict[str, Path]
+) -> None:
+    """A far end that never answers our CANCEL does not hold the shutdown for ever: the
+    CANCEL goes out and the shutdown ends (bounded by the test's timeout)."""
+
+    async def scenario() -> Request:
+        h = Harness(tmp_path)
+        peer = Peer()
+        await peer.open()
+        try:
+            p = await account(h, peer, "20000-29999")
+            local_id = p.channels[0].local_id
+            job = await p.start_job(local_id)
+            send = asyncio.create_task(p.send(job, FaxSend(sip_docs["one"], "555"), lambda: None))
+            invite = await peer.next(lambda m: is_request(m, "INVITE"))
+            assert isinstance(invite, Request)
+            peer.answer(invite, 180, "Ringing")
+            await h_status(h, local_id, "ringing")
+            closing = asyncio.create_task(p.shutdown())
+            cancel = await peer.next(lambda m: is_request(m, "CANCEL"), timeout=10)
+            assert isinstance(cancel, Request)
+            await asyncio.wait_for(closing, 20)
+            await asyncio.wait([send], timeout=10)  # a result, or cancelled with the endpoint
+            assert send.done()
+            return cancel
+        finally:
+            peer.close()
+
+    run(scenario(), timeout=40)
