@@ -41,7 +41,6 @@ from lanfax.providers.common import CutReason, ReceiveGuard, sending_status, ses
 from lanfax.providers.sip.call import SipCall
 from lanfax.providers.sip.config import parse_config
 from lanfax.providers.sip.dialog import status_for_response
-from lanfax.providers.sip.invite import CANCEL_WAIT
 from lanfax.providers.sip.media import FaxMedia, bind_media
 from lanfax.providers.sip.message import response_to
 from lanfax.providers.sip.sdp import (
@@ -59,6 +58,9 @@ from lanfax.providers.sip.useragent import SipChannel, SipJob, UserAgent
 __all__ = ["SipProvider"]
 
 _log = logging.getLogger("lanfax.providers.sip")
+#: How long a shutdown keeps the endpoint open for the answers to the CANCELs of the
+#: INVITEs it stopped (two UDP sends of each CANCEL: T1 is 0.5 s).
+SHUTDOWN_CANCEL_WAIT = 1.0
 
 
 class SipProvider(UserAgent):
@@ -135,10 +137,10 @@ class SipProvider(UserAgent):
             else:
                 self._refuse_invite(call, 480, "Temporarily Unavailable")
         if dialing:
-            # §9.1: each INVITE we stopped is CANCELled from the loop; keep the endpoint
-            # open until the far ends answered (bounded: a far end that never answers the
-            # CANCEL has its INVITE time out on its own).
-            await asyncio.wait(dialing, timeout=CANCEL_WAIT)
+            # §9.1: each INVITE we stopped is CANCELled from the loop: keep the endpoint
+            # open until the far ends answered, briefly (a far end that does not answer
+            # in time has its INVITE time out on its own; a shutdown stays quick).
+            await asyncio.wait(dialing, timeout=SHUTDOWN_CANCEL_WAIT)
         if self._reg_task is not None:
             self._reg_task.cancel()
             try:
