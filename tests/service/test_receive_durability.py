@@ -52,6 +52,32 @@ async def _received(svc: FaxService) -> list[Job]:
     return [j for j in jobs if j.job_type is not JobType.SEND]
 
 
+def _progress_marks(svc: FaxService) -> list[tuple[int, bool]]:
+    """(pages_done, last page marked) of every commit of a receive job still IN_PROGRESS."""
+    marks: list[tuple[int, bool]] = []
+
+    def note(jobs: Any) -> None:
+        for j in jobs:
+            if j.job_type is JobType.RECEIVE and j.queue_status is QueueStatus.IN_PROGRESS:
+                marks.append((j.pages_done, bool(j.extra.get("last_page"))))
+
+    svc.ctx.on_jobs_changed(note)
+    return marks
+
+
+async def _first_received(svc: FaxService, timeout: float) -> Job:
+    """The first received fax to reach a final state."""
+
+    async def received() -> Job:
+        while True:
+            rx = [j for j in await _received(svc) if j.queue_status in FINAL]
+            if rx:
+                return rx[0]
+            await asyncio.sleep(0.05)
+
+    return await asyncio.wait_for(received(), timeout)
+
+
 async def _interrupted_receive(
     svc: FaxService, tiff: Path, *, pages_done: int, last_page: bool
 ) -> Job:
@@ -119,27 +145,17 @@ def test_received_pages_are_committed_as_they_arrive_and_fsynced_before_routing(
         toml = VIRTUAL.format(net="rx-fsync")
         async with running_service(tmp_path, toml) as svc:
             await _receive_only_101(svc)
-            marks: list[tuple[int, bool]] = []
+            marks = _progress_marks(svc)
             synced_at_routing: list[list[str]] = []
 
             def note(jobs: Any) -> None:
                 for j in jobs:
-                    if j.job_type is JobType.RECEIVE and j.queue_status is QueueStatus.IN_PROGRESS:
-                        marks.append((j.pages_done, bool(j.extra.get("last_page"))))
                     if j.job_type is JobType.RECEIVE and j.queue_status is QueueStatus.ROUTING:
                         synced_at_routing.append(list(synced))
 
             svc.ctx.on_jobs_changed(note)
             await submit(svc, three_pages, "101")
-
-            async def received() -> Job:
-                while True:
-                    rx = [j for j in await _received(svc) if j.queue_status in FINAL]
-                    if rx:
-                        return rx[0]
-                    await asyncio.sleep(0.05)
-
-            rx = await asyncio.wait_for(received(), 60)
+            rx = await _first_received(svc, 60)
             assert rx.queue_status is QueueStatus.COMPLETED and rx.page_count == 3
             # In order; pages stored while a write is under way are coalesced into the next.
             assert marks == sorted(marks) and marks[-1] == (3, True), marks
@@ -207,24 +223,9 @@ def test_a_lagging_progress_write_is_not_overtaken_by_the_outcome(
                 return await real(change)
 
             monkeypatch.setattr(svc.ctx, "update_job", lagging)
-            marks: list[tuple[int, bool]] = []
-
-            def note(jobs: Any) -> None:
-                for j in jobs:
-                    if j.job_type is JobType.RECEIVE and j.queue_status is QueueStatus.IN_PROGRESS:
-                        marks.append((j.pages_done, bool(j.extra.get("last_page"))))
-
-            svc.ctx.on_jobs_changed(note)
+            marks = _progress_marks(svc)
             await submit(svc, three_pages, "101")
-
-            async def received() -> Job:
-                while True:
-                    rx = [j for j in await _received(svc) if j.queue_status in FINAL]
-                    if rx:
-                        return rx[0]
-                    await asyncio.sleep(0.05)
-
-            rx = await asyncio.wait_for(received(), 90)
+            rx = await _first_received(svc, 90)
             assert rx.queue_status is QueueStatus.COMPLETED and rx.page_count == 3
             assert marks == sorted(marks) and marks[-1] == (3, True), marks
             assert rx.extra.get("last_page") is True

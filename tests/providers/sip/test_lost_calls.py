@@ -16,10 +16,9 @@ from pathlib import Path
 from tests.providers.harness import Harness
 from tests.providers.helpers import run
 from tests.providers.sip.peer import AUDIO_SDP, Peer, is_request
-from tests.providers.sip.test_adapter import h_status
+from tests.providers.sip.test_adapter import dialing
 
 from lanfax.model.codes import ProviderStatus
-from lanfax.providers.api import FaxSend
 from lanfax.providers.sip import SipProvider
 from lanfax.providers.sip.message import Request, Response
 
@@ -125,13 +124,7 @@ def test_a_shutdown_while_dialing_cancels_the_invite(
         await peer.open()
         try:
             p = await account(h, peer, "20000-29999")
-            local_id = p.channels[0].local_id
-            job = await p.start_job(local_id)
-            send = asyncio.create_task(p.send(job, FaxSend(sip_docs["one"], "555"), lambda: None))
-            invite = await peer.next(lambda m: is_request(m, "INVITE"))
-            assert isinstance(invite, Request)
-            peer.answer(invite, 180, "Ringing")
-            await h_status(h, local_id, "ringing")
+            _job, send, invite = await dialing(h, peer, p, sip_docs["one"])
             closing = asyncio.create_task(p.shutdown())
             cancel = await peer.next(lambda m: is_request(m, "CANCEL"), timeout=10)
             assert isinstance(cancel, Request)

@@ -114,6 +114,15 @@ async def next_register(
     return msg, asyncio.get_running_loop().time()
 
 
+async def unregistering(p: SipProvider, peer: Peer, last: Request) -> Request:
+    """Shut ``p`` down, answering its un-REGISTER (the one after ``last``) with 200."""
+    closing = asyncio.create_task(p.shutdown())
+    bye, _ = await next_register(peer, last)
+    ok_with(peer, bye, 200, "OK")
+    await asyncio.wait_for(closing, 10)
+    return bye
+
+
 def test_a_slow_registrar_does_not_let_the_binding_lapse(tmp_path: Path) -> None:
     """The registrar answers 3.5 s after a REGISTER for 5 s: the refresh must come before
     the binding expires (5 s after the send), not half the grant after the answer (6 s)."""
@@ -130,10 +139,7 @@ def test_a_slow_registrar_does_not_let_the_binding_lapse(tmp_path: Path) -> None
             await asyncio.wait_for(init, 10)
             again, refreshed = await next_register(peer, first, timeout=10)
             ok_with(peer, again, 200, "OK")
-            closing = asyncio.create_task(p.shutdown())
-            bye, _ = await next_register(peer, again)
-            ok_with(peer, bye, 200, "OK")
-            await asyncio.wait_for(closing, 10)
+            bye = await unregistering(p, peer, again)
             return refreshed - sent, bye["Expires"]
         finally:
             peer.close()
@@ -159,10 +165,7 @@ def test_interval_too_brief_is_registered_again_with_min_expires(tmp_path: Path)
             ok_with(peer, second, 200, "OK")
             await asyncio.wait_for(init, 10)
             registrations = p.registrations
-            closing = asyncio.create_task(p.shutdown())
-            bye, _ = await next_register(peer, second)
-            ok_with(peer, bye, 200, "OK")
-            await asyncio.wait_for(closing, 10)
+            await unregistering(p, peer, second)
             return first["Expires"], second["Expires"], registrations
         finally:
             peer.close()

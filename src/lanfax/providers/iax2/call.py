@@ -131,22 +131,10 @@ class Iax2Call:
     def remote_call(self, value: int) -> None:
         self._link.remote_call = value
 
-    def _send(
-        self,
-        now: float,
-        frame_type: int,
-        subclass: int,
-        *,
-        ies: Ies | None = None,
-        data: bytes = b"",
-        timestamp: int | None = None,
-    ) -> FullFrame:
-        return self._link.send(now, frame_type, subclass, ies=ies, data=data, timestamp=timestamp)
-
     def _iax(
         self, now: float, command: IaxCommand, *pairs: tuple[int, bytes | str | int | None]
     ) -> None:
-        self._send(now, FrameType.IAX, command, ies=Ies.build(*pairs))
+        self._link.send(now, FrameType.IAX, command, ies=Ies.build(*pairs))
 
     def take_datagrams(self) -> list[bytes]:
         """Everything the call wants sent since the last call, in order."""
@@ -187,7 +175,7 @@ class Iax2Call:
             (Ie.CAPABILITY, capability),
             (Ie.CALLTOKEN, b"" if calltoken else None),
         )
-        self._send(now, FrameType.IAX, IaxCommand.NEW, ies=self._new_ies)
+        self._link.send(now, FrameType.IAX, IaxCommand.NEW, ies=self._new_ies)
 
     def accept(self, now: float, *, ring: bool = True) -> None:
         """Take an offered call: ACCEPT with the chosen format, then RINGING."""
@@ -196,7 +184,7 @@ class Iax2Call:
         self.state = CallState.ACCEPTED
         self._iax(now, IaxCommand.ACCEPT, (Ie.FORMAT, self.media_format))
         if ring:
-            self._send(now, FrameType.CONTROL, ControlCommand.RINGING)
+            self._link.send(now, FrameType.CONTROL, ControlCommand.RINGING)
 
     def answer(self, now: float) -> list[CallEvent]:
         """Pick up an offered or accepted incoming call (CONTROL/ANSWER); media may flow
@@ -208,7 +196,7 @@ class Iax2Call:
         if self.state is CallState.OFFERED:
             self.accept(now, ring=False)
         self.state = CallState.UP
-        self._send(now, FrameType.CONTROL, ControlCommand.ANSWER)
+        self._link.send(now, FrameType.CONTROL, ControlCommand.ANSWER)
         return [Answered()]
 
     def reject(self, now: float, cause: int = Cause.CALL_REJECTED) -> None:
@@ -249,7 +237,7 @@ class Iax2Call:
         if self._voice_full_ts < 0 or (ts >> 16) != (self._voice_full_ts >> 16):
             self._voice_full_ts = ts
             self._link.last_ts = max(self._link.last_ts, ts)
-            self._send(now, FrameType.VOICE, self.media_format, data=payload, timestamp=ts)
+            self._link.send(now, FrameType.VOICE, self.media_format, data=payload, timestamp=ts)
         else:
             self._link.outbox.append(encode(MiniFrame(self.local_call, ts & 0xFFFF, payload)))
 
@@ -355,10 +343,10 @@ class Iax2Call:
         if cmd == IaxCommand.NEW:
             return self._new(frame, now)
         if cmd == IaxCommand.PING:
-            self._send(now, FrameType.IAX, IaxCommand.PONG, timestamp=frame.timestamp)
+            self._link.send(now, FrameType.IAX, IaxCommand.PONG, timestamp=frame.timestamp)
             return []
         if cmd == IaxCommand.LAGRQ:
-            self._send(now, FrameType.IAX, IaxCommand.LAGRP, timestamp=frame.timestamp)
+            self._link.send(now, FrameType.IAX, IaxCommand.LAGRP, timestamp=frame.timestamp)
             return []
         if cmd in (IaxCommand.PONG, IaxCommand.LAGRP):
             return [LagMeasured(max(0, self._link.ms(now) - frame.timestamp))]
@@ -467,7 +455,7 @@ class Iax2Call:
         self._link.restart()
         items = tuple((k, v) for k, v in self._new_ies.items if k != Ie.CALLTOKEN)
         self._new_ies = Ies((*items, (int(Ie.CALLTOKEN), token)))
-        self._send(now, FrameType.IAX, IaxCommand.NEW, ies=self._new_ies)
+        self._link.send(now, FrameType.IAX, IaxCommand.NEW, ies=self._new_ies)
         return []
 
     def _control(self, frame: FullFrame, now: float) -> list[CallEvent]:
