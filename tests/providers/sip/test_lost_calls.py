@@ -13,13 +13,14 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from tests.providers.harness import Harness
 from tests.providers.helpers import run
 from tests.providers.sip.peer import AUDIO_SDP, Peer, is_request
 from tests.providers.sip.test_adapter import dialing
 
 from lanfax.model.codes import ProviderStatus
-from lanfax.providers.sip import SipProvider
+from lanfax.providers.sip import SipProvider, provider
 from lanfax.providers.sip.message import Request, Response
 
 
@@ -110,6 +111,39 @@ def test_an_answer_that_fails_still_ends_the_invite_with_a_final_response(
     assert "no free media ports" in str(error)
     assert more_rings == 0
     assert calls_left == 0
+
+
+def test_an_answer_that_fails_on_a_bug_of_ours_is_answered_500(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our own error while answering (made by a FaxMedia that raises: no real input reaches
+    that path) is a 500, not a 503 that would send the caller elsewhere to try again."""
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(provider, "FaxMedia", broken)
+
+    async def scenario() -> Response:
+        h = Harness(tmp_path)
+        peer = Peer()
+        await peer.open()
+        try:
+            p = await account(h, peer, "20000-29999")
+            h.answer_after[p.channels[0].local_id] = 1
+            peer.request("INVITE", body=AUDIO_SDP.format(port=peer.media_port))
+            final = await peer.next(
+                lambda m: isinstance(m, Response) and m.cseq[1] == "INVITE" and m.status >= 200,
+                timeout=10,
+            )
+            assert isinstance(final, Response)
+            await p.shutdown()
+            return final
+        finally:
+            peer.close()
+
+    final = run(scenario(), timeout=40)
+    assert (final.status, final.reason) == (500, "Server Internal Error")
 
 
 def test_a_shutdown_while_dialing_cancels_the_invite(

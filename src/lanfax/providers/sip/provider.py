@@ -345,12 +345,12 @@ class SipProvider(UserAgent):
             # caller must not be left ringing until its own timer gives up: a final
             # response to the INVITE we did not answer, a BYE to the one we did.
             if not call.answered:
-                ours = not isinstance(exc, ProviderError)
-                self._refuse_invite(
-                    call,
-                    500 if ours else 503,
-                    "Server Internal Error" if ours else "Service Unavailable",
-                )
+                if isinstance(exc, asyncio.CancelledError):  # the service gave the call up
+                    self._refuse_invite(call, 480, "Temporarily Unavailable")
+                elif isinstance(exc, ProviderError):  # no media port, say
+                    self._refuse_invite(call, 503, "Service Unavailable")
+                else:  # our own bug (the service logs it)
+                    self._refuse_invite(call, 500, "Server Internal Error")
             elif not call.core.ended:
                 call.feed(call.core.hang_up(CutReason.SHUTDOWN))  # the BYE, not awaited
             raise
