@@ -175,3 +175,67 @@ def test_a_shutdown_while_dialing_cancels_the_invite(
     assert cancel.cseq == (invite.cseq[0], "CANCEL")
     assert cancel.top_via.branch == invite.top_via.branch
     assert status is ProviderStatus.DISCONNECTED
+
+
+def test_a_send_cancelled_while_dialing_cancels_the_invite(
+    tmp_path: Path, sip_docs: dict[str, Path]
+) -> None:
+    """The send's task is cancelled (not aborted through the provider) while the far end
+    rings: the INVITE is CANCELled all the same."""
+
+    async def scenario() -> tuple[Request, Request]:
+        h = Harness(tmp_path)
+        peer = Peer()
+        await peer.open()
+        try:
+            p = await account(h, peer, "20000-29999")
+            _job, send, invite = await dialing(h, peer, p, sip_docs["one"])
+            send.cancel()
+            cancel = await peer.next(lambda m: is_request(m, "CANCEL"), timeout=10)
+            assert isinstance(cancel, Request)
+            peer.answer(cancel, 200, "OK")
+            peer.answer(invite, 487, "Request Terminated")
+            await peer.next(lambda m: is_request(m, "ACK"), timeout=10)  # of the 487
+            await asyncio.wait([send], timeout=10)
+            assert send.cancelled()
+            await p.shutdown()
+            return invite, cancel
+        finally:
+            peer.close()
+
+    invite, cancel = run(scenario(), timeout=40)
+    assert cancel.top_via.branch == invite.top_via.branch
+
+
+def test_a_send_that_fails_after_the_answer_hangs_the_call_up(
+    tmp_path: Path, sip_docs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our own error once the far end answered (made by an SDP reader that raises): the
+    call is ended with a BYE, not left up at the far end."""
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(provider, "negotiated_from_answer", broken)
+
+    async def scenario() -> tuple[Request, BaseException | None]:
+        h = Harness(tmp_path)
+        peer = Peer()
+        await peer.open()
+        try:
+            p = await account(h, peer, "20000-29999")
+            _job, send, invite = await dialing(h, peer, p, sip_docs["one"])
+            peer.answer(invite, 200, "OK", AUDIO_SDP.format(port=peer.media_port))
+            await peer.next(lambda m: is_request(m, "ACK"), timeout=10)
+            bye = await peer.next(lambda m: is_request(m, "BYE"), timeout=10)
+            assert isinstance(bye, Request)
+            peer.answer(bye, 200, "OK")
+            await asyncio.wait([send], timeout=10)
+            error = send.exception()
+            await p.shutdown()
+            return bye, error
+        finally:
+            peer.close()
+
+    bye, error = run(scenario(), timeout=40)
+    assert bye.call_id and "a bug of ours" in str(error)

@@ -300,6 +300,13 @@ class SipProvider(UserAgent):
                 f" {result.pages} page(s), {result.extra.get('media')}",
             )
             return result
+        except BaseException:
+            # Whatever failed once the far end answered (a bug of ours, a cancellation),
+            # the call must not stay up there: BYE (an INVITE still out is CANCELled by
+            # _invite itself).
+            if call.answered and not call.core.ended:
+                call.feed(call.core.hang_up(CutReason.SHUTDOWN))
+            raise
         finally:
             if call.media is not None:
                 self.ticker.remove(call.media)

@@ -376,6 +376,13 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         try:
             feed(lambda: client.start(loop.time()))
             return await outcome
+        except asyncio.CancelledError:
+            # The send was cancelled rather than stopped through the call: CANCEL the
+            # INVITE all the same (§9.1), or the far end rings on until its own timeout.
+            # (Cancelled by the endpoint's close instead: there is nothing left to send on.)
+            if not client.done:
+                feed(lambda: client.stop(CutReason.ABORT, loop.time()))
+            raise
         finally:
             self._dialing.pop(call.call_id, None)
             ended.cancel()
