@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,21 +37,47 @@ import submit as bench  # bench/submit.py, beside this file
 from lanfax.client import Client
 
 
-def totals(out: str) -> int:
-    """The instructions of callgrind's explicit dump (``callgrind_control -d``)."""
+def totals(out: str, keep: Path | None = None) -> int:
+    """The instructions of callgrind's explicit dump (``callgrind_control -d``), which is
+    copied to ``keep`` when given."""
     for name in glob.glob(out + ".*"):
         text = Path(name).read_text(errors="replace")
         if "Trigger: dump" in text:
+            if keep is not None:
+                keep.write_text(text)
             for line in text.splitlines():
                 if line.startswith("totals:"):
                     return int(line.split()[1])
     raise SystemExit(f"no dump from callgrind in {out}.*")
 
 
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, kernel) CPU seconds process ``pid`` used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--jobs", type=int, default=200)
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        help="copy callgrind's dump here (for callgrind_annotate --inclusive=yes)",
+    )
+    ap.add_argument(
+        "--cpu",
+        action="store_true",
+        help="no callgrind: the server's user and kernel CPU time per job and jobs per commit"
+        " (use more jobs, e.g. --jobs 2000: CPU time moves with the machine's load)",
+    )
+    ap.add_argument(
+        "--py-spy",
+        type=Path,
+        help="with --cpu: record the measured run with py-spy (--format raw) into this file",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="lanfax-callgrind-") as tmp_name:
         tmp = Path(tmp_name)
@@ -63,12 +90,11 @@ def main() -> None:
         out = str(tmp / "callgrind.out")
         serve = [bench.LANFAX, "serve", "--data", str(tmp / "data")]
         serve += ["--listen", f"127.0.0.1:{port}", "--config", str(tmp / "bench.toml")]
+        if not args.cpu:
+            serve = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *serve]
         with (tmp / "serve.log").open("wb") as log:
-            proc = subprocess.Popen(
-                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *serve],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            proc = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT)
+        spy: subprocess.Popen[bytes] | None = None
         try:
             deadline = time.monotonic() + 600
             while True:
@@ -78,7 +104,7 @@ def main() -> None:
                     break
                 except Exception:
                     if time.monotonic() > deadline or proc.poll() is not None:
-                        raise SystemExit("lanfax serve did not start under valgrind") from None
+                        raise SystemExit("lanfax serve did not start") from None
                     time.sleep(1)
             with Client(url, timeout=120) as c:
                 c.set_config(pause_server_queue=True)
@@ -99,18 +125,47 @@ def main() -> None:
                     t.join()
 
             run(args.threads * 4)  # warm-up: imports, first connections, caches
-            subprocess.run(
-                ["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True
-            )
-            run(args.jobs)
-            subprocess.run(
-                ["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True
-            )
+            if args.cpu:
+                if args.py_spy is not None:
+                    spy_bin = str(Path(sys.executable).with_name("py-spy"))
+                    record = [spy_bin, "record", "-p", str(proc.pid), "--threads", "--gil"]
+                    record += ["--format", "raw", "-o", str(args.py_spy), "-r", "200"]
+                    spy = subprocess.Popen(record, stdout=subprocess.DEVNULL)
+                    time.sleep(1.0)
+                user0, kernel0 = cpu_split(proc.pid)
+                commits0, held0 = bench.group_commits(url)
+                began = time.perf_counter()
+                run(args.jobs)
+                wall = time.perf_counter() - began
+                user1, kernel1 = cpu_split(proc.pid)
+                commits1, held1 = bench.group_commits(url)
+            else:
+                subprocess.run(
+                    ["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True
+                )
+                run(args.jobs)
+                subprocess.run(
+                    ["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True
+                )
         finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
             proc.terminate()
             proc.wait(60)
         jobs = args.jobs // args.threads * args.threads
-        per_job = totals(out) / jobs
+        if args.cpu:
+            user, kernel = (user1 - user0) / jobs * 1000, (kernel1 - kernel0) / jobs * 1000
+            shared = (held1 - held0) / (commits1 - commits0) if commits1 > commits0 else 0.0
+            print(
+                f"server CPU per job: {user + kernel:.2f} ms (user {user:.2f}, kernel"
+                f" {kernel:.2f}); {shared:.1f} jobs per group commit; {jobs / wall:.1f} jobs/s"
+                f" ({jobs} jobs, {args.threads} client threads, load average"
+                f" {os.getloadavg()[0]:.1f}; last quiet run before wave 5: 3.40 ms, 2.0 jobs"
+                " per commit)"
+            )
+            return
+        per_job = totals(out, args.keep) / jobs
         print(
             f"server user-space instructions per job: {per_job / 1e6:.2f} M "
             f"({jobs} jobs, {args.threads} client threads; main before #19's second shift: "

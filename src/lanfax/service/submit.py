@@ -41,7 +41,7 @@ from lanfax.model.events import NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job, JobParams
 from lanfax.model.wire import from_wire
 from lanfax.routing.schema import email_address
-from lanfax.service import covers, docs
+from lanfax.service import covers, docs, faxcheck
 from lanfax.service.context import Committed, ServiceContext
 from lanfax.service.dialing import DialingRules, check
 from lanfax.service.spool import fsync_dir, fsync_file
@@ -217,17 +217,6 @@ def parse_submission(
         summary,
         recipient_cover=tuple(book) if any(book) else (),
     )
-
-
-def _ready_or_none(path: Path) -> ConversionResult | None:
-    """The fast path: a TIFF that is already Class F is sent as it is (a tag check only;
-    anything else, including what is not a TIFF at all, answers None and is converted).
-    A first page longer than any paper (a hostile or broken length tag) goes to the
-    converter too, which checks every page's pixels against its limits."""
-    ready = docs.is_fax_ready(path)
-    if ready is not None and not 0 < ready.height <= MAX_LENGTH.get(ready.resolution, 0):
-        return None
-    return ready
 
 
 def _finish_file(path: Path) -> None:
@@ -457,12 +446,14 @@ class Submitter:
         place."""
         if before is not None:
             before()
-        ready = _ready_or_none(staged)
+        # The tags and every page (its length and its coded data, #14) in one pass (#19).
+        # Anything else (not a TIFF, not Class F, a first page longer than any paper) is
+        # converted: the converter checks every page's pixels against its limits.
+        found = faxcheck.scan(staged, MAX_LENGTH, self.limits.max_pages)
+        ready, bad = found.ready, found.bad
         if ready is None:
             return None
         _check_pages(ready.pages, self.limits)
-        # Every page, not only the first: its length and its coded data (#14).
-        bad = docs.check_fax_pages(staged, MAX_LENGTH[ready.resolution])
         if bad is not None and "rows" in bad[1]:
             return None  # too long: the converter fits it to paper, as for page 1
         if bad is not None:
