@@ -62,6 +62,9 @@ class ServiceContext:
         self._listeners: list[Callable[[Sequence[Job]], None]] = []
         #: #18: this node's leases on jobs (lanfax.service.leases), set by the service at start.
         self._leases: NodeLeases | None = None
+        #: #19: why the dispatcher was woken since it last looked: only these new jobs
+        #: (committed submissions), or (None) anything else, which needs a plan over all.
+        self._woken_for: list[Job] | None = None
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking call (the store, file I/O) in a worker thread."""
@@ -105,8 +108,25 @@ class ServiceContext:
 
     def wake(self) -> None:
         """Ask the dispatcher to plan again (something changed, or the clock moved)."""
+        self._woken_for = None
         if self._wake is not None:
             self._wake.set()
+
+    def wake_for_new(self, jobs: Sequence[Job]) -> None:
+        """Ask the dispatcher to plan again because ``jobs`` were committed, and nothing else
+        changed (#19: it may then plan over these jobs only, see
+        :meth:`lanfax.service.dispatcher.Dispatcher.plan_new`)."""
+        if self._woken_for is not None:
+            self._woken_for.extend(jobs)
+        if self._wake is not None:
+            self._wake.set()
+
+    def take_wake_reasons(self) -> list[Job] | None:
+        """The jobs committed since the last call, when nothing else woke the dispatcher
+        meanwhile; None when something else did (plan over every job). Called by the
+        dispatcher as it clears :attr:`wake_event`."""
+        woken, self._woken_for = self._woken_for, []
+        return woken
 
     def on_jobs_changed(self, listener: Callable[[Sequence[Job]], None]) -> None:
         self._listeners.append(listener)
@@ -157,7 +177,7 @@ class ServiceContext:
         added, seen = committed
         self._remember(added)
         await self.bus.pump(seen)
-        self.wake()
+        self.wake_for_new(added)
         return added
 
     async def update_jobs(self, changes: Sequence[JobChange]) -> list[Job]:
