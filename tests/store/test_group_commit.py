@@ -199,3 +199,84 @@ def test_add_jobs_and_events_hands_back_the_events_as_stored(store: Store) -> No
     assert stored == store.events_after(before)
     assert [e.seq for e in stored] == [before + 1, before + 2, before + 3]
     assert [e.job_id for e in stored] == [j.job_id for j in added]
+
+
+class Sync:
+    """A ``sync`` for add_jobs_and_events (#19: the fsync of spool/docs) that logs its calls
+    and can fail; equal for one name, as ``Spool.sync_docs`` is for one spool."""
+
+    def __init__(self, name: str, log: list[str], fail: bool = False) -> None:
+        self.name, self.log, self.fail = name, log, fail
+
+    def __call__(self) -> None:
+        self.log.append(f"sync {self.name}")
+        if self.fail:
+            raise OSError(5, "fsync failed")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sync) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+@pytest.mark.sql_only
+@pytest.mark.parametrize("fail", [False, True], ids=["synced", "sync-fails"])
+def test_a_group_syncs_once_before_its_commit_and_a_failed_sync_commits_nothing(
+    store: SqlStore, fail: bool
+) -> None:
+    """Seven submissions wait behind a writer (the first, leading) and go into one commit:
+    their equal ``sync`` is called once, before that commit (another spool's once too).
+    When it fails, every submission of that group fails with its error (the one whose own
+    sync was fine too) and nothing of it is committed."""
+    engine = store._require()
+    log: list[str] = []
+    sa_event.listen(engine, "commit", lambda conn: log.append("commit"))
+    results: dict[int, list[Job] | BaseException] = {}
+
+    def submit(k: int) -> None:
+        # A new object each time, equal to the others of its name: called once per group.
+        sync = Sync("lead", log) if k == 0 else Sync("other", log) if k == 6 else None
+        sync = sync or Sync("docs", log, fail)
+        try:
+            added, _ = store.add_jobs_and_events(
+                [make_job(k)], [NewEvent(EventId.JOB_QUEUED, job_id=0)], sync=sync
+            )
+            results[k] = added
+        except BaseException as exc:
+            results[k] = exc
+
+    store._write_lock.acquire()
+    threads = [threading.Thread(target=submit, args=(k,)) for k in range(8)]
+    try:
+        threads[0].start()
+        _wait_for(lambda: store._group_busy)
+        for t in threads[1:]:
+            t.start()
+        _wait_for(lambda: len(store._group_waiting) == 7)
+        assert log == ["sync lead"] and not results  # the leader's own; nothing answered
+    finally:
+        store._write_lock.release()
+    for t in threads:
+        t.join(60)
+    assert log[:2] == ["sync lead", "commit"]  # the leader alone, then the seven
+    assert isinstance(results[0], list)
+    if not fail:
+        assert sorted(log[2:4]) == ["sync docs", "sync other"] and log[4:] == ["commit"]
+        assert all(isinstance(v, list) for v in results.values()), results
+        assert len(store.list_jobs(JobQuery(limit=100))) == 8
+    else:
+        assert "commit" not in log[2:] and log.count("sync docs") == 1
+        assert all(isinstance(results[k], OSError) for k in range(1, 8)), results
+        assert [j.job_id for j in store.list_jobs(JobQuery(limit=100))] == [results[0][0].job_id]
+
+
+def test_every_store_calls_sync_before_it_commits(store: Store) -> None:
+    seen: list[int] = []
+
+    def sync() -> None:
+        seen.append(len(store.list_jobs(JobQuery(limit=10))))  # nothing committed yet
+
+    store.add_jobs_and_events([make_job(1)], [NewEvent(EventId.JOB_QUEUED, job_id=0)], sync=sync)
+    assert seen == [0]
+    assert len(store.list_jobs(JobQuery(limit=10))) == 1

@@ -156,13 +156,22 @@ class ServiceContext:
         return await self.jobs_committed(committed)
 
     def commit_jobs(
-        self, jobs: Sequence[Job], events: Sequence[NewEvent], audit: Sequence[AuditEntry] = ()
+        self,
+        jobs: Sequence[Job],
+        events: Sequence[NewEvent],
+        audit: Sequence[AuditEntry] = (),
+        *,
+        sync: Callable[[], None] | None = None,
     ) -> Committed:
         """The blocking half of :meth:`add_jobs`, for a worker thread (a caller already in
         one, #19: a submission's document and its jobs in one trip): the commit, and the new
         events for the bus (as the store stored them, else read back). Give what it returns
-        to :meth:`jobs_committed`."""
-        added, stored = self.store.add_jobs_and_events(jobs, events, audit)
+        to :meth:`jobs_committed`. ``sync`` is made durable before the commit, once for a
+        group commit (:meth:`lanfax.store.api.Store.add_jobs_and_events`)."""
+        if sync is None:
+            added, stored = self.store.add_jobs_and_events(jobs, events, audit)
+        else:
+            added, stored = self.store.add_jobs_and_events(jobs, events, audit, sync=sync)
         if stored:  # consecutive cursors: the bus publishes them without reading them back
             return added, (stored[0].seq - 1, stored)
         try:

@@ -136,6 +136,12 @@ class Spool:
         os.replace(staged, final)
         fsync_dir(final.parent)
 
+    def sync_docs(self) -> None:
+        """Make the renames into ``spool/docs`` durable (#19: a group commit calls it once
+        for every submission it holds, each having moved its document in with
+        ``os.replace`` after an fsync of the file)."""
+        fsync_dir(self.docs)
+
     def is_temporary(self, path: Path) -> bool:
         """True for a file made for one use in ``spool/tmp`` (a joined document)."""
         return path.parent == self.tmp

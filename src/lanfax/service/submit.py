@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import re
 import secrets
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -41,7 +40,7 @@ from lanfax.model.events import NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job, JobParams
 from lanfax.model.wire import from_wire
 from lanfax.routing.schema import email_address
-from lanfax.service import covers, docs, faxcheck
+from lanfax.service import covers, docs, faxcheck, uploads
 from lanfax.service.context import Committed, ServiceContext
 from lanfax.service.dialing import DialingRules, check
 from lanfax.service.spool import fsync_dir, fsync_file
@@ -373,6 +372,8 @@ class Submitter:
         pool as that fast path (#19: each trip costs more than the work of a small fax), and
         so does ``then`` (blocking, given the document in place: a submission commits its
         jobs there), after ``after``. If ``then`` raises, the document is removed again.
+        ``then`` must make the document's rename into ``spool/docs`` durable before it
+        relies on it (a submission's commit does, ``Spool.sync_docs``: once per group).
 
         A DocumentError names the input by ``labels`` (e.g. "file part 2 (scan.pdf)"), never
         by its staged path."""
@@ -443,7 +444,8 @@ class Submitter:
     ) -> ConversionResult | None:
         """A TIFF Class F moved to ``final`` as it is (durably), or None: convert it.
         ``before`` runs first in any case, ``after`` and then ``then`` once the file is in
-        place."""
+        place. With ``then`` and ``final`` in ``spool/docs``, the rename is made durable by
+        ``then`` (a submission's group commit: ``Spool.sync_docs`` before its commit)."""
         if before is not None:
             before()
         # The tags and every page (its length and its coded data, #14) in one pass (#19).
@@ -465,7 +467,13 @@ class Submitter:
         # The staged file may not be durable yet (a submission's upload is not fsynced when
         # staged, #19): it is, before the rename that makes it the job's document.
         fsync_file(staged)
-        self.ctx.spool.commit_file(staged, final)
+        spool = self.ctx.spool
+        if then is not None and final.parent == spool.docs:
+            # The rename is made durable by ``then``'s group commit, with one fsync of
+            # spool/docs for every submission in the group (#19: Spool.sync_docs).
+            os.replace(staged, final)
+        else:
+            spool.commit_file(staged, final)
         if after is not None:
             after()
         result = ConversionResult(
@@ -505,11 +513,9 @@ class Submitter:
 
         def remove_stage() -> None:  # in the fast path's trip to the pool, when it is taken
             nonlocal removed
-            if stage_dir is not None:
-                try:
-                    os.rmdir(stage_dir)  # emptied by the move: cheaper than rmtree (#19)
-                except OSError:
-                    shutil.rmtree(stage_dir, True)
+            # A stage that is the upload itself (one plain file, #19) was moved as it is.
+            if stage_dir is not None and list(staged) != [stage_dir]:
+                uploads.discard_stage(stage_dir)
             removed = True
 
         committed: list[Committed] = []
@@ -529,7 +535,9 @@ class Submitter:
                 [body] * each,
                 [{} for _ in range(each)],
             )
-            committed.append(ctx.commit_jobs(jobs, events, audit))
+            # The document's rename into spool/docs is made durable before the commit, once
+            # for the whole group commit (_take_ready left it to this commit, #19).
+            committed.append(ctx.commit_jobs(jobs, events, audit, sync=ctx.spool.sync_docs))
 
         try:
             body = await self.make_document(
@@ -543,7 +551,7 @@ class Submitter:
             )
         finally:
             if not removed and stage_dir is not None:
-                await ctx.run(shutil.rmtree, stage_dir, True)
+                await ctx.run(uploads.discard_stage, stage_dir)
         if committed:
             return broadcast_id, await ctx.jobs_committed(committed[0])
         now = ctx.clock.now()

@@ -91,14 +91,20 @@ def normalise_url(url: str) -> sa.URL:
 class _Submission:
     """One add_jobs call waiting for a group commit."""
 
-    __slots__ = ("audit", "error", "events", "finished", "ids", "ready", "rows", "stored")
+    __slots__ = ("audit", "error", "events", "finished", "ids", "ready", "rows", "stored", "sync")
 
     def __init__(
-        self, rows: list[dict[str, Any]], events: Sequence[NewEvent], audit: Sequence[AuditEntry]
+        self,
+        rows: list[dict[str, Any]],
+        events: Sequence[NewEvent],
+        audit: Sequence[AuditEntry],
+        sync: Callable[[], None] | None = None,
     ) -> None:
         self.rows = rows
         self.events = events
         self.audit = audit
+        #: Made durable before the commit (once per group for equal ones, #19).
+        self.sync = sync
         self.ready = threading.Event()
         self.finished = False
         self.ids: list[int] | None = None
@@ -319,6 +325,10 @@ class SqlStore:
 
     def _commit_group(self, batch: list[_Submission]) -> None:
         try:
+            # What the rows point to, made durable first: once for the group (#19: one fsync
+            # of spool/docs for all the documents renamed into it, not one per submission).
+            for sync in dict.fromkeys(sub.sync for sub in batch if sub.sync is not None):
+                sync()
             with self._write("add_jobs") as conn:
                 if self._is_sqlite:
                     # SQLite: the driver's own cursor (#19: SQLAlchemy's statement machinery
@@ -408,14 +418,19 @@ class SqlStore:
         jobs: Sequence[Job],
         events: Sequence[NewEvent] = (),
         audit: Sequence[AuditEntry] = (),
+        *,
+        sync: Callable[[], None] | None = None,
     ) -> tuple[list[Job], list[Event]]:
         """:meth:`add_jobs`, and the events as stored: on SQLite (whose cursors of one
         transaction are consecutive, writes being serial); empty on PostgreSQL, where
-        another node's events may take cursors between them."""
+        another node's events may take cursors between them. ``sync``: see
+        :meth:`lanfax.store.api.Store.add_jobs_and_events` (called by the group's leader)."""
         if not jobs:
+            if sync is not None:
+                sync()
             return self.add_jobs(jobs, events, audit), []
         rows = [codec.job_to_row(j) for j in jobs]  # validate everything before writing
-        sub = _Submission(rows, events, audit)
+        sub = _Submission(rows, events, audit, sync)
         ids = self._group_add(sub)
         # Hand back what was stored (datetimes in UTC), exactly what get_job will return.
         added = [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
