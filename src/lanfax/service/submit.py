@@ -44,6 +44,7 @@ from lanfax.service import covers, docs, faxcheck, uploads
 from lanfax.service.context import Committed, ServiceContext
 from lanfax.service.dialing import DialingRules, check
 from lanfax.service.spool import fsync_dir, fsync_file
+from lanfax.service.spoolroom import SpoolRoom
 from lanfax.store.api import AuditEntry
 
 T = TypeVar("T")
@@ -285,6 +286,8 @@ class Submitter:
         self.on_conversion: Callable[[float], None] | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._templates: TemplateStore | None = None
+        #: The spool's room (#19: spool/docs measured every few seconds, not per submission).
+        self.room = SpoolRoom(ctx.spool.docs, ctx.clock)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -650,28 +653,9 @@ class Submitter:
         ``write_first``: the staged files are written first (#19: in this same trip)."""
         if write_first is not None:
             write_first()
-        spool = self.ctx.spool
-        incoming = sum(p.stat().st_size for p in staged if p.is_file())
-        free, used = _spool_room(spool.docs, self.max_spool_bytes > 0)
-        mb = 2**20
-        if free - incoming < self.min_free_bytes:
-            raise InsufficientStorage(
-                f"the spool's disk has {free / mb:.1f} MB free; this submission brings"
-                f" {incoming / mb:.1f} MB and {self.min_free_bytes / mb:.0f} MB must stay free"
-                " (server.min_free_mb)",
-                hint="try again once faxes in the queue were sent and deleted, or free disk space",
-                free_bytes=free,
-                needed_bytes=incoming,
-            )
-        if self.max_spool_bytes and used + incoming > self.max_spool_bytes:
-            raise InsufficientStorage(
-                f"the spool holds {used / mb:.1f} MB of the {self.max_spool_bytes / mb:.0f} MB"
-                f" allowed (server.max_spool_mb); this submission brings {incoming / mb:.1f} MB",
-                hint="try again once faxes in the queue were sent and deleted, or raise"
-                " server.max_spool_mb",
-                spool_bytes=used,
-                needed_bytes=incoming,
-            )
+        room = self.room
+        room.max_spool_bytes, room.min_free_bytes = self.max_spool_bytes, self.min_free_bytes
+        room.check(staged)
 
     def check_receipt_addresses(self, submission: Submission) -> None:
         """422 for an e-mail receipt to a domain the server does not mail receipts to (the
@@ -790,18 +774,6 @@ def _check_field_widths(info: CoverPageInfo) -> None:
                 f"cover_page.{f.name} is {len(value)} characters long, more than {limit}",
                 hint="shorten it (a cover page has room for a short note and short fields)",
             )
-
-
-def _spool_room(docs_dir: Path, measure: bool) -> tuple[int, int]:
-    """(free bytes on the spool's disk, bytes in spool/docs; 0 unless ``measure``)."""
-    st = os.statvfs(docs_dir)
-    used = 0
-    if measure:
-        with os.scandir(docs_dir) as entries:
-            for entry in entries:
-                with contextlib.suppress(OSError):
-                    used += entry.stat(follow_symlinks=False).st_size
-    return st.f_bavail * st.f_frsize, used
 
 
 def _check_pages(pages: int, limits: ConversionLimits) -> None:
