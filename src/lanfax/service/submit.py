@@ -22,7 +22,6 @@ import logging
 import multiprocessing
 import os
 import re
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -43,7 +42,7 @@ from lanfax.routing.schema import email_address
 from lanfax.service import covers, docs, faxcheck, uploads
 from lanfax.service.context import Committed, ServiceContext
 from lanfax.service.dialing import DialingRules, check
-from lanfax.service.spool import fsync_dir, fsync_file
+from lanfax.service.spool import fsync_dir, fsync_file, token_hex
 from lanfax.service.spoolroom import SpoolRoom
 from lanfax.store.api import AuditEntry
 
@@ -510,7 +509,7 @@ class Submitter:
         ``write_first`` (blocking: :meth:`lanfax.service.uploads.Deferred.write`) writes the
         ``staged`` files in the first trip to the thread pool, before anything reads them."""
         ctx = self.ctx
-        broadcast_id = broadcast_id or secrets.token_hex(8)
+        broadcast_id = broadcast_id or token_hex(8)
         template = self._cover_template(submission, user_name)
         removed = stage_dir is None
 

@@ -20,14 +20,13 @@ must not stall the loop).
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from lanfax.model.errors import InvalidInput
 from lanfax.service.context import ServiceContext
-from lanfax.service.spool import write_durably
+from lanfax.service.spool import token_hex, write_durably
 
 #: One upload: how errors name it ("file part 2 (scan.pdf)"), and how to read its bytes.
 Upload = tuple[str, Callable[[], Awaitable[bytes]]]
@@ -70,7 +69,7 @@ async def read_uploads(ctx: ServiceContext, uploads: Sequence[Upload]) -> Deferr
     :meth:`~lanfax.service.spool.Spool.new_stage` names one) written later: one upload is
     that name itself (a plain file), several are files in that directory. An empty upload
     is InvalidInput naming its label, as in :func:`stage_uploads`."""
-    stage = ctx.spool.tmp / secrets.token_hex(8)
+    stage = ctx.spool.tmp / token_hex(8)
     files = []
     for i, (label, read) in enumerate(uploads):
         data = await read()
