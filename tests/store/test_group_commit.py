@@ -13,7 +13,7 @@ from sqlalchemy import event as sa_event
 
 from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.errors import InvalidInput, StoreError
-from lanfax.model.events import NewEvent
+from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import JobQuery, Store, open_store
 from lanfax.store.sql import SqlStore
@@ -280,3 +280,50 @@ def test_every_store_calls_sync_before_it_commits(store: Store) -> None:
     store.add_jobs_and_events([make_job(1)], [NewEvent(EventId.JOB_QUEUED, job_id=0)], sync=sync)
     assert seen == [0]
     assert len(store.list_jobs(JobQuery(limit=10))) == 1
+
+
+@pytest.mark.sql_only
+def test_each_member_of_a_group_hands_back_the_groups_events_up_to_its_own(
+    store: SqlStore,
+) -> None:
+    """#19: whichever member reaches the event bus first can publish the group's events in
+    cursor order without a read; one refused in the middle is not among them."""
+    results: dict[int, tuple[list[Job], list[Event]] | BaseException] = {}
+
+    def submit(k: int) -> None:
+        events = [NewEvent(EventId.JOB_QUEUED, job_id=0, detail={"k": k})]
+        if k == 3:  # an event for a job that is not in the submission: refused
+            events = events * 2
+        try:
+            results[k] = store.add_jobs_and_events([make_job(k)], events)
+        except BaseException as exc:
+            results[k] = exc
+
+    store._write_lock.acquire()
+    threads = [threading.Thread(target=submit, args=(k,)) for k in range(8)]
+    try:
+        threads[0].start()
+        _wait_for(lambda: store._group_busy)
+        for t in threads[1:]:
+            t.start()
+        _wait_for(lambda: len(store._group_waiting) == 7)
+    finally:
+        store._write_lock.release()
+    for t in threads:
+        t.join(60)
+    assert isinstance(results[3], InvalidInput)
+    firsts = set()
+    for k, got in results.items():
+        if k == 3:
+            continue
+        assert not isinstance(got, BaseException), got
+        (job,), stored = got
+        if not store._is_sqlite:  # PostgreSQL: another node may take cursors in between
+            assert stored == []
+            continue
+        assert stored[-1].job_id == job.job_id and stored[-1].detail == {"k": k}
+        assert [e.seq for e in stored] == list(range(stored[0].seq, stored[-1].seq + 1))
+        assert stored == store.events_after(stored[0].seq - 1)[: len(stored)]
+        firsts.add(stored[0].seq)
+    assert len(firsts) == (2 if store._is_sqlite else 0)  # the leader's, the six's group
+    assert 3 not in {e.detail.get("k") for e in store.events_after(0)}

@@ -77,6 +77,9 @@ class Store(Protocol):
         """:meth:`add_jobs`, and the events as stored (#19: the event bus publishes them
         without reading them back): in cursor order, with consecutive cursors (nothing else
         between them), or empty when the store cannot promise that (the bus reads then).
+        In a group commit they may begin with the events of the submissions committed
+        before this one in the same transaction: then every event from the first one's
+        cursor up to this call's last is handed back, consecutive.
 
         ``sync`` (#19: the fsync of ``spool/docs`` that makes the jobs' documents' renames
         durable) is called before the commit that holds these rows; submissions that share

@@ -748,6 +748,23 @@ def _sqlite_insert(table: sa.Table, keys: tuple[str, ...]) -> str:
     return f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
 
 
+def _hand_back_prefixes(batch: Sequence[_Submission]) -> None:
+    """Each submission of a group hands back the group's events up to its own (#19): every
+    event after the group's first cursor, consecutive, so that the event bus can publish
+    them in cursor order whichever member reaches the event loop first (with its own
+    events only, a member whose events follow another's had the bus read the store)."""
+    prefix: list[Event] = []
+    for sub in batch:
+        if sub.error is not None:
+            continue  # rolled back: none of its rows (its cursors are reused by the next)
+        if sub.events and not sub.stored:
+            return  # its events are not known consecutive: the next ones keep their own
+        prefix.extend(sub.stored)
+        if prefix and prefix[-1].seq - prefix[0].seq != len(prefix) - 1:
+            return
+        sub.stored = list(prefix)
+
+
 class _SqliteGroup:
     """One group commit's inserts on SQLite through the driver's cursor, inside the
     transaction SQLAlchemy began: each submission in its own savepoint when there are several
@@ -780,6 +797,7 @@ class _SqliteGroup:
                     sub.error = exc
                     self._run("ROLLBACK TO lanfax_submission")
                 self._run("RELEASE lanfax_submission")
+            _hand_back_prefixes(batch)
         finally:
             self.cur.close()
 
