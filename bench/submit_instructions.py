@@ -6,15 +6,23 @@ instruction count does not, so two versions can be compared on a busy machine. S
 port, queue paused), sends a few warm-up jobs, zeroes the counters, submits ``--jobs``
 one-page fax-ready TIFFs from ``--threads`` client threads (one ``Client`` each, as
 ``bench/submit.py``'s 8-thread row) and prints the instructions per job. Kernel time (fsync,
-context switches, page faults) is not counted: ``bench/submit.py`` prints CPU per job.
+context switches, page faults) is not counted: ``--cpu`` runs the server without callgrind
+and prints its user and kernel CPU time per job and the jobs per group commit (with
+``--py-spy FILE``, the measured run recorded by py-spy, GIL holders only, raw format).
 
     .venv/bin/python bench/submit_instructions.py --jobs 200 --threads 8
+    .venv/bin/python bench/submit_instructions.py --cpu --jobs 1600
 
 Compare runs of the same --jobs (fewer jobs carry more of the fixed costs: 40 jobs gave 9.3 M).
 
 Measured on the loaded 2-core machine (2026-12-05), 200 jobs, 8 threads: main before the
 second shift 8.79 M and 8.84 M; with FastAPI's telemetry off and the kept strip buffer
 8.32 M, 8.16 M and 8.29 M.
+
+Wave 5 (durable's cuts, 2026-12-05, load average 2-4): before 8.26 M, 3.20 ms CPU/job (user
+2.20, kernel 1.00, 1.7 jobs per commit); one-pass TIFF check 7.70 M; + docs fsync per group,
+plain-file stage, dispatcher's small plan 7.54 M, 2.64 ms (kernel 0.64); + kept SQLite
+connection, pooled names 7.36 M, 2.48-2.56 ms (user 1.81, kernel 0.67-0.74).
 """
 
 from __future__ import annotations
