@@ -143,6 +143,10 @@ class Spool:
         return self.received / f"{job_id}.tif"
 
     def relative(self, path: Path) -> str:
+        """``path`` relative to ``spool/`` (ValueError when it is not under it)."""
+        text, root = os.fspath(path), os.fspath(self.root) + os.sep
+        if text.startswith(root):  # #19: the common case without pathlib's parsing
+            return text[len(root) :]
         return str(path.relative_to(self.root))
 
     def resolve(self, relative: str) -> Path:

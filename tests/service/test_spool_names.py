@@ -1,10 +1,14 @@
-"""Names from pooled kernel randomness (#19: spool.token_hex, one os.urandom per few hundred
-names): never repeated, across threads and across a fork."""
+"""Names in the spool (#19): from pooled kernel randomness (spool.token_hex, one os.urandom
+per few hundred names), never repeated across threads and across a fork; and the relative
+paths jobs store (Spool.relative without pathlib's parsing), pathlib's answers."""
 
 from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
+
+import pytest
 
 from lanfax.service import spool
 
@@ -42,3 +46,13 @@ def test_a_forked_child_does_not_hand_out_its_parents_next_names() -> None:
     os.close(read)
     os.waitpid(pid, 0)
     assert len(child) == 16 and child != spool.token_hex(8)
+
+
+def test_relative_is_pathlibs_answer_and_refuses_what_is_outside(tmp_path: Path) -> None:
+    store = spool.Spool(tmp_path / "data")
+    inside = [store.docs / "a.tif", store.tmp / "b", store.received / "3.tif", store.root / "x"]
+    for path in inside:
+        assert store.relative(path) == str(path.relative_to(store.root))
+    for outside in (tmp_path / "data" / "spool2" / "a.tif", tmp_path / "a.tif"):
+        with pytest.raises(ValueError):
+            store.relative(outside)
