@@ -13,11 +13,14 @@ from typing import Any
 
 import pytest
 from tests.support.inproc import provider_of, run, running_service, submit, wait_status
+from tests.support.stores import open_test_store
 
-from lanfax.model.clock import ManualClock
+from lanfax.model.clock import ManualClock, SystemClock
 from lanfax.model.codes import PortOpenMode, QueueStatus
 from lanfax.model.jobs import Job
-from lanfax.service import scheduler
+from lanfax.service import context, scheduler
+from lanfax.service.context import ServiceContext
+from lanfax.service.spool import Spool
 
 FINAL = (QueueStatus.COMPLETED, QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED)
 
@@ -131,3 +134,29 @@ def test_a_deadline_passed_brings_a_plan_over_every_job(
             assert (await svc.get_job(new.job_id)).queue_status is QueueStatus.PENDING
 
     run(body())
+
+
+def test_the_new_jobs_told_between_two_plans_are_bounded(tmp_path: Path) -> None:
+    """Where no dispatcher takes them (a context alone), the list stays bounded: past the
+    bound the next plan is over every job."""
+    spool = Spool(tmp_path / "data")
+    spool.create()
+    store = open_test_store(tmp_path)
+    ctx = ServiceContext(store, spool, SystemClock(), UTC)
+    try:
+        assert ctx.take_wake_reasons() is None  # nothing planned yet: a plan over all
+        ctx.wake_for_new([])
+        assert ctx.take_wake_reasons() == []
+        fake = [object()] * (context._MAX_NEW_JOBS // 2)
+        ctx.wake_for_new(fake)  # type: ignore[arg-type]
+        assert ctx.take_wake_reasons() == fake
+        ctx.wake_for_new(fake)  # type: ignore[arg-type]
+        ctx.wake_for_new(fake)  # type: ignore[arg-type]
+        ctx.wake_for_new(fake)  # type: ignore[arg-type]
+        assert ctx.take_wake_reasons() is None
+        ctx.wake()
+        ctx.wake_for_new(fake)  # type: ignore[arg-type]
+        assert ctx.take_wake_reasons() is None  # something else woke it too
+    finally:
+        ctx.close_executor()
+        store.close()

@@ -37,6 +37,10 @@ Committed = tuple[list[Job], Prefetched | None]
 
 log = logging.getLogger("lanfax.init")
 
+#: Most new jobs the dispatcher is told of between two plans (#19); beyond, it plans over all
+#: (and the list cannot grow without bound where no dispatcher takes it).
+_MAX_NEW_JOBS = 1000
+
 
 class ServiceContext:
     """Shared runtime state. Create it, then ``await start()`` on the service's loop."""
@@ -118,6 +122,8 @@ class ServiceContext:
         :meth:`lanfax.service.dispatcher.Dispatcher.plan_new`)."""
         if self._woken_for is not None:
             self._woken_for.extend(jobs)
+            if len(self._woken_for) > _MAX_NEW_JOBS:  # a plan over all is as cheap by then
+                self._woken_for = None
         if self._wake is not None:
             self._wake.set()
 
