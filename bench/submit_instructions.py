@@ -22,7 +22,9 @@ second shift 8.79 M and 8.84 M; with FastAPI's telemetry off and the kept strip 
 Wave 5 (durable's cuts, 2026-12-05, load average 2-4): before 8.26 M, 3.20 ms CPU/job (user
 2.20, kernel 1.00, 1.7 jobs per commit); one-pass TIFF check 7.70 M; + docs fsync per group,
 plain-file stage, dispatcher's small plan 7.54 M, 2.64 ms (kernel 0.64); + kept SQLite
-connection, pooled names 7.36 M, 2.48-2.56 ms (user 1.81, kernel 0.67-0.74).
+connection, pooled names 7.36 M, 2.48-2.56 ms (user 1.81, kernel 0.67-0.74). Same hour, A/B
+(main's 449373b through PYTHONPATH vs w5/durable): 8.17/8.30 M vs 7.51/7.53 M; 2.96/3.16 ms
+vs 2.30/2.34 ms CPU per job; with w5/http merged in: 5.48/5.51 M, 1.85-2.12 ms.
 """
 
 from __future__ import annotations
