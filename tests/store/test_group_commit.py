@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,6 +42,27 @@ def _wait_for(predicate: object, seconds: float = 30.0) -> None:
         time.sleep(0.005)
 
 
+def _one_group_behind_a_writer(
+    store: SqlStore, submit: Callable[[int], None], n: int, while_held: Callable[[], None]
+) -> None:
+    """Hold the write lock as another writer would: submission 0 leads and waits for it;
+    submissions 1..n-1 queue behind it and must all go into the next single commit.
+    ``while_held`` checks what may (not) have happened before the lock is let go."""
+    store._write_lock.acquire()
+    threads = [threading.Thread(target=submit, args=(k,)) for k in range(n)]
+    try:
+        threads[0].start()
+        _wait_for(lambda: store._group_busy)
+        for t in threads[1:]:
+            t.start()
+        _wait_for(lambda: len(store._group_waiting) == n - 1)
+        while_held()
+    finally:
+        store._write_lock.release()
+    for t in threads:
+        t.join(60)
+
+
 @pytest.mark.sql_only
 def test_waiting_submissions_share_one_commit_and_a_bad_one_fails_alone(
     store: SqlStore,
@@ -61,19 +83,10 @@ def test_waiting_submissions_share_one_commit_and_a_bad_one_fails_alone(
 
     # Hold the write lock as another writer would: the first submission leads and waits for
     # it; the others queue behind it and must all go into the next single commit.
-    store._write_lock.acquire()
-    threads = [threading.Thread(target=submit, args=(k,)) for k in range(8)]
-    try:
-        threads[0].start()
-        _wait_for(lambda: store._group_busy)
-        for t in threads[1:]:
-            t.start()
-        _wait_for(lambda: len(store._group_waiting) == 7)
+    def nothing_answered() -> None:
         assert not results, "nothing may return before its commit"
-    finally:
-        store._write_lock.release()
-    for t in threads:
-        t.join(60)
+
+    _one_group_behind_a_writer(store, submit, 8, nothing_answered)
     assert isinstance(results[3], InvalidInput)
     good = {k: v for k, v in results.items() if k != 3}
     assert all(isinstance(v, list) and len(v) == 1 for v in good.values()), results
@@ -161,18 +174,7 @@ def test_a_submission_the_database_refuses_fails_alone_with_a_store_error(
             except BaseException as exc:
                 results[k] = exc
 
-        store._write_lock.acquire()
-        threads = [threading.Thread(target=submit, args=(k,)) for k in range(6)]
-        try:
-            threads[0].start()
-            _wait_for(lambda: store._group_busy)
-            for t in threads[1:]:
-                t.start()
-            _wait_for(lambda: len(store._group_waiting) == 5)
-        finally:
-            store._write_lock.release()
-        for t in threads:
-            t.join(60)
+        _one_group_behind_a_writer(store, submit, 6, lambda: None)
         assert isinstance(results[2], StoreError)
         assert "refused by the test" in str(results[2])
         good = sorted(v[0].job_id for k, v in results.items() if isinstance(v, list))
@@ -246,19 +248,10 @@ def test_a_group_syncs_once_before_its_commit_and_a_failed_sync_commits_nothing(
         except BaseException as exc:
             results[k] = exc
 
-    store._write_lock.acquire()
-    threads = [threading.Thread(target=submit, args=(k,)) for k in range(8)]
-    try:
-        threads[0].start()
-        _wait_for(lambda: store._group_busy)
-        for t in threads[1:]:
-            t.start()
-        _wait_for(lambda: len(store._group_waiting) == 7)
+    def only_the_leaders_sync() -> None:
         assert log == ["sync lead"] and not results  # the leader's own; nothing answered
-    finally:
-        store._write_lock.release()
-    for t in threads:
-        t.join(60)
+
+    _one_group_behind_a_writer(store, submit, 8, only_the_leaders_sync)
     assert log[:2] == ["sync lead", "commit"]  # the leader alone, then the seven
     assert isinstance(results[0], list)
     if not fail:
@@ -299,18 +292,7 @@ def test_each_member_of_a_group_hands_back_the_groups_events_up_to_its_own(
         except BaseException as exc:
             results[k] = exc
 
-    store._write_lock.acquire()
-    threads = [threading.Thread(target=submit, args=(k,)) for k in range(8)]
-    try:
-        threads[0].start()
-        _wait_for(lambda: store._group_busy)
-        for t in threads[1:]:
-            t.start()
-        _wait_for(lambda: len(store._group_waiting) == 7)
-    finally:
-        store._write_lock.release()
-    for t in threads:
-        t.join(60)
+    _one_group_behind_a_writer(store, submit, 8, lambda: None)
     assert isinstance(results[3], InvalidInput)
     firsts = set()
     for k, got in results.items():
