@@ -139,3 +139,18 @@ def test_threads_at_once_each_get_their_own_answer(tmp_path: Path, three: bytes)
     for t in threads:
         t.join()
     assert wrong == []
+
+
+def test_without_a_handler_of_its_own_only_lengths_are_checked(
+    tmp_path: Path, three: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libtiff older than 4.5 (no TIFFOpenExt): the tags as is_fax_ready reads them and every
+    page's length, no decoding (a damaged page is not seen), as before #19."""
+    monkeypatch.setattr(faxcheck, "_api", lambda: None)
+    assert _scan(tmp_path, three).bad is None
+    assert _scan(tmp_path, _damage(three, 2)).bad is None
+    too_long = _scan(tmp_path, _lengthen(three, 3, 20000))
+    assert too_long.ready is not None and too_long.bad is not None
+    assert too_long.bad[0] == 3 and "rows" in too_long.bad[1]
+    assert _scan(tmp_path, _lengthen(three, 1, 20000)) == faxcheck.Scan(None)
+    assert _scan(tmp_path, b"%PDF-1.4\n") == faxcheck.Scan(None)
