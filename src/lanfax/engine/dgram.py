@@ -27,6 +27,7 @@ import threading
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from lanfax.engine._binding import load
@@ -55,6 +56,8 @@ def pack_address(address: Address | tuple[str, int, int, int]) -> bytes | None:
     ``EINVAL`` for its datagram alone."""
     try:
         host, port = str(address[0]), int(address[1])
+        if not 0 <= port <= 0xFFFF:
+            return None
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_NUMERICHOST)
     except (OSError, ValueError, TypeError, IndexError, UnicodeError, OverflowError):
         return None
@@ -94,34 +97,52 @@ class Received:
     """What one :func:`recv_many` read: every datagram back to back in :attr:`data`.
 
     ``index[k]`` is datagram k's socket (its place in the list of descriptors given),
-    ``lengths[k]`` its length; datagrams of one socket are in arrival order, sockets in the
-    order given. :attr:`errors` maps a socket's index to the error its reads reported
-    (``errno``: ``EBADF`` for a closed descriptor, ``EMSGSIZE`` for a datagram longer than
-    the room allowed, which is dropped; the socket's other datagrams are still read).
+    ``offsets[k]`` and ``lengths[k]`` where it lies in :attr:`data`; datagrams of one socket
+    are in arrival order, sockets in the order given. :attr:`errors` maps a socket's index
+    to the error its reads reported (``errno``: ``EBADF`` for a closed descriptor,
+    ``EMSGSIZE`` for a datagram longer than the room allowed, which is dropped; the socket's
+    other datagrams are still read). Source addresses are decoded only when asked
+    (:meth:`source`).
     """
 
     data: bytes = b""
     index: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
     errors: dict[int, int] = field(default_factory=dict)
-    #: Per datagram: address family, port, 16 address bytes (decoded by :meth:`source`).
-    _sources: list[tuple[int, int, bytes]] = field(default_factory=list)
+    #: The C records as read (8 ints a datagram: index, length, family, port, address).
+    _raw: bytes = b""
 
     def __len__(self) -> int:
         return len(self.index)
 
     def datagrams(self) -> list[tuple[int, bytes]]:
         """``(socket index, payload)`` for every datagram, in order."""
-        data, out, at = self.data, [], 0
-        for i, n in zip(self.index, self.lengths, strict=True):
-            out.append((i, data[at : at + n]))
-            at += n
+        data = self.data
+        return [
+            (i, data[at : at + n])
+            for i, at, n in zip(self.index, self.offsets, self.lengths, strict=True)
+        ]
+
+    def by_index(self) -> dict[int, list[bytes]]:
+        """The payloads per socket index (only sockets that had any), in arrival order."""
+        data = self.data
+        out: dict[int, list[bytes]] = {}
+        for i, at, n in zip(self.index, self.offsets, self.lengths, strict=True):
+            got = out.get(i)
+            if got is None:
+                out[i] = [data[at : at + n]]
+            else:
+                got.append(data[at : at + n])
         return out
 
     def source(self, k: int) -> Address:
         """Datagram k's source address as the socket module gives it: ``(host, port)``."""
-        family, port, raw = self._sources[k]
-        return _unpack_source(family, port, raw)
+        if not 0 <= k < len(self.index):
+            raise IndexError(f"no datagram {k}")
+        family, port = struct.unpack_from("=ii", self._raw, k * _RECV_REC_BYTES + 8)
+        at = k * _RECV_REC_BYTES + 16
+        return _unpack_source(family, port, self._raw[at : at + 16])
 
 
 class Datagrams:
@@ -130,8 +151,9 @@ class Datagrams:
 
     ``capacity`` is the receive buffer's size: one :meth:`recv_many` reads in rounds of at
     most that many bytes (plus one largest datagram of room), as many rounds as it takes.
-    ``max_per_fd`` bounds the datagrams read from one socket per call (the newest beyond it
-    stay in the kernel for the next call).
+    ``max_per_fd`` bounds the datagrams taken from one socket per call, dropped ones
+    included (the newer ones stay in the kernel for the next call). ``max_datagram`` is the
+    room a datagram is read with: a longer one is dropped and reported (``EMSGSIZE``).
     """
 
     def __init__(
@@ -187,33 +209,46 @@ class Datagrams:
         at = 0
         addresses, destination = self._addresses, self.destination
         for fd, payload, address in datagrams:
-            d = addresses.get(address)  # type: ignore[call-overload]
+            d = addresses.get(address)
             if d is None:
                 d = destination(address)
             n = len(payload)
             rec.extend((fd, at, n, d))
             parts.append(payload)
             at += n
-        n = len(rec) // _SEND_REC
+        return self.send_records(b"".join(parts), rec)
+
+    def send_records(self, data: Any, records: array[int]) -> list[int]:
+        """:meth:`send_many` on datagrams laid out by the caller: ``data`` one buffer (bytes,
+        bytearray, a numpy array: anything with the buffer protocol, contiguous) and
+        ``records`` an ``array('i')`` of ``(fd, offset, length, destination)`` quads,
+        ``destination`` from :meth:`destination`. A record outside ``data`` or with
+        destination -1 fails with ``EINVAL``. Returns one ``errno`` per record (0: sent)."""
+        if len(records) % _SEND_REC:
+            raise ValueError("send records are (fd, offset, length, destination) quads")
+        n = len(records) // _SEND_REC
         if not n:
             return []
-        data = b"".join(parts)
         errs = array("i", bytes(4 * n))
         ffi = self._ffi
         if not self._packed:
             self._packed += bytes(_ADDR_SIZE)  # from_buffer needs a non-empty buffer
-        p_rec = ffi.from_buffer("int[]", rec)
+        view = memoryview(data).cast("B")
+        size = view.nbytes
+        if not size:
+            view = memoryview(b"\0")
+        p_data = ffi.from_buffer("uint8_t[]", view)
+        p_rec = ffi.from_buffer("int[]", records)
         p_err = ffi.from_buffer("int[]", errs, require_writable=True)
         p_addr = ffi.from_buffer("uint8_t[]", self._packed)
         try:
             if self.compiled:
-                self._lib.lf_send_many(p_rec, n, data, len(data), p_addr, p_err)
+                self._lib.lf_send_many(p_rec, n, p_data, size, p_addr, p_err)
             else:
-                _send_python(ffi, self._lib, rec, n, data, self._packed, errs)
+                _send_python(ffi, self._lib, records, n, view, size, self._packed, errs)
         finally:
-            ffi.release(p_addr)
-            ffi.release(p_err)
-            ffi.release(p_rec)
+            for p in (p_addr, p_err, p_rec, p_data):
+                ffi.release(p)
         return errs.tolist()
 
     # -- receiving --------------------------------------------------------------------------
@@ -232,7 +267,8 @@ class Datagrams:
         p_err = ffi.from_buffer("int[]", errs, require_writable=True)
         state = ffi.new("int[2]")  # the next fd index, and how many it already gave
         chunks: list[bytes] = []
-        index, lengths, sources = out.index, out.lengths, out._sources
+        raws: list[bytes] = []
+        index, lengths = out.index, out.lengths
         try:
             while state[0] < n:
                 if self.compiled:
@@ -258,18 +294,12 @@ class Datagrams:
                 index += ints[0::_RECV_REC].tolist()
                 lengths += lens
                 chunks.append(ffi.buffer(self._buf, sum(lens))[:])
-                for k in range(got):
-                    base = k * _RECV_REC
-                    sources.append(
-                        (
-                            ints[base + 2],
-                            ints[base + 3],
-                            raw[(base + 4) * 4 : (base + 8) * 4],
-                        )
-                    )
+                raws.append(raw)
         finally:
             ffi.release(p_err)
             ffi.release(p_fds)
+        out.offsets = [0, *accumulate(lengths)][:-1] if lengths else []
+        out._raw = raws[0] if len(raws) == 1 else b"".join(raws)
         out.data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         out.errors = {i: e for i, e in enumerate(errs) if e}
         return out
@@ -303,20 +333,26 @@ def _libc() -> tuple[Any, Any]:
 
 
 def _send_python(
-    ffi: Any, libc: Any, rec: array[int], n: int, data: bytes, packed: bytearray, errs: array[int]
+    ffi: Any,
+    libc: Any,
+    rec: array[int],
+    n: int,
+    data: memoryview,
+    size: int,
+    packed: bytearray,
+    errs: array[int],
 ) -> None:
     """What ``lf_send_many`` does, one cffi call (and GIL release) per datagram."""
     for i in range(n):
         fd, at, length, d = rec[4 * i : 4 * i + 4]
-        if d < 0:
+        if d < 0 or at < 0 or length < 0 or at + length > size:
             errs[i] = errno.EINVAL
             continue
         (alen,) = struct.unpack_from("=i", packed, d * _ADDR_SIZE)
         addr = bytes(packed[d * _ADDR_SIZE + 4 : d * _ADDR_SIZE + 4 + alen])
+        payload = bytes(data[at : at + length])
         while True:
-            r = libc.sendto(
-                fd, data[at : at + length], length, _MSG_DONTWAIT | _MSG_NOSIGNAL, addr, alen
-            )
+            r = libc.sendto(fd, payload, length, _MSG_DONTWAIT | _MSG_NOSIGNAL, addr, alen)
             if r < 0 and ffi.errno == errno.EINTR:
                 continue
             errs[i] = ffi.errno if r < 0 else 0
