@@ -61,8 +61,8 @@ void lf_t38out_release(lf_t38out_t *out);
 int lf_tick_t38(t38_terminal_state_t **states, t38_core_state_t **cores, lf_sess_t **xs,
                 int n, int step, const int *in_rec, int in_n, const uint8_t *in_data,
                 int *rx_events, lf_t38out_t *out, int *flagged);
-int lf_send_many(const int *rec, int n, const uint8_t *data, int data_len,
-                 const uint8_t *addrs, int *err);
+int lf_send_many(const int *fds, const int *offsets, const int *lengths, const int *dests,
+                 int n, const uint8_t *data, int data_len, const uint8_t *addrs, int *err);
 int lf_recv_many(const int *fds, int nfds, int max_per_fd, int max_dgram, uint8_t *buf,
                  int room, int *recs, int max_recs, int *err, int *state);
 void lf_sess_release(lf_sess_t *x);
@@ -409,16 +409,16 @@ static int lf_tick_t38(t38_terminal_state_t **states, t38_core_state_t **cores, 
     return k;
 }
 
-/* sendto() each datagram (records: fd, offset, length, destination index into ``addrs``,
-   32 bytes each: the sockaddr's length as an int, then the sockaddr). err[i] = 0 or errno;
-   returns how many were sent. Nothing blocks; no signal is raised. */
-static int lf_send_many(const int *rec, int n, const uint8_t *data, int data_len,
-                        const uint8_t *addrs, int *err)
+/* sendto() each datagram i: fds[i], data[offsets[i]:+lengths[i]], destination dests[i] (an
+   index into ``addrs``, 32 bytes each: the sockaddr's length as an int, then the sockaddr).
+   err[i] = 0 or errno; returns how many were sent. Nothing blocks; no signal is raised. */
+static int lf_send_many(const int *fds, const int *offsets, const int *lengths, const int *dests,
+                        int n, const uint8_t *data, int data_len, const uint8_t *addrs, int *err)
 {
     int sent = 0;
     for (int i = 0; i < n; i++) {
-        int fd = rec[4 * i], off = rec[4 * i + 1], len = rec[4 * i + 2], d = rec[4 * i + 3];
-        if (d < 0 || off < 0 || len < 0 || off + len > data_len) {
+        int off = offsets[i], len = lengths[i], d = dests[i];
+        if (d < 0 || off < 0 || len < 0 || off > data_len - len) {
             err[i] = EINVAL;
             continue;
         }
@@ -426,7 +426,7 @@ static int lf_send_many(const int *rec, int n, const uint8_t *data, int data_len
         memcpy(&alen, addrs + 32 * d, sizeof(int));
         ssize_t r;
         do {
-            r = sendto(fd, data + off, (size_t) len, MSG_DONTWAIT | MSG_NOSIGNAL,
+            r = sendto(fds[i], data + off, (size_t) len, MSG_DONTWAIT | MSG_NOSIGNAL,
                        (const struct sockaddr *) (addrs + 32 * d + 4), (socklen_t) alen);
         } while (r < 0 && errno == EINTR);
         if (r < 0) {

@@ -204,19 +204,27 @@ class Datagrams:
         ``errno`` per datagram, 0 for sent (``EAGAIN``: the socket's buffer is full, the
         datagram is dropped as the network would drop it; ``EINVAL``: not a numeric
         address; ``EBADF``: a closed descriptor). Never raises for one datagram."""
-        rec = array("i")
-        parts: list[bytes | bytearray | memoryview] = []
-        at = 0
-        addresses, destination = self._addresses, self.destination
-        for fd, payload, address in datagrams:
-            d = addresses.get(address)
-            if d is None:
-                d = destination(address)
-            n = len(payload)
-            rec.extend((fd, at, n, d))
-            parts.append(payload)
-            at += n
-        return self.send_records(b"".join(parts), rec)
+        items = datagrams if isinstance(datagrams, list | tuple) else list(datagrams)
+        if not items:
+            return []
+        # Columns built by C-level iteration (zip, map, accumulate): no Python per datagram.
+        fds, payloads, addresses = zip(*items, strict=True)
+        lengths = array("i", map(len, payloads))
+        offsets = array("i", accumulate(lengths, initial=0))
+        offsets.pop()
+        found = list(map(self._addresses.get, addresses))
+        dests = (
+            found
+            if None not in found
+            else [self.destination(a) for a in addresses]  # the first datagram to one
+        )
+        return self._send(
+            b"".join(payloads),
+            array("i", fds),
+            offsets,
+            lengths,
+            array("i", dests),  # type: ignore[arg-type]  # no None left
+        )
 
     def send_records(self, data: Any, records: array[int]) -> list[int]:
         """:meth:`send_many` on datagrams laid out by the caller: ``data`` one buffer (bytes,
@@ -226,9 +234,19 @@ class Datagrams:
         destination -1 fails with ``EINVAL``. Returns one ``errno`` per record (0: sent)."""
         if len(records) % _SEND_REC:
             raise ValueError("send records are (fd, offset, length, destination) quads")
-        n = len(records) // _SEND_REC
-        if not n:
+        if not records:
             return []
+        return self._send(data, records[0::4], records[1::4], records[2::4], records[3::4])
+
+    def _send(
+        self,
+        data: Any,
+        fds: array[int],
+        offsets: array[int],
+        lengths: array[int],
+        dests: array[int],
+    ) -> list[int]:
+        n = len(fds)
         errs = array("i", bytes(4 * n))
         ffi = self._ffi
         if not self._packed:
@@ -237,17 +255,17 @@ class Datagrams:
         size = view.nbytes
         if not size:
             view = memoryview(b"\0")
+        cols = [ffi.from_buffer("int[]", c) for c in (fds, offsets, lengths, dests)]
         p_data = ffi.from_buffer("uint8_t[]", view)
-        p_rec = ffi.from_buffer("int[]", records)
         p_err = ffi.from_buffer("int[]", errs, require_writable=True)
         p_addr = ffi.from_buffer("uint8_t[]", self._packed)
         try:
             if self.compiled:
-                self._lib.lf_send_many(p_rec, n, p_data, size, p_addr, p_err)
+                self._lib.lf_send_many(*cols, n, p_data, size, p_addr, p_err)
             else:
-                _send_python(ffi, self._lib, records, n, view, size, self._packed, errs)
+                _send_python(ffi, self._lib, fds, offsets, lengths, dests, view, self._packed, errs)
         finally:
-            for p in (p_addr, p_err, p_rec, p_data):
+            for p in (p_addr, p_err, p_data, *cols):
                 ffi.release(p)
         return errs.tolist()
 
@@ -335,16 +353,17 @@ def _libc() -> tuple[Any, Any]:
 def _send_python(
     ffi: Any,
     libc: Any,
-    rec: array[int],
-    n: int,
+    fds: array[int],
+    offsets: array[int],
+    lengths: array[int],
+    dests: array[int],
     data: memoryview,
-    size: int,
     packed: bytearray,
     errs: array[int],
 ) -> None:
     """What ``lf_send_many`` does, one cffi call (and GIL release) per datagram."""
-    for i in range(n):
-        fd, at, length, d = rec[4 * i : 4 * i + 4]
+    size = len(data)
+    for i, (fd, at, length, d) in enumerate(zip(fds, offsets, lengths, dests, strict=True)):
         if d < 0 or at < 0 or length < 0 or at + length > size:
             errs[i] = errno.EINVAL
             continue
