@@ -45,6 +45,7 @@ __all__ = [
     "FrameBatch",
     "PairBatch",
     "T38Batch",
+    "UdptlLine",
     "available",
     "collect",
     "frame_batchable",
@@ -307,6 +308,8 @@ class FrameBatch:
         return out
 
 
+#: The most earlier IFPs a UDPTL datagram repeats (the helper's LF_MAX_RED).
+_MAX_REDUNDANCY = 16
 #: Bytes of one output record of a T.38 tick: session index, sequence number, length.
 _T38_RECORD = 3
 
@@ -327,6 +330,15 @@ class T38Batch:
     back from :meth:`packets` as ``(index, seq, ifp)``, ``index`` being the session's place
     in :meth:`set_sessions`' list: in each session's order, sessions in index order. The
     packets are bare IFPs: UDPTL framing and redundancy stay the caller's.
+
+    UDPTL mode (compiled helper only: :func:`available`): give each session a
+    :class:`UdptlLine` (``set_sessions(sessions, lines)``) and queue the far end's whole
+    UDPTL datagrams with :meth:`feed`; the tick decodes them, fills gaps from their
+    redundancy and hands each IFP to spandsp once, in order (as
+    ``providers/sip/udptl.UdptlReceiver`` + ``receive``), and :meth:`packets` gives
+    ``(index, seq, datagram)``: the session's IFPs framed with its line's redundancy within
+    its ``max_datagram`` (as ``UdptlSender.frame``), or, in a tick where it emitted nothing,
+    its last datagram again up to ``idle_repeats`` times in a row. No Python runs per packet.
 
     Events are stamped with the line time at which they were raised, as the per-session
     path stamps them: one raised by a received packet at the tick's start, one raised by
@@ -355,6 +367,7 @@ class T38Batch:
         #: Sessions whose events could not be collected in the last tick (a spandsp callback
         #: failed, or its record overflowed), with the error: the others' tick went on.
         self.failures: list[tuple[T38FaxSession, EngineError]] = []
+        self._lines: list[UdptlLine] | None = None
         self._out: Any = None
         if self.compiled:
             self._out = self._ffi.new("lf_t38out_t *")
@@ -367,15 +380,24 @@ class T38Batch:
     def sessions(self) -> list[T38FaxSession]:
         return list(self._sessions)
 
-    def set_sessions(self, sessions: Sequence[T38FaxSession]) -> None:
+    def set_sessions(
+        self, sessions: Sequence[T38FaxSession], lines: Sequence[UdptlLine] | None = None
+    ) -> None:
         """Replace the sessions (open :class:`T38FaxSession` objects, all compiled or all
-        not, as the batch). Packets queued with :meth:`receive` and not yet ticked are
-        dropped: set the sessions first, then queue."""
+        not, as the batch), with one :class:`UdptlLine` each for UDPTL mode (a line keeps
+        its call's sequence state: give a session the same line at every call). Packets
+        queued and not yet ticked are dropped: set the sessions first, then queue."""
         ffi = self._ffi
         n = len(sessions)
         for i, s in enumerate(sessions):
             if not isinstance(s, T38FaxSession) or s.closed or s._compiled != self.compiled:
                 raise EngineError(f"session {i} cannot be ticked in this T.38 batch")
+        if lines is not None:
+            if not self.compiled:
+                raise EngineError("UDPTL in a T.38 batch needs the engine's compiled helper")
+            if len(lines) != n or not all(isinstance(line, UdptlLine) for line in lines):
+                raise EngineError("a T.38 batch in UDPTL mode needs one UdptlLine per session")
+        self._lines = list(lines) if lines is not None else None
         self._sessions = list(sessions)
         self._in_data.clear()
         del self._in_rec[:]
@@ -387,10 +409,17 @@ class T38Batch:
                 states[i] = s._state
                 cores[i] = s._core
                 records[i] = s._cs
+            if lines is None:
+                c_lines = ffi.NULL
+            else:
+                c_lines = ffi.new("lf_udptl_t *[]", max(n, 1))
+                for i, line in enumerate(lines):
+                    c_lines[i] = line._u
             self._arrays = (
                 states,
                 cores,
                 records,
+                c_lines,
                 ffi.new("int[]", max(n, 1)),
                 ffi.new("int[]", max(n, 1)),
             )
@@ -400,8 +429,20 @@ class T38Batch:
         call now; duplicates by seq are dropped by spandsp, as with ``receive``)."""
         if not 0 <= index < len(self._sessions):
             raise EngineError(f"no session {index} in this T.38 batch")
+        if self._lines is not None:
+            raise EngineError("this T.38 batch takes UDPTL datagrams (feed), not IFPs")
         self._in_data += ifp
         self._in_rec.extend((index, seq & 0xFFFF, len(ifp)))
+
+    def feed(self, index: int, datagram: bytes | bytearray | memoryview) -> None:
+        """UDPTL mode: queue one datagram from session ``index``'s far end, as it arrived,
+        for the next tick (a malformed one is counted by the line and dropped)."""
+        if not 0 <= index < len(self._sessions):
+            raise EngineError(f"no session {index} in this T.38 batch")
+        if self._lines is None:
+            raise EngineError("this T.38 batch takes IFPs (receive): give it UdptlLines")
+        self._in_data += datagram
+        self._in_rec.extend((index, 0, len(datagram)))
 
     def tick(self) -> list[T38FaxSession]:
         """One tick of every session; returns the sessions that had events this tick, their
@@ -414,7 +455,8 @@ class T38Batch:
         return self._tick_python()
 
     def packets(self) -> list[tuple[int, int, bytes]]:
-        """The IFP packets the last tick emitted: ``(session index, seq, ifp)`` each."""
+        """What the last tick emitted: ``(session index, seq, ifp)`` each, or in UDPTL mode
+        ``(session index, seq, datagram)``."""
         if not self.compiled:
             return list(self._out_py)
         rec, data = self._out_rec, self._out_data
@@ -465,7 +507,7 @@ class T38Batch:
         if not n:
             return []
         ffi, out = self._ffi, self._out
-        states, cores, records, rx_events, flagged = self._arrays
+        states, cores, records, lines, rx_events, flagged = self._arrays
         in_n = len(self._in_rec) // _T38_RECORD
         if in_n:
             p_rec = ffi.from_buffer("int[]", self._in_rec)
@@ -474,7 +516,18 @@ class T38Batch:
             p_rec = p_data = ffi.NULL
         try:
             k = self._lib.lf_tick_t38(
-                states, cores, records, n, self.step, p_rec, in_n, p_data, rx_events, out, flagged
+                states,
+                cores,
+                records,
+                lines,
+                n,
+                self.step,
+                p_rec,
+                in_n,
+                p_data,
+                rx_events,
+                out,
+                flagged,
             )
         finally:
             if in_n:
@@ -498,6 +551,8 @@ class T38Batch:
             before = len(s._events)
             try:
                 _collect_t38(s, rx_events[i], self.step)
+                if self._lines is not None:
+                    self._lines[i]._check()
             except EngineError as exc:
                 self.failures.append((s, exc))
             else:
@@ -528,3 +583,84 @@ def _collect_t38(session: T38FaxSession, early: int, step: int) -> None:
     cs.n_ev = len(tail)
     if tail:
         session._after()
+
+
+class UdptlLine:
+    """One call's UDPTL state in C for a :class:`T38Batch` in UDPTL mode: the receiver's next
+    expected sequence number and counters, the sender's history of IFPs for redundancy and
+    its last datagram. The same rules as ``providers/sip/udptl.py``'s ``UdptlReceiver`` and
+    ``UdptlSender`` (redundancy 0 to 16, at least 32 bytes a datagram), byte for byte."""
+
+    def __init__(self, redundancy: int = 3, max_datagram: int = 400, idle_repeats: int = 2) -> None:
+        sp = load()
+        if not sp.compiled:
+            raise EngineError("UDPTL lines need the engine's compiled helper")
+        redundancy = max(0, redundancy)
+        if redundancy > _MAX_REDUNDANCY:
+            raise EngineError(f"UDPTL redundancy {redundancy} is over {_MAX_REDUNDANCY}")
+        self._ffi = sp.ffi
+        u = self._u = sp.ffi.new("lf_udptl_t *")
+        u.expected = -1
+        u.redundancy = redundancy
+        u.max_datagram = max(max_datagram, 32)
+        u.idle_repeats = max(0, idle_repeats)
+        self._finalizer = weakref.finalize(self, sp.lib.lf_udptl_release, u)
+        self._scratch: Any = None
+
+    @property
+    def redundancy(self) -> int:
+        return int(self._u.redundancy)
+
+    @property
+    def max_datagram(self) -> int:
+        return int(self._u.max_datagram)
+
+    @property
+    def received(self) -> int:
+        """Datagrams decoded (late ones included, malformed ones not)."""
+        return int(self._u.received)
+
+    @property
+    def recovered(self) -> int:
+        """IFPs recovered from a later datagram's redundancy."""
+        return int(self._u.recovered)
+
+    @property
+    def lost(self) -> int:
+        """IFPs never seen (a gap the redundancy did not cover)."""
+        return int(self._u.lost)
+
+    @property
+    def late(self) -> int:
+        """Datagrams older than the next expected sequence number (dropped)."""
+        return int(self._u.late)
+
+    @property
+    def malformed(self) -> int:
+        """Datagrams that were not UDPTL (dropped)."""
+        return int(self._u.malformed)
+
+    @property
+    def last(self) -> bytes | None:
+        """The last datagram framed (None before the first)."""
+        u = self._u
+        return self._ffi.buffer(u.last, u.last_len)[:] if u.last_len else None
+
+    def frame(self, seq: int, ifp: bytes | bytearray) -> bytes:
+        """Frame one IFP now, outside a tick (as ``UdptlSender.frame``: it enters the history
+        and becomes :attr:`last`); one C call."""
+        ffi = self._ffi
+        out = self._scratch
+        if out is None:
+            out = self._scratch = ffi.new("lf_t38out_t *")
+            weakref.finalize(self, load().lib.lf_t38out_release, out)
+        data = bytes(ifp)
+        load().lib.lf_udptl_frame_one(self._u, out, seq, data, len(data))
+        self._check()
+        return bytes(ffi.buffer(out.data, out.bytes))
+
+    def _check(self) -> None:
+        error, self._u.error = self._u.error, 0
+        if error:
+            what = "out of memory" if error & 2 else "an IFP over 16 KB"
+            raise EngineError(f"a UDPTL datagram could not be framed: {what}")
