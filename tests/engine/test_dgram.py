@@ -57,7 +57,7 @@ def _readable(sock: socket.socket) -> bool:
 
 
 def _drain(sock: socket.socket) -> list[tuple[bytes, tuple[str, int]]]:
-    out = []
+    out: list[tuple[bytes, tuple[str, int]]] = []
     while True:
         try:
             data, src = sock.recvfrom(65535)

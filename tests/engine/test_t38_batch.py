@@ -57,9 +57,11 @@ def _peer(i: int) -> int:
     return i ^ 1
 
 
-def _run_per_session(sessions: list[T38FaxSession]) -> list[list[tuple[Packets, list[object]]]]:
+def _run_per_session(
+    sessions: list[T38FaxSession],
+) -> list[list[tuple[Packets, list[tuple[str, float]]]]]:
     """Each session stepped on its own, every tick: what it emitted and its events."""
-    ticks: list[list[tuple[Packets, list[object]]]] = []
+    ticks: list[list[tuple[Packets, list[tuple[str, float]]]]] = []
     inbox: list[Packets] = [[] for _ in sessions]
     for t in range(TICKS):
         row = []
@@ -70,7 +72,7 @@ def _run_per_session(sessions: list[T38FaxSession]) -> list[list[tuple[Packets, 
             packets = s.take_packets()
             packets += s.tick(160)
             sent.append(packets)
-            row.append((packets, list(_trace(s.events()))))
+            row.append((packets, _trace(s.events())))
         ticks.append(row)
         inbox = [LINES[i // 2](t, sent[_peer(i)]) for i in range(len(sessions))]
         if all(s.done for s in sessions):
@@ -80,9 +82,9 @@ def _run_per_session(sessions: list[T38FaxSession]) -> list[list[tuple[Packets, 
 
 def _run_batched(
     sessions: list[T38FaxSession], b: batch.T38Batch
-) -> list[list[tuple[Packets, list[object]]]]:
+) -> list[list[tuple[Packets, list[tuple[str, float]]]]]:
     b.set_sessions(sessions)
-    ticks: list[list[tuple[Packets, list[object]]]] = []
+    ticks: list[list[tuple[Packets, list[tuple[str, float]]]]] = []
     for t in range(TICKS):
         flagged = b.tick()
         assert not b.failures
@@ -93,7 +95,7 @@ def _run_batched(
         for i, s in enumerate(sessions):
             events = s.events()
             assert bool(events) == (s in flagged), (t, i)
-            row.append((sent[i], list(_trace(events))))
+            row.append((sent[i], _trace(events)))
         ticks.append(row)
         for i in range(len(sessions)):
             for seq, ifp in LINES[i // 2](t, sent[_peer(i)]):

@@ -86,9 +86,9 @@ def _python_path(sessions: list[T38FaxSession]) -> tuple[list[Row], list[UdptlRe
             if packets:
                 idle[i] = 0
                 out = [senders[i].frame(seq, ifp) for seq, ifp in packets]
-            elif senders[i].last is not None and idle[i] < IDLE_REPEATS:
+            elif (last := senders[i].last) is not None and idle[i] < IDLE_REPEATS:
                 idle[i] += 1
-                out = [senders[i].last]
+                out = [last]
             row.append((out, _trace(s.events())))
         rows.append(row)
         inbox = [CALLS[i // 2][2](t, row[i ^ 1][0], rngs[i]) for i in range(len(sessions))]
