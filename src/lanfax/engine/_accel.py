@@ -15,7 +15,8 @@ small C extension that
 Building: ``python -m lanfax.engine._accel`` (run by ``scripts/bootstrap.sh``) or, failing
 that, the first import compiles into the cache directory (``$LANFAX_ENGINE_CACHE``, else
 ``$XDG_CACHE_HOME/lanfax`` or ``~/.cache/lanfax``), keyed by a hash of the source, the Python
-version and the platform. It needs a C compiler, the Python headers and spandsp's headers
+version and the platform; the build step removes the other builds nobody loaded for an hour
+(:func:`prune`). It needs a C compiler, the Python headers and spandsp's headers
 (``libspandsp-dev``). When any of that is missing, or ``LANFAX_ENGINE_ABI=1`` is set, the
 engine uses the ABI binding with Python callbacks: slower, same behaviour. ``lanfax doctor``
 says which one is in use (:func:`status`).
@@ -848,6 +849,52 @@ def build(verbose: bool = False) -> Path:
     return target
 
 
+#: A build not used (loaded) for this long is old: :func:`prune` removes it.
+PRUNE_AFTER = 3600.0
+_USED = ".used"
+
+
+def _mark_used(path: Path) -> None:
+    """Stamp the build's directory as used now (what :func:`prune` looks at)."""
+    with contextlib.suppress(OSError):  # a read-only cache: nothing is pruned there anyway
+        (path.parent / _USED).touch()
+
+
+def prune(max_age: float = PRUNE_AFTER, now: float | None = None) -> list[Path]:
+    """Remove the cache's other builds (``engine-<hash>/`` of older sources, Python versions
+    or platforms) not loaded for ``max_age`` seconds; the current one stays, and so does one
+    that a build holds locked. Returns what was removed. (A process that still has a removed
+    build loaded keeps running: the file stays mapped; a new process of that source builds it
+    again, in about a second.)"""
+    import time
+
+    current = _target().parent
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        builds = sorted(cache_dir().glob("engine-*"))
+    except OSError:
+        return removed
+    for build_dir in builds:
+        if build_dir == current or not build_dir.is_dir():
+            continue
+        stamps = [build_dir / _USED, *build_dir.glob(f"{MODULE}*")]
+        try:
+            last = max((st.stat().st_mtime for st in stamps if st.exists()), default=0.0)
+        except OSError:
+            continue
+        if now - last < max_age:
+            continue
+        try:
+            with open(build_dir / ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a build in progress: skip
+                shutil.rmtree(build_dir)
+        except OSError:
+            continue
+        removed.append(build_dir)
+    return removed
+
+
 def _import(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(MODULE, path)
     if spec is None or spec.loader is None:  # pragma: no cover - a file we just found
@@ -875,9 +922,15 @@ def load() -> tuple[Any, Any] | None:
                 path = _target()
                 if not path.exists():
                     path = build()
-                module = _import(path)
+                try:
+                    module = _import(path)
+                except (ImportError, OSError):
+                    if path.exists():
+                        raise
+                    module = _import(build())  # pruned meanwhile by another process
                 result = (module.ffi, module.lib)
                 _state["path"] = str(path)
+                _mark_used(path)
             except Exception as exc:  # no compiler, no headers, read-only cache, ...
                 first = (str(exc).strip().splitlines() or [""])[0]
                 _state["why"] = f"{type(exc).__name__}: {first}"
@@ -898,7 +951,8 @@ def status() -> tuple[bool, str]:
 
 
 def main() -> int:
-    """Build the helper (verbosely on failure) and say where it is; 1 if it cannot be built."""
+    """Build the helper (verbosely on failure) and say where it is, then remove the old
+    builds (:func:`prune`); 1 if it cannot be built."""
     compiler = (os.environ.get("CC") or "cc").split()
     if not compiler or shutil.which(compiler[0]) is None:
         print("lanfax: no C compiler: the engine will use the ABI binding", file=sys.stderr)
@@ -910,7 +964,10 @@ def main() -> int:
         with contextlib.suppress(Exception):
             build(verbose=True)
         return 1
+    _mark_used(path)
     print(f"lanfax: spandsp helper built: {path}")
+    for old in prune():
+        print(f"lanfax: removed an old build of the spandsp helper: {old}")
     return 0
 
 
