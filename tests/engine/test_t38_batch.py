@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lanfax.engine import SessionOptions, T38FaxSession, batch
+from lanfax.engine import SessionOptions, T38FaxSession, batch, lines
 from lanfax.engine import session as session_module
 from lanfax.engine._binding import load_abi
 from lanfax.engine.events import SessionEvent
@@ -116,7 +116,7 @@ def test_a_t38_batch_is_each_session_stepped_on_its_own_tick_for_tick(
         pytest.skip("no compiled helper")
     if not compiled:
         monkeypatch.setattr(session_module, "load", load_abi)
-        monkeypatch.setattr(batch, "load", load_abi)
+        monkeypatch.setattr(lines, "load", load_abi)
     doc = docs["light_g4"].path
     reference = _sessions(doc, tmp_path, "ref")
     b = batch.T38Batch(160)

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
+import numpy as np
+
 from lanfax.engine._binding import load
 
 __all__ = ["Datagrams", "Received", "pack_address", "recv_many", "send_many"]
@@ -238,13 +240,27 @@ class Datagrams:
             return []
         return self._send(data, records[0::4], records[1::4], records[2::4], records[3::4])
 
+    def send_columns(
+        self, data: Any, fds: Any, offsets: Any, lengths: Any, dests: Any
+    ) -> list[int]:
+        """:meth:`send_records` with the records as columns: ``fds``, ``offsets``,
+        ``lengths``, ``dests`` (int32 sequences of one length: numpy arrays, ``array('i')``,
+        lists), e.g. a batch's :meth:`~lanfax.engine.lines.T38Batch.out_columns` with
+        ``fd_of[index]`` and ``dest_of[index]``: no Python per datagram."""
+        cols = [np.ascontiguousarray(c, dtype=np.int32) for c in (fds, offsets, lengths, dests)]
+        if len({len(c) for c in cols}) != 1:
+            raise ValueError("send columns must all have one length")
+        if not len(cols[0]):
+            return []
+        return self._send(data, *cols)
+
     def _send(
         self,
         data: Any,
-        fds: array[int],
-        offsets: array[int],
-        lengths: array[int],
-        dests: array[int],
+        fds: Any,
+        offsets: Any,
+        lengths: Any,
+        dests: Any,
     ) -> list[int]:
         n = len(fds)
         errs = array("i", bytes(4 * n))
@@ -353,10 +369,10 @@ def _libc() -> tuple[Any, Any]:
 def _send_python(
     ffi: Any,
     libc: Any,
-    fds: array[int],
-    offsets: array[int],
-    lengths: array[int],
-    dests: array[int],
+    fds: Any,
+    offsets: Any,
+    lengths: Any,
+    dests: Any,
     data: memoryview,
     packed: bytearray,
     errs: array[int],
