@@ -9,7 +9,13 @@
    suite checks them tick for tick, byte for byte); printed: CPU per tick (mean and 99th
    percentile, process CPU time, the media's part only: the carrying is the same in all),
    C crossings per tick (each releases and re-takes the GIL), and the ratio.
-2. Datagrams: M non-blocking UDP sockets on loopback in a ring, each sending one 172-byte
+2. G.711 over RTP: N audio sessions (N/2 calls, each RTP datagram carried at the next tick)
+   stepped three ways: per session (jitter buffer, G.711 decoding, ``step_frame``, coding,
+   ``RtpSender.stamp``: the media's audio step), ``FrameBatch`` (spandsp's part in one C
+   call, RTP and G.711 in Python: the media's batched path today) and ``RtpBatch``
+   (datagrams in and out, one C call). Printed as for 1; the calls' first 10 s by default
+   (``--audio-ticks``), where the modems cost least, so the Python share shows most.
+3. Datagrams: M non-blocking UDP sockets on loopback in a ring, each sending one 172-byte
    datagram (a G.711 RTP packet) to the next per round, then each reading what it got:
    ``socket.sendto`` / ``recv`` in a loop beside ``send_many`` / ``send_records`` /
    ``recv_many``. Printed: CPU per round, GIL releases per round, and the wall time per
@@ -40,9 +46,12 @@ from array import array
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw
 
-from lanfax.engine import SessionOptions, T38FaxSession, batch, dgram
+from lanfax.engine import AudioFaxSession, SessionOptions, T38FaxSession, batch, dgram, g711
+from lanfax.engine.lines import RtpBatch, RtpLine
+from lanfax.providers.sip.rtp import JitterBuffer, RtpSender
 from lanfax.providers.sip.udptl import UdptlReceiver, UdptlSender
 
 STEP = 160
@@ -50,6 +59,7 @@ RTP_SIZE = 172
 REDUNDANCY = 3  # the SIP provider's default t38_redundancy
 MAX_DATAGRAM = 400
 IDLE_REPEATS = 2  # as providers/sip/media.py
+JITTER = 3
 
 
 def make_document(path: Path) -> None:
@@ -226,7 +236,158 @@ def t38_table(n: int, ticks: int) -> None:
             )
 
 
-# -- 2. datagrams -----------------------------------------------------------------------------
+# -- 2. G.711 over RTP -------------------------------------------------------------------------
+
+
+class _AudioCall:
+    """What the SIP media's audio step does per call and tick (providers/sip/media.py)."""
+
+    def __init__(self, s: AudioFaxSession, ssrc: int) -> None:
+        self.s = s
+        self.rtp = RtpSender(0, ssrc)
+        self.jitter = JitterBuffer(JITTER)
+        self.rx, self.tx = s.frame_buffers(STEP)
+        self.tx_bits = self.tx.view(np.uint16)
+        self.packet = bytearray(12 + STEP)
+        self.payload = np.frombuffer(self.packet, dtype=np.uint8, offset=12)
+        self.encoder, self.decoder = g711.tables("ulaw")
+        self.codes = bytearray(STEP)
+        self.u8 = np.frombuffer(self.codes, dtype=np.uint8)
+
+    def audio_in(self, queue: list[bytes]) -> None:
+        for data in queue:
+            if len(data) > 12 and data[0] == 0x80:
+                if data[1] & 0x7F == 0:
+                    self.jitter.push((data[2] << 8) | data[3], data[12:])
+                continue
+        frame = self.jitter.pop()
+        if frame is not None and len(frame) == STEP:
+            self.codes[:] = frame
+            self.decoder.take(self.u8, out=self.rx, mode="clip")
+        else:
+            self.rx.fill(0)
+
+    def audio_out(self) -> bytes:
+        self.encoder.take(self.tx_bits, out=self.payload, mode="wrap")
+        self.rtp.stamp(self.packet, STEP)
+        return bytes(self.packet)
+
+
+def _audio_sessions(doc: Path, work: Path, n: int, tag: str) -> list[AudioFaxSession]:
+    out = []
+    for k in range(n // 2):
+        out.append(AudioFaxSession(True, SessionOptions("A"), tx_file=doc))
+        out.append(AudioFaxSession(False, SessionOptions("B"), rx_file=work / f"{tag}{k}.tif"))
+    return out
+
+
+def rtp_per_session(sessions: list[AudioFaxSession], ticks: int) -> tuple[list[float], int]:
+    calls = [_AudioCall(s, i) for i, s in enumerate(sessions)]
+    inbox: list[list[bytes]] = [[] for _ in sessions]
+    cpu: list[float] = []
+    clock = time.process_time
+    for _ in range(ticks):
+        t0 = clock()
+        sent = []
+        for i, c in enumerate(calls):
+            c.audio_in(inbox[i])
+            c.s.step_frame()
+            sent.append(c.audio_out())
+            c.s.events()
+        cpu.append(clock() - t0)
+        inbox = [[sent[i ^ 1]] for i in range(len(sessions))]
+    return cpu, 2 * len(sessions) * ticks
+
+
+def rtp_frame_batch(sessions: list[AudioFaxSession], ticks: int) -> tuple[list[float], int]:
+    """FrameBatch (spandsp's part in one C call), RTP and G.711 in Python: the media today."""
+    calls = [_AudioCall(s, i) for i, s in enumerate(sessions)]
+    fb = batch.FrameBatch(STEP)
+    fb.set_sessions(sessions)
+    inbox: list[list[bytes]] = [[] for _ in sessions]
+    cpu: list[float] = []
+    clock = time.process_time
+    for _ in range(ticks):
+        t0 = clock()
+        for i, c in enumerate(calls):
+            c.audio_in(inbox[i])
+        for s in fb.tick():
+            s.events()
+        sent = [c.audio_out() for c in calls]
+        cpu.append(clock() - t0)
+        inbox = [[sent[i ^ 1]] for i in range(len(sessions))]
+    return cpu, ticks
+
+
+def rtp_batch(sessions: list[AudioFaxSession], ticks: int) -> tuple[list[float], int]:
+    """RtpBatch: datagrams in, datagrams out, one C call."""
+    for s in sessions:
+        s.frame_buffers(STEP)
+    rb = RtpBatch(STEP)
+    rb.set_sessions(
+        sessions, [RtpLine("ulaw", 0, i, jitter_frames=JITTER) for i in range(len(sessions))]
+    )
+    inbox: list[bytes] = [b""] * len(sessions)
+    cpu: list[float] = []
+    clock = time.process_time
+    for t in range(ticks):
+        t0 = clock()
+        feed = rb.feed
+        if t:
+            for i, data in enumerate(inbox):
+                feed(i, data)
+        for s in rb.tick():
+            s.events()
+        data, _index, _seq, offsets, lengths = rb.out_columns()
+        cpu.append(clock() - t0)
+        sent = [data[o : o + n] for o, n in zip(offsets.tolist(), lengths.tolist(), strict=True)]
+        inbox = [sent[i ^ 1] for i in range(len(sessions))]
+    return cpu, ticks
+
+
+def rtp_table(n: int, ticks: int) -> None:
+    print(f"\n2. G.711 over RTP: {n} sessions ({n // 2} calls), {ticks} ticks, jitter {JITTER}")
+    if not batch.available():
+        print("   (no compiled helper: skipped)")
+        return
+    paths: list[tuple[str, Callable[[list[AudioFaxSession], int], tuple[list[float], int]]]] = [
+        ("per session", rtp_per_session),
+        ("FrameBatch", rtp_frame_batch),
+        ("RtpBatch", rtp_batch),
+    ]
+    with tempfile.TemporaryDirectory(prefix="lanfax-bench-io-") as tmp:
+        work = Path(tmp)
+        doc = work / "doc.tif"
+        make_document(doc)
+        rows = []
+        for name, run in paths:
+            sessions = _audio_sessions(doc, work, n, name[:3])
+            try:
+                cpu, crossings = run(sessions, ticks)
+            finally:
+                for s in sessions:
+                    s.close()
+            busy = sorted(cpu)
+            rows.append(
+                (
+                    name,
+                    1000 * statistics.fmean(cpu),
+                    1000 * busy[int(0.99 * (len(busy) - 1))],
+                    crossings / ticks,
+                )
+            )
+        print(
+            f"   {'path':<15} {'CPU/tick ms':>12} {'p99 ms':>8} {'C calls/tick':>13}"
+            f" {'vs per session':>15}"
+        )
+        for name, mean, p99, calls in rows:
+            print(
+                f"   {name:<15} {mean:>12.3f} {p99:>8.3f} {calls:>13.1f}"
+                f" {rows[0][1] / max(mean, 1e-9):>14.2f}x"
+            )
+
+
+# -- 3. datagrams -----------------------------------------------------------------------------
 
 
 class Busy(threading.Thread):
@@ -243,7 +404,7 @@ class Busy(threading.Thread):
 
 
 def dgram_table(m: int, rounds: int) -> None:
-    print(f"\n2. Datagrams: {m} UDP sockets on loopback in a ring, one {RTP_SIZE}-byte datagram")
+    print(f"\n3. Datagrams: {m} UDP sockets on loopback in a ring, one {RTP_SIZE}-byte datagram")
     print(f"   each per round, {rounds} rounds; wall with a busy thread at switch interval 0.5 ms")
     socks = []
     for _ in range(m):
@@ -341,6 +502,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sessions", type=int, default=300, help="T.38 sessions (even)")
     ap.add_argument("--ticks", type=int, default=1500, help="T.38 ticks (20 ms each)")
+    ap.add_argument("--audio-ticks", type=int, default=500, help="G.711 ticks (20 ms each)")
     ap.add_argument("--sockets", type=int, default=600, help="UDP sockets in the ring")
     ap.add_argument("--rounds", type=int, default=200, help="datagram rounds")
     args = ap.parse_args()
@@ -348,6 +510,7 @@ def main() -> None:
         f"lanfax engine I/O benchmark (#19), load average {Path('/proc/loadavg').read_text()[:14]}"
     )
     t38_table(args.sessions - args.sessions % 2, args.ticks)
+    rtp_table(args.sessions - args.sessions % 2, args.audio_ticks)
     dgram_table(args.sockets, args.rounds)
 
 
