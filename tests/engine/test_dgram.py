@@ -160,6 +160,9 @@ def test_recv_many_reads_every_socket_in_order_with_sources_and_a_closed_one_fai
     assert got.errors == {3: errno.EBADF}
     assert [i for i, _ in got.datagrams()] == [0] * 20 + [2] * 11
     assert got.source(0) == tx.getsockname() and got.source(30) == tx.getsockname()
+    data, index, offsets, lengths = got.columns()
+    assert data == got.data and list(index) == got.index
+    assert list(offsets) == got.offsets and list(lengths) == got.lengths
     with pytest.raises(IndexError):
         got.source(31)
     # Nothing left: the next call reads nothing and blocks on nothing.

@@ -138,6 +138,17 @@ class Received:
                 got.append(data[at : at + n])
         return out
 
+    def columns(self) -> tuple[bytes, Any, Any, Any]:
+        """``(data, index, offsets, lengths)``: the datagrams as numpy int32 columns (no
+        Python per datagram), e.g. for a batch's ``feed_all(data, session_of_fd[index],
+        lengths)``."""
+        table = np.frombuffer(self._raw, dtype=np.int32).reshape(-1, _RECV_REC)
+        lengths = np.ascontiguousarray(table[:, 1])
+        offsets = np.zeros(len(lengths), dtype=np.int32)
+        if len(lengths) > 1:
+            np.cumsum(lengths[:-1], out=offsets[1:])
+        return self.data, np.ascontiguousarray(table[:, 0]), offsets, lengths
+
     def source(self, k: int) -> Address:
         """Datagram k's source address as the socket module gives it: ``(host, port)``."""
         if not 0 <= k < len(self.index):

@@ -218,6 +218,15 @@ class T38Batch:
         self._in_data += datagram
         self._in_rec.extend((index, 0, len(datagram)))
 
+    def feed_all(self, data: Any, index: Any, lengths: Any) -> None:
+        """UDPTL mode: :meth:`feed` for many datagrams at once, as columns (no Python per
+        datagram): ``data`` back to back, ``index`` the session of each (-1 or out of range:
+        not this batch's, skipped), ``lengths`` theirs; e.g. from
+        :meth:`lanfax.engine.dgram.Received.columns` with ``session_of_fd[index]``."""
+        if self._lines is None:
+            raise EngineError("this T.38 batch takes IFPs (receive): give it UdptlLines")
+        _queue_all(self._in_data, self._in_rec, len(self._sessions), data, index, lengths)
+
     def tick(self) -> list[T38FaxSession]:
         """One tick of every session; returns the sessions that had events this tick, their
         events already collected (``session.events()``, ``session.done``). The packets they
@@ -343,6 +352,27 @@ class _Input:
         self._held.clear()
         self._data.clear()
         del self._rec[:]
+
+
+def _queue_all(
+    in_data: bytearray, in_rec: array[int], n: int, data: Any, index: Any, lengths: Any
+) -> None:
+    """Append datagrams given as columns to a batch's input queue (numpy, no Python each)."""
+    idx = np.ascontiguousarray(index, dtype=np.int32)
+    lens = np.ascontiguousarray(lengths, dtype=np.int32)
+    if idx.shape != lens.shape or idx.ndim != 1:
+        raise ValueError("index and lengths must be two columns of one length")
+    total = int(lens.sum())
+    view = memoryview(data).cast("B")
+    if (lens < 0).any() or total > view.nbytes:
+        raise ValueError("the lengths run past the data")
+    if not len(idx):
+        return
+    rec = np.zeros((len(idx), _RECORD), dtype=np.int32)
+    rec[:, 0] = np.where((idx >= 0) & (idx < n), idx, -1)
+    rec[:, 2] = lens
+    in_data += view[:total]
+    in_rec.frombytes(rec.tobytes())
 
 
 def _columns(
@@ -636,6 +666,11 @@ class RtpBatch:
             raise EngineError(f"no session {index} in this RTP batch")
         self._in_data += datagram
         self._in_rec.extend((index, 0, len(datagram)))
+
+    def feed_all(self, data: Any, index: Any, lengths: Any) -> None:
+        """:meth:`feed` for many datagrams at once, as columns (see
+        :meth:`T38Batch.feed_all`)."""
+        _queue_all(self._in_data, self._in_rec, len(self._sessions), data, index, lengths)
 
     def tick(self) -> list[AudioFaxSession]:
         """One frame of every session (one C call); returns the sessions with new events,
