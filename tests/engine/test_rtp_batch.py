@@ -358,3 +358,25 @@ def test_a_whole_media_tick_over_real_sockets_in_five_crossings(
             s.close()
         for f in audio + t38:
             f.close()
+
+
+def test_without_the_compiled_helper_the_line_batches_say_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On the ABI fallback the wire-format batches refuse with a clear error (the caller
+    keeps its Python path); T38Batch with IFPs still runs (tested in test_t38_batch)."""
+    from lanfax.engine import lines
+    from lanfax.engine._binding import load_abi
+
+    monkeypatch.setattr(lines, "load", load_abi)
+    for make in (
+        lambda: lines.RtpLine("ulaw", 0, 1),
+        lambda: lines.RtpBatch(),
+        lambda: lines.UdptlLine(),
+    ):
+        with pytest.raises(EngineError, match="compiled helper"):
+            make()
+    tb = lines.T38Batch()
+    assert not tb.compiled
+    with pytest.raises(EngineError, match="compiled helper"):
+        tb.set_sessions([], [])

@@ -10,7 +10,10 @@ small C extension that
   callbacks: no Python runs inside spandsp at all;
 * runs many ticks (``lf_run_audio``/``lf_run_t38``: a loopback until the next event) or many
   calls' ticks (``lf_tick_pairs``: every virtual pair of a process, ``lf_step_frames``: every
-  RTP call's 20 ms frame) in one crossing.
+  RTP call's 20 ms frame) in one crossing;
+* ticks SIP calls with their wire formats (``lf_tick_t38``: T.38 over IFPs or UDPTL,
+  ``lf_step_rtp``: G.711 over RTP) and moves many datagrams (``lf_send_many``,
+  ``lf_recv_many``) in one crossing: that C source is :mod:`lanfax.engine._accel_io`'s.
 
 Building: ``python -m lanfax.engine._accel`` (run by ``scripts/bootstrap.sh``) or, failing
 that, the first import compiles into the cache directory (``$LANFAX_ENGINE_CACHE``, else
