@@ -319,11 +319,11 @@ def test_a_whole_media_tick_over_real_sockets_in_five_crossings(
         t38.append(T38FaxSession(False, rx_file=tmp_path / f"t{k}.tif"))
     socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
     try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-            s.setblocking(False)
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+            sock.setblocking(False)
         io = dgram.Datagrams()
-        fds = [s.fileno() for s in socks]
+        fds = [sock.fileno() for sock in socks]
         # Sockets 0-3: the audio sessions, 4-7: the T.38 ones; each sends to its peer's.
         fd_of = np.array(fds, dtype=np.int32)
         dest_of = np.array(
@@ -346,17 +346,17 @@ def test_a_whole_media_tick_over_real_sockets_in_five_crossings(
                 out, idx, _seq, offsets, lens = batch_.out_columns()
                 sent = io.send_columns(out, fd_of[idx + base], offsets, lens, dest_of[idx + base])
                 errors += sum(1 for e in sent if e)
-            if all(s.done for s in audio + t38):
+            if all(f.done for f in [*audio, *t38]):
                 break
         assert errors == 0
-        for s in audio[1::2] + t38[1::2]:
-            assert s.result is not None and s.result.ok
+        for receiver in [*audio[1::2], *t38[1::2]]:
+            assert receiver.result is not None and receiver.result.ok
         for name in ("a0.tif", "a1.tif", "t0.tif", "t1.tif"):
             assert len(read_pages(tmp_path / name)) == len(docs["light_g4"].pages)
     finally:
-        for s in socks:
-            s.close()
-        for f in audio + t38:
+        for sock in socks:
+            sock.close()
+        for f in [*audio, *t38]:
             f.close()
 
 
