@@ -290,6 +290,9 @@ def test_rtp_batches_refuse_what_they_cannot_run(tmp_path: Path) -> None:
             rb.feed_all(b"abc", [0], [4])
         with pytest.raises(ValueError, match="one length"):
             rb.feed_all(b"abc", [0, 0], [3])
+        s.close()
+        with pytest.raises(EngineError, match="session 0 of this batch was closed"):
+            rb.tick()
         rb.set_sessions([], [])
         assert rb.tick() == [] and rb.packets() == []
     finally:

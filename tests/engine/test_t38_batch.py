@@ -186,6 +186,8 @@ def test_a_t38_batch_refuses_what_it_cannot_run(docs: dict[str, Doc], tmp_path: 
         assert tb.tick() == []
         assert {i for i, _, _ in tb.packets()} <= {0}  # the answerer's first indicator
         t38.close()
+        with pytest.raises(EngineError, match="session 0 of this batch was closed"):
+            tb.tick()
         with pytest.raises(EngineError, match="cannot be ticked"):
             tb.set_sessions([t38])
         with pytest.raises(EngineError, match="positive step"):

@@ -15,7 +15,8 @@ released once, and hand back what the calls send in one buffer:
 What a tick emitted is read with one crossing: :meth:`packets` (``(index, seq, bytes)``) or
 :meth:`out_columns` (numpy columns for :meth:`lanfax.engine.dgram.Datagrams.send_columns`,
 no Python per packet). A batch holds raw pointers: call ``set_sessions`` again before the
-next tick whenever a session in it is closed.
+next tick whenever a session in it is closed (a tick that finds one raises EngineError
+rather than touch its freed state).
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class T38Batch:
     right after the packet that found it: one tick later than the per-session path).
 
     Thread use: one thread at a time per batch. A closed session must leave the batch
-    (:meth:`set_sessions` again) before the next tick: the batch holds its C pointers.
+    (:meth:`set_sessions` again) before the next tick: the batch holds its C pointers (a
+    tick that finds one raises EngineError).
     """
 
     def __init__(self, step: int = 160) -> None:
@@ -289,6 +291,7 @@ class T38Batch:
         packets' records and one of their bytes."""
         output = self._output
         assert output is not None
+        _check_open(self._sessions)
         n = len(self._sessions)
         if not n:
             output.c.n = output.c.bytes = 0
@@ -352,6 +355,15 @@ class _Input:
         self._held.clear()
         self._data.clear()
         del self._rec[:]
+
+
+def _check_open(sessions: Sequence[T38FaxSession | AudioFaxSession]) -> None:
+    """A closed session's C state is freed: ticking it would touch freed memory."""
+    for i, s in enumerate(sessions):
+        if not s._finalizer.alive:
+            raise EngineError(
+                f"session {i} of this batch was closed", hint="call set_sessions again first"
+            )
 
 
 def _queue_all(
@@ -678,6 +690,7 @@ class RtpBatch:
         :attr:`failures` (and not returned); the others are unaffected."""
         self.failures = []
         output = self._output
+        _check_open(self._sessions)
         n = len(self._sessions)
         if not n:
             output.c.n = output.c.bytes = 0
