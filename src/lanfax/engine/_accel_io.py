@@ -82,7 +82,8 @@ int lf_tick_t38(t38_terminal_state_t **states, t38_core_state_t **cores, lf_sess
                 lf_udptl_t **lines, int n, int step, const int *in_rec, int in_n,
                 const uint8_t *in_data, int *rx_events, lf_t38out_t *out, int *flagged);
 int lf_send_many(const int *fds, const int *offsets, const int *lengths, const int *dests,
-                 int n, const uint8_t *data, int data_len, const uint8_t *addrs, int *err);
+                 int n, const uint8_t *data, int data_len, const uint8_t *addrs, int n_addrs,
+                 int *err);
 int lf_recv_many(const int *fds, int nfds, int max_per_fd, int max_dgram, uint8_t *buf,
                  int room, int *recs, int max_recs, int *err, int *state);
 """
@@ -572,20 +573,26 @@ static int lf_step_rtp(fax_state_t **states, lf_sess_t **xs, int16_t **rx, int16
 }
 
 /* sendto() each datagram i: fds[i], data[offsets[i]:+lengths[i]], destination dests[i] (an
-   index into ``addrs``, 32 bytes each: the sockaddr's length as an int, then the sockaddr).
+   index into the n_addrs entries of ``addrs``, 32 bytes each: the sockaddr's length as an
+   int, then the sockaddr; a forgotten entry has length 0: EDESTADDRREQ).
    err[i] = 0 or errno; returns how many were sent. Nothing blocks; no signal is raised. */
 static int lf_send_many(const int *fds, const int *offsets, const int *lengths, const int *dests,
-                        int n, const uint8_t *data, int data_len, const uint8_t *addrs, int *err)
+                        int n, const uint8_t *data, int data_len, const uint8_t *addrs,
+                        int n_addrs, int *err)
 {
     int sent = 0;
     for (int i = 0; i < n; i++) {
         int off = offsets[i], len = lengths[i], d = dests[i];
-        if (d < 0 || off < 0 || len < 0 || off > data_len - len) {
+        if (d < 0 || d >= n_addrs || off < 0 || len < 0 || off > data_len - len) {
             err[i] = EINVAL;
             continue;
         }
         int alen;
         memcpy(&alen, addrs + 32 * d, sizeof(int));
+        if (alen <= 0) {
+            err[i] = EDESTADDRREQ;
+            continue;
+        }
         ssize_t r;
         do {
             r = sendto(fds[i], data + off, (size_t) len, MSG_DONTWAIT | MSG_NOSIGNAL,

@@ -194,6 +194,9 @@ class Datagrams:
         self._recs = self._ffi.new("int[]", self._max_recs * _RECV_REC)
         self._addresses: dict[tuple[Any, ...], int] = {}
         self._packed = bytearray()
+        #: Entries of forgotten addresses, reused first (the table stays as large as the
+        #: most addresses held at once).
+        self._free: list[int] = []
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -205,12 +208,32 @@ class Datagrams:
         if d is None:
             packed = pack_address(address)
             if packed is None:
-                d = -1
+                return -1  # not kept: a name asked again is checked again
+            if self._free:
+                d = self._free.pop()
+                self._packed[d * _ADDR_SIZE : (d + 1) * _ADDR_SIZE] = packed
             else:
                 d = len(self._packed) // _ADDR_SIZE
                 self._packed += packed
             self._addresses[key] = d
         return d
+
+    def forget(self, address: Address) -> bool:
+        """Drop ``address`` from the table (a call ended: its far end's entry is free for
+        the next new address); False if it was not there. An index still held for it then
+        fails its datagrams with ``EDESTADDRREQ`` until the entry is reused: forget only
+        what no record will name again."""
+        d = self._addresses.pop(tuple(address), None)
+        if d is None:
+            return False
+        self._packed[d * _ADDR_SIZE : (d + 1) * _ADDR_SIZE] = bytes(_ADDR_SIZE)
+        self._free.append(d)
+        return True
+
+    @property
+    def destinations(self) -> int:
+        """How many addresses the table holds now."""
+        return len(self._addresses)
 
     def send_many(self, datagrams: Iterable[Outgoing]) -> list[int]:
         """Send ``(fd, payload, (host, port))`` each, in order, in one C call; returns one
@@ -288,7 +311,8 @@ class Datagrams:
         p_addr = ffi.from_buffer("uint8_t[]", self._packed)
         try:
             if self.compiled:
-                self._lib.lf_send_many(*cols, n, p_data, size, p_addr, p_err)
+                n_addrs = len(self._packed) // _ADDR_SIZE
+                self._lib.lf_send_many(*cols, n, p_data, size, p_addr, n_addrs, p_err)
             else:
                 _send_python(ffi, self._lib, fds, offsets, lengths, dests, view, self._packed, errs)
         finally:
@@ -391,10 +415,13 @@ def _send_python(
     """What ``lf_send_many`` does, one cffi call (and GIL release) per datagram."""
     size = len(data)
     for i, (fd, at, length, d) in enumerate(zip(fds, offsets, lengths, dests, strict=True)):
-        if d < 0 or at < 0 or length < 0 or at + length > size:
+        if d < 0 or d >= len(packed) // _ADDR_SIZE or at < 0 or length < 0 or at + length > size:
             errs[i] = errno.EINVAL
             continue
         (alen,) = struct.unpack_from("=i", packed, d * _ADDR_SIZE)
+        if alen <= 0:
+            errs[i] = errno.EDESTADDRREQ
+            continue
         addr = bytes(packed[d * _ADDR_SIZE + 4 : d * _ADDR_SIZE + 4 + alen])
         payload = bytes(data[at : at + length])
         while True:
