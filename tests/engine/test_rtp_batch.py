@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from lanfax.engine import AudioFaxSession, SessionOptions, batch, g711
+from lanfax.engine import lines as engine_lines
 from lanfax.engine.events import SessionEvent
 from lanfax.engine.lines import RtpBatch, RtpLine
 from lanfax.model.errors import EngineError
@@ -168,14 +169,14 @@ def _python_path(sessions: list[AudioFaxSession]) -> tuple[list[Row], list[_PyCa
     return rows, calls
 
 
-def _batch_path(sessions: list[AudioFaxSession]) -> tuple[list[Row], list[RtpLine]]:
+def _batch_path(sessions: list[AudioFaxSession], threads: int) -> tuple[list[Row], list[RtpLine]]:
     lines = [
         RtpLine(
             CALLS[i // 2][0], _pt(CALLS[i // 2][0]), 1000 + i, 65000 + 7 * i, jitter_frames=DEPTH
         )
         for i in range(len(sessions))
     ]
-    rb = RtpBatch(TICK)
+    rb = RtpBatch(TICK, threads=threads)
     rb.set_sessions(sessions, lines)
     rngs = [random.Random(i) for i in range(len(sessions))]
     _held.clear()
@@ -198,11 +199,14 @@ def _batch_path(sessions: list[AudioFaxSession]) -> tuple[list[Row], list[RtpLin
                 rb.feed(i, data)
         if all(s.done for s in sessions):
             break
+    assert (rb._parts._worker is not None) == (threads == 2)  # it did split
+    rb.close()
     return rows, lines
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 def test_rtp_batch_is_the_media_audio_step_tick_for_tick_byte_for_byte(
-    docs: dict[str, Doc], tmp_path: Path
+    threads: int, docs: dict[str, Doc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Four calls (PCMU and PCMA clean; a rough line: loss, duplicates, a held-back frame,
     foreign and broken datagrams, long headers, a short frame; a far end that restarts
@@ -213,7 +217,8 @@ def test_rtp_batch_is_the_media_audio_step_tick_for_tick_byte_for_byte(
     bat = _sessions(doc, tmp_path, "bat")
     try:
         want, calls = _python_path(ref)
-        got, lines = _batch_path(bat)
+        monkeypatch.setattr(engine_lines, "SPLIT_MIN_SESSIONS", 2)
+        got, lines = _batch_path(bat, threads)
         assert len(got) == len(want)
         for t, (row_got, row_want) in enumerate(zip(got, want, strict=True)):
             assert row_got == row_want, f"tick {t}"

@@ -105,9 +105,15 @@ def _run_batched(
     return ticks
 
 
-@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "abi"])
+@pytest.mark.parametrize(
+    ("compiled", "threads"), [(True, 1), (True, 2), (False, 1)], ids=["compiled", "split", "abi"]
+)
 def test_a_t38_batch_is_each_session_stepped_on_its_own_tick_for_tick(
-    compiled: bool, docs: dict[str, Doc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    compiled: bool,
+    threads: int,
+    docs: dict[str, Doc],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Three calls (a clean line, a lossy one, one that reorders) in one batch against the
     same calls stepped session by session: every tick, each session emits the same packets
@@ -119,7 +125,8 @@ def test_a_t38_batch_is_each_session_stepped_on_its_own_tick_for_tick(
         monkeypatch.setattr(lines, "load", load_abi)
     doc = docs["light_g4"].path
     reference = _sessions(doc, tmp_path, "ref")
-    b = batch.T38Batch(160)
+    monkeypatch.setattr(lines, "SPLIT_MIN_SESSIONS", 2)  # six sessions split in two threes
+    b = batch.T38Batch(160, threads=threads)
     assert b.compiled is compiled
     batched = _sessions(doc, tmp_path, "batch")
     try:
@@ -138,7 +145,9 @@ def test_a_t38_batch_is_each_session_stepped_on_its_own_tick_for_tick(
         assert batched[1].result is not None and batched[1].result.ok  # the clean line
         assert len(read_pages(tmp_path / "batch0.tif")) == len(docs["light_g4"].pages)
         assert [s.elapsed_samples for s in batched] == [s.elapsed_samples for s in reference]
+        assert (b._parts._worker is not None) == (threads == 2 and compiled)  # it did split
     finally:
+        b.close()
         for s in reference + batched:
             s.close()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lanfax.engine import SessionOptions, T38FaxSession, batch
+from lanfax.engine import lines as engine_lines
 from lanfax.engine.events import SessionEvent
 from lanfax.model.errors import EngineError
 from lanfax.providers.sip.udptl import UdptlPacket, UdptlReceiver, UdptlSender, encode
@@ -97,12 +98,14 @@ def _python_path(sessions: list[T38FaxSession]) -> tuple[list[Row], list[UdptlRe
     return rows, receivers
 
 
-def _batch_path(sessions: list[T38FaxSession]) -> tuple[list[Row], list[batch.UdptlLine]]:
+def _batch_path(
+    sessions: list[T38FaxSession], threads: int
+) -> tuple[list[Row], list[batch.UdptlLine]]:
     lines = [
         batch.UdptlLine(CALLS[i // 2][0], CALLS[i // 2][1], IDLE_REPEATS)
         for i in range(len(sessions))
     ]
-    tb = batch.T38Batch(160)
+    tb = batch.T38Batch(160, threads=threads)
     tb.set_sessions(sessions, lines)
     rngs = [random.Random(i) for i in range(len(sessions))]
     rows: list[Row] = []
@@ -123,11 +126,14 @@ def _batch_path(sessions: list[T38FaxSession]) -> tuple[list[Row], list[batch.Ud
                 tb.feed(i, data)
         if all(s.done for s in sessions):
             break
+    assert (tb._parts._worker is not None) == (threads == 2)  # it did split
+    tb.close()
     return rows, lines
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 def test_udptl_mode_is_the_python_udptl_path_tick_for_tick_byte_for_byte(
-    docs: dict[str, Doc], tmp_path: Path
+    threads: int, docs: dict[str, Doc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Five calls (clean; 20 % loss; no redundancy; losses + duplicates + reordering +
     garbage with 60-byte datagrams; redundancy 7 within 120 bytes with losses): every tick
@@ -138,7 +144,8 @@ def test_udptl_mode_is_the_python_udptl_path_tick_for_tick_byte_for_byte(
     bat = _sessions(doc, tmp_path, "bat")
     try:
         want, receivers = _python_path(ref)
-        got, lines = _batch_path(bat)
+        monkeypatch.setattr(engine_lines, "SPLIT_MIN_SESSIONS", 2)
+        got, lines = _batch_path(bat, threads)
         assert len(got) == len(want)
         for t, (row_got, row_want) in enumerate(zip(got, want, strict=True)):
             assert row_got == row_want, f"tick {t}"

@@ -75,11 +75,11 @@ IO_CDEF = """
 void lf_t38out_release(lf_t38out_t *out);
 void lf_udptl_release(lf_udptl_t *u);
 int lf_step_rtp(fax_state_t **states, lf_sess_t **xs, int16_t **rx, int16_t **tx,
-                lf_rtp_t **lines, int n, int step, const int *in_rec, int in_n,
+                lf_rtp_t **lines, int n, int base, int step, const int *in_rec, int in_n,
                 const uint8_t *in_data, lf_t38out_t *out, int *flagged);
 int lf_udptl_frame_one(lf_udptl_t *u, lf_t38out_t *out, int seq, const uint8_t *ifp, int len);
 int lf_tick_t38(t38_terminal_state_t **states, t38_core_state_t **cores, lf_sess_t **xs,
-                lf_udptl_t **lines, int n, int step, const int *in_rec, int in_n,
+                lf_udptl_t **lines, int n, int base, int step, const int *in_rec, int in_n,
                 const uint8_t *in_data, int *rx_events, lf_t38out_t *out, int *flagged);
 int lf_send_many(const int *fds, const int *offsets, const int *lengths, const int *dests,
                  int n, const uint8_t *data, int data_len, const uint8_t *addrs, int n_addrs,
@@ -386,9 +386,11 @@ static void lf_udptl_take(lf_udptl_t *u, lf_t38out_t *out, int i, lf_sess_t *x)
    send_timeout(step). rx_events[i] = the events session i had before its timeout (so
    Python stamps them at the tick's start). What each session emitted goes to ``out`` (IFPs,
    or UDPTL datagrams framed by its line); the sessions with events or an error go to
-   ``flagged``; returns how many. */
+   ``flagged``; returns how many. The arrays hold sessions base..base+n-1 of the batch (a
+   part of it, on one of two threads): input records name sessions by their batch index,
+   output records and ``flagged`` too; rx_events by the part's own. */
 static int lf_tick_t38(t38_terminal_state_t **states, t38_core_state_t **cores, lf_sess_t **xs,
-                       lf_udptl_t **lines, int n, int step, const int *in_rec, int in_n,
+                       lf_udptl_t **lines, int n, int base, int step, const int *in_rec, int in_n,
                        const uint8_t *in_data, int *rx_events, lf_t38out_t *out, int *flagged)
 {
     int at = 0;
@@ -396,7 +398,7 @@ static int lf_tick_t38(t38_terminal_state_t **states, t38_core_state_t **cores, 
     out->bytes = 0;
     out->error = 0;
     for (int j = 0; j < in_n; j++) {
-        int i = in_rec[3 * j], len = in_rec[3 * j + 2];
+        int i = in_rec[3 * j] - base, len = in_rec[3 * j + 2];
         if (i >= 0 && i < n && len >= 0) {
             if (lines == NULL)
                 t38_core_rx_ifp_packet(cores[i], in_data + at, len,
@@ -413,11 +415,11 @@ static int lf_tick_t38(t38_terminal_state_t **states, t38_core_state_t **cores, 
         t38_terminal_send_timeout(states[i], step);
         x->samples += step;
         if (lines == NULL)
-            lf_t38out_take(out, i, x);
+            lf_t38out_take(out, i + base, x);
         else
-            lf_udptl_take(lines[i], out, i, x);
+            lf_udptl_take(lines[i], out, i + base, x);
         if (x->n_ev | x->error || (lines != NULL && lines[i]->error))
-            flagged[k++] = i;
+            flagged[k++] = i + base;
     }
     return k;
 }
@@ -516,9 +518,10 @@ static void lf_rtp_rx(lf_rtp_t *j, const uint8_t *d, int n, int step)
 /* One 20 ms frame of n audio calls on RTP: per call, the datagrams of ``in_rec`` (index,
    0, length; in arrival order) into its jitter buffer, the frame due decoded into rx[i],
    fax_rx, fax_tx into tx[i], tx[i] coded into one RTP packet (RtpSender.stamp) in ``out``.
-   The calls with events or an error go to ``flagged``; returns how many. */
+   The calls with events or an error go to ``flagged``; returns how many. ``base``: as for
+   lf_tick_t38. */
 static int lf_step_rtp(fax_state_t **states, lf_sess_t **xs, int16_t **rx, int16_t **tx,
-                       lf_rtp_t **lines, int n, int step, const int *in_rec, int in_n,
+                       lf_rtp_t **lines, int n, int base, int step, const int *in_rec, int in_n,
                        const uint8_t *in_data, lf_t38out_t *out, int *flagged)
 {
     int at = 0;
@@ -526,7 +529,7 @@ static int lf_step_rtp(fax_state_t **states, lf_sess_t **xs, int16_t **rx, int16
     out->bytes = 0;
     out->error = 0;
     for (int j = 0; j < in_n; j++) {
-        int i = in_rec[3 * j], len = in_rec[3 * j + 2];
+        int i = in_rec[3 * j] - base, len = in_rec[3 * j + 2];
         if (i >= 0 && i < n && len >= 0)
             lf_rtp_rx(lines[i], in_data + at, len, step);
         at += len > 0 ? len : 0;
@@ -558,7 +561,7 @@ static int lf_step_rtp(fax_state_t **states, lf_sess_t **xs, int16_t **rx, int16
         for (int s = 0; s < step; s++)
             p[12 + s] = j->enc[(uint16_t) t[s]];
         int *r = out->rec + 3 * out->n;
-        r[0] = i;
+        r[0] = i + base;
         r[1] = j->seq;
         r[2] = 12 + step;
         out->n++;
@@ -567,7 +570,7 @@ static int lf_step_rtp(fax_state_t **states, lf_sess_t **xs, int16_t **rx, int16
         j->seq = (j->seq + 1) & 0xFFFF;
         j->timestamp += (unsigned int) step;
         if (x->n_ev | x->error)
-            flagged[k++] = i;
+            flagged[k++] = i + base;
     }
     return k;
 }
