@@ -98,7 +98,6 @@ class _Output:
 _MAX_REDUNDANCY = 16
 #: ints per output record of a tick: session index, sequence number, length.
 _RECORD = 3
-_T38_RECORD = _RECORD
 
 
 class T38Batch:
@@ -118,9 +117,9 @@ class T38Batch:
     in :meth:`set_sessions`' list: in each session's order, sessions in index order. The
     packets are bare IFPs: UDPTL framing and redundancy stay the caller's.
 
-    UDPTL mode (compiled helper only: :func:`available`): give each session a
-    :class:`UdptlLine` (``set_sessions(sessions, lines)``) and queue the far end's whole
-    UDPTL datagrams with :meth:`feed`; the tick decodes them, fills gaps from their
+    UDPTL mode (compiled helper only: :func:`lanfax.engine.batch.available`): give each
+    session a :class:`UdptlLine` (``set_sessions(sessions, lines)``) and queue the far
+    end's whole UDPTL datagrams with :meth:`feed`; the tick decodes them, fills gaps from their
     redundancy and hands each IFP to spandsp once, in order (as
     ``providers/sip/udptl.UdptlReceiver`` + ``receive``), and :meth:`packets` gives
     ``(index, seq, datagram)``: the session's IFPs framed with its line's redundancy within
@@ -278,7 +277,7 @@ class T38Batch:
         rec, data = self._in_rec, bytes(self._in_data)
         queued: dict[int, list[tuple[int, bytes]]] = {}
         at = 0
-        for k in range(0, len(rec), _T38_RECORD):
+        for k in range(0, len(rec), _RECORD):
             length = rec[k + 2]
             queued.setdefault(rec[k], []).append((rec[k + 1], data[at : at + length]))
             at += length
