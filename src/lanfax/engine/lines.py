@@ -251,6 +251,7 @@ class T38Batch:
         emitted are then in :meth:`packets`. A session whose events could not be collected
         is in :attr:`failures` (and not returned); the others are unaffected."""
         self.failures = []
+        _check_open(self._sessions)
         if self.compiled:
             return self._tick_compiled()
         return self._tick_python()
@@ -307,7 +308,6 @@ class T38Batch:
         packets' records and one of their bytes."""
         output = self._output
         assert output is not None
-        _check_open(self._sessions)
         n = len(self._sessions)
         if not n:
             output.c.n = output.c.bytes = 0
