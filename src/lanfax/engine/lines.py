@@ -149,6 +149,7 @@ class T38Batch:
         #: True when a tick is one C call (the compiled helper); False on the ABI fallback.
         self.compiled = bool(sp.compiled)
         self._parts = _Parts(self._ffi, self._lib, threads)
+        weakref.finalize(self, self._parts.stop)
         self.step = step
         self._sessions: list[T38FaxSession] = []
         self._arrays: tuple[Any, ...] = ()
@@ -394,6 +395,8 @@ class _Worker(threading.Thread):
                 self._result = job()
             except BaseException as exc:  # pragma: no cover - a C call that returns
                 self._error = exc
+            # The job holds the batch: let the batch go when its owner does.
+            self._job = job = None
             self._done.set()
 
 
@@ -447,6 +450,12 @@ class _Parts:
         if worker is not None:
             worker.submit(None)
             worker.join()
+
+    def stop(self) -> None:
+        """Let the worker end, without waiting for it (a batch collected unclosed)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.submit(None)
 
 
 class _Input:
@@ -750,6 +759,7 @@ class RtpBatch:
             raise EngineError(f"an RTP batch needs a positive step, got {step}")
         self._ffi, self._lib = sp.ffi, sp.lib
         self._parts = _Parts(self._ffi, self._lib, threads)
+        weakref.finalize(self, self._parts.stop)
         self.step = step
         self._sessions: list[AudioFaxSession] = []
         self._lines: list[RtpLine] = []
