@@ -10,8 +10,10 @@
    (``threads=2``); printed: CPU per tick (mean and 99th percentile, process CPU time, the
    media's part only: the carrying is the same in all), the worst tick's CPU and wall time
    after the first two (those open every document; later the worst are the page ends,
-   every receiver writing its page in the same tick), C crossings per tick (each releases
-   and re-takes the GIL), and the CPU ratio.
+   every receiver writing its page in the same tick, since every call starts in the first
+   tick with the same page), C crossings per tick (each releases and re-takes the GIL), and
+   the CPU ratio. A last row starts the calls evenly over ``SPREAD`` (2 s), as a server's
+   arrive, and runs that much longer: the same work, without the lockstep's worst ticks.
 2. G.711 over RTP: N audio sessions (N/2 calls, each RTP datagram carried at the next tick)
    stepped three ways: per session (jitter buffer, G.711 decoding, ``step_frame``, coding,
    ``RtpSender.stamp``: the media's audio step), ``FrameBatch`` (spandsp's part in one C
@@ -64,6 +66,9 @@ REDUNDANCY = 3  # the SIP provider's default t38_redundancy
 MAX_DATAGRAM = 400
 IDLE_REPEATS = 2  # as providers/sip/media.py
 JITTER = 3
+#: The "start over S seconds" rows: calls started evenly over this long (a server's calls
+#: arrive over time; the other rows start every call in the first tick, in lockstep).
+SPREAD = 2.0
 #: Wall time of each measured tick of the last run (beside its CPU time).
 _walls: list[float] = []
 
@@ -130,8 +135,13 @@ def t38_per_session(sessions: list[T38FaxSession], ticks: int) -> tuple[list[flo
 
 
 def _batched(
-    sessions: list[T38FaxSession], ticks: int, udptl_in_c: bool, threads: int = 1
+    sessions: list[T38FaxSession],
+    ticks: int,
+    udptl_in_c: bool,
+    threads: int = 1,
+    spread: int = 0,
 ) -> tuple[list[float], int]:
+    """``spread``: the calls start evenly over that many ticks (0: all in the first)."""
     tb = batch.T38Batch(STEP, threads=threads)
     senders = [UdptlSender(REDUNDANCY, MAX_DATAGRAM) for _ in sessions]
     receivers = [UdptlReceiver() for _ in sessions]
@@ -141,7 +151,9 @@ def _batched(
         else []
     )
     idle = [0] * len(sessions)
-    live = list(range(len(sessions)))
+    calls = len(sessions) // 2
+    start = [(i // 2) * spread // max(calls, 1) for i in range(len(sessions))]
+    live = [i for i in range(len(sessions)) if start[i] == 0]
 
     def refresh() -> None:
         chosen = [sessions[i] for i in live]
@@ -153,11 +165,11 @@ def _batched(
     cpu: list[float] = []
     crossings = 0
     clock = time.process_time
-    for _ in range(ticks):
+    for t in range(ticks):
         sent: Inbox = [[] for _ in sessions]
         t0, w0 = clock(), time.perf_counter()
-        if any(sessions[i].done for i in live):
-            live = [i for i in live if not sessions[i].done]
+        if any(sessions[i].done for i in live) or (0 < t <= spread and t in start):
+            live = [i for i in range(len(sessions)) if start[i] <= t and not sessions[i].done]
             refresh()
         if udptl_in_c:
             feed = tb.feed
@@ -213,6 +225,12 @@ def t38_batched_udptl_2(sessions: list[T38FaxSession], ticks: int) -> tuple[list
     return _batched(sessions, ticks, udptl_in_c=True, threads=2)
 
 
+def t38_batched_udptl_spread(sessions: list[T38FaxSession], ticks: int) -> tuple[list[float], int]:
+    """UDPTL mode, the calls started evenly over ``SPREAD`` seconds (as a server's arrive)."""
+    spread = int(SPREAD / 0.02)
+    return _batched(sessions, ticks + spread, udptl_in_c=True, spread=spread)
+
+
 def t38_table(n: int, ticks: int) -> None:
     print(f"\n1. T.38: {n} sessions ({n // 2} calls), {ticks} ticks of 20 ms line time,")
     print(f"   UDPTL redundancy {REDUNDANCY} within {MAX_DATAGRAM} bytes, carried at the next tick")
@@ -225,6 +243,7 @@ def t38_table(n: int, ticks: int) -> None:
     if batch.available():
         paths.append(("T38Batch UDPTL", t38_batched_udptl))
         paths.append(("  on 2 threads", t38_batched_udptl_2))
+        paths.append((f"  start {SPREAD:g} s", t38_batched_udptl_spread))
     with tempfile.TemporaryDirectory(prefix="lanfax-bench-io-") as tmp:
         work = Path(tmp)
         doc = work / "doc.tif"
@@ -248,7 +267,7 @@ def t38_table(n: int, ticks: int) -> None:
                     1000 * busy[int(0.99 * (len(busy) - 1))],
                     1000 * top_cpu,
                     1000 * top_wall,
-                    crossings / ticks,
+                    crossings / len(cpu),
                     ok,
                 )
             )
@@ -350,30 +369,37 @@ def rtp_frame_batch(sessions: list[AudioFaxSession], ticks: int) -> tuple[list[f
 
 
 def rtp_batch(
-    sessions: list[AudioFaxSession], ticks: int, threads: int = 1
+    sessions: list[AudioFaxSession], ticks: int, threads: int = 1, spread: int = 0
 ) -> tuple[list[float], int]:
-    """RtpBatch: datagrams in, datagrams out, one C call."""
+    """RtpBatch: datagrams in, datagrams out, one C call (``spread``: as for T.38)."""
     for s in sessions:
         s.frame_buffers(STEP)
     rb = RtpBatch(STEP, threads=threads)
-    rb.set_sessions(
-        sessions, [RtpLine("ulaw", 0, i, jitter_frames=JITTER) for i in range(len(sessions))]
-    )
+    lines = [RtpLine("ulaw", 0, i, jitter_frames=JITTER) for i in range(len(sessions))]
+    calls = len(sessions) // 2
+    start = [(i // 2) * spread // max(calls, 1) for i in range(len(sessions))]
+    live = [i for i in range(len(sessions)) if start[i] == 0]
+    rb.set_sessions([sessions[i] for i in live], [lines[i] for i in live])
     inbox: list[bytes] = [b""] * len(sessions)
     cpu: list[float] = []
     clock = time.process_time
     for t in range(ticks):
         t0, w0 = clock(), time.perf_counter()
+        if 0 < t <= spread and t in start:
+            live = [i for i in range(len(sessions)) if start[i] <= t]
+            rb.set_sessions([sessions[i] for i in live], [lines[i] for i in live])
         feed = rb.feed
-        if t:
-            for i, data in enumerate(inbox):
-                feed(i, data)
+        for j, i in enumerate(live):
+            if inbox[i]:
+                feed(j, inbox[i])
         for s in rb.tick():
             s.events()
-        data, _index, _seq, offsets, lengths = rb.out_columns()
+        data, index, _seq, offsets, lengths = rb.out_columns()
         cpu.append(clock() - t0)
         _walls.append(time.perf_counter() - w0)
-        sent = [data[o : o + n] for o, n in zip(offsets.tolist(), lengths.tolist(), strict=True)]
+        sent = [b""] * len(sessions)
+        for j, o, n in zip(index.tolist(), offsets.tolist(), lengths.tolist(), strict=True):
+            sent[live[j]] = data[o : o + n]
         inbox = [sent[i ^ 1] for i in range(len(sessions))]
     rb.close()
     return cpu, ticks
@@ -382,6 +408,12 @@ def rtp_batch(
 def rtp_batch_2(sessions: list[AudioFaxSession], ticks: int) -> tuple[list[float], int]:
     """The same split over two threads (threads=2)."""
     return rtp_batch(sessions, ticks, threads=2)
+
+
+def rtp_batch_spread(sessions: list[AudioFaxSession], ticks: int) -> tuple[list[float], int]:
+    """RtpBatch, the calls started evenly over ``SPREAD`` seconds."""
+    spread = int(SPREAD / 0.02)
+    return rtp_batch(sessions, ticks + spread, spread=spread)
 
 
 def rtp_table(n: int, ticks: int) -> None:
@@ -394,6 +426,7 @@ def rtp_table(n: int, ticks: int) -> None:
         ("FrameBatch", rtp_frame_batch),
         ("RtpBatch", rtp_batch),
         ("  on 2 threads", rtp_batch_2),
+        (f"  start {SPREAD:g} s", rtp_batch_spread),
     ]
     with tempfile.TemporaryDirectory(prefix="lanfax-bench-io-") as tmp:
         work = Path(tmp)
@@ -417,7 +450,7 @@ def rtp_table(n: int, ticks: int) -> None:
                     1000 * busy[int(0.99 * (len(busy) - 1))],
                     1000 * top_cpu,
                     1000 * top_wall,
-                    crossings / ticks,
+                    crossings / len(cpu),
                 )
             )
         print(
