@@ -6,15 +6,25 @@ instruction count does not, so two versions can be compared on a busy machine. S
 port, queue paused), sends a few warm-up jobs, zeroes the counters, submits ``--jobs``
 one-page fax-ready TIFFs from ``--threads`` client threads (one ``Client`` each, as
 ``bench/submit.py``'s 8-thread row) and prints the instructions per job. Kernel time (fsync,
-context switches, page faults) is not counted: ``bench/submit.py`` prints CPU per job.
+context switches, page faults) is not counted: ``--cpu`` runs the server without callgrind
+and prints its user and kernel CPU time per job and the jobs per group commit (with
+``--py-spy FILE``, the measured run recorded by py-spy, GIL holders only, raw format).
 
     .venv/bin/python bench/submit_instructions.py --jobs 200 --threads 8
+    .venv/bin/python bench/submit_instructions.py --cpu --jobs 1600
 
 Compare runs of the same --jobs (fewer jobs carry more of the fixed costs: 40 jobs gave 9.3 M).
 
 Measured on the loaded 2-core machine (2026-12-05), 200 jobs, 8 threads: main before the
 second shift 8.79 M and 8.84 M; with FastAPI's telemetry off and the kept strip buffer
 8.32 M, 8.16 M and 8.29 M.
+
+Wave 5 (durable's cuts, 2026-12-05, load average 2-4): before 8.26 M, 3.20 ms CPU/job (user
+2.20, kernel 1.00, 1.7 jobs per commit); one-pass TIFF check 7.70 M; + docs fsync per group,
+plain-file stage, dispatcher's small plan 7.54 M, 2.64 ms (kernel 0.64); + kept SQLite
+connection, pooled names 7.36 M, 2.48-2.56 ms (user 1.81, kernel 0.67-0.74). Same hour, A/B
+(main's 449373b through PYTHONPATH vs w5/durable): 8.17/8.30 M vs 7.51/7.53 M; 2.96/3.16 ms
+vs 2.30/2.34 ms CPU per job; with w5/http merged in: 5.48/5.51 M, 1.85-2.12 ms.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,21 +47,47 @@ import submit as bench  # bench/submit.py, beside this file
 from lanfax.client import Client
 
 
-def totals(out: str) -> int:
-    """The instructions of callgrind's explicit dump (``callgrind_control -d``)."""
+def totals(out: str, keep: Path | None = None) -> int:
+    """The instructions of callgrind's explicit dump (``callgrind_control -d``), which is
+    copied to ``keep`` when given."""
     for name in glob.glob(out + ".*"):
         text = Path(name).read_text(errors="replace")
         if "Trigger: dump" in text:
+            if keep is not None:
+                keep.write_text(text)
             for line in text.splitlines():
                 if line.startswith("totals:"):
                     return int(line.split()[1])
     raise SystemExit(f"no dump from callgrind in {out}.*")
 
 
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, kernel) CPU seconds process ``pid`` used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--jobs", type=int, default=200)
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        help="copy callgrind's dump here (for callgrind_annotate --inclusive=yes)",
+    )
+    ap.add_argument(
+        "--cpu",
+        action="store_true",
+        help="no callgrind: the server's user and kernel CPU time per job and jobs per commit"
+        " (use more jobs, e.g. --jobs 2000: CPU time moves with the machine's load)",
+    )
+    ap.add_argument(
+        "--py-spy",
+        type=Path,
+        help="with --cpu: record the measured run with py-spy (--format raw) into this file",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="lanfax-callgrind-") as tmp_name:
         tmp = Path(tmp_name)
@@ -63,12 +100,11 @@ def main() -> None:
         out = str(tmp / "callgrind.out")
         serve = [bench.LANFAX, "serve", "--data", str(tmp / "data")]
         serve += ["--listen", f"127.0.0.1:{port}", "--config", str(tmp / "bench.toml")]
+        if not args.cpu:
+            serve = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *serve]
         with (tmp / "serve.log").open("wb") as log:
-            proc = subprocess.Popen(
-                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *serve],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            proc = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT)
+        spy: subprocess.Popen[bytes] | None = None
         try:
             deadline = time.monotonic() + 600
             while True:
@@ -78,7 +114,7 @@ def main() -> None:
                     break
                 except Exception:
                     if time.monotonic() > deadline or proc.poll() is not None:
-                        raise SystemExit("lanfax serve did not start under valgrind") from None
+                        raise SystemExit("lanfax serve did not start") from None
                     time.sleep(1)
             with Client(url, timeout=120) as c:
                 c.set_config(pause_server_queue=True)
@@ -99,18 +135,47 @@ def main() -> None:
                     t.join()
 
             run(args.threads * 4)  # warm-up: imports, first connections, caches
-            subprocess.run(
-                ["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True
-            )
-            run(args.jobs)
-            subprocess.run(
-                ["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True
-            )
+            if args.cpu:
+                if args.py_spy is not None:
+                    spy_bin = str(Path(sys.executable).with_name("py-spy"))
+                    record = [spy_bin, "record", "-p", str(proc.pid), "--threads", "--gil"]
+                    record += ["--format", "raw", "-o", str(args.py_spy), "-r", "200"]
+                    spy = subprocess.Popen(record, stdout=subprocess.DEVNULL)
+                    time.sleep(1.0)
+                user0, kernel0 = cpu_split(proc.pid)
+                commits0, held0 = bench.group_commits(url)
+                began = time.perf_counter()
+                run(args.jobs)
+                wall = time.perf_counter() - began
+                user1, kernel1 = cpu_split(proc.pid)
+                commits1, held1 = bench.group_commits(url)
+            else:
+                subprocess.run(
+                    ["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True
+                )
+                run(args.jobs)
+                subprocess.run(
+                    ["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True
+                )
         finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
             proc.terminate()
             proc.wait(60)
         jobs = args.jobs // args.threads * args.threads
-        per_job = totals(out) / jobs
+        if args.cpu:
+            user, kernel = (user1 - user0) / jobs * 1000, (kernel1 - kernel0) / jobs * 1000
+            shared = (held1 - held0) / (commits1 - commits0) if commits1 > commits0 else 0.0
+            print(
+                f"server CPU per job: {user + kernel:.2f} ms (user {user:.2f}, kernel"
+                f" {kernel:.2f}); {shared:.1f} jobs per group commit; {jobs / wall:.1f} jobs/s"
+                f" ({jobs} jobs, {args.threads} client threads, load average"
+                f" {os.getloadavg()[0]:.1f}; last quiet run before wave 5: 3.40 ms, 2.0 jobs"
+                " per commit)"
+            )
+            return
+        per_job = totals(out, args.keep) / jobs
         print(
             f"server user-space instructions per job: {per_job / 1e6:.2f} M "
             f"({jobs} jobs, {args.threads} client threads; main before #19's second shift: "

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.support.authhttp import httpx
-from tests.support.faxes import make_fax_tiff
+from tests.support.faxes import make_fax_tiff, tiff_entry, tiff_ifds
 from tests.support.server import LanfaxServer, start_lanfax_server
 
 TOML = """
@@ -343,29 +343,6 @@ def test_generated_uploads(server: LanfaxServer, data: bytes, name: str, ctype: 
 # -- every page of a fax-ready TIFF is checked (issue #14, item 9) ----------------------------
 
 
-def _ifds(data: bytes) -> list[int]:
-    """Offsets of the IFDs of a little-endian TIFF."""
-    assert data[:2] == b"II"
-    out, off = [], struct.unpack_from("<I", data, 4)[0]
-    while off:
-        out.append(off)
-        (n,) = struct.unpack_from("<H", data, off)
-        off = struct.unpack_from("<I", data, off + 2 + 12 * n)[0]
-    return out
-
-
-def _entry(data: bytes, ifd: int, tag: int) -> tuple[int, int]:
-    """(offset of the entry's value field, its value) of ``tag`` in the IFD at ``ifd``."""
-    (n,) = struct.unpack_from("<H", data, ifd)
-    for i in range(n):
-        at = ifd + 2 + 12 * i
-        t, kind, _count = struct.unpack_from("<HHI", data, at)
-        if t == tag:
-            fmt = "<H" if kind == 3 else "<I"
-            return at + 8, struct.unpack_from(fmt, data, at + 8)[0]
-    raise AssertionError(f"no tag {tag}")
-
-
 @pytest.fixture(scope="module")
 def three_page_fax(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return make_fax_tiff(tmp_path_factory.mktemp("three"), pages=3).read_bytes()
@@ -377,9 +354,9 @@ def test_a_damaged_page_after_the_first_is_refused(
     """Page 2's coded data is garbage: the tags say Class F, so it used to be accepted as it
     is and the call would send a garbage page (or fail mid-fax)."""
     data = bytearray(three_page_fax)
-    page2 = _ifds(bytes(data))[1]
-    _, offset = _entry(bytes(data), page2, 273)
-    _, count = _entry(bytes(data), page2, 279)
+    page2 = tiff_ifds(bytes(data))[1]
+    _, offset = tiff_entry(bytes(data), page2, 273)
+    _, count = tiff_entry(bytes(data), page2, 279)
     data[offset + count // 3 : offset + count] = os.urandom(count - count // 3)
     before = _state(server)
     r = _post(server, [("file", ("scan.tif", bytes(data), "image/tiff"))])
@@ -395,13 +372,13 @@ def test_a_page_longer_than_paper_after_the_first_is_converted(
     """Page 2 claims 20000 rows (a hostile length tag): it is not sent as it is; the
     converter makes pages no longer than paper of it (page 1 always had this check)."""
     data = bytearray(three_page_fax)
-    at, _ = _entry(bytes(data), _ifds(bytes(data))[1], 257)
+    at, _ = tiff_entry(bytes(data), tiff_ifds(bytes(data))[1], 257)
     struct.pack_into("<I", data, at, 20000)
     r = _post(server, [("file", ("tall.tif", bytes(data), "image/tiff"))])
     if r.status_code == 201:
         (job,) = r.json()["jobs"]
         doc = httpx.get(f"{server.api}/jobs/{job['job_id']}/document").content
-        for ifd in _ifds(doc):
-            assert _entry(doc, ifd, 257)[1] <= 2809
+        for ifd in tiff_ifds(doc):
+            assert tiff_entry(doc, ifd, 257)[1] <= 2809
     else:
         assert r.status_code == 422, r.text

@@ -118,6 +118,12 @@ def test_concurrent_submissions_share_commits_and_a_kill_after_201_loses_nothing
         for number, job_id in acked.items():
             assert job_id in jobs, f"acknowledged job {job_id} ({number}) was lost"
             assert jobs[job_id]["recipient_number"] == number
+        # #19: the documents too (each renamed into spool/docs, the directory fsynced once
+        # per group commit before it): every acknowledged job's document is there, whole.
+        for job_id in acked.values():
+            doc = httpx.get(f"{server.api}/jobs/{job_id}/document")
+            assert doc.status_code == 200, f"job {job_id}'s document: {doc.text}"
+            assert doc.content == tiff, f"job {job_id}'s document is not what was sent"
         # After the restart the counts start again; a job submitted now is one commit.
         assert _group_counts(server) == (0, 0)
         r = httpx.post(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from sqlalchemy import event as sa_event
 
 from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.errors import InvalidInput, StoreError
-from lanfax.model.events import NewEvent
+from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import JobQuery, Store, open_store
 from lanfax.store.sql import SqlStore
@@ -41,6 +42,27 @@ def _wait_for(predicate: object, seconds: float = 30.0) -> None:
         time.sleep(0.005)
 
 
+def _one_group_behind_a_writer(
+    store: SqlStore, submit: Callable[[int], None], n: int, while_held: Callable[[], None]
+) -> None:
+    """Hold the write lock as another writer would: submission 0 leads and waits for it;
+    submissions 1..n-1 queue behind it and must all go into the next single commit.
+    ``while_held`` checks what may (not) have happened before the lock is let go."""
+    store._write_lock.acquire()
+    threads = [threading.Thread(target=submit, args=(k,)) for k in range(n)]
+    try:
+        threads[0].start()
+        _wait_for(lambda: store._group_busy)
+        for t in threads[1:]:
+            t.start()
+        _wait_for(lambda: len(store._group_waiting) == n - 1)
+        while_held()
+    finally:
+        store._write_lock.release()
+    for t in threads:
+        t.join(60)
+
+
 @pytest.mark.sql_only
 def test_waiting_submissions_share_one_commit_and_a_bad_one_fails_alone(
     store: SqlStore,
@@ -61,19 +83,10 @@ def test_waiting_submissions_share_one_commit_and_a_bad_one_fails_alone(
 
     # Hold the write lock as another writer would: the first submission leads and waits for
     # it; the others queue behind it and must all go into the next single commit.
-    store._write_lock.acquire()
-    threads = [threading.Thread(target=submit, args=(k,)) for k in range(8)]
-    try:
-        threads[0].start()
-        _wait_for(lambda: store._group_busy)
-        for t in threads[1:]:
-            t.start()
-        _wait_for(lambda: len(store._group_waiting) == 7)
+    def nothing_answered() -> None:
         assert not results, "nothing may return before its commit"
-    finally:
-        store._write_lock.release()
-    for t in threads:
-        t.join(60)
+
+    _one_group_behind_a_writer(store, submit, 8, nothing_answered)
     assert isinstance(results[3], InvalidInput)
     good = {k: v for k, v in results.items() if k != 3}
     assert all(isinstance(v, list) and len(v) == 1 for v in good.values()), results
@@ -161,18 +174,7 @@ def test_a_submission_the_database_refuses_fails_alone_with_a_store_error(
             except BaseException as exc:
                 results[k] = exc
 
-        store._write_lock.acquire()
-        threads = [threading.Thread(target=submit, args=(k,)) for k in range(6)]
-        try:
-            threads[0].start()
-            _wait_for(lambda: store._group_busy)
-            for t in threads[1:]:
-                t.start()
-            _wait_for(lambda: len(store._group_waiting) == 5)
-        finally:
-            store._write_lock.release()
-        for t in threads:
-            t.join(60)
+        _one_group_behind_a_writer(store, submit, 6, lambda: None)
         assert isinstance(results[2], StoreError)
         assert "refused by the test" in str(results[2])
         good = sorted(v[0].job_id for k, v in results.items() if isinstance(v, list))
@@ -199,3 +201,111 @@ def test_add_jobs_and_events_hands_back_the_events_as_stored(store: Store) -> No
     assert stored == store.events_after(before)
     assert [e.seq for e in stored] == [before + 1, before + 2, before + 3]
     assert [e.job_id for e in stored] == [j.job_id for j in added]
+
+
+class Sync:
+    """A ``sync`` for add_jobs_and_events (#19: the fsync of spool/docs) that logs its calls
+    and can fail; equal for one name, as ``Spool.sync_docs`` is for one spool."""
+
+    def __init__(self, name: str, log: list[str], fail: bool = False) -> None:
+        self.name, self.log, self.fail = name, log, fail
+
+    def __call__(self) -> None:
+        self.log.append(f"sync {self.name}")
+        if self.fail:
+            raise OSError(5, "fsync failed")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sync) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+@pytest.mark.sql_only
+@pytest.mark.parametrize("fail", [False, True], ids=["synced", "sync-fails"])
+def test_a_group_syncs_once_before_its_commit_and_a_failed_sync_commits_nothing(
+    store: SqlStore, fail: bool
+) -> None:
+    """Seven submissions wait behind a writer (the first, leading) and go into one commit:
+    their equal ``sync`` is called once, before that commit (another spool's once too).
+    When it fails, every submission of that group fails with its error (the one whose own
+    sync was fine too) and nothing of it is committed."""
+    engine = store._require()
+    log: list[str] = []
+    sa_event.listen(engine, "commit", lambda conn: log.append("commit"))
+    results: dict[int, list[Job] | BaseException] = {}
+
+    def submit(k: int) -> None:
+        # A new object each time, equal to the others of its name: called once per group.
+        sync = Sync("lead", log) if k == 0 else Sync("other", log) if k == 6 else None
+        sync = sync or Sync("docs", log, fail)
+        try:
+            added, _ = store.add_jobs_and_events(
+                [make_job(k)], [NewEvent(EventId.JOB_QUEUED, job_id=0)], sync=sync
+            )
+            results[k] = added
+        except BaseException as exc:
+            results[k] = exc
+
+    def only_the_leaders_sync() -> None:
+        assert log == ["sync lead"] and not results  # the leader's own; nothing answered
+
+    _one_group_behind_a_writer(store, submit, 8, only_the_leaders_sync)
+    assert log[:2] == ["sync lead", "commit"]  # the leader alone, then the seven
+    assert isinstance(results[0], list)
+    if not fail:
+        assert sorted(log[2:4]) == ["sync docs", "sync other"] and log[4:] == ["commit"]
+        assert all(isinstance(v, list) for v in results.values()), results
+        assert len(store.list_jobs(JobQuery(limit=100))) == 8
+    else:
+        assert "commit" not in log[2:] and log.count("sync docs") == 1
+        assert all(isinstance(results[k], OSError) for k in range(1, 8)), results
+        assert [j.job_id for j in store.list_jobs(JobQuery(limit=100))] == [results[0][0].job_id]
+
+
+def test_every_store_calls_sync_before_it_commits(store: Store) -> None:
+    seen: list[int] = []
+
+    def sync() -> None:
+        seen.append(len(store.list_jobs(JobQuery(limit=10))))  # nothing committed yet
+
+    store.add_jobs_and_events([make_job(1)], [NewEvent(EventId.JOB_QUEUED, job_id=0)], sync=sync)
+    assert seen == [0]
+    assert len(store.list_jobs(JobQuery(limit=10))) == 1
+
+
+@pytest.mark.sql_only
+def test_each_member_of_a_group_hands_back_the_groups_events_up_to_its_own(
+    store: SqlStore,
+) -> None:
+    """#19: whichever member reaches the event bus first can publish the group's events in
+    cursor order without a read; one refused in the middle is not among them."""
+    results: dict[int, tuple[list[Job], list[Event]] | BaseException] = {}
+
+    def submit(k: int) -> None:
+        events = [NewEvent(EventId.JOB_QUEUED, job_id=0, detail={"k": k})]
+        if k == 3:  # an event for a job that is not in the submission: refused
+            events = events * 2
+        try:
+            results[k] = store.add_jobs_and_events([make_job(k)], events)
+        except BaseException as exc:
+            results[k] = exc
+
+    _one_group_behind_a_writer(store, submit, 8, lambda: None)
+    assert isinstance(results[3], InvalidInput)
+    firsts = set()
+    for k, got in results.items():
+        if k == 3:
+            continue
+        assert not isinstance(got, BaseException), got
+        (job,), stored = got
+        if not store._is_sqlite:  # PostgreSQL: another node may take cursors in between
+            assert stored == []
+            continue
+        assert stored[-1].job_id == job.job_id and stored[-1].detail == {"k": k}
+        assert [e.seq for e in stored] == list(range(stored[0].seq, stored[-1].seq + 1))
+        assert stored == store.events_after(stored[0].seq - 1)[: len(stored)]
+        firsts.add(stored[0].seq)
+    assert len(firsts) == (2 if store._is_sqlite else 0)  # the leader's, the six's group
+    assert 3 not in {e.detail.get("k") for e in store.events_after(0)}

@@ -37,6 +37,10 @@ Committed = tuple[list[Job], Prefetched | None]
 
 log = logging.getLogger("lanfax.init")
 
+#: Most new jobs the dispatcher is told of between two plans (#19); beyond, it plans over all
+#: (and the list cannot grow without bound where no dispatcher takes it).
+_MAX_NEW_JOBS = 1000
+
 
 class ServiceContext:
     """Shared runtime state. Create it, then ``await start()`` on the service's loop."""
@@ -62,6 +66,9 @@ class ServiceContext:
         self._listeners: list[Callable[[Sequence[Job]], None]] = []
         #: #18: this node's leases on jobs (lanfax.service.leases), set by the service at start.
         self._leases: NodeLeases | None = None
+        #: #19: why the dispatcher was woken since it last looked: only these new jobs
+        #: (committed submissions), or (None) anything else, which needs a plan over all.
+        self._woken_for: list[Job] | None = None
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking call (the store, file I/O) in a worker thread."""
@@ -105,8 +112,27 @@ class ServiceContext:
 
     def wake(self) -> None:
         """Ask the dispatcher to plan again (something changed, or the clock moved)."""
+        self._woken_for = None
         if self._wake is not None:
             self._wake.set()
+
+    def wake_for_new(self, jobs: Sequence[Job]) -> None:
+        """Ask the dispatcher to plan again because ``jobs`` were committed, and nothing else
+        changed (#19: it may then plan over these jobs only, see
+        :meth:`lanfax.service.dispatcher.Dispatcher.plan_new`)."""
+        if self._woken_for is not None:
+            self._woken_for.extend(jobs)
+            if len(self._woken_for) > _MAX_NEW_JOBS:  # a plan over all is as cheap by then
+                self._woken_for = None
+        if self._wake is not None:
+            self._wake.set()
+
+    def take_wake_reasons(self) -> list[Job] | None:
+        """The jobs committed since the last call, when nothing else woke the dispatcher
+        meanwhile; None when something else did (plan over every job). Called by the
+        dispatcher as it clears :attr:`wake_event`."""
+        woken, self._woken_for = self._woken_for, []
+        return woken
 
     def on_jobs_changed(self, listener: Callable[[Sequence[Job]], None]) -> None:
         self._listeners.append(listener)
@@ -136,13 +162,22 @@ class ServiceContext:
         return await self.jobs_committed(committed)
 
     def commit_jobs(
-        self, jobs: Sequence[Job], events: Sequence[NewEvent], audit: Sequence[AuditEntry] = ()
+        self,
+        jobs: Sequence[Job],
+        events: Sequence[NewEvent],
+        audit: Sequence[AuditEntry] = (),
+        *,
+        sync: Callable[[], None] | None = None,
     ) -> Committed:
         """The blocking half of :meth:`add_jobs`, for a worker thread (a caller already in
         one, #19: a submission's document and its jobs in one trip): the commit, and the new
         events for the bus (as the store stored them, else read back). Give what it returns
-        to :meth:`jobs_committed`."""
-        added, stored = self.store.add_jobs_and_events(jobs, events, audit)
+        to :meth:`jobs_committed`. ``sync`` is made durable before the commit, once for a
+        group commit (:meth:`lanfax.store.api.Store.add_jobs_and_events`)."""
+        if sync is None:
+            added, stored = self.store.add_jobs_and_events(jobs, events, audit)
+        else:
+            added, stored = self.store.add_jobs_and_events(jobs, events, audit, sync=sync)
         if stored:  # consecutive cursors: the bus publishes them without reading them back
             return added, (stored[0].seq - 1, stored)
         try:
@@ -157,7 +192,7 @@ class ServiceContext:
         added, seen = committed
         self._remember(added)
         await self.bus.pump(seen)
-        self.wake()
+        self.wake_for_new(added)
         return added
 
     async def update_jobs(self, changes: Sequence[JobChange]) -> list[Job]:

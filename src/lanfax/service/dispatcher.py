@@ -40,7 +40,7 @@ import logging
 import secrets
 import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -145,6 +145,10 @@ class Dispatcher:
         #: is aborted and nothing more is written about them).
         self._leases: dict[int, Lease] = {}
         self._lost: set[int] = set()
+        #: #19: when the queue was last planned as a whole, and the wake-up that plan (and
+        #: the plans of new jobs since) asked for.
+        self._planned_at: datetime | None = None
+        self._next_wakeup: datetime | None = None
 
     def start(self) -> None:
         self.ctx.leases.on_lost(self.lease_lost)
@@ -179,9 +183,13 @@ class Dispatcher:
         wake = self.ctx.wake_event
         while not self._stopping:
             wake.clear()
+            new = self.ctx.take_wake_reasons()
             began = time.perf_counter()
             try:
-                next_wakeup = await self.plan_once()
+                if new and self._only_new_matter():
+                    next_wakeup = await self.plan_new(new)
+                else:
+                    next_wakeup = await self.plan_once()
             except FaxError:
                 log.exception("planning failed; trying again shortly")
                 next_wakeup = None
@@ -201,14 +209,52 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout)
 
-    async def plan_once(self) -> datetime | None:
-        """One planning round: expire, dispatch; returns when to plan again at the latest."""
+    def _only_new_matter(self) -> bool:
+        """Whether a plan over the jobs just submitted is the plan over every job (#19).
+
+        It is when nothing else changed since the last plan (the caller knows), none of its
+        deadlines came (the next wake-up it asked for, a held job's retry) and no job could
+        be dialled now anyway: the queue is paused or no line that can send is idle. Then
+        every older job's part of the plan stands as it was, and the scheduler's answer
+        for each job depends on that job alone (its expiry, its route's lines, its next
+        eligible time). With an idle line the whole queue is planned, in its order."""
+        ctx = self.ctx
+        if self._planned_at is None or (
+            self._next_wakeup is not None and ctx.clock.now() >= self._next_wakeup
+        ):
+            return False
+        loop_now = asyncio.get_running_loop().time()
+        if any(until <= loop_now for until, _delay in self._held.values()):
+            return False
+        if ctx.config.pause_server_queue:
+            return True
+        return not any(d.can_send and not d.busy for d in self.devices.devices.values())
+
+    async def plan_new(self, jobs: Sequence[Job]) -> datetime | None:
+        """A planning round over ``jobs`` only (just submitted), when
+        :meth:`_only_new_matter`: marks those without a line, expires what is already past
+        DirtyDays; returns when to plan again at the latest (the earlier of the last plan's
+        time and theirs)."""
+        current = [j for j in (self.ctx.unfinished.get(job.job_id) for job in jobs) if j]
+        planned = await self.plan_once(current)
+        if self._next_wakeup is None or (planned is not None and planned < self._next_wakeup):
+            self._next_wakeup = planned
+        return self._next_wakeup
+
+    async def plan_once(self, only: Sequence[Job] | None = None) -> datetime | None:
+        """One planning round: expire, dispatch; returns when to plan again at the latest.
+        ``only``: these jobs (:meth:`plan_new`), not the whole queue."""
         ctx = self.ctx
         now = ctx.clock.now()
         loop_now = asyncio.get_running_loop().time()
-        held = {j for j, (until, _d) in self._held.items() if until > loop_now}
-        jobs = [j for j in ctx.unfinished.values() if j.job_id not in held]
+        if only is None:
+            held = {j for j, (until, _d) in self._held.items() if until > loop_now}
+            jobs = [j for j in ctx.unfinished.values() if j.job_id not in held]
+        else:
+            jobs = list(only)
         p = scheduler.plan(now, jobs, self.devices.views(), ctx.config, ctx.tz, self.outbound)
+        if only is None:
+            self._planned_at, self._next_wakeup = now, p.next_wakeup
         if self.others_alive:
             p = replace(p, no_line=(), line_back=())
         for nl in p.no_line:  # no device of the job's outgoing route can send (#13)

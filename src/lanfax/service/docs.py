@@ -4,12 +4,9 @@ pool of conversions uses the machine (:func:`pool_limits`)."""
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import os
 import resource
 import signal
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -93,114 +90,3 @@ def is_fax_ready(path: Path) -> ConversionResult | None:
 
 def first_page(path: Path) -> tuple[bytes, int, int]:
     return documents.first_page(Path(path))
-
-
-def check_fax_pages(path: Path, max_length: int) -> tuple[int, str] | None:
-    """Why a fax-ready TIFF must not be sent as it is: ``(page, reason)`` for the first page
-    (1-based) longer than ``max_length`` rows or whose coded data does not decode cleanly,
-    or None when every page is fine (issue #14: pages after the first were not checked).
-
-    Decodes every strip with libtiff and counts libtiff's error reports on this file (a G3/G4
-    page with a bad code word is otherwise "decoded" into a garbage page). The errors are
-    caught by a handler of this file only (libtiff >= 4.5, ``TIFFOpenExt``), so this may run
-    on any thread; with an older libtiff only the lengths are checked.
-    """
-    from lanfax.documents.tiffio import libtiff, read_tags
-
-    tags = read_tags(path) or []
-    for number, page in enumerate(tags, start=1):
-        if not 0 < (page.height or 0) <= max_length:
-            return number, f"{page.height} rows is longer than any paper ({max_length} rows)"
-    lib = libtiff()
-    if not hasattr(lib, "TIFFOpenExt"):
-        return None
-    errors: list[str] = []
-
-    def on_error(
-        _tif: int | None, _data: int | None, module: bytes | None, _fmt: bytes | None, _ap: int
-    ) -> int:
-        errors.append((module or b"").decode("latin-1", "replace"))
-        return 1  # handled: nothing reaches the process-wide handler (stderr)
-
-    def on_warning(
-        _tif: int | None, _data: int | None, _module: bytes | None, _fmt: bytes | None, _ap: int
-    ) -> int:
-        return 1  # a warning (a line of the wrong length) is tolerated, as spandsp does
-
-    handler, warn = _ERROR_HANDLER(on_error), _ERROR_HANDLER(on_warning)
-    _prototypes(lib)
-    options = lib.TIFFOpenOptionsAlloc()
-    lib.TIFFOpenOptionsSetErrorHandlerExtR(options, handler, None)
-    lib.TIFFOpenOptionsSetWarningHandlerExtR(options, warn, None)
-    tif = lib.TIFFOpenExt(os.fsencode(path), b"r", options)
-    try:
-        if not tif:
-            return 1, "the file cannot be read as a TIFF"
-        number = 0
-        while True:
-            number += 1
-            size = lib.TIFFStripSize(tif)
-            buf = _strip_buffer(max(size, 1))
-            for strip in range(lib.TIFFNumberOfStrips(tif)):
-                if lib.TIFFReadEncodedStrip(tif, strip, buf, size) < 0 or errors:
-                    return number, "its coded data is damaged (it does not decode)"
-            if not lib.TIFFReadDirectory(tif):
-                break
-        return (number, "its directory is damaged") if errors else None
-    finally:
-        if tif:
-            lib.TIFFClose(tif)
-        lib.TIFFOpenOptionsFree(options)
-
-
-#: #19: each thread's strip buffer, kept between checks up to this size (a fine A4 page is
-#: one 495 KB strip; a fresh buffer each time cost an mmap, its page faults and a memset).
-_KEPT_BUFFER = 1 << 20
-_buffers = threading.local()
-
-
-def _strip_buffer(size: int) -> ctypes.Array[ctypes.c_char]:
-    """A buffer of at least ``size`` bytes for libtiff to decode a strip into (its content
-    is never read: only whether the strip decodes). Reused by this thread when small."""
-    if size > _KEPT_BUFFER:
-        return ctypes.create_string_buffer(size)
-    buf: ctypes.Array[ctypes.c_char] | None = getattr(_buffers, "buf", None)
-    if buf is None or len(buf) < size:
-        buf = ctypes.create_string_buffer(_KEPT_BUFFER)
-        _buffers.buf = buf
-    return buf
-
-
-#: int (*TIFFErrorHandlerExtR)(TIFF*, void*, const char* module, const char* fmt, va_list)
-_ERROR_HANDLER = ctypes.CFUNCTYPE(
-    ctypes.c_int,
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    ctypes.c_char_p,
-    ctypes.c_char_p,
-    ctypes.c_void_p,
-)
-
-
-def _prototypes(lib: ctypes.CDLL) -> None:
-    lib.TIFFOpenOptionsAlloc.restype = ctypes.c_void_p
-    lib.TIFFOpenOptionsAlloc.argtypes = []
-    lib.TIFFOpenOptionsFree.restype = None
-    lib.TIFFOpenOptionsFree.argtypes = [ctypes.c_void_p]
-    for name in ("TIFFOpenOptionsSetErrorHandlerExtR", "TIFFOpenOptionsSetWarningHandlerExtR"):
-        fn = getattr(lib, name)
-        fn.restype = None
-        fn.argtypes = [ctypes.c_void_p, _ERROR_HANDLER, ctypes.c_void_p]
-    lib.TIFFOpenExt.restype = ctypes.c_void_p
-    lib.TIFFOpenExt.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
-    lib.TIFFNumberOfStrips.restype = ctypes.c_uint32
-    lib.TIFFNumberOfStrips.argtypes = [ctypes.c_void_p]
-    lib.TIFFStripSize.restype = ctypes.c_ssize_t
-    lib.TIFFStripSize.argtypes = [ctypes.c_void_p]
-    lib.TIFFReadEncodedStrip.restype = ctypes.c_ssize_t
-    lib.TIFFReadEncodedStrip.argtypes = [
-        ctypes.c_void_p,
-        ctypes.c_uint32,
-        ctypes.c_void_p,
-        ctypes.c_ssize_t,
-    ]

@@ -20,9 +20,35 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import threading
 from pathlib import Path
 
 from lanfax.model.errors import NotFound
+
+#: #19: random bytes for names, drawn from the kernel 4 KB at a time (os.urandom lets go of
+#: the GIL, and the event loop thread then waits to get it back: twice per submission).
+_POOL_SIZE = 4096
+_pool = b""
+_pool_lock = threading.Lock()
+
+
+def _forget_pool() -> None:  # a forked child must not hand out its parent's next names
+    global _pool
+    _pool = b""
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def token_hex(nbytes: int = 8) -> str:
+    """As :func:`secrets.token_hex` (the same kernel randomness), one ``os.urandom`` call
+    per few hundred names instead of one per name."""
+    global _pool
+    with _pool_lock:
+        if len(_pool) < nbytes:
+            _pool = os.urandom(max(_POOL_SIZE, nbytes))
+        taken, _pool = _pool[:nbytes], _pool[nbytes:]
+    return taken.hex()
 
 
 def fsync_dir(path: Path) -> None:
@@ -102,7 +128,7 @@ class Spool:
 
     def new_stage(self) -> Path:
         """A fresh private directory for one submission's uploads."""
-        d = self.tmp / secrets.token_hex(8)
+        d = self.tmp / token_hex(8)
         d.mkdir()
         return d
 
@@ -117,6 +143,10 @@ class Spool:
         return self.received / f"{job_id}.tif"
 
     def relative(self, path: Path) -> str:
+        """``path`` relative to ``spool/`` (ValueError when it is not under it)."""
+        text, root = os.fspath(path), os.fspath(self.root) + os.sep
+        if text.startswith(root):  # #19: the common case without pathlib's parsing
+            return text[len(root) :]
         return str(path.relative_to(self.root))
 
     def resolve(self, relative: str) -> Path:
@@ -135,6 +165,12 @@ class Spool:
         """Move a fully written, fsync'ed file into place and make the rename durable."""
         os.replace(staged, final)
         fsync_dir(final.parent)
+
+    def sync_docs(self) -> None:
+        """Make the renames into ``spool/docs`` durable (#19: a group commit calls it once
+        for every submission it holds, each having moved its document in with
+        ``os.replace`` after an fsync of the file)."""
+        fsync_dir(self.docs)
 
     def is_temporary(self, path: Path) -> bool:
         """True for a file made for one use in ``spool/tmp`` (a joined document)."""

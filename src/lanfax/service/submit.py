@@ -10,6 +10,13 @@ With a cover page, the body is made the same way (once) but into ``spool/tmp``; 
 recipient then gets its own ``spool/docs/<broadcast>-<i>.tif`` (its cover page, then the
 body's compressed pages copied as they are, see lanfax.service.covers), all fsynced before
 the commit; the body is removed after.
+
+#19 (wave 5): a single upload is staged as one plain file; the fast path (a fax-ready TIFF)
+takes one trip to the thread pool, where the file is checked in one pass
+(:mod:`lanfax.service.faxcheck`), fsynced and renamed into ``spool/docs``; the directory's
+fsync is made once per group commit, before it (``Spool.sync_docs``). Beside this module:
+:mod:`lanfax.service.submission` (the params validated, pure) and
+:mod:`lanfax.service.spoolroom` (min_free_mb, max_spool_mb).
 """
 
 from __future__ import annotations
@@ -22,212 +29,43 @@ import logging
 import multiprocessing
 import os
 import re
-import secrets
-import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from lanfax.documents.cover import TemplateStore
-from lanfax.documents.types import MAX_LENGTH, RESOLUTIONS, ConversionLimits, ConversionResult
-from lanfax.model.codes import DeliveryReportType, EventId, JobType, QueueStatus, ScheduleAction
-from lanfax.model.contacts import name_key
-from lanfax.model.errors import ConfigError, DocumentError, InsufficientStorage, InvalidInput
+from lanfax.documents.types import MAX_LENGTH, ConversionLimits, ConversionResult
+from lanfax.model.codes import DeliveryReportType, EventId, JobType, QueueStatus
+from lanfax.model.errors import DocumentError, InsufficientStorage, InvalidInput
 from lanfax.model.events import NewEvent
-from lanfax.model.jobs import CoverPageInfo, Job, JobParams
-from lanfax.model.wire import from_wire
-from lanfax.routing.schema import email_address
-from lanfax.service import covers, docs
+from lanfax.model.jobs import CoverPageInfo, Job
+from lanfax.service import covers, docs, faxcheck, uploads
 from lanfax.service.context import Committed, ServiceContext
-from lanfax.service.dialing import DialingRules, check
-from lanfax.service.spool import fsync_dir, fsync_file
+from lanfax.service.spool import fsync_dir, fsync_file, token_hex
+from lanfax.service.spoolroom import SpoolRoom
+from lanfax.service.submission import (
+    MAX_RECIPIENTS,
+    Submission,
+    contact_references,
+    parse_submission,
+    recipient_cover_page,
+)
 from lanfax.store.api import AuditEntry
+
+__all__ = [  # what callers import from here since before the split (#19)
+    "MAX_RECIPIENTS",
+    "Submission",
+    "Submitter",
+    "contact_references",
+    "parse_submission",
+    "start_forkserver_quietly",
+]
 
 T = TypeVar("T")
 log = logging.getLogger("lanfax.init")
-
-#: Most recipients one submission may name.
-MAX_RECIPIENTS = 10_000
-_PARAM_FIELDS = {f.name for f in fields(JobParams)}
-_COMMON_EXTRA = {"recipients", "cover_page", "resolution", "receipt_summary"}
-
-
-@dataclass(frozen=True, slots=True)
-class Submission:
-    """A validated submission: one JobParams per recipient, plus what they share."""
-
-    recipients: tuple[JobParams, ...]
-    cover_page: CoverPageInfo | None = None
-    resolution: str = "fine"
-    #: One receipt for the whole broadcast when its last job ends (kept in ``job.extra``).
-    receipt_summary: bool = False
-    #: More ``job.extra`` for every job (per-job ``retries``/``retry_delay`` from IPP,
-    #: ``receipt_attach`` from the e-mail gateway).
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    #: Per recipient, the cover page fields its address book entry fills (``rec_company``,
-    #: ``rec_city``, ...; issue #13) where the submission's cover page leaves them empty;
-    #: ``{}`` for a typed number. Empty when no ``@name`` was resolved.
-    recipient_cover: tuple[Mapping[str, str], ...] = ()
-
-
-def contact_references(data: Any) -> list[str]:
-    """The contact and list names (name keys) a submission's recipients give as
-    ``"recipient_number": "@name"`` (``lanfax send --to @alice``), for the look-up."""
-    recipients = data.get("recipients") if isinstance(data, Mapping) else None
-    if not isinstance(recipients, list):
-        return []
-    names = {
-        name_key(number[1:])
-        for rec in recipients
-        if isinstance(rec, Mapping)
-        and isinstance(number := rec.get("recipient_number"), str)
-        and number.startswith("@")
-    }
-    return sorted(names)
-
-
-def _expand_contacts(
-    recipients: list[Any], contacts: Mapping[str, Sequence[Mapping[str, Any]]]
-) -> tuple[list[Any], list[Mapping[str, str]]]:
-    """Each ``@name`` recipient replaced by its contact, or by one recipient per member of
-    its list (a broadcast); the recipient's other fields apply to each, and its own
-    recipient_name wins over the contact's. Returns the recipients and, for each, the cover
-    page fields from the address book (an entry's ``cover``). An unknown name is InvalidInput
-    naming it."""
-    out: list[Any] = []
-    book: list[Mapping[str, str]] = []
-    for i, rec in enumerate(recipients):
-        number = rec.get("recipient_number") if isinstance(rec, Mapping) else None
-        if not (isinstance(number, str) and number.startswith("@")):
-            out.append(rec)
-            book.append({})
-            continue
-        found = contacts.get(name_key(number[1:]))
-        if not found:
-            raise InvalidInput(
-                f"recipients[{i}]: no contact or distribution list is named {number[1:]!r}",
-                hint="see lanfax contacts list (your own and the shared ones)",
-                name=number[1:],
-            )
-        for entry in found:
-            params = {k: v for k, v in entry.items() if k != "cover"}
-            out.append({**params, **{k: v for k, v in rec.items() if k != "recipient_number"}})
-            if not rec.get("recipient_name"):
-                out[-1]["recipient_name"] = params["recipient_name"]
-            book.append(dict(entry.get("cover") or {}))
-    return out, book
-
-
-def parse_submission(
-    data: Any,
-    *,
-    dialing: DialingRules | None = None,
-    max_recipients: int = MAX_RECIPIENTS,
-    contacts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-) -> Submission:
-    """Validate the ``params`` of ``POST /jobs`` (see docs/http-api.md).
-
-    Per-recipient fields override the common ones; every number must pass the ``dialing``
-    rules (``[dialing]``). Raises InvalidInput naming the field (and the number and rule).
-    With ``contacts`` (name key -> recipients, from the caller's address book), a
-    ``"@name"`` recipient number is first replaced by what it names.
-    """
-    max_recipients = min(max_recipients, MAX_RECIPIENTS)
-    rules = dialing if dialing is not None else DialingRules()
-    if not isinstance(data, Mapping):
-        raise InvalidInput("params must be a JSON object", hint="see docs/http-api.md")
-    unknown = sorted(set(data) - _PARAM_FIELDS - _COMMON_EXTRA)
-    if unknown:
-        raise InvalidInput(
-            f"unknown field(s) in params: {', '.join(unknown)}",
-            hint=f"known: {', '.join(sorted(_PARAM_FIELDS | _COMMON_EXTRA))}",
-        )
-    recipients = data.get("recipients")
-    if not isinstance(recipients, list) or not recipients:
-        raise InvalidInput(
-            "params.recipients must be a non-empty list",
-            hint='give at least one recipient, e.g. [{"recipient_number": "101"}]',
-        )
-    book: list[Mapping[str, str]] = []
-    if contacts is not None:
-        recipients, book = _expand_contacts(recipients, contacts)
-    if len(recipients) > max_recipients:
-        raise InvalidInput(
-            f"{len(recipients)} recipients in one submission is too many",
-            hint=f"split it into submissions of at most {max_recipients} (server.max_recipients)",
-        )
-    common = {k: v for k, v in data.items() if k in _PARAM_FIELDS}
-    resolution = data.get("resolution", "fine")
-    if resolution not in RESOLUTIONS:
-        raise InvalidInput(
-            f"resolution: {resolution!r} is not valid", hint=f"use one of {', '.join(RESOLUTIONS)}"
-        )
-    cover = data.get("cover_page")
-    cover_page = None
-    if cover is not None:
-        cover_page = from_wire(CoverPageInfo, cover, strict=True, prefix="cover_page.")
-        _check_field_widths(cover_page)
-    out: list[JobParams] = []
-    for i, rec in enumerate(recipients):
-        if not isinstance(rec, Mapping):
-            raise InvalidInput(
-                f"recipients[{i}] is not an object", hint='write {"recipient_number": "..."}'
-            )
-        merged = {**common, **rec}
-        params = from_wire(JobParams, merged, strict=True, prefix=f"recipients[{i}].")
-        number = params.recipient_number
-        if not number.strip():
-            raise InvalidInput(
-                f"recipients[{i}].recipient_number is empty", hint="give a fax number"
-            )
-        if len(number) > 64:
-            raise InvalidInput(
-                f"recipients[{i}].recipient_number is too long",
-                hint="a fax number has at most 64 characters",
-            )
-        check(number, rules, field=f"recipients[{i}].recipient_number")
-        if params.schedule_action is ScheduleAction.SPECIFIC_TIME and params.schedule_time is None:
-            raise InvalidInput(
-                f"recipients[{i}]: schedule_action specific_time needs schedule_time",
-                hint="add schedule_time, e.g. 2026-11-21T18:30:00Z",
-            )
-        if params.delivery_report_type is DeliveryReportType.EMAIL:
-            try:
-                email_address(params.delivery_report_address)
-            except ConfigError as exc:
-                raise InvalidInput(
-                    f"recipients[{i}].delivery_report_address: {exc.message}",
-                    hint="an e-mail receipt needs the address to send it to: " + (exc.hint or ""),
-                ) from None
-        out.append(params)
-    summary = data.get("receipt_summary", False)
-    if not isinstance(summary, bool):
-        raise InvalidInput(
-            f"receipt_summary: {summary!r} is not true or false",
-            hint="true: one receipt for the whole broadcast instead of one per recipient",
-        )
-    return Submission(
-        tuple(out),
-        cover_page,
-        resolution,
-        summary,
-        recipient_cover=tuple(book) if any(book) else (),
-    )
-
-
-def _ready_or_none(path: Path) -> ConversionResult | None:
-    """The fast path: a TIFF that is already Class F is sent as it is (a tag check only;
-    anything else, including what is not a TIFF at all, answers None and is converted).
-    A first page longer than any paper (a hostile or broken length tag) goes to the
-    converter too, which checks every page's pixels against its limits."""
-    ready = docs.is_fax_ready(path)
-    if ready is not None and not 0 < ready.height <= MAX_LENGTH.get(ready.resolution, 0):
-        return None
-    return ready
 
 
 def _finish_file(path: Path) -> None:
@@ -297,6 +135,8 @@ class Submitter:
         self.on_conversion: Callable[[float], None] | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._templates: TemplateStore | None = None
+        #: The spool's room (#19: spool/docs measured every few seconds, not per submission).
+        self.room = SpoolRoom(ctx.spool.docs, ctx.clock)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -384,6 +224,8 @@ class Submitter:
         pool as that fast path (#19: each trip costs more than the work of a small fax), and
         so does ``then`` (blocking, given the document in place: a submission commits its
         jobs there), after ``after``. If ``then`` raises, the document is removed again.
+        ``then`` must make the document's rename into ``spool/docs`` durable before it
+        relies on it (a submission's commit does, ``Spool.sync_docs``: once per group).
 
         A DocumentError names the input by ``labels`` (e.g. "file part 2 (scan.pdf)"), never
         by its staged path."""
@@ -454,15 +296,18 @@ class Submitter:
     ) -> ConversionResult | None:
         """A TIFF Class F moved to ``final`` as it is (durably), or None: convert it.
         ``before`` runs first in any case, ``after`` and then ``then`` once the file is in
-        place."""
+        place. With ``then`` and ``final`` in ``spool/docs``, the rename is made durable by
+        ``then`` (a submission's group commit: ``Spool.sync_docs`` before its commit)."""
         if before is not None:
             before()
-        ready = _ready_or_none(staged)
+        # The tags and every page (its length and its coded data, #14) in one pass (#19).
+        # Anything else (not a TIFF, not Class F, a first page longer than any paper) is
+        # converted: the converter checks every page's pixels against its limits.
+        found = faxcheck.scan(staged, MAX_LENGTH, self.limits.max_pages)
+        ready, bad = found.ready, found.bad
         if ready is None:
             return None
         _check_pages(ready.pages, self.limits)
-        # Every page, not only the first: its length and its coded data (#14).
-        bad = docs.check_fax_pages(staged, MAX_LENGTH[ready.resolution])
         if bad is not None and "rows" in bad[1]:
             return None  # too long: the converter fits it to paper, as for page 1
         if bad is not None:
@@ -474,7 +319,13 @@ class Submitter:
         # The staged file may not be durable yet (a submission's upload is not fsynced when
         # staged, #19): it is, before the rename that makes it the job's document.
         fsync_file(staged)
-        self.ctx.spool.commit_file(staged, final)
+        spool = self.ctx.spool
+        if then is not None and final.parent == spool.docs:
+            # The rename is made durable by ``then``'s group commit, with one fsync of
+            # spool/docs for every submission in the group (#19: Spool.sync_docs).
+            os.replace(staged, final)
+        else:
+            spool.commit_file(staged, final)
         if after is not None:
             after()
         result = ConversionResult(
@@ -508,17 +359,15 @@ class Submitter:
         ``write_first`` (blocking: :meth:`lanfax.service.uploads.Deferred.write`) writes the
         ``staged`` files in the first trip to the thread pool, before anything reads them."""
         ctx = self.ctx
-        broadcast_id = broadcast_id or secrets.token_hex(8)
+        broadcast_id = broadcast_id or token_hex(8)
         template = self._cover_template(submission, user_name)
         removed = stage_dir is None
 
         def remove_stage() -> None:  # in the fast path's trip to the pool, when it is taken
             nonlocal removed
-            if stage_dir is not None:
-                try:
-                    os.rmdir(stage_dir)  # emptied by the move: cheaper than rmtree (#19)
-                except OSError:
-                    shutil.rmtree(stage_dir, True)
+            # A stage that is the upload itself (one plain file, #19) was moved as it is.
+            if stage_dir is not None and list(staged) != [stage_dir]:
+                uploads.discard_stage(stage_dir)
             removed = True
 
         committed: list[Committed] = []
@@ -538,7 +387,9 @@ class Submitter:
                 [body] * each,
                 [{} for _ in range(each)],
             )
-            committed.append(ctx.commit_jobs(jobs, events, audit))
+            # The document's rename into spool/docs is made durable before the commit, once
+            # for the whole group commit (_take_ready left it to this commit, #19).
+            committed.append(ctx.commit_jobs(jobs, events, audit, sync=ctx.spool.sync_docs))
 
         try:
             body = await self.make_document(
@@ -552,7 +403,7 @@ class Submitter:
             )
         finally:
             if not removed and stage_dir is not None:
-                await ctx.run(shutil.rmtree, stage_dir, True)
+                await ctx.run(uploads.discard_stage, stage_dir)
         if committed:
             return broadcast_id, await ctx.jobs_committed(committed[0])
         now = ctx.clock.now()
@@ -651,28 +502,9 @@ class Submitter:
         ``write_first``: the staged files are written first (#19: in this same trip)."""
         if write_first is not None:
             write_first()
-        spool = self.ctx.spool
-        incoming = sum(p.stat().st_size for p in staged if p.is_file())
-        free, used = _spool_room(spool.docs, self.max_spool_bytes > 0)
-        mb = 2**20
-        if free - incoming < self.min_free_bytes:
-            raise InsufficientStorage(
-                f"the spool's disk has {free / mb:.1f} MB free; this submission brings"
-                f" {incoming / mb:.1f} MB and {self.min_free_bytes / mb:.0f} MB must stay free"
-                " (server.min_free_mb)",
-                hint="try again once faxes in the queue were sent and deleted, or free disk space",
-                free_bytes=free,
-                needed_bytes=incoming,
-            )
-        if self.max_spool_bytes and used + incoming > self.max_spool_bytes:
-            raise InsufficientStorage(
-                f"the spool holds {used / mb:.1f} MB of the {self.max_spool_bytes / mb:.0f} MB"
-                f" allowed (server.max_spool_mb); this submission brings {incoming / mb:.1f} MB",
-                hint="try again once faxes in the queue were sent and deleted, or raise"
-                " server.max_spool_mb",
-                spool_bytes=used,
-                needed_bytes=incoming,
-            )
+        room = self.room
+        room.max_spool_bytes, room.min_free_bytes = self.max_spool_bytes, self.min_free_bytes
+        room.check(staged)
 
     def check_receipt_addresses(self, submission: Submission) -> None:
         """422 for an e-mail receipt to a domain the server does not mail receipts to (the
@@ -731,7 +563,9 @@ class Submitter:
         futures = [
             self._in_pool(
                 covers.cover_document,
-                covers.recipient_info(_from_book(info, submission, i), p, now, ctx.tz, body.pages),
+                covers.recipient_info(
+                    recipient_cover_page(info, submission, i), p, now, ctx.tz, body.pages
+                ),
                 template,
                 out,
                 body.resolution,
@@ -747,15 +581,6 @@ class Submitter:
             raise failed[0]
         await ctx.run(fsync_dir, ctx.spool.docs)
         return [r for r in results if isinstance(r, ConversionResult)]
-
-
-def _from_book(info: CoverPageInfo, submission: Submission, i: int) -> CoverPageInfo:
-    """Recipient ``i``'s cover page fields from the address book, where ``info`` has none."""
-    if i >= len(submission.recipient_cover):
-        return info
-    fields = submission.recipient_cover[i]
-    fill: dict[str, Any] = {k: v for k, v in fields.items() if v and not getattr(info, k, "x")}
-    return dataclasses.replace(info, **fill)
 
 
 def _relabel(exc: DocumentError, staged: Sequence[Path], labels: Sequence[str]) -> DocumentError:
@@ -774,35 +599,6 @@ def _relabel_text(message: str, staged: Sequence[Path], labels: Sequence[str]) -
             message = label + message[len(path.name) :]
             break
     return re.sub(r"\S*/spool/tmp(?:-[^/\s]+)?/\S*", "(the upload)", message)
-
-
-#: Longest text of a cover page field: the note, and every other field (issue #14: the
-#: fields were unbounded, and a template draws them all).
-MAX_NOTE = 4000
-MAX_FIELD = 200
-
-
-def _check_field_widths(info: CoverPageInfo) -> None:
-    for f in fields(info):
-        value = getattr(info, f.name)
-        limit = MAX_NOTE if f.name == "note" else MAX_FIELD
-        if isinstance(value, str) and len(value) > limit:
-            raise InvalidInput(
-                f"cover_page.{f.name} is {len(value)} characters long, more than {limit}",
-                hint="shorten it (a cover page has room for a short note and short fields)",
-            )
-
-
-def _spool_room(docs_dir: Path, measure: bool) -> tuple[int, int]:
-    """(free bytes on the spool's disk, bytes in spool/docs; 0 unless ``measure``)."""
-    st = os.statvfs(docs_dir)
-    used = 0
-    if measure:
-        with os.scandir(docs_dir) as entries:
-            for entry in entries:
-                with contextlib.suppress(OSError):
-                    used += entry.stat(follow_symlinks=False).st_size
-    return st.f_bavail * st.f_frsize, used
 
 
 def _check_pages(pages: int, limits: ConversionLimits) -> None:

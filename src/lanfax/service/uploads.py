@@ -20,14 +20,13 @@ must not stall the loop).
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from lanfax.model.errors import InvalidInput
 from lanfax.service.context import ServiceContext
-from lanfax.service.spool import write_durably
+from lanfax.service.spool import token_hex, write_durably
 
 #: One upload: how errors name it ("file part 2 (scan.pdf)"), and how to read its bytes.
 Upload = tuple[str, Callable[[], Awaitable[bytes]]]
@@ -42,7 +41,12 @@ class Deferred:
     """Uploads read but not written yet (#19): the service writes them (not fsynced) in its
     first trip to the thread pool, with :meth:`write`, so that staging costs no trip of its
     own. Nothing is on disk before that, so there is nothing to remove if the submission
-    fails first."""
+    fails first.
+
+    One upload (the HTTP route's small single file) is staged as one plain file,
+    ``spool/tmp/<random>``, which is its ``stage`` too: no directory to make and remove
+    (#19: a mkdir and an rmdir per submission, each a journalled change of ``spool/tmp``).
+    Several are files in a directory of their own, as :func:`stage_uploads` makes it."""
 
     def __init__(self, stage: Path, files: list[tuple[Path, bytes]]) -> None:
         self.stage = stage
@@ -54,23 +58,40 @@ class Deferred:
 
     def write(self) -> None:
         """Make the stage and write the files (blocking: in the pool)."""
-        self.stage.mkdir()
+        if [self.stage] != self.paths:
+            self.stage.mkdir()
         for path, data in self.files:
             _write(path, data)
 
 
 async def read_uploads(ctx: ServiceContext, uploads: Sequence[Upload]) -> Deferred:
     """The uploads read, for a stage of their own (a new name in the spool's ``tmp``, as
-    :meth:`~lanfax.service.spool.Spool.new_stage` names one) written later. An empty upload
+    :meth:`~lanfax.service.spool.Spool.new_stage` names one) written later: one upload is
+    that name itself (a plain file), several are files in that directory. An empty upload
     is InvalidInput naming its label, as in :func:`stage_uploads`."""
-    stage = ctx.spool.tmp / secrets.token_hex(8)
+    stage = ctx.spool.tmp / token_hex(8)
     files = []
     for i, (label, read) in enumerate(uploads):
         data = await read()
         if not data:
             raise InvalidInput(f"{label} is empty", hint="send the document's content")
         files.append((stage / f"{i:03d}", data))
+    if len(files) == 1:
+        files = [(stage, files[0][1])]
     return Deferred(stage, files)
+
+
+def discard_stage(stage: Path) -> None:
+    """Remove a submission's stage (blocking): a directory and whatever is left in it, or
+    one plain file (:class:`Deferred`); nothing if it is gone (moved into the spool)."""
+    try:
+        os.rmdir(stage)  # emptied by the move: cheaper than rmtree (#19)
+    except FileNotFoundError:
+        pass
+    except NotADirectoryError:
+        stage.unlink(missing_ok=True)
+    except OSError:
+        shutil.rmtree(stage, True)
 
 
 async def new_stage(ctx: ServiceContext) -> Path:
@@ -80,7 +101,7 @@ async def new_stage(ctx: ServiceContext) -> Path:
 
 async def discard(ctx: ServiceContext, stage: Path) -> None:
     """Remove a stage and whatever is in it (nothing if it is gone already)."""
-    await ctx.run(shutil.rmtree, stage, True)
+    await ctx.run(discard_stage, stage)
 
 
 async def stage_uploads(

@@ -8,7 +8,7 @@ method that changes something is one transaction, and returns only after it is d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -71,10 +71,20 @@ class Store(Protocol):
         jobs: Sequence[Job],
         events: Sequence[NewEvent] = (),
         audit: Sequence[AuditEntry] = (),
+        *,
+        sync: Callable[[], None] | None = None,
     ) -> tuple[list[Job], list[Event]]:
         """:meth:`add_jobs`, and the events as stored (#19: the event bus publishes them
         without reading them back): in cursor order, with consecutive cursors (nothing else
-        between them), or empty when the store cannot promise that (the bus reads then)."""
+        between them), or empty when the store cannot promise that (the bus reads then).
+        In a group commit they may begin with the events of the submissions committed
+        before this one in the same transaction: then every event from the first one's
+        cursor up to this call's last is handed back, consecutive.
+
+        ``sync`` (#19: the fsync of ``spool/docs`` that makes the jobs' documents' renames
+        durable) is called before the commit that holds these rows; submissions that share
+        a group commit and give equal ``sync`` callables have it called once. If it raises,
+        nothing is committed and the error is raised."""
 
     def get_job(self, job_id: int) -> Job | None: ...
 

@@ -33,7 +33,7 @@ import bisect
 import contextlib
 import functools
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -241,9 +241,13 @@ class MemoryStore:
         jobs: Sequence[Job],
         events: Sequence[NewEvent] = (),
         audit: Sequence[AuditEntry] = (),
+        *,
+        sync: Callable[[], None] | None = None,
     ) -> tuple[list[Job], list[Event]]:
         """:meth:`add_jobs`, and the events as stored (one writer at a time: their cursors
-        are consecutive)."""
+        are consecutive). ``sync`` is called first (no group commit here)."""
+        if sync is not None:
+            sync()
         if not (jobs or events or audit):
             return [], []
         rows = [codec.job_to_row(j) for j in jobs]  # validate everything before writing

@@ -91,14 +91,20 @@ def normalise_url(url: str) -> sa.URL:
 class _Submission:
     """One add_jobs call waiting for a group commit."""
 
-    __slots__ = ("audit", "error", "events", "finished", "ids", "ready", "rows", "stored")
+    __slots__ = ("audit", "error", "events", "finished", "ids", "ready", "rows", "stored", "sync")
 
     def __init__(
-        self, rows: list[dict[str, Any]], events: Sequence[NewEvent], audit: Sequence[AuditEntry]
+        self,
+        rows: list[dict[str, Any]],
+        events: Sequence[NewEvent],
+        audit: Sequence[AuditEntry],
+        sync: Callable[[], None] | None = None,
     ) -> None:
         self.rows = rows
         self.events = events
         self.audit = audit
+        #: Made durable before the commit (once per group for equal ones, #19).
+        self.sync = sync
         self.ready = threading.Event()
         self.finished = False
         self.ids: list[int] | None = None
@@ -126,6 +132,8 @@ class SqlStore:
         self._group_lock = threading.Lock()
         self._group_waiting: list[_Submission] = []
         self._group_busy = False
+        #: SQLite: the connection group commits write through, kept between them (#19).
+        self._group_conn: sa.Connection | None = None
         #: Group commit's counts (#19): commits made by add_jobs, and the add_jobs calls
         #: they held (calls / commits is how many submissions shared one fsync).
         self.group_commits = 0
@@ -172,6 +180,7 @@ class SqlStore:
 
     def close(self) -> None:
         with self._write_lock:
+            self._drop_group_connection()
             if self._engine is not None:
                 self._engine.dispose()
                 self._engine = None
@@ -319,12 +328,14 @@ class SqlStore:
 
     def _commit_group(self, batch: list[_Submission]) -> None:
         try:
-            with self._write("add_jobs") as conn:
-                if self._is_sqlite:
-                    # SQLite: the driver's own cursor (#19: SQLAlchemy's statement machinery
-                    # cost more than SQLite's work for a one-job submission).
-                    _SqliteGroup(conn, self._clock.now(), self._errors).insert(batch)
-                else:
+            # What the rows point to, made durable first: once for the group (#19: one fsync
+            # of spool/docs for all the documents renamed into it, not one per submission).
+            for sync in dict.fromkeys(sub.sync for sub in batch if sub.sync is not None):
+                sync()
+            if self._is_sqlite:
+                self._commit_sqlite_group(batch)
+            else:
+                with self._write("add_jobs") as conn:
                     self._insert_group(conn, batch)
         except BaseException as exc:  # the commit failed: nothing of the batch is durable
             for sub in batch:
@@ -337,6 +348,29 @@ class SqlStore:
             for sub in batch:
                 sub.finished = True
                 sub.ready.set()
+
+    def _commit_sqlite_group(self, batch: list[_Submission]) -> None:
+        """SQLite: one write transaction through the driver's own cursor (#19: SQLAlchemy's
+        statement machinery cost more than SQLite's work for a one-job submission), on a
+        connection kept for group commits (a pool checkout and checkin per commit cost as
+        much again). Any failure drops that connection: the next group takes a fresh one."""
+        with self._write_lock, self._errors("add_jobs"):
+            if self._group_conn is None:
+                conn = self._require().connect()
+                conn.execution_options(lanfax_write=True)  # BEGIN IMMEDIATE
+                self._group_conn = conn
+            try:
+                with self._group_conn.begin():
+                    _SqliteGroup(self._group_conn, self._clock.now(), self._errors).insert(batch)
+            except BaseException:
+                self._drop_group_connection()
+                raise
+
+    def _drop_group_connection(self) -> None:
+        conn, self._group_conn = self._group_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def _insert_group(self, conn: sa.Connection, batch: list[_Submission]) -> None:
         """A group commit's inserts through SQLAlchemy (PostgreSQL)."""
@@ -408,14 +442,19 @@ class SqlStore:
         jobs: Sequence[Job],
         events: Sequence[NewEvent] = (),
         audit: Sequence[AuditEntry] = (),
+        *,
+        sync: Callable[[], None] | None = None,
     ) -> tuple[list[Job], list[Event]]:
         """:meth:`add_jobs`, and the events as stored: on SQLite (whose cursors of one
         transaction are consecutive, writes being serial); empty on PostgreSQL, where
-        another node's events may take cursors between them."""
+        another node's events may take cursors between them. ``sync``: see
+        :meth:`lanfax.store.api.Store.add_jobs_and_events` (called by the group's leader)."""
         if not jobs:
+            if sync is not None:
+                sync()
             return self.add_jobs(jobs, events, audit), []
         rows = [codec.job_to_row(j) for j in jobs]  # validate everything before writing
-        sub = _Submission(rows, events, audit)
+        sub = _Submission(rows, events, audit, sync)
         ids = self._group_add(sub)
         # Hand back what was stored (datetimes in UTC), exactly what get_job will return.
         added = [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
@@ -709,6 +748,23 @@ def _sqlite_insert(table: sa.Table, keys: tuple[str, ...]) -> str:
     return f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
 
 
+def _hand_back_prefixes(batch: Sequence[_Submission]) -> None:
+    """Each submission of a group hands back the group's events up to its own (#19): every
+    event after the group's first cursor, consecutive, so that the event bus can publish
+    them in cursor order whichever member reaches the event loop first (with its own
+    events only, a member whose events follow another's had the bus read the store)."""
+    prefix: list[Event] = []
+    for sub in batch:
+        if sub.error is not None:
+            continue  # rolled back: none of its rows (its cursors are reused by the next)
+        if sub.events and not sub.stored:
+            return  # its events are not known consecutive: the next ones keep their own
+        prefix.extend(sub.stored)
+        if prefix and prefix[-1].seq - prefix[0].seq != len(prefix) - 1:
+            return
+        sub.stored = list(prefix)
+
+
 class _SqliteGroup:
     """One group commit's inserts on SQLite through the driver's cursor, inside the
     transaction SQLAlchemy began: each submission in its own savepoint when there are several
@@ -741,6 +797,7 @@ class _SqliteGroup:
                     sub.error = exc
                     self._run("ROLLBACK TO lanfax_submission")
                 self._run("RELEASE lanfax_submission")
+            _hand_back_prefixes(batch)
         finally:
             self.cur.close()
 
