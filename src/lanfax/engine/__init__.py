@@ -18,6 +18,7 @@ Public names:
 
 from __future__ import annotations
 
+from lanfax.engine._accel import fax_nofill_address
 from lanfax.engine.codes import T30_CODES, T30Code, describe, failure_class, provider_status
 from lanfax.engine.events import PageDone, PhaseB, PhaseE, SessionEvent, SessionResult
 from lanfax.engine.line import NOMINAL_SIGNAL_RMS, add_noise
@@ -53,6 +54,7 @@ __all__ = [
     "check_tx_tiff",
     "describe",
     "failure_class",
+    "fax_nofill_address",
     "provider_status",
     "run_loopback",
     "tx_pages",

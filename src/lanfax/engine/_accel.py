@@ -493,6 +493,17 @@ def status() -> tuple[bool, str]:
     return False, f"ABI fallback with Python callbacks ({_state.get('why', 'unknown')})"
 
 
+def fax_nofill_address() -> int | None:
+    """The address of the compiled helper's no-op G3/G4 fill function, for libtiff's
+    ``TIFFTAG_FAXFILLFUNC`` pseudo-tag (a decode that only checks the coded data: see
+    ``service/faxcheck.py``); None without the helper (the ABI path keeps libtiff's fill)."""
+    helper = load()
+    if helper is None:
+        return None
+    ffi, lib = helper
+    return int(ffi.cast("uintptr_t", ffi.addressof(lib, "lf_fax_nofill")))
+
+
 def main() -> int:
     """Build the helper (verbosely on failure) and say where it is, then remove the old
     builds (:func:`prune`); 1 if it cannot be built."""
