@@ -25,6 +25,10 @@ plain-file stage, dispatcher's small plan 7.54 M, 2.64 ms (kernel 0.64); + kept 
 connection, pooled names 7.36 M, 2.48-2.56 ms (user 1.81, kernel 0.67-0.74). Same hour, A/B
 (main's 449373b through PYTHONPATH vs w5/durable): 8.17/8.30 M vs 7.51/7.53 M; 2.96/3.16 ms
 vs 2.30/2.34 ms CPU per job; with w5/http merged in: 5.48/5.51 M, 1.85-2.12 ms.
+
+The every-page check through the engine's no-op G3/G4 fill (t38, 2026-12-05, w5/t38 with
+w5/durable merged, A/B by LANFAX_FAXCHECK_FILL=1 in the same hour): 7.26/7.52 M with libtiff's
+fill, 6.68/6.65 M without.
 """
 
 from __future__ import annotations

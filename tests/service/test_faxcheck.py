@@ -154,3 +154,29 @@ def test_without_a_handler_of_its_own_only_lengths_are_checked(
     assert too_long.bad[0] == 3 and "rows" in too_long.bad[1]
     assert _scan(tmp_path, _lengthen(three, 1, 20000)) == faxcheck.Scan(None)
     assert _scan(tmp_path, b"%PDF-1.4\n") == faxcheck.Scan(None)
+
+
+@pytest.mark.parametrize("fill", ["nofill", "libtiff"])
+def test_the_check_decodes_without_writing_pixels_and_finds_the_same_damage(
+    fill: str, tmp_path: Path, three: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the engine's compiled helper the strips are decoded through its no-op G3/G4
+    fill (the pixels are never read): the strip buffer is left as it was, and a damaged
+    page is found and named exactly as with libtiff's own fill (LANFAX_FAXCHECK_FILL=1,
+    and the ABI path)."""
+    from lanfax.engine import fax_nofill_address
+
+    if fill == "nofill" and fax_nofill_address() is None:
+        pytest.skip("no compiled helper")
+    monkeypatch.setattr(faxcheck, "_fill", [])
+    if fill == "libtiff":
+        monkeypatch.setenv("LANFAX_FAXCHECK_FILL", "1")
+    buf = faxcheck._strip_buffer(1)
+    ctypes_memset = bytes([0xAB]) * len(buf)
+    buf.raw = ctypes_memset
+    assert _scan(tmp_path, three).bad is None
+    untouched = buf.raw == ctypes_memset
+    assert untouched == (fill == "nofill")
+    for page in (1, 2, 3):
+        found = _scan(tmp_path, _damage(three, page))
+        assert found.bad == (page, faxcheck.DAMAGED), (fill, page)

@@ -10,12 +10,16 @@ small C extension that
   callbacks: no Python runs inside spandsp at all;
 * runs many ticks (``lf_run_audio``/``lf_run_t38``: a loopback until the next event) or many
   calls' ticks (``lf_tick_pairs``: every virtual pair of a process, ``lf_step_frames``: every
-  RTP call's 20 ms frame) in one crossing.
+  RTP call's 20 ms frame) in one crossing;
+* ticks SIP calls with their wire formats (``lf_tick_t38``: T.38 over IFPs or UDPTL,
+  ``lf_step_rtp``: G.711 over RTP) and moves many datagrams (``lf_send_many``,
+  ``lf_recv_many``) in one crossing: that C source is :mod:`lanfax.engine._accel_io`'s.
 
 Building: ``python -m lanfax.engine._accel`` (run by ``scripts/bootstrap.sh``) or, failing
 that, the first import compiles into the cache directory (``$LANFAX_ENGINE_CACHE``, else
 ``$XDG_CACHE_HOME/lanfax`` or ``~/.cache/lanfax``), keyed by a hash of the source, the Python
-version and the platform. It needs a C compiler, the Python headers and spandsp's headers
+version and the platform; the build step removes the other builds nobody loaded for an hour
+(:func:`prune`). It needs a C compiler, the Python headers and spandsp's headers
 (``libspandsp-dev``). When any of that is missing, or ``LANFAX_ENGINE_ABI=1`` is set, the
 engine uses the ABI binding with Python callbacks: slower, same behaviour. ``lanfax doctor``
 says which one is in use (:func:`status`).
@@ -37,6 +41,8 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Any
+
+from lanfax.engine._accel_io import IO_CDEF, IO_HEADERS, IO_SOURCE, IO_TYPES
 
 _log = logging.getLogger("lanfax.engine")
 
@@ -324,7 +330,11 @@ def _key() -> str:
     for part in (
         CDEF,
         HELPER_CDEF,
+        IO_TYPES,
+        IO_CDEF,
         API_CDEF,
+        IO_HEADERS,
+        IO_SOURCE,
         C_HEADERS,
         C_SOURCE,
         sys.version,
@@ -345,10 +355,10 @@ def _ffibuilder() -> Any:
     from lanfax.engine._binding import CDEF, HELPER_CDEF
 
     ffi = FFI()
-    ffi.cdef(CDEF + HELPER_CDEF + API_CDEF)
+    ffi.cdef(CDEF + HELPER_CDEF + IO_TYPES + API_CDEF + IO_CDEF)
     ffi.set_source(
         MODULE,
-        C_HEADERS + HELPER_CDEF + C_SOURCE,
+        C_HEADERS + IO_HEADERS + HELPER_CDEF + IO_TYPES + C_SOURCE + IO_SOURCE,
         libraries=["spandsp", "tiff"],
         include_dirs=[f"/usr/include/{d}" for d in _multiarch()],
         extra_compile_args=["-O2", "-w"],
@@ -382,6 +392,52 @@ def build(verbose: bool = False) -> Path:
     return target
 
 
+#: A build not used (loaded) for this long is old: :func:`prune` removes it.
+PRUNE_AFTER = 3600.0
+_USED = ".used"
+
+
+def _mark_used(path: Path) -> None:
+    """Stamp the build's directory as used now (what :func:`prune` looks at)."""
+    with contextlib.suppress(OSError):  # a read-only cache: nothing is pruned there anyway
+        (path.parent / _USED).touch()
+
+
+def prune(max_age: float = PRUNE_AFTER, now: float | None = None) -> list[Path]:
+    """Remove the cache's other builds (``engine-<hash>/`` of older sources, Python versions
+    or platforms) not loaded for ``max_age`` seconds; the current one stays, and so does one
+    that a build holds locked. Returns what was removed. (A process that still has a removed
+    build loaded keeps running: the file stays mapped; a new process of that source builds it
+    again, in about a second.)"""
+    import time
+
+    current = _target().parent
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        builds = sorted(cache_dir().glob("engine-*"))
+    except OSError:
+        return removed
+    for build_dir in builds:
+        if build_dir == current or not build_dir.is_dir():
+            continue
+        stamps = [build_dir / _USED, *build_dir.glob(f"{MODULE}*")]
+        try:
+            last = max((st.stat().st_mtime for st in stamps if st.exists()), default=0.0)
+        except OSError:
+            continue
+        if now - last < max_age:
+            continue
+        try:
+            with open(build_dir / ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a build in progress: skip
+                shutil.rmtree(build_dir)
+        except OSError:
+            continue
+        removed.append(build_dir)
+    return removed
+
+
 def _import(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(MODULE, path)
     if spec is None or spec.loader is None:  # pragma: no cover - a file we just found
@@ -409,9 +465,15 @@ def load() -> tuple[Any, Any] | None:
                 path = _target()
                 if not path.exists():
                     path = build()
-                module = _import(path)
+                try:
+                    module = _import(path)
+                except (ImportError, OSError):
+                    if path.exists():
+                        raise
+                    module = _import(build())  # pruned meanwhile by another process
                 result = (module.ffi, module.lib)
                 _state["path"] = str(path)
+                _mark_used(path)
             except Exception as exc:  # no compiler, no headers, read-only cache, ...
                 first = (str(exc).strip().splitlines() or [""])[0]
                 _state["why"] = f"{type(exc).__name__}: {first}"
@@ -431,8 +493,20 @@ def status() -> tuple[bool, str]:
     return False, f"ABI fallback with Python callbacks ({_state.get('why', 'unknown')})"
 
 
+def fax_nofill_address() -> int | None:
+    """The address of the compiled helper's no-op G3/G4 fill function, for libtiff's
+    ``TIFFTAG_FAXFILLFUNC`` pseudo-tag (a decode that only checks the coded data: see
+    ``service/faxcheck.py``); None without the helper (the ABI path keeps libtiff's fill)."""
+    helper = load()
+    if helper is None:
+        return None
+    ffi, lib = helper
+    return int(ffi.cast("uintptr_t", ffi.addressof(lib, "lf_fax_nofill")))
+
+
 def main() -> int:
-    """Build the helper (verbosely on failure) and say where it is; 1 if it cannot be built."""
+    """Build the helper (verbosely on failure) and say where it is, then remove the old
+    builds (:func:`prune`); 1 if it cannot be built."""
     compiler = (os.environ.get("CC") or "cc").split()
     if not compiler or shutil.which(compiler[0]) is None:
         print("lanfax: no C compiler: the engine will use the ABI binding", file=sys.stderr)
@@ -444,7 +518,10 @@ def main() -> int:
         with contextlib.suppress(Exception):
             build(verbose=True)
         return 1
+    _mark_used(path)
     print(f"lanfax: spandsp helper built: {path}")
+    for old in prune():
+        print(f"lanfax: removed an old build of the spandsp helper: {old}")
     return 0
 
 
