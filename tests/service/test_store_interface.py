@@ -55,7 +55,6 @@ def test_audit_entries_are_written_to_a_store_that_is_not_sql(tmp_path: Path) ->
         await svc.start()
         try:
             security = Security(svc)
-            assert security.audit_in_store
             caller = Caller("ann", Role.ADMINISTRATOR, *ROLE_RIGHTS[Role.ADMINISTRATOR])
             await security.record(caller, "user.add", "bob", detail={"role": "user"})
             (entry,) = await security.audit(AuditQuery(action="user."))

@@ -22,6 +22,7 @@ import pytest
 from tests.providers.helpers import tiff_pixels
 from tests.providers.sip.kamailio import Kamailio, start_kamailio
 from tests.support.authhttp import httpx
+from tests.support.ports import reserve_port_range
 from tests.support.server import LanfaxServer, start_lanfax_server
 
 from lanfax.service import docs
@@ -38,7 +39,9 @@ def kamailio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
         yield k
 
 
-def _toml(k: Kamailio, t38_user: str, g711_user: str, media_low: int) -> str:
+def _toml(k: Kamailio, t38_user: str, g711_user: str) -> str:
+    """The two accounts' media ports: a range of this server's own, picked at run time."""
+    media_low = reserve_port_range(200)[0]
     common = (
         f'registrar = "{k.address}"\ndomain = "lanfax.test"\nring_interval = 0.5\n'
         "answer_timeout = 20.0\n"
@@ -140,11 +143,9 @@ def _same(a: list[np.ndarray[Any, Any]], b: list[np.ndarray[Any, Any]]) -> bool:
 def test_two_servers_fax_each_other_g711_and_t38(kamailio: Kamailio, tmp_path: Path) -> None:
     for d in ("a", "b"):
         (tmp_path / d).mkdir()
-    a = start_lanfax_server(tmp_path / "a", _toml(kamailio, "200", "202", 31000), extra_args=INFO)
+    a = start_lanfax_server(tmp_path / "a", _toml(kamailio, "200", "202"), extra_args=INFO)
     try:
-        b = start_lanfax_server(
-            tmp_path / "b", _toml(kamailio, "201", "203", 31400), extra_args=INFO
-        )
+        b = start_lanfax_server(tmp_path / "b", _toml(kamailio, "201", "203"), extra_args=INFO)
     except BaseException:
         a.close()
         raise

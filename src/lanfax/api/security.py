@@ -239,14 +239,12 @@ def _describe(scope: Scope, status: int) -> tuple[str, str, str, dict[str, Any]]
 
 def audit_with_commit(conn: HTTPConnection, caller: Caller, status: int) -> list[AuditEntry]:
     """The audit entry of this request if it succeeds with ``status``, for a route that
-    commits it in the same transaction as its change (``[]`` when the store keeps no audit
-    trail). After that commit the route calls :func:`audit_committed`; if the change fails,
-    the middleware records the failure as usual."""
+    commits it in the same transaction as its change. After that commit the route calls
+    :func:`audit_committed`; if the change fails, the middleware records the failure as
+    usual."""
     security: Security = conn.app.state.security
-    if not security.audit_in_store:
-        return []
     action, target, outcome, detail = _describe(conn.scope, status)
-    return [security.audit_entry(caller, action, target, outcome=outcome, detail=detail)]
+    return [security.trail.entry(caller, action, target, outcome=outcome, detail=detail)]
 
 
 def audit_committed(conn: HTTPConnection, entries: list[AuditEntry]) -> None:
@@ -254,7 +252,7 @@ def audit_committed(conn: HTTPConnection, entries: list[AuditEntry]) -> None:
     middleware not to write the request's entry again."""
     security: Security = conn.app.state.security
     for entry in entries:
-        security.log_entry(entry)
+        security.trail.log_entry(entry)
     if entries:
         conn.scope[_AUDITED] = True
 

@@ -3,7 +3,9 @@ the store's audit table (:mod:`lanfax.store.audit`) and to the ``lanfax.audit`` 
 refused requests aggregated (:mod:`lanfax.service.refusals`, issue #14).
 
 :class:`lanfax.service.security.Security` owns one (``Security.trail``) and keeps its
-``record``/``audit``/``flush_refusals`` methods for the callers.
+``record``/``audit``/``flush_refusals``/``stop`` methods for their many callers; an entry
+committed with a change is made and logged here directly (``security.trail.entry``,
+``security.trail.log_entry``).
 """
 
 from __future__ import annotations
@@ -50,7 +52,10 @@ class AuditTrail:
         outcome: str = "ok",
         detail: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
-        """An audit entry stamped now: who, what, from where (nothing is written)."""
+        """An audit entry stamped now: who, what, from where (nothing is written). Every
+        store keeps the audit trail (#17), so an entry can be committed in the same
+        transaction as the change it describes (``Store.add_jobs(audit=...)``); its log
+        line is then :meth:`log_entry`'s, once the commit succeeded."""
         return AuditEntry(
             at=self._service.clock.now(),
             user_name=caller.user if caller else "(service)",
@@ -60,14 +65,6 @@ class AuditTrail:
             outcome=outcome,
             detail=dict(detail or {}),
         )
-
-    @property
-    def in_store(self) -> bool:
-        """Whether the store keeps the audit trail, so that an entry can be committed in the
-        same transaction as the change it describes (``Store.add_jobs(audit=...)``). Every
-        store does since #17 (the audit trail is part of the store's interface); kept for
-        the callers that ask."""
-        return True
 
     def log_entry(self, entry: AuditEntry) -> None:
         """The log line of an entry (every entry has one, wherever it is stored)."""

@@ -510,26 +510,8 @@ class Security:
 
     # -- audit (service/audit_trail.py) --------------------------------------------------------
 
-    def audit_entry(
-        self,
-        caller: Caller | None,
-        action: str,
-        target: str = "",
-        *,
-        outcome: str = "ok",
-        detail: Mapping[str, Any] | None = None,
-    ) -> AuditEntry:
-        """An audit entry stamped now (:meth:`.AuditTrail.entry`; nothing is written)."""
-        return self.trail.entry(caller, action, target, outcome=outcome, detail=detail)
-
-    @property
-    def audit_in_store(self) -> bool:
-        """Whether the store keeps the audit trail (:attr:`.AuditTrail.in_store`)."""
-        return self.trail.in_store
-
-    def log_entry(self, entry: AuditEntry) -> None:
-        """The log line of an entry (:meth:`.AuditTrail.log_entry`)."""
-        self.trail.log_entry(entry)
+    # An entry committed with the change it describes (``audit=`` of a submission) is made
+    # and logged by the trail itself: ``security.trail.entry`` / ``security.trail.log_entry``.
 
     async def record(
         self,

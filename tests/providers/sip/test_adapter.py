@@ -28,7 +28,7 @@ def test_abort_while_dialing_cancels_and_reports_user_abort(
         peer = Peer()
         await peer.open()
         try:
-            p = await callee(h, peer, "off", 47070)
+            p = await callee(h, peer, "off", 307)
             job, send, invite = await dialing(h, peer, p, sip_docs["one"])
             await p.abort(job)
             cancel = await peer.next(lambda m: is_request(m, "CANCEL"))
@@ -76,7 +76,7 @@ def test_shutdown_while_dialing_ends_the_send_at_once(
         peer = Peer()
         await peer.open()
         try:
-            p = await callee(h, peer, "off", 47080)
+            p = await callee(h, peer, "off", 308)
             job = await p.start_job(p.channels[0].local_id)
             send = asyncio.create_task(p.send(job, FaxSend(sip_docs["one"], "555"), lambda: None))
             invite = await peer.next(lambda m: is_request(m, "INVITE"))
@@ -104,7 +104,7 @@ def test_their_cancel_while_ringing_ends_the_call_once(tmp_path: Path) -> None:
         peer = Peer()
         await peer.open()
         try:
-            p = await callee(h, peer, "off", 47090)
+            p = await callee(h, peer, "off", 309)
             local_id = p.channels[0].local_id
             h.answer_after.pop(local_id)  # let it ring
             text = peer.request("INVITE", body=AUDIO_SDP.format(port=peer.media_port))

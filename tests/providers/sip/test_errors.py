@@ -30,12 +30,12 @@ async def first_final(peer: Peer, method: str = "INVITE") -> Response:
     return msg
 
 
-async def invite_with(tmp_path: Path, body: str, port: int) -> Response:
+async def invite_with(tmp_path: Path, body: str, user: int) -> Response:
     h = Harness(tmp_path)
     peer = Peer()
     await peer.open()
     try:
-        p = await callee(h, peer, "off", port)
+        p = await callee(h, peer, "off", user)
         peer.request("INVITE", body=body)
         answer = await first_final(peer)
         await p.shutdown()
@@ -45,9 +45,9 @@ async def invite_with(tmp_path: Path, body: str, port: int) -> Response:
 
 
 def test_bad_sdp_is_400_and_sdp_we_cannot_take_is_488(tmp_path: Path) -> None:
-    bad = run(invite_with(tmp_path, "v=7\r\nnonsense\r\n", 47030))
+    bad = run(invite_with(tmp_path, "v=7\r\nnonsense\r\n", 303))
     assert (bad.status, bad.reason) == (400, "Bad SDP")
-    refused = run(invite_with(tmp_path, NO_CONNECTION, 47040))
+    refused = run(invite_with(tmp_path, NO_CONNECTION, 304))
     assert refused.status == 488
 
 
@@ -59,7 +59,7 @@ def test_our_own_bug_reading_an_invite_is_logged_and_answered_500(
 
     monkeypatch.setattr(useragent, "parse_sdp", broken)
     with caplog.at_level(logging.ERROR, logger="lanfax.providers.sip"):
-        answer = run(invite_with(tmp_path, AUDIO_SDP.format(port=4000), 47050))
+        answer = run(invite_with(tmp_path, AUDIO_SDP.format(port=4000), 305))
     assert answer.status == 500
     (record,) = [r for r in caplog.records if r.exc_info is not None]
     assert "a bug of ours" in str(record.exc_info[1])  # type: ignore[index]
@@ -73,7 +73,7 @@ def test_our_own_bug_in_a_reinvite_is_logged_and_answered_500(
         peer = Peer()
         await peer.open()
         try:
-            p = await callee(h, peer, "off", 47060)
+            p = await callee(h, peer, "off", 306)
             await peer.call()
 
             def broken(data: bytes) -> object:

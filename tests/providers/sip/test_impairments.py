@@ -17,12 +17,12 @@ from tests.providers.sip.kamailio import Kamailio
 from tests.providers.sip.relay import Impairments, MediaRelay
 from tests.providers.sip.test_calls import fax, same_pages
 from tests.providers.sip.util import sip_config
+from tests.support.ports import reserve_port_range
 
 from lanfax.model.codes import ProviderStatus
 from lanfax.providers.sip import SipProvider
 
 _hosts = itertools.count(10)
-_ports = itertools.count(40000, 20)
 
 
 async def impaired(
@@ -30,12 +30,12 @@ async def impaired(
 ) -> SipProvider:
     n = next(_hosts)
     real, advertised = f"127.0.1.{n}", f"127.0.2.{n}"
-    low = next(_ports)
-    relay = MediaRelay(advertised, real, range(low, low + 4), impair)
+    low, high = reserve_port_range(4, (real, advertised))  # the provider's and the relay's
+    relay = MediaRelay(advertised, real, range(low, high + 1), impair)
     await relay.start()
     relays.append(relay)
     p = SipProvider()
-    cfg = sip_config(k, user, channels=1, media_ports=f"{low}-{low + 3}", **kw)
+    cfg = sip_config(k, user, channels=1, media_ports=f"{low}-{high}", **kw)
     await h.add(p, {**cfg, "media_address": real, "sdp_address": advertised})
     return p
 

@@ -18,6 +18,7 @@ from tests.providers.harness import Harness
 from tests.providers.helpers import run
 from tests.providers.sip.peer import AUDIO_SDP, Peer, is_request
 from tests.providers.sip.test_adapter import dialing
+from tests.support.ports import reserve_media_ports
 
 from lanfax.model.codes import ProviderStatus
 from lanfax.providers.sip import SipProvider, provider
@@ -129,7 +130,7 @@ def test_an_answer_that_fails_on_a_bug_of_ours_is_answered_500(
         peer = Peer()
         await peer.open()
         try:
-            p = await account(h, peer, "20000-29999")
+            p = await account(h, peer, reserve_media_ports(10))
             h.answer_after[p.channels[0].local_id] = 1
             peer.request("INVITE", body=AUDIO_SDP.format(port=peer.media_port))
             final = await peer.next(
@@ -157,7 +158,7 @@ def test_a_shutdown_while_dialing_cancels_the_invite(
         peer = Peer()
         await peer.open()
         try:
-            p = await account(h, peer, "20000-29999")
+            p = await account(h, peer, reserve_media_ports(10))
             _job, send, invite = await dialing(h, peer, p, sip_docs["one"])
             closing = asyncio.create_task(p.shutdown())
             cancel = await peer.next(lambda m: is_request(m, "CANCEL"), timeout=10)
@@ -188,7 +189,7 @@ def test_a_send_cancelled_while_dialing_cancels_the_invite(
         peer = Peer()
         await peer.open()
         try:
-            p = await account(h, peer, "20000-29999")
+            p = await account(h, peer, reserve_media_ports(10))
             _job, send, invite = await dialing(h, peer, p, sip_docs["one"])
             send.cancel()
             cancel = await peer.next(lambda m: is_request(m, "CANCEL"), timeout=10)
@@ -223,7 +224,7 @@ def test_a_send_that_fails_after_the_answer_hangs_the_call_up(
         peer = Peer()
         await peer.open()
         try:
-            p = await account(h, peer, "20000-29999")
+            p = await account(h, peer, reserve_media_ports(10))
             _job, send, invite = await dialing(h, peer, p, sip_docs["one"])
             peer.answer(invite, 200, "OK", AUDIO_SDP.format(port=peer.media_port))
             await peer.next(lambda m: is_request(m, "ACK"), timeout=10)

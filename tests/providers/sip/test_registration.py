@@ -11,6 +11,7 @@ from pathlib import Path
 from tests.providers.harness import Harness
 from tests.providers.helpers import run
 from tests.providers.sip.peer import Peer, is_request
+from tests.support.ports import reserve_media_ports
 
 from lanfax.providers.sip import SipProvider
 from lanfax.providers.sip.message import Request
@@ -91,7 +92,7 @@ async def registering(h: Harness, peer: Peer, expires: int) -> tuple[SipProvider
                 "domain": "127.0.0.1",
                 "t38": "off",
                 "register_expires": expires,
-                "media_ports": "20000-29999",
+                "media_ports": reserve_media_ports(10),
             },
         )
     )

@@ -17,6 +17,7 @@ from tests.providers.helpers import run
 from tests.providers.sip.kamailio import Kamailio
 from tests.providers.sip.peer import T38_SDP, Peer, is_request, is_response
 from tests.providers.sip.test_calls import fax, ids, providers, same_pages
+from tests.support.ports import reserve_media_ports
 
 from lanfax.model.codes import ProviderStatus
 from lanfax.providers.api import FaxDevStatus
@@ -66,8 +67,9 @@ def test_recipes_cycle_on_failures_and_reset_on_success() -> None:
 # -- against a scripted far end -------------------------------------------------------------
 
 
-async def callee(h: Harness, peer: Peer, t38: str, port: int) -> SipProvider:
-    """A provider (user 3xx, no registration) whose every request goes to ``peer``."""
+async def callee(h: Harness, peer: Peer, t38: str, user: int) -> SipProvider:
+    """A provider (``user``: 3xx, no registration) whose every request goes to ``peer``; its
+    media ports are a range of its own (10 ports), picked at run time."""
     p = SipProvider()
     await h.add(
         p,
@@ -75,11 +77,11 @@ async def callee(h: Harness, peer: Peer, t38: str, port: int) -> SipProvider:
             "type": "sip",
             "registrar": f"127.0.0.1:{peer.port}",
             "register": False,
-            "user": str(300 + (port - 47000) // 10),
+            "user": str(user),
             "domain": "127.0.0.1",
             "t38": t38,
             "ring_interval": 0.2,
-            "media_ports": f"{port}-{port + 9}",
+            "media_ports": reserve_media_ports(10),
         },
     )
     peer.target = ("127.0.0.1", p.endpoint.local[1])
@@ -91,7 +93,7 @@ async def glare(h: Harness, peer: Peer) -> dict[str, Any]:
     """The provider (t38=offer) re-INVITEs for T.38 right after our ACK; we send our own
     re-INVITE at the same moment: both get 491, the provider retries after its §14.1 delay
     and the call ends up on T.38."""
-    p = await callee(h, peer, "offer", 47000)
+    p = await callee(h, peer, "offer", 300)
     got = h.expect(ids(p)[0])
     await peer.call()
     theirs = await peer.next(lambda m: is_request(m, "INVITE"))
@@ -117,7 +119,7 @@ async def glare(h: Harness, peer: Peer) -> dict[str, Any]:
 async def stutter(h: Harness, peer: Peer) -> dict[str, Any]:
     """We switch to T.38, retransmit our re-INVITE, then send a second re-INVITE with the
     same offer: the provider answers both the same way and keeps one T.38 session."""
-    p = await callee(h, peer, "accept", 47010)
+    p = await callee(h, peer, "accept", 301)
     got = h.expect(ids(p)[0])
     await peer.call()
     offer = T38_SDP.format(version=2, port=peer.media_port)
@@ -146,7 +148,7 @@ async def stutter(h: Harness, peer: Peer) -> dict[str, Any]:
 async def expiry(h: Harness, peer: Peer) -> dict[str, Any]:
     """We ask for a 6 s session with us as the refresher and never refresh: the provider
     (not the refresher) hangs up with a BYE."""
-    p = await callee(h, peer, "off", 47020)
+    p = await callee(h, peer, "off", 302)
     got = h.expect(ids(p)[0])
     ok = await peer.call("Supported: timer\r\nSession-Expires: 6;refresher=uac\r\n")
     bye = await peer.next(lambda m: is_request(m, "BYE"), timeout=20)

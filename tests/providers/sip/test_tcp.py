@@ -14,6 +14,7 @@ from tests.providers.helpers import run
 from tests.providers.sip.kamailio import Kamailio
 from tests.providers.sip.test_calls import fax, ids, providers, same_pages
 from tests.providers.sip.util import sip_config
+from tests.support.ports import reserve_media_ports
 
 from lanfax.model.codes import ProviderStatus
 from lanfax.model.errors import ProviderError
@@ -154,7 +155,7 @@ def test_a_connection_that_dies_mid_invite_fails_it_and_the_next_call_reconnects
                 "user": "200",
                 "transport": "tcp",
                 "register": False,
-                "media_ports": "40000-40099",
+                "media_ports": reserve_media_ports(100),
                 "answer_timeout": 30.0,
             }
             await h.add(prov, cfg)
@@ -200,7 +201,7 @@ def test_an_unreachable_tcp_registrar_is_retried_not_fatal(tmp_path: Path) -> No
             "registrar": f"127.0.0.1:{port}",
             "user": "200",
             "transport": "tcp",
-            "media_ports": "40100-40199",
+            "media_ports": reserve_media_ports(100),
         }
         await h.add(prov, cfg)
         try:

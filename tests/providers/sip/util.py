@@ -8,26 +8,28 @@ from typing import Any
 from tests.providers.harness import Harness
 from tests.providers.sip.conftest import USERS
 from tests.providers.sip.kamailio import Kamailio
+from tests.support.ports import reserve_media_ports
 
 from lanfax.providers.sip import SipProvider
 
-_port = iter(range(21000, 60000, 400))
-
 
 def sip_config(k: Kamailio, user: str, **kw: Any) -> dict[str, Any]:
-    low = next(_port)
+    """An account of ``user`` at Kamailio ``k``; ``kw`` overrides. Its ``media_ports`` (unless
+    given) are a range of this test's own, picked at run time: 20 ports per channel."""
+    channels = int(kw.get("channels", 2))
     cfg: dict[str, Any] = {
         "type": "sip",
         "registrar": k.address,
         "domain": "lanfax.test",
         "user": user,
         "password": USERS.get(user, "nope"),
-        "media_ports": f"{low}-{low + 199}",
         "channels": 2,
         "ring_interval": 0.2,
         "answer_timeout": 8.0,
     }
     cfg.update(kw)
+    if "media_ports" not in cfg:
+        cfg["media_ports"] = reserve_media_ports(20 * channels)
     return cfg
 
 

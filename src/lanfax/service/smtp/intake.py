@@ -385,21 +385,19 @@ class MailIntake:
         except BaseException:
             await ctx.run(shutil.rmtree, stage, True)
             raise
-        audit = []
-        if self.security.audit_in_store:
-            audit = [
-                self.security.audit_entry(
-                    caller,
-                    "submit",
-                    envelope.mail_id,
-                    outcome="ok",
-                    detail={
-                        "via": "smtp",
-                        "message_id": content.message_id,
-                        "recipients": len(submission.recipients),
-                    },
-                )
-            ]
+        audit = [
+            self.security.trail.entry(
+                caller,
+                "submit",
+                envelope.mail_id,
+                outcome="ok",
+                detail={
+                    "via": "smtp",
+                    "message_id": content.message_id,
+                    "recipients": len(submission.recipients),
+                },
+            )
+        ]
         _, jobs = await service.submit(
             submission,
             staged,
@@ -410,7 +408,7 @@ class MailIntake:
             broadcast_id=envelope.mail_id,
         )
         for entry in audit:
-            self.security.log_entry(entry)
+            self.security.trail.log_entry(entry)
         log.info(
             "e-mail to fax: mail %s from %s queued as %d job(s)",
             envelope.mail_id,
