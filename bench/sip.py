@@ -6,7 +6,8 @@
 
 Two processes on loopback, as two fax servers would be: this one sends, a child process
 (``--role answer``) answers. Each side has two SIP accounts (one provider each, so one
-media Ticker each): ``g711`` (``t38 = "off"``) and ``t38`` (the answerer re-INVITEs to T.38).
+media Ticker each, both run by the process's one media thread): ``g711`` (``t38 = "off"``)
+and ``t38`` (the answerer re-INVITEs to T.38).
 The accounts talk directly (no registrar: ``register = false``, the sender dials the
 answerer's SIP port), so the figures are the providers' own.
 
@@ -17,7 +18,10 @@ media packets (the Ticker's count: every call's packet in a tick that ran more t
 20 ms period late, both processes), the worst lateness of a tick, and the CPU time of both
 processes per line-second (one end of one call for one second of media). The target (#19)
 is 300 concurrent calls of each medium with no late packet; the last line names the largest
-N with every call completed and none late. Prints a table; asserts nothing. The wall-clock
+N with every call completed and none late. Beside them, the media thread's CPU and wall-clock
+time per tick of each account (both processes): wall above CPU is time a tick waited (for the
+GIL, a call's lock, a core), which is what makes ticks late on a busy process. Prints a
+table; asserts nothing. The wall-clock
 figures depend on the machine's load (see bench/sip_media.py for the media path's CPU alone).
 """
 
@@ -123,6 +127,9 @@ def ticker_stats(providers: dict[str, SipProvider]) -> dict[str, dict[str, float
             "late_packets": t.late_packets if t else 0,
             "max_lateness": t.max_lateness if t else 0.0,
             "call_ticks": t.call_ticks if t else 0,
+            "total_ticks": t.total_ticks if t else 0,
+            "tick_wall": t.tick_wall if t else 0.0,
+            "tick_cpu": t.tick_cpu if t else 0.0,
         }
         if t is not None:
             t.max_lateness = 0.0
@@ -253,6 +260,7 @@ async def sender(args: argparse.Namespace) -> None:
             print(
                 f"{'N':>5} {'medium':>6} {'completed':>10} {'late packets':>13}"
                 f" {'max lateness ms':>16} {'wall s':>7} {'CPU ms/line-s':>14}"
+                f" {'tick ms CPU/wall':>17}"
             )
             loop = asyncio.get_running_loop()
             first = child_stats()
@@ -284,9 +292,18 @@ async def sender(args: argparse.Namespace) -> None:
                     clean = clean and late == 0 and completed[user] == n
                     worst = max(mine_now[user]["max_lateness"], theirs_now[user]["max_lateness"])
                     label = "G.711" if user == "g711" else "T.38"
+                    # The media thread's time per tick of this account (both processes):
+                    # CPU, and wall-clock (above the CPU: waiting for the GIL or a core).
+                    ticks, tick_cpu, tick_wall = (
+                        (mine_now[user][k] - base[user][k]) + (theirs_now[user][k] - cbase[user][k])
+                        for k in ("total_ticks", "tick_cpu", "tick_wall")
+                    )
+                    ticks = max(ticks, 1)
+                    per_tick = f"{1000 * tick_cpu / ticks:.2f}/{1000 * tick_wall / ticks:.2f}"
                     print(
                         f"{n:>5} {label:>6} {completed[user]:>6}/{n:<3} {late:>13}"
-                        f" {worst * 1000:>16.1f} {wall:>7.1f} {per_line_s:>14.3f}",
+                        f" {worst * 1000:>16.1f} {wall:>7.1f} {per_line_s:>14.3f}"
+                        f" {per_tick:>17}",
                         flush=True,
                     )
                 if clean and not failed:

@@ -276,3 +276,56 @@ def test_ports_closed_before_remove_leave_nothing_registered() -> None:
         ticker.close()
 
     asyncio.run(scenario())
+
+
+def test_every_ticker_of_a_process_steps_on_one_media_thread(
+    tmp_path: Path, sip_docs: dict[str, Path]
+) -> None:
+    """#19: two providers' Tickers (here the two ends of an audio and of a T.38 call) are
+    stepped by one thread of the process, not one each, each on its own phase; closing one
+    Ticker leaves the other's calls running on it; reports still reach the loop."""
+
+    async def scenario() -> None:
+        progress: list[tuple[str, str, int, bool]] = []
+        audio = await _pair("audio", sip_docs["one"], tmp_path / "a.tif", progress)
+        t38 = await _pair("t38", sip_docs["one"], tmp_path / "t.tif", progress)
+        stepped_on: set[threading.Thread] = set()
+
+        def record(ev: object) -> None:
+            stepped_on.add(threading.current_thread())
+
+        for m in (*audio, *t38):
+            m._watch = record
+        first, second = Ticker(), Ticker()
+        try:
+            first.add(audio[0])
+            first.add(t38[0])
+            await _ticks(first, 2)
+            second.add(audio[1])
+            second.add(t38[1])
+            await _until(lambda: all(m.negotiated for m in (*audio, *t38)), 60.0)
+            media_threads = [t for t in threading.enumerate() if t.name == "lanfax-sip-media"]
+            assert len(media_threads) == 1
+            assert stepped_on == set(media_threads)
+            # Each Ticker on its own phase: the second's schedule started when its calls did.
+            assert second._start_at - first._start_at >= 0.02
+            # The first Ticker goes (its ends of the calls stop); the second's keep ticking.
+            first.close()
+            ticks = audio[1].ticks
+            await _until(lambda: audio[1].ticks > ticks + 5, 10.0)
+            assert [t for t in threading.enumerate() if t.name == "lanfax-sip-media"] == (
+                media_threads
+            )
+            stopped = audio[0].ticks
+            await _ticks(second, 3)
+            assert audio[0].ticks == stopped
+            assert all(on_loop for *_, on_loop in progress), progress
+        finally:
+            for m in (*audio, *t38):
+                first.remove(m)
+                second.remove(m)
+                m.close()
+            first.close()
+            second.close()
+
+    asyncio.run(scenario())

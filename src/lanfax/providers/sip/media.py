@@ -245,57 +245,69 @@ class FaxMedia:
 
     def set_remote(self, media: Media) -> None:
         """Start on, or switch to, the negotiated stream. The same kind again (a session
-        refresh, a repeated T.38 re-INVITE) only updates the far address."""
-        with self._lock:
-            self._set_remote(media)
+        refresh, a repeated T.38 re-INVITE) only updates the far address.
 
-    def _set_remote(self, media: Media) -> None:
-        if self.session is not None and media.kind == self.kind:
-            self.remote = media
-            self._dest = (media.address, media.port)
-            self._payload_type = media.payload_type
-            return
-        if self.session is not None:
-            if media.kind == "audio":
-                # Back from T.38 to audio mid-call is not something a fax survives.
+        #19: a new session is made, and the old one closed, outside the call's lock (only
+        the loop changes which session runs, so it can decide without the lock): spandsp's
+        set-up and TIFF opening under it held the media thread's tick for every call being
+        switched at once."""
+        old = self.session
+        if old is not None and (media.kind == self.kind or media.kind == "audio"):
+            with self._lock:
                 self.remote = media
                 self._dest = (media.address, media.port)
-                return
-            self._collect_stats()
-            self.session.close()
-            self.switches += 1
-        self.remote = media
-        self.kind = media.kind
-        self._dest = (media.address, media.port)
+                if media.kind == self.kind:
+                    self._payload_type = media.payload_type
+                # else back from T.38 to audio mid-call: not something a fax survives.
+            return
         if media.kind == "t38":
-            self.session = T38FaxSession(
+            assert media.t38 is not None
+            t38 = T38FaxSession(
                 self._calling, self._options, tx_file=self._tx_file, rx_file=self._rx_file
             )
-            assert media.t38 is not None
-            self._udptl_tx = UdptlSender(
+            udptl_tx = UdptlSender(
                 self._redundancy if media.t38.error_correction != "none" else 0,
                 media.t38.max_datagram,
             )
-            self._udptl_rx = UdptlReceiver()
-            self._step_kind = self._step_t38  # type: ignore[assignment]
+            with self._lock:
+                self._switch(old, media)
+                self.session = t38
+                self._udptl_tx = udptl_tx
+                self._udptl_rx = UdptlReceiver()
+                self._step_kind = self._step_t38  # type: ignore[assignment]
         else:
             session = AudioFaxSession(
                 self._calling, self._options, tx_file=self._tx_file, rx_file=self._rx_file
             )
-            self.session = session
-            self._rtp = RtpSender(
-                media.payload_type, random.getrandbits(32), random.getrandbits(16)
-            )
-            self._jitter = JitterBuffer(self._jitter_frames)
             # One frame's buffers, made once: a tick decodes into rx, spandsp fills tx, and
             # the codes go straight into the payload of the one RTP packet buffer.
-            self._rx_pcm, self._tx_pcm = session.frame_buffers(TICK)
-            self._tx_bits = self._tx_pcm.view(np.uint16)
-            self._packet = bytearray(12 + TICK)
-            self._payload = np.frombuffer(self._packet, dtype=np.uint8, offset=12)
-            self._encoder, self._decoder = g711.tables(media.codec)
-            self._payload_type = media.payload_type
-            self._step_kind = self._step_audio  # type: ignore[assignment]
+            rx_pcm, tx_pcm = session.frame_buffers(TICK)
+            packet = bytearray(12 + TICK)
+            rtp = RtpSender(media.payload_type, random.getrandbits(32), random.getrandbits(16))
+            encoder, decoder = g711.tables(media.codec)
+            with self._lock:
+                self._switch(old, media)
+                self.session = session
+                self._rtp = rtp
+                self._jitter = JitterBuffer(self._jitter_frames)
+                self._rx_pcm, self._tx_pcm = rx_pcm, tx_pcm
+                self._tx_bits = tx_pcm.view(np.uint16)
+                self._packet = packet
+                self._payload = np.frombuffer(packet, dtype=np.uint8, offset=12)
+                self._encoder, self._decoder = encoder, decoder
+                self._payload_type = media.payload_type
+                self._step_kind = self._step_audio  # type: ignore[assignment]
+        if old is not None:
+            old.close()
+
+    def _switch(self, old: AudioFaxSession | T38FaxSession | None, media: Media) -> None:
+        """(Under the lock.) The far end and kind of a new session; the old one's figures."""
+        if old is not None:
+            self._collect_stats()
+            self.switches += 1
+        self.remote = media
+        self.kind = media.kind
+        self._dest = (media.address, media.port)
 
     def terminate(self) -> None:
         """Hang up: T.30 ends now with what it had (phase E follows at the next step)."""
@@ -312,13 +324,16 @@ class FaxMedia:
         return self.session is not None and self.session.done
 
     def close(self) -> None:
-        with self._lock:  # not while a step runs: the session's C state goes
+        with self._lock:  # not while a step runs; no step runs once _closed is set
             self._closed = True
-            if self.session is not None:
-                if self.result is None and self.session.done:
-                    self.result = self.session.result
-                self.session.close()
-            self.ports.close()
+            session = self.session
+            if session is not None and self.result is None and session.done:
+                self.result = session.result
+        # #19: outside the lock (spandsp's end and the TIFF's close take a while, and the
+        # media thread's tick waited for them when hundreds of calls ended at once).
+        if session is not None:
+            session.close()
+        self.ports.close()
         if not self.done.done():
             self.done.set_result(None)
 
@@ -338,13 +353,18 @@ class FaxMedia:
                 self._step_kind(session)
                 if self.ticks >= self._dog_due:
                     self._check_watchdog(session)
-            events = session.events()
-            if events:
-                self._handle(events)
-            if self.result is None and session.result is not None:
-                self.result = session.result
-                self._collect_stats()
-                self._post(self._on_progress, "ended", self.pages, "")
+            self._after_step(session)
+
+    def _after_step(self, session: AudioFaxSession | T38FaxSession) -> None:
+        """The end of every step: the session's events handled, and once it is done its
+        result kept and "ended" posted."""
+        events = session.events()
+        if events:
+            self._handle(events)
+        if self.result is None and session.result is not None:
+            self.result = session.result
+            self._collect_stats()
+            self._post(self._on_progress, "ended", self.pages, "")
 
     def _check_watchdog(self, session: AudioFaxSession | T38FaxSession) -> None:
         """Ask the watchdog, and when next to ask: the first tick at which either of its
@@ -441,13 +461,7 @@ class FaxMedia:
         if self.ticks >= self._dog_due:
             self._check_watchdog(session)
         if flagged or session.result is not None:
-            events = session.events()
-            if events:
-                self._handle(events)
-            if self.result is None and session.result is not None:
-                self.result = session.result
-                self._collect_stats()
-                self._post(self._on_progress, "ended", self.pages, "")
+            self._after_step(session)
 
     def _step_t38(self, session: T38FaxSession) -> None:
         assert self._udptl_rx is not None and self._udptl_tx is not None

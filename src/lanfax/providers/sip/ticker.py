@@ -1,5 +1,6 @@
-"""The media clock of a SIP account: a thread that steps all its calls' :class:`FaxMedia`
-every 20 ms, reading their sockets in one pass (see :class:`Ticker`)."""
+"""The media of a SIP account's calls, stepped every 20 ms in one pass that also reads their
+sockets (:class:`Ticker`), on one media thread per process that runs every account's Ticker
+on its own schedule (:class:`_Clock`)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ SWITCH_INTERVAL = 0.0005
 
 
 class Ticker:
-    """Steps every live FaxMedia of one provider each 20 ms, in one pass, on its own thread.
+    """Steps every live FaxMedia of one provider each 20 ms, in one pass, on the process's
+    media thread.
 
     A tick first reads every datagram that arrived on its calls' sockets (one epoll for all
     of them, one pass per datagram a socket holds), then steps each call once. Ticks run at
@@ -38,19 +40,24 @@ class Ticker:
     behind, the schedule restarts from now); a tick that starts more than one period late
     is counted in ``late_ticks`` and each of its calls' packets in ``late_packets``.
 
-    #19: the ticks run on a thread of the Ticker's, not as a timer of the event loop. On
-    the loop, a tick waited for every callback that was ready before it: a burst of call
-    set-ups, SIP messages or call ends (hundreds at once when hundreds of calls start
-    together) made every call's media late. On its own thread a tick waits at most for the
-    interpreter's switch interval (set to :data:`SWITCH_INTERVAL`, 0.5 ms, for the whole
-    process when the first media thread starts), and spandsp's C code (cffi releases the
-    GIL) runs beside the loop. The thread touches a call only inside :meth:`FaxMedia.step` under the
-    call's lock, which every change from the loop takes too; what a step has to tell the
-    call (progress, a failure) it posts to the loop.
+    #19: the ticks run on a thread, not as a timer of the event loop. On the loop, a tick
+    waited for every callback that was ready before it: a burst of call set-ups, SIP
+    messages or call ends (hundreds at once when hundreds of calls start together) made
+    every call's media late. On a thread a tick waits at most for the interpreter's switch
+    interval (set to :data:`SWITCH_INTERVAL`, 0.5 ms, for the whole process when the media
+    thread starts), and spandsp's C code (cffi releases the GIL) runs beside the loop. The
+    thread touches a call only inside :meth:`FaxMedia.step` under the call's lock, which
+    every change from the loop takes too (briefly: sessions are made and closed outside
+    it); what a step has to tell the call (progress, a failure) it posts to the loop, all
+    of a tick's posts in one hand-over at its end.
 
-    (One clock shared by every provider of a loop was tried: with two providers of one
-    process in phase, a G.711 call through 30 ms of jitter saw packets arrive one frame late
-    at the jitter buffer, so each provider keeps its own phase.)
+    One thread serves every Ticker of the process (:class:`_Clock`): with a thread per
+    provider (the benchmark's two accounts per process), the two threads took the GIL from
+    each other at every ``sendto``, ``recv`` and C call, so a 300-call tick of 3-7 ms of
+    CPU took 2-4 times that in wall time. Each Ticker keeps its own phase (its schedule
+    starts when its first call does): one clock shared in phase was tried, and with two
+    providers of one process ticking together a G.711 call through 30 ms of jitter saw
+    packets arrive one frame late at the jitter buffer.
     """
 
     def __init__(self) -> None:
@@ -62,8 +69,12 @@ class Ticker:
         self._manual = False
         self._poll = select.epoll()
         self._sockets: dict[int, _Socket] = {}
-        self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
+        #: This Ticker's schedule on the clock: tick k is due at ``_start + k * PERIOD``.
+        self._start_at = 0.0
+        self._ticks = 0
+        self._scheduled = False
+        #: What this tick's steps have to tell the loop, handed over once at its end.
+        self._posts: list[tuple[Callable[..., object], tuple[object, ...]]] = []
         #: The audio calls' spandsp steps in one C call per tick (None: the engine has no
         #: compiled helper, each call steps its own session).
         self._batch: FrameBatch | None = FrameBatch(TICK) if batch_available() else None
@@ -77,6 +88,11 @@ class Ticker:
         self.max_lateness = 0.0
         #: Calls stepped, summed over ticks: 50 are one call-second of media.
         self.call_ticks = 0
+        #: The media thread's time in this Ticker's ticks, summed: wall-clock and CPU
+        #: seconds (the thread's own). Wall well above CPU is time spent waiting (for the
+        #: GIL, a call's lock, a core): what makes a tick late on a loaded process.
+        self.tick_wall = 0.0
+        self.tick_cpu = 0.0
 
     def add(self, media: FaxMedia) -> None:
         if not self._manual:
@@ -236,54 +252,50 @@ class Ticker:
         return rest
 
     def _post(self, fn: Callable[..., object], *args: object) -> None:
-        """Run ``fn(*args)`` on the event loop (from the thread)."""
-        with contextlib.suppress(RuntimeError):  # the loop closed: nobody to tell
-            self._loop.call_soon_threadsafe(fn, *args)
+        """Run ``fn(*args)`` on the event loop (from the media thread): queued, and handed
+        over with the rest of the tick's posts in one ``call_soon_threadsafe`` at its end
+        (#19: each hand-over writes to the loop's wake-up pipe, a system call that gives up
+        the GIL; 300 calls ending or reaching a page in the same tick were 300)."""
+        self._posts.append((fn, args))
+
+    def _flush_posts(self) -> None:
+        posts = self._posts
+        if posts:
+            self._posts = []
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody to tell
+                self._loop.call_soon_threadsafe(_run_posts, posts)
 
     def _start(self) -> None:
-        if self._thread is None:
-            if sys.getswitchinterval() > SWITCH_INTERVAL:
-                sys.setswitchinterval(SWITCH_INTERVAL)
-            self._thread = threading.Thread(target=self._run, name="lanfax-sip-media", daemon=True)
-            self._thread.start()
-        else:
-            self._wake.set()
+        _clock().schedule(self)
 
-    def _run(self) -> None:
-        clock = time.monotonic  # the event loop's clock too
-        while not self._stopping:
-            with self._lock:
-                idle = not self._media
-            if idle:
-                self._wake.wait()
-                self._wake.clear()
-                continue
-            start, ticks = clock(), 0
-            while not self._stopping:
-                due = start + ticks * PERIOD
-                delay = due - clock()
-                if delay > 0:
-                    if self._wake.wait(delay):
-                        self._wake.clear()  # an add: nothing to do before the tick
-                    continue
-                now = clock()
-                try:
-                    busy = self._step_all(now - due)
-                except Exception:  # not a call's: keep the media of the others running
-                    _log.exception("SIP media tick failed")
-                    busy = True
-                ticks += 1
-                if not busy:
-                    break
-                # Catch up without bursting: if far behind, restart the schedule from now.
-                if now - due > 10 * PERIOD:
-                    start = now - ticks * PERIOD
+    # -- on the clock's thread ------------------------------------------------------------
+
+    def _due(self) -> float:
+        return self._start_at + self._ticks * PERIOD
+
+    def _run_due(self, now: float) -> bool:
+        """The tick due now (``now`` is at or after it), on the clock's thread; False
+        once no media is left (the clock drops this Ticker until the next :meth:`add`)."""
+        due = self._due()
+        cpu = time.thread_time()
+        try:
+            busy = self._step_all(now - due)
+        except Exception:  # not a call's: keep the media of the others running
+            _log.exception("SIP media tick failed")
+            busy = True
+        finally:
+            self._flush_posts()
+        self.tick_cpu += time.thread_time() - cpu
+        self.tick_wall += time.monotonic() - now
+        self._ticks += 1
+        # Catch up without bursting: if far behind, restart the schedule from now.
+        if now - due > 10 * PERIOD:
+            self._start_at = now - self._ticks * PERIOD
+        return busy
 
     def close(self) -> None:
         self._stopping = True
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5.0)
+        _clock().unschedule(self)
         with self._lock:
             for media in list(self._media):
                 self._media.pop(media, None)
@@ -292,6 +304,97 @@ class Ticker:
             for sock in list(self._sockets.values()):
                 self._unwatch(sock)
             self._poll.close()
+
+
+def _run_posts(posts: list[tuple[Callable[..., object], tuple[object, ...]]]) -> None:
+    """(On the loop.) One tick's posts, in order; one that fails does not stop the rest."""
+    for fn, args in posts:
+        try:
+            fn(*args)
+        except Exception:
+            _log.exception("handling a SIP media report failed")
+
+
+class _Clock:
+    """The process's media thread: runs each scheduled Ticker's ticks at its own due
+    times, the earliest due first (one thread for every SIP account: see :class:`Ticker`).
+
+    A Ticker is scheduled by its first :meth:`Ticker.add` after being idle (its schedule
+    starts then), and dropped when a tick finds it without media or when it closes. The
+    thread starts with the first Ticker and then waits for work for the process's life
+    (a daemon thread: it holds nothing).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._tickers: dict[Ticker, None] = {}
+        #: The Ticker whose tick runs now (close waits for it to end).
+        self._running: Ticker | None = None
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, ticker: Ticker) -> None:
+        with self._cond:
+            if ticker._stopping:
+                return
+            if not ticker._scheduled:
+                ticker._scheduled = True
+                ticker._start_at, ticker._ticks = time.monotonic(), 0
+                self._tickers[ticker] = None
+            if self._thread is None:
+                if sys.getswitchinterval() > SWITCH_INTERVAL:
+                    sys.setswitchinterval(SWITCH_INTERVAL)
+                self._thread = threading.Thread(
+                    target=self._run, name="lanfax-sip-media", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def unschedule(self, ticker: Ticker) -> None:
+        """Drop ``ticker``; once this returns, none of its ticks runs (from another thread
+        than the clock's, it waits for one that is running to end)."""
+        with self._cond:
+            self._tickers.pop(ticker, None)
+            ticker._scheduled = False
+            if threading.current_thread() is not self._thread:
+                deadline = time.monotonic() + 5.0
+                while self._running is ticker and time.monotonic() < deadline:
+                    self._cond.wait(0.5)
+
+    def _run(self) -> None:
+        clock = time.monotonic  # the event loop's clock too
+        cond = self._cond
+        while True:
+            with cond:
+                self._running = None
+                cond.notify_all()  # a close waiting for the tick that just ended
+                if not self._tickers:
+                    cond.wait()
+                    continue
+                ticker = min(self._tickers, key=Ticker._due)
+                now = clock()
+                delay = ticker._due() - now
+                if delay > 0:
+                    cond.wait(delay)  # or less: a Ticker scheduled meanwhile
+                    continue
+                self._running = ticker
+            if not ticker._run_due(now):
+                with cond:
+                    # Unless a call was added since the tick looked (its schedule() came
+                    # or will come after this, under the same condition).
+                    if not ticker._media and self._tickers.pop(ticker, 0) is None:
+                        ticker._scheduled = False
+
+
+_the_clock: _Clock | None = None
+_clock_lock = threading.Lock()
+
+
+def _clock() -> _Clock:
+    global _the_clock
+    with _clock_lock:
+        if _the_clock is None:
+            _the_clock = _Clock()
+        return _the_clock
 
 
 def _fail(media: FaxMedia, exc: Exception) -> None:
