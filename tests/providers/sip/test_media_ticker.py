@@ -76,18 +76,32 @@ async def _ticks(ticker: Ticker, n: int) -> None:
     await _until(lambda: ticker.total_ticks >= seen + n, 10.0)
 
 
+def _one_by_one(ticker: Ticker) -> None:
+    """What a Ticker does without the engine's compiled helper: each call steps its own
+    session, sockets are read with recv and written with sendto per datagram."""
+    ticker._batch = ticker._t38 = ticker._io = None
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "one-by-one"])
 @pytest.mark.parametrize("kind", ["audio", "t38"])
 def test_a_fax_on_the_ticker_threads_reports_on_the_loop(
-    kind: str, tmp_path: Path, sip_docs: dict[str, Path]
+    kind: str, batched: bool, tmp_path: Path, sip_docs: dict[str, Path]
 ) -> None:
     """One page in real time through two threaded Tickers: both ends complete, every
     progress report runs on the event loop's thread, the sockets were read (RTP frames
-    played or UDPTL packets received) and nothing stays registered once the calls close."""
+    played or UDPTL packets received) and nothing stays registered once the calls close.
+    Batched (#19: the compiled helper's FrameBatch or T38Batch, recv_many and send_many:
+    a few C calls per tick for every call) and one call at a time (its fallback)."""
 
     async def scenario() -> None:
         progress: list[tuple[str, str, int, bool]] = []
         a, b = await _pair(kind, sip_docs["one"], tmp_path / "rx.tif", progress)
         caller, callee = Ticker(), Ticker()
+        if batched:
+            assert caller._io is not None and caller._t38 is not None  # the helper is built
+        else:
+            _one_by_one(caller)
+            _one_by_one(callee)
         try:
             caller.add(a)
             callee.add(b)
@@ -327,5 +341,69 @@ def test_every_ticker_of_a_process_steps_on_one_media_thread(
                 m.close()
             first.close()
             second.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_tick_sends_nothing_from_a_socket_closed_during_it(tmp_path: Path) -> None:
+    """#19: a tick's datagrams go out together at its end (send_many). A call whose
+    sockets the loop closes after its step and before that send (its call ended) sends
+    nothing: the descriptor may already be another socket's. The other calls' go out."""
+
+    async def scenario() -> None:
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        peer.bind(("127.0.0.1", 0))
+        peer.settimeout(5.0)
+        ticker = Ticker()
+        ticker.manual()
+        assert ticker._io is not None  # the compiled helper is built
+        calls = []
+        for i in range(2):
+            ports = await bind_media("127.0.0.1", (next(_ports), 48999))
+            media = FaxMedia(
+                ports,
+                calling=True,
+                options=SessionOptions(),
+                tx_file=None,
+                rx_file=tmp_path / f"rx-{i}.tif",
+                jitter_frames=3,
+                redundancy=3,
+                max_seconds=60.0,
+                on_progress=lambda *_: None,
+            )
+            media.set_remote(Media("audio", "127.0.0.1", peer.getsockname()[1]))
+            ticker.add(media)
+            calls.append(media)
+        closing, staying = calls
+        step_out = closing._batch_out
+        fd = closing.ports.rtp.fd
+        reused: list[socket.socket] = []
+
+        def out_then_closed(*args: object) -> None:
+            step_out(*args)  # type: ignore[arg-type]
+            closing.ports.close()  # as the loop would, between the step and the send
+            # ... and a new socket takes the descriptor at once (the lowest free one).
+            reuse = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            reuse.bind(("127.0.0.1", 0))
+            reused.append(reuse)
+            assert reuse.fileno() == fd
+
+        closing._batch_out = out_then_closed  # type: ignore[method-assign]
+        try:
+            assert ticker.tick()
+            data, source = peer.recvfrom(2048)
+            assert source[1] == staying.ports.rtp_port and len(data) == 12 + 160
+            peer.setblocking(False)
+            with pytest.raises(BlockingIOError):  # nothing from the closed call's descriptor
+                peer.recvfrom(2048)
+            assert reused
+        finally:
+            for s in reused:
+                s.close()
+            for m in calls:
+                ticker.remove(m)
+                m.close()
+            ticker.close()
+            peer.close()
 
     asyncio.run(scenario())

@@ -234,6 +234,11 @@ class FaxMedia:
         self._dog_due = 0
         self._rtp_sendto = _sendto(ports.rtp)
         self._udptl_sendto = _sendto(ports.udptl)
+        #: Where a step puts its datagrams, ``(fd, payload, destination)``, when its Ticker
+        #: sends a tick's datagrams in one call (None: each is sent at once with sendto).
+        self._outbox: list[tuple[int, bytes | bytearray, tuple[str, int]]] | None = None
+        #: Whether this tick's T.38 step in a batch sent a packet (else the last repeats).
+        self._emitted = False
         #: Held by a step (on the Ticker's thread) and by every change from the event loop:
         #: reentrant, as a watch may end the session from inside a step.
         self._lock = threading.RLock()
@@ -432,6 +437,10 @@ class FaxMedia:
         assert self._rtp is not None
         self._encoder.take(self._tx_bits, out=self._payload, mode="wrap")
         self._rtp.stamp(self._packet, TICK)
+        out = self._outbox
+        if out is not None:  # sent at the end of the tick, before the buffer is reused
+            out.append((self.ports.rtp.fd, self._packet, self._dest))
+            return
         try:  # noqa: SIM105 - per packet: suppress() costs a context manager
             self._rtp_sendto(self._packet, self._dest)
         except OSError:
@@ -484,7 +493,58 @@ class FaxMedia:
             self._idle += 1
             self._udptl_send(self._udptl_tx.last)
 
+    # -- one T.38 tick in a batch (T38Batch: every T.38 call's spandsp tick in one C call) --
+
+    def _t38_in(self) -> list[tuple[int, bytes]] | None:
+        """(Under the lock, held until :meth:`_t38_out`.) The first half of a T.38 step in a
+        batch: the IFPs that arrived, ``(seq, ifp)`` in order, for the batch to hand to
+        spandsp; None when this call is not stepped in one (the caller steps it whole)."""
+        session = self.session
+        if (
+            self._closed
+            or not isinstance(session, T38FaxSession)
+            or session.result is not None
+            or not session._compiled
+        ):
+            return None
+        assert self._udptl_rx is not None
+        self.ticks += 1
+        self._emitted = False
+        queue = self.ports.udptl.queue
+        if not queue:
+            return []
+        feed = self._udptl_rx.feed
+        ifps: list[tuple[int, bytes]] = []
+        for data in queue:
+            ifps += feed(data)
+        queue.clear()
+        return ifps
+
+    def _t38_emit(self, seq: int, ifp: bytes) -> None:
+        """One packet the batch's tick made for this call, framed and sent."""
+        assert self._udptl_tx is not None
+        self._emitted = True
+        self._idle = 0
+        self._udptl_send(self._udptl_tx.frame(seq, ifp))
+
+    def _t38_out(self, session: T38FaxSession, flagged: bool) -> None:
+        """The rest of the step, after the batch ran spandsp and its packets were emitted
+        (``flagged``: it has events)."""
+        tx = self._udptl_tx
+        assert tx is not None
+        if not self._emitted and tx.last is not None and self._idle < IDLE_REPEATS:
+            self._idle += 1
+            self._udptl_send(tx.last)
+        if self.ticks >= self._dog_due:
+            self._check_watchdog(session)
+        if flagged or session.result is not None:
+            self._after_step(session)
+
     def _udptl_send(self, data: bytes) -> None:
+        out = self._outbox
+        if out is not None:
+            out.append((self.ports.udptl.fd, data, self._dest))
+            return
         try:  # noqa: SIM105 - per packet
             self._udptl_sendto(data, self._dest)
         except OSError:

@@ -11,14 +11,19 @@ import select
 import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable
 
-from lanfax.engine.batch import FrameBatch, collect
+from lanfax.engine.batch import FrameBatch, T38Batch, collect
 from lanfax.engine.batch import available as batch_available
-from lanfax.engine.session import AudioFaxSession
+from lanfax.engine.dgram import Datagrams
+from lanfax.engine.session import AudioFaxSession, T38FaxSession
 from lanfax.providers.sip.media import _MAX_DATAGRAM, _MAX_QUEUE, PERIOD, TICK, FaxMedia, _Socket
 
 __all__ = ["SWITCH_INTERVAL", "Ticker"]
+
+#: A T.38 call in a tick's batch: its media, its session, the IFPs that arrived for it.
+_T38Held = tuple[FaxMedia, T38FaxSession, list[tuple[int, bytes]]]
 
 _log = logging.getLogger("lanfax.providers.sip")
 
@@ -77,8 +82,23 @@ class Ticker:
         self._posts: list[tuple[Callable[..., object], tuple[object, ...]]] = []
         #: The audio calls' spandsp steps in one C call per tick (None: the engine has no
         #: compiled helper, each call steps its own session).
-        self._batch: FrameBatch | None = FrameBatch(TICK) if batch_available() else None
+        compiled = batch_available()
+        self._batch: FrameBatch | None = FrameBatch(TICK) if compiled else None
         self._batched: list[AudioFaxSession] = []
+        #: The T.38 calls' spandsp ticks in one C call (their packets back in one buffer).
+        self._t38: T38Batch | None = T38Batch(TICK) if compiled else None
+        self._t38_batched: list[T38FaxSession] = []
+        #: A tick's socket reads and sends, each in one C call with the GIL released once
+        #: (the engine's recv_many/send_many; None without the compiled helper: one epoll,
+        #: then recv/sendto per datagram).
+        self._io: Datagrams | None = Datagrams(max_per_fd=_MAX_QUEUE) if compiled else None
+        #: The watched sockets as recv_many takes them (rebuilt after a change).
+        self._fds: array[int] | None = None
+        self._fd_socks: list[_Socket] = []
+        #: The tick's datagrams, ``(fd, payload, destination)``: every call's _outbox.
+        self._out: list[tuple[int, bytes | bytearray, tuple[str, int]]] = []
+        #: Descriptors unwatched since the tick began (their datagrams are not sent).
+        self._gone: set[int] = set()
         self._stopping = False
         self.late_ticks = 0
         self.total_ticks = 0
@@ -97,6 +117,8 @@ class Ticker:
     def add(self, media: FaxMedia) -> None:
         if not self._manual:
             media._post = self._post
+        if self._io is not None:
+            media._outbox = self._out
         with self._lock:
             self._media[media] = None
             self._watch(media.ports.rtp)
@@ -131,6 +153,7 @@ class Ticker:
             sock._watcher._unwatch(sock)
         self._poll.register(sock.fd, select.EPOLLIN)
         self._sockets[sock.fd] = sock
+        self._fds = None
         sock._watcher = self
 
     def _unwatch(self, sock: _Socket) -> None:
@@ -140,13 +163,36 @@ class Ticker:
             sock._watcher = None
             if self._sockets.get(sock.fd) is sock:
                 del self._sockets[sock.fd]
+                self._fds = None
+                self._gone.add(sock.fd)
                 with contextlib.suppress(OSError, ValueError):  # a closed epoll or socket
                     self._poll.unregister(sock.fd)
 
     def _receive(self) -> None:
         """Queue every datagram that arrived on the watched sockets since the last tick
-        (under the lock: no socket closes meanwhile): one from each ready socket, then, from
-        those that are still ready (a backlog after a stall), all the others."""
+        (under the lock: no socket closes meanwhile), the newest ``_MAX_QUEUE`` per socket.
+
+        #19: with the compiled helper, every socket is read in one C call (recv_many) with
+        the GIL released once: a ``recv`` per datagram gave the GIL up and waited to get it
+        back (up to the switch interval while the loop ran Python) 300 times a tick at 300
+        calls."""
+        io = self._io
+        if io is None:
+            self._receive_each()
+            return
+        fds = self._fds
+        if fds is None:
+            self._fd_socks = list(self._sockets.values())
+            fds = self._fds = array("i", [s.fd for s in self._fd_socks])
+        got = io.recv_many(fds)
+        if got.index:
+            data, socks = got.data, self._fd_socks
+            for i, at, n in zip(got.index, got.offsets, got.lengths, strict=True):
+                socks[i].queue.append(data[at : at + n])
+
+    def _receive_each(self) -> None:
+        """:meth:`_receive` without the compiled helper: one from each ready socket, then,
+        from those that are still ready (a backlog after a stall), all the others."""
         poll, sockets = self._poll.poll, self._sockets
         ready = poll(0)
         if not ready:
@@ -179,6 +225,7 @@ class Ticker:
             if not self._media:
                 return False
             media_now = list(self._media)
+            self._gone.clear()
             self._receive()
         # An idle tick carries no media: its delay hurts no call.
         if lateness > self.max_lateness:
@@ -195,7 +242,25 @@ class Ticker:
                 media.step()
             except Exception as exc:  # a failing call must not stop the others' media
                 self._drop(media, exc)
+        if self._out:
+            self._send()
         return True
+
+    def _send(self) -> None:
+        """Send the tick's datagrams in one C call (send_many: the GIL released once, an
+        error per datagram reported back, none raised: a datagram that cannot go now is
+        dropped, as the network would drop it). Under the lock, so no socket closes
+        meanwhile; one closed during the tick (its call ended on the loop) sends nothing:
+        its descriptor may already be another socket's."""
+        io, out = self._io, self._out
+        assert io is not None
+        with self._lock:
+            if self._gone:
+                sockets, gone = self._sockets, self._gone
+                io.send_many([d for d in out if d[0] in sockets and d[0] not in gone])
+            else:
+                io.send_many(out)
+        out.clear()  # the list every call appends to: cleared, not replaced
 
     def _drop(self, media: FaxMedia, exc: Exception) -> None:
         with self._lock:
@@ -204,52 +269,98 @@ class Ticker:
 
     def _step_batch(self, media_now: list[FaxMedia]) -> list[FaxMedia]:
         """Step every running audio call with spandsp's part of all of them in one C call
-        (the engine's FrameBatch); returns the calls left to step one by one. Each batched
-        call's lock is held from its first half to its second."""
-        batch = self._batch
-        assert batch is not None
+        (the engine's FrameBatch), and every running T.38 call likewise (T38Batch); returns
+        the calls left to step one by one. Each batched call's lock is held from its first
+        half to its second."""
+        frames, t38 = self._batch, self._t38
         rest: list[FaxMedia] = []
-        held: list[tuple[FaxMedia, AudioFaxSession]] = []
+        held: list[FaxMedia] = []
+        audio: list[tuple[FaxMedia, AudioFaxSession]] = []
+        fax: list[_T38Held] = []
         try:
             for media in media_now:
                 media._lock.acquire()
                 try:
-                    session = media._batch_in()
+                    session = media._batch_in() if frames is not None else None
+                    ifps = media._t38_in() if session is None and t38 is not None else None
                 except Exception as exc:
                     media._lock.release()
                     self._drop(media, exc)
                     continue
-                if session is None:
+                if session is not None:
+                    audio.append((media, session))
+                elif ifps is not None:
+                    assert isinstance(media.session, T38FaxSession)
+                    fax.append((media, media.session, ifps))
+                else:
                     media._lock.release()
                     rest.append(media)
-                else:
-                    held.append((media, session))
-            if not held:
-                return rest
-            sessions = [session for _, session in held]
-            if sessions != self._batched:
-                batch.set_sessions(sessions)
-                self._batched = sessions
-            try:
-                flagged = {id(s) for s in batch.tick()}
-            except Exception:
-                # A session's callback failed: the frames ran; find whose it was.
-                flagged = set()
-                for media, session in held:
-                    try:
-                        collect(session)
-                    except Exception as exc:
-                        self._drop(media, exc)
-                    flagged.add(id(session))
-            for media, session in held:
-                try:
-                    media._batch_out(session, id(session) in flagged)
-                except Exception as exc:
-                    self._drop(media, exc)
+                    continue
+                held.append(media)
+            if audio:
+                self._tick_frames(audio)
+            if fax:
+                self._tick_t38(fax)
         finally:
-            for media, _ in held:
+            for media in held:
                 media._lock.release()
         return rest
+
+    def _tick_frames(self, held: list[tuple[FaxMedia, AudioFaxSession]]) -> None:
+        batch = self._batch
+        assert batch is not None
+        sessions = [session for _, session in held]
+        if sessions != self._batched:
+            batch.set_sessions(sessions)
+            self._batched = sessions
+        try:
+            flagged = {id(s) for s in batch.tick()}
+        except Exception:
+            # A session's callback failed: the frames ran; find whose it was.
+            flagged = set()
+            for media, session in held:
+                try:
+                    collect(session)
+                except Exception as exc:
+                    self._drop(media, exc)
+                flagged.add(id(session))
+        for media, session in held:
+            try:
+                media._batch_out(session, id(session) in flagged)
+            except Exception as exc:
+                self._drop(media, exc)
+
+    def _tick_t38(self, held: list[_T38Held]) -> None:
+        batch = self._t38
+        assert batch is not None
+        sessions = [session for _, session, _ in held]
+        if sessions != self._t38_batched:
+            batch.set_sessions(sessions)
+            self._t38_batched = sessions
+        receive = batch.receive
+        for i, (_, _, ifps) in enumerate(held):
+            for seq, ifp in ifps:
+                receive(i, seq, ifp)
+        try:
+            flagged = {id(s) for s in batch.tick()}
+        except Exception as exc:  # no room for the tick's packets: nothing went out
+            for media, _, _ in held:
+                self._drop(media, exc)
+            return
+        failed = {id(s): exc for s, exc in batch.failures}
+        for i, seq, ifp in batch.packets():
+            media, session, _ = held[i]
+            if id(session) not in failed:
+                media._t38_emit(seq, ifp)
+        for media, session, _ in held:
+            error = failed.get(id(session))
+            if error is not None:
+                self._drop(media, error)
+                continue
+            try:
+                media._t38_out(session, id(session) in flagged)
+            except Exception as exc:
+                self._drop(media, exc)
 
     def _post(self, fn: Callable[..., object], *args: object) -> None:
         """Run ``fn(*args)`` on the event loop (from the media thread): queued, and handed
