@@ -84,11 +84,14 @@ def test_a_pair_batch_runs_the_same_calls_as_stepping_each_pair(
             b.close()
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 def test_a_frame_batch_is_step_frame_for_every_session(
-    docs: dict[str, Doc], tmp_path: Path
+    threads: int, docs: dict[str, Doc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two calls on RTP-like lines: one stepped session by session (step_frame), one in a
-    FrameBatch; the same samples go out and the same events come, tick for tick."""
+    FrameBatch (on one thread, or split over two: the threshold lowered so that two
+    sessions split); the same samples go out and the same events come, tick for tick."""
+    monkeypatch.setattr(batch, "SPLIT_MIN_SESSIONS", 2)
     doc = docs["light_g4"].path
 
     def make(tag: str) -> tuple[AudioFaxSession, AudioFaxSession]:
@@ -101,7 +104,7 @@ def test_a_frame_batch_is_step_frame_for_every_session(
     a2, b2 = make("batch")
     bufs1 = [s.frame_buffers(160) for s in (a1, b1)]
     bufs2 = [s.frame_buffers(160) for s in (a2, b2)]
-    fb = batch.FrameBatch(160)
+    fb = batch.FrameBatch(160, threads=threads)
     fb.set_sessions([a2, b2])
     try:
         flagged_events = 0
@@ -123,7 +126,9 @@ def test_a_frame_batch_is_step_frame_for_every_session(
         assert a2.done and b2.done and flagged_events > 0
         assert b2.result is not None and b2.result.ok
         assert a1.elapsed_samples == a2.elapsed_samples
+        assert (fb._worker is not None) == (threads == 2)
     finally:
+        fb.close()
         for s in (a1, b1, a2, b2):
             s.close()
 

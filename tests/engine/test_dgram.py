@@ -57,7 +57,7 @@ def _readable(sock: socket.socket) -> bool:
 
 
 def _drain(sock: socket.socket) -> list[tuple[bytes, tuple[str, int]]]:
-    out = []
+    out: list[tuple[bytes, tuple[str, int]]] = []
     while True:
         try:
             data, src = sock.recvfrom(65535)
@@ -160,6 +160,9 @@ def test_recv_many_reads_every_socket_in_order_with_sources_and_a_closed_one_fai
     assert got.errors == {3: errno.EBADF}
     assert [i for i, _ in got.datagrams()] == [0] * 20 + [2] * 11
     assert got.source(0) == tx.getsockname() and got.source(30) == tx.getsockname()
+    data, index, offsets, lengths = got.columns()
+    assert data == got.data and list(index) == got.index
+    assert list(offsets) == got.offsets and list(lengths) == got.lengths
     with pytest.raises(IndexError):
         got.source(31)
     # Nothing left: the next call reads nothing and blocks on nothing.
@@ -240,3 +243,30 @@ def test_pack_address_refuses_what_is_not_a_numeric_address() -> None:
     assert dgram.pack_address(("::1", 5060)) is not None
     for bad in (("localhost", 1), ("127.0.0.1", -1), ("127.0.0.1", 70000), ("", 1)):
         assert dgram.pack_address(bad) is None, bad
+
+
+def test_the_destination_table_reuses_forgotten_entries_and_checks_every_index(
+    io: dgram.Datagrams, sockets: list[socket.socket]
+) -> None:
+    """A server meets a new far address per call: forget() frees its entry for the next
+    one, so the table stays as large as the calls at once. A record naming a forgotten
+    entry fails with EDESTADDRREQ (until the entry is given to another address); an index
+    past the table fails with EINVAL: no index reads outside the table."""
+    src, rx1, rx2, _ = sockets
+    d1 = io.destination(rx1.getsockname())
+    assert io.destinations == 1
+    assert io.destination(("no-such-host.invalid", 1)) == -1 and io.destinations == 1
+    assert io.forget(rx1.getsockname()) and not io.forget(rx1.getsockname())
+    assert io.destinations == 0
+    fd = src.fileno()
+    assert io.send_records(b"x", array("i", [fd, 0, 1, d1])) == [errno.EDESTADDRREQ]
+    assert io.send_records(b"x", array("i", [fd, 0, 1, d1 + 5])) == [errno.EINVAL]
+    d2 = io.destination(rx2.getsockname())
+    assert d2 == d1 and io.destinations == 1  # the freed entry, reused
+    assert io.send_many([(fd, b"two", rx2.getsockname())]) == [0]
+    assert _readable(rx2)
+    assert [d for d, _ in _drain(rx2)] == [b"two"]
+    for port in range(1000, 1100):  # 100 calls one after another: one entry
+        io.destination(("127.0.0.1", port))
+        io.forget(("127.0.0.1", port))
+    assert len(io._packed) // 32 <= 2

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lanfax.engine import SessionOptions, T38FaxSession, batch
+from lanfax.engine import SessionOptions, T38FaxSession, batch, lines
 from lanfax.engine import session as session_module
 from lanfax.engine._binding import load_abi
 from lanfax.engine.events import SessionEvent
@@ -57,9 +57,11 @@ def _peer(i: int) -> int:
     return i ^ 1
 
 
-def _run_per_session(sessions: list[T38FaxSession]) -> list[list[tuple[Packets, list[object]]]]:
+def _run_per_session(
+    sessions: list[T38FaxSession],
+) -> list[list[tuple[Packets, list[tuple[str, float]]]]]:
     """Each session stepped on its own, every tick: what it emitted and its events."""
-    ticks: list[list[tuple[Packets, list[object]]]] = []
+    ticks: list[list[tuple[Packets, list[tuple[str, float]]]]] = []
     inbox: list[Packets] = [[] for _ in sessions]
     for t in range(TICKS):
         row = []
@@ -70,7 +72,7 @@ def _run_per_session(sessions: list[T38FaxSession]) -> list[list[tuple[Packets, 
             packets = s.take_packets()
             packets += s.tick(160)
             sent.append(packets)
-            row.append((packets, list(_trace(s.events()))))
+            row.append((packets, _trace(s.events())))
         ticks.append(row)
         inbox = [LINES[i // 2](t, sent[_peer(i)]) for i in range(len(sessions))]
         if all(s.done for s in sessions):
@@ -80,9 +82,9 @@ def _run_per_session(sessions: list[T38FaxSession]) -> list[list[tuple[Packets, 
 
 def _run_batched(
     sessions: list[T38FaxSession], b: batch.T38Batch
-) -> list[list[tuple[Packets, list[object]]]]:
+) -> list[list[tuple[Packets, list[tuple[str, float]]]]]:
     b.set_sessions(sessions)
-    ticks: list[list[tuple[Packets, list[object]]]] = []
+    ticks: list[list[tuple[Packets, list[tuple[str, float]]]]] = []
     for t in range(TICKS):
         flagged = b.tick()
         assert not b.failures
@@ -93,7 +95,7 @@ def _run_batched(
         for i, s in enumerate(sessions):
             events = s.events()
             assert bool(events) == (s in flagged), (t, i)
-            row.append((sent[i], list(_trace(events))))
+            row.append((sent[i], _trace(events)))
         ticks.append(row)
         for i in range(len(sessions)):
             for seq, ifp in LINES[i // 2](t, sent[_peer(i)]):
@@ -103,9 +105,15 @@ def _run_batched(
     return ticks
 
 
-@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "abi"])
+@pytest.mark.parametrize(
+    ("compiled", "threads"), [(True, 1), (True, 2), (False, 1)], ids=["compiled", "split", "abi"]
+)
 def test_a_t38_batch_is_each_session_stepped_on_its_own_tick_for_tick(
-    compiled: bool, docs: dict[str, Doc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    compiled: bool,
+    threads: int,
+    docs: dict[str, Doc],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Three calls (a clean line, a lossy one, one that reorders) in one batch against the
     same calls stepped session by session: every tick, each session emits the same packets
@@ -114,10 +122,11 @@ def test_a_t38_batch_is_each_session_stepped_on_its_own_tick_for_tick(
         pytest.skip("no compiled helper")
     if not compiled:
         monkeypatch.setattr(session_module, "load", load_abi)
-        monkeypatch.setattr(batch, "load", load_abi)
+        monkeypatch.setattr(lines, "load", load_abi)
     doc = docs["light_g4"].path
     reference = _sessions(doc, tmp_path, "ref")
-    b = batch.T38Batch(160)
+    monkeypatch.setattr(lines, "SPLIT_MIN_SESSIONS", 2)  # six sessions split in two threes
+    b = batch.T38Batch(160, threads=threads)
     assert b.compiled is compiled
     batched = _sessions(doc, tmp_path, "batch")
     try:
@@ -136,7 +145,9 @@ def test_a_t38_batch_is_each_session_stepped_on_its_own_tick_for_tick(
         assert batched[1].result is not None and batched[1].result.ok  # the clean line
         assert len(read_pages(tmp_path / "batch0.tif")) == len(docs["light_g4"].pages)
         assert [s.elapsed_samples for s in batched] == [s.elapsed_samples for s in reference]
+        assert (b._parts._worker is not None) == (threads == 2 and compiled)  # it did split
     finally:
+        b.close()
         for s in reference + batched:
             s.close()
 
@@ -184,6 +195,8 @@ def test_a_t38_batch_refuses_what_it_cannot_run(docs: dict[str, Doc], tmp_path: 
         assert tb.tick() == []
         assert {i for i, _, _ in tb.packets()} <= {0}  # the answerer's first indicator
         t38.close()
+        with pytest.raises(EngineError, match="session 0 of this batch was closed"):
+            tb.tick()
         with pytest.raises(EngineError, match="cannot be ticked"):
             tb.set_sessions([t38])
         with pytest.raises(EngineError, match="positive step"):

@@ -10,12 +10,16 @@ small C extension that
   callbacks: no Python runs inside spandsp at all;
 * runs many ticks (``lf_run_audio``/``lf_run_t38``: a loopback until the next event) or many
   calls' ticks (``lf_tick_pairs``: every virtual pair of a process, ``lf_step_frames``: every
-  RTP call's 20 ms frame) in one crossing.
+  RTP call's 20 ms frame) in one crossing;
+* ticks SIP calls with their wire formats (``lf_tick_t38``: T.38 over IFPs or UDPTL,
+  ``lf_step_rtp``: G.711 over RTP) and moves many datagrams (``lf_send_many``,
+  ``lf_recv_many``) in one crossing: that C source is :mod:`lanfax.engine._accel_io`'s.
 
 Building: ``python -m lanfax.engine._accel`` (run by ``scripts/bootstrap.sh``) or, failing
 that, the first import compiles into the cache directory (``$LANFAX_ENGINE_CACHE``, else
 ``$XDG_CACHE_HOME/lanfax`` or ``~/.cache/lanfax``), keyed by a hash of the source, the Python
-version and the platform. It needs a C compiler, the Python headers and spandsp's headers
+version and the platform; the build step removes the other builds nobody loaded for an hour
+(:func:`prune`). It needs a C compiler, the Python headers and spandsp's headers
 (``libspandsp-dev``). When any of that is missing, or ``LANFAX_ENGINE_ABI=1`` is set, the
 engine uses the ABI binding with Python callbacks: slower, same behaviour. ``lanfax doctor``
 says which one is in use (:func:`status`).
@@ -38,33 +42,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from lanfax.engine._accel_io import IO_CDEF, IO_HEADERS, IO_SOURCE, IO_TYPES
+
 _log = logging.getLogger("lanfax.engine")
 
 MODULE = "_lanfax_spandsp"
 
-#: Records only the compiled helper has (declared to cffi and compiled: written once).
-API_TYPES = """
-typedef struct {
-    int n;
-    int bytes;
-    int cap_n;
-    int cap_bytes;
-    int error;
-    int *rec;
-    uint8_t *data;
-} lf_t38out_t;
-"""
-
 #: Only in the compiled helper.
 API_CDEF = """
-void lf_t38out_release(lf_t38out_t *out);
-int lf_tick_t38(t38_terminal_state_t **states, t38_core_state_t **cores, lf_sess_t **xs,
-                int n, int step, const int *in_rec, int in_n, const uint8_t *in_data,
-                int *rx_events, lf_t38out_t *out, int *flagged);
-int lf_send_many(const int *fds, const int *offsets, const int *lengths, const int *dests,
-                 int n, const uint8_t *data, int data_len, const uint8_t *addrs, int *err);
-int lf_recv_many(const int *fds, int nfds, int max_per_fd, int max_dgram, uint8_t *buf,
-                 int room, int *recs, int max_recs, int *err, int *state);
 void lf_sess_release(lf_sess_t *x);
 void lf_attach_t30(t30_state_t *t30, lf_sess_t *x);
 t38_terminal_state_t *lf_t38_new(int calling_party, lf_sess_t *x);
@@ -85,10 +70,6 @@ C_HEADERS = r"""
 #include <inttypes.h>
 #include <tiffio.h>
 #include <spandsp.h>
-#include <errno.h>
-#include <sys/types.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
 
 """
 
@@ -328,175 +309,6 @@ static int lf_step_frames(fax_state_t **states, lf_sess_t **xs, int16_t **rx, in
     }
     return k;
 }
-
-static void lf_t38out_release(lf_t38out_t *out)
-{
-    free(out->rec);
-    free(out->data);
-    out->rec = NULL;
-    out->data = NULL;
-    out->n = out->bytes = out->cap_n = out->cap_bytes = 0;
-}
-
-/* Append session i's queued packets to ``out`` (records: index, seq, length) and empty its
-   queue. 0, or -1 when ``out`` could not grow (out->error set, the queue kept). */
-static int lf_t38out_take(lf_t38out_t *out, int i, lf_sess_t *x)
-{
-    int n = x->n_pk;
-    if (n == 0)
-        return 0;
-    if (out->n + n > out->cap_n) {
-        int cap = out->cap_n ? 2 * out->cap_n : 256;
-        while (cap < out->n + n)
-            cap *= 2;
-        int *r = realloc(out->rec, (size_t) cap * 3 * sizeof(int));
-        if (r == NULL) { out->error |= LF_ERR_MEMORY; return -1; }
-        out->rec = r;
-        out->cap_n = cap;
-    }
-    if (out->bytes + x->pk_bytes > out->cap_bytes) {
-        int cap = out->cap_bytes ? 2 * out->cap_bytes : 16384;
-        while (cap < out->bytes + x->pk_bytes)
-            cap *= 2;
-        uint8_t *d = realloc(out->data, cap);
-        if (d == NULL) { out->error |= LF_ERR_MEMORY; return -1; }
-        out->data = d;
-        out->cap_bytes = cap;
-    }
-    memcpy(out->data + out->bytes, x->pk_data, x->pk_bytes);
-    out->bytes += x->pk_bytes;
-    int *r = out->rec + 3 * out->n;
-    for (int j = 0; j < n; j++) {
-        r[3 * j] = i;
-        r[3 * j + 1] = x->pk_seq[j];
-        r[3 * j + 2] = x->pk_len[j];
-    }
-    out->n += n;
-    x->n_pk = 0;
-    x->pk_bytes = 0;
-    return 0;
-}
-
-/* One tick of n T.38 sessions, each on its own line: every packet of ``in_rec`` (index,
-   seq, length; data back to back in ``in_data``, in arrival order) to its session's core,
-   then per session send_timeout(step). rx_events[i] = the events session i had before its
-   timeout (so Python stamps them at the tick's start). What each session emitted goes to
-   ``out``; the sessions with events or an error go to ``flagged``; returns how many. */
-static int lf_tick_t38(t38_terminal_state_t **states, t38_core_state_t **cores, lf_sess_t **xs,
-                       int n, int step, const int *in_rec, int in_n, const uint8_t *in_data,
-                       int *rx_events, lf_t38out_t *out, int *flagged)
-{
-    int at = 0;
-    out->n = 0;
-    out->bytes = 0;
-    out->error = 0;
-    for (int j = 0; j < in_n; j++) {
-        int i = in_rec[3 * j], len = in_rec[3 * j + 2];
-        if (i >= 0 && i < n && len >= 0)
-            t38_core_rx_ifp_packet(cores[i], in_data + at, len, (uint16_t) in_rec[3 * j + 1]);
-        at += len > 0 ? len : 0;
-    }
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        lf_sess_t *x = xs[i];
-        rx_events[i] = x->n_ev;
-        t38_terminal_send_timeout(states[i], step);
-        x->samples += step;
-        lf_t38out_take(out, i, x);
-        if (x->n_ev | x->error)
-            flagged[k++] = i;
-    }
-    return k;
-}
-
-/* sendto() each datagram i: fds[i], data[offsets[i]:+lengths[i]], destination dests[i] (an
-   index into ``addrs``, 32 bytes each: the sockaddr's length as an int, then the sockaddr).
-   err[i] = 0 or errno; returns how many were sent. Nothing blocks; no signal is raised. */
-static int lf_send_many(const int *fds, const int *offsets, const int *lengths, const int *dests,
-                        int n, const uint8_t *data, int data_len, const uint8_t *addrs, int *err)
-{
-    int sent = 0;
-    for (int i = 0; i < n; i++) {
-        int off = offsets[i], len = lengths[i], d = dests[i];
-        if (d < 0 || off < 0 || len < 0 || off > data_len - len) {
-            err[i] = EINVAL;
-            continue;
-        }
-        int alen;
-        memcpy(&alen, addrs + 32 * d, sizeof(int));
-        ssize_t r;
-        do {
-            r = sendto(fds[i], data + off, (size_t) len, MSG_DONTWAIT | MSG_NOSIGNAL,
-                       (const struct sockaddr *) (addrs + 32 * d + 4), (socklen_t) alen);
-        } while (r < 0 && errno == EINTR);
-        if (r < 0) {
-            err[i] = errno;
-        } else {
-            err[i] = 0;
-            sent++;
-        }
-    }
-    return sent;
-}
-
-/* Read the datagrams pending on fds[state[0]...] (state[1] already read from the first),
-   at most max_per_fd from each, into ``buf`` back to back while at least max_dgram bytes of
-   room and a record are left. Records (8 ints): fd index, length, family, port, then the
-   16 address bytes. A socket's error goes to err[fd index] (a closed descriptor: the next
-   socket; an error the socket reported: its next datagram). Returns the records written;
-   state[0] == nfds once every socket is done. */
-static int lf_recv_many(const int *fds, int nfds, int max_per_fd, int max_dgram, uint8_t *buf,
-                        int room, int *recs, int max_recs, int *err, int *state)
-{
-    int used = 0, got = 0;
-    struct sockaddr_storage src;
-    while (state[0] < nfds) {
-        int i = state[0];
-        while (state[1] < max_per_fd) {
-            if (room - used < max_dgram || got >= max_recs)
-                return got;
-            socklen_t alen = sizeof(src);
-            ssize_t r = recvfrom(fds[i], buf + used, (size_t) max_dgram,
-                                 MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *) &src, &alen);
-            if (r < 0) {
-                int e = errno;
-                if (e == EINTR)
-                    continue;
-                if (e == EAGAIN || e == EWOULDBLOCK)
-                    break;
-                err[i] = e;
-                if (e == EBADF || e == ENOTSOCK || e == EINVAL || e == EFAULT)
-                    break;
-                state[1]++;
-                continue;
-            }
-            state[1]++;
-            if (r > max_dgram) {
-                err[i] = EMSGSIZE;
-                continue;
-            }
-            int *rec = recs + 8 * got;
-            memset(rec, 0, 8 * sizeof(int));
-            rec[0] = i;
-            rec[1] = (int) r;
-            rec[2] = src.ss_family;
-            if (src.ss_family == AF_INET) {
-                struct sockaddr_in *a = (struct sockaddr_in *) &src;
-                rec[3] = ntohs(a->sin_port);
-                memcpy(rec + 4, &a->sin_addr, 4);
-            } else if (src.ss_family == AF_INET6) {
-                struct sockaddr_in6 *a = (struct sockaddr_in6 *) &src;
-                rec[3] = ntohs(a->sin6_port);
-                memcpy(rec + 4, &a->sin6_addr, 16);
-            }
-            used += (int) r;
-            got++;
-        }
-        state[0]++;
-        state[1] = 0;
-    }
-    return got;
-}
 """
 
 _lock = threading.Lock()
@@ -518,8 +330,11 @@ def _key() -> str:
     for part in (
         CDEF,
         HELPER_CDEF,
-        API_TYPES,
+        IO_TYPES,
+        IO_CDEF,
         API_CDEF,
+        IO_HEADERS,
+        IO_SOURCE,
         C_HEADERS,
         C_SOURCE,
         sys.version,
@@ -540,10 +355,10 @@ def _ffibuilder() -> Any:
     from lanfax.engine._binding import CDEF, HELPER_CDEF
 
     ffi = FFI()
-    ffi.cdef(CDEF + HELPER_CDEF + API_TYPES + API_CDEF)
+    ffi.cdef(CDEF + HELPER_CDEF + IO_TYPES + API_CDEF + IO_CDEF)
     ffi.set_source(
         MODULE,
-        C_HEADERS + HELPER_CDEF + API_TYPES + C_SOURCE,
+        C_HEADERS + IO_HEADERS + HELPER_CDEF + IO_TYPES + C_SOURCE + IO_SOURCE,
         libraries=["spandsp", "tiff"],
         include_dirs=[f"/usr/include/{d}" for d in _multiarch()],
         extra_compile_args=["-O2", "-w"],
@@ -577,6 +392,52 @@ def build(verbose: bool = False) -> Path:
     return target
 
 
+#: A build not used (loaded) for this long is old: :func:`prune` removes it.
+PRUNE_AFTER = 3600.0
+_USED = ".used"
+
+
+def _mark_used(path: Path) -> None:
+    """Stamp the build's directory as used now (what :func:`prune` looks at)."""
+    with contextlib.suppress(OSError):  # a read-only cache: nothing is pruned there anyway
+        (path.parent / _USED).touch()
+
+
+def prune(max_age: float = PRUNE_AFTER, now: float | None = None) -> list[Path]:
+    """Remove the cache's other builds (``engine-<hash>/`` of older sources, Python versions
+    or platforms) not loaded for ``max_age`` seconds; the current one stays, and so does one
+    that a build holds locked. Returns what was removed. (A process that still has a removed
+    build loaded keeps running: the file stays mapped; a new process of that source builds it
+    again, in about a second.)"""
+    import time
+
+    current = _target().parent
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        builds = sorted(cache_dir().glob("engine-*"))
+    except OSError:
+        return removed
+    for build_dir in builds:
+        if build_dir == current or not build_dir.is_dir():
+            continue
+        stamps = [build_dir / _USED, *build_dir.glob(f"{MODULE}*")]
+        try:
+            last = max((st.stat().st_mtime for st in stamps if st.exists()), default=0.0)
+        except OSError:
+            continue
+        if now - last < max_age:
+            continue
+        try:
+            with open(build_dir / ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a build in progress: skip
+                shutil.rmtree(build_dir)
+        except OSError:
+            continue
+        removed.append(build_dir)
+    return removed
+
+
 def _import(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(MODULE, path)
     if spec is None or spec.loader is None:  # pragma: no cover - a file we just found
@@ -604,9 +465,15 @@ def load() -> tuple[Any, Any] | None:
                 path = _target()
                 if not path.exists():
                     path = build()
-                module = _import(path)
+                try:
+                    module = _import(path)
+                except (ImportError, OSError):
+                    if path.exists():
+                        raise
+                    module = _import(build())  # pruned meanwhile by another process
                 result = (module.ffi, module.lib)
                 _state["path"] = str(path)
+                _mark_used(path)
             except Exception as exc:  # no compiler, no headers, read-only cache, ...
                 first = (str(exc).strip().splitlines() or [""])[0]
                 _state["why"] = f"{type(exc).__name__}: {first}"
@@ -627,7 +494,8 @@ def status() -> tuple[bool, str]:
 
 
 def main() -> int:
-    """Build the helper (verbosely on failure) and say where it is; 1 if it cannot be built."""
+    """Build the helper (verbosely on failure) and say where it is, then remove the old
+    builds (:func:`prune`); 1 if it cannot be built."""
     compiler = (os.environ.get("CC") or "cc").split()
     if not compiler or shutil.which(compiler[0]) is None:
         print("lanfax: no C compiler: the engine will use the ABI binding", file=sys.stderr)
@@ -639,7 +507,10 @@ def main() -> int:
         with contextlib.suppress(Exception):
             build(verbose=True)
         return 1
+    _mark_used(path)
     print(f"lanfax: spandsp helper built: {path}")
+    for old in prune():
+        print(f"lanfax: removed an old build of the spandsp helper: {old}")
     return 0
 
 

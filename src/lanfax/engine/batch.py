@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import os
 import threading
-import weakref
-from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,13 +36,28 @@ import numpy as np
 
 from lanfax.engine import g711
 from lanfax.engine._binding import load
+
+# Calls on their own lines (SIP): T.38 and RTP batches, in their own module (re-exported).
+from lanfax.engine.lines import (
+    SPLIT_MIN_SESSIONS,
+    RtpBatch,
+    RtpLine,
+    T38Batch,
+    UdptlLine,
+)
+from lanfax.engine.lines import (
+    _Worker as _PartWorker,
+)
 from lanfax.engine.session import AudioFaxSession, FaxSession, T38FaxSession
 from lanfax.model.errors import EngineError
 
 __all__ = [
     "FrameBatch",
     "PairBatch",
+    "RtpBatch",
+    "RtpLine",
     "T38Batch",
+    "UdptlLine",
     "available",
     "collect",
     "frame_batchable",
@@ -255,16 +268,34 @@ def collect(session: FaxSession) -> None:
 
 
 class FrameBatch:
-    """Audio sessions with their own lines, one 20 ms frame each per :meth:`tick`."""
+    """Audio sessions with their own lines, one 20 ms frame each per :meth:`tick`.
 
-    def __init__(self, step: int = 160) -> None:
+    With ``threads=2`` a tick of :data:`~lanfax.engine.lines.SPLIT_MIN_SESSIONS` sessions
+    or more runs in two halves at once (the caller's thread and a worker, each one C call
+    with the GIL released): the same frames, in about half the wall time when a second core
+    is free (e.g. while hundreds of receivers write their pages at once). Call
+    :meth:`close` to stop the worker.
+    """
+
+    def __init__(self, step: int = 160, threads: int = 1) -> None:
         sp = load()
         if not sp.compiled:
             raise EngineError("session batches need the engine's compiled helper")
+        if threads not in (1, 2):
+            raise EngineError(f"a batch runs on 1 or 2 threads, not {threads}")
         self._ffi, self._lib = sp.ffi, sp.lib
         self.step = step
+        self.threads = threads
+        self._worker: _PartWorker | None = None
         self._sessions: list[AudioFaxSession] = []
         self._arrays: tuple[Any, ...] = ()
+
+    def close(self) -> None:
+        """Stop the worker thread (a later tick starts a new one if needed)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.submit(None)
+            worker.join()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -298,233 +329,38 @@ class FrameBatch:
         if not n:
             return []
         states, records, rx, tx, flagged = self._arrays
-        k = self._lib.lf_step_frames(states, records, rx, tx, n, self.step, flagged)
+        lib, step = self._lib, self.step
+        if self.threads < 2 or n < SPLIT_MIN_SESSIONS:
+            k = lib.lf_step_frames(states, records, rx, tx, n, step, flagged)
+            found = list(flagged[0:k]) if k else []
+        else:
+            worker = self._worker
+            if worker is None:
+                worker = self._worker = _PartWorker()
+                worker.start()
+            half = n // 2
+            worker.submit(
+                lambda: int(
+                    lib.lf_step_frames(
+                        states + half,
+                        records + half,
+                        rx + half,
+                        tx + half,
+                        n - half,
+                        step,
+                        flagged + half,
+                    )
+                )
+            )
+            try:
+                k = lib.lf_step_frames(states, records, rx, tx, half, step, flagged)
+            finally:
+                k2 = worker.wait()
+            found = list(flagged[0:k]) if k else []
+            found += [half + i for i in flagged[half : half + k2]]
         out = []
-        for i in flagged[0:k]:
+        for i in found:
             s = self._sessions[i]
             collect(s)
             out.append(s)
         return out
-
-
-#: Bytes of one output record of a T.38 tick: session index, sequence number, length.
-_T38_RECORD = 3
-
-
-class T38Batch:
-    """T.38 sessions with their own lines (SIP's UDPTL), one tick each per :meth:`tick`.
-
-    Per tick and per session, in order: the IFP packets queued for it with :meth:`receive`
-    since the last tick (in arrival order, with their sequence numbers, as
-    :meth:`T38FaxSession.receive <lanfax.engine.T38FaxSession.receive>` hands them to
-    spandsp), then ``t38_terminal_send_timeout(step)`` (as ``T38FaxSession.tick``). With the
-    compiled helper (:attr:`compiled`) that is one C call for every session, the GIL
-    released once; on the ABI fallback the batch steps each session through its public
-    methods (same packets, same events, more CPU).
-
-    Every IFP packet the sessions emitted during the tick (answers to what they received,
-    then what the timeout sent; plus any queued before it, e.g. by ``terminate()``) comes
-    back from :meth:`packets` as ``(index, seq, ifp)``, ``index`` being the session's place
-    in :meth:`set_sessions`' list: in each session's order, sessions in index order. The
-    packets are bare IFPs: UDPTL framing and redundancy stay the caller's.
-
-    Events are stamped with the line time at which they were raised, as the per-session
-    path stamps them: one raised by a received packet at the tick's start, one raised by
-    the timeout at its end (a disk-full receiver is ended after its whole tick rather than
-    right after the packet that found it: one tick later than the per-session path).
-
-    Thread use: one thread at a time per batch. A closed session must leave the batch
-    (:meth:`set_sessions` again) before the next tick: the batch holds its C pointers.
-    """
-
-    def __init__(self, step: int = 160) -> None:
-        if step <= 0:
-            raise EngineError(f"a T.38 batch needs a positive step, got {step}")
-        sp = load()
-        self._ffi, self._lib = sp.ffi, sp.lib
-        #: True when a tick is one C call (the compiled helper); False on the ABI fallback.
-        self.compiled = bool(sp.compiled)
-        self.step = step
-        self._sessions: list[T38FaxSession] = []
-        self._arrays: tuple[Any, ...] = ()
-        self._in_data = bytearray()
-        self._in_rec = array("i")
-        self._out_rec: memoryview = memoryview(array("i"))
-        self._out_data = b""
-        self._out_py: list[tuple[int, int, bytes]] = []
-        #: Sessions whose events could not be collected in the last tick (a spandsp callback
-        #: failed, or its record overflowed), with the error: the others' tick went on.
-        self.failures: list[tuple[T38FaxSession, EngineError]] = []
-        self._out: Any = None
-        if self.compiled:
-            self._out = self._ffi.new("lf_t38out_t *")
-            self._finalizer = weakref.finalize(self, self._lib.lf_t38out_release, self._out)
-
-    def __len__(self) -> int:
-        return len(self._sessions)
-
-    @property
-    def sessions(self) -> list[T38FaxSession]:
-        return list(self._sessions)
-
-    def set_sessions(self, sessions: Sequence[T38FaxSession]) -> None:
-        """Replace the sessions (open :class:`T38FaxSession` objects, all compiled or all
-        not, as the batch). Packets queued with :meth:`receive` and not yet ticked are
-        dropped: set the sessions first, then queue."""
-        ffi = self._ffi
-        n = len(sessions)
-        for i, s in enumerate(sessions):
-            if not isinstance(s, T38FaxSession) or s.closed or s._compiled != self.compiled:
-                raise EngineError(f"session {i} cannot be ticked in this T.38 batch")
-        self._sessions = list(sessions)
-        self._in_data.clear()
-        del self._in_rec[:]
-        if self.compiled:
-            states = ffi.new("t38_terminal_state_t *[]", max(n, 1))
-            cores = ffi.new("t38_core_state_t *[]", max(n, 1))
-            records = ffi.new("lf_sess_t *[]", max(n, 1))
-            for i, s in enumerate(sessions):
-                states[i] = s._state
-                cores[i] = s._core
-                records[i] = s._cs
-            self._arrays = (
-                states,
-                cores,
-                records,
-                ffi.new("int[]", max(n, 1)),
-                ffi.new("int[]", max(n, 1)),
-            )
-
-    def receive(self, index: int, seq: int, ifp: bytes | bytearray | memoryview) -> None:
-        """Queue one IFP packet from session ``index``'s far end for the next tick (no C
-        call now; duplicates by seq are dropped by spandsp, as with ``receive``)."""
-        if not 0 <= index < len(self._sessions):
-            raise EngineError(f"no session {index} in this T.38 batch")
-        self._in_data += ifp
-        self._in_rec.extend((index, seq & 0xFFFF, len(ifp)))
-
-    def tick(self) -> list[T38FaxSession]:
-        """One tick of every session; returns the sessions that had events this tick, their
-        events already collected (``session.events()``, ``session.done``). The packets they
-        emitted are then in :meth:`packets`. A session whose events could not be collected
-        is in :attr:`failures` (and not returned); the others are unaffected."""
-        self.failures = []
-        if self.compiled:
-            return self._tick_compiled()
-        return self._tick_python()
-
-    def packets(self) -> list[tuple[int, int, bytes]]:
-        """The IFP packets the last tick emitted: ``(session index, seq, ifp)`` each."""
-        if not self.compiled:
-            return list(self._out_py)
-        rec, data = self._out_rec, self._out_data
-        out: list[tuple[int, int, bytes]] = []
-        at = 0
-        for k in range(0, len(rec), _T38_RECORD):
-            length = rec[k + 2]
-            out.append((rec[k], rec[k + 1], data[at : at + length]))
-            at += length
-        return out
-
-    # -- the two paths ----------------------------------------------------------------------
-
-    def _tick_python(self) -> list[T38FaxSession]:
-        """ABI fallback: each session through its public methods, as a caller would."""
-        rec, data = self._in_rec, bytes(self._in_data)
-        queued: dict[int, list[tuple[int, bytes]]] = {}
-        at = 0
-        for k in range(0, len(rec), _T38_RECORD):
-            length = rec[k + 2]
-            queued.setdefault(rec[k], []).append((rec[k + 1], data[at : at + length]))
-            at += length
-        self._in_data.clear()
-        del self._in_rec[:]
-        out: list[tuple[int, int, bytes]] = []
-        flagged: list[T38FaxSession] = []
-        for i, s in enumerate(self._sessions):
-            before = len(s._events)
-            try:
-                for seq, ifp in queued.get(i, ()):
-                    s.receive(seq, ifp)
-                packets = s.take_packets()
-                packets += s.tick(self.step)
-            except EngineError as exc:
-                self.failures.append((s, exc))
-                packets = s.take_packets()
-            else:
-                if len(s._events) > before:
-                    flagged.append(s)
-            out.extend((i, seq, ifp) for seq, ifp in packets)
-        self._out_py = out
-        return flagged
-
-    def _tick_compiled(self) -> list[T38FaxSession]:
-        """One C call for every session (the GIL released once), then one read of the
-        packets' records and one of their bytes."""
-        n = len(self._sessions)
-        if not n:
-            return []
-        ffi, out = self._ffi, self._out
-        states, cores, records, rx_events, flagged = self._arrays
-        in_n = len(self._in_rec) // _T38_RECORD
-        if in_n:
-            p_rec = ffi.from_buffer("int[]", self._in_rec)
-            p_data = ffi.from_buffer("uint8_t[]", self._in_data) if self._in_data else ffi.NULL
-        else:
-            p_rec = p_data = ffi.NULL
-        try:
-            k = self._lib.lf_tick_t38(
-                states, cores, records, n, self.step, p_rec, in_n, p_data, rx_events, out, flagged
-            )
-        finally:
-            if in_n:
-                ffi.release(p_rec)
-                if p_data != ffi.NULL:
-                    ffi.release(p_data)
-        self._in_data.clear()
-        del self._in_rec[:]
-        if out.error:
-            raise EngineError("the T.38 batch could not hold its packets: out of memory")
-        m = out.n
-        if m:
-            self._out_rec = memoryview(ffi.buffer(out.rec, m * _T38_RECORD * 4)[:]).cast("i")
-            self._out_data = ffi.buffer(out.data, out.bytes)[:]
-        else:
-            self._out_rec = memoryview(b"").cast("i")
-            self._out_data = b""
-        result: list[T38FaxSession] = []
-        for i in flagged[0:k]:
-            s = self._sessions[i]
-            before = len(s._events)
-            try:
-                _collect_t38(s, rx_events[i], self.step)
-            except EngineError as exc:
-                self.failures.append((s, exc))
-            else:
-                if len(s._events) > before:  # not only a DCS seen (no event of its own)
-                    result.append(s)
-        return result
-
-
-def _collect_t38(session: T38FaxSession, early: int, step: int) -> None:
-    """Collect a batched T.38 tick's events as the per-session path stamps them: the first
-    ``early`` (raised by received packets) at the line time before the timeout, the rest
-    after it."""
-    cs = session._cs
-    n = cs.n_ev
-    if early <= 0 or early > n or cs.error:
-        session._after()
-        return
-    tail = list(zip(cs.ev_kind[early:n], cs.ev_value[early:n], strict=True))
-    cs.n_ev = early
-    cs.samples -= step
-    try:
-        session._after()
-    finally:
-        cs.samples += step
-    for j, (kind, value) in enumerate(tail):
-        cs.ev_kind[j] = kind
-        cs.ev_value[j] = value
-    cs.n_ev = len(tail)
-    if tail:
-        session._after()

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
+import numpy as np
+
 from lanfax.engine._binding import load
 
 __all__ = ["Datagrams", "Received", "pack_address", "recv_many", "send_many"]
@@ -136,6 +138,17 @@ class Received:
                 got.append(data[at : at + n])
         return out
 
+    def columns(self) -> tuple[bytes, Any, Any, Any]:
+        """``(data, index, offsets, lengths)``: the datagrams as numpy int32 columns (no
+        Python per datagram), e.g. for a batch's ``feed_all(data, session_of_fd[index],
+        lengths)``."""
+        table = np.frombuffer(self._raw, dtype=np.int32).reshape(-1, _RECV_REC)
+        lengths = np.ascontiguousarray(table[:, 1])
+        offsets = np.zeros(len(lengths), dtype=np.int32)
+        if len(lengths) > 1:
+            np.cumsum(lengths[:-1], out=offsets[1:])
+        return self.data, np.ascontiguousarray(table[:, 0]), offsets, lengths
+
     def source(self, k: int) -> Address:
         """Datagram k's source address as the socket module gives it: ``(host, port)``."""
         if not 0 <= k < len(self.index):
@@ -181,6 +194,9 @@ class Datagrams:
         self._recs = self._ffi.new("int[]", self._max_recs * _RECV_REC)
         self._addresses: dict[tuple[Any, ...], int] = {}
         self._packed = bytearray()
+        #: Entries of forgotten addresses, reused first (the table stays as large as the
+        #: most addresses held at once).
+        self._free: list[int] = []
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -192,12 +208,32 @@ class Datagrams:
         if d is None:
             packed = pack_address(address)
             if packed is None:
-                d = -1
+                return -1  # not kept: a name asked again is checked again
+            if self._free:
+                d = self._free.pop()
+                self._packed[d * _ADDR_SIZE : (d + 1) * _ADDR_SIZE] = packed
             else:
                 d = len(self._packed) // _ADDR_SIZE
                 self._packed += packed
             self._addresses[key] = d
         return d
+
+    def forget(self, address: Address) -> bool:
+        """Drop ``address`` from the table (a call ended: its far end's entry is free for
+        the next new address); False if it was not there. An index still held for it then
+        fails its datagrams with ``EDESTADDRREQ`` until the entry is reused: forget only
+        what no record will name again."""
+        d = self._addresses.pop(tuple(address), None)
+        if d is None:
+            return False
+        self._packed[d * _ADDR_SIZE : (d + 1) * _ADDR_SIZE] = bytes(_ADDR_SIZE)
+        self._free.append(d)
+        return True
+
+    @property
+    def destinations(self) -> int:
+        """How many addresses the table holds now."""
+        return len(self._addresses)
 
     def send_many(self, datagrams: Iterable[Outgoing]) -> list[int]:
         """Send ``(fd, payload, (host, port))`` each, in order, in one C call; returns one
@@ -238,13 +274,27 @@ class Datagrams:
             return []
         return self._send(data, records[0::4], records[1::4], records[2::4], records[3::4])
 
+    def send_columns(
+        self, data: Any, fds: Any, offsets: Any, lengths: Any, dests: Any
+    ) -> list[int]:
+        """:meth:`send_records` with the records as columns: ``fds``, ``offsets``,
+        ``lengths``, ``dests`` (int32 sequences of one length: numpy arrays, ``array('i')``,
+        lists), e.g. a batch's :meth:`~lanfax.engine.lines.T38Batch.out_columns` with
+        ``fd_of[index]`` and ``dest_of[index]``: no Python per datagram."""
+        cols = [np.ascontiguousarray(c, dtype=np.int32) for c in (fds, offsets, lengths, dests)]
+        if len({len(c) for c in cols}) != 1:
+            raise ValueError("send columns must all have one length")
+        if not len(cols[0]):
+            return []
+        return self._send(data, *cols)
+
     def _send(
         self,
         data: Any,
-        fds: array[int],
-        offsets: array[int],
-        lengths: array[int],
-        dests: array[int],
+        fds: Any,
+        offsets: Any,
+        lengths: Any,
+        dests: Any,
     ) -> list[int]:
         n = len(fds)
         errs = array("i", bytes(4 * n))
@@ -261,7 +311,8 @@ class Datagrams:
         p_addr = ffi.from_buffer("uint8_t[]", self._packed)
         try:
             if self.compiled:
-                self._lib.lf_send_many(*cols, n, p_data, size, p_addr, p_err)
+                n_addrs = len(self._packed) // _ADDR_SIZE
+                self._lib.lf_send_many(*cols, n, p_data, size, p_addr, n_addrs, p_err)
             else:
                 _send_python(ffi, self._lib, fds, offsets, lengths, dests, view, self._packed, errs)
         finally:
@@ -353,10 +404,10 @@ def _libc() -> tuple[Any, Any]:
 def _send_python(
     ffi: Any,
     libc: Any,
-    fds: array[int],
-    offsets: array[int],
-    lengths: array[int],
-    dests: array[int],
+    fds: Any,
+    offsets: Any,
+    lengths: Any,
+    dests: Any,
     data: memoryview,
     packed: bytearray,
     errs: array[int],
@@ -364,10 +415,13 @@ def _send_python(
     """What ``lf_send_many`` does, one cffi call (and GIL release) per datagram."""
     size = len(data)
     for i, (fd, at, length, d) in enumerate(zip(fds, offsets, lengths, dests, strict=True)):
-        if d < 0 or at < 0 or length < 0 or at + length > size:
+        if d < 0 or d >= len(packed) // _ADDR_SIZE or at < 0 or length < 0 or at + length > size:
             errs[i] = errno.EINVAL
             continue
         (alen,) = struct.unpack_from("=i", packed, d * _ADDR_SIZE)
+        if alen <= 0:
+            errs[i] = errno.EDESTADDRREQ
+            continue
         addr = bytes(packed[d * _ADDR_SIZE + 4 : d * _ADDR_SIZE + 4 + alen])
         payload = bytes(data[at : at + length])
         while True:
