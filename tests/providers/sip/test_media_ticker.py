@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lanfax.engine.options import SessionOptions
+from lanfax.engine.session import AudioFaxSession
 from lanfax.providers.sip.media import FaxMedia, MediaPorts, bind_media
 from lanfax.providers.sip.sdp import Media, T38Params
 from lanfax.providers.sip.ticker import Ticker
@@ -79,7 +80,7 @@ async def _ticks(ticker: Ticker, n: int) -> None:
 def _one_by_one(ticker: Ticker) -> None:
     """What a Ticker does without the engine's compiled helper: each call steps its own
     session, sockets are read with recv and written with sendto per datagram."""
-    ticker._batch = ticker._t38 = ticker._io = None
+    ticker._rtp = ticker._t38 = ticker._io = None
 
 
 @pytest.mark.parametrize("batched", [True, False], ids=["batched", "one-by-one"])
@@ -90,8 +91,9 @@ def test_a_fax_on_the_ticker_threads_reports_on_the_loop(
     """One page in real time through two threaded Tickers: both ends complete, every
     progress report runs on the event loop's thread, the sockets were read (RTP frames
     played or UDPTL packets received) and nothing stays registered once the calls close.
-    Batched (#19: the compiled helper's FrameBatch or T38Batch, recv_many and send_many:
-    a few C calls per tick for every call) and one call at a time (its fallback)."""
+    Batched (#19: the compiled helper's RtpBatch or T38Batch with the calls' wire formats
+    in C, recv_many and send_columns: a few C calls per tick for every call) and one call
+    at a time (its fallback)."""
 
     async def scenario() -> None:
         progress: list[tuple[str, str, int, bool]] = []
@@ -168,7 +170,9 @@ def test_manual_ticks_read_every_datagram_that_arrived(tmp_path: Path) -> None:
                 peer.sendto(bytes([0, i, 1, 0x06, 0, 0]), ("127.0.0.1", ports.udptl_port))
             ticker.tick()
             assert not ports.udptl.queue  # stepped: the T.38 session took them
-            assert media._udptl_rx is not None and media._udptl_rx.received == 3
+            # Counted by the call's UDPTL receiver: in C when the batch carried it (#19).
+            receiver = media._line if media._wired else media._udptl_rx
+            assert receiver is not None and receiver.received == 3
             ticker.remove(media)
             media.close()
             assert media.done.done() and not ticker._sockets
@@ -203,7 +207,8 @@ def test_a_failing_step_fails_its_call_on_the_loop_and_the_others_go_on(
         def boom() -> None:
             raise RuntimeError("a bug in one call")
 
-        bad._audio_in = boom  # type: ignore[method-assign]  # stepped alone or in the batch
+        bad._audio_in = boom  # type: ignore[method-assign]  # stepped alone
+        bad._wire_in = boom  # type: ignore[method-assign]  # or in the batch
         try:
             for m in (a, b, bad):
                 ticker.add(m)
@@ -375,20 +380,22 @@ def test_a_tick_sends_nothing_from_a_socket_closed_during_it(tmp_path: Path) -> 
             ticker.add(media)
             calls.append(media)
         closing, staying = calls
-        step_out = closing._batch_out
+        assert ticker._rtp is not None
+        batch_tick = ticker._rtp.tick
         fd = closing.ports.rtp.fd
         reused: list[socket.socket] = []
 
-        def out_then_closed(*args: object) -> None:
-            step_out(*args)  # type: ignore[arg-type]
-            closing.ports.close()  # as the loop would, between the step and the send
+        def tick_then_closed() -> list[AudioFaxSession]:
+            ticked = batch_tick()
+            closing.ports.close()  # as the loop would, between the tick and the send
             # ... and a new socket takes the descriptor at once (the lowest free one).
             reuse = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             reuse.bind(("127.0.0.1", 0))
             reused.append(reuse)
             assert reuse.fileno() == fd
+            return ticked
 
-        closing._batch_out = out_then_closed  # type: ignore[method-assign]
+        ticker._rtp.tick = tick_then_closed  # type: ignore[method-assign]
         try:
             assert ticker.tick()
             data, source = peer.recvfrom(2048)

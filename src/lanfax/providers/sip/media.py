@@ -24,6 +24,7 @@ import numpy as np
 
 from lanfax.engine import g711
 from lanfax.engine.events import PageDone, PhaseB, SessionEvent, SessionResult
+from lanfax.engine.lines import RtpLine, UdptlLine
 from lanfax.engine.options import SessionOptions
 from lanfax.engine.session import AudioFaxSession, T38FaxSession
 from lanfax.engine.watchdog import Watchdog
@@ -234,11 +235,15 @@ class FaxMedia:
         self._dog_due = 0
         self._rtp_sendto = _sendto(ports.rtp)
         self._udptl_sendto = _sendto(ports.udptl)
-        #: Where a step puts its datagrams, ``(fd, payload, destination)``, when its Ticker
-        #: sends a tick's datagrams in one call (None: each is sent at once with sendto).
-        self._outbox: list[tuple[int, bytes | bytearray, tuple[str, int]]] | None = None
-        #: Whether this tick's T.38 step in a batch sent a packet (else the last repeats).
-        self._emitted = False
+        #: The session's line in C (the compiled helper's RtpLine or UdptlLine: jitter
+        #: buffer, G.711, RTP header, or UDPTL framing and recovery), for a Ticker that runs
+        #: every call's tick wire to wire in one C call; made with the session, beside the
+        #: Python objects that a call stepped on its own uses instead.
+        self._line: RtpLine | UdptlLine | None = None
+        #: Whether the line carried the session (its counters are the call's figures).
+        self._wired = False
+        #: Every far address this call's media was sent to (the Ticker forgets them).
+        self.dests: set[tuple[str, int]] = set()
         #: Held by a step (on the Ticker's thread) and by every change from the event loop:
         #: reentrant, as a watch may end the session from inside a step.
         self._lock = threading.RLock()
@@ -261,8 +266,11 @@ class FaxMedia:
             with self._lock:
                 self.remote = media
                 self._dest = (media.address, media.port)
+                self.dests.add(self._dest)
                 if media.kind == self.kind:
                     self._payload_type = media.payload_type
+                    if isinstance(self._line, RtpLine):
+                        self._line.rx_payload_type = media.payload_type
                 # else back from T.38 to audio mid-call: not something a fax survives.
             return
         if media.kind == "t38":
@@ -270,15 +278,19 @@ class FaxMedia:
             t38 = T38FaxSession(
                 self._calling, self._options, tx_file=self._tx_file, rx_file=self._rx_file
             )
-            udptl_tx = UdptlSender(
-                self._redundancy if media.t38.error_correction != "none" else 0,
-                media.t38.max_datagram,
+            redundancy = self._redundancy if media.t38.error_correction != "none" else 0
+            udptl_tx = UdptlSender(redundancy, media.t38.max_datagram)
+            udptl_line = (
+                UdptlLine(redundancy, media.t38.max_datagram, IDLE_REPEATS)
+                if t38._compiled
+                else None
             )
             with self._lock:
                 self._switch(old, media)
                 self.session = t38
                 self._udptl_tx = udptl_tx
                 self._udptl_rx = UdptlReceiver()
+                self._line = udptl_line
                 self._step_kind = self._step_t38  # type: ignore[assignment]
         else:
             session = AudioFaxSession(
@@ -290,6 +302,19 @@ class FaxMedia:
             packet = bytearray(12 + TICK)
             rtp = RtpSender(media.payload_type, random.getrandbits(32), random.getrandbits(16))
             encoder, decoder = g711.tables(media.codec)
+            rtp_line = (
+                RtpLine(
+                    media.codec,
+                    media.payload_type,
+                    rtp.ssrc,
+                    rtp.seq,
+                    rtp.timestamp,
+                    jitter_frames=self._jitter_frames,
+                    step=TICK,
+                )
+                if session._compiled
+                else None
+            )
             with self._lock:
                 self._switch(old, media)
                 self.session = session
@@ -301,6 +326,7 @@ class FaxMedia:
                 self._payload = np.frombuffer(packet, dtype=np.uint8, offset=12)
                 self._encoder, self._decoder = encoder, decoder
                 self._payload_type = media.payload_type
+                self._line = rtp_line
                 self._step_kind = self._step_audio  # type: ignore[assignment]
         if old is not None:
             old.close()
@@ -313,6 +339,8 @@ class FaxMedia:
         self.remote = media
         self.kind = media.kind
         self._dest = (media.address, media.port)
+        self.dests.add(self._dest)
+        self._wired = False
 
     def terminate(self) -> None:
         """Hang up: T.30 ends now with what it had (phase E follows at the next step)."""
@@ -437,36 +465,27 @@ class FaxMedia:
         assert self._rtp is not None
         self._encoder.take(self._tx_bits, out=self._payload, mode="wrap")
         self._rtp.stamp(self._packet, TICK)
-        out = self._outbox
-        if out is not None:  # sent at the end of the tick, before the buffer is reused
-            out.append((self.ports.rtp.fd, self._packet, self._dest))
-            return
         try:  # noqa: SIM105 - per packet: suppress() costs a context manager
             self._rtp_sendto(self._packet, self._dest)
         except OSError:
             pass  # dropped, as the network would drop it
 
-    # -- one tick in a batch (FrameBatch: every audio call's spandsp step in one C call) --
+    # -- one tick in a batch (the Ticker's RtpBatch or T38Batch: every call wire to wire) --
 
-    def _batch_in(self) -> AudioFaxSession | None:
-        """(Under the lock, held until :meth:`_batch_out`.) The first half of an audio
-        step, and its session for the batch; None when this call is not stepped in one (T.38,
-        done, closed, not started): the caller steps it whole."""
+    def _wire_in(self) -> AudioFaxSession | T38FaxSession | None:
+        """(Under the lock, held until :meth:`_wire_out`.) The session to tick in the
+        Ticker's batch of its kind, with :attr:`_line` (the far end's datagrams go to the
+        batch, what it sends comes from it); None when this call is not ticked in one
+        (done, closed, not started, no compiled helper): the caller steps it whole."""
         session = self.session
-        if (
-            self._closed
-            or not isinstance(session, AudioFaxSession)
-            or session.result is not None
-            or not session._compiled
-        ):
+        if self._closed or self._line is None or session is None or session.result is not None:
             return None
         self.ticks += 1
-        self._audio_in()
+        self._wired = True
         return session
 
-    def _batch_out(self, session: AudioFaxSession, flagged: bool) -> None:
-        """The rest of the step, after the batch ran spandsp (``flagged``: it has events)."""
-        self._audio_out()
+    def _wire_out(self, session: AudioFaxSession | T38FaxSession, flagged: bool) -> None:
+        """The rest of the step, after the batch's tick (``flagged``: it has events)."""
         if self.ticks >= self._dog_due:
             self._check_watchdog(session)
         if flagged or session.result is not None:
@@ -493,64 +512,27 @@ class FaxMedia:
             self._idle += 1
             self._udptl_send(self._udptl_tx.last)
 
-    # -- one T.38 tick in a batch (T38Batch: every T.38 call's spandsp tick in one C call) --
-
-    def _t38_in(self) -> list[tuple[int, bytes]] | None:
-        """(Under the lock, held until :meth:`_t38_out`.) The first half of a T.38 step in a
-        batch: the IFPs that arrived, ``(seq, ifp)`` in order, for the batch to hand to
-        spandsp; None when this call is not stepped in one (the caller steps it whole)."""
-        session = self.session
-        if (
-            self._closed
-            or not isinstance(session, T38FaxSession)
-            or session.result is not None
-            or not session._compiled
-        ):
-            return None
-        assert self._udptl_rx is not None
-        self.ticks += 1
-        self._emitted = False
-        queue = self.ports.udptl.queue
-        if not queue:
-            return []
-        feed = self._udptl_rx.feed
-        ifps: list[tuple[int, bytes]] = []
-        for data in queue:
-            ifps += feed(data)
-        queue.clear()
-        return ifps
-
-    def _t38_emit(self, seq: int, ifp: bytes) -> None:
-        """One packet the batch's tick made for this call, framed and sent."""
-        assert self._udptl_tx is not None
-        self._emitted = True
-        self._idle = 0
-        self._udptl_send(self._udptl_tx.frame(seq, ifp))
-
-    def _t38_out(self, session: T38FaxSession, flagged: bool) -> None:
-        """The rest of the step, after the batch ran spandsp and its packets were emitted
-        (``flagged``: it has events)."""
-        tx = self._udptl_tx
-        assert tx is not None
-        if not self._emitted and tx.last is not None and self._idle < IDLE_REPEATS:
-            self._idle += 1
-            self._udptl_send(tx.last)
-        if self.ticks >= self._dog_due:
-            self._check_watchdog(session)
-        if flagged or session.result is not None:
-            self._after_step(session)
-
     def _udptl_send(self, data: bytes) -> None:
-        out = self._outbox
-        if out is not None:
-            out.append((self.ports.udptl.fd, data, self._dest))
-            return
         try:  # noqa: SIM105 - per packet
             self._udptl_sendto(data, self._dest)
         except OSError:
             pass
 
     def _collect_stats(self) -> None:
+        """The session's line counters into :attr:`stats` (the C line's when it carried the
+        session, else the Python receiver's or jitter buffer's)."""
+        line = self._line if self._wired else None
+        if isinstance(line, UdptlLine):
+            self.stats.update(
+                udptl_received=line.received,
+                udptl_recovered=line.recovered,
+                udptl_lost=line.lost,
+                udptl_late=line.late,
+            )
+            return
+        if isinstance(line, RtpLine):
+            self.stats.update(rtp_played=line.played, rtp_missing=line.missing, rtp_late=line.late)
+            return
         if self._udptl_rx is not None:
             rx = self._udptl_rx
             self.stats.update(

@@ -7,23 +7,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import select
 import sys
 import threading
 import time
 from array import array
 from collections.abc import Callable
+from typing import Any
 
-from lanfax.engine.batch import FrameBatch, T38Batch, collect
+import numpy as np
+
 from lanfax.engine.batch import available as batch_available
-from lanfax.engine.dgram import Datagrams
-from lanfax.engine.session import AudioFaxSession, T38FaxSession
+from lanfax.engine.dgram import Datagrams, Received
+from lanfax.engine.lines import RtpBatch, T38Batch
+from lanfax.engine.session import AudioFaxSession
 from lanfax.providers.sip.media import _MAX_DATAGRAM, _MAX_QUEUE, PERIOD, TICK, FaxMedia, _Socket
 
 __all__ = ["SWITCH_INTERVAL", "Ticker"]
 
-#: A T.38 call in a tick's batch: its media, its session, the IFPs that arrived for it.
-_T38Held = tuple[FaxMedia, T38FaxSession, list[tuple[int, bytes]]]
+#: Threads a batch's spandsp part runs on (two halves at once from 64 calls; its C calls
+#: release the GIL): #19, when hundreds of receivers get their page in the same ticks,
+#: spandsp's T.4 decoding and TIFF writing took 5-22 ms of one core per tick at 100 calls.
+BATCH_THREADS = 2 if (os.cpu_count() or 1) >= 2 else 1
 
 _log = logging.getLogger("lanfax.providers.sip")
 
@@ -83,22 +89,29 @@ class Ticker:
         #: The audio calls' spandsp steps in one C call per tick (None: the engine has no
         #: compiled helper, each call steps its own session).
         compiled = batch_available()
-        self._batch: FrameBatch | None = FrameBatch(TICK) if compiled else None
-        self._batched: list[AudioFaxSession] = []
-        #: The T.38 calls' spandsp ticks in one C call (their packets back in one buffer).
-        self._t38: T38Batch | None = T38Batch(TICK) if compiled else None
-        self._t38_batched: list[T38FaxSession] = []
+        #: Every running G.711 call's tick wire to wire in one C call (its RTP datagrams in,
+        #: jitter buffer, G.711, spandsp, its RTP datagram out), and every T.38 call's in
+        #: another (UDPTL in and out); None without the compiled helper: each call steps its
+        #: own session, with RTP and UDPTL in Python.
+        self._rtp: RtpBatch | None = RtpBatch(TICK, BATCH_THREADS) if compiled else None
+        self._t38: T38Batch | None = T38Batch(TICK, BATCH_THREADS) if compiled else None
+        self._rtp_batched: list[Any] = []
+        self._t38_batched: list[Any] = []
         #: A tick's socket reads and sends, each in one C call with the GIL released once
-        #: (the engine's recv_many/send_many; None without the compiled helper: one epoll,
-        #: then recv/sendto per datagram).
+        #: (recv_many, send_columns; None without the compiled helper: one epoll, then
+        #: recv/sendto per datagram).
         self._io: Datagrams | None = Datagrams(max_per_fd=_MAX_QUEUE) if compiled else None
-        #: The watched sockets as recv_many takes them (rebuilt after a change).
+        #: The watched sockets as recv_many takes them (rebuilt after a change), and each
+        #: descriptor's place in that list.
         self._fds: array[int] | None = None
         self._fd_socks: list[_Socket] = []
-        #: The tick's datagrams, ``(fd, payload, destination)``: every call's _outbox.
-        self._out: list[tuple[int, bytes | bytearray, tuple[str, int]]] = []
+        self._fd_pos: dict[int, int] = {}
+        #: What this tick's recv_many read (handed to the batches, the rest to the queues).
+        self._got: Received | None = None
         #: Descriptors unwatched since the tick began (their datagrams are not sent).
         self._gone: set[int] = set()
+        #: Far addresses of calls that left, dropped from the send table at the next tick.
+        self._forget: list[tuple[str, int]] = []
         self._stopping = False
         self.late_ticks = 0
         self.total_ticks = 0
@@ -117,8 +130,6 @@ class Ticker:
     def add(self, media: FaxMedia) -> None:
         if not self._manual:
             media._post = self._post
-        if self._io is not None:
-            media._outbox = self._out
         with self._lock:
             self._media[media] = None
             self._watch(media.ports.rtp)
@@ -139,7 +150,8 @@ class Ticker:
 
     def remove(self, media: FaxMedia) -> None:
         with self._lock:
-            self._media.pop(media, None)
+            if self._media.pop(media, 0) is None and self._io is not None:
+                self._forget += media.dests
             self._unwatch(media.ports.rtp)
             self._unwatch(media.ports.udptl)
 
@@ -184,11 +196,27 @@ class Ticker:
         if fds is None:
             self._fd_socks = list(self._sockets.values())
             fds = self._fds = array("i", [s.fd for s in self._fd_socks])
+            self._fd_pos = {fd: i for i, fd in enumerate(fds)}
+        if self._forget:
+            for address in self._forget:
+                io.forget(address)
+            self._forget.clear()
         got = io.recv_many(fds)
-        if got.index:
-            data, socks = got.data, self._fd_socks
-            for i, at, n in zip(got.index, got.offsets, got.lengths, strict=True):
-                socks[i].queue.append(data[at : at + n])
+        self._got = got if got.index else None
+
+    def _queue_rest(self, taken: Any) -> None:
+        """(Under the lock.) The datagrams of this tick's read that no batch took (``taken``
+        a bool per datagram, or None: none taken) into their sockets' queues: a call stepped
+        on its own, the RTP socket of a call on T.38."""
+        got, self._got = self._got, None
+        if got is None:
+            return
+        data, socks = got.data, self._fd_socks
+        rows = range(len(got.index)) if taken is None else np.flatnonzero(~taken).tolist()
+        index, offsets, lengths = got.index, got.offsets, got.lengths
+        for k in rows:
+            at = offsets[k]
+            socks[index[k]].queue.append(data[at : at + lengths[k]])
 
     def _receive_each(self) -> None:
         """:meth:`_receive` without the compiled helper: one from each ready socket, then,
@@ -235,32 +263,35 @@ class Ticker:
             self.late_packets += len(media_now)
         self.total_ticks += 1
         self.call_ticks += len(media_now)
-        if self._batch is not None:
+        if self._rtp is not None:
             media_now = self._step_batch(media_now)
         for media in media_now:
             try:
                 media.step()
             except Exception as exc:  # a failing call must not stop the others' media
                 self._drop(media, exc)
-        if self._out:
-            self._send()
         return True
 
-    def _send(self) -> None:
-        """Send the tick's datagrams in one C call (send_many: the GIL released once, an
-        error per datagram reported back, none raised: a datagram that cannot go now is
-        dropped, as the network would drop it). Under the lock, so no socket closes
+    def _send(self, batch: RtpBatch | T38Batch, held: list[FaxMedia], rtp: bool) -> None:
+        """Send what ``batch``'s tick emitted in one C call (send_columns: the GIL released
+        once, an error per datagram reported back, none raised: a datagram that cannot go
+        now is dropped, as the network would drop it). Under the lock, so no socket closes
         meanwhile; one closed during the tick (its call ended on the loop) sends nothing:
         its descriptor may already be another socket's."""
-        io, out = self._io, self._out
+        io = self._io
         assert io is not None
+        data, index, _seq, offsets, lengths = batch.out_columns()
+        if not len(index):
+            return
+        destination = io.destination
         with self._lock:
-            if self._gone:
-                sockets, gone = self._sockets, self._gone
-                io.send_many([d for d in out if d[0] in sockets and d[0] not in gone])
-            else:
-                io.send_many(out)
-        out.clear()  # the list every call appends to: cleared, not replaced
+            sockets, gone = self._sockets, self._gone
+            fds = [(m.ports.rtp if rtp else m.ports.udptl).fd for m in held]
+            if gone:
+                fds = [fd if fd in sockets and fd not in gone else -1 for fd in fds]
+            fd_of = np.array(fds, dtype=np.int32)
+            dest_of = np.array([destination(m._dest) for m in held], dtype=np.int32)
+            io.send_columns(data, fd_of[index], offsets, lengths, dest_of[index])
 
     def _drop(self, media: FaxMedia, exc: Exception) -> None:
         with self._lock:
@@ -268,97 +299,96 @@ class Ticker:
         media._post(_fail, media, exc)
 
     def _step_batch(self, media_now: list[FaxMedia]) -> list[FaxMedia]:
-        """Step every running audio call with spandsp's part of all of them in one C call
-        (the engine's FrameBatch), and every running T.38 call likewise (T38Batch); returns
-        the calls left to step one by one. Each batched call's lock is held from its first
-        half to its second."""
-        frames, t38 = self._batch, self._t38
+        """Tick every running call wire to wire: the G.711 calls in the RtpBatch, the T.38
+        calls in the T38Batch (each one C call for all of them, the datagrams this tick read
+        fed in as columns and what they send sent as columns: no Python per datagram);
+        returns the calls left to step one by one. Each batched call's lock is held from
+        its first half to its second."""
         rest: list[FaxMedia] = []
+        audio: list[FaxMedia] = []
+        fax: list[FaxMedia] = []
         held: list[FaxMedia] = []
-        audio: list[tuple[FaxMedia, AudioFaxSession]] = []
-        fax: list[_T38Held] = []
         try:
             for media in media_now:
                 media._lock.acquire()
                 try:
-                    session = media._batch_in() if frames is not None else None
-                    ifps = media._t38_in() if session is None and t38 is not None else None
+                    session = media._wire_in()
                 except Exception as exc:
                     media._lock.release()
                     self._drop(media, exc)
                     continue
-                if session is not None:
-                    audio.append((media, session))
-                elif ifps is not None:
-                    assert isinstance(media.session, T38FaxSession)
-                    fax.append((media, media.session, ifps))
-                else:
+                if session is None:
                     media._lock.release()
                     rest.append(media)
                     continue
                 held.append(media)
+                (audio if isinstance(session, AudioFaxSession) else fax).append(media)
+            self._feed(audio, fax)
             if audio:
-                self._tick_frames(audio)
+                assert self._rtp is not None
+                self._tick(self._rtp, audio, True)
             if fax:
-                self._tick_t38(fax)
+                assert self._t38 is not None
+                self._tick(self._t38, fax, False)
         finally:
             for media in held:
                 media._lock.release()
         return rest
 
-    def _tick_frames(self, held: list[tuple[FaxMedia, AudioFaxSession]]) -> None:
-        batch = self._batch
-        assert batch is not None
-        sessions = [session for _, session in held]
-        if sessions != self._batched:
-            batch.set_sessions(sessions)
-            self._batched = sessions
-        try:
-            flagged = {id(s) for s in batch.tick()}
-        except Exception:
-            # A session's callback failed: the frames ran; find whose it was.
-            flagged = set()
-            for media, session in held:
-                try:
-                    collect(session)
-                except Exception as exc:
-                    self._drop(media, exc)
-                flagged.add(id(session))
-        for media, session in held:
-            try:
-                media._batch_out(session, id(session) in flagged)
-            except Exception as exc:
-                self._drop(media, exc)
+    def _feed(self, audio: list[FaxMedia], fax: list[FaxMedia]) -> None:
+        """Set the batches' calls (when they changed), then queue each call's datagrams
+        from this tick's read into its batch; the others go to their sockets' queues."""
+        rtp, t38 = self._rtp, self._t38
+        assert rtp is not None and t38 is not None
+        for batch, held, was in ((rtp, audio, self._rtp_batched), (t38, fax, self._t38_batched)):
+            now = [(m.session, m._line) for m in held]
+            if now != was:
+                sessions = [s for s, _ in now]
+                lines = [line for _, line in now]
+                if batch is rtp:
+                    rtp.set_sessions(sessions, lines)  # type: ignore[arg-type]
+                    self._rtp_batched = now
+                else:
+                    t38.set_sessions(sessions, lines)  # type: ignore[arg-type]
+                    self._t38_batched = now
+        got = self._got
+        if got is None:
+            return
+        with self._lock:
+            data, index, _offsets, lengths = got.columns()
+            pos = self._fd_pos
+            taken = np.zeros(len(index), dtype=bool)
+            for batch, held, rtp_side in ((rtp, audio, True), (t38, fax, False)):
+                if not held:
+                    continue
+                of_fd = np.full(len(self._fd_socks), -1, dtype=np.int32)
+                for i, m in enumerate(held):
+                    p = pos.get((m.ports.rtp if rtp_side else m.ports.udptl).fd)
+                    if p is not None:
+                        of_fd[p] = i
+                mine = of_fd[index]
+                batch.feed_all(data, mine, lengths)
+                taken |= mine >= 0
+            self._queue_rest(taken)
 
-    def _tick_t38(self, held: list[_T38Held]) -> None:
-        batch = self._t38
-        assert batch is not None
-        sessions = [session for _, session, _ in held]
-        if sessions != self._t38_batched:
-            batch.set_sessions(sessions)
-            self._t38_batched = sessions
-        receive = batch.receive
-        for i, (_, _, ifps) in enumerate(held):
-            for seq, ifp in ifps:
-                receive(i, seq, ifp)
+    def _tick(self, batch: RtpBatch | T38Batch, held: list[FaxMedia], rtp: bool) -> None:
         try:
             flagged = {id(s) for s in batch.tick()}
-        except Exception as exc:  # no room for the tick's packets: nothing went out
-            for media, _, _ in held:
+        except Exception as exc:  # no room for the tick's packets, a closed session
+            for media in held:
                 self._drop(media, exc)
             return
+        self._send(batch, held, rtp)
         failed = {id(s): exc for s, exc in batch.failures}
-        for i, seq, ifp in batch.packets():
-            media, session, _ = held[i]
-            if id(session) not in failed:
-                media._t38_emit(seq, ifp)
-        for media, session, _ in held:
+        for media in held:
+            session = media.session
+            assert session is not None
             error = failed.get(id(session))
             if error is not None:
                 self._drop(media, error)
                 continue
             try:
-                media._t38_out(session, id(session) in flagged)
+                media._wire_out(session, id(session) in flagged)
             except Exception as exc:
                 self._drop(media, exc)
 
