@@ -197,12 +197,17 @@ class Ticker:
             self._fd_socks = list(self._sockets.values())
             fds = self._fds = array("i", [s.fd for s in self._fd_socks])
             self._fd_pos = {fd: i for i, fd in enumerate(fds)}
-        if self._forget:
-            for address in self._forget:
-                io.forget(address)
-            self._forget.clear()
         got = io.recv_many(fds)
         self._got = got if got.index else None
+
+    def _forget_addresses(self) -> None:
+        """(Under the lock, on the ticking thread.) Drop the far addresses of calls that
+        left from the send table (which would otherwise grow by one entry per call)."""
+        io = self._io
+        assert io is not None
+        for address in self._forget:
+            io.forget(address)
+        self._forget.clear()
 
     def _queue_rest(self, taken: Any) -> None:
         """(Under the lock.) The datagrams of this tick's read that no batch took (``taken``
@@ -250,6 +255,8 @@ class Ticker:
     def _step_all(self, lateness: float) -> bool:
         """One tick ``lateness`` seconds after its due time; False once no media is left."""
         with self._lock:
+            if self._forget:
+                self._forget_addresses()
             if not self._media:
                 return False
             media_now = list(self._media)
