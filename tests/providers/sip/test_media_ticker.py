@@ -16,6 +16,7 @@ import pytest
 
 from lanfax.engine.options import SessionOptions
 from lanfax.engine.session import AudioFaxSession
+from lanfax.model.errors import ProviderError
 from lanfax.providers.sip.media import FaxMedia, MediaPorts, bind_media
 from lanfax.providers.sip.sdp import Media, T38Params
 from lanfax.providers.sip.ticker import Ticker
@@ -417,5 +418,29 @@ def test_a_tick_sends_nothing_from_a_socket_closed_during_it(tmp_path: Path) -> 
                 m.close()
             ticker.close()
             peer.close()
+
+    asyncio.run(scenario())
+
+
+def test_bind_media_takes_numeric_addresses_and_names() -> None:
+    """A numeric media address is bound as given (#19: without the resolver's thread); a
+    name is still resolved; an address that is not this host's is a ProviderError."""
+
+    async def scenario() -> None:
+        for host in ("127.0.0.1", "localhost"):
+            low = next(_ports)
+            ports = await bind_media(host, (low, low + 9))
+            try:
+                for sock in (ports.rtp, ports.udptl):
+                    assert sock.sock is not None
+                    # (a name may resolve to either loopback first)
+                    assert sock.sock.getsockname()[0] in ("127.0.0.1", "::1")
+                assert ports.rtp_port % 2 == 0 and ports.udptl_port == ports.rtp_port + 1
+                assert low <= ports.rtp_port <= low + 9
+            finally:
+                ports.close()
+        low = next(_ports)
+        with pytest.raises(ProviderError, match="no free media ports"):
+            await bind_media("192.0.2.1", (low, low + 9))  # TEST-NET-1: not ours
 
     asyncio.run(scenario())

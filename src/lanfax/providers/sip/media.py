@@ -11,6 +11,7 @@ session, so T.30 starts over on the new medium, as with a T.38 gateway.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import socket
 import threading
@@ -130,12 +131,23 @@ def _bind(family: int, address: tuple[str, int]) -> socket.socket:
 
 async def bind_media(host: str, ports: tuple[int, int]) -> MediaPorts:
     """Bind an RTP port (even) and a UDPTL port (the next one) in the range."""
-    loop = asyncio.get_running_loop()
     low, high = ports
-    infos = await loop.getaddrinfo(host, low, type=socket.SOCK_DGRAM)
-    if not infos:
-        raise ProviderError(f"media address {host} does not resolve", hint="set media_address")
-    family, addr = infos[0][0], str(infos[0][4][0])
+    try:
+        # #19: a numeric address (the usual media_address) needs no resolver: the loop's
+        # getaddrinfo is a trip to a worker thread per call, 600 of them in a burst of
+        # call set-ups, each a GIL hand-over the media thread waits behind.
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, low, type=socket.SOCK_DGRAM)
+        if not infos:
+            raise ProviderError(
+                f"media address {host} does not resolve", hint="set media_address"
+            ) from None
+        family, addr = infos[0][0], str(infos[0][4][0])
+    else:
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        addr = str(ip)
     pairs = (high - low + 1) // 2
     start = random.randrange(pairs)
     for i in range(pairs):
