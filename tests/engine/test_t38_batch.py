@@ -206,3 +206,29 @@ def test_a_t38_batch_refuses_what_it_cannot_run(docs: dict[str, Doc], tmp_path: 
     finally:
         audio.close()
         t38.close()
+
+
+def test_a_split_batch_dropped_unclosed_lets_its_worker_end(
+    docs: dict[str, Doc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import threading
+
+    if not batch.available():
+        pytest.skip("no compiled helper")
+    monkeypatch.setattr(lines, "SPLIT_MIN_SESSIONS", 2)
+    sessions = [T38FaxSession(False, rx_file=tmp_path / f"{i}.tif") for i in range(4)]
+    tb = batch.T38Batch(160, threads=2)
+    try:
+        tb.set_sessions(sessions)
+        tb.tick()
+        worker = tb._parts._worker
+        assert worker is not None and worker.is_alive()
+        del tb
+        gc.collect()
+        worker.join(timeout=10)
+        assert not worker.is_alive()
+        assert worker not in threading.enumerate()
+    finally:
+        for s in sessions:
+            s.close()

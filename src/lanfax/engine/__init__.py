@@ -12,6 +12,8 @@ Public names:
 * :func:`run_loopback` - two sessions back to back in memory (audio, G.711, noise, drops, T.38).
 * :func:`add_noise`, :mod:`lanfax.engine.g711` - line impairments for virtual lines.
 * :data:`T30_CODES`, :func:`provider_status`, :func:`failure_class` - completion codes.
+* :func:`check_tx_tiff`, :func:`tx_pages` - a document fit to send (``tx_pages`` remembers a
+  passed check per file version: a call's sessions check their document once).
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from lanfax.engine.events import PageDone, PhaseB, PhaseE, SessionEvent, Session
 from lanfax.engine.line import NOMINAL_SIGNAL_RMS, add_noise
 from lanfax.engine.loopback import LoopbackResult, run_loopback
 from lanfax.engine.options import SessionOptions
-from lanfax.engine.session import SAMPLE_RATE, AudioFaxSession, FaxSession, T38FaxSession
+from lanfax.engine.session import (
+    SAMPLE_RATE,
+    AudioFaxSession,
+    FaxSession,
+    T38FaxSession,
+    tx_pages,
+)
 from lanfax.engine.tiffcheck import check_tx_tiff
 from lanfax.engine.watchdog import Watchdog
 
@@ -47,4 +55,5 @@ __all__ = [
     "failure_class",
     "provider_status",
     "run_loopback",
+    "tx_pages",
 ]

@@ -98,7 +98,6 @@ class _Output:
 _MAX_REDUNDANCY = 16
 #: ints per output record of a tick: session index, sequence number, length.
 _RECORD = 3
-_T38_RECORD = _RECORD
 
 
 class T38Batch:
@@ -118,9 +117,9 @@ class T38Batch:
     in :meth:`set_sessions`' list: in each session's order, sessions in index order. The
     packets are bare IFPs: UDPTL framing and redundancy stay the caller's.
 
-    UDPTL mode (compiled helper only: :func:`available`): give each session a
-    :class:`UdptlLine` (``set_sessions(sessions, lines)``) and queue the far end's whole
-    UDPTL datagrams with :meth:`feed`; the tick decodes them, fills gaps from their
+    UDPTL mode (compiled helper only: :func:`lanfax.engine.batch.available`): give each
+    session a :class:`UdptlLine` (``set_sessions(sessions, lines)``) and queue the far
+    end's whole UDPTL datagrams with :meth:`feed`; the tick decodes them, fills gaps from their
     redundancy and hands each IFP to spandsp once, in order (as
     ``providers/sip/udptl.UdptlReceiver`` + ``receive``), and :meth:`packets` gives
     ``(index, seq, datagram)``: the session's IFPs framed with its line's redundancy within
@@ -150,6 +149,7 @@ class T38Batch:
         #: True when a tick is one C call (the compiled helper); False on the ABI fallback.
         self.compiled = bool(sp.compiled)
         self._parts = _Parts(self._ffi, self._lib, threads)
+        weakref.finalize(self, self._parts.stop)
         self.step = step
         self._sessions: list[T38FaxSession] = []
         self._arrays: tuple[Any, ...] = ()
@@ -252,6 +252,7 @@ class T38Batch:
         emitted are then in :meth:`packets`. A session whose events could not be collected
         is in :attr:`failures` (and not returned); the others are unaffected."""
         self.failures = []
+        _check_open(self._sessions)
         if self.compiled:
             return self._tick_compiled()
         return self._tick_python()
@@ -278,7 +279,7 @@ class T38Batch:
         rec, data = self._in_rec, bytes(self._in_data)
         queued: dict[int, list[tuple[int, bytes]]] = {}
         at = 0
-        for k in range(0, len(rec), _T38_RECORD):
+        for k in range(0, len(rec), _RECORD):
             length = rec[k + 2]
             queued.setdefault(rec[k], []).append((rec[k + 1], data[at : at + length]))
             at += length
@@ -308,7 +309,6 @@ class T38Batch:
         packets' records and one of their bytes."""
         output = self._output
         assert output is not None
-        _check_open(self._sessions)
         n = len(self._sessions)
         if not n:
             output.c.n = output.c.bytes = 0
@@ -395,6 +395,8 @@ class _Worker(threading.Thread):
                 self._result = job()
             except BaseException as exc:  # pragma: no cover - a C call that returns
                 self._error = exc
+            # The job holds the batch: let the batch go when its owner does.
+            self._job = job = None
             self._done.set()
 
 
@@ -448,6 +450,12 @@ class _Parts:
         if worker is not None:
             worker.submit(None)
             worker.join()
+
+    def stop(self) -> None:
+        """Let the worker end, without waiting for it (a batch collected unclosed)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.submit(None)
 
 
 class _Input:
@@ -751,6 +759,7 @@ class RtpBatch:
             raise EngineError(f"an RTP batch needs a positive step, got {step}")
         self._ffi, self._lib = sp.ffi, sp.lib
         self._parts = _Parts(self._ffi, self._lib, threads)
+        weakref.finalize(self, self._parts.stop)
         self.step = step
         self._sessions: list[AudioFaxSession] = []
         self._lines: list[RtpLine] = []

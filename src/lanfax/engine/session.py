@@ -104,6 +104,35 @@ def tiff_pages_on_disk(path: Path) -> int:
         return 0
 
 
+#: Documents whose check passed, by (path, device, inode, size, mtime_ns): their page count.
+_checked: dict[tuple[str, int, int, int, int], int] = {}
+_CHECKED_MAX = 1024
+
+
+def tx_pages(path: Path) -> int:
+    """How many pages the TIFF at ``path`` has, after :func:`check_tx_tiff` found it fit to
+    send (:class:`EngineError` saying what is wrong otherwise).
+
+    The check reads every page's tags in Python (about 1 ms a page, holding the GIL); a call
+    makes up to three sessions on one document (the provider's, the audio one, the T.38 one
+    after a re-INVITE), and a busy server many calls. So a passed check is remembered per
+    (path, device, inode, size, modification time): a file changed in place or replaced is
+    checked again; a failed check is never remembered.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return len(check_tx_tiff(path))  # says what is wrong (missing, unreadable)
+    key = (os.fspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    pages = _checked.get(key)
+    if pages is None:
+        pages = len(check_tx_tiff(path))
+        if len(_checked) >= _CHECKED_MAX:
+            _checked.pop(next(iter(_checked)))  # the oldest
+        _checked[key] = pages
+    return pages
+
+
 def _free(free: Any, state: Any, release: Any, record: Any) -> None:
     """Free a spandsp state, then the packet queue of its record (compiled helper)."""
     free(state)
@@ -132,7 +161,7 @@ class FaxSession:
         tx_raw = rx_raw = None
         if self.tx_file is not None:
             tx_raw = check_path_length(self.tx_file, "document")
-            self.tx_pages = len(check_tx_tiff(self.tx_file))
+            self.tx_pages = tx_pages(self.tx_file)
             if self.options.first_page > self.tx_pages:
                 raise EngineError(
                     f"first page {self.options.first_page} is past the document's"
@@ -685,4 +714,4 @@ class T38FaxSession(FaxSession):
         return packets
 
 
-__all__ = ["AudioFaxSession", "FaxSession", "T38FaxSession", "modem_from_dcs"]
+__all__ = ["AudioFaxSession", "FaxSession", "T38FaxSession", "modem_from_dcs", "tx_pages"]
