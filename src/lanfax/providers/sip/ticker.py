@@ -119,6 +119,8 @@ class Ticker:
         self.late_packets = 0
         #: The worst lateness of a tick so far, in seconds (reset by the caller at will).
         self.max_lateness = 0.0
+        #: The most calls this Ticker had at once so far (reset by the caller at will).
+        self.peak_media = 0
         #: Calls stepped, summed over ticks: 50 are one call-second of media.
         self.call_ticks = 0
         #: The media thread's time in this Ticker's ticks, summed: wall-clock and CPU
@@ -132,6 +134,7 @@ class Ticker:
             media._post = self._post
         with self._lock:
             self._media[media] = None
+            self.peak_media = max(self.peak_media, len(self._media))
             self._watch(media.ports.rtp)
             self._watch(media.ports.udptl)
         if not self._manual:
@@ -452,6 +455,9 @@ class Ticker:
             for sock in list(self._sockets.values()):
                 self._unwatch(sock)
             self._poll.close()
+        for batch in (self._rtp, self._t38):
+            if batch is not None:
+                batch.close()  # its second thread, if it started one (none ticks now)
 
 
 def _run_posts(posts: list[tuple[Callable[..., object], tuple[object, ...]]]) -> None:
