@@ -48,6 +48,9 @@ IDLE_REPEATS = 2
 _MAX_QUEUE = 200
 #: The largest datagram read (UDP's own limit: nothing is ever truncated).
 _MAX_DATAGRAM = 65535
+#: Changes of any call's far address in this process, counted (a Ticker keeps its calls'
+#: send columns while this and its calls stay the same).
+DEST_CHANGES = [0]
 
 
 class _Socket:
@@ -279,6 +282,7 @@ class FaxMedia:
                 self.remote = media
                 self._dest = (media.address, media.port)
                 self.dests.add(self._dest)
+                DEST_CHANGES[0] += 1
                 if media.kind == self.kind:
                     self._payload_type = media.payload_type
                     if isinstance(self._line, RtpLine):
@@ -352,6 +356,7 @@ class FaxMedia:
         self.kind = media.kind
         self._dest = (media.address, media.port)
         self.dests.add(self._dest)
+        DEST_CHANGES[0] += 1
         self._wired = False
 
     def terminate(self) -> None:

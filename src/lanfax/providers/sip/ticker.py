@@ -22,7 +22,15 @@ from lanfax.engine.batch import available as batch_available
 from lanfax.engine.dgram import Datagrams, Received
 from lanfax.engine.lines import RtpBatch, T38Batch
 from lanfax.engine.session import AudioFaxSession
-from lanfax.providers.sip.media import _MAX_DATAGRAM, _MAX_QUEUE, PERIOD, TICK, FaxMedia, _Socket
+from lanfax.providers.sip.media import (
+    _MAX_DATAGRAM,
+    _MAX_QUEUE,
+    DEST_CHANGES,
+    PERIOD,
+    TICK,
+    FaxMedia,
+    _Socket,
+)
 
 __all__ = ["SWITCH_INTERVAL", "Ticker"]
 
@@ -112,6 +120,10 @@ class Ticker:
         self._gone: set[int] = set()
         #: Far addresses of calls that left, dropped from the send table at the next tick.
         self._forget: list[tuple[str, int]] = []
+        self._forgotten = 0  # times some were
+        #: Per batch (True: RTP), the calls' send columns of the last tick and what they
+        #: were made for: ``(calls, (DEST_CHANGES, _forgotten), fds, destinations)``.
+        self._columns: dict[bool, tuple[list[FaxMedia] | None, tuple[int, int], Any, Any]] = {}
         self._stopping = False
         self.late_ticks = 0
         self.total_ticks = 0
@@ -211,6 +223,7 @@ class Ticker:
         for address in self._forget:
             io.forget(address)
         self._forget.clear()
+        self._forgotten += 1
 
     def _queue_rest(self, taken: Any) -> None:
         """(Under the lock.) The datagrams of this tick's read that no batch took (``taken``
@@ -293,14 +306,23 @@ class Ticker:
         data, index, _seq, offsets, lengths = batch.out_columns()
         if not len(index):
             return
-        destination = io.destination
         with self._lock:
-            sockets, gone = self._sockets, self._gone
-            fds = [(m.ports.rtp if rtp else m.ports.udptl).fd for m in held]
-            if gone:
-                fds = [fd if fd in sockets and fd not in gone else -1 for fd in fds]
-            fd_of = np.array(fds, dtype=np.int32)
-            dest_of = np.array([destination(m._dest) for m in held], dtype=np.int32)
+            gone = self._gone
+            # Each call's descriptor and far address as columns, kept while the calls, their
+            # far addresses and the send table stay the same (and no socket closed).
+            key = (DEST_CHANGES[0], self._forgotten)
+            cached = self._columns.get(rtp)
+            if cached is not None and not gone and cached[1] == key and cached[0] == held:
+                fd_of, dest_of = cached[2], cached[3]
+            else:
+                fds = [(m.ports.rtp if rtp else m.ports.udptl).fd for m in held]
+                if gone:
+                    sockets = self._sockets
+                    fds = [fd if fd in sockets and fd not in gone else -1 for fd in fds]
+                fd_of = np.array(fds, dtype=np.int32)
+                destination = io.destination
+                dest_of = np.array([destination(m._dest) for m in held], dtype=np.int32)
+                self._columns[rtp] = (None if gone else list(held), key, fd_of, dest_of)
             io.send_columns(data, fd_of[index], offsets, lengths, dest_of[index])
 
     def _drop(self, media: FaxMedia, exc: Exception) -> None:
