@@ -255,6 +255,38 @@ def test_wait_timeout_while_the_server_is_away() -> None:
     assert clock.now - 1000.0 == pytest.approx(10.0)
 
 
+def test_wait_bounds_a_reconnect_by_its_deadline() -> None:
+    """A server that accepts but does not answer must not hold a wait a whole connect
+    timeout past its deadline: each Open carries what is left of the wait."""
+    clock = Clock()
+    answer = changing({4: [QueueStatus.PENDING]})
+
+    stream = iter([f.Quiet(), down()])  # connected, then the server goes away
+    opened: list[f.Open] = []
+
+    def reply(action: f.Action) -> Any:
+        if isinstance(action, f.GetJob):
+            return answer(action)
+        if isinstance(action, f.Open):
+            if not opened:
+                opened.append(action)
+                return f.Opened()
+            clock.now += f.connect_bound(action)  # it accepts, never answers: the bound
+            return down("timed out")
+        return next(stream)
+
+    script = Script(clock, [reply] * 200)
+    with pytest.raises(WaitTimeout):
+        drive(f.wait_flow([4], 0, clock, 4.0), script)
+    first, *again = opens(script)
+    assert first.timeout is not None and first.timeout == pytest.approx(4.0)
+    assert again and all(o.timeout is not None and o.timeout <= 4.0 for o in again)
+    assert clock.now - 1000.0 == pytest.approx(4.0, abs=0.02)  # not 4 s + 10 s
+    # Without a deadline the driver's own connect timeout holds.
+    assert f.connect_bound(f.Open({}, {})) == f.CONNECT_TIMEOUT
+    assert f.connect_bound(f.Open({}, {}, 0.0)) > 0  # never "non-blocking"
+
+
 def test_wait_raises_what_ends_the_stream() -> None:
     clock = Clock()
     with pytest.raises(Unavailable):

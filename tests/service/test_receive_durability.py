@@ -19,8 +19,9 @@ from tests.support.inproc import run, running_service, submit, wait_job, wait_st
 from lanfax.model.codes import DeviceStatus, EventId, JobType, PortOpenMode, QueueStatus
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
+from lanfax.model.transitions import Trigger
 from lanfax.service.core import FaxService
-from lanfax.store.api import JobQuery
+from lanfax.store.api import JobChange, JobQuery
 
 VIRTUAL = """
 [settings]
@@ -49,6 +50,32 @@ async def _receive_only_101(svc: FaxService) -> None:
 async def _received(svc: FaxService) -> list[Job]:
     jobs = await svc.list_jobs(JobQuery())
     return [j for j in jobs if j.job_type is not JobType.SEND]
+
+
+def _progress_marks(svc: FaxService) -> list[tuple[int, bool]]:
+    """(pages_done, last page marked) of every commit of a receive job still IN_PROGRESS."""
+    marks: list[tuple[int, bool]] = []
+
+    def note(jobs: Any) -> None:
+        for j in jobs:
+            if j.job_type is JobType.RECEIVE and j.queue_status is QueueStatus.IN_PROGRESS:
+                marks.append((j.pages_done, bool(j.extra.get("last_page"))))
+
+    svc.ctx.on_jobs_changed(note)
+    return marks
+
+
+async def _first_received(svc: FaxService, timeout: float) -> Job:
+    """The first received fax to reach a final state."""
+
+    async def received() -> Job:
+        while True:
+            rx = [j for j in await _received(svc) if j.queue_status in FINAL]
+            if rx:
+                return rx[0]
+            await asyncio.sleep(0.05)
+
+    return await asyncio.wait_for(received(), timeout)
 
 
 async def _interrupted_receive(
@@ -118,27 +145,17 @@ def test_received_pages_are_committed_as_they_arrive_and_fsynced_before_routing(
         toml = VIRTUAL.format(net="rx-fsync")
         async with running_service(tmp_path, toml) as svc:
             await _receive_only_101(svc)
-            marks: list[tuple[int, bool]] = []
+            marks = _progress_marks(svc)
             synced_at_routing: list[list[str]] = []
 
             def note(jobs: Any) -> None:
                 for j in jobs:
-                    if j.job_type is JobType.RECEIVE and j.queue_status is QueueStatus.IN_PROGRESS:
-                        marks.append((j.pages_done, bool(j.extra.get("last_page"))))
                     if j.job_type is JobType.RECEIVE and j.queue_status is QueueStatus.ROUTING:
                         synced_at_routing.append(list(synced))
 
             svc.ctx.on_jobs_changed(note)
             await submit(svc, three_pages, "101")
-
-            async def received() -> Job:
-                while True:
-                    rx = [j for j in await _received(svc) if j.queue_status in FINAL]
-                    if rx:
-                        return rx[0]
-                    await asyncio.sleep(0.05)
-
-            rx = await asyncio.wait_for(received(), 60)
+            rx = await _first_received(svc, 60)
             assert rx.queue_status is QueueStatus.COMPLETED and rx.page_count == 3
             # In order; pages stored while a write is under way are coalesced into the next.
             assert marks == sorted(marks) and marks[-1] == (3, True), marks
@@ -185,3 +202,32 @@ def test_a_fax_whose_file_is_gone_is_held_not_routed_again_and_again(
             assert (await svc.get_job(job.job_id)).attempts == 0
 
     run(body(), timeout=60)
+
+
+def test_a_lagging_progress_write_is_not_overtaken_by_the_outcome(
+    tmp_path: Path, three_pages: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race behind the flake of the test above, made certain: every progress commit
+    takes 1.5 s longer (a loaded machine), so the last page's write is still waiting when the
+    call ends. The outcome commits that mark first; it does not overtake it."""
+
+    async def body() -> None:
+        toml = VIRTUAL.format(net="rx-lag")
+        async with running_service(tmp_path, toml) as svc:
+            await _receive_only_101(svc)
+            real = svc.ctx.update_job
+
+            async def lagging(change: JobChange) -> Job:
+                if change.trigger is Trigger.PROGRESS:
+                    await asyncio.sleep(1.5)
+                return await real(change)
+
+            monkeypatch.setattr(svc.ctx, "update_job", lagging)
+            marks = _progress_marks(svc)
+            await submit(svc, three_pages, "101")
+            rx = await _first_received(svc, 90)
+            assert rx.queue_status is QueueStatus.COMPLETED and rx.page_count == 3
+            assert marks == sorted(marks) and marks[-1] == (3, True), marks
+            assert rx.extra.get("last_page") is True
+
+    run(body(), timeout=150)

@@ -24,7 +24,7 @@ from lanfax.api.errors import install_error_handlers
 from lanfax.api.events import install_event_routes
 from lanfax.api.extensions import install_extension_routes
 from lanfax.api.ipp import install_ipp_routes  # issue #11
-from lanfax.api.jobs import install_job_routes
+from lanfax.api.jobs import install_job_routes, install_submit_route
 from lanfax.api.limits import install_body_limits
 from lanfax.api.metrics import install_metrics_route  # issue #18
 from lanfax.api.nodes import install_node_routes  # issue #18
@@ -215,6 +215,7 @@ def create_app(service: FaxService, security: Security | None = None) -> FastAPI
     install_admin_routes(r, security)
     app.state.sessions = install_session_routes(r, security, service.clock)
     app.include_router(r)
+    install_submit_route(app, service)  # issue #19: POST /jobs ahead of FastAPI's routing
     install_ipp_routes(app, service, security)  # issue #11: POST /ipp/faxout
     install_metrics_route(app, service)  # issue #18: GET /metrics (Prometheus)
     # issue #14 (safety): every request body is bounded (413 naming the limit).

@@ -376,7 +376,7 @@ class _EventSource:
                 _sse.EVENTS_PATH,
                 params=action.query,
                 headers=action.headers,
-                timeout=httpx.Timeout(min(cl.timeout, _follow.CONNECT_TIMEOUT), read=None),
+                timeout=httpx.Timeout(min(cl.timeout, _follow.connect_bound(action)), read=None),
             )
             try:
                 response = await cl._http.send(request, stream=True)

@@ -60,6 +60,17 @@ class Open:
 
     query: dict[str, str]
     headers: dict[str, str]
+    #: At most this long to connect and see the answer's status (None: the driver's own
+    #: :data:`CONNECT_TIMEOUT`): a wait bounds it by its deadline.
+    timeout: float | None = None
+
+
+def connect_bound(action: Open) -> float:
+    """How long a driver may take to open ``action``'s stream."""
+    if action.timeout is None:
+        return CONNECT_TIMEOUT
+    # Never 0: a socket timeout of 0 means non-blocking, not "give up at once".
+    return max(0.01, min(CONNECT_TIMEOUT, action.timeout))
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +246,11 @@ def wait_flow(
                     action = Read(min(bounds))
                 elif isinstance(action, Sleep) and remaining is not None:
                     action = Sleep(max(0.0, min(action.seconds, remaining)))
+                elif isinstance(action, Open) and remaining is not None:
+                    # A server that accepts but does not answer (a restart half done) must
+                    # not hold the wait past its deadline for a whole connect timeout.
+                    bound = max(0.0, min(CONNECT_TIMEOUT, remaining))
+                    action = Open(action.query, action.headers, bound)
                 reply = yield action
                 continue
             if action.connected and not connected:

@@ -373,7 +373,7 @@ class _EventSource:
             headers = {c.USER_HEADER: cl.user, **cl._auth, **action.headers}
             target = c.Op("GET", _EVENTS_PATH, c._none, query=action.query).target
             try:
-                connect = min(cl.timeout, _follow.CONNECT_TIMEOUT)
+                connect = min(cl.timeout, _follow.connect_bound(action))
                 stream = Stream(cl.base_url, target, headers, connect, cl.ca_file)
             except FaxError as exc:
                 return _follow.Broken(exc)

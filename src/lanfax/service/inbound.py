@@ -347,6 +347,11 @@ class InboundPipeline:
 
     async def _record(self, job: Job, dev: Device, path: Path, result: CallResult) -> Job:
         ctx = self.ctx
+        # The progress of the last pages first: a write still waiting for the previous one
+        # (or not started: its task is spawned) would otherwise be overtaken by the outcome
+        # and fail its ``expect``, and the last page's mark (``extra["last_page"]``) would
+        # depend on the timing of the writes.
+        await self._record_progress(job.job_id)
         now = ctx.clock.now()
         # The pages must be on disk before the job says so (ROUTING, or a failed receive that
         # keeps them): the file, then its directory entry.

@@ -114,19 +114,17 @@ class NodeLeases:
         jobs, _events = await self.ctx.run(self.store.update_fenced, changes, release=release)
         if release:
             for lease, _ch in changes:
-                if self.held.get(lease.job_id) == lease:
-                    del self.held[lease.job_id]
+                self.forget(lease)
         await self._committed(jobs)
         return jobs
 
     async def release(self, lease: Lease) -> bool:
         """Give a lease back without writing (the work did not start); False if it was lost."""
-        if self.held.get(lease.job_id) == lease:
-            del self.held[lease.job_id]
+        self.forget(lease)
         return await self.ctx.run(self.store.release, lease)
 
     def forget(self, lease: Lease) -> None:
-        """Stop tracking a lease this node lost (nothing is written)."""
+        """Stop tracking a lease (this node lost it, or gave it back)."""
         if self.held.get(lease.job_id) == lease:
             del self.held[lease.job_id]
 

@@ -2,43 +2,48 @@
 
 Users and tokens live in the store's settings namespaces (``user:<name>``, ``token:<id>``;
 an emptied namespace is a removed entry) and are cached here: this process is the store's
-only writer. The audit trail is a table (:mod:`lanfax.store.audit`).
+only writer. The audit trail is a table (:mod:`lanfax.store.audit`), written through
+:class:`lanfax.service.audit_trail.AuditTrail`.
 
-* Passwords are hashed with scrypt from the standard library (memory-hard: n=2**15, r=8,
-  p=1 is 32 MiB per hash; the parameters are stored with each hash so they can be raised
-  later). scrypt rather than argon2 keeps the server free of a compiled dependency, and it is
-  what RFC 7914 and OWASP list as a memory-hard alternative.
-* A token is ``lfx_<id>_<secret>``: the id finds the record, the secret (256 random bits) is
-  stored only as its SHA-256, compared in constant time. A fast hash is right here: the secret
-  is random, not a human's password.
+* Password hashes, token texts and the user and token records are pure code in
+  :mod:`lanfax.service.credentials` (scrypt for passwords, SHA-256 for random token secrets).
 * With ``[security] authentication = false`` (allowed only on a loopback address) every
   caller is an administrator named by ``X-Lanfax-User``, as before this module existed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
 import hmac
 import logging
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lanfax.model.audit import AuditEntry
 from lanfax.model.errors import (
     Conflict,
-    FaxError,
     InvalidInput,
     NotFound,
     RateLimited,
     Unauthenticated,
 )
+from lanfax.service.audit_trail import AuditTrail
+from lanfax.service.credentials import (
+    TOKEN_PREFIX,
+    USER_PREFIX,
+    TokenInfo,
+    UserInfo,
+    check_password,
+    check_user_name,
+    hash_password,
+    new_token_text,
+    split_token,
+    token_hash,
+    token_record,
+    verify_password,
+)
 from lanfax.service.ratelimit import Limiter
-from lanfax.service.refusals import RefusalWindows, Window
 from lanfax.service.rights import (
     ROLE_RIGHTS,
     Caller,
@@ -54,145 +59,27 @@ if TYPE_CHECKING:
     from lanfax.model.audit import AuditQuery
     from lanfax.service.core import FaxService
 
-__all__ = ["Caller", "Security", "TokenInfo", "UserInfo", "right_name"]
+__all__ = [
+    "Caller",
+    "Security",
+    "TokenInfo",
+    "UserInfo",
+    # From lanfax.service.credentials, where they live now (their callers import them here).
+    "check_password",
+    "check_user_name",
+    "hash_password",
+    "new_token_text",
+    "right_name",
+    "split_token",
+    "verify_password",
+]
 
 log = logging.getLogger("lanfax.init")
-
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
-_USER_PREFIX, _TOKEN_PREFIX = "user:", "token:"
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
-
-
-def hash_password(password: str, *, n: int = _SCRYPT_N) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=n, r=_SCRYPT_R, p=_SCRYPT_P, maxmem=128 * n * _SCRYPT_R * 2
-    )
-    return f"scrypt${n}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        kind, n, r, p, salt, digest = stored.split("$")
-        if kind != "scrypt":
-            return False
-        got = hashlib.scrypt(
-            password.encode(),
-            salt=bytes.fromhex(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            maxmem=128 * int(n) * int(r) * 2,
-        )
-    except (ValueError, MemoryError):
-        return False
-    return hmac.compare_digest(got.hex(), digest)
-
-
-def _token_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def new_token_text() -> tuple[str, str, str]:
-    """``(token, id, secret)`` of a fresh token."""
-    token_id = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
-    return f"lfx_{token_id}_{secret}", token_id, secret
-
-
-def split_token(token: str) -> tuple[str, str] | None:
-    parts = token.strip().split("_", 2)
-    if len(parts) != 3 or parts[0] != "lfx" or not parts[1] or not parts[2]:
-        return None
-    return parts[1], parts[2]
-
-
-def check_user_name(name: str) -> str:
-    if not name or len(name) > 64 or not set(name) <= _NAME_CHARS:
-        raise InvalidInput(
-            f"{name!r} is not a valid user name",
-            hint="1 to 64 letters, digits and . _ - @",
-        )
-    return name
-
-
-def check_password(password: str) -> None:
-    if len(password) < 8 or len(password) > 1024:
-        raise InvalidInput(
-            "a password must have 8 to 1024 characters", hint="choose a longer password"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class UserInfo:
-    name: str
-    role: Role
-    granted: tuple[str, ...] = ()
-    revoked: tuple[str, ...] = ()
-    password_hash: str = ""
-    created_at: str = ""
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "role": self.role.value,
-            "granted": list(self.granted),
-            "revoked": list(self.revoked),
-            "password": self.password_hash,
-            "created_at": self.created_at,
-        }
-
-    @classmethod
-    def from_record(cls, rec: Mapping[str, Any]) -> UserInfo:
-        return cls(
-            name=str(rec["name"]),
-            role=Role(rec["role"]),
-            granted=tuple(rec.get("granted", ())),
-            revoked=tuple(rec.get("revoked", ())),
-            password_hash=str(rec.get("password", "")),
-            created_at=str(rec.get("created_at", "")),
-        )
-
-    def to_wire(self) -> dict[str, Any]:
-        """What the API shows: never the password hash."""
-        basic, ext = effective_rights(self.role, self.granted, self.revoked)
-        probe = Caller(self.name, self.role, basic, ext)
-        return {
-            "name": self.name,
-            "role": self.role.value,
-            "granted": list(self.granted),
-            "revoked": list(self.revoked),
-            "has_password": bool(self.password_hash),
-            "created_at": self.created_at,
-            "rights": probe.held(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class TokenInfo:
-    token_id: str
-    user: str
-    label: str
-    secret_hash: str
-    created_at: str
-    expires_at: str = ""
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "token_id": self.token_id,
-            "user": self.user,
-            "label": self.label,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at or None,
-        }
-
 
 #: Tokens one user may hold at once.
 MAX_TOKENS_PER_USER = 100
 #: Seconds a verified password is remembered (issue #14: scrypt on every request).
 PASSWORD_CACHE_SECONDS = 60.0
-#: Longest real-time sleep of the refusal flusher, so that a clock's jump is noticed.
-_FLUSH_POLL = 1.0
 
 
 class Security:
@@ -209,9 +96,7 @@ class Security:
         #: Passwords verified recently: keyed digest -> monotonic expiry (see _password_login).
         self._verified: dict[bytes, float] = {}
         self._cache_key = secrets.token_bytes(32)
-        #: Refused requests per (address, user, status), aggregated (service/refusals.py).
-        self._refusals = RefusalWindows()
-        self._flusher: asyncio.Task[None] | None = None
+        self.trail = AuditTrail(service)
         # #18: users and tokens changed by another node of the database are dropped from the
         # cache (read again at the next request); a load under way when that happens is not
         # kept (the generation moved).
@@ -219,7 +104,7 @@ class Security:
         service.on_settings_changed(self._settings_changed)
 
     def _settings_changed(self, namespace: str | None) -> None:
-        if namespace is None or namespace.startswith((_USER_PREFIX, _TOKEN_PREFIX)):
+        if namespace is None or namespace.startswith((USER_PREFIX, TOKEN_PREFIX)):
             self._generation += 1
             self._users = None
             self._verified.clear()
@@ -237,11 +122,11 @@ class Security:
         ctx = self._service.ctx
         users: dict[str, UserInfo] = {}
         tokens: dict[str, TokenInfo] = {}
-        for ns in await ctx.run(ctx.store.list_namespaces, _USER_PREFIX):
+        for ns in await ctx.run(ctx.store.list_namespaces, USER_PREFIX):
             rec = await ctx.get_settings(ns)
             if rec:
                 users[rec["name"]] = UserInfo.from_record(rec)
-        for ns in await ctx.run(ctx.store.list_namespaces, _TOKEN_PREFIX):
+        for ns in await ctx.run(ctx.store.list_namespaces, TOKEN_PREFIX):
             rec = await ctx.get_settings(ns)
             if rec:
                 tokens[rec["token_id"]] = TokenInfo(**rec)
@@ -320,7 +205,7 @@ class Security:
             if (
                 parsed is None
                 or info is None
-                or not hmac.compare_digest(info.secret_hash, _token_hash(parsed[1]))
+                or not hmac.compare_digest(info.secret_hash, token_hash(parsed[1]))
             ):
                 raise Unauthenticated(
                     "the token is not valid (mistyped, revoked or from another server)",
@@ -427,7 +312,7 @@ class Security:
     async def _put_user(self, user: UserInfo | None, name: str) -> None:
         ctx = self._service.ctx
         users = await self._load()
-        await ctx.put_settings(_USER_PREFIX + name, user.to_record() if user else {})
+        await ctx.put_settings(USER_PREFIX + name, user.to_record() if user else {})
         if user is None:
             users.pop(name, None)
         else:
@@ -563,8 +448,8 @@ class Security:
                 hint="revoke the ones no longer used (lanfax token list / token revoke)",
             )
         expires = (self._now() + timedelta(days=days)).isoformat() if days else ""
-        info = TokenInfo(token_id, user, label[:100], _token_hash(secret), self._stamp(), expires)
-        await self._service.ctx.put_settings(_TOKEN_PREFIX + token_id, _token_record(info))
+        info = TokenInfo(token_id, user, label[:100], token_hash(secret), self._stamp(), expires)
+        await self._service.ctx.put_settings(TOKEN_PREFIX + token_id, token_record(info))
         self._tokens[token_id] = info
         return info, text
 
@@ -601,7 +486,7 @@ class Security:
 
     async def revoke_token(self, token_id: str) -> None:
         await self.get_token(token_id)
-        await self._service.ctx.put_settings(_TOKEN_PREFIX + token_id, {})
+        await self._service.ctx.put_settings(TOKEN_PREFIX + token_id, {})
         self._tokens.pop(token_id, None)
 
     # -- first start ---------------------------------------------------------------------------
@@ -623,7 +508,7 @@ class Security:
         await self.record(None, "user.bootstrap", name, detail={"role": "administrator"})
         return name, text
 
-    # -- audit ---------------------------------------------------------------------------------
+    # -- audit (service/audit_trail.py) --------------------------------------------------------
 
     def audit_entry(
         self,
@@ -634,35 +519,17 @@ class Security:
         outcome: str = "ok",
         detail: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
-        """An audit entry stamped now: who, what, from where (nothing is written)."""
-        return AuditEntry(
-            at=self._now(),
-            user_name=caller.user if caller else "(service)",
-            address=caller.address if caller else "",
-            action=action,
-            target=target,
-            outcome=outcome,
-            detail=dict(detail or {}),
-        )
+        """An audit entry stamped now (:meth:`.AuditTrail.entry`; nothing is written)."""
+        return self.trail.entry(caller, action, target, outcome=outcome, detail=detail)
 
     @property
     def audit_in_store(self) -> bool:
-        """Whether the store keeps the audit trail, so that an entry can be committed in the
-        same transaction as the change it describes (``Store.add_jobs(audit=...)``). Every
-        store does since #17 (the audit trail is part of the store's interface); kept for
-        the callers that ask."""
-        return True
+        """Whether the store keeps the audit trail (:attr:`.AuditTrail.in_store`)."""
+        return self.trail.in_store
 
     def log_entry(self, entry: AuditEntry) -> None:
-        """The log line of an entry (every entry has one, wherever it is stored)."""
-        logging.getLogger("lanfax.audit").info(
-            "%s %s %s by %s from %s",
-            entry.action,
-            entry.target,
-            entry.outcome,
-            entry.user_name,
-            entry.address,
-        )
+        """The log line of an entry (:meth:`.AuditTrail.log_entry`)."""
+        self.trail.log_entry(entry)
 
     async def record(
         self,
@@ -673,87 +540,20 @@ class Security:
         outcome: str = "ok",
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        """Append to the audit trail (and the log): who, what, when, from where.
-
-        Refused requests (401, 403, 429) are aggregated per address, user and status: the
-        first of a minute is written, the others are counted and the count is written with
-        the next one after the minute (``detail["repeated"]``), or by itself when the minute
-        ends or the service stops, so a flood of bad tokens costs a row (and an fsync) a
-        minute, not one per request, and no count is lost (issue #14; service/refusals.py)."""
-        status = (detail or {}).get("status")
-        if status in (401, 403, 429):
-            address = caller.address if caller else ""
-            key = (address, caller.user if caller else "", int(status))
-            last = (caller, action, target, outcome, dict(detail or {}))
-            repeated = self._refusals.refused(key, self._service.clock.monotonic(), last)
-            if repeated is None:
-                return
-            if repeated:
-                detail = {**(detail or {}), "repeated": repeated}
-            self._start_flusher()
-        entry = self.audit_entry(caller, action, target, outcome=outcome, detail=detail)
-        self.log_entry(entry)
-        await self._service.ctx.run(self._service.ctx.store.audit.add, entry)
-
-    # -- the last burst's count (issue #14: lost when no refusal came after it) ------------
-
-    def _start_flusher(self) -> None:
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(
-                self._flush_loop(), name="lanfax-refusal-flush"
-            )
-
-    async def _flush_loop(self) -> None:
-        """While windows are open: write the count of each one that ended with refusals
-        after its first (a row of its own, ``detail["repeated"]``)."""
-        while (deadline := self._refusals.next_deadline()) is not None:
-            now = self._service.clock.monotonic()
-            await asyncio.sleep(min(max(deadline - now, 0.0), _FLUSH_POLL))
-            await self._write_counts(self._refusals.ended(self._service.clock.monotonic()))
+        """Append to the audit trail and the log (:meth:`.AuditTrail.record`: refusals are
+        aggregated)."""
+        await self.trail.record(caller, action, target, outcome=outcome, detail=detail)
 
     async def flush_refusals(self) -> int:
-        """Write the counts of the refusals not yet in the audit trail (all open windows);
-        returns how many rows were written."""
-        return await self._write_counts(self._refusals.drain())
-
-    async def _write_counts(self, windows: list[Window]) -> int:
-        written = 0
-        for w in windows:
-            caller, action, target, outcome, detail = w.last
-            entry = self.audit_entry(
-                caller, action, target, outcome=outcome, detail={**detail, "repeated": w.repeated}
-            )
-            self.log_entry(entry)
-            try:
-                await self._service.ctx.run(self._service.ctx.store.audit.add, entry)
-            except FaxError as exc:
-                log.error("the count of %d refused request(s) was not audited: %s", w.repeated, exc)
-                continue
-            written += 1
-        return written
+        """Write the refusal counts not yet audited (:meth:`.AuditTrail.flush_refusals`)."""
+        return await self.trail.flush_refusals()
 
     async def stop(self) -> None:
-        """Write what the open windows counted (at the service's stop)."""
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
-        await self.flush_refusals()
+        """Write what the open refusal windows counted (at the service's stop)."""
+        await self.trail.stop()
 
     async def audit(self, query: AuditQuery) -> list[AuditEntry]:
-        return await self._service.ctx.run(self._service.ctx.store.audit.query, query)
+        return await self.trail.query(query)
 
     def _stamp(self) -> str:
         return self._now().isoformat(timespec="seconds")
-
-
-def _token_record(info: TokenInfo) -> dict[str, Any]:
-    return {
-        "token_id": info.token_id,
-        "user": info.user,
-        "label": info.label,
-        "secret_hash": info.secret_hash,
-        "created_at": info.created_at,
-        "expires_at": info.expires_at,
-    }

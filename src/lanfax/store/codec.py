@@ -191,19 +191,6 @@ def row_to_job(row: Mapping[Any, Any]) -> Job:
     return Job(**values)
 
 
-def apply_changes(job: Job, changes: Mapping[str, Any]) -> Job:
-    """``job`` with ``changes``; unknown or read-only fields raise InvalidInput."""
-    bad = sorted(set(changes) - set(JOB_FIELDS))
-    if bad:
-        raise InvalidInput(
-            f"job {job.job_id}: unknown field(s) {', '.join(bad)}",
-            hint=f"a job has: {', '.join(JOB_FIELDS)}",
-        )
-    if "job_id" in changes and changes["job_id"] != job.job_id:
-        raise InvalidInput(f"job {job.job_id}: job_id cannot change", hint="leave job_id out")
-    return job.replace(**changes)
-
-
 def event_to_row(
     timestamp: datetime, event_id: EventId, device_id: int, job_id: int, detail: Any
 ) -> dict[str, Any]:

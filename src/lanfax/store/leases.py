@@ -11,7 +11,9 @@ Claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL): two nodes claimin
 never wait on each other and never take the same job; a row another transaction holds is
 simply skipped. On SQLite (one node) the write transaction is exclusive anyway, and
 SQLAlchemy leaves the clause out. The in-memory store has the same leases
-(:mod:`lanfax.store.memory_leases`), so one code path serves every store.
+(:mod:`lanfax.store.memory_leases`), so one code path serves every store. When a claim,
+renewal, fenced write or takeover may apply is decided by :mod:`lanfax.store.lease_rules`
+for both: the filters of the statements here say the same rules in SQL.
 
 How a worker uses them (the dispatcher for sends; any other job kind the same way)::
 
@@ -34,58 +36,39 @@ lease length, the clock, and keeps the service's job copy and event bus in step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 
 from lanfax.model.codes import QueueStatus
-from lanfax.model.errors import Conflict, InvalidInput, NotFound
+from lanfax.model.errors import InvalidInput, NotFound
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
-from lanfax.model.transitions import advance
 from lanfax.store import codec
 from lanfax.store.api import JobChange
+from lanfax.store.lease_rules import DISPATCHABLE as DISPATCHABLE
+from lanfax.store.lease_rules import ON_CALL as ON_CALL
+from lanfax.store.lease_rules import ClaimChange as ClaimChange
+from lanfax.store.lease_rules import (
+    Hold,
+    apply_change,
+    check_pair,
+    claimed,
+    fence,
+    first_change,
+)
+from lanfax.store.lease_rules import Lease as Lease
+from lanfax.store.lease_rules import LeaseLost as LeaseLost
+from lanfax.store.lease_rules import Takeover as Takeover
+from lanfax.store.lease_rules import check_node as check_node
+from lanfax.store.lease_rules import lost as lost
 from lanfax.store.schema import jobs as t_jobs
 from lanfax.store.sql import MAX_LIMIT, SqlStore
 
-#: Where a send waits to be dialled (the scheduler's input states).
-DISPATCHABLE = frozenset({QueueStatus.PENDING, QueueStatus.RETRYING, QueueStatus.NO_LINE})
-#: Where a job is on a call: what a dead owner leaves to be settled by another node.
-ON_CALL = frozenset({QueueStatus.IN_PROGRESS, QueueStatus.CANCELING})
 #: The most jobs one claim or takeover returns.
 MAX_CLAIM = MAX_LIMIT
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """A node's hold on a job: valid while the job's owner and epoch are these."""
-
-    job_id: int
-    node: str
-    epoch: int
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Takeover:
-    """A job on a call whose owner's lease ran out, now held by the node that took it."""
-
-    job: Job
-    lease: Lease
-    #: The node that held it (whose calls died with it).
-    previous_owner: str
-
-
-#: A worker's first change to a job it claims (None: leave this job alone, do not claim it).
-ClaimChange = Callable[[Job], JobChange | None]
-
-
-class LeaseLost(Conflict):
-    """A fenced write found the job no longer held by the lease: another node took it over
-    (or it was released). The worker must drop its work on the job and write nothing more."""
 
 
 class Leases(Protocol):
@@ -141,25 +124,9 @@ def open_leases(store: object) -> Leases:
     return leases  # type: ignore[no-any-return]
 
 
-def lost(lease: Lease, owner: str | None, epoch: int | None) -> LeaseLost:
-    """The error of a fenced write on a job now held by ``owner`` at ``epoch``."""
-    return LeaseLost(
-        f"the lease on job {lease.job_id} was lost: node {lease.node!r} held it at"
-        f" epoch {lease.epoch}, it is now {owner or 'nobody'}'s at epoch {epoch or 0}",
-        hint="another node took the job over; this node must not write its outcome",
-        job_id=lease.job_id,
-    )
-
-
 def check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit {limit} is out of range", hint=f"use 1 to {MAX_LIMIT}")
-
-
-def check_node(node: str) -> None:
-    """Refuse an empty node name (every store's claims, renewals and takeovers)."""
-    if not node:
-        raise InvalidInput("a lease needs a node name", hint='e.g. "main"')
 
 
 class SqlLeases:
@@ -202,6 +169,7 @@ class SqlLeases:
         at = codec.to_micros(now, "now")
         until = codec.to_micros(now + ttl, "lease expiry")
         c = t_jobs.c
+        # lease_rules.may_claim, in SQL:
         free = sa.or_(c.owner_node.is_(None), c.lease_expires_at <= at)
         due = sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= at)
         where = [c.queue_status.in_(sorted(int(s) for s in statuses)), free, due]
@@ -233,27 +201,24 @@ class SqlLeases:
                 if one_call_per_number and row["recipient_number"] in calling:
                     continue
                 job_id = int(row["job_id"])
-                new_epoch = int(row["attempt_epoch"] or 0) + 1
                 values: dict[str, object] = {}
-                events: tuple[NewEvent, ...] = ()
-                if change is not None:
-                    job = codec.row_to_job(row)
-                    ch = change(job)
-                    if ch is None:
+                if change is None:
+                    events: tuple[NewEvent, ...] = ()
+                else:
+                    first = first_change(codec.row_to_job(row), change)
+                    if first is None:
                         continue
-                    try:
-                        values = codec.job_to_row(_apply(job, ch))
-                    except Conflict:
-                        continue
-                    events = tuple(ch.events)
+                    values = codec.job_to_row(first[0])
+                    events = first[1]
+                new_epoch = claimed(_hold(row), node, until).epoch
                 held = {"owner_node": node, "lease_expires_at": until, "attempt_epoch": new_epoch}
                 conn.execute(t_jobs.update().where(c.job_id == job_id).values({**values, **held}))
                 if events:
                     store._insert_events(conn, events, [job_id] * len(events))
-                claimed = codec.row_to_job({**row, **values, **held})
-                out.append((claimed, Lease(job_id, node, new_epoch, now + ttl)))
-                if claimed.queue_status in ON_CALL:
-                    calling.add(claimed.recipient_number)
+                taken = codec.row_to_job({**row, **values, **held})
+                out.append((taken, Lease(job_id, node, new_epoch, now + ttl)))
+                if taken.queue_status in ON_CALL:
+                    calling.add(taken.recipient_number)
         return out
 
     def renew(self, node: str, now: datetime, ttl: timedelta) -> int:
@@ -265,7 +230,7 @@ class SqlLeases:
         with self._store._write("renew leases") as conn:
             res = conn.execute(
                 t_jobs.update()
-                .where(c.owner_node == node, c.lease_expires_at > at)
+                .where(c.owner_node == node, c.lease_expires_at > at)  # lease_rules.may_renew
                 .values(lease_expires_at=codec.to_micros(now + ttl, "lease expiry"))
             )
             return int(res.rowcount)
@@ -338,11 +303,7 @@ class SqlLeases:
         store = self._store
         with store._write("fenced update") as conn:
             for lease, ch in changes:
-                if lease.job_id != ch.job_id:
-                    raise InvalidInput(
-                        f"the lease is on job {lease.job_id}, the change on job {ch.job_id}",
-                        hint="pair each change with its job's lease",
-                    )
+                check_pair(lease, ch)
                 stmt = sa.select(t_jobs).where(c.job_id == ch.job_id).with_for_update()
                 found = conn.execute(stmt).mappings().first()
                 if found is None:
@@ -351,10 +312,8 @@ class SqlLeases:
                         hint="it was deleted; drop the work on it",
                         job_id=ch.job_id,
                     )
-                owner, epoch = found["owner_node"], found["attempt_epoch"]
-                if owner != lease.node or epoch != lease.epoch:
-                    raise lost(lease, owner, epoch)
-                job = _apply(codec.row_to_job(found), ch)
+                fence(lease, _hold(found))
+                job = apply_change(codec.row_to_job(found), ch)
                 row = codec.job_to_row(job)
                 held = {"owner_node": None, "lease_expires_at": None} if release else {}
                 conn.execute(t_jobs.update().where(c.job_id == job.job_id).values({**row, **held}))
@@ -385,7 +344,7 @@ class SqlLeases:
         check_limit(limit)
         at = codec.to_micros(now, "now")
         c = t_jobs.c
-        whose = (
+        whose = (  # lease_rules.may_take_over, in SQL
             [c.owner_node == node]
             if own
             else [c.owner_node.is_not(None), c.owner_node != node, c.lease_expires_at <= at]
@@ -401,7 +360,7 @@ class SqlLeases:
         out: list[Takeover] = []
         with self._store._write("take over jobs") as conn:
             for job_id, owner, epoch in conn.execute(pick).all():
-                new_epoch = int(epoch or 0) + 1
+                new_epoch = claimed(Hold(owner, None, int(epoch or 0)), node, until).epoch
                 conn.execute(
                     t_jobs.update()
                     .where(c.job_id == job_id)
@@ -413,10 +372,9 @@ class SqlLeases:
         return out
 
 
-def _apply(job: Job, change: JobChange) -> Job:
-    """The change applied to the job as committed (the same rule as ``update_jobs``: the
-    transitions table, then the writer's own guard)."""
-    return advance(job, change.trigger, change.patch, change.expect)
+def _hold(row: sa.RowMapping) -> Hold:
+    """A job row's lease columns as a :class:`~lanfax.store.lease_rules.Hold`."""
+    return Hold(row["owner_node"], row["lease_expires_at"], int(row["attempt_epoch"] or 0))
 
 
 if TYPE_CHECKING:  # mypy --strict checks that SqlLeases is Leases, structurally

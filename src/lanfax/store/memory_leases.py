@@ -5,7 +5,8 @@ one code path (claim, fenced writes, renewals, takeover).
 A job's lease is a row of the ``leases`` table (job id -> owner, expiry in microseconds,
 epoch), written in the same :class:`~lanfax.store.memory._Tx` as the job's change, so a
 rollback undoes both. The store's lock makes every claim exclusive, as SQLite's write
-transaction does: there is nothing to skip.
+transaction does: there is nothing to skip. Whether a claim, renewal, fenced write or
+takeover applies is :mod:`lanfax.store.lease_rules`'s answer, as for the SQL stores.
 """
 
 from __future__ import annotations
@@ -15,12 +16,25 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lanfax.model.codes import QueueStatus
-from lanfax.model.errors import Conflict, InvalidInput, NotFound
+from lanfax.model.errors import NotFound
 from lanfax.model.events import Event
 from lanfax.model.jobs import Job
-from lanfax.model.transitions import advance
 from lanfax.store import codec
 from lanfax.store.api import JobChange
+from lanfax.store.lease_rules import (
+    FREE,
+    Hold,
+    apply_change,
+    check_pair,
+    claimed,
+    fence,
+    first_change,
+    holds,
+    may_claim,
+    may_renew,
+    may_take_over,
+    released,
+)
 from lanfax.store.leases import (
     DISPATCHABLE,
     ON_CALL,
@@ -30,11 +44,17 @@ from lanfax.store.leases import (
     Takeover,
     check_limit,
     check_node,
-    lost,
 )
 from lanfax.store.memory import MemoryStore
 
-_FREE: dict[str, Any] = {"owner": None, "expires": None, "epoch": 0}
+
+def _row(hold: Hold) -> dict[str, Any]:
+    return {"owner": hold.owner, "expires": hold.expires, "epoch": hold.epoch}
+
+
+def _hold(leases: dict[int, dict[str, Any]], job_id: int) -> Hold:
+    row = leases.get(job_id)
+    return FREE if row is None else Hold(row["owner"], row["expires"], int(row["epoch"]))
 
 
 class MemoryLeases:
@@ -80,30 +100,23 @@ class MemoryLeases:
                 row = jobs.get(job_id)
                 if row is None or row["queue_status"] not in wanted:
                     continue
-                held = leases.get(job_id, _FREE)
-                if held["owner"] is not None and held["expires"] > at:
-                    continue
-                due = row["next_attempt_at"]
-                if due is not None and due > at:
+                held = _hold(leases, job_id)
+                if not may_claim(held, row["next_attempt_at"], at):
                     continue
                 if row["recipient_number"] in busy:
                     continue
-                job = codec.row_to_job(row)
+                first = first_change(codec.row_to_job(row), change)
+                if first is None:
+                    continue
+                job, events = first
                 if change is not None:
-                    ch = change(job)
-                    if ch is None:
-                        continue
-                    try:
-                        job = advance(job, ch.trigger, ch.patch, ch.expect)
-                    except Conflict:
-                        continue
                     new_row = {"job_id": job_id, **codec.job_to_row(job)}
                     tx.put(jobs, job_id, new_row)
                     job = codec.row_to_job(new_row)
-                    self._store.insert_events(tx, ch.events, [job_id] * len(ch.events))
-                epoch = int(held["epoch"]) + 1
-                tx.put(leases, job_id, {"owner": node, "expires": until, "epoch": epoch})
-                out.append((job, Lease(job_id, node, epoch, now + ttl)))
+                    self._store.insert_events(tx, events, [job_id] * len(events))
+                taken = claimed(held, node, until)
+                tx.put(leases, job_id, _row(taken))
+                out.append((job, Lease(job_id, node, taken.epoch, now + ttl)))
                 if one_call_per_number and job.queue_status in ON_CALL:
                     busy.add(row["recipient_number"])
         return out
@@ -115,19 +128,20 @@ class MemoryLeases:
         leases = self._leases()
         n = 0
         with self._store.write() as tx:
-            for job_id, held in list(leases.items()):
-                if held["owner"] == node and held["expires"] > at:
-                    tx.put(leases, job_id, {**held, "expires": until})
+            for job_id in list(leases):
+                held = _hold(leases, job_id)
+                if may_renew(held, node, at):
+                    tx.put(leases, job_id, _row(Hold(node, until, held.epoch)))
                     n += 1
         return n
 
     def release(self, lease: Lease) -> bool:
         leases = self._leases()
         with self._store.write() as tx:
-            held = leases.get(lease.job_id, _FREE)
-            if held["owner"] != lease.node or held["epoch"] != lease.epoch:
+            held = _hold(leases, lease.job_id)
+            if not holds(held, lease):
                 return False
-            tx.put(leases, lease.job_id, {**held, "owner": None, "expires": None})
+            tx.put(leases, lease.job_id, _row(released(held)))
             return True
 
     def owners(self, job_ids: Collection[int]) -> dict[int, str]:
@@ -161,11 +175,7 @@ class MemoryLeases:
         jobs, leases = self._store.table("jobs"), self._leases()
         with self._store.write() as tx:
             for lease, ch in changes:
-                if lease.job_id != ch.job_id:
-                    raise InvalidInput(
-                        f"the lease is on job {lease.job_id}, the change on job {ch.job_id}",
-                        hint="pair each change with its job's lease",
-                    )
+                check_pair(lease, ch)
                 row = jobs.get(ch.job_id)
                 if row is None:
                     raise NotFound(
@@ -173,14 +183,13 @@ class MemoryLeases:
                         hint="it was deleted; drop the work on it",
                         job_id=ch.job_id,
                     )
-                held = leases.get(ch.job_id, _FREE)
-                if held["owner"] != lease.node or held["epoch"] != lease.epoch:
-                    raise lost(lease, held["owner"], held["epoch"])
-                job = advance(codec.row_to_job(row), ch.trigger, ch.patch, ch.expect)
+                held = _hold(leases, ch.job_id)
+                fence(lease, held)
+                job = apply_change(codec.row_to_job(row), ch)
                 new_row = {"job_id": job.job_id, **codec.job_to_row(job)}
                 tx.put(jobs, job.job_id, new_row)
                 if release:
-                    tx.put(leases, job.job_id, {**held, "owner": None, "expires": None})
+                    tx.put(leases, job.job_id, _row(released(held)))
                 out.append(codec.row_to_job(new_row))
                 new_events += self._store.insert_events(
                     tx, ch.events, [job.job_id] * len(ch.events)
@@ -206,19 +215,19 @@ class MemoryLeases:
         jobs, leases = self._store.table("jobs"), self._leases()
         out: list[Takeover] = []
         with self._store.write() as tx:
-            for job_id, held in sorted(leases.items()):
+            for job_id in sorted(leases):
                 if len(out) >= limit:
                     break
-                owner = held["owner"]
+                held = _hold(leases, job_id)
                 row = jobs.get(job_id)
-                if owner is None or row is None or row["queue_status"] not in wanted:
+                if row is None or row["queue_status"] not in wanted:
                     continue
-                if (owner != node) if own else (owner == node or held["expires"] > at):
+                if not may_take_over(held, node, at, own=own):
                     continue
-                epoch = int(held["epoch"]) + 1
-                tx.put(leases, job_id, {"owner": node, "expires": until, "epoch": epoch})
-                lease = Lease(job_id, node, epoch, now + ttl)
-                out.append(Takeover(codec.row_to_job(row), lease, str(owner)))
+                taken = claimed(held, node, until)
+                tx.put(leases, job_id, _row(taken))
+                lease = Lease(job_id, node, taken.epoch, now + ttl)
+                out.append(Takeover(codec.row_to_job(row), lease, str(held.owner)))
         return out
 
 

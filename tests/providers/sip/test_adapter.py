@@ -15,7 +15,8 @@ from tests.providers.sip.peer import AUDIO_SDP, Peer, is_request, is_response
 from tests.providers.sip.test_signalling import callee
 
 from lanfax.model.codes import ProviderStatus
-from lanfax.providers.api import FaxSend
+from lanfax.providers.api import CallResult, FaxSend, JobHandle
+from lanfax.providers.sip import SipProvider
 from lanfax.providers.sip.message import Request
 
 
@@ -28,13 +29,7 @@ def test_abort_while_dialing_cancels_and_reports_user_abort(
         await peer.open()
         try:
             p = await callee(h, peer, "off", 47070)
-            local_id = p.channels[0].local_id
-            job = await p.start_job(local_id)
-            send = asyncio.create_task(p.send(job, FaxSend(sip_docs["one"], "555"), lambda: None))
-            invite = await peer.next(lambda m: is_request(m, "INVITE"))
-            assert isinstance(invite, Request)
-            peer.answer(invite, 180, "Ringing")
-            await h_status(h, local_id, "ringing")
+            job, send, invite = await dialing(h, peer, p, sip_docs["one"])
             await p.abort(job)
             cancel = await peer.next(lambda m: is_request(m, "CANCEL"))
             assert isinstance(cancel, Request)
@@ -50,6 +45,21 @@ def test_abort_while_dialing_cancels_and_reports_user_abort(
             peer.close()
 
     run(scenario(), timeout=30)
+
+
+async def dialing(
+    h: Harness, peer: Peer, p: SipProvider, document: Path
+) -> tuple[JobHandle, asyncio.Task[CallResult], Request]:
+    """Start a send on ``p``'s first channel to the scripted far end, which rings (180):
+    the job, the send's task and its INVITE, once the service heard "ringing"."""
+    local_id = p.channels[0].local_id
+    job = await p.start_job(local_id)
+    send = asyncio.create_task(p.send(job, FaxSend(document, "555"), lambda: None))
+    invite = await peer.next(lambda m: is_request(m, "INVITE"))
+    assert isinstance(invite, Request)
+    peer.answer(invite, 180, "Ringing")
+    await h_status(h, local_id, "ringing")
+    return job, send, invite
 
 
 async def h_status(h: Harness, local_id: str, text: str) -> None:

@@ -25,6 +25,7 @@ from lanfax.client.faxcomex._document import FaxRecipient, FaxSender
 from lanfax.model.codes import DeliveryReportType, JobType, QueueStatus
 from lanfax.model.errors import InvalidInput
 from lanfax.model.jobs import Job
+from lanfax.model.transitions import Trigger, sources
 
 if TYPE_CHECKING:
     from lanfax.client import Client
@@ -74,13 +75,15 @@ def _write(path: str, data: bytes) -> None:
 
 
 def _operations(job: Job) -> FAX_JOB_OPERATIONS_ENUM:
+    # The states each action is allowed from are the service's own (its transitions table),
+    # not a copy that could drift from what the server accepts.
     ops = _O.fjoVIEW
     s = job.queue_status
-    if s in (QueueStatus.PENDING, QueueStatus.RETRYING, QueueStatus.NO_LINE):
+    if s in sources(Trigger.PAUSE):
         ops |= _O.fjoPAUSE
-    if s is QueueStatus.PAUSED:
+    if s in sources(Trigger.RESUME):
         ops |= _O.fjoRESUME
-    if s in (QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED):
+    if s in sources(Trigger.RESTART):
         ops |= _O.fjoRESTART
     if s not in (QueueStatus.CANCELING, QueueStatus.DELETING):
         ops |= _O.fjoDELETE

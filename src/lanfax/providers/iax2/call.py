@@ -6,20 +6,15 @@ the owner drains with :meth:`Iax2Call.take_datagrams`. Timers (retransmission, P
 are a pure model: :meth:`Iax2Call.poll` runs whatever is due at ``now`` and
 :meth:`Iax2Call.next_deadline` says when to call it next.
 
-Reliability (RFC 5456 section 7): every full frame that takes a sequence number must be
-acknowledged. Our own stay in a retransmission list until an ACK with their timestamp
-arrives, or any full frame whose ``iseqno`` is past them (the implicit acknowledgement); each
-retransmission sets the R bit and doubles the wait, and when the last one goes unanswered the
-peer is declared gone (:class:`LinkLost`). Frames from the peer are taken in ``oseqno``
-order: a repeat of one already taken is ACKed again and dropped, one from the future is
-dropped with a VNAK so the peer resends what we missed.
+Reliability (RFC 5456 section 7: sequence numbers, acknowledgements, retransmissions) is
+:class:`.reliable.Link`'s; when a frame of ours runs out of retransmissions the peer is
+declared gone (:class:`LinkLost`).
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import dataclass
 
 from lanfax.model.errors import ProviderError
 from lanfax.providers.iax2.events import (
@@ -50,9 +45,9 @@ from lanfax.providers.iax2.frames import (
     MediaFormat,
     MiniFrame,
     encode,
-    frame_name,
     increments_sequence,
 )
+from lanfax.providers.iax2.reliable import Link, Timers
 
 __all__ = ["CallState", "Iax2Call", "IllegalAction", "Timers"]
 
@@ -86,33 +81,6 @@ class CallState(enum.Enum):
     CLOSED = "closed"  # over on the wire
 
 
-@dataclass(frozen=True, slots=True)
-class Timers:
-    """Retransmission and keep-alive timing (seconds)."""
-
-    retransmit_first: float = 0.25
-    retransmit_max: float = 4.0
-    #: Transmissions of one full frame before the peer is declared gone.
-    retransmit_tries: int = 6
-    ping_interval: float = 2.0
-    lagrq_interval: float = 10.0
-
-
-@dataclass(slots=True)
-class _Pending:
-    """A full frame waiting for its acknowledgement."""
-
-    frame: FullFrame
-    next_at: float
-    wait: float
-    tries: int = 1
-
-
-def _seq_before(seq: int, ack: int) -> bool:
-    """``seq`` is acknowledged by an ``iseqno`` of ``ack`` (mod-256 window of 128)."""
-    return 0 < (ack - seq) % 256 <= 128
-
-
 class Iax2Call:
     """One call's signalling, sequencing, timers and voice framing.
 
@@ -132,7 +100,6 @@ class Iax2Call:
         timers: Timers | None = None,
     ) -> None:
         self.local_call = local_call
-        self.remote_call = 0
         self.outgoing = outgoing
         self.formats = tuple(int(f) for f in formats)
         self.username = username
@@ -143,12 +110,7 @@ class Iax2Call:
         self.media_format = self.formats[0]
         self.hangup_cause: tuple[str, int | None] | None = None
         self.stats = {"retransmitted": 0, "duplicates": 0, "out_of_order": 0, "voice_rx": 0}
-        self._start = now
-        self._oseq = 0
-        self._iseq = 0
-        self._last_ts = 0
-        self._pending: list[_Pending] = []
-        self._outbox: list[bytes] = []
+        self._link = Link(local_call, now, self.timers, self.stats)
         self._next_ping = now + self.timers.ping_interval
         self._next_lagrq = now + self.timers.lagrq_interval
         self._new_ies: Ies | None = None
@@ -158,80 +120,29 @@ class Iax2Call:
         self._rx_format: int | None = None
         self._rx_voice_ts = 0
 
-    # -- time and sending -----------------------------------------------------------------
+    # -- sending ----------------------------------------------------------------------------
 
-    def _ms(self, now: float) -> int:
-        """Our timestamp: milliseconds since the call began, never going backwards."""
-        ts = max(int((now - self._start) * 1000), self._last_ts)
-        self._last_ts = ts
-        return ts & 0xFFFFFFFF
+    @property
+    def remote_call(self) -> int:
+        """The peer's call number (0 until its first frame)."""
+        return self._link.remote_call
 
-    def _send(
-        self,
-        now: float,
-        frame_type: int,
-        subclass: int,
-        *,
-        ies: Ies | None = None,
-        data: bytes = b"",
-        timestamp: int | None = None,
-    ) -> FullFrame:
-        frame = FullFrame(
-            source_call=self.local_call,
-            dest_call=self.remote_call,
-            timestamp=self._ms(now) if timestamp is None else timestamp,
-            oseqno=self._oseq,
-            iseqno=self._iseq,
-            frame_type=frame_type,
-            subclass=subclass,
-            data=data,
-            ies=ies or Ies(),
-        )
-        self._outbox.append(encode(frame))
-        if increments_sequence(frame_type, subclass):
-            self._oseq = (self._oseq + 1) & 0xFF
-            wait = self.timers.retransmit_first
-            self._pending.append(_Pending(frame, now + wait, wait))
-        return frame
+    @remote_call.setter
+    def remote_call(self, value: int) -> None:
+        self._link.remote_call = value
 
     def _iax(
         self, now: float, command: IaxCommand, *pairs: tuple[int, bytes | str | int | None]
     ) -> None:
-        self._send(now, FrameType.IAX, command, ies=Ies.build(*pairs))
-
-    def _ack(self, frame: FullFrame) -> None:
-        """ACK carries the acknowledged frame's timestamp (RFC 5456 section 8.4.4)."""
-        ack = FullFrame(
-            self.local_call,
-            frame.source_call,
-            frame.timestamp,
-            self._oseq,
-            self._iseq,
-            FrameType.IAX,
-            IaxCommand.ACK,
-        )
-        self._outbox.append(encode(ack))
-
-    def _inval(self, frame: FullFrame) -> None:
-        inval = FullFrame(
-            self.local_call,
-            frame.source_call,
-            frame.timestamp,
-            self._oseq,
-            self._iseq,
-            FrameType.IAX,
-            IaxCommand.INVAL,
-        )
-        self._outbox.append(encode(inval))
+        self._link.send(now, FrameType.IAX, command, ies=Ies.build(*pairs))
 
     def take_datagrams(self) -> list[bytes]:
         """Everything the call wants sent since the last call, in order."""
-        out, self._outbox = self._outbox, []
-        return out
+        return self._link.take_datagrams()
 
     @property
     def unacknowledged(self) -> int:
-        return len(self._pending)
+        return len(self._link.pending)
 
     # -- the owner's actions ----------------------------------------------------------------
 
@@ -264,7 +175,7 @@ class Iax2Call:
             (Ie.CAPABILITY, capability),
             (Ie.CALLTOKEN, b"" if calltoken else None),
         )
-        self._send(now, FrameType.IAX, IaxCommand.NEW, ies=self._new_ies)
+        self._link.send(now, FrameType.IAX, IaxCommand.NEW, ies=self._new_ies)
 
     def accept(self, now: float, *, ring: bool = True) -> None:
         """Take an offered call: ACCEPT with the chosen format, then RINGING."""
@@ -273,7 +184,7 @@ class Iax2Call:
         self.state = CallState.ACCEPTED
         self._iax(now, IaxCommand.ACCEPT, (Ie.FORMAT, self.media_format))
         if ring:
-            self._send(now, FrameType.CONTROL, ControlCommand.RINGING)
+            self._link.send(now, FrameType.CONTROL, ControlCommand.RINGING)
 
     def answer(self, now: float) -> list[CallEvent]:
         """Pick up an offered or accepted incoming call (CONTROL/ANSWER); media may flow
@@ -285,7 +196,7 @@ class Iax2Call:
         if self.state is CallState.OFFERED:
             self.accept(now, ring=False)
         self.state = CallState.UP
-        self._send(now, FrameType.CONTROL, ControlCommand.ANSWER)
+        self._link.send(now, FrameType.CONTROL, ControlCommand.ANSWER)
         return [Answered()]
 
     def reject(self, now: float, cause: int = Cause.CALL_REJECTED) -> None:
@@ -305,7 +216,7 @@ class Iax2Call:
             return
         if self.state is CallState.DIALING and self.remote_call == 0:
             # Nothing answered our NEW yet: there is nobody to hang up on.
-            self._pending.clear()
+            self._link.pending.clear()
             self.state = CallState.CLOSED
             return
         self._iax(now, IaxCommand.HANGUP, *_cause_ies(cause))
@@ -320,15 +231,15 @@ class Iax2Call:
             return
         if self._voice_ts is None:
             # Voice time starts on a 20 ms boundary at the call time it begins.
-            self._voice_ts = -(-self._ms(now) // 20) * 20
+            self._voice_ts = -(-self._link.ms(now) // 20) * 20
         ts = self._voice_ts & 0xFFFFFFFF
         self._voice_ts += max(1, samples // 8)
         if self._voice_full_ts < 0 or (ts >> 16) != (self._voice_full_ts >> 16):
             self._voice_full_ts = ts
-            self._last_ts = max(self._last_ts, ts)
-            self._send(now, FrameType.VOICE, self.media_format, data=payload, timestamp=ts)
+            self._link.last_ts = max(self._link.last_ts, ts)
+            self._link.send(now, FrameType.VOICE, self.media_format, data=payload, timestamp=ts)
         else:
-            self._outbox.append(encode(MiniFrame(self.local_call, ts & 0xFFFF, payload)))
+            self._link.outbox.append(encode(MiniFrame(self.local_call, ts & 0xFFFF, payload)))
 
     def _kind(self) -> str:
         return f"{'outgoing' if self.outgoing else 'incoming'} call that is {self.state.value}"
@@ -338,7 +249,8 @@ class Iax2Call:
     def next_deadline(self) -> float | None:
         if self.state is CallState.CLOSED:
             return None
-        times = [p.next_at for p in self._pending]
+        link = self._link.next_deadline()
+        times = [] if link is None else [link]
         if self.state in (CallState.ACCEPTED, CallState.UP):
             times += [self._next_ping, self._next_lagrq]
         return min(times) if times else None
@@ -348,31 +260,9 @@ class Iax2Call:
         events: list[CallEvent] = []
         if self.state is CallState.CLOSED:
             return events
-        for p in list(self._pending):
-            if p.next_at > now:
-                continue
-            if p.tries >= self.timers.retransmit_tries:
-                return self._lost(
-                    f"{frame_name(p.frame.frame_type, p.frame.subclass)} "
-                    f"was never acknowledged ({p.tries} tries)"
-                )
-            p.tries += 1
-            p.wait = min(p.wait * 2, self.timers.retransmit_max)
-            p.next_at = now + p.wait
-            self.stats["retransmitted"] += 1
-            again = FullFrame(
-                p.frame.source_call,
-                self.remote_call,
-                p.frame.timestamp,
-                p.frame.oseqno,
-                self._iseq,
-                p.frame.frame_type,
-                p.frame.subclass,
-                retransmitted=True,
-                data=p.frame.data,
-                ies=p.frame.ies,
-            )
-            self._outbox.append(encode(again))
+        lost = self._link.retransmit(now)
+        if lost is not None:
+            return self._lost(lost)
         if self.state in (CallState.ACCEPTED, CallState.UP):
             if now >= self._next_ping:
                 self._next_ping = now + self.timers.ping_interval
@@ -385,7 +275,7 @@ class Iax2Call:
     def _lost(self, what: str) -> list[CallEvent]:
         was_closing = self.state is CallState.HANGING_UP
         self.state = CallState.CLOSED
-        self._pending.clear()
+        self._link.pending.clear()
         return [Closed()] if was_closing else [LinkLost(what), Closed()]
 
     # -- receiving ----------------------------------------------------------------------------
@@ -399,34 +289,26 @@ class Iax2Call:
                 IaxCommand.HANGUP,
                 IaxCommand.REJECT,
             ):
-                self._ack(frame)  # the peer did not hear our ACK of its HANGUP: say it again
+                self._link.ack(frame)  # the peer did not hear our ACK of its HANGUP: say it again
             elif increments_sequence(frame.frame_type, frame.subclass):
-                self._inval(frame)  # the call is over here: tell the peer to drop it too
+                self._link.inval(frame)  # the call is over here: tell the peer to drop it too
             return []
         if self.remote_call == 0:
             self.remote_call = frame.source_call
-        self._acknowledged(frame)
+        self._link.acknowledged(frame)
         if frame.is_command(IaxCommand.ACK):
             return self._after_ack()
         if frame.is_command(IaxCommand.VNAK):
-            self._resend_from(frame.iseqno, now)
+            self._link.resend_from(frame.iseqno, now)
             return []
         if frame.is_command(IaxCommand.INVAL):
             self.state = CallState.CLOSED
-            self._pending.clear()
+            self._link.pending.clear()
             return [HungUp("the peer does not know this call (INVAL)", None), Closed()]
         if not increments_sequence(frame.frame_type, frame.subclass):
             return []  # TXCNT / TXACC: nothing to do for us
-        if frame.oseqno != self._iseq:
-            if _seq_before(frame.oseqno, self._iseq):
-                self.stats["duplicates"] += 1
-                self._ack(frame)
-            else:
-                self.stats["out_of_order"] += 1
-                self._send(now, FrameType.IAX, IaxCommand.VNAK)
+        if not self._link.take_in_order(frame, now):
             return []
-        self._iseq = (self._iseq + 1) & 0xFF
-        self._ack(frame)
         if frame.frame_type == FrameType.IAX:
             return self._iax_frame(frame, now)
         if frame.frame_type == FrameType.CONTROL:
@@ -438,22 +320,11 @@ class Iax2Call:
             return [Audio(frame.timestamp, frame.subclass, frame.data)]
         return []  # DTMF, text, images...: not for a fax line
 
-    def _acknowledged(self, frame: FullFrame) -> None:
-        """Drop our pending frames this one acknowledges: every full frame's ``iseqno`` (an
-        ACK's included) is the next sequence number the peer expects from us. An ACK's
-        timestamp is not used to match: several of our frames may share a millisecond."""
-        self._pending = [p for p in self._pending if not _seq_before(p.frame.oseqno, frame.iseqno)]
-
     def _after_ack(self) -> list[CallEvent]:
-        if self.state is CallState.HANGING_UP and not self._pending:
+        if self.state is CallState.HANGING_UP and not self._link.pending:
             self.state = CallState.CLOSED
             return [Closed()]
         return []
-
-    def _resend_from(self, seq: int, now: float) -> None:
-        for p in self._pending:
-            if not _seq_before(p.frame.oseqno, seq):
-                p.next_at = now  # the next poll retransmits it
 
     def _mini(self, frame: MiniFrame) -> list[CallEvent]:
         if self.state is not CallState.UP or self._rx_format is None:
@@ -472,13 +343,13 @@ class Iax2Call:
         if cmd == IaxCommand.NEW:
             return self._new(frame, now)
         if cmd == IaxCommand.PING:
-            self._send(now, FrameType.IAX, IaxCommand.PONG, timestamp=frame.timestamp)
+            self._link.send(now, FrameType.IAX, IaxCommand.PONG, timestamp=frame.timestamp)
             return []
         if cmd == IaxCommand.LAGRQ:
-            self._send(now, FrameType.IAX, IaxCommand.LAGRP, timestamp=frame.timestamp)
+            self._link.send(now, FrameType.IAX, IaxCommand.LAGRP, timestamp=frame.timestamp)
             return []
         if cmd in (IaxCommand.PONG, IaxCommand.LAGRP):
-            return [LagMeasured(max(0, self._ms(now) - frame.timestamp))]
+            return [LagMeasured(max(0, self._link.ms(now) - frame.timestamp))]
         if cmd == IaxCommand.ACCEPT and self.state is CallState.DIALING:
             fmt = ies.number(Ie.FORMAT, self.formats[0]) or self.formats[0]
             if fmt not in self.formats:
@@ -501,7 +372,7 @@ class Iax2Call:
             code = ies.number(Ie.CAUSECODE)
             self.hangup_cause = (cause, code)
             self.state = CallState.CLOSED
-            self._pending.clear()
+            self._link.pending.clear()
             if cmd == IaxCommand.REJECT:
                 return [Rejected(cause or "rejected", code, auth=self._authenticated), Closed()]
             return [HungUp(cause or "hung up", code), Closed()]
@@ -581,13 +452,10 @@ class Iax2Call:
         token = frame.ies.get(Ie.CALLTOKEN) or b""
         if self._new_ies is None or not token:
             return []
-        self._pending.clear()
-        self._oseq = 0
-        self._iseq = 0
-        self.remote_call = 0
+        self._link.restart()
         items = tuple((k, v) for k, v in self._new_ies.items if k != Ie.CALLTOKEN)
         self._new_ies = Ies((*items, (int(Ie.CALLTOKEN), token)))
-        self._send(now, FrameType.IAX, IaxCommand.NEW, ies=self._new_ies)
+        self._link.send(now, FrameType.IAX, IaxCommand.NEW, ies=self._new_ies)
         return []
 
     def _control(self, frame: FullFrame, now: float) -> list[CallEvent]:
@@ -606,7 +474,7 @@ class Iax2Call:
         if sub == ControlCommand.HANGUP:
             self.hangup_cause = ("hung up", None)
             self.state = CallState.CLOSED
-            self._pending.clear()
+            self._link.pending.clear()
             return [HungUp("hung up", None), Closed()]
         return []
 

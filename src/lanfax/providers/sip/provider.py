@@ -58,6 +58,9 @@ from lanfax.providers.sip.useragent import SipChannel, SipJob, UserAgent
 __all__ = ["SipProvider"]
 
 _log = logging.getLogger("lanfax.providers.sip")
+#: How long a shutdown keeps the endpoint open for the answers to the CANCELs of the
+#: INVITEs it stopped (two UDP sends of each CANCEL: T1 is 0.5 s).
+SHUTDOWN_CANCEL_WAIT = 1.0
 
 
 class SipProvider(UserAgent):
@@ -125,22 +128,19 @@ class SipProvider(UserAgent):
         if not self._running:
             return
         self._running = False
+        dialing = list(self._dialing.values())
         for call in list(self.calls.values()):
             if call.answered:
                 await call.hang_up(CutReason.SHUTDOWN)
             elif call.outgoing:
-                call.stop(CutReason.SHUTDOWN)
-            elif call.invite is not None and not call.ended.is_set():
-                with contextlib.suppress(ValueError):
-                    self.endpoint.respond(
-                        response_to(
-                            call.invite,
-                            480,
-                            "Temporarily Unavailable",
-                            to_tag=call.dialog.local_tag if call.dialog else "x",
-                        )
-                    )
-                call.stop(None)
+                call.stop(CutReason.SHUTDOWN)  # its INVITE client sends the CANCEL
+            else:
+                self._refuse_invite(call, 480, "Temporarily Unavailable")
+        if dialing:
+            # §9.1: each INVITE we stopped is CANCELled from the loop: keep the endpoint
+            # open until the far ends answered, briefly (a far end that does not answer
+            # in time has its INVITE time out on its own; a shutdown stays quick).
+            await asyncio.wait(dialing, timeout=SHUTDOWN_CANCEL_WAIT)
         if self._reg_task is not None:
             self._reg_task.cancel()
             try:
@@ -252,6 +252,10 @@ class SipProvider(UserAgent):
                     return self._final(
                         job, ProviderStatus.USER_ABORT, "aborted while dialing", tried
                     )
+                if response is None and call.cut is CutReason.SHUTDOWN:
+                    return self._final(
+                        job, ProviderStatus.DISCONNECTED, "the provider shut down", tried
+                    )
                 if response is None:
                     return self._final(job, ProviderStatus.NO_ANSWER, "no answer", tried)
                 status = status_for_response(response.status)
@@ -296,6 +300,13 @@ class SipProvider(UserAgent):
                 f" {result.pages} page(s), {result.extra.get('media')}",
             )
             return result
+        except BaseException:
+            # Whatever failed once the far end answered (a bug of ours, a cancellation),
+            # the call must not stay up there: BYE (an INVITE still out is CANCELled by
+            # _invite itself).
+            if call.answered and not call.core.ended:
+                call.feed(call.core.hang_up(CutReason.SHUTDOWN))
+            raise
         finally:
             if call.media is not None:
                 self.ticker.remove(call.media)
@@ -335,69 +346,21 @@ class SipProvider(UserAgent):
         options = _session_options(fax.receiver_number or cfg.ident, fax.options, None)
         assert call.invite is not None and call.dialog is not None and call.remote_sdp is not None
         try:
-            call.ports = await bind_media(cfg.media_address, cfg.media_ports)
-
-            loop = asyncio.get_running_loop()
-
-            def cut_short() -> None:
-                # The guard refused the call: end T.30 now and send BYE at once (the caller
-                # would otherwise repeat its frames for many seconds before giving up).
-                # Called from a media step, on the Ticker's thread: the BYE goes from the loop.
-                if call.media is not None:
-                    call.media.terminate()
-                loop.call_soon_threadsafe(_refuse, call)
-
-            guard = ReceiveGuard(fax, cut_short)
-            call.media = FaxMedia(
-                call.ports,
-                calling=False,
-                options=options,
-                tx_file=None,
-                rx_file=fax.file_name,
-                jitter_frames=cfg.jitter_frames,
-                redundancy=cfg.t38_redundancy,
-                max_seconds=cfg.max_call_seconds,
-                on_progress=call.on_progress,
-                watch=guard.observe if guard.active else None,
-            )
-            try:
-                sdp, media = answer(
-                    call.remote_sdp,
-                    call.offerer,
-                    rtp_port=call.ports.rtp_port,
-                    udptl_port=call.ports.udptl_port,
-                    codecs=cfg.codecs,
-                    t38=call.t38_params if self.wants_t38(call) else None,
-                )
-            except NotAcceptable as exc:
-                self.endpoint.respond(
-                    response_to(
-                        call.invite, 488, "Not Acceptable Here", to_tag=call.dialog.local_tag
-                    )
-                )
-                call.stop(None)  # the INVITE is answered: it rings no more
-                return self._final(job, ProviderStatus.FATAL_ERROR, exc.message)
-            if call.ended.is_set():
-                return self._final(job, ProviderStatus.DISCONNECTED, "the caller hung up")
-            call.offerer = call.offerer.sent(sdp)
-            job.set_status(
-                FaxDevStatus(
-                    ProviderStatus.ANSWERED,
-                    "answered",
-                    caller_id=call.caller_id,
-                    routing_info=call.called_number,
-                )
-            )
-            call.answer(sdp.serialize())
-            call.start_media(media)
-            result = guard.outcome(await call.run_media())
-            job.set_status(result.status)
-            self.log(
-                call,
-                f"call from {call.caller_id} ended: {result.status.status_id.name},"
-                f" {result.pages} page(s), {result.extra.get('media')}",
-            )
-            return result
+            return await self._answer(job, fax, call, options)
+        except BaseException as exc:
+            # Whatever failed (no free media port, a bug of ours, a cancellation), the
+            # caller must not be left ringing until its own timer gives up: a final
+            # response to the INVITE we did not answer, a BYE to the one we did.
+            if not call.answered:
+                if isinstance(exc, asyncio.CancelledError):  # the service gave the call up
+                    self._refuse_invite(call, 480, "Temporarily Unavailable")
+                elif isinstance(exc, ProviderError):  # no media port, say
+                    self._refuse_invite(call, 503, "Service Unavailable")
+                else:  # our own bug (the service logs it)
+                    self._refuse_invite(call, 500, "Server Internal Error")
+            elif not call.core.ended:
+                call.feed(call.core.hang_up(CutReason.SHUTDOWN))  # the BYE, not awaited
+            raise
         finally:
             if call.media is not None:
                 self.ticker.remove(call.media)
@@ -405,6 +368,87 @@ class SipProvider(UserAgent):
             elif call.ports is not None:
                 call.ports.close()
             self._drop(call)
+
+    async def _answer(
+        self, job: SipJob, fax: FaxReceive, call: SipCall, options: SessionOptions
+    ) -> CallResult:
+        """Bind the media, answer the INVITE and run the fax (receive's body)."""
+        cfg = self.config
+        assert call.invite is not None and call.dialog is not None and call.remote_sdp is not None
+        call.ports = await bind_media(cfg.media_address, cfg.media_ports)
+
+        loop = asyncio.get_running_loop()
+
+        def cut_short() -> None:
+            # The guard refused the call: end T.30 now and send BYE at once (the caller
+            # would otherwise repeat its frames for many seconds before giving up).
+            # Called from a media step, on the Ticker's thread: the BYE goes from the loop.
+            if call.media is not None:
+                call.media.terminate()
+            loop.call_soon_threadsafe(_refuse, call)
+
+        guard = ReceiveGuard(fax, cut_short)
+        call.media = FaxMedia(
+            call.ports,
+            calling=False,
+            options=options,
+            tx_file=None,
+            rx_file=fax.file_name,
+            jitter_frames=cfg.jitter_frames,
+            redundancy=cfg.t38_redundancy,
+            max_seconds=cfg.max_call_seconds,
+            on_progress=call.on_progress,
+            watch=guard.observe if guard.active else None,
+        )
+        try:
+            sdp, media = answer(
+                call.remote_sdp,
+                call.offerer,
+                rtp_port=call.ports.rtp_port,
+                udptl_port=call.ports.udptl_port,
+                codecs=cfg.codecs,
+                t38=call.t38_params if self.wants_t38(call) else None,
+            )
+        except NotAcceptable as exc:
+            self._refuse_invite(call, 488, "Not Acceptable Here")
+            return self._final(job, ProviderStatus.FATAL_ERROR, exc.message)
+        if call.ended.is_set():
+            return self._final(job, ProviderStatus.DISCONNECTED, "the caller hung up")
+        call.offerer = call.offerer.sent(sdp)
+        job.set_status(
+            FaxDevStatus(
+                ProviderStatus.ANSWERED,
+                "answered",
+                caller_id=call.caller_id,
+                routing_info=call.called_number,
+            )
+        )
+        call.answer(sdp.serialize())
+        call.start_media(media)
+        result = guard.outcome(await call.run_media())
+        job.set_status(result.status)
+        self.log(
+            call,
+            f"call from {call.caller_id} ended: {result.status.status_id.name},"
+            f" {result.pages} page(s), {result.extra.get('media')}",
+        )
+        return result
+
+    def _refuse_invite(self, call: SipCall, status: int, reason: str) -> None:
+        """A final response to their INVITE that we did not answer, and the end of the
+        call (it rings no more). Nothing when it was answered or has ended already."""
+        if call.answered or call.ended.is_set() or call.invite is None:
+            return
+        with contextlib.suppress(ValueError):  # its transaction has its final already
+            self.endpoint.respond(
+                response_to(
+                    call.invite,
+                    status,
+                    reason,
+                    to_tag=call.dialog.local_tag if call.dialog else self.ids.tag(),
+                )
+            )
+        call.stop(None)
 
 
 def _session_options(ident: str, options: SendOptions, fax: FaxSend | None) -> SessionOptions:

@@ -45,6 +45,7 @@ from lanfax.providers.sip.message import (
 )
 from lanfax.providers.sip.recipes import DEFAULT as DEFAULT_RECIPE
 from lanfax.providers.sip.recipes import Recipe, RecipeBook
+from lanfax.providers.sip.registration import RegisterSchedule, retry_after
 from lanfax.providers.sip.sdp import (
     NotAcceptable,
     Offerer,
@@ -60,7 +61,14 @@ _log = logging.getLogger("lanfax.providers.sip")
 
 
 class RegistrarUnavailable(ProviderError):
-    """REGISTER got no answer, a transport failure or a 5xx "try later": retried, not fatal."""
+    """REGISTER got no answer, a transport failure or a 5xx "try later": retried, not fatal
+    (after ``retry_after`` seconds when the registrar said so)."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -96,8 +104,12 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         self.registered_event = asyncio.Event()
         self.registrations = 0
         self._reg_task: asyncio.Task[None] | None = None
+        self._schedule = RegisterSchedule(300)  # replaced by the loop's, configured one
         self.recipes = RecipeBook()
         self._recipe: dict[str, Recipe] = {}  # by Call-ID of our outgoing calls
+        #: The outcome of each INVITE of ours still without one, by Call-ID: a shutdown
+        #: waits for them (their CANCEL answered) before it closes the endpoint.
+        self._dialing: dict[str, asyncio.Future[Response | None]] = {}
 
     # -- accessors ------------------------------------------------------------------------
 
@@ -150,17 +162,22 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
 
     # -- registration ---------------------------------------------------------------------
 
-    async def _register(self, expires: int) -> int:
-        """One REGISTER (with digest); returns the granted expiry."""
+    async def _register(self, expires: int) -> tuple[int, float]:
+        """One REGISTER (with digest; §10.2.8: again with Min-Expires after a 423);
+        returns the granted expiry and when the accepted REGISTER was sent (loop clock)."""
         cfg = self.config
+        loop = asyncio.get_running_loop()
         call_id = self._reg_call_id
         aor = self._aor()
         response: Response | None = None
-        for attempt in range(3):
+        challenge: Response | None = None
+        challenges = 0
+        sent_at = loop.time()
+        for _ in range(4):  # at most: two challenges, one 423, the answer
             self._reg_cseq += 1
             extra: list[tuple[str, str]] = [("Expires", str(expires))]
-            if response is not None:
-                extra.append(self._credentials(response, "REGISTER", f"sip:{cfg.domain}"))
+            if challenge is not None:
+                extra.append(self._credentials(challenge, "REGISTER", f"sip:{cfg.domain}"))
             request = new_request(
                 "REGISTER",
                 f"sip:{cfg.registrar[0]}:{cfg.registrar[1]}{self.endpoint.uri_params}",
@@ -175,8 +192,17 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
                 contact=self.contact,
                 extra=tuple(extra),
             )
+            sent_at = loop.time()
             response = await self.endpoint.request(request, cfg.registrar).final
-            if response.status in (401, 407) and attempt < 2:
+            if response.status in (401, 407) and challenges < 2:
+                challenge, challenges = response, challenges + 1
+                continue
+            if (
+                response.status == 423
+                and expires > 0
+                and self._schedule.too_brief(response.get("Min-Expires"))
+            ):
+                expires = self._schedule.expires
                 continue
             break
         assert response is not None
@@ -190,7 +216,7 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
                 except (SipParseError, ValueError) as exc:
                     # Another binding's Contact, or an odd expires: ours is what we asked.
                     _log.debug("ignored a Contact in the REGISTER answer: %s", exc)
-            return granted
+            return granted, sent_at
         if response.status in (401, 403, 407):
             raise ProviderError(
                 f"the registrar refused {cfg.auth_user}@{cfg.domain}:"
@@ -202,6 +228,7 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
                 f"REGISTER failed: {response.status} {response.reason}",
                 hint=f"is the registrar {cfg.registrar[0]}:{cfg.registrar[1]} up"
                 f" (transport {cfg.transport})? retrying with backoff",
+                retry_after=retry_after(response.get("Retry-After")),
             )
         raise ProviderError(
             f"REGISTER failed: {response.status} {response.reason}",
@@ -209,13 +236,16 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         )
 
     async def _register_loop(self, first: asyncio.Future[None]) -> None:
+        """REGISTER when :attr:`_schedule` says (its deadlines on the loop's clock)."""
+        loop = asyncio.get_running_loop()
         self._reg_call_id = self.ids.call_id(self.config.local_address)
         self._reg_tag = self.ids.tag()
         self._reg_cseq = 0
-        delay = 5.0
+        schedule = self._schedule = RegisterSchedule(self.config.register_expires)
         while self._running:
+            await _until(schedule.due)
             try:
-                granted = await self._register(self.config.register_expires)
+                granted, sent_at = await self._register(schedule.expires)
             except ProviderError as exc:
                 if not first.done():
                     if not isinstance(exc, RegistrarUnavailable):
@@ -223,16 +253,14 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
                         return
                     first.set_result(None)  # unreachable for now: the service starts
                 self.log_line(logging.ERROR, str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 300.0)
+                wait = exc.retry_after if isinstance(exc, RegistrarUnavailable) else None
+                schedule.failed(loop.time(), wait)
                 continue
             self.registrations += 1
             self.registered_event.set()
             if not first.done():
                 first.set_result(None)
-            delay = 5.0
-            # Refresh before expiry: at half the granted time (RFC 3261 §10.2.4 leaves it open).
-            await asyncio.sleep(max(granted / 2, 1.0))
+            schedule.granted(granted, sent_at, loop.time())
 
     def _credentials(self, challenge: Response, method: str, uri: str) -> tuple[str, str]:
         return credentials_header(challenge, self._creds(), method, uri, self.ids.tag())
@@ -344,10 +372,19 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
                 None if fut.cancelled() else feed(lambda: client.stop(call.cut, loop.time()))
             )
         )
+        self._dialing[call.call_id] = outcome
         try:
             feed(lambda: client.start(loop.time()))
             return await outcome
+        except asyncio.CancelledError:
+            # The send was cancelled rather than stopped through the call: CANCEL the
+            # INVITE all the same (§9.1), or the far end rings on until its own timeout.
+            # (Cancelled by the endpoint's close instead: there is nothing left to send on.)
+            if not client.done:
+                feed(lambda: client.stop(CutReason.ABORT, loop.time()))
+            raise
         finally:
+            self._dialing.pop(call.call_id, None)
             ended.cancel()
             if timer is not None:
                 timer.cancel()
@@ -503,6 +540,19 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
         _log.log(level, message)
         if self._callbacks is not None and self.channels:
             self._callbacks.log(self.channels[0].local_id, level, message)
+
+
+async def _until(when: float) -> None:
+    """Wait until the event loop's clock reads ``when`` (at once when it has)."""
+    loop = asyncio.get_running_loop()
+    if when <= loop.time():
+        return
+    due: asyncio.Future[None] = loop.create_future()
+    handle = loop.call_at(when, lambda: None if due.done() else due.set_result(None))
+    try:
+        await due
+    finally:
+        handle.cancel()
 
 
 def _display(name: str) -> str:
