@@ -6,18 +6,28 @@
 
 Two processes on loopback, as two fax servers would be: this one sends, a child process
 (``--role answer``) answers. Each side has two SIP accounts (one provider each, so one
-media Ticker each): ``g711`` (``t38 = "off"``) and ``t38`` (the answerer re-INVITEs to T.38).
+media Ticker each, both run by the process's one media thread): ``g711`` (``t38 = "off"``)
+and ``t38`` (the answerer re-INVITEs to T.38).
 The accounts talk directly (no registrar: ``register = false``, the sender dials the
 answerer's SIP port), so the figures are the providers' own.
 
-A step starts N G.711 calls and N T.38 calls at once, each sending one light page
-(standard resolution, mostly white), and waits at most ``--step-seconds``; calls still
-running then are aborted. Counted per medium: calls completed (both ends COMPLETED), late
+A step starts N G.711 calls and N T.38 calls, evenly over ``--start-spread`` seconds (default
+2 s: calls reach a real server one after another, so their page ends, where spandsp writes a
+received page to its TIFF, do not all fall in the same 20 ms tick), each sending one light
+page (standard resolution, mostly white), and waits at most ``--step-seconds``; calls still
+running then are aborted. Then, as a stress row that is printed but not counted, the same N
+all started at once (every call's page end in the same few ticks: 150 T.38 receivers put
+~250 ms of spandsp's CPU into one tick, whatever the media path; ``--no-lockstep`` skips it).
+Counted per medium: calls completed (both ends COMPLETED), the peak number of calls in media at
+once (the fewer of the two processes'; a row counts only if it reaches N), late
 media packets (the Ticker's count: every call's packet in a tick that ran more than one
 20 ms period late, both processes), the worst lateness of a tick, and the CPU time of both
 processes per line-second (one end of one call for one second of media). The target (#19)
 is 300 concurrent calls of each medium with no late packet; the last line names the largest
-N with every call completed and none late. Prints a table; asserts nothing. The wall-clock
+N with every call completed and none late. Beside them, the media thread's CPU and wall-clock
+time per tick of each account (both processes): wall above CPU is time a tick waited (for the
+GIL, a call's lock, a core), which is what makes ticks late on a busy process. Prints a
+table; asserts nothing. The wall-clock
 figures depend on the machine's load (see bench/sip_media.py for the media path's CPU alone).
 """
 
@@ -123,9 +133,15 @@ def ticker_stats(providers: dict[str, SipProvider]) -> dict[str, dict[str, float
             "late_packets": t.late_packets if t else 0,
             "max_lateness": t.max_lateness if t else 0.0,
             "call_ticks": t.call_ticks if t else 0,
+            "total_ticks": t.total_ticks if t else 0,
+            # (getattr: 0 when run against a tree from before these counters, for A/B runs)
+            "tick_wall": getattr(t, "tick_wall", 0.0),
+            "tick_cpu": getattr(t, "tick_cpu", 0.0),
+            "peak_media": getattr(t, "peak_media", 0),
         }
         if t is not None:
             t.max_lateness = 0.0
+            t.peak_media = 0
     return out
 
 
@@ -165,15 +181,27 @@ async def one_call(p: SipProvider, local_id: str, doc: Path, number: str) -> boo
 
 
 async def step(
-    senders: dict[str, SipProvider], doc: Path, n: int, media: tuple[str, ...], seconds: float
+    senders: dict[str, SipProvider],
+    doc: Path,
+    n: int,
+    media: tuple[str, ...],
+    seconds: float,
+    spread: float,
 ) -> dict[str, int]:
+    """N calls of each medium, started evenly over ``spread`` seconds (0: all at once, in
+    one go), both media interleaved; waits at most ``seconds`` from the first start."""
     tasks: dict[asyncio.Task[bool], str] = {}
-    for user in media:
-        p = senders[user]
-        for dev in p.virtual_devices()[:n]:
-            task = asyncio.create_task(one_call(p, dev.local_id, doc, user))
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    devices = {user: senders[user].virtual_devices()[:n] for user in media}
+    for i in range(n):
+        if spread > 0:
+            await asyncio.sleep(max(0.0, t0 + i * spread / n - loop.time()))
+        for user in media:
+            p = senders[user]
+            task = asyncio.create_task(one_call(p, devices[user][i].local_id, doc, user))
             tasks[task] = user
-    done, pending = await asyncio.wait(tasks, timeout=seconds)
+    done, pending = await asyncio.wait(tasks, timeout=max(1.0, t0 + seconds - loop.time()))
     for task in pending:  # over the bound: abort what is still on the line
         p = senders[tasks[task]]
         for ch in p.channels:
@@ -246,13 +274,18 @@ async def sender(args: argparse.Namespace) -> None:
 
         with tempfile.TemporaryDirectory() as tmp:
             doc = light_doc(Path(tmp))
+            spread = args.start_spread
+            starts = [spread] + ([] if args.no_lockstep else [0.0])
+            stress = "" if args.no_lockstep else ", then all at once (stress, not counted)"
             print(
                 f"{os.cpu_count()} cores; one light page per call;"
-                f" at most {args.step_seconds:.0f} s per step"
+                f" at most {args.step_seconds:.0f} s per step; each N started over"
+                f" {spread:g} s (counted){stress}"
             )
             print(
-                f"{'N':>5} {'medium':>6} {'completed':>10} {'late packets':>13}"
-                f" {'max lateness ms':>16} {'wall s':>7} {'CPU ms/line-s':>14}"
+                f"{'N':>5} {'start':>9} {'medium':>6} {'completed':>10} {'peak':>5}"
+                f" {'late packets':>13} {'max lateness ms':>16} {'wall s':>7}"
+                f" {'CPU ms/line-s':>14} {'tick ms CPU/wall':>17}"
             )
             loop = asyncio.get_running_loop()
             first = child_stats()
@@ -261,42 +294,27 @@ async def sender(args: argparse.Namespace) -> None:
             largest = 0
             failed = False  # largest N with every smaller size clean as well
             for n in sizes:
-                t0 = time.monotonic()
-                completed = await step(senders, doc, n, media, args.step_seconds)
-                wall = time.monotonic() - t0
-                mine_now = ticker_stats(senders)
-                child_now = await loop.run_in_executor(None, child_stats)
-                theirs_now = child_now["stats"]
-                cpu_now = time.process_time() + child_now["cpu"]
-                # One line-second: one end of one call for one second (50 ticks of one
-                # FaxMedia); both processes' CPU (process time) over both ends' media.
-                line_s = sum(
-                    now[u]["call_ticks"] - was[u]["call_ticks"]
-                    for now, was in ((mine_now, base), (theirs_now, cbase))
-                    for u in MEDIA
-                ) / (1 / PERIOD)
-                per_line_s = 1000 * (cpu_now - cpu_base) / line_s if line_s else 0.0
-                clean = True
-                for user in media:
-                    late = (mine_now[user]["late_packets"] - base[user]["late_packets"]) + (
-                        theirs_now[user]["late_packets"] - cbase[user]["late_packets"]
-                    )
-                    clean = clean and late == 0 and completed[user] == n
-                    worst = max(mine_now[user]["max_lateness"], theirs_now[user]["max_lateness"])
-                    label = "G.711" if user == "g711" else "T.38"
-                    print(
-                        f"{n:>5} {label:>6} {completed[user]:>6}/{n:<3} {late:>13}"
-                        f" {worst * 1000:>16.1f} {wall:>7.1f} {per_line_s:>14.3f}",
-                        flush=True,
-                    )
-                if clean and not failed:
-                    largest = max(largest, n)
-                failed = failed or not clean
-                base, cbase, cpu_base = mine_now, theirs_now, cpu_now
+                for start in starts:
+                    t0 = time.monotonic()
+                    completed = await step(senders, doc, n, media, args.step_seconds, start)
+                    wall = time.monotonic() - t0
+                    mine_now = ticker_stats(senders)
+                    child_now = await loop.run_in_executor(None, child_stats)
+                    theirs_now = child_now["stats"]
+                    cpu_now = time.process_time() + child_now["cpu"]
+                    clean = report_rows(
+                        n, start, media, completed, wall, cpu_now - cpu_base,
+                        (mine_now, base), (theirs_now, cbase),
+                    )  # fmt: skip
+                    if start == spread:  # the counted row
+                        if clean and not failed:
+                            largest = max(largest, n)
+                        failed = failed or not clean
+                    base, cbase, cpu_base = mine_now, theirs_now, cpu_now
             print(
-                f"largest N with every call completed and no late media packet"
-                f" (every smaller N too): {largest}"
-                f" (target {TARGET}); load average {os.getloadavg()[0]:.2f}",
+                f"largest N with every call completed, all N in media at once and no late"
+                f" media packet, calls started over {spread:g} s (every smaller N too):"
+                f" {largest} (target {TARGET}); load average {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
         for p in senders.values():
@@ -309,6 +327,57 @@ async def sender(args: argparse.Namespace) -> None:
                 child.wait(20)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+Stats = dict[str, dict[str, float]]
+
+
+def report_rows(
+    n: int,
+    start: float,
+    media: tuple[str, ...],
+    completed: dict[str, int],
+    wall: float,
+    cpu: float,
+    mine: tuple[Stats, Stats],
+    theirs: tuple[Stats, Stats],
+) -> bool:
+    """Print one step's row per medium; True when it was clean: every call completed, all N
+    in media at once in both processes, no late packet."""
+    (mine_now, base), (theirs_now, cbase) = mine, theirs
+    # One line-second: one end of one call for one second (50 ticks of one FaxMedia); both
+    # processes' CPU (process time) over both ends' media.
+    line_s = sum(
+        now[u]["call_ticks"] - was[u]["call_ticks"] for now, was in (mine, theirs) for u in MEDIA
+    ) / (1 / PERIOD)
+    per_line_s = 1000 * cpu / line_s if line_s else 0.0
+    label_start = f"over {start:g}s" if start > 0 else "at once"
+    clean = True
+    for user in media:
+        late = int(
+            (mine_now[user]["late_packets"] - base[user]["late_packets"])
+            + (theirs_now[user]["late_packets"] - cbase[user]["late_packets"])
+        )
+        # Calls in media at once: the fewer of the two ends' peaks.
+        peak = int(min(mine_now[user]["peak_media"], theirs_now[user]["peak_media"]))
+        clean = clean and late == 0 and completed[user] == n and peak >= n
+        worst = max(mine_now[user]["max_lateness"], theirs_now[user]["max_lateness"])
+        label = "G.711" if user == "g711" else "T.38"
+        # The media thread's time per tick of this account (both processes): CPU, and
+        # wall-clock (above the CPU: waiting for the GIL, a call's lock or a core).
+        ticks, tick_cpu, tick_wall = (
+            (mine_now[user][k] - base[user][k]) + (theirs_now[user][k] - cbase[user][k])
+            for k in ("total_ticks", "tick_cpu", "tick_wall")
+        )
+        ticks = max(ticks, 1)
+        per_tick = f"{1000 * tick_cpu / ticks:.2f}/{1000 * tick_wall / ticks:.2f}"
+        print(
+            f"{n:>5} {label_start:>9} {label:>6} {completed[user]:>6}/{n:<3} {peak:>5}"
+            f" {late:>13} {worst * 1000:>16.1f} {wall:>7.1f} {per_line_s:>14.3f}"
+            f" {per_tick:>17}",
+            flush=True,
+        )
+    return clean
 
 
 def trace_slow(threshold: float, role: str) -> None:
@@ -393,6 +462,19 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,25,50,100", help="concurrent calls per medium")
     parser.add_argument("--media", choices=("both", *MEDIA), default="both")
     parser.add_argument("--step-seconds", type=float, default=75.0)
+    parser.add_argument(
+        "--start-spread",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="start each N's calls evenly over S seconds, as calls reach a real server (the"
+        " counted rows; default 2 s; the peak column checks that all N were in media at once)",
+    )
+    parser.add_argument(
+        "--no-lockstep",
+        action="store_true",
+        help="skip the stress rows (every call started at once: their page ends in one tick)",
+    )
     parser.add_argument("--role", choices=("send", "answer"), default="send")
     parser.add_argument("--channels", type=int, default=100, help=argparse.SUPPRESS)
     parser.add_argument("--ports", default="{}", help=argparse.SUPPRESS)

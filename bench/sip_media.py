@@ -9,7 +9,10 @@ path alone and is repeatable on a loaded machine (process time, or instructions 
 ``valgrind --tool=callgrind``): N G.711 and N T.38 calls, both ends in this process, each
 end a real :class:`~lanfax.providers.sip.media.FaxMedia` on its own loopback UDP sockets,
 stepped by two real Tickers (one per side, as one provider per server) as fast as the CPU
-allows instead of every 20 ms. Each call sends one light page, as in ``bench/sip.py``.
+allows instead of every 20 ms (with the compiled helper: G.711 calls in one RtpBatch, T.38
+calls in one T38Batch, RTP and UDPTL in C, sockets read with one recv_many and written with
+one send_columns per batch and tick). Each call sends
+one light page, as in ``bench/sip.py``.
 
 Prints the CPU per line-second (one end of one call for one second of line time) of the
 whole media path (sockets, RTP/UDPTL, jitter buffer, spandsp, tick loop) beside the peer: the
@@ -172,16 +175,26 @@ def engine_only(n: int, doc: Path, tmp: Path, max_ticks: int) -> dict[str, Any]:
 
 
 COMPONENTS = (
-    ("spandsp (cffi calls)", ("session.py",)),
+    # #19: the batches' C calls (FrameBatch, T38Batch) and recv_many/send_many by name.
+    # (lf_step_rtp and lf_tick_t38 carry the calls' RTP/UDPTL in C as well as spandsp.)
+    (
+        "spandsp (cffi calls)",
+        ("session.py", "lf_step_frames", "lf_step_rtp", "lf_tick_t38", "batch.py", "lines.py"),
+    ),
     ("jitter buffer", ("rtp.py:1", "JitterBuffer")),
     ("RTP framing", ("rtp.py",)),
     ("UDPTL framing", ("udptl.py",)),
     ("G.711 (numpy take)", ("take", "_wrapfunc", "fromnumeric")),
-    ("sockets: send", ("sendto", "'send'")),
-    ("sockets: receive", ("recv", "poll", "datagram_received", "_read_ready", "drain")),
+    ("sockets: send", ("sendto", "'send'", "'_send'", "lf_send_many", "send_many", "send_col")),
+    (
+        "sockets: receive",
+        ("recv", "poll", "datagram_received", "_read_ready", "drain", "dgram.py"),
+    ),
     ("event loop", ("asyncio", "selectors", "select", "base_events")),
     ("watchdog", ("watchdog.py",)),
-    ("tick loop and FaxMedia", ("media.py",)),
+    # Handing half of a batch to its second thread and waiting for it (its C time in parallel).
+    ("batch's second thread: hand-over, wait", ("of '_thread.lock'",)),
+    ("tick loop and FaxMedia", ("media.py", "ticker.py", "RLock")),
 )
 
 

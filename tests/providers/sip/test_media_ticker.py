@@ -14,12 +14,20 @@ from pathlib import Path
 
 import pytest
 
+from lanfax.engine.batch import available as batch_available
 from lanfax.engine.options import SessionOptions
+from lanfax.engine.session import AudioFaxSession
+from lanfax.model.errors import ProviderError
 from lanfax.providers.sip.media import FaxMedia, MediaPorts, bind_media
 from lanfax.providers.sip.sdp import Media, T38Params
 from lanfax.providers.sip.ticker import Ticker
 
 _ports = iter(range(47000, 48000, 10))
+
+#: The batched media path needs the engine's compiled helper (built by the bootstrap).
+needs_helper = pytest.mark.skipif(
+    not batch_available(), reason="the engine's compiled helper is not built"
+)
 
 
 async def _pair(
@@ -76,18 +84,35 @@ async def _ticks(ticker: Ticker, n: int) -> None:
     await _until(lambda: ticker.total_ticks >= seen + n, 10.0)
 
 
+def _one_by_one(ticker: Ticker) -> None:
+    """What a Ticker does without the engine's compiled helper: each call steps its own
+    session, sockets are read with recv and written with sendto per datagram."""
+    ticker._rtp = ticker._t38 = ticker._io = None
+
+
+@pytest.mark.parametrize(
+    "batched", [pytest.param(True, marks=needs_helper), False], ids=["batched", "one-by-one"]
+)
 @pytest.mark.parametrize("kind", ["audio", "t38"])
 def test_a_fax_on_the_ticker_threads_reports_on_the_loop(
-    kind: str, tmp_path: Path, sip_docs: dict[str, Path]
+    kind: str, batched: bool, tmp_path: Path, sip_docs: dict[str, Path]
 ) -> None:
     """One page in real time through two threaded Tickers: both ends complete, every
     progress report runs on the event loop's thread, the sockets were read (RTP frames
-    played or UDPTL packets received) and nothing stays registered once the calls close."""
+    played or UDPTL packets received) and nothing stays registered once the calls close.
+    Batched (#19: the compiled helper's RtpBatch or T38Batch with the calls' wire formats
+    in C, recv_many and send_columns: a few C calls per tick for every call) and one call
+    at a time (its fallback)."""
 
     async def scenario() -> None:
         progress: list[tuple[str, str, int, bool]] = []
         a, b = await _pair(kind, sip_docs["one"], tmp_path / "rx.tif", progress)
         caller, callee = Ticker(), Ticker()
+        if batched:
+            assert caller._io is not None and caller._t38 is not None
+        else:
+            _one_by_one(caller)
+            _one_by_one(callee)
         try:
             caller.add(a)
             callee.add(b)
@@ -109,6 +134,11 @@ def test_a_fax_on_the_ticker_threads_reports_on_the_loop(
                 assert b.stats["udptl_received"] > 10
             assert caller.total_ticks > 0 and caller.call_ticks >= a.ticks
             assert not caller._sockets and not callee._sockets
+            if batched:  # the far addresses leave the send table with their calls
+                for t in (caller, callee):
+                    io = t._io
+                    assert io is not None
+                    await _until(lambda io=io: io.destinations == 0, 10.0)
         finally:
             caller.close()
             callee.close()
@@ -154,7 +184,9 @@ def test_manual_ticks_read_every_datagram_that_arrived(tmp_path: Path) -> None:
                 peer.sendto(bytes([0, i, 1, 0x06, 0, 0]), ("127.0.0.1", ports.udptl_port))
             ticker.tick()
             assert not ports.udptl.queue  # stepped: the T.38 session took them
-            assert media._udptl_rx is not None and media._udptl_rx.received == 3
+            # Counted by the call's UDPTL receiver: in C when the batch carried it (#19).
+            receiver = media._line if media._wired else media._udptl_rx
+            assert receiver is not None and receiver.received == 3
             ticker.remove(media)
             media.close()
             assert media.done.done() and not ticker._sockets
@@ -189,7 +221,8 @@ def test_a_failing_step_fails_its_call_on_the_loop_and_the_others_go_on(
         def boom() -> None:
             raise RuntimeError("a bug in one call")
 
-        bad._audio_in = boom  # type: ignore[method-assign]  # stepped alone or in the batch
+        bad._audio_in = boom  # type: ignore[method-assign]  # stepped alone
+        bad._wire_in = boom  # type: ignore[method-assign]  # or in the batch
         try:
             for m in (a, b, bad):
                 ticker.add(m)
@@ -274,5 +307,149 @@ def test_ports_closed_before_remove_leave_nothing_registered() -> None:
         ticker.remove(media)  # no error: already gone
         assert ticker.tick() is False
         ticker.close()
+
+    asyncio.run(scenario())
+
+
+def test_every_ticker_of_a_process_steps_on_one_media_thread(
+    tmp_path: Path, sip_docs: dict[str, Path]
+) -> None:
+    """#19: two providers' Tickers (here the two ends of an audio and of a T.38 call) are
+    stepped by one thread of the process, not one each, each on its own phase; closing one
+    Ticker leaves the other's calls running on it; reports still reach the loop."""
+
+    async def scenario() -> None:
+        progress: list[tuple[str, str, int, bool]] = []
+        audio = await _pair("audio", sip_docs["one"], tmp_path / "a.tif", progress)
+        t38 = await _pair("t38", sip_docs["one"], tmp_path / "t.tif", progress)
+        stepped_on: set[threading.Thread] = set()
+
+        def record(ev: object) -> None:
+            stepped_on.add(threading.current_thread())
+
+        for m in (*audio, *t38):
+            m._watch = record
+        first, second = Ticker(), Ticker()
+        try:
+            first.add(audio[0])
+            first.add(t38[0])
+            await _ticks(first, 2)
+            second.add(audio[1])
+            second.add(t38[1])
+            await _until(lambda: all(m.negotiated for m in (*audio, *t38)), 60.0)
+            media_threads = [t for t in threading.enumerate() if t.name == "lanfax-sip-media"]
+            assert len(media_threads) == 1
+            assert stepped_on == set(media_threads)
+            # Each Ticker on its own phase: the second's schedule started when its calls did.
+            assert second._start_at - first._start_at >= 0.02
+            # The first Ticker goes (its ends of the calls stop); the second's keep ticking.
+            first.close()
+            ticks = audio[1].ticks
+            await _until(lambda: audio[1].ticks > ticks + 5, 10.0)
+            assert [t for t in threading.enumerate() if t.name == "lanfax-sip-media"] == (
+                media_threads
+            )
+            stopped = audio[0].ticks
+            await _ticks(second, 3)
+            assert audio[0].ticks == stopped
+            assert all(on_loop for *_, on_loop in progress), progress
+        finally:
+            for m in (*audio, *t38):
+                first.remove(m)
+                second.remove(m)
+                m.close()
+            first.close()
+            second.close()
+
+    asyncio.run(scenario())
+
+
+@needs_helper
+def test_a_tick_sends_nothing_from_a_socket_closed_during_it(tmp_path: Path) -> None:
+    """#19: a tick's datagrams go out together at its end (send_many). A call whose
+    sockets the loop closes after its step and before that send (its call ended) sends
+    nothing: the descriptor may already be another socket's. The other calls' go out."""
+
+    async def scenario() -> None:
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        peer.bind(("127.0.0.1", 0))
+        peer.settimeout(5.0)
+        ticker = Ticker()
+        ticker.manual()
+        assert ticker._io is not None
+        calls = []
+        for i in range(2):
+            ports = await bind_media("127.0.0.1", (next(_ports), 48999))
+            media = FaxMedia(
+                ports,
+                calling=True,
+                options=SessionOptions(),
+                tx_file=None,
+                rx_file=tmp_path / f"rx-{i}.tif",
+                jitter_frames=3,
+                redundancy=3,
+                max_seconds=60.0,
+                on_progress=lambda *_: None,
+            )
+            media.set_remote(Media("audio", "127.0.0.1", peer.getsockname()[1]))
+            ticker.add(media)
+            calls.append(media)
+        closing, staying = calls
+        assert ticker._rtp is not None
+        batch_tick = ticker._rtp.tick
+        fd = closing.ports.rtp.fd
+        reused: list[socket.socket] = []
+
+        def tick_then_closed() -> list[AudioFaxSession]:
+            ticked = batch_tick()
+            closing.ports.close()  # as the loop would, between the tick and the send
+            # ... and a new socket takes the descriptor at once (the lowest free one).
+            reuse = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            reuse.bind(("127.0.0.1", 0))
+            reused.append(reuse)
+            assert reuse.fileno() == fd
+            return ticked
+
+        ticker._rtp.tick = tick_then_closed  # type: ignore[method-assign]
+        try:
+            assert ticker.tick()
+            data, source = peer.recvfrom(2048)
+            assert source[1] == staying.ports.rtp_port and len(data) == 12 + 160
+            peer.setblocking(False)
+            with pytest.raises(BlockingIOError):  # nothing from the closed call's descriptor
+                peer.recvfrom(2048)
+            assert reused
+        finally:
+            for s in reused:
+                s.close()
+            for m in calls:
+                ticker.remove(m)
+                m.close()
+            ticker.close()
+            peer.close()
+
+    asyncio.run(scenario())
+
+
+def test_bind_media_takes_numeric_addresses_and_names() -> None:
+    """A numeric media address is bound as given (#19: without the resolver's thread); a
+    name is still resolved; an address that is not this host's is a ProviderError."""
+
+    async def scenario() -> None:
+        for host in ("127.0.0.1", "localhost"):
+            low = next(_ports)
+            ports = await bind_media(host, (low, low + 9))
+            try:
+                for sock in (ports.rtp, ports.udptl):
+                    assert sock.sock is not None
+                    # (a name may resolve to either loopback first)
+                    assert sock.sock.getsockname()[0] in ("127.0.0.1", "::1")
+                assert ports.rtp_port % 2 == 0 and ports.udptl_port == ports.rtp_port + 1
+                assert low <= ports.rtp_port <= low + 9
+            finally:
+                ports.close()
+        low = next(_ports)
+        with pytest.raises(ProviderError, match="no free media ports"):
+            await bind_media("192.0.2.1", (low, low + 9))  # TEST-NET-1: not ours
 
     asyncio.run(scenario())

@@ -11,6 +11,7 @@ session, so T.30 starts over on the new medium, as with a T.38 gateway.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import socket
 import threading
@@ -24,6 +25,7 @@ import numpy as np
 
 from lanfax.engine import g711
 from lanfax.engine.events import PageDone, PhaseB, SessionEvent, SessionResult
+from lanfax.engine.lines import RtpLine, UdptlLine
 from lanfax.engine.options import SessionOptions
 from lanfax.engine.session import AudioFaxSession, T38FaxSession
 from lanfax.engine.watchdog import Watchdog
@@ -46,6 +48,9 @@ IDLE_REPEATS = 2
 _MAX_QUEUE = 200
 #: The largest datagram read (UDP's own limit: nothing is ever truncated).
 _MAX_DATAGRAM = 65535
+#: Changes of any call's far address in this process, counted (a Ticker keeps its calls'
+#: send columns while this and its calls stay the same).
+DEST_CHANGES = [0]
 
 
 class _Socket:
@@ -129,12 +134,23 @@ def _bind(family: int, address: tuple[str, int]) -> socket.socket:
 
 async def bind_media(host: str, ports: tuple[int, int]) -> MediaPorts:
     """Bind an RTP port (even) and a UDPTL port (the next one) in the range."""
-    loop = asyncio.get_running_loop()
     low, high = ports
-    infos = await loop.getaddrinfo(host, low, type=socket.SOCK_DGRAM)
-    if not infos:
-        raise ProviderError(f"media address {host} does not resolve", hint="set media_address")
-    family, addr = infos[0][0], str(infos[0][4][0])
+    try:
+        # #19: a numeric address (the usual media_address) needs no resolver: the loop's
+        # getaddrinfo is a trip to a worker thread per call, 600 of them in a burst of
+        # call set-ups, each a GIL hand-over the media thread waits behind.
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, low, type=socket.SOCK_DGRAM)
+        if not infos:
+            raise ProviderError(
+                f"media address {host} does not resolve", hint="set media_address"
+            ) from None
+        family, addr = infos[0][0], str(infos[0][4][0])
+    else:
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        addr = str(ip)
     pairs = (high - low + 1) // 2
     start = random.randrange(pairs)
     for i in range(pairs):
@@ -234,6 +250,15 @@ class FaxMedia:
         self._dog_due = 0
         self._rtp_sendto = _sendto(ports.rtp)
         self._udptl_sendto = _sendto(ports.udptl)
+        #: The session's line in C (the compiled helper's RtpLine or UdptlLine: jitter
+        #: buffer, G.711, RTP header, or UDPTL framing and recovery), for a Ticker that runs
+        #: every call's tick wire to wire in one C call; made with the session, beside the
+        #: Python objects that a call stepped on its own uses instead.
+        self._line: RtpLine | UdptlLine | None = None
+        #: Whether the line carried the session (its counters are the call's figures).
+        self._wired = False
+        #: Every far address this call's media was sent to (the Ticker forgets them).
+        self.dests: set[tuple[str, int]] = set()
         #: Held by a step (on the Ticker's thread) and by every change from the event loop:
         #: reentrant, as a watch may end the session from inside a step.
         self._lock = threading.RLock()
@@ -245,57 +270,94 @@ class FaxMedia:
 
     def set_remote(self, media: Media) -> None:
         """Start on, or switch to, the negotiated stream. The same kind again (a session
-        refresh, a repeated T.38 re-INVITE) only updates the far address."""
-        with self._lock:
-            self._set_remote(media)
+        refresh, a repeated T.38 re-INVITE) only updates the far address.
 
-    def _set_remote(self, media: Media) -> None:
-        if self.session is not None and media.kind == self.kind:
-            self.remote = media
-            self._dest = (media.address, media.port)
-            self._payload_type = media.payload_type
-            return
-        if self.session is not None:
-            if media.kind == "audio":
-                # Back from T.38 to audio mid-call is not something a fax survives.
+        #19: a new session is made, and the old one closed, outside the call's lock (only
+        the loop changes which session runs, so it can decide without the lock): spandsp's
+        set-up and TIFF opening under it held the media thread's tick for every call being
+        switched at once."""
+        old = self.session
+        if old is not None and (media.kind == self.kind or media.kind == "audio"):
+            with self._lock:
                 self.remote = media
                 self._dest = (media.address, media.port)
-                return
-            self._collect_stats()
-            self.session.close()
-            self.switches += 1
-        self.remote = media
-        self.kind = media.kind
-        self._dest = (media.address, media.port)
+                self.dests.add(self._dest)
+                DEST_CHANGES[0] += 1
+                if media.kind == self.kind:
+                    self._payload_type = media.payload_type
+                    if isinstance(self._line, RtpLine):
+                        self._line.rx_payload_type = media.payload_type
+                # else back from T.38 to audio mid-call: not something a fax survives.
+            return
         if media.kind == "t38":
-            self.session = T38FaxSession(
+            assert media.t38 is not None
+            t38 = T38FaxSession(
                 self._calling, self._options, tx_file=self._tx_file, rx_file=self._rx_file
             )
-            assert media.t38 is not None
-            self._udptl_tx = UdptlSender(
-                self._redundancy if media.t38.error_correction != "none" else 0,
-                media.t38.max_datagram,
+            redundancy = self._redundancy if media.t38.error_correction != "none" else 0
+            udptl_tx = UdptlSender(redundancy, media.t38.max_datagram)
+            udptl_line = (
+                UdptlLine(redundancy, media.t38.max_datagram, IDLE_REPEATS)
+                if t38._compiled
+                else None
             )
-            self._udptl_rx = UdptlReceiver()
-            self._step_kind = self._step_t38  # type: ignore[assignment]
+            with self._lock:
+                self._switch(old, media)
+                self.session = t38
+                self._udptl_tx = udptl_tx
+                self._udptl_rx = UdptlReceiver()
+                self._line = udptl_line
+                self._step_kind = self._step_t38  # type: ignore[assignment]
         else:
             session = AudioFaxSession(
                 self._calling, self._options, tx_file=self._tx_file, rx_file=self._rx_file
             )
-            self.session = session
-            self._rtp = RtpSender(
-                media.payload_type, random.getrandbits(32), random.getrandbits(16)
-            )
-            self._jitter = JitterBuffer(self._jitter_frames)
             # One frame's buffers, made once: a tick decodes into rx, spandsp fills tx, and
             # the codes go straight into the payload of the one RTP packet buffer.
-            self._rx_pcm, self._tx_pcm = session.frame_buffers(TICK)
-            self._tx_bits = self._tx_pcm.view(np.uint16)
-            self._packet = bytearray(12 + TICK)
-            self._payload = np.frombuffer(self._packet, dtype=np.uint8, offset=12)
-            self._encoder, self._decoder = g711.tables(media.codec)
-            self._payload_type = media.payload_type
-            self._step_kind = self._step_audio  # type: ignore[assignment]
+            rx_pcm, tx_pcm = session.frame_buffers(TICK)
+            packet = bytearray(12 + TICK)
+            rtp = RtpSender(media.payload_type, random.getrandbits(32), random.getrandbits(16))
+            encoder, decoder = g711.tables(media.codec)
+            rtp_line = (
+                RtpLine(
+                    media.codec,
+                    media.payload_type,
+                    rtp.ssrc,
+                    rtp.seq,
+                    rtp.timestamp,
+                    jitter_frames=self._jitter_frames,
+                    step=TICK,
+                )
+                if session._compiled
+                else None
+            )
+            with self._lock:
+                self._switch(old, media)
+                self.session = session
+                self._rtp = rtp
+                self._jitter = JitterBuffer(self._jitter_frames)
+                self._rx_pcm, self._tx_pcm = rx_pcm, tx_pcm
+                self._tx_bits = tx_pcm.view(np.uint16)
+                self._packet = packet
+                self._payload = np.frombuffer(packet, dtype=np.uint8, offset=12)
+                self._encoder, self._decoder = encoder, decoder
+                self._payload_type = media.payload_type
+                self._line = rtp_line
+                self._step_kind = self._step_audio  # type: ignore[assignment]
+        if old is not None:
+            old.close()
+
+    def _switch(self, old: AudioFaxSession | T38FaxSession | None, media: Media) -> None:
+        """(Under the lock.) The far end and kind of a new session; the old one's figures."""
+        if old is not None:
+            self._collect_stats()
+            self.switches += 1
+        self.remote = media
+        self.kind = media.kind
+        self._dest = (media.address, media.port)
+        self.dests.add(self._dest)
+        DEST_CHANGES[0] += 1
+        self._wired = False
 
     def terminate(self) -> None:
         """Hang up: T.30 ends now with what it had (phase E follows at the next step)."""
@@ -312,13 +374,16 @@ class FaxMedia:
         return self.session is not None and self.session.done
 
     def close(self) -> None:
-        with self._lock:  # not while a step runs: the session's C state goes
+        with self._lock:  # not while a step runs; no step runs once _closed is set
             self._closed = True
-            if self.session is not None:
-                if self.result is None and self.session.done:
-                    self.result = self.session.result
-                self.session.close()
-            self.ports.close()
+            session = self.session
+            if session is not None and self.result is None and session.done:
+                self.result = session.result
+        # #19: outside the lock (spandsp's end and the TIFF's close take a while, and the
+        # media thread's tick waited for them when hundreds of calls ended at once).
+        if session is not None:
+            session.close()
+        self.ports.close()
         if not self.done.done():
             self.done.set_result(None)
 
@@ -338,13 +403,18 @@ class FaxMedia:
                 self._step_kind(session)
                 if self.ticks >= self._dog_due:
                     self._check_watchdog(session)
-            events = session.events()
-            if events:
-                self._handle(events)
-            if self.result is None and session.result is not None:
-                self.result = session.result
-                self._collect_stats()
-                self._post(self._on_progress, "ended", self.pages, "")
+            self._after_step(session)
+
+    def _after_step(self, session: AudioFaxSession | T38FaxSession) -> None:
+        """The end of every step: the session's events handled, and once it is done its
+        result kept and "ended" posted."""
+        events = session.events()
+        if events:
+            self._handle(events)
+        if self.result is None and session.result is not None:
+            self.result = session.result
+            self._collect_stats()
+            self._post(self._on_progress, "ended", self.pages, "")
 
     def _check_watchdog(self, session: AudioFaxSession | T38FaxSession) -> None:
         """Ask the watchdog, and when next to ask: the first tick at which either of its
@@ -417,37 +487,26 @@ class FaxMedia:
         except OSError:
             pass  # dropped, as the network would drop it
 
-    # -- one tick in a batch (FrameBatch: every audio call's spandsp step in one C call) --
+    # -- one tick in a batch (the Ticker's RtpBatch or T38Batch: every call wire to wire) --
 
-    def _batch_in(self) -> AudioFaxSession | None:
-        """(Under the lock, held until :meth:`_batch_out`.) The first half of an audio
-        step, and its session for the batch; None when this call is not stepped in one (T.38,
-        done, closed, not started): the caller steps it whole."""
+    def _wire_in(self) -> AudioFaxSession | T38FaxSession | None:
+        """(Under the lock, held until :meth:`_wire_out`.) The session to tick in the
+        Ticker's batch of its kind, with :attr:`_line` (the far end's datagrams go to the
+        batch, what it sends comes from it); None when this call is not ticked in one
+        (done, closed, not started, no compiled helper): the caller steps it whole."""
         session = self.session
-        if (
-            self._closed
-            or not isinstance(session, AudioFaxSession)
-            or session.result is not None
-            or not session._compiled
-        ):
+        if self._closed or self._line is None or session is None or session.result is not None:
             return None
         self.ticks += 1
-        self._audio_in()
+        self._wired = True
         return session
 
-    def _batch_out(self, session: AudioFaxSession, flagged: bool) -> None:
-        """The rest of the step, after the batch ran spandsp (``flagged``: it has events)."""
-        self._audio_out()
+    def _wire_out(self, session: AudioFaxSession | T38FaxSession, flagged: bool) -> None:
+        """The rest of the step, after the batch's tick (``flagged``: it has events)."""
         if self.ticks >= self._dog_due:
             self._check_watchdog(session)
         if flagged or session.result is not None:
-            events = session.events()
-            if events:
-                self._handle(events)
-            if self.result is None and session.result is not None:
-                self.result = session.result
-                self._collect_stats()
-                self._post(self._on_progress, "ended", self.pages, "")
+            self._after_step(session)
 
     def _step_t38(self, session: T38FaxSession) -> None:
         assert self._udptl_rx is not None and self._udptl_tx is not None
@@ -477,6 +536,20 @@ class FaxMedia:
             pass
 
     def _collect_stats(self) -> None:
+        """The session's line counters into :attr:`stats` (the C line's when it carried the
+        session, else the Python receiver's or jitter buffer's)."""
+        line = self._line if self._wired else None
+        if isinstance(line, UdptlLine):
+            self.stats.update(
+                udptl_received=line.received,
+                udptl_recovered=line.recovered,
+                udptl_lost=line.lost,
+                udptl_late=line.late,
+            )
+            return
+        if isinstance(line, RtpLine):
+            self.stats.update(rtp_played=line.played, rtp_missing=line.missing, rtp_late=line.late)
+            return
         if self._udptl_rx is not None:
             rx = self._udptl_rx
             self.stats.update(

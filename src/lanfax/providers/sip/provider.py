@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
 
+from lanfax.engine import tx_pages
 from lanfax.engine.options import MODEM_BITS, SessionOptions
-from lanfax.engine.tiffcheck import check_tx_tiff
 from lanfax.model.codes import PortFlags, ProviderStatus
 from lanfax.model.errors import ProviderError
 from lanfax.providers.api import (
@@ -202,7 +202,8 @@ class SipProvider(UserAgent):
         ch = job.channel
         if job.aborted:
             return self._final(job, ProviderStatus.USER_ABORT, "aborted before dialing")
-        tx_pages = len(check_tx_tiff(fax.file_name))
+        # #19: remembered per file version, so the call's sessions do not parse it again.
+        pages = tx_pages(fax.file_name)
         number = fax.receiver_number
         recipe = self.recipes.next_for(number)
         tried = {"recipe": recipe.name}
@@ -286,7 +287,7 @@ class SipProvider(UserAgent):
                     job, ProviderStatus.FATAL_ERROR, f"unusable SDP answer: {exc.message}", tried
                 )
             on_call_in_progress()
-            job.set_status(sending_status(0, tx_pages, first_page=fax.options.first_page))
+            job.set_status(sending_status(0, pages, first_page=fax.options.first_page))
             call.start_media(media)
             result = await call.run_media()
             if result.ok:
