@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lanfax.providers.api import FaxDevStatus, FaxReceive, FaxSend, IncomingCall
 from lanfax.providers.sip import SipProvider
 from lanfax.service import docs
+from lanfax.service.heap import settle
 
 MEDIA = ("g711", "t38")
 #: #19: concurrent calls of each medium with no late media packet.
@@ -154,6 +155,7 @@ async def answerer(ports: dict[str, int], peer_ports: dict[str, int], channels: 
             cfg = account(user, ports[user], peer_ports[user], 40000 + 5000 * i, channels)
             await p.initialize(cfg, cb)
             cb.providers[user] = p
+        settle()  # as lanfax serve does once started (#19: lanfax.service.heap)
         loop = asyncio.get_running_loop()
         print(json.dumps({"ready": True}), flush=True)
         while True:
@@ -264,6 +266,7 @@ async def sender(args: argparse.Namespace) -> None:
                 account(user, mine[user], theirs[user], 30000 + 5000 * i, channels), cb
             )
             senders[user] = p
+        settle()  # as lanfax serve does once started (#19: lanfax.service.heap)
 
         def child_stats() -> dict[str, Any]:
             assert child.stdin is not None and child.stdout is not None

@@ -78,8 +78,10 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def run(settings: ServiceSettings, log_level: str = "info") -> int:
-    """Start the service and the API on this loop; return when told to stop."""
+async def run(settings: ServiceSettings, log_level: str = "info", settle_heap: bool = False) -> int:
+    """Start the service and the API on this loop; return when told to stop. ``settle_heap``
+    (the ``serve`` verb's process, not a test's): freeze the start-up heap out of the cyclic
+    collector once started (issue #19, :mod:`lanfax.service.heap`)."""
     import uvicorn
 
     from lanfax.api.app import create_app
@@ -123,6 +125,10 @@ async def run(settings: ServiceSettings, log_level: str = "info") -> int:
         print(f"lanfax: listening on {scheme}://{shown}:{port}", flush=True)
         await _first_start(security, settings, f"{scheme}://{shown}:{port}")
         gateway = await _start_mail_gateway(service, security, settings)
+        if settle_heap:  # issue #19: before calls arrive (lanfax.service.heap)
+            from lanfax.service.heap import settle
+
+            settle()
         print(f"lanfax: data directory {settings.data_dir}", flush=True)
         for p in service.ports():
             flags = ",".join(f.name.lower() for f in type(p.flags) if f and f in p.flags and f.name)
@@ -292,7 +298,7 @@ def main(argv: list[str]) -> int:
     try:
         settings = load_settings(args.config, data_dir=args.data, listen=args.listen)
         settings = _secure(settings, args.tls_cert, args.tls_key)
-        return asyncio.run(run(settings, args.log_level))
+        return asyncio.run(run(settings, args.log_level, settle_heap=True))
     except FaxError as exc:
         print(f"lanfax serve: {exc.message}", file=sys.stderr)
         if exc.hint:
