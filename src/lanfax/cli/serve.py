@@ -174,7 +174,7 @@ def _http_protocol() -> str:
     Issue #19: h11 parses every request in Python (~11 % of the server's GIL-held time per
     submission; callgrind: 8.22 M -> 7.75 M user instructions per submitted job with
     httptools). httptools is a dependency of the server; h11 stays the fallback for a
-    platform without its wheel, with the same answers (tests/cli/test_serve_http.py)."""
+    platform without its wheel, with the same answers (tests/api/test_http_stack.py)."""
     import importlib.util
 
     return "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
