@@ -326,6 +326,9 @@ def main() -> None:
         help="sendfax processes; 0: do not start HylaFAX (its figures come from the notes)",
     )
     args = ap.parse_args()
+    if args.client_jobs < 1 or args.threads < 1:
+        # The client rows are what this benchmark is for: no run has no rate or percentile.
+        ap.error("--client-jobs and --threads must be at least 1")
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="lanfax-bench-") as tmp_name:
         tmp = Path(tmp_name)
