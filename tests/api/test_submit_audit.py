@@ -4,11 +4,23 @@ refused submission is still audited, by the middleware, as before."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.support.authhttp import httpx
-from tests.support.server import LanfaxServer
+from tests.support.server import TEST_PROVIDER_TOML, LanfaxServer, start_lanfax_server
+
+
+# #19: audited the same whether main or an intake worker took the submission.
+@pytest.fixture(scope="module", params=[0, 1], ids=["main", "intake_workers=1"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LanfaxServer]:
+    toml = f"[server]\nintake_workers = {request.param}\n" + TEST_PROVIDER_TOML
+    with start_lanfax_server(tmp_path_factory.mktemp("srv"), toml) as srv:
+        yield srv
 
 
 def _submit(api: str, tiff: Path, number: str) -> Any:

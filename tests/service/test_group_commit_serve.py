@@ -82,10 +82,14 @@ def _all_jobs(api: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("intake_workers", [0, 1])  # #19: also with an intake worker
 def test_concurrent_submissions_share_commits_and_a_kill_after_201_loses_nothing(
-    tmp_path: Path, fax_tiff: Path
+    tmp_path: Path, fax_tiff: Path, intake_workers: int
 ) -> None:
-    server = start_lanfax_server(tmp_path, f'[metrics]\ntoken = "{METRICS_TOKEN}"\n')
+    server = start_lanfax_server(
+        tmp_path,
+        f'[server]\nintake_workers = {intake_workers}\n[metrics]\ntoken = "{METRICS_TOKEN}"\n',
+    )
     threads: list[Submitter] = []
     try:
         assert httpx.patch(f"{server.api}/config", json={"pause_server_queue": True}).is_success
