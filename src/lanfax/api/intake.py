@@ -31,6 +31,8 @@ row that slot is left down and, with no worker left, main takes the socket back 
 alone). Main killed: the workers die with it. SIGINT/SIGTERM: the workers stop accepting at
 once, finish what they have (main still commits and answers it), then main stops. TLS: not
 with intake workers (a TLS session cannot be handed between processes): refused at start.
+A submission without any credentials is relayed as it came (main refuses it, no file is
+written); one with a wrong token costs its worker the write and the check.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class Intake:
         max_json_bytes: int,
         max_pages: int,
         run: Callable[..., Awaitable[Any]],
+        authentication: bool = True,
         log_level: str = "warning",
     ) -> None:
         self.count = count
@@ -99,6 +102,7 @@ class Intake:
             "max_upload_bytes": max_upload_bytes,
             "max_json_bytes": max_json_bytes,
             "max_pages": max_pages,
+            "authentication": authentication,
             "log_level": log_level,
         }
         self._slots = [_Slot(i + 1) for i in range(count)]

@@ -64,6 +64,8 @@ HEAD_KEYS = (
     "query_string",
     "headers",
 )
+#: Headers that carry credentials (a token, the console's session cookie, a trusted user).
+_CREDENTIALS = (b"authorization", b"cookie", b"x-lanfax-user")
 #: The parts a submission may have (as api/jobs.py allows them), for the one-pass reader.
 _MAX_FILES, _MAX_FIELDS = 100, 10
 
@@ -76,6 +78,8 @@ class Worker:
         self.max_body = min(SIMPLE_MAX, int(config["max_upload_bytes"]))
         self.max_json = int(config["max_json_bytes"])
         self.max_pages = int(config["max_pages"])
+        #: Whether requests must carry credentials (``[security] authentication``).
+        self.authentication = bool(config.get("authentication", True))
         self.listen = socket.socket(fileno=int(config["listen_fd"]))
         self.handoff = socket.socket(fileno=int(config["handoff_fd"]))
         self.handoff.settimeout(10.0)
@@ -151,9 +155,14 @@ class Worker:
         if scope["method"] != "POST" or scope["path"] != "/api/v1/jobs":
             return None
         ctype = ""
+        credentials = not self.authentication
         for name, value in scope["headers"]:
             if name == b"content-type":
                 ctype = value.decode("latin-1")
+            elif name in _CREDENTIALS:
+                credentials = True
+        if not credentials:
+            return None  # refused by main as it comes: no file work for a request without any
         form = simple_form(
             body,
             ctype,

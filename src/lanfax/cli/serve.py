@@ -204,6 +204,7 @@ async def _start_intake(
         max_json_bytes=settings.max_json_bytes,
         max_pages=service.submitter.limits.max_pages,
         run=service.ctx.run,
+        authentication=settings.security.authentication,
         log_level=log_level if log_level != "info" else "warning",
     )
     intake.attach(server)
