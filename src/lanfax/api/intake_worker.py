@@ -25,6 +25,7 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,8 @@ class Worker:
         self._writer: asyncio.StreamWriter | None = None
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="lanfax-intake")
         self.server: uvicorn.Server | None = None
+        #: Stop accepting and serving (set once the server runs).
+        self.stop: Callable[[], None] = lambda: None
 
     async def connect(self) -> asyncio.Task[None]:
         reader, self._writer = await asyncio.open_unix_connection(sock=self._pair)
@@ -107,8 +110,7 @@ class Worker:
             if not waiting.done():
                 waiting.set_exception(ConnectionError("the main process is gone"))
         self._pending.clear()
-        if self.server is not None:
-            self.server.should_exit = True
+        self.stop()
 
     async def ask(self, kind: str, head: dict[str, Any], payload: object) -> Any:
         if self._writer is None or self._writer.is_closing():
@@ -273,10 +275,42 @@ async def _serve(config: dict[str, Any]) -> None:
     worker.server = server
     answers = await worker.connect()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, lambda: setattr(server, "should_exit", True))
+    uv.load()
+
+    def accept_one() -> None:
+        # One connection per wake-up, not asyncio's batch of up to ``backlog``: the workers
+        # share the socket, and a batch would give one worker every connection that arrived
+        # together (8 clients starting at once: often 7 and 1, measured). Level-triggered:
+        # the rest wakes this worker and the others again.
+        try:
+            conn, _addr = worker.listen.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError as exc:  # EMFILE and the like: the others (or main) may do better
+            log.warning("accept: %s", exc)
+            return
+        conn.setblocking(False)
+        protocol = IntakeProtocol(
+            config=uv, server_state=server.server_state, app_state=server.lifespan.state
+        )
+        task = loop.create_task(loop.connect_accepted_socket(lambda: protocol, conn))
+        accepting.add(task)
+        task.add_done_callback(accepting.discard)
+
+    def stop() -> None:
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_reader(worker.listen.fileno())
+        server.should_exit = True
+
+    accepting: set[asyncio.Task[Any]] = set()
+    worker.listen.setblocking(False)
+    loop.add_reader(worker.listen.fileno(), accept_one)
+    worker.stop = stop
+    loop.add_signal_handler(signal.SIGTERM, stop)
     try:
-        await server._serve(sockets=[worker.listen])  # our own signals, not uvicorn's
+        await server._serve(sockets=[])  # our own accepts and signals, not uvicorn's
     finally:
+        stop()
         answers.cancel()
 
 
