@@ -382,18 +382,43 @@ def test_sigint_mid_request_stops_main_and_workers_cleanly(tmp_path: Path, fax_t
         pids = list(_worker_pids(server).values())
         with httpx.Client(timeout=30) as c:
             assert _submit(c, server.api, "6600", tiff).status_code == 201
+        acked: dict[str, int] = {}
+        others: list[Any] = []
+
+        def submitter(k: int) -> None:  # until the stop cuts it off
+            with httpx.Client(timeout=30) as c:
+                for n in range(100_000):
+                    try:
+                        r = _submit(c, server.api, f"66{k}{n:05d}", tiff)
+                    except httpx.HTTPError:
+                        return
+                    if r.status_code != 201:
+                        others.append(r)
+                        return
+                    acked[f"66{k}{n:05d}"] = r.json()["jobs"][0]["job_id"]
+
+        threads = [threading.Thread(target=submitter, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        _wait_for("submissions under way", lambda: len(acked) >= 10)
         held = _partial_submission(server, tiff)
         assert server.stop(signal.SIGINT) == 0
         assert b"201" not in _ends(held)[:20]
         held.close()
+        for t in threads:
+            t.join(60)
+        # The stop's own answer ("stopping: may not have been carried out"), or none at all.
+        assert all(r.status_code == 503 for r in others), [r.text for r in others]
         for pid in pids:
             _wait_for(f"worker {pid} to end", lambda pid=pid: not _alive(pid))
         prepared, _relayed, _handed = _summary(server)
         assert prepared >= 1
         assert "lanfax: stopping" in server.stdout_lines
         server.start()  # the port is free again: no worker kept it
-        numbers = {j["recipient_number"] for j in _all_jobs(server.api)}
-        assert "6600" in numbers and "777" not in numbers
+        jobs = {j["job_id"]: j["recipient_number"] for j in _all_jobs(server.api)}
+        assert "6600" in jobs.values() and "777" not in jobs.values()
+        for number, job_id in acked.items():  # every 201 heard before the stop is there
+            assert jobs.get(job_id) == number, f"acknowledged job {job_id} was lost"
     finally:
         server.close()
 
