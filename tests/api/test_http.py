@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.authhttp import httpx, login_as
-from tests.support.server import LanfaxServer
+from tests.support.server import TEST_PROVIDER_TOML, LanfaxServer, start_lanfax_server
 
 from lanfax.model.errors import ERRORS_BY_CODE
 
 PROBLEM = "application/problem+json"
+
+
+# #19: every endpoint also through intake workers (their connections handed to main).
+@pytest.fixture(scope="module", params=[0, 1], ids=["main", "intake_workers=1"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LanfaxServer]:
+    toml = f"[server]\nintake_workers = {request.param}\n" + TEST_PROVIDER_TOML
+    with start_lanfax_server(tmp_path_factory.mktemp("srv"), toml) as srv:
+        yield srv
 
 
 def _problem(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:

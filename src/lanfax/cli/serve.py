@@ -226,6 +226,12 @@ def _check_intake(settings: ServiceSettings) -> None:
         return
     from lanfax.model.errors import ConfigError
 
+    if not sys.platform.startswith("linux"):
+        raise ConfigError(
+            "server.intake_workers needs Linux (connections are handed between processes"
+            " with SCM_RIGHTS, and the workers die with the server by PR_SET_PDEATHSIG)",
+            hint="set server.intake_workers = 0",
+        )
     if settings.security.tls:
         raise ConfigError(
             "server.intake_workers cannot be used with TLS (a TLS connection cannot be handed"
