@@ -167,6 +167,7 @@ class Intake:
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
+                "-P",  # not the working directory first on sys.path: a ./lanfax there is not us
                 "-m",
                 "lanfax.api.intake_worker",
                 json.dumps(config),
