@@ -31,6 +31,7 @@ from tests.support.authhttp import httpx, login_as
 from tests.support.server import TEST_PROVIDER_TOML, LanfaxServer, start_lanfax_server
 
 from lanfax.model.errors import ConfigError
+from lanfax.service.metrics import parse_families
 from lanfax.service.settings import load_settings
 
 
@@ -93,6 +94,13 @@ def _all_jobs(api: str) -> list[dict[str, Any]]:
         if page["next"] is None:
             return jobs
         after = page["next"]
+
+
+def _metrics(server: LanfaxServer) -> dict[tuple[str, tuple[str, ...]], float]:
+    """/metrics as {(name, label values): value}."""
+    r = httpx.get(f"{server.url}/metrics", timeout=30)
+    assert r.status_code == 200, r.text
+    return {(name, tuple(labels.values())): value for name, labels, value in parse_families(r.text)}
 
 
 def _summary(server: LanfaxServer) -> tuple[int, int, int]:
@@ -371,6 +379,11 @@ def test_a_killed_worker_leaves_an_error_not_a_hang_loses_nothing_and_is_replace
         tmp = server.data_dir / "spool" / "tmp"
         _wait_for("the dead worker's files removed", lambda: not list(tmp.glob(f"*-{pid}-*")))
         assert not _alive(pid)
+        metrics = _metrics(server)
+        assert metrics[("lanfax_intake_workers", ("running",))] == 1
+        assert metrics[("lanfax_intake_worker_restarts_total", ())] == 1
+        assert metrics[("lanfax_intake_requests_total", ("prepared",))] >= len(acked)
+        assert metrics[("lanfax_intake_main_alone", ())] == 0
     finally:
         server.close()
 
@@ -476,6 +489,10 @@ def test_workers_that_cannot_run_leave_main_serving_alone(tmp_path: Path, fax_ti
             assert r.status_code == 201, r.text
         log = server.stderr_path.read_text()
         assert "no intake worker can run" in log
+        metrics = _metrics(server)
+        assert metrics[("lanfax_intake_main_alone", ())] == 1
+        assert metrics[("lanfax_intake_workers", ("running",))] == 0
+        assert metrics[("lanfax_intake_workers", ("configured",))] == 1
         assert len([line for line in server.stdout_lines if _STARTED.search(line)]) == 3
     finally:
         server.close()

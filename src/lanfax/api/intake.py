@@ -46,10 +46,13 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from lanfax.api.intake_wire import SCOPE_KEY, HandoffReader, Prepared, frame, read_frame
 from lanfax.service.intake import sweep
@@ -113,9 +116,9 @@ class Intake:
         self._adopting: set[asyncio.Task[None]] = set()
         #: Whether main took the listening socket back (every worker slot is down).
         self.alone = False
-        #: Requests workers sent prepared and raw, connections they handed over (counted
-        #: here; printed when the server stops).
-        self.prepared = self.relayed = self.handed = 0
+        #: Requests workers sent prepared and raw, connections they handed over, workers
+        #: that ended and were replaced (counted here; in /metrics, and printed at the stop).
+        self.prepared = self.relayed = self.handed = self.restarts = 0
 
     # -- start, supervise, stop -----------------------------------------------------------------
 
@@ -225,6 +228,7 @@ class Intake:
             return
         await asyncio.sleep(0.1 * 2 ** max(0, slot.quick_deaths - 1) if quick else 0.0)
         if not self._stopping:
+            self.restarts += 1
             try:
                 await self._spawn(slot)
             except OSError as exc:
@@ -291,6 +295,10 @@ class Intake:
 
     def pids(self) -> list[int]:
         return [s.proc.pid for s in self._slots if s.proc is not None and s.proc.returncode is None]
+
+    def collector(self) -> Collector:
+        """The intake's figures for ``/metrics`` (register it with the service's registry)."""
+        return _IntakeCollector(self)
 
     # -- connections handed over --------------------------------------------------------------
 
@@ -380,3 +388,45 @@ class Intake:
         finally:
             never.cancel()
         return status, headers, b"".join(chunks)
+
+
+class _IntakeCollector(Collector):
+    """``lanfax_intake_*``: the workers running (and configured), what they did, restarts."""
+
+    def __init__(self, intake: Intake) -> None:
+        self._intake = intake
+
+    def collect(self) -> Iterable[Metric]:
+        intake = self._intake
+        running = GaugeMetricFamily(
+            "lanfax_intake_workers",
+            "Intake worker processes ([server] intake_workers) running, and configured",
+            labels=["state"],
+        )
+        running.add_metric(["running"], len(intake.pids()))
+        running.add_metric(["configured"], intake.count)
+        yield running
+        alone = GaugeMetricFamily(
+            "lanfax_intake_main_alone",
+            "1 when no intake worker can run and the main process serves every request",
+        )
+        alone.add_metric([], 1 if intake.alone else 0)
+        yield alone
+        restarts = CounterMetricFamily(
+            "lanfax_intake_worker_restarts", "Intake workers that ended and were replaced"
+        )
+        restarts.add_metric([], intake.restarts)
+        yield restarts
+        taken = CounterMetricFamily(
+            "lanfax_intake_requests",
+            "What the intake workers did: submissions prepared (document checked and fsynced"
+            " there), requests relayed as they came, connections handed to the main process",
+            labels=["kind"],
+        )
+        for kind, value in (
+            ("prepared", intake.prepared),
+            ("relayed", intake.relayed),
+            ("handed", intake.handed),
+        ):
+            taken.add_metric([kind], value)
+        yield taken

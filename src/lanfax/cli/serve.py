@@ -208,6 +208,7 @@ async def _start_intake(
         log_level=log_level if log_level != "info" else "warning",
     )
     intake.attach(server)
+    service.metrics.registry.register(intake.collector())  # lanfax_intake_* in /metrics
     handle_exit = server.handle_exit
 
     def stop_too(sig: int, frame: Any) -> None:
