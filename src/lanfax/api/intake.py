@@ -8,7 +8,7 @@ connection reaches a worker first. What each does:
 
 * **A worker** serves small multipart ``POST /api/v1/jobs`` requests: HTTP, the body split in
   one pass, and for the plain shape (one ``params`` part, one fax-ready TIFF ``file`` part) the
-  document written, checked in one libtiff pass and fsynced into the spool's ``tmp``
+  document written into the spool's ``tmp`` and checked in one libtiff pass
   (:func:`lanfax.service.intake.stage_checked`): that is the part of a submission that needs
   no store. Any other request hands the whole connection (the socket, ``SCM_RIGHTS``, and the
   bytes read of that request) to main, between requests; main serves it as if it had
@@ -17,7 +17,7 @@ connection reaches a worker first. What each does:
 * **Main** runs its own app, with every middleware (audit, refusals, limits, stop) and the
   same route, on each request a worker sends (:meth:`Intake._run`): for a prepared one it
   authenticates the caller, checks rights and params, renames the staged file into
-  ``spool/docs`` (vouched: not scanned or fsynced again), group-commits the jobs and answers
+  ``spool/docs`` (vouched: fsynced there, not scanned again), group-commits the jobs and answers
   201 once they are durable; a relayed one (a shape the worker does not take, bad input) it
   reads as it always does, so every error is the same problem+json. The worker writes main's
   answer: **a worker never answers a submission itself**, so nothing is acknowledged that is
@@ -419,7 +419,7 @@ class _IntakeCollector(Collector):
         yield restarts
         taken = CounterMetricFamily(
             "lanfax_intake_requests",
-            "What the intake workers did: submissions prepared (document checked and fsynced"
+            "What the intake workers did: submissions prepared (document written and checked"
             " there), requests relayed as they came, connections handed to the main process",
             labels=["kind"],
         )

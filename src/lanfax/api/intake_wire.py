@@ -4,7 +4,7 @@ Two socket pairs per worker, made by the main process before it starts the worke
 
 * the **request pair** (``SOCK_STREAM``): frames of a 4-byte big-endian length and a pickle.
   The worker sends ``(id, kind, head, payload)``: ``kind`` is ``"prepared"`` (``payload`` a
-  :class:`Prepared`: the submission's params, its document staged, checked and fsynced by the
+  :class:`Prepared`: the submission's params, its document staged and checked by the
   worker) or ``"relay"`` (``payload`` the raw body: main's own handler reads it). ``head`` is
   the request's ASGI scope without its body (method, path, headers, client, ...). Main
   answers ``(id, status, headers, body)`` once its app has answered: for a submission, once
@@ -49,7 +49,7 @@ class Prepared:
     """A submission a worker has read and checked: ``params`` (the ``params`` part's text),
     ``label`` (how errors name the file part), and ``ready``: the fax-ready TIFF's
     :class:`~lanfax.documents.types.ConversionResult` at its staged path (written, scanned in
-    one pass and fsynced by the worker; main renames it into ``spool/docs``)."""
+    one pass by the worker; main fsyncs it and renames it into ``spool/docs``)."""
 
     params: str
     label: str

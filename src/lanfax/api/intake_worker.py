@@ -6,7 +6,7 @@ listening socket, inherited from the main process, and serves exactly one kind o
 small multipart ``POST /api/v1/jobs`` (:func:`~lanfax.api.intake_wire.takes`, decided on the
 request's head before the HTTP parser sees it). For that one it reads the body, splits it in
 one pass, and when it is the plain shape (one ``params`` part, one ``file`` part that is a
-fax-ready TIFF) writes, checks and fsyncs the document (:func:`lanfax.service.intake.
+fax-ready TIFF) writes and checks the document (:func:`lanfax.service.intake.
 stage_checked`) and sends main the result; otherwise it relays the raw body. Main answers;
 the worker writes the answer. Any other request makes the worker hand the connection itself
 to main, with what it read of that request.
@@ -26,7 +26,6 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +87,6 @@ class Worker:
         self._pending: dict[int, asyncio.Future[tuple[int, list[Any], bytes]]] = {}
         self._next = 0
         self._writer: asyncio.StreamWriter | None = None
-        self._pool = ThreadPoolExecutor(4, thread_name_prefix="lanfax-intake")
         self.server: uvicorn.Server | None = None
         #: Stop accepting and serving (set once the server runs).
         self.stop: Callable[[], None] = lambda: None
@@ -143,16 +141,14 @@ class Worker:
                 answer = await self.ask("relay", head, bytes(body))
         except BaseException:
             if prepared is not None:  # main never got it (or is gone): nothing refers to it
-                await asyncio.get_running_loop().run_in_executor(
-                    self._pool, _unlink, prepared.ready.path
-                )
+                prepared.ready.path.unlink(missing_ok=True)
             raise
         status, headers, out = answer
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
 
     async def _prepare(self, scope: Scope, body: bytes) -> Prepared | None:
-        """The submission read and its document staged, checked and fsynced, or None: main
+        """The submission read and its document staged and checked, or None: main
         reads this body itself (any other shape, and every error, is main's to answer)."""
         if scope["method"] != "POST" or scope["path"] != "/api/v1/jobs":
             return None
@@ -185,10 +181,10 @@ class Worker:
         data = upload.file.read()
         if not data:
             return None  # main names the empty part
-        loop = asyncio.get_running_loop()
-        ready = await loop.run_in_executor(
-            self._pool, stage_checked, self.tmp, data, self.max_pages
-        )
+        # On the loop: a write into the page cache and the one-pass check, no fsync (main
+        # makes that in the trip to its pool that renames the file): a trip to a thread of
+        # our own cost the worker more CPU than this (#19, measured).
+        ready = stage_checked(self.tmp, data, self.max_pages)
         if ready is None:
             return None
         return Prepared(text, part_label(0, upload.filename), ready)
@@ -251,10 +247,6 @@ class IntakeProtocol(HttpToolsProtocol):
         except OSError as exc:
             log.warning("could not hand a connection to the main process: %s", exc)
         self.transport.abort()  # main holds the connection now (or nobody: the client sees it)
-
-
-def _unlink(path: Path) -> None:
-    path.unlink(missing_ok=True)
 
 
 async def _serve(config: dict[str, Any]) -> None:

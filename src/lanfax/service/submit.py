@@ -141,10 +141,11 @@ class Submitter:
         self._vouched: dict[Path, ConversionResult] = {}
 
     def vouch(self, ready: ConversionResult) -> None:
-        """``ready.path`` (staged) was checked in one pass and fsynced by an intake worker
+        """``ready.path`` (staged) was checked in one pass by an intake worker
         (:func:`lanfax.service.intake.stage_checked`): :meth:`_take_ready` takes it as it is
-        found there, without scanning or fsyncing it again. Whoever vouches calls
-        :meth:`unvouch` when the submission is over, whatever became of it."""
+        found there, without scanning it again (it still fsyncs it before the rename).
+        Whoever vouches calls :meth:`unvouch` when the submission is over, whatever became
+        of it."""
         self._vouched[ready.path] = ready
 
     def unvouch(self, path: Path) -> None:
@@ -333,10 +334,8 @@ class Submitter:
                 " tiffinfo -D reads without errors",
             )
         # The staged file may not be durable yet (a submission's upload is not fsynced when
-        # staged, #19): it is, before the rename that makes it the job's document (a vouched
-        # one was fsynced by the intake worker that staged it).
-        if vouched is None:
-            fsync_file(staged)
+        # staged, #19): it is, before the rename that makes it the job's document.
+        fsync_file(staged)
         spool = self.ctx.spool
         if then is not None and final.parent == spool.docs:
             # The rename is made durable by ``then``'s group commit, with one fsync of
