@@ -59,7 +59,9 @@ class Prepared:
 def part_label(index: int, filename: str | None) -> str:
     """How errors name an uploaded file: its position, and its name made printable and
     short (a name is the client's text: it may hold anything, and is never a path here)."""
-    name = "".join(ch if ch.isprintable() else "?" for ch in filename or "")
+    name = filename or ""
+    if not name.isprintable():
+        name = "".join(ch if ch.isprintable() else "?" for ch in name)
     if len(name) > 60:
         name = name[:57] + "..."
     return f"file part {index + 1} ({name})" if name else f"file part {index + 1}"
