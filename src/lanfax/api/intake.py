@@ -346,7 +346,7 @@ class Intake:
         if prepared is not None and status != 201:
             # Not taken (refused, a bad request, the service stopping): nothing refers to it.
             with contextlib.suppress(OSError):
-                await self.run(functools.partial(Path(prepared.ready.path).unlink, missing_ok=True))
+                await self.run(functools.partial(Path(prepared.staged[0]).unlink, missing_ok=True))
         writer = slot.writer
         if writer is not None and not writer.is_closing():
             writer.write(frame((rid, status, headers, out)))

@@ -26,8 +26,9 @@ import asyncio
 import pickle
 import socket
 import struct
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+from lanfax.service.intake import StagedFields
 
 #: The API's submission path, the only one a worker serves.
 SUBMIT_PATH = b"/api/v1/jobs"
@@ -44,16 +45,16 @@ _LENGTH = struct.Struct(">I")
 _HANDOFF = struct.Struct(">Q")
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(NamedTuple):
     """A submission a worker has read and checked: ``params`` (the ``params`` part's text),
-    ``label`` (how errors name the file part), and ``ready``: the fax-ready TIFF's
-    :class:`~lanfax.documents.types.ConversionResult` at its staged path (written, scanned in
-    one pass by the worker; main fsyncs it and renames it into ``spool/docs``)."""
+    ``label`` (how errors name the file part), and ``staged``: the fax-ready TIFF at its
+    staged path (written and scanned in one pass by the worker; main fsyncs it and renames
+    it into ``spool/docs``), as :func:`lanfax.service.intake.staged_fields` (a tuple, not the
+    dataclass: cheaper to pass)."""
 
     params: str
     label: str
-    ready: Any
+    staged: StagedFields
 
 
 def part_label(index: int, filename: str | None) -> str:

@@ -45,7 +45,7 @@ from lanfax.api.intake_wire import (
 )
 from lanfax.api.simpleform import SIMPLE_MAX, simple_form
 from lanfax.service.forkguard import die_with_parent
-from lanfax.service.intake import stage_checked
+from lanfax.service.intake import stage_checked, staged_fields
 
 log = logging.getLogger("lanfax.intake")
 
@@ -141,7 +141,7 @@ class Worker:
                 answer = await self.ask("relay", head, bytes(body))
         except BaseException:
             if prepared is not None:  # main never got it (or is gone): nothing refers to it
-                prepared.ready.path.unlink(missing_ok=True)
+                Path(prepared.staged[0]).unlink(missing_ok=True)
             raise
         status, headers, out = answer
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -187,7 +187,7 @@ class Worker:
         ready = stage_checked(self.tmp, data, self.max_pages)
         if ready is None:
             return None
-        return Prepared(text, part_label(0, upload.filename), ready)
+        return Prepared(text, part_label(0, upload.filename), staged_fields(ready))
 
 
 class IntakeProtocol(HttpToolsProtocol):

@@ -24,6 +24,7 @@ from lanfax.model.errors import InvalidInput, TooLarge
 from lanfax.model.jobs import JobQuery
 from lanfax.model.wire import enum_from_wire
 from lanfax.service.core import FaxService
+from lanfax.service.intake import staged_result
 from lanfax.service.submit import Submission, contact_references, parse_submission
 from lanfax.service.uploads import DEFER_MAX, read_uploads, stage_uploads
 
@@ -128,10 +129,11 @@ def submission_handler(service: FaxService) -> Callable[[Request, Caller], Await
     async def prepared(request: Request, caller: Caller, taken: Prepared) -> Response:
         """#19: a submission an intake worker read, staged, checked and fsynced
         (``[server] intake_workers``, :mod:`lanfax.api.intake`): the rest as below."""
-        path = taken.ready.path
+        ready = staged_result(taken.staged)
+        path = ready.path
         submission = await parse(taken.params, caller)
         audit = audit_with_commit(request, caller, 201)
-        service.submitter.vouch(taken.ready)
+        service.submitter.vouch(ready)
         try:
             broadcast_id, jobs = await service.submit(
                 submission,

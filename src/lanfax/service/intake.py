@@ -56,6 +56,29 @@ def stage_checked(tmp: Path, data: bytes, max_pages: int) -> ConversionResult | 
     return ready
 
 
+#: A staged document as the pair of processes pass it: a tuple of plain values (path, pages,
+#: width, height, resolution, compression, size) pickles in a fraction of the time a
+#: dataclass holding a Path does (#19: measured on the main process's side).
+StagedFields = tuple[str, int, int, int, str, str, int]
+
+
+def staged_fields(ready: ConversionResult) -> StagedFields:
+    return (
+        str(ready.path),
+        ready.pages,
+        ready.width,
+        ready.height,
+        ready.resolution,
+        ready.compression,
+        ready.size,
+    )
+
+
+def staged_result(fields: StagedFields) -> ConversionResult:
+    path, pages, width, height, resolution, compression, size = fields
+    return ConversionResult(Path(path), pages, width, height, resolution, compression, size)
+
+
 def sweep(tmp: Path, pid: int) -> int:
     """Remove what worker ``pid`` staged (after it died, once main is done with its
     requests); returns how many files."""
