@@ -113,6 +113,7 @@ class Intake:
         self._server: Any = None  # the uvicorn.Server whose app and state main serves with
         self._handed: Any = None
         self._watchers: set[asyncio.Task[None]] = set()
+        self._starting: asyncio.Future[None] | None = None
         self._adopting: set[asyncio.Task[None]] = set()
         #: Whether main took the listening socket back (every worker slot is down).
         self.alone = False
@@ -154,8 +155,25 @@ class Intake:
         )
 
     async def start(self) -> None:
+        """Start every worker (each accepts at once)."""
         for slot in self._slots:
+            if self._stopping:
+                return
             await self._spawn(slot)
+
+    def start_when_serving(self) -> None:
+        """Start the workers once the attached server serves (its app and state ready for
+        what they send and hand over; until then connections wait in the socket's queue)."""
+
+        async def when_serving() -> None:
+            server = self._server
+            while not server.started:
+                if server.should_exit or self._stopping:
+                    return
+                await asyncio.sleep(0.01)
+            await self.start()
+
+        self._starting = asyncio.ensure_future(when_serving())
 
     async def _spawn(self, slot: _Slot) -> None:
         loop = asyncio.get_running_loop()
@@ -270,6 +288,10 @@ class Intake:
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop the workers and wait for them (killed after ``timeout``), answering what
         they still send meanwhile; then what main was doing for them ends."""
+        self._stopping = True
+        if self._starting is not None:
+            with contextlib.suppress(Exception):
+                await self._starting  # returns at once, or after the worker it is starting
         self.begin_stop()
         procs = [s.proc for s in self._slots if s.proc is not None]
         waits = [asyncio.ensure_future(p.wait()) for p in procs]

@@ -188,9 +188,9 @@ async def _start_intake(
     service: Any, settings: ServiceSettings, sock: socket.socket, server: Any, log_level: str
 ) -> Any:
     """Issue #19: ``[server] intake_workers`` processes taking submissions beside this one
-    (lanfax.api.intake), started on ``sock``; None when there are none. The main process
-    then accepts no connection itself (``server`` is given no socket); a stop signal reaches
-    the workers at once."""
+    (lanfax.api.intake), started on ``sock`` once ``server`` serves; None when there are
+    none. The main process then accepts no connection itself (``server`` is given no
+    socket); a stop signal reaches the workers at once."""
     if not settings.intake_workers:
         return None
     from lanfax.api.intake import Intake
@@ -216,7 +216,7 @@ async def _start_intake(
         handle_exit(sig, frame)
 
     server.handle_exit = stop_too
-    await intake.start()
+    intake.start_when_serving()
     return intake
 
 
