@@ -496,3 +496,45 @@ def test_workers_that_cannot_run_leave_main_serving_alone(tmp_path: Path, fax_ti
         assert len([line for line in server.stdout_lines if _STARTED.search(line)]) == 3
     finally:
         server.close()
+
+
+def test_a_worker_that_cannot_stage_passes_the_body_to_main(tmp_path: Path, fax_tiff: Path) -> None:
+    """Its spool's tmp gone (as a full disk would fail it): the worker relays, main answers."""
+    import asyncio
+
+    from lanfax.api.intake_worker import Worker
+
+    pair_a, pair_b = socket.socketpair()
+    hand_a, hand_b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listen = socket.socket()
+    try:
+        worker = Worker(
+            {
+                "tmp": str(tmp_path / "gone"),
+                "max_upload_bytes": 2**20,
+                "max_json_bytes": 2**16,
+                "max_pages": 10,
+                # its own descriptors (it owns what it is given)
+                "listen_fd": os.dup(listen.fileno()),
+                "pair_fd": os.dup(pair_a.fileno()),
+                "handoff_fd": os.dup(hand_a.fileno()),
+            }
+        )
+        body = _body(("params", None, b"{}"), ("file", "d.tif", fax_tiff.read_bytes()))
+        scope = {
+            "method": "POST",
+            "path": "/api/v1/jobs",
+            "headers": [
+                (b"content-type", f"multipart/form-data; boundary={_BOUNDARY}".encode()),
+                (b"authorization", b"Bearer x"),
+            ],
+        }
+        assert asyncio.run(worker._prepare(scope, body)) is None
+        (tmp_path / "gone").mkdir()
+        prepared = asyncio.run(worker._prepare(scope, body))
+        assert prepared is not None and Path(prepared.staged[0]).parent == tmp_path / "gone"
+        for owned in (worker.listen, worker.handoff, worker._pair):
+            owned.close()
+    finally:
+        for s in (listen, pair_a, pair_b, hand_a, hand_b):
+            s.close()

@@ -184,7 +184,13 @@ class Worker:
         # On the loop: a write into the page cache and the one-pass check, no fsync (main
         # makes that in the trip to its pool that renames the file): a trip to a thread of
         # our own cost the worker more CPU than this (#19, measured).
-        ready = stage_checked(self.tmp, data, self.max_pages)
+        try:
+            ready = stage_checked(self.tmp, data, self.max_pages)
+        except OSError as exc:
+            # A full disk, a spool that went away: main stages it itself and answers as it
+            # does (507 with the figures, ...), never a bare 500 from here.
+            log.info("an upload is passed to the main process as it came: %s", exc)
+            return None
         if ready is None:
             return None
         return Prepared(text, part_label(0, upload.filename), staged_fields(ready))
