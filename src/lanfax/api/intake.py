@@ -28,8 +28,10 @@ a hang: only the worker held them); main finishes what it was committing for it 
 answer dropped), removes its staged files (:func:`lanfax.service.intake.sweep`) and starts a
 new one (after 0.1 s, doubling while it dies within 2 s of its start; after 3 such deaths in a
 row that slot is left down and, with no worker left, main takes the socket back and serves
-alone). Main killed: the workers die with it. SIGINT/SIGTERM: the workers stop accepting at
-once, finish what they have (main still commits and answers it), then main stops. TLS: not
+alone). A worker that hangs (stopped, stuck) is not detected: new connections go to the
+others (the socket is shared), its own clients wait for their time-out; killed, it is
+replaced. Main killed: the workers die with it. SIGINT/SIGTERM: the workers stop accepting
+at once, finish what they have (main still commits and answers it), then main stops. TLS: not
 with intake workers (a TLS session cannot be handed between processes): refused at start.
 A submission without any credentials is relayed as it came (main refuses it, no file is
 written); one with a wrong token costs its worker the write and the check.
