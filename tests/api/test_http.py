@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from tests.support.authhttp import httpx, login_as
-from tests.support.server import TEST_PROVIDER_TOML, LanfaxServer, start_lanfax_server
+from tests.support.server import LanfaxServer, with_intake_workers
 
 from lanfax.model.errors import ERRORS_BY_CODE
 
@@ -22,9 +22,7 @@ PROBLEM = "application/problem+json"
 def server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[LanfaxServer]:
-    toml = f"[server]\nintake_workers = {request.param}\n" + TEST_PROVIDER_TOML
-    with start_lanfax_server(tmp_path_factory.mktemp("srv"), toml) as srv:
-        yield srv
+    yield from with_intake_workers(tmp_path_factory.mktemp("srv"), request.param)
 
 
 def _problem(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 import httpx as _plain_httpx
 import pytest
 from tests.support.authhttp import httpx, login_as
+from tests.support.http import all_jobs
 from tests.support.server import TEST_PROVIDER_TOML, LanfaxServer, start_lanfax_server
 
 from lanfax.model.errors import ConfigError
@@ -83,17 +84,6 @@ def _submit(client: Any, api: str, number: str, tiff: bytes, **kw: Any) -> Any:
         files=[("file", ("d.tif", tiff, "image/tiff"))],
         **kw,
     )
-
-
-def _all_jobs(api: str) -> list[dict[str, Any]]:
-    jobs: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        page = httpx.get(f"{api}/jobs", params={"after": after, "limit": 1000}).json()
-        jobs.extend(page["jobs"])
-        if page["next"] is None:
-            return jobs
-        after = page["next"]
 
 
 def _metrics(server: LanfaxServer) -> dict[tuple[str, tuple[str, ...]], float]:
@@ -198,7 +188,7 @@ def test_threads_submissions_all_land_once_through_the_workers(
         t.join(120)
     assert not failures
     assert len(acked) == 96
-    jobs = {j["job_id"]: j for j in _all_jobs(intake.api) if j["recipient_number"][:2] == "61"}
+    jobs = {j["job_id"]: j for j in all_jobs(intake.api) if j["recipient_number"][:2] == "61"}
     assert sorted(j["recipient_number"] for j in jobs.values()) == sorted(acked)
     for number, job_id in acked.items():
         assert jobs[job_id]["recipient_number"] == number
@@ -325,7 +315,7 @@ def test_rights_and_tokens_are_main_s_a_revoked_token_is_refused_at_once(
         assert gone.status_code == 204
         refused = _submit(c, intake.api, "6402", tiff, headers=auth)
         assert refused.status_code == 401, refused.text
-    assert "6402" not in {j["recipient_number"] for j in _all_jobs(intake.api)}
+    assert "6402" not in {j["recipient_number"] for j in all_jobs(intake.api)}
 
 
 def test_a_killed_worker_leaves_an_error_not_a_hang_loses_nothing_and_is_replaced(
@@ -370,7 +360,7 @@ def test_a_killed_worker_leaves_an_error_not_a_hang_loses_nothing_and_is_replace
         stop.set()
         for t in threads:
             t.join(60)
-        jobs = {j["job_id"]: j for j in _all_jobs(server.api)}
+        jobs = {j["job_id"]: j for j in all_jobs(server.api)}
         numbers = [j["recipient_number"] for j in jobs.values()]
         assert len(numbers) == len(set(numbers)), "a submission was queued twice"
         for number, job_id in acked.items():
@@ -428,7 +418,7 @@ def test_sigint_mid_request_stops_main_and_workers_cleanly(tmp_path: Path, fax_t
         assert prepared >= 1
         assert "lanfax: stopping" in server.stdout_lines
         server.start()  # the port is free again: no worker kept it
-        jobs = {j["job_id"]: j["recipient_number"] for j in _all_jobs(server.api)}
+        jobs = {j["job_id"]: j["recipient_number"] for j in all_jobs(server.api)}
         assert "6600" in jobs.values() and "777" not in jobs.values()
         for number, job_id in acked.items():  # every 201 heard before the stop is there
             assert jobs.get(job_id) == number, f"acknowledged job {job_id} was lost"

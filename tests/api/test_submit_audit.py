@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from tests.support.authhttp import httpx
-from tests.support.server import TEST_PROVIDER_TOML, LanfaxServer, start_lanfax_server
+from tests.support.server import LanfaxServer, with_intake_workers
 
 
 # #19: audited the same whether main or an intake worker took the submission.
@@ -18,9 +18,7 @@ from tests.support.server import TEST_PROVIDER_TOML, LanfaxServer, start_lanfax_
 def server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[LanfaxServer]:
-    toml = f"[server]\nintake_workers = {request.param}\n" + TEST_PROVIDER_TOML
-    with start_lanfax_server(tmp_path_factory.mktemp("srv"), toml) as srv:
-        yield srv
+    yield from with_intake_workers(tmp_path_factory.mktemp("srv"), request.param)
 
 
 def _submit(api: str, tiff: Path, number: str) -> Any:

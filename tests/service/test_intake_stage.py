@@ -143,3 +143,9 @@ def test_a_vouched_file_is_fsynced_and_committed_without_a_second_scan(
     assert (spool.root / listed[0].document_path).read_bytes() == tiff
     assert list(spool.tmp.iterdir()) == []
     assert submitter._vouched == {}
+
+
+def test_a_staged_file_is_not_readable_by_others(tmp_path: Path, tiff: bytes) -> None:
+    ready = intake.stage_checked(tmp_path, tiff, max_pages=10)
+    assert ready is not None
+    assert ready.path.stat().st_mode & 0o777 == 0o640

@@ -37,8 +37,9 @@ def stage_checked(tmp: Path, data: bytes, max_pages: int) -> ConversionResult | 
     fsync cost more than the fsync, measured). Blocking, short: a write into the page cache
     and the one-pass check (~0.2 ms for a page), so a worker runs it on its event loop."""
     path = tmp / f"{PREFIX}{os.getpid()}-{token_hex(8)}"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
     try:
+        # As every staged upload (uploads._write): 0640, never readable by others; O_EXCL.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         try:
             view = memoryview(data)
             while view:

@@ -345,15 +345,7 @@ class Submitter:
             spool.commit_file(staged, final)
         if after is not None:
             after()
-        result = ConversionResult(
-            final,
-            ready.pages,
-            ready.width,
-            ready.height,
-            ready.resolution,
-            ready.compression,
-            ready.size,
-        )
+        result = dataclasses.replace(ready, path=final)
         if then is not None:
             then(result)
         return result
