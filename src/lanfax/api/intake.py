@@ -161,7 +161,16 @@ class Intake:
         for slot in self._slots:
             if self._stopping:
                 return
-            await self._spawn(slot)
+            try:
+                await self._spawn(slot)
+            except OSError as exc:
+                await self._cannot_start(slot, exc)
+
+    async def _cannot_start(self, slot: _Slot, exc: OSError) -> None:
+        log.error("intake worker %d could not start: %s", slot.index, exc)
+        slot.down = True
+        if all(s.down for s in self._slots):
+            await self._serve_alone()
 
     def start_when_serving(self) -> None:
         """Start the workers once the attached server serves (its app and state ready for
@@ -224,12 +233,9 @@ class Intake:
         code = await proc.wait()
         loop = asyncio.get_running_loop()
         self._close_slot(slot)
-        # What main was doing for it finishes first (a commit under way stays committed).
-        pending = [t for t in slot.tasks if t is not asyncio.current_task()]
-        if pending:
-            await asyncio.wait(pending)
-        with contextlib.suppress(OSError):
-            await self.run(sweep, self.tmp, proc.pid)
+        # Its staged files go once what main was doing for it is done (a commit under way
+        # stays committed): beside the restart, which does not wait for that.
+        self._keep(self._watchers, self._sweep_after(list(slot.tasks), proc.pid))
         if self._stopping:
             return
         quick = loop.time() - slot.started < QUICK
@@ -252,10 +258,16 @@ class Intake:
             try:
                 await self._spawn(slot)
             except OSError as exc:
-                log.error("intake worker %d could not start: %s", slot.index, exc)
-                slot.down = True
-                if all(s.down for s in self._slots):
-                    await self._serve_alone()
+                await self._cannot_start(slot, exc)
+
+    async def _sweep_after(self, tasks: list[asyncio.Task[None]], pid: int) -> None:
+        """Remove what dead worker ``pid`` staged, once main's work for it is done (or after
+        a minute: a request that never ends, such as a relayed event stream, keeps nothing
+        of its staged)."""
+        if tasks:
+            await asyncio.wait(tasks, timeout=60.0)
+        with contextlib.suppress(OSError):
+            await self.run(sweep, self.tmp, pid)
 
     async def _serve_alone(self) -> None:
         """Every worker slot is down: main accepts on the socket itself (as with 0)."""
@@ -306,9 +318,15 @@ class Intake:
             if late:
                 await asyncio.wait(late)
         if self._watchers:
-            await asyncio.wait(list(self._watchers))
+            # Bounded: a relayed request that never ends (a pipelined event stream) must
+            # not hold the stop; what is left then is cancelled (its worker is gone).
+            await asyncio.wait(list(self._watchers), timeout=timeout)
         for slot in self._slots:
             self._close_slot(slot)
+            for task in list(slot.tasks):
+                task.cancel()
+        for task in list(self._watchers):
+            task.cancel()
         if self._adopting:
             await asyncio.wait(list(self._adopting))
         print(
