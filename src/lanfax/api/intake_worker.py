@@ -139,8 +139,11 @@ class Worker:
                 answer = await self.ask("prepared", head, prepared)
             else:
                 answer = await self.ask("relay", head, bytes(body))
-        except BaseException:
-            if prepared is not None:  # main never got it (or is gone): nothing refers to it
+        except ConnectionError:
+            # Main is gone: nothing will take the file (its next start empties spool/tmp
+            # anyway). Any other end of this request (cancelled) leaves the file to main,
+            # which may be renaming it now, and removes it after any answer but 201.
+            if prepared is not None:
                 Path(prepared.staged[0]).unlink(missing_ok=True)
             raise
         status, headers, out = answer
