@@ -528,3 +528,19 @@ def test_a_worker_that_cannot_stage_passes_the_body_to_main(tmp_path: Path, fax_
     finally:
         for s in (listen, pair_a, pair_b, hand_a, hand_b):
             s.close()
+
+
+def test_a_stopped_worker_leaves_new_connections_to_the_others(
+    intake: LanfaxServer, fax_tiff: Path
+) -> None:
+    """A hung worker is not detected, but it takes no new connection: the socket is shared."""
+    tiff = fax_tiff.read_bytes()
+    first, second = sorted(_worker_pids(intake).items())
+    os.kill(first[1], signal.SIGSTOP)
+    try:
+        for n in range(10):  # each a new connection
+            r = _submit(httpx, intake.api, f"690{n}", tiff, timeout=30)
+            assert r.status_code == 201, r.text
+    finally:
+        os.kill(first[1], signal.SIGCONT)
+    assert _alive(second[1])
