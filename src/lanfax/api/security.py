@@ -233,7 +233,11 @@ def _describe(scope: Scope, status: int) -> tuple[str, str, str, dict[str, Any]]
     params = scope.get("path_params") or {}
     target = ",".join(f"{k}={v}" for k, v in params.items())
     outcome = "ok" if status < 400 else ("denied" if status in (401, 403, 429) else "failed")
-    detail = {"method": scope["method"], "path": scope["path"], "status": status}
+    detail: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "status": status}
+    if route is None:
+        # No route took it (an unknown path): no login was checked, nothing was done; the
+        # trail aggregates these as it does refusals (service/refusals.aggregated).
+        detail["unrouted"] = True
     return action, target, outcome, detail
 
 
@@ -260,7 +264,10 @@ def audit_committed(conn: HTTPConnection, entries: list[AuditEntry]) -> None:
 class AuditMiddleware:
     """Writes the audit trail: every change (any method but GET/HEAD/OPTIONS) that reached a
     route, and every refused request (401, 403, 429), with who, what, when, from where and
-    the status. The action is the route's name (``submit``, ``job_cancel``, ``patch_config``)."""
+    the status. The action is the route's name (``submit``, ``job_cancel``, ``patch_config``).
+    Refused requests, and changes that no route took (a POST to an unknown path: no login, no
+    work; ``detail["unrouted"]``), are aggregated per address, user and status: a row a
+    minute with the count of the others (:mod:`lanfax.service.refusals`)."""
 
     def __init__(self, app: ASGIApp, security: Security) -> None:
         self.app = app
