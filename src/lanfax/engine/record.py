@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,19 +113,17 @@ class SessionRecord:
         def push(kind: int, value: int) -> None:
             session._record(kind, value)
 
-        def phase_b(_s: Any, _user_data: Any, result: int) -> int:
-            try:
-                push(_B, result)
-            except BaseException as exc:
-                session._callback_failed(exc)
-            return 0
+        def phase(kind: int) -> Callable[[Any, Any, int], int]:
+            """Phase B's or phase D's handler (the same signature, another kind)."""
 
-        def phase_d(_s: Any, _user_data: Any, result: int) -> int:
-            try:
-                push(_D, result)
-            except BaseException as exc:
-                session._callback_failed(exc)
-            return 0
+            def handler(_s: Any, _user_data: Any, result: int) -> int:
+                try:
+                    push(kind, result)
+                except BaseException as exc:
+                    session._callback_failed(exc)
+                return 0
+
+            return handler
 
         def phase_e(_s: Any, _user_data: Any, code: int) -> None:
             try:
@@ -141,8 +140,8 @@ class SessionRecord:
                 session._callback_failed(exc)
 
         callbacks = (
-            ffi.callback("t30_phase_b_handler_t *", phase_b),
-            ffi.callback("t30_phase_d_handler_t *", phase_d),
+            ffi.callback("t30_phase_b_handler_t *", phase(_B)),
+            ffi.callback("t30_phase_d_handler_t *", phase(_D)),
             ffi.callback("t30_phase_e_handler_t *", phase_e),
             ffi.callback("t30_real_time_frame_handler_t *", frame),
         )
