@@ -161,3 +161,29 @@ def test_an_import_is_all_or_nothing_and_updates_by_name(store: SqlStore) -> Non
     )
     assert updated == 1 and again[0].contact_id == added[0].contact_id
     assert again[0].city == "Y" and again[0].name == "a"
+
+
+@pytest.mark.parametrize("url", ["file", "memory"])
+def test_sqlite_searches_from_many_threads_while_contacts_are_added(
+    url: str, tmp_path: Any
+) -> None:
+    """SQLite's Unicode lower is registered once per connection (a pooled file database's
+    several connections, an in-memory database's one shared connection), never while another
+    statement of that connection runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    target = f"sqlite:///{tmp_path / 'c.db'}" if url == "file" else "sqlite://"
+    with open_store(target) as store:
+        assert isinstance(store, SqlStore)
+        _unicode_book(store)
+        book = store.contacts
+
+        def search(i: int) -> list[str]:
+            if i % 5 == 0:
+                book.add_contacts("u1", [{"name": f"Zed {i}", "company": f"ÉTUDE {i}"}])
+            return _names(book.list_contacts(["u1"], prefix="écol"))
+
+        with ThreadPoolExecutor(8) as pool:
+            found = list(pool.map(search, range(80)))
+        assert found == [["Anne", "Dora"]] * 80
+        assert len(book.list_contacts(["u1"], prefix="étude", limit=1000)) == 16

@@ -288,15 +288,20 @@ class SqlContacts:
         """How this database lowers a column as Python's ``str.lower`` does (every script, not
         only ASCII), or None when it cannot (the caller then filters rows itself).
 
-        SQLite's ``lower()`` folds ASCII only: the connection gets ``lanfax_lower``, a Python
-        function (registered per query: cheap, and right on every pooled connection).
+        SQLite's ``lower()`` folds ASCII only: each connection gets ``lanfax_lower``, a Python
+        function (registered on its first search).
         PostgreSQL's ``lower()`` follows the collation, and under the C locale (the tests',
         and many servers') it folds ASCII only: ICU's root collation ("und-x-icu", in every
         PostgreSQL built with ICU) lowers every script; without it a database whose
         character type is a real locale lowers right with plain ``lower()``."""
         if conn.dialect.name == "sqlite":
-            raw: Any = conn.connection.driver_connection
-            raw.create_function("lanfax_lower", 1, _py_lower, deterministic=True)
+            pooled = conn.connection
+            if not pooled.info.get("lanfax_lower"):
+                # Once per database connection (pooled.info lives as long as it does): SQLite
+                # refuses to redefine a function while a statement of the connection runs.
+                raw: Any = pooled.driver_connection
+                raw.create_function("lanfax_lower", 1, _py_lower, deterministic=True)
+                pooled.info["lanfax_lower"] = True
             return sa.func.lanfax_lower
         if not self._pg_probed:
             icu = conn.execute(
