@@ -261,6 +261,22 @@ def audit_committed(conn: HTTPConnection, entries: list[AuditEntry]) -> None:
         conn.scope[_AUDITED] = True
 
 
+class _StatusWatch:
+    """The ``send`` of a request, forwarded, remembering the response's status (0 while
+    none was sent): what both middlewares below decide on once the request is over."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        await self.send(message)
+
+
 class AuditMiddleware:
     """Writes the audit trail: every change (any method but GET/HEAD/OPTIONS) that reached a
     route, and every refused request (401, 403, 429), with who, what, when, from where and
@@ -277,17 +293,11 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 0
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        watch = _StatusWatch(send)
         try:
             await self.app(scope, receive, watch)
         finally:
+            status = watch.status
             refused = status in (401, 403, 429)
             if refused or (status and scope["method"] not in ("GET", "HEAD", "OPTIONS")):
                 await self._record(scope, status)
@@ -321,17 +331,11 @@ class FailureBudgetMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 0
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        watch = _StatusWatch(send)
         try:
             await self.app(scope, receive, watch)
         finally:
+            status = watch.status
             caller: Caller | None = scope.get("lanfax.caller")
             if caller is not None and 400 <= status < 500 and status not in (401, 429):
                 self.security.note_failure(caller)
