@@ -26,9 +26,13 @@ def test_posts_to_unknown_paths_cost_a_row_a_minute_and_keep_their_count(tmp_pat
         paths = [f"{srv.api}/no-such-thing", f"{srv.url}/wp-login.php", f"{srv.api}/jobs/x/y/z"]
         codes = [raw_httpx.post(paths[i % 3], content=b"x" * 100).status_code for i in range(30)]
         assert codes == [404] * 30, codes
+        # Under the console's static files (a mount, not a route): 405, aggregated too.
+        codes = [raw_httpx.post(f"{srv.url}/static/x{i}.js").status_code for i in range(5)]
+        assert codes == [405] * 5, codes
         # A GET to an unknown path is not a change: no row, as before.
         assert raw_httpx.get(f"{srv.api}/no-such-thing").status_code == 404
-        (first,) = _unrouted(srv.api)  # the first is written at once, the others counted
+        first, static = sorted(_unrouted(srv.api), key=lambda e: e["detail"]["status"])
+        assert static["detail"]["status"] == 405 and "repeated" not in static["detail"]
         assert first["user"] == "(unauthenticated)" and first["address"] == "127.0.0.1"
         assert first["detail"]["status"] == 404 and first["detail"]["method"] == "POST"
         assert first["detail"]["path"] == "/api/v1/no-such-thing"
@@ -43,8 +47,11 @@ def test_posts_to_unknown_paths_cost_a_row_a_minute_and_keep_their_count(tmp_pat
         assert srv.stop() == 0  # the stop writes the count of the burst
         srv.start()
         rows = _unrouted(srv.api)
-        assert sorted(r["detail"].get("repeated", 0) for r in rows) == [0, 29], rows
-        assert {r["detail"]["status"] for r in rows} == {404}
+        by_status = {404: [0, 29], 405: [0, 4]}
+        for status, counts in by_status.items():
+            mine = [r for r in rows if r["detail"]["status"] == status]
+            assert sorted(r["detail"].get("repeated", 0) for r in mine) == counts, rows
+        assert {r["detail"]["status"] for r in rows} == {404, 405}
 
 
 def test_what_the_trail_aggregates() -> None:

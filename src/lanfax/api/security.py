@@ -29,6 +29,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import WebSocketException
 from fastapi.routing import APIRoute
 from starlette.requests import HTTPConnection
+from starlette.routing import Mount
 from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -234,9 +235,10 @@ def _describe(scope: Scope, status: int) -> tuple[str, str, str, dict[str, Any]]
     target = ",".join(f"{k}={v}" for k, v in params.items())
     outcome = "ok" if status < 400 else ("denied" if status in (401, 403, 429) else "failed")
     detail: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "status": status}
-    if route is None:
-        # No route took it (an unknown path): no login was checked, nothing was done; the
-        # trail aggregates these as it does refusals (service/refusals.aggregated).
+    if route is None or isinstance(route, Mount):
+        # No route of ours took it (an unknown path; a path under the console's static
+        # files, which change nothing): no login was checked, nothing was done; the trail
+        # aggregates these as it does refusals (service/refusals.aggregated).
         detail["unrouted"] = True
     return action, target, outcome, detail
 
