@@ -72,6 +72,24 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
+    """(user, kernel) CPU seconds per thread group of process ``pid`` so far: the event loop
+    (the main thread), the store's pool (``lanfax-store``), and the rest by name."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, tuple[float, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            head, rest = (task / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = head.split("(", 1)[1]
+        name = "event loop" if task.name == str(pid) else name.rstrip("_0123456789") or name
+        fields = rest.split()
+        user, kernel = out.get(name, (0.0, 0.0))
+        out[name] = (user + int(fields[11]) / tick, kernel + int(fields[12]) / tick)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--jobs", type=int, default=200)
@@ -147,11 +165,13 @@ def main() -> None:
                     spy = subprocess.Popen(record, stdout=subprocess.DEVNULL)
                     time.sleep(1.0)
                 user0, kernel0 = cpu_split(proc.pid)
+                split0 = thread_cpu(proc.pid)
                 commits0, held0 = bench.group_commits(url)
                 began = time.perf_counter()
                 run(args.jobs)
                 wall = time.perf_counter() - began
                 user1, kernel1 = cpu_split(proc.pid)
+                split1 = thread_cpu(proc.pid)
                 commits1, held1 = bench.group_commits(url)
             else:
                 subprocess.run(
@@ -178,6 +198,11 @@ def main() -> None:
                 f" {os.getloadavg()[0]:.1f}; last quiet run before wave 5: 3.40 ms, 2.0 jobs"
                 " per commit)"
             )
+            for name, (u1, k1) in sorted(split1.items()):
+                u0, k0 = split0.get(name, (0.0, 0.0))
+                u, k = (u1 - u0) / jobs * 1000, (k1 - k0) / jobs * 1000
+                if u + k >= 0.005:
+                    print(f"  {name:<20} {u + k:.2f} ms (user {u:.2f}, kernel {k:.2f})")
             return
         per_job = totals(out, args.keep) / jobs
         print(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event as sa_event
+from tests.support.stores import on_commit
 
 from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.errors import InvalidInput, StoreError
@@ -67,9 +67,8 @@ def _one_group_behind_a_writer(
 def test_waiting_submissions_share_one_commit_and_a_bad_one_fails_alone(
     store: SqlStore,
 ) -> None:
-    engine = store._require()
     commits: list[int] = []
-    sa_event.listen(engine, "commit", lambda conn: commits.append(1))
+    on_commit(store, lambda: commits.append(1))
     results: dict[int, list[Job] | BaseException] = {}
 
     def submit(k: int) -> None:
@@ -231,9 +230,8 @@ def test_a_group_syncs_once_before_its_commit_and_a_failed_sync_commits_nothing(
     their equal ``sync`` is called once, before that commit (another spool's once too).
     When it fails, every submission of that group fails with its error (the one whose own
     sync was fine too) and nothing of it is committed."""
-    engine = store._require()
     log: list[str] = []
-    sa_event.listen(engine, "commit", lambda conn: log.append("commit"))
+    on_commit(store, lambda: log.append("commit"))
     results: dict[int, list[Job] | BaseException] = {}
 
     def submit(k: int) -> None:
