@@ -807,8 +807,9 @@ def _hand_back_prefixes(batch: Sequence[_Submission]) -> None:
 
 class _SqliteGroup:
     """One group commit's inserts on SQLite through the driver's cursor, inside the
-    transaction the caller began: each submission in its own savepoint when there are
-    several (a failing one is rolled back alone: its error is its own, the others go on)."""
+    transaction the caller began: all at once, and when that fails, again with each
+    submission in its own savepoint (a failing one is rolled back alone: its error is its
+    own, the others go on)."""
 
     def __init__(
         self,
@@ -826,6 +827,22 @@ class _SqliteGroup:
     def insert(self, batch: Sequence[_Submission]) -> None:
         if len(batch) == 1:  # alone: no savepoint; if it fails the transaction rolls back
             batch[0].ids = self._one(batch[0])
+            return
+        # #19: every submission's rows at once, without a savepoint each (two statements
+        # per submission, each a trip out of the GIL); only when one fails is the group
+        # begun again with one savepoint per submission, so that it fails alone.
+        try:
+            with self.errors("add_jobs"):
+                ids = [self._one(sub) for sub in batch]
+        except Exception:
+            for sub in batch:
+                sub.stored = []
+            self.run("ROLLBACK")
+            self.run("BEGIN IMMEDIATE")
+        else:
+            for sub, mine in zip(batch, ids, strict=True):
+                sub.ids = mine
+            _hand_back_prefixes(batch)
             return
         for sub in batch:
             self.run("SAVEPOINT lanfax_submission")
