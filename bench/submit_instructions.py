@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -70,6 +71,20 @@ def cpu_split(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def create_cost(where: Path, count: int = 1000) -> float:
+    """Kernel CPU microseconds per file created in ``where`` now (this thread's own time).
+    A submission creates one file (its staged upload, then its document): on ext4 without
+    a journal, as on this machine, each create skips every free inode of the directory's
+    group that was deleted in the last 5 s (300 s while its inode table is unwritten), so
+    this cost, and the server's CPU per job with it, grows with what anything on the disk
+    deleted recently: 5-10 us after a quiet while, 150-250 us after a test run."""
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_stime
+    for i in range(count):
+        name = where / f"bench-create-cost-{i:04d}"
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return (resource.getrusage(resource.RUSAGE_THREAD).ru_stime - before) / count * 1e6
 
 
 def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
@@ -164,6 +179,8 @@ def main() -> None:
                     record += ["--format", "raw", "-o", str(args.py_spy), "-r", "200"]
                     spy = subprocess.Popen(record, stdout=subprocess.DEVNULL)
                     time.sleep(1.0)
+                # Where the server stages uploads (left there, removed with the data dir).
+                create_us = create_cost(tmp / "data" / "spool" / "tmp")
                 user0, kernel0 = cpu_split(proc.pid)
                 split0 = thread_cpu(proc.pid)
                 commits0, held0 = bench.group_commits(url)
@@ -197,6 +214,10 @@ def main() -> None:
                 f" ({jobs} jobs, {args.threads} client threads, load average"
                 f" {os.getloadavg()[0]:.1f}; last quiet run before wave 5: 3.40 ms, 2.0 jobs"
                 " per commit)"
+            )
+            print(
+                f"  (a file created in spool/tmp cost {create_us:.0f} us of kernel CPU just"
+                " before: one is created per job; see create_cost)"
             )
             for name, (u1, k1) in sorted(split1.items()):
                 u0, k0 = split0.get(name, (0.0, 0.0))

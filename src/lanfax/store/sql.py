@@ -837,7 +837,8 @@ class _SqliteGroup:
         except Exception:
             for sub in batch:
                 sub.stored = []
-            self.run("ROLLBACK")
+            if self.cur.connection.in_transaction:  # (SQLite may have rolled it back itself)
+                self.run("ROLLBACK")
             self.run("BEGIN IMMEDIATE")
         else:
             for sub, mine in zip(batch, ids, strict=True):
