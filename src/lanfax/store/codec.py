@@ -194,7 +194,7 @@ def stored_job(job: Job, job_id: int, row: Mapping[str, Any]) -> Job:
             values.append({} if row[name] == "{}" else convert(row[name]))
         elif value is None and name in _OR_NONE:
             values.append(None)
-        elif type(value) is datetime and value.tzinfo is UTC:
+        elif type(value) is datetime and value.tzinfo is UTC and not value.fold:
             values.append(value)  # exact: a datetime holds whole microseconds
         elif type(value) is _KEEP_TYPE.get(name):
             values.append(value)  # an enum member (or bool) is what converting gives back
