@@ -29,6 +29,11 @@ vs 2.30/2.34 ms CPU per job; with w5/http merged in: 5.48/5.51 M, 1.85-2.12 ms.
 The every-page check through the engine's no-op G3/G4 fill (t38, 2026-12-05, w5/t38 with
 w5/durable merged, A/B by LANFAX_FAXCHECK_FILL=1 in the same hour): 7.26/7.52 M with libtiff's
 fill, 6.68/6.65 M without.
+
+Wave 6 (jobcpu, 2026-12-05, loaded, same hour, main's ff839cf through PYTHONPATH vs w6/jobcpu):
+8 threads 4.64 M -> 4.30 M, sequential 4.95 M -> 4.66 M; --cpu, 8 threads, user 1.14-1.25 ->
+1.03-1.04 ms per job, all 1.70-2.08 -> 1.60-1.76 ms; the kernel's share follows what a file
+creation costs at the time (printed by --cpu: see create_cost).
 """
 
 from __future__ import annotations
@@ -229,7 +234,7 @@ def main() -> None:
         print(
             f"server user-space instructions per job: {per_job / 1e6:.2f} M "
             f"({jobs} jobs, {args.threads} client threads; main before #19's second shift: "
-            "8.79-8.84 M, measured 2026-12-05)"
+            "8.79-8.84 M; at wave 6's start 4.64 M with 8 threads, 4.95 M sequential)"
         )
 
 
