@@ -4,11 +4,14 @@ imports."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lanfax.model.contacts import Contact, ContactList
 from lanfax.model.errors import Conflict, InvalidInput
-from lanfax.store.contacts import MemberSpec
+from lanfax.store import open_store
+from lanfax.store.contacts import MemberSpec, SqlContacts
 from lanfax.store.sql import SqlStore
 
 
@@ -58,6 +61,64 @@ def test_prefix_search_is_exact_on_every_backend(store: SqlStore) -> None:
     ]
 
 
+def _unicode_book(store: SqlStore) -> None:
+    store.contacts.add_contacts(
+        "u1",
+        [
+            {"name": "Anne", "company": "école Sainte-Anne", "email": "anne@x.example"},
+            {"name": "Boris", "company": "ЯНДЕКС", "email": "boris@x.example"},
+            {"name": "Chloé", "company": "Zeta", "email": "Ödön.Chloé@x.example"},
+            {"name": "Dora", "company": "ÉCOLE DU NORD", "email": "dora@x.example"},
+            {"name": "Eva", "company": "Ecole sans accent", "email": "eva@x.example"},
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        ("ÉCOLE", ["Anne", "Dora"]),
+        ("école", ["Anne", "Dora"]),
+        ("ÉcOlE du", ["Dora"]),
+        ("ecole", ["Eva"]),  # lowered, not stripped of accents: "e" is not "é"
+        ("яндекс", ["Boris"]),
+        ("ЯнД", ["Boris"]),
+        ("ÖDÖN.", ["Chloé"]),
+        ("ödön.chloé@", ["Chloé"]),
+        ("chloÉ", ["Chloé"]),  # the name key, as before
+    ],
+)
+def test_search_ignores_case_in_every_script_on_every_backend(
+    store: SqlStore, prefix: str, expected: list[str]
+) -> None:
+    # SQLite's lower() and PostgreSQL's under the C locale (the tests') fold ASCII only.
+    _unicode_book(store)
+    assert _names(store.contacts.list_contacts(["u1"], prefix=prefix)) == expected
+
+
+def test_postgresql_without_a_unicode_lower_filters_the_same_rows_and_pages(
+    pg_cluster: Any,
+) -> None:
+    """A PostgreSQL without ICU whose database's character type is C has no lower() that
+    folds every script: the store filters the rows itself, with the same answers and pages
+    as the ICU path (forced here: the test cluster has ICU)."""
+    with open_store(pg_cluster.url(pg_cluster.create_database())) as store:
+        assert isinstance(store, SqlStore)
+        _unicode_book(store)
+        book = store.contacts
+        assert isinstance(book, SqlContacts)
+        queries = [("ÉCOLE", 100, 0), ("école", 1, 0), ("école", 1, 1), ("école", 5, 2)]
+        queries += [("яндекс", 10, 0), ("ÖDÖN", 10, 0), ("", 2, 1), ("zz", 10, 0)]
+        with_icu = [_names(book.list_contacts(["u1"], prefix=p, limit=n, offset=o))
+                    for p, n, o in queries]  # fmt: skip
+        assert book._pg_lowering is not None  # the ICU path was taken
+        book._pg_lowering, book._pg_probed = None, True
+        without = [_names(book.list_contacts(["u1"], prefix=p, limit=n, offset=o))
+                   for p, n, o in queries]  # fmt: skip
+    assert without == with_icu
+    assert with_icu[:4] == [["Anne", "Dora"], ["Anne"], ["Dora"], []]
+
+
 def test_members_follow_their_contacts(store: SqlStore) -> None:
     book = store.contacts
     (shared,), _ = book.add_contacts("", [{"name": "Desk", "fax_number": "200"}])
@@ -100,3 +161,29 @@ def test_an_import_is_all_or_nothing_and_updates_by_name(store: SqlStore) -> Non
     )
     assert updated == 1 and again[0].contact_id == added[0].contact_id
     assert again[0].city == "Y" and again[0].name == "a"
+
+
+@pytest.mark.parametrize("url", ["file", "memory"])
+def test_sqlite_searches_from_many_threads_while_contacts_are_added(
+    url: str, tmp_path: Any
+) -> None:
+    """SQLite's Unicode lower is registered once per connection (a pooled file database's
+    several connections, an in-memory database's one shared connection), never while another
+    statement of that connection runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    target = f"sqlite:///{tmp_path / 'c.db'}" if url == "file" else "sqlite://"
+    with open_store(target) as store:
+        assert isinstance(store, SqlStore)
+        _unicode_book(store)
+        book = store.contacts
+
+        def search(i: int) -> list[str]:
+            if i % 5 == 0:
+                book.add_contacts("u1", [{"name": f"Zed {i}", "company": f"ÉTUDE {i}"}])
+            return _names(book.list_contacts(["u1"], prefix="écol"))
+
+        with ThreadPoolExecutor(8) as pool:
+            found = list(pool.map(search, range(80)))
+        assert found == [["Anne", "Dora"]] * 80
+        assert len(book.list_contacts(["u1"], prefix="étude", limit=1000)) == 16

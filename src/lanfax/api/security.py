@@ -29,6 +29,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import WebSocketException
 from fastapi.routing import APIRoute
 from starlette.requests import HTTPConnection
+from starlette.routing import Mount
 from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -233,7 +234,12 @@ def _describe(scope: Scope, status: int) -> tuple[str, str, str, dict[str, Any]]
     params = scope.get("path_params") or {}
     target = ",".join(f"{k}={v}" for k, v in params.items())
     outcome = "ok" if status < 400 else ("denied" if status in (401, 403, 429) else "failed")
-    detail = {"method": scope["method"], "path": scope["path"], "status": status}
+    detail: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "status": status}
+    if route is None or isinstance(route, Mount):
+        # No route of ours took it (an unknown path; a path under the console's static
+        # files, which change nothing): no login was checked, nothing was done; the trail
+        # aggregates these as it does refusals (service/refusals.aggregated).
+        detail["unrouted"] = True
     return action, target, outcome, detail
 
 
@@ -257,10 +263,29 @@ def audit_committed(conn: HTTPConnection, entries: list[AuditEntry]) -> None:
         conn.scope[_AUDITED] = True
 
 
+class _StatusWatch:
+    """The ``send`` of a request, forwarded, remembering the response's status (0 while
+    none was sent): what both middlewares below decide on once the request is over."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        await self.send(message)
+
+
 class AuditMiddleware:
     """Writes the audit trail: every change (any method but GET/HEAD/OPTIONS) that reached a
     route, and every refused request (401, 403, 429), with who, what, when, from where and
-    the status. The action is the route's name (``submit``, ``job_cancel``, ``patch_config``)."""
+    the status. The action is the route's name (``submit``, ``job_cancel``, ``patch_config``).
+    Refused requests, and changes that no route took (a POST to an unknown path: no login, no
+    work; ``detail["unrouted"]``), are aggregated per address, user and status: a row a
+    minute with the count of the others (:mod:`lanfax.service.refusals`)."""
 
     def __init__(self, app: ASGIApp, security: Security) -> None:
         self.app = app
@@ -270,17 +295,11 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 0
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        watch = _StatusWatch(send)
         try:
             await self.app(scope, receive, watch)
         finally:
+            status = watch.status
             refused = status in (401, 403, 429)
             if refused or (status and scope["method"] not in ("GET", "HEAD", "OPTIONS")):
                 await self._record(scope, status)
@@ -314,17 +333,11 @@ class FailureBudgetMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 0
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        watch = _StatusWatch(send)
         try:
             await self.app(scope, receive, watch)
         finally:
+            status = watch.status
             caller: Caller | None = scope.get("lanfax.caller")
             if caller is not None and 400 <= status < 500 and status not in (401, 429):
                 self.security.note_failure(caller)

@@ -28,14 +28,15 @@ whenever a session in it is closed.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from lanfax.engine import g711
 from lanfax.engine._binding import load
+from lanfax.engine._worker import PartWorker
 
 # Calls on their own lines (SIP): T.38 and RTP batches, in their own module (re-exported).
 from lanfax.engine.lines import (
@@ -44,9 +45,6 @@ from lanfax.engine.lines import (
     RtpLine,
     T38Batch,
     UdptlLine,
-)
-from lanfax.engine.lines import (
-    _Worker as _PartWorker,
 )
 from lanfax.engine.session import AudioFaxSession, FaxSession, T38FaxSession
 from lanfax.model.errors import EngineError
@@ -95,47 +93,6 @@ def pair_kind(a: object, b: object) -> int | None:
     return None
 
 
-class _Worker(threading.Thread):
-    """A thread that runs one part of a batch's tick (the C call releases the GIL, so the
-    two parts run on two cores at once)."""
-
-    def __init__(self, lib: Any, step: int) -> None:
-        super().__init__(name="lanfax-engine-batch", daemon=True)
-        self._lib = lib
-        self._step = step
-        self._go = threading.Event()
-        self._done = threading.Event()
-        self._job: tuple[Any, int, Any, Any, Any] | None = None
-        self.count = 0
-        self.error: BaseException | None = None
-
-    def submit(self, job: tuple[Any, int, Any, Any, Any] | None) -> None:
-        self._job = job
-        self._done.clear()
-        self._go.set()
-
-    def wait(self) -> int:
-        self._done.wait()
-        if self.error is not None:
-            raise EngineError(f"the engine's batch thread failed: {self.error!r}")
-        return self.count
-
-    def run(self) -> None:
-        while True:
-            self._go.wait()
-            self._go.clear()
-            job = self._job
-            if job is None:
-                self._done.set()
-                return
-            pairs, n, ba, bb, flagged = job
-            try:
-                self.count = self._lib.lf_tick_pairs(pairs, n, self._step, ba, bb, flagged)
-            except BaseException as exc:  # pragma: no cover - a C call that returns
-                self.error = exc
-            self._done.set()
-
-
 #: Pairs below which a tick stays on one thread (handing over costs more than it saves).
 SPLIT_MIN_PAIRS = 64
 #: Threads a batch uses when not told (None: two on a machine with two cores or more).
@@ -166,7 +123,7 @@ class PairBatch:
         self._flagged: Any = self._ffi.new("int[]", 1)
         self._keep: list[tuple[FaxSession, FaxSession]] = []
         self._n = 0
-        self._worker: _Worker | None = None
+        self._worker: PartWorker | None = None
         self._tables: dict[str, Any] = {}
 
     def close(self) -> None:
@@ -224,11 +181,21 @@ class PairBatch:
             return list(flagged[0:k]) if k else []
         worker = self._worker
         if worker is None:
-            worker = self._worker = _Worker(self._lib, step)
+            worker = self._worker = PartWorker("lanfax-engine-batch")
             worker.start()
         half = n // 2
         # The second half on the worker, with its own scratch buffers and flag list.
-        worker.submit((self._pairs + half, n - half, ba + step, bb + step, flagged + half))
+        worker.submit(
+            partial(
+                self._lib.lf_tick_pairs,
+                self._pairs + half,
+                n - half,
+                step,
+                ba + step,
+                bb + step,
+                flagged + half,
+            )
+        )
         k = self._lib.lf_tick_pairs(self._pairs, half, step, ba, bb, flagged)
         out = list(flagged[0:k]) if k else []
         k2 = worker.wait()
@@ -286,7 +253,7 @@ class FrameBatch:
         self._ffi, self._lib = sp.ffi, sp.lib
         self.step = step
         self.threads = threads
-        self._worker: _PartWorker | None = None
+        self._worker: PartWorker | None = None
         self._sessions: list[AudioFaxSession] = []
         self._arrays: tuple[Any, ...] = ()
 
@@ -336,7 +303,7 @@ class FrameBatch:
         else:
             worker = self._worker
             if worker is None:
-                worker = self._worker = _PartWorker()
+                worker = self._worker = PartWorker()
                 worker.start()
             half = n // 2
             worker.submit(

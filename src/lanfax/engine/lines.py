@@ -21,7 +21,6 @@ rather than touch its freed state).
 
 from __future__ import annotations
 
-import threading
 import weakref
 from array import array
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ import numpy.typing as npt
 
 from lanfax.engine import g711
 from lanfax.engine._binding import load
+from lanfax.engine._worker import PartWorker as _Worker
 from lanfax.engine.session import AudioFaxSession, T38FaxSession
 from lanfax.model.errors import EngineError
 
@@ -357,47 +357,6 @@ class T38Batch:
 #: Sessions below which a tick stays on one thread even when the batch may use two (handing
 #: a part over costs more than it saves).
 SPLIT_MIN_SESSIONS = 64
-
-
-class _Worker(threading.Thread):
-    """A thread that runs one part of a tick (its C call releases the GIL, so the two parts
-    run on two cores at once)."""
-
-    def __init__(self) -> None:
-        super().__init__(name="lanfax-engine-lines", daemon=True)
-        self._go = threading.Event()
-        self._done = threading.Event()
-        self._job: Callable[[], int] | None = None
-        self._result = 0
-        self._error: BaseException | None = None
-
-    def submit(self, job: Callable[[], int] | None) -> None:
-        self._job = job
-        self._error = None
-        self._done.clear()
-        self._go.set()
-
-    def wait(self) -> int:
-        self._done.wait()
-        if self._error is not None:
-            raise EngineError(f"the engine's batch thread failed: {self._error!r}")
-        return self._result
-
-    def run(self) -> None:
-        while True:
-            self._go.wait()
-            self._go.clear()
-            job = self._job
-            if job is None:
-                self._done.set()
-                return
-            try:
-                self._result = job()
-            except BaseException as exc:  # pragma: no cover - a C call that returns
-                self._error = exc
-            # The job holds the batch: let the batch go when its owner does.
-            self._job = job = None
-            self._done.set()
 
 
 class _Parts:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from lanfax.model.audit import AuditEntry
 from lanfax.model.errors import FaxError
-from lanfax.service.refusals import RefusalWindows, Window
+from lanfax.service.refusals import RefusalWindows, Window, aggregated
 from lanfax.service.rights import Caller
 
 if TYPE_CHECKING:
@@ -92,11 +92,13 @@ class AuditTrail:
         first of a minute is written, the others are counted and the count is written with
         the next one after the minute (``detail["repeated"]``), or by itself when the minute
         ends or the service stops, so a flood of bad tokens costs a row (and an fsync) a
-        minute, not one per request, and no count is lost (issue #14; service/refusals.py)."""
+        minute, not one per request, and no count is lost (issue #14; service/refusals.py).
+        Requests no route took (``detail["unrouted"]``: a POST to an unknown path) are
+        aggregated the same way (:func:`~lanfax.service.refusals.aggregated`)."""
         status = (detail or {}).get("status")
-        if status in (401, 403, 429):
+        if aggregated(detail or {}):
             address = caller.address if caller else ""
-            key = (address, caller.user if caller else "", int(status))
+            key = (address, caller.user if caller else "", int(status or 0))
             last = (caller, action, target, outcome, dict(detail or {}))
             repeated = self._refusals.refused(key, self._service.clock.monotonic(), last)
             if repeated is None:

@@ -30,6 +30,11 @@ confirmed, its outcome) is fenced on the lease's owner and epoch; the outcome gi
 back in the same transaction. A fenced write refused (:class:`~lanfax.store.leases.LeaseLost`:
 another node took the job over after this node's lease expired), or a renewal that finds the
 lease gone, aborts the call and writes nothing more about it.
+
+Three modules: this one plans and runs the sends; :mod:`lanfax.service.dispatch_outcome`
+decides, without I/O, what a call's end means for its job (and what the line is handed);
+:mod:`lanfax.service.dispatch_calls` writes a call's progress, fences the writes on its lease
+and keeps failing conditions from spinning (a base of :class:`Dispatcher`).
 """
 
 from __future__ import annotations
@@ -39,35 +44,36 @@ import contextlib
 import logging
 import secrets
 import time
-import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from lanfax.engine.options import MAX_HEADER
 from lanfax.model.codes import (
     NO_JOB,
-    PROVIDER_OUTCOME,
     DeviceStatus,
     EventId,
-    FailureClass,
     JobType,
     ProviderStatus,
-    QueueStatus,
 )
 from lanfax.model.errors import Conflict, FaxError, NotFound
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
-from lanfax.model.transitions import JobPatch, Trigger, target
-from lanfax.providers.api import CallResult, FaxDevStatus, FaxSend, SendOptions
-from lanfax.service import covers, dialing, scheduler
+from lanfax.model.transitions import JobPatch, Trigger
+from lanfax.providers.api import CallResult, FaxDevStatus
+from lanfax.service import covers, scheduler
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import Device, DeviceManager
 from lanfax.service.dialing import DialingRules
+from lanfax.service.dispatch_calls import RETRY_FIRST, RETRY_MAX, CallWrites
+from lanfax.service.dispatch_outcome import (
+    call_outcome,
+    call_result,
+    fax_send,
+    resume_after,
+    scheduler_change,
+)
 from lanfax.service.outbound import OutboundTable
-from lanfax.service.trace import OUTBOUND, trace_level
 from lanfax.store.api import JobChange
 from lanfax.store.leases import DISPATCHABLE, Lease, LeaseLost
 
@@ -79,31 +85,11 @@ MAX_IDLE_SECONDS = 30.0
 #: not one per job (a line waits at most this long for the next job).
 PLAN_GAP = 0.01
 
-#: Back-off (real seconds) of a failing store write: first delay, and the longest.
-RETRY_FIRST = 0.2
-RETRY_MAX = 30.0
 #: Writes still tried for an outcome once the service is stopping (then recovery settles it).
 RETRIES_WHEN_STOPPING = 3
 
 
-def branding_header(job: Job, tsid: str) -> str:
-    """The header line drawn on every sent page when Branding is on.
-
-    spandsp draws the date, the time, our TSID and the page number beside this text itself, so
-    the text says who sends to whom. It must fit the engine's limit (T.30's 50 characters of
-    printable ASCII), whatever names a user typed: accents are dropped, anything else that is
-    not printable ASCII becomes "?", and the text is cut to the limit rather than failing the
-    send.
-    """
-    sender = job.sender_name or job.sender_company or tsid
-    recipient = job.recipient_name or job.recipient_number
-    text = f"FROM: {sender}  TO: {recipient}"
-    letters = (c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    printable = "".join(c if 0x20 <= ord(c) < 0x7F else "?" for c in letters)
-    return printable[:MAX_HEADER].rstrip()
-
-
-class Dispatcher:
+class Dispatcher(CallWrites):
     """Runs the queue. ``start()`` launches the planning task; ``stop()`` ends it and waits
     for the calls in progress (aborting them when asked to)."""
 
@@ -381,7 +367,9 @@ class Dispatcher:
         except Exception:  # a bug here must not kill the dispatcher; the job is recovered
             log.exception("send of job %d failed unexpectedly", job.job_id)
             with contextlib.suppress(FaxError):
-                await self._finish(job, dev, _result(ProviderStatus.FATAL_ERROR, "internal error"))
+                await self._finish(
+                    job, dev, call_result(ProviderStatus.FATAL_ERROR, "internal error")
+                )
         finally:
             joined = self._joined.pop(job.job_id, None)
             if joined is not None:
@@ -426,17 +414,16 @@ class Dispatcher:
         try:
             dev.handle = await dev.provider.start_job(dev.local_id)
         except FaxError as exc:
-            return _result(ProviderStatus.LINE_UNAVAILABLE, exc.message)
+            return call_result(ProviderStatus.LINE_UNAVAILABLE, exc.message)
         if job.job_id in self._cancel_requested:
-            return _result(ProviderStatus.USER_ABORT, "canceled before dialing")
+            return call_result(ProviderStatus.USER_ABORT, "canceled before dialing")
         if job.page_count and job.pages_done >= job.page_count:
             # The far end confirmed every page before the outcome could be written (the
             # service died): the fax was delivered, dialling again would send it twice.
-            return _result(ProviderStatus.COMPLETED, "every page was confirmed before")
+            return call_result(ProviderStatus.COMPLETED, "every page was confirmed before")
         tsid = job.tsid
         if ctx.config.use_device_tsid or not tsid:
             tsid = dev.port.tsid or tsid
-        header = branding_header(job, tsid) if ctx.config.branding else None
         try:
             document = await ctx.run(ctx.spool.resolve, job.document_path)
             body = covers.body_path(job.extra)
@@ -449,22 +436,10 @@ class Dispatcher:
                 self._joined[job.job_id] = joined
                 document = joined
         except NotFound as exc:
-            return _result(ProviderStatus.FATAL_ERROR, exc.message, gone=True)
+            return call_result(ProviderStatus.FATAL_ERROR, exc.message, gone=True)
         # A retry starts after the last page the far end confirmed (committed page by page).
-        first_page = _resume_after(job) + 1
-        fax = FaxSend(
-            file_name=document,
-            receiver_number=dialing.dial_string(job.recipient_number, self.dialing),
-            caller_name=job.sender_name,
-            caller_number=tsid,
-            receiver_name=job.recipient_name,
-            branding=ctx.config.branding,
-            call_handle=job.call_handle,
-            options=SendOptions(
-                page_header=header, trace_level=trace_level(OUTBOUND), first_page=first_page
-            ),
-        )
-        self._progress[job.job_id] = first_page - 1
+        fax = fax_send(job, document, tsid, ctx.config, self.dialing)
+        self._progress[job.job_id] = resume_after(job)
         self._progress_written[job.job_id] = job.pages_done
 
         def in_progress() -> None:
@@ -515,77 +490,21 @@ class Dispatcher:
 
     async def _finish(self, job: Job, dev: Device, result: CallResult) -> None:
         ctx = self.ctx
-        now = ctx.clock.now()
-        status_id = result.status.status_id
-        device_status, event_id, failure = PROVIDER_OUTCOME.get(
-            status_id, (DeviceStatus.FATAL_ERROR, EventId.FATAL_ERROR, FailureClass.FATAL)
+        out = call_outcome(
+            job,
+            result,
+            progress=self._progress.get(job.job_id, 0),
+            cancel_requested=job.job_id in self._cancel_requested,
+            stopping=self._stopping,
+            config=ctx.config,
+            now=ctx.clock.now(),
+            device_id=dev.device_id,
         )
-        # Pages of the document the far end confirmed: those before this call, those of this
-        # call, and whatever the provider reported page by page (the larger wins).
-        pages = max(_resume_after(job) + result.pages, self._progress.get(job.job_id, 0))
-        pages = min(pages, job.page_count) if job.page_count else pages
-        delivered = bool(job.page_count) and pages >= job.page_count
-        if delivered and failure is not None:
-            # The call failed after the last MCF (a lost DCN, a drop while hanging up): the
-            # receiver has every page, so the fax is delivered; a retry would send it twice.
-            device_status, event_id, failure = PROVIDER_OUTCOME[ProviderStatus.COMPLETED]
-            result = replace(
-                result, status=replace(result.status, status_id=ProviderStatus.COMPLETED)
-            )
-            status_id = ProviderStatus.COMPLETED
-        canceled = job.job_id in self._cancel_requested and not result.ok
-        if self._stopping and failure is FailureClass.ABORTED and not canceled:
-            # Aborted because the service is stopping, not by a person: try again later.
-            device_status, event_id = DeviceStatus.DISCONNECTED, EventId.DISCONNECTED
-            failure = FailureClass.DISCONNECTED
-        trigger: Trigger
-        patch: JobPatch
-        if canceled:
-            trigger = Trigger.CALL_CANCELED
-            patch = JobPatch(
-                completed_at=now, status_text="canceled during the call", pages_done=pages
-            )
-        elif result.extra.get(_GONE):
-            # The document is not in the spool: nothing can cure that, so fail at once.
-            trigger = Trigger.FAIL
-            patch = JobPatch(
-                completed_at=now,
-                next_attempt_at=None,
-                attempts=job.attempts,
-                last_failure=FailureClass.FATAL,
-                status_text=f"failed: {result.status.string_id}",
-            )
+        if out.gone:
             self._log_once(
                 f"gone:{job.job_id}", "job %d failed: %s", job.job_id, result.status.string_id
             )
-        else:
-            t = scheduler.after_attempt(job, failure, ctx.config, now, pages_done=pages)
-            trigger, patch = t.trigger, t.patch()
-            if result.status.string_id and failure is not None:
-                patch = patch.but(status_text=f"{t.status_text} ({result.status.string_id})")
-        final = target(trigger)
-        assert final is not None
-        patch = patch.but(
-            device_status=device_status,
-            remote_ident=result.remote_ident or result.status.csi,
-            bit_rate=result.bit_rate,
-            ecm=result.ecm,
-        )
-        if result.compression:
-            patch = patch.but(compression=result.compression)
-        # What the provider says about the call itself (modem, T.30 result, and its own
-        # details such as a SIP retry recipe), kept on the job for `lanfax job show`.
-        call = {
-            "first_page": _resume_after(job) + 1,
-            "modem": result.modem,
-            "t30_code": result.t30_code,
-            "t30_text": result.t30_text,
-            "duration": round(result.duration, 3),
-            **_jsonable(result.extra),
-        }
-        patch = patch.but(extra={**job.extra, "last_call": call})
-        detail = {"queue_status": final.name.lower(), "pages": pages}
-        change = scheduler_change(job, trigger, patch, event_id, detail, device_id=dev.device_id)
+        status_id, pages, change = out.status_id, out.pages, out.change
         if job.job_id in self._lost:
             log.warning(
                 "job %d: its lease was lost during the call; its outcome (%s) is not written",
@@ -629,199 +548,3 @@ class Dispatcher:
                 dev.set_live(status=DeviceStatus.ABORTING)
                 await dev.provider.abort(dev.handle)
         return True
-
-    def status(self, dev: Device, status: FaxDevStatus) -> None:
-        """Progress of a send (from the provider): update the live status, and record a
-        change of FS_* state on the job with its event."""
-        mapped = {
-            ProviderStatus.DIALING: (DeviceStatus.DIALING, EventId.DIALING),
-            ProviderStatus.TRANSMITTING: (DeviceStatus.SENDING, EventId.SENDING),
-        }.get(status.status_id)
-        page = status.page_count
-        if dev.job_id is not None and status.pages_done > self._progress.get(dev.job_id, 0):
-            self._progress[dev.job_id] = status.pages_done
-            asyncio.get_running_loop().create_task(self._record_progress(dev.job_id))
-        if mapped is None:
-            if page:
-                dev.set_live(current_page=page)
-            return
-        device_status, event_id = mapped
-        changed = dev.live.status != device_status
-        dev.set_live(
-            status=device_status,
-            current_page=page or dev.live.current_page,
-            status_string=status.string_id,
-        )
-        job = self.ctx.unfinished.get(dev.job_id or -1)
-        if changed and job is not None and job.queue_status is QueueStatus.IN_PROGRESS:
-            change = scheduler_change(
-                job,
-                Trigger.PROGRESS,
-                JobPatch(device_status=device_status),
-                event_id,
-                {},
-                device_id=dev.device_id,
-            )
-            asyncio.get_running_loop().create_task(self._quiet_update(change))
-
-    async def _quiet_update(self, change: JobChange) -> None:
-        try:
-            await self._fenced(change)
-        except Conflict:  # LeaseLost included (_fenced dealt with it)
-            pass
-        except FaxError as exc:  # a status change is not worth a failure: the outcome follows
-            self._log_once(
-                f"status:{change.job_id}",
-                "cannot record the status of job %d (%s)",
-                change.job_id,
-                exc.message,
-            )
-
-    async def _record_progress(self, job_id: int) -> None:
-        """Commit the pages the far end confirmed so far (one write at a time per job; a
-        failed write is left to the next page or to the outcome, which carries them too)."""
-        lock = self._progress_locks.setdefault(job_id, asyncio.Lock())
-        async with lock:
-            pages = self._progress.get(job_id, 0)
-            if pages <= self._progress_written.get(job_id, 0):
-                return
-            try:
-                await self._fenced(JobChange(job_id, Trigger.PROGRESS, JobPatch(pages_done=pages)))
-            except Conflict:  # LeaseLost included (_fenced dealt with it)
-                return
-            except FaxError as exc:
-                self._log_once(
-                    f"progress:{job_id}",
-                    "cannot record page %d of job %d (%s)",
-                    pages,
-                    job_id,
-                    exc.message,
-                )
-                return
-            if job_id in self._progress:
-                self._progress_written[job_id] = pages
-
-    # -- #18: the leases of the calls ------------------------------------------------------------
-
-    async def _fenced(self, change: JobChange) -> Job:
-        """Commit a change about a job on a call, fenced on its lease (LeaseLost if lost)."""
-        if change.job_id in self._lost:
-            raise LeaseLost(f"the lease on job {change.job_id} was lost", hint="write nothing")
-        lease = self._leases.get(change.job_id)
-        if lease is None:
-            raise Conflict(f"job {change.job_id} is not on a call of this node")
-        try:
-            return await self.ctx.leases.write(lease, change)
-        except LeaseLost as exc:
-            # Lost only if this is still the call's lease: a write of a call that has
-            # ended (its outcome gave the lease back, or a later call holds a new one) is
-            # merely late.
-            if self._leases.get(change.job_id) == lease:
-                self._lease_lost_in_write(change.job_id, exc)
-            raise
-
-    def lease_lost(self, job_id: int) -> None:
-        """The lease on ``job_id`` is gone (a renewal found it taken over): abort its call and
-        write nothing more about it (the node that took it over settles it)."""
-        if job_id not in self._calls or job_id in self._lost:
-            return
-        self._lost.add(job_id)
-        log.error("job %d: this node lost its lease; its call is aborted", job_id)
-        for dev in self.devices.devices.values():
-            if dev.job_id == job_id and dev.handle is not None:
-                dev.set_live(status=DeviceStatus.ABORTING)
-                asyncio.get_running_loop().create_task(self._abort_quietly(dev))
-
-    def _lease_lost_in_write(self, job_id: int, exc: FaxError) -> None:
-        if job_id in self._calls and job_id not in self._lost:
-            log.error("job %d: %s", job_id, exc.message)
-        self.lease_lost(job_id)
-
-    async def _abort_quietly(self, dev: Device) -> None:
-        if dev.handle is None:
-            return
-        try:
-            await dev.provider.abort(dev.handle)
-        except Exception:  # the call ends when its task does; nothing is written about it
-            log.warning("aborting the call on device %d failed", dev.device_id, exc_info=True)
-
-    # -- conditions that must not spin ----------------------------------------------------------
-
-    def _hold(self, job_id: int, exc: FaxError) -> None:
-        """Keep ``job_id`` out of the plans for a growing while (its claim failed)."""
-        _until, delay = self._held.get(job_id, (0.0, RETRY_FIRST))
-        self._held[job_id] = (asyncio.get_running_loop().time() + delay, min(delay * 2, RETRY_MAX))
-        self._log_once(
-            f"claim:{job_id}",
-            "cannot start job %d (%s); trying again with a growing delay",
-            job_id,
-            exc.message,
-        )
-
-    def _release_hold(self, job_id: int) -> None:
-        if self._held.pop(job_id, None) is not None and self._clear_logged(f"claim:{job_id}"):
-            log.warning("job %d could be started again", job_id)
-
-    def _log_once(self, condition: str, message: str, *args: object) -> None:
-        """Log ``message`` (a warning) the first time ``condition`` is seen, then stay quiet
-        about it until :meth:`_clear_logged`."""
-        if condition in self._logged:
-            log.debug(message, *args)
-            return
-        self._logged.add(condition)
-        log.warning(message, *args)
-
-    def _clear_logged(self, condition: str) -> bool:
-        if condition in self._logged:
-            self._logged.discard(condition)
-            return True
-        return False
-
-
-def scheduler_change(
-    job: Job,
-    trigger: Trigger,
-    patch: JobPatch,
-    event_id: EventId,
-    detail: dict[str, object],
-    *,
-    device_id: int = 0,
-    expect: frozenset[QueueStatus] | None = None,
-) -> JobChange:
-    """A JobChange for ``job`` with one event. The transitions table says which states
-    ``trigger`` may fire in; ``expect`` narrows that to the states the caller saw."""
-    return JobChange(
-        job.job_id,
-        trigger,
-        patch,
-        expect=expect,
-        events=(NewEvent(event_id, device_id or (job.device_id or 0), job.job_id, detail),),
-    )
-
-
-#: Marks a result whose document is gone from the spool (no call was made).
-_GONE = "lanfax_document_gone"
-
-
-def _result(status: ProviderStatus, text: str, *, gone: bool = False) -> CallResult:
-    return CallResult(FaxDevStatus(status, string_id=text), extra={_GONE: True} if gone else {})
-
-
-def _resume_after(job: Job) -> int:
-    """The pages of ``job`` the far end already confirmed, as far as a retry is concerned
-    (at least one page is always left to send)."""
-    return min(job.pages_done, max(job.page_count - 1, 0))
-
-
-def _jsonable(value: Any) -> Any:
-    """``value`` reduced to what the store keeps exactly (JSON scalars, lists, string-keyed
-    dicts); anything else becomes its text, so a provider's detail never fails a job update."""
-    if isinstance(value, bool) or value is None or isinstance(value, int | str):
-        return value
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else str(value)
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return str(value)

@@ -12,6 +12,7 @@ writes the rows and runs the timer (:meth:`RefusalWindows.next_deadline`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,18 @@ REFUSAL_WINDOW = 60.0
 MAX_WINDOWS = 10_000
 
 Key = tuple[str, str, int]
+
+#: The statuses of refused requests (unauthenticated, forbidden, slowed down).
+REFUSED_STATUSES = frozenset({401, 403, 429})
+
+
+def aggregated(detail: Mapping[str, Any]) -> bool:
+    """Whether an audited request (its entry's ``detail``) is counted in a window rather than
+    written each time: a refusal (``status`` 401, 403 or 429), or a request that no route took
+    (``unrouted``: an unknown path, a slash redirect, a body refused before routing). No
+    route means no login was checked and nothing was done: a flood of POSTs to made-up paths
+    must cost no more than a flood of bad tokens (a row a minute per address and status)."""
+    return detail.get("status") in REFUSED_STATUSES or bool(detail.get("unrouted"))
 
 
 @dataclass

@@ -335,7 +335,7 @@ class Submitter:
             )
         # The staged file may not be durable yet (a submission's upload is not fsynced when
         # staged, #19): it is, before the rename that makes it the job's document.
-        fsync_file(staged)
+        uploads.make_durable(staged)
         spool = self.ctx.spool
         if then is not None and final.parent == spool.docs:
             # The rename is made durable by ``then``'s group commit, with one fsync of

@@ -6,7 +6,8 @@ is a :class:`~lanfax.model.errors.Conflict`, checked inside that transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ from lanfax.store.schema import contacts as t_contacts
 if TYPE_CHECKING:
     from lanfax.store.sql import SqlStore
 
-__all__ = ["MAX_PAGE", "MemberSpec", "SqlContacts"]
+__all__ = ["MAX_PAGE", "MemberSpec", "SqlContacts", "prefix_matcher"]
 
 MAX_PAGE = 1000
 
@@ -67,9 +68,39 @@ def _prefix(col: Any, prefix: str) -> Any:
     return sa.func.substr(col, 1, len(prefix)) == prefix
 
 
+def _py_lower(text: str | None) -> str | None:
+    return None if text is None else text.lower()
+
+
+def _icu_lower(col: Any) -> Any:
+    return sa.func.lower(col.collate("und-x-icu"))
+
+
+def prefix_matcher(prefix: str) -> Callable[[Mapping[Any, Any]], bool]:
+    """The contact search's rule as a test of one row (as every store encodes it): the name
+    key, the company or the e-mail address (lowered as ``str.lower`` does) or the fax number
+    starts with ``prefix``. The memory store's search and the SQL stores' fallback."""
+    key = name_key(prefix)
+    lower = prefix.strip().lower()
+    number = prefix.strip()
+
+    def match(r: Mapping[Any, Any]) -> bool:
+        return not prefix or bool(
+            r["name_key"].startswith(key)
+            or (r["company"] or "").lower().startswith(lower)
+            or (r["email"] or "").lower().startswith(lower)
+            or (r["fax_number"] or "").startswith(number)
+        )
+
+    return match
+
+
 class SqlContacts:
     def __init__(self, store: SqlStore) -> None:
         self._store = store
+        # PostgreSQL: how to lower text for the search, found on first use (see _lowering).
+        self._pg_lowering: Callable[[Any], Any] | None = None
+        self._pg_probed = False
 
     def _now(self) -> int:
         return codec.to_micros(self._store._clock.now(), "now")
@@ -226,24 +257,70 @@ class SqlContacts:
         offset: int = 0,
     ) -> list[Contact]:
         """Contacts of ``owners``, by name; ``prefix`` matches the start of the name, the
-        company, the e-mail address or the fax number (ignoring case)."""
+        company, the e-mail address or the fax number (ignoring case, for any script: "ÉCOLE"
+        finds "école" on every backend, as the memory store does)."""
         c = t_contacts.c
         stmt = sa.select(t_contacts).where(c.owner.in_(sorted(set(owners))))
-        if prefix:
-            key = name_key(prefix)
-            lower = prefix.strip().lower()
-            stmt = stmt.where(
-                sa.or_(
-                    _prefix(c.name_key, key),
-                    _prefix(sa.func.lower(c.company), lower),
-                    _prefix(sa.func.lower(c.email), lower),
-                    _prefix(c.fax_number, prefix.strip()),
-                )
-            )
         stmt = stmt.order_by(c.name_key, c.owner.desc(), c.contact_id)
-        stmt = stmt.limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset))
+        limit, offset = max(1, min(limit, MAX_PAGE)), max(0, offset)
         with self._store._read("list contacts") as conn:
+            lowering = self._lowering(conn) if prefix else None
+            if prefix and lowering is None:
+                # No Unicode-aware lower() in this database: filter here, in the database's
+                # order, and page what passes.
+                match = prefix_matcher(prefix)
+                rows = (r for r in conn.execute(stmt).mappings() if match(r))
+                return [contact_from_row(r) for r in itertools.islice(rows, offset, offset + limit)]
+            if prefix and lowering is not None:
+                lower = prefix.strip().lower()
+                stmt = stmt.where(
+                    sa.or_(
+                        _prefix(c.name_key, name_key(prefix)),
+                        _prefix(lowering(c.company), lower),
+                        _prefix(lowering(c.email), lower),
+                        _prefix(c.fax_number, prefix.strip()),
+                    )
+                )
+            stmt = stmt.limit(limit).offset(offset)
             return [contact_from_row(r) for r in conn.execute(stmt).mappings()]
+
+    def _lowering(self, conn: sa.Connection) -> Callable[[Any], Any] | None:
+        """How this database lowers a column as Python's ``str.lower`` does (every script, not
+        only ASCII), or None when it cannot (the caller then filters rows itself).
+
+        SQLite's ``lower()`` folds ASCII only: each connection gets ``lanfax_lower``, a Python
+        function (registered on its first search).
+        PostgreSQL's ``lower()`` follows the collation, and under the C locale (the tests',
+        and many servers') it folds ASCII only: ICU's root collation ("und-x-icu", in every
+        PostgreSQL built with ICU) lowers every script; without it a database whose
+        character type is a real locale lowers right with plain ``lower()``."""
+        if conn.dialect.name == "sqlite":
+            pooled = conn.connection
+            if not pooled.info.get("lanfax_lower"):
+                # Once per database connection (pooled.info lives as long as it does): SQLite
+                # refuses to redefine a function while a statement of the connection runs.
+                raw: Any = pooled.driver_connection
+                raw.create_function("lanfax_lower", 1, _py_lower, deterministic=True)
+                pooled.info["lanfax_lower"] = True
+            return sa.func.lanfax_lower
+        if not self._pg_probed:
+            icu = conn.execute(
+                sa.text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_collation"
+                    " WHERE collname = 'und-x-icu' AND collprovider = 'i')"
+                )
+            ).scalar()
+            ctype = conn.execute(
+                sa.text("SELECT datctype FROM pg_database WHERE datname = current_database()")
+            ).scalar()
+            if icu:
+                self._pg_lowering = _icu_lower
+            elif str(ctype).upper() not in ("C", "POSIX"):
+                self._pg_lowering = sa.func.lower
+            else:
+                self._pg_lowering = None
+            self._pg_probed = True
+        return self._pg_lowering
 
     def find_names(
         self, owners: Sequence[str], keys: Iterable[str]

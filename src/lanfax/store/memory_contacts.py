@@ -19,7 +19,7 @@ from lanfax.model.contacts import (
     scope_of,
 )
 from lanfax.model.errors import Conflict, InvalidInput, NotFound
-from lanfax.store.contacts import MAX_PAGE, contact_from_row, list_from_row
+from lanfax.store.contacts import MAX_PAGE, contact_from_row, list_from_row, prefix_matcher
 
 if TYPE_CHECKING:
     from lanfax.store.memory import MemoryStore, Row, _Tx
@@ -156,18 +156,7 @@ class MemoryContacts:
         offset: int = 0,
     ) -> list[Contact]:
         wanted = set(owners)
-        key = name_key(prefix)
-        lower = prefix.strip().lower()
-        number = prefix.strip()
-
-        def match(r: Row) -> bool:
-            return not prefix or bool(
-                r["name_key"].startswith(key)
-                or r["company"].lower().startswith(lower)
-                or r["email"].lower().startswith(lower)
-                or r["fax_number"].startswith(number)
-            )
-
+        match = prefix_matcher(prefix)
         with self._store.read():
             rows = [r for r in self._contacts.values() if r["owner"] in wanted and match(r)]
         return [contact_from_row(r) for r in _page(rows, "contact_id", limit, offset)]
