@@ -100,7 +100,8 @@ def timed_run(cmd: list[str], env: dict[str, str] | None = None) -> float:
 
 
 class Server:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, intake_workers: int = 0) -> None:
+        self.intake_workers = intake_workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (tmp / "serve.log").open("wb")
@@ -109,8 +110,11 @@ class Server:
         args = [LANFAX, "serve", "--data", str(tmp / "data"), "--listen", f"127.0.0.1:{self.port}"]
         if importlib.util.find_spec("lanfax.service.security_settings") is not None:
             # A benchmark measures the service, not the per-user rate limit.
-            (tmp / "bench.toml").write_text("[security]\nrate_limit = 0\n")
+            # #19: intake workers (lanfax.api.intake) when asked for.
+            toml = f"[server]\nintake_workers = {intake_workers}\n" if intake_workers else ""
+            (tmp / "bench.toml").write_text(toml + "[security]\nrate_limit = 0\n")
             args += ["--config", str(tmp / "bench.toml")]
+            args[args.index("--data") + 1] = str(tmp / f"data{intake_workers or ''}")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         with Client(self.url, timeout=2) as c:
@@ -182,6 +186,28 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux /proc; [] elsewhere): #19, the server's intake
+    workers, whose CPU is the server's too."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def server_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of the server process ``pid`` and of its children (the intake
+    workers; and the conversion pool, idle here: the benchmark's document is fax-ready)."""
+    return process_cpu(pid), sum(process_cpu(c) for c in children(pid))
+
+
 def thread_cpu(pid: int) -> tuple[float, float]:
     """CPU seconds (user + system) so far of process ``pid``'s main thread (the event loop:
     HTTP, the API, the service's coroutines) and of all its other threads (the thread pools:
@@ -230,21 +256,27 @@ def client_row(server: Server, doc: Path, n: int, threads: int, name: str) -> tu
     """Rate and latency, the server's CPU per job and this process's (the clients': #19, on
     a machine where both share the cores, which of the two bounds the rate), and how many
     submissions shared each commit (one fsync)."""
-    cpu0, mine0 = process_cpu(server.proc.pid), time.process_time()
+    (cpu0, kids0), mine0 = server_cpu(server.proc.pid), time.process_time()
     loop0, other0 = thread_cpu(server.proc.pid)
     commits0, held0 = group_commits(server.url)
     r, p50, p99 = bench_client(server.url, doc, n, threads)
-    cpu = (process_cpu(server.proc.pid) - cpu0) / n * 1000
+    cpu1, kids1 = server_cpu(server.proc.pid)
+    cpu = (cpu1 - cpu0) / n * 1000
+    kids = (kids1 - kids0) / n * 1000
     loop1, other1 = thread_cpu(server.proc.pid)
     loop, other = (loop1 - loop0) / n * 1000, (other1 - other0) / n * 1000
     mine = (time.process_time() - mine0) / n * 1000
     commits, held = group_commits(server.url)
     shared = (held - held0) / (commits - commits0) if commits > commits0 else 0.0
+    workers = ""
+    if server.intake_workers:  # #19: main's own figures above, the workers' here
+        workers = f", intake workers {kids:.2f} ms (all processes {cpu + kids:.2f})"
     return (
         name,
         f"{r:.1f} jobs/s",
         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, CPU/job server {cpu:.2f} ms (event loop"
-        f" {loop:.2f}, other threads {other:.2f}), client {mine:.2f} ms, {shared:.1f} jobs/commit",
+        f" {loop:.2f}, other threads {other:.2f}){workers}, client {mine:.2f} ms,"
+        f" {shared:.1f} jobs/commit",
     )
 
 
@@ -312,6 +344,27 @@ def hylafax(doc: Path, n: int, tmp: Path) -> dict[str, str] | None:
         subprocess.run([str(PEER), "down"], env=env, capture_output=True)
 
 
+def _intake_rows(tmp: Path, doc: Path, args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """The client rows again, against a second server with ``intake_workers`` (#19)."""
+    n = args.intake_workers
+    server = Server(tmp, intake_workers=n)
+    try:
+        return [
+            client_row(
+                server, doc, args.client_jobs, 1, f"  with {n} intake worker(s), sequential"
+            ),
+            client_row(
+                server,
+                doc,
+                args.client_jobs,
+                args.threads,
+                f"  with {n} intake worker(s), {args.threads} threads",
+            ),
+        ]
+    finally:
+        server.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cli-jobs", type=int, default=50, help="lanfax send processes")
@@ -325,6 +378,14 @@ def main() -> None:
         default=50,
         help="sendfax processes; 0: do not start HylaFAX (its figures come from the notes)",
     )
+    ap.add_argument(
+        "--intake-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="#19: also run the client rows against a server with [server] intake_workers = N"
+        " and print them beside the rows without",
+    )
     args = ap.parse_args()
     if args.client_jobs < 1 or args.threads < 1:
         # The client rows are what this benchmark is for: no run has no rate or percentile.
@@ -336,7 +397,7 @@ def main() -> None:
         doc = make_tiff(tmp / "page.tif")
         hyla = hylafax(doc, args.hylafax_jobs, tmp)
         server = Server(tmp)
-        send_p50 = client_rate = threads_rate = 0.0
+        send_p50 = client_rate = threads_rate = intake_rate = 0.0
         try:
             if args.cli_jobs > 0:  # 0: skipped (there is no median of no run)
                 r, p50, p99 = bench_cli(server.url, doc, args.cli_jobs, tmp / "pycache")
@@ -360,6 +421,10 @@ def main() -> None:
                 )
             )
             threads_rate = float(rows[-1][1].split()[0])
+            if args.intake_workers > 0:  # #19: the same rows with intake workers
+                intake_rows = _intake_rows(tmp, doc, args)
+                rows += intake_rows
+                intake_rate = float(intake_rows[-1][1].split()[0])
             for size in (args.small_queue, args.big_queue):
                 if not size:
                     continue
@@ -387,6 +452,12 @@ def main() -> None:
         f"Client.send, {args.threads} threads: {threads_rate:.1f} jobs/s beside the target of"
         f" 1,000 jobs/s (#19): {threads_rate / 1000:.2f}x"
     )
+    if args.intake_workers > 0:
+        print(
+            f"Client.send, {args.threads} threads, {args.intake_workers} intake worker(s):"
+            f" {intake_rate:.1f} jobs/s beside the target of 1,000 jobs/s (#19):"
+            f" {intake_rate / 1000:.2f}x (without them: {threads_rate:.1f})"
+        )
     print()
     if hyla is None:
         why = "not run (--hylafax-jobs 0)" if args.hylafax_jobs <= 0 else "not installed"

@@ -29,6 +29,11 @@ vs 2.30/2.34 ms CPU per job; with w5/http merged in: 5.48/5.51 M, 1.85-2.12 ms.
 The every-page check through the engine's no-op G3/G4 fill (t38, 2026-12-05, w5/t38 with
 w5/durable merged, A/B by LANFAX_FAXCHECK_FILL=1 in the same hour): 7.26/7.52 M with libtiff's
 fill, 6.68/6.65 M without.
+
+Wave 6 (jobcpu, 2026-12-05, loaded, same hour, main's ff839cf through PYTHONPATH vs w6/jobcpu):
+8 threads 4.64 M -> 4.30 M, sequential 4.95 M -> 4.66 M; --cpu, 8 threads, user 1.14-1.25 ->
+1.03-1.04 ms per job, all 1.70-2.08 -> 1.60-1.76 ms; the kernel's share follows what a file
+creation costs at the time (printed by --cpu: see create_cost).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -70,6 +76,38 @@ def cpu_split(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def create_cost(where: Path, count: int = 1000) -> float:
+    """Kernel CPU microseconds per file created in ``where`` now (this thread's own time).
+    A submission creates one file (its staged upload, then its document): on ext4 without
+    a journal, as on this machine, each create skips every free inode of the directory's
+    group that was deleted in the last 5 s (300 s while its inode table is unwritten), so
+    this cost, and the server's CPU per job with it, grows with what anything on the disk
+    deleted recently: 5-10 us after a quiet while, 150-250 us after a test run."""
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_stime
+    for i in range(count):
+        name = where / f"bench-create-cost-{i:04d}"
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return (resource.getrusage(resource.RUSAGE_THREAD).ru_stime - before) / count * 1e6
+
+
+def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
+    """(user, kernel) CPU seconds per thread group of process ``pid`` so far: the event loop
+    (the main thread), the store's pool (``lanfax-store``), and the rest by name."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, tuple[float, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            head, rest = (task / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = head.split("(", 1)[1]
+        name = "event loop" if task.name == str(pid) else name.rstrip("_0123456789") or name
+        fields = rest.split()
+        user, kernel = out.get(name, (0.0, 0.0))
+        out[name] = (user + int(fields[11]) / tick, kernel + int(fields[12]) / tick)
+    return out
 
 
 def main() -> None:
@@ -146,12 +184,16 @@ def main() -> None:
                     record += ["--format", "raw", "-o", str(args.py_spy), "-r", "200"]
                     spy = subprocess.Popen(record, stdout=subprocess.DEVNULL)
                     time.sleep(1.0)
+                # Where the server stages uploads (left there, removed with the data dir).
+                create_us = create_cost(tmp / "data" / "spool" / "tmp")
                 user0, kernel0 = cpu_split(proc.pid)
+                split0 = thread_cpu(proc.pid)
                 commits0, held0 = bench.group_commits(url)
                 began = time.perf_counter()
                 run(args.jobs)
                 wall = time.perf_counter() - began
                 user1, kernel1 = cpu_split(proc.pid)
+                split1 = thread_cpu(proc.pid)
                 commits1, held1 = bench.group_commits(url)
             else:
                 subprocess.run(
@@ -178,12 +220,21 @@ def main() -> None:
                 f" {os.getloadavg()[0]:.1f}; last quiet run before wave 5: 3.40 ms, 2.0 jobs"
                 " per commit)"
             )
+            print(
+                f"  (a file created in spool/tmp cost {create_us:.0f} us of kernel CPU just"
+                " before: one is created per job; see create_cost)"
+            )
+            for name, (u1, k1) in sorted(split1.items()):
+                u0, k0 = split0.get(name, (0.0, 0.0))
+                u, k = (u1 - u0) / jobs * 1000, (k1 - k0) / jobs * 1000
+                if u + k >= 0.005:
+                    print(f"  {name:<20} {u + k:.2f} ms (user {u:.2f}, kernel {k:.2f})")
             return
         per_job = totals(out, args.keep) / jobs
         print(
             f"server user-space instructions per job: {per_job / 1e6:.2f} M "
             f"({jobs} jobs, {args.threads} client threads; main before #19's second shift: "
-            "8.79-8.84 M, measured 2026-12-05)"
+            "8.79-8.84 M; at wave 6's start 4.64 M with 8 threads, 4.95 M sequential)"
         )
 
 

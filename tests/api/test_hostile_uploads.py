@@ -39,9 +39,13 @@ blocked = ["0900*", "+49900*"]
 Part = tuple[str, tuple[str, bytes, str]]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LanfaxServer]:
-    srv = start_lanfax_server(tmp_path_factory.mktemp("hostile"), TOML)
+# #19: every test here also runs against a server whose submissions an intake worker takes.
+@pytest.fixture(scope="module", params=[0, 1], ids=["main", "intake_workers=1"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LanfaxServer]:
+    toml = TOML.replace("[server]\n", f"[server]\nintake_workers = {request.param}\n", 1)
+    srv = start_lanfax_server(tmp_path_factory.mktemp("hostile"), toml)
     try:
         yield srv
     finally:

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.authhttp import httpx, login_as
-from tests.support.server import LanfaxServer
+from tests.support.server import LanfaxServer, with_intake_workers
 
 from lanfax.model.errors import ERRORS_BY_CODE
 
 PROBLEM = "application/problem+json"
+
+
+# #19: every endpoint also through intake workers (their connections handed to main).
+@pytest.fixture(scope="module", params=[0, 1], ids=["main", "intake_workers=1"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LanfaxServer]:
+    yield from with_intake_workers(tmp_path_factory.mktemp("srv"), request.param)
 
 
 def _problem(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -4,11 +4,21 @@ refused submission is still audited, by the middleware, as before."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.support.authhttp import httpx
-from tests.support.server import LanfaxServer
+from tests.support.server import LanfaxServer, with_intake_workers
+
+
+# #19: audited the same whether main or an intake worker took the submission.
+@pytest.fixture(scope="module", params=[0, 1], ids=["main", "intake_workers=1"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LanfaxServer]:
+    yield from with_intake_workers(tmp_path_factory.mktemp("srv"), request.param)
 
 
 def _submit(api: str, tiff: Path, number: str) -> Any:

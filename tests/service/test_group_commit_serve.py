@@ -16,10 +16,10 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from tests.support.authhttp import httpx
+from tests.support.http import all_jobs
 from tests.support.server import LanfaxServer, start_lanfax_server
 
 from lanfax.service.metrics import parse_families
@@ -70,22 +70,15 @@ def _group_counts(server: LanfaxServer) -> tuple[float, float]:
     return found["lanfax_store_group_commits_total"], found["lanfax_store_group_submissions_total"]
 
 
-def _all_jobs(api: str) -> list[dict[str, Any]]:
-    jobs: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        page = httpx.get(f"{api}/jobs", params={"after": after, "limit": 1000}).json()
-        jobs.extend(page["jobs"])
-        if page["next"] is None:
-            return jobs
-        after = page["next"]
-
-
 @pytest.mark.slow
+@pytest.mark.parametrize("intake_workers", [0, 1])  # #19: also with an intake worker
 def test_concurrent_submissions_share_commits_and_a_kill_after_201_loses_nothing(
-    tmp_path: Path, fax_tiff: Path
+    tmp_path: Path, fax_tiff: Path, intake_workers: int
 ) -> None:
-    server = start_lanfax_server(tmp_path, f'[metrics]\ntoken = "{METRICS_TOKEN}"\n')
+    server = start_lanfax_server(
+        tmp_path,
+        f'[server]\nintake_workers = {intake_workers}\n[metrics]\ntoken = "{METRICS_TOKEN}"\n',
+    )
     threads: list[Submitter] = []
     try:
         assert httpx.patch(f"{server.api}/config", json={"pause_server_queue": True}).is_success
@@ -110,7 +103,7 @@ def test_concurrent_submissions_share_commits_and_a_kill_after_201_loses_nothing
             t.join(30)
         assert not [r for t in threads for r in t.refused], "a submission was refused"
         server.start()
-        jobs = {j["job_id"]: j for j in _all_jobs(server.api)}
+        jobs = {j["job_id"]: j for j in all_jobs(server.api)}
         numbers = [j["recipient_number"] for j in jobs.values()]
         assert len(numbers) == len(set(numbers)), "a submission was queued twice"
         acked = {number: job_id for t in threads for number, job_id in t.acked.items()}

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from tests.support.faxes import make_fax_tiff, tiff_entry, tiff_ifds
+from tests.support.stores import on_commit
 
 from lanfax.model.clock import SystemClock
 from lanfax.model.errors import DocumentError
@@ -77,7 +77,7 @@ class Rig:
         monkeypatch.setattr(os, "fsync", fsync)
         monkeypatch.setattr(os, "replace", replace)
         monkeypatch.setattr(store, "_commit_group", group)
-        sa.event.listen(store._require(), "commit", commit)
+        on_commit(store, lambda: commit(None))
 
     def close(self) -> None:
         self.submitter.close()

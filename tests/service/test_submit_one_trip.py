@@ -224,3 +224,75 @@ def test_an_empty_deferred_upload_is_refused_by_its_label(tmp_path: Path) -> Non
             rig.close()
 
     asyncio.run(body())
+
+
+@pytest.mark.parametrize("outcome", ["queued", "converted", "no-room"])
+def test_a_deferred_upload_is_opened_once_and_fsynced_once_before_its_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outcome: str
+) -> None:
+    """#19: the single upload is written and fsynced through one descriptor, and not
+    opened again to be fsynced before it becomes the document (recorded, not replaced:
+    every open and fsync still happens). Whatever the outcome (queued, handed to the
+    converter, refused), nothing of it stays in the record of files already fsynced."""
+    tiff = make_fax_tiff(tmp_path / "in").read_bytes()
+    if outcome == "converted":  # a TIFF, not Class F: the converter makes a new document
+        from PIL import Image
+
+        Image.new("L", (300, 200), 255).save(tmp_path / "gray.tif")
+        tiff = (tmp_path / "gray.tif").read_bytes()
+    opened: list[str] = []
+    synced: list[str] = []
+    renamed: list[str] = []
+    real_open, real_fsync, real_replace = os.open, os.fsync, os.replace
+
+    def recording_open(path: Any, *args: Any, **kw: Any) -> int:
+        opened.append(os.fspath(path))
+        return real_open(path, *args, **kw)
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def recording_replace(src: Any, dst: Any) -> None:
+        renamed.append(os.fspath(src))
+        real_replace(src, dst)
+
+    async def body() -> None:
+        rig = Rig(tmp_path)
+        await rig.ctx.start()
+        if outcome == "no-room":
+            rig.submitter.min_free_bytes = 2**62
+        try:
+
+            async def read() -> bytes:
+                return tiff
+
+            deferred = await uploads.read_uploads(rig.ctx, [("file part 1 (d.tif)", read)])
+            (path,) = deferred.paths
+            monkeypatch.setattr(os, "open", recording_open)
+            monkeypatch.setattr(os, "fsync", recording_fsync)
+            monkeypatch.setattr(os, "replace", recording_replace)
+            submit = rig.submitter.submit(
+                _submission("100"),
+                deferred.paths,
+                user_name="u",
+                stage_dir=deferred.stage,
+                write_first=deferred.write,
+            )
+            if outcome == "no-room":
+                with pytest.raises(InsufficientStorage):
+                    await submit
+            else:
+                await submit
+            monkeypatch.undo()
+            assert opened.count(str(path)) == 1  # written, fsynced: one descriptor
+            if outcome == "queued":
+                assert synced.count(str(path)) == 1
+                first = synced.index(str(path))
+                assert renamed == [str(path)] and first < synced.index(str(rig.spool.docs))
+            assert uploads._synced == set()
+            assert not path.exists()
+        finally:
+            rig.close()
+
+    asyncio.run(body())

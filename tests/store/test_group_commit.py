@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event as sa_event
+from tests.support.stores import on_commit
 
 from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.errors import InvalidInput, StoreError
@@ -67,9 +67,8 @@ def _one_group_behind_a_writer(
 def test_waiting_submissions_share_one_commit_and_a_bad_one_fails_alone(
     store: SqlStore,
 ) -> None:
-    engine = store._require()
     commits: list[int] = []
-    sa_event.listen(engine, "commit", lambda conn: commits.append(1))
+    on_commit(store, lambda: commits.append(1))
     results: dict[int, list[Job] | BaseException] = {}
 
     def submit(k: int) -> None:
@@ -231,9 +230,8 @@ def test_a_group_syncs_once_before_its_commit_and_a_failed_sync_commits_nothing(
     their equal ``sync`` is called once, before that commit (another spool's once too).
     When it fails, every submission of that group fails with its error (the one whose own
     sync was fine too) and nothing of it is committed."""
-    engine = store._require()
     log: list[str] = []
-    sa_event.listen(engine, "commit", lambda conn: log.append("commit"))
+    on_commit(store, lambda: log.append("commit"))
     results: dict[int, list[Job] | BaseException] = {}
 
     def submit(k: int) -> None:
@@ -309,3 +307,57 @@ def test_each_member_of_a_group_hands_back_the_groups_events_up_to_its_own(
         firsts.add(stored[0].seq)
     assert len(firsts) == (2 if store._is_sqlite else 0)  # the leader's, the six's group
     assert 3 not in {e.detail.get("k") for e in store.events_after(0)}
+
+
+@pytest.mark.parametrize("bad", [False, True], ids=["all-good", "one-bad"])
+def test_a_group_writes_without_savepoints_until_one_submission_fails(
+    tmp_path: Path, bad: bool
+) -> None:
+    """#19, SQLite: a group commit inserts every submission's rows without a savepoint of
+    its own; only when one fails is the group begun again, each submission in its own
+    savepoint, so that the bad one fails alone and the others are committed all the same.
+    (Watched on the driver's statement trace: what SQLite was really asked to run.)"""
+    import sqlalchemy as sa
+
+    store = open_store(f"sqlite:///{tmp_path / 'g.db'}")
+    assert isinstance(store, SqlStore)
+
+    ran: list[str] = []
+
+    def watch(dbapi_conn: object, _record: object) -> None:
+        dbapi_conn.set_trace_callback(lambda sql: ran.append(sql.split()[0].upper()))  # type: ignore[attr-defined]
+
+    sa.event.listen(store._require(), "connect", watch)
+    with store._write_lock:
+        store._drop_group_connection()
+        store._require().pool.dispose()
+    results: dict[int, list[Job] | BaseException] = {}
+
+    def submit(k: int) -> None:
+        events = [NewEvent(EventId.JOB_QUEUED, job_id=0)]
+        if bad and k == 3:  # an event for a job that is not in the submission: refused
+            events = events * 2
+        try:
+            results[k] = store.add_jobs([make_job(k, broadcast_id=f"s{k}")], events)
+        except BaseException as exc:
+            results[k] = exc
+
+    def nothing_yet() -> None:
+        ran.clear()  # the leader's own commit waits for the lock: the group's start
+
+    try:
+        _one_group_behind_a_writer(store, submit, 8, nothing_yet)
+        seen = list(ran)  # before the read below adds its own BEGIN and ROLLBACK
+        stored = {j.broadcast_id for j in store.list_jobs(JobQuery(limit=100))}
+    finally:
+        store.close()
+    group = seen[seen.index("COMMIT") + 1 :]  # after the leader's commit alone: the seven
+    assert group[0] == "BEGIN" and group[-1] == "COMMIT"
+    if not bad:
+        assert "SAVEPOINT" not in group and "ROLLBACK" not in group
+        assert all(isinstance(v, list) for v in results.values()), results
+    else:
+        assert group.count("ROLLBACK") == 2 and group.count("BEGIN") == 2  # begun again
+        assert group.count("SAVEPOINT") == 7  # then one savepoint per submission
+        assert isinstance(results[3], InvalidInput)
+    assert stored == {f"s{k}" for k in range(8) if not (bad and k == 3)}

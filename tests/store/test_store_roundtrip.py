@@ -140,3 +140,23 @@ def test_job_round_trips(store: SqlStore, job: Job, other: Job, data: st.DataObj
     (changed,), _ = store.update_jobs([JobChange(mover.job_id, trigger, JobPatch.of(changes))])
     want = other.replace(job_id=mover.job_id, queue_status=TRANSITIONS[start][trigger])
     assert store.get_job(mover.job_id) == changed == _in_utc(want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(job=jobs, job_id=st.integers(1, 2**40), loose=st.booleans())
+def test_the_added_job_is_what_reading_its_row_gives(job: Job, job_id: int, loose: bool) -> None:
+    """#19: an insert hands its jobs back by :func:`codec.stored_job`, which keeps the
+    job's own values where they are already canonical: it must equal, field by field and
+    type by type, what :func:`codec.row_to_job` makes of the row (``loose``: enums and
+    bools given as plain ints, as a caller may), and never share the caller's extra."""
+    from lanfax.store import codec
+
+    if loose:
+        job = job.replace(job_type=int(job.job_type), priority=int(job.priority), ecm=int(job.ecm))
+    row = codec.job_to_row(job)
+    want = codec.row_to_job({"job_id": job_id, **row})
+    got = codec.stored_job(job, job_id, row)
+    assert got == want and repr(got) == repr(want)
+    for f in dataclasses.fields(Job):
+        assert type(getattr(got, f.name)) is type(getattr(want, f.name)), f.name
+    assert got.extra is not job.extra

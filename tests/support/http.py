@@ -59,6 +59,18 @@ def wait_for(
     raise AssertionError(f"{what} never happened ({why}); last events seen:\n  {last}")
 
 
+def all_jobs(api: str) -> list[dict[str, Any]]:
+    """Every job on the server at ``api``, page by page (#19: the intake workers' tests)."""
+    jobs: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = httpx.get(f"{api}/jobs", params={"after": after, "limit": 1000}).json()
+        jobs.extend(page["jobs"])
+        if page["next"] is None:
+            return jobs
+        after = page["next"]
+
+
 def receive_jobs(api: str) -> list[dict[str, Any]]:
     r = httpx.get(f"{api}/jobs", params={"type": "receive,routing,fail_receive"})
     jobs: list[dict[str, Any]] = r.json()["jobs"]

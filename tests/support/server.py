@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -179,3 +180,14 @@ def start_lanfax_server(
 ) -> LanfaxServer:
     """Start ``lanfax serve`` for a test; the caller must ``close()`` it (or use ``with``)."""
     return LanfaxServer(tmp_path, toml_text, list(extra_args or [])).start(timeout)
+
+
+def with_intake_workers(
+    tmp_path: Path, workers: int, toml_text: str = TEST_PROVIDER_TOML
+) -> Iterator[LanfaxServer]:
+    """#19: a server with ``[server] intake_workers = workers`` (``toml_text`` may not have a
+    ``[server]`` table of its own), for a module fixture parametrised over 0 and 1."""
+    with start_lanfax_server(
+        tmp_path, f"[server]\nintake_workers = {workers}\n" + toml_text
+    ) as server:
+        yield server

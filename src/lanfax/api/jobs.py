@@ -16,6 +16,7 @@ from starlette.routing import Match, Route
 from starlette.types import Message, Scope
 
 from lanfax.api.encode import API, json_response
+from lanfax.api.intake_wire import SCOPE_KEY, Prepared, part_label
 from lanfax.api.security import Caller, audit_committed, audit_with_commit, requires
 from lanfax.api.simpleform import SIMPLE_MAX, simple_form
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, Priority, QueueStatus
@@ -23,7 +24,8 @@ from lanfax.model.errors import InvalidInput, TooLarge
 from lanfax.model.jobs import JobQuery
 from lanfax.model.wire import enum_from_wire
 from lanfax.service.core import FaxService
-from lanfax.service.submit import contact_references, parse_submission
+from lanfax.service.intake import staged_result
+from lanfax.service.submit import Submission, contact_references, parse_submission
 from lanfax.service.uploads import DEFER_MAX, read_uploads, stage_uploads
 
 _SUBMIT_DOC = {
@@ -72,13 +74,7 @@ def _limited(request: Request, limit: int) -> Request:
     return Request(request.scope, counting)
 
 
-def _part_label(index: int, filename: str | None) -> str:
-    """How errors name an uploaded file: its position, and its name made printable and
-    short (a name is the client's text: it may hold anything, and is never a path here)."""
-    name = "".join(ch if ch.isprintable() else "?" for ch in filename or "")
-    if len(name) > 60:
-        name = name[:57] + "..."
-    return f"file part {index + 1} ({name})" if name else f"file part {index + 1}"
+_part_label = part_label  # (#19: in intake_wire, which intake workers import)
 
 
 async def _params_text(value: Any) -> str:
@@ -107,6 +103,53 @@ def submission_handler(service: FaxService) -> Callable[[Request, Caller], Await
     """``POST /jobs``: the multipart body (a ``params`` JSON part, ``file`` parts) checked,
     staged and submitted; 201 with the broadcast id and its jobs once they are durable."""
 
+    async def parse(text: str, caller: Caller) -> Submission:
+        """The ``params`` part's text as a submission the caller may make."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"params is not valid JSON: {exc}", hint="send params as a JSON object"
+            ) from None
+        settings = service.settings
+        names = contact_references(data)  # --to @alice: the caller's address book
+        directory = await service.contacts.directory(caller, names) if names else None
+        submission = parse_submission(
+            data,
+            dialing=settings.dialing,
+            max_recipients=settings.max_recipients,
+            contacts=directory,
+        )
+        for p in submission.recipients:
+            caller.require(_SUBMIT_RIGHT[p.priority])
+        # issue #14: e-mail receipts only to the allowed domains (no open relay).
+        service.submitter.check_receipt_addresses(submission)
+        return submission
+
+    async def prepared(request: Request, caller: Caller, taken: Prepared) -> Response:
+        """#19: a submission an intake worker read, staged, checked and fsynced
+        (``[server] intake_workers``, :mod:`lanfax.api.intake`): the rest as below."""
+        ready = staged_result(taken.staged)
+        path = ready.path
+        submission = await parse(taken.params, caller)
+        audit = audit_with_commit(request, caller, 201)
+        service.submitter.vouch(ready)
+        try:
+            broadcast_id, jobs = await service.submit(
+                submission,
+                [path],
+                user_name=caller.user,
+                stage_dir=path,
+                labels=[taken.label],
+                audit=audit,
+            )
+        finally:
+            # The staged file, when it was not taken, is removed by the intake's runner
+            # (lanfax.api.intake) after any answer but 201, refusals before this handler too.
+            service.submitter.unvouch(path)
+        audit_committed(request, audit)
+        return json_response({"broadcast_id": broadcast_id, "jobs": jobs}, status=201)
+
     async def submit(request: Request, caller: Caller) -> Response:
         ctype = request.headers.get("content-type", "")
         if not ctype.startswith("multipart/form-data"):
@@ -115,6 +158,9 @@ def submission_handler(service: FaxService) -> Callable[[Request, Caller], Await
                 hint="send a 'params' part (JSON) and one or more 'file' parts",
             )
         limited = _limited(request, service.settings.max_upload_bytes)
+        taken = request.scope.get(SCOPE_KEY)
+        if isinstance(taken, Prepared):
+            return await prepared(request, caller, taken)
         params_limit = service.settings.max_json_bytes
         form: FormData | None = None
         length = request.headers.get("content-length", "")
@@ -151,25 +197,7 @@ def submission_handler(service: FaxService) -> Callable[[Request, Caller], Await
             raw_params = form.get("params")
             if raw_params is None:
                 raise InvalidInput("the 'params' part is missing", hint="see docs/http-api.md")
-            try:
-                data = json.loads(await _params_text(raw_params))
-            except ValueError as exc:
-                raise InvalidInput(
-                    f"params is not valid JSON: {exc}", hint="send params as a JSON object"
-                ) from None
-            settings = service.settings
-            names = contact_references(data)  # --to @alice: the caller's address book
-            directory = await service.contacts.directory(caller, names) if names else None
-            submission = parse_submission(
-                data,
-                dialing=settings.dialing,
-                max_recipients=settings.max_recipients,
-                contacts=directory,
-            )
-            for p in submission.recipients:
-                caller.require(_SUBMIT_RIGHT[p.priority])
-            # issue #14: e-mail receipts only to the allowed domains (no open relay).
-            service.submitter.check_receipt_addresses(submission)
+            submission = await parse(await _params_text(raw_params), caller)
             uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
             if not uploads:
                 raise InvalidInput("no document was sent", hint="add at least one 'file' part")

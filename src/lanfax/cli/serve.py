@@ -91,6 +91,7 @@ async def run(settings: ServiceSettings, log_level: str = "info", settle_heap: b
     service = FaxService(settings)
     security = Security(service)
     gateway: Any = None
+    intake: Any = None
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     # #18: the node's API address, recorded in the nodes table (and named when refused).
@@ -120,6 +121,7 @@ async def run(settings: ServiceSettings, log_level: str = "info", settle_heap: b
             ssl_keyfile=str(tls.tls_key) if tls.tls_key else None,
         )
         server = uvicorn.Server(config)
+        intake = await _start_intake(service, settings, sock, server, log_level)  # issue #19
         shown = f"[{host}]" if ":" in host else host
         scheme = "https" if tls.tls else "http"
         print(f"lanfax: listening on {scheme}://{shown}:{port}", flush=True)
@@ -155,9 +157,11 @@ async def run(settings: ServiceSettings, log_level: str = "info", settle_heap: b
         # shutdown below runs to the end (exit status 0).
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, _note_signal)
-        await server.serve(sockets=[sock])
+        await server.serve(sockets=[sock] if intake is None else [])
     finally:
         print("lanfax: stopping", flush=True)
+        if intake is not None:  # issue #19: before the service, which still answers them
+            await intake.stop()
         if gateway is not None:
             await gateway.stop()
         if advertiser is not None:
@@ -178,6 +182,69 @@ def _http_protocol() -> str:
     import importlib.util
 
     return "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
+
+
+async def _start_intake(
+    service: Any, settings: ServiceSettings, sock: socket.socket, server: Any, log_level: str
+) -> Any:
+    """Issue #19: ``[server] intake_workers`` processes taking submissions beside this one
+    (lanfax.api.intake), started on ``sock`` once ``server`` serves; None when there are
+    none. The main process then accepts no connection itself (``server`` is given no
+    socket); a stop signal reaches the workers at once."""
+    if not settings.intake_workers:
+        return None
+    from lanfax.api.intake import Intake
+
+    server.config.load()
+    intake = Intake(
+        settings.intake_workers,
+        sock,
+        tmp=service.spool.tmp,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_json_bytes=settings.max_json_bytes,
+        max_pages=service.submitter.limits.max_pages,
+        run=service.ctx.run,
+        authentication=settings.security.authentication,
+        log_level=log_level if log_level != "info" else "warning",
+    )
+    intake.attach(server)
+    service.metrics.registry.register(intake.collector())  # lanfax_intake_* in /metrics
+    handle_exit = server.handle_exit
+
+    def stop_too(sig: int, frame: Any) -> None:
+        intake.begin_stop()
+        handle_exit(sig, frame)
+
+    server.handle_exit = stop_too
+    intake.start_when_serving()
+    return intake
+
+
+def _check_intake(settings: ServiceSettings) -> None:
+    """Issue #19: intake workers need plain HTTP (a TLS session cannot be handed from one
+    process to another) and httptools (their protocol is uvicorn's httptools one)."""
+    if not settings.intake_workers:
+        return
+    from lanfax.model.errors import ConfigError
+
+    if not sys.platform.startswith("linux"):
+        raise ConfigError(
+            "server.intake_workers needs Linux (connections are handed between processes"
+            " with SCM_RIGHTS, and the workers die with the server by PR_SET_PDEATHSIG)",
+            hint="set server.intake_workers = 0",
+        )
+    if settings.security.tls:
+        raise ConfigError(
+            "server.intake_workers cannot be used with TLS (a TLS connection cannot be handed"
+            " from one process to another)",
+            hint="set server.intake_workers = 0, or serve plain HTTP on 127.0.0.1 behind a"
+            " TLS proxy",
+        )
+    if _http_protocol() != "httptools":
+        raise ConfigError(
+            "server.intake_workers needs httptools, which is not installed",
+            hint="pip install 'lanfax[server]', or set server.intake_workers = 0",
+        )
 
 
 async def _start_mail_gateway(service: Any, security: Any, settings: ServiceSettings) -> Any:
@@ -298,6 +365,7 @@ def main(argv: list[str]) -> int:
     try:
         settings = load_settings(args.config, data_dir=args.data, listen=args.listen)
         settings = _secure(settings, args.tls_cert, args.tls_key)
+        _check_intake(settings)  # issue #19
         return asyncio.run(run(settings, args.log_level, settle_heap=True))
     except FaxError as exc:
         print(f"lanfax serve: {exc.message}", file=sys.stderr)

@@ -60,26 +60,15 @@ def scan(path: Path, max_length: Mapping[str, int], max_pages: int) -> Scan:
     api = _api()
     if api is None:  # libtiff < 4.5: no handler of our own, the old path (lengths only)
         return _scan_without_handler(path, max_length)
-    held, free = api
+    held, free, options = api
+    # libtiff calls the handlers on the thread that made the call: each thread reports into
+    # its own list (#19: the handlers and the open options are made once, not per check).
     errors: list[str] = []
-
-    def on_error(
-        _tif: int | None, _data: int | None, module: bytes | None, _fmt: bytes | None, _ap: int
-    ) -> int:
-        errors.append((module or b"").decode("latin-1", "replace"))
-        return 1  # handled: nothing reaches the process-wide handler (stderr)
-
-    def on_warning(
-        _tif: int | None, _data: int | None, _module: bytes | None, _fmt: bytes | None, _ap: int
-    ) -> int:
-        return 1  # a warning (a line of the wrong length) is tolerated, as spandsp does
-
-    handler, warn = _ERROR_HANDLER(on_error), _ERROR_HANDLER(on_warning)
-    options = held.TIFFOpenOptionsAlloc()
-    held.TIFFOpenOptionsSetErrorHandlerExtR(options, handler, None)
-    held.TIFFOpenOptionsSetWarningHandlerExtR(options, warn, None)
+    _reports.errors = errors
     try:
-        tif = held.TIFFOpenExt(os.fsencode(path), b"r", options)
+        # "m": read, not mapped (#19: a mapping of a small file cost an mmap, its page
+        # faults and an munmap, which stops every other thread of the process on its way).
+        tif = held.TIFFOpenExt(os.fsencode(path), b"rm", options)
         if not tif:  # not a TIFF at all (its magic, its header): the converter's business
             return Scan(None)
         try:
@@ -87,7 +76,7 @@ def scan(path: Path, max_length: Mapping[str, int], max_pages: int) -> Scan:
         finally:
             held.TIFFClose(tif)
     finally:
-        held.TIFFOpenOptionsFree(options)
+        _reports.errors = None
 
 
 def _walk(
@@ -257,13 +246,39 @@ _ERROR_HANDLER = ctypes.CFUNCTYPE(
     ctypes.c_void_p,
 )
 
-_libs: tuple[ctypes.CDLL, ctypes.CDLL] | None = None
+#: Where the handlers put this thread's error reports while it checks a file (None: not
+#: checking; a report then goes nowhere, as the handlers say it was handled).
+_reports = threading.local()
+
+
+def _on_error(
+    _tif: int | None, _data: int | None, module: bytes | None, _fmt: bytes | None, _ap: int
+) -> int:
+    errors: list[str] | None = getattr(_reports, "errors", None)
+    if errors is not None:
+        errors.append((module or b"").decode("latin-1", "replace"))
+    return 1  # handled: nothing reaches the process-wide handler (stderr)
+
+
+def _on_warning(
+    _tif: int | None, _data: int | None, _module: bytes | None, _fmt: bytes | None, _ap: int
+) -> int:
+    return 1  # a warning (a line of the wrong length) is tolerated, as spandsp does
+
+
+#: (held, free, open options): see :func:`_api`.
+_Api = tuple[ctypes.CDLL, ctypes.CDLL, int]
+_libs: _Api | None = None
 _libs_lock = threading.Lock()
+#: The C callbacks of the open options, kept alive as long as the options (the process).
+_handlers = (_ERROR_HANDLER(_on_error), _ERROR_HANDLER(_on_warning))
 
 
-def _api() -> tuple[ctypes.CDLL, ctypes.CDLL] | None:
+def _api() -> _Api | None:
     """(libtiff through a handle that keeps the GIL, the same libtiff through one that lets
-    it go), with the prototypes of the calls made here; None without ``TIFFOpenExt``."""
+    it go, the open options every check shares: this module's handlers), with the
+    prototypes of the calls made here; None without ``TIFFOpenExt``. libtiff copies the
+    options into each TIFF it opens, so one options object serves every thread."""
     global _libs
     if _libs is not None:
         return _libs
@@ -275,7 +290,12 @@ def _api() -> tuple[ctypes.CDLL, ctypes.CDLL] | None:
             held = ctypes.PyDLL(free._name)  # the same library, loaded once by the process
             _prototypes(held)
             _prototypes(free)
-            _libs = held, free
+            options = held.TIFFOpenOptionsAlloc()
+            if not options:
+                raise MemoryError("libtiff could not allocate its open options")
+            held.TIFFOpenOptionsSetErrorHandlerExtR(options, _handlers[0], None)
+            held.TIFFOpenOptionsSetWarningHandlerExtR(options, _handlers[1], None)
+            _libs = held, free, options
     return _libs
 
 

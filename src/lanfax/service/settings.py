@@ -89,6 +89,7 @@ _SERVER_KEYS = {
 _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts", "dialing"}
 _TOP_KEYS |= {"smtp"}  # e-mail to fax (lanfax.service.smtp.settings)
 _TOP_KEYS |= {"node", "metrics"}  # issue #18 (lanfax.service.cluster_settings)
+_SERVER_KEYS |= {"intake_workers"}  # issue #19 (lanfax.api.intake)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +141,9 @@ class ServiceSettings:
     #: ``[node]`` and ``[metrics]`` (issue #18, lanfax.service.cluster_settings).
     node: NodeSettings = field(default_factory=NodeSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    #: ``[server] intake_workers``: processes that take submissions beside the main one
+    #: (issue #19, lanfax.api.intake); 0: the main process alone.
+    intake_workers: int = 0
 
     @property
     def store_url(self) -> str:
@@ -326,6 +330,7 @@ def settings_from_mapping(
         dnssd=dnssd,
         node=parse_node_settings(doc.get("node", {}), source=source),
         metrics=parse_metrics_settings(doc.get("metrics", {}), source=source, base_dir=base_dir),
+        intake_workers=_bounded_int(server, "intake_workers", 0, 0, 64, where),  # issue #19
     )
 
 

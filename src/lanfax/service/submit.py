@@ -137,6 +137,19 @@ class Submitter:
         self._templates: TemplateStore | None = None
         #: The spool's room (#19: spool/docs measured every few seconds, not per submission).
         self.room = SpoolRoom(ctx.spool.docs, ctx.clock)
+        #: Staged files an intake worker already checked and fsynced (#19, :meth:`vouch`).
+        self._vouched: dict[Path, ConversionResult] = {}
+
+    def vouch(self, ready: ConversionResult) -> None:
+        """``ready.path`` (staged) was checked in one pass by an intake worker
+        (:func:`lanfax.service.intake.stage_checked`): :meth:`_take_ready` takes it as it is
+        found there, without scanning it again (it still fsyncs it before the rename).
+        Whoever vouches calls :meth:`unvouch` when the submission is over, whatever became
+        of it."""
+        self._vouched[ready.path] = ready
+
+    def unvouch(self, path: Path) -> None:
+        self._vouched.pop(path, None)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -303,7 +316,11 @@ class Submitter:
         # The tags and every page (its length and its coded data, #14) in one pass (#19).
         # Anything else (not a TIFF, not Class F, a first page longer than any paper) is
         # converted: the converter checks every page's pixels against its limits.
-        found = faxcheck.scan(staged, MAX_LENGTH, self.limits.max_pages)
+        vouched = self._vouched.pop(staged, None)  # an intake worker's scan (#19)
+        if vouched is not None:
+            found = faxcheck.Scan(vouched)
+        else:
+            found = faxcheck.scan(staged, MAX_LENGTH, self.limits.max_pages)
         ready, bad = found.ready, found.bad
         if ready is None:
             return None
@@ -318,7 +335,7 @@ class Submitter:
             )
         # The staged file may not be durable yet (a submission's upload is not fsynced when
         # staged, #19): it is, before the rename that makes it the job's document.
-        fsync_file(staged)
+        uploads.make_durable(staged)
         spool = self.ctx.spool
         if then is not None and final.parent == spool.docs:
             # The rename is made durable by ``then``'s group commit, with one fsync of
@@ -328,15 +345,7 @@ class Submitter:
             spool.commit_file(staged, final)
         if after is not None:
             after()
-        result = ConversionResult(
-            final,
-            ready.pages,
-            ready.width,
-            ready.height,
-            ready.resolution,
-            ready.compression,
-            ready.size,
-        )
+        result = dataclasses.replace(ready, path=final)
         if then is not None:
             then(result)
         return result

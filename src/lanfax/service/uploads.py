@@ -26,7 +26,7 @@ from pathlib import Path
 
 from lanfax.model.errors import InvalidInput
 from lanfax.service.context import ServiceContext
-from lanfax.service.spool import token_hex, write_durably
+from lanfax.service.spool import fsync_file, token_hex, write_durably
 
 #: One upload: how errors name it ("file part 2 (scan.pdf)"), and how to read its bytes.
 Upload = tuple[str, Callable[[], Awaitable[bytes]]]
@@ -57,11 +57,33 @@ class Deferred:
         return [path for path, _ in self.files]
 
     def write(self) -> None:
-        """Make the stage and write the files (blocking: in the pool)."""
+        """Make the stage and write the files (blocking: in the pool). One plain file, the
+        submission's document if it is sent as it is, is fsynced through the descriptor
+        that wrote it (#19: :func:`make_durable` then has nothing left to do, where it
+        opened the file again); files of a directory stage are converted into a new
+        document, so they are not."""
         if [self.stage] != self.paths:
             self.stage.mkdir()
-        for path, data in self.files:
-            _write(path, data)
+            for path, data in self.files:
+                _write(path, data)
+            return
+        ((path, data),) = self.files
+        write_durably(path, data)
+        _synced.add(os.fspath(path))
+
+
+#: Staged files :meth:`Deferred.write` fsynced (#19), until :func:`make_durable` takes one
+#: or :func:`discard_stage` removes it (so the set holds only submissions under way).
+_synced: set[str] = set()
+
+
+def make_durable(path: Path) -> None:
+    """Make a staged file's content durable before it becomes a document (blocking): an
+    fsync, unless :meth:`Deferred.write` made it already."""
+    try:
+        _synced.remove(os.fspath(path))
+    except KeyError:
+        fsync_file(path)
 
 
 async def read_uploads(ctx: ServiceContext, uploads: Sequence[Upload]) -> Deferred:
@@ -84,6 +106,7 @@ async def read_uploads(ctx: ServiceContext, uploads: Sequence[Upload]) -> Deferr
 def discard_stage(stage: Path) -> None:
     """Remove a submission's stage (blocking): a directory and whatever is left in it, or
     one plain file (:class:`Deferred`); nothing if it is gone (moved into the spool)."""
+    _synced.discard(os.fspath(stage))
     try:
         os.rmdir(stage)  # emptied by the move: cheaper than rmtree (#19)
     except FileNotFoundError:

@@ -91,7 +91,18 @@ def normalise_url(url: str) -> sa.URL:
 class _Submission:
     """One add_jobs call waiting for a group commit."""
 
-    __slots__ = ("audit", "error", "events", "finished", "ids", "ready", "rows", "stored", "sync")
+    __slots__ = (
+        "_gate",
+        "_open",
+        "audit",
+        "error",
+        "events",
+        "finished",
+        "ids",
+        "rows",
+        "stored",
+        "sync",
+    )
 
     def __init__(
         self,
@@ -105,12 +116,27 @@ class _Submission:
         self.audit = audit
         #: Made durable before the commit (once per group for equal ones, #19).
         self.sync = sync
-        self.ready = threading.Event()
+        # A one-shot gate (#19: a lock held until opened; a threading.Event, a Condition
+        # over a lock with Python-level waiter lists, cost several times as much).
+        self._gate = threading.Lock()
+        self._gate.acquire()
+        self._open = False
         self.finished = False
         self.ids: list[int] | None = None
         self.error: BaseException | None = None
         #: The events as stored, when the insert could tell them (SQLite), else empty.
         self.stored: list[Event] = []
+
+    def wake(self) -> None:
+        """Let :meth:`wait` return (once; later calls do nothing). Called by the one
+        thread leading the group commit at the time, never by two at once."""
+        if not self._open:
+            self._open = True
+            self._gate.release()
+
+    def wait(self) -> None:
+        """Until :meth:`wake` (a waiting submission waits once)."""
+        self._gate.acquire()
 
     def result(self) -> list[int]:
         if self.error is not None:
@@ -132,8 +158,10 @@ class SqlStore:
         self._group_lock = threading.Lock()
         self._group_waiting: list[_Submission] = []
         self._group_busy = False
-        #: SQLite: the connection group commits write through, kept between them (#19).
-        self._group_conn: sa.Connection | None = None
+        #: SQLite: the driver's connection group commits write through, kept between them
+        #: (#19), with the pool's record of it (returned to the pool when dropped).
+        self._group_conn: sqlite3.Connection | None = None
+        self._group_fairy: Any = None
         #: Group commit's counts (#19): commits made by add_jobs, and the add_jobs calls
         #: they held (calls / commits is how many submissions shared one fsync).
         self.group_commits = 0
@@ -309,7 +337,7 @@ class SqlStore:
             lead = not self._group_busy
             self._group_busy = True
         if not lead:
-            mine.ready.wait()
+            mine.wait()
             if mine.finished:
                 return mine.result()
         # The leader: commit everything waiting now (this submission included), then hand
@@ -321,7 +349,7 @@ class SqlStore:
         finally:
             with self._group_lock:
                 if self._group_waiting:
-                    self._group_waiting[0].ready.set()  # promoted: not finished
+                    self._group_waiting[0].wake()  # promoted: not finished
                 else:
                     self._group_busy = False
         return mine.result()
@@ -347,30 +375,42 @@ class SqlStore:
         finally:
             for sub in batch:
                 sub.finished = True
-                sub.ready.set()
+                sub.wake()
 
     def _commit_sqlite_group(self, batch: list[_Submission]) -> None:
         """SQLite: one write transaction through the driver's own cursor (#19: SQLAlchemy's
-        statement machinery cost more than SQLite's work for a one-job submission), on a
-        connection kept for group commits (a pool checkout and checkin per commit cost as
-        much again). Any failure drops that connection: the next group takes a fresh one."""
+        statement machinery cost more than SQLite's work for a one-job submission, and so
+        did its transaction begin and commit), on a connection kept for group commits (a
+        pool checkout and checkin per commit cost as much again). Any failure drops that
+        connection: the next group takes a fresh one."""
         with self._write_lock, self._errors("add_jobs"):
             if self._group_conn is None:
-                conn = self._require().connect()
-                conn.execution_options(lanfax_write=True)  # BEGIN IMMEDIATE
-                self._group_conn = conn
+                fairy = self._require().raw_connection()  # the pool's PRAGMAs applied
+                raw = fairy.driver_connection
+                if not isinstance(raw, sqlite3.Connection):
+                    fairy.close()
+                    raise StoreError("not a SQLite connection", hint="report this as a bug")
+                self._group_conn, self._group_fairy = raw, fairy
+            group = _SqliteGroup(self._group_conn, self._clock.now(), self._errors)
             try:
-                with self._group_conn.begin():
-                    _SqliteGroup(self._group_conn, self._clock.now(), self._errors).insert(batch)
+                group.run("BEGIN IMMEDIATE")
+                group.insert(batch)
+                group.run("COMMIT")
             except BaseException:
-                self._drop_group_connection()
+                self._drop_group_connection()  # rolls back what is not committed
                 raise
+            finally:
+                group.close()
 
     def _drop_group_connection(self) -> None:
-        conn, self._group_conn = self._group_conn, None
-        if conn is not None:
+        raw, fairy = self._group_conn, self._group_fairy
+        self._group_conn = self._group_fairy = None
+        if raw is not None:
             with contextlib.suppress(Exception):
-                conn.close()
+                if raw.in_transaction:
+                    raw.rollback()
+            with contextlib.suppress(Exception):
+                fairy.close()  # back to the pool (the only connection of a memory database)
 
     def _insert_group(self, conn: sa.Connection, batch: list[_Submission]) -> None:
         """A group commit's inserts through SQLAlchemy (PostgreSQL)."""
@@ -457,7 +497,7 @@ class SqlStore:
         sub = _Submission(rows, events, audit, sync)
         ids = self._group_add(sub)
         # Hand back what was stored (datetimes in UTC), exactly what get_job will return.
-        added = [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
+        added = [codec.stored_job(j, i, r) for j, r, i in zip(jobs, rows, ids, strict=True)]
         return added, sub.stored
 
     def get_job(self, job_id: int) -> Job | None:
@@ -767,39 +807,54 @@ def _hand_back_prefixes(batch: Sequence[_Submission]) -> None:
 
 class _SqliteGroup:
     """One group commit's inserts on SQLite through the driver's cursor, inside the
-    transaction SQLAlchemy began: each submission in its own savepoint when there are several
-    (a failing one is rolled back alone: its error is its own, the others go on)."""
+    transaction the caller began: all at once, and when that fails, again with each
+    submission in its own savepoint (a failing one is rolled back alone: its error is its
+    own, the others go on)."""
 
     def __init__(
         self,
-        conn: sa.Connection,
+        raw: sqlite3.Connection,
         now: datetime,
         errors: Callable[[str], contextlib.AbstractContextManager[None]],
     ) -> None:
-        raw = conn.connection.driver_connection
-        if not isinstance(raw, sqlite3.Connection):
-            raise StoreError("not a SQLite connection", hint="report this as a bug")
         self.cur = raw.cursor()
         self.now = now
         self.errors = errors
 
+    def close(self) -> None:
+        self.cur.close()
+
     def insert(self, batch: Sequence[_Submission]) -> None:
+        if len(batch) == 1:  # alone: no savepoint; if it fails the transaction rolls back
+            batch[0].ids = self._one(batch[0])
+            return
+        # #19: every submission's rows at once, without a savepoint each (two statements
+        # per submission, each a trip out of the GIL); only when one fails is the group
+        # begun again with one savepoint per submission, so that it fails alone.
         try:
-            if len(batch) == 1:  # alone: no savepoint; if it fails the transaction rolls back
-                batch[0].ids = self._one(batch[0])
-                return
+            with self.errors("add_jobs"):
+                ids = [self._one(sub) for sub in batch]
+        except Exception:
             for sub in batch:
-                self._run("SAVEPOINT lanfax_submission")
-                try:
-                    with self.errors("add_jobs"):
-                        sub.ids = self._one(sub)
-                except Exception as exc:  # this submission only; the others go on
-                    sub.error = exc
-                    self._run("ROLLBACK TO lanfax_submission")
-                self._run("RELEASE lanfax_submission")
+                sub.stored = []
+            if self.cur.connection.in_transaction:  # (SQLite may have rolled it back itself)
+                self.run("ROLLBACK")
+            self.run("BEGIN IMMEDIATE")
+        else:
+            for sub, mine in zip(batch, ids, strict=True):
+                sub.ids = mine
             _hand_back_prefixes(batch)
-        finally:
-            self.cur.close()
+            return
+        for sub in batch:
+            self.run("SAVEPOINT lanfax_submission")
+            try:
+                with self.errors("add_jobs"):
+                    sub.ids = self._one(sub)
+            except Exception as exc:  # this submission only; the others go on
+                sub.error = exc
+                self.run("ROLLBACK TO lanfax_submission")
+            self.run("RELEASE lanfax_submission")
+        _hand_back_prefixes(batch)
 
     def _one(self, sub: _Submission) -> list[int]:
         ids = [self._insert(t_jobs, row) for row in sub.rows]
@@ -816,13 +871,13 @@ class _SqliteGroup:
     def _insert(self, table: sa.Table, row: dict[str, Any]) -> int:
         """Insert one row; its rowid (the table's integer primary key)."""
         sql = _sqlite_insert(table, tuple(row))
-        self._run(sql, tuple(row.values()))
+        self.run(sql, tuple(row.values()))
         rowid = self.cur.lastrowid
         if rowid is None:
             raise StoreError(f"no id for a new {table.name} row", hint="retry the submission")
         return rowid
 
-    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+    def run(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         try:
             self.cur.execute(sql, params)
         except sqlite3.Error as exc:  # as SQLAlchemy would raise it: SqlStore._errors maps it
