@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx as raw_httpx
+import pytest
 from tests.support.authhttp import httpx
 from tests.support.server import start_lanfax_server
 
@@ -63,13 +64,19 @@ def test_what_the_trail_aggregates() -> None:
     assert not aggregated({"status": 201}) and not aggregated({})
 
 
-def test_changes_to_unknown_paths_spend_the_addresss_refusal_budget(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 1], ids=["main", "intake_workers=1"])
+def test_changes_to_unknown_paths_spend_the_addresss_refusal_budget(
+    tmp_path: Path, workers: int
+) -> None:
     """A client probing paths without a login (the answers tell which exist: 401 for a
     route, 404 for none) is what ``refusals_per_minute`` is for: its changes to unknown paths
     cost from the same budget as bad tokens, and once it is spent the address gets 429 for
     both (a bad token too); a valid token from the same address still works, a GET to an
-    unknown path (a browser's favicon) is not counted, nor a change a route took."""
-    toml = "[security]\nrefusals_per_minute = 1\nrefusal_burst = 5\n"
+    unknown path (a browser's favicon) is not counted, nor a change a route took. With an
+    intake worker (#19) the requests reach the main process on their own connection: the
+    same address, the same budget."""
+    toml = f"[server]\nintake_workers = {workers}\n"
+    toml += "[security]\nrefusals_per_minute = 1\nrefusal_burst = 5\n"
     with start_lanfax_server(tmp_path, toml) as srv:
         # Not counted: GETs to unknown paths, and a route's own 404 (no such job).
         for _ in range(8):
