@@ -324,6 +324,22 @@ def test_a_restarting_node_leaves_a_live_nodes_calls_alone(cluster: list[LanfaxS
             assert settled.attempts == 1  # the cut call counted (then retried or completed)
 
 
+def _submit_one(node: LanfaxServer, admin: dict[str, str], tmp_path: Path, number: str) -> int:
+    """Submit a one-page fax to ``number`` through ``node``; its job id."""
+    from tests.support.faxes import make_fax_tiff
+
+    tiff = make_fax_tiff(tmp_path, pages=1)
+    r = httpx.post(
+        f"{node.api}/jobs",
+        data={"params": json.dumps({"recipients": [{"recipient_number": number}]})},
+        files=[("file", ("doc.tif", tiff.read_bytes(), "image/tiff"))],
+        headers=admin,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["jobs"][0]["job_id"])
+
+
 def test_a_call_on_one_node_is_canceled_through_another(
     cluster: list[LanfaxServer], tmp_path: Path
 ) -> None:
@@ -331,20 +347,9 @@ def test_a_call_on_one_node_is_canceled_through_another(
     idle line (its device id names that node); the cancel goes through a node that does not
     hold the call, which commits CANCELING and tells the nodes; the holder aborts the call.
     The call would last 30 s; it ends long before, CANCELED."""
-    from tests.support.faxes import make_fax_tiff
-
     a, b, c = cluster
     admin = _admin(cluster)
-    tiff = make_fax_tiff(tmp_path, pages=1)
-    r = httpx.post(
-        f"{a.api}/jobs",
-        data={"params": json.dumps({"recipients": [{"recipient_number": "900930000"}]})},
-        files=[("file", ("doc.tif", tiff.read_bytes(), "image/tiff"))],
-        headers=admin,
-        timeout=30,
-    )
-    assert r.status_code == 201, r.text
-    job_id = r.json()["jobs"][0]["job_id"]
+    job_id = _submit_one(a, admin, tmp_path, "900930000")
 
     def job(node: LanfaxServer) -> dict[str, Any]:
         body: dict[str, Any] = httpx.get(f"{node.api}/jobs/{job_id}", headers=admin).json()
@@ -373,20 +378,9 @@ def test_every_node_answers_a_cancel_as_committed_while_the_call_hangs_up(
     cancel through B answered CANCELING, no node says the call is still in progress. The far
     end here takes 4 s to hang up (``9008``, the test provider's slow hang-up), so the
     holder's copy would say in_progress all along."""
-    from tests.support.faxes import make_fax_tiff
-
     a, b, c = cluster
     admin = _admin(cluster)
-    tiff = make_fax_tiff(tmp_path, pages=1)
-    r = httpx.post(
-        f"{a.api}/jobs",
-        data={"params": json.dumps({"recipients": [{"recipient_number": "90084000"}]})},
-        files=[("file", ("doc.tif", tiff.read_bytes(), "image/tiff"))],
-        headers=admin,
-        timeout=30,
-    )
-    assert r.status_code == 201, r.text
-    job_id = r.json()["jobs"][0]["job_id"]
+    job_id = _submit_one(a, admin, tmp_path, "90084000")
 
     def status(node: LanfaxServer) -> str:
         r = httpx.get(f"{node.api}/jobs/{job_id}", headers=admin, timeout=30)
