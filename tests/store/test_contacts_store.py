@@ -8,11 +8,12 @@ import unicodedata
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from lanfax.model.contacts import Contact, ContactList
 from lanfax.model.errors import Conflict, InvalidInput
 from lanfax.store import open_store
-from lanfax.store.contacts import MemberSpec, SqlContacts
+from lanfax.store.contacts import MemberSpec, SqlContacts, _pg_fold
 from lanfax.store.sql import SqlStore
 
 
@@ -133,6 +134,28 @@ def test_postgresql_without_a_unicode_lower_filters_the_same_rows_and_pages(
                    for p, n, o in queries]  # fmt: skip
     assert without == with_icu
     assert with_icu[:4] == [["Anne", "Dora"], ["Anne"], ["Dora"], []]
+
+
+def test_postgresql_with_plain_lower_still_matches_either_unicode_form(pg_cluster: Any) -> None:
+    """A PostgreSQL without ICU whose character type is a real locale lowers with plain
+    ``lower()``, wrapped in ``normalize`` as the ICU path is (forced here, on the test
+    cluster's C locale, whose lower() folds ASCII only: decomposed first, an accented Latin
+    capital still lowers through its ASCII base letter, and is composed again after)."""
+    with open_store(pg_cluster.url(pg_cluster.create_database())) as store:
+        assert isinstance(store, SqlStore)
+        _unicode_book(store)
+        book = store.contacts
+        assert isinstance(book, SqlContacts)
+        book._pg_lowering, book._pg_probed = _pg_fold(sa.func.lower), True
+        for prefix, expected in [
+            ("équipe", ["Fanny"]),
+            ("ÉQUIPE F", ["Fanny"]),
+            (_nfd("école"), ["Anne", "Dora"]),
+            ("ÉCOLE", ["Anne", "Dora"]),
+            ("ésope@", ["Fanny"]),
+            ("equipe", []),
+        ]:
+            assert _names(book.list_contacts(["u1"], prefix=prefix)) == expected, prefix
 
 
 def test_members_follow_their_contacts(store: SqlStore) -> None:
