@@ -324,6 +324,22 @@ def test_a_restarting_node_leaves_a_live_nodes_calls_alone(cluster: list[LanfaxS
             assert settled.attempts == 1  # the cut call counted (then retried or completed)
 
 
+def _submit_one(node: LanfaxServer, admin: dict[str, str], tmp_path: Path, number: str) -> int:
+    """Submit a one-page fax to ``number`` through ``node``; its job id."""
+    from tests.support.faxes import make_fax_tiff
+
+    tiff = make_fax_tiff(tmp_path, pages=1)
+    r = httpx.post(
+        f"{node.api}/jobs",
+        data={"params": json.dumps({"recipients": [{"recipient_number": number}]})},
+        files=[("file", ("doc.tif", tiff.read_bytes(), "image/tiff"))],
+        headers=admin,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["jobs"][0]["job_id"])
+
+
 def test_a_call_on_one_node_is_canceled_through_another(
     cluster: list[LanfaxServer], tmp_path: Path
 ) -> None:
@@ -331,20 +347,9 @@ def test_a_call_on_one_node_is_canceled_through_another(
     idle line (its device id names that node); the cancel goes through a node that does not
     hold the call, which commits CANCELING and tells the nodes; the holder aborts the call.
     The call would last 30 s; it ends long before, CANCELED."""
-    from tests.support.faxes import make_fax_tiff
-
     a, b, c = cluster
     admin = _admin(cluster)
-    tiff = make_fax_tiff(tmp_path, pages=1)
-    r = httpx.post(
-        f"{a.api}/jobs",
-        data={"params": json.dumps({"recipients": [{"recipient_number": "900930000"}]})},
-        files=[("file", ("doc.tif", tiff.read_bytes(), "image/tiff"))],
-        headers=admin,
-        timeout=30,
-    )
-    assert r.status_code == 201, r.text
-    job_id = r.json()["jobs"][0]["job_id"]
+    job_id = _submit_one(a, admin, tmp_path, "900930000")
 
     def job(node: LanfaxServer) -> dict[str, Any]:
         body: dict[str, Any] = httpx.get(f"{node.api}/jobs/{job_id}", headers=admin).json()
@@ -362,3 +367,34 @@ def test_a_call_on_one_node_is_canceled_through_another(
     )
     assert time.monotonic() - began < 25  # before the 30 s call could have ended by itself
     assert job(a)["queue_status"] == job(holder)["queue_status"] == "canceled"
+
+
+def test_every_node_answers_a_cancel_as_committed_while_the_call_hangs_up(
+    cluster: list[LanfaxServer], tmp_path: Path
+) -> None:
+    """A node's copy of a job lags what other nodes commit (it is read again only once their
+    notification is heard), and the node on the call keeps its own copy until it writes the
+    call's end. One job read through the API is the committed state on every node: once a
+    cancel through B answered CANCELING, no node says the call is still in progress. The far
+    end here takes 4 s to hang up (``9008``, the test provider's slow hang-up), so the
+    holder's copy would say in_progress all along."""
+    a, b, c = cluster
+    admin = _admin(cluster)
+    job_id = _submit_one(a, admin, tmp_path, "90084000")
+
+    def status(node: LanfaxServer) -> str:
+        r = httpx.get(f"{node.api}/jobs/{job_id}", headers=admin, timeout=30)
+        assert r.status_code == 200, r.text
+        return str(r.json()["queue_status"])
+
+    _eventually(lambda: all(status(n) == "in_progress" for n in cluster), "the call", 20)
+    holder = cluster[httpx.get(f"{a.api}/jobs/{job_id}", headers=admin).json()["device_id"] >> 16]
+    via = b if holder is not b else c
+    r = httpx.post(f"{via.api}/jobs/{job_id}/cancel", headers=admin, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["queue_status"] == "canceling"
+    # At once, on every node (the holder first: its copy is the one kept on purpose).
+    seen = {n.url: status(n) for n in (holder, *[n for n in cluster if n is not holder])}
+    assert all(s in ("canceling", "canceled") for s in seen.values()), seen
+    _eventually(lambda: status(via) == "canceled", "the call hung up", timeout=30)
+    assert [status(n) for n in cluster] == ["canceled"] * 3

@@ -17,6 +17,8 @@ Behaviour by dialled number (numbers must be diallable, so commands are digit pr
 ``9004...``    fatal error                ``9009MS``   a call of MS milliseconds, then ok
 own line       rings that line (once per 10 ms, up to 20 rings); when the service answers,
                the fax is copied into its receive file (remote ident = the caller's TSID)
+``9008MS``     a call of 30 s whose far end, once the call is aborted, takes MS milliseconds
+               to hang up (a fault for a test: the cancel's CANCELING lasts that long)
 anything else  ok after ``duration``
 =============  =====================================================================
 
@@ -191,7 +193,11 @@ class TestProvider(FaxProvider):
         if prefix == "9005":
             status = FaxDevStatus(ProviderStatus.DISCONNECTED, page_count=1)
             return self._record(fax, CallResult(status, pages=min(1, pages)))
+        slow_hang_up = int(number[4:]) / 1000.0 if prefix == "9008" and number[4:].isdigit() else 0
+        if slow_hang_up:
+            seconds = 30.0
         if not await self._wait(handle, seconds):
+            await asyncio.sleep(slow_hang_up)
             return self._record(fax, CallResult(FaxDevStatus(ProviderStatus.USER_ABORT)))
         status = FaxDevStatus(ProviderStatus.COMPLETED, page_count=pages, csi=f"TEST {number}")
         # Provider detail of every shape a real provider may put in `extra`, including values

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from lanfax.api.security import unrouted_change
 from lanfax.model.errors import FaxError, InvalidInput
 
 log = logging.getLogger("lanfax.unknown")
@@ -58,6 +59,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code in (404, 405) and unrouted_change(request.scope):
+            # No such path for a change (no login checked): it costs from the address's
+            # refusal budget, and gets 429 once that is spent (Security.unrouted_change).
+            security = getattr(request.app.state, "security", None)
+            if security is not None:
+                try:
+                    security.unrouted_change(request.client.host if request.client else "")
+                except FaxError as limited:
+                    return fax_error_response(limited)
         titles = {404: "NotFound", 405: "MethodNotAllowed"}
         codes = {404: "not-found", 405: "method-not-allowed"}
         return problem_response(

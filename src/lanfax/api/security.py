@@ -227,6 +227,19 @@ def install_security(app: FastAPI, security: Security) -> None:
 _AUDITED = "lanfax.audited"
 
 
+def unrouted(scope: Scope) -> bool:
+    """Whether no route of ours took the request (an unknown path; a path under the console's
+    static files, which change nothing): no login was checked, nothing was done."""
+    route = scope.get("route")
+    return route is None or isinstance(route, Mount)
+
+
+def unrouted_change(scope: Scope) -> bool:
+    """A change (any method but GET/HEAD/OPTIONS) that no route took: charged to its
+    address's refusal budget (:meth:`Security.unrouted_change`, from the 404/405 handler)."""
+    return scope.get("method") not in ("GET", "HEAD", "OPTIONS") and unrouted(scope)
+
+
 def _describe(scope: Scope, status: int) -> tuple[str, str, str, dict[str, Any]]:
     """``(action, target, outcome, detail)`` of a request's audit entry."""
     route = scope.get("route")
@@ -235,10 +248,9 @@ def _describe(scope: Scope, status: int) -> tuple[str, str, str, dict[str, Any]]
     target = ",".join(f"{k}={v}" for k, v in params.items())
     outcome = "ok" if status < 400 else ("denied" if status in (401, 403, 429) else "failed")
     detail: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "status": status}
-    if route is None or isinstance(route, Mount):
-        # No route of ours took it (an unknown path; a path under the console's static
-        # files, which change nothing): no login was checked, nothing was done; the trail
-        # aggregates these as it does refusals (service/refusals.aggregated).
+    if unrouted(scope):
+        # No route of ours took it: the trail aggregates these as it does refusals
+        # (service/refusals.aggregated).
         detail["unrouted"] = True
     return action, target, outcome, detail
 

@@ -66,6 +66,11 @@ class ServiceContext:
         self._listeners: list[Callable[[Sequence[Job]], None]] = []
         #: #18: this node's leases on jobs (lanfax.service.leases), set by the service at start.
         self._leases: NodeLeases | None = None
+        #: #18: other nodes commit to this store too (set by the service on PostgreSQL with
+        #: a cluster listener): the job copy is then this node's planning input, kept in step
+        #: from notifications, and one job read for an answer (:meth:`get_job`) comes from
+        #: the store, so every node answers what is committed, never its copy's lag.
+        self.shared = False
         #: #19: why the dispatcher was woken since it last looked: only these new jobs
         #: (committed submissions), or (None) anything else, which needs a plan over all.
         self._woken_for: list[Job] | None = None
@@ -226,7 +231,12 @@ class ServiceContext:
         return stored
 
     async def get_job(self, job_id: int) -> Job | None:
-        cached = self.unfinished.get(job_id)
+        """The job as committed. One node alone writes every change through this context,
+        so its copy is the committed state once the writer's coroutine resumes; in a cluster
+        (:attr:`shared`) a change another node committed reaches this node's copy only when
+        its notification has been heard and read (and the node on a call keeps its own copy
+        until it writes), so the store is read."""
+        cached = None if self.shared else self.unfinished.get(job_id)
         if cached is not None:
             return cached
         return await self.run(self.store.get_job, job_id)

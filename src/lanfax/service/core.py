@@ -226,6 +226,7 @@ class FaxService:
         if url is not None:  # #18: hear what other nodes of this database commit
             self._bridge = ClusterBridge(ctx, url, self._settings_changed, self._abort_heard)
             self._bridge.start()
+            ctx.shared = True  # one job read for an answer: the store's, not the copy's lag
         ctx.config = await self._load_config()
         await self._load_logging()
         removed = await ctx.run(self.spool.clean_tmp)

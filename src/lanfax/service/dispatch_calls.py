@@ -24,6 +24,7 @@ from lanfax.providers.api import FaxDevStatus
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import Device, DeviceManager
 from lanfax.service.dispatch_outcome import scheduler_change
+from lanfax.service.holdback import HeldBack
 from lanfax.store.api import JobChange
 from lanfax.store.leases import Lease, LeaseLost
 
@@ -48,8 +49,8 @@ class CallWrites:
     _progress: dict[int, int]
     _progress_written: dict[int, int]
     _progress_locks: dict[int, asyncio.Lock]
-    #: Jobs held back after a failed claim: job id -> (loop time to retry, next delay).
-    _held: dict[int, tuple[float, float]]
+    #: Jobs held back after a failed claim, with a growing delay.
+    _held: HeldBack
     #: Conditions already logged (logged once each, until they clear).
     _logged: set[str]
     #: #18: the lease of each job on a call, and the jobs whose lease was lost.
@@ -177,8 +178,7 @@ class CallWrites:
 
     def _hold(self, job_id: int, exc: FaxError) -> None:
         """Keep ``job_id`` out of the plans for a growing while (its claim failed)."""
-        _until, delay = self._held.get(job_id, (0.0, RETRY_FIRST))
-        self._held[job_id] = (asyncio.get_running_loop().time() + delay, min(delay * 2, RETRY_MAX))
+        self._held.hold(job_id, asyncio.get_running_loop().time())
         self._log_once(
             f"claim:{job_id}",
             "cannot start job %d (%s); trying again with a growing delay",
@@ -187,7 +187,7 @@ class CallWrites:
         )
 
     def _release_hold(self, job_id: int) -> None:
-        if self._held.pop(job_id, None) is not None and self._clear_logged(f"claim:{job_id}"):
+        if self._held.release(job_id) and self._clear_logged(f"claim:{job_id}"):
             log.warning("job %d could be started again", job_id)
 
     def _log_once(self, condition: str, message: str, *args: object) -> None:

@@ -73,6 +73,7 @@ from lanfax.service.dispatch_outcome import (
     resume_after,
     scheduler_change,
 )
+from lanfax.service.holdback import HeldBack
 from lanfax.service.outbound import OutboundTable
 from lanfax.store.api import JobChange
 from lanfax.store.leases import DISPATCHABLE, Lease, LeaseLost
@@ -121,8 +122,8 @@ class Dispatcher(CallWrites):
         self._progress: dict[int, int] = {}
         self._progress_written: dict[int, int] = {}
         self._progress_locks: dict[int, asyncio.Lock] = {}
-        #: Jobs held back after a failed claim: job id -> (loop time to retry, next delay).
-        self._held: dict[int, tuple[float, float]] = {}
+        #: Jobs held back after a failed claim, with a growing delay.
+        self._held = HeldBack(RETRY_FIRST, RETRY_MAX)
         #: Conditions already logged (logged once each, until they clear).
         self._logged: set[str] = set()
         #: The joined cover + body file of a job on the line (removed after the call).
@@ -188,10 +189,7 @@ class Dispatcher(CallWrites):
             if next_wakeup is not None:
                 delta = (next_wakeup - self.ctx.clock.now()).total_seconds()
                 timeout = min(max(delta, 0.0), MAX_IDLE_SECONDS)
-            if self._held:
-                loop_now = asyncio.get_running_loop().time()
-                soonest = min(until for until, _delay in self._held.values())
-                timeout = min(timeout, max(soonest - loop_now, 0.0))
+            timeout = self._held.timeout(timeout, asyncio.get_running_loop().time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout)
 
@@ -210,7 +208,7 @@ class Dispatcher(CallWrites):
         ):
             return False
         loop_now = asyncio.get_running_loop().time()
-        if any(until <= loop_now for until, _delay in self._held.values()):
+        if self._held.any_due(loop_now):
             return False
         if ctx.config.pause_server_queue:
             return True
@@ -234,7 +232,7 @@ class Dispatcher(CallWrites):
         now = ctx.clock.now()
         loop_now = asyncio.get_running_loop().time()
         if only is None:
-            held = {j for j, (until, _d) in self._held.items() if until > loop_now}
+            held = self._held.waiting(loop_now)
             jobs = [j for j in ctx.unfinished.values() if j.job_id not in held]
         else:
             jobs = list(only)

@@ -65,6 +65,7 @@ from lanfax.routing.manager import ENTRY_POINT_GROUP
 from lanfax.routing.policy import InboundPolicy
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import DeviceManager
+from lanfax.service.holdback import HeldBack
 from lanfax.service.leases import Lease
 from lanfax.service.nodes import node_of_device
 from lanfax.store.api import JobChange, Store
@@ -267,7 +268,7 @@ class RoutingJobs:
         self._stopping = False
         #: Faxes whose routing could not even start or be recorded (the spool unreadable, a
         #: store error): job id -> (loop time of the next try, the delay after that).
-        self._held: dict[int, tuple[float, float]] = {}
+        self._held = HeldBack(HOLD_FIRST, HOLD_MAX)
         #: #18, several nodes: how often (seconds) to read the routing jobs from the database
         #: (None: one node, its own copy of the queue is the whole queue); the ones read there
         #: that this node's copy does not have (received on another node, which died or
@@ -389,8 +390,7 @@ class RoutingJobs:
         for job in candidates:
             if job.job_id in self._running:
                 continue
-            hold = self._held.get(job.job_id)
-            if hold is not None and hold[0] > loop_now:
+            if self._held.waits(job.job_id, loop_now):
                 continue
             if self._elsewhere.get(job.job_id, 0.0) > loop_now:
                 continue
@@ -455,9 +455,7 @@ class RoutingJobs:
             if later is not None:
                 timeout = min(max((later - now).total_seconds(), 0.0), MAX_IDLE_SECONDS)
             loop_now = asyncio.get_running_loop().time()
-            if self._held:
-                soonest = min(until for until, _delay in self._held.values())
-                timeout = min(timeout, max(soonest - loop_now, 0.0))
+            timeout = self._held.timeout(timeout, loop_now)
             if self._elsewhere:
                 timeout = min(timeout, max(min(self._elsewhere.values()) - loop_now, 0.0))
             if self.scan_every is not None:
@@ -481,14 +479,14 @@ class RoutingJobs:
                 if again and _is_routing(again[0]):
                     loop_now = asyncio.get_running_loop().time()
                     self._elsewhere[job_id] = loop_now + leases.ttl.total_seconds()
-                self._held.pop(job_id, None)
+                self._held.release(job_id)
                 return
             job, lease = claimed[0]
             if not _is_routing(job):
-                self._held.pop(job_id, None)
+                self._held.release(job_id)
                 return
             await self.route(job, lease)
-            if self._held.pop(job_id, None) is not None:
+            if self._held.release(job_id):
                 log.warning("routing fax %d works again", job_id)
         except FaxError as exc:
             # The spool or the store failed: not a routing method's failure, so no attempt is
@@ -508,9 +506,7 @@ class RoutingJobs:
             self._wake.set()
 
     def _hold(self, job_id: int, exc: FaxError | None) -> None:
-        first = job_id not in self._held
-        _until, delay = self._held.get(job_id, (0.0, HOLD_FIRST))
-        self._held[job_id] = (asyncio.get_running_loop().time() + delay, min(delay * 2, HOLD_MAX))
+        first = self._held.hold(job_id, asyncio.get_running_loop().time())
         if first and exc is not None:
             log.error(
                 "routing fax %d cannot run: %s; trying again with a growing delay",

@@ -159,7 +159,17 @@ class Security:
             self._refused(address)
             raise
 
-    def _refusals_left(self, address: str) -> None:
+    def unrouted_change(self, address: str) -> None:
+        """A change that no route took (a POST to an unknown path, or under the console's
+        static files: no login was checked, nothing was done) came from ``address``: it costs
+        from the address's refusal budget as a refused login does, and once that is spent
+        the address gets RateLimited (429) for these too. An address probing paths (the
+        server's answers telling which exist: 401 for a route, 404 for none) is what the
+        limit is for; a valid login from the same address still works."""
+        self._refusals_left(address, hint="no such path: see /api/v1/docs for the paths")
+        self._refused(address)
+
+    def _refusals_left(self, address: str, hint: str = "check the token or password") -> None:
         s = self.settings
         if s.refusals_per_minute <= 0 or s.refusal_burst <= 0:
             return
@@ -173,7 +183,7 @@ class Security:
         if wait is not None:
             raise RateLimited(
                 f"too many refused requests from {address}",
-                hint=f"check the token or password; try again in {wait} s",
+                hint=f"{hint}; try again in {wait} s",
                 retry_after=wait,
             )
 

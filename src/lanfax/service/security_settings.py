@@ -15,7 +15,8 @@
                                 # default $LANFAX_CREDENTIALS, else ~/.config/lanfax/credentials
     allow_cleartext = false     # true: serve plain HTTP beyond loopback (passwords and tokens
                                 # cross the network readable; warned about at every start)
-    refusals_per_minute = 60    # refused requests (bad logins, bad tokens) per address ...
+    refusals_per_minute = 60    # refused requests (bad logins, bad tokens, changes to
+                                # unknown paths) per address ...
     refusal_burst = 50          # ... and in a burst, before the address gets 429s
     session_idle_minutes = 30   # the console's login session ends after this long unused
     max_token_days = 365        # the longest lifetime of a minted token (the default when

@@ -7,6 +7,7 @@ is a :class:`~lanfax.model.errors.Conflict`, checked inside that transaction.
 from __future__ import annotations
 
 import itertools
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -68,8 +69,29 @@ def _prefix(col: Any, prefix: str) -> Any:
     return sa.func.substr(col, 1, len(prefix)) == prefix
 
 
+def search_fold(text: str) -> str:
+    """The form a company or e-mail address is searched in: lowered as ``str.lower`` does
+    (every script), in one Unicode normal form, so that text stored decomposed (NFD: "E" and a
+    combining acute accent) is found by a composed prefix ("É", NFC) and the other way
+    round. Decomposed first so that lowering sees base letters and marks apart, composed
+    after (NFC: what PostgreSQL's ``normalize`` gives as well); accents are kept ("e" is
+    not "é")."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).lower())
+
+
 def _py_lower(text: str | None) -> str | None:
-    return None if text is None else text.lower()
+    return None if text is None else search_fold(text)
+
+
+def _pg_fold(lower: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """PostgreSQL's :func:`search_fold` of a column with the ``lower`` given (ICU's or the
+    database's): ``normalize(lower(normalize(col, NFD)), NFC)``."""
+
+    def fold(col: Any) -> Any:
+        nfd = sa.func.normalize(col, sa.literal_column("NFD"), type_=sa.Text)
+        return sa.func.normalize(lower(nfd), sa.literal_column("NFC"), type_=sa.Text)
+
+    return fold
 
 
 def _icu_lower(col: Any) -> Any:
@@ -78,17 +100,18 @@ def _icu_lower(col: Any) -> Any:
 
 def prefix_matcher(prefix: str) -> Callable[[Mapping[Any, Any]], bool]:
     """The contact search's rule as a test of one row (as every store encodes it): the name
-    key, the company or the e-mail address (lowered as ``str.lower`` does) or the fax number
-    starts with ``prefix``. The memory store's search and the SQL stores' fallback."""
+    key, the company or the e-mail address (:func:`search_fold`: lowered, one normal form) or
+    the fax number starts with ``prefix``. The memory store's search and the SQL stores'
+    fallback."""
     key = name_key(prefix)
-    lower = prefix.strip().lower()
+    lower = search_fold(prefix.strip())
     number = prefix.strip()
 
     def match(r: Mapping[Any, Any]) -> bool:
         return not prefix or bool(
             r["name_key"].startswith(key)
-            or (r["company"] or "").lower().startswith(lower)
-            or (r["email"] or "").lower().startswith(lower)
+            or search_fold(r["company"] or "").startswith(lower)
+            or search_fold(r["email"] or "").startswith(lower)
             or (r["fax_number"] or "").startswith(number)
         )
 
@@ -258,7 +281,8 @@ class SqlContacts:
     ) -> list[Contact]:
         """Contacts of ``owners``, by name; ``prefix`` matches the start of the name, the
         company, the e-mail address or the fax number (ignoring case, for any script: "ÉCOLE"
-        finds "école" on every backend, as the memory store does)."""
+        finds "école" on every backend, as the memory store does; and the Unicode form: a
+        company stored decomposed is found by a composed prefix, :func:`search_fold`)."""
         c = t_contacts.c
         stmt = sa.select(t_contacts).where(c.owner.in_(sorted(set(owners))))
         stmt = stmt.order_by(c.name_key, c.owner.desc(), c.contact_id)
@@ -272,7 +296,7 @@ class SqlContacts:
                 rows = (r for r in conn.execute(stmt).mappings() if match(r))
                 return [contact_from_row(r) for r in itertools.islice(rows, offset, offset + limit)]
             if prefix and lowering is not None:
-                lower = prefix.strip().lower()
+                lower = search_fold(prefix.strip())
                 stmt = stmt.where(
                     sa.or_(
                         _prefix(c.name_key, name_key(prefix)),
@@ -285,15 +309,18 @@ class SqlContacts:
             return [contact_from_row(r) for r in conn.execute(stmt).mappings()]
 
     def _lowering(self, conn: sa.Connection) -> Callable[[Any], Any] | None:
-        """How this database lowers a column as Python's ``str.lower`` does (every script, not
-        only ASCII), or None when it cannot (the caller then filters rows itself).
+        """How this database folds a column as :func:`search_fold` does (lowered in every
+        script, not only ASCII; one Unicode normal form), or None when it cannot (the caller
+        then filters rows itself).
 
         SQLite's ``lower()`` folds ASCII only: each connection gets ``lanfax_lower``, a Python
-        function (registered on its first search).
+        function (:func:`search_fold`, registered on its first search).
         PostgreSQL's ``lower()`` follows the collation, and under the C locale (the tests',
         and many servers') it folds ASCII only: ICU's root collation ("und-x-icu", in every
         PostgreSQL built with ICU) lowers every script; without it a database whose
-        character type is a real locale lowers right with plain ``lower()``."""
+        character type is a real locale lowers right with plain ``lower()``. Either is
+        wrapped in ``normalize`` (PostgreSQL 13 and later, a UTF8 database); without it the
+        rows are filtered here."""
         if conn.dialect.name == "sqlite":
             pooled = conn.connection
             if not pooled.info.get("lanfax_lower"):
@@ -313,10 +340,19 @@ class SqlContacts:
             ctype = conn.execute(
                 sa.text("SELECT datctype FROM pg_database WHERE datname = current_database()")
             ).scalar()
-            if icu:
-                self._pg_lowering = _icu_lower
+            normalizes = conn.execute(
+                sa.text(
+                    "SELECT current_setting('server_version_num')::int >= 130000"
+                    " AND pg_encoding_to_char(encoding) = 'UTF8'"
+                    " FROM pg_database WHERE datname = current_database()"
+                )
+            ).scalar()
+            if not normalizes:
+                self._pg_lowering = None
+            elif icu:
+                self._pg_lowering = _pg_fold(_icu_lower)
             elif str(ctype).upper() not in ("C", "POSIX"):
-                self._pg_lowering = sa.func.lower
+                self._pg_lowering = _pg_fold(sa.func.lower)
             else:
                 self._pg_lowering = None
             self._pg_probed = True
