@@ -26,8 +26,10 @@ processes per line-second (one end of one call for one second of media). The tar
 is 300 concurrent calls of each medium with no late packet; the last line names the largest
 N with every call completed and none late. Beside them, the media thread's CPU and wall-clock
 time per tick of each account (both processes): wall above CPU is time a tick waited (for the
-GIL, a call's lock, a core), which is what makes ticks late on a busy process. Prints a
-table; asserts nothing. The wall-clock
+GIL, a call's lock, a core), which is what makes ticks late on a busy process. Under each
+step, each process's garbage collections run by its media thread (#19: while calls are in
+media the automatic collection is off and the media thread runs it after its ticks; see
+lanfax.providers.sip.collector). Prints a table; asserts nothing. The wall-clock
 figures depend on the machine's load (see bench/sip_media.py for the media path's CPU alone).
 """
 
