@@ -46,7 +46,13 @@ def _all_dead(probes: list[weakref.ref[Node]]) -> bool:
 
 @pytest.fixture
 def collector_on() -> Iterator[None]:
-    """The automatic collection on at the start (as a server runs) and after the test."""
+    """The automatic collection on at the start (as a server runs) and after the test; no
+    call of an earlier test still in media (the process's media thread would turn the
+    automatic collection back on under this test when its last call ends)."""
+    deadline = time.monotonic() + 30.0
+    while media_collector().held and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not media_collector().held, "an earlier test left calls in media"
     was = gc.isenabled()
     gc.enable()
     try:
