@@ -26,8 +26,10 @@ processes per line-second (one end of one call for one second of media). The tar
 is 300 concurrent calls of each medium with no late packet; the last line names the largest
 N with every call completed and none late. Beside them, the media thread's CPU and wall-clock
 time per tick of each account (both processes): wall above CPU is time a tick waited (for the
-GIL, a call's lock, a core), which is what makes ticks late on a busy process. Prints a
-table; asserts nothing. The wall-clock
+GIL, a call's lock, a core), which is what makes ticks late on a busy process. Under each
+step, each process's garbage collections run by its media thread (#19: while calls are in
+media the automatic collection is off and the media thread runs it after its ticks; see
+lanfax.providers.sip.collector). Prints a table; asserts nothing. The wall-clock
 figures depend on the machine's load (see bench/sip_media.py for the media path's CPU alone).
 """
 
@@ -49,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lanfax.providers.api import FaxDevStatus, FaxReceive, FaxSend, IncomingCall
 from lanfax.providers.sip import SipProvider
+from lanfax.providers.sip.collector import media_collector
 from lanfax.service import docs
 from lanfax.service.heap import settle
 
@@ -126,6 +129,30 @@ class Callbacks:
         pass
 
 
+def gc_stats() -> dict[str, Any]:
+    """The media thread's garbage collections so far (#19: lanfax.providers.sip.collector)."""
+    s = media_collector().stats
+    return {
+        "collections": list(s.collections),
+        "seconds": list(s.seconds),
+        "worst": list(s.worst),
+        "deferred": s.deferred,
+        "forced": s.forced,
+    }
+
+
+def gc_line(role: str, now: dict[str, Any], was: dict[str, Any]) -> str:
+    """One process's media-thread collections during a step."""
+    counts = [a - b for a, b in zip(now["collections"], was["collections"], strict=True)]
+    took = [a - b for a, b in zip(now["seconds"], was["seconds"], strict=True)]
+    return (
+        f"{role}: generations 0/1/2 {counts[0]}/{counts[1]}/{counts[2]}"
+        f" ({1000 * took[0]:.0f}/{1000 * took[1]:.0f}/{1000 * took[2]:.0f} ms; worst full"
+        f" {1000 * now['worst'][2]:.1f} ms so far), full ones waiting for room"
+        f" {now['deferred'] - was['deferred']} ticks, forced {now['forced'] - was['forced']}"
+    )
+
+
 def ticker_stats(providers: dict[str, SipProvider]) -> dict[str, dict[str, float]]:
     out = {}
     for user, p in providers.items():
@@ -164,7 +191,9 @@ async def answerer(ports: dict[str, int], peer_ports: dict[str, int], channels: 
                 stats = ticker_stats(cb.providers)
                 cpu = time.process_time()
                 print(
-                    json.dumps({"stats": stats, "completed": cb.completed, "cpu": cpu}),
+                    json.dumps(
+                        {"stats": stats, "completed": cb.completed, "cpu": cpu, "gc": gc_stats()}
+                    ),
                     flush=True,
                 )
             else:
@@ -293,6 +322,7 @@ async def sender(args: argparse.Namespace) -> None:
             loop = asyncio.get_running_loop()
             first = child_stats()
             base, cbase = ticker_stats(senders), first["stats"]
+            gc_base, cgc_base = gc_stats(), first["gc"]
             cpu_base = time.process_time() + first["cpu"]
             largest = 0
             failed = False  # largest N with every smaller size clean as well
@@ -313,6 +343,14 @@ async def sender(args: argparse.Namespace) -> None:
                         if clean and not failed:
                             largest = max(largest, n)
                         failed = failed or not clean
+                    gc_now = gc_stats()
+                    print(
+                        f"{'':>5} collections on the media thread: "
+                        f"{gc_line('send', gc_now, gc_base)};"
+                        f" {gc_line('answer', child_now['gc'], cgc_base)}",
+                        flush=True,
+                    )
+                    gc_base, cgc_base = gc_now, child_now["gc"]
                     base, cbase, cpu_base = mine_now, theirs_now, cpu_now
             print(
                 f"largest N with every call completed, all N in media at once and no late"
@@ -388,6 +426,7 @@ def trace_slow(threshold: float, role: str) -> None:
     the process's CPU time split by kind of callback (the media ticks, each coroutine, ...)."""
     import atexit
     import gc
+    import threading
     from asyncio import events
     from collections import Counter
 
@@ -414,19 +453,31 @@ def trace_slow(threshold: float, role: str) -> None:
             )
 
     events.Handle._run = timed  # type: ignore[method-assign]
-    started = [0.0, 0.0]
+    started = [0.0, 0.0, 0]
+    # Per generation and thread: collections, wall seconds, and the worst one.
+    collections: Counter[str] = Counter()
+    gc_wall: Counter[str] = Counter()
+    gc_worst: dict[str, float] = {}
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
+        gen = info["generation"]
         if phase == "start":
-            started[:] = clock(), cpu_clock()
+            # The objects this collection examines (the young generations merge into the
+            # collected one); counted before the clock starts, only for full collections.
+            examined = sum(len(gc.get_objects(g)) for g in range(gen + 1)) if gen == 2 else 0
+            started[:] = clock(), cpu_clock(), examined
             return
         took = clock() - started[0]
-        split[f"gc generation {info['generation']} (inside the above)"] += cpu_clock() - started[1]
-        if took >= threshold:
+        split[f"gc generation {gen} (inside the above)"] += cpu_clock() - started[1]
+        key = f"gen {gen} on {threading.current_thread().name}"
+        collections[key] += 1
+        gc_wall[key] += took
+        gc_worst[key] = max(gc_worst.get(key, 0.0), took)
+        if took >= threshold or gen == 2:
             print(
-                f"[{role}] {started[0]:.3f} {took * 1000:6.1f} ms in gc generation"
-                f" {info['generation']}"
-                f" ({info['collected']} collected)",
+                f"[{role}] {started[0]:.3f} {took * 1000:6.1f} ms in gc generation {gen}"
+                f" on {threading.current_thread().name}, {started[2]} objects examined,"
+                f" {info['collected']} collected",
                 file=sys.stderr,
             )
 
@@ -456,6 +507,12 @@ def trace_slow(threshold: float, role: str) -> None:
         print(f"[{role}] CPU {total:.2f} s in all, by loop callback:", file=sys.stderr)
         for what, cpu in split.most_common(12):
             print(f"[{role}]   {cpu:7.3f} s  {what:.100}", file=sys.stderr)
+        for key, count in sorted(collections.items()):
+            print(
+                f"[{role}]   {key}: {count} collections, {gc_wall[key] * 1000:.0f} ms wall,"
+                f" worst {gc_worst[key] * 1000:.1f} ms",
+                file=sys.stderr,
+            )
 
     atexit.register(report)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -240,3 +242,41 @@ def test_a_send_that_fails_after_the_answer_hangs_the_call_up(
 
     bye, error = run(scenario(), timeout=40)
     assert bye.call_id and "a bug of ours" in str(error)
+
+
+def test_an_outgoing_call_is_freed_by_reference_counting(
+    tmp_path: Path, sip_docs: dict[str, Path]
+) -> None:
+    """#19: an outgoing call's INVITE closures (feed and send, which refer to each other)
+    let go of each other when the call closes: once the provider is done with the call,
+    reference counting frees it, its media and what they hold, with no reference cycle left
+    for a full collection (one such collection held the GIL 114 ms at 300 + 300 calls)."""
+
+    async def scenario() -> list[object]:
+        h = Harness(tmp_path)
+        peer = Peer()
+        await peer.open()
+        try:
+            p = await account(h, peer, reserve_media_ports(10))
+            gc.disable()  # nothing but reference counting from here
+            job, send, invite = await dialing(h, peer, p, sip_docs["one"])
+            call = p.calls[invite.call_id]
+            probes = [weakref.ref(call), weakref.ref(call.media)]
+            del call
+            peer.answer(invite, 200, "OK", AUDIO_SDP.format(port=peer.media_port))
+            await peer.next(lambda m: is_request(m, "ACK"), timeout=10)
+            await p.abort(job)
+            bye = await peer.next(lambda m: is_request(m, "BYE"), timeout=10)
+            assert isinstance(bye, Request)
+            peer.answer(bye, 200, "OK")
+            await asyncio.wait([send], timeout=30)
+            assert send.done()
+            await p.shutdown()
+            del send, invite, job, bye
+            await asyncio.sleep(0.1)
+            return [probe() for probe in probes]
+        finally:
+            gc.enable()
+            peer.close()
+
+    assert run(scenario(), timeout=60) == [None, None]

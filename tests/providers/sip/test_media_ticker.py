@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from tests.support.ports import reserve_port_range
 
 from lanfax.engine.batch import available as batch_available
 from lanfax.engine.options import SessionOptions
@@ -22,7 +23,12 @@ from lanfax.providers.sip.media import FaxMedia, MediaPorts, bind_media
 from lanfax.providers.sip.sdp import Media, T38Params
 from lanfax.providers.sip.ticker import Ticker
 
-_ports = iter(range(47000, 48000, 10))
+
+def _range() -> tuple[int, int]:
+    """Ten consecutive free ports, this test's alone (tests/support/ports.py: fixed ports
+    collided with another test run on the same machine)."""
+    return reserve_port_range(10)
+
 
 #: The batched media path needs the engine's compiled helper (built by the bootstrap).
 needs_helper = pytest.mark.skipif(
@@ -38,7 +44,7 @@ async def _pair(
     *,
     max_seconds: float = 120.0,
 ) -> tuple[FaxMedia, FaxMedia]:
-    low = next(_ports)
+    low = _range()[0]
     ends = []
     for calling in (True, False):
         ports = await bind_media("127.0.0.1", (low, low + 9))
@@ -151,7 +157,7 @@ def test_manual_ticks_read_every_datagram_that_arrived(tmp_path: Path) -> None:
     stall), the newest 200 at most; the RTP socket of a call on T.38 keeps its queue."""
 
     async def scenario() -> None:
-        ports = await bind_media("127.0.0.1", (next(_ports), 48999))
+        ports = await bind_media("127.0.0.1", _range())
         media = FaxMedia(
             ports,
             calling=False,
@@ -204,7 +210,7 @@ def test_a_failing_step_fails_its_call_on_the_loop_and_the_others_go_on(
         progress: list[tuple[str, str, int, bool]] = []
         a, b = await _pair("audio", sip_docs["one"], tmp_path / "rx.tif", progress)
         ticker = Ticker()
-        broken = await bind_media("127.0.0.1", (next(_ports), 48999))
+        broken = await bind_media("127.0.0.1", _range())
         bad = FaxMedia(
             broken,
             calling=True,
@@ -286,7 +292,7 @@ def test_closing_calls_while_the_thread_ticks_is_safe(
 
 def test_ports_closed_before_remove_leave_nothing_registered() -> None:
     async def scenario() -> None:
-        ports: MediaPorts = await bind_media("127.0.0.1", (next(_ports), 48999))
+        ports: MediaPorts = await bind_media("127.0.0.1", _range())
         ticker = Ticker()
         ticker.manual()
         media = FaxMedia(
@@ -379,7 +385,7 @@ def test_a_tick_sends_nothing_from_a_socket_closed_during_it(tmp_path: Path) -> 
         assert ticker._io is not None
         calls = []
         for i in range(2):
-            ports = await bind_media("127.0.0.1", (next(_ports), 48999))
+            ports = await bind_media("127.0.0.1", _range())
             media = FaxMedia(
                 ports,
                 calling=True,
@@ -437,7 +443,7 @@ def test_bind_media_takes_numeric_addresses_and_names() -> None:
 
     async def scenario() -> None:
         for host in ("127.0.0.1", "localhost"):
-            low = next(_ports)
+            low = _range()[0]
             ports = await bind_media(host, (low, low + 9))
             try:
                 for sock in (ports.rtp, ports.udptl):
@@ -448,7 +454,7 @@ def test_bind_media_takes_numeric_addresses_and_names() -> None:
                 assert low <= ports.rtp_port <= low + 9
             finally:
                 ports.close()
-        low = next(_ports)
+        low = _range()[0]
         with pytest.raises(ProviderError, match="no free media ports"):
             await bind_media("192.0.2.1", (low, low + 9))  # TEST-NET-1: not ours
 

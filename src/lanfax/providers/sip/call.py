@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lanfax.engine.events import SessionResult
@@ -91,6 +92,9 @@ class SipCall:
         self._timer: asyncio.TimerHandle | None = None
         self._bye: asyncio.Future[Response] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Run once by :meth:`close` (#19: the INVITE's closures let go of each other then,
+        #: so the call is freed by reference counting, not left for a full collection).
+        self.on_close: list[Callable[[], None]] = []
 
     # -- the core's state, as the provider reads it ------------------------------------------
 
@@ -252,7 +256,8 @@ class SipCall:
 
     def on_progress(self, kind: str, pages: int, info: str) -> None:
         self.provider.progress(self, kind, pages, info)
-        self.feed(self.core.progress(kind, pages, self.now()))
+        if self._open():  # not once the provider shut down (a media report can come after)
+            self.feed(self.core.progress(kind, pages, self.now()))
         if kind == "ended":
             self.session_ended.set()
 
@@ -300,6 +305,9 @@ class SipCall:
             self._timer = None
         for task in list(self._tasks):
             task.cancel()
+        closers, self.on_close = self.on_close, []
+        for closer in closers:
+            closer()
 
     def result(self, res: SessionResult | None) -> CallResult:
         media, core = self.media, self.core

@@ -22,6 +22,7 @@ from lanfax.engine.batch import available as batch_available
 from lanfax.engine.dgram import Datagrams, Received
 from lanfax.engine.lines import RtpBatch, T38Batch
 from lanfax.engine.session import AudioFaxSession
+from lanfax.providers.sip.collector import media_collector
 from lanfax.providers.sip.media import (
     _MAX_DATAGRAM,
     _MAX_QUEUE,
@@ -356,12 +357,12 @@ class Ticker:
                 held.append(media)
                 (audio if isinstance(session, AudioFaxSession) else fax).append(media)
             self._feed(audio, fax)
-            if audio:
-                assert self._rtp is not None
-                self._tick(self._rtp, audio, True)
-            if fax:
-                assert self._t38 is not None
-                self._tick(self._t38, fax, False)
+            for batch, calls, rtp in ((self._rtp, audio, True), (self._t38, fax, False)):
+                if calls:
+                    assert batch is not None
+                    self._tick(batch, calls, rtp)
+                else:  # the send columns' calls go with the last of them (#19: freed now)
+                    self._columns.pop(rtp, None)
         finally:
             for media in held:
                 media._lock.release()
@@ -539,11 +540,15 @@ class _Clock:
     def _run(self) -> None:
         clock = time.monotonic  # the event loop's clock too
         cond = self._cond
+        # #19: while calls are in media this thread runs the process's garbage collections,
+        # right after its ticks (see .collector); the automatic ones are back when idle.
+        collector = media_collector()
         while True:
             with cond:
                 self._running = None
                 cond.notify_all()  # a close waiting for the tick that just ended
                 if not self._tickers:
+                    collector.release()
                     cond.wait()
                     continue
                 ticker = min(self._tickers, key=Ticker._due)
@@ -553,12 +558,17 @@ class _Clock:
                     cond.wait(delay)  # or less: a Ticker scheduled meanwhile
                     continue
                 self._running = ticker
-            if not ticker._run_due(now):
-                with cond:
-                    # Unless a call was added since the tick looked (its schedule() came
-                    # or will come after this, under the same condition).
-                    if not ticker._media and self._tickers.pop(ticker, 0) is None:
-                        ticker._scheduled = False
+            collector.hold()
+            busy = ticker._run_due(now)
+            with cond:
+                # Unless a call was added since the tick looked (its schedule() came or
+                # will come after this, under the same condition).
+                if not busy and not ticker._media and self._tickers.pop(ticker, 0) is None:
+                    ticker._scheduled = False
+                # Until the next tick (of any Ticker) would count as late.
+                due = min(map(Ticker._due, self._tickers), default=None)
+            if due is not None:
+                collector.after_tick(due + PERIOD - clock())
 
 
 _the_clock: _Clock | None = None

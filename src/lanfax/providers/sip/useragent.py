@@ -89,6 +89,14 @@ class SipJob(ProviderJob):
         self.channel = channel
 
 
+def _send_nothing(action: SendRequest) -> None:
+    """What an INVITE's send becomes once its call is closed."""
+
+
+def _feed_nothing(step: Callable[[], list[InviteAction]]) -> None:
+    """What an INVITE's feed becomes once its call is closed."""
+
+
 class UserAgent(LineProvider[SipChannel, SipJob]):
     """Signalling for the sip provider (abstract: SipProvider adds the FaxDev* methods)."""
 
@@ -366,6 +374,15 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
 
             pending.final.add_done_callback(final)
 
+        def release() -> None:
+            # #19: feed and send refer to each other and feed to itself (reference cycles
+            # holding the call, its media and everything they hold, ~80 objects a call,
+            # until a full collection): once the call is over (SipCall.close), nothing of
+            # this INVITE is sent or decided any more.
+            nonlocal send, feed
+            send, feed = _send_nothing, _feed_nothing
+
+        call.on_close.append(release)
         ended = asyncio.ensure_future(call.ended.wait())
         ended.add_done_callback(
             lambda fut: (
