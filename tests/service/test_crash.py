@@ -17,10 +17,10 @@ import json
 import random
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 from tests.support.authhttp import httpx
+from tests.support.http import all_jobs
 from tests.support.server import LanfaxServer, start_lanfax_server
 
 ROUNDS = 4
@@ -79,17 +79,6 @@ class Submitter(threading.Thread):
                 raise AssertionError("the submitter made no progress")
 
 
-def _all_jobs(api: str) -> list[dict[str, Any]]:
-    jobs: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        page = httpx.get(f"{api}/jobs", params={"after": after, "limit": 1000}).json()
-        jobs.extend(page["jobs"])
-        if page["next"] is None:
-            return jobs
-        after = page["next"]
-
-
 def _completed_calls(log: Path) -> set[str]:
     done = set()
     if log.exists():
@@ -122,7 +111,7 @@ def test_kill_9_loses_nothing(tmp_path: Path, fax_tiff: Path) -> None:
         submitter.stop_flag.set()
         submitter.join(15)
         server.start()
-        jobs = _all_jobs(server.api)
+        jobs = all_jobs(server.api)
         by_id = {j["job_id"]: j for j in jobs}
         assert len(by_id) == len(jobs)
         numbers = [j["recipient_number"] for j in jobs if j["job_type"] == "send"]
@@ -143,13 +132,13 @@ def test_kill_9_loses_nothing(tmp_path: Path, fax_tiff: Path) -> None:
                     continue
                 left = [
                     j
-                    for j in _all_jobs(server.api)
+                    for j in all_jobs(server.api)
                     if j["queue_status"]
                     not in ("completed", "failed", "retries_exceeded", "canceled")
                 ]
                 if not left:
                     break
-        final = _all_jobs(server.api)
+        final = all_jobs(server.api)
         assert all(j["queue_status"] == "completed" for j in final), [
             j for j in final if j["queue_status"] != "completed"
         ]
