@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lanfax.documents.types import MAX_LENGTH, ConversionResult
 from lanfax.service import faxcheck
-from lanfax.service.spool import token_hex
+from lanfax.service.spool import token_hex, write_new
 
 #: The start of every file a worker stages.
 PREFIX = "intake-"
@@ -38,14 +38,7 @@ def stage_checked(tmp: Path, data: bytes, max_pages: int) -> ConversionResult | 
     and the one-pass check (~0.2 ms for a page), so a worker runs it on its event loop."""
     path = tmp / f"{PREFIX}{os.getpid()}-{token_hex(8)}"
     try:
-        # As every staged upload (uploads._write): 0640, never readable by others; O_EXCL.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+        write_new(path, data, exclusive=True)  # 0640 as every staged upload; O_EXCL
         found = faxcheck.scan(path, MAX_LENGTH, max_pages)
         ready = found.ready
         if ready is None or found.bad is not None or ready.pages > max_pages:

@@ -68,17 +68,25 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file and fsync it (the directory is the caller's business)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+def write_new(path: Path, data: bytes, *, sync: bool = False, exclusive: bool = False) -> None:
+    """Write ``data`` to a new file, mode 0640 (a spooled document is never readable by
+    others); fsync it with ``sync`` (the directory is the caller's business); with
+    ``exclusive`` a file already there is an error (``O_EXCL``) instead of truncated."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, 0o640)
     try:
         view = memoryview(data)
         while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
+            view = view[os.write(fd, view) :]
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file and fsync it (the directory is the caller's business)."""
+    write_new(path, data, sync=True)
 
 
 def copy_atomically(src: Path, dest_dir: Path, name: str) -> Path:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from lanfax.model.errors import InvalidInput
 from lanfax.service.context import ServiceContext
-from lanfax.service.spool import fsync_file, token_hex, write_durably
+from lanfax.service.spool import fsync_file, token_hex, write_durably, write_new
 
 #: One upload: how errors name it ("file part 2 (scan.pdf)"), and how to read its bytes.
 Upload = tuple[str, Callable[[], Awaitable[bytes]]]
@@ -179,10 +179,4 @@ def _stage_first(
 
 def _write(path: Path, data: bytes) -> None:
     """Write ``data`` to a new file, not fsynced (``durable=False``)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
+    write_new(path, data)
