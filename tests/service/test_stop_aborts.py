@@ -8,9 +8,16 @@ import logging
 from pathlib import Path
 
 import pytest
-from tests.support.inproc import provider_of, run, running_service, submit, wait_status
+from tests.support.inproc import (
+    provider_of,
+    run,
+    running_service,
+    submit,
+    wait_status,
+    wait_until,
+)
 
-from lanfax.model.codes import JobType, QueueStatus
+from lanfax.model.codes import DeviceStatus, JobType, QueueStatus
 from lanfax.model.errors import ProviderError
 from lanfax.providers.api import JobHandle
 
@@ -36,6 +43,12 @@ def test_a_failed_abort_of_a_send_is_logged_and_the_stop_goes_on(
             provider.gate = asyncio.Event()  # the call stays up until the gate opens
             (job,) = await submit(svc, fax_tiff, "555")
             on_call = await wait_status(svc, job.job_id, QueueStatus.IN_PROGRESS)
+            # On the line: the provider has the call (an abort before its send is held by
+            # the dispatcher and never reaches the provider).
+            (dev,) = [d for d in svc.devices.devices.values() if d.job_id == job.job_id]
+            await wait_until(
+                svc, lambda: dev.live.status is DeviceStatus.SENDING, what="the call on the line"
+            )
             provider.abort = _refuse  # type: ignore[method-assign]
             with caplog.at_level(logging.WARNING, logger="lanfax.outbound"):
                 stopping = asyncio.create_task(svc.dispatcher.stop(abort_calls=True))

@@ -56,6 +56,8 @@ class CallWrites:
     #: #18: the lease of each job on a call, and the jobs whose lease was lost.
     _leases: dict[int, Lease]
     _lost: set[int]
+    #: The jobs whose call the provider has (``send`` called); an abort before is held.
+    _sending: set[int]
 
     # -- a call's progress ----------------------------------------------------------------
 
@@ -159,15 +161,22 @@ class CallWrites:
         for dev in self.devices.devices.values():
             if dev.job_id == job_id and dev.handle is not None:
                 dev.set_live(status=DeviceStatus.ABORTING)
-                asyncio.get_running_loop().create_task(self._abort_quietly(dev))
+                if not self._before_send(dev):
+                    asyncio.get_running_loop().create_task(self._abort_quietly(dev))
 
     def _lease_lost_in_write(self, job_id: int, exc: FaxError) -> None:
         if job_id in self._calls and job_id not in self._lost:
             log.error("job %d: %s", job_id, exc.message)
         self.lease_lost(job_id)
 
+    def _before_send(self, dev: Device) -> bool:
+        """``dev`` carries a send of this dispatcher whose provider does not have the call
+        yet (``send`` not called): an abort is held until then, not passed to the provider,
+        which need not honour an abort of a job it has only opened."""
+        return dev.job_id in self._calls and dev.job_id not in self._sending
+
     async def _abort_quietly(self, dev: Device) -> None:
-        if dev.handle is None:
+        if dev.handle is None or self._before_send(dev):
             return
         try:
             await dev.provider.abort(dev.handle)

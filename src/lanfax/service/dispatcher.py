@@ -31,6 +31,12 @@ back in the same transaction. A fenced write refused (:class:`~lanfax.store.leas
 another node took the job over after this node's lease expired), or a renewal that finds the
 lease gone, aborts the call and writes nothing more about it.
 
+An abort (a person's cancel, a lost lease, the service stopping) reaches the provider only
+once the provider has the call, that is once ``send`` was called: a provider need not honour
+an abort of a job it has only opened (``start_job``), so an abort that lands before is held
+and honoured by the dispatcher itself, which then never dials (``USER_ABORT``, "canceled
+before dialing").
+
 Three modules: this one plans and runs the sends; :mod:`lanfax.service.dispatch_outcome`
 decides, without I/O, what a call's end means for its job (and what the line is handed);
 :mod:`lanfax.service.dispatch_calls` writes a call's progress, fences the writes on its lease
@@ -136,6 +142,11 @@ class Dispatcher(CallWrites):
         #: the plans of new jobs since) asked for.
         self._planned_at: datetime | None = None
         self._next_wakeup: datetime | None = None
+        #: The jobs whose call the provider has (``send`` called): only those are aborted
+        #: through the provider; an abort before is held (see :meth:`_abort_held`).
+        self._sending: set[int] = set()
+        #: stop(abort_calls=True) was called: a call not yet handed over is never dialled.
+        self._abort_all = False
 
     def start(self) -> None:
         self.ctx.leases.on_lost(self.lease_lost)
@@ -144,13 +155,14 @@ class Dispatcher(CallWrites):
     async def stop(self, *, abort_calls: bool = True) -> None:
         """Stop planning; abort (or let finish) the calls in progress, and wait for them."""
         self._stopping = True
+        self._abort_all = self._abort_all or abort_calls
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if abort_calls:
             for dev in self.devices.devices.values():
-                if dev.handle is not None:
+                if dev.handle is not None and not self._before_send(dev):
                     try:
                         await dev.provider.abort(dev.handle)
                     except Exception:  # the stop goes on; the call ends when its task does
@@ -395,6 +407,7 @@ class Dispatcher(CallWrites):
                 status_string="",
             )
             self._calls.pop(job.job_id, None)
+            self._sending.discard(job.job_id)
             self._cancel_requested.discard(job.job_id)
             if job.job_id in self._lost:  # another node settled it: take its copy as it is
                 with contextlib.suppress(FaxError):
@@ -413,8 +426,9 @@ class Dispatcher(CallWrites):
             dev.handle = await dev.provider.start_job(dev.local_id)
         except FaxError as exc:
             return call_result(ProviderStatus.LINE_UNAVAILABLE, exc.message)
-        if job.job_id in self._cancel_requested:
-            return call_result(ProviderStatus.USER_ABORT, "canceled before dialing")
+        held = self._abort_held(job.job_id)
+        if held is not None:
+            return call_result(ProviderStatus.USER_ABORT, held)
         if job.page_count and job.pages_done >= job.page_count:
             # The far end confirmed every page before the outcome could be written (the
             # service died): the fax was delivered, dialling again would send it twice.
@@ -443,7 +457,24 @@ class Dispatcher(CallWrites):
         def in_progress() -> None:
             self.status(dev, FaxDevStatus(ProviderStatus.TRANSMITTING))
 
+        # The last look at an abort held while the call was prepared (the awaits above):
+        # from the next line on the provider has the call, and an abort goes to it.
+        held = self._abort_held(job.job_id)
+        if held is not None:
+            return call_result(ProviderStatus.USER_ABORT, held)
+        self._sending.add(job.job_id)
         return await dev.provider.send(dev.handle, fax, in_progress)
+
+    def _abort_held(self, job_id: int) -> str | None:
+        """Why the call of ``job_id``, not yet handed to its provider, must not be dialled
+        (an abort that landed before ``send``), or None."""
+        if job_id in self._cancel_requested:
+            return "canceled before dialing"
+        if job_id in self._lost:
+            return "the lease was lost before dialing"
+        if self._abort_all:
+            return "the service is stopping"
+        return None
 
     async def _finish_durably(self, job: Job, dev: Device, result: CallResult) -> None:
         """Write the outcome of the call, trying again with a growing delay while the store
@@ -544,5 +575,6 @@ class Dispatcher(CallWrites):
         for dev in self.devices.devices.values():
             if dev.job_id == job_id and dev.handle is not None:
                 dev.set_live(status=DeviceStatus.ABORTING)
-                await dev.provider.abort(dev.handle)
+                if not self._before_send(dev):
+                    await dev.provider.abort(dev.handle)
         return True

@@ -1,0 +1,213 @@
+"""An abort that lands between the dispatcher's ``start_job`` and ``send`` (#19, health (a)).
+
+The provider API's ``abort`` ends "the call in progress"; a provider need not honour an abort
+of a job it has only opened, before ``send`` was called (the built-in ones remember it, a
+third-party one may not). So the dispatcher holds such an abort and honours it itself: the
+call is never dialled, and the provider's ``abort`` is only ever called on a call it has.
+
+The window is held open for real: the dispatcher resolves the job's document in the spool
+(a worker thread) between the two calls; the test holds that resolve until its abort (a
+person's cancel through the service, the service stopping, a lost lease) has been handled.
+The provider is the test provider with an ``abort`` that, like a provider that does not
+remember it, ignores (and records) an abort of a handle whose ``send`` has not begun.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.inproc import (
+    provider_of,
+    run,
+    running_service,
+    submit,
+    wait_status,
+    wait_until,
+)
+from tests.support.testprovider import TestProvider
+
+from lanfax.model.codes import QueueStatus
+from lanfax.model.jobs import Job
+from lanfax.providers.api import CallResult, FaxSend, JobHandle, OnCallInProgress
+from lanfax.service.core import FaxService
+
+
+@dataclass
+class Forgetful:
+    """The test provider's ``send`` and ``abort`` wrapped: an abort of a handle whose send
+    has not begun is recorded in ``early`` and ignored, as a provider may do."""
+
+    provider: TestProvider
+    sending: set[int] = field(default_factory=set)
+    early: list[JobHandle] = field(default_factory=list)
+    late: list[JobHandle] = field(default_factory=list)
+
+    def install(self) -> None:
+        send, abort = self.provider.send, self.provider.abort
+
+        async def send_first(
+            handle: JobHandle, fax: FaxSend, on_call_in_progress: OnCallInProgress
+        ) -> CallResult:
+            self.sending.add(id(handle))
+            return await send(handle, fax, on_call_in_progress)
+
+        async def abort_if_sending(handle: JobHandle) -> None:
+            if id(handle) not in self.sending:
+                self.early.append(handle)
+                return
+            self.late.append(handle)
+            await abort(handle)
+
+        self.provider.send = send_first  # type: ignore[method-assign]
+        self.provider.abort = abort_if_sending  # type: ignore[method-assign]
+
+
+@dataclass
+class Window:
+    """Holds the dispatcher between ``start_job`` and ``send``: the first resolve in the
+    spool (the dispatcher's, of the job's document, in a worker thread) waits until
+    :meth:`open` is called."""
+
+    entered: asyncio.Event
+    released: threading.Event
+    asked: list[str] = field(default_factory=list)
+
+    def open(self) -> None:
+        self.released.set()
+
+
+@asynccontextmanager
+async def held_before_send(svc: FaxService) -> AsyncIterator[Window]:
+    loop = asyncio.get_running_loop()
+    window = Window(asyncio.Event(), threading.Event())
+    spool = svc.ctx.spool
+    resolve: Callable[[str], Path] = spool.resolve
+
+    def held(relative: str) -> Path:
+        if not window.asked:
+            window.asked.append(relative)
+            loop.call_soon_threadsafe(window.entered.set)
+            if not window.released.wait(60):
+                raise AssertionError("the test never opened the window")
+        return resolve(relative)
+
+    spool.resolve = held  # type: ignore[method-assign]
+    try:
+        yield window
+    finally:
+        window.open()
+        spool.resolve = resolve  # type: ignore[method-assign]
+
+
+async def _in_window(svc: FaxService, window: Window, job: Job) -> None:
+    """Wait until the dispatcher is between ``start_job`` and ``send`` for ``job``."""
+    await asyncio.wait_for(window.entered.wait(), 60)
+    assert window.asked == [job.document_path]
+    (dev,) = [d for d in svc.devices.devices.values() if d.job_id == job.job_id]
+    assert dev.handle is not None, "start_job has not returned"
+    assert svc.dispatcher.is_running(job.job_id)
+
+
+def _nothing_dialled(provider: TestProvider, forgetful: Forgetful) -> None:
+    assert provider.calls == [], "the call was dialled after its abort"
+    assert forgetful.sending == set(), "send was called after the abort"
+    assert forgetful.early == [], "the provider was asked to abort a call it did not have"
+
+
+def test_a_cancel_before_send_is_held_and_nothing_is_dialled(
+    tmp_path: Path, fax_tiff: Path
+) -> None:
+    async def body() -> None:
+        async with running_service(tmp_path) as svc:
+            provider = provider_of(svc)
+            forgetful = Forgetful(provider)
+            forgetful.install()
+            async with held_before_send(svc) as window:
+                (job,) = await submit(svc, fax_tiff, "555")
+                await _in_window(svc, window, job)
+                canceling = await svc.cancel(job.job_id)
+                assert canceling.queue_status is QueueStatus.CANCELING
+                window.open()
+                done = await wait_status(
+                    svc, job.job_id, QueueStatus.CANCELED, QueueStatus.COMPLETED, timeout=60
+                )
+            assert done.queue_status is QueueStatus.CANCELED
+            _nothing_dialled(provider, forgetful)
+            assert done.extra["last_call"]["t30_text"] == ""
+            # The line is free again and sends the next job.
+            (after,) = await submit(svc, fax_tiff, "556")
+            sent = await wait_status(svc, after.job_id, QueueStatus.COMPLETED, timeout=60)
+            assert sent.pages_done == sent.page_count
+            assert [c["number"] for c in provider.calls] == ["556"]
+            assert forgetful.early == []
+
+    run(body(), timeout=180)
+
+
+def test_a_stop_before_send_dials_nothing_and_the_job_is_tried_again(
+    tmp_path: Path, fax_tiff: Path
+) -> None:
+    async def body() -> None:
+        async with running_service(tmp_path) as svc:
+            provider = provider_of(svc)
+            forgetful = Forgetful(provider)
+            forgetful.install()
+            async with held_before_send(svc) as window:
+                (job,) = await submit(svc, fax_tiff, "555")
+                await _in_window(svc, window, job)
+                stopping = asyncio.create_task(svc.dispatcher.stop(abort_calls=True))
+                # The stop reaches its aborts once the planning task has ended.
+                planning = svc.dispatcher._task
+                assert planning is not None
+                await asyncio.wait_for(asyncio.wait([planning]), 60)
+                for _ in range(10):
+                    await asyncio.sleep(0)
+                assert not stopping.done(), "stop() returned with the call not ended"
+                window.open()
+                await asyncio.wait_for(stopping, 60)
+            _nothing_dialled(provider, forgetful)
+            after = await svc.get_job(job.job_id)
+            # Aborted by the stop, not by a person: tried again later, neither failed nor
+            # canceled, and the attempt counted.
+            assert after.queue_status not in (
+                QueueStatus.IN_PROGRESS,
+                QueueStatus.CANCELED,
+                QueueStatus.FAILED,
+                QueueStatus.COMPLETED,
+            ), after
+            assert after.attempts == 1
+
+    run(body(), timeout=180)
+
+
+def test_a_lease_lost_before_send_dials_nothing(tmp_path: Path, fax_tiff: Path) -> None:
+    async def body() -> None:
+        async with running_service(tmp_path) as svc:
+            provider = provider_of(svc)
+            forgetful = Forgetful(provider)
+            forgetful.install()
+            async with held_before_send(svc) as window:
+                (job,) = await submit(svc, fax_tiff, "555")
+                await _in_window(svc, window, job)
+                svc.dispatcher.lease_lost(job.job_id)
+                for _ in range(10):  # an abort task the old code started would run now
+                    await asyncio.sleep(0)
+                window.open()
+                await wait_until(
+                    svc,
+                    lambda: not svc.dispatcher.is_running(job.job_id),
+                    timeout=60,
+                    what="the call's end",
+                )
+            _nothing_dialled(provider, forgetful)
+            # Nothing is written about a call whose lease was lost (the node that took the
+            # job over settles it): the committed job is still the claimed one.
+            after = await svc.get_job(job.job_id)
+            assert after.queue_status is QueueStatus.IN_PROGRESS
+
+    run(body(), timeout=180)
