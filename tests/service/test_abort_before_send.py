@@ -101,20 +101,38 @@ async def held_before_send(svc: FaxService) -> AsyncIterator[Window]:
         yield window
     finally:
         window.open()
-        spool.resolve = resolve  # type: ignore[method-assign]
+        spool.resolve = resolve  # type: ignore[method-assign,assignment]
 
 
-async def _in_window(svc: FaxService, window: Window, job: Job) -> None:
-    """Wait until the dispatcher is between ``start_job`` and ``send`` for ``job``."""
-    await asyncio.wait_for(window.entered.wait(), 60)
-    assert window.asked == [job.document_path]
-    (dev,) = [d for d in svc.devices.devices.values() if d.job_id == job.job_id]
-    assert dev.handle is not None, "start_job has not returned"
-    assert svc.dispatcher.is_running(job.job_id)
+@dataclass
+class InWindow:
+    """A running service whose dispatcher holds ``job`` between ``start_job`` and ``send``."""
+
+    svc: FaxService
+    forgetful: Forgetful
+    window: Window
+    job: Job
 
 
-def _nothing_dialled(provider: TestProvider, forgetful: Forgetful) -> None:
-    assert provider.calls == [], "the call was dialled after its abort"
+@asynccontextmanager
+async def a_job_in_the_window(tmp_path: Path, fax_tiff: Path) -> AsyncIterator[InWindow]:
+    """A job to 555 submitted, and the dispatcher held between its ``start_job`` and
+    ``send`` (the provider's job is open, the call not handed over)."""
+    async with running_service(tmp_path) as svc:
+        forgetful = Forgetful(provider_of(svc))
+        forgetful.install()
+        async with held_before_send(svc) as window:
+            (job,) = await submit(svc, fax_tiff, "555")
+            await asyncio.wait_for(window.entered.wait(), 60)
+            assert window.asked == [job.document_path]
+            (dev,) = [d for d in svc.devices.devices.values() if d.job_id == job.job_id]
+            assert dev.handle is not None, "start_job has not returned"
+            assert svc.dispatcher.is_running(job.job_id)
+            yield InWindow(svc, forgetful, window, job)
+
+
+def _nothing_dialled(forgetful: Forgetful) -> None:
+    assert forgetful.provider.calls == [], "the call was dialled after its abort"
     assert forgetful.sending == set(), "send was called after the abort"
     assert forgetful.early == [], "the provider was asked to abort a call it did not have"
 
@@ -123,27 +141,22 @@ def test_a_cancel_before_send_is_held_and_nothing_is_dialled(
     tmp_path: Path, fax_tiff: Path
 ) -> None:
     async def body() -> None:
-        async with running_service(tmp_path) as svc:
-            provider = provider_of(svc)
-            forgetful = Forgetful(provider)
-            forgetful.install()
-            async with held_before_send(svc) as window:
-                (job,) = await submit(svc, fax_tiff, "555")
-                await _in_window(svc, window, job)
-                canceling = await svc.cancel(job.job_id)
-                assert canceling.queue_status is QueueStatus.CANCELING
-                window.open()
-                done = await wait_status(
-                    svc, job.job_id, QueueStatus.CANCELED, QueueStatus.COMPLETED, timeout=60
-                )
+        async with a_job_in_the_window(tmp_path, fax_tiff) as held:
+            svc, forgetful, window, job = held.svc, held.forgetful, held.window, held.job
+            canceling = await svc.cancel(job.job_id)
+            assert canceling.queue_status is QueueStatus.CANCELING
+            window.open()
+            done = await wait_status(
+                svc, job.job_id, QueueStatus.CANCELED, QueueStatus.COMPLETED, timeout=60
+            )
             assert done.queue_status is QueueStatus.CANCELED
-            _nothing_dialled(provider, forgetful)
+            _nothing_dialled(forgetful)
             assert done.extra["last_call"]["t30_text"] == ""
             # The line is free again and sends the next job.
             (after,) = await submit(svc, fax_tiff, "556")
             sent = await wait_status(svc, after.job_id, QueueStatus.COMPLETED, timeout=60)
             assert sent.pages_done == sent.page_count
-            assert [c["number"] for c in provider.calls] == ["556"]
+            assert [c["number"] for c in forgetful.provider.calls] == ["556"]
             assert forgetful.early == []
 
     run(body(), timeout=180)
@@ -153,24 +166,19 @@ def test_a_stop_before_send_dials_nothing_and_the_job_is_tried_again(
     tmp_path: Path, fax_tiff: Path
 ) -> None:
     async def body() -> None:
-        async with running_service(tmp_path) as svc:
-            provider = provider_of(svc)
-            forgetful = Forgetful(provider)
-            forgetful.install()
-            async with held_before_send(svc) as window:
-                (job,) = await submit(svc, fax_tiff, "555")
-                await _in_window(svc, window, job)
-                stopping = asyncio.create_task(svc.dispatcher.stop(abort_calls=True))
-                # The stop reaches its aborts once the planning task has ended.
-                planning = svc.dispatcher._task
-                assert planning is not None
-                await asyncio.wait_for(asyncio.wait([planning]), 60)
-                for _ in range(10):
-                    await asyncio.sleep(0)
-                assert not stopping.done(), "stop() returned with the call not ended"
-                window.open()
-                await asyncio.wait_for(stopping, 60)
-            _nothing_dialled(provider, forgetful)
+        async with a_job_in_the_window(tmp_path, fax_tiff) as held:
+            svc, forgetful, window, job = held.svc, held.forgetful, held.window, held.job
+            stopping = asyncio.create_task(svc.dispatcher.stop(abort_calls=True))
+            # The stop reaches its aborts once the planning task has ended.
+            planning = svc.dispatcher._task
+            assert planning is not None
+            await asyncio.wait_for(asyncio.wait([planning]), 60)
+            for _ in range(10):
+                await asyncio.sleep(0)
+            assert not stopping.done(), "stop() returned with the call not ended"
+            window.open()
+            await asyncio.wait_for(stopping, 60)
+            _nothing_dialled(forgetful)
             after = await svc.get_job(job.job_id)
             # Aborted by the stop, not by a person: tried again later, neither failed nor
             # canceled, and the attempt counted.
@@ -187,24 +195,19 @@ def test_a_stop_before_send_dials_nothing_and_the_job_is_tried_again(
 
 def test_a_lease_lost_before_send_dials_nothing(tmp_path: Path, fax_tiff: Path) -> None:
     async def body() -> None:
-        async with running_service(tmp_path) as svc:
-            provider = provider_of(svc)
-            forgetful = Forgetful(provider)
-            forgetful.install()
-            async with held_before_send(svc) as window:
-                (job,) = await submit(svc, fax_tiff, "555")
-                await _in_window(svc, window, job)
-                svc.dispatcher.lease_lost(job.job_id)
-                for _ in range(10):  # an abort task the old code started would run now
-                    await asyncio.sleep(0)
-                window.open()
-                await wait_until(
-                    svc,
-                    lambda: not svc.dispatcher.is_running(job.job_id),
-                    timeout=60,
-                    what="the call's end",
-                )
-            _nothing_dialled(provider, forgetful)
+        async with a_job_in_the_window(tmp_path, fax_tiff) as held:
+            svc, forgetful, window, job = held.svc, held.forgetful, held.window, held.job
+            svc.dispatcher.lease_lost(job.job_id)
+            for _ in range(10):  # an abort task the old code started would run now
+                await asyncio.sleep(0)
+            window.open()
+            await wait_until(
+                svc,
+                lambda: not svc.dispatcher.is_running(job.job_id),
+                timeout=60,
+                what="the call's end",
+            )
+            _nothing_dialled(forgetful)
             # Nothing is written about a call whose lease was lost (the node that took the
             # job over settles it): the committed job is still the claimed one.
             after = await svc.get_job(job.job_id)
