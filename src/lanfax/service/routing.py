@@ -28,20 +28,20 @@ Durability: since the job is ROUTING (not final) before any method runs, a SIGKI
 point leaves a job that is routed again after the restart. Delivery is therefore at least
 once: a method that finished just before the kill runs again (the folder route adds ``-1`` to
 the name; the web hook's idempotency key lets a receiver drop the duplicate).
+
+Four modules: this one runs the routing jobs; :mod:`lanfax.service.routing_outcome` decides,
+without I/O, what an attempt's outcome means for its job; :mod:`lanfax.service.routing_settings`
+validates ``[routing]``; :mod:`lanfax.service.routing_store` builds the routing manager with
+its state in the service's store. Their public names are importable from here too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
-import re
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from importlib.metadata import entry_points
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,23 +52,37 @@ from lanfax.model.jobs import Job, JobQuery
 from lanfax.model.routing import GlobalRoutingInfo, RoutingMethod
 from lanfax.model.transitions import JobPatch, Trigger
 from lanfax.routing import (
-    FaxRoute,
     FileSetCallbacks,
     MethodOutcome,
-    RoutingConfig,
     RoutingManager,
     RoutingOutcome,
-    next_retry,
     normalize_guid,
 )
-from lanfax.routing.manager import ENTRY_POINT_GROUP
-from lanfax.routing.policy import InboundPolicy
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import DeviceManager
 from lanfax.service.holdback import HeldBack
 from lanfax.service.leases import Lease
 from lanfax.service.nodes import node_of_device
-from lanfax.store.api import JobChange, Store
+from lanfax.service.routing_outcome import (
+    fax_route,
+    is_routing,
+    lost_file,
+    route_outcome,
+    routing_state,
+)
+from lanfax.service.routing_settings import RoutingSettings, parse_routing_settings
+from lanfax.service.routing_store import StoreRoutingState, build_manager
+from lanfax.store.api import JobChange
+
+__all__ = [
+    "RoutingJobs",
+    "RoutingSettings",
+    "StoreRoutingState",
+    "build_manager",
+    "fax_route",
+    "open_routing",
+    "parse_routing_settings",
+]
 
 log = logging.getLogger("lanfax.inbound")
 
@@ -85,162 +99,6 @@ _ROUTING_TYPES = frozenset({JobType.RECEIVE, JobType.ROUTING})
 #: #18: routing jobs read from the database per look (a cluster's backlog beyond this waits
 #: for the next look).
 SCAN_LIMIT = 500
-_ROUTING_KEYS = {"allowed_roots", "retry_base", "retry_cap", "max_attempts", "policy"}
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-# -- configuration ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RoutingSettings:
-    """The ``[routing]`` section of the settings file.
-
-    ::
-
-        [routing]
-        allowed_roots = ["/srv/fax"]   # folders the folder route may write in (+ <data>/inbox)
-        retry_base = 60                # seconds before the first retry of a failed route
-        retry_cap = 3600               # longest delay between retries
-        max_attempts = 10              # failed attempts before the job waits for a person
-        policy = {block = ["0900*"], max_pages = 50}
-        [routing.builtin]              # options of the extension named "builtin"
-        webhook_attempts = 3
-    """
-
-    allowed_roots: tuple[Path, ...] = ()
-    retry_base: float = 60.0
-    retry_cap: float = 3600.0
-    max_attempts: int = 10
-    policy: InboundPolicy = field(default_factory=InboundPolicy)
-    extensions: Mapping[str, Mapping[str, Any]] | None = None
-
-    def options(self, name: str) -> Mapping[str, Any]:
-        return (self.extensions or {}).get(name, {})
-
-
-def _number(table: Mapping[str, Any], key: str, default: float, lo: float, where: str) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < lo:
-        raise ConfigError(f"{where}.{key}: {value!r} is not allowed", hint=f"use a number >= {lo}")
-    return float(value)
-
-
-def parse_routing_settings(table: Any, *, source: str = "(defaults)") -> RoutingSettings:
-    """Validate the ``[routing]`` table; ConfigError naming the key otherwise."""
-    where = f"{source}: routing"
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"{where} must be a table", hint="write it as [routing]")
-    extensions: dict[str, Mapping[str, Any]] = {}
-    for key, value in table.items():
-        if key in _ROUTING_KEYS:
-            continue
-        if isinstance(value, Mapping) and _NAME.match(key):
-            extensions[key] = dict(value)
-            continue
-        raise ConfigError(
-            f"{where}: unknown key {key!r}",
-            hint=f"[routing] knows {', '.join(sorted(_ROUTING_KEYS))} and [routing.<extension>]",
-        )
-    roots_raw = table.get("allowed_roots", [])
-    if not isinstance(roots_raw, list) or not all(isinstance(r, str) for r in roots_raw):
-        raise ConfigError(f"{where}.allowed_roots must be a list of paths", hint='["/srv/fax"]')
-    roots = tuple(Path(r) for r in roots_raw)
-    for r in roots:
-        if not r.is_absolute():
-            raise ConfigError(f"{where}.allowed_roots: {r} is not absolute", hint="start with /")
-    attempts = table.get("max_attempts", 10)
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
-        raise ConfigError(f"{where}.max_attempts: {attempts!r}", hint="use 1 to 100")
-    policy_raw = table.get("policy", {})
-    if not isinstance(policy_raw, Mapping):
-        raise ConfigError(f"{where}.policy must be a table", hint="{block = [...], max_pages = N}")
-    try:
-        policy = InboundPolicy.from_mapping(policy_raw)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}.policy: {exc.message}", hint=exc.hint) from None
-    return RoutingSettings(
-        allowed_roots=roots,
-        retry_base=_number(table, "retry_base", 60.0, 0.0, where),
-        retry_cap=_number(table, "retry_cap", 3600.0, 0.0, where),
-        max_attempts=attempts,
-        policy=policy,
-        extensions=extensions,
-    )
-
-
-# -- extension state in the service's store ------------------------------------------------------
-
-
-class StoreRoutingState:
-    """:class:`~lanfax.routing.RoutingStateStore` over ``Store.get/put_settings``.
-
-    Reads are served from a copy loaded at start; a write goes to the store first (one
-    transaction, durable), then to the copy. With several nodes on one database, a namespace
-    another node wrote is dropped from the copy when its notification arrives (:meth:`drop`).
-    """
-
-    PREFIXES = ("ext:", "routing:")
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._cache: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def load(self) -> None:
-        for prefix in self.PREFIXES:
-            for ns in self._store.list_namespaces(prefix):
-                values = self._store.get_settings(ns)
-                with self._lock:
-                    self._cache[ns] = values
-
-    def get(self, namespace: str) -> dict[str, Any]:
-        with self._lock:
-            cached = self._cache.get(namespace)
-        if cached is None:
-            cached = self._store.get_settings(namespace)
-            with self._lock:
-                self._cache.setdefault(namespace, cached)
-        return copy.deepcopy(cached)
-
-    def put(self, namespace: str, values: Mapping[str, Any]) -> None:
-        clean = copy.deepcopy(dict(values))
-        # Serialized, so the copy always ends up as the last committed value.
-        with self._lock:
-            self._store.put_settings(namespace, clean)
-            self._cache[namespace] = clean
-
-    def drop(self, namespace: str | None) -> None:
-        """Another node wrote ``namespace`` (None: anything may have changed): forget the
-        copy, so the next read is the database's (#18, notifications between nodes)."""
-        with self._lock:
-            if namespace is None:
-                self._cache.clear()
-            else:
-                self._cache.pop(namespace, None)
-
-
-# -- routing jobs ----------------------------------------------------------------------------------
-
-
-def fax_route(job: Job, device_name: str) -> FaxRoute:
-    """The FAX_ROUTE fields of a received fax's job."""
-    received = job.completed_at or job.submitted_at
-    started = job.started_at or received
-    return FaxRoute(
-        job_id=job.job_id,
-        receive_time=received,
-        page_count=job.page_count,
-        elapsed_time=max((received - started).total_seconds(), 0.0),
-        csid=job.recipient_number,
-        tsid=job.remote_ident,
-        caller_id=job.caller_id,
-        routing_info=job.routing_string,
-        receiver_name=job.recipient_name,
-        receiver_number=job.recipient_number,
-        device_name=device_name,
-        device_id=job.device_id or 0,
-    )
 
 
 class RoutingJobs:
@@ -370,7 +228,7 @@ class RoutingJobs:
         root = self.callbacks.root
         if root is None:
             return
-        live = {j.job_id for j in self.ctx.unfinished.values() if _is_routing(j)}
+        live = {j.job_id for j in self.ctx.unfinished.values() if is_routing(j)}
         for manifest in root.glob("job-*.json"):
             stem = manifest.stem.removeprefix("job-")
             if stem.isdigit() and int(stem) not in live:
@@ -383,7 +241,7 @@ class RoutingJobs:
         ready: list[Job] = []
         later: datetime | None = None
         loop_now = asyncio.get_running_loop().time()
-        candidates = [j for j in {**self._found, **self.ctx.unfinished}.values() if _is_routing(j)]
+        candidates = [j for j in {**self._found, **self.ctx.unfinished}.values() if is_routing(j)]
         if self._first_seen:
             live = {j.job_id for j in candidates}
             self._first_seen = {k: t for k, t in self._first_seen.items() if k in live}
@@ -397,7 +255,7 @@ class RoutingJobs:
             if self._deferred(job, loop_now):
                 continue
             if job.next_attempt_at is None:
-                if _state(job).get("held"):
+                if routing_state(job).get("held"):
                     continue
                 ready.append(job)
             elif job.next_attempt_at <= now:
@@ -476,13 +334,13 @@ class RoutingJobs:
                 # or it is no longer waiting (routed, deleted, not due): take the store's copy
                 # (as another node's job: this node's job-change listeners are not told).
                 again = await leases.read_again([job_id])
-                if again and _is_routing(again[0]):
+                if again and is_routing(again[0]):
                     loop_now = asyncio.get_running_loop().time()
                     self._elsewhere[job_id] = loop_now + leases.ttl.total_seconds()
                 self._held.release(job_id)
                 return
             job, lease = claimed[0]
-            if not _is_routing(job):
+            if not is_routing(job):
                 self._held.release(job_id)
                 return
             await self.route(job, lease)
@@ -521,7 +379,7 @@ class RoutingJobs:
         committed, so a crash in the middle repeats only the method that was running. With
         ``lease`` (#18: the claim of this node on the job), every write is fenced on it and
         the outcome gives it back."""
-        state = _state(job)
+        state = routing_state(job)
         done = set(state.get("done", []))
         device_id = job.device_id or 0
         if state.get("pending") is None:
@@ -537,14 +395,7 @@ class RoutingJobs:
         except NotFound as exc:
             # No retry brings a lost file back: hold the fax for an administrator.
             log.error("received fax %d cannot be routed: %s", job.job_id, exc.message)
-            held = JobPatch(
-                job_type=JobType.ROUTING,
-                next_attempt_at=None,
-                status_text=f"routing failed: {exc.message}; waiting for an administrator",
-                extra=dict(job.extra, routing=dict(state, held=True, gone=True)),
-            )
-            detail = {"errors": {"file": exc.message}, "held": True}
-            event = NewEvent(EventId.ROUTING, job.device_id or 0, job.job_id, detail)
+            held, event = lost_file(job, state, exc.message)
             return await self._update(job, Trigger.ROUTE_STEP, held, event, lease, True) or job
         fax = fax_route(job, self.device_name(device_id))
         results: list[MethodOutcome] = []
@@ -576,81 +427,17 @@ class RoutingJobs:
         owner: str = "",
         lease: Lease | None = None,
     ) -> Job:
-        ctx = self.ctx
-        # The owner given by "route to a user" is kept even when another method failed: the
-        # fax is then in its owner's incoming queue as a routing job.
-        owned = JobPatch(user_name=owner) if owner else JobPatch()
-        now = ctx.clock.now()
-        done = list(dict.fromkeys([*state.get("done", []), *outcome.succeeded]))
-        errors: dict[str, str] = {
-            g: e for g, e in state.get("errors", {}).items() if g not in outcome.succeeded
-        }
-        for r in outcome.failed:
-            errors[r.guid] = f"{r.friendly_name or r.guid}: {r.result.reason}"
-        for g in outcome.skipped:
-            errors.pop(g, None)
-        notes = [r.result.reason for r in outcome.results if r.result.ok and r.result.reason]
-        received = f"received {job.page_count} page(s)"
-        if not errors:
-            where = "; ".join(notes) or "no routing method enabled"
-            routed = owned.but(
-                job_type=JobType.RECEIVE,
-                next_attempt_at=None,
-                status_text=f"{received}; routed to {where}",
-                extra=dict(job.extra, routing={"done": done, "attempts": job.attempts}),
-            )
-            event = NewEvent(
-                EventId.JOB_CHANGED,
-                job.device_id or 0,
-                job.job_id,
-                {"routed": where, "methods": done},
-            )
-            updated = await self._update(job, Trigger.ROUTED, routed, event, lease, True)
+        out = route_outcome(job, state, outcome, owner, self.ctx.clock.now(), self.settings)
+        if out.routed:
+            updated = await self._update(job, out.trigger, out.patch, out.event, lease, True)
             if updated is not None:
-                await ctx.run(self.callbacks.forget, job.job_id)
-                log.info("received fax %d routed to %s", job.job_id, where)
+                await self.ctx.run(self.callbacks.forget, job.job_id)
+                log.info("received fax %d routed to %s", job.job_id, out.summary)
             return updated or job
-        attempts = job.attempts + 1
-        ran = {r.guid for r in outcome.results}
-        earlier = set(state.get("retry", [])) - ran
-        retry = sorted(g for g in set(outcome.retry_guids) | earlier if g in errors)
-        when = None
-        if retry:
-            when = next_retry(
-                attempts,
-                now,
-                base=timedelta(seconds=self.settings.retry_base),
-                cap=timedelta(seconds=self.settings.retry_cap),
-                max_attempts=self.settings.max_attempts,
-            )
-        held = when is None
-        reason = "; ".join(errors.values())
-        tail = (
-            f"next try at {when.isoformat(timespec='seconds')}"
-            if when is not None
-            else "waiting for an administrator (fix the route, then retry)"
+        log.warning(
+            "routing of fax %d failed (attempt %d): %s", job.job_id, out.attempts, out.summary
         )
-        failed = owned.but(
-            job_type=JobType.ROUTING,
-            attempts=attempts,
-            next_attempt_at=when,
-            status_text=f"routing failed: {reason}; {tail}",
-            extra=dict(
-                job.extra,
-                routing={
-                    "done": done,
-                    "pending": sorted(errors),
-                    "retry": retry,
-                    "errors": errors,
-                    "held": held,
-                    "last_attempt_at": now.isoformat(),
-                },
-            ),
-        )
-        detail = {"errors": errors, "attempts": attempts, "held": held}
-        event = NewEvent(EventId.ROUTING, job.device_id or 0, job.job_id, detail)
-        log.warning("routing of fax %d failed (attempt %d): %s", job.job_id, attempts, reason)
-        return await self._update(job, Trigger.ROUTE_STEP, failed, event, lease, True) or job
+        return await self._update(job, out.trigger, out.patch, out.event, lease, True) or job
 
     async def _update(
         self,
@@ -681,13 +468,13 @@ class RoutingJobs:
         job = await self.ctx.get_job(job_id)
         if job is None:
             raise NotFound(f"there is no job {job_id}", hint="list the jobs to see their ids")
-        if not _is_routing(job):
+        if not is_routing(job):
             raise Conflict(
                 f"job {job_id} is not waiting for routing",
                 hint="only jobs in the routing state can be routed again",
                 queue_status=job.queue_status.name.lower(),
             )
-        state = _state(job)
+        state = routing_state(job)
         extra = dict(job.extra)
         if state:
             extra["routing"] = dict(state, held=False, manual=True)
@@ -707,7 +494,7 @@ class RoutingJobs:
     async def device_config_changed(self, device_id: int) -> None:
         """The routing configuration of a device changed: held jobs of it try again now."""
         for job in list(self.ctx.unfinished.values()):
-            if _is_routing(job) and job.device_id == device_id and _state(job).get("held"):
+            if is_routing(job) and job.device_id == device_id and routing_state(job).get("held"):
                 with contextlib.suppress(FaxError):
                     await self.retry_now(job.job_id)
 
@@ -753,43 +540,9 @@ class RoutingJobs:
         return self.manager.get_routing_info(guid, device_id, redact=True)
 
 
-def _is_routing(job: Job) -> bool:
-    return job.queue_status is QueueStatus.ROUTING and job.job_type in (
-        JobType.RECEIVE,
-        JobType.ROUTING,
-    )
-
-
-def _state(job: Job) -> dict[str, Any]:
-    state = job.extra.get("routing")
-    return dict(state) if isinstance(state, Mapping) else {}
-
-
 async def open_routing(
     ctx: ServiceContext, data_dir: Path, settings: RoutingSettings, devices: DeviceManager
 ) -> RoutingJobs:
     """The service's routing: every installed extension, its state in the store."""
     manager, callbacks = await ctx.run(build_manager, ctx, data_dir, settings)
     return RoutingJobs(ctx, manager, callbacks, settings, devices)
-
-
-def build_manager(
-    ctx: ServiceContext, data_dir: Path, settings: RoutingSettings
-) -> tuple[RoutingManager, FileSetCallbacks]:
-    """The routing manager with every installed extension (entry points), its state in the
-    store, file manifests under ``<data>/routing``. Blocking: run it in a worker thread."""
-    state = StoreRoutingState(ctx.store)
-    state.load()
-    callbacks = FileSetCallbacks(data_dir / "routing")
-    manager = RoutingManager(state, clock=ctx.clock, callbacks=callbacks)
-    names = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
-    for name in names:
-        config = RoutingConfig(data_dir, settings.allowed_roots, ctx.clock, settings.options(name))
-        manager.load_entry_points(config, names=[name])
-    unknown = sorted(set(settings.extensions or {}) - set(names))
-    if unknown:
-        raise ConfigError(
-            f"[routing.{unknown[0]}] names no installed routing extension",
-            hint=f"installed extensions: {', '.join(names) or 'none'}",
-        )
-    return manager, callbacks
