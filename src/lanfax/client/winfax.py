@@ -11,27 +11,40 @@ True; ``[out]`` parameters become return values. Structures are the dataclasses 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from lanfax.client import _core as c
 from lanfax.client import winfax_types as _types
-from lanfax.client._handles import PortHandle, WaitTimeout
 from lanfax.client._sync import Client
+from lanfax.client.winfax_base import (
+    FaxPortHandle,
+    FaxServerHandle,
+    _api,
+    _fail,
+    _port,
+    _server,
+)
+
+# The names of the modules split out of this one, importable from here as before.
+from lanfax.client.winfax_base import GetLastError as GetLastError
+from lanfax.client.winfax_base import _server_url as _server_url
+from lanfax.client.winfax_base import winerror_of as winerror_of
+from lanfax.client.winfax_register import (
+    FAX_ROUTING_INSTALLATION_CALLBACK as FAX_ROUTING_INSTALLATION_CALLBACK,
+)
+from lanfax.client.winfax_register import (
+    FaxRegisterRoutingExtension as FaxRegisterRoutingExtension,
+)
+from lanfax.client.winfax_register import FaxRegisterServiceProvider as FaxRegisterServiceProvider
 from lanfax.client.winfax_types import *  # noqa: F403 - the API's names, re-exported
 from lanfax.client.winfax_types import (
     ERROR_ACCESS_DENIED,
-    ERROR_GEN_FAILURE,
     ERROR_INVALID_HANDLE,
-    ERROR_INVALID_OPERATION,
     ERROR_INVALID_PARAMETER,
-    ERROR_NOT_FOUND,
-    ERROR_NOT_SUPPORTED,
-    ERROR_TIMEOUT,
     FAX_CONFIGURATION,
     FAX_COVERPAGE_INFO,
     FAX_DEVICE_STATUS,
@@ -46,7 +59,6 @@ from lanfax.client.winfax_types import (
     JC_PAUSE,
     JC_RESTART,
     JC_RESUME,
-    RPC_S_SERVER_UNAVAILABLE,
     WINDOWS_EVENTS,
     event_struct,
     from_struct,
@@ -60,128 +72,13 @@ from lanfax.model.errors import (
     Conflict,
     FaxError,
     InvalidInput,
-    NotFound,
-    Unauthenticated,
-    Unavailable,
 )
+from lanfax.model.errors import NotFound as NotFound
+from lanfax.model.errors import Unavailable as Unavailable
 from lanfax.model.jobs import CoverPageInfo, JobParams
 from lanfax.model.wire import from_wire, to_wire
 
-P = ParamSpec("P")
-R = TypeVar("R")
-_last_error = threading.local()
-
 FAX_RECIPIENT_CALLBACK = Callable[[Any, int, Any, FAX_JOB_PARAM, FAX_COVERPAGE_INFO], bool]
-FAX_ROUTING_INSTALLATION_CALLBACK = Callable[[Any, Any], "tuple[str, str, str, str] | None"]
-
-
-def GetLastError() -> int:
-    """The Windows error number of this thread's last failed winfax call (0 after success)."""
-    return int(getattr(_last_error, "value", 0))
-
-
-def winerror_of(exc: FaxError) -> int:
-    """The Windows error number for a lanfax error."""
-    explicit = getattr(exc, "winerror", None)
-    if isinstance(explicit, int):
-        return explicit
-    if exc.detail.get("unsupported"):
-        return ERROR_NOT_SUPPORTED
-    for cls, number in (
-        (AccessDenied, ERROR_ACCESS_DENIED),
-        (Unauthenticated, ERROR_ACCESS_DENIED),
-        (InvalidInput, ERROR_INVALID_PARAMETER),
-        (NotFound, ERROR_NOT_FOUND),
-        (Conflict, ERROR_INVALID_OPERATION),
-        (WaitTimeout, ERROR_TIMEOUT),
-        (Unavailable, RPC_S_SERVER_UNAVAILABLE),
-    ):
-        if isinstance(exc, cls):
-            return number
-    return ERROR_GEN_FAILURE
-
-
-def _api(fn: Callable[P, R]) -> Callable[P, R]:
-    """Record the outcome for GetLastError and attach ``winerror`` to a FaxError."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            result = fn(*args, **kwargs)
-        except FaxError as exc:
-            exc.winerror = winerror_of(exc)  # type: ignore[attr-defined]
-            _last_error.value = exc.winerror  # type: ignore[attr-defined]
-            raise
-        _last_error.value = 0
-        return result
-
-    return wrapper
-
-
-def _fail(cls: type[FaxError], message: str, hint: str, winerror: int) -> FaxError:
-    exc = cls(message, hint=hint)
-    exc.winerror = winerror  # type: ignore[attr-defined]
-    return exc
-
-
-# -- handles --------------------------------------------------------------------------------------
-class FaxServerHandle:
-    """What FaxConnectFaxServer returns: a connection to one lanfax server."""
-
-    def __init__(self, machine: str | None) -> None:
-        self.machine = machine or ""
-        self.client = Client(_server_url(machine))
-        self.closed = False
-        self.ports: set[FaxPortHandle] = set()
-        self.event_thread: threading.Thread | None = None
-        self.event_stop = threading.Event()
-
-    def __repr__(self) -> str:
-        return f"<FaxServerHandle {self.client.base_url}{' closed' if self.closed else ''}>"
-
-
-class FaxPortHandle:
-    """What FaxOpenPort returns: a query or modify handle on one device."""
-
-    def __init__(self, server: FaxServerHandle, handle: PortHandle) -> None:
-        self.server = server
-        self.handle = handle
-        self.DeviceId = handle.device_id
-        self.closed = False
-
-
-def _server_url(machine: str | None) -> str | None:
-    """None: LANFAX_SERVER or the default; ``host``/``\\\\host``: http://host:8470; a URL."""
-    if not machine:
-        return None
-    name = machine.strip().lstrip("\\").split("\\")[0]
-    if "://" in name or ":" in name:
-        return name
-    return f"http://{name}:8470"
-
-
-def _server(handle: Any) -> FaxServerHandle:
-    if isinstance(handle, FaxPortHandle):
-        handle = handle.server
-    if not isinstance(handle, FaxServerHandle) or handle.closed:
-        raise _fail(
-            InvalidInput,
-            f"{handle!r} is not an open fax server handle",
-            "use a handle from FaxConnectFaxServer that FaxClose has not closed",
-            ERROR_INVALID_HANDLE,
-        )
-    return handle
-
-
-def _port(handle: Any) -> FaxPortHandle:
-    if not isinstance(handle, FaxPortHandle) or handle.closed or handle.server.closed:
-        raise _fail(
-            InvalidInput,
-            f"{handle!r} is not an open fax port handle",
-            "use a handle from FaxOpenPort that FaxClose has not closed",
-            ERROR_INVALID_HANDLE,
-        )
-    return handle
 
 
 # -- connection & configuration -------------------------------------------------------------------
@@ -636,93 +533,6 @@ def FaxFreeBuffer(Buffer: Any) -> None:
             "pass a buffer a Fax* call returned",
             ERROR_INVALID_PARAMETER,
         )
-
-
-@_api
-def FaxRegisterServiceProvider(
-    DeviceProvider: str, FriendlyName: str, ImageName: str, TspName: str = ""
-) -> bool:
-    """Ask the server (LANFAX_SERVER) to register a device provider
-    (``POST /api/v1/providers``, administrators only). ``ImageName`` names a provider class
-    installed on the server, ``"module.path:ClassName"`` or an entry-point name (nothing is
-    uploaded); ``DeviceProvider`` becomes a provider type the server's TOML may name. A
-    server too old to register fails with ERROR_NOT_SUPPORTED and a hint to install an
-    entry point instead."""
-    body = {
-        "name": DeviceProvider,
-        "friendly_name": FriendlyName,
-        "image_name": ImageName,
-        "tsp_name": TspName,
-    }
-    op = c.Op(
-        "POST",
-        f"{c.API}/providers",
-        c._none,
-        body=c.json_body(body)[0],
-        content_type="application/json",
-        on_error=_register_unsupported(
-            f'[project.entry-points."lanfax.providers"] {DeviceProvider} = "{ImageName}"'
-        ),
-    )
-    with Client() as client:
-        client._run(op)
-    return True
-
-
-@_api
-def FaxRegisterRoutingExtension(
-    FaxHandle: Any,
-    ExtensionName: str,
-    FriendlyName: str,
-    ImageName: str,
-    CallBack: FAX_ROUTING_INSTALLATION_CALLBACK,
-    Context: Any = None,
-) -> bool:
-    """Collect the extension's methods by calling ``CallBack(FaxHandle, Context)`` until it
-    returns None/False (each call returns ``(MethodName, FriendlyName, FunctionName, Guid)``),
-    then register them (``POST /api/v1/routing/extensions``, administrators only).
-    ``ImageName`` is the ``"module.path:ClassName"`` of a RoutingExtension installed on the
-    server and ``ExtensionName`` its name; the methods given must be the class's own. The
-    extension is loaded and initialised at once. A server too old to register fails with
-    ERROR_NOT_SUPPORTED."""
-    server = _server(FaxHandle)
-    methods = []
-    while True:
-        got = CallBack(FaxHandle, Context)
-        if not got:
-            break
-        method_name, friendly, function, guid = got
-        methods.append(
-            {
-                "method_name": method_name,
-                "friendly_name": friendly,
-                "function_name": function,
-                "guid": guid,
-            }
-        )
-    body = {
-        "name": ExtensionName,
-        "friendly_name": FriendlyName,
-        "image_name": ImageName,
-        "methods": methods,
-    }
-    op = c.routing_op("POST", "/extensions", c._none, body=body)
-    server.client._run(op)
-    return True
-
-
-def _register_unsupported(entry_point: str) -> Callable[[FaxError, c.Response], FaxError]:
-    def better(err: FaxError, resp: c.Response) -> FaxError:
-        if resp.status in (404, 405):
-            return Unavailable(
-                "this lanfax server cannot register providers at run time",
-                hint=f"install the provider as a Python package with the entry point "
-                f"{entry_point} and name it in the server's TOML",
-                unsupported=True,
-            )
-        return err
-
-    return better
 
 
 # The print functions use the helpers above, so they are imported last.

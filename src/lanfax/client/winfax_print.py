@@ -17,7 +17,8 @@ import os
 from typing import Any
 
 from lanfax.client._sync import Client
-from lanfax.client.winfax import _api, _cover, _fail, _server_url
+from lanfax.client.winfax import _cover
+from lanfax.client.winfax_base import _api, _fail, _server_url
 from lanfax.client.winfax_types import (
     ERROR_INVALID_HANDLE,
     ERROR_INVALID_PARAMETER,
