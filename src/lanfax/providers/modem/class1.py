@@ -31,24 +31,20 @@ A modem that stops answering a command for :data:`COMMAND_TIMEOUT` seconds ends 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from lanfax.engine import frontend as fe
 from lanfax.engine.frontend import FrontEndFaxSession, FrontEndRequest
+from lanfax.providers.modem.class1_wire import (
+    CAN,
+    FINAL,
+    IMAGE_MODEMS,
+    ModemInput,
+    Outcome,
+    Trace,
+    dle_stuff,
+    mod_code,
+)
 from lanfax.providers.modem.hdlc import HdlcDecoder, HdlcEncoder
 
-DLE, ETX, SUB, CAN = 0x10, 0x03, 0x1A, 0x18
-#: T.31 modulation codes for +FTM/+FRM, by (T.30 modem, bit rate, short training).
-_MOD_CODES = {
-    (fe.MODEM_V27TER, 2400): 24,
-    (fe.MODEM_V27TER, 4800): 48,
-    (fe.MODEM_V29, 7200): 72,
-    (fe.MODEM_V29, 9600): 96,
-    (fe.MODEM_V17, 7200): 73,
-    (fe.MODEM_V17, 9600): 97,
-    (fe.MODEM_V17, 12000): 121,
-    (fe.MODEM_V17, 14400): 145,
-}
 #: Seconds a modem may take to answer a command before the call is given up.
 COMMAND_TIMEOUT = 10.0
 #: Seconds to wait for CONNECT after ATD/ATA (dialling and handshaking take long).
@@ -57,50 +53,6 @@ CONNECT_TIMEOUT = 90.0
 TX_LEAD = 0.5
 #: Longest call (a watchdog over T.30's own timers).
 MAX_CALL = 3600.0
-IMAGE_MODEMS = (fe.MODEM_V27TER, fe.MODEM_V29, fe.MODEM_V17)
-FINAL = {
-    "OK",
-    "CONNECT",
-    "ERROR",
-    "NO CARRIER",
-    "+FCERROR",
-    "BUSY",
-    "NO DIALTONE",
-    "NO DIAL TONE",
-    "NO ANSWER",
-}
-
-
-def mod_code(modem: int, bit_rate: int, short_train: bool) -> int:
-    """The T.31 modulation number (V.17 short training is the long one + 1)."""
-    code = _MOD_CODES[(modem, bit_rate)]
-    return code + 1 if modem == fe.MODEM_V17 and short_train else code
-
-
-def dle_stuff(data: bytes) -> bytes:
-    """Data for the modem: every DLE doubled."""
-    return data.replace(b"\x10", b"\x10\x10")
-
-
-@dataclass(slots=True)
-class Outcome:
-    """How the dialogue ended before or beside T.30: ``kind`` is "t30" (T.30 finished; see
-    the session's result), "busy", "no-answer", "no-dialtone", "no-carrier", "modem" (the
-    modem failed or stopped answering) or "aborted"."""
-
-    kind: str
-    text: str = ""
-
-
-@dataclass(slots=True)
-class Trace:
-    """What was said to and by the modem (for the device log and tests)."""
-
-    lines: list[str] = field(default_factory=list)
-
-    def add(self, direction: str, text: str) -> None:
-        if len(self.lines) < 5000:
-            self.lines.append(f"{direction} {text}")
 
 
 class Class1Dialogue:
@@ -119,7 +71,7 @@ class Class1Dialogue:
         self.outcome: Outcome | None = None
         self.connected = False
         self._out = bytearray()
-        self._buf = bytearray()
+        self._in = ModemInput()
         # what the modem is doing: "cmd" (awaiting a result), "rx" (DLE data after CONNECT
         # to +FRH/+FRM), "txh" (CONNECT to +FTH: awaiting a frame), "txd" (sending image
         # data), "idle" (command mode, nothing pending), "done"
@@ -127,14 +79,12 @@ class Class1Dialogue:
         self._cmd = ""
         self._cmd_deadline = 0.0
         self._rx_hdlc = False
-        self._rx_data = bytearray()
         self._frame_result: bytes | None = None
         self._tx: FrontEndRequest | None = None  # image tx or pause in progress / wanted
         self._rx: FrontEndRequest | None = None
         self._frames: list[bytes | None] = []
         self._last = "tx"  # what the line did last: "tx" or "rx" (for FTS/FRS)
         self._catch_v21 = False
-        self._skip_lf = False
         self._sent_dcn = False
         # ECM: HDLC framing of the image carrier is ours (see hdlc.py)
         self._enc: HdlcEncoder | None = None
@@ -199,7 +149,7 @@ class Class1Dialogue:
     def feed(self, data: bytes, now: float) -> None:
         """Bytes the modem sent."""
         self._advance(now)
-        self._buf += data
+        self._in.feed(data)
         while not self.finished:
             if self._mode == "rx":
                 if not self._take_data():
@@ -223,48 +173,14 @@ class Class1Dialogue:
 
     # -- parsing --------------------------------------------------------------------------
     def _take_line(self) -> str | None:
-        buf = self._buf
-        while buf and buf[0] in (0x0D, 0x0A):
-            del buf[0]
-        for i, b in enumerate(buf):
-            if b in (0x0D, 0x0A):
-                text = bytes(buf[:i]).decode("ascii", "replace").strip()
-                crlf = buf[i : i + 2] == b"\r\n"
-                del buf[: i + 2 if crlf else i + 1]
-                # The LF of a CONNECT's CR LF may come in the next read: it is not data.
-                self._skip_lf = b == 0x0D and not crlf
-                return text
-        if len(buf) > 4096:  # noise without line ends: drop it
-            buf.clear()
-        return None
+        return self._in.line()
 
     def _take_data(self) -> bool:
         """Unstuff DLE data; True once <DLE><ETX> closed the block (mode left "rx")."""
-        buf, data = self._buf, self._rx_data
-        if self._skip_lf and buf:
-            self._skip_lf = False
-            if buf[0] == 0x0A:
-                del buf[0]
-        i, n = 0, len(buf)
-        while i < n:
-            b = buf[i]
-            if b != DLE:
-                data.append(b)
-                i += 1
-                continue
-            if i + 1 >= n:
-                break  # the DLE's partner has not come yet
-            nxt = buf[i + 1]
-            i += 2
-            if nxt == DLE:
-                data.append(DLE)
-            elif nxt == SUB:
-                data += b"\x10\x10"
-            elif nxt == ETX:
-                del buf[:i]
-                self._end_of_data()
-                return True
-        del buf[:i]
+        if self._in.take_data():
+            self._end_of_data()
+            return True
+        data = self._in.data
         if not self._rx_hdlc and data:
             chunk = bytes(data)
             data.clear()
@@ -280,13 +196,13 @@ class Class1Dialogue:
         self._absorb()
 
     def _end_of_data(self) -> None:
-        head = bytes(self._rx_data[:40]).hex()
-        self.trace.add("<", f"data {len(self._rx_data)} bytes {head} <DLE><ETX>")
+        head = bytes(self._in.data[:40]).hex()
+        self.trace.add("<", f"data {len(self._in.data)} bytes {head} <DLE><ETX>")
         if self._rx_hdlc:
-            self._frame_result = bytes(self._rx_data)
-        elif self._rx_data:
-            self._image_in(bytes(self._rx_data))
-        self._rx_data.clear()
+            self._frame_result = bytes(self._in.data)
+        elif self._in.data:
+            self._image_in(bytes(self._in.data))
+        self._in.data.clear()
         self._mode = "cmd"
         self._cmd = "end of data"
         self._cmd_deadline = self._now + COMMAND_TIMEOUT
@@ -376,7 +292,7 @@ class Class1Dialogue:
     def _enter_rx(self, *, hdlc: bool) -> None:
         self._mode = "rx"
         self._rx_hdlc = hdlc
-        self._rx_data.clear()
+        self._in.data.clear()
         self._last = "rx"
         if hdlc:
             self.session.hdlc_status(fe.SIG_FRAMING_OK)
@@ -619,7 +535,7 @@ class Class1Dialogue:
         if self._hangup_sent:
             return
         self._hangup_sent = True
-        self._buf.clear()
+        self._in.clear()
         if self._mode == "rx" or (
             self._mode == "cmd" and self._cmd.startswith(("AT+FR", "ATD", "ATA"))
         ):
