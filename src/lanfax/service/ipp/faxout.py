@@ -11,17 +11,18 @@ document) through the same submission path as ``POST /api/v1/jobs``; its IPP sta
 that broadcast's jobs. A printed job without destinations becomes a draft of its owner.
 Rights are the API's: submitting needs job_submit (and submit_normal), seeing or canceling
 another user's printed job needs query_jobs / manage_jobs.
+
+Three modules: this one answers the operations; :mod:`lanfax.service.ipp.faxout_docs` stages a
+printed document and faxes it or keeps it as a draft; :mod:`lanfax.service.ipp.envelope` holds
+the responses' envelope (:class:`Endpoint` and :func:`error_response` are importable from here
+too).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import uuid as uuidlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lanfax import __version__
@@ -32,18 +33,11 @@ from lanfax.model.drafts import (
     IPP_DRAFT,
     IPP_FAXING,
     IPP_INCOMING,
-    Draft,
     IppJob,
 )
 from lanfax.model.errors import (
-    AccessDenied,
     Conflict,
-    DocumentError,
     FaxError,
-    InvalidInput,
-    NotFound,
-    TooLarge,
-    Unavailable,
 )
 from lanfax.model.jobs import Job, JobQuery
 from lanfax.service.ipp import intake, jobview, printer
@@ -54,8 +48,17 @@ from lanfax.service.ipp.codec import (
     Message,
     Status,
     Tag,
-    attr,
 )
+from lanfax.service.ipp.envelope import (
+    Endpoint,
+    Result,
+    check_operation_group,
+    error_response,
+    fax_status,
+    operation_group,
+    response_version,
+)
+from lanfax.service.ipp.faxout_docs import DocumentIntake
 from lanfax.service.ipp.model import (
     FINAL_JOB_STATES,
     FaxRequest,
@@ -67,12 +70,11 @@ from lanfax.service.ipp.model import (
     one,
 )
 from lanfax.service.rights import Caller, right_name
-from lanfax.service.spool import write_durably
-from lanfax.service.submit import Submission, parse_submission
 
 if TYPE_CHECKING:
     from lanfax.service.core import FaxService
-    from lanfax.store.api import IppStore
+
+__all__ = ["Endpoint", "FaxOut", "error_response"]
 
 log = logging.getLogger("lanfax.ipp")
 
@@ -86,67 +88,12 @@ _CREATED = [
     "lanfax-draft-id",
 ]
 
-#: What an operation returns: the groups after the operation group, status-message, status.
-Result = tuple[list[Group], str, Status]
-
 #: Settings namespace holding the printer's stable UUID.
 _NS = "ipp.printer"
 _MAX_JOB_NAME = 255
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """How the client reached the printer: its URIs, for printer-uri-supported and job-uri."""
-
-    uris: Sequence[tuple[str, str]]  # (uri, "none" | "tls")
-
-    @property
-    def primary(self) -> str:
-        return self.uris[0][0]
-
-
-def _ok_status(msg: Message) -> tuple[int, int]:
-    return msg.version if msg.version[0] in (1, 2) else (1, 1)
-
-
-def _op_group(status_message: str) -> Group:
-    return Group(
-        GroupTag.OPERATION,
-        (
-            attr("attributes-charset", Tag.CHARSET, "utf-8"),
-            attr("attributes-natural-language", Tag.LANGUAGE, "en"),
-            attr("status-message", Tag.TEXT, status_message[:255]),
-        ),
-    )
-
-
-def error_response(
-    request_id: int, status: Status, message: str, version: tuple[int, int] = (1, 1)
-) -> Message:
-    """A response carrying only ``status`` and its ``status-message``."""
-    return Message(version, int(status), request_id, (_op_group(message),))
-
-
-def _fax_status(exc: FaxError) -> Status:
-    """The IPP status of a lanfax error (RFC 8011 13.1.4/13.1.5)."""
-    if isinstance(exc, TooLarge):
-        return Status.REQUEST_ENTITY_TOO_LARGE
-    if isinstance(exc, DocumentError):
-        return Status.DOCUMENT_FORMAT_ERROR
-    if isinstance(exc, InvalidInput):
-        return Status.ATTRIBUTES_OR_VALUES_NOT_SUPPORTED
-    if isinstance(exc, AccessDenied):
-        return Status.NOT_AUTHORIZED
-    if isinstance(exc, NotFound):
-        return Status.NOT_FOUND
-    if isinstance(exc, Conflict):
-        return Status.NOT_POSSIBLE
-    if isinstance(exc, Unavailable):
-        return Status.SERVICE_UNAVAILABLE
-    return Status.INTERNAL_ERROR
-
-
-class FaxOut:
+class FaxOut(DocumentIntake):
     """The IPP FaxOut printer of one fax service."""
 
     def __init__(self, service: FaxService, name: str = "lanfax") -> None:
@@ -155,10 +102,6 @@ class FaxOut:
         self._uuid: str | None = None
         #: Jobs being canceled/closed by one request at a time (Send-Document races).
         self._busy: set[int] = set()
-
-    @property
-    def db(self) -> IppStore:
-        return self.service.ctx.store.ipp
 
     async def printer_uuid(self) -> str:
         if self._uuid is None:
@@ -175,7 +118,7 @@ class FaxOut:
 
     async def handle(self, req: Message, caller: Caller, where: Endpoint) -> Message:
         """The response to ``req`` from ``caller``. Never raises for a client's mistake."""
-        version = _ok_status(req)
+        version = response_version(req)
         try:
             if req.version[0] not in (1, 2):
                 raise IppError(
@@ -183,7 +126,7 @@ class FaxOut:
                     f"IPP version {req.version[0]}.{req.version[1]} is not supported; "
                     "use 1.1 or 2.0",
                 )
-            self._check_operation_group(req)
+            check_operation_group(req)
             try:
                 op = Op(req.code)
             except ValueError:
@@ -193,38 +136,17 @@ class FaxOut:
                 ) from None
             handler = getattr(self, "_" + op.name.lower())
             groups, message, status = await handler(req, caller, where)
-            return Message(version, int(status), req.request_id, (_op_group(message), *groups))
+            return Message(
+                version, int(status), req.request_id, (operation_group(message), *groups)
+            )
         except IppError as exc:
             return error_response(req.request_id, exc.status, exc.message, version)
         except FaxError as exc:
-            status = _fax_status(exc)
+            status = fax_status(exc)
             if status is Status.INTERNAL_ERROR:
                 log.error("IPP operation 0x%04X failed: %s", req.code, exc)
             text = exc.message + (f" ({exc.hint})" if exc.hint else "")
             return error_response(req.request_id, status, text, version)
-
-    def _check_operation_group(self, req: Message) -> None:
-        # RFC 8011 4.1.4: the first group is the operation attributes, beginning with
-        # attributes-charset then attributes-natural-language.
-        if not req.groups or req.groups[0].tag != GroupTag.OPERATION:
-            raise IppError(Status.BAD_REQUEST, "the request has no operation attributes group")
-        attrs = req.groups[0].attributes
-        if len(attrs) < 2 or attrs[0].name != "attributes-charset":
-            raise IppError(
-                Status.BAD_REQUEST, "the first operation attribute must be attributes-charset"
-            )
-        if attrs[1].name != "attributes-natural-language":
-            raise IppError(
-                Status.BAD_REQUEST,
-                "the second operation attribute must be attributes-natural-language",
-            )
-        charset = one(attrs[0], Tag.CHARSET).value
-        if not isinstance(charset, str) or charset.lower() not in ("utf-8", "us-ascii"):
-            raise IppError(
-                Status.CHARSET_NOT_SUPPORTED, f"charset {charset!r} is not supported; use utf-8"
-            )
-        if sum(1 for g in req.groups if g.tag == GroupTag.OPERATION) > 1:
-            raise IppError(Status.BAD_REQUEST, "the operation attributes group appears twice")
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -250,142 +172,6 @@ class FaxOut:
         if fax.destinations:
             self._submission(fax, "check")  # the dialing rules, before anything is kept
         return fax
-
-    def _submission(self, fax: FaxRequest, job_name: str) -> Submission:
-        settings = self.service.settings
-        data: dict[str, object] = {
-            "recipients": [
-                {"recipient_number": d.number, "recipient_name": d.to_name}
-                for d in fax.destinations
-            ],
-            "document_name": job_name,
-        }
-        if fax.cover is not None:
-            data["sender_name"] = fax.cover.sdr_name
-            data["sender_company"] = fax.cover.sdr_company
-        try:
-            sub = parse_submission(
-                data, dialing=settings.dialing, max_recipients=settings.max_recipients
-            )
-        except InvalidInput as exc:
-            raise IppError(
-                Status.ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
-                exc.message.replace("recipients[", "destination-uris[")
-                + (f" ({exc.hint})" if exc.hint else ""),
-            ) from None
-        extra: dict[str, int] = {}
-        if fax.retries is not None:
-            extra["retries"] = fax.retries
-        if fax.retry_delay_min is not None:
-            extra["retry_delay"] = fax.retry_delay_min
-        return replace(sub, cover_page=fax.cover, extra=extra)
-
-    # -- documents -----------------------------------------------------------------------------
-
-    async def _stage(self, data: bytes, fmt: str) -> tuple[Path, Path, str]:
-        """The document written durably into a new stage directory: (stage, file, format of
-        the file). A raster stream is decoded there into a TIFF the converter reads."""
-        if not data:
-            raise IppError(Status.BAD_REQUEST, "the request carries no document data")
-        ctx = self.service.ctx
-        stage = await ctx.run(self.service.spool.new_stage)
-        try:
-            path = stage / "000"
-            from lanfax.documents.ippraster import RASTER_FORMATS, sniff_raster
-
-            raster = fmt if fmt in RASTER_FORMATS else sniff_raster(data[:8])
-            if raster is not None:
-                await ctx.run(intake.raster_to_tiff, data, raster, path)
-                fmt = "image/tiff"  # what is kept (a draft's document) is the decoded TIFF
-            else:
-                await ctx.run(write_durably, path, data)
-            return stage, path, fmt
-        except BaseException:
-            await ctx.run(shutil.rmtree, stage, True)
-            raise
-
-    async def _accept_document(
-        self, job: IppJob, fax: FaxRequest, data: bytes, fmt: str, caller: Caller
-    ) -> IppJob:
-        """Fax the document (or keep it as a draft); the job row follows. Nothing is kept
-        when this raises."""
-        stage, path, fmt = await self._stage(data, fmt)
-        ctx = self.service.ctx
-        if not fax.destinations:
-            return await self._keep_draft(job, stage, path, fmt)
-        try:
-            broadcast_id, _jobs = await self.service.submit(
-                self._submission(fax, job.job_name),
-                [path],
-                user_name=caller.user,
-                stage_dir=stage,
-                labels=[f"the printed document ({job.job_name})"],
-            )
-        except BaseException:
-            await ctx.run(shutil.rmtree, stage, True)
-            raise
-        return await self._save(job, state=IPP_FAXING, broadcast_id=broadcast_id)
-
-    async def _keep_draft(self, job: IppJob, stage: Path, path: Path, fmt: str) -> IppJob:
-        ctx = self.service.ctx
-        now = ctx.clock.now()
-        days = ctx.config.draft_days
-        try:
-            drafts = self.service.spool.root / "drafts"
-            name = f"{now.strftime('%Y%m%d%H%M%S')}-{uuidlib.uuid4().hex[:12]}"
-            await ctx.run(intake.commit_draft_file, path, drafts, name)
-        finally:
-            await ctx.run(shutil.rmtree, stage, True)
-        final = drafts / name
-        draft = Draft(
-            draft_id=0,
-            user_name=job.user_name,
-            document_name=job.job_name,
-            document_format=fmt,
-            size=await ctx.run(lambda: final.stat().st_size),
-            created_at=now,
-            expires_at=now + timedelta(days=days),
-            ipp_job_id=job.ipp_job_id or None,
-            document_path=self.service.spool.relative(final),
-        )
-        if not job.ipp_job_id:
-            job = await ctx.run(self.db.add_job, replace(job, state=IPP_INCOMING))
-            draft = replace(draft, ipp_job_id=job.ipp_job_id)
-        try:
-            saved = await ctx.run(self.db.add_draft, draft, job.ipp_job_id)
-        except BaseException:
-            final.unlink(missing_ok=True)
-            raise
-        log.info(
-            "ipp job %d kept as draft %d for %s", job.ipp_job_id, saved.draft_id, job.user_name
-        )
-        from lanfax.service.drafts import Drafts
-
-        await Drafts(self.service).expire()  # a new draft is a good moment to drop old ones
-        found = await ctx.run(self.db.get_job, job.ipp_job_id)
-        assert found is not None
-        return found
-
-    async def _save(self, job: IppJob, **changes: object) -> IppJob:
-        ctx = self.service.ctx
-        if changes.get("state") in (IPP_CANCELED, IPP_ABORTED):
-            changes.setdefault("completed_at", ctx.clock.now())
-        if not job.ipp_job_id:
-            return await ctx.run(self.db.add_job, replace(job, **changes))  # type: ignore[arg-type]
-        await ctx.run(lambda: self.db.update_job(job.ipp_job_id, **changes))
-        found = await ctx.run(self.db.get_job, job.ipp_job_id)
-        assert found is not None
-        return found
-
-    def _new_job(self, req: Message, caller: Caller, fax: FaxRequest) -> IppJob:
-        return IppJob(
-            ipp_job_id=0,
-            user_name=caller.user,
-            job_name=rq.job_name(req),
-            created_at=self.service.ctx.clock.now(),
-            state=IPP_INCOMING,
-            attributes=intake.fax_to_json(fax),
-        )
 
     # -- job state -----------------------------------------------------------------------------
 
@@ -471,13 +257,7 @@ class FaxOut:
         )
         what = "faxing" if fax.destinations else "kept as a draft (no fax number was given)"
         return (
-            [
-                await self._job_attributes(
-                    job,
-                    where,
-                    _CREATED,
-                )
-            ],
+            [await self._job_attributes(job, where, _CREATED)],
             what,
             Status.OK,
         )
@@ -486,13 +266,7 @@ class FaxOut:
         fax = self._validate(req, caller)
         job = await self._save(self._new_job(req, caller, fax), state=IPP_INCOMING)
         return (
-            [
-                await self._job_attributes(
-                    job,
-                    where,
-                    _CREATED,
-                )
-            ],
+            [await self._job_attributes(job, where, _CREATED)],
             "waiting for the document",
             Status.OK,
         )
@@ -538,13 +312,7 @@ class FaxOut:
         finally:
             self._busy.discard(job_id)
         return (
-            [
-                await self._job_attributes(
-                    job,
-                    where,
-                    _CREATED,
-                )
-            ],
+            [await self._job_attributes(job, where, _CREATED)],
             "document accepted",
             Status.OK,
         )
