@@ -8,8 +8,9 @@ call is never dialled, and the provider's ``abort`` is only ever called on a cal
 The window is held open for real: the dispatcher resolves the job's document in the spool
 (a worker thread) between the two calls; the test holds that resolve until its abort (a
 person's cancel through the service, the service stopping, a lost lease) has been handled.
-The provider is the test provider with an ``abort`` that, like a provider that does not
-remember it, ignores (and records) an abort of a handle whose ``send`` has not begun.
+The provider is the test provider (and, for a cancel, the real virtual lines too) with an
+``abort`` that, like a provider that does not remember it, ignores (and records) an abort of a
+handle whose ``send`` has not begun.
 """
 
 from __future__ import annotations
@@ -21,28 +22,27 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from tests.support.inproc import (
-    provider_of,
     run,
     running_service,
     submit,
     wait_status,
     wait_until,
 )
-from tests.support.testprovider import TestProvider
 
 from lanfax.model.codes import QueueStatus
 from lanfax.model.jobs import Job
-from lanfax.providers.api import CallResult, FaxSend, JobHandle, OnCallInProgress
+from lanfax.providers.api import CallResult, FaxProvider, FaxSend, JobHandle, OnCallInProgress
 from lanfax.service.core import FaxService
 
 
 @dataclass
 class Forgetful:
-    """The test provider's ``send`` and ``abort`` wrapped: an abort of a handle whose send
-    has not begun is recorded in ``early`` and ignored, as a provider may do."""
+    """A provider's ``send`` and ``abort`` wrapped: an abort of a handle whose send has not
+    begun is recorded in ``early`` and ignored, as a provider may do."""
 
-    provider: TestProvider
+    provider: FaxProvider
     sending: set[int] = field(default_factory=set)
     early: list[JobHandle] = field(default_factory=list)
     late: list[JobHandle] = field(default_factory=list)
@@ -115,11 +115,13 @@ class InWindow:
 
 
 @asynccontextmanager
-async def a_job_in_the_window(tmp_path: Path, fax_tiff: Path) -> AsyncIterator[InWindow]:
+async def a_job_in_the_window(
+    tmp_path: Path, fax_tiff: Path, toml_text: str = ""
+) -> AsyncIterator[InWindow]:
     """A job to 555 submitted, and the dispatcher held between its ``start_job`` and
     ``send`` (the provider's job is open, the call not handed over)."""
-    async with running_service(tmp_path) as svc:
-        forgetful = Forgetful(provider_of(svc))
+    async with running_service(tmp_path, toml_text) as svc:
+        forgetful = Forgetful(svc.devices.providers[0][1])
         forgetful.install()
         async with held_before_send(svc) as window:
             (job,) = await submit(svc, fax_tiff, "555")
@@ -132,16 +134,28 @@ async def a_job_in_the_window(tmp_path: Path, fax_tiff: Path) -> AsyncIterator[I
 
 
 def _nothing_dialled(forgetful: Forgetful) -> None:
-    assert forgetful.provider.calls == [], "the call was dialled after its abort"
+    assert getattr(forgetful.provider, "calls", []) == [], "the call was dialled after its abort"
     assert forgetful.sending == set(), "send was called after the abort"
     assert forgetful.early == [], "the provider was asked to abort a call it did not have"
 
 
+VIRTUAL = """
+[[providers]]
+type = "virtual"
+lines = [{number = "100"}, {number = "101"}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("toml_text", "then"),
+    [("", "556"), (VIRTUAL, "*30")],  # *30: the virtual network's fax robot
+    ids=["test-provider", "virtual-lines"],
+)
 def test_a_cancel_before_send_is_held_and_nothing_is_dialled(
-    tmp_path: Path, fax_tiff: Path
+    tmp_path: Path, fax_tiff: Path, toml_text: str, then: str
 ) -> None:
     async def body() -> None:
-        async with a_job_in_the_window(tmp_path, fax_tiff) as held:
+        async with a_job_in_the_window(tmp_path, fax_tiff, toml_text) as held:
             svc, forgetful, window, job = held.svc, held.forgetful, held.window, held.job
             canceling = await svc.cancel(job.job_id)
             assert canceling.queue_status is QueueStatus.CANCELING
@@ -153,11 +167,13 @@ def test_a_cancel_before_send_is_held_and_nothing_is_dialled(
             _nothing_dialled(forgetful)
             assert done.extra["last_call"]["t30_text"] == ""
             # The line is free again and sends the next job.
-            (after,) = await submit(svc, fax_tiff, "556")
-            sent = await wait_status(svc, after.job_id, QueueStatus.COMPLETED, timeout=60)
+            (after,) = await submit(svc, fax_tiff, then)
+            sent = await wait_status(
+                svc, after.job_id, QueueStatus.COMPLETED, QueueStatus.FAILED, timeout=60
+            )
+            assert sent.queue_status is QueueStatus.COMPLETED, sent.status_text
             assert sent.pages_done == sent.page_count
-            assert [c["number"] for c in forgetful.provider.calls] == ["556"]
-            assert forgetful.early == []
+            assert forgetful.sending and forgetful.early == []
 
     run(body(), timeout=180)
 
