@@ -12,11 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.support.inproc import run, running_service, submit, wait_status
+from tests.support.inproc import run, running_service, set_line, submit, wait_status
 
 from lanfax.model.archive import ArchiveEntry
 from lanfax.model.clock import ManualClock
-from lanfax.model.codes import PortOpenMode, QueueStatus
+from lanfax.model.codes import QueueStatus
 from lanfax.model.errors import NotFound
 from lanfax.service.core import FaxService
 from lanfax.store.archive import ArchiveQuery
@@ -31,10 +31,7 @@ archive_directory = "{archive_dir}"
 
 
 async def _send_and_receive(svc: FaxService, tiff: Path) -> tuple[int, int]:
-    (port,) = [p for p in svc.ports() if p.number == "201"]
-    h = svc.open_port(port.device_id, PortOpenMode.MODIFY)
-    await svc.set_port(port.device_id, h, {"flags": ["receive"], "rings": 1})
-    svc.close_handle(h)
+    await set_line(svc, "201", ["receive"], rings=1)
     (job,) = await submit(svc, tiff, "201", sender_name="Ann")
     sent = await wait_status(svc, job.job_id, QueueStatus.COMPLETED)
     rx = await wait_status(svc, sent.job_id + 1, QueueStatus.COMPLETED)

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.inproc import run, running_service, submit, wait_status
+from tests.support.inproc import run, running_service, set_line, submit, wait_status
 from tests.support.smallfs import small_fs
 
 from lanfax.api.app import create_app
 from lanfax.model.clock import ManualClock
-from lanfax.model.codes import PortOpenMode, QueueStatus
+from lanfax.model.codes import QueueStatus
 from lanfax.model.errors import Conflict
 from lanfax.service.core import FaxService
 from lanfax.store.archive import ArchiveQuery
@@ -43,13 +43,6 @@ archive_directory = "{archive_dir}"
 [security]
 authentication = false
 """
-
-
-async def _receiving(svc: FaxService) -> None:
-    (port,) = [p for p in svc.ports() if p.number == "201"]
-    h = svc.open_port(port.device_id, PortOpenMode.MODIFY)
-    await svc.set_port(port.device_id, h, {"flags": ["receive"], "rings": 1})
-    svc.close_handle(h)
 
 
 async def _fax(svc: FaxService, tiff: Path) -> tuple[int, int]:
@@ -101,7 +94,7 @@ def test_a_full_archive_disk_loses_nothing_and_catches_up(
         with small_fs(archive_dir, "4m") as fs:
             async with running_service(tmp_path, _toml(archive_dir), clock=clock) as svc:
                 svc.archiver.retry_every = 0.3
-                await _receiving(svc)
+                await set_line(svc, "201", ["receive"], rings=1)
                 fs.fill()
                 # Two faxes while the disk is full: both jobs complete, the service serves.
                 tx1, rx1 = await _fax(svc, fax_tiff_3)

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.inproc import run, running_service, submit, wait_job, wait_status
+from tests.support.inproc import run, running_service, set_line, submit, wait_job, wait_status
 
-from lanfax.model.codes import EventId, JobType, PortOpenMode, QueueStatus
+from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.jobs import Job
 from lanfax.store.api import JobQuery
-
-
-async def _receive_only(svc: object, number: str, flags: list[str], rings: int) -> int:
-    from lanfax.service.core import FaxService
-
-    assert isinstance(svc, FaxService)
-    (port,) = [p for p in svc.ports() if p.number == number]
-    h = svc.open_port(port.device_id, PortOpenMode.MODIFY)
-    await svc.set_port(port.device_id, h, {"flags": flags, "rings": rings})
-    svc.close_handle(h)
-    return port.device_id
 
 
 async def _receive_jobs(svc: object) -> list[Job]:
@@ -33,7 +22,7 @@ async def _receive_jobs(svc: object) -> list[Job]:
 def test_ring_answer_receive_route(tmp_path: Path, fax_tiff_3: Path) -> None:
     async def body() -> None:
         async with running_service(tmp_path) as svc:
-            receiver = await _receive_only(svc, "201", ["receive"], rings=3)
+            receiver = await set_line(svc, "201", ["receive"], rings=3)
             sender = next(p for p in svc.ports() if p.number == "200")
             (job,) = await submit(svc, fax_tiff_3, "201")
             sent = await wait_status(svc, job.job_id, QueueStatus.COMPLETED, QueueStatus.RETRYING)
@@ -71,7 +60,7 @@ def test_ring_answer_receive_route(tmp_path: Path, fax_tiff_3: Path) -> None:
 def test_a_port_without_receive_lets_it_ring(tmp_path: Path, fax_tiff: Path) -> None:
     async def body() -> None:
         async with running_service(tmp_path) as svc:
-            await _receive_only(svc, "201", [], rings=1)
+            await set_line(svc, "201", [], rings=1)
             (job,) = await submit(svc, fax_tiff, "201")
             done = await wait_status(svc, job.job_id, QueueStatus.RETRYING, QueueStatus.FAILED)
             assert done.status_text.startswith("no answer")

@@ -43,11 +43,10 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.inproc import run, running_service, submit, wait_status
+from tests.support.inproc import run, running_service, set_line, submit, wait_status
 
 from lanfax.api.app import create_app
-from lanfax.model.codes import PortOpenMode, QueueStatus
-from lanfax.service.core import FaxService
+from lanfax.model.codes import QueueStatus
 from lanfax.service.looplag import LoopLagMonitor
 from lanfax.store.archive import ArchiveQuery
 
@@ -129,13 +128,6 @@ authentication = false
 """
 
 
-async def _receiving(svc: FaxService) -> None:
-    (port,) = [p for p in svc.ports() if p.number == "201"]
-    h = svc.open_port(port.device_id, PortOpenMode.MODIFY)
-    await svc.set_port(port.device_id, h, {"flags": ["receive"], "rings": 1})
-    svc.close_handle(h)
-
-
 def test_a_fax_through_the_service_stalls_no_loop_on_a_slow_disk(
     tmp_path: Path, fax_tiff_3: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -143,7 +135,7 @@ def test_a_fax_through_the_service_stalls_no_loop_on_a_slow_disk(
         disk = SlowDisk(tmp_path)
         disk.install(monkeypatch)
         async with running_service(tmp_path, TOML) as svc:
-            await _receiving(svc)
+            await set_line(svc, "201", ["receive"], rings=1)
             app = create_app(svc)
             transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
             async with httpx.AsyncClient(transport=transport, base_url="http://lanfax") as http:

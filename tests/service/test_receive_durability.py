@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from tests.support.faxes import make_fax_tiff
-from tests.support.inproc import run, running_service, submit, wait_job, wait_status
+from tests.support.inproc import run, running_service, set_line, submit, wait_job, wait_status
 
-from lanfax.model.codes import DeviceStatus, EventId, JobType, PortOpenMode, QueueStatus
+from lanfax.model.codes import DeviceStatus, EventId, JobType, QueueStatus
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.transitions import Trigger
@@ -38,13 +38,6 @@ FINAL = (QueueStatus.COMPLETED, QueueStatus.FAILED, QueueStatus.RETRIES_EXCEEDED
 @pytest.fixture(scope="module")
 def three_pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_fax_tiff(tmp_path_factory.mktemp("three"), pages=3)
-
-
-async def _receive_only_101(svc: FaxService) -> None:
-    for port in svc.ports():
-        if port.number == "101":
-            handle = svc.open_port(port.device_id, PortOpenMode.MODIFY)
-            await svc.set_port(port.device_id, handle, {"flags": ["receive"]})
 
 
 async def _received(svc: FaxService) -> list[Job]:
@@ -144,7 +137,7 @@ def test_received_pages_are_committed_as_they_arrive_and_fsynced_before_routing(
     async def body() -> None:
         toml = VIRTUAL.format(net="rx-fsync")
         async with running_service(tmp_path, toml) as svc:
-            await _receive_only_101(svc)
+            await set_line(svc, "101", ["receive"])
             marks = _progress_marks(svc)
             synced_at_routing: list[list[str]] = []
 
@@ -214,7 +207,7 @@ def test_a_lagging_progress_write_is_not_overtaken_by_the_outcome(
     async def body() -> None:
         toml = VIRTUAL.format(net="rx-lag")
         async with running_service(tmp_path, toml) as svc:
-            await _receive_only_101(svc)
+            await set_line(svc, "101", ["receive"])
             real = svc.ctx.update_job
 
             async def lagging(change: JobChange) -> Job:

@@ -10,11 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.support.inproc import run, running_service, submit, wait_job, wait_status
+from tests.support.inproc import run, running_service, set_line, submit, wait_job, wait_status
 from tests.support.receivers import SmtpReceiver, WebhookReceiver, free_port
 
 from lanfax.model.clock import ManualClock
-from lanfax.model.codes import EventId, JobType, PortOpenMode, QueueStatus
+from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.errors import NotFound
 from lanfax.model.jobs import Job
 from lanfax.routing.builtin import EMAIL_GUID, FOLDER_GUID, PRINT_GUID, USER_GUID, WEBHOOK_GUID
@@ -35,11 +35,7 @@ lp_command = "/nonexistent/lp"
 
 
 async def _receiver_line(svc: FaxService) -> int:
-    (port,) = [p for p in svc.ports() if p.number == "201"]
-    h = svc.open_port(port.device_id, PortOpenMode.MODIFY)
-    await svc.set_port(port.device_id, h, {"flags": ["receive"], "rings": 1})
-    svc.close_handle(h)
-    return port.device_id
+    return await set_line(svc, "201", ["receive"], rings=1)
 
 
 async def _receive(svc: FaxService, tiff: Path) -> int:

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from tests.providers.helpers import tiff_pixels
 from tests.support.faxes import make_fax_tiff
-from tests.support.inproc import run, running_service, submit, wait_job, wait_status
+from tests.support.inproc import run, running_service, set_line, submit, wait_job, wait_status
 from tests.support.smallfs import small_fs
 
 from lanfax.model.clock import ManualClock
-from lanfax.model.codes import JobType, PortOpenMode, QueueStatus
+from lanfax.model.codes import JobType, QueueStatus
 from lanfax.model.errors import InsufficientStorage
 from lanfax.model.jobs import Job
 from lanfax.service.core import FaxService
@@ -50,13 +50,6 @@ lines = [{{ number = "100" }}, {{ number = "101" }}]
 def five_pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Five pages that differ from each other ("lanfax test page N of 5")."""
     return make_fax_tiff(tmp_path_factory.mktemp("five"), pages=5)
-
-
-async def _receive_only_101(svc: FaxService) -> None:
-    for port in svc.ports():
-        if port.number == "101":
-            handle = svc.open_port(port.device_id, PortOpenMode.MODIFY)
-            await svc.set_port(port.device_id, handle, {"flags": ["receive"]})
 
 
 async def _received(svc: FaxService) -> list[Job]:
@@ -90,7 +83,7 @@ def test_a_dropping_line_gets_every_page_exactly_once(tmp_path: Path, five_pages
     async def body() -> None:
         toml = VIRTUAL.format(net="progress-drop")
         async with running_service(tmp_path, toml, clock=clock) as svc:
-            await _receive_only_101(svc)
+            await set_line(svc, "101", ["receive"])
             (job,) = await submit(svc, five_pages, "*312#101")
             seen: list[tuple[QueueStatus, int]] = []
             for _attempt in range(6):
@@ -144,7 +137,7 @@ def test_progress_is_committed_page_by_page(tmp_path: Path, five_pages: Path) ->
     async def body() -> None:
         toml = VIRTUAL.format(net="progress-commit")
         async with running_service(tmp_path, toml) as svc:
-            await _receive_only_101(svc)
+            await set_line(svc, "101", ["receive"])
             seen: list[int] = []
 
             def note(jobs: Any) -> None:
@@ -178,7 +171,7 @@ def test_a_job_whose_last_page_was_confirmed_is_not_dialled_again(
     async def body() -> None:
         toml = VIRTUAL.format(net="progress-restart")
         async with running_service(tmp_path, toml) as svc:
-            await _receive_only_101(svc)
+            await set_line(svc, "101", ["receive"])
             await svc.set_config({"pause_server_queue": True})
             (job,) = await submit(svc, five_pages, "101")
             # What a crash right after the last MCF leaves in the store.
@@ -202,12 +195,12 @@ def test_a_partly_sent_job_resumes_after_a_restart(tmp_path: Path, five_pages: P
     async def body() -> None:
         toml = VIRTUAL.format(net="progress-resume")
         async with running_service(tmp_path, toml, clock=clock) as svc:
-            await _receive_only_101(svc)
+            await set_line(svc, "101", ["receive"])
             await svc.set_config({"pause_server_queue": True})
             (job,) = await submit(svc, five_pages, "101")
             await svc.ctx.run(svc.ctx.store.update_jobs, [_in_progress(job, pages_done=3)])
         async with running_service(tmp_path, toml, clock=clock) as svc:
-            await _receive_only_101(svc)
+            await set_line(svc, "101", ["receive"])
             after = await svc.get_job(job.job_id)
             assert after.queue_status is QueueStatus.RETRYING and after.pages_done == 3
             await svc.set_config({"pause_server_queue": False})

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from tests.support.testprovider import TestProvider
 
 from lanfax.model.clock import ManualClock
-from lanfax.model.codes import QueueStatus
+from lanfax.model.codes import PortOpenMode, QueueStatus
 from lanfax.model.jobs import Job
 from lanfax.service.core import FaxService
 from lanfax.service.settings import settings_from_mapping
@@ -145,3 +145,22 @@ async def wait_until(
         raise AssertionError(f"{what} never became true") from None
     finally:
         await events.aclose()
+
+
+async def set_line(
+    svc: FaxService, number: str, flags: list[str], *, rings: int | None = None
+) -> int:
+    """Set the port of line ``number`` as an administrator does (a modify handle, the
+    port's ``flags`` and, if given, ``rings``, the handle closed); its device id.
+    ``set_line(svc, "201", ["receive"], rings=1)``: the line only receives, at the first
+    ring (a line that may send could be given a job to its own number: busy)."""
+    (port,) = [p for p in svc.ports() if p.number == number]
+    handle = svc.open_port(port.device_id, PortOpenMode.MODIFY)
+    try:
+        changes: dict[str, Any] = {"flags": flags}
+        if rings is not None:
+            changes["rings"] = rings
+        await svc.set_port(port.device_id, handle, changes)
+    finally:
+        svc.close_handle(handle)
+    return port.device_id
