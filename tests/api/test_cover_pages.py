@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from tests.support.authhttp import httpx, login_as
 from tests.support.faxes import make_fax_tiff
-from tests.support.http import receive_jobs, wait_for
+from tests.support.http import receive_jobs, set_port, wait_for
 from tests.support.server import LanfaxServer, start_lanfax_server
 
 FINAL = {"completed", "failed", "retries_exceeded", "canceled"}
@@ -77,31 +77,13 @@ def _ocr(page: np.ndarray, work: Path) -> str:
     return run.stdout
 
 
-def _receive_only(api: str, number: str) -> None:
-    """Make the line ``number`` only receive (and answer at the first ring).
-
-    Both faxes go to line 101 one after the other (never two calls to one number); a line
-    that may send could be given the second one while the first's sending line is still
-    being freed, and a line that dials its own number finds it busy: a retry 10 minutes
-    later, past the test's deadline (seen once under heavy load)."""
-    (port,) = [p for p in httpx.get(f"{api}/ports").json() if p["number"] == number]
-    r = httpx.post(f"{api}/ports/{port['device_id']}/handles", json={"mode": "modify"})
-    assert r.status_code in (200, 201), r.text
-    handle = r.json()["handle"]
-    try:
-        r = httpx.patch(
-            f"{api}/ports/{port['device_id']}",
-            json={"flags": ["receive"], "rings": 1},
-            headers={"X-Lanfax-Port-Handle": handle},
-        )
-        assert r.status_code == 200, r.text
-    finally:
-        httpx.delete(f"{api}/handles/{handle}")
-
-
 def test_cover_pages_per_recipient_over_virtual_lines(server: LanfaxServer, tmp_path: Path) -> None:
     api = server.api
-    _receive_only(api, "101")
+    # Both faxes go to line 101 one after the other (never two calls to one number); were
+    # 101 allowed to send, it could be given the second one while line 100 was still being
+    # freed, and a line dialing its own number finds it busy: a retry 10 minutes later,
+    # past the deadline (seen once under heavy load). So 101 only receives, at once.
+    set_port(api, "101", {"flags": ["receive"], "rings": 1})
     body = make_fax_tiff(tmp_path / "doc", pages=2)
     params = {
         "recipients": [

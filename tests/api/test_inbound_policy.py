@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 from tests.support.authhttp import httpx
 from tests.support.faxes import make_fax_tiff
-from tests.support.http import receive_jobs, send_to_101, wait_for
+from tests.support.http import receive_jobs, send_to_101, set_port, wait_for
 from tests.support.server import LanfaxServer, start_lanfax_server
 
 from lanfax.model.codes import EventId
@@ -38,16 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LanfaxServer]:
 
 
 def set_tsid(api: str, number: str, tsid: str) -> None:
-    ports = httpx.get(f"{api}/ports").json()
-    dev = next(p["device_id"] for p in ports if p["number"] == number)
-    handle = httpx.post(f"{api}/ports/{dev}/handles", json={"mode": "modify"}).json()["handle"]
-    try:
-        r = httpx.patch(
-            f"{api}/ports/{dev}", json={"tsid": tsid}, headers={"X-Lanfax-Port-Handle": handle}
-        )
-        assert r.status_code == 200, r.text
-    finally:
-        httpx.delete(f"{api}/handles/{handle}")
+    set_port(api, number, {"tsid": tsid})
 
 
 def job(api: str, job_id: int) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from tests.support.authhttp import httpx, login_as
 from tests.support.faxes import make_fax_tiff
+from tests.support.http import set_port
 from tests.support.server import start_lanfax_server
 
 TOML = """
@@ -29,15 +30,7 @@ def test_other_peoples_calls_are_not_shown(tmp_path: Path) -> None:
         ports = {p["number"]: p["device_id"] for p in httpx.get(f"{api}/ports").json()}
         # 102 never answers (99 rings) and 100 only sends: a call 100 -> 102 rings for 8 s.
         for number, flags, rings in (("100", ["send"], 2), ("102", ["receive"], 99)):
-            handle = httpx.post(
-                f"{api}/ports/{ports[number]}/handles", json={"mode": "modify"}
-            ).json()["handle"]
-            r = httpx.patch(
-                f"{api}/ports/{ports[number]}",
-                json={"flags": flags, "rings": rings},
-                headers={"X-Lanfax-Port-Handle": handle},
-            )
-            assert r.status_code == 200, r.text
+            set_port(api, number, {"flags": flags, "rings": rings})
         r = httpx.post(
             f"{api}/jobs",
             data={

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from tests.support.authhttp import auth_for, httpx
-from tests.support.http import receive_jobs, wait_for
+from tests.support.http import receive_jobs, set_port, wait_for
 from tests.support.ipp import IppClient, cover, status_message, tel, value, values
 from tests.support.raster import pwg_raster, urf
 from tests.support.server import LanfaxServer, start_lanfax_server
@@ -33,24 +33,11 @@ lines = [{number = "100"}, {number = "101"}, {number = "102"}]
 """
 
 
-def receive_only(server: LanfaxServer, number: str) -> None:
-    ports = httpx.get(f"{server.api}/ports").json()
-    device = next(p["device_id"] for p in ports if p["number"] == number)
-    handle = httpx.post(f"{server.api}/ports/{device}/handles", json={"mode": "modify"})
-    assert handle.status_code == 201, handle.text
-    r = httpx.patch(
-        f"{server.api}/ports/{device}",
-        json={"flags": ["receive"]},
-        headers={"X-Lanfax-Port-Handle": handle.json()["handle"]},
-    )
-    assert r.status_code == 200, r.text
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LanfaxServer]:
     srv = start_lanfax_server(tmp_path_factory.mktemp("ipp"), THREE_LINES)
     try:
-        receive_only(srv, "101")
+        set_port(srv.api, "101", {"flags": ["receive"]})
         yield srv
     finally:
         srv.close()

@@ -87,3 +87,26 @@ def send_to_101(api: str, tiff: Path) -> int:
     assert r.status_code == 201, r.text
     job_id: int = r.json()["jobs"][0]["job_id"]
     return job_id
+
+
+def set_port(api: str, number: str, changes: dict[str, Any]) -> int:
+    """Change the port of line ``number`` as an administrator does over HTTP (a modify
+    handle, ``PATCH /ports/{id}`` with ``changes``, the handle released); its device id.
+    ``set_port(api, "101", {"flags": ["receive"]})``: the line only receives (a line that
+    may send could be given a job to its own number, and find it busy)."""
+    ports = httpx.get(f"{api}/ports", timeout=30).json()
+    (device,) = [p["device_id"] for p in ports if p["number"] == number]
+    r = httpx.post(f"{api}/ports/{device}/handles", json={"mode": "modify"}, timeout=30)
+    assert r.status_code == 201, r.text
+    handle = r.json()["handle"]
+    try:
+        r = httpx.patch(
+            f"{api}/ports/{device}",
+            json=changes,
+            headers={"X-Lanfax-Port-Handle": handle},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+    finally:
+        httpx.delete(f"{api}/handles/{handle}", timeout=30)
+    return int(device)
