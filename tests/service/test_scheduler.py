@@ -16,6 +16,7 @@ from lanfax.model.config import ServerConfig
 from lanfax.model.errors import InvalidInput
 from lanfax.model.jobs import Job
 from lanfax.model.transitions import Trigger, target
+from lanfax.service.outbound import ANY, OutboundGroup, OutboundRule, OutboundTable
 from lanfax.service.scheduler import (
     DeviceView,
     Dispatch,
@@ -27,6 +28,7 @@ from lanfax.service.scheduler import (
     expire_transition,
     in_discount_period,
     next_discount_start,
+    own_key,
     plan,
 )
 
@@ -260,6 +262,63 @@ def test_never_two_calls_to_one_number() -> None:
     # 2 waits on the call to the same number; 4 on 3 (same number, different spelling); the
     # jobs behind them still go (no head-of-line blocking).
     assert p.dispatch == (Dispatch(3, 2), Dispatch(5, 3))
+
+
+# -- a line never dials itself while another line could send (the two-line set-up) --------
+
+
+def line(device_id: int, number: str, priority: int = 1, *, idle: bool = True) -> DeviceView:
+    return DeviceView(device_id, True, idle, priority, own_key(number))
+
+
+def test_a_free_line_does_not_dial_its_own_number_another_line_does() -> None:
+    # Line 100 (device 1) comes first by priority; a fax to 100 leaves on 101 instead.
+    p = plan(T0, [job(1, "100")], [line(1, "100"), line(2, "101", 2)], CFG, BERLIN)
+    assert p.dispatch == (Dispatch(1, 2),)
+    # The number as people type it is the same number.
+    p = plan(T0, [job(1, "1-01")], [line(1, " (1) 01 "), line(2, "100", 2)], CFG, BERLIN)
+    assert p.dispatch == (Dispatch(1, 2),)
+
+
+def test_a_job_to_a_lines_own_number_waits_for_the_other_line() -> None:
+    # 100 is busy sending; 101 is free but the fax is to 101: it waits for 100 (no
+    # wake-up of its own: the end of 100's call plans again), and the job behind it to
+    # another number takes 101 (no head-of-line blocking).
+    busy = [line(1, "100", idle=False), line(2, "101")]
+    p = plan(T0, [job(1, "101")], busy, CFG, BERLIN)
+    assert p.dispatch == () and p.next_wakeup == T0 + timedelta(days=CFG.dirty_days)
+    p = plan(T0, [job(1, "101"), job(2, "555")], busy, CFG, BERLIN)
+    assert p.dispatch == (Dispatch(2, 2),)
+    # 100 free again: 100 dials 101.
+    p = plan(T0, [job(1, "101")], [line(1, "100"), line(2, "101")], CFG, BERLIN)
+    assert p.dispatch == (Dispatch(1, 1),)
+
+
+def test_a_line_dials_itself_only_when_no_other_line_may_send_the_job() -> None:
+    receive_only = DeviceView(1, False, True, 1, own_key("100"))
+    p = plan(T0, [job(1, "101")], [receive_only, line(2, "101")], CFG, BERLIN)
+    assert p.dispatch == (Dispatch(1, 2, dials_itself=True),)
+    # A line without a number of its own counts as another line.
+    unnumbered = [line(1, "101"), DeviceView(2, True, False, 1)]
+    assert plan(T0, [job(1, "101")], unnumbered, CFG, BERLIN).dispatch == ()
+    # Lines without numbers: nothing changes (every DeviceView made without own_key).
+    p = plan(T0, [job(1, "101")], [dev(1), dev(2)], CFG, BERLIN)
+    assert p.dispatch == (Dispatch(1, 1),)
+
+
+def test_the_outgoing_route_decides_which_other_lines_count() -> None:
+    # Numbers to 10x are routed to line 101 alone: only it may send them, so it dials
+    # itself; with 100 in the route (after 101), 100 takes the job, or it waits for 100.
+    only_101 = OutboundTable.build([], [OutboundRule(ANY, ANY, device=2)], None)
+    both = OutboundTable.build(
+        [OutboundGroup("lines", (2, 1))], [OutboundRule(ANY, ANY, group="lines")], None
+    )
+    lines = [line(1, "100"), line(2, "101")]
+    p = plan(T0, [job(1, "101")], lines, CFG, BERLIN, only_101)
+    assert p.dispatch == (Dispatch(1, 2, dials_itself=True),)
+    assert plan(T0, [job(1, "101")], lines, CFG, BERLIN, both).dispatch == (Dispatch(1, 1),)
+    busy_100 = [line(1, "100", idle=False), line(2, "101")]
+    assert plan(T0, [job(1, "101")], busy_100, CFG, BERLIN, both).dispatch == ()
 
 
 def test_paused_queue_dispatches_nothing_but_still_expires() -> None:

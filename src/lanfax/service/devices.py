@@ -32,7 +32,7 @@ from lanfax.providers.api import (
 )
 from lanfax.providers.loader import ProviderSpec, create_provider, parse_provider_tables
 from lanfax.service.context import ServiceContext
-from lanfax.service.scheduler import DeviceView
+from lanfax.service.scheduler import DeviceView, own_key
 
 log = logging.getLogger("lanfax.init")
 
@@ -83,7 +83,13 @@ class Device:
         return bool(self.port.flags & PortFlags.RECEIVE)
 
     def view(self) -> DeviceView:
-        return DeviceView(self.device_id, self.can_send, not self.busy, self.port.priority)
+        return DeviceView(
+            self.device_id,
+            self.can_send,
+            not self.busy,
+            self.port.priority,
+            own_key(self.port.number),  # a line does not dial itself while another could
+        )
 
     def set_live(self, **changes: Any) -> None:
         self.live = dataclasses.replace(self.live, **changes)

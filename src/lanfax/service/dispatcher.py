@@ -311,13 +311,15 @@ class Dispatcher(CallWrites):
             dev.busy = True  # before any await: nobody else may take this line now
             dev.job_id = job.job_id
             self._calls[job.job_id] = asyncio.create_task(
-                self._send(job, dev), name=f"lanfax-send-{job.job_id}"
+                self._send(job, dev, d.dials_itself), name=f"lanfax-send-{job.job_id}"
             )
         return p.next_wakeup
 
     # -- one send -----------------------------------------------------------------------------
 
-    async def _send(self, job: Job, dev: Device) -> None:
+    async def _send(self, job: Job, dev: Device, dials_itself: bool = False) -> None:
+        """One send on ``dev``; ``dials_itself``: the line dials its own number (no other
+        line of the job's route can send it), which the job's status and the log say."""
         ctx = self.ctx
         try:
             try:
@@ -326,12 +328,16 @@ class Dispatcher(CallWrites):
                 def dispatch(current: Job) -> JobChange:
                     # From the job as committed (another node may have changed it).
                     patch = scheduler.dispatch_changes(current, dev.device_id, now)
+                    detail: dict[str, object] = {"number": current.recipient_number}
+                    if dials_itself:
+                        patch = patch.but(status_text=_dials_itself(current, dev))
+                        detail["dials_itself"] = True
                     return scheduler_change(
                         current,
                         Trigger.DISPATCH,
                         patch.but(device_status=DeviceStatus.DIALING),
                         EventId.DIALING,
-                        {"number": current.recipient_number},
+                        detail,
                         device_id=dev.device_id,
                     )
 
@@ -351,6 +357,8 @@ class Dispatcher(CallWrites):
                     return
                 ((job, lease),) = claimed
                 self._leases[job.job_id] = lease
+                if dials_itself:
+                    log.warning("job %d: %s", job.job_id, _dials_itself(job, dev))
             except FaxError as exc:
                 # The store failed: hold the job back (growing delay) rather than planning
                 # it again at once, and say so once.
@@ -578,3 +586,11 @@ class Dispatcher(CallWrites):
                 if not self._before_send(dev):
                     await dev.provider.abort(dev.handle)
         return True
+
+
+def _dials_itself(job: Job, dev: Device) -> str:
+    """The job's status text when its line dials the line's own number."""
+    return (
+        f"dialing {job.recipient_number} from that line itself ({dev.port.device_name}):"
+        " no other line may send this job"
+    )

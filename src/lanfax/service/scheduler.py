@@ -23,6 +23,12 @@ Rules (see docs and tests/service/test_scheduler*.py):
   state NO_LINE) and keeps waiting: it is dialled as soon as its route has a usable device
   (and goes back to PENDING, :attr:`Plan.line_back`, while that device is busy).
   Without ``routes`` every job may use every device.
+* A line never dials its own number (:attr:`DeviceView.own_key`, the same canonical number)
+  while another line of the job's route could send the job: the next free line of the route
+  takes it, or, with all of them busy, the job waits for one (dialling itself is a sure
+  BUSY and a retry minutes later). Only when no other line of the route can send at all is
+  the line's own number dialled from it, as a real network would be asked to, and the
+  dispatch says so (:attr:`Dispatch.dials_itself`, logged and in the job's status text).
 * PauseServerQueue: nothing is dispatched; expiry still applies.
 * DirtyDays: a job that is not running and not final expires ``dirty_days`` after submission.
 * Discount period: StartCheapTime <= local time < StopCheapTime, in the server's time zone,
@@ -33,6 +39,7 @@ Rules (see docs and tests/service/test_scheduler*.py):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -63,6 +70,7 @@ __all__ = [
     "expires_at",
     "in_discount_period",
     "next_discount_start",
+    "own_key",
     "plan",
 ]
 
@@ -71,6 +79,13 @@ __all__ = [
 DISPATCHABLE = sources(Trigger.DISPATCH)
 #: Queue states in which DirtyDays applies: waiting, not on a call and not being removed.
 EXPIRABLE = sources(Trigger.EXPIRE)
+
+
+@functools.lru_cache(maxsize=4096)
+def own_key(number: str) -> str | None:
+    """A line's own number as :attr:`DeviceView.own_key` (None for a line without one).
+    Cached: the views are made at every plan, the numbers seldom change."""
+    return number_key(number) if number.strip() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +97,18 @@ class DeviceView:
     idle: bool
     #: Lower number is chosen first; ties are broken by device_id.
     priority: int
+    #: The line's own number as the scheduler keys numbers (:func:`number_key`), or None
+    #: when the line has none: a job to this number is not dialled from this line while
+    #: another line could send it.
+    own_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Dispatch:
     job_id: int
     device_id: int
+    #: The line dials its own number: no other line of the job's route can send it.
+    dials_itself: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +347,8 @@ def plan(
     paused = config.pause_server_queue
     dirty = timedelta(days=config.dirty_days)
     sendable = {d.device_id for d in devices if d.can_send}
+    #: The own numbers of the lines that may send (none: nothing to avoid, no cost).
+    own_keys = {d.device_id: d.own_key for d in devices if d.can_send and d.own_key}
 
     def route_of(job: Job) -> Route:
         assert routes is not None
@@ -393,12 +416,25 @@ def plan(
         for job, expiry in ready:
             if free:
                 # The route first: a job whose lines are all busy costs no canonicalisation.
-                index = 0 if routes is None or routes.trivial else _first_idle(route_of(job), free)
+                route = _ALL_ROUTE if routes is None or routes.trivial else route_of(job)
+                index = 0 if route.devices is None else _first_idle(route, free)
                 if index is not None:
                     key = number_key(job.recipient_number)
-                    if key not in busy_numbers:
+                    itself = False
+                    if own_keys and free[index].own_key == key:
+                        # That line would dial itself: another free line of the route, or
+                        # wait for one; itself only when no other line could ever send it.
+                        other = _first_idle(route, free, avoid=key)
+                        if other is not None:
+                            index = other
+                        elif _other_sender(route, sendable, own_keys, key):
+                            index = None
+                        else:
+                            itself = True
+                    if index is not None and key not in busy_numbers:
                         busy_numbers.add(key)
-                        dispatch.append(Dispatch(job.job_id, free.pop(index).device_id))
+                        device_id = free.pop(index).device_id
+                        dispatch.append(Dispatch(job.job_id, device_id, itself))
                         continue
             if soonest is None or expiry < soonest:
                 soonest = expiry
@@ -413,16 +449,28 @@ def plan(
     )
 
 
-def _first_idle(route: Route, free: Sequence[DeviceView]) -> int | None:
+def _first_idle(
+    route: Route, free: Sequence[DeviceView], *, avoid: str | None = None
+) -> int | None:
     """Index in ``free`` (ranked by priority) of the device the route dials on: the first
-    free one in the route's order; None when every device of the route is busy."""
+    free one in the route's order (with ``avoid``, the first whose own number is not that
+    one); None when every such device of the route is busy."""
     if route.devices is None:
-        return 0 if free else None
-    where = {d.device_id: i for i, d in enumerate(free)}
+        return next((i for i, d in enumerate(free) if avoid is None or d.own_key != avoid), None)
+    where = {d.device_id: i for i, d in enumerate(free) if avoid is None or d.own_key != avoid}
     for device_id in route.devices:
         if device_id in where:
             return where[device_id]
     return None
+
+
+def _other_sender(
+    route: Route, sendable: set[int], own_keys: Mapping[int, str | None], key: str
+) -> bool:
+    """Whether a line of ``route`` that may send, busy or not, has another number than
+    ``key`` (the job may wait for it instead of a line dialling itself)."""
+    lines = sendable if route.devices is None else sendable.intersection(route.devices)
+    return any(own_keys.get(device_id) != key for device_id in lines)
 
 
 def dispatch_changes(job: Job, device_id: int, now: datetime) -> JobPatch:
