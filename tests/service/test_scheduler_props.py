@@ -28,6 +28,7 @@ from lanfax.service.scheduler import (
     expire_transition,
     in_discount_period,
     next_discount_start,
+    own_key,
     plan,
 )
 
@@ -311,3 +312,61 @@ def test_the_plan_does_not_depend_on_the_order_of_the_jobs(world: World, rnd: Ra
     first = plan(world.now, jobs, world.views(), world.config, world.tz)
     rnd.shuffle(jobs)
     assert plan(world.now, jobs, world.views(), world.config, world.tz) == first
+
+
+# -- lines with numbers of their own: never dial yourself while another line could ----------
+
+LINE_NUMBERS = [None, "0303333", "(030) 3333", "4444", "030 2222"]
+
+
+@given(
+    numbers=st.lists(st.sampled_from(NUMBERS), min_size=1, max_size=8),
+    lines=st.lists(
+        st.tuples(st.sampled_from(LINE_NUMBERS), st.booleans(), st.booleans()),
+        min_size=1,
+        max_size=4,
+    ),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_line_dials_its_own_number_only_when_no_other_line_may_send(
+    numbers: list[str], lines: list[tuple[str | None, bool, bool]]
+) -> None:
+    now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    jobs = [
+        Job(
+            job_id=i,
+            job_type=JobType.SEND,
+            queue_status=QueueStatus.PENDING,
+            submitted_at=now,
+            recipient_number=n,
+        )
+        for i, n in enumerate(numbers, 1)
+    ]
+    devices = [
+        DeviceView(i, can_send, idle, 1, own_key(n) if n else None)
+        for i, (n, can_send, idle) in enumerate(lines, 1)
+    ]
+    by_id = {d.device_id: d for d in devices}
+    p = plan(now, jobs, devices, ServerConfig(), BERLIN)
+    free = {d.device_id for d in devices if d.can_send and d.idle}
+    assert len({d.device_id for d in p.dispatch}) == len(p.dispatch) <= len(free)
+    keys = [canonical_number(jobs[d.job_id - 1].recipient_number) for d in p.dispatch]
+    assert len(set(keys)) == len(keys), "two calls to one number"
+    for d, key in zip(p.dispatch, keys, strict=True):
+        line = by_id[d.device_id]
+        assert line.device_id in free
+        others = [x for x in devices if x.can_send and x.own_key != key]
+        assert d.dials_itself is (line.own_key == key)
+        assert not d.dials_itself or not others, "dialled itself though another line could"
+    # A job is left waiting only with a reason: its number taken in this plan, or no free
+    # line left but its own number's (it then waits for another line that may send it).
+    used = {d.device_id for d in p.dispatch}
+    dispatched = {d.job_id for d in p.dispatch}
+    for j in jobs:
+        key = canonical_number(j.recipient_number)
+        if j.job_id in dispatched or key in keys:
+            continue
+        idle_other = [x for x in free - used if by_id[x].own_key != key]
+        assert not idle_other, "a free line of another number was left idle"
+        if free - used:  # only lines of its own number are free: another may send it
+            assert any(x.can_send and x.own_key != key for x in devices)
