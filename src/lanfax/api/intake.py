@@ -17,11 +17,11 @@ connection reaches a worker first. What each does:
 * **Main** runs its own app, with every middleware (audit, refusals, limits, stop) and the
   same route, on each request a worker sends (:meth:`Intake._run`): for a prepared one it
   authenticates the caller, checks rights and params, renames the staged file into
-  ``spool/docs`` (vouched: fsynced there, not scanned again), group-commits the jobs and answers
-  201 once they are durable; a relayed one (a shape the worker does not take, bad input) it
-  reads as it always does, so every error is the same problem+json. The worker writes main's
-  answer: **a worker never answers a submission itself**, so nothing is acknowledged that is
-  not committed, and a token revoked on main is refused at once.
+  ``spool/docs`` (vouched: the worker fsynced it, not scanned again), group-commits the jobs
+  and answers 201 once they are durable; a relayed one (a shape the worker does not take,
+  bad input) it reads as it always does, so every error is the same problem+json. The
+  worker writes main's answer: **a worker never answers a submission itself**, so nothing is
+  acknowledged that is not committed, and a token revoked on main is refused at once.
 
 Failures: a worker that dies takes its connections with it (their clients get an error, not
 a hang: only the worker held them); main finishes what it was committing for it (durable, its

@@ -48,7 +48,7 @@ _HANDOFF = struct.Struct(">Q")
 class Prepared(NamedTuple):
     """A submission a worker has read and checked: ``params`` (the ``params`` part's text),
     ``label`` (how errors name the file part), and ``staged``: the fax-ready TIFF at its
-    staged path (written and scanned in one pass by the worker; main fsyncs it and renames
+    staged path (written, fsynced and scanned in one pass by the worker; main renames
     it into ``spool/docs``), as :func:`lanfax.service.intake.staged_fields` (a tuple, not the
     dataclass: cheaper to pass)."""
 

@@ -184,8 +184,8 @@ class Worker:
         data = upload.file.read()
         if not data:
             return None  # main names the empty part
-        # On the loop: a write into the page cache and the one-pass check, no fsync (main
-        # makes that in the trip to its pool that renames the file): a trip to a thread of
+        # On the loop: the write, its fsync and the one-pass check (main only renames the
+        # file: its serial path is the intake's limit, #19 wave 7); a trip to a thread of
         # our own cost the worker more CPU than this (#19, measured).
         try:
             ready = stage_checked(self.tmp, data, self.max_pages)

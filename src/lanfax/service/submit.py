@@ -141,9 +141,9 @@ class Submitter:
         self._vouched: dict[Path, ConversionResult] = {}
 
     def vouch(self, ready: ConversionResult) -> None:
-        """``ready.path`` (staged) was checked in one pass by an intake worker
-        (:func:`lanfax.service.intake.stage_checked`): :meth:`_take_ready` takes it as it is
-        found there, without scanning it again (it still fsyncs it before the rename).
+        """``ready.path`` (staged) was written, fsynced and checked in one pass by an intake
+        worker (:func:`lanfax.service.intake.stage_checked`): :meth:`_take_ready` takes it as
+        it is found there, without scanning it or fsyncing it again (#19, wave 7).
         Whoever vouches calls :meth:`unvouch` when the submission is over, whatever became
         of it."""
         self._vouched[ready.path] = ready
@@ -334,8 +334,10 @@ class Submitter:
                 " tiffinfo -D reads without errors",
             )
         # The staged file may not be durable yet (a submission's upload is not fsynced when
-        # staged, #19): it is, before the rename that makes it the job's document.
-        uploads.make_durable(staged)
+        # staged, #19): it is, before the rename that makes it the job's document. An intake
+        # worker's file is durable already (stage_checked fsynced it, #19 wave 7).
+        if vouched is None:
+            uploads.make_durable(staged)
         spool = self.ctx.spool
         if then is not None and final.parent == spool.docs:
             # The rename is made durable by ``then``'s group commit, with one fsync of
