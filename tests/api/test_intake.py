@@ -195,6 +195,14 @@ def test_threads_submissions_all_land_once_through_the_workers(
     doc = httpx.get(f"{intake.api}/jobs/{acked['610000']}/document")
     assert doc.status_code == 200 and doc.content == tiff
     assert not [p for p in (intake.data_dir / "spool" / "tmp").iterdir()], "staged files left"
+    # Main answered them through its lean path (#19 wave 7: tests/api/test_intake_lean.py
+    # shows it answers and audits as the whole app does).
+    figures = _metrics(intake)
+    assert figures[("lanfax_intake_lean_submissions_total", ())] >= 96
+    assert (
+        figures[("lanfax_intake_lean_submissions_total", ())]
+        == figures[("lanfax_intake_requests_total", ("prepared",))]
+    )
 
 
 def test_other_requests_on_a_workers_connection_are_served_by_main(

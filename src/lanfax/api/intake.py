@@ -56,6 +56,7 @@ from typing import Any
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from lanfax.api.intake_lean import LeanSubmit
 from lanfax.api.intake_wire import SCOPE_KEY, HandoffReader, Prepared, frame, read_frame
 from lanfax.service.intake import sweep
 
@@ -114,6 +115,9 @@ class Intake:
         self._stopping = False
         self._server: Any = None  # the uvicorn.Server whose app and state main serves with
         self._handed: Any = None
+        #: The lean path for prepared submissions (#19 wave 7), built at the first one;
+        #: False: this app cannot have one (every request through the whole app).
+        self._lean: LeanSubmit | bool | None = None
         self._watchers: set[asyncio.Task[None]] = set()
         self._starting: asyncio.Future[None] | None = None
         self._adopting: set[asyncio.Task[None]] = set()
@@ -122,6 +126,8 @@ class Intake:
         #: Requests workers sent prepared and raw, connections they handed over, workers
         #: that ended and were replaced (counted here; in /metrics, and printed at the stop).
         self.prepared = self.relayed = self.handed = self.restarts = 0
+        #: Prepared submissions main answered through its lean path (the rest: its app).
+        self.lean = 0
 
     # -- start, supervise, stop -----------------------------------------------------------------
 
@@ -393,43 +399,64 @@ class Intake:
         if writer is not None and not writer.is_closing():
             writer.write(frame((rid, status, headers, out)))
 
+    def _lean_path(self, scope: dict[str, Any]) -> LeanSubmit | None:
+        if self._lean is None:
+            self._lean = LeanSubmit.build(self._server.config.loaded_app) or False
+            if not self._lean:
+                log.info("intake: prepared submissions go through the whole app")
+        lean = self._lean
+        return lean if isinstance(lean, LeanSubmit) and lean.takes(scope) else None
+
     async def _run(
         self, head: dict[str, Any], body: bytes, prepared: Prepared | None
     ) -> tuple[int, list[Any], bytes]:
         """One request through the server's app (uvicorn's loaded app: its proxy-header
-        middleware, then every middleware of ours), answered in full."""
+        middleware, then every middleware of ours), answered in full; a prepared submission
+        through the same app's lean path (:mod:`lanfax.api.intake_lean`: the same wrappers,
+        middlewares, route and exception handlers, without the framework's routing)."""
         scope: dict[str, Any] = dict(head)
         scope["state"] = dict(self._server.lifespan.state)
+        app = self._server.config.loaded_app
         if prepared is not None:
             scope[SCOPE_KEY] = prepared
-        given = False
-        never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            lean = self._lean_path(scope)
+            if lean is not None:
+                self.lean += 1
+                app = lean
+        return await respond(app, scope, body)
 
-        async def receive() -> dict[str, Any]:
-            nonlocal given
-            if not given:
-                given = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await never  # the client's disconnect is the worker's to see, not ours
-            return {"type": "http.disconnect"}
 
-        status, headers, chunks = 500, [], []
+async def respond(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, list[Any], bytes]:
+    """One request (``scope``, its whole ``body``) through ASGI ``app``, answered in full as
+    ``(status, headers, body)``; an exception no handler took: 500, as uvicorn answers it."""
+    given = False
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-        async def send(message: dict[str, Any]) -> None:
-            nonlocal status, headers
-            if message["type"] == "http.response.start":
-                status, headers = message["status"], list(message.get("headers", []))
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
+    async def receive() -> dict[str, Any]:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await never  # the client's disconnect is the worker's to see, not ours
+        return {"type": "http.disconnect"}
 
-        try:
-            await self._server.config.loaded_app(scope, receive, send)
-        except Exception:
-            log.exception("Exception in ASGI application (a request from an intake worker)")
-            return 500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error"
-        finally:
-            never.cancel()
-        return status, headers, b"".join(chunks)
+    status, headers, chunks = 500, [], []
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status, headers
+        if message["type"] == "http.response.start":
+            status, headers = message["status"], list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    try:
+        await app(scope, receive, send)
+    except Exception:
+        log.exception("Exception in ASGI application (a request from an intake worker)")
+        return 500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error"
+    finally:
+        never.cancel()
+    return status, headers, b"".join(chunks)
 
 
 class _IntakeCollector(Collector):
@@ -472,3 +499,10 @@ class _IntakeCollector(Collector):
         ):
             taken.add_metric([kind], value)
         yield taken
+        lean = CounterMetricFamily(
+            "lanfax_intake_lean_submissions",
+            "Prepared submissions the main process answered through its lean path (the same"
+            " middlewares, route and handlers without the framework's routing; #19)",
+        )
+        lean.add_metric([], intake.lean)
+        yield lean
