@@ -44,6 +44,7 @@ from lanfax.model.events import NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job
 from lanfax.service import covers, docs, faxcheck, uploads
 from lanfax.service.context import Committed, ServiceContext
+from lanfax.service.intake_commit import VouchedCommitter
 from lanfax.service.spool import fsync_dir, fsync_file, token_hex
 from lanfax.service.spoolroom import SpoolRoom
 from lanfax.service.submission import (
@@ -139,6 +140,8 @@ class Submitter:
         self.room = SpoolRoom(ctx.spool.docs, ctx.clock)
         #: Staged files an intake worker already checked and fsynced (#19, :meth:`vouch`).
         self._vouched: dict[Path, ConversionResult] = {}
+        #: Their submissions, taken together in one trip to the pool (#19 wave 7).
+        self._committer = VouchedCommitter(self)
 
     def vouch(self, ready: ConversionResult) -> None:
         """``ready.path`` (staged) was written, fsynced and checked in one pass by an intake
@@ -372,6 +375,26 @@ class Submitter:
         ctx = self.ctx
         broadcast_id = broadcast_id or token_hex(8)
         template = self._cover_template(submission, user_name)
+        if (
+            template is None
+            and submission.cover_page is None
+            and write_first is None
+            and len(staged) == 1
+            and stage_dir == staged[0]
+            and staged[0] in self._vouched
+        ):
+            # #19 wave 7: an intake worker's prepared submission (its one document written,
+            # fsynced and checked there): with the others waiting, in one trip to the pool
+            # and one commit (lanfax.service.intake_commit).
+            jobs = await self._committer.submit(
+                submission,
+                staged[0],
+                user_name=user_name,
+                labels=labels,
+                audit=audit,
+                broadcast_id=broadcast_id,
+            )
+            return broadcast_id, jobs
         removed = stage_dir is None
 
         def remove_stage() -> None:  # in the fast path's trip to the pool, when it is taken
@@ -625,3 +648,7 @@ def _convert(
 ) -> ConversionResult:
     """Runs in a worker process."""
     return docs.convert(inputs, out, resolution=resolution, limits=limits)
+
+
+#: For the intake's one committer (lanfax.service.intake_commit, #19 wave 7): the same checks.
+check_pages, relabel = _check_pages, _relabel
