@@ -15,10 +15,13 @@ connection reaches a worker first. What each does:
   accepted it: GETs, the event stream, websockets, the console, downloads, large or chunked
   uploads, exactly as without workers.
 * **Main** runs its own app, with every middleware (audit, refusals, limits, stop) and the
-  same route, on each request a worker sends (:meth:`Intake._run`): for a prepared one it
+  same route, on each request a worker sends (:meth:`Intake._run`; a prepared submission
+  through the app's lean path, :mod:`lanfax.api.intake_lean`: the same wrappers,
+  middlewares, route and handlers without the framework's routing): for a prepared one it
   authenticates the caller, checks rights and params, renames the staged file into
   ``spool/docs`` (vouched: the worker fsynced it, not scanned again), group-commits the jobs
-  and answers 201 once they are durable; a relayed one (a shape the worker does not take,
+  (with the other prepared ones waiting: :mod:`lanfax.service.intake_commit`) and answers
+  201 once they are durable; a relayed one (a shape the worker does not take,
   bad input) it reads as it always does, so every error is the same problem+json. The
   worker writes main's answer: **a worker never answers a submission itself**, so nothing is
   acknowledged that is not committed, and a token revoked on main is refused at once.
@@ -28,11 +31,13 @@ a hang: only the worker held them); main finishes what it was committing for it 
 answer dropped), removes its staged files (:func:`lanfax.service.intake.sweep`) and starts a
 new one (after 0.1 s, doubling while it dies within 2 s of its start; after 3 such deaths in a
 row that slot is left down and, with no worker left, main takes the socket back and serves
-alone). A worker that hangs (stopped, stuck) is not detected: new connections go to the
-others (the socket is shared), its own clients wait for their time-out; killed, it is
-replaced. Main killed: the workers die with it. SIGINT/SIGTERM: the workers stop accepting
-at once, finish what they have (main still commits and answers it), then main stops. TLS: not
-with intake workers (a TLS session cannot be handed between processes): refused at start.
+alone). A worker that hangs (stopped, stuck) takes no new connection (the socket is
+shared) and is found by a heartbeat: main pings each worker every third of ``hang_s``
+(``[server] intake_hang_s``, 30 s) and kills one that has not answered for that long (its
+clients get an error instead of waiting for their time-out); it is replaced as above. Main
+killed: the workers die with it. SIGINT/SIGTERM: the workers stop accepting at once, finish
+what they have (main still commits and answers it), then main stops. TLS: not with intake
+workers (a TLS session cannot be handed between processes): refused at start.
 A submission without any credentials is relayed as it came (main refuses it, no file is
 written); one with a wrong token costs its worker the write and the check.
 """
@@ -57,7 +62,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from lanfax.api.intake_lean import LeanSubmit
-from lanfax.api.intake_wire import SCOPE_KEY, HandoffReader, Prepared, frame, read_frame
+from lanfax.api.intake_wire import PING, SCOPE_KEY, HandoffReader, Prepared, frame, read_frame
 from lanfax.service.intake import sweep
 
 log = logging.getLogger("lanfax.init")
@@ -66,6 +71,8 @@ log = logging.getLogger("lanfax.init")
 QUICK = 2.0
 #: Quick deaths in a row after which a slot is left down.
 GIVE_UP = 3
+#: Seconds a starting worker has to answer its first ping (``hang_s`` after that).
+STARTING_GRACE = 60.0
 
 
 @dataclass
@@ -78,6 +85,9 @@ class _Slot:
     handoff: HandoffReader | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     down: bool = False
+    #: When the worker last answered a ping (or started); its heartbeat task.
+    answered: float = 0.0
+    beat: asyncio.Task[None] | None = None
 
 
 class Intake:
@@ -98,8 +108,11 @@ class Intake:
         run: Callable[..., Awaitable[Any]],
         authentication: bool = True,
         log_level: str = "warning",
+        hang_s: float = 30.0,
     ) -> None:
         self.count = count
+        #: A worker that has not answered main's ping for this long is killed (0: never).
+        self.hang_s = hang_s
         self.listen = listen
         self.tmp = tmp
         self.run = run
@@ -128,6 +141,8 @@ class Intake:
         self.prepared = self.relayed = self.handed = self.restarts = 0
         #: Prepared submissions main answered through its lean path (the rest: its app).
         self.lean = 0
+        #: Workers killed because they stopped answering (``hang_s``); pings they answered.
+        self.hung = self.pongs = 0
 
     # -- start, supervise, stop -----------------------------------------------------------------
 
@@ -220,13 +235,44 @@ class Intake:
             pair_child.close()
             handoff_child.close()
         slot.proc, slot.started = proc, loop.time()
+        slot.answered = 0.0  # not yet: a worker starting gets STARTING_GRACE to answer first
         reader, slot.writer = await asyncio.open_unix_connection(sock=pair)
         handoff.setblocking(False)
         slot.handoff = HandoffReader(handoff)
         loop.add_reader(handoff.fileno(), self._on_handoff, slot)
         self._keep(slot.tasks, self._requests(slot, reader))
         self._keep(self._watchers, self._watch(slot, proc))
+        if self.hang_s > 0:
+            slot.beat = asyncio.ensure_future(self._heartbeat(slot, proc))
         print(f"lanfax: intake worker {slot.index} started (pid {proc.pid})", flush=True)
+
+    async def _heartbeat(self, slot: _Slot, proc: asyncio.subprocess.Process) -> None:
+        """Ping the worker every third of ``hang_s``; one whose event loop has not answered
+        for ``hang_s`` (stopped, stuck in a call that never returns) is killed: its clients
+        get an error instead of waiting for their time-out, and ``_watch`` replaces it."""
+        loop = asyncio.get_running_loop()
+        while proc.returncode is None and not self._stopping:
+            await asyncio.sleep(self.hang_s / 3)
+            writer = slot.writer
+            if writer is None or writer.is_closing() or slot.proc is not proc:
+                return
+            if slot.answered:
+                silent, limit = loop.time() - slot.answered, self.hang_s
+            else:  # still starting (imports take seconds on a loaded machine)
+                silent, limit = loop.time() - slot.started, max(self.hang_s, STARTING_GRACE)
+            if silent > limit:
+                self.hung += 1
+                log.warning(
+                    "intake worker %d (pid %d) has not answered for %.0f s: killed, another"
+                    " is started ([server] intake_hang_s)",
+                    slot.index,
+                    proc.pid,
+                    silent,
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                return
+            writer.write(frame((PING, "ping", {}, None)))
 
     @staticmethod
     def _keep(tasks: set[asyncio.Task[None]], coro: Awaitable[None]) -> None:
@@ -286,6 +332,9 @@ class Intake:
         self.alone = True
 
     def _close_slot(self, slot: _Slot) -> None:
+        if slot.beat is not None:
+            slot.beat.cancel()
+            slot.beat = None
         if slot.handoff is not None:
             with contextlib.suppress(ValueError, OSError):
                 asyncio.get_running_loop().remove_reader(slot.handoff.pair.fileno())
@@ -379,6 +428,10 @@ class Intake:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, OSError):
             while True:
                 rid, kind, head, payload = await read_frame(reader)
+                if kind == "pong":
+                    slot.answered = asyncio.get_running_loop().time()
+                    self.pongs += 1
+                    continue
                 self._keep(slot.tasks, self._answer(slot, rid, kind, head, payload))
 
     async def _answer(
@@ -506,3 +559,16 @@ class _IntakeCollector(Collector):
         )
         lean.add_metric([], intake.lean)
         yield lean
+        hung = CounterMetricFamily(
+            "lanfax_intake_worker_hangs",
+            "Intake workers killed because they stopped answering ([server] intake_hang_s)",
+        )
+        hung.add_metric([], intake.hung)
+        yield hung
+        pongs = CounterMetricFamily(
+            "lanfax_intake_heartbeats",
+            "Pings of the main process its intake workers answered (every third of"
+            " [server] intake_hang_s)",
+        )
+        pongs.add_metric([], intake.pongs)
+        yield pongs

@@ -40,6 +40,10 @@ MAX_HEAD = 16 * 1024
 CHUNK = 64 * 1024
 #: The largest request frame (a relayed body is at most the worker's body limit, 1 MB).
 MAX_FRAME = 8 * 1024 * 1024
+#: The id of main's heartbeat frames ``(PING, "ping", {}, None)``; the worker answers each at
+#: once with ``(PING, "pong", {}, None)`` (#19 wave 7: a worker that stops answering is
+#: killed and replaced, ``[server] intake_hang_s``).
+PING = -1
 
 _LENGTH = struct.Struct(">I")
 _HANDOFF = struct.Struct(">Q")

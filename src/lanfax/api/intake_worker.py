@@ -36,6 +36,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from lanfax.api.intake_wire import (
     MAX_HEAD,
+    PING,
     Prepared,
     frame,
     part_label,
@@ -101,6 +102,10 @@ class Worker:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, OSError):
             while True:
                 rid, status, headers, body = await read_frame(reader)
+                if rid == PING:  # main's heartbeat: this loop is alive
+                    if self._writer is not None and not self._writer.is_closing():
+                        self._writer.write(frame((PING, "pong", {}, None)))
+                    continue
                 waiting = self._pending.pop(rid, None)
                 if waiting is not None and not waiting.done():
                     waiting.set_result((status, headers, body))

@@ -206,6 +206,7 @@ async def _start_intake(
         run=service.ctx.run,
         authentication=settings.security.authentication,
         log_level=log_level if log_level != "info" else "warning",
+        hang_s=settings.intake_hang_s,  # issue #19 wave 7
     )
     intake.attach(server)
     service.metrics.registry.register(intake.collector())  # lanfax_intake_* in /metrics
