@@ -18,12 +18,19 @@ worker that died left behind (:func:`sweep`); the spool's ``tmp`` is emptied at 
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lanfax.documents.types import MAX_LENGTH, ConversionResult
+from lanfax.model.errors import ConfigError
 from lanfax.service import faxcheck
 from lanfax.service.spool import token_hex, write_new
+
+if TYPE_CHECKING:
+    from lanfax.service.settings import ServiceSettings
 
 #: The start of every file a worker stages.
 PREFIX = "intake-"
@@ -86,3 +93,32 @@ def sweep(tmp: Path, pid: int) -> int:
         path.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def refusal(settings: ServiceSettings) -> ConfigError | None:
+    """Why ``lanfax serve`` cannot start with these ``intake_workers`` (None: it can, or
+    there are none): they need Linux (``SCM_RIGHTS`` hand-offs, ``PR_SET_PDEATHSIG``), plain
+    HTTP (a TLS session cannot be handed from one process to another) and httptools (their
+    protocol is uvicorn's httptools one). ``lanfax serve`` refuses to start with it, and
+    ``lanfax doctor`` says it beforehand."""
+    if not settings.intake_workers:
+        return None
+    if not sys.platform.startswith("linux"):
+        return ConfigError(
+            "server.intake_workers needs Linux (connections are handed between processes"
+            " with SCM_RIGHTS, and the workers die with the server by PR_SET_PDEATHSIG)",
+            hint="set server.intake_workers = 0",
+        )
+    if settings.security.tls:
+        return ConfigError(
+            "server.intake_workers cannot be used with TLS (a TLS connection cannot be handed"
+            " from one process to another)",
+            hint="set server.intake_workers = 0, or serve plain HTTP on 127.0.0.1 behind a"
+            " TLS proxy",
+        )
+    if importlib.util.find_spec("httptools") is None:
+        return ConfigError(
+            "server.intake_workers needs httptools, which is not installed",
+            hint="pip install 'lanfax[server]', or set server.intake_workers = 0",
+        )
+    return None
