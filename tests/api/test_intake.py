@@ -216,6 +216,11 @@ def test_threads_submissions_all_land_once_through_the_workers(
         figures[("lanfax_intake_lean_submissions_total", ())]
         == figures[("lanfax_intake_requests_total", ("prepared",))]
     )
+    # Each one's hops were timed (the worker's clock and main's are the same machine's).
+    assert figures[("lanfax_intake_hopped_submissions_total", ())] >= 96
+    hops = ("read", "stage", "to_main", "route", "trip_wait", "trip", "answer")
+    for hop in hops:
+        assert figures[("lanfax_intake_hop_seconds_total", (hop,))] > 0, hop
 
 
 def test_other_requests_on_a_workers_connection_are_served_by_main(

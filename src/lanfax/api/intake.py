@@ -47,12 +47,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +64,16 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from lanfax.api.intake_lean import LeanSubmit
-from lanfax.api.intake_wire import PING, SCOPE_KEY, HandoffReader, Prepared, frame, read_frame
+from lanfax.api.intake_wire import (
+    HOPS,
+    PING,
+    SCOPE_KEY,
+    TRACE_KEY,
+    HandoffReader,
+    Prepared,
+    frame,
+    read_frame,
+)
 from lanfax.service.intake import sweep
 
 log = logging.getLogger("lanfax.init")
@@ -143,6 +154,10 @@ class Intake:
         self.lean = 0
         #: Workers killed because they stopped answering (``hang_s``); pings they answered.
         self.hung = self.pongs = 0
+        #: Seconds spent in each hop (by HOPS) by the prepared submissions answered 201, and
+        #: how many those were: a run's mean per hop is the difference of two readings.
+        self.hop_sums = [0.0] * len(HOPS)
+        self.hopped = 0
 
     # -- start, supervise, stop -----------------------------------------------------------------
 
@@ -432,18 +447,33 @@ class Intake:
                     slot.answered = asyncio.get_running_loop().time()
                     self.pongs += 1
                     continue
-                self._keep(slot.tasks, self._answer(slot, rid, kind, head, payload))
+                got = time.monotonic()
+                self._keep(slot.tasks, self._answer(slot, rid, kind, head, payload, got))
 
     async def _answer(
-        self, slot: _Slot, rid: int, kind: str, head: dict[str, Any], payload: Any
+        self,
+        slot: _Slot,
+        rid: int,
+        kind: str,
+        head: dict[str, Any],
+        payload: Any,
+        got: float = 0.0,
     ) -> None:
         prepared = payload if kind == "prepared" and isinstance(payload, Prepared) else None
         body = payload if isinstance(payload, bytes) else b""
+        trace: list[float] | None = None
         if prepared is not None:
             self.prepared += 1
+            if len(prepared.stamps) == 3:  # the worker's: head, body, staged; then main's
+                trace = [*prepared.stamps, got]
         else:
             self.relayed += 1
-        status, headers, out = await self._run(head, body, prepared)
+        status, headers, out = await self._run(head, body, prepared, trace)
+        if trace is not None and status == 201 and len(trace) == 7:
+            trace.append(time.monotonic())
+            for i, (a, b) in enumerate(itertools.pairwise(trace)):
+                self.hop_sums[i] += b - a
+            self.hopped += 1
         if prepared is not None and status != 201:
             # Not taken (refused, a bad request, the service stopping): nothing refers to it.
             with contextlib.suppress(OSError):
@@ -461,7 +491,11 @@ class Intake:
         return lean if isinstance(lean, LeanSubmit) and lean.takes(scope) else None
 
     async def _run(
-        self, head: dict[str, Any], body: bytes, prepared: Prepared | None
+        self,
+        head: dict[str, Any],
+        body: bytes,
+        prepared: Prepared | None,
+        trace: list[float] | None = None,
     ) -> tuple[int, list[Any], bytes]:
         """One request through the server's app (uvicorn's loaded app: its proxy-header
         middleware, then every middleware of ours), answered in full; a prepared submission
@@ -472,6 +506,8 @@ class Intake:
         app = self._server.config.loaded_app
         if prepared is not None:
             scope[SCOPE_KEY] = prepared
+            if trace is not None:
+                scope[TRACE_KEY] = trace
             lean = self._lean_path(scope)
             if lean is not None:
                 self.lean += 1
@@ -572,3 +608,19 @@ class _IntakeCollector(Collector):
         )
         pongs.add_metric([], intake.pongs)
         yield pongs
+        hops = CounterMetricFamily(
+            "lanfax_intake_hop_seconds",
+            "Seconds the prepared submissions answered 201 spent in each hop (#19): the worker"
+            " reading the body and staging the document, the frame to main, main's route, the"
+            " wait for a trip to the pool, the trip (renames, group commit), the answer",
+            labels=["hop"],
+        )
+        for hop, seconds in zip(HOPS, intake.hop_sums, strict=True):
+            hops.add_metric([hop], seconds)
+        yield hops
+        hopped = CounterMetricFamily(
+            "lanfax_intake_hopped_submissions",
+            "Prepared submissions answered 201 whose hops lanfax_intake_hop_seconds counts",
+        )
+        hopped.add_metric([], intake.hopped)
+        yield hopped

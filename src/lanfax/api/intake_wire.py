@@ -45,6 +45,16 @@ MAX_FRAME = 8 * 1024 * 1024
 #: killed and replaced, ``[server] intake_hang_s``).
 PING = -1
 
+#: The hops of a prepared submission, each timed (#19 wave 7; ``/metrics``
+#: ``lanfax_intake_hop_seconds``): the worker reading the body, staging the document (write,
+#: fsync, check), the frame to main (until main's loop reads it), main's route (login, params,
+#: audit, up to the committer), the wait for a trip to the pool, the trip (renames and group
+#: commit), and back on main's loop until the answer is written to the worker.
+HOPS = ("read", "stage", "to_main", "route", "trip_wait", "trip", "answer")
+#: The scope key of a prepared submission's stamps in main (a list the route, the
+#: committer and the intake append to).
+TRACE_KEY = "lanfax.intake.trace"
+
 _LENGTH = struct.Struct(">I")
 _HANDOFF = struct.Struct(">Q")
 
@@ -59,6 +69,10 @@ class Prepared(NamedTuple):
     params: str
     label: str
     staged: StagedFields
+    #: When the worker had the request's head, its whole body, and the document staged
+    #: (``time.monotonic()``: one clock for every process of the machine), for
+    #: :data:`HOPS`.
+    stamps: tuple[float, ...] = ()
 
 
 def part_label(index: int, filename: str | None) -> str:

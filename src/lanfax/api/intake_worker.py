@@ -25,6 +25,7 @@ import logging
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,7 @@ class Worker:
         """The worker's ASGI app: every request it parses goes to main, prepared or raw."""
         if scope["type"] != "http":
             return
+        began = time.monotonic()
         body = bytearray()
         while True:
             message = await receive()
@@ -138,7 +140,10 @@ class Worker:
             if not message.get("more_body", False):
                 break
         head = {key: scope[key] for key in HEAD_KEYS if key in scope}
+        read = time.monotonic()
         prepared = await self._prepare(scope, bytes(body))
+        if prepared is not None:
+            prepared = prepared._replace(stamps=(began, read, time.monotonic()))
         try:
             if prepared is not None:
                 answer = await self.ask("prepared", head, prepared)

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,11 @@ from lanfax.store.api import AuditEntry
 if TYPE_CHECKING:
     from lanfax.service.submission import Submission
     from lanfax.service.submit import Submitter
+
+
+#: Trips to the pool under way at most at once: one (the submissions that arrive meanwhile
+#: wait for the next; measured against two, #19 wave 7).
+TRIPS_AT_ONCE = 1
 
 
 @dataclass
@@ -71,6 +77,8 @@ class Vouched:
     #: Seconds its checks and rename took (the conversion histogram's figure, #18).
     took: float = 0.0
     committed: Committed | None = None
+    #: Its hop stamps, when it carries some (appended to: committer, trip start, trip end).
+    trace: list[float] | None = None
 
 
 class VouchedCommitter:
@@ -79,7 +87,9 @@ class VouchedCommitter:
     def __init__(self, submitter: Submitter) -> None:
         self._submitter = submitter
         self._waiting: list[Vouched] = []
-        self._trip: asyncio.Task[None] | None = None
+        self._loops: set[asyncio.Task[None]] = set()
+        #: Trips under way at most at once.
+        self.at_once = TRIPS_AT_ONCE
         #: Trips made, and the submissions they took (together: how many share a commit).
         self.trips = self.taken = 0
 
@@ -95,11 +105,15 @@ class VouchedCommitter:
     ) -> list[Job]:
         """The jobs of ``submission`` (its document ``staged``, vouched), once committed."""
         done: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
-        self._waiting.append(
-            Vouched(submission, staged, user_name, labels, audit, broadcast_id, done)
-        )
-        if self._trip is None:
-            self._trip = asyncio.ensure_future(self._trips())
+        item = Vouched(submission, staged, user_name, labels, audit, broadcast_id, done)
+        item.trace = self._submitter._traces.pop(staged, None)
+        if item.trace is not None:
+            item.trace.append(time.monotonic())
+        self._waiting.append(item)
+        if len(self._loops) < self.at_once:
+            loop = asyncio.ensure_future(self._trips())
+            self._loops.add(loop)
+            loop.add_done_callback(self._loops.discard)
         return await done
 
     async def _trips(self) -> None:
@@ -115,8 +129,8 @@ class VouchedCommitter:
                     if not isinstance(exc, Exception):
                         raise
         finally:
-            self._trip = None
-            if self._waiting:  # cancelled with some waiting: they must not hang
+            others = [t for t in self._loops if t is not asyncio.current_task()]
+            if self._waiting and not others:  # cancelled with some waiting: must not hang
                 for item in self._waiting:
                     item.done.cancel()
                 self._waiting = []
@@ -146,6 +160,17 @@ class VouchedCommitter:
 
 def _trip(submitter: Submitter, batch: list[Vouched], left: list[Path]) -> None:
     """Blocking, in one pool thread: every submission's checks and rename, then one commit."""
+    began = time.monotonic()
+    try:
+        _checks_and_commit(submitter, batch, left)
+    finally:
+        ended = time.monotonic()
+        for item in batch:
+            if item.trace is not None:
+                item.trace += (began, ended)
+
+
+def _checks_and_commit(submitter: Submitter, batch: list[Vouched], left: list[Path]) -> None:
     for staged in left:  # cancelled before their trip: nothing refers to them
         submitter.unvouch(staged)
         uploads.discard_stage(staged)

@@ -140,19 +140,25 @@ class Submitter:
         self.room = SpoolRoom(ctx.spool.docs, ctx.clock)
         #: Staged files an intake worker already checked and fsynced (#19, :meth:`vouch`).
         self._vouched: dict[Path, ConversionResult] = {}
-        #: Their submissions, taken together in one trip to the pool (#19 wave 7).
+        #: Their submissions, taken together in one trip to the pool (#19 wave 7), and
+        #: the hop stamps of those that carry some.
         self._committer = VouchedCommitter(self)
+        self._traces: dict[Path, list[float]] = {}
 
-    def vouch(self, ready: ConversionResult) -> None:
+    def vouch(self, ready: ConversionResult, trace: list[float] | None = None) -> None:
         """``ready.path`` (staged) was written, fsynced and checked in one pass by an intake
         worker (:func:`lanfax.service.intake.stage_checked`): :meth:`_take_ready` takes it as
         it is found there, without scanning it or fsyncing it again (#19, wave 7).
         Whoever vouches calls :meth:`unvouch` when the submission is over, whatever became
-        of it."""
+        of it. ``trace``: the submission's hop stamps, which the committer appends to
+        (``lanfax.api.intake_wire.HOPS``)."""
         self._vouched[ready.path] = ready
+        if trace is not None:
+            self._traces[ready.path] = trace
 
     def unvouch(self, path: Path) -> None:
         self._vouched.pop(path, None)
+        self._traces.pop(path, None)
 
     def close(self) -> None:
         if self._pool is not None:
