@@ -252,13 +252,60 @@ def group_commits(url: str) -> tuple[float, float]:
     return found["commits"], found["submissions"]
 
 
+def intake_hops(url: str) -> tuple[dict[str, float], float]:
+    """(seconds per hop so far, submissions counted) of the server's intake workers, from
+    /metrics (#19 wave 7: lanfax_intake_hop_seconds); ({}, 0) without them."""
+    import re
+    import urllib.request
+
+    from lanfax.client import credentials
+
+    token = credentials.lookup(url).get("token", "")
+    req = urllib.request.Request(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        text = resp.read().decode()
+    hops: dict[str, float] = {}
+    count = 0.0
+    for line in text.splitlines():
+        m = re.match(r'lanfax_intake_hop_seconds_total\{hop="(\w+)"\} (\S+)', line)
+        if m:
+            hops[m.group(1)] = float(m.group(2))
+        elif line.startswith("lanfax_intake_hopped_submissions_total "):
+            count = float(line.split()[1])
+    return hops, count
+
+
+def hops_row(server: Server, doc: Path, n: int, threads: int) -> list[tuple[str, str, str]]:
+    """The client row of ``threads`` threads against a server with intake workers, and where
+    one job's time went, hop by hop (means over the run, ms): what 8 synchronous clients'
+    rate is made of (rate = clients / latency)."""
+    before, count0 = intake_hops(server.url)
+    name = f"  with {server.intake_workers} intake worker(s), {threads} threads"
+    row = client_row(server, doc, n, threads, name)
+    after, count1 = intake_hops(server.url)
+    counted = count1 - count0
+    if not counted:
+        return [row]
+    means = {hop: (after[hop] - before.get(hop, 0.0)) / counted * 1000 for hop in after}
+    total = sum(means.values())
+    detail = ", ".join(f"{hop} {ms:.2f}" for hop, ms in means.items())
+    return [
+        row,
+        (
+            "    one job's hops in the server (ms)",
+            f"{total:.2f} ms",
+            f"means: {detail} (the rest of p50 is the client, its kernel and the reply)",
+        ),
+    ]
+
+
 def client_row(server: Server, doc: Path, n: int, threads: int, name: str) -> tuple[str, str, str]:
     """Rate and latency, the server's CPU per job and this process's (the clients': #19, on
     a machine where both share the cores, which of the two bounds the rate), and how many
     submissions shared each commit (one fsync)."""
     (cpu0, kids0), mine0 = server_cpu(server.proc.pid), time.process_time()
     loop0, other0 = thread_cpu(server.proc.pid)
-    commits0, held0 = group_commits(server.url)
+    commits0, _held0 = group_commits(server.url)
     r, p50, p99 = bench_client(server.url, doc, n, threads)
     cpu1, kids1 = server_cpu(server.proc.pid)
     cpu = (cpu1 - cpu0) / n * 1000
@@ -266,8 +313,10 @@ def client_row(server: Server, doc: Path, n: int, threads: int, name: str) -> tu
     loop1, other1 = thread_cpu(server.proc.pid)
     loop, other = (loop1 - loop0) / n * 1000, (other1 - other0) / n * 1000
     mine = (time.process_time() - mine0) / n * 1000
-    commits, held = group_commits(server.url)
-    shared = (held - held0) / (commits - commits0) if commits > commits0 else 0.0
+    commits, _held = group_commits(server.url)
+    # Jobs (one-recipient submissions) per commit of the store: #19 wave 7, the intake's
+    # committer gives the store several submissions as one.
+    shared = n / (commits - commits0) if commits > commits0 else 0.0
     workers = ""
     if server.intake_workers:  # #19: main's own figures above, the workers' here
         workers = f", intake workers {kids:.2f} ms (all processes {cpu + kids:.2f})"
@@ -353,13 +402,7 @@ def _intake_rows(tmp: Path, doc: Path, args: argparse.Namespace) -> list[tuple[s
             client_row(
                 server, doc, args.client_jobs, 1, f"  with {n} intake worker(s), sequential"
             ),
-            client_row(
-                server,
-                doc,
-                args.client_jobs,
-                args.threads,
-                f"  with {n} intake worker(s), {args.threads} threads",
-            ),
+            *hops_row(server, doc, args.client_jobs, args.threads),
         ]
     finally:
         server.stop()
@@ -424,7 +467,8 @@ def main() -> None:
             if args.intake_workers > 0:  # #19: the same rows with intake workers
                 intake_rows = _intake_rows(tmp, doc, args)
                 rows += intake_rows
-                intake_rate = float(intake_rows[-1][1].split()[0])
+                threaded = [r for r in intake_rows if r[0].endswith(f"{args.threads} threads")]
+                intake_rate = float(threaded[-1][1].split()[0])
             for size in (args.small_queue, args.big_queue):
                 if not size:
                     continue

@@ -13,6 +13,7 @@ leaves the main process serving alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -162,6 +163,18 @@ def test_the_setting_defaults_to_none_and_is_bounded(tmp_path: Path) -> None:
             load_settings(str(path))
 
 
+def test_the_hang_limit_defaults_to_30_s_and_is_bounded(tmp_path: Path) -> None:
+    assert load_settings(None).intake_hang_s == 30
+    path = tmp_path / "s.toml"
+    for good in (0, 1, 3600):
+        path.write_text(f"[server]\nintake_hang_s = {good}\n")
+        assert load_settings(str(path)).intake_hang_s == good
+    for bad in ("-1", "3601", "true", '"2"', "1.5"):
+        path.write_text(f"[server]\nintake_hang_s = {bad}\n")
+        with pytest.raises(ConfigError, match="intake_hang_s"):
+            load_settings(str(path))
+
+
 def test_threads_submissions_all_land_once_through_the_workers(
     intake: LanfaxServer, fax_tiff: Path
 ) -> None:
@@ -195,6 +208,19 @@ def test_threads_submissions_all_land_once_through_the_workers(
     doc = httpx.get(f"{intake.api}/jobs/{acked['610000']}/document")
     assert doc.status_code == 200 and doc.content == tiff
     assert not [p for p in (intake.data_dir / "spool" / "tmp").iterdir()], "staged files left"
+    # Main answered them through its lean path (#19 wave 7: tests/api/test_intake_lean.py
+    # shows it answers and audits as the whole app does).
+    figures = _metrics(intake)
+    assert figures[("lanfax_intake_lean_submissions_total", ())] >= 96
+    assert (
+        figures[("lanfax_intake_lean_submissions_total", ())]
+        == figures[("lanfax_intake_requests_total", ("prepared",))]
+    )
+    # Each one's hops were timed (the worker's clock and main's are the same machine's).
+    assert figures[("lanfax_intake_hopped_submissions_total", ())] >= 96
+    hops = ("read", "stage", "to_main", "route", "trip_wait", "trip", "answer")
+    for hop in hops:
+        assert figures[("lanfax_intake_hop_seconds_total", (hop,))] > 0, hop
 
 
 def test_other_requests_on_a_workers_connection_are_served_by_main(
@@ -533,7 +559,8 @@ def test_a_worker_that_cannot_stage_passes_the_body_to_main(tmp_path: Path, fax_
 def test_a_stopped_worker_leaves_new_connections_to_the_others(
     intake: LanfaxServer, fax_tiff: Path
 ) -> None:
-    """A hung worker is not detected, but it takes no new connection: the socket is shared."""
+    """A hung worker takes no new connection meanwhile (the socket is shared); until
+    ``intake_hang_s`` (30 s here) it is left alone."""
     tiff = fax_tiff.read_bytes()
     first, second = sorted(_worker_pids(intake).items())
     os.kill(first[1], signal.SIGSTOP)
@@ -542,5 +569,41 @@ def test_a_stopped_worker_leaves_new_connections_to_the_others(
             r = _submit(httpx, intake.api, f"690{n}", tiff, timeout=30)
             assert r.status_code == 201, r.text
     finally:
-        os.kill(first[1], signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):  # killed as hung on a slow machine
+            os.kill(first[1], signal.SIGCONT)
     assert _alive(second[1])
+
+
+def test_a_hung_worker_is_killed_and_replaced(tmp_path: Path, fax_tiff: Path) -> None:
+    """#19 wave 7: a worker whose loop stops answering main's ping for ``intake_hang_s`` is
+    killed: its client gets an error at once, not at its time-out; another worker takes
+    over."""
+    tiff = fax_tiff.read_bytes()
+    toml = "[server]\nintake_workers = 1\nintake_hang_s = 2\n" + TEST_PROVIDER_TOML
+    with start_lanfax_server(tmp_path, toml) as server:
+        (pid,) = _worker_pids(server).values()
+        with httpx.Client(timeout=30) as c:  # the worker is up and answering
+            assert _submit(c, server.api, "6950", tiff).status_code == 201
+        sock = _partial_submission(server, tiff)  # held by the worker, waiting for its rest
+        _wait_for(
+            "the worker's first answer to a ping",
+            lambda: _metrics(server)[("lanfax_intake_heartbeats_total", ())] >= 1,
+        )
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            # Closed by the kill (an error, no answer), not left to the client's time-out
+            # (_ends would raise TimeoutError after 30 s).
+            assert b"201" not in _ends(sock)
+            _wait_for("another worker", lambda: _worker_pids(server).get(1) not in (None, pid))
+            assert not _alive(pid)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+            sock.close()
+        with httpx.Client(timeout=30) as c:
+            r = _submit(c, server.api, "6951", tiff)
+            assert r.status_code == 201, r.text
+        assert _metrics(server)[("lanfax_intake_worker_hangs_total", ())] == 1
+        assert "has not answered for" in server.log_tail()
+        numbers = {j["recipient_number"] for j in all_jobs(server.api)}
+        assert {"6950", "6951"} <= numbers and "777" not in numbers

@@ -180,6 +180,44 @@ def test_devices() -> None:
     assert doctor.check_providers([]).status == "fail"
 
 
+def test_intake_workers_are_reported_when_asked_for(tmp_path: Path) -> None:
+    """#19: ``[server] intake_workers``: off is a skip; on, whether they can start (TLS is
+    refused, as ``lanfax serve`` refuses it) and what they cost."""
+    from lanfax.service.settings import load_settings
+
+    assert doctor.check_intake_workers(load_settings(None)).status == "skip"
+    path = tmp_path / "s.toml"
+    path.write_text("[server]\nintake_workers = 2\nintake_hang_s = 10\n")
+    on = doctor.check_intake_workers(load_settings(str(path)), cpus=2)
+    assert on.status == "ok", on.line()
+    assert "2 worker process(es)" in on.detail and "hung for 10 s is replaced" in on.detail
+    assert "more processes than CPUs" in on.detail
+    assert "more processes" not in doctor.check_intake_workers(load_settings(str(path)), 8).detail
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    path.write_text(
+        f'[server]\nintake_workers = 1\n[security]\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+    )
+    refused = doctor.check_intake_workers(load_settings(str(path)))
+    assert refused.status == "fail" and "TLS" in refused.detail, refused.line()
+    assert "intake_workers = 0" in refused.fix
+    # The command: the line is there when workers are asked for, and only then.
+    path.write_text("[server]\nintake_workers = 2\n")
+    listen = f"127.0.0.1:{_free_port()}"
+    p = _doctor("--config", str(path), "--data", str(tmp_path / "d"), "--listen", listen)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert [x for x in p.stdout.splitlines() if "intake workers" in x] == [
+        "ok    intake workers: 2 worker process(es) beside the main one (about 55 MB each);"
+        f" one hung for 30 s is replaced; {os.cpu_count()} CPU(s) here"
+        + (
+            " (more processes than CPUs: the workers pay where cores are spare)"
+            if (os.cpu_count() or 1) < 3
+            else ""
+        )
+    ]
+
+
 def _doctor(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -15,24 +15,29 @@ connection reaches a worker first. What each does:
   accepted it: GETs, the event stream, websockets, the console, downloads, large or chunked
   uploads, exactly as without workers.
 * **Main** runs its own app, with every middleware (audit, refusals, limits, stop) and the
-  same route, on each request a worker sends (:meth:`Intake._run`): for a prepared one it
+  same route, on each request a worker sends (:meth:`Intake._run`; a prepared submission
+  through the app's lean path, :mod:`lanfax.api.intake_lean`: the same wrappers,
+  middlewares, route and handlers without the framework's routing): for a prepared one it
   authenticates the caller, checks rights and params, renames the staged file into
-  ``spool/docs`` (vouched: fsynced there, not scanned again), group-commits the jobs and answers
-  201 once they are durable; a relayed one (a shape the worker does not take, bad input) it
-  reads as it always does, so every error is the same problem+json. The worker writes main's
-  answer: **a worker never answers a submission itself**, so nothing is acknowledged that is
-  not committed, and a token revoked on main is refused at once.
+  ``spool/docs`` (vouched: the worker fsynced it, not scanned again), group-commits the jobs
+  (with the other prepared ones waiting: :mod:`lanfax.service.intake_commit`) and answers
+  201 once they are durable; a relayed one (a shape the worker does not take,
+  bad input) it reads as it always does, so every error is the same problem+json. The
+  worker writes main's answer: **a worker never answers a submission itself**, so nothing is
+  acknowledged that is not committed, and a token revoked on main is refused at once.
 
 Failures: a worker that dies takes its connections with it (their clients get an error, not
 a hang: only the worker held them); main finishes what it was committing for it (durable, its
 answer dropped), removes its staged files (:func:`lanfax.service.intake.sweep`) and starts a
 new one (after 0.1 s, doubling while it dies within 2 s of its start; after 3 such deaths in a
 row that slot is left down and, with no worker left, main takes the socket back and serves
-alone). A worker that hangs (stopped, stuck) is not detected: new connections go to the
-others (the socket is shared), its own clients wait for their time-out; killed, it is
-replaced. Main killed: the workers die with it. SIGINT/SIGTERM: the workers stop accepting
-at once, finish what they have (main still commits and answers it), then main stops. TLS: not
-with intake workers (a TLS session cannot be handed between processes): refused at start.
+alone). A worker that hangs (stopped, stuck) takes no new connection (the socket is
+shared) and is found by a heartbeat: main pings each worker every third of ``hang_s``
+(``[server] intake_hang_s``, 30 s) and kills one that has not answered for that long (its
+clients get an error instead of waiting for their time-out); it is replaced as above. Main
+killed: the workers die with it. SIGINT/SIGTERM: the workers stop accepting at once, finish
+what they have (main still commits and answers it), then main stops. TLS: not with intake
+workers (a TLS session cannot be handed between processes): refused at start.
 A submission without any credentials is relayed as it came (main refuses it, no file is
 written); one with a wrong token costs its worker the write and the check.
 """
@@ -42,12 +47,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +63,17 @@ from typing import Any
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from lanfax.api.intake_wire import SCOPE_KEY, HandoffReader, Prepared, frame, read_frame
+from lanfax.api.intake_lean import LeanSubmit
+from lanfax.api.intake_wire import (
+    HOPS,
+    PING,
+    SCOPE_KEY,
+    TRACE_KEY,
+    HandoffReader,
+    Prepared,
+    frame,
+    read_frame,
+)
 from lanfax.service.intake import sweep
 
 log = logging.getLogger("lanfax.init")
@@ -65,6 +82,8 @@ log = logging.getLogger("lanfax.init")
 QUICK = 2.0
 #: Quick deaths in a row after which a slot is left down.
 GIVE_UP = 3
+#: Seconds a starting worker has to answer its first ping (``hang_s`` after that).
+STARTING_GRACE = 60.0
 
 
 @dataclass
@@ -77,6 +96,9 @@ class _Slot:
     handoff: HandoffReader | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     down: bool = False
+    #: When the worker last answered a ping (or started); its heartbeat task.
+    answered: float = 0.0
+    beat: asyncio.Task[None] | None = None
 
 
 class Intake:
@@ -97,8 +119,11 @@ class Intake:
         run: Callable[..., Awaitable[Any]],
         authentication: bool = True,
         log_level: str = "warning",
+        hang_s: float = 30.0,
     ) -> None:
         self.count = count
+        #: A worker that has not answered main's ping for this long is killed (0: never).
+        self.hang_s = hang_s
         self.listen = listen
         self.tmp = tmp
         self.run = run
@@ -114,6 +139,9 @@ class Intake:
         self._stopping = False
         self._server: Any = None  # the uvicorn.Server whose app and state main serves with
         self._handed: Any = None
+        #: The lean path for prepared submissions (#19 wave 7), built at the first one;
+        #: False: this app cannot have one (every request through the whole app).
+        self._lean: LeanSubmit | bool | None = None
         self._watchers: set[asyncio.Task[None]] = set()
         self._starting: asyncio.Future[None] | None = None
         self._adopting: set[asyncio.Task[None]] = set()
@@ -122,6 +150,14 @@ class Intake:
         #: Requests workers sent prepared and raw, connections they handed over, workers
         #: that ended and were replaced (counted here; in /metrics, and printed at the stop).
         self.prepared = self.relayed = self.handed = self.restarts = 0
+        #: Prepared submissions main answered through its lean path (the rest: its app).
+        self.lean = 0
+        #: Workers killed because they stopped answering (``hang_s``); pings they answered.
+        self.hung = self.pongs = 0
+        #: Seconds spent in each hop (by HOPS) by the prepared submissions answered 201, and
+        #: how many those were: a run's mean per hop is the difference of two readings.
+        self.hop_sums = [0.0] * len(HOPS)
+        self.hopped = 0
 
     # -- start, supervise, stop -----------------------------------------------------------------
 
@@ -214,13 +250,44 @@ class Intake:
             pair_child.close()
             handoff_child.close()
         slot.proc, slot.started = proc, loop.time()
+        slot.answered = 0.0  # not yet: a worker starting gets STARTING_GRACE to answer first
         reader, slot.writer = await asyncio.open_unix_connection(sock=pair)
         handoff.setblocking(False)
         slot.handoff = HandoffReader(handoff)
         loop.add_reader(handoff.fileno(), self._on_handoff, slot)
         self._keep(slot.tasks, self._requests(slot, reader))
         self._keep(self._watchers, self._watch(slot, proc))
+        if self.hang_s > 0:
+            slot.beat = asyncio.ensure_future(self._heartbeat(slot, proc))
         print(f"lanfax: intake worker {slot.index} started (pid {proc.pid})", flush=True)
+
+    async def _heartbeat(self, slot: _Slot, proc: asyncio.subprocess.Process) -> None:
+        """Ping the worker every third of ``hang_s``; one whose event loop has not answered
+        for ``hang_s`` (stopped, stuck in a call that never returns) is killed: its clients
+        get an error instead of waiting for their time-out, and ``_watch`` replaces it."""
+        loop = asyncio.get_running_loop()
+        while proc.returncode is None and not self._stopping:
+            await asyncio.sleep(self.hang_s / 3)
+            writer = slot.writer
+            if writer is None or writer.is_closing() or slot.proc is not proc:
+                return
+            if slot.answered:
+                silent, limit = loop.time() - slot.answered, self.hang_s
+            else:  # still starting (imports take seconds on a loaded machine)
+                silent, limit = loop.time() - slot.started, max(self.hang_s, STARTING_GRACE)
+            if silent > limit:
+                self.hung += 1
+                log.warning(
+                    "intake worker %d (pid %d) has not answered for %.0f s: killed, another"
+                    " is started ([server] intake_hang_s)",
+                    slot.index,
+                    proc.pid,
+                    silent,
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                return
+            writer.write(frame((PING, "ping", {}, None)))
 
     @staticmethod
     def _keep(tasks: set[asyncio.Task[None]], coro: Awaitable[None]) -> None:
@@ -280,6 +347,9 @@ class Intake:
         self.alone = True
 
     def _close_slot(self, slot: _Slot) -> None:
+        if slot.beat is not None:
+            slot.beat.cancel()
+            slot.beat = None
         if slot.handoff is not None:
             with contextlib.suppress(ValueError, OSError):
                 asyncio.get_running_loop().remove_reader(slot.handoff.pair.fileno())
@@ -373,18 +443,37 @@ class Intake:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, OSError):
             while True:
                 rid, kind, head, payload = await read_frame(reader)
-                self._keep(slot.tasks, self._answer(slot, rid, kind, head, payload))
+                if kind == "pong":
+                    slot.answered = asyncio.get_running_loop().time()
+                    self.pongs += 1
+                    continue
+                got = time.monotonic()
+                self._keep(slot.tasks, self._answer(slot, rid, kind, head, payload, got))
 
     async def _answer(
-        self, slot: _Slot, rid: int, kind: str, head: dict[str, Any], payload: Any
+        self,
+        slot: _Slot,
+        rid: int,
+        kind: str,
+        head: dict[str, Any],
+        payload: Any,
+        got: float = 0.0,
     ) -> None:
         prepared = payload if kind == "prepared" and isinstance(payload, Prepared) else None
         body = payload if isinstance(payload, bytes) else b""
+        trace: list[float] | None = None
         if prepared is not None:
             self.prepared += 1
+            if len(prepared.stamps) == 3:  # the worker's: head, body, staged; then main's
+                trace = [*prepared.stamps, got]
         else:
             self.relayed += 1
-        status, headers, out = await self._run(head, body, prepared)
+        status, headers, out = await self._run(head, body, prepared, trace)
+        if trace is not None and status == 201 and len(trace) == 7:
+            trace.append(time.monotonic())
+            for i, (a, b) in enumerate(itertools.pairwise(trace)):
+                self.hop_sums[i] += b - a
+            self.hopped += 1
         if prepared is not None and status != 201:
             # Not taken (refused, a bad request, the service stopping): nothing refers to it.
             with contextlib.suppress(OSError):
@@ -393,43 +482,70 @@ class Intake:
         if writer is not None and not writer.is_closing():
             writer.write(frame((rid, status, headers, out)))
 
+    def _lean_path(self, scope: dict[str, Any]) -> LeanSubmit | None:
+        if self._lean is None:
+            self._lean = LeanSubmit.build(self._server.config.loaded_app) or False
+            if not self._lean:
+                log.info("intake: prepared submissions go through the whole app")
+        lean = self._lean
+        return lean if isinstance(lean, LeanSubmit) and lean.takes(scope) else None
+
     async def _run(
-        self, head: dict[str, Any], body: bytes, prepared: Prepared | None
+        self,
+        head: dict[str, Any],
+        body: bytes,
+        prepared: Prepared | None,
+        trace: list[float] | None = None,
     ) -> tuple[int, list[Any], bytes]:
         """One request through the server's app (uvicorn's loaded app: its proxy-header
-        middleware, then every middleware of ours), answered in full."""
+        middleware, then every middleware of ours), answered in full; a prepared submission
+        through the same app's lean path (:mod:`lanfax.api.intake_lean`: the same wrappers,
+        middlewares, route and exception handlers, without the framework's routing)."""
         scope: dict[str, Any] = dict(head)
         scope["state"] = dict(self._server.lifespan.state)
+        app = self._server.config.loaded_app
         if prepared is not None:
             scope[SCOPE_KEY] = prepared
-        given = False
-        never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if trace is not None:
+                scope[TRACE_KEY] = trace
+            lean = self._lean_path(scope)
+            if lean is not None:
+                self.lean += 1
+                app = lean
+        return await respond(app, scope, body)
 
-        async def receive() -> dict[str, Any]:
-            nonlocal given
-            if not given:
-                given = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await never  # the client's disconnect is the worker's to see, not ours
-            return {"type": "http.disconnect"}
 
-        status, headers, chunks = 500, [], []
+async def respond(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, list[Any], bytes]:
+    """One request (``scope``, its whole ``body``) through ASGI ``app``, answered in full as
+    ``(status, headers, body)``; an exception no handler took: 500, as uvicorn answers it."""
+    given = False
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-        async def send(message: dict[str, Any]) -> None:
-            nonlocal status, headers
-            if message["type"] == "http.response.start":
-                status, headers = message["status"], list(message.get("headers", []))
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
+    async def receive() -> dict[str, Any]:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await never  # the client's disconnect is the worker's to see, not ours
+        return {"type": "http.disconnect"}
 
-        try:
-            await self._server.config.loaded_app(scope, receive, send)
-        except Exception:
-            log.exception("Exception in ASGI application (a request from an intake worker)")
-            return 500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error"
-        finally:
-            never.cancel()
-        return status, headers, b"".join(chunks)
+    status, headers, chunks = 500, [], []
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status, headers
+        if message["type"] == "http.response.start":
+            status, headers = message["status"], list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    try:
+        await app(scope, receive, send)
+    except Exception:
+        log.exception("Exception in ASGI application (a request from an intake worker)")
+        return 500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error"
+    finally:
+        never.cancel()
+    return status, headers, b"".join(chunks)
 
 
 class _IntakeCollector(Collector):
@@ -472,3 +588,39 @@ class _IntakeCollector(Collector):
         ):
             taken.add_metric([kind], value)
         yield taken
+        lean = CounterMetricFamily(
+            "lanfax_intake_lean_submissions",
+            "Prepared submissions the main process answered through its lean path (the same"
+            " middlewares, route and handlers without the framework's routing; #19)",
+        )
+        lean.add_metric([], intake.lean)
+        yield lean
+        hung = CounterMetricFamily(
+            "lanfax_intake_worker_hangs",
+            "Intake workers killed because they stopped answering ([server] intake_hang_s)",
+        )
+        hung.add_metric([], intake.hung)
+        yield hung
+        pongs = CounterMetricFamily(
+            "lanfax_intake_heartbeats",
+            "Pings of the main process its intake workers answered (every third of"
+            " [server] intake_hang_s)",
+        )
+        pongs.add_metric([], intake.pongs)
+        yield pongs
+        hops = CounterMetricFamily(
+            "lanfax_intake_hop_seconds",
+            "Seconds the prepared submissions answered 201 spent in each hop (#19): the worker"
+            " reading the body and staging the document, the frame to main, main's route, the"
+            " wait for a trip to the pool, the trip (renames, group commit), the answer",
+            labels=["hop"],
+        )
+        for hop, seconds in zip(HOPS, intake.hop_sums, strict=True):
+            hops.add_metric([hop], seconds)
+        yield hops
+        hopped = CounterMetricFamily(
+            "lanfax_intake_hopped_submissions",
+            "Prepared submissions answered 201 whose hops lanfax_intake_hop_seconds counts",
+        )
+        hopped.add_metric([], intake.hopped)
+        yield hopped

@@ -40,6 +40,20 @@ MAX_HEAD = 16 * 1024
 CHUNK = 64 * 1024
 #: The largest request frame (a relayed body is at most the worker's body limit, 1 MB).
 MAX_FRAME = 8 * 1024 * 1024
+#: The id of main's heartbeat frames ``(PING, "ping", {}, None)``; the worker answers each at
+#: once with ``(PING, "pong", {}, None)`` (#19 wave 7: a worker that stops answering is
+#: killed and replaced, ``[server] intake_hang_s``).
+PING = -1
+
+#: The hops of a prepared submission, each timed (#19 wave 7; ``/metrics``
+#: ``lanfax_intake_hop_seconds``): the worker reading the body, staging the document (write,
+#: fsync, check), the frame to main (until main's loop reads it), main's route (login, params,
+#: audit, up to the committer), the wait for a trip to the pool, the trip (renames and group
+#: commit), and back on main's loop until the answer is written to the worker.
+HOPS = ("read", "stage", "to_main", "route", "trip_wait", "trip", "answer")
+#: The scope key of a prepared submission's stamps in main (a list the route, the
+#: committer and the intake append to).
+TRACE_KEY = "lanfax.intake.trace"
 
 _LENGTH = struct.Struct(">I")
 _HANDOFF = struct.Struct(">Q")
@@ -48,13 +62,17 @@ _HANDOFF = struct.Struct(">Q")
 class Prepared(NamedTuple):
     """A submission a worker has read and checked: ``params`` (the ``params`` part's text),
     ``label`` (how errors name the file part), and ``staged``: the fax-ready TIFF at its
-    staged path (written and scanned in one pass by the worker; main fsyncs it and renames
+    staged path (written, fsynced and scanned in one pass by the worker; main renames
     it into ``spool/docs``), as :func:`lanfax.service.intake.staged_fields` (a tuple, not the
     dataclass: cheaper to pass)."""
 
     params: str
     label: str
     staged: StagedFields
+    #: When the worker had the request's head, its whole body, and the document staged
+    #: (``time.monotonic()``: one clock for every process of the machine), for
+    #: :data:`HOPS`.
+    stamps: tuple[float, ...] = ()
 
 
 def part_label(index: int, filename: str | None) -> str:

@@ -25,6 +25,7 @@ import logging
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from lanfax.api.intake_wire import (
     MAX_HEAD,
+    PING,
     Prepared,
     frame,
     part_label,
@@ -101,6 +103,10 @@ class Worker:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, OSError):
             while True:
                 rid, status, headers, body = await read_frame(reader)
+                if rid == PING:  # main's heartbeat: this loop is alive
+                    if self._writer is not None and not self._writer.is_closing():
+                        self._writer.write(frame((PING, "pong", {}, None)))
+                    continue
                 waiting = self._pending.pop(rid, None)
                 if waiting is not None and not waiting.done():
                     waiting.set_result((status, headers, body))
@@ -124,6 +130,7 @@ class Worker:
         """The worker's ASGI app: every request it parses goes to main, prepared or raw."""
         if scope["type"] != "http":
             return
+        began = time.monotonic()
         body = bytearray()
         while True:
             message = await receive()
@@ -133,7 +140,10 @@ class Worker:
             if not message.get("more_body", False):
                 break
         head = {key: scope[key] for key in HEAD_KEYS if key in scope}
+        read = time.monotonic()
         prepared = await self._prepare(scope, bytes(body))
+        if prepared is not None:
+            prepared = prepared._replace(stamps=(began, read, time.monotonic()))
         try:
             if prepared is not None:
                 answer = await self.ask("prepared", head, prepared)
@@ -184,8 +194,8 @@ class Worker:
         data = upload.file.read()
         if not data:
             return None  # main names the empty part
-        # On the loop: a write into the page cache and the one-pass check, no fsync (main
-        # makes that in the trip to its pool that renames the file): a trip to a thread of
+        # On the loop: the write, its fsync and the one-pass check (main only renames the
+        # file: its serial path is the intake's limit, #19 wave 7); a trip to a thread of
         # our own cost the worker more CPU than this (#19, measured).
         try:
             ready = stage_checked(self.tmp, data, self.max_pages)

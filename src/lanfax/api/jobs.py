@@ -16,7 +16,7 @@ from starlette.routing import Match, Route
 from starlette.types import Message, Scope
 
 from lanfax.api.encode import API, json_response
-from lanfax.api.intake_wire import SCOPE_KEY, Prepared, part_label
+from lanfax.api.intake_wire import SCOPE_KEY, TRACE_KEY, Prepared, part_label
 from lanfax.api.security import Caller, audit_committed, audit_with_commit, requires
 from lanfax.api.simpleform import SIMPLE_MAX, simple_form
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, Priority, QueueStatus
@@ -133,7 +133,7 @@ def submission_handler(service: FaxService) -> Callable[[Request, Caller], Await
         path = ready.path
         submission = await parse(taken.params, caller)
         audit = audit_with_commit(request, caller, 201)
-        service.submitter.vouch(ready)
+        service.submitter.vouch(ready, trace=request.scope.get(TRACE_KEY))
         try:
             broadcast_id, jobs = await service.submit(
                 submission,

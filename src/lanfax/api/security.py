@@ -72,8 +72,8 @@ async def _caller(conn: HTTPConnection) -> Caller:
     if (
         sessions is not None
         and security.enabled
+        and not (conn.headers.get("authorization"))  # #19: before the cookies are parsed
         and sessions.cookie(conn)
-        and not (conn.headers.get("authorization"))
     ):
         caller = await sessions.caller(conn)
     else:

@@ -206,6 +206,7 @@ async def _start_intake(
         run=service.ctx.run,
         authentication=settings.security.authentication,
         log_level=log_level if log_level != "info" else "warning",
+        hang_s=settings.intake_hang_s,  # issue #19 wave 7
     )
     intake.attach(server)
     service.metrics.registry.register(intake.collector())  # lanfax_intake_* in /metrics
@@ -225,26 +226,11 @@ def _check_intake(settings: ServiceSettings) -> None:
     process to another) and httptools (their protocol is uvicorn's httptools one)."""
     if not settings.intake_workers:
         return
-    from lanfax.model.errors import ConfigError
+    from lanfax.service.intake import refusal  # (also what lanfax doctor reports)
 
-    if not sys.platform.startswith("linux"):
-        raise ConfigError(
-            "server.intake_workers needs Linux (connections are handed between processes"
-            " with SCM_RIGHTS, and the workers die with the server by PR_SET_PDEATHSIG)",
-            hint="set server.intake_workers = 0",
-        )
-    if settings.security.tls:
-        raise ConfigError(
-            "server.intake_workers cannot be used with TLS (a TLS connection cannot be handed"
-            " from one process to another)",
-            hint="set server.intake_workers = 0, or serve plain HTTP on 127.0.0.1 behind a"
-            " TLS proxy",
-        )
-    if _http_protocol() != "httptools":
-        raise ConfigError(
-            "server.intake_workers needs httptools, which is not installed",
-            hint="pip install 'lanfax[server]', or set server.intake_workers = 0",
-        )
+    error = refusal(settings)
+    if error is not None:
+        raise error
 
 
 async def _start_mail_gateway(service: Any, security: Any, settings: ServiceSettings) -> Any:

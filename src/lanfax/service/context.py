@@ -183,6 +183,20 @@ class ServiceContext:
             added, stored = self.store.add_jobs_and_events(jobs, events, audit)
         else:
             added, stored = self.store.add_jobs_and_events(jobs, events, audit, sync=sync)
+        return self._committed(added, stored)
+
+    def commit_jobs_many(
+        self,
+        items: Sequence[tuple[Sequence[Job], Sequence[NewEvent], Sequence[AuditEntry]]],
+        *,
+        sync: Callable[[], None] | None = None,
+    ) -> list[Committed | Exception]:
+        """:meth:`commit_jobs` for several submissions given together (#19 wave 7: the
+        intake's one committer), sharing a group commit; each one's result or error."""
+        done = self.store.add_jobs_and_events_many(items, sync=sync)
+        return [r if isinstance(r, Exception) else self._committed(*r) for r in done]
+
+    def _committed(self, added: list[Job], stored: list[Event]) -> Committed:
         if stored:  # consecutive cursors: the bus publishes them without reading them back
             return added, (stored[0].seq - 1, stored)
         try:

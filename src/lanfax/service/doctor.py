@@ -353,6 +353,33 @@ def check_providers(tables: Sequence[Mapping[str, Any]], timeout: float = 30.0) 
     return Check(name, "ok", "; ".join(found))
 
 
+# -- intake workers (#19) ------------------------------------------------------------------------
+
+
+def check_intake_workers(settings: ServiceSettings, cpus: int | None = None) -> Check:
+    """``[server] intake_workers``: off (skip), or whether ``lanfax serve`` can start them
+    (:func:`lanfax.service.intake.refusal`), how many, and what they cost."""
+    from lanfax.service.intake import refusal
+
+    name = "intake workers"
+    count = settings.intake_workers
+    if not count:
+        return Check(name, "skip", "off ([server] intake_workers = 0): one process takes all")
+    error = refusal(settings)
+    if error is not None:
+        return _fail(name, error.message, error.hint or "set server.intake_workers = 0")
+    cpus = cpus or os.cpu_count() or 1
+    hang = settings.intake_hang_s
+    detail = (
+        f"{count} worker process(es) beside the main one (about 55 MB each);"
+        + (f" one hung for {hang} s is replaced" if hang else " hung ones are not replaced")
+        + f"; {cpus} CPU(s) here"
+    )
+    if count + 1 > cpus:
+        detail += " (more processes than CPUs: the workers pay where cores are spare)"
+    return Check(name, "ok", detail)
+
+
 # -- everything -----------------------------------------------------------------------------------
 
 
@@ -396,6 +423,8 @@ def run_checks(
         check_free_space(settings.data_dir, min_free_mb),
         check_port(settings.host, settings.port),
     ]
+    if settings.intake_workers:  # issue #19: only when asked for (one process otherwise)
+        checks.append(check_intake_workers(settings))
     if devices:
         checks.append(check_providers(settings.providers))
     return checks

@@ -2,13 +2,15 @@
 
 With ``[server] intake_workers = N`` (:mod:`lanfax.api.intake`), worker processes take
 ``POST /api/v1/jobs`` off the main process. What they may do without the store is the
-document's CPU work, which is :meth:`Submitter._take_ready
+document's CPU and file work, which is :meth:`Submitter._take_ready
 <lanfax.service.submit.Submitter._take_ready>`'s first half: write the upload into the
-spool's ``tmp`` and check it in one libtiff pass (:func:`lanfax.service.faxcheck.scan`).
-:func:`stage_checked` does that and returns the document as it is (or None: anything that
-is not a fax-ready TIFF is left to the main process, which converts it). The main process
-then vouches for the file (:meth:`Submitter.vouch <lanfax.service.submit.Submitter.vouch>`):
-``_take_ready`` fsyncs it and renames it into ``spool/docs`` without scanning it again.
+spool's ``tmp``, fsync it and check it in one libtiff pass
+(:func:`lanfax.service.faxcheck.scan`). :func:`stage_checked` does that and returns the
+document as it is (or None: anything that is not a fax-ready TIFF is left to the main
+process, which converts it). The main process then vouches for the file
+(:meth:`Submitter.vouch <lanfax.service.submit.Submitter.vouch>`): ``_take_ready`` renames
+it into ``spool/docs`` without scanning it or fsyncing it again (the rename is made durable
+by the group commit's one fsync of ``spool/docs``).
 
 A worker's files are named ``intake-<pid>-<random>``, so that the main process removes what a
 worker that died left behind (:func:`sweep`); the spool's ``tmp`` is emptied at every start.
@@ -16,12 +18,19 @@ worker that died left behind (:func:`sweep`); the spool's ``tmp`` is emptied at 
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lanfax.documents.types import MAX_LENGTH, ConversionResult
+from lanfax.model.errors import ConfigError
 from lanfax.service import faxcheck
 from lanfax.service.spool import token_hex, write_new
+
+if TYPE_CHECKING:
+    from lanfax.service.settings import ServiceSettings
 
 #: The start of every file a worker stages.
 PREFIX = "intake-"
@@ -32,13 +41,16 @@ def stage_checked(tmp: Path, data: bytes, max_pages: int) -> ConversionResult | 
     ``path`` the staged file), or None (nothing left behind): not a TIFF Class F, a page
     longer than any paper or that does not decode, or more than ``max_pages`` pages: the main
     process does what it does today with such a document (converts it, or names the error).
-    Not fsynced: the main process fsyncs it in the trip to its thread pool that renames it
-    into ``spool/docs`` (a trip it makes anyway; a worker's own trip to a thread for the
-    fsync cost more than the fsync, measured). Blocking, short: a write into the page cache
-    and the one-pass check (~0.2 ms for a page), so a worker runs it on its event loop."""
+    Fsynced here (#19, wave 7): the main process's serial path (its GIL, its thread pool)
+    bounds the intake, so the fsync is the worker's, and main only renames the file (the
+    fsync waits for the disk with the GIL released: ~0.25 ms of the worker's loop, little
+    CPU; a trip to a thread of the worker's own for it cost more than the fsync, measured
+    in wave 6). Blocking, short: a write, its fsync and the one-pass check (~0.2 ms of CPU
+    for a page), so a worker runs it on its event loop."""
     path = tmp / f"{PREFIX}{os.getpid()}-{token_hex(8)}"
     try:
-        write_new(path, data, exclusive=True)  # 0640 as every staged upload; O_EXCL
+        # 0640 as every staged upload; O_EXCL; durable before main hears of it.
+        write_new(path, data, sync=True, exclusive=True)
         found = faxcheck.scan(path, MAX_LENGTH, max_pages)
         ready = found.ready
         if ready is None or found.bad is not None or ready.pages > max_pages:
@@ -81,3 +93,32 @@ def sweep(tmp: Path, pid: int) -> int:
         path.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def refusal(settings: ServiceSettings) -> ConfigError | None:
+    """Why ``lanfax serve`` cannot start with these ``intake_workers`` (None: it can, or
+    there are none): they need Linux (``SCM_RIGHTS`` hand-offs, ``PR_SET_PDEATHSIG``), plain
+    HTTP (a TLS session cannot be handed from one process to another) and httptools (their
+    protocol is uvicorn's httptools one). ``lanfax serve`` refuses to start with it, and
+    ``lanfax doctor`` says it beforehand."""
+    if not settings.intake_workers:
+        return None
+    if not sys.platform.startswith("linux"):
+        return ConfigError(
+            "server.intake_workers needs Linux (connections are handed between processes"
+            " with SCM_RIGHTS, and the workers die with the server by PR_SET_PDEATHSIG)",
+            hint="set server.intake_workers = 0",
+        )
+    if settings.security.tls:
+        return ConfigError(
+            "server.intake_workers cannot be used with TLS (a TLS connection cannot be handed"
+            " from one process to another)",
+            hint="set server.intake_workers = 0, or serve plain HTTP on 127.0.0.1 behind a"
+            " TLS proxy",
+        )
+    if importlib.util.find_spec("httptools") is None:
+        return ConfigError(
+            "server.intake_workers needs httptools, which is not installed",
+            hint="pip install 'lanfax[server]', or set server.intake_workers = 0",
+        )
+    return None

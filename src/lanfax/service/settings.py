@@ -90,6 +90,7 @@ _TOP_KEYS = {"server", "settings", "providers", "routing", "security", "receipts
 _TOP_KEYS |= {"smtp"}  # e-mail to fax (lanfax.service.smtp.settings)
 _TOP_KEYS |= {"node", "metrics"}  # issue #18 (lanfax.service.cluster_settings)
 _SERVER_KEYS |= {"intake_workers"}  # issue #19 (lanfax.api.intake)
+_SERVER_KEYS |= {"intake_hang_s"}  # issue #19 wave 7: a hung intake worker is replaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,9 @@ class ServiceSettings:
     #: ``[server] intake_workers``: processes that take submissions beside the main one
     #: (issue #19, lanfax.api.intake); 0: the main process alone.
     intake_workers: int = 0
+    #: ``[server] intake_hang_s``: an intake worker whose event loop has not answered the
+    #: main process for this long is killed and replaced (#19 wave 7); 0: never.
+    intake_hang_s: int = 30
 
     @property
     def store_url(self) -> str:
@@ -331,6 +335,7 @@ def settings_from_mapping(
         node=parse_node_settings(doc.get("node", {}), source=source),
         metrics=parse_metrics_settings(doc.get("metrics", {}), source=source, base_dir=base_dir),
         intake_workers=_bounded_int(server, "intake_workers", 0, 0, 64, where),  # issue #19
+        intake_hang_s=_bounded_int(server, "intake_hang_s", 30, 0, 3600, where),  # issue #19
     )
 
 

@@ -44,6 +44,7 @@ from lanfax.model.events import NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job
 from lanfax.service import covers, docs, faxcheck, uploads
 from lanfax.service.context import Committed, ServiceContext
+from lanfax.service.intake_commit import VouchedCommitter
 from lanfax.service.spool import fsync_dir, fsync_file, token_hex
 from lanfax.service.spoolroom import SpoolRoom
 from lanfax.service.submission import (
@@ -139,17 +140,25 @@ class Submitter:
         self.room = SpoolRoom(ctx.spool.docs, ctx.clock)
         #: Staged files an intake worker already checked and fsynced (#19, :meth:`vouch`).
         self._vouched: dict[Path, ConversionResult] = {}
+        #: Their submissions, taken together in one trip to the pool (#19 wave 7), and
+        #: the hop stamps of those that carry some.
+        self._committer = VouchedCommitter(self)
+        self._traces: dict[Path, list[float]] = {}
 
-    def vouch(self, ready: ConversionResult) -> None:
-        """``ready.path`` (staged) was checked in one pass by an intake worker
-        (:func:`lanfax.service.intake.stage_checked`): :meth:`_take_ready` takes it as it is
-        found there, without scanning it again (it still fsyncs it before the rename).
+    def vouch(self, ready: ConversionResult, trace: list[float] | None = None) -> None:
+        """``ready.path`` (staged) was written, fsynced and checked in one pass by an intake
+        worker (:func:`lanfax.service.intake.stage_checked`): :meth:`_take_ready` takes it as
+        it is found there, without scanning it or fsyncing it again (#19, wave 7).
         Whoever vouches calls :meth:`unvouch` when the submission is over, whatever became
-        of it."""
+        of it. ``trace``: the submission's hop stamps, which the committer appends to
+        (``lanfax.api.intake_wire.HOPS``)."""
         self._vouched[ready.path] = ready
+        if trace is not None:
+            self._traces[ready.path] = trace
 
     def unvouch(self, path: Path) -> None:
         self._vouched.pop(path, None)
+        self._traces.pop(path, None)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -334,8 +343,10 @@ class Submitter:
                 " tiffinfo -D reads without errors",
             )
         # The staged file may not be durable yet (a submission's upload is not fsynced when
-        # staged, #19): it is, before the rename that makes it the job's document.
-        uploads.make_durable(staged)
+        # staged, #19): it is, before the rename that makes it the job's document. An intake
+        # worker's file is durable already (stage_checked fsynced it, #19 wave 7).
+        if vouched is None:
+            uploads.make_durable(staged)
         spool = self.ctx.spool
         if then is not None and final.parent == spool.docs:
             # The rename is made durable by ``then``'s group commit, with one fsync of
@@ -370,6 +381,26 @@ class Submitter:
         ctx = self.ctx
         broadcast_id = broadcast_id or token_hex(8)
         template = self._cover_template(submission, user_name)
+        if (
+            template is None
+            and submission.cover_page is None
+            and write_first is None
+            and len(staged) == 1
+            and stage_dir == staged[0]
+            and staged[0] in self._vouched
+        ):
+            # #19 wave 7: an intake worker's prepared submission (its one document written,
+            # fsynced and checked there): with the others waiting, in one trip to the pool
+            # and one commit (lanfax.service.intake_commit).
+            jobs = await self._committer.submit(
+                submission,
+                staged[0],
+                user_name=user_name,
+                labels=labels,
+                audit=audit,
+                broadcast_id=broadcast_id,
+            )
+            return broadcast_id, jobs
         removed = stage_dir is None
 
         def remove_stage() -> None:  # in the fast path's trip to the pool, when it is taken
@@ -623,3 +654,7 @@ def _convert(
 ) -> ConversionResult:
     """Runs in a worker process."""
     return docs.convert(inputs, out, resolution=resolution, limits=limits)
+
+
+#: For the intake's one committer (lanfax.service.intake_commit, #19 wave 7): the same checks.
+check_pages, relabel = _check_pages, _relabel

@@ -86,6 +86,17 @@ class Store(Protocol):
         a group commit and give equal ``sync`` callables have it called once. If it raises,
         nothing is committed and the error is raised."""
 
+    # #19 wave 7: the intake's one committer (lanfax.service.intake_commit).
+    def add_jobs_and_events_many(
+        self,
+        items: Sequence[tuple[Sequence[Job], Sequence[NewEvent], Sequence[AuditEntry]]],
+        *,
+        sync: Callable[[], None] | None = None,
+    ) -> list[tuple[list[Job], list[Event]] | Exception]:
+        """:meth:`add_jobs_and_events` for each of ``items`` (jobs, events, audit), given
+        together: in a group commit they share the commit (each rolled back alone when it
+        fails, as from threads of their own). Each one's result, or the error it raises."""
+
     def get_job(self, job_id: int) -> Job | None: ...
 
     def list_jobs(self, query: JobQuery) -> list[Job]: ...

@@ -261,6 +261,22 @@ class MemoryStore:
         added = [codec.row_to_job({"job_id": i, **r}) for r, i in zip(rows, ids, strict=True)]
         return added, stored
 
+    def add_jobs_and_events_many(
+        self,
+        items: Sequence[tuple[Sequence[Job], Sequence[NewEvent], Sequence[AuditEntry]]],
+        *,
+        sync: Callable[[], None] | None = None,
+    ) -> list[tuple[list[Job], list[Event]] | Exception]:
+        """#19 wave 7: :meth:`add_jobs_and_events` for each of ``items`` (one writer at a time:
+        no group commit here); each one's result or error, in order."""
+        out: list[tuple[list[Job], list[Event]] | Exception] = []
+        for jobs, events, audit in items:
+            try:
+                out.append(self.add_jobs_and_events(jobs, events, audit, sync=sync))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
     def get_job(self, job_id: int) -> Job | None:
         with self.read():
             row = self.table("jobs").get(job_id)

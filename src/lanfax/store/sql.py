@@ -500,6 +500,73 @@ class SqlStore:
         added = [codec.stored_job(j, i, r) for j, r, i in zip(jobs, rows, ids, strict=True)]
         return added, sub.stored
 
+    # -- #19 wave 7: several submissions of one caller in one group commit ------------------
+
+    def add_jobs_and_events_many(
+        self,
+        items: Sequence[tuple[Sequence[Job], Sequence[NewEvent], Sequence[AuditEntry]]],
+        *,
+        sync: Callable[[], None] | None = None,
+    ) -> list[tuple[list[Job], list[Event]] | Exception]:
+        """:meth:`add_jobs_and_events` for several submissions at once (the intake's one
+        committer, :mod:`lanfax.service.intake_commit`): all of them join the group commit
+        together (the same commit, or the next ones), each in its own savepoint when one
+        fails, exactly as if each had come from a thread of its own; each one's result or
+        error, in order."""
+        out: list[tuple[list[Job], list[Event]] | Exception] = []
+        subs: dict[int, tuple[_Submission, Sequence[Job]]] = {}
+        for jobs, events, audit in items:
+            try:
+                if not jobs:
+                    out.append(self.add_jobs_and_events(jobs, events, audit, sync=sync))
+                    continue
+                rows = [codec.job_to_row(j) for j in jobs]  # validated before writing
+            except Exception as exc:
+                out.append(exc)
+                continue
+            subs[len(out)] = (_Submission(rows, events, audit, sync), jobs)
+            out.append(StoreError("add_jobs did not complete", hint="retry the submission"))
+        self._group_add_all([sub for sub, _jobs in subs.values()])
+        for i, (sub, jobs) in subs.items():
+            try:
+                ids = sub.result()
+            except Exception as exc:
+                out[i] = exc
+                continue
+            rows = sub.rows
+            added = [codec.stored_job(j, n, r) for j, r, n in zip(jobs, rows, ids, strict=True)]
+            out[i] = (added, sub.stored)
+        return out
+
+    def _group_add_all(self, subs: list[_Submission]) -> None:
+        """:meth:`_group_add` for several submissions of one thread: they wait in the group
+        together; this thread leads (when none leads, or when one of them is promoted) as
+        a thread of each would. Their results and errors stay on them."""
+        if not subs:
+            return
+        with self._group_lock:
+            self._group_waiting.extend(subs)
+            lead = not self._group_busy
+            self._group_busy = True
+        for mine in subs:
+            if not lead:
+                mine.wait()
+                if mine.finished:
+                    continue
+            lead = False  # led once: the rest were in that batch (they wait contiguously)
+            with self._group_lock:
+                batch, self._group_waiting = self._group_waiting, []
+            try:
+                self._commit_group(batch)
+            except Exception:
+                pass  # not lost: each submission of the batch holds it, for its own caller
+            finally:
+                with self._group_lock:
+                    if self._group_waiting:
+                        self._group_waiting[0].wake()  # promoted: not finished
+                    else:
+                        self._group_busy = False
+
     def get_job(self, job_id: int) -> Job | None:
         with self._read("get_job") as conn:
             row = conn.execute(sa.select(t_jobs).where(t_jobs.c.job_id == job_id)).mappings()

@@ -1,0 +1,204 @@
+"""The intake's one committer (#19 wave 7, lanfax.service.intake_commit), on a real store and
+spool: vouched submissions that arrive together are taken in one trip and one commit, each
+answered with its own jobs once they are durable; a submission that fails its checks fails
+alone (its error named by its file's label, its files removed); a common commit that fails is
+taken apart (each submission in its own savepoint), so that only the submission that made it
+fail fails; a request cancelled before its trip leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.faxes import make_fax_tiff
+from tests.support.stores import open_test_store
+
+from lanfax.model.audit import AuditEntry
+from lanfax.model.clock import SystemClock
+from lanfax.model.errors import DocumentError, FaxError, InsufficientStorage
+from lanfax.service import intake
+from lanfax.service.context import ServiceContext
+from lanfax.service.spool import Spool
+from lanfax.service.submit import Submitter, parse_submission
+from lanfax.store.api import JobQuery
+
+
+@pytest.fixture(scope="module")
+def tiff(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return make_fax_tiff(tmp_path_factory.mktemp("in"), pages=2).read_bytes()
+
+
+class _Bench:
+    def __init__(self, tmp_path: Path, tiff: bytes) -> None:
+        self.tiff = tiff
+        self.spool = Spool(tmp_path / "data")
+        self.spool.create()
+        self.store = open_test_store(tmp_path)
+        self.ctx = ServiceContext(self.store, self.spool, SystemClock(), UTC)
+        self.submitter = Submitter(self.ctx, max_workers=1)
+        self.submitter.min_free_bytes = 0
+        self.conversions: list[float] = []
+        self.submitter.on_conversion = self.conversions.append
+
+    async def submit(
+        self, number: str, *, audit: list[AuditEntry] | None = None, recipients: int = 1
+    ) -> tuple[str, list[Any]]:
+        """A vouched submission, as the API's prepared path makes it (vouch, submit, unvouch)."""
+        ready = intake.stage_checked(self.spool.tmp, self.tiff, max_pages=10)
+        assert ready is not None
+        params = {"recipients": [{"recipient_number": number}] * recipients}
+        self.submitter.vouch(ready)
+        try:
+            return await self.submitter.submit(
+                parse_submission(params),
+                [ready.path],
+                user_name="u",
+                stage_dir=ready.path,
+                labels=[f"file part 1 ({number}.tif)"],
+                audit=audit or [],
+            )
+        finally:
+            self.submitter.unvouch(ready.path)
+
+    def jobs(self) -> dict[str, Any]:
+        return {j.recipient_number: j for j in self.store.list_jobs(JobQuery(limit=1000))}
+
+    def close(self) -> None:
+        self.submitter.close()
+        self.ctx.close_executor()
+        self.store.close()
+
+
+@pytest.fixture
+def bench(tmp_path: Path, tiff: bytes) -> Iterator[_Bench]:
+    b = _Bench(tmp_path, tiff)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@asynccontextmanager
+async def _started(bench: _Bench) -> AsyncIterator[None]:
+    await bench.ctx.start()
+    yield
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def test_submissions_arriving_together_share_a_trip_and_a_commit(bench: _Bench) -> None:
+    async def body() -> list[tuple[str, list[Any]]]:
+        async with _started(bench):
+            return list(await asyncio.gather(*(bench.submit(f"5{i:03d}") for i in range(20))))
+
+    answers = _run(body())
+    committer = bench.submitter._committer
+    assert committer.taken == 20
+    assert committer.trips < 20  # taken together (the first alone, the rest as they waited)
+    group_commits = getattr(bench.store, "group_commits", None)
+    if group_commits is not None:  # the SQL store counts its commits, and what they held
+        assert group_commits == committer.trips
+        assert bench.store.group_submissions == 20
+    stored = bench.jobs()
+    assert len(stored) == 20
+    for i, (broadcast_id, jobs) in enumerate(answers):
+        (job,) = jobs
+        assert job.recipient_number == f"5{i:03d}" and job.broadcast_id == broadcast_id
+        assert stored[job.recipient_number].job_id == job.job_id
+        document = bench.spool.root / job.document_path
+        assert document.read_bytes() == bench.tiff and document.parent == bench.spool.docs
+    assert list(bench.spool.tmp.iterdir()) == []
+    assert bench.submitter._vouched == {}
+    assert len(bench.conversions) == 20  # /metrics' conversion figure, one per document
+
+
+def test_a_submission_that_fails_its_checks_fails_alone(bench: _Bench) -> None:
+    bench.submitter.max_recipient_pages = 5  # 3 recipients x 2 pages: over
+
+    async def body() -> list[Any]:
+        async with _started(bench):
+            return list(
+                await asyncio.gather(
+                    bench.submit("6001"),
+                    bench.submit("6002", recipients=3),
+                    bench.submit("6003"),
+                    return_exceptions=True,
+                )
+            )
+
+    first, refused, third = _run(body())
+    assert isinstance(refused, InsufficientStorage), refused
+    assert "6 pages" in refused.message
+    assert sorted(bench.jobs()) == ["6001", "6003"]
+    assert [j.recipient_number for j in first[1]] == ["6001"]
+    assert [j.recipient_number for j in third[1]] == ["6003"]
+    docs = sorted(p.name for p in bench.spool.docs.iterdir())
+    assert docs == sorted(f"{a[0]}.tif" for a in (first, third))  # the refused one's: gone
+    assert list(bench.spool.tmp.iterdir()) == []
+
+
+def test_too_many_pages_is_named_by_the_files_label(bench: _Bench) -> None:
+    bench.submitter.limits = type(bench.submitter.limits)(max_pages=1)
+
+    async def body() -> Any:
+        async with _started(bench):
+            return await bench.submit("6101")
+
+    with pytest.raises(DocumentError) as caught:
+        _run(body())
+    assert caught.value.message == "the document has 2 pages, more than the 1 allowed"
+    assert bench.jobs() == {}
+    assert list(bench.spool.tmp.iterdir()) == [] and list(bench.spool.docs.iterdir()) == []
+
+
+def test_a_failed_common_commit_fails_only_the_submission_that_failed_it(bench: _Bench) -> None:
+    # An audit entry the store cannot write (its detail is no JSON): that submission's rows
+    # fail the common commit, and only that submission when they are committed alone.
+    bad = AuditEntry(datetime.now(UTC), "u", "", "submit", detail={"x": object()})
+
+    async def body() -> list[Any]:
+        async with _started(bench):
+            return list(
+                await asyncio.gather(
+                    bench.submit("6201"),
+                    bench.submit("6202"),
+                    bench.submit("6203", audit=[bad]),
+                    bench.submit("6204"),
+                    return_exceptions=True,
+                )
+            )
+
+    answers = _run(body())
+    assert isinstance(answers[2], FaxError | TypeError | ValueError), answers[2]
+    ok = [a for i, a in enumerate(answers) if i != 2]
+    assert all(isinstance(a, tuple) for a in ok), answers
+    assert sorted(bench.jobs()) == ["6201", "6202", "6204"]
+    assert bench.submitter._committer.trips >= 1
+    docs = {p.name for p in bench.spool.docs.iterdir()}
+    assert docs == {f"{a[0]}.tif" for a in ok}  # the failed one's document removed
+    assert list(bench.spool.tmp.iterdir()) == []
+
+
+def test_a_request_cancelled_before_its_trip_leaves_nothing(bench: _Bench) -> None:
+    async def body() -> None:
+        async with _started(bench):
+            task = asyncio.ensure_future(bench.submit("6301"))
+            await asyncio.sleep(0)  # queued: its trip is scheduled, not yet begun
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # The next submission's trip comes after the one that left it out.
+            await bench.submit("6302")
+
+    _run(body())
+    assert sorted(bench.jobs()) == ["6302"]
+    assert list(bench.spool.tmp.iterdir()) == []
+    assert len(list(bench.spool.docs.iterdir())) == 1
