@@ -276,6 +276,7 @@ async def sender(args: argparse.Namespace) -> None:
             args.loop,
             "--trace-slow",
             str(args.trace_slow),
+            *(["--trace-late"] if args.trace_late else []),
             "--profile",
             args.profile,
         ],
@@ -421,6 +422,49 @@ def report_rows(
     return clean
 
 
+def trace_late(role: str) -> None:
+    """Report every media tick that starts more than one period late (stderr), with the
+    media thread's time since its previous tick ended split into running, waiting on the
+    run queue for a core, and the rest (asleep: its timer, the GIL, a call's lock), and the
+    previous tick's own split: which of the cores, the GIL or the work made it late."""
+    from lanfax.providers.sip import ticker as tk
+
+    run_due = tk.Ticker._run_due
+
+    gc_seconds = media_collector().stats.seconds
+
+    def stat() -> tuple[float, float, float, float]:
+        with open("/proc/thread-self/schedstat") as f:
+            ran, queued, _ = f.read().split()
+        return time.monotonic(), int(ran) / 1e9, int(queued) / 1e9, sum(gc_seconds)
+
+    last: dict[str, tuple[float, float, float, float]] = {}
+
+    def ms(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> str:
+        wall, ran, queued, gc = (1000 * (y - x) for x, y in zip(a, b, strict=True))
+        asleep = wall - ran - queued
+        return (
+            f"{wall:5.1f} ms wall: ran {ran:4.1f} (collections {gc:4.1f}),"
+            f" run queue {queued:4.1f}, asleep {asleep:4.1f}"
+        )
+
+    def traced(ticker: Any, now: float) -> bool:
+        begin = stat()
+        late = now - ticker._due()
+        if late > PERIOD and "end" in last:
+            print(
+                f"[{role}] {begin[0]:.3f} tick {late * 1000:.1f} ms late,"
+                f" {len(ticker._media)} calls; since the previous tick {ms(last['end'], begin)};"
+                f" that tick {ms(last['begin'], last['end'])}",
+                file=sys.stderr,
+            )
+        busy = run_due(ticker, now)
+        last["begin"], last["end"] = begin, stat()
+        return bool(busy)
+
+    tk.Ticker._run_due = traced  # type: ignore[method-assign,assignment]
+
+
 def trace_slow(threshold: float, role: str) -> None:
     """Report slow loop callbacks and garbage collections on stderr as they end, and at exit
     the process's CPU time split by kind of callback (the media ticks, each coroutine, ...)."""
@@ -556,6 +600,14 @@ def main() -> None:
         " that took at least MS milliseconds: what delays the media ticks",
     )
     parser.add_argument(
+        "--trace-late",
+        action="store_true",
+        help="print (to stderr, per process) every media tick that started late, with where"
+        " the media thread's time went since the end of its previous tick: running, waiting"
+        " for a core (the kernel's run queue) or asleep (its timer, the GIL, a lock); cheap"
+        " (two reads of /proc per tick)",
+    )
+    parser.add_argument(
         "--profile",
         default="",
         metavar="DIR",
@@ -581,6 +633,8 @@ def main() -> None:
 def run(args: argparse.Namespace) -> None:
     if args.trace_slow > 0:
         trace_slow(args.trace_slow / 1000, args.role)
+    if args.trace_late:
+        trace_late(args.role)
     factory = None
     if args.loop == "uvloop":
         import uvloop  # not a dependency of lanfax: pip install uvloop to compare
