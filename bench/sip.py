@@ -29,8 +29,12 @@ time per tick of each account (both processes): wall above CPU is time a tick wa
 GIL, a call's lock, a core), which is what makes ticks late on a busy process. Under each
 step, each process's garbage collections run by its media thread (#19: while calls are in
 media the automatic collection is off and the media thread runs it after its ticks; see
-lanfax.providers.sip.collector). Prints a table; asserts nothing. The wall-clock
-figures depend on the machine's load (see bench/sip_media.py for the media path's CPU alone).
+lanfax.providers.sip.collector). The accounts keep ``realtime = true`` (the media thread,
+and the event loop during each tick, under SCHED_FIFO while calls are in media, where the
+process may: lanfax.engine.realtime; the last line says which each process got);
+``--no-realtime`` runs the same without, for comparison. Prints a table; asserts nothing.
+The wall-clock figures depend on the machine's load (see bench/sip_media.py for the media
+path's CPU alone).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lanfax.engine.realtime import realtime
 from lanfax.providers.api import FaxDevStatus, FaxReceive, FaxSend, IncomingCall
 from lanfax.providers.sip import SipProvider
 from lanfax.providers.sip.collector import media_collector
@@ -69,9 +74,10 @@ def free_port() -> int:
 
 
 def account(
-    user: str, sip_port: int, peer_port: int, media_low: int, channels: int
+    user: str, sip_port: int, peer_port: int, media_low: int, channels: int, realtime: bool
 ) -> dict[str, Any]:
     return {
+        "realtime": realtime,
         "type": "sip",
         "registrar": f"127.0.0.1:{peer_port}",
         "register": False,
@@ -129,6 +135,14 @@ class Callbacks:
         pass
 
 
+def scheduling() -> str:
+    """How this process's media thread was scheduled while calls were in media."""
+    rt = realtime()
+    if rt.mode in ("denied", "unsupported"):
+        return f"normal (real-time {'not permitted' if rt.mode == 'denied' else 'not on Linux'})"
+    return "real-time (SCHED_FIFO)" if rt.generation else "normal"
+
+
 def gc_stats() -> dict[str, Any]:
     """The media thread's garbage collections so far (#19: lanfax.providers.sip.collector)."""
     s = media_collector().stats
@@ -138,6 +152,7 @@ def gc_stats() -> dict[str, Any]:
         "worst": list(s.worst),
         "deferred": s.deferred,
         "forced": s.forced,
+        "scheduling": scheduling(),
     }
 
 
@@ -173,13 +188,15 @@ def ticker_stats(providers: dict[str, SipProvider]) -> dict[str, dict[str, float
     return out
 
 
-async def answerer(ports: dict[str, int], peer_ports: dict[str, int], channels: int) -> None:
+async def answerer(
+    ports: dict[str, int], peer_ports: dict[str, int], channels: int, realtime: bool
+) -> None:
     """The child: two answering accounts; reads commands on stdin ("stats", "quit")."""
     with tempfile.TemporaryDirectory() as tmp:
         cb = Callbacks(Path(tmp))
         for i, user in enumerate(MEDIA):
             p = SipProvider()
-            cfg = account(user, ports[user], peer_ports[user], 40000 + 5000 * i, channels)
+            cfg = account(user, ports[user], peer_ports[user], 40000 + 5000 * i, channels, realtime)
             await p.initialize(cfg, cb)
             cb.providers[user] = p
         settle()  # as lanfax serve does once started (#19: lanfax.service.heap)
@@ -277,6 +294,7 @@ async def sender(args: argparse.Namespace) -> None:
             "--trace-slow",
             str(args.trace_slow),
             *(["--trace-late"] if args.trace_late else []),
+            *(["--no-realtime"] if args.no_realtime else []),
             "--profile",
             args.profile,
         ],
@@ -293,7 +311,10 @@ async def sender(args: argparse.Namespace) -> None:
         for i, user in enumerate(MEDIA):
             p = SipProvider()
             await p.initialize(
-                account(user, mine[user], theirs[user], 30000 + 5000 * i, channels), cb
+                account(
+                    user, mine[user], theirs[user], 30000 + 5000 * i, channels, not args.no_realtime
+                ),
+                cb,
             )
             senders[user] = p
         settle()  # as lanfax serve does once started (#19: lanfax.service.heap)
@@ -357,6 +378,11 @@ async def sender(args: argparse.Namespace) -> None:
                 f"largest N with every call completed, all N in media at once and no late"
                 f" media packet, calls started over {spread:g} s (every smaller N too):"
                 f" {largest} (target {TARGET}); load average {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+            print(
+                f"media thread scheduling (realtime = {str(not args.no_realtime).lower()}):"
+                f" send {scheduling()}, answer {child_now['gc']['scheduling']}",
                 flush=True,
             )
         for p in senders.values():
@@ -600,6 +626,13 @@ def main() -> None:
         " that took at least MS milliseconds: what delays the media ticks",
     )
     parser.add_argument(
+        "--no-realtime",
+        action="store_true",
+        help="the accounts' realtime = false: media thread and event loop at the normal"
+        " scheduling priority (#19: by default SCHED_FIFO while calls are in media, where"
+        " the process may; see lanfax.engine.realtime)",
+    )
+    parser.add_argument(
         "--trace-late",
         action="store_true",
         help="print (to stderr, per process) every media tick that started late, with where"
@@ -647,7 +680,7 @@ def run(args: argparse.Namespace) -> None:
             )
         if args.role == "answer":
             ports, peers = json.loads(args.ports), json.loads(args.peer_ports)
-            runner.run(answerer(ports, peers, args.channels))
+            runner.run(answerer(ports, peers, args.channels, not args.no_realtime))
         else:
             print(f"event loop: {type(runner.get_loop()).__module__}", flush=True)
             runner.run(sender(args))
