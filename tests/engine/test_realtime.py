@@ -234,3 +234,32 @@ def test_follow_without_a_process_realtime_changes_nothing(
     monkeypatch.setattr(rt_module, "_the", None)
     assert rt_module.follow(0) == 0
     assert _policy() == (os.SCHED_OTHER, 0)
+
+
+_RTTIME = """
+import logging, resource, sys, threading
+sys.path[:0] = {path!r}
+from lanfax.engine.realtime import Realtime
+resource.setrlimit(resource.RLIMIT_RTTIME, (200_000, 200_000))
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+rt = Realtime()
+out = []
+t = threading.Thread(target=lambda: out.append((rt.hold(), rt.mode))); t.start(); t.join()
+print(out[0])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_RTTIME is Linux's")
+def test_a_process_with_a_real_time_cpu_limit_stays_normal() -> None:
+    """A finite RLIMIT_RTTIME (rtkit sets 200 ms): the kernel would kill a real-time thread
+    that runs that long without sleeping, which a forced full collection may."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _RTTIME.format(path=sys.path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "(False, 'denied')"
+    assert "RLIMIT_RTTIME is 200000 us" in proc.stderr

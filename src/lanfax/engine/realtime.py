@@ -22,6 +22,8 @@ for months:
   thread, a converter) starts with the normal policy;
 - the kernel's real-time throttling (``/proc/sys/kernel/sched_rt_runtime_us``, 95 % by
   default) keeps a share of each core for every other thread, whatever ours do;
+- never with a finite ``RLIMIT_RTTIME`` (the kernel would kill a real-time thread that runs
+  that long without sleeping: a forced full collection may);
 - the media thread ranks above the event loop, so a loop busy with call set-ups never holds
   a tick off the core; the GIL the loop holds it hands over after the switch interval, and
   the loop gets a core to do so ahead of normal threads.
@@ -54,6 +56,19 @@ def _set(tid: int, priority: int) -> None:
     if 0 (its nice value kept). Raises OSError (PermissionError: not allowed)."""
     fifo = os.SCHED_FIFO | getattr(os, "SCHED_RESET_ON_FORK", 0)
     os.sched_setscheduler(tid, fifo if priority else os.SCHED_OTHER, os.sched_param(priority))
+
+
+def _rttime_limit() -> int | None:
+    """The process's RLIMIT_RTTIME soft limit in microseconds, None if unlimited."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not Unix
+        return None
+    kind = getattr(resource, "RLIMIT_RTTIME", None)
+    if kind is None:  # pragma: no cover - not Linux
+        return None
+    soft, _hard = resource.getrlimit(kind)
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _ours(tid: int) -> bool:
@@ -95,6 +110,16 @@ class Realtime:
         if mode != "normal":
             return False
         with self._lock:
+            limit = _rttime_limit()
+            if limit is not None:
+                # The kernel kills a real-time thread that runs longer than this without
+                # sleeping (SIGXCPU, then SIGKILL): a forced full collection may.
+                self.mode = "denied"
+                _log.info(
+                    "SIP media at the normal scheduling priority (RLIMIT_RTTIME is %d us)",
+                    limit,
+                )
+                return False
             try:
                 _set(0, MEDIA_PRIORITY)
             except OSError as exc:
