@@ -29,8 +29,12 @@ time per tick of each account (both processes): wall above CPU is time a tick wa
 GIL, a call's lock, a core), which is what makes ticks late on a busy process. Under each
 step, each process's garbage collections run by its media thread (#19: while calls are in
 media the automatic collection is off and the media thread runs it after its ticks; see
-lanfax.providers.sip.collector). Prints a table; asserts nothing. The wall-clock
-figures depend on the machine's load (see bench/sip_media.py for the media path's CPU alone).
+lanfax.providers.sip.collector). The accounts keep ``realtime = true`` (the media thread,
+and the event loop during each tick, under SCHED_FIFO while calls are in media, where the
+process may: lanfax.engine.realtime; the last line says which each process got);
+``--no-realtime`` runs the same without, for comparison. Prints a table; asserts nothing.
+The wall-clock figures depend on the machine's load (see bench/sip_media.py for the media
+path's CPU alone).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lanfax.engine.realtime import realtime
 from lanfax.providers.api import FaxDevStatus, FaxReceive, FaxSend, IncomingCall
 from lanfax.providers.sip import SipProvider
 from lanfax.providers.sip.collector import media_collector
@@ -69,9 +74,10 @@ def free_port() -> int:
 
 
 def account(
-    user: str, sip_port: int, peer_port: int, media_low: int, channels: int
+    user: str, sip_port: int, peer_port: int, media_low: int, channels: int, realtime: bool
 ) -> dict[str, Any]:
     return {
+        "realtime": realtime,
         "type": "sip",
         "registrar": f"127.0.0.1:{peer_port}",
         "register": False,
@@ -129,6 +135,14 @@ class Callbacks:
         pass
 
 
+def scheduling() -> str:
+    """How this process's media thread was scheduled while calls were in media."""
+    rt = realtime()
+    if rt.mode in ("denied", "unsupported"):
+        return f"normal (real-time {'not permitted' if rt.mode == 'denied' else 'not on Linux'})"
+    return "real-time (SCHED_FIFO)" if rt.generation else "normal"
+
+
 def gc_stats() -> dict[str, Any]:
     """The media thread's garbage collections so far (#19: lanfax.providers.sip.collector)."""
     s = media_collector().stats
@@ -138,6 +152,7 @@ def gc_stats() -> dict[str, Any]:
         "worst": list(s.worst),
         "deferred": s.deferred,
         "forced": s.forced,
+        "scheduling": scheduling(),
     }
 
 
@@ -173,13 +188,15 @@ def ticker_stats(providers: dict[str, SipProvider]) -> dict[str, dict[str, float
     return out
 
 
-async def answerer(ports: dict[str, int], peer_ports: dict[str, int], channels: int) -> None:
+async def answerer(
+    ports: dict[str, int], peer_ports: dict[str, int], channels: int, realtime: bool
+) -> None:
     """The child: two answering accounts; reads commands on stdin ("stats", "quit")."""
     with tempfile.TemporaryDirectory() as tmp:
         cb = Callbacks(Path(tmp))
         for i, user in enumerate(MEDIA):
             p = SipProvider()
-            cfg = account(user, ports[user], peer_ports[user], 40000 + 5000 * i, channels)
+            cfg = account(user, ports[user], peer_ports[user], 40000 + 5000 * i, channels, realtime)
             await p.initialize(cfg, cb)
             cb.providers[user] = p
         settle()  # as lanfax serve does once started (#19: lanfax.service.heap)
@@ -276,6 +293,8 @@ async def sender(args: argparse.Namespace) -> None:
             args.loop,
             "--trace-slow",
             str(args.trace_slow),
+            *(["--trace-late"] if args.trace_late else []),
+            *(["--no-realtime"] if args.no_realtime else []),
             "--profile",
             args.profile,
         ],
@@ -292,7 +311,10 @@ async def sender(args: argparse.Namespace) -> None:
         for i, user in enumerate(MEDIA):
             p = SipProvider()
             await p.initialize(
-                account(user, mine[user], theirs[user], 30000 + 5000 * i, channels), cb
+                account(
+                    user, mine[user], theirs[user], 30000 + 5000 * i, channels, not args.no_realtime
+                ),
+                cb,
             )
             senders[user] = p
         settle()  # as lanfax serve does once started (#19: lanfax.service.heap)
@@ -358,6 +380,11 @@ async def sender(args: argparse.Namespace) -> None:
                 f" {largest} (target {TARGET}); load average {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
+            print(
+                f"media thread scheduling (realtime = {str(not args.no_realtime).lower()}):"
+                f" send {scheduling()}, answer {child_now['gc']['scheduling']}",
+                flush=True,
+            )
         for p in senders.values():
             await p.shutdown()
     finally:
@@ -419,6 +446,49 @@ def report_rows(
             flush=True,
         )
     return clean
+
+
+def trace_late(role: str) -> None:
+    """Report every media tick that starts more than one period late (stderr), with the
+    media thread's time since its previous tick ended split into running, waiting on the
+    run queue for a core, and the rest (asleep: its timer, the GIL, a call's lock), and the
+    previous tick's own split: which of the cores, the GIL or the work made it late."""
+    from lanfax.providers.sip import ticker as tk
+
+    run_due = tk.Ticker._run_due
+
+    gc_seconds = media_collector().stats.seconds
+
+    def stat() -> tuple[float, float, float, float]:
+        with open("/proc/thread-self/schedstat") as f:
+            ran, queued, _ = f.read().split()
+        return time.monotonic(), int(ran) / 1e9, int(queued) / 1e9, sum(gc_seconds)
+
+    last: dict[str, tuple[float, float, float, float]] = {}
+
+    def ms(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> str:
+        wall, ran, queued, gc = (1000 * (y - x) for x, y in zip(a, b, strict=True))
+        asleep = wall - ran - queued
+        return (
+            f"{wall:5.1f} ms wall: ran {ran:4.1f} (collections {gc:4.1f}),"
+            f" run queue {queued:4.1f}, asleep {asleep:4.1f}"
+        )
+
+    def traced(ticker: Any, now: float) -> bool:
+        begin = stat()
+        late = now - ticker._due()
+        if late > PERIOD and "end" in last:
+            print(
+                f"[{role}] {begin[0]:.3f} tick {late * 1000:.1f} ms late,"
+                f" {len(ticker._media)} calls; since the previous tick {ms(last['end'], begin)};"
+                f" that tick {ms(last['begin'], last['end'])}",
+                file=sys.stderr,
+            )
+        busy = run_due(ticker, now)
+        last["begin"], last["end"] = begin, stat()
+        return bool(busy)
+
+    tk.Ticker._run_due = traced  # type: ignore[method-assign,assignment]
 
 
 def trace_slow(threshold: float, role: str) -> None:
@@ -556,6 +626,21 @@ def main() -> None:
         " that took at least MS milliseconds: what delays the media ticks",
     )
     parser.add_argument(
+        "--no-realtime",
+        action="store_true",
+        help="the accounts' realtime = false: media thread and event loop at the normal"
+        " scheduling priority (#19: by default SCHED_FIFO while calls are in media, where"
+        " the process may; see lanfax.engine.realtime)",
+    )
+    parser.add_argument(
+        "--trace-late",
+        action="store_true",
+        help="print (to stderr, per process) every media tick that started late, with where"
+        " the media thread's time went since the end of its previous tick: running, waiting"
+        " for a core (the kernel's run queue) or asleep (its timer, the GIL, a lock); cheap"
+        " (two reads of /proc per tick)",
+    )
+    parser.add_argument(
         "--profile",
         default="",
         metavar="DIR",
@@ -581,6 +666,8 @@ def main() -> None:
 def run(args: argparse.Namespace) -> None:
     if args.trace_slow > 0:
         trace_slow(args.trace_slow / 1000, args.role)
+    if args.trace_late:
+        trace_late(args.role)
     factory = None
     if args.loop == "uvloop":
         import uvloop  # not a dependency of lanfax: pip install uvloop to compare
@@ -593,7 +680,7 @@ def run(args: argparse.Namespace) -> None:
             )
         if args.role == "answer":
             ports, peers = json.loads(args.ports), json.loads(args.peer_ports)
-            runner.run(answerer(ports, peers, args.channels))
+            runner.run(answerer(ports, peers, args.channels, not args.no_realtime))
         else:
             print(f"event loop: {type(runner.get_loop()).__module__}", flush=True)
             runner.run(sender(args))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from lanfax.engine.realtime import follow
 from lanfax.model.errors import EngineError
 
 __all__ = ["PartWorker"]
@@ -24,6 +25,10 @@ class PartWorker(threading.Thread):
     ``submit(job)`` hands it a callable returning the part's count; ``wait()`` returns that
     count (or raises :class:`EngineError` if the job raised); ``submit(None)`` ends the thread.
     One job at a time: ``submit`` again only after ``wait``.
+
+    Its part is inside its submitter's tick: before each job it takes the process's
+    real-time policy of the moment (:func:`lanfax.engine.realtime.follow`; #19: a part
+    waiting for a core while the media thread runs under ``SCHED_FIFO`` made the tick late).
     """
 
     def __init__(self, name: str = "lanfax-engine-lines") -> None:
@@ -33,6 +38,8 @@ class PartWorker(threading.Thread):
         self._job: Callable[[], int] | None = None
         self._result = 0
         self._error: BaseException | None = None
+        #: The real-time generation this thread's policy follows.
+        self._realtime = 0
 
     def submit(self, job: Callable[[], int] | None) -> None:
         self._job = job
@@ -54,6 +61,7 @@ class PartWorker(threading.Thread):
             if job is None:
                 self._done.set()
                 return
+            self._realtime = follow(self._realtime)
             try:
                 self._result = job()
             except BaseException as exc:  # pragma: no cover - a C call that returns

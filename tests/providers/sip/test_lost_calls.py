@@ -280,3 +280,38 @@ def test_an_outgoing_call_is_freed_by_reference_counting(
             peer.close()
 
     assert run(scenario(), timeout=60) == [None, None]
+
+
+@pytest.mark.parametrize("status", [486, 404])
+def test_an_outgoing_call_that_fails_before_media_is_freed_by_reference_counting(
+    status: int, tmp_path: Path, sip_docs: dict[str, Path]
+) -> None:
+    """#19: a send refused by the far end (busy, not found) never reaches the media, so the
+    call never closes: its INVITE closures (feed and send, which refer to each other, send
+    to the call) let go of each other once the INVITE has its final answer, and reference
+    counting frees the call and its media when the provider is done with them."""
+
+    async def scenario() -> list[object]:
+        h = Harness(tmp_path)
+        peer = Peer()
+        await peer.open()
+        try:
+            p = await account(h, peer, reserve_media_ports(10))
+            gc.disable()  # nothing but reference counting from here
+            job, send, invite = await dialing(h, peer, p, sip_docs["one"])
+            call = p.calls[invite.call_id]
+            probes = [weakref.ref(call), weakref.ref(call.media)]
+            del call
+            peer.answer(invite, status, "Refused")
+            await peer.next(lambda m: is_request(m, "ACK"), timeout=10)
+            await asyncio.wait([send], timeout=30)
+            assert send.done() and not send.result().ok
+            await p.shutdown()
+            del send, invite, job
+            await asyncio.sleep(0.1)
+            return [probe() for probe in probes]
+        finally:
+            gc.enable()
+            peer.close()
+
+    assert run(scenario(), timeout=60) == [None, None]

@@ -22,7 +22,7 @@ import pytest
 from tests.support.ports import reserve_port_range
 
 from lanfax.engine.options import SessionOptions
-from lanfax.providers.sip.collector import MediaCollector, media_collector
+from lanfax.providers.sip.collector import MARGIN, MediaCollector, media_collector
 from lanfax.providers.sip.media import FaxMedia, bind_media
 from lanfax.providers.sip.sdp import Media
 from lanfax.providers.sip.ticker import Ticker
@@ -122,6 +122,32 @@ def test_a_full_collection_without_room_waits_then_runs_within_max_defer(
         _drive(collector, lambda: _all_dead(probes), room=0.0)
         assert collector.stats.forced == 1
         assert time.monotonic() - started >= 0.5
+    finally:
+        collector.release()
+    assert gc.isenabled()
+
+
+def test_a_full_collection_waits_unless_one_and_a_half_times_its_estimate_fits(
+    collector_on: None,
+) -> None:
+    """#19: the estimate (the last full collection's time per object) was short under load;
+    a due full collection runs only when 1.5 times it fits the room (less the margin)."""
+    collector = MediaCollector(max_defer=60.0)
+    collector.hold()
+    try:
+        nodes, probes = _cycles(len(gc.get_objects(2)) // 2 + 5000)
+        young = collector.stats.collections[1]
+        _drive(collector, lambda: collector.stats.collections[1] >= young + 2, room=1.0)
+        del nodes
+        examined = len(gc.get_objects(2)) + 1000
+        room = 0.05
+        # Expected to take 0.8 of the room (less the margin): 1.2 x fits, 1.5 x does not.
+        collector._per_object = 0.8 * (room - MARGIN) / examined
+        _drive(collector, lambda: collector.stats.deferred > 0, room=room)
+        assert not _all_dead(probes) and collector.stats.collections[2] == 0
+        # With room for 1.5 x it (as after a light tick), it runs.
+        _drive(collector, lambda: _all_dead(probes), room=2 * room)
+        assert collector.stats.collections[2] == 1 and collector.stats.forced == 0
     finally:
         collector.release()
     assert gc.isenabled()

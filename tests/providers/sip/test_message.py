@@ -194,3 +194,52 @@ def test_digest_without_qop_and_errors() -> None:
     for bad in ('Basic realm="x"', 'Digest realm="x"', 'Digest realm="x", nonce="y", algorithm=X'):
         with pytest.raises(DigestError):
             parse_challenge(bad)
+
+
+def _split_commas_by_characters(value: str) -> list[str]:
+    """The character loop of split_commas, without its shortcut (the reference)."""
+    out: list[str] = []
+    depth, quoted, start, i = 0, False, 0, 0
+    while i < len(value):
+        ch = value[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            out.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    out.append(value[start:].strip())
+    return [part for part in out if part]
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.sampled_from(list('ab ,;"<>\\=\t')), max_size=40))
+def test_split_commas_shortcut_splits_as_the_character_loop(value: str) -> None:
+    """#19: values without a comma skip the loop; same answer either way."""
+    assert split_commas(value) == _split_commas_by_characters(value)
+
+
+def test_a_parsed_via_is_kept_and_a_malformed_one_raises_every_time() -> None:
+    """#19: Via.parse keeps the last values it parsed (a Via is immutable): the same text
+    gives the same Via; a malformed one is not kept and raises each time."""
+    text = "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKkept;rport"
+    first = Via.parse(text)
+    assert Via.parse(text) is first
+    assert (first.transport, first.host, first.port, first.branch) == (
+        "UDP",
+        "127.0.0.1",
+        5080,
+        "z9hG4bKkept",
+    )
+    for _ in range(2):
+        with pytest.raises(SipParseError, match="bad port"):
+            Via.parse("SIP/2.0/UDP 127.0.0.1:99999;branch=z9hG4bKbad")

@@ -31,6 +31,8 @@ Example::
     jitter_frames = 3                    # G.711 playout delay, in 20 ms frames
     max_call_seconds = 7200
     ident = ""                           # our TSID/CSID ("" = the user)
+    realtime = true                      # media thread + event loop SCHED_FIFO while
+                                         # calls are in media, where permitted
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ _DEFAULTS: dict[str, Any] = {
     "max_call_seconds": 7200.0,
     "ident": "",
     "name": "",
+    "realtime": True,
 }
 T38_MODES = ("offer", "accept", "off")
 TRANSPORTS = ("udp", "tcp")
@@ -105,6 +108,9 @@ class SipConfig:
     max_call_seconds: float
     ident: str
     name: str
+    #: #19: the media thread and the event loop under SCHED_FIFO while calls are in media,
+    #: where the process may (lanfax.engine.realtime).
+    realtime: bool = True
 
     def target_uri(self, number: str) -> str:
         """The Request-URI for a dialled number (``uri_template``); over TCP it says
@@ -202,6 +208,11 @@ def parse_config(config: Mapping[str, Any]) -> SipConfig:
             "sip: uri_template must contain {number}", hint='uri_template = "sip:{number}@{domain}"'
         )
     ident = str(raw["ident"] or user)[:20]
+    if not isinstance(raw["realtime"], bool):
+        raise ConfigError(
+            f"sip: realtime must be true or false, got {raw['realtime']!r}",
+            hint="realtime = false keeps the media thread at the normal scheduling priority",
+        )
     return SipConfig(
         registrar=registrar,
         proxy=proxy,
@@ -232,4 +243,5 @@ def parse_config(config: Mapping[str, Any]) -> SipConfig:
         max_call_seconds=_float(raw, "max_call_seconds", 10, 86400),
         ident=ident,
         name=str(raw["name"] or f"SIP {user}"),
+        realtime=raw["realtime"],
     )

@@ -85,7 +85,7 @@ class SipProvider(UserAgent):
                 f"cannot bind SIP port {cfg.local_address}:{cfg.sip_port}: {exc.strerror}",
                 hint="choose another sip_port (0 = any free port) or local_address",
             ) from None
-        self._ticker = Ticker()
+        self._ticker = Ticker(realtime=cfg.realtime)
         channels = [SipChannel(f"sip:{cfg.user}:{i + 1}", i) for i in range(cfg.channels)]
         self._lines = {ch.local_id: ch for ch in channels}
         self._running = True

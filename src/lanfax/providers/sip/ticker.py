@@ -21,6 +21,7 @@ import numpy as np
 from lanfax.engine.batch import available as batch_available
 from lanfax.engine.dgram import Datagrams, Received
 from lanfax.engine.lines import RtpBatch, T38Batch
+from lanfax.engine.realtime import realtime
 from lanfax.engine.session import AudioFaxSession
 from lanfax.providers.sip.collector import media_collector
 from lanfax.providers.sip.media import (
@@ -80,8 +81,13 @@ class Ticker:
     packets arrive one frame late at the jitter buffer.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, realtime: bool = False) -> None:
         self._loop = asyncio.get_running_loop()
+        #: Whether this Ticker's calls want the media thread and this loop's thread under
+        #: ``SCHED_FIFO`` while they are in media (the account's ``realtime``; see
+        #: :mod:`lanfax.engine.realtime`), and that thread (created on the loop).
+        self.realtime = realtime
+        self._loop_thread = threading.get_native_id()
         #: Guards the set of calls and the sockets' registration with the epoll (reentrant:
         #: a socket closed under it unregisters itself).
         self._lock = threading.RLock()
@@ -543,12 +549,16 @@ class _Clock:
         # #19: while calls are in media this thread runs the process's garbage collections,
         # right after its ticks (see .collector); the automatic ones are back when idle.
         collector = media_collector()
+        # #19: and runs real-time, with the loops it serves, while calls are in media and
+        # the process may (see lanfax.engine.realtime); normal again when idle.
+        rt = realtime()
         while True:
             with cond:
                 self._running = None
                 cond.notify_all()  # a close waiting for the tick that just ended
                 if not self._tickers:
                     collector.release()
+                    rt.release()
                     cond.wait()
                     continue
                 ticker = min(self._tickers, key=Ticker._due)
@@ -559,7 +569,14 @@ class _Clock:
                     continue
                 self._running = ticker
             collector.hold()
-            busy = ticker._run_due(now)
+            loop = ticker._loop_thread if ticker.realtime and rt.hold() else 0
+            if loop and not rt.raise_loop(loop):
+                loop = 0
+            try:
+                busy = ticker._run_due(now)
+            finally:
+                if loop:
+                    rt.lower_loop(loop)
             with cond:
                 # Unless a call was added since the tick looked (its schedule() came or
                 # will come after this, under the same condition).

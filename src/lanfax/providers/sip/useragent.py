@@ -347,6 +347,12 @@ class UserAgent(LineProvider[SipChannel, SipJob]):
             deadline = client.next_deadline()
             if deadline is not None:
                 timer = loop.call_at(deadline, feed, lambda: client.poll(loop.time()))
+            elif client.done:
+                # The INVITE has its final answer: the client decides nothing more (it
+                # ignores what comes after), so let go now. #19: a call refused before
+                # media (busy, not found, no answer) never reaches SipCall.close, and kept
+                # the cycle below, with the call and its media, until a full collection.
+                release()
 
         def send(action: SendRequest) -> None:
             if not self.endpoint_open:
