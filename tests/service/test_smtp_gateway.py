@@ -23,6 +23,7 @@ from tests.support.inproc import run, running_service
 from tests.support.mailcatcher import MailCatcher
 from tests.support.tls import self_signed_certificate
 
+from lanfax.model.jobs import JobType
 from lanfax.service.core import FaxService
 from lanfax.service.security import Security
 from lanfax.service.smtp.intake import Envelope, write_spooled
@@ -56,7 +57,10 @@ class Rig:
         return ssl.create_default_context(cafile=str(self.cert))
 
     async def jobs(self, broadcast: str | None = None) -> list[Any]:
-        return await self.svc.list_jobs(JobQuery(limit=1000, broadcast_id=broadcast))
+        """The send jobs the gateway made (not the receive jobs of the test lines answering
+        each other's calls: a fax to 200 goes out on line 201 and line 200 answers it)."""
+        query = JobQuery(limit=1000, broadcast_id=broadcast, job_types=frozenset({JobType.SEND}))
+        return await self.svc.list_jobs(query)
 
 
 @asynccontextmanager
