@@ -7,8 +7,10 @@ measured with ``bench/sip.py --trace-late`` at 200 + 200 calls, a late tick's wa
 ``SCHED_FIFO`` that wait went, and the ticks were then held up by the GIL instead (35-77 ms
 asleep in one tick): the event loop held it while it waited on the run queue behind
 every other process's threads. With the event loop under ``SCHED_FIFO`` too, one step below
-the media thread, the counted 200 and 300 steps had no late packet at a load of 5 (other
-processes busy on both cores).
+the media thread, 200 and 300 calls had no late packet at a load of 5 (other processes busy
+on both cores). The loop is raised for the length of each tick only
+(:meth:`Realtime.raise_loop`): real-time all the time it used up the kernel's real-time
+share of a core while 600 calls set up, and the media thread was throttled for 50 ms.
 
 :class:`Realtime` does that while calls are in media, and only where the process may (root,
 ``CAP_SYS_NICE``, or an ``RLIMIT_RTPRIO`` of at least :data:`MEDIA_PRIORITY`, e.g. systemd's
