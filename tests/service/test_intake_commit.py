@@ -202,3 +202,44 @@ def test_a_request_cancelled_before_its_trip_leaves_nothing(bench: _Bench) -> No
     assert sorted(bench.jobs()) == ["6302"]
     assert list(bench.spool.tmp.iterdir()) == []
     assert len(list(bench.spool.docs.iterdir())) == 1
+
+
+def test_a_document_staged_into_docs_is_committed_as_it_is(
+    bench: _Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#19 wave 7: a worker staged it straight into spool/docs (durable, name and all): the
+    job names it as it is, nothing is renamed and the commit fsyncs no directory."""
+    import os
+
+    name = intake.docs_name(4242, "00112233aabbccdd")
+    ready = intake.stage_checked(bench.spool.docs, bench.tiff, 10, name=name, sync_dir=True)
+    assert ready is not None
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+
+    async def body() -> tuple[str, list[Any]]:
+        async with _started(bench):
+            bench.submitter.vouch(ready)
+            try:
+                return await bench.submitter.submit(
+                    parse_submission({"recipients": [{"recipient_number": "6401"}]}),
+                    [ready.path],
+                    user_name="u",
+                    stage_dir=ready.path,
+                    labels=["file part 1 (d.tif)"],
+                    broadcast_id="00112233aabbccdd",
+                )
+            finally:
+                bench.submitter.unvouch(ready.path)
+
+    broadcast_id, (job,) = _run(body())
+    assert broadcast_id == "00112233aabbccdd"
+    assert job.document_path == f"docs/{name}"
+    assert (bench.spool.docs / name).read_bytes() == bench.tiff
+    assert not any(p.endswith("/docs") for p in synced), synced  # no directory fsync

@@ -152,3 +152,47 @@ def test_a_staged_file_is_not_readable_by_others(tmp_path: Path, tiff: bytes) ->
     ready = intake.stage_checked(tmp_path, tiff, max_pages=10)
     assert ready is not None
     assert ready.path.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_document_staged_straight_into_docs_is_durable_name_and_all(
+    tmp_path: Path, tiff: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#19 wave 7: a worker stages into spool/docs under the name the job will have, and
+    fsyncs the file and the directory (main's commit renames nothing)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording(fd: int) -> None:  # recorded, not replaced
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    name = intake.docs_name(4242, "0123456789abcdef")
+    assert name == "intake-4242-0123456789abcdef.tif"
+    ready = intake.stage_checked(docs, tiff, max_pages=10, name=name, sync_dir=True)
+    assert ready is not None and ready.path == docs / name
+    assert synced == [str(docs / name), str(docs)]  # the data, then its name
+
+
+def test_sweep_docs_removes_only_what_no_job_names(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in (
+        "intake-11-aaaa.tif",  # committed
+        "intake-11-bbbb.tif",  # orphan
+        "intake-12-cccc.tif",  # another worker's orphan
+        "0123abcd.tif",  # a document of the usual kind: never touched
+    ):
+        (docs / name).write_bytes(b"x")
+    jobs = {"aaaa"}
+    assert intake.sweep_docs(docs, jobs.__contains__, 11) == 1
+    assert sorted(p.name for p in docs.iterdir()) == [
+        "0123abcd.tif",
+        "intake-11-aaaa.tif",
+        "intake-12-cccc.tif",
+    ]
+    assert intake.sweep_docs(docs, jobs.__contains__, min_age=3600) == 0  # too fresh
+    assert intake.sweep_docs(docs, jobs.__contains__) == 1
+    assert sorted(p.name for p in docs.iterdir()) == ["0123abcd.tif", "intake-11-aaaa.tif"]
