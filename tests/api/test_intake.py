@@ -551,6 +551,27 @@ def test_a_worker_that_cannot_stage_passes_the_body_to_main(tmp_path: Path, fax_
         assert prepared is not None and Path(prepared.staged[0]).parent == tmp_path / "gone"
         for owned in (worker.listen, worker.handoff, worker._pair):
             owned.close()
+        # #19 wave 7: staging straight into spool/docs, the same (its name: the broadcast's).
+        in_docs = Worker(
+            {
+                "tmp": str(tmp_path / "gone"),
+                "docs": str(tmp_path / "docs"),
+                "max_upload_bytes": 2**20,
+                "max_json_bytes": 2**16,
+                "max_pages": 10,
+                "listen_fd": os.dup(listen.fileno()),
+                "pair_fd": os.dup(pair_a.fileno()),
+                "handoff_fd": os.dup(hand_a.fileno()),
+            }
+        )
+        assert asyncio.run(in_docs._prepare(scope, body)) is None  # no docs: main stages it
+        (tmp_path / "docs").mkdir()
+        prepared = asyncio.run(in_docs._prepare(scope, body))
+        assert prepared is not None and prepared.broadcast_id
+        staged = Path(prepared.staged[0])
+        assert staged == tmp_path / "docs" / f"intake-{os.getpid()}-{prepared.broadcast_id}.tif"
+        for owned in (in_docs.listen, in_docs.handoff, in_docs._pair):
+            owned.close()
     finally:
         for s in (listen, pair_a, pair_b, hand_a, hand_b):
             s.close()
