@@ -196,3 +196,27 @@ def test_sweep_docs_removes_only_what_no_job_names(tmp_path: Path) -> None:
     assert intake.sweep_docs(docs, jobs.__contains__, min_age=3600) == 0  # too fresh
     assert intake.sweep_docs(docs, jobs.__contains__) == 1
     assert sorted(p.name for p in docs.iterdir()) == ["0123abcd.tif", "intake-11-aaaa.tif"]
+
+
+def test_sweep_docs_looks_at_the_newest_and_stops_after_a_run_of_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every committed intake job keeps its staged name: the sweep does not ask the store
+    about each of them, only the newest until enough in a row were committed."""
+    monkeypatch.setattr(intake, "SWEEP_RUN", 3)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    names = [f"intake-7-{i:04x}.tif" for i in range(10)]  # oldest first
+    for age, name in enumerate(reversed(names)):
+        (docs / name).write_bytes(b"x")
+        os.utime(docs / name, (1_000_000 - age, 1_000_000 - age))
+    orphans = {"0008", "0001"}  # the newest but one; and an old one, past the run
+    asked: list[str] = []
+
+    def committed(broadcast_id: str) -> bool:
+        asked.append(broadcast_id)
+        return broadcast_id not in orphans
+
+    assert intake.sweep_docs(docs, committed) == 1
+    assert asked == ["0009", "0008", "0007", "0006", "0005"]  # stopped after 3 in a row
+    assert not (docs / "intake-7-0008.tif").exists() and (docs / "intake-7-0001.tif").exists()

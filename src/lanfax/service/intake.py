@@ -89,20 +89,36 @@ def sweep_docs(
     that no job names: ``committed(broadcast_id)`` tells whether a job of that broadcast
     exists. Blocking. Only when nothing may still commit them: a dead worker's, once main
     is done with its requests; everyone's at the service's start (``min_age``: only files
-    older than that many seconds, where another node's workers share the spool)."""
-    removed = 0
+    older than that many seconds, where another node's workers share the spool).
+
+    Every committed job keeps its document under that name, so the files are many: they are
+    looked at newest first, and the look stops after :data:`SWEEP_RUN` committed ones in a
+    row (an orphan is one of the submissions in flight when its process died: among the
+    newest files, give or take what was in flight with it)."""
+    removed = run = 0
     now = time.time()
+    found: list[tuple[float, Path]] = []
     for path in docs.glob(f"{PREFIX}{pid if pid is not None else '*'}-*.tif"):
-        broadcast_id = path.stem.rsplit("-", 1)[-1]
         try:
-            if min_age and now - path.stat().st_mtime < min_age:
-                continue
+            found.append((path.stat().st_mtime, path))
         except FileNotFoundError:
             continue
-        if not committed(broadcast_id):
-            path.unlink(missing_ok=True)
-            removed += 1
+    for mtime, path in sorted(found, reverse=True):
+        if min_age and now - mtime < min_age:
+            continue
+        if committed(path.stem.rsplit("-", 1)[-1]):
+            run += 1
+            if run >= SWEEP_RUN:
+                break
+            continue
+        run = 0
+        path.unlink(missing_ok=True)
+        removed += 1
     return removed
+
+
+#: Committed documents in a row (newest first) after which :func:`sweep_docs` stops looking.
+SWEEP_RUN = 256
 
 
 #: A staged document as the pair of processes pass it: a tuple of plain values (path, pages,
