@@ -551,27 +551,6 @@ def test_a_worker_that_cannot_stage_passes_the_body_to_main(tmp_path: Path, fax_
         assert prepared is not None and Path(prepared.staged[0]).parent == tmp_path / "gone"
         for owned in (worker.listen, worker.handoff, worker._pair):
             owned.close()
-        # #19 wave 7: staging straight into spool/docs, the same (its name: the broadcast's).
-        in_docs = Worker(
-            {
-                "tmp": str(tmp_path / "gone"),
-                "docs": str(tmp_path / "docs"),
-                "max_upload_bytes": 2**20,
-                "max_json_bytes": 2**16,
-                "max_pages": 10,
-                "listen_fd": os.dup(listen.fileno()),
-                "pair_fd": os.dup(pair_a.fileno()),
-                "handoff_fd": os.dup(hand_a.fileno()),
-            }
-        )
-        assert asyncio.run(in_docs._prepare(scope, body)) is None  # no docs: main stages it
-        (tmp_path / "docs").mkdir()
-        prepared = asyncio.run(in_docs._prepare(scope, body))
-        assert prepared is not None and prepared.broadcast_id
-        staged = Path(prepared.staged[0])
-        assert staged == tmp_path / "docs" / f"intake-{os.getpid()}-{prepared.broadcast_id}.tif"
-        for owned in (in_docs.listen, in_docs.handoff, in_docs._pair):
-            owned.close()
     finally:
         for s in (listen, pair_a, pair_b, hand_a, hand_b):
             s.close()
@@ -628,50 +607,3 @@ def test_a_hung_worker_is_killed_and_replaced(tmp_path: Path, fax_tiff: Path) ->
         assert "has not answered for" in server.log_tail()
         numbers = {j["recipient_number"] for j in all_jobs(server.api)}
         assert {"6950", "6951"} <= numbers and "777" not in numbers
-
-
-def test_main_killed_between_a_workers_staging_and_its_commit_leaves_no_orphan(
-    tmp_path: Path, fax_tiff: Path
-) -> None:
-    """#19 wave 7: a worker stages straight into spool/docs (``intake-<pid>-<broadcast>.tif``,
-    the name the job keeps). Main killed after the staging and before the commit: the
-    client gets an error, and the next start removes the document no job names; what was
-    acknowledged before is there with its document."""
-    tiff = fax_tiff.read_bytes()
-    server = _with_workers(tmp_path, 1)
-    try:
-        docs = server.data_dir / "spool" / "docs"
-        with httpx.Client(timeout=30) as c:
-            first = _submit(c, server.api, "6960", tiff)
-        assert first.status_code == 201, first.text
-        (job,) = first.json()["jobs"]
-        kept = sorted(docs.glob("intake-*.tif"))
-        assert len(kept) == 1  # the first one's document, named as it was staged
-        assert server.proc is not None
-        os.kill(server.proc.pid, signal.SIGSTOP)  # main takes nothing further
-        outcome: dict[str, Any] = {}
-
-        def post() -> None:
-            try:
-                with httpx.Client(timeout=60) as c:
-                    outcome["answer"] = _submit(c, server.api, "6961", tiff)
-            except _plain_httpx.HTTPError as exc:
-                outcome["error"] = exc
-
-        poster = threading.Thread(target=post)
-        poster.start()
-        _wait_for("the worker's staged document", lambda: len(list(docs.glob("intake-*"))) == 2)
-        server.kill()  # SIGKILL (a stopped process too); the worker dies with it
-        poster.join(60)
-        assert "error" in outcome, outcome  # no answer: not a 201, not a 500
-        orphan = [p for p in docs.glob("intake-*") if p not in kept]
-        assert len(orphan) == 1
-        server.start()
-        assert sorted(docs.glob("intake-*.tif")) == kept  # the orphan removed at the start
-        jobs = {j["job_id"]: j for j in all_jobs(server.api)}
-        assert jobs[job["job_id"]]["recipient_number"] == "6960"
-        assert "6961" not in {j["recipient_number"] for j in jobs.values()}
-        doc = httpx.get(f"{server.api}/jobs/{job['job_id']}/document")
-        assert doc.status_code == 200 and doc.content == tiff
-    finally:
-        server.close()

@@ -8,7 +8,7 @@ connection reaches a worker first. What each does:
 
 * **A worker** serves small multipart ``POST /api/v1/jobs`` requests: HTTP, the body split in
   one pass, and for the plain shape (one ``params`` part, one fax-ready TIFF ``file`` part) the
-  document written straight into the spool's ``docs`` and checked in one libtiff pass
+  document written into the spool's ``tmp`` and checked in one libtiff pass
   (:func:`lanfax.service.intake.stage_checked`): that is the part of a submission that needs
   no store. Any other request hands the whole connection (the socket, ``SCM_RIGHTS``, and the
   bytes read of that request) to main, between requests; main serves it as if it had
@@ -18,19 +18,17 @@ connection reaches a worker first. What each does:
   same route, on each request a worker sends (:meth:`Intake._run`; a prepared submission
   through the app's lean path, :mod:`lanfax.api.intake_lean`: the same wrappers,
   middlewares, route and handlers without the framework's routing): for a prepared one it
-  authenticates the caller, checks rights and params, group-commits the jobs naming the
-  document the worker staged straight into ``spool/docs`` (vouched: durable there, name and
-  all, not scanned again; with the other prepared ones waiting:
-  :mod:`lanfax.service.intake_commit`) and answers 201 once they are durable; a relayed
-  one (a shape the worker does not take, bad input) it reads as it always does, so every
-  error is the same problem+json. The worker writes main's answer: **a worker never answers
-  a submission itself**, so nothing is acknowledged that is not committed, and a token
-  revoked on main is refused at once.
+  authenticates the caller, checks rights and params, renames the staged file into
+  ``spool/docs`` (vouched: the worker fsynced it, not scanned again), group-commits the jobs
+  (with the other prepared ones waiting: :mod:`lanfax.service.intake_commit`) and answers
+  201 once they are durable; a relayed one (a shape the worker does not take,
+  bad input) it reads as it always does, so every error is the same problem+json. The
+  worker writes main's answer: **a worker never answers a submission itself**, so nothing is
+  acknowledged that is not committed, and a token revoked on main is refused at once.
 
 Failures: a worker that dies takes its connections with it (their clients get an error, not
 a hang: only the worker held them); main finishes what it was committing for it (durable, its
-answer dropped), removes its staged files that no job names
-(:func:`lanfax.service.intake.sweep_docs`) and starts a
+answer dropped), removes its staged files (:func:`lanfax.service.intake.sweep`) and starts a
 new one (after 0.1 s, doubling while it dies within 2 s of its start; after 3 such deaths in a
 row that slot is left down and, with no worker left, main takes the socket back and serves
 alone). A worker that hangs (stopped, stuck) takes no new connection (the socket is
@@ -76,7 +74,7 @@ from lanfax.api.intake_wire import (
     frame,
     read_frame,
 )
-from lanfax.service.intake import sweep, sweep_docs
+from lanfax.service.intake import sweep
 
 log = logging.getLogger("lanfax.init")
 
@@ -122,13 +120,8 @@ class Intake:
         authentication: bool = True,
         log_level: str = "warning",
         hang_s: float = 30.0,
-        docs: Path | None = None,
-        committed: Callable[[str], bool] | None = None,
     ) -> None:
         self.count = count
-        #: Where workers stage documents straight in (the spool's ``docs``, #19 wave 7), and
-        #: whether a broadcast has a job (blocking; for the sweep of a dead worker's files).
-        self.docs, self.committed = docs, committed
         #: A worker that has not answered main's ping for this long is killed (0: never).
         self.hang_s = hang_s
         self.listen = listen
@@ -142,8 +135,6 @@ class Intake:
             "authentication": authentication,
             "log_level": log_level,
         }
-        if docs is not None:
-            self._config["docs"] = str(docs)
         self._slots = [_Slot(i + 1) for i in range(count)]
         self._stopping = False
         self._server: Any = None  # the uvicorn.Server whose app and state main serves with
@@ -344,9 +335,6 @@ class Intake:
             await asyncio.wait(tasks, timeout=60.0)
         with contextlib.suppress(OSError):
             await self.run(sweep, self.tmp, pid)
-        if self.docs is not None and self.committed is not None:
-            with contextlib.suppress(Exception):  # (the store away: the next start sweeps)
-                await self.run(sweep_docs, self.docs, self.committed, pid)
 
     async def _serve_alone(self) -> None:
         """Every worker slot is down: main accepts on the socket itself (as with 0)."""

@@ -73,9 +73,6 @@ class Prepared(NamedTuple):
     #: (``time.monotonic()``: one clock for every process of the machine), for
     #: :data:`HOPS`.
     stamps: tuple[float, ...] = ()
-    #: The broadcast id the worker chose when it staged the document straight into the
-    #: spool's docs (its name says it: :func:`lanfax.service.intake.docs_name`); "" else.
-    broadcast_id: str = ""
 
 
 def part_label(index: int, filename: str | None) -> str:

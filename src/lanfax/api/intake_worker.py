@@ -48,8 +48,7 @@ from lanfax.api.intake_wire import (
 )
 from lanfax.api.simpleform import SIMPLE_MAX, simple_form
 from lanfax.service.forkguard import die_with_parent
-from lanfax.service.intake import docs_name, stage_checked, staged_fields
-from lanfax.service.spool import token_hex
+from lanfax.service.intake import stage_checked, staged_fields
 
 log = logging.getLogger("lanfax.intake")
 
@@ -79,9 +78,6 @@ class Worker:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.tmp = Path(config["tmp"])
-        #: #19 wave 7: documents staged straight into the spool's docs (durable there, name
-        #: and all), so that main's commit renames nothing; else into its tmp.
-        self.docs = Path(config["docs"]) if config.get("docs") else None
         self.max_body = min(SIMPLE_MAX, int(config["max_upload_bytes"]))
         self.max_json = int(config["max_json_bytes"])
         self.max_pages = int(config["max_pages"])
@@ -206,13 +202,7 @@ class Worker:
         # file: its serial path is the intake's limit, #19 wave 7); a trip to a thread of
         # our own cost the worker more CPU than this (#19, measured).
         try:
-            if self.docs is not None:
-                broadcast_id = token_hex(8)
-                name = docs_name(os.getpid(), broadcast_id)
-                ready = stage_checked(self.docs, data, self.max_pages, name=name, sync_dir=True)
-            else:
-                broadcast_id = ""
-                ready = stage_checked(self.tmp, data, self.max_pages)
+            ready = stage_checked(self.tmp, data, self.max_pages)
         except OSError as exc:
             # A full disk, a spool that went away: main stages it itself and answers as it
             # does (507 with the figures, ...), never a bare 500 from here.
@@ -220,9 +210,7 @@ class Worker:
             return None
         if ready is None:
             return None
-        return Prepared(
-            text, part_label(0, upload.filename), staged_fields(ready), broadcast_id=broadcast_id
-        )
+        return Prepared(text, part_label(0, upload.filename), staged_fields(ready))
 
 
 class IntakeProtocol(HttpToolsProtocol):

@@ -142,7 +142,6 @@ def submission_handler(service: FaxService) -> Callable[[Request, Caller], Await
                 stage_dir=path,
                 labels=[taken.label],
                 audit=audit,
-                broadcast_id=taken.broadcast_id or None,  # the one its staged name says
             )
         finally:
             # The staged file, when it was not taken, is removed by the intake's runner

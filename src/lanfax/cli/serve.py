@@ -207,8 +207,6 @@ async def _start_intake(
         authentication=settings.security.authentication,
         log_level=log_level if log_level != "info" else "warning",
         hang_s=settings.intake_hang_s,  # issue #19 wave 7
-        docs=service.spool.docs,  # issue #19 wave 7: staged straight into spool/docs
-        committed=service.has_broadcast,
     )
     intake.attach(server)
     service.metrics.registry.register(intake.collector())  # lanfax_intake_* in /metrics

@@ -45,7 +45,6 @@ from lanfax.service.devices import DeviceManager
 from lanfax.service.dispatcher import Dispatcher
 from lanfax.service.extensions import Extensions
 from lanfax.service.inbound import InboundPipeline, InboundRouter
-from lanfax.service.intake import sweep_docs  # issue #19 wave 7
 from lanfax.service.leases import NodeLeases
 from lanfax.service.looplag import LoopLagMonitor
 from lanfax.service.metrics import ServiceMetrics
@@ -233,13 +232,6 @@ class FaxService:
         removed = await ctx.run(self.spool.clean_tmp)
         if removed:
             log.info("removed %d orphan staged upload(s)", removed)
-        # #19 wave 7: documents intake workers staged into spool/docs that no job names (the
-        # server stopped between a worker's staging and the commit).
-        # Another node's workers may be staging into a shared spool: theirs only when old.
-        age = 3600.0 if url is not None else 0.0
-        removed = await ctx.run(sweep_docs, self.spool.docs, self.has_broadcast, min_age=age)
-        if removed:
-            log.info("removed %d orphan staged document(s) of intake workers", removed)
         self.devices = DeviceManager(ctx)
         self.devices.node_number = self.node.number  # #18: device ids name their node
         self.devices.node_name = self.node.record.name if self.node.record else "main"
@@ -379,12 +371,6 @@ class FaxService:
         self.routing.wake()
 
     # -- server ---------------------------------------------------------------------------
-
-    def has_broadcast(self, broadcast_id: str) -> bool:
-        """Whether a job of broadcast ``broadcast_id`` exists (blocking: the store's; #19
-        wave 7, the sweep of intake workers' staged documents)."""
-        query = JobQuery(limit=1, broadcast_id=broadcast_id)
-        return bool(self.ctx.store.list_jobs(query))
 
     def server_info(self) -> dict[str, Any]:
         ctx = self.ctx

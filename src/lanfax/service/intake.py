@@ -3,20 +3,17 @@
 With ``[server] intake_workers = N`` (:mod:`lanfax.api.intake`), worker processes take
 ``POST /api/v1/jobs`` off the main process. What they may do without the store is the
 document's CPU and file work, which is :meth:`Submitter._take_ready
-<lanfax.service.submit.Submitter._take_ready>`'s first half: write the upload, check it in
-one libtiff pass (:func:`lanfax.service.faxcheck.scan`) and make it durable.
-:func:`stage_checked` does that and returns the document as it is (or None: anything that is
-not a fax-ready TIFF is left to the main process, which converts it). Since wave 7 a worker
-stages straight into ``spool/docs`` under the name the jobs keep (:func:`docs_name`:
-``intake-<pid>-<broadcast id>.tif``) and fsyncs the file and the directory, so the main
-process, which vouches for the file (:meth:`Submitter.vouch
-<lanfax.service.submit.Submitter.vouch>`), commits the jobs naming it as it is: no rename,
-no second scan, no directory fsync (the group commit's one fsync is SQLite's).
+<lanfax.service.submit.Submitter._take_ready>`'s first half: write the upload into the
+spool's ``tmp``, fsync it and check it in one libtiff pass
+(:func:`lanfax.service.faxcheck.scan`). :func:`stage_checked` does that and returns the
+document as it is (or None: anything that is not a fax-ready TIFF is left to the main
+process, which converts it). The main process then vouches for the file
+(:meth:`Submitter.vouch <lanfax.service.submit.Submitter.vouch>`): ``_take_ready`` renames
+it into ``spool/docs`` without scanning it or fsyncing it again (the rename is made durable
+by the group commit's one fsync of ``spool/docs``).
 
-A document no job names is swept (:func:`sweep_docs`): a dead worker's once main is done with
-its requests, everyone's at the service's start. Files staged in ``tmp`` (``intake-<pid>-
-<random>``, the older way, still what :func:`stage_checked` does without a name) are removed
-by :func:`sweep`; the spool's ``tmp`` is emptied at every start.
+A worker's files are named ``intake-<pid>-<random>``, so that the main process removes what a
+worker that died left behind (:func:`sweep`); the spool's ``tmp`` is emptied at every start.
 """
 
 from __future__ import annotations
@@ -24,15 +21,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lanfax.documents.types import MAX_LENGTH, ConversionResult
 from lanfax.model.errors import ConfigError
 from lanfax.service import faxcheck
-from lanfax.service.spool import fsync_dir, token_hex, write_new
+from lanfax.service.spool import token_hex, write_new
 
 if TYPE_CHECKING:
     from lanfax.service.settings import ServiceSettings
@@ -41,9 +36,7 @@ if TYPE_CHECKING:
 PREFIX = "intake-"
 
 
-def stage_checked(
-    tmp: Path, data: bytes, max_pages: int, *, name: str | None = None, sync_dir: bool = False
-) -> ConversionResult | None:
+def stage_checked(tmp: Path, data: bytes, max_pages: int) -> ConversionResult | None:
     """``data`` written to a new file in ``tmp`` and checked, as a fax-ready TIFF (its
     ``path`` the staged file), or None (nothing left behind): not a TIFF Class F, a page
     longer than any paper or that does not decode, or more than ``max_pages`` pages: the main
@@ -54,7 +47,7 @@ def stage_checked(
     CPU; a trip to a thread of the worker's own for it cost more than the fsync, measured
     in wave 6). Blocking, short: a write, its fsync and the one-pass check (~0.2 ms of CPU
     for a page), so a worker runs it on its event loop."""
-    path = tmp / (name or f"{PREFIX}{os.getpid()}-{token_hex(8)}")
+    path = tmp / f"{PREFIX}{os.getpid()}-{token_hex(8)}"
     try:
         # 0640 as every staged upload; O_EXCL; durable before main hears of it.
         write_new(path, data, sync=True, exclusive=True)
@@ -63,62 +56,10 @@ def stage_checked(
         if ready is None or found.bad is not None or ready.pages > max_pages:
             path.unlink()
             return None
-        if sync_dir:  # its name durable too: main commits the job naming it as it is
-            fsync_dir(tmp)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return ready
-
-
-def docs_name(pid: int, broadcast_id: str) -> str:
-    """The name under which worker ``pid`` stages a document straight into ``spool/docs``
-    (#19 wave 7): the job that main commits names it as it is (its broadcast is
-    ``broadcast_id``); one that no job names is an orphan (:func:`sweep_docs`)."""
-    return f"{PREFIX}{pid}-{broadcast_id}.tif"
-
-
-def sweep_docs(
-    docs: Path,
-    committed: Callable[[str], bool],
-    pid: int | None = None,
-    *,
-    min_age: float = 0.0,
-) -> int:
-    """Remove the documents intake workers staged into ``docs`` (worker ``pid``'s, or all)
-    that no job names: ``committed(broadcast_id)`` tells whether a job of that broadcast
-    exists. Blocking. Only when nothing may still commit them: a dead worker's, once main
-    is done with its requests; everyone's at the service's start (``min_age``: only files
-    older than that many seconds, where another node's workers share the spool).
-
-    Every committed job keeps its document under that name, so the files are many: they are
-    looked at newest first, and the look stops after :data:`SWEEP_RUN` committed ones in a
-    row (an orphan is one of the submissions in flight when its process died: among the
-    newest files, give or take what was in flight with it)."""
-    removed = run = 0
-    now = time.time()
-    found: list[tuple[float, Path]] = []
-    for path in docs.glob(f"{PREFIX}{pid if pid is not None else '*'}-*.tif"):
-        try:
-            found.append((path.stat().st_mtime, path))
-        except FileNotFoundError:
-            continue
-    for mtime, path in sorted(found, reverse=True):
-        if min_age and now - mtime < min_age:
-            continue
-        if committed(path.stem.rsplit("-", 1)[-1]):
-            run += 1
-            if run >= SWEEP_RUN:
-                break
-            continue
-        run = 0
-        path.unlink(missing_ok=True)
-        removed += 1
-    return removed
-
-
-#: Committed documents in a row (newest first) after which :func:`sweep_docs` stops looking.
-SWEEP_RUN = 256
 
 
 #: A staged document as the pair of processes pass it: a tuple of plain values (path, pages,

@@ -185,11 +185,8 @@ def _checks_and_commit(submitter: Submitter, batch: list[Vouched], left: list[Pa
     ctx = submitter.ctx
     # Given to the store together: one group commit (spool/docs fsynced once before it),
     # each submission in its own savepoint when one fails (the store's group commit).
-    # spool/docs fsynced before the commit only for documents renamed into it here.
-    renamed = any(item.staged.parent != ctx.spool.docs for item in ready)
     done = ctx.commit_jobs_many(
-        [(item.jobs, item.events, item.audit) for item in ready],
-        sync=ctx.spool.sync_docs if renamed else None,
+        [(item.jobs, item.events, item.audit) for item in ready], sync=ctx.spool.sync_docs
     )
     for item, result in zip(ready, done, strict=True):
         if isinstance(result, Exception):
@@ -209,18 +206,14 @@ def _place(submitter: Submitter, item: Vouched) -> bool:
     clock = submitter.ctx.clock
     began = clock.monotonic()
     spool = submitter.ctx.spool
-    # Staged straight into spool/docs by the worker (#19 wave 7: durable there, its name
-    # too): the job names it as it is; else renamed into spool/docs here.
-    in_docs = item.staged.parent == spool.docs
-    final = item.staged if in_docs else spool.doc_path(item.broadcast_id)
+    final = spool.doc_path(item.broadcast_id)
     moved = False
     try:
         try:
             submitter._check_room_now([item.staged])
             vouched = submitter._vouched.pop(item.staged)
             check_pages(vouched.pages, submitter.limits)
-            if not in_docs:
-                os.replace(item.staged, final)  # durable with the commit's spool/docs fsync
+            os.replace(item.staged, final)  # durable with the commit's fsync of spool/docs
             moved = True
             document = dataclasses.replace(vouched, path=final)
             submitter._check_recipient_pages(item.submission, document.pages)

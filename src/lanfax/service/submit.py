@@ -147,9 +147,8 @@ class Submitter:
 
     def vouch(self, ready: ConversionResult, trace: list[float] | None = None) -> None:
         """``ready.path`` (staged) was written, fsynced and checked in one pass by an intake
-        worker (:func:`lanfax.service.intake.stage_checked`): it is taken as it is found
-        there, without scanning it or fsyncing it again (#19, wave 7; one already in
-        ``spool/docs`` is not renamed either: lanfax.service.intake_commit).
+        worker (:func:`lanfax.service.intake.stage_checked`): :meth:`_take_ready` takes it as
+        it is found there, without scanning it or fsyncing it again (#19, wave 7).
         Whoever vouches calls :meth:`unvouch` when the submission is over, whatever became
         of it. ``trace``: the submission's hop stamps, which the committer appends to
         (``lanfax.api.intake_wire.HOPS``)."""
