@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -98,8 +99,12 @@ class Worker:
         return asyncio.create_task(self._answers(reader))
 
     async def _answers(self, reader: asyncio.StreamReader) -> None:
-        """Main's answers, to the requests waiting for them; at the pair's end (main is
-        gone or stopping) every waiting request fails and the worker stops."""
+        """Main's answers, to the requests waiting for them. At the pair's end main is gone
+        (a stopping main closes it only after its workers ended): the worker ends at once,
+        so that its clients get a connection error, as from a killed main, never a 500 that
+        would say the request failed when it may have been committed (uvicorn answers 500
+        for a request whose app raised, in the moment before the kernel's SIGKILL for the
+        parent's death arrives)."""
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, OSError):
             while True:
                 rid, status, headers, body = await read_frame(reader)
@@ -110,10 +115,9 @@ class Worker:
                 waiting = self._pending.pop(rid, None)
                 if waiting is not None and not waiting.done():
                     waiting.set_result((status, headers, body))
-        for waiting in self._pending.values():
-            if not waiting.done():
-                waiting.set_exception(ConnectionError("the main process is gone"))
-        self._pending.clear()
+        if self._pending:
+            log.info("the main process is gone: %d request(s) left unanswered", len(self._pending))
+            os._exit(0)  # its next start empties spool/tmp of what was staged here
         self.stop()
 
     async def ask(self, kind: str, head: dict[str, Any], payload: object) -> Any:

@@ -147,7 +147,10 @@ class VouchedCommitter:
         await ctx.run(_trip, submitter, taken, [item.staged for item in left])
         for item in taken:
             if item.committed is not None:  # remembered, published, the dispatcher woken
-                await ctx.jobs_committed(item.committed)
+                try:
+                    await ctx.jobs_committed(item.committed)
+                except Exception as exc:  # committed: told to its caller alone, as before
+                    item.error = exc
         on_conversion = submitter.on_conversion
         for item in taken:
             if item.error is None and on_conversion is not None:
