@@ -23,7 +23,7 @@ from tests.support.inproc import run, running_service
 from tests.support.mailcatcher import MailCatcher
 from tests.support.tls import self_signed_certificate
 
-from lanfax.model.jobs import JobType
+from lanfax.model.codes import JobType
 from lanfax.service.core import FaxService
 from lanfax.service.security import Security
 from lanfax.service.smtp.intake import Envelope, write_spooled
@@ -57,10 +57,10 @@ class Rig:
         return ssl.create_default_context(cafile=str(self.cert))
 
     async def jobs(self, broadcast: str | None = None) -> list[Any]:
-        """The send jobs the gateway made (not the receive jobs of the test lines answering
-        each other's calls: a fax to 200 goes out on line 201 and line 200 answers it)."""
-        query = JobQuery(limit=1000, broadcast_id=broadcast, job_types=frozenset({JobType.SEND}))
-        return await self.svc.list_jobs(query)
+        """The faxes the mails made (SEND jobs). A fax to one of the test lines (200, 201)
+        is received by that line too: its receive job is not one of them."""
+        jobs = await self.svc.list_jobs(JobQuery(limit=1000, broadcast_id=broadcast))
+        return [j for j in jobs if j.job_type is JobType.SEND]
 
 
 @asynccontextmanager
