@@ -23,6 +23,7 @@ from lanfax.providers.sip.message import (
     SipParseError,
     Uri,
     Via,
+    _split_commas_by_characters,
     parse_message,
     response_to,
     split_commas,
@@ -194,31 +195,6 @@ def test_digest_without_qop_and_errors() -> None:
     for bad in ('Basic realm="x"', 'Digest realm="x"', 'Digest realm="x", nonce="y", algorithm=X'):
         with pytest.raises(DigestError):
             parse_challenge(bad)
-
-
-def _split_commas_by_characters(value: str) -> list[str]:
-    """The character loop of split_commas, without its shortcut (the reference)."""
-    out: list[str] = []
-    depth, quoted, start, i = 0, False, 0, 0
-    while i < len(value):
-        ch = value[i]
-        if quoted:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == "<":
-            depth += 1
-        elif ch == ">":
-            depth = max(0, depth - 1)
-        elif ch == "," and depth == 0:
-            out.append(value[start:i].strip())
-            start = i + 1
-        i += 1
-    out.append(value[start:].strip())
-    return [part for part in out if part]
 
 
 @settings(max_examples=300)

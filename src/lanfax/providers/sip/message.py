@@ -103,6 +103,11 @@ def split_commas(value: str) -> list[str]:
     if "," not in value:  # #19: most values (every Via of ours): no character loop
         value = value.strip()
         return [value] if value else []
+    return _split_commas_by_characters(value)
+
+
+def _split_commas_by_characters(value: str) -> list[str]:
+    """:func:`split_commas` without its shortcut: the character loop (any value)."""
     out: list[str] = []
     depth = 0
     quoted = False
