@@ -340,8 +340,13 @@ class SqlStore:
             mine.wait()
             if mine.finished:
                 return mine.result()
-        # The leader: commit everything waiting now (this submission included), then hand
-        # the lead to the first submission that arrived meanwhile.
+        self._lead_group()
+        return mine.result()
+
+    def _lead_group(self) -> None:
+        """The leader: commit everything waiting now (its own submissions included), then
+        hand the lead to the first submission that arrived meanwhile. Raises what the commit
+        raised (every submission of the batch holds that error too)."""
         with self._group_lock:
             batch, self._group_waiting = self._group_waiting, []
         try:
@@ -352,7 +357,6 @@ class SqlStore:
                     self._group_waiting[0].wake()  # promoted: not finished
                 else:
                     self._group_busy = False
-        return mine.result()
 
     def _commit_group(self, batch: list[_Submission]) -> None:
         try:
@@ -554,18 +558,8 @@ class SqlStore:
                 if mine.finished:
                     continue
             lead = False  # led once: the rest were in that batch (they wait contiguously)
-            with self._group_lock:
-                batch, self._group_waiting = self._group_waiting, []
-            try:
-                self._commit_group(batch)
-            except Exception:
-                pass  # not lost: each submission of the batch holds it, for its own caller
-            finally:
-                with self._group_lock:
-                    if self._group_waiting:
-                        self._group_waiting[0].wake()  # promoted: not finished
-                    else:
-                        self._group_busy = False
+            with contextlib.suppress(Exception):  # not lost: each submission holds its error
+                self._lead_group()
 
     def get_job(self, job_id: int) -> Job | None:
         with self._read("get_job") as conn:
