@@ -202,3 +202,18 @@ def test_a_request_cancelled_before_its_trip_leaves_nothing(bench: _Bench) -> No
     assert sorted(bench.jobs()) == ["6302"]
     assert list(bench.spool.tmp.iterdir()) == []
     assert len(list(bench.spool.docs.iterdir())) == 1
+
+
+def test_a_submission_right_after_a_trip_ends_is_taken(bench: _Bench) -> None:
+    """The next submission made as soon as the last one of a trip is answered (before the
+    trip's task has been seen to end) starts a trip of its own: it is not left waiting for a
+    trip that has already finished."""
+
+    async def body() -> list[str]:
+        async with _started(bench):
+            answers = [await bench.submit(f"7{i:03d}") for i in range(3)]
+            return [jobs[0].recipient_number for _broadcast, jobs in answers]
+
+    assert _run(body()) == ["7000", "7001", "7002"]
+    assert bench.submitter._committer.trips == 3
+    assert sorted(bench.jobs()) == ["7000", "7001", "7002"]

@@ -53,11 +53,10 @@ if TYPE_CHECKING:
     from lanfax.service.submit import Submitter
 
 
-#: Trips to the pool under way at most at once: one (the submissions that arrive meanwhile
-#: wait for the next). Two (#19 wave 7, measured): half the wait for a trip, but longer
-#: trips and smaller groups (1.3 jobs per commit instead of 1.7-2.3): 421-428 against
-#: 453-508 jobs/s from 8 client threads in the same minutes.
-TRIPS_AT_ONCE = 1
+# One trip to the pool under way at a time (the submissions that arrive meanwhile wait for the
+# next). Two at once (#19 wave 7, measured): half the wait for a trip, but longer trips and
+# smaller groups (1.3 jobs per commit instead of 1.7-2.3): 421-428 against 453-508 jobs/s
+# from 8 client threads in the same minutes.
 
 
 @dataclass
@@ -89,9 +88,8 @@ class VouchedCommitter:
     def __init__(self, submitter: Submitter) -> None:
         self._submitter = submitter
         self._waiting: list[Vouched] = []
-        self._loops: set[asyncio.Task[None]] = set()
-        #: Trips under way at most at once.
-        self.at_once = TRIPS_AT_ONCE
+        #: The task making trips while submissions wait (None: none waits).
+        self._tripper: asyncio.Task[None] | None = None
         #: Trips made, and the submissions they took (together: how many share a commit).
         self.trips = self.taken = 0
 
@@ -112,10 +110,8 @@ class VouchedCommitter:
         if item.trace is not None:
             item.trace.append(time.monotonic())
         self._waiting.append(item)
-        if len(self._loops) < self.at_once:
-            loop = asyncio.ensure_future(self._trips())
-            self._loops.add(loop)
-            loop.add_done_callback(self._loops.discard)
+        if self._tripper is None:
+            self._tripper = asyncio.ensure_future(self._trips())
         return await done
 
     async def _trips(self) -> None:
@@ -131,8 +127,11 @@ class VouchedCommitter:
                     if not isinstance(exc, Exception):
                         raise
         finally:
-            others = [t for t in self._loops if t is not asyncio.current_task()]
-            if self._waiting and not others:  # cancelled with some waiting: must not hang
+            # Forgotten here, not in a done callback: that runs a step later, and a
+            # submission made in between (its caller answered by this trip) would wait for
+            # a task that makes no more trips. No await from here to the end.
+            self._tripper = None
+            if self._waiting:  # cancelled with some waiting: must not hang
                 for item in self._waiting:
                     item.done.cancel()
                 self._waiting = []
