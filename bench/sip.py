@@ -131,6 +131,9 @@ class Callbacks:
     def status(self, local_id: str, status: FaxDevStatus) -> None:
         pass
 
+    async def progress_recorded(self, local_id: str) -> None:
+        pass
+
     def log(self, local_id: str, level: int, message: str) -> None:
         pass
 

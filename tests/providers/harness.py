@@ -42,6 +42,8 @@ class Harness:
     #: Rings before answering, per local_id; lines not listed are never answered.
     answer_after: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, list[FaxDevStatus]] = field(default_factory=lambda: defaultdict(list))
+    #: How often a provider waited for its confirmed pages to be recorded (per line).
+    progress_waits: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     rings: dict[str, list[IncomingCall]] = field(default_factory=lambda: defaultdict(list))
     ended: list[tuple[str, str]] = field(default_factory=list)
     logs: list[tuple[str, int, str]] = field(default_factory=list)
@@ -77,6 +79,10 @@ class Harness:
         self.statuses[local_id].append(status)
         for watcher in self.watchers:
             watcher(local_id, status)
+
+    async def progress_recorded(self, local_id: str) -> None:
+        asyncio.get_running_loop()
+        self.progress_waits[local_id] += 1
 
     def log(self, local_id: str, level: int, message: str) -> None:
         self.logs.append((local_id, level, message))

@@ -202,6 +202,15 @@ class ServiceCallbacks(Protocol):
     def status(self, local_id: str, status: FaxDevStatus) -> None:
         """Progress during a job (dialing, transmitting page n, receiving...)."""
 
+    async def progress_recorded(self, local_id: str) -> None:
+        """Return once the service has committed the pages the far end confirmed so far on
+        ``local_id``'s send (as reported by :meth:`status`), or has failed to (the call's
+        outcome carries them then). A provider whose media is simulated faster than real
+        time awaits it after each confirmed page before the call goes on: on a real line a
+        page takes seconds and the record is made long before the next one, and a call run in
+        a few milliseconds must not outrun it (a service killed just after would resend pages
+        the far end already has). Real-time providers need not call it."""
+
     def log(self, local_id: str, level: int, message: str) -> None:
         """A provider log line (maps onto the device's logging category)."""
 

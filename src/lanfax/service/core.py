@@ -607,3 +607,9 @@ class _Listener:
             self._s.inbound.status(device, status)
         else:
             self._s.dispatcher.status(device, status)
+
+    async def progress_recorded(self, device: Any) -> None:
+        from lanfax.model.codes import JobType
+
+        if device.live.job_type is not JobType.RECEIVE:
+            await self._s.dispatcher.progress_recorded(device)

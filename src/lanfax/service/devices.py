@@ -52,6 +52,8 @@ class DeviceEvents(Protocol):
 
     def status(self, device: Device, status: FaxDevStatus) -> None: ...
 
+    async def progress_recorded(self, device: Device) -> None: ...
+
 
 @dataclass
 class Device:
@@ -122,6 +124,11 @@ class _Callbacks:
         dev = self._device(local_id)
         if dev is not None and self._manager.listener is not None:
             self._manager.listener.status(dev, status)
+
+    async def progress_recorded(self, local_id: str) -> None:
+        dev = self._device(local_id)
+        if dev is not None and self._manager.listener is not None:
+            await self._manager.listener.progress_recorded(dev)
 
     def log(self, local_id: str, level: int, message: str) -> None:
         logging.getLogger("lanfax.unknown").log(

@@ -108,6 +108,13 @@ class CallWrites:
                 exc.message,
             )
 
+    async def progress_recorded(self, dev: Device) -> None:
+        """Return once the pages confirmed so far on ``dev``'s call are committed (or their
+        write failed: logged, and the outcome carries them): see
+        ``ServiceCallbacks.progress_recorded``."""
+        if dev.job_id is not None:
+            await self._record_progress(dev.job_id)
+
     async def _record_progress(self, job_id: int) -> None:
         """Commit the pages the far end confirmed so far (one write at a time per job; a
         failed write is left to the next page or to the outcome, which carries them too)."""

@@ -314,6 +314,9 @@ class _NoCalls:
     def status(self, local_id: str, status: Any) -> None:
         return None
 
+    async def progress_recorded(self, local_id: str) -> None:
+        return None
+
     def log(self, local_id: str, level: int, message: str) -> None:
         return None
 

@@ -19,6 +19,7 @@ counts for the sides still in the call when it came, ``Exchange.cut_sides``.)
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -195,13 +196,19 @@ async def run_call(
         for p in batch:
             (report_caller if p.side is Side.CALLER else answer.report)(p)
 
+    def hop(batch: list[Progress]) -> None:
+        """(On the call's thread.) Report a batch; after a page the far end confirmed, wait
+        for the service to record it before the call goes on (a simulated page takes
+        milliseconds, and a kill must not find the fax at the far end but not the pages)."""
+        loop.call_soon_threadsafe(dispatch, batch)
+        if any(p.side is Side.CALLER and p.kind == "page" for p in batch):
+            wait_recorded(loop, provider, job.local_id)
+
     started = loop.time()
     extra: dict[str, Any] = {"far_end": answer.far_end, "media": call.media}
     try:
         if cfg.timing == "fast":
-            fut = loop.run_in_executor(
-                None, run_fast, exchange, lambda b: loop.call_soon_threadsafe(dispatch, b)
-            )
+            fut = loop.run_in_executor(None, run_fast, exchange, hop)
             try:
                 await asyncio.shield(fut)
             except asyncio.CancelledError:
@@ -244,6 +251,28 @@ async def run_call(
             answer.session.close()
         if answer.cleanup is not None:
             answer.cleanup()
+
+
+#: Longest a simulated call waits (wall seconds) for the service to record a confirmed page;
+#: past it the call goes on and the outcome carries the page.
+PROGRESS_WAIT_S = 10.0
+
+
+def wait_recorded(
+    loop: asyncio.AbstractEventLoop, provider: VirtualProvider, local_id: str
+) -> None:
+    """Block this (non-loop) thread until the service has recorded the pages reported so far
+    on ``local_id`` (``ServiceCallbacks.progress_recorded``), at most PROGRESS_WAIT_S."""
+    try:
+        fut = asyncio.run_coroutine_threadsafe(provider._cb().progress_recorded(local_id), loop)
+    except RuntimeError:  # the loop is closed (or the provider shut down): nothing to wait for
+        return
+    try:
+        fut.result(PROGRESS_WAIT_S)
+    except concurrent.futures.TimeoutError:
+        fut.cancel()
+    except Exception:  # the service logs its own failures; the call goes on
+        pass
 
 
 def side_result(
