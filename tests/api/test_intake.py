@@ -7,7 +7,8 @@ connection a worker holds, is served by the main process on that same connection
 input gets the very answer the main process alone gives; rights are the main process's; a
 worker killed mid-request leaves its client with an error (never a hang), loses no
 acknowledged job and is replaced; SIGINT stops everything cleanly even mid-request; the
-workers die with a killed main process; TLS is refused; a worker that cannot run at all
+workers die with a killed main process, and a main killed mid-burst loses no acknowledged job
+nor its document; TLS is refused; a worker that cannot run at all
 leaves the main process serving alone.
 """
 
@@ -463,6 +464,55 @@ def test_workers_die_with_a_killed_main_process(tmp_path: Path, fax_tiff: Path) 
         server.start()
         with httpx.Client(timeout=30) as c:
             assert _submit(c, server.api, "6700", fax_tiff.read_bytes()).status_code == 201
+    finally:
+        server.close()
+
+
+def test_main_killed_mid_burst_loses_no_acknowledged_job_nor_its_document(
+    tmp_path: Path, fax_tiff: Path
+) -> None:
+    """#19 wave 8: the workers write their files without an fsync and main makes each
+    trip's group durable with one syncfs before its commit. Main SIGKILLed while threads
+    submit (files staged, renamed, synced or committed at that moment): after a restart
+    every acknowledged job is there once with its whole document, and nothing is left in
+    spool/tmp."""
+    tiff = fax_tiff.read_bytes()
+    server = _with_workers(tmp_path, 2)
+    try:
+        acked: dict[str, int] = {}
+        lock = threading.Lock()
+
+        def submitter(k: int) -> None:  # until the kill cuts it off
+            with httpx.Client(timeout=30) as c:
+                for n in range(100_000):
+                    number = f"68{k}{n:05d}"
+                    try:
+                        r = _submit(c, server.api, number, tiff)
+                    except httpx.HTTPError:
+                        return
+                    if r.status_code != 201:
+                        return
+                    with lock:
+                        acked[number] = r.json()["jobs"][0]["job_id"]
+
+        threads = [threading.Thread(target=submitter, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        _wait_for("submissions under way", lambda: len(acked) >= 60)
+        server.kill()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads)
+        server.start()
+        jobs = {j["job_id"]: j for j in all_jobs(server.api)}
+        numbers = [j["recipient_number"] for j in jobs.values()]
+        assert len(numbers) == len(set(numbers)), "a submission was queued twice"
+        with httpx.Client(timeout=30) as c:
+            for number, job_id in acked.items():
+                assert jobs[job_id]["recipient_number"] == number, "an acknowledged job was lost"
+                doc = c.get(f"{server.api}/jobs/{job_id}/document")
+                assert doc.status_code == 200 and doc.content == tiff, number
+        assert not list((server.data_dir / "spool" / "tmp").iterdir())
     finally:
         server.close()
 

@@ -3,12 +3,16 @@ spool: vouched submissions that arrive together are taken in one trip and one co
 answered with its own jobs once they are durable; a submission that fails its checks fails
 alone (its error named by its file's label, its files removed); a common commit that fails is
 taken apart (each submission in its own savepoint), so that only the submission that made it
-fail fails; a request cancelled before its trip leaves nothing behind.
+fail fails; a request cancelled before its trip leaves nothing behind; each trip makes its
+documents durable with one syncfs, after their renames and before their commit, and a failed
+syncfs fails its trip with nothing left behind (#19 wave 8).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -23,6 +27,7 @@ from lanfax.model.audit import AuditEntry
 from lanfax.model.clock import SystemClock
 from lanfax.model.errors import DocumentError, FaxError, InsufficientStorage
 from lanfax.service import intake
+from lanfax.service import spool as spool_module
 from lanfax.service.context import ServiceContext
 from lanfax.service.spool import Spool
 from lanfax.service.submit import Submitter, parse_submission
@@ -217,3 +222,83 @@ def test_a_submission_right_after_a_trip_ends_is_taken(bench: _Bench) -> None:
     assert _run(body()) == ["7000", "7001", "7002"]
     assert bench.submitter._committer.trips == 3
     assert sorted(bench.jobs()) == ["7000", "7001", "7002"]
+
+
+def test_a_trips_documents_are_made_durable_by_one_syncfs_before_its_commit(
+    bench: _Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#19 wave 8: the workers write without an fsync; each trip makes its whole group
+    durable with one syncfs of the spool's filesystem, after the renames into spool/docs and
+    before the commit of any of the group's jobs (durability before acknowledgement)."""
+    real_syncfs, real_fsync = spool_module.syncfs, os.fsync
+    seen: list[tuple[set[str], set[str]]] = []  # per syncfs: (documents there, jobs stored)
+    fsynced: list[str] = []
+
+    def recording_syncfs(path: Path) -> None:  # recorded, not replaced
+        assert path == bench.spool.docs
+        stored = {j.document_path for j in bench.store.list_jobs(JobQuery(limit=1000))}
+        seen.append(({p.name for p in bench.spool.docs.iterdir()}, stored))
+        real_syncfs(path)
+
+    def recording_fsync(fd: int) -> None:
+        fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(spool_module, "syncfs", recording_syncfs)
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+
+    async def body() -> list[tuple[str, list[Any]]]:
+        async with _started(bench):
+            return list(await asyncio.gather(*(bench.submit(f"8{i:03d}") for i in range(12))))
+
+    answers = _run(body())
+    committer = bench.submitter._committer
+    assert len(seen) == committer.trips >= 1  # one syncfs per trip
+    assert committer.trips < 12  # several documents shared one
+    committed_before: set[str] = set()
+    for docs, stored in seen:
+        # Every job committed before this syncfs was of an earlier trip ...
+        assert stored == committed_before
+        # ... and this trip's documents are in spool/docs already (renamed before it).
+        committed_before = {f"docs/{name}" for name in docs}
+    assert committed_before == {f"docs/{broadcast}.tif" for broadcast, _jobs in answers}
+    assert len(bench.jobs()) == 12
+    assert not [p for p in fsynced if "/spool/" in p]  # no document fsynced one by one
+
+
+def test_a_failed_syncfs_fails_its_trip_and_leaves_nothing(
+    bench: _Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writeback error reported by syncfs (EIO: a document may not be on disk) fails every
+    submission of that trip before its commit: no job, no document; the next trip works."""
+    real_syncfs = spool_module.syncfs
+    failures = [OSError(errno.EIO, "syncfs: Input/output error")]
+
+    def failing_once(path: Path) -> None:  # the real call made, then its error reported
+        real_syncfs(path)
+        if failures:
+            raise failures.pop()
+
+    monkeypatch.setattr(spool_module, "syncfs", failing_once)
+
+    async def body() -> tuple[list[Any], Any]:
+        async with _started(bench):
+            first = list(
+                await asyncio.gather(
+                    *(bench.submit(f"81{i:02d}") for i in range(4)), return_exceptions=True
+                )
+            )
+            return first, await bench.submit("8200")
+
+    first, after = _run(body())
+    failed = [a for a in first if isinstance(a, OSError)]
+    ok = [a for a in first if not isinstance(a, BaseException)]
+    assert failed and len(failed) + len(ok) == 4, first
+    assert all(a.errno == errno.EIO for a in failed)
+    assert sorted(bench.jobs()) == sorted(
+        [j.recipient_number for _b, jobs in ok for j in jobs] + ["8200"]
+    )
+    docs = {p.name for p in bench.spool.docs.iterdir()}
+    assert docs == {f"{broadcast}.tif" for broadcast, _jobs in [*ok, after]}
+    assert list(bench.spool.tmp.iterdir()) == []
+    assert bench.submitter._vouched == {}

@@ -1,10 +1,10 @@
 """An intake worker's share of a submission (#19, lanfax.service.intake) and the seam it uses.
 
-``stage_checked`` writes, fsyncs and checks a fax-ready TIFF into the spool's ``tmp`` (#19
-wave 7: the worker's fsync, not main's) and leaves nothing behind for anything else; a file an
-intake worker vouched for is taken by ``Submitter._take_ready`` without a second scan or a
-second fsync, its rename made durable by the group commit's fsync of ``spool/docs``, and the
-jobs are committed as for any submission. ``sweep`` removes only a dead worker's files.
+``stage_checked`` writes and checks a fax-ready TIFF into the spool's ``tmp`` without an fsync
+(#19 wave 8: main makes a whole group durable at once) and leaves nothing behind for anything
+else; a file an intake worker vouched for is taken without a second scan, the file and its
+rename made durable by the committer's one ``syncfs`` before the commit, and the jobs are
+committed as for any submission. ``sweep`` removes only a dead worker's files.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tests.support.stores import open_test_store
 
 from lanfax.model.clock import SystemClock
 from lanfax.service import faxcheck, intake
+from lanfax.service import spool as spool_module
 from lanfax.service.context import ServiceContext
 from lanfax.service.spool import Spool
 from lanfax.service.submit import Submitter, parse_submission
@@ -31,7 +32,7 @@ def tiff(tmp_path: Path) -> bytes:
     return make_fax_tiff(tmp_path / "in", pages=2).read_bytes()
 
 
-def test_a_fax_ready_tiff_is_staged_fsynced_and_checked(
+def test_a_fax_ready_tiff_is_staged_and_checked_not_fsynced(
     tmp_path: Path, tiff: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced: list[str] = []
@@ -50,7 +51,10 @@ def test_a_fax_ready_tiff_is_staged_fsynced_and_checked(
     assert ready.path.name.startswith(f"intake-{os.getpid()}-")
     assert ready.path.read_bytes() == tiff
     assert (ready.pages, ready.size) == (2, len(tiff))
-    assert synced == [str(ready.path)]  # durable before main hears of it: main only renames
+    assert synced == []  # main makes it durable, with the rest of its group (#19 wave 8)
+    again = intake.stage_checked(out, tiff, max_pages=10, sync=True)
+    assert again is not None
+    assert synced == [str(again.path)]
 
 
 @pytest.mark.parametrize("what", ["text", "cut", "too many pages", "empty"])
@@ -76,7 +80,7 @@ def test_sweep_removes_only_that_workers_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["000", "intake-111-c", "intake-12-d"]
 
 
-def test_a_vouched_file_is_committed_without_a_second_scan_or_fsync(
+def test_a_vouched_file_is_committed_without_a_second_scan_made_durable_by_syncfs(
     tmp_path: Path, tiff: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spool = Spool(tmp_path / "data")
@@ -93,9 +97,17 @@ def test_a_vouched_file_is_committed_without_a_second_scan_or_fsync(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", recording)
+    real_syncfs = spool_module.syncfs
+    synced_fs: list[Path] = []
+
+    def recording_syncfs(path: Path) -> None:  # recorded, not replaced
+        synced_fs.append(path)
+        real_syncfs(path)
+
+    monkeypatch.setattr(spool_module, "syncfs", recording_syncfs)
     ready = intake.stage_checked(spool.tmp, tiff, max_pages=10)
     assert ready is not None
-    assert synced == [str(ready.path)]  # the worker's fsync
+    assert synced == []  # not the worker's (#19 wave 8)
     scanned: list[Path] = []
 
     def scanning(path: Path, *args: object) -> faxcheck.Scan:  # recorded, not replaced
@@ -116,10 +128,10 @@ def test_a_vouched_file_is_committed_without_a_second_scan_or_fsync(
             submitter.unvouch(ready.path)
         assert [j.page_count for j in jobs] == [2]
         assert scanned == []
-        # Not fsynced again by main (the worker did, before it vouched); the rename into
-        # spool/docs is made durable before the commit, by the group's fsync of the directory.
-        assert str(ready.path) not in synced
-        assert any(p.endswith("/docs") for p in synced)
+        # The file and its rename into spool/docs made durable before the commit by one
+        # syncfs of the spool's filesystem (the committer's trip), not by fsyncs.
+        assert synced_fs == [spool.docs]
+        assert synced == []
         # An unvouched file of the same kind is scanned and fsynced as before.
         again = intake.stage_checked(spool.tmp, tiff, max_pages=10)
         assert again is not None

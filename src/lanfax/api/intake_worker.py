@@ -198,9 +198,9 @@ class Worker:
         data = upload.file.read()
         if not data:
             return None  # main names the empty part
-        # On the loop: the write, its fsync and the one-pass check (main only renames the
-        # file: its serial path is the intake's limit, #19 wave 7); a trip to a thread of
-        # our own cost the worker more CPU than this (#19, measured).
+        # On the loop: the write and the one-pass check (main renames the file and makes
+        # the whole group's files durable with one syncfs before their commit, #19 wave 8);
+        # a trip to a thread of our own cost the worker more CPU than this (#19, measured).
         try:
             ready = stage_checked(self.tmp, data, self.max_pages)
         except OSError as exc:

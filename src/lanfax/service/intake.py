@@ -1,16 +1,17 @@
-"""An intake worker's share of a submission: its document staged, checked and fsynced (#19).
+"""An intake worker's share of a submission: its document staged and checked (#19).
 
 With ``[server] intake_workers = N`` (:mod:`lanfax.api.intake`), worker processes take
 ``POST /api/v1/jobs`` off the main process. What they may do without the store is the
 document's CPU and file work, which is :meth:`Submitter._take_ready
 <lanfax.service.submit.Submitter._take_ready>`'s first half: write the upload into the
-spool's ``tmp``, fsync it and check it in one libtiff pass
-(:func:`lanfax.service.faxcheck.scan`). :func:`stage_checked` does that and returns the
-document as it is (or None: anything that is not a fax-ready TIFF is left to the main
-process, which converts it). The main process then vouches for the file
-(:meth:`Submitter.vouch <lanfax.service.submit.Submitter.vouch>`): ``_take_ready`` renames
-it into ``spool/docs`` without scanning it or fsyncing it again (the rename is made durable
-by the group commit's one fsync of ``spool/docs``).
+spool's ``tmp`` and check it in one libtiff pass (:func:`lanfax.service.faxcheck.scan`).
+:func:`stage_checked` does that and returns the document as it is (or None: anything that is
+not a fax-ready TIFF is left to the main process, which converts it). The main process then
+vouches for the file (:meth:`Submitter.vouch <lanfax.service.submit.Submitter.vouch>`): its
+committer (:mod:`lanfax.service.intake_commit`) renames it into ``spool/docs`` without
+scanning it again, and makes the whole group's documents durable at once before the commit
+that refers to them (#19 wave 8: one ``syncfs`` of the spool's filesystem per group,
+:meth:`lanfax.service.spool.Spool.sync_documents`, instead of one fsync per file here).
 
 A worker's files are named ``intake-<pid>-<random>``, so that the main process removes what a
 worker that died left behind (:func:`sweep`); the spool's ``tmp`` is emptied at every start.
@@ -36,21 +37,22 @@ if TYPE_CHECKING:
 PREFIX = "intake-"
 
 
-def stage_checked(tmp: Path, data: bytes, max_pages: int) -> ConversionResult | None:
+def stage_checked(
+    tmp: Path, data: bytes, max_pages: int, *, sync: bool = False
+) -> ConversionResult | None:
     """``data`` written to a new file in ``tmp`` and checked, as a fax-ready TIFF (its
     ``path`` the staged file), or None (nothing left behind): not a TIFF Class F, a page
     longer than any paper or that does not decode, or more than ``max_pages`` pages: the main
     process does what it does today with such a document (converts it, or names the error).
-    Fsynced here (#19, wave 7): the main process's serial path (its GIL, its thread pool)
-    bounds the intake, so the fsync is the worker's, and main only renames the file (the
-    fsync waits for the disk with the GIL released: ~0.25 ms of the worker's loop, little
-    CPU; a trip to a thread of the worker's own for it cost more than the fsync, measured
-    in wave 6). Blocking, short: a write, its fsync and the one-pass check (~0.2 ms of CPU
-    for a page), so a worker runs it on its event loop."""
+    Not fsynced unless ``sync`` (#19 wave 8): whoever makes it a job's document makes it
+    durable first, the committer's trip for a whole group at once (one ``syncfs``), which
+    costs the group less than one fsync each here (an fsync held the worker's loop 0.7-0.9
+    ms per document on this VM's disk, for ~0.08 ms of CPU). Blocking, short: a write and
+    the one-pass check (~0.2 ms of CPU for a page), so a worker runs it on its event loop."""
     path = tmp / f"{PREFIX}{os.getpid()}-{token_hex(8)}"
     try:
-        # 0640 as every staged upload; O_EXCL; durable before main hears of it.
-        write_new(path, data, sync=True, exclusive=True)
+        # 0640 as every staged upload; O_EXCL.
+        write_new(path, data, sync=sync, exclusive=True)
         found = faxcheck.scan(path, MAX_LENGTH, max_pages)
         ready = found.ready
         if ready is None or found.bad is not None or ready.pages > max_pages:

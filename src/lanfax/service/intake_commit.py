@@ -1,8 +1,9 @@
 """One committer for the submissions intake workers prepared (#19, wave 7).
 
 A submission an intake worker prepared (:mod:`lanfax.service.intake`: its one document
-written, fsynced and checked there, vouched for by the main process) has nothing left to do
-but checks on figures, a rename into ``spool/docs`` and the commit of its jobs. Done one trip
+written and checked there, vouched for by the main process) has nothing left to do but
+checks on figures, a rename into ``spool/docs``, making it durable and the commit of its
+jobs. Done one trip
 to the thread pool per submission, as :meth:`Submitter.submit
 <lanfax.service.submit.Submitter.submit>` does for any other, each of those trips cost the
 main process more than its work: the hand-off to a pool thread and back, the thread's wait in
@@ -14,8 +15,9 @@ trip is under way wait (on the loop) for the next one, and one trip takes all of
 order: each one's checks (the spool's room, its pages, its recipients' pages) and rename into
 ``spool/docs``, exactly as the fast path of :meth:`Submitter._take_ready
 <lanfax.service.submit.Submitter._take_ready>` makes them, then **one** commit for all their
-jobs, events and audit entries (``spool/docs`` fsynced once before it, as for any group
-commit: the store's group commit takes them together, :meth:`lanfax.store.api.Store.
+jobs, events and audit entries (before it, all their documents made durable at once: one
+``syncfs`` of the spool's filesystem, :meth:`lanfax.service.spool.Spool.sync_documents`, #19
+wave 8; the store's group commit takes them together, :meth:`lanfax.store.api.Store.
 add_jobs_and_events_many`), then the new jobs handed to the service (remember, publish,
 wake). Each submission still answers only once the commit holding its jobs is durable.
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Sequence
@@ -182,10 +185,14 @@ def _checks_and_commit(submitter: Submitter, batch: list[Vouched], left: list[Pa
     if not ready:
         return
     ctx = submitter.ctx
-    # Given to the store together: one group commit (spool/docs fsynced once before it),
-    # each submission in its own savepoint when one fails (the store's group commit).
+    # Given to the store together: one group commit, each submission in its own savepoint
+    # when one fails (the store's group commit). Before it, every document of the group is
+    # made durable at once (#19 wave 8: the workers wrote them without an fsync; one syncfs
+    # of the spool's filesystem covers their data and their renames into spool/docs).
+    renamed = [item.document.path for item in ready if item.document is not None]
     done = ctx.commit_jobs_many(
-        [(item.jobs, item.events, item.audit) for item in ready], sync=ctx.spool.sync_docs
+        [(item.jobs, item.events, item.audit) for item in ready],
+        sync=functools.partial(ctx.spool.sync_documents, renamed),
     )
     for item, result in zip(ready, done, strict=True):
         if isinstance(result, Exception):
@@ -212,7 +219,7 @@ def _place(submitter: Submitter, item: Vouched) -> bool:
             submitter._check_room_now([item.staged])
             vouched = submitter._vouched.pop(item.staged)
             check_pages(vouched.pages, submitter.limits)
-            os.replace(item.staged, final)  # durable with the commit's fsync of spool/docs
+            os.replace(item.staged, final)  # durable with the group's sync before its commit
             moved = True
             document = dataclasses.replace(vouched, path=final)
             submitter._check_recipient_pages(item.submission, document.pages)

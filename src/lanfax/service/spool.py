@@ -17,10 +17,13 @@ Paths stored in jobs are relative to ``spool/``.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import secrets
 import shutil
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lanfax.model.errors import NotFound
@@ -56,6 +59,37 @@ def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _libc_syncfs() -> Callable[[int], int] | None:
+    """libc's ``syncfs(2)`` (Linux; Python has no ``os.syncfs``), or None where there is none."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn  # type: ignore[no-any-return]
+
+
+#: #19 wave 8: one call that makes a whole group of submissions' documents durable.
+_syncfs = _libc_syncfs()
+
+
+def syncfs(path: Path) -> None:
+    """Write out everything of the filesystem holding ``path`` (its files' data, their
+    names, its directories) and wait for the disk (``syncfs(2)``: the GIL is released while
+    it waits). Raises OSError when it fails, writeback errors included (Linux 5.8 and
+    later report them here), and ``ENOSYS`` where there is no ``syncfs``."""
+    if _syncfs is None:
+        raise OSError(errno.ENOSYS, "syncfs is not available on this system")
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _syncfs(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"syncfs of {path}: {os.strerror(code)}")
     finally:
         os.close(fd)
 
@@ -178,6 +212,21 @@ class Spool:
         """Make the renames into ``spool/docs`` durable (#19: a group commit calls it once
         for every submission it holds, each having moved its document in with
         ``os.replace`` after an fsync of the file)."""
+        fsync_dir(self.docs)
+
+    def sync_documents(self, renamed: Sequence[Path]) -> None:
+        """Make documents written without an fsync, then renamed into ``spool/docs``,
+        durable together (#19 wave 8: an intake worker's staged file is not fsynced; the
+        committer's trip calls this once for its whole group, before the commit): one
+        ``syncfs`` of the spool's filesystem (the files' data, the renames). Where there is
+        no ``syncfs`` (``ENOSYS``), each file is fsynced and then ``spool/docs``, as before.
+        Any other failure (a writeback error: a document may not be on disk) raises, and
+        the group is not committed."""
+        if _syncfs is not None:
+            syncfs(self.docs)
+            return
+        for path in renamed:
+            fsync_file(path)
         fsync_dir(self.docs)
 
     def is_temporary(self, path: Path) -> bool:

@@ -138,7 +138,7 @@ class Submitter:
         self._templates: TemplateStore | None = None
         #: The spool's room (#19: spool/docs measured every few seconds, not per submission).
         self.room = SpoolRoom(ctx.spool.docs, ctx.clock)
-        #: Staged files an intake worker already checked and fsynced (#19, :meth:`vouch`).
+        #: Staged files an intake worker already checked (#19, :meth:`vouch`).
         self._vouched: dict[Path, ConversionResult] = {}
         #: Their submissions, taken together in one trip to the pool (#19 wave 7), and
         #: the hop stamps of those that carry some.
@@ -146,9 +146,12 @@ class Submitter:
         self._traces: dict[Path, list[float]] = {}
 
     def vouch(self, ready: ConversionResult, trace: list[float] | None = None) -> None:
-        """``ready.path`` (staged) was written, fsynced and checked in one pass by an intake
-        worker (:func:`lanfax.service.intake.stage_checked`): :meth:`_take_ready` takes it as
-        it is found there, without scanning it or fsyncing it again (#19, wave 7).
+        """``ready.path`` (staged) was written and checked in one pass by an intake worker
+        (:func:`lanfax.service.intake.stage_checked`): it is taken as it is found there,
+        without scanning it again (#19, wave 7); not fsynced there (wave 8): made durable
+        before the commit that refers to it, by the committer's one ``syncfs`` per group
+        (:meth:`lanfax.service.spool.Spool.sync_documents`), or by :meth:`_take_ready`'s
+        fsync of the file when it goes another way (cover pages).
         Whoever vouches calls :meth:`unvouch` when the submission is over, whatever became
         of it. ``trace``: the submission's hop stamps, which the committer appends to
         (``lanfax.api.intake_wire.HOPS``)."""
@@ -343,10 +346,9 @@ class Submitter:
                 " tiffinfo -D reads without errors",
             )
         # The staged file may not be durable yet (a submission's upload is not fsynced when
-        # staged, #19): it is, before the rename that makes it the job's document. An intake
-        # worker's file is durable already (stage_checked fsynced it, #19 wave 7).
-        if vouched is None:
-            uploads.make_durable(staged)
+        # staged, #19; nor is an intake worker's, #19 wave 8): it is, before the rename that
+        # makes it the job's document.
+        uploads.make_durable(staged)
         spool = self.ctx.spool
         if then is not None and final.parent == spool.docs:
             # The rename is made durable by ``then``'s group commit, with one fsync of
@@ -389,9 +391,9 @@ class Submitter:
             and stage_dir == staged[0]
             and staged[0] in self._vouched
         ):
-            # #19 wave 7: an intake worker's prepared submission (its one document written,
-            # fsynced and checked there): with the others waiting, in one trip to the pool
-            # and one commit (lanfax.service.intake_commit).
+            # #19 wave 7: an intake worker's prepared submission (its one document written
+            # and checked there): with the others waiting, in one trip to the pool, one
+            # syncfs (wave 8) and one commit (lanfax.service.intake_commit).
             jobs = await self._committer.submit(
                 submission,
                 staged[0],
