@@ -19,6 +19,7 @@ from lanfax.api.encode import API, json_response
 from lanfax.api.intake_wire import SCOPE_KEY, TRACE_KEY, Prepared, part_label
 from lanfax.api.security import Caller, audit_committed, audit_with_commit, requires
 from lanfax.api.simpleform import SIMPLE_MAX, simple_form
+from lanfax.api.submitted import submitted
 from lanfax.model.codes import AccessRight, AccessRightEx, JobType, Priority, QueueStatus
 from lanfax.model.errors import InvalidInput, TooLarge
 from lanfax.model.jobs import JobQuery
@@ -127,7 +128,7 @@ def submission_handler(service: FaxService) -> Callable[[Request, Caller], Await
         return submission
 
     async def prepared(request: Request, caller: Caller, taken: Prepared) -> Response:
-        """#19: a submission an intake worker read, staged, checked and fsynced
+        """#19: a submission an intake worker read, staged and checked
         (``[server] intake_workers``, :mod:`lanfax.api.intake`): the rest as below."""
         ready = staged_result(taken.staged)
         path = ready.path
@@ -148,7 +149,7 @@ def submission_handler(service: FaxService) -> Callable[[Request, Caller], Await
             # (lanfax.api.intake) after any answer but 201, refusals before this handler too.
             service.submitter.unvouch(path)
         audit_committed(request, audit)
-        return json_response({"broadcast_id": broadcast_id, "jobs": jobs}, status=201)
+        return submitted(broadcast_id, jobs)  # json_response's bytes, in one pass (#19)
 
     async def submit(request: Request, caller: Caller) -> Response:
         ctype = request.headers.get("content-type", "")
@@ -227,7 +228,7 @@ def submission_handler(service: FaxService) -> Callable[[Request, Caller], Await
             write_first=write_first,
         )
         audit_committed(request, audit)
-        return json_response({"broadcast_id": broadcast_id, "jobs": jobs}, status=201)
+        return submitted(broadcast_id, jobs)  # json_response's bytes, in one pass (#19)
 
     return submit
 
