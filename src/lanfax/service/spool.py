@@ -12,6 +12,9 @@ Layout under the data directory::
 
 Durability: a file is fsync'ed, renamed into place and its directory fsync'ed before the
 store commits the job that points to it, so a committed job never refers to a missing file.
+An intake worker's documents (#19 wave 8) are the one exception to the order, not to the
+rule: written without an fsync, renamed, then made durable a group at a time by one
+``syncfs`` of the spool's filesystem (:meth:`Spool.sync_documents`) before the commit.
 Paths stored in jobs are relative to ``spool/``.
 """
 
