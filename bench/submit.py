@@ -299,6 +299,22 @@ def hops_row(server: Server, doc: Path, n: int, threads: int) -> list[tuple[str,
     ]
 
 
+#: CPU ms per job in all processes, by (intake workers, client threads), as client_row measured.
+CPU_PER_JOB: dict[tuple[int, int], float] = {}
+
+
+def cores_at_target(workers: int, threads: int) -> str:
+    """How many of this machine's cores one job's CPU (all processes) takes at 1,000 jobs/s
+    (#19 wave 8): whether the CPU or the latency of 8 synchronous clients is the limit."""
+    cpu = CPU_PER_JOB.get((workers, threads))
+    if cpu is None:
+        return ""
+    return (
+        f"; CPU per job in all processes (server, workers, clients) {cpu:.2f} ms:"
+        f" {cpu:.2f} of {os.cpu_count()} cores busy at 1,000 jobs/s"
+    )
+
+
 def client_row(server: Server, doc: Path, n: int, threads: int, name: str) -> tuple[str, str, str]:
     """Rate and latency, the server's CPU per job and this process's (the clients': #19, on
     a machine where both share the cores, which of the two bounds the rate), and how many
@@ -317,6 +333,9 @@ def client_row(server: Server, doc: Path, n: int, threads: int, name: str) -> tu
     # Jobs (one-recipient submissions) per commit of the store: #19 wave 7, the intake's
     # committer gives the store several submissions as one.
     shared = n / (commits - commits0) if commits > commits0 else 0.0
+    # #19 wave 8: one job's CPU in every process (the server's, its workers', the clients'),
+    # for the line that says how much of the machine 1,000 jobs/s would take.
+    CPU_PER_JOB[(server.intake_workers, threads)] = cpu + kids + mine
     workers = ""
     if server.intake_workers:  # #19: main's own figures above, the workers' here
         workers = f", intake workers {kids:.2f} ms (all processes {cpu + kids:.2f})"
@@ -501,6 +520,7 @@ def main() -> None:
             f"Client.send, {args.threads} threads, {args.intake_workers} intake worker(s):"
             f" {intake_rate:.1f} jobs/s beside the target of 1,000 jobs/s (#19):"
             f" {intake_rate / 1000:.2f}x (without them: {threads_rate:.1f})"
+            + cores_at_target(args.intake_workers, args.threads)
         )
     print()
     if hyla is None:
