@@ -19,7 +19,8 @@ connection reaches a worker first. What each does:
   through the app's lean path, :mod:`lanfax.api.intake_lean`: the same wrappers,
   middlewares, route and handlers without the framework's routing): for a prepared one it
   authenticates the caller, checks rights and params, renames the staged file into
-  ``spool/docs`` (vouched: the worker fsynced it, not scanned again), group-commits the jobs
+  ``spool/docs`` (vouched: not scanned again; made durable with its group by one
+  ``syncfs``), group-commits the jobs
   (with the other prepared ones waiting: :mod:`lanfax.service.intake_commit`) and answers
   201 once they are durable; a relayed one (a shape the worker does not take,
   bad input) it reads as it always does, so every error is the same problem+json. The

@@ -47,9 +47,9 @@ PING = -1
 
 #: The hops of a prepared submission, each timed (#19 wave 7; ``/metrics``
 #: ``lanfax_intake_hop_seconds``): the worker reading the body, staging the document (write,
-#: fsync, check), the frame to main (until main's loop reads it), main's route (login, params,
-#: audit, up to the committer), the wait for a trip to the pool, the trip (renames and group
-#: commit), and back on main's loop until the answer is written to the worker.
+#: check), the frame to main (until main's loop reads it), main's route (login, params,
+#: audit, up to the committer), the wait for a trip to the pool, the trip (renames, the group's
+#: syncfs, its commit), and back on main's loop until the answer is written to the worker.
 HOPS = ("read", "stage", "to_main", "route", "trip_wait", "trip", "answer")
 #: The scope key of a prepared submission's stamps in main (a list the route, the
 #: committer and the intake append to).
@@ -62,7 +62,7 @@ _HANDOFF = struct.Struct(">Q")
 class Prepared(NamedTuple):
     """A submission a worker has read and checked: ``params`` (the ``params`` part's text),
     ``label`` (how errors name the file part), and ``staged``: the fax-ready TIFF at its
-    staged path (written, fsynced and scanned in one pass by the worker; main renames
+    staged path (written and scanned in one pass by the worker; main renames
     it into ``spool/docs``), as :func:`lanfax.service.intake.staged_fields` (a tuple, not the
     dataclass: cheaper to pass)."""
 

@@ -3,8 +3,7 @@
 A submission an intake worker prepared (:mod:`lanfax.service.intake`: its one document
 written and checked there, vouched for by the main process) has nothing left to do but
 checks on figures, a rename into ``spool/docs``, making it durable and the commit of its
-jobs. Done one trip
-to the thread pool per submission, as :meth:`Submitter.submit
+jobs. Done one trip to the thread pool per submission, as :meth:`Submitter.submit
 <lanfax.service.submit.Submitter.submit>` does for any other, each of those trips cost the
 main process more than its work: the hand-off to a pool thread and back, the thread's wait in
 the store's group commit and its wake-up, the event loop's future plumbing (~1/5 of the main
