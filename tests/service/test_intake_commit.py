@@ -253,16 +253,18 @@ def test_a_trips_documents_are_made_durable_by_one_syncfs_before_its_commit(
 
     answers = _run(body())
     committer = bench.submitter._committer
-    assert len(seen) == committer.trips >= 1  # one syncfs per trip
-    assert committer.trips < 12  # several documents shared one
-    committed_before: set[str] = set()
-    for docs, stored in seen:
-        # Every job committed before this syncfs was of an earlier trip ...
-        assert stored == committed_before
-        # ... and this trip's documents are in spool/docs already (renamed before it).
-        committed_before = {f"docs/{name}" for name in docs}
-    assert committed_before == {f"docs/{broadcast}.tif" for broadcast, _jobs in answers}
-    assert len(bench.jobs()) == 12
+    assert committer.trips < 12  # several documents shared a trip
+    if getattr(bench.store, "group_commits", None) is not None:  # a SQL store's group commit
+        assert len(seen) == committer.trips  # one syncfs per trip
+    documents = {f"docs/{broadcast}.tif" for broadcast, _jobs in answers}
+    for document in documents:
+        # Some syncfs came after this document's rename and before its job's commit.
+        assert any(
+            document.removeprefix("docs/") in docs and document not in stored
+            for docs, stored in seen
+        ), document
+    assert seen[-1][1] < documents  # the last sync came before the last commit
+    assert {j.document_path for j in bench.jobs().values()} == documents
     assert not [p for p in fsynced if "/spool/" in p]  # no document fsynced one by one
 
 
