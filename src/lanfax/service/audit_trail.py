@@ -68,8 +68,9 @@ class AuditTrail:
 
     def log_entry(self, entry: AuditEntry) -> None:
         """The log line of an entry (every entry has one, wherever it is stored)."""
+        # An entry without a target (a submission) reads "submit ok by ...", not "submit  ok".
         logging.getLogger("lanfax.audit").info(
-            "%s %s %s by %s from %s",
+            "%s %s %s by %s from %s" if entry.target else "%s%s %s by %s from %s",
             entry.action,
             entry.target,
             entry.outcome,
