@@ -18,6 +18,7 @@ from lanfax.engine._binding import load
 from lanfax.engine.lines_tick import (
     Int32Array,
     _check_open,
+    _collected,
     _Input,
     _Output,
     _Parts,
@@ -220,8 +221,7 @@ class RtpBatch:
         _check_open(self._sessions)
         n = len(self._sessions)
         if not n:
-            output.c.n = output.c.bytes = 0
-            output.read()
+            output.empty()
             return []
         states, records, rx, tx, lines, flagged = self._arrays
         lib, step = self._lib, self.step
@@ -247,18 +247,7 @@ class RtpBatch:
                 )
 
             found = self._parts.run(n, part, output, flagged)
-        result: list[AudioFaxSession] = []
-        for i in found:
-            s = self._sessions[i]
-            before = len(s._events)
-            try:
-                s._after()
-            except EngineError as exc:
-                self.failures.append((s, exc))
-            else:
-                if len(s._events) > before:
-                    result.append(s)
-        return result
+        return _collected(self._sessions, found, self.failures, lambda _i, s: s._after())
 
     def packets(self) -> list[tuple[int, int, bytes]]:
         """The RTP datagrams of the last tick: ``(session index, seq, datagram)`` each."""

@@ -16,6 +16,7 @@ from lanfax.engine.lines_tick import (
     _RECORD,
     Int32Array,
     _check_open,
+    _collected,
     _columns,
     _Input,
     _Output,
@@ -242,8 +243,7 @@ class T38Batch:
         assert output is not None
         n = len(self._sessions)
         if not n:
-            output.c.n = output.c.bytes = 0
-            output.read()
+            output.empty()
             return []
         states, cores, records, lines, rx_events, flagged = self._arrays
         lib, step = self._lib, self.step
@@ -269,20 +269,13 @@ class T38Batch:
                 )
 
             found = self._parts.run(n, part, output, flagged)
-        result: list[T38FaxSession] = []
-        for i in found:
-            s = self._sessions[i]
-            before = len(s._events)
-            try:
-                _collect_t38(s, rx_events[i], self.step)
-                if self._lines is not None:
-                    self._lines[i]._check()
-            except EngineError as exc:
-                self.failures.append((s, exc))
-            else:
-                if len(s._events) > before:  # not only a DCS seen (no event of its own)
-                    result.append(s)
-        return result
+
+        def collect(i: int, s: T38FaxSession) -> None:
+            _collect_t38(s, rx_events[i], self.step)
+            if self._lines is not None:
+                self._lines[i]._check()
+
+        return _collected(self._sessions, found, self.failures, collect)
 
 
 def _collect_t38(session: T38FaxSession, early: int, step: int) -> None:

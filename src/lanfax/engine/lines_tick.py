@@ -1,7 +1,8 @@
 """What the line batches of :mod:`lanfax.engine.lines` share (issue #19): a tick's output
 read with one crossing (:class:`_Output`, the helper's ``lf_t38out_t``), the queued input lent
 to C for one call (:class:`_Input`, :func:`_queue_all`), the split of a tick over two threads
-(:class:`_Parts`, :data:`SPLIT_MIN_SESSIONS`) and the checks and columns both batches use.
+(:class:`_Parts`, :data:`SPLIT_MIN_SESSIONS`), the collection of events after a compiled tick
+(:func:`_collected`) and the checks and columns both batches use.
 :class:`~lanfax.engine.lines_t38.T38Batch` and :class:`~lanfax.engine.lines_rtp.RtpBatch` are
 built on it.
 """
@@ -10,17 +11,18 @@ from __future__ import annotations
 
 import weakref
 from array import array
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from lanfax.engine._worker import PartWorker as _Worker
-from lanfax.engine.session import AudioFaxSession, T38FaxSession
+from lanfax.engine.session import AudioFaxSession, FaxSession, T38FaxSession
 from lanfax.model.errors import EngineError
 
 Int32Array = npt.NDArray[np.int32]
+S = TypeVar("S", bound=FaxSession)
 
 #: ints per output record of a tick: session index, sequence number, length.
 _RECORD = 3
@@ -36,6 +38,11 @@ class _Output:
         self._finalizer = weakref.finalize(self, lib.lf_t38out_release, self.c)
         self.rec: memoryview = memoryview(b"").cast("i")
         self.data = b""
+
+    def empty(self) -> None:
+        """What a tick of no session emitted: nothing."""
+        self.c.n = self.c.bytes = 0
+        self.read()
 
     def read(self) -> None:
         c, ffi = self.c, self._ffi
@@ -177,6 +184,29 @@ def _check_open(sessions: Sequence[T38FaxSession | AudioFaxSession]) -> None:
             raise EngineError(
                 f"session {i} of this batch was closed", hint="call set_sessions again first"
             )
+
+
+def _collected(
+    sessions: Sequence[S],
+    found: Iterable[int],
+    failures: list[tuple[S, EngineError]],
+    collect: Callable[[int, S], None],
+) -> list[S]:
+    """After a compiled tick: ``collect(i, session)`` for each batch index in ``found``; the
+    sessions that got new events from it (not only, say, a DCS seen, which raises none). A
+    session whose collection raised is in ``failures`` (and not returned); the others go on."""
+    result: list[S] = []
+    for i in found:
+        s = sessions[i]
+        before = len(s._events)
+        try:
+            collect(i, s)
+        except EngineError as exc:
+            failures.append((s, exc))
+        else:
+            if len(s._events) > before:
+                result.append(s)
+    return result
 
 
 def _queue_all(
