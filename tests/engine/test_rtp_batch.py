@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lanfax.engine import AudioFaxSession, SessionOptions, batch, g711
-from lanfax.engine import lines as engine_lines
+from lanfax.engine import AudioFaxSession, SessionOptions, batch, g711, lines_tick
 from lanfax.engine.events import SessionEvent
 from lanfax.engine.lines import RtpBatch, RtpLine
 from lanfax.model.errors import EngineError
@@ -217,7 +216,7 @@ def test_rtp_batch_is_the_media_audio_step_tick_for_tick_byte_for_byte(
     bat = _sessions(doc, tmp_path, "bat")
     try:
         want, calls = _python_path(ref)
-        monkeypatch.setattr(engine_lines, "SPLIT_MIN_SESSIONS", 2)
+        monkeypatch.setattr(lines_tick, "SPLIT_MIN_SESSIONS", 2)  # read by the split
         got, lines = _batch_path(bat, threads)
         assert len(got) == len(want)
         for t, (row_got, row_want) in enumerate(zip(got, want, strict=True)):
@@ -373,10 +372,11 @@ def test_without_the_compiled_helper_the_line_batches_say_so(
 ) -> None:
     """On the ABI fallback the wire-format batches refuse with a clear error (the caller
     keeps its Python path); T38Batch with IFPs still runs (tested in test_t38_batch)."""
-    from lanfax.engine import lines
+    from lanfax.engine import lines, lines_rtp, lines_t38
     from lanfax.engine._binding import load_abi
 
-    monkeypatch.setattr(lines, "load", load_abi)
+    monkeypatch.setattr(lines_rtp, "load", load_abi)  # where the batches load the helper
+    monkeypatch.setattr(lines_t38, "load", load_abi)
     for make in (
         lambda: lines.RtpLine("ulaw", 0, 1),
         lambda: lines.RtpBatch(),

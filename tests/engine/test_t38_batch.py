@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lanfax.engine import SessionOptions, T38FaxSession, batch, lines
+from lanfax.engine import SessionOptions, T38FaxSession, batch, lines_t38, lines_tick
 from lanfax.engine import session as session_module
 from lanfax.engine._binding import load_abi
 from lanfax.engine.events import SessionEvent
@@ -122,10 +122,10 @@ def test_a_t38_batch_is_each_session_stepped_on_its_own_tick_for_tick(
         pytest.skip("no compiled helper")
     if not compiled:
         monkeypatch.setattr(session_module, "load", load_abi)
-        monkeypatch.setattr(lines, "load", load_abi)
+        monkeypatch.setattr(lines_t38, "load", load_abi)
     doc = docs["light_g4"].path
     reference = _sessions(doc, tmp_path, "ref")
-    monkeypatch.setattr(lines, "SPLIT_MIN_SESSIONS", 2)  # six sessions split in two threes
+    monkeypatch.setattr(lines_tick, "SPLIT_MIN_SESSIONS", 2)  # six sessions split in two threes
     b = batch.T38Batch(160, threads=threads)
     assert b.compiled is compiled
     batched = _sessions(doc, tmp_path, "batch")
@@ -216,7 +216,7 @@ def test_a_split_batch_dropped_unclosed_lets_its_worker_end(
 
     if not batch.available():
         pytest.skip("no compiled helper")
-    monkeypatch.setattr(lines, "SPLIT_MIN_SESSIONS", 2)
+    monkeypatch.setattr(lines_tick, "SPLIT_MIN_SESSIONS", 2)
     sessions = [T38FaxSession(False, rx_file=tmp_path / f"{i}.tif") for i in range(4)]
     tb = batch.T38Batch(160, threads=2)
     try:

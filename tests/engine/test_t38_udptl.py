@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lanfax.engine import SessionOptions, T38FaxSession, batch
-from lanfax.engine import lines as engine_lines
+from lanfax.engine import SessionOptions, T38FaxSession, batch, lines_tick
 from lanfax.engine.events import SessionEvent
 from lanfax.model.errors import EngineError
 from lanfax.providers.sip.udptl import UdptlPacket, UdptlReceiver, UdptlSender, encode
@@ -144,7 +143,7 @@ def test_udptl_mode_is_the_python_udptl_path_tick_for_tick_byte_for_byte(
     bat = _sessions(doc, tmp_path, "bat")
     try:
         want, receivers = _python_path(ref)
-        monkeypatch.setattr(engine_lines, "SPLIT_MIN_SESSIONS", 2)
+        monkeypatch.setattr(lines_tick, "SPLIT_MIN_SESSIONS", 2)  # read by the split
         got, lines = _batch_path(bat, threads)
         assert len(got) == len(want)
         for t, (row_got, row_want) in enumerate(zip(got, want, strict=True)):

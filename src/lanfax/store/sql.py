@@ -11,43 +11,39 @@ could let an event cursor skip over a concurrently committed event.
 Durability: SQLite runs in WAL mode with ``synchronous=FULL``, so a committed transaction
 survives a kill -9 or a power loss; write transactions start with ``BEGIN IMMEDIATE`` so that
 two processes never deadlock upgrading a read lock.
+
+This module holds the store's queries and writes. The connection (URL, engine, migration,
+error mapping) is in :mod:`lanfax.store.sql_engine`; the group commit of ``add_jobs``
+(#19) in :mod:`lanfax.store.sql_group`. :func:`normalise_url` is re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
-from sqlalchemy import exc as sa_exc
 
 from lanfax.model import transitions
 from lanfax.model.clock import Clock, SystemClock
 from lanfax.model.codes import FINAL_QUEUE_STATES, QueueStatus
-from lanfax.model.errors import (
-    FaxError,
-    InsufficientStorage,
-    InvalidInput,
-    NotFound,
-    StoreError,
-)
+from lanfax.model.errors import InvalidInput, NotFound, StoreError
 from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import Job
 from lanfax.store import codec
 from lanfax.store.api import AuditEntry, JobChange, JobQuery
-from lanfax.store.notify import EVENTS, PG_WRITE_ORDER_LOCK, SETTINGS, notify  # #18
+from lanfax.store.notify import EVENTS, SETTINGS, notify  # #18
 from lanfax.store.schema import audit as t_audit
 from lanfax.store.schema import events as t_events
 from lanfax.store.schema import jobs as t_jobs
 from lanfax.store.schema import settings as t_settings
 from lanfax.store.schema import store_meta as t_meta
+from lanfax.store.sql_engine import errors, make_engine, migrate, normalise_url
+from lanfax.store.sql_group import GroupCommit, _event_rows, _Submission
 
 if TYPE_CHECKING:  # (#18) store.leases
     from lanfax.store.leases import SqlLeases
@@ -63,90 +59,11 @@ if TYPE_CHECKING:  # (#17 memstore) store.ipp and store.contacts
 MAX_LIMIT = 10_000
 _UNFINISHED = sorted(int(s) for s in QueueStatus if s not in FINAL_QUEUE_STATES)
 _CHUNK = 500  # ids per IN (...) clause; well under every backend's parameter limit
-_MIGRATIONS = Path(__file__).with_name("migrations")
-# Any constant: all lanfax processes agree on it, nothing else uses it.
-_PG_MIGRATION_LOCK = 0x1A4FA7
+
+__all__ = ["MAX_LIMIT", "SqlStore", "normalise_url"]
 
 
-def normalise_url(url: str) -> sa.URL:
-    """Parse ``url``; ``postgresql://`` means psycopg 3 (the only PostgreSQL driver lanfax
-    installs). Unsupported schemes raise :class:`~lanfax.model.errors.InvalidInput`."""
-    try:
-        u = sa.make_url(url)
-    except sa_exc.ArgumentError:
-        raise InvalidInput(
-            f"{url!r} is not a database URL",
-            hint="use sqlite:///path/to/lanfax.db or postgresql+psycopg://user@host/db",
-        ) from None
-    if u.drivername in ("postgresql", "postgres"):
-        u = u.set(drivername="postgresql+psycopg")
-    if u.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
-        raise InvalidInput(
-            f"database {u.drivername!r} is not supported",
-            hint="use sqlite:///path/to/lanfax.db or postgresql+psycopg://user@host/db",
-        )
-    return u
-
-
-class _Submission:
-    """One add_jobs call waiting for a group commit."""
-
-    __slots__ = (
-        "_gate",
-        "_open",
-        "audit",
-        "error",
-        "events",
-        "finished",
-        "ids",
-        "rows",
-        "stored",
-        "sync",
-    )
-
-    def __init__(
-        self,
-        rows: list[dict[str, Any]],
-        events: Sequence[NewEvent],
-        audit: Sequence[AuditEntry],
-        sync: Callable[[], None] | None = None,
-    ) -> None:
-        self.rows = rows
-        self.events = events
-        self.audit = audit
-        #: Made durable before the commit (once per group for equal ones, #19).
-        self.sync = sync
-        # A one-shot gate (#19: a lock held until opened; a threading.Event, a Condition
-        # over a lock with Python-level waiter lists, cost several times as much).
-        self._gate = threading.Lock()
-        self._gate.acquire()
-        self._open = False
-        self.finished = False
-        self.ids: list[int] | None = None
-        self.error: BaseException | None = None
-        #: The events as stored, when the insert could tell them (SQLite), else empty.
-        self.stored: list[Event] = []
-
-    def wake(self) -> None:
-        """Let :meth:`wait` return (once; later calls do nothing). Called by the one
-        thread leading the group commit at the time, never by two at once."""
-        if not self._open:
-            self._open = True
-            self._gate.release()
-
-    def wait(self) -> None:
-        """Until :meth:`wake` (a waiting submission waits once)."""
-        self._gate.acquire()
-
-    def result(self) -> list[int]:
-        if self.error is not None:
-            raise self.error
-        if self.ids is None:
-            raise StoreError("add_jobs did not complete", hint="retry the submission")
-        return self.ids
-
-
-class SqlStore:
+class SqlStore(GroupCommit):
     """The store. Build with :func:`lanfax.store.open_store`; ``clock`` stamps events."""
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
@@ -154,18 +71,7 @@ class SqlStore:
         self._clock: Clock = clock or SystemClock()
         self._engine: sa.Engine | None = None
         self._write_lock = threading.RLock()
-        # Group commit of add_jobs (#19): submissions waiting for the next commit.
-        self._group_lock = threading.Lock()
-        self._group_waiting: list[_Submission] = []
-        self._group_busy = False
-        #: SQLite: the driver's connection group commits write through, kept between them
-        #: (#19), with the pool's record of it (returned to the pool when dropped).
-        self._group_conn: sqlite3.Connection | None = None
-        self._group_fairy: Any = None
-        #: Group commit's counts (#19): commits made by add_jobs, and the add_jobs calls
-        #: they held (calls / commits is how many submissions shared one fsync).
-        self.group_commits = 0
-        self.group_submissions = 0
+        self._init_group_commit()  # #19 (lanfax.store.sql_group)
         self._memory = self._is_sqlite and self._url.database in (None, "", ":memory:")
         # A private in-memory database is one connection: every access must take turns.
         self._read_lock: contextlib.AbstractContextManager[Any] = (
@@ -197,10 +103,10 @@ class SqlStore:
         with self._write_lock:
             if self._engine is not None:
                 return
-            engine = self._make_engine()
+            engine = make_engine(self._url, self._memory)
             try:
                 with self._errors("open"):
-                    self._migrate(engine)
+                    migrate(engine, self._is_sqlite)
             except BaseException:
                 engine.dispose()
                 raise
@@ -213,95 +119,11 @@ class SqlStore:
                 self._engine.dispose()
                 self._engine = None
 
-    def _make_engine(self) -> sa.Engine:
-        if not self._is_sqlite:
-            try:
-                pg = sa.create_engine(self._url, pool_pre_ping=True)
-            except ModuleNotFoundError:
-                raise StoreError(
-                    "the PostgreSQL driver (psycopg 3) is not installed",
-                    hint="pip install 'lanfax[postgres]'",
-                ) from None
-            _order_pg_writes(pg)  # #18
-            return pg
-        if not self._memory:
-            parent = Path(str(self._url.database)).expanduser().resolve().parent
-            if not parent.is_dir():
-                raise StoreError(
-                    f"the directory {parent} for the database does not exist",
-                    hint="create it, or point the database URL at an existing directory",
-                )
-        engine = sa.create_engine(
-            self._url,
-            connect_args={"check_same_thread": False},
-            poolclass=sa.StaticPool if self._memory else sa.QueuePool,
-        )
-
-        @sa_event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            # Let SQLAlchemy's begin() emit BEGIN itself (pysqlite's implicit transactions
-            # would defer it to the first write and cannot do BEGIN IMMEDIATE).
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            try:
-                cur.execute("PRAGMA busy_timeout = 30000")
-                if not self._memory:
-                    cur.execute("PRAGMA journal_mode = WAL")
-                cur.execute("PRAGMA synchronous = FULL")
-                cur.execute("PRAGMA foreign_keys = ON")
-            finally:
-                cur.close()
-
-        @sa_event.listens_for(engine, "begin")
-        def _on_begin(conn: sa.Connection) -> None:
-            write = conn.get_execution_options().get("lanfax_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-        return engine
-
-    def _migrate(self, engine: sa.Engine) -> None:
-        from alembic import command  # imported here: alembic is slow to import
-        from alembic.config import Config
-        from alembic.util.exc import CommandError
-
-        cfg = Config()
-        cfg.set_main_option("script_location", str(_MIGRATIONS))
-        with engine.connect() as conn:
-            conn.execution_options(lanfax_write=True)
-            with conn.begin():
-                if not self._is_sqlite:
-                    # Two services starting at once must not both create the tables.
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_MIGRATION_LOCK)))
-                cfg.attributes["connection"] = conn
-                try:
-                    command.upgrade(cfg, "head")
-                except CommandError as exc:
-                    raise StoreError(
-                        f"cannot migrate the database schema: {exc}",
-                        hint="the database was written by a newer lanfax; upgrade lanfax",
-                    ) from None
-
     # -- plumbing -------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except FaxError:
-            raise
-        except sa_exc.SQLAlchemyError as exc:
-            detail = getattr(exc, "orig", None) or exc
-            if _disk_full(detail):
-                # issue #14: a full disk is a 507 the caller can understand, not a 500.
-                raise InsufficientStorage(
-                    f"the database's disk is full (during {what}): {detail}",
-                    hint="free space on the disk that holds the database; nothing was lost,"
-                    " the change was not made",
-                ) from exc
-            raise StoreError(
-                f"database error during {what}: {detail}",
-                hint="check that the database is reachable, writable and has free space",
-            ) from exc
+    def _errors(self, what: str) -> contextlib.AbstractContextManager[None]:
+        """Database errors during ``what`` as lanfax's (:func:`lanfax.store.sql_engine.errors`)."""
+        return errors(what)
 
     def _require(self) -> sa.Engine:
         if self._engine is None:
@@ -320,125 +142,6 @@ class SqlStore:
     def _read(self, what: str) -> Iterator[sa.Connection]:
         with self._read_lock, self._errors(what), self._require().connect() as conn:
             yield conn
-
-    # -- group commit (#19) ---------------------------------------------------------------------
-
-    def _group_add(self, mine: _Submission) -> list[int]:
-        """Insert one submission's jobs, events and audit rows; its job ids once committed.
-
-        Group commit: submissions that arrive while a commit is under way wait and then go
-        into the next transaction together, each in its own savepoint (one that fails is
-        rolled back alone and raises to its own caller), so concurrent submissions share one
-        commit (one fsync). Every caller still returns only after the commit that holds its
-        rows, and a failed commit fails every submission in it.
-        """
-        with self._group_lock:
-            self._group_waiting.append(mine)
-            lead = not self._group_busy
-            self._group_busy = True
-        if not lead:
-            mine.wait()
-            if mine.finished:
-                return mine.result()
-        self._lead_group()
-        return mine.result()
-
-    def _lead_group(self) -> None:
-        """The leader: commit everything waiting now (its own submissions included), then
-        hand the lead to the first submission that arrived meanwhile. Raises what the commit
-        raised (every submission of the batch holds that error too)."""
-        with self._group_lock:
-            batch, self._group_waiting = self._group_waiting, []
-        try:
-            self._commit_group(batch)
-        finally:
-            with self._group_lock:
-                if self._group_waiting:
-                    self._group_waiting[0].wake()  # promoted: not finished
-                else:
-                    self._group_busy = False
-
-    def _commit_group(self, batch: list[_Submission]) -> None:
-        try:
-            # What the rows point to, made durable first: once for the group (#19: one fsync
-            # of spool/docs for all the documents renamed into it, not one per submission).
-            for sync in dict.fromkeys(sub.sync for sub in batch if sub.sync is not None):
-                sync()
-            if self._is_sqlite:
-                self._commit_sqlite_group(batch)
-            else:
-                with self._write("add_jobs") as conn:
-                    self._insert_group(conn, batch)
-        except BaseException as exc:  # the commit failed: nothing of the batch is durable
-            for sub in batch:
-                sub.ids, sub.error = None, exc
-            raise
-        else:
-            self.group_commits += 1  # under the group's lead: one writer at a time
-            self.group_submissions += len(batch)
-        finally:
-            for sub in batch:
-                sub.finished = True
-                sub.wake()
-
-    def _commit_sqlite_group(self, batch: list[_Submission]) -> None:
-        """SQLite: one write transaction through the driver's own cursor (#19: SQLAlchemy's
-        statement machinery cost more than SQLite's work for a one-job submission, and so
-        did its transaction begin and commit), on a connection kept for group commits (a
-        pool checkout and checkin per commit cost as much again). Any failure drops that
-        connection: the next group takes a fresh one."""
-        with self._write_lock, self._errors("add_jobs"):
-            if self._group_conn is None:
-                fairy = self._require().raw_connection()  # the pool's PRAGMAs applied
-                raw = fairy.driver_connection
-                if not isinstance(raw, sqlite3.Connection):
-                    fairy.close()
-                    raise StoreError("not a SQLite connection", hint="report this as a bug")
-                self._group_conn, self._group_fairy = raw, fairy
-            group = _SqliteGroup(self._group_conn, self._clock.now(), self._errors)
-            try:
-                group.run("BEGIN IMMEDIATE")
-                group.insert(batch)
-                group.run("COMMIT")
-            except BaseException:
-                self._drop_group_connection()  # rolls back what is not committed
-                raise
-            finally:
-                group.close()
-
-    def _drop_group_connection(self) -> None:
-        raw, fairy = self._group_conn, self._group_fairy
-        self._group_conn = self._group_fairy = None
-        if raw is not None:
-            with contextlib.suppress(Exception):
-                if raw.in_transaction:
-                    raw.rollback()
-            with contextlib.suppress(Exception):
-                fairy.close()  # back to the pool (the only connection of a memory database)
-
-    def _insert_group(self, conn: sa.Connection, batch: list[_Submission]) -> None:
-        """A group commit's inserts through SQLAlchemy (PostgreSQL)."""
-        t = t_jobs
-        stmt = t.insert().returning(t.c.job_id, sort_by_parameter_order=True)
-        if len(batch) == 1:
-            # Alone in its commit: no savepoint (two statements fewer, #19); if
-            # it fails the transaction rolls back, which fails it alone anyway.
-            (sub,) = batch
-            with self._errors("add_jobs"):
-                ids = [int(r[0]) for r in conn.execute(stmt, sub.rows)]
-                self._insert_events(conn, sub.events, ids)
-                self._insert_audit(conn, sub.audit)
-            sub.ids = ids
-            return
-        for sub in batch:
-            try:
-                with self._errors("add_jobs"), conn.begin_nested():
-                    ids = [int(r[0]) for r in conn.execute(stmt, sub.rows)]
-                    self._insert_events(conn, sub.events, ids)
-                    self._insert_audit(conn, sub.audit)
-                sub.ids = ids
-            except Exception as exc:  # this submission only; the others go on
-                sub.error = exc
 
     def _insert_events(
         self, conn: sa.Connection, events: Sequence[NewEvent], job_ids: Sequence[int] = ()
@@ -541,25 +244,6 @@ class SqlStore:
             added = [codec.stored_job(j, n, r) for j, r, n in zip(jobs, rows, ids, strict=True)]
             out[i] = (added, sub.stored)
         return out
-
-    def _group_add_all(self, subs: list[_Submission]) -> None:
-        """:meth:`_group_add` for several submissions of one thread: they wait in the group
-        together; this thread leads (when none leads, or when one of them is promoted) as
-        a thread of each would. Their results and errors stay on them."""
-        if not subs:
-            return
-        with self._group_lock:
-            self._group_waiting.extend(subs)
-            lead = not self._group_busy
-            self._group_busy = True
-        for mine in subs:
-            if not lead:
-                mine.wait()
-                if mine.finished:
-                    continue
-            lead = False  # led once: the rest were in that batch (they wait contiguously)
-            with contextlib.suppress(Exception):  # not lost: each submission holds its error
-                self._lead_group()
 
     def get_job(self, job_id: int) -> Job | None:
         with self._read("get_job") as conn:
@@ -802,154 +486,3 @@ class SqlStore:
         from lanfax.store.leases import SqlLeases
 
         return SqlLeases(self)
-
-
-def _order_pg_writes(engine: sa.Engine) -> None:
-    """#18: every PostgreSQL write transaction first takes one advisory lock, held to its
-    commit, so that write transactions commit one at a time across every node of a database.
-    Event cursors (a sequence) are then handed out in commit order: a reader that has seen
-    cursor N has seen every committed event before it, on whichever node it was written.
-    (Within one process the write lock does this already; the lock extends it to a cluster.
-    Taking it first, before any row lock, is what keeps it free of deadlocks.)"""
-
-    @sa_event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        if conn.get_execution_options().get("lanfax_write", False):
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_WRITE_ORDER_LOCK)))
-
-
-def _event_rows(
-    now: datetime, events: Sequence[NewEvent], job_ids: Sequence[int]
-) -> list[dict[str, Any]]:
-    """The rows of ``events``; a job_id of 0 becomes ``job_ids[i]`` (the i-th event's job)."""
-    rows = []
-    for i, ev in enumerate(events):
-        job_id = ev.job_id
-        if job_id == 0:
-            if i >= len(job_ids):
-                raise InvalidInput(
-                    f"event {i} has job_id 0 but there is no job at index {i}",
-                    hint="give the event's job id, or NO_JOB for none",
-                )
-            job_id = job_ids[i]
-        rows.append(codec.event_to_row(now, ev.event_id, ev.device_id, job_id, ev.detail))
-    return rows
-
-
-@functools.cache
-def _sqlite_insert(table: sa.Table, keys: tuple[str, ...]) -> str:
-    """``INSERT INTO table (keys) VALUES (?, ...)`` for the driver's cursor. Only for columns
-    that need nothing from SQLAlchemy: a column left out must have no Python-side default
-    (the database's own defaults still apply)."""
-    for col in table.columns:
-        if col.key not in keys and (col.default is not None and not col.primary_key):
-            raise AssertionError(f"{table.name}.{col.key} has a Python default: use SQLAlchemy")
-    names = ", ".join(f'"{k}"' for k in keys)
-    marks = ", ".join("?" for _ in keys)
-    return f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
-
-
-def _hand_back_prefixes(batch: Sequence[_Submission]) -> None:
-    """Each submission of a group hands back the group's events up to its own (#19): every
-    event after the group's first cursor, consecutive, so that the event bus can publish
-    them in cursor order whichever member reaches the event loop first (with its own
-    events only, a member whose events follow another's had the bus read the store)."""
-    prefix: list[Event] = []
-    for sub in batch:
-        if sub.error is not None:
-            continue  # rolled back: none of its rows (its cursors are reused by the next)
-        if sub.events and not sub.stored:
-            return  # its events are not known consecutive: the next ones keep their own
-        prefix.extend(sub.stored)
-        if prefix and prefix[-1].seq - prefix[0].seq != len(prefix) - 1:
-            return
-        sub.stored = list(prefix)
-
-
-class _SqliteGroup:
-    """One group commit's inserts on SQLite through the driver's cursor, inside the
-    transaction the caller began: all at once, and when that fails, again with each
-    submission in its own savepoint (a failing one is rolled back alone: its error is its
-    own, the others go on)."""
-
-    def __init__(
-        self,
-        raw: sqlite3.Connection,
-        now: datetime,
-        errors: Callable[[str], contextlib.AbstractContextManager[None]],
-    ) -> None:
-        self.cur = raw.cursor()
-        self.now = now
-        self.errors = errors
-
-    def close(self) -> None:
-        self.cur.close()
-
-    def insert(self, batch: Sequence[_Submission]) -> None:
-        if len(batch) == 1:  # alone: no savepoint; if it fails the transaction rolls back
-            batch[0].ids = self._one(batch[0])
-            return
-        # #19: every submission's rows at once, without a savepoint each (two statements
-        # per submission, each a trip out of the GIL); only when one fails is the group
-        # begun again with one savepoint per submission, so that it fails alone.
-        try:
-            with self.errors("add_jobs"):
-                ids = [self._one(sub) for sub in batch]
-        except Exception:
-            for sub in batch:
-                sub.stored = []
-            if self.cur.connection.in_transaction:  # (SQLite may have rolled it back itself)
-                self.run("ROLLBACK")
-            self.run("BEGIN IMMEDIATE")
-        else:
-            for sub, mine in zip(batch, ids, strict=True):
-                sub.ids = mine
-            _hand_back_prefixes(batch)
-            return
-        for sub in batch:
-            self.run("SAVEPOINT lanfax_submission")
-            try:
-                with self.errors("add_jobs"):
-                    sub.ids = self._one(sub)
-            except Exception as exc:  # this submission only; the others go on
-                sub.error = exc
-                self.run("ROLLBACK TO lanfax_submission")
-            self.run("RELEASE lanfax_submission")
-        _hand_back_prefixes(batch)
-
-    def _one(self, sub: _Submission) -> list[int]:
-        ids = [self._insert(t_jobs, row) for row in sub.rows]
-        rows = _event_rows(self.now, sub.events, ids)
-        seqs = [self._insert(t_events, row) for row in rows]
-        if seqs and seqs[-1] - seqs[0] == len(seqs) - 1:  # consecutive (one writer at a time)
-            sub.stored = [
-                codec.row_to_event({"seq": q, **r}) for q, r in zip(seqs, rows, strict=True)
-            ]
-        for entry in sub.audit:
-            self._insert(t_audit, codec.audit_to_row(entry))
-        return ids
-
-    def _insert(self, table: sa.Table, row: dict[str, Any]) -> int:
-        """Insert one row; its rowid (the table's integer primary key)."""
-        sql = _sqlite_insert(table, tuple(row))
-        self.run(sql, tuple(row.values()))
-        rowid = self.cur.lastrowid
-        if rowid is None:
-            raise StoreError(f"no id for a new {table.name} row", hint="retry the submission")
-        return rowid
-
-    def run(self, sql: str, params: tuple[Any, ...] = ()) -> None:
-        try:
-            self.cur.execute(sql, params)
-        except sqlite3.Error as exc:  # as SQLAlchemy would raise it: SqlStore._errors maps it
-            raise sa_exc.DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
-
-
-def _disk_full(detail: object) -> bool:
-    """True for SQLite's SQLITE_FULL and PostgreSQL's disk_full (53100) / ENOSPC."""
-    text = str(detail).lower()
-    return (
-        "database or disk is full" in text
-        or getattr(detail, "sqlstate", None) == "53100"
-        or "no space left on device" in text
-    )

@@ -1,6 +1,6 @@
 """Alembic environment: runs on the connection lanfax hands over (no ini file, no URL here).
 
-:func:`lanfax.store.sql.migrate` puts an open connection in ``config.attributes``; offline
+:func:`lanfax.store.sql_engine.migrate` puts an open connection in ``config.attributes``; offline
 (SQL script) mode is not supported because the store always migrates a live database.
 """
 
