@@ -18,91 +18,20 @@ ignores (and records) an abort of a handle whose ``receive`` has not begun.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.support.held import VIRTUAL, Forgetful, held_first
 from tests.support.inproc import run, running_service, set_line, submit, wait_status
 
 from lanfax.model.codes import EventId, JobType, QueueStatus
 from lanfax.model.events import NewEvent
-from lanfax.providers.api import CallResult, FaxProvider, FaxReceive, JobHandle
-from lanfax.service.core import FaxService
 from lanfax.store.api import JobQuery
 
 
-@dataclass
-class Forgetful:
-    """A provider's ``receive`` and ``abort`` wrapped: an abort of a handle whose receive has
-    not begun is recorded in ``early`` and ignored, as a provider may do."""
-
-    provider: FaxProvider
-    receiving: set[int] = field(default_factory=set)
-    early: list[JobHandle] = field(default_factory=list)
-
-    def install(self) -> None:
-        receive, abort = self.provider.receive, self.provider.abort
-
-        async def receive_first(handle: JobHandle, fax: FaxReceive) -> CallResult:
-            self.receiving.add(id(handle))
-            return await receive(handle, fax)
-
-        async def abort_if_receiving(handle: JobHandle) -> None:
-            if id(handle) not in self.receiving:
-                self.early.append(handle)
-                return
-            await abort(handle)
-
-        self.provider.receive = receive_first  # type: ignore[method-assign]
-        self.provider.abort = abort_if_receiving  # type: ignore[method-assign]
-
-
-@dataclass
-class Window:
-    """Holds the pipeline between ``start_job`` and ``receive``: the first store write of an
-    FEI_RECEIVING event (in a worker thread) waits until :meth:`open` is called."""
-
-    entered: asyncio.Event
-    released: threading.Event
-    held: list[int] = field(default_factory=list)
-
-    def open(self) -> None:
-        self.released.set()
-
-
-@asynccontextmanager
-async def held_before_receive(svc: FaxService) -> AsyncIterator[Window]:
-    loop = asyncio.get_running_loop()
-    window = Window(asyncio.Event(), threading.Event())
-    store = svc.ctx.store
-    append: Callable[[Sequence[NewEvent]], Any] = store.append_events
-
-    def held(events: Sequence[NewEvent]) -> Any:
-        receiving = [e for e in events if e.event_id is EventId.RECEIVING]
-        if receiving and not window.held:
-            window.held.append(receiving[0].job_id)
-            loop.call_soon_threadsafe(window.entered.set)
-            if not window.released.wait(60):
-                raise AssertionError("the test never opened the window")
-        return append(events)
-
-    store.append_events = held  # type: ignore[method-assign]
-    try:
-        yield window
-    finally:
-        window.open()
-        store.append_events = append  # type: ignore[method-assign]
-
-
-VIRTUAL = """
-[[providers]]
-type = "virtual"
-lines = [{number = "100"}, {number = "101"}]
-"""
+def _receiving(events: Sequence[NewEvent]) -> bool:
+    return any(e.event_id is EventId.RECEIVING for e in events)
 
 
 @pytest.mark.parametrize(
@@ -116,13 +45,15 @@ def test_a_stop_before_receive_answers_nothing(
     async def body() -> None:
         async with running_service(tmp_path, toml_text) as svc:
             rx_device = await set_line(svc, receiver, ["receive"], rings=1)
-            forgetful = Forgetful(svc.devices.providers[0][1])
+            forgetful = Forgetful(svc.devices.providers[0][1], "receive")
             forgetful.install()
-            async with held_before_receive(svc) as window:
+            # The pipeline's store write of FEI_RECEIVING (in a worker thread) is between
+            # start_job and receive.
+            async with held_first(svc.ctx.store, "append_events", _receiving) as window:
                 (job,) = await submit(svc, fax_tiff, receiver)
                 await asyncio.wait_for(window.entered.wait(), 60)
                 dev = svc.devices.devices[rx_device]
-                (rx_id,) = window.held
+                (rx_id,) = [e.job_id for e in window.asked[0] if e.event_id is EventId.RECEIVING]
                 assert dev.job_id == rx_id and dev.handle is not None, "start_job not returned"
                 assert dev.live.job_type is JobType.RECEIVE
 
@@ -133,7 +64,7 @@ def test_a_stop_before_receive_answers_nothing(
                 window.open()
                 await asyncio.wait_for(stopping, 60)
 
-            assert forgetful.receiving == set(), "the call was answered after the stop"
+            assert forgetful.begun == set(), "the call was answered after the stop"
             assert forgetful.early == [], "the provider was asked to abort a call it did not have"
             rx = await svc.get_job(rx_id)
             assert rx is not None
@@ -153,6 +84,6 @@ def test_a_stop_before_receive_answers_nothing(
             kinds = frozenset({JobType.RECEIVE, JobType.FAIL_RECEIVE})
             receives = await svc.list_jobs(JobQuery(job_types=kinds))
             assert [r.job_id for r in receives] == [rx_id]
-            assert forgetful.receiving == set()
+            assert forgetful.begun == set()
 
     run(body(), timeout=180)

@@ -18,7 +18,6 @@ outcome is written with retries while the store fails.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Coroutine
@@ -46,6 +45,7 @@ from lanfax.providers.api import (
 )
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import Device, DeviceManager
+from lanfax.service.line_idle import line_idle
 from lanfax.service.spool import fsync_dir, fsync_file
 from lanfax.service.trace import INBOUND, trace_level
 from lanfax.store.api import JobChange
@@ -311,25 +311,7 @@ class InboundPipeline:
                 self._progress_written.pop(job.job_id, None)
                 self._extra.pop(job.job_id, None)
             self._receiving.discard(dev.device_id)
-            if dev.handle is not None:
-                try:
-                    await dev.provider.end_job(dev.handle)
-                except Exception:
-                    log.exception("end_job failed on device %d", dev.device_id)
-            dev.handle = None
-            dev.busy = False
-            dev.job_id = None
-            dev.rings.clear()
-            dev.set_live(
-                status=DeviceStatus.AVAILABLE,
-                job_id=None,
-                job_type=JobType.UNKNOWN,
-                caller_id="",
-                current_page=0,
-            )
-            with contextlib.suppress(FaxError):
-                await ctx.emit([NewEvent(EventId.IDLE, dev.device_id, NO_JOB)])
-            ctx.wake()
+            await line_idle(ctx, dev, log)
         if job is not None and job.queue_status is QueueStatus.ROUTING:
             self.router.received(job)
 
