@@ -252,7 +252,15 @@ class Dispatcher(CallWrites):
             jobs = [j for j in ctx.unfinished.values() if j.job_id not in held]
         else:
             jobs = list(only)
-        p = scheduler.plan(now, jobs, self.devices.views(), ctx.config, ctx.tz, self.outbound)
+        p = scheduler.plan(
+            now,
+            jobs,
+            self.devices.views(),
+            ctx.config,
+            ctx.tz,
+            self.outbound,
+            elsewhere=self.others_alive,
+        )
         if only is None:
             self._planned_at, self._next_wakeup = now, p.next_wakeup
         if self.others_alive:
