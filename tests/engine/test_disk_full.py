@@ -15,7 +15,9 @@ from tests.support.smallfs import small_fs
 
 from lanfax.documents import convert
 from lanfax.engine import AudioFaxSession, SessionOptions, T38FaxSession, run_loopback
+from lanfax.engine.codes import T30_CALLDROPPED
 from lanfax.engine.session import tiff_pages_on_disk
+from lanfax.model.codes import ProviderStatus
 
 
 def _busy_document(path: Path, pages: int) -> Path:
@@ -90,3 +92,33 @@ def test_pages_on_disk_counts_whole_directories(tmp_path: Path) -> None:
     (tmp_path / "junk.tif").write_bytes(b"not a tiff at all")
     assert tiff_pages_on_disk(tmp_path / "junk.tif") == 0
     assert tiff_pages_on_disk(tmp_path / "missing.tif") == 0
+
+
+@pytest.mark.parametrize(("kind", "ecm"), [("t38", True), ("audio", True), ("audio", False)])
+@pytest.mark.parametrize("pages", [1, 2])
+def test_a_last_page_the_disk_cannot_hold_makes_no_received_fax(
+    tmp_path: Path, kind: str, ecm: bool, pages: int
+) -> None:
+    """The page that does not fit is the last one (EOP): spandsp had finished as far as it
+    knew and reported success (code 0), so the receiver said "received" with the pages
+    before it (none for a one-page fax) and the service routed a short (or empty) fax as
+    whole. It is a dropped call now, like a write failure on any other page."""
+    doc = _busy_document(tmp_path / "doc.tif", pages)
+    session = T38FaxSession if kind == "t38" else AudioFaxSession
+    opts = SessionOptions(ecm=ecm)
+    whole = tmp_path / "whole.tif"
+    with session(True, opts, tx_file=doc) as a, session(False, opts, rx_file=whole) as b:
+        res = run_loopback(a, b)
+    assert res.receiver.ok and res.receiver.pages_rx == pages == tiff_pages_on_disk(whole)
+    room = _bytes_for_pages(whole, pages - 1) if pages > 1 else 8  # the header only
+    size_k = math.ceil((room + 4096) / 4096) * 4
+    with small_fs(tmp_path / "small", f"{size_k}k") as fs:
+        rx = fs.root / "rx.tif"
+        with session(True, opts, tx_file=doc) as a, session(False, opts, rx_file=rx) as b:
+            res = run_loopback(a, b)
+        stored = tiff_pages_on_disk(rx)
+    assert stored == pages - 1
+    assert not res.receiver.ok and res.receiver.code == T30_CALLDROPPED
+    assert res.receiver.provider_status is not ProviderStatus.COMPLETED
+    assert "could not be written" in res.receiver.text and res.receiver.pages_rx == pages - 1
+    assert not res.sender.ok and res.sender.pages_tx == pages - 1

@@ -390,7 +390,7 @@ class InboundPipeline:
                 document_path="",
             )
             event = EventId.CALL_BLACKLISTED
-        elif result.ok:
+        elif result.ok and result.pages > 0:
             # Not final yet: the routing (lanfax.service.routing) completes it.
             trigger = Trigger.RECEIVED
             patch = common.but(
@@ -401,8 +401,11 @@ class InboundPipeline:
         else:
             # A call dropped mid-fax, or cut after [routing] policy.max_pages pages (the
             # provider says "more than N pages"): keep what arrived, as a failed receive,
-            # which is not routed.
+            # which is not routed. A call said to be complete without a page is no fax
+            # either (there would be nothing to route).
             reason = result.status.string_id or result.status.status_id.name.lower()
+            if result.ok:
+                reason = "the call ended without a page"
             trigger = Trigger.RECEIVE_FAILED
             patch = common.but(
                 job_type=JobType.FAIL_RECEIVE,
