@@ -92,12 +92,11 @@ def test_a_cluster_node_leaves_a_fax_to_its_only_lines_number_to_the_other_nodes
     """#18: with other live nodes sharing the queue, their lines (which this node does not
     see) may send a fax to 101: 101 does not dial itself, the fax waits for them (and a fax
     to another number still leaves on 101). Once this node is alone again, 101 dials itself
-    as on one node. (The other nodes are what the heartbeat tells the dispatcher,
-    ``others_alive``; the heartbeat is made rare here so it does not overwrite it.)"""
+    as on one node. (The other nodes are what the heartbeat tells the dispatcher on
+    PostgreSQL, ``others_alive``; a node on SQLite, as here, never changes it itself.)"""
 
     async def body() -> None:
-        toml = TWO_LINES.format(net="own-cluster") + "[node]\nheartbeat_s = 1200\nlease_s = 3600\n"
-        async with running_service(tmp_path, toml) as svc:
+        async with running_service(tmp_path, TWO_LINES.format(net="own-cluster")) as svc:
             await set_line(svc, "100", ["receive"])
             svc.dispatcher.others_alive = True
             (job,) = await submit(svc, fax_tiff, "101")
