@@ -414,13 +414,16 @@ class Dispatcher(CallWrites):
 
     async def _call_ended(self, job_id: int) -> None:
         """The dispatcher's part of a line going idle after ``job_id``'s call (see
-        :func:`~lanfax.service.line_idle.line_idle`): the job is off the line."""
+        :func:`~lanfax.service.line_idle.line_idle`): the job is off the line. A job whose
+        lease was lost is read again first (another node settled it: its copy as it is),
+        so that once :meth:`is_running` says False this node's copy is no longer the call's
+        and the job is planned from what was committed."""
+        if job_id in self._lost:
+            with contextlib.suppress(FaxError):
+                await self.ctx.leases.read_again([job_id])
         self._calls.pop(job_id, None)
         self._sending.discard(job_id)
         self._cancel_requested.discard(job_id)
-        if job_id in self._lost:  # another node settled it: take its copy as it is
-            with contextlib.suppress(FaxError):
-                await self.ctx.leases.read_again([job_id])
         self._lost.discard(job_id)
         lease_left = self._leases.pop(job_id, None)
         if lease_left is not None:
