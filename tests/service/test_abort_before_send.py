@@ -16,13 +16,13 @@ handle whose ``send`` has not begun.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support.held import VIRTUAL, Forgetful, Window, held_first
 from tests.support.inproc import (
     run,
     running_service,
@@ -33,75 +33,7 @@ from tests.support.inproc import (
 
 from lanfax.model.codes import QueueStatus
 from lanfax.model.jobs import Job
-from lanfax.providers.api import CallResult, FaxProvider, FaxSend, JobHandle, OnCallInProgress
 from lanfax.service.core import FaxService
-
-
-@dataclass
-class Forgetful:
-    """A provider's ``send`` and ``abort`` wrapped: an abort of a handle whose send has not
-    begun is recorded in ``early`` and ignored, as a provider may do."""
-
-    provider: FaxProvider
-    sending: set[int] = field(default_factory=set)
-    early: list[JobHandle] = field(default_factory=list)
-    late: list[JobHandle] = field(default_factory=list)
-
-    def install(self) -> None:
-        send, abort = self.provider.send, self.provider.abort
-
-        async def send_first(
-            handle: JobHandle, fax: FaxSend, on_call_in_progress: OnCallInProgress
-        ) -> CallResult:
-            self.sending.add(id(handle))
-            return await send(handle, fax, on_call_in_progress)
-
-        async def abort_if_sending(handle: JobHandle) -> None:
-            if id(handle) not in self.sending:
-                self.early.append(handle)
-                return
-            self.late.append(handle)
-            await abort(handle)
-
-        self.provider.send = send_first  # type: ignore[method-assign]
-        self.provider.abort = abort_if_sending  # type: ignore[method-assign]
-
-
-@dataclass
-class Window:
-    """Holds the dispatcher between ``start_job`` and ``send``: the first resolve in the
-    spool (the dispatcher's, of the job's document, in a worker thread) waits until
-    :meth:`open` is called."""
-
-    entered: asyncio.Event
-    released: threading.Event
-    asked: list[str] = field(default_factory=list)
-
-    def open(self) -> None:
-        self.released.set()
-
-
-@asynccontextmanager
-async def held_before_send(svc: FaxService) -> AsyncIterator[Window]:
-    loop = asyncio.get_running_loop()
-    window = Window(asyncio.Event(), threading.Event())
-    spool = svc.ctx.spool
-    resolve: Callable[[str], Path] = spool.resolve
-
-    def held(relative: str) -> Path:
-        if not window.asked:
-            window.asked.append(relative)
-            loop.call_soon_threadsafe(window.entered.set)
-            if not window.released.wait(60):
-                raise AssertionError("the test never opened the window")
-        return resolve(relative)
-
-    spool.resolve = held  # type: ignore[method-assign]
-    try:
-        yield window
-    finally:
-        window.open()
-        spool.resolve = resolve  # type: ignore[method-assign,assignment]
 
 
 @dataclass
@@ -123,7 +55,9 @@ async def a_job_in_the_window(
     async with running_service(tmp_path, toml_text) as svc:
         forgetful = Forgetful(svc.devices.providers[0][1])
         forgetful.install()
-        async with held_before_send(svc) as window:
+        # The dispatcher's first resolve in the spool (of the job's document, in a worker
+        # thread) is between start_job and send.
+        async with held_first(svc.ctx.spool, "resolve") as window:
             (job,) = await submit(svc, fax_tiff, "555")
             await asyncio.wait_for(window.entered.wait(), 60)
             assert window.asked == [job.document_path]
@@ -135,15 +69,8 @@ async def a_job_in_the_window(
 
 def _nothing_dialled(forgetful: Forgetful) -> None:
     assert getattr(forgetful.provider, "calls", []) == [], "the call was dialled after its abort"
-    assert forgetful.sending == set(), "send was called after the abort"
+    assert forgetful.begun == set(), "send was called after the abort"
     assert forgetful.early == [], "the provider was asked to abort a call it did not have"
-
-
-VIRTUAL = """
-[[providers]]
-type = "virtual"
-lines = [{number = "100"}, {number = "101"}]
-"""
 
 
 @pytest.mark.parametrize(
@@ -173,7 +100,7 @@ def test_a_cancel_before_send_is_held_and_nothing_is_dialled(
             )
             assert sent.queue_status is QueueStatus.COMPLETED, sent.status_text
             assert sent.pages_done == sent.page_count
-            assert forgetful.sending and forgetful.early == []
+            assert forgetful.begun and forgetful.early == []
 
     run(body(), timeout=180)
 
@@ -186,9 +113,10 @@ def test_a_stop_before_send_dials_nothing_and_the_job_is_tried_again(
             svc, forgetful, window, job = held.svc, held.forgetful, held.window, held.job
             stopping = asyncio.create_task(svc.dispatcher.stop(abort_calls=True))
             # The stop reaches its aborts once the planning task has ended.
-            planning = svc.dispatcher._task
-            assert planning is not None
-            await asyncio.wait_for(asyncio.wait([planning]), 60)
+            deadline = asyncio.get_running_loop().time() + 60
+            while svc.dispatcher.planning:
+                assert asyncio.get_running_loop().time() < deadline, "planning never ended"
+                await asyncio.sleep(0.01)
             for _ in range(10):
                 await asyncio.sleep(0)
             assert not stopping.done(), "stop() returned with the call not ended"

@@ -7,10 +7,11 @@ the service answers throughout except while killed. (The table is printed with -
 
 from __future__ import annotations
 
+import http.client
 from pathlib import Path
 
 import pytest
-from tests.support.chaos import ChaosConfig, run_campaign
+from tests.support.chaos import ChaosConfig, _Health, run_campaign
 from tests.support.pg import PgServer, pg_unavailable
 from tests.support.smallfs import small_fs
 
@@ -53,3 +54,16 @@ def test_a_short_chaos_campaign_on_postgresql(tmp_path: Path) -> None:
     assert sum(report.final.values()) == report.accepted >= 13
     assert not report.whole_duplicates and not report.missing_pages, report.table()
     assert not report.not_routed and not report.health_gaps, report.table()
+
+
+def test_the_health_watch_survives_an_answer_cut_short_by_a_kill() -> None:
+    """A SIGKILL while /health answers leaves a short body (http.client.IncompleteRead): the
+    campaign's watch counts it as "not healthy" and goes on watching (the exception ended its
+    thread once, and the gaps after it went unseen)."""
+
+    class CutShort:
+        def healthy(self) -> bool:
+            raise http.client.IncompleteRead(b"", 33)
+
+    watch = _Health(CutShort())  # type: ignore[arg-type]
+    assert watch.healthy() is False

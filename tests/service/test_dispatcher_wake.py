@@ -40,9 +40,9 @@ def planned(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[int]]]:
     seen: list[list[int]] = []
     real = scheduler.plan
 
-    def recording(now: datetime, jobs: Sequence[Job], *args: Any) -> scheduler.Plan:
+    def recording(now: datetime, jobs: Sequence[Job], *args: Any, **kwargs: Any) -> scheduler.Plan:
         seen.append(sorted(j.job_id for j in jobs))
-        return real(now, jobs, *args)
+        return real(now, jobs, *args, **kwargs)
 
     monkeypatch.setattr(scheduler, "plan", recording)
     yield seen

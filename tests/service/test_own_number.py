@@ -84,3 +84,40 @@ def test_101_dials_itself_only_when_no_other_line_may_send(
             assert dialing.detail.get("dials_itself") is True
 
     run(body(), timeout=120)
+
+
+def test_a_cluster_node_leaves_a_fax_to_its_only_lines_number_to_the_other_nodes(
+    tmp_path: Path, fax_tiff: Path
+) -> None:
+    """#18: with other live nodes sharing the queue, their lines (which this node does not
+    see) may send a fax to 101: 101 does not dial itself, the fax waits for them (and a fax
+    to another number still leaves on 101). Once this node is alone again, 101 dials itself
+    as on one node. (The other nodes are what the heartbeat tells the dispatcher on
+    PostgreSQL, ``others_alive``; a node on SQLite, as here, never changes it itself.)"""
+
+    async def body() -> None:
+        async with running_service(tmp_path, TWO_LINES.format(net="own-cluster")) as svc:
+            await set_line(svc, "100", ["receive"])
+            svc.dispatcher.others_alive = True
+            (job,) = await submit(svc, fax_tiff, "101")
+            (other,) = await submit(svc, fax_tiff, "*30")  # the virtual network's fax robot
+            sent = await wait_status(
+                svc, other.job_id, QueueStatus.COMPLETED, QueueStatus.RETRYING, timeout=60
+            )
+            assert sent.queue_status is QueueStatus.COMPLETED and sent.device_id == _device(
+                svc, "101"
+            )
+            waiting = await svc.get_job(job.job_id)
+            assert waiting.queue_status is QueueStatus.PENDING and waiting.attempts == 0, waiting
+            assert waiting.status_text == ""
+            svc.dispatcher.others_alive = False
+            svc.ctx.wake()
+            done = await wait_status(
+                svc, job.job_id, QueueStatus.RETRYING, QueueStatus.COMPLETED, timeout=60
+            )
+            assert done.queue_status is QueueStatus.RETRYING and done.device_id == _device(
+                svc, "101"
+            )
+            assert done.status_text.startswith("the line was busy") and done.attempts == 1, done
+
+    run(body(), timeout=120)

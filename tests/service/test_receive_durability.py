@@ -13,13 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.providers.helpers import dense_pages, save_tiff
 from tests.support.faxes import make_fax_tiff
-from tests.support.inproc import run, running_service, set_line, submit, wait_job, wait_status
+from tests.support.inproc import (
+    provider_of,
+    run,
+    running_service,
+    set_line,
+    submit,
+    wait_job,
+    wait_status,
+)
+from tests.support.smallfs import small_fs
 
-from lanfax.model.codes import DeviceStatus, EventId, JobType, QueueStatus
+from lanfax.model.codes import DeviceStatus, EventId, JobType, ProviderStatus, QueueStatus
 from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.transitions import Trigger
+from lanfax.providers.api import CallResult, FaxDevStatus, FaxReceive, JobHandle
 from lanfax.service.core import FaxService
 from lanfax.store.api import JobChange, JobQuery
 
@@ -224,3 +235,77 @@ def test_a_lagging_progress_write_is_not_overtaken_by_the_outcome(
             assert rx.extra.get("last_page") is True
 
     run(body(), timeout=150)
+
+
+def test_a_fax_whose_last_page_the_disk_cannot_hold_is_not_a_received_fax(
+    tmp_path: Path,
+) -> None:
+    """The spool's disk (a real tmpfs) fills as a one-page fax is sent to 101: the page cannot
+    be written, so it is never confirmed (the engine ends the call). The receive is a failed
+    receive without pages, nothing is routed, and the sender keeps the page for its retry.
+    (It was a "received" fax of 0 pages: its routing failed on the empty file and waited for
+    an administrator, which the chaos campaign saw as a fax never routed.)"""
+    dense = save_tiff(tmp_path / "dense.tif", dense_pages(1), "group4")
+    (tmp_path / "db").mkdir()
+    with small_fs(tmp_path / "data", "4m") as fs:
+
+        async def body() -> None:
+            toml = (
+                f'[server]\nmin_free_mb = 0\ndatabase = "sqlite:///{tmp_path}/db/lanfax.db"\n'
+                + VIRTUAL.format(net="rx-disk-full")
+            )
+            async with running_service(tmp_path, toml) as svc:
+                await set_line(svc, "101", ["receive"], rings=1)
+                filled: list[int] = []
+
+                def fill_on_dialing(jobs: Any) -> None:
+                    # Room for the received file's header, not for its page.
+                    if not filled and any(
+                        j.job_type is JobType.SEND and j.queue_status is QueueStatus.IN_PROGRESS
+                        for j in jobs
+                    ):
+                        filled.append(fs.fill(leave=4096))
+
+                svc.ctx.on_jobs_changed(fill_on_dialing)
+                (job,) = await submit(svc, dense, "101")
+                sent = await wait_status(svc, job.job_id, QueueStatus.RETRYING, *FINAL, timeout=120)
+                assert filled
+                assert sent.queue_status is QueueStatus.RETRYING and sent.pages_done == 0, sent
+                (rx,) = await _received(svc)
+                rx = await wait_job(svc, rx.job_id, lambda j: j.queue_status in FINAL)
+                assert rx.job_type is JobType.FAIL_RECEIVE, rx
+                assert rx.queue_status is QueueStatus.FAILED and rx.pages_done == 0, rx
+                assert "could not be written" in rx.status_text, rx.status_text
+                assert not list(svc.spool.inbox.glob("*.tif"))
+                fs.empty()
+
+        run(body(), timeout=200)
+
+
+def test_a_receive_said_complete_without_a_page_is_a_failed_receive(
+    tmp_path: Path, fax_tiff: Path
+) -> None:
+    """A provider that reports a receive COMPLETED with no page (the engine did, for a one-page
+    fax the disk could not hold) gives no fax to route: a failed receive, not a received
+    fax whose routing fails on an empty file and waits for an administrator."""
+
+    async def body() -> None:
+        async with running_service(tmp_path) as svc:
+            await set_line(svc, "201", ["receive"], rings=1)
+            provider = provider_of(svc)
+
+            async def empty(handle: JobHandle, fax: FaxReceive) -> CallResult:
+                return CallResult(FaxDevStatus(ProviderStatus.COMPLETED), pages=0)
+
+            provider.receive = empty  # type: ignore[method-assign]
+            await submit(svc, fax_tiff, "201")
+            rx = None
+            while rx is None:  # until its outcome is written (run() bounds the wait)
+                got = await _received(svc)
+                rx = got[0] if got and got[0].queue_status is not QueueStatus.IN_PROGRESS else None
+                await asyncio.sleep(0.05)
+            assert rx.job_type is JobType.FAIL_RECEIVE and rx.queue_status is QueueStatus.FAILED
+            assert rx.status_text == "receive failed after 0 page(s): the call ended without a page"
+            assert not list(svc.spool.inbox.glob("*.tif"))
+
+    run(body(), timeout=120)

@@ -321,6 +321,33 @@ def test_the_outgoing_route_decides_which_other_lines_count() -> None:
     assert plan(T0, [job(1, "101")], busy_100, CFG, BERLIN, both).dispatch == ()
 
 
+def test_in_a_cluster_another_nodes_lines_count_as_other_lines() -> None:
+    # #18: this node (0) has line 101 alone; other live nodes share the queue (elsewhere),
+    # with lines it does not see. A fax to 101 is theirs to send (one of them may have
+    # another line), not 101's to dial itself; the job behind it to another number takes
+    # 101 (the line is not held for a job it will not dial).
+    alone = [line(1, "101")]
+    p = plan(T0, [job(1, "101"), job(2, "555")], alone, CFG, BERLIN, elsewhere=True)
+    assert p.dispatch == (Dispatch(2, 1),)
+    assert p.next_wakeup == T0 + timedelta(days=CFG.dirty_days)
+    # Alone in the cluster (nobody else alive): it dials itself, as on one node.
+    p = plan(T0, [job(1, "101")], alone, CFG, BERLIN)
+    assert p.dispatch == (Dispatch(1, 1, dials_itself=True),)
+    # A route that names only this node's lines: no other node may send the job, so 101
+    # dials itself even with others alive; a route naming another node's line (node 1's
+    # first device, 65537) waits for that line.
+    mine_only = OutboundTable.build([], [OutboundRule(ANY, ANY, device=1)], None)
+    p = plan(T0, [job(1, "101")], alone, CFG, BERLIN, mine_only, elsewhere=True)
+    assert p.dispatch == (Dispatch(1, 1, dials_itself=True),)
+    with_node_1 = OutboundTable.build(
+        [OutboundGroup("lines", (1, 65537))], [OutboundRule(ANY, ANY, group="lines")], None
+    )
+    assert plan(T0, [job(1, "101")], alone, CFG, BERLIN, with_node_1, elsewhere=True).dispatch == ()
+    # A fax to another number leaves on 101 as always.
+    p = plan(T0, [job(1, "555")], alone, CFG, BERLIN, elsewhere=True)
+    assert p.dispatch == (Dispatch(1, 1),)
+
+
 def test_paused_queue_dispatches_nothing_but_still_expires() -> None:
     cfg = CFG.with_changes({"pause_server_queue": True, "dirty_days": 2})
     old = job(1, "1", submitted=T0 - timedelta(days=2))

@@ -12,14 +12,15 @@ from tests.support.inproc import (
     provider_of,
     run,
     running_service,
+    set_line,
     submit,
     wait_status,
     wait_until,
 )
 
-from lanfax.model.codes import DeviceStatus, JobType, QueueStatus
+from lanfax.model.codes import DeviceStatus, QueueStatus
 from lanfax.model.errors import ProviderError
-from lanfax.providers.api import JobHandle
+from lanfax.providers.api import CallResult, FaxReceive, JobHandle
 
 
 async def _refuse(handle: JobHandle) -> None:
@@ -70,25 +71,39 @@ def test_a_failed_abort_of_a_send_is_logged_and_the_stop_goes_on(
 
 
 def test_a_failed_abort_of_a_receive_is_logged_and_the_stop_goes_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, fax_tiff: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def body() -> None:
         async with running_service(tmp_path) as svc:
             provider = provider_of(svc)
-            dev = next(iter(svc.devices.devices.values()))
-            # A receive on the line: the provider's handle, the device's live state.
-            dev.handle = await provider.start_job(dev.local_id)
-            dev.set_live(job_type=JobType.RECEIVE)
+            rx_device = await set_line(svc, "201", ["receive"], rings=1)
+            # A receive on the line (the provider has the call: an abort before its receive
+            # is held by the pipeline and never reaches the provider), which lasts until the
+            # test lets it go on.
+            on_line, release = asyncio.Event(), asyncio.Event()
+            receive = provider.receive
+
+            async def long_receive(handle: JobHandle, fax: FaxReceive) -> CallResult:
+                on_line.set()
+                await release.wait()
+                return await receive(handle, fax)
+
+            provider.receive = long_receive  # type: ignore[method-assign]
+            await submit(svc, fax_tiff, "201")
+            await asyncio.wait_for(on_line.wait(), 30)
             provider.abort = _refuse  # type: ignore[method-assign]
-            try:
-                with caplog.at_level(logging.WARNING, logger="lanfax.inbound"):
-                    await asyncio.wait_for(svc.inbound.stop(), 30)
-            finally:
-                await provider.end_job(dev.handle)
-                dev.handle = None
-                dev.set_live(job_type=JobType.UNKNOWN)
+            with caplog.at_level(logging.WARNING, logger="lanfax.inbound"):
+                stopping = asyncio.create_task(svc.inbound.stop())
+                deadline = asyncio.get_running_loop().time() + 30
+                while not _warnings(caplog, "lanfax.inbound", "aborting the receive"):
+                    assert not stopping.done(), "stop() returned with the receive still up"
+                    assert asyncio.get_running_loop().time() < deadline, "nothing was logged"
+                    await asyncio.sleep(0.01)
+                release.set()  # the receive ends by itself; stop() waits for it
+                await asyncio.wait_for(stopping, 30)
             (record,) = _warnings(caplog, "lanfax.inbound", "aborting the receive")
-            assert f"device {dev.device_id}" in record.getMessage()
+            assert f"device {rx_device}" in record.getMessage()
             assert record.exc_info is not None and record.exc_info[0] is ProviderError
+            assert svc.devices.devices[rx_device].handle is None
 
     run(body(), timeout=120)

@@ -31,6 +31,7 @@ Invariants checked at the end (:class:`ChaosReport`):
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import random
 import shutil
@@ -192,10 +193,18 @@ class _Health(threading.Thread):
         self.killed_at: float = -1e9
         self.gaps: list[float] = []
 
+    def healthy(self) -> bool:
+        """Whether /health answers "ok"; an answer cut short (the service killed while it
+        answered) is "no", never an exception that would end this thread's watch."""
+        try:
+            return self.srv.healthy()
+        except http.client.HTTPException:
+            return False
+
     def run(self) -> None:
         while not self.stop.wait(0.2):
             now = time.monotonic()
-            if self.srv.healthy():
+            if self.healthy():
                 if self.down_since is not None:
                     gap = now - self.down_since
                     if self.down_since - self.killed_at > 1.0 and gap > 5.0:

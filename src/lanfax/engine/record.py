@@ -220,7 +220,7 @@ class SessionRecord:
                 self._phase_d(value)
             elif kind == _E and self.result is None:
                 self.result = self._build_result(value)
-                self._events.append(PhaseE(self.line_seconds, value, self.result.text))
+                self._events.append(PhaseE(self.line_seconds, self.result.code, self.result.text))
         if self._write_error and not self._terminated and self.result is None:
             self._terminated = True
             self._lib.t30_terminate(self._t30)
@@ -263,6 +263,12 @@ class SessionRecord:
 
     def _build_result(self, code: int) -> SessionResult:
         stats = self._stats()
+        if self._write_error and code == t30codes.T30_OK:
+            # The page that could not be written was the last one (EOP): T.30 had nothing
+            # left to do as far as spandsp knew, but the call was ended before that page was
+            # confirmed. Not a received fax: the call dropped, as for any other page (the
+            # pages kept are counted below; the sender sends the missing one again).
+            code = t30codes.T30_CALLDROPPED
         row = t30codes.describe(code)
         ptr = self._lib.t30_completion_code_to_str(code)
         text = row.text if ptr == self._ffi.NULL else self._ffi.string(ptr).decode("ascii")

@@ -56,14 +56,12 @@ from datetime import datetime
 from pathlib import Path
 
 from lanfax.model.codes import (
-    NO_JOB,
     DeviceStatus,
     EventId,
     JobType,
     ProviderStatus,
 )
 from lanfax.model.errors import Conflict, FaxError, NotFound
-from lanfax.model.events import NewEvent
 from lanfax.model.jobs import Job
 from lanfax.model.transitions import JobPatch, Trigger
 from lanfax.providers.api import CallResult, FaxDevStatus
@@ -80,6 +78,7 @@ from lanfax.service.dispatch_outcome import (
     scheduler_change,
 )
 from lanfax.service.holdback import HeldBack
+from lanfax.service.line_idle import line_idle
 from lanfax.service.outbound import OutboundTable
 from lanfax.store.api import JobChange
 from lanfax.store.leases import DISPATCHABLE, Lease, LeaseLost
@@ -176,6 +175,11 @@ class Dispatcher(CallWrites):
     def active_calls(self) -> int:
         return len(self._calls)
 
+    @property
+    def planning(self) -> bool:
+        """Whether the planning task runs (started, and not ended by :meth:`stop`)."""
+        return self._task is not None and not self._task.done()
+
     # -- planning ---------------------------------------------------------------------------
 
     async def _loop(self) -> None:
@@ -248,7 +252,15 @@ class Dispatcher(CallWrites):
             jobs = [j for j in ctx.unfinished.values() if j.job_id not in held]
         else:
             jobs = list(only)
-        p = scheduler.plan(now, jobs, self.devices.views(), ctx.config, ctx.tz, self.outbound)
+        p = scheduler.plan(
+            now,
+            jobs,
+            self.devices.views(),
+            ctx.config,
+            ctx.tz,
+            self.outbound,
+            elsewhere=self.others_alive,
+        )
         if only is None:
             self._planned_at, self._next_wakeup = now, p.next_wakeup
         if self.others_alive:
@@ -398,35 +410,24 @@ class Dispatcher(CallWrites):
             self._progress_locks.pop(job.job_id, None)
             for condition in ("progress", "status", "gone"):
                 self._logged.discard(f"{condition}:{job.job_id}")
-            if dev.handle is not None:
-                try:
-                    await dev.provider.end_job(dev.handle)
-                except Exception:
-                    log.exception("end_job failed on device %d", dev.device_id)
-            dev.handle = None
-            dev.busy = False
-            dev.job_id = None
-            dev.set_live(
-                status=DeviceStatus.AVAILABLE,
-                job_id=None,
-                job_type=JobType.UNKNOWN,
-                current_page=0,
-                phone_number="",
-                status_string="",
-            )
-            self._calls.pop(job.job_id, None)
-            self._sending.discard(job.job_id)
-            self._cancel_requested.discard(job.job_id)
-            if job.job_id in self._lost:  # another node settled it: take its copy as it is
-                with contextlib.suppress(FaxError):
-                    await ctx.leases.read_again([job.job_id])
-            self._lost.discard(job.job_id)
-            lease_left = self._leases.pop(job.job_id, None)
-            if lease_left is not None:
-                ctx.leases.forget(lease_left)
+            await line_idle(ctx, dev, log, then=lambda: self._call_ended(job.job_id))
+
+    async def _call_ended(self, job_id: int) -> None:
+        """The dispatcher's part of a line going idle after ``job_id``'s call (see
+        :func:`~lanfax.service.line_idle.line_idle`): the job is off the line. A job whose
+        lease was lost is read again first (another node settled it: its copy as it is),
+        so that once :meth:`is_running` says False this node's copy is no longer the call's
+        and the job is planned from what was committed."""
+        if job_id in self._lost:
             with contextlib.suppress(FaxError):
-                await ctx.emit([NewEvent(EventId.IDLE, dev.device_id, NO_JOB)])
-            ctx.wake()
+                await self.ctx.leases.read_again([job_id])
+        self._calls.pop(job_id, None)
+        self._sending.discard(job_id)
+        self._cancel_requested.discard(job_id)
+        self._lost.discard(job_id)
+        lease_left = self._leases.pop(job_id, None)
+        if lease_left is not None:
+            self.ctx.leases.forget(lease_left)
 
     async def _call(self, job: Job, dev: Device) -> CallResult:
         ctx = self.ctx

@@ -18,7 +18,6 @@ outcome is written with retries while the store fails.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Coroutine
@@ -46,6 +45,7 @@ from lanfax.providers.api import (
 )
 from lanfax.service.context import ServiceContext
 from lanfax.service.devices import Device, DeviceManager
+from lanfax.service.line_idle import line_idle
 from lanfax.service.spool import fsync_dir, fsync_file
 from lanfax.service.trace import INBOUND, trace_level
 from lanfax.store.api import JobChange
@@ -95,14 +95,21 @@ class InboundPipeline:
         self._extra: dict[int, dict[str, Any]] = {}
         self._progress_lock = asyncio.Lock()
         self._stopping = False
+        #: The devices whose call the provider has (``receive`` called): only those are
+        #: aborted through the provider; an abort before is held (see :meth:`stop`).
+        self._receiving: set[int] = set()
         #: Free space the received faxes' disk must keep for a call to be answered.
         self.min_free_bytes = 64 * 2**20
         self._had_room = True
 
     async def stop(self) -> None:
+        """Answer no more calls; abort the receives in progress and wait for them. A receive
+        whose provider does not have the call yet (between ``start_job`` and ``receive``) is
+        not aborted through the provider, which need not honour an abort of a job it has only
+        opened: it sees ``_stopping`` before ``receive`` and never answers (USER_ABORT)."""
         self._stopping = True
         for dev in self.devices.devices.values():
-            if dev.handle is not None and dev.live.job_type is JobType.RECEIVE:
+            if dev.handle is not None and dev.device_id in self._receiving:
                 try:
                     await dev.provider.abort(dev.handle)
                 except Exception:  # the stop goes on; the receive ends when its task does
@@ -151,7 +158,7 @@ class InboundPipeline:
             ),
             "lanfax-ringing",
         )
-        if dev.busy or not dev.can_receive:
+        if dev.busy or not dev.can_receive or self._stopping:
             if not dev.busy:
                 dev.set_live(status=DeviceStatus.RINGING, caller_id=call.caller_id)
             return
@@ -275,17 +282,24 @@ class InboundPipeline:
             try:
                 dev.handle = await dev.provider.start_job(dev.local_id)
                 await ctx.emit([NewEvent(EventId.RECEIVING, dev.device_id, job.job_id)])
-                result = await dev.provider.receive(
-                    dev.handle,
-                    FaxReceive(
-                        path,
-                        receiver_name=dev.port.device_name,
-                        receiver_number=dev.port.csid,
-                        options=SendOptions(trace_level=trace_level(INBOUND), trace_logger=INBOUND),
-                        max_pages=self.router.max_pages,
-                        screen=self.router.screen_tsid,
-                    ),
+                fax = FaxReceive(
+                    path,
+                    receiver_name=dev.port.device_name,
+                    receiver_number=dev.port.csid,
+                    options=SendOptions(trace_level=trace_level(INBOUND), trace_logger=INBOUND),
+                    max_pages=self.router.max_pages,
+                    screen=self.router.screen_tsid,
                 )
+                # The last look at a stop that came while the job was opened (the awaits
+                # above): from the next line on the provider has the call, and an abort
+                # goes to it.
+                if self._stopping:
+                    result = CallResult(
+                        FaxDevStatus(ProviderStatus.USER_ABORT, string_id="the service is stopping")
+                    )
+                else:
+                    self._receiving.add(dev.device_id)
+                    result = await dev.provider.receive(dev.handle, fax)
             except FaxError as exc:
                 result = CallResult(FaxDevStatus(ProviderStatus.FATAL_ERROR, string_id=exc.message))
             job = await self._record_durably(job, dev, path, result)
@@ -296,25 +310,8 @@ class InboundPipeline:
                 self._progress.pop(job.job_id, None)
                 self._progress_written.pop(job.job_id, None)
                 self._extra.pop(job.job_id, None)
-            if dev.handle is not None:
-                try:
-                    await dev.provider.end_job(dev.handle)
-                except Exception:
-                    log.exception("end_job failed on device %d", dev.device_id)
-            dev.handle = None
-            dev.busy = False
-            dev.job_id = None
-            dev.rings.clear()
-            dev.set_live(
-                status=DeviceStatus.AVAILABLE,
-                job_id=None,
-                job_type=JobType.UNKNOWN,
-                caller_id="",
-                current_page=0,
-            )
-            with contextlib.suppress(FaxError):
-                await ctx.emit([NewEvent(EventId.IDLE, dev.device_id, NO_JOB)])
-            ctx.wake()
+            self._receiving.discard(dev.device_id)
+            await line_idle(ctx, dev, log)
         if job is not None and job.queue_status is QueueStatus.ROUTING:
             self.router.received(job)
 
@@ -393,7 +390,7 @@ class InboundPipeline:
                 document_path="",
             )
             event = EventId.CALL_BLACKLISTED
-        elif result.ok:
+        elif result.ok and result.pages > 0:
             # Not final yet: the routing (lanfax.service.routing) completes it.
             trigger = Trigger.RECEIVED
             patch = common.but(
@@ -404,8 +401,11 @@ class InboundPipeline:
         else:
             # A call dropped mid-fax, or cut after [routing] policy.max_pages pages (the
             # provider says "more than N pages"): keep what arrived, as a failed receive,
-            # which is not routed.
+            # which is not routed. A call said to be complete without a page is no fax
+            # either (there would be nothing to route).
             reason = result.status.string_id or result.status.status_id.name.lower()
+            if result.ok:
+                reason = "the call ended without a page"
             trigger = Trigger.RECEIVE_FAILED
             patch = common.but(
                 job_type=JobType.FAIL_RECEIVE,

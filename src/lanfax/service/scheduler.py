@@ -29,6 +29,9 @@ Rules (see docs and tests/service/test_scheduler*.py):
   BUSY and a retry minutes later). Only when no other line of the route can send at all is
   the line's own number dialled from it, as a real network would be asked to, and the
   dispatch says so (:attr:`Dispatch.dials_itself`, logged and in the job's status text).
+  With other live nodes sharing the queue (``elsewhere``, #18) their lines, which this node
+  does not see, count as other lines of a route that is All devices or names a device this
+  node does not have: the job waits for them instead of a line here dialling itself.
 * PauseServerQueue: nothing is dispatched; expiry still applies.
 * DirtyDays: a job that is not running and not final expires ``dirty_days`` after submission.
 * Discount period: StartCheapTime <= local time < StopCheapTime, in the server's time zone,
@@ -326,6 +329,8 @@ def plan(
     config: ServerConfig,
     tz: tzinfo,
     routes: OutboundTable | None = None,
+    *,
+    elsewhere: bool = False,
 ) -> Plan:
     """Decide what to do at ``now`` given every unfinished job and every device.
 
@@ -339,6 +344,9 @@ def plan(
     With ``routes`` (the outgoing routing table), a job is dispatched only to the first idle
     device of its route, in the route's order, and a job whose route has no send-capable
     device at all is listed in ``no_line`` (unless it already says so).
+
+    ``elsewhere``: other live nodes share the queue, with lines not in ``devices`` (a line
+    here dials its own number only for a route that has no line on another node).
     """
     now = _aware(now, "now").astimezone(UTC)
     free = sorted(
@@ -427,7 +435,9 @@ def plan(
                         other = _first_idle(route, free, avoid=key)
                         if other is not None:
                             index = other
-                        elif _other_sender(route, sendable, own_keys, key):
+                        elif _other_sender(route, sendable, own_keys, key) or (
+                            elsewhere and _on_other_nodes(route, devices)
+                        ):
                             index = None
                         else:
                             itself = True
@@ -462,6 +472,16 @@ def _first_idle(
         if device_id in where:
             return where[device_id]
     return None
+
+
+def _on_other_nodes(route: Route, devices: Sequence[DeviceView]) -> bool:
+    """Whether ``route`` may have lines on other nodes than the one whose ``devices`` these
+    are: All devices, or a device of another node (node n's device ids are n * 65536 + k,
+    lanfax.service.nodes.node_of_device)."""
+    if route.devices is None:
+        return True
+    here = {d.device_id >> 16 for d in devices}
+    return any(device_id >> 16 not in here for device_id in route.devices)
 
 
 def _other_sender(
