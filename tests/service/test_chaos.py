@@ -1,7 +1,8 @@
 """A short run of the chaos campaign (bench/chaos.py, issue #14): 16 faxes of 1-5 pages
 through a real ``lanfax serve`` on virtual lines with line faults, SIGKILLed 3 times at
 random moments, its data directory (a 64 MB tmpfs) filled once for a few seconds. Every
-accepted job ends in exactly one final state, none stuck; no fax reaches its receiver twice;
+accepted job ends in exactly one final state, none stuck; no fax of two pages or more reaches
+its receiver twice (a page on the line at a kill may: for a one-page fax, the whole fax);
 no page of a completed fax is missing; every received fax is routed (folder and web hook);
 the service answers throughout except while killed. (The table is printed with -s.)"""
 
