@@ -46,11 +46,45 @@ def test_sync_documents_is_one_syncfs_of_the_spool(
     for d in docs:
         d.write_bytes(b"II*\x00")
     synced = _recording_fsync(monkeypatch)
-    calls: list[Path] = []
-    real = spool_module.syncfs
-    monkeypatch.setattr(spool_module, "syncfs", lambda p: (calls.append(p), real(p))[1])
+    calls: list[str] = []
+    real = spool_module._syncfs
+    assert real is not None
+
+    def recording(fd: int) -> int:  # recorded, not replaced
+        calls.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real(fd)
+
+    monkeypatch.setattr(spool_module, "_syncfs", recording)
     spool.sync_documents(docs)
-    assert calls == [spool.docs] and synced == []
+    spool.sync_documents(docs)
+    assert calls == [str(spool.docs)] * 2 and synced == []
+
+
+def test_the_syncfs_descriptor_is_opened_once_before_any_document_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel reports a writeback error only to a descriptor opened before it: the
+    spool syncs through one descriptor of spool/docs that create() opened and keeps open
+    (not one opened for each sync, which would not hear of an error met in between)."""
+    if spool_module._syncfs is None:  # pragma: no cover (not Linux)
+        pytest.skip("no syncfs here")
+    spool = Spool(tmp_path)
+    spool.create()
+    fds: list[int] = []
+    real = spool_module._syncfs
+    assert real is not None
+
+    def recording(fd: int) -> int:
+        fds.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(spool_module, "_syncfs", recording)
+    for name in ("a.tif", "b.tif"):
+        (spool.docs / name).write_bytes(b"II*\x00")
+        spool.sync_documents([spool.docs / name])
+        # still open after the sync, on spool/docs
+        assert os.readlink(f"/proc/self/fd/{fds[-1]}") == str(spool.docs)
+    assert len(fds) == 2 and fds[0] == fds[1]
 
 
 def test_without_syncfs_each_document_and_then_the_directory_is_fsynced(

@@ -26,6 +26,7 @@ import os
 import secrets
 import shutil
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -86,15 +87,23 @@ def syncfs(path: Path) -> None:
     names, its directories) and wait for the disk (``syncfs(2)``: the GIL is released while
     it waits). Raises OSError when it fails, writeback errors included (Linux 5.8 and
     later report them here), and ``ENOSYS`` where there is no ``syncfs``."""
-    if _syncfs is None:
-        raise OSError(errno.ENOSYS, "syncfs is not available on this system")
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        if _syncfs(fd) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, f"syncfs of {path}: {os.strerror(code)}")
+        syncfs_fd(fd, path)
     finally:
         os.close(fd)
+
+
+def syncfs_fd(fd: int, path: Path) -> None:
+    """:func:`syncfs` through a descriptor the caller keeps open (``path`` names it in the
+    error). The kernel reports a writeback error to a descriptor opened before the error
+    happened (and once per descriptor), so a caller that must not miss an error the kernel met
+    while writing its files in the background opens the descriptor before writing them."""
+    if _syncfs is None:
+        raise OSError(errno.ENOSYS, "syncfs is not available on this system")
+    if _syncfs(fd) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"syncfs of {path}: {os.strerror(code)}")
 
 
 def fsync_file(path: Path) -> None:
@@ -154,11 +163,17 @@ class Spool:
         self.received = self.root / "received"
         self.tmp = self.root / ("tmp" if node == "main" else f"tmp-{node}")
         self.inbox = data_dir / "inbox"
+        #: spool/docs, open from create() on for sync_documents (see there).
+        self._docs_fd: int | None = None
 
     def create(self) -> None:
         for d in (self.docs, self.received, self.tmp, self.inbox):
             d.mkdir(parents=True, exist_ok=True)
         fsync_dir(self.root)
+        if self._docs_fd is None:
+            fd = os.open(self.docs, os.O_RDONLY | os.O_DIRECTORY)
+            self._docs_fd = fd
+            weakref.finalize(self, os.close, fd)
 
     def clean_tmp(self) -> int:
         """Remove orphan staged uploads (a submission that never committed); returns how many."""
@@ -224,9 +239,18 @@ class Spool:
         ``syncfs`` of the spool's filesystem (the files' data, the renames). Where there is
         no ``syncfs`` (``ENOSYS``), each file is fsynced and then ``spool/docs``, as before.
         Any other failure (a writeback error: a document may not be on disk) raises, and
-        the group is not committed."""
+        the group is not committed.
+
+        The ``syncfs`` goes through a descriptor of ``spool/docs`` opened once, by
+        :meth:`create`, before any document is written: the kernel reports a writeback
+        error only to descriptors opened before it happened, and the kernel may write a
+        document in the background (and fail) between its write and this sync; a descriptor
+        opened here would not hear of it."""
         if _syncfs is not None:
-            syncfs(self.docs)
+            if self._docs_fd is None:  # not created by this object (a tool, a test)
+                syncfs(self.docs)
+            else:
+                syncfs_fd(self._docs_fd, self.docs)
             return
         for path in renamed:
             fsync_file(path)
