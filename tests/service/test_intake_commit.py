@@ -234,11 +234,11 @@ def test_a_trips_documents_are_made_durable_by_one_syncfs_before_its_commit(
     seen: list[tuple[set[str], set[str]]] = []  # per syncfs: (documents there, jobs stored)
     fsynced: list[str] = []
 
-    def recording_syncfs(path: Path) -> None:  # recorded, not replaced
+    def recording_syncfs(path: Path, fd: int | None = None) -> None:  # recorded, not replaced
         assert path == bench.spool.docs
         stored = {j.document_path for j in bench.store.list_jobs(JobQuery(limit=1000))}
         seen.append(({p.name for p in bench.spool.docs.iterdir()}, stored))
-        real_syncfs(path)
+        real_syncfs(path, fd)
 
     def recording_fsync(fd: int) -> None:
         fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
@@ -276,8 +276,8 @@ def test_a_failed_syncfs_fails_its_trip_and_leaves_nothing(
     real_syncfs = spool_module.syncfs
     failures = [OSError(errno.EIO, "syncfs: Input/output error")]
 
-    def failing_once(path: Path) -> None:  # the real call made, then its error reported
-        real_syncfs(path)
+    def failing_once(path: Path, fd: int | None = None) -> None:  # the real call, then its error
+        real_syncfs(path, fd)
         if failures:
             raise failures.pop()
 

@@ -100,9 +100,9 @@ def test_a_vouched_file_is_committed_without_a_second_scan_made_durable_by_syncf
     real_syncfs = spool_module.syncfs
     synced_fs: list[Path] = []
 
-    def recording_syncfs(path: Path) -> None:  # recorded, not replaced
+    def recording_syncfs(path: Path, fd: int | None = None) -> None:  # recorded, not replaced
         synced_fs.append(path)
-        real_syncfs(path)
+        real_syncfs(path, fd)
 
     monkeypatch.setattr(spool_module, "syncfs", recording_syncfs)
     ready = intake.stage_checked(spool.tmp, tiff, max_pages=10)

@@ -82,28 +82,26 @@ def _libc_syncfs() -> Callable[[int], int] | None:
 _syncfs = _libc_syncfs()
 
 
-def syncfs(path: Path) -> None:
+def syncfs(path: Path, fd: int | None = None) -> None:
     """Write out everything of the filesystem holding ``path`` (its files' data, their
     names, its directories) and wait for the disk (``syncfs(2)``: the GIL is released while
     it waits). Raises OSError when it fails, writeback errors included (Linux 5.8 and
-    later report them here), and ``ENOSYS`` where there is no ``syncfs``."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        syncfs_fd(fd, path)
-    finally:
-        os.close(fd)
+    later report them here), and ``ENOSYS`` where there is no ``syncfs``.
 
-
-def syncfs_fd(fd: int, path: Path) -> None:
-    """:func:`syncfs` through a descriptor the caller keeps open (``path`` names it in the
-    error). The kernel reports a writeback error to a descriptor opened before the error
-    happened (and once per descriptor), so a caller that must not miss an error the kernel met
-    while writing its files in the background opens the descriptor before writing them."""
+    ``fd``: a descriptor of ``path`` the caller keeps open (else one is opened for the call).
+    The kernel reports a writeback error to a descriptor opened before the error happened
+    (once per descriptor), so a caller that must not miss an error the kernel met while
+    writing its files in the background passes one it opened before writing them."""
     if _syncfs is None:
         raise OSError(errno.ENOSYS, "syncfs is not available on this system")
-    if _syncfs(fd) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, f"syncfs of {path}: {os.strerror(code)}")
+    own = os.open(path, os.O_RDONLY | os.O_DIRECTORY) if fd is None else fd
+    try:
+        if _syncfs(own) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"syncfs of {path}: {os.strerror(code)}")
+    finally:
+        if fd is None:
+            os.close(own)
 
 
 def fsync_file(path: Path) -> None:
@@ -247,10 +245,7 @@ class Spool:
         document in the background (and fail) between its write and this sync; a descriptor
         opened here would not hear of it."""
         if _syncfs is not None:
-            if self._docs_fd is None:  # not created by this object (a tool, a test)
-                syncfs(self.docs)
-            else:
-                syncfs_fd(self._docs_fd, self.docs)
+            syncfs(self.docs, self._docs_fd)  # None: not created by this object (a tool)
             return
         for path in renamed:
             fsync_file(path)
