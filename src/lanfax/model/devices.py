@@ -9,6 +9,11 @@ from typing import Any
 from lanfax.model.codes import DeviceStatus, JobType, PortFlags
 
 
+def node_of_device(device_id: int | None) -> int | None:
+    """The number of the node a device id belongs to (node n: n * 65536 + 1 ..., #18)."""
+    return None if device_id is None else device_id >> 16
+
+
 @dataclass(frozen=True, slots=True)
 class PortInfo:
     """FAX_PORT_INFO, plus the provider that drives the port."""

@@ -24,6 +24,7 @@ from datetime import timedelta
 
 from lanfax import __version__
 from lanfax.model.codes import NO_JOB, QueueStatus
+from lanfax.model.devices import node_of_device as node_of_device  # importable from here too
 from lanfax.model.errors import FaxError
 from lanfax.service.cluster_settings import NodeSettings
 from lanfax.service.context import ServiceContext
@@ -31,11 +32,6 @@ from lanfax.store.nodes import NodeRecord, NodeRegistry, NodeStart, open_nodes
 from lanfax.store.notify import ABORTS, EVENTS, SETTINGS, PgListener
 
 log = logging.getLogger("lanfax.init")
-
-
-def node_of_device(device_id: int | None) -> int | None:
-    """The number of the node a device id belongs to (node n: n * 65536 + 1 ...)."""
-    return None if device_id is None else device_id >> 16
 
 
 class NodeKeeper:

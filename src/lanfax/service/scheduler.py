@@ -50,6 +50,7 @@ from typing import Any
 
 from lanfax.model.codes import FailureClass, JobType, QueueStatus, ScheduleAction
 from lanfax.model.config import ServerConfig
+from lanfax.model.devices import node_of_device
 from lanfax.model.errors import InvalidInput
 from lanfax.model.jobs import Job
 from lanfax.model.transitions import JobPatch, Trigger, sources, target
@@ -476,12 +477,11 @@ def _first_idle(
 
 def _on_other_nodes(route: Route, devices: Sequence[DeviceView]) -> bool:
     """Whether ``route`` may have lines on other nodes than the one whose ``devices`` these
-    are: All devices, or a device of another node (node n's device ids are n * 65536 + k,
-    lanfax.service.nodes.node_of_device)."""
+    are: All devices, or a device of another node."""
     if route.devices is None:
         return True
-    here = {d.device_id >> 16 for d in devices}
-    return any(device_id >> 16 not in here for device_id in route.devices)
+    here = {node_of_device(d.device_id) for d in devices}
+    return any(node_of_device(device_id) not in here for device_id in route.devices)
 
 
 def _other_sender(
