@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from lanfax.model.codes import (
     ScheduleAction,
 )
 from lanfax.model.errors import InvalidInput, StoreError
-from lanfax.model.events import Event
+from lanfax.model.events import Event, NewEvent
 from lanfax.model.jobs import CoverPageInfo, Job
 from lanfax.store.api import AuditEntry
 
@@ -261,6 +261,25 @@ def event_to_row(
         "job_id": int(job_id),
         "detail": text,
     }
+
+
+def event_rows(
+    timestamp: datetime, events: Sequence[NewEvent], job_ids: Sequence[int] = ()
+) -> list[dict[str, Any]]:
+    """The rows of ``events`` (every store's); a job_id of 0 becomes ``job_ids[i]`` (the i-th
+    event's job)."""
+    rows = []
+    for i, ev in enumerate(events):
+        job_id = ev.job_id
+        if job_id == 0:
+            if i >= len(job_ids):
+                raise InvalidInput(
+                    f"event {i} has job_id 0 but there is no job at index {i}",
+                    hint="give the event's job id, or NO_JOB for none",
+                )
+            job_id = job_ids[i]
+        rows.append(event_to_row(timestamp, ev.event_id, ev.device_id, job_id, ev.detail))
+    return rows
 
 
 def audit_to_row(entry: AuditEntry) -> dict[str, Any]:

@@ -193,16 +193,7 @@ class MemoryStore:
         now = self._clock.now()
         table = self.table("events")
         out: list[Event] = []
-        for i, ev in enumerate(events):
-            job_id = ev.job_id
-            if job_id == 0:
-                if i >= len(job_ids):
-                    raise InvalidInput(
-                        f"event {i} has job_id 0 but there is no job at index {i}",
-                        hint="give the event's job id, or NO_JOB for none",
-                    )
-                job_id = job_ids[i]
-            row = codec.event_to_row(now, ev.event_id, ev.device_id, job_id, ev.detail)
+        for row in codec.event_rows(now, events, job_ids):
             seq = self.new_id(tx, "events")
             row["seq"] = seq
             tx.put(table, seq, row)

@@ -43,7 +43,7 @@ from lanfax.store.schema import jobs as t_jobs
 from lanfax.store.schema import settings as t_settings
 from lanfax.store.schema import store_meta as t_meta
 from lanfax.store.sql_engine import errors, make_engine, migrate, normalise_url
-from lanfax.store.sql_group import GroupCommit, _event_rows, _Submission
+from lanfax.store.sql_group import GroupCommit, _Submission
 
 if TYPE_CHECKING:  # (#18) store.leases
     from lanfax.store.leases import SqlLeases
@@ -149,7 +149,7 @@ class SqlStore(GroupCommit):
         """Insert ``events``; a job_id of 0 becomes ``job_ids[i]`` (the i-th event's job)."""
         if not events:
             return []
-        rows = _event_rows(self._clock.now(), events, job_ids)
+        rows = codec.event_rows(self._clock.now(), events, job_ids)
         stmt = t_events.insert().returning(t_events.c.seq, sort_by_parameter_order=True)
         seqs = [r[0] for r in conn.execute(stmt, rows)]
         if not self._is_sqlite:  # #18: the other nodes' event buses read again at the commit

@@ -4,9 +4,9 @@ transaction, so one commit (one fsync) holds them all.
 What is here: :class:`_Submission` (one ``add_jobs`` call waiting for a commit, with its
 one-shot gate), :class:`GroupCommit` (the :class:`~lanfax.store.sql.SqlStore` half that queues
 submissions, promotes a leader and commits a batch: through the driver's own cursor on SQLite,
-:class:`_SqliteGroup`, or through SQLAlchemy with a savepoint each on PostgreSQL) and the row
-helpers both halves share (:func:`_event_rows`). The queries and the other writes stay in
-:mod:`lanfax.store.sql`.
+:class:`_SqliteGroup`, or through SQLAlchemy with a savepoint each on PostgreSQL). An event's
+rows are :func:`lanfax.store.codec.event_rows`, every store's. The queries and the other
+writes stay in :mod:`lanfax.store.sql`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from lanfax.model.clock import Clock
-from lanfax.model.errors import InvalidInput, StoreError
+from lanfax.model.errors import StoreError
 from lanfax.model.events import Event, NewEvent
 from lanfax.store import codec
 from lanfax.store.api import AuditEntry
@@ -263,24 +263,6 @@ class GroupCommit:
                 self._lead_group()
 
 
-def _event_rows(
-    now: datetime, events: Sequence[NewEvent], job_ids: Sequence[int]
-) -> list[dict[str, Any]]:
-    """The rows of ``events``; a job_id of 0 becomes ``job_ids[i]`` (the i-th event's job)."""
-    rows = []
-    for i, ev in enumerate(events):
-        job_id = ev.job_id
-        if job_id == 0:
-            if i >= len(job_ids):
-                raise InvalidInput(
-                    f"event {i} has job_id 0 but there is no job at index {i}",
-                    hint="give the event's job id, or NO_JOB for none",
-                )
-            job_id = job_ids[i]
-        rows.append(codec.event_to_row(now, ev.event_id, ev.device_id, job_id, ev.detail))
-    return rows
-
-
 @functools.cache
 def _sqlite_insert(table: sa.Table, keys: tuple[str, ...]) -> str:
     """``INSERT INTO table (keys) VALUES (?, ...)`` for the driver's cursor. Only for columns
@@ -364,7 +346,7 @@ class _SqliteGroup:
 
     def _one(self, sub: _Submission) -> list[int]:
         ids = [self._insert(t_jobs, row) for row in sub.rows]
-        rows = _event_rows(self.now, sub.events, ids)
+        rows = codec.event_rows(self.now, sub.events, ids)
         seqs = [self._insert(t_events, row) for row in rows]
         if seqs and seqs[-1] - seqs[0] == len(seqs) - 1:  # consecutive (one writer at a time)
             sub.stored = [
